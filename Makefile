@@ -1,0 +1,94 @@
+# qfit — build, test, bench.
+#   make            release build: build/release/{libqfit.a,qfit}
+#   make test       debug build with AddressSanitizer + UBSan, runs the Criterion suite
+#   make demo       dependencies, build, and a real run on the built-in default
+#   make fuzz       libFuzzer targets (clang)
+#   make CC=clang   builds with clang instead of gcc
+CC      ?= gcc
+AR      ?= ar
+ARCH    := $(shell $(CC) -dumpmachine | cut -d- -f1)
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+BASE    := -std=c11 -D_GNU_SOURCE -Iinclude -Isrc -pthread -MMD -MP $(WARN)
+REL_CFLAGS := -O2 -g $(BASE)
+DBG_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined $(BASE)
+
+# libraries outside the core engine (tokenizer, store, server, cli)
+EXT_LIBS := $(shell pkg-config --libs libpcre2-8 2>/dev/null || echo -lpcre2-8)
+LDLIBS   := $(EXT_LIBS) -lm -lpthread
+TEST_LIBS := -lcriterion
+
+# per-ISA kernel flags (runtime dispatch picks among them)
+ifeq ($(ARCH),x86_64)
+ISA_avx2   := -mavx2 -mfma -mf16c -mbmi2
+ISA_avx512 := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx2 -mfma -mf16c -mbmi2
+ISA_SRCS_EXCLUDE := %_neon.c
+else ifeq ($(ARCH),aarch64)
+ISA_neon   := -march=armv8.2-a+dotprod+fp16
+ISA_SRCS_EXCLUDE := %_avx2.c %_avx512.c
+endif
+
+LIB_SRCS := $(filter-out $(ISA_SRCS_EXCLUDE),$(wildcard src/gguf/*.c src/quant/*.c src/kernels/*.c src/model/*.c \
+             src/tokenizer/*.c src/sample/*.c src/plan/*.c src/eval/*.c))
+CLI_SRCS := $(wildcard src/cli/*.c)
+TEST_SRCS := $(wildcard tests/test_*.c) $(wildcard tests/util/*.c)
+
+REL := build/release
+DBG := build/debug
+
+isa_flags = $(if $(findstring _avx512.c,$(1)),$(ISA_avx512),$(if $(findstring _avx2.c,$(1)),$(ISA_avx2),$(if $(findstring _neon.c,$(1)),$(ISA_neon))))
+
+.PHONY: all release debug test demo fuzz clean deps bench check-clang
+all: release
+release: $(REL)/qfit
+debug: $(DBG)/qfit $(DBG)/tests/qfit-tests
+
+$(REL)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(REL_CFLAGS) $(call isa_flags,$<) -c $< -o $@
+$(DBG)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(DBG_CFLAGS) $(call isa_flags,$<) -c $< -o $@
+
+$(REL)/libqfit.a: $(LIB_SRCS:%.c=$(REL)/%.o)
+	@rm -f $@; $(AR) rcs $@ $^
+$(DBG)/libqfit.a: $(LIB_SRCS:%.c=$(DBG)/%.o)
+	@rm -f $@; $(AR) rcs $@ $^
+
+$(REL)/qfit: $(CLI_SRCS:%.c=$(REL)/%.o) $(REL)/libqfit.a
+	$(CC) $(REL_CFLAGS) $^ -o $@ $(LDLIBS)
+$(DBG)/qfit: $(CLI_SRCS:%.c=$(DBG)/%.o) $(DBG)/libqfit.a
+	$(CC) $(DBG_CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(DBG)/tests/qfit-tests: $(TEST_SRCS:%.c=$(DBG)/%.o) $(DBG)/libqfit.a
+	@mkdir -p $(dir $@)
+	$(CC) $(DBG_CFLAGS) $^ -o $@ $(LDLIBS) $(TEST_LIBS)
+
+# The test suite: unit + integration tests against ../shared (QFIT_SHARED).
+# TESTS_FILTER='suite/*' narrows the run (Criterion --filter).
+test: $(DBG)/tests/qfit-tests $(DBG)/qfit
+	QFIT_BIN=$(CURDIR)/$(DBG)/qfit ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  $(DBG)/tests/qfit-tests -j2 $(if $(TESTS_FILTER),--filter '$(TESTS_FILTER)') $(TESTS_ARGS)
+
+deps:
+	bash scripts/deps.sh
+
+demo: deps release
+	bash scripts/demo.sh
+
+# libFuzzer targets: build/fuzz/fuzz_<name>
+FUZZ_CC ?= clang
+FUZZ_SRCS := $(wildcard fuzz/fuzz_*.c)
+FUZZ_LIB_SRCS := $(filter-out $(ISA_SRCS_EXCLUDE),$(wildcard src/gguf/*.c src/quant/*.c))
+fuzz: $(FUZZ_SRCS:fuzz/%.c=build/fuzz/%)
+build/fuzz/%: fuzz/%.c $(FUZZ_LIB_SRCS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -Iinclude -Isrc -O1 -g -fsanitize=fuzzer,address,undefined $^ -o $@ -lm
+
+check-clang:
+	$(MAKE) CC=clang REL=build/clang release
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,15 @@
+/* The qfit command line: one function per subcommand (src/cli/cmd_<name>.c).
+ * Each receives argv with argv[0] = the subcommand name and returns the exit status.
+ * The CLI is a thin layer over libqfit: parsing arguments, printing results. */
+#ifndef QFIT_CLI_COMMANDS_H
+#define QFIT_CLI_COMMANDS_H
+
+int qfit_cmd_inspect(int argc, char **argv);
+int qfit_cmd_quantize(int argc, char **argv);
+int qfit_cmd_synth(int argc, char **argv);
+int qfit_cmd_tokenize(int argc, char **argv);
+int qfit_cmd_run(int argc, char **argv);
+int qfit_cmd_ppl(int argc, char **argv);
+int qfit_cmd_bench(int argc, char **argv);
+
+#endif

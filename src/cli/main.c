@@ -1,0 +1,58 @@
+/* qfit — command-line entry point: dispatches to the subcommands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/commands.h"
+
+/* Subcommands still being built are linked weakly so that the tool builds
+ * while they land; an absent one reports itself as unavailable. */
+#pragma weak qfit_cmd_inspect
+#pragma weak qfit_cmd_quantize
+#pragma weak qfit_cmd_synth
+#pragma weak qfit_cmd_tokenize
+#pragma weak qfit_cmd_run
+#pragma weak qfit_cmd_ppl
+#pragma weak qfit_cmd_bench
+
+typedef struct {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *usage;
+} command;
+
+static void usage(FILE *out, const command *cmds, size_t n)
+{
+    fprintf(out, "qfit — run the best model your machine can hold\n\nusage: qfit COMMAND [ARGS]\n\ncommands:\n");
+    for (size_t i = 0; i < n; i++)
+        if (cmds[i].fn) fprintf(out, "  %-10s %s\n", cmds[i].name, cmds[i].usage);
+    fprintf(out, "\n'qfit COMMAND --help' shows a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+    const command cmds[] = {
+        { "inspect",  qfit_cmd_inspect,  "MODEL.gguf                  metadata, tensors, size, bits per weight" },
+        { "quantize", qfit_cmd_quantize, "IN.gguf OUT.gguf TYPE       quantize (Q4_K_M, Q8_0, ...)" },
+        { "synth",    qfit_cmd_synth,    "--shape S --type T OUT.gguf synthetic model of a real shape (speed/memory only)" },
+        { "tokenize", qfit_cmd_tokenize, "MODEL.gguf TEXT|-f FILE     token ids and pieces" },
+        { "run",      qfit_cmd_run,      "MODEL.gguf -p PROMPT        generate text" },
+        { "ppl",      qfit_cmd_ppl,      "MODEL.gguf TEXT.txt         perplexity (llama.cpp method)" },
+        { "bench",    qfit_cmd_bench,    "MODEL.gguf                  prompt / generation tokens per second" },
+    };
+    const size_t n = sizeof cmds / sizeof cmds[0];
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        usage(argc < 2 ? stderr : stdout, cmds, n);
+        return argc < 2 ? 2 : 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(argv[1], cmds[i].name) != 0) continue;
+        if (!cmds[i].fn) {
+            fprintf(stderr, "qfit: command '%s' is not available in this build\n", argv[1]);
+            return 2;
+        }
+        return cmds[i].fn(argc - 1, argv + 1);
+    }
+    fprintf(stderr, "qfit: unknown command '%s'\n\n", argv[1]);
+    usage(stderr, cmds, n);
+    return 2;
+}

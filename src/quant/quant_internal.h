@@ -1,0 +1,43 @@
+/* Internal: per-type reference quantizers and dequantizers (ggml-compatible).
+ * k is the number of elements, a multiple of the type's block size. */
+#ifndef QFIT_QUANT_INTERNAL_H
+#define QFIT_QUANT_INTERNAL_H
+
+#include <stdint.h>
+#include "qfit/quant.h"
+
+/* legacy 32-element formats: src/quant/quant_legacy.c */
+void qfit_quantize_row_q4_0_ref(const float *x, void *y, int64_t k);
+void qfit_quantize_row_q4_1_ref(const float *x, void *y, int64_t k);
+void qfit_quantize_row_q5_0_ref(const float *x, void *y, int64_t k);
+void qfit_quantize_row_q5_1_ref(const float *x, void *y, int64_t k);
+void qfit_quantize_row_q8_0_ref(const float *x, void *y, int64_t k);
+void qfit_quantize_row_q8_1_ref(const float *x, void *y, int64_t k);
+void qfit_dequantize_row_q4_0(const void *x, float *y, int64_t k);
+void qfit_dequantize_row_q4_1(const void *x, float *y, int64_t k);
+void qfit_dequantize_row_q5_0(const void *x, float *y, int64_t k);
+void qfit_dequantize_row_q5_1(const void *x, float *y, int64_t k);
+void qfit_dequantize_row_q8_0(const void *x, float *y, int64_t k);
+
+/* K-quants (256-element super-blocks): src/quant/quant_k.c */
+void qfit_quantize_row_q2_K_ref(const float *x, void *y, int64_t k);
+void qfit_quantize_row_q3_K_ref(const float *x, void *y, int64_t k);
+void qfit_quantize_row_q4_K_ref(const float *x, void *y, int64_t k);
+void qfit_quantize_row_q5_K_ref(const float *x, void *y, int64_t k);
+void qfit_quantize_row_q6_K_ref(const float *x, void *y, int64_t k);
+void qfit_quantize_row_q8_K_ref(const float *x, void *y, int64_t k);
+void qfit_dequantize_row_q2_K(const void *x, float *y, int64_t k);
+void qfit_dequantize_row_q3_K(const void *x, float *y, int64_t k);
+void qfit_dequantize_row_q4_K(const void *x, float *y, int64_t k);
+void qfit_dequantize_row_q5_K(const void *x, float *y, int64_t k);
+void qfit_dequantize_row_q6_K(const void *x, float *y, int64_t k);
+void qfit_dequantize_row_q8_K(const void *x, float *y, int64_t k);
+
+/* non-linear 4-bit formats: src/quant/quant_iq4.c (quantizers as ggml_quantize_chunk
+ * calls them with imatrix = NULL) */
+void qfit_quantize_row_iq4_nl_ref(const float *x, void *y, int64_t k);
+void qfit_quantize_row_iq4_xs_ref(const float *x, void *y, int64_t k);
+void qfit_dequantize_row_iq4_nl(const void *x, float *y, int64_t k);
+void qfit_dequantize_row_iq4_xs(const void *x, float *y, int64_t k);
+
+#endif

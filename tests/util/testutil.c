@@ -1,0 +1,94 @@
+#include "testutil.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+const char *tu_shared(void)
+{
+    const char *p = getenv("QFIT_SHARED");
+    if (!p || !*p) p = "../shared";
+    struct stat st;
+    if (stat(p, &st) == 0 && S_ISDIR(st.st_mode)) return p;
+    const char *ci = getenv("CI");
+    if (ci && strcmp(ci, "true") == 0)
+        cr_fatal("shared test data folder '%s' is missing (set QFIT_SHARED); under CI this is a failure", p);
+    cr_skip_test("shared test data folder '%s' not found (set QFIT_SHARED): skipped", p);
+    return NULL; /* not reached */
+}
+
+const char *tu_shared_path(const char *rel)
+{
+    static char bufs[8][4096];
+    static int slot;
+    char *b = bufs[slot++ & 7];
+    snprintf(b, sizeof bufs[0], "%s/%s", tu_shared(), rel);
+    return b;
+}
+
+void *tu_read_file(const char *path, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    if (fseek(f, 0, SEEK_END) != 0) { fclose(f); return NULL; }
+    long n = ftell(f);
+    if (n < 0) { fclose(f); return NULL; }
+    rewind(f);
+    void *buf = malloc((size_t)n + 1);
+    if (!buf) { fclose(f); return NULL; }
+    if (fread(buf, 1, (size_t)n, f) != (size_t)n) { free(buf); fclose(f); return NULL; }
+    ((char *)buf)[n] = 0;
+    fclose(f);
+    if (size) *size = (size_t)n;
+    return buf;
+}
+
+static char tmpdir_path[4096];
+
+static void rm_tmpdir(void)
+{
+    if (!tmpdir_path[0]) return;
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir_path);
+    if (system(cmd) != 0) { /* best effort */ }
+}
+
+const char *tu_tmpdir(void)
+{
+    if (tmpdir_path[0]) return tmpdir_path;
+    const char *base = getenv("TMPDIR");
+    if (!base || !*base) base = "/tmp";
+    snprintf(tmpdir_path, sizeof tmpdir_path, "%s/qfit-test-XXXXXX", base);
+    if (!mkdtemp(tmpdir_path)) cr_fatal("mkdtemp failed");
+    atexit(rm_tmpdir);
+    return tmpdir_path;
+}
+
+const char *tu_qfit_bin(void)
+{
+    const char *p = getenv("QFIT_BIN");
+    return (p && *p) ? p : "build/debug/qfit";
+}
+
+char *tu_run(const char *cmd, int *status)
+{
+    char full[8192];
+    snprintf(full, sizeof full, "%s 2>&1", cmd);
+    FILE *p = popen(full, "r");
+    if (!p) { if (status) *status = -1; return strdup(""); }
+    size_t cap = 4096, len = 0;
+    char *out = malloc(cap);
+    size_t n;
+    while ((n = fread(out + len, 1, cap - len - 1, p)) > 0) {
+        len += n;
+        if (cap - len < 2) { cap *= 2; out = realloc(out, cap); }
+    }
+    out[len] = 0;
+    int st = pclose(p);
+    if (status) *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return out;
+}
