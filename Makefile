@@ -9,12 +9,12 @@ AR      ?= ar
 ARCH    := $(shell $(CC) -dumpmachine | cut -d- -f1)
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
-BASE    := -std=c11 -D_GNU_SOURCE -Iinclude -Isrc -pthread -MMD -MP $(WARN)
+BASE    := -std=c11 -ffp-contract=off -D_GNU_SOURCE -Iinclude -Isrc -pthread -MMD -MP $(WARN)
 REL_CFLAGS := -O2 -g $(BASE)
 DBG_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined $(BASE)
 
 # libraries outside the core engine (tokenizer, store, server, cli)
-EXT_LIBS := $(shell pkg-config --libs libpcre2-8 2>/dev/null || echo -lpcre2-8)
+EXT_LIBS := $(shell pkg-config --libs libpcre2-8 jansson 2>/dev/null || echo -lpcre2-8 -ljansson)
 LDLIBS   := $(EXT_LIBS) -lm -lpthread
 TEST_LIBS := -lcriterion
 
@@ -28,8 +28,7 @@ ISA_neon   := -march=armv8.2-a+dotprod+fp16
 ISA_SRCS_EXCLUDE := %_avx2.c %_avx512.c
 endif
 
-LIB_SRCS := $(filter-out $(ISA_SRCS_EXCLUDE),$(wildcard src/gguf/*.c src/quant/*.c src/kernels/*.c src/model/*.c \
-             src/tokenizer/*.c src/sample/*.c src/plan/*.c src/eval/*.c))
+LIB_SRCS := $(filter-out $(ISA_SRCS_EXCLUDE) src/cli/% src/server/%,$(wildcard src/*/*.c))
 CLI_SRCS := $(wildcard src/cli/*.c)
 TEST_SRCS := $(wildcard tests/test_*.c) $(wildcard tests/util/*.c)
 

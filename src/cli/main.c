@@ -13,6 +13,7 @@
 #pragma weak qfit_cmd_run
 #pragma weak qfit_cmd_ppl
 #pragma weak qfit_cmd_bench
+#pragma weak qfit_cmd_plan
 
 typedef struct {
     const char *name;
@@ -38,6 +39,7 @@ int main(int argc, char **argv)
         { "run",      qfit_cmd_run,      "MODEL.gguf -p PROMPT        generate text" },
         { "ppl",      qfit_cmd_ppl,      "MODEL.gguf TEXT.txt         perplexity (llama.cpp method)" },
         { "bench",    qfit_cmd_bench,    "MODEL.gguf                  prompt / generation tokens per second" },
+        { "plan",     qfit_cmd_plan,     "MODEL [--machine M]         what fits: weights, KV cache, compute, verdict" },
     };
     const size_t n = sizeof cmds / sizeof cmds[0];
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {

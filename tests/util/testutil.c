@@ -16,7 +16,7 @@ const char *tu_shared(void)
     if (stat(p, &st) == 0 && S_ISDIR(st.st_mode)) return p;
     const char *ci = getenv("CI");
     if (ci && strcmp(ci, "true") == 0)
-        cr_fatal("shared test data folder '%s' is missing (set QFIT_SHARED); under CI this is a failure", p);
+        cr_assert_fail("shared test data folder '%s' is missing (set QFIT_SHARED); under CI this is a failure", p);
     cr_skip_test("shared test data folder '%s' not found (set QFIT_SHARED): skipped", p);
     return NULL; /* not reached */
 }
@@ -63,7 +63,7 @@ const char *tu_tmpdir(void)
     const char *base = getenv("TMPDIR");
     if (!base || !*base) base = "/tmp";
     snprintf(tmpdir_path, sizeof tmpdir_path, "%s/qfit-test-XXXXXX", base);
-    if (!mkdtemp(tmpdir_path)) cr_fatal("mkdtemp failed");
+    if (!mkdtemp(tmpdir_path)) cr_assert_fail("mkdtemp failed");
     atexit(rm_tmpdir);
     return tmpdir_path;
 }

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian packages qfit needs to build, test and fuzz. Idempotent:
+# does nothing (and needs no network) when everything is already installed.
+set -euo pipefail
+
+PKGS=(
+  build-essential pkg-config clang      # gcc + clang builds
+  libclang-rt-14-dev                    # libFuzzer / sanitizer runtimes for clang
+  libcriterion-dev                      # unit tests
+  libpcre2-dev                          # BPE pre-tokenizer regexes (UTF/UCP)
+  libjansson-dev                        # JSON (plan --json, server)
+  gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user   # NEON kernels, tested under qemu
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "deps: all ${#PKGS[@]} packages present"
+  exit 0
+fi
+
+SUDO=
+if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
