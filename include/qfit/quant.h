@@ -72,7 +72,7 @@ const char *qfit_type_name(int type);              /* "?" for unknown ids */
 /* Case-insensitive lookup of a ggml type name ("q4_k", "Q8_0", "bf16"); -1 if unknown. */
 int         qfit_type_from_name(const char *name);
 
-/* Bytes of one row of n elements; 0 (with *ok=false when ok != NULL) if n is not
+/* Bytes of one row of n elements; 0 if n is not
  * a multiple of the block size or the type is unknown. */
 size_t qfit_row_size(int type, int64_t n);
 /* Bytes of a tensor with ne elements along dim 0 and nrows rows (overflow-checked:
