@@ -49,6 +49,20 @@ static void sb_str(sbuf *b, const char *s, uint64_t len)
     if (len > MAX_STR_SHOWN) sb_printf(b, "… (%" PRIu64 " bytes)", len);
 }
 
+/* A name from the file, control bytes escaped, cut at 120 bytes. */
+static const char *safe_name(char *buf, size_t cap, const char *s, uint64_t len)
+{
+    sbuf b = { buf, cap, 0 };
+    buf[0] = 0;
+    for (uint64_t i = 0; i < len && i < 120; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f || c == '\\') sb_printf(&b, "\\x%02x", c);
+        else sb_printf(&b, "%c", c);
+    }
+    if (len > 120) sb_printf(&b, "…");
+    return buf;
+}
+
 static uint64_t ld(const uint8_t *p, int n)
 {
     uint64_t v = 0;
@@ -160,7 +174,8 @@ int qfit_cmd_inspect(int argc, char **argv)
         sbuf b = { line, sizeof line, 0 };
         line[0] = 0;
         sb_value(&b, &v, 0);
-        printf("  %-44.*s %-4s %s\n", (int)(k.len > 200 ? 200 : k.len), k.data, qfit_gguf_type_name(v.type), line);
+        char nm[512];
+        printf("  %-44s %-4s %s\n", safe_name(nm, sizeof nm, k.data, k.len), qfit_gguf_type_name(v.type), line);
     }
 
     int64_t n_t = qfit_gguf_n_tensors(g);
@@ -184,8 +199,9 @@ int qfit_cmd_inspect(int argc, char **argv)
         sb_printf(&sb, "[");
         for (uint32_t d = 0; d < t->n_dims; d++) sb_printf(&sb, d ? ", %" PRId64 : "%" PRId64, t->ne[d]);
         sb_printf(&sb, "]");
-        printf("  %5" PRId64 "  %-40.*s %-24s %-8s %12" PRIu64 " %12" PRIu64 "\n", i,
-               (int)(t->name.len > 200 ? 200 : t->name.len), t->name.data, shape, qfit_type_name(t->type),
+        char nm[512];
+        printf("  %5" PRId64 "  %-40s %-24s %-8s %12" PRIu64 " %12" PRIu64 "\n", i,
+               safe_name(nm, sizeof nm, t->name.data, t->name.len), shape, qfit_type_name(t->type),
                t->nbytes, t->offset);
     }
 
