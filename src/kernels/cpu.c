@@ -1,0 +1,266 @@
+/* CPU feature detection, ISA selection and the public kernel entry points. */
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "kernels/kernels_internal.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+#define QK_X86 1
+#include <cpuid.h>
+#endif
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#endif
+
+static qfit_cpu_features g_feat;
+static int g_avx512dq;
+static qk_table g_tables[4];
+static bool g_table_ok[4];
+static qfit_isa g_best = QFIT_ISA_SCALAR;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static _Atomic int g_active = -1;
+
+#ifdef QK_X86
+static uint64_t read_xcr0(void)
+{
+    uint32_t lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return ((uint64_t)hi << 32) | lo;
+}
+#endif
+
+static void detect_features(void)
+{
+    memset(&g_feat, 0, sizeof(g_feat));
+#ifdef QK_X86
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return;
+    const bool osxsave = (c >> 27) & 1, avx = (c >> 28) & 1;
+    const bool fma = (c >> 12) & 1, f16c = (c >> 29) & 1;
+    uint64_t xcr0 = osxsave ? read_xcr0() : 0;
+    const bool ymm_ok = avx && (xcr0 & 0x6) == 0x6;
+    const bool zmm_ok = ymm_ok && (xcr0 & 0xE0) == 0xE0;
+    unsigned max_leaf = __get_cpuid_max(0, NULL);
+    if (max_leaf < 7 || !ymm_ok) return;
+    g_feat.fma = fma;
+    g_feat.f16c = f16c;
+    __cpuid_count(7, 0, a, b, c, d);
+    g_feat.avx2 = (b >> 5) & 1;
+    if (zmm_ok) {
+        g_feat.avx512f  = (b >> 16) & 1;
+        g_avx512dq      = (b >> 17) & 1;
+        g_feat.avx512bw = (b >> 30) & 1;
+        g_feat.avx512vl = (b >> 31) & 1;
+        g_feat.avx512vnni = (c >> 11) & 1;
+        unsigned sub = a;
+        if (sub >= 1) {
+            unsigned a1, b1, c1, d1;
+            __cpuid_count(7, 1, a1, b1, c1, d1);
+            g_feat.avx512bf16 = (a1 >> 5) & 1;
+        }
+    }
+#elif defined(__aarch64__)
+    g_feat.neon = true;   /* Advanced SIMD is mandatory on AArch64 */
+#if defined(__linux__)
+    unsigned long hw = getauxval(AT_HWCAP);
+    g_feat.fp16 = (hw & (1UL << 9)) && (hw & (1UL << 10));   /* FPHP + ASIMDHP */
+    g_feat.dotprod = (hw & (1UL << 20)) != 0;                /* ASIMDDP */
+#endif
+#endif
+}
+
+int qk_cpu_has_avx512dq(void)
+{
+    (void)qfit_cpu_get_features();
+    return g_avx512dq;
+}
+
+static bool isa_supported(qfit_isa isa)
+{
+    switch (isa) {
+    case QFIT_ISA_SCALAR: return true;
+    case QFIT_ISA_AVX2:
+        return g_feat.avx2 && g_feat.fma && g_feat.f16c;
+    case QFIT_ISA_AVX512:
+        return g_feat.avx2 && g_feat.fma && g_feat.f16c && g_feat.avx512f &&
+               g_feat.avx512bw && g_feat.avx512vl && g_avx512dq;
+    case QFIT_ISA_NEON:
+        return g_feat.neon;
+    }
+    return false;
+}
+
+static void init_once(void)
+{
+    detect_features();
+    for (int i = 0; i < 4; i++) {
+        qfit_isa isa = (qfit_isa)i;
+        if (!isa_supported(isa)) continue;
+        qk_fill_scalar(&g_tables[i]);
+#ifdef QK_X86
+        if (isa == QFIT_ISA_AVX2 || isa == QFIT_ISA_AVX512) qk_fill_avx2(&g_tables[i]);
+        if (isa == QFIT_ISA_AVX512 && g_feat.avx512vnni) qk_fill_avx512(&g_tables[i]);
+#endif
+#if defined(__aarch64__)
+        if (isa == QFIT_ISA_NEON) qk_fill_neon(&g_tables[i], g_feat.dotprod);
+#endif
+        g_table_ok[i] = true;
+    }
+    qfit_isa best = QFIT_ISA_SCALAR;
+    if (g_table_ok[QFIT_ISA_NEON]) best = QFIT_ISA_NEON;
+    if (g_table_ok[QFIT_ISA_AVX2]) best = QFIT_ISA_AVX2;
+    if (g_table_ok[QFIT_ISA_AVX512]) best = QFIT_ISA_AVX512;
+    const char *env = getenv("QFIT_ISA");
+    if (env && *env) {
+        int want = -1;
+        for (int i = 0; i < 4; i++)
+            if (strcmp(env, qfit_isa_name((qfit_isa)i)) == 0) want = i;
+        if (want >= 0 && g_table_ok[want])
+            best = (qfit_isa)want;
+        else
+            fprintf(stderr, "qfit: QFIT_ISA=%s is not available on this CPU; using %s\n",
+                    env, qfit_isa_name(best));
+    }
+    g_best = best;
+}
+
+const qfit_cpu_features *qfit_cpu_get_features(void)
+{
+    pthread_once(&g_once, init_once);
+    return &g_feat;
+}
+
+const char *qfit_isa_name(qfit_isa isa)
+{
+    switch (isa) {
+    case QFIT_ISA_SCALAR: return "scalar";
+    case QFIT_ISA_AVX2:   return "avx2";
+    case QFIT_ISA_AVX512: return "avx512";
+    case QFIT_ISA_NEON:   return "neon";
+    }
+    return "?";
+}
+
+qfit_isa qfit_isa_best(void)
+{
+    pthread_once(&g_once, init_once);
+    return g_best;
+}
+
+qfit_isa qfit_isa_active(void)
+{
+    int a = atomic_load_explicit(&g_active, memory_order_acquire);
+    if (a < 0) {
+        int expected = -1;
+        atomic_compare_exchange_strong(&g_active, &expected, (int)qfit_isa_best());
+        a = atomic_load_explicit(&g_active, memory_order_acquire);
+    }
+    return (qfit_isa)a;
+}
+
+int qfit_isa_select(qfit_isa isa)
+{
+    pthread_once(&g_once, init_once);
+    if ((int)isa < 0 || (int)isa >= 4 || !g_table_ok[isa]) return -1;
+    atomic_store_explicit(&g_active, (int)isa, memory_order_release);
+    return 0;
+}
+
+static const qk_table *active_table(void)
+{
+    return &g_tables[qfit_isa_active()];
+}
+
+/* ---------------- public entry points ---------------- */
+
+int qfit_vec_dot_type(int weight_type)
+{
+    switch (weight_type) {
+    case QFIT_TYPE_F32:  return QFIT_TYPE_F32;
+    case QFIT_TYPE_F16:  return QFIT_TYPE_F16;
+    case QFIT_TYPE_BF16: return QFIT_TYPE_BF16;
+    case QFIT_TYPE_Q4_0: case QFIT_TYPE_Q5_0: case QFIT_TYPE_Q8_0: case QFIT_TYPE_IQ4_NL:
+        return QFIT_TYPE_Q8_0;
+    case QFIT_TYPE_Q4_1: case QFIT_TYPE_Q5_1:
+        return QFIT_TYPE_Q8_1;
+    case QFIT_TYPE_Q2_K: case QFIT_TYPE_Q3_K: case QFIT_TYPE_Q4_K: case QFIT_TYPE_Q5_K:
+    case QFIT_TYPE_Q6_K: case QFIT_TYPE_IQ4_XS:
+        return QFIT_TYPE_Q8_K;
+    default:
+        return -1;
+    }
+}
+
+static int64_t type_block(int type)
+{
+    const qfit_type_traits *tr = qfit_type_get_traits(type);
+    return tr ? tr->block_size : 0;
+}
+
+void qfit_quantize_activations(int vdtype, const float *x, void *y, int64_t n)
+{
+    if (vdtype < 0 || vdtype >= QFIT_TYPE_COUNT || n <= 0 || !x || !y) return;
+    const qk_table *t = active_table();
+    qk_quant_fn f = t->quant[vdtype];
+    int64_t bs = type_block(vdtype);
+    if (!f || bs <= 0 || n % bs != 0) return;
+    f(x, y, n);
+}
+
+static bool dot_args_ok(int wtype, int64_t n)
+{
+    if (wtype < 0 || wtype >= QFIT_TYPE_COUNT || n <= 0) return false;
+    int vd = qfit_vec_dot_type(wtype);
+    if (vd < 0) return false;
+    int64_t bw = type_block(wtype), ba = type_block(vd);
+    return bw > 0 && ba > 0 && n % bw == 0 && n % ba == 0;
+}
+
+float qfit_vec_dot(int wtype, int64_t n, const void *w_row, const void *a_row)
+{
+    if (!dot_args_ok(wtype, n) || !w_row || !a_row) return NAN;
+    const qk_table *t = active_table();
+    if (!t->dot[wtype]) return NAN;
+    float s;
+    t->dot[wtype](n, &s, w_row, a_row);
+    return s;
+}
+
+void qfit_gemm(int wtype, int64_t k,
+               const void *W, size_t w_stride, int64_t i0, int64_t i1,
+               const void *A, size_t a_stride, int64_t m,
+               float *Y, int64_t ldy)
+{
+    if (!dot_args_ok(wtype, k) || !W || !A || !Y || i0 < 0 || i1 <= i0 || m <= 0) return;
+    const qk_table *t = active_table();
+    qk_dot_fn dot = t->dot[wtype];
+    if (!dot) return;
+    qk_tile_fn tile = t->tile[wtype];
+    const uint8_t *Wb = W, *Ab = A;
+    /* Activation rows are taken in chunks that stay in L2 (about 256 KiB); each
+     * group of QK_TILE weight rows is loaded once per chunk and swept against
+     * all of its rows, so large m is bound by arithmetic, not by memory. */
+    int64_t jchunk = (int64_t)((256u * 1024u) / (a_stride ? a_stride : 1));
+    jchunk = jchunk < QK_TILE ? QK_TILE : jchunk / QK_TILE * QK_TILE;
+    for (int64_t jb = 0; jb < m; jb += jchunk) {
+        const int64_t je = jb + jchunk < m ? jb + jchunk : m;
+        for (int64_t i = i0; i < i1; i += QK_TILE) {
+            const int nw = (int)(i1 - i < QK_TILE ? i1 - i : QK_TILE);
+            for (int64_t j = jb; j < je; j += QK_TILE) {
+                const int na = (int)(je - j < QK_TILE ? je - j : QK_TILE);
+                if (tile) {
+                    tile(k, Wb + (size_t)i * w_stride, w_stride, nw,
+                         Ab + (size_t)j * a_stride, a_stride, na, Y + j * ldy + i, ldy);
+                    continue;
+                }
+                for (int jj = 0; jj < na; jj++)
+                    for (int ii = 0; ii < nw; ii++)
+                        dot(k, &Y[(j + jj) * ldy + i + ii], Wb + (size_t)(i + ii) * w_stride,
+                            Ab + (size_t)(j + jj) * a_stride);
+            }
+        }
+    }
+}

@@ -1,0 +1,138 @@
+/* Plain-C test driver for the NEON kernels, run under qemu-aarch64 by
+ * tests/neon/run.sh (no Criterion). For every weight type: the NEON path
+ * (forced with qfit_isa_select) must give the scalar path's activation bytes
+ * and dot products, the scalar dot must match a float reference built from the
+ * dequantized operands, and gemm must equal vec_dot.
+ * Prints "N passed, M failed"; exits nonzero on any failure. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qfit/kernels.h"
+#include "qfit/quant.h"
+#include "quant/blocks.h"
+
+static int n_pass, n_fail;
+
+#define CHECK(cond, ...) do { \
+        if (cond) n_pass++; \
+        else { n_fail++; printf("FAIL %s:%d: ", __FILE__, __LINE__); printf(__VA_ARGS__); printf("\n"); } \
+    } while (0)
+
+static uint64_t rs;
+static float urand(void)
+{
+    rs = rs * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (float)((double)(rs >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+
+static void fill(float *x, int64_t n, uint64_t seed)
+{
+    rs = seed * 2654435761ULL + 99;
+    for (int64_t i = 0; i < n; i += 32) {
+        float sc = 0.05f + 2.0f * fabsf(urand()), mean = 0.3f * urand() * sc;
+        for (int64_t j = i; j < i + 32 && j < n; j++) x[j] = mean + sc * (urand() + urand() + urand());
+    }
+}
+
+static void act_float(int vd, const void *a, float *o, int64_t n)
+{
+    if (vd == QFIT_TYPE_F32) memcpy(o, a, (size_t)n * 4);
+    else if (vd == QFIT_TYPE_F16 || vd == QFIT_TYPE_BF16) {
+        const uint16_t *h = a;
+        for (int64_t i = 0; i < n; i++) o[i] = vd == QFIT_TYPE_F16 ? qfit_fp16_to_fp32(h[i]) : qfit_bf16_to_fp32(h[i]);
+    } else if (vd == QFIT_TYPE_Q8_0) {
+        const block_q8_0 *b = a;
+        for (int64_t i = 0; i < n; i++) o[i] = qfit_fp16_to_fp32(b[i / 32].d) * b[i / 32].qs[i % 32];
+    } else if (vd == QFIT_TYPE_Q8_1) {
+        const block_q8_1 *b = a;
+        for (int64_t i = 0; i < n; i++) o[i] = qfit_fp16_to_fp32(b[i / 32].d) * b[i / 32].qs[i % 32];
+    } else {
+        const block_q8_K *b = a;
+        for (int64_t i = 0; i < n; i++) o[i] = b[i / 256].d * b[i / 256].qs[i % 256];
+    }
+}
+
+static void check_type(int type, int64_t n)
+{
+    const char *nm = qfit_type_name(type);
+    const int64_t rows = 6, m = 5;
+    const int vd = qfit_vec_dot_type(type);
+    const size_t ws = qfit_row_size(type, n), as = qfit_row_size(vd, n);
+    float *wf = malloc((size_t)(rows * n) * 4), *wd = malloc((size_t)(rows * n) * 4);
+    float *xf = malloc((size_t)(m * n) * 4), *xd = malloc((size_t)(m * n) * 4);
+    uint8_t *wq = malloc(ws * rows), *aq = malloc(as * m), *aq2 = malloc(as);
+    float *Y = malloc((size_t)(rows * m) * 4);
+    char err[200] = "";
+    if (!wf || !wd || !xf || !xd || !wq || !aq || !aq2 || !Y) { printf("out of memory\n"); exit(2); }
+    fill(wf, rows * n, (uint64_t)type + 5);
+    fill(xf, m * n, (uint64_t)type + 500);
+    size_t got = qfit_quantize_rows(type, wf, wq, rows, n, err, sizeof err);
+    CHECK(got == ws * rows, "%s: quantize: %s", nm, err);
+    if (got != ws * rows) goto out;
+    qfit_rows_to_float(type, wq, wd, rows, n);
+
+    qfit_isa_select(QFIT_ISA_SCALAR);
+    for (int64_t j = 0; j < m; j++) {
+        qfit_quantize_activations(vd, xf + j * n, aq + j * as, n);
+        act_float(vd, aq + j * as, xd + j * n, n);
+    }
+    float ref[6][5];
+    double scale[6][5];
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t j = 0; j < m; j++) {
+            ref[i][j] = qfit_vec_dot(type, n, wq + i * ws, aq + j * as);
+            double r = 0, sc = 0;
+            for (int64_t l = 0; l < n; l++) {
+                r += (double)wd[i * n + l] * xd[j * n + l];
+                sc += fabs((double)wd[i * n + l] * xd[j * n + l]);
+            }
+            scale[i][j] = sc;
+            double tol = 2e-5 * sc + 1e-6;
+            if (vd == QFIT_TYPE_Q8_1) tol += 2e-3 * sc;   /* fp16-rounded block sums */
+            CHECK(fabs(ref[i][j] - r) <= tol, "%s: scalar dot %.9g vs float reference %.9g", nm, ref[i][j], r);
+        }
+
+    CHECK(qfit_isa_select(QFIT_ISA_NEON) == 0, "NEON must be selectable");
+    for (int64_t j = 0; j < m; j++) {
+        memset(aq2, 0xA5, as);
+        qfit_quantize_activations(vd, xf + j * n, aq2, n);
+        CHECK(memcmp(aq2, aq + j * as, as) == 0, "%s: NEON activation bytes differ", nm);
+    }
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t j = 0; j < m; j++) {
+            float v = qfit_vec_dot(type, n, wq + i * ws, aq + j * as);
+            CHECK(fabs((double)v - ref[i][j]) <= 1e-5 * scale[i][j] + 1e-6,
+                  "%s: NEON dot %.9g vs scalar %.9g (row %lld act %lld)", nm, v, ref[i][j],
+                  (long long)i, (long long)j);
+        }
+    qfit_gemm(type, n, wq, ws, 0, rows, aq, as, m, Y, rows);
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t j = 0; j < m; j++)
+            CHECK(fabs((double)Y[j * rows + i] - ref[i][j]) <= 1e-5 * scale[i][j] + 1e-6,
+                  "%s: NEON gemm %.9g vs scalar dot %.9g", nm, Y[j * rows + i], ref[i][j]);
+out:
+    qfit_isa_select(QFIT_ISA_SCALAR);
+    free(wf); free(wd); free(xf); free(xd); free(wq); free(aq); free(aq2); free(Y);
+}
+
+int main(void)
+{
+    const qfit_cpu_features *f = qfit_cpu_get_features();
+    printf("neon=%d dotprod=%d fp16=%d best=%s\n", f->neon, f->dotprod, f->fp16, qfit_isa_name(qfit_isa_best()));
+    CHECK(f->neon, "NEON must be detected on AArch64");
+    CHECK(qfit_isa_select(QFIT_ISA_AVX2) == -1, "AVX2 must be refused on AArch64");
+    const char *env = getenv("QFIT_ISA");
+    if (env && !strcmp(env, "neon")) CHECK(qfit_isa_best() == QFIT_ISA_NEON, "QFIT_ISA=neon honoured");
+    static const struct { int type; int64_t n; } cases[] = {
+        {QFIT_TYPE_F32, 1031}, {QFIT_TYPE_F16, 1031}, {QFIT_TYPE_BF16, 1031},
+        {QFIT_TYPE_Q4_0, 32 * 37}, {QFIT_TYPE_Q4_1, 32 * 37}, {QFIT_TYPE_Q5_0, 32 * 37},
+        {QFIT_TYPE_Q5_1, 32 * 37}, {QFIT_TYPE_Q8_0, 32 * 37}, {QFIT_TYPE_IQ4_NL, 32 * 37},
+        {QFIT_TYPE_Q2_K, 256 * 3}, {QFIT_TYPE_Q3_K, 256 * 3}, {QFIT_TYPE_Q4_K, 256 * 3},
+        {QFIT_TYPE_Q5_K, 256 * 3}, {QFIT_TYPE_Q6_K, 256 * 3}, {QFIT_TYPE_IQ4_XS, 256 * 3},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) check_type(cases[c].type, cases[c].n);
+    printf("%d passed, %d failed\n", n_pass, n_fail);
+    return n_fail ? 1 : 0;
+}

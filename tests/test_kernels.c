@@ -1,0 +1,382 @@
+/* Compute kernels: vec_dot / gemm / activation quantizers for every supported
+ * weight type, against float references and across every ISA this CPU has. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qfit/kernels.h"
+#include "qfit/quant.h"
+#include "quant/blocks.h"
+
+static uint64_t rng_state;
+static float rnd_uniform(void)   /* [-1, 1) */
+{
+    rng_state = rng_state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (float)((double)(rng_state >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+
+/* Values with a varying scale per 32 elements, a shifted mean and a few outliers:
+ * exercises scales, mins and sign handling of every format. */
+static void fill_random(float *x, int64_t n, uint64_t seed)
+{
+    rng_state = seed * 2654435761ULL + 12345;
+    for (int64_t i = 0; i < n; i += 32) {
+        float scale = 0.05f + 2.0f * fabsf(rnd_uniform());
+        float mean = 0.3f * rnd_uniform() * scale;
+        for (int64_t j = i; j < i + 32 && j < n; j++) {
+            float g = rnd_uniform() + rnd_uniform() + rnd_uniform();
+            x[j] = mean + scale * g;
+            if (((rng_state >> 20) & 63) == 0) x[j] *= 4.0f;
+        }
+    }
+}
+
+static size_t row_bytes(int type, int64_t n)
+{
+    size_t b = qfit_row_size(type, n);
+    cr_assert(b > 0, "row size of %s x %lld", qfit_type_name(type), (long long)n);
+    return b;
+}
+
+/* Float value of an activation row in its vec-dot type (written here, not with
+ * the library's dequantizers, so the test stands on its own). */
+static void act_to_float(int vd, const void *a, float *out, int64_t n)
+{
+    if (vd == QFIT_TYPE_F32) { memcpy(out, a, (size_t)n * 4); return; }
+    if (vd == QFIT_TYPE_F16) {
+        const uint16_t *h = a;
+        for (int64_t i = 0; i < n; i++) out[i] = qfit_fp16_to_fp32(h[i]);
+        return;
+    }
+    if (vd == QFIT_TYPE_BF16) {
+        const uint16_t *h = a;
+        for (int64_t i = 0; i < n; i++) {
+            uint32_t u = (uint32_t)h[i] << 16;
+            memcpy(&out[i], &u, 4);
+        }
+        return;
+    }
+    if (vd == QFIT_TYPE_Q8_0) {
+        const block_q8_0 *b = a;
+        for (int64_t i = 0; i < n; i++) out[i] = qfit_fp16_to_fp32(b[i / 32].d) * b[i / 32].qs[i % 32];
+        return;
+    }
+    if (vd == QFIT_TYPE_Q8_1) {
+        const block_q8_1 *b = a;
+        for (int64_t i = 0; i < n; i++) out[i] = qfit_fp16_to_fp32(b[i / 32].d) * b[i / 32].qs[i % 32];
+        return;
+    }
+    if (vd == QFIT_TYPE_Q8_K) {
+        const block_q8_K *b = a;
+        for (int64_t i = 0; i < n; i++) out[i] = b[i / 256].d * b[i / 256].qs[i % 256];
+        return;
+    }
+    cr_assert_fail("unexpected vec-dot type %d", vd);
+}
+
+/* Largest error the activation rounding may introduce at element i. */
+static double act_step_bound(int vd, const float *x, int64_t n, int64_t i)
+{
+    int64_t bs = vd == QFIT_TYPE_Q8_K ? 256 : 32;
+    if (vd == QFIT_TYPE_F32) return 0.0;
+    if (vd == QFIT_TYPE_F16) return fabs(x[i]) * (1.0 / 2048.0) + 6e-8;
+    if (vd == QFIT_TYPE_BF16) return fabs(x[i]) * (1.0 / 256.0);
+    double amax = 0.0;
+    int64_t b0 = i / bs * bs;
+    for (int64_t j = b0; j < b0 + bs && j < n; j++) amax = fmax(amax, fabs(x[j]));
+    /* half a quantization step, plus fp16 rounding of the block scale */
+    return amax / 127.0 * 0.5 * 1.01 + amax * (1.0 / 1024.0);
+}
+
+typedef struct {
+    int type, vd;
+    int64_t n, rows, m;
+    float *wf;          /* original weights, rows x n */
+    float *wd;          /* dequantized weights */
+    uint8_t *wq;        /* quantized weights */
+    size_t wstride;
+    float *xf;          /* original activations, m x n */
+    float *xd;          /* activations after quantization, as float */
+    uint8_t *aq;        /* quantized activations */
+    size_t astride;
+} fixture;
+
+static void fixture_make(fixture *f, int type, int64_t n, int64_t rows, int64_t m, uint64_t seed)
+{
+    memset(f, 0, sizeof(*f));
+    f->type = type; f->n = n; f->rows = rows; f->m = m;
+    f->vd = qfit_vec_dot_type(type);
+    cr_assert(f->vd >= 0, "no vec-dot type for %s", qfit_type_name(type));
+    f->wstride = row_bytes(type, n);
+    f->astride = row_bytes(f->vd, n);
+    f->wf = malloc((size_t)(rows * n) * 4);
+    f->wd = malloc((size_t)(rows * n) * 4);
+    f->wq = malloc(f->wstride * (size_t)rows);
+    f->xf = malloc((size_t)(m * n) * 4);
+    f->xd = malloc((size_t)(m * n) * 4);
+    f->aq = malloc(f->astride * (size_t)m);
+    cr_assert(f->wf && f->wd && f->wq && f->xf && f->xd && f->aq);
+    fill_random(f->wf, rows * n, seed);
+    fill_random(f->xf, m * n, seed + 1000);
+    char err[256] = "";
+    size_t got = qfit_quantize_rows(type, f->wf, f->wq, rows, n, err, sizeof err);
+    cr_assert_eq(got, f->wstride * (size_t)rows, "quantize %s: %s", qfit_type_name(type), err);
+    cr_assert_eq(qfit_rows_to_float(type, f->wq, f->wd, rows, n), 0, "dequantize %s", qfit_type_name(type));
+    for (int64_t j = 0; j < m; j++) {
+        qfit_quantize_activations(f->vd, f->xf + j * n, f->aq + (size_t)j * f->astride, n);
+        act_to_float(f->vd, f->aq + (size_t)j * f->astride, f->xd + j * n, n);
+    }
+}
+
+static void fixture_free(fixture *f)
+{
+    free(f->wf); free(f->wd); free(f->wq); free(f->xf); free(f->xd); free(f->aq);
+}
+
+static const uint8_t *wrow(const fixture *f, int64_t i) { return f->wq + (size_t)i * f->wstride; }
+static const uint8_t *arow(const fixture *f, int64_t j) { return f->aq + (size_t)j * f->astride; }
+
+/* sum |w_i a_i| of a row pair: the scale of float rounding errors */
+static double abs_scale(const fixture *f, int64_t i, int64_t j)
+{
+    double s = 0.0;
+    for (int64_t l = 0; l < f->n; l++) s += fabs((double)f->wd[i * f->n + l] * f->xd[j * f->n + l]);
+    return s;
+}
+
+static void check_against_float(int type, int64_t n)
+{
+    cr_assert_eq(qfit_isa_select(QFIT_ISA_SCALAR), 0);
+    fixture f;
+    fixture_make(&f, type, n, 5, 3, (uint64_t)type * 77 + (uint64_t)n);
+    for (int64_t i = 0; i < f.rows; i++) {
+        for (int64_t j = 0; j < f.m; j++) {
+            const float *w = f.wd + i * n, *xd = f.xd + j * n, *xf = f.xf + j * n;
+            double ref_q = 0.0, ref_f = 0.0, bnd = 0.0;
+            for (int64_t l = 0; l < n; l++) {
+                ref_q += (double)w[l] * xd[l];
+                ref_f += (double)w[l] * xf[l];
+                bnd += fabs(w[l]) * act_step_bound(f.vd, xf, n, l);
+            }
+            float got = qfit_vec_dot(type, n, wrow(&f, i), arow(&f, j));
+            double scale = abs_scale(&f, i, j);
+            /* integer dot products are exact: only float scaling/accumulation differs */
+            double tight = 2e-5 * scale + 1e-6;
+            if (f.vd == QFIT_TYPE_Q8_1) {
+                /* Q8_1 stores s = d * sum(q) as fp16: ggml's dot uses that rounded sum */
+                const uint8_t *wr = wrow(&f, i);
+                const block_q8_1 *ab = (const block_q8_1 *)arow(&f, j);
+                size_t bsz = f.wstride / (size_t)(n / 32);
+                for (int64_t b = 0; b < n / 32; b++) {
+                    uint16_t mh;
+                    memcpy(&mh, wr + (size_t)b * bsz + 2, 2);   /* d, m lead both Q4_1 and Q5_1 */
+                    tight += fabs(qfit_fp16_to_fp32(mh) * qfit_fp16_to_fp32(ab[b].s)) / 2048.0;
+                }
+            }
+            cr_assert(fabs(got - ref_q) <= tight,
+                      "%s n=%lld row %lld act %lld: vec_dot %.9g vs dequantized reference %.9g (tol %.3g)",
+                      qfit_type_name(type), (long long)n, (long long)i, (long long)j, got, ref_q, tight);
+            double loose = bnd * 1.001 + 2e-5 * scale + 1e-6;
+            cr_assert(fabs(got - ref_f) <= loose,
+                      "%s n=%lld row %lld act %lld: vec_dot %.9g vs unquantized activations %.9g (tol %.3g)",
+                      qfit_type_name(type), (long long)n, (long long)i, (long long)j, got, ref_f, loose);
+            /* and the result must be a meaningful approximation of the true product */
+            double absf = 0.0;
+            for (int64_t l = 0; l < n; l++) absf += fabs((double)w[l] * xf[l]);
+            cr_assert(fabs(got - ref_f) <= 0.05 * absf, "%s: activation quantization error too large",
+                      qfit_type_name(type));
+        }
+    }
+    fixture_free(&f);
+}
+
+/* gemm over an odd block of rows and activations equals vec_dot, and writes
+ * exactly the requested part of Y. */
+static void check_gemm(int type, int64_t n, qfit_isa isa)
+{
+    fixture f;
+    const int64_t rows = 11, m = 9, i0 = 1, i1 = 10, ldy = 13;
+    cr_assert_eq(qfit_isa_select(isa), 0);
+    fixture_make(&f, type, n, rows, m, (uint64_t)type * 31 + 7);
+    float *Y = malloc((size_t)(m * ldy) * 4);
+    cr_assert(Y);
+    for (int64_t q = 0; q < m * ldy; q++) Y[q] = -12345.0f;
+    qfit_gemm(type, n, f.wq, f.wstride, i0, i1, f.aq, f.astride, m, Y, ldy);
+    for (int64_t j = 0; j < m; j++) {
+        for (int64_t i = 0; i < ldy; i++) {
+            float y = Y[j * ldy + i];
+            if (i < i0 || i >= i1) {
+                cr_assert_eq(y, -12345.0f, "%s gemm wrote outside [i0,i1) at (%lld,%lld)",
+                             qfit_type_name(type), (long long)j, (long long)i);
+                continue;
+            }
+            float d = qfit_vec_dot(type, n, wrow(&f, i), arow(&f, j));
+            double tol = 1e-5 * abs_scale(&f, i, j) + 1e-6;
+            cr_assert(fabs((double)y - d) <= tol, "%s [%s] gemm(%lld,%lld) = %.9g, vec_dot = %.9g",
+                      qfit_type_name(type), qfit_isa_name(isa), (long long)j, (long long)i, y, d);
+        }
+    }
+    free(Y);
+    fixture_free(&f);
+    qfit_isa_select(QFIT_ISA_SCALAR);
+}
+
+/* Every ISA this CPU has gives the scalar results: same activation bytes,
+ * dot products equal up to float summation order. */
+static void check_isas(int type, int64_t n)
+{
+    fixture f;
+    const int64_t rows = 6, m = 5;
+    cr_assert_eq(qfit_isa_select(QFIT_ISA_SCALAR), 0);
+    fixture_make(&f, type, n, rows, m, (uint64_t)type * 13 + 3);
+    float ref[6 * 5];
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t j = 0; j < m; j++) ref[i * m + j] = qfit_vec_dot(type, n, wrow(&f, i), arow(&f, j));
+    uint8_t *aq2 = malloc(f.astride);
+    cr_assert(aq2);
+    for (int isa = 1; isa < 4; isa++) {
+        if (qfit_isa_select((qfit_isa)isa) != 0) continue;
+        for (int64_t j = 0; j < m; j++) {
+            memset(aq2, 0xA5, f.astride);
+            qfit_quantize_activations(f.vd, f.xf + j * n, aq2, n);
+            cr_assert(memcmp(aq2, arow(&f, j), f.astride) == 0,
+                      "%s activations (%s) differ from the scalar quantizer",
+                      qfit_isa_name((qfit_isa)isa), qfit_type_name(f.vd));
+        }
+        for (int64_t i = 0; i < rows; i++) {
+            for (int64_t j = 0; j < m; j++) {
+                float got = qfit_vec_dot(type, n, wrow(&f, i), arow(&f, j));
+                double tol = 1e-5 * abs_scale(&f, i, j) + 1e-6;
+                cr_assert(fabs((double)got - ref[i * m + j]) <= tol,
+                          "%s [%s] n=%lld row %lld act %lld: %.9g vs scalar %.9g",
+                          qfit_type_name(type), qfit_isa_name((qfit_isa)isa), (long long)n,
+                          (long long)i, (long long)j, got, ref[i * m + j]);
+            }
+        }
+    }
+    free(aq2);
+    fixture_free(&f);
+    qfit_isa_select(QFIT_ISA_SCALAR);
+}
+
+static void check_type(int type, int64_t n1, int64_t n2)
+{
+    check_against_float(type, n1);
+    check_against_float(type, n2);
+    check_isas(type, n1);
+    check_isas(type, n2);
+    for (int isa = 0; isa < 4; isa++) {
+        if (qfit_isa_select((qfit_isa)isa) != 0) continue;
+        check_gemm(type, n2, (qfit_isa)isa);
+    }
+    qfit_isa_select(QFIT_ISA_SCALAR);
+}
+
+#define PLAIN_N1 1031   /* odd lengths exercise SIMD tails */
+#define PLAIN_N2 4096
+#define LEG_N1   (32 * 37)
+#define LEG_N2   (32 * 128)
+#define K_N1     (256 * 3)
+#define K_N2     (256 * 16)
+
+Test(kernels, f32)    { check_type(QFIT_TYPE_F32, PLAIN_N1, PLAIN_N2); }
+Test(kernels, f16)    { check_type(QFIT_TYPE_F16, PLAIN_N1, PLAIN_N2); }
+Test(kernels, bf16)   { check_type(QFIT_TYPE_BF16, PLAIN_N1, PLAIN_N2); }
+Test(kernels, q4_0)   { check_type(QFIT_TYPE_Q4_0, LEG_N1, LEG_N2); }
+Test(kernels, q4_1)   { check_type(QFIT_TYPE_Q4_1, LEG_N1, LEG_N2); }
+Test(kernels, q5_0)   { check_type(QFIT_TYPE_Q5_0, LEG_N1, LEG_N2); }
+Test(kernels, q5_1)   { check_type(QFIT_TYPE_Q5_1, LEG_N1, LEG_N2); }
+Test(kernels, q8_0)   { check_type(QFIT_TYPE_Q8_0, LEG_N1, LEG_N2); }
+Test(kernels, iq4_nl) { check_type(QFIT_TYPE_IQ4_NL, LEG_N1, LEG_N2); }
+Test(kernels, q2_K)   { check_type(QFIT_TYPE_Q2_K, K_N1, K_N2); }
+Test(kernels, q3_K)   { check_type(QFIT_TYPE_Q3_K, K_N1, K_N2); }
+Test(kernels, q4_K)   { check_type(QFIT_TYPE_Q4_K, K_N1, K_N2); }
+Test(kernels, q5_K)   { check_type(QFIT_TYPE_Q5_K, K_N1, K_N2); }
+Test(kernels, q6_K)   { check_type(QFIT_TYPE_Q6_K, K_N1, K_N2); }
+Test(kernels, iq4_xs) { check_type(QFIT_TYPE_IQ4_XS, K_N1, K_N2); }
+
+Test(kernels, vec_dot_types)
+{
+    cr_assert_eq(qfit_vec_dot_type(QFIT_TYPE_F32), QFIT_TYPE_F32);
+    cr_assert_eq(qfit_vec_dot_type(QFIT_TYPE_F16), QFIT_TYPE_F16);
+    cr_assert_eq(qfit_vec_dot_type(QFIT_TYPE_BF16), QFIT_TYPE_BF16);
+    cr_assert_eq(qfit_vec_dot_type(QFIT_TYPE_Q4_0), QFIT_TYPE_Q8_0);
+    cr_assert_eq(qfit_vec_dot_type(QFIT_TYPE_Q5_0), QFIT_TYPE_Q8_0);
+    cr_assert_eq(qfit_vec_dot_type(QFIT_TYPE_Q8_0), QFIT_TYPE_Q8_0);
+    cr_assert_eq(qfit_vec_dot_type(QFIT_TYPE_IQ4_NL), QFIT_TYPE_Q8_0);
+    cr_assert_eq(qfit_vec_dot_type(QFIT_TYPE_Q4_1), QFIT_TYPE_Q8_1);
+    cr_assert_eq(qfit_vec_dot_type(QFIT_TYPE_Q5_1), QFIT_TYPE_Q8_1);
+    cr_assert_eq(qfit_vec_dot_type(QFIT_TYPE_Q2_K), QFIT_TYPE_Q8_K);
+    cr_assert_eq(qfit_vec_dot_type(QFIT_TYPE_Q6_K), QFIT_TYPE_Q8_K);
+    cr_assert_eq(qfit_vec_dot_type(QFIT_TYPE_IQ4_XS), QFIT_TYPE_Q8_K);
+    cr_assert_eq(qfit_vec_dot_type(QFIT_TYPE_IQ2_XXS), -1);
+    cr_assert_eq(qfit_vec_dot_type(-1), -1);
+    cr_assert_eq(qfit_vec_dot_type(QFIT_TYPE_COUNT), -1);
+}
+
+Test(kernels, isa_selection)
+{
+    const qfit_cpu_features *ft = qfit_cpu_get_features();
+    cr_assert(ft);
+    cr_assert_str_eq(qfit_isa_name(QFIT_ISA_SCALAR), "scalar");
+    cr_assert_str_eq(qfit_isa_name(QFIT_ISA_AVX512), "avx512");
+    cr_assert_eq(qfit_isa_select(QFIT_ISA_SCALAR), 0);
+    cr_assert_eq(qfit_isa_active(), QFIT_ISA_SCALAR);
+#if defined(__x86_64__)
+    cr_assert_eq(qfit_isa_select(QFIT_ISA_NEON), -1, "NEON must be refused on x86");
+    cr_assert_eq(qfit_isa_active(), QFIT_ISA_SCALAR, "a refused select changes nothing");
+    cr_assert_eq(qfit_isa_select(QFIT_ISA_AVX2) == 0, ft->avx2 && ft->fma && ft->f16c);
+#endif
+    cr_assert_eq(qfit_isa_select((qfit_isa)7), -1);
+    qfit_isa best = qfit_isa_best();
+    cr_assert_eq(qfit_isa_select(best), 0);
+    cr_assert_eq(qfit_isa_active(), best);
+    qfit_isa_select(QFIT_ISA_SCALAR);
+}
+
+Test(kernels, bad_arguments)
+{
+    block_q8_0 w[2], a[2];
+    memset(w, 0, sizeof w);
+    memset(a, 0, sizeof a);
+    cr_assert(isnan(qfit_vec_dot(QFIT_TYPE_Q8_0, 33, w, a)), "n not a multiple of the block");
+    cr_assert(isnan(qfit_vec_dot(QFIT_TYPE_Q8_0, 0, w, a)));
+    cr_assert(isnan(qfit_vec_dot(QFIT_TYPE_IQ2_XXS, 256, w, a)), "unsupported type");
+    cr_assert(isnan(qfit_vec_dot(99, 32, w, a)));
+    cr_assert(isnan(qfit_vec_dot(QFIT_TYPE_Q8_0, 32, NULL, a)));
+    cr_assert_eq(qfit_vec_dot(QFIT_TYPE_Q8_0, 64, w, a), 0.0f);
+    float y[4] = {7, 7, 7, 7};
+    qfit_gemm(QFIT_TYPE_Q8_0, 33, w, 34, 0, 1, a, 34, 1, y, 4);   /* ignored */
+    qfit_gemm(QFIT_TYPE_Q8_0, 32, w, 34, 1, 1, a, 34, 1, y, 4);   /* empty range */
+    cr_assert_eq(y[0], 7.0f);
+    cr_assert_eq(y[1], 7.0f);
+    float x[32];
+    for (int i = 0; i < 32; i++) x[i] = (float)i;
+    uint8_t out[64];
+    memset(out, 0x5A, sizeof out);
+    qfit_quantize_activations(QFIT_TYPE_Q8_0, x, out, 31);   /* not a whole block: nothing */
+    qfit_quantize_activations(-3, x, out, 32);
+    for (int i = 0; i < 64; i++) cr_assert_eq(out[i], 0x5A);
+}
+
+/* A hand-computed case: exact integer result. */
+Test(kernels, q8_0_exact)
+{
+    float w[64], x[64];
+    for (int i = 0; i < 64; i++) { w[i] = (float)((i % 7) - 3); x[i] = (float)((i % 5) - 2); }
+    w[0] = 127.0f; x[0] = 127.0f;   /* blocks with amax 127: scale 1 exactly */
+    w[32] = -127.0f; x[32] = 127.0f;
+    block_q8_0 wq[2], aq[2];
+    char err[128];
+    cr_assert_eq(qfit_quantize_rows(QFIT_TYPE_Q8_0, w, wq, 1, 64, err, sizeof err), sizeof wq);
+    double expect = 0;
+    for (int i = 0; i < 64; i++) expect += (double)w[i] * x[i];
+    for (int isa = 0; isa < 4; isa++) {
+        if (qfit_isa_select((qfit_isa)isa) != 0) continue;
+        qfit_quantize_activations(QFIT_TYPE_Q8_0, x, aq, 64);
+        cr_assert_eq(qfit_vec_dot(QFIT_TYPE_Q8_0, 64, wq, aq), (float)expect, "%s", qfit_isa_name((qfit_isa)isa));
+    }
+    qfit_isa_select(QFIT_ISA_SCALAR);
+}
