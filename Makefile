@@ -37,7 +37,7 @@ DBG := build/debug
 
 isa_flags = $(if $(findstring _avx512.c,$(1)),$(ISA_avx512),$(if $(findstring _avx2.c,$(1)),$(ISA_avx2),$(if $(findstring _neon.c,$(1)),$(ISA_neon))))
 
-.PHONY: all release debug test demo fuzz clean deps bench check-clang
+.PHONY: all release debug test test-neon demo fuzz clean deps bench check-clang
 all: release
 release: $(REL)/qfit
 debug: $(DBG)/qfit $(DBG)/tests/qfit-tests
@@ -68,6 +68,13 @@ $(DBG)/tests/qfit-tests: $(TEST_SRCS:%.c=$(DBG)/%.o) $(DBG)/libqfit.a
 test: $(DBG)/tests/qfit-tests $(DBG)/qfit
 	QFIT_BIN=$(CURDIR)/$(DBG)/qfit ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  $(DBG)/tests/qfit-tests -j2 $(if $(TESTS_FILTER),--filter '$(TESTS_FILTER)') $(TESTS_ARGS)
+ifeq ($(ARCH),x86_64)
+	$(if $(TESTS_FILTER),,$(MAKE) test-neon)
+endif
+
+# NEON kernels: cross-compiled for aarch64 and run under qemu-aarch64 (dotprod and non-dotprod CPUs)
+test-neon:
+	sh tests/neon/run.sh
 
 deps:
 	bash scripts/deps.sh
