@@ -1,6 +1,8 @@
 /* Kernel micro-benchmark: vec_dot weight bandwidth per type and gemm GFLOP/s.
- *   bench/kernels [-isa scalar|avx2|avx512|neon] [-m M] [type ...]
- * Single thread. k = n = 4096; gemm with m = 1 and m = M (default 512). */
+ *   bench/kernels [-isa scalar|avx2|avx512|neon] [-m M] [-t SECONDS] [type ...]
+ * Single thread. k = n = 4096; gemm with m = 1, m = 64 and m = M (default 512).
+ * Each measurement runs for about SECONDS (default 0.3) and keeps the best
+ * repetition, so short runs on a shared machine stay comparable. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +26,20 @@ static void fill(float *x, size_t n, unsigned seed)
     }
 }
 
+/* best GFLOP/s of qfit_gemm over m activation rows, repeated for about tmin s */
+static double bench_gemm(int type, int64_t K, int64_t N, const void *W, size_t ws,
+                         const void *A, size_t as, int64_t m, float *Y, double tmin)
+{
+    double best = 1e30, t0 = now();
+    do {
+        double t1 = now();
+        qfit_gemm(type, K, W, ws, 0, N, A, as, m, Y, N);
+        double el = now() - t1;
+        if (el < best) best = el;
+    } while (now() - t0 < tmin);
+    return 2.0 * (double)K * (double)N * (double)m / best / 1e9;
+}
+
 static const char *default_types[] = {"q4_K", "q6_K", "q8_0", "q4_0", "q5_K", "f16", "f32",
                                       "bf16", "q4_1", "q5_0", "q5_1", "q2_K", "q3_K",
                                       "iq4_nl", "iq4_xs"};
@@ -32,6 +48,7 @@ int main(int argc, char **argv)
 {
     const int64_t K = 4096, N = 4096;
     int64_t M = 512;
+    double tmin = 0.3;
     const char **types = default_types;
     int ntypes = (int)(sizeof default_types / sizeof *default_types);
     int argi = 1;
@@ -44,6 +61,9 @@ int main(int argc, char **argv)
             if (ok != 0) { fprintf(stderr, "ISA %s not available\n", nm); return 1; }
         } else if (!strcmp(argv[argi], "-m") && argi + 1 < argc) {
             M = atoll(argv[++argi]);
+            if (M < 64) M = 64;
+        } else if (!strcmp(argv[argi], "-t") && argi + 1 < argc) {
+            tmin = atof(argv[++argi]);
         } else {
             fprintf(stderr, "usage: %s [-isa NAME] [-m M] [type ...]\n", argv[0]);
             return 2;
@@ -52,7 +72,7 @@ int main(int argc, char **argv)
     if (argi < argc) { types = (const char **)(argv + argi); ntypes = argc - argi; }
     printf("isa %s, k=%lld n=%lld, single thread\n", qfit_isa_name(qfit_isa_active()),
            (long long)K, (long long)N);
-    printf("%-7s %12s %14s %14s\n", "type", "vec_dot GB/s", "gemm m=1 GF/s", "gemm m=M GF/s");
+    printf("%-7s %12s %10s %10s %10s   (gemm GFLOP/s)\n", "type", "vec_dot GB/s", "m=1", "m=64", "m=M");
 
     float *wf = malloc((size_t)(N * K) * 4), *af = malloc((size_t)(M * K) * 4);
     float *Y = malloc((size_t)(M * N) * 4);
@@ -81,23 +101,12 @@ int main(int argc, char **argv)
             for (int64_t i = 0; i < N; i++) sink += qfit_vec_dot(type, K, (char *)W + (size_t)i * ws, A);
             reps++;
             el = now() - t0;
-        } while (el < 0.3);
+        } while (el < tmin);
         double gbs = (double)ws * N * reps / el / 1e9;
-        /* gemm m = 1 */
-        reps = 0;
-        t0 = now();
-        do {
-            qfit_gemm(type, K, W, ws, 0, N, A, as, 1, Y, N);
-            reps++;
-            el = now() - t0;
-        } while (el < 0.3);
-        double gf1 = 2.0 * K * N * reps / el / 1e9;
-        /* gemm m = M (one run is plenty) */
-        t0 = now();
-        qfit_gemm(type, K, W, ws, 0, N, A, as, M, Y, N);
-        el = now() - t0;
-        double gfm = 2.0 * K * N * M / el / 1e9;
-        printf("%-7s %12.2f %14.2f %14.2f\n", types[t], gbs, gf1, gfm);
+        double gf1 = bench_gemm(type, K, N, W, ws, A, as, 1, Y, tmin);
+        double gf64 = bench_gemm(type, K, N, W, ws, A, as, 64, Y, tmin);
+        double gfm = bench_gemm(type, K, N, W, ws, A, as, M, Y, tmin);
+        printf("%-7s %12.2f %10.2f %10.2f %10.2f\n", types[t], gbs, gf1, gf64, gfm);
         fflush(stdout);
         (void)sink;
         free(W); free(A);
