@@ -9,6 +9,7 @@
 #include "qfit/kernels.h"
 #include "qfit/quant.h"
 #include "quant/blocks.h"
+#include "kernels/kernels_internal.h"
 
 static uint64_t rng_state;
 static float rnd_uniform(void)   /* [-1, 1) */
@@ -261,6 +262,88 @@ static void check_isas(int type, int64_t n)
     qfit_isa_select(QFIT_ISA_SCALAR);
 }
 
+/* The register-tiled gemm paths: for several activation counts m (tile tails
+ * included) and row ranges that start and end inside weight panels, every ISA
+ * must give the scalar vec_dot results and write nothing outside [i0, i1). */
+static void check_gemm_tiles(int type, int64_t n)
+{
+    static const int64_t ms[] = {1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 33};
+    static const int64_t ranges[][2] = {{0, 45}, {3, 40}, {17, 18}, {16, 32}, {5, 21}};
+    const int64_t rows = 45, mmax = 33, ldy = 47;
+    fixture f;
+    cr_assert_eq(qfit_isa_select(QFIT_ISA_SCALAR), 0);
+    fixture_make(&f, type, n, rows, mmax + 1, (uint64_t)type * 101 + 5);
+    float *ref = malloc((size_t)(rows * (mmax + 1)) * 4), *Y = malloc((size_t)(mmax * ldy) * 4);
+    cr_assert(ref && Y);
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t j = 0; j <= mmax; j++) ref[j * rows + i] = qfit_vec_dot(type, n, wrow(&f, i), arow(&f, j));
+    for (int isa = 0; isa < 4; isa++) {
+        if (qfit_isa_select((qfit_isa)isa) != 0) continue;
+        for (size_t mi = 0; mi < sizeof ms / sizeof *ms; mi++) {
+            for (size_t ri = 0; ri < sizeof ranges / sizeof *ranges; ri++) {
+                const int64_t m = ms[mi], i0 = ranges[ri][0], i1 = ranges[ri][1];
+                for (int64_t q = 0; q < mmax * ldy; q++) Y[q] = -12345.0f;
+                /* activation rows start at row 1: an offset base pointer */
+                qfit_gemm(type, n, f.wq, f.wstride, i0, i1, arow(&f, 1), f.astride, m, Y, ldy);
+                for (int64_t j = 0; j < mmax; j++) {
+                    for (int64_t i = 0; i < ldy; i++) {
+                        const float y = Y[j * ldy + i];
+                        if (j >= m || i < i0 || i >= i1) {
+                            cr_assert_eq(y, -12345.0f, "%s [%s] m=%lld [%lld,%lld) wrote Y(%lld,%lld)",
+                                         qfit_type_name(type), qfit_isa_name((qfit_isa)isa), (long long)m,
+                                         (long long)i0, (long long)i1, (long long)j, (long long)i);
+                            continue;
+                        }
+                        const double want = ref[(j + 1) * rows + i];
+                        const double tol = 1e-5 * abs_scale(&f, i, j + 1) + 1e-6;
+                        cr_assert(fabs((double)y - want) <= tol,
+                                  "%s [%s] m=%lld [%lld,%lld): Y(%lld,%lld) = %.9g, scalar vec_dot %.9g",
+                                  qfit_type_name(type), qfit_isa_name((qfit_isa)isa), (long long)m,
+                                  (long long)i0, (long long)i1, (long long)j, (long long)i, y, want);
+                    }
+                }
+            }
+        }
+    }
+    free(ref);
+    free(Y);
+    fixture_free(&f);
+    qfit_isa_select(QFIT_ISA_SCALAR);
+}
+
+/* Every ISA's SIMD panel packer writes exactly the bytes of the portable
+ * packer (gemm_pack.c), for full and partial panels. */
+static void check_pack(int type, int64_t n)
+{
+    if (qk_pack_family(type) < 0) return;
+    fixture f;
+    cr_assert_eq(qfit_isa_select(QFIT_ISA_SCALAR), 0);
+    fixture_make(&f, type, n, 19, 1, (uint64_t)type * 7 + 11);
+    for (int isa = 0; isa < 4; isa++) {
+        const qk_table *t = qk_table_for((qfit_isa)isa);
+        if (!t || !t->panel[type].pack) continue;
+        const int R = t->panel[type].rows;
+        const int64_t bs = qk_pack_family(type) <= QK_PF_Q8U ? 32 : 256;
+        const size_t bytes = qk_pack_block_bytes(qk_pack_family(type), R) * (size_t)(n / bs);
+        uint8_t *p1 = malloc(bytes), *p2 = malloc(bytes);
+        cr_assert(p1 && p2);
+        const int nws[] = {R, 1, R - 3, 9};
+        for (size_t q = 0; q < sizeof nws / sizeof *nws; q++) {
+            memset(p1, 0x11, bytes);
+            memset(p2, 0x22, bytes);
+            t->panel[type].pack(n, wrow(&f, 2), f.wstride, nws[q], p1);
+            qk_pack_panel(type, n, wrow(&f, 2), f.wstride, nws[q], R, p2);
+            size_t at = 0;
+            while (at < bytes && p1[at] == p2[at]) at++;
+            cr_assert_eq(at, bytes, "%s [%s] nw=%d: packed panels differ at byte %zu of %zu",
+                         qfit_type_name(type), qfit_isa_name((qfit_isa)isa), nws[q], at, bytes);
+        }
+        free(p1);
+        free(p2);
+    }
+    fixture_free(&f);
+}
+
 static void check_type(int type, int64_t n1, int64_t n2)
 {
     check_against_float(type, n1);
@@ -271,6 +354,8 @@ static void check_type(int type, int64_t n1, int64_t n2)
         if (qfit_isa_select((qfit_isa)isa) != 0) continue;
         check_gemm(type, n2, (qfit_isa)isa);
     }
+    check_gemm_tiles(type, n1);
+    check_pack(type, n2);
     qfit_isa_select(QFIT_ISA_SCALAR);
 }
 

@@ -101,11 +101,20 @@ static void init_once(void)
         if (!isa_supported(isa)) continue;
         qk_fill_scalar(&g_tables[i]);
 #ifdef QK_X86
-        if (isa == QFIT_ISA_AVX2 || isa == QFIT_ISA_AVX512) qk_fill_avx2(&g_tables[i]);
-        if (isa == QFIT_ISA_AVX512 && g_feat.avx512vnni) qk_fill_avx512(&g_tables[i]);
+        if (isa == QFIT_ISA_AVX2 || isa == QFIT_ISA_AVX512) {
+            qk_fill_avx2(&g_tables[i]);
+            qk_fill_gemm_avx2(&g_tables[i]);
+        }
+        if (isa == QFIT_ISA_AVX512 && g_feat.avx512vnni) {
+            qk_fill_avx512(&g_tables[i]);
+            qk_fill_gemm_avx512(&g_tables[i]);
+        }
 #endif
 #if defined(__aarch64__)
-        if (isa == QFIT_ISA_NEON) qk_fill_neon(&g_tables[i], g_feat.dotprod);
+        if (isa == QFIT_ISA_NEON) {
+            qk_fill_neon(&g_tables[i], g_feat.dotprod);
+            qk_fill_gemm_neon(&g_tables[i], g_feat.dotprod);
+        }
 #endif
         g_table_ok[i] = true;
     }
@@ -169,6 +178,13 @@ int qfit_isa_select(qfit_isa isa)
     return 0;
 }
 
+const qk_table *qk_table_for(qfit_isa isa)
+{
+    pthread_once(&g_once, init_once);
+    if ((int)isa < 0 || (int)isa >= 4 || !g_table_ok[isa]) return NULL;
+    return &g_tables[isa];
+}
+
 static const qk_table *active_table(void)
 {
     return &g_tables[qfit_isa_active()];
@@ -229,6 +245,38 @@ float qfit_vec_dot(int wtype, int64_t n, const void *w_row, const void *a_row)
     return s;
 }
 
+/* Register-tiled path: each panel of R weight rows is unpacked once per chunk
+ * of activation rows and swept against all of them. Returns false (nothing
+ * done) when the scratch panel cannot be allocated. */
+static bool gemm_panels(const qk_panel *pn, int wtype, int64_t k,
+                        const uint8_t *Wb, size_t w_stride, int64_t i0, int64_t i1,
+                        const uint8_t *Ab, size_t a_stride, int64_t m, float *Y, int64_t ldy)
+{
+    const int family = qk_pack_family(wtype);
+    if (family < 0) return false;
+    const int R = pn->rows;
+    const int64_t bs = (family == QK_PF_Q8 || family == QK_PF_Q8U) ? 32 : 256;
+    if (k % bs != 0) return false;
+    size_t bytes = qk_pack_block_bytes(family, R) * (size_t)(k / bs);
+    bytes = (bytes + 63) / 64 * 64;
+    void *panel = aligned_alloc(64, bytes);
+    if (!panel) return false;
+    /* activation chunk: up to about 4 MiB (L3); each panel is packed once per chunk */
+    int64_t jchunk = (int64_t)((4096u * 1024u) / (a_stride ? a_stride : 1));
+    if (jchunk < 64) jchunk = 64;
+    for (int64_t jb = 0; jb < m; jb += jchunk) {
+        const int64_t je = jb + jchunk < m ? jb + jchunk : m;
+        for (int64_t i = i0; i < i1; i += R) {
+            const int nw = (int)(i1 - i < R ? i1 - i : R);
+            if (pn->pack) pn->pack(k, Wb + (size_t)i * w_stride, w_stride, nw, panel);
+            else qk_pack_panel(wtype, k, Wb + (size_t)i * w_stride, w_stride, nw, R, panel);
+            pn->run(k, panel, nw, Ab + (size_t)jb * a_stride, a_stride, je - jb, Y + jb * ldy + i, ldy);
+        }
+    }
+    free(panel);
+    return true;
+}
+
 void qfit_gemm(int wtype, int64_t k,
                const void *W, size_t w_stride, int64_t i0, int64_t i1,
                const void *A, size_t a_stride, int64_t m,
@@ -238,29 +286,28 @@ void qfit_gemm(int wtype, int64_t k,
     const qk_table *t = active_table();
     qk_dot_fn dot = t->dot[wtype];
     if (!dot) return;
-    qk_tile_fn tile = t->tile[wtype];
     const uint8_t *Wb = W, *Ab = A;
-    /* Activation rows are taken in chunks that stay in L2 (about 256 KiB); each
-     * group of QK_TILE weight rows is loaded once per chunk and swept against
-     * all of its rows, so large m is bound by arithmetic, not by memory. */
+    const qk_panel *pn = &t->panel[wtype];
+    if (pn->direct && m >= pn->min_m) {
+        pn->direct(k, Wb + (size_t)i0 * w_stride, w_stride, (int)(i1 - i0), Ab, a_stride, m, Y + i0, ldy);
+        return;
+    }
+    if (pn->run && m >= pn->min_m &&
+        gemm_panels(pn, wtype, k, Wb, w_stride, i0, i1, Ab, a_stride, m, Y, ldy))
+        return;
+    /* Per-pair dot products. Activation rows are taken in chunks that stay in
+     * L2 (about 256 KiB); each group of 4 weight rows is loaded once per chunk
+     * and swept against all of its rows. */
+    enum { G = 4 };
     int64_t jchunk = (int64_t)((256u * 1024u) / (a_stride ? a_stride : 1));
-    jchunk = jchunk < QK_TILE ? QK_TILE : jchunk / QK_TILE * QK_TILE;
+    jchunk = jchunk < G ? G : jchunk / G * G;
     for (int64_t jb = 0; jb < m; jb += jchunk) {
         const int64_t je = jb + jchunk < m ? jb + jchunk : m;
-        for (int64_t i = i0; i < i1; i += QK_TILE) {
-            const int nw = (int)(i1 - i < QK_TILE ? i1 - i : QK_TILE);
-            for (int64_t j = jb; j < je; j += QK_TILE) {
-                const int na = (int)(je - j < QK_TILE ? je - j : QK_TILE);
-                if (tile) {
-                    tile(k, Wb + (size_t)i * w_stride, w_stride, nw,
-                         Ab + (size_t)j * a_stride, a_stride, na, Y + j * ldy + i, ldy);
-                    continue;
-                }
-                for (int jj = 0; jj < na; jj++)
-                    for (int ii = 0; ii < nw; ii++)
-                        dot(k, &Y[(j + jj) * ldy + i + ii], Wb + (size_t)(i + ii) * w_stride,
-                            Ab + (size_t)(j + jj) * a_stride);
-            }
+        for (int64_t i = i0; i < i1; i += G) {
+            const int nw = (int)(i1 - i < G ? i1 - i : G);
+            for (int64_t j = jb; j < je; j++)
+                for (int ii = 0; ii < nw; ii++)
+                    dot(k, &Y[j * ldy + i + ii], Wb + (size_t)(i + ii) * w_stride, Ab + (size_t)j * a_stride);
         }
     }
 }

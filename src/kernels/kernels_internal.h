@@ -13,18 +13,43 @@
 typedef void (*qk_dot_fn)(int64_t n, float *s, const void *w, const void *a);
 /* Activation quantizer: n floats into the vec-dot type's blocks. */
 typedef void (*qk_quant_fn)(const float *x, void *y, int64_t n);
-/* Register tile: Y[j*ldy + i] = dot(W row i, A row j) for i < nw, j < na
- * (1 <= nw, na <= QK_TILE). */
-typedef void (*qk_tile_fn)(int64_t k, const void *W, size_t w_stride, int nw,
-                           const void *A, size_t a_stride, int na,
-                           float *Y, int64_t ldy);
+/* Register-tiled gemm on a packed weight panel (see gemm_pack.c): for the
+ * R = panel rows weight rows packed in `panel` (nw of them real), and m
+ * activation rows A (stride a_stride): Y[j*ldy + r] = dot(row r, A row j)
+ * for r < nw, j < m. */
+typedef void (*qk_panel_fn)(int64_t k, const void *panel, int nw,
+                            const void *A, size_t a_stride, int64_t m,
+                            float *Y, int64_t ldy);
 
-#define QK_TILE 4
+/* Pack nw (<= R) weight rows into a panel (layout of gemm_pack.c). */
+typedef void (*qk_pack_fn)(int64_t k, const void *W, size_t w_stride, int nw, void *panel);
+
+/* Register tile working on the weight rows as they are (float types):
+ * Y[j*ldy + i] = dot(W row i, A row j) for i < nw, j < m. */
+typedef void (*qk_direct_fn)(int64_t k, const void *W, size_t w_stride, int nw,
+                             const void *A, size_t a_stride, int64_t m, float *Y, int64_t ldy);
+
+typedef struct {
+    qk_panel_fn run;   /* NULL: gemm uses dot for every pair */
+    qk_pack_fn  pack;  /* NULL: the portable qk_pack_panel */
+    int rows;          /* R: weight rows per panel */
+    int min_m;         /* use the panel (or direct) kernel when m >= min_m */
+    qk_direct_fn direct;   /* used instead of run/pack when set */
+} qk_panel;
+
+/* Packed panel families (gemm_pack.c) */
+enum { QK_PF_Q8 = 0, QK_PF_Q8U = 1, QK_PF_K32 = 2, QK_PF_K16 = 3 };
+/* family of a weight type, -1 if it has no packed form */
+int    qk_pack_family(int wtype);
+/* bytes of one packed block of R rows */
+size_t qk_pack_block_bytes(int family, int R);
+/* pack nw (<= R) rows of W (k elements each) into panel (k/block * block bytes) */
+void   qk_pack_panel(int wtype, int64_t k, const void *W, size_t w_stride, int nw, int R, void *panel);
 
 typedef struct {
     qk_dot_fn   dot[QFIT_TYPE_COUNT];    /* by weight type */
     qk_quant_fn quant[QFIT_TYPE_COUNT];  /* by vec-dot (activation) type */
-    qk_tile_fn  tile[QFIT_TYPE_COUNT];   /* by weight type; NULL: use dot */
+    qk_panel    panel[QFIT_TYPE_COUNT];  /* by weight type */
 } qk_table;
 
 /* dot_scalar.c */
@@ -34,11 +59,19 @@ void qk_fill_scalar(qk_table *t);
 /* dot_avx2.c / dot_avx512.c (compiled with the matching -m flags) */
 void qk_fill_avx2(qk_table *t);
 void qk_fill_avx512(qk_table *t);   /* requires AVX-512F/BW/VL/DQ + VNNI */
+/* gemm_avx2.c / gemm_avx512.c: panel kernels */
+void qk_fill_gemm_avx2(qk_table *t);
+void qk_fill_gemm_avx512(qk_table *t);
 #endif
 #if defined(__aarch64__)
 /* dot_neon.c; dotprod: the CPU has SDOT/UDOT */
 void qk_fill_neon(qk_table *t, int dotprod);
+/* gemm_neon.c: panel kernels */
+void qk_fill_gemm_neon(qk_table *t, int dotprod);
 #endif
+
+/* The kernel table of an ISA, NULL if this CPU lacks it (tests). */
+const qk_table *qk_table_for(qfit_isa isa);
 
 /* CPU has AVX-512DQ as well (not in the public feature struct). */
 int qk_cpu_has_avx512dq(void);

@@ -117,6 +117,49 @@ out:
     free(wf); free(wd); free(xf); free(xd); free(wq); free(aq); free(aq2); free(Y);
 }
 
+/* The register-tiled gemm (packed panels): m activation rows against the
+ * weight rows [2, 19) of 21 (a partial panel at the end), every value equal
+ * to the scalar vec_dot up to float scaling order; nothing written outside. */
+static void check_gemm_panels(int type, int64_t n)
+{
+    const char *nm = qfit_type_name(type);
+    const int64_t rows = 21, mmax = 11, i0 = 2, i1 = 19, ldy = 23;
+    const int vd = qfit_vec_dot_type(type);
+    const size_t ws = qfit_row_size(type, n), as = qfit_row_size(vd, n);
+    float *wf = malloc((size_t)(rows * n) * 4), *xf = malloc((size_t)(mmax * n) * 4);
+    uint8_t *wq = malloc(ws * rows), *aq = malloc(as * mmax);
+    float *Y = malloc((size_t)(mmax * ldy) * 4), *ref = malloc((size_t)(rows * mmax) * 4);
+    char err[200] = "";
+    if (!wf || !xf || !wq || !aq || !Y || !ref) { printf("out of memory\n"); exit(2); }
+    fill(wf, rows * n, (uint64_t)type + 71);
+    fill(xf, mmax * n, (uint64_t)type + 710);
+    CHECK(qfit_quantize_rows(type, wf, wq, rows, n, err, sizeof err) == ws * rows, "%s: quantize: %s", nm, err);
+    qfit_isa_select(QFIT_ISA_SCALAR);
+    for (int64_t j = 0; j < mmax; j++) qfit_quantize_activations(vd, xf + j * n, aq + j * as, n);
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t j = 0; j < mmax; j++) ref[j * rows + i] = qfit_vec_dot(type, n, wq + i * ws, aq + j * as);
+    CHECK(qfit_isa_select(QFIT_ISA_NEON) == 0, "NEON must be selectable");
+    for (int64_t m = 8; m <= mmax; m++) {
+        for (int64_t q = 0; q < mmax * ldy; q++) Y[q] = -777.0f;
+        qfit_gemm(type, n, wq, ws, i0, i1, aq, as, m, Y, ldy);
+        for (int64_t j = 0; j < mmax; j++)
+            for (int64_t i = 0; i < ldy; i++) {
+                const float y = Y[j * ldy + i];
+                if (j >= m || i < i0 || i >= i1) {
+                    CHECK(y == -777.0f, "%s: NEON gemm m=%lld wrote Y(%lld,%lld)", nm, (long long)m,
+                          (long long)j, (long long)i);
+                    continue;
+                }
+                const double want = ref[j * rows + i];
+                CHECK(fabs((double)y - want) <= 1e-5 * fabs(want) + 2e-4,
+                      "%s: NEON gemm m=%lld Y(%lld,%lld) = %.9g vs scalar dot %.9g", nm, (long long)m,
+                      (long long)j, (long long)i, y, want);
+            }
+    }
+    qfit_isa_select(QFIT_ISA_SCALAR);
+    free(wf); free(xf); free(wq); free(aq); free(Y); free(ref);
+}
+
 int main(void)
 {
     const qfit_cpu_features *f = qfit_cpu_get_features();
@@ -132,7 +175,10 @@ int main(void)
         {QFIT_TYPE_Q2_K, 256 * 3}, {QFIT_TYPE_Q3_K, 256 * 3}, {QFIT_TYPE_Q4_K, 256 * 3},
         {QFIT_TYPE_Q5_K, 256 * 3}, {QFIT_TYPE_Q6_K, 256 * 3}, {QFIT_TYPE_IQ4_XS, 256 * 3},
     };
-    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) check_type(cases[c].type, cases[c].n);
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        check_type(cases[c].type, cases[c].n);
+        check_gemm_panels(cases[c].type, cases[c].n);
+    }
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail ? 1 : 0;
 }

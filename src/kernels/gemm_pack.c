@@ -1,0 +1,230 @@
+/* Weight panels for the register-tiled gemm kernels (portable C).
+ *
+ * A panel holds R consecutive weight rows, block by block, "transposed" so
+ * that one vector load gives 4 consecutive quant values of each of the R rows
+ * (row r in 32-bit lane r). The per-row scales of a block follow its quants as
+ * R-wide arrays, ready to be loaded as vectors. Rows past the end of the matrix
+ * are zero (scales included), so they contribute nothing and are not stored.
+ *
+ * Layout of one block (offsets in bytes, R rows):
+ *   QK_PF_Q8  (32-element blocks, signed values: Q4_0 Q5_0 Q8_0 IQ4_NL)
+ *     qs[8][R][4] int8 | corr[R] int32 = 128 * sum of the block's values | d[R] f32
+ *   QK_PF_Q8U (32-element blocks, unsigned values with a min: Q4_1 Q5_1)
+ *     qs[8][R][4] uint8 | d[R] f32 | m[R] f32
+ *   QK_PF_K32 (Q4_K Q5_K: 256 elements, 8 sub-blocks of 32, unsigned values)
+ *     qs[64][R][4] uint8 | sc[8][R] int32 | mn[8][R] (int16 pair: min, min) |
+ *     d[R] f32 | dmin[R] f32
+ *   QK_PF_K16 (Q6_K: 256 elements, 16 sub-blocks of 16, stored value + 32)
+ *     qs[64][R][4] uint8 | sc[16][R] int32 | mn[8][R] (int16 pair: 32*sc[2p], 32*sc[2p+1]) |
+ *     d[R] f32 | unused[R]
+ */
+#include <string.h>
+#include "kernels/kernels_internal.h"
+#include "quant/quant_internal.h"
+
+#define H2F(h) qfit_fp16_to_fp32(h)
+
+size_t qk_pack_block_bytes(int family, int R)
+{
+    switch (family) {
+    case QK_PF_Q8:  return (size_t)R * (32 + 4 + 4);
+    case QK_PF_Q8U: return (size_t)R * (32 + 4 + 4);
+    case QK_PF_K32: return (size_t)R * (256 + 8 * 4 + 8 * 4 + 4 + 4);
+    case QK_PF_K16: return (size_t)R * (256 + 16 * 4 + 8 * 4 + 4 + 4);
+    }
+    return 0;
+}
+
+int qk_pack_family(int wtype)
+{
+    switch (wtype) {
+    case QFIT_TYPE_Q4_0: case QFIT_TYPE_Q5_0: case QFIT_TYPE_Q8_0: case QFIT_TYPE_IQ4_NL:
+        return QK_PF_Q8;
+    case QFIT_TYPE_Q4_1: case QFIT_TYPE_Q5_1:
+        return QK_PF_Q8U;
+    case QFIT_TYPE_Q4_K: case QFIT_TYPE_Q5_K:
+        return QK_PF_K32;
+    case QFIT_TYPE_Q6_K:
+        return QK_PF_K16;
+    default:
+        return -1;
+    }
+}
+
+/* Scatter the n values of one row into the transposed quant area. */
+static inline void put_row(uint8_t *qs, const uint8_t *v, int n, int R, int r)
+{
+    for (int g = 0; g < n / 4; g++) memcpy(qs + ((size_t)g * R + r) * 4, v + 4 * g, 4);
+}
+
+static void pack_block_q8(int wtype, const uint8_t *src, int R, int r, uint8_t *dst)
+{
+    int8_t v[32];
+    uint16_t d16;
+    memcpy(&d16, src, 2);
+    switch (wtype) {
+    case QFIT_TYPE_Q4_0: {
+        const block_q4_0 *x = (const block_q4_0 *)src;
+        for (int j = 0; j < 16; j++) {
+            v[j] = (int8_t)((x->qs[j] & 0x0F) - 8);
+            v[j + 16] = (int8_t)((x->qs[j] >> 4) - 8);
+        }
+        break;
+    }
+    case QFIT_TYPE_Q5_0: {
+        const block_q5_0 *x = (const block_q5_0 *)src;
+        uint32_t qh;
+        memcpy(&qh, x->qh, 4);
+        for (int j = 0; j < 16; j++) {
+            v[j] = (int8_t)(((x->qs[j] & 0x0F) | (((qh >> j) & 1u) << 4)) - 16);
+            v[j + 16] = (int8_t)(((x->qs[j] >> 4) | (((qh >> (j + 16)) & 1u) << 4)) - 16);
+        }
+        break;
+    }
+    case QFIT_TYPE_Q8_0: {
+        const block_q8_0 *x = (const block_q8_0 *)src;
+        memcpy(v, x->qs, 32);
+        break;
+    }
+    default: {   /* IQ4_NL */
+        const block_iq4_nl *x = (const block_iq4_nl *)src;
+        for (int j = 0; j < 16; j++) {
+            v[j] = qfit_kvalues_iq4nl[x->qs[j] & 0x0F];
+            v[j + 16] = qfit_kvalues_iq4nl[x->qs[j] >> 4];
+        }
+        break;
+    }
+    }
+    int32_t sum = 0;
+    for (int j = 0; j < 32; j++) sum += v[j];
+    put_row(dst, (const uint8_t *)v, 32, R, r);
+    int32_t corr = 128 * sum;
+    float d = H2F(d16);
+    memcpy(dst + (size_t)R * 32 + 4 * (size_t)r, &corr, 4);
+    memcpy(dst + (size_t)R * 36 + 4 * (size_t)r, &d, 4);
+}
+
+static void pack_block_q8u(int wtype, const uint8_t *src, int R, int r, uint8_t *dst)
+{
+    uint8_t v[32];
+    uint16_t d16, m16;
+    memcpy(&d16, src, 2);
+    memcpy(&m16, src + 2, 2);
+    if (wtype == QFIT_TYPE_Q4_1) {
+        const block_q4_1 *x = (const block_q4_1 *)src;
+        for (int j = 0; j < 16; j++) {
+            v[j] = x->qs[j] & 0x0F;
+            v[j + 16] = x->qs[j] >> 4;
+        }
+    } else {
+        const block_q5_1 *x = (const block_q5_1 *)src;
+        uint32_t qh;
+        memcpy(&qh, x->qh, 4);
+        for (int j = 0; j < 16; j++) {
+            v[j] = (uint8_t)((x->qs[j] & 0x0F) | (((qh >> j) & 1u) << 4));
+            v[j + 16] = (uint8_t)((x->qs[j] >> 4) | (((qh >> (j + 16)) & 1u) << 4));
+        }
+    }
+    put_row(dst, v, 32, R, r);
+    float d = H2F(d16), m = H2F(m16);
+    memcpy(dst + (size_t)R * 32 + 4 * (size_t)r, &d, 4);
+    memcpy(dst + (size_t)R * 36 + 4 * (size_t)r, &m, 4);
+}
+
+static void pack_block_k32(int wtype, const uint8_t *src, int R, int r, uint8_t *dst)
+{
+    const int five = wtype == QFIT_TYPE_Q5_K;
+    uint16_t d16, m16;
+    memcpy(&d16, src, 2);
+    memcpy(&m16, src + 2, 2);
+    const uint8_t *scales = src + 4;
+    const uint8_t *qh = five ? src + 4 + K_SCALE_SIZE : NULL;
+    const uint8_t *q4 = src + 4 + K_SCALE_SIZE + (five ? QK_K / 8 : 0);
+    uint8_t v[QK_K];
+    for (int c = 0; c < 4; c++) {
+        for (int l = 0; l < 32; l++) {
+            int lo = q4[32 * c + l] & 0x0F, hi = q4[32 * c + l] >> 4;
+            if (five) {
+                lo |= ((qh[l] >> (2 * c)) & 1) << 4;
+                hi |= ((qh[l] >> (2 * c + 1)) & 1) << 4;
+            }
+            v[64 * c + l] = (uint8_t)lo;
+            v[64 * c + 32 + l] = (uint8_t)hi;
+        }
+    }
+    put_row(dst, v, QK_K, R, r);
+    uint8_t *sc = dst + (size_t)R * 256, *mn = sc + (size_t)R * 32, *fl = mn + (size_t)R * 32;
+    for (int j = 0; j < 8; j++) {
+        int s, m;
+        if (j < 4) {
+            s = scales[j] & 63;
+            m = scales[j + 4] & 63;
+        } else {
+            s = (scales[j + 4] & 0x0F) | ((scales[j - 4] >> 6) << 4);
+            m = (scales[j + 4] >> 4) | ((scales[j] >> 6) << 4);
+        }
+        int32_t s32 = s;
+        int16_t m2[2] = {(int16_t)m, (int16_t)m};
+        memcpy(sc + ((size_t)j * R + r) * 4, &s32, 4);
+        memcpy(mn + ((size_t)j * R + r) * 4, m2, 4);
+    }
+    float d = H2F(d16), dmin = H2F(m16);
+    memcpy(fl + 4 * (size_t)r, &d, 4);
+    memcpy(fl + (size_t)R * 4 + 4 * (size_t)r, &dmin, 4);
+}
+
+static void pack_block_k16(const uint8_t *src, int R, int r, uint8_t *dst)
+{
+    const block_q6_K *x = (const block_q6_K *)src;
+    uint8_t v[QK_K];
+    const uint8_t *ql = x->ql, *qh = x->qh;
+    for (int half = 0; half < 2; half++) {
+        uint8_t *p = v + 128 * half;
+        for (int l = 0; l < 32; l++) {
+            p[l]      = (uint8_t)((ql[l] & 0x0F)      | (((qh[l] >> 0) & 3) << 4));
+            p[l + 32] = (uint8_t)((ql[l + 32] & 0x0F) | (((qh[l] >> 2) & 3) << 4));
+            p[l + 64] = (uint8_t)((ql[l] >> 4)        | (((qh[l] >> 4) & 3) << 4));
+            p[l + 96] = (uint8_t)((ql[l + 32] >> 4)   | (((qh[l] >> 6) & 3) << 4));
+        }
+        ql += 64;
+        qh += 32;
+    }
+    put_row(dst, v, QK_K, R, r);
+    uint8_t *sc = dst + (size_t)R * 256, *mn = sc + (size_t)R * 64, *fl = mn + (size_t)R * 32;
+    for (int j = 0; j < 16; j++) {
+        int32_t s32 = x->scales[j];
+        memcpy(sc + ((size_t)j * R + r) * 4, &s32, 4);
+    }
+    for (int p = 0; p < 8; p++) {
+        int16_t m2[2] = {(int16_t)(32 * x->scales[2 * p]), (int16_t)(32 * x->scales[2 * p + 1])};
+        memcpy(mn + ((size_t)p * R + r) * 4, m2, 4);
+    }
+    float d = H2F(x->d);
+    memcpy(fl + 4 * (size_t)r, &d, 4);
+    memset(fl + (size_t)R * 4 + 4 * (size_t)r, 0, 4);
+}
+
+void qk_pack_panel(int wtype, int64_t k, const void *W, size_t w_stride, int nw, int R, void *panel)
+{
+    const int family = qk_pack_family(wtype);
+    const qfit_type_traits *tr = qfit_type_get_traits(wtype);
+    const int64_t bs = family == QK_PF_Q8 || family == QK_PF_Q8U ? 32 : QK_K;
+    const int64_t nb = k / bs;
+    const size_t bb = qk_pack_block_bytes(family, R);
+    const size_t wb = tr ? tr->type_size : 0;
+    uint8_t *out = panel;
+    if (nw < R) memset(out, 0, bb * (size_t)nb);
+    for (int r = 0; r < nw; r++) {
+        const uint8_t *row = (const uint8_t *)W + (size_t)r * w_stride;
+        for (int64_t b = 0; b < nb; b++) {
+            const uint8_t *src = row + (size_t)b * wb;
+            uint8_t *dst = out + (size_t)b * bb;
+            switch (family) {
+            case QK_PF_Q8:  pack_block_q8(wtype, src, R, r, dst); break;
+            case QK_PF_Q8U: pack_block_q8u(wtype, src, R, r, dst); break;
+            case QK_PF_K32: pack_block_k32(wtype, src, R, r, dst); break;
+            default:        pack_block_k16(src, R, r, dst); break;
+            }
+        }
+    }
+}

@@ -1,0 +1,582 @@
+/* Internal: x86 register-tiled gemm kernels on packed weight panels
+ * (gemm_pack.c), written once for a vector of QG_L 32-bit lanes and compiled
+ * per instruction set by the includer, which defines:
+ *   QG_L     8 (256-bit vectors) or 16 (512-bit)
+ *   QG_VNNI  1: vpdpbusd / vpdpwssd; 0: AVX2 maddubs/madd emulation
+ *   QG_NV    vectors per panel (panel rows R = QG_L * QG_NV)
+ *   QG_NA    activation rows per register tile
+ *   QG_FN(x) the name of this variant's function x
+ * Lane r of every vector belongs to weight row r of the panel; each step
+ * multiplies 4 consecutive quants of all R rows by the same 4 activation bytes
+ * (broadcast), so the integer sum of a block for R rows x QG_NA activation rows
+ * builds up in QG_NV x QG_NA registers with no horizontal reduction. Integer
+ * sums are exact; only the float scaling order differs from the dot kernels. */
+#include <immintrin.h>
+#include <string.h>
+#include "kernels/kernels_internal.h"
+
+#define QG_R (QG_L * QG_NV)
+#define QG_STR2(x) #x
+#ifdef __clang__
+#define QG_UNROLL _Pragma(QG_STR2(clang loop unroll(full)))
+#else
+#define QG_UNROLL _Pragma(QG_STR2(GCC unroll 16))
+#endif
+
+#if QG_L == 16
+typedef __m512i qg_vi;
+typedef __m512  qg_vf;
+#define VI_LOAD(p)        _mm512_loadu_si512((const void *)(p))
+#define VI_BC32(p)        _mm512_set1_epi32(qg_rd32(p))
+#define VI_SET1_8(x)      _mm512_set1_epi8(x)
+#define VI_ZERO()         _mm512_setzero_si512()
+#define VI_ADD(a, b)      _mm512_add_epi32(a, b)
+#define VI_SUB(a, b)      _mm512_sub_epi32(a, b)
+#define VI_XOR(a, b)      _mm512_xor_si512(a, b)
+#define VI_MULLO(a, b)    _mm512_mullo_epi32(a, b)
+#define VI_DPBUSD(c, u, s) _mm512_dpbusd_epi32(c, u, s)
+#define VI_DPWSSD(c, a, b) _mm512_dpwssd_epi32(c, a, b)
+#define VF_ZERO()         _mm512_setzero_ps()
+#define VF_LOAD(p)        _mm512_loadu_ps(p)
+#define VF_STORE(p, v)    _mm512_storeu_ps(p, v)
+#define VF_SET1(x)        _mm512_set1_ps(x)
+#define VF_CVT(v)         _mm512_cvtepi32_ps(v)
+#define VF_MUL(a, b)      _mm512_mul_ps(a, b)
+#define VF_FMA(a, b, c)   _mm512_fmadd_ps(a, b, c)
+#define VF_FNMA(a, b, c)  _mm512_fnmadd_ps(a, b, c)
+#else
+typedef __m256i qg_vi;
+typedef __m256  qg_vf;
+#define VI_LOAD(p)        _mm256_loadu_si256((const __m256i *)(const void *)(p))
+#define VI_BC32(p)        _mm256_set1_epi32(qg_rd32(p))
+#define VI_SET1_8(x)      _mm256_set1_epi8(x)
+#define VI_ZERO()         _mm256_setzero_si256()
+#define VI_ADD(a, b)      _mm256_add_epi32(a, b)
+#define VI_SUB(a, b)      _mm256_sub_epi32(a, b)
+#define VI_XOR(a, b)      _mm256_xor_si256(a, b)
+#define VI_MULLO(a, b)    _mm256_mullo_epi32(a, b)
+#if QG_VNNI
+#define VI_DPBUSD(c, u, s) _mm256_dpbusd_epi32(c, u, s)
+#define VI_DPWSSD(c, a, b) _mm256_dpwssd_epi32(c, a, b)
+#else
+/* no saturation: callers keep 2 * max|u| * max|s| < 32768 */
+#define VI_DPBUSD(c, u, s) _mm256_add_epi32(c, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)))
+#define VI_DPWSSD(c, a, b) _mm256_add_epi32(c, _mm256_madd_epi16(a, b))
+#endif
+#define VF_ZERO()         _mm256_setzero_ps()
+#define VF_LOAD(p)        _mm256_loadu_ps(p)
+#define VF_STORE(p, v)    _mm256_storeu_ps(p, v)
+#define VF_SET1(x)        _mm256_set1_ps(x)
+#define VF_CVT(v)         _mm256_cvtepi32_ps(v)
+#define VF_MUL(a, b)      _mm256_mul_ps(a, b)
+#define VF_FMA(a, b, c)   _mm256_fmadd_ps(a, b, c)
+#define VF_FNMA(a, b, c)  _mm256_fnmadd_ps(a, b, c)
+#endif
+
+#define QG_INLINE static inline __attribute__((always_inline))
+
+QG_INLINE int32_t qg_rd32(const void *p)
+{
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+QG_INLINE float qg_h2f(const uint8_t *p)
+{
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+
+/* the nw real results of one activation row */
+QG_INLINE void qg_store(float *y, const qg_vf *acc, int nw)
+{
+    if (nw == QG_R) {
+        QG_UNROLL for (int v = 0; v < QG_NV; v++) VF_STORE(y + v * QG_L, acc[v]);
+        return;
+    }
+    float t[QG_R];
+    QG_UNROLL for (int v = 0; v < QG_NV; v++) VF_STORE(t + v * QG_L, acc[v]);
+    memcpy(y, t, (size_t)nw * sizeof(float));
+}
+
+/* ---- 32-element blocks, signed values (Q4_0 Q5_0 Q8_0 IQ4_NL) x Q8_0 ----
+ * The activation bytes are flipped to unsigned (a + 128) for vpdpbusd; the
+ * panel's per-row 128 * sum(w) takes the offset back out. */
+QG_INLINE void qg_q8_tile(int64_t nb, const uint8_t *panel, int nw, const uint8_t *A,
+                          size_t as, const int NA, float *Y, int64_t ldy)
+{
+    const size_t BB = (size_t)QG_R * 40;
+    const qg_vi flip = VI_SET1_8((char)0x80);
+    qg_vf acc[QG_NA][QG_NV];
+    QG_UNROLL for (int a = 0; a < NA; a++)
+        QG_UNROLL for (int v = 0; v < QG_NV; v++) acc[a][v] = VF_ZERO();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *pb = panel + (size_t)b * BB;
+        const uint8_t *yb = A + (size_t)b * 34;
+        qg_vi is[QG_NA][QG_NV];
+        QG_UNROLL for (int a = 0; a < NA; a++)
+            QG_UNROLL for (int v = 0; v < QG_NV; v++) is[a][v] = VI_ZERO();
+        QG_UNROLL for (int g = 0; g < 8; g++) {
+            qg_vi w[QG_NV];
+            QG_UNROLL for (int v = 0; v < QG_NV; v++) w[v] = VI_LOAD(pb + ((size_t)g * QG_R + v * QG_L) * 4);
+            QG_UNROLL for (int a = 0; a < NA; a++) {
+                const qg_vi x = VI_XOR(VI_BC32(yb + a * as + 2 + 4 * g), flip);
+                QG_UNROLL for (int v = 0; v < QG_NV; v++) is[a][v] = VI_DPBUSD(is[a][v], x, w[v]);
+            }
+        }
+        QG_UNROLL for (int v = 0; v < QG_NV; v++) {
+            const qg_vi corr = VI_LOAD(pb + (size_t)QG_R * 32 + v * QG_L * 4);
+            const qg_vf d = VF_LOAD((const float *)(const void *)(pb + (size_t)QG_R * 36 + v * QG_L * 4));
+            QG_UNROLL for (int a = 0; a < NA; a++) {
+                const qg_vf dd = VF_MUL(d, VF_SET1(qg_h2f(yb + a * as)));
+                acc[a][v] = VF_FMA(VF_CVT(VI_SUB(is[a][v], corr)), dd, acc[a][v]);
+            }
+        }
+    }
+    QG_UNROLL for (int a = 0; a < NA; a++) qg_store(Y + a * ldy, acc[a], nw);
+}
+
+/* ---- 32-element blocks, unsigned values with a min (Q4_1 Q5_1) x Q8_1 ---- */
+QG_INLINE void qg_q8u_tile(int64_t nb, const uint8_t *panel, int nw, const uint8_t *A,
+                           size_t as, const int NA, float *Y, int64_t ldy)
+{
+    const size_t BB = (size_t)QG_R * 40;
+    qg_vf acc[QG_NA][QG_NV];
+    QG_UNROLL for (int a = 0; a < NA; a++)
+        QG_UNROLL for (int v = 0; v < QG_NV; v++) acc[a][v] = VF_ZERO();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *pb = panel + (size_t)b * BB;
+        const uint8_t *yb = A + (size_t)b * 36;
+        qg_vi is[QG_NA][QG_NV];
+        QG_UNROLL for (int a = 0; a < NA; a++)
+            QG_UNROLL for (int v = 0; v < QG_NV; v++) is[a][v] = VI_ZERO();
+        QG_UNROLL for (int g = 0; g < 8; g++) {
+            qg_vi w[QG_NV];
+            QG_UNROLL for (int v = 0; v < QG_NV; v++) w[v] = VI_LOAD(pb + ((size_t)g * QG_R + v * QG_L) * 4);
+            QG_UNROLL for (int a = 0; a < NA; a++) {
+                const qg_vi x = VI_BC32(yb + a * as + 4 + 4 * g);
+                QG_UNROLL for (int v = 0; v < QG_NV; v++) is[a][v] = VI_DPBUSD(is[a][v], w[v], x);
+            }
+        }
+        QG_UNROLL for (int v = 0; v < QG_NV; v++) {
+            const qg_vf d = VF_LOAD((const float *)(const void *)(pb + (size_t)QG_R * 32 + v * QG_L * 4));
+            const qg_vf m = VF_LOAD((const float *)(const void *)(pb + (size_t)QG_R * 36 + v * QG_L * 4));
+            QG_UNROLL for (int a = 0; a < NA; a++) {
+                const qg_vf dd = VF_MUL(d, VF_SET1(qg_h2f(yb + a * as)));
+                acc[a][v] = VF_FMA(VF_CVT(is[a][v]), dd, acc[a][v]);
+                acc[a][v] = VF_FMA(m, VF_SET1(qg_h2f(yb + a * as + 2)), acc[a][v]);
+            }
+        }
+    }
+    QG_UNROLL for (int a = 0; a < NA; a++) qg_store(Y + a * ldy, acc[a], nw);
+}
+
+/* ---- K-quants x Q8_K: NS sub-blocks of 256/NS elements, per-row integer
+ * sub-block scales; the mins (Q4_K/Q5_K, SIX = 0) or the -32 offset (Q6_K,
+ * SIX = 1) come from the activation's 16-element sums. ---- */
+QG_INLINE void qg_k_tile(int64_t nb, const uint8_t *panel, int nw, const uint8_t *A,
+                         size_t as, const int NA, float *Y, int64_t ldy, const int SIX)
+{
+    const int NS = SIX ? 16 : 8, GS = SIX ? 4 : 8;   /* sub-blocks, 4-byte groups per sub-block */
+    const size_t BB = (size_t)QG_R * (256 + 4 * (size_t)NS + 32 + 8);
+    const size_t OFF_SC = (size_t)QG_R * 256, OFF_MN = OFF_SC + (size_t)QG_R * 4 * NS;
+    const size_t OFF_D = OFF_MN + (size_t)QG_R * 32;
+    qg_vf acc[QG_NA][QG_NV];
+    QG_UNROLL for (int a = 0; a < NA; a++)
+        QG_UNROLL for (int v = 0; v < QG_NV; v++) acc[a][v] = VF_ZERO();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *pb = panel + (size_t)b * BB;
+        const uint8_t *yb = A + (size_t)b * 292;
+        qg_vi isum[QG_NA][QG_NV];
+        QG_UNROLL for (int a = 0; a < NA; a++)
+            QG_UNROLL for (int v = 0; v < QG_NV; v++) isum[a][v] = VI_ZERO();
+        for (int s = 0; s < NS; s++) {
+            qg_vi isub[QG_NA][QG_NV];
+            QG_UNROLL for (int a = 0; a < NA; a++)
+                QG_UNROLL for (int v = 0; v < QG_NV; v++) isub[a][v] = VI_ZERO();
+            const uint8_t *pq = pb + (size_t)s * GS * QG_R * 4;
+            const uint8_t *yq = yb + 4 + (size_t)s * GS * 4;
+            QG_UNROLL for (int g = 0; g < GS; g++) {
+                qg_vi w[QG_NV];
+                QG_UNROLL for (int v = 0; v < QG_NV; v++) w[v] = VI_LOAD(pq + ((size_t)g * QG_R + v * QG_L) * 4);
+                QG_UNROLL for (int a = 0; a < NA; a++) {
+                    const qg_vi x = VI_BC32(yq + a * as + 4 * g);
+                    QG_UNROLL for (int v = 0; v < QG_NV; v++) isub[a][v] = VI_DPBUSD(isub[a][v], w[v], x);
+                }
+            }
+            QG_UNROLL for (int v = 0; v < QG_NV; v++) {
+                const qg_vi sc = VI_LOAD(pb + OFF_SC + ((size_t)s * QG_R + v * QG_L) * 4);
+                QG_UNROLL for (int a = 0; a < NA; a++) isum[a][v] = VI_ADD(isum[a][v], VI_MULLO(isub[a][v], sc));
+            }
+        }
+        qg_vi msum[QG_NA][QG_NV];
+        QG_UNROLL for (int a = 0; a < NA; a++)
+            QG_UNROLL for (int v = 0; v < QG_NV; v++) msum[a][v] = VI_ZERO();
+        QG_UNROLL for (int p = 0; p < 8; p++) {
+            qg_vi mn[QG_NV];
+            QG_UNROLL for (int v = 0; v < QG_NV; v++) mn[v] = VI_LOAD(pb + OFF_MN + ((size_t)p * QG_R + v * QG_L) * 4);
+            QG_UNROLL for (int a = 0; a < NA; a++) {
+                const qg_vi x = VI_BC32(yb + a * as + 260 + 4 * p);
+                QG_UNROLL for (int v = 0; v < QG_NV; v++) msum[a][v] = VI_DPWSSD(msum[a][v], mn[v], x);
+            }
+        }
+        QG_UNROLL for (int v = 0; v < QG_NV; v++) {
+            const qg_vf d = VF_LOAD((const float *)(const void *)(pb + OFF_D + v * QG_L * 4));
+            const qg_vf dm = VF_LOAD((const float *)(const void *)(pb + OFF_D + (size_t)QG_R * 4 + v * QG_L * 4));
+            QG_UNROLL for (int a = 0; a < NA; a++) {
+                float yd;
+                memcpy(&yd, yb + a * as, 4);
+                const qg_vf da = VF_SET1(yd);
+                if (SIX) {
+                    acc[a][v] = VF_FMA(VF_CVT(VI_SUB(isum[a][v], msum[a][v])), VF_MUL(d, da), acc[a][v]);
+                } else {
+                    acc[a][v] = VF_FMA(VF_CVT(isum[a][v]), VF_MUL(d, da), acc[a][v]);
+                    acc[a][v] = VF_FNMA(VF_CVT(msum[a][v]), VF_MUL(dm, da), acc[a][v]);
+                }
+            }
+        }
+    }
+    QG_UNROLL for (int a = 0; a < NA; a++) qg_store(Y + a * ldy, acc[a], nw);
+}
+
+/* ---- drivers: all m activation rows, QG_NA at a time, then the tail ---- */
+#define QG_DRIVER(name, call)                                                          \
+    static void QG_FN(name)(int64_t k, const void *panel, int nw, const void *A,       \
+                            size_t as, int64_t m, float *Y, int64_t ldy)               \
+    {                                                                                  \
+        const uint8_t *P = panel, *Ab = A;                                             \
+        int64_t j = 0;                                                                 \
+        for (; j + QG_NA <= m; j += QG_NA) call(QG_NA);                                \
+        switch (m - j) {                                                               \
+        case 7: if (QG_NA > 7) { call(7 % QG_NA); } break;                             \
+        case 6: if (QG_NA > 6) { call(6 % QG_NA); } break;                             \
+        case 5: if (QG_NA > 5) { call(5 % QG_NA); } break;                             \
+        case 4: if (QG_NA > 4) { call(4 % QG_NA); } break;                             \
+        case 3: call(3 % QG_NA); break;                                                \
+        case 2: call(2 % QG_NA); break;                                                \
+        case 1: call(1); break;                                                        \
+        default: break;                                                                \
+        }                                                                              \
+    }
+
+#define QG_CALL_Q8(na)  qg_q8_tile(k / 32, P, nw, Ab + (size_t)j * as, as, na, Y + j * ldy, ldy)
+#define QG_CALL_Q8U(na) qg_q8u_tile(k / 32, P, nw, Ab + (size_t)j * as, as, na, Y + j * ldy, ldy)
+#define QG_CALL_K32(na) qg_k_tile(k / 256, P, nw, Ab + (size_t)j * as, as, na, Y + j * ldy, ldy, 0)
+#define QG_CALL_K16(na) qg_k_tile(k / 256, P, nw, Ab + (size_t)j * as, as, na, Y + j * ldy, ldy, 1)
+
+QG_DRIVER(q8, QG_CALL_Q8)
+QG_DRIVER(q8u, QG_CALL_Q8U)
+QG_DRIVER(k32, QG_CALL_K32)
+QG_DRIVER(k16, QG_CALL_K16)
+
+/* ================= packing (AVX2 instructions; any QG_L) ================= */
+
+/* 8 rows x 8 dwords, transposed in place: afterwards r[g] holds dword g of
+ * rows 0..7 (4 consecutive quants of each row, row q in lane q). */
+QG_INLINE void qg_tr8(__m256i *r)
+{
+    __m256i t[8], u[8];
+    for (int q = 0; q < 8; q += 2) {
+        t[q] = _mm256_unpacklo_epi32(r[q], r[q + 1]);
+        t[q + 1] = _mm256_unpackhi_epi32(r[q], r[q + 1]);
+    }
+    for (int q = 0; q < 8; q += 4) {
+        u[q] = _mm256_unpacklo_epi64(t[q], t[q + 2]);
+        u[q + 1] = _mm256_unpackhi_epi64(t[q], t[q + 2]);
+        u[q + 2] = _mm256_unpacklo_epi64(t[q + 1], t[q + 3]);
+        u[q + 3] = _mm256_unpackhi_epi64(t[q + 1], t[q + 3]);
+    }
+    for (int g = 0; g < 4; g++) {
+        r[g] = _mm256_permute2x128_si256(u[g], u[g + 4], 0x20);
+        r[g + 4] = _mm256_permute2x128_si256(u[g], u[g + 4], 0x31);
+    }
+}
+
+/* 16 nibble bytes -> 32 bytes: the low nibbles, then the high ones */
+QG_INLINE __m256i qg_nib32(const uint8_t *q)
+{
+    const __m128i t = _mm_loadu_si128((const __m128i *)(const void *)q);
+    const __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(t), _mm_srli_epi16(t, 4), 1);
+    return _mm256_and_si256(v, _mm256_set1_epi8(0x0F));
+}
+
+/* bit j of the 32-bit word at p -> 0x10 in byte j */
+QG_INLINE __m256i qg_bit4(const uint8_t *p)
+{
+    const __m256i shuf = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                          2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+    const __m256i b = _mm256_shuffle_epi8(_mm256_set1_epi32(qg_rd32(p)), shuf);
+    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(b, bit), bit), _mm256_set1_epi8(0x10));
+}
+
+/* one 32-element block as 32 bytes in element order */
+QG_INLINE __m256i qg_dec32(const int wtype, const uint8_t *src)
+{
+    switch (wtype) {
+    case QFIT_TYPE_Q4_0: return _mm256_sub_epi8(qg_nib32(src + 2), _mm256_set1_epi8(8));
+    case QFIT_TYPE_Q5_0:
+        return _mm256_sub_epi8(_mm256_or_si256(qg_nib32(src + 6), qg_bit4(src + 2)), _mm256_set1_epi8(16));
+    case QFIT_TYPE_Q8_0: return _mm256_loadu_si256((const __m256i *)(const void *)(src + 2));
+    case QFIT_TYPE_IQ4_NL: {
+        const __m256i kv = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)qfit_kvalues_iq4nl));
+        return _mm256_shuffle_epi8(kv, qg_nib32(src + 2));
+    }
+    case QFIT_TYPE_Q4_1: return qg_nib32(src + 4);
+    default:   /* Q5_1 */
+        return _mm256_or_si256(qg_nib32(src + 8), qg_bit4(src + 4));
+    }
+}
+
+QG_INLINE size_t qg_type_size(const int wtype)
+{
+    switch (wtype) {
+    case QFIT_TYPE_Q4_0: return sizeof(block_q4_0);
+    case QFIT_TYPE_Q5_0: return sizeof(block_q5_0);
+    case QFIT_TYPE_Q8_0: return sizeof(block_q8_0);
+    case QFIT_TYPE_IQ4_NL: return sizeof(block_iq4_nl);
+    case QFIT_TYPE_Q4_1: return sizeof(block_q4_1);
+    case QFIT_TYPE_Q5_1: return sizeof(block_q5_1);
+    case QFIT_TYPE_Q4_K: return sizeof(block_q4_K);
+    case QFIT_TYPE_Q5_K: return sizeof(block_q5_K);
+    default: return sizeof(block_q6_K);
+    }
+}
+
+/* 8 fp16 values (zero for missing rows) -> floats stored at dst */
+QG_INLINE void qg_store_h8(uint8_t *dst, const uint16_t *h)
+{
+    _mm256_storeu_ps((float *)(void *)dst, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)h)));
+}
+
+/* 32-element families: rows h..h+7 of the panel */
+QG_INLINE void qg_pack32(const int wtype, int64_t k, const uint8_t *W, size_t ws, int nw, uint8_t *panel)
+{
+    const int64_t nb = k / 32;
+    const size_t tsz = qg_type_size(wtype), BB = (size_t)QG_R * 40;
+    const int sgn = wtype != QFIT_TYPE_Q4_1 && wtype != QFIT_TYPE_Q5_1;
+    for (int h = 0; h < QG_R; h += 8) {
+        const int nr = nw - h < 0 ? 0 : (nw - h > 8 ? 8 : nw - h);
+        for (int64_t b = 0; b < nb; b++) {
+            __m256i r[8];
+            uint16_t dh[8], mh[8];
+            for (int q = 0; q < 8; q++) {
+                if (q < nr) {
+                    const uint8_t *src = W + (size_t)(h + q) * ws + (size_t)b * tsz;
+                    r[q] = qg_dec32(wtype, src);
+                    memcpy(&dh[q], src, 2);
+                    memcpy(&mh[q], src + 2, 2);
+                } else {
+                    r[q] = _mm256_setzero_si256();
+                    dh[q] = mh[q] = 0;
+                }
+            }
+            qg_tr8(r);
+            uint8_t *pb = panel + (size_t)b * BB;
+            __m256i sum = _mm256_setzero_si256();
+            for (int g = 0; g < 8; g++) {
+                _mm256_storeu_si256((__m256i *)(void *)(pb + ((size_t)g * QG_R + h) * 4), r[g]);
+                sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), r[g]),
+                                                              _mm256_set1_epi16(1)));
+            }
+            if (sgn) {
+                _mm256_storeu_si256((__m256i *)(void *)(pb + (size_t)QG_R * 32 + (size_t)h * 4), _mm256_slli_epi32(sum, 7));
+                qg_store_h8(pb + (size_t)QG_R * 36 + (size_t)h * 4, dh);
+            } else {
+                qg_store_h8(pb + (size_t)QG_R * 32 + (size_t)h * 4, dh);
+                qg_store_h8(pb + (size_t)QG_R * 36 + (size_t)h * 4, mh);
+            }
+        }
+    }
+}
+
+/* K-quants: rows h..h+7 of the panel, one 256-element block at a time */
+QG_INLINE void qg_packK(const int wtype, int64_t k, const uint8_t *W, size_t ws, int nw, uint8_t *panel)
+{
+    const int six = wtype == QFIT_TYPE_Q6_K, five = wtype == QFIT_TYPE_Q5_K;
+    const int NS = six ? 16 : 8;
+    const int64_t nb = k / QK_K;
+    const size_t tsz = qg_type_size(wtype);
+    const size_t BB = (size_t)QG_R * (256 + 4 * (size_t)NS + 32 + 8);
+    const size_t OFF_SC = (size_t)QG_R * 256, OFF_MN = OFF_SC + (size_t)QG_R * 4 * NS;
+    const size_t OFF_D = OFF_MN + (size_t)QG_R * 32;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+    for (int h = 0; h < QG_R; h += 8) {
+        const int nr = nw - h < 0 ? 0 : (nw - h > 8 ? 8 : nw - h);
+        for (int64_t b = 0; b < nb; b++) {
+            __m256i v[8][8];   /* [32-element chunk][row] */
+            int32_t sc[16][8];
+            int16_t mn[8][8][2];
+            uint16_t dh[8], mh[8];
+            memset(sc, 0, sizeof sc);
+            memset(mn, 0, sizeof mn);
+            for (int q = 0; q < 8; q++) {
+                if (q >= nr) {
+                    for (int e = 0; e < 8; e++) v[e][q] = _mm256_setzero_si256();
+                    dh[q] = mh[q] = 0;
+                    continue;
+                }
+                const uint8_t *src = W + (size_t)(h + q) * ws + (size_t)b * tsz;
+                if (six) {
+                    const block_q6_K *x = (const block_q6_K *)(const void *)src;
+                    for (int hf = 0; hf < 2; hf++) {
+                        const __m256i l0 = _mm256_loadu_si256((const __m256i *)(const void *)(x->ql + 64 * hf));
+                        const __m256i l1 = _mm256_loadu_si256((const __m256i *)(const void *)(x->ql + 64 * hf + 32));
+                        const __m256i hb = _mm256_loadu_si256((const __m256i *)(const void *)(x->qh + 32 * hf));
+                        v[4 * hf + 0][q] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(hb, 4), m30));
+                        v[4 * hf + 1][q] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(hb, 2), m30));
+                        v[4 * hf + 2][q] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(hb, m30));
+                        v[4 * hf + 3][q] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                                          _mm256_and_si256(_mm256_srli_epi16(hb, 2), m30));
+                    }
+                    for (int j = 0; j < 16; j++) sc[j][q] = x->scales[j];
+                    for (int p = 0; p < 8; p++) {
+                        mn[p][q][0] = (int16_t)(32 * x->scales[2 * p]);
+                        mn[p][q][1] = (int16_t)(32 * x->scales[2 * p + 1]);
+                    }
+                    memcpy(&dh[q], &x->d, 2);
+                    mh[q] = 0;
+                } else {
+                    const uint8_t *scales = src + 4;
+                    const uint8_t *q4 = src + 4 + K_SCALE_SIZE + (five ? QK_K / 8 : 0);
+                    const __m256i hv = five ? _mm256_loadu_si256((const __m256i *)(const void *)(src + 4 + K_SCALE_SIZE))
+                                            : _mm256_setzero_si256();
+                    for (int c = 0; c < 4; c++) {
+                        const __m256i qq = _mm256_loadu_si256((const __m256i *)(const void *)(q4 + 32 * c));
+                        __m256i lo = _mm256_and_si256(qq, m4), hi = _mm256_and_si256(_mm256_srli_epi16(qq, 4), m4);
+                        if (five) {
+                            const __m256i b0 = _mm256_set1_epi8((char)(1 << (2 * c))), b1 = _mm256_set1_epi8((char)(2 << (2 * c)));
+                            const __m256i s10 = _mm256_set1_epi8(0x10);
+                            lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hv, b0), b0), s10));
+                            hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hv, b1), b1), s10));
+                        }
+                        v[2 * c][q] = lo;
+                        v[2 * c + 1][q] = hi;
+                    }
+                    for (int j = 0; j < 8; j++) {
+                        int s, m;
+                        if (j < 4) {
+                            s = scales[j] & 63;
+                            m = scales[j + 4] & 63;
+                        } else {
+                            s = (scales[j + 4] & 0x0F) | ((scales[j - 4] >> 6) << 4);
+                            m = (scales[j + 4] >> 4) | ((scales[j] >> 6) << 4);
+                        }
+                        sc[j][q] = s;
+                        mn[j][q][0] = mn[j][q][1] = (int16_t)m;
+                    }
+                    memcpy(&dh[q], src, 2);
+                    memcpy(&mh[q], src + 2, 2);
+                }
+            }
+            uint8_t *pb = panel + (size_t)b * BB;
+            for (int e = 0; e < 8; e++) {
+                qg_tr8(v[e]);
+                for (int g = 0; g < 8; g++)
+                    _mm256_storeu_si256((__m256i *)(void *)(pb + ((size_t)(8 * e + g) * QG_R + h) * 4), v[e][g]);
+            }
+            for (int j = 0; j < NS; j++)
+                _mm256_storeu_si256((__m256i *)(void *)(pb + OFF_SC + ((size_t)j * QG_R + h) * 4),
+                                    _mm256_loadu_si256((const __m256i *)(const void *)sc[j]));
+            for (int p = 0; p < 8; p++)
+                _mm256_storeu_si256((__m256i *)(void *)(pb + OFF_MN + ((size_t)p * QG_R + h) * 4),
+                                    _mm256_loadu_si256((const __m256i *)(const void *)mn[p]));
+            qg_store_h8(pb + OFF_D + (size_t)h * 4, dh);
+            qg_store_h8(pb + OFF_D + (size_t)QG_R * 4 + (size_t)h * 4, mh);
+        }
+    }
+}
+
+#define QG_PACKER(name, body, ty)                                                        \
+    __attribute__((unused)) static void QG_FN(name)(int64_t k, const void *W, size_t ws, int nw, void *panel) \
+    {                                                                                    \
+        body(ty, k, (const uint8_t *)W, ws, nw, (uint8_t *)panel);                       \
+    }
+QG_PACKER(pack_q4_0, qg_pack32, QFIT_TYPE_Q4_0)
+QG_PACKER(pack_q5_0, qg_pack32, QFIT_TYPE_Q5_0)
+QG_PACKER(pack_q8_0, qg_pack32, QFIT_TYPE_Q8_0)
+QG_PACKER(pack_iq4_nl, qg_pack32, QFIT_TYPE_IQ4_NL)
+QG_PACKER(pack_q4_1, qg_pack32, QFIT_TYPE_Q4_1)
+QG_PACKER(pack_q5_1, qg_pack32, QFIT_TYPE_Q5_1)
+QG_PACKER(pack_q4_K, qg_packK, QFIT_TYPE_Q4_K)
+QG_PACKER(pack_q5_K, qg_packK, QFIT_TYPE_Q5_K)
+QG_PACKER(pack_q6_K, qg_packK, QFIT_TYPE_Q6_K)
+
+/* ================= float types: register tile on the rows as stored =================
+ * QG_FR weight rows x QG_FA activation rows of 8-float accumulators; each
+ * weight and activation vector is converted once and used QG_FA / QG_FR times. */
+#if QG_VNNI
+#define QG_FR 4
+#define QG_FA 4
+#else
+#define QG_FR 4
+#define QG_FA 2
+#endif
+
+QG_INLINE __m256 qg_ld_f32(const void *p, int64_t i) { return _mm256_loadu_ps((const float *)p + i); }
+QG_INLINE __m256 qg_ld_f16(const void *p, int64_t i)
+{
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)((const uint16_t *)p + i)));
+}
+QG_INLINE float qg_el_f32(const void *p, int64_t i) { return ((const float *)p)[i]; }
+QG_INLINE float qg_el_f16(const void *p, int64_t i) { return _cvtsh_ss(((const uint16_t *)p)[i]); }
+
+QG_INLINE float qg_hsum8(__m256 v)
+{
+    __m128 r = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+    r = _mm_add_ss(r, _mm_movehdup_ps(r));
+    return _mm_cvtss_f32(r);
+}
+
+#define QG_FLOAT_TILE(sfx)                                                                       \
+    QG_INLINE void qg_ftile_##sfx(int64_t k, const uint8_t *W, size_t ws, const int NR,          \
+                                  const uint8_t *A, size_t as, const int NA, float *Y, int64_t ldy) \
+    {                                                                                            \
+        __m256 acc[QG_FA][QG_FR];                                                                \
+        QG_UNROLL for (int a = 0; a < NA; a++)                                                   \
+            QG_UNROLL for (int r = 0; r < NR; r++) acc[a][r] = _mm256_setzero_ps();              \
+        int64_t i = 0;                                                                           \
+        for (; i + 8 <= k; i += 8) {                                                             \
+            __m256 w[QG_FR];                                                                     \
+            QG_UNROLL for (int r = 0; r < NR; r++) w[r] = qg_ld_##sfx(W + r * ws, i);            \
+            QG_UNROLL for (int a = 0; a < NA; a++) {                                             \
+                const __m256 x = qg_ld_##sfx(A + a * as, i);                                     \
+                QG_UNROLL for (int r = 0; r < NR; r++) acc[a][r] = _mm256_fmadd_ps(w[r], x, acc[a][r]); \
+            }                                                                                    \
+        }                                                                                        \
+        QG_UNROLL for (int a = 0; a < NA; a++)                                                   \
+            QG_UNROLL for (int r = 0; r < NR; r++) {                                             \
+                float s = qg_hsum8(acc[a][r]);                                                   \
+                for (int64_t t = i; t < k; t++)                                                  \
+                    s += qg_el_##sfx(W + r * ws, t) * qg_el_##sfx(A + a * as, t);                \
+                Y[a * ldy + r] = s;                                                              \
+            }                                                                                    \
+    }                                                                                            \
+    QG_INLINE void qg_frows_##sfx(int64_t k, const uint8_t *W, size_t ws, const int NR,          \
+                                  const uint8_t *A, size_t as, int64_t m, float *Y, int64_t ldy) \
+    {                                                                                            \
+        int64_t j = 0;                                                                           \
+        for (; j + QG_FA <= m; j += QG_FA) qg_ftile_##sfx(k, W, ws, NR, A + j * as, as, QG_FA, Y + j * ldy, ldy); \
+        for (; j < m; j++) qg_ftile_##sfx(k, W, ws, NR, A + j * as, as, 1, Y + j * ldy, ldy);   \
+    }                                                                                            \
+    __attribute__((unused)) static void QG_FN(direct_##sfx)(int64_t k, const void *W, size_t ws, int nw, \
+                                    const void *A, size_t as, int64_t m, float *Y, int64_t ldy)  \
+    {                                                                                            \
+        const uint8_t *Wb = W, *Ab = A;                                                          \
+        /* activation rows in chunks of about 512 KiB that stay in L2 */                         \
+        int64_t jchunk = (int64_t)((512u * 1024u) / (as ? as : 1));                              \
+        if (jchunk < QG_FA) jchunk = QG_FA;                                                      \
+        for (int64_t jb = 0; jb < m; jb += jchunk) {                                             \
+            const int64_t mm = jb + jchunk < m ? jchunk : m - jb;                                \
+            int i = 0;                                                                           \
+            for (; i + QG_FR <= nw; i += QG_FR)                                                  \
+                qg_frows_##sfx(k, Wb + (size_t)i * ws, ws, QG_FR, Ab + (size_t)jb * as, as, mm, Y + jb * ldy + i, ldy); \
+            for (; i < nw; i++)                                                                  \
+                qg_frows_##sfx(k, Wb + (size_t)i * ws, ws, 1, Ab + (size_t)jb * as, as, mm, Y + jb * ldy + i, ldy); \
+        }                                                                                        \
+    }
+QG_FLOAT_TILE(f32)
+QG_FLOAT_TILE(f16)
