@@ -1,0 +1,171 @@
+/* qfit — the inference engine: hyperparameters, model (memory-mapped weights),
+ * inference context (KV cache, compute buffers, thread pool) and the forward pass.
+ *
+ * Architectures: llama (Llama 2/3.x, Mistral), qwen2 (Q/K/V biases, NEOX RoPE,
+ * tied embeddings when output.weight is absent), qwen3 (per-head Q/K RMSNorm).
+ * Core module: libc, libm, pthreads.
+ */
+#ifndef QFIT_MODEL_H
+#define QFIT_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#include "qfit/gguf.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define QFIT_MAX_THREADS 256
+
+typedef enum {
+    QFIT_ARCH_LLAMA = 0,
+    QFIT_ARCH_QWEN2 = 1,
+    QFIT_ARCH_QWEN3 = 2,
+} qfit_arch;
+
+typedef enum {
+    QFIT_ROPE_NORMAL = 0,  /* rotate adjacent pairs (x[2i], x[2i+1]) — llama */
+    QFIT_ROPE_NEOX   = 2,  /* rotate halves (x[i], x[i + n_rot/2]) — qwen2/qwen3 */
+} qfit_rope_type;
+
+/* Everything the forward pass and the memory planner need, read from GGUF
+ * metadata alone (no tensor data). */
+typedef struct {
+    qfit_arch arch;
+    char      arch_name[32];
+    int       n_ctx_train;
+    int       n_embd;
+    int       n_layer;
+    int       n_ff;
+    int       n_head;
+    int       n_head_kv;
+    int       head_dim_k;      /* key_length (default n_embd / n_head) */
+    int       head_dim_v;      /* value_length (default head_dim_k) */
+    int       n_vocab;
+    float     rms_eps;
+    float     rope_freq_base;
+    float     rope_freq_scale; /* 1 / linear scaling factor (1 = none) */
+    int       n_rot;           /* rope.dimension_count (default head_dim_k) */
+    qfit_rope_type rope_type;
+    bool      has_qkv_bias;    /* qwen2 */
+    bool      has_qk_norm;     /* qwen3 */
+} qfit_hparams;
+
+/* Fill hp from a GGUF's metadata. 0 on success, -1 with a message in err. */
+int  qfit_hparams_from_gguf(const qfit_gguf *g, qfit_hparams *hp, char *err, size_t err_len);
+const char *qfit_arch_name(qfit_arch a);
+
+/* Bytes of the KV cache: layers × n_ctx × (row(K) + row(V)), a row being
+ * n_head_kv × head_dim elements of the cache type (block types counted with
+ * their scales; the blocks run along head_dim). 0 if a type is not a KV cache type
+ * (qfit_kv_type_ok) or cannot hold a head (head_dim not a multiple of its block).
+ * The context allocates exactly this. */
+size_t qfit_kv_cache_bytes(const qfit_hparams *hp, int n_ctx, int kv_type_k, int kv_type_v);
+/* Bytes of all compute buffers of a context (activations of one batch of
+ * n_batch tokens, quantized activation rows, logits of n_batch rows, RoPE table of
+ * n_ctx positions, per-thread scratch for up to QFIT_MAX_THREADS threads, the
+ * split-decode partials, and — only without flash attention — one n_ctx score row
+ * per thread). The one place this is computed: the context allocates exactly this. */
+size_t qfit_compute_buffer_bytes(const qfit_hparams *hp, int n_ctx, int n_batch, bool flash_attn);
+
+/* KV cache element types: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, iq4_nl. */
+bool qfit_kv_type_ok(int type);
+/* A KV cache type by name ("f16", "q8_0", case-insensitive); -1 if unknown or not a cache type. */
+int  qfit_kv_type_from_name(const char *name);
+/* "on"/"1"/"true"/"yes" -> 1, "off"/"0"/"false"/"no" -> 0, "auto" -> -1; -2 if invalid. */
+int  qfit_flash_attn_from_name(const char *s);
+
+/* ------------------------------------------------------------------ model */
+
+typedef struct qfit_model qfit_model;
+
+/* Load a GGUF model: validates architecture, every tensor's presence, shape and type.
+ * Weights stay in the read-only mapping. NULL on error with a message in err. */
+qfit_model *qfit_model_load(const char *path, char *err, size_t err_len);
+void        qfit_model_free(qfit_model *m);
+const qfit_hparams *qfit_model_hparams(const qfit_model *m);
+const qfit_gguf    *qfit_model_gguf(const qfit_model *m);
+double      qfit_model_load_seconds(const qfit_model *m);
+size_t      qfit_model_weight_bytes(const qfit_model *m);   /* bytes of all tensors */
+uint64_t    qfit_model_n_params(const qfit_model *m);
+/* Resident set size of this process in bytes (from /proc/self/statm; 0 if unknown). */
+size_t      qfit_process_rss_bytes(void);
+/* Peak resident set size (VmHWM of /proc/self/status) in bytes; 0 if unknown. */
+size_t      qfit_process_peak_rss_bytes(void);
+
+/* ---------------------------------------------------------------- context */
+
+typedef struct {
+    int n_ctx;       /* KV cache positions (0: min(training context, 4096)); more than
+                        the training context is refused */
+    int n_batch;     /* most tokens per forward pass (0: 512) */
+    int n_threads;   /* 0: number of online CPUs */
+    int type_k;      /* KV cache element types (qfit_type ids); default F16 */
+    int type_v;
+    int flash_attn;  /* 1 on, 0 off, -1 auto (default; = on: tiled attention with online softmax) */
+    int kv_rotate;   /* quantized (block-type) K/V caches store rows rotated by a 64x64 Hadamard
+                        matrix, as llama.cpp does: -1 auto (default: on when head_dim % 64 == 0), 0 off */
+} qfit_context_params;
+
+qfit_context_params qfit_context_default_params(void);
+
+typedef struct qfit_context qfit_context;
+/* Apply the environment to p: QFIT_KV_CACHE_TYPE (alias OLLAMA_KV_CACHE_TYPE) sets
+ * both cache types, QFIT_FLASH_ATTENTION (alias OLLAMA_FLASH_ATTENTION) on|off|auto|1|0,
+ * QFIT_CONTEXT_LENGTH the context size. Unset or empty variables change nothing.
+ * 0 on success; -1 with a message naming the variable when a value is invalid
+ * (nothing is silently ignored). *applied (may be NULL) gets a short description
+ * of what was taken from the environment ("" when nothing). */
+/* One engine command-line option (opt, with its value val) into p:
+ *   --ctx / -c N, --kv-type T (K and V), --cache-type-k / -ctk T, --cache-type-v / -ctv T,
+ *   --flash-attn / -fa on|off|auto.
+ * 1: consumed; 0: not an engine option; -1: invalid value (message in err). */
+int qfit_context_params_parse_arg(qfit_context_params *p, const char *opt, const char *val,
+                                  char *err, size_t err_len);
+/* One line describing the context's settings: context size, cache types, KV bytes,
+ * flash attention, compute buffer bytes. */
+void qfit_context_describe(const qfit_context *c, char *buf, size_t len);
+int qfit_context_params_from_env(qfit_context_params *p, char *applied, size_t applied_len,
+                                 char *err, size_t err_len);
+
+qfit_context *qfit_context_new(const qfit_model *m, const qfit_context_params *p,
+                               char *err, size_t err_len);
+void qfit_context_free(qfit_context *c);
+/* Forget all cached positions. */
+void qfit_context_reset(qfit_context *c);
+/* Forget the cached positions from n_past on (n_past clamped to [0, current]). */
+void qfit_context_truncate(qfit_context *c, int n_past);
+int  qfit_context_n_past(const qfit_context *c);
+int  qfit_context_n_ctx(const qfit_context *c);
+int  qfit_context_n_batch(const qfit_context *c);
+int  qfit_context_n_threads(const qfit_context *c);
+const qfit_model *qfit_context_model(const qfit_context *c);
+int  qfit_context_type_k(const qfit_context *c);
+int  qfit_context_type_v(const qfit_context *c);
+bool qfit_context_flash_attn(const qfit_context *c);      /* the path in use (auto resolved) */
+bool qfit_context_kv_rotated(const qfit_context *c, bool v); /* K (v false) / V cache Hadamard-rotated */
+size_t qfit_context_kv_bytes(const qfit_context *c);      /* bytes allocated for the KV cache */
+size_t qfit_context_compute_bytes(const qfit_context *c); /* bytes allocated for compute buffers */
+/* Context shift (llama.cpp's): keep the first n_keep cached positions, drop the
+ * next n_discard, move the rest down by n_discard positions and re-rotate their
+ * cached keys by -n_discard with RoPE (quantized keys: dequantize, rotate,
+ * requantize). n_past decreases by n_discard. 0 on success, -1 with a message. */
+int  qfit_context_shift(qfit_context *c, int n_keep, int n_discard);
+
+/* Evaluate n tokens at positions n_past .. n_past+n-1 (appended to the KV cache;
+ * processed in passes of at most n_batch tokens). Logits are computed for the
+ * tokens with index >= logits_from (n - 1: last only; n: none); at most n_batch
+ * of them. 0 on success, -1 with a message (qfit_context_error) otherwise. */
+int  qfit_decode(qfit_context *c, const int32_t *tokens, int n, int logits_from);
+/* Logits (n_vocab floats) of the i-th requested output of the last qfit_decode. */
+const float *qfit_get_logits(const qfit_context *c, int i);
+int  qfit_n_logits(const qfit_context *c);
+const char *qfit_context_error(const qfit_context *c);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* QFIT_MODEL_H */

@@ -1,0 +1,265 @@
+/* qfit — the memory planner: what fits on a machine, and how to make it fit.
+ *
+ * Inputs: a model (a GGUF file: metadata and tensor shapes only, never the
+ * weights; or a name from the built-in catalog of popular models), a machine
+ * (this one, a named profile or an explicit memory size) and the run settings
+ * (quantization mix, context, KV cache type, flash attention, parallel
+ * sequences, batch).
+ *
+ * Memory model (all in bytes):
+ *   weights  = sum over tensors of the tensor's size in the type the
+ *              quantizer's own per-tensor rules give it (or, for a GGUF planned
+ *              as stored, the real tensor sizes)
+ *   kv       = the engine's KV cache allocation: 2 x layers x cells x KV heads
+ *              x head dim, in the cache type (block formats with their scales),
+ *              cells = context x parallel sequences
+ *   compute  = the engine's compute-buffer allocation for (context, batch)
+ *   overhead = runtime reserve + OS / driver reserve (per machine kind)
+ *   total    = weights + kv + compute + overhead, compared with the budget.
+ * Verdict: comfortable when total <= 85% of the budget, tight up to 100%,
+ * otherwise does not fit.
+ */
+#ifndef QFIT_PLAN_H
+#define QFIT_PLAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------ model facts */
+
+/* Architecture facts of a catalog model (Hugging Face config.json values). */
+typedef struct {
+    const char *name;      /* canonical name, as Ollama spells it: "qwen2.5-coder:32b" */
+    const char *hf;        /* Hugging Face repository: "Qwen/Qwen2.5-Coder-32B-Instruct" */
+    const char *aliases;   /* more accepted names, '|'-separated (may be "") */
+    const char *family;    /* models of one family, for "a smaller model" suggestions */
+    int64_t n_layer;       /* num_hidden_layers */
+    int64_t n_embd;        /* hidden_size */
+    int64_t n_head;        /* num_attention_heads */
+    int64_t n_head_kv;     /* num_key_value_heads */
+    int64_t head_dim;      /* head_dim (hidden_size / heads when the config has none) */
+    int64_t n_ff;          /* intermediate_size */
+    int64_t n_vocab;       /* vocab_size */
+    int64_t n_ctx_train;   /* max_position_embeddings */
+    bool    tied;          /* tie_word_embeddings: no output.weight tensor */
+    const char *arch;      /* GGUF general.architecture: llama, qwen2, qwen3, gemma2 */
+    bool    attn_bias;     /* q/k/v projections have biases (qwen2) */
+    bool    qk_norm;       /* per-head RMSNorm on q and k (qwen3) */
+    bool    rope_freqs;    /* llama3 rope scaling: rope_freqs.weight [head_dim/2] */
+    bool    post_norms;    /* gemma2: post_attention_norm and post_ffw_norm */
+} qfit_plan_facts;
+
+size_t                 qfit_plan_catalog_count(void);
+const qfit_plan_facts *qfit_plan_catalog_at(size_t i);
+/* Case-insensitive lookup by canonical name, Hugging Face name or alias; NULL if unknown. */
+const qfit_plan_facts *qfit_plan_catalog_find(const char *name);
+
+/* One tensor of a model: shape (GGUF order, ne[0] = row length) and, for a
+ * model read from a GGUF file, its stored type and size. */
+typedef struct {
+    char     name[64];
+    uint32_t n_dims;
+    int64_t  ne[4];
+    int      type;      /* stored qfit_type (-1 for catalog models) */
+    uint64_t nbytes;    /* stored bytes (0 for catalog models) */
+} qfit_plan_tensor;
+
+/* A model as the planner sees it. */
+typedef struct {
+    char    name[160];
+    char    arch[32];
+    bool    from_gguf;
+    const qfit_plan_facts *facts;   /* catalog entry, NULL for a GGUF */
+    int64_t n_layer, n_embd, n_head, n_head_kv, head_dim_k, head_dim_v, n_ff, n_vocab, n_ctx_train;
+    int64_t n_rot;                  /* RoPE dimensions */
+    int64_t n_expert;               /* 0 for dense models */
+    bool    is_70b;                 /* llama.cpp's "70B" size class (its mix rules use it) */
+    bool    tied;
+    int     file_type;              /* GGUF general.file_type (llama_ftype), -1 if absent */
+    size_t  n_tensors;
+    qfit_plan_tensor *tensors;      /* in file / converter order */
+    uint64_t n_params;
+} qfit_plan_model;
+
+/* The tensors llama.cpp's converter writes for a catalog model, in its order. */
+int  qfit_plan_model_from_facts(const qfit_plan_facts *f, qfit_plan_model *out, char *err, size_t err_len);
+/* Metadata and tensor infos of a GGUF file (tensor data is never read). */
+int  qfit_plan_model_from_gguf(const char *path, qfit_plan_model *out, char *err, size_t err_len);
+/* A path to an existing file is read as GGUF, anything else is looked up in the catalog. */
+int  qfit_plan_model_load(const char *spec, qfit_plan_model *out, char *err, size_t err_len);
+void qfit_plan_model_free(qfit_plan_model *m);
+
+/* ------------------------------------------------------------ quantization mixes */
+
+/* A llama.cpp quantization mix ("file type"). */
+typedef struct {
+    const char *name;      /* "Q4_K_M" */
+    int         ftype;     /* llama_ftype id (general.file_type) */
+    double      mean_kld;  /* measured mean KL divergence vs F32 (ppl.tsv), < 0 if not measured */
+    double      ppl;       /* measured perplexity of kjv-llama-7m (ppl.tsv), 0 if not measured */
+} qfit_plan_mix;
+
+size_t               qfit_plan_mix_count(void);
+const qfit_plan_mix *qfit_plan_mix_at(size_t i);          /* ordered best quality first */
+const qfit_plan_mix *qfit_plan_mix_find(const char *name); /* case-insensitive, NULL if unknown */
+const qfit_plan_mix *qfit_plan_mix_by_ftype(int ftype);
+
+/* Measured perplexity of kjv-llama-7m with an F32 model and a quantized KV cache
+ * (ppl.tsv rows F32+kv_q8_0 / F32+kv_q4_0); the F16 cache gives the F32 value. */
+double qfit_plan_kv_ppl(int kv_type);
+
+/* ------------------------------------------------------------ machines */
+
+typedef enum {
+    QFIT_MACHINE_CPU = 0,   /* system RAM shared with the OS */
+    QFIT_MACHINE_APPLE,     /* Apple silicon unified memory: GPU-usable share of RAM */
+    QFIT_MACHINE_GPU,       /* discrete GPU: its VRAM */
+    QFIT_MACHINE_CUSTOM,    /* explicit --mem: the memory given, all of it for qfit */
+} qfit_machine_kind;
+
+typedef struct {
+    const char *name;        /* "m1-max-32gb" */
+    const char *desc;
+    qfit_machine_kind kind;
+    uint64_t mem_bytes;      /* RAM (CPU, Apple) or VRAM (GPU) */
+    double   bandwidth_gbs;  /* peak memory bandwidth, GB/s (10^9 bytes/s) */
+    int      cores;          /* CPU cores (0 if not stated) */
+} qfit_plan_machine;
+
+size_t                   qfit_plan_machine_count(void);
+const qfit_plan_machine *qfit_plan_machine_at(size_t i);
+const qfit_plan_machine *qfit_plan_machine_find(const char *name);  /* case-insensitive */
+/* This machine: RAM from /proc/meminfo (sysconf fallback), cores; bandwidth is a
+ * typical dual-channel desktop figure (it cannot be measured without a run). */
+void qfit_plan_machine_detect(qfit_plan_machine *out);
+/* An explicit budget (--mem): kind CUSTOM. */
+void qfit_plan_machine_custom(uint64_t bytes, qfit_plan_machine *out);
+
+/* Parse "24G", "24GiB", "24GB", "512M", "1.5T", "1000000" (bytes). Binary units:
+ * K/M/G/T, with or without "i"/"B" (GB = GiB here: memory is sized in powers of two).
+ * Returns 0 and sets *out, or -1 on bad input. */
+int qfit_plan_parse_size(const char *s, uint64_t *out);
+
+/* Budget and reserves of a machine (see plan.c for the rules). */
+uint64_t qfit_plan_budget_bytes(const qfit_plan_machine *m);
+uint64_t qfit_plan_os_reserve_bytes(const qfit_plan_machine *m);
+uint64_t qfit_plan_runtime_reserve_bytes(const qfit_plan_machine *m);
+
+/* ------------------------------------------------------------ the plan */
+
+typedef struct {
+    const char *mix;     /* quantization mix name; NULL: as stored (GGUF) or Q4_K_M (catalog) */
+    int64_t n_ctx;       /* context per sequence; 0: min(4096, trained context) */
+    int     kv_type;     /* QFIT_TYPE_F16, QFIT_TYPE_Q8_0 or QFIT_TYPE_Q4_0; 0 (unset): F16 */
+    int     flash_attn;  /* 1 on, 0 off, -1 default (off; on when the KV cache is quantized) */
+    int     n_parallel;  /* sequences decoded in parallel (0: 1) */
+    int     n_batch;     /* tokens per micro-batch (0: 512) */
+} qfit_plan_settings;
+
+#define QFIT_PLAN_DEFAULT_CTX   4096
+#define QFIT_PLAN_DEFAULT_BATCH 512
+#define QFIT_PLAN_COMFORT_PCT   85   /* total <= 85% of the budget: comfortable */
+
+typedef enum {
+    QFIT_VERDICT_COMFORTABLE = 0,
+    QFIT_VERDICT_TIGHT,
+    QFIT_VERDICT_NO_FIT,
+} qfit_plan_verdict;
+
+const char *qfit_plan_verdict_name(qfit_plan_verdict v);  /* "comfortable", "tight", "does not fit" */
+qfit_plan_verdict qfit_plan_verdict_for(uint64_t total, uint64_t budget);
+
+typedef struct {
+    /* settings actually used (defaults resolved) */
+    char    mix[16];          /* mix name, or "as stored" type for a GGUF without a known file type */
+    bool    as_stored;        /* weights are the GGUF's real tensor sizes */
+    int64_t n_ctx;
+    int     kv_type;
+    bool    flash_attn;
+    int     n_parallel;
+    int     n_batch;
+    /* memory */
+    uint64_t weights_bytes;
+    uint64_t kv_bytes;
+    uint64_t compute_bytes;
+    uint64_t runtime_bytes;   /* part of overhead */
+    uint64_t os_bytes;        /* part of overhead */
+    uint64_t overhead_bytes;
+    uint64_t total_bytes;
+    uint64_t budget_bytes;
+    qfit_plan_verdict verdict;
+    double   bits_per_weight; /* weights_bytes * 8 / parameters */
+    /* generation speed estimate (tokens/s), from bandwidth and bytes read per token */
+    uint64_t bytes_per_token;
+    double   tps_low, tps_high;
+    char     note[256];       /* adjustments made (e.g. flash attention enabled for a quantized V cache) */
+} qfit_plan_result;
+
+/* Plan one configuration. Returns 0, or -1 with a message in err (unknown mix,
+ * bad setting, a tensor the rules cannot size). */
+int qfit_plan_compute(const qfit_plan_model *m, const qfit_plan_machine *mach,
+                      const qfit_plan_settings *s, qfit_plan_result *out,
+                      char *err, size_t err_len);
+
+/* Weight bytes of the model quantized with a mix (tensor by tensor, the
+ * quantizer's own rules); mix NULL = the stored sizes of a GGUF. */
+int qfit_plan_weight_bytes(const qfit_plan_model *m, const char *mix, uint64_t *out,
+                           char *err, size_t err_len);
+/* KV cache bytes for n_cells cells (context x parallel). */
+uint64_t qfit_plan_kv_bytes(const qfit_plan_model *m, int64_t n_cells, int kv_type);
+
+/* Task quality floors for --fit: the worst mix allowed ("Q5_K_M"), NULL for none / unknown. */
+const char *qfit_plan_task_floor(const char *task);
+bool        qfit_plan_task_valid(const char *task);
+
+/* --fit: search mix x KV type x context for the configuration that fits the
+ * budget with the best expected quality. Quality: the mix's measured mean KLD
+ * plus the KV cache type's measured loss, in the same unit (see plan.c); the
+ * task floor limits the mixes, min_ctx the contexts (0: no minimum).
+ * Returns 1 with *best filled when something fits, 0 when nothing does, -1 on error. */
+int qfit_plan_fit(const qfit_plan_model *m, const qfit_plan_machine *mach,
+                  const qfit_plan_settings *base, const char *task, int64_t min_ctx,
+                  qfit_plan_result *best, char *err, size_t err_len);
+
+/* Expected quality loss (mean-KLD units) of a mix + KV cache type; < 0 if unknown. */
+double qfit_plan_quality_loss(const char *mix, int kv_type);
+
+/* ------------------------------------------------------------ recommendations */
+
+typedef struct {
+    char     what[96];       /* "lower quantization to Q3_K_M" */
+    char     cmd[512];       /* the command line that applies it */
+    uint64_t saves_bytes;
+    uint64_t new_total_bytes;
+    qfit_plan_verdict new_verdict;
+} qfit_plan_fix;
+
+/* Fixes in order (lower quantization, KV q8_0 then q4_0, flash attention, shorter
+ * context, smaller model), each applied alone to the current settings; only fixes
+ * that save memory are listed. cmd_prefix is the command line without the
+ * changed option (e.g. "qfit plan qwen2.5-coder:32b --machine m1-max-32gb").
+ * Returns the number written (at most cap). */
+size_t qfit_plan_recommend(const qfit_plan_model *m, const qfit_plan_machine *mach,
+                           const qfit_plan_settings *s, const qfit_plan_result *cur,
+                           const char *model_spec, const char *machine_args,
+                           qfit_plan_fix *fixes, size_t cap);
+
+/* The `qfit plan` command line that reproduces r's settings. */
+void qfit_plan_command(char *buf, size_t cap, const char *model_spec, const char *machine_args,
+                       const qfit_plan_result *r);
+
+/* JSON of a result (jansson), malloc'd string (free()); NULL on allocation failure.
+ * With fit_requested, a "fit" member holds the --fit result (null when nothing fits). */
+char *qfit_plan_result_json(const qfit_plan_model *m, const qfit_plan_machine *mach,
+                            const qfit_plan_result *r, const qfit_plan_fix *fixes, size_t n_fixes,
+                            bool fit_requested, const qfit_plan_result *fit);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* QFIT_PLAN_H */

@@ -1,0 +1,379 @@
+/* qfit plan — what fits on a machine: weights, KV cache, compute, overhead,
+ * verdict, a speed estimate, fixes, the best configuration (--fit) and a
+ * table of all quantization mixes. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cli/commands.h"
+#include "qfit/plan.h"
+#include "qfit/quant.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: qfit plan MODEL [options]\n"
+        "       qfit plan --list-models | --list-machines\n"
+        "\n"
+        "MODEL is a GGUF file (metadata and tensor shapes are read, never the weights) or a\n"
+        "catalog name as Ollama or Hugging Face spell it (qwen2.5-coder:32b, meta-llama/Llama-3.1-8B-Instruct).\n"
+        "\n"
+        "machine (default: this machine):\n"
+        "  --machine NAME       a profile (qfit plan --list-machines), or 'this'\n"
+        "  --mem SIZE           an explicit budget: 24G, 24GiB, 512M (powers of two)\n"
+        "settings:\n"
+        "  --quant TYPE         quantization mix (Q4_K_M, Q8_0, ...); default: a GGUF as stored, Q4_K_M for catalog models\n"
+        "  --ctx N              context per sequence (default min(4096, trained context))\n"
+        "  --kv-type T          KV cache type: f16 (default), q8_0, q4_0\n"
+        "  --flash-attn on|off  flash attention (default off; on with a quantized KV cache)\n"
+        "  --parallel N         sequences decoded in parallel (KV cache holds ctx x N cells)\n"
+        "  --batch N            tokens per micro-batch (default 512)\n"
+        "output:\n"
+        "  --json               machine-readable result\n"
+        "  --table              all quantization mixes side by side\n"
+        "  --fit                search quantization x KV type x context for the best fit\n"
+        "  --task T             quality floor for --fit: chat, facts, formatting (Q4_K_M or better),\n"
+        "                       code, reasoning (Q5_K_M or better), math (Q6_K or better)\n"
+        "  --min-ctx N          the context the fit must keep\n"
+        "\n"
+        "Verdict: comfortable when the total is at most %d%% of the budget, tight up to 100%%,\n"
+        "otherwise does not fit. Apple machines: budget = 75%% of unified memory (GPU-usable share).\n",
+        QFIT_PLAN_COMFORT_PCT);
+}
+
+static const char *fmt_bytes(uint64_t b, char *buf, size_t cap)
+{
+    const double K = 1024.0;
+    if (b >= (uint64_t)(K * K * K)) snprintf(buf, cap, "%.2f GiB", (double)b / (K * K * K));
+    else if (b >= (uint64_t)(K * K)) snprintf(buf, cap, "%.1f MiB", (double)b / (K * K));
+    else if (b >= 1024) snprintf(buf, cap, "%.1f KiB", (double)b / K);
+    else snprintf(buf, cap, "%llu B", (unsigned long long)b);
+    return buf;
+}
+
+static const char *kv_name(int t)
+{
+    return t == QFIT_TYPE_Q8_0 ? "q8_0" : t == QFIT_TYPE_Q4_0 ? "q4_0" : "f16";
+}
+
+static int parse_kv(const char *s)
+{
+    if (!strcasecmp(s, "f16")) return QFIT_TYPE_F16;
+    if (!strcasecmp(s, "q8_0")) return QFIT_TYPE_Q8_0;
+    if (!strcasecmp(s, "q4_0")) return QFIT_TYPE_Q4_0;
+    return -1;
+}
+
+static bool parse_pos(const char *s, long long lo, long long hi, long long *out)
+{
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || *end || v < lo || v > hi) return false;
+    *out = v;
+    return true;
+}
+
+static void list_models(void)
+{
+    printf("%-20s %-44s %-7s %6s %6s %5s %4s %4s %6s %7s %7s %s\n", "name", "hugging face", "arch", "layers",
+           "embd", "heads", "kv", "hdim", "ffn", "vocab", "ctx", "tied");
+    for (size_t i = 0; i < qfit_plan_catalog_count(); i++) {
+        const qfit_plan_facts *f = qfit_plan_catalog_at(i);
+        printf("%-20s %-44s %-7s %6lld %6lld %5lld %4lld %4lld %6lld %7lld %7lld %s\n", f->name, f->hf, f->arch,
+               (long long)f->n_layer, (long long)f->n_embd, (long long)f->n_head, (long long)f->n_head_kv,
+               (long long)f->head_dim, (long long)f->n_ff, (long long)f->n_vocab, (long long)f->n_ctx_train,
+               f->tied ? "yes" : "no");
+    }
+}
+
+static void list_machines(void)
+{
+    char b1[32], b2[32];
+    printf("%-16s %-12s %-12s %s\n", "name", "memory", "budget", "description");
+    for (size_t i = 0; i < qfit_plan_machine_count(); i++) {
+        const qfit_plan_machine *m = qfit_plan_machine_at(i);
+        printf("%-16s %-12s %-12s %s\n", m->name, fmt_bytes(m->mem_bytes, b1, sizeof b1),
+               fmt_bytes(qfit_plan_budget_bytes(m), b2, sizeof b2), m->desc);
+    }
+    qfit_plan_machine me;
+    qfit_plan_machine_detect(&me);
+    printf("%-16s %-12s %-12s %s\n", "this", fmt_bytes(me.mem_bytes, b1, sizeof b1),
+           fmt_bytes(qfit_plan_budget_bytes(&me), b2, sizeof b2), me.desc);
+    printf("\nbudget: Apple = 75%% of unified memory (Metal's GPU working-set share; macOS defaults to about\n"
+           "2/3-3/4 depending on RAM), GPU = VRAM, CPU = RAM. Overhead adds a 256 MiB runtime reserve and an\n"
+           "OS reserve: CPU 10%% of RAM (1-4 GiB), GPU 512 MiB (driver / CUDA context), Apple and --mem 0.\n");
+}
+
+static void budget_rule(const qfit_plan_machine *m, char *buf, size_t cap)
+{
+    char b[32];
+    switch (m->kind) {
+    case QFIT_MACHINE_APPLE:
+        snprintf(buf, cap, "75%% of %s unified memory (the GPU-usable share)", fmt_bytes(m->mem_bytes, b, sizeof b));
+        break;
+    case QFIT_MACHINE_GPU: snprintf(buf, cap, "the GPU's VRAM"); break;
+    case QFIT_MACHINE_CPU: snprintf(buf, cap, "system RAM"); break;
+    case QFIT_MACHINE_CUSTOM: snprintf(buf, cap, "--mem, all of it for qfit"); break;
+    }
+}
+
+static void print_result(const qfit_plan_model *m, const qfit_plan_machine *mach, const qfit_plan_result *r)
+{
+    char b1[32], b2[32], b3[32], rule[128];
+    if (m->facts)
+        printf("model     %s  (%s; %s, %.2f B parameters, %lld layers, %zu tensors)\n", m->name, m->facts->hf,
+               m->arch, (double)m->n_params / 1e9, (long long)m->n_layer, m->n_tensors);
+    else
+        printf("model     %s  (GGUF; %s, %.2f M parameters, %lld layers, %zu tensors)\n", m->name, m->arch,
+               (double)m->n_params / 1e6, (long long)m->n_layer, m->n_tensors);
+    printf("machine   %s: %s\n", mach->name, mach->desc);
+    budget_rule(mach, rule, sizeof rule);
+    printf("budget    %s = %s\n", fmt_bytes(r->budget_bytes, b1, sizeof b1), rule);
+    printf("settings  %s%s, context %lld x %d sequence%s, KV cache %s, flash attention %s, batch %d\n", r->mix,
+           r->as_stored ? " (as stored)" : "", (long long)r->n_ctx, r->n_parallel, r->n_parallel > 1 ? "s" : "",
+           kv_name(r->kv_type), r->flash_attn ? "on" : "off", r->n_batch);
+    if (r->note[0]) printf("note      %s\n", r->note);
+    printf("\n");
+    printf("  weights   %12s   %.2f bits/weight, tensor by tensor (%s)\n", fmt_bytes(r->weights_bytes, b1, sizeof b1),
+           r->bits_per_weight, r->as_stored ? "the file's tensor sizes" : "the quantizer's per-tensor rules");
+    printf("  KV cache  %12s   2 x %lld layers x %lld cells x %lld KV heads x %lld dims, %s\n",
+           fmt_bytes(r->kv_bytes, b1, sizeof b1), (long long)m->n_layer, (long long)r->n_ctx * r->n_parallel,
+           (long long)m->n_head_kv, (long long)m->head_dim_k, kv_name(r->kv_type));
+    printf("  compute   %12s   engine buffers for batch %d\n", fmt_bytes(r->compute_bytes, b1, sizeof b1), r->n_batch);
+    printf("  overhead  %12s   runtime reserve %s + OS reserve %s\n", fmt_bytes(r->overhead_bytes, b1, sizeof b1),
+           fmt_bytes(r->runtime_bytes, b2, sizeof b2), fmt_bytes(r->os_bytes, b3, sizeof b3));
+    printf("  total     %12s   %.1f%% of the %s budget\n\n", fmt_bytes(r->total_bytes, b1, sizeof b1),
+           r->budget_bytes ? 100.0 * (double)r->total_bytes / (double)r->budget_bytes : 0.0,
+           fmt_bytes(r->budget_bytes, b2, sizeof b2));
+    printf("verdict   %s  (comfortable: total <= %d%% of budget; tight: <= 100%%; beyond: does not fit)\n",
+           qfit_plan_verdict_name(r->verdict), QFIT_PLAN_COMFORT_PCT);
+    if (r->tps_high > 0)
+        printf("speed     ~%.1f-%.1f tokens/s generation (estimate: 50-80%% of %.0f GB/s peak bandwidth over "
+               "%.2f GB read per token: weights + KV cache at full context)\n",
+               r->tps_low, r->tps_high, mach->bandwidth_gbs, (double)r->bytes_per_token / 1e9);
+}
+
+static void print_fixes(const qfit_plan_fix *f, size_t n, const qfit_plan_result *r)
+{
+    char b1[32], b2[32];
+    if (r->verdict == QFIT_VERDICT_COMFORTABLE) return;
+    if (!n) {
+        printf("\nno single change makes it fit better\n");
+        return;
+    }
+    printf("\nto make it %s (each fix alone, in order of preference):\n",
+           r->verdict == QFIT_VERDICT_TIGHT ? "comfortable" : "fit");
+    for (size_t i = 0; i < n; i++) {
+        printf("  %zu. %-34s saves %10s -> %s, %s\n", i + 1, f[i].what, fmt_bytes(f[i].saves_bytes, b1, sizeof b1),
+               fmt_bytes(f[i].new_total_bytes, b2, sizeof b2), qfit_plan_verdict_name(f[i].new_verdict));
+        printf("     %s\n", f[i].cmd);
+    }
+    if (!r->flash_attn)
+        printf("  (flash attention: no saving here: qfit's attention never holds the heads x context x batch "
+               "score matrix, with or without it)\n");
+}
+
+static int print_table(const qfit_plan_model *m, const qfit_plan_machine *mach, const qfit_plan_settings *s)
+{
+    char b1[32], b2[32], b3[32], b4[32], err[256];
+    printf("%s on %s (budget %s), context %lld, KV %s\n\n", m->name, mach->name,
+           fmt_bytes(qfit_plan_budget_bytes(mach), b1, sizeof b1), (long long)(s->n_ctx ? s->n_ctx : 0),
+           kv_name(s->kv_type ? s->kv_type : QFIT_TYPE_F16));
+    printf("%-8s %12s %6s %12s %12s %6s  %-13s %s\n", "quant", "weights", "bpw", "KV cache", "total", "budget",
+           "fits?", "mean KLD (kjv-llama-7m)");
+    for (size_t i = 0; i < qfit_plan_mix_count(); i++) {
+        const qfit_plan_mix *mx = qfit_plan_mix_at(i);
+        qfit_plan_settings t = *s;
+        t.mix = mx->name;
+        qfit_plan_result r;
+        if (qfit_plan_compute(m, mach, &t, &r, err, sizeof err) < 0) {
+            printf("%-8s  (%s)\n", mx->name, err);
+            continue;
+        }
+        char kld[32];
+        if (mx->mean_kld >= 0) snprintf(kld, sizeof kld, "%.6f", mx->mean_kld);
+        else snprintf(kld, sizeof kld, "not measured");
+        printf("%-8s %12s %6.2f %12s %12s %5.0f%%  %-13s %s\n", r.mix, fmt_bytes(r.weights_bytes, b2, sizeof b2),
+               r.bits_per_weight, fmt_bytes(r.kv_bytes, b3, sizeof b3), fmt_bytes(r.total_bytes, b4, sizeof b4),
+               r.budget_bytes ? 100.0 * (double)r.total_bytes / (double)r.budget_bytes : 0.0,
+               r.verdict == QFIT_VERDICT_NO_FIT ? "no" : r.verdict == QFIT_VERDICT_TIGHT ? "yes (tight)" : "yes",
+               kld);
+    }
+    return 0;
+}
+
+int qfit_cmd_plan(int argc, char **argv)
+{
+    const char *spec = NULL, *machine_name = NULL, *mem = NULL, *task = NULL;
+    qfit_plan_settings s = { NULL, 0, 0, -1, 0, 0 };
+    bool json = false, fit = false, table = false;
+    long long min_ctx = 0, v;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *val = NULL;
+        char opt[64];
+        /* --opt=value */
+        const char *eq = strncmp(a, "--", 2) == 0 ? strchr(a, '=') : NULL;
+        if (eq && (size_t)(eq - a) < sizeof opt) {
+            memcpy(opt, a, (size_t)(eq - a));
+            opt[eq - a] = 0;
+            a = opt;
+            val = eq + 1;
+        }
+#define NEED_VAL() do { if (!val) { if (i + 1 >= argc) { fprintf(stderr, "qfit plan: %s needs a value\n", a); return 2; } val = argv[++i]; } } while (0)
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
+        else if (!strcmp(a, "--list-models")) { list_models(); return 0; }
+        else if (!strcmp(a, "--list-machines")) { list_machines(); return 0; }
+        else if (!strcmp(a, "--json")) json = true;
+        else if (!strcmp(a, "--fit")) fit = true;
+        else if (!strcmp(a, "--table")) table = true;
+        else if (!strcmp(a, "--machine")) { NEED_VAL(); machine_name = val; }
+        else if (!strcmp(a, "--mem")) { NEED_VAL(); mem = val; }
+        else if (!strcmp(a, "--quant")) { NEED_VAL(); s.mix = val; }
+        else if (!strcmp(a, "--task")) { NEED_VAL(); task = val; }
+        else if (!strcmp(a, "--ctx") || !strcmp(a, "--min-ctx") || !strcmp(a, "--parallel") || !strcmp(a, "--batch")) {
+            NEED_VAL();
+            long long hi = !strcmp(a, "--parallel") ? 256 : 1 << 24;
+            if (!parse_pos(val, 1, hi, &v)) {
+                fprintf(stderr, "qfit plan: %s wants an integer in 1..%lld, got '%s'\n", a, hi, val);
+                return 2;
+            }
+            if (!strcmp(a, "--ctx")) s.n_ctx = v;
+            else if (!strcmp(a, "--min-ctx")) min_ctx = v;
+            else if (!strcmp(a, "--parallel")) s.n_parallel = (int)v;
+            else s.n_batch = (int)v;
+        } else if (!strcmp(a, "--kv-type")) {
+            NEED_VAL();
+            s.kv_type = parse_kv(val);
+            if (s.kv_type < 0) { fprintf(stderr, "qfit plan: --kv-type must be f16, q8_0 or q4_0, got '%s'\n", val); return 2; }
+        } else if (!strcmp(a, "--flash-attn")) {
+            NEED_VAL();
+            if (!strcasecmp(val, "on")) s.flash_attn = 1;
+            else if (!strcasecmp(val, "off")) s.flash_attn = 0;
+            else { fprintf(stderr, "qfit plan: --flash-attn must be on or off, got '%s'\n", val); return 2; }
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "qfit plan: unknown option '%s' (qfit plan --help)\n", argv[i]);
+            return 2;
+        } else if (!spec) spec = a;
+        else { fprintf(stderr, "qfit plan: unexpected argument '%s'\n", a); return 2; }
+#undef NEED_VAL
+    }
+    if (!spec) { usage(stderr); return 2; }
+    if (machine_name && mem) { fprintf(stderr, "qfit plan: give --machine or --mem, not both\n"); return 2; }
+    if (task && !qfit_plan_task_valid(task)) {
+        fprintf(stderr, "qfit plan: unknown task '%s' (chat, code, math, reasoning, facts, formatting)\n", task);
+        return 2;
+    }
+    if (s.mix && !qfit_plan_mix_find(s.mix)) {
+        fprintf(stderr, "qfit plan: unknown quantization '%s'; known:", s.mix);
+        for (size_t i = 0; i < qfit_plan_mix_count(); i++) fprintf(stderr, " %s", qfit_plan_mix_at(i)->name);
+        fprintf(stderr, "\n");
+        return 2;
+    }
+
+    qfit_plan_machine mach;
+    char margs[160] = "";
+    if (mem) {
+        uint64_t bytes;
+        if (qfit_plan_parse_size(mem, &bytes) < 0) {
+            fprintf(stderr, "qfit plan: bad --mem '%s' (examples: 24G, 24GiB, 512M)\n", mem);
+            return 2;
+        }
+        qfit_plan_machine_custom(bytes, &mach);
+        snprintf(margs, sizeof margs, "--mem %s", mem);
+    } else if (machine_name && strcasecmp(machine_name, "this") != 0) {
+        const qfit_plan_machine *p = qfit_plan_machine_find(machine_name);
+        if (!p) {
+            fprintf(stderr, "qfit plan: unknown machine '%s' (qfit plan --list-machines)\n", machine_name);
+            return 2;
+        }
+        mach = *p;
+        snprintf(margs, sizeof margs, "--machine %s", p->name);
+    } else {
+        qfit_plan_machine_detect(&mach);
+    }
+
+    char err[512];
+    qfit_plan_model m;
+    if (qfit_plan_model_load(spec, &m, err, sizeof err) < 0) {
+        fprintf(stderr, "qfit plan: %s\n", err);
+        return 1;
+    }
+    if (!s.n_ctx && min_ctx) s.n_ctx = min_ctx;
+    int rc = 1;
+    if (table) {
+        if (!s.n_ctx) s.n_ctx = m.n_ctx_train > 0 && m.n_ctx_train < QFIT_PLAN_DEFAULT_CTX ? m.n_ctx_train
+                                                                                     : QFIT_PLAN_DEFAULT_CTX;
+        rc = print_table(&m, &mach, &s);
+        qfit_plan_model_free(&m);
+        return rc;
+    }
+    qfit_plan_result r, best;
+    if (qfit_plan_compute(&m, &mach, &s, &r, err, sizeof err) < 0) {
+        fprintf(stderr, "qfit plan: %s\n", err);
+        goto out;
+    }
+    qfit_plan_fix fixes[8];
+    size_t nf = qfit_plan_recommend(&m, &mach, &s, &r, spec, margs, fixes, 8);
+    int fr = 0;
+    if (fit) {
+        fr = qfit_plan_fit(&m, &mach, &s, task, min_ctx, &best, err, sizeof err);
+        if (fr < 0) { fprintf(stderr, "qfit plan: %s\n", err); goto out; }
+    }
+    if (m.n_ctx_train > 0 && r.n_ctx > m.n_ctx_train && !json)
+        fprintf(stderr, "qfit plan: warning: context %lld is longer than the model's trained context %lld\n",
+                (long long)r.n_ctx, (long long)m.n_ctx_train);
+    if (json) {
+        char *js = qfit_plan_result_json(&m, &mach, &r, fixes, nf, fit, fr == 1 ? &best : NULL);
+        if (!js) { fprintf(stderr, "qfit plan: out of memory\n"); goto out; }
+        printf("%s\n", js);
+        free(js);
+    } else {
+        print_result(&m, &mach, &r);
+        print_fixes(fixes, nf, &r);
+        bool enough = false;
+        for (size_t i = 0; i < nf; i++)
+            if (fixes[i].new_verdict < r.verdict && strncmp(fixes[i].what, "smaller model", 13) != 0) enough = true;
+        if (!fit && r.verdict != QFIT_VERDICT_COMFORTABLE && !enough) {
+            /* no single fix is enough: show the combination --fit finds */
+            qfit_plan_result comb;
+            int cr = qfit_plan_fit(&m, &mach, &s, NULL, 0, &comb, err, sizeof err);
+            if (cr == 1 && comb.verdict < r.verdict) {
+                char b1[32], cmd[600];
+                qfit_plan_command(cmd, sizeof cmd, spec, margs, &comb);
+                printf("  no single fix to this model is enough; together (what --fit picks): %s, context %lld, KV %s -> %s, %s\n"
+                       "     %s\n", comb.mix, (long long)comb.n_ctx, kv_name(comb.kv_type),
+                       fmt_bytes(comb.total_bytes, b1, sizeof b1), qfit_plan_verdict_name(comb.verdict), cmd);
+            } else if (cr == 0) {
+                printf("  this model does not fit in any configuration (down to Q2_K, KV q4_0, context 2048)\n");
+            }
+        }
+        if (fit) {
+            const char *fl = task ? qfit_plan_task_floor(task) : NULL;
+            printf("\n--fit: best expected quality that fits (quality = mean KLD of the mix, measured on "
+                   "kjv-llama-7m, ppl.tsv, plus the KV cache type's measured loss)");
+            if (fl) printf("; task %s: %s or better", task, fl);
+            if (min_ctx) printf("; context >= %lld", min_ctx);
+            printf("\n");
+            if (fr == 1) {
+                char b1[32], b2[32], cmd[600];
+                printf("  %s, context %lld, KV cache %s%s: total %s of %s, %s\n", best.mix, (long long)best.n_ctx,
+                       kv_name(best.kv_type), best.flash_attn ? ", flash attention on" : "",
+                       fmt_bytes(best.total_bytes, b1, sizeof b1), fmt_bytes(best.budget_bytes, b2, sizeof b2),
+                       qfit_plan_verdict_name(best.verdict));
+                if (best.tps_high > 0)
+                    printf("  ~%.1f-%.1f tokens/s (estimate)\n", best.tps_low, best.tps_high);
+                qfit_plan_command(cmd, sizeof cmd, spec, margs, &best);
+                printf("  %s\n", cmd);
+            } else {
+                printf("  nothing fits: no mix%s with KV f16/q8_0/q4_0 at the required context fits the budget\n",
+                       task ? " above the task's floor" : "");
+            }
+        }
+    }
+    rc = 0;
+out:
+    qfit_plan_model_free(&m);
+    return rc;
+}

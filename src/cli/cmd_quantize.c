@@ -1,0 +1,144 @@
+/* qfit quantize IN.gguf OUT.gguf TYPE [--threads N] */
+#include "cli/commands.h"
+#include "qfit/quant.h"
+#include "qfit/quantize.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void quantize_usage(FILE *out)
+{
+    fprintf(out,
+        "usage: qfit quantize IN.gguf OUT.gguf TYPE [--threads N]\n"
+        "\n"
+        "Quantizes a model of F32/F16/BF16 weights with llama.cpp's per-tensor rules\n"
+        "(the same type for every tensor as llama-quantize without an importance matrix).\n"
+        "\n"
+        "  TYPE          %s\n"
+        "                (case-insensitive, as llama.cpp and Ollama spell them: q4_k_m, Q8_0, f16)\n"
+        "  --threads N   worker threads (default: the number of online CPUs)\n"
+        "\n"
+        "The output is written to a temporary file and renamed when complete.\n",
+        qfit_ftype_supported_list());
+}
+
+typedef struct {
+    int    tty;
+    int    last_pct;
+} progress_state;
+
+static void on_progress(void *user, int64_t done, int64_t total, uint64_t bytes_done,
+                        uint64_t bytes_total, const char *name)
+{
+    progress_state *ps = user;
+    if (!ps->tty) return;
+    int pct = bytes_total ? (int)(100.0 * (double)bytes_done / (double)bytes_total) : 100;
+    if (pct == ps->last_pct && done != total) return;
+    ps->last_pct = pct;
+    char bar[31];
+    int fill = pct * 30 / 100;
+    for (int i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '.';
+    bar[30] = 0;
+    fprintf(stderr, "\r[%s] %3d%%  %lld/%lld  %-40.40s", bar, pct, (long long)done, (long long)total, name);
+    if (done == total) fprintf(stderr, "\r%*s\r", 100, "");
+    fflush(stderr);
+}
+
+static const char *base_name(const char *p)
+{
+    const char *s = strrchr(p, '/');
+    return s ? s + 1 : p;
+}
+
+int qfit_cmd_quantize(int argc, char **argv)
+{
+    const char *pos[3];
+    int npos = 0;
+    int threads = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            quantize_usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "qfit quantize: %s needs a number\n", a);
+                return 2;
+            }
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            if (*end || v < 1 || v > 512) {
+                fprintf(stderr, "qfit quantize: --threads must be a number from 1 to 512, not '%s'\n", argv[i]);
+                return 2;
+            }
+            threads = (int)v;
+        } else if (!strncmp(a, "--threads=", 10)) {
+            char *end;
+            long v = strtol(a + 10, &end, 10);
+            if (*end || v < 1 || v > 512) {
+                fprintf(stderr, "qfit quantize: --threads must be a number from 1 to 512, not '%s'\n", a + 10);
+                return 2;
+            }
+            threads = (int)v;
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "qfit quantize: unknown option '%s'\n\n", a);
+            quantize_usage(stderr);
+            return 2;
+        } else {
+            if (npos == 3) {
+                fprintf(stderr, "qfit quantize: too many arguments ('%s')\n\n", a);
+                quantize_usage(stderr);
+                return 2;
+            }
+            pos[npos++] = a;
+        }
+    }
+    if (npos != 3) {
+        quantize_usage(stderr);
+        return 2;
+    }
+    int ftype = qfit_ftype_from_name(pos[2]);
+    if (ftype < 0) {
+        fprintf(stderr, "qfit quantize: unknown type '%s'\nsupported types: %s\n", pos[2],
+                qfit_ftype_supported_list());
+        return 2;
+    }
+    if (!qfit_ftype_supported(ftype)) {
+        fprintf(stderr, "qfit quantize: type %s is not supported by qfit (it needs an importance matrix "
+                "or quantizers qfit does not have)\nsupported types: %s\n",
+                qfit_ftype_name(ftype), qfit_ftype_supported_list());
+        return 2;
+    }
+
+    progress_state ps = { isatty(STDERR_FILENO), -1 };
+    qfit_quantize_params p = { .ftype = ftype, .n_threads = threads,
+                               .progress = on_progress, .progress_user = &ps };
+    qfit_quantize_stats st;
+    char err[1024];
+    if (qfit_quantize_model(pos[0], pos[1], &p, &st, err, sizeof err) != 0) {
+        if (ps.tty && ps.last_pct >= 0) fprintf(stderr, "\n");
+        fprintf(stderr, "qfit quantize: %s\n", err);
+        return 1;
+    }
+
+    const double mib = 1024.0 * 1024.0;
+    printf("quantized %s -> %s (%s, %d thread%s)\n", base_name(pos[0]), pos[1],
+           qfit_ftype_name(ftype), st.n_threads, st.n_threads == 1 ? "" : "s");
+    printf("  tensors : %lld (%lld converted, %lld copied), %d fallback%s\n",
+           (long long)st.n_tensors, (long long)st.n_quantized,
+           (long long)(st.n_tensors - st.n_quantized), st.n_fallback, st.n_fallback == 1 ? "" : "s");
+    printf("  types   :");
+    for (int t = 0; t < 64; t++)
+        if (st.type_count[t]) printf(" %s %lld", qfit_type_name(t), (long long)st.type_count[t]);
+    printf("\n");
+    double bpw_in = st.n_elements ? 8.0 * (double)st.data_in / (double)st.n_elements : 0;
+    double bpw_out = st.n_elements ? 8.0 * (double)st.data_out / (double)st.n_elements : 0;
+    printf("  size    : %.2f MiB -> %.2f MiB (%.2f -> %.2f bits per weight, %lld weights)\n",
+           (double)st.data_in / mib, (double)st.data_out / mib, bpw_in, bpw_out, (long long)st.n_elements);
+    printf("  file    : %llu -> %llu bytes\n", (unsigned long long)st.file_in,
+           (unsigned long long)st.file_out);
+    printf("  time    : %.2f s\n", st.seconds);
+    return 0;
+}

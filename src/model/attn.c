@@ -1,0 +1,367 @@
+/* Attention over the KV cache, two paths:
+ *   flash (default): per (token, head) — and, when decoding a long context on more
+ *     threads than heads, per KV chunk — the cached keys are scored one tile of
+ *     QFIT_FA_TILE positions at a time with an online softmax (running max and sum,
+ *     the accumulator rescaled when the max grows); no score row is materialized.
+ *     Split chunks are merged afterwards from their (max, sum, accumulator).
+ *   plain: the whole row of scores of one (token, head) is materialized in a
+ *     per-thread buffer of n_ctx floats (sized by qfit_compute_buffer_bytes),
+ *     softmaxed, then the values are summed with those weights.
+ * Both read every cache type in place through the row kernels of attn.h. */
+#include "model/model_internal.h"
+#include "model/attn.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "qfit/kernels.h"
+#include "qfit/quant.h"
+#include "quant/blocks.h"
+
+/* ------------------------------------------------------- scalar kernels */
+
+static inline float h2f(uint16_t h) { return qfit_f16_table[h]; }
+
+static float s_dot_f32(const float *q, const float *k, int n)
+{
+    float s = 0.0f;
+    for (int i = 0; i < n; i++) s += q[i] * k[i];
+    return s;
+}
+
+static float s_dot_f16(const float *q, const uint16_t *k, int n)
+{
+    float s = 0.0f;
+    for (int i = 0; i < n; i++) s += q[i] * h2f(k[i]);
+    return s;
+}
+
+static float s_dot_q8_0(const void *q8, const void *k, int n)
+{
+    const block_q8_0 *y = q8, *x = k;
+    float s = 0.0f;
+    for (int b = 0; b < n / 32; b++) {
+        int sum = 0;
+        for (int i = 0; i < 32; i++) sum += x[b].qs[i] * y[b].qs[i];
+        s += (float)sum * (h2f(x[b].d) * h2f(y[b].d));
+    }
+    return s;
+}
+
+static float s_dot_q4_0(const void *q8, const void *k, int n)
+{
+    const block_q8_0 *y = q8;
+    const block_q4_0 *x = k;
+    float s = 0.0f;
+    for (int b = 0; b < n / 32; b++) {
+        int sum = 0;
+        for (int i = 0; i < 16; i++) {
+            sum += ((x[b].qs[i] & 0x0f) - 8) * y[b].qs[i];
+            sum += ((x[b].qs[i] >> 4) - 8) * y[b].qs[i + 16];
+        }
+        s += (float)sum * (h2f(x[b].d) * h2f(y[b].d));
+    }
+    return s;
+}
+
+static void s_mad_f32(float *acc, const float *v, float w, int n)
+{
+    for (int i = 0; i < n; i++) acc[i] += w * v[i];
+}
+
+static void s_mad_f16(float *acc, const uint16_t *v, float w, int n)
+{
+    for (int i = 0; i < n; i++) acc[i] += w * h2f(v[i]);
+}
+
+static void s_mad_q8_0(float *acc, const void *v, float w, int n)
+{
+    const block_q8_0 *x = v;
+    for (int b = 0; b < n / 32; b++) {
+        const float d = w * h2f(x[b].d);
+        for (int i = 0; i < 32; i++) acc[32 * b + i] += d * (float)x[b].qs[i];
+    }
+}
+
+static void s_mad_q4_0(float *acc, const void *v, float w, int n)
+{
+    const block_q4_0 *x = v;
+    for (int b = 0; b < n / 32; b++) {
+        const float d = w * h2f(x[b].d);
+        for (int i = 0; i < 16; i++) {
+            acc[32 * b + i] += d * (float)((x[b].qs[i] & 0x0f) - 8);
+            acc[32 * b + i + 16] += d * (float)((x[b].qs[i] >> 4) - 8);
+        }
+    }
+}
+
+static void s_scale(float *acc, float s, int n)
+{
+    for (int i = 0; i < n; i++) acc[i] *= s;
+}
+
+const qfit_attn_kernels qfit_attn_kernels_scalar = {
+    s_dot_f32, s_dot_f16, s_dot_q8_0, s_dot_q4_0, s_mad_f32, s_mad_f16, s_mad_q8_0, s_mad_q4_0, s_scale,
+};
+
+void qfit_hadamard64(float *x, int64_t n)
+{
+    for (int64_t c0 = 0; c0 + 64 <= n; c0 += 64) {
+        float *y = x + c0;
+        for (int len = 1; len < 64; len <<= 1)
+            for (int i = 0; i < 64; i += 2 * len)
+                for (int j = i; j < i + len; j++) {
+                    const float a = y[j], b = y[j + len];
+                    y[j] = a + b;
+                    y[j + len] = a - b;
+                }
+        for (int i = 0; i < 64; i++) y[i] *= 0.125f;
+    }
+}
+
+/* ----------------------------------------------------------- the job */
+
+typedef struct {
+    qfit_context *c;
+    const qfit_attn_kernels *K;
+    int il, n, n_split;
+    int qtype;        /* what the query is turned into for the key dot: F32 or a vec-dot type */
+    float scale;
+} attn_job;
+
+/* per-thread scratch: query (converted), accumulator, one dequantized V row, a tile of scores */
+typedef struct { void *qv; float *acc, *vtmp, *tile; } attn_scratch;
+
+static attn_scratch scratch_of(const qfit_context *c, int ith)
+{
+    const qfit_hparams *hp = &c->model->hp;
+    uint8_t *s = c->scratch + (size_t)ith * c->scratch_stride;
+    const size_t qb = (((size_t)hp->head_dim_k * 4 + 64) + 63) & ~(size_t)63;
+    const size_t vb = (((size_t)hp->head_dim_v * 4) + 63) & ~(size_t)63;
+    attn_scratch r;
+    r.qv = s;
+    r.acc = (float *)(s + qb);
+    r.vtmp = (float *)(s + qb + vb);
+    r.tile = (float *)(s + qb + 2 * vb);
+    return r;
+}
+
+/* out[i] = scale * q · K[p0 + i], i < np; krow0 = this head's slice of position 0 */
+static void key_scores(const attn_job *J, const uint8_t *krow0, const void *qv, int p0, int np, float *out)
+{
+    const qfit_kv_cache *kv = &J->c->kv;
+    const int hdk = J->c->model->hp.head_dim_k;
+    const size_t rs = kv->row_k;
+    const uint8_t *k = krow0 + (size_t)p0 * rs;
+    const float sc = J->scale;
+    switch (kv->type_k) {
+    case QFIT_TYPE_F32:
+        for (int i = 0; i < np; i++) out[i] = J->K->dot_f32(qv, (const float *)(k + (size_t)i * rs), hdk) * sc;
+        break;
+    case QFIT_TYPE_F16:
+        for (int i = 0; i < np; i++) out[i] = J->K->dot_f16(qv, (const uint16_t *)(k + (size_t)i * rs), hdk) * sc;
+        break;
+    case QFIT_TYPE_Q8_0:
+        for (int i = 0; i < np; i++) out[i] = J->K->dot_q8_0(qv, k + (size_t)i * rs, hdk) * sc;
+        break;
+    case QFIT_TYPE_Q4_0:
+        for (int i = 0; i < np; i++) out[i] = J->K->dot_q4_0(qv, k + (size_t)i * rs, hdk) * sc;
+        break;
+    default:   /* bf16, q4_1, q5_0, q5_1, iq4_nl: the kernels' dot on the query in the vec-dot type */
+        for (int i = 0; i < np; i++) out[i] = qfit_vec_dot(kv->type_k, hdk, k + (size_t)i * rs, qv) * sc;
+        break;
+    }
+}
+
+/* acc += w * V[p] */
+static inline void value_mad(const attn_job *J, const uint8_t *vrow0, int p, float w, float *acc, float *vtmp)
+{
+    const qfit_kv_cache *kv = &J->c->kv;
+    const int hdv = J->c->model->hp.head_dim_v;
+    const uint8_t *v = vrow0 + (size_t)p * kv->row_v;
+    switch (kv->type_v) {
+    case QFIT_TYPE_F32: J->K->mad_f32(acc, (const float *)v, w, hdv); break;
+    case QFIT_TYPE_F16: J->K->mad_f16(acc, (const uint16_t *)v, w, hdv); break;
+    case QFIT_TYPE_Q8_0: J->K->mad_q8_0(acc, v, w, hdv); break;
+    case QFIT_TYPE_Q4_0: J->K->mad_q4_0(acc, v, w, hdv); break;
+    default:   /* one row of one head, dequantized into scratch */
+        qfit_rows_to_float(kv->type_v, v, vtmp, 1, hdv);
+        J->K->mad_f32(acc, vtmp, w, hdv);
+        break;
+    }
+}
+
+static void prepare_query(const attn_job *J, const float *q, attn_scratch *s)
+{
+    const int hdk = J->c->model->hp.head_dim_k;
+    if (J->qtype == QFIT_TYPE_F32) memcpy(s->qv, q, (size_t)hdk * sizeof(float));
+    else qfit_quantize_activations(J->qtype, q, s->qv, hdk);
+}
+
+/* flash: positions [p0, p1) of one (token, head); returns max and sum, acc unnormalized */
+static void flash_range(const attn_job *J, const uint8_t *kh, const uint8_t *vh, int p0, int p1,
+                        attn_scratch *s, float *M_out, float *S_out)
+{
+    const int hdv = J->c->model->hp.head_dim_v;
+    float M = -INFINITY, S = 0.0f;
+    memset(s->acc, 0, (size_t)hdv * sizeof(float));
+    for (int t0 = p0; t0 < p1; t0 += QFIT_FA_TILE) {
+        const int nt = p1 - t0 < QFIT_FA_TILE ? p1 - t0 : QFIT_FA_TILE;
+        key_scores(J, kh, s->qv, t0, nt, s->tile);
+        float mt = s->tile[0];
+        for (int i = 1; i < nt; i++) if (s->tile[i] > mt) mt = s->tile[i];
+        if (mt > M) {
+            if (S > 0.0f) {
+                const float r = expf(M - mt);
+                J->K->scale(s->acc, r, hdv);
+                S *= r;
+            }
+            M = mt;
+        }
+        for (int i = 0; i < nt; i++) {
+            const float w = expf(s->tile[i] - M);
+            S += w;
+            value_mad(J, vh, t0 + i, w, s->acc, s->vtmp);
+        }
+    }
+    *M_out = M;
+    *S_out = S;
+}
+
+static void task_flash(void *arg, int ith, int nth)
+{
+    const attn_job *J = arg;
+    qfit_context *c = J->c;
+    const qfit_hparams *hp = &c->model->hp;
+    const qfit_kv_cache *kv = &c->kv;
+    const int hdk = hp->head_dim_k, hdv = hp->head_dim_v, gqa = hp->n_head / hp->n_head_kv;
+    const size_t layer_off = (size_t)J->il * (size_t)kv->n_ctx;
+    attn_scratch s = scratch_of(c, ith);
+    const int64_t n_tasks = (int64_t)J->n * hp->n_head * J->n_split;
+    int last_q = -1;   /* (token, head) whose query is in s.qv */
+    for (int64_t t = ith; t < n_tasks; t += nth) {
+        const int sp = (int)(t % J->n_split);
+        const int h = (int)(t / J->n_split % hp->n_head);
+        const int j = (int)(t / J->n_split / hp->n_head);
+        const int hk = h / gqa, pos = c->pos0 + j, n_kv = pos + 1;
+        const int qid = j * hp->n_head + h;
+        if (qid != last_q) {
+            prepare_query(J, c->q + (size_t)j * hp->n_head * hdk + (size_t)h * hdk, &s);
+            last_q = qid;
+        }
+        const int chunk = (n_kv + J->n_split - 1) / J->n_split;
+        const int p0 = sp * chunk, p1 = p0 + chunk < n_kv ? p0 + chunk : n_kv;
+        const uint8_t *kh = kv->k + layer_off * kv->row_k + (size_t)hk * kv->head_k;
+        const uint8_t *vh = kv->v + layer_off * kv->row_v + (size_t)hk * kv->head_v;
+        float M = -INFINITY, S = 0.0f;
+        if (p0 < p1) flash_range(J, kh, vh, p0, p1, &s, &M, &S);
+        else memset(s.acc, 0, (size_t)hdv * sizeof(float));
+        if (J->n_split == 1) {
+            float *out = c->att + (size_t)j * hp->n_head * hdv + (size_t)h * hdv;
+            const float inv = 1.0f / S;
+            for (int d = 0; d < hdv; d++) out[d] = s.acc[d] * inv;
+            if (c->rot_v) qfit_hadamard64(out, hdv);
+        } else {
+            float *part = c->attn_part + ((size_t)h * QFIT_ATTN_MAX_SPLIT + (size_t)sp) * (size_t)(hdv + 2);
+            part[0] = M;
+            part[1] = S;
+            memcpy(part + 2, s.acc, (size_t)hdv * sizeof(float));
+        }
+    }
+}
+
+/* split decode: merge the chunks of each head (one token) */
+static void merge_split(const attn_job *J)
+{
+    qfit_context *c = J->c;
+    const qfit_hparams *hp = &c->model->hp;
+    const int hdv = hp->head_dim_v;
+    for (int h = 0; h < hp->n_head; h++) {
+        const float *part = c->attn_part + (size_t)h * QFIT_ATTN_MAX_SPLIT * (size_t)(hdv + 2);
+        float M = -INFINITY;
+        for (int sp = 0; sp < J->n_split; sp++) {
+            const float *p = part + (size_t)sp * (hdv + 2);
+            if (p[1] > 0.0f && p[0] > M) M = p[0];
+        }
+        float *out = c->att + (size_t)h * hdv;
+        memset(out, 0, (size_t)hdv * sizeof(float));
+        float S = 0.0f;
+        for (int sp = 0; sp < J->n_split; sp++) {
+            const float *p = part + (size_t)sp * (hdv + 2);
+            if (!(p[1] > 0.0f)) continue;
+            const float r = expf(p[0] - M);
+            S += p[1] * r;
+            for (int d = 0; d < hdv; d++) out[d] += p[2 + d] * r;
+        }
+        const float inv = 1.0f / S;
+        for (int d = 0; d < hdv; d++) out[d] *= inv;
+        if (c->rot_v) qfit_hadamard64(out, hdv);
+    }
+}
+
+static void task_plain(void *arg, int ith, int nth)
+{
+    const attn_job *J = arg;
+    qfit_context *c = J->c;
+    const qfit_hparams *hp = &c->model->hp;
+    const qfit_kv_cache *kv = &c->kv;
+    const int hdk = hp->head_dim_k, hdv = hp->head_dim_v, gqa = hp->n_head / hp->n_head_kv;
+    const size_t layer_off = (size_t)J->il * (size_t)kv->n_ctx;
+    attn_scratch s = scratch_of(c, ith);
+    float *sc = c->scores + (size_t)ith * c->score_stride;
+    const int64_t n_tasks = (int64_t)J->n * hp->n_head;
+    for (int64_t t = ith; t < n_tasks; t += nth) {
+        const int j = (int)(t / hp->n_head), h = (int)(t % hp->n_head), hk = h / gqa;
+        const int n_kv = c->pos0 + j + 1;
+        prepare_query(J, c->q + (size_t)j * hp->n_head * hdk + (size_t)h * hdk, &s);
+        const uint8_t *kh = kv->k + layer_off * kv->row_k + (size_t)hk * kv->head_k;
+        const uint8_t *vh = kv->v + layer_off * kv->row_v + (size_t)hk * kv->head_v;
+        key_scores(J, kh, s.qv, 0, n_kv, sc);
+        float M = sc[0];
+        for (int p = 1; p < n_kv; p++) if (sc[p] > M) M = sc[p];
+        double sum = 0.0;
+        for (int p = 0; p < n_kv; p++) { sc[p] = expf(sc[p] - M); sum += sc[p]; }
+        const float inv = (float)(1.0 / sum);
+        float *out = c->att + (size_t)j * hp->n_head * hdv + (size_t)h * hdv;
+        memset(out, 0, (size_t)hdv * sizeof(float));
+        for (int p = 0; p < n_kv; p++) value_mad(J, vh, p, sc[p] * inv, out, s.vtmp);
+        if (c->rot_v) qfit_hadamard64(out, hdv);
+    }
+}
+
+void qfit_attention_run(qfit_context *c, int il, int n)
+{
+    const qfit_hparams *hp = &c->model->hp;
+    attn_job J;
+    memset(&J, 0, sizeof J);
+    J.c = c;
+    J.il = il;
+    J.n = n;
+    J.n_split = 1;
+    J.scale = 1.0f / sqrtf((float)hp->head_dim_k);
+#if defined(__x86_64__) || defined(__i386__)
+    J.K = c->attn_simd ? &qfit_attn_kernels_avx2 : &qfit_attn_kernels_scalar;
+#else
+    J.K = &qfit_attn_kernels_scalar;
+#endif
+    switch (c->kv.type_k) {
+    case QFIT_TYPE_F32: case QFIT_TYPE_F16: J.qtype = QFIT_TYPE_F32; break;
+    default: J.qtype = qfit_vec_dot_type(c->kv.type_k); break;
+    }
+    if (!c->flash_attn) {
+        qfit_threadpool_run(c->tp, task_plain, &J);
+        return;
+    }
+    if (n == 1) {
+        /* decode: when the heads alone do not give every thread several tasks,
+         * split each head's KV range into chunks of at least QFIT_ATTN_MIN_CHUNK */
+        const int nth = c->n_threads, n_kv = c->pos0 + 1;
+        int want = (4 * nth + hp->n_head - 1) / hp->n_head;
+        int by_len = n_kv / QFIT_ATTN_MIN_CHUNK;
+        int ns = want < by_len ? want : by_len;
+        if (ns > QFIT_ATTN_MAX_SPLIT) ns = QFIT_ATTN_MAX_SPLIT;
+        J.n_split = ns > 1 ? ns : 1;
+    }
+    qfit_threadpool_run(c->tp, task_flash, &J);
+    if (J.n_split > 1) merge_split(&J);
+}

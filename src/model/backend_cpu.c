@@ -1,0 +1,328 @@
+/* CPU backend: the per-layer operations of the forward pass, parallelised on
+ * the context's thread pool (matmuls split by output rows, attention by
+ * (token, head) pairs). Activations are quantized once per matmul input into the
+ * weight type's vec-dot type and all rows of the pass go through qfit_gemm. */
+#include "model/model_internal.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "qfit/kernels.h"
+#include "qfit/quant.h"
+
+/* ---------------------------------------------------------------- helpers */
+
+static void split_range(int64_t n, int ith, int nth, int64_t align, int64_t *i0, int64_t *i1)
+{
+    int64_t per = (n + nth - 1) / nth;
+    per = (per + align - 1) / align * align;
+    int64_t a = per * ith, b = a + per;
+    if (a > n) a = n;
+    if (b > n) b = n;
+    *i0 = a;
+    *i1 = b;
+}
+
+static void rms_norm_row(const float *x, const float *w, float *y, int64_t n, float eps)
+{
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++) sum += (double)(x[i] * x[i]);
+    const float mean = (float)(sum / (double)n);
+    const float scale = 1.0f / sqrtf(mean + eps);
+    for (int64_t i = 0; i < n; i++) y[i] = (x[i] * scale) * w[i];
+}
+
+static inline float silu(float x) { return x / (1.0f + expf(-x)); }
+
+/* ------------------------------------------------------- parallel operations */
+
+enum { POST_NONE = 0, POST_ADD_X, POST_SWIGLU };
+
+typedef struct {
+    qfit_context *c;
+    int n;            /* activation rows (tokens) */
+    int il;
+    /* norm + quantize: rows of src (stride src_ld floats, k wide), optional norm weight */
+    const float *src;
+    int64_t src_ld;
+    int64_t k;
+    const float *norm_w;
+    float *norm_out;     /* where normed rows go (stride k) when norm_w != NULL */
+    int vdtype;
+    size_t a_stride;
+    /* matmul group: up to 3 weights over the same quantized input */
+    int nw;
+    const qfit_wt *w[3];
+    float *y[3];
+    int64_t ldy[3];
+    int post;
+    float *add_dst;      /* POST_ADD_X: dst[j][i] += y[0][j][i] */
+    int64_t add_ld;
+} cpu_op;
+
+/* rows of src -> (optionally RMS-normed) -> quantized rows in c->aq */
+static void task_norm_quant(void *arg, int ith, int nth)
+{
+    cpu_op *op = arg;
+    const float eps = op->c->model->hp.rms_eps;
+    int64_t j0, j1;
+    split_range(op->n, ith, nth, 1, &j0, &j1);
+    for (int64_t j = j0; j < j1; j++) {
+        const float *row = op->src + j * op->src_ld;
+        if (op->norm_w) {
+            float *dst = op->norm_out + j * op->k;
+            rms_norm_row(row, op->norm_w, dst, op->k, eps);
+            row = dst;
+        }
+        qfit_quantize_activations(op->vdtype, row, (uint8_t *)op->c->aq + j * op->a_stride, op->k);
+    }
+}
+
+static void task_matmul(void *arg, int ith, int nth)
+{
+    cpu_op *op = arg;
+    for (int wi = 0; wi < op->nw; wi++) {
+        const qfit_wt *w = op->w[wi];
+        int64_t i0, i1;
+        split_range(w->ne1, ith, nth, 16, &i0, &i1);
+        if (i0 >= i1) continue;
+        qfit_gemm(w->type, w->ne0, w->data, w->row_bytes, i0, i1, op->c->aq, op->a_stride, op->n,
+                  op->y[wi], op->ldy[wi]);
+        if (op->post == POST_ADD_X) {
+            for (int j = 0; j < op->n; j++) {
+                float *d = op->add_dst + j * op->add_ld;
+                const float *s = op->y[0] + j * op->ldy[0];
+                for (int64_t i = i0; i < i1; i++) d[i] += s[i];
+            }
+        }
+    }
+    if (op->post == POST_SWIGLU) {
+        /* gate and up have the same row count, so this thread owns [i0, i1) of both */
+        int64_t i0, i1;
+        split_range(op->w[0]->ne1, ith, nth, 16, &i0, &i1);
+        for (int j = 0; j < op->n; j++) {
+            float *g = op->y[0] + j * op->ldy[0];
+            const float *u = op->y[1] + j * op->ldy[1];
+            for (int64_t i = i0; i < i1; i++) g[i] = silu(g[i]) * u[i];
+        }
+    }
+}
+
+/* Quantize n rows of src (optionally normed) into c->aq for weight type wtype. */
+static void quantize_input(qfit_context *c, const float *src, int64_t src_ld, int64_t k, int n,
+                           const float *norm_w, int wtype)
+{
+    cpu_op op;
+    memset(&op, 0, sizeof op);
+    op.c = c;
+    op.n = n;
+    op.src = src;
+    op.src_ld = src_ld;
+    op.k = k;
+    op.norm_w = norm_w;
+    op.norm_out = c->xn;
+    op.vdtype = qfit_vec_dot_type(wtype);
+    op.a_stride = qfit_row_size(op.vdtype, k);
+    if (n == 1) task_norm_quant(&op, 0, 1);
+    else qfit_threadpool_run(c->tp, task_norm_quant, &op);
+}
+
+/* Y_i = W_i · A for weights sharing the input currently quantized in c->aq. */
+static void matmul_group(qfit_context *c, int n, int nw, const qfit_wt *const *w, float *const *y,
+                         const int64_t *ldy, int post, float *add_dst, int64_t add_ld)
+{
+    cpu_op op;
+    memset(&op, 0, sizeof op);
+    op.c = c;
+    op.n = n;
+    op.nw = nw;
+    for (int i = 0; i < nw; i++) { op.w[i] = w[i]; op.y[i] = y[i]; op.ldy[i] = ldy[i]; }
+    op.vdtype = qfit_vec_dot_type(w[0]->type);
+    op.a_stride = qfit_row_size(op.vdtype, w[0]->ne0);
+    op.post = post;
+    op.add_dst = add_dst;
+    op.add_ld = add_ld;
+    qfit_threadpool_run(c->tp, task_matmul, &op);
+}
+
+/* ---------------------------------------------------------------- embed */
+
+static void cpu_embed(qfit_context *c, const int32_t *tokens, int n)
+{
+    const qfit_wt *e = &c->model->tok_embd;
+    const int64_t E = c->model->hp.n_embd;
+    for (int j = 0; j < n; j++) {
+        const uint8_t *row = (const uint8_t *)e->data + (size_t)tokens[j] * e->row_bytes;
+        qfit_rows_to_float(e->type, row, c->x + (size_t)j * E, 1, E);
+    }
+}
+
+/* ----------------------------------------------------------- attention */
+
+void qfit_rope_apply(float *x, const float *cs, const float *sn, int n_rot, qfit_rope_type type)
+{
+    const int half = n_rot / 2;
+    if (type == QFIT_ROPE_NEOX) {
+        for (int i = 0; i < half; i++) {
+            const float x0 = x[i], x1 = x[i + half];
+            x[i]        = x0 * cs[i] - x1 * sn[i];
+            x[i + half] = x0 * sn[i] + x1 * cs[i];
+        }
+    } else {
+        for (int i = 0; i < half; i++) {
+            const float x0 = x[2 * i], x1 = x[2 * i + 1];
+            x[2 * i]     = x0 * cs[i] - x1 * sn[i];
+            x[2 * i + 1] = x0 * sn[i] + x1 * cs[i];
+        }
+    }
+}
+
+void qfit_kv_store_row(int type, const float *x, uint8_t *dst, int64_t n)
+{
+    if (type == QFIT_TYPE_F32) {
+        memcpy(dst, x, (size_t)n * sizeof(float));
+    } else if (type == QFIT_TYPE_F16) {
+        uint16_t *h = (uint16_t *)dst;
+        for (int64_t i = 0; i < n; i++) h[i] = qfit_fp32_to_fp16(x[i]);
+    } else if (type == QFIT_TYPE_BF16) {
+        uint16_t *h = (uint16_t *)dst;
+        for (int64_t i = 0; i < n; i++) h[i] = qfit_fp32_to_bf16(x[i]);
+    } else {
+        /* block types: the row is whole blocks (head_dim is a multiple of the
+         * block size, checked when the context is made), quantized as it arrives */
+        qfit_quantize_row_ref(type, x, dst, n);
+    }
+}
+
+typedef struct { qfit_context *c; int il, n; } attn_op;
+
+/* biases, Q/K norms, RoPE, and K/V into the cache: rows split among threads */
+static void task_qkv_post(void *arg, int ith, int nth)
+{
+    attn_op *op = arg;
+    qfit_context *c = op->c;
+    const qfit_hparams *hp = &c->model->hp;
+    const qfit_layer_w *L = &c->model->layers[op->il];
+    const int hdk = hp->head_dim_k, hdv = hp->head_dim_v;
+    const int64_t qd = (int64_t)hp->n_head * hdk, kd = (int64_t)hp->n_head_kv * hdk,
+                  vd = (int64_t)hp->n_head_kv * hdv;
+    const int half = hp->n_rot / 2;
+    int64_t j0, j1;
+    split_range(op->n, ith, nth, 1, &j0, &j1);
+    for (int64_t j = j0; j < j1; j++) {
+        float *q = c->q + j * qd, *k = c->k + j * kd, *v = c->v + j * vd;
+        if (L->bq.data) { const float *b = L->bq.data; for (int64_t i = 0; i < qd; i++) q[i] += b[i]; }
+        if (L->bk.data) { const float *b = L->bk.data; for (int64_t i = 0; i < kd; i++) k[i] += b[i]; }
+        if (L->bv.data) { const float *b = L->bv.data; for (int64_t i = 0; i < vd; i++) v[i] += b[i]; }
+        if (L->q_norm.data) {
+            for (int h = 0; h < hp->n_head; h++) rms_norm_row(q + h * hdk, L->q_norm.data, q + h * hdk, hdk, hp->rms_eps);
+            for (int h = 0; h < hp->n_head_kv; h++) rms_norm_row(k + h * hdk, L->k_norm.data, k + h * hdk, hdk, hp->rms_eps);
+        }
+        const int pos = c->pos0 + (int)j;
+        const float *cs = c->rope_cos + (size_t)pos * half, *sn = c->rope_sin + (size_t)pos * half;
+        for (int h = 0; h < hp->n_head; h++) qfit_rope_apply(q + h * hdk, cs, sn, hp->n_rot, hp->rope_type);
+        for (int h = 0; h < hp->n_head_kv; h++) qfit_rope_apply(k + h * hdk, cs, sn, hp->n_rot, hp->rope_type);
+        /* quantized caches hold Hadamard-rotated rows (q·k and the value mix are
+         * unchanged; outliers are spread before block quantization) */
+        if (c->rot_k) { qfit_hadamard64(q, qd); qfit_hadamard64(k, kd); }
+        if (c->rot_v) qfit_hadamard64(v, vd);
+        const size_t cell = (size_t)op->il * (size_t)c->kv.n_ctx + (size_t)pos;
+        qfit_kv_store_row(c->kv.type_k, k, c->kv.k + cell * c->kv.row_k, kd);
+        qfit_kv_store_row(c->kv.type_v, v, c->kv.v + cell * c->kv.row_v, vd);
+    }
+}
+
+static void cpu_attention(qfit_context *c, int il, int n)
+{
+    const qfit_hparams *hp = &c->model->hp;
+    const qfit_layer_w *L = &c->model->layers[il];
+    const int64_t E = hp->n_embd;
+    const int64_t qd = (int64_t)hp->n_head * hp->head_dim_k, kd = (int64_t)hp->n_head_kv * hp->head_dim_k,
+                  vd = (int64_t)hp->n_head_kv * hp->head_dim_v, od = (int64_t)hp->n_head * hp->head_dim_v;
+
+    /* Q, K, V: the normed input is quantized once per distinct vec-dot type */
+    const qfit_wt *ws[3] = { &L->wq, &L->wk, &L->wv };
+    float *ys[3] = { c->q, c->k, c->v };
+    const int64_t lds[3] = { qd, kd, vd };
+    bool done[3] = { false, false, false };
+    bool normed = false;
+    for (int a = 0; a < 3; a++) {
+        if (done[a]) continue;
+        const int vt = qfit_vec_dot_type(ws[a]->type);
+        if (!normed) { quantize_input(c, c->x, E, E, n, L->attn_norm.data, ws[a]->type); normed = true; }
+        else quantize_input(c, c->xn, E, E, n, NULL, ws[a]->type);
+        const qfit_wt *gw[3]; float *gy[3]; int64_t gl[3]; int ng = 0;
+        for (int b = a; b < 3; b++) {
+            if (done[b] || qfit_vec_dot_type(ws[b]->type) != vt) continue;
+            gw[ng] = ws[b]; gy[ng] = ys[b]; gl[ng] = lds[b]; ng++;
+            done[b] = true;
+        }
+        matmul_group(c, n, ng, gw, gy, gl, POST_NONE, NULL, 0);
+    }
+
+    attn_op aop = { c, il, n };
+    if (n == 1) task_qkv_post(&aop, 0, 1);
+    else qfit_threadpool_run(c->tp, task_qkv_post, &aop);
+    qfit_attention_run(c, il, n);
+
+    /* output projection, added to the residual stream */
+    quantize_input(c, c->att, od, od, n, NULL, L->wo.type);
+    const qfit_wt *w1[1] = { &L->wo };
+    float *y1[1] = { c->xn };
+    const int64_t l1[1] = { E };
+    matmul_group(c, n, 1, w1, y1, l1, POST_ADD_X, c->x, E);
+}
+
+/* ---------------------------------------------------------------- FFN */
+
+static void cpu_ffn(qfit_context *c, int il, int n)
+{
+    const qfit_hparams *hp = &c->model->hp;
+    const qfit_layer_w *L = &c->model->layers[il];
+    const int64_t E = hp->n_embd, F = hp->n_ff;
+    quantize_input(c, c->x, E, E, n, L->ffn_norm.data, L->w_gate.type);
+    if (qfit_vec_dot_type(L->w_gate.type) == qfit_vec_dot_type(L->w_up.type)) {
+        const qfit_wt *w[2] = { &L->w_gate, &L->w_up };
+        float *y[2] = { c->gate, c->up };
+        const int64_t l[2] = { F, F };
+        matmul_group(c, n, 2, w, y, l, POST_SWIGLU, NULL, 0);
+    } else {
+        /* gate and up need differently quantized inputs: two passes */
+        const qfit_wt *wg[1] = { &L->w_gate }, *wu[1] = { &L->w_up };
+        float *yg[1] = { c->gate }, *yu[1] = { c->up };
+        const int64_t l[1] = { F };
+        matmul_group(c, n, 1, wg, yg, l, POST_NONE, NULL, 0);
+        quantize_input(c, c->xn, E, E, n, NULL, L->w_up.type);
+        matmul_group(c, n, 1, wu, yu, l, POST_NONE, NULL, 0);
+        for (int64_t j = 0; j < n; j++)
+            for (int64_t i = 0; i < F; i++) c->gate[j * F + i] = silu(c->gate[j * F + i]) * c->up[j * F + i];
+    }
+    quantize_input(c, c->gate, F, F, n, NULL, L->w_down.type);
+    const qfit_wt *w1[1] = { &L->w_down };
+    float *y1[1] = { c->xn };
+    const int64_t l1[1] = { E };
+    matmul_group(c, n, 1, w1, y1, l1, POST_ADD_X, c->x, E);
+}
+
+/* ---------------------------------------------------------------- output */
+
+static void cpu_output(qfit_context *c, int from, int n)
+{
+    const qfit_hparams *hp = &c->model->hp;
+    const int64_t E = hp->n_embd, V = hp->n_vocab;
+    const int m = n - from;
+    quantize_input(c, c->x + (size_t)from * E, E, E, m, c->model->output_norm.data, c->model->output.type);
+    const qfit_wt *w[1] = { &c->model->output };
+    float *y[1] = { c->logits + (size_t)c->n_logits * V };
+    const int64_t l[1] = { V };
+    matmul_group(c, m, 1, w, y, l, POST_NONE, NULL, 0);
+    c->n_logits += m;
+}
+
+const qfit_backend qfit_backend_cpu = {
+    .name = "cpu",
+    .embed = cpu_embed,
+    .attention = cpu_attention,
+    .ffn = cpu_ffn,
+    .output = cpu_output,
+};

@@ -1,0 +1,424 @@
+/* Inference context: KV cache, compute buffers (allocated once), thread pool,
+ * and the driver of the forward pass (qfit_decode). */
+#include "model/model_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "qfit/kernels.h"
+#include "qfit/quant.h"
+
+qfit_context_params qfit_context_default_params(void)
+{
+    qfit_context_params p;
+    memset(&p, 0, sizeof p);
+    p.type_k = QFIT_TYPE_F16;
+    p.type_v = QFIT_TYPE_F16;
+    p.flash_attn = -1;
+    p.kv_rotate = -1;
+    return p;
+}
+
+bool qfit_kv_type_ok(int t)
+{
+    switch (t) {
+    case QFIT_TYPE_F32: case QFIT_TYPE_F16: case QFIT_TYPE_BF16:
+    case QFIT_TYPE_Q8_0: case QFIT_TYPE_Q4_0: case QFIT_TYPE_Q4_1:
+    case QFIT_TYPE_Q5_0: case QFIT_TYPE_Q5_1: case QFIT_TYPE_IQ4_NL:
+        return true;
+    default:
+        return false;
+    }
+}
+
+int qfit_kv_type_from_name(const char *name)
+{
+    if (!name) return -1;
+    int t = qfit_type_from_name(name);
+    return qfit_kv_type_ok(t) ? t : -1;
+}
+
+int qfit_flash_attn_from_name(const char *s)
+{
+    static const char *on[] = { "on", "1", "true", "yes", "enabled" };
+    static const char *off[] = { "off", "0", "false", "no", "disabled" };
+    if (!s) return -2;
+    for (size_t i = 0; i < sizeof on / sizeof *on; i++) if (!strcasecmp(s, on[i])) return 1;
+    for (size_t i = 0; i < sizeof off / sizeof *off; i++) if (!strcasecmp(s, off[i])) return 0;
+    if (!strcasecmp(s, "auto")) return -1;
+    return -2;
+}
+
+static const char *env_pick(const char *name, const char *alias, const char **which)
+{
+    const char *v = getenv(name);
+    *which = name;
+    if (!v || !*v) { v = getenv(alias); *which = alias; }
+    return v && *v ? v : NULL;
+}
+
+int qfit_context_params_from_env(qfit_context_params *p, char *applied, size_t applied_len,
+                                 char *err, size_t err_len)
+{
+    char dummy[8];
+    if (!err || !err_len) { err = dummy; err_len = sizeof dummy; }
+    char desc[256] = "";
+    size_t dl = 0;
+    const char *which, *v;
+    if ((v = env_pick("QFIT_KV_CACHE_TYPE", "OLLAMA_KV_CACHE_TYPE", &which))) {
+        int t = qfit_kv_type_from_name(v);
+        if (t < 0) {
+            snprintf(err, err_len, "%s=%s is not a KV cache type (supported: f32, f16, bf16, q8_0, q4_0, q4_1, "
+                     "q5_0, q5_1, iq4_nl)", which, v);
+            return -1;
+        }
+        p->type_k = p->type_v = t;
+        dl += (size_t)snprintf(desc + dl, sizeof desc - dl, "%s%s=%s", dl ? ", " : "", which, v);
+    }
+    if ((v = env_pick("QFIT_FLASH_ATTENTION", "OLLAMA_FLASH_ATTENTION", &which))) {
+        int fa = qfit_flash_attn_from_name(v);
+        if (fa < -1) {
+            snprintf(err, err_len, "%s=%s is invalid (use on, off or auto)", which, v);
+            return -1;
+        }
+        p->flash_attn = fa;
+        if (dl < sizeof desc) dl += (size_t)snprintf(desc + dl, sizeof desc - dl, "%s%s=%s", dl ? ", " : "", which, v);
+    }
+    if ((v = getenv("QFIT_CONTEXT_LENGTH")) && *v) {
+        char *end;
+        long n = strtol(v, &end, 10);
+        if (*end || n < 1 || n > (1 << 24)) {
+            snprintf(err, err_len, "QFIT_CONTEXT_LENGTH=%s is invalid (a number of tokens, 1 .. 16777216)", v);
+            return -1;
+        }
+        p->n_ctx = (int)n;
+        if (dl < sizeof desc) dl += (size_t)snprintf(desc + dl, sizeof desc - dl, "%sQFIT_CONTEXT_LENGTH=%s", dl ? ", " : "", v);
+    }
+    if (applied && applied_len) snprintf(applied, applied_len, "%s", desc);
+    return 0;
+}
+
+static void rope_table_init(qfit_context *c)
+{
+    const qfit_model *m = c->model;
+    const qfit_hparams *hp = &m->hp;
+    const int half = hp->n_rot / 2;
+    /* same float arithmetic as ggml's rope cache: theta_i = pos * base^(-2i/n_rot),
+     * built by repeated multiplication, divided by the frequency factor, scaled */
+    const float theta_scale = powf(hp->rope_freq_base, -2.0f / (float)hp->n_rot);
+    const float *ff = m->rope_freqs.data;
+    for (int p = 0; p < c->n_ctx; p++) {
+        float theta = (float)p;
+        for (int i = 0; i < half; i++) {
+            float t = theta / (ff ? ff[i] : 1.0f);
+            t *= hp->rope_freq_scale;
+            c->rope_cos[(size_t)p * half + i] = cosf(t);
+            c->rope_sin[(size_t)p * half + i] = sinf(t);
+            theta *= theta_scale;
+        }
+    }
+}
+
+int qfit_context_params_parse_arg(qfit_context_params *p, const char *opt, const char *val,
+                                  char *err, size_t err_len)
+{
+    char dummy[8];
+    if (!err || !err_len) { err = dummy; err_len = sizeof dummy; }
+    if (!opt) return 0;
+    const bool is_ctx = !strcmp(opt, "--ctx") || !strcmp(opt, "-c") || !strcmp(opt, "--ctx-size");
+    const bool is_kv = !strcmp(opt, "--kv-type");
+    const bool is_k = !strcmp(opt, "--cache-type-k") || !strcmp(opt, "-ctk");
+    const bool is_v = !strcmp(opt, "--cache-type-v") || !strcmp(opt, "-ctv");
+    const bool is_fa = !strcmp(opt, "--flash-attn") || !strcmp(opt, "-fa");
+    if (!is_ctx && !is_kv && !is_k && !is_v && !is_fa) return 0;
+    if (!val || !*val) { snprintf(err, err_len, "%s needs a value", opt); return -1; }
+    if (is_ctx) {
+        char *end;
+        long n = strtol(val, &end, 10);
+        if (*end || n < 1 || n > (1 << 24)) {
+            snprintf(err, err_len, "invalid context size '%s' for %s (1 .. 16777216)", val, opt);
+            return -1;
+        }
+        p->n_ctx = (int)n;
+    } else if (is_fa) {
+        int fa = qfit_flash_attn_from_name(val);
+        if (fa < -1) { snprintf(err, err_len, "invalid value '%s' for %s (on, off or auto)", val, opt); return -1; }
+        p->flash_attn = fa;
+    } else {
+        int t = qfit_kv_type_from_name(val);
+        if (t < 0) {
+            snprintf(err, err_len, "unsupported KV cache type '%s' for %s (supported: f32, f16, bf16, q8_0, q4_0, "
+                     "q4_1, q5_0, q5_1, iq4_nl)", val, opt);
+            return -1;
+        }
+        if (is_kv || is_k) p->type_k = t;
+        if (is_kv || is_v) p->type_v = t;
+    }
+    return 1;
+}
+
+void qfit_context_describe(const qfit_context *c, char *buf, size_t len)
+{
+    snprintf(buf, len,
+             "context: n_ctx %d, n_batch %d, threads %d; KV cache K %s, V %s: %zu bytes (%.2f MiB); "
+             "flash attention %s; Hadamard-rotated K %s, V %s; compute buffers %zu bytes (%.2f MiB)",
+             c->n_ctx, c->n_batch, c->n_threads, qfit_type_name(c->kv.type_k), qfit_type_name(c->kv.type_v),
+             c->kv_bytes, (double)c->kv_bytes / (1 << 20), c->flash_attn ? "on" : "off", c->rot_k ? "yes" : "no", c->rot_v ? "yes" : "no", c->compute_bytes,
+             (double)c->compute_bytes / (1 << 20));
+}
+
+qfit_context *qfit_context_new(const qfit_model *m, const qfit_context_params *pp,
+                               char *err, size_t err_len)
+{
+    char dummy[8];
+    if (!err || !err_len) { err = dummy; err_len = sizeof dummy; }
+    qfit_context_params p = pp ? *pp : qfit_context_default_params();
+    const qfit_hparams *hp = &m->hp;
+    if (p.n_ctx <= 0) p.n_ctx = hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096;
+    if (p.n_batch <= 0) p.n_batch = 512;
+    if (p.n_batch > p.n_ctx) p.n_batch = p.n_ctx;
+    if (p.n_threads <= 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        p.n_threads = n > 0 ? (int)n : 1;
+    }
+    if (p.n_threads > QFIT_MAX_THREADS) p.n_threads = QFIT_MAX_THREADS;
+    if (p.n_ctx > (1 << 24)) { snprintf(err, err_len, "context size %d is too large", p.n_ctx); return NULL; }
+    if (hp->n_ctx_train > 0 && p.n_ctx > hp->n_ctx_train) {
+        snprintf(err, err_len, "context size %d exceeds the model's trained context of %d tokens (use --ctx %d or less)",
+                 p.n_ctx, hp->n_ctx_train, hp->n_ctx_train);
+        return NULL;
+    }
+    if (!qfit_kv_type_ok(p.type_k) || !qfit_kv_type_ok(p.type_v)) {
+        snprintf(err, err_len, "unsupported KV cache type %s/%s (supported: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, "
+                 "q5_1, iq4_nl)", qfit_type_name(p.type_k), qfit_type_name(p.type_v));
+        return NULL;
+    }
+    for (int kv = 0; kv < 2; kv++) {
+        const int t = kv ? p.type_v : p.type_k, hd = kv ? hp->head_dim_v : hp->head_dim_k;
+        const int64_t bs = qfit_type_get_traits(t)->block_size;
+        if (hd <= 0 || hd % bs) {
+            snprintf(err, err_len, "KV cache type %s cannot hold this model's %c heads: head dimension %d is not a "
+                     "multiple of its block size %lld (the blocks run along the head)", qfit_type_name(t),
+                     kv ? 'V' : 'K', hd, (long long)bs);
+            return NULL;
+        }
+    }
+    if (p.flash_attn < -1 || p.flash_attn > 1) {
+        snprintf(err, err_len, "invalid flash attention setting %d (1 on, 0 off, -1 auto)", p.flash_attn);
+        return NULL;
+    }
+    const bool flash = p.flash_attn != 0;   /* auto: on (faster and needs no score rows) */
+    size_t kv_bytes = qfit_kv_cache_bytes(hp, p.n_ctx, p.type_k, p.type_v);
+    if (!kv_bytes) {
+        snprintf(err, err_len, "KV cache type %s/%s cannot hold heads of dimension %d/%d",
+                 qfit_type_name(p.type_k), qfit_type_name(p.type_v), hp->head_dim_k, hp->head_dim_v);
+        return NULL;
+    }
+
+    qfit_context *c = calloc(1, sizeof *c);
+    if (!c) { snprintf(err, err_len, "out of memory"); return NULL; }
+    c->model = m;
+    c->backend = &qfit_backend_cpu;
+    c->n_ctx = p.n_ctx;
+    c->n_batch = p.n_batch;
+    c->n_threads = p.n_threads;
+    c->flash_attn = flash;
+    {
+        const bool qk = qfit_type_get_traits(p.type_k)->quantized, qv = qfit_type_get_traits(p.type_v)->quantized;
+        c->rot_k = p.kv_rotate != 0 && qk && hp->head_dim_k % 64 == 0;
+        c->rot_v = p.kv_rotate != 0 && qv && hp->head_dim_v % 64 == 0;
+    }
+    {
+        const qfit_cpu_features *cf = qfit_cpu_get_features();
+        c->attn_simd = cf && cf->avx2 && cf->fma && cf->f16c && qfit_isa_active() != QFIT_ISA_SCALAR;
+    }
+
+    qfit_kv_cache *kv = &c->kv;
+    kv->type_k = p.type_k;
+    kv->type_v = p.type_v;
+    kv->n_ctx = p.n_ctx;
+    kv->head_k = qfit_row_size(p.type_k, hp->head_dim_k);
+    kv->head_v = qfit_row_size(p.type_v, hp->head_dim_v);
+    kv->row_k = kv->head_k * (size_t)hp->n_head_kv;
+    kv->row_v = kv->head_v * (size_t)hp->n_head_kv;
+    const size_t k_bytes = (size_t)hp->n_layer * (size_t)p.n_ctx * kv->row_k;
+    kv->k = malloc(kv_bytes);
+    if (!kv->k) { snprintf(err, err_len, "cannot allocate the KV cache (%zu bytes)", kv_bytes); goto fail; }
+    kv->v = kv->k + k_bytes;
+    c->kv_bytes = kv_bytes;
+    /* touched now (as llama.cpp clears its cache buffer): the resident memory is what
+     * the planner predicts from the first token on, not a surprise at a long context */
+    {
+        /* written page by page through a volatile pointer: a plain memset after malloc
+         * may be turned into calloc, whose fresh pages stay untouched */
+        volatile uint8_t *vp = kv->k;
+        for (size_t i = 0; i < kv_bytes; i += 4096) vp[i] = 0;
+        memset(kv->k, 0, kv_bytes);
+    }
+
+    qfit_buffer_layout L;
+    qfit_buffer_layout_compute(hp, c->n_ctx, c->n_batch, flash, &L);
+    c->buf = aligned_alloc(64, L.total);
+    if (!c->buf) { snprintf(err, err_len, "cannot allocate compute buffers (%zu bytes)", L.total); goto fail; }
+    uint8_t *b = c->buf;
+#define CARVE(field, bytes) do { c->field = (void *)b; b += (bytes); } while (0)
+    CARVE(x, L.x); CARVE(xn, L.xn); CARVE(q, L.q); CARVE(k, L.k); CARVE(v, L.v);
+    CARVE(att, L.att); CARVE(gate, L.gate); CARVE(up, L.up); CARVE(aq, L.aq);
+    CARVE(logits, L.logits); CARVE(rope_cos, L.rope / 2); CARVE(rope_sin, L.rope / 2);
+    CARVE(scratch, L.scratch); CARVE(attn_part, L.part);
+    if (L.scores) CARVE(scores, L.scores);
+#undef CARVE
+    c->scratch_stride = L.scratch_stride;
+    c->score_stride = L.score_stride;
+    c->compute_bytes = L.total;
+    rope_table_init(c);
+
+    c->tp = qfit_threadpool_new(c->n_threads);
+    if (!c->tp) { snprintf(err, err_len, "cannot start %d threads", c->n_threads); goto fail; }
+    return c;
+
+fail:
+    qfit_context_free(c);
+    return NULL;
+}
+
+void qfit_context_free(qfit_context *c)
+{
+    if (!c) return;
+    qfit_threadpool_free(c->tp);
+    free(c->kv.k);
+    free(c->buf);
+    free(c);
+}
+
+void qfit_context_reset(qfit_context *c) { c->n_past = 0; c->n_logits = 0; }
+void qfit_context_truncate(qfit_context *c, int n_past)
+{
+    if (n_past < 0) n_past = 0;
+    if (n_past < c->n_past) c->n_past = n_past;
+    c->n_logits = 0;
+}
+int  qfit_context_n_past(const qfit_context *c) { return c->n_past; }
+int  qfit_context_n_ctx(const qfit_context *c) { return c->n_ctx; }
+int  qfit_context_n_batch(const qfit_context *c) { return c->n_batch; }
+int  qfit_context_n_threads(const qfit_context *c) { return c->n_threads; }
+const qfit_model *qfit_context_model(const qfit_context *c) { return c->model; }
+const char *qfit_context_error(const qfit_context *c) { return c->err; }
+int  qfit_context_type_k(const qfit_context *c) { return c->kv.type_k; }
+int  qfit_context_type_v(const qfit_context *c) { return c->kv.type_v; }
+bool qfit_context_flash_attn(const qfit_context *c) { return c->flash_attn; }
+size_t qfit_context_kv_bytes(const qfit_context *c) { return c->kv_bytes; }
+bool qfit_context_kv_rotated(const qfit_context *c, bool v) { return v ? c->rot_v : c->rot_k; }
+size_t qfit_context_compute_bytes(const qfit_context *c) { return c->compute_bytes; }
+int  qfit_n_logits(const qfit_context *c) { return c->n_logits; }
+
+const float *qfit_get_logits(const qfit_context *c, int i)
+{
+    if (i < 0 || i >= c->n_logits) return NULL;
+    return c->logits + (size_t)i * (size_t)c->model->hp.n_vocab;
+}
+
+int qfit_decode(qfit_context *c, const int32_t *tokens, int n, int logits_from)
+{
+    const qfit_hparams *hp = &c->model->hp;
+    c->err[0] = 0;
+    c->n_logits = 0;
+    if (n < 0 || (n > 0 && !tokens)) { snprintf(c->err, sizeof c->err, "invalid token count %d", n); return -1; }
+    if (n > c->n_ctx - c->n_past) {
+        snprintf(c->err, sizeof c->err, "context full: %d cached + %d new tokens > n_ctx %d", c->n_past, n, c->n_ctx);
+        return -1;
+    }
+    if (logits_from < 0) logits_from = 0;
+    if (logits_from > n) logits_from = n;
+    if (n - logits_from > c->n_batch) {
+        snprintf(c->err, sizeof c->err, "%d logits requested, at most n_batch = %d per call", n - logits_from, c->n_batch);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        if (tokens[i] < 0 || tokens[i] >= hp->n_vocab) {
+            snprintf(c->err, sizeof c->err, "token id %d at index %d is outside the vocabulary [0, %d)",
+                     (int)tokens[i], i, hp->n_vocab);
+            return -1;
+        }
+    }
+    const qfit_backend *be = c->backend;
+    for (int done = 0; done < n;) {
+        int nb = n - done < c->n_batch ? n - done : c->n_batch;
+        c->pos0 = c->n_past;
+        be->embed(c, tokens + done, nb);
+        for (int il = 0; il < hp->n_layer; il++) {
+            be->attention(c, il, nb);
+            be->ffn(c, il, nb);
+        }
+        int from = logits_from - done;
+        if (from < 0) from = 0;
+        if (from < nb) be->output(c, from, nb);
+        c->n_past += nb;
+        done += nb;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ context shift */
+
+typedef struct { qfit_context *c; int n_keep, n_discard; } shift_op;
+
+/* each thread takes whole layers: within a layer, rows move down in increasing
+ * order, so a row is always read before it is overwritten */
+static void task_shift(void *arg, int ith, int nth)
+{
+    shift_op *op = arg;
+    qfit_context *c = op->c;
+    const qfit_hparams *hp = &c->model->hp;
+    qfit_kv_cache *kv = &c->kv;
+    const int hdk = hp->head_dim_k, half = hp->n_rot / 2;
+    const int64_t kd = (int64_t)hp->n_head_kv * hdk;
+    float *krow = (float *)c->xn + (size_t)ith * (size_t)kd;   /* xn holds n_batch >= 1 rows of >= kd floats */
+    /* angle of a shift by -n_discard positions: cos(d), -sin(d) */
+    const float *cs = c->rope_cos + (size_t)op->n_discard * half, *sn0 = c->rope_sin + (size_t)op->n_discard * half;
+    float sn[512];
+    for (int i = 0; i < half; i++) sn[i] = -sn0[i];
+    for (int il = ith; il < hp->n_layer; il += nth) {
+        uint8_t *kl = kv->k + (size_t)il * (size_t)kv->n_ctx * kv->row_k;
+        uint8_t *vl = kv->v + (size_t)il * (size_t)kv->n_ctx * kv->row_v;
+        for (int p = op->n_keep + op->n_discard; p < c->n_past; p++) {
+            const int d = p - op->n_discard;
+            qfit_rows_to_float(kv->type_k, kl + (size_t)p * kv->row_k, krow, 1, kd);
+            if (c->rot_k) qfit_hadamard64(krow, kd);   /* back to the unrotated key */
+            for (int h = 0; h < hp->n_head_kv; h++) qfit_rope_apply(krow + (size_t)h * hdk, cs, sn, hp->n_rot, hp->rope_type);
+            if (c->rot_k) qfit_hadamard64(krow, kd);
+            qfit_kv_store_row(kv->type_k, krow, kl + (size_t)d * kv->row_k, kd);
+            memcpy(vl + (size_t)d * kv->row_v, vl + (size_t)p * kv->row_v, kv->row_v);
+        }
+    }
+}
+
+int qfit_context_shift(qfit_context *c, int n_keep, int n_discard)
+{
+    const qfit_hparams *hp = &c->model->hp;
+    c->err[0] = 0;
+    if (n_keep < 0 || n_discard < 0 || n_keep + n_discard > c->n_past) {
+        snprintf(c->err, sizeof c->err, "invalid context shift: keep %d, discard %d of %d cached positions", n_keep,
+                 n_discard, c->n_past);
+        return -1;
+    }
+    if (hp->n_rot / 2 > 512) {
+        snprintf(c->err, sizeof c->err, "context shift: RoPE dimension %d is not supported", hp->n_rot);
+        return -1;
+    }
+    if (n_discard == 0) return 0;
+    /* each thread needs one K row of scratch in xn: n_batch rows of >= n_embd floats */
+    int nth = c->n_threads;
+    const size_t kd = (size_t)hp->n_head_kv * (size_t)hp->head_dim_k;
+    const size_t xn_floats = (size_t)c->n_batch * (size_t)(hp->n_embd > hp->n_ff ? hp->n_embd : hp->n_ff);
+    shift_op op = { c, n_keep, n_discard };
+    if ((size_t)nth * kd > xn_floats || nth > hp->n_layer) task_shift(&op, 0, 1);
+    else qfit_threadpool_run(c->tp, task_shift, &op);
+    c->n_past -= n_discard;
+    c->n_logits = 0;
+    return 0;
+}

@@ -1,0 +1,201 @@
+/* Hyperparameters from GGUF metadata, and the sizing of KV cache and compute buffers. */
+#include "model/model_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "qfit/quant.h"
+
+const char *qfit_arch_name(qfit_arch a)
+{
+    switch (a) {
+    case QFIT_ARCH_LLAMA: return "llama";
+    case QFIT_ARCH_QWEN2: return "qwen2";
+    case QFIT_ARCH_QWEN3: return "qwen3";
+    }
+    return "?";
+}
+
+/* Read an integer key "<arch>.<suffix>". Returns 1 found, 0 absent, -1 wrong type. */
+static int get_arch_int(const qfit_gguf *g, const char *arch, const char *suffix, int64_t *out)
+{
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    int64_t i = qfit_gguf_find_key(g, key);
+    if (i < 0) return 0;
+    return qfit_gguf_get_int(g, i, out) ? 1 : -1;
+}
+
+static int get_arch_float(const qfit_gguf *g, const char *arch, const char *suffix, double *out)
+{
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    int64_t i = qfit_gguf_find_key(g, key);
+    if (i < 0) return 0;
+    return qfit_gguf_get_float(g, i, out) ? 1 : -1;
+}
+
+#define FAIL(...) do { if (err && err_len) snprintf(err, err_len, __VA_ARGS__); return -1; } while (0)
+
+int qfit_hparams_from_gguf(const qfit_gguf *g, qfit_hparams *hp, char *err, size_t err_len)
+{
+    memset(hp, 0, sizeof *hp);
+    char arch[64];
+    if (!qfit_gguf_get_string(g, "general.architecture", arch, sizeof arch))
+        FAIL("missing general.architecture");
+    if (!strcmp(arch, "llama") || !strcmp(arch, "mistral")) {
+        hp->arch = QFIT_ARCH_LLAMA;
+        hp->rope_type = QFIT_ROPE_NORMAL;
+    } else if (!strcmp(arch, "qwen2")) {
+        hp->arch = QFIT_ARCH_QWEN2;
+        hp->rope_type = QFIT_ROPE_NEOX;
+        hp->has_qkv_bias = true;
+    } else if (!strcmp(arch, "qwen3")) {
+        hp->arch = QFIT_ARCH_QWEN3;
+        hp->rope_type = QFIT_ROPE_NEOX;
+        hp->has_qk_norm = true;
+    } else {
+        FAIL("unsupported architecture '%s' (supported: llama, mistral, qwen2, qwen3)", arch);
+    }
+    memcpy(hp->arch_name, arch, sizeof hp->arch_name - 1);
+    hp->arch_name[sizeof hp->arch_name - 1] = 0;
+
+    struct { const char *key; int *dst; bool required; int64_t lo, hi; } ints[] = {
+        { "context_length",           &hp->n_ctx_train, true,  1, 1 << 24 },
+        { "embedding_length",         &hp->n_embd,      true,  1, 1 << 20 },
+        { "block_count",              &hp->n_layer,     true,  1, 4096 },
+        { "feed_forward_length",      &hp->n_ff,        true,  1, 1 << 22 },
+        { "attention.head_count",     &hp->n_head,      true,  1, 4096 },
+        { "attention.head_count_kv",  &hp->n_head_kv,   false, 1, 4096 },
+        { "attention.key_length",     &hp->head_dim_k,  false, 1, 65536 },
+        { "attention.value_length",   &hp->head_dim_v,  false, 1, 65536 },
+        { "rope.dimension_count",     &hp->n_rot,       false, 0, 65536 },
+        { "vocab_size",               &hp->n_vocab,     false, 1, 1 << 24 },
+    };
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        int64_t v;
+        int r = get_arch_int(g, arch, ints[i].key, &v);
+        if (r < 0) FAIL("%s.%s has a non-integer type (per-layer arrays are not supported)", arch, ints[i].key);
+        if (r == 0) {
+            if (ints[i].required) FAIL("missing %s.%s", arch, ints[i].key);
+            continue;
+        }
+        if (v < ints[i].lo || v > ints[i].hi)
+            FAIL("%s.%s = %lld is out of range [%lld, %lld]", arch, ints[i].key, (long long)v,
+                 (long long)ints[i].lo, (long long)ints[i].hi);
+        *ints[i].dst = (int)v;
+    }
+    if (!hp->n_head_kv) hp->n_head_kv = hp->n_head;
+    if (hp->n_head % hp->n_head_kv != 0)
+        FAIL("head_count %d is not a multiple of head_count_kv %d", hp->n_head, hp->n_head_kv);
+    if (!hp->head_dim_k) {
+        if (hp->n_embd % hp->n_head) FAIL("embedding_length %d not divisible by head_count %d", hp->n_embd, hp->n_head);
+        hp->head_dim_k = hp->n_embd / hp->n_head;
+    }
+    if (!hp->head_dim_v) hp->head_dim_v = hp->head_dim_k;
+    if (!hp->n_rot) hp->n_rot = hp->head_dim_k;
+    if (hp->n_rot > hp->head_dim_k || hp->n_rot % 2)
+        FAIL("rope.dimension_count %d invalid for head dim %d", hp->n_rot, hp->head_dim_k);
+    if (!hp->n_vocab) {
+        int64_t i = qfit_gguf_find_key(g, "tokenizer.ggml.tokens");
+        if (i >= 0 && qfit_gguf_kv_type(g, i) == QFIT_GGUF_ARRAY) {
+            uint64_t n = qfit_gguf_arr_len(g, i);
+            if (n > 0 && n < (1u << 24)) hp->n_vocab = (int)n;
+        }
+        /* else: taken from token_embd at load time */
+    }
+
+    double d;
+    int r = get_arch_float(g, arch, "attention.layer_norm_rms_epsilon", &d);
+    if (r < 0) FAIL("%s.attention.layer_norm_rms_epsilon is not a number", arch);
+    hp->rms_eps = r ? (float)d : 1e-5f;
+    if (!(hp->rms_eps > 0 && hp->rms_eps < 1)) FAIL("rms epsilon %g out of range", (double)hp->rms_eps);
+    r = get_arch_float(g, arch, "rope.freq_base", &d);
+    if (r < 0) FAIL("%s.rope.freq_base is not a number", arch);
+    hp->rope_freq_base = r ? (float)d : 10000.0f;
+    if (!(hp->rope_freq_base > 1)) FAIL("rope.freq_base %g out of range", (double)hp->rope_freq_base);
+
+    /* RoPE scaling: none / linear (Llama 3's frequency factors come as a tensor). */
+    hp->rope_freq_scale = 1.0f;
+    char key[128], stype[32] = "";
+    snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
+    qfit_gguf_get_string(g, key, stype, sizeof stype);
+    double factor = 0;
+    r = get_arch_float(g, arch, "rope.scaling.factor", &factor);
+    if (r <= 0) {
+        r = get_arch_float(g, arch, "rope.scale_linear", &factor);
+        if (r > 0 && !stype[0]) snprintf(stype, sizeof stype, "linear");
+    }
+    if (stype[0] && strcmp(stype, "none") != 0) {
+        if (strcmp(stype, "linear") != 0)
+            FAIL("unsupported RoPE scaling type '%s' (supported: none, linear)", stype);
+        if (factor > 0 && factor != 1.0) {
+            if (factor < 1e-3 || factor > 1e6) FAIL("rope scaling factor %g out of range", factor);
+            hp->rope_freq_scale = (float)(1.0 / factor);
+        }
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- sizing */
+
+static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+size_t qfit_kv_cache_bytes(const qfit_hparams *hp, int n_ctx, int kv_type_k, int kv_type_v)
+{
+    if (!hp || n_ctx <= 0 || hp->n_layer <= 0 || hp->n_head_kv <= 0) return 0;
+    if (!qfit_kv_type_ok(kv_type_k) || !qfit_kv_type_ok(kv_type_v)) return 0;
+    const qfit_type_traits *tk = qfit_type_get_traits(kv_type_k), *tv = qfit_type_get_traits(kv_type_v);
+    if (hp->head_dim_k <= 0 || hp->head_dim_v <= 0 || hp->head_dim_k % tk->block_size ||
+        hp->head_dim_v % tv->block_size)
+        return 0;
+    size_t rk = qfit_row_size(kv_type_k, hp->head_dim_k) * (size_t)hp->n_head_kv;
+    size_t rv = qfit_row_size(kv_type_v, hp->head_dim_v) * (size_t)hp->n_head_kv;
+    return (size_t)hp->n_layer * (size_t)n_ctx * (rk + rv);
+}
+
+void qfit_buffer_layout_compute(const qfit_hparams *hp, int n_ctx, int n_batch, bool flash_attn,
+                                qfit_buffer_layout *L)
+{
+    memset(L, 0, sizeof *L);
+    const size_t nb = (size_t)n_batch, f = sizeof(float);
+    const size_t q_dim = (size_t)hp->n_head * hp->head_dim_k;
+    const size_t kv_dim_k = (size_t)hp->n_head_kv * hp->head_dim_k;
+    const size_t kv_dim_v = (size_t)hp->n_head_kv * hp->head_dim_v;
+    const size_t att_dim = (size_t)hp->n_head * hp->head_dim_v;
+    size_t wide = (size_t)hp->n_embd;
+    if ((size_t)hp->n_ff > wide) wide = (size_t)hp->n_ff;
+    if (att_dim > wide) wide = att_dim;
+    L->x = align64(nb * hp->n_embd * f);
+    L->xn = align64(nb * wide * f);
+    L->q = align64(nb * q_dim * f);
+    L->k = align64(nb * kv_dim_k * f);
+    L->v = align64(nb * kv_dim_v * f);
+    L->att = align64(nb * att_dim * f);
+    L->gate = align64(nb * hp->n_ff * f);
+    L->up = align64(nb * hp->n_ff * f);
+    /* widest activation row of any vec-dot type: F32 (4 bytes per element) */
+    L->aq = align64(nb * align64(wide * f));
+    L->logits = align64(nb * (size_t)hp->n_vocab * f);
+    L->rope = 2 * align64((size_t)n_ctx * (size_t)(hp->n_rot / 2) * f);
+    /* per thread: the query head in the K cache's vec-dot type (<= 4 B/elt),
+     * the V accumulator, one dequantized V head and a flash-attention tile of scores */
+    L->scratch_stride = align64((size_t)hp->head_dim_k * f + 64) + 2 * align64((size_t)hp->head_dim_v * f) +
+                        align64((size_t)QFIT_FA_TILE * f);
+    L->scratch = L->scratch_stride * QFIT_MAX_THREADS;
+    /* split decode: per head and KV chunk, the running max, sum and accumulator */
+    L->part = align64((size_t)hp->n_head * QFIT_ATTN_MAX_SPLIT * ((size_t)hp->head_dim_v + 2) * f);
+    /* plain attention materializes one row of n_ctx scores per thread */
+    L->score_stride = flash_attn ? 0 : align64((size_t)n_ctx * f) / f;
+    L->scores = L->score_stride * f * QFIT_MAX_THREADS;
+    L->total = L->x + L->xn + L->q + L->k + L->v + L->att + L->gate + L->up + L->aq +
+               L->logits + L->rope + L->scratch + L->part + L->scores;
+}
+
+size_t qfit_compute_buffer_bytes(const qfit_hparams *hp, int n_ctx, int n_batch, bool flash_attn)
+{
+    if (!hp || n_ctx <= 0 || n_batch <= 0) return 0;
+    qfit_buffer_layout L;
+    qfit_buffer_layout_compute(hp, n_ctx, n_batch, flash_attn, &L);
+    return L.total;
+}

@@ -1,0 +1,238 @@
+/* Model loading: hyperparameters and a validated view of every weight tensor
+ * in the memory-mapped GGUF (nothing is copied). */
+#include "model/model_internal.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "qfit/kernels.h"
+#include "qfit/quant.h"
+
+float qfit_f16_table[65536];
+static pthread_once_t f16_once = PTHREAD_ONCE_INIT;
+
+static void f16_table_fill(void)
+{
+    for (uint32_t i = 0; i < 65536; i++) qfit_f16_table[i] = qfit_fp16_to_fp32((uint16_t)i);
+}
+
+void qfit_f16_table_init(void) { pthread_once(&f16_once, f16_table_fill); }
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+size_t qfit_process_rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f) return 0;
+    unsigned long size = 0, rss = 0;
+    int n = fscanf(f, "%lu %lu", &size, &rss);
+    fclose(f);
+    if (n != 2) return 0;
+    long page = sysconf(_SC_PAGESIZE);
+    return (size_t)rss * (size_t)(page > 0 ? page : 4096);
+}
+
+size_t qfit_process_peak_rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return 0;
+    char line[256];
+    size_t kb = 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long v;
+        if (sscanf(line, "VmHWM: %lu kB", &v) == 1) { kb = v; break; }
+    }
+    fclose(f);
+    return kb * 1024;
+}
+
+enum { W_MATRIX = 1, W_VECTOR = 2, W_OPTIONAL = 4, W_EMBED = 8 };
+
+/* Bind tensor `name` to w, checking shape [ne0] or [ne0, ne1] and type.
+ * W_MATRIX: type must have a compute kernel; W_VECTOR: F32 only;
+ * W_EMBED: rows must be convertible to float (embedding lookup). */
+static int bind(const qfit_model *m, const char *name, int64_t ne0, int64_t ne1, int flags,
+                qfit_wt *w, char *err, size_t err_len)
+{
+    memset(w, 0, sizeof *w);
+    int64_t ti = qfit_gguf_find_tensor(m->gguf, name);
+    if (ti < 0) {
+        if (flags & W_OPTIONAL) return 0;
+        snprintf(err, err_len, "missing tensor '%s'", name);
+        return -1;
+    }
+    const qfit_gguf_tensor *t = qfit_gguf_tensor_at(m->gguf, ti);
+    const int64_t want_dims = (flags & W_VECTOR) ? 1 : 2;
+    bool shape_ok = t->ne[0] == ne0 && t->ne[2] == 1 && t->ne[3] == 1 &&
+                    (want_dims == 1 ? t->ne[1] == 1 : (ne1 < 0 || t->ne[1] == ne1));
+    if (!shape_ok) {
+        snprintf(err, err_len, "tensor '%s' has shape [%lld, %lld, %lld, %lld], expected [%lld, %lld]",
+                 name, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2], (long long)t->ne[3],
+                 (long long)ne0, (long long)(want_dims == 1 ? 1 : ne1));
+        return -1;
+    }
+    const qfit_type_traits *tr = qfit_type_get_traits(t->type);
+    if (!tr) {
+        snprintf(err, err_len, "tensor '%s' has unknown type id %d", name, t->type);
+        return -1;
+    }
+    if (flags & W_VECTOR) {
+        if (t->type != QFIT_TYPE_F32) {
+            snprintf(err, err_len, "tensor '%s' has type %s; only f32 is supported for norms and biases",
+                     name, tr->name);
+            return -1;
+        }
+    } else {
+        if (t->ne[0] % tr->block_size) {
+            snprintf(err, err_len, "tensor '%s': row length %lld is not a multiple of %s's block size %lld",
+                     name, (long long)t->ne[0], tr->name, (long long)tr->block_size);
+            return -1;
+        }
+        if ((flags & W_MATRIX) && qfit_vec_dot_type(t->type) < 0) {
+            snprintf(err, err_len, "tensor '%s' has type %s, which has no compute kernel", name, tr->name);
+            return -1;
+        }
+        if ((flags & W_EMBED) && !tr->can_dequantize) {
+            snprintf(err, err_len, "tensor '%s' has type %s, which cannot be converted to float", name, tr->name);
+            return -1;
+        }
+    }
+    size_t rb = qfit_row_size(t->type, t->ne[0]);
+    if (rb == 0 || (uint64_t)rb * (uint64_t)t->ne[1] != t->nbytes) {
+        snprintf(err, err_len, "tensor '%s': data size %llu does not match its shape and type", name,
+                 (unsigned long long)t->nbytes);
+        return -1;
+    }
+    w->data = t->data;
+    w->type = t->type;
+    w->ne0 = t->ne[0];
+    w->ne1 = t->ne[1];
+    w->row_bytes = rb;
+    return 1;
+}
+
+qfit_model *qfit_model_load(const char *path, char *err, size_t err_len)
+{
+    char dummy[8];
+    if (!err || !err_len) { err = dummy; err_len = sizeof dummy; }
+    err[0] = 0;
+    const double t0 = now_s();
+    qfit_model *m = calloc(1, sizeof *m);
+    if (!m) { snprintf(err, err_len, "out of memory"); return NULL; }
+    char gerr[256];
+    m->gguf = qfit_gguf_open(path, gerr, sizeof gerr);
+    if (!m->gguf) {
+        snprintf(err, err_len, "%s: %s", path, gerr);
+        free(m);
+        return NULL;
+    }
+    qfit_hparams *hp = &m->hp;
+    if (qfit_hparams_from_gguf(m->gguf, hp, err, err_len) != 0) goto fail;
+
+    /* vocabulary size: from metadata, else from the embedding matrix */
+    {
+        int64_t ti = qfit_gguf_find_tensor(m->gguf, "token_embd.weight");
+        if (ti >= 0) {
+            const qfit_gguf_tensor *t = qfit_gguf_tensor_at(m->gguf, ti);
+            if (!hp->n_vocab) hp->n_vocab = (int)(t->ne[1] > 0 && t->ne[1] < (1 << 24) ? t->ne[1] : 0);
+        }
+    }
+    if (!hp->n_vocab) { snprintf(err, err_len, "cannot determine the vocabulary size"); goto fail; }
+
+    const int64_t E = hp->n_embd, V = hp->n_vocab;
+    const int64_t qd = (int64_t)hp->n_head * hp->head_dim_k;
+    const int64_t kd = (int64_t)hp->n_head_kv * hp->head_dim_k;
+    const int64_t vd = (int64_t)hp->n_head_kv * hp->head_dim_v;
+    const int64_t od = (int64_t)hp->n_head * hp->head_dim_v;
+
+    if (bind(m, "token_embd.weight", E, V, W_EMBED, &m->tok_embd, err, err_len) < 0) goto fail;
+    if (bind(m, "output_norm.weight", E, 1, W_VECTOR, &m->output_norm, err, err_len) < 0) goto fail;
+    int r = bind(m, "output.weight", E, V, W_MATRIX | W_OPTIONAL, &m->output, err, err_len);
+    if (r < 0) goto fail;
+    if (r == 0) {   /* tied embeddings */
+        if (qfit_vec_dot_type(m->tok_embd.type) < 0) {
+            snprintf(err, err_len, "output.weight is absent and token_embd.weight (%s) has no compute kernel",
+                     qfit_type_name(m->tok_embd.type));
+            goto fail;
+        }
+        m->output = m->tok_embd;
+    }
+    if (bind(m, "rope_freqs.weight", hp->n_rot / 2, 1, W_VECTOR | W_OPTIONAL, &m->rope_freqs, err, err_len) < 0)
+        goto fail;
+
+    m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
+    if (!m->layers) { snprintf(err, err_len, "out of memory"); goto fail; }
+    bool any_bias = false;
+    for (int il = 0; il < hp->n_layer; il++) {
+        qfit_layer_w *L = &m->layers[il];
+        char name[96];
+#define B(field, suffix, ne0, ne1, flags)                                               \
+        snprintf(name, sizeof name, "blk.%d.%s", il, suffix);                           \
+        if ((r = bind(m, name, ne0, ne1, flags, &L->field, err, err_len)) < 0) goto fail;
+        B(attn_norm, "attn_norm.weight", E, 1, W_VECTOR);
+        B(wq, "attn_q.weight", E, qd, W_MATRIX);
+        B(wk, "attn_k.weight", E, kd, W_MATRIX);
+        B(wv, "attn_v.weight", E, vd, W_MATRIX);
+        B(wo, "attn_output.weight", od, E, W_MATRIX);
+        B(bq, "attn_q.bias", qd, 1, W_VECTOR | W_OPTIONAL);
+        any_bias |= r > 0;
+        B(bk, "attn_k.bias", kd, 1, W_VECTOR | W_OPTIONAL);
+        any_bias |= r > 0;
+        B(bv, "attn_v.bias", vd, 1, W_VECTOR | W_OPTIONAL);
+        any_bias |= r > 0;
+        const int qkn = hp->has_qk_norm ? W_VECTOR : W_VECTOR | W_OPTIONAL;
+        B(q_norm, "attn_q_norm.weight", hp->head_dim_k, 1, qkn);
+        B(k_norm, "attn_k_norm.weight", hp->head_dim_k, 1, qkn);
+        if ((L->q_norm.data != NULL) != (L->k_norm.data != NULL)) {
+            snprintf(err, err_len, "layer %d has only one of attn_q_norm / attn_k_norm", il);
+            goto fail;
+        }
+        B(ffn_norm, "ffn_norm.weight", E, 1, W_VECTOR);
+        B(w_gate, "ffn_gate.weight", E, hp->n_ff, W_MATRIX);
+        B(w_up, "ffn_up.weight", E, hp->n_ff, W_MATRIX);
+        B(w_down, "ffn_down.weight", hp->n_ff, E, W_MATRIX);
+#undef B
+    }
+    if (hp->arch == QFIT_ARCH_QWEN2 && !any_bias) {
+        /* qwen2 always has Q/K/V biases; missing ones are treated as zero */
+        fprintf(stderr, "qfit: warning: qwen2 model without attention biases\n");
+    }
+    hp->has_qkv_bias = any_bias;
+    hp->has_qk_norm = m->layers[0].q_norm.data != NULL;
+
+    for (int64_t i = 0; i < qfit_gguf_n_tensors(m->gguf); i++) {
+        const qfit_gguf_tensor *t = qfit_gguf_tensor_at(m->gguf, i);
+        m->weight_bytes += t->nbytes;
+        m->n_params += (uint64_t)qfit_gguf_tensor_nelements(t);
+    }
+    qfit_f16_table_init();
+    m->load_seconds = now_s() - t0;
+    return m;
+
+fail:
+    qfit_model_free(m);
+    return NULL;
+}
+
+void qfit_model_free(qfit_model *m)
+{
+    if (!m) return;
+    free(m->layers);
+    qfit_gguf_close(m->gguf);
+    free(m);
+}
+
+const qfit_hparams *qfit_model_hparams(const qfit_model *m) { return &m->hp; }
+const qfit_gguf *qfit_model_gguf(const qfit_model *m) { return m->gguf; }
+double qfit_model_load_seconds(const qfit_model *m) { return m->load_seconds; }
+size_t qfit_model_weight_bytes(const qfit_model *m) { return m->weight_bytes; }
+uint64_t qfit_model_n_params(const qfit_model *m) { return m->n_params; }

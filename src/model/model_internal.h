@@ -1,0 +1,136 @@
+/* Internal: model weights view, context layout and the backend interface. */
+#ifndef QFIT_MODEL_INTERNAL_H
+#define QFIT_MODEL_INTERNAL_H
+
+#include <stddef.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "qfit/model.h"
+#include "model/threadpool.h"
+
+/* A view of one tensor in the mapping. */
+typedef struct {
+    const void *data;   /* NULL: absent (optional tensors) */
+    int     type;
+    int64_t ne0;        /* input dimension (elements per row) */
+    int64_t ne1;        /* rows */
+    size_t  row_bytes;
+} qfit_wt;
+
+typedef struct {
+    qfit_wt attn_norm, wq, wk, wv, wo, bq, bk, bv, q_norm, k_norm;
+    qfit_wt ffn_norm, w_gate, w_up, w_down;
+} qfit_layer_w;
+
+struct qfit_model {
+    qfit_gguf    *gguf;
+    qfit_hparams  hp;
+    qfit_wt       tok_embd, output_norm, output, rope_freqs;
+    qfit_layer_w *layers;
+    double        load_seconds;
+    size_t        weight_bytes;
+    uint64_t      n_params;
+};
+
+/* KV cache: per layer, n_ctx rows of K and of V; a row holds the n_head_kv heads
+ * of one position in the cache type (head h at h * head_bytes). */
+typedef struct {
+    int     type_k, type_v;
+    int     n_ctx;
+    size_t  row_k, row_v;          /* bytes per position per layer */
+    size_t  head_k, head_v;        /* bytes per head within a row */
+    uint8_t *k, *v;                /* [n_layer][n_ctx][row] */
+} qfit_kv_cache;
+
+struct qfit_backend;
+
+struct qfit_context {
+    const qfit_model *model;
+    const struct qfit_backend *backend;
+    qfit_threadpool *tp;
+    int n_threads;
+    int n_ctx, n_batch;
+    int n_past;
+    qfit_kv_cache kv;
+
+    /* compute buffers, carved from one allocation (qfit_compute_buffer_bytes) */
+    void   *buf;
+    float  *x;        /* [n_batch][n_embd] residual stream */
+    float  *xn;       /* [n_batch][max(n_embd, n_ff)] normed input / scratch */
+    float  *q;        /* [n_batch][n_head * hd_k] */
+    float  *k;        /* [n_batch][n_head_kv * hd_k] */
+    float  *v;        /* [n_batch][n_head_kv * hd_v] */
+    float  *att;      /* [n_batch][n_head * hd_v] */
+    float  *gate;     /* [n_batch][n_ff] */
+    float  *up;       /* [n_batch][n_ff] */
+    void   *aq;       /* quantized activation rows */
+    float  *logits;   /* [n_batch][n_vocab] */
+    float  *rope_cos; /* [n_ctx][n_rot/2] */
+    float  *rope_sin;
+    uint8_t *scratch; /* per-thread scratch, scratch_stride bytes each */
+    size_t  scratch_stride;
+    float  *attn_part;  /* split decode: [n_head][QFIT_ATTN_MAX_SPLIT][hd_v + 2] partials */
+    float  *scores;     /* plain attention only: [QFIT_MAX_THREADS][score_stride] */
+    size_t  score_stride; /* floats per thread */
+    bool    flash_attn;
+    bool    rot_k, rot_v; /* quantized K / V cache stored Hadamard-rotated (as llama.cpp) */
+    bool    attn_simd;  /* AVX2+FMA+F16C attention kernels */
+    size_t  kv_bytes, compute_bytes;
+
+    int     n_logits;
+    int     pos0;     /* position of the first token of the current pass */
+    char    err[256];
+};
+
+/* Per-layer operations of the forward pass. A backend implements them for the
+ * tokens of one pass (n tokens at positions c->pos0 .. c->pos0 + n - 1, embedded
+ * in c->x). The CPU backend is the only one today; an accelerator backend can take
+ * whole layers (attention + FFN) the same way. */
+typedef struct qfit_backend {
+    const char *name;
+    /* x[i] = embedding of tokens[i] */
+    void (*embed)(qfit_context *c, const int32_t *tokens, int n);
+    /* x += Attention(RMSNorm(x)) for layer il; writes K/V of the pass into the cache */
+    void (*attention)(qfit_context *c, int il, int n);
+    /* x += FFN(RMSNorm(x)) for layer il */
+    void (*ffn)(qfit_context *c, int il, int n);
+    /* logits of rows [from, n): final norm + output head, into c->logits */
+    void (*output)(qfit_context *c, int from, int n);
+} qfit_backend;
+
+extern const qfit_backend qfit_backend_cpu;
+
+/* Sizes shared by the sizing function and the context (hparams.c). */
+typedef struct {
+    size_t x, xn, q, k, v, att, gate, up, aq, logits, rope, scratch_stride, scratch;
+    size_t part, score_stride, scores;   /* score_stride in floats; scores 0 with flash attention */
+    size_t total;
+} qfit_buffer_layout;
+void qfit_buffer_layout_compute(const qfit_hparams *hp, int n_ctx, int n_batch, bool flash_attn,
+                                qfit_buffer_layout *L);
+
+/* Attention (attn.c): KV positions per flash-attention tile, most KV chunks a
+ * decode head is split into, fewest positions per chunk. */
+#define QFIT_FA_TILE 64
+#define QFIT_ATTN_MAX_SPLIT 16
+#define QFIT_ATTN_MIN_CHUNK 128
+
+/* softmax(q·K^T / sqrt(d)) V for the n tokens of the pass (c->q -> c->att), layer il,
+ * causal, over cached positions 0 .. pos; flash or plain path per c->flash_attn. */
+void qfit_attention_run(qfit_context *c, int il, int n);
+
+/* In place: every 64-element chunk of x[0..n) times the normalized 64x64 Sylvester
+ * Hadamard matrix H/8 (orthonormal, symmetric, its own inverse). n % 64 == 0. */
+void qfit_hadamard64(float *x, int64_t n);
+
+/* Rotate the first n_rot dimensions of one head (cos/sin of n_rot/2 angles). */
+void qfit_rope_apply(float *x, const float *cs, const float *sn, int n_rot, qfit_rope_type type);
+/* One row of n floats into a KV cache type (f32, f16, bf16 or a block type). */
+void qfit_kv_store_row(int type, const float *x, uint8_t *dst, int64_t n);
+
+/* fp16 -> fp32 through a 64K-entry table (initialised once). */
+extern float qfit_f16_table[65536];
+void qfit_f16_table_init(void);
+
+#endif

@@ -1,0 +1,627 @@
+/* The memory planner: models from GGUF files, one configuration's memory,
+ * verdict, speed estimate, the --fit search and the recommendations. */
+#include "plan/plan_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "qfit/gguf.h"
+#include "qfit/quant.h"
+
+#define GiB (1024.0 * 1024 * 1024)
+
+/* ------------------------------------------------------------ mixes and quality */
+
+/* Quality of each mix, measured on the shared model kjv-llama-7m
+ * (/work/shared/testdata/kjv-llama-7m/ppl.tsv: llama.cpp-style perplexity of the
+ * validation text at context 512 and mean KL divergence against F32). Ordered
+ * by mean KLD, best first; that order is the planner's quality ranking.
+ * BF16 was not measured (its KLD would be ~F16's); it is never chosen by --fit. */
+static const qfit_plan_mix mixes[] = {
+    { "F32",    0,  0.0,      37.0483 },
+    { "F16",    1,  0.0,      37.0483 },   /* KLD 0.000000 at 6 decimals */
+    { "BF16",   32, -1.0,     0 },
+    { "Q8_0",   7,  0.000122, 37.0529 },
+    { "Q6_K",   18, 0.000674, 37.0605 },
+    { "Q5_K_M", 17, 0.001301, 37.0907 },
+    { "Q5_1",   9,  0.001553, 37.0928 },
+    { "Q5_K_S", 16, 0.001571, 37.0854 },
+    { "Q5_0",   8,  0.001867, 37.0800 },
+    { "Q4_K_M", 15, 0.003613, 37.1303 },
+    { "Q4_K_S", 14, 0.004591, 37.1433 },
+    { "IQ4_NL", 25, 0.004974, 37.1700 },
+    { "IQ4_XS", 30, 0.005151, 37.1664 },
+    { "Q4_1",   3,  0.005600, 37.2414 },
+    { "Q4_0",   2,  0.007009, 37.1864 },
+    { "Q3_K_L", 13, 0.014067, 37.4069 },
+    { "Q3_K_M", 12, 0.015560, 37.4530 },
+    { "Q3_K_S", 11, 0.022767, 37.5336 },
+    { "Q2_K",   10, 0.065835, 38.7280 },
+};
+#define N_MIXES (sizeof mixes / sizeof mixes[0])
+
+/* ppl.tsv rows F32+kv_q8_0 and F32+kv_q4_0 */
+#define PPL_F32        37.0483
+#define PPL_KV_Q8_0    37.0494
+#define PPL_KV_Q4_0    37.1177
+
+size_t qfit_plan_mix_count(void) { return N_MIXES; }
+const qfit_plan_mix *qfit_plan_mix_at(size_t i) { return i < N_MIXES ? &mixes[i] : NULL; }
+
+const qfit_plan_mix *qfit_plan_mix_find(const char *name)
+{
+    if (!name) return NULL;
+    for (size_t i = 0; i < N_MIXES; i++)
+        if (strcasecmp(mixes[i].name, name) == 0) return &mixes[i];
+    return NULL;
+}
+
+const qfit_plan_mix *qfit_plan_mix_by_ftype(int ftype)
+{
+    for (size_t i = 0; i < N_MIXES; i++)
+        if (mixes[i].ftype == ftype) return &mixes[i];
+    return NULL;
+}
+
+double qfit_plan_kv_ppl(int kv_type)
+{
+    switch (kv_type) {
+    case QFIT_TYPE_F32: case QFIT_TYPE_F16: return PPL_F32;
+    case QFIT_TYPE_Q8_0: return PPL_KV_Q8_0;
+    case QFIT_TYPE_Q4_0: return PPL_KV_Q4_0;
+    }
+    return 0;
+}
+
+/* KV cache types are measured only as perplexity. To add their loss to a mix's
+ * KLD, convert with the ratio mean-KLD / ln(ppl / ppl_F32) observed on the
+ * mixes of the same table (median over the mixes with a measurable change). */
+static double kld_per_log_ppl(void)
+{
+    static double cached;
+    if (cached > 0) return cached;
+    double r[N_MIXES];
+    size_t n = 0;
+    for (size_t i = 0; i < N_MIXES; i++) {
+        double d = mixes[i].ppl > 0 ? log(mixes[i].ppl / PPL_F32) : 0;
+        if (mixes[i].mean_kld > 0 && d > 1e-4) r[n++] = mixes[i].mean_kld / d;
+    }
+    for (size_t i = 1; i < n; i++)          /* insertion sort, n is small */
+        for (size_t j = i; j > 0 && r[j] < r[j - 1]; j--) { double t = r[j]; r[j] = r[j - 1]; r[j - 1] = t; }
+    cached = n ? (n % 2 ? r[n / 2] : 0.5 * (r[n / 2 - 1] + r[n / 2])) : 1.0;
+    return cached;
+}
+
+double qfit_plan_quality_loss(const char *mix, int kv_type)
+{
+    const qfit_plan_mix *mx = qfit_plan_mix_find(mix);
+    double kv_ppl = qfit_plan_kv_ppl(kv_type);
+    if (!mx || mx->mean_kld < 0 || kv_ppl <= 0) return -1;
+    return mx->mean_kld + kld_per_log_ppl() * log(kv_ppl / PPL_F32);
+}
+
+/* Task floors: the worst mix whose measured quality is still acceptable. */
+static const struct { const char *task, *floor; } task_floors[] = {
+    { "chat",       "Q4_K_M" },
+    { "facts",      "Q4_K_M" },
+    { "formatting", "Q4_K_M" },
+    { "code",       "Q5_K_M" },   /* exact syntax: one wrong token breaks a program */
+    { "reasoning",  "Q5_K_M" },   /* multi-step: errors compound */
+    { "math",       "Q6_K" },     /* numerical work: digits must be exact */
+};
+
+bool qfit_plan_task_valid(const char *task)
+{
+    if (!task) return false;
+    for (size_t i = 0; i < sizeof task_floors / sizeof task_floors[0]; i++)
+        if (strcasecmp(task, task_floors[i].task) == 0) return true;
+    return false;
+}
+
+const char *qfit_plan_task_floor(const char *task)
+{
+    if (!task) return NULL;
+    for (size_t i = 0; i < sizeof task_floors / sizeof task_floors[0]; i++)
+        if (strcasecmp(task, task_floors[i].task) == 0) return task_floors[i].floor;
+    return NULL;
+}
+
+/* ------------------------------------------------------------ verdict */
+
+const char *qfit_plan_verdict_name(qfit_plan_verdict v)
+{
+    switch (v) {
+    case QFIT_VERDICT_COMFORTABLE: return "comfortable";
+    case QFIT_VERDICT_TIGHT: return "tight";
+    case QFIT_VERDICT_NO_FIT: return "does not fit";
+    }
+    return "?";
+}
+
+qfit_plan_verdict qfit_plan_verdict_for(uint64_t total, uint64_t budget)
+{
+    /* comfortable: total <= 85% of budget; tight: <= 100%; else does not fit */
+    if ((long double)total * 100 <= (long double)budget * QFIT_PLAN_COMFORT_PCT) return QFIT_VERDICT_COMFORTABLE;
+    if (total <= budget) return QFIT_VERDICT_TIGHT;
+    return QFIT_VERDICT_NO_FIT;
+}
+
+/* ------------------------------------------------------------ models */
+
+/* Weight bytes are the expensive part (thousands of tensors): cache the last few. */
+typedef struct { const qfit_plan_tensor *t; size_t n; int ftype; uint64_t bytes; } wcache_entry;
+static _Thread_local wcache_entry wcache[32];
+static _Thread_local unsigned wcache_next;
+
+static int weights_cached(const qfit_plan_model *m, int ftype, uint64_t *out, char *err, size_t err_len)
+{
+    for (size_t i = 0; i < 32; i++)
+        if (wcache[i].t == m->tensors && wcache[i].n == m->n_tensors && wcache[i].ftype == ftype && m->n_tensors) {
+            *out = wcache[i].bytes;
+            return 0;
+        }
+    if (plan_mix_weight_bytes(m, ftype, out, NULL, err, err_len) < 0) return -1;
+    wcache[wcache_next++ % 32] = (wcache_entry){ m->tensors, m->n_tensors, ftype, *out };
+    return 0;
+}
+
+void qfit_plan_model_free(qfit_plan_model *m)
+{
+    if (!m) return;
+    for (size_t i = 0; i < 32; i++)
+        if (wcache[i].t == m->tensors) wcache[i].t = NULL;
+    free(m->tensors);
+    m->tensors = NULL;
+    m->n_tensors = 0;
+}
+
+static bool gguf_int(const qfit_gguf *g, const char *arch, const char *suffix, int64_t *out)
+{
+    char key[160];
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    int64_t i = qfit_gguf_find_key(g, key);
+    if (i < 0) return false;
+    if (qfit_gguf_kv_type(g, i) == QFIT_GGUF_ARRAY) {   /* per-layer arrays: take layer 0 */
+        if (qfit_gguf_arr_len(g, i) == 0) return false;
+        qfit_gguf_value v = qfit_gguf_kv_value(g, i), e;
+        if (!qfit_gguf_value_elem(&v, 0, &e)) return false;
+        switch (e.type) {
+        case QFIT_GGUF_UINT32: *out = (int64_t)((uint32_t)e.raw[0] | (uint32_t)e.raw[1] << 8 |
+                                                (uint32_t)e.raw[2] << 16 | (uint32_t)e.raw[3] << 24); return true;
+        case QFIT_GGUF_INT32: {
+            uint32_t u = (uint32_t)e.raw[0] | (uint32_t)e.raw[1] << 8 | (uint32_t)e.raw[2] << 16 | (uint32_t)e.raw[3] << 24;
+            *out = (int32_t)u;
+            return true;
+        }
+        default: return false;
+        }
+    }
+    return qfit_gguf_get_int(g, i, out);
+}
+
+int qfit_plan_model_from_gguf(const char *path, qfit_plan_model *out, char *err, size_t err_len)
+{
+    memset(out, 0, sizeof *out);
+    char gerr[256];
+    qfit_gguf *g = qfit_gguf_open(path, gerr, sizeof gerr);
+    if (!g) { snprintf(err, err_len, "%s: %s", path, gerr); return -1; }
+    int rc = -1;
+    out->from_gguf = true;
+    out->file_type = -1;
+    if (!qfit_gguf_get_string(g, "general.architecture", out->arch, sizeof out->arch)) {
+        snprintf(err, err_len, "%s: general.architecture is missing", path);
+        goto done;
+    }
+    char name[128] = "";
+    qfit_gguf_get_string(g, "general.name", name, sizeof name);
+    const char *base = strrchr(path, '/');
+    snprintf(out->name, sizeof out->name, "%s", name[0] ? name : (base ? base + 1 : path));
+    int64_t v;
+    struct { const char *key; int64_t *dst; bool required; } keys[] = {
+        { "block_count", &out->n_layer, true },
+        { "embedding_length", &out->n_embd, true },
+        { "attention.head_count", &out->n_head, true },
+        { "feed_forward_length", &out->n_ff, false },
+        { "attention.head_count_kv", &out->n_head_kv, false },
+        { "attention.key_length", &out->head_dim_k, false },
+        { "attention.value_length", &out->head_dim_v, false },
+        { "context_length", &out->n_ctx_train, false },
+        { "vocab_size", &out->n_vocab, false },
+        { "rope.dimension_count", &out->n_rot, false },
+        { "expert_count", &out->n_expert, false },
+    };
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        if (gguf_int(g, out->arch, keys[i].key, &v)) {
+            if (v < 0 || v > (1 << 24)) {
+                snprintf(err, err_len, "%s: %s.%s = %lld is out of range", path, out->arch, keys[i].key, (long long)v);
+                goto done;
+            }
+            *keys[i].dst = v;
+        } else if (keys[i].required) {
+            snprintf(err, err_len, "%s: %s.%s is missing", path, out->arch, keys[i].key);
+            goto done;
+        }
+    }
+    if (out->n_layer <= 0 || out->n_embd <= 0 || out->n_head <= 0) {
+        snprintf(err, err_len, "%s: block_count, embedding_length and head_count must be positive", path);
+        goto done;
+    }
+    if (!out->n_head_kv) out->n_head_kv = out->n_head;
+    if (!out->head_dim_k) {
+        if (out->n_embd % out->n_head) {
+            snprintf(err, err_len, "%s: embedding_length %lld is not a multiple of head_count %lld", path,
+                     (long long)out->n_embd, (long long)out->n_head);
+            goto done;
+        }
+        out->head_dim_k = out->n_embd / out->n_head;
+    }
+    if (!out->head_dim_v) out->head_dim_v = out->head_dim_k;
+    if (!out->n_rot) out->n_rot = out->head_dim_k;
+    int64_t ft = qfit_gguf_find_key(g, "general.file_type");
+    if (ft >= 0 && qfit_gguf_get_int(g, ft, &v) && v >= 0 && v < 1000) out->file_type = (int)v;
+    /* llama.cpp's "70B" class and expert count, as the quantizer reads them */
+    if (plan_mix_facts_from_gguf(g, out, gerr, sizeof gerr) < 0) {
+        snprintf(err, err_len, "%s: %s", path, gerr);
+        goto done;
+    }
+
+    int64_t nt = qfit_gguf_n_tensors(g);
+    out->tensors = calloc(nt > 0 ? (size_t)nt : 1, sizeof *out->tensors);
+    if (!out->tensors) { snprintf(err, err_len, "out of memory"); goto done; }
+    out->n_tensors = (size_t)nt;
+    bool has_output = false;
+    for (int64_t i = 0; i < nt; i++) {
+        const qfit_gguf_tensor *t = qfit_gguf_tensor_at(g, i);
+        qfit_plan_tensor *pt = &out->tensors[i];
+        size_t len = t->name.len < sizeof pt->name - 1 ? (size_t)t->name.len : sizeof pt->name - 1;
+        memcpy(pt->name, t->name.data, len);
+        pt->name[len] = 0;
+        pt->n_dims = t->n_dims;
+        for (int d = 0; d < 4; d++) pt->ne[d] = t->ne[d];
+        pt->type = t->type;
+        pt->nbytes = t->nbytes;
+        out->n_params += (uint64_t)qfit_gguf_tensor_nelements(t);
+        if (!strcmp(pt->name, "output.weight")) has_output = true;
+        if (!strcmp(pt->name, "token_embd.weight") && !out->n_vocab) out->n_vocab = t->ne[1];
+    }
+    out->tied = !has_output;
+    rc = 0;
+done:
+    qfit_gguf_close(g);
+    if (rc) qfit_plan_model_free(out);
+    return rc;
+}
+
+int qfit_plan_model_load(const char *spec, qfit_plan_model *out, char *err, size_t err_len)
+{
+    struct stat st;
+    if (spec && stat(spec, &st) == 0 && S_ISREG(st.st_mode)) return qfit_plan_model_from_gguf(spec, out, err, err_len);
+    const qfit_plan_facts *f = qfit_plan_catalog_find(spec);
+    if (!f) {
+        memset(out, 0, sizeof *out);
+        snprintf(err, err_len, "'%s' is neither a GGUF file nor a catalog model (qfit plan --list-models)",
+                 spec ? spec : "");
+        return -1;
+    }
+    return qfit_plan_model_from_facts(f, out, err, err_len);
+}
+
+/* ------------------------------------------------------------ one configuration */
+
+int qfit_plan_weight_bytes(const qfit_plan_model *m, const char *mix, uint64_t *out, char *err, size_t err_len)
+{
+    if (!mix) {
+        if (!m->from_gguf) { snprintf(err, err_len, "a catalog model needs a quantization mix"); return -1; }
+        uint64_t s = 0;
+        for (size_t i = 0; i < m->n_tensors; i++) s += m->tensors[i].nbytes;
+        *out = s;
+        return 0;
+    }
+    int ftype = plan_ftype_from_name(mix);
+    if (ftype < 0) { snprintf(err, err_len, "unknown quantization mix '%s'", mix); return -1; }
+    return plan_mix_weight_bytes(m, ftype, out, NULL, err, err_len);
+}
+
+uint64_t qfit_plan_kv_bytes(const qfit_plan_model *m, int64_t n_cells, int kv_type)
+{
+    return plan_engine_kv_bytes(m, n_cells, kv_type);
+}
+
+static bool kv_type_ok(int t)
+{
+    return t == QFIT_TYPE_F16 || t == QFIT_TYPE_Q8_0 || t == QFIT_TYPE_Q4_0;
+}
+
+int qfit_plan_compute(const qfit_plan_model *m, const qfit_plan_machine *mach,
+                      const qfit_plan_settings *s, qfit_plan_result *r, char *err, size_t err_len)
+{
+    memset(r, 0, sizeof *r);
+    if (!m || !mach || !s) { snprintf(err, err_len, "invalid arguments"); return -1; }
+    /* weights */
+    const char *mix = s->mix;
+    if (mix) {
+        int ftype = plan_ftype_from_name(mix);
+        if (ftype < 0) {
+            snprintf(err, err_len, "unknown quantization mix '%s' (qfit plan --table lists them)", mix);
+            return -1;
+        }
+        snprintf(r->mix, sizeof r->mix, "%s", plan_ftype_name(ftype));
+        if (weights_cached(m, ftype, &r->weights_bytes, err, err_len) < 0) return -1;
+    } else if (m->from_gguf) {
+        r->as_stored = true;
+        const char *fn = m->file_type >= 0 ? plan_ftype_name(m->file_type) : NULL;
+        snprintf(r->mix, sizeof r->mix, "%s", fn ? fn : "as stored");
+        if (qfit_plan_weight_bytes(m, NULL, &r->weights_bytes, err, err_len) < 0) return -1;
+    } else {
+        snprintf(r->mix, sizeof r->mix, "Q4_K_M");
+        if (weights_cached(m, plan_ftype_from_name("Q4_K_M"), &r->weights_bytes, err, err_len) < 0) return -1;
+    }
+    /* settings */
+    int64_t def_ctx = m->n_ctx_train > 0 && m->n_ctx_train < QFIT_PLAN_DEFAULT_CTX ? m->n_ctx_train
+                                                                                  : QFIT_PLAN_DEFAULT_CTX;
+    r->n_ctx = s->n_ctx > 0 ? s->n_ctx : def_ctx;
+    r->kv_type = s->kv_type > 0 ? s->kv_type : QFIT_TYPE_F16;   /* 0: unset */
+    if (!kv_type_ok(r->kv_type)) {
+        snprintf(err, err_len, "unsupported KV cache type %s (supported: f16, q8_0, q4_0)", qfit_type_name(r->kv_type));
+        return -1;
+    }
+    bool kv_quant = r->kv_type == QFIT_TYPE_Q8_0 || r->kv_type == QFIT_TYPE_Q4_0;
+    r->flash_attn = s->flash_attn > 0 || (s->flash_attn < 0 && kv_quant);
+    if (kv_quant && s->flash_attn == 0) {
+        r->flash_attn = true;
+        snprintf(r->note, sizeof r->note,
+                 "flash attention turned on: llama.cpp needs it for a quantized V cache");
+    }
+    r->n_parallel = s->n_parallel > 0 ? s->n_parallel : 1;
+    r->n_batch = s->n_batch > 0 ? s->n_batch : QFIT_PLAN_DEFAULT_BATCH;
+    if (r->n_ctx < 1 || r->n_ctx > (1 << 24) || r->n_parallel > 256 || r->n_batch > (1 << 20)) {
+        snprintf(err, err_len, "settings out of range (context 1..16777216, parallel 1..256, batch 1..1048576)");
+        return -1;
+    }
+    const int64_t cells = r->n_ctx * r->n_parallel;
+    if (cells > (1 << 24)) {
+        snprintf(err, err_len, "context x parallel = %lld cells is too large", (long long)cells);
+        return -1;
+    }
+    int batch = r->n_batch > cells ? (int)cells : r->n_batch;   /* the engine clamps the same way */
+    /* memory */
+    r->kv_bytes = plan_engine_kv_bytes(m, cells, r->kv_type);
+    if (!r->kv_bytes) {
+        snprintf(err, err_len, "KV cache type %s cannot hold heads of dimension %lld", qfit_type_name(r->kv_type),
+                 (long long)m->head_dim_k);
+        return -1;
+    }
+    r->compute_bytes = plan_engine_compute_bytes(m, cells, batch);
+    r->runtime_bytes = qfit_plan_runtime_reserve_bytes(mach);
+    r->os_bytes = qfit_plan_os_reserve_bytes(mach);
+    r->overhead_bytes = r->runtime_bytes + r->os_bytes;
+    r->total_bytes = r->weights_bytes + r->kv_bytes + r->compute_bytes + r->overhead_bytes;
+    r->budget_bytes = qfit_plan_budget_bytes(mach);
+    r->verdict = qfit_plan_verdict_for(r->total_bytes, r->budget_bytes);
+    r->bits_per_weight = m->n_params ? (double)r->weights_bytes * 8.0 / (double)m->n_params : 0;
+    /* speed: each generated token reads every weight once (token_embd only one row,
+     * unless it doubles as the output matrix) and the whole KV cache at full context */
+    uint64_t embd = 0;
+    if (!m->tied) {
+        for (size_t i = 0; i < m->n_tensors; i++)
+            if (!strcmp(m->tensors[i].name, "token_embd.weight")) {
+                embd = m->n_params ? (uint64_t)((double)r->weights_bytes *
+                                                ((double)(m->tensors[i].ne[0] * m->tensors[i].ne[1]) / (double)m->n_params))
+                                   : 0;
+                break;
+            }
+    }
+    r->bytes_per_token = r->weights_bytes - embd + r->kv_bytes / (uint64_t)r->n_parallel;
+    if (mach->bandwidth_gbs > 0 && r->bytes_per_token > 0) {
+        double bw = mach->bandwidth_gbs * 1e9;
+        r->tps_low = 0.5 * bw / (double)r->bytes_per_token;
+        r->tps_high = 0.8 * bw / (double)r->bytes_per_token;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ --fit */
+
+static int better(const qfit_plan_result *a, double qa, const qfit_plan_result *b, double qb)
+{
+    if (qa != qb) return qa < qb;
+    if (a->verdict != b->verdict) return a->verdict < b->verdict;
+    if (a->n_ctx != b->n_ctx) return a->n_ctx > b->n_ctx;
+    return a->total_bytes < b->total_bytes;
+}
+
+int qfit_plan_fit(const qfit_plan_model *m, const qfit_plan_machine *mach,
+                  const qfit_plan_settings *base, const char *task, int64_t min_ctx,
+                  qfit_plan_result *best, char *err, size_t err_len)
+{
+    const char *floor_name = NULL;
+    if (task) {
+        if (!qfit_plan_task_valid(task)) {
+            snprintf(err, err_len, "unknown task '%s' (chat, code, math, reasoning, facts, formatting)", task);
+            return -1;
+        }
+        floor_name = qfit_plan_task_floor(task);
+    }
+    double floor_kld = floor_name ? qfit_plan_mix_find(floor_name)->mean_kld : INFINITY;
+    int64_t def_ctx = m->n_ctx_train > 0 && m->n_ctx_train < QFIT_PLAN_DEFAULT_CTX ? m->n_ctx_train
+                                                                                  : QFIT_PLAN_DEFAULT_CTX;
+    int64_t target = base->n_ctx > 0 ? base->n_ctx : def_ctx;
+    if (min_ctx > target) target = min_ctx;
+    int64_t lo = min_ctx > 0 ? min_ctx : (target < 2048 ? target : 2048);
+    /* context candidates: target, halving down to lo, and lo itself */
+    int64_t ctxs[40];
+    int nc = 0;
+    for (int64_t c = target; c >= lo && nc < 38; c /= 2) ctxs[nc++] = c;
+    if (nc == 0 || ctxs[nc - 1] != lo) ctxs[nc++] = lo;
+    const int kvs[3] = { QFIT_TYPE_F16, QFIT_TYPE_Q8_0, QFIT_TYPE_Q4_0 };
+    bool found = false;
+    double best_q = INFINITY;
+    for (size_t i = 0; i < N_MIXES; i++) {
+        if (mixes[i].mean_kld < 0 || mixes[i].mean_kld > floor_kld) continue;
+        for (int k = 0; k < 3; k++) {
+            double q = qfit_plan_quality_loss(mixes[i].name, kvs[k]);
+            for (int c = 0; c < nc; c++) {
+                qfit_plan_settings s = *base;
+                s.mix = mixes[i].name;
+                s.kv_type = kvs[k];
+                s.n_ctx = ctxs[c];
+                s.flash_attn = kvs[k] == QFIT_TYPE_F16 ? base->flash_attn : 1;
+                qfit_plan_result r;
+                if (qfit_plan_compute(m, mach, &s, &r, err, err_len) < 0) return -1;
+                if (r.verdict == QFIT_VERDICT_NO_FIT) continue;
+                if (!found || better(&r, q, best, best_q)) {
+                    *best = r;
+                    best_q = q;
+                    found = true;
+                }
+                break;   /* the longest context that fits for this mix and KV type */
+            }
+        }
+    }
+    return found ? 1 : 0;
+}
+
+/* ------------------------------------------------------------ recommendations */
+
+static const char *kv_name(int t)
+{
+    switch (t) {
+    case QFIT_TYPE_F16: return "f16";
+    case QFIT_TYPE_Q8_0: return "q8_0";
+    case QFIT_TYPE_Q4_0: return "q4_0";
+    }
+    return "?";
+}
+
+void qfit_plan_command(char *buf, size_t cap, const char *model_spec, const char *machine_args,
+                       const qfit_plan_result *r)
+{
+    int n = snprintf(buf, cap, "qfit plan %s%s%s", model_spec, machine_args && *machine_args ? " " : "",
+                     machine_args ? machine_args : "");
+    if (n < 0 || (size_t)n >= cap) return;
+    if (!r->as_stored) n += snprintf(buf + n, cap - (size_t)n, " --quant %s", r->mix);
+    if ((size_t)n < cap) n += snprintf(buf + n, cap - (size_t)n, " --ctx %lld", (long long)r->n_ctx);
+    if ((size_t)n < cap && r->kv_type != QFIT_TYPE_F16)
+        n += snprintf(buf + n, cap - (size_t)n, " --kv-type %s", kv_name(r->kv_type));
+    if ((size_t)n < cap && r->flash_attn) n += snprintf(buf + n, cap - (size_t)n, " --flash-attn on");
+    if ((size_t)n < cap && r->n_parallel != 1) n += snprintf(buf + n, cap - (size_t)n, " --parallel %d", r->n_parallel);
+    if ((size_t)n < cap && r->n_batch != QFIT_PLAN_DEFAULT_BATCH)
+        snprintf(buf + n, cap - (size_t)n, " --batch %d", r->n_batch);
+}
+
+static qfit_plan_settings settings_of(const qfit_plan_result *r)
+{
+    qfit_plan_settings s = { r->as_stored ? NULL : r->mix, r->n_ctx, r->kv_type, r->flash_attn ? 1 : 0,
+                             r->n_parallel, r->n_batch };
+    return s;
+}
+
+static bool reaches(const qfit_plan_result *r, qfit_plan_verdict want) { return r->verdict <= want; }
+
+static void add_fix(qfit_plan_fix *fixes, size_t cap, size_t *n, const char *what, const char *model_spec,
+                    const char *machine_args, const qfit_plan_result *cur, const qfit_plan_result *nr)
+{
+    if (*n >= cap || nr->total_bytes >= cur->total_bytes) return;
+    qfit_plan_fix *f = &fixes[(*n)++];
+    snprintf(f->what, sizeof f->what, "%s", what);
+    qfit_plan_command(f->cmd, sizeof f->cmd, model_spec, machine_args, nr);
+    f->saves_bytes = cur->total_bytes - nr->total_bytes;
+    f->new_total_bytes = nr->total_bytes;
+    f->new_verdict = nr->verdict;
+}
+
+size_t qfit_plan_recommend(const qfit_plan_model *m, const qfit_plan_machine *mach,
+                           const qfit_plan_settings *s0, const qfit_plan_result *cur,
+                           const char *model_spec, const char *machine_args,
+                           qfit_plan_fix *fixes, size_t cap)
+{
+    (void)s0;
+    size_t n = 0;
+    char err[256], what[96];
+    if (cur->verdict == QFIT_VERDICT_COMFORTABLE) return 0;
+    const qfit_plan_verdict want = cur->verdict == QFIT_VERDICT_TIGHT ? QFIT_VERDICT_COMFORTABLE : QFIT_VERDICT_TIGHT;
+    const qfit_plan_settings base = settings_of(cur);
+    qfit_plan_result r, pick;
+
+    /* 1. lower quantization: the best-quality smaller mix that reaches the goal, else the smallest */
+    {
+        bool have = false;
+        for (size_t i = 0; i < N_MIXES; i++) {
+            if (mixes[i].mean_kld < 0) continue;
+            qfit_plan_settings s = base;
+            s.mix = mixes[i].name;
+            if (qfit_plan_compute(m, mach, &s, &r, err, sizeof err) < 0) continue;
+            if (r.weights_bytes >= cur->weights_bytes) continue;
+            if (reaches(&r, want)) { pick = r; have = true; break; }
+            if (!have || r.total_bytes < pick.total_bytes) { pick = r; have = true; }
+        }
+        if (have) {
+            snprintf(what, sizeof what, "lower quantization to %s", pick.mix);
+            add_fix(fixes, cap, &n, what, model_spec, machine_args, cur, &pick);
+        }
+    }
+    /* 2. KV cache q8_0, then q4_0 (with flash attention, which a quantized V cache needs) */
+    const int kvs[2] = { QFIT_TYPE_Q8_0, QFIT_TYPE_Q4_0 };
+    for (int k = 0; k < 2; k++) {
+        qfit_plan_settings s = base;
+        s.kv_type = kvs[k];
+        s.flash_attn = 1;
+        if (qfit_plan_compute(m, mach, &s, &r, err, sizeof err) < 0 || r.kv_bytes >= cur->kv_bytes) continue;
+        snprintf(what, sizeof what, "KV cache %s", kv_name(kvs[k]));
+        add_fix(fixes, cap, &n, what, model_spec, machine_args, cur, &r);
+    }
+    /* 3. flash attention: listed only if it changes the engine's buffers (qfit's
+     *    attention never materialises the score matrix, so today it does not) */
+    if (!cur->flash_attn) {
+        qfit_plan_settings s = base;
+        s.flash_attn = 1;
+        if (qfit_plan_compute(m, mach, &s, &r, err, sizeof err) == 0)
+            add_fix(fixes, cap, &n, "flash attention on", model_spec, machine_args, cur, &r);
+    }
+    /* 4. shorter context: the longest (halving) that reaches the goal, else the
+     *    shortest tried (not below 1024: shorter is rarely usable) */
+    {
+        bool have = false;
+        for (int64_t c = cur->n_ctx / 2; c >= 1024; c /= 2) {
+            qfit_plan_settings s = base;
+            s.n_ctx = c;
+            if (qfit_plan_compute(m, mach, &s, &r, err, sizeof err) < 0) break;
+            pick = r;
+            have = true;
+            if (reaches(&r, want)) break;
+        }
+        if (have) {
+            snprintf(what, sizeof what, "shorter context: %lld", (long long)pick.n_ctx);
+            add_fix(fixes, cap, &n, what, model_spec, machine_args, cur, &pick);
+        }
+    }
+    /* 5. smaller model of the same family (catalog models) */
+    if (m->facts && n < cap) {
+        const qfit_plan_facts *bestf = NULL, *smallest = NULL;
+        qfit_plan_result best_r, small_r;
+        for (size_t i = 0; i < qfit_plan_catalog_count(); i++) {
+            const qfit_plan_facts *f = qfit_plan_catalog_at(i);
+            if (f == m->facts || strcmp(f->family, m->facts->family) != 0) continue;
+            qfit_plan_model sm;
+            if (qfit_plan_model_from_facts(f, &sm, err, sizeof err) < 0) continue;
+            qfit_plan_settings s = base;
+            if (s.n_ctx > sm.n_ctx_train) s.n_ctx = sm.n_ctx_train;
+            int rc = qfit_plan_compute(&sm, mach, &s, &r, err, sizeof err);
+            qfit_plan_model_free(&sm);
+            if (rc < 0 || r.weights_bytes >= cur->weights_bytes) continue;
+            if (reaches(&r, want) && (!bestf || r.weights_bytes > best_r.weights_bytes)) { bestf = f; best_r = r; }
+            if (!smallest || r.total_bytes < small_r.total_bytes) { smallest = f; small_r = r; }
+        }
+        const qfit_plan_facts *f = bestf ? bestf : smallest;
+        if (f) {
+            qfit_plan_result *rr = bestf ? &best_r : &small_r;
+            snprintf(what, sizeof what, "smaller model: %s", f->name);
+            add_fix(fixes, cap, &n, what, f->name, machine_args, cur, rr);
+        }
+    }
+    return n;
+}

@@ -1,0 +1,634 @@
+/* Suite plan: the memory planner (catalog, machines, memory model, verdict,
+ * --fit, recommendations, JSON) and `qfit plan`. */
+#include <criterion/criterion.h>
+
+#include <dirent.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qfit/plan.h"
+#include "qfit/quant.h"
+#include "util/testutil.h"
+
+#define GiB (1024ull * 1024 * 1024)
+#define MiB (1024ull * 1024)
+
+static void load(const char *spec, qfit_plan_model *m)
+{
+    char err[256];
+    int rc = qfit_plan_model_load(spec, m, err, sizeof err);
+    cr_assert_eq(rc, 0, "load %s: %s", spec, err);
+}
+
+static qfit_plan_result plan(const qfit_plan_model *m, const qfit_plan_machine *mach, const char *mix,
+                             int64_t ctx, int kv, int par)
+{
+    qfit_plan_settings s = { mix, ctx, kv, -1, par, 0 };
+    qfit_plan_result r;
+    char err[256];
+    cr_assert_eq(qfit_plan_compute(m, mach, &s, &r, err, sizeof err), 0, "%s", err);
+    return r;
+}
+
+/* ------------------------------------------------------------ catalog */
+
+/* Published Hugging Face config.json values (hidden_size, intermediate_size,
+ * num_hidden_layers, num_attention_heads, num_key_value_heads, head_dim,
+ * vocab_size, max_position_embeddings, tie_word_embeddings) of:
+ *   meta-llama/Llama-3.1-8B-Instruct, meta-llama/Llama-3.2-1B-Instruct,
+ *   Qwen/Qwen2.5-Coder-32B-Instruct, Qwen/Qwen2.5-0.5B-Instruct, Qwen/Qwen3-8B,
+ *   google/gemma-2-9b-it, mistralai/Mistral-Small-24B-Instruct-2501. */
+Test(plan, catalog_facts_match_published_configs)
+{
+    struct { const char *name; int64_t E, FF, L, H, KV, HD, V, CTX; bool tied; const char *arch; } want[] = {
+        { "meta-llama/Llama-3.1-8B-Instruct", 4096, 14336, 32, 32, 8, 128, 128256, 131072, false, "llama" },
+        { "meta-llama/Llama-3.2-1B-Instruct", 2048, 8192, 16, 32, 8, 64, 128256, 131072, true, "llama" },
+        { "Qwen/Qwen2.5-Coder-32B-Instruct", 5120, 27648, 64, 40, 8, 128, 152064, 32768, false, "qwen2" },
+        { "Qwen/Qwen2.5-0.5B-Instruct", 896, 4864, 24, 14, 2, 64, 151936, 32768, true, "qwen2" },
+        { "Qwen/Qwen3-8B", 4096, 12288, 36, 32, 8, 128, 151936, 40960, false, "qwen3" },
+        { "google/gemma-2-9b-it", 3584, 14336, 42, 16, 8, 256, 256000, 8192, true, "gemma2" },
+        { "mistralai/Mistral-Small-24B-Instruct-2501", 5120, 32768, 40, 32, 8, 128, 131072, 32768, false, "llama" },
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        const qfit_plan_facts *f = qfit_plan_catalog_find(want[i].name);
+        cr_assert_not_null(f, "%s missing", want[i].name);
+        cr_expect_eq(f->n_embd, want[i].E, "%s hidden_size", want[i].name);
+        cr_expect_eq(f->n_ff, want[i].FF, "%s intermediate_size", want[i].name);
+        cr_expect_eq(f->n_layer, want[i].L, "%s layers", want[i].name);
+        cr_expect_eq(f->n_head, want[i].H, "%s heads", want[i].name);
+        cr_expect_eq(f->n_head_kv, want[i].KV, "%s kv heads", want[i].name);
+        cr_expect_eq(f->head_dim, want[i].HD, "%s head_dim", want[i].name);
+        cr_expect_eq(f->n_vocab, want[i].V, "%s vocab", want[i].name);
+        cr_expect_eq(f->n_ctx_train, want[i].CTX, "%s context", want[i].name);
+        cr_expect_eq(f->tied, want[i].tied, "%s tied", want[i].name);
+        cr_expect_str_eq(f->arch, want[i].arch);
+    }
+}
+
+Test(plan, catalog_names_ollama_and_hf_case_insensitive)
+{
+    const char *same[][3] = {
+        { "qwen2.5-coder:32b", "Qwen/Qwen2.5-Coder-32B-Instruct", "QWEN2.5-CODER:32B" },
+        { "llama3.1:8b", "meta-llama/Llama-3.1-8B-Instruct", "META-LLAMA/llama-3.1-8b-instruct" },
+        { "llama3.2:1b", "meta-llama/Llama-3.2-1B-Instruct", "Llama3.2:1B" },
+        { "qwen3:8b", "Qwen/Qwen3-8B", "qwen3:latest" },
+        { "deepseek-r1:32b", "deepseek-ai/DeepSeek-R1-Distill-Qwen-32B", "DeepSeek-R1:32b" },
+        { "gemma2:27b", "google/gemma-2-27b-it", "GEMMA2:27B" },
+        { "mistral:7b", "mistralai/Mistral-7B-Instruct-v0.3", "mistral" },
+        { "mistral-small:24b", "mistralai/Mistral-Small-24B-Instruct-2501", "Mistral-Small:24B" },
+    };
+    for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) {
+        const qfit_plan_facts *a = qfit_plan_catalog_find(same[i][0]);
+        cr_assert_not_null(a, "%s", same[i][0]);
+        cr_expect_eq(qfit_plan_catalog_find(same[i][1]), a, "%s", same[i][1]);
+        cr_expect_eq(qfit_plan_catalog_find(same[i][2]), a, "%s", same[i][2]);
+    }
+    cr_expect_null(qfit_plan_catalog_find("qwen2.5-coder:33b"));
+    cr_expect_null(qfit_plan_catalog_find(""));
+    cr_expect_null(qfit_plan_catalog_find(NULL));
+    /* every model the issue names is there */
+    const char *need[] = { "llama3.1:8b", "llama3.1:70b", "llama3.2:1b", "llama3.2:3b", "llama3.3:70b", "mistral:7b",
+                           "mistral-small:24b", "qwen2.5:0.5b", "qwen2.5:1.5b", "qwen2.5:3b", "qwen2.5:7b",
+                           "qwen2.5:14b", "qwen2.5:32b", "qwen2.5:72b", "qwen2.5-coder:7b", "qwen2.5-coder:14b",
+                           "qwen2.5-coder:32b", "qwen3:0.6b", "qwen3:1.7b", "qwen3:4b", "qwen3:8b", "qwen3:14b",
+                           "qwen3:32b", "deepseek-r1:7b", "deepseek-r1:14b", "deepseek-r1:32b", "gemma2:9b",
+                           "gemma2:27b" };
+    for (size_t i = 0; i < sizeof need / sizeof need[0]; i++)
+        cr_expect_not_null(qfit_plan_catalog_find(need[i]), "%s missing", need[i]);
+}
+
+/* The enumerated tensors add up to the published parameter counts (the
+ * safetensors totals shown on the models' Hugging Face pages); llama3 models
+ * also get rope_freqs (head_dim/2 values) from llama.cpp's converter. */
+Test(plan, catalog_tensors_give_published_parameter_counts)
+{
+    struct { const char *name; uint64_t params; size_t n_tensors; } want[] = {
+        { "llama3.1:8b", 8030261248ull + 64, 1 + 1 + 32 * 9 + 2 },
+        { "llama3.2:1b", 1235814400ull + 32, 1 + 1 + 16 * 9 + 1 },         /* tied: no output.weight */
+        { "qwen2.5:7b", 7615616512ull, 1 + 28 * 12 + 2 },                    /* q/k/v biases */
+        { "qwen2.5-coder:32b", 32763876352ull, 1 + 64 * 12 + 2 },
+        { "qwen3:8b", 8190735360ull, 1 + 36 * 11 + 2 },                      /* q/k norms */
+        { "gemma2:9b", 9241705984ull, 1 + 42 * 11 + 1 },                     /* post norms, tied */
+        { "mistral:7b", 7248023552ull, 1 + 32 * 9 + 2 },
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        qfit_plan_model m;
+        load(want[i].name, &m);
+        cr_expect_eq(m.n_params, want[i].params, "%s: %llu params", want[i].name, (unsigned long long)m.n_params);
+        cr_expect_eq(m.n_tensors, want[i].n_tensors, "%s: %zu tensors", want[i].name, m.n_tensors);
+        qfit_plan_model_free(&m);
+    }
+    /* shapes as llama.cpp's converter writes them (ne[0] = input dimension) */
+    qfit_plan_model m;
+    load("mistral-small:24b", &m);
+    bool seen_q = false, seen_o = false;
+    for (size_t i = 0; i < m.n_tensors; i++) {
+        if (!strcmp(m.tensors[i].name, "blk.0.attn_q.weight")) {
+            seen_q = true;
+            cr_expect(m.tensors[i].ne[0] == 5120 && m.tensors[i].ne[1] == 4096);
+        }
+        if (!strcmp(m.tensors[i].name, "blk.39.attn_output.weight")) {
+            seen_o = true;
+            cr_expect(m.tensors[i].ne[0] == 4096 && m.tensors[i].ne[1] == 5120);
+        }
+    }
+    cr_expect(seen_q && seen_o);
+    qfit_plan_model_free(&m);
+}
+
+/* ------------------------------------------------------------ KV cache */
+
+Test(plan, kv_bytes_formula_and_block_accounting)
+{
+    qfit_plan_model m;
+    load("llama3.1:8b", &m);
+    /* 2 x 32 layers x 8192 x 8 KV heads x 128 x 2 bytes = 1 GiB exactly */
+    cr_expect_eq(qfit_plan_kv_bytes(&m, 8192, QFIT_TYPE_F16), GiB);
+    /* q8_0: 34 bytes per 32 elements; q4_0: 18 bytes per 32 */
+    cr_expect_eq(qfit_plan_kv_bytes(&m, 8192, QFIT_TYPE_Q8_0), 2ull * 32 * 8192 * 8 * (128 / 32) * 34);
+    cr_expect_eq(qfit_plan_kv_bytes(&m, 8192, QFIT_TYPE_Q8_0), GiB / 64 * 34);
+    cr_expect_eq(qfit_plan_kv_bytes(&m, 8192, QFIT_TYPE_Q4_0), GiB / 64 * 18);
+    /* linear in context */
+    cr_expect_eq(qfit_plan_kv_bytes(&m, 16384, QFIT_TYPE_F16), 2 * GiB);
+    cr_expect_eq(qfit_plan_kv_bytes(&m, 1, QFIT_TYPE_F16), GiB / 8192);
+    /* parallel sequences multiply the cells */
+    qfit_plan_machine mach;
+    qfit_plan_machine_custom(64 * GiB, &mach);
+    qfit_plan_result r1 = plan(&m, &mach, "Q4_K_M", 8192, QFIT_TYPE_F16, 1);
+    qfit_plan_result r4 = plan(&m, &mach, "Q4_K_M", 8192, QFIT_TYPE_F16, 4);
+    cr_expect_eq(r1.kv_bytes, GiB);
+    cr_expect_eq(r4.kv_bytes, 4 * GiB);
+    qfit_plan_model_free(&m);
+    /* head dim 256 (gemma2 9b): 2 x 42 x 4096 x 8 x 256 x 2 */
+    load("gemma2:9b", &m);
+    cr_expect_eq(qfit_plan_kv_bytes(&m, 4096, QFIT_TYPE_F16), 2ull * 42 * 4096 * 8 * 256 * 2);
+    qfit_plan_model_free(&m);
+}
+
+/* ------------------------------------------------------------ weights */
+
+/* Sum of the bytes= column of a mixes/MIX.tsv file (llama.cpp's own choices). */
+static uint64_t tsv_bytes(const char *path, int *n_rows)
+{
+    size_t sz;
+    char *txt = tu_read_file(path, &sz);
+    cr_assert_not_null(txt, "cannot read %s", path);
+    uint64_t sum = 0;
+    *n_rows = 0;
+    for (char *p = txt; (p = strstr(p, "bytes=")); p += 6) {
+        sum += strtoull(p + 6, NULL, 10);
+        (*n_rows)++;
+    }
+    free(txt);
+    return sum;
+}
+
+Test(plan, weight_bytes_match_llama_cpp_mixes_of_shared_model)
+{
+    const char *dir = tu_shared_path("testdata/kjv-llama-7m/mixes");
+    qfit_plan_model m;
+    load(tu_shared_path("models/kjv-llama-7m-f32.gguf"), &m);
+    cr_assert_eq(m.n_tensors, 75);
+    DIR *d = opendir(dir);
+    cr_assert_not_null(d, "cannot open %s", dir);
+    struct dirent *e;
+    int checked = 0;
+    while ((e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        if (len < 5 || strcmp(e->d_name + len - 4, ".tsv") != 0 || !strcmp(e->d_name, "file-sizes.tsv")) continue;
+        char mix[32], path[4200];
+        snprintf(mix, sizeof mix, "%.*s", (int)(len - 4), e->d_name);
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        int rows;
+        uint64_t want = tsv_bytes(path, &rows);
+        cr_expect_eq(rows, 75, "%s rows", mix);
+        uint64_t got = 0;
+        char err[256];
+        cr_assert_eq(qfit_plan_weight_bytes(&m, mix, &got, err, sizeof err), 0, "%s: %s", mix, err);
+        cr_expect_eq(got, want, "%s: planner %llu bytes, llama.cpp %llu", mix, (unsigned long long)got,
+                     (unsigned long long)want);
+        checked++;
+    }
+    closedir(d);
+    cr_expect_geq(checked, 18, "only %d mixes checked", checked);
+    /* as stored: the F32 file's real tensor sizes (7,344,384 parameters x 4 bytes) */
+    uint64_t stored;
+    char err[256];
+    cr_assert_eq(qfit_plan_weight_bytes(&m, NULL, &stored, err, sizeof err), 0);
+    cr_expect_eq(stored, 7344384ull * 4);
+    cr_expect_eq(m.n_params, 7344384ull);
+    cr_expect_eq(m.n_layer, 8);
+    cr_expect_eq(m.n_head_kv, 2);
+    cr_expect_eq(m.head_dim_k, 64);
+    cr_expect_eq(m.n_ctx_train, 512);
+    qfit_plan_model_free(&m);
+}
+
+/* A GGUF planned as stored: its real tensor sizes and its file type. The F16
+ * file holds exactly what llama.cpp's F16 mix of the F32 file holds. */
+Test(plan, gguf_as_stored_uses_real_tensor_sizes)
+{
+    qfit_plan_model m;
+    load(tu_shared_path("models/kjv-llama-7m-f16.gguf"), &m);
+    cr_expect_eq(m.file_type, 1);
+    cr_expect(!m.tied);
+    uint64_t stored, mixed;
+    char err[256];
+    cr_assert_eq(qfit_plan_weight_bytes(&m, NULL, &stored, err, sizeof err), 0);
+    cr_assert_eq(qfit_plan_weight_bytes(&m, "F16", &mixed, err, sizeof err), 0);
+    int rows;
+    cr_expect_eq(stored, tsv_bytes(tu_shared_path("testdata/kjv-llama-7m/mixes/F16.tsv"), &rows));
+    cr_expect_eq(stored, mixed);
+    qfit_plan_machine mach;
+    qfit_plan_machine_custom(GiB, &mach);
+    qfit_plan_result r = plan(&m, &mach, NULL, 0, 0, 0);
+    cr_expect(r.as_stored);
+    cr_expect_str_eq(r.mix, "F16");
+    cr_expect_eq(r.weights_bytes, stored);
+    qfit_plan_model_free(&m);
+}
+
+/* Catalog models through the same rules: Q4_K_M tensor data against the
+ * community GGUF files (bartowski's Q4_K_M: Llama-3.1-8B-Instruct 4.92 GB,
+ * Qwen2.5-Coder-32B-Instruct 19.85 GB, both including a few MB of tokenizer
+ * metadata, so the tensor data is slightly below). */
+Test(plan, catalog_q4_k_m_weights_near_published_gguf_sizes)
+{
+    qfit_plan_model m;
+    uint64_t w;
+    char err[256];
+    load("llama3.1:8b", &m);
+    cr_assert_eq(qfit_plan_weight_bytes(&m, "Q4_K_M", &w, err, sizeof err), 0, "%s", err);
+    cr_expect(w > 4900000000ull && w <= 4920000000ull, "llama3.1:8b Q4_K_M %llu", (unsigned long long)w);
+    qfit_plan_model_free(&m);
+    load("qwen2.5-coder:32b", &m);
+    cr_assert_eq(qfit_plan_weight_bytes(&m, "Q4_K_M", &w, err, sizeof err), 0, "%s", err);
+    cr_expect(w > 19800000000ull && w <= 19850000000ull, "qwen2.5-coder:32b Q4_K_M %llu", (unsigned long long)w);
+    /* monotone: more bits, more bytes */
+    uint64_t q8, q6, q4, q2;
+    cr_assert_eq(qfit_plan_weight_bytes(&m, "Q8_0", &q8, err, sizeof err), 0);
+    cr_assert_eq(qfit_plan_weight_bytes(&m, "Q6_K", &q6, err, sizeof err), 0);
+    cr_assert_eq(qfit_plan_weight_bytes(&m, "Q4_0", &q4, err, sizeof err), 0);
+    cr_assert_eq(qfit_plan_weight_bytes(&m, "Q2_K", &q2, err, sizeof err), 0);
+    cr_expect(q8 > q6 && q6 > w && w > q4 && q4 > q2);
+    cr_expect_neq(qfit_plan_weight_bytes(&m, "Q9_X", &w, err, sizeof err), 0);
+    qfit_plan_model_free(&m);
+}
+
+/* ------------------------------------------------------------ machines, budget */
+
+Test(plan, size_parsing)
+{
+    uint64_t v;
+    cr_assert_eq(qfit_plan_parse_size("24G", &v), 0);    cr_expect_eq(v, 24 * GiB);
+    cr_assert_eq(qfit_plan_parse_size("24GiB", &v), 0);  cr_expect_eq(v, 24 * GiB);
+    cr_assert_eq(qfit_plan_parse_size("24gb", &v), 0);   cr_expect_eq(v, 24 * GiB);
+    cr_assert_eq(qfit_plan_parse_size("512M", &v), 0);   cr_expect_eq(v, 512 * MiB);
+    cr_assert_eq(qfit_plan_parse_size("1.5G", &v), 0);   cr_expect_eq(v, 3 * GiB / 2);
+    cr_assert_eq(qfit_plan_parse_size("1T", &v), 0);     cr_expect_eq(v, 1024 * GiB);
+    cr_assert_eq(qfit_plan_parse_size("123456", &v), 0); cr_expect_eq(v, 123456);
+    const char *bad[] = { "", "G", "24X", "-1G", "24 G B", "24GiBs", "1e400", "nan", "0", "0.5" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_expect_eq(qfit_plan_parse_size(bad[i], &v), -1, "'%s' accepted", bad[i]);
+}
+
+Test(plan, machine_profiles_and_budgets)
+{
+    const char *need[] = { "m1-max-32gb", "m1-pro-16gb", "m2-max-64gb", "m3-max-128gb", "m4-pro-48gb",
+                           "rtx-4090-24gb", "rtx-3060-12gb", "cpu-16gb", "cpu-32gb", "cpu-64gb" };
+    for (size_t i = 0; i < sizeof need / sizeof need[0]; i++) {
+        const qfit_plan_machine *m = qfit_plan_machine_find(need[i]);
+        cr_assert_not_null(m, "%s", need[i]);
+        cr_expect_gt(m->bandwidth_gbs, 0);
+    }
+    const qfit_plan_machine *m = qfit_plan_machine_find("M1-MAX-32GB");
+    cr_assert_not_null(m);
+    cr_expect_eq(m->kind, QFIT_MACHINE_APPLE);
+    cr_expect_eq(qfit_plan_budget_bytes(m), 24 * GiB);   /* 75% of 32 GiB */
+    cr_expect_eq(qfit_plan_os_reserve_bytes(m), 0);
+    cr_expect_eq(qfit_plan_budget_bytes(qfit_plan_machine_find("m3-max-128gb")), 96 * GiB);
+    const qfit_plan_machine *g = qfit_plan_machine_find("rtx-4090-24gb");
+    cr_expect_eq(g->kind, QFIT_MACHINE_GPU);
+    cr_expect_eq(qfit_plan_budget_bytes(g), 24 * GiB);   /* VRAM */
+    cr_expect_eq(qfit_plan_os_reserve_bytes(g), 512 * MiB);
+    const qfit_plan_machine *c = qfit_plan_machine_find("cpu-16gb");
+    cr_expect_eq(qfit_plan_budget_bytes(c), 16 * GiB);
+    cr_expect_eq(qfit_plan_os_reserve_bytes(c), 16 * GiB / 10);
+    cr_expect_eq(qfit_plan_os_reserve_bytes(qfit_plan_machine_find("cpu-64gb")), 4 * GiB);   /* capped */
+    cr_expect_null(qfit_plan_machine_find("m9-ultra"));
+    qfit_plan_machine x;
+    qfit_plan_machine_custom(24 * GiB, &x);
+    cr_expect_eq(qfit_plan_budget_bytes(&x), 24 * GiB);
+    cr_expect_eq(qfit_plan_os_reserve_bytes(&x), 0);
+    qfit_plan_machine_detect(&x);
+    cr_expect_gt(x.mem_bytes, 64 * MiB);
+    cr_expect_geq(x.cores, 1);
+}
+
+Test(plan, verdict_thresholds)
+{
+    const uint64_t B = 100 * GiB;
+    cr_expect_eq(qfit_plan_verdict_for(0, B), QFIT_VERDICT_COMFORTABLE);
+    cr_expect_eq(qfit_plan_verdict_for(85 * GiB, B), QFIT_VERDICT_COMFORTABLE);
+    cr_expect_eq(qfit_plan_verdict_for(85 * GiB + 1, B), QFIT_VERDICT_TIGHT);
+    cr_expect_eq(qfit_plan_verdict_for(B, B), QFIT_VERDICT_TIGHT);
+    cr_expect_eq(qfit_plan_verdict_for(B + 1, B), QFIT_VERDICT_NO_FIT);
+    cr_expect_str_eq(qfit_plan_verdict_name(QFIT_VERDICT_NO_FIT), "does not fit");
+}
+
+/* ------------------------------------------------------------ one plan */
+
+Test(plan, breakdown_adds_up_and_defaults)
+{
+    qfit_plan_model m;
+    load("qwen2.5-coder:32b", &m);
+    const qfit_plan_machine *mach = qfit_plan_machine_find("m1-max-32gb");
+    qfit_plan_result r = plan(&m, mach, NULL, 0, 0, 0);
+    cr_expect_str_eq(r.mix, "Q4_K_M");
+    cr_expect_eq(r.n_ctx, 4096);
+    cr_expect_eq(r.kv_type, QFIT_TYPE_F16);
+    cr_expect_eq(r.kv_bytes, 2ull * 64 * 4096 * 8 * 128 * 2);
+    cr_expect_gt(r.compute_bytes, 0);
+    cr_expect_eq(r.overhead_bytes, r.runtime_bytes + r.os_bytes);
+    cr_expect_eq(r.total_bytes, r.weights_bytes + r.kv_bytes + r.compute_bytes + r.overhead_bytes);
+    cr_expect_eq(r.budget_bytes, 24 * GiB);
+    cr_expect_eq(r.verdict, qfit_plan_verdict_for(r.total_bytes, r.budget_bytes));
+    cr_expect(r.bits_per_weight > 4.5 && r.bits_per_weight < 5.2, "bpw %f", r.bits_per_weight);
+    cr_expect(r.tps_low > 0 && r.tps_low < r.tps_high);
+    /* quantized KV switches flash attention on (llama.cpp needs it for a quantized V cache) */
+    qfit_plan_result q = plan(&m, mach, NULL, 0, QFIT_TYPE_Q8_0, 0);
+    cr_expect(q.flash_attn);
+    cr_expect_eq(q.kv_bytes, r.kv_bytes / 64 * 34);
+    /* bad settings are errors, not crashes */
+    qfit_plan_settings bad = { "Q4_K_M", 0, QFIT_TYPE_Q4_1, -1, 0, 0 };
+    char err[256];
+    cr_expect_eq(qfit_plan_compute(&m, mach, &bad, &q, err, sizeof err), -1);
+    bad.kv_type = 0;
+    bad.mix = "Q7_K";
+    cr_expect_eq(qfit_plan_compute(&m, mach, &bad, &q, err, sizeof err), -1);
+    qfit_plan_model_free(&m);
+    /* the trained context caps the default: kjv-llama-7m was trained at 512 */
+    load(tu_shared_path("models/kjv-llama-7m-f32.gguf"), &m);
+    r = plan(&m, mach, NULL, 0, 0, 0);
+    cr_expect_eq(r.n_ctx, 512);
+    cr_expect(r.as_stored);
+    cr_expect_str_eq(r.mix, "F32");
+    qfit_plan_model_free(&m);
+}
+
+/* ------------------------------------------------------------ --fit */
+
+Test(plan, fit_respects_budget_task_floor_and_min_ctx)
+{
+    qfit_plan_model m;
+    load("qwen2.5-coder:32b", &m);
+    const qfit_plan_machine *mach = qfit_plan_machine_find("m1-max-32gb");
+    qfit_plan_settings s = { NULL, 0, 0, -1, 0, 0 };
+    qfit_plan_result best;
+    char err[256];
+    /* no task: the best-quality configuration that fits */
+    cr_assert_eq(qfit_plan_fit(&m, mach, &s, NULL, 0, &best, err, sizeof err), 1, "%s", err);
+    cr_expect_leq(best.total_bytes, best.budget_bytes);
+    /* nothing of better quality fits: the next better mix does not, at any KV type, at 2048 */
+    double q = qfit_plan_quality_loss(best.mix, best.kv_type);
+    for (size_t i = 0; i < qfit_plan_mix_count(); i++) {
+        const qfit_plan_mix *mx = qfit_plan_mix_at(i);
+        if (mx->mean_kld < 0) continue;
+        int kvs[3] = { QFIT_TYPE_F16, QFIT_TYPE_Q8_0, QFIT_TYPE_Q4_0 };
+        for (int k = 0; k < 3; k++) {
+            double qq = qfit_plan_quality_loss(mx->name, kvs[k]);
+            if (qq >= q) continue;
+            qfit_plan_result r = plan(&m, mach, mx->name, 2048, kvs[k], 1);
+            cr_expect_eq(r.verdict, QFIT_VERDICT_NO_FIT, "%s/%d fits with better quality than %s", mx->name, kvs[k],
+                         best.mix);
+        }
+    }
+    /* code: Q5_K_M or better */
+    cr_assert_eq(qfit_plan_fit(&m, mach, &s, "code", 0, &best, err, sizeof err), 1, "%s", err);
+    cr_expect_leq(qfit_plan_mix_find(best.mix)->mean_kld, qfit_plan_mix_find("Q5_K_M")->mean_kld, "%s", best.mix);
+    cr_expect_leq(best.total_bytes, best.budget_bytes);
+    /* math: Q6_K or better. Q6_K of a 32B model (~25 GiB) cannot fit in 24 GiB */
+    cr_expect_eq(qfit_plan_fit(&m, mach, &s, "math", 0, &best, err, sizeof err), 0);
+    /* a needed context is kept */
+    cr_assert_eq(qfit_plan_fit(&m, mach, &s, NULL, 32768, &best, err, sizeof err), 1, "%s", err);
+    cr_expect_geq(best.n_ctx, 32768);
+    cr_expect_leq(best.total_bytes, best.budget_bytes);
+    cr_expect_eq(qfit_plan_fit(&m, mach, &s, "poetry", 0, &best, err, sizeof err), -1);
+    qfit_plan_model_free(&m);
+    /* a small model on a big machine gets the best quality there is: F16 (measured
+     * equal to F32, KLD 0.000000 and the same perplexity, and half the size) */
+    load("qwen2.5:0.5b", &m);
+    cr_assert_eq(qfit_plan_fit(&m, qfit_plan_machine_find("m3-max-128gb"), &s, "math", 0, &best, err, sizeof err), 1);
+    cr_expect_str_eq(best.mix, "F16");
+    cr_expect_eq(best.kv_type, QFIT_TYPE_F16);
+    qfit_plan_model_free(&m);
+}
+
+Test(plan, quality_ranking_follows_measured_kld)
+{
+    /* ppl.tsv: Q8_0 0.000122 < Q6_K 0.000674 < Q5_K_M 0.001301 < Q4_K_M 0.003613 < Q2_K 0.065835 */
+    cr_expect_lt(qfit_plan_quality_loss("Q8_0", QFIT_TYPE_F16), qfit_plan_quality_loss("Q6_K", QFIT_TYPE_F16));
+    cr_expect_lt(qfit_plan_quality_loss("Q6_K", QFIT_TYPE_F16), qfit_plan_quality_loss("Q5_K_M", QFIT_TYPE_F16));
+    cr_expect_lt(qfit_plan_quality_loss("Q5_K_M", QFIT_TYPE_F16), qfit_plan_quality_loss("Q4_K_M", QFIT_TYPE_F16));
+    cr_expect_lt(qfit_plan_quality_loss("Q4_K_M", QFIT_TYPE_F16), qfit_plan_quality_loss("Q2_K", QFIT_TYPE_F16));
+    /* KV: f16 < q8_0 < q4_0 */
+    cr_expect_lt(qfit_plan_quality_loss("Q6_K", QFIT_TYPE_F16), qfit_plan_quality_loss("Q6_K", QFIT_TYPE_Q8_0));
+    cr_expect_lt(qfit_plan_quality_loss("Q6_K", QFIT_TYPE_Q8_0), qfit_plan_quality_loss("Q6_K", QFIT_TYPE_Q4_0));
+    cr_expect_lt(qfit_plan_quality_loss("BF16", QFIT_TYPE_F16), 0);   /* not measured */
+}
+
+/* The embedded quality table is the committed measurement. */
+Test(plan, embedded_quality_table_equals_ppl_tsv)
+{
+    size_t sz;
+    char *txt = tu_read_file(tu_shared_path("testdata/kjv-llama-7m/ppl.tsv"), &sz);
+    cr_assert_not_null(txt);
+    int rows = 0;
+    for (char *line = strtok(txt, "\n"); line; line = strtok(NULL, "\n")) {
+        char name[32];
+        double ppl, e, kld;
+        if (sscanf(line, "%31s %lf %lf %lf", name, &ppl, &e, &kld) == 4) {
+            const qfit_plan_mix *mx = qfit_plan_mix_find(name);
+            cr_assert_not_null(mx, "%s not in the planner's table", name);
+            cr_expect_float_eq(mx->mean_kld, kld, 1e-9, "%s", name);
+            cr_expect_float_eq(mx->ppl, ppl, 1e-9, "%s", name);
+            rows++;
+        } else if (sscanf(line, "%31s %lf", name, &ppl) == 2) {
+            int kv = !strcmp(name, "F32+kv_q8_0") ? QFIT_TYPE_Q8_0 : !strcmp(name, "F32+kv_q4_0") ? QFIT_TYPE_Q4_0 : -1;
+            cr_assert_neq(kv, -1, "unexpected row %s", name);
+            cr_expect_float_eq(qfit_plan_kv_ppl(kv), ppl, 1e-9);
+            rows++;
+        }
+    }
+    free(txt);
+    cr_expect_eq(rows, 20);
+}
+
+/* ------------------------------------------------------------ recommendations, JSON */
+
+Test(plan, recommendations_in_order_and_they_work)
+{
+    qfit_plan_model m;
+    load("llama3.1:70b", &m);
+    const qfit_plan_machine *mach = qfit_plan_machine_find("rtx-4090-24gb");
+    qfit_plan_settings s = { NULL, 8192, 0, -1, 0, 0 };
+    qfit_plan_result r;
+    char err[256];
+    cr_assert_eq(qfit_plan_compute(&m, mach, &s, &r, err, sizeof err), 0);
+    cr_assert_eq(r.verdict, QFIT_VERDICT_NO_FIT);
+    qfit_plan_fix fx[8];
+    size_t n = qfit_plan_recommend(&m, mach, &s, &r, "llama3.1:70b", "--machine rtx-4090-24gb", fx, 8);
+    cr_assert_geq(n, 4);
+    cr_expect(strstr(fx[0].what, "quantization") != NULL, "%s", fx[0].what);
+    cr_expect_str_eq(fx[1].what, "KV cache q8_0");
+    cr_expect_str_eq(fx[2].what, "KV cache q4_0");
+    cr_expect(strstr(fx[3].what, "context") != NULL, "%s", fx[3].what);
+    cr_expect(strstr(fx[n - 1].what, "smaller model: llama3.2") != NULL || strstr(fx[n - 1].what, "smaller model: llama3.1:8b"),
+              "%s", fx[n - 1].what);
+    for (size_t i = 0; i < n; i++) {
+        cr_expect_gt(fx[i].saves_bytes, 0);
+        cr_expect_eq(fx[i].new_total_bytes + fx[i].saves_bytes, r.total_bytes);
+        cr_expect(strncmp(fx[i].cmd, "qfit plan ", 10) == 0, "%s", fx[i].cmd);
+        cr_expect(strstr(fx[i].cmd, "--machine rtx-4090-24gb") != NULL, "%s", fx[i].cmd);
+    }
+    cr_expect(strstr(fx[1].cmd, "--kv-type q8_0") && strstr(fx[1].cmd, "--flash-attn on"), "%s", fx[1].cmd);
+    /* KV q8_0 saves exactly the KV difference: 2 x 80 x 8192 x 1024 x (2 - 34/32) bytes */
+    cr_expect_eq(fx[1].saves_bytes, 2ull * 80 * 8192 * 1024 * 2 - 2ull * 80 * 8192 * 1024 / 32 * 34);
+    qfit_plan_model_free(&m);
+    /* comfortable: nothing to fix */
+    load("qwen2.5:0.5b", &m);
+    cr_assert_eq(qfit_plan_compute(&m, mach, &s, &r, err, sizeof err), 0);
+    cr_expect_eq(qfit_plan_recommend(&m, mach, &s, &r, "qwen2.5:0.5b", "", fx, 8), 0);
+    qfit_plan_model_free(&m);
+}
+
+Test(plan, json_holds_the_fields)
+{
+    qfit_plan_model m;
+    load("llama3.1:8b", &m);
+    qfit_plan_machine mach;
+    qfit_plan_machine_custom(8 * GiB, &mach);
+    qfit_plan_settings s = { "Q8_0", 8192, 0, -1, 0, 0 };
+    qfit_plan_result r, best;
+    char err[256];
+    cr_assert_eq(qfit_plan_compute(&m, &mach, &s, &r, err, sizeof err), 0);
+    cr_assert_eq(qfit_plan_fit(&m, &mach, &s, "chat", 0, &best, err, sizeof err), 1);
+    char *js = qfit_plan_result_json(&m, &mach, &r, NULL, 0, true, &best);
+    cr_assert_not_null(js);
+    json_error_t je;
+    json_t *root = json_loads(js, 0, &je);
+    cr_assert_not_null(root, "%s", je.text);
+    cr_expect_eq((uint64_t)json_integer_value(json_object_get(root, "weights_bytes")), r.weights_bytes);
+    cr_expect_eq((uint64_t)json_integer_value(json_object_get(root, "kv_bytes")), GiB);
+    cr_expect_eq((uint64_t)json_integer_value(json_object_get(root, "compute_bytes")), r.compute_bytes);
+    cr_expect_eq((uint64_t)json_integer_value(json_object_get(root, "overhead_bytes")), r.overhead_bytes);
+    cr_expect_eq((uint64_t)json_integer_value(json_object_get(root, "total_bytes")), r.total_bytes);
+    cr_expect_eq((uint64_t)json_integer_value(json_object_get(root, "budget_bytes")), 8 * GiB);
+    cr_expect_str_eq(json_string_value(json_object_get(root, "verdict")), qfit_plan_verdict_name(r.verdict));
+    json_t *set = json_object_get(root, "settings");
+    cr_expect_str_eq(json_string_value(json_object_get(set, "quant")), "Q8_0");
+    cr_expect_eq(json_integer_value(json_object_get(set, "ctx")), 8192);
+    cr_expect_str_eq(json_string_value(json_object_get(set, "kv_type")), "f16");
+    cr_expect(json_is_object(json_object_get(root, "fit")));
+    json_decref(root);
+    free(js);
+    qfit_plan_model_free(&m);
+}
+
+/* ------------------------------------------------------------ CLI */
+
+static char *run(const char *args, int *st)
+{
+    char cmd[16384];
+    snprintf(cmd, sizeof cmd, "%s plan %s", tu_qfit_bin(), args);
+    return tu_run(cmd, st);
+}
+
+Test(plan, cli_default_demo_command)
+{
+    int st;
+    char *out = run("qwen2.5-coder:32b --machine m1-max-32gb", &st);
+    cr_assert_eq(st, 0, "%s", out);
+    cr_expect(strstr(out, "weights") && strstr(out, "KV cache") && strstr(out, "compute") && strstr(out, "overhead") &&
+              strstr(out, "total"), "%s", out);
+    cr_expect(strstr(out, "24.00 GiB") != NULL, "%s", out);
+    cr_expect(strstr(out, "verdict") != NULL, "%s", out);
+    cr_expect(strstr(out, "estimate") != NULL, "%s", out);
+    free(out);
+    out = run("qwen2.5-coder:32b --machine m1-max-32gb --fit --task code", &st);
+    cr_assert_eq(st, 0, "%s", out);
+    cr_expect(strstr(out, "--fit") && strstr(out, "Q5_K_M or better"), "%s", out);
+    free(out);
+}
+
+Test(plan, cli_json_parses)
+{
+    int st;
+    char *out = run("Qwen/Qwen2.5-Coder-32B-Instruct --mem 24G --kv-type q8_0 --ctx 16384 --json --fit", &st);
+    cr_assert_eq(st, 0, "%s", out);
+    json_error_t je;
+    json_t *root = json_loads(out, 0, &je);
+    cr_assert_not_null(root, "%s\n%s", je.text, out);
+    cr_expect_eq(json_integer_value(json_object_get(root, "budget_bytes")), (json_int_t)(24 * GiB));
+    cr_expect_eq(json_integer_value(json_object_get(root, "kv_bytes")), (json_int_t)(2ull * 64 * 16384 * 1024 / 32 * 34));
+    cr_expect_str_eq(json_string_value(json_object_get(root, "kv_type")), "q8_0");
+    cr_expect(json_is_true(json_object_get(root, "flash_attn")));
+    const char *keys[] = { "weights_bytes", "kv_bytes", "compute_bytes", "overhead_bytes", "total_bytes",
+                           "budget_bytes", "verdict", "settings", "fit" };
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        cr_expect_not_null(json_object_get(root, keys[i]), "%s missing", keys[i]);
+    json_decref(root);
+    free(out);
+}
+
+Test(plan, cli_gguf_table_lists_and_errors)
+{
+    int st;
+    char args[8400];
+    snprintf(args, sizeof args, "%s --machine cpu-16gb --table", tu_shared_path("models/kjv-llama-7m-f32.gguf"));
+    char *out = run(args, &st);
+    cr_assert_eq(st, 0, "%s", out);
+    cr_expect(strstr(out, "Q4_K_M") && strstr(out, "Q8_0") && strstr(out, "IQ4_XS") && strstr(out, "fits?"), "%s", out);
+    free(out);
+    out = run("--list-models", &st);
+    cr_expect_eq(st, 0);
+    cr_expect(strstr(out, "qwen2.5-coder:32b") && strstr(out, "gemma2:27b") && strstr(out, "deepseek-r1:32b"));
+    free(out);
+    out = run("--list-machines", &st);
+    cr_expect_eq(st, 0);
+    cr_expect(strstr(out, "m1-max-32gb") && strstr(out, "rtx-4090-24gb") && strstr(out, "cpu-64gb"));
+    free(out);
+    out = run("llama3.1:70b --machine rtx-3060-12gb", &st);
+    cr_expect_eq(st, 0);
+    cr_expect(strstr(out, "does not fit") && strstr(out, "qfit plan llama3.1:70b --machine rtx-3060-12gb --quant"),
+              "%s", out);
+    free(out);
+    /* a truncated GGUF is an error with a message, not a crash */
+    size_t sz;
+    char *buf = tu_read_file(tu_shared_path("models/kjv-llama-7m-f16.gguf"), &sz);
+    cr_assert_not_null(buf);
+    char trunc[4200];
+    snprintf(trunc, sizeof trunc, "%s/trunc.gguf", tu_tmpdir());
+    FILE *f = fopen(trunc, "wb");
+    cr_assert_not_null(f);
+    fwrite(buf, 1, 3000, f);
+    fclose(f);
+    free(buf);
+    snprintf(args, sizeof args, "%s --mem 8G", trunc);
+    out = run(args, &st);
+    cr_expect_eq(st, 1, "%s", out);
+    cr_expect(strstr(out, "trunc.gguf") != NULL, "%s", out);
+    free(out);
+    const char *bad[] = { "no-such-model:1b", "qwen3:8b --machine z80", "qwen3:8b --mem 12Q", "qwen3:8b --ctx -5",
+                          "qwen3:8b --kv-type q5_1", "qwen3:8b --quant Q9", "qwen3:8b --task poetry", "" ,
+                          "qwen3:8b --flash-attn maybe", "/dev/null" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        out = run(bad[i], &st);
+        cr_expect(st == 1 || st == 2, "'%s' exit %d: %s", bad[i], st, out);
+        cr_expect(strstr(out, "AddressSanitizer") == NULL && strstr(out, "runtime error") == NULL, "%s", out);
+        free(out);
+    }
+}
