@@ -65,8 +65,8 @@ $(DBG)/tests/qfit-tests: $(TEST_SRCS:%.c=$(DBG)/%.o) $(DBG)/libqfit.a
 
 # The test suite: unit + integration tests against ../shared (QFIT_SHARED).
 # TESTS_FILTER='suite/*' narrows the run (Criterion --filter).
-test: $(DBG)/tests/qfit-tests $(DBG)/qfit
-	QFIT_BIN=$(CURDIR)/$(DBG)/qfit ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp UBSAN_OPTIONS=print_stacktrace=1 \
+test: $(DBG)/tests/qfit-tests $(DBG)/qfit $(REL)/qfit
+	QFIT_BIN=$(CURDIR)/$(DBG)/qfit QFIT_RELEASE_BIN=$(CURDIR)/$(REL)/qfit ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp UBSAN_OPTIONS=print_stacktrace=1 \
 	  $(DBG)/tests/qfit-tests -j2 $(if $(TESTS_FILTER),--filter '$(TESTS_FILTER)') $(TESTS_ARGS)
 ifeq ($(ARCH),x86_64)
 	$(if $(TESTS_FILTER),,$(MAKE) test-neon)

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <time.h>
 
@@ -310,4 +311,40 @@ Test(model, threadpool_runs_every_thread_and_sleeps_when_idle)
     qfit_threadpool_run(tp, tp_task, &a);    /* and wake up again */
     for (int i = 0; i < 4; i++) cr_expect_eq(a.counts[i], 1001);
     qfit_threadpool_free(tp);
+}
+
+typedef struct { int n; _Atomic int *hits; _Atomic int bad_ith; int size; } tp_chunk_arg;
+
+static void tp_chunk(void *arg, int chunk, int ith)
+{
+    tp_chunk_arg *a = arg;
+    if (chunk < 0 || chunk >= a->n || ith < 0 || ith >= a->size) { atomic_fetch_add(&a->bad_ith, 1); return; }
+    atomic_fetch_add(&a->hits[chunk], 1);
+}
+
+Test(model, threadpool_chunks_run_each_chunk_exactly_once)
+{
+    for (int nt = 1; nt <= 4; nt++) {
+        qfit_threadpool *tp = qfit_threadpool_new(nt);
+        cr_assert_not_null(tp);
+        enum { NMAX = 777 };
+        static _Atomic int hits[NMAX];
+        tp_arg all;
+        memset(&all, 0, sizeof all);
+        long rounds = 0;
+        for (int r = 0; r < 400; r++) {
+            const int n = (r * 37) % NMAX + (r % 5 == 0 ? 0 : 1);   /* includes 0 and 1 chunk */
+            for (int i = 0; i < NMAX; i++) atomic_store(&hits[i], 0);
+            tp_chunk_arg a = { n, hits, 0, nt };
+            qfit_threadpool_run_chunks(tp, tp_chunk, &a, n);
+            cr_expect_eq(atomic_load(&a.bad_ith), 0);
+            for (int i = 0; i < NMAX; i++)
+                cr_expect_eq(atomic_load(&hits[i]), i < n ? 1 : 0, "threads %d round %d: chunk %d ran %d times", nt, r,
+                             i, atomic_load(&hits[i]));
+            /* interleaved with all-thread dispatches on the same pool */
+            if (r % 3 == 0) { qfit_threadpool_run(tp, tp_task, &all); rounds++; }
+        }
+        for (int i = 0; i < nt; i++) cr_expect_eq(all.counts[i], rounds);
+        qfit_threadpool_free(tp);
+    }
 }

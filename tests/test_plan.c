@@ -3,14 +3,23 @@
 #include <criterion/criterion.h>
 
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include "qfit/gguf.h"
+#include "qfit/model.h"
 #include "qfit/plan.h"
 #include "qfit/quant.h"
+#include "qfit/quantize.h"
 #include "util/testutil.h"
 
 #define GiB (1024ull * 1024 * 1024)
@@ -26,7 +35,7 @@ static void load(const char *spec, qfit_plan_model *m)
 static qfit_plan_result plan(const qfit_plan_model *m, const qfit_plan_machine *mach, const char *mix,
                              int64_t ctx, int kv, int par)
 {
-    qfit_plan_settings s = { mix, ctx, kv, -1, par, 0 };
+    qfit_plan_settings s = { mix, ctx, kv, -1, par, 0, 0, QFIT_PLAN_RUN };
     qfit_plan_result r;
     char err[256];
     cr_assert_eq(qfit_plan_compute(m, mach, &s, &r, err, sizeof err), 0, "%s", err);
@@ -353,17 +362,24 @@ Test(plan, breakdown_adds_up_and_defaults)
     cr_expect_eq(r.kv_bytes, 2ull * 64 * 4096 * 8 * 128 * 2);
     cr_expect_gt(r.compute_bytes, 0);
     cr_expect_eq(r.overhead_bytes, r.runtime_bytes + r.os_bytes);
-    cr_expect_eq(r.total_bytes, r.weights_bytes + r.kv_bytes + r.compute_bytes + r.overhead_bytes);
+    cr_expect_eq(r.total_bytes, r.weights_resident_bytes + r.kv_bytes + r.compute_bytes + r.overhead_bytes);
     cr_expect_eq(r.budget_bytes, 24 * GiB);
     cr_expect_eq(r.verdict, qfit_plan_verdict_for(r.total_bytes, r.budget_bytes));
     cr_expect(r.bits_per_weight > 4.5 && r.bits_per_weight < 5.2, "bpw %f", r.bits_per_weight);
     cr_expect(r.tps_low > 0 && r.tps_low < r.tps_high);
-    /* quantized KV switches flash attention on (llama.cpp needs it for a quantized V cache) */
+    /* flash attention: auto = on, as the engine, with any cache type */
+    cr_expect(r.flash_attn);
     qfit_plan_result q = plan(&m, mach, NULL, 0, QFIT_TYPE_Q8_0, 0);
     cr_expect(q.flash_attn);
     cr_expect_eq(q.kv_bytes, r.kv_bytes / 64 * 34);
-    /* bad settings are errors, not crashes */
-    qfit_plan_settings bad = { "Q4_K_M", 0, QFIT_TYPE_Q4_1, -1, 0, 0 };
+    cr_expect_eq(q.k_bytes, q.v_bytes);
+    cr_expect_eq(q.k_bytes + q.v_bytes, q.kv_bytes);
+    cr_expect_eq(r.process_bytes, r.weights_resident_bytes + r.kv_bytes + r.compute_bytes + r.runtime_bytes);
+    cr_expect_eq(r.total_bytes, r.process_bytes + r.os_bytes);
+    cr_expect_eq(r.runtime_bytes, r.runtime_base_bytes + r.metadata_bytes + r.tokenizer_bytes + r.eval_bytes);
+    cr_expect_eq(r.eval_bytes, 0);
+    /* bad settings are errors, not crashes: Q4_K is not a KV cache type */
+    qfit_plan_settings bad = { "Q4_K_M", 0, QFIT_TYPE_Q4_K, -1, 0, 0, 0, QFIT_PLAN_RUN };
     char err[256];
     cr_expect_eq(qfit_plan_compute(&m, mach, &bad, &q, err, sizeof err), -1);
     bad.kv_type = 0;
@@ -386,7 +402,7 @@ Test(plan, fit_respects_budget_task_floor_and_min_ctx)
     qfit_plan_model m;
     load("qwen2.5-coder:32b", &m);
     const qfit_plan_machine *mach = qfit_plan_machine_find("m1-max-32gb");
-    qfit_plan_settings s = { NULL, 0, 0, -1, 0, 0 };
+    qfit_plan_settings s = { NULL, 0, 0, -1, 0, 0, 0, QFIT_PLAN_RUN };
     qfit_plan_result best;
     char err[256];
     /* no task: the best-quality configuration that fits */
@@ -474,7 +490,7 @@ Test(plan, recommendations_in_order_and_they_work)
     qfit_plan_model m;
     load("llama3.1:70b", &m);
     const qfit_plan_machine *mach = qfit_plan_machine_find("rtx-4090-24gb");
-    qfit_plan_settings s = { NULL, 8192, 0, -1, 0, 0 };
+    qfit_plan_settings s = { NULL, 8192, 0, -1, 0, 0, 0, QFIT_PLAN_RUN };
     qfit_plan_result r;
     char err[256];
     cr_assert_eq(qfit_plan_compute(&m, mach, &s, &r, err, sizeof err), 0);
@@ -494,7 +510,8 @@ Test(plan, recommendations_in_order_and_they_work)
         cr_expect(strncmp(fx[i].cmd, "qfit plan ", 10) == 0, "%s", fx[i].cmd);
         cr_expect(strstr(fx[i].cmd, "--machine rtx-4090-24gb") != NULL, "%s", fx[i].cmd);
     }
-    cr_expect(strstr(fx[1].cmd, "--kv-type q8_0") && strstr(fx[1].cmd, "--flash-attn on"), "%s", fx[1].cmd);
+    /* flash attention is on by default: the command does not need to say so */
+    cr_expect(strstr(fx[1].cmd, "--kv-type q8_0") && !strstr(fx[1].cmd, "--flash-attn"), "%s", fx[1].cmd);
     /* KV q8_0 saves exactly the KV difference: 2 x 80 x 8192 x 1024 x (2 - 34/32) bytes */
     cr_expect_eq(fx[1].saves_bytes, 2ull * 80 * 8192 * 1024 * 2 - 2ull * 80 * 8192 * 1024 / 32 * 34);
     qfit_plan_model_free(&m);
@@ -511,7 +528,7 @@ Test(plan, json_holds_the_fields)
     load("llama3.1:8b", &m);
     qfit_plan_machine mach;
     qfit_plan_machine_custom(8 * GiB, &mach);
-    qfit_plan_settings s = { "Q8_0", 8192, 0, -1, 0, 0 };
+    qfit_plan_settings s = { "Q8_0", 8192, 0, -1, 0, 0, 0, QFIT_PLAN_RUN };
     qfit_plan_result r, best;
     char err[256];
     cr_assert_eq(qfit_plan_compute(&m, &mach, &s, &r, err, sizeof err), 0);
@@ -623,7 +640,7 @@ Test(plan, cli_gguf_table_lists_and_errors)
     cr_expect(strstr(out, "trunc.gguf") != NULL, "%s", out);
     free(out);
     const char *bad[] = { "no-such-model:1b", "qwen3:8b --machine z80", "qwen3:8b --mem 12Q", "qwen3:8b --ctx -5",
-                          "qwen3:8b --kv-type q5_1", "qwen3:8b --quant Q9", "qwen3:8b --task poetry", "" ,
+                          "qwen3:8b --kv-type q4_k", "qwen3:8b -ctv q6_k", "qwen3:8b --workload train", "qwen3:8b --quant Q9", "qwen3:8b --task poetry", "" ,
                           "qwen3:8b --flash-attn maybe", "/dev/null" };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         out = run(bad[i], &st);
@@ -631,4 +648,306 @@ Test(plan, cli_gguf_table_lists_and_errors)
         cr_expect(strstr(out, "AddressSanitizer") == NULL && strstr(out, "runtime error") == NULL, "%s", out);
         free(out);
     }
+}
+
+/* ------------------------------------------------------------ flash attention, KV types */
+
+/* Flash attention resolves as the engine does (auto = on); off brings the plain
+ * path's score rows, and turning it back on is a listed fix that saves exactly the
+ * difference of the engine's compute buffers. */
+Test(plan, flash_attention_default_and_fix)
+{
+    qfit_plan_model m;
+    load("llama3.1:8b", &m);
+    qfit_plan_machine mach;
+    qfit_plan_machine_custom(6 * GiB, &mach);
+    char err[256];
+    qfit_plan_settings s = { "Q4_K_M", 32768, 0, -1, 0, 0, 0, QFIT_PLAN_RUN };
+    qfit_plan_result on, off, def;
+    cr_assert_eq(qfit_plan_compute(&m, &mach, &s, &def, err, sizeof err), 0, "%s", err);
+    s.flash_attn = 1;
+    cr_assert_eq(qfit_plan_compute(&m, &mach, &s, &on, err, sizeof err), 0, "%s", err);
+    s.flash_attn = 0;
+    cr_assert_eq(qfit_plan_compute(&m, &mach, &s, &off, err, sizeof err), 0, "%s", err);
+    cr_expect(def.flash_attn && on.flash_attn && !off.flash_attn);
+    cr_expect_eq(def.compute_bytes, on.compute_bytes);
+    /* the plain path: one row of n_ctx floats per thread, for QFIT_MAX_THREADS threads */
+    cr_expect_eq(off.compute_bytes - on.compute_bytes, (uint64_t)QFIT_MAX_THREADS * 32768 * 4);
+    cr_expect_eq(off.compute_alloc_bytes - on.compute_alloc_bytes, (uint64_t)QFIT_MAX_THREADS * 32768 * 4);
+    cr_assert_neq(off.verdict, QFIT_VERDICT_COMFORTABLE);
+    qfit_plan_fix fx[8];
+    size_t n = qfit_plan_recommend(&m, &mach, &s, &off, "llama3.1:8b", "--mem 6G", fx, 8);
+    bool seen = false;
+    for (size_t i = 0; i < n; i++) {
+        if (strncmp(fx[i].what, "flash attention on", 18) != 0) continue;
+        seen = true;
+        cr_expect_eq(fx[i].saves_bytes, off.compute_bytes - on.compute_bytes);
+        cr_expect(strstr(fx[i].cmd, "--flash-attn") == NULL, "%s", fx[i].cmd);
+    }
+    cr_expect(seen, "no flash attention fix among %zu", n);
+    /* with flash on there is no such fix */
+    n = qfit_plan_recommend(&m, &mach, &s, &on, "llama3.1:8b", "--mem 6G", fx, 8);
+    for (size_t i = 0; i < n; i++) cr_expect(strncmp(fx[i].what, "flash attention", 15) != 0, "%s", fx[i].what);
+    /* the command line of a plan with flash off says so */
+    char cmd[512];
+    qfit_plan_command(cmd, sizeof cmd, "llama3.1:8b", "", &off);
+    cr_expect(strstr(cmd, "--flash-attn off") != NULL, "%s", cmd);
+    qfit_plan_model_free(&m);
+}
+
+/* Every KV cache type of the engine, K and V independently, block formats with
+ * their scales: llama3.1:8b, 32 layers x 8 KV heads x 128 dims. */
+Test(plan, kv_types_k_and_v_separately)
+{
+    qfit_plan_model m;
+    load("llama3.1:8b", &m);
+    qfit_plan_machine mach;
+    qfit_plan_machine_custom(64 * GiB, &mach);
+    struct { const char *name; uint64_t bytes_per_32; } types[] = {
+        { "f32", 128 }, { "f16", 64 }, { "bf16", 64 }, { "q8_0", 34 }, { "q4_0", 18 },
+        { "q4_1", 20 }, { "q5_0", 22 }, { "q5_1", 24 }, { "iq4_nl", 18 },
+    };
+    const uint64_t elems = 32ull * 8192 * 8 * 128;   /* per K (or V), context 8192 */
+    char err[256];
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        int t = qfit_kv_type_from_name(types[i].name);
+        cr_assert_geq(t, 0, "%s", types[i].name);
+        cr_expect_str_eq(qfit_plan_kv_name(t), types[i].name);
+        qfit_plan_settings s = { "Q4_K_M", 8192, qfit_plan_kv_setting(t), -1, 0, 0, QFIT_TYPE_F16, QFIT_PLAN_RUN };
+        qfit_plan_result r;
+        cr_assert_eq(qfit_plan_compute(&m, &mach, &s, &r, err, sizeof err), 0, "%s: %s", types[i].name, err);
+        cr_expect_eq(r.k_bytes, elems / 32 * types[i].bytes_per_32, "%s K", types[i].name);
+        cr_expect_eq(r.v_bytes, elems * 2, "%s: V stays f16", types[i].name);
+        cr_expect_eq(r.kv_type, t);
+        cr_expect_eq(r.kv_type_v, QFIT_TYPE_F16);
+        /* and as the V type */
+        s.kv_type = QFIT_TYPE_F16;
+        s.kv_type_v = qfit_plan_kv_setting(t);
+        cr_assert_eq(qfit_plan_compute(&m, &mach, &s, &r, err, sizeof err), 0, "%s: %s", types[i].name, err);
+        cr_expect_eq(r.v_bytes, elems / 32 * types[i].bytes_per_32, "%s V", types[i].name);
+        cr_expect_eq(r.k_bytes, elems * 2);
+        cr_expect_eq(r.kv_bytes, r.k_bytes + r.v_bytes);
+    }
+    qfit_plan_model_free(&m);
+    /* the CLI: -ctk / -ctv and --kv-type, reported in the JSON */
+    int st;
+    char *out = run("llama3.1:8b --mem 16G --ctx 8192 -ctk q8_0 -ctv q4_1 --json", &st);
+    cr_assert_eq(st, 0, "%s", out);
+    json_error_t je;
+    json_t *root = json_loads(out, 0, &je);
+    cr_assert_not_null(root, "%s", out);
+    cr_expect_str_eq(json_string_value(json_object_get(root, "kv_type_k")), "q8_0");
+    cr_expect_str_eq(json_string_value(json_object_get(root, "kv_type_v")), "q4_1");
+    cr_expect_eq(json_integer_value(json_object_get(root, "kv_k_bytes")), (json_int_t)(elems / 32 * 34));
+    cr_expect_eq(json_integer_value(json_object_get(root, "kv_v_bytes")), (json_int_t)(elems / 32 * 20));
+    json_decref(root);
+    free(out);
+    out = run("llama3.1:8b --mem 16G --ctx 8192 --kv-type f32 --json", &st);
+    cr_assert_eq(st, 0, "%s", out);
+    root = json_loads(out, 0, &je);
+    cr_assert_not_null(root, "%s", out);
+    cr_expect_str_eq(json_string_value(json_object_get(root, "kv_type")), "f32");
+    cr_expect_eq(json_integer_value(json_object_get(root, "kv_bytes")), (json_int_t)(elems * 8));
+    json_decref(root);
+    free(out);
+    out = run("llama3.1:8b --mem 16G --kv-type iq4_nl", &st);
+    cr_expect_eq(st, 0, "%s", out);
+    cr_expect(strstr(out, "iq4_nl") != NULL, "%s", out);
+    free(out);
+}
+
+/* The catalog and the quantizer share one "70B" rule (qfit_mix_model_classify). */
+Test(plan, seventy_b_class_is_the_quantizer_rule)
+{
+    struct { const char *name; bool is_70b; } want[] = {
+        { "llama3.1:70b", true }, { "llama3.3:70b", true }, { "qwen2.5:72b", true },
+        { "llama3.1:8b", false }, { "qwen2.5-coder:32b", false }, { "gemma2:27b", false },
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        qfit_plan_model m;
+        load(want[i].name, &m);
+        qfit_mix_model mm;
+        memset(&mm, 0, sizeof mm);
+        snprintf(mm.arch, sizeof mm.arch, "%s", m.arch);
+        mm.n_layer = (int)m.n_layer;
+        mm.n_head = (int)m.n_head;
+        mm.n_head_kv = (int)m.n_head_kv;
+        qfit_mix_model_classify(&mm);
+        cr_expect_eq(m.is_70b, want[i].is_70b, "%s", want[i].name);
+        cr_expect_eq(mm.is_70b, m.is_70b, "%s", want[i].name);
+        qfit_plan_model_free(&m);
+    }
+    /* the rule itself: 80 layers; llama needs GQA and not 8 experts */
+    qfit_mix_model mm;
+    memset(&mm, 0, sizeof mm);
+    snprintf(mm.arch, sizeof mm.arch, "llama");
+    mm.n_layer = 80; mm.n_head = 64; mm.n_head_kv = 64;
+    qfit_mix_model_classify(&mm);
+    cr_expect(!mm.is_70b);
+    mm.n_head_kv = 8; mm.n_expert = 8;
+    qfit_mix_model_classify(&mm);
+    cr_expect(!mm.is_70b);
+    mm.n_expert = 0;
+    qfit_mix_model_classify(&mm);
+    cr_expect(mm.is_70b);
+}
+
+/* ------------------------------------------------------------ weights vs qfit quantize */
+
+/* The planner's weights for a mix are exactly the tensor data `qfit quantize` writes:
+ * the file size less the data offset (header, metadata, tensor infos). */
+Test(plan, weights_equal_quantized_file_data, .timeout = 120)
+{
+    const char *src = tu_shared_path("models/kjv-llama-7m-f32.gguf");
+    qfit_plan_model m;
+    load(src, &m);
+    const char *mixes_to_check[] = { "Q8_0", "Q4_K_M", "Q3_K_S", "Q6_K" };
+    for (size_t i = 0; i < sizeof mixes_to_check / sizeof mixes_to_check[0]; i++) {
+        const char *mix = mixes_to_check[i];
+        char out[4200], err[256];
+        snprintf(out, sizeof out, "%s/plan-%s.gguf", tu_tmpdir(), mix);
+        qfit_quantize_params qp;
+        memset(&qp, 0, sizeof qp);
+        qp.ftype = qfit_ftype_from_name(mix);
+        qp.n_threads = 1;
+        cr_assert_eq(qfit_quantize_model(src, out, &qp, NULL, err, sizeof err), 0, "%s: %s", mix, err);
+        qfit_gguf *g = qfit_gguf_open(out, err, sizeof err);
+        cr_assert_not_null(g, "%s: %s", mix, err);
+        uint64_t data = qfit_gguf_file_size(g) - qfit_gguf_data_offset(g);
+        struct stat st;
+        cr_assert_eq(stat(out, &st), 0);
+        cr_expect_eq((uint64_t)st.st_size, qfit_gguf_file_size(g));
+        qfit_gguf_close(g);
+        uint64_t w = 0;
+        cr_assert_eq(qfit_plan_weight_bytes(&m, mix, &w, err, sizeof err), 0, "%s: %s", mix, err);
+        cr_expect_eq(w, data, "%s: planner %llu bytes, file data %llu", mix, (unsigned long long)w,
+                     (unsigned long long)data);
+        /* and the quantized file planned as stored: the same bytes and its metadata */
+        qfit_plan_model q;
+        load(out, &q);
+        uint64_t stored = 0;
+        cr_assert_eq(qfit_plan_weight_bytes(&q, NULL, &stored, err, sizeof err), 0);
+        cr_expect_eq(stored, data, "%s as stored", mix);
+        cr_expect_eq(q.metadata_bytes + stored, (uint64_t)st.st_size, "%s metadata + data = file", mix);
+        qfit_plan_model_free(&q);
+    }
+    qfit_plan_model_free(&m);
+}
+
+/* ------------------------------------------------------------ predicted vs measured memory */
+
+/* The release binary (the debug one carries ASan's shadow memory): QFIT_RELEASE_BIN,
+ * else build/release/qfit of the working directory (make test runs in the repository). */
+static const char *release_bin(void)
+{
+    const char *b = getenv("QFIT_RELEASE_BIN");
+    if (!b || !*b) b = "build/release/qfit";
+    if (access(b, X_OK) != 0)
+        cr_assert_fail("no release binary at '%s' (QFIT_RELEASE_BIN or build/release/qfit): run `make release` first; the "
+                 "debug binary cannot be measured (ASan's shadow memory is part of its RSS)", b);
+    return b;
+}
+
+/* Run argv (stdout/stderr to /dev/null); the child's peak RSS (ru_maxrss, KiB) in
+ * bytes, and its exit status in *status. */
+static uint64_t child_peak_rss(char *const argv[], int *status)
+{
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        int fd = open("/dev/null", O_WRONLY);
+        if (fd >= 0) { dup2(fd, 1); dup2(fd, 2); }
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    struct rusage ru;
+    pid_t w;
+    do w = wait4(pid, status, 0, &ru); while (w == -1 && errno == EINTR);
+    cr_assert_eq(w, pid, "wait4: %s", strerror(errno));
+    return (uint64_t)ru.ru_maxrss * 1024;
+}
+
+/* The must-show: the planner's predicted process memory against the measured peak
+ * resident memory (VmHWM, from wait4's ru_maxrss) of `qfit ppl`, which loads the
+ * model, writes every KV page and runs a whole chunk. The shared model (F32, ~28 MiB
+ * of weights, so the runtime term matters) at two contexts and two KV types;
+ * within +-5%. */
+Test(plan, predicted_memory_matches_measured_peak_rss, .timeout = 300)
+{
+    const char *bin = release_bin();
+    const char *model = tu_shared_path("models/kjv-llama-7m-f32.gguf");
+    /* a short text (the first 16000 bytes of the validation text, ~4900 tokens:
+     * enough for two chunks of 512), so that the text's own memory is negligible */
+    size_t sz;
+    char *txt = tu_read_file(tu_shared_path("models/kjv-llama-7m-val.txt"), &sz);
+    cr_assert_not_null(txt);
+    cr_assert_gt(sz, 16000);
+    char text[4200];
+    snprintf(text, sizeof text, "%s/plan-ppl.txt", tu_tmpdir());
+    FILE *f = fopen(text, "wb");
+    cr_assert_not_null(f);
+    cr_assert_eq(fwrite(txt, 1, 16000, f), 16000);
+    fclose(f);
+    free(txt);
+    qfit_plan_model m;
+    load(model, &m);
+    qfit_plan_machine mach;
+    qfit_plan_machine_custom(GiB, &mach);   /* the machine does not matter: process_bytes */
+    const char *ctxs[] = { "256", "512" };
+    const char *kvs[] = { "f16", "q8_0" };
+    for (int c = 0; c < 2; c++) {
+        for (int k = 0; k < 2; k++) {
+            char *argv[] = { (char *)bin, "ppl", (char *)model, text, "--ctx", (char *)ctxs[c], "--chunks", "1",
+                             "--kv-type", (char *)kvs[k], NULL };
+            int st;
+            uint64_t measured = child_peak_rss(argv, &st);
+            cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "qfit ppl --ctx %s --kv-type %s failed (status %d)",
+                      ctxs[c], kvs[k], st);
+            qfit_plan_settings s = { NULL, atoi(ctxs[c]), qfit_kv_type_from_name(kvs[k]), -1, 1, 0, 0, QFIT_PLAN_PPL };
+            qfit_plan_result r;
+            char err[256];
+            cr_assert_eq(qfit_plan_compute(&m, &mach, &s, &r, err, sizeof err), 0, "%s", err);
+            double e = ((double)r.process_bytes - (double)measured) / (double)measured * 100.0;
+            cr_log_info("plan: kjv-llama-7m F32 ctx %s KV %s: predicted %llu, measured peak RSS %llu, %+.2f%%",
+                        ctxs[c], kvs[k], (unsigned long long)r.process_bytes, (unsigned long long)measured, e);
+            cr_expect(fabs(e) <= 5.0, "ctx %s KV %s: predicted %llu bytes, measured %llu bytes (%+.2f%%)", ctxs[c],
+                      kvs[k], (unsigned long long)r.process_bytes, (unsigned long long)measured, e);
+        }
+    }
+    qfit_plan_model_free(&m);
+}
+
+/* The ppl workload: as qfit ppl, batch = context, logits of half the chunk in the
+ * engine's buffer and in ppl's own; generation writes one logits row. */
+Test(plan, workload_ppl_accounting)
+{
+    qfit_plan_model m;
+    load("llama3.2:1b", &m);
+    qfit_plan_machine mach;
+    qfit_plan_machine_custom(64 * GiB, &mach);
+    char err[256];
+    qfit_plan_settings s = { "Q4_K_M", 2048, 0, -1, 0, 0, 0, QFIT_PLAN_PPL };
+    qfit_plan_result p, g;
+    cr_assert_eq(qfit_plan_compute(&m, &mach, &s, &p, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(p.n_batch, 2048);
+    cr_expect_eq(p.eval_bytes, 1024ull * 128256 * 4 + 2048 * 4);
+    /* the engine allocates 2048 logits rows; ppl writes 1024 of them */
+    cr_expect_eq(p.compute_alloc_bytes - p.compute_bytes >= 1024ull * 128256 * 4, true);
+    s.workload = QFIT_PLAN_RUN;
+    s.n_batch = 2048;
+    cr_assert_eq(qfit_plan_compute(&m, &mach, &s, &g, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(g.eval_bytes, 0);
+    cr_expect_eq(p.compute_alloc_bytes, g.compute_alloc_bytes);
+    cr_expect_eq(p.compute_bytes - g.compute_bytes, 1023ull * 128256 * 4);
+    /* batch 512: the two batches of the scored half write all 512 rows */
+    s.workload = QFIT_PLAN_PPL;
+    s.n_batch = 512;
+    cr_assert_eq(qfit_plan_compute(&m, &mach, &s, &p, err, sizeof err), 0, "%s", err);
+    s.workload = QFIT_PLAN_RUN;
+    cr_assert_eq(qfit_plan_compute(&m, &mach, &s, &g, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(p.compute_bytes - g.compute_bytes, 511ull * 128256 * 4);
+    s.n_parallel = 2;
+    s.workload = QFIT_PLAN_PPL;
+    cr_expect_eq(qfit_plan_compute(&m, &mach, &s, &p, err, sizeof err), -1);
+    qfit_plan_model_free(&m);
 }

@@ -10,12 +10,28 @@
  *   weights  = sum over tensors of the tensor's size in the type the
  *              quantizer's own per-tensor rules give it (or, for a GGUF planned
  *              as stored, the real tensor sizes)
- *   kv       = the engine's KV cache allocation: 2 x layers x cells x KV heads
- *              x head dim, in the cache type (block formats with their scales),
- *              cells = context x parallel sequences
- *   compute  = the engine's compute-buffer allocation for (context, batch)
- *   overhead = runtime reserve + OS / driver reserve (per machine kind)
- *   total    = weights + kv + compute + overhead, compared with the budget.
+ *   kv       = the engine's KV cache allocation (qfit_kv_cache_bytes): layers x
+ *              cells x KV heads x (head dim K in the K type + head dim V in the V
+ *              type), block formats with their scales, cells = context x parallel
+ *              sequences. The context writes every page when it is created.
+ *   compute  = what the run writes of the engine's compute buffers: their allocation
+ *              (qfit_compute_buffer_bytes, with the flash-attention setting the engine
+ *              will use) less the parts sized for the worst case that stay virtual:
+ *              logits rows never written (generation writes one per sequence, ppl the
+ *              rows it scores, of n_batch), the tail of the widest-row scratch (rows of
+ *              n_embd are written) and of the activation rows (written in the weights'
+ *              vec-dot type, allocated at 4 bytes per element)
+ *   runtime  = what the qfit process holds besides: a measured fixed base (the
+ *              executable, libc and libraries, thread stacks, malloc arenas), the
+ *              GGUF metadata (mapped and read by the tokenizer), the tokenizer's
+ *              tables (measured bytes per vocabulary entry and merge) and, for
+ *              `qfit ppl`, its scoring buffers (the logits of half a chunk)
+ *   process  = resident weights + kv + compute + runtime: the peak resident memory
+ *              (VmHWM) of the qfit process. Mmapped weights count as they are read:
+ *              every matrix whole, but an untied token_embd is a lookup table, read
+ *              one row per token (at most one row, a page at least, per KV cell)
+ *   overhead = runtime + OS / driver reserve (per machine kind)
+ *   total    = process + OS reserve, compared with the budget.
  * Verdict: comfortable when total <= 85% of the budget, tight up to 100%,
  * otherwise does not fit.
  */
@@ -81,6 +97,10 @@ typedef struct {
     bool    is_70b;                 /* llama.cpp's "70B" size class (its mix rules use it) */
     bool    tied;
     int     file_type;              /* GGUF general.file_type (llama_ftype), -1 if absent */
+    int64_t n_merges;               /* tokenizer merges (BPE); catalog: 0 */
+    uint64_t metadata_bytes;        /* GGUF: the data offset (header, metadata, tensor infos);
+                                       catalog: an estimate from the vocabulary size */
+    bool    metadata_estimated;     /* metadata_bytes is an estimate (catalog models) */
     size_t  n_tensors;
     qfit_plan_tensor *tensors;      /* in file / converter order */
     uint64_t n_params;
@@ -152,14 +172,38 @@ uint64_t qfit_plan_runtime_reserve_bytes(const qfit_plan_machine *m);
 
 /* ------------------------------------------------------------ the plan */
 
+/* What the process does: the workload decides which buffers are written. */
+typedef enum {
+    QFIT_PLAN_RUN = 0,   /* generation (qfit run / a server): one logits row per sequence */
+    QFIT_PLAN_PPL = 1,   /* qfit ppl: chunks of n_ctx tokens, half of each scored */
+} qfit_plan_workload;
+
 typedef struct {
     const char *mix;     /* quantization mix name; NULL: as stored (GGUF) or Q4_K_M (catalog) */
     int64_t n_ctx;       /* context per sequence; 0: min(4096, trained context) */
-    int     kv_type;     /* QFIT_TYPE_F16, QFIT_TYPE_Q8_0 or QFIT_TYPE_Q4_0; 0 (unset): F16 */
-    int     flash_attn;  /* 1 on, 0 off, -1 default (off; on when the KV cache is quantized) */
+    int     kv_type;     /* K cache type (and V unless kv_type_v): any engine KV type
+                            (qfit_kv_type_ok: f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 iq4_nl);
+                            0 (unset): F16. F32's type id is 0, so F32 is QFIT_PLAN_KV_F32 here */
+    int     flash_attn;  /* 1 on, 0 off, -1 auto: as the engine, auto = on */
     int     n_parallel;  /* sequences decoded in parallel (0: 1) */
-    int     n_batch;     /* tokens per micro-batch (0: 512) */
+    int     n_batch;     /* tokens per micro-batch (0: 512; PPL: n_ctx, as qfit ppl) */
+    int     kv_type_v;   /* V cache type; 0: same as kv_type (F32: QFIT_PLAN_KV_F32) */
+    int     workload;    /* qfit_plan_workload (0: RUN) */
 } qfit_plan_settings;
+
+/* F32 as a KV cache type in qfit_plan_settings (whose 0 means "unset"). */
+#define QFIT_PLAN_KV_F32 (-2)
+/* A KV cache type id (qfit_type) as qfit_plan_settings spells it. */
+static inline int qfit_plan_kv_setting(int type) { return type == 0 ? QFIT_PLAN_KV_F32 : type; }
+
+/* Measured constants of the runtime term (release build, x86-64 Linux, glibc;
+ * see bench/plan-memory and tests/test_plan.c, which check the whole prediction
+ * against the measured peak RSS). */
+#define QFIT_PLAN_RUNTIME_BASE_BYTES   (5ull << 19)  /* fixed: executable, libc/libpcre2/jansson pages,
+                                                        thread stacks, malloc arenas */
+#define QFIT_PLAN_TOKENIZER_ENTRY_BYTES 80          /* tokenizer tables per vocabulary entry / merge */
+#define QFIT_PLAN_CATALOG_META_ENTRY_BYTES 64       /* estimate: GGUF metadata per vocabulary entry
+                                                       (token string, score, type, merges) */
 
 #define QFIT_PLAN_DEFAULT_CTX   4096
 #define QFIT_PLAN_DEFAULT_BATCH 512
@@ -179,17 +223,28 @@ typedef struct {
     char    mix[16];          /* mix name, or "as stored" type for a GGUF without a known file type */
     bool    as_stored;        /* weights are the GGUF's real tensor sizes */
     int64_t n_ctx;
-    int     kv_type;
-    bool    flash_attn;
+    int     kv_type;          /* K cache type */
+    int     kv_type_v;        /* V cache type */
+    bool    flash_attn;       /* the path the engine will take (auto resolved) */
     int     n_parallel;
     int     n_batch;
+    int     workload;
     /* memory */
-    uint64_t weights_bytes;
-    uint64_t kv_bytes;
-    uint64_t compute_bytes;
-    uint64_t runtime_bytes;   /* part of overhead */
+    uint64_t weights_bytes;   /* the tensor data (= a quantized file's size less its metadata) */
+    uint64_t weights_resident_bytes; /* of it, what the run reads: all but the unused rows of an
+                                        untied token_embd (a lookup: one row per token) */
+    uint64_t kv_bytes;        /* k_bytes + v_bytes */
+    uint64_t k_bytes, v_bytes;
+    uint64_t compute_bytes;   /* resident: the allocation less the logits rows never written */
+    uint64_t compute_alloc_bytes;  /* the engine's allocation (qfit_compute_buffer_bytes) */
+    uint64_t runtime_bytes;   /* part of overhead: base + metadata + tokenizer + eval */
+    uint64_t runtime_base_bytes;   /* QFIT_PLAN_RUNTIME_BASE_BYTES (measured) */
+    uint64_t metadata_bytes;       /* the GGUF's metadata section */
+    uint64_t tokenizer_bytes;      /* tokenizer tables: (vocab + merges) x QFIT_PLAN_TOKENIZER_ENTRY_BYTES */
+    uint64_t eval_bytes;           /* qfit ppl's scoring buffers (0 for RUN) */
     uint64_t os_bytes;        /* part of overhead */
     uint64_t overhead_bytes;
+    uint64_t process_bytes;   /* weights_resident + kv + compute + runtime: the predicted peak RSS */
     uint64_t total_bytes;
     uint64_t budget_bytes;
     qfit_plan_verdict verdict;
@@ -197,7 +252,7 @@ typedef struct {
     /* generation speed estimate (tokens/s), from bandwidth and bytes read per token */
     uint64_t bytes_per_token;
     double   tps_low, tps_high;
-    char     note[256];       /* adjustments made (e.g. flash attention enabled for a quantized V cache) */
+    char     note[256];       /* remarks on the settings */
 } qfit_plan_result;
 
 /* Plan one configuration. Returns 0, or -1 with a message in err (unknown mix,
@@ -210,8 +265,10 @@ int qfit_plan_compute(const qfit_plan_model *m, const qfit_plan_machine *mach,
  * quantizer's own rules); mix NULL = the stored sizes of a GGUF. */
 int qfit_plan_weight_bytes(const qfit_plan_model *m, const char *mix, uint64_t *out,
                            char *err, size_t err_len);
-/* KV cache bytes for n_cells cells (context x parallel). */
+/* KV cache bytes for n_cells cells (context x parallel), K and V of kv_type. */
 uint64_t qfit_plan_kv_bytes(const qfit_plan_model *m, int64_t n_cells, int kv_type);
+/* KV cache type name ("f16", "q8_0"), as the engine's options spell it. */
+const char *qfit_plan_kv_name(int kv_type);
 
 /* Task quality floors for --fit: the worst mix allowed ("Q5_K_M"), NULL for none / unknown. */
 const char *qfit_plan_task_floor(const char *task);
@@ -239,7 +296,8 @@ typedef struct {
     qfit_plan_verdict new_verdict;
 } qfit_plan_fix;
 
-/* Fixes in order (lower quantization, KV q8_0 then q4_0, flash attention, shorter
+/* Fixes in order (lower quantization, KV q8_0 then q4_0, flash attention (when it
+ * is off: it saves the plain path's score rows), shorter
  * context, smaller model), each applied alone to the current settings; only fixes
  * that save memory are listed. cmd_prefix is the command line without the
  * changed option (e.g. "qfit plan qwen2.5-coder:32b --machine m1-max-32gb").

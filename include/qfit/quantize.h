@@ -137,6 +137,10 @@ int qfit_mix_order_cmp(const char *a, const char *b);
 /* Fill n_attention_wv and has_output from the tensor names. */
 void qfit_mix_model_count(qfit_mix_model *m, const qfit_mix_tensor *tensors, size_t n);
 
+/* Set m->is_70b from arch, n_layer, n_head, n_head_kv and n_expert: llama.cpp's
+ * "70B" size class (the one rule, used for GGUF files and catalog models alike). */
+void qfit_mix_model_classify(qfit_mix_model *m);
+
 /* Model facts from a GGUF's metadata and tensor infos (no tensor data read). */
 int qfit_mix_model_from_gguf(const qfit_gguf *g, qfit_mix_model *m, char *err, size_t err_len);
 

@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "cli/commands.h"
+#include "qfit/model.h"
 #include "qfit/plan.h"
 #include "qfit/quant.h"
 
@@ -25,10 +26,13 @@ static void usage(FILE *f)
         "settings:\n"
         "  --quant TYPE         quantization mix (Q4_K_M, Q8_0, ...); default: a GGUF as stored, Q4_K_M for catalog models\n"
         "  --ctx N              context per sequence (default min(4096, trained context))\n"
-        "  --kv-type T          KV cache type: f16 (default), q8_0, q4_0\n"
-        "  --flash-attn on|off  flash attention (default off; on with a quantized KV cache)\n"
+        "  --kv-type T          KV cache type for K and V: f16 (default), f32, bf16, q8_0, q4_0, q4_1,\n"
+        "                       q5_0, q5_1, iq4_nl (-ctk / --cache-type-k, -ctv / --cache-type-v: separately)\n"
+        "  --flash-attn on|off|auto  flash attention (default auto = on, as the engine)\n"
         "  --parallel N         sequences decoded in parallel (KV cache holds ctx x N cells)\n"
-        "  --batch N            tokens per micro-batch (default 512)\n"
+        "  --batch N            tokens per micro-batch (default 512; with --workload ppl: the context)\n"
+        "  --workload run|ppl   what the process does: generation (default) or `qfit ppl` (its chunks of\n"
+        "                       --ctx tokens, half of each scored: more logits rows, and its scoring buffers)\n"
         "output:\n"
         "  --json               machine-readable result\n"
         "  --table              all quantization mixes side by side\n"
@@ -52,17 +56,12 @@ static const char *fmt_bytes(uint64_t b, char *buf, size_t cap)
     return buf;
 }
 
-static const char *kv_name(int t)
-{
-    return t == QFIT_TYPE_Q8_0 ? "q8_0" : t == QFIT_TYPE_Q4_0 ? "q4_0" : "f16";
-}
+static const char *kv_name(int t) { return qfit_plan_kv_name(t); }
 
-static int parse_kv(const char *s)
+static void kv_desc(const qfit_plan_result *r, char *buf, size_t cap)
 {
-    if (!strcasecmp(s, "f16")) return QFIT_TYPE_F16;
-    if (!strcasecmp(s, "q8_0")) return QFIT_TYPE_Q8_0;
-    if (!strcasecmp(s, "q4_0")) return QFIT_TYPE_Q4_0;
-    return -1;
+    if (r->kv_type == r->kv_type_v) snprintf(buf, cap, "%s", kv_name(r->kv_type));
+    else snprintf(buf, cap, "K %s, V %s", kv_name(r->kv_type), kv_name(r->kv_type_v));
 }
 
 static bool parse_pos(const char *s, long long lo, long long hi, long long *out)
@@ -101,8 +100,10 @@ static void list_machines(void)
     printf("%-16s %-12s %-12s %s\n", "this", fmt_bytes(me.mem_bytes, b1, sizeof b1),
            fmt_bytes(qfit_plan_budget_bytes(&me), b2, sizeof b2), me.desc);
     printf("\nbudget: Apple = 75%% of unified memory (Metal's GPU working-set share; macOS defaults to about\n"
-           "2/3-3/4 depending on RAM), GPU = VRAM, CPU = RAM. Overhead adds a 256 MiB runtime reserve and an\n"
-           "OS reserve: CPU 10%% of RAM (1-4 GiB), GPU 512 MiB (driver / CUDA context), Apple and --mem 0.\n");
+           "2/3-3/4 depending on RAM), GPU = VRAM, CPU = RAM. Overhead = the qfit process's runtime memory\n"
+           "(a measured %.1f MiB base, the GGUF metadata, the tokenizer tables) and an OS reserve: CPU 10%% of\n"
+           "RAM (1-4 GiB), GPU 512 MiB (driver / CUDA context), Apple and --mem 0.\n",
+           (double)QFIT_PLAN_RUNTIME_BASE_BYTES / (1 << 20));
 }
 
 static void budget_rule(const qfit_plan_machine *m, char *buf, size_t cap)
@@ -130,19 +131,38 @@ static void print_result(const qfit_plan_model *m, const qfit_plan_machine *mach
     printf("machine   %s: %s\n", mach->name, mach->desc);
     budget_rule(mach, rule, sizeof rule);
     printf("budget    %s = %s\n", fmt_bytes(r->budget_bytes, b1, sizeof b1), rule);
-    printf("settings  %s%s, context %lld x %d sequence%s, KV cache %s, flash attention %s, batch %d\n", r->mix,
+    char kvd[48];
+    kv_desc(r, kvd, sizeof kvd);
+    printf("settings  %s%s, context %lld x %d sequence%s, KV cache %s, flash attention %s, batch %d%s\n", r->mix,
            r->as_stored ? " (as stored)" : "", (long long)r->n_ctx, r->n_parallel, r->n_parallel > 1 ? "s" : "",
-           kv_name(r->kv_type), r->flash_attn ? "on" : "off", r->n_batch);
+           kvd, r->flash_attn ? "on" : "off", r->n_batch, r->workload == QFIT_PLAN_PPL ? ", workload qfit ppl" : "");
     if (r->note[0]) printf("note      %s\n", r->note);
     printf("\n");
     printf("  weights   %12s   %.2f bits/weight, tensor by tensor (%s)\n", fmt_bytes(r->weights_bytes, b1, sizeof b1),
            r->bits_per_weight, r->as_stored ? "the file's tensor sizes" : "the quantizer's per-tensor rules");
-    printf("  KV cache  %12s   2 x %lld layers x %lld cells x %lld KV heads x %lld dims, %s\n",
-           fmt_bytes(r->kv_bytes, b1, sizeof b1), (long long)m->n_layer, (long long)r->n_ctx * r->n_parallel,
-           (long long)m->n_head_kv, (long long)m->head_dim_k, kv_name(r->kv_type));
-    printf("  compute   %12s   engine buffers for batch %d\n", fmt_bytes(r->compute_bytes, b1, sizeof b1), r->n_batch);
-    printf("  overhead  %12s   runtime reserve %s + OS reserve %s\n", fmt_bytes(r->overhead_bytes, b1, sizeof b1),
+    if (r->weights_resident_bytes < r->weights_bytes)
+        printf("            %12s   read by the run: token_embd is a lookup (one row per token, at most %lld rows)\n",
+               fmt_bytes(r->weights_resident_bytes, b1, sizeof b1), (long long)r->n_ctx * r->n_parallel);
+    printf("  KV cache  %12s   K %s + V %s: %lld layers x %lld cells x %lld KV heads x %lld dims, %s\n",
+           fmt_bytes(r->kv_bytes, b1, sizeof b1), fmt_bytes(r->k_bytes, b2, sizeof b2),
+           fmt_bytes(r->v_bytes, b3, sizeof b3), (long long)m->n_layer, (long long)r->n_ctx * r->n_parallel,
+           (long long)m->n_head_kv, (long long)m->head_dim_k, kvd);
+    printf("  compute   %12s   engine buffers for batch %d, flash attention %s", fmt_bytes(r->compute_bytes, b1, sizeof b1),
+           r->n_batch, r->flash_attn ? "on" : "off (one score row per thread)");
+    if (r->compute_alloc_bytes > r->compute_bytes)
+        printf(" (allocated %s; the logits rows never written stay virtual)", fmt_bytes(r->compute_alloc_bytes, b2, sizeof b2));
+    printf("\n");
+    printf("  overhead  %12s   runtime %s + OS reserve %s\n", fmt_bytes(r->overhead_bytes, b1, sizeof b1),
            fmt_bytes(r->runtime_bytes, b2, sizeof b2), fmt_bytes(r->os_bytes, b3, sizeof b3));
+    printf("            runtime = base %s (measured constant) + GGUF metadata %s%s + tokenizer tables %s\n"
+           "                      (%d B per vocabulary entry / merge, measured)",
+           fmt_bytes(r->runtime_base_bytes, b1, sizeof b1), fmt_bytes(r->metadata_bytes, b2, sizeof b2),
+           m->metadata_estimated ? " (estimate)" : "", fmt_bytes(r->tokenizer_bytes, b3, sizeof b3),
+           QFIT_PLAN_TOKENIZER_ENTRY_BYTES);
+    if (r->eval_bytes) printf(" + qfit ppl scoring buffers %s", fmt_bytes(r->eval_bytes, b1, sizeof b1));
+    printf("\n");
+    printf("  process   %12s   predicted peak resident memory of the qfit process (weights read + KV + compute + runtime)\n",
+           fmt_bytes(r->process_bytes, b1, sizeof b1));
     printf("  total     %12s   %.1f%% of the %s budget\n\n", fmt_bytes(r->total_bytes, b1, sizeof b1),
            r->budget_bytes ? 100.0 * (double)r->total_bytes / (double)r->budget_bytes : 0.0,
            fmt_bytes(r->budget_bytes, b2, sizeof b2));
@@ -169,17 +189,16 @@ static void print_fixes(const qfit_plan_fix *f, size_t n, const qfit_plan_result
                fmt_bytes(f[i].new_total_bytes, b2, sizeof b2), qfit_plan_verdict_name(f[i].new_verdict));
         printf("     %s\n", f[i].cmd);
     }
-    if (!r->flash_attn)
-        printf("  (flash attention: no saving here: qfit's attention never holds the heads x context x batch "
-               "score matrix, with or without it)\n");
 }
 
 static int print_table(const qfit_plan_model *m, const qfit_plan_machine *mach, const qfit_plan_settings *s)
 {
     char b1[32], b2[32], b3[32], b4[32], err[256];
-    printf("%s on %s (budget %s), context %lld, KV %s\n\n", m->name, mach->name,
+    const int tk = s->kv_type == QFIT_PLAN_KV_F32 ? QFIT_TYPE_F32 : s->kv_type ? s->kv_type : QFIT_TYPE_F16;
+    const int tv = s->kv_type_v == QFIT_PLAN_KV_F32 ? QFIT_TYPE_F32 : s->kv_type_v ? s->kv_type_v : tk;
+    printf("%s on %s (budget %s), context %lld, KV %s%s%s\n\n", m->name, mach->name,
            fmt_bytes(qfit_plan_budget_bytes(mach), b1, sizeof b1), (long long)(s->n_ctx ? s->n_ctx : 0),
-           kv_name(s->kv_type ? s->kv_type : QFIT_TYPE_F16));
+           kv_name(tk), tv != tk ? "/" : "", tv != tk ? kv_name(tv) : "");
     printf("%-8s %12s %6s %12s %12s %6s  %-13s %s\n", "quant", "weights", "bpw", "KV cache", "total", "budget",
            "fits?", "mean KLD (kjv-llama-7m)");
     for (size_t i = 0; i < qfit_plan_mix_count(); i++) {
@@ -206,8 +225,9 @@ static int print_table(const qfit_plan_model *m, const qfit_plan_machine *mach, 
 int qfit_cmd_plan(int argc, char **argv)
 {
     const char *spec = NULL, *machine_name = NULL, *mem = NULL, *task = NULL;
-    qfit_plan_settings s = { NULL, 0, 0, -1, 0, 0 };
+    qfit_plan_settings s = { NULL, 0, 0, -1, 0, 0, 0, QFIT_PLAN_RUN };
     bool json = false, fit = false, table = false;
+    int kv_k = 0, kv_v = 0;   /* -ctk / -ctv: override --kv-type whatever the order */
     long long min_ctx = 0, v;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -243,15 +263,29 @@ int qfit_cmd_plan(int argc, char **argv)
             else if (!strcmp(a, "--min-ctx")) min_ctx = v;
             else if (!strcmp(a, "--parallel")) s.n_parallel = (int)v;
             else s.n_batch = (int)v;
-        } else if (!strcmp(a, "--kv-type")) {
+        } else if (!strcmp(a, "--kv-type") || !strcmp(a, "--cache-type-k") || !strcmp(a, "-ctk") ||
+                   !strcmp(a, "--cache-type-v") || !strcmp(a, "-ctv")) {
             NEED_VAL();
-            s.kv_type = parse_kv(val);
-            if (s.kv_type < 0) { fprintf(stderr, "qfit plan: --kv-type must be f16, q8_0 or q4_0, got '%s'\n", val); return 2; }
-        } else if (!strcmp(a, "--flash-attn")) {
+            int t = qfit_kv_type_from_name(val);
+            if (t >= 0) t = qfit_plan_kv_setting(t);   /* f32 (type id 0) */
+            if (t == -1) {
+                fprintf(stderr, "qfit plan: %s: unsupported KV cache type '%s' (supported: f32, f16, bf16, q8_0, q4_0, "
+                        "q4_1, q5_0, q5_1, iq4_nl)\n", a, val);
+                return 2;
+            }
+            if (!strcmp(a, "--kv-type")) s.kv_type = s.kv_type_v = t;
+            else if (!strcmp(a, "--cache-type-k") || !strcmp(a, "-ctk")) kv_k = t;
+            else kv_v = t;
+        } else if (!strcmp(a, "--flash-attn") || !strcmp(a, "-fa")) {
             NEED_VAL();
-            if (!strcasecmp(val, "on")) s.flash_attn = 1;
-            else if (!strcasecmp(val, "off")) s.flash_attn = 0;
-            else { fprintf(stderr, "qfit plan: --flash-attn must be on or off, got '%s'\n", val); return 2; }
+            int fa = qfit_flash_attn_from_name(val);
+            if (fa < -1) { fprintf(stderr, "qfit plan: --flash-attn must be on, off or auto, got '%s'\n", val); return 2; }
+            s.flash_attn = fa;
+        } else if (!strcmp(a, "--workload")) {
+            NEED_VAL();
+            if (!strcasecmp(val, "run")) s.workload = QFIT_PLAN_RUN;
+            else if (!strcasecmp(val, "ppl")) s.workload = QFIT_PLAN_PPL;
+            else { fprintf(stderr, "qfit plan: --workload must be run or ppl, got '%s'\n", val); return 2; }
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "qfit plan: unknown option '%s' (qfit plan --help)\n", argv[i]);
             return 2;
@@ -260,6 +294,8 @@ int qfit_cmd_plan(int argc, char **argv)
 #undef NEED_VAL
     }
     if (!spec) { usage(stderr); return 2; }
+    if (kv_k) { s.kv_type = kv_k; if (!s.kv_type_v && !kv_v) s.kv_type_v = QFIT_TYPE_F16; }
+    if (kv_v) { s.kv_type_v = kv_v; if (!s.kv_type) s.kv_type = QFIT_TYPE_F16; }
     if (machine_name && mem) { fprintf(stderr, "qfit plan: give --machine or --mem, not both\n"); return 2; }
     if (task && !qfit_plan_task_valid(task)) {
         fprintf(stderr, "qfit plan: unknown task '%s' (chat, code, math, reasoning, facts, formatting)\n", task);

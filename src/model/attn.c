@@ -127,6 +127,7 @@ typedef struct {
     int il, n, n_split;
     int qtype;        /* what the query is turned into for the key dot: F32 or a vec-dot type */
     float scale;
+    int64_t per_chunk; /* tasks per pool chunk */
 } attn_job;
 
 /* per-thread scratch: query (converted), accumulator, one dequantized V row, a tile of scores */
@@ -218,8 +219,13 @@ static void flash_range(const attn_job *J, const uint8_t *kh, const uint8_t *vh,
             }
             M = mt;
         }
+#if defined(__x86_64__) || defined(__i386__)
+        if (J->c->attn_simd) qfit_exp_sub_avx2(s->tile, M, nt);
+        else
+#endif
+            for (int i = 0; i < nt; i++) s->tile[i] = expf(s->tile[i] - M);
         for (int i = 0; i < nt; i++) {
-            const float w = expf(s->tile[i] - M);
+            const float w = s->tile[i];
             S += w;
             value_mad(J, vh, t0 + i, w, s->acc, s->vtmp);
         }
@@ -228,7 +234,7 @@ static void flash_range(const attn_job *J, const uint8_t *kh, const uint8_t *vh,
     *S_out = S;
 }
 
-static void task_flash(void *arg, int ith, int nth)
+static void chunk_flash(void *arg, int chunk, int ith)
 {
     const attn_job *J = arg;
     qfit_context *c = J->c;
@@ -238,8 +244,10 @@ static void task_flash(void *arg, int ith, int nth)
     const size_t layer_off = (size_t)J->il * (size_t)kv->n_ctx;
     attn_scratch s = scratch_of(c, ith);
     const int64_t n_tasks = (int64_t)J->n * hp->n_head * J->n_split;
+    const int64_t t0 = (int64_t)chunk * J->per_chunk;
+    const int64_t t1 = t0 + J->per_chunk < n_tasks ? t0 + J->per_chunk : n_tasks;
     int last_q = -1;   /* (token, head) whose query is in s.qv */
-    for (int64_t t = ith; t < n_tasks; t += nth) {
+    for (int64_t t = t0; t < t1; t++) {
         const int sp = (int)(t % J->n_split);
         const int h = (int)(t / J->n_split % hp->n_head);
         const int j = (int)(t / J->n_split / hp->n_head);
@@ -249,8 +257,8 @@ static void task_flash(void *arg, int ith, int nth)
             prepare_query(J, c->q + (size_t)j * hp->n_head * hdk + (size_t)h * hdk, &s);
             last_q = qid;
         }
-        const int chunk = (n_kv + J->n_split - 1) / J->n_split;
-        const int p0 = sp * chunk, p1 = p0 + chunk < n_kv ? p0 + chunk : n_kv;
+        const int chunk_len = (n_kv + J->n_split - 1) / J->n_split;
+        const int p0 = sp * chunk_len, p1 = p0 + chunk_len < n_kv ? p0 + chunk_len : n_kv;
         const uint8_t *kh = kv->k + layer_off * kv->row_k + (size_t)hk * kv->head_k;
         const uint8_t *vh = kv->v + layer_off * kv->row_v + (size_t)hk * kv->head_v;
         float M = -INFINITY, S = 0.0f;
@@ -299,7 +307,7 @@ static void merge_split(const attn_job *J)
     }
 }
 
-static void task_plain(void *arg, int ith, int nth)
+static void chunk_plain(void *arg, int chunk, int ith)
 {
     const attn_job *J = arg;
     qfit_context *c = J->c;
@@ -310,7 +318,8 @@ static void task_plain(void *arg, int ith, int nth)
     attn_scratch s = scratch_of(c, ith);
     float *sc = c->scores + (size_t)ith * c->score_stride;
     const int64_t n_tasks = (int64_t)J->n * hp->n_head;
-    for (int64_t t = ith; t < n_tasks; t += nth) {
+    const int64_t ta = (int64_t)chunk * J->per_chunk, tb = ta + J->per_chunk < n_tasks ? ta + J->per_chunk : n_tasks;
+    for (int64_t t = ta; t < tb; t++) {
         const int j = (int)(t / hp->n_head), h = (int)(t % hp->n_head), hk = h / gqa;
         const int n_kv = c->pos0 + j + 1;
         prepare_query(J, c->q + (size_t)j * hp->n_head * hdk + (size_t)h * hdk, &s);
@@ -328,6 +337,66 @@ static void task_plain(void *arg, int ith, int nth)
         if (c->rot_v) qfit_hadamard64(out, hdv);
     }
 }
+
+#if defined(__x86_64__) || defined(__i386__)
+/* prefill, f16 K/V, AVX2: blocks of 8 query rows (token, head) sharing a KV head */
+typedef struct {
+    qfit_context *c;
+    int il, n, nblk, gqa;
+    float scale;
+    size_t per_thread;   /* floats of c->gate per thread */
+} rows8_job;
+
+static void chunk_rows8(void *arg, int chunk, int ith)
+{
+    const rows8_job *R = arg;
+    qfit_context *c = R->c;
+    const qfit_hparams *hp = &c->model->hp;
+    const qfit_kv_cache *kv = &c->kv;
+    const int hdk = hp->head_dim_k, hdv = hp->head_dim_v;
+    const int hk = chunk % hp->n_head_kv, b = R->nblk - 1 - chunk / hp->n_head_kv;   /* longest rows first */
+    float *scr = c->gate + (size_t)ith * R->per_thread;
+    float *dummy = scr + QFIT_ATTN_ROWS8_SCRATCH(hdk);
+    const float *qp[8];
+    float *op[8];
+    int npos[8];
+    const int nrows = R->n * R->gqa;
+    for (int r = 0; r < 8; r++) {
+        int ri = b * 8 + r;
+        const int real = ri < nrows;
+        if (!real) ri = b * 8;   /* padding: a copy of the block's first row, output discarded */
+        const int j = ri / R->gqa, h = hk * R->gqa + ri % R->gqa;
+        qp[r] = c->q + (size_t)j * hp->n_head * hdk + (size_t)h * hdk;
+        op[r] = real ? c->att + (size_t)j * hp->n_head * hdv + (size_t)h * hdv : dummy + (size_t)r * hdv;
+        npos[r] = c->pos0 + j + 1;
+    }
+    const size_t layer_off = (size_t)R->il * (size_t)kv->n_ctx;
+    const uint8_t *kh = kv->k + layer_off * kv->row_k + (size_t)hk * kv->head_k;
+    const uint8_t *vh = kv->v + layer_off * kv->row_v + (size_t)hk * kv->head_v;
+    qfit_attn_f16_rows8_avx2(hdk, hdv, qp, npos, R->scale, kh, kv->row_k, vh, kv->row_v, op, scr);
+}
+
+/* true when it ran the pass */
+static bool try_rows8(qfit_context *c, int il, int n)
+{
+    const qfit_hparams *hp = &c->model->hp;
+    if (!c->attn_simd || n < 2 || c->kv.type_k != QFIT_TYPE_F16 || c->kv.type_v != QFIT_TYPE_F16 || c->rot_k ||
+        c->rot_v || hp->head_dim_k % 8 || hp->head_dim_v % 8 || hp->n_head % hp->n_head_kv)
+        return false;
+    rows8_job R;
+    R.c = c;
+    R.il = il;
+    R.n = n;
+    R.gqa = hp->n_head / hp->n_head_kv;
+    R.nblk = (n * R.gqa + 7) / 8;
+    R.scale = 1.0f / sqrtf((float)hp->head_dim_k);
+    /* per-thread scratch in the FFN gate buffer (unused during attention) */
+    R.per_thread = (QFIT_ATTN_ROWS8_SCRATCH(hp->head_dim_k) + 8 * (size_t)hp->head_dim_v + 15) / 16 * 16;
+    if ((size_t)c->n_threads * R.per_thread > (size_t)c->n_batch * (size_t)hp->n_ff) return false;
+    qfit_threadpool_run_chunks(c->tp, chunk_rows8, &R, R.nblk * hp->n_head_kv);
+    return true;
+}
+#endif
 
 void qfit_attention_run(qfit_context *c, int il, int n)
 {
@@ -348,8 +417,14 @@ void qfit_attention_run(qfit_context *c, int il, int n)
     case QFIT_TYPE_F32: case QFIT_TYPE_F16: J.qtype = QFIT_TYPE_F32; break;
     default: J.qtype = qfit_vec_dot_type(c->kv.type_k); break;
     }
+#if defined(__x86_64__) || defined(__i386__)
+    if (c->flash_attn && try_rows8(c, il, n)) return;
+#endif
     if (!c->flash_attn) {
-        qfit_threadpool_run(c->tp, task_plain, &J);
+        const int64_t nt = (int64_t)n * hp->n_head;
+        J.per_chunk = (nt + 4 * c->n_threads - 1) / (4 * c->n_threads);
+        if (J.per_chunk < 1) J.per_chunk = 1;
+        qfit_threadpool_run_chunks(c->tp, chunk_plain, &J, (int)((nt + J.per_chunk - 1) / J.per_chunk));
         return;
     }
     if (n == 1) {
@@ -362,6 +437,11 @@ void qfit_attention_run(qfit_context *c, int il, int n)
         if (ns > QFIT_ATTN_MAX_SPLIT) ns = QFIT_ATTN_MAX_SPLIT;
         J.n_split = ns > 1 ? ns : 1;
     }
-    qfit_threadpool_run(c->tp, task_flash, &J);
+    {
+        const int64_t nt = (int64_t)n * hp->n_head * J.n_split;
+        J.per_chunk = (nt + 8 * c->n_threads - 1) / (8 * c->n_threads);
+        if (J.per_chunk < 1) J.per_chunk = 1;
+        qfit_threadpool_run_chunks(c->tp, chunk_flash, &J, (int)((nt + J.per_chunk - 1) / J.per_chunk));
+    }
     if (J.n_split > 1) merge_split(&J);
 }

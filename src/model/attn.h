@@ -8,6 +8,7 @@
 #ifndef QFIT_MODEL_ATTN_H
 #define QFIT_MODEL_ATTN_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct {
@@ -25,6 +26,21 @@ typedef struct {
 extern const qfit_attn_kernels qfit_attn_kernels_scalar;
 #if defined(__x86_64__) || defined(__i386__)
 extern const qfit_attn_kernels qfit_attn_kernels_avx2;
+/* g[i] = silu(g[i]) * u[i] (vector exp, ~1e-7 relative error) */
+void qfit_swiglu_avx2(float *g, const float *u, int64_t n);
+/* Prefill flash attention, f16 K and V cache: 8 query rows q[r] (hdk floats)
+ * sharing one KV head, row r seeing cached positions [0, npos[r]) (npos[r] >= 1);
+ * k0 / v0 = this head's slice of position 0, rows k_stride / v_stride bytes apart.
+ * out[r] (hdv floats, distinct) = softmax(scale q[r] . K^T) V. hdk, hdv multiples
+ * of 8; scratch: QFIT_ATTN_ROWS8_SCRATCH(hdk) floats. */
+#define QFIT_ATTN_ROWS8_SCRATCH(hdk) ((size_t)(hdk) * (8 + 64) + 64 * 8)
+void qfit_attn_f16_rows8_avx2(int hdk, int hdv, const float *const *q, const int *npos, float scale,
+                              const uint8_t *k0, size_t k_stride, const uint8_t *v0, size_t v_stride,
+                              float *const *out, float *scratch);
+/* y[i] = fp16(x[i]), round to nearest even (F16C) */
+void qfit_f32_to_f16_avx2(const float *x, uint16_t *y, int64_t n);
+/* x[i] = exp(x[i] - m) */
+void qfit_exp_sub_avx2(float *x, float m, int n);
 #endif
 
 #endif

@@ -2,6 +2,7 @@
 #include "model/attn.h"
 
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 #include "quant/blocks.h"
@@ -152,3 +153,163 @@ static void scale(float *acc, float s, int n)
 const qfit_attn_kernels qfit_attn_kernels_avx2 = {
     dot_f32, dot_f16, dot_q8_0, dot_q4_0, mad_f32, mad_f16, mad_q8_0, mad_q4_0, scale,
 };
+
+/* ------------------------------------------------ vector exp and SwiGLU */
+
+/* e^x for 8 lanes: x = n ln2 + r with n = round(x / ln2) and |r| <= ln2 / 2,
+ * e^r by its degree-6 Taylor polynomial (relative error ~1e-7), 2^n added to the
+ * exponent bits. Inputs are clamped to [-87.3, 88.3] (no denormals, no inf). */
+static inline __m256 exp8(__m256 x)
+{
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.3f));
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145751953125f), x);       /* ln2, high part */
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.428606765330187e-06f), r);           /* ln2, low part */
+    __m256 p = _mm256_set1_ps(1.0f / 720.0f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    const __m256i e = _mm256_slli_epi32(_mm256_cvtps_epi32(n), 23);
+    return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p), e));
+}
+
+void qfit_swiglu_avx2(float *g, const float *u, int64_t n)
+{
+    int64_t i = 0;
+    const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+    for (; i + 8 <= n; i += 8) {
+        const __m256 x = _mm256_loadu_ps(g + i);
+        const __m256 s = _mm256_div_ps(x, _mm256_add_ps(one, exp8(_mm256_sub_ps(zero, x))));
+        _mm256_storeu_ps(g + i, _mm256_mul_ps(s, _mm256_loadu_ps(u + i)));
+    }
+    for (; i < n; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+void qfit_exp_sub_avx2(float *x, float m, int n)
+{
+    int i = 0;
+    const __m256 mv = _mm256_set1_ps(m);
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), mv)));
+    for (; i < n; i++) x[i] = expf(x[i] - m);
+}
+
+/* ------------------------------------------- prefill tile, f16 K and V */
+
+/* 8 query rows against one KV head (see attn.h). Lane r of every vector belongs
+ * to query row r: the scores of a tile are kept transposed, st[t] = the 8 rows'
+ * scores of position t0 + t, so the running max, the softmax weights and the sums
+ * are plain lane-wise vector operations. */
+void qfit_attn_f16_rows8_avx2(int hdk, int hdv, const float *const *q, const int *npos, float scale,
+                              const uint8_t *k0, size_t k_stride, const uint8_t *v0, size_t v_stride,
+                              float *const *out, float *scratch)
+{
+    enum { T = 64 };
+    float *qt = scratch;                       /* [hdk][8] query, transposed and scaled */
+    float *kf = qt + (size_t)hdk * 8;          /* [T][hdk] key tile in f32 */
+    float *st = kf + (size_t)T * hdk;          /* [T][8] scores / weights, transposed */
+    for (int d = 0; d < hdk; d++)
+        for (int r = 0; r < 8; r++) qt[d * 8 + r] = q[r][d] * scale;
+    int maxpos = 0;
+    for (int r = 0; r < 8; r++) {
+        if (npos[r] > maxpos) maxpos = npos[r];
+        memset(out[r], 0, (size_t)hdv * sizeof(float));
+    }
+    const __m256i np = _mm256_loadu_si256((const __m256i *)npos);
+    __m256 M = _mm256_set1_ps(-INFINITY), L = _mm256_setzero_ps();
+    for (int t0 = 0; t0 < maxpos; t0 += T) {
+        const int nt = maxpos - t0 < T ? maxpos - t0 : T;
+        for (int t = 0; t < nt; t++) {
+            const uint16_t *kr = (const uint16_t *)(k0 + (size_t)(t0 + t) * k_stride);
+            for (int d = 0; d < hdk; d += 8)
+                _mm256_storeu_ps(kf + (size_t)t * hdk + d, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(kr + d))));
+        }
+        /* scores, 4 positions at a time */
+        __m256 tmax = _mm256_set1_ps(-INFINITY);
+        int t = 0;
+        for (; t < nt; t += 4) {
+            const int nn = nt - t < 4 ? nt - t : 4;
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            const float *k_0 = kf + (size_t)t * hdk;
+            const float *k_1 = k_0 + (nn > 1 ? hdk : 0), *k_2 = k_0 + (nn > 2 ? 2 * hdk : 0),
+                        *k_3 = k_0 + (nn > 3 ? 3 * hdk : 0);
+            for (int d = 0; d < hdk; d++) {
+                const __m256 qv = _mm256_loadu_ps(qt + d * 8);
+                a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(k_0 + d), qv, a0);
+                a1 = _mm256_fmadd_ps(_mm256_broadcast_ss(k_1 + d), qv, a1);
+                a2 = _mm256_fmadd_ps(_mm256_broadcast_ss(k_2 + d), qv, a2);
+                a3 = _mm256_fmadd_ps(_mm256_broadcast_ss(k_3 + d), qv, a3);
+            }
+            __m256 av[4] = { a0, a1, a2, a3 };
+            for (int i = 0; i < nn; i++) {
+                /* causal mask: lane r sees positions < npos[r] */
+                const __m256i pos = _mm256_set1_epi32(t0 + t + i);
+                const __m256 vis = _mm256_castsi256_ps(_mm256_cmpgt_epi32(np, pos));
+                const __m256 sv = _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), av[i], vis);
+                _mm256_storeu_ps(st + (size_t)(t + i) * 8, sv);
+                tmax = _mm256_max_ps(tmax, sv);
+            }
+        }
+        const __m256 Mn = _mm256_max_ps(M, tmax);
+        /* rows whose max did not change keep alpha = 1; M = -inf only before the first tile */
+        const __m256 alpha = exp8(_mm256_sub_ps(M, Mn));
+        const __m256 first = _mm256_cmp_ps(M, _mm256_set1_ps(-INFINITY), _CMP_EQ_OQ);
+        const __m256 al = _mm256_blendv_ps(alpha, _mm256_setzero_ps(), first);
+        M = Mn;
+        __m256 lsum = _mm256_setzero_ps();
+        for (int i = 0; i < nt; i++) {
+            const __m256 sv = _mm256_loadu_ps(st + (size_t)i * 8);
+            const __m256 vis = _mm256_cmp_ps(sv, _mm256_set1_ps(-INFINITY), _CMP_NEQ_OQ);
+            const __m256 p = _mm256_and_ps(exp8(_mm256_sub_ps(sv, Mn)), vis);
+            _mm256_storeu_ps(st + (size_t)i * 8, p);
+            lsum = _mm256_add_ps(lsum, p);
+        }
+        L = _mm256_fmadd_ps(L, al, lsum);
+        float alf[8];
+        _mm256_storeu_ps(alf, al);
+        /* out[r] = alpha[r] * out[r] + sum_t p[t][r] * V[t]: 4 rows x 16 columns per pass */
+        for (int r0 = 0; r0 < 8; r0 += 4) {
+            for (int d = 0; d < hdv; d += 16) {
+                const int two = d + 16 <= hdv;
+                __m256 o[4][2];
+                for (int r = 0; r < 4; r++) {
+                    const __m256 a = _mm256_set1_ps(alf[r0 + r]);
+                    o[r][0] = _mm256_mul_ps(a, _mm256_loadu_ps(out[r0 + r] + d));
+                    o[r][1] = two ? _mm256_mul_ps(a, _mm256_loadu_ps(out[r0 + r] + d + 8)) : _mm256_setzero_ps();
+                }
+                for (int i = 0; i < nt; i++) {
+                    const uint16_t *vr = (const uint16_t *)(v0 + (size_t)(t0 + i) * v_stride) + d;
+                    const __m256 v_0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)vr));
+                    const __m256 v_1 = two ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(vr + 8))) : v_0;
+                    const float *pw = st + (size_t)i * 8 + r0;
+                    for (int r = 0; r < 4; r++) {
+                        const __m256 pr = _mm256_broadcast_ss(pw + r);
+                        o[r][0] = _mm256_fmadd_ps(pr, v_0, o[r][0]);
+                        o[r][1] = _mm256_fmadd_ps(pr, v_1, o[r][1]);
+                    }
+                }
+                for (int r = 0; r < 4; r++) {
+                    _mm256_storeu_ps(out[r0 + r] + d, o[r][0]);
+                    if (two) _mm256_storeu_ps(out[r0 + r] + d + 8, o[r][1]);
+                }
+            }
+        }
+    }
+    float lf[8];
+    _mm256_storeu_ps(lf, L);
+    for (int r = 0; r < 8; r++) {
+        const __m256 inv = _mm256_set1_ps(1.0f / lf[r]);
+        for (int d = 0; d < hdv; d += 8) _mm256_storeu_ps(out[r] + d, _mm256_mul_ps(inv, _mm256_loadu_ps(out[r] + d)));
+    }
+}
+
+void qfit_f32_to_f16_avx2(const float *x, uint16_t *y, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(y + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++) y[i] = (uint16_t)_cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT);
+}

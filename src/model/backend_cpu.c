@@ -3,6 +3,7 @@
  * (token, head) pairs). Activations are quantized once per matmul input into the
  * weight type's vec-dot type and all rows of the pass go through qfit_gemm. */
 #include "model/model_internal.h"
+#include "model/attn.h"
 
 #include <math.h>
 #include <string.h>
@@ -11,17 +12,6 @@
 #include "qfit/quant.h"
 
 /* ---------------------------------------------------------------- helpers */
-
-static void split_range(int64_t n, int ith, int nth, int64_t align, int64_t *i0, int64_t *i1)
-{
-    int64_t per = (n + nth - 1) / nth;
-    per = (per + align - 1) / align * align;
-    int64_t a = per * ith, b = a + per;
-    if (a > n) a = n;
-    if (b > n) b = n;
-    *i0 = a;
-    *i1 = b;
-}
 
 static void rms_norm_row(const float *x, const float *w, float *y, int64_t n, float eps)
 {
@@ -58,15 +48,28 @@ typedef struct {
     int post;
     float *add_dst;      /* POST_ADD_X: dst[j][i] += y[0][j][i] */
     int64_t add_ld;
+    /* chunking: cs rows per chunk; weight i owns chunks [chunk_end[i-1], chunk_end[i]) */
+    int64_t cs;
+    int nw_chunks;
+    int64_t chunk_end[3];
 } cpu_op;
 
-/* rows of src -> (optionally RMS-normed) -> quantized rows in c->aq */
-static void task_norm_quant(void *arg, int ith, int nth)
+/* rows per chunk so that there are about `per_thread` chunks per thread, a multiple of align */
+static int64_t chunk_rows(int64_t n, int nth, int per_thread, int64_t align)
 {
+    int64_t want = (int64_t)nth * per_thread;
+    int64_t cs = (n + want - 1) / want;
+    cs = (cs + align - 1) / align * align;
+    return cs < align ? align : cs;
+}
+
+/* rows of src -> (optionally RMS-normed) -> quantized rows in c->aq; one chunk = op->cs rows */
+static void chunk_norm_quant(void *arg, int chunk, int ith)
+{
+    (void)ith;
     cpu_op *op = arg;
     const float eps = op->c->model->hp.rms_eps;
-    int64_t j0, j1;
-    split_range(op->n, ith, nth, 1, &j0, &j1);
+    const int64_t j0 = (int64_t)chunk * op->cs, j1 = j0 + op->cs < op->n ? j0 + op->cs : op->n;
     for (int64_t j = j0; j < j1; j++) {
         const float *row = op->src + j * op->src_ld;
         if (op->norm_w) {
@@ -78,32 +81,38 @@ static void task_norm_quant(void *arg, int ith, int nth)
     }
 }
 
-static void task_matmul(void *arg, int ith, int nth)
+static inline void swiglu_rows(const qfit_context *c, float *g, const float *u, int64_t n)
 {
+#if defined(__x86_64__) || defined(__i386__)
+    if (c->attn_simd) { qfit_swiglu_avx2(g, u, n); return; }
+#endif
+    (void)c;
+    for (int64_t i = 0; i < n; i++) g[i] = silu(g[i]) * u[i];
+}
+
+/* one chunk: rows [i0, i1) of one weight of the group (with SWIGLU: of gate and up) */
+static void chunk_matmul(void *arg, int chunk, int ith)
+{
+    (void)ith;
     cpu_op *op = arg;
-    for (int wi = 0; wi < op->nw; wi++) {
-        const qfit_wt *w = op->w[wi];
-        int64_t i0, i1;
-        split_range(w->ne1, ith, nth, 16, &i0, &i1);
-        if (i0 >= i1) continue;
-        qfit_gemm(w->type, w->ne0, w->data, w->row_bytes, i0, i1, op->c->aq, op->a_stride, op->n,
-                  op->y[wi], op->ldy[wi]);
-        if (op->post == POST_ADD_X) {
-            for (int j = 0; j < op->n; j++) {
-                float *d = op->add_dst + j * op->add_ld;
-                const float *s = op->y[0] + j * op->ldy[0];
-                for (int64_t i = i0; i < i1; i++) d[i] += s[i];
-            }
-        }
-    }
+    int wi = 0;
+    while (wi + 1 < op->nw_chunks && chunk >= op->chunk_end[wi]) wi++;
+    const int64_t first = wi ? op->chunk_end[wi - 1] : 0;
+    const qfit_wt *w = op->w[wi];
+    const int64_t i0 = (chunk - first) * op->cs;
+    const int64_t i1 = i0 + op->cs < w->ne1 ? i0 + op->cs : w->ne1;
+    qfit_gemm(w->type, w->ne0, w->data, w->row_bytes, i0, i1, op->c->aq, op->a_stride, op->n, op->y[wi], op->ldy[wi]);
     if (op->post == POST_SWIGLU) {
-        /* gate and up have the same row count, so this thread owns [i0, i1) of both */
-        int64_t i0, i1;
-        split_range(op->w[0]->ne1, ith, nth, 16, &i0, &i1);
+        const qfit_wt *wu = op->w[1];
+        qfit_gemm(wu->type, wu->ne0, wu->data, wu->row_bytes, i0, i1, op->c->aq, op->a_stride, op->n, op->y[1],
+                  op->ldy[1]);
+        for (int j = 0; j < op->n; j++)
+            swiglu_rows(op->c, op->y[0] + j * op->ldy[0] + i0, op->y[1] + j * op->ldy[1] + i0, i1 - i0);
+    } else if (op->post == POST_ADD_X) {
         for (int j = 0; j < op->n; j++) {
-            float *g = op->y[0] + j * op->ldy[0];
-            const float *u = op->y[1] + j * op->ldy[1];
-            for (int64_t i = i0; i < i1; i++) g[i] = silu(g[i]) * u[i];
+            float *d = op->add_dst + j * op->add_ld;
+            const float *s = op->y[0] + j * op->ldy[0];
+            for (int64_t i = i0; i < i1; i++) d[i] += s[i];
         }
     }
 }
@@ -123,11 +132,12 @@ static void quantize_input(qfit_context *c, const float *src, int64_t src_ld, in
     op.norm_out = c->xn;
     op.vdtype = qfit_vec_dot_type(wtype);
     op.a_stride = qfit_row_size(op.vdtype, k);
-    if (n == 1) task_norm_quant(&op, 0, 1);
-    else qfit_threadpool_run(c->tp, task_norm_quant, &op);
+    op.cs = chunk_rows(n, c->n_threads, 4, 1);
+    qfit_threadpool_run_chunks(c->tp, chunk_norm_quant, &op, (int)((n + op.cs - 1) / op.cs));
 }
 
-/* Y_i = W_i · A for weights sharing the input currently quantized in c->aq. */
+/* Y_i = W_i · A for weights sharing the input currently quantized in c->aq.
+ * POST_SWIGLU: w[0] = gate, w[1] = up (same rows), y[0] = silu(gate) * up. */
 static void matmul_group(qfit_context *c, int n, int nw, const qfit_wt *const *w, float *const *y,
                          const int64_t *ldy, int post, float *add_dst, int64_t add_ld)
 {
@@ -136,13 +146,31 @@ static void matmul_group(qfit_context *c, int n, int nw, const qfit_wt *const *w
     op.c = c;
     op.n = n;
     op.nw = nw;
-    for (int i = 0; i < nw; i++) { op.w[i] = w[i]; op.y[i] = y[i]; op.ldy[i] = ldy[i]; }
+    int64_t rows = 0;
+    for (int i = 0; i < nw; i++) {
+        op.w[i] = w[i]; op.y[i] = y[i]; op.ldy[i] = ldy[i];
+        rows += w[i]->ne1;
+    }
     op.vdtype = qfit_vec_dot_type(w[0]->type);
     op.a_stride = qfit_row_size(op.vdtype, w[0]->ne0);
     op.post = post;
     op.add_dst = add_dst;
     op.add_ld = add_ld;
-    qfit_threadpool_run(c->tp, task_matmul, &op);
+    op.nw_chunks = post == POST_SWIGLU ? 1 : nw;
+    if (post == POST_SWIGLU) rows = w[0]->ne1;
+    op.cs = chunk_rows(rows, c->n_threads, 8, 32);
+    {
+        /* at least ~16 KiB of weights x activation rows per chunk: tiny matrices in
+         * one or two chunks (a claim costs about as much as a few rows of work) */
+        const int64_t min_rows = (int64_t)(16384 / (w[0]->row_bytes * (size_t)n + 1)) + 1;
+        if (op.cs < min_rows) op.cs = (min_rows + 31) / 32 * 32;
+    }
+    int64_t total = 0;
+    for (int i = 0; i < op.nw_chunks; i++) {
+        total += (w[i]->ne1 + op.cs - 1) / op.cs;
+        op.chunk_end[i] = total;
+    }
+    qfit_threadpool_run_chunks(c->tp, chunk_matmul, &op, (int)total);
 }
 
 /* ---------------------------------------------------------------- embed */
@@ -194,11 +222,12 @@ void qfit_kv_store_row(int type, const float *x, uint8_t *dst, int64_t n)
     }
 }
 
-typedef struct { qfit_context *c; int il, n; } attn_op;
+typedef struct { qfit_context *c; int il, n; int64_t cs; } attn_op;
 
 /* biases, Q/K norms, RoPE, and K/V into the cache: rows split among threads */
-static void task_qkv_post(void *arg, int ith, int nth)
+static void chunk_qkv_post(void *arg, int chunk, int ith)
 {
+    (void)ith;
     attn_op *op = arg;
     qfit_context *c = op->c;
     const qfit_hparams *hp = &c->model->hp;
@@ -207,8 +236,7 @@ static void task_qkv_post(void *arg, int ith, int nth)
     const int64_t qd = (int64_t)hp->n_head * hdk, kd = (int64_t)hp->n_head_kv * hdk,
                   vd = (int64_t)hp->n_head_kv * hdv;
     const int half = hp->n_rot / 2;
-    int64_t j0, j1;
-    split_range(op->n, ith, nth, 1, &j0, &j1);
+    const int64_t j0 = (int64_t)chunk * op->cs, j1 = j0 + op->cs < op->n ? j0 + op->cs : op->n;
     for (int64_t j = j0; j < j1; j++) {
         float *q = c->q + j * qd, *k = c->k + j * kd, *v = c->v + j * vd;
         if (L->bq.data) { const float *b = L->bq.data; for (int64_t i = 0; i < qd; i++) q[i] += b[i]; }
@@ -227,6 +255,13 @@ static void task_qkv_post(void *arg, int ith, int nth)
         if (c->rot_k) { qfit_hadamard64(q, qd); qfit_hadamard64(k, kd); }
         if (c->rot_v) qfit_hadamard64(v, vd);
         const size_t cell = (size_t)op->il * (size_t)c->kv.n_ctx + (size_t)pos;
+#if defined(__x86_64__) || defined(__i386__)
+        if (c->attn_simd && c->kv.type_k == QFIT_TYPE_F16 && c->kv.type_v == QFIT_TYPE_F16) {
+            qfit_f32_to_f16_avx2(k, (uint16_t *)(c->kv.k + cell * c->kv.row_k), kd);
+            qfit_f32_to_f16_avx2(v, (uint16_t *)(c->kv.v + cell * c->kv.row_v), vd);
+            continue;
+        }
+#endif
         qfit_kv_store_row(c->kv.type_k, k, c->kv.k + cell * c->kv.row_k, kd);
         qfit_kv_store_row(c->kv.type_v, v, c->kv.v + cell * c->kv.row_v, vd);
     }
@@ -260,9 +295,8 @@ static void cpu_attention(qfit_context *c, int il, int n)
         matmul_group(c, n, ng, gw, gy, gl, POST_NONE, NULL, 0);
     }
 
-    attn_op aop = { c, il, n };
-    if (n == 1) task_qkv_post(&aop, 0, 1);
-    else qfit_threadpool_run(c->tp, task_qkv_post, &aop);
+    attn_op aop = { c, il, n, chunk_rows(n, c->n_threads, 4, 1) };
+    qfit_threadpool_run_chunks(c->tp, chunk_qkv_post, &aop, (int)((n + aop.cs - 1) / aop.cs));
     qfit_attention_run(c, il, n);
 
     /* output projection, added to the residual stream */
@@ -294,8 +328,7 @@ static void cpu_ffn(qfit_context *c, int il, int n)
         matmul_group(c, n, 1, wg, yg, l, POST_NONE, NULL, 0);
         quantize_input(c, c->xn, E, E, n, NULL, L->w_up.type);
         matmul_group(c, n, 1, wu, yu, l, POST_NONE, NULL, 0);
-        for (int64_t j = 0; j < n; j++)
-            for (int64_t i = 0; i < F; i++) c->gate[j * F + i] = silu(c->gate[j * F + i]) * c->up[j * F + i];
+        for (int64_t j = 0; j < n; j++) swiglu_rows(c, c->gate + j * F, c->up + j * F, F);
     }
     quantize_input(c, c->gate, F, F, n, NULL, L->w_down.type);
     const qfit_wt *w1[1] = { &L->w_down };

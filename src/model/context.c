@@ -234,7 +234,8 @@ qfit_context *qfit_context_new(const qfit_model *m, const qfit_context_params *p
     }
     {
         const qfit_cpu_features *cf = qfit_cpu_get_features();
-        c->attn_simd = cf && cf->avx2 && cf->fma && cf->f16c && qfit_isa_active() != QFIT_ISA_SCALAR;
+        c->attn_simd_hw = cf && cf->avx2 && cf->fma && cf->f16c;
+        c->attn_simd = c->attn_simd_hw && qfit_isa_active() != QFIT_ISA_SCALAR;
     }
 
     qfit_kv_cache *kv = &c->kv;
@@ -327,6 +328,7 @@ int qfit_decode(qfit_context *c, const int32_t *tokens, int n, int logits_from)
     const qfit_hparams *hp = &c->model->hp;
     c->err[0] = 0;
     c->n_logits = 0;
+    c->attn_simd = c->attn_simd_hw && qfit_isa_active() != QFIT_ISA_SCALAR;
     if (n < 0 || (n > 0 && !tokens)) { snprintf(c->err, sizeof c->err, "invalid token count %d", n); return -1; }
     if (n > c->n_ctx - c->n_past) {
         snprintf(c->err, sizeof c->err, "context full: %d cached + %d new tokens > n_ctx %d", c->n_past, n, c->n_ctx);
@@ -369,7 +371,7 @@ typedef struct { qfit_context *c; int n_keep, n_discard; } shift_op;
 
 /* each thread takes whole layers: within a layer, rows move down in increasing
  * order, so a row is always read before it is overwritten */
-static void task_shift(void *arg, int ith, int nth)
+static void chunk_shift(void *arg, int il, int ith)
 {
     shift_op *op = arg;
     qfit_context *c = op->c;
@@ -382,7 +384,7 @@ static void task_shift(void *arg, int ith, int nth)
     const float *cs = c->rope_cos + (size_t)op->n_discard * half, *sn0 = c->rope_sin + (size_t)op->n_discard * half;
     float sn[512];
     for (int i = 0; i < half; i++) sn[i] = -sn0[i];
-    for (int il = ith; il < hp->n_layer; il += nth) {
+    {
         uint8_t *kl = kv->k + (size_t)il * (size_t)kv->n_ctx * kv->row_k;
         uint8_t *vl = kv->v + (size_t)il * (size_t)kv->n_ctx * kv->row_v;
         for (int p = op->n_keep + op->n_discard; p < c->n_past; p++) {
@@ -416,8 +418,8 @@ int qfit_context_shift(qfit_context *c, int n_keep, int n_discard)
     const size_t kd = (size_t)hp->n_head_kv * (size_t)hp->head_dim_k;
     const size_t xn_floats = (size_t)c->n_batch * (size_t)(hp->n_embd > hp->n_ff ? hp->n_embd : hp->n_ff);
     shift_op op = { c, n_keep, n_discard };
-    if ((size_t)nth * kd > xn_floats || nth > hp->n_layer) task_shift(&op, 0, 1);
-    else qfit_threadpool_run(c->tp, task_shift, &op);
+    if ((size_t)nth * kd > xn_floats) for (int il = 0; il < hp->n_layer; il++) chunk_shift(&op, il, 0);
+    else qfit_threadpool_run_chunks(c->tp, chunk_shift, &op, hp->n_layer);
     c->n_past -= n_discard;
     c->n_logits = 0;
     return 0;

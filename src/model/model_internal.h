@@ -75,7 +75,9 @@ struct qfit_context {
     size_t  score_stride; /* floats per thread */
     bool    flash_attn;
     bool    rot_k, rot_v; /* quantized K / V cache stored Hadamard-rotated (as llama.cpp) */
-    bool    attn_simd;  /* AVX2+FMA+F16C attention kernels */
+    bool    attn_simd_hw; /* the CPU has AVX2+FMA+F16C */
+    bool    attn_simd;    /* use those kernels: attn_simd_hw and the active ISA is not scalar,
+                             refreshed by every qfit_decode (qfit_isa_select may change it) */
     size_t  kv_bytes, compute_bytes;
 
     int     n_logits;

@@ -7,7 +7,7 @@
  * (head_dim, else hidden_size / heads), FFN (intermediate_size), vocab
  * (vocab_size), trained context (max_position_embeddings), tied
  * (tie_word_embeddings), then the tensor-set flags. */
-#include "qfit/plan.h"
+#include "plan/plan_internal.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -244,10 +244,11 @@ int qfit_plan_model_from_facts(const qfit_plan_facts *f, qfit_plan_model *out, c
     out->tied = f->tied;
     out->file_type = -1;
     /* llama.cpp's size classification where its mix rules use it (attn_v of
-     * "70B" models gets Q5_K instead of Q3_K/Q4_K): 80-layer llama with GQA,
-     * 80-layer qwen2. Same criterion as qfit_mix_model_from_gguf. */
-    out->is_70b = f->n_layer == 80 && ((!strcmp(f->arch, "llama") && f->n_head != f->n_head_kv) ||
-                                       !strcmp(f->arch, "qwen2"));
+     * "70B" models gets Q5_K instead of Q3_K/Q4_K): the quantizer's own rule */
+    out->is_70b = plan_mix_is_70b(f->arch, f->n_layer, f->n_head, f->n_head_kv, 0);
+    /* the GGUF metadata llama.cpp's converter would write: mostly the vocabulary */
+    out->metadata_bytes = (uint64_t)f->n_vocab * QFIT_PLAN_CATALOG_META_ENTRY_BYTES;
+    out->metadata_estimated = true;
 
     const int64_t E = f->n_embd, Q = f->n_head * f->head_dim, KV = f->n_head_kv * f->head_dim;
     tlist l = { 0 };

@@ -153,19 +153,49 @@ qfit_plan_verdict qfit_plan_verdict_for(uint64_t total, uint64_t budget)
 /* ------------------------------------------------------------ models */
 
 /* Weight bytes are the expensive part (thousands of tensors): cache the last few. */
-typedef struct { const qfit_plan_tensor *t; size_t n; int ftype; uint64_t bytes; } wcache_entry;
+typedef struct { const qfit_plan_tensor *t; size_t n; int ftype; uint64_t bytes, aq_row, embd_bytes, embd_row; } wcache_entry;
 static _Thread_local wcache_entry wcache[32];
 static _Thread_local unsigned wcache_next;
 
-static int weights_cached(const qfit_plan_model *m, int ftype, uint64_t *out, char *err, size_t err_len)
+/* Weight bytes of m under ftype (-1: as stored), the widest quantized activation
+ * row the forward pass writes for those weight types, and the bytes and row size
+ * of token_embd.weight (0 if absent). */
+static int weights_cached(const qfit_plan_model *m, int ftype, wcache_entry *e, char *err, size_t err_len)
 {
     for (size_t i = 0; i < 32; i++)
         if (wcache[i].t == m->tensors && wcache[i].n == m->n_tensors && wcache[i].ftype == ftype && m->n_tensors) {
-            *out = wcache[i].bytes;
+            *e = wcache[i];
             return 0;
         }
-    if (plan_mix_weight_bytes(m, ftype, out, NULL, err, err_len) < 0) return -1;
-    wcache[wcache_next++ % 32] = (wcache_entry){ m->tensors, m->n_tensors, ftype, *out };
+    uint64_t bytes = 0, *out = &bytes;
+    memset(e, 0, sizeof *e);
+    int *types = calloc(m->n_tensors ? m->n_tensors : 1, sizeof *types);
+    if (!types) { snprintf(err, err_len, "out of memory"); return -1; }
+    if (ftype < 0) {
+        uint64_t sum = 0;
+        for (size_t i = 0; i < m->n_tensors; i++) {
+            sum += m->tensors[i].nbytes;
+            types[i] = m->tensors[i].type;
+        }
+        *out = sum;
+    } else if (plan_mix_weight_bytes(m, ftype, out, types, err, err_len) < 0) {
+        free(types);
+        return -1;
+    }
+    e->t = m->tensors;
+    e->n = m->n_tensors;
+    e->ftype = ftype;
+    e->bytes = bytes;
+    e->aq_row = plan_engine_aq_row_bytes(m, types);
+    for (size_t i = 0; i < m->n_tensors; i++) {
+        const qfit_plan_tensor *t = &m->tensors[i];
+        if (strcmp(t->name, "token_embd.weight") != 0) continue;
+        e->embd_row = qfit_row_size(types[i], t->ne[0]);
+        e->embd_bytes = e->embd_row * (uint64_t)(t->ne[1] * t->ne[2] * t->ne[3]);
+        break;
+    }
+    free(types);
+    wcache[wcache_next++ % 32] = *e;
     return 0;
 }
 
@@ -261,6 +291,10 @@ int qfit_plan_model_from_gguf(const char *path, qfit_plan_model *out, char *err,
     }
     if (!out->head_dim_v) out->head_dim_v = out->head_dim_k;
     if (!out->n_rot) out->n_rot = out->head_dim_k;
+    /* metadata: mapped, and read through by the tokenizer */
+    out->metadata_bytes = qfit_gguf_data_offset(g);
+    int64_t mk = qfit_gguf_find_key(g, "tokenizer.ggml.merges");
+    if (mk >= 0 && qfit_gguf_kv_type(g, mk) == QFIT_GGUF_ARRAY) out->n_merges = (int64_t)qfit_gguf_arr_len(g, mk);
     int64_t ft = qfit_gguf_find_key(g, "general.file_type");
     if (ft >= 0 && qfit_gguf_get_int(g, ft, &v) && v >= 0 && v < 1000) out->file_type = (int)v;
     /* llama.cpp's "70B" class and expert count, as the quantizer reads them */
@@ -328,12 +362,40 @@ int qfit_plan_weight_bytes(const qfit_plan_model *m, const char *mix, uint64_t *
 
 uint64_t qfit_plan_kv_bytes(const qfit_plan_model *m, int64_t n_cells, int kv_type)
 {
-    return plan_engine_kv_bytes(m, n_cells, kv_type);
+    return plan_engine_kv_bytes(m, n_cells, kv_type, kv_type, NULL);
 }
 
-static bool kv_type_ok(int t)
+const char *qfit_plan_kv_name(int t)
 {
-    return t == QFIT_TYPE_F16 || t == QFIT_TYPE_Q8_0 || t == QFIT_TYPE_Q4_0;
+    return plan_engine_kv_type_ok(t) ? qfit_type_name(t) : "?";
+}
+
+/* Logits rows a workload writes into the engine's n_batch-row buffer (packed from
+ * row 0 at every decode call, so the rows touched are the most one call asks for). */
+static int64_t logits_rows_written(const qfit_plan_result *r)
+{
+    const int64_t b = r->n_batch < r->n_ctx ? r->n_batch : r->n_ctx;
+    if (r->workload != QFIT_PLAN_PPL) return r->n_parallel < b ? r->n_parallel : b;   /* last token of each sequence */
+    /* qfit ppl: decode calls of b tokens over a chunk of n_ctx; logits from n_ctx/2 on */
+    const int64_t first = r->n_ctx / 2;
+    int64_t most = 0;
+    for (int64_t b0 = 0; b0 < r->n_ctx; b0 += b) {
+        const int64_t nb = r->n_ctx - b0 < b ? r->n_ctx - b0 : b;
+        int64_t from = first - b0;
+        if (from < 0) from = 0;
+        if (from > nb) from = nb;
+        if (nb - from > most) most = nb - from;
+    }
+    return most;
+}
+
+/* qfit ppl's own buffers (src/eval/perplexity.c): the logits of the scored half of a
+ * chunk (n_ctx - n_ctx/2 rows of n_vocab floats) and the chunk's tokens. The text
+ * and its token ids depend on the input file and are not counted. */
+static uint64_t ppl_eval_bytes(const qfit_plan_model *m, int64_t n_ctx)
+{
+    const uint64_t n_out = (uint64_t)(n_ctx - n_ctx / 2);
+    return n_out * (uint64_t)m->n_vocab * sizeof(float) + (uint64_t)n_ctx * sizeof(int32_t);
 }
 
 int qfit_plan_compute(const qfit_plan_model *m, const qfit_plan_machine *mach,
@@ -342,6 +404,7 @@ int qfit_plan_compute(const qfit_plan_model *m, const qfit_plan_machine *mach,
     memset(r, 0, sizeof *r);
     if (!m || !mach || !s) { snprintf(err, err_len, "invalid arguments"); return -1; }
     /* weights */
+    wcache_entry wc;
     const char *mix = s->mix;
     if (mix) {
         int ftype = plan_ftype_from_name(mix);
@@ -350,36 +413,54 @@ int qfit_plan_compute(const qfit_plan_model *m, const qfit_plan_machine *mach,
             return -1;
         }
         snprintf(r->mix, sizeof r->mix, "%s", plan_ftype_name(ftype));
-        if (weights_cached(m, ftype, &r->weights_bytes, err, err_len) < 0) return -1;
+        if (weights_cached(m, ftype, &wc, err, err_len) < 0) return -1;
     } else if (m->from_gguf) {
         r->as_stored = true;
         const char *fn = m->file_type >= 0 ? plan_ftype_name(m->file_type) : NULL;
         snprintf(r->mix, sizeof r->mix, "%s", fn ? fn : "as stored");
-        if (qfit_plan_weight_bytes(m, NULL, &r->weights_bytes, err, err_len) < 0) return -1;
+        if (weights_cached(m, -1, &wc, err, err_len) < 0) return -1;
     } else {
         snprintf(r->mix, sizeof r->mix, "Q4_K_M");
-        if (weights_cached(m, plan_ftype_from_name("Q4_K_M"), &r->weights_bytes, err, err_len) < 0) return -1;
+        if (weights_cached(m, plan_ftype_from_name("Q4_K_M"), &wc, err, err_len) < 0) return -1;
     }
+    r->weights_bytes = wc.bytes;
+    const uint64_t aq_row = wc.aq_row;
     /* settings */
     int64_t def_ctx = m->n_ctx_train > 0 && m->n_ctx_train < QFIT_PLAN_DEFAULT_CTX ? m->n_ctx_train
                                                                                   : QFIT_PLAN_DEFAULT_CTX;
     r->n_ctx = s->n_ctx > 0 ? s->n_ctx : def_ctx;
-    r->kv_type = s->kv_type > 0 ? s->kv_type : QFIT_TYPE_F16;   /* 0: unset */
-    if (!kv_type_ok(r->kv_type)) {
-        snprintf(err, err_len, "unsupported KV cache type %s (supported: f16, q8_0, q4_0)", qfit_type_name(r->kv_type));
+    r->workload = s->workload;
+    if (r->workload != QFIT_PLAN_RUN && r->workload != QFIT_PLAN_PPL) {
+        snprintf(err, err_len, "unknown workload %d", s->workload);
         return -1;
     }
-    bool kv_quant = r->kv_type == QFIT_TYPE_Q8_0 || r->kv_type == QFIT_TYPE_Q4_0;
-    r->flash_attn = s->flash_attn > 0 || (s->flash_attn < 0 && kv_quant);
-    if (kv_quant && s->flash_attn == 0) {
-        r->flash_attn = true;
-        snprintf(r->note, sizeof r->note,
-                 "flash attention turned on: llama.cpp needs it for a quantized V cache");
+    /* 0: unset (K: f16, V: as K); F32, whose type id is 0, comes as QFIT_PLAN_KV_F32 */
+    r->kv_type = s->kv_type == QFIT_PLAN_KV_F32 ? QFIT_TYPE_F32 : s->kv_type > 0 ? s->kv_type : QFIT_TYPE_F16;
+    r->kv_type_v = s->kv_type_v == QFIT_PLAN_KV_F32 ? QFIT_TYPE_F32 : s->kv_type_v > 0 ? s->kv_type_v : r->kv_type;
+    if ((s->kv_type < 0 && s->kv_type != QFIT_PLAN_KV_F32) || (s->kv_type_v < 0 && s->kv_type_v != QFIT_PLAN_KV_F32) ||
+        !plan_engine_kv_type_ok(r->kv_type) || !plan_engine_kv_type_ok(r->kv_type_v)) {
+        int bad = !plan_engine_kv_type_ok(r->kv_type) || s->kv_type < -2 || s->kv_type == -1 ? s->kv_type : s->kv_type_v;
+        snprintf(err, err_len, "unsupported KV cache type %s (supported: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, "
+                 "q5_1, iq4_nl)", qfit_type_name(bad));
+        return -1;
     }
+    if (s->flash_attn < -1 || s->flash_attn > 1) {
+        snprintf(err, err_len, "invalid flash attention setting %d (1 on, 0 off, -1 auto)", s->flash_attn);
+        return -1;
+    }
+    /* as the engine (qfit_context_new): auto means on, whatever the cache types; the
+     * plain path reads quantized caches too, so nothing forces it on */
+    r->flash_attn = s->flash_attn != 0;
     r->n_parallel = s->n_parallel > 0 ? s->n_parallel : 1;
-    r->n_batch = s->n_batch > 0 ? s->n_batch : QFIT_PLAN_DEFAULT_BATCH;
+    r->n_batch = s->n_batch > 0 ? s->n_batch
+                 : r->workload == QFIT_PLAN_PPL ? (int)(r->n_ctx < (1 << 20) ? r->n_ctx : (1 << 20))
+                                                : QFIT_PLAN_DEFAULT_BATCH;
     if (r->n_ctx < 1 || r->n_ctx > (1 << 24) || r->n_parallel > 256 || r->n_batch > (1 << 20)) {
         snprintf(err, err_len, "settings out of range (context 1..16777216, parallel 1..256, batch 1..1048576)");
+        return -1;
+    }
+    if (r->workload == QFIT_PLAN_PPL && (r->n_parallel != 1 || r->n_ctx < 4)) {
+        snprintf(err, err_len, "the ppl workload runs one sequence of at least 4 tokens");
         return -1;
     }
     const int64_t cells = r->n_ctx * r->n_parallel;
@@ -389,17 +470,36 @@ int qfit_plan_compute(const qfit_plan_model *m, const qfit_plan_machine *mach,
     }
     int batch = r->n_batch > cells ? (int)cells : r->n_batch;   /* the engine clamps the same way */
     /* memory */
-    r->kv_bytes = plan_engine_kv_bytes(m, cells, r->kv_type);
+    r->kv_bytes = plan_engine_kv_bytes(m, cells, r->kv_type, r->kv_type_v, &r->k_bytes);
     if (!r->kv_bytes) {
-        snprintf(err, err_len, "KV cache type %s cannot hold heads of dimension %lld", qfit_type_name(r->kv_type),
-                 (long long)m->head_dim_k);
+        snprintf(err, err_len, "KV cache type %s/%s cannot hold heads of dimension %lld/%lld (not a multiple of "
+                 "its block)", qfit_type_name(r->kv_type), qfit_type_name(r->kv_type_v), (long long)m->head_dim_k,
+                 (long long)m->head_dim_v);
         return -1;
     }
-    r->compute_bytes = plan_engine_compute_bytes(m, cells, batch);
-    r->runtime_bytes = qfit_plan_runtime_reserve_bytes(mach);
+    r->v_bytes = r->kv_bytes - r->k_bytes;
+    /* what the run writes of the engine's buffers (the rest stays virtual) */
+    r->compute_bytes = plan_engine_compute_written(m, cells, batch, r->flash_attn, logits_rows_written(r), aq_row,
+                                                   &r->compute_alloc_bytes);
+    /* resident weights: the mapping's pages are read as the forward pass uses them.
+     * Every matrix is read whole; the embedding table of an untied model is only a
+     * lookup, read one row per token: at most one row per cell (a page at least). */
+    r->weights_resident_bytes = r->weights_bytes;
+    if (!m->tied && wc.embd_bytes && wc.embd_row) {
+        const uint64_t page = 4096, row = (wc.embd_row + page - 1) / page * page;
+        const uint64_t rows = (uint64_t)(cells < m->n_vocab ? cells : m->n_vocab);
+        const uint64_t touched = rows * row < wc.embd_bytes ? rows * row : wc.embd_bytes;
+        r->weights_resident_bytes = r->weights_bytes - wc.embd_bytes + touched;
+    }
+    r->runtime_base_bytes = qfit_plan_runtime_reserve_bytes(mach);
+    r->metadata_bytes = m->metadata_bytes;
+    r->tokenizer_bytes = (uint64_t)(m->n_vocab + m->n_merges) * QFIT_PLAN_TOKENIZER_ENTRY_BYTES;
+    r->eval_bytes = r->workload == QFIT_PLAN_PPL ? ppl_eval_bytes(m, r->n_ctx) : 0;
+    r->runtime_bytes = r->runtime_base_bytes + r->metadata_bytes + r->tokenizer_bytes + r->eval_bytes;
     r->os_bytes = qfit_plan_os_reserve_bytes(mach);
     r->overhead_bytes = r->runtime_bytes + r->os_bytes;
-    r->total_bytes = r->weights_bytes + r->kv_bytes + r->compute_bytes + r->overhead_bytes;
+    r->process_bytes = r->weights_resident_bytes + r->kv_bytes + r->compute_bytes + r->runtime_bytes;
+    r->total_bytes = r->process_bytes + r->os_bytes;
     r->budget_bytes = qfit_plan_budget_bytes(mach);
     r->verdict = qfit_plan_verdict_for(r->total_bytes, r->budget_bytes);
     r->bits_per_weight = m->n_params ? (double)r->weights_bytes * 8.0 / (double)m->n_params : 0;
@@ -468,8 +568,8 @@ int qfit_plan_fit(const qfit_plan_model *m, const qfit_plan_machine *mach,
                 qfit_plan_settings s = *base;
                 s.mix = mixes[i].name;
                 s.kv_type = kvs[k];
+                s.kv_type_v = 0;   /* the same type for V */
                 s.n_ctx = ctxs[c];
-                s.flash_attn = kvs[k] == QFIT_TYPE_F16 ? base->flash_attn : 1;
                 qfit_plan_result r;
                 if (qfit_plan_compute(m, mach, &s, &r, err, err_len) < 0) return -1;
                 if (r.verdict == QFIT_VERDICT_NO_FIT) continue;
@@ -487,16 +587,6 @@ int qfit_plan_fit(const qfit_plan_model *m, const qfit_plan_machine *mach,
 
 /* ------------------------------------------------------------ recommendations */
 
-static const char *kv_name(int t)
-{
-    switch (t) {
-    case QFIT_TYPE_F16: return "f16";
-    case QFIT_TYPE_Q8_0: return "q8_0";
-    case QFIT_TYPE_Q4_0: return "q4_0";
-    }
-    return "?";
-}
-
 void qfit_plan_command(char *buf, size_t cap, const char *model_spec, const char *machine_args,
                        const qfit_plan_result *r)
 {
@@ -505,9 +595,14 @@ void qfit_plan_command(char *buf, size_t cap, const char *model_spec, const char
     if (n < 0 || (size_t)n >= cap) return;
     if (!r->as_stored) n += snprintf(buf + n, cap - (size_t)n, " --quant %s", r->mix);
     if ((size_t)n < cap) n += snprintf(buf + n, cap - (size_t)n, " --ctx %lld", (long long)r->n_ctx);
-    if ((size_t)n < cap && r->kv_type != QFIT_TYPE_F16)
-        n += snprintf(buf + n, cap - (size_t)n, " --kv-type %s", kv_name(r->kv_type));
-    if ((size_t)n < cap && r->flash_attn) n += snprintf(buf + n, cap - (size_t)n, " --flash-attn on");
+    if ((size_t)n < cap && r->kv_type == r->kv_type_v && r->kv_type != QFIT_TYPE_F16)
+        n += snprintf(buf + n, cap - (size_t)n, " --kv-type %s", qfit_plan_kv_name(r->kv_type));
+    if ((size_t)n < cap && r->kv_type != r->kv_type_v)
+        n += snprintf(buf + n, cap - (size_t)n, " --cache-type-k %s --cache-type-v %s", qfit_plan_kv_name(r->kv_type),
+                      qfit_plan_kv_name(r->kv_type_v));
+    /* flash attention is the engine's default (auto = on): only "off" needs saying */
+    if ((size_t)n < cap && !r->flash_attn) n += snprintf(buf + n, cap - (size_t)n, " --flash-attn off");
+    if ((size_t)n < cap && r->workload == QFIT_PLAN_PPL) n += snprintf(buf + n, cap - (size_t)n, " --workload ppl");
     if ((size_t)n < cap && r->n_parallel != 1) n += snprintf(buf + n, cap - (size_t)n, " --parallel %d", r->n_parallel);
     if ((size_t)n < cap && r->n_batch != QFIT_PLAN_DEFAULT_BATCH)
         snprintf(buf + n, cap - (size_t)n, " --batch %d", r->n_batch);
@@ -515,8 +610,9 @@ void qfit_plan_command(char *buf, size_t cap, const char *model_spec, const char
 
 static qfit_plan_settings settings_of(const qfit_plan_result *r)
 {
-    qfit_plan_settings s = { r->as_stored ? NULL : r->mix, r->n_ctx, r->kv_type, r->flash_attn ? 1 : 0,
-                             r->n_parallel, r->n_batch };
+    qfit_plan_settings s = { r->as_stored ? NULL : r->mix, r->n_ctx, qfit_plan_kv_setting(r->kv_type),
+                             r->flash_attn ? 1 : 0, r->n_parallel, r->n_batch, qfit_plan_kv_setting(r->kv_type_v),
+                             r->workload };
     return s;
 }
 
@@ -564,23 +660,25 @@ size_t qfit_plan_recommend(const qfit_plan_model *m, const qfit_plan_machine *ma
             add_fix(fixes, cap, &n, what, model_spec, machine_args, cur, &pick);
         }
     }
-    /* 2. KV cache q8_0, then q4_0 (with flash attention, which a quantized V cache needs) */
+    /* 2. KV cache q8_0, then q4_0 (K and V; qfit reads quantized caches on both
+     *    attention paths, so the flash setting stays as it is) */
     const int kvs[2] = { QFIT_TYPE_Q8_0, QFIT_TYPE_Q4_0 };
     for (int k = 0; k < 2; k++) {
         qfit_plan_settings s = base;
-        s.kv_type = kvs[k];
-        s.flash_attn = 1;
+        s.kv_type = s.kv_type_v = kvs[k];
         if (qfit_plan_compute(m, mach, &s, &r, err, sizeof err) < 0 || r.kv_bytes >= cur->kv_bytes) continue;
-        snprintf(what, sizeof what, "KV cache %s", kv_name(kvs[k]));
+        snprintf(what, sizeof what, "KV cache %s", qfit_plan_kv_name(kvs[k]));
         add_fix(fixes, cap, &n, what, model_spec, machine_args, cur, &r);
     }
-    /* 3. flash attention: listed only if it changes the engine's buffers (qfit's
-     *    attention never materialises the score matrix, so today it does not) */
+    /* 3. flash attention, when it is off: the plain path materializes one row of
+     *    n_ctx scores per thread (the engine sizes them for QFIT_MAX_THREADS
+     *    threads); the tiled path with its online softmax needs none. The saving is
+     *    the engine's own figure: its compute buffers with and without. */
     if (!cur->flash_attn) {
         qfit_plan_settings s = base;
         s.flash_attn = 1;
         if (qfit_plan_compute(m, mach, &s, &r, err, sizeof err) == 0)
-            add_fix(fixes, cap, &n, "flash attention on", model_spec, machine_args, cur, &r);
+            add_fix(fixes, cap, &n, "flash attention on (no score rows)", model_spec, machine_args, cur, &r);
     }
     /* 4. shorter context: the longest (halving) that reaches the goal, else the
      *    shortest tried (not below 1024: shorter is rarely usable) */

@@ -2,7 +2,9 @@
  * the engine also computes comes from their functions, called only here.
  *   weight types per tensor  -> qfit_mix_plan()            (include/qfit/quantize.h)
  *   KV cache bytes           -> qfit_kv_cache_bytes()      (include/qfit/model.h)
- *   compute buffer bytes     -> qfit_compute_buffer_bytes() (include/qfit/model.h) */
+ *   compute buffer bytes     -> qfit_compute_buffer_bytes() (include/qfit/model.h)
+ *   KV cache types           -> qfit_kv_type_ok()          (include/qfit/model.h)
+ *   llama.cpp's "70B" class  -> qfit_mix_model_classify()  (include/qfit/quantize.h) */
 #include "plan/plan_internal.h"
 
 #include <limits.h>
@@ -10,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/model_internal.h"   /* qfit_buffer_layout: the engine's own carving of its buffers */
+#include "qfit/kernels.h"
 #include "qfit/model.h"
 #include "qfit/quant.h"
 #include "qfit/quantize.h"
@@ -92,20 +96,72 @@ static void to_hparams(const qfit_plan_model *m, qfit_hparams *hp)
     hp->n_rot = (int)(m->n_rot ? m->n_rot : m->head_dim_k);
 }
 
-uint64_t plan_engine_kv_bytes(const qfit_plan_model *m, int64_t n_cells, int kv_type)
+uint64_t plan_engine_kv_bytes(const qfit_plan_model *m, int64_t n_cells, int type_k, int type_v,
+                              uint64_t *k_bytes)
 {
+    if (k_bytes) *k_bytes = 0;
     if (n_cells <= 0 || n_cells > INT_MAX) return 0;
     qfit_hparams hp;
     to_hparams(m, &hp);
-    return qfit_kv_cache_bytes(&hp, (int)n_cells, kv_type, kv_type);
+    uint64_t total = qfit_kv_cache_bytes(&hp, (int)n_cells, type_k, type_v);
+    /* the K part: the context puts n_layer x n_ctx K rows first, each n_head_kv heads of
+     * head_dim_k elements in the K type */
+    if (total && k_bytes)
+        *k_bytes = (uint64_t)hp.n_layer * (uint64_t)n_cells * (uint64_t)hp.n_head_kv *
+                   qfit_row_size(type_k, hp.head_dim_k);
+    return total;
 }
 
-uint64_t plan_engine_compute_bytes(const qfit_plan_model *m, int64_t n_cells, int n_batch)
+bool plan_engine_kv_type_ok(int type) { return qfit_kv_type_ok(type); }
+
+bool plan_mix_is_70b(const char *arch, int64_t n_layer, int64_t n_head, int64_t n_head_kv, int64_t n_expert)
 {
+    qfit_mix_model mm;
+    memset(&mm, 0, sizeof mm);
+    snprintf(mm.arch, sizeof mm.arch, "%s", arch);
+    mm.n_layer = (int)n_layer;
+    mm.n_head = (int)n_head;
+    mm.n_head_kv = (int)n_head_kv;
+    mm.n_expert = (int)n_expert;
+    qfit_mix_model_classify(&mm);
+    return mm.is_70b;
+}
+
+uint64_t plan_engine_compute_written(const qfit_plan_model *m, int64_t n_cells, int n_batch, bool flash,
+                                     int64_t logits_rows, uint64_t aq_row, uint64_t *alloc)
+{
+    *alloc = 0;
     if (n_cells <= 0 || n_cells > INT_MAX || n_batch <= 0) return 0;
     qfit_hparams hp;
     to_hparams(m, &hp);
-    /* without flash attention (the larger: plain attention's score rows); the
-     * planner's flash setting is not passed down here yet */
-    return qfit_compute_buffer_bytes(&hp, (int)n_cells, n_batch, false);
+    qfit_buffer_layout L;
+    qfit_buffer_layout_compute(&hp, (int)n_cells, n_batch, flash, &L);
+    /* the layout is what the context allocates: the public sizing function agrees */
+    *alloc = qfit_compute_buffer_bytes(&hp, (int)n_cells, n_batch, flash);
+    if (*alloc != L.total) return *alloc;
+    const uint64_t nb = (uint64_t)n_batch, f = sizeof(float);
+    uint64_t unwritten = 0;
+    uint64_t logits = logits_rows < 0 ? 0 : (uint64_t)logits_rows * (uint64_t)hp.n_vocab * f;
+    if (logits < L.logits) unwritten += L.logits - logits;
+    uint64_t xn = nb * (uint64_t)hp.n_embd * f;
+    if (xn < L.xn) unwritten += L.xn - xn;
+    uint64_t aq = nb * aq_row;
+    if (aq_row && aq < L.aq) unwritten += L.aq - aq;
+    return L.total - unwritten;
+}
+
+uint64_t plan_engine_aq_row_bytes(const qfit_plan_model *m, const int *types)
+{
+    uint64_t most = 0;
+    for (size_t i = 0; i < m->n_tensors; i++) {
+        const qfit_plan_tensor *t = &m->tensors[i];
+        if (t->n_dims < 2 || types[i] < 0) continue;
+        /* the embedding table is a lookup, a matrix only when it is also the output */
+        if (!strcmp(t->name, "token_embd.weight") && !m->tied) continue;
+        int vd = qfit_vec_dot_type(types[i]);
+        if (vd < 0) continue;
+        size_t row = qfit_row_size(vd, t->ne[0]);
+        if (row != SIZE_MAX && row > most) most = row;
+    }
+    return most;
 }

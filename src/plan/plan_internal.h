@@ -10,10 +10,28 @@
  * each tensor's chosen qfit_type. 0 / -1 + err. */
 int plan_mix_weight_bytes(const qfit_plan_model *m, int ftype, uint64_t *out, int *types,
                           char *err, size_t err_len);
-/* The engine's KV cache size for n_cells cells of type kv_type (K and V). 0 if impossible. */
-uint64_t plan_engine_kv_bytes(const qfit_plan_model *m, int64_t n_cells, int kv_type);
-/* The engine's compute buffers for a context of n_cells and micro-batch n_batch. */
-uint64_t plan_engine_compute_bytes(const qfit_plan_model *m, int64_t n_cells, int n_batch);
+/* The engine's KV cache size for n_cells cells, K of type_k and V of type_v
+ * (qfit_kv_cache_bytes); *k_bytes (may be NULL) gets the K part. 0 if impossible. */
+uint64_t plan_engine_kv_bytes(const qfit_plan_model *m, int64_t n_cells, int type_k, int type_v,
+                              uint64_t *k_bytes);
+/* Whether the engine has this KV cache type (qfit_kv_type_ok). */
+bool plan_engine_kv_type_ok(int type);
+/* What a run writes of the engine's compute buffers (the rest stays virtual):
+ * the allocation (qfit_compute_buffer_bytes) less, from the engine's own layout,
+ * the unwritten tails of three buffers sized for the worst case:
+ *   logits: n_batch rows; the workload writes logits_rows of them
+ *   xn:     rows as wide as max(n_embd, n_ff, heads x dim); rows of n_embd are written
+ *   aq:     rows of 4 bytes per element; the activations are written in the weights'
+ *           vec-dot type, aq_row bytes per row (plan_engine_aq_row_bytes)
+ * *alloc gets the allocation. */
+uint64_t plan_engine_compute_written(const qfit_plan_model *m, int64_t n_cells, int n_batch, bool flash,
+                                     int64_t logits_rows, uint64_t aq_row, uint64_t *alloc);
+/* Widest activation row the forward pass quantizes for these weight types (one per
+ * tensor of m, types[i] for m->tensors[i]): bytes of qfit_vec_dot_type rows. */
+uint64_t plan_engine_aq_row_bytes(const qfit_plan_model *m, const int *types);
+/* llama.cpp's "70B" class of a catalog model (qfit_mix_model_classify: the rule the
+ * quantizer applies to GGUF files). */
+bool plan_mix_is_70b(const char *arch, int64_t n_layer, int64_t n_head, int64_t n_head_kv, int64_t n_expert);
 /* The quantizer's reading of a GGUF's model facts (expert count, llama.cpp's
  * "70B" class) into m. 0 / -1 + err. */
 struct qfit_gguf;

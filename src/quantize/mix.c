@@ -496,6 +496,17 @@ static int gguf_tensor_list(const qfit_gguf *g, qfit_mix_tensor **out, char **na
     return 0;
 }
 
+void qfit_mix_model_classify(qfit_mix_model *m)
+{
+    /* llama.cpp's model-size classification, where it matters for the rules:
+     * 80-layer llama with GQA (not the 8-expert MoE), any 80-layer qwen2 */
+    m->is_70b = false;
+    if (m->n_layer == 80) {
+        if (strcmp(m->arch, "llama") == 0 && m->n_expert != 8 && m->n_head != m->n_head_kv) m->is_70b = true;
+        if (strcmp(m->arch, "qwen2") == 0) m->is_70b = true;
+    }
+}
+
 int qfit_mix_model_from_gguf(const qfit_gguf *g, qfit_mix_model *m, char *err, size_t err_len)
 {
     char dummy[8];
@@ -519,11 +530,7 @@ int qfit_mix_model_from_gguf(const qfit_gguf *g, qfit_mix_model *m, char *err, s
     m->n_head_kv = kv_first_int(g, key, &v) ? clamp_int(v) : m->n_head;
     snprintf(key, sizeof key, "%s.expert_count", m->arch);
     m->n_expert = kv_first_int(g, key, &v) ? clamp_int(v) : 0;
-    /* llama.cpp's model-size classification, where it matters for the rules */
-    if (m->n_layer == 80) {
-        if (strcmp(m->arch, "llama") == 0 && m->n_expert != 8 && m->n_head != m->n_head_kv) m->is_70b = true;
-        if (strcmp(m->arch, "qwen2") == 0) m->is_70b = true;
-    }
+    qfit_mix_model_classify(m);
     qfit_mix_tensor *t;
     char *names;
     if (gguf_tensor_list(g, &t, &names, err, err_len) < 0) return -1;

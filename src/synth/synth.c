@@ -29,6 +29,8 @@ static const qfit_synth_shape SHAPES[] = {
     { "tiny-32l",      "llama", "test: 32-layer llama, GQA 4, tied output",   512,  256, 32,   256,  4,  1,  64,    256,  10000.0f, 1e-5f, true,  false, false },
     { "tiny-qwen2",    "qwen2", "test: qwen2, rows not multiples of 256",     512,  192,  4,   320,  3,  1,  64,    256, 1000000.0f, 1e-6f, true, true,  false },
     { "tiny-odd",      "llama", "test: rows not multiples of 32",             512,  144,  2,   272,  2,  2,  72,    256,  10000.0f, 1e-5f, false, false, false },
+    { "tiny-qwen3",    "qwen3", "test: qwen3, Q/K norms, head_dim*heads != embd", 512,  256,  4,  512,  4,  2,  96,    256, 1000000.0f, 1e-6f, true, false, false },
+    { "tiny-llama3",   "llama", "test: llama3-style, rope_freqs, tied output", 512,  256,  4,   512,  4,  2,  64,    256, 500000.0f, 1e-5f, true,  false, true  },
 };
 #define N_SHAPES (sizeof SHAPES / sizeof SHAPES[0])
 
@@ -68,7 +70,7 @@ static int cmp_synth_tensor(const void *a, const void *b)
 qfit_synth_tensor *qfit_synth_tensors(const qfit_synth_shape *s, size_t *n_out)
 {
     if (!s || !n_out) return NULL;
-    size_t cap = 4 + (size_t)s->n_layer * 12;
+    size_t cap = 4 + (size_t)s->n_layer * 14;
     qfit_synth_tensor *t = calloc(cap, sizeof *t);
     if (!t) return NULL;
     size_t n = 0;
@@ -88,6 +90,10 @@ qfit_synth_tensor *qfit_synth_tensors(const qfit_synth_shape *s, size_t *n_out)
             BLK("attn_q.bias", 1, q, 1);
             BLK("attn_k.bias", 1, kv, 1);
             BLK("attn_v.bias", 1, kv, 1);
+        }
+        if (strcmp(s->arch, "qwen3") == 0) {   /* per-head RMSNorm of Q and K */
+            BLK("attn_q_norm.weight", 1, s->head_dim, 1);
+            BLK("attn_k_norm.weight", 1, s->head_dim, 1);
         }
         BLK("attn_output.weight", 2, q, e);
         BLK("ffn_norm.weight", 1, e, 1);

@@ -2,7 +2,10 @@
 # Cross-compiles the quantizers, the kernels (NEON included) and the plain-C
 # driver tests/neon/neon_test.c for AArch64 and runs it under qemu-aarch64:
 # once on a CPU with dotprod (SDOT kernels) and once on a plain ARMv8.0 CPU
-# model (emulated-dot kernels). Exits nonzero on any failure.
+# model (emulated-dot kernels). Then the inference engine (tests/neon/model_test.c:
+# the shared model at F32/Q8_0/Q4_K_M against llama.cpp's logits, NEON and scalar)
+# on the same two CPU models. Exits nonzero on any failure.
+# The shared data folder: $QFIT_SHARED, default ../shared (relative to the repository).
 #   usage: sh tests/neon/run.sh        (from the repository root or anywhere)
 set -eu
 cd "$(dirname "$0")/../.."
@@ -32,3 +35,33 @@ echo "== qemu-aarch64 -cpu max (dotprod)"
 QFIT_ISA=neon "$QEMU" -cpu max "$OUT/neon_test"
 echo "== qemu-aarch64 -cpu cortex-a72 (no dotprod)"
 QFIT_ISA=neon "$QEMU" -cpu cortex-a72 "$OUT/neon_test"
+
+# The inference engine: model, GGUF reader/writer, quantizer, sampling on top of the
+# above (no tokenizer: the prompts' ids come from the reference files).
+SHARED=${QFIT_SHARED:-../shared}
+if [ ! -f "$SHARED/models/kjv-llama-7m-f32.gguf" ]; then
+    if [ "${CI:-}" = true ]; then
+        echo "tests/neon/run.sh: $SHARED/models/kjv-llama-7m-f32.gguf not found" >&2; exit 1
+    fi
+    echo "== model test skipped: $SHARED/models/kjv-llama-7m-f32.gguf not found (set QFIT_SHARED)"
+    exit 0
+fi
+MOBJS=""
+for src in $(ls src/quant/*.c src/kernels/*.c src/gguf/*.c src/model/*.c src/quantize/*.c src/sample/*.c \
+             | grep -v -e '_avx2\.c$' -e '_avx512\.c$') tests/neon/model_test.c; do
+    obj="$OUT/$(echo "$src" | tr / _).o"
+    case "$src" in
+        *_neon.c) isa="-march=armv8.2-a+dotprod+fp16" ;;
+        *) isa="" ;;
+    esac
+    case " $OBJS " in
+        *" $obj "*) ;;   # built above
+        *) "$CC" $CFLAGS $isa -c "$src" -o "$obj" ;;
+    esac
+    MOBJS="$MOBJS $obj"
+done
+"$CC" -static $MOBJS -o "$OUT/model_test" -lm -lpthread
+echo "== model test: qemu-aarch64 -cpu max (dotprod), F32/Q8_0/Q4_K_M, NEON and scalar"
+QFIT_ISA=neon "$QEMU" -cpu max "$OUT/model_test" "$SHARED" full
+echo "== model test: qemu-aarch64 -cpu cortex-a72 (no dotprod), Q8_0/Q4_K_M, NEON"
+QFIT_ISA=neon "$QEMU" -cpu cortex-a72 "$OUT/model_test" "$SHARED" quick
