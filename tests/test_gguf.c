@@ -351,7 +351,7 @@ Test(gguf, writer_every_type)
     cr_assert_eq(qfit_gguf_set_u8(w, "", 1), -1);
     /* nested arrays come from a reader */
     char everything[4200];
-    snprintf(everything, sizeof everything, "%s/good-everything.gguf", corpus_dir());
+    snprintf(everything, sizeof everything, "%s/good-everything.case", corpus_dir());
     qfit_gguf *src = open_ok(everything);
     int64_t nest = key_or_fail(src, "t.nested");
     cr_assert_eq(qfit_gguf_copy_kv(w, src, nest), 0);
@@ -804,7 +804,7 @@ Test(gguf, cli_inspect_model)
 Test(gguf, cli_inspect_bad_file)
 {
     char cmd[8192];
-    snprintf(cmd, sizeof cmd, "'%s' inspect '%s/bad-v1.gguf'", tu_qfit_bin(), corpus_dir());
+    snprintf(cmd, sizeof cmd, "'%s' inspect '%s/bad-v1.case'", tu_qfit_bin(), corpus_dir());
     int st;
     char *out = tu_run(cmd, &st);
     cr_assert_eq(st, 1, "%s", out);

@@ -88,80 +88,80 @@ def everything_kvs():
 
 def cases():
     c = {}
-    c["good-small.gguf"] = (good_small(), "ok")
-    c["good-everything.gguf"] = (gguf(everything_kvs(), base_tensors(), DATA), "ok")
-    c["good-v2.gguf"] = (gguf(base_kvs(), base_tensors(), DATA, version=2), "ok")
-    c["good-empty.gguf"] = (gguf([], []), "ok")
-    c["good-align64.gguf"] = (gguf(base_kvs(64), [tinfo("a", [4, 2], T_F32, 0), tinfo("b", [32], T_Q8_0, 64)],
+    c["good-small.case"] = (good_small(), "ok")
+    c["good-everything.case"] = (gguf(everything_kvs(), base_tensors(), DATA), "ok")
+    c["good-v2.case"] = (gguf(base_kvs(), base_tensors(), DATA, version=2), "ok")
+    c["good-empty.case"] = (gguf([], []), "ok")
+    c["good-align64.case"] = (gguf(base_kvs(64), [tinfo("a", [4, 2], T_F32, 0), tinfo("b", [32], T_Q8_0, 64)],
                                    pad(A_DATA, 64) + pad(B_DATA, 64), align=64), "ok")
-    c["good-zero-dim.gguf"] = (gguf(base_kvs(), [tinfo("e", [0, 4], T_F32, 0), tinfo("a", [4, 2], T_F32, 0)],
+    c["good-zero-dim.case"] = (gguf(base_kvs(), [tinfo("e", [0, 4], T_F32, 0), tinfo("a", [4, 2], T_F32, 0)],
                                     pad(A_DATA)), "ok")
 
-    c["bad-magic.gguf"] = (gguf(base_kvs(), base_tensors(), DATA, magic=b"GGUX"), "bad magic")
-    c["bad-tiny.gguf"] = (b"GG", "too small")
-    c["bad-short-header.gguf"] = (MAGIC + u32(3) + b"\0\0", "unexpected end of file reading n_tensors")
-    c["bad-v1.gguf"] = (gguf(base_kvs(), base_tensors(), DATA, version=1), "version 1 is not supported")
-    c["bad-v4.gguf"] = (gguf(base_kvs(), base_tensors(), DATA, version=4), "unsupported GGUF version 4")
-    c["bad-big-endian.gguf"] = (MAGIC + struct.pack(">I", 3) + struct.pack(">Q", 0) + struct.pack(">Q", 0),
+    c["bad-magic.case"] = (gguf(base_kvs(), base_tensors(), DATA, magic=b"GGUX"), "bad magic")
+    c["bad-tiny.case"] = (b"GG", "too small")
+    c["bad-short-header.case"] = (MAGIC + u32(3) + b"\0\0", "unexpected end of file reading n_tensors")
+    c["bad-v1.case"] = (gguf(base_kvs(), base_tensors(), DATA, version=1), "version 1 is not supported")
+    c["bad-v4.case"] = (gguf(base_kvs(), base_tensors(), DATA, version=4), "unsupported GGUF version 4")
+    c["bad-big-endian.case"] = (MAGIC + struct.pack(">I", 3) + struct.pack(">Q", 0) + struct.pack(">Q", 0),
                                 "big-endian")
-    c["bad-huge-n-kv.gguf"] = (gguf(base_kvs(), base_tensors(), DATA, n_kv=0xFFFFFFFF),
+    c["bad-huge-n-kv.case"] = (gguf(base_kvs(), base_tensors(), DATA, n_kv=0xFFFFFFFF),
                                "n_kv 4294967295 cannot fit")
-    c["bad-huge-n-tensors.gguf"] = (gguf(base_kvs(), base_tensors(), DATA, n_t=1 << 62),
+    c["bad-huge-n-tensors.case"] = (gguf(base_kvs(), base_tensors(), DATA, n_t=1 << 62),
                                     "n_tensors 4611686018427387904 cannot fit")
-    c["bad-more-tensors.gguf"] = (gguf(base_kvs(), base_tensors(), DATA, n_t=3), "tensor name is an empty string")
-    c["bad-huge-key-len.gguf"] = (gguf([u64(1 << 63) + b"k"], [], n_kv=1), "key length 9223372036854775808 exceeds")
-    c["bad-huge-str-len.gguf"] = (gguf([s("k") + u32(STR) + u64(0xFFFFFFFFFFFFFFF0)], [], n_kv=1),
+    c["bad-more-tensors.case"] = (gguf(base_kvs(), base_tensors(), DATA, n_t=3), "tensor name is an empty string")
+    c["bad-huge-key-len.case"] = (gguf([u64(1 << 63) + b"k"], [], n_kv=1), "key length 9223372036854775808 exceeds")
+    c["bad-huge-str-len.case"] = (gguf([s("k") + u32(STR) + u64(0xFFFFFFFFFFFFFFF0)], [], n_kv=1),
                                   "key 'k': string value length 18446744073709551600 exceeds")
-    c["bad-arr-overflow.gguf"] = (gguf([kv("k", ARR, u32(U64) + u64((1 << 61) + 1))], []),
+    c["bad-arr-overflow.case"] = (gguf([kv("k", ARR, u32(U64) + u64((1 << 61) + 1))], []),
                                   "array of 2305843009213693953 u64 elements cannot fit")
-    c["bad-arr-str-count.gguf"] = (gguf([kv("k", ARR, u32(STR) + u64(1 << 60) + s("a"))], []),
+    c["bad-arr-str-count.case"] = (gguf([kv("k", ARR, u32(STR) + u64(1 << 60) + s("a"))], []),
                                    "array of 1152921504606846976 str elements cannot fit")
-    c["bad-arr-str-elem.gguf"] = (gguf([kv("k", ARR, u32(STR) + u64(2) + s("a") + u64(1000) + b"b")], []),
+    c["bad-arr-str-elem.case"] = (gguf([kv("k", ARR, u32(STR) + u64(2) + s("a") + u64(1000) + b"b")], []),
                                   "key 'k': array string length 1000 exceeds the 30 remaining")
     bomb = u32(U8) + u64(0)
     for _ in range(100):
         bomb = u32(ARR) + u64(1) + bomb
-    c["bad-nesting-bomb.gguf"] = (gguf([kv("k", ARR, bomb)], []),
+    c["bad-nesting-bomb.case"] = (gguf([kv("k", ARR, bomb)], []),
                                   "nested deeper than 8 levels")
-    c["bad-value-type.gguf"] = (gguf([kv("k", 13, u32(0))], []), "bad value type 13")
-    c["bad-value-type-huge.gguf"] = (gguf([kv("k", 0xFFFFFFFF, u32(0))], []), "bad value type 4294967295")
-    c["bad-arr-elem-type.gguf"] = (gguf([kv("k", ARR, u32(77) + u64(0))], []), "bad array element type 77")
-    c["bad-bool.gguf"] = (gguf([kv("k", BOOL, b"\x02")], []), "bool value 2 is not 0 or 1")
-    c["bad-bool-arr.gguf"] = (gguf([kv("k", ARR, arr(BOOL, [b"\0", b"\7"]))], []), "bool element 1 has value 7")
-    c["bad-empty-key.gguf"] = (gguf([kv("", U32, u32(1))], []), "is an empty string")
-    c["bad-dup-key.gguf"] = (gguf(base_kvs() + [kv("test.count", U8, b"\1")], base_tensors(), DATA),
+    c["bad-value-type.case"] = (gguf([kv("k", 13, u32(0))], []), "bad value type 13")
+    c["bad-value-type-huge.case"] = (gguf([kv("k", 0xFFFFFFFF, u32(0))], []), "bad value type 4294967295")
+    c["bad-arr-elem-type.case"] = (gguf([kv("k", ARR, u32(77) + u64(0))], []), "bad array element type 77")
+    c["bad-bool.case"] = (gguf([kv("k", BOOL, b"\x02")], []), "bool value 2 is not 0 or 1")
+    c["bad-bool-arr.case"] = (gguf([kv("k", ARR, arr(BOOL, [b"\0", b"\7"]))], []), "bool element 1 has value 7")
+    c["bad-empty-key.case"] = (gguf([kv("", U32, u32(1))], []), "is an empty string")
+    c["bad-dup-key.case"] = (gguf(base_kvs() + [kv("test.count", U8, b"\1")], base_tensors(), DATA),
                              "duplicate key 'test.count'")
-    c["bad-dup-tensor.gguf"] = (gguf(base_kvs(), [tinfo("a", [4, 2], T_F32, 0), tinfo("a", [8], T_F32, 32)],
+    c["bad-dup-tensor.case"] = (gguf(base_kvs(), [tinfo("a", [4, 2], T_F32, 0), tinfo("a", [8], T_F32, 32)],
                                      pad(A_DATA) + pad(A_DATA)), "duplicate tensor name 'a'")
-    c["bad-n-dims-5.gguf"] = (gguf(base_kvs(), [tinfo("a", [1, 1, 1, 1, 8], T_F32, 0)], pad(A_DATA)),
+    c["bad-n-dims-5.case"] = (gguf(base_kvs(), [tinfo("a", [1, 1, 1, 1, 8], T_F32, 0)], pad(A_DATA)),
                               "n_dims 5 exceeds the maximum of 4")
-    c["bad-ne-negative.gguf"] = (gguf(base_kvs(), [tinfo("a", [4, -2], T_F32, 0)], pad(A_DATA)),
+    c["bad-ne-negative.case"] = (gguf(base_kvs(), [tinfo("a", [4, -2], T_F32, 0)], pad(A_DATA)),
                                  "ne[1] = -2 is negative")
-    c["bad-ne-overflow.gguf"] = (gguf(base_kvs(), [tinfo("a", [1 << 40, 1 << 40], T_F32, 0)], pad(A_DATA)),
+    c["bad-ne-overflow.case"] = (gguf(base_kvs(), [tinfo("a", [1 << 40, 1 << 40], T_F32, 0)], pad(A_DATA)),
                                  "overflows int64")
-    c["bad-nbytes-overflow.gguf"] = (gguf(base_kvs(), [tinfo("a", [1 << 62], T_F32, 0)], pad(A_DATA)),
+    c["bad-nbytes-overflow.case"] = (gguf(base_kvs(), [tinfo("a", [1 << 62], T_F32, 0)], pad(A_DATA)),
                                      "data size of 4611686018427387904 elements of type f32 overflows")
-    c["bad-tensor-type.gguf"] = (gguf(base_kvs(), [tinfo("a", [8], 1000, 0)], pad(A_DATA)),
+    c["bad-tensor-type.case"] = (gguf(base_kvs(), [tinfo("a", [8], 1000, 0)], pad(A_DATA)),
                                  "unknown tensor type id 1000")
-    c["bad-tensor-type-retired.gguf"] = (gguf(base_kvs(), [tinfo("a", [32], 4, 0)], pad(A_DATA)),
+    c["bad-tensor-type-retired.case"] = (gguf(base_kvs(), [tinfo("a", [32], 4, 0)], pad(A_DATA)),
                                          "unknown tensor type id 4")
-    c["bad-misaligned.gguf"] = (gguf(base_kvs(), [tinfo("a", [4], T_F32, 8)], pad(A_DATA)),
+    c["bad-misaligned.case"] = (gguf(base_kvs(), [tinfo("a", [4], T_F32, 8)], pad(A_DATA)),
                                 "offset 8 is not a multiple of the alignment 32")
-    c["bad-beyond-eof.gguf"] = (gguf(base_kvs(), [tinfo("a", [4, 2], T_F32, 0), tinfo("b", [32], T_Q8_0, 64)],
+    c["bad-beyond-eof.case"] = (gguf(base_kvs(), [tinfo("a", [4, 2], T_F32, 0), tinfo("b", [32], T_Q8_0, 64)],
                                      DATA), "lies beyond the end of the file")
-    c["bad-data-truncated.gguf"] = (good_small()[:-40], "tensor 'b': data [32, +34) lies beyond the end")
-    c["bad-align-0.gguf"] = (gguf(base_kvs(0), base_tensors(), DATA), "general.alignment = 0 is not a nonzero power")
-    c["bad-align-3.gguf"] = (gguf(base_kvs(3), base_tensors(), DATA, align=3),
+    c["bad-data-truncated.case"] = (good_small()[:-40], "tensor 'b': data [32, +34) lies beyond the end")
+    c["bad-align-0.case"] = (gguf(base_kvs(0), base_tensors(), DATA), "general.alignment = 0 is not a nonzero power")
+    c["bad-align-3.case"] = (gguf(base_kvs(3), base_tensors(), DATA, align=3),
                              "general.alignment = 3 is not a nonzero power")
-    c["bad-align-type.gguf"] = (gguf([kv("general.alignment", U64, u64(32))], base_tensors(), DATA),
+    c["bad-align-type.case"] = (gguf([kv("general.alignment", U64, u64(32))], base_tensors(), DATA),
                                 "general.alignment has type u64, expected u32")
-    c["bad-block-size.gguf"] = (gguf(base_kvs(), [tinfo("b", [33], T_Q8_0, 0)], pad(B_DATA) * 2),
+    c["bad-block-size.case"] = (gguf(base_kvs(), [tinfo("b", [33], T_Q8_0, 0)], pad(B_DATA) * 2),
                                 "ne[0] = 33 is not a multiple of the block size 32 of type q8_0")
-    c["bad-overlap.gguf"] = (gguf(base_kvs(), [tinfo("a", [4, 2], T_F32, 0), tinfo("c", [16], T_F32, 0)],
+    c["bad-overlap.case"] = (gguf(base_kvs(), [tinfo("a", [4, 2], T_F32, 0), tinfo("c", [16], T_F32, 0)],
                                   pad(A_DATA) * 2), "overlap")
-    c["bad-empty-tensor-name.gguf"] = (gguf(base_kvs(), [tinfo("", [8], T_F32, 0)], pad(A_DATA)),
+    c["bad-empty-tensor-name.case"] = (gguf(base_kvs(), [tinfo("", [8], T_F32, 0)], pad(A_DATA)),
                                        "tensor name is an empty string")
-    c["bad-kv-truncated.gguf"] = (gguf([kv("general.architecture", STR, s("test"))], [])[:50],
+    c["bad-kv-truncated.case"] = (gguf([kv("general.architecture", STR, s("test"))], [])[:50],
                                    "key length 20 exceeds the 18 remaining bytes")
     return c
 
@@ -169,7 +169,7 @@ def cases():
 def main():
     c = cases()
     for name in os.listdir(HERE):
-        if name.endswith(".gguf"):
+        if name.endswith((".gguf", ".case")):
             os.remove(os.path.join(HERE, name))
     with open(os.path.join(HERE, "MANIFEST"), "w") as m:
         m.write("# file<TAB>expected: 'ok' or a fragment of the reader's error message (generated by gen.py)\n")
