@@ -126,7 +126,7 @@ qb_git_rev() {
 }
 # Free bytes on the file system holding a path.
 qb_free_bytes() { df -P -B1 "$1" | awk 'NR == 2 {print $4}'; }
-qb_mem_avail_bytes() { awk '/^MemAvailable:/ {print $2 * 1024}' /proc/meminfo; }
+qb_mem_avail_bytes() { awk '/^MemAvailable:/ {printf "%.0f\n", $2 * 1024}' /proc/meminfo; }
 qb_file_bytes() { stat -c %s "$1"; }
 # Human-readable size, binary units as llama-bench prints them.
 qb_human() {
