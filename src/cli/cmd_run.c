@@ -181,6 +181,7 @@ int qfit_cmd_run(int argc, char **argv)
     }
     const double t_gen = now_s() - t1;
     printf("\n");
+    fflush(stdout);
     fprintf(stderr, "prompt: %zu tokens in %.3f s (%.1f tokens/s)\n", n_ids, t_prompt,
             t_prompt > 0 ? (double)n_ids / t_prompt : 0.0);
     fprintf(stderr, "generation: %d tokens in %.3f s (%.1f tokens/s), %d context shifts\n", n_gen, t_gen,
