@@ -1,5 +1,6 @@
 /* qfit quantize IN.gguf OUT.gguf TYPE [--threads N] */
 #include "cli/commands.h"
+#include "cli/progress.h"
 #include "qfit/quant.h"
 #include "qfit/quantize.h"
 
@@ -22,28 +23,6 @@ static void quantize_usage(FILE *out)
         "\n"
         "The output is written to a temporary file and renamed when complete.\n",
         qfit_ftype_supported_list());
-}
-
-typedef struct {
-    int    tty;
-    int    last_pct;
-} progress_state;
-
-static void on_progress(void *user, int64_t done, int64_t total, uint64_t bytes_done,
-                        uint64_t bytes_total, const char *name)
-{
-    progress_state *ps = user;
-    if (!ps->tty) return;
-    int pct = bytes_total ? (int)(100.0 * (double)bytes_done / (double)bytes_total) : 100;
-    if (pct == ps->last_pct && done != total) return;
-    ps->last_pct = pct;
-    char bar[31];
-    int fill = pct * 30 / 100;
-    for (int i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '.';
-    bar[30] = 0;
-    fprintf(stderr, "\r[%s] %3d%%  %lld/%lld  %-40.40s", bar, pct, (long long)done, (long long)total, name);
-    if (done == total) fprintf(stderr, "\r%*s\r", 100, "");
-    fflush(stderr);
 }
 
 static const char *base_name(const char *p)
@@ -112,9 +91,9 @@ int qfit_cmd_quantize(int argc, char **argv)
         return 2;
     }
 
-    progress_state ps = { isatty(STDERR_FILENO), -1 };
+    qfit_progress_bar ps = { isatty(STDERR_FILENO), -1 };
     qfit_quantize_params p = { .ftype = ftype, .n_threads = threads,
-                               .progress = on_progress, .progress_user = &ps };
+                               .progress = qfit_progress_bar_update, .progress_user = &ps };
     qfit_quantize_stats st;
     char err[1024];
     if (qfit_quantize_model(pos[0], pos[1], &p, &st, err, sizeof err) != 0) {

@@ -1,6 +1,7 @@
 /* qfit synth --shape NAME --type MIX OUT.gguf [--seed S] [--threads N]
  * Synthetic models: real shapes, random weights — for speed/memory measurement only. */
 #include "cli/commands.h"
+#include "cli/progress.h"
 #include "qfit/quant.h"
 #include "qfit/quantize.h"
 #include "qfit/synth.h"
@@ -49,25 +50,6 @@ static void list_shapes(void)
                s->n_layer, s->n_ff, s->n_head, s->n_head_kv, s->desc);
     }
     printf("\nSynthetic models have random weights: for speed/memory measurement only.\n");
-}
-
-typedef struct { int tty; int last_pct; } synth_progress_state;
-
-static void on_synth_progress(void *user, int64_t done, int64_t total, uint64_t bytes_done,
-                              uint64_t bytes_total, const char *name)
-{
-    synth_progress_state *ps = user;
-    if (!ps->tty) return;
-    int pct = bytes_total ? (int)(100.0 * (double)bytes_done / (double)bytes_total) : 100;
-    if (pct == ps->last_pct && done != total) return;
-    ps->last_pct = pct;
-    char bar[31];
-    int fill = pct * 30 / 100;
-    for (int i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '.';
-    bar[30] = 0;
-    fprintf(stderr, "\r[%s] %3d%%  %lld/%lld  %-40.40s", bar, pct, (long long)done, (long long)total, name);
-    if (done == total) fprintf(stderr, "\r%*s\r", 100, "");
-    fflush(stderr);
 }
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -141,9 +123,9 @@ int qfit_cmd_synth(int argc, char **argv)
         return 2;
     }
 
-    synth_progress_state ps = { isatty(STDERR_FILENO), -1 };
+    qfit_progress_bar ps = { isatty(STDERR_FILENO), -1 };
     qfit_synth_params p = { .shape = shape, .ftype = ftype, .seed = seed, .n_threads = threads,
-                            .progress = on_synth_progress, .progress_user = &ps };
+                            .progress = qfit_progress_bar_update, .progress_user = &ps };
     qfit_synth_stats st;
     char err[1024];
     if (qfit_synth_write(out, &p, &st, err, sizeof err) != 0) {

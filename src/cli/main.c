@@ -4,16 +4,6 @@
 
 #include "cli/commands.h"
 
-/* Subcommands still being built are linked weakly so that the tool builds
- * while they land; an absent one reports itself as unavailable. */
-#pragma weak qfit_cmd_inspect
-#pragma weak qfit_cmd_quantize
-#pragma weak qfit_cmd_synth
-#pragma weak qfit_cmd_tokenize
-#pragma weak qfit_cmd_run
-#pragma weak qfit_cmd_ppl
-#pragma weak qfit_cmd_bench
-#pragma weak qfit_cmd_plan
 
 typedef struct {
     const char *name;
@@ -25,7 +15,7 @@ static void usage(FILE *out, const command *cmds, size_t n)
 {
     fprintf(out, "qfit — run the best model your machine can hold\n\nusage: qfit COMMAND [ARGS]\n\ncommands:\n");
     for (size_t i = 0; i < n; i++)
-        if (cmds[i].fn) fprintf(out, "  %-10s %s\n", cmds[i].name, cmds[i].usage);
+        fprintf(out, "  %-10s %s\n", cmds[i].name, cmds[i].usage);
     fprintf(out, "\n'qfit COMMAND --help' shows a command's options.\n");
 }
 
@@ -48,10 +38,6 @@ int main(int argc, char **argv)
     }
     for (size_t i = 0; i < n; i++) {
         if (strcmp(argv[1], cmds[i].name) != 0) continue;
-        if (!cmds[i].fn) {
-            fprintf(stderr, "qfit: command '%s' is not available in this build\n", argv[1]);
-            return 2;
-        }
         return cmds[i].fn(argc - 1, argv + 1);
     }
     fprintf(stderr, "qfit: unknown command '%s'\n\n", argv[1]);
