@@ -295,6 +295,16 @@ void qfit_gemm(int wtype, int64_t k,
     if (pn->run && m >= pn->min_m &&
         gemm_panels(pn, wtype, k, Wb, w_stride, i0, i1, Ab, a_stride, m, Y, ldy))
         return;
+    /* One activation row (generation): QK_DOTN weight rows per call where the
+     * ISA has a multi-row kernel. */
+    if (m == 1 && t->dotn[wtype]) {
+        int64_t i = i0;
+        for (; i + QK_DOTN <= i1; i += QK_DOTN)
+            t->dotn[wtype](k, Y + i, Wb + (size_t)i * w_stride, w_stride, Ab);
+        for (; i < i1; i++)
+            dot(k, &Y[i], Wb + (size_t)i * w_stride, Ab);
+        return;
+    }
     /* Per-pair dot products. Activation rows are taken in chunks that stay in
      * L2 (about 256 KiB); each group of 4 weight rows is loaded once per chunk
      * and swept against all of its rows. */

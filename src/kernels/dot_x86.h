@@ -9,6 +9,10 @@
 #include <string.h>
 #include "kernels/kernels_internal.h"
 
+/* fully unroll the short fixed loops over the sub-blocks of a block (the
+ * scale-broadcast indices then become constants) */
+#define QK_UNROLL _Pragma("GCC unroll 8")
+
 static inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
 
 static inline float hsum_ps(__m256 v)
@@ -291,6 +295,7 @@ static void x_dot_q4_K(int64_t n, float *s, const void *w, const void *a)
         __m256i is0 = _mm256_setzero_si256(), is1 = _mm256_setzero_si256();
         const uint8_t *q4 = x[b].qs;
         const int8_t *q8 = y[b].qs;
+        QK_UNROLL
         for (int c = 0; c < 4; c++) {
             __m256i q = _mm256_loadu_si256((const __m256i *)(q4 + 32 * c));
             __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
@@ -302,6 +307,62 @@ static void x_dot_q4_K(int64_t n, float *s, const void *w, const void *a)
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_add_epi32(is0, is1)), acc);
     }
     *s = hsum_ps(_mm256_add_ps(acc, accm));
+}
+
+/* QK_DOTN (4) Q4_K rows against one Q8_K row: the activation quants, bsums
+ * and scale are loaded once per block for all rows, and the rows' integer
+ * accumulations are independent chains. */
+static void x_dotn_q4_K(int64_t n, float *s, const void *w, size_t w_stride, const void *a)
+{
+    const block_q8_K *y = a;
+    const int64_t nb = n / QK_K;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const uint8_t *wb = w;
+    const block_q4_K *x0 = (const block_q4_K *)wb, *x1 = (const block_q4_K *)(wb + w_stride),
+                     *x2 = (const block_q4_K *)(wb + 2 * w_stride), *x3 = (const block_q4_K *)(wb + 3 * w_stride);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+    for (int64_t b = 0; b < nb; b++) {
+        const __m256i bs = _mm256_loadu_si256((const __m256i *)y[b].bsums);
+        const float yd = y[b].d;
+        /* The rows are read interleaved, which the hardware stream prefetcher
+         * does not follow: walk the next group of rows linearly instead. */
+        {
+            const char *pf = (const char *)wb + 4 * w_stride + (size_t)b * 4 * sizeof(block_q4_K);
+            for (size_t o = 0; o < 4 * sizeof(block_q4_K); o += 64) _mm_prefetch(pf + o, _MM_HINT_T0);
+        }
+#define QK4_ROW_SETUP(r)                                                                              \
+        const __m128i scm##r = k4_scales_mins(x##r[b].scales);                                         \
+        const __m256i md##r = _mm256_madd_epi16(bs, _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(scm##r, scm##r))); \
+        const __m256i sc##r = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scm##r));                 \
+        __m256i is##r = _mm256_setzero_si256();                                                         \
+        const uint8_t *q##r = x##r[b].qs;
+        QK4_ROW_SETUP(0) QK4_ROW_SETUP(1) QK4_ROW_SETUP(2) QK4_ROW_SETUP(3)
+#undef QK4_ROW_SETUP
+        const int8_t *q8 = y[b].qs;
+        QK_UNROLL
+        for (int c = 0; c < 4; c++) {
+            const __m256i ylo = _mm256_loadu_si256((const __m256i *)(q8 + 64 * c));
+            const __m256i yhi = _mm256_loadu_si256((const __m256i *)(q8 + 64 * c + 32));
+#define QK4_ROW_CHUNK(r)                                                                              \
+            {                                                                                           \
+                __m256i v = _mm256_loadu_si256((const __m256i *)(q##r + 32 * c));                       \
+                __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4); \
+                is##r = dp_s16(is##r, _mm256_maddubs_epi16(lo, ylo), bcast16(sc##r, 2 * c));            \
+                is##r = dp_s16(is##r, _mm256_maddubs_epi16(hi, yhi), bcast16(sc##r, 2 * c + 1));        \
+            }
+            QK4_ROW_CHUNK(0) QK4_ROW_CHUNK(1) QK4_ROW_CHUNK(2) QK4_ROW_CHUNK(3)
+#undef QK4_ROW_CHUNK
+        }
+#define QK4_ROW_ACC(r)                                                                                \
+        acc##r = _mm256_fmadd_ps(_mm256_set1_ps(yd * h2f(x##r[b].d)), _mm256_cvtepi32_ps(is##r), acc##r); \
+        acc##r = _mm256_fmadd_ps(_mm256_set1_ps(-yd * h2f(x##r[b].dmin)), _mm256_cvtepi32_ps(md##r), acc##r);
+        QK4_ROW_ACC(0) QK4_ROW_ACC(1) QK4_ROW_ACC(2) QK4_ROW_ACC(3)
+#undef QK4_ROW_ACC
+    }
+    s[0] = hsum_ps(acc0);
+    s[1] = hsum_ps(acc1);
+    s[2] = hsum_ps(acc2);
+    s[3] = hsum_ps(acc3);
 }
 
 static void x_dot_q5_K(int64_t n, float *s, const void *w, const void *a)
@@ -322,6 +383,7 @@ static void x_dot_q5_K(int64_t n, float *s, const void *w, const void *a)
         __m256i hv = _mm256_loadu_si256((const __m256i *)x[b].qh);
         const uint8_t *q4 = x[b].qs;
         const int8_t *q8 = y[b].qs;
+        QK_UNROLL
         for (int c = 0; c < 4; c++) {
             __m256i q = _mm256_loadu_si256((const __m256i *)(q4 + 32 * c));
             /* bit 2c of qh -> 0x10 of the low nibble, bit 2c+1 -> of the high one */
@@ -340,11 +402,13 @@ static void x_dot_q5_K(int64_t n, float *s, const void *w, const void *a)
     *s = hsum_ps(_mm256_add_ps(acc, accm));
 }
 
-/* 16-bit vector: low 128 bits = s0 repeated, high 128 bits = s1 repeated */
-static inline __m256i scale_pair16(int s0, int s1)
+
+/* Index vectors for q6_k_pair: 16-bit word 2p in the low 128 bits, word 2p+1
+ * in the high 128 bits (each repeated), for p = 0..3. */
+static inline __m256i q6_pair_idx(int p)
 {
-    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16((short)s0)),
-                                   _mm_set1_epi16((short)s1), 1);
+    const short lo = (short)(0x0100 + 0x0202 * (2 * p)), hi = (short)(0x0100 + 0x0202 * (2 * p + 1));
+    return _mm256_setr_epi16(lo, lo, lo, lo, lo, lo, lo, lo, hi, hi, hi, hi, hi, hi, hi, hi);
 }
 
 static void x_dot_q6_K(int64_t n, float *s, const void *w, const void *a)
@@ -353,16 +417,19 @@ static void x_dot_q6_K(int64_t n, float *s, const void *w, const void *a)
     const block_q8_K *y = a;
     const int64_t nb = n / QK_K;
     const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x30);
+    const __m256i i0 = q6_pair_idx(0), i1 = q6_pair_idx(1), i2 = q6_pair_idx(2), i3 = q6_pair_idx(3);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        const int8_t *sc = x[b].scales;
-        /* the -32 offset: 32 * sum_j sc[j] * bsums[j] */
-        __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
+        /* the 16 scales as i16; the -32 offset: 32 * sum_j sc[j] * bsums[j] */
+        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[b].scales));
         __m256i corr = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[b].bsums), sc16);
         __m256i isum = _mm256_setzero_si256(), isum2 = _mm256_setzero_si256();
         const uint8_t *ql = x[b].ql, *qh = x[b].qh;
         const int8_t *q8 = y[b].qs;
+        QK_UNROLL
         for (int h = 0; h < 2; h++) {
+            /* scales 8h..8h+7 in both 128-bit lanes */
+            const __m256i sch = h ? _mm256_permute4x64_epi64(sc16, 0xEE) : _mm256_permute4x64_epi64(sc16, 0x44);
             __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
             __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
             __m256i hb = _mm256_loadu_si256((const __m256i *)qh);
@@ -371,11 +438,10 @@ static void x_dot_q6_K(int64_t n, float *s, const void *w, const void *a)
             __m256i v2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(hb, m2));
             __m256i v3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
                                          _mm256_and_si256(_mm256_srli_epi16(hb, 2), m2));
-            const int8_t *s8 = sc + 8 * h;
-            isum = dp_s16(isum, _mm256_maddubs_epi16(v0, _mm256_loadu_si256((const __m256i *)(q8 + 0))), scale_pair16(s8[0], s8[1]));
-            isum2 = dp_s16(isum2, _mm256_maddubs_epi16(v1, _mm256_loadu_si256((const __m256i *)(q8 + 32))), scale_pair16(s8[2], s8[3]));
-            isum = dp_s16(isum, _mm256_maddubs_epi16(v2, _mm256_loadu_si256((const __m256i *)(q8 + 64))), scale_pair16(s8[4], s8[5]));
-            isum2 = dp_s16(isum2, _mm256_maddubs_epi16(v3, _mm256_loadu_si256((const __m256i *)(q8 + 96))), scale_pair16(s8[6], s8[7]));
+            isum = dp_s16(isum, _mm256_maddubs_epi16(v0, _mm256_loadu_si256((const __m256i *)(q8 + 0))), _mm256_shuffle_epi8(sch, i0));
+            isum2 = dp_s16(isum2, _mm256_maddubs_epi16(v1, _mm256_loadu_si256((const __m256i *)(q8 + 32))), _mm256_shuffle_epi8(sch, i1));
+            isum = dp_s16(isum, _mm256_maddubs_epi16(v2, _mm256_loadu_si256((const __m256i *)(q8 + 64))), _mm256_shuffle_epi8(sch, i2));
+            isum2 = dp_s16(isum2, _mm256_maddubs_epi16(v3, _mm256_loadu_si256((const __m256i *)(q8 + 96))), _mm256_shuffle_epi8(sch, i3));
             ql += 64; qh += 32; q8 += 128;
         }
         isum = _mm256_sub_epi32(_mm256_add_epi32(isum, isum2), _mm256_slli_epi32(corr, 5));
@@ -390,6 +456,7 @@ static void x_dot_q2_K(int64_t n, float *s, const void *w, const void *a)
     const block_q8_K *y = a;
     const int64_t nb = n / QK_K;
     const __m256i m3 = _mm256_set1_epi8(3);
+    const __m256i i0 = q6_pair_idx(0), i1 = q6_pair_idx(1), i2 = q6_pair_idx(2), i3 = q6_pair_idx(3);
     __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *sc = x[b].scales;
@@ -397,18 +464,22 @@ static void x_dot_q2_K(int64_t n, float *s, const void *w, const void *a)
         __m256i mn16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(scb, 4), _mm_set1_epi8(0x0F)));
         __m256i md = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[b].bsums), mn16);
         accm = _mm256_fmadd_ps(_mm256_set1_ps(-y[b].d * h2f(x[b].dmin)), _mm256_cvtepi32_ps(md), accm);
+        /* the 16 sub-block scales as i16 */
+        const __m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(scb, _mm_set1_epi8(0x0F)));
         __m256i is0 = _mm256_setzero_si256(), is1 = _mm256_setzero_si256();
         const int8_t *q8 = y[b].qs;
+        QK_UNROLL
         for (int h = 0; h < 2; h++) {
             __m256i q = _mm256_loadu_si256((const __m256i *)(x[b].qs + 32 * h));
+            const __m256i sch = h ? _mm256_permute4x64_epi64(sc16, 0xEE) : _mm256_permute4x64_epi64(sc16, 0x44);
+            QK_UNROLL
             for (int j = 0; j < 4; j += 2) {
-                const int k = 8 * h + 2 * j;
                 __m256i v0 = _mm256_and_si256(_mm256_srl_epi16(q, _mm_cvtsi32_si128(2 * j)), m3);
                 __m256i v1 = _mm256_and_si256(_mm256_srl_epi16(q, _mm_cvtsi32_si128(2 * j + 2)), m3);
                 __m256i p0 = _mm256_maddubs_epi16(v0, _mm256_loadu_si256((const __m256i *)(q8 + 32 * j)));
                 __m256i p1 = _mm256_maddubs_epi16(v1, _mm256_loadu_si256((const __m256i *)(q8 + 32 * j + 32)));
-                is0 = dp_s16(is0, p0, scale_pair16(sc[k] & 0x0F, sc[k + 1] & 0x0F));
-                is1 = dp_s16(is1, p1, scale_pair16(sc[k + 2] & 0x0F, sc[k + 3] & 0x0F));
+                is0 = dp_s16(is0, p0, _mm256_shuffle_epi8(sch, j ? i2 : i0));
+                is1 = dp_s16(is1, p1, _mm256_shuffle_epi8(sch, j ? i3 : i1));
             }
             q8 += 128;
         }
@@ -424,31 +495,37 @@ static void x_dot_q3_K(int64_t n, float *s, const void *w, const void *a)
     const block_q8_K *y = a;
     const int64_t nb = n / QK_K;
     const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
+    const __m256i i0 = q6_pair_idx(0), i1 = q6_pair_idx(1), i2 = q6_pair_idx(2), i3 = q6_pair_idx(3);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *sb = x[b].scales;
-        int8_t sc[16];
-        for (int j = 0; j < 16; j++) {
-            int lo = (j < 8) ? (sb[j] & 0x0F) : (sb[j - 8] >> 4);
-            int hi = (sb[8 + (j & 3)] >> (2 * (j >> 2))) & 3;
-            sc[j] = (int8_t)((lo | (hi << 4)) - 32);
-        }
+        /* 16 six-bit scales: low nibbles in bytes 0..7 (scales 0..7, then the
+         * high nibbles 8..15), two high bits each in bytes 8..11 */
+        uint32_t u[3];
+        memcpy(u, x[b].scales, 12);
+        const uint32_t m4w = 0x0f0f0f0f, m2w = 0x03030303;
+        const __m128i scb = _mm_setr_epi32((int)((u[0] & m4w) | ((u[2] & m2w) << 4)),
+                                           (int)((u[1] & m4w) | (((u[2] >> 2) & m2w) << 4)),
+                                           (int)(((u[0] >> 4) & m4w) | (((u[2] >> 4) & m2w) << 4)),
+                                           (int)(((u[1] >> 4) & m4w) | (((u[2] >> 6) & m2w) << 4)));
         /* values are u - 4 with u in 0..7: subtract 4 * sum_j sc[j] * bsums[j] */
-        __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
+        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_sub_epi8(scb, _mm_set1_epi8(32)));
         __m256i corr = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[b].bsums), sc16);
         __m256i is0 = _mm256_setzero_si256(), is1 = _mm256_setzero_si256();
         const __m256i hm = _mm256_loadu_si256((const __m256i *)x[b].hmask);
         const int8_t *q8 = y[b].qs;
+        QK_UNROLL
         for (int h = 0; h < 2; h++) {
             __m256i q = _mm256_loadu_si256((const __m256i *)(x[b].qs + 32 * h));
+            const __m256i sch = h ? _mm256_permute4x64_epi64(sc16, 0xEE) : _mm256_permute4x64_epi64(sc16, 0x44);
+            QK_UNROLL
             for (int j = 0; j < 4; j++) {
-                const int k = 8 * h + 2 * j;
                 __m256i lo = _mm256_and_si256(_mm256_srl_epi16(q, _mm_cvtsi32_si128(2 * j)), m3);
                 __m256i hb = _mm256_and_si256(_mm256_srl_epi16(hm, _mm_cvtsi32_si128(4 * h + j)), one);
-                __m256i u = _mm256_or_si256(lo, _mm256_slli_epi16(hb, 2));
-                __m256i p = _mm256_maddubs_epi16(u, _mm256_loadu_si256((const __m256i *)(q8 + 32 * j)));
-                if (j & 1) is1 = dp_s16(is1, p, scale_pair16(sc[k], sc[k + 1]));
-                else       is0 = dp_s16(is0, p, scale_pair16(sc[k], sc[k + 1]));
+                __m256i uq = _mm256_or_si256(lo, _mm256_slli_epi16(hb, 2));
+                __m256i p = _mm256_maddubs_epi16(uq, _mm256_loadu_si256((const __m256i *)(q8 + 32 * j)));
+                const __m256i scp = _mm256_shuffle_epi8(sch, j == 0 ? i0 : j == 1 ? i1 : j == 2 ? i2 : i3);
+                if (j & 1) is1 = dp_s16(is1, p, scp);
+                else       is0 = dp_s16(is0, p, scp);
             }
             q8 += 128;
         }
@@ -606,6 +683,7 @@ void QK_X86_FILL(qk_table *t)
     t->dot[QFIT_TYPE_Q2_K]   = x_dot_q2_K;
     t->dot[QFIT_TYPE_Q3_K]   = x_dot_q3_K;
     t->dot[QFIT_TYPE_IQ4_XS] = x_dot_iq4_xs;
+    t->dotn[QFIT_TYPE_Q4_K]  = x_dotn_q4_K;
     t->quant[QFIT_TYPE_Q8_0] = x_quant_q8_0;
     t->quant[QFIT_TYPE_Q8_K] = x_quant_q8_K;
 }

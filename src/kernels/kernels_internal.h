@@ -11,6 +11,12 @@
 
 /* Dot product of one weight row with one activation row (n elements) into *s. */
 typedef void (*qk_dot_fn)(int64_t n, float *s, const void *w, const void *a);
+/* The same for QK_DOTN consecutive weight rows (stride w_stride bytes) against
+ * one activation row: s[r] = dot(row r, a). Used for m = 1 (token generation),
+ * where sharing the activation loads and interleaving the rows' dependency
+ * chains is what makes the kernel keep up with memory. */
+enum { QK_DOTN = 4 };
+typedef void (*qk_dotn_fn)(int64_t n, float *s, const void *w, size_t w_stride, const void *a);
 /* Activation quantizer: n floats into the vec-dot type's blocks. */
 typedef void (*qk_quant_fn)(const float *x, void *y, int64_t n);
 /* Register-tiled gemm on a packed weight panel (see gemm_pack.c): for the
@@ -48,6 +54,7 @@ void   qk_pack_panel(int wtype, int64_t k, const void *W, size_t w_stride, int n
 
 typedef struct {
     qk_dot_fn   dot[QFIT_TYPE_COUNT];    /* by weight type */
+    qk_dotn_fn  dotn[QFIT_TYPE_COUNT];   /* by weight type; NULL: dot per row */
     qk_quant_fn quant[QFIT_TYPE_COUNT];  /* by vec-dot (activation) type */
     qk_panel    panel[QFIT_TYPE_COUNT];  /* by weight type */
 } qk_table;
