@@ -347,6 +347,45 @@ typedef struct {
     size_t per_thread;   /* floats of c->gate per thread */
 } rows8_job;
 
+/* the 8-row kernel handles this context's cache and head shapes */
+static bool rows8_ok(const qfit_context *c)
+{
+    const qfit_hparams *hp = &c->model->hp;
+    const int tk = c->kv.type_k, tv = c->kv.type_v;
+    const bool types = (tk == QFIT_TYPE_F16 || tk == QFIT_TYPE_Q8_0 || tk == QFIT_TYPE_Q4_0) &&
+                       (tv == QFIT_TYPE_F16 || tv == QFIT_TYPE_Q8_0 || tv == QFIT_TYPE_Q4_0);
+    /* f16 rows in steps of 8 floats, block rows in whole blocks of 32 */
+    return c->attn_simd && types && hp->head_dim_k % (tk == QFIT_TYPE_F16 ? 8 : 32) == 0 &&
+           hp->head_dim_v % (tv == QFIT_TYPE_F16 ? 8 : 32) == 0 && hp->n_head % hp->n_head_kv == 0;
+}
+
+/* Per-thread scratch of the 8-row kernel: its own, 8 dummy output rows, 8 query
+ * rows and one query in blocks. */
+static size_t rows8_per_thread(const qfit_hparams *hp)
+{
+    const size_t hdk = (size_t)hp->head_dim_k, hdv = (size_t)hp->head_dim_v;
+    return (QFIT_ATTN_ROWS8_SCRATCH(hdk, hdv) + 8 * hdv + 9 * hdk + 15) / 16 * 16;
+}
+
+/* Block-type keys: the 8 queries as the plain path sees them — quantized to the
+ * key's vec-dot type (q8_0) and expanded back — so that q . k equals ggml's
+ * integer dot (up to float rounding) and the paths agree. */
+static void rows8_queries(const qfit_context *c, const float **qp, float *scr)
+{
+    const qfit_hparams *hp = &c->model->hp;
+    const int tk = c->kv.type_k, hdk = hp->head_dim_k;
+    if (tk == QFIT_TYPE_F16 || tk == QFIT_TYPE_F32) return;
+    const int vt = qfit_vec_dot_type(tk);
+    float *qbuf = scr + QFIT_ATTN_ROWS8_SCRATCH(hdk, hp->head_dim_v) + 8 * (size_t)hp->head_dim_v;
+    void *blk = qbuf + 8 * (size_t)hdk;
+    for (int r = 0; r < 8; r++) {
+        float *dst = qbuf + (size_t)r * hdk;
+        qfit_quantize_activations(vt, qp[r], blk, hdk);
+        qfit_rows_to_float(vt, blk, dst, 1, hdk);
+        qp[r] = dst;
+    }
+}
+
 static void chunk_rows8(void *arg, int chunk, int ith)
 {
     const rows8_job *R = arg;
@@ -356,7 +395,7 @@ static void chunk_rows8(void *arg, int chunk, int ith)
     const int hdk = hp->head_dim_k, hdv = hp->head_dim_v;
     const int hk = chunk % hp->n_head_kv, b = R->nblk - 1 - chunk / hp->n_head_kv;   /* longest rows first */
     float *scr = c->gate + (size_t)ith * R->per_thread;
-    float *dummy = scr + QFIT_ATTN_ROWS8_SCRATCH(hdk);
+    float *dummy = scr + QFIT_ATTN_ROWS8_SCRATCH(hdk, hdv);
     const float *qp[8];
     float *op[8];
     int npos[8];
@@ -373,16 +412,106 @@ static void chunk_rows8(void *arg, int chunk, int ith)
     const size_t layer_off = (size_t)R->il * (size_t)kv->n_ctx;
     const uint8_t *kh = kv->k + layer_off * kv->row_k + (size_t)hk * kv->head_k;
     const uint8_t *vh = kv->v + layer_off * kv->row_v + (size_t)hk * kv->head_v;
-    qfit_attn_f16_rows8_avx2(hdk, hdv, qp, npos, R->scale, kh, kv->row_k, vh, kv->row_v, op, scr);
+    rows8_queries(c, qp, scr);
+    qfit_attn_rows8_avx2(kv->type_k, kv->type_v, hdk, hdv, 8, qp, 0, npos, R->scale, kh, kv->row_k, vh, kv->row_v, op,
+                         NULL, scr);
+    if (c->rot_v)
+        for (int r = 0; r < 8; r++)
+            if (b * 8 + r < nrows) qfit_hadamard64(op[r], hdv);
+}
+
+/* decode (one token), f16 K/V, AVX2: the query heads sharing a KV head (up to 8 at
+ * a time) read each cached K/V row once, instead of once per head. Task =
+ * (KV head, group of 8 query heads, KV chunk); with several chunks the partials go
+ * to c->attn_part for merge_split. */
+typedef struct {
+    qfit_context *c;
+    int il, gqa, ngrp, n_split;
+    float scale;
+    size_t per_thread;
+} dec8_job;
+
+static void chunk_dec8(void *arg, int task, int ith)
+{
+    const dec8_job *D = arg;
+    qfit_context *c = D->c;
+    const qfit_hparams *hp = &c->model->hp;
+    const qfit_kv_cache *kv = &c->kv;
+    const int hdk = hp->head_dim_k, hdv = hp->head_dim_v;
+    const int sp = task % D->n_split, g = task / D->n_split % D->ngrp, hk = task / D->n_split / D->ngrp;
+    const int n_kv = c->pos0 + 1, h0 = hk * D->gqa + g * 8;
+    const int nrows = D->gqa - g * 8 < 8 ? D->gqa - g * 8 : 8;
+    const int len = (n_kv + D->n_split - 1) / D->n_split;
+    const int p0 = sp * len, p1 = p0 + len < n_kv ? p0 + len : n_kv;
+    float *scr = c->gate + (size_t)ith * D->per_thread;
+    float *dummy = scr + QFIT_ATTN_ROWS8_SCRATCH(hdk, hdv);
+    const float *qp[8];
+    float *op[8];
+    int npos[8];
+    float ml[16];
+    for (int r = 0; r < 8; r++) {
+        const int h = h0 + (r < nrows ? r : 0);
+        qp[r] = c->q + (size_t)h * hdk;
+        npos[r] = p1;
+        if (r >= nrows) op[r] = dummy + (size_t)r * hdv;
+        else if (D->n_split == 1) op[r] = c->att + (size_t)h * hdv;
+        else op[r] = c->attn_part + ((size_t)h * QFIT_ATTN_MAX_SPLIT + (size_t)sp) * (size_t)(hdv + 2) + 2;
+    }
+    if (p0 >= p1) {   /* an empty chunk (only when n_kv < n_split) */
+        for (int r = 0; r < nrows; r++) {
+            op[r][-2] = -INFINITY;
+            op[r][-1] = 0.0f;
+            memset(op[r], 0, (size_t)hdv * sizeof(float));
+        }
+        return;
+    }
+    const size_t layer_off = (size_t)D->il * (size_t)kv->n_ctx;
+    const uint8_t *kh = kv->k + layer_off * kv->row_k + (size_t)hk * kv->head_k;
+    const uint8_t *vh = kv->v + layer_off * kv->row_v + (size_t)hk * kv->head_v;
+    rows8_queries(c, qp, scr);
+    qfit_attn_rows8_avx2(kv->type_k, kv->type_v, hdk, hdv, nrows, qp, p0, npos, D->scale, kh, kv->row_k, vh, kv->row_v,
+                         op, D->n_split > 1 ? ml : NULL, scr);
+    if (D->n_split > 1) {   /* merge_split rotates the merged output back */
+        for (int r = 0; r < nrows; r++) {
+            op[r][-2] = ml[2 * r];
+            op[r][-1] = ml[2 * r + 1];
+        }
+    } else if (c->rot_v) {
+        for (int r = 0; r < nrows; r++) qfit_hadamard64(op[r], hdv);
+    }
+}
+
+/* true when it ran the pass */
+static bool try_dec8(qfit_context *c, int il, attn_job *J)
+{
+    const qfit_hparams *hp = &c->model->hp;
+    if (!rows8_ok(c)) return false;
+    dec8_job D;
+    D.c = c;
+    D.il = il;
+    D.gqa = hp->n_head / hp->n_head_kv;
+    D.ngrp = (D.gqa + 7) / 8;
+    D.scale = J->scale;
+    D.per_thread = rows8_per_thread(hp);
+    if ((size_t)c->n_threads * D.per_thread > (size_t)c->n_batch * (size_t)hp->n_ff) return false;
+    /* KV chunks: enough tasks for every thread to get several, none shorter than
+     * QFIT_ATTN_MIN_CHUNK positions */
+    const int base = hp->n_head_kv * D.ngrp, n_kv = c->pos0 + 1;
+    int ns = (4 * c->n_threads + base - 1) / base;
+    if (ns > n_kv / QFIT_ATTN_MIN_CHUNK) ns = n_kv / QFIT_ATTN_MIN_CHUNK;
+    if (ns > QFIT_ATTN_MAX_SPLIT) ns = QFIT_ATTN_MAX_SPLIT;
+    D.n_split = ns > 1 ? ns : 1;
+    J->n_split = D.n_split;
+    qfit_threadpool_run_chunks(c->tp, chunk_dec8, &D, base * D.n_split);
+    if (D.n_split > 1) merge_split(J);
+    return true;
 }
 
 /* true when it ran the pass */
 static bool try_rows8(qfit_context *c, int il, int n)
 {
     const qfit_hparams *hp = &c->model->hp;
-    if (!c->attn_simd || n < 2 || c->kv.type_k != QFIT_TYPE_F16 || c->kv.type_v != QFIT_TYPE_F16 || c->rot_k ||
-        c->rot_v || hp->head_dim_k % 8 || hp->head_dim_v % 8 || hp->n_head % hp->n_head_kv)
-        return false;
+    if (n < 2 || !rows8_ok(c)) return false;
     rows8_job R;
     R.c = c;
     R.il = il;
@@ -391,7 +520,7 @@ static bool try_rows8(qfit_context *c, int il, int n)
     R.nblk = (n * R.gqa + 7) / 8;
     R.scale = 1.0f / sqrtf((float)hp->head_dim_k);
     /* per-thread scratch in the FFN gate buffer (unused during attention) */
-    R.per_thread = (QFIT_ATTN_ROWS8_SCRATCH(hp->head_dim_k) + 8 * (size_t)hp->head_dim_v + 15) / 16 * 16;
+    R.per_thread = rows8_per_thread(hp);
     if ((size_t)c->n_threads * R.per_thread > (size_t)c->n_batch * (size_t)hp->n_ff) return false;
     qfit_threadpool_run_chunks(c->tp, chunk_rows8, &R, R.nblk * hp->n_head_kv);
     return true;
@@ -427,6 +556,9 @@ void qfit_attention_run(qfit_context *c, int il, int n)
         qfit_threadpool_run_chunks(c->tp, chunk_plain, &J, (int)((nt + J.per_chunk - 1) / J.per_chunk));
         return;
     }
+#if defined(__x86_64__) || defined(__i386__)
+    if (n == 1 && try_dec8(c, il, &J)) return;
+#endif
     if (n == 1) {
         /* decode: when the heads alone do not give every thread several tasks,
          * split each head's KV range into chunks of at least QFIT_ATTN_MIN_CHUNK */

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "qfit/quant.h"
 #include "quant/blocks.h"
 
 static inline float hsum8(__m256 v)
@@ -197,20 +198,56 @@ void qfit_exp_sub_avx2(float *x, float m, int n)
     for (; i < n; i++) x[i] = expf(x[i] - m);
 }
 
+/* One cached row (n elements of a KV cache type) to f32: f16, q8_0 and q4_0
+ * vectorized, the other types through the reference dequantizer. */
+static inline __attribute__((always_inline)) void kv_row_to_f32(int type, const uint8_t *src, float *dst, int n)
+{
+    if (type == QFIT_TYPE_F16) {
+        const uint16_t *h = (const uint16_t *)src;
+        for (int d = 0; d < n; d += 8)
+            _mm256_storeu_ps(dst + d, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + d))));
+    } else if (type == QFIT_TYPE_Q8_0) {
+        const block_q8_0 *x = (const block_q8_0 *)src;
+        for (int b = 0; b < n / 32; b++) {
+            const __m256 dv = _mm256_set1_ps(h2f(x[b].d));
+            for (int k = 0; k < 32; k += 8) {
+                const __m256i i32 = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(x[b].qs + k)));
+                _mm256_storeu_ps(dst + 32 * b + k, _mm256_mul_ps(dv, _mm256_cvtepi32_ps(i32)));
+            }
+        }
+    } else if (type == QFIT_TYPE_Q4_0) {
+        const block_q4_0 *x = (const block_q4_0 *)src;
+        for (int b = 0; b < n / 32; b++) {
+            const __m256 dv = _mm256_set1_ps(h2f(x[b].d));
+            const __m256i v = unpack_q4(x[b].qs);
+            const __m128i lo = _mm256_castsi256_si128(v), hi = _mm256_extracti128_si256(v, 1);
+            float *o = dst + 32 * b;
+            _mm256_storeu_ps(o, _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo))));
+            _mm256_storeu_ps(o + 8, _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8)))));
+            _mm256_storeu_ps(o + 16, _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi))));
+            _mm256_storeu_ps(o + 24, _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8)))));
+        }
+    } else {
+        qfit_rows_to_float(type, src, dst, 1, n);
+    }
+}
+
 /* ------------------------------------------- prefill tile, f16 K and V */
 
 /* 8 query rows against one KV head (see attn.h). Lane r of every vector belongs
  * to query row r: the scores of a tile are kept transposed, st[t] = the 8 rows'
  * scores of position t0 + t, so the running max, the softmax weights and the sums
  * are plain lane-wise vector operations. */
-void qfit_attn_f16_rows8_avx2(int hdk, int hdv, const float *const *q, const int *npos, float scale,
-                              const uint8_t *k0, size_t k_stride, const uint8_t *v0, size_t v_stride,
-                              float *const *out, float *scratch)
+void qfit_attn_rows8_avx2(int type_k, int type_v, int hdk, int hdv, int nrows, const float *const *q, int p_begin,
+                          const int *npos, float scale, const uint8_t *k0, size_t k_stride, const uint8_t *v0,
+                          size_t v_stride, float *const *out, float *ml, float *scratch)
 {
     enum { T = 64 };
     float *qt = scratch;                       /* [hdk][8] query, transposed and scaled */
     float *kf = qt + (size_t)hdk * 8;          /* [T][hdk] key tile in f32 */
     float *st = kf + (size_t)T * hdk;          /* [T][8] scores / weights, transposed */
+    float *vf = st + (size_t)T * 8;            /* [T][hdv] value tile in f32 (V not f16) */
+    const int v16 = type_v == QFIT_TYPE_F16;
     for (int d = 0; d < hdk; d++)
         for (int r = 0; r < 8; r++) qt[d * 8 + r] = q[r][d] * scale;
     int maxpos = 0;
@@ -220,13 +257,11 @@ void qfit_attn_f16_rows8_avx2(int hdk, int hdv, const float *const *q, const int
     }
     const __m256i np = _mm256_loadu_si256((const __m256i *)npos);
     __m256 M = _mm256_set1_ps(-INFINITY), L = _mm256_setzero_ps();
-    for (int t0 = 0; t0 < maxpos; t0 += T) {
+    for (int t0 = p_begin; t0 < maxpos; t0 += T) {
         const int nt = maxpos - t0 < T ? maxpos - t0 : T;
-        for (int t = 0; t < nt; t++) {
-            const uint16_t *kr = (const uint16_t *)(k0 + (size_t)(t0 + t) * k_stride);
-            for (int d = 0; d < hdk; d += 8)
-                _mm256_storeu_ps(kf + (size_t)t * hdk + d, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(kr + d))));
-        }
+        for (int t = 0; t < nt; t++) kv_row_to_f32(type_k, k0 + (size_t)(t0 + t) * k_stride, kf + (size_t)t * hdk, hdk);
+        if (!v16)
+            for (int t = 0; t < nt; t++) kv_row_to_f32(type_v, v0 + (size_t)(t0 + t) * v_stride, vf + (size_t)t * hdv, hdv);
         /* scores, 4 positions at a time */
         __m256 tmax = _mm256_set1_ps(-INFINITY);
         int t = 0;
@@ -271,7 +306,7 @@ void qfit_attn_f16_rows8_avx2(int hdk, int hdv, const float *const *q, const int
         float alf[8];
         _mm256_storeu_ps(alf, al);
         /* out[r] = alpha[r] * out[r] + sum_t p[t][r] * V[t]: 4 rows x 16 columns per pass */
-        for (int r0 = 0; r0 < 8; r0 += 4) {
+        for (int r0 = 0; r0 < nrows; r0 += 4) {
             for (int d = 0; d < hdv; d += 16) {
                 const int two = d + 16 <= hdv;
                 __m256 o[4][2];
@@ -280,17 +315,30 @@ void qfit_attn_f16_rows8_avx2(int hdk, int hdv, const float *const *q, const int
                     o[r][0] = _mm256_mul_ps(a, _mm256_loadu_ps(out[r0 + r] + d));
                     o[r][1] = two ? _mm256_mul_ps(a, _mm256_loadu_ps(out[r0 + r] + d + 8)) : _mm256_setzero_ps();
                 }
-                for (int i = 0; i < nt; i++) {
-                    const uint16_t *vr = (const uint16_t *)(v0 + (size_t)(t0 + i) * v_stride) + d;
-                    const __m256 v_0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)vr));
-                    const __m256 v_1 = two ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(vr + 8))) : v_0;
-                    const float *pw = st + (size_t)i * 8 + r0;
-                    for (int r = 0; r < 4; r++) {
-                        const __m256 pr = _mm256_broadcast_ss(pw + r);
-                        o[r][0] = _mm256_fmadd_ps(pr, v_0, o[r][0]);
-                        o[r][1] = _mm256_fmadd_ps(pr, v_1, o[r][1]);
+#define QK_ATTN_V_ACC(V0, V1)                                                   \
+                    {                                                           \
+                        const __m256 v_0 = (V0), v_1 = (V1);                    \
+                        const float *pw = st + (size_t)i * 8 + r0;              \
+                        for (int r = 0; r < 4; r++) {                           \
+                            const __m256 pr = _mm256_broadcast_ss(pw + r);      \
+                            o[r][0] = _mm256_fmadd_ps(pr, v_0, o[r][0]);        \
+                            o[r][1] = _mm256_fmadd_ps(pr, v_1, o[r][1]);        \
+                        }                                                       \
+                    }
+                if (v16) {
+                    for (int i = 0; i < nt; i++) {
+                        const uint16_t *vr = (const uint16_t *)(v0 + (size_t)(t0 + i) * v_stride) + d;
+                        const __m256 a = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)vr));
+                        QK_ATTN_V_ACC(a, two ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(vr + 8))) : a)
+                    }
+                } else {
+                    for (int i = 0; i < nt; i++) {
+                        const float *vr = vf + (size_t)i * hdv + d;
+                        const __m256 a = _mm256_loadu_ps(vr);
+                        QK_ATTN_V_ACC(a, two ? _mm256_loadu_ps(vr + 8) : a)
                     }
                 }
+#undef QK_ATTN_V_ACC
                 for (int r = 0; r < 4; r++) {
                     _mm256_storeu_ps(out[r0 + r] + d, o[r][0]);
                     if (two) _mm256_storeu_ps(out[r0 + r] + d + 8, o[r][1]);
@@ -300,7 +348,16 @@ void qfit_attn_f16_rows8_avx2(int hdk, int hdv, const float *const *q, const int
     }
     float lf[8];
     _mm256_storeu_ps(lf, L);
-    for (int r = 0; r < 8; r++) {
+    if (ml) {
+        float mf[8];
+        _mm256_storeu_ps(mf, M);
+        for (int r = 0; r < nrows; r++) {
+            ml[2 * r] = mf[r];
+            ml[2 * r + 1] = lf[r];
+        }
+        return;
+    }
+    for (int r = 0; r < nrows; r++) {
         const __m256 inv = _mm256_set1_ps(1.0f / lf[r]);
         for (int d = 0; d < hdv; d += 8) _mm256_storeu_ps(out[r] + d, _mm256_mul_ps(inv, _mm256_loadu_ps(out[r] + d)));
     }
