@@ -420,8 +420,8 @@ static void chunk_rows8(void *arg, int chunk, int ith)
             if (b * 8 + r < nrows) qfit_hadamard64(op[r], hdv);
 }
 
-/* decode (one token), f16 K/V, AVX2: the query heads sharing a KV head (up to 8 at
- * a time) read each cached K/V row once, instead of once per head. Task =
+/* decode (one token), AVX2, the cache types of rows8_ok: the query heads sharing a
+ * KV head (up to 8 at a time) read each cached K/V row once, instead of once per head. Task =
  * (KV head, group of 8 query heads, KV chunk); with several chunks the partials go
  * to c->attn_part for merge_split. */
 typedef struct {
@@ -457,7 +457,7 @@ static void chunk_dec8(void *arg, int task, int ith)
         else if (D->n_split == 1) op[r] = c->att + (size_t)h * hdv;
         else op[r] = c->attn_part + ((size_t)h * QFIT_ATTN_MAX_SPLIT + (size_t)sp) * (size_t)(hdv + 2) + 2;
     }
-    if (p0 >= p1) {   /* an empty chunk (only when n_kv < n_split) */
+    if (p0 >= p1) {   /* an empty chunk of a split (ceil(n_kv / n_split) * sp >= n_kv) */
         for (int r = 0; r < nrows; r++) {
             op[r][-2] = -INFINITY;
             op[r][-1] = 0.0f;
