@@ -246,8 +246,8 @@ void qfit_attn_rows8_avx2(int type_k, int type_v, int hdk, int hdv, int nrows, c
     float *qt = scratch;                       /* [hdk][8] query, transposed and scaled */
     float *kf = qt + (size_t)hdk * 8;          /* [T][hdk] key tile in f32 */
     float *st = kf + (size_t)T * hdk;          /* [T][8] scores / weights, transposed */
-    float *vf = st + (size_t)T * 8;            /* [T][hdv] value tile in f32 (V not f16) */
-    const int v16 = type_v == QFIT_TYPE_F16;
+    float *vf = st + (size_t)T * 8;            /* [T][hdv] value tile in f32 */
+    const size_t krow_bytes = qfit_row_size(type_k, hdk), vrow_bytes = qfit_row_size(type_v, hdv);
     for (int d = 0; d < hdk; d++)
         for (int r = 0; r < 8; r++) qt[d * 8 + r] = q[r][d] * scale;
     int maxpos = 0;
@@ -259,9 +259,20 @@ void qfit_attn_rows8_avx2(int type_k, int type_v, int hdk, int hdv, int nrows, c
     __m256 M = _mm256_set1_ps(-INFINITY), L = _mm256_setzero_ps();
     for (int t0 = p_begin; t0 < maxpos; t0 += T) {
         const int nt = maxpos - t0 < T ? maxpos - t0 : T;
-        for (int t = 0; t < nt; t++) kv_row_to_f32(type_k, k0 + (size_t)(t0 + t) * k_stride, kf + (size_t)t * hdk, hdk);
-        if (!v16)
-            for (int t = 0; t < nt; t++) kv_row_to_f32(type_v, v0 + (size_t)(t0 + t) * v_stride, vf + (size_t)t * hdv, hdv);
+        /* the tile's K and V rows to f32; meanwhile the next tile's rows are
+         * fetched (cache rows are k_stride apart: a strided walk the hardware
+         * prefetchers follow too late when decoding, which is latency-bound) */
+        const int tn = t0 + T < maxpos ? (maxpos - t0 - T < T ? maxpos - t0 - T : T) : 0;
+        for (int t = 0; t < nt; t++) {
+            if (t < tn) {
+                const char *kp = (const char *)(k0 + (size_t)(t0 + T + t) * k_stride);
+                const char *vp = (const char *)(v0 + (size_t)(t0 + T + t) * v_stride);
+                for (size_t o = 0; o < krow_bytes; o += 64) _mm_prefetch(kp + o, _MM_HINT_T0);
+                for (size_t o = 0; o < vrow_bytes; o += 64) _mm_prefetch(vp + o, _MM_HINT_T0);
+            }
+            kv_row_to_f32(type_k, k0 + (size_t)(t0 + t) * k_stride, kf + (size_t)t * hdk, hdk);
+            kv_row_to_f32(type_v, v0 + (size_t)(t0 + t) * v_stride, vf + (size_t)t * hdv, hdv);
+        }
         /* scores, 4 positions at a time */
         __m256 tmax = _mm256_set1_ps(-INFINITY);
         int t = 0;
@@ -307,41 +318,48 @@ void qfit_attn_rows8_avx2(int type_k, int type_v, int hdk, int hdv, int nrows, c
         _mm256_storeu_ps(alf, al);
         /* out[r] = alpha[r] * out[r] + sum_t p[t][r] * V[t]: 4 rows x 16 columns per pass */
         for (int r0 = 0; r0 < nrows; r0 += 4) {
+            const __m256 a0 = _mm256_set1_ps(alf[r0]), a1 = _mm256_set1_ps(alf[r0 + 1]);
+            const __m256 a2 = _mm256_set1_ps(alf[r0 + 2]), a3 = _mm256_set1_ps(alf[r0 + 3]);
+            float *ou0 = out[r0], *ou1 = out[r0 + 1], *ou2 = out[r0 + 2], *ou3 = out[r0 + 3];
             for (int d = 0; d < hdv; d += 16) {
-                const int two = d + 16 <= hdv;
-                __m256 o[4][2];
-                for (int r = 0; r < 4; r++) {
-                    const __m256 a = _mm256_set1_ps(alf[r0 + r]);
-                    o[r][0] = _mm256_mul_ps(a, _mm256_loadu_ps(out[r0 + r] + d));
-                    o[r][1] = two ? _mm256_mul_ps(a, _mm256_loadu_ps(out[r0 + r] + d + 8)) : _mm256_setzero_ps();
-                }
-#define QK_ATTN_V_ACC(V0, V1)                                                   \
-                    {                                                           \
-                        const __m256 v_0 = (V0), v_1 = (V1);                    \
-                        const float *pw = st + (size_t)i * 8 + r0;              \
-                        for (int r = 0; r < 4; r++) {                           \
-                            const __m256 pr = _mm256_broadcast_ss(pw + r);      \
-                            o[r][0] = _mm256_fmadd_ps(pr, v_0, o[r][0]);        \
-                            o[r][1] = _mm256_fmadd_ps(pr, v_1, o[r][1]);        \
-                        }                                                       \
-                    }
-                if (v16) {
+                if (d + 16 <= hdv) {
+                    __m256 o00 = _mm256_mul_ps(a0, _mm256_loadu_ps(ou0 + d)), o01 = _mm256_mul_ps(a0, _mm256_loadu_ps(ou0 + d + 8));
+                    __m256 o10 = _mm256_mul_ps(a1, _mm256_loadu_ps(ou1 + d)), o11 = _mm256_mul_ps(a1, _mm256_loadu_ps(ou1 + d + 8));
+                    __m256 o20 = _mm256_mul_ps(a2, _mm256_loadu_ps(ou2 + d)), o21 = _mm256_mul_ps(a2, _mm256_loadu_ps(ou2 + d + 8));
+                    __m256 o30 = _mm256_mul_ps(a3, _mm256_loadu_ps(ou3 + d)), o31 = _mm256_mul_ps(a3, _mm256_loadu_ps(ou3 + d + 8));
                     for (int i = 0; i < nt; i++) {
-                        const uint16_t *vr = (const uint16_t *)(v0 + (size_t)(t0 + i) * v_stride) + d;
-                        const __m256 a = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)vr));
-                        QK_ATTN_V_ACC(a, two ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(vr + 8))) : a)
+                        const float *vr = vf + (size_t)i * hdv + d, *pw = st + (size_t)i * 8 + r0;
+                        const __m256 va = _mm256_loadu_ps(vr), vb = _mm256_loadu_ps(vr + 8);
+                        __m256 p = _mm256_broadcast_ss(pw);
+                        o00 = _mm256_fmadd_ps(p, va, o00);
+                        o01 = _mm256_fmadd_ps(p, vb, o01);
+                        p = _mm256_broadcast_ss(pw + 1);
+                        o10 = _mm256_fmadd_ps(p, va, o10);
+                        o11 = _mm256_fmadd_ps(p, vb, o11);
+                        p = _mm256_broadcast_ss(pw + 2);
+                        o20 = _mm256_fmadd_ps(p, va, o20);
+                        o21 = _mm256_fmadd_ps(p, vb, o21);
+                        p = _mm256_broadcast_ss(pw + 3);
+                        o30 = _mm256_fmadd_ps(p, va, o30);
+                        o31 = _mm256_fmadd_ps(p, vb, o31);
                     }
-                } else {
+                    _mm256_storeu_ps(ou0 + d, o00); _mm256_storeu_ps(ou0 + d + 8, o01);
+                    _mm256_storeu_ps(ou1 + d, o10); _mm256_storeu_ps(ou1 + d + 8, o11);
+                    _mm256_storeu_ps(ou2 + d, o20); _mm256_storeu_ps(ou2 + d + 8, o21);
+                    _mm256_storeu_ps(ou3 + d, o30); _mm256_storeu_ps(ou3 + d + 8, o31);
+                } else {   /* the last 8 columns when hdv % 16 == 8 */
+                    __m256 o0 = _mm256_mul_ps(a0, _mm256_loadu_ps(ou0 + d)), o1 = _mm256_mul_ps(a1, _mm256_loadu_ps(ou1 + d));
+                    __m256 o2 = _mm256_mul_ps(a2, _mm256_loadu_ps(ou2 + d)), o3 = _mm256_mul_ps(a3, _mm256_loadu_ps(ou3 + d));
                     for (int i = 0; i < nt; i++) {
-                        const float *vr = vf + (size_t)i * hdv + d;
-                        const __m256 a = _mm256_loadu_ps(vr);
-                        QK_ATTN_V_ACC(a, two ? _mm256_loadu_ps(vr + 8) : a)
+                        const float *pw = st + (size_t)i * 8 + r0;
+                        const __m256 va = _mm256_loadu_ps(vf + (size_t)i * hdv + d);
+                        o0 = _mm256_fmadd_ps(_mm256_broadcast_ss(pw), va, o0);
+                        o1 = _mm256_fmadd_ps(_mm256_broadcast_ss(pw + 1), va, o1);
+                        o2 = _mm256_fmadd_ps(_mm256_broadcast_ss(pw + 2), va, o2);
+                        o3 = _mm256_fmadd_ps(_mm256_broadcast_ss(pw + 3), va, o3);
                     }
-                }
-#undef QK_ATTN_V_ACC
-                for (int r = 0; r < 4; r++) {
-                    _mm256_storeu_ps(out[r0 + r] + d, o[r][0]);
-                    if (two) _mm256_storeu_ps(out[r0 + r] + d + 8, o[r][1]);
+                    _mm256_storeu_ps(ou0 + d, o0); _mm256_storeu_ps(ou1 + d, o1);
+                    _mm256_storeu_ps(ou2 + d, o2); _mm256_storeu_ps(ou3 + d, o3);
                 }
             }
         }
