@@ -248,8 +248,17 @@ void qfit_attn_rows8_avx2(int type_k, int type_v, int hdk, int hdv, int nrows, c
     float *st = kf + (size_t)T * hdk;          /* [T][8] scores / weights, transposed */
     float *vf = st + (size_t)T * 8;            /* [T][hdv] value tile in f32 */
     const size_t krow_bytes = qfit_row_size(type_k, hdk), vrow_bytes = qfit_row_size(type_v, hdv);
-    for (int d = 0; d < hdk; d++)
-        for (int r = 0; r < 8; r++) qt[d * 8 + r] = q[r][d] * scale;
+    /* At most 4 rows (a decoding GQA group): scores as 4 dot products per position,
+     * lanes along the head dimension — half the work of the 8-lane transposed form
+     * when 4 of its lanes are idle. */
+    const int four = nrows <= 4;
+    if (four) {   /* qt = the 4 query rows, scaled, not transposed */
+        for (int r = 0; r < 4; r++)
+            for (int d = 0; d < hdk; d++) qt[r * hdk + d] = q[r][d] * scale;
+    } else {
+        for (int d = 0; d < hdk; d++)
+            for (int r = 0; r < 8; r++) qt[d * 8 + r] = q[r][d] * scale;
+    }
     int maxpos = 0;
     for (int r = 0; r < 8; r++) {
         if (npos[r] > maxpos) maxpos = npos[r];
@@ -273,9 +282,32 @@ void qfit_attn_rows8_avx2(int type_k, int type_v, int hdk, int hdv, int nrows, c
             kv_row_to_f32(type_k, k0 + (size_t)(t0 + t) * k_stride, kf + (size_t)t * hdk, hdk);
             kv_row_to_f32(type_v, v0 + (size_t)(t0 + t) * v_stride, vf + (size_t)t * hdv, hdv);
         }
-        /* scores, 4 positions at a time */
         __m256 tmax = _mm256_set1_ps(-INFINITY);
-        int t = 0;
+        if (four) {
+            const float *q_0 = qt, *q_1 = qt + hdk, *q_2 = qt + 2 * (size_t)hdk, *q_3 = qt + 3 * (size_t)hdk;
+            for (int t = 0; t < nt; t++) {
+                __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+                const float *kr = kf + (size_t)t * hdk;
+                for (int d = 0; d < hdk; d += 8) {
+                    const __m256 kv = _mm256_loadu_ps(kr + d);
+                    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q_0 + d), kv, a0);
+                    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q_1 + d), kv, a1);
+                    a2 = _mm256_fmadd_ps(_mm256_loadu_ps(q_2 + d), kv, a2);
+                    a3 = _mm256_fmadd_ps(_mm256_loadu_ps(q_3 + d), kv, a3);
+                }
+                /* the 4 sums into lanes 0..3; lanes 4..7 (no rows) -inf */
+                const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+                const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+                const __m256 sc = _mm256_insertf128_ps(_mm256_set1_ps(-INFINITY), s4, 0);
+                const __m256i pos = _mm256_set1_epi32(t0 + t);
+                const __m256 vis = _mm256_castsi256_ps(_mm256_cmpgt_epi32(np, pos));
+                const __m256 sv = _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), sc, vis);
+                _mm256_storeu_ps(st + (size_t)t * 8, sv);
+                tmax = _mm256_max_ps(tmax, sv);
+            }
+        }
+        /* scores, 4 positions at a time */
+        int t = four ? nt : 0;
         for (; t < nt; t += 4) {
             const int nn = nt - t < 4 ? nt - t : 4;
             __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;

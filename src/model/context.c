@@ -174,17 +174,20 @@ void qfit_context_describe(const qfit_context *c, char *buf, size_t len)
 
 /* The KV cache. Large caches are 2 MiB-aligned and advised as transparent huge
  * pages: a decoding head walks its slice of every cached row (row_k bytes apart),
- * one TLB miss per 4 KiB page otherwise. Small caches stay on plain pages, whose
- * resident size the planner predicts to the byte. */
+ * one TLB miss per 4 KiB page otherwise. Small caches stay on plain pages: a
+ * partly used huge page could add up to 2 MiB of resident memory, noise above
+ * 32 MiB but not for the planner's small-context predictions. */
 #define QFIT_KV_HUGE_MIN (32u << 20)
 static uint8_t *kv_alloc(size_t bytes)
 {
 #ifdef MADV_HUGEPAGE
     if (bytes >= QFIT_KV_HUGE_MIN) {
+        /* exactly `bytes` (what the planner counts); the kernel rounds the advised
+         * length up to whole pages and backs the 2 MiB-aligned part with huge ones */
         const size_t huge = (size_t)2 << 20;
         void *p = NULL;
-        if (posix_memalign(&p, huge, (bytes + huge - 1) / huge * huge) != 0) return NULL;
-        (void)madvise(p, (bytes + huge - 1) / huge * huge, MADV_HUGEPAGE);   /* advice only */
+        if (posix_memalign(&p, huge, bytes) != 0) return NULL;
+        (void)madvise(p, bytes, MADV_HUGEPAGE);   /* advice only: a refusal changes nothing */
         return p;
     }
 #endif
