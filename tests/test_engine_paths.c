@@ -29,6 +29,7 @@
 #include "qfit/quantize.h"
 #include "qfit/sample.h"
 #include "qfit/synth.h"
+#include "util/refparse.h"
 #include "util/testutil.h"
 
 #define KJV_VOCAB 2048
@@ -57,25 +58,6 @@ static const char *kjv_quantized(const char *ftype_name)
     cr_assert_eq(qfit_quantize_model(kjv_f32(), path, &qp, NULL, err, sizeof err), 0, "quantize %s: %s", ftype_name,
                  err);
     return path;
-}
-
-/* the ids after "label" up to the end of the line ("prompt tokens (5): 1 1046 ...") */
-static int parse_ids(const char *txt, const char *label, int32_t *out, int cap)
-{
-    const char *p = strstr(txt, label);
-    cr_assert_not_null(p, "no '%s' line", label);
-    p = strchr(p, ':');
-    cr_assert_not_null(p, "no ':' after '%s'", label);
-    p++;
-    int n = 0;
-    while (*p && *p != '\n' && n < cap) {
-        char *end;
-        long v = strtol(p, &end, 10);
-        if (end == p) break;
-        out[n++] = (int32_t)v;
-        p = end;
-    }
-    return n;
 }
 
 /* ------------------------------------------------------------ the ISAs */
@@ -121,9 +103,9 @@ static kjv_ref *load_ref(const char *variant)
         snprintf(rel, sizeof rel, "testdata/kjv-llama-7m/logits/%s.p%d.txt", variant, k);
         char *txt = tu_read_file(tu_shared_path(rel), NULL);
         cr_assert_not_null(txt, "cannot read %s", rel);
-        r->n_prompt[k] = parse_ids(txt, "prompt tokens", r->prompt[k], 64);
+        r->n_prompt[k] = tu_parse_ids(txt, "prompt tokens", r->prompt[k], 64);
         cr_assert_gt(r->n_prompt[k], 0);
-        cr_assert_eq(parse_ids(txt, "greedy (", r->greedy[k], N_GREEDY), N_GREEDY, "%s", rel);
+        cr_assert_eq(tu_parse_ids(txt, "greedy (", r->greedy[k], N_GREEDY), N_GREEDY, "%s", rel);
         free(txt);
         snprintf(rel, sizeof rel, "testdata/kjv-llama-7m/logits/%s.p%d.f32", variant, k);
         size_t sz = 0;
@@ -599,9 +581,9 @@ static void load_syn_ref(const char *shape, const char *variant, int k, int n_vo
     snprintf(path, sizeof path, "tests/data/engine/%s.%s.p%d.txt", shape, variant, k);
     char *txt = tu_read_file(path, NULL);
     cr_assert_not_null(txt, "cannot read %s", path);
-    r->n_prompt = parse_ids(txt, "prompt tokens", r->prompt, 128);
+    r->n_prompt = tu_parse_ids(txt, "prompt tokens", r->prompt, 128);
     cr_assert_gt(r->n_prompt, 0, "%s", path);
-    cr_assert_eq(parse_ids(txt, "greedy (", r->greedy, SYN_GREEDY), SYN_GREEDY, "%s", path);
+    cr_assert_eq(tu_parse_ids(txt, "greedy (", r->greedy, SYN_GREEDY), SYN_GREEDY, "%s", path);
     free(txt);
     snprintf(path, sizeof path, "tests/data/engine/%s.%s.p%d.f32", shape, variant, k);
     size_t sz = 0;

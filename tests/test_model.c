@@ -14,6 +14,7 @@
 #include "qfit/quant.h"
 #include "qfit/quantize.h"
 #include "qfit/sample.h"
+#include "util/refparse.h"
 #include "util/testutil.h"
 
 #define N_VOCAB 2048
@@ -42,25 +43,6 @@ static const char *quantized(const char *ftype_name)
     return paths[slot];
 }
 
-/* "prompt tokens (5): 1 1046 261 1909 1289" and "greedy (32 tokens): ..." lines of V.pK.txt */
-static int parse_ids(const char *txt, const char *label, int32_t *out, int cap)
-{
-    const char *p = strstr(txt, label);
-    cr_assert_not_null(p, "no '%s' line", label);
-    p = strchr(p, ':');
-    cr_assert_not_null(p);
-    p++;
-    int n = 0;
-    while (*p && *p != '\n' && n < cap) {
-        char *end;
-        long v = strtol(p, &end, 10);
-        if (end == p) break;
-        out[n++] = (int32_t)v;
-        p = end;
-    }
-    return n;
-}
-
 typedef struct { double max_diff; int top1_ok; int greedy_ok; int diverge_step; float diverge_margin; } logit_check;
 
 static float top2_margin(const float *l, int n)
@@ -84,8 +66,9 @@ static logit_check check_variant(const char *path, const char *variant, int k, q
     cr_assert_not_null(ref);
     cr_assert_eq(sz, N_VOCAB * sizeof(float));
     int32_t prompt[64], greedy[64];
-    int np = parse_ids(txt, "prompt tokens", prompt, 64);
-    int ng = parse_ids(txt, "greedy (", greedy, 64);
+    int np = tu_parse_ids(txt, "prompt tokens", prompt, 64);
+    int ng = tu_parse_ids(txt, "greedy (", greedy, 64);
+    cr_assert_gt(np, 0, "no prompt tokens line");
     cr_assert_eq(ng, 32);
 
     qfit_context_reset(c);

@@ -30,6 +30,7 @@
 #include "qfit/quant.h"
 #include "qfit/quantize.h"
 #include "qfit/sample.h"
+#include "../util/refparse.h"
 
 #define N_VOCAB 2048
 #define N_PROMPTS 5
@@ -64,23 +65,6 @@ static void *read_file(const char *path, size_t *size)
     return buf;
 }
 
-/* ids after "label" up to the end of its line; -1 if the line is missing */
-static int parse_ids(const char *txt, const char *label, int32_t *out, int cap)
-{
-    const char *p = strstr(txt, label);
-    if (!p || !(p = strchr(p, ':'))) return -1;
-    p++;
-    int n = 0;
-    while (*p && *p != '\n' && n < cap) {
-        char *end;
-        long v = strtol(p, &end, 10);
-        if (end == p) break;
-        out[n++] = (int32_t)v;
-        p = end;
-    }
-    return n;
-}
-
 typedef struct {
     int32_t prompt[N_PROMPTS][64];
     int     n_prompt[N_PROMPTS];
@@ -95,8 +79,8 @@ static int load_ref(const char *shared, const char *variant, ref_set *r)
         snprintf(path, sizeof path, "%s/testdata/kjv-llama-7m/logits/%s.p%d.txt", shared, variant, k);
         char *txt = read_file(path, NULL);
         if (!txt) { printf("cannot read %s\n", path); return -1; }
-        r->n_prompt[k] = parse_ids(txt, "prompt tokens", r->prompt[k], 64);
-        const int ng = parse_ids(txt, "greedy (", r->greedy[k], N_GREEDY);
+        r->n_prompt[k] = tu_parse_ids(txt, "prompt tokens", r->prompt[k], 64);
+        const int ng = tu_parse_ids(txt, "greedy (", r->greedy[k], N_GREEDY);
         free(txt);
         if (r->n_prompt[k] <= 0 || ng != N_GREEDY) { printf("%s: malformed\n", path); return -1; }
         snprintf(path, sizeof path, "%s/testdata/kjv-llama-7m/logits/%s.p%d.f32", shared, variant, k);
