@@ -14,7 +14,7 @@ REL_CFLAGS := -O2 -g $(BASE)
 DBG_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined $(BASE)
 
 # libraries outside the core engine (tokenizer, store, server, cli)
-EXT_LIBS := $(shell pkg-config --libs libpcre2-8 jansson 2>/dev/null || echo -lpcre2-8 -ljansson)
+EXT_LIBS := $(shell pkg-config --libs libpcre2-8 jansson libcrypto libcurl 2>/dev/null || echo -lpcre2-8 -ljansson -lcrypto -lcurl)
 LDLIBS   := $(EXT_LIBS) -lm -lpthread
 TEST_LIBS := -lcriterion
 
@@ -82,14 +82,17 @@ deps:
 demo: deps release
 	bash scripts/demo.sh
 
-# libFuzzer targets: build/fuzz/fuzz_<name>
+# libFuzzer targets: build/fuzz/fuzz_<name>, each linked with the src/ folders it names
+# in FUZZ_DIRS_<name> (ISA-specific kernel files are never part of a fuzz build).
 FUZZ_CC ?= clang
 FUZZ_SRCS := $(wildcard fuzz/fuzz_*.c)
-FUZZ_LIB_SRCS := $(filter-out $(ISA_SRCS_EXCLUDE),$(wildcard src/gguf/*.c src/quant/*.c))
+FUZZ_DIRS_fuzz_gguf := gguf quant
+fuzz_srcs = $(filter-out %_avx2.c %_avx512.c %_neon.c,$(foreach d,$(FUZZ_DIRS_$(1)),$(wildcard src/$(d)/*.c)))
 fuzz: $(FUZZ_SRCS:fuzz/%.c=build/fuzz/%)
-build/fuzz/%: fuzz/%.c $(FUZZ_LIB_SRCS)
+.SECONDEXPANSION:
+build/fuzz/%: fuzz/%.c $$(call fuzz_srcs,%)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -Iinclude -Isrc -O1 -g -fsanitize=fuzzer,address,undefined $^ -o $@ -lm
+	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -Iinclude -Isrc -O1 -g -fsanitize=fuzzer,address,undefined $^ -o $@ $(LDLIBS)
 
 check-clang:
 	$(MAKE) CC=clang REL=build/clang release

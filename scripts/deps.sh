@@ -8,7 +8,10 @@ PKGS=(
   libclang-rt-14-dev                    # libFuzzer / sanitizer runtimes for clang
   libcriterion-dev                      # unit tests
   libpcre2-dev                          # BPE pre-tokenizer regexes (UTF/UCP)
-  libjansson-dev                        # JSON (plan --json, server)
+  libjansson-dev                        # JSON (plan --json, manifests, server)
+  libssl-dev                            # OpenSSL libcrypto: SHA-256 of blobs (store, pull)
+  libcurl4-openssl-dev                  # HTTP client (pull)
+  python3-jinja2                        # reference renderer for the Jinja chat-template tests (/usr/bin/python3)
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user   # NEON kernels, tested under qemu
 )
 
