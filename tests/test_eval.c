@@ -1,13 +1,23 @@
 /* Suite `eval`: perplexity and KL-divergence against llama.cpp.
  *
- * Full-text values (246 chunks) are in testdata/kjv-llama-7m/ppl.tsv; under
- * ASan a full run per variant is too slow, so these tests score the first 4
- * chunks (2048 tokens of the validation text). Reference values for 4 chunks
- * were produced with llama.cpp (peer tools, v0.5.0):
- *   peer-ppl MODEL ../shared/models/kjv-llama-7m-val.txt --chunks 4 --threads 1
- * on the F32 file and on peer-quantize's Q8_0/Q6_K/Q5_K_M/Q4_K_M/Q4_0 files
- * (byte-identical to qfit quantize's output):
- *   F32 25.7233, Q8_0 25.7248, Q6_K 25.6903, Q5_K_M 25.7646, Q4_K_M 25.7493, Q4_0 26.0450
+ * Each quantization type must be told apart from its neighbours. Perplexity cannot do
+ * that (the 4-chunk values of F32, Q8_0, Q6_K, Q5_K_M and Q4_K_M lie within 0.2% of each
+ * other); the KL-divergence against the F32 logits separates them by 2-30x. So every
+ * mix is scored on the first 16 chunks of 512 (8,160 scored tokens) against the F32
+ * logits of the same chunks, and compared with
+ *  - llama.cpp's KLD on the same 16 chunks, within +-4%, and its perplexity within 0.5%
+ *    (a coarse check). Reference values, llama.cpp v0.5.0 (ggml 0.25.1, CPU backend
+ *    libggml-cpu-zen4.so), peer harness of ../shared/peer, on peer-quantize's files
+ *    (byte-identical to qfit quantize's):
+ *      peer-ppl kjv-llama-7m-f32.gguf kjv-llama-7m-val.txt --chunks 16 --threads 2 --save-logits f32.bin
+ *      peer-ppl TYPE.gguf kjv-llama-7m-val.txt --chunks 16 --threads 2 --kld-base f32.bin   (KLD_SUMMARY line)
+ *    Measured agreement: within 1.5% (Q5_K_M). The gap the 4% must detect: an engine that
+ *    dequantizes the weights to F32 and computes in F32 (no activation quantization) gives
+ *    Q8_0 -69%, Q6_K -37%, Q4_K_M -7.0% against these values.
+ *  - llama.cpp's full-text values (../shared/testdata/kjv-llama-7m/ppl.tsv): KLD within
+ *    +-25%, same-top-token % within 1 point (16 chunks stay within 5% / 0.4 points of the
+ *    full text; neighbouring types differ by 20% or more).
+ * A quantizer that wrote F32 (KLD 0) or the wrong type fails both.
  */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -88,27 +98,88 @@ static double ppl_of(const char *path, int chunks, const char *save, const char 
     return r.ppl;
 }
 
-static void expect_ppl(const char *ftype, double ref)
+/* llama.cpp on the first 16 chunks (see the top of the file) and on the full text (ppl.tsv) */
+typedef struct {
+    const char *type;
+    double kld16, ppl16, same16;    /* llama.cpp, first 16 chunks, against its F32 logits */
+    double kld_full, same_full;     /* ppl.tsv */
+} kld_ref;
+
+static const kld_ref KLD_REFS[] = {
+    { "Q8_0",   0.000119, 32.664174, 99.265, 0.000122, 99.166 },
+    { "Q6_K",   0.000649, 32.671197, 98.113, 0.000674, 98.071 },
+    { "Q5_K_M", 0.001252, 32.656119, 97.525, 0.001301, 97.253 },
+    { "Q4_K_M", 0.003586, 32.654131, 95.637, 0.003613, 95.454 },
+    { "Q4_0",   0.006706, 32.895583, 94.167, 0.007009, 94.127 },
+    { "IQ4_XS", 0.005108, 32.795711, 95.196, 0.005151, 94.701 },
+    { "Q3_K_M", 0.015756, 33.154539, 91.127, 0.015560, 91.188 },
+    { "Q2_K",   0.062928, 34.197476, 83.162, 0.065835, 82.801 },
+};
+#define KLD_CHUNKS 16
+#define F32_PPL16 32.6701       /* peer-ppl F32, 16 chunks: Final estimate: PPL = 32.6701 +/- 1.46636 */
+#define F32_PPL16_ERR 1.46636
+
+/* The F32 logits of the first 16 chunks, written once per test process. */
+static const char *f32_logits(void)
 {
-    const char *path = strcmp(ftype, "F32") ? quantized(ftype) : model_f32();
+    static char path[600];
+    if (path[0]) return path;
+    snprintf(path, sizeof path, "%s/f32-%d.logits", tu_tmpdir(), KLD_CHUNKS);
     qfit_ppl_result r;
-    double ppl = ppl_of(path, 4, NULL, NULL, &r);
-    cr_expect_eq(r.n_chunks, 4);
-    cr_expect_eq(r.n_scored, 4 * 255);
-    cr_expect_leq(fabs(ppl / ref - 1.0), 0.005, "%s: ppl %.4f vs llama.cpp %.4f", ftype, ppl, ref);
-    cr_expect_gt(r.ppl_err, 0.0);
+    double ppl = ppl_of(model_f32(), KLD_CHUNKS, path, NULL, &r);
+    cr_assert_eq(r.n_chunks, KLD_CHUNKS);
+    cr_assert_eq(r.n_scored, KLD_CHUNKS * 255);
+    /* F32 is exact: same perplexity and uncertainty as llama.cpp to the printed digits */
+    cr_assert_leq(fabs(ppl / F32_PPL16 - 1.0), 2e-5, "F32: ppl %.4f vs llama.cpp %.4f", ppl, F32_PPL16);
+    cr_assert_leq(fabs(r.ppl_err / F32_PPL16_ERR - 1.0), 1e-4, "F32: ppl error %.5f vs llama.cpp %.5f", r.ppl_err,
+                  F32_PPL16_ERR);
+    return path;
 }
 
-Test(eval, ppl_f32, .timeout = 900) { expect_ppl("F32", 25.7233); }
-Test(eval, ppl_q8_0, .timeout = 900) { expect_ppl("Q8_0", 25.7248); }
-Test(eval, ppl_q6_k, .timeout = 900) { expect_ppl("Q6_K", 25.6903); }
-Test(eval, ppl_q5_k_m, .timeout = 900) { expect_ppl("Q5_K_M", 25.7646); }
-Test(eval, ppl_q4_k_m, .timeout = 900) { expect_ppl("Q4_K_M", 25.7493); }
-Test(eval, ppl_q4_0, .timeout = 900) { expect_ppl("Q4_0", 26.0450); }
+static void expect_kld(const char *type)
+{
+    const kld_ref *ref = NULL;
+    for (size_t i = 0; i < sizeof KLD_REFS / sizeof *KLD_REFS; i++)
+        if (!strcmp(KLD_REFS[i].type, type)) ref = &KLD_REFS[i];
+    cr_assert_not_null(ref, "no reference for %s", type);
+    const char *base = f32_logits();
+    qfit_ppl_result r;
+    ppl_of(quantized(type), -1, NULL, base, &r);
+    cr_assert(r.has_kld);
+    cr_assert_eq(r.n_chunks, KLD_CHUNKS);
+    cr_log_info("%s: KLD %.6f (llama.cpp %.6f, %+.2f%%), same top %.3f%% (llama.cpp %.3f%%), ppl %.4f (llama.cpp %.4f)",
+                type, r.kld_mean, ref->kld16, 100 * (r.kld_mean / ref->kld16 - 1), r.same_top_pct, ref->same16, r.ppl,
+                ref->ppl16);
+    cr_expect_leq(fabs(r.kld_mean / ref->kld16 - 1.0), 0.04, "%s: mean KLD %.6f vs llama.cpp %.6f on the same chunks",
+                  type, r.kld_mean, ref->kld16);
+    cr_expect_leq(fabs(r.kld_mean / ref->kld_full - 1.0), 0.25, "%s: mean KLD %.6f vs llama.cpp's full text %.6f",
+                  type, r.kld_mean, ref->kld_full);
+    cr_expect_leq(fabs(r.same_top_pct - ref->same_full), 1.0, "%s: same top token %.3f%% vs llama.cpp's full text %.3f%%",
+                  type, r.same_top_pct, ref->same_full);
+    cr_expect_leq(fabs(r.ppl / ref->ppl16 - 1.0), 0.005, "%s: ppl %.4f vs llama.cpp %.4f", type, r.ppl, ref->ppl16);
+    cr_expect_leq(r.kld_min, r.kld_median);
+    cr_expect_leq(r.kld_median, r.kld_p99);
+    cr_expect_leq(r.kld_p99, r.kld_max);
+}
+
+/* two tests of four types, so that each computes the F32 logits once */
+Test(eval, kld_q8_0_q6_k_q5_k_m_q4_k_m, .timeout = 1800)
+{
+    expect_kld("Q8_0");
+    expect_kld("Q6_K");
+    expect_kld("Q5_K_M");
+    expect_kld("Q4_K_M");
+}
+Test(eval, kld_q4_0_iq4_xs_q3_k_m_q2_k, .timeout = 1800)
+{
+    expect_kld("Q4_0");
+    expect_kld("IQ4_XS");
+    expect_kld("Q3_K_M");
+    expect_kld("Q2_K");
+}
 
 /* --save-logits then --kld-base: against itself KLD ~ 0 and same top 100%;
- * Q8_0 against F32 shows a small positive KLD and high top-token agreement
- * (ppl.tsv over the full text: mean KLD 0.000122, same top 99.166%). */
+ * the file layout is llama.cpp's; another model against the same base differs. */
 Test(eval, kld_roundtrip, .timeout = 900)
 {
     char base[600];
@@ -128,13 +199,10 @@ Test(eval, kld_roundtrip, .timeout = 900)
     cr_expect_float_eq(r1.same_top_pct, 100.0, 1e-9);
     cr_expect_leq(fabs(r1.ppl / p0 - 1), 1e-6);
     cr_expect_leq(fabs(r1.ppl_base / p0 - 1), 1e-3);   /* base nll from 16-bit log-probs */
+    /* a different model against the same base: the KLD is read from the base, not recomputed on itself */
     ppl_of(quantized("Q8_0"), -1, NULL, base, &r2);
-    cr_expect_gt(r2.kld_mean, 1e-5);
-    cr_expect_lt(r2.kld_mean, 2e-3, "Q8_0 KLD %g", r2.kld_mean);
-    cr_expect_gt(r2.same_top_pct, 95.0);
-    cr_expect_leq(r2.kld_min, r2.kld_median);
-    cr_expect_leq(r2.kld_median, r2.kld_p99);
-    cr_expect_leq(r2.kld_p99, r2.kld_max);
+    cr_expect_gt(r2.kld_mean, 10 * r1.kld_mean, "Q8_0 KLD %g vs self %g", r2.kld_mean, r1.kld_mean);
+    cr_expect_lt(r2.same_top_pct, 100.0);
 }
 
 Test(eval, nll_arithmetic)

@@ -2,6 +2,8 @@
  * weight type, against float references and across every ISA this CPU has. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +12,21 @@
 #include "qfit/quant.h"
 #include "quant/blocks.h"
 #include "kernels/kernels_internal.h"
+#include "util/testutil.h"
+
+/* Selects an ISA for the loops over all of them; false (after tu_isa_unavailable for an ISA
+ * this architecture can have) when the CPU lacks it. */
+static bool try_isa(int isa)
+{
+    if (qfit_isa_select((qfit_isa)isa) == 0) return true;
+#if defined(__x86_64__) || defined(__i386__)
+    const bool same_family = isa != QFIT_ISA_NEON;
+#else
+    const bool same_family = isa == QFIT_ISA_NEON;
+#endif
+    if (same_family) tu_isa_unavailable(qfit_isa_name((qfit_isa)isa));
+    return false;
+}
 
 static uint64_t rng_state;
 static float rnd_uniform(void)   /* [-1, 1) */
@@ -238,7 +255,7 @@ static void check_isas(int type, int64_t n)
     uint8_t *aq2 = malloc(f.astride);
     cr_assert(aq2);
     for (int isa = 1; isa < 4; isa++) {
-        if (qfit_isa_select((qfit_isa)isa) != 0) continue;
+        if (!try_isa(isa)) continue;
         for (int64_t j = 0; j < m; j++) {
             memset(aq2, 0xA5, f.astride);
             qfit_quantize_activations(f.vd, f.xf + j * n, aq2, n);
@@ -278,7 +295,7 @@ static void check_gemm_tiles(int type, int64_t n)
     for (int64_t i = 0; i < rows; i++)
         for (int64_t j = 0; j <= mmax; j++) ref[j * rows + i] = qfit_vec_dot(type, n, wrow(&f, i), arow(&f, j));
     for (int isa = 0; isa < 4; isa++) {
-        if (qfit_isa_select((qfit_isa)isa) != 0) continue;
+        if (!try_isa(isa)) continue;
         for (size_t mi = 0; mi < sizeof ms / sizeof *ms; mi++) {
             for (size_t ri = 0; ri < sizeof ranges / sizeof *ranges; ri++) {
                 const int64_t m = ms[mi], i0 = ranges[ri][0], i1 = ranges[ri][1];
@@ -351,7 +368,7 @@ static void check_type(int type, int64_t n1, int64_t n2)
     check_isas(type, n1);
     check_isas(type, n2);
     for (int isa = 0; isa < 4; isa++) {
-        if (qfit_isa_select((qfit_isa)isa) != 0) continue;
+        if (!try_isa(isa)) continue;
         check_gemm(type, n2, (qfit_isa)isa);
     }
     check_gemm_tiles(type, n1);
@@ -459,9 +476,38 @@ Test(kernels, q8_0_exact)
     double expect = 0;
     for (int i = 0; i < 64; i++) expect += (double)w[i] * x[i];
     for (int isa = 0; isa < 4; isa++) {
-        if (qfit_isa_select((qfit_isa)isa) != 0) continue;
+        if (!try_isa(isa)) continue;
         qfit_quantize_activations(QFIT_TYPE_Q8_0, x, aq, 64);
         cr_assert_eq(qfit_vec_dot(QFIT_TYPE_Q8_0, 64, wq, aq), (float)expect, "%s", qfit_isa_name((qfit_isa)isa));
     }
     qfit_isa_select(QFIT_ISA_SCALAR);
+}
+
+/* A QFIT_ISA that cannot be honoured is an error, never a warning and a fallback. */
+Test(kernels, unavailable_isa_from_the_environment_is_an_error, .timeout = 120)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    const char *foreign = "neon";
+#else
+    const char *foreign = "avx2";
+#endif
+    char cmd[1200];
+    int st = 0;
+    snprintf(cmd, sizeof cmd, "QFIT_ISA=%s %s run %s -p 'In the beginning' -n 2 --threads 1", foreign, tu_qfit_bin(),
+             tu_shared_path("models/kjv-llama-7m-f32.gguf"));
+    char *out = tu_run(cmd, &st);
+    cr_expect_neq(st, 0, "%s", out);
+    cr_expect_not_null(strstr(out, "is not available on this CPU"), "%s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "QFIT_ISA=sse9 %s bench %s --pp 8 --tg 0 --reps 1 --threads 1", tu_qfit_bin(),
+             tu_shared_path("models/kjv-llama-7m-f32.gguf"));
+    out = tu_run(cmd, &st);
+    cr_expect_neq(st, 0, "%s", out);
+    cr_expect_not_null(strstr(out, "QFIT_ISA=sse9 is not an instruction set"), "%s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "QFIT_ISA=scalar %s run %s -p 'In the beginning' -n 2 --threads 1", tu_qfit_bin(),
+             tu_shared_path("models/kjv-llama-7m-f32.gguf"));
+    out = tu_run(cmd, &st);
+    cr_expect_eq(st, 0, "%s", out);
+    free(out);
 }

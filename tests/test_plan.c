@@ -18,6 +18,7 @@
 #include "qfit/gguf.h"
 #include "qfit/model.h"
 #include "qfit/plan.h"
+#include "qfit/synth.h"
 #include "qfit/quant.h"
 #include "qfit/quantize.h"
 #include "util/testutil.h"
@@ -914,6 +915,60 @@ Test(plan, predicted_memory_matches_measured_peak_rss, .timeout = 300)
                       kvs[k], (unsigned long long)r.process_bytes, (unsigned long long)measured, e);
         }
     }
+    qfit_plan_model_free(&m);
+}
+
+/* The KV term, where it decides the answer. On the shared model the KV cache is 1-5% of the
+ * process, so the test above would pass with the KV term dropped or mistyped. Here a synthetic
+ * model (synth shape tiny-longctx: 8 layers, 4 KV heads of 64, 32K context, ~5 MiB of F16
+ * weights) runs at its full context, where the KV cache is 256 MiB with f16 and 72 MiB with
+ * q4_0 (`qfit bench` writes every KV page when it creates the context; a prompt of 512, the
+ * planned batch, writes the compute buffers). The difference of the
+ * two measured peak RSS must equal the difference of the two predictions within 10% (a planner
+ * that dropped the KV term predicts 0, one that sized q4_0 as f16 too predicts 0, one that
+ * sized it as q8_0 is 31% off), and each prediction must be within 5% of its measurement. */
+Test(plan, kv_term_matches_measured_difference, .timeout = 600)
+{
+    const char *bin = release_bin();
+    char model[4200], err[256];
+    snprintf(model, sizeof model, "%s/tiny-longctx.gguf", tu_tmpdir());
+    qfit_synth_params sp;
+    memset(&sp, 0, sizeof sp);
+    sp.shape = qfit_synth_find_shape("tiny-longctx");
+    cr_assert_not_null(sp.shape);
+    sp.ftype = QFIT_FTYPE_MOSTLY_F16;
+    sp.seed = 1;
+    sp.n_threads = 2;
+    cr_assert_eq(qfit_synth_write(model, &sp, NULL, err, sizeof err), 0, "%s", err);
+    qfit_plan_model m;
+    load(model, &m);
+    qfit_plan_machine mach;
+    qfit_plan_machine_custom(GiB, &mach);
+    const char *kvs[2] = { "f16", "q4_0" };
+    uint64_t measured[2], predicted[2], kv[2];
+    for (int k = 0; k < 2; k++) {
+        char *argv[] = { (char *)bin, "bench", model, "--ctx", "32768", "--pp", "512", "--tg", "0", "--reps", "1",
+                         "--threads", "1", "--kv-type", (char *)kvs[k], "--flash-attn", "on", NULL };
+        int st;
+        measured[k] = child_peak_rss(argv, &st);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "qfit bench --kv-type %s failed (status %d)", kvs[k], st);
+        qfit_plan_settings s = { NULL, 32768, qfit_kv_type_from_name(kvs[k]), 1, 1, 0, 0, QFIT_PLAN_RUN };
+        qfit_plan_result r;
+        cr_assert_eq(qfit_plan_compute(&m, &mach, &s, &r, err, sizeof err), 0, "%s", err);
+        predicted[k] = r.process_bytes;
+        kv[k] = r.kv_bytes;
+        const double e = ((double)predicted[k] - (double)measured[k]) / (double)measured[k] * 100.0;
+        cr_log_info("plan: tiny-longctx ctx 32768 KV %s: KV %llu, predicted %llu, measured %llu (%+.2f%%)", kvs[k],
+                    (unsigned long long)kv[k], (unsigned long long)predicted[k], (unsigned long long)measured[k], e);
+        cr_expect(fabs(e) <= 5.0, "KV %s: predicted %llu bytes, measured %llu (%+.2f%%)", kvs[k],
+                  (unsigned long long)predicted[k], (unsigned long long)measured[k], e);
+    }
+    /* the KV cache is most of the process: otherwise this test shows nothing */
+    cr_assert_gt(kv[0], measured[0] / 2, "KV %llu of %llu bytes", (unsigned long long)kv[0],
+                 (unsigned long long)measured[0]);
+    const double dm = (double)measured[0] - (double)measured[1], dp = (double)predicted[0] - (double)predicted[1];
+    cr_log_info("plan: f16 - q4_0: measured %.0f bytes, predicted %.0f (%+.2f%%)", dm, dp, (dp / dm - 1) * 100);
+    cr_expect_leq(fabs(dp / dm - 1.0), 0.10, "f16 - q4_0: predicted %.0f bytes, measured %.0f", dp, dm);
     qfit_plan_model_free(&m);
 }
 

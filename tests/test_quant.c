@@ -636,20 +636,17 @@ static double rel_rmse(int type, const float *x, int64_t ne0, int64_t nrows) {
     return sqrt(se / sx);
 }
 
-/* Relative RMSE (||x - deq(q(x))|| / ||x||) measured on kjv-llama-7m's weights;
- * it is the same on every tensor to within 2%. A bound of +-12% around it
- * catches any broken scale, rounding or bit packing. */
-static const struct { int type; double expect; } k_rmse[] = {
-    { QFIT_TYPE_F16, 0.000207 },  { QFIT_TYPE_BF16, 0.00166 },  { QFIT_TYPE_Q8_0, 0.00535 },
-    { QFIT_TYPE_Q6_K, 0.01775 },  { QFIT_TYPE_Q5_1, 0.0379 },   { QFIT_TYPE_Q5_K, 0.0362 },
-    { QFIT_TYPE_Q5_0, 0.0427 },   { QFIT_TYPE_IQ4_NL, 0.0761 }, { QFIT_TYPE_Q4_1, 0.0782 },
-    { QFIT_TYPE_Q4_K, 0.0714 },   { QFIT_TYPE_IQ4_XS, 0.0767 }, { QFIT_TYPE_Q4_0, 0.0861 },
-    { QFIT_TYPE_Q3_K, 0.1506 },   { QFIT_TYPE_Q2_K, 0.2970 },
+/* Relative RMSE (||x - deq(q(x))|| / ||x||) on kjv-llama-7m's weights: more bits, less error.
+ * The bytes themselves are checked against ggml's above and in test_quant_k.c; this orders the
+ * types by precision (a band around values measured with qfit would test nothing more). */
+static const int k_rmse_types[] = {
+    QFIT_TYPE_F16, QFIT_TYPE_BF16, QFIT_TYPE_Q8_0, QFIT_TYPE_Q6_K, QFIT_TYPE_Q5_1, QFIT_TYPE_Q5_K, QFIT_TYPE_Q5_0,
+    QFIT_TYPE_IQ4_NL, QFIT_TYPE_Q4_1, QFIT_TYPE_Q4_K, QFIT_TYPE_IQ4_XS, QFIT_TYPE_Q4_0, QFIT_TYPE_Q3_K, QFIT_TYPE_Q2_K,
 };
-#define N_RMSE (sizeof k_rmse / sizeof k_rmse[0])
+#define N_RMSE (sizeof k_rmse_types / sizeof k_rmse_types[0])
 
 static double rmse_of(const double *v, int type) {
-    for (size_t i = 0; i < N_RMSE; i++) if (k_rmse[i].type == type) return v[i];
+    for (size_t i = 0; i < N_RMSE; i++) if (k_rmse_types[i] == type) return v[i];
     cr_assert_fail("type %d not measured", type);
     return 0;
 }
@@ -666,11 +663,8 @@ Test(quant, roundtrip_rmse_on_real_weights) {
         cr_assert(ne0 % 256 == 0 && ne1 > 0);
         double got[N_RMSE];
         for (size_t i = 0; i < N_RMSE; i++) {
-            got[i] = rel_rmse(k_rmse[i].type, w, ne0, ne1);
-            cr_log_info("%s %-7s rel rmse %.6f", tensors[t], qfit_type_name(k_rmse[i].type), got[i]);
-            cr_expect(got[i] >= k_rmse[i].expect * 0.88 && got[i] <= k_rmse[i].expect * 1.12,
-                      "%s on %s: relative RMSE %.6f outside [%.6f, %.6f]", qfit_type_name(k_rmse[i].type),
-                      tensors[t], got[i], k_rmse[i].expect * 0.88, k_rmse[i].expect * 1.12);
+            got[i] = rel_rmse(k_rmse_types[i], w, ne0, ne1);
+            cr_log_info("%s %-7s rel rmse %.6f", tensors[t], qfit_type_name(k_rmse_types[i]), got[i]);
         }
         /* precision ordering */
         static const int order[] = { QFIT_TYPE_F16, QFIT_TYPE_BF16, QFIT_TYPE_Q8_0, QFIT_TYPE_Q6_K,

@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "qfit/gguf.h"
 #include "qfit/quant.h"
 #include "qfit/quantize.h"
@@ -612,6 +614,48 @@ static bool same_bytes(const char *a, const char *b)
     free(da);
     free(db);
     return same;
+}
+
+/* SHA-256 of a file, as 64 lowercase hex digits */
+static void sha256_file(const char *path, char hex[65])
+{
+    size_t n = 0;
+    unsigned char *b = tu_read_file(path, &n);
+    cr_assert_not_null(b, "cannot read %s", path);
+    unsigned char md[32];
+    unsigned int len = 0;
+    cr_assert_eq(EVP_Digest(b, n, md, &len, EVP_sha256(), NULL), 1);
+    cr_assert_eq(len, 32u);
+    for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    free(b);
+}
+
+/* README's claim, tested: for every mix, qfit's file is byte-identical to llama.cpp's
+ * (the digests of llama.cpp's files are in tests/data/mixes, with how they were made). */
+Test(quantize, mixes_byte_identical_to_llama_cpp, .timeout = 900)
+{
+    char *tsv = tu_read_file("tests/data/mixes/kjv-llama-7m-f32.sha256", NULL);
+    cr_assert_not_null(tsv, "tests/data/mixes/kjv-llama-7m-f32.sha256");
+    const char *src = tu_shared_path("models/kjv-llama-7m-f32.gguf");
+    char srcpath[4096];
+    snprintf(srcpath, sizeof srcpath, "%s", src);
+    int checked = 0;
+    for (size_t i = 0; i < sizeof ALL_MIXES / sizeof *ALL_MIXES; i++) {
+        char key[32], want[65] = "", got[65];
+        snprintf(key, sizeof key, "\n%s\t", ALL_MIXES[i]);
+        const char *p = strstr(tsv, key);
+        cr_assert_not_null(p, "no digest for %s", ALL_MIXES[i]);
+        memcpy(want, p + strlen(key), 64);
+        const char *out = tmp_path("sha-mix.gguf");
+        quantize_ok(srcpath, out, qfit_ftype_from_name(ALL_MIXES[i]), 2, NULL);
+        sha256_file(out, got);
+        cr_expect_str_eq(got, want, "%s: qfit's file differs from llama.cpp's (sha256 %s, llama.cpp %s)",
+                         ALL_MIXES[i], got, want);
+        unlink(out);
+        checked++;
+    }
+    cr_expect_eq(checked, 18);
+    free(tsv);
 }
 
 Test(quantize, f32_model_q8_0_q4_k_m_q4_0_threads, .timeout = 240)

@@ -33,8 +33,13 @@ typedef struct {
 
 const qfit_cpu_features *qfit_cpu_get_features(void);
 const char *qfit_isa_name(qfit_isa isa);
-/* Best ISA this CPU supports (honours QFIT_ISA=scalar|avx2|avx512|neon from the environment). */
+/* Best ISA this CPU supports, or the one QFIT_ISA=scalar|avx2|avx512|neon names. */
 qfit_isa    qfit_isa_best(void);
+/* NULL when QFIT_ISA is unset or honoured; otherwise why it cannot be ("QFIT_ISA=avx512 is
+ * not available on this CPU (available: scalar, avx2)"). A set QFIT_ISA that cannot be
+ * honoured is an error, never a fallback: qfit_context_new refuses to create a context
+ * while this is not NULL. The string is static; thread-safe. */
+const char *qfit_isa_env_error(void);
 /* Currently selected ISA (initialised to qfit_isa_best() on first use). */
 qfit_isa    qfit_isa_active(void);
 /* Force an ISA (tests). Returns -1 and changes nothing if the CPU lacks it. */

@@ -22,6 +22,7 @@ static bool g_table_ok[4];
 static qfit_isa g_best = QFIT_ISA_SCALAR;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static _Atomic int g_active = -1;
+static char g_env_error[256];   /* why QFIT_ISA cannot be honoured; "" when it can */
 
 #ifdef QK_X86
 static uint64_t read_xcr0(void)
@@ -127,11 +128,18 @@ static void init_once(void)
         int want = -1;
         for (int i = 0; i < 4; i++)
             if (strcmp(env, qfit_isa_name((qfit_isa)i)) == 0) want = i;
-        if (want >= 0 && g_table_ok[want])
+        if (want >= 0 && g_table_ok[want]) {
             best = (qfit_isa)want;
-        else
-            fprintf(stderr, "qfit: QFIT_ISA=%s is not available on this CPU; using %s\n",
-                    env, qfit_isa_name(best));
+        } else {
+            char avail[64] = "";
+            for (int i = 0; i < 4; i++)
+                if (g_table_ok[i])
+                    snprintf(avail + strlen(avail), sizeof avail - strlen(avail), "%s%s", avail[0] ? ", " : "",
+                             qfit_isa_name((qfit_isa)i));
+            snprintf(g_env_error, sizeof g_env_error, "QFIT_ISA=%.32s %s (available: %s)", env,
+                     want < 0 ? "is not an instruction set (scalar, avx2, avx512, neon)" : "is not available on this CPU",
+                     avail);
+        }
     }
     g_best = best;
 }
@@ -157,6 +165,12 @@ qfit_isa qfit_isa_best(void)
 {
     pthread_once(&g_once, init_once);
     return g_best;
+}
+
+const char *qfit_isa_env_error(void)
+{
+    pthread_once(&g_once, init_once);
+    return g_env_error[0] ? g_env_error : NULL;
 }
 
 qfit_isa qfit_isa_active(void)

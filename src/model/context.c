@@ -209,6 +209,8 @@ qfit_context *qfit_context_new(const qfit_model *m, const qfit_context_params *p
         p.n_threads = n > 0 ? (int)n : 1;
     }
     if (p.n_threads > QFIT_MAX_THREADS) p.n_threads = QFIT_MAX_THREADS;
+    const char *isa_err = qfit_isa_env_error();
+    if (isa_err) { snprintf(err, err_len, "%s", isa_err); return NULL; }
     if (p.n_ctx > (1 << 24)) { snprintf(err, err_len, "context size %d is too large", p.n_ctx); return NULL; }
     if (hp->n_ctx_train > 0 && p.n_ctx > hp->n_ctx_train) {
         snprintf(err, err_len, "context size %d exceeds the model's trained context of %d tokens (use --ctx %d or less)",

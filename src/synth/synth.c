@@ -31,6 +31,7 @@ static const qfit_synth_shape SHAPES[] = {
     { "tiny-odd",      "llama", "test: rows not multiples of 32",             512,  144,  2,   272,  2,  2,  72,    256,  10000.0f, 1e-5f, false, false, false },
     { "tiny-qwen3",    "qwen3", "test: qwen3, Q/K norms, head_dim*heads != embd", 512,  256,  4,  512,  4,  2,  96,    256, 1000000.0f, 1e-6f, true, false, false },
     { "tiny-llama3",   "llama", "test: llama3-style, rope_freqs, tied output", 512,  256,  4,   512,  4,  2,  64,    256, 500000.0f, 1e-5f, true,  false, true  },
+    { "tiny-longctx",  "llama", "test: 32K context, KV cache dominates memory", 512,  256,  8,   512,  4,  4,  64,  32768, 10000.0f, 1e-5f, true,  false, false },
 };
 #define N_SHAPES (sizeof SHAPES / sizeof SHAPES[0])
 

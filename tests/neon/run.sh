@@ -61,7 +61,7 @@ for src in $(ls src/quant/*.c src/kernels/*.c src/gguf/*.c src/model/*.c src/qua
     MOBJS="$MOBJS $obj"
 done
 "$CC" -static $MOBJS -o "$OUT/model_test" -lm -lpthread
-echo "== model test: qemu-aarch64 -cpu max (dotprod), F32/Q8_0/Q4_K_M, NEON and scalar"
+echo "== model test: qemu-aarch64 -cpu max (dotprod), F32/Q8_0/Q4_K_M, NEON and scalar (references: tests/data/kjv-logits)"
 QFIT_ISA=neon "$QEMU" -cpu max "$OUT/model_test" "$SHARED" full
 echo "== model test: qemu-aarch64 -cpu cortex-a72 (no dotprod), Q8_0/Q4_K_M, NEON"
 QFIT_ISA=neon "$QEMU" -cpu cortex-a72 "$OUT/model_test" "$SHARED" quick

@@ -92,3 +92,18 @@ char *tu_run(const char *cmd, int *status)
     if (status) *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
     return out;
 }
+
+void tu_isa_unavailable(const char *isa)
+{
+    const char *req = getenv("QFIT_REQUIRE_ISAS");
+    const size_t n = strlen(isa);
+    for (const char *p = req; p && *p;) {
+        const char *end = strchr(p, ',');
+        const size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == n && strncmp(p, isa, n) == 0)
+            cr_assert_fail("ISA %s is required (QFIT_REQUIRE_ISAS=%s) but this CPU does not have it", isa, req);
+        p = end ? end + 1 : p + len;
+    }
+    cr_log_warn("ISA %s: not available on this CPU, its kernels are not tested here", isa);
+    fprintf(stderr, "tests: ISA %s not available on this CPU, skipped\n", isa);
+}

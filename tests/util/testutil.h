@@ -18,6 +18,11 @@ void *tu_read_file(const char *path, size_t *size);
 const char *tu_tmpdir(void);
 /* Path of the qfit binary under test (QFIT_BIN, set by `make test`). */
 const char *tu_qfit_bin(void);
+/* Called by a test that cannot exercise instruction set `isa` (e.g. "avx512") because this
+ * CPU lacks it. When QFIT_REQUIRE_ISAS (comma-separated, set by .ci/run) names it, the test
+ * fails: a CI host without it would otherwise never run those kernels. Otherwise a warning
+ * is logged and printed, and the caller skips that ISA. */
+void tu_isa_unavailable(const char *isa);
 /* Run a shell command, capture stdout+stderr (malloc'd, NUL-terminated) and the exit status. */
 char *tu_run(const char *cmd, int *status);
 

@@ -11,9 +11,13 @@
  *   # model: ...
  *   prompt tokens (N): ids...
  *   greedy (G tokens): ids...
+ *   margins (G): m0 m1 ...   llama.cpp's top-1 minus top-2 logit at each greedy step
+ *                            (a divergence from the greedy ids is acceptable only at a
+ *                            step where this margin is a near tie)
  */
 #include "peer_common.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +27,15 @@ static int argmax(const float * l, int n) {
         if (l[i] > l[best]) best = i;
     }
     return best;
+}
+
+static float top2_margin(const float * l, int n) {
+    const int a = argmax(l, n);
+    float second = -INFINITY;
+    for (int i = 0; i < n; i++) {
+        if (i != a && l[i] > second) second = l[i];
+    }
+    return l[a] - second;
 }
 
 int main(int argc, char ** argv) {
@@ -84,12 +97,16 @@ int main(int argc, char ** argv) {
     fclose(f);
 
     llama_token * gen = malloc(sizeof(llama_token) * (size_t) (n_gen + 1));
+    float * margin = malloc(sizeof(float) * (size_t) (n_gen + 1));
     llama_token tok = argmax(logits, n_vocab);
+    margin[0] = top2_margin(logits, n_vocab);
     for (int g = 0; g < n_gen; g++) {
         gen[g] = tok;
         if (g == n_gen - 1) break;
         if (llama_decode(ctx, llama_batch_get_one(&tok, 1))) peer_die("llama_decode failed during generation");
-        tok = argmax(llama_get_logits_ith(ctx, -1), n_vocab);
+        const float * l = llama_get_logits_ith(ctx, -1);
+        tok = argmax(l, n_vocab);
+        margin[g + 1] = top2_margin(l, n_vocab);
     }
 
     snprintf(path, sizeof path, "%s.txt", prefix);
@@ -101,9 +118,12 @@ int main(int argc, char ** argv) {
     for (int i = 0; i < n_prompt; i++) fprintf(f, " %d", prompt[i]);
     fprintf(f, "\ngreedy (%d tokens):", n_gen);
     for (int i = 0; i < n_gen; i++) fprintf(f, " %d", gen[i]);
+    fprintf(f, "\nmargins (%d):", n_gen);
+    for (int i = 0; i < n_gen; i++) fprintf(f, " %.6f", margin[i]);
     fprintf(f, "\n");
     fclose(f);
 
+    free(margin);
     free(gen);
     llama_batch_free(batch);
     llama_free(ctx);
