@@ -652,6 +652,10 @@ Test(store, rm_cp_prune_semantics)
     qfit_store_set_prune(s, false);
     cr_assert_eq(qfit_store_remove(s, "ns/b:v1", err, sizeof err), 0, "%s", err);
     cr_expect_eq(count_blobs(root), 3);
+    /* one model still uses the config and model blobs: prune must keep them */
+    qfit_name k;
+    qfit_name_parse("keep", &k, err, sizeof err);
+    cr_assert_eq(qfit_store_write_manifest(s, &k, &cfg, layers, 1, err, sizeof err), 0, "%s", err);
     /* leftovers of interrupted writes */
     snprintf(p, sizeof p, "%s/blobs/sha256-%s-partial", root, HEX_A);
     write_file(p, "half", 4);
@@ -666,7 +670,8 @@ Test(store, rm_cp_prune_semantics)
     cr_expect_eq(st, 0, "%s", out);
     cr_expect_not_null(strstr(out, "-partial"), "%s", out);
     cr_expect_not_null(strstr(out, ".qfit-tmp-abcdef"), "%s", out);
-    cr_expect_not_null(strstr(out, layers[0].digest.hex), "%s", out);
+    cr_expect_not_null(strstr(out, layers[1].digest.hex), "%s", out);
+    cr_expect_null(strstr(out, layers[0].digest.hex), "%s", out);
     cr_expect_null(strstr(out, "README"), "%s", out);
     free(out);
     cr_expect_eq(count_blobs(root), 5, "dry run removed nothing");
@@ -674,7 +679,11 @@ Test(store, rm_cp_prune_semantics)
     out = run_qfit(root, "prune", &st);
     cr_expect_eq(st, 0, "%s", out);
     free(out);
-    cr_expect_eq(count_blobs(root), 1, "only README left");
+    cr_expect_eq(count_blobs(root), 3, "config, model blob and README left");
+    cr_expect(qfit_store_has_blob(s, &layers[0].digest, NULL));
+    cr_expect(qfit_store_has_blob(s, &cfg.digest, NULL));
+    cr_expect_not(qfit_store_has_blob(s, &layers[1].digest, NULL));
+    cr_expect_eq(qfit_store_verify(s, "keep", err, sizeof err), 0, "%s", err);
     cr_expect(exists(p));
     cr_expect_not(exists(tmpf));
     qfit_store_close(s);
