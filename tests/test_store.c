@@ -707,9 +707,21 @@ Test(store, prune_refuses_with_corrupt_manifest)
     cr_expect_eq(st, 1);
     cr_expect_not_null(strstr(out, "broken:latest"), "%s", out);
     free(out);
-    cr_expect_eq(qfit_store_remove(s, "broken", err, sizeof err), 0, "%s", err);
+    /* rm of another model: removed, but its blobs are kept while "broken" is unreadable */
+    qfit_layer cfg = { .kind = QFIT_LAYER_OTHER };
+    cr_assert_eq(qfit_store_add_blob(s, "{}", 2, &cfg.digest, err, sizeof err), 0);
+    cfg.size = 2;
+    qfit_name good;
+    qfit_name_parse("good", &good, err, sizeof err);
+    cr_assert_eq(qfit_store_write_manifest(s, &good, &cfg, NULL, 0, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(qfit_store_remove(s, "good", err, sizeof err), 1, "%s", err);
+    cr_expect_not_null(strstr(err, "broken"), "%s", err);
+    cr_expect(qfit_store_has_blob(s, &cfg.digest, NULL));
+    cr_expect_eq(qfit_store_remove(s, "broken", err, sizeof err), 1, "%s", err);
+    cr_expect_not_null(strstr(err, "qfit prune"), "%s", err);
     cr_expect_eq(qfit_store_prune(s, false, NULL, NULL, NULL, err, sizeof err), 0, "%s", err);
     cr_expect_not(qfit_store_has_blob(s, &d, NULL));
+    cr_expect_not(qfit_store_has_blob(s, &cfg.digest, NULL));
     qfit_store_close(s);
 }
 

@@ -247,7 +247,9 @@ typedef struct {
 /* Every manifest, newest first; *out is malloc'd (free()). Unreadable manifests are
  * listed with error set. */
 int qfit_store_list(qfit_store *s, qfit_store_entry **out, size_t *n, char *err, size_t err_len);
-/* Remove a manifest, then (unless disabled) the blobs no other manifest names. */
+/* Remove a manifest, then (unless disabled) the blobs no other manifest names.
+ * 0 when done; 1 when the model was removed but its blobs were kept (another
+ * manifest is unreadable, or this one was): err then says why; -1 on error. */
 int qfit_store_remove(qfit_store *s, const char *name, char *err, size_t err_len);
 /* A new manifest for dst with the same bytes (and blobs) as src. */
 int qfit_store_copy(qfit_store *s, const char *src, const char *dst, char *err, size_t err_len);

@@ -134,12 +134,14 @@ int qfit_cmd_rm(int argc, char **argv)
     int rc = 0;
     for (int i = 1; i < argc; i++) {
         char err[1024];
-        if (qfit_store_remove(s, argv[i], err, sizeof err) != 0) {
+        int r = qfit_store_remove(s, argv[i], err, sizeof err);
+        if (r < 0) {
             fprintf(stderr, "qfit rm: %s\n", err);
             rc = 1;
-        } else {
-            printf("deleted '%s'\n", argv[i]);
+            continue;
         }
+        printf("deleted '%s'\n", argv[i]);
+        if (r > 0) fprintf(stderr, "qfit rm: warning: '%s' %s\n", argv[i], err);
     }
     qfit_store_close(s);
     return rc;

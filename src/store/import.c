@@ -122,9 +122,12 @@ int qfit_store_import_gguf(qfit_store *s, const char *gguf_path, const char *nam
     qfit_name n;
     if (qfit_name_parse(name, &n, err, err_len) != 0) return -1;
     struct stat st;
-    if (stat(gguf_path, &st) != 0 || !S_ISREG(st.st_mode)) {
-        snprintf(err, err_len, "'%s' is not a regular file%s%s", gguf_path, errno ? ": " : "",
-                 errno ? strerror(errno) : "");
+    if (stat(gguf_path, &st) != 0) {
+        snprintf(err, err_len, "cannot read '%s': %s", gguf_path, strerror(errno));
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, err_len, "'%s' is not a regular file", gguf_path);
         return -1;
     }
     qfit_model_config cfg;

@@ -509,7 +509,12 @@ int qfit_store_remove(qfit_store *s, const char *name, char *err, size_t err_len
     char mdir[ST_PATH_MAX];
     snprintf(mdir, sizeof mdir, "%s/manifests", s->root);
     prune_empty_dirs(mdir, false, NULL, NULL);
-    if (m && rc == 0) rc = st_remove_unused(s, m, err, err_len);
+    if (rc == 0 && !m) {
+        snprintf(err, err_len, "removed; its blobs are unknown (%s): `qfit prune` removes them", merr);
+        rc = 1;
+    } else if (rc == 0 && st_remove_unused(s, m, err, err_len) != 0) {
+        rc = 1;   /* removed; blobs kept, err says why */
+    }
     qfit_manifest_free(m);
     return rc;
 }
