@@ -334,6 +334,32 @@ Test(store, blob_digest_mismatch_and_resume)
     char hex[65];
     sha256sum(path, hex);
     cr_expect_str_eq(hex, want.hex);
+    /* ranges written out of order at offsets (a parallel download), interrupted, resumed */
+    const char *big = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    qfit_digest bigd;
+    qfit_digest_of(big, strlen(big), &bigd);
+    w = qfit_blob_begin(s, &bigd, QFIT_BLOB_RANDOM, err, sizeof err);
+    cr_assert_not_null(w, "%s", err);
+    cr_expect_eq(qfit_blob_write(w, big, 4, err2, sizeof err2), -1, "sequential write on a random writer");
+    cr_assert_eq(qfit_blob_write_at(w, 40, big + 40, strlen(big) - 40, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(qfit_blob_write_at(w, 20, big + 20, 20, err, sizeof err), 0, "%s", err);
+    qfit_blob_abort(w);   /* killed: bytes 0..20 missing */
+    w = qfit_blob_begin(s, &bigd, QFIT_BLOB_RANDOM, err, sizeof err);
+    cr_assert_not_null(w, "%s", err);
+    cr_assert_eq(qfit_blob_write_at(w, 0, big, 20, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(qfit_blob_commit(w, &got, &size, err, sizeof err), 0, "%s", err);
+    cr_expect(qfit_digest_equal(&got, &bigd));
+    cr_expect_eq(size, (int64_t)strlen(big));
+    /* a range written wrong: mismatch at commit, the partial file removed */
+    qfit_digest_of("0123456789", 10, &bigd);
+    w = qfit_blob_begin(s, &bigd, QFIT_BLOB_RANDOM, err, sizeof err);
+    cr_assert_not_null(w, "%s", err);
+    cr_assert_eq(qfit_blob_write_at(w, 0, "0123456788", 10, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(qfit_blob_commit(w, NULL, NULL, err, sizeof err), -1);
+    cr_expect_not_null(strstr(err, "digest mismatch"), "%s", err);
+    snprintf(path, sizeof path, "%s/blobs/sha256-%s-partial", root, bigd.hex);
+    cr_expect_not(exists(path));
+    cr_expect_not(qfit_store_has_blob(s, &bigd, NULL));
     /* the sha256 of the empty string, as a cross-check of qfit_digest_of */
     qfit_digest e;
     qfit_digest_of("", 0, &e);

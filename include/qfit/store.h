@@ -195,10 +195,17 @@ bool qfit_store_has_blob(const qfit_store *s, const qfit_digest *d, int64_t *siz
  * a temporary file but keeping a partial one for a later resume. */
 typedef struct qfit_blob_writer qfit_blob_writer;
 #define QFIT_BLOB_RESUME 1u
+/* With an expected digest: the partial file is kept as it is and written at
+ * offsets with qfit_blob_write_at (pwrite: distinct ranges may be written from
+ * several threads at once); commit() then hashes the whole file. For parallel
+ * range downloads; the caller tracks which ranges are complete. */
+#define QFIT_BLOB_RANDOM 2u
 qfit_blob_writer *qfit_blob_begin(qfit_store *s, const qfit_digest *expected, unsigned flags,
                                   char *err, size_t err_len);
 uint64_t qfit_blob_offset(const qfit_blob_writer *w);
 int  qfit_blob_write(qfit_blob_writer *w, const void *data, size_t n, char *err, size_t err_len);
+int  qfit_blob_write_at(qfit_blob_writer *w, uint64_t offset, const void *data, size_t n,
+                        char *err, size_t err_len);
 int  qfit_blob_commit(qfit_blob_writer *w, qfit_digest *out, int64_t *size, char *err, size_t err_len);
 void qfit_blob_abort(qfit_blob_writer *w);
 

@@ -24,6 +24,7 @@
 struct qfit_blob_writer {
     qfit_store  *s;
     int          fd;
+    bool         random;         /* QFIT_BLOB_RANDOM: written at offsets, hashed at commit */
     bool         has_expected;
     qfit_digest  expected;
     char         path[ST_PATH_MAX];   /* the partial or temporary file */
@@ -108,7 +109,9 @@ qfit_blob_writer *qfit_blob_begin(qfit_store *s, const qfit_digest *expected, un
             writer_free(w, false);
             return NULL;
         }
-        if (flags & QFIT_BLOB_RESUME) {
+        if (flags & QFIT_BLOB_RANDOM) {
+            w->random = true;   /* existing bytes are kept; the caller knows which ranges are done */
+        } else if (flags & QFIT_BLOB_RESUME) {
             if (rehash_existing(w, err, err_len) != 0) { writer_free(w, false); return NULL; }
         } else if (ftruncate(w->fd, 0) != 0) {
             snprintf(err, err_len, "cannot truncate '%s': %s", w->path, strerror(errno));
@@ -116,6 +119,11 @@ qfit_blob_writer *qfit_blob_begin(qfit_store *s, const qfit_digest *expected, un
             return NULL;
         }
     } else {
+        if (flags & QFIT_BLOB_RANDOM) {
+            snprintf(err, err_len, "a blob written at offsets needs its expected digest");
+            writer_free(w, false);
+            return NULL;
+        }
         if (st_path(w->path, sizeof w->path, err, err_len, "%s/" ST_TMP_PREFIX "XXXXXX", dir) != 0) {
             w->path[0] = 0;
             writer_free(w, false);
@@ -140,8 +148,40 @@ uint64_t qfit_blob_offset(const qfit_blob_writer *w)
     return w->size;
 }
 
+int qfit_blob_write_at(qfit_blob_writer *w, uint64_t offset, const void *data, size_t n,
+                       char *err, size_t err_len)
+{
+    if (!w->random) {
+        snprintf(err, err_len, "blob '%s' was not opened with QFIT_BLOB_RANDOM", w->path);
+        return -1;
+    }
+    if (offset > (uint64_t)QFIT_BLOB_MAX_SIZE || n > (uint64_t)QFIT_BLOB_MAX_SIZE - offset) {
+        snprintf(err, err_len, "blob '%s': range at %llu of %zu bytes is beyond %lld bytes", w->path,
+                 (unsigned long long)offset, n, (long long)QFIT_BLOB_MAX_SIZE);
+        return -1;
+    }
+    const char *p = data;
+    size_t left = n;
+    while (left) {
+        ssize_t r = pwrite(w->fd, p, left, (off_t)(offset + (n - left)));
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) {
+            snprintf(err, err_len, "cannot write '%s' at offset %llu (%zu bytes still to write): %s", w->path,
+                     (unsigned long long)(offset + (n - left)), left, strerror(errno));
+            return -1;
+        }
+        p += r;
+        left -= (size_t)r;
+    }
+    return 0;
+}
+
 int qfit_blob_write(qfit_blob_writer *w, const void *data, size_t n, char *err, size_t err_len)
 {
+    if (w->random) {
+        snprintf(err, err_len, "blob '%s' was opened with QFIT_BLOB_RANDOM: use qfit_blob_write_at", w->path);
+        return -1;
+    }
     if (w->size + n > (uint64_t)QFIT_BLOB_MAX_SIZE) {
         snprintf(err, err_len, "blob '%s' would exceed %lld bytes", w->path, (long long)QFIT_BLOB_MAX_SIZE);
         return -1;
@@ -180,12 +220,19 @@ int qfit_blob_commit(qfit_blob_writer *w, qfit_digest *out, int64_t *size, char 
         qfit_blob_abort(w);
         return -1;
     }
-    if (EVP_DigestFinal_ex(w->ctx, md, &mdlen) != 1 || mdlen != 32) {
-        snprintf(err, err_len, "sha256 of '%s' failed", w->path);
-        qfit_blob_abort(w);
-        return -1;
+    if (w->random) {
+        /* the ranges came in any order: hash the whole file now */
+        int64_t n;
+        if (st_hash_file(w->path, &got, &n, NULL, NULL, err, err_len) != 0) { qfit_blob_abort(w); return -1; }
+        w->size = (uint64_t)n;
+    } else {
+        if (EVP_DigestFinal_ex(w->ctx, md, &mdlen) != 1 || mdlen != 32) {
+            snprintf(err, err_len, "sha256 of '%s' failed", w->path);
+            qfit_blob_abort(w);
+            return -1;
+        }
+        st_hex(md, &got);
     }
-    st_hex(md, &got);
     if (w->has_expected && !qfit_digest_equal(&got, &w->expected)) {
         snprintf(err, err_len, "digest mismatch, expected \"sha256:%s\", got \"sha256:%s\" (%llu bytes; the "
                  "file is removed and must be downloaded again)", w->expected.hex, got.hex,
