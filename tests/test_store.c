@@ -412,6 +412,13 @@ Test(store, import_copy_hash_and_config)
     free(cfg);
     cr_expect_eq(qfit_store_verify(s, "kjv:f32", err, sizeof err), 0, "%s", err);
     qfit_store_model_free(&m);
+    /* `qfit list`: display name, 12-hex ID, Ollama's HumanBytes (29427776 + 148 bytes) */
+    out = run_qfit(root, "list", &st);
+    cr_expect_eq(st, 0, "%s", out);
+    char row[128];
+    snprintf(row, sizeof row, "kjv:f32    %.12s    29 MB    ", mhex);
+    cr_expect_not_null(strstr(out, row), "\"%s\" not in:\n%s", row, out);
+    free(out);
 
     /* not a GGUF: refused before anything is stored */
     char bogus[4096];
@@ -538,6 +545,12 @@ Test(store, ollama_layout_listed_and_resolved)
     snprintf(want, sizeof want, "%.12s", id2);
     cr_expect_not_null(strstr(out, "hf.co/Qwen/Qwen2.5-0.5B-Instruct-GGUF:Q4_K_M"), "%s", out);
     cr_expect_not_null(strstr(out, want), "%s", out);
+    free(out);
+
+    out = run_qfit(root, "list LLAMA", &st);
+    cr_expect_eq(st, 0, "%s", out);
+    cr_expect_not_null(strstr(out, "llama3.2:latest"), "%s", out);
+    cr_expect_null(strstr(out, "hf.co"), "prefix filter: %s", out);
     free(out);
 
     qfit_store *s = open_at(root);

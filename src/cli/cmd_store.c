@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -77,14 +78,16 @@ static void human_time(int64_t t, int64_t now, char *buf, size_t cap)
 
 static void list_usage(FILE *out)
 {
-    fprintf(out, "usage: qfit list\n\n"
-                 "Models in the store (QFIT_MODELS, else OLLAMA_MODELS, else ~/.qfit/models), newest first.\n");
+    fprintf(out, "usage: qfit list [PREFIX]\n\n"
+                 "Models in the store (QFIT_MODELS, else OLLAMA_MODELS, else ~/.qfit/models), newest first;\n"
+                 "with PREFIX only the names that start with it (case-insensitive).\n");
 }
 
 int qfit_cmd_list(int argc, char **argv)
 {
     if (wants_help(argc, argv, list_usage)) return 0;
-    if (argc > 1) { list_usage(stderr); return 2; }
+    if (argc > 2) { list_usage(stderr); return 2; }
+    const char *prefix = argc == 2 ? argv[1] : "";
     qfit_store *s = open_store("list");
     if (!s) return 1;
     qfit_store_entry *e;
@@ -95,26 +98,33 @@ int qfit_cmd_list(int argc, char **argv)
         qfit_store_close(s);
         return 1;
     }
-    int w_name = 4;
-    for (size_t i = 0; i < n; i++)
-        if ((int)strlen(e[i].name) > w_name) w_name = (int)strlen(e[i].name);
-    printf("%-*s    %-12s    %-8s    %s\n", w_name, "NAME", "ID", "SIZE", "MODIFIED");
+    /* the table of `ollama list`: left-aligned columns, 4 spaces apart */
+    typedef struct { char size[32], mod[80]; } row;
+    row *rows = calloc(n ? n : 1, sizeof *rows);
+    int w_name = 4, w_size = 4;
     int64_t now = (int64_t)time(NULL);
+    for (size_t i = 0; rows && i < n; i++) {
+        if (e[i].error[0] || strncasecmp(e[i].name, prefix, strlen(prefix)) != 0) continue;
+        human_bytes(e[i].size, rows[i].size, sizeof rows[i].size);
+        human_time(e[i].mtime, now, rows[i].mod, sizeof rows[i].mod);
+        if ((int)strlen(e[i].name) > w_name) w_name = (int)strlen(e[i].name);
+        if ((int)strlen(rows[i].size) > w_size) w_size = (int)strlen(rows[i].size);
+    }
     int bad = 0;
-    for (size_t i = 0; i < n; i++) {
+    printf("%-*s    %-12s    %-*s    %s\n", w_name, "NAME", "ID", w_size, "SIZE", "MODIFIED");
+    for (size_t i = 0; rows && i < n; i++) {
         if (e[i].error[0]) {
             fprintf(stderr, "qfit list: %s: %s\n", e[i].name, e[i].error);
             bad++;
-            continue;
+        } else if (strncasecmp(e[i].name, prefix, strlen(prefix)) == 0) {
+            printf("%-*s    %.12s    %-*s    %s\n", w_name, e[i].name, e[i].id.hex, w_size, rows[i].size, rows[i].mod);
         }
-        char size[32], mod[80];
-        human_bytes(e[i].size, size, sizeof size);
-        human_time(e[i].mtime, now, mod, sizeof mod);
-        printf("%-*s    %.12s    %-8s    %s\n", w_name, e[i].name, e[i].id.hex, size, mod);
     }
+    if (!rows) fprintf(stderr, "qfit list: out of memory\n");
+    free(rows);
     free(e);
     qfit_store_close(s);
-    return bad ? 1 : 0;
+    return bad || !rows ? 1 : 0;
 }
 
 /* ---------------------------------------------------------------- rm, cp */
