@@ -25,8 +25,9 @@
  * Ownership: objects returned by the open, parse, resolve and list functions are
  * freed by the matching close/free function (or free() where said). Paths are copied.
  * Thread-safety: a qfit_store handle is not shared between threads without a lock;
- * separate processes may use one store at once (atomic renames; a partial blob is
- * locked by its writer).
+ * separate qfit processes may use one store at once: renames are atomic, a blob
+ * being written is locked by its writer (prune skips it), and manifest writes
+ * exclude blob removal through flock on <root>/.qfit-lock (a file Ollama ignores).
  * Units: sizes in bytes, times in seconds since the epoch.
  */
 #ifndef QFIT_STORE_H

@@ -121,6 +121,37 @@ bool qfit_store_has_blob(const qfit_store *s, const qfit_digest *d, int64_t *siz
     return true;
 }
 
+/* ---------------------------------------------------------------- the store lock */
+
+/* Writers of manifests and removers of blobs exclude each other with flock on
+ * <root>/.qfit-lock, so a blob is never deleted between another process's check
+ * that it exists and the rename of the manifest naming it (the other process then
+ * gets a clear "not in the store" error instead). Blob writes need no lock.
+ * Returns the fd to pass to unlock, or -1 + message. */
+static int store_lock(const qfit_store *s, char *err, size_t err_len)
+{
+    char p[ST_PATH_MAX];
+    if (st_mkdirs(s->root, err, err_len) != 0 || st_path(p, sizeof p, err, err_len, "%s/.qfit-lock", s->root) != 0)
+        return -1;
+    int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        snprintf(err, err_len, "cannot open the store lock '%s': %s", p, strerror(errno));
+        return -1;
+    }
+    while (flock(fd, LOCK_EX) != 0) {
+        if (errno == EINTR) continue;
+        snprintf(err, err_len, "cannot lock '%s': %s", p, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void store_unlock(int fd)
+{
+    if (fd >= 0) close(fd);   /* releases the flock */
+}
+
 /* ---------------------------------------------------------------- walking manifests */
 
 /* Called for each non-directory at manifests/<a>/<b>/<c>/<d>. */
@@ -247,8 +278,11 @@ int st_remove_unused(qfit_store *s, const qfit_manifest *m, char *err, size_t er
     if (!s->prune) return 0;
     st_digest_set used;
     char rerr[1024];
+    int lock = store_lock(s, err, err_len);
+    if (lock < 0) return -1;
     if (st_referenced(s, &used, rerr, sizeof rerr) != 0) {
         snprintf(err, err_len, "unused blobs kept: %s", rerr);
+        store_unlock(lock);
         return -1;
     }
     for (size_t i = 0; i <= m->n_layers; i++) {
@@ -258,6 +292,7 @@ int st_remove_unused(qfit_store *s, const qfit_manifest *m, char *err, size_t er
         if (unlink(p) != 0 && errno != ENOENT) { /* kept; `qfit prune` reports it later */ }
     }
     st_set_free(&used);
+    store_unlock(lock);
     return 0;
 }
 
@@ -292,11 +327,17 @@ int qfit_store_put_manifest(qfit_store *s, const qfit_name *name, const void *by
     qfit_manifest *old = NULL;
     char path[ST_PATH_MAX];
     bool exists;
-    if (check_blobs(s, m, err, err_len) != 0) goto done;
-    if (st_manifest_path(s, name, path, sizeof path, &exists, err, err_len) != 0) goto done;
+    int lock = store_lock(s, err, err_len);
+    if (lock < 0) goto done;
+    if (check_blobs(s, m, err, err_len) != 0 ||
+        st_manifest_path(s, name, path, sizeof path, &exists, err, err_len) != 0) {
+        store_unlock(lock);
+        goto done;
+    }
     if (exists) old = read_manifest(path, perr, sizeof perr);   /* unreadable: just replaced */
-    if (st_write_atomic(path, bytes, len, err, err_len) != 0) goto done;
-    rc = 0;
+    rc = st_write_atomic(path, bytes, len, err, err_len);
+    store_unlock(lock);
+    if (rc != 0) goto done;
     if (old && !qfit_digest_equal(&old->id, &m->id)) {
         char rerr[1024];
         if (st_remove_unused(s, old, rerr, sizeof rerr) != 0) { /* best effort: prune reports them */ }
@@ -581,9 +622,11 @@ int qfit_store_prune(qfit_store *s, bool dry_run, qfit_store_report_fn report, v
     prune_ctx P = { dry_run, report, ctx, 0 };
     st_digest_set used;
     char rerr[1024] = "";
-    bool refs_ok = st_referenced(s, &used, rerr, sizeof rerr) == 0;
     char dir[ST_PATH_MAX];
-    if (st_path(dir, sizeof dir, err, err_len, "%s/blobs", s->root) != 0) { st_set_free(&used); return -1; }
+    if (st_path(dir, sizeof dir, err, err_len, "%s/blobs", s->root) != 0) return -1;
+    int lock = store_lock(s, err, err_len);
+    if (lock < 0) return -1;
+    bool refs_ok = st_referenced(s, &used, rerr, sizeof rerr) == 0;
     DIR *d = opendir(dir);
     struct dirent *e;
     while (d && (e = readdir(d)) != NULL) {
@@ -607,6 +650,7 @@ int qfit_store_prune(qfit_store *s, bool dry_run, qfit_store_report_fn report, v
     snprintf(mdir, sizeof mdir, "%s/manifests", s->root);
     prune_empty_dirs(mdir, dry_run, report, ctx);
     if (!dry_run) st_fsync_dir(dir, terr, sizeof terr);
+    store_unlock(lock);
     st_set_free(&used);
     if (freed) *freed = P.freed;
     if (!refs_ok) {
