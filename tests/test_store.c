@@ -897,3 +897,30 @@ Test(store, kill9_import_keeps_store_consistent, .timeout = 600)
     cr_expect_eq(qfit_store_verify(s, "again", err, sizeof err), 0, "%s", err);
     qfit_store_close(s);
 }
+
+/* OLLAMA_NOPRUNE / QFIT_NOPRUNE with Go's ParseBool (unparsable counts as true). */
+Test(store, noprune_env)
+{
+    static const struct { const char *var, *value; bool keeps; } C[] = {
+        { "QFIT_NOPRUNE", "1", true }, { "OLLAMA_NOPRUNE", "true", true }, { "OLLAMA_NOPRUNE", "yes", true },
+        { "OLLAMA_NOPRUNE", "0", false }, { "QFIT_NOPRUNE", "false", false }, { "QFIT_NOPRUNE", "", false },
+    };
+    for (size_t i = 0; i < sizeof C / sizeof C[0]; i++) {
+        unsetenv("QFIT_NOPRUNE");
+        unsetenv("OLLAMA_NOPRUNE");
+        setenv(C[i].var, C[i].value, 1);
+        char tag[32];
+        snprintf(tag, sizeof tag, "noprune%zu", i);
+        qfit_store *s = open_at(fresh_dir(tag));
+        char err[512];
+        qfit_layer cfg = { .kind = QFIT_LAYER_OTHER };
+        cr_assert_eq(qfit_store_add_blob(s, "{}", 2, &cfg.digest, err, sizeof err), 0, "%s", err);
+        cfg.size = 2;
+        qfit_name n;
+        qfit_name_parse("m", &n, err, sizeof err);
+        cr_assert_eq(qfit_store_write_manifest(s, &n, &cfg, NULL, 0, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(qfit_store_remove(s, "m", err, sizeof err), 0, "%s", err);
+        cr_expect_eq(qfit_store_has_blob(s, &cfg.digest, NULL), C[i].keeps, "%s=\"%s\"", C[i].var, C[i].value);
+        qfit_store_close(s);
+    }
+}
