@@ -924,3 +924,35 @@ Test(store, noprune_env)
         qfit_store_close(s);
     }
 }
+
+/* Writing a name again replaces its manifest and removes the blobs only the old
+ * manifest used (as Ollama's create and pull do). */
+Test(store, overwrite_prunes_old_layers)
+{
+    unsetenv("QFIT_NOPRUNE");
+    unsetenv("OLLAMA_NOPRUNE");
+    qfit_store *s = open_at(fresh_dir("overwrite"));
+    char err[512];
+    qfit_layer cfg = { .kind = QFIT_LAYER_OTHER }, sys1 = { .kind = QFIT_LAYER_SYSTEM }, sys2 = sys1;
+    cr_assert_eq(qfit_store_add_blob(s, "{}", 2, &cfg.digest, err, sizeof err), 0, "%s", err);
+    cfg.size = 2;
+    cr_assert_eq(qfit_store_add_blob(s, "old system", 10, &sys1.digest, err, sizeof err), 0, "%s", err);
+    sys1.size = 10;
+    cr_assert_eq(qfit_store_add_blob(s, "new system", 10, &sys2.digest, err, sizeof err), 0, "%s", err);
+    sys2.size = 10;
+    qfit_name n;
+    qfit_name_parse("m:v", &n, err, sizeof err);
+    cr_assert_eq(qfit_store_write_manifest(s, &n, &cfg, &sys1, 1, err, sizeof err), 0, "%s", err);
+    qfit_name_parse("M:V", &n, err, sizeof err);   /* the same model, other case */
+    cr_assert_eq(qfit_store_write_manifest(s, &n, &cfg, &sys2, 1, err, sizeof err), 0, "%s", err);
+    cr_expect_not(qfit_store_has_blob(s, &sys1.digest, NULL), "old system layer removed");
+    cr_expect(qfit_store_has_blob(s, &sys2.digest, NULL));
+    cr_expect(qfit_store_has_blob(s, &cfg.digest, NULL), "config still used");
+    qfit_store_entry *e;
+    size_t ne;
+    cr_assert_eq(qfit_store_list(s, &e, &ne, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(ne, 1, "one manifest, not two differing in case");
+    cr_expect_str_eq(e[0].name, "m:v");
+    free(e);
+    qfit_store_close(s);
+}
