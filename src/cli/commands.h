@@ -12,5 +12,10 @@ int qfit_cmd_run(int argc, char **argv);
 int qfit_cmd_ppl(int argc, char **argv);
 int qfit_cmd_bench(int argc, char **argv);
 int qfit_cmd_plan(int argc, char **argv);
+int qfit_cmd_list(int argc, char **argv);
+int qfit_cmd_rm(int argc, char **argv);
+int qfit_cmd_cp(int argc, char **argv);
+int qfit_cmd_import(int argc, char **argv);
+int qfit_cmd_prune(int argc, char **argv);
 
 #endif

@@ -30,6 +30,11 @@ int main(int argc, char **argv)
         { "ppl",      qfit_cmd_ppl,      "MODEL.gguf TEXT.txt         perplexity (llama.cpp method)" },
         { "bench",    qfit_cmd_bench,    "MODEL.gguf                  prompt / generation tokens per second" },
         { "plan",     qfit_cmd_plan,     "MODEL [--machine M]         what fits: weights, KV cache, compute, verdict" },
+        { "list",     qfit_cmd_list,     "[PREFIX]                    models in the store (QFIT_MODELS)" },
+        { "import",   qfit_cmd_import,   "FILE.gguf NAME [--link]     add a GGUF file to the store" },
+        { "cp",       qfit_cmd_cp,       "SOURCE DESTINATION          copy a model under a new name" },
+        { "rm",       qfit_cmd_rm,       "NAME...                     remove models (and blobs no model uses)" },
+        { "prune",    qfit_cmd_prune,    "[--dry-run]                 remove unused blobs and partial files" },
     };
     const size_t n = sizeof cmds / sizeof cmds[0];
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
