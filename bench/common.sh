@@ -242,16 +242,22 @@ qb_run_bounded() {
     return "$rc"
 }
 
-# qb_alternate ROUNDS OUTDIR FN_A FN_B: A B A B ... alternation. Calls
-# "FN_A OUTDIR/a.K" and "FN_B OUTDIR/b.K" for K = 1..ROUNDS, in the order
-# A1 B1 A2 B2 ...; either function may be ":" to skip that side. A failing run
-# is reported and the alternation goes on (its output file stays for parsing).
+# qb_alternate ROUNDS OUTDIR FN_A FN_B [FN_C]: the tools take turns, and which one goes
+# first rotates from round to round (A B C, B C A, C A B, ...), so neither always runs
+# right after the other. Calls "FN_X OUTDIR/x.K" (x = a, b, c) for K = 1..ROUNDS; a
+# function may be ":" to skip that side. A failing run is reported and the alternation
+# goes on (its output file stays for parsing).
 qb_alternate() {
-    local rounds=$1 dir=$2 fa=$3 fb=$4 k
+    local rounds=$1 dir=$2 k j idx
+    shift 2
+    local fns=("$@") sides=(a b c d)
+    local n=${#fns[@]}
     mkdir -p "$dir"
     for ((k = 1; k <= rounds; k++)); do
-        if [[ $fa != : ]]; then "$fa" "$dir/a.$k" || true; fi
-        if [[ $fb != : ]]; then "$fb" "$dir/b.$k" || true; fi
+        for ((j = 0; j < n; j++)); do
+            idx=$(( (j + k - 1) % n ))
+            if [[ ${fns[$idx]} != : ]]; then "${fns[$idx]}" "$dir/${sides[$idx]}.$k" || true; fi
+        done
     done
 }
 

@@ -150,7 +150,9 @@ int qfit_cmd_bench(int argc, char **argv)
     for (int which = 0; which < 2; which++) {
         int cnt = which == 0 ? pp : tg;
         if (cnt < 1) continue;
-        if ((which == 0 ? run_pp(c, toks, cnt) : run_tg(c, toks, cnt)) != 0) {   /* warm-up */
+        /* warm-up as llama-bench (and the peer harnesses) do it: the whole prompt for pp,
+         * one token for tg, so both tools start their timed runs equally warm */
+        if ((which == 0 ? run_pp(c, toks, cnt) : run_tg(c, toks, 1)) != 0) {
             fprintf(stderr, "qfit bench: %s\n", qfit_context_error(c));
             goto out;
         }

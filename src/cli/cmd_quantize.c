@@ -118,6 +118,6 @@ int qfit_cmd_quantize(int argc, char **argv)
            (double)st.data_in / mib, (double)st.data_out / mib, bpw_in, bpw_out, (long long)st.n_elements);
     printf("  file    : %llu -> %llu bytes\n", (unsigned long long)st.file_in,
            (unsigned long long)st.file_out);
-    printf("  time    : %.2f s\n", st.seconds);
+    printf("  time    : %.3f s (the quantize call: open, quantize, write; not process start-up)\n", st.seconds);
     return 0;
 }
