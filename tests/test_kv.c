@@ -12,7 +12,9 @@
  *   flash vs plain, same type: f32 3.8e-6, f16 5.3e-5 (<= 1e-3); bf16 1.7e-4 .. 2e-3 (<= 1e-2:
  *     rows are re-rounded to an 8-bit mantissa at every layer, so a last-bit change
  *     anywhere — a vectorized SiLU alone moved it from 1.7e-4 to 1.9e-3 — can flip
- *     roundings, as with the block types; still 4x below bf16's own error vs f16);
+ *     roundings, as with the block types. What the bound must detect: an attention path
+ *     that reads a wrong row, scale or position moves these logits by 0.1 or more (the
+ *     q8_0 cache's whole error is 0.026), 10x the bound);
  *     block types up to 0.046 (<= 0.1: requantization amplifies last-bit differences)
  *   split decode (KV chunks on 4 threads) vs one thread: f16 8.8e-6, q4_0 3.8e-6 (<= 1e-3);
  *     decode flash vs plain: f16 1.0e-4 (<= 1e-3), q8_0 6.3e-3, q4_0 6.6e-3 (<= 0.1)
