@@ -125,7 +125,9 @@ static void run_case_file(const char *path, int want_cases)
         char *got = render(tmpl, msgs, json_object_get(c, "tools"), extra,
                            think ? (json_is_true(think) ? 1 : 0) : -1, err, sizeof(err));
         const char *want = json_string_value(json_object_get(c, "expected"));
-        const char *want_err = json_string_value(json_object_get(c, "error"));
+        /* "error": a fragment of qfit's message, or true where only Go's (other) wording is known */
+        json_t *err_j = json_object_get(c, "error");
+        const char *want_err = json_is_true(err_j) ? "" : json_string_value(err_j);
         if (want) {
             cr_expect(got, "%s: unexpected error: %s", name, err);
             if (got) cr_expect_str_eq(got, want, "%s:\n--- got ---\n%s\n--- want ---\n%s", name, got, want);
@@ -147,9 +149,7 @@ static void run_case_file(const char *path, int want_cases)
 Test(gotmpl, ollama_execute_cases) { run_case_file(OLLAMA_DIR "/execute_cases.json", 22); }
 
 /* Go text/template semantics, expected outputs produced by Go (tests/data/templates/go). */
-#ifdef GO_CASE_COUNT
-Test(gotmpl, go_semantics) { run_case_file(GO_CASES, GO_CASE_COUNT); }
-#endif
+Test(gotmpl, go_semantics) { run_case_file(GO_CASES, 52); }
 
 /* Parse and execution errors name the line and column. */
 Test(gotmpl, errors_have_positions)
