@@ -235,3 +235,47 @@ Test(gotmpl, bounds)
     cr_expect(!got && strstr(err, "nested too deeply"), "%s", err);
     free(deep);
 }
+
+/* Ollama's legacy mode (templates without .Messages), traced through template.go's Execute:
+ * one run per user turn, the last on the template cut after its first .Response. */
+Test(gotmpl, legacy_mode)
+{
+    static const char *tmpl = "{{ if .System }}S:{{ .System }} {{ end }}U:{{ .Prompt }} A:{{ .Response }}|";
+    static const struct { const char *msgs, *want; } cases[] = {
+        { "[{\"role\":\"system\",\"content\":\"s1\"},{\"role\":\"user\",\"content\":\"u1\"},"
+          "{\"role\":\"assistant\",\"content\":\"a1\"},{\"role\":\"user\",\"content\":\"u2\"}]",
+          "S:s1 U:u1 A:a1|U:u2 A:" },
+        /* a trailing assistant message is continued: the cut drops the "|" after it */
+        { "[{\"role\":\"user\",\"content\":\"u1\"},{\"role\":\"assistant\",\"content\":\"a1\"}]", "U:u1 A:a1" },
+        /* a system message after a turn starts a new turn; tool messages are not rendered */
+        { "[{\"role\":\"user\",\"content\":\"u1\"},{\"role\":\"assistant\",\"content\":\"a1\"},"
+          "{\"role\":\"tool\",\"content\":\"t\"},{\"role\":\"system\",\"content\":\"s2\"},"
+          "{\"role\":\"user\",\"content\":\"u2\"}]",
+          "U:u1 A:a1|S:s2 U:u2 A:" },
+        { "[]", "U: A:" },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char err[512];
+        char *got = render_simple(tmpl, cases[i].msgs, err, sizeof(err));
+        cr_expect(got, "case %zu: %s", i, err);
+        if (got) cr_expect_str_eq(got, cases[i].want, "case %zu", i);
+        free(got);
+    }
+    /* Ollama's deleteNode panics when an {{else}} follows the cut: an error here */
+    char err[512];
+    char *got = render_simple("{{ if .Prompt }}{{ .Response }}{{ else }}x{{ end }}",
+                              "[{\"role\":\"user\",\"content\":\"u\"}]", err, sizeof(err));
+    cr_expect(!got && strstr(err, "has an else"), "%s", err);
+    free(got);
+    /* .ThinkLevel comes from extra.think_level */
+    json_t *m = json_loads("[]", 0, NULL), *extra = json_loads("{\"think_level\":\"high\"}", 0, NULL);
+    got = render("{{ range .Messages }}{{ end }}{{ .Think }} {{ .IsThinkSet }} {{ .ThinkLevel }}", m, NULL,
+                 extra, 1, err, sizeof(err));
+    cr_expect(got, "%s", err);
+    if (got) cr_expect_str_eq(got, "true true high");
+    free(got);
+    got = render("{{ .Prompt }}", m, NULL, extra, 0, err, sizeof(err));
+    cr_expect(!got && strstr(err, "think_level needs think = 1"), "%s", err);
+    json_decref(m);
+    json_decref(extra);
+}
