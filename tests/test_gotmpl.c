@@ -149,7 +149,7 @@ static void run_case_file(const char *path, int want_cases)
 Test(gotmpl, ollama_execute_cases) { run_case_file(OLLAMA_DIR "/execute_cases.json", 22); }
 
 /* Go text/template semantics, expected outputs produced by Go (tests/data/templates/go). */
-Test(gotmpl, go_semantics) { run_case_file(GO_CASES, 52); }
+Test(gotmpl, go_semantics) { run_case_file(GO_CASES, 58); }
 
 /* Parse and execution errors name the line and column. */
 Test(gotmpl, errors_have_positions)
@@ -169,7 +169,7 @@ Test(gotmpl, errors_have_positions)
         { "{{ range .Messages }}{{ len 3 }}{{ end }}", "template:1:25: len of type int" },
         { "{{ range .Messages }}{{ end }}{{ index .Messages 5 }}", "index out of range: 5" },
         { "{{ define \"x\" }}{{ end }}", "template:1:4: {{define}}: named templates are not supported" },
-        { "{{ range .Messages }}{{ end }}{{ printf \"%x\" 1 }}", "printf: verb %x is not supported" },
+        { "{{ range .Messages }}{{ end }}{{ printf \"%x\" 1 }}", "printf: verb or flag %x is not supported" },
         { "{{ range .Messages }}{{ end }}{{ eq 1 \"a\" }}", "incompatible types for comparison" },
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

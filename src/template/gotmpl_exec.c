@@ -256,6 +256,14 @@ static basic_kind basic(gt_val v)
     }
 }
 
+/* Go's isNil for the values eq compares: invalid, nil interface, nil slice/map/pointer. */
+static bool is_nil(gt_val v)
+{
+    if (v.k == GV_INVALID || v.k == GV_NIL) return true;
+    if (v.k != GV_TYPED || v.j) return false;
+    return v.t->kind != GK_STRUCT || v.t->ptr;
+}
+
 /* Go's eq for two values: 1 equal, 0 not, -1 error. */
 static int eq2(ex *e, gt_val a, gt_val b)
 {
@@ -274,10 +282,10 @@ static int eq2(ex *e, gt_val a, gt_val b)
     case K_STRING: return a.n == b.n && !memcmp(a.s, b.s, a.n);
     default: break;
     }
-    if (a.k == GV_INVALID || b.k == GV_INVALID) return a.k == b.k;
-    bool na = !gt_truth(a) && gt_len(&e->vc, a) < 0, nb = !gt_truth(b) && gt_len(&e->vc, b) < 0;
-    if (a.t == b.t && a.t->kind == GK_STRUCT && a.t->ptr) return a.j == b.j; /* pointer equality */
+    /* neither is a basic value: nil-ness, else pointer equality; slices and maps do not compare */
+    bool na = is_nil(a), nb = is_nil(b);
     if (na || nb) return na == nb;
+    if (a.t == b.t && a.t->kind == GK_STRUCT && a.t->ptr) return a.j == b.j;
     return xerr(e, "non-comparable type %s", gt_type_name(a));
 }
 
@@ -322,7 +330,10 @@ static int fn_index(ex *e, gt_val *argv, int argc, gt_val *out)
             int64_t x, len = gt_len(&e->vc, item);
             if (want_int(e, idx, &x)) return -1;
             if (x < 0 || x >= len) return xerr(e, "index out of range: %lld", (long long)x);
-            if (item.k == GV_STRING) item = gt_int((unsigned char)item.s[x]);
+            if (item.k == GV_STRING) {
+                item = gt_int((unsigned char)item.s[x]);
+                item.u8 = true;
+            }
             else if (gt_index(&e->vc, item, x, &item)) return -1;
         } else if (gt_is_map(item)) {
             if (idx.k != GV_STRING) return xerr(e, "value has type %s; should be string", gt_type_name(idx));
@@ -380,7 +391,7 @@ static int fn_print(ex *e, gt_val *argv, int argc, bool ln, gt_val *out)
         gt_val v = argv[i].k == GV_INVALID ? gt_nil() : argv[i];
         bool sep = ln ? i > 0 : i > 0 && v.k != GV_STRING && argv[i - 1].k != GV_STRING;
         if (sep) gt_buf_put(&b, " ", 1);
-        if (gt_print(&e->vc, &b, v, false) && e->vc.failed) {
+        if (gt_print(&e->vc, &b, v, false, 'v') && e->vc.failed) {
             gt_buf_free(&b);
             return -1;
         }
@@ -420,14 +431,33 @@ static void quote(gt_buf *b, const char *s, size_t n)
     gt_buf_put(b, "\"", 1);
 }
 
-/* fmt.Sprintf with the verbs chat templates use: %s %v %d %q %t %%. */
+/* "%!v(type=value)": how fmt reports an argument its verb cannot print. */
+static int bad_verb(ex *e, gt_buf *b, char verb, gt_val v)
+{
+    char head[8];
+    snprintf(head, sizeof(head), "%%!%c(", verb);
+    gt_buf_put(b, head, strlen(head));
+    if (v.k == GV_NIL) {
+        gt_buf_put(b, "<nil>)", 6);
+        return 0;
+    }
+    const char *t = gt_type_name(v);
+    gt_buf_put(b, t, strlen(t));
+    gt_buf_put(b, "=", 1);
+    if (gt_print(&e->vc, b, v, false, 'v') && e->vc.failed) return -1;
+    gt_buf_put(b, ")", 1);
+    return 0;
+}
+
+/* fmt.Sprintf with the verbs chat templates use: %s %v %d %q %t %%. A verb that does not fit its
+ * argument prints as fmt prints it ("%!d(string=x)"); other verbs, flags and widths are errors. */
 static int fn_printf(ex *e, gt_val *argv, int argc, gt_val *out)
 {
     gt_val f = unwrap(argv[0]);
     if (f.k != GV_STRING) return xerr(e, "printf: format is %s, not a string", gt_type_name(f));
     gt_buf b = { .limit = GT_MAX_STRING };
-    int next = 1;
-    for (size_t i = 0; i < f.n; i++) {
+    int next = 1, rc = 0;
+    for (size_t i = 0; i < f.n && !rc; i++) {
         if (f.s[i] != '%') {
             gt_buf_put(&b, f.s + i, 1);
             continue;
@@ -443,7 +473,7 @@ static int fn_printf(ex *e, gt_val *argv, int argc, gt_val *out)
         }
         if (!strchr("svdqt", verb)) {
             gt_buf_free(&b);
-            return xerr(e, "printf: verb %%%c is not supported", verb);
+            return xerr(e, "printf: verb or flag %%%c is not supported", verb);
         }
         if (next >= argc) {
             char m[24];
@@ -453,25 +483,45 @@ static int fn_printf(ex *e, gt_val *argv, int argc, gt_val *out)
         }
         gt_val v = argv[next++];
         if (v.k == GV_INVALID) v = gt_nil();
-        bool ok = verb == 's' || verb == 'v' ? v.k != GV_BOOL && v.k != GV_INT && v.k != GV_FLOAT
-                : verb == 'd' ? v.k == GV_INT
-                : verb == 'q' ? v.k == GV_STRING
-                              : v.k == GV_BOOL;
-        if (verb == 'v') ok = true;
-        if (!ok) {
-            /* Go prints "%!d(string=x)"; a template that does this has a bug: say so */
-            gt_buf_free(&b);
-            return xerr(e, "printf: %%%c of a %s value", verb, gt_type_name(v));
-        }
-        if (verb == 'q') quote(&b, v.s, v.n);
-        else if (gt_print(&e->vc, &b, v, false) && e->vc.failed) {
-            gt_buf_free(&b);
-            return -1;
+        bool stringer = v.k == GV_TYPED && (v.t->stringer != GS_NONE || v.t->kind == GK_PROPTYPE);
+        bool scalar = v.k == GV_NIL || v.k == GV_BOOL || v.k == GV_INT || v.k == GV_FLOAT || v.k == GV_STRING;
+        if (verb == 'v') {
+            rc = gt_print(&e->vc, &b, v, false, 'v') && e->vc.failed ? -1 : 0;
+        } else if (verb == 's' && !scalar && !stringer) {
+            rc = gt_print(&e->vc, &b, v, false, 's') && e->vc.failed ? -1 : 0;
+        } else if (!scalar && !stringer) {
+            rc = xerr(e, "printf: %%%c of a %s value is not supported", verb, gt_type_name(v));
+        } else if ((verb == 's' || verb == 'q') && (v.k == GV_STRING || stringer)) {
+            gt_buf tmp = { .limit = GT_MAX_STRING };
+            if (gt_print(&e->vc, &tmp, v, false, 'v') && e->vc.failed) rc = -1;
+            else if (verb == 's') gt_buf_put(&b, tmp.p ? tmp.p : "", tmp.n);
+            else quote(&b, tmp.p ? tmp.p : "", tmp.n);
+            gt_buf_free(&tmp);
+        } else if ((verb == 'd' && v.k == GV_INT) || (verb == 't' && v.k == GV_BOOL)) {
+            rc = gt_print(&e->vc, &b, v, false, 'v') && e->vc.failed ? -1 : 0;
+        } else if (verb == 'q' && v.k == GV_INT) {
+            rc = xerr(e, "printf: %%q of an int is not supported");
+        } else {
+            rc = bad_verb(e, &b, verb, v);
         }
     }
-    if (next < argc) {
+    if (!rc && next < argc) {
+        gt_buf_put(&b, "%!(EXTRA ", 9);
+        for (int i = next; i < argc && !rc; i++) {
+            gt_val v = argv[i].k == GV_INVALID ? gt_nil() : argv[i];
+            if (i > next) gt_buf_put(&b, ", ", 2);
+            if (v.k != GV_NIL) {
+                const char *t = gt_type_name(v);
+                gt_buf_put(&b, t, strlen(t));
+                gt_buf_put(&b, "=", 1);
+            }
+            if (gt_print(&e->vc, &b, v, false, 'v') && e->vc.failed) rc = -1;
+        }
+        gt_buf_put(&b, ")", 1);
+    }
+    if (rc) {
         gt_buf_free(&b);
-        return xerr(e, "printf: %d arguments but the format uses %d", argc - 1, next - 1);
+        return -1;
     }
     return make_string(e, &b, out);
 }
@@ -507,28 +557,23 @@ static int call_function(ex *e, gt_val dot, const gt_node *fn, const callargs *a
         gt_val v = gt_invalid();
         for (int i = 0; i < a->n; i++) {
             if (eval_arg(e, dot, a->args[i], &v)) return -1;
-            if (v.k == GV_INVALID) return xerr(e, "invalid value; expected reflect.Value");
             if (gt_truth(v) == is_or) {
                 *out = v;
                 return 0;
             }
         }
         if (a->has_final) v = a->final;
-        if (v.k == GV_INVALID) return xerr(e, "invalid value; expected reflect.Value");
         *out = v;
         return 0;
     }
     if (eval_args(e, dot, a, argv, (int)(sizeof(argv) / sizeof(argv[0])), &argc)) return -1;
     e->pos = pos;
-    /* builtins that take reflect.Value refuse an invalid value, as Go's evalCall does */
+    /* functions taking interface{} see an invalid value as nil; the builtins taking
+     * reflect.Value get it as it is (Go: not of it is true, eq of it and "x" is false) */
     bool takes_any = !strcmp(name, "print") || !strcmp(name, "printf") || !strcmp(name, "println") ||
                      !strcmp(name, "json") || !strcmp(name, "toTypeScriptType");
-    for (int i = 0; i < argc; i++) {
-        if (argv[i].k != GV_INVALID) continue;
-        if (takes_any) argv[i] = gt_nil();
-        else if (strcmp(name, "currentDate") && strcmp(name, "yesterdayDate"))
-            return xerr(e, "invalid value; expected reflect.Value");
-    }
+    for (int i = 0; i < argc; i++)
+        if (argv[i].k == GV_INVALID && takes_any) argv[i] = gt_nil();
 #define ARGS(lo, hi)                                                                             \
     do {                                                                                         \
         if (argc < (lo) || argc > (hi))                                                          \
@@ -682,9 +727,10 @@ static int walk_range(ex *e, gt_val dot, const gt_node *n)
         if (rc == WALK_BREAK) break;
         rc = WALK_OK;
     }
-    if (count == 0 && n->has_else) rc = walk_list(e, dot, &n->else_list);
+    /* break/continue end here; in the else list they belong to an enclosing range */
+    rc = count == 0 && n->has_else ? walk_list(e, dot, &n->else_list) : WALK_OK;
     e->nvars = mark;
-    return rc == WALK_ERR ? WALK_ERR : rc == WALK_BREAK || rc == WALK_CONTINUE ? rc : WALK_OK;
+    return rc;
 }
 
 static int walk_node(ex *e, gt_val dot, const gt_node *n)
@@ -700,7 +746,7 @@ static int walk_node(ex *e, gt_val dot, const gt_node *n)
         if (eval_pipe(e, dot, n->pipe, &v)) return WALK_ERR;
         if (n->pipe->ndecl > 0) return WALK_OK;
         e->pos = n->pos;
-        if (gt_print(&e->vc, e->out, v, true)) {
+        if (gt_print(&e->vc, e->out, v, true, 'v')) {
             if (e->out->overflow) return xerr(e, "output exceeds %u bytes", (unsigned)e->out->limit);
             return WALK_ERR;
         }

@@ -166,6 +166,7 @@ typedef struct {
     gt_vkind       k;
     bool           b;
     int64_t        i;
+    bool           u8;  /* GV_INT holding a byte of a string (Go's uint8, from index) */
     double         f;
     const char    *s;   /* GV_STRING: borrowed from JSON or the render arena */
     size_t         n;
@@ -217,8 +218,9 @@ void gt_buf_free(gt_buf *b);
 
 /* How text/template prints an action's value (action = true: "<no value>" for invalid, a
  * pointer to a struct dereferenced) or how fmt.Sprint prints an argument (action = false:
- * "&{...}" for a pointer to a struct). */
-int gt_print(gt_vctx *c, gt_buf *b, gt_val v, bool action);
+ * "&{...}" for a pointer to a struct). verb 'v', or 's' for printf's %s of a composite value
+ * (its numbers, bools and nils print as "%!s(int=1)"). */
+int gt_print(gt_vctx *c, gt_buf *b, gt_val v, bool action, char verb);
 /* json.Marshal(v). */
 int gt_json(gt_vctx *c, gt_buf *b, gt_val v);
 /* Go's strconv.FormatFloat(f, fmt, -1, 64) for fmt 'g' (fmt %v) or json's float encoding. */

@@ -10,6 +10,7 @@
  */
 #include "template/gotmpl_internal.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -499,8 +500,17 @@ static int parse_number(parser *p, const tok *t, gt_node *n)
         return 0;
     }
     size_t len = 0;
-    for (size_t i = 0; i < t->n && len + 1 < sizeof(buf); i++)
-        if (t->s[i] != '_') buf[len++] = t->s[i];
+    for (size_t i = 0; i < t->n && len + 1 < sizeof(buf); i++) {
+        if (t->s[i] != '_') {
+            buf[len++] = t->s[i];
+            continue;
+        }
+        /* Go: an underscore separates digits, or follows a base prefix (0x_1) */
+        bool before = i > 0 && (isxdigit((unsigned char)t->s[i - 1]) || strchr("xXoObB", t->s[i - 1]));
+        bool after = i + 1 < t->n && isxdigit((unsigned char)t->s[i + 1]);
+        if (!before || !after)
+            return perr(p, t->pos, "bad number syntax: \"%.*s\"", (int)(t->n > 40 ? 40 : t->n), t->s);
+    }
     buf[len] = 0;
     if (len == 0 || t->n >= sizeof(buf)) return perr(p, t->pos, "bad number syntax: \"%.*s\"", (int)(t->n > 40 ? 40 : t->n), t->s);
     bool hex = strstr(buf, "0x") || strstr(buf, "0X");

@@ -227,7 +227,7 @@ const char *gt_type_name(gt_val v)
     case GV_INVALID: return "<invalid>";
     case GV_NIL:     return "interface {}";
     case GV_BOOL:    return "bool";
-    case GV_INT:     return "int";
+    case GV_INT:     return v.u8 ? "uint8" : "int";
     case GV_FLOAT:   return "float64";
     case GV_STRING:  return "string";
     default:         return v.t->go_name;
@@ -478,7 +478,7 @@ void gt_fmt_float(gt_buf *b, double f, bool json)
 
 /* ------------------------------------------------------------ printing (fmt %v) */
 
-static int print_v(gt_vctx *c, gt_buf *b, gt_val v, int depth);
+static int print_v(gt_vctx *c, gt_buf *b, gt_val v, int depth, char verb);
 
 static int str_of(gt_vctx *c, gt_val v, gt_buf *b)
 {
@@ -519,9 +519,22 @@ static int method_string(gt_vctx *c, gt_val v, gt_val *out)
     return 0;
 }
 
-static int print_v(gt_vctx *c, gt_buf *b, gt_val v, int depth)
+static int print_v(gt_vctx *c, gt_buf *b, gt_val v, int depth, char verb)
 {
     char num[32];
+    if (verb == 's' && (v.k == GV_BOOL || v.k == GV_INT || v.k == GV_FLOAT)) {
+        /* fmt's %s inside a composite: "%!s(int=1)"; a nil interface stays "<nil>" */
+        put(b, "%!s(");
+        put(b, gt_type_name(v));
+        put(b, "=");
+        if (print_v(c, b, v, depth, 'v')) return -1;
+        return put(b, ")");
+    }
+    if (verb == 's' && v.k == GV_TYPED && v.t->kind == GK_PROPMAP && !v.j) {
+        put(b, "%!s(");
+        put(b, v.t->go_name);
+        return put(b, "=<nil>)");
+    }
     switch (v.k) {
     case GV_INVALID: return put(b, depth == 0 ? "<no value>" : "<invalid reflect.Value>");
     case GV_NIL:     return put(b, "<nil>");
@@ -544,7 +557,7 @@ static int print_v(gt_vctx *c, gt_buf *b, gt_val v, int depth)
         for (int64_t i = 0; i < n; i++) {
             gt_val e;
             if (i) put(b, " ");
-            if (gt_index(c, v, i, &e) || print_v(c, b, e, depth + 1)) return -1;
+            if (gt_index(c, v, i, &e) || print_v(c, b, e, depth + 1, verb)) return -1;
         }
         return put(b, "]");
     }
@@ -558,7 +571,7 @@ static int print_v(gt_vctx *c, gt_buf *b, gt_val v, int depth)
             if (i) put(b, " ");
             put(b, keys[i]);
             put(b, ":");
-            if (gt_map_get(c, v, keys[i], &e) < 0 || print_v(c, b, e, depth + 1)) return -1;
+            if (gt_map_get(c, v, keys[i], &e) < 0 || print_v(c, b, e, depth + 1, verb)) return -1;
         }
         return put(b, "]");
     }
@@ -571,7 +584,7 @@ static int print_v(gt_vctx *c, gt_buf *b, gt_val v, int depth)
         for (int i = 0; i < t->nfields; i++) {
             gt_val e;
             if (i) put(b, " ");
-            if (gt_field_get(c, v, t->fields[i].name, &e) < 0 || print_v(c, b, e, depth + 1)) return -1;
+            if (gt_field_get(c, v, t->fields[i].name, &e) < 0 || print_v(c, b, e, depth + 1, verb)) return -1;
         }
         return put(b, "}");
     case GK_PROPMAP:
@@ -584,10 +597,10 @@ static int print_v(gt_vctx *c, gt_buf *b, gt_val v, int depth)
     }
 }
 
-int gt_print(gt_vctx *c, gt_buf *b, gt_val v, bool action)
+int gt_print(gt_vctx *c, gt_buf *b, gt_val v, bool action, char verb)
 {
     if (!action && v.k == GV_TYPED && v.t->kind == GK_STRUCT && v.t->ptr && v.j) put(b, "&");
-    int rc = print_v(c, b, v, 0);
+    int rc = print_v(c, b, v, 0, verb);
     if (c->failed) return -1;
     return rc || b->overflow ? -1 : 0;
 }

@@ -72,6 +72,13 @@ case("unicode content", "{{ range .Messages }}{{ .Content }}|{{ len .Content }}|
 case("dot printing of values map", "{{ range .Messages }}{{ end }}{{ .Think }}{{ with .System }}{{ . }}{{ end }}")
 case("nested ranges and $", "{{ range $i, $m := .Messages }}{{ range $j, $n := $.Messages }}{{ if eq $i $j }}{{ $m.Role }}{{ end }}{{ end }}{{ end }}")
 case("if on int and string", "{{ $n := len .Messages }}{{ if $n }}n={{ $n }}{{ end }}{{ if \"\" }}no{{ else }}empty{{ end }}{{ if 0 }}no{{ else }}zero{{ end }}{{ if 0.0 }}no{{ else }}zerof{{ end }}")
+# found by comparing with Go on random templates: each was once wrong in qfit
+case("text after a range left by break", "{{ range $i, $m := .Messages }}{{ if eq $i 1 }}{{ break }}{{ end }}{{ $i }}{{ end }}|after{{ range .Messages }}{{ continue }}{{ end }}|end")
+case("invalid values in builtins", "{{ $x := .Prompt }}[{{ not $x }}][{{ not (.Prompt) }}][{{ eq (.Prompt) \"x\" }}][{{ and $x 1 }}][{{ or $x 0 }}]" + M)
+case("eq of nil values", "{{ range .Tools }}[{{ eq .Items .Function.Parameters.Required }}][{{ eq .Function.Parameters.Required .Items }}]{{ end }}" + M, tools_=tools)
+case("printf %s of composite values", "{{ range .Tools }}{{ printf \"%s|%s\" .Function.Parameters.Required .Items }}{{ range $k, $p := .Function.Parameters.Properties }}{{ printf \"%s;\" $p.Enum }}{{ end }}{{ end }}{{ range .Messages }}{{ range .ToolCalls }}{{ printf \"%s\" .Function.Arguments.list }}{{ end }}{{ end }}", messages=calls, tools_=tools)
+case("printf bad verbs and extra arguments", "{{ printf \"%d %t %s %q\" \"x\" 1 2.5 true }}|{{ printf \"%s\" .Prompt }}|{{ printf \"a\" 1 \"b\" .Prompt }}|{{ printf \"%s %d\" 1 }}" + M)
+case("bytes of a string", "{{ index \"abc\" 1 }} {{ printf \"%s\" (index \"abc\" 0) }} {{ eq (index \"abc\" 1) 98 }}" + M)
 # Go fails on these: qfit must fail too
 case("error: field on string", "{{ range .Messages }}{{ .Role.Foo }}{{ end }}")
 case("error: bad field of message", "{{ range .Messages }}{{ .Foo }}{{ end }}")
