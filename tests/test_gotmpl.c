@@ -149,7 +149,11 @@ static void run_case_file(const char *path, int want_cases)
 Test(gotmpl, ollama_execute_cases) { run_case_file(OLLAMA_DIR "/execute_cases.json", 22); }
 
 /* Go text/template semantics, expected outputs produced by Go (tests/data/templates/go). */
-Test(gotmpl, go_semantics) { run_case_file(GO_CASES, 58); }
+Test(gotmpl, go_semantics) { run_case_file(GO_CASES, 59); }
+
+/* Real Ollama library templates (Qwen, Llama 3.x, Mistral, Gemma 3, Phi-4 ...) with tools and
+ * thinking, expected outputs from Go (tests/data/templates/library). */
+Test(gotmpl, library_templates) { run_case_file("tests/data/templates/library/cases.json", 130); }
 
 /* Parse and execution errors name the line and column. */
 Test(gotmpl, errors_have_positions)

@@ -37,7 +37,6 @@ typedef struct {
 
 typedef struct {
     gt_vctx     vc;
-    const char *src;
     gt_buf     *out;
     gvar       *vars;
     int         nvars, capvars;
@@ -607,7 +606,7 @@ static int call_function(ex *e, gt_val dot, const gt_node *fn, const callargs *a
         } else {
             int lt = lt2(e, argv[0], argv[1]);
             if (lt < 0) return -1;
-            int eq = name[1] == 'e' ? eq2(e, argv[0], argv[1]) : 0;
+            int eq = strcmp(name, "le") && strcmp(name, "gt") ? 0 : eq2(e, argv[0], argv[1]);
             if (eq < 0) return -1;
             r = name[0] == 'l' ? (name[1] == 't' ? lt : lt || eq) : (name[1] == 't' ? !(lt || eq) : !lt);
         }
@@ -1125,7 +1124,7 @@ int qfit_template_render_go(const char *tmpl, const qfit_chat_input *in, char **
     gt_arena strings = { .limit = GT_MAX_ARENA };
     gt_buf buf = { .limit = QFIT_TEMPLATE_MAX_OUTPUT };
     char msg[512] = "";
-    ex e = { .vc = { .arena = &strings, .err = msg, .err_len = sizeof(msg) }, .src = tmpl, .out = &buf,
+    ex e = { .vc = { .arena = &strings, .err = msg, .err_len = sizeof(msg) }, .out = &buf,
              .owned = json_array() };
     int rc = e.owned ? render(&e, &t, in, &x) : xerr(&e, "out of memory");
     if (rc) {

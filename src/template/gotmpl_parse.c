@@ -3,10 +3,11 @@
  * Follows Go's text/template/parse: "{{" and "}}" delimit actions; "{{- " trims the white space
  * (space, tab, CR, LF) before the action and " -}}" the white space after it; "{{" followed by
  * slash-star ... star-slash "}}" is a comment. Actions hold keywords (if/else/end/range/with/
- * break/continue), pipelines of commands separated by "|", declarations "$x :=" and assignments "$x =". Like Go, function
- * names and variables are checked while parsing; {{define}}/{{template}}/{{block}} (named
- * templates) are refused because no Ollama chat template uses them. Errors are reported as
- * "template:LINE:COL: message". Nesting depth is bounded (GT_MAX_NESTING).
+ * break/continue), pipelines of commands separated by "|", declarations "$x :=" and
+ * assignments "$x =". Like Go, function names and variables are checked while parsing;
+ * {{define}}/{{template}}/{{block}} (named templates) are refused because no Ollama chat
+ * template uses them. Errors are reported as "template:LINE:COL: message". Nesting depth is
+ * bounded (GT_MAX_NESTING).
  */
 #include "template/gotmpl_internal.h"
 
@@ -512,7 +513,8 @@ static int parse_number(parser *p, const tok *t, gt_node *n)
             return perr(p, t->pos, "bad number syntax: \"%.*s\"", (int)(t->n > 40 ? 40 : t->n), t->s);
     }
     buf[len] = 0;
-    if (len == 0 || t->n >= sizeof(buf)) return perr(p, t->pos, "bad number syntax: \"%.*s\"", (int)(t->n > 40 ? 40 : t->n), t->s);
+    if (len == 0 || t->n >= sizeof(buf))
+        return perr(p, t->pos, "bad number syntax: \"%.*s\"", (int)(t->n > 40 ? 40 : t->n), t->s);
     bool hex = strstr(buf, "0x") || strstr(buf, "0X");
     char *e;
     errno = 0;

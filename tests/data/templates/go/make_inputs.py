@@ -79,6 +79,7 @@ case("eq of nil values", "{{ range .Tools }}[{{ eq .Items .Function.Parameters.R
 case("printf %s of composite values", "{{ range .Tools }}{{ printf \"%s|%s\" .Function.Parameters.Required .Items }}{{ range $k, $p := .Function.Parameters.Properties }}{{ printf \"%s;\" $p.Enum }}{{ end }}{{ end }}{{ range .Messages }}{{ range .ToolCalls }}{{ printf \"%s\" .Function.Arguments.list }}{{ end }}{{ end }}", messages=calls, tools_=tools)
 case("printf bad verbs and extra arguments", "{{ printf \"%d %t %s %q\" \"x\" 1 2.5 true }}|{{ printf \"%s\" .Prompt }}|{{ printf \"a\" 1 \"b\" .Prompt }}|{{ printf \"%s %d\" 1 }}" + M)
 case("bytes of a string", "{{ index \"abc\" 1 }} {{ printf \"%s\" (index \"abc\" 0) }} {{ eq (index \"abc\" 1) 98 }}" + M)
+case("ordering of equal values", "{{ gt 1 1 }} {{ ge 1 1 }} {{ le 1 1 }} {{ lt 1 1 }} {{ gt 2 1 }} {{ le 2 1 }} {{ gt \"b\" \"b\" }} {{ ge 1.5 2.5 }}" + M)
 # Go fails on these: qfit must fail too
 case("error: field on string", "{{ range .Messages }}{{ .Role.Foo }}{{ end }}")
 case("error: bad field of message", "{{ range .Messages }}{{ .Foo }}{{ end }}")
