@@ -8,6 +8,13 @@
  *
  * The engine's three files are compiled into this target directly (FUZZ_DIRS_fuzz_gotmpl is
  * empty): src/template/template.c also dispatches to the Jinja engine, which lives elsewhere.
+ * make does not see those #includes as dependencies: rebuild with
+ * `make -B build/fuzz/fuzz_gotmpl` after changing the engine.
+ *
+ * Run (seeds: Ollama's templates and the test templates; new inputs go to the first folder):
+ *   mkdir -p fuzz/corpus-run
+ *   ./build/fuzz/fuzz_gotmpl -max_total_time=180 -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
+ *       -artifact_prefix=build/fuzz/ fuzz/corpus-run tests/data/templates/ollama
  */
 #include "template/gotmpl_exec.c"
 #include "template/gotmpl_parse.c"
