@@ -47,7 +47,12 @@ typedef struct {
     const char   *bos_token;      /* Jinja: bos_token ("" when NULL) */
     const char   *eos_token;      /* Jinja: eos_token ("" when NULL) */
     int           think;          /* Go .Think / Jinja enable_thinking: -1 unset, 0 false, 1 true */
-    const json_t *extra;          /* Jinja: extra top-level variables (object) or NULL */
+    const json_t *extra;          /* Jinja: extra top-level variables (object) or NULL.
+                                   * Go: NULL or an object with only these string keys, the
+                                   * other values Ollama passes: "prompt" and "suffix" (both
+                                   * non-empty: fill-in-the-middle, .Prompt/.Suffix), and
+                                   * "think_level" (.ThinkLevel; needs think = 1). Any other
+                                   * key is an error, never ignored. */
 } qfit_chat_input;
 
 /* Which language a template text is written in, from its syntax. */
