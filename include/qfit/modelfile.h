@@ -156,7 +156,9 @@ typedef struct {
 qfit_modelfile *qfit_modelfile_new(void);   /* empty (from NULL), params allocated */
 void            qfit_modelfile_free(qfit_modelfile *m);
 
-/* Append copies; 0 or -1 (a role other than system|user|assistant is an error). */
+/* Append copies; 0 or -1 (a role other than system|user|assistant is an error).
+ * The licenses and messages arrays grow geometrically: fill them only through
+ * these functions (never assign an array of your own). */
 int qfit_modelfile_add_license(qfit_modelfile *m, const char *text, char *err, size_t err_len);
 int qfit_modelfile_add_message(qfit_modelfile *m, const char *role, const char *content,
                                char *err, size_t err_len);

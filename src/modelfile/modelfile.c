@@ -225,7 +225,7 @@ static bool valid_role(const char *r)
 /* Takes ownership of text (freed on error). */
 static int push_license(qfit_modelfile *m, char *text)
 {
-    char **v = realloc(m->licenses, (m->nlicenses + 1) * sizeof *v);
+    char **v = mf_grow(m->licenses, m->nlicenses, sizeof *v);
     if (!v) {
         free(text);
         return -1;
@@ -238,7 +238,7 @@ static int push_license(qfit_modelfile *m, char *text)
 /* Takes ownership of content (freed on error). */
 static int push_message(qfit_modelfile *m, const char *role, char *content)
 {
-    qfit_modelfile_message *v = realloc(m->messages, (m->nmessages + 1) * sizeof *v);
+    qfit_modelfile_message *v = mf_grow(m->messages, m->nmessages, sizeof *v);
     char *r = mf_strdup(role);
     if (!v || !r) {
         if (v) m->messages = v;

@@ -78,6 +78,12 @@ void qfit_warnings_free(qfit_warnings *w)
     w->count = w->cap = 0;
 }
 
+void *mf_grow(void *arr, size_t n, size_t elem)
+{
+    if (n != 0 && (n & (n - 1)) != 0) return arr;
+    return realloc(arr, (n ? 2 * n : 1) * elem);
+}
+
 char *mf_strdup(const char *s)
 {
     size_t n = strlen(s) + 1;
@@ -175,7 +181,7 @@ static int append_str(qfit_param *e, const char *s, char *err, size_t err_len)
         mf_err(err, err_len, "too many %s values (at most %u)", e->name, QFIT_PARAMS_MAX_STOP);
         return -1;
     }
-    char **v = realloc(e->strs, (e->nstrs + 1) * sizeof *v);
+    char **v = mf_grow(e->strs, e->nstrs, sizeof *v);
     if (!v) goto oom;
     e->strs = v;
     if (!(v[e->nstrs] = mf_strdup(s))) goto oom;
