@@ -479,6 +479,11 @@ Test(modelfile, json_from_params_layer)
     cr_expect_eq(json_real_value(json_object_get(j, "temperature")), 0.7);
     cr_expect(json_is_integer(json_object_get(j, "num_ctx")));
     cr_expect(json_is_false(json_object_get(j, "use_mmap")));
+    /* the dump flags the header recommends for a params layer */
+    char *text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(9));
+    cr_expect_str_eq(text, "{\"num_ctx\":4096,\"num_predict\":128,\"stop\":[\"<|eot_id|>\",\"</s>\"],"
+                           "\"temperature\":0.7,\"top_p\":1.0,\"use_mmap\":false}");
+    free(text);
     qfit_params *back = qfit_params_from_json(j, NULL, err, sizeof err);
     cr_expect(qfit_params_equal(p, back));
     json_decref(j);

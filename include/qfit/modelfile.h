@@ -19,8 +19,8 @@
  *     each string-value `stop` appends one entry; a JSON `stop` array (and a
  *     merge) replaces the whole list, as Ollama's create and request merge do.
  *
- * Modelfile: qfit_modelfile_parse() accepts Ollama's grammar (see
- * docs in the test data README and ollama-compat-reference §3): case-insensitive
+ * Modelfile: qfit_modelfile_parse() accepts Ollama's grammar (parser/parser.go
+ * in Ollama; ollama-compat-reference §3): case-insensitive
  * instructions FROM, PARAMETER, TEMPLATE, SYSTEM, LICENSE (repeatable), MESSAGE
  * (system|user|assistant), REQUIRES (semver); `#` comments at instruction
  * position; unquoted values trimmed to the end of the line; "..." and
@@ -46,7 +46,7 @@
  * Ownership: every object returned is owned by the caller and freed by its
  * _free function; strings inside a qfit_modelfile are malloc'd and owned by it.
  * Thread-safety: no global state; distinct objects may be used from distinct
- * threads. Needs jansson for the JSON conversions.
+ * threads (qfit_modelfile_resolve_from reads $HOME). Needs jansson.
  */
 #ifndef QFIT_MODELFILE_H
 #define QFIT_MODELFILE_H
@@ -129,7 +129,10 @@ bool qfit_params_equal(const qfit_params *a, const qfit_params *b);
 char *qfit_params_value_text(const qfit_param *e);
 
 /* JSON object {"name": value, ...} in insertion order (floats as the double
- * nearest to their shortest decimal text). NULL only on allocation failure. */
+ * nearest to their shortest decimal text). NULL only on allocation failure.
+ * To write a params layer as Ollama does, dump it with JSON_COMPACT |
+ * JSON_SORT_KEYS | JSON_REAL_PRECISION(9): `{"stop":["<|eot_id|>"],"temperature":0.7}`
+ * (jansson's default precision would write 0.69999999999999996). */
 json_t      *qfit_params_to_json(const qfit_params *p);
 /* From a JSON object (see the header comment for unknown keys and types). */
 qfit_params *qfit_params_from_json(const json_t *obj, qfit_warnings *w, char *err, size_t err_len);

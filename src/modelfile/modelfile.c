@@ -733,19 +733,18 @@ int qfit_modelfile_resolve_from(const char *from, const char *modelfile_dir,
         const char *slash = strchr(from, '/');
         size_t ulen = slash ? (size_t)(slash - from - 1) : strlen(from) - 1;
         const char *home = NULL;
+        struct passwd pwbuf, *pw = NULL;
+        char strbuf[16384];   /* getpw*_r: thread-safe, unlike getpwnam */
         if (ulen == 0) {
             home = getenv("HOME");
-            if (!home || !home[0]) {
-                struct passwd *pw = getpwuid(getuid());
-                home = pw ? pw->pw_dir : NULL;
-            }
+            if ((!home || !home[0]) && getpwuid_r(getuid(), &pwbuf, strbuf, sizeof strbuf, &pw) == 0 && pw)
+                home = pw->pw_dir;
         } else {
             char user[256];
             if (ulen >= sizeof user) ulen = sizeof user - 1;
             memcpy(user, from + 1, ulen);
             user[ulen] = '\0';
-            struct passwd *pw = getpwnam(user);
-            if (!pw) {
+            if (getpwnam_r(user, &pwbuf, strbuf, sizeof strbuf, &pw) != 0 || !pw) {
                 mf_err(err, err_len, "FROM %s: no user '%s'", from, user);
                 return -1;
             }
