@@ -245,8 +245,6 @@ Test(modelfile, errors_line_column)
     expect_error("FROM foo\nSYSTEM a\xFF" "b", "modelfile:2:9: invalid UTF-8 (byte 0xFF)");
     expect_error("FROM foo\nSYSTEM \xED\xA0\x80", "modelfile:2:8: invalid UTF-8 (byte 0xED)");   /* a surrogate */
     expect_error("FROM foo\nSYSTEM \xC0\xAF", "modelfile:2:8: invalid UTF-8 (byte 0xC0)");        /* overlong */
-    /* UTF-16 files (Ollama decodes them): refused clearly */
-    expect_error("\xFF\xFE" "F\0R\0", "modelfile:1:1: the Modelfile is UTF-16 encoded; save it as UTF-8");
     char nul[] = "FROM a\nSYSTEM x\0y";
     char *got = parse_dump(nul, sizeof nul - 1);
     cr_expect_str_eq(got, "ERROR modelfile:2:9: control character U+0000 is not allowed");
@@ -273,6 +271,63 @@ Test(modelfile, requires_semver)
         expect_error(in, want);
     }
     expect_error("FROM a\nREQUIRES 1\nREQUIRES 2", "modelfile:3:1: REQUIRES given twice (first at line 2)");
+}
+
+/* Ollama's TestParseFileUTF16ParseFile and TestParseMultiByte: UTF-16 with a BOM */
+static size_t to_utf16(const char *utf8, bool le, char *out)
+{
+    size_t n = 0;
+    out[n++] = le ? '\xFF' : '\xFE';
+    out[n++] = le ? '\xFE' : '\xFF';
+    const unsigned char *s = (const unsigned char *)utf8;
+    while (*s) {
+        unsigned cp;
+        if (*s < 0x80) cp = *s++;
+        else if (*s < 0xE0) cp = (s[0] & 0x1Fu) << 6 | (s[1] & 0x3F), s += 2;
+        else if (*s < 0xF0) cp = (s[0] & 0x0Fu) << 12 | (s[1] & 0x3Fu) << 6 | (s[2] & 0x3F), s += 3;
+        else cp = (s[0] & 0x07u) << 18 | (s[1] & 0x3Fu) << 12 | (s[2] & 0x3Fu) << 6 | (s[3] & 0x3F), s += 4;
+        unsigned units[2] = { cp, 0 }, k = 1;
+        if (cp >= 0x10000) units[0] = 0xD800 + ((cp - 0x10000) >> 10), units[1] = 0xDC00 + ((cp - 0x10000) & 0x3FF), k = 2;
+        for (unsigned i = 0; i < k; i++) {
+            out[n++] = (char)(le ? units[i] & 0xFF : units[i] >> 8);
+            out[n++] = (char)(le ? units[i] >> 8 : units[i] & 0xFF);
+        }
+    }
+    return n;
+}
+
+Test(modelfile, utf16_with_bom)
+{
+    char buf[512];
+    for (int le = 0; le < 2; le++) {
+        size_t n = to_utf16("FROM bob\nPARAMETER num_ctx 1\nPARAMETER top_k 4096\nSYSTEM You are a utf16 file.\n", le, buf);
+        char *got = parse_dump(buf, n);
+        cr_expect_str_eq(got, "FROM=bob\nSYSTEM=You are a utf16 file.\nPARAMETER num_ctx=1\nPARAMETER top_k=4096\n");
+        free(got);
+        n = to_utf16("FROM test\n\tSYSTEM \xE4\xBD\xA0\xE5\xA5\xBD\xF0\x9F\x91\x8B", le, buf);
+        got = parse_dump(buf, n);
+        cr_expect_str_eq(got, "FROM=test\nSYSTEM=\xE4\xBD\xA0\xE5\xA5\xBD\xF0\x9F\x91\x8B\n");
+        free(got);
+        /* errors keep line:column (characters) */
+        n = to_utf16("FROM a\n\xE4\xBD\xA0 x", le, buf);
+        got = parse_dump(buf, n);
+        cr_expect_str_eq(got, "ERROR modelfile:2:1: unknown instruction '\xE4\xBD\xA0'"
+                              " (expected FROM, PARAMETER, TEMPLATE, SYSTEM, MESSAGE, LICENSE or REQUIRES)");
+        free(got);
+    }
+    /* an unpaired surrogate, an odd length, a NUL */
+    {
+        static const struct { const char *in; size_t n; const char *msg; } bad[] = {
+            { "\xFF\xFE" "F\0\n\0a\0\x00\xD8" "b\0", 12, "ERROR modelfile:2:2: invalid UTF-16: an unpaired surrogate" },
+            { "\xFF\xFE" "F\0R\0O", 7, "ERROR modelfile:1:3: invalid UTF-16: an odd number of bytes" },
+            { "\xFE\xFF" "\0F\0\0", 6, "ERROR modelfile:1:2: invalid UTF-16: a NUL character" },
+        };
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+            char *got = parse_dump(bad[i].in, bad[i].n);
+            cr_expect_str_eq(got, bad[i].msg);
+            free(got);
+        }
+    }
 }
 
 /* ------------------------------------------------------------ parameters */

@@ -28,8 +28,8 @@
  * line break where the text so far, trimmed, ends with its closing quote).
  * Refused with a clear error (qfit cannot honour them): ADAPTER, DRAFT,
  * RENDERER, PARSER, a second FROM (projectors), a repeated TEMPLATE, SYSTEM or
- * REQUIRES, UTF-16 files. The input must be UTF-8 (a BOM is stripped) without
- * control characters other than tab, CR and LF. Sizes are bounded
+ * REQUIRES. The input is UTF-8 (a BOM is stripped) or UTF-16 with a BOM (as
+ * Ollama), without control characters other than tab, CR and LF. Sizes are bounded
  * (QFIT_MODELFILE_MAX_*).
  * Differences from Ollama, all stricter or clearer: errors carry line:column;
  * PARAMETER values are type-checked at parse time; extra blanks between

@@ -475,6 +475,62 @@ static int parse_instruction(parser *ps)
     }
 }
 
+/* UTF-16 (BOM first, its byte order) to a malloc'd NUL-terminated UTF-8 string;
+ * NULL with an error at the character where the input is not valid UTF-16. */
+static char *utf16_to_utf8(lexer *lx, const char *data, size_t len)
+{
+    const unsigned char *b = (const unsigned char *)data;
+    bool le = b[0] == 0xFF;
+    char *out = malloc(len / 2 * 3 + 1);   /* each 2-byte unit gives at most 3 bytes */
+    if (!out) {
+        lex_error(lx, here(lx), "out of memory");
+        return NULL;
+    }
+    size_t n = 0;
+    const char *why = NULL;
+    for (size_t i = 2; i < len; i += 2) {
+        if (i + 1 >= len) {
+            why = "an odd number of bytes";
+            break;
+        }
+        unsigned u = le ? b[i] | (unsigned)b[i + 1] << 8 : (unsigned)b[i] << 8 | b[i + 1];
+        unsigned cp = u;
+        if (u >= 0xD800 && u <= 0xDFFF) {
+            unsigned v = 0;
+            if (u <= 0xDBFF && i + 3 < len)
+                v = le ? b[i + 2] | (unsigned)b[i + 3] << 8 : (unsigned)b[i + 2] << 8 | b[i + 3];
+            if (!(v >= 0xDC00 && v <= 0xDFFF)) {
+                why = "an unpaired surrogate";
+                break;
+            }
+            cp = 0x10000 + ((u - 0xD800) << 10) + (v - 0xDC00);
+            i += 2;
+        }
+        if (cp == 0) {   /* kept out of the C string: the parser reports it */
+            why = "a NUL character";
+            break;
+        }
+        if (cp < 0x80) out[n++] = (char)cp;
+        else if (cp < 0x800) out[n++] = (char)(0xC0 | cp >> 6), out[n++] = (char)(0x80 | (cp & 0x3F));
+        else if (cp < 0x10000)
+            out[n++] = (char)(0xE0 | cp >> 12), out[n++] = (char)(0x80 | ((cp >> 6) & 0x3F)),
+            out[n++] = (char)(0x80 | (cp & 0x3F));
+        else
+            out[n++] = (char)(0xF0 | cp >> 18), out[n++] = (char)(0x80 | ((cp >> 12) & 0x3F)),
+            out[n++] = (char)(0x80 | ((cp >> 6) & 0x3F)), out[n++] = (char)(0x80 | (cp & 0x3F));
+    }
+    out[n] = '\0';
+    if (!why) return out;
+    /* the position of the bad unit: the decoded text before it, counted like the lexer */
+    lexer t = *lx;
+    t.s = out;
+    t.len = n;
+    while (t.pos < t.len) adv(&t);
+    lex_error(lx, here(&t), "invalid UTF-16: %s", why);
+    free(out);
+    return NULL;
+}
+
 static qfit_modelfile *parse_named(const char *data, size_t len, const char *name, qfit_warnings *w,
                                    char *err, size_t err_len)
 {
@@ -487,8 +543,12 @@ static qfit_modelfile *parse_named(const char *data, size_t len, const char *nam
         return NULL;
     }
     if (len >= 2 && ((data[0] == '\xFF' && data[1] == '\xFE') || (data[0] == '\xFE' && data[1] == '\xFF'))) {
-        lex_error(lx, here(lx), "the Modelfile is UTF-16 encoded; save it as UTF-8");
-        return NULL;
+        /* UTF-16 with a BOM (PowerShell's `>` writes it): decode, then parse the UTF-8 */
+        char *utf8 = utf16_to_utf8(lx, data, len);
+        if (!utf8) return NULL;
+        qfit_modelfile *m = parse_named(utf8, strlen(utf8), name, w, err, err_len);
+        free(utf8);
+        return m;
     }
     if (len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0) lx->pos = 3;
     if (check_text(lx) < 0) return NULL;

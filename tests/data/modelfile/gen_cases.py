@@ -88,7 +88,7 @@ ok('FormatParseFile 3', '\nFROM foo\nLICENSE """\nVery long and boring legal tex
    'FROM=foo', 'TEMPLATE=template1', 'PARAMETER stop=value1', 'PARAMETER stop=value2', 'LICENSE=\\nVery long and boring legal text.\\nBlah blah blah.\\n"Oh look, a quote!"\\n',
    'MESSAGE system=\\nYou are a store greeter. Always respond with "Hello!".\\n', 'MESSAGE user=Hey there!', 'MESSAGE assistant=Hello, I want to parse all the things!')
 ok('FormatParseFile 4', '\nFROM foo\nSYSTEM ""\n', 'FROM=foo', 'SYSTEM=')
-# TestParseFileUTF16ParseFile: UTF-16 is refused by qfit; tested in tests/test_modelfile.c
+# TestParseFileUTF16ParseFile: binary input, tested in tests/test_modelfile.c (utf16_with_bom)
 
 with open('ollama_cases.txt', 'w', encoding='utf-8', newline='') as f:
     f.write('# Ollama parser test vectors as data; format in README.md\n')
