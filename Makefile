@@ -87,6 +87,7 @@ demo: deps release
 FUZZ_CC ?= clang
 FUZZ_SRCS := $(wildcard fuzz/fuzz_*.c)
 FUZZ_DIRS_fuzz_gguf := gguf quant
+FUZZ_DIRS_fuzz_jinja := template
 fuzz_srcs = $(filter-out %_avx2.c %_avx512.c %_neon.c,$(foreach d,$(FUZZ_DIRS_$(1)),$(wildcard src/$(d)/*.c)))
 fuzz: $(FUZZ_SRCS:fuzz/%.c=build/fuzz/%)
 .SECONDEXPANSION:
