@@ -336,6 +336,24 @@ Test(jinja, tests_and_operators)
             "{{ range(100001) | length }}");
 }
 
+/* Divergences once found by random differential testing against jinja2, kept as cases. */
+Test(jinja, python_corner_cases)
+{
+    COMPARE("{{ 'range(0, 3) x_y, z' | wordcount }}{{ 2.5 is even }}{{ 4.0 is even }}{{ 3.0 is odd }}{{ 1 | round }}{{ true | round(1) }}{{ 2.5 | round }}",
+            "{{ range(3) }}{{ range(1, 9, 2) }}{{ range(3) | list }}{{ range(3) | length }}",
+            "{% set ns = namespace(a=1) %}{{ ns['a'] }}{{ ns[0] is undefined }}",
+            "{% set ns = namespace(a=1) %}{{ ns[1:] }}",
+            "{{ [1] in {'a': 1} }}",
+            "{{ {'a': 1} | indent }}",
+            "{{ none | selectattr('x') | list }}{{ none | map(attribute='x') | list }}{{ '' | reject | list }}",
+            "{{ none[1:] }}{{ 1[0] }}{{ none.attr }}{{ messages[0].content.nope }}|",
+            "{{ x is sequence }}{{ (1 and x) is sequence }}",
+            "{{ x | int }}",
+            "{{ x | float }}",
+            "{{ messages | selectattr('role') | length }}",
+            "{{ ('<b>' | safe) + '<i>' }}{{ '<i>' + ('<b>' | safe) }}{{ ('<b>' | safe) ~ '<i>' }}{{ '<&>' | escape | escape }}");
+}
+
 /* ------------------------------------------------------------------ exact expectations */
 
 static char *render_simple(const char *tmpl, char *err, size_t err_len)

@@ -57,7 +57,8 @@ struct jv {
 
 /* gen: the result of a filter that jinja2 returns as a generator (map, select, unique, ...):
  * iterable once, always true, no len(), no subscript, no str() that a test could match. */
-struct jlist { jv *v; size_t n, cap; bool tuple, gen; };
+/* range: made by range(); str() shows "range(a, b[, step])" as Python does (rng holds them). */
+struct jlist { jv *v; size_t n, cap; bool tuple, gen, range; int64_t rng[3]; };
 struct jdict { jv *k; jv *v; size_t n, cap; };
 
 enum { JF_RANGE, JF_NAMESPACE, JF_DICT, JF_RAISE, JF_STRFTIME, JF_COUNT };

@@ -49,7 +49,7 @@ static jlist *items_of(jctx *x, int line, jv v)
     switch (v.t) {
     case JV_UNDEF: break;
     case JV_LIST: return v.u.l;
-    case JV_DICT: case JV_NS:
+    case JV_DICT:
         for (size_t i = 0; i < v.u.d->n; i++) jl_push(x, l.u.l, v.u.d->k[i]);
         break;
     case JV_STR:
@@ -626,6 +626,8 @@ jv jinja_call_func(jctx *x, int line, int func, jv *args, size_t nargs, const ch
             jx_fail(x, line, "Range too big. The sandbox blocks ranges larger than MAX_RANGE (%d).", JINJA_MAX_RANGE);
         jv l = jv_newlist(x, false);
         for (int64_t i = start; st > 0 ? i < stop : i > stop; i += st) jl_push(x, l.u.l, jv_int(i));
+        l.u.l->range = true;
+        l.u.l->rng[0] = start; l.u.l->rng[1] = stop; l.u.l->rng[2] = st;
         return l;
     }
     case JF_NAMESPACE: case JF_DICT: {
@@ -1001,6 +1003,7 @@ jv jinja_filter(jctx *x, jnode *n, jv in, jv *args, size_t nargs, const char **k
         if (in.t == JV_FLOAT) return jv_float(fabs(in.u.f));
         jx_fail(x, line, "bad operand type for abs(): '%s'", jv_type_name(in));
     }
+    if ((!strcmp(f, "int") || !strcmp(f, "float")) && in.t == JV_UNDEF) undef_err(x, line, in); /* int(Undefined) raises */
     if (!strcmp(f, "int")) {
         check_args(&a, 2, (const char *const[]){ "default", "base", NULL });
         jv *dv = arg(&a, 0, "default"), *bs = arg(&a, 1, "base");
@@ -1044,6 +1047,7 @@ jv jinja_filter(jctx *x, jnode *n, jv in, jv *args, size_t nargs, const char **k
         if (me && str_eq(*me, "floor")) return jv_float(floor(d * scale) / scale);
         if (me && str_eq(*me, "ceil")) return jv_float(ceil(d * scale) / scale);
         if (me && !str_eq(*me, "common")) jx_fail(x, line, "method must be common, ceil or floor");
+        if (in.t == JV_INT || in.t == JV_BOOL) return jv_int(in.t == JV_INT ? in.u.i : in.u.b); /* round(int) is an int */
         char buf[64];
         snprintf(buf, sizeof buf, "%.*f", (int)p, d); /* correctly rounded, like Python's round() */
         return jv_float(strtod(buf, NULL));
@@ -1066,11 +1070,22 @@ jv jinja_filter(jctx *x, jnode *n, jv in, jv *args, size_t nargs, const char **k
             jv o = jv_to_str(x, args[0]), nw = jv_to_str(x, args[1]);
             return replace(x, s, o, nw, nargs > 2 ? need_int(x, line, args[2], "replace") : -1);
         }
-        if (!strcmp(f, "indent")) {
+        if (!strcmp(f, "indent")) { /* jinja2 appends "\n" to the value itself: str only */
+            if (in.t != JV_STR) jx_fail(x, line, "indent: expected a string, got %s", jv_type_name(in));
             check_args(&a, 3, (const char *const[]){ "width", "first", "blank", NULL });
             return indent(x, line, s, &a);
         }
-        if (!strcmp(f, "wordcount")) return jv_int((int64_t)split(x, line, s, jv_none(), -1, false).u.l->n);
+        if (!strcmp(f, "wordcount")) { /* runs of \w (letters, digits, '_'; non-ASCII counted as letters) */
+            int64_t words = 0;
+            bool in_word = false;
+            for (size_t i = 0; i < s.u.s.n; i++) {
+                unsigned char c = (unsigned char)s.u.s.p[i];
+                bool w = c >= 0x80 || c == '_' || (c >= '0' && c <= '9') || ascii_upper((char)c) || ascii_lower((char)c);
+                words += w && !in_word;
+                in_word = w;
+            }
+            return jv_int(words);
+        }
         if (f[0] == 'e' || f[0] == 'f') return in.t == JV_STR && in.safe && f[0] == 'e' ? in : jv_html_escape(x, s);
         return map_case(x, s, 'j'); /* title */
     }
@@ -1121,7 +1136,12 @@ bool jinja_test(jctx *x, jnode *n, const char *t, jv v, jv *args, size_t nargs)
         for (size_t i = 0; i < l->n; i++) if (jv_equal(l->v[i], v)) return true;
         return false;
     }
-    if (!strcmp(t, "odd") || !strcmp(t, "even")) {
+    if (!strcmp(t, "odd") || !strcmp(t, "even")) { /* value % 2 == 1 / == 0, floats too */
+        if (v.t == JV_FLOAT) {
+            double m = fmod(v.u.f, 2.0);
+            if (m < 0) m += 2.0;
+            return t[0] == 'o' ? m == 1.0 : m == 0.0;
+        }
         int64_t i = need_int(x, line, v, t);
         return (i % 2 != 0) == (t[0] == 'o');
     }

@@ -263,7 +263,10 @@ static bool contains(jctx *x, int line, jv item, jv container)
         for (size_t i = 0; i < container.u.l->n; i++)
             if (jv_equal(container.u.l->v[i], item)) return true;
         return false;
-    case JV_DICT: return jd_get(container.u.d, item) != NULL;
+    case JV_DICT:
+        if ((item.t == JV_LIST && !item.u.l->tuple) || item.t == JV_DICT)
+            jx_fail(x, line, "unhashable type: '%s'", jv_type_name(item));
+        return jd_get(container.u.d, item) != NULL;
     case JV_UNDEF: return false;
     default:
         jx_fail(x, line, "argument of type '%s' is not iterable", jv_type_name(container));
@@ -406,6 +409,7 @@ static jv getitem(jctx *x, int line, jv obj, jv key)
         return jv_undef("key");
     }
     case JV_LIST:
+        if (obj.u.l->gen) jx_fail(x, line, "'generator' object is not subscriptable");
         if (key.t == JV_INT || key.t == JV_BOOL) {
             int64_t i = inum(key);
             if (norm_index(&i, obj.u.l->n)) return obj.u.l->v[i];
@@ -451,8 +455,9 @@ static jv slice(jctx *x, jnode *n, jscope *sc)
         step = vstep.u.i;
         if (step == 0) jx_fail(x, n->line, "slice step cannot be zero");
     }
-    if (obj.t != JV_STR && obj.t != JV_LIST)
-        jx_fail(x, n->line, "'%s' object is not subscriptable", jv_type_name(obj));
+    if (obj.t == JV_NS) jx_fail(x, n->line, "'Namespace' object is not subscriptable");
+    if (obj.t != JV_STR && obj.t != JV_LIST) return jv_undef("slice"); /* jinja2: TypeError -> undefined */
+    if (obj.t == JV_LIST && obj.u.l->gen) jx_fail(x, n->line, "'generator' object is not subscriptable");
     /* strings are sliced by code points: split into characters first */
     jlist *items = obj.t == JV_STR ? iter_items(x, n->line, obj) : obj.u.l;
     int64_t len = (int64_t)items->n;

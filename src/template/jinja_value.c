@@ -222,7 +222,7 @@ const char *jv_type_name(jv v)
     case JV_INT: return "int";
     case JV_FLOAT: return "float";
     case JV_STR: return "str";
-    case JV_LIST: return v.u.l->gen ? "generator" : v.u.l->tuple ? "tuple" : "list";
+    case JV_LIST: return v.u.l->gen ? "generator" : v.u.l->range ? "range" : v.u.l->tuple ? "tuple" : "list";
     case JV_DICT: return "dict";
     case JV_NS: return "Namespace";
     case JV_LOOP: return "LoopContext";
@@ -460,6 +460,13 @@ static void repr_or_str(jctx *x, jbuf *b, jv v, bool repr)
         break;
     case JV_LIST:
         if (v.u.l->gen) jx_fail(x, 0, "cannot convert a generator to a string (add |list)");
+        if (v.u.l->range) {
+            char r[96];
+            if (v.u.l->rng[2] == 1) snprintf(r, sizeof r, "range(%lld, %lld)", (long long)v.u.l->rng[0], (long long)v.u.l->rng[1]);
+            else snprintf(r, sizeof r, "range(%lld, %lld, %lld)", (long long)v.u.l->rng[0], (long long)v.u.l->rng[1], (long long)v.u.l->rng[2]);
+            jb_puts(x, b, r);
+            break;
+        }
         jb_puts(x, b, v.u.l->tuple ? "(" : "[");
         for (size_t i = 0; i < v.u.l->n; i++) {
             if (i) jb_puts(x, b, ", ");
@@ -550,7 +557,8 @@ void jv_json_into(jctx *x, int line, jbuf *b, jv v, int indent, int level)
         break;
     case JV_STR: json_str(x, b, v.u.s.p, v.u.s.n); break;
     case JV_LIST:
-        if (v.u.l->gen) jx_fail(x, line, "Object of type generator is not JSON serializable");
+        if (v.u.l->gen || v.u.l->range)
+            jx_fail(x, line, "Object of type %s is not JSON serializable", v.u.l->gen ? "generator" : "range");
         if (v.u.l->n == 0) { jb_puts(x, b, "[]"); break; }
         jb_puts(x, b, "[");
         for (size_t i = 0; i < v.u.l->n; i++) {
