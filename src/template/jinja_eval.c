@@ -193,21 +193,51 @@ static jv capture(jctx *x, jscope *sc, jnodes body)
     return jv_str(b.p ? b.p : "", b.n);
 }
 
+/* Whether a macro body mentions a name (jinja2 gives a macro varargs/kwargs only when its body
+ * uses them). */
+static bool mentions(const jnode *n, const char *name, int depth)
+{
+    if (!n || depth > JINJA_MAX_DEPTH) return false;
+    if (n->kind == N_NAME && !strcmp(n->name, name)) return true;
+    if (mentions(n->a, name, depth + 1) || mentions(n->b, name, depth + 1) ||
+        mentions(n->c, name, depth + 1) || mentions(n->d, name, depth + 1))
+        return true;
+    for (size_t i = 0; i < n->args.n; i++) if (mentions(n->args.v[i], name, depth + 1)) return true;
+    for (size_t i = 0; i < n->args2.n; i++) if (mentions(n->args2.v[i], name, depth + 1)) return true;
+    return false;
+}
+
+static bool body_mentions(const jnode *macro, const char *name)
+{
+    for (size_t i = 0; i < macro->args.n; i++)
+        if (mentions(macro->args.v[i], name, 0)) return true;
+    return false;
+}
+
 static jv call_macro(jctx *x, int line, jmacro *m, jv *args, size_t nargs, const char **kwn,
                      jv *kwv, size_t nkw)
 {
     jnode *d = m->node;
     size_t np = d->args2.n;
-    if (nargs > np)
+    bool varargs = body_mentions(d, "varargs"), kwargs = body_mentions(d, "kwargs");
+    if (nargs > np && !varargs)
         jx_fail(x, line, "macro '%s' takes not more than %zu argument(s)", m->name, np);
     enter(x, line);
     jscope *s = scope_new(x, m->closure);
+    jv extra_kw = jv_newdict(x);
     for (size_t k = 0; k < nkw; k++) {
         size_t j;
         for (j = 0; j < np; j++) if (!strcmp(d->names[j], kwn[k])) break;
+        if (j == np && kwargs) { jd_set(x, extra_kw.u.d, jv_cstr(kwn[k]), kwv[k]); continue; }
         if (j == np) jx_fail(x, line, "macro '%s' has no argument named '%s'", m->name, kwn[k]);
         if (j < nargs) jx_fail(x, line, "macro '%s' got multiple values for argument '%s'", m->name, kwn[k]);
     }
+    if (varargs) {
+        jv extra = jv_newlist(x, true);
+        for (size_t i = np; i < nargs; i++) jl_push(x, extra.u.l, args[i]);
+        bind(x, s, "varargs", extra);
+    }
+    if (kwargs) bind(x, s, "kwargs", extra_kw);
     for (size_t j = 0; j < np; j++) {
         jv v = jv_undef(d->names[j]);
         bool set = false;
