@@ -262,14 +262,12 @@ static jv split(jctx *x, int line, jv s, jv sep, int64_t maxsplit, bool from_rig
         jv all = split(x, line, s, jv_none(), -1, false);
         jlist *w = all.u.l;
         if (maxsplit < 0 || (size_t)maxsplit >= w->n) return all;
-        /* join the leading words back: find where word number (n - maxsplit) starts */
+        /* the last maxsplit words split off; the rest, leading whitespace included, stays one */
         size_t keep = w->n - (size_t)maxsplit;
         jv r = jv_newlist(x, false);
-        const char *first_start = w->v[0].u.s.p;
         const char *last_end = w->v[keep - 1].u.s.p + w->v[keep - 1].u.s.n;
-        jl_push(x, r.u.l, jv_str(first_start, (size_t)(last_end - first_start)));
+        jl_push(x, r.u.l, jv_str(p, (size_t)(last_end - p)));
         for (size_t i = keep; i < w->n; i++) jl_push(x, r.u.l, w->v[i]);
-        /* Python keeps leading whitespace of the first piece stripped: it is */
         return r;
     }
     size_t i = 0;
@@ -280,9 +278,8 @@ static jv split(jctx *x, int line, jv s, jv sep, int64_t maxsplit, bool from_rig
             i += adv;
         }
         if (i >= n) break;
-        if (maxsplit == 0) {
-            jv rest = strip(jv_str(p + i, n - i), jv_none(), false, true);
-            jl_push(x, out.u.l, rest);
+        if (maxsplit == 0) { /* the remainder keeps its trailing whitespace */
+            jl_push(x, out.u.l, jv_str(p + i, n - i));
             break;
         }
         size_t b = i;

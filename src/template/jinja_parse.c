@@ -469,7 +469,7 @@ static jnode *parse_expr(parser *ps, bool with_cond);
 static jnode *parse_unary(parser *ps, bool with_filter);
 static jnode *parse_or(parser *ps);
 
-/* (args) after '(' was consumed is not the convention: this consumes '(' ... ')'. */
+/* '(' positional and name=value arguments ')' into n->args and n->args2 / n->names */
 static void parse_call_args(parser *ps, jnode *n)
 {
     expect_op(ps, "(");
@@ -884,11 +884,10 @@ static bool at_end_tag(parser *ps, const char *const *ends)
     return false;
 }
 
-/* Consumes "{% name" of an end tag already seen by at_end_tag. */
-static void take_end_tag(parser *ps, const char *name)
+/* Consumes "{% name" of an end/continuation tag already seen by at_end_tag. */
+static void take_end_tag(parser *ps)
 {
     ps->pos += 2;
-    (void)name;
 }
 
 static void body_until(parser *ps, jnodes *body, const char *const *ends)
@@ -911,7 +910,7 @@ static jnode *parse_if(parser *ps, int line)
     tok *t = peek(ps, 1);
     int l2 = t->line;
     if (tok_is(t, T_NAME, "elif")) {
-        take_end_tag(ps, "elif");
+        take_end_tag(ps);
         jnode *e = parse_if(ps, l2);
         size_t cap = 0;
         nodes_push(ps, &n->args2, e, &cap);
@@ -919,11 +918,11 @@ static jnode *parse_if(parser *ps, int line)
     }
     if (tok_is(t, T_NAME, "else")) {
         static const char *const ends2[] = { "endif", NULL };
-        take_end_tag(ps, "else");
+        take_end_tag(ps);
         expect_block_end(ps);
         body_until(ps, &n->args2, ends2);
     }
-    take_end_tag(ps, "endif");
+    take_end_tag(ps);
     expect_block_end(ps);
     return n;
 }
@@ -942,11 +941,11 @@ static jnode *parse_for(parser *ps, int line)
     body_until(ps, &n->args, ends);
     if (tok_is(peek(ps, 1), T_NAME, "else")) {
         static const char *const ends2[] = { "endfor", NULL };
-        take_end_tag(ps, "else");
+        take_end_tag(ps);
         expect_block_end(ps);
         body_until(ps, &n->args2, ends2);
     }
-    take_end_tag(ps, "endfor");
+    take_end_tag(ps);
     expect_block_end(ps);
     return n;
 }
@@ -984,7 +983,7 @@ static jnode *parse_set(parser *ps, int line)
     if (at_op(ps, "|")) { ps->pos++; n->c = parse_filter_chain(ps); }
     expect_block_end(ps);
     body_until(ps, &n->args, ends);
-    take_end_tag(ps, "endset");
+    take_end_tag(ps);
     expect_block_end(ps);
     return n;
 }
@@ -1013,8 +1012,7 @@ static void parse_signature(parser *ps, jnode *n)
 
 static jnode *parse_statement(parser *ps)
 {
-    tok *b = cur(ps); /* T_BLOCK_BEGIN */
-    ps->pos++;
+    ps->pos++; /* T_BLOCK_BEGIN */
     tok *t = cur(ps);
     int line = t->line;
     if (t->t != T_NAME) syntax(ps, "tag name expected");
@@ -1034,7 +1032,7 @@ static jnode *parse_statement(parser *ps)
         parse_signature(ps, n);
         expect_block_end(ps);
         body_until(ps, &n->args, ends);
-        take_end_tag(ps, "endmacro");
+        take_end_tag(ps);
         if (cur(ps)->t == T_NAME) ps->pos++; /* {% endmacro name %} */
         expect_block_end(ps);
     } else if (tok_is(t, T_NAME, "call")) {
@@ -1045,7 +1043,7 @@ static jnode *parse_statement(parser *ps)
         if (n->a->kind != N_CALL) syntax(ps, "expected call");
         expect_block_end(ps);
         body_until(ps, &n->args, ends);
-        take_end_tag(ps, "endcall");
+        take_end_tag(ps);
         expect_block_end(ps);
     } else if (tok_is(t, T_NAME, "filter")) {
         static const char *const ends[] = { "endfilter", NULL };
@@ -1053,27 +1051,24 @@ static jnode *parse_statement(parser *ps)
         n->c = parse_filter_chain(ps);
         expect_block_end(ps);
         body_until(ps, &n->args, ends);
-        take_end_tag(ps, "endfilter");
+        take_end_tag(ps);
         expect_block_end(ps);
     } else if (tok_is(t, T_NAME, "with")) {
         static const char *const ends[] = { "endwith", NULL };
         n = mk(ps, N_WITH, line);
-        size_t cap1 = 0, cap2 = 0;
+        size_t cap = 0; /* args2 holds target, value pairs interleaved; args the body */
         while (cur(ps)->t != T_BLOCK_END) {
             if (n->args2.n) expect_op(ps, ",");
             jnode *tg = parse_tuple(ps, false, true);
             expect_op(ps, "=");
-            nodes_push(ps, &n->args2, tg, &cap1);
-            nodes_push(ps, &n->args2, parse_expr(ps, true), &cap2);
+            nodes_push(ps, &n->args2, tg, &cap);
+            nodes_push(ps, &n->args2, parse_expr(ps, true), &cap);
         }
-        /* args2 holds target, value pairs interleaved; args the body */
-        (void)cap2;
         expect_block_end(ps);
         body_until(ps, &n->args, ends);
-        take_end_tag(ps, "endwith");
+        take_end_tag(ps);
         expect_block_end(ps);
     } else {
-        (void)b;
         jx_fail(ps->x, line, "template syntax error: unknown or unsupported tag '%.*s'", (int)t->n, t->p);
     }
     ps->depth--;
