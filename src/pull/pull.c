@@ -382,12 +382,18 @@ static int download_blob(puller *P, const qfit_layer *l, char *err, size_t err_l
         if (rc == 0) snprintf(err, err_len, "pulling %s: the registry sent %llu of %llu bytes", ds,
                               (unsigned long long)qfit_blob_offset(b.w), (unsigned long long)b.size);
         if (b.write_errno && is_space_errno(b.write_errno)) {
-            char dir[URL_MAX], e2[1024];
+            char dir[URL_MAX], part[URL_MAX + 96], e2[1024];
             blobs_dir(P, dir, sizeof dir);
             snprintf(e2, sizeof e2, "%s", err);
+            /* what the partial file holds (a write may have been cut short mid-chunk) */
+            struct stat ps;
+            uint64_t kept = qfit_blob_offset(b.w);
+            if (fmt(part, sizeof part, "%s/sha256-%s-partial", dir, l->digest.hex) == 0 && stat(part, &ps) == 0 &&
+                (uint64_t)ps.st_size <= b.size)
+                kept = (uint64_t)ps.st_size;
             snprintf(err, err_len, "not enough disk space in '%s': %llu more bytes needed for blob %s (%s); "
                      "the partial download is kept, run the pull again after freeing space", dir,
-                     (unsigned long long)(b.size - qfit_blob_offset(b.w)), ds, e2);
+                     (unsigned long long)(b.size - kept), ds, e2);
             qfit_blob_abort(b.w);
             return -1;
         }
@@ -470,17 +476,17 @@ static int plan_from_header(puller *P, const headbuf *h, uint64_t size, qfit_pla
     size_t l = strlen(path);
     snprintf(path + l, sizeof path - l, "/.qfit-tmp-XXXXXX");
     int fd = mkstemp(path);
-    if (fd < 0) { snprintf(err, err_len, "cannot create a temporary file '%s': %s", path, strerror(errno)); return -1; }
+    if (fd < 0) { fmt(err, err_len, "cannot create a temporary file '%s': %s", path, strerror(errno)); return -1; }
     int rc = -1;
     size_t off = 0;
     while (off < h->mb.len) {
         ssize_t w = write(fd, h->mb.buf + off, h->mb.len - off);
         if (w < 0 && errno == EINTR) continue;
-        if (w < 0) { snprintf(err, err_len, "cannot write '%s': %s", path, strerror(errno)); goto out; }
+        if (w < 0) { fmt(err, err_len, "cannot write '%s': %s", path, strerror(errno)); goto out; }
         off += (size_t)w;
     }
     if (ftruncate(fd, (off_t)size) != 0) {
-        snprintf(err, err_len, "cannot size '%s' to %llu bytes: %s", path, (unsigned long long)size, strerror(errno));
+        fmt(err, err_len, "cannot size '%s' to %llu bytes: %s", path, (unsigned long long)size, strerror(errno));
         goto out;
     }
     rc = qfit_plan_model_from_gguf(path, pm, err, err_len);
