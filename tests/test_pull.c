@@ -506,8 +506,26 @@ Test(pull, plan_only_downloads_nothing_and_no_fit_refused_unless_forced)
     cr_assert(strstr(err, "does not fit") && strstr(err, "--force"), "%s", err);
     cr_assert(!exists("%s/blobs/sha256-%s", r.store, r.model.hex));
     o2.force = true;
+    clear_log(&r);
     cr_assert_eq(pull(&r, "kjv", &o2, &sn, err, sizeof err), 0, "%s", err);
     assert_verified(&r, "kjv");
+    /* the header read for the plan is the start of the download: no byte twice */
+    log = read_log(&r);
+    const char *ranges[2] = { "bytes=0-8388607", "bytes=8388608-" };
+    int n = 0;
+    int64_t sent = 0;
+    json_array_foreach(log, i, e) {
+        if (!strstr(json_string_value(json_object_get(e, "path")), r.model.hex)) continue;
+        json_t *range = json_object_get(e, "range");
+        cr_assert_lt(n, 2, "more than two requests for the model blob");
+        cr_assert(json_is_string(range) && !strcmp(json_string_value(range), ranges[n]), "request %d: Range %s", n,
+                  json_is_string(range) ? json_string_value(range) : "none");
+        sent += json_integer_value(json_object_get(e, "sent"));
+        n++;
+    }
+    cr_assert_eq(n, 2);
+    cr_assert_eq(sent, r.model_size);
+    json_decref(log);
     stop(&r);
 }
 

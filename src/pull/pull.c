@@ -28,6 +28,13 @@ static int fmt(char *buf, size_t cap, const char *f, ...)
 }
 
 typedef struct {
+    char       *buf;
+    size_t      len, cap;
+    size_t      max;    /* more is an error */
+    const char *what;   /* "manifest", for that error */
+} membuf;
+
+typedef struct {
     qfit_store           *s;
     const qfit_pull_opts *o;
     CURL                 *curl;
@@ -35,6 +42,8 @@ typedef struct {
     char                  base[URL_MAX];       /* scheme://host/v2/ns/model */
     char                  reg_host[512];       /* host:port of the registry, lowercase */
     qfit_pull_progress    prog;
+    membuf                head;                /* the model layer's first bytes (plan) */
+    qfit_digest           head_digest;         /* ... of this blob */
 } puller;
 
 /* What a response body is written to. sink returns 0 to go on, -1 to abort (its
@@ -235,12 +244,6 @@ static int http_get(puller *P, const char *url0, const char *accept, int64_t ran
 
 /* ------------------------------------------------------------------ manifest */
 
-typedef struct {
-    char       *buf;
-    size_t      len;
-    size_t      max;    /* more is an error */
-    const char *what;   /* "manifest", for that error */
-} membuf;
 
 static int sink_mem(const char *p, size_t n, void *ctx, char *err, size_t err_len)
 {
@@ -249,9 +252,14 @@ static int sink_mem(const char *p, size_t n, void *ctx, char *err, size_t err_le
         snprintf(err, err_len, "%s is larger than %zu bytes", m->what, m->max);
         return -1;
     }
-    char *nb = realloc(m->buf, m->len + n + 1);
-    if (!nb) { snprintf(err, err_len, "out of memory"); return -1; }
-    m->buf = nb;
+    if (m->len + n + 1 > m->cap) {   /* grow geometrically: bodies arrive in small pieces */
+        size_t cap = m->cap ? m->cap : 65536;
+        while (cap < m->len + n + 1) cap *= 2;
+        char *nb = realloc(m->buf, cap);
+        if (!nb) { snprintf(err, err_len, "out of memory"); return -1; }
+        m->buf = nb;
+        m->cap = cap;
+    }
     memcpy(m->buf + m->len, p, n);
     m->len += n;
     m->buf[m->len] = 0;
@@ -350,6 +358,24 @@ static void blobs_dir(puller *P, char *buf, size_t cap)
     fmt(buf, cap, "%s/blobs", qfit_store_root(P->s));
 }
 
+/* Rewrite a failed write's message (ENOSPC, EDQUOT, EFBIG) as the path and the bytes needed. */
+static void space_error(puller *P, const qfit_layer *l, char *err, size_t err_len)
+{
+    char dir[URL_MAX], part[URL_MAX + 96], e2[1024], ds[QFIT_DIGEST_STR];
+    qfit_digest_str(&l->digest, ds);
+    blobs_dir(P, dir, sizeof dir);
+    snprintf(e2, sizeof e2, "%s", err);
+    /* what the partial file holds (a write may have been cut short mid-chunk) */
+    struct stat ps;
+    uint64_t kept = 0;
+    if (fmt(part, sizeof part, "%s/sha256-%s-partial", dir, l->digest.hex) == 0 && stat(part, &ps) == 0 &&
+        ps.st_size <= l->size)
+        kept = (uint64_t)ps.st_size;
+    snprintf(err, err_len, "not enough disk space in '%s': %llu more bytes needed for blob %s (%s); "
+             "the partial download is kept, run the pull again after freeing space", dir,
+             (unsigned long long)((uint64_t)l->size - kept), ds, e2);
+}
+
 static int download_blob(puller *P, const qfit_layer *l, char *err, size_t err_len)
 {
     char ds[QFIT_DIGEST_STR], url[URL_MAX], st[32];
@@ -362,6 +388,16 @@ static int download_blob(puller *P, const qfit_layer *l, char *err, size_t err_l
     b.w = qfit_blob_begin(P->s, &l->digest, QFIT_BLOB_RESUME, err, err_len);
     if (!b.w) return -1;
     if (qfit_blob_offset(b.w) > b.size && reopen_truncated(&b, err, err_len) != 0) return -1;
+    /* the header fetched for the plan is the start of this blob: not fetched twice */
+    uint64_t off0 = qfit_blob_offset(b.w);
+    if (P->head.len && qfit_digest_equal(&l->digest, &P->head_digest) && off0 < P->head.len) {
+        errno = 0;
+        if (qfit_blob_write(b.w, P->head.buf + off0, P->head.len - off0, err, err_len) != 0) {
+            if (is_space_errno(errno)) space_error(P, l, err, err_len);
+            qfit_blob_abort(b.w);
+            return -1;
+        }
+    }
     P->prog.total = b.size;
     for (int attempt = 0;; attempt++) {
         uint64_t off = qfit_blob_offset(b.w);
@@ -382,18 +418,7 @@ static int download_blob(puller *P, const qfit_layer *l, char *err, size_t err_l
         if (rc == 0) snprintf(err, err_len, "pulling %s: the registry sent %llu of %llu bytes", ds,
                               (unsigned long long)qfit_blob_offset(b.w), (unsigned long long)b.size);
         if (b.write_errno && is_space_errno(b.write_errno)) {
-            char dir[URL_MAX], part[URL_MAX + 96], e2[1024];
-            blobs_dir(P, dir, sizeof dir);
-            snprintf(e2, sizeof e2, "%s", err);
-            /* what the partial file holds (a write may have been cut short mid-chunk) */
-            struct stat ps;
-            uint64_t kept = qfit_blob_offset(b.w);
-            if (fmt(part, sizeof part, "%s/sha256-%s-partial", dir, l->digest.hex) == 0 && stat(part, &ps) == 0 &&
-                (uint64_t)ps.st_size <= b.size)
-                kept = (uint64_t)ps.st_size;
-            snprintf(err, err_len, "not enough disk space in '%s': %llu more bytes needed for blob %s (%s); "
-                     "the partial download is kept, run the pull again after freeing space", dir,
-                     (unsigned long long)(b.size - kept), ds, e2);
+            space_error(P, l, err, err_len);
             qfit_blob_abort(b.w);
             return -1;
         }
@@ -524,7 +549,9 @@ static int pull_plan(puller *P, const char *display, const qfit_manifest *m, cha
         }
         if (rc != 0 && !h.full) { free(h.mb.buf); return -1; }
         have = plan_from_header(P, &h, (uint64_t)l->size, &pm, perr, sizeof perr);
-        free(h.mb.buf);
+        free(P->head.buf);
+        P->head = h.mb;   /* kept: the download starts after it */
+        P->head_digest = l->digest;
         if (have == 0 || cap >= QFIT_PULL_HEADER_MAX || cap >= (uint64_t)l->size) break;
         qfit_plan_model_free(&pm);
         memset(&pm, 0, sizeof pm);
@@ -623,6 +650,7 @@ int qfit_pull(qfit_store *s, const char *name, const qfit_pull_opts *opts, char 
 done:
     qfit_manifest_free(m);
     free(mb.buf);
+    free(P.head.buf);
     curl_easy_cleanup(P.curl);
     return rc;
 }
