@@ -17,5 +17,6 @@ int qfit_cmd_rm(int argc, char **argv);
 int qfit_cmd_cp(int argc, char **argv);
 int qfit_cmd_import(int argc, char **argv);
 int qfit_cmd_prune(int argc, char **argv);
+int qfit_cmd_pull(int argc, char **argv);
 
 #endif

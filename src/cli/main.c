@@ -35,6 +35,7 @@ int main(int argc, char **argv)
         { "cp",       qfit_cmd_cp,       "SOURCE DESTINATION          copy a model under a new name" },
         { "rm",       qfit_cmd_rm,       "NAME...                     remove models (and blobs no model uses)" },
         { "prune",    qfit_cmd_prune,    "[--dry-run]                 remove unused blobs and partial files" },
+        { "pull",     qfit_cmd_pull,     "NAME [--insecure] [--plan-only] download a model (resumable; plan first)" },
     };
     const size_t n = sizeof cmds / sizeof cmds[0];
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {

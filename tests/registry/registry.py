@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""A loopback Ollama-compatible registry for tests/test_pull.c (standard library only).
+
+Usage: registry.py ROOT [--timeout SECONDS]
+
+Serves, on 127.0.0.1 and 127.0.0.2 (each on a free port; "PORT1 PORT2\\n" is written
+to ROOT/ports once both listen):
+  GET /v2/<ns>/<model>/manifests/<tag>  ROOT/manifests/<ns>/<model>/<tag> (404 if absent)
+  GET /v2/<ns>/<model>/blobs/sha256:<hex>  ROOT/blobs/sha256-<hex>
+  GET /files/<hex>                      the same blob (redirect target)
+Range requests ("bytes=A-" and "bytes=A-B") get 206 with Content-Range.
+
+Behaviour is read from ROOT/ctl.json at each request (absent = {}):
+  "redirect": {"<hex>": {"code": 302, "to": "same" | "second"}}
+              the blob URL answers with a redirect to /files/<hex> on 127.0.0.1
+              ("same") or 127.0.0.2 ("second")
+  "drop_once": {"<hex>": N}   the first GET of that blob sends N bytes and closes
+  "corrupt": ["<hex>", ...]   one byte in the middle of the blob is flipped
+  "rate": B                   at most about B bytes per second for blob bodies
+  "status": {"<path>": [code, "body"]}  answer that path with that status
+  "ignore_range": true        answer Range requests with the whole blob (200)
+Every request is appended to ROOT/log.jsonl as one JSON object:
+  {"server": 1|2, "path", "range", "authorization", "status", "sent"}.
+The process exits by itself after --timeout seconds (default 120).
+"""
+import json
+import os
+import re
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+ROOT = sys.argv[1]
+TIMEOUT = 120.0
+if "--timeout" in sys.argv:
+    TIMEOUT = float(sys.argv[sys.argv.index("--timeout") + 1])
+LOCK = threading.Lock()
+DROPPED = set()
+PORTS = [0, 0]
+
+
+def ctl():
+    try:
+        with open(os.path.join(ROOT, "ctl.json")) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return {}
+
+
+def log(entry):
+    with LOCK:
+        with open(os.path.join(ROOT, "log.jsonl"), "a") as f:
+            f.write(json.dumps(entry) + "\n")
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_no = 1
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def handle(self):
+        try:
+            super().handle()
+        except (BrokenPipeError, ConnectionResetError):
+            pass   # the client went away (a test kills it on purpose)
+
+    def record(self, status, sent):
+        log({"server": self.server_no, "path": self.path, "range": self.headers.get("Range"),
+             "authorization": self.headers.get("Authorization"), "status": status, "sent": sent})
+
+    def simple(self, status, body, headers=()):
+        data = body.encode() if isinstance(body, str) else body
+        self.send_response(status)
+        for k, v in headers:
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        self.record(status, len(data))
+
+    def do_GET(self):
+        c = ctl()
+        if self.path in c.get("status", {}):
+            code, body = c["status"][self.path]
+            return self.simple(code, body)
+        m = re.fullmatch(r"/v2/([^/]+)/([^/]+)/manifests/([^/]+)", self.path)
+        if m:
+            p = os.path.join(ROOT, "manifests", m.group(1), m.group(2), m.group(3))
+            if not os.path.isfile(p):
+                return self.simple(404, '{"errors":[{"code":"MANIFEST_UNKNOWN"}]}')
+            with open(p, "rb") as f:
+                return self.simple(200, f.read(),
+                                   [("Content-Type", "application/vnd.docker.distribution.manifest.v2+json")])
+        m = re.fullmatch(r"/v2/[^/]+/[^/]+/blobs/sha256:([0-9a-f]{64})", self.path)
+        if m:
+            hx = m.group(1)
+            red = c.get("redirect", {}).get(hx)
+            if red:
+                host, port = ("127.0.0.1", PORTS[0]) if red["to"] == "same" else ("127.0.0.2", PORTS[1])
+                return self.simple(red["code"], "", [("Location", "http://%s:%d/files/%s" % (host, port, hx))])
+            return self.blob(hx, c)
+        m = re.fullmatch(r"/files/([0-9a-f]{64})", self.path)
+        if m:
+            return self.blob(m.group(1), c)
+        return self.simple(404, "not found")
+
+    def blob(self, hx, c):
+        p = os.path.join(ROOT, "blobs", "sha256-" + hx)
+        if not os.path.isfile(p):
+            return self.simple(404, '{"errors":[{"code":"BLOB_UNKNOWN"}]}')
+        with open(p, "rb") as f:
+            data = bytearray(f.read())
+        if hx in c.get("corrupt", []) and data:
+            data[len(data) // 2] ^= 0xFF
+        total = len(data)
+        start, end = 0, total - 1
+        rng = self.headers.get("Range")
+        status = 200
+        if rng and not c.get("ignore_range"):
+            m = re.fullmatch(r"bytes=(\d+)-(\d*)", rng)
+            if not m or int(m.group(1)) >= total:
+                return self.simple(416, "bad range", [("Content-Range", "bytes */%d" % total)])
+            start = int(m.group(1))
+            if m.group(2):
+                end = min(int(m.group(2)), total - 1)
+            status = 206
+        self.send_response(status)
+        self.send_header("Content-Length", str(end - start + 1))
+        if status == 206:
+            self.send_header("Content-Range", "bytes %d-%d/%d" % (start, end, total))
+        self.end_headers()
+        drop = None
+        with LOCK:
+            n = c.get("drop_once", {}).get(hx)
+            if n is not None and hx not in DROPPED:
+                DROPPED.add(hx)
+                drop = n
+        rate = c.get("rate")
+        sent = 0
+        pos = start
+        chunk = 16384 if rate else 65536
+        try:
+            while pos <= end:
+                k = min(chunk, end + 1 - pos)
+                if drop is not None and sent + k > drop:
+                    k = drop - sent
+                self.wfile.write(data[pos:pos + k])
+                self.wfile.flush()
+                sent += k
+                pos += k
+                if drop is not None and sent >= drop:
+                    self.close_connection = True
+                    break
+                if rate:
+                    time.sleep(k / rate)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        self.record(status, sent)
+
+
+class Second(Handler):
+    server_no = 2
+
+
+def main():
+    s1 = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    s2 = ThreadingHTTPServer(("127.0.0.2", 0), Second)
+    s1.daemon_threads = s2.daemon_threads = True
+    PORTS[0], PORTS[1] = s1.server_address[1], s2.server_address[1]
+    for s in (s1, s2):
+        threading.Thread(target=s.serve_forever, daemon=True).start()
+    tmp = os.path.join(ROOT, "ports.tmp")
+    with open(tmp, "w") as f:
+        f.write("%d %d\n" % (PORTS[0], PORTS[1]))
+    os.rename(tmp, os.path.join(ROOT, "ports"))
+    time.sleep(TIMEOUT)
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,639 @@
+/* Suite pull: `qfit pull` against a loopback registry (tests/registry/registry.py,
+ * started per test on free ports of 127.0.0.1 and 127.0.0.2, stopping by itself).
+ * The model layer is the shared kjv-llama-7m F16 GGUF; what the server really
+ * received (paths, Range and Authorization headers, bytes sent) is read from its
+ * request log, not from qfit's own account. */
+#include <criterion/criterion.h>
+
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "qfit/pull.h"
+#include "qfit/store.h"
+#include "util/testutil.h"
+
+#define MODEL     "models/kjv-llama-7m-f16.gguf"
+#define MODEL_F32 "models/kjv-llama-7m-f32.gguf"   /* bigger: for the kill -9 test */
+
+typedef struct {
+    char  dir[4096];     /* registry root */
+    char  store[4096];   /* store root */
+    pid_t pid;
+    int   port, port2;
+    qfit_digest model, config, tmpl;
+    int64_t model_size;
+} reg;
+
+static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void sh(const char *fmt, ...)
+{
+    char cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
+static void write_file(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    cr_assert(f, "%s", path);
+    cr_assert_eq(fwrite(data, 1, len, f), len);
+    fclose(f);
+}
+
+static void put_blob(reg *r, const void *data, size_t len, qfit_digest *d)
+{
+    qfit_digest_of(data, len, d);
+    char p[4200];
+    snprintf(p, sizeof p, "%s/blobs/sha256-%s", r->dir, d->hex);
+    write_file(p, data, len);
+}
+
+/* Serve manifest bytes as ns/model:tag. */
+static void put_manifest(reg *r, const char *model, const char *tag, const char *bytes, size_t len)
+{
+    sh("mkdir -p '%s/manifests/library/%s'", r->dir, model);
+    char p[4400];
+    snprintf(p, sizeof p, "%s/manifests/library/%s/%s", r->dir, model, tag);
+    write_file(p, bytes, len);
+}
+
+static void set_ctl(reg *r, const char *json)
+{
+    char p[4200];
+    snprintf(p, sizeof p, "%s/ctl.json", r->dir);
+    write_file(p, json, strlen(json));
+}
+
+/* A registry serving library/kjv:latest = the GGUF + a template + a config. */
+static void start_model(reg *r, const char *tag, const char *model_rel)
+{
+    memset(r, 0, sizeof *r);
+    snprintf(r->dir, sizeof r->dir, "%s/reg-%s", tu_tmpdir(), tag);
+    snprintf(r->store, sizeof r->store, "%s/store-%s", tu_tmpdir(), tag);
+    sh("rm -rf '%s' '%s' && mkdir -p '%s/blobs'", r->dir, r->store, r->dir);
+    size_t n;
+    void *gguf = tu_read_file(tu_shared_path(model_rel), &n);
+    cr_assert(gguf);
+    qfit_digest_of(gguf, n, &r->model);
+    free(gguf);
+    r->model_size = (int64_t)n;
+    sh("ln -s '%s' '%s/blobs/sha256-%s'", tu_shared_path(model_rel), r->dir, r->model.hex);
+    const char *tmpl = "{{ .Prompt }}";
+    put_blob(r, tmpl, strlen(tmpl), &r->tmpl);
+    qfit_model_config c = { "gguf", "llama", "7.30M", "F16", "amd64", "linux" };
+    size_t clen;
+    char *cfg = qfit_model_config_build(&c, &clen);
+    put_blob(r, cfg, clen, &r->config);
+    qfit_layer config = { .kind = QFIT_LAYER_OTHER, .digest = r->config, .size = (int64_t)clen };
+    snprintf(config.media_type, sizeof config.media_type, "%s", QFIT_MEDIA_CONFIG);
+    free(cfg);
+    qfit_layer layers[2] = {
+        { .kind = QFIT_LAYER_MODEL, .digest = r->model, .size = r->model_size },
+        { .kind = QFIT_LAYER_TEMPLATE, .digest = r->tmpl, .size = (int64_t)strlen(tmpl) },
+    };
+    char err[512];
+    size_t mlen;
+    char *m = qfit_manifest_build(&config, layers, 2, &mlen, err, sizeof err);
+    cr_assert(m, "%s", err);
+    put_manifest(r, "kjv", "latest", m, mlen);
+    free(m);
+
+    r->pid = fork();
+    cr_assert(r->pid >= 0);
+    if (r->pid == 0) {
+        execl("/usr/bin/python3", "python3", "tests/registry/registry.py", r->dir, "--timeout", "120", (char *)NULL);
+        _exit(127);
+    }
+    char ports[4200];
+    snprintf(ports, sizeof ports, "%s/ports", r->dir);
+    for (int i = 0; i < 200 && access(ports, F_OK) != 0; i++) usleep(50000);
+    FILE *f = fopen(ports, "r");
+    cr_assert(f, "the test registry did not start");
+    cr_assert_eq(fscanf(f, "%d %d", &r->port, &r->port2), 2);
+    fclose(f);
+}
+
+static void start(reg *r, const char *tag)
+{
+    start_model(r, tag, MODEL);
+}
+
+static void stop(reg *r)
+{
+    if (r->pid > 0) {
+        kill(r->pid, SIGTERM);
+        waitpid(r->pid, NULL, 0);
+        r->pid = 0;
+    }
+}
+
+static const char *name_of(reg *r, const char *model)
+{
+    static char buf[256];
+    snprintf(buf, sizeof buf, "http://127.0.0.1:%d/library/%s", r->port, model);
+    return buf;
+}
+
+/* The server's request log: a JSON array of its lines (json_decref). */
+static json_t *read_log(reg *r)
+{
+    char p[4200];
+    snprintf(p, sizeof p, "%s/log.jsonl", r->dir);
+    json_t *a = json_array();
+    FILE *f = fopen(p, "r");
+    if (!f) return a;
+    char line[2048];
+    while (fgets(line, sizeof line, f)) {
+        json_t *e = json_loads(line, 0, NULL);
+        cr_assert(e, "bad log line %s", line);
+        json_array_append_new(a, e);
+    }
+    fclose(f);
+    return a;
+}
+
+static void clear_log(reg *r)
+{
+    char p[4200];
+    snprintf(p, sizeof p, "%s/log.jsonl", r->dir);
+    unlink(p);
+}
+
+/* Requests whose path contains needle. */
+static size_t count_requests(json_t *log, const char *needle)
+{
+    size_t i, n = 0;
+    json_t *e;
+    json_array_foreach(log, i, e) if (strstr(json_string_value(json_object_get(e, "path")), needle)) n++;
+    return n;
+}
+
+static bool exists(const char *fmt, const char *a, const char *b)
+{
+    char p[8400];
+    snprintf(p, sizeof p, fmt, a, b);
+    return access(p, F_OK) == 0;
+}
+
+typedef struct {
+    char statuses[4096];
+    int  plans;
+    qfit_plan_verdict verdict;
+} seen;
+
+static void on_progress(const qfit_pull_progress *p, void *ctx)
+{
+    seen *s = ctx;
+    size_t l = strlen(s->statuses);
+    const char *last = strrchr(s->statuses, '|');
+    if (last && !strcmp(last + 1, p->status)) return;
+    snprintf(s->statuses + l, sizeof s->statuses - l, "|%s", p->status);
+}
+
+static void on_plan(const qfit_plan_model *m, const qfit_plan_machine *mach, const qfit_plan_result *r, void *ctx)
+{
+    seen *s = ctx;
+    s->plans++;
+    s->verdict = r->verdict;
+}
+
+static int pull(reg *r, const char *model, qfit_pull_opts *o, seen *sn, char *err, size_t err_len)
+{
+    qfit_store *s = qfit_store_open(r->store, err, err_len);
+    cr_assert(s, "%s", err);
+    qfit_pull_opts def = { .insecure = true };
+    if (!o) o = &def;
+    o->progress = on_progress;
+    o->on_plan = on_plan;
+    o->ctx = sn;
+    int rc = qfit_pull(s, name_of(r, model), o, err, err_len);
+    qfit_store_close(s);
+    return rc;
+}
+
+static void assert_verified(reg *r, const char *model)
+{
+    char err[1024];
+    qfit_store *s = qfit_store_open(r->store, err, sizeof err);
+    cr_assert(s);
+    cr_assert_eq(qfit_store_verify(s, name_of(r, model), err, sizeof err), 0, "%s", err);
+    qfit_store_close(s);
+}
+
+static int64_t file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (int64_t)st.st_size : -1;
+}
+
+/* ---------------------------------------------------------------- tests */
+
+Test(pull, manifest_and_blobs)
+{
+    reg r;
+    start(&r, "basic");
+    seen sn = { .plans = 0 };
+    char err[2048];
+    cr_assert_eq(pull(&r, "kjv", NULL, &sn, err, sizeof err), 0, "%s", err);
+    assert_verified(&r, "kjv");
+    /* the manifest is stored byte for byte as served */
+    char a[8400], b[8400];
+    snprintf(a, sizeof a, "%s/manifests/library/kjv/latest", r.dir);
+    snprintf(b, sizeof b, "%s/manifests/127.0.0.1:%d/library/kjv/latest", r.store, r.port);
+    size_t la, lb;
+    char *ma = tu_read_file(a, &la), *mb = tu_read_file(b, &lb);
+    cr_assert(ma && mb);
+    cr_assert(la == lb && !memcmp(ma, mb, la));
+    free(ma);
+    free(mb);
+    char expect[256];
+    snprintf(expect, sizeof expect, "|pulling manifest|pulling %.12s|verifying sha256 digest|pulling %.12s", r.model.hex,
+             r.tmpl.hex);
+    cr_assert(!strncmp(sn.statuses, expect, strlen(expect)), "statuses %s", sn.statuses);
+    cr_assert(strstr(sn.statuses, "|writing manifest|success"), "statuses %s", sn.statuses);
+    /* a second pull downloads no blob again */
+    clear_log(&r);
+    cr_assert_eq(pull(&r, "kjv", NULL, &sn, err, sizeof err), 0, "%s", err);
+    json_t *log = read_log(&r);
+    cr_assert_eq(count_requests(log, "/blobs/"), 0);
+    cr_assert_eq(count_requests(log, "/manifests/"), 1);
+    json_decref(log);
+    stop(&r);
+}
+
+/* 307 to another path of the same host: followed, the token goes along (same host);
+ * 302 to 127.0.0.2: followed, and the token is NOT sent there. */
+static void redirect_case(const char *tag, int code, const char *to, int server, bool auth_expected)
+{
+    reg r;
+    start(&r, tag);
+    char ctl[512];
+    snprintf(ctl, sizeof ctl, "{\"redirect\": {\"%s\": {\"code\": %d, \"to\": \"%s\"}}}", r.model.hex, code, to);
+    set_ctl(&r, ctl);
+    seen sn = { .plans = 0 };
+    char err[2048];
+    qfit_pull_opts o = { .insecure = true, .bearer_token = "secret-token" };
+    cr_assert_eq(pull(&r, "kjv", &o, &sn, err, sizeof err), 0, "%s", err);
+    assert_verified(&r, "kjv");
+    json_t *log = read_log(&r);
+    size_t i, files = 0;
+    json_t *e;
+    json_array_foreach(log, i, e) {
+        const char *path = json_string_value(json_object_get(e, "path"));
+        json_t *auth = json_object_get(e, "authorization");
+        if (strstr(path, "/blobs/")) {   /* the registry itself always gets the token */
+            cr_assert(json_is_string(auth) && !strcmp(json_string_value(auth), "Bearer secret-token"));
+        }
+        if (!strncmp(path, "/files/", 7)) {
+            files++;
+            cr_assert_eq(json_integer_value(json_object_get(e, "server")), server);
+            if (auth_expected) cr_assert(json_is_string(auth), "no token on the same host");
+            else cr_assert(json_is_null(auth), "credentials sent to the second host: %s", json_string_value(auth));
+        }
+    }
+    cr_assert_eq(files, 1, "the redirect target was fetched %zu times", files);
+    json_decref(log);
+    stop(&r);
+}
+
+Test(pull, redirect_307_same_host) { redirect_case("r307", 307, "same", 1, true); }
+Test(pull, redirect_302_second_host_gets_no_credentials) { redirect_case("r302", 302, "second", 2, false); }
+
+Test(pull, redirect_to_plain_http_refused_without_insecure_and_file_scheme_refused)
+{
+    /* the registry name itself is https here (insecure = false), so any http hop is
+     * refused; the check is on the scheme of every hop, before any request. */
+    qfit_store *s;
+    char err[1024];
+    const char *root = tu_tmpdir();
+    s = qfit_store_open(root, err, sizeof err);
+    cr_assert(s);
+    cr_assert_neq(qfit_pull(s, "http://127.0.0.1:9/library/kjv", NULL, err, sizeof err), 0);
+    cr_assert(strstr(err, "--insecure"), "%s", err);
+    cr_assert_neq(qfit_pull(s, "file:///etc/passwd", NULL, err, sizeof err), 0);
+    qfit_store_close(s);
+}
+
+Test(pull, resume_after_dropped_connection_sends_range)
+{
+    reg r;
+    start(&r, "drop");
+    char ctl[256];
+    const int64_t cut = 5 * 1000 * 1000;
+    snprintf(ctl, sizeof ctl, "{\"drop_once\": {\"%s\": %lld}}", r.model.hex, (long long)cut);
+    set_ctl(&r, ctl);
+    seen sn = { .plans = 0 };
+    char err[2048];
+    cr_assert_eq(pull(&r, "kjv", NULL, &sn, err, sizeof err), 0, "%s", err);
+    assert_verified(&r, "kjv");
+    json_t *log = read_log(&r);
+    size_t i;
+    json_t *e;
+    int64_t sent = 0;
+    int n = 0;
+    char want[64];
+    snprintf(want, sizeof want, "bytes=%lld-", (long long)cut);
+    json_array_foreach(log, i, e) {
+        if (!strstr(json_string_value(json_object_get(e, "path")), r.model.hex)) continue;
+        sent += json_integer_value(json_object_get(e, "sent"));
+        json_t *range = json_object_get(e, "range");
+        if (n == 1) cr_assert(json_is_string(range) && !strcmp(json_string_value(range), want),
+                              "second request's Range: %s", json_is_string(range) ? json_string_value(range) : "none");
+        n++;
+    }
+    cr_assert_eq(n, 2, "%d requests for the model blob", n);
+    cr_assert_leq(sent - r.model_size, r.model_size / 100, "re-sent %lld bytes", (long long)(sent - r.model_size));
+    json_decref(log);
+    stop(&r);
+}
+
+Test(pull, digest_mismatch_quarantined_then_refetched)
+{
+    reg r;
+    start(&r, "corrupt");
+    char ctl[256];
+    snprintf(ctl, sizeof ctl, "{\"corrupt\": [\"%s\"]}", r.model.hex);
+    set_ctl(&r, ctl);
+    seen sn = { .plans = 0 };
+    char err[2048];
+    cr_assert_neq(pull(&r, "kjv", NULL, &sn, err, sizeof err), 0);
+    cr_assert(strstr(err, "digest mismatch"), "%s", err);
+    cr_assert(strstr(err, r.model.hex), "expected digest not named: %s", err);
+    cr_assert(!strstr(err, "not found"), "%s", err);
+    cr_assert(!exists("%s/blobs/sha256-%s", r.store, r.model.hex), "a corrupt blob under its final name");
+    cr_assert(!exists("%s/blobs/sha256-%s-partial", r.store, r.model.hex), "the corrupt data was kept");
+    char mp[4400];
+    snprintf(mp, sizeof mp, "%s/manifests/127.0.0.1:%d/library/kjv/latest", r.store, r.port);
+    cr_assert(access(mp, F_OK) != 0, "manifest written despite a bad blob");
+    /* the server is fixed: the same store pulls it again, from byte 0 */
+    set_ctl(&r, "{}");
+    clear_log(&r);
+    cr_assert_eq(pull(&r, "kjv", NULL, &sn, err, sizeof err), 0, "%s", err);
+    assert_verified(&r, "kjv");
+    json_t *log = read_log(&r);
+    cr_assert_eq(count_requests(log, r.model.hex), 1);
+    json_decref(log);
+    stop(&r);
+}
+
+static void refused_manifest(reg *r, const char *model, const char *bytes, size_t len, const char *needle)
+{
+    put_manifest(r, model, "latest", bytes, len);
+    clear_log(r);
+    seen sn = { .plans = 0 };
+    char err[2048];
+    cr_assert_neq(pull(r, model, NULL, &sn, err, sizeof err), 0, "%s accepted", model);
+    cr_assert(strstr(err, needle), "%s: %s", model, err);
+    json_t *log = read_log(r);
+    cr_assert_eq(count_requests(log, "/blobs/"), 0, "%s: a blob was requested", model);
+    json_decref(log);
+    cr_assert(!exists("%s/blobs%s", r->store, ""), "%s: the store was written", model);
+}
+
+Test(pull, malicious_manifests_refused_before_any_download)
+{
+    reg r;
+    start(&r, "evil");
+    char m[1024];
+    const char *head = "{\"schemaVersion\":2,\"mediaType\":\"" QFIT_MEDIA_MANIFEST "\",\"config\":{\"mediaType\":\""
+                       QFIT_MEDIA_CONFIG "\",\"digest\":\"sha256:%s\",\"size\":%s},\"layers\":[%s]}";
+    char layer[512];
+    snprintf(layer, sizeof layer, "{\"mediaType\":\"application/vnd.ollama.image.model\",\"digest\":\"%s\",\"size\":10}",
+             "sha256:../../../../etc/passwd");
+    snprintf(m, sizeof m, head, r.config.hex, "10", layer);
+    refused_manifest(&r, "baddigest", m, strlen(m), "digest");
+    snprintf(m, sizeof m, head, r.config.hex, "-1", "");
+    refused_manifest(&r, "negative", m, strlen(m), "size");
+    snprintf(m, sizeof m, head, r.config.hex, "1152921504606846976", "");
+    refused_manifest(&r, "huge", m, strlen(m), "size");
+    /* too many layers (30000, within the byte bound), then more bytes than the bound */
+    size_t cap = 5u << 20, len = 0;
+    char *big = malloc(cap);
+    len += (size_t)snprintf(big, cap, "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"config\":{\"mediaType\":\"%s\","
+                            "\"digest\":\"sha256:%s\",\"size\":1},\"layers\":[", QFIT_MEDIA_MANIFEST, QFIT_MEDIA_CONFIG,
+                            r.config.hex);
+    for (int i = 0; i < 30000; i++)
+        len += (size_t)snprintf(big + len, cap - len, "%s{\"mediaType\":\"x\",\"digest\":\"sha256:%s\",\"size\":1}",
+                                i ? "," : "", r.tmpl.hex);
+    len += (size_t)snprintf(big + len, cap - len, "]}");
+    cr_assert_lt(len, QFIT_MANIFEST_MAX_BYTES);
+    refused_manifest(&r, "layers", big, len, "layers");
+    memset(big + len, ' ', cap - len);   /* 5 MiB: trailing spaces make it valid JSON, too big */
+    refused_manifest(&r, "bytes", big, cap, "larger than");
+    free(big);
+    stop(&r);
+}
+
+Test(pull, not_found_and_server_errors)
+{
+    reg r;
+    start(&r, "errors");
+    seen sn = { .plans = 0 };
+    char err[2048];
+    cr_assert_neq(pull(&r, "nosuchmodel", NULL, &sn, err, sizeof err), 0);
+    cr_assert(strstr(err, "model 'http://127.0.0.1:") || strstr(err, "not found"), "%s", err);
+    cr_assert(strstr(err, "not found"), "%s", err);
+    /* a 500 with a long body: the code and a bounded excerpt */
+    char ctl[1024], body[700];
+    memset(body, 'x', sizeof body - 1);
+    body[sizeof body - 1] = 0;
+    snprintf(ctl, sizeof ctl, "{\"status\": {\"/v2/library/kjv/manifests/latest\": [500, \"overloaded %s\"]}}", body);
+    set_ctl(&r, ctl);
+    cr_assert_neq(pull(&r, "kjv", NULL, &sn, err, sizeof err), 0);
+    cr_assert(strstr(err, "500") && strstr(err, "overloaded"), "%s", err);
+    cr_assert_lt(strlen(err), 1200, "error body not bounded: %zu bytes", strlen(err));
+    stop(&r);
+}
+
+Test(pull, plain_http_refused_without_insecure)
+{
+    reg r;
+    start(&r, "insecure");
+    seen sn = { .plans = 0 };
+    char err[2048];
+    qfit_pull_opts o = { .insecure = false };
+    cr_assert_neq(pull(&r, "kjv", &o, &sn, err, sizeof err), 0);
+    cr_assert(strstr(err, "--insecure"), "%s", err);
+    json_t *log = read_log(&r);
+    cr_assert_eq(json_array_size(log), 0, "a request was made");
+    json_decref(log);
+    stop(&r);
+}
+
+Test(pull, plan_only_downloads_nothing_and_no_fit_refused_unless_forced)
+{
+    reg r;
+    start(&r, "plan");
+    seen sn = { .plans = 0 };
+    char err[2048];
+    qfit_pull_opts o = { .insecure = true, .plan = true, .plan_only = true };
+    cr_assert_eq(pull(&r, "kjv", &o, &sn, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(sn.plans, 1);
+    json_t *log = read_log(&r);
+    size_t i;
+    json_t *e;
+    json_array_foreach(log, i, e) {
+        if (!strstr(json_string_value(json_object_get(e, "path")), "/blobs/")) continue;
+        json_t *range = json_object_get(e, "range");   /* only the header, by Range */
+        cr_assert(json_is_string(range) && !strncmp(json_string_value(range), "bytes=0-", 8));
+    }
+    json_decref(log);
+    cr_assert(!exists("%s/blobs/sha256-%s", r.store, r.model.hex));
+    char mp[4400];
+    snprintf(mp, sizeof mp, "%s/manifests", r.store);
+    cr_assert(access(mp, F_OK) != 0, "plan-only wrote a manifest");
+
+    /* a machine with 8 MiB (less than the 14.7 MB of weights): the plan says it does
+     * not fit, the pull refuses */
+    qfit_plan_machine tiny;
+    qfit_plan_machine_custom(8u << 20, &tiny);
+    qfit_pull_opts o2 = { .insecure = true, .plan = true, .machine = &tiny };
+    memset(&sn, 0, sizeof sn);
+    cr_assert_neq(pull(&r, "kjv", &o2, &sn, err, sizeof err), 0);
+    cr_assert_eq(sn.verdict, QFIT_VERDICT_NO_FIT);
+    cr_assert(strstr(err, "does not fit") && strstr(err, "--force"), "%s", err);
+    cr_assert(!exists("%s/blobs/sha256-%s", r.store, r.model.hex));
+    o2.force = true;
+    clear_log(&r);
+    cr_assert_eq(pull(&r, "kjv", &o2, &sn, err, sizeof err), 0, "%s", err);
+    assert_verified(&r, "kjv");
+    /* the header read for the plan is the start of the download: no byte twice */
+    log = read_log(&r);
+    const char *ranges[2] = { "bytes=0-8388607", "bytes=8388608-" };
+    int n = 0;
+    int64_t sent = 0;
+    json_array_foreach(log, i, e) {
+        if (!strstr(json_string_value(json_object_get(e, "path")), r.model.hex)) continue;
+        json_t *range = json_object_get(e, "range");
+        cr_assert_lt(n, 2, "more than two requests for the model blob");
+        cr_assert(json_is_string(range) && !strcmp(json_string_value(range), ranges[n]), "request %d: Range %s", n,
+                  json_is_string(range) ? json_string_value(range) : "none");
+        sent += json_integer_value(json_object_get(e, "sent"));
+        n++;
+    }
+    cr_assert_eq(n, 2);
+    cr_assert_eq(sent, r.model_size);
+    json_decref(log);
+    stop(&r);
+}
+
+static char *run_pull_cli(reg *r, const char *prefix, int *status)
+{
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "%s QFIT_MODELS='%s' '%s' pull --insecure --no-plan '%s'", prefix, r->store,
+             tu_qfit_bin(), name_of(r, "kjv"));
+    return tu_run(cmd, status);
+}
+
+Test(pull, kill9_mid_download_then_resume)
+{
+    reg r;
+    start_model(&r, "kill9", MODEL_F32);
+    set_ctl(&r, "{\"rate\": 8000000}");
+    char partial[4400];
+    snprintf(partial, sizeof partial, "%s/blobs/sha256-%s-partial", r.store, r.model.hex);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        setenv("QFIT_MODELS", r.store, 1);
+        int fd = open("/dev/null", O_WRONLY);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        execl(tu_qfit_bin(), "qfit", "pull", "--insecure", "--no-plan", name_of(&r, "kjv"), (char *)NULL);
+        _exit(127);
+    }
+    int64_t got = -1;
+    for (int i = 0; i < 600 && (got = file_size(partial)) < 16000000; i++) usleep(20000);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    got = file_size(partial);
+    cr_assert_gt(got, 1000000, "the pull did not get far enough (%lld bytes)", (long long)got);
+    cr_assert_lt(got, r.model_size, "the pull finished before the kill");
+    /* what the server sent to the killed process: at most 1% more than it kept */
+    int64_t sent_before = -1;
+    size_t i;
+    json_t *e, *log;
+    for (int t = 0; t < 100 && sent_before < 0; t++) {   /* the server logs when it sees the close */
+        usleep(50000);
+        log = read_log(&r);
+        json_array_foreach(log, i, e) if (strstr(json_string_value(json_object_get(e, "path")), r.model.hex))
+            sent_before = json_integer_value(json_object_get(e, "sent"));
+        json_decref(log);
+    }
+    cr_assert_geq(sent_before, got, "the server's log of the killed request is missing");
+    cr_assert_leq(sent_before - got, got / 100, "%lld bytes sent to the killed pull were lost (kept %lld)",
+                  (long long)(sent_before - got), (long long)got);
+    set_ctl(&r, "{}");
+    clear_log(&r);
+    int st;
+    char *out = run_pull_cli(&r, "", &st);
+    cr_assert_eq(st, 0, "%s", out);
+    free(out);
+    assert_verified(&r, "kjv");
+    log = read_log(&r);
+    int64_t resent = -1;
+    json_array_foreach(log, i, e) {
+        if (!strstr(json_string_value(json_object_get(e, "path")), r.model.hex)) continue;
+        json_t *range = json_object_get(e, "range");
+        cr_assert(json_is_string(range), "the resumed pull did not send a Range header");
+        long long from = atoll(json_string_value(range) + 6);
+        cr_assert_eq(from, got, "resumed from %lld, the partial file had %lld bytes", from, (long long)got);
+        resent = json_integer_value(json_object_get(e, "sent"));
+    }
+    cr_assert_eq(resent, r.model_size - got, "bytes sent on resume");
+    json_decref(log);
+    stop(&r);
+}
+
+/* Disk full, simulated with RLIMIT_FSIZE on the qfit process (`ulimit -f`; SIGXFSZ
+ * ignored so write() fails with EFBIG as on a full disk it fails with ENOSPC). */
+Test(pull, disk_full_names_path_and_bytes_then_next_pull_resumes)
+{
+    reg r;
+    start(&r, "full");
+    int st;
+    char *out = run_pull_cli(&r, "trap '' XFSZ; ulimit -f 4096;", &st);   /* 2 or 4 MiB */
+    cr_assert_eq(st, 1, "%s", out);
+    cr_assert(strstr(out, "not enough disk space"), "%s", out);
+    char dir[4200];
+    snprintf(dir, sizeof dir, "'%s/blobs'", r.store);
+    cr_assert(strstr(out, dir), "path not named: %s", out);
+    /* ulimit -f counts 512-byte blocks in dash, 1024 in bash: take the size kept */
+    char need[64], partial[4400];
+    snprintf(partial, sizeof partial, "%s/blobs/sha256-%s-partial", r.store, r.model.hex);
+    int64_t kept = file_size(partial);
+    cr_assert(kept == 2 << 20 || kept == 4 << 20, "the partial download was not kept (%lld bytes)", (long long)kept);
+    snprintf(need, sizeof need, "%lld more bytes needed", (long long)(r.model_size - kept));
+    cr_assert(strstr(out, need), "bytes needed not named (%s): %s", need, out);
+    free(out);
+    clear_log(&r);
+    out = run_pull_cli(&r, "", &st);
+    cr_assert_eq(st, 0, "%s", out);
+    free(out);
+    assert_verified(&r, "kjv");
+    json_t *log = read_log(&r);
+    size_t i;
+    json_t *e;
+    json_array_foreach(log, i, e) {
+        if (!strstr(json_string_value(json_object_get(e, "path")), r.model.hex)) continue;
+        json_t *range = json_object_get(e, "range");
+        char want[64];
+        snprintf(want, sizeof want, "bytes=%lld-", (long long)kept);
+        cr_assert(json_is_string(range) && !strcmp(json_string_value(range), want), "Range %s",
+                  json_is_string(range) ? json_string_value(range) : "none");
+    }
+    json_decref(log);
+    stop(&r);
+}
