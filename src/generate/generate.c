@@ -289,8 +289,8 @@ int qfit_generate(qfit_context *c, const qfit_tokenizer *tok, const int32_t *pro
     /* prefill in micro-batches of n_batch, polling the abort between them */
     const int n_eval = (int)n_prompt;
     for (int done = 0; done < n_eval;) {
-        if (aborted(cb)) { qfit_gen_finish(g, QFIT_GEN_CANCELLED); break; }
         if (cb && cb->on_prefill) cb->on_prefill(cb->user, done, n_eval);
+        if (aborted(cb)) { qfit_gen_finish(g, QFIT_GEN_CANCELLED); break; }
         const int n = n_eval - done < n_batch ? n_eval - done : n_batch;
         const bool last = done + n == n_eval;
         if (qfit_decode(c, prompt + done, n, last ? n - 1 : n) != 0) {
