@@ -2,7 +2,8 @@
  *   bench/sample [-n N_VOCAB] [-t SECONDS]
  * Random logits (sum of uniforms, roughly normal, sd ~3 like a real model's
  * row), n_vocab 152064 (Qwen2.5) by default. Reports microseconds per
- * qfit_sampler_sample call (mean over about SECONDS per path, after a warm-up)
+ * qfit_sampler_sample call (median and minimum of calls timed one by one for
+ * about SECONDS per path, after a warm-up)
  * for: greedy; top_k 40 + top_p 0.95 + temperature 0.8; top_k 0 (the full
  * vocabulary) + top_p 0.95 + temperature 0.8; the same with penalties over 64
  * tokens; and qfit_logprobs with 20 alternatives. Single thread. */
@@ -24,29 +25,39 @@ static double now(void)
 
 static volatile long g_sink;   /* keeps the calls from being optimised away */
 
-static double bench(const char *name, const qfit_sampler_params *p, float **rows, int n_vocab, double tmin,
-                    int logprobs)
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* each call timed on its own: the median and the minimum resist other processes
+ * sharing the cores far better than a mean */
+static void bench(const char *name, const qfit_sampler_params *p, float **rows, int n_vocab, double tmin,
+                  int logprobs)
 {
     char err[256];
     qfit_sampler *s = qfit_sampler_new(p, n_vocab, 4096, err, sizeof err);
     if (!s) { fprintf(stderr, "%s: %s\n", name, err); exit(1); }
     for (int i = 0; i < 64; i++) qfit_sampler_accept(s, (int32_t)(i * 977 % n_vocab));
+    enum { MAX_CALLS = 100000 };
+    static double t[MAX_CALLS];
     long n = 0, sink = 0;
     qfit_token_logprob top[QFIT_TOP_LOGPROBS_MAX];
     float lp;
     for (int i = 0; i < N_ROWS; i++) sink += qfit_sampler_sample(s, rows[i]);   /* warm-up */
-    double t0 = now(), el;
-    do {
+    const double t0 = now();
+    while (n < MAX_CALLS && now() - t0 < tmin) {
         const float *r = rows[n % N_ROWS];
+        const double t1 = now();
         if (logprobs) sink += qfit_logprobs(r, n_vocab, 5, QFIT_TOP_LOGPROBS_MAX, &lp, top);
         else sink += qfit_sampler_sample(s, r);
-        n++;
-    } while ((el = now() - t0) < tmin);
+        t[n++] = now() - t1;
+    }
     qfit_sampler_free(s);
-    double us = el / (double)n * 1e6;
-    printf("| %-44s | %9.1f | %8ld |\n", name, us, n);
+    qsort(t, (size_t)n, sizeof *t, cmp_d);
+    printf("| %-50s | %9.1f | %9.1f | %7ld |\n", name, t[n / 2] * 1e6, t[0] * 1e6, n);
     g_sink += sink;
-    return us;
 }
 
 int main(int argc, char **argv)
@@ -74,7 +85,7 @@ int main(int argc, char **argv)
         }
     }
     printf("n_vocab %d, %.1f s per path, single thread\n\n", n_vocab, tmin);
-    printf("| %-44s | %9s | %8s |\n|---|---:|---:|\n", "path", "us/token", "calls");
+    printf("| %-50s | %9s | %9s | %7s |\n|---|---:|---:|---:|\n", "path", "median us", "min us", "calls");
     qfit_sampler_params p;
     qfit_sampler_params_init(&p);
     p.seed = 1;

@@ -3,7 +3,8 @@
  * Cost: the common case (top_k > 0) never touches more than the k best
  * candidates after one read-only pass over the row (a k-entry min-heap), so a
  * 152K-entry row costs about one comparison per entry. Without top_k the
- * candidate list is the whole vocabulary and top_p / typical_p sort it. */
+ * candidate list is the whole vocabulary: top_p then buckets it by logit and
+ * sorts one bucket (top_p_unsorted); typical_p sorts it fully (rarely used). */
 #include "qfit/sample.h"
 
 #include <math.h>
@@ -96,6 +97,7 @@ struct qfit_sampler {
     int n_vocab;
     qfit_rng rng;
     cand *c;                 /* n_vocab candidates */
+    cand *c2;                /* scratch for top_p without top_k (allocated on first use) */
     float *work;             /* n_vocab: the row with penalties applied */
     /* penalty window: a ring of the last repeat_last_n tokens, the count of each
      * token in it, and the list of distinct tokens (where[t]: index in distinct) */
@@ -111,6 +113,22 @@ int32_t qfit_argmax(const float *logits, int n)
     for (int i = 1; i < n; i++)
         if (logits[i] > logits[best]) best = i;
     return best;
+}
+
+/* The largest entry, NaN skipped (-inf if none). Eight independent lanes of
+ * "x > m ? x : m" (the compiler makes them one max instruction per vector):
+ * a single running maximum would make each step wait for the previous one. */
+static float row_max(const float *row, int n)
+{
+    float m8[8];
+    for (int j = 0; j < 8; j++) m8[j] = -INFINITY;
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) m8[j] = row[i + j] > m8[j] ? row[i + j] : m8[j];
+    float mx = -INFINITY;
+    for (int j = 0; j < 8; j++) mx = m8[j] > mx ? m8[j] : mx;
+    for (; i < n; i++) mx = row[i] > mx ? row[i] : mx;
+    return mx;
 }
 
 static bool penalties_on(const qfit_sampler_params *p)
@@ -160,6 +178,7 @@ void qfit_sampler_free(qfit_sampler *s)
 {
     if (!s) return;
     free(s->c);
+    free(s->c2);
     free(s->work);
     free(s->ring);
     free(s->count);
@@ -292,6 +311,56 @@ static int typical(cand *c, int m, float typ)
     return m;
 }
 
+/* top_p over an unsorted list (no top_k before it: possibly the whole
+ * vocabulary). The candidates are bucketed by logit, whole buckets are taken
+ * from the top while their mass stays below p, and only the bucket where the
+ * mass reaches p is sorted: O(n) plus one bucket's sort instead of a full sort.
+ * The kept set is the same as with a full sort: bucket order follows logit
+ * order, and ties share a bucket. Survivors end up in s->c in bucket order. */
+#define TOP_P_BUCKETS 1024
+static int top_p_unsorted(qfit_sampler *s, int m, float top_p)
+{
+    cand *c = s->c;
+    if (!s->c2 && !(s->c2 = malloc(sizeof(cand) * (size_t)s->n_vocab))) return -1;
+    softmax(c, m);
+    float mx = c[0].logit, mn = c[0].logit;
+    for (int i = 1; i < m; i++) {
+        if (c[i].logit > mx) mx = c[i].logit;
+        if (c[i].logit < mn) mn = c[i].logit;
+    }
+    const float scale = mx > mn ? (float)(TOP_P_BUCKETS - 1) / (mx - mn) : 0.0f;
+    int count[TOP_P_BUCKETS + 1] = { 0 };
+    double mass[TOP_P_BUCKETS] = { 0 };
+    for (int i = 0; i < m; i++) {
+        int b = (int)((mx - c[i].logit) * scale);   /* 0: the largest logits */
+        if (b > TOP_P_BUCKETS - 1) b = TOP_P_BUCKETS - 1;
+        c[i].key = (float)b;
+        count[b + 1]++;
+        mass[b] += c[i].p;
+    }
+    int edge = TOP_P_BUCKETS - 1;
+    double cum = 0;
+    for (int b = 0; b < TOP_P_BUCKETS; b++) {
+        if (cum + mass[b] >= top_p) { edge = b; break; }
+        cum += mass[b];
+    }
+    for (int b = 0; b < TOP_P_BUCKETS; b++) count[b + 1] += count[b];   /* bucket start offsets */
+    cand *out = s->c2;
+    for (int i = 0; i < m; i++) {
+        const int b = (int)c[i].key;
+        if (b <= edge) out[count[b]++] = c[i];
+    }
+    const int start = edge > 0 ? count[edge - 1] : 0, end = count[edge];
+    qsort(out + start, (size_t)(end - start), sizeof *out, cmp_cand);
+    int keep = end;
+    for (int i = start; i < end; i++) {
+        cum += out[i].p;
+        if (cum >= top_p) { keep = i + 1; break; }
+    }
+    memcpy(c, out, sizeof(cand) * (size_t)keep);
+    return keep;
+}
+
 int32_t qfit_sampler_sample(qfit_sampler *s, const float *logits)
 {
     const qfit_sampler_params *p = &s->p;
@@ -312,9 +381,10 @@ int32_t qfit_sampler_sample(qfit_sampler *s, const float *logits)
 
     /* greedy: every stage before temperature keeps the largest logit, except typical_p */
     if (p->temperature <= 0.0f && p->typical_p >= 1.0f) {
-        int32_t best = -1;
-        for (int i = 0; i < n; i++)
-            if (row[i] > -INFINITY && (best < 0 || row[i] > row[best])) best = i;
+        const float mx = row_max(row, n);
+        if (!(mx > -INFINITY)) return -1;
+        int32_t best = 0;
+        while (row[best] != mx) best++;
         return best;
     }
 
@@ -336,13 +406,16 @@ int32_t qfit_sampler_sample(qfit_sampler *s, const float *logits)
         sorted = false;
     }
     if (p->top_p < 1.0f) {
-        if (!sorted) qsort(c, (size_t)m, sizeof *c, cmp_cand);
-        sorted = true;
-        softmax(c, m);
-        double cum = 0;
-        for (int i = 0; i < m; i++) {
-            cum += c[i].p;
-            if (cum >= p->top_p) { m = i + 1; break; }
+        if (sorted) {
+            softmax(c, m);
+            double cum = 0;
+            for (int i = 0; i < m; i++) {
+                cum += c[i].p;
+                if (cum >= p->top_p) { m = i + 1; break; }
+            }
+        } else {
+            m = top_p_unsorted(s, m, p->top_p);
+            if (m < 0) return -1;
         }
     }
     if (p->min_p > 0.0f) {
@@ -380,13 +453,11 @@ int qfit_logprobs(const float *logits, int n_vocab, int32_t token, int n_top, fl
     if (!logits || n_vocab < 1 || token < 0 || token >= n_vocab || n_top < 0 || n_top > QFIT_TOP_LOGPROBS_MAX ||
         (n_top > 0 && !top))
         return -1;
-    float mx = -INFINITY;
-    for (int i = 0; i < n_vocab; i++)
-        if (logits[i] > mx) mx = logits[i];
+    const float mx = row_max(logits, n_vocab);
     if (!(mx > -INFINITY) || isinf(mx)) return -1;
     double sum = 0;
     for (int i = 0; i < n_vocab; i++)
-        if (logits[i] > -INFINITY) sum += exp((double)logits[i] - mx);
+        if (logits[i] > -INFINITY) sum += expf(logits[i] - mx);
     const double lse = mx + log(sum);
     if (token_logprob) *token_logprob = logits[token] > -INFINITY ? (float)(logits[token] - lse) : -INFINITY;
     cand best[QFIT_TOP_LOGPROBS_MAX];
