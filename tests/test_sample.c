@@ -206,6 +206,18 @@ Test(sample, top_p_keeps_the_smallest_set_reaching_p)
         qfit_sampler_params sp = plain();
         sp.top_p = ps[k];
         expect_support(sp, l, NV, want, "top_p");
+        /* after top_k 20 (the sorted path): the same rule on the 20 renormalised */
+        double mass20 = 0;
+        for (int i = 0; i < 20; i++) mass20 += p[order[i]];
+        memset(want, 0, sizeof want);
+        cum = 0;
+        for (int i = 0; i < 20; i++) {
+            want[order[i]] = true;
+            cum += p[order[i]] / mass20;
+            if (cum >= ps[k]) break;
+        }
+        sp.top_k = 20;
+        expect_support(sp, l, NV, want, "top_k 20 + top_p");
     }
 }
 
