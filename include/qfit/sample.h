@@ -62,7 +62,8 @@ typedef struct qfit_sampler qfit_sampler;
 /* A sampler for rows of n_vocab logits. n_ctx: the context size (for
  * repeat_last_n = -1; otherwise unused). NULL with a message on invalid
  * parameters (qfit_sampler_params_check), n_vocab < 1, or out of memory.
- * Memory: about 24 bytes per vocabulary entry plus the penalty window. */
+ * Memory: 16 bytes per vocabulary entry, 12 more with penalties (plus the
+ * window), 16 more once top_p runs without top_k. */
 qfit_sampler *qfit_sampler_new(const qfit_sampler_params *p, int n_vocab, int n_ctx,
                                char *err, size_t err_len);
 void qfit_sampler_free(qfit_sampler *s);

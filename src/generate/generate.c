@@ -232,10 +232,7 @@ int32_t qfit_gen_step(qfit_gen *g, const float *logits)
     if (eog) { qfit_gen_finish(g, QFIT_GEN_STOP); return -1; }
     if (append_hold(g, g->piece, len) != 0) { qfit_gen_finish(g, QFIT_GEN_ERROR); return -1; }
     release(g, false);
-    if (g->reason != QFIT_GEN_RUNNING) {       /* a stop string, or on_text cancelled */
-        release(g, true);
-        return -1;
-    }
+    if (g->reason != QFIT_GEN_RUNNING) return -1;   /* a stop string (nothing held), or on_text cancelled */
     if (g->p.num_predict >= 0 && g->n_gen >= g->p.num_predict) { qfit_gen_finish(g, QFIT_GEN_LENGTH); return -1; }
     return t;
 }
