@@ -202,6 +202,24 @@ Test(generate, qfit_run_output_unchanged, .timeout = 300)
     }
 }
 
+/* qfit run --stop: stops before the stop string; invalid sampling values are refused by name */
+Test(generate, qfit_run_stop_and_invalid_values, .timeout = 300)
+{
+    char cmd[2048];
+    int st;
+    snprintf(cmd, sizeof cmd, "{ %s run %s -p 'In the beginning God' -n 60 --temp 0 --threads 2 --stop ' of the' "
+             "--stop 'nothing like this' 2>/dev/null; }", tu_qfit_bin(), model_path());
+    char *out = tu_run(cmd, &st);
+    cr_expect_eq(st, 0);
+    cr_expect_str_eq(out, "In the beginning God, and the glory\n");
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s run %s -p 'In the beginning God' --typical-p 1.5", tu_qfit_bin(), model_path());
+    out = tu_run(cmd, &st);
+    cr_expect_neq(st, 0);
+    cr_expect_not_null(strstr(out, "invalid value '1.5' for --typical-p"), "%s", out);
+    free(out);
+}
+
 /* The reference: greedy text of 40 tokens, with each token's piece. */
 static capture *reference_run(rig *r, int num_predict)
 {
