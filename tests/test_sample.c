@@ -75,8 +75,9 @@ static void expect_support(qfit_sampler_params p, const float *l, int n, const b
 }
 
 /* Chi-square goodness of fit of N draws against probabilities want[0..n).
- * With n = NV = 31 categories (df 30; cells with expected count < 5 are pooled,
- * which only lowers df) the 1e-6 upper quantile of chi2(30) is 82.3; a wrong
+ * With n = NV = 31 categories, df <= 30 (cells with expected count < 5 are
+ * pooled; a smaller df only makes the bound looser): P(chi2(30) > 82.3) < 1e-6
+ * (the 1e-6 quantile is 82.04), so a correct sampler essentially never fails; a wrong
  * distribution of the kind tested here (a penalty or temperature not applied)
  * moves probabilities by >= 0.02 and gives chi2 in the thousands at N = 40000. */
 static void expect_distribution(qfit_sampler *s, const float *l, int n, const double *want, const char *what)
