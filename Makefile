@@ -90,6 +90,7 @@ FUZZ_DIRS_fuzz_gguf := gguf quant
 FUZZ_DIRS_fuzz_name := store gguf quant quantize
 FUZZ_DIRS_fuzz_gotmpl :=
 FUZZ_DIRS_fuzz_modelfile := modelfile
+FUZZ_DIRS_fuzz_jinja := template
 fuzz_srcs = $(filter-out %_avx2.c %_avx512.c %_neon.c,$(foreach d,$(FUZZ_DIRS_$(1)),$(wildcard src/$(d)/*.c)))
 fuzz: $(FUZZ_SRCS:fuzz/%.c=build/fuzz/%)
 .SECONDEXPANSION:

@@ -16,6 +16,16 @@
  * (QFIT_TEMPLATE_MAX_OUTPUT); exceeding one is an error, never a hang or a truncated prompt.
  * Attribute access to anything but data (e.g. `''.__class__`) is an error, never evaluated.
  *
+ * Jinja specifics: the globals are raise_exception(msg) (the render fails with msg) and
+ * strftime_now(fmt) (local time; when the environment variable QFIT_TEMPLATE_NOW holds an
+ * integer, that many seconds since the epoch in UTC instead, for reproducible renders and tests).
+ * in->think >= 0 defines enable_thinking; in->extra's keys become further top-level variables.
+ * Differences from jinja2: what is not implemented is an error, never a different output (no
+ * printf-style '%' on strings, no format specs in str.format, a subset of str methods);
+ * `''.__class__`-style access fails at once (jinja2's sandbox yields an undefined value); case
+ * mapping (upper, lower, title) covers Latin, Greek, Cyrillic and fullwidth letters only,
+ * without Greek final sigma or titlecase digraphs.
+ *
  * Errors: functions return 0 on success, -1 on error with a message (naming the line/column of
  * the template where known) in err. On success *out is a malloc'd NUL-terminated string the
  * caller frees. Thread-safety: all functions are reentrant (no global state).
