@@ -359,3 +359,20 @@ Test(create, template_error_exits_nonzero)
     cr_assert(strstr(out, "no chat template"), "%s", out);
     free(out);
 }
+
+/* MODEL as a stored name: its template layer (Go); FILE.json as a bare array. */
+Test(create, template_from_stored_model_layer)
+{
+    const char *d = fresh_dir("tstore");
+    write_modelfile(d, "");
+    create_ok(d, "create kjv -f Modelfile");
+    write_file(d, "a.json", "[{\"role\":\"user\",\"content\":\"In the beginning\"}]");
+    int st;
+    size_t len;
+    char *out = qfit_stdout(d, "template kjv --messages a.json", &st, &len);
+    cr_assert_eq(st, 0);
+    /* the model's SYSTEM comes first, as Ollama's chat handler adds it */
+    cr_assert_str_eq(out, "<|system|>You are a\npreacher.<|end|><|system|>You are a\npreacher.<|end|>"
+                          "<|user|>In the beginning<|end|><|assistant|>");
+    free(out);
+}

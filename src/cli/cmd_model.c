@@ -302,7 +302,8 @@ static void template_usage(FILE *out)
                  "MODEL is a GGUF file or a stored model. FILE.json is an array of messages, or an object\n"
                  "with \"messages\" and optional \"tools\" (an Ollama /api/chat request body).\n"
                  "Template: --template FILE (Go or Jinja, detected), else the model's template layer (Go),\n"
-                 "else the GGUF's tokenizer.chat_template (Jinja).\n"
+                 "else the GGUF's tokenizer.chat_template (Jinja). A stored model's MESSAGE turns come\n"
+                 "first and its SYSTEM is added unless the first message is a system one (as Ollama).\n"
                  "  --no-generation-prompt  do not open an assistant turn at the end (Jinja)\n"
                  "  --ids                   print the token ids of the prompt instead\n");
 }
@@ -325,35 +326,47 @@ static char *read_text_file(const char *path, size_t max, char *err, size_t err_
     return buf;
 }
 
-/* The GGUF path of MODEL and, for a stored model, its template layer. */
-static int template_model(const char *model, char **gguf_path, char **tmpl, char *err, size_t err_len)
+/* The GGUF path of MODEL and, for a stored model, what it stores as a Modelfile
+ * (*mf, NULL for a GGUF path). */
+static int template_model(const char *model, char **gguf_path, qfit_modelfile **mf,
+                          char *err, size_t err_len)
 {
     *gguf_path = NULL;
-    *tmpl = NULL;
+    *mf = NULL;
     if (access(model, F_OK) == 0) {   /* a file path wins over a model name */
-        *gguf_path = strdup(model);
-        return *gguf_path ? 0 : -1;
+        if (!(*gguf_path = strdup(model))) { snprintf(err, err_len, "out of memory"); return -1; }
+        return 0;
     }
     qfit_store *s = open_store("template");
     if (!s) { snprintf(err, err_len, "no model store"); return -1; }
     qfit_store_model m;
     int rc = -1;
-    if (qfit_store_resolve(s, model, &m, err, err_len) != 0) goto out_store;
-    char path[4096];
-    if (qfit_store_model_path(s, &m, QFIT_LAYER_MODEL, path, sizeof path) < 0) {
-        snprintf(err, err_len, "model '%s' has no model layer", model);
-        goto out;
+    if (qfit_store_resolve(s, model, &m, err, err_len) == 0) {
+        qfit_warnings w = { 0 };
+        rc = qfit_store_model_modelfile(s, &m, mf, &w, err, err_len);
+        print_warnings("template", &w);
+        qfit_warnings_free(&w);
+        qfit_store_model_free(&m);
     }
-    const qfit_layer *tl = qfit_manifest_layer(m.manifest, QFIT_LAYER_TEMPLATE);
-    size_t len;
-    if (tl && !(*tmpl = qfit_store_read_blob(s, tl, 16u << 20, &len, err, err_len))) goto out;
-    if (!(*gguf_path = strdup(path))) { snprintf(err, err_len, "out of memory"); goto out; }
-    rc = 0;
-out:
-    qfit_store_model_free(&m);
-out_store:
     qfit_store_close(s);
+    if (rc == 0 && !(*gguf_path = strdup((*mf)->from))) { snprintf(err, err_len, "out of memory"); rc = -1; }
     return rc;
+}
+
+/* What Ollama's chat handler sends a stored model: its MESSAGE turns, then the
+ * request's messages, with its SYSTEM first unless the first message is a system
+ * one. A new array (the caller's is not modified). */
+static json_t *model_messages(const qfit_modelfile *mf, const json_t *messages)
+{
+    json_t *all = json_array();
+    for (size_t i = 0; all && i < mf->nmessages; i++)
+        json_array_append_new(all, json_pack("{s:s, s:s}", "role", mf->messages[i].role,
+                                             "content", mf->messages[i].content));
+    if (all) json_array_extend(all, (json_t *)messages);
+    const char *first = json_string_value(json_object_get(json_array_get(all, 0), "role"));
+    if (all && mf->system && mf->system[0] && !(first && !strcmp(first, "system")))
+        json_array_insert_new(all, 0, json_pack("{s:s, s:s}", "role", "system", "content", mf->system));
+    return all;
 }
 
 static const char *token_text(const qfit_tokenizer *t, int32_t id, char *buf, size_t cap)
@@ -385,6 +398,8 @@ int qfit_cmd_template(int argc, char **argv)
     char err[1024];
     int rc = 1;
     char *gguf_path = NULL, *tmpl = NULL, *out = NULL;
+    qfit_modelfile *mf = NULL;
+    json_t *all = NULL;
     qfit_gguf *g = NULL;
     qfit_tokenizer *tok = NULL;
     json_t *body = NULL;
@@ -406,9 +421,14 @@ int qfit_cmd_template(int argc, char **argv)
     }
     if (json_is_null(tools)) tools = NULL;
 
-    if (template_model(model, &gguf_path, &tmpl, err, sizeof err) != 0) {
+    if (template_model(model, &gguf_path, &mf, err, sizeof err) != 0) {
         fprintf(stderr, "qfit template: %s\n", err);
         goto out;
+    }
+    if (mf) {
+        if (mf->tmpl && !(tmpl = strdup(mf->tmpl))) goto out;
+        if (!(all = model_messages(mf, messages))) goto out;
+        messages = all;
     }
     if (!(g = qfit_gguf_open(gguf_path, err, sizeof err)) ||
         !(tok = qfit_tokenizer_from_gguf(g, err, sizeof err))) {
@@ -467,6 +487,8 @@ out:
     free(gguf_path);
     qfit_tokenizer_free(tok);
     qfit_gguf_close(g);
+    json_decref(all);
     json_decref(body);
+    qfit_modelfile_free(mf);
     return rc;
 }
