@@ -376,3 +376,32 @@ Test(create, template_from_stored_model_layer)
                           "<|user|>In the beginning<|end|><|assistant|>");
     free(out);
 }
+
+/* FROM a stored model with a layer qfit cannot carry over: refused, never dropped. */
+Test(create, from_model_with_adapter_refused)
+{
+    const char *d = fresh_dir("adapter");
+    write_modelfile(d, "");
+    create_ok(d, "create kjv -f Modelfile");
+    qfit_store *s;
+    qfit_store_model m = resolve(d, "kjv", &s);
+    qfit_layer layers[8];
+    size_t n = m.manifest->n_layers;
+    cr_assert(n < 8);
+    memcpy(layers, m.manifest->layers, n * sizeof layers[0]);
+    char err[256];
+    layers[n] = (qfit_layer){ .kind = QFIT_LAYER_ADAPTER, .size = 4 };
+    cr_assert_eq(qfit_store_add_blob(s, "lora", 4, &layers[n].digest, err, sizeof err), 0, "%s", err);
+    qfit_name name;
+    cr_assert_eq(qfit_name_parse("withadapter", &name, err, sizeof err), 0);
+    cr_assert_eq(qfit_store_write_manifest(s, &name, &m.manifest->config, layers, n + 1, err, sizeof err),
+                 0, "%s", err);
+    qfit_store_model_free(&m);
+    qfit_store_close(s);
+    write_file(d, "Child", "FROM withadapter\n");
+    int st;
+    char *out = qfit(d, "create child -f Child", &st);
+    cr_assert_neq(st, 0, "%s", out);
+    cr_assert(strstr(out, "application/vnd.ollama.image.adapter"), "%s", out);
+    free(out);
+}

@@ -271,6 +271,13 @@ int qfit_cmd_show(int argc, char **argv)
     } else if (!strcmp(what, "--modelfile")) {
         char disp[QFIT_NAME_STR_MAX];
         qfit_name_display(&m.name, disp, sizeof disp);
+        for (size_t i = 0; i < m.manifest->n_layers; i++) {
+            qfit_layer_kind k = m.manifest->layers[i].kind;
+            if (k == QFIT_LAYER_ADAPTER || k == QFIT_LAYER_PROJECTOR || k == QFIT_LAYER_OTHER)
+                fprintf(stderr, "qfit show: warning: layer %s (%s) is not in the Modelfile: qfit "
+                        "cannot recreate it yet\n", m.manifest->layers[i].digest.hex,
+                        m.manifest->layers[i].media_type);
+        }
         char *text = qfit_modelfile_print(mf, disp, err, sizeof err);
         if (!text) { fprintf(stderr, "qfit show: %s\n", err); goto out; }
         fputs(text, stdout);

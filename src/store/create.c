@@ -186,6 +186,14 @@ static int from_store(qfit_store *s, const char *from, qfit_layer *model, qfit_l
         snprintf(err, err_len, "FROM %s: that model has no model layer", from);
         goto out;
     }
+    for (size_t i = 0; i < sm.manifest->n_layers; i++) {   /* never drop a layer silently */
+        qfit_layer_kind k = sm.manifest->layers[i].kind;
+        if (k == QFIT_LAYER_ADAPTER || k == QFIT_LAYER_PROJECTOR || k == QFIT_LAYER_OTHER) {
+            snprintf(err, err_len, "FROM %s: that model has a layer qfit cannot carry over yet (%s)",
+                     from, sm.manifest->layers[i].media_type);
+            goto out;
+        }
+    }
     *model = *ml;
     model->from = NULL;
     *config = sm.manifest->config;
