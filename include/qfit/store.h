@@ -37,6 +37,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "qfit/modelfile.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -285,6 +287,35 @@ typedef struct {
 } qfit_import_opts;
 int qfit_store_import_gguf(qfit_store *s, const char *gguf_path, const char *name,
                            const qfit_import_opts *opts, bool *linked, char *err, size_t err_len);
+
+/* ---- create from a Modelfile (src/store/create.c; needs include/qfit/modelfile.h) */
+/* What a stored model says, as a Modelfile: from = the model blob's path, and its
+ * template, system, params, licenses and messages layers. *out is freed with
+ * qfit_modelfile_free. Unknown keys of the params layer become warnings in w
+ * (may be NULL). 0 or -1 + message. */
+int qfit_store_model_modelfile(const qfit_store *s, const qfit_store_model *m,
+                               qfit_modelfile **out, qfit_warnings *w,
+                               char *err, size_t err_len);
+
+typedef struct {
+    const char            *modelfile_dir;   /* FROM paths are relative to it (NULL: cwd) */
+    int                    quantize_ftype;  /* a qfit_ftype, or -1: keep the GGUF as it is */
+    qfit_store_progress_fn progress;        /* hashing/copying progress; may be NULL */
+    void                  *progress_ctx;
+    void (*status)(const char *msg, void *ctx);  /* "quantizing ...", may be NULL */
+    void                  *status_ctx;
+} qfit_create_opts;
+
+/* Create (or replace) the model name from a parsed Modelfile, as `ollama create`:
+ * FROM a GGUF file imports it (quantized first into a temporary file in the store
+ * when quantize_ftype >= 0; only F32/F16/BF16 sources can be quantized); FROM a
+ * stored model reuses its model layer and inherits its template, system,
+ * licenses and messages unless the Modelfile sets them, and its parameters under
+ * the Modelfile's (merged per name). FROM a directory (safetensors) is refused.
+ * Every blob is complete before the manifest is written (one atomic rename).
+ * 0 or -1 + message naming the problem. */
+int qfit_store_create(qfit_store *s, const char *name, const qfit_modelfile *mf,
+                      const qfit_create_opts *opts, char *err, size_t err_len);
 
 #ifdef __cplusplus
 }

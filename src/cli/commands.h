@@ -18,5 +18,8 @@ int qfit_cmd_cp(int argc, char **argv);
 int qfit_cmd_import(int argc, char **argv);
 int qfit_cmd_prune(int argc, char **argv);
 int qfit_cmd_pull(int argc, char **argv);
+int qfit_cmd_create(int argc, char **argv);
+int qfit_cmd_show(int argc, char **argv);
+int qfit_cmd_template(int argc, char **argv);
 
 #endif

@@ -36,6 +36,9 @@ int main(int argc, char **argv)
         { "rm",       qfit_cmd_rm,       "NAME...                     remove models (and blobs no model uses)" },
         { "prune",    qfit_cmd_prune,    "[--dry-run]                 remove unused blobs and partial files" },
         { "pull",     qfit_cmd_pull,     "NAME [--insecure] [--plan-only] download a model (resumable; plan first)" },
+        { "create",   qfit_cmd_create,   "NAME -f Modelfile [--quantize T] create a model from a Modelfile" },
+        { "show",     qfit_cmd_show,     "NAME [--modelfile|...]      a stored model's details, Modelfile, template" },
+        { "template", qfit_cmd_template, "MODEL --messages FILE.json  the exact prompt the chat template renders" },
     };
     const size_t n = sizeof cmds / sizeof cmds[0];
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {

@@ -113,14 +113,12 @@ static int link_blob(qfit_store *s, const char *path, const qfit_import_opts *o,
     return st_fsync_dir(dir, err, err_len);
 }
 
-int qfit_store_import_gguf(qfit_store *s, const char *gguf_path, const char *name,
-                           const qfit_import_opts *opts, bool *linked, char *err, size_t err_len)
+int st_add_gguf(qfit_store *s, const char *gguf_path, const qfit_import_opts *opts, bool *linked,
+                qfit_layer *model, qfit_layer *config, char *err, size_t err_len)
 {
     static const qfit_import_opts none = { 0 };
     const qfit_import_opts *o = opts ? opts : &none;
     if (linked) *linked = false;
-    qfit_name n;
-    if (qfit_name_parse(name, &n, err, err_len) != 0) return -1;
     struct stat st;
     if (stat(gguf_path, &st) != 0) {
         snprintf(err, err_len, "cannot read '%s': %s", gguf_path, strerror(errno));
@@ -133,22 +131,32 @@ int qfit_store_import_gguf(qfit_store *s, const char *gguf_path, const char *nam
     qfit_model_config cfg;
     if (config_from_gguf(gguf_path, &cfg, err, err_len) != 0) return -1;
 
-    qfit_layer model = { .kind = QFIT_LAYER_MODEL };
+    *model = (qfit_layer){ .kind = QFIT_LAYER_MODEL };
     int r = 1;
     if (o->link) {
-        r = link_blob(s, gguf_path, o, &model.digest, &model.size, err, err_len);
+        r = link_blob(s, gguf_path, o, &model->digest, &model->size, err, err_len);
         if (r < 0) return -1;
         if (r == 0 && linked) *linked = true;
     }
-    if (r == 1 && copy_blob(s, gguf_path, o, &model.digest, &model.size, err, err_len) != 0) return -1;
+    if (r == 1 && copy_blob(s, gguf_path, o, &model->digest, &model->size, err, err_len) != 0) return -1;
 
-    qfit_layer config = { .kind = QFIT_LAYER_OTHER };
+    *config = (qfit_layer){ .kind = QFIT_LAYER_OTHER };
     size_t clen;
     char *cj = qfit_model_config_build(&cfg, &clen);
     if (!cj) { snprintf(err, err_len, "out of memory"); return -1; }
-    int rc = qfit_store_add_blob(s, cj, clen, &config.digest, err, err_len);
-    config.size = (int64_t)clen;
+    int rc = qfit_store_add_blob(s, cj, clen, &config->digest, err, err_len);
+    config->size = (int64_t)clen;
     free(cj);
-    if (rc != 0) return -1;
+    return rc;
+}
+
+int qfit_store_import_gguf(qfit_store *s, const char *gguf_path, const char *name,
+                           const qfit_import_opts *opts, bool *linked, char *err, size_t err_len)
+{
+    if (linked) *linked = false;
+    qfit_name n;
+    if (qfit_name_parse(name, &n, err, err_len) != 0) return -1;
+    qfit_layer model, config;
+    if (st_add_gguf(s, gguf_path, opts, linked, &model, &config, err, err_len) != 0) return -1;
     return qfit_store_write_manifest(s, &n, &config, &model, 1, err, err_len);
 }

@@ -60,4 +60,9 @@ void st_set_free(st_digest_set *set);
  * Best effort: a failure is reported in err and returns -1, nothing else changes. */
 int  st_remove_unused(qfit_store *s, const qfit_manifest *m, char *err, size_t err_len);
 
+/* Add a GGUF file as a model blob (linked or copied per opts) and its config blob
+ * (filled from the GGUF metadata); no manifest is written. 0 or -1 + message. */
+int  st_add_gguf(qfit_store *s, const char *gguf_path, const qfit_import_opts *opts, bool *linked,
+                 qfit_layer *model, qfit_layer *config, char *err, size_t err_len);
+
 #endif
