@@ -1,5 +1,6 @@
 /* qfit create | show | template — Modelfiles and chat templates (thin layer over
  * include/qfit/store.h, modelfile.h, template.h; output follows `ollama show`). */
+#include "cli/cli_store.h"
 #include "cli/commands.h"
 #include "cli/progress.h"
 #include "qfit/gguf.h"
@@ -16,28 +17,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static qfit_store *open_store(const char *cmd)
-{
-    char root[4096], err[512];
-    if (qfit_store_default_root(root, sizeof root, err, sizeof err) != 0) {
-        fprintf(stderr, "qfit %s: %s\n", cmd, err);
-        return NULL;
-    }
-    qfit_store *s = qfit_store_open(root, err, sizeof err);
-    if (!s) fprintf(stderr, "qfit %s: %s\n", cmd, err);
-    return s;
-}
-
-static bool wants_help(int argc, char **argv, void (*usage)(FILE *))
-{
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            usage(stdout);
-            return true;
-        }
-    }
-    return false;
-}
 
 static void print_warnings(const char *cmd, qfit_warnings *w)
 {
@@ -68,7 +47,7 @@ static void create_status(const char *msg, void *ctx)
 
 int qfit_cmd_create(int argc, char **argv)
 {
-    if (wants_help(argc, argv, create_usage)) return 0;
+    if (qfit_cli_wants_help(argc, argv, create_usage)) return 0;
     const char *name = NULL, *file = "Modelfile", *quant = NULL;
     for (int i = 1; i < argc; i++) {
         if ((!strcmp(argv[i], "-f") || !strcmp(argv[i], "--file")) && i + 1 < argc) file = argv[++i];
@@ -92,7 +71,7 @@ int qfit_cmd_create(int argc, char **argv)
     print_warnings("create", &w);
     qfit_warnings_free(&w);
     if (!mf) { fprintf(stderr, "qfit create: %s\n", err); return 1; }
-    qfit_store *s = open_store("create");
+    qfit_store *s = qfit_cli_open_store("create");
     if (!s) { qfit_modelfile_free(mf); return 1; }
     char *dircopy = strdup(file);
     qfit_progress_bar bar = { isatty(2), -1 };
@@ -217,7 +196,7 @@ static void print_indented(const char *text)
 
 int qfit_cmd_show(int argc, char **argv)
 {
-    if (wants_help(argc, argv, show_usage)) return 0;
+    if (qfit_cli_wants_help(argc, argv, show_usage)) return 0;
     const char *name = NULL, *what = NULL;
     bool verbose = false;
     static const char *const flags[] = { "--modelfile", "--parameters", "--template", "--system", "--license" };
@@ -238,7 +217,7 @@ int qfit_cmd_show(int argc, char **argv)
         else { show_usage(stderr); return 2; }
     }
     if (!name) { show_usage(stderr); return 2; }
-    qfit_store *s = open_store("show");
+    qfit_store *s = qfit_cli_open_store("show");
     if (!s) return 1;
     char err[1024];
     qfit_store_model m;
@@ -344,7 +323,7 @@ static int template_model(const char *model, char **gguf_path, qfit_modelfile **
         if (!(*gguf_path = strdup(model))) { snprintf(err, err_len, "out of memory"); return -1; }
         return 0;
     }
-    qfit_store *s = open_store("template");
+    qfit_store *s = qfit_cli_open_store("template");
     if (!s) { snprintf(err, err_len, "no model store"); return -1; }
     qfit_store_model m;
     int rc = -1;
@@ -386,7 +365,7 @@ static const char *token_text(const qfit_tokenizer *t, int32_t id, char *buf, si
 
 int qfit_cmd_template(int argc, char **argv)
 {
-    if (wants_help(argc, argv, template_usage)) return 0;
+    if (qfit_cli_wants_help(argc, argv, template_usage)) return 0;
     const char *model = NULL, *msgs_path = NULL, *tmpl_path = NULL;
     bool gen_prompt = true, ids = false;
     for (int i = 1; i < argc; i++) {

@@ -1,5 +1,6 @@
 /* qfit list | rm | cp | import | prune — the model store verbs (thin layer over
  * include/qfit/store.h; output formats follow `ollama list`). */
+#include "cli/cli_store.h"
 #include "cli/commands.h"
 #include "cli/progress.h"
 #include "qfit/store.h"
@@ -13,28 +14,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static qfit_store *open_store(const char *cmd)
-{
-    char root[4096], err[512];
-    if (qfit_store_default_root(root, sizeof root, err, sizeof err) != 0) {
-        fprintf(stderr, "qfit %s: %s\n", cmd, err);
-        return NULL;
-    }
-    qfit_store *s = qfit_store_open(root, err, sizeof err);
-    if (!s) fprintf(stderr, "qfit %s: %s\n", cmd, err);
-    return s;
-}
-
-static bool wants_help(int argc, char **argv, void (*usage)(FILE *))
-{
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            usage(stdout);
-            return true;
-        }
-    }
-    return false;
-}
 
 /* Ollama's format.HumanBytes: decimal units, "4.7 GB", "12 MB", "512 B". */
 static void human_bytes(int64_t b, char *buf, size_t cap)
@@ -85,10 +64,10 @@ static void list_usage(FILE *out)
 
 int qfit_cmd_list(int argc, char **argv)
 {
-    if (wants_help(argc, argv, list_usage)) return 0;
+    if (qfit_cli_wants_help(argc, argv, list_usage)) return 0;
     if (argc > 2) { list_usage(stderr); return 2; }
     const char *prefix = argc == 2 ? argv[1] : "";
-    qfit_store *s = open_store("list");
+    qfit_store *s = qfit_cli_open_store("list");
     if (!s) return 1;
     qfit_store_entry *e;
     size_t n;
@@ -137,9 +116,9 @@ static void rm_usage(FILE *out)
 
 int qfit_cmd_rm(int argc, char **argv)
 {
-    if (wants_help(argc, argv, rm_usage)) return 0;
+    if (qfit_cli_wants_help(argc, argv, rm_usage)) return 0;
     if (argc < 2) { rm_usage(stderr); return 2; }
-    qfit_store *s = open_store("rm");
+    qfit_store *s = qfit_cli_open_store("rm");
     if (!s) return 1;
     int rc = 0;
     for (int i = 1; i < argc; i++) {
@@ -164,9 +143,9 @@ static void cp_usage(FILE *out)
 
 int qfit_cmd_cp(int argc, char **argv)
 {
-    if (wants_help(argc, argv, cp_usage)) return 0;
+    if (qfit_cli_wants_help(argc, argv, cp_usage)) return 0;
     if (argc != 3) { cp_usage(stderr); return 2; }
-    qfit_store *s = open_store("cp");
+    qfit_store *s = qfit_cli_open_store("cp");
     if (!s) return 1;
     char err[1024];
     int rc = qfit_store_copy(s, argv[1], argv[2], err, sizeof err);
@@ -193,7 +172,7 @@ static void import_progress(uint64_t done, uint64_t total, void *ctx)
 
 int qfit_cmd_import(int argc, char **argv)
 {
-    if (wants_help(argc, argv, import_usage)) return 0;
+    if (qfit_cli_wants_help(argc, argv, import_usage)) return 0;
     const char *pos[2];
     int npos = 0;
     bool link = false;
@@ -206,7 +185,7 @@ int qfit_cmd_import(int argc, char **argv)
         else { import_usage(stderr); return 2; }
     }
     if (npos != 2) { import_usage(stderr); return 2; }
-    qfit_store *s = open_store("import");
+    qfit_store *s = qfit_cli_open_store("import");
     if (!s) return 1;
     qfit_progress_bar bar = { isatty(2), -1 };
     qfit_import_opts o = { link, import_progress, &bar };
@@ -244,13 +223,13 @@ static void prune_report(const char *path, int64_t bytes, void *ctx)
 
 int qfit_cmd_prune(int argc, char **argv)
 {
-    if (wants_help(argc, argv, prune_usage)) return 0;
+    if (qfit_cli_wants_help(argc, argv, prune_usage)) return 0;
     bool dry = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--dry-run") || !strcmp(argv[i], "-n")) dry = true;
         else { fprintf(stderr, "qfit prune: unknown argument '%s'\n", argv[i]); return 2; }
     }
-    qfit_store *s = open_store("prune");
+    qfit_store *s = qfit_cli_open_store("prune");
     if (!s) return 1;
     int64_t freed = 0;
     char err[1024], b[32];

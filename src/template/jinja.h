@@ -132,6 +132,9 @@ jv jv_undef(const char *name);
 jv jv_newlist(jctx *x, bool tuple);
 jv jv_newdict(jctx *x);
 void jl_push(jctx *x, jlist *l, jv v);
+/* The items a for loop (or a filter) iterates: list items, dict keys, string characters;
+ * anything else fails with "'T' object is not iterable". */
+jlist *jx_iter_items(jctx *x, int line, jv v);
 jv *jd_get(jdict *d, jv key);                    /* NULL when absent */
 jv *jd_get_str(jdict *d, const char *key);
 void jd_set(jctx *x, jdict *d, jv key, jv v);

@@ -42,29 +42,6 @@ static int64_t need_int(jctx *x, int line, jv v, const char *what)
     jx_fail(x, line, "%s: expected an integer, got %s", what, jv_type_name(v));
 }
 
-/* Items of an iterable, as a for loop sees them. */
-static jlist *items_of(jctx *x, int line, jv v)
-{
-    jv l = jv_newlist(x, false);
-    switch (v.t) {
-    case JV_UNDEF: break;
-    case JV_LIST: return v.u.l;
-    case JV_DICT:
-        for (size_t i = 0; i < v.u.d->n; i++) jl_push(x, l.u.l, v.u.d->k[i]);
-        break;
-    case JV_STR:
-        for (size_t i = 0; i < v.u.s.n;) {
-            size_t adv;
-            ju_decode(v.u.s.p + i, v.u.s.n - i, &adv);
-            jl_push(x, l.u.l, jv_str(v.u.s.p + i, adv));
-            i += adv;
-        }
-        break;
-    default:
-        jx_fail(x, line, "'%s' object is not iterable", jv_type_name(v));
-    }
-    return l.u.l;
-}
 
 static jv gen_of(jctx *x)
 {
@@ -493,7 +470,7 @@ static jv str_method(jctx *x, jv s, const char *m, argv_t *a)
     if (!strcmp(m, "join")) {
         check_args(a, 1, NULL);
         if (!a0) jx_fail(x, line, "join() takes exactly one argument");
-        jlist *l = items_of(x, line, *a0);
+        jlist *l = jx_iter_items(x, line, *a0);
         jbuf b = { 0 };
         for (size_t i = 0; i < l->n; i++) {
             if (i) jb_put(x, &b, s.u.s.p, s.u.s.n);
@@ -751,7 +728,7 @@ static double to_float_or(jv v, double dflt, bool *ok)
 
 static jv select_reject(jctx *x, jnode *n, jv in, argv_t *a, bool attr_mode, bool keep)
 {
-    jlist *l = items_of(x, n->line, jv_truthy(in) ? in : jv_undef("value")); /* `if value:` */
+    jlist *l = jx_iter_items(x, n->line, jv_truthy(in) ? in : jv_undef("value")); /* `if value:` */
     size_t first = 0;
     jv attr = jv_none();
     if (attr_mode) {
@@ -772,7 +749,7 @@ static jv select_reject(jctx *x, jnode *n, jv in, argv_t *a, bool attr_mode, boo
 
 static jv do_map(jctx *x, jnode *n, jv in, argv_t *a, jscope *sc)
 {
-    jlist *l = items_of(x, n->line, jv_truthy(in) ? in : jv_undef("value")); /* `if value:` */
+    jlist *l = jx_iter_items(x, n->line, jv_truthy(in) ? in : jv_undef("value")); /* `if value:` */
     jv out = gen_of(x);
     jv *attr = arg(a, (size_t)-1, "attribute");
     if (attr) {
@@ -794,7 +771,7 @@ static jv do_map(jctx *x, jnode *n, jv in, argv_t *a, jscope *sc)
 
 static jv to_list(jctx *x, int line, jv v)
 {
-    jlist *l = items_of(x, line, v);
+    jlist *l = jx_iter_items(x, line, v);
     jv out = jv_newlist(x, false);
     for (size_t i = 0; i < l->n; i++) jl_push(x, out.u.l, l->v[i]);
     return out;
@@ -885,14 +862,14 @@ jv jinja_filter(jctx *x, jnode *n, jv in, jv *args, size_t nargs, const char **k
     }
     if (!strcmp(f, "first") || !strcmp(f, "last")) {
         if (in.t == JV_LIST && in.u.l->gen && f[0] == 'l') jx_fail(x, line, "'generator' object is not reversible");
-        jlist *l = items_of(x, line, in);
+        jlist *l = jx_iter_items(x, line, in);
         if (l->n == 0) return jv_undef(f[0] == 'f' ? "No first item, sequence was empty." : "No last item, sequence was empty.");
         return f[0] == 'f' ? l->v[0] : l->v[l->n - 1];
     }
     if (!strcmp(f, "join")) {
         check_args(&a, 2, (const char *const[]){ "d", "attribute", NULL });
         jv *d = arg(&a, 0, "d"), *at = arg(&a, 1, "attribute");
-        jlist *l = items_of(x, line, in);
+        jlist *l = jx_iter_items(x, line, in);
         jbuf b = { 0 };
         for (size_t i = 0; i < l->n; i++) {
             if (i && d) jv_str_into(x, &b, *d);
@@ -909,7 +886,7 @@ jv jinja_filter(jctx *x, jnode *n, jv in, jv *args, size_t nargs, const char **k
         check_args(&a, 2, (const char *const[]){ "case_sensitive", "attribute", NULL });
         jv *cs = arg(&a, 0, "case_sensitive"), *at = arg(&a, 1, "attribute");
         bool sens = cs && jv_truthy(*cs);
-        jlist *l = items_of(x, line, in);
+        jlist *l = jx_iter_items(x, line, in);
         jv out = gen_of(x), seen = jv_newlist(x, false);
         for (size_t i = 0; i < l->n; i++) {
             jv k = lower_key(x, at ? get_path(x, line, l->v[i], *at) : l->v[i], sens);
@@ -946,12 +923,12 @@ jv jinja_filter(jctx *x, jnode *n, jv in, jv *args, size_t nargs, const char **k
     }
     if (!strcmp(f, "reverse")) {
         if (in.t == JV_STR) {
-            jlist *l = items_of(x, line, in);
+            jlist *l = jx_iter_items(x, line, in);
             jbuf b = { 0 };
             for (size_t i = l->n; i-- > 0;) jb_put(x, &b, l->v[i].u.s.p, l->v[i].u.s.n);
             return mkstr(&b);
         }
-        jlist *l = items_of(x, line, in);
+        jlist *l = jx_iter_items(x, line, in);
         jv out = gen_of(x);
         for (size_t i = l->n; i-- > 0;) jl_push(x, out.u.l, l->v[i]);
         return out;
@@ -959,7 +936,7 @@ jv jinja_filter(jctx *x, jnode *n, jv in, jv *args, size_t nargs, const char **k
     if (!strcmp(f, "max") || !strcmp(f, "min")) {
         check_args(&a, 2, (const char *const[]){ "case_sensitive", "attribute", NULL });
         jv *cs = arg(&a, 0, "case_sensitive"), *at = arg(&a, 1, "attribute");
-        jlist *l = items_of(x, line, in);
+        jlist *l = jx_iter_items(x, line, in);
         if (l->n == 0) return jv_undef(f[1] == 'a' ? "No aggregated item, sequence was empty." : "No aggregated item, sequence was empty.");
         size_t best = 0;
         jv bk = lower_key(x, at ? get_path(x, line, l->v[0], *at) : l->v[0], cs && jv_truthy(*cs));
@@ -973,7 +950,7 @@ jv jinja_filter(jctx *x, jnode *n, jv in, jv *args, size_t nargs, const char **k
     if (!strcmp(f, "sum")) {
         check_args(&a, 2, (const char *const[]){ "attribute", "start", NULL });
         jv *at = arg(&a, 0, "attribute"), *st = arg(&a, 1, "start");
-        jlist *l = items_of(x, line, in);
+        jlist *l = jx_iter_items(x, line, in);
         jv acc = st ? *st : jv_int(0);
         for (size_t i = 0; i < l->n; i++) {
             jv v = at ? get_path(x, line, l->v[i], *at) : l->v[i];
@@ -1129,7 +1106,7 @@ bool jinja_test(jctx *x, jnode *n, const char *t, jv v, jv *args, size_t nargs)
             return v.u.s.n == 0 || memmem(a0.u.s.p, a0.u.s.n, v.u.s.p, v.u.s.n) != NULL;
         }
         if (a0.t == JV_DICT) return jd_get(a0.u.d, v) != NULL;
-        jlist *l = items_of(x, line, a0);
+        jlist *l = jx_iter_items(x, line, a0);
         for (size_t i = 0; i < l->n; i++) if (jv_equal(l->v[i], v)) return true;
         return false;
     }

@@ -89,7 +89,7 @@ static _Noreturn void undefined_error(jctx *x, int line, jv v)
 /* ------------------------------------------------------------------ iteration */
 
 /* The items a for loop (or a filter) iterates: list items, dict keys, string characters. */
-static jlist *iter_items(jctx *x, int line, jv v)
+jlist *jx_iter_items(jctx *x, int line, jv v)
 {
     jv l = jv_newlist(x, false);
     switch (v.t) {
@@ -121,7 +121,7 @@ static void assign(jctx *x, jscope *sc, jnode *target, jv v)
         return;
     }
     /* tuple unpacking */
-    jlist *items = iter_items(x, target->line, v);
+    jlist *items = jx_iter_items(x, target->line, v);
     if (items->n != target->args.n)
         jx_fail(x, target->line, "%s values to unpack (expected %zu, got %zu)",
                 items->n > target->args.n ? "too many" : "not enough", target->args.n, items->n);
@@ -154,7 +154,7 @@ jv jinja_loop_attr(jctx *x, int line, jloop *l, const char *name)
 
 static int run_for(jctx *x, jscope *sc, jnode *n, jv iterable, int depth)
 {
-    jlist *all = iter_items(x, n->line, iterable);
+    jlist *all = jx_iter_items(x, n->line, iterable);
     jlist *items = all;
     if (n->c) { /* for x in y if cond: loop.* counts the filtered items */
         jv f = jv_newlist(x, false);
@@ -489,7 +489,7 @@ static jv slice(jctx *x, jnode *n, jscope *sc)
     if (obj.t != JV_STR && obj.t != JV_LIST) return jv_undef("slice"); /* jinja2: TypeError -> undefined */
     if (obj.t == JV_LIST && obj.u.l->gen) jx_fail(x, n->line, "'generator' object is not subscriptable");
     /* strings are sliced by code points: split into characters first */
-    jlist *items = obj.t == JV_STR ? iter_items(x, n->line, obj) : obj.u.l;
+    jlist *items = obj.t == JV_STR ? jx_iter_items(x, n->line, obj) : obj.u.l;
     int64_t len = (int64_t)items->n;
     int64_t start = slice_bound(x, n->line, vstart, step < 0 ? len - 1 : 0, len, step);
     int64_t stop = slice_bound(x, n->line, vstop, step < 0 ? -1 : len, len, step);
