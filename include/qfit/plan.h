@@ -41,6 +41,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+#include "qfit/model.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -330,6 +331,14 @@ void qfit_plan_command(char *buf, size_t cap, const char *model_spec, const char
 char *qfit_plan_result_json(const qfit_plan_model *m, const qfit_plan_machine *mach,
                             const qfit_plan_result *r, const qfit_plan_fix *fixes, size_t n_fixes,
                             bool fit_requested, const qfit_plan_result *fit);
+
+/* QFIT_DEBUG's report on a context made from m's GGUF: the kernels chosen (instruction
+ * set), threads, cache types, flash attention, and the plan for the context's own settings
+ * beside what it allocated (KV cache, compute buffers) and the process's resident memory
+ * now beside the planned peak. Lines of text, each ending in '\n', into buf (truncated to
+ * cap). Returns 0, or -1 with a message in err when the plan cannot be made. */
+int qfit_plan_debug_report(const qfit_plan_model *m, const qfit_context *c, char *buf, size_t cap,
+                           char *err, size_t err_len);
 
 #ifdef __cplusplus
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli/cli_env.h"
 #include "cli/commands.h"
 #include "qfit/model.h"
 #include "qfit/quant.h"
@@ -134,6 +135,7 @@ int qfit_cmd_bench(int argc, char **argv)
         qfit_context_describe(c, desc, sizeof desc);
         fprintf(stderr, "%s\n", desc);
     }
+    qfit_cli_debug_context("bench", model_path, c);
     int n = g_depth + (pp > tg ? pp : tg);
     toks = malloc(sizeof(int32_t) * (size_t)n);
     tv = malloc(sizeof(double) * (size_t)reps);

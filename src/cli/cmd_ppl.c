@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/cli_env.h"
 #include "cli/commands.h"
 #include "qfit/eval.h"
 #include "qfit/model.h"
@@ -144,6 +145,7 @@ int qfit_cmd_ppl(int argc, char **argv)
         qfit_context_describe(c, desc, sizeof desc);
         fprintf(stderr, "%s\n", desc);
     }
+    qfit_cli_debug_context("ppl", model_path, c);
     pp.progress = stdout;
     qfit_ppl_result r;
     if (qfit_perplexity(c, ids, n_ids, &pp, &r, err, sizeof err) != 0) {

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli/cli_env.h"
 #include "cli/commands.h"
 #include "qfit/generate.h"
 #include "qfit/model.h"
@@ -145,6 +146,7 @@ int qfit_cmd_run(int argc, char **argv)
         qfit_context_describe(c, desc, sizeof desc);
         fprintf(stderr, "%s\n", desc);
     }
+    qfit_cli_debug_context("run", model_path, c);
     const qfit_gen_callbacks cb = { .on_text = run_text, .on_shift = run_shift, .on_prefill = run_prefill,
                                     .user = (void *)prompt };
     qfit_gen_result r;

@@ -2,7 +2,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/cli_env.h"
 #include "cli/commands.h"
+#include "qfit/version.h"
 
 
 typedef struct {
@@ -16,7 +18,7 @@ static void usage(FILE *out, const command *cmds, size_t n)
     fprintf(out, "qfit — run the best model your machine can hold\n\nusage: qfit COMMAND [ARGS]\n\ncommands:\n");
     for (size_t i = 0; i < n; i++)
         fprintf(out, "  %-10s %s\n", cmds[i].name, cmds[i].usage);
-    fprintf(out, "\n'qfit COMMAND --help' shows a command's options.\n");
+    fprintf(out, "\n'qfit COMMAND --help' shows a command's options; 'qfit --version' the version.\n");
 }
 
 int main(int argc, char **argv)
@@ -45,8 +47,13 @@ int main(int argc, char **argv)
         usage(argc < 2 ? stderr : stdout, cmds, n);
         return argc < 2 ? 2 : 0;
     }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-v") || !strcmp(argv[1], "version")) {
+        printf("qfit version %s\n", QFIT_VERSION);
+        return 0;
+    }
     for (size_t i = 0; i < n; i++) {
         if (strcmp(argv[1], cmds[i].name) != 0) continue;
+        if (qfit_cli_check_env() != 0) return 1;   /* a setting qfit cannot honour: say so first */
         return cmds[i].fn(argc - 1, argv + 1);
     }
     fprintf(stderr, "qfit: unknown command '%s'\n\n", argv[1]);

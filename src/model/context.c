@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "qfit/config.h"
 #include "qfit/kernels.h"
 #include "qfit/quant.h"
 
@@ -54,12 +55,14 @@ int qfit_flash_attn_from_name(const char *s)
     return -2;
 }
 
-static const char *env_pick(const char *name, const char *alias, const char **which)
+/* One context setting: its value (NULL when unset), or -1 with err set when too long. */
+static int env_setting(const char *suffix, char *buf, size_t cap, const char **v, const char **which,
+                       char *err, size_t err_len)
 {
-    const char *v = getenv(name);
-    *which = name;
-    if (!v || !*v) { v = getenv(alias); *which = alias; }
-    return v && *v ? v : NULL;
+    bool too_long;
+    *v = qfit_env(suffix, buf, cap, which, &too_long);
+    if (too_long) { snprintf(err, err_len, "%s is too long", *which); return -1; }
+    return 0;
 }
 
 int qfit_context_params_from_env(qfit_context_params *p, char *applied, size_t applied_len,
@@ -69,8 +72,10 @@ int qfit_context_params_from_env(qfit_context_params *p, char *applied, size_t a
     if (!err || !err_len) { err = dummy; err_len = sizeof dummy; }
     char desc[256] = "";
     size_t dl = 0;
-    const char *which, *v;
-    if ((v = env_pick("QFIT_KV_CACHE_TYPE", "OLLAMA_KV_CACHE_TYPE", &which))) {
+    const char *which = NULL, *v;
+    char buf[64];
+    if (env_setting("KV_CACHE_TYPE", buf, sizeof buf, &v, &which, err, err_len) != 0) return -1;
+    if (v) {
         int t = qfit_kv_type_from_name(v);
         if (t < 0) {
             snprintf(err, err_len, "%s=%s is not a KV cache type (supported: f32, f16, bf16, q8_0, q4_0, q4_1, "
@@ -80,7 +85,8 @@ int qfit_context_params_from_env(qfit_context_params *p, char *applied, size_t a
         p->type_k = p->type_v = t;
         dl += (size_t)snprintf(desc + dl, sizeof desc - dl, "%s%s=%s", dl ? ", " : "", which, v);
     }
-    if ((v = env_pick("QFIT_FLASH_ATTENTION", "OLLAMA_FLASH_ATTENTION", &which))) {
+    if (env_setting("FLASH_ATTENTION", buf, sizeof buf, &v, &which, err, err_len) != 0) return -1;
+    if (v) {
         int fa = qfit_flash_attn_from_name(v);
         if (fa < -1) {
             snprintf(err, err_len, "%s=%s is invalid (use on, off or auto)", which, v);
@@ -89,15 +95,16 @@ int qfit_context_params_from_env(qfit_context_params *p, char *applied, size_t a
         p->flash_attn = fa;
         if (dl < sizeof desc) dl += (size_t)snprintf(desc + dl, sizeof desc - dl, "%s%s=%s", dl ? ", " : "", which, v);
     }
-    if ((v = getenv("QFIT_CONTEXT_LENGTH")) && *v) {
+    if (env_setting("CONTEXT_LENGTH", buf, sizeof buf, &v, &which, err, err_len) != 0) return -1;
+    if (v) {
         char *end;
         long n = strtol(v, &end, 10);
         if (*end || n < 1 || n > (1 << 24)) {
-            snprintf(err, err_len, "QFIT_CONTEXT_LENGTH=%s is invalid (a number of tokens, 1 .. 16777216)", v);
+            snprintf(err, err_len, "%s=%s is invalid (a number of tokens, 1 .. 16777216)", which, v);
             return -1;
         }
         p->n_ctx = (int)n;
-        if (dl < sizeof desc) dl += (size_t)snprintf(desc + dl, sizeof desc - dl, "%sQFIT_CONTEXT_LENGTH=%s", dl ? ", " : "", v);
+        if (dl < sizeof desc) dl += (size_t)snprintf(desc + dl, sizeof desc - dl, "%s%s=%s", dl ? ", " : "", which, v);
     }
     if (applied && applied_len) snprintf(applied, applied_len, "%s", desc);
     return 0;

@@ -165,3 +165,39 @@ uint64_t plan_engine_aq_row_bytes(const qfit_plan_model *m, const int *types)
     }
     return most;
 }
+
+int qfit_plan_debug_report(const qfit_plan_model *m, const qfit_context *c, char *buf, size_t cap,
+                           char *err, size_t err_len)
+{
+    qfit_plan_machine mach;
+    qfit_plan_machine_detect(&mach);
+    const qfit_plan_settings s = {
+        .n_ctx = qfit_context_n_ctx(c),
+        .kv_type = qfit_plan_kv_setting(qfit_context_type_k(c)),
+        .kv_type_v = qfit_plan_kv_setting(qfit_context_type_v(c)),
+        .flash_attn = qfit_context_flash_attn(c),
+        .n_batch = qfit_context_n_batch(c),
+    };
+    qfit_plan_result r;
+    if (qfit_plan_compute(m, &mach, &s, &r, err, err_len) != 0) return -1;
+    const double MiB = 1024.0 * 1024.0;
+    const size_t kv = qfit_context_kv_bytes(c), compute = qfit_context_compute_bytes(c);
+    const size_t rss = qfit_process_rss_bytes();
+    snprintf(buf, cap,
+             "kernels: %s (best on this CPU: %s)\n"
+             "threads: %d; context %d tokens, micro-batch %d\n"
+             "KV cache: K %s, V %s (Hadamard-rotated: K %s, V %s); flash attention %s\n"
+             "memory: KV cache planned %.2f MiB, allocated %.2f MiB; compute buffers planned %.2f MiB, "
+             "allocated %.2f MiB; weights %.2f MiB (mapped)\n"
+             "memory: resident now %.2f MiB; planned peak %.2f MiB (weights read %.2f + KV %.2f + compute %.2f "
+             "+ runtime %.2f); machine budget %.2f MiB: %s\n",
+             qfit_isa_name(qfit_isa_active()), qfit_isa_name(qfit_isa_best()),
+             qfit_context_n_threads(c), qfit_context_n_ctx(c), qfit_context_n_batch(c),
+             qfit_type_name(qfit_context_type_k(c)), qfit_type_name(qfit_context_type_v(c)),
+             qfit_context_kv_rotated(c, false) ? "yes" : "no", qfit_context_kv_rotated(c, true) ? "yes" : "no",
+             qfit_context_flash_attn(c) ? "on" : "off",
+             r.kv_bytes / MiB, kv / MiB, r.compute_alloc_bytes / MiB, compute / MiB, r.weights_bytes / MiB,
+             rss / MiB, r.process_bytes / MiB, r.weights_resident_bytes / MiB, r.kv_bytes / MiB,
+             r.compute_bytes / MiB, r.runtime_bytes / MiB, r.budget_bytes / MiB, qfit_plan_verdict_name(r.verdict));
+    return 0;
+}

@@ -17,31 +17,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* ---------------------------------------------------------------- root */
+#include "qfit/config.h"
 
-/* An environment value trimmed of spaces and quotes, as Ollama's envconfig.Var. */
-static const char *env_trimmed(const char *key, char *buf, size_t cap)
-{
-    const char *v = getenv(key);
-    if (!v) return NULL;
-    while (*v == ' ' || *v == '\t' || *v == '"' || *v == '\'') v++;
-    size_t n = strlen(v);
-    while (n && (v[n - 1] == ' ' || v[n - 1] == '\t' || v[n - 1] == '"' || v[n - 1] == '\'')) n--;
-    if (n == 0 || n >= cap) return n == 0 ? NULL : v;   /* too long: the caller reports it */
-    memcpy(buf, v, n);
-    buf[n] = 0;
-    return buf;
-}
+/* ---------------------------------------------------------------- root */
 
 int qfit_store_default_root(char *buf, size_t cap, char *err, size_t err_len)
 {
-    static const char *const KEYS[] = { "QFIT_MODELS", "OLLAMA_MODELS" };
     char v[ST_PATH_MAX];
-    for (size_t i = 0; i < 2; i++) {
-        const char *s = env_trimmed(KEYS[i], v, sizeof v);
-        if (!s) continue;
-        if (s != v || snprintf(buf, cap, "%s", s) >= (int)cap) {
-            snprintf(err, err_len, "%s is too long (at most %zu bytes)", KEYS[i], (cap < sizeof v ? cap : sizeof v) - 1);
+    const char *which = NULL;
+    bool too_long;
+    const char *s = qfit_env("MODELS", v, sizeof v, &which, &too_long);
+    if (s || too_long) {   /* QFIT_MODELS, else OLLAMA_MODELS */
+        if (too_long || snprintf(buf, cap, "%s", s) >= (int)cap) {
+            snprintf(err, err_len, "%s is too long (at most %zu bytes)", which, (cap < sizeof v ? cap : sizeof v) - 1);
             return -1;
         }
         return 0;
@@ -60,10 +48,12 @@ int qfit_store_default_root(char *buf, size_t cap, char *err, size_t err_len)
 
 /* Go's strconv.ParseBool as Ollama's envconfig.Bool uses it: unset or empty is
  * false, an unparsable value is true. */
-static bool env_bool(const char *key)
+static bool env_bool(const char *suffix)
 {
     char v[64];
-    const char *s = env_trimmed(key, v, sizeof v);
+    bool too_long;
+    const char *s = qfit_env(suffix, v, sizeof v, NULL, &too_long);
+    if (too_long) return true;
     if (!s) return false;
     static const char *const F[] = { "0", "f", "F", "false", "FALSE", "False" };
     for (size_t i = 0; i < sizeof F / sizeof F[0]; i++)
@@ -91,7 +81,7 @@ qfit_store *qfit_store_open(const char *root, char *err, size_t err_len)
     }
     size_t n = strlen(s->root);
     while (n > 1 && s->root[n - 1] == '/') s->root[--n] = 0;
-    s->prune = !(env_bool("QFIT_NOPRUNE") || env_bool("OLLAMA_NOPRUNE"));
+    s->prune = !env_bool("NOPRUNE");   /* QFIT_NOPRUNE, else OLLAMA_NOPRUNE */
     return s;
 }
 
