@@ -825,9 +825,8 @@ static void check_invariant(const char *root)
     qfit_store_close(s);
 }
 
-/* Start `qfit ARGS...` on root, SIGKILL it after delay_us; true if it was killed. */
-static bool run_and_kill(const char *root, int delay_us, const char *a1, const char *a2, const char *a3,
-                         const char *a4)
+/* Start `qfit ARGS...` (NULL-terminated) on root, SIGKILL it after delay_us; true if it was killed. */
+static bool run_and_kill_argv(const char *root, int delay_us, const char *const *args)
 {
     pid_t pid = fork();
     cr_assert_neq(pid, -1);
@@ -835,7 +834,9 @@ static bool run_and_kill(const char *root, int delay_us, const char *a1, const c
         setenv("QFIT_MODELS", root, 1);
         int devnull = open("/dev/null", O_WRONLY);
         if (devnull >= 0) { dup2(devnull, 1); dup2(devnull, 2); }
-        execl(tu_qfit_bin(), "qfit", a1, a2, a3, a4, (char *)NULL);
+        const char *argv[16] = { "qfit" };
+        for (int i = 0; args[i] && i < 14; i++) argv[i + 1] = args[i];
+        execv(tu_qfit_bin(), (char *const *)argv);
         _exit(127);
     }
     struct timespec ts = { delay_us / 1000000, (long)(delay_us % 1000000) * 1000 };
@@ -844,6 +845,13 @@ static bool run_and_kill(const char *root, int delay_us, const char *a1, const c
     int st;
     waitpid(pid, &st, 0);
     return WIFSIGNALED(st);
+}
+
+static bool run_and_kill(const char *root, int delay_us, const char *a1, const char *a2, const char *a3,
+                         const char *a4)
+{
+    const char *const args[] = { a1, a2, a3, a4, NULL };
+    return run_and_kill_argv(root, delay_us, args);
 }
 
 Test(store, kill9_import_keeps_store_consistent, .timeout = 600)
@@ -954,5 +962,47 @@ Test(store, overwrite_prunes_old_layers)
     cr_expect_eq(ne, 1, "one manifest, not two differing in case");
     cr_expect_str_eq(e[0].name, "m:v");
     free(e);
+    qfit_store_close(s);
+}
+
+/* `qfit create` (a copy of the GGUF while hashing, or quantizing to Q4_K_M, then the
+ * template, system and params layers and the manifest) killed with SIGKILL at many
+ * points: every manifest still names only complete, verified blobs; a create run to the
+ * end afterwards works and verifies. */
+Test(store, kill9_create_keeps_store_consistent, .timeout = 600)
+{
+    const char *model = tu_shared_path(F32_MODEL);
+    const char *dir = fresh_dir("killcreate");
+    char root[4200], mf[4200];
+    snprintf(root, sizeof root, "%s/store", dir);
+    snprintf(mf, sizeof mf, "%s/Modelfile", dir);
+    char text[4400];
+    snprintf(text, sizeof text, "FROM %s\nTEMPLATE \"{{ .Prompt }}\"\nSYSTEM \"\"\"be brief\"\"\"\n"
+             "PARAMETER temperature 0.5\nPARAMETER stop \"<end>\"\nLICENSE MIT\n", model);
+    write_file(mf, text, strlen(text));
+    /* a debug create takes ~0.2 s (copy) and ~1 s (--quantize Q4_K_M) */
+    static const int delays_us[] = { 1000, 5000, 20000, 50000, 80000, 120000, 160000, 200000, 300000,
+                                     450000, 600000, 750000, 900000, 1100000 };
+    const size_t nd = sizeof delays_us / sizeof delays_us[0];
+    int killed = 0;
+    for (size_t i = 0; i < nd; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "c%zu", i % 4);   /* names reused: overwrite killed too */
+        const char *const plain[] = { "create", name, "-f", mf, NULL };
+        const char *const quant[] = { "create", name, "-f", mf, "--quantize", "Q4_K_M", NULL };
+        killed += run_and_kill_argv(root, delays_us[i], i % 2 ? quant : plain);
+        check_invariant(root);
+    }
+    cr_expect_gt(killed, 0, "no create was interrupted (all finished before the kill)");
+    int st;
+    char args[4400];
+    snprintf(args, sizeof args, "create done -f '%s' --quantize Q4_K_M", mf);
+    char *out = run_qfit(root, args, &st);
+    cr_expect_eq(st, 0, "%s", out);
+    free(out);
+    check_invariant(root);
+    qfit_store *s = open_at(root);
+    char err[1024];
+    cr_expect_eq(qfit_store_verify(s, "done", err, sizeof err), 0, "%s", err);
     qfit_store_close(s);
 }
