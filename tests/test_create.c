@@ -189,6 +189,34 @@ Test(create, from_stored_model_inherits)
     qfit_store_close(s);
 }
 
+/* FROM a stored model with --quantize: its model layer quantized (the same bytes as
+ * quantizing the GGUF file itself), the other layers inherited. */
+Test(create, quantize_from_stored_model)
+{
+    const char *d = fresh_dir("quantstored");
+    write_modelfile(d, "");
+    create_ok(d, "create kjv -f Modelfile");
+    create_ok(d, "create direct -f Modelfile --quantize Q4_K_M");
+    write_file(d, "Child", "FROM kjv\n");
+    create_ok(d, "create child -f Child --quantize Q4_K_M");
+    qfit_store *s1, *s2, *s3;
+    qfit_store_model a = resolve(d, "direct", &s1), b = resolve(d, "child", &s2), base = resolve(d, "kjv", &s3);
+    const qfit_layer *la = qfit_manifest_layer(a.manifest, QFIT_LAYER_MODEL);
+    const qfit_layer *lb = qfit_manifest_layer(b.manifest, QFIT_LAYER_MODEL);
+    const qfit_layer *l0 = qfit_manifest_layer(base.manifest, QFIT_LAYER_MODEL);
+    cr_expect(qfit_digest_equal(&la->digest, &lb->digest), "quantized from the store differs from the file");
+    cr_expect(!qfit_digest_equal(&l0->digest, &lb->digest), "not quantized");
+    la = qfit_manifest_layer(base.manifest, QFIT_LAYER_TEMPLATE);
+    lb = qfit_manifest_layer(b.manifest, QFIT_LAYER_TEMPLATE);
+    cr_expect(la && lb && qfit_digest_equal(&la->digest, &lb->digest), "template not inherited");
+    qfit_store_model_free(&a);
+    qfit_store_model_free(&b);
+    qfit_store_model_free(&base);
+    qfit_store_close(s1);
+    qfit_store_close(s2);
+    qfit_store_close(s3);
+}
+
 Test(create, quantize_q4_k_m)
 {
     const char *d = fresh_dir("quant");

@@ -175,8 +175,13 @@ static int inherit(qfit_modelfile *dst, const qfit_modelfile *base, const qfit_m
 
 /* The model and config layers of FROM name: copied from the stored model, whose
  * other layers go into *base. */
-static int from_store(qfit_store *s, const char *from, qfit_layer *model, qfit_layer *config,
-                      qfit_modelfile **base, char *err, size_t err_len)
+static int from_file(qfit_store *s, const char *path, const qfit_create_opts *o,
+                     qfit_layer *model, qfit_layer *config, char *err, size_t err_len);
+
+/* The layers of FROM a stored model; with --quantize, its model layer quantized into a
+ * new model layer (and config). */
+static int from_store(qfit_store *s, const char *from, const qfit_create_opts *o, qfit_layer *model,
+                      qfit_layer *config, qfit_modelfile **base, char *err, size_t err_len)
 {
     qfit_store_model sm;
     if (qfit_store_resolve(s, from, &sm, err, err_len) != 0) return -1;
@@ -194,10 +199,17 @@ static int from_store(qfit_store *s, const char *from, qfit_layer *model, qfit_l
             goto out;
         }
     }
-    *model = *ml;
-    model->from = NULL;
-    *config = sm.manifest->config;
-    config->from = NULL;
+    if (o->quantize_ftype >= 0) {
+        char blob[4096];
+        if (qfit_store_blob_path(s, &ml->digest, blob, sizeof blob) < 0 ||
+            from_file(s, blob, o, model, config, err, err_len) != 0)
+            goto out;
+    } else {
+        *model = *ml;
+        model->from = NULL;
+        *config = sm.manifest->config;
+        config->from = NULL;
+    }
     rc = qfit_store_model_modelfile(s, &sm, base, NULL, err, err_len);
 out:
     qfit_store_model_free(&sm);
@@ -272,12 +284,7 @@ int qfit_store_create(qfit_store *s, const char *name, const qfit_modelfile *mf,
         goto out;
     }
     if (kind == QFIT_FROM_NAME) {
-        if (o->quantize_ftype >= 0) {
-            snprintf(err, err_len, "--quantize needs FROM a GGUF file (FROM %s is a stored model)",
-                     mf->from);
-            goto out;
-        }
-        if (from_store(s, mf->from, &model, &config, &base, err, err_len) != 0) goto out;
+        if (from_store(s, mf->from, o, &model, &config, &base, err, err_len) != 0) goto out;
     } else {
         if (from_file(s, path, o, &model, &config, err, err_len) != 0) goto out;
         if (!(base = qfit_modelfile_new())) { snprintf(err, err_len, "out of memory"); goto out; }
