@@ -972,6 +972,56 @@ Test(plan, kv_term_matches_measured_difference, .timeout = 600)
     qfit_plan_model_free(&m);
 }
 
+/* qfit plan --parallel N: the KV cache holds N x ctx cells, allocated when the context is
+ * created (each sequence gets its whole context). Measured with `qfit bench --parallel N`,
+ * which runs N sequences in one context, on the synthetic tiny-longctx shape at ctx 4096,
+ * where 8 sequences' KV cache (256 MiB f16) is most of the process: each prediction within
+ * 5% of its peak RSS, and the 1 -> 8 difference within 10% (a planner that ignored
+ * --parallel predicts 0, one that split one context among the sequences too). */
+Test(plan, parallel_matches_measured_peak_rss, .timeout = 600)
+{
+    const char *bin = release_bin();
+    char model[4200], err[256];
+    snprintf(model, sizeof model, "%s/tiny-longctx-par.gguf", tu_tmpdir());
+    qfit_synth_params sp;
+    memset(&sp, 0, sizeof sp);
+    sp.shape = qfit_synth_find_shape("tiny-longctx");
+    cr_assert_not_null(sp.shape);
+    sp.ftype = QFIT_FTYPE_MOSTLY_F16;
+    sp.seed = 1;
+    sp.n_threads = 2;
+    cr_assert_eq(qfit_synth_write(model, &sp, NULL, err, sizeof err), 0, "%s", err);
+    qfit_plan_model m;
+    load(model, &m);
+    qfit_plan_machine mach;
+    qfit_plan_machine_custom(GiB, &mach);
+    const char *par[2] = { "1", "8" };
+    uint64_t measured[2], predicted[2];
+    for (int k = 0; k < 2; k++) {
+        char *argv[] = { (char *)bin, "bench", model, "--ctx", "4096", "--pp", "64", "--tg", "2", "--reps", "1",
+                         "--threads", "1", "--parallel", (char *)par[k], "--flash-attn", "on", NULL };
+        int st;
+        measured[k] = child_peak_rss(argv, &st);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "qfit bench --parallel %s failed (status %d)", par[k], st);
+        const int n = atoi(par[k]);
+        /* the batch bench uses: every sequence's 64 prompt tokens, at most 512 */
+        qfit_plan_settings s = { NULL, 4096, QFIT_TYPE_F16, 1, n, 64 * n < 512 ? 64 * n : 512, 0, QFIT_PLAN_RUN };
+        qfit_plan_result r;
+        cr_assert_eq(qfit_plan_compute(&m, &mach, &s, &r, err, sizeof err), 0, "%s", err);
+        predicted[k] = r.process_bytes;
+        const double e = ((double)predicted[k] - (double)measured[k]) / (double)measured[k] * 100.0;
+        cr_log_info("plan: tiny-longctx ctx 4096 parallel %s: KV %llu, predicted %llu, measured %llu (%+.2f%%)",
+                    par[k], (unsigned long long)r.kv_bytes, (unsigned long long)predicted[k],
+                    (unsigned long long)measured[k], e);
+        cr_expect(fabs(e) <= 5.0, "parallel %s: predicted %llu bytes, measured %llu (%+.2f%%)", par[k],
+                  (unsigned long long)predicted[k], (unsigned long long)measured[k], e);
+    }
+    const double dm = (double)measured[1] - (double)measured[0], dp = (double)predicted[1] - (double)predicted[0];
+    cr_log_info("plan: parallel 8 - 1: measured %.0f bytes, predicted %.0f (%+.2f%%)", dm, dp, (dp / dm - 1) * 100);
+    cr_expect_leq(fabs(dp / dm - 1.0), 0.10, "parallel 8 - 1: predicted %.0f bytes, measured %.0f", dp, dm);
+    qfit_plan_model_free(&m);
+}
+
 /* The ppl workload: as qfit ppl, batch = context, logits of half the chunk in the
  * engine's buffer and in ppl's own; generation writes one logits row. */
 Test(plan, workload_ppl_accounting)

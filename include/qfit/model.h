@@ -108,7 +108,12 @@ typedef struct {
     int flash_attn;  /* 1 on, 0 off, -1 auto (default; = on: tiled attention with online softmax) */
     int kv_rotate;   /* quantized (block-type) K/V caches store rows rotated by a 64x64 Hadamard
                         matrix, as llama.cpp does: -1 auto (default: on when head_dim % 64 == 0), 0 off */
+    int n_seq;       /* sequences the context holds (0: 1; at most QFIT_MAX_SEQ). Each gets its own
+                        n_ctx positions: the KV cache is n_seq x n_ctx cells, allocated (and touched)
+                        at creation, so a sequence never runs out because of another one */
 } qfit_context_params;
+
+#define QFIT_MAX_SEQ 256
 
 qfit_context_params qfit_context_default_params(void);
 
@@ -134,11 +139,12 @@ int qfit_context_params_from_env(qfit_context_params *p, char *applied, size_t a
 qfit_context *qfit_context_new(const qfit_model *m, const qfit_context_params *p,
                                char *err, size_t err_len);
 void qfit_context_free(qfit_context *c);
-/* Forget all cached positions. */
+/* Forget all cached positions (of every sequence). */
 void qfit_context_reset(qfit_context *c);
-/* Forget the cached positions from n_past on (n_past clamped to [0, current]). */
+/* Sequence 0: forget the cached positions from n_past on (n_past clamped to [0, current]). */
 void qfit_context_truncate(qfit_context *c, int n_past);
-int  qfit_context_n_past(const qfit_context *c);
+int  qfit_context_n_past(const qfit_context *c);          /* of sequence 0 */
+int  qfit_context_n_seq(const qfit_context *c);
 int  qfit_context_n_ctx(const qfit_context *c);
 int  qfit_context_n_batch(const qfit_context *c);
 int  qfit_context_n_threads(const qfit_context *c);
@@ -153,9 +159,38 @@ size_t qfit_context_compute_bytes(const qfit_context *c); /* bytes allocated for
  * next n_discard, move the rest down by n_discard positions and re-rotate their
  * cached keys by -n_discard with RoPE (quantized keys: dequantize, rotate,
  * requantize). n_past decreases by n_discard. 0 on success, -1 with a message. */
-int  qfit_context_shift(qfit_context *c, int n_keep, int n_discard);
+int  qfit_context_shift(qfit_context *c, int n_keep, int n_discard);   /* sequence 0 */
 
-/* Evaluate n tokens at positions n_past .. n_past+n-1 (appended to the KV cache;
+/* ------------------------------------------------------- sequences
+ * A context holds n_seq independent sequences (ids 0 .. n_seq-1), each with its own
+ * cached positions 0 .. n_past-1. The single-sequence functions above act on sequence 0. */
+int  qfit_seq_n_past(const qfit_context *c, int seq);     /* -1 for an invalid id */
+/* Forget seq's positions from n_past on (0: remove the sequence's content). */
+void qfit_seq_truncate(qfit_context *c, int seq, int n_past);
+/* dst's cache becomes the first n positions of src's (n < 0 or more than src has: all of
+ * them), copied into dst's own cells. */
+int  qfit_seq_copy(qfit_context *c, int src, int dst, int n);
+/* qfit_context_shift on one sequence; the others are untouched. */
+int  qfit_seq_shift(qfit_context *c, int seq, int n_keep, int n_discard);
+
+/* A batch of tokens of any sequences: token i is appended to sequence seq[i] at that
+ * sequence's next position (a sequence's tokens in batch order); logits[i] asks for
+ * its logits (NULL: none). One evaluation runs every token of a pass through each
+ * weight matrix together (the point of batching sequences); attention is each
+ * sequence's own. */
+typedef struct {
+    int            n_tokens;
+    const int32_t *token;
+    const int     *seq;
+    const bool    *logits;
+} qfit_batch;
+/* Evaluate a batch in passes of at most n_batch tokens. Every token id, sequence id and
+ * each sequence's room is checked before anything is evaluated (an error names the
+ * sequence and the numbers). Logits: qfit_get_logits(c, i) is the i-th requested row in
+ * batch order; at most n_batch per call. 0, or -1 with a message (qfit_context_error). */
+int  qfit_decode_batch(qfit_context *c, const qfit_batch *b);
+
+/* Sequence 0: evaluate n tokens at positions n_past .. n_past+n-1 (appended to the KV cache;
  * processed in passes of at most n_batch tokens). Logits are computed for the
  * tokens with index >= logits_from (n - 1: last only; n: none); at most n_batch
  * of them. 0 on success, -1 with a message (qfit_context_error) otherwise. */

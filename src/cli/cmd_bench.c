@@ -1,12 +1,18 @@
 /* qfit bench MODEL.gguf — prompt processing and generation speed, measured the
  * way llama-bench does: pp = one batch of pp tokens from an empty cache,
  * tg = tg single-token decodes from an empty cache; one warm-up run each;
- * mean ± stdev of tokens/s over the repetitions. */
+ * mean ± stdev of tokens/s over the repetitions.
+ * --parallel N (as llama-batched-bench): N sequences in one context; pp = N x pp
+ * tokens (each sequence's prompt) in passes of n_batch, tg = tg steps that each
+ * decode one token of every sequence in one batch; tokens/s of all sequences
+ * together (aggregate) and of each. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <jansson.h>
 
 #include "cli/cli_env.h"
 #include "cli/commands.h"
@@ -25,13 +31,23 @@ static void bench_usage(FILE *f)
 {
     fprintf(f, "usage: qfit bench MODEL.gguf [--pp 512] [--tg 128] [--threads N] [--reps 5] [--depth D]\n"
                "                  [--ctx N] [--kv-type T | --cache-type-k T --cache-type-v T] [--flash-attn on|off|auto]\n"
+               "                  [--parallel N] [--json]\n"
                "  --depth D   run each test after D tokens already in the cache (like llama-bench -d)\n"
+               "  --parallel N  N sequences at once (each with depth + test positions): aggregate and\n"
+               "              per-sequence tokens/s\n"
+               "  --json      one JSON object per test (test, n_seq, tps_aggregate, tps_per_seq, settings)\n"
                "  --ctx N     context size (default: depth + max(pp, tg))\n"
                "environment: QFIT_KV_CACHE_TYPE, QFIT_FLASH_ATTENTION (and the OLLAMA_ aliases)\n");
 }
 
-/* tests run after g_depth tokens already cached (filled once, untimed) */
+/* tests run after g_depth tokens already cached (filled once, untimed; every
+ * sequence holds the same g_depth tokens) */
 static int g_depth;
+static int g_seqs = 1;
+/* batch scratch for g_seqs sequences */
+static int32_t *g_tok;
+static int *g_seq;
+static bool *g_want;
 
 static int fill_depth(qfit_context *c, const int32_t *toks)
 {
@@ -41,27 +57,49 @@ static int fill_depth(qfit_context *c, const int32_t *toks)
         int k = g_depth - i < nb ? g_depth - i : nb;
         if (qfit_decode(c, toks + i, k, k) != 0) return -1;
     }
+    for (int s = 1; s < g_seqs; s++)
+        if (qfit_seq_copy(c, 0, s, -1) != 0) return -1;
     return 0;
 }
 
+static void truncate_all(qfit_context *c)
+{
+    for (int s = 0; s < g_seqs; s++) qfit_seq_truncate(c, s, g_depth);
+}
+
+/* each sequence gets the n tokens after the depth; logits of each sequence's last */
 static int run_pp(qfit_context *c, const int32_t *toks, int n)
 {
-    qfit_context_truncate(c, g_depth);
+    truncate_all(c);
     toks += g_depth;
-    int nb = qfit_context_n_batch(c);
-    for (int i = 0; i < n; i += nb) {
-        int k = n - i < nb ? n - i : nb;
-        if (qfit_decode(c, toks + i, k, i + k >= n ? k - 1 : k) != 0) return -1;
+    const int total = n * g_seqs, nb = qfit_context_n_batch(c);
+    for (int i = 0; i < total; i++) {
+        g_tok[i] = toks[i % n];
+        g_seq[i] = i / n;
+        g_want[i] = i % n == n - 1;
+    }
+    for (int i = 0; i < total; i += nb) {
+        const int k = total - i < nb ? total - i : nb;
+        const qfit_batch b = { .n_tokens = k, .token = g_tok + i, .seq = g_seq + i, .logits = g_want + i };
+        if (qfit_decode_batch(c, &b) != 0) return -1;
     }
     return 0;
 }
 
+/* n steps, each one token of every sequence (with its logits) */
 static int run_tg(qfit_context *c, const int32_t *toks, int n)
 {
-    qfit_context_truncate(c, g_depth);
+    truncate_all(c);
     toks += g_depth;
-    for (int i = 0; i < n; i++)
-        if (qfit_decode(c, toks + i, 1, 0) != 0) return -1;
+    for (int i = 0; i < n; i++) {
+        for (int s = 0; s < g_seqs; s++) {
+            g_tok[s] = toks[(i + s) % n];
+            g_seq[s] = s;
+            g_want[s] = true;
+        }
+        const qfit_batch b = { .n_tokens = g_seqs, .token = g_tok, .seq = g_seq, .logits = g_want };
+        if (qfit_decode_batch(c, &b) != 0) return -1;
+    }
     return 0;
 }
 
@@ -88,10 +126,13 @@ int qfit_cmd_bench(int argc, char **argv)
     const int env_ctx = cp.n_ctx;
     cp.n_ctx = 0;
     int ctx_opt = 0;
+    bool json = false;
     g_depth = 0;
+    g_seqs = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { bench_usage(stdout); return 0; }
+        if (!strcmp(a, "--json")) { json = true; continue; }
         if (a[0] == '-') {
             if (i + 1 >= argc) { fprintf(stderr, "qfit bench: %s needs a value\n", a); return 2; }
             int pr = qfit_context_params_parse_arg(&cp, a, argv[i + 1], perr, sizeof perr);
@@ -105,6 +146,13 @@ int qfit_cmd_bench(int argc, char **argv)
             else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) cp.n_threads = (int)v;
             else if (!strcmp(a, "--reps") || !strcmp(a, "-r")) reps = (int)v;
             else if (!strcmp(a, "--depth") || !strcmp(a, "-d")) g_depth = (int)v;
+            else if (!strcmp(a, "--parallel") || !strcmp(a, "-np")) {
+                if (v < 1 || v > QFIT_MAX_SEQ) {
+                    fprintf(stderr, "qfit bench: --parallel %ld: 1 to %d sequences\n", v, QFIT_MAX_SEQ);
+                    return 2;
+                }
+                g_seqs = (int)v;
+            }
             else { fprintf(stderr, "qfit bench: unknown option %s\n", a); bench_usage(stderr); return 2; }
         } else if (!model_path) model_path = a;
         else { bench_usage(stderr); return 2; }
@@ -124,7 +172,9 @@ int qfit_cmd_bench(int argc, char **argv)
         qfit_model_free(m);
         return 2;
     }
-    cp.n_batch = pp > 0 ? (pp < 512 ? pp : 512) : 512;
+    cp.n_batch = pp > 0 ? (pp * g_seqs < 512 ? pp * g_seqs : 512) : 512;
+    if (cp.n_batch < g_seqs) cp.n_batch = g_seqs;   /* one step of tg: a token of each sequence */
+    cp.n_seq = g_seqs;
     int rc = 1;
     int32_t *toks = NULL;
     double *tv = NULL;
@@ -139,7 +189,11 @@ int qfit_cmd_bench(int argc, char **argv)
     int n = g_depth + (pp > tg ? pp : tg);
     toks = malloc(sizeof(int32_t) * (size_t)n);
     tv = malloc(sizeof(double) * (size_t)reps);
-    if (!toks || !tv) { fprintf(stderr, "qfit bench: out of memory\n"); goto out; }
+    const size_t nbatch = (size_t)(pp > tg ? pp : tg) * (size_t)g_seqs + 1;
+    g_tok = malloc(nbatch * sizeof *g_tok);
+    g_seq = malloc(nbatch * sizeof *g_seq);
+    g_want = malloc(nbatch * sizeof *g_want);
+    if (!toks || !tv || !g_tok || !g_seq || !g_want) { fprintf(stderr, "qfit bench: out of memory\n"); goto out; }
     qfit_rng rng;
     qfit_rng_seed(&rng, 42);
     for (int i = 0; i < n; i++) toks[i] = (int32_t)(qfit_rng_next(&rng) % (uint64_t)hp->n_vocab);
@@ -148,7 +202,10 @@ int qfit_cmd_bench(int argc, char **argv)
         fprintf(stderr, "qfit bench: %s\n", qfit_context_error(c));
         goto out;
     }
-    printf("| model | size | params | threads | kv | fa | test | t/s |\n|---|---:|---:|---:|---|---|---:|---:|\n");
+    if (json) {}
+    else if (g_seqs == 1) printf("| model | size | params | threads | kv | fa | test | t/s |\n|---|---:|---:|---:|---|---|---:|---:|\n");
+    else printf("| model | size | params | threads | kv | fa | test | sequences | t/s (all) | t/s (each) |\n"
+                "|---|---:|---:|---:|---|---|---:|---:|---:|---:|\n");
     for (int which = 0; which < 2; which++) {
         int cnt = which == 0 ? pp : tg;
         if (cnt < 1) continue;
@@ -161,23 +218,46 @@ int qfit_cmd_bench(int argc, char **argv)
         for (int r = 0; r < reps; r++) {
             double t0 = now_s();
             if ((which == 0 ? run_pp(c, toks, cnt) : run_tg(c, toks, cnt)) != 0) goto out;
-            tv[r] = cnt / (now_s() - t0);
+            tv[r] = (double)cnt * g_seqs / (now_s() - t0);   /* every sequence's tokens */
         }
         double mean, sd;
         stats(tv, reps, &mean, &sd);
         char test[64];
         if (g_depth > 0) snprintf(test, sizeof test, "%s%d @ d%d", which == 0 ? "pp" : "tg", cnt, g_depth);
         else snprintf(test, sizeof test, "%s%d", which == 0 ? "pp" : "tg", cnt);
-        printf("| %s %s | %.2f MiB | %.2f M | %d | %s/%s | %s | %s | %.2f ± %.2f |\n", hp->arch_name, model_path,
-               (double)qfit_model_weight_bytes(m) / (1 << 20), (double)qfit_model_n_params(m) / 1e6,
-               qfit_context_n_threads(c), qfit_type_name(qfit_context_type_k(c)), qfit_type_name(qfit_context_type_v(c)),
-               qfit_context_flash_attn(c) ? "on" : "off", test, mean, sd);
+        if (json) {
+            json_t *o = json_pack("{s:s, s:i, s:f, s:f, s:f, s:s, s:i, s:s, s:s, s:b, s:i, s:i, s:i}", "test", test,
+                                  "n_seq", g_seqs, "tps_aggregate", mean, "tps_per_seq", mean / g_seqs,
+                                  "tps_aggregate_stdev", sd, "model", model_path, "threads", qfit_context_n_threads(c),
+                                  "kv_type_k", qfit_type_name(qfit_context_type_k(c)),
+                                  "kv_type_v", qfit_type_name(qfit_context_type_v(c)),
+                                  "flash_attn", qfit_context_flash_attn(c), "depth", g_depth, "n_ctx",
+                                  qfit_context_n_ctx(c), "reps", reps);
+            char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+            if (!text) { fprintf(stderr, "qfit bench: out of memory\n"); json_decref(o); goto out; }
+            printf("%s\n", text);
+            free(text);
+            json_decref(o);
+        } else {
+            printf("| %s %s | %.2f MiB | %.2f M | %d | %s/%s | %s | %s", hp->arch_name, model_path,
+                   (double)qfit_model_weight_bytes(m) / (1 << 20), (double)qfit_model_n_params(m) / 1e6,
+                   qfit_context_n_threads(c), qfit_type_name(qfit_context_type_k(c)),
+                   qfit_type_name(qfit_context_type_v(c)), qfit_context_flash_attn(c) ? "on" : "off", test);
+            if (g_seqs == 1) printf(" | %.2f ± %.2f |\n", mean, sd);
+            else printf(" | %d | %.2f ± %.2f | %.2f |\n", g_seqs, mean, sd, mean / g_seqs);
+        }
         fflush(stdout);
     }
     rc = 0;
 out:
     free(toks);
     free(tv);
+    free(g_tok);
+    free(g_seq);
+    free(g_want);
+    g_tok = NULL;
+    g_seq = NULL;
+    g_want = NULL;
     if (rc == 0) fprintf(stderr, "peak RSS: %zu bytes (%.1f MiB)\n", qfit_process_peak_rss_bytes(),
                          (double)qfit_process_peak_rss_bytes() / (1 << 20));
     qfit_context_free(c);

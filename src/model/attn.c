@@ -241,7 +241,7 @@ static void chunk_flash(void *arg, int chunk, int ith)
     const qfit_hparams *hp = &c->model->hp;
     const qfit_kv_cache *kv = &c->kv;
     const int hdk = hp->head_dim_k, hdv = hp->head_dim_v, gqa = hp->n_head / hp->n_head_kv;
-    const size_t layer_off = (size_t)J->il * (size_t)kv->n_ctx;
+    const size_t layer_off = kv_cell(kv, J->il, c->run_seq, 0);
     attn_scratch s = scratch_of(c, ith);
     const int64_t n_tasks = (int64_t)J->n * hp->n_head * J->n_split;
     const int64_t t0 = (int64_t)chunk * J->per_chunk;
@@ -314,7 +314,7 @@ static void chunk_plain(void *arg, int chunk, int ith)
     const qfit_hparams *hp = &c->model->hp;
     const qfit_kv_cache *kv = &c->kv;
     const int hdk = hp->head_dim_k, hdv = hp->head_dim_v, gqa = hp->n_head / hp->n_head_kv;
-    const size_t layer_off = (size_t)J->il * (size_t)kv->n_ctx;
+    const size_t layer_off = kv_cell(kv, J->il, c->run_seq, 0);
     attn_scratch s = scratch_of(c, ith);
     float *sc = c->scores + (size_t)ith * c->score_stride;
     const int64_t n_tasks = (int64_t)J->n * hp->n_head;
@@ -409,7 +409,7 @@ static void chunk_rows8(void *arg, int chunk, int ith)
         op[r] = real ? c->att + (size_t)j * hp->n_head * hdv + (size_t)h * hdv : dummy + (size_t)r * hdv;
         npos[r] = c->pos0 + j + 1;
     }
-    const size_t layer_off = (size_t)R->il * (size_t)kv->n_ctx;
+    const size_t layer_off = kv_cell(kv, R->il, c->run_seq, 0);
     const uint8_t *kh = kv->k + layer_off * kv->row_k + (size_t)hk * kv->head_k;
     const uint8_t *vh = kv->v + layer_off * kv->row_v + (size_t)hk * kv->head_v;
     rows8_queries(c, qp, scr);
@@ -465,7 +465,7 @@ static void chunk_dec8(void *arg, int task, int ith)
         }
         return;
     }
-    const size_t layer_off = (size_t)D->il * (size_t)kv->n_ctx;
+    const size_t layer_off = kv_cell(kv, D->il, c->run_seq, 0);
     const uint8_t *kh = kv->k + layer_off * kv->row_k + (size_t)hk * kv->head_k;
     const uint8_t *vh = kv->v + layer_off * kv->row_v + (size_t)hk * kv->head_v;
     rows8_queries(c, qp, scr);
@@ -527,7 +527,7 @@ static bool try_rows8(qfit_context *c, int il, int n)
 }
 #endif
 
-void qfit_attention_run(qfit_context *c, int il, int n)
+static void attention_run1(qfit_context *c, int il, int n)
 {
     const qfit_hparams *hp = &c->model->hp;
     attn_job J;
@@ -576,4 +576,22 @@ void qfit_attention_run(qfit_context *c, int il, int n)
         qfit_threadpool_run_chunks(c->tp, chunk_flash, &J, (int)((nt + J.per_chunk - 1) / J.per_chunk));
     }
     if (J.n_split > 1) merge_split(&J);
+}
+
+void qfit_attention_run(qfit_context *c, int il, int n)
+{
+    const qfit_hparams *hp = &c->model->hp;
+    float *q = c->q, *att = c->att;
+    for (int j = 0; j < n;) {   /* runs of one sequence at consecutive positions */
+        int e = j + 1;
+        while (e < n && c->tok_seq[e] == c->tok_seq[j] && c->tok_pos[e] == c->tok_pos[e - 1] + 1) e++;
+        c->pos0 = c->tok_pos[j];
+        c->run_seq = c->tok_seq[j];
+        c->q = q + (size_t)j * hp->n_head * hp->head_dim_k;
+        c->att = att + (size_t)j * hp->n_head * hp->head_dim_v;
+        attention_run1(c, il, e - j);
+        j = e;
+    }
+    c->q = q;
+    c->att = att;
 }

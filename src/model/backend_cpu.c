@@ -246,7 +246,7 @@ static void chunk_qkv_post(void *arg, int chunk, int ith)
             for (int h = 0; h < hp->n_head; h++) rms_norm_row(q + h * hdk, L->q_norm.data, q + h * hdk, hdk, hp->rms_eps);
             for (int h = 0; h < hp->n_head_kv; h++) rms_norm_row(k + h * hdk, L->k_norm.data, k + h * hdk, hdk, hp->rms_eps);
         }
-        const int pos = c->pos0 + (int)j;
+        const int pos = c->tok_pos[j];
         const float *cs = c->rope_cos + (size_t)pos * half, *sn = c->rope_sin + (size_t)pos * half;
         for (int h = 0; h < hp->n_head; h++) qfit_rope_apply(q + h * hdk, cs, sn, hp->n_rot, hp->rope_type);
         for (int h = 0; h < hp->n_head_kv; h++) qfit_rope_apply(k + h * hdk, cs, sn, hp->n_rot, hp->rope_type);
@@ -254,7 +254,7 @@ static void chunk_qkv_post(void *arg, int chunk, int ith)
          * unchanged; outliers are spread before block quantization) */
         if (c->rot_k) { qfit_hadamard64(q, qd); qfit_hadamard64(k, kd); }
         if (c->rot_v) qfit_hadamard64(v, vd);
-        const size_t cell = (size_t)op->il * (size_t)c->kv.n_ctx + (size_t)pos;
+        const size_t cell = kv_cell(&c->kv, op->il, c->tok_seq[j], pos);
 #if defined(__x86_64__) || defined(__i386__)
         if (c->attn_simd && c->kv.type_k == QFIT_TYPE_F16 && c->kv.type_v == QFIT_TYPE_F16) {
             qfit_f32_to_f16_avx2(k, (uint16_t *)(c->kv.k + cell * c->kv.row_k), kd);

@@ -219,6 +219,16 @@ qfit_context *qfit_context_new(const qfit_model *m, const qfit_context_params *p
     const char *isa_err = qfit_isa_env_error();
     if (isa_err) { snprintf(err, err_len, "%s", isa_err); return NULL; }
     if (p.n_ctx > (1 << 24)) { snprintf(err, err_len, "context size %d is too large", p.n_ctx); return NULL; }
+    if (p.n_seq <= 0) p.n_seq = 1;
+    if (p.n_seq > QFIT_MAX_SEQ) {
+        snprintf(err, err_len, "%d sequences requested, at most %d", p.n_seq, QFIT_MAX_SEQ);
+        return NULL;
+    }
+    if ((int64_t)p.n_ctx * p.n_seq > (1 << 24)) {
+        snprintf(err, err_len, "%d sequences x %d positions is too large a KV cache (at most %d cells)", p.n_seq,
+                 p.n_ctx, 1 << 24);
+        return NULL;
+    }
     if (hp->n_ctx_train > 0 && p.n_ctx > hp->n_ctx_train) {
         snprintf(err, err_len, "context size %d exceeds the model's trained context of %d tokens (use --ctx %d or less)",
                  p.n_ctx, hp->n_ctx_train, hp->n_ctx_train);
@@ -244,7 +254,8 @@ qfit_context *qfit_context_new(const qfit_model *m, const qfit_context_params *p
         return NULL;
     }
     const bool flash = p.flash_attn != 0;   /* auto: on (faster and needs no score rows) */
-    size_t kv_bytes = qfit_kv_cache_bytes(hp, p.n_ctx, p.type_k, p.type_v);
+    /* every sequence gets its full context, allocated now: never split silently */
+    size_t kv_bytes = qfit_kv_cache_bytes(hp, p.n_ctx * p.n_seq, p.type_k, p.type_v);
     if (!kv_bytes) {
         snprintf(err, err_len, "KV cache type %s/%s cannot hold heads of dimension %d/%d",
                  qfit_type_name(p.type_k), qfit_type_name(p.type_v), hp->head_dim_k, hp->head_dim_v);
@@ -257,6 +268,11 @@ qfit_context *qfit_context_new(const qfit_model *m, const qfit_context_params *p
     c->backend = &qfit_backend_cpu;
     c->n_ctx = p.n_ctx;
     c->n_batch = p.n_batch;
+    c->n_seq = p.n_seq;
+    c->seq_past = calloc((size_t)p.n_seq, sizeof *c->seq_past);
+    c->tok_seq = calloc((size_t)p.n_batch, sizeof *c->tok_seq);
+    c->tok_pos = calloc((size_t)p.n_batch, sizeof *c->tok_pos);
+    if (!c->seq_past || !c->tok_seq || !c->tok_pos) { snprintf(err, err_len, "out of memory"); goto fail; }
     c->n_threads = p.n_threads;
     c->flash_attn = flash;
     {
@@ -274,11 +290,12 @@ qfit_context *qfit_context_new(const qfit_model *m, const qfit_context_params *p
     kv->type_k = p.type_k;
     kv->type_v = p.type_v;
     kv->n_ctx = p.n_ctx;
+    kv->n_seq = p.n_seq;
     kv->head_k = qfit_row_size(p.type_k, hp->head_dim_k);
     kv->head_v = qfit_row_size(p.type_v, hp->head_dim_v);
     kv->row_k = kv->head_k * (size_t)hp->n_head_kv;
     kv->row_v = kv->head_v * (size_t)hp->n_head_kv;
-    const size_t k_bytes = (size_t)hp->n_layer * (size_t)p.n_ctx * kv->row_k;
+    const size_t k_bytes = (size_t)hp->n_layer * (size_t)p.n_seq * (size_t)p.n_ctx * kv->row_k;
     kv->k = kv_alloc(kv_bytes);
     if (!kv->k) { snprintf(err, err_len, "cannot allocate the KV cache (%zu bytes)", kv_bytes); goto fail; }
     kv->v = kv->k + k_bytes;
@@ -325,17 +342,52 @@ void qfit_context_free(qfit_context *c)
     qfit_threadpool_free(c->tp);
     free(c->kv.k);
     free(c->buf);
+    free(c->seq_past);
+    free(c->tok_seq);
+    free(c->tok_pos);
     free(c);
 }
 
-void qfit_context_reset(qfit_context *c) { c->n_past = 0; c->n_logits = 0; }
-void qfit_context_truncate(qfit_context *c, int n_past)
+void qfit_context_reset(qfit_context *c)
 {
-    if (n_past < 0) n_past = 0;
-    if (n_past < c->n_past) c->n_past = n_past;
+    for (int i = 0; i < c->n_seq; i++) c->seq_past[i] = 0;
     c->n_logits = 0;
 }
-int  qfit_context_n_past(const qfit_context *c) { return c->n_past; }
+void qfit_context_truncate(qfit_context *c, int n_past) { qfit_seq_truncate(c, 0, n_past); }
+int  qfit_context_n_past(const qfit_context *c) { return c->seq_past[0]; }
+int  qfit_context_n_seq(const qfit_context *c) { return c->n_seq; }
+int  qfit_seq_n_past(const qfit_context *c, int seq) { return seq >= 0 && seq < c->n_seq ? c->seq_past[seq] : -1; }
+
+void qfit_seq_truncate(qfit_context *c, int seq, int n_past)
+{
+    if (seq < 0 || seq >= c->n_seq) return;
+    if (n_past < 0) n_past = 0;
+    if (n_past < c->seq_past[seq]) c->seq_past[seq] = n_past;
+    c->n_logits = 0;
+}
+
+int qfit_seq_copy(qfit_context *c, int src, int dst, int n)
+{
+    c->err[0] = 0;
+    if (src < 0 || src >= c->n_seq || dst < 0 || dst >= c->n_seq) {
+        snprintf(c->err, sizeof c->err, "sequence copy %d -> %d: ids must be in [0, %d)", src, dst, c->n_seq);
+        return -1;
+    }
+    if (n < 0 || n > c->seq_past[src]) n = c->seq_past[src];
+    if (src != dst) {
+        qfit_kv_cache *kv = &c->kv;
+        for (int il = 0; il < c->model->hp.n_layer; il++) {
+            memcpy(kv->k + kv_cell(kv, il, dst, 0) * kv->row_k, kv->k + kv_cell(kv, il, src, 0) * kv->row_k,
+                   (size_t)n * kv->row_k);
+            memcpy(kv->v + kv_cell(kv, il, dst, 0) * kv->row_v, kv->v + kv_cell(kv, il, src, 0) * kv->row_v,
+                   (size_t)n * kv->row_v);
+        }
+    }
+    c->seq_past[dst] = n;
+    c->n_logits = 0;
+    return 0;
+}
+
 int  qfit_context_n_ctx(const qfit_context *c) { return c->n_ctx; }
 int  qfit_context_n_batch(const qfit_context *c) { return c->n_batch; }
 int  qfit_context_n_threads(const qfit_context *c) { return c->n_threads; }
@@ -355,15 +407,77 @@ const float *qfit_get_logits(const qfit_context *c, int i)
     return c->logits + (size_t)i * (size_t)c->model->hp.n_vocab;
 }
 
-int qfit_decode(qfit_context *c, const int32_t *tokens, int n, int logits_from)
+int qfit_decode_batch(qfit_context *c, const qfit_batch *b)
 {
     const qfit_hparams *hp = &c->model->hp;
     c->err[0] = 0;
     c->n_logits = 0;
     c->attn_simd = c->attn_simd_hw && qfit_isa_active() != QFIT_ISA_SCALAR;
+    const int n = b ? b->n_tokens : -1;
+    if (n < 0 || (n > 0 && (!b->token || !b->seq))) {
+        snprintf(c->err, sizeof c->err, "invalid batch (%d tokens)", n);
+        return -1;
+    }
+    /* everything is checked before anything is evaluated */
+    int n_out = 0;
+    for (int i = 0; i < n; i++) {
+        if (b->token[i] < 0 || b->token[i] >= hp->n_vocab) {
+            snprintf(c->err, sizeof c->err, "token id %d at index %d is outside the vocabulary [0, %d)",
+                     (int)b->token[i], i, hp->n_vocab);
+            return -1;
+        }
+        if (b->seq[i] < 0 || b->seq[i] >= c->n_seq) {
+            snprintf(c->err, sizeof c->err, "sequence id %d at index %d is outside [0, %d)", b->seq[i], i, c->n_seq);
+            return -1;
+        }
+        n_out += b->logits && b->logits[i];
+    }
+    if (n_out > c->n_batch) {
+        snprintf(c->err, sizeof c->err, "%d logits requested, at most n_batch = %d per call", n_out, c->n_batch);
+        return -1;
+    }
+    for (int s = 0; s < c->n_seq; s++) {
+        int add = 0;
+        for (int i = 0; i < n; i++) add += b->seq[i] == s;
+        if (add > c->n_ctx - c->seq_past[s]) {
+            snprintf(c->err, sizeof c->err, "context full: sequence %d has %d cached + %d new tokens > n_ctx %d", s,
+                     c->seq_past[s], add, c->n_ctx);
+            return -1;
+        }
+    }
+    const qfit_backend *be = c->backend;
+    for (int done = 0; done < n;) {
+        const int nb = n - done < c->n_batch ? n - done : c->n_batch;
+        for (int j = 0; j < nb; j++) {
+            const int s = b->seq[done + j];
+            c->tok_seq[j] = s;
+            c->tok_pos[j] = c->seq_past[s]++;
+        }
+        be->embed(c, b->token + done, nb);
+        for (int il = 0; il < hp->n_layer; il++) {
+            be->attention(c, il, nb);
+            be->ffn(c, il, nb);
+        }
+        for (int j = 0; j < nb && b->logits;) {   /* logits of each run of requested rows */
+            if (!b->logits[done + j]) { j++; continue; }
+            int e = j + 1;
+            while (e < nb && b->logits[done + e]) e++;
+            be->output(c, j, e);
+            j = e;
+        }
+        done += nb;
+    }
+    return 0;
+}
+
+int qfit_decode(qfit_context *c, const int32_t *tokens, int n, int logits_from)
+{
+    c->err[0] = 0;
+    c->n_logits = 0;
     if (n < 0 || (n > 0 && !tokens)) { snprintf(c->err, sizeof c->err, "invalid token count %d", n); return -1; }
-    if (n > c->n_ctx - c->n_past) {
-        snprintf(c->err, sizeof c->err, "context full: %d cached + %d new tokens > n_ctx %d", c->n_past, n, c->n_ctx);
+    if (n > c->n_ctx - c->seq_past[0]) {
+        snprintf(c->err, sizeof c->err, "context full: %d cached + %d new tokens > n_ctx %d", c->seq_past[0], n,
+                 c->n_ctx);
         return -1;
     }
     if (logits_from < 0) logits_from = 0;
@@ -372,34 +486,27 @@ int qfit_decode(qfit_context *c, const int32_t *tokens, int n, int logits_from)
         snprintf(c->err, sizeof c->err, "%d logits requested, at most n_batch = %d per call", n - logits_from, c->n_batch);
         return -1;
     }
-    for (int i = 0; i < n; i++) {
-        if (tokens[i] < 0 || tokens[i] >= hp->n_vocab) {
-            snprintf(c->err, sizeof c->err, "token id %d at index %d is outside the vocabulary [0, %d)",
-                     (int)tokens[i], i, hp->n_vocab);
-            return -1;
-        }
+    /* sequence 0, logits from logits_from on: one pass's worth of flags at a time
+     * would do, but a batch is cheap to describe whole */
+    int *seq = calloc((size_t)(n ? n : 1), sizeof *seq);
+    bool *want = malloc((size_t)(n ? n : 1));
+    if (!seq || !want) {
+        free(seq);
+        free(want);
+        snprintf(c->err, sizeof c->err, "out of memory");
+        return -1;
     }
-    const qfit_backend *be = c->backend;
-    for (int done = 0; done < n;) {
-        int nb = n - done < c->n_batch ? n - done : c->n_batch;
-        c->pos0 = c->n_past;
-        be->embed(c, tokens + done, nb);
-        for (int il = 0; il < hp->n_layer; il++) {
-            be->attention(c, il, nb);
-            be->ffn(c, il, nb);
-        }
-        int from = logits_from - done;
-        if (from < 0) from = 0;
-        if (from < nb) be->output(c, from, nb);
-        c->n_past += nb;
-        done += nb;
-    }
-    return 0;
+    for (int i = 0; i < n; i++) want[i] = i >= logits_from;
+    const qfit_batch b = { .n_tokens = n, .token = tokens, .seq = seq, .logits = want };
+    int rc = qfit_decode_batch(c, &b);
+    free(seq);
+    free(want);
+    return rc;
 }
 
 /* ------------------------------------------------------------ context shift */
 
-typedef struct { qfit_context *c; int n_keep, n_discard; } shift_op;
+typedef struct { qfit_context *c; int seq, n_keep, n_discard; } shift_op;
 
 /* each thread takes whole layers: within a layer, rows move down in increasing
  * order, so a row is always read before it is overwritten */
@@ -417,9 +524,9 @@ static void chunk_shift(void *arg, int il, int ith)
     float sn[512];
     for (int i = 0; i < half; i++) sn[i] = -sn0[i];
     {
-        uint8_t *kl = kv->k + (size_t)il * (size_t)kv->n_ctx * kv->row_k;
-        uint8_t *vl = kv->v + (size_t)il * (size_t)kv->n_ctx * kv->row_v;
-        for (int p = op->n_keep + op->n_discard; p < c->n_past; p++) {
+        uint8_t *kl = kv->k + kv_cell(kv, il, op->seq, 0) * kv->row_k;
+        uint8_t *vl = kv->v + kv_cell(kv, il, op->seq, 0) * kv->row_v;
+        for (int p = op->n_keep + op->n_discard; p < c->seq_past[op->seq]; p++) {
             const int d = p - op->n_discard;
             qfit_rows_to_float(kv->type_k, kl + (size_t)p * kv->row_k, krow, 1, kd);
             if (c->rot_k) qfit_hadamard64(krow, kd);   /* back to the unrotated key */
@@ -431,13 +538,19 @@ static void chunk_shift(void *arg, int il, int ith)
     }
 }
 
-int qfit_context_shift(qfit_context *c, int n_keep, int n_discard)
+int qfit_context_shift(qfit_context *c, int n_keep, int n_discard) { return qfit_seq_shift(c, 0, n_keep, n_discard); }
+
+int qfit_seq_shift(qfit_context *c, int seq, int n_keep, int n_discard)
 {
     const qfit_hparams *hp = &c->model->hp;
     c->err[0] = 0;
-    if (n_keep < 0 || n_discard < 0 || n_keep + n_discard > c->n_past) {
+    if (seq < 0 || seq >= c->n_seq) {
+        snprintf(c->err, sizeof c->err, "context shift: sequence id %d is outside [0, %d)", seq, c->n_seq);
+        return -1;
+    }
+    if (n_keep < 0 || n_discard < 0 || n_keep + n_discard > c->seq_past[seq]) {
         snprintf(c->err, sizeof c->err, "invalid context shift: keep %d, discard %d of %d cached positions", n_keep,
-                 n_discard, c->n_past);
+                 n_discard, c->seq_past[seq]);
         return -1;
     }
     if (hp->n_rot / 2 > 512) {
@@ -449,10 +562,10 @@ int qfit_context_shift(qfit_context *c, int n_keep, int n_discard)
     int nth = c->n_threads;
     const size_t kd = (size_t)hp->n_head_kv * (size_t)hp->head_dim_k;
     const size_t xn_floats = (size_t)c->n_batch * (size_t)(hp->n_embd > hp->n_ff ? hp->n_embd : hp->n_ff);
-    shift_op op = { c, n_keep, n_discard };
+    shift_op op = { c, seq, n_keep, n_discard };
     if ((size_t)nth * kd > xn_floats) for (int il = 0; il < hp->n_layer; il++) chunk_shift(&op, il, 0);
     else qfit_threadpool_run_chunks(c->tp, chunk_shift, &op, hp->n_layer);
-    c->n_past -= n_discard;
+    c->seq_past[seq] -= n_discard;
     c->n_logits = 0;
     return 0;
 }

@@ -33,15 +33,23 @@ struct qfit_model {
     uint64_t      n_params;
 };
 
-/* KV cache: per layer, n_ctx rows of K and of V; a row holds the n_head_kv heads
- * of one position in the cache type (head h at h * head_bytes). */
+/* KV cache: per layer and per sequence, n_ctx rows of K and of V; a row holds the
+ * n_head_kv heads of one position in the cache type (head h at h * head_bytes).
+ * Sequence s's position p of layer il is row (il * n_seq + s) * n_ctx + p (kv_cell). */
 typedef struct {
     int     type_k, type_v;
     int     n_ctx;
+    int     n_seq;
     size_t  row_k, row_v;          /* bytes per position per layer */
     size_t  head_k, head_v;        /* bytes per head within a row */
-    uint8_t *k, *v;                /* [n_layer][n_ctx][row] */
+    uint8_t *k, *v;                /* [n_layer][n_seq][n_ctx][row] */
 } qfit_kv_cache;
+
+/* Row index of (layer il, sequence s, position p) in the KV cache. */
+static inline size_t kv_cell(const qfit_kv_cache *kv, int il, int s, int p)
+{
+    return ((size_t)il * (size_t)kv->n_seq + (size_t)s) * (size_t)kv->n_ctx + (size_t)p;
+}
 
 struct qfit_backend;
 
@@ -51,7 +59,9 @@ struct qfit_context {
     qfit_threadpool *tp;
     int n_threads;
     int n_ctx, n_batch;
-    int n_past;
+    int n_seq;
+    int *seq_past;    /* [n_seq] cached positions of each sequence */
+    int *tok_seq, *tok_pos;   /* [n_batch] sequence and position of each token of the pass */
     qfit_kv_cache kv;
 
     /* compute buffers, carved from one allocation (qfit_compute_buffer_bytes) */
@@ -81,13 +91,17 @@ struct qfit_context {
     size_t  kv_bytes, compute_bytes;
 
     int     n_logits;
-    int     pos0;     /* position of the first token of the current pass */
+    /* attention runs over maximal groups of consecutive tokens of the pass that belong
+     * to one sequence at consecutive positions: while one runs, c->q and c->att point at
+     * its first row, and these describe it */
+    int     pos0;     /* position of the run's first token */
+    int     run_seq;  /* its sequence */
     char    err[256];
 };
 
 /* Per-layer operations of the forward pass. A backend implements them for the
- * tokens of one pass (n tokens at positions c->pos0 .. c->pos0 + n - 1, embedded
- * in c->x). The CPU backend is the only one today; an accelerator backend can take
+ * tokens of one pass (n tokens, token j of sequence c->tok_seq[j] at position
+ * c->tok_pos[j], embedded in c->x). The CPU backend is the only one today; an accelerator backend can take
  * whole layers (attention + FFN) the same way. */
 typedef struct qfit_backend {
     const char *name;
@@ -119,7 +133,8 @@ void qfit_buffer_layout_compute(const qfit_hparams *hp, int n_ctx, int n_batch, 
 #define QFIT_ATTN_MIN_CHUNK 128
 
 /* softmax(q·K^T / sqrt(d)) V for the n tokens of the pass (c->q -> c->att), layer il,
- * causal, over cached positions 0 .. pos; flash or plain path per c->flash_attn. */
+ * causal, each token over its own sequence's cached positions 0 .. its position;
+ * flash or plain path per c->flash_attn. */
 void qfit_attention_run(qfit_context *c, int il, int n);
 
 /* In place: every 64-element chunk of x[0..n) times the normalized 64x64 Sylvester
