@@ -6,8 +6,9 @@
  * Modelfile, its own tokenizer.chat_template) or the name of a stored model (its
  * Modelfile as the store holds it: parameters, SYSTEM, MESSAGE turns, TEMPLATE).
  * The template used, in order: a template set with qfit_chat_model_set_template
- * (e.g. `--template FILE`), else the stored TEMPLATE / template layer (Go), else the
- * GGUF's tokenizer.chat_template (Jinja), else none (plain completion only).
+ * (e.g. `--template FILE`), else the stored TEMPLATE / template layer (Go, as Ollama;
+ * a text qfit_template_detect calls Jinja is rendered as Jinja, where Ollama would
+ * fail), else the GGUF's tokenizer.chat_template (Jinja), else none (plain completion).
  *
  * Rendering sends what Ollama's chat handler sends a stored model: the model's
  * MESSAGE turns first, then the caller's messages, with the model's SYSTEM inserted

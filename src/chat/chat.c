@@ -87,9 +87,9 @@ qfit_chat_model *qfit_chat_model_open(const char *model, qfit_store *store, qfit
 
     cm->kind = QFIT_TEMPLATE_UNKNOWN;
     cm->source = "none";
-    if (cm->mf->tmpl) {   /* Ollama's template layer is always Go */
+    if (cm->mf->tmpl) {   /* Go, as Ollama; Jinja when its syntax says so (Ollama would refuse it) */
         if (!(cm->tmpl = strdup(cm->mf->tmpl))) { chat_err(err, err_len, "out of memory"); goto fail; }
-        cm->kind = QFIT_TEMPLATE_GO;
+        cm->kind = qfit_template_detect(cm->tmpl) == QFIT_TEMPLATE_JINJA ? QFIT_TEMPLATE_JINJA : QFIT_TEMPLATE_GO;
         cm->source = "TEMPLATE";
     } else {
         int64_t k = qfit_gguf_find_key(cm->gguf, "tokenizer.chat_template");
