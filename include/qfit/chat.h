@@ -12,7 +12,8 @@
  *
  * Rendering sends what Ollama's chat handler sends a stored model: the model's
  * MESSAGE turns first, then the caller's messages, with the model's SYSTEM inserted
- * first unless the first message is already a system one. Jinja templates get the
+ * first unless the caller's first message is a system one (server/routes.go: it looks
+ * at the request's messages, not at the model's MESSAGE turns). Jinja templates get the
  * model's BOS and EOS token texts as bos_token / eos_token.
  *
  * Tokenizing a rendered prompt: control tokens written in it ("<|im_start|>", "<s>")
@@ -89,7 +90,7 @@ int qfit_chat_model_set_template(qfit_chat_model *cm, const char *text, qfit_tem
                                  char *err, size_t err_len);
 
 /* The model's MESSAGE turns, then messages (an array of message objects, or NULL),
- * with its SYSTEM first unless the first message is a system one. A new array
+ * with its SYSTEM first unless messages[0] is a system one. A new array
  * (json_decref it); NULL on allocation failure. */
 json_t *qfit_chat_messages(const qfit_chat_model *cm, const json_t *messages);
 

@@ -163,7 +163,8 @@ json_t *qfit_chat_messages(const qfit_chat_model *cm, const json_t *messages)
         json_decref(all);
         return NULL;
     }
-    const char *first = json_string_value(json_object_get(json_array_get(all, 0), "role"));
+    /* Ollama looks at the caller's first message, not at the model's MESSAGE turns */
+    const char *first = json_string_value(json_object_get(json_array_get(messages, 0), "role"));
     if (all && mf->system && mf->system[0] && !(first && !strcmp(first, "system")) &&
         json_array_insert_new(all, 0, message("system", mf->system)) != 0) {
         json_decref(all);

@@ -202,7 +202,8 @@ typedef struct {
     qfit_context       *c;
     qfit_params        *params;   /* the session's: the Modelfile's, then /set parameter */
     qfit_context_params cp;       /* the context's settings (environment, then params) */
-    json_t             *history;  /* the conversation: user and assistant messages */
+    json_t             *history;  /* the conversation: user, assistant and /set system messages */
+    char               *system;   /* /set system's text (NULL: the model's SYSTEM) */
     int32_t            *cached;   /* the token ids in the context's KV cache, in order */
     size_t              n_cached, cap_cached;
     bool                verbose;
@@ -551,7 +552,7 @@ static qfit_modelfile *session_modelfile(const chat_session *s, bool with_histor
     qfit_params_free(mf->params);
     mf->params = NULL;
     if (!(mf->from = strdup(qfit_chat_model_name(s->cm))) || !(mf->params = qfit_params_clone(s->params)) ||
-        (src->system && !(mf->system = strdup(src->system))))
+        ((s->system || src->system) && !(mf->system = strdup(s->system ? s->system : src->system))))
         goto oom;
     if (!qfit_chat_model_is_stored(s->cm) && !strcmp(qfit_chat_model_template_source(s->cm), "set") &&
         !(mf->tmpl = strdup(qfit_chat_model_template(s->cm))))
@@ -643,11 +644,19 @@ static void cmd_set(chat_session *s, char *args)
     split_word(args, &what, &rest);
     if (!strcmp(what, "parameter")) cmd_set_parameter(s, rest);
     else if (!strcmp(what, "system")) {
-        qfit_modelfile *mf = qfit_chat_model_modelfile(s->cm);
+        /* as Ollama: a system message in the conversation (replacing one just before) */
         char *copy = strdup(rest);
-        if (!copy) { printf("Error: out of memory\n"); return; }
-        free(mf->system);
-        mf->system = copy;
+        json_t *msg = json_pack("{s:s, s:s}", "role", "system", "content", rest);
+        size_t n = json_array_size(s->history);
+        const char *last = json_string_value(json_object_get(json_array_get(s->history, n ? n - 1 : 0), "role"));
+        if (!copy || !msg || (n && last && !strcmp(last, "system") ? json_array_set_new(s->history, n - 1, msg)
+                                                                    : json_array_append_new(s->history, msg))) {
+            free(copy);
+            printf("Error: out of memory or not UTF-8\n");
+            return;
+        }
+        free(s->system);
+        s->system = copy;
         printf("Set system message.\n");
     } else if (!strcmp(what, "verbose")) { s->verbose = true; printf("Set 'verbose' mode.\n"); }
     else if (!strcmp(what, "quiet")) { s->verbose = false; printf("Set 'quiet' mode.\n"); }
@@ -681,7 +690,8 @@ static void cmd_show(chat_session *s, char *args)
         if (qfit_params_count(s->params)) { printf("Model defined parameters:\n"); print_params_lines(s->params); }
         else printf("No parameters were specified for this model.\n");
     } else if (!strcmp(what, "system")) {
-        printf("%s\n", mf->system && mf->system[0] ? mf->system : "No system message was specified for this model.");
+        const char *sys = s->system ? s->system : mf->system;
+        printf("%s\n", sys && sys[0] ? sys : "No system message was specified for this model.");
     } else if (!strcmp(what, "modelfile")) {
         qfit_modelfile *m = session_modelfile(s, false, err, sizeof err);
         char *text = m ? qfit_modelfile_print(m, NULL, err, sizeof err) : NULL;
@@ -768,7 +778,7 @@ static int chat_interactive(chat_session *s)
     for (;;) {
         printf(">>> ");
         fflush(stdout);
-        char *line, *text;
+        char *line = NULL, *text = NULL;
         bool quoted = false;
         int lrc = read_line(&lr, &line);
         if (lrc == LINE_OK) lrc = read_message(&lr, line, &text, &quoted);
@@ -796,6 +806,8 @@ static int chat_interactive(chat_session *s)
                 else if (session_open(s, name, true, err, sizeof err) != 0) printf("Error: %s\n", err);
                 else {
                     json_array_clear(s->history);
+                    free(s->system);
+                    s->system = NULL;
                     printf("Loading model '%s'\n", name);
                 }
             } else printf("Unknown command '/%s'. Type /? for help\n", cmd);
@@ -895,6 +907,7 @@ static int run_chat(int argc, char **argv)
 out:
     session_close_model(&s);
     json_decref(s.history);
+    free(s.system);
     free(s.cached);
     free(prompt);
     return rc;
