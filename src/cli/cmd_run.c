@@ -4,6 +4,7 @@
  *                                             one-shot with PROMPT or piped stdin, else an
  *                                             interactive session like `ollama run`. */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -477,15 +478,27 @@ static int read_line(line_reader *r, char **line)
             r->buf = b;
             r->cap = cap;
         }
-        ssize_t got = read(0, r->buf + r->len, r->cap - r->len);
-        if (got < 0 && errno == EINTR) {
-            if (g_interrupted) {   /* the terminal discards the pending line on Ctrl-C */
-                g_interrupted = 0;
-                r->len = 0;
-                return LINE_INTERRUPTED;
-            }
-            continue;
+        /* Wait with SIGINT blocked except inside ppoll, so that a Ctrl-C arriving just
+         * before the wait is not lost (a plain read would then block until Enter). */
+        sigset_t intr, old, during;
+        sigemptyset(&intr);
+        sigaddset(&intr, SIGINT);
+        sigprocmask(SIG_BLOCK, &intr, &old);
+        during = old;
+        sigdelset(&during, SIGINT);
+        struct pollfd p = { .fd = 0, .events = POLLIN };
+        int pr = g_interrupted ? -1 : ppoll(&p, 1, NULL, &during);
+        int saved = pr < 0 && !g_interrupted ? errno : EINTR;
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        if (g_interrupted) {   /* the terminal discards the pending line on Ctrl-C */
+            g_interrupted = 0;
+            r->len = 0;
+            return LINE_INTERRUPTED;
         }
+        if (pr < 0 && saved == EINTR) continue;
+        if (pr < 0) return LINE_ERROR;
+        ssize_t got = read(0, r->buf + r->len, r->cap - r->len);
+        if (got < 0 && errno == EINTR) continue;
         if (got < 0) return LINE_ERROR;
         if (got == 0) r->eof = true;
         r->len += (size_t)got;
@@ -773,6 +786,10 @@ static int chat_interactive(chat_session *s)
     sa.sa_handler = on_sigint;   /* no SA_RESTART: a Ctrl-C interrupts the wait for input */
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &old);
+    sigset_t intr, old_mask;   /* a parent may have blocked it: Ctrl-C must reach us */
+    sigemptyset(&intr);
+    sigaddset(&intr, SIGINT);
+    sigprocmask(SIG_UNBLOCK, &intr, &old_mask);
     line_reader lr = { 0 };
     int rc = 0;
     for (;;) {
@@ -825,6 +842,7 @@ static int chat_interactive(chat_session *s)
         printf("\n");
     }
     free(lr.buf);
+    sigprocmask(SIG_SETMASK, &old_mask, NULL);
     sigaction(SIGINT, &old, NULL);
     return rc;
 }
