@@ -532,6 +532,20 @@ Test(chat, interactive_commands_and_save)
     tty_send(&t, "/show template\n");
     tty_expect_free(&t, "<</{{ .Role }}>>{{ end }}<<assistant>>");
     tty_expect_free(&t, ">>> ");
+    tty_send(&t, "/show info\n");
+    tty_expect_free(&t, "architecture        llama\n");
+    tty_expect_free(&t, "template            TEMPLATE (go)\n");
+    tty_expect_free(&t, ">>> ");
+    tty_send(&t, "/set system Be brief.\n");
+    tty_expect_free(&t, "Set system message.");
+    tty_expect_free(&t, ">>> ");
+    tty_send(&t, "/show system\n");
+    tty_expect_free(&t, "\nBe brief.\n>>> ");
+    tty_send(&t, "/show modelfile\n");
+    seg = tty_expect(&t, ">>> ");
+    cr_assert(strstr(seg, "FROM chat:latest\n") && strstr(seg, "\nSYSTEM Be brief.\n") &&
+              strstr(seg, "\nPARAMETER temperature 0\n"), "%s", seg);
+    free(seg);
     /* a multi-line message: one user turn "Line one\nline two" */
     tty_send(&t, "\"\"\"Line one\n");
     tty_expect_free(&t, "... ");
@@ -540,6 +554,12 @@ Test(chat, interactive_commands_and_save)
     tty_send(&t, "/save saved1\n");
     tty_expect_free(&t, "Created new model 'saved1'");
     tty_expect_free(&t, ">>> ");
+    /* the saved model: its SYSTEM is the session's */
+    tty_send(&t, "/load saved1\n");
+    tty_expect_free(&t, "Loading model 'saved1'");
+    tty_expect_free(&t, ">>> ");
+    tty_send(&t, "/show system\n");
+    tty_expect_free(&t, "\nBe brief.\n>>> ");
     tty_send(&t, "/bye\n");
     tty_finish(&t, 0);
 
@@ -551,7 +571,8 @@ Test(chat, interactive_commands_and_save)
     out = qfit_stdout(d, "show saved1 --modelfile", &st);
     cr_assert_eq(st, 0);
     cr_assert(strstr(out, "\nPARAMETER temperature 0\n"), "%s", out);
-    cr_assert(strstr(out, "\nMESSAGE user \"Line one\nline two\"\n"), "%s", out);
+    cr_assert(strstr(out, "\nSYSTEM Be brief.\n"), "%s", out);
+    cr_assert(strstr(out, "\nMESSAGE system Be brief.\nMESSAGE user \"Line one\nline two\"\n"), "%s", out);
     cr_assert(strstr(out, "\nMESSAGE assistant "), "%s", out);
     free(out);
 }
