@@ -318,7 +318,7 @@ Test(chat, oneshot_without_template_says_so)
 
 /* ------------------------------------------------------------------ interactive */
 
-#define TTY_WAIT_S 120   /* bound on every wait: a hang fails the test instead */
+#define TTY_WAIT_S 60   /* bound on every wait: a hang fails the test instead */
 
 typedef struct {
     pid_t  pid;
