@@ -624,9 +624,9 @@ static void cmd_set_parameter(chat_session *s, char *args)
     }
     for (size_t i = 0; i < w.count; i++) printf("%s\n", w.msgs[i]);
     qfit_context_params cp;
+    /* session_context_params validates the generation options as well */
     if (rc == 1 && (qfit_params_merge(next, set, err, sizeof err) != 0 ||
-                    session_context_params(next, &cp, err, sizeof err) != 0 ||
-                    qfit_chat_apply_params(next, NULL, NULL, err, sizeof err) != 0))
+                    session_context_params(next, &cp, err, sizeof err) != 0))
         rc = -1;
     if (rc == 1 && memcmp(&cp, &s->cp, sizeof cp) != 0) {
         qfit_context *c = qfit_context_new(s->m, &cp, err, sizeof err);
