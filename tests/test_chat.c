@@ -200,6 +200,7 @@ static int apply(const char *const *kv, size_t n, qfit_gen_params *gp, qfit_cont
     for (size_t i = 0; i + 1 < n; i += 2)
         cr_assert_eq(qfit_params_set_string(p, kv[i], kv[i + 1], NULL, err, err_len), 1, "%s", err);
     qfit_gen_params_init(gp);
+    gp->overflow = QFIT_OVERFLOW_SHIFT;   /* a caller that shifts (num_predict -2 turns it off) */
     *cp = qfit_context_default_params();
     int rc = qfit_chat_apply_params(p, gp, cp, err, err_len);
     if (rc == 0 && gp->n_stop) {   /* the stop strings point into p: check them before freeing */
@@ -238,10 +239,12 @@ Test(chat, params_applied_or_refused_by_name)
     cr_assert_eq(gp.sampling.seed, 42);
     cr_assert_eq(gp.num_predict, 9);
     cr_assert_eq(gp.n_keep, 4);
+    cr_assert_eq(gp.overflow, QFIT_OVERFLOW_SHIFT);
     static const char *const rnd[] = { "seed", "-1", "num_predict", "-2" };
     cr_assert_eq(apply(rnd, 4, &gp, &cp, err, sizeof err), 0, "%s", err);
     cr_assert_eq(gp.sampling.seed, QFIT_SEED_RANDOM);
     cr_assert_eq(gp.num_predict, -1);
+    cr_assert_eq(gp.overflow, QFIT_OVERFLOW_ERROR);
 
     /* what qfit cannot honour is an error naming the parameter, never ignored */
     static const char *const bad[][2] = {

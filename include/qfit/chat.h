@@ -110,7 +110,7 @@ int qfit_chat_tokenize(const qfit_chat_model *cm, const char *prompt, int32_t **
  * validated). Honoured: num_ctx, num_batch, num_thread (context); temperature, top_k,
  * top_p, min_p, typical_p, repeat_penalty, repeat_last_n, presence_penalty,
  * frequency_penalty, seed (-1 = random), num_predict (-1 no limit; -2 = until the
- * context is full, which is what -1 does without a context shift), num_keep, stop
+ * context is full: -1 with gp->overflow QFIT_OVERFLOW_ERROR), num_keep, stop
  * (gp->stop then points into p's strings: p must outlive gp's use). Accepted only
  * at the value qfit always has: use_mmap true, num_gpu 0 or -1 (CPU only), main_gpu
  * 0, draft_num_predict 0 (no draft model). Anything else (another value of those,
