@@ -268,6 +268,7 @@ int qfit_chat_apply_params(const qfit_params *p, qfit_gen_params *gp, qfit_conte
         else if (!strcmp(n, "num_predict")) {
             rc = int_in(e, -2, INT_MAX, &v, err, err_len);
             gp->num_predict = v == -2 ? -1 : v;
+            if (v == -2) gp->overflow = QFIT_OVERFLOW_ERROR;   /* until the context is full */
         } else if (!strcmp(n, "num_keep")) { rc = int_in(e, 0, INT_MAX, &v, err, err_len); gp->n_keep = v; }
         else if (!strcmp(n, "top_k")) { rc = int_in(e, 0, INT_MAX, &v, err, err_len); s->top_k = v; }
         else if (!strcmp(n, "repeat_last_n")) { rc = int_in(e, -1, INT_MAX, &v, err, err_len); s->repeat_last_n = v; }
