@@ -290,7 +290,7 @@ static void template_usage(FILE *out)
                  "with \"messages\" and optional \"tools\" (an Ollama /api/chat request body).\n"
                  "Template: --template FILE (Go or Jinja, detected), else the model's template layer (Go),\n"
                  "else the GGUF's tokenizer.chat_template (Jinja). A stored model's MESSAGE turns come\n"
-                 "first and its SYSTEM is added unless the first message is a system one (as Ollama).\n"
+                 "first and its SYSTEM is added unless FILE.json's first message is a system one (as Ollama).\n"
                  "  --no-generation-prompt  do not open an assistant turn at the end (Jinja)\n"
                  "  --ids                   print the token ids of the prompt instead\n");
 }
