@@ -403,7 +403,11 @@ static turn_status session_turn(chat_session *s, bool chat, const char *raw, boo
         st = TURN_NOT_RUN;
         goto out;
     }
-    size_t keep = 0;   /* the longest cached prefix of the new prompt, leaving one token to evaluate */
+    /* The longest cached prefix of the new prompt, leaving one token to evaluate. Known gap:
+     * qfit_generate records only the tokens it evaluates in the penalty window, so with
+     * repeat/presence/frequency penalties a reused prefix is not in it (Ollama's runner
+     * records the whole prompt); generate.h needs a way to pass the cached tokens. */
+    size_t keep = 0;
     while (keep < s->n_cached && keep < n - 1 && s->cached[keep] == ids[keep]) keep++;
     qfit_context_truncate(s->c, (int)keep);
     s->n_cached = keep;
