@@ -319,6 +319,26 @@ Test(chat, oneshot_without_template_says_so)
     free(plain);
 }
 
+/* A prompt that does not fit num_ctx: a message with the numbers, nothing generated. */
+Test(chat, oneshot_prompt_too_long)
+{
+    const char *d = fresh_dir("toolong");
+    create_model(d, "small", GO_TEMPLATE, "PARAMETER temperature 0\nPARAMETER num_ctx 32\n");
+    int st;
+    char *out = qfit_stdout(d, "run small 'And God said, Let there be light: and there was light. And God saw "
+                               "the light, that it was good.' < /dev/null", &st);
+    cr_assert_eq(st, 1);
+    cr_assert_str_eq(out, "", "generated: %s", out);
+    free(out);
+    char path[2048];
+    snprintf(path, sizeof path, "%s/err.txt", d);
+    size_t len;
+    char *err = tu_read_file(path, &len);
+    cr_assert(err && strstr(err, "the conversation is 48 tokens and 4 more are kept for the answer, but the context holds 32 tokens"), "%s",
+              err ? err : "");
+    free(err);
+}
+
 /* ------------------------------------------------------------------ interactive */
 
 #define TTY_WAIT_S 60   /* bound on every wait: a hang fails the test instead */
