@@ -3,6 +3,7 @@
 #include "cli/cli_store.h"
 #include "cli/commands.h"
 #include "cli/progress.h"
+#include "qfit/chat.h"
 #include "qfit/gguf.h"
 #include "qfit/modelfile.h"
 #include "qfit/quantize.h"
@@ -289,7 +290,7 @@ static void template_usage(FILE *out)
                  "with \"messages\" and optional \"tools\" (an Ollama /api/chat request body).\n"
                  "Template: --template FILE (Go or Jinja, detected), else the model's template layer (Go),\n"
                  "else the GGUF's tokenizer.chat_template (Jinja). A stored model's MESSAGE turns come\n"
-                 "first and its SYSTEM is added unless the first message is a system one (as Ollama).\n"
+                 "first and its SYSTEM is added unless FILE.json's first message is a system one (as Ollama).\n"
                  "  --no-generation-prompt  do not open an assistant turn at the end (Jinja)\n"
                  "  --ids                   print the token ids of the prompt instead\n");
 }
@@ -309,57 +310,6 @@ static char *read_text_file(const char *path, size_t max, char *err, size_t err_
     }
     buf[n] = '\0';
     if (strlen(buf) != n) { snprintf(err, err_len, "%s: contains a NUL byte", path); free(buf); return NULL; }
-    return buf;
-}
-
-/* The GGUF path of MODEL and, for a stored model, what it stores as a Modelfile
- * (*mf, NULL for a GGUF path). */
-static int template_model(const char *model, char **gguf_path, qfit_modelfile **mf,
-                          char *err, size_t err_len)
-{
-    *gguf_path = NULL;
-    *mf = NULL;
-    if (access(model, F_OK) == 0) {   /* a file path wins over a model name */
-        if (!(*gguf_path = strdup(model))) { snprintf(err, err_len, "out of memory"); return -1; }
-        return 0;
-    }
-    qfit_store *s = qfit_cli_open_store("template");
-    if (!s) { snprintf(err, err_len, "no model store"); return -1; }
-    qfit_store_model m;
-    int rc = -1;
-    if (qfit_store_resolve(s, model, &m, err, err_len) == 0) {
-        qfit_warnings w = { 0 };
-        rc = qfit_store_model_modelfile(s, &m, mf, &w, err, err_len);
-        print_warnings("template", &w);
-        qfit_warnings_free(&w);
-        qfit_store_model_free(&m);
-    }
-    qfit_store_close(s);
-    if (rc == 0 && !(*gguf_path = strdup((*mf)->from))) { snprintf(err, err_len, "out of memory"); rc = -1; }
-    return rc;
-}
-
-/* What Ollama's chat handler sends a stored model: its MESSAGE turns, then the
- * request's messages, with its SYSTEM first unless the first message is a system
- * one. A new array (the caller's is not modified). */
-static json_t *model_messages(const qfit_modelfile *mf, const json_t *messages)
-{
-    json_t *all = json_array();
-    for (size_t i = 0; all && i < mf->nmessages; i++)
-        json_array_append_new(all, json_pack("{s:s, s:s}", "role", mf->messages[i].role,
-                                             "content", mf->messages[i].content));
-    if (all) json_array_extend(all, (json_t *)messages);
-    const char *first = json_string_value(json_object_get(json_array_get(all, 0), "role"));
-    if (all && mf->system && mf->system[0] && !(first && !strcmp(first, "system")))
-        json_array_insert_new(all, 0, json_pack("{s:s, s:s}", "role", "system", "content", mf->system));
-    return all;
-}
-
-static const char *token_text(const qfit_tokenizer *t, int32_t id, char *buf, size_t cap)
-{
-    size_t len = 0;
-    const char *p = id == QFIT_TOKEN_NONE ? NULL : qfit_tokenizer_token_text(t, id, &len);
-    snprintf(buf, cap, "%.*s", p ? (int)len : 0, p ? p : "");
     return buf;
 }
 
@@ -383,14 +333,10 @@ int qfit_cmd_template(int argc, char **argv)
 
     char err[1024];
     int rc = 1;
-    char *gguf_path = NULL, *tmpl = NULL, *out = NULL;
-    qfit_modelfile *mf = NULL;
-    json_t *all = NULL;
-    qfit_gguf *g = NULL;
-    qfit_tokenizer *tok = NULL;
+    char *tmpl = NULL, *out = NULL;
+    qfit_chat_model *cm = NULL;
     json_t *body = NULL;
     int32_t *tids = NULL;
-    qfit_template_kind kind = QFIT_TEMPLATE_GO;
 
     json_error_t je;
     body = json_load_file(msgs_path, 0, &je);
@@ -407,58 +353,34 @@ int qfit_cmd_template(int argc, char **argv)
     }
     if (json_is_null(tools)) tools = NULL;
 
-    if (template_model(model, &gguf_path, &mf, err, sizeof err) != 0) {
+    qfit_warnings w = { 0 };
+    cm = qfit_chat_model_open(model, NULL, &w, err, sizeof err);
+    print_warnings("template", &w);
+    qfit_warnings_free(&w);
+    if (!cm) {
         fprintf(stderr, "qfit template: %s\n", err);
         goto out;
     }
-    if (mf) {
-        if (mf->tmpl && !(tmpl = strdup(mf->tmpl))) goto out;
-        if (!(all = model_messages(mf, messages))) goto out;
-        messages = all;
-    }
-    if (!(g = qfit_gguf_open(gguf_path, err, sizeof err)) ||
-        !(tok = qfit_tokenizer_from_gguf(g, err, sizeof err))) {
-        fprintf(stderr, "qfit template: %s: %s\n", gguf_path, err);
+    if (tmpl_path) {   /* --template overrides the model's */
+        if (!(tmpl = read_text_file(tmpl_path, 16u << 20, err, sizeof err)) ||
+            qfit_chat_model_set_template(cm, tmpl, QFIT_TEMPLATE_UNKNOWN, err, sizeof err) != 0) {
+            fprintf(stderr, "qfit template: %s%s%s\n", tmpl ? tmpl_path : "", tmpl ? ": " : "", err);
+            goto out;
+        }
+    } else if (!qfit_chat_model_template(cm)) {
+        fprintf(stderr, "qfit template: %s has no chat template (no template layer, no "
+                "tokenizer.chat_template): give one with --template FILE\n", model);
         goto out;
     }
-    if (tmpl_path) {   /* --template overrides the model's */
-        free(tmpl);
-        if (!(tmpl = read_text_file(tmpl_path, 16u << 20, err, sizeof err))) {
-            fprintf(stderr, "qfit template: %s\n", err);
-            goto out;
-        }
-        kind = qfit_template_detect(tmpl);
-        if (kind == QFIT_TEMPLATE_UNKNOWN) {
-            fprintf(stderr, "qfit template: %s: neither a Go nor a Jinja template\n", tmpl_path);
-            goto out;
-        }
-    } else if (!tmpl) {
-        int64_t k = qfit_gguf_find_key(g, "tokenizer.chat_template");
-        if (k < 0 || qfit_gguf_kv_type(g, k) != QFIT_GGUF_STRING) {
-            fprintf(stderr, "qfit template: %s has no chat template (no template layer, no "
-                    "tokenizer.chat_template): give one with --template FILE\n", model);
-            goto out;
-        }
-        qfit_gguf_str v = qfit_gguf_get_str(g, k);
-        if (!(tmpl = strndup(v.data, (size_t)v.len))) goto out;
-        kind = QFIT_TEMPLATE_JINJA;
-    }
-    char bos[256], eos[256];
-    qfit_chat_input in = {
-        .messages = messages, .tools = tools, .add_generation_prompt = gen_prompt,
-        .bos_token = token_text(tok, qfit_tokenizer_bos(tok), bos, sizeof bos),
-        .eos_token = token_text(tok, qfit_tokenizer_eos(tok), eos, sizeof eos),
-        .think = -1,
-    };
-    if (qfit_template_render(tmpl, kind, &in, &out, err, sizeof err) != 0) {
-        fprintf(stderr, "qfit template: %s template: %s\n", qfit_template_kind_name(kind), err);
+    if (qfit_chat_render(cm, messages, tools, gen_prompt, -1, &out, err, sizeof err) != 0) {
+        fprintf(stderr, "qfit template: %s\n", err);
         goto out;
     }
     if (!ids) {
         fwrite(out, 1, strlen(out), stdout);
     } else {
         size_t n;
-        if (qfit_tokenize_alloc(tok, out, strlen(out), false, true, &tids, &n) != 0) {
+        if (qfit_tokenize_alloc(qfit_chat_model_tokenizer(cm), out, strlen(out), false, true, &tids, &n) != 0) {
             fprintf(stderr, "qfit template: tokenization failed\n");
             goto out;
         }
@@ -470,11 +392,7 @@ out:
     free(tids);
     free(out);
     free(tmpl);
-    free(gguf_path);
-    qfit_tokenizer_free(tok);
-    qfit_gguf_close(g);
-    json_decref(all);
+    qfit_chat_model_free(cm);
     json_decref(body);
-    qfit_modelfile_free(mf);
     return rc;
 }

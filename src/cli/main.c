@@ -28,7 +28,7 @@ int main(int argc, char **argv)
         { "quantize", qfit_cmd_quantize, "IN.gguf OUT.gguf TYPE       quantize (Q4_K_M, Q8_0, ...)" },
         { "synth",    qfit_cmd_synth,    "--shape S --type T OUT.gguf synthetic model of a real shape (speed/memory only)" },
         { "tokenize", qfit_cmd_tokenize, "MODEL.gguf TEXT|-f FILE     token ids and pieces" },
-        { "run",      qfit_cmd_run,      "MODEL.gguf -p PROMPT        generate text" },
+        { "run",      qfit_cmd_run,      "NAME [PROMPT] | FILE.gguf -p PROMPT  chat with a model / generate text" },
         { "ppl",      qfit_cmd_ppl,      "MODEL.gguf TEXT.txt         perplexity (llama.cpp method)" },
         { "bench",    qfit_cmd_bench,    "MODEL.gguf                  prompt / generation tokens per second" },
         { "plan",     qfit_cmd_plan,     "MODEL [--machine M]         what fits: weights, KV cache, compute, verdict" },
