@@ -103,26 +103,6 @@ static void show_usage(FILE *out)
                  "  --verbose     also every GGUF metadata key\n");
 }
 
-static void print_params(const qfit_params *p, const char *indent)
-{
-    for (size_t i = 0; i < qfit_params_count(p); i++) {
-        const qfit_param *e = qfit_params_at(p, i);
-        if (e->type == QFIT_PARAM_STRINGS) {
-            for (size_t j = 0; j < e->nstrs; j++) {
-                json_t *js = json_string(e->strs[j]);
-                char *q = js ? json_dumps(js, JSON_ENCODE_ANY) : NULL;
-                printf("%s%-24s%s\n", indent, e->name, q ? q : "");
-                free(q);
-                json_decref(js);
-            }
-        } else {
-            char *v = qfit_params_value_text(e);
-            printf("%s%-24s%s\n", indent, e->name, v ? v : "");
-            free(v);
-        }
-    }
-}
-
 /* A scalar or string metadata value as text; arrays as "[N values]". */
 static void print_kv(const qfit_gguf *g, int64_t i)
 {
@@ -239,7 +219,7 @@ int qfit_cmd_show(int argc, char **argv)
         print_model_section(s, &m, verbose);
         if (qfit_params_count(mf->params)) {
             printf("  Parameters\n");
-            print_params(mf->params, "    ");
+            qfit_cli_print_params(mf->params, "    ", 24);
             printf("\n");
         }
         if (mf->system && mf->system[0]) { printf("  System\n"); print_indented(mf->system); printf("\n"); }
@@ -263,7 +243,7 @@ int qfit_cmd_show(int argc, char **argv)
         fputs(text, stdout);
         free(text);
     } else if (!strcmp(what, "--parameters")) {
-        print_params(mf->params, "");
+        qfit_cli_print_params(mf->params, "", 24);
     } else if (!strcmp(what, "--template")) {
         if (mf->tmpl) printf("%s\n", mf->tmpl);
     } else if (!strcmp(what, "--system")) {

@@ -541,26 +541,6 @@ static void chat_help(const char *topic)
     }
 }
 
-static void print_params_lines(const qfit_params *p)
-{
-    for (size_t i = 0; i < qfit_params_count(p); i++) {
-        const qfit_param *e = qfit_params_at(p, i);
-        if (e->type == QFIT_PARAM_STRINGS) {
-            for (size_t j = 0; j < e->nstrs; j++) {
-                json_t *js = json_string(e->strs[j]);
-                char *q = js ? json_dumps(js, JSON_ENCODE_ANY) : NULL;
-                printf("%-30s%s\n", e->name, q ? q : "");
-                free(q);
-                json_decref(js);
-            }
-        } else {
-            char *v = qfit_params_value_text(e);
-            printf("%-30s%s\n", e->name, v ? v : "");
-            free(v);
-        }
-    }
-}
-
 /* The session as a Modelfile: FROM the model, its template when it was set on the GGUF
  * (a stored model's is inherited through FROM), the session's system and parameters,
  * the model's messages, then the conversation when with_history. */
@@ -707,7 +687,7 @@ static void cmd_show(chat_session *s, char *args)
         const char *t = qfit_chat_model_template(s->cm);
         printf("%s\n", t ? t : "No template was specified for this model.");
     } else if (!strcmp(what, "parameters")) {
-        if (qfit_params_count(s->params)) { printf("Model defined parameters:\n"); print_params_lines(s->params); }
+        if (qfit_params_count(s->params)) { printf("Model defined parameters:\n"); qfit_cli_print_params(s->params, "", 30); }
         else printf("No parameters were specified for this model.\n");
     } else if (!strcmp(what, "system")) {
         const char *sys = s->system ? s->system : mf->system;
