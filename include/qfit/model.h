@@ -65,7 +65,8 @@ const char *qfit_arch_name(qfit_arch a);
  * The context allocates exactly this. */
 size_t qfit_kv_cache_bytes(const qfit_hparams *hp, int n_ctx, int kv_type_k, int kv_type_v);
 /* Bytes of all compute buffers of a context (activations of one batch of
- * n_batch tokens, quantized activation rows, logits of n_batch rows, RoPE table of
+ * n_batch tokens, quantized activation rows, outputs of n_batch rows (logits, or
+ * hidden states in embeddings mode: max(n_vocab, n_embd) floats a row), RoPE table of
  * n_ctx positions, per-thread scratch for up to QFIT_MAX_THREADS threads, the
  * split-decode partials, and — only without flash attention — one n_ctx score row
  * per thread). The one place this is computed: the context allocates exactly this. */
@@ -108,6 +109,10 @@ typedef struct {
     int flash_attn;  /* 1 on, 0 off, -1 auto (default; = on: tiled attention with online softmax) */
     int kv_rotate;   /* quantized (block-type) K/V caches store rows rotated by a 64x64 Hadamard
                         matrix, as llama.cpp does: -1 auto (default: on when head_dim % 64 == 0), 0 off */
+    bool embeddings; /* the output step of qfit_decode writes the final-normed hidden state
+                        (output_norm(x), n_embd floats a row: qfit_get_embeddings) instead of
+                        logits; the vocabulary projection is skipped. Default false.
+                        qfit_set_embeddings switches it on a live context. */
 } qfit_context_params;
 
 qfit_context_params qfit_context_default_params(void);
@@ -162,7 +167,15 @@ int  qfit_context_shift(qfit_context *c, int n_keep, int n_discard);
 int  qfit_decode(qfit_context *c, const int32_t *tokens, int n, int logits_from);
 /* Logits (n_vocab floats) of the i-th requested output of the last qfit_decode. */
 const float *qfit_get_logits(const qfit_context *c, int i);
-int  qfit_n_logits(const qfit_context *c);
+int  qfit_n_logits(const qfit_context *c);   /* output rows of the last decode (either kind) */
+/* Embeddings mode (qfit_context_params.embeddings): takes effect at the next qfit_decode.
+ * The KV cache is the same in both modes (the outputs differ, not the cached state). */
+void qfit_set_embeddings(qfit_context *c, bool on);
+bool qfit_context_embeddings(const qfit_context *c);
+/* Final-normed hidden state (n_embd floats) of the i-th requested output of the last
+ * qfit_decode, made in embeddings mode; NULL otherwise (and qfit_get_logits is NULL
+ * after a decode in embeddings mode). Valid until the next decode/reset/free. */
+const float *qfit_get_embeddings(const qfit_context *c, int i);
 const char *qfit_context_error(const qfit_context *c);
 
 #ifdef __cplusplus

@@ -259,6 +259,7 @@ qfit_context *qfit_context_new(const qfit_model *m, const qfit_context_params *p
     c->n_batch = p.n_batch;
     c->n_threads = p.n_threads;
     c->flash_attn = flash;
+    c->embeddings = p.embeddings;
     {
         const bool qk = qfit_type_get_traits(p.type_k)->quantized, qv = qfit_type_get_traits(p.type_v)->quantized;
         c->rot_k = p.kv_rotate != 0 && qk && hp->head_dim_k % 64 == 0;
@@ -351,8 +352,17 @@ int  qfit_n_logits(const qfit_context *c) { return c->n_logits; }
 
 const float *qfit_get_logits(const qfit_context *c, int i)
 {
-    if (i < 0 || i >= c->n_logits) return NULL;
+    if (c->out_embd || i < 0 || i >= c->n_logits) return NULL;
     return c->logits + (size_t)i * (size_t)c->model->hp.n_vocab;
+}
+
+void qfit_set_embeddings(qfit_context *c, bool on) { c->embeddings = on; }
+bool qfit_context_embeddings(const qfit_context *c) { return c->embeddings; }
+
+const float *qfit_get_embeddings(const qfit_context *c, int i)
+{
+    if (!c->out_embd || i < 0 || i >= c->n_logits) return NULL;
+    return c->logits + (size_t)i * (size_t)c->model->hp.n_embd;
 }
 
 int qfit_decode(qfit_context *c, const int32_t *tokens, int n, int logits_from)
@@ -360,6 +370,7 @@ int qfit_decode(qfit_context *c, const int32_t *tokens, int n, int logits_from)
     const qfit_hparams *hp = &c->model->hp;
     c->err[0] = 0;
     c->n_logits = 0;
+    c->out_embd = c->embeddings;
     c->attn_simd = c->attn_simd_hw && qfit_isa_active() != QFIT_ISA_SCALAR;
     if (n < 0 || (n > 0 && !tokens)) { snprintf(c->err, sizeof c->err, "invalid token count %d", n); return -1; }
     if (n > c->n_ctx - c->n_past) {
