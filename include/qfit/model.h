@@ -161,9 +161,9 @@ size_t qfit_context_compute_bytes(const qfit_context *c); /* bytes allocated for
 int  qfit_context_shift(qfit_context *c, int n_keep, int n_discard);
 
 /* Evaluate n tokens at positions n_past .. n_past+n-1 (appended to the KV cache;
- * processed in passes of at most n_batch tokens). Logits are computed for the
- * tokens with index >= logits_from (n - 1: last only; n: none); at most n_batch
- * of them. 0 on success, -1 with a message (qfit_context_error) otherwise. */
+ * processed in passes of at most n_batch tokens). Logits (in embeddings mode:
+ * final-normed hidden rows) are computed for the tokens with index >= logits_from
+ * (n - 1: last only; n: none); at most n_batch of them. 0 on success, -1 with a message (qfit_context_error) otherwise. */
 int  qfit_decode(qfit_context *c, const int32_t *tokens, int n, int logits_from);
 /* Logits (n_vocab floats) of the i-th requested output of the last qfit_decode. */
 const float *qfit_get_logits(const qfit_context *c, int i);
