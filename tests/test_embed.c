@@ -354,6 +354,37 @@ Test(embed, too_long_input_and_truncation)
     qfit_context_free(c);
 }
 
+/* The shared model's vocabulary with add_bos / add_eos set as given. */
+static qfit_tokenizer *tokenizer_copy(int add_bos, int add_eos)
+{
+    const int32_t nv = qfit_tokenizer_n_vocab(T);
+    const char **toks = malloc((size_t)nv * sizeof *toks);
+    size_t *lens = malloc((size_t)nv * sizeof *lens);
+    float *scores = malloc((size_t)nv * sizeof *scores);
+    int32_t *types = malloc((size_t)nv * sizeof *types);
+    for (int32_t i = 0; i < nv; i++) {
+        toks[i] = qfit_tokenizer_token_text(T, i, &lens[i]);
+        scores[i] = qfit_tokenizer_token_score(T, i);
+        types[i] = (int32_t)qfit_tokenizer_token_type(T, i);
+    }
+    qfit_tokenizer_params tp;
+    qfit_tokenizer_params_init(&tp, qfit_tokenizer_model(T));
+    tp.n_vocab = nv;
+    tp.tokens = toks;
+    tp.token_lens = lens;
+    tp.scores = scores;
+    tp.types = types;
+    tp.bos = qfit_tokenizer_bos(T);
+    tp.eos = qfit_tokenizer_eos(T);
+    tp.add_bos = add_bos;
+    tp.add_eos = add_eos;
+    char err[256] = "";
+    qfit_tokenizer *t = qfit_tokenizer_new(&tp, err, sizeof err);
+    cr_assert(t, "%s", err);
+    free(toks); free(lens); free(scores); free(types);
+    return t;
+}
+
 /* Empty input: no inputs is a success with nothing written; an empty text on this
  * model (add_bos) is its BOS token alone: one token, a unit vector; on a tokenizer
  * that adds nothing it has no tokens: an error naming the input. */
@@ -374,33 +405,37 @@ Test(embed, empty_input)
     cr_assert_leq(fabs(l2(out, E) - 1.0), 1e-6);
 
     /* the same vocabulary without BOS/EOS */
-    const int32_t nv = qfit_tokenizer_n_vocab(T);
-    const char **toks = malloc((size_t)nv * sizeof *toks);
-    size_t *lens = malloc((size_t)nv * sizeof *lens);
-    float *scores = malloc((size_t)nv * sizeof *scores);
-    int32_t *types = malloc((size_t)nv * sizeof *types);
-    for (int32_t i = 0; i < nv; i++) {
-        toks[i] = qfit_tokenizer_token_text(T, i, &lens[i]);
-        scores[i] = qfit_tokenizer_token_score(T, i);
-        types[i] = (int32_t)qfit_tokenizer_token_type(T, i);
-    }
-    qfit_tokenizer_params tp;
-    qfit_tokenizer_params_init(&tp, qfit_tokenizer_model(T));
-    tp.n_vocab = nv;
-    tp.tokens = toks;
-    tp.token_lens = lens;
-    tp.scores = scores;
-    tp.types = types;
-    tp.add_bos = 0;
-    tp.add_eos = 0;
-    qfit_tokenizer *nb = qfit_tokenizer_new(&tp, err, sizeof err);
-    cr_assert(nb, "%s", err);
+    qfit_tokenizer *nb = tokenizer_copy(0, 0);
     const char *two[2] = { "light", "" };
     err[0] = 0;
     cr_assert_eq(qfit_embed(c, nb, two, 2, NULL, out, NULL, NULL, err, sizeof err), -1);
     cr_assert(strstr(err, "input 1") && strstr(err, "empty"), "message: %s", err);
     qfit_tokenizer_free(nb);
-    free(toks); free(lens); free(scores); free(types);
+    qfit_context_free(c);
+}
+
+/* A vocabulary that says add_eos_token: the EOS is appended (as llama.cpp does
+ * for such embedding models) and is the token 'last' pools: "light" is BOS, light,
+ * EOS, and the vector is the engine's row of that EOS. */
+Test(embed, eos_appended_when_the_vocabulary_says_so)
+{
+    qfit_tokenizer *te = tokenizer_copy(1, 1);
+    qfit_context *c = ctx(64, 64);
+    const char *in[1] = { "light" };
+    float out[256];
+    qfit_embed_item item;
+    qfit_embed_params p;
+    qfit_embed_params_init(&p);
+    p.pooling = QFIT_POOLING_LAST;
+    p.normalize = false;
+    char err[256] = "";
+    cr_assert_eq(qfit_embed(c, te, in, 1, &p, out, &item, NULL, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(item.n_tokens, 3);
+    const int32_t ids[3] = { qfit_tokenizer_bos(T), 1079, qfit_tokenizer_eos(T) };
+    qfit_set_embeddings(c, true);
+    cr_assert_eq(qfit_decode(c, ids, 3, 0), 0, "%s", qfit_context_error(c));
+    cr_assert_eq(memcmp(out, qfit_get_embeddings(c, 2), (size_t)E * sizeof(float)), 0, "last is not the EOS row");
+    qfit_tokenizer_free(te);
     qfit_context_free(c);
 }
 
