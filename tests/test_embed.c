@@ -439,6 +439,30 @@ Test(embed, eos_appended_when_the_vocabulary_says_so)
     qfit_context_free(c);
 }
 
+static int abort_after(void *user)
+{
+    int *polls = user;
+    return --*polls < 0;
+}
+
+/* should_abort is polled before every pass: allowed 2 polls with n_batch 8, the
+ * 15-token first input (2 passes) completes and the call is cancelled in input 1. */
+Test(embed, cancellation)
+{
+    qfit_context *c = ctx(64, 8);
+    int polls = 2;
+    qfit_embed_params p;
+    qfit_embed_params_init(&p);
+    p.should_abort = abort_after;
+    p.abort_user = &polls;
+    float out[N_TEXTS * 256];
+    char err[256] = "";
+    cr_assert_eq(qfit_embed(c, T, EMBED_TEXTS, N_TEXTS, &p, out, NULL, NULL, err, sizeof err), -1);
+    cr_assert(strstr(err, "cancelled at input 1"), "message: %s", err);
+    cr_assert_eq(qfit_context_n_past(c), 0);
+    qfit_context_free(c);
+}
+
 /* Pooling none and rank are refused by name; the context's mode is restored. */
 Test(embed, unsupported_pooling_and_mode_restored)
 {

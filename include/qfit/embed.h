@@ -79,6 +79,11 @@ typedef struct {
                               such an input is an error) */
     int  dimensions;       /* keep the first K values (1 .. n_embd) before normalising;
                               0 (default): all n_embd */
+    /* Cancellation (a server whose client went away): polled before every forward
+     * pass (at most n_batch tokens); nonzero ends the call with -1 and a message
+     * saying it was cancelled. NULL (default): never. */
+    int (*should_abort)(void *user);
+    void *abort_user;
 } qfit_embed_params;
 
 void qfit_embed_params_init(qfit_embed_params *p);
