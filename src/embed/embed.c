@@ -76,14 +76,18 @@ static uint64_t now_ns(void)
 /* Evaluate ids[0..n) as one sequence from position 0 and pool the final-normed
  * rows into v (n_embd floats). Every row of every pass is output (the norm is
  * cheap; no vocabulary projection), so mean, cls and last see the same rows. */
-static int embed_one(qfit_context *c, const int32_t *ids, int n, qfit_pooling pooling, double *sum, float *v,
-                     char *err, size_t err_len, size_t idx)
+static int embed_one(qfit_context *c, const int32_t *ids, int n, const qfit_embed_params *p, qfit_pooling pooling,
+                     double *sum, float *v, char *err, size_t err_len, size_t idx)
 {
     const int E = qfit_model_hparams(qfit_context_model(c))->n_embd, nb_max = qfit_context_n_batch(c);
     qfit_context_reset(c);
     for (int i = 0; i < E; i++) sum[i] = 0.0;
     for (int done = 0; done < n;) {
         const int nb = n - done < nb_max ? n - done : nb_max;
+        if (p->should_abort && p->should_abort(p->abort_user)) {
+            snprintf(err, err_len, "cancelled at input %zu", idx);
+            return -1;
+        }
         if (qfit_decode(c, ids + done, nb, 0) != 0) {
             snprintf(err, err_len, "input %zu: %s", idx, qfit_context_error(c));
             return -1;
@@ -175,7 +179,7 @@ int qfit_embed(qfit_context *c, const qfit_tokenizer *tok, const char *const *in
             dropped = (int)(nt - (size_t)n_ctx);
             nt = (size_t)n_ctx;
         }
-        const int r = embed_one(c, ids, (int)nt, pooling, sum, v, err, err_len, i);
+        const int r = embed_one(c, ids, (int)nt, &p, pooling, sum, v, err, err_len, i);
         free(ids);
         if (r != 0) goto done;
         finish_vector(v, dims, p.normalize, out + i * (size_t)dims);
