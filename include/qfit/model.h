@@ -65,7 +65,8 @@ const char *qfit_arch_name(qfit_arch a);
  * The context allocates exactly this. */
 size_t qfit_kv_cache_bytes(const qfit_hparams *hp, int n_ctx, int kv_type_k, int kv_type_v);
 /* Bytes of all compute buffers of a context (activations of one batch of
- * n_batch tokens, quantized activation rows, logits of n_batch rows, RoPE table of
+ * n_batch tokens, quantized activation rows, outputs of n_batch rows (logits, or
+ * hidden states in embeddings mode: max(n_vocab, n_embd) floats a row), RoPE table of
  * n_ctx positions, per-thread scratch for up to QFIT_MAX_THREADS threads, the
  * split-decode partials, and — only without flash attention — one n_ctx score row
  * per thread). The one place this is computed: the context allocates exactly this. */
@@ -111,6 +112,10 @@ typedef struct {
     int n_seq;       /* sequences the context holds (0: 1; at most QFIT_MAX_SEQ). Each gets its own
                         n_ctx positions: the KV cache is n_seq x n_ctx cells, allocated (and touched)
                         at creation, so a sequence never runs out because of another one */
+    bool embeddings; /* the output step of qfit_decode writes the final-normed hidden state
+                        (output_norm(x), n_embd floats a row: qfit_get_embeddings) instead of
+                        logits; the vocabulary projection is skipped. Default false.
+                        qfit_set_embeddings switches it on a live context. */
 } qfit_context_params;
 
 #define QFIT_MAX_SEQ 256
@@ -186,18 +191,27 @@ typedef struct {
 } qfit_batch;
 /* Evaluate a batch in passes of at most n_batch tokens. Every token id, sequence id and
  * each sequence's room is checked before anything is evaluated (an error names the
- * sequence and the numbers). Logits: qfit_get_logits(c, i) is the i-th requested row in
+ * sequence and the numbers). Logits: qfit_get_logits(c, i) (embeddings mode:
+ * qfit_get_embeddings) is the i-th requested row in
  * batch order; at most n_batch per call. 0, or -1 with a message (qfit_context_error). */
 int  qfit_decode_batch(qfit_context *c, const qfit_batch *b);
 
 /* Sequence 0: evaluate n tokens at positions n_past .. n_past+n-1 (appended to the KV cache;
- * processed in passes of at most n_batch tokens). Logits are computed for the
- * tokens with index >= logits_from (n - 1: last only; n: none); at most n_batch
- * of them. 0 on success, -1 with a message (qfit_context_error) otherwise. */
+ * processed in passes of at most n_batch tokens). Logits (in embeddings mode:
+ * final-normed hidden rows) are computed for the tokens with index >= logits_from
+ * (n - 1: last only; n: none); at most n_batch of them. 0 on success, -1 with a message (qfit_context_error) otherwise. */
 int  qfit_decode(qfit_context *c, const int32_t *tokens, int n, int logits_from);
 /* Logits (n_vocab floats) of the i-th requested output of the last qfit_decode. */
 const float *qfit_get_logits(const qfit_context *c, int i);
-int  qfit_n_logits(const qfit_context *c);
+int  qfit_n_logits(const qfit_context *c);   /* output rows of the last decode (either kind) */
+/* Embeddings mode (qfit_context_params.embeddings): takes effect at the next qfit_decode.
+ * The KV cache is the same in both modes (the outputs differ, not the cached state). */
+void qfit_set_embeddings(qfit_context *c, bool on);
+bool qfit_context_embeddings(const qfit_context *c);
+/* Final-normed hidden state (n_embd floats) of the i-th requested output of the last
+ * qfit_decode, made in embeddings mode; NULL otherwise (and qfit_get_logits is NULL
+ * after a decode in embeddings mode). Valid until the next decode/reset/free. */
+const float *qfit_get_embeddings(const qfit_context *c, int i);
 const char *qfit_context_error(const qfit_context *c);
 
 #ifdef __cplusplus

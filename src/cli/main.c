@@ -29,6 +29,7 @@ int main(int argc, char **argv)
         { "synth",    qfit_cmd_synth,    "--shape S --type T OUT.gguf synthetic model of a real shape (speed/memory only)" },
         { "tokenize", qfit_cmd_tokenize, "MODEL.gguf TEXT|-f FILE     token ids and pieces" },
         { "run",      qfit_cmd_run,      "NAME [PROMPT] | FILE.gguf -p PROMPT  chat with a model / generate text" },
+        { "embed",    qfit_cmd_embed,    "MODEL.gguf TEXT...|-f FILE  embeddings as JSON (pooled, L2-normalised)" },
         { "ppl",      qfit_cmd_ppl,      "MODEL.gguf TEXT.txt         perplexity (llama.cpp method)" },
         { "bench",    qfit_cmd_bench,    "MODEL.gguf                  prompt / generation tokens per second" },
         { "plan",     qfit_cmd_plan,     "MODEL [--machine M]         what fits: weights, KV cache, compute, verdict" },

@@ -344,6 +344,15 @@ static void cpu_output(qfit_context *c, int from, int n)
     const qfit_hparams *hp = &c->model->hp;
     const int64_t E = hp->n_embd, V = hp->n_vocab;
     const int m = n - from;
+    if (c->out_embd) {
+        /* embeddings: the rows the logits would be projected from (same norm) */
+        float *dst = c->logits + (size_t)c->n_logits * E;
+        for (int j = 0; j < m; j++)
+            rms_norm_row(c->x + (size_t)(from + j) * E, c->model->output_norm.data, dst + (size_t)j * E, E,
+                         hp->rms_eps);
+        c->n_logits += m;
+        return;
+    }
     quantize_input(c, c->x + (size_t)from * E, E, E, m, c->model->output_norm.data, c->model->output.type);
     const qfit_wt *w[1] = { &c->model->output };
     float *y[1] = { c->logits + (size_t)c->n_logits * V };

@@ -275,6 +275,7 @@ qfit_context *qfit_context_new(const qfit_model *m, const qfit_context_params *p
     if (!c->seq_past || !c->tok_seq || !c->tok_pos) { snprintf(err, err_len, "out of memory"); goto fail; }
     c->n_threads = p.n_threads;
     c->flash_attn = flash;
+    c->embeddings = p.embeddings;
     {
         const bool qk = qfit_type_get_traits(p.type_k)->quantized, qv = qfit_type_get_traits(p.type_v)->quantized;
         c->rot_k = p.kv_rotate != 0 && qk && hp->head_dim_k % 64 == 0;
@@ -403,8 +404,17 @@ int  qfit_n_logits(const qfit_context *c) { return c->n_logits; }
 
 const float *qfit_get_logits(const qfit_context *c, int i)
 {
-    if (i < 0 || i >= c->n_logits) return NULL;
+    if (c->out_embd || i < 0 || i >= c->n_logits) return NULL;
     return c->logits + (size_t)i * (size_t)c->model->hp.n_vocab;
+}
+
+void qfit_set_embeddings(qfit_context *c, bool on) { c->embeddings = on; }
+bool qfit_context_embeddings(const qfit_context *c) { return c->embeddings; }
+
+const float *qfit_get_embeddings(const qfit_context *c, int i)
+{
+    if (!c->out_embd || i < 0 || i >= c->n_logits) return NULL;
+    return c->logits + (size_t)i * (size_t)c->model->hp.n_embd;
 }
 
 int qfit_decode_batch(qfit_context *c, const qfit_batch *b)
@@ -412,6 +422,8 @@ int qfit_decode_batch(qfit_context *c, const qfit_batch *b)
     const qfit_hparams *hp = &c->model->hp;
     c->err[0] = 0;
     c->n_logits = 0;
+    c->out_embd = c->embeddings;
+    c->out_embd = c->embeddings;
     c->attn_simd = c->attn_simd_hw && qfit_isa_active() != QFIT_ISA_SCALAR;
     const int n = b ? b->n_tokens : -1;
     if (n < 0 || (n > 0 && (!b->token || !b->seq))) {

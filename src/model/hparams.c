@@ -176,7 +176,8 @@ void qfit_buffer_layout_compute(const qfit_hparams *hp, int n_ctx, int n_batch, 
     L->up = align64(nb * hp->n_ff * f);
     /* widest activation row of any vec-dot type: F32 (4 bytes per element) */
     L->aq = align64(nb * align64(wide * f));
-    L->logits = align64(nb * (size_t)hp->n_vocab * f);
+    /* output rows: logits, or final-normed hidden states in embeddings mode */
+    L->logits = align64(nb * (size_t)(hp->n_vocab > hp->n_embd ? hp->n_vocab : hp->n_embd) * f);
     L->rope = 2 * align64((size_t)n_ctx * (size_t)(hp->n_rot / 2) * f);
     /* per thread: the query head in the K cache's vec-dot type (<= 4 B/elt),
      * the V accumulator, one dequantized V head and a flash-attention tile of scores */

@@ -75,7 +75,7 @@ struct qfit_context {
     float  *gate;     /* [n_batch][n_ff] */
     float  *up;       /* [n_batch][n_ff] */
     void   *aq;       /* quantized activation rows */
-    float  *logits;   /* [n_batch][n_vocab] */
+    float  *logits;   /* [n_batch][n_vocab] logits, or [n_batch][n_embd] hidden states when out_embd */
     float  *rope_cos; /* [n_ctx][n_rot/2] */
     float  *rope_sin;
     uint8_t *scratch; /* per-thread scratch, scratch_stride bytes each */
@@ -90,7 +90,9 @@ struct qfit_context {
                              refreshed by every qfit_decode (qfit_isa_select may change it) */
     size_t  kv_bytes, compute_bytes;
 
-    int     n_logits;
+    bool    embeddings; /* embeddings mode requested (qfit_set_embeddings) */
+    bool    out_embd;   /* the last decode wrote hidden states, not logits */
+    int     n_logits;   /* output rows of the last decode */
     /* attention runs over maximal groups of consecutive tokens of the pass that belong
      * to one sequence at consecutive positions: while one runs, c->q and c->att point at
      * its first row, and these describe it */
@@ -111,7 +113,8 @@ typedef struct qfit_backend {
     void (*attention)(qfit_context *c, int il, int n);
     /* x += FFN(RMSNorm(x)) for layer il */
     void (*ffn)(qfit_context *c, int il, int n);
-    /* logits of rows [from, n): final norm + output head, into c->logits */
+    /* outputs of rows [from, n) into c->logits: final norm + output head, or with
+     * c->out_embd the final-normed rows alone (n_embd floats each) */
     void (*output)(qfit_context *c, int from, int n);
 } qfit_backend;
 
