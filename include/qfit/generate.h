@@ -164,6 +164,59 @@ int qfit_generate(qfit_context *c, const qfit_tokenizer *tok, const int32_t *pro
 int qfit_generate_text(qfit_context *c, const qfit_tokenizer *tok, const char *prompt,
                        const qfit_gen_params *p, const qfit_gen_callbacks *cb, qfit_gen_result *res);
 
+
+/* ---------------------------------------------- many sequences: the batcher
+ * Continuous batching over a context of n_seq sequences (qfit_context_params.n_seq):
+ * every qfit_batcher_step decodes ONE batch of at most n_batch tokens holding the next
+ * token of every generating sequence and, in the room left, prompt tokens of the
+ * sequences still reading their prompt (oldest first), so a long prompt never stalls
+ * the others for more than one micro-batch. Each sequence has its own qfit_gen (settings,
+ * sampler, stop strings, callbacks).
+ *
+ * Prompt reuse: each sequence keeps the tokens its cache holds after it finishes. A new
+ * request takes the free sequence whose cached tokens share the longest prefix with its
+ * prompt (ties: the least recently used) and evaluates only the tokens after that
+ * prefix (at least its last token, whose logits start the generation): turn N+1 of a
+ * chat costs its new tokens. The budget of cached prefixes is the context's n_seq x n_ctx
+ * cells; a free sequence's cache is reused or overwritten, least recently used first.
+ * qfit_batcher_stats counts requests, hits, reused and evaluated prompt tokens.
+ *
+ * Limits: a prompt that leaves no room for a token (prompt >= n_ctx) is refused at
+ * submission, naming both numbers. A sequence that fills its context ends with reason
+ * length (QFIT_OVERFLOW_ERROR) or shifts its own context (QFIT_OVERFLOW_SHIFT).
+ * Cancellation: should_abort is polled for every running sequence at every step, and
+ * qfit_batcher_cancel ends one at the next step; a cancelled sequence produces at most
+ * one more token and its cells are free for the next request.
+ *
+ * Ownership: the batcher borrows the context and tokenizer (they must outlive it) and
+ * copies prompts and parameters. Thread-safety: one thread drives a batcher (and its
+ * context); callbacks run on that thread inside qfit_batcher_step. */
+typedef struct qfit_batcher qfit_batcher;
+
+typedef struct {
+    uint64_t requests;          /* submitted */
+    uint64_t hits;              /* requests that reused a cached prefix */
+    uint64_t reused_tokens;     /* prompt tokens not evaluated thanks to a cached prefix */
+    uint64_t evaluated_tokens;  /* prompt tokens evaluated */
+} qfit_batcher_stats;
+
+qfit_batcher *qfit_batcher_new(qfit_context *c, const qfit_tokenizer *tok, char *err, size_t err_len);
+void qfit_batcher_free(qfit_batcher *b);
+/* Start a generation; returns its sequence id (0 .. n_seq-1), or -1 with a message: no
+ * free sequence, invalid parameters, empty prompt, prompt that does not fit. */
+int  qfit_batcher_submit(qfit_batcher *b, const int32_t *prompt, size_t n_prompt, const qfit_gen_params *p,
+                         const qfit_gen_callbacks *cb, char *err, size_t err_len);
+/* One batch. Returns the number of sequences still running afterwards, or -1 when the
+ * engine failed (every running sequence then ends with reason error and the message). */
+int  qfit_batcher_step(qfit_batcher *b);
+/* When sequence seq has finished: true, *res filled (counts and durations of that
+ * request alone), and the sequence becomes free. False while it runs or when free. */
+bool qfit_batcher_result(qfit_batcher *b, int seq, qfit_gen_result *res);
+/* End a running sequence with reason cancelled at the next step. */
+void qfit_batcher_cancel(qfit_batcher *b, int seq);
+int  qfit_batcher_n_running(const qfit_batcher *b);
+void qfit_batcher_get_stats(const qfit_batcher *b, qfit_batcher_stats *s);
+
 #ifdef __cplusplus
 }
 #endif
