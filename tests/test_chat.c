@@ -193,6 +193,66 @@ Test(chat, render_jinja_template_matches_jinja2)
     qfit_store_close(s);
 }
 
+/* A conversation longer than the context: refused with the numbers, or (truncate) its
+ * oldest whole turns dropped — never the system message, never the last turn — and the
+ * prompt is exactly the rendering of what was kept. */
+Test(chat, prompt_fit_drops_oldest_whole_turns)
+{
+    const char *d = fresh_dir("fit");
+    create_model(d, "fit", GO_TEMPLATE, "");
+    qfit_store *s;
+    qfit_chat_model *cm = open_model(d, "fit", &s);
+    json_t *msgs = json_array();
+    json_array_append_new(msgs, json_pack("{s:s, s:s}", "role", "system", "content", "Thou art a scribe."));
+    static const char *const TEXT = "And it came to pass in those days, that there went out a decree.";
+    for (int t = 0; t < 6; t++) {
+        json_array_append_new(msgs, json_pack("{s:s, s:s}", "role", "user", "content", TEXT));
+        if (t < 5) json_array_append_new(msgs, json_pack("{s:s, s:s}", "role", "assistant", "content", TEXT));
+    }
+    int32_t *ids;
+    size_t n;
+    int dropped = -1;
+    char err[512] = "";
+    cr_assert_eq(qfit_chat_prompt_fit(cm, msgs, NULL, true, -1, 4096, 16, false, &ids, &n, &dropped, err, sizeof err), 0,
+                 "%s", err);
+    cr_expect_eq(dropped, 0);
+    const size_t full = n;
+    free(ids);
+    /* the reference: the system message and the last two turns, rendered and tokenized */
+    json_t *keep = json_array();
+    json_array_append(keep, json_array_get(msgs, 0));
+    for (size_t i = json_array_size(msgs) - 3; i < json_array_size(msgs); i++) json_array_append(keep, json_array_get(msgs, i));
+    char *text;
+    cr_assert_eq(qfit_chat_render(cm, keep, NULL, true, -1, &text, err, sizeof err), 0, "%s", err);
+    int32_t *want;
+    size_t nw;
+    cr_assert_eq(qfit_chat_tokenize(cm, text, &want, &nw, err, sizeof err), 0, "%s", err);
+    free(text);
+    cr_assert_lt(nw, full);
+    /* a context where exactly that fits (and the next larger cut does not) */
+    const int n_ctx = (int)nw + 16;
+    cr_expect_eq(qfit_chat_prompt_fit(cm, msgs, NULL, true, -1, n_ctx, 16, false, &ids, &n, &dropped, err, sizeof err),
+                 -1);
+    char needle[160];
+    snprintf(needle, sizeof needle, "the conversation (%zu tokens) and room for the answer (16) exceed the context (%d "
+             "tokens)", full, n_ctx);
+    cr_expect(strstr(err, needle), "%s", err);
+    cr_assert_eq(qfit_chat_prompt_fit(cm, msgs, NULL, true, -1, n_ctx, 16, true, &ids, &n, &dropped, err, sizeof err), 0,
+                 "%s", err);
+    cr_expect_eq(dropped, 8, "4 whole turns (user + assistant) dropped: %d", dropped);
+    cr_expect_eq(n, nw);
+    cr_expect_arr_eq(ids, want, nw * sizeof *ids, "the prompt is not the rendering of what was kept");
+    free(ids);
+    free(want);
+    /* not even the system message and the last turn fit */
+    cr_expect_eq(qfit_chat_prompt_fit(cm, msgs, NULL, true, -1, 20, 16, true, &ids, &n, &dropped, err, sizeof err), -1);
+    cr_expect(strstr(err, "even with only its system messages and last turn"), "%s", err);
+    json_decref(keep);
+    json_decref(msgs);
+    qfit_chat_model_free(cm);
+    qfit_store_close(s);
+}
+
 static int apply(const char *const *kv, size_t n, qfit_gen_params *gp, qfit_context_params *cp, char *err,
                  size_t err_len)
 {

@@ -106,6 +106,20 @@ int qfit_chat_render(const qfit_chat_model *cm, const json_t *messages, const js
 int qfit_chat_tokenize(const qfit_chat_model *cm, const char *prompt, int32_t **ids, size_t *n,
                        char *err, size_t err_len);
 
+/* The prompt of a conversation, tokenized, leaving `reserve` positions of an n_ctx
+ * context free (for the answer). messages as qfit_chat_render completes them (the
+ * model's MESSAGE turns and SYSTEM included). When the whole conversation does not fit:
+ *  - truncate false: an error naming the prompt's tokens, the reserve and n_ctx;
+ *  - truncate true: the oldest whole turns are dropped (a turn starts at a user message
+ *    and runs to the next one), never a system message and never the last turn, until
+ *    the prompt fits; *n_dropped (may be NULL) gets the number of messages dropped (0
+ *    when everything fitted). An error when the system messages and the last turn
+ *    alone do not fit.
+ * *ids malloc'd (free()), *n set. 0, or -1 with a message. */
+int qfit_chat_prompt_fit(const qfit_chat_model *cm, const json_t *messages, const json_t *tools,
+                         bool add_generation_prompt, int think, int n_ctx, int reserve, bool truncate,
+                         int32_t **ids, size_t *n, int *n_dropped, char *err, size_t err_len);
+
 /* Apply parameters to gp and cp (either may be NULL: the options for it are then only
  * validated). Honoured: num_ctx, num_batch, num_thread (context); temperature, top_k,
  * top_p, min_p, typical_p, repeat_penalty, repeat_last_n, presence_penalty,

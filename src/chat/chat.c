@@ -173,18 +173,10 @@ json_t *qfit_chat_messages(const qfit_chat_model *cm, const json_t *messages)
     return all;
 }
 
-int qfit_chat_render(const qfit_chat_model *cm, const json_t *messages, const json_t *tools,
-                     bool add_generation_prompt, int think, char **out, char *err, size_t err_len)
+/* Render a complete message list (qfit_chat_messages already applied). */
+static int render_all(const qfit_chat_model *cm, const json_t *all, const json_t *tools, bool add_generation_prompt,
+                      int think, char **out, char *err, size_t err_len)
 {
-    *out = NULL;
-    if (!cm->tmpl) {
-        chat_err(err, err_len, "%s has no chat template (no TEMPLATE, no tokenizer.chat_template)", cm->name);
-        return -1;
-    }
-    if (messages && !json_is_array(messages)) { chat_err(err, err_len, "messages must be an array"); return -1; }
-    if (tools && !json_is_array(tools)) { chat_err(err, err_len, "tools must be an array"); return -1; }
-    json_t *all = qfit_chat_messages(cm, messages);
-    if (!all) { chat_err(err, err_len, "out of memory"); return -1; }
     qfit_chat_input in = {
         .messages = all, .tools = tools, .add_generation_prompt = add_generation_prompt,
         .bos_token = cm->bos, .eos_token = cm->eos, .think = think,
@@ -192,6 +184,93 @@ int qfit_chat_render(const qfit_chat_model *cm, const json_t *messages, const js
     char e2[768];
     int rc = qfit_template_render(cm->tmpl, cm->kind, &in, out, e2, sizeof e2);
     if (rc != 0) chat_err(err, err_len, "%s template: %s", qfit_template_kind_name(cm->kind), e2);
+    return rc;
+}
+
+static int check_render_input(const qfit_chat_model *cm, const json_t *messages, const json_t *tools, char *err,
+                              size_t err_len)
+{
+    if (!cm->tmpl) {
+        chat_err(err, err_len, "%s has no chat template (no TEMPLATE, no tokenizer.chat_template)", cm->name);
+        return -1;
+    }
+    if (messages && !json_is_array(messages)) { chat_err(err, err_len, "messages must be an array"); return -1; }
+    if (tools && !json_is_array(tools)) { chat_err(err, err_len, "tools must be an array"); return -1; }
+    return 0;
+}
+
+int qfit_chat_render(const qfit_chat_model *cm, const json_t *messages, const json_t *tools,
+                     bool add_generation_prompt, int think, char **out, char *err, size_t err_len)
+{
+    *out = NULL;
+    if (check_render_input(cm, messages, tools, err, err_len) != 0) return -1;
+    json_t *all = qfit_chat_messages(cm, messages);
+    if (!all) { chat_err(err, err_len, "out of memory"); return -1; }
+    int rc = render_all(cm, all, tools, add_generation_prompt, think, out, err, err_len);
+    json_decref(all);
+    return rc;
+}
+
+static bool is_role(const json_t *m, const char *role)
+{
+    const char *r = json_string_value(json_object_get(m, "role"));
+    return r && !strcmp(r, role);
+}
+
+int qfit_chat_prompt_fit(const qfit_chat_model *cm, const json_t *messages, const json_t *tools,
+                         bool add_generation_prompt, int think, int n_ctx, int reserve, bool truncate,
+                         int32_t **ids, size_t *n, int *n_dropped, char *err, size_t err_len)
+{
+    *ids = NULL;
+    *n = 0;
+    if (n_dropped) *n_dropped = 0;
+    if (reserve < 0 || n_ctx < 1) { chat_err(err, err_len, "invalid context %d / reserve %d", n_ctx, reserve); return -1; }
+    if (check_render_input(cm, messages, tools, err, err_len) != 0) return -1;
+    json_t *all = qfit_chat_messages(cm, messages);
+    if (!all) { chat_err(err, err_len, "out of memory"); return -1; }
+    const size_t total = json_array_size(all);
+    size_t last_user = 0;   /* the last turn is never dropped */
+    for (size_t i = 0; i < total; i++) if (is_role(json_array_get(all, i), "user")) last_user = i;
+    int rc = -1;
+    size_t first_n = 0;
+    /* cut = index of the first non-system message kept: 0, then each user message */
+    for (size_t cut = 0; cut <= last_user; cut++) {
+        if (cut > 0 && !is_role(json_array_get(all, cut), "user")) continue;
+        json_t *kept = json_array();
+        int dropped = 0;
+        for (size_t i = 0; kept && i < total; i++) {
+            json_t *m = json_array_get(all, i);
+            if (i < cut && !is_role(m, "system")) { dropped++; continue; }
+            json_array_append(kept, m);
+        }
+        char *text = NULL;
+        int32_t *t = NULL;
+        size_t nt = 0;
+        if (!kept) { chat_err(err, err_len, "out of memory"); break; }
+        int r = render_all(cm, kept, tools, add_generation_prompt, think, &text, err, err_len);
+        json_decref(kept);
+        if (r == 0) r = qfit_chat_tokenize(cm, text, &t, &nt, err, err_len);
+        free(text);
+        if (r != 0) break;
+        if (cut == 0) first_n = nt;
+        if ((int64_t)nt + reserve <= n_ctx) {
+            *ids = t;
+            *n = nt;
+            if (n_dropped) *n_dropped = dropped;
+            rc = 0;
+            break;
+        }
+        free(t);
+        if (!truncate) {
+            chat_err(err, err_len, "the conversation (%zu tokens) and room for the answer (%d) exceed the context "
+                     "(%d tokens)", nt, reserve, n_ctx);
+            break;
+        }
+        if (cut == last_user)
+            chat_err(err, err_len, "the conversation does not fit the context (%d tokens) even with only its system "
+                     "messages and last turn (%zu tokens, %d for the answer; %zu with every turn)", n_ctx, nt,
+                     reserve, first_n);
+    }
     json_decref(all);
     return rc;
 }
