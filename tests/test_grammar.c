@@ -1,0 +1,361 @@
+/* Suite `grammar`: GBNF parsing and matching (llama.cpp's integration vectors as
+ * data), token masks against token-by-token checks, limits as errors. */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qfit/grammar.h"
+#include "util/testutil.h"
+
+static qfit_grammar *parse_ok(const char *text)
+{
+    char err[256];
+    qfit_grammar *g = qfit_grammar_parse(text, strlen(text), err, sizeof err);
+    cr_assert(g, "grammar refused: %s\n%s", err, text);
+    return g;
+}
+
+/* 1: the whole string is accepted and the grammar is complete after it */
+static int matches(qfit_grammar_matcher *m, const char *s, size_t n)
+{
+    cr_assert_eq(qfit_grammar_matcher_reset(m), 0);
+    const int rc = qfit_grammar_matcher_accept(m, s, n);
+    cr_assert_geq(rc, 0, "matcher error: %s", qfit_grammar_matcher_error(m));
+    return rc == 1 && qfit_grammar_matcher_complete(m);
+}
+
+/* the same, one byte at a time (tokens may split UTF-8 characters) */
+static int matches_bytewise(qfit_grammar_matcher *m, const char *s, size_t n)
+{
+    cr_assert_eq(qfit_grammar_matcher_reset(m), 0);
+    for (size_t k = 0; k < n; k++) {
+        const int rc = qfit_grammar_matcher_accept(m, s + k, 1);
+        cr_assert_geq(rc, 0, "matcher error: %s", qfit_grammar_matcher_error(m));
+        if (rc == 0) return 0;
+    }
+    return qfit_grammar_matcher_complete(m);
+}
+
+static json_t *load_vectors(void)
+{
+    json_error_t je;
+    json_t *j = json_load_file("tests/data/grammar/llama_integration.json", 0, &je);
+    cr_assert(j, "tests/data/grammar/llama_integration.json: %s", je.text);
+    return j;
+}
+
+Test(grammar, llama_integration_vectors_accept_and_reject)
+{
+    json_t *j = load_vectors();
+    size_t i, k;
+    json_t *c, *s;
+    int n_checked = 0;
+    json_array_foreach(json_object_get(j, "grammars"), i, c) {
+        const char *name = json_string_value(json_object_get(c, "name"));
+        qfit_grammar *g = parse_ok(json_string_value(json_object_get(c, "grammar")));
+        char err[256];
+        qfit_grammar_matcher *m = qfit_grammar_matcher_new(g, err, sizeof err);
+        if (!m) {   /* only the "hang" grammar may hit the stack limit, with a message */
+            cr_assert_str_eq(name, "hang", "%s: %s", name, err);
+            cr_assert(strstr(err, "stacks") || strstr(err, "frames"), "%s", err);
+            qfit_grammar_free(g);
+            continue;
+        }
+        json_array_foreach(json_object_get(c, "pass"), k, s) {
+            const char *t = json_string_value(s);
+            cr_expect(matches(m, t, strlen(t)), "%s: \"%s\" should match", name, t);
+            cr_expect(matches_bytewise(m, t, strlen(t)), "%s: \"%s\" should match byte by byte", name, t);
+            n_checked++;
+        }
+        json_array_foreach(json_object_get(c, "fail"), k, s) {
+            const char *t = json_string_value(s);
+            cr_expect(!matches(m, t, strlen(t)), "%s: \"%s\" should not match", name, t);
+            cr_expect(!matches_bytewise(m, t, strlen(t)), "%s: \"%s\" should not match byte by byte", name, t);
+            n_checked++;
+        }
+        qfit_grammar_matcher_free(m);
+        qfit_grammar_free(g);
+    }
+    cr_assert_geq(n_checked, 100);
+    json_decref(j);
+}
+
+Test(grammar, llama_invalid_grammars_refused_with_reason)
+{
+    json_t *j = load_vectors();
+    const char *expect[] = { "no 'root' rule", "undefined rule 'numero'", "left-recursive", "left-recursive",
+                             "left-recursive", "left-recursive" };
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(j, "invalid"), i, c) {
+        const char *text = json_string_value(json_object_get(c, "grammar"));
+        char err[256] = "";
+        qfit_grammar *g = qfit_grammar_parse(text, strlen(text), err, sizeof err);
+        cr_expect_null(g, "%s: accepted", json_string_value(json_object_get(c, "name")));
+        qfit_grammar_free(g);
+        cr_assert_lt(i, sizeof expect / sizeof *expect);
+        cr_expect(strstr(err, expect[i]), "%s: message \"%s\" lacks \"%s\"",
+                  json_string_value(json_object_get(c, "name")), err, expect[i]);
+    }
+    json_decref(j);
+}
+
+/* a left-recursive rule is named with the line:column of its definition */
+Test(grammar, left_recursion_names_the_rule)
+{
+    const char *text = "root ::= a\n"
+                       "a ::= \"x\" | b \"y\"\n"
+                       "b ::= a \"z\"\n";
+    char err[256] = "";
+    qfit_grammar *g = qfit_grammar_parse(text, strlen(text), err, sizeof err);
+    cr_assert_null(g);
+    cr_expect(strstr(err, "left-recursive"), "%s", err);
+    cr_expect(strstr(err, "'a'") || strstr(err, "'b'"), "%s", err);
+    /* tail recursion and nullable loops are fine */
+    qfit_grammar_free(parse_ok("root ::= \"x\" root | \"\"\n"));
+    qfit_grammar_free(parse_ok("root ::= ( \"a\"? )* \"b\"\n"));
+}
+
+Test(grammar, parse_errors_name_line_and_column)
+{
+    static const struct { const char *text, *msg; } cases[] = {
+        { "root ::= \"a\"\nfoo ::= [b\n", "line 2, column 9: unterminated character class" },
+        { "root ::= \"abc\n", "line 1, column 10: unterminated string literal" },
+        { "root ::= x\n", "line 1, column 10: undefined rule 'x'" },
+        { "root ::= \"a\"\n  root ::= \"b\"\n", "line 2, column 3: rule 'root' is defined twice" },
+        { "root := \"a\"\n", "line 1, column 6: expected '::='" },
+        { "root ::= (\"a\"\n", "line 1, column 10: '(' without a matching ')'" },
+        { "root ::= \"a\" )\n", "line 1, column 14: unexpected ')'" },
+        { "root ::= \"\\q\"\n", "line 1, column 11: unknown escape '\\q'" },
+        { "root ::= \"\\x4\"\n", "line 1, column 11: '\\x' needs 2 hexadecimal digits" },
+        { "root ::= [z-a]\n", "line 1, column 11: range end U+61 is below its start U+7A" },
+        { "root ::= *\n", "line 1, column 10: '*' has nothing to repeat" },
+        { "root ::= \"a\"{3,2}\n", "line 1, column 13: repetition {3,2}" },
+        { "root ::= \"a\"{10001}\n", "line 1, column 13: repetition count above 10000" },
+        { "# only a comment\nfoo ::= \"a\"\n", "no 'root' rule" },
+        { "root ::= <[12]>\n", "line 1, column 10: token references" },
+        { "  ::= \"a\"\n", "line 1, column 3: expected a rule name" },
+        { "root ::= \"\xC3\"\n", "line 1, column 11: " },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char err[256] = "";
+        qfit_grammar *g = qfit_grammar_parse(cases[i].text, strlen(cases[i].text), err, sizeof err);
+        cr_expect_null(g, "case %zu accepted", i);
+        qfit_grammar_free(g);
+        cr_expect(strstr(err, cases[i].msg), "case %zu: \"%s\" lacks \"%s\"", i, err, cases[i].msg);
+    }
+}
+
+Test(grammar, nesting_60000_groups_is_an_error_not_a_stack_overflow)
+{
+    const size_t depth = 60000;
+    char *text = malloc(depth * 2 + 64);
+    size_t n = (size_t)sprintf(text, "root ::= ");
+    memset(text + n, '(', depth);
+    n += depth;
+    n += (size_t)sprintf(text + n, "\"a\"");
+    memset(text + n, ')', depth);
+    n += depth;
+    char err[256] = "";
+    qfit_grammar *g = qfit_grammar_parse(text, n, err, sizeof err);
+    cr_assert_null(g);
+    cr_expect(strstr(err, "nested deeper than 256"), "%s", err);
+    cr_expect(strstr(err, "line 1, column 266"), "%s", err);
+    free(text);
+    /* 256 levels are fine and match */
+    text = malloc(1024);
+    n = (size_t)sprintf(text, "root ::= ");
+    for (int k = 0; k < 256; k++) text[n++] = '(';
+    n += (size_t)sprintf(text + n, "\"a\"");
+    for (int k = 0; k < 256; k++) text[n++] = ')';
+    text[n] = 0;
+    g = parse_ok(text);
+    qfit_grammar_matcher *m = qfit_grammar_matcher_new(g, err, sizeof err);
+    cr_assert(m, "%s", err);
+    cr_expect(matches(m, "a", 1));
+    qfit_grammar_matcher_free(m);
+    qfit_grammar_free(g);
+    free(text);
+}
+
+Test(grammar, too_many_stacks_or_frames_is_an_error_not_allow_all)
+{
+    /* 2^13 ways to split a run of x's: more alive stacks than the limit */
+    const char *text = "root ::= t t t t t t t t t t t t t t\nt ::= \"x\"*\n";
+    qfit_grammar *g = parse_ok(text);
+    char err[256];
+    qfit_grammar_matcher *m = qfit_grammar_matcher_new(g, err, sizeof err);
+    cr_assert(m, "%s", err);
+    /* identical stacks are merged, so this stays small: accepted */
+    cr_expect(matches(m, "xxxxxxxxxxxxxxxxxxxx", 20));
+    qfit_grammar_matcher_free(m);
+    qfit_grammar_free(g);
+    /* a stack that must grow with the input: nested brackets past the depth limit */
+    g = parse_ok("root ::= \"[\" root \"]\" | \"x\"\n");
+    m = qfit_grammar_matcher_new(g, err, sizeof err);
+    cr_assert(m, "%s", err);
+    size_t n = QFIT_GRAMMAR_MAX_DEPTH + 10;
+    char *s = malloc(n);
+    memset(s, '[', n);
+    cr_assert_eq(qfit_grammar_matcher_reset(m), 0);
+    int rc = qfit_grammar_matcher_accept(m, s, n);
+    cr_expect_eq(rc, -1, "rc %d", rc);
+    cr_expect(strstr(qfit_grammar_matcher_error(m), "deeper than"), "%s", qfit_grammar_matcher_error(m));
+    /* and the mask reports the error too (all zeros), never all ones */
+    cr_assert_eq(qfit_grammar_matcher_reset(m), 0);
+    cr_assert_eq(qfit_grammar_matcher_accept(m, s, QFIT_GRAMMAR_MAX_DEPTH - 2), 1);
+    const char *toks[] = { "[[[[[[", "x", "]" };
+    const size_t lens[] = { 6, 1, 1 };
+    qfit_grammar_vocab *v = qfit_grammar_vocab_new(3, toks, lens, err, sizeof err);
+    cr_assert(v, "%s", err);
+    uint8_t allowed[3] = { 1, 1, 1 };
+    cr_expect_eq(qfit_grammar_matcher_mask(m, v, allowed), -1);
+    cr_expect(allowed[0] == 0 && allowed[1] == 0 && allowed[2] == 0);
+    qfit_grammar_vocab_free(v);
+    free(s);
+    qfit_grammar_matcher_free(m);
+    qfit_grammar_free(g);
+}
+
+Test(grammar, complete_and_can_continue)
+{
+    qfit_grammar *g = parse_ok("root ::= \"ab\" | \"a\" [0-9]+\n");
+    char err[256];
+    qfit_grammar_matcher *m = qfit_grammar_matcher_new(g, err, sizeof err);
+    cr_assert(!qfit_grammar_matcher_complete(m) && qfit_grammar_matcher_can_continue(m));
+    cr_assert_eq(qfit_grammar_matcher_accept(m, "a", 1), 1);
+    cr_assert(!qfit_grammar_matcher_complete(m) && qfit_grammar_matcher_can_continue(m));
+    cr_assert_eq(qfit_grammar_matcher_accepts(m, "b", 1), 1);
+    cr_assert_eq(qfit_grammar_matcher_accept(m, "c", 1), 0);   /* rejected: state unchanged */
+    cr_assert_eq(qfit_grammar_matcher_accept(m, "b", 1), 1);
+    cr_assert(qfit_grammar_matcher_complete(m) && !qfit_grammar_matcher_can_continue(m));
+    cr_assert_eq(qfit_grammar_matcher_reset(m), 0);
+    cr_assert_eq(qfit_grammar_matcher_accept(m, "a7", 2), 1);
+    cr_assert(qfit_grammar_matcher_complete(m) && qfit_grammar_matcher_can_continue(m));
+    qfit_grammar_matcher_free(m);
+    qfit_grammar_free(g);
+}
+
+Test(grammar, utf8_classes_escapes_and_invalid_bytes)
+{
+    qfit_grammar *g = parse_ok("root ::= [α-ω]+ \"\\x41\\u00e9\\U0001F600\" [^\\n\\t\"] .\n");
+    char err[256];
+    qfit_grammar_matcher *m = qfit_grammar_matcher_new(g, err, sizeof err);
+    const char *ok = "αβωAé😀x€";
+    cr_expect(matches(m, ok, strlen(ok)));
+    cr_expect(matches_bytewise(m, ok, strlen(ok)));
+    const char *bad[] = { "αAé😀\nx", "AAé😀xx", "α\xC0\x80", "α\xED\xA0\x80", "α\x80", "αAé😀x\xF5\x80\x80\x80" };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) cr_expect(!matches(m, bad[i], strlen(bad[i])), "bad %zu", i);
+    /* a partial character is alive only if it can still become an allowed one */
+    cr_assert_eq(qfit_grammar_matcher_reset(m), 0);
+    cr_expect_eq(qfit_grammar_matcher_accepts(m, "\xCE", 1), 1);   /* lead byte of α..ο */
+    cr_expect_eq(qfit_grammar_matcher_accepts(m, "\xD0", 1), 0);   /* Cyrillic lead: no */
+    cr_expect_eq(qfit_grammar_matcher_accepts(m, "\xCF\x80", 2), 1);  /* π */
+    qfit_grammar_matcher_free(m);
+    qfit_grammar_free(g);
+}
+
+/* ---------------------------------------------------------------- masks */
+
+static uint32_t lcg(uint32_t *s) { return *s = *s * 1664525u + 1013904223u; }
+
+/* a vocabulary of pieces of the strings the grammars use, plus UTF-8 pieces
+ * (whole, split, invalid) and random bytes */
+static int make_vocab(char ***out, size_t **lens, uint32_t seed)
+{
+    static const char *base[] = { "{", "}", "[", "]", "\"", ":", ",", " ", "\n", "true", "false", "null", "0", "1",
+                                  "12", "-", ".", "e", "a", "ab", "abc", "\\", "\\\"", "\\u", "x", "xx", "é", "\xC3",
+                                  "\xA9", "😀", "\xF0\x9F", "\x98\x80", "\xFF", "\xC0\x80", "\"a", "a\"", "\":",
+                                  "\",\"", "{\"", "\"}", "[\"", "\"]", "α", "β", "\xCE", "+", "*", "(", ")", "7" };
+    const int nb = (int)(sizeof base / sizeof *base);
+    const int n = 3000;
+    char **v = calloc((size_t)n, sizeof *v);
+    size_t *l = calloc((size_t)n, sizeof *l);
+    for (int i = 0; i < n; i++) {
+        char buf[64];
+        size_t len = 0;
+        if (i < nb) {
+            len = strlen(base[i]);
+            memcpy(buf, base[i], len);
+        } else if (i % 97 == 0) {
+            len = 0;   /* an empty (control) token: never allowed */
+        } else {
+            int parts = 1 + (int)(lcg(&seed) >> 16) % 4;
+            for (int k = 0; k < parts; k++) {
+                if ((lcg(&seed) >> 16) % 13 == 0) buf[len++] = (char)(lcg(&seed) >> 24);
+                else {
+                    const char *b = base[(lcg(&seed) >> 16) % (uint32_t)nb];
+                    if (len + strlen(b) < sizeof buf) { memcpy(buf + len, b, strlen(b)); len += strlen(b); }
+                }
+            }
+        }
+        v[i] = malloc(len + 1);
+        memcpy(v[i], buf, len);
+        l[i] = len;
+    }
+    *out = v;
+    *lens = l;
+    return n;
+}
+
+/* the mask at every prefix of s equals the token-by-token check */
+static void check_masks(const char *grammar, const char *s)
+{
+    qfit_grammar *g = parse_ok(grammar);
+    char err[256];
+    qfit_grammar_matcher *m = qfit_grammar_matcher_new(g, err, sizeof err);
+    cr_assert(m, "%s", err);
+    char **toks;
+    size_t *lens;
+    const int n = make_vocab(&toks, &lens, 7);
+    qfit_grammar_vocab *v = qfit_grammar_vocab_new(n, (const char *const *)toks, lens, err, sizeof err);
+    cr_assert(v, "%s", err);
+    uint8_t *allowed = malloc((size_t)n);
+    const size_t len = strlen(s);
+    for (size_t at = 0; at <= len; at++) {
+        cr_assert_eq(qfit_grammar_matcher_reset(m), 0);
+        cr_assert_eq(qfit_grammar_matcher_accept(m, s, at), 1, "prefix %zu of %s", at, s);
+        const int64_t count = qfit_grammar_matcher_mask(m, v, allowed);
+        cr_assert_geq(count, 0, "%s", qfit_grammar_matcher_error(m));
+        int64_t expect = 0;
+        for (int t = 0; t < n; t++) {
+            const int want = lens[t] > 0 && qfit_grammar_matcher_accepts(m, toks[t], lens[t]) == 1;
+            expect += want;
+            cr_assert_eq(allowed[t], want, "%s at %zu: token %d (%zu bytes) mask %d, check %d", grammar, at, t,
+                         lens[t], allowed[t], want);
+        }
+        cr_assert_eq(count, expect);
+    }
+    free(allowed);
+    qfit_grammar_vocab_free(v);
+    for (int t = 0; t < n; t++) free(toks[t]);
+    free(toks);
+    free(lens);
+    qfit_grammar_matcher_free(m);
+    qfit_grammar_free(g);
+}
+
+#define JSON_GBNF                                                                                        \
+    "root ::= value\n"                                                                                   \
+    "value ::= object | array | string | number | (\"true\" | \"false\" | \"null\")\n"                   \
+    "object ::= \"{\" ws ( string \":\" ws value (\",\" ws string \":\" ws value)* )? \"}\" ws\n"        \
+    "array ::= \"[\" ws ( value (\",\" ws value)* )? \"]\" ws\n"                                         \
+    "string ::= \"\\\"\" ( [^\"\\\\\\x00-\\x1f] | \"\\\\\" ([\"\\\\/bfnrt] | \"u\" [0-9a-fA-F]{4}) )* \"\\\"\" ws\n" \
+    "number ::= \"-\"? ([0-9] | [1-9] [0-9]*) (\".\" [0-9]+)? ([eE] [-+]? [0-9]+)? ws\n"                 \
+    "ws ::= [ \\n]{0,2}\n"
+
+Test(grammar, mask_equals_token_by_token_check)
+{
+    check_masks(JSON_GBNF, "{\"a\\\"é😀b\": [1, -2.5e7, true, {\"x\":null}], \"αβ\":\"\"}");
+    check_masks("root ::= (\"ab\" | [a-c]+ \"x\") \"é\"? [^a]{0,3}\n", "abcxé😀zz");
+    check_masks("root ::= \"a\"* \"b\"\n", "aaaab");
+}
+
+Test(grammar, vocab_bad_arguments)
+{
+    char err[256] = "";
+    cr_expect_null(qfit_grammar_vocab_new(0, NULL, NULL, err, sizeof err));
+    cr_expect(strstr(err, "n_vocab 0"), "%s", err);
+}
