@@ -359,3 +359,149 @@ Test(grammar, vocab_bad_arguments)
     cr_expect_null(qfit_grammar_vocab_new(0, NULL, NULL, err, sizeof err));
     cr_expect(strstr(err, "n_vocab 0"), "%s", err);
 }
+
+/* -------------------------------------------------------- JSON Schema */
+
+#include "qfit/schema.h"
+
+static qfit_grammar *schema_grammar(const char *schema, char *err, size_t err_len)
+{
+    char *gbnf = qfit_schema_to_gbnf(schema, strlen(schema), err, err_len);
+    if (!gbnf) return NULL;
+    qfit_grammar *g = qfit_grammar_parse(gbnf, strlen(gbnf), err, err_len);
+    cr_assert(g, "generated grammar refused: %s\n%s", err, gbnf);
+    free(gbnf);
+    return g;
+}
+
+Test(grammar, schema_llama_vectors_accept_and_reject)
+{
+    json_error_t je;
+    json_t *j = json_load_file("tests/data/grammar/llama_schema.json", 0, &je);
+    cr_assert(j, "%s", je.text);
+    size_t i, k;
+    json_t *c, *s;
+    int n_checked = 0;
+    json_array_foreach(json_object_get(j, "schemas"), i, c) {
+        const char *name = json_string_value(json_object_get(c, "name"));
+        char *schema = json_dumps(json_object_get(c, "schema"), 0);
+        char err[512];
+        qfit_grammar *g = schema_grammar(schema, err, sizeof err);
+        cr_assert(g, "%s: %s", name, err);
+        qfit_grammar_matcher *m = qfit_grammar_matcher_new(g, err, sizeof err);
+        cr_assert(m, "%s: %s", name, err);
+        json_array_foreach(json_object_get(c, "pass"), k, s) {
+            const char *t = json_string_value(s);
+            cr_expect(matches(m, t, strlen(t)), "%s: '%s' should match", name, t);
+            n_checked++;
+        }
+        json_array_foreach(json_object_get(c, "fail"), k, s) {
+            const char *t = json_string_value(s);
+            cr_expect(!matches(m, t, strlen(t)), "%s: '%s' should not match", name, t);
+            n_checked++;
+        }
+        qfit_grammar_matcher_free(m);
+        qfit_grammar_free(g);
+        free(schema);
+    }
+    cr_assert_geq(n_checked, 150);
+    json_array_foreach(json_object_get(j, "refused"), i, c) {
+        char *schema = json_dumps(json_object_get(c, "schema"), 0);
+        char err[512] = "";
+        char *gbnf = qfit_schema_to_gbnf(schema, strlen(schema), err, sizeof err);
+        cr_expect_null(gbnf, "%s: accepted", json_string_value(json_object_get(c, "name")));
+        free(gbnf);
+        cr_expect_str_eq(err, json_string_value(json_object_get(c, "error")));
+        free(schema);
+    }
+    json_decref(j);
+}
+
+static void expect_refused(const char *schema, const char *msg)
+{
+    char err[512] = "";
+    char *gbnf = qfit_schema_to_gbnf(schema, strlen(schema), err, sizeof err);
+    cr_expect_null(gbnf, "accepted: %s", schema);
+    free(gbnf);
+    cr_expect(strstr(err, msg), "%s: \"%s\" lacks \"%s\"", schema, err, msg);
+}
+
+Test(grammar, schema_unsupported_keyword_is_named_with_its_pointer)
+{
+    expect_refused("{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"array\",\"uniqueItems\":true}}}",
+                   "unsupported keyword 'uniqueItems' at /properties/a");
+    expect_refused("{\"items\":{\"not\":{\"type\":\"string\"}}}", "unsupported keyword 'not' at /items");
+    expect_refused("{\"prefixItems\":[{\"type\":\"integer\"},{\"type\":\"integer\",\"multipleOf\":3}]}",
+                   "unsupported keyword 'multipleOf' at /prefixItems/1");
+    expect_refused("{\"patternProperties\":{\"^a\":{}}}", "unsupported keyword 'patternProperties' at /");
+    expect_refused("{\"if\":{},\"then\":{}}", "unsupported keyword 'if'");
+    expect_refused("{\"type\":\"string\",\"format\":\"email\"}", "unsupported format 'email' at /");
+    expect_refused("{\"type\":\"string\",\"pattern\":\"^(?=a)b$\"}", "pattern: lookaround and named groups are not supported at offset 1");
+    expect_refused("{\"type\":\"string\",\"pattern\":\"(a)\\\\1\"}", "pattern: backreferences are not supported at offset 3");
+    expect_refused("{\"type\":\"string\",\"pattern\":\"a\\\\bc\"}", "word boundaries");
+    expect_refused("{\"type\":\"string\",\"pattern\":\"a^b\"}", "'^' is only supported at the start");
+    expect_refused("{\"$ref\":\"http://example.com/s.json\"}", "is not local");
+    expect_refused("{\"$ref\":\"#/$defs/missing\"}", "$ref '#/$defs/missing' does not resolve");
+    expect_refused("{\"type\":\"number\",\"minimum\":0.5}", "'minimum' for type number is not supported");
+    expect_refused("{\"type\":\"integer\",\"minimum\":5,\"maximum\":4}", "no integer satisfies minimum 5 and maximum 4");
+    expect_refused("{\"type\":\"strin\"}", "unknown type 'strin'");
+    expect_refused("false", "the schema false accepts nothing");
+    expect_refused("{\"type\":\"string\",\"maxLength\":100000}", "'maxLength' must be between 0 and 10000");
+    expect_refused("{\"anyOf\":[{\"type\":\"string\"}],\"minLength\":2}", "'minLength' together with 'anyOf'");
+    expect_refused("{\"properties\":{\"a\":{}},\"required\":[\"b\"]}", "required property 'b' is not in 'properties'");
+    expect_refused("{\"type\":\"object\",\"properties\":{\"a\":{}},\"additionalProperties\":true}",
+                   "'additionalProperties' with 'properties' is not supported");
+    expect_refused("{\"allOf\":[{\"type\":\"string\"},{\"type\":\"integer\"}]}", "allOf: 'type' differs");
+    expect_refused("{\"type\":\"object\"", "the schema is not valid JSON");
+}
+
+Test(grammar, schema_ref_cycle_without_progress_is_an_error)
+{
+    expect_refused("{\"$defs\":{\"a\":{\"$ref\":\"#/$defs/b\"},\"b\":{\"$ref\":\"#/$defs/a\"}},\"$ref\":\"#/$defs/a\"}",
+                   "$ref '#/$defs/a' is a cycle that consumes nothing at /$defs/b");
+    expect_refused("{\"anyOf\":[{\"$ref\":\"#\"},{\"type\":\"null\"}]}", "$ref '#' is a cycle that consumes nothing at /anyOf/0");
+    expect_refused("{\"allOf\":[{\"$ref\":\"#\"}]}", "a $ref cycle that consumes nothing");
+    /* recursion through an array or an object consumes "[" or "{": fine */
+    char err[512];
+    qfit_grammar *g = schema_grammar("{\"anyOf\":[{\"type\":\"array\",\"items\":{\"$ref\":\"#\"}},{\"type\":\"integer\"}]}", err,
+                                     sizeof err);
+    cr_assert(g, "%s", err);
+    qfit_grammar_matcher *m = qfit_grammar_matcher_new(g, err, sizeof err);
+    cr_assert(m, "%s", err);
+    cr_expect(matches(m, "[[1, [2]], 3, []]", 17));
+    cr_expect(!matches(m, "[[1, [2], 3, []]", 16));
+    qfit_grammar_matcher_free(m);
+    qfit_grammar_free(g);
+}
+
+Test(grammar, schema_size_and_nesting_limits_are_errors)
+{
+    /* a 10 MB schema */
+    const size_t n = 10u << 20;
+    char *big = malloc(n + 64);
+    size_t len = (size_t)sprintf(big, "{\"enum\":[\"");
+    memset(big + len, 'a', n);
+    len += n;
+    len += (size_t)sprintf(big + len, "\"]}");
+    char err[512] = "";
+    char *gbnf = qfit_schema_to_gbnf(big, len, err, sizeof err);
+    cr_expect_null(gbnf);
+    free(gbnf);
+    cr_expect(strstr(err, "bytes (at most 1048576)"), "%s", err);
+    free(big);
+    /* 60,000 nested schemas, and 100 */
+    const int depths[] = { 60000, 100 };
+    for (int d = 0; d < 2; d++) {
+        big = malloc((size_t)depths[d] * 12 + 64);
+        len = 0;
+        for (int k = 0; k < depths[d]; k++) len += (size_t)sprintf(big + len, "{\"items\":");
+        len += (size_t)sprintf(big + len, "{}");
+        for (int k = 0; k < depths[d]; k++) big[len++] = '}';
+        gbnf = qfit_schema_to_gbnf(big, len, err, sizeof err);
+        cr_expect_null(gbnf);
+        free(gbnf);
+        cr_expect(strstr(err, d == 0 ? "maximum parsing depth" : "schemas nested deeper than 64 levels at /items/items"),
+                  "%s", err);
+        free(big);
+    }
+}
