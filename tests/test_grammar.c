@@ -505,3 +505,260 @@ Test(grammar, schema_size_and_nesting_limits_are_errors)
         free(big);
     }
 }
+
+/* ------------------------------------- sampled outputs on the shared model */
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include "qfit/generate.h"
+
+/* a JSON Schema validator for the keywords the sampled schemas use, written for
+ * this test (independent of the converter): 1 valid, 0 invalid (why says why) */
+static int re_match(const char *re, const char *s)
+{
+    int code;
+    PCRE2_SIZE off;
+    pcre2_code *c = pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED, PCRE2_UTF, &code, &off, NULL);
+    cr_assert(c, "regex %s does not compile", re);
+    pcre2_match_data *md = pcre2_match_data_create_from_pattern(c, NULL);
+    const int rc = pcre2_match(c, (PCRE2_SPTR)s, strlen(s), 0, 0, md, NULL);
+    pcre2_match_data_free(md);
+    pcre2_code_free(c);
+    return rc >= 0;
+}
+
+static size_t n_codepoints(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++) n += ((unsigned char)*s & 0xC0) != 0x80;
+    return n;
+}
+
+static int validate(const json_t *root, const json_t *s, const json_t *v, char *why, size_t wn);
+
+static int fail_why(char *why, size_t wn, const char *what, const json_t *v)
+{
+    char *t = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+    snprintf(why, wn, "%s: %s", what, t ? t : "?");
+    free(t);
+    return 0;
+}
+
+static int has_type(const json_t *v, const char *t)
+{
+    if (!strcmp(t, "string")) return json_is_string(v);
+    if (!strcmp(t, "integer")) return json_is_integer(v);
+    if (!strcmp(t, "number")) return json_is_number(v);
+    if (!strcmp(t, "boolean")) return json_is_boolean(v);
+    if (!strcmp(t, "null")) return json_is_null(v);
+    if (!strcmp(t, "array")) return json_is_array(v);
+    if (!strcmp(t, "object")) return json_is_object(v);
+    cr_assert_fail("validator: unknown type %s", t);
+    return 0;
+}
+
+static int validate(const json_t *root, const json_t *s, const json_t *v, char *why, size_t wn)
+{
+    if (json_is_true(s)) return 1;
+    if (json_is_false(s)) return fail_why(why, wn, "false schema", v);
+    const char *key;
+    json_t *k;
+    json_object_foreach((json_t *)s, key, k) {
+        size_t i;
+        json_t *e;
+        if (!strcmp(key, "$ref")) {
+            const char *r = json_string_value(k);
+            const json_t *t = root;
+            if (!strncmp(r, "#/$defs/", 8)) t = json_object_get(json_object_get(root, "$defs"), r + 8);
+            else cr_assert_str_eq(r, "#");
+            if (!validate(root, t, v, why, wn)) return 0;
+        } else if (!strcmp(key, "$defs")) {
+        } else if (!strcmp(key, "type")) {
+            int ok = 0;
+            if (json_is_string(k)) ok = has_type(v, json_string_value(k));
+            json_array_foreach(k, i, e) ok |= has_type(v, json_string_value(e));
+            if (!ok) return fail_why(why, wn, "type", v);
+        } else if (!strcmp(key, "enum")) {
+            int ok = 0;
+            json_array_foreach(k, i, e) ok |= json_equal(e, (json_t *)v);
+            if (!ok) return fail_why(why, wn, "enum", v);
+        } else if (!strcmp(key, "const")) {
+            if (!json_equal(k, (json_t *)v)) return fail_why(why, wn, "const", v);
+        } else if (!strcmp(key, "anyOf") || !strcmp(key, "oneOf") || !strcmp(key, "allOf")) {
+            size_t n_ok = 0;
+            char sub[256];
+            json_array_foreach(k, i, e) n_ok += (size_t)validate(root, e, v, sub, sizeof sub);
+            const int ok = key[0] == 'a' && key[1] == 'n' ? n_ok > 0 : key[0] == 'o' ? n_ok == 1 : n_ok == json_array_size(k);
+            if (!ok) return fail_why(why, wn, key, v);
+        } else if (!strcmp(key, "properties")) {
+            if (!json_is_object(v)) continue;
+            const char *pk;
+            json_t *ps;
+            json_object_foreach(k, pk, ps) {
+                const json_t *pv = json_object_get(v, pk);
+                if (pv && !validate(root, ps, pv, why, wn)) return 0;
+            }
+        } else if (!strcmp(key, "required")) {
+            json_array_foreach(k, i, e) if (json_is_object(v) && !json_object_get(v, json_string_value(e)))
+                return fail_why(why, wn, "required", v);
+        } else if (!strcmp(key, "additionalProperties")) {
+            if (!json_is_object(v)) continue;
+            const char *vk;
+            json_t *vv;
+            json_object_foreach((json_t *)v, vk, vv) {
+                if (json_object_get(json_object_get(s, "properties"), vk)) continue;
+                if (!validate(root, k, vv, why, wn)) return 0;
+            }
+        } else if (!strcmp(key, "items") || !strcmp(key, "prefixItems")) {
+            if (!json_is_array(v)) continue;
+            const size_t np = json_array_size(json_object_get(s, "prefixItems"));
+            json_array_foreach(v, i, e) {
+                const json_t *is = key[0] == 'p' ? (i < np ? json_array_get(k, i) : NULL) : (i >= np ? k : NULL);
+                if (is && !validate(root, is, e, why, wn)) return 0;
+            }
+        } else if (!strcmp(key, "minItems") || !strcmp(key, "maxItems")) {
+            if (!json_is_array(v)) continue;
+            const size_t n = json_array_size(v), b = (size_t)json_integer_value(k);
+            if (key[1] == 'i' ? n < b : n > b) return fail_why(why, wn, key, v);
+        } else if (!strcmp(key, "minLength") || !strcmp(key, "maxLength")) {
+            if (!json_is_string(v)) continue;
+            const size_t n = n_codepoints(json_string_value(v)), b = (size_t)json_integer_value(k);
+            if (key[1] == 'i' ? n < b : n > b) return fail_why(why, wn, key, v);
+        } else if (!strcmp(key, "minimum") || !strcmp(key, "maximum") || !strcmp(key, "exclusiveMinimum") ||
+                   !strcmp(key, "exclusiveMaximum")) {
+            if (!json_is_number(v)) continue;
+            const double x = json_number_value(v), b = json_number_value(k);
+            const int ok = !strcmp(key, "minimum") ? x >= b : !strcmp(key, "maximum") ? x <= b
+                         : !strcmp(key, "exclusiveMinimum") ? x > b : x < b;
+            if (!ok) return fail_why(why, wn, key, v);
+        } else if (!strcmp(key, "pattern")) {
+            if (json_is_string(v) && !re_match(json_string_value(k), json_string_value(v))) return fail_why(why, wn, "pattern", v);
+        } else if (!strcmp(key, "format")) {
+            if (!json_is_string(v)) continue;
+            const char *f = json_string_value(k), *re = NULL;
+            const char *date = "\\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\\d|3[01])";
+            const char *time = "([01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(\\.\\d+)?(Z|[+-]([01]\\d|2[0-3]):[0-5]\\d)";
+            char buf[256];
+            if (!strcmp(f, "date")) snprintf(buf, sizeof buf, "^%s$", date);
+            else if (!strcmp(f, "time")) snprintf(buf, sizeof buf, "^%s$", time);
+            else if (!strcmp(f, "date-time")) snprintf(buf, sizeof buf, "^%sT%s$", date, time);
+            else if (!strcmp(f, "uuid")) snprintf(buf, sizeof buf, "^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$");
+            else cr_assert_fail("validator: format %s", f);
+            re = buf;
+            if (!re_match(re, json_string_value(v))) return fail_why(why, wn, "format", v);
+        } else cr_assert_fail("validator: keyword %s", key);
+    }
+    return 1;
+}
+
+Test(grammar, validator_rejects_what_it_should)
+{
+    /* the test's own validator, checked on hand-made values */
+    json_t *s = json_loads("{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\",\"minimum\":1},\"b\":{\"format\":\"date\"},"
+                           "\"c\":{\"oneOf\":[{\"type\":\"integer\"},{\"type\":\"number\"}]}},\"required\":[\"a\"],"
+                           "\"additionalProperties\":false}", 0, NULL);
+    const char *bad[] = { "{}", "{\"a\":0}", "{\"a\":1,\"x\":1}", "{\"a\":1,\"b\":\"2020-13-01\"}", "{\"a\":1,\"c\":3}", "[]" };
+    char why[256];
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        json_t *v = json_loads(bad[i], JSON_DECODE_ANY, NULL);
+        cr_expect(!validate(s, s, v, why, sizeof why), "%s passed", bad[i]);
+        json_decref(v);
+    }
+    json_t *v = json_loads("{\"a\":3,\"b\":\"2020-12-01\",\"c\":1.5}", 0, NULL);
+    cr_expect(validate(s, s, v, why, sizeof why), "%s", why);
+    json_decref(v);
+    json_decref(s);
+}
+
+typedef struct { char text[8192]; size_t len; } sink;
+
+static int sink_text(void *u, const char *t, size_t n)
+{
+    sink *k = u;
+    cr_assert_lt(k->len + n, sizeof k->text);
+    memcpy(k->text + k->len, t, n);
+    k->len += n;
+    k->text[k->len] = 0;
+    return 0;
+}
+
+static const char *const sampled_schemas[] = {
+    /* enum */
+    "{\"enum\":[\"light\",\"darkness\",\"water\",1,null,[\"earth\"]]}",
+    /* nested objects */
+    "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"maxLength\":8},\"tribe\":{\"enum\":[\"Judah\",\"Levi\"]},"
+    "\"place\":{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":6},"
+    "\"year\":{\"type\":\"integer\",\"minimum\":-50,\"maximum\":2000}},\"required\":[\"city\",\"year\"],\"additionalProperties\":false}},"
+    "\"required\":[\"name\",\"tribe\",\"place\"],\"additionalProperties\":false}",
+    /* arrays with bounds */
+    "{\"type\":\"array\",\"items\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":99},\"minItems\":2,\"maxItems\":4}",
+    /* recursive $ref */
+    "{\"$defs\":{\"node\":{\"type\":\"object\",\"properties\":{\"v\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":9},"
+    "\"next\":{\"anyOf\":[{\"$ref\":\"#/$defs/node\"},{\"type\":\"null\"}]}},\"required\":[\"v\",\"next\"],\"additionalProperties\":false}},"
+    "\"$ref\":\"#/$defs/node\"}",
+    /* anyOf */
+    "{\"anyOf\":[{\"type\":\"string\",\"pattern\":\"^[A-Z][a-z]{1,5}( [a-z]+)?$\"},{\"type\":\"array\",\"prefixItems\":[{\"type\":\"boolean\"},"
+    "{\"format\":\"date\"}],\"items\":false},{\"type\":\"integer\",\"exclusiveMinimum\":0,\"exclusiveMaximum\":10}]}",
+    /* formats, optional properties, short strings */
+    "{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\",\"format\":\"uuid\"},\"when\":{\"type\":\"string\",\"format\":\"date-time\"},"
+    "\"at\":{\"format\":\"time\"},\"ok\":{\"type\":[\"boolean\",\"null\"]},\"words\":{\"type\":\"array\",\"items\":{\"type\":\"string\",\"maxLength\":5},"
+    "\"maxItems\":3}},\"required\":[\"id\",\"when\"],\"additionalProperties\":false}",
+};
+
+Test(grammar, sampled_outputs_parse_and_validate, .timeout = 600)
+{
+    char err[512];
+    qfit_model *m = qfit_model_load(tu_shared_path("models/kjv-llama-7m-f32.gguf"), err, sizeof err);
+    cr_assert(m, "%s", err);
+    qfit_tokenizer *tok = qfit_tokenizer_from_gguf(qfit_model_gguf(m), err, sizeof err);
+    cr_assert(tok, "%s", err);
+    qfit_context_params cp = qfit_context_default_params();
+    cp.n_threads = 2;
+    qfit_context *ctx = qfit_context_new(m, &cp, err, sizeof err);
+    cr_assert(ctx, "%s", err);
+    qfit_grammar_vocab *vocab = qfit_gen_grammar_vocab(tok, err, sizeof err);
+    cr_assert(vocab, "%s", err);
+    int n_runs = 0;
+    for (size_t i = 0; i < sizeof sampled_schemas / sizeof *sampled_schemas; i++) {
+        qfit_grammar *g = schema_grammar(sampled_schemas[i], err, sizeof err);
+        cr_assert(g, "schema %zu: %s", i, err);
+        json_t *schema = json_loads(sampled_schemas[i], 0, NULL);
+        for (uint64_t seed = 1; seed <= 6; seed++) {
+            qfit_gen_params p;
+            qfit_gen_params_init(&p);
+            p.sampling.temperature = 1.0f;
+            p.sampling.top_k = 0;
+            p.sampling.top_p = 1.0f;
+            p.sampling.min_p = 0.0f;
+            p.sampling.seed = seed;
+            p.num_predict = 400;
+            p.grammar = g;
+            p.grammar_vocab = vocab;
+            sink *out = calloc(1, sizeof *out);
+            qfit_gen_callbacks cb = { .on_text = sink_text, .user = out };
+            qfit_gen_result res;
+            qfit_context_truncate(ctx, 0);
+            cr_assert_eq(qfit_generate_text(ctx, tok, "And God said", &p, &cb, &res), 0, "schema %zu seed %d: %s", i,
+                         (int)seed, res.error);
+            cr_assert_eq(res.reason, QFIT_GEN_STOP, "schema %zu seed %d: reason %s after %d tokens: %s", i, (int)seed,
+                         qfit_gen_reason_name(res.reason), res.eval_count, out->text);
+            json_error_t je;
+            json_t *v = json_loads(out->text, JSON_DECODE_ANY, &je);
+            cr_assert(v, "schema %zu seed %d: not JSON (%s): %s", i, (int)seed, je.text, out->text);
+            char why[512];
+            cr_assert(validate(schema, schema, v, why, sizeof why), "schema %zu seed %d: invalid (%s): %s", i, (int)seed,
+                      why, out->text);
+            json_decref(v);
+            free(out);
+            n_runs++;
+        }
+        json_decref(schema);
+        qfit_grammar_free(g);
+    }
+    cr_assert_eq(n_runs, 36);
+    qfit_grammar_vocab_free(vocab);
+    qfit_context_free(ctx);
+    qfit_tokenizer_free(tok);
+    qfit_model_free(m);
+}
