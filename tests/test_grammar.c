@@ -762,3 +762,40 @@ Test(grammar, sampled_outputs_parse_and_validate, .timeout = 600)
     qfit_tokenizer_free(tok);
     qfit_model_free(m);
 }
+
+/* qfit run --format SCHEMA / --grammar FILE */
+Test(grammar, qfit_run_format_and_grammar, .timeout = 300)
+{
+    const char *dir = tu_tmpdir();
+    char path[512], cmd[2048];
+    snprintf(path, sizeof path, "%s/bad.json", dir);
+    FILE *f = fopen(path, "w");
+    fputs("{\"type\":\"object\",\"properties\":{\"tags\":{\"type\":\"array\",\"uniqueItems\":true}}}", f);
+    fclose(f);
+    int st;
+    snprintf(cmd, sizeof cmd, "%s run %s -p 'And' --format %s", tu_qfit_bin(), tu_shared_path("models/kjv-llama-7m-f32.gguf"), path);
+    char *out = tu_run(cmd, &st);
+    cr_expect_eq(st, 2, "%s", out);
+    cr_expect(strstr(out, "unsupported keyword 'uniqueItems' at /properties/tags"), "%s", out);
+    cr_expect(!strstr(out, "model:"), "the model was loaded before the schema was refused: %s", out);
+    free(out);
+
+    snprintf(path, sizeof path, "%s/g.gbnf", dir);
+    f = fopen(path, "w");
+    fputs("# a sentence\nroot ::= \" Let there be \" thing \".\"\nthing ::= \"light\" | \"water\" | [a-z]{3,6}\n", f);
+    fclose(f);
+    for (int seed = 1; seed <= 3; seed++) {
+        snprintf(cmd, sizeof cmd, "%s run %s -p 'And God said' --temp 1 --seed %d --grammar %s", tu_qfit_bin(),
+                 tu_shared_path("models/kjv-llama-7m-f32.gguf"), seed, path);
+        out = tu_run(cmd, &st);
+        cr_expect_eq(st, 0, "%s", out);
+        cr_expect(re_match("(?m)^And God said Let there be [a-z]{3,6}\\.$", out), "seed %d: %s", seed, out);
+        free(out);
+    }
+    snprintf(cmd, sizeof cmd, "%s run %s -p 'And' --grammar %s/missing.gbnf", tu_qfit_bin(),
+             tu_shared_path("models/kjv-llama-7m-f32.gguf"), dir);
+    out = tu_run(cmd, &st);
+    cr_expect_eq(st, 2, "%s", out);
+    cr_expect(strstr(out, "cannot open"), "%s", out);
+    free(out);
+}
