@@ -67,6 +67,12 @@ static uint32_t failf(qfit_grammar_matcher *m, const char *msg, unsigned v)
     return FAIL;
 }
 
+static uint32_t fail_oom(qfit_grammar_matcher *m)
+{
+    snprintf(m->err, sizeof m->err, "out of memory");
+    return FAIL;
+}
+
 static int grow(void **a, uint32_t *cap, uint64_t need, size_t sz)
 {
     if (need <= *cap) return 0;
@@ -135,14 +141,14 @@ static uint32_t frame(qfit_grammar_matcher *m, uint32_t pos, uint32_t parent)
     }
     const uint32_t depth = m->fr[parent].depth + 1;
     if (depth > QFIT_GRAMMAR_MAX_DEPTH) return failf(m, "a parse stack is deeper than %u frames", QFIT_GRAMMAR_MAX_DEPTH);
-    if (grow((void **)&m->fr, &m->cap_fr, (uint64_t)m->n_fr + 1, sizeof *m->fr)) return failf(m, "out of memory%.0u", 0);
+    if (grow((void **)&m->fr, &m->cap_fr, (uint64_t)m->n_fr + 1, sizeof *m->fr)) return fail_oom(m);
     const uint32_t id = m->n_fr++;
     m->fr[id] = (gframe){ pos, parent, depth };
     m->fr_tab[h] = id;
     if (m->n_fr * 2 > m->fr_tab_cap) {   /* rehash */
         const uint32_t nc = m->fr_tab_cap * 2;
         uint32_t *nt = malloc((size_t)nc * sizeof *nt);
-        if (!nt) return failf(m, "out of memory%.0u", 0);
+        if (!nt) return fail_oom(m);
         memset(nt, 0xFF, (size_t)nc * sizeof *nt);
         for (uint32_t k = 1; k < m->n_fr; k++) {
             uint32_t j = (uint32_t)mix(((uint64_t)m->fr[k].pos << 32 | m->fr[k].parent) + 1) & (nc - 1);
@@ -178,7 +184,7 @@ static uint32_t state_intern(qfit_grammar_matcher *m, uint32_t pcp, uint8_t pnee
     }
     if (grow((void **)&m->st, &m->cap_st, (uint64_t)m->n_st + 1, sizeof *m->st) ||
         grow((void **)&m->stk, &m->cap_stk, (uint64_t)m->n_stk + n, sizeof *m->stk))
-        return failf(m, "out of memory%.0u", 0);
+        return fail_oom(m);
     const uint32_t id = m->n_st++;
     gstate *s = &m->st[id];
     memset(s, 0, sizeof *s);
@@ -193,7 +199,7 @@ static uint32_t state_intern(qfit_grammar_matcher *m, uint32_t pcp, uint8_t pnee
     if (m->n_st * 2 > m->st_tab_cap) {
         const uint32_t nc = m->st_tab_cap * 2;
         uint32_t *nt = malloc((size_t)nc * sizeof *nt);
-        if (!nt) return failf(m, "out of memory%.0u", 0);
+        if (!nt) return fail_oom(m);
         memset(nt, 0xFF, (size_t)nc * sizeof *nt);
         for (uint32_t k = 0; k < m->n_st; k++) {
             const gstate *q = &m->st[k];
@@ -214,10 +220,10 @@ static int work_push(qfit_grammar_matcher *m, uint32_t pos, uint32_t parent)
 {
     const uint64_t key = ((uint64_t)pos << 32 | parent) + 1;
     if (tab_find(m->seen, m->seen_cap, key)) return 0;
-    if (m->seen_n >= MAX_WORK) return (int)failf(m, "a grammar expansion visits more than %u frames", MAX_WORK), -1;
+    if (m->seen_n >= MAX_WORK) { failf(m, "a grammar expansion visits more than %u frames", MAX_WORK); return -1; }
     if (tab_put(&m->seen, &m->seen_cap, &m->seen_n, key, 1) ||
         grow((void **)&m->work, &m->cap_work, (uint64_t)m->n_work + 1, sizeof *m->work))
-        return (int)failf(m, "out of memory%.0u", 0), -1;
+        { fail_oom(m); return -1; }
     m->work[m->n_work++] = (uint64_t)pos << 32 | parent;
     return 0;
 }
@@ -242,12 +248,12 @@ static uint32_t close_state(qfit_grammar_matcher *m)
             const uint32_t id = frame(m, pos, parent);
             if (id == FAIL) return FAIL;
             if (grow((void **)&m->res, &m->cap_res, (uint64_t)m->n_res + 1, sizeof *m->res))
-                return failf(m, "out of memory%.0u", 0);
+                return fail_oom(m);
             m->res[m->n_res++] = id;
         } else if (e.type == GE_END) {
             if (parent == 0) {
                 if (grow((void **)&m->res, &m->cap_res, (uint64_t)m->n_res + 1, sizeof *m->res))
-                    return failf(m, "out of memory%.0u", 0);
+                    return fail_oom(m);
                 m->res[m->n_res++] = 0;
             } else if (work_push(m, m->fr[parent].pos, m->fr[parent].parent)) return FAIL;
         } else {
@@ -333,7 +339,7 @@ static uint32_t partial(qfit_grammar_matcher *m, uint32_t s, uint32_t pcp, uint8
         if (id) alive = cs_meets(m->g, m->g->el[m->fr[id].pos].arg, lo, hi);
     }
     if (!alive) return DEAD;
-    if (grow((void **)&m->res, &m->cap_res, st.n, sizeof *m->res)) return failf(m, "out of memory%.0u", 0);
+    if (grow((void **)&m->res, &m->cap_res, st.n, sizeof *m->res)) return fail_oom(m);
     memcpy(m->res, m->stk + st.off, (size_t)st.n * sizeof *m->res);
     m->n_res = st.n;
     return state_intern(m, pcp, need, tot);
@@ -362,7 +368,7 @@ static uint32_t step(qfit_grammar_matcher *m, uint32_t s, uint8_t b)
     const uint32_t *v = tab_find(m->tr, m->tr_cap, key);
     if (v) return *v;
     const uint32_t to = step_uncached(m, s, b);
-    if (to != FAIL && tab_put(&m->tr, &m->tr_cap, &m->n_tr, key, to)) return failf(m, "out of memory%.0u", 0);
+    if (to != FAIL && tab_put(&m->tr, &m->tr_cap, &m->n_tr, key, to)) return fail_oom(m);
     return to;
 }
 
@@ -386,7 +392,9 @@ static uint32_t initial_state(qfit_grammar_matcher *m)
     for (uint32_t a = 0; a < r->n_alt; a++)
         if (work_push(m, m->g->alt[r->first_alt + a], 0)) return FAIL;
     const uint32_t s = close_state(m);
-    return s == DEAD ? failf(m, "the grammar accepts nothing%.0u", 0) : s;
+    if (s != DEAD) return s;
+    snprintf(m->err, sizeof m->err, "the grammar accepts nothing");
+    return FAIL;
 }
 
 /* Rebuild the caches around the current state when they grew large (a long
@@ -398,7 +406,7 @@ static int maybe_compact(qfit_grammar_matcher *m)
     uint64_t total = 0;
     for (uint32_t k = 0; k < st.n; k++) total += m->fr[m->stk[st.off + k]].depth + 1;
     uint32_t *pos = malloc(((size_t)total + 1) * sizeof *pos);
-    if (!pos) return (int)failf(m, "out of memory%.0u", 0), -1;
+    if (!pos) { fail_oom(m); return -1; }
     /* each stack as its depth, then its positions bottom first */
     uint32_t np = 0;
     for (uint32_t k = 0; k < st.n; k++) {
@@ -410,7 +418,7 @@ static int maybe_compact(qfit_grammar_matcher *m)
     }
     clear_caches(m);
     int rc = 0;
-    if (grow((void **)&m->res, &m->cap_res, st.n, sizeof *m->res)) rc = (int)failf(m, "out of memory%.0u", 0);
+    if (grow((void **)&m->res, &m->cap_res, st.n, sizeof *m->res)) rc = (int)fail_oom(m);
     m->n_res = 0;
     for (uint32_t at = 0; !rc && at < np; at += pos[at] + 1) {
         uint32_t id = 0;
@@ -731,7 +739,7 @@ int64_t qfit_grammar_matcher_mask(qfit_grammar_matcher *m, const qfit_grammar_vo
     }
     return count;
 oom:
-    failf(m, "out of memory%.0u", 0);
+    fail_oom(m);
 fail:
     memset(allowed, 0, (size_t)v->n_vocab);
     return -1;
