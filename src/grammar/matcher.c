@@ -39,7 +39,8 @@ struct qfit_grammar_matcher {
     uint32_t *st_tab; uint32_t st_tab_cap;
     uint32_t *stk; uint32_t n_stk, cap_stk;
     tentry *tr; uint32_t n_tr, tr_cap;
-    tentry *seen; uint32_t seen_cap, seen_n;        /* visited (pos, parent) of one expansion */
+    tentry *seen; uint32_t seen_cap, seen_n;        /* visited (pos, parent) of one expansion: */
+    uint32_t seen_stamp;                            /* entries with val == seen_stamp */
     uint64_t *work; uint32_t n_work, cap_work;
     uint32_t *res; uint32_t n_res, cap_res;
     uint64_t *dfs; uint32_t cap_dfs;                /* (trie node, state) pairs of a mask walk */
@@ -216,14 +217,37 @@ static uint32_t state_intern(qfit_grammar_matcher *m, uint32_t pcp, uint8_t pnee
 
 /* --------------------------------------------------------------- expansion */
 
+/* 1 if (pos, parent) was already visited by this expansion, else marks it (0); -1 on error */
+static int seen_mark(qfit_grammar_matcher *m, uint64_t key)
+{
+    if ((m->seen_n + 1) * 2 > m->seen_cap) {
+        const uint32_t nc = m->seen_cap ? m->seen_cap * 2 : 1024;
+        tentry *nt = calloc(nc, sizeof *nt);
+        if (!nt) { fail_oom(m); return -1; }
+        for (uint32_t k = 0; k < m->seen_cap; k++) {
+            if (m->seen[k].val != m->seen_stamp) continue;
+            uint32_t h = (uint32_t)mix(m->seen[k].key) & (nc - 1);
+            while (nt[h].val == m->seen_stamp) h = (h + 1) & (nc - 1);
+            nt[h] = m->seen[k];
+        }
+        free(m->seen);
+        m->seen = nt;
+        m->seen_cap = nc;
+    }
+    uint32_t h = (uint32_t)mix(key) & (m->seen_cap - 1);
+    for (; m->seen[h].val == m->seen_stamp; h = (h + 1) & (m->seen_cap - 1))
+        if (m->seen[h].key == key) return 1;
+    m->seen[h] = (tentry){ key, m->seen_stamp };
+    m->seen_n++;
+    return 0;
+}
+
 static int work_push(qfit_grammar_matcher *m, uint32_t pos, uint32_t parent)
 {
-    const uint64_t key = ((uint64_t)pos << 32 | parent) + 1;
-    if (tab_find(m->seen, m->seen_cap, key)) return 0;
+    const int seen = seen_mark(m, (uint64_t)pos << 32 | parent);
+    if (seen) return seen < 0 ? -1 : 0;
     if (m->seen_n >= MAX_WORK) { failf(m, "a grammar expansion visits more than %u frames", MAX_WORK); return -1; }
-    if (tab_put(&m->seen, &m->seen_cap, &m->seen_n, key, 1) ||
-        grow((void **)&m->work, &m->cap_work, (uint64_t)m->n_work + 1, sizeof *m->work))
-        { fail_oom(m); return -1; }
+    if (grow((void **)&m->work, &m->cap_work, (uint64_t)m->n_work + 1, sizeof *m->work)) { fail_oom(m); return -1; }
     m->work[m->n_work++] = (uint64_t)pos << 32 | parent;
     return 0;
 }
@@ -265,8 +289,6 @@ static uint32_t close_state(qfit_grammar_matcher *m)
                 if (work_push(m, g->alt[r->first_alt + a], np)) return FAIL;
         }
     }
-    if (m->seen_cap) memset(m->seen, 0, (size_t)m->seen_cap * sizeof *m->seen);
-    m->seen_n = 0;
     if (m->n_res == 0) return DEAD;
     qsort(m->res, m->n_res, sizeof *m->res, cmp_u32);
     uint32_t u = 0;
@@ -277,9 +299,15 @@ static uint32_t close_state(qfit_grammar_matcher *m)
     return state_intern(m, 0, 0, 0);
 }
 
+/* a new expansion: empty work list and visited set (stale stamps count as empty) */
 static void work_reset(qfit_grammar_matcher *m)
 {
     m->n_work = 0;
+    m->seen_n = 0;
+    if (++m->seen_stamp == 0) {
+        if (m->seen) memset(m->seen, 0, (size_t)m->seen_cap * sizeof *m->seen);
+        m->seen_stamp = 1;
+    }
 }
 
 /* the state after code point cp from state s (s may hold a partial character:
