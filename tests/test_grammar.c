@@ -671,7 +671,15 @@ Test(grammar, validator_rejects_what_it_should)
     json_decref(s);
 }
 
-typedef struct { char text[8192]; size_t len; } sink;
+typedef struct { char text[8192]; size_t len; int n_tok, n_eog; } sink;
+
+static int sink_token(void *u, const qfit_gen_token *t)
+{
+    sink *k = u;
+    k->n_tok++;
+    k->n_eog += t->eog;
+    return 0;
+}
 
 static int sink_text(void *u, const char *t, size_t n)
 {
@@ -736,7 +744,7 @@ Test(grammar, sampled_outputs_parse_and_validate, .timeout = 600)
             p.grammar = g;
             p.grammar_vocab = vocab;
             sink *out = calloc(1, sizeof *out);
-            qfit_gen_callbacks cb = { .on_text = sink_text, .user = out };
+            qfit_gen_callbacks cb = { .on_text = sink_text, .on_token = sink_token, .user = out };
             qfit_gen_result res;
             qfit_context_truncate(ctx, 0);
             cr_assert_eq(qfit_generate_text(ctx, tok, "And God said", &p, &cb, &res), 0, "schema %zu seed %d: %s", i,
@@ -749,6 +757,11 @@ Test(grammar, sampled_outputs_parse_and_validate, .timeout = 600)
             char why[512];
             cr_assert(validate(schema, schema, v, why, sizeof why), "schema %zu seed %d: invalid (%s): %s", i, (int)seed,
                       why, out->text);
+            /* a document that cannot continue ends the generation itself: no end-of-generation token drawn */
+            const char last = out->text[out->len - 1];
+            if (last == '}' || last == ']' || last == '"')
+                cr_assert_eq(out->n_eog, 0, "schema %zu seed %d: an end-of-generation token after a finished document", i,
+                             (int)seed);
             json_decref(v);
             free(out);
             n_runs++;
@@ -757,6 +770,24 @@ Test(grammar, sampled_outputs_parse_and_validate, .timeout = 600)
         qfit_grammar_free(g);
     }
     cr_assert_eq(n_runs, 36);
+    /* a grammar that needs a character no token has: an error, never unconstrained text */
+    qfit_grammar *g = parse_ok("root ::= \"And\" [^\\x00-\\U0010FFFF]\n");
+    qfit_gen_params p;
+    qfit_gen_params_init(&p);
+    p.sampling.seed = 1;
+    p.num_predict = 50;
+    p.grammar = g;
+    p.grammar_vocab = vocab;
+    sink *out = calloc(1, sizeof *out);
+    qfit_gen_callbacks cb = { .on_text = sink_text, .user = out };
+    qfit_gen_result res;
+    qfit_context_truncate(ctx, 0);
+    cr_assert_eq(qfit_generate_text(ctx, tok, "And God said", &p, &cb, &res), -1);
+    cr_assert_eq(res.reason, QFIT_GEN_ERROR);
+    cr_assert(strstr(res.error, "grammar: no token of the vocabulary is allowed here"), "%s", res.error);
+    cr_assert_str_eq(out->text, "And");
+    free(out);
+    qfit_grammar_free(g);
     qfit_grammar_vocab_free(vocab);
     qfit_context_free(ctx);
     qfit_tokenizer_free(tok);
