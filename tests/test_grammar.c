@@ -276,9 +276,20 @@ static int make_vocab(char ***out, size_t **lens, uint32_t seed)
     for (int i = 0; i < n; i++) {
         char buf[64];
         size_t len = 0;
+        /* three big subtrees (the loop shortcut applies to them): under "Q" a token that
+         * closes a JSON string, under "W" invalid UTF-8, under "V" non-ASCII characters */
+        static const char *odd[] = { "Q\"q", "Q\\q", "Qy\xC3", "W\xFF", "W\xC3\xA9\xA9", "Wy\xA9", "V\xC3\xA9",
+                                     "V\xF0\x9F\x98\x80", "Vy\xCE" };
+        const int n_odd = (int)(sizeof odd / sizeof *odd);
         if (i < nb) {
             len = strlen(base[i]);
             memcpy(buf, base[i], len);
+        } else if (i < nb + 900) {
+            const int k = i - nb;
+            len = (size_t)sprintf(buf, "%c%c%c", "QWV"[k / 300], 'a' + (k % 26), 'a' + (k / 26 % 11));
+        } else if (i < nb + 900 + n_odd) {
+            len = strlen(odd[i - nb - 900]);
+            memcpy(buf, odd[i - nb - 900], len);
         } else if (i % 97 == 0) {
             len = 0;   /* an empty (control) token: never allowed */
         } else {
@@ -351,6 +362,7 @@ Test(grammar, mask_equals_token_by_token_check)
     check_masks(JSON_GBNF, "{\"a\\\"é😀b\": [1, -2.5e7, true, {\"x\":null}], \"αβ\":\"\"}");
     check_masks("root ::= (\"ab\" | [a-c]+ \"x\") \"é\"? [^a]{0,3}\n", "abcxé😀zz");
     check_masks("root ::= \"a\"* \"b\"\n", "aaaab");
+    check_masks("root ::= \"s\" [a-zA-Z]* \".\"\n", "sxyz.");
 }
 
 Test(grammar, vocab_bad_arguments)
