@@ -192,6 +192,19 @@ Test(grammar, too_many_stacks_or_frames_is_an_error_not_allow_all)
     cr_expect(matches(m, "xxxxxxxxxxxxxxxxxxxx", 20));
     qfit_grammar_matcher_free(m);
     qfit_grammar_free(g);
+    /* 5000 ways to be at the same place (which optional "x" took it): too many stacks */
+    g = parse_ok("root ::= (\"x\"?){0,5000} \"!\"\n");
+    m = qfit_grammar_matcher_new(g, err, sizeof err);
+    cr_expect_null(m);
+    cr_expect(strstr(err, "more than 4096 parse stacks are alive"), "%s", err);
+    qfit_grammar_matcher_free(m);
+    qfit_grammar_free(g);
+    g = parse_ok("root ::= (\"x\"?){0,4000} \"!\"\n");
+    m = qfit_grammar_matcher_new(g, err, sizeof err);
+    cr_assert(m, "%s", err);
+    cr_expect(matches(m, "xxx!", 4));
+    qfit_grammar_matcher_free(m);
+    qfit_grammar_free(g);
     /* a stack that must grow with the input: nested brackets past the depth limit */
     g = parse_ok("root ::= \"[\" root \"]\" | \"x\"\n");
     m = qfit_grammar_matcher_new(g, err, sizeof err);
@@ -234,6 +247,17 @@ Test(grammar, complete_and_can_continue)
     cr_assert_eq(qfit_grammar_matcher_reset(m), 0);
     cr_assert_eq(qfit_grammar_matcher_accept(m, "a7", 2), 1);
     cr_assert(qfit_grammar_matcher_complete(m) && qfit_grammar_matcher_can_continue(m));
+    qfit_grammar_matcher_free(m);
+    qfit_grammar_free(g);
+    /* inside a UTF-8 character the grammar is never complete */
+    g = parse_ok("root ::= \"a\" \"é\"?\n");
+    m = qfit_grammar_matcher_new(g, err, sizeof err);
+    cr_assert_eq(qfit_grammar_matcher_accept(m, "a", 1), 1);
+    cr_assert(qfit_grammar_matcher_complete(m));
+    cr_assert_eq(qfit_grammar_matcher_accept(m, "\xC3", 1), 1);
+    cr_assert(!qfit_grammar_matcher_complete(m) && qfit_grammar_matcher_can_continue(m));
+    cr_assert_eq(qfit_grammar_matcher_accept(m, "\xA9", 1), 1);
+    cr_assert(qfit_grammar_matcher_complete(m) && !qfit_grammar_matcher_can_continue(m));
     qfit_grammar_matcher_free(m);
     qfit_grammar_free(g);
 }
