@@ -866,3 +866,36 @@ Test(grammar, qfit_run_format_and_grammar, .timeout = 300)
     cr_expect(strstr(out, "cannot open"), "%s", out);
     free(out);
 }
+
+/* pattern: the grammar (on the JSON-encoded string) agrees with PCRE2 (on the string) */
+Test(grammar, schema_pattern_agrees_with_pcre2)
+{
+    static const char *patterns[] = { "ab", "^ab", "ab$", "^a+?b$", "^\\d{3}-\\w+$", "^[^a-c\\s]{2,3}$", "^\"\\\\$",
+                                      "^(?:ab|c)*d?$", "^.é.$", "^[\\t\\n]+$", "^x\\.y\\/z$", "^[a\\-z]$", "^\\D\\W\\S$",
+                                      "^(a|b)(c|d){1,2}$", "^[\\u00e0-\\u00ff]+$", "^\\x41{2}$" };
+    static const char *cands[] = { "", "ab", "xxabyy", "xxa", "aab", "aaab", "b", "123-abc_9", "12-abc", "123-", "de", "xyz",
+                                   "a b", "wxyz", "\"\\", "\"", "ababcd", "abd", "cccd", "dd", "aéb", "xéyz", "\t\n\t",
+                                   "\t \n", "x.y/z", "xay/z", "-", "a", "m", "z", "x!y", "1a ", "ac", "bdd", "acdc", "àÿé",
+                                   "aé", "AA", "A", "aa" };
+    char err[512];
+    for (size_t i = 0; i < sizeof patterns / sizeof *patterns; i++) {
+        json_t *sch = json_pack("{s:s,s:s}", "type", "string", "pattern", patterns[i]);
+        char *text = json_dumps(sch, 0);
+        qfit_grammar *g = schema_grammar(text, err, sizeof err);
+        cr_assert(g, "pattern %s: %s", patterns[i], err);
+        qfit_grammar_matcher *m = qfit_grammar_matcher_new(g, err, sizeof err);
+        cr_assert(m, "%s", err);
+        for (size_t k = 0; k < sizeof cands / sizeof *cands; k++) {
+            json_t *js = json_string(cands[k]);
+            char *enc = json_dumps(js, JSON_ENCODE_ANY);
+            const int want = re_match(patterns[i], cands[k]), got = matches(m, enc, strlen(enc));
+            cr_expect_eq(got, want, "pattern %s on %s: grammar %d, PCRE2 %d", patterns[i], enc, got, want);
+            free(enc);
+            json_decref(js);
+        }
+        qfit_grammar_matcher_free(m);
+        qfit_grammar_free(g);
+        free(text);
+        json_decref(sch);
+    }
+}

@@ -340,7 +340,11 @@ int schema_pattern_gbnf(const char *pattern, sbuf *out, const char *char_rule, c
     rx x = { .s = pattern, .n = strlen(pattern), .out = out, .char_rule = char_rule, .err = err, .err_len = err_len };
     int start = 0, end = 0;
     if (x.n && x.s[0] == '^') { start = 1; x.s++; x.n--; x.base = 1; }
-    if (x.n && x.s[x.n - 1] == '$' && (x.n < 2 || x.s[x.n - 2] != '\\')) { end = 1; x.n--; }
+    if (x.n && x.s[x.n - 1] == '$') {   /* an anchor unless escaped (an odd number of '\\' before it) */
+        size_t bs = 0;
+        while (bs + 1 < x.n && x.s[x.n - 2 - bs] == '\\') bs++;
+        if (bs % 2 == 0) { end = 1; x.n--; }
+    }
     /* a top-level '|' with anchors binds each anchor to one branch only */
     if (start || end) {
         int level = 0, in_class = 0;
