@@ -555,7 +555,7 @@ static int re_match(const char *re, const char *s)
 {
     int code;
     PCRE2_SIZE off;
-    pcre2_code *c = pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED, PCRE2_UTF, &code, &off, NULL);
+    pcre2_code *c = pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_ALT_BSUX, &code, &off, NULL);
     cr_assert(c, "regex %s does not compile", re);
     pcre2_match_data *md = pcre2_match_data_create_from_pattern(c, NULL);
     const int rc = pcre2_match(c, (PCRE2_SPTR)s, strlen(s), 0, 0, md, NULL);
