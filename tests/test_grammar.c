@@ -872,11 +872,11 @@ Test(grammar, schema_pattern_agrees_with_pcre2)
 {
     static const char *patterns[] = { "ab", "^ab", "ab$", "^a+?b$", "^\\d{3}-\\w+$", "^[^a-c\\s]{2,3}$", "^\"\\\\$",
                                       "^(?:ab|c)*d?$", "^.é.$", "^[\\t\\n]+$", "^x\\.y\\/z$", "^[a\\-z]$", "^\\D\\W\\S$",
-                                      "^(a|b)(c|d){1,2}$", "^[\\u00e0-\\u00ff]+$", "^\\x41{2}$" };
+                                      "^(a|b)(c|d){1,2}$", "^[\\u00e0-\\u00ff]+$", "^\\x41{2}$", "^a\\$", "^[^x]$" };
     static const char *cands[] = { "", "ab", "xxabyy", "xxa", "aab", "aaab", "b", "123-abc_9", "12-abc", "123-", "de", "xyz",
                                    "a b", "wxyz", "\"\\", "\"", "ababcd", "abd", "cccd", "dd", "aéb", "xéyz", "\t\n\t",
                                    "\t \n", "x.y/z", "xay/z", "-", "a", "m", "z", "x!y", "1a ", "ac", "bdd", "acdc", "àÿé",
-                                   "aé", "AA", "A", "aa" };
+                                   "aé", "AA", "A", "aa", "a$", "\x7F" };
     char err[512];
     for (size_t i = 0; i < sizeof patterns / sizeof *patterns; i++) {
         json_t *sch = json_pack("{s:s,s:s}", "type", "string", "pattern", patterns[i]);
@@ -897,5 +897,38 @@ Test(grammar, schema_pattern_agrees_with_pcre2)
         qfit_grammar_free(g);
         free(text);
         json_decref(sch);
+    }
+}
+
+/* qfit's own cases: the converter's choices (type filters on enum, nested
+ * anyOf/allOf merges, additionalProperties as a schema) */
+Test(grammar, schema_own_vectors)
+{
+    static const struct { const char *schema, *pass[4], *fail[4]; } cases[] = {
+        { "{\"type\":\"string\",\"enum\":[\"a\",1,null]}", { "\"a\"" }, { "1", "null" } },
+        { "{\"type\":[\"integer\",\"null\"],\"enum\":[\"a\",1,null,2.5]}", { "1", "null" }, { "\"a\"", "2.5" } },
+        { "{\"allOf\":[{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}},\"required\":[\"a\"]},"
+          "{\"properties\":{\"b\":{\"const\":true}},\"required\":[\"b\"]}]}",
+          { "{\"a\": 1, \"b\": true}" }, { "{\"a\": 1}", "{\"b\": true}", "{\"a\": 1, \"b\": false}" } },
+        { "{\"type\":\"object\",\"additionalProperties\":{\"type\":\"integer\",\"minimum\":0}}",
+          { "{}", "{\"x\": 1, \"y\": 20}" }, { "{\"x\": -1}", "{\"x\": \"1\"}" } },
+        { "{\"type\":\"array\",\"prefixItems\":[{\"const\":1}],\"items\":{\"type\":\"boolean\"},\"maxItems\":3}",
+          { "[1]", "[1, true, false]" }, { "[]", "[2]", "[1, true, false, true]", "[1, 2]" } },
+        { "{\"type\":\"string\",\"minLength\":2,\"maxLength\":2}", { "\"é😀\"", "\"\\n\\\"\"" }, { "\"a\"", "\"abc\"" } },
+    };
+    char err[512];
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        qfit_grammar *g = schema_grammar(cases[i].schema, err, sizeof err);
+        cr_assert(g, "%s: %s", cases[i].schema, err);
+        qfit_grammar_matcher *m = qfit_grammar_matcher_new(g, err, sizeof err);
+        cr_assert(m, "%s", err);
+        for (int k = 0; k < 4 && cases[i].pass[k]; k++)
+            cr_expect(matches(m, cases[i].pass[k], strlen(cases[i].pass[k])), "%s: %s should match", cases[i].schema,
+                      cases[i].pass[k]);
+        for (int k = 0; k < 4 && cases[i].fail[k]; k++)
+            cr_expect(!matches(m, cases[i].fail[k], strlen(cases[i].fail[k])), "%s: %s should not match", cases[i].schema,
+                      cases[i].fail[k]);
+        qfit_grammar_matcher_free(m);
+        qfit_grammar_free(g);
     }
 }

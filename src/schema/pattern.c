@@ -70,11 +70,11 @@ static void put_cp(sbuf *b, uint32_t cp)
  * plus the escaped forms of ", \ and \b \f \n \r \t when the set has them */
 static void emit_set(rx *x, const cpset *c)
 {
-    static const uint32_t ok[4][2] = { { 0x20, 0x21 }, { 0x23, 0x5B }, { 0x5D, 0x7E }, { 0x80, 0x10FFFF } };
+    static const uint32_t ok[3][2] = { { 0x20, 0x21 }, { 0x23, 0x5B }, { 0x5D, 0x10FFFF } };
     sbuf *b = x->out;
     sb_str(b, "(");
     if (c->neg) {
-        sb_str(b, "[^\\x00-\\x1F\\x22\\x5C\\x7F");
+        sb_str(b, "[^\\x00-\\x1F\\x22\\x5C");
         for (int k = 0; k < c->n; k++) {
             put_cp(b, c->r[k][0]);
             sb_str(b, "-");
@@ -85,7 +85,7 @@ static void emit_set(rx *x, const cpset *c)
         sb_str(b, "[");
         int any = 0;
         for (int k = 0; k < c->n; k++)
-            for (int q = 0; q < 4; q++) {
+            for (int q = 0; q < 3; q++) {
                 const uint32_t lo = c->r[k][0] > ok[q][0] ? c->r[k][0] : ok[q][0];
                 const uint32_t hi = c->r[k][1] < ok[q][1] ? c->r[k][1] : ok[q][1];
                 if (lo > hi) continue;
