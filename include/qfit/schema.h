@@ -6,8 +6,9 @@
  *
  * Supported:
  *   type (a name or an array of names), properties, required,
- *   additionalProperties (false, true or a schema; absent = no extra properties
- *   are generated), items (a schema, or an array = prefixItems), prefixItems
+ *   additionalProperties (absent or false: no extra properties are generated;
+ *   true or a schema: only on an object without "properties", a map of any
+ *   keys), items (a schema, or an array = prefixItems), prefixItems
  *   (all generated), minItems, maxItems, enum, const, anyOf, oneOf (generated as
  *   anyOf: give it disjoint alternatives), allOf (merged: properties and
  *   required are united, other keywords must agree), $ref to "#" or a JSON
@@ -17,9 +18,11 @@
  *   bound on a number is refused), and the annotations $schema, $id, $comment,
  *   title, description, default, examples, deprecated, readOnly, writeOnly.
  *   {} and true accept any JSON value; false is refused.
- * Generated text: properties in the order the schema declares them, whitespace
- * limited to one optional space, integers up to 16 digits, strings without
- * control characters.
+ * Generated text (a subset of the valid documents, chosen so a sampled document
+ * ends): properties in the order the schema declares them, whitespace limited to
+ * one optional space, integers up to 16 digits, numbers with at most 16
+ * fraction digits and a 2-digit exponent, strings without \u escapes (so without
+ * control characters other than \b \f \n \r \t).
  *
  * pattern (ECMA-262 syntax, the documented subset): literals, escapes (\. \\ \/
  * \- \n \t \r \f \v \d \D \w \W \s \S \xHH \uHHHH), ".", classes [...] with
