@@ -76,8 +76,10 @@ static int check_params(const qfit_gen_params *p, int n_ctx, char *err, size_t e
     if (p->n_keep < 0) return gen_fail(err, err_len, "n_keep %ld is invalid (must be >= 0)", p->n_keep);
     if (p->overflow != QFIT_OVERFLOW_ERROR && p->overflow != QFIT_OVERFLOW_SHIFT)
         return gen_fail(err, err_len, "overflow policy %ld is invalid", (long)p->overflow);
-    if (p->grammar_vocab && !p->grammar)
-        return gen_fail(err, err_len, "grammar_vocab without a grammar%.0ld", 0);
+    if (p->grammar_vocab && !p->grammar) {
+        if (err && err_len) snprintf(err, err_len, "grammar_vocab without a grammar");
+        return -1;
+    }
     return 0;
 }
 
@@ -120,7 +122,10 @@ static int grammar_setup(qfit_gen *g, char *err, size_t err_len)
     g->allowed = malloc((size_t)g->n_vocab);
     g->masked = malloc((size_t)g->n_vocab * sizeof *g->masked);
     g->eog_ids = malloc((size_t)g->n_vocab * sizeof *g->eog_ids);
-    if (!g->allowed || !g->masked || !g->eog_ids) return gen_fail(err, err_len, "out of memory%.0ld", 0);
+    if (!g->allowed || !g->masked || !g->eog_ids) {
+        if (err && err_len) snprintf(err, err_len, "out of memory");
+        return -1;
+    }
     for (int32_t i = 0; i < g->n_vocab && !p->ignore_eos; i++)
         if (qfit_tokenizer_is_eog(g->tok, i)) g->eog_ids[g->n_eog++] = i;
     return 0;

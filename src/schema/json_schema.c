@@ -517,7 +517,6 @@ static int object_rule(conv *c, const json_t *s, sbuf *b)
     ptr_pop(c, oldp);
     c->level--;
     /* first_k: the first written member is property j >= k; rest_k: after a comma */
-    sbuf body = { 0 };
     rname next_first = fixed(""), next_rest = fixed("");
     int rc = 0;
     for (size_t j = n + 1; j-- > 0 && !rc;) {
@@ -543,7 +542,6 @@ static int object_rule(conv *c, const json_t *s, sbuf *b)
         next_first = first;
         next_rest = rest;
     }
-    free(body.s);
     free(kv);
     free(required);
     if (rc) return -1;
