@@ -485,8 +485,6 @@ Test(grammar, schema_unsupported_keyword_is_named_with_its_pointer)
     expect_refused("{\"type\":\"string\",\"maxLength\":100000}", "'maxLength' must be between 0 and 10000");
     expect_refused("{\"anyOf\":[{\"type\":\"string\"}],\"minLength\":2}", "'minLength' together with 'anyOf'");
     expect_refused("{\"properties\":{\"a\":{}},\"required\":[\"b\"]}", "required property 'b' is not in 'properties'");
-    expect_refused("{\"type\":\"object\",\"properties\":{\"a\":{}},\"additionalProperties\":true}",
-                   "'additionalProperties' with 'properties' is not supported");
     expect_refused("{\"allOf\":[{\"type\":\"string\"},{\"type\":\"integer\"}]}", "allOf: 'type' differs");
     expect_refused("{\"type\":\"object\"", "the schema is not valid JSON");
 }
@@ -914,6 +912,9 @@ Test(grammar, schema_own_vectors)
           { "{}", "{\"x\": 1, \"y\": 20}" }, { "{\"x\": -1}", "{\"x\": \"1\"}" } },
         { "{\"type\":\"array\",\"prefixItems\":[{\"const\":1}],\"items\":{\"type\":\"boolean\"},\"maxItems\":3}",
           { "[1]", "[1, true, false]" }, { "[]", "[2]", "[1, true, false, true]", "[1, 2]" } },
+        { "{\"properties\":{\"k\\\"\":{\"const\":1},\"é\":{\"const\":2}},\"additionalProperties\":{\"type\":\"boolean\"}}",
+          { "{\"k\\\"\": 1, \"k\": true}", "{\"é\": 2, \"éé\": false, \"\": true}" },
+          { "{\"é\": true}", "{\"k\\\"\": true}", "{\"k\"x\": true}", "{\"é\": 2, \"k\\\"\": 1}" } },
         { "{\"type\":\"string\",\"minLength\":2,\"maxLength\":2}", { "\"é😀\"", "\"\\n\\\"\"" }, { "\"a\"", "\"abc\"" } },
     };
     char err[512];

@@ -7,8 +7,8 @@
  * Supported:
  *   type (a name or an array of names), properties, required,
  *   additionalProperties (absent or false: no extra properties are generated;
- *   true or a schema: only on an object without "properties", a map of any
- *   keys), items (a schema, or an array = prefixItems), prefixItems
+ *   true or a schema: extra properties after the declared ones, with names
+ *   other than the declared ones), items (a schema, or an array = prefixItems), prefixItems
  *   (all generated), minItems, maxItems, enum, const, anyOf, oneOf (generated as
  *   anyOf: give it disjoint alternatives), allOf (merged: properties and
  *   required are united, other keywords must agree), $ref to "#" or a JSON

@@ -465,6 +465,97 @@ static int array_rule(conv *c, const json_t *s, sbuf *b)
 
 /* --------------------------------------------------------------- objects */
 
+#define MAX_KEY_CHARS 256
+
+typedef struct { uint32_t cp[MAX_KEY_CHARS]; size_t n; } ckey;
+
+static void put_cp(sbuf *b, uint32_t cp)
+{
+    if (cp < 0x100) sb_printf(b, "\\x%02X", (unsigned)cp);
+    else if (cp < 0x10000) sb_printf(b, "\\u%04X", (unsigned)cp);
+    else sb_printf(b, "\\U%08X", (unsigned)cp);
+}
+
+/* A rule for the rest of an extra property name (escape-free characters) after
+ * the prefix keys[idx[0]][0..d) shared by idx[0..n): every name except the
+ * declared keys (a trie of them, one rule per node). */
+static int other_key_node(conv *c, const ckey *keys, const size_t *idx, size_t n, size_t d, rname *out)
+{
+    int terminal = 0;
+    size_t *sub = malloc((n + 1) * sizeof *sub);
+    if (!sub) return cfail(c, "out of memory");
+    sbuf body = { 0 }, cls = { 0 };
+    sb_str(&cls, "[^\"\\\\\\x00-\\x1F");
+    int rc = 0;
+    for (size_t k = 0; k < n && !rc; k++) {
+        const ckey *key = &keys[idx[k]];
+        if (key->n == d) { terminal = 1; continue; }
+        const uint32_t cp = key->cp[d];
+        if (cp == '"' || cp == '\\' || cp < 0x20) continue;   /* never in an escape-free name */
+        int seen = 0;   /* one child per distinct character */
+        for (size_t q = 0; q < k && !seen; q++) seen = keys[idx[q]].n > d && keys[idx[q]].cp[d] == cp;
+        if (seen) continue;
+        size_t ns = 0;
+        for (size_t q = k; q < n; q++)
+            if (keys[idx[q]].n > d && keys[idx[q]].cp[d] == cp) sub[ns++] = idx[q];
+        rname child_rule;
+        if ((rc = other_key_node(c, keys, sub, ns, d + 1, &child_rule))) break;
+        put_cp(&cls, cp);
+        sb_str(&body, body.n ? " | \"" : "\"");
+        put_cp(&body, cp);
+        sb_printf(&body, "\" %s", child_rule.s);
+    }
+    free(sub);
+    if (!rc) {
+        sb_str(&cls, "]");
+        sb_printf(&body, "%s%s char*", body.n ? " | " : "", cls.s ? cls.s : "");
+        if (!terminal) sb_str(&body, " | \"\"");
+        *out = new_name(c);
+        rc = add_rule(c, out, &body);
+    }
+    free(body.s);
+    free(cls.s);
+    return rc;
+}
+
+/* the quoted name of an extra property: any escape-free name but the declared ones */
+static int other_key_rule(conv *c, const json_t *props, rname *out)
+{
+    const size_t n = json_object_size(props);
+    ckey *keys = calloc(n + 1, sizeof *keys);
+    size_t *idx = calloc(n + 1, sizeof *idx);
+    if (!keys || !idx) { free(keys); free(idx); return cfail(c, "out of memory"); }
+    const char *key;
+    json_t *v;
+    size_t k = 0;
+    int rc = 0;
+    json_object_foreach((json_t *)props, key, v) {
+        const unsigned char *p = (const unsigned char *)key;
+        while (*p && !rc) {   /* jansson keys are valid UTF-8 */
+            const int len = *p < 0x80 ? 1 : *p < 0xE0 ? 2 : *p < 0xF0 ? 3 : 4;
+            uint32_t cp = len == 1 ? *p : *p & (0x3Fu >> (len - 1));
+            for (int q = 1; q < len; q++) cp = cp << 6 | (p[q] & 0x3F);
+            if (keys[k].n == MAX_KEY_CHARS) rc = cfail(c, "property name longer than %d characters with additionalProperties", MAX_KEY_CHARS);
+            else keys[k].cp[keys[k].n++] = cp;
+            p += len;
+        }
+        idx[k] = k;
+        k++;
+    }
+    rname rest;
+    if (!rc) rc = other_key_node(c, keys, idx, n, 0, &rest);
+    if (!rc) {
+        sbuf body = { 0 };
+        sb_printf(&body, "\"\\\"\" %s \"\\\"\"", rest.s);
+        *out = new_name(c);
+        rc = add_rule(c, out, &body);
+        free(body.s);
+    }
+    free(keys);
+    free(idx);
+    return rc;
+}
+
 static int object_rule(conv *c, const json_t *s, sbuf *b)
 {
     const json_t *props = json_object_get(s, "properties"), *req = json_object_get(s, "required");
@@ -479,17 +570,16 @@ static int object_rule(conv *c, const json_t *s, sbuf *b)
             return cfail(c, "required property '%s' is not in 'properties' (it cannot be generated)", json_string_value(v));
     }
     int extra = 0;
-    rname extra_val;
+    rname extra_val, extra_key = fixed("string");
     if (add && !json_is_boolean(add) && !json_is_object(add)) return cfail(c, "'additionalProperties' must be a boolean or a schema");
     if (add && !json_is_false(add)) {
-        if (props && json_object_size(props) > 0 && json_is_true(add))
-            return cfail(c, "'additionalProperties' with 'properties' is not supported (list the properties instead)");
-        if (props && json_object_size(props) > 0) return cfail(c, "'additionalProperties' with 'properties' is not supported");
         extra = 1;
         c->level++;
         if (json_is_true(add)) { extra_val = fixed("value"); c->any_used = 1; }
         else if (child(c, add, "additionalProperties", 0, 0, &extra_val)) return -1;
         c->level--;
+        /* an extra name must differ from the declared ones (their schemas rule them) */
+        if (props && json_object_size(props) > 0 && other_key_rule(c, props, &extra_key)) return -1;
     }
     /* properties in order: rest_k = what may follow once something was written */
     const size_t n = props ? json_object_size(props) : 0;
@@ -523,9 +613,9 @@ static int object_rule(conv *c, const json_t *s, sbuf *b)
         rname first = new_name(c), rest = new_name(c);
         sbuf fb = { 0 }, rb = { 0 };
         if (j == n) {
-            if (extra) {
-                sb_printf(&fb, "( string ws \":\" ws %s ( \",\" ws string ws \":\" ws %s )* )?", extra_val.s, extra_val.s);
-                sb_str(&rb, "\"\"");
+            if (extra) {   /* extra properties come after the declared ones */
+                sb_printf(&fb, "( %s ws \":\" ws %s %s )?", extra_key.s, extra_val.s, rest.s);
+                sb_printf(&rb, "( \",\" ws %s ws \":\" ws %s )*", extra_key.s, extra_val.s);
             } else {
                 sb_str(&fb, "\"\"");
                 sb_str(&rb, "\"\"");
