@@ -820,6 +820,17 @@ Test(grammar, sampled_outputs_parse_and_validate, .timeout = 600)
     cr_assert_eq(res.reason, QFIT_GEN_ERROR);
     cr_assert(strstr(res.error, "grammar: no token of the vocabulary is allowed here"), "%s", res.error);
     cr_assert_str_eq(out->text, "And");
+    /* a vocabulary of another size is refused before anything is generated */
+    const char *few[] = { "a", "b", "c" };
+    const size_t few_len[] = { 1, 1, 1 };
+    qfit_grammar_vocab *small = qfit_grammar_vocab_new(3, few, few_len, err, sizeof err);
+    p.grammar_vocab = small;
+    out->len = 0;
+    out->text[0] = 0;
+    cr_assert_eq(qfit_generate_text(ctx, tok, "And God said", &p, &cb, &res), -1);
+    cr_assert(strstr(res.error, "grammar_vocab has 3 tokens, the logits row 2048"), "%s", res.error);
+    cr_assert_eq(out->len, 0);
+    qfit_grammar_vocab_free(small);
     free(out);
     qfit_grammar_free(g);
     qfit_grammar_vocab_free(vocab);
