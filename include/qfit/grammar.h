@@ -12,9 +12,12 @@
  *   x* x+ x? x{m} x{m,} x{m,n} x{,n}   repetition (m, n <= 10000)
  *   # comment                    to the end of the line
  * A rule named "root" is required (it is the start symbol). A reference to an
- * undefined rule, a rule defined twice and a left-recursive rule (one that can
- * reach itself without consuming a character) are errors naming the rule and its
- * line:column; unused rules are allowed. Limits (errors, never a crash): groups
+ * undefined rule, a rule defined twice and left recursion (a rule that can reach
+ * itself, without consuming a character, from a place where something follows:
+ * r ::= r "a", or through empty-able prefixes) are errors naming the rule and its
+ * line:column. A rule that reaches itself only in last position (r ::= ("a"?)*)
+ * is fine: the matcher follows such references without growing its stacks.
+ * Unused rules are allowed. Limits (errors, never a crash): groups
  * nested more than QFIT_GRAMMAR_MAX_NESTING deep, more than QFIT_GRAMMAR_MAX_ELEMENTS
  * compiled elements, grammar text over QFIT_GRAMMAR_MAX_TEXT bytes.
  *
@@ -71,7 +74,8 @@ void qfit_grammar_matcher_free(qfit_grammar_matcher *m);
 /* Back to the start (caches are kept). 0, or -1 on error. */
 int qfit_grammar_matcher_reset(qfit_grammar_matcher *m);
 /* Advance over n bytes: 1 accepted (state advanced), 0 rejected (state
- * unchanged), -1 error (a limit or out of memory: qfit_grammar_matcher_error). */
+ * unchanged), -1 error (a limit or out of memory: qfit_grammar_matcher_error;
+ * the matcher is then only good for qfit_grammar_matcher_reset or free). */
 int qfit_grammar_matcher_accept(qfit_grammar_matcher *m, const char *bytes, size_t n);
 /* Would these bytes be accepted? 1 / 0 / -1 as above; the state is unchanged. */
 int qfit_grammar_matcher_accepts(qfit_grammar_matcher *m, const char *bytes, size_t n);
