@@ -43,6 +43,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "qfit/grammar.h"
 #include "qfit/model.h"
 #include "qfit/sample.h"
 #include "qfit/tokenizer.h"
@@ -81,6 +82,15 @@ typedef struct {
     int   top_logprobs;                /* 0..20 alternatives with it (needs logprobs) */
     uint64_t load_ns;                  /* time the caller spent loading for this request:
                                           reported as load_ns and counted in total_ns */
+    /* Structured output (NULL: none, and no cost). Before each token, tokens the
+     * grammar rejects get a logit of -inf; end-of-generation tokens are allowed
+     * only where the grammar is complete; when it is complete and cannot
+     * continue, the generation ends with reason stop. No allowed token, or a
+     * grammar limit reached, ends it with reason error (never unconstrained).
+     * Both must outlive the qfit_gen; grammar_vocab (qfit_gen_grammar_vocab) is
+     * built from the tokenizer by qfit_gen_new when NULL. */
+    const qfit_grammar *grammar;
+    const qfit_grammar_vocab *grammar_vocab;
 } qfit_gen_params;
 
 void qfit_gen_params_init(qfit_gen_params *p);
@@ -147,6 +157,12 @@ int32_t qfit_gen_step(qfit_gen *g, const float *logits);
  * full context, error): flushes the held-back text. No-op once finished. */
 void qfit_gen_finish(qfit_gen *g, qfit_gen_reason r);
 qfit_gen_reason qfit_gen_reason_of(const qfit_gen *g);
+/* why the sequence ended with reason error, when it knows ("" otherwise) */
+const char *qfit_gen_error(const qfit_gen *g);
+/* The tokenizer's vocabulary as grammar token strings (the bytes each token
+ * renders to; control tokens are empty and never allowed by a grammar). Build
+ * it once per tokenizer and share it between sequences. NULL on out of memory. */
+qfit_grammar_vocab *qfit_gen_grammar_vocab(const qfit_tokenizer *tok, char *err, size_t err_len);
 int  qfit_gen_n_generated(const qfit_gen *g);
 uint64_t qfit_gen_seed(const qfit_gen *g);
 

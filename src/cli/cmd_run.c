@@ -15,6 +15,7 @@
 #include "cli/cli_env.h"
 #include "cli/cli_store.h"
 #include "cli/commands.h"
+#include "cli/run_grammar.h"
 #include "qfit/chat.h"
 #include "qfit/generate.h"
 #include "qfit/model.h"
@@ -50,6 +51,8 @@ static void run_usage(FILE *f)
             "  --cache-type-k T, --cache-type-v T   K and V cache types separately\n"
             "  --flash-attn on|off|auto   tiled attention with online softmax (default auto = on)\n"
             "  --ignore-eos          keep generating after an end-of-generation token\n"
+            "  --format json|FILE    structured output: any JSON value, or JSON matching a JSON Schema file\n"
+            "  --grammar FILE        structured output: text matching a GBNF grammar (llama.cpp syntax)\n"
             "environment: QFIT_KV_CACHE_TYPE (OLLAMA_KV_CACHE_TYPE), QFIT_FLASH_ATTENTION\n"
             "  (OLLAMA_FLASH_ATTENTION), QFIT_CONTEXT_LENGTH; options override the environment\n");
 }
@@ -87,7 +90,7 @@ static int num(const char *s, double lo, double hi, double *out)
 /* qfit run MODEL.gguf -p PROMPT: plain completion with the options above. */
 static int run_gguf(int argc, char **argv)
 {
-    const char *model_path = NULL, *prompt = NULL;
+    const char *model_path = NULL, *prompt = NULL, *format = NULL, *grammar_path = NULL;
     const char *stops[QFIT_GEN_MAX_STOP];
     qfit_gen_params gp;
     qfit_gen_params_init(&gp);
@@ -131,6 +134,8 @@ static int run_gguf(int argc, char **argv)
             else if (!strcmp(a, "--seed")) { bad = num(v, 0, 1.8e19, &d); sp->seed = (uint64_t)d; }
             else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) { bad = num(v, 1, 1024, &d); cp.n_threads = (int)d; }
             else if (!strcmp(a, "--keep")) { bad = num(v, 0, 1 << 24, &d); gp.n_keep = (int)d; }
+            else if (!strcmp(a, "--format")) format = v;
+            else if (!strcmp(a, "--grammar")) grammar_path = v;
             else if (!strcmp(a, "--stop")) {
                 if (gp.n_stop == QFIT_GEN_MAX_STOP) { fprintf(stderr, "qfit run: at most %d --stop strings\n", QFIT_GEN_MAX_STOP); return 2; }
                 stops[gp.n_stop++] = v;
@@ -141,10 +146,13 @@ static int run_gguf(int argc, char **argv)
         else { run_usage(stderr); return 2; }
     }
     if (!model_path || !prompt) { run_usage(stderr); return 2; }
+    qfit_grammar *grammar = NULL;   /* refused before the model is loaded */
+    if (qfit_run_grammar_load(format, grammar_path, &grammar) != 0) return 2;
+    gp.grammar = grammar;
 
     char err[512];
     qfit_model *m = qfit_model_load(model_path, err, sizeof err);
-    if (!m) { fprintf(stderr, "qfit run: %s\n", err); return 1; }
+    if (!m) { fprintf(stderr, "qfit run: %s\n", err); qfit_grammar_free(grammar); return 1; }
     const qfit_hparams *hp = qfit_model_hparams(m);
     fprintf(stderr, "model: %s (%s, %d layers, vocab %d), loaded in %.3f s, RSS %.1f MiB\n", model_path,
             hp->arch_name, hp->n_layer, hp->n_vocab, qfit_model_load_seconds(m),
@@ -184,6 +192,7 @@ out:
     qfit_context_free(c);
     qfit_tokenizer_free(tok);
     qfit_model_free(m);
+    qfit_grammar_free(grammar);
     return rc;
 }
 

@@ -1,6 +1,7 @@
 /* Generation: per-sequence state (qfit_gen) and the single-sequence driver. */
 #include "qfit/generate.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,15 @@ struct qfit_gen {
     size_t piece_cap;
     int n_gen;
     qfit_gen_reason reason;
+    /* structured output (all NULL without a grammar) */
+    qfit_grammar_matcher *gm;
+    qfit_grammar_vocab *own_vocab;
+    const qfit_grammar_vocab *vocab;
+    uint8_t *allowed;
+    float *masked;
+    int32_t *eog_ids;
+    int n_eog;
+    char err[256];
 };
 
 static int gen_fail(char *err, size_t err_len, const char *fmt, long v)
@@ -66,7 +76,83 @@ static int check_params(const qfit_gen_params *p, int n_ctx, char *err, size_t e
     if (p->n_keep < 0) return gen_fail(err, err_len, "n_keep %ld is invalid (must be >= 0)", p->n_keep);
     if (p->overflow != QFIT_OVERFLOW_ERROR && p->overflow != QFIT_OVERFLOW_SHIFT)
         return gen_fail(err, err_len, "overflow policy %ld is invalid", (long)p->overflow);
+    if (p->grammar_vocab && !p->grammar) {
+        if (err && err_len) snprintf(err, err_len, "grammar_vocab without a grammar");
+        return -1;
+    }
     return 0;
+}
+
+qfit_grammar_vocab *qfit_gen_grammar_vocab(const qfit_tokenizer *tok, char *err, size_t err_len)
+{
+    const int32_t n = qfit_tokenizer_n_vocab(tok);
+    char **bytes = n > 0 ? calloc((size_t)n, sizeof *bytes) : NULL;
+    size_t *lens = n > 0 ? calloc((size_t)n, sizeof *lens) : NULL;
+    qfit_grammar_vocab *v = NULL;
+    char buf[256];
+    int ok = bytes && lens;
+    for (int32_t i = 0; ok && i < n; i++) {
+        size_t len = qfit_token_to_piece(tok, i, buf, sizeof buf, 0, false);
+        if (!(bytes[i] = malloc(len ? len : 1))) ok = 0;
+        else if (len > sizeof buf) qfit_token_to_piece(tok, i, bytes[i], len, 0, false);
+        else memcpy(bytes[i], buf, len);
+        lens[i] = len;
+    }
+    if (ok) v = qfit_grammar_vocab_new(n, (const char *const *)bytes, lens, err, err_len);
+    else if (err && err_len) snprintf(err, err_len, "out of memory");
+    for (int32_t i = 0; bytes && i < n; i++) free(bytes[i]);
+    free(bytes);
+    free(lens);
+    return v;
+}
+
+/* the grammar state of a new sequence: matcher, vocabulary, mask buffers */
+static int grammar_setup(qfit_gen *g, char *err, size_t err_len)
+{
+    const qfit_gen_params *p = &g->p;
+    g->vocab = p->grammar_vocab;
+    if (!g->vocab && !(g->vocab = g->own_vocab = qfit_gen_grammar_vocab(g->tok, err, err_len))) return -1;
+    if (qfit_grammar_vocab_size(g->vocab) != g->n_vocab) {
+        if (err && err_len)
+            snprintf(err, err_len, "grammar_vocab has %d tokens, the logits row %d", (int)qfit_grammar_vocab_size(g->vocab),
+                     g->n_vocab);
+        return -1;
+    }
+    if (!(g->gm = qfit_grammar_matcher_new(p->grammar, err, err_len))) return -1;
+    g->allowed = malloc((size_t)g->n_vocab);
+    g->masked = malloc((size_t)g->n_vocab * sizeof *g->masked);
+    g->eog_ids = malloc((size_t)g->n_vocab * sizeof *g->eog_ids);
+    if (!g->allowed || !g->masked || !g->eog_ids) {
+        if (err && err_len) snprintf(err, err_len, "out of memory");
+        return -1;
+    }
+    for (int32_t i = 0; i < g->n_vocab && !p->ignore_eos; i++)
+        if (qfit_tokenizer_is_eog(g->tok, i)) g->eog_ids[g->n_eog++] = i;
+    return 0;
+}
+
+/* logits with the tokens the grammar rejects at -inf; NULL (g->err set) when none is allowed */
+static const float *grammar_mask(qfit_gen *g, const float *logits)
+{
+    const int64_t n = qfit_grammar_matcher_mask(g->gm, g->vocab, g->allowed);
+    if (n < 0) {
+        snprintf(g->err, sizeof g->err, "grammar: %s", qfit_grammar_matcher_error(g->gm));
+        return NULL;
+    }
+    const bool complete = qfit_grammar_matcher_complete(g->gm);
+    if (complete)
+        for (int k = 0; k < g->n_eog; k++) g->allowed[g->eog_ids[k]] = 1;
+    int64_t finite = 0;
+    for (int i = 0; i < g->n_vocab; i++) {
+        g->masked[i] = g->allowed[i] ? logits[i] : -INFINITY;
+        finite += g->allowed[i] && logits[i] > -INFINITY;
+    }
+    if (finite == 0) {
+        snprintf(g->err, sizeof g->err, "grammar: no token of the vocabulary is allowed here%s",
+                 complete ? "" : " (the grammar is not complete)");
+        return NULL;
+    }
+    return g->masked;
 }
 
 qfit_gen *qfit_gen_new(const qfit_tokenizer *tok, int n_vocab, int n_ctx, const qfit_gen_params *p,
@@ -102,6 +188,10 @@ qfit_gen *qfit_gen_new(const qfit_tokenizer *tok, int n_vocab, int n_ctx, const 
     g->piece = malloc(g->piece_cap);
     g->hold = malloc(g->hold_cap);
     if (!g->piece || !g->hold) goto oom;
+    if (p->grammar && grammar_setup(g, err, err_len) != 0) {
+        qfit_gen_free(g);
+        return NULL;
+    }
     return g;
 oom:
     qfit_gen_free(g);
@@ -118,6 +208,11 @@ void qfit_gen_free(qfit_gen *g)
     free(g->stop_len);
     free(g->hold);
     free(g->piece);
+    qfit_grammar_matcher_free(g->gm);
+    qfit_grammar_vocab_free(g->own_vocab);
+    free(g->allowed);
+    free(g->masked);
+    free(g->eog_ids);
     free(g);
 }
 
@@ -127,6 +222,7 @@ void qfit_gen_accept_prompt(qfit_gen *g, const int32_t *ids, size_t n)
 }
 
 qfit_gen_reason qfit_gen_reason_of(const qfit_gen *g) { return g->reason; }
+const char *qfit_gen_error(const qfit_gen *g) { return g->err; }
 int qfit_gen_n_generated(const qfit_gen *g) { return g->n_gen; }
 uint64_t qfit_gen_seed(const qfit_gen *g) { return qfit_sampler_seed(g->smp); }
 
@@ -203,7 +299,9 @@ int32_t qfit_gen_step(qfit_gen *g, const float *logits)
 {
     if (g->reason != QFIT_GEN_RUNNING) return -1;
     if (g->p.num_predict >= 0 && g->n_gen >= g->p.num_predict) { qfit_gen_finish(g, QFIT_GEN_LENGTH); return -1; }
-    const int32_t t = qfit_sampler_sample(g->smp, logits);
+    const float *row = logits;
+    if (g->gm && !(row = grammar_mask(g, logits))) { qfit_gen_finish(g, QFIT_GEN_ERROR); return -1; }
+    const int32_t t = qfit_sampler_sample(g->smp, row);
     if (t < 0) { qfit_gen_finish(g, QFIT_GEN_ERROR); return -1; }
     qfit_sampler_accept(g->smp, t);
     g->n_gen++;
@@ -230,9 +328,18 @@ int32_t qfit_gen_step(qfit_gen *g, const float *logits)
         }
     }
     if (eog) { qfit_gen_finish(g, QFIT_GEN_STOP); return -1; }
+    if (g->gm && qfit_grammar_matcher_accept(g->gm, g->piece, len) != 1) {   /* the mask allowed it: a limit */
+        snprintf(g->err, sizeof g->err, "grammar: %s", qfit_grammar_matcher_error(g->gm));
+        qfit_gen_finish(g, QFIT_GEN_ERROR);
+        return -1;
+    }
     if (append_hold(g, g->piece, len) != 0) { qfit_gen_finish(g, QFIT_GEN_ERROR); return -1; }
     release(g, false);
     if (g->reason != QFIT_GEN_RUNNING) return -1;   /* a stop string (nothing held), or on_text cancelled */
+    if (g->gm && qfit_grammar_matcher_complete(g->gm) && !qfit_grammar_matcher_can_continue(g->gm)) {
+        qfit_gen_finish(g, QFIT_GEN_STOP);   /* the grammar is done: nothing else may follow */
+        return -1;
+    }
     if (g->p.num_predict >= 0 && g->n_gen >= g->p.num_predict) { qfit_gen_finish(g, QFIT_GEN_LENGTH); return -1; }
     return t;
 }
@@ -334,6 +441,8 @@ int qfit_generate(qfit_context *c, const qfit_tokenizer *tok, const int32_t *pro
     res->eval_ns = now_ns() - t1;
     res->eval_count = qfit_gen_n_generated(g);
     res->reason = qfit_gen_reason_of(g);
+    if (res->reason == QFIT_GEN_ERROR && !res->error[0] && qfit_gen_error(g)[0])
+        snprintf(res->error, sizeof res->error, "%s", qfit_gen_error(g));
     if (res->reason == QFIT_GEN_ERROR && !res->error[0])
         snprintf(res->error, sizeof res->error, "no token can be sampled (every logit is -inf or NaN)");
 done:
