@@ -800,13 +800,16 @@ Test(pull, parallel_kill9_then_resume_refetches_under_1_percent)
         execl(tu_qfit_bin(), "qfit", "pull", "--insecure", "--no-plan", name_of(&r, "kjv"), (char *)NULL);
         _exit(127);
     }
-    long long next[16], done = -1;
-    size_t nr = 0;
-    for (int i = 0; i < 1500 && done < 16000000; i++) {
-        usleep(20000);
-        done = record_done(rec, next, 16, &nr);
-    }
+    /* killed once 16 MB are written (the partial file is sparse: its allocated
+     * blocks are the bytes written), whenever the last record was */
+    char partial[4500];
+    snprintf(partial, sizeof partial, "%s/blobs/sha256-%s-partial", r.store, r.model.hex);
+    struct stat ps;
+    for (int i = 0; i < 3000 && !(stat(partial, &ps) == 0 && (long long)ps.st_blocks * 512 >= 16000000); i++)
+        usleep(10000);
     kill(pid, SIGKILL);
+    long long next[16], done;
+    size_t nr = 0;
     waitpid(pid, NULL, 0);
     done = record_done(rec, next, 16, &nr);
     cr_assert_geq(done, 16000000, "the pull did not get far enough (%lld bytes recorded)", done);
