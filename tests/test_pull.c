@@ -800,8 +800,9 @@ Test(pull, parallel_kill9_then_resume_refetches_under_1_percent)
         execl(tu_qfit_bin(), "qfit", "pull", "--insecure", "--no-plan", name_of(&r, "kjv"), (char *)NULL);
         _exit(127);
     }
-    /* killed once 16 MB are written (the partial file is sparse: its allocated
-     * blocks are the bytes written), whenever the last record was */
+    /* killed once 16 MB are allocated to the partial file (it is sparse: its blocks
+     * are about the bytes written; tmpfs may round them up to 2 MiB pages), whenever
+     * the last record was */
     char partial[4500];
     snprintf(partial, sizeof partial, "%s/blobs/sha256-%s-partial", r.store, r.model.hex);
     struct stat ps;
@@ -812,7 +813,7 @@ Test(pull, parallel_kill9_then_resume_refetches_under_1_percent)
     size_t nr = 0;
     waitpid(pid, NULL, 0);
     done = record_done(rec, next, 16, &nr);
-    cr_assert_geq(done, 16000000, "the pull did not get far enough (%lld bytes recorded)", done);
+    cr_assert_geq(done, 8000000, "the pull did not get far enough (%lld bytes recorded)", done);
     cr_assert_lt(done, r.model_size, "the pull finished before the kill");
     cr_assert_eq(nr, 4);
     /* what the server sent to the killed process (it logs each range when it sees
