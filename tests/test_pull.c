@@ -874,7 +874,7 @@ Test(pull, parallel_untrusted_range_record_starts_over)
         "qfit-parts 1 %s %lld 1\n0 -%lld %lld\n",
     };
     for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
-        long long size = k == 0 ? r.model_size + 1 : r.model_size;
+        long long size = k == 0 ? r.model_size - 1 : r.model_size;
         snprintf(text, sizeof text, bad[k], r.model.hex, size, k == 1 ? q4 : size, k == 1 ? q4 : size, r.model_size);
         write_file(rec, text, strlen(text));
         sh("truncate -s %lld '%s'", (long long)r.model_size, partial);
@@ -941,6 +941,27 @@ Test(pull, registry_ignoring_range_restarts_from_zero)
     n = blob_requests(&r, &r.model, q, 16);
     cr_assert_eq(n, 1);
     cr_assert_eq(q[0].from, 1048576, "the stream did not ask to resume");
+
+    /* ranges half done (a valid record: each range's first MiB is in the sparse
+     * partial file), then the registry stops honouring Range: one stream from 0 */
+    char text[512];
+    long long q4 = r.model_size / 4, M = 1048576;
+    sh("truncate -s %lld '%s'", (long long)r.model_size, partial);
+    for (int k = 0; k < 4; k++)
+        sh("dd if='%s' of='%s' bs=1M skip=%lld seek=%lld count=1 iflag=skip_bytes oflag=seek_bytes conv=notrunc "
+           "status=none", b, partial, q4 * k, q4 * k);
+    snprintf(text, sizeof text, "qfit-parts 1 %s %lld 4\n0 %lld %lld\n%lld %lld %lld\n%lld %lld %lld\n%lld %lld %lld\n",
+             r.model.hex, (long long)r.model_size, q4, M, q4, q4, M, 2 * q4, q4, M, 3 * q4, r.model_size - 3 * q4, M);
+    write_file(rec, text, strlen(text));
+    unlink(b);
+    clear_log(&r);
+    qfit_pull_opts o2 = { .insecure = true, .parts = 4, .parallel_min = PAR_MIN };
+    cr_assert_eq(pull(&r, "kjv", &o2, &sn, err, sizeof err), 0, "%s", err);
+    assert_verified(&r, "kjv");
+    n = blob_requests(&r, &r.model, q, 16);
+    cr_assert_eq(q[n - 1].from, -1, "the last request still asked for a range");
+    cr_assert_eq(q[n - 1].sent, r.model_size);
+    cr_assert(access(rec, F_OK) != 0, "the range record was left behind");
     stop(&r);
 }
 
