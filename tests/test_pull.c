@@ -686,17 +686,38 @@ static void record_path(reg *r, char *buf, size_t cap)
     snprintf(buf, cap, "%s/blobs/sha256-%s-partial.parts", r->store, r->model.hex);
 }
 
+/* The model blob's URL redirects (302) to the second host, as Hugging Face's do to
+ * signed URLs: every range follows it, and the token stays with the registry. */
 Test(pull, parallel_ranges_tile_the_blob_and_verify)
 {
     reg r;
     start(&r, "par");
+    char ctl[512];
+    snprintf(ctl, sizeof ctl, "{\"redirect\": {\"%s\": {\"code\": 302, \"to\": \"second\"}}}", r.model.hex);
+    set_ctl(&r, ctl);
     seen sn = { .plans = 0 };
     char err[2048];
-    qfit_pull_opts o = { .insecure = true, .parts = 4, .parallel_min = PAR_MIN };
+    qfit_pull_opts o = { .insecure = true, .parts = 4, .parallel_min = PAR_MIN, .bearer_token = "secret-token" };
     cr_assert_eq(pull(&r, "kjv", &o, &sn, err, sizeof err), 0, "%s", err);
     assert_verified(&r, "kjv");
-    blob_req q[16];
-    size_t n = blob_requests(&r, &r.model, q, 16);
+    json_t *log = read_log(&r);
+    size_t i, redirects = 0;
+    json_t *e;
+    json_array_foreach(log, i, e) {
+        const char *path = json_string_value(json_object_get(e, "path"));
+        if (!strncmp(path, "/files/", 7)) {
+            cr_assert_eq(json_integer_value(json_object_get(e, "server")), 2);
+            cr_assert(json_is_null(json_object_get(e, "authorization")), "credentials sent to the second host");
+        } else if (strstr(path, r.model.hex)) {
+            redirects++;
+        }
+    }
+    json_decref(log);
+    cr_assert_eq(redirects, 4, "%zu requests to the registry for the model blob", redirects);
+    blob_req all[16], q[16];
+    size_t na = blob_requests(&r, &r.model, all, 16), n = 0;
+    for (size_t k = 0; k < na; k++)
+        if (all[k].status != 302) q[n++] = all[k];
     cr_assert_eq(n, 4, "%zu requests for the model blob, 4 ranges expected", n);
     /* the four ranges tile [0, size) exactly, each answered whole with 206 */
     long long next = 0;
