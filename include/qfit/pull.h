@@ -55,6 +55,8 @@
  * Ownership: nothing returned is owned by the caller; strings passed to callbacks are
  * valid only during the call. Thread-safety: one qfit_pull per store handle at a time;
  * qfit_pull calls curl_global_init itself (not thread-safe the first time it runs).
+ * The progress and plan callbacks run on the calling thread; a large blob's range
+ * record is written by one helper thread, joined before qfit_pull returns.
  * Units: bytes.
  */
 #ifndef QFIT_PULL_H
