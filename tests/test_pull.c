@@ -1148,3 +1148,46 @@ Test(pull, progress_plain_lines_are_bounded)
     free(out);
     stop(&r);
 }
+
+/* Disk full (RLIMIT_FSIZE in bytes with prlimit, SIGXFSZ ignored) while ranges download: the pull stops naming
+ * the blobs folder; the record keeps what was written, and the next pull continues
+ * each range from it instead of starting over. */
+Test(pull, parallel_disk_full_then_resume_from_record)
+{
+    reg r;
+    start(&r, "parfull");
+    int st;
+    /* 13 MB: the last range (from 11.06 MB) hits it after about 2 MB, the others
+     * have written about as much by then */
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "trap '' XFSZ; QFIT_PULL_PARTS=4 QFIT_PULL_PARALLEL_MIN=1048576 QFIT_MODELS='%s' "
+             "prlimit --fsize=13000000 '%s' pull --insecure --no-plan '%s'", r.store, tu_qfit_bin(), name_of(&r, "kjv"));
+    char *out = tu_run(cmd, &st);
+    cr_assert_eq(st, 1, "%s", out);
+    cr_assert(strstr(out, "not enough disk space"), "%s", out);
+    char dir[4200];
+    snprintf(dir, sizeof dir, "'%s/blobs'", r.store);
+    cr_assert(strstr(out, dir), "path not named: %s", out);
+    free(out);
+    char rec[4400];
+    record_path(&r, rec, sizeof rec);
+    long long next[16], done;
+    size_t nr = 0;
+    done = record_done(rec, next, 16, &nr);
+    cr_assert_gt(done, 0, "nothing recorded before the disk was full");
+    clear_log(&r);
+    out = run_pull_cli(&r, "QFIT_PULL_PARTS=4 QFIT_PULL_PARALLEL_MIN=1048576", &st);
+    cr_assert_eq(st, 0, "%s", out);
+    free(out);
+    assert_verified(&r, "kjv");
+    blob_req q[16];
+    size_t n = blob_requests(&r, &r.model, q, 16);
+    for (size_t i = 0; i < n; i++) {
+        bool known = false;
+        for (size_t k = 0; k < nr; k++) known |= q[i].from == next[k];
+        cr_assert(known, "the resumed pull asked for byte %lld, not where a range stopped", q[i].from);
+    }
+    cr_assert_eq(sent_total(q, n), r.model_size - done, "resumed pull fetched %lld bytes, %lld were missing",
+                 sent_total(q, n), r.model_size - done);
+    stop(&r);
+}
