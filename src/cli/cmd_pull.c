@@ -1,7 +1,9 @@
 /* qfit pull — download a model from an Ollama-compatible registry (or hf.co) into
  * the store, after checking that it fits this machine. */
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,15 +27,33 @@ static void usage(FILE *f)
         "  --force       download even when the plan says the model does not fit\n"
         "  --no-plan     skip the plan (no header request)\n"
         "\n"
-        "An interrupted pull resumes where it stopped when run again.\n");
+        "An interrupted pull resumes where it stopped when run again. Blobs of at least\n"
+        "QFIT_PULL_PARALLEL_MIN bytes (default 64 MiB) are downloaded as QFIT_PULL_PARTS\n"
+        "ranges at once (default %d, at most %d).\n", QFIT_PULL_PARTS_DEFAULT, QFIT_PULL_PARTS_MAX);
+}
+
+/* An optional decimal setting from the environment, in [lo, hi]; unset or empty
+ * leaves *out alone. -1 (message printed) when it cannot be honoured. */
+static int env_u64(const char *name, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+    const char *s = getenv(name);
+    if (!s || !*s) return 0;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*s < '0' || *s > '9' || *end || errno || v < lo || v > hi) {
+        fprintf(stderr, "qfit pull: %s='%s' is not a number from %llu to %llu\n", name, s, (unsigned long long)lo,
+                (unsigned long long)hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
 }
 
 typedef struct {
-    qfit_progress_bar bar;
+    qfit_xfer_progress xfer;
     char   last_status[64];
-    double t0;              /* when the current blob started */
-    uint64_t done0;         /* its bytes at that time (resumed part) */
-    char   digest[80];
+    bool   in_xfer;          /* the current status is a blob transfer */
 } pull_view;
 
 static double now_s(void)
@@ -43,54 +63,30 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void human(uint64_t b, char *buf, size_t cap)
-{
-    if (b >= 1000000000ull) snprintf(buf, cap, "%.1f GB", (double)b / 1e9);
-    else if (b >= 1000000ull) snprintf(buf, cap, "%.1f MB", (double)b / 1e6);
-    else if (b >= 1000ull) snprintf(buf, cap, "%.1f KB", (double)b / 1e3);
-    else snprintf(buf, cap, "%llu B", (unsigned long long)b);
-}
-
+/* Ollama's statuses: "pulling <12 hex>" (a blob: bytes, speed, ETA), the others as
+ * one line each. */
 static void on_progress(const qfit_pull_progress *p, void *ctx)
 {
     pull_view *v = ctx;
-    bool new_status = strcmp(p->status, v->last_status) != 0;
-    if (new_status) {
+    bool xfer = p->digest && !strncmp(p->status, "pulling ", 8);
+    if (strcmp(p->status, v->last_status) != 0) {
         snprintf(v->last_status, sizeof v->last_status, "%s", p->status);
-        v->t0 = now_s();
-        v->done0 = p->completed;
-        if (!v->bar.tty || !p->digest) {
-            char sz[32];
-            human(p->total, sz, sizeof sz);
-            if (p->digest && !strncmp(p->status, "pulling ", 8))
-                fprintf(stderr, "%s %s%s\n", p->status, sz, p->completed == p->total ? " (present)" : "");
-            else fprintf(stderr, "%s\n", p->status);
-        }
-        v->bar.last_pct = -1;
+        if (v->in_xfer) qfit_xfer_end(&v->xfer, stderr);
+        v->in_xfer = xfer;
+        if (xfer) qfit_xfer_begin(&v->xfer, stderr, p->status, p->completed, p->total, now_s());
+        else fprintf(stderr, "%s\n", p->status);
+        return;
     }
-    if (!v->bar.tty || !p->digest || strncmp(p->status, "pulling ", 8)) return;
-    double dt = now_s() - v->t0;
-    double rate = dt > 0.2 ? (double)(p->completed - v->done0) / dt : 0;
-    char line[256], d[32], t[32], r[32];
-    human(p->completed, d, sizeof d);
-    human(p->total, t, sizeof t);
-    human((uint64_t)rate, r, sizeof r);
-    if (rate > 0) {
-        double eta = (double)(p->total - p->completed) / rate;
-        snprintf(line, sizeof line, "%s %s/%s %s/s ETA %dm%02ds", p->status, d, t, r, (int)eta / 60, (int)eta % 60);
-    } else {
-        snprintf(line, sizeof line, "%s %s/%s", p->status, d, t);
-    }
-    qfit_progress_bar_update(&v->bar, (int64_t)p->completed, (int64_t)p->total, p->completed, p->total, line);
+    if (xfer) qfit_xfer_update(&v->xfer, stderr, p->completed, now_s());
 }
 
 static void on_plan(const qfit_plan_model *m, const qfit_plan_machine *mach, const qfit_plan_result *r, void *ctx)
 {
     char w[32], kv[32], tot[32], bud[32];
-    human(r->weights_bytes, w, sizeof w);
-    human(r->kv_bytes, kv, sizeof kv);
-    human(r->total_bytes, tot, sizeof tot);
-    human(r->budget_bytes, bud, sizeof bud);
+    qfit_human_bytes(r->weights_bytes, w, sizeof w);
+    qfit_human_bytes(r->kv_bytes, kv, sizeof kv);
+    qfit_human_bytes(r->total_bytes, tot, sizeof tot);
+    qfit_human_bytes(r->budget_bytes, bud, sizeof bud);
     printf("plan for %s (%s, %lld layers) on %s:\n", m->name, m->arch, (long long)m->n_layer, mach->name);
     printf("  weights   %s (%s)\n", w, r->mix);
     printf("  KV cache  %s (context %lld, %s)\n", kv, (long long)r->n_ctx, qfit_plan_kv_name(r->kv_type));
@@ -102,6 +98,7 @@ int qfit_cmd_pull(int argc, char **argv)
 {
     const char *name = NULL;
     qfit_pull_opts o = { .plan = true };
+    uint64_t parts = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { usage(stdout); return 0; }
         else if (!strcmp(argv[i], "--insecure")) o.insecure = true;
@@ -121,12 +118,16 @@ int qfit_cmd_pull(int argc, char **argv)
     }
     qfit_store *s = qfit_store_open(root, err, sizeof err);
     if (!s) { fprintf(stderr, "qfit pull: %s\n", err); return 1; }
-    pull_view v = { .bar = { isatty(2), -1 } };
+    if (env_u64("QFIT_PULL_PARTS", 1, QFIT_PULL_PARTS_MAX, &parts) != 0 ||
+        env_u64("QFIT_PULL_PARALLEL_MIN", 1, UINT64_MAX, &o.parallel_min) != 0)
+        return 2;
+    o.parts = (unsigned)parts;
+    pull_view v = { .xfer = { .tty = isatty(2) } };
     o.progress = on_progress;
     o.on_plan = on_plan;
     o.ctx = &v;
     int rc = qfit_pull(s, name, &o, err, sizeof err);
-    if (v.bar.tty) fprintf(stderr, "\n");
+    if (v.in_xfer) qfit_xfer_end(&v.xfer, stderr);
     if (rc != 0) fprintf(stderr, "qfit pull: %s\n", err);
     qfit_store_close(s);
     return rc ? 1 : 0;

@@ -15,20 +15,33 @@ Behaviour is read from ROOT/ctl.json at each request (absent = {}):
               the blob URL answers with a redirect to /files/<hex> on 127.0.0.1
               ("same") or 127.0.0.2 ("second")
   "drop_once": {"<hex>": N}   the first GET of that blob sends N bytes and closes
+  "drop_range": {"<hex>": [START, N]}  the first GET of that blob whose Range starts
+              at byte START sends N bytes and closes
   "corrupt": ["<hex>", ...]   one byte in the middle of the blob is flipped
   "rate": B                   at most about B bytes per second for blob bodies
   "status": {"<path>": [code, "body"]}  answer that path with that status
   "ignore_range": true        answer Range requests with the whole blob (200)
+  "gzip_bomb": {"<path>": [code, INFLATED, "NAME"]}  answer that path with that status
+              and a valid gzip body (Content-Encoding: gzip, file name NAME in its
+              header) that inflates to INFLATED zero bytes (a multiple of 1 MiB)
+  "layers": {"<path>": N}     answer that path with a manifest of N layers, generated
+              while sent (10^6 layers are about 150 MB)
+  "big_body": {"<path>": [code, N]}  answer that path with that status and N bytes "x"
 Every request is appended to ROOT/log.jsonl as one JSON object:
-  {"server": 1|2, "path", "range", "authorization", "status", "sent"}.
+  {"server": 1|2, "path", "host", "range", "authorization", "status", "sent"}
+(sent: body bytes written to the socket before the response ended or the client
+went away; an answer with a small fixed body is logged just before it is sent, so
+a client that got it finds it in the log).
 The process exits by itself after --timeout seconds (default 120).
 """
 import json
 import os
 import re
+import struct
 import sys
 import threading
 import time
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 ROOT = sys.argv[1]
@@ -68,24 +81,66 @@ class Handler(BaseHTTPRequestHandler):
             pass   # the client went away (a test kills it on purpose)
 
     def record(self, status, sent):
-        log({"server": self.server_no, "path": self.path, "range": self.headers.get("Range"),
-             "authorization": self.headers.get("Authorization"), "status": status, "sent": sent})
+        log({"server": self.server_no, "path": self.path, "host": self.headers.get("Host"),
+             "range": self.headers.get("Range"), "authorization": self.headers.get("Authorization"),
+             "status": status, "sent": sent})
+
+    def stream(self, status, total, pieces, headers=()):
+        """Send a body of total bytes made of the byte strings pieces yields; the log
+        says how many were written before the end or before the client left."""
+        self.send_response(status)
+        for k, v in headers:
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(total))
+        self.end_headers()
+        sent = 0
+        try:
+            for piece in pieces:
+                self.wfile.write(piece)
+                sent += len(piece)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        self.record(status, sent)
 
     def simple(self, status, body, headers=()):
         data = body.encode() if isinstance(body, str) else body
+        self.record(status, len(data))   # before: a client that got it may read the log at once
         self.send_response(status)
         for k, v in headers:
             self.send_header(k, v)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
-        self.record(status, len(data))
 
     def do_GET(self):
         c = ctl()
         if self.path in c.get("status", {}):
             code, body = c["status"][self.path]
             return self.simple(code, body)
+        if self.path in c.get("gzip_bomb", {}):
+            code, inflated, name = c["gzip_bomb"][self.path]
+            head, seg, k, tail = gzip_bomb(inflated, name)
+            return self.stream(code, len(head) + k * len(seg) + len(tail),
+                               [head] + [seg] * k + [tail], [("Content-Encoding", "gzip")])
+        if self.path in c.get("layers", {}):
+            n = c["layers"][self.path]
+            layer = ('{"mediaType":"application/vnd.ollama.image.model","digest":"sha256:%s","size":1}'
+                     % ("ab" * 32)).encode()
+            head = ('{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json",'
+                    '"config":{"mediaType":"application/vnd.docker.container.image.v1+json","digest":"sha256:%s",'
+                    '"size":1},"layers":[' % ("cd" * 32)).encode()
+            per = 4096   # layers per write
+            def pieces():
+                yield head
+                for i in range(0, n, per):
+                    m = min(per, n - i)
+                    yield (b"," if i else b"") + b",".join([layer] * m)
+                yield b"]}"
+            return self.stream(200, len(head) + n * len(layer) + max(n - 1, 0) + 2, pieces())
+        if self.path in c.get("big_body", {}):
+            code, n = c["big_body"][self.path]
+            chunk = b"x" * 65536
+            return self.stream(code, n, [chunk] * (n // 65536) + [b"x" * (n % 65536)])
         m = re.fullmatch(r"/v2/([^/]+)/([^/]+)/manifests/([^/]+)", self.path)
         if m:
             p = os.path.join(ROOT, "manifests", m.group(1), m.group(2), m.group(3))
@@ -138,6 +193,10 @@ class Handler(BaseHTTPRequestHandler):
             if n is not None and hx not in DROPPED:
                 DROPPED.add(hx)
                 drop = n
+            dr = c.get("drop_range", {}).get(hx)
+            if dr is not None and status == 206 and start == dr[0] and (hx, start) not in DROPPED:
+                DROPPED.add((hx, start))
+                drop = dr[1]
         rate = c.get("rate")
         sent = 0
         pos = start
@@ -159,6 +218,30 @@ class Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass
         self.record(status, sent)
+
+
+BOMBS = {}
+
+
+def gzip_bomb(inflated, name):
+    """A gzip member of `inflated` zero bytes: header (with FNAME), the same deflate
+    segment repeated k times, the final block and the trailer. A segment is 1 MiB of
+    zeros compressed from a fresh state and ended by a full flush, so it is
+    byte-aligned and refers to nothing before it: any number of copies in a row is
+    a valid deflate stream (about 1 KiB per MiB)."""
+    key = (inflated, name)
+    if key not in BOMBS:
+        mib = 1 << 20
+        c = zlib.compressobj(9, zlib.DEFLATED, -15)
+        seg = c.compress(bytes(mib)) + c.flush(zlib.Z_FULL_FLUSH)
+        k = inflated // mib
+        crc, zeros = 0, bytes(mib)
+        for _ in range(k):
+            crc = zlib.crc32(zeros, crc)
+        head = b"\x1f\x8b\x08\x08\0\0\0\0\x02\xff" + name.encode() + b"\0"
+        tail = zlib.compressobj(9, zlib.DEFLATED, -15).flush() + struct.pack("<II", crc, inflated & 0xFFFFFFFF)
+        BOMBS[key] = (head, seg, k, tail)
+    return BOMBS[key]
 
 
 class Second(Handler):
