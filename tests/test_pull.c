@@ -561,7 +561,11 @@ Test(pull, kill9_mid_download_then_resume)
     got = file_size(partial);
     cr_assert_gt(got, 1000000, "the pull did not get far enough (%lld bytes)", (long long)got);
     cr_assert_lt(got, r.model_size, "the pull finished before the kill");
-    /* what the server sent to the killed process: at most 1% more than it kept */
+    /* what the server sent to the killed process: at most 1% more than it kept, plus what was
+     * still in transit and never reached qfit, which no recording rule can keep: the loopback
+     * socket's receive buffer (tcp_rmem default 128 KiB; the kernel's accounting lets it hold
+     * up to twice that) and curl's 16 KiB buffer. A run at load 10 lost 160 KiB this way. */
+    const int64_t in_transit = 256 * 1024 + 16 * 1024;
     int64_t sent_before = -1;
     size_t i;
     json_t *e, *log;
@@ -573,7 +577,7 @@ Test(pull, kill9_mid_download_then_resume)
         json_decref(log);
     }
     cr_assert_geq(sent_before, got, "the server's log of the killed request is missing");
-    cr_assert_leq(sent_before - got, got / 100, "%lld bytes sent to the killed pull were lost (kept %lld)",
+    cr_assert_leq(sent_before - got, got / 100 + in_transit, "%lld bytes sent to the killed pull were lost (kept %lld)",
                   (long long)(sent_before - got), (long long)got);
     set_ctl(&r, "{}");
     clear_log(&r);
