@@ -104,6 +104,27 @@ qb_build_peer_depth() {
     QB_PEER_DEPTH=$out
 }
 
+# Builds bench/peer_batched.c (llama.cpp generation with N sequences in one batch, as
+# qfit bench --parallel N) like peer-depth. Sets QB_PEER_BATCHED. Needs qb_find_peer first.
+qb_build_peer_batched() {
+    local home inc src out
+    home=$(cd "$QB_PEER/../.." && pwd)
+    inc=$home/vendor/include
+    src=$(qb_shared_dir_hint)/peer/src
+    out=$QB_ROOT/build/bench/peer-batched
+    [[ -f $inc/llama.h ]] || qb_die "no llama.cpp headers at $inc (run bash $(qb_shared_dir_hint)/peer/setup.sh)"
+    [[ -f $src/peer_common.c ]] || qb_die "no peer harness sources at $src (set QFIT_SHARED)"
+    if [[ ! -x $out || $QB_ROOT/bench/peer_batched.c -nt $out ]]; then
+        mkdir -p "$(dirname "$out")"
+        qb_log "building $out"
+        cc -O2 -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -I"$inc" -I"$src" \
+            "$QB_ROOT/bench/peer_batched.c" "$src/peer_common.c" -o "$out" \
+            -L"$QB_PEER/../lib" -lllama -lggml -lggml-base -Wl,-rpath,"$(cd "$QB_PEER/../lib" && pwd)" -ldl -lm -lpthread \
+            || qb_die "building peer-batched failed"
+    fi
+    QB_PEER_BATCHED=$out
+}
+
 # The ggml CPU backend library for an ISA name (haswell = AVX2, zen4, ...).
 qb_peer_backend_lib() {
     local lib=$QB_PEER/../lib/libggml-cpu-$1.so
