@@ -639,3 +639,46 @@ Test(generate, invalid_parameters_name_the_field)
     qfit_tokenizer_free(tok);
     qfit_model_free(m);
 }
+
+/* A prompt whose start is already in the context (a reused prefix, as a chat's next
+ * turn): with params.history holding that prefix, the penalties see the whole prompt and
+ * the output equals a fresh run on the whole prompt; without it they do not (the case
+ * is chosen so that the difference shows: a repetitive prompt, repeat_penalty 1.8 over the
+ * whole context), so the test would catch a history that is ignored. */
+Test(generate, reused_prefix_counts_in_the_penalty_window, .timeout = 300)
+{
+    rig r = rig_new(256, 64);
+    static const char TEXT[] = "and the children of Israel, and the children of Israel, and the children of "
+                               "Israel, and the children of Israel, and the children of";
+    int32_t *ids;
+    size_t n;
+    cr_assert_eq(qfit_tokenize_alloc(r.tok, TEXT, strlen(TEXT), true, false, &ids, &n), 0);
+    qfit_gen_params p;
+    qfit_gen_params_init(&p);
+    p.sampling.temperature = 0.0f;
+    p.sampling.repeat_penalty = 1.8f;
+    p.sampling.repeat_last_n = -1;
+    p.num_predict = 16;
+    qfit_gen_result res;
+    capture fresh = { 0 }, with = { 0 }, without = { 0 };
+    qfit_gen_callbacks cb = callbacks(&fresh);
+    cr_assert_eq(qfit_generate(r.c, r.tok, ids, n, &p, &cb, &res), 0, "%s", res.error);
+    const size_t k = n - 3;   /* the prefix already cached */
+    for (int pass = 0; pass < 2; pass++) {
+        capture *cap = pass == 0 ? &with : &without;
+        qfit_context_reset(r.c);
+        cr_assert_eq(qfit_decode(r.c, ids, (int)k, (int)k), 0);
+        qfit_gen_params q = p;
+        q.history = pass == 0 ? ids : NULL;
+        q.n_history = pass == 0 ? k : 0;
+        cb = callbacks(cap);
+        cr_assert_eq(qfit_generate(r.c, r.tok, ids + k, n - k, &q, &cb, &res), 0, "%s", res.error);
+    }
+    cr_assert_eq(with.n_tok, fresh.n_tok);
+    cr_expect_arr_eq(with.ids, fresh.ids, (size_t)fresh.n_tok * sizeof(int32_t),
+                     "with the history: \"%s\" vs fresh \"%s\"", with.text, fresh.text);
+    cr_expect(without.n_tok != fresh.n_tok || memcmp(without.ids, fresh.ids, (size_t)fresh.n_tok * sizeof(int32_t)),
+              "the case shows no difference without the history: it would not catch one ignored");
+    free(ids);
+    rig_free(&r);
+}

@@ -82,6 +82,11 @@ typedef struct {
     int   top_logprobs;                /* 0..20 alternatives with it (needs logprobs) */
     uint64_t load_ns;                  /* time the caller spent loading for this request:
                                           reported as load_ns and counted in total_ns */
+    const int32_t *history;            /* qfit_generate: the tokens already in the context
+                                          before this prompt (a reused prefix), recorded in the
+                                          penalty window first, as if they had been evaluated
+                                          with the prompt (NULL / n_history 0: none) */
+    size_t n_history;
     /* Structured output (NULL: none, and no cost). Before each token, tokens the
      * grammar rejects get a logit of -inf; end-of-generation tokens are allowed
      * only where the grammar is complete; when it is complete and cannot

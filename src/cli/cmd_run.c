@@ -415,10 +415,8 @@ static turn_status session_turn(chat_session *s, bool chat, const char *raw, boo
         st = TURN_NOT_RUN;
         goto out;
     }
-    /* The longest cached prefix of the new prompt, leaving one token to evaluate. Known gap:
-     * qfit_generate records only the tokens it evaluates in the penalty window, so with
-     * repeat/presence/frequency penalties a reused prefix is not in it (Ollama's runner
-     * records the whole prompt); generate.h needs a way to pass the cached tokens. */
+    /* The longest cached prefix of the new prompt, leaving one token to evaluate; the
+     * prefix still counts in the penalty window (gp.history), as Ollama's runner does. */
     size_t keep = 0;
     while (keep < s->n_cached && keep < n - 1 && s->cached[keep] == ids[keep]) keep++;
     qfit_context_truncate(s->c, (int)keep);
@@ -428,6 +426,8 @@ static turn_status session_turn(chat_session *s, bool chat, const char *raw, boo
     const qfit_gen_callbacks cb = { .on_text = answer_text, .on_token = answer_token,
                                     .should_abort = answer_abort, .user = &a };
     qfit_gen_result r;
+    gp.history = ids;
+    gp.n_history = keep;
     int rc = qfit_generate(s->c, tok, ids + keep, n - keep, &gp, &cb, &r);
     g_interrupted = 0;
     if (session_set_cached(s, ids, n, a.ids, a.n_ids) != 0) a.oom = true;

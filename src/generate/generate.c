@@ -388,6 +388,7 @@ int qfit_generate(qfit_context *c, const qfit_tokenizer *tok, const int32_t *pro
         goto done;
     }
     if (n_keep > n_past0 + (int)n_prompt) n_keep = n_past0 + (int)n_prompt;
+    if (p->history && p->n_history) qfit_gen_accept_prompt(g, p->history, p->n_history);
     qfit_gen_accept_prompt(g, prompt, n_prompt);
 
     /* prefill in micro-batches of n_batch, polling the abort between them */
