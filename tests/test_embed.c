@@ -274,6 +274,49 @@ Test(embed, batch_equals_single)
     }
 }
 
+static int count_passes(void *user)
+{
+    ++*(int *)user;
+    return 0;
+}
+
+/* A context of several sequences packs inputs that fit one pass into one batch (each its own
+ * sequence): the 4 short texts (37 tokens) go in one pass, the 62-token one alone, so the
+ * abort callback (polled before every pass) runs twice, not 5 times. Each vector equals the
+ * single-input one to the issue's bound (cosine >= 0.9999; measured 1.000000000000 to 12
+ * digits on this F32 model: only the weight matrices' row count differs), and pooling never
+ * mixes inputs (pooling rows shifted by one, broken on purpose: cosines 0.99, 0.998, 0.56). */
+Test(embed, packed_batch_on_a_multi_sequence_context)
+{
+    qfit_context_params cp = qfit_context_default_params();
+    cp.n_ctx = 128;
+    cp.n_batch = 512;
+    cp.n_threads = 2;
+    cp.n_seq = 4;
+    char err[256] = "";
+    qfit_context *c4 = qfit_context_new(M, &cp, err, sizeof err);
+    cr_assert(c4, "%s", err);
+    qfit_context *c1 = ctx(128, 512);
+    qfit_embed_params p;
+    qfit_embed_params_init(&p);
+    int passes = 0;
+    p.should_abort = count_passes;
+    p.abort_user = &passes;
+    float *packed = malloc((size_t)N_TEXTS * E * sizeof(float));
+    cr_assert(packed);
+    cr_assert_eq(qfit_embed(c4, T, EMBED_TEXTS, N_TEXTS, &p, packed, NULL, NULL, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(passes, 2, "%d forward passes for 5 inputs on 4 sequences", passes);
+    for (int t = 0; t < N_TEXTS; t++) {
+        float *single = embed(c1, &EMBED_TEXTS[t], 1, QFIT_POOLING_MEAN, true, NULL);
+        const double cs = cosine(packed + (size_t)t * E, single, E);
+        cr_expect_geq(cs, 0.9999, "text %d: cosine %.9f packed vs alone", t, cs);
+        free(single);
+    }
+    free(packed);
+    qfit_context_free(c1);
+    qfit_context_free(c4);
+}
+
 /* Normalised vectors have L2 norm 1 (to float rounding); dimensions K keeps the
  * first K values of the raw vector and renormalises them; K out of 1..n_embd is
  * an error naming K and n_embd. */

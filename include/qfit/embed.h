@@ -21,12 +21,15 @@
  * so) and control tokens written in the text parsed, as llama.cpp's embedding
  * tool and Ollama do.
  *
- * Batches: a batch of inputs is processed in one call; the context holds one
- * sequence, so each input is evaluated as its own sequence from position 0 (the
- * KV cache is reset between inputs) in passes of n_batch tokens. An input's
- * vector is therefore computed exactly as when it is embedded alone: batch and
- * single results are bit-identical (same passes, same kernels, no dependence on
- * the other inputs), not merely close.
+ * Batches: a batch of inputs is processed in one call. On a context of one sequence
+ * each input is evaluated as its own sequence from position 0 (the KV cache is reset
+ * between inputs) in passes of n_batch tokens, exactly as when it is embedded alone:
+ * batch and single results are bit-identical. On a context of several sequences
+ * (qfit_context_params.n_seq), consecutive inputs that fit one pass together (at most
+ * n_seq of them, at most n_batch tokens) are evaluated in one qfit_decode_batch, each
+ * as its own sequence: one pass instead of one per input, and each vector equal to its
+ * single-input one to float rounding (cosine >= 0.9999; the weight matrices see more
+ * rows at once). A longer input goes alone.
  *
  * Context length: an input longer than the context is an error naming both
  * numbers unless truncate is set; then its first n_ctx tokens are kept (as

@@ -108,6 +108,22 @@ static int embed_one(qfit_context *c, const int32_t *ids, int n, const qfit_embe
     return 0;
 }
 
+/* Pool rows row0 .. row0+n-1 of the last decode (one input, all its tokens) into v. */
+static void pool_rows(const qfit_context *c, int row0, int n, qfit_pooling pooling, double *sum, float *v)
+{
+    const int E = qfit_model_hparams(qfit_context_model(c))->n_embd;
+    if (pooling == QFIT_POOLING_MEAN) {
+        for (int i = 0; i < E; i++) sum[i] = 0.0;
+        for (int j = 0; j < n; j++) {
+            const float *row = qfit_get_embeddings(c, row0 + j);
+            for (int i = 0; i < E; i++) sum[i] += row[i];
+        }
+        for (int i = 0; i < E; i++) v[i] = (float)(sum[i] / n);
+    } else {
+        memcpy(v, qfit_get_embeddings(c, row0 + (pooling == QFIT_POOLING_CLS ? 0 : n - 1)), (size_t)E * sizeof *v);
+    }
+}
+
 /* The first k values of v into dst, L2-normalised when asked (a zero vector stays zero). */
 static void finish_vector(const float *v, int k, bool normalize, float *dst)
 {
@@ -152,19 +168,25 @@ int qfit_embed(qfit_context *c, const qfit_tokenizer *tok, const char *const *in
     const bool was_embd = qfit_context_embeddings(c);
     double *sum = malloc((size_t)E * sizeof *sum);
     float *v = malloc((size_t)E * sizeof *v);
+    int32_t **ids = NULL;   /* each input's tokens */
+    int *nts = NULL;        /* and how many are evaluated */
+    struct { int32_t *tok; int *seq; bool *want; } pack = { 0 };
     int rc = -1;
     if (!sum || !v) { snprintf(err, err_len, "out of memory"); goto done; }
     qfit_set_embeddings(c, true);
+    /* tokenize everything first: errors come before any evaluation */
+    if (!(ids = calloc(n, sizeof *ids)) || !(nts = calloc(n, sizeof *nts))) {
+        snprintf(err, err_len, "out of memory");
+        goto done;
+    }
     for (size_t i = 0; i < n; i++) {
         if (!inputs[i]) { snprintf(err, err_len, "input %zu is NULL", i); goto done; }
-        int32_t *ids = NULL;
         size_t nt = 0;
-        if (qfit_tokenize_alloc(tok, inputs[i], strlen(inputs[i]), true, true, &ids, &nt) != 0) {
+        if (qfit_tokenize_alloc(tok, inputs[i], strlen(inputs[i]), true, true, &ids[i], &nt) != 0) {
             snprintf(err, err_len, "input %zu: tokenization failed (out of memory?)", i);
             goto done;
         }
         if (nt == 0) {
-            free(ids);
             snprintf(err, err_len, "input %zu is empty: it has no tokens (the model adds no BOS/EOS)", i);
             goto done;
         }
@@ -173,23 +195,68 @@ int qfit_embed(qfit_context *c, const qfit_tokenizer *tok, const char *const *in
             if (!p.truncate) {
                 snprintf(err, err_len, "input %zu has %zu tokens, more than the context length of %d tokens "
                          "(truncate keeps the first %d)", i, nt, n_ctx, n_ctx);
-                free(ids);
                 goto done;
             }
             dropped = (int)(nt - (size_t)n_ctx);
             nt = (size_t)n_ctx;
         }
-        const int r = embed_one(c, ids, (int)nt, &p, pooling, sum, v, err, err_len, i);
-        free(ids);
-        if (r != 0) goto done;
-        finish_vector(v, dims, p.normalize, out + i * (size_t)dims);
+        nts[i] = (int)nt;
         if (items) { items[i].n_tokens = (int)nt; items[i].n_truncated = dropped; }
         if (res) { res->prompt_eval_count += (int64_t)nt; res->n_truncated += dropped; }
+    }
+    const int n_seq = qfit_context_n_seq(c), n_batch = qfit_context_n_batch(c);
+    for (size_t i = 0; i < n;) {
+        /* a context of several sequences: inputs that fit one pass together go in one
+         * batch, each as its own sequence; a longer input (or one sequence) alone */
+        size_t j = i;
+        int total = 0;
+        while (n_seq > 1 && j < n && (int)(j - i) < n_seq && total + nts[j] <= n_batch) total += nts[j++];
+        if (j - i >= 2) {
+            if (p.should_abort && p.should_abort(p.abort_user)) {
+                snprintf(err, err_len, "cancelled at input %zu", i);
+                goto done;
+            }
+            if (!pack.tok && (!(pack.tok = malloc((size_t)n_batch * sizeof *pack.tok)) ||
+                              !(pack.seq = malloc((size_t)n_batch * sizeof *pack.seq)) ||
+                              !(pack.want = malloc((size_t)n_batch * sizeof *pack.want)))) {
+                snprintf(err, err_len, "out of memory");
+                goto done;
+            }
+            int k = 0;
+            for (size_t q = i; q < j; q++)
+                for (int t = 0; t < nts[q]; t++, k++) {
+                    pack.tok[k] = ids[q][t];
+                    pack.seq[k] = (int)(q - i);
+                    pack.want[k] = true;
+                }
+            qfit_context_reset(c);
+            const qfit_batch b = { .n_tokens = k, .token = pack.tok, .seq = pack.seq, .logits = pack.want };
+            if (qfit_decode_batch(c, &b) != 0) {
+                snprintf(err, err_len, "inputs %zu..%zu: %s", i, j - 1, qfit_context_error(c));
+                goto done;
+            }
+            int row = 0;
+            for (size_t q = i; q < j; row += nts[q], q++) {
+                pool_rows(c, row, nts[q], pooling, sum, v);
+                finish_vector(v, dims, p.normalize, out + q * (size_t)dims);
+            }
+            i = j;
+            continue;
+        }
+        if (embed_one(c, ids[i], nts[i], &p, pooling, sum, v, err, err_len, i) != 0) goto done;
+        finish_vector(v, dims, p.normalize, out + i * (size_t)dims);
+        i++;
     }
     rc = 0;
 done:
     qfit_context_reset(c);
     qfit_set_embeddings(c, was_embd);
+    for (size_t i = 0; ids && i < n; i++) free(ids[i]);
+    free(ids);
+    free(nts);
+    free(pack.tok);
+    free(pack.seq);
+    free(pack.want);
     free(sum);
     free(v);
     if (res) res->total_ns = now_ns() - t0;
