@@ -82,48 +82,31 @@ qb_find_peer() {
     QB_PEER=$(cd "$dir" && pwd)
 }
 
-# Builds bench/peer_depth.c (llama.cpp pp/tg after D cached tokens; the peer's
-# peer-bench has no depth option) against the peer's headers, libraries and
-# harness helpers. Sets QB_PEER_DEPTH. Needs qb_find_peer first.
-qb_build_peer_depth() {
-    local home inc src out
+# qb_build_peer_tool NAME: builds bench/peer_NAME.c (a llama.cpp harness: peer_depth.c, pp/tg
+# after D cached tokens, which the peer's peer-bench cannot do; peer_batched.c, N sequences in
+# one batch) against the peer's headers, libraries and harness helpers into
+# build/bench/peer-NAME; prints its path. Needs qb_find_peer first.
+qb_build_peer_tool() {
+    local name=$1 home inc src out
     home=$(cd "$QB_PEER/../.." && pwd)
     inc=$home/vendor/include
     src=$(qb_shared_dir_hint)/peer/src
-    out=$QB_ROOT/build/bench/peer-depth
+    out=$QB_ROOT/build/bench/peer-$name
     [[ -f $inc/llama.h ]] || qb_die "no llama.cpp headers at $inc (run bash $(qb_shared_dir_hint)/peer/setup.sh)"
     [[ -f $src/peer_common.c ]] || qb_die "no peer harness sources at $src (set QFIT_SHARED)"
-    if [[ ! -x $out || $QB_ROOT/bench/peer_depth.c -nt $out ]]; then
+    if [[ ! -x $out || $QB_ROOT/bench/peer_$name.c -nt $out ]]; then
         mkdir -p "$(dirname "$out")"
         qb_log "building $out"
         cc -O2 -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -I"$inc" -I"$src" \
-            "$QB_ROOT/bench/peer_depth.c" "$src/peer_common.c" -o "$out" \
+            "$QB_ROOT/bench/peer_$name.c" "$src/peer_common.c" -o "$out" \
             -L"$QB_PEER/../lib" -lllama -lggml -lggml-base -Wl,-rpath,"$(cd "$QB_PEER/../lib" && pwd)" -ldl -lm -lpthread \
-            || qb_die "building peer-depth failed"
+            || qb_die "building peer-$name failed"
     fi
-    QB_PEER_DEPTH=$out
+    printf '%s\n' "$out"
 }
-
-# Builds bench/peer_batched.c (llama.cpp generation with N sequences in one batch, as
-# qfit bench --parallel N) like peer-depth. Sets QB_PEER_BATCHED. Needs qb_find_peer first.
-qb_build_peer_batched() {
-    local home inc src out
-    home=$(cd "$QB_PEER/../.." && pwd)
-    inc=$home/vendor/include
-    src=$(qb_shared_dir_hint)/peer/src
-    out=$QB_ROOT/build/bench/peer-batched
-    [[ -f $inc/llama.h ]] || qb_die "no llama.cpp headers at $inc (run bash $(qb_shared_dir_hint)/peer/setup.sh)"
-    [[ -f $src/peer_common.c ]] || qb_die "no peer harness sources at $src (set QFIT_SHARED)"
-    if [[ ! -x $out || $QB_ROOT/bench/peer_batched.c -nt $out ]]; then
-        mkdir -p "$(dirname "$out")"
-        qb_log "building $out"
-        cc -O2 -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -I"$inc" -I"$src" \
-            "$QB_ROOT/bench/peer_batched.c" "$src/peer_common.c" -o "$out" \
-            -L"$QB_PEER/../lib" -lllama -lggml -lggml-base -Wl,-rpath,"$(cd "$QB_PEER/../lib" && pwd)" -ldl -lm -lpthread \
-            || qb_die "building peer-batched failed"
-    fi
-    QB_PEER_BATCHED=$out
-}
+# Sets QB_PEER_DEPTH / QB_PEER_BATCHED.
+qb_build_peer_depth() { QB_PEER_DEPTH=$(qb_build_peer_tool depth); }
+qb_build_peer_batched() { QB_PEER_BATCHED=$(qb_build_peer_tool batched); }
 
 # The ggml CPU backend library for an ISA name (haswell = AVX2, zen4, ...).
 qb_peer_backend_lib() {
