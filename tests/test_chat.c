@@ -357,6 +357,43 @@ Test(chat, oneshot_applies_the_template)
 }
 
 /* Without a chat template: plain completion, and a line on stderr says so. */
+/* qfit run NAME --format SCHEMA.json: the answer is JSON valid against the schema (checked
+ * here with jansson and by hand, not with the engine), at temperature 1 so that nothing but
+ * the grammar keeps it in shape; --format json gives one JSON value; an unsupported keyword
+ * is refused (exit 2) naming it, before any model is loaded. */
+Test(chat, oneshot_format_constrains_the_answer)
+{
+    const char *d = fresh_dir("format");
+    create_model(d, "fmt", GO_TEMPLATE, "PARAMETER temperature 1\nPARAMETER seed 7\nPARAMETER num_predict 200\n");
+    write_file(d, "schema.json", "{\"type\": \"object\", \"properties\": {\"book\": {\"enum\": [\"Genesis\", "
+                                 "\"Exodus\"]}, \"chapter\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 50}}, "
+                                 "\"required\": [\"book\", \"chapter\"], \"additionalProperties\": false}");
+    int st;
+    char *out = qfit_stdout(d, "run fmt --format schema.json 'Which book?'", &st);
+    cr_assert_eq(st, 0, "%s", out);
+    json_error_t je;
+    json_t *v = json_loads(out, JSON_DECODE_ANY, &je);
+    cr_assert(v, "not JSON: '%s' (%s)", out, je.text);
+    const char *book = json_string_value(json_object_get(v, "book"));
+    const json_t *ch = json_object_get(v, "chapter");
+    cr_expect(book && (!strcmp(book, "Genesis") || !strcmp(book, "Exodus")), "%s", out);
+    cr_expect(json_is_integer(ch) && json_integer_value(ch) >= 1 && json_integer_value(ch) <= 50, "%s", out);
+    cr_expect_eq(json_object_size(v), 2, "%s", out);
+    json_decref(v);
+    free(out);
+    out = qfit_stdout(d, "run fmt --format json 'And God said'", &st);
+    cr_assert_eq(st, 0, "%s", out);
+    v = json_loads(out, JSON_DECODE_ANY, &je);
+    cr_expect(v, "not JSON: '%s' (%s)", out, je.text);
+    json_decref(v);
+    free(out);
+    write_file(d, "bad.json", "{\"type\": \"array\", \"uniqueItems\": true}");
+    char *all = qfit(d, "run fmt --format bad.json 'x'", &st);
+    cr_expect_eq(st, 2, "%s", all);   /* tu_run gives the exit status */
+    cr_expect(strstr(all, "uniqueItems"), "%s", all);
+    free(all);
+}
+
 Test(chat, oneshot_without_template_says_so)
 {
     const char *d = fresh_dir("plain");

@@ -24,7 +24,7 @@
 static void run_usage(FILE *f)
 {
     fprintf(f,
-            "usage: qfit run NAME [PROMPT] [--verbose]\n"
+            "usage: qfit run NAME [PROMPT] [--verbose] [--format json|SCHEMA.json]\n"
             "  chat with the stored model NAME through its chat template: one answer to PROMPT (or\n"
             "  to piped stdin), else an interactive session (type /? there for its commands)\n"
             "usage: qfit run MODEL.gguf -p PROMPT [options]\n"
@@ -219,6 +219,7 @@ typedef struct {
     int32_t            *cached;   /* the token ids in the context's KV cache, in order */
     size_t              n_cached, cap_cached;
     bool                verbose;
+    const qfit_grammar *grammar;  /* --format: every answer constrained (NULL: none) */
 } chat_session;
 
 static void session_close_model(chat_session *s)
@@ -406,6 +407,7 @@ static turn_status session_turn(chat_session *s, bool chat, const char *raw, boo
         goto out;
     }
     gp.overflow = QFIT_OVERFLOW_ERROR;   /* never drop the start of a conversation silently */
+    gp.grammar = s->grammar;
     const int n_ctx = qfit_context_n_ctx(s->c), reserve = answer_reserve(gp.num_predict, n_ctx);
     if ((int64_t)n + reserve > n_ctx) {
         fprintf(stderr, "qfit run: the %s is %zu tokens and %d more are kept for the answer, but the "
@@ -869,10 +871,10 @@ static char *read_all_stdin(void)
     return buf;
 }
 
-/* qfit run NAME [PROMPT...] [--verbose] */
+/* qfit run NAME [PROMPT...] [--verbose] [--format json|SCHEMA.json] */
 static int run_chat(int argc, char **argv)
 {
-    const char *model = NULL;
+    const char *model = NULL, *format = NULL;
     char *prompt = NULL;
     size_t plen = 0;
     bool verbose = false;
@@ -880,6 +882,7 @@ static int run_chat(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--verbose")) verbose = true;
+        else if (!strcmp(a, "--format") && i + 1 < argc) format = argv[++i];
         else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "qfit run: unknown option %s for a stored model (its settings come from its "
                     "Modelfile; change them with /set parameter in a session)\n", a);
@@ -896,11 +899,13 @@ static int run_chat(int argc, char **argv)
             plen += n;
         }
     }
-    if (!model) { run_usage(stderr); return 2; }
+    if (!model) { run_usage(stderr); free(prompt); return 2; }
+    qfit_grammar *grammar = NULL;   /* an unsupported schema is refused before anything loads */
+    if (qfit_run_grammar_load(format, NULL, &grammar) != 0) { free(prompt); return 2; }
     const bool interactive = !prompt && isatty(0);
-    if (!prompt && !interactive && !(prompt = read_all_stdin())) return 1;
+    if (!prompt && !interactive && !(prompt = read_all_stdin())) { qfit_grammar_free(grammar); return 1; }
 
-    chat_session s = { .verbose = verbose };
+    chat_session s = { .verbose = verbose, .grammar = grammar };
     char err[1024];
     if (!(s.history = json_array())) goto out;
     if (session_open(&s, model, interactive, err, sizeof err) != 0) {
@@ -924,6 +929,7 @@ out:
     free(s.system);
     free(s.cached);
     free(prompt);
+    qfit_grammar_free(grammar);
     return rc;
 }
 
