@@ -326,6 +326,29 @@ Test(pull, redirect_to_plain_http_refused_without_insecure_and_file_scheme_refus
     qfit_store_close(s);
 }
 
+/* Server-side request forgery: a redirect to the cloud metadata address, by number or by a
+ * name that resolves there, is refused before any connection (user-pain-points.md Part 4),
+ * with a message naming the address; nothing is stored. Without the guard the pull would
+ * try to connect (and fail later with another message, or reach a metadata service). */
+Test(pull, redirect_to_link_local_metadata_address_refused)
+{
+    static const char *const TO[2] = { "http://169.254.169.254/latest/meta-data/", "http://metadata.test/x" };
+    for (int k = 0; k < 2; k++) {
+        reg r;
+        start(&r, k ? "ssrf-name" : "ssrf-ip");
+        char ctl[512];
+        snprintf(ctl, sizeof ctl, "{\"redirect\": {\"%s\": {\"code\": 302, \"to\": \"%s\"}}}", r.model.hex, TO[k]);
+        set_ctl(&r, ctl);
+        seen sn = { .plans = 0 };
+        char err[2048] = "";
+        static const char *const res[] = { "metadata.test:80:169.254.169.254", NULL };
+        qfit_pull_opts o = { .insecure = true, .resolve = res };
+        cr_expect_neq(pull(&r, "kjv", &o, &sn, err, sizeof err), 0, "%s: followed", TO[k]);
+        cr_expect(strstr(err, "refused to connect to 169.254.169.254"), "%s: %s", TO[k], err);
+        stop(&r);
+    }
+}
+
 Test(pull, resume_after_dropped_connection_sends_range)
 {
     reg r;

@@ -16,6 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #define URL_MAX 4096
 
 /* snprintf that says when the result did not fit (URLs and paths are then refused). */
@@ -68,6 +71,7 @@ typedef struct {
     char    *err;
     size_t   err_len;
     int      sink_failed;
+    char     refused_addr[64];          /* a link-local address the socket guard refused */
 } xfer;
 
 static void report(puller *P, const char *status, const char *digest)
@@ -148,6 +152,40 @@ static void clean_excerpt(char *s, size_t n)
         if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) s[i] = ' ';
 }
 
+/* Server-side request forgery guard: no connection, whatever the URL or a redirect says
+ * and whatever a name resolves to, to a link-local address (169.254.0.0/16, fe80::/10,
+ * IPv4-mapped ones too): that is where cloud metadata services answer
+ * (http://169.254.169.254), never a registry. Checked on the address curl is about to
+ * connect to, so DNS names are covered. */
+static bool link_local(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET) {
+        const uint8_t *a = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+        return a[0] == 169 && a[1] == 254;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const uint8_t *a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+        static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+        if (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) return true;
+        return memcmp(a, mapped, 12) == 0 && a[12] == 169 && a[13] == 254;
+    }
+    return false;
+}
+
+static curl_socket_t open_socket_guarded(void *user, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+    xfer *x = user;
+    (void)purpose;
+    if (link_local(&addr->addr)) {
+        const void *ip = addr->family == AF_INET ? (const void *)&((const struct sockaddr_in *)&addr->addr)->sin_addr
+                                                 : (const void *)&((const struct sockaddr_in6 *)&addr->addr)->sin6_addr;
+        if (!inet_ntop(addr->family, ip, x->refused_addr, sizeof x->refused_addr))
+            snprintf(x->refused_addr, sizeof x->refused_addr, "a link-local address");
+        return CURL_SOCKET_BAD;
+    }
+    return socket(addr->family, addr->socktype, addr->protocol);
+}
+
 /* One request of a (possibly redirected) GET: the URL's scheme is checked, the
  * headers built (Authorization only for the registry's own host:port) and the easy
  * handle c configured. *h is the header list to free after the transfer. */
@@ -194,6 +232,9 @@ static int req_setup(puller *P, CURL *c, const char *url, const char *accept, in
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
     if (P->resolve) curl_easy_setopt(c, CURLOPT_RESOLVE, P->resolve);
+    x->refused_addr[0] = 0;
+    curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket_guarded);
+    curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, x);
     /* no CURLOPT_ACCEPT_ENCODING: bodies are never decompressed (no gzip bomb) */
     x->P = P;
     x->c = c;
@@ -219,6 +260,11 @@ static int req_result(CURL *c, CURLcode cr, char *url, const char *url0, int *ho
     if (x->sink_failed) return -1;
     /* an error body longer than the bound stops the transfer: still that status */
     if (cr == CURLE_WRITE_ERROR && st >= 400 && x->discarded > QFIT_PULL_ERR_BODY_READ) cr = CURLE_OK;
+    if (cr != CURLE_OK && x->refused_addr[0]) {
+        snprintf(err, err_len, "GET %.512s: refused to connect to %s (link-local: cloud metadata services answer "
+                 "there, never a registry)", url, x->refused_addr);
+        return -1;
+    }
     if (cr != CURLE_OK) {
         snprintf(err, err_len, "GET %.512s: %s", url, curl_easy_strerror(cr));
         return -1;

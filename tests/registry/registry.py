@@ -11,7 +11,7 @@ to ROOT/ports once both listen):
 Range requests ("bytes=A-" and "bytes=A-B") get 206 with Content-Range.
 
 Behaviour is read from ROOT/ctl.json at each request (absent = {}):
-  "redirect": {"<hex>": {"code": 302, "to": "same" | "second"}}
+  "redirect": {"<hex>": {"code": 302, "to": "same" | "second" | "<URL>"}}
               the blob URL answers with a redirect to /files/<hex> on 127.0.0.1
               ("same") or 127.0.0.2 ("second")
   "drop_once": {"<hex>": N}   the first GET of that blob sends N bytes and closes
@@ -154,6 +154,8 @@ class Handler(BaseHTTPRequestHandler):
             hx = m.group(1)
             red = c.get("redirect", {}).get(hx)
             if red:
+                if red["to"].startswith("http"):   # a URL of the test's choosing
+                    return self.simple(red["code"], "", [("Location", red["to"])])
                 host, port = ("127.0.0.1", PORTS[0]) if red["to"] == "same" else ("127.0.0.2", PORTS[1])
                 return self.simple(red["code"], "", [("Location", "http://%s:%d/files/%s" % (host, port, hx))])
             return self.blob(hx, c)
