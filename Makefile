@@ -88,6 +88,7 @@ FUZZ_CC ?= clang
 FUZZ_SRCS := $(wildcard fuzz/fuzz_*.c)
 FUZZ_DIRS_fuzz_gguf := gguf quant
 FUZZ_DIRS_fuzz_name := store config gguf quant quantize modelfile
+FUZZ_DIRS_fuzz_config := config
 FUZZ_DIRS_fuzz_gotmpl :=
 FUZZ_DIRS_fuzz_modelfile := modelfile
 FUZZ_DIRS_fuzz_jinja := template
