@@ -417,32 +417,31 @@ const float *qfit_get_embeddings(const qfit_context *c, int i)
     return c->logits + (size_t)i * (size_t)c->model->hp.n_embd;
 }
 
-int qfit_decode_batch(qfit_context *c, const qfit_batch *b)
+/* Tokens of any sequences, checked whole before anything is evaluated, then run in passes
+ * of n_batch. seq NULL: every token is sequence 0's; want NULL: the logits of the tokens
+ * from index logits_from on (qfit_decode's form, without building arrays per call). */
+static int decode_tokens(qfit_context *c, int n, const int32_t *token, const int *seq, const bool *want,
+                         int logits_from)
 {
     const qfit_hparams *hp = &c->model->hp;
     c->err[0] = 0;
     c->n_logits = 0;
     c->out_embd = c->embeddings;
-    c->out_embd = c->embeddings;
     c->attn_simd = c->attn_simd_hw && qfit_isa_active() != QFIT_ISA_SCALAR;
-    const int n = b ? b->n_tokens : -1;
-    if (n < 0 || (n > 0 && (!b->token || !b->seq))) {
-        snprintf(c->err, sizeof c->err, "invalid batch (%d tokens)", n);
-        return -1;
-    }
-    /* everything is checked before anything is evaluated */
+#define SEQ(i) (seq ? seq[i] : 0)
+#define WANT(i) (want ? want[i] : (i) >= logits_from)
     int n_out = 0;
     for (int i = 0; i < n; i++) {
-        if (b->token[i] < 0 || b->token[i] >= hp->n_vocab) {
+        if (token[i] < 0 || token[i] >= hp->n_vocab) {
             snprintf(c->err, sizeof c->err, "token id %d at index %d is outside the vocabulary [0, %d)",
-                     (int)b->token[i], i, hp->n_vocab);
+                     (int)token[i], i, hp->n_vocab);
             return -1;
         }
-        if (b->seq[i] < 0 || b->seq[i] >= c->n_seq) {
-            snprintf(c->err, sizeof c->err, "sequence id %d at index %d is outside [0, %d)", b->seq[i], i, c->n_seq);
+        if (SEQ(i) < 0 || SEQ(i) >= c->n_seq) {
+            snprintf(c->err, sizeof c->err, "sequence id %d at index %d is outside [0, %d)", SEQ(i), i, c->n_seq);
             return -1;
         }
-        n_out += b->logits && b->logits[i];
+        n_out += WANT(i);
     }
     if (n_out > c->n_batch) {
         snprintf(c->err, sizeof c->err, "%d logits requested, at most n_batch = %d per call", n_out, c->n_batch);
@@ -450,10 +449,15 @@ int qfit_decode_batch(qfit_context *c, const qfit_batch *b)
     }
     for (int s = 0; s < c->n_seq; s++) {
         int add = 0;
-        for (int i = 0; i < n; i++) add += b->seq[i] == s;
+        if (!seq) add = s == 0 ? n : 0;
+        else for (int i = 0; i < n; i++) add += seq[i] == s;
         if (add > c->n_ctx - c->seq_past[s]) {
-            snprintf(c->err, sizeof c->err, "context full: sequence %d has %d cached + %d new tokens > n_ctx %d", s,
-                     c->seq_past[s], add, c->n_ctx);
+            if (c->n_seq == 1)
+                snprintf(c->err, sizeof c->err, "context full: %d cached + %d new tokens > n_ctx %d", c->seq_past[s],
+                         add, c->n_ctx);
+            else
+                snprintf(c->err, sizeof c->err, "context full: sequence %d has %d cached + %d new tokens > n_ctx %d",
+                         s, c->seq_past[s], add, c->n_ctx);
             return -1;
         }
     }
@@ -461,25 +465,39 @@ int qfit_decode_batch(qfit_context *c, const qfit_batch *b)
     for (int done = 0; done < n;) {
         const int nb = n - done < c->n_batch ? n - done : c->n_batch;
         for (int j = 0; j < nb; j++) {
-            const int s = b->seq[done + j];
+            const int s = SEQ(done + j);
             c->tok_seq[j] = s;
             c->tok_pos[j] = c->seq_past[s]++;
         }
-        be->embed(c, b->token + done, nb);
+        be->embed(c, token + done, nb);
         for (int il = 0; il < hp->n_layer; il++) {
             be->attention(c, il, nb);
             be->ffn(c, il, nb);
         }
-        for (int j = 0; j < nb && b->logits;) {   /* logits of each run of requested rows */
-            if (!b->logits[done + j]) { j++; continue; }
+        for (int j = 0; j < nb;) {   /* outputs of each run of requested rows */
+            if (!WANT(done + j)) { j++; continue; }
             int e = j + 1;
-            while (e < nb && b->logits[done + e]) e++;
+            while (e < nb && WANT(done + e)) e++;
             be->output(c, j, e);
             j = e;
         }
         done += nb;
     }
+#undef SEQ
+#undef WANT
     return 0;
+}
+
+int qfit_decode_batch(qfit_context *c, const qfit_batch *b)
+{
+    c->err[0] = 0;
+    c->n_logits = 0;
+    if (!b || b->n_tokens < 0 || (b->n_tokens > 0 && (!b->token || !b->seq))) {
+        snprintf(c->err, sizeof c->err, "invalid batch (%d tokens)", b ? b->n_tokens : -1);
+        return -1;
+    }
+    /* logits NULL: none (want NULL with logits_from = n_tokens) */
+    return decode_tokens(c, b->n_tokens, b->token, b->seq, b->logits, b->n_tokens);
 }
 
 int qfit_decode(qfit_context *c, const int32_t *tokens, int n, int logits_from)
@@ -487,33 +505,9 @@ int qfit_decode(qfit_context *c, const int32_t *tokens, int n, int logits_from)
     c->err[0] = 0;
     c->n_logits = 0;
     if (n < 0 || (n > 0 && !tokens)) { snprintf(c->err, sizeof c->err, "invalid token count %d", n); return -1; }
-    if (n > c->n_ctx - c->seq_past[0]) {
-        snprintf(c->err, sizeof c->err, "context full: %d cached + %d new tokens > n_ctx %d", c->seq_past[0], n,
-                 c->n_ctx);
-        return -1;
-    }
     if (logits_from < 0) logits_from = 0;
     if (logits_from > n) logits_from = n;
-    if (n - logits_from > c->n_batch) {
-        snprintf(c->err, sizeof c->err, "%d logits requested, at most n_batch = %d per call", n - logits_from, c->n_batch);
-        return -1;
-    }
-    /* sequence 0, logits from logits_from on: one pass's worth of flags at a time
-     * would do, but a batch is cheap to describe whole */
-    int *seq = calloc((size_t)(n ? n : 1), sizeof *seq);
-    bool *want = malloc((size_t)(n ? n : 1));
-    if (!seq || !want) {
-        free(seq);
-        free(want);
-        snprintf(c->err, sizeof c->err, "out of memory");
-        return -1;
-    }
-    for (int i = 0; i < n; i++) want[i] = i >= logits_from;
-    const qfit_batch b = { .n_tokens = n, .token = tokens, .seq = seq, .logits = want };
-    int rc = qfit_decode_batch(c, &b);
-    free(seq);
-    free(want);
-    return rc;
+    return decode_tokens(c, n, tokens, NULL, NULL, logits_from);
 }
 
 /* ------------------------------------------------------------ context shift */
