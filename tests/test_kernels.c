@@ -339,17 +339,16 @@ static void check_pack(int type, int64_t n)
     for (int isa = 0; isa < 4; isa++) {
         const qk_table *t = qk_table_for((qfit_isa)isa);
         if (!t || !t->panel[type].pack) continue;
-        const int R = t->panel[type].rows;
-        const int64_t bs = qk_pack_family(type) <= QK_PF_Q8U ? 32 : 256;
-        const size_t bytes = qk_pack_block_bytes(qk_pack_family(type), R) * (size_t)(n / bs);
+        const int R = t->panel[type].rows, fam = t->panel[type].family;
+        const size_t bytes = qk_pack_block_bytes(fam, R) * (size_t)(n / qk_pack_family_block(fam));
         uint8_t *p1 = malloc(bytes), *p2 = malloc(bytes);
         cr_assert(p1 && p2);
         const int nws[] = {R, 1, R - 3, 9};
         for (size_t q = 0; q < sizeof nws / sizeof *nws; q++) {
             memset(p1, 0x11, bytes);
             memset(p2, 0x22, bytes);
-            t->panel[type].pack(n, wrow(&f, 2), f.wstride, nws[q], p1);
-            qk_pack_panel(type, n, wrow(&f, 2), f.wstride, nws[q], R, p2);
+            t->panel[type].pack(n, wrow(&f, 2), f.wstride, nws[q], NULL, p1);
+            qk_pack_panel(fam, type, n, wrow(&f, 2), f.wstride, nws[q], R, p2);
             size_t at = 0;
             while (at < bytes && p1[at] == p2[at]) at++;
             cr_assert_eq(at, bytes, "%s [%s] nw=%d: packed panels differ at byte %zu of %zu",

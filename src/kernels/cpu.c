@@ -266,10 +266,10 @@ static bool gemm_panels(const qk_panel *pn, int wtype, int64_t k,
                         const uint8_t *Wb, size_t w_stride, int64_t i0, int64_t i1,
                         const uint8_t *Ab, size_t a_stride, int64_t m, float *Y, int64_t ldy)
 {
-    const int family = qk_pack_family(wtype);
+    const int family = pn->family;
     if (family < 0) return false;
     const int R = pn->rows;
-    const int64_t bs = (family == QK_PF_Q8 || family == QK_PF_Q8U) ? 32 : 256;
+    const int64_t bs = qk_pack_family_block(family);
     if (k % bs != 0) return false;
     size_t bytes = qk_pack_block_bytes(family, R) * (size_t)(k / bs);
     bytes = (bytes + 63) / 64 * 64;
@@ -282,8 +282,9 @@ static bool gemm_panels(const qk_panel *pn, int wtype, int64_t k,
         const int64_t je = jb + jchunk < m ? jb + jchunk : m;
         for (int64_t i = i0; i < i1; i += R) {
             const int nw = (int)(i1 - i < R ? i1 - i : R);
-            if (pn->pack) pn->pack(k, Wb + (size_t)i * w_stride, w_stride, nw, panel);
-            else qk_pack_panel(wtype, k, Wb + (size_t)i * w_stride, w_stride, nw, R, panel);
+            const uint8_t *next = i + 2 * R <= i1 ? Wb + (size_t)(i + R) * w_stride : NULL;
+            if (pn->pack) pn->pack(k, Wb + (size_t)i * w_stride, w_stride, nw, next, panel);
+            else qk_pack_panel(family, wtype, k, Wb + (size_t)i * w_stride, w_stride, nw, R, panel);
             pn->run(k, panel, nw, Ab + (size_t)jb * a_stride, a_stride, je - jb, Y + jb * ldy + i, ldy);
         }
     }

@@ -17,6 +17,12 @@
  *   QK_PF_K16 (Q6_K: 256 elements, 16 sub-blocks of 16, stored value + 32)
  *     qs[64][R][4] uint8 | sc[16][R] int32 | mn[8][R] (int16 pair: 32*sc[2p], 32*sc[2p+1]) |
  *     d[R] f32 | unused[R]
+ *   QK_PF_K4N (Q4_K with its nibbles as stored: half the bytes of K32, and packing
+ *     is a transpose of 4-byte groups with no decoding — what makes the panel kernel
+ *     pay off for a few activation rows, where packing dominates)
+ *     qs[32][R][4] uint8: group g = 8c + j holds bytes 32c + 4j .. +3 of the row's
+ *       qs: low nibbles = values 4j..4j+3 of sub-block 2c, high = of sub-block 2c+1 |
+ *     sc[8][R] uint8 | mn[8][R] uint8 | d[R] f32 | dmin[R] f32
  */
 #include <string.h>
 #include "kernels/kernels_internal.h"
@@ -31,8 +37,14 @@ size_t qk_pack_block_bytes(int family, int R)
     case QK_PF_Q8U: return (size_t)R * (32 + 4 + 4);
     case QK_PF_K32: return (size_t)R * (256 + 8 * 4 + 8 * 4 + 4 + 4);
     case QK_PF_K16: return (size_t)R * (256 + 16 * 4 + 8 * 4 + 4 + 4);
+    case QK_PF_K4N: return (size_t)R * (128 + 8 + 8 + 4 + 4);
     }
     return 0;
+}
+
+int64_t qk_pack_family_block(int family)
+{
+    return family == QK_PF_Q8 || family == QK_PF_Q8U ? 32 : QK_K;
 }
 
 int qk_pack_family(int wtype)
@@ -131,6 +143,18 @@ static void pack_block_q8u(int wtype, const uint8_t *src, int R, int r, uint8_t 
     memcpy(dst + (size_t)R * 36 + 4 * (size_t)r, &m, 4);
 }
 
+/* The 6-bit scale and min of sub-block j of a Q4_K/Q5_K block's 12 scale bytes. */
+static void k4_scale_min(const uint8_t *scales, int j, int *s, int *m)
+{
+    if (j < 4) {
+        *s = scales[j] & 63;
+        *m = scales[j + 4] & 63;
+    } else {
+        *s = (scales[j + 4] & 0x0F) | ((scales[j - 4] >> 6) << 4);
+        *m = (scales[j + 4] >> 4) | ((scales[j] >> 6) << 4);
+    }
+}
+
 static void pack_block_k32(int wtype, const uint8_t *src, int R, int r, uint8_t *dst)
 {
     const int five = wtype == QFIT_TYPE_Q5_K;
@@ -156,13 +180,7 @@ static void pack_block_k32(int wtype, const uint8_t *src, int R, int r, uint8_t 
     uint8_t *sc = dst + (size_t)R * 256, *mn = sc + (size_t)R * 32, *fl = mn + (size_t)R * 32;
     for (int j = 0; j < 8; j++) {
         int s, m;
-        if (j < 4) {
-            s = scales[j] & 63;
-            m = scales[j + 4] & 63;
-        } else {
-            s = (scales[j + 4] & 0x0F) | ((scales[j - 4] >> 6) << 4);
-            m = (scales[j + 4] >> 4) | ((scales[j] >> 6) << 4);
-        }
+        k4_scale_min(scales, j, &s, &m);
         int32_t s32 = s;
         int16_t m2[2] = {(int16_t)m, (int16_t)m};
         memcpy(sc + ((size_t)j * R + r) * 4, &s32, 4);
@@ -204,11 +222,27 @@ static void pack_block_k16(const uint8_t *src, int R, int r, uint8_t *dst)
     memset(fl + (size_t)R * 4 + 4 * (size_t)r, 0, 4);
 }
 
-void qk_pack_panel(int wtype, int64_t k, const void *W, size_t w_stride, int nw, int R, void *panel)
+static void pack_block_k4n(const uint8_t *src, int R, int r, uint8_t *dst)
 {
-    const int family = qk_pack_family(wtype);
+    const block_q4_K *x = (const block_q4_K *)src;
+    put_row(dst, x->qs, QK_K / 2, R, r);
+    uint8_t *sc = dst + (size_t)R * 128, *mn = sc + (size_t)R * 8, *fl = mn + (size_t)R * 8;
+    for (int j = 0; j < 8; j++) {
+        int s, m;
+        k4_scale_min(x->scales, j, &s, &m);
+        sc[(size_t)j * R + r] = (uint8_t)s;
+        mn[(size_t)j * R + r] = (uint8_t)m;
+    }
+    float d = H2F(x->d), dmin = H2F(x->dmin);
+    memcpy(fl + 4 * (size_t)r, &d, 4);
+    memcpy(fl + (size_t)R * 4 + 4 * (size_t)r, &dmin, 4);
+}
+
+void qk_pack_panel(int family, int wtype, int64_t k, const void *W, size_t w_stride, int nw, int R,
+                   void *panel)
+{
     const qfit_type_traits *tr = qfit_type_get_traits(wtype);
-    const int64_t bs = family == QK_PF_Q8 || family == QK_PF_Q8U ? 32 : QK_K;
+    const int64_t bs = qk_pack_family_block(family);
     const int64_t nb = k / bs;
     const size_t bb = qk_pack_block_bytes(family, R);
     const size_t wb = tr ? tr->type_size : 0;
@@ -223,6 +257,7 @@ void qk_pack_panel(int wtype, int64_t k, const void *W, size_t w_stride, int nw,
             case QK_PF_Q8:  pack_block_q8(wtype, src, R, r, dst); break;
             case QK_PF_Q8U: pack_block_q8u(wtype, src, R, r, dst); break;
             case QK_PF_K32: pack_block_k32(wtype, src, R, r, dst); break;
+            case QK_PF_K4N: pack_block_k4n(src, R, r, dst); break;
             default:        pack_block_k16(src, R, r, dst); break;
             }
         }

@@ -33,6 +33,10 @@ typedef __m512  qg_vf;
 #define VI_ADD(a, b)      _mm512_add_epi32(a, b)
 #define VI_SUB(a, b)      _mm512_sub_epi32(a, b)
 #define VI_XOR(a, b)      _mm512_xor_si512(a, b)
+#define VI_AND(a, b)      _mm512_and_si512(a, b)
+#define VI_OR(a, b)       _mm512_or_si512(a, b)
+#define VI_SRLI16(a, n)   _mm512_srli_epi16(a, n)
+#define VI_SLLI32(a, n)   _mm512_slli_epi32(a, n)
 #define VI_MULLO(a, b)    _mm512_mullo_epi32(a, b)
 #define VI_DPBUSD(c, u, s) _mm512_dpbusd_epi32(c, u, s)
 #define VI_DPWSSD(c, a, b) _mm512_dpwssd_epi32(c, a, b)
@@ -54,6 +58,10 @@ typedef __m256  qg_vf;
 #define VI_ADD(a, b)      _mm256_add_epi32(a, b)
 #define VI_SUB(a, b)      _mm256_sub_epi32(a, b)
 #define VI_XOR(a, b)      _mm256_xor_si256(a, b)
+#define VI_AND(a, b)      _mm256_and_si256(a, b)
+#define VI_OR(a, b)       _mm256_or_si256(a, b)
+#define VI_SRLI16(a, n)   _mm256_srli_epi16(a, n)
+#define VI_SLLI32(a, n)   _mm256_slli_epi32(a, n)
 #define VI_MULLO(a, b)    _mm256_mullo_epi32(a, b)
 #if QG_VNNI
 #define VI_DPBUSD(c, u, s) _mm256_dpbusd_epi32(c, u, s)
@@ -241,9 +249,96 @@ QG_INLINE void qg_k_tile(int64_t nb, const uint8_t *panel, int nw, const uint8_t
     QG_UNROLL for (int a = 0; a < NA; a++) qg_store(Y + a * ldy, acc[a], nw);
 }
 
+/* ---- Q4_K on its stored nibbles (QK_PF_K4N) x Q8_K: each 4-byte group holds
+ * 4 values of sub-block 2c (low nibbles) and the same 4 of sub-block 2c+1 (high
+ * nibbles); both sub-blocks of a pair build up together. ---- */
+QG_INLINE qg_vi qg_u8x(const uint8_t *p)   /* QG_L bytes, zero-extended to 32-bit lanes */
+{
+#if QG_L == 16
+    return _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)p));
+#else
+    return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)p));
+#endif
+}
+
+QG_INLINE void qg_k4n_tile(int64_t nb, const uint8_t *panel, int nw, const uint8_t *A,
+                           size_t as, const int NA, float *Y, int64_t ldy)
+{
+    const size_t BB = (size_t)QG_R * 152;
+    const size_t OFF_SC = (size_t)QG_R * 128, OFF_MN = OFF_SC + (size_t)QG_R * 8;
+    const size_t OFF_D = OFF_MN + (size_t)QG_R * 8;
+    const qg_vi m4 = VI_SET1_8(0x0F);
+    qg_vf acc[QG_NA][QG_NV];
+    QG_UNROLL for (int a = 0; a < NA; a++)
+        QG_UNROLL for (int v = 0; v < QG_NV; v++) acc[a][v] = VF_ZERO();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *pb = panel + (size_t)b * BB;
+        const uint8_t *yb = A + (size_t)b * 292;
+        qg_vi isum[QG_NA][QG_NV];
+        QG_UNROLL for (int a = 0; a < NA; a++)
+            QG_UNROLL for (int v = 0; v < QG_NV; v++) isum[a][v] = VI_ZERO();
+        for (int c = 0; c < 4; c++) {
+            qg_vi ie[QG_NA][QG_NV], io[QG_NA][QG_NV];
+            QG_UNROLL for (int a = 0; a < NA; a++)
+                QG_UNROLL for (int v = 0; v < QG_NV; v++) ie[a][v] = io[a][v] = VI_ZERO();
+            const uint8_t *pq = pb + (size_t)c * 8 * QG_R * 4;
+            const uint8_t *yq = yb + 4 + (size_t)c * 64;
+            QG_UNROLL for (int g = 0; g < 8; g++) {
+                qg_vi lo[QG_NV], hi[QG_NV];
+                QG_UNROLL for (int v = 0; v < QG_NV; v++) {
+                    const qg_vi w = VI_LOAD(pq + ((size_t)g * QG_R + v * QG_L) * 4);
+                    lo[v] = VI_AND(w, m4);
+                    hi[v] = VI_AND(VI_SRLI16(w, 4), m4);
+                }
+                QG_UNROLL for (int a = 0; a < NA; a++) {
+                    const qg_vi xl = VI_BC32(yq + a * as + 4 * g), xh = VI_BC32(yq + a * as + 32 + 4 * g);
+                    QG_UNROLL for (int v = 0; v < QG_NV; v++) {
+                        ie[a][v] = VI_DPBUSD(ie[a][v], lo[v], xl);
+                        io[a][v] = VI_DPBUSD(io[a][v], hi[v], xh);
+                    }
+                }
+            }
+            QG_UNROLL for (int v = 0; v < QG_NV; v++) {
+                const qg_vi se = qg_u8x(pb + OFF_SC + (size_t)(2 * c) * QG_R + v * QG_L);
+                const qg_vi so = qg_u8x(pb + OFF_SC + (size_t)(2 * c + 1) * QG_R + v * QG_L);
+                QG_UNROLL for (int a = 0; a < NA; a++)
+                    isum[a][v] = VI_ADD(isum[a][v], VI_ADD(VI_MULLO(ie[a][v], se), VI_MULLO(io[a][v], so)));
+            }
+        }
+        /* mins: sum_j min_j * (bsum[2j] + bsum[2j+1]), the pair of 16-element sums
+         * against (min, min) */
+        qg_vi msum[QG_NA][QG_NV];
+        QG_UNROLL for (int a = 0; a < NA; a++)
+            QG_UNROLL for (int v = 0; v < QG_NV; v++) msum[a][v] = VI_ZERO();
+        QG_UNROLL for (int p = 0; p < 8; p++) {
+            qg_vi mn[QG_NV];
+            QG_UNROLL for (int v = 0; v < QG_NV; v++) {
+                const qg_vi m1 = qg_u8x(pb + OFF_MN + (size_t)p * QG_R + v * QG_L);
+                mn[v] = VI_OR(m1, VI_SLLI32(m1, 16));
+            }
+            QG_UNROLL for (int a = 0; a < NA; a++) {
+                const qg_vi x = VI_BC32(yb + a * as + 260 + 4 * p);
+                QG_UNROLL for (int v = 0; v < QG_NV; v++) msum[a][v] = VI_DPWSSD(msum[a][v], mn[v], x);
+            }
+        }
+        QG_UNROLL for (int v = 0; v < QG_NV; v++) {
+            const qg_vf d = VF_LOAD((const float *)(const void *)(pb + OFF_D + v * QG_L * 4));
+            const qg_vf dm = VF_LOAD((const float *)(const void *)(pb + OFF_D + (size_t)QG_R * 4 + v * QG_L * 4));
+            QG_UNROLL for (int a = 0; a < NA; a++) {
+                float yd;
+                memcpy(&yd, yb + a * as, 4);
+                const qg_vf da = VF_SET1(yd);
+                acc[a][v] = VF_FMA(VF_CVT(isum[a][v]), VF_MUL(d, da), acc[a][v]);
+                acc[a][v] = VF_FNMA(VF_CVT(msum[a][v]), VF_MUL(dm, da), acc[a][v]);
+            }
+        }
+    }
+    QG_UNROLL for (int a = 0; a < NA; a++) qg_store(Y + a * ldy, acc[a], nw);
+}
+
 /* ---- drivers: all m activation rows, QG_NA at a time, then the tail ---- */
 #define QG_DRIVER(name, call)                                                          \
-    static void QG_FN(name)(int64_t k, const void *panel, int nw, const void *A,       \
+    __attribute__((unused)) static void QG_FN(name)(int64_t k, const void *panel, int nw, const void *A, \
                             size_t as, int64_t m, float *Y, int64_t ldy)               \
     {                                                                                  \
         const uint8_t *P = panel, *Ab = A;                                             \
@@ -265,11 +360,13 @@ QG_INLINE void qg_k_tile(int64_t nb, const uint8_t *panel, int nw, const uint8_t
 #define QG_CALL_Q8U(na) qg_q8u_tile(k / 32, P, nw, Ab + (size_t)j * as, as, na, Y + j * ldy, ldy)
 #define QG_CALL_K32(na) qg_k_tile(k / 256, P, nw, Ab + (size_t)j * as, as, na, Y + j * ldy, ldy, 0)
 #define QG_CALL_K16(na) qg_k_tile(k / 256, P, nw, Ab + (size_t)j * as, as, na, Y + j * ldy, ldy, 1)
+#define QG_CALL_K4N(na) qg_k4n_tile(k / 256, P, nw, Ab + (size_t)j * as, as, na, Y + j * ldy, ldy)
 
 QG_DRIVER(q8, QG_CALL_Q8)
 QG_DRIVER(q8u, QG_CALL_Q8U)
 QG_DRIVER(k32, QG_CALL_K32)
 QG_DRIVER(k16, QG_CALL_K16)
+QG_DRIVER(k4n, QG_CALL_K4N)
 
 /* ================= packing (AVX2 instructions; any QG_L) ================= */
 
@@ -351,8 +448,22 @@ QG_INLINE void qg_store_h8(uint8_t *dst, const uint16_t *h)
     _mm256_storeu_ps((float *)(void *)dst, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)h)));
 }
 
+/* The packers read 8 rows side by side in short runs (one block of each row),
+ * which the hardware prefetcher does not follow: with the weights in DRAM,
+ * packing was latency-bound and most of a small-batch matmul's time. While
+ * packing block b of rows h..h+7, fetch the same bytes of the next panel
+ * (`next`, NULL for the last panel): one panel ahead hides the latency. */
+QG_INLINE void qg_prefetch_rows(const uint8_t *next, size_t ws, int h, int64_t b, size_t tsz)
+{
+    if (!next) return;
+    const uint8_t *p = next + (size_t)h * ws + (size_t)b * tsz;
+    for (int q = 0; q < 8; q++)
+        for (size_t o = 0; o < tsz; o += 64) _mm_prefetch((const char *)(p + (size_t)q * ws + o), _MM_HINT_T0);
+}
+
 /* 32-element families: rows h..h+7 of the panel */
-QG_INLINE void qg_pack32(const int wtype, int64_t k, const uint8_t *W, size_t ws, int nw, uint8_t *panel)
+QG_INLINE void qg_pack32(const int wtype, int64_t k, const uint8_t *W, size_t ws, int nw, const uint8_t *next,
+                         uint8_t *panel)
 {
     const int64_t nb = k / 32;
     const size_t tsz = qg_type_size(wtype), BB = (size_t)QG_R * 40;
@@ -360,6 +471,7 @@ QG_INLINE void qg_pack32(const int wtype, int64_t k, const uint8_t *W, size_t ws
     for (int h = 0; h < QG_R; h += 8) {
         const int nr = nw - h < 0 ? 0 : (nw - h > 8 ? 8 : nw - h);
         for (int64_t b = 0; b < nb; b++) {
+            qg_prefetch_rows(next, ws, h, b, tsz);
             __m256i r[8];
             uint16_t dh[8], mh[8];
             for (int q = 0; q < 8; q++) {
@@ -393,7 +505,8 @@ QG_INLINE void qg_pack32(const int wtype, int64_t k, const uint8_t *W, size_t ws
 }
 
 /* K-quants: rows h..h+7 of the panel, one 256-element block at a time */
-QG_INLINE void qg_packK(const int wtype, int64_t k, const uint8_t *W, size_t ws, int nw, uint8_t *panel)
+QG_INLINE void qg_packK(const int wtype, int64_t k, const uint8_t *W, size_t ws, int nw, const uint8_t *next,
+                        uint8_t *panel)
 {
     const int six = wtype == QFIT_TYPE_Q6_K, five = wtype == QFIT_TYPE_Q5_K;
     const int NS = six ? 16 : 8;
@@ -406,6 +519,7 @@ QG_INLINE void qg_packK(const int wtype, int64_t k, const uint8_t *W, size_t ws,
     for (int h = 0; h < QG_R; h += 8) {
         const int nr = nw - h < 0 ? 0 : (nw - h > 8 ? 8 : nw - h);
         for (int64_t b = 0; b < nb; b++) {
+            qg_prefetch_rows(next, ws, h, b, tsz);
             __m256i v[8][8];   /* [32-element chunk][row] */
             int32_t sc[16][8];
             int16_t mn[8][8][2];
@@ -489,10 +603,63 @@ QG_INLINE void qg_packK(const int wtype, int64_t k, const uint8_t *W, size_t ws,
     }
 }
 
+/* Q4_K into QK_PF_K4N: rows h..h+7, the stored quant bytes transposed in
+ * 4-byte groups (no decoding), the 6-bit scales and mins unpacked to bytes. */
+QG_INLINE void qg_packK4N(const int wtype, int64_t k, const uint8_t *W, size_t ws, int nw, const uint8_t *next,
+                          uint8_t *panel)
+{
+    (void)wtype;
+    const int64_t nb = k / QK_K;
+    const size_t tsz = sizeof(block_q4_K), BB = (size_t)QG_R * 152;
+    const size_t OFF_SC = (size_t)QG_R * 128, OFF_MN = OFF_SC + (size_t)QG_R * 8;
+    const size_t OFF_D = OFF_MN + (size_t)QG_R * 8;
+    for (int h = 0; h < QG_R; h += 8) {
+        const int nr = nw - h < 0 ? 0 : (nw - h > 8 ? 8 : nw - h);
+        for (int64_t b = 0; b < nb; b++) {
+            qg_prefetch_rows(next, ws, h, b, tsz);
+            __m256i v[4][8];   /* [32-byte chunk][row] */
+            uint8_t sm[8][16];  /* [row]: 8 scales, 8 mins */
+            uint16_t dh[8], mh[8];
+            for (int q = 0; q < 8; q++) {
+                if (q >= nr) {
+                    for (int e = 0; e < 4; e++) v[e][q] = _mm256_setzero_si256();
+                    memset(sm[q], 0, 16);
+                    dh[q] = mh[q] = 0;
+                    continue;
+                }
+                const block_q4_K *x = (const block_q4_K *)(const void *)(W + (size_t)(h + q) * ws + (size_t)b * tsz);
+                for (int e = 0; e < 4; e++) v[e][q] = _mm256_loadu_si256((const __m256i *)(const void *)(x->qs + 32 * e));
+                uint32_t u[3];
+                memcpy(u, x->scales, 12);
+                const uint32_t m6 = 0x3f3f3f3f, m4 = 0x0f0f0f0f, m2 = 0x03030303;
+                const uint32_t w4[4] = {u[0] & m6, (u[2] & m4) | (((u[0] >> 6) & m2) << 4),
+                                        u[1] & m6, ((u[2] >> 4) & m4) | (((u[1] >> 6) & m2) << 4)};
+                memcpy(sm[q], w4, 16);
+                memcpy(&dh[q], &x->d, 2);
+                memcpy(&mh[q], &x->dmin, 2);
+            }
+            uint8_t *pb = panel + (size_t)b * BB;
+            for (int e = 0; e < 4; e++) {
+                qg_tr8(v[e]);
+                for (int g = 0; g < 8; g++)
+                    _mm256_storeu_si256((__m256i *)(void *)(pb + ((size_t)(8 * e + g) * QG_R + h) * 4), v[e][g]);
+            }
+            for (int j = 0; j < 8; j++)
+                for (int q = 0; q < 8; q++) {
+                    pb[OFF_SC + (size_t)j * QG_R + h + q] = sm[q][j];
+                    pb[OFF_MN + (size_t)j * QG_R + h + q] = sm[q][8 + j];
+                }
+            qg_store_h8(pb + OFF_D + (size_t)h * 4, dh);
+            qg_store_h8(pb + OFF_D + (size_t)QG_R * 4 + (size_t)h * 4, mh);
+        }
+    }
+}
+
 #define QG_PACKER(name, body, ty)                                                        \
-    __attribute__((unused)) static void QG_FN(name)(int64_t k, const void *W, size_t ws, int nw, void *panel) \
+    __attribute__((unused)) static void QG_FN(name)(int64_t k, const void *W, size_t ws, int nw, \
+                                                    const void *next, void *panel)       \
     {                                                                                    \
-        body(ty, k, (const uint8_t *)W, ws, nw, (uint8_t *)panel);                       \
+        body(ty, k, (const uint8_t *)W, ws, nw, (const uint8_t *)next, (uint8_t *)panel); \
     }
 QG_PACKER(pack_q4_0, qg_pack32, QFIT_TYPE_Q4_0)
 QG_PACKER(pack_q5_0, qg_pack32, QFIT_TYPE_Q5_0)
@@ -503,6 +670,7 @@ QG_PACKER(pack_q5_1, qg_pack32, QFIT_TYPE_Q5_1)
 QG_PACKER(pack_q4_K, qg_packK, QFIT_TYPE_Q4_K)
 QG_PACKER(pack_q5_K, qg_packK, QFIT_TYPE_Q5_K)
 QG_PACKER(pack_q6_K, qg_packK, QFIT_TYPE_Q6_K)
+QG_PACKER(pack_q4_K_n, qg_packK4N, QFIT_TYPE_Q4_K)
 
 /* ================= float types: register tile on the rows as stored =================
  * QG_FR weight rows x QG_FA activation rows of 8-float accumulators; each

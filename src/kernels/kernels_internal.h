@@ -27,8 +27,10 @@ typedef void (*qk_panel_fn)(int64_t k, const void *panel, int nw,
                             const void *A, size_t a_stride, int64_t m,
                             float *Y, int64_t ldy);
 
-/* Pack nw (<= R) weight rows into a panel (layout of gemm_pack.c). */
-typedef void (*qk_pack_fn)(int64_t k, const void *W, size_t w_stride, int nw, void *panel);
+/* Pack nw (<= R) weight rows into a panel (layout of gemm_pack.c). next: the
+ * first row of the panel packed after this one (R rows), NULL if none; only
+ * prefetched. */
+typedef void (*qk_pack_fn)(int64_t k, const void *W, size_t w_stride, int nw, const void *next, void *panel);
 
 /* Register tile working on the weight rows as they are (float types):
  * Y[j*ldy + i] = dot(W row i, A row j) for i < nw, j < m. */
@@ -41,16 +43,21 @@ typedef struct {
     int rows;          /* R: weight rows per panel */
     int min_m;         /* use the panel (or direct) kernel when m >= min_m */
     qk_direct_fn direct;   /* used instead of run/pack when set */
+    int family;        /* QK_PF_*: the panel layout run and pack use (-1 with direct) */
 } qk_panel;
 
 /* Packed panel families (gemm_pack.c) */
-enum { QK_PF_Q8 = 0, QK_PF_Q8U = 1, QK_PF_K32 = 2, QK_PF_K16 = 3 };
-/* family of a weight type, -1 if it has no packed form */
+enum { QK_PF_Q8 = 0, QK_PF_Q8U = 1, QK_PF_K32 = 2, QK_PF_K16 = 3, QK_PF_K4N = 4 };
+/* the default family of a weight type (the one every ISA can run), -1 if none */
 int    qk_pack_family(int wtype);
+/* elements per block of a family (32 or 256) */
+int64_t qk_pack_family_block(int family);
 /* bytes of one packed block of R rows */
 size_t qk_pack_block_bytes(int family, int R);
-/* pack nw (<= R) rows of W (k elements each) into panel (k/block * block bytes) */
-void   qk_pack_panel(int wtype, int64_t k, const void *W, size_t w_stride, int nw, int R, void *panel);
+/* pack nw (<= R) rows of W (k elements each) into panel (k/block * block bytes)
+ * in the layout of `family` (a family wtype has: qk_pack_family or QK_PF_K4N for Q4_K) */
+void   qk_pack_panel(int family, int wtype, int64_t k, const void *W, size_t w_stride, int nw, int R,
+                     void *panel);
 
 typedef struct {
     qk_dot_fn   dot[QFIT_TYPE_COUNT];    /* by weight type */
