@@ -42,6 +42,7 @@
 #define POLL_SLICE_MS   100            /* how often a waiting stream checks its socket */
 #define CONN_MEMORY     (64u << 10)    /* request line + headers must fit in it */
 #define CONN_TIMEOUT_S  600            /* idle connections (slowloris) */
+#define DISCARD_MAX     (64u << 20)    /* body bytes read and dropped after an early answer */
 
 /* ---------------------------------------------------------------- types */
 
@@ -76,7 +77,7 @@ struct qfit_http_req {
     char                  *param_value[MAX_PARAMS];
     size_t                 n_params;
     char                  *body;
-    size_t                 body_len, body_cap, max_body;
+    size_t                 body_len, body_cap, max_body, discarded;
     bool                   loopback, keyed, openai, begun;
     atomic_bool            cancelled;
     struct MHD_Response   *resp;
@@ -876,16 +877,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (r->status) return MHD_YES;   /* answered: the rest is discarded */
-        if (r->route->body) {
-            if (r->max_body != SIZE_MAX && n > r->max_body - r->body_len)
-                qfit_http_respond_error(r, 413, "request body too large: over %zu bytes", r->max_body);
-            else {
-                r->body_len += n;   /* bytes seen, for the limit; the body function keeps the data */
-                r->route->body(r, upload_data, n, r->route->ctx);
-            }
-        } else if (n > r->max_body - r->body_len) {
+        if (r->resp || r->status) {
+            /* answered: libmicrohttpd sends an answer only once the body is in, so
+             * the rest is read and dropped, up to a bound, then the connection closed */
+            r->discarded += n;
+            return r->discarded > DISCARD_MAX ? MHD_NO : MHD_YES;
+        }
+        if (n > r->max_body - r->body_len) {
             qfit_http_respond_error(r, 413, "request body too large: over %zu bytes", r->max_body);
+        } else if (r->route->body) {
+            r->body_len += n;   /* bytes seen, for the limit; the body function keeps the data */
+            r->route->body(r, upload_data, n, r->route->ctx);
         } else {
             if (r->body_len + n + 1 > r->body_cap) {
                 size_t cap = r->body_cap ? r->body_cap : 4096;
@@ -899,9 +901,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             r->body_len += n;
             r->body[r->body_len] = '\0';
         }
-        return r->resp ? queue(r) : MHD_YES;
+        return MHD_YES;
     }
-    if (r->status) return MHD_YES;   /* already queued */
+    if (r->resp) return queue(r);   /* answered while the body came in */
+    if (r->status) return MHD_YES;  /* answered and queued at the first call */
     r->route->handler(r, r->route->ctx);
     if (!r->resp) qfit_http_respond_error(r, 500, "handler gave no response");
     return r->resp ? queue(r) : MHD_NO;

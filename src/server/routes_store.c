@@ -115,16 +115,17 @@ static int resolve(qfit_http_req *r, qfit_store *st, const char *name, qfit_stor
 
 /* ---------------------------------------------------------------- /api/tags, /v1/models */
 
-/* Every readable model (unreadable manifests are left out, as Ollama does). */
-static qfit_store_entry *list_models(qfit_http_req *r, qfit_store *st, size_t *n)
+/* Every manifest (the caller skips unreadable ones, as Ollama does); 0 or -1 after answering. */
+static int list_models(qfit_http_req *r, qfit_store *st, qfit_store_entry **e, size_t *n)
 {
-    qfit_store_entry *e = NULL;
     char err[1024];
-    if (qfit_store_list(st, &e, n, err, sizeof err) != 0) {
+    *e = NULL;
+    *n = 0;
+    if (qfit_store_list(st, e, n, err, sizeof err) != 0) {
         qfit_http_respond_error(r, 500, "listing models: %s", err);
-        return NULL;
+        return -1;
     }
-    return e;
+    return 0;
 }
 
 static void h_tags(qfit_http_req *r, void *ctx)
@@ -132,10 +133,11 @@ static void h_tags(qfit_http_req *r, void *ctx)
     (void)ctx;
     qfit_store *st = open_store(r);
     if (!st) return;
-    size_t n = 0;
-    qfit_store_entry *e = list_models(r, st, &n);
+    size_t n;
+    qfit_store_entry *e;
+    int ok = list_models(r, st, &e, &n) == 0;
     json_t *models = json_array();
-    for (size_t i = 0; e && i < n; i++) {
+    for (size_t i = 0; ok && i < n; i++) {
         qfit_store_model m;
         char err[512], when[32];
         if (e[i].error[0] || qfit_store_resolve(st, e[i].name, &m, err, sizeof err) != 0) continue;
@@ -145,7 +147,7 @@ static void h_tags(qfit_http_req *r, void *ctx)
                                                 "digest", e[i].id.hex, "details", model_details(st, &m)));
         qfit_store_model_free(&m);
     }
-    if (e) {
+    if (ok) {
         json_t *j = json_pack("{s:o}", "models", models);
         qfit_http_respond_json(r, 200, j);
         json_decref(j);
@@ -171,9 +173,9 @@ static void h_v1_models(qfit_http_req *r, void *ctx)
     (void)ctx;
     qfit_store *st = open_store(r);
     if (!st) return;
-    size_t n = 0;
-    qfit_store_entry *e = list_models(r, st, &n);
-    if (e) {
+    size_t n;
+    qfit_store_entry *e;
+    if (list_models(r, st, &e, &n) == 0) {
         json_t *data = json_array();
         for (size_t i = 0; i < n; i++)
             if (!e[i].error[0]) json_array_append_new(data, openai_model(e[i].name, e[i].name, e[i].mtime));
