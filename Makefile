@@ -14,7 +14,7 @@ REL_CFLAGS := -O2 -g $(BASE)
 DBG_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined $(BASE)
 
 # libraries outside the core engine (tokenizer, store, server, cli)
-EXT_LIBS := $(shell pkg-config --libs libpcre2-8 jansson libcrypto libcurl 2>/dev/null || echo -lpcre2-8 -ljansson -lcrypto -lcurl)
+EXT_LIBS := $(shell pkg-config --libs libpcre2-8 jansson libcrypto libcurl libmicrohttpd 2>/dev/null || echo -lpcre2-8 -ljansson -lcrypto -lcurl -lmicrohttpd)
 LDLIBS   := $(EXT_LIBS) -lm -lpthread
 TEST_LIBS := -lcriterion
 
@@ -30,6 +30,8 @@ endif
 
 LIB_SRCS := $(filter-out $(ISA_SRCS_EXCLUDE) src/cli/% src/server/%,$(wildcard src/*/*.c))
 CLI_SRCS := $(wildcard src/cli/*.c)
+# the HTTP server (libmicrohttpd): linked into the qfit binary and the tests, not libqfit.a
+SERVER_SRCS := $(wildcard src/server/*.c)
 TEST_SRCS := $(wildcard tests/test_*.c) $(wildcard tests/util/*.c)
 
 REL := build/release
@@ -54,12 +56,12 @@ $(REL)/libqfit.a: $(LIB_SRCS:%.c=$(REL)/%.o)
 $(DBG)/libqfit.a: $(LIB_SRCS:%.c=$(DBG)/%.o)
 	@rm -f $@; $(AR) rcs $@ $^
 
-$(REL)/qfit: $(CLI_SRCS:%.c=$(REL)/%.o) $(REL)/libqfit.a
+$(REL)/qfit: $(CLI_SRCS:%.c=$(REL)/%.o) $(SERVER_SRCS:%.c=$(REL)/%.o) $(REL)/libqfit.a
 	$(CC) $(REL_CFLAGS) $^ -o $@ $(LDLIBS)
-$(DBG)/qfit: $(CLI_SRCS:%.c=$(DBG)/%.o) $(DBG)/libqfit.a
+$(DBG)/qfit: $(CLI_SRCS:%.c=$(DBG)/%.o) $(SERVER_SRCS:%.c=$(DBG)/%.o) $(DBG)/libqfit.a
 	$(CC) $(DBG_CFLAGS) $^ -o $@ $(LDLIBS)
 
-$(DBG)/tests/qfit-tests: $(TEST_SRCS:%.c=$(DBG)/%.o) $(DBG)/libqfit.a
+$(DBG)/tests/qfit-tests: $(TEST_SRCS:%.c=$(DBG)/%.o) $(SERVER_SRCS:%.c=$(DBG)/%.o) $(DBG)/libqfit.a
 	@mkdir -p $(dir $@)
 	$(CC) $(DBG_CFLAGS) $^ -o $@ $(LDLIBS) $(TEST_LIBS)
 

@@ -22,5 +22,6 @@ int qfit_cmd_pull(int argc, char **argv);
 int qfit_cmd_create(int argc, char **argv);
 int qfit_cmd_show(int argc, char **argv);
 int qfit_cmd_template(int argc, char **argv);
+int qfit_cmd_serve(int argc, char **argv);
 
 #endif

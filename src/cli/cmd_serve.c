@@ -1,0 +1,95 @@
+/* qfit serve — the HTTP server (thin layer over include/qfit/server.h). */
+#include "cli/cli_store.h"
+#include "cli/commands.h"
+#include "qfit/config.h"
+#include "qfit/server.h"
+#include "qfit/store.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static void serve_usage(FILE *out)
+{
+    fprintf(out, "usage: qfit serve [--host ADDR] [--no-auth]\n\n"
+                 "Serves the Ollama and OpenAI APIs on QFIT_HOST (else OLLAMA_HOST, default 127.0.0.1:11434).\n"
+                 "  --host ADDR  address to listen on (as QFIT_HOST: \"0.0.0.0\", \":8080\", \"[::1]:8080\", ...)\n"
+                 "  --no-auth    allow a non-loopback address without QFIT_API_KEY (anyone who can reach\n"
+                 "               the port can then use the models)\n"
+                 "Settings: QFIT_API_KEY (clients send Authorization: Bearer KEY), QFIT_ORIGINS (extra CORS\n"
+                 "origins, comma-separated, '*' wildcards), QFIT_MODELS (the store).\n");
+}
+
+static void log_line(void *ctx, const char *line)
+{
+    (void)ctx;
+    char when[32];
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    fprintf(stderr, "%s %s\n", when, line);
+}
+
+int qfit_cmd_serve(int argc, char **argv)
+{
+    if (qfit_cli_wants_help(argc, argv, serve_usage)) return 0;
+    const char *host_arg = NULL;
+    bool no_auth = false;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--host") && i + 1 < argc) host_arg = argv[++i];
+        else if (!strcmp(argv[i], "--no-auth")) no_auth = true;
+        else { fprintf(stderr, "qfit serve: unknown option or missing value: '%s'\n", argv[i]); return 2; }
+    }
+    char err[1024], root[4096], key[1024], origins[4096];
+    qfit_host h;
+    if ((host_arg ? qfit_parse_host(host_arg, &h, err, sizeof err) : qfit_config_host(&h, err, sizeof err)) != 0) {
+        fprintf(stderr, "qfit serve: %s%s\n", host_arg ? "--host: " : "", err);
+        return 2;
+    }
+    if (strcmp(h.scheme, "http") != 0 || h.path[0]) {
+        fprintf(stderr, "qfit serve: cannot serve %s://%s:%d%s: only plain http without a path (put a TLS "
+                "proxy in front for https)\n", h.scheme, h.host, h.port, h.path);
+        return 2;
+    }
+    bool too_long;
+    const char *which = NULL;
+    const char *k = qfit_env("API_KEY", key, sizeof key, &which, &too_long);
+    if (too_long) { fprintf(stderr, "qfit serve: %s is too long\n", which); return 2; }
+    const char *o = qfit_env("ORIGINS", origins, sizeof origins, &which, &too_long);
+    if (too_long) { fprintf(stderr, "qfit serve: %s is too long\n", which); return 2; }
+    if (qfit_store_default_root(root, sizeof root, err, sizeof err) != 0) {
+        fprintf(stderr, "qfit serve: %s\n", err);
+        return 1;
+    }
+    bool loopback = qfit_server_host_is_loopback(h.host);
+    if (!loopback && !k && no_auth)
+        fprintf(stderr, "qfit serve: WARNING: listening on %s without an API key (--no-auth): anyone who can "
+                "reach port %d can use these models; model management stays loopback-only\n", h.host, h.port);
+
+    /* SIGINT/SIGTERM are blocked in every thread and taken by sigwait below */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    qfit_server_config cfg = { .host = h.host, .port = h.port, .api_key = k, .no_auth = no_auth,
+                               .origins = o, .store_root = root, .log = log_line };
+    qfit_server *s = qfit_server_new(&cfg, err, sizeof err);
+    if (!s || qfit_server_start(s, err, sizeof err) != 0) {
+        fprintf(stderr, "qfit serve: %s\n", err);
+        qfit_server_free(s);
+        return 1;
+    }
+    fprintf(stderr, "qfit serve: listening on http://%s%s%s:%d (models in %s)%s\n", strchr(h.host, ':') ? "[" : "",
+            h.host, strchr(h.host, ':') ? "]" : "", qfit_server_port(s), root, k ? ", API key required" : "");
+    int sig = 0;
+    sigwait(&set, &sig);
+    fprintf(stderr, "qfit serve: %s: stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    qfit_server_free(s);
+    return 0;
+}

@@ -1,0 +1,18 @@
+/* Internal to src/server: do not include from other modules.
+ * What the built-in route files need from http.c. */
+#ifndef QFIT_SERVER_INT_H
+#define QFIT_SERVER_INT_H
+
+#include "qfit/server.h"
+
+/* The store root of the server's config (NULL when none). */
+const char *qfit_server_store_root(const qfit_server *s);
+/* The server a request belongs to. */
+qfit_server *qfit_http_req_server(const qfit_http_req *r);
+
+/* GET|HEAD /, /api/version, /health (routes_basic in routes_store.c). */
+int qfit_server_add_basic_routes(qfit_server *s, char *err, size_t err_len);
+/* /api/tags, show, copy, delete, blobs; /v1/models (routes_store.c). */
+int qfit_server_add_store_routes(qfit_server *s, char *err, size_t err_len);
+
+#endif
