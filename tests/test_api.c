@@ -357,7 +357,7 @@ Test(api, native_errors_name_their_field)
 Test(api, native_chat_messages_normalised)
 {
     qfit_api_request *r = parse_ok(QFIT_API_CHAT,
-        "{\"model\":\"m\",\"messages\":[{\"role\":\"System\",\"content\":\"s\"},{\"role\":\"user\",\"content\":null},"
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"System\",\"content\":\"s\"},{\"role\":\"user\",\"content\":null,\"thinking\":\"\",\"tool_call_id\":\"\"},"
         "{\"role\":\"assistant\",\"content\":\"a\",\"thinking\":\"t\",\"tool_calls\":[{\"id\":\"call_1\",\"function\":{\"index\":3,\"name\":\"f\",\"arguments\":{\"b\":1,\"a\":2}}}]},"
         "{\"role\":\"tool\",\"content\":\"r\",\"tool_call_id\":\"call_1\"}]}");
     json_t *want = J("[{\"role\":\"system\",\"content\":\"s\"},{\"role\":\"user\",\"content\":\"\"},"
