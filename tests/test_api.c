@@ -906,3 +906,49 @@ Test(api, ids)
     qfit_api_make_id("call_", 7, 8, c, 10);   /* cut to fit */
     cr_expect_eq(strlen(c), 9);
 }
+
+Test(api, accumulate_non_streaming)
+{
+    qfit_api_accum *a = qfit_api_accum_new();
+    cr_assert(a);
+    json_t *c1 = J("[{\"function\":{\"index\":0,\"name\":\"f\",\"arguments\":{}}}]");
+    json_t *c2 = J("[{\"function\":{\"index\":1,\"name\":\"g\",\"arguments\":{\"x\":1}}}]");
+    char piece[4] = "ab";   /* a caller's buffer, reused: the accumulator must copy */
+    qfit_api_token_logprob top = { "ab", 2, -0.5 };
+    qfit_api_logprob lp = { .tok = { piece, 2, -0.5 }, .n_top = 1, .top = &top };
+    qfit_api_result p1 = { .content = piece, .thinking = "th", .tool_calls = c1, .logprobs = &lp, .n_logprobs = 1 };
+    cr_assert_eq(qfit_api_accum_add(a, &p1), 0);
+    strcpy(piece, "cd");
+    qfit_api_result p2 = { .content = piece, .tool_calls = c2 };
+    cr_assert_eq(qfit_api_accum_add(a, &p2), 0);
+    qfit_api_result p3 = { .thinking = "ink" };
+    cr_assert_eq(qfit_api_accum_add(a, &p3), 0);
+    json_decref(c1), json_decref(c2);
+
+    qfit_api_result fin = FINAL;
+    qfit_api_accum_get(a, &fin);
+    cr_expect_str_eq(fin.content, "abcd");
+    cr_expect_str_eq(fin.thinking, "think");
+    cr_expect_eq(json_array_size(fin.tool_calls), 2);
+    cr_expect_eq(fin.n_logprobs, 1);
+    cr_expect_eq(fin.completion_tokens, 298, "other fields untouched");
+    qfit_api_meta m = { .model = "m", .now_ns = T0 };
+    json_t *o = qfit_api_ollama_chat_chunk(&m, &fin);
+    json_t *want = J("{\"role\":\"assistant\",\"content\":\"abcd\",\"thinking\":\"think\",\"tool_calls\":["
+                     "{\"function\":{\"index\":0,\"name\":\"f\",\"arguments\":{}}},{\"function\":{\"index\":1,\"name\":\"g\",\"arguments\":{\"x\":1}}}]}");
+    expect_json("non-streaming chat", "message", json_object_get(o, "message"), want);
+    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(o, "logprobs"), 0), "token")), "ab",
+                     "the logprob token was copied, not borrowed");
+    expect_metrics(o, "non-streaming chat");
+    json_decref(o), json_decref(want);
+    qfit_api_accum_free(a);
+
+    /* nothing added: empty content, no thinking, no calls */
+    a = qfit_api_accum_new();
+    qfit_api_result e = { 0 };
+    qfit_api_accum_get(a, &e);
+    cr_expect_str_eq(e.content, "");
+    cr_expect_null(e.thinking);
+    cr_expect_null(e.tool_calls);
+    qfit_api_accum_free(a);
+}

@@ -263,6 +263,19 @@ json_t *qfit_api_openai_model_list(const json_t *models);
  * rate_limit_error (429), api_error otherwise. param may be NULL (null). */
 json_t *qfit_api_openai_error(int status, const char *message, const char *param);
 
+/* Non-streaming replies: collect the pieces of a generation (content, thinking,
+ * tool calls, logprobs), then encode the final result once. Everything added is
+ * copied. */
+typedef struct qfit_api_accum qfit_api_accum;
+qfit_api_accum *qfit_api_accum_new(void);
+void qfit_api_accum_free(qfit_api_accum *a);
+/* Append a piece (its done fields are ignored). 0, or -1 when out of memory. */
+int  qfit_api_accum_add(qfit_api_accum *a, const qfit_api_result *piece);
+/* Set out's content, thinking, tool_calls (NULL when none) and logprobs to all
+ * that was added, in order; the other fields of out are left as they are.
+ * Pointers stay valid until the next add or free. */
+void qfit_api_accum_get(const qfit_api_accum *a, qfit_api_result *out);
+
 /* Base64 (standard alphabet, padded) of n bytes; malloc'd. Exposed for tests. */
 char *qfit_api_base64(const void *data, size_t n);
 

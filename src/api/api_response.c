@@ -151,46 +151,56 @@ char *qfit_api_base64(const void *data, size_t n)
 
 /* ------------------------------------------------------------ logprobs */
 
+/* Building pattern: every new value is attached at once (put / add steal it, also on
+ * failure), so an allocation failure anywhere only needs the root released. */
+static bool add(json_t *arr, json_t *v)
+{
+    return v && json_array_append_new(arr, v) == 0;
+}
+
+/* A new object / array attached to parent under key (NULL on failure). */
+static json_t *put_obj(json_t *parent, const char *key)
+{
+    json_t *o = json_object();
+    return put(parent, key, o) ? o : NULL;
+}
+
+static json_t *put_arr(json_t *parent, const char *key)
+{
+    json_t *a = json_array();
+    return put(parent, key, a) ? a : NULL;
+}
+
+static json_t *add_obj(json_t *arr)
+{
+    json_t *o = json_object();
+    return add(arr, o) ? o : NULL;
+}
+
 /* {token, logprob, bytes:[...]} (Ollama api.TokenLogprob; OpenAI's entries too). */
 static json_t *token_logprob(const qfit_api_token_logprob *t)
 {
-    json_t *o = json_object(), *bytes = json_array();
-    if (!o || !bytes) {
-        json_decref(bytes);
+    json_t *o = json_object(), *bytes;
+    if (!o || !put(o, "token", lossy_string(t->token, t->len)) || !put(o, "logprob", json_real(t->logprob)) ||
+        !(bytes = put_arr(o, "bytes")))
         return fail_null(o);
-    }
     for (size_t i = 0; i < t->len; i++)
-        if (json_array_append_new(bytes, json_integer((unsigned char)t->token[i])) < 0) {
-            json_decref(bytes);
-            return fail_null(o);
-        }
-    if (!put(o, "token", lossy_string(t->token, t->len)) || !put(o, "logprob", json_real(t->logprob)) ||
-        !put(o, "bytes", bytes))
-        return fail_null(o);
+        if (!add(bytes, json_integer((unsigned char)t->token[i]))) return fail_null(o);
     return o;
 }
 
-/* [{token, logprob, bytes, top_logprobs:[...]}] */
+/* [{token, logprob, bytes, top_logprobs:[...]}]; OpenAI always has top_logprobs. */
 static json_t *logprobs_array(const qfit_api_result *r, bool always_top)
 {
     json_t *a = json_array();
     for (size_t i = 0; a && i < r->n_logprobs; i++) {
         const qfit_api_logprob *lp = &r->logprobs[i];
-        json_t *o = token_logprob(&lp->tok), *top = json_array();
-        if (!o || !top || json_array_append_new(a, o) < 0) {
-            json_decref(top);
-            if (o && json_array_size(a) == 0) json_decref(o);
-            return fail_null(a);
-        }
+        json_t *o = token_logprob(&lp->tok), *top;
+        if (!add(a, o)) return fail_null(a);
+        if (!lp->n_top && !always_top) continue;
+        if (!(top = put_arr(o, "top_logprobs"))) return fail_null(a);
         for (size_t k = 0; k < lp->n_top; k++)
-            if (json_array_append_new(top, token_logprob(&lp->top[k])) < 0) {
-                json_decref(top);
-                return fail_null(a);
-            }
-        if (lp->n_top || always_top) {
-            if (!put(o, "top_logprobs", top)) return fail_null(a);
-        } else
-            json_decref(top);
+            if (!add(top, token_logprob(&lp->top[k]))) return fail_null(a);
     }
     return a;
 }
@@ -213,6 +223,8 @@ static bool is_load_reply(const qfit_api_result *r)
     return r->done_reason && (!strcmp(r->done_reason, "load") || !strcmp(r->done_reason, "unload"));
 }
 
+static bool has_calls(const qfit_api_result *r) { return r->tool_calls && json_array_size(r->tool_calls) > 0; }
+
 /* {model, created_at} */
 static json_t *native_head(const qfit_api_meta *m)
 {
@@ -231,39 +243,34 @@ static bool native_tail(json_t *o, const qfit_api_result *r)
         if (!put_text(o, "done_reason", r->done_reason ? r->done_reason : "stop")) return false;
         if (!is_load_reply(r) && !put_metrics(o, r)) return false;
     }
-    if (r->n_logprobs && !put(o, "logprobs", logprobs_array(r, false))) return false;
-    return true;
+    return !r->n_logprobs || put(o, "logprobs", logprobs_array(r, false));
+}
+
+/* text, thinking, tool_calls into o (generate: "response"; chat: message "content"). */
+static bool native_body(json_t *o, const char *text_key, const qfit_api_result *r)
+{
+    return put_text(o, text_key, r->content) && (!nonempty(r->thinking) || put_text(o, "thinking", r->thinking)) &&
+           (!has_calls(r) || put(o, "tool_calls", json_deep_copy(r->tool_calls)));
 }
 
 json_t *qfit_api_ollama_generate_chunk(const qfit_api_meta *m, const qfit_api_result *r)
 {
-    json_t *o = native_head(m);
-    if (!o || !put_text(o, "response", r->content)) return fail_null(o);
-    if (nonempty(r->thinking) && !put_text(o, "thinking", r->thinking)) return fail_null(o);
-    if (r->tool_calls && json_array_size(r->tool_calls) && !put(o, "tool_calls", json_deep_copy(r->tool_calls)))
-        return fail_null(o);
-    if (!native_tail(o, r)) return fail_null(o);
+    json_t *o = native_head(m), *c;
+    if (!o || !native_body(o, "response", r) || !native_tail(o, r)) return fail_null(o);
     if (r->done && r->context) {
-        json_t *c = json_array();
-        for (size_t i = 0; c && i < r->n_context; i++)
-            if (json_array_append_new(c, json_integer(r->context[i])) < 0) c = fail_null(c);
-        if (!put(o, "context", c)) return fail_null(o);
+        if (!(c = put_arr(o, "context"))) return fail_null(o);
+        for (size_t i = 0; i < r->n_context; i++)
+            if (!add(c, json_integer(r->context[i]))) return fail_null(o);
     }
     return o;
 }
 
 json_t *qfit_api_ollama_chat_chunk(const qfit_api_meta *m, const qfit_api_result *r)
 {
-    json_t *o = native_head(m), *msg = json_object();
-    if (!o || !put(o, "message", msg)) {
-        if (o) return fail_null(o);
-        return fail_null(msg);
-    }
-    if (!put(msg, "role", json_string("assistant")) || !put_text(msg, "content", r->content)) return fail_null(o);
-    if (nonempty(r->thinking) && !put_text(msg, "thinking", r->thinking)) return fail_null(o);
-    if (r->tool_calls && json_array_size(r->tool_calls) && !put(msg, "tool_calls", json_deep_copy(r->tool_calls)))
+    json_t *o = native_head(m), *msg;
+    if (!o || !(msg = put_obj(o, "message")) || !put(msg, "role", json_string("assistant")) ||
+        !native_body(msg, "content", r) || !native_tail(o, r))
         return fail_null(o);
-    if (!native_tail(o, r)) return fail_null(o);
     return o;
 }
 
@@ -271,20 +278,17 @@ static json_t *float_array(const float *v, size_t n)
 {
     json_t *a = json_array();
     for (size_t i = 0; a && i < n; i++)
-        if (json_array_append_new(a, json_real(v[i])) < 0) return fail_null(a);
+        if (!add(a, json_real(v[i]))) return fail_null(a);
     return a;
 }
 
 json_t *qfit_api_ollama_embed(const qfit_api_meta *m, const float *vectors, size_t n, size_t dim,
                               const qfit_api_result *r)
 {
-    json_t *o = json_object(), *list = json_array();
-    if (!o || !put_text(o, "model", m->model) || !put(o, "embeddings", list)) {
-        if (o) return fail_null(o);
-        return fail_null(list);
-    }
+    json_t *o = json_object(), *list;
+    if (!o || !put_text(o, "model", m->model) || !(list = put_arr(o, "embeddings"))) return fail_null(o);
     for (size_t i = 0; i < n; i++)
-        if (json_array_append_new(list, float_array(vectors + i * dim, dim)) < 0) return fail_null(o);
+        if (!add(list, float_array(vectors + i * dim, dim))) return fail_null(o);
     if (n && r &&
         (!put(o, "total_duration", json_integer((json_int_t)r->total_ns)) ||
          !put(o, "load_duration", json_integer((json_int_t)r->load_ns)) ||
@@ -330,6 +334,13 @@ static json_t *usage(const qfit_api_result *r)
     return u;
 }
 
+/* The string member key of o, or "". */
+static const char *str_or_empty(const json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s ? s : "";
+}
+
 /* Ollama tool calls -> OpenAI: {id, index, type:"function", function:{name, arguments:"<json>"}} */
 static json_t *oai_tool_calls(const json_t *calls)
 {
@@ -337,25 +348,19 @@ static json_t *oai_tool_calls(const json_t *calls)
     for (size_t i = 0; a && i < json_array_size(calls); i++) {
         const json_t *c = json_array_get(calls, i), *f = json_object_get(c, "function");
         const json_t *idx = json_object_get(f, "index"), *args = json_object_get(f, "arguments");
-        json_t *oc = json_object(), *of = json_object();
-        char *text = json_dumps(args ? args : json_object_get(f, "missing"), JSON_COMPACT | JSON_ENCODE_ANY);
-        bool ok = oc && of && json_array_append_new(a, oc) == 0;
-        if (!ok) json_decref(oc);
-        ok = ok && put(oc, "id", json_string(json_is_string(json_object_get(c, "id")) ?
-                                             json_string_value(json_object_get(c, "id")) : "")) &&
-             put(oc, "index", json_integer(json_is_integer(idx) ? json_integer_value(idx) : (json_int_t)i)) &&
-             put(oc, "type", json_string("function")) && put(oc, "function", of);
-        if (!ok) json_decref(of);
-        ok = ok && put(of, "name", json_string(json_is_string(json_object_get(f, "name")) ?
-                                               json_string_value(json_object_get(f, "name")) : "")) &&
-             put(of, "arguments", json_string(text ? text : "{}"));
+        json_t *oc = add_obj(a), *of;
+        if (!oc || !put(oc, "id", json_string(str_or_empty(c, "id"))) ||
+            !put(oc, "index", json_integer(json_is_integer(idx) ? json_integer_value(idx) : (json_int_t)i)) ||
+            !put(oc, "type", json_string("function")) || !(of = put_obj(oc, "function")) ||
+            !put(of, "name", json_string(str_or_empty(f, "name"))))
+            return fail_null(a);
+        char *text = args ? json_dumps(args, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+        bool ok = put(of, "arguments", json_string(text ? text : "{}"));
         free(text);
-        if (!ok) return fail_null(a);
+        if (!ok || (args && !text)) return fail_null(a);
     }
     return a;
 }
-
-static bool has_calls(const qfit_api_result *r) { return r->tool_calls && json_array_size(r->tool_calls) > 0; }
 
 /* finish_reason: stop becomes tool_calls when tools were called. */
 static json_t *finish_reason(const qfit_api_result *r, bool tool_call_sent)
@@ -365,78 +370,70 @@ static json_t *finish_reason(const qfit_api_result *r, bool tool_call_sent)
     return json_string(reason);
 }
 
+/* {"content": logprobs entries} */
+static json_t *oai_logprobs(const qfit_api_result *r)
+{
+    json_t *o = json_object();
+    if (!o || !put(o, "content", logprobs_array(r, true))) return fail_null(o);
+    return o;
+}
+
 json_t *qfit_api_openai_chat(const qfit_api_meta *m, const qfit_api_result *r)
 {
-    json_t *o = oai_head(m, "chat.completion"), *choices = json_array(), *choice = json_object(), *msg = json_object();
-    bool ok = o && put(o, "choices", choices) && json_array_append_new(choices, choice) == 0 && put(choice, "message", msg);
-    if (!ok) {
-        json_decref(o);
-        return NULL;   /* pieces not yet attached leak only on allocation failure paths above */
-    }
+    json_t *o = oai_head(m, "chat.completion"), *choices, *choice, *msg;
     bool calls = has_calls(r);
-    ok = put(choice, "index", json_integer(0)) && put(msg, "role", json_string("assistant")) &&
-         put(msg, "content", calls && !nonempty(r->content) ? json_null() : lossy_string(r->content ? r->content : "", r->content ? strlen(r->content) : 0)) &&
-         (!nonempty(r->thinking) || put_text(msg, "reasoning", r->thinking)) &&
-         (!calls || put(msg, "tool_calls", oai_tool_calls(r->tool_calls))) &&
-         put(choice, "finish_reason", finish_reason(r, m->tool_call_sent)) &&
-         (!r->n_logprobs || put(choice, "logprobs", json_pack("{s:o}", "content", logprobs_array(r, true)))) &&
-         put(o, "usage", usage(r));
-    return ok ? o : fail_null(o);
+    if (!o || !(choices = put_arr(o, "choices")) || !(choice = add_obj(choices)) ||
+        !put(choice, "index", json_integer(0)) || !(msg = put_obj(choice, "message")) ||
+        !put(msg, "role", json_string("assistant")) ||
+        /* OpenAI: content null when the answer is only tool calls */
+        !(calls && !nonempty(r->content) ? put(msg, "content", json_null()) : put_text(msg, "content", r->content)) ||
+        (nonempty(r->thinking) && !put_text(msg, "reasoning", r->thinking)) ||
+        (calls && !put(msg, "tool_calls", oai_tool_calls(r->tool_calls))) ||
+        !put(choice, "finish_reason", finish_reason(r, m->tool_call_sent)) ||
+        (r->n_logprobs && !put(choice, "logprobs", oai_logprobs(r))) || !put(o, "usage", usage(r)))
+        return fail_null(o);
+    return o;
 }
 
-/* One chat.completion.chunk with this delta (stolen) and finish_reason (stolen; json_null for none). */
-static json_t *chat_chunk(const qfit_api_meta *m, json_t *delta, json_t *finish, json_t *logprobs)
+/* One chat.completion.chunk; delta filled by the caller through *delta. finish: a
+ * new reference (json_null() for none), stolen. */
+static json_t *chat_chunk(const qfit_api_meta *m, json_t *events, json_t **delta, json_t *finish, bool logprobs,
+                          const qfit_api_result *r)
 {
-    json_t *o = oai_head(m, "chat.completion.chunk"), *choices = json_array(), *choice = json_object();
-    bool ok = o && choices && choice && put(o, "choices", choices);
-    if (ok && json_array_append_new(choices, choice) < 0) ok = false, choice = NULL;
-    if (!ok) {
-        if (!o || !json_object_get(o, "choices")) json_decref(choices);
-        json_decref(choice);
-        json_decref(o);
-        json_decref(delta);
+    json_t *o = oai_head(m, "chat.completion.chunk"), *choices, *choice;
+    if (!add(events, o) || !(choices = put_arr(o, "choices")) || !(choice = add_obj(choices)) ||
+        !put(choice, "index", json_integer(0)) || !(*delta = put_obj(choice, "delta"))) {
         json_decref(finish);
-        json_decref(logprobs);
         return NULL;
     }
-    ok = put(choice, "index", json_integer(0)) && put(choice, "delta", delta) && put(choice, "finish_reason", finish);
-    if (!ok) json_decref(logprobs);
-    else if (logprobs) ok = put(choice, "logprobs", json_pack("{s:o}", "content", logprobs));
-    return ok ? o : fail_null(o);
+    if (!put(choice, "finish_reason", finish) || (logprobs && !put(choice, "logprobs", oai_logprobs(r)))) return NULL;
+    return o;
 }
-
-static bool append(json_t *events, json_t *ev) { return ev && json_array_append_new(events, ev) == 0; }
 
 json_t *qfit_api_openai_chat_chunks(const qfit_api_meta *m, const qfit_api_result *r, bool first)
 {
-    json_t *ev = json_array();
+    json_t *ev = json_array(), *d;
     if (!ev) return NULL;
     bool think = nonempty(r->thinking), text = nonempty(r->content), calls = has_calls(r);
     /* reasoning first, in its own chunk when content or calls come with it (as Ollama) */
     if (think) {
-        json_t *d = json_object();
-        if (!d || (first && !put(d, "role", json_string("assistant"))) || !put_text(d, "reasoning", r->thinking) ||
-            !append(ev, chat_chunk(m, d, json_null(), r->n_logprobs ? logprobs_array(r, true) : NULL)))
+        if (!chat_chunk(m, ev, &d, json_null(), r->n_logprobs > 0, r) ||
+            (first && !put(d, "role", json_string("assistant"))) || !put_text(d, "reasoning", r->thinking))
             return fail_null(ev);
         first = false;
     }
     if (text || calls || (!think && (first || r->n_logprobs))) {
-        json_t *d = json_object();
-        if (!d || (first && !put(d, "role", json_string("assistant"))) || !put_text(d, "content", r->content) ||
-            (calls && !put(d, "tool_calls", oai_tool_calls(r->tool_calls))) ||
-            !append(ev, chat_chunk(m, d, json_null(), !think && r->n_logprobs ? logprobs_array(r, true) : NULL)))
+        if (!chat_chunk(m, ev, &d, json_null(), !think && r->n_logprobs, r) ||
+            (first && !put(d, "role", json_string("assistant"))) || !put_text(d, "content", r->content) ||
+            (calls && !put(d, "tool_calls", oai_tool_calls(r->tool_calls))))
             return fail_null(ev);
     }
     if (r->done) {
-        json_t *d = json_object();
-        if (!d || !append(ev, chat_chunk(m, d, finish_reason(r, m->tool_call_sent || calls), NULL))) return fail_null(ev);
-        if (m->include_usage) {
-            json_t *u = oai_head(m, "chat.completion.chunk");
-            if (!u || !put(u, "choices", json_array()) || !put(u, "usage", usage(r)) || !append(ev, u)) {
-                json_decref(u);
-                return fail_null(ev);
-            }
-        }
+        if (!chat_chunk(m, ev, &d, finish_reason(r, m->tool_call_sent || calls), false, r)) return fail_null(ev);
+        json_t *u;
+        if (m->include_usage && (!add(ev, u = oai_head(m, "chat.completion.chunk")) || !put_arr(u, "choices") ||
+                                 !put(u, "usage", usage(r))))
+            return fail_null(ev);
     }
     return ev;
 }
@@ -444,22 +441,19 @@ json_t *qfit_api_openai_chat_chunks(const qfit_api_meta *m, const qfit_api_resul
 /* Legacy completions logprobs: {tokens, token_logprobs, top_logprobs:[{token: lp}]}. */
 static json_t *legacy_logprobs(const qfit_api_result *r)
 {
-    json_t *o = json_object(), *tokens = json_array(), *lps = json_array(), *tops = json_array();
-    if (!o || !put(o, "tokens", tokens) || !put(o, "token_logprobs", lps) || !put(o, "top_logprobs", tops)) {
-        if (!json_object_get(o, "tokens")) json_decref(tokens);
-        if (!json_object_get(o, "token_logprobs")) json_decref(lps);
-        if (!json_object_get(o, "top_logprobs")) json_decref(tops);
+    json_t *o = json_object(), *tokens, *lps, *tops;
+    if (!o || !(tokens = put_arr(o, "tokens")) || !(lps = put_arr(o, "token_logprobs")) ||
+        !(tops = put_arr(o, "top_logprobs")))
         return fail_null(o);
-    }
     for (size_t i = 0; i < r->n_logprobs; i++) {
         const qfit_api_logprob *lp = &r->logprobs[i];
-        json_t *top = json_object();
-        if (json_array_append_new(tokens, lossy_string(lp->tok.token, lp->tok.len)) < 0 ||
-            json_array_append_new(lps, json_real(lp->tok.logprob)) < 0 || json_array_append_new(tops, top) < 0)
+        json_t *top;
+        if (!add(tokens, lossy_string(lp->tok.token, lp->tok.len)) || !add(lps, json_real(lp->tok.logprob)) ||
+            !(top = add_obj(tops)))
             return fail_null(o);
         for (size_t k = 0; k < lp->n_top; k++) {
             json_t *key = lossy_string(lp->top[k].token, lp->top[k].len);
-            bool ok = key && json_object_set_new(top, json_string_value(key), json_real(lp->top[k].logprob)) == 0;
+            bool ok = key && put(top, json_string_value(key), json_real(lp->top[k].logprob));
             json_decref(key);
             if (!ok) return fail_null(o);
         }
@@ -467,87 +461,68 @@ static json_t *legacy_logprobs(const qfit_api_result *r)
     return o;
 }
 
-/* {text, index, finish_reason, logprobs} */
-static json_t *completion_choice(const qfit_api_result *r)
+/* {text, index, finish_reason, logprobs} appended to choices */
+static bool completion_choice(json_t *choices, const qfit_api_result *r)
 {
-    json_t *c = json_object();
-    if (!c || !put_text(c, "text", r->content) || !put(c, "index", json_integer(0)) ||
-        !put(c, "finish_reason", r->done ? json_string(r->done_reason ? r->done_reason : "stop") : json_null()) ||
-        !put(c, "logprobs", r->n_logprobs ? legacy_logprobs(r) : json_null()))
-        return fail_null(c);
-    return c;
+    json_t *c = add_obj(choices);
+    return c && put_text(c, "text", r->content) && put(c, "index", json_integer(0)) &&
+           put(c, "finish_reason", r->done ? json_string(r->done_reason ? r->done_reason : "stop") : json_null()) &&
+           put(c, "logprobs", r->n_logprobs ? legacy_logprobs(r) : json_null());
 }
 
 json_t *qfit_api_openai_completion(const qfit_api_meta *m, const qfit_api_result *r)
 {
-    json_t *o = oai_head(m, "text_completion"), *choices = json_array();
-    if (!o || !put(o, "choices", choices)) {
-        json_decref(choices);
+    json_t *o = oai_head(m, "text_completion"), *choices;
+    if (!o || !(choices = put_arr(o, "choices")) || !completion_choice(choices, r) || !put(o, "usage", usage(r)))
         return fail_null(o);
-    }
-    if (json_array_append_new(choices, completion_choice(r)) < 0 || !put(o, "usage", usage(r))) return fail_null(o);
     return o;
 }
 
 json_t *qfit_api_openai_completion_chunks(const qfit_api_meta *m, const qfit_api_result *r)
 {
-    json_t *ev = json_array();
+    json_t *ev = json_array(), *o, *choices;
     if (!ev) return NULL;
-    if (nonempty(r->content) || r->done || r->n_logprobs) {
-        json_t *o = oai_head(m, "text_completion"), *choices = json_array();
-        if (!o || !put(o, "choices", choices) || json_array_append_new(choices, completion_choice(r)) < 0 ||
-            !append(ev, o)) {
-            if (o && !json_object_get(o, "choices")) json_decref(choices);
-            if (!o) json_decref(choices);
-            json_decref(o);
-            return fail_null(ev);
-        }
-    }
-    if (r->done && m->include_usage) {
-        json_t *u = oai_head(m, "text_completion");
-        if (!u || !put(u, "choices", json_array()) || !put(u, "usage", usage(r)) || !append(ev, u)) {
-            json_decref(u);
-            return fail_null(ev);
-        }
-    }
+    if ((nonempty(r->content) || r->done || r->n_logprobs) &&
+        (!add(ev, o = oai_head(m, "text_completion")) || !(choices = put_arr(o, "choices")) || !completion_choice(choices, r)))
+        return fail_null(ev);
+    if (r->done && m->include_usage &&
+        (!add(ev, o = oai_head(m, "text_completion")) || !put_arr(o, "choices") || !put(o, "usage", usage(r))))
+        return fail_null(ev);
     return ev;
+}
+
+/* base64 of the little-endian float32 bytes of v, whatever the host's byte order */
+static json_t *base64_floats(const float *v, size_t dim)
+{
+    unsigned char *bytes = malloc(dim * 4 + 1);
+    if (!bytes) return NULL;
+    for (size_t k = 0; k < dim; k++) {
+        uint32_t u;
+        memcpy(&u, &v[k], 4);
+        for (size_t b = 0; b < 4; b++) bytes[4 * k + b] = (unsigned char)(u >> (8 * b));
+    }
+    char *b64 = qfit_api_base64(bytes, dim * 4);
+    free(bytes);
+    json_t *s = b64 ? json_string(b64) : NULL;
+    free(b64);
+    return s;
 }
 
 json_t *qfit_api_openai_embeddings(const char *model, const float *vectors, size_t n, size_t dim, bool base64,
                                    int prompt_tokens)
 {
-    json_t *o = json_object(), *data = json_array();
-    if (!o || !put(o, "object", json_string("list")) || !put(o, "data", data)) {
-        if (!json_object_get(o, "data")) json_decref(data);
-        return fail_null(o);
-    }
+    json_t *o = json_object(), *data, *u;
+    if (!o || !put(o, "object", json_string("list")) || !(data = put_arr(o, "data"))) return fail_null(o);
     for (size_t i = 0; i < n; i++) {
         const float *v = vectors + i * dim;
-        json_t *e = json_object(), *emb;
-        if (base64) {
-            /* little-endian float32 bytes, whatever the host's order */
-            unsigned char *bytes = malloc(dim * 4 + 1);
-            char *b64 = NULL;
-            if (bytes) {
-                for (size_t k = 0; k < dim; k++) {
-                    uint32_t u;
-                    memcpy(&u, &v[k], 4);
-                    for (int b = 0; b < 4; b++) bytes[4 * k + (size_t)b] = (unsigned char)(u >> (8 * b));
-                }
-                b64 = qfit_api_base64(bytes, dim * 4);
-            }
-            emb = b64 ? json_string(b64) : NULL;
-            free(bytes);
-            free(b64);
-        } else
-            emb = float_array(v, dim);
-        if (!e || json_array_append_new(data, e) < 0 || !put(e, "object", json_string("embedding")) ||
-            !put(e, "embedding", emb) || !put(e, "index", json_integer((json_int_t)i)))
+        json_t *e = add_obj(data);
+        if (!e || !put(e, "object", json_string("embedding")) ||
+            !put(e, "embedding", base64 ? base64_floats(v, dim) : float_array(v, dim)) ||
+            !put(e, "index", json_integer((json_int_t)i)))
             return fail_null(o);
     }
-    json_t *u = json_object();
-    if (!put_text(o, "model", model) || !put(o, "usage", u) || !put(u, "prompt_tokens", json_integer(prompt_tokens)) ||
-        !put(u, "total_tokens", json_integer(prompt_tokens)))
+    if (!put_text(o, "model", model) || !(u = put_obj(o, "usage")) ||
+        !put(u, "prompt_tokens", json_integer(prompt_tokens)) || !put(u, "total_tokens", json_integer(prompt_tokens)))
         return fail_null(o);
     return o;
 }
@@ -575,12 +550,8 @@ json_t *qfit_api_openai_error(int status, const char *message, const char *param
     const char *type = status == 400 ? "invalid_request_error" : status == 401 ? "authentication_error"
                      : status == 403 ? "permission_error" : status == 404 ? "not_found_error"
                      : status == 429 ? "rate_limit_error" : "api_error";
-    json_t *o = json_object(), *e = json_object();
-    if (!o || !put(o, "error", e)) {
-        json_decref(e);
-        return fail_null(o);
-    }
-    if (!put_text(e, "message", message) || !put(e, "type", json_string(type)) ||
+    json_t *o = json_object(), *e;
+    if (!o || !(e = put_obj(o, "error")) || !put_text(e, "message", message) || !put(e, "type", json_string(type)) ||
         !put(e, "param", param ? json_string(param) : json_null()) || !put(e, "code", json_null()))
         return fail_null(o);
     return o;
