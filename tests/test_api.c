@@ -458,6 +458,14 @@ Test(api, openai_errors_name_their_field)
         { QFIT_API_OAI_CHAT, "{\"model\":\"m\"," OAI_MSG ",\"presence_penalty\":3}", "presence_penalty: 3 is outside [-2, 2]", "presence_penalty" },
         { QFIT_API_OAI_CHAT, "{\"model\":\"m\"," OAI_MSG ",\"frequency_penalty\":-3}", "frequency_penalty: -3 is outside [-2, 2]", "frequency_penalty" },
         { QFIT_API_OAI_CHAT, "{\"model\":\"m\"," OAI_MSG ",\"seed\":1.5}", "seed: must be an integer", "seed" },
+        { QFIT_API_OAI_CHAT, "{\"model\":\"m\"," OAI_MSG ",\"seed\":9223372036854775808.0}", "seed: 9.2233720368547758e+18 is outside", "seed" },
+        { QFIT_API_OAI_CHAT, "{\"model\":\"m\"," OAI_MSG ",\"seed\":1e19}", "seed: 1e+19 is outside", "seed" },
+        { QFIT_API_OAI_CHAT, "{\"model\":\"m\"," OAI_MSG ",\"max_tokens\":1099511627776}", "max_tokens: 1099511627776 is outside [0, 2147483647]", "max_tokens" },
+        { QFIT_API_OAI_CHAT, "{\"model\":\"m\"," OAI_MSG ",\"n\":1000000}", "n: only 1 choice is supported, got 1000000", "n" },
+        { QFIT_API_OAI_CHAT, "{\"model\":\"m\"," OAI_MSG ",\"logprobs\":true,\"top_logprobs\":1000000}", "top_logprobs: must be between 0 and 20", "top_logprobs" },
+        { QFIT_API_OAI_CHAT, "{\"model\":\"m\\u0000x\"," OAI_MSG "}", "model: contains a NUL character", "model" },
+        { QFIT_API_OAI_EMBEDDINGS, "{\"model\":\"m\",\"input\":[1,-1]}", "input[1]: must be a token id", "input[1]" },
+        { QFIT_API_OAI_EMBEDDINGS, "{\"model\":\"m\",\"input\":[2147483648]}", "input[0]: must be a token id", "input[0]" },
         { QFIT_API_OAI_CHAT, "{\"model\":\"m\"," OAI_MSG ",\"max_tokens\":-1}", "max_tokens: -1 is outside", "max_tokens" },
         { QFIT_API_OAI_CHAT, "{\"model\":\"m\"," OAI_MSG ",\"max_tokens\":5,\"max_completion_tokens\":6}", "max_completion_tokens: 6 differs from max_tokens 5", "max_completion_tokens" },
         { QFIT_API_OAI_CHAT, "{\"model\":\"m\"," OAI_MSG ",\"stop\":5}", "stop: must be a string or an array of strings", "stop" },
@@ -496,6 +504,22 @@ Test(api, openai_errors_name_their_field)
         { QFIT_API_OAI_COMPLETIONS, "{\"model\":\"m\",\"prompt\":\"p\",\"logprobs\":21}", "logprobs: 21 is outside [0, 20]", "logprobs" },
     };
     for (size_t i = 0; i < sizeof C / sizeof C[0]; i++) parse_err(C[i].ep, C[i].body, C[i].msg, C[i].param);
+}
+
+Test(api, openai_integer_edges)
+{
+    qfit_api_request *r = parse_ok(QFIT_API_OAI_CHAT, "{\"model\":\"m\"," OAI_MSG ",\"seed\":-1}");
+    cr_expect_eq(qfit_params_get(r->options, "seed")->i, -1, "seed -1 = random, as Ollama");
+    qfit_api_request_free(r);
+    r = parse_ok(QFIT_API_OAI_CHAT, "{\"model\":\"m\"," OAI_MSG ",\"seed\":9007199254740993}");
+    cr_expect_eq(qfit_params_get(r->options, "seed")->i, 9007199254740993LL, "an integer seed is kept exactly");
+    qfit_api_request_free(r);
+    r = parse_ok(QFIT_API_OAI_CHAT, "{\"model\":\"m\"," OAI_MSG ",\"max_tokens\":2.0}");
+    cr_expect_eq(qfit_params_get(r->options, "num_predict")->i, 2, "an integral real is an integer");
+    qfit_api_request_free(r);
+    char body[2200];
+    snprintf(body, sizeof body, "{\"model\":\"%01100d\"}", 0);
+    parse_err(QFIT_API_GENERATE, body, "model: longer than 1024 bytes", "model");
 }
 
 Test(api, openai_completions_fields)

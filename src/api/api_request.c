@@ -91,14 +91,19 @@ static int opt_int(const json_t *obj, const char *key, const char *path, int64_t
     const json_t *v = json_object_get(obj, key);
     if (present) *present = false;
     if (!v || json_is_null(v)) return 0;
-    double d;
-    if (json_is_integer(v)) d = (double)json_integer_value(v);
-    else if (json_is_real(v)) d = json_real_value(v);
-    else return fail(e, "%s: must be an integer, not %s", path, type_word(v));
-    if (json_is_real(v) && d != floor(d)) return fail(e, "%s: must be an integer, got %.17g", path, d);
-    if (d < (double)lo || d > (double)hi)
-        return fail(e, "%s: %.17g is outside [%lld, %lld]", path, d, (long long)lo, (long long)hi);
-    *out = json_is_integer(v) ? json_integer_value(v) : (int64_t)d;
+    int64_t x;
+    if (json_is_integer(v)) x = json_integer_value(v);
+    else if (json_is_real(v)) {
+        double d = json_real_value(v);
+        if (d != floor(d)) return fail(e, "%s: must be an integer, got %.17g", path, d);
+        /* inside int64 before converting (2^63 itself is not) */
+        if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0))
+            return fail(e, "%s: %.17g is outside [%lld, %lld]", path, d, (long long)lo, (long long)hi);
+        x = (int64_t)d;
+    } else
+        return fail(e, "%s: must be an integer, not %s", path, type_word(v));
+    if (x < lo || x > hi) return fail(e, "%s: %lld is outside [%lld, %lld]", path, (long long)x, (long long)lo, (long long)hi);
+    *out = x;
     if (present) *present = true;
     return 0;
 }
