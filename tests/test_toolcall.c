@@ -457,6 +457,13 @@ Test(toolcall, detect_from_real_templates)
         free(z);
     }
     cr_assert_eq(qfit_toolcall_detect(NULL), QFIT_TOOLCALL_NONE);
+    /* each marker on its own (the real templates above also say "tool") */
+    cr_assert_eq(qfit_toolcall_detect("{{ '<|python_tag|>' + x }}"), QFIT_TOOLCALL_JSON);
+    cr_assert_eq(qfit_toolcall_detect("<|start|>assistant<|channel|>final<|message|>"), QFIT_TOOLCALL_HARMONY);
+    cr_assert_eq(qfit_toolcall_detect("{{ '[TOOL_CALLS]' }}"), QFIT_TOOLCALL_MISTRAL);
+    cr_assert_eq(qfit_toolcall_detect("{{ '<tool_call>' }}"), QFIT_TOOLCALL_HERMES);
+    cr_assert_eq(qfit_toolcall_detect("{% for t in tools %}{{ t }}{% endfor %}"), QFIT_TOOLCALL_JSON);
+    cr_assert_eq(qfit_toolcall_detect("{{ messages[0].content }}"), QFIT_TOOLCALL_NONE);
 }
 
 Test(toolcall, format_names_and_prompt_thinking)
