@@ -101,33 +101,32 @@ static const marker MK_H_BETWEEN[] = {
 #define NM(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Earliest full marker in b[0..n) (ties: the longer one): 1 with *which, *at.
- * Otherwise 0 and *at = how many leading bytes cannot be part of a marker. */
+ * Otherwise 0 and *at = where the longest tail that is a proper prefix of a
+ * marker starts (n if none): the bytes before it cannot be part of a marker.
+ * One pass, so a long text costs time linear in its length. (No marker of a
+ * set occurs inside a proper prefix of another, so the first partial match
+ * can stop the search.) */
 static int scan(const char *b, size_t n, const marker *m, size_t nm, const marker **which, size_t *at)
 {
-    const marker *best = NULL;
-    size_t best_at = n, longest = 0;
-    for (size_t i = 0; i < nm; i++) {
-        size_t ml = strlen(m[i].s);
-        if (ml > longest) longest = ml;
-        const char *hit = memmem(b, n, m[i].s, ml);
-        if (!hit) continue;
-        size_t pos = (size_t)(hit - b);
-        if (!best || pos < best_at || (pos == best_at && ml > strlen(best->s))) {
-            best = &m[i];
-            best_at = pos;
+    for (size_t i = 0; i < n; i++) {
+        const marker *best = NULL;
+        bool partial = false;
+        for (size_t k = 0; k < nm; k++) {
+            if (b[i] != m[k].s[0]) continue;
+            size_t ml = strlen(m[k].s);
+            if (n - i >= ml) {
+                if (!memcmp(b + i, m[k].s, ml) && (!best || ml > strlen(best->s))) best = &m[k];
+            } else if (!memcmp(b + i, m[k].s, n - i)) {
+                partial = true;
+            }
+        }
+        if (best || partial) {
+            *which = best;
+            *at = i;
+            return best != NULL;
         }
     }
-    if (best) {
-        *which = best;
-        *at = best_at;
-        return 1;
-    }
-    /* hold the longest tail that is a proper prefix of some marker */
-    size_t hold = 0;
-    for (size_t k = (longest - 1 < n ? longest - 1 : n); k > 0 && !hold; k--)
-        for (size_t i = 0; i < nm; i++)
-            if (strlen(m[i].s) > k && !memcmp(b + n - k, m[i].s, k)) { hold = k; break; }
-    *at = n - hold;
+    *at = n;
     return 0;
 }
 
@@ -197,7 +196,8 @@ struct qfit_toolparse {
     json_t              *tools; /* NULL: any tool */
     const marker        *think_open, *think_close;
     pstate               st;
-    sbuf                 in;   /* fed, not yet decided */
+    sbuf                 in;   /* fed; from `off` on not yet decided */
+    size_t               off;
     /* the call being read */
     sbuf                 body;
     shape                shape;
@@ -467,11 +467,26 @@ static int harmony_end(qfit_toolparse *p)
 
 /* ------------------------------------------------------------ the steps */
 
+/* The undecided input from p->off on; consumed bytes only move the offset
+ * (the buffer is compacted once per feed, so a long text with many markers
+ * costs linear time). */
+typedef struct {
+    const char *p; /* NUL-terminated (the buffer's terminator) */
+    size_t      len;
+} view;
+
+static void consume(qfit_toolparse *p, view *in, size_t k)
+{
+    p->off += k;
+    in->p += k;
+    in->len -= k;
+}
+
 /* Emit what cannot be markup, act on the marker if one is complete.
  * Returns 1 if progress was made, 0 if waiting for more input, -1 on error. */
 static int step(qfit_toolparse *p)
 {
-    sbuf *in = &p->in;
+    view v = { p->in.p + p->off, p->in.len - p->off }, *in = &v;
     const marker *m = NULL;
     size_t at = 0;
 
@@ -481,7 +496,7 @@ static int step(qfit_toolparse *p)
         if (ws == in->len) return 0;
         size_t ol = strlen(p->think_open->s), rest = in->len - ws;
         if (rest >= ol && !memcmp(in->p + ws, p->think_open->s, ol)) {
-            sb_drop_front(in, ws + ol);
+            consume(p, in, ws + ol);
             p->st = S_THINK_LEAD;
             return 1;
         }
@@ -493,7 +508,7 @@ static int step(qfit_toolparse *p)
     case S_AFTER_THINK:
     case S_AFTER_CALL: {
         size_t ws = strspn(in->p, p->st == S_AFTER_CALL && p->fmt == QFIT_TOOLCALL_JSON ? " \t\r\n;" : " \t\r\n");
-        sb_drop_front(in, ws);
+        consume(p, in, ws);
         if (!in->len) return 0;
         p->st = p->st == S_THINK_LEAD ? S_THINK : S_LEAD;
         return 1;
@@ -503,7 +518,7 @@ static int step(qfit_toolparse *p)
         size_t ws = strspn(in->p, " \t\r\n");
         if (ws == in->len) return 0;
         if (in->p[ws] == '{') {
-            sb_drop_front(in, ws);
+            consume(p, in, ws);
             start_body(p, SH_CANDIDATE, false);
         } else {
             p->st = S_CONTENT;
@@ -538,7 +553,7 @@ static int step(qfit_toolparse *p)
                 return 1;
             }
             if (emit(p, D_BODY, in->p, i)) return -1;
-            sb_drop_front(in, i);
+            consume(p, in, i);
             if (r == 0) return 0;
             int rc = complete_body(p);
             if (rc == 1) {
@@ -579,7 +594,7 @@ static int step(qfit_toolparse *p)
         size_t ws = strspn(in->p, " \t\r\n");
         if (ws == in->len) return 0;
         if (p->body.len == 0 && in->p[ws] == '[') {
-            sb_drop_front(in, ws);
+            consume(p, in, ws);
             start_body(p, SH_CALLS, false);
             return 1;
         }
@@ -593,10 +608,10 @@ static int step(qfit_toolparse *p)
         return pfail(p, "harmony: message header longer than %d bytes", MAX_HEADER);
     if (emit(p, d, in->p, at)) return -1;
     if (!found) {
-        sb_drop_front(in, at);
+        consume(p, in, at);
         return 0;
     }
-    sb_drop_front(in, at + strlen(m->s));
+    consume(p, in, at + strlen(m->s));
 
     switch (m->a) {
     case A_THINK_CLOSE: p->st = S_AFTER_THINK; return 1;
@@ -806,6 +821,8 @@ int qfit_toolparse_feed(qfit_toolparse *p, const char *text, size_t len, qfit_to
     if (len && sb_add(&p->in, text, len)) return report(p, oom(p), out, err, err_len);
     int r;
     while ((r = step(p)) > 0) {}
+    sb_drop_front(&p->in, p->off);
+    p->off = 0;
     return report(p, r, out, err, err_len);
 }
 
