@@ -150,7 +150,8 @@ static opts case_opts(const json_t *doc, const json_t *c)
     const json_t *think = json_object_get(c, "think");
     op.think = think ? json_is_true(think) : true;
     op.starts = json_is_true(json_object_get(c, "starts_in_thinking"));
-    op.tools = json_is_true(json_object_get(c, "tools")) ? json_object_get(doc, "tools") : NULL;
+    const json_t *tools = json_object_get(c, "tools"); /* true: the file's tools; or the case's own list */
+    op.tools = json_is_true(tools) ? json_object_get(doc, "tools") : json_is_array(tools) ? tools : NULL;
     return op;
 }
 

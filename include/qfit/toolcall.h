@@ -10,9 +10,13 @@
  *   JSON     Llama 3.x: the whole answer is {"name": N, "parameters"|"arguments": {...}}
  *            (several may follow, separated by ';' or whitespace), or such an
  *            object after <|python_tag|>. An answer whose first character is not
- *            '{' is content; a complete object that is not a call is content.
+ *            '{' is content; a complete object that is not a call, or that names
+ *            a tool not in `tools`, is content (as Ollama).
  *   HERMES   Qwen2.5 / Qwen3 / Hermes: <tool_call>{"name":..., "arguments":{...}}</tool_call>,
- *            any number, anywhere in the answer.
+ *            any number, anywhere in the answer. Qwen3-Coder's body
+ *            <function=NAME><parameter=P>VALUE</parameter></function> is taken
+ *            too: a VALUE becomes the JSON type its schema asks for (as Ollama:
+ *            null, boolean, integer, number, array, object), else a string.
  *   MISTRAL  [TOOL_CALLS][{"name":..., "arguments":{...}}, ...] and the newer
  *            [TOOL_CALLS]NAME[ARGS]{...}; a stray [/TOOL_CALLS] is dropped.
  *            Thinking tags are [THINK] [/THINK] (Magistral).
@@ -58,7 +62,8 @@
  *
  * Errors: functions return -1 / NULL and write a message into err naming the
  * problem: which call (1-based), the tool name, the JSON line:column, the
- * schema path. After an error the parser stays failed: later calls repeat it.
+ * schema path. On error *out is emptied (the response becomes an error) and
+ * the parser stays failed: later calls repeat the message.
  * Limits: a call body over QFIT_TOOLCALL_MAX_BODY bytes, JSON nested deeper
  * than QFIT_TOOLCALL_MAX_DEPTH, or more than QFIT_TOOLCALL_MAX_CALLS calls is
  * an error, never unbounded growth.

@@ -13,6 +13,8 @@
  * the brackets and strings for the latter, bounding the nesting depth.
  */
 #include <stdarg.h>
+#include <stddef.h>
+#include <strings.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -340,6 +342,122 @@ static int take_call_object(qfit_toolparse *p, const json_t *o, bool strict)
     return add_call(p, json_string_value(name), a);
 }
 
+/* ------------------------------------------------------------ Qwen3-Coder */
+
+/* The JSON types a tool's schema allows for parameter `param` (its "type",
+ * or the types of its anyOf branches), into types[]; returns the count. */
+static int param_types(const qfit_toolparse *p, const char *tool, const char *param, const char *types[8])
+{
+    const json_t *f = p->tools ? find_tool(p, tool) : NULL;
+    const json_t *prop = json_object_get(json_object_get(json_object_get(f, "parameters"), "properties"), param);
+    const json_t *one[1] = { prop }, *const *branches = one;
+    size_t nb = 1, i;
+    const json_t *any = json_object_get(prop, "anyOf");
+    const json_t *list[8];
+    if (json_is_array(any)) {
+        nb = 0;
+        json_array_foreach(any, i, prop) if (nb < 8) list[nb++] = prop;
+        branches = list;
+    }
+    int n = 0;
+    for (size_t b = 0; b < nb; b++) {
+        const json_t *t = json_object_get(branches[b], "type"), *e;
+        if (json_is_string(t) && n < 8) types[n++] = json_string_value(t);
+        json_array_foreach(t, i, e) if (json_is_string(e) && n < 8) types[n++] = json_string_value(e);
+    }
+    return n;
+}
+
+static bool allows(const char *const *types, int n, const char *t)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcmp(types[i], t)) return true;
+    return false;
+}
+
+/* A parameter's text as the JSON value its schema type asks for, in Ollama's
+ * order (null, boolean, integer, number, array, object); text that fits none
+ * stays a string, for the schema check to report. New reference. */
+static json_t *typed_value(const char *s, size_t n, const char *const *types, int nt)
+{
+    if (n == 4 && !strncasecmp(s, "null", 4)) return json_null();
+    if (allows(types, nt, "boolean")) {
+        if (n == 4 && !strncasecmp(s, "true", 4)) return json_true();
+        if (n == 5 && !strncasecmp(s, "false", 5)) return json_false();
+    }
+    if (allows(types, nt, "integer") || allows(types, nt, "number") || allows(types, nt, "array") ||
+        allows(types, nt, "object")) {
+        json_t *v = json_loadb(s, n, JSON_DECODE_ANY, NULL);
+        if (v && ((json_is_integer(v) && (allows(types, nt, "integer") || allows(types, nt, "number"))) ||
+                  (json_is_real(v) && allows(types, nt, "number")) ||
+                  (json_is_array(v) && allows(types, nt, "array")) ||
+                  (json_is_object(v) && allows(types, nt, "object"))))
+            return v;
+        json_decref(v);
+    }
+    return json_stringn(s, n); /* NULL: not UTF-8 */
+}
+
+/* Qwen3-Coder's body of a <tool_call>:
+ *   <function=NAME>\n<parameter=P>\nVALUE\n</parameter>...\n</function>
+ * A value is the raw text between the tags, less one leading and one trailing
+ * newline. */
+static int take_xml_call(qfit_toolparse *p, const char *b, size_t n)
+{
+    int k = p->n_calls + 1;
+    const char *end = b + n, *q = b;
+#define SKIP_WS() while (q < end && is_ws(*q)) q++
+#define EAT(lit) (end - q >= (ptrdiff_t)strlen(lit) && !memcmp(q, lit, strlen(lit)) ? (q += strlen(lit), true) : false)
+    SKIP_WS();
+    if (!EAT("<function=")) return pfail(p, "tool call %d: expected <function=NAME>", k);
+    const char *gt = memchr(q, '>', (size_t)(end - q));
+    if (!gt || gt - q >= MAX_NAME) return pfail(p, "tool call %d: unterminated <function=", k);
+    char name[MAX_NAME];
+    snprintf(name, sizeof name, "%.*s", (int)(gt - q), q);
+    q = gt + 1;
+    json_t *args = json_object();
+    if (!args) return oom(p);
+    for (;;) {
+        SKIP_WS();
+        if (EAT("</function>")) break;
+        if (!EAT("<parameter=")) {
+            json_decref(args);
+            return pfail(p, "tool call %d (%s): expected <parameter=NAME> or </function>", k, name);
+        }
+        gt = memchr(q, '>', (size_t)(end - q));
+        const char *close = gt ? memmem(gt, (size_t)(end - gt), "</parameter>", 12) : NULL;
+        if (!close || gt - q >= MAX_NAME) {
+            json_decref(args);
+            return pfail(p, "tool call %d (%s): unterminated <parameter=", k, name);
+        }
+        char pname[MAX_NAME];
+        snprintf(pname, sizeof pname, "%.*s", (int)(gt - q), q);
+        const char *v = gt + 1, *ve = close;
+        if (v < ve && *v == '\n') v++;
+        if (ve > v && ve[-1] == '\n') ve--;
+        const char *types[8];
+        int nt = param_types(p, name, pname, types);
+        if (json_object_get(args, pname)) {
+            json_decref(args);
+            return pfail(p, "tool call %d (%s): parameter \"%s\" given twice", k, name, pname);
+        }
+        json_t *val = typed_value(v, (size_t)(ve - v), types, nt);
+        if (!val || json_object_set_new(args, pname, val)) {
+            json_decref(args);
+            return pfail(p, "tool call %d (%s): parameter \"%s\" is not valid UTF-8", k, name, pname);
+        }
+        q = close + 12;
+    }
+    SKIP_WS();
+    if (q != end) {
+        json_decref(args);
+        return pfail(p, "tool call %d (%s): text after </function>", k, name);
+    }
+#undef SKIP_WS
+#undef EAT
+    return add_call(p, name, args);
+}
+
 /* The body is complete: interpret it by shape. For SH_CANDIDATE, returns 1
  * when it is not a call (the caller makes it content). */
 static int complete_body(qfit_toolparse *p)
@@ -351,6 +469,8 @@ static int complete_body(qfit_toolparse *p)
     size_t i = 0;
     while (i < p->body.len && is_ws(p->body.p[i])) i++;
     if (p->shape == SH_ARGS && i == p->body.len) return add_call(p, p->call_name, json_object()); /* "" = no arguments */
+    if (p->shape == SH_CALL && p->until_tag && i < p->body.len && p->body.p[i] == '<')
+        return take_xml_call(p, p->body.p, p->body.len); /* Qwen3-Coder */
     for (; i < p->body.len; i++) {
         int r = jscan_byte(&js, p->body.p[i]);
         if (r == 1) break;
