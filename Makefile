@@ -97,6 +97,7 @@ FUZZ_DIRS_fuzz_jinja := template
 FUZZ_DIRS_fuzz_gbnf := grammar
 FUZZ_DIRS_fuzz_schema := schema grammar
 FUZZ_DIRS_fuzz_api := api modelfile config
+FUZZ_DIRS_fuzz_toolcall := toolcall
 fuzz_srcs = $(filter-out %_avx2.c %_avx512.c %_neon.c,$(foreach d,$(FUZZ_DIRS_$(1)),$(wildcard src/$(d)/*.c)))
 fuzz: $(FUZZ_SRCS:fuzz/%.c=build/fuzz/%)
 .SECONDEXPANSION:
