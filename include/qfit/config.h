@@ -17,6 +17,11 @@
  *   QFIT_KEEP_ALIVE        how long a server keeps an idle model: a Go duration ("5m",
  *                          "1h30m", "300ms", "-1m") or integer seconds ("300", "-1");
  *                          negative = forever, 0 = unload at once; default 5m
+ *   QFIT_NUM_PARALLEL      sequences per loaded model in a server (1)     } qfit_config_int,
+ *   QFIT_MAX_LOADED_MODELS models a server keeps loaded at most (3)       } read by qfit serve
+ *   QFIT_MAX_QUEUE         requests a server lets wait at most (512)      }
+ *   QFIT_MAX_MEMORY        memory for a server's models: "24G", "512M" (qfit serve; default:
+ *                          the planner's budget for this machine)
  *   QFIT_HOST              server address: "127.0.0.1:11434" (default), "0.0.0.0",
  *                          ":8080" (loopback; Ollama binds every interface here),
  *                          "host:port", "[::1]:8080", "::1", "http://h" (port 80),
@@ -53,6 +58,10 @@ const char *qfit_env(const char *suffix, char *buf, size_t cap, const char **whi
  * ms, s, m, h ("1h30m", "1.5s", "-2m"); "0" needs no unit. With bare_seconds, a
  * number without a unit is seconds (Ollama's environment form). Negative → QFIT_FOREVER_NS. */
 int qfit_parse_duration(const char *s, bool bare_seconds, int64_t *ns, char *err, size_t err_len);
+
+/* QFIT_<suffix> (else OLLAMA_<suffix>) as a decimal integer in [min, max]; def when unset.
+ * An unparsable or out-of-range value is an error naming the variable and the range. */
+int qfit_config_int(const char *suffix, int min, int max, int def, int *out, char *err, size_t err_len);
 
 /* QFIT_DEBUG: 0 (unset), 1, 2. */
 int qfit_config_debug(int *level, char *err, size_t err_len);

@@ -134,6 +134,11 @@ int         qfit_sched_model_n_embd(const qfit_sched_model *m);
 int         qfit_sched_model_gen_params(const qfit_sched_model *m, qfit_gen_params *gp,
                                         char *err, size_t err_len);
 
+/* The token table structured output needs (qfit_gen_params.grammar_vocab), built at the
+ * first call and shared by every request to the instance. NULL with a message on out of
+ * memory. */
+const qfit_grammar_vocab *qfit_sched_model_grammar_vocab(qfit_sched_model *m, char *err, size_t err_len);
+
 /* ---- generation */
 
 typedef enum {

@@ -2,8 +2,12 @@
 #include "cli/cli_store.h"
 #include "cli/commands.h"
 #include "qfit/config.h"
+#include "qfit/model.h"
+#include "qfit/plan.h"
+#include "qfit/sched.h"
 #include "qfit/server.h"
 #include "qfit/store.h"
+#include "server/routes_engine.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -19,7 +23,46 @@ static void serve_usage(FILE *out)
                  "  --no-auth    allow a non-loopback address without QFIT_API_KEY (anyone who can reach\n"
                  "               the port can then use the models)\n"
                  "Settings: QFIT_API_KEY (clients send Authorization: Bearer KEY), QFIT_ORIGINS (extra CORS\n"
-                 "origins, comma-separated, '*' wildcards), QFIT_MODELS (the store).\n");
+                 "origins, comma-separated, '*' wildcards), QFIT_MODELS (the store).\n"
+                 "Models: QFIT_MAX_MEMORY (memory for the loaded models, e.g. 24G; default: what `qfit plan`\n"
+                 "budgets for this machine), QFIT_MAX_LOADED_MODELS (3), QFIT_NUM_PARALLEL (sequences per\n"
+                 "model, decoded together; 1), QFIT_MAX_QUEUE (waiting requests; beyond: 503; 512),\n"
+                 "QFIT_KEEP_ALIVE (5m), QFIT_CONTEXT_LENGTH, QFIT_KV_CACHE_TYPE, QFIT_FLASH_ATTENTION.\n"
+                 "Every OLLAMA_ name works as well.\n");
+}
+
+/* The scheduler's settings from the environment; -1 after printing the error. */
+static int sched_config(qfit_sched_config *sc)
+{
+    char err[512], v[64];
+    qfit_sched_config_init(sc);
+    if (qfit_config_int("NUM_PARALLEL", 1, QFIT_MAX_SEQ, 1, &sc->num_parallel, err, sizeof err) != 0 ||
+        qfit_config_int("MAX_LOADED_MODELS", 1, 1024, 3, &sc->max_loaded, err, sizeof err) != 0 ||
+        qfit_config_int("MAX_QUEUE", 1, 1 << 20, 512, &sc->max_queue, err, sizeof err) != 0 ||
+        qfit_config_keep_alive(&sc->keep_alive_ns, err, sizeof err) != 0 ||
+        qfit_context_params_from_env(&sc->ctx, NULL, 0, err, sizeof err) != 0) {
+        fprintf(stderr, "qfit serve: %s\n", err);
+        return -1;
+    }
+    const char *which = NULL;
+    bool too_long;
+    const char *mem = qfit_env("MAX_MEMORY", v, sizeof v, &which, &too_long);
+    if (too_long || (mem && qfit_plan_parse_size(mem, &sc->max_memory) != 0)) {
+        fprintf(stderr, "qfit serve: %s: '%s' is not a size (e.g. 24G, 512M)\n", which, mem ? mem : "(too long)");
+        return -1;
+    }
+    return 0;
+}
+
+static void sched_log(void *ctx, const char *line)
+{
+    (void)ctx;
+    char when[32];
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    fprintf(stderr, "%s sched: %s\n", when, line);
 }
 
 static void log_line(void *ctx, const char *line)
@@ -79,10 +122,24 @@ int qfit_cmd_serve(int argc, char **argv)
 
     qfit_server_config cfg = { .host = h.host, .port = h.port, .api_key = k, .no_auth = no_auth,
                                .origins = o, .store_root = root, .log = log_line };
-    qfit_server *s = qfit_server_new(&cfg, err, sizeof err);
-    if (!s || qfit_server_start(s, err, sizeof err) != 0) {
+    qfit_sched_config sc;
+    if (sched_config(&sc) != 0) return 2;
+    qfit_store *store = qfit_store_open(root, err, sizeof err);
+    if (!store) {
+        fprintf(stderr, "qfit serve: %s\n", err);
+        return 1;
+    }
+    sc.store = store;
+    sc.log = sched_log;
+    qfit_sched *sched = qfit_sched_new(&sc, err, sizeof err);
+    qfit_server *s = sched ? qfit_server_new(&cfg, err, sizeof err) : NULL;
+    qfit_engine_routes *er = s ? qfit_engine_routes_add(s, sched, err, sizeof err) : NULL;
+    if (!er || qfit_server_start(s, err, sizeof err) != 0) {
         fprintf(stderr, "qfit serve: %s\n", err);
         qfit_server_free(s);
+        qfit_engine_routes_free(er);
+        qfit_sched_free(sched);
+        qfit_store_close(store);
         return 1;
     }
     fprintf(stderr, "qfit serve: listening on http://%s%s%s:%d (models in %s)%s\n", strchr(h.host, ':') ? "[" : "",
@@ -91,5 +148,8 @@ int qfit_cmd_serve(int argc, char **argv)
     sigwait(&set, &sig);
     fprintf(stderr, "qfit serve: %s: stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     qfit_server_free(s);
+    qfit_engine_routes_free(er);
+    qfit_sched_free(sched);
+    qfit_store_close(store);
     return 0;
 }

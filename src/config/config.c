@@ -2,6 +2,7 @@
 #include "qfit/config.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,6 +138,25 @@ int qfit_config_keep_alive(int64_t *ns, char *err, size_t err_len)
         snprintf(err, err_len, "%s: %s", which, s ? e : "value too long");
         return -1;
     }
+    return 0;
+}
+
+int qfit_config_int(const char *suffix, int min, int max, int def, int *out, char *err, size_t err_len)
+{
+    char v[64];
+    const char *which = NULL;
+    bool too_long;
+    const char *s = qfit_env(suffix, v, sizeof v, &which, &too_long);
+    *out = def;
+    if (!s && !too_long) return 0;
+    char *end = NULL;
+    errno = 0;
+    long x = s ? strtol(s, &end, 10) : 0;
+    if (!s || errno || end == s || *end || x < min || x > max) {
+        snprintf(err, err_len, "%s: '%s' is not an integer from %d to %d", which, s ? s : "(too long)", min, max);
+        return -1;
+    }
+    *out = (int)x;
     return 0;
 }
 

@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "qfit/config.h"
@@ -64,6 +66,8 @@ struct qfit_sched_model {
     qfit_sched_job *pending, *pending_tail;
     int n_pending, n_running;
     qfit_batcher_stats bstats;
+    /* structured output: the vocabulary's token table, built on first use (under embed_mu) */
+    qfit_grammar_vocab *gvocab;
     /* embeddings */
     pthread_mutex_t embed_mu;
     qfit_context *ectx;
@@ -301,6 +305,7 @@ static void inst_free(qfit_sched_model *in)
         pthread_join(in->worker, NULL);
     }
     qfit_batcher_free(in->batcher);
+    qfit_grammar_vocab_free(in->gvocab);
     qfit_context_free(in->ectx);
     qfit_context_free(in->ctx);
     qfit_model_free(in->model);
@@ -394,10 +399,11 @@ qfit_sched *qfit_sched_new(const qfit_sched_config *cfg, char *err, size_t err_l
         return NULL;
     }
     if (s->cfg.max_memory) s->budget = s->cfg.max_memory;
-    else {
+    else {   /* what `qfit plan` budgets for this machine, less the share it keeps for the OS */
         qfit_plan_machine m;
         qfit_plan_machine_detect(&m);
-        s->budget = qfit_plan_budget_bytes(&m);
+        const uint64_t b = qfit_plan_budget_bytes(&m), os = qfit_plan_os_reserve_bytes(&m);
+        s->budget = b > os ? b - os : b;
     }
     s->base_bytes = QFIT_PLAN_RUNTIME_BASE_BYTES;
     s->used = 0;
@@ -537,11 +543,22 @@ static qfit_sched_model *find_inst(qfit_sched *s, const char *name, const qfit_c
     const int c = ov ? ov->n_ctx : 0, b = ov ? ov->n_batch : 0, t = ov ? ov->n_threads : 0;
     for (int i = 0; i < s->n_inst; i++) {
         qfit_sched_model *in = s->inst[i];
-        if (in->state != ST_FAILED && !strcmp(in->name, name) && in->ov_n_ctx == c && in->ov_n_batch == b &&
+        if (in->state != ST_FAILED && !strcasecmp(in->name, name) && in->ov_n_ctx == c && in->ov_n_batch == b &&
             in->ov_n_threads == t)
             return in;
     }
     return NULL;
+}
+
+/* One instance per model whatever the spelling: "kjv", "kjv:latest" and "KJV" are one
+ * stored model ("kjv:latest", Ollama's short display form); a file path stays as it is. */
+static const char *canon_name(const char *model, char *buf, size_t cap)
+{
+    struct stat st;
+    qfit_name nm;
+    if (stat(model, &st) != 0 && qfit_name_parse(model, &nm, NULL, 0) == 0 && qfit_name_display(&nm, buf, cap) > 0)
+        return buf;
+    return model;
 }
 
 static void hold(qfit_sched_model *in, int64_t keep_alive_ns)
@@ -564,6 +581,8 @@ int qfit_sched_acquire(qfit_sched *s, const char *model, const qfit_context_para
         set_err(err, err_len, "model name is empty or too long");
         return -1;
     }
+    char canon[256];
+    model = canon_name(model, canon, sizeof canon);
     const uint64_t t0 = now_ns(), deadline = t0 + (uint64_t)s->cfg.load_timeout_ns;
     pthread_mutex_lock(&s->mu);
     /* already loaded (or being loaded by another request) */
@@ -734,13 +753,15 @@ void qfit_sched_release(qfit_sched_model *in)
 
 int qfit_sched_unload(qfit_sched *s, const char *model)
 {
+    char canon[256];
+    model = canon_name(model, canon, sizeof canon);
     int found = 0;
     qfit_sched_model *gone[64];
     int n_gone = 0;
     pthread_mutex_lock(&s->mu);
     for (int i = 0; i < s->n_inst;) {
         qfit_sched_model *in = s->inst[i];
-        if (strcmp(in->name, model) != 0 || in->state != ST_READY) {
+        if (strcasecmp(in->name, model) != 0 || in->state != ST_READY) {
             i++;
             continue;
         }
@@ -765,6 +786,15 @@ int qfit_sched_model_gen_params(const qfit_sched_model *m, qfit_gen_params *gp, 
 {
     qfit_gen_params_init(gp);
     return qfit_chat_apply_params(m->params, gp, NULL, err, err_len);
+}
+
+const qfit_grammar_vocab *qfit_sched_model_grammar_vocab(qfit_sched_model *m, char *err, size_t err_len)
+{
+    pthread_mutex_lock(&m->embed_mu);
+    if (!m->gvocab) m->gvocab = qfit_gen_grammar_vocab(qfit_chat_model_tokenizer(m->cm), err, err_len);
+    const qfit_grammar_vocab *v = m->gvocab;
+    pthread_mutex_unlock(&m->embed_mu);
+    return v;
 }
 
 /* ------------------------------------------------------------ generation */
