@@ -532,18 +532,86 @@ static int build_prompt(gen *g, qfit_http_req *req, int32_t **ids, size_t *n, ch
     return 0;
 }
 
-/* Structured output: the grammar of format / response_format; -1 after answering. */
+/* tool_choice required / named: a grammar that makes the answer one call in the model's
+ * own markup, its name one of the tools (or the named one) and its arguments valid for
+ * that tool's parameters schema. NULL after answering. */
+static char *tool_call_gbnf(gen *g, qfit_http_req *req)
+{
+    const qfit_api_request *r = g->r;
+    const qfit_toolcall_format tf = qfit_toolcall_detect(qfit_chat_model_template(qfit_sched_model_chat(g->m)));
+    const char *open, *close;
+    switch (tf) {
+    case QFIT_TOOLCALL_HERMES:  open = "\"<tool_call>\\n\""; close = "\"\\n</tool_call>\""; break;
+    case QFIT_TOOLCALL_MISTRAL: open = "\"[TOOL_CALLS][\""; close = "\"]\""; break;
+    case QFIT_TOOLCALL_JSON:    open = "\"\""; close = "\"\""; break;
+    default:
+        fail(g->er, req, 400, "tool_choice: the model's tool-call format (%s) cannot be constrained to a call; use "
+             "tool_choice auto", qfit_toolcall_format_name(tf));
+        return NULL;
+    }
+    json_t *alts = json_array();
+    size_t i;
+    json_t *t;
+    json_array_foreach(r->tools, i, t) {
+        json_t *fn = json_object_get(t, "function");
+        const char *name = json_string_value(json_object_get(fn, "name"));
+        if (!name || (r->tool_choice == QFIT_API_TOOL_NAMED && strcmp(name, r->tool_name) != 0)) continue;
+        json_t *params = json_object_get(fn, "parameters");
+        params = params ? json_incref(params) : json_pack("{s:s}", "type", "object");
+        json_array_append_new(alts, json_pack("{s:s, s:{s:{s:s}, s:o}, s:[s, s]}", "type", "object", "properties",
+                                              "name", "const", name, "arguments", params, "required", "name",
+                                              "arguments"));
+    }
+    if (json_array_size(alts) == 0) {
+        json_decref(alts);
+        fail(g->er, req, 400, "tool_choice: no tool named '%s' in tools", r->tool_name ? r->tool_name : "");
+        return NULL;
+    }
+    json_t *schema = json_pack("{s:o}", "anyOf", alts);
+    char *text = schema ? json_dumps(schema, JSON_COMPACT) : NULL;
+    json_decref(schema);
+    char err[1024] = "out of memory";
+    char *call = text ? qfit_schema_to_gbnf(text, strlen(text), err, sizeof err) : NULL;
+    free(text);
+    if (!call) {
+        fail(g->er, req, 400, "tools: %s", err);
+        return NULL;
+    }
+    /* the schema grammar's root becomes tc-call, wrapped in the format's markers */
+    if (strncmp(call, "root ::=", 8) != 0) {
+        free(call);
+        fail(g->er, req, 500, "tools: unexpected grammar");
+        return NULL;
+    }
+    sbuf b = {0};
+    char head[256];
+    snprintf(head, sizeof head, "root ::= %s tc-call %s\ntc-call ::=", open, close);
+    if (sb_add(&b, head, strlen(head)) != 0 || sb_add(&b, call + 8, strlen(call + 8)) != 0) {
+        free(b.p);
+        b.p = NULL;
+        fail(g->er, req, 500, "out of memory");
+    }
+    free(call);
+    return b.p;
+}
+
+/* Structured output: the grammar of format / response_format, or of a required tool
+ * call; -1 after answering. */
 static int build_grammar(gen *g, qfit_http_req *req)
 {
     const qfit_api_request *r = g->r;
-    if (r->tools && (r->tool_choice == QFIT_API_TOOL_REQUIRED || r->tool_choice == QFIT_API_TOOL_NAMED)) {
-        fail(g->er, req, 400, "tool_choice: required and named tool choices are not supported yet (auto and none are)");
+    const bool must_call = r->tools && (r->tool_choice == QFIT_API_TOOL_REQUIRED || r->tool_choice == QFIT_API_TOOL_NAMED);
+    if (must_call && r->format != QFIT_API_FORMAT_NONE) {
+        fail(g->er, req, 400, "tool_choice %s and a response format cannot both constrain the answer",
+             r->tool_choice == QFIT_API_TOOL_NAMED ? "(a named tool)" : "required");
         return -1;
     }
-    if (r->format == QFIT_API_FORMAT_NONE) return 0;
+    if (r->format == QFIT_API_FORMAT_NONE && !must_call) return 0;
     char err[1024];
     char *gbnf = NULL;
-    if (r->format == QFIT_API_FORMAT_JSON) gbnf = strdup(qfit_schema_any_json_gbnf());
+    if (must_call) {
+        if (!(gbnf = tool_call_gbnf(g, req))) return -1;
+    } else if (r->format == QFIT_API_FORMAT_JSON) gbnf = strdup(qfit_schema_any_json_gbnf());
     else {
         char *schema = json_dumps(r->schema, JSON_COMPACT);
         gbnf = schema ? qfit_schema_to_gbnf(schema, strlen(schema), err, sizeof err) : NULL;
