@@ -39,7 +39,7 @@ DBG := build/debug
 
 isa_flags = $(if $(findstring _avx512.c,$(1)),$(ISA_avx512),$(if $(findstring _avx2.c,$(1)),$(ISA_avx2),$(if $(findstring _neon.c,$(1)),$(ISA_neon))))
 
-.PHONY: all release debug test test-neon demo fuzz clean deps bench check-clang
+.PHONY: all release debug test test-neon test-clients demo fuzz clean deps bench check-clang
 all: release
 release: $(REL)/qfit
 debug: $(DBG)/qfit $(DBG)/tests/qfit-tests
@@ -70,9 +70,16 @@ $(DBG)/tests/qfit-tests: $(TEST_SRCS:%.c=$(DBG)/%.o) $(SERVER_SRCS:%.c=$(DBG)/%.
 test: $(DBG)/tests/qfit-tests $(DBG)/qfit $(REL)/qfit
 	QFIT_BIN=$(CURDIR)/$(DBG)/qfit QFIT_RELEASE_BIN=$(CURDIR)/$(REL)/qfit ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp UBSAN_OPTIONS=print_stacktrace=1 \
 	  $(DBG)/tests/qfit-tests -j2 $(if $(TESTS_FILTER),--filter '$(TESTS_FILTER)') $(TESTS_ARGS)
+	$(if $(TESTS_FILTER),,$(MAKE) test-clients)
 ifeq ($(ARCH),x86_64)
 	$(if $(TESTS_FILTER),,$(MAKE) test-neon)
 endif
+
+# qfit serve against the official ollama and openai npm clients (versions pinned in
+# tests/clients/package-lock.json), node's built-in test runner, on the release binary
+test-clients: $(REL)/qfit
+	cd tests/clients && npm ci --no-audit --no-fund --loglevel=error && \
+	  QFIT_BIN=$(CURDIR)/$(REL)/qfit node --test --test-concurrency=1
 
 # NEON kernels: cross-compiled for aarch64 and run under qemu-aarch64 (dotprod and non-dotprod CPUs)
 test-neon:

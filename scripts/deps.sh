@@ -16,6 +16,13 @@ PKGS=(
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user   # NEON kernels, tested under qemu
 )
 
+# Node.js and npm run the client tests (tests/clients): Debian's packages, unless a node
+# with npm is already installed (e.g. NodeSource's nodejs, which bundles npm and
+# conflicts with Debian's npm package)
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  PKGS+=(nodejs npm)
+fi
+
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

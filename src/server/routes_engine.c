@@ -344,7 +344,7 @@ static void fill_result(gen *g, qfit_api_result *res, const qfit_gen_result *don
     if (done) {
         res->done = true;
         res->done_reason = done->reason == QFIT_GEN_LENGTH ? "length" : "stop";
-        res->prompt_tokens = done->prompt_eval_count;
+        res->prompt_tokens = g->n_prompt;   /* the whole prompt, as Ollama and OpenAI count it (a cached prefix included) */
         res->completion_tokens = done->eval_count;
         res->prompt_eval_ns = done->prompt_eval_ns;
         res->eval_ns = done->eval_ns;
