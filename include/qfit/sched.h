@@ -182,6 +182,7 @@ int  qfit_sched_embed(qfit_sched_model *m, const char *const *inputs, size_t n,
 typedef struct {
     char     name[256];         /* as requested */
     char     path[1024];        /* the GGUF */
+    char     digest[QFIT_DIGEST_STR];   /* a stored model's ID (hex sha256 of its manifest); "" for a file */
     uint64_t size_bytes;        /* the planner's size of the instance */
     int      n_ctx, n_seq;
     int      holders;           /* handles held */

@@ -23,5 +23,7 @@ int qfit_cmd_create(int argc, char **argv);
 int qfit_cmd_show(int argc, char **argv);
 int qfit_cmd_template(int argc, char **argv);
 int qfit_cmd_serve(int argc, char **argv);
+int qfit_cmd_ps(int argc, char **argv);
+int qfit_cmd_stop(int argc, char **argv);
 
 #endif

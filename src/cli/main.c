@@ -43,6 +43,8 @@ int main(int argc, char **argv)
         { "show",     qfit_cmd_show,     "NAME [--modelfile|...]      a stored model's details, Modelfile, template" },
         { "template", qfit_cmd_template, "MODEL --messages FILE.json  the exact prompt the chat template renders" },
         { "serve",    qfit_cmd_serve,    "[--host ADDR] [--no-auth]   the Ollama/OpenAI HTTP API (QFIT_HOST)" },
+        { "ps",       qfit_cmd_ps,       "                            models the running server has loaded" },
+        { "stop",     qfit_cmd_stop,     "NAME                        unload a model from the running server" },
     };
     const size_t n = sizeof cmds / sizeof cmds[0];
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {

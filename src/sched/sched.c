@@ -45,6 +45,7 @@ struct qfit_sched_job {
 struct qfit_sched_model {
     qfit_sched *s;
     char name[256];
+    char digest[QFIT_DIGEST_STR];   /* a stored model's ID (its manifest's sha256), "" for a file */
     int ov_n_ctx, ov_n_batch, ov_n_threads;   /* the request's context settings (the key) */
     int state;
     char load_err[512];
@@ -447,6 +448,20 @@ static int inst_prepare(qfit_sched *s, qfit_sched_model *in, qfit_sched_code *co
     char e2[512];
     pthread_mutex_lock(&s->store_mu);
     in->cm = qfit_chat_model_open(in->name, s->cfg.store, NULL, e2, sizeof e2);
+    qfit_store_model sm;
+    if (in->cm && qfit_chat_model_is_stored(in->cm) && s->cfg.store &&
+        qfit_store_resolve(s->cfg.store, in->name, &sm, NULL, 0) == 0) {
+        FILE *f = fopen(sm.manifest_path, "rb");
+        char buf[65536];
+        size_t n = f ? fread(buf, 1, sizeof buf, f) : 0;
+        if (f) fclose(f);
+        if (n > 0 && n < sizeof buf) {
+            qfit_digest d;
+            qfit_digest_of(buf, n, &d);
+            snprintf(in->digest, sizeof in->digest, "%s", d.hex);
+        }
+        qfit_store_model_free(&sm);
+    }
     pthread_mutex_unlock(&s->store_mu);
     if (!in->cm) {
         *code = strstr(e2, "not found") ? QFIT_SCHED_NOT_FOUND : QFIT_SCHED_ERROR;
@@ -1016,6 +1031,7 @@ int qfit_sched_ps(qfit_sched *s, qfit_sched_ps_entry *out, int cap)
             memset(e, 0, sizeof *e);
             snprintf(e->name, sizeof e->name, "%s", in->name);
             snprintf(e->path, sizeof e->path, "%s", qfit_chat_model_gguf_path(in->cm));
+            snprintf(e->digest, sizeof e->digest, "%s", in->digest);
             e->size_bytes = in->size_bytes + in->embed_bytes;
             e->n_ctx = in->cp.n_ctx;
             e->n_seq = in->cp.n_seq;

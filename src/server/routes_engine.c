@@ -878,7 +878,7 @@ static void h_ps(qfit_http_req *req, void *ctx)
         else qfit_api_rfc3339(e[i].expires_unix_ns ? e[i].expires_unix_ns : wall_ns(), when, sizeof when);
         json_array_append_new(models, json_pack("{s:s, s:s, s:I, s:s, s:{s:s, s:s}, s:s, s:I, s:i, s:i}",
                                                 "name", e[i].name, "model", e[i].name, "size", (json_int_t)e[i].size_bytes,
-                                                "digest", "", "details", "format", "gguf", "parent_model", "",
+                                                "digest", e[i].digest, "details", "format", "gguf", "parent_model", "",
                                                 "expires_at", when, "size_vram", (json_int_t)0, "context_length",
                                                 e[i].n_ctx, "parallel", e[i].n_seq));
     }

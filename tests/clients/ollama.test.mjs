@@ -122,6 +122,17 @@ describe('ollama client', { skip: skip ?? false }, () => {
     assert.ok(new Date(e.expires_at) > new Date());
   });
 
+  test('qfit ps and qfit stop talk to the server', async () => {
+    const env = { QFIT_HOST: srv.url };
+    await ollama.generate({ model: 'kjv', prompt: 'In', options: { num_predict: 1 } });
+    const ps = qfit(['ps'], env).split('\n');
+    assert.match(ps[0], /^NAME\s+ID\s+SIZE\s+PROCESSOR\s+CONTEXT\s+PARALLEL\s+UNTIL/);
+    assert.ok(ps.some((l) => /^kjv:latest\s+[0-9a-f]{12}\s+\d+ MB\s+100% CPU\s+512\s+2\s+\d+ minutes from now/.test(l)), ps.join('\n'));
+    qfit(['stop', 'kjv'], env);
+    assert.ok(!(await ollama.ps()).models.some((m) => m.name === 'kjv:latest'));
+    assert.throws(() => qfit(['stop', 'kjv'], env), /not loaded/);
+  });
+
   test('create, copy, delete', async () => {
     await ollama.create({ model: 'kjv-scribe', from: 'kjv', system: 'Thou art a scribe.', parameters: { temperature: 0 } });
     const show = await ollama.show({ model: 'kjv-scribe' });
