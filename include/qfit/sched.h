@@ -89,6 +89,9 @@ typedef struct {
     int      max_queue;         /* requests waiting at most (0: 512) */
     int64_t  keep_alive_ns;     /* default keep-alive (0 is allowed: unload when idle) */
     int64_t  load_timeout_ns;   /* longest wait for memory / a sequence (0: 5 minutes) */
+    uint64_t reserve_bytes;     /* what the process needs besides the models and the runtime
+                                   (a server's connections): counted against max_memory and in
+                                   the planned total */
     qfit_context_params ctx;    /* base context settings (KV types, flash attention, n_ctx,
                                    threads); a model's num_ctx / num_batch / num_thread
                                    PARAMETERs and request options override them */
@@ -198,7 +201,8 @@ typedef struct {
     uint64_t cancellations, jobs_done;
     uint64_t prompt_tokens, generated_tokens;
     int      queue_depth, active_sequences;
-    uint64_t used_bytes, budget_bytes;
+    uint64_t used_bytes;        /* planned: the instances + the runtime + reserve_bytes */
+    uint64_t budget_bytes;
 } qfit_sched_stats;
 
 /* Up to cap entries, most recently used first; returns the number of instances. */

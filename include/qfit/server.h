@@ -82,6 +82,14 @@ extern "C" {
  * on it (Continue needs >= 0.6.5, Raycast >= 0.6.4); qfit's own version is sent too. */
 #define QFIT_SERVER_OLLAMA_VERSION "0.13.0"
 #define QFIT_SERVER_DEFAULT_MAX_BODY   (32u << 20)
+#define QFIT_SERVER_DEFAULT_MAX_CONNECTIONS 256
+/* Resident memory of one open connection of an engine route (its thread's stack pages,
+ * libmicrohttpd's connection pool, the stream's producer thread and queue, the job's
+ * events), for the memory plan of a server: FITTED to bench/serve-load's peak RSS with
+ * 4, 64 and 128 concurrent streaming clients on the shared model (2026-12-05: +12.9 MB
+ * from 4 to 64 clients, +11.7 MB from 64 to 128; 215 and 183 KB a connection). A client
+ * that reads slower than the model writes can hold up to 256 KiB more (the stream queue). */
+#define QFIT_SERVER_CONNECTION_BYTES (224u << 10)
 #define QFIT_SERVER_DEFAULT_KEEPALIVE_MS 5000
 
 typedef struct {
@@ -92,7 +100,7 @@ typedef struct {
     const char *origins;       /* extra CORS origins, comma-separated (QFIT_ORIGINS/OLLAMA_ORIGINS); may be NULL */
     const char *store_root;    /* model store for the built-in model routes; NULL = none registered */
     size_t      max_body;      /* 0 = QFIT_SERVER_DEFAULT_MAX_BODY (JSON bodies) */
-    unsigned    max_connections;   /* 0 = 256 */
+    unsigned    max_connections;   /* 0 = QFIT_SERVER_DEFAULT_MAX_CONNECTIONS */
     unsigned    keepalive_ms;  /* 0 = QFIT_SERVER_DEFAULT_KEEPALIVE_MS */
     /* One line per finished request ("GET /api/tags 200 1.2ms 127.0.0.1"); NULL = silent.
      * Called from connection threads. */

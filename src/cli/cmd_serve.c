@@ -131,6 +131,7 @@ int qfit_cmd_serve(int argc, char **argv)
     }
     sc.store = store;
     sc.log = sched_log;
+    sc.reserve_bytes = (uint64_t)QFIT_SERVER_DEFAULT_MAX_CONNECTIONS * QFIT_SERVER_CONNECTION_BYTES;
     qfit_sched *sched = qfit_sched_new(&sc, err, sizeof err);
     qfit_server *s = sched ? qfit_server_new(&cfg, err, sizeof err) : NULL;
     qfit_engine_routes *er = s ? qfit_engine_routes_add(s, sched, err, sizeof err) : NULL;

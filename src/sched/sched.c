@@ -406,7 +406,7 @@ qfit_sched *qfit_sched_new(const qfit_sched_config *cfg, char *err, size_t err_l
         const uint64_t b = qfit_plan_budget_bytes(&m), os = qfit_plan_os_reserve_bytes(&m);
         s->budget = b > os ? b - os : b;
     }
-    s->base_bytes = QFIT_PLAN_RUNTIME_BASE_BYTES;
+    s->base_bytes = QFIT_PLAN_RUNTIME_BASE_BYTES + s->cfg.reserve_bytes;
     s->used = 0;
     s->st.budget_bytes = s->budget;
     pthread_mutex_init(&s->mu, NULL);
@@ -530,11 +530,13 @@ static int inst_prepare(qfit_sched *s, qfit_sched_model *in, qfit_sched_code *co
         s->st.refused_no_fit++;
         set_err(err, err_len,
                 "%s does not fit in the memory budget: it needs %.1f MiB (weights %.1f, KV cache %.1f for "
-                "%d x %d tokens, compute %.1f, runtime %.1f) and the budget is %.1f MiB (QFIT_MAX_MEMORY). "
+                "%d x %d tokens, compute %.1f, runtime %.1f, server connections %.1f) and the budget is %.1f MiB "
+                "(QFIT_MAX_MEMORY). "
                 "Try a smaller quantization, a smaller num_ctx, fewer parallel sequences (QFIT_NUM_PARALLEL) "
                 "or a quantized KV cache (QFIT_KV_CACHE_TYPE=q8_0); `qfit plan %s --fit` lists what fits",
                 in->name, mib(in->size_bytes + s->base_bytes), mib(r.weights_resident_bytes), mib(r.kv_bytes),
-                in->cp.n_seq, in->cp.n_ctx, mib(r.compute_bytes), mib(r.runtime_bytes), mib(s->budget), in->name);
+                in->cp.n_seq, in->cp.n_ctx, mib(r.compute_bytes), mib(r.runtime_bytes), mib(s->cfg.reserve_bytes),
+                mib(s->budget), in->name);
         return -1;
     }
     return 0;

@@ -947,7 +947,7 @@ qfit_server *qfit_server_new(const qfit_server_config *cfg, char *err, size_t er
     s->port = -1;
     pthread_mutex_init(&s->mu, NULL);
     if (!s->cfg.max_body) s->cfg.max_body = QFIT_SERVER_DEFAULT_MAX_BODY;
-    if (!s->cfg.max_connections) s->cfg.max_connections = 256;
+    if (!s->cfg.max_connections) s->cfg.max_connections = QFIT_SERVER_DEFAULT_MAX_CONNECTIONS;
     if (!s->cfg.keepalive_ms) s->cfg.keepalive_ms = QFIT_SERVER_DEFAULT_KEEPALIVE_MS;
     const char *home = getenv("HOME");
     s->host = strdup(cfg->host && *cfg->host ? cfg->host : "127.0.0.1");
