@@ -149,6 +149,10 @@ static qfit_api_request *parse_request(qfit_engine_routes *er, qfit_http_req *re
     pthread_mutex_lock(&er->mu);
     er->requests++;
     pthread_mutex_unlock(&er->mu);
+    /* ignored fields and options: the request goes on, the server log says what was ignored */
+    for (size_t i = 0; i < r->warnings.count && i < 16; i++)
+        fprintf(stderr, "%s warning: %s %s: %s\n", r->model, qfit_http_req_method(req), qfit_http_req_path(req),
+                r->warnings.msgs[i]);
     *body_out = body;
     return r;
 }
