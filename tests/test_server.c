@@ -1194,3 +1194,68 @@ Test(server, pull_progress_stream, .fini = teardown)
     kill(reg, SIGTERM);
     waitpid(reg, NULL, 0);
 }
+
+/* ---------------------------------------------------------------- /api/create */
+
+Test(server, create_from_files_and_from_model, .fini = teardown)
+{
+    fresh_store();
+    /* the GGUF as an uploaded blob (the upload itself is tested in server/blobs) */
+    char hex[65], cmd[30000];
+    sha256sum_file(tu_shared_path(F32_MODEL), hex);
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s/blobs' && (ln '%s' '%s/blobs/sha256-%s' 2>/dev/null || cp '%s' '%s/blobs/sha256-%s')",
+             store_root, tu_shared_path(F32_MODEL), store_root, hex, tu_shared_path(F32_MODEL), store_root, hex);
+    cr_assert_eq(system(cmd), 0);
+    start_default();
+    char body[1024];
+    snprintf(body, sizeof body, "{\"model\":\"t\",\"files\":{\"m.gguf\":\"sha256:%s\"}}", hex);
+    reply r = POST("/api/create", body);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_expect(strncmp(r.body, "{\"status\":\"parsing GGUF\"}\n", 26) == 0, "%s", r.body);
+    cr_expect(strstr(r.body, "{\"status\":\"success\"}\n") && !strstr(r.body, "\"error\""), "%s", r.body);
+    size_t bl = strlen(r.body);
+    cr_expect(bl > 21 && !strcmp(r.body + bl - 21, "{\"status\":\"success\"}\n"), "success is last: %s", r.body);
+    reply_free(&r);
+    /* from a stored model, with Ollama's fields; ollama-js sends stream:false */
+    r = POST("/api/create", "{\"model\":\"t2\",\"from\":\"t\",\"system\":\"s\",\"template\":\"{{ .Prompt }}\","
+                            "\"parameters\":{\"temperature\":0.25,\"stop\":[\"x\"],\"mirostat\":1},"
+                            "\"license\":[\"L1\",\"L2\"],\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+                            "\"stream\":false}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_expect_str_eq(json_string_value(json_object_get(r.json, "status")), "success");
+    reply_free(&r);
+    r = POST("/api/show", "{\"model\":\"t2\"}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_expect_str_eq(json_string_value(json_object_get(r.json, "system")), "s");
+    cr_expect_str_eq(json_string_value(json_object_get(r.json, "template")), "{{ .Prompt }}");
+    cr_expect_str_eq(json_string_value(json_object_get(r.json, "license")), "L1\nL2");
+    const char *params = json_string_value(json_object_get(r.json, "parameters"));
+    cr_expect(params && strstr(params, "temperature                    0.25") && strstr(params, "\"x\"") &&
+              !strstr(params, "mirostat"), "%s", params);
+    cr_expect_eq(json_array_size(json_object_get(r.json, "messages")), 1);
+    reply_free(&r);
+}
+
+Test(server, create_errors, .fini = teardown)
+{
+    add_model();
+    start_default();
+    static const struct { const char *body, *msg; } cases[] = {
+        { "{\"model\":\"x\"}", "neither 'from' or 'files' was specified" },
+        { "{\"model\":\"../x\",\"from\":\"kjv\"}", "invalid model name" },
+        { "{\"model\":\"x\",\"from\":\"nope\"}", "not found" },
+        { "{\"model\":\"x\",\"files\":{\"../m.gguf\":\"sha256:0000000000000000000000000000000000000000000000000000000000000000\"}}", "invalid file name" },
+        { "{\"model\":\"x\",\"files\":{\"m.gguf\":\"sha256:0000000000000000000000000000000000000000000000000000000000000000\"}}", "not found" },
+        { "{\"model\":\"x\",\"files\":{\"a.gguf\":\"sha256:00\",\"b.gguf\":\"sha256:00\"}}", "exactly one" },
+        { "{\"model\":\"x\",\"from\":\"kjv\",\"quantize\":\"Q9_X\"}", "Q9_X" },
+        { "{\"model\":\"x\",\"from\":\"kjv\",\"adapters\":{\"a.gguf\":\"sha256:00\"}}", "adapters" },
+        { "{\"model\":\"x\",\"from\":\"kjv\",\"parameters\":{\"temperature\":\"hot\"}}", "temperature" },
+        { "{\"model\":\"x\",\"from\":\"kjv\",\"messages\":[{\"role\":\"robot\",\"content\":\"x\"}]}", "messages[0]" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        reply r = POST("/api/create", cases[i].body);
+        const char *m = native_error(&r, 400);
+        cr_expect(strstr(m, cases[i].msg), "%s -> %s", cases[i].body, m);
+        reply_free(&r);
+    }
+}
