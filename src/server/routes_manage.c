@@ -24,6 +24,7 @@
  * it implicitly: POST /api/pull first). */
 #include "server/server_int.h"
 
+#include <curl/curl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -353,6 +354,12 @@ static void h_create(qfit_http_req *r, void *ctx)
 
 int qfit_server_add_manage_routes(qfit_server *s, char *err, size_t err_len)
 {
+    /* qfit_pull's own first curl_global_init is not thread-safe: do it here, on the
+     * thread that creates the server, before any connection thread exists */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        snprintf(err, err_len, "cannot initialise libcurl (needed by /api/pull)");
+        return -1;
+    }
     const qfit_http_route routes[] = {
         { "POST", "/api/pull",   h_pull,   NULL, QFIT_HTTP_MANAGE, 0, NULL },
         { "POST", "/api/create", h_create, NULL, QFIT_HTTP_MANAGE, 0, NULL },
