@@ -1259,3 +1259,38 @@ Test(server, create_errors, .fini = teardown)
         reply_free(&r);
     }
 }
+
+/* An open stream whose producer waits holds only its own connection. */
+static void *stream_client(void *p)
+{
+    reply *r = p;
+    *r = stream_get(false);
+    return NULL;
+}
+
+Test(server, stream_does_not_block_other_clients, .fini = teardown)
+{
+    ST.chunks = 1;
+    ST.wait_client = true;   /* the producer waits for the client to get something new */
+    ST.type = "application/x-ndjson";
+    start_stream_server(60000);   /* no keep-alive during the test: the stream stays silent */
+    reply sr;
+    pthread_t t;
+    pthread_create(&t, NULL, stream_client, &sr);
+    pthread_mutex_lock(&ST.mu);
+    WAIT_UNTIL(ST.client_headers);
+    pthread_mutex_unlock(&ST.mu);
+    for (int i = 0; i < 3; i++) {   /* other clients are served meanwhile */
+        reply r = GET("/api/version");
+        cr_expect_eq(r.status, 200);
+        reply_free(&r);
+    }
+    pthread_mutex_lock(&ST.mu);
+    ST.client_bytes = SIZE_MAX;   /* release the producer */
+    pthread_cond_broadcast(&ST.cv);
+    pthread_mutex_unlock(&ST.mu);
+    pthread_join(t, NULL);
+    cr_expect_not(ST.timed_out);
+    cr_expect_str_eq(sr.body, "{\"i\":0}\n");
+    reply_free(&sr);
+}
