@@ -1294,3 +1294,47 @@ Test(server, stream_does_not_block_other_clients, .fini = teardown)
     cr_expect_str_eq(sr.body, "{\"i\":0}\n");
     reply_free(&sr);
 }
+
+/* A client that leaves while its stream is silent (a long prefill: no data, no
+ * keep-alive due yet) is noticed from its socket, not at the next write. */
+static void *silent_producer(void *p)
+{
+    qfit_http_stream *s = p;
+    pthread_mutex_lock(&ST.mu);
+    for (int i = 0; i < 1000 && !qfit_http_stream_cancelled(s); i++) {   /* at most 10 s */
+        pthread_mutex_unlock(&ST.mu);
+        usleep(10000);
+        pthread_mutex_lock(&ST.mu);
+    }
+    ST.cancelled_seen = qfit_http_stream_cancelled(s);
+    ST.done = true;
+    pthread_cond_broadcast(&ST.cv);
+    pthread_mutex_unlock(&ST.mu);
+    qfit_http_stream_end(s);
+    return NULL;
+}
+
+static void h_silent(qfit_http_req *r, void *ctx)
+{
+    (void)ctx;
+    qfit_http_stream *s = qfit_http_stream_begin(r, 200, "application/x-ndjson");
+    pthread_t t;
+    pthread_create(&t, NULL, silent_producer, s);
+    pthread_detach(t);
+}
+
+Test(server, stream_silent_disconnect_noticed, .fini = teardown)
+{
+    char err[512];
+    fresh_store();
+    qfit_server_config cfg = { .store_root = store_root, .keepalive_ms = 60000 };
+    srv = qfit_server_new(&cfg, err, sizeof err);
+    qfit_http_route rt = { "GET", "/test/silent", h_silent, NULL, 0, 0, NULL };
+    cr_assert_eq(qfit_server_route(srv, &rt, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(qfit_server_start(srv, err, sizeof err), 0, "%s", err);
+    reply r = http((request){ .path = "/test/silent", .timeout_ms = 300 });   /* the client gives up */
+    reply_free(&r);
+    wait_producer();
+    cr_expect_not(ST.timed_out);
+    cr_expect(ST.cancelled_seen, "the producer was not told within 10 s (keep-alive is 60 s)");
+}
