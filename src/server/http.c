@@ -1015,8 +1015,12 @@ int qfit_server_start(qfit_server *s, char *err, size_t err_len)
         snprintf(err, err_len, "cannot resolve the address to listen on '%s': %s", s->host, gai_strerror(gai));
         return -1;
     }
-    memcpy(&s->addr, res->ai_addr, res->ai_addrlen);
-    s->addr_len = res->ai_addrlen;
+    /* a name with both families ("localhost"): IPv4, where most clients go first */
+    const struct addrinfo *pick = res;
+    for (const struct addrinfo *a = res; a; a = a->ai_next)
+        if (a->ai_family == AF_INET) { pick = a; break; }
+    memcpy(&s->addr, pick->ai_addr, pick->ai_addrlen);
+    s->addr_len = pick->ai_addrlen;
     freeaddrinfo(res);
     bool v6 = s->addr.ss_family == AF_INET6;
     if (v6) ((struct sockaddr_in6 *)&s->addr)->sin6_port = htons((uint16_t)s->cfg.port);
