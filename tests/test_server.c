@@ -17,7 +17,9 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1056,4 +1058,283 @@ Test(server, cli_serve_runs_and_stops)
     cr_assert_not_null(l);
     cr_expect(strstr(l, "GET /api/version 200"), "one line per request: %s", l);
     free(l);
+}
+
+/* ---------------------------------------------------------------- /api/pull */
+
+/* tests/registry/registry.py serving library/kjv:latest (the shared F16 GGUF and a
+ * config) on a loopback port; returns its pid, *port set. */
+static pid_t start_registry(int *port, qfit_digest *model)
+{
+    char dir[4200], cmd[9000];
+    snprintf(dir, sizeof dir, "%s/registry", tu_tmpdir());
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s/blobs' '%s/manifests/library/kjv'", dir, dir);
+    cr_assert_eq(system(cmd), 0);
+    size_t n;
+    void *gguf = tu_read_file(tu_shared_path("models/kjv-llama-7m-f16.gguf"), &n);
+    cr_assert_not_null(gguf);
+    qfit_digest_of(gguf, n, model);
+    free(gguf);
+    snprintf(cmd, sizeof cmd, "ln -s '%s' '%s/blobs/sha256-%s'", tu_shared_path("models/kjv-llama-7m-f16.gguf"),
+             dir, model->hex);
+    cr_assert_eq(system(cmd), 0);
+    qfit_model_config c = { "gguf", "llama", "7.30M", "F16", "amd64", "linux" };
+    size_t clen;
+    char *cfg = qfit_model_config_build(&c, &clen);
+    qfit_layer config = { .kind = QFIT_LAYER_OTHER, .size = (int64_t)clen };
+    qfit_digest_of(cfg, clen, &config.digest);
+    snprintf(config.media_type, sizeof config.media_type, "%s", QFIT_MEDIA_CONFIG);
+    char p[4400];
+    snprintf(p, sizeof p, "%s/blobs/sha256-%s", dir, config.digest.hex);
+    FILE *f = fopen(p, "wb");
+    fwrite(cfg, 1, clen, f);
+    fclose(f);
+    free(cfg);
+    qfit_layer layer = { .kind = QFIT_LAYER_MODEL, .digest = *model, .size = (int64_t)n };
+    size_t mlen;
+    char err[512];
+    char *m = qfit_manifest_build(&config, &layer, 1, &mlen, err, sizeof err);
+    cr_assert_not_null(m, "%s", err);
+    snprintf(p, sizeof p, "%s/manifests/library/kjv/latest", dir);
+    f = fopen(p, "wb");
+    fwrite(m, 1, mlen, f);
+    fclose(f);
+    free(m);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        execl("/usr/bin/python3", "python3", "tests/registry/registry.py", dir, "--timeout", "60", (char *)NULL);
+        _exit(127);
+    }
+    snprintf(p, sizeof p, "%s/ports", dir);
+    for (int i = 0; i < 200 && access(p, F_OK) != 0; i++) usleep(50000);
+    f = fopen(p, "r");
+    cr_assert_not_null(f, "the test registry did not start");
+    int port2;
+    cr_assert_eq(fscanf(f, "%d %d", port, &port2), 2);
+    fclose(f);
+    return pid;
+}
+
+Test(server, pull_progress_stream, .fini = teardown)
+{
+    int port;
+    qfit_digest model;
+    pid_t reg = start_registry(&port, &model);
+    start_default();
+    char body[512];
+    snprintf(body, sizeof body, "{\"model\":\"127.0.0.1:%d/library/kjv\",\"insecure\":true}", port);
+    reply r = POST("/api/pull", body);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_expect(strstr(header_of(&r, "Content-Type"), "application/x-ndjson"));
+    /* Ollama's statuses: "pulling manifest" first, "pulling <12 hex>" with digest,
+     * total and completed, "verifying sha256 digest", then "writing manifest" and
+     * "success" last (qfit adds "reading model header" for the plan, and verifies
+     * each blob when it is complete) */
+    const char *statuses[64];
+    size_t lines = 0;
+    bool model_done = false, verified = false;
+    char want_status[32];
+    snprintf(want_status, sizeof want_status, "pulling %.12s", model.hex);
+    json_t *all = json_array();
+    for (char *line = r.body, *nl; (nl = strchr(line, '\n')); line = nl + 1) {
+        *nl = 0;
+        json_t *j = json_loads(line, 0, NULL);
+        cr_assert_not_null(j, "line %zu is not JSON: %s", lines, line);
+        json_array_append_new(all, j);
+        const char *st = json_string_value(json_object_get(j, "status"));
+        cr_assert_not_null(st, "line without status: %s", line);
+        if (lines < 64) statuses[lines] = st;
+        lines++;
+        if (!strcmp(st, "verifying sha256 digest")) verified = true;
+        if (!strcmp(st, want_status)) {
+            char d[80];
+            snprintf(d, sizeof d, "sha256:%s", model.hex);
+            cr_expect_str_eq(json_string_value(json_object_get(j, "digest")), d);
+            json_int_t total = json_integer_value(json_object_get(j, "total"));
+            cr_expect_gt(total, 0);
+            if (json_integer_value(json_object_get(j, "completed")) == total) model_done = true;
+        }
+    }
+    cr_assert_geq(lines, 4, "%s", r.body);
+    cr_assert_lt(lines, 64, "progress is throttled: %zu lines", lines);
+    cr_expect_str_eq(statuses[0], "pulling manifest");
+    cr_expect_str_eq(statuses[lines - 2], "writing manifest");
+    cr_expect_str_eq(statuses[lines - 1], "success");
+    cr_expect(verified);
+    cr_expect(model_done, "the model blob's progress reaches its total");
+    json_decref(all);
+    reply_free(&r);
+    r = GET("/api/tags");
+    char name[128];
+    snprintf(name, sizeof name, "127.0.0.1:%d/library/kjv:latest", port);
+    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(r.json, "models"), 0), "name")),
+                     name, "%s", r.body);
+    reply_free(&r);
+    /* stream:false (ollama-js's default): the last object alone */
+    snprintf(body, sizeof body, "{\"name\":\"127.0.0.1:%d/library/kjv\",\"insecure\":true,\"stream\":false}", port);
+    r = POST("/api/pull", body);
+    cr_expect_eq(r.status, 200, "%s", r.body);
+    cr_expect_str_eq(json_string_value(json_object_get(r.json, "status")), "success");
+    reply_free(&r);
+    /* an unknown model: an error line in the stream, a 500 without it */
+    snprintf(body, sizeof body, "{\"model\":\"127.0.0.1:%d/library/nope\",\"insecure\":true}", port);
+    r = POST("/api/pull", body);
+    cr_expect_eq(r.status, 200);
+    cr_expect(strstr(r.body, "{\"error\":"), "%s", r.body);
+    cr_expect_null(strstr(r.body, store_root), "%s", r.body);
+    reply_free(&r);
+    snprintf(body, sizeof body, "{\"model\":\"127.0.0.1:%d/library/nope\",\"insecure\":true,\"stream\":false}", port);
+    r = POST("/api/pull", body);
+    native_error(&r, 500);
+    reply_free(&r);
+    r = POST("/api/pull", "{\"model\":\"../x\"}");
+    cr_expect_str_eq(native_error(&r, 400), "invalid model name");
+    reply_free(&r);
+    kill(reg, SIGTERM);
+    waitpid(reg, NULL, 0);
+}
+
+/* ---------------------------------------------------------------- /api/create */
+
+Test(server, create_from_files_and_from_model, .fini = teardown)
+{
+    fresh_store();
+    /* the GGUF as an uploaded blob (the upload itself is tested in server/blobs) */
+    char hex[65], cmd[30000];
+    sha256sum_file(tu_shared_path(F32_MODEL), hex);
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s/blobs' && (ln '%s' '%s/blobs/sha256-%s' 2>/dev/null || cp '%s' '%s/blobs/sha256-%s')",
+             store_root, tu_shared_path(F32_MODEL), store_root, hex, tu_shared_path(F32_MODEL), store_root, hex);
+    cr_assert_eq(system(cmd), 0);
+    start_default();
+    char body[1024];
+    snprintf(body, sizeof body, "{\"model\":\"t\",\"files\":{\"m.gguf\":\"sha256:%s\"}}", hex);
+    reply r = POST("/api/create", body);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_expect(strncmp(r.body, "{\"status\":\"parsing GGUF\"}\n", 26) == 0, "%s", r.body);
+    cr_expect(strstr(r.body, "{\"status\":\"success\"}\n") && !strstr(r.body, "\"error\""), "%s", r.body);
+    size_t bl = strlen(r.body);
+    cr_expect(bl > 21 && !strcmp(r.body + bl - 21, "{\"status\":\"success\"}\n"), "success is last: %s", r.body);
+    reply_free(&r);
+    /* from a stored model, with Ollama's fields; ollama-js sends stream:false */
+    r = POST("/api/create", "{\"model\":\"t2\",\"from\":\"t\",\"system\":\"s\",\"template\":\"{{ .Prompt }}\","
+                            "\"parameters\":{\"temperature\":0.25,\"stop\":[\"x\"],\"mirostat\":1},"
+                            "\"license\":[\"L1\",\"L2\"],\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+                            "\"stream\":false}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_expect_str_eq(json_string_value(json_object_get(r.json, "status")), "success");
+    reply_free(&r);
+    r = POST("/api/show", "{\"model\":\"t2\"}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_expect_str_eq(json_string_value(json_object_get(r.json, "system")), "s");
+    cr_expect_str_eq(json_string_value(json_object_get(r.json, "template")), "{{ .Prompt }}");
+    cr_expect_str_eq(json_string_value(json_object_get(r.json, "license")), "L1\nL2");
+    const char *params = json_string_value(json_object_get(r.json, "parameters"));
+    cr_expect(params && strstr(params, "temperature                    0.25") && strstr(params, "\"x\"") &&
+              !strstr(params, "mirostat"), "%s", params);
+    cr_expect_eq(json_array_size(json_object_get(r.json, "messages")), 1);
+    reply_free(&r);
+}
+
+Test(server, create_errors, .fini = teardown)
+{
+    add_model();
+    start_default();
+    static const struct { const char *body, *msg; } cases[] = {
+        { "{\"model\":\"x\"}", "neither 'from' or 'files' was specified" },
+        { "{\"model\":\"../x\",\"from\":\"kjv\"}", "invalid model name" },
+        { "{\"model\":\"x\",\"from\":\"nope\"}", "not found" },
+        { "{\"model\":\"x\",\"files\":{\"../m.gguf\":\"sha256:0000000000000000000000000000000000000000000000000000000000000000\"}}", "invalid file name" },
+        { "{\"model\":\"x\",\"files\":{\"m.gguf\":\"sha256:0000000000000000000000000000000000000000000000000000000000000000\"}}", "not found" },
+        { "{\"model\":\"x\",\"files\":{\"a.gguf\":\"sha256:00\",\"b.gguf\":\"sha256:00\"}}", "exactly one" },
+        { "{\"model\":\"x\",\"from\":\"kjv\",\"quantize\":\"Q9_X\"}", "Q9_X" },
+        { "{\"model\":\"x\",\"from\":\"kjv\",\"adapters\":{\"a.gguf\":\"sha256:00\"}}", "adapters" },
+        { "{\"model\":\"x\",\"from\":\"kjv\",\"parameters\":{\"temperature\":\"hot\"}}", "temperature" },
+        { "{\"model\":\"x\",\"from\":\"kjv\",\"messages\":[{\"role\":\"robot\",\"content\":\"x\"}]}", "messages[0]" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        reply r = POST("/api/create", cases[i].body);
+        const char *m = native_error(&r, 400);
+        cr_expect(strstr(m, cases[i].msg), "%s -> %s", cases[i].body, m);
+        reply_free(&r);
+    }
+}
+
+/* An open stream whose producer waits holds only its own connection. */
+static void *stream_client(void *p)
+{
+    reply *r = p;
+    *r = stream_get(false);
+    return NULL;
+}
+
+Test(server, stream_does_not_block_other_clients, .fini = teardown)
+{
+    ST.chunks = 1;
+    ST.wait_client = true;   /* the producer waits for the client to get something new */
+    ST.type = "application/x-ndjson";
+    start_stream_server(60000);   /* no keep-alive during the test: the stream stays silent */
+    reply sr;
+    pthread_t t;
+    pthread_create(&t, NULL, stream_client, &sr);
+    pthread_mutex_lock(&ST.mu);
+    WAIT_UNTIL(ST.client_headers);
+    pthread_mutex_unlock(&ST.mu);
+    for (int i = 0; i < 3; i++) {   /* other clients are served meanwhile */
+        reply r = GET("/api/version");
+        cr_expect_eq(r.status, 200);
+        reply_free(&r);
+    }
+    pthread_mutex_lock(&ST.mu);
+    ST.client_bytes = SIZE_MAX;   /* release the producer */
+    pthread_cond_broadcast(&ST.cv);
+    pthread_mutex_unlock(&ST.mu);
+    pthread_join(t, NULL);
+    cr_expect_not(ST.timed_out);
+    cr_expect_str_eq(sr.body, "{\"i\":0}\n");
+    reply_free(&sr);
+}
+
+/* A client that leaves while its stream is silent (a long prefill: no data, no
+ * keep-alive due yet) is noticed from its socket, not at the next write. */
+static void *silent_producer(void *p)
+{
+    qfit_http_stream *s = p;
+    pthread_mutex_lock(&ST.mu);
+    for (int i = 0; i < 1000 && !qfit_http_stream_cancelled(s); i++) {   /* at most 10 s */
+        pthread_mutex_unlock(&ST.mu);
+        usleep(10000);
+        pthread_mutex_lock(&ST.mu);
+    }
+    ST.cancelled_seen = qfit_http_stream_cancelled(s);
+    ST.done = true;
+    pthread_cond_broadcast(&ST.cv);
+    pthread_mutex_unlock(&ST.mu);
+    qfit_http_stream_end(s);
+    return NULL;
+}
+
+static void h_silent(qfit_http_req *r, void *ctx)
+{
+    (void)ctx;
+    qfit_http_stream *s = qfit_http_stream_begin(r, 200, "application/x-ndjson");
+    pthread_t t;
+    pthread_create(&t, NULL, silent_producer, s);
+    pthread_detach(t);
+}
+
+Test(server, stream_silent_disconnect_noticed, .fini = teardown)
+{
+    char err[512];
+    fresh_store();
+    qfit_server_config cfg = { .store_root = store_root, .keepalive_ms = 60000 };
+    srv = qfit_server_new(&cfg, err, sizeof err);
+    qfit_http_route rt = { "GET", "/test/silent", h_silent, NULL, 0, 0, NULL };
+    cr_assert_eq(qfit_server_route(srv, &rt, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(qfit_server_start(srv, err, sizeof err), 0, "%s", err);
+    reply r = http((request){ .path = "/test/silent", .timeout_ms = 300 });   /* the client gives up */
+    reply_free(&r);
+    wait_producer();
+    cr_expect_not(ST.timed_out);
+    cr_expect(ST.cancelled_seen, "the producer was not told within 10 s (keep-alive is 60 s)");
 }

@@ -33,6 +33,28 @@
  *   6. the handler runs once the whole body is received (or, with a body
  *      function, the body is handed over chunk by chunk as it arrives).
  *
+ * Built-in routes (qfit_server_new; the store routes only with cfg.store_root):
+ *   GET|HEAD /, GET|HEAD /api/version, GET /health            (no API key needed)
+ *   GET|HEAD /api/tags, POST /api/show, GET /v1/models, GET /v1/models/{id}
+ *   POST /api/copy, DELETE /api/delete, HEAD|POST /api/blobs/:digest,
+ *   POST /api/pull, POST /api/create                            (QFIT_HTTP_MANAGE)
+ * with the JSON shapes and status codes of ollama-compat-reference.md §1.7-1.9, 2.
+ *
+ * Using it (the model routes):
+ *     static void h_chat(qfit_http_req *req, void *sched) {
+ *         json_t *body = qfit_http_req_json(req);          // NULL: 400 already sent
+ *         if (!body) return;
+ *         if (bad) { qfit_http_respond_error(req, 400, "field 'x': ..."); ... return; }
+ *         qfit_http_stream *s = qfit_http_stream_begin(req, 200, "application/x-ndjson");
+ *         hand (s, body) to the scheduler and return; its thread then calls
+ *         qfit_http_stream_write(s, line, len) per chunk (stops at -1: client gone)
+ *         and qfit_http_stream_end(s) once, whatever happened.
+ *     }
+ *     qfit_http_route r = { "POST", "/api/chat", h_chat, sched, 0, 0, NULL };
+ *     qfit_server_route(srv, &r, err, sizeof err);        // before qfit_server_start
+ * A handler that answers without a stream may block (its own connection thread)
+ * and should poll qfit_http_req_cancelled(req) meanwhile.
+ *
  * Starting: a host that does not resolve only to loopback addresses is refused
  * unless cfg.api_key is set or cfg.no_auth is true (the CLI then warns).
  *

@@ -93,7 +93,7 @@ struct qfit_http_req {
 
 struct qfit_server {
     qfit_server_config       cfg;
-    char                    *host, *origins, *store_root, *home;
+    char                    *host, *origins, *store_root;
     char                     hostname[256];
     bool                     has_key;
     unsigned char            key_hash[32];
@@ -298,10 +298,11 @@ static void replace_all(char *msg, size_t cap, const char *from, const char *to)
 
 /* Error messages must not show the server's file system: the store root and
  * $HOME become "<models>" and "~", then any quoted absolute path '<path>'. */
-static void scrub_paths(const qfit_server *s, char *msg, size_t cap)
+void qfit_server_scrub_paths(const char *store_root, char *msg, size_t cap)
 {
-    replace_all(msg, cap, s->store_root, "<models>");
-    replace_all(msg, cap, s->home, "~");
+    const char *home = getenv("HOME");
+    replace_all(msg, cap, store_root, "<models>");
+    if (home && strlen(home) > 1) replace_all(msg, cap, home, "~");
     for (char *p = msg; (p = strpbrk(p, "'\"")) != NULL;) {
         char q = *p;
         char *e = strchr(p + 1, q);
@@ -388,7 +389,7 @@ int qfit_http_respond_error(qfit_http_req *r, unsigned status, const char *fmt, 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    scrub_paths(r->srv, msg, sizeof msg);
+    qfit_server_scrub_paths(r->srv->store_root, msg, sizeof msg);
     json_t *body;
     if (r->openai)
         body = json_pack("{s:{s:s,s:s,s:n,s:n}}", "error", "message", msg, "type", openai_error_type(status),
@@ -949,11 +950,9 @@ qfit_server *qfit_server_new(const qfit_server_config *cfg, char *err, size_t er
     if (!s->cfg.max_body) s->cfg.max_body = QFIT_SERVER_DEFAULT_MAX_BODY;
     if (!s->cfg.max_connections) s->cfg.max_connections = QFIT_SERVER_DEFAULT_MAX_CONNECTIONS;
     if (!s->cfg.keepalive_ms) s->cfg.keepalive_ms = QFIT_SERVER_DEFAULT_KEEPALIVE_MS;
-    const char *home = getenv("HOME");
     s->host = strdup(cfg->host && *cfg->host ? cfg->host : "127.0.0.1");
     s->origins = cfg->origins && *cfg->origins ? strdup(cfg->origins) : NULL;
     s->store_root = cfg->store_root ? strdup(cfg->store_root) : NULL;
-    s->home = home && strlen(home) > 1 ? strdup(home) : NULL;
     s->cfg.host = s->host;
     s->cfg.origins = s->origins;
     s->cfg.store_root = s->store_root;
@@ -969,7 +968,8 @@ qfit_server *qfit_server_new(const qfit_server_config *cfg, char *err, size_t er
         return NULL;
     }
     if (qfit_server_add_basic_routes(s, err, err_len) != 0 ||
-        (s->store_root && qfit_server_add_store_routes(s, err, err_len) != 0)) {
+        (s->store_root && (qfit_server_add_store_routes(s, err, err_len) != 0 ||
+                           qfit_server_add_manage_routes(s, err, err_len) != 0))) {
         qfit_server_free(s);
         return NULL;
     }
@@ -1015,8 +1015,12 @@ int qfit_server_start(qfit_server *s, char *err, size_t err_len)
         snprintf(err, err_len, "cannot resolve the address to listen on '%s': %s", s->host, gai_strerror(gai));
         return -1;
     }
-    memcpy(&s->addr, res->ai_addr, res->ai_addrlen);
-    s->addr_len = res->ai_addrlen;
+    /* a name with both families ("localhost"): IPv4, where most clients go first */
+    const struct addrinfo *pick = res;
+    for (const struct addrinfo *a = res; a; a = a->ai_next)
+        if (a->ai_family == AF_INET) { pick = a; break; }
+    memcpy(&s->addr, pick->ai_addr, pick->ai_addrlen);
+    s->addr_len = pick->ai_addrlen;
     freeaddrinfo(res);
     bool v6 = s->addr.ss_family == AF_INET6;
     if (v6) ((struct sockaddr_in6 *)&s->addr)->sin6_port = htons((uint16_t)s->cfg.port);
@@ -1070,6 +1074,5 @@ void qfit_server_free(qfit_server *s)
     free(s->host);
     free(s->origins);
     free(s->store_root);
-    free(s->home);
     free(s);
 }

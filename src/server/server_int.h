@@ -15,4 +15,10 @@ int qfit_server_add_basic_routes(qfit_server *s, char *err, size_t err_len);
 /* /api/tags, show, copy, delete, blobs; /v1/models (routes_store.c). */
 int qfit_server_add_store_routes(qfit_server *s, char *err, size_t err_len);
 
+/* POST /api/pull (routes_manage.c). */
+int qfit_server_add_manage_routes(qfit_server *s, char *err, size_t err_len);
+
+/* The path scrubbing of error messages (server.h, Errors), in place. Reads $HOME. */
+void qfit_server_scrub_paths(const char *store_root, char *msg, size_t cap);
+
 #endif
