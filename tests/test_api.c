@@ -506,6 +506,33 @@ Test(api, openai_errors_name_their_field)
     for (size_t i = 0; i < sizeof C / sizeof C[0]; i++) parse_err(C[i].ep, C[i].body, C[i].msg, C[i].param);
 }
 
+Test(api, message_count_bound)
+{
+    /* text parts become messages: 3 x 40000 parts exceed the bound on the result */
+    json_t *body = J("{\"model\":\"m\",\"messages\":[]}"), *msgs = json_object_get(body, "messages");
+    for (int i = 0; i < 3; i++) {
+        json_t *parts = json_array();
+        for (int k = 0; k < 40000; k++) json_array_append_new(parts, json_pack("{s:s,s:s}", "type", "text", "text", "x"));
+        json_array_append_new(msgs, json_pack("{s:s,s:o}", "role", "user", "content", parts));
+    }
+    qfit_api_error e;
+    qfit_api_request *r = qfit_api_parse(QFIT_API_OAI_CHAT, body, &e);
+    cr_expect_null(r);
+    qfit_api_request_free(r);
+    cr_expect_str_eq(e.message, "messages[2].content[20000]: more than 100000 messages (each text part counts as one)");
+    /* 100001 plain messages: refused before conversion */
+    json_array_clear(msgs);
+    for (int i = 0; i < 100001; i++) json_array_append_new(msgs, json_pack("{s:s,s:s}", "role", "user", "content", ""));
+    r = qfit_api_parse(QFIT_API_CHAT, body, &e);
+    cr_expect_null(r);
+    cr_expect_str_eq(e.message, "messages: more than 100000 messages");
+    json_array_remove(msgs, 0);
+    r = qfit_api_parse(QFIT_API_CHAT, body, &e);
+    cr_expect(r, "exactly 100000 is fine: %s", e.message);
+    qfit_api_request_free(r);
+    json_decref(body);
+}
+
 Test(api, openai_integer_edges)
 {
     qfit_api_request *r = parse_ok(QFIT_API_OAI_CHAT, "{\"model\":\"m\"," OAI_MSG ",\"seed\":-1}");

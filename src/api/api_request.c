@@ -449,9 +449,11 @@ static const char *name_from_call_id(const json_t *msgs, const char *id)
     return NULL;
 }
 
-/* A new message {role, content} appended to msgs; NULL when out of memory. */
+/* A new message {role, content} appended to msgs; NULL when out of memory or when
+ * msgs is full (the caller checks room_for_message first). */
 static json_t *new_message(json_t *msgs, const char *role, const char *content, size_t len)
 {
+    if (json_array_size(msgs) >= QFIT_API_MAX_MESSAGES) return NULL;
     json_t *m = json_object();
     if (!m || json_array_append_new(msgs, m) < 0) {
         json_decref(m);
@@ -461,6 +463,14 @@ static json_t *new_message(json_t *msgs, const char *role, const char *content, 
         json_object_set_new(m, "content", json_stringn(content, len)) < 0)
         return NULL;
     return m;
+}
+
+/* Text parts become messages of their own: the bound applies to the result. */
+static int room_for_message(const json_t *msgs, const char *path, qfit_api_error *e)
+{
+    if (json_array_size(msgs) >= QFIT_API_MAX_MESSAGES)
+        return fail(e, "%s: more than %u messages (each text part counts as one)", path, QFIT_API_MAX_MESSAGES);
+    return 0;
 }
 
 /* One message. Native: content a string. OpenAI: a string, an array of text parts
@@ -491,8 +501,10 @@ static int parse_message(json_t *msgs, const json_t *in, size_t idx, bool openai
     if (!content || json_is_null(content)) {
         if (openai && !has_calls && strcmp(role, "assistant") != 0)
             return fail(e, "%s: is required (a string or an array of text parts)", cpath);
+        if (room_for_message(msgs, mpath, e) < 0) return -1;
         if (!(last = new_message(msgs, role, "", 0))) return oom(e);
     } else if (json_is_string(content)) {
+        if (room_for_message(msgs, mpath, e) < 0) return -1;
         if (check_string(content, cpath, e) < 0) return -1;
         if (!(last = new_message(msgs, role, json_string_value(content), json_string_length(content)))) return oom(e);
     } else if (openai && json_is_array(content)) {
@@ -507,14 +519,17 @@ static int parse_message(json_t *msgs, const json_t *in, size_t idx, bool openai
                 char tpath[112];
                 snprintf(tpath, sizeof tpath, "%s.text", ppath);
                 if (!text) return fail(e, "%s: is required", tpath);
-                if (check_string(text, tpath, e) < 0) return -1;
+                if (check_string(text, tpath, e) < 0 || room_for_message(msgs, ppath, e) < 0) return -1;
                 if (!(last = new_message(msgs, role, json_string_value(text), json_string_length(text)))) return oom(e);
             } else if (!strcmp(t, "image_url") || !strcmp(t, "input_audio") || !strcmp(t, "input_image") || !strcmp(t, "file"))
                 return fail(e, "%s: %s content is not supported (qfit takes text only)", ppath, t);
             else
                 return fail(e, "%s.type: unknown content part type \"%.32s\"", ppath, t);
         }
-        if (!last && !(last = new_message(msgs, role, "", 0))) return oom(e);
+        if (!last) {   /* an empty array: one empty message */
+            if (room_for_message(msgs, mpath, e) < 0) return -1;
+            if (!(last = new_message(msgs, role, "", 0))) return oom(e);
+        }
     } else
         return fail(e, "%s: must be a string%s, not %s", cpath, openai ? " or an array of text parts" : "", type_word(content));
 
@@ -524,7 +539,7 @@ static int parse_message(json_t *msgs, const json_t *in, size_t idx, bool openai
     if (parse_tool_calls(last, in, mpath, openai, e) < 0) return -1;
     if (copy_str_field(last, "tool_call_id", in, "tool_call_id", mpath, e) < 0) return -1;
     if (copy_str_field(last, "tool_name", in, openai ? "name" : "tool_name", mpath, e) < 0) return -1;
-    if (strcmp(role, "tool") != 0) json_object_del(last, "tool_name");   /* OpenAI `name` of other roles: ignored */
+    if (openai && strcmp(role, "tool") != 0) json_object_del(last, "tool_name");   /* a participant name, not a tool's */
     if (!strcmp(role, "tool") && !json_object_get(last, "tool_name") && json_object_get(last, "tool_call_id")) {
         const char *name = name_from_call_id(msgs, json_string_value(json_object_get(last, "tool_call_id")));
         if (name && json_object_set_new(last, "tool_name", json_string(name)) < 0) return oom(e);
