@@ -15,6 +15,7 @@
 
 #include "qfit/api.h"
 #include "qfit/config.h"
+#include "qfit/template.h"
 #include "util/testutil.h"
 
 /* ------------------------------------------------------------- helpers */
@@ -1002,4 +1003,83 @@ Test(api, accumulate_non_streaming)
     cr_expect_null(e.thinking);
     cr_expect_null(e.tool_calls);
     qfit_api_accum_free(a);
+}
+
+/* ------------------------------------------- through the chat templates */
+
+/* The same conversation as an OpenAI client sends it: arguments as JSON strings,
+ * thinking as `reasoning`, the tool name of a result as `name`, type "function". */
+static json_t *to_openai_messages(const json_t *native)
+{
+    json_t *out = json_array();
+    size_t i;
+    json_t *m;
+    json_array_foreach(native, i, m) {
+        json_t *o = json_pack("{s:O,s:O}", "role", json_object_get(m, "role"), "content", json_object_get(m, "content"));
+        if (json_object_get(m, "thinking")) json_object_set(o, "reasoning", json_object_get(m, "thinking"));
+        if (json_object_get(m, "tool_call_id")) json_object_set(o, "tool_call_id", json_object_get(m, "tool_call_id"));
+        /* with a call id the client sends no name: qfit must find it from the call */
+        if (json_object_get(m, "tool_name") && !json_object_get(m, "tool_call_id"))
+            json_object_set(o, "name", json_object_get(m, "tool_name"));
+        const json_t *calls = json_object_get(m, "tool_calls");
+        if (calls) {
+            json_t *oc = json_array();
+            size_t k;
+            json_t *c;
+            json_array_foreach(calls, k, c) {
+                const json_t *f = json_object_get(c, "function");
+                char *args = json_dumps(json_object_get(f, "arguments"), JSON_COMPACT | JSON_REAL_PRECISION(17));
+                json_array_append_new(oc, json_pack("{s:O,s:s,s:{s:O,s:O,s:s}}", "id", json_object_get(c, "id"), "type", "function",
+                                                    "function", "name", json_object_get(f, "name"), "index",
+                                                    json_object_get(f, "index"), "arguments", args));
+                free(args);
+            }
+            json_object_set_new(o, "tool_calls", oc);
+        }
+        json_array_append_new(out, o);
+    }
+    return out;
+}
+
+static char *render(const json_t *tcase, const qfit_api_request *r)
+{
+    const json_t *think = json_object_get(tcase, "think");
+    qfit_chat_input in = { .messages = r->messages, .tools = r->tools, .think = json_is_boolean(think) ? json_is_true(think) : -1 };
+    char *out = NULL, err[256];
+    int rc = qfit_template_render_go(json_string_value(json_object_get(tcase, "template")), &in, &out, err, sizeof err);
+    cr_assert_eq(rc, 0, "%s: %s", json_string_value(json_object_get(tcase, "name")), err);
+    return out;
+}
+
+/* Ollama library templates over five conversations, expected outputs from Go's
+ * text/template (tests/data/templates/library): a native /api/chat body and the
+ * same conversation through /v1/chat/completions must both render exactly so. */
+Test(api, parsed_messages_render_as_ollama)
+{
+    json_error_t je;
+    json_t *cases = json_load_file("tests/data/templates/library/cases.json", 0, &je);
+    cr_assert(cases, "tests/data/templates/library/cases.json: %s", je.text);
+    size_t i, n_tools = 0;
+    json_t *c;
+    json_array_foreach(cases, i, c) {
+        const char *name = json_string_value(json_object_get(c, "name"));
+        const char *want = json_string_value(json_object_get(c, "expected"));
+        const json_t *tools = json_object_get(c, "tools");
+        for (int openai = 0; openai < 2; openai++) {
+            json_t *msgs = openai ? to_openai_messages(json_object_get(c, "messages")) : json_incref(json_object_get(c, "messages"));
+            json_t *body = json_pack("{s:s,s:o}", "model", "m", "messages", msgs);
+            if (tools) json_object_set(body, "tools", (json_t *)tools);
+            qfit_api_error e;
+            qfit_api_request *r = qfit_api_parse(openai ? QFIT_API_OAI_CHAT : QFIT_API_CHAT, body, &e);
+            json_decref(body);
+            cr_assert(r, "%s (%s): %s", name, openai ? "openai" : "native", e.message);
+            char *got = render(c, r);
+            cr_expect_str_eq(got, want, "%s through %s", name, openai ? "/v1/chat/completions" : "/api/chat");
+            free(got);
+            qfit_api_request_free(r);
+        }
+        n_tools += tools != NULL;
+    }
+    cr_expect(n_tools >= 20, "cases with tools: %zu", n_tools);
+    json_decref(cases);
 }
