@@ -550,6 +550,22 @@ Test(api, openai_integer_edges)
     parse_err(QFIT_API_GENERATE, body, "model: longer than 1024 bytes", "model");
 }
 
+Test(api, openai_llama_server_extensions)
+{
+    /* top_k, min_p, typical_p, repeat_penalty, repeat_last_n at the top level (llama-server's /v1) */
+    qfit_api_request *r = parse_ok(QFIT_API_OAI_CHAT, "{\"model\":\"m\"," OAI_MSG ",\"top_k\":5,\"min_p\":0.05,\"repeat_penalty\":1.1,\"repeat_last_n\":-1,\"typical_p\":0.9}");
+    cr_expect_eq(qfit_params_get(r->options, "top_k")->i, 5);
+    cr_expect_float_eq(qfit_params_get(r->options, "min_p")->f, 0.05f, 0);
+    cr_expect_float_eq(qfit_params_get(r->options, "repeat_penalty")->f, 1.1f, 0);
+    cr_expect_eq(qfit_params_get(r->options, "repeat_last_n")->i, -1);
+    cr_expect_float_eq(qfit_params_get(r->options, "typical_p")->f, 0.9f, 0);
+    qfit_api_request_free(r);
+    r = parse_ok(QFIT_API_OAI_COMPLETIONS, "{\"model\":\"m\",\"prompt\":\"p\",\"top_k\":1}");
+    cr_expect_eq(qfit_params_get(r->options, "top_k")->i, 1);
+    qfit_api_request_free(r);
+    parse_err(QFIT_API_OAI_CHAT, "{\"model\":\"m\"," OAI_MSG ",\"top_k\":\"many\"}", "top_k: must be of type integer", "top_k");
+}
+
 Test(api, openai_completions_fields)
 {
     qfit_api_request *r = parse_ok(QFIT_API_OAI_COMPLETIONS,

@@ -10,8 +10,13 @@
  * OpenAI requests translated into the native meaning (max_tokens -> num_predict,
  * response_format -> format, stop -> options.stop, OpenAI messages -> Ollama
  * message objects, OpenAI's sampling defaults temperature 1 and top_p 1 made
- * explicit). What depends on the model (capabilities, context length, the
- * model's own parameters) is the caller's job.
+ * explicit; llama-server's top-level top_k, min_p, typical_p, repeat_penalty,
+ * repeat_last_n honoured too). What depends on the model (capabilities, context
+ * length, the model's own parameters) is the caller's job.
+ *   - Stricter than Ollama, on purpose: OpenAI ranges are enforced (temperature
+ *     [0, 2], top_p [0, 1], penalties [-2, 2], n = 1); roles are checked; an
+ *     explicit /v1/completions top_p 0 is kept (Ollama cannot tell it from absent);
+ *     max_tokens and max_completion_tokens both given must agree.
  *   - Unknown top-level fields are ignored (clients send many). Unknown and
  *     deprecated `options` keys are warnings (req->warnings), never errors.
  *   - A value qfit cannot honour is an error naming it, never dropped: images

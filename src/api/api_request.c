@@ -247,8 +247,32 @@ static int check_stop(const qfit_params *p, const char *path, qfit_api_error *e)
     return 0;
 }
 
-/* Native `options`: typed by the options table (modelfile.h); unknown and deprecated
- * keys become warnings. Converted one key at a time so an error names its key. */
+/* One known option (key, JSON value) into r->options, typed by the options table
+ * (modelfile.h); errors name it as prefix + key. */
+static int set_option(qfit_api_request *r, const char *key, json_t *v, const char *prefix, qfit_api_error *e)
+{
+    json_t *one = json_object();
+    if (!one || json_object_set(one, key, v) < 0) {
+        json_decref(one);
+        return oom(e);
+    }
+    char msg[256] = "";
+    qfit_params *p = qfit_params_from_json(one, NULL, msg, sizeof msg);
+    json_decref(one);
+    if (!p) {
+        /* drop the module's `option "key" ` prefix: the path names it */
+        char head[160];
+        snprintf(head, sizeof head, "option \"%s\" ", key);
+        const char *m = strncmp(msg, head, strlen(head)) == 0 ? msg + strlen(head) : msg;
+        return fail(e, "%s%s: %s", prefix, key, m);
+    }
+    int rc = qfit_params_merge(r->options, p, NULL, 0);
+    qfit_params_free(p);
+    return rc < 0 ? oom(e) : 0;
+}
+
+/* Native `options`: unknown and deprecated keys become warnings. Converted one key
+ * at a time so an error names its key. */
 static int parse_options(qfit_api_request *r, const json_t *body, qfit_api_error *e)
 {
     const json_t *opts = json_object_get(body, "options");
@@ -263,26 +287,21 @@ static int parse_options(qfit_api_request *r, const json_t *body, qfit_api_error
                 return oom(e);
             continue;
         }
-        json_t *one = json_object();
-        if (!one || json_object_set(one, key, v) < 0) {
-            json_decref(one);
-            return oom(e);
-        }
-        char msg[256] = "";
-        qfit_params *p = qfit_params_from_json(one, NULL, msg, sizeof msg);
-        json_decref(one);
-        if (!p) {
-            /* drop the module's `option "key" ` prefix: the path names it */
-            char prefix[160];
-            snprintf(prefix, sizeof prefix, "option \"%s\" ", key);
-            const char *m = strncmp(msg, prefix, strlen(prefix)) == 0 ? msg + strlen(prefix) : msg;
-            return fail(e, "options.%s: %s", key, m);
-        }
-        int rc = qfit_params_merge(r->options, p, NULL, 0);
-        qfit_params_free(p);
-        if (rc < 0) return oom(e);
+        if (set_option(r, key, v, "options.", e) < 0) return -1;
     }
     return check_stop(r->options, "options.stop", e);
+}
+
+/* Sampling fields llama-server's /v1 accepts at the top level (same names and
+ * meaning as Ollama's options): honoured, never dropped. */
+static int parse_openai_extensions(qfit_api_request *r, const json_t *body, qfit_api_error *e)
+{
+    static const char *const KEYS[] = { "top_k", "min_p", "typical_p", "repeat_penalty", "repeat_last_n" };
+    for (size_t i = 0; i < sizeof KEYS / sizeof KEYS[0]; i++) {
+        json_t *v = json_object_get(body, KEYS[i]);
+        if (v && !json_is_null(v) && set_option(r, KEYS[i], v, "", e) < 0) return -1;
+    }
+    return 0;
 }
 
 static int parse_logprobs(qfit_api_request *r, const json_t *body, qfit_api_error *e)
@@ -873,7 +892,8 @@ static int parse_oai_chat(qfit_api_request *r, const json_t *body, qfit_api_erro
 {
     if (refuse_unsupported(r, body, e) < 0 || parse_messages(r, body, true, e) < 0 || parse_tools(r, body, e) < 0 ||
         parse_tool_choice(r, body, e) < 0 || parse_response_format(r, body, e) < 0 || parse_effort(r, body, e) < 0 ||
-        parse_stream_options(r, body, e) < 0 || parse_openai_sampling(r, body, e) < 0)
+        parse_stream_options(r, body, e) < 0 || parse_openai_sampling(r, body, e) < 0 ||
+        parse_openai_extensions(r, body, e) < 0)
         return -1;
     /* logprobs bool, top_logprobs 0..20 (needs logprobs, as OpenAI) */
     return parse_logprobs(r, body, e);
@@ -882,7 +902,8 @@ static int parse_oai_chat(qfit_api_request *r, const json_t *body, qfit_api_erro
 static int parse_oai_completions(qfit_api_request *r, const json_t *body, qfit_api_error *e)
 {
     if (refuse_unsupported(r, body, e) < 0 || opt_string(body, "suffix", "suffix", &r->suffix, e) < 0 ||
-        parse_stream_options(r, body, e) < 0 || parse_openai_sampling(r, body, e) < 0)
+        parse_stream_options(r, body, e) < 0 || parse_openai_sampling(r, body, e) < 0 ||
+        parse_openai_extensions(r, body, e) < 0)
         return -1;
     const json_t *p = json_object_get(body, "prompt");
     if (json_is_array(p)) {
