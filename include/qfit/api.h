@@ -43,7 +43,21 @@
  * chunks, the finish chunk, the usage chunk), so the chunk encoders return an
  * array of events to send in order. Token text that is not valid UTF-8 (a byte
  * piece of a character) is written with U+FFFD in `token`; `bytes` keeps the
- * raw bytes.
+ * raw bytes. Write with qfit_api_ndjson_line / qfit_api_sse_data: they print
+ * reals with 9 significant digits, which carries every float32 exactly (jansson's
+ * default of 17 would print 0.1f as 0.10000000149011612).
+ *
+ * A handler, in short:
+ *   body = json_loadb(...); if (!qfit_api_json_depth_ok(body, QFIT_API_MAX_DEPTH)) 400;
+ *   req = qfit_api_parse(endpoint, body, &e); if (!req) reply e.status with e.message
+ *     (native: qfit_api_ollama_error; /v1: qfit_api_openai_error(e.status, e.message, e.param));
+ *   log req->warnings; LOAD / UNLOAD actions reply at once (done_reason "load"/"unload");
+ *   merge the model's params with req->options, qfit_chat_apply_params, render
+ *     req->messages / req->tools (qfit_chat_render), constrain by req->format / schema;
+ *   per piece: stream ? send chunk(s) : qfit_api_accum_add; at the end fill the
+ *     done fields (reason, counts, durations) and send the final chunk / object;
+ *     /v1 streams end with QFIT_API_SSE_DONE; a mid-stream failure is one
+ *     qfit_api_ollama_error line (native) or an SSE event of qfit_api_openai_error.
  *
  * Ownership: a qfit_api_request owns everything it points to (malloc'd copies,
  * json_t references it holds); qfit_api_request_free releases all of it. The
