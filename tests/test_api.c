@@ -497,6 +497,9 @@ Test(api, openai_errors_name_their_field)
         { QFIT_API_OAI_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"assistant\",\"tool_calls\":[{\"function\":{\"name\":\"f\",\"arguments\":\"[1]\"}}]}]}",
           "messages[0].tool_calls[0].function.arguments: invalid tool call arguments", "messages[0].tool_calls[0].function.arguments" },
         { QFIT_API_OAI_COMPLETIONS, "{\"model\":\"m\",\"prompt\":\"p\",\"echo\":true}", "echo: not supported", "echo" },
+        { QFIT_API_OAI_CHAT, "{\"model\":\"m\"," OAI_MSG ",\"functions\":[{\"name\":\"f\"}]}", "functions: the deprecated functions field is not supported", "functions" },
+        { QFIT_API_OAI_CHAT, "{\"model\":\"m\"," OAI_MSG ",\"function_call\":\"auto\"}", "function_call: the deprecated", "function_call" },
+        { QFIT_API_OAI_CHAT, "{\"model\":\"m\"," OAI_MSG ",\"audio\":{\"voice\":\"alloy\"}}", "audio: audio output is not supported", "audio" },
         { QFIT_API_OAI_COMPLETIONS, "{\"model\":\"m\",\"prompt\":\"p\",\"best_of\":3}", "best_of: only 1 is supported", "best_of" },
         { QFIT_API_OAI_COMPLETIONS, "{\"model\":\"m\",\"prompt\":[\"a\",\"b\"]}", "prompt: only a string or an array of one string", "prompt" },
         { QFIT_API_OAI_COMPLETIONS, "{\"model\":\"m\",\"prompt\":[1,2]}", "prompt: only a string or an array of one string", "prompt" },
@@ -548,6 +551,16 @@ Test(api, openai_integer_edges)
     char body[2200];
     snprintf(body, sizeof body, "{\"model\":\"%01100d\"}", 0);
     parse_err(QFIT_API_GENERATE, body, "model: longer than 1024 bytes", "model");
+}
+
+Test(api, openai_warnings)
+{
+    qfit_api_request *r = parse_ok(QFIT_API_OAI_CHAT, "{\"model\":\"m\"," OAI_MSG ",\"parallel_tool_calls\":false,\"stream_options\":{\"include_usage\":true},\"functions\":[]}");
+    cr_expect_eq(r->warnings.count, 2);
+    cr_expect(strstr(r->warnings.msgs[0], "parallel_tool_calls") != NULL, "%s", r->warnings.msgs[0]);
+    cr_expect(strstr(r->warnings.msgs[1], "stream_options") != NULL, "%s", r->warnings.msgs[1]);
+    cr_expect(!r->stream);
+    qfit_api_request_free(r);
 }
 
 Test(api, openai_llama_server_extensions)

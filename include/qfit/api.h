@@ -21,7 +21,9 @@
  *     deprecated `options` keys are warnings (req->warnings), never errors.
  *   - A value qfit cannot honour is an error naming it, never dropped: images
  *     (no vision), OpenAI n > 1, best_of > 1, echo, a non-empty logit_bias,
- *     an image or audio content part.
+ *     an image or audio content part, the deprecated functions / function_call,
+ *     audio output. Accepted but not enforceable: parallel_tool_calls false (a
+ *     warning).
  *   - Option values are type-checked here (modelfile.h qfit_params_from_json);
  *     their ranges depend on the engine: call qfit_chat_apply_params(req->options,
  *     NULL, NULL, ...) to check them alone (400 "options: " + its message), and

@@ -744,6 +744,17 @@ static int refuse_unsupported(qfit_api_request *r, const json_t *body, qfit_api_
     const json_t *lb = json_object_get(body, "logit_bias");
     if (lb && !json_is_null(lb) && !(json_is_object(lb) && json_object_size(lb) == 0))
         return fail(e, "logit_bias: not supported");
+    /* the pre-tools function calling and audio output: a client using them expects them */
+    static const char *const REFUSED[][2] = {
+        { "functions", "the deprecated functions field is not supported (use tools)" },
+        { "function_call", "the deprecated function_call field is not supported (use tool_choice)" },
+        { "audio", "audio output is not supported" },
+    };
+    for (size_t i = 0; i < sizeof REFUSED / sizeof REFUSED[0]; i++) {
+        const json_t *v = json_object_get(body, REFUSED[i][0]);
+        if (v && !json_is_null(v) && !(json_is_array(v) && json_array_size(v) == 0))
+            return fail(e, "%s: %s", REFUSED[i][0], REFUSED[i][1]);
+    }
     const json_t *ptc = json_object_get(body, "parallel_tool_calls");
     if (json_is_false(ptc) && warn(r, "parallel_tool_calls: false is not enforced; the model may call several tools") < 0)
         return oom(e);
