@@ -88,11 +88,11 @@ static void expect_json(const char *name, const char *field, const json_t *got, 
     free(w);
 }
 
-Test(api, ollama_vectors)
+static void run_vectors(const char *path)
 {
     json_error_t je;
-    json_t *cases = json_load_file("tests/data/api/requests.json", 0, &je);
-    cr_assert(cases, "tests/data/api/requests.json: %s line %d", je.text, je.line);
+    json_t *cases = json_load_file(path, 0, &je);
+    cr_assert(cases, "%s: %s line %d", path, je.text, je.line);
     size_t i;
     json_t *c;
     json_array_foreach(cases, i, c) {
@@ -131,6 +131,12 @@ Test(api, ollama_vectors)
                                                                                                    : QFIT_API_FORMAT_NONE;
             cr_expect_eq(r->format, want, "%s: format", name);
         }
+        if ((v = json_object_get(x, "think"))) cr_expect_eq(r->think, json_integer_value(v), "%s: think", name);
+        if ((v = json_object_get(x, "logprobs"))) cr_expect_eq(r->logprobs, json_is_true(v), "%s: logprobs", name);
+        if ((v = json_object_get(x, "top_logprobs"))) cr_expect_eq(r->top_logprobs, json_integer_value(v), "%s", name);
+        if ((v = json_object_get(x, "dimensions"))) cr_expect_eq(r->dimensions, json_integer_value(v), "%s", name);
+        if ((v = json_object_get(x, "tool_choice")))
+            cr_expect_eq(r->tool_choice, !strcmp(json_string_value(v), "none") ? QFIT_API_TOOL_NONE : QFIT_API_TOOL_AUTO, "%s", name);
         if ((v = json_object_get(x, "inputs"))) {
             cr_expect_eq(r->n_inputs, json_array_size(v), "%s: inputs", name);
             for (size_t k = 0; k < r->n_inputs && k < json_array_size(v); k++)
@@ -140,6 +146,9 @@ Test(api, ollama_vectors)
     }
     json_decref(cases);
 }
+
+Test(api, ollama_vectors) { run_vectors("tests/data/api/requests.json"); }
+Test(api, openai_node_vectors) { run_vectors("tests/data/api/openai_node.json"); }
 
 /* ------------------------------------------------------- native fields */
 
@@ -452,7 +461,10 @@ Test(api, openai_errors_name_their_field)
         { QFIT_API_OAI_CHAT, "{\"model\":\"m\"}", "messages: is required", "messages" },
         { QFIT_API_OAI_CHAT, "{\"model\":\"m\"," OAI_MSG ",\"n\":2}", "n: only 1 choice is supported, got 2", "n" },
         { QFIT_API_OAI_CHAT, "{\"model\":\"m\"," OAI_MSG ",\"n\":0}", "n: 0 is outside", "n" },
-        { QFIT_API_OAI_CHAT, "{\"model\":\"m\"," OAI_MSG ",\"logit_bias\":{\"50256\":-100}}", "logit_bias: not supported", "logit_bias" },
+        { QFIT_API_OAI_CHAT, "{\"model\":\"m\"," OAI_MSG ",\"logit_bias\":{\"50256\":-100}}", "logit_bias: not supported (token 50256 has a bias)", "logit_bias" },
+        { QFIT_API_OAI_CHAT, "{\"model\":\"m\"," OAI_MSG ",\"logit_bias\":{\"1\":0,\"2\":0.5}}", "logit_bias: not supported (token 2 has a bias)", "logit_bias" },
+        { QFIT_API_OAI_CHAT, "{\"model\":\"m\"," OAI_MSG ",\"logit_bias\":[1]}", "logit_bias: must be an object", "logit_bias" },
+        { QFIT_API_OAI_CHAT, "{\"model\":\"m\"," OAI_MSG ",\"web_search_options\":{}}", "web_search_options: web search is not supported", "web_search_options" },
         { QFIT_API_OAI_CHAT, "{\"model\":\"m\"," OAI_MSG ",\"temperature\":-0.1}", "temperature: -0.1 is outside [0, 2]", "temperature" },
         { QFIT_API_OAI_CHAT, "{\"model\":\"m\"," OAI_MSG ",\"temperature\":\"1\"}", "temperature: must be a number, not string", "temperature" },
         { QFIT_API_OAI_CHAT, "{\"model\":\"m\"," OAI_MSG ",\"top_p\":1.5}", "top_p: 1.5 is outside [0, 1]", "top_p" },

@@ -736,19 +736,28 @@ static int refuse_unsupported(qfit_api_request *r, const json_t *body, qfit_api_
     bool given;
     if (opt_int(body, "n", "n", 1, INT32_MAX, &n, &given, e) < 0) return -1;
     if (n != 1) return fail(e, "n: only 1 choice is supported, got %lld", (long long)n);
-    if (opt_int(body, "best_of", "best_of", 1, INT32_MAX, &n, &given, e) < 0) return -1;
-    if (n != 1) return fail(e, "best_of: only 1 is supported, got %lld", (long long)n);
+    if (opt_int(body, "best_of", "best_of", 0, INT32_MAX, &n, &given, e) < 0) return -1;
+    if (given && n > 1) return fail(e, "best_of: only 1 is supported, got %lld", (long long)n);
     bool echo = false;
     if (opt_bool(body, "echo", &echo, NULL, e) < 0) return -1;
     if (echo) return fail(e, "echo: not supported (the prompt is not returned)");
+    /* logit_bias: only biases of 0 (which change nothing) can be honoured */
     const json_t *lb = json_object_get(body, "logit_bias");
-    if (lb && !json_is_null(lb) && !(json_is_object(lb) && json_object_size(lb) == 0))
-        return fail(e, "logit_bias: not supported");
+    if (lb && !json_is_null(lb)) {
+        if (!json_is_object(lb)) return fail(e, "logit_bias: must be an object of token ids to biases");
+        const char *tok;
+        json_t *bias;
+        json_object_foreach((json_t *)lb, tok, bias) {
+            if (!json_is_number(bias)) return fail(e, "logit_bias: the bias of token %.32s must be a number", tok);
+            if (json_number_value(bias) != 0) return fail(e, "logit_bias: not supported (token %.32s has a bias)", tok);
+        }
+    }
     /* the pre-tools function calling and audio output: a client using them expects them */
     static const char *const REFUSED[][2] = {
         { "functions", "the deprecated functions field is not supported (use tools)" },
         { "function_call", "the deprecated function_call field is not supported (use tool_choice)" },
         { "audio", "audio output is not supported" },
+        { "web_search_options", "web search is not supported" },
     };
     for (size_t i = 0; i < sizeof REFUSED / sizeof REFUSED[0]; i++) {
         const json_t *v = json_object_get(body, REFUSED[i][0]);
