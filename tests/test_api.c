@@ -214,9 +214,13 @@ Test(api, load_and_unload)
     }
 }
 
+/* Ollama api/types_test.go TestKeepAliveParsingFromJSON (42, 42.5, "42m", -1, -3.14,
+ * "-1m"), then the reference's other forms. */
 Test(api, keep_alive_semantics)
 {
     static const struct { const char *value; int64_t ns; } OK[] = {
+        { "42", 42000000000LL }, { "42.5", 42500000000LL }, { "\"42m\"", 2520000000000LL },
+        { "-1", QFIT_FOREVER_NS }, { "-3.14", QFIT_FOREVER_NS }, { "\"-1m\"", QFIT_FOREVER_NS },
         { "300", 300000000000LL }, { "1.5", 1500000000LL }, { "0", 0 }, { "-1", QFIT_FOREVER_NS },
         { "-0.5", QFIT_FOREVER_NS }, { "\"10m\"", 600000000000LL }, { "\"1h30m\"", 5400000000000LL },
         { "\"300ms\"", 300000000LL }, { "\"0\"", 0 }, { "\"-1m\"", QFIT_FOREVER_NS },
@@ -256,6 +260,7 @@ Test(api, think_values)
         qfit_api_request_free(r);
     }
     parse_err(QFIT_API_CHAT, "{\"model\":\"m\",\"think\":\"extreme\"}", "think: must be", "think");
+    parse_err(QFIT_API_GENERATE, "{\"model\":\"m\",\"think\":\"invalid\"}", "think: must be", "think");   /* Ollama's vector */
     parse_err(QFIT_API_GENERATE, "{\"model\":\"m\",\"think\":1}", "think: must be", "think");
     /* OpenAI reasoning_effort / reasoning.effort, Ollama's mapping */
     static const struct { const char *field; int think; const char *level; } O[] = {
@@ -366,6 +371,15 @@ Test(api, native_errors_name_their_field)
 
 Test(api, native_chat_messages_normalised)
 {
+    /* Ollama api/types_test.go TestMessage_UnmarshalJSON: roles are lower-cased */
+    qfit_api_request *lc = parse_ok(QFIT_API_CHAT,
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"USER\",\"content\":\"Hello!\"},{\"role\":\"System\",\"content\":\"Initialization complete.\"},"
+        "{\"role\":\"assistant\",\"content\":\"How can I help you?\"},{\"role\":\"TOOl\",\"content\":\"Access granted.\"}]}");
+    static const char *const ROLES[] = { "user", "system", "assistant", "tool" };
+    for (size_t i = 0; i < 4; i++)
+        cr_expect_str_eq(json_string_value(json_object_get(json_array_get(lc->messages, i), "role")), ROLES[i]);
+    qfit_api_request_free(lc);
+
     qfit_api_request *r = parse_ok(QFIT_API_CHAT,
         "{\"model\":\"m\",\"messages\":[{\"role\":\"System\",\"content\":\"s\"},{\"role\":\"user\",\"content\":null,\"thinking\":\"\",\"tool_call_id\":\"\"},"
         "{\"role\":\"assistant\",\"content\":\"a\",\"thinking\":\"t\",\"tool_calls\":[{\"id\":\"call_1\",\"function\":{\"index\":3,\"name\":\"f\",\"arguments\":{\"b\":1,\"a\":2}}}]},"
