@@ -15,6 +15,7 @@
 
 #include "qfit/api.h"
 #include "qfit/config.h"
+#include "qfit/template.h"
 #include "util/testutil.h"
 
 /* ------------------------------------------------------------- helpers */
@@ -87,11 +88,11 @@ static void expect_json(const char *name, const char *field, const json_t *got, 
     free(w);
 }
 
-Test(api, ollama_vectors)
+static void run_vectors(const char *path)
 {
     json_error_t je;
-    json_t *cases = json_load_file("tests/data/api/requests.json", 0, &je);
-    cr_assert(cases, "tests/data/api/requests.json: %s line %d", je.text, je.line);
+    json_t *cases = json_load_file(path, 0, &je);
+    cr_assert(cases, "%s: %s line %d", path, je.text, je.line);
     size_t i;
     json_t *c;
     json_array_foreach(cases, i, c) {
@@ -130,6 +131,12 @@ Test(api, ollama_vectors)
                                                                                                    : QFIT_API_FORMAT_NONE;
             cr_expect_eq(r->format, want, "%s: format", name);
         }
+        if ((v = json_object_get(x, "think"))) cr_expect_eq(r->think, json_integer_value(v), "%s: think", name);
+        if ((v = json_object_get(x, "logprobs"))) cr_expect_eq(r->logprobs, json_is_true(v), "%s: logprobs", name);
+        if ((v = json_object_get(x, "top_logprobs"))) cr_expect_eq(r->top_logprobs, json_integer_value(v), "%s", name);
+        if ((v = json_object_get(x, "dimensions"))) cr_expect_eq(r->dimensions, json_integer_value(v), "%s", name);
+        if ((v = json_object_get(x, "tool_choice")))
+            cr_expect_eq(r->tool_choice, !strcmp(json_string_value(v), "none") ? QFIT_API_TOOL_NONE : QFIT_API_TOOL_AUTO, "%s", name);
         if ((v = json_object_get(x, "inputs"))) {
             cr_expect_eq(r->n_inputs, json_array_size(v), "%s: inputs", name);
             for (size_t k = 0; k < r->n_inputs && k < json_array_size(v); k++)
@@ -139,6 +146,9 @@ Test(api, ollama_vectors)
     }
     json_decref(cases);
 }
+
+Test(api, ollama_vectors) { run_vectors("tests/data/api/requests.json"); }
+Test(api, openai_node_vectors) { run_vectors("tests/data/api/openai_node.json"); }
 
 /* ------------------------------------------------------- native fields */
 
@@ -204,9 +214,13 @@ Test(api, load_and_unload)
     }
 }
 
+/* Ollama api/types_test.go TestKeepAliveParsingFromJSON (42, 42.5, "42m", -1, -3.14,
+ * "-1m"), then the reference's other forms. */
 Test(api, keep_alive_semantics)
 {
     static const struct { const char *value; int64_t ns; } OK[] = {
+        { "42", 42000000000LL }, { "42.5", 42500000000LL }, { "\"42m\"", 2520000000000LL },
+        { "-1", QFIT_FOREVER_NS }, { "-3.14", QFIT_FOREVER_NS }, { "\"-1m\"", QFIT_FOREVER_NS },
         { "300", 300000000000LL }, { "1.5", 1500000000LL }, { "0", 0 }, { "-1", QFIT_FOREVER_NS },
         { "-0.5", QFIT_FOREVER_NS }, { "\"10m\"", 600000000000LL }, { "\"1h30m\"", 5400000000000LL },
         { "\"300ms\"", 300000000LL }, { "\"0\"", 0 }, { "\"-1m\"", QFIT_FOREVER_NS },
@@ -246,6 +260,7 @@ Test(api, think_values)
         qfit_api_request_free(r);
     }
     parse_err(QFIT_API_CHAT, "{\"model\":\"m\",\"think\":\"extreme\"}", "think: must be", "think");
+    parse_err(QFIT_API_GENERATE, "{\"model\":\"m\",\"think\":\"invalid\"}", "think: must be", "think");   /* Ollama's vector */
     parse_err(QFIT_API_GENERATE, "{\"model\":\"m\",\"think\":1}", "think: must be", "think");
     /* OpenAI reasoning_effort / reasoning.effort, Ollama's mapping */
     static const struct { const char *field; int think; const char *level; } O[] = {
@@ -356,6 +371,15 @@ Test(api, native_errors_name_their_field)
 
 Test(api, native_chat_messages_normalised)
 {
+    /* Ollama api/types_test.go TestMessage_UnmarshalJSON: roles are lower-cased */
+    qfit_api_request *lc = parse_ok(QFIT_API_CHAT,
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"USER\",\"content\":\"Hello!\"},{\"role\":\"System\",\"content\":\"Initialization complete.\"},"
+        "{\"role\":\"assistant\",\"content\":\"How can I help you?\"},{\"role\":\"TOOl\",\"content\":\"Access granted.\"}]}");
+    static const char *const ROLES[] = { "user", "system", "assistant", "tool" };
+    for (size_t i = 0; i < 4; i++)
+        cr_expect_str_eq(json_string_value(json_object_get(json_array_get(lc->messages, i), "role")), ROLES[i]);
+    qfit_api_request_free(lc);
+
     qfit_api_request *r = parse_ok(QFIT_API_CHAT,
         "{\"model\":\"m\",\"messages\":[{\"role\":\"System\",\"content\":\"s\"},{\"role\":\"user\",\"content\":null,\"thinking\":\"\",\"tool_call_id\":\"\"},"
         "{\"role\":\"assistant\",\"content\":\"a\",\"thinking\":\"t\",\"tool_calls\":[{\"id\":\"call_1\",\"function\":{\"index\":3,\"name\":\"f\",\"arguments\":{\"b\":1,\"a\":2}}}]},"
@@ -451,7 +475,10 @@ Test(api, openai_errors_name_their_field)
         { QFIT_API_OAI_CHAT, "{\"model\":\"m\"}", "messages: is required", "messages" },
         { QFIT_API_OAI_CHAT, "{\"model\":\"m\"," OAI_MSG ",\"n\":2}", "n: only 1 choice is supported, got 2", "n" },
         { QFIT_API_OAI_CHAT, "{\"model\":\"m\"," OAI_MSG ",\"n\":0}", "n: 0 is outside", "n" },
-        { QFIT_API_OAI_CHAT, "{\"model\":\"m\"," OAI_MSG ",\"logit_bias\":{\"50256\":-100}}", "logit_bias: not supported", "logit_bias" },
+        { QFIT_API_OAI_CHAT, "{\"model\":\"m\"," OAI_MSG ",\"logit_bias\":{\"50256\":-100}}", "logit_bias: not supported (token 50256 has a bias)", "logit_bias" },
+        { QFIT_API_OAI_CHAT, "{\"model\":\"m\"," OAI_MSG ",\"logit_bias\":{\"1\":0,\"2\":0.5}}", "logit_bias: not supported (token 2 has a bias)", "logit_bias" },
+        { QFIT_API_OAI_CHAT, "{\"model\":\"m\"," OAI_MSG ",\"logit_bias\":[1]}", "logit_bias: must be an object", "logit_bias" },
+        { QFIT_API_OAI_CHAT, "{\"model\":\"m\"," OAI_MSG ",\"web_search_options\":{}}", "web_search_options: web search is not supported", "web_search_options" },
         { QFIT_API_OAI_CHAT, "{\"model\":\"m\"," OAI_MSG ",\"temperature\":-0.1}", "temperature: -0.1 is outside [0, 2]", "temperature" },
         { QFIT_API_OAI_CHAT, "{\"model\":\"m\"," OAI_MSG ",\"temperature\":\"1\"}", "temperature: must be a number, not string", "temperature" },
         { QFIT_API_OAI_CHAT, "{\"model\":\"m\"," OAI_MSG ",\"top_p\":1.5}", "top_p: 1.5 is outside [0, 1]", "top_p" },
@@ -496,6 +523,9 @@ Test(api, openai_errors_name_their_field)
         { QFIT_API_OAI_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"assistant\",\"tool_calls\":[{\"function\":{\"name\":\"f\",\"arguments\":\"[1]\"}}]}]}",
           "messages[0].tool_calls[0].function.arguments: invalid tool call arguments", "messages[0].tool_calls[0].function.arguments" },
         { QFIT_API_OAI_COMPLETIONS, "{\"model\":\"m\",\"prompt\":\"p\",\"echo\":true}", "echo: not supported", "echo" },
+        { QFIT_API_OAI_CHAT, "{\"model\":\"m\"," OAI_MSG ",\"functions\":[{\"name\":\"f\"}]}", "functions: the deprecated functions field is not supported", "functions" },
+        { QFIT_API_OAI_CHAT, "{\"model\":\"m\"," OAI_MSG ",\"function_call\":\"auto\"}", "function_call: the deprecated", "function_call" },
+        { QFIT_API_OAI_CHAT, "{\"model\":\"m\"," OAI_MSG ",\"audio\":{\"voice\":\"alloy\"}}", "audio: audio output is not supported", "audio" },
         { QFIT_API_OAI_COMPLETIONS, "{\"model\":\"m\",\"prompt\":\"p\",\"best_of\":3}", "best_of: only 1 is supported", "best_of" },
         { QFIT_API_OAI_COMPLETIONS, "{\"model\":\"m\",\"prompt\":[\"a\",\"b\"]}", "prompt: only a string or an array of one string", "prompt" },
         { QFIT_API_OAI_COMPLETIONS, "{\"model\":\"m\",\"prompt\":[1,2]}", "prompt: only a string or an array of one string", "prompt" },
@@ -504,6 +534,33 @@ Test(api, openai_errors_name_their_field)
         { QFIT_API_OAI_COMPLETIONS, "{\"model\":\"m\",\"prompt\":\"p\",\"logprobs\":21}", "logprobs: 21 is outside [0, 20]", "logprobs" },
     };
     for (size_t i = 0; i < sizeof C / sizeof C[0]; i++) parse_err(C[i].ep, C[i].body, C[i].msg, C[i].param);
+}
+
+Test(api, message_count_bound)
+{
+    /* text parts become messages: 3 x 40000 parts exceed the bound on the result */
+    json_t *body = J("{\"model\":\"m\",\"messages\":[]}"), *msgs = json_object_get(body, "messages");
+    for (int i = 0; i < 3; i++) {
+        json_t *parts = json_array();
+        for (int k = 0; k < 40000; k++) json_array_append_new(parts, json_pack("{s:s,s:s}", "type", "text", "text", "x"));
+        json_array_append_new(msgs, json_pack("{s:s,s:o}", "role", "user", "content", parts));
+    }
+    qfit_api_error e;
+    qfit_api_request *r = qfit_api_parse(QFIT_API_OAI_CHAT, body, &e);
+    cr_expect_null(r);
+    qfit_api_request_free(r);
+    cr_expect_str_eq(e.message, "messages[2].content[20000]: more than 100000 messages (each text part counts as one)");
+    /* 100001 plain messages: refused before conversion */
+    json_array_clear(msgs);
+    for (int i = 0; i < 100001; i++) json_array_append_new(msgs, json_pack("{s:s,s:s}", "role", "user", "content", ""));
+    r = qfit_api_parse(QFIT_API_CHAT, body, &e);
+    cr_expect_null(r);
+    cr_expect_str_eq(e.message, "messages: more than 100000 messages");
+    json_array_remove(msgs, 0);
+    r = qfit_api_parse(QFIT_API_CHAT, body, &e);
+    cr_expect(r, "exactly 100000 is fine: %s", e.message);
+    qfit_api_request_free(r);
+    json_decref(body);
 }
 
 Test(api, openai_integer_edges)
@@ -520,6 +577,32 @@ Test(api, openai_integer_edges)
     char body[2200];
     snprintf(body, sizeof body, "{\"model\":\"%01100d\"}", 0);
     parse_err(QFIT_API_GENERATE, body, "model: longer than 1024 bytes", "model");
+}
+
+Test(api, openai_warnings)
+{
+    qfit_api_request *r = parse_ok(QFIT_API_OAI_CHAT, "{\"model\":\"m\"," OAI_MSG ",\"parallel_tool_calls\":false,\"stream_options\":{\"include_usage\":true},\"functions\":[]}");
+    cr_expect_eq(r->warnings.count, 2);
+    cr_expect(strstr(r->warnings.msgs[0], "parallel_tool_calls") != NULL, "%s", r->warnings.msgs[0]);
+    cr_expect(strstr(r->warnings.msgs[1], "stream_options") != NULL, "%s", r->warnings.msgs[1]);
+    cr_expect(!r->stream);
+    qfit_api_request_free(r);
+}
+
+Test(api, openai_llama_server_extensions)
+{
+    /* top_k, min_p, typical_p, repeat_penalty, repeat_last_n at the top level (llama-server's /v1) */
+    qfit_api_request *r = parse_ok(QFIT_API_OAI_CHAT, "{\"model\":\"m\"," OAI_MSG ",\"top_k\":5,\"min_p\":0.05,\"repeat_penalty\":1.1,\"repeat_last_n\":-1,\"typical_p\":0.9}");
+    cr_expect_eq(qfit_params_get(r->options, "top_k")->i, 5);
+    cr_expect_float_eq(qfit_params_get(r->options, "min_p")->f, 0.05f, 0);
+    cr_expect_float_eq(qfit_params_get(r->options, "repeat_penalty")->f, 1.1f, 0);
+    cr_expect_eq(qfit_params_get(r->options, "repeat_last_n")->i, -1);
+    cr_expect_float_eq(qfit_params_get(r->options, "typical_p")->f, 0.9f, 0);
+    qfit_api_request_free(r);
+    r = parse_ok(QFIT_API_OAI_COMPLETIONS, "{\"model\":\"m\",\"prompt\":\"p\",\"top_k\":1}");
+    cr_expect_eq(qfit_params_get(r->options, "top_k")->i, 1);
+    qfit_api_request_free(r);
+    parse_err(QFIT_API_OAI_CHAT, "{\"model\":\"m\"," OAI_MSG ",\"top_k\":\"many\"}", "top_k: must be of type integer", "top_k");
 }
 
 Test(api, openai_completions_fields)
@@ -975,4 +1058,83 @@ Test(api, accumulate_non_streaming)
     cr_expect_null(e.thinking);
     cr_expect_null(e.tool_calls);
     qfit_api_accum_free(a);
+}
+
+/* ------------------------------------------- through the chat templates */
+
+/* The same conversation as an OpenAI client sends it: arguments as JSON strings,
+ * thinking as `reasoning`, the tool name of a result as `name`, type "function". */
+static json_t *to_openai_messages(const json_t *native)
+{
+    json_t *out = json_array();
+    size_t i;
+    json_t *m;
+    json_array_foreach(native, i, m) {
+        json_t *o = json_pack("{s:O,s:O}", "role", json_object_get(m, "role"), "content", json_object_get(m, "content"));
+        if (json_object_get(m, "thinking")) json_object_set(o, "reasoning", json_object_get(m, "thinking"));
+        if (json_object_get(m, "tool_call_id")) json_object_set(o, "tool_call_id", json_object_get(m, "tool_call_id"));
+        /* with a call id the client sends no name: qfit must find it from the call */
+        if (json_object_get(m, "tool_name") && !json_object_get(m, "tool_call_id"))
+            json_object_set(o, "name", json_object_get(m, "tool_name"));
+        const json_t *calls = json_object_get(m, "tool_calls");
+        if (calls) {
+            json_t *oc = json_array();
+            size_t k;
+            json_t *c;
+            json_array_foreach(calls, k, c) {
+                const json_t *f = json_object_get(c, "function");
+                char *args = json_dumps(json_object_get(f, "arguments"), JSON_COMPACT | JSON_REAL_PRECISION(17));
+                json_array_append_new(oc, json_pack("{s:O,s:s,s:{s:O,s:O,s:s}}", "id", json_object_get(c, "id"), "type", "function",
+                                                    "function", "name", json_object_get(f, "name"), "index",
+                                                    json_object_get(f, "index"), "arguments", args));
+                free(args);
+            }
+            json_object_set_new(o, "tool_calls", oc);
+        }
+        json_array_append_new(out, o);
+    }
+    return out;
+}
+
+static char *render(const json_t *tcase, const qfit_api_request *r)
+{
+    const json_t *think = json_object_get(tcase, "think");
+    qfit_chat_input in = { .messages = r->messages, .tools = r->tools, .think = json_is_boolean(think) ? json_is_true(think) : -1 };
+    char *out = NULL, err[256];
+    int rc = qfit_template_render_go(json_string_value(json_object_get(tcase, "template")), &in, &out, err, sizeof err);
+    cr_assert_eq(rc, 0, "%s: %s", json_string_value(json_object_get(tcase, "name")), err);
+    return out;
+}
+
+/* Ollama library templates over five conversations, expected outputs from Go's
+ * text/template (tests/data/templates/library): a native /api/chat body and the
+ * same conversation through /v1/chat/completions must both render exactly so. */
+Test(api, parsed_messages_render_as_ollama)
+{
+    json_error_t je;
+    json_t *cases = json_load_file("tests/data/templates/library/cases.json", 0, &je);
+    cr_assert(cases, "tests/data/templates/library/cases.json: %s", je.text);
+    size_t i, n_tools = 0;
+    json_t *c;
+    json_array_foreach(cases, i, c) {
+        const char *name = json_string_value(json_object_get(c, "name"));
+        const char *want = json_string_value(json_object_get(c, "expected"));
+        const json_t *tools = json_object_get(c, "tools");
+        for (int openai = 0; openai < 2; openai++) {
+            json_t *msgs = openai ? to_openai_messages(json_object_get(c, "messages")) : json_incref(json_object_get(c, "messages"));
+            json_t *body = json_pack("{s:s,s:o}", "model", "m", "messages", msgs);
+            if (tools) json_object_set(body, "tools", (json_t *)tools);
+            qfit_api_error e;
+            qfit_api_request *r = qfit_api_parse(openai ? QFIT_API_OAI_CHAT : QFIT_API_CHAT, body, &e);
+            json_decref(body);
+            cr_assert(r, "%s (%s): %s", name, openai ? "openai" : "native", e.message);
+            char *got = render(c, r);
+            cr_expect_str_eq(got, want, "%s through %s", name, openai ? "/v1/chat/completions" : "/api/chat");
+            free(got);
+            qfit_api_request_free(r);
+        }
+        n_tools += tools != NULL;
+    }
+    cr_expect(n_tools >= 20, "cases with tools: %zu", n_tools);
+    json_decref(cases);
 }

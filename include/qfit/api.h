@@ -10,13 +10,20 @@
  * OpenAI requests translated into the native meaning (max_tokens -> num_predict,
  * response_format -> format, stop -> options.stop, OpenAI messages -> Ollama
  * message objects, OpenAI's sampling defaults temperature 1 and top_p 1 made
- * explicit). What depends on the model (capabilities, context length, the
- * model's own parameters) is the caller's job.
+ * explicit; llama-server's top-level top_k, min_p, typical_p, repeat_penalty,
+ * repeat_last_n honoured too). What depends on the model (capabilities, context
+ * length, the model's own parameters) is the caller's job.
+ *   - Stricter than Ollama, on purpose: OpenAI ranges are enforced (temperature
+ *     [0, 2], top_p [0, 1], penalties [-2, 2], n = 1); roles are checked; an
+ *     explicit /v1/completions top_p 0 is kept (Ollama cannot tell it from absent);
+ *     max_tokens and max_completion_tokens both given must agree.
  *   - Unknown top-level fields are ignored (clients send many). Unknown and
  *     deprecated `options` keys are warnings (req->warnings), never errors.
  *   - A value qfit cannot honour is an error naming it, never dropped: images
  *     (no vision), OpenAI n > 1, best_of > 1, echo, a non-empty logit_bias,
- *     an image or audio content part.
+ *     an image or audio content part, the deprecated functions / function_call,
+ *     audio output. Accepted but not enforceable: parallel_tool_calls false (a
+ *     warning).
  *   - Option values are type-checked here (modelfile.h qfit_params_from_json);
  *     their ranges depend on the engine: call qfit_chat_apply_params(req->options,
  *     NULL, NULL, ...) to check them alone (400 "options: " + its message), and
@@ -38,7 +45,21 @@
  * chunks, the finish chunk, the usage chunk), so the chunk encoders return an
  * array of events to send in order. Token text that is not valid UTF-8 (a byte
  * piece of a character) is written with U+FFFD in `token`; `bytes` keeps the
- * raw bytes.
+ * raw bytes. Write with qfit_api_ndjson_line / qfit_api_sse_data: they print
+ * reals with 9 significant digits, which carries every float32 exactly (jansson's
+ * default of 17 would print 0.1f as 0.10000000149011612).
+ *
+ * A handler, in short:
+ *   body = json_loadb(...); if (!qfit_api_json_depth_ok(body, QFIT_API_MAX_DEPTH)) 400;
+ *   req = qfit_api_parse(endpoint, body, &e); if (!req) reply e.status with e.message
+ *     (native: qfit_api_ollama_error; /v1: qfit_api_openai_error(e.status, e.message, e.param));
+ *   log req->warnings; LOAD / UNLOAD actions reply at once (done_reason "load"/"unload");
+ *   merge the model's params with req->options, qfit_chat_apply_params, render
+ *     req->messages / req->tools (qfit_chat_render), constrain by req->format / schema;
+ *   per piece: stream ? send chunk(s) : qfit_api_accum_add; at the end fill the
+ *     done fields (reason, counts, durations) and send the final chunk / object;
+ *     /v1 streams end with QFIT_API_SSE_DONE; a mid-stream failure is one
+ *     qfit_api_ollama_error line (native) or an SSE event of qfit_api_openai_error.
  *
  * Ownership: a qfit_api_request owns everything it points to (malloc'd copies,
  * json_t references it holds); qfit_api_request_free releases all of it. The

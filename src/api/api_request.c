@@ -247,8 +247,32 @@ static int check_stop(const qfit_params *p, const char *path, qfit_api_error *e)
     return 0;
 }
 
-/* Native `options`: typed by the options table (modelfile.h); unknown and deprecated
- * keys become warnings. Converted one key at a time so an error names its key. */
+/* One known option (key, JSON value) into r->options, typed by the options table
+ * (modelfile.h); errors name it as prefix + key. */
+static int set_option(qfit_api_request *r, const char *key, json_t *v, const char *prefix, qfit_api_error *e)
+{
+    json_t *one = json_object();
+    if (!one || json_object_set(one, key, v) < 0) {
+        json_decref(one);
+        return oom(e);
+    }
+    char msg[256] = "";
+    qfit_params *p = qfit_params_from_json(one, NULL, msg, sizeof msg);
+    json_decref(one);
+    if (!p) {
+        /* drop the module's `option "key" ` prefix: the path names it */
+        char head[160];
+        snprintf(head, sizeof head, "option \"%s\" ", key);
+        const char *m = strncmp(msg, head, strlen(head)) == 0 ? msg + strlen(head) : msg;
+        return fail(e, "%s%s: %s", prefix, key, m);
+    }
+    int rc = qfit_params_merge(r->options, p, NULL, 0);
+    qfit_params_free(p);
+    return rc < 0 ? oom(e) : 0;
+}
+
+/* Native `options`: unknown and deprecated keys become warnings. Converted one key
+ * at a time so an error names its key. */
 static int parse_options(qfit_api_request *r, const json_t *body, qfit_api_error *e)
 {
     const json_t *opts = json_object_get(body, "options");
@@ -263,26 +287,21 @@ static int parse_options(qfit_api_request *r, const json_t *body, qfit_api_error
                 return oom(e);
             continue;
         }
-        json_t *one = json_object();
-        if (!one || json_object_set(one, key, v) < 0) {
-            json_decref(one);
-            return oom(e);
-        }
-        char msg[256] = "";
-        qfit_params *p = qfit_params_from_json(one, NULL, msg, sizeof msg);
-        json_decref(one);
-        if (!p) {
-            /* drop the module's `option "key" ` prefix: the path names it */
-            char prefix[160];
-            snprintf(prefix, sizeof prefix, "option \"%s\" ", key);
-            const char *m = strncmp(msg, prefix, strlen(prefix)) == 0 ? msg + strlen(prefix) : msg;
-            return fail(e, "options.%s: %s", key, m);
-        }
-        int rc = qfit_params_merge(r->options, p, NULL, 0);
-        qfit_params_free(p);
-        if (rc < 0) return oom(e);
+        if (set_option(r, key, v, "options.", e) < 0) return -1;
     }
     return check_stop(r->options, "options.stop", e);
+}
+
+/* Sampling fields llama-server's /v1 accepts at the top level (same names and
+ * meaning as Ollama's options): honoured, never dropped. */
+static int parse_openai_extensions(qfit_api_request *r, const json_t *body, qfit_api_error *e)
+{
+    static const char *const KEYS[] = { "top_k", "min_p", "typical_p", "repeat_penalty", "repeat_last_n" };
+    for (size_t i = 0; i < sizeof KEYS / sizeof KEYS[0]; i++) {
+        json_t *v = json_object_get(body, KEYS[i]);
+        if (v && !json_is_null(v) && set_option(r, KEYS[i], v, "", e) < 0) return -1;
+    }
+    return 0;
 }
 
 static int parse_logprobs(qfit_api_request *r, const json_t *body, qfit_api_error *e)
@@ -449,9 +468,11 @@ static const char *name_from_call_id(const json_t *msgs, const char *id)
     return NULL;
 }
 
-/* A new message {role, content} appended to msgs; NULL when out of memory. */
+/* A new message {role, content} appended to msgs; NULL when out of memory or when
+ * msgs is full (the caller checks room_for_message first). */
 static json_t *new_message(json_t *msgs, const char *role, const char *content, size_t len)
 {
+    if (json_array_size(msgs) >= QFIT_API_MAX_MESSAGES) return NULL;
     json_t *m = json_object();
     if (!m || json_array_append_new(msgs, m) < 0) {
         json_decref(m);
@@ -461,6 +482,14 @@ static json_t *new_message(json_t *msgs, const char *role, const char *content, 
         json_object_set_new(m, "content", json_stringn(content, len)) < 0)
         return NULL;
     return m;
+}
+
+/* Text parts become messages of their own: the bound applies to the result. */
+static int room_for_message(const json_t *msgs, const char *path, qfit_api_error *e)
+{
+    if (json_array_size(msgs) >= QFIT_API_MAX_MESSAGES)
+        return fail(e, "%s: more than %u messages (each text part counts as one)", path, QFIT_API_MAX_MESSAGES);
+    return 0;
 }
 
 /* One message. Native: content a string. OpenAI: a string, an array of text parts
@@ -491,8 +520,10 @@ static int parse_message(json_t *msgs, const json_t *in, size_t idx, bool openai
     if (!content || json_is_null(content)) {
         if (openai && !has_calls && strcmp(role, "assistant") != 0)
             return fail(e, "%s: is required (a string or an array of text parts)", cpath);
+        if (room_for_message(msgs, mpath, e) < 0) return -1;
         if (!(last = new_message(msgs, role, "", 0))) return oom(e);
     } else if (json_is_string(content)) {
+        if (room_for_message(msgs, mpath, e) < 0) return -1;
         if (check_string(content, cpath, e) < 0) return -1;
         if (!(last = new_message(msgs, role, json_string_value(content), json_string_length(content)))) return oom(e);
     } else if (openai && json_is_array(content)) {
@@ -507,14 +538,17 @@ static int parse_message(json_t *msgs, const json_t *in, size_t idx, bool openai
                 char tpath[112];
                 snprintf(tpath, sizeof tpath, "%s.text", ppath);
                 if (!text) return fail(e, "%s: is required", tpath);
-                if (check_string(text, tpath, e) < 0) return -1;
+                if (check_string(text, tpath, e) < 0 || room_for_message(msgs, ppath, e) < 0) return -1;
                 if (!(last = new_message(msgs, role, json_string_value(text), json_string_length(text)))) return oom(e);
             } else if (!strcmp(t, "image_url") || !strcmp(t, "input_audio") || !strcmp(t, "input_image") || !strcmp(t, "file"))
                 return fail(e, "%s: %s content is not supported (qfit takes text only)", ppath, t);
             else
                 return fail(e, "%s.type: unknown content part type \"%.32s\"", ppath, t);
         }
-        if (!last && !(last = new_message(msgs, role, "", 0))) return oom(e);
+        if (!last) {   /* an empty array: one empty message */
+            if (room_for_message(msgs, mpath, e) < 0) return -1;
+            if (!(last = new_message(msgs, role, "", 0))) return oom(e);
+        }
     } else
         return fail(e, "%s: must be a string%s, not %s", cpath, openai ? " or an array of text parts" : "", type_word(content));
 
@@ -524,7 +558,7 @@ static int parse_message(json_t *msgs, const json_t *in, size_t idx, bool openai
     if (parse_tool_calls(last, in, mpath, openai, e) < 0) return -1;
     if (copy_str_field(last, "tool_call_id", in, "tool_call_id", mpath, e) < 0) return -1;
     if (copy_str_field(last, "tool_name", in, openai ? "name" : "tool_name", mpath, e) < 0) return -1;
-    if (strcmp(role, "tool") != 0) json_object_del(last, "tool_name");   /* OpenAI `name` of other roles: ignored */
+    if (openai && strcmp(role, "tool") != 0) json_object_del(last, "tool_name");   /* a participant name, not a tool's */
     if (!strcmp(role, "tool") && !json_object_get(last, "tool_name") && json_object_get(last, "tool_call_id")) {
         const char *name = name_from_call_id(msgs, json_string_value(json_object_get(last, "tool_call_id")));
         if (name && json_object_set_new(last, "tool_name", json_string(name)) < 0) return oom(e);
@@ -702,14 +736,34 @@ static int refuse_unsupported(qfit_api_request *r, const json_t *body, qfit_api_
     bool given;
     if (opt_int(body, "n", "n", 1, INT32_MAX, &n, &given, e) < 0) return -1;
     if (n != 1) return fail(e, "n: only 1 choice is supported, got %lld", (long long)n);
-    if (opt_int(body, "best_of", "best_of", 1, INT32_MAX, &n, &given, e) < 0) return -1;
-    if (n != 1) return fail(e, "best_of: only 1 is supported, got %lld", (long long)n);
+    if (opt_int(body, "best_of", "best_of", 0, INT32_MAX, &n, &given, e) < 0) return -1;
+    if (given && n > 1) return fail(e, "best_of: only 1 is supported, got %lld", (long long)n);
     bool echo = false;
     if (opt_bool(body, "echo", &echo, NULL, e) < 0) return -1;
     if (echo) return fail(e, "echo: not supported (the prompt is not returned)");
+    /* logit_bias: only biases of 0 (which change nothing) can be honoured */
     const json_t *lb = json_object_get(body, "logit_bias");
-    if (lb && !json_is_null(lb) && !(json_is_object(lb) && json_object_size(lb) == 0))
-        return fail(e, "logit_bias: not supported");
+    if (lb && !json_is_null(lb)) {
+        if (!json_is_object(lb)) return fail(e, "logit_bias: must be an object of token ids to biases");
+        const char *tok;
+        json_t *bias;
+        json_object_foreach((json_t *)lb, tok, bias) {
+            if (!json_is_number(bias)) return fail(e, "logit_bias: the bias of token %.32s must be a number", tok);
+            if (json_number_value(bias) != 0) return fail(e, "logit_bias: not supported (token %.32s has a bias)", tok);
+        }
+    }
+    /* the pre-tools function calling and audio output: a client using them expects them */
+    static const char *const REFUSED[][2] = {
+        { "functions", "the deprecated functions field is not supported (use tools)" },
+        { "function_call", "the deprecated function_call field is not supported (use tool_choice)" },
+        { "audio", "audio output is not supported" },
+        { "web_search_options", "web search is not supported" },
+    };
+    for (size_t i = 0; i < sizeof REFUSED / sizeof REFUSED[0]; i++) {
+        const json_t *v = json_object_get(body, REFUSED[i][0]);
+        if (v && !json_is_null(v) && !(json_is_array(v) && json_array_size(v) == 0))
+            return fail(e, "%s: %s", REFUSED[i][0], REFUSED[i][1]);
+    }
     const json_t *ptc = json_object_get(body, "parallel_tool_calls");
     if (json_is_false(ptc) && warn(r, "parallel_tool_calls: false is not enforced; the model may call several tools") < 0)
         return oom(e);
@@ -858,7 +912,8 @@ static int parse_oai_chat(qfit_api_request *r, const json_t *body, qfit_api_erro
 {
     if (refuse_unsupported(r, body, e) < 0 || parse_messages(r, body, true, e) < 0 || parse_tools(r, body, e) < 0 ||
         parse_tool_choice(r, body, e) < 0 || parse_response_format(r, body, e) < 0 || parse_effort(r, body, e) < 0 ||
-        parse_stream_options(r, body, e) < 0 || parse_openai_sampling(r, body, e) < 0)
+        parse_stream_options(r, body, e) < 0 || parse_openai_sampling(r, body, e) < 0 ||
+        parse_openai_extensions(r, body, e) < 0)
         return -1;
     /* logprobs bool, top_logprobs 0..20 (needs logprobs, as OpenAI) */
     return parse_logprobs(r, body, e);
@@ -867,7 +922,8 @@ static int parse_oai_chat(qfit_api_request *r, const json_t *body, qfit_api_erro
 static int parse_oai_completions(qfit_api_request *r, const json_t *body, qfit_api_error *e)
 {
     if (refuse_unsupported(r, body, e) < 0 || opt_string(body, "suffix", "suffix", &r->suffix, e) < 0 ||
-        parse_stream_options(r, body, e) < 0 || parse_openai_sampling(r, body, e) < 0)
+        parse_stream_options(r, body, e) < 0 || parse_openai_sampling(r, body, e) < 0 ||
+        parse_openai_extensions(r, body, e) < 0)
         return -1;
     const json_t *p = json_object_get(body, "prompt");
     if (json_is_array(p)) {
