@@ -183,7 +183,8 @@ typedef enum {
     S_FAILED,
 } pstate;
 
-typedef enum { D_CONTENT, D_THINKING, D_DISCARD, D_BODY } dest;
+/* Where text goes. Thinking is dropped there when the caller did not enable it. */
+typedef enum { D_CONTENT, D_THINKING, D_BODY } dest;
 
 typedef enum {
     SH_CALL,      /* {"name":..., "arguments":{...}} */
@@ -234,7 +235,6 @@ static int emit(qfit_toolparse *p, dest d, const char *s, size_t n)
     switch (d) {
     case D_CONTENT:  return sb_add(&p->content, s, n) ? oom(p) : 0;
     case D_THINKING: return p->think_on && sb_add(&p->thinking, s, n) ? oom(p) : 0;
-    case D_DISCARD:  return 0;
     case D_BODY:
         if (p->body.len + n > QFIT_TOOLCALL_MAX_BODY)
             return pfail(p, "tool call %d: body is larger than %u bytes", p->n_calls + 1, QFIT_TOOLCALL_MAX_BODY);
@@ -258,11 +258,11 @@ static const json_t *find_tool(const qfit_toolparse *p, const char *name)
 
 static void new_id(char id[32])
 {
-    static unsigned long counter;
+    static unsigned long counter; /* shared by all parsers: atomic */
     uint8_t r[8];
     if (getrandom(r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
         /* no entropy yet (very early boot): ids need only be unique in a response */
-        uint64_t x = (uint64_t)time(NULL) * 6364136223846793005u + ++counter;
+        uint64_t x = (uint64_t)time(NULL) * 6364136223846793005u + __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
         memcpy(r, &x, sizeof r);
     }
     char *o = id + snprintf(id, 32, "call_");
@@ -602,6 +602,16 @@ static void consume(qfit_toolparse *p, view *in, size_t k)
     in->len -= k;
 }
 
+/* A bare JSON answer (JSON format) that is not a call, too deep or too big to
+ * be one: it was content all along; what follows is content too. */
+static int candidate_is_content(qfit_toolparse *p)
+{
+    if (emit(p, D_CONTENT, p->body.p, p->body.len)) return -1;
+    sb_clear(&p->body);
+    p->st = S_CONTENT;
+    return 1;
+}
+
 /* Emit what cannot be markup, act on the marker if one is complete.
  * Returns 1 if progress was made, 0 if waiting for more input, -1 on error. */
 static int step(qfit_toolparse *p)
@@ -657,31 +667,16 @@ static int step(qfit_toolparse *p)
             size_t i;
             int r = 0;
             for (i = 0; i < in->len && r == 0; i++) r = jscan_byte(&p->js, in->p[i]);
-            if (r < 0 && p->shape == SH_CANDIDATE) { /* not a call after all */
-                if (emit(p, D_CONTENT, p->body.p, p->body.len)) return -1;
-                sb_clear(&p->body);
-                p->st = S_CONTENT;
-                return 1;
-            }
+            if (r < 0 && p->shape == SH_CANDIDATE) return candidate_is_content(p); /* too deep */
             if (r < 0)
                 return pfail(p, "tool call %d: %s", p->n_calls + 1,
                              p->js.started ? "JSON nested too deeply" : "expected a JSON object or array");
-            if (p->shape == SH_CANDIDATE && p->body.len + i > QFIT_TOOLCALL_MAX_BODY) {
-                if (emit(p, D_CONTENT, p->body.p, p->body.len)) return -1; /* too big to be a call: content */
-                sb_clear(&p->body);
-                p->st = S_CONTENT;
-                return 1;
-            }
+            if (p->shape == SH_CANDIDATE && p->body.len + i > QFIT_TOOLCALL_MAX_BODY) return candidate_is_content(p);
             if (emit(p, D_BODY, in->p, i)) return -1;
             consume(p, in, i);
             if (r == 0) return 0;
             int rc = complete_body(p);
-            if (rc == 1) {
-                if (emit(p, D_CONTENT, p->body.p, p->body.len)) return -1;
-                sb_clear(&p->body);
-                p->st = S_CONTENT;
-                return 1;
-            }
+            if (rc == 1) return candidate_is_content(p);
             return end_body(p, rc) ? -1 : 1;
         }
         break;
@@ -763,7 +758,7 @@ static int step(qfit_toolparse *p)
         if (m->a == A_H_CHANNEL && sb_add(&p->body, "<|channel|>", strlen("<|channel|>"))) return oom(p);
         p->st = H_HEADER;
         return 1;
-    case A_THINK_OPEN:
+    case A_THINK_OPEN: /* only at the start: S_START matches it itself */
         break;
     }
     return 1;
