@@ -23,10 +23,13 @@
  *   HARMONY  gpt-oss: <|channel|>analysis<|message|>...<|end|> is thinking,
  *            <|channel|>final<|message|>... is content, and
  *            <|channel|>commentary to=functions.NAME <|constrain|>json<|message|>{...}<|call|>
- *            is a call. A message left open at the end of generation is closed
+ *            is a call (a recipient without "functions." — browser.search,
+ *            python — is the tool name as it is). A message left open at the end of generation is closed
  *            there (<|call|>, <|return|> are end-of-generation tokens and the
  *            engine may stop before they are printed).
- *   NONE     no tool calls: only the thinking split.
+ *   NONE     no tool calls: only the thinking split. Use it for a request
+ *            without tools (as Ollama parses calls only when tools were sent),
+ *            so that a JSON answer is never mistaken for a call.
  *
  * Thinking (every format but HARMONY): a <think>...</think> block counts only
  * at the start of the answer (after whitespace), as in Ollama; whitespace after
@@ -34,7 +37,8 @@
  * prompt already opened the block (DeepSeek-R1 templates end with "<think>\n"),
  * so the answer begins inside it. When thinking is not enabled the block is
  * still recognised (its markup never reaches the content) but its text is
- * discarded, as the caller asked not to see reasoning.
+ * discarded, as the caller asked not to see reasoning (for HARMONY: the
+ * analysis channel). Whitespace between a call and what follows is dropped.
  *
  * Streaming: content and thinking are handed out as soon as they cannot be the
  * beginning of a marker: only a possible prefix of a marker is held back, never
@@ -45,7 +49,8 @@
  * Tool calls: the arguments must be a JSON object (a JSON string holding an
  * object is accepted, as Ollama does). When `tools` is given (the request's
  * array of {"type":"function","function":{"name","parameters"}}), the name must
- * be one of them and the arguments must satisfy its "parameters" JSON schema.
+ * be one of them and the arguments must satisfy its "parameters" JSON schema
+ * (a tool without "parameters" takes any object).
  * Supported schema keywords: type, properties, required, additionalProperties,
  * enum, const, items, minItems, maxItems, minLength, maxLength (code points),
  * minimum, maximum, exclusiveMinimum, exclusiveMaximum, anyOf, oneOf, allOf;
