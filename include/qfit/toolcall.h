@@ -24,9 +24,9 @@
  *            <|channel|>final<|message|>... is content, and
  *            <|channel|>commentary to=functions.NAME <|constrain|>json<|message|>{...}<|call|>
  *            is a call (a recipient without "functions." — browser.search,
- *            python — is the tool name as it is). A message left open at the end of generation is closed
- *            there (<|call|>, <|return|> are end-of-generation tokens and the
- *            engine may stop before they are printed).
+ *            python — is the tool name as it is). A message left open at the
+ *            end of generation is closed there (<|call|>, <|return|> are
+ *            end-of-generation tokens: the engine may stop before printing them).
  *   NONE     no tool calls: only the thinking split. Use it for a request
  *            without tools (as Ollama parses calls only when tools were sent),
  *            so that a JSON answer is never mistaken for a call.
