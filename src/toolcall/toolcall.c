@@ -648,8 +648,7 @@ static int step(qfit_toolparse *p)
         size_t ws = strspn(in->p, " \t\r\n");
         if (ws == in->len) return 0;
         if (in->p[ws] == '{') {
-            consume(p, in, ws);
-            start_body(p, SH_CANDIDATE, false);
+            start_body(p, SH_CANDIDATE, false); /* the whitespace too: content if it is no call */
         } else {
             p->st = S_CONTENT;
         }
