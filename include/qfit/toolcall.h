@@ -27,6 +27,10 @@
  *            python — is the tool name as it is). A message left open at the
  *            end of generation is closed there (<|call|>, <|return|> are
  *            end-of-generation tokens: the engine may stop before printing them).
+ *   DEEPSEEK DeepSeek R1 / V3.1 (special tokens with U+FF5C and U+2581, shown
+ *            here with | and _): <|tool_calls_begin|><|tool_call_begin|>function
+ *            <|tool_sep|>NAME\n```json\n{...}\n```<|tool_call_end|>...<|tool_calls_end|>
+ *            (R1), or <|tool_call_begin|>NAME<|tool_sep|>{...}<|tool_call_end|> (V3.1).
  *   NONE     no tool calls: only the thinking split. Use it for a request
  *            without tools (as Ollama parses calls only when tools were sent),
  *            so that a JSON answer is never mistaken for a call.
@@ -102,15 +106,17 @@ typedef enum {
     QFIT_TOOLCALL_HERMES,
     QFIT_TOOLCALL_MISTRAL,
     QFIT_TOOLCALL_HARMONY,
+    QFIT_TOOLCALL_DEEPSEEK,
     QFIT_TOOLCALL_FORMAT_COUNT
 } qfit_toolcall_format;
 
 /* The format a chat template (Jinja or Go template text) produces, from the
- * markers it contains: harmony channels, [TOOL_CALLS], <tool_call>,
- * <|python_tag|>; a template that mentions tools without any of them gets JSON
- * (as Ollama's "{" tag), one that does not mention tools gets NONE. NULL → NONE. */
+ * markers it contains: harmony channels, [TOOL_CALLS], DeepSeek's
+ * tool_calls_begin, <tool_call>, <|python_tag|>; a template that mentions
+ * tools without any of them gets JSON (as Ollama's "{" tag), one that does not
+ * mention tools gets NONE. NULL → NONE. */
 qfit_toolcall_format qfit_toolcall_detect(const char *chat_template);
-/* "none", "json", "hermes", "mistral", "harmony". */
+/* "none", "json", "hermes", "mistral", "harmony", "deepseek". */
 const char *qfit_toolcall_format_name(qfit_toolcall_format f);
 /* By name: the names above, plus "llama3" (JSON), "qwen" (HERMES), "gpt-oss"
  * (HARMONY). Returns 0, or -1 with a message listing the known names. */
