@@ -184,6 +184,7 @@ typedef enum {
     S_LEAD,        /* start of content: the JSON format looks for '{' */
     S_CONTENT,
     S_AFTER_CALL,  /* whitespace (and ';' for JSON) between calls */
+    S_DS_GAP,      /* DeepSeek: whitespace at the start of the calls section or after a call */
     S_DS_SECTION,  /* DeepSeek: between <tool_calls_begin> and <tool_calls_end> */
     S_MISTRAL,     /* after [TOOL_CALLS]: '[' array or NAME[ARGS] */
     S_BODY,        /* a call body */
@@ -581,7 +582,7 @@ static int end_body(qfit_toolparse *p, int rc)
     p->call_name = NULL;
     sb_clear(&p->body);
     if (rc < 0) return -1;
-    p->st = p->fmt == QFIT_TOOLCALL_DEEPSEEK ? S_DS_SECTION : S_AFTER_CALL;
+    p->st = p->fmt == QFIT_TOOLCALL_DEEPSEEK ? S_DS_GAP : S_AFTER_CALL;
     return 0;
 }
 
@@ -690,12 +691,11 @@ static int step(qfit_toolparse *p)
     case S_THINK_LEAD:
     case S_AFTER_THINK:
     case S_AFTER_CALL:
-    case S_DS_SECTION: {
+    case S_DS_GAP: {
         size_t ws = strspn(in->p, p->st == S_AFTER_CALL && p->fmt == QFIT_TOOLCALL_JSON ? " \t\r\n;" : " \t\r\n");
         consume(p, in, ws);
         if (!in->len) return 0;
-        if (p->st == S_DS_SECTION) break; /* its markers below */
-        p->st = p->st == S_THINK_LEAD ? S_THINK : S_LEAD;
+        p->st = p->st == S_THINK_LEAD ? S_THINK : p->st == S_DS_GAP ? S_DS_SECTION : S_LEAD;
         return 1;
     }
     case S_LEAD: {
@@ -711,6 +711,7 @@ static int step(qfit_toolparse *p)
     }
     case S_THINK:
     case S_CONTENT:
+    case S_DS_SECTION:
     case S_MISTRAL:
     case H_BETWEEN:
     case H_HEADER:
@@ -795,7 +796,7 @@ static int step(qfit_toolparse *p)
     case A_MISTRAL:     sb_clear(&p->body); p->st = S_MISTRAL; return 1;
     case A_DROP:        return 1;
     case A_CALL_END:    return end_body(p, complete_body(p)) ? -1 : 1;
-    case A_DS_SECTION:  p->st = S_DS_SECTION; return 1;
+    case A_DS_SECTION:  p->st = S_DS_GAP; return 1;
     case A_DS_CALL:     start_body(p, SH_DEEPSEEK, true); return 1;
     case A_DS_SECTION_END: p->st = S_AFTER_CALL; return 1;
     case A_ARGS: {
@@ -1048,6 +1049,7 @@ int qfit_toolparse_finish(qfit_toolparse *p, qfit_toolparse_delta *out, char *er
         if (!(rc = emit(p, p->h_dest, in->p, in->len))) rc = harmony_end(p);
         break;
     case S_AFTER_CALL:
+    case S_DS_GAP:
     case S_AFTER_THINK:
         break; /* only whitespace is held there */
     default: /* S_START, S_LEAD, S_CONTENT, H_BETWEEN: held text was not markup */
