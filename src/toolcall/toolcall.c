@@ -484,7 +484,7 @@ static int take_deepseek_call(qfit_toolparse *p)
 {
     int k = p->n_calls + 1;
     char *b = p->body.p, *end = b + p->body.len;
-    char *sep = b ? memmem(b, p->body.len, DS_SEP, strlen(DS_SEP)) : NULL;
+    char *sep = memmem(b, p->body.len, DS_SEP, strlen(DS_SEP));
     if (!sep) return pfail(p, "tool call %d: no %s in the call", k, DS_SEP);
     char *name = b, *name_end = sep, *args = sep + strlen(DS_SEP), *args_end = end;
     char *fence = memmem(args, (size_t)(end - args), "```json", 7);
@@ -657,10 +657,13 @@ static void consume(qfit_toolparse *p, view *in, size_t k)
 }
 
 /* A bare JSON answer (JSON format) that is not a call, too deep or too big to
- * be one: it was content all along; what follows is content too. */
-static int candidate_is_content(qfit_toolparse *p)
+ * be one: it was content all along, as it stands (the body and the next k
+ * input bytes, never searched for markers, so that where it ends does not
+ * depend on how the text was split); what follows is content too. */
+static int candidate_is_content(qfit_toolparse *p, view *in, size_t k)
 {
-    if (emit(p, D_CONTENT, p->body.p, p->body.len)) return -1;
+    if (emit(p, D_CONTENT, p->body.p, p->body.len) || emit(p, D_CONTENT, in->p, k)) return -1;
+    consume(p, in, k);
     sb_clear(&p->body);
     p->st = S_CONTENT;
     return 1;
@@ -719,19 +722,22 @@ static int step(qfit_toolparse *p)
         break;
     case S_BODY:
         if (!p->until_tag) { /* one JSON value */
-            size_t i;
+            bool cand = p->shape == SH_CANDIDATE;
+            size_t i, lim = in->len;
+            if (cand && lim > QFIT_TOOLCALL_MAX_BODY - p->body.len) lim = QFIT_TOOLCALL_MAX_BODY - p->body.len;
             int r = 0;
-            for (i = 0; i < in->len && r == 0; i++) r = jscan_byte(&p->js, in->p[i]);
-            if (r < 0 && p->shape == SH_CANDIDATE) return candidate_is_content(p); /* too deep */
+            for (i = 0; i < lim && r == 0; i++) r = jscan_byte(&p->js, in->p[i]);
+            if (r < 0 && cand) return candidate_is_content(p, in, i - 1); /* too deep: content up to there */
             if (r < 0)
                 return pfail(p, "tool call %d: %s", p->n_calls + 1,
                              p->js.started ? "JSON nested too deeply" : "expected a JSON object or array");
-            if (p->shape == SH_CANDIDATE && p->body.len + i > QFIT_TOOLCALL_MAX_BODY) return candidate_is_content(p);
+            if (r == 0 && cand && p->body.len + i == QFIT_TOOLCALL_MAX_BODY)
+                return candidate_is_content(p, in, i); /* too big to be a call */
             if (emit(p, D_BODY, in->p, i)) return -1;
             consume(p, in, i);
             if (r == 0) return 0;
             int rc = complete_body(p);
-            if (rc == 1) return candidate_is_content(p);
+            if (rc == 1) return candidate_is_content(p, in, 0);
             return end_body(p, rc) ? -1 : 1;
         }
         break;
@@ -809,7 +815,7 @@ static int step(qfit_toolparse *p)
         return 1;
     }
     case A_H_MESSAGE: {
-        int rc = harmony_header(p, p->body.p ? p->body.p : "", p->body.len);
+        int rc = harmony_header(p, p->body.p, p->body.len);
         sb_clear(&p->body);
         return rc ? -1 : 1;
     }
@@ -941,7 +947,9 @@ qfit_toolparse *qfit_toolparse_new(qfit_toolcall_format format, bool thinking_en
     } else {
         p->st = starts_in_thinking ? S_THINK_LEAD : S_START;
     }
-    if (sb_add(&p->in, "", 0) || sb_add(&p->content, "", 0) || sb_add(&p->thinking, "", 0)) {
+    /* every buffer allocated from the start: their pointers are never NULL */
+    if (sb_add(&p->in, "", 0) || sb_add(&p->body, "", 0) || sb_add(&p->content, "", 0) ||
+        sb_add(&p->thinking, "", 0)) {
         qfit_toolparse_free(p);
         snprintf(err, err_len, "out of memory");
         return NULL;
@@ -1042,7 +1050,7 @@ int qfit_toolparse_finish(qfit_toolparse *p, qfit_toolparse_delta *out, char *er
         rc = pfail(p, "unterminated tool call %d: [TOOL_CALLS] without [ARGS] or a call list", k);
         break;
     case H_HEADER:
-        if (strstr(p->body.p ? p->body.p : "", "to=") || strstr(in->p, "to="))
+        if (strstr(p->body.p, "to=") || strstr(in->p, "to="))
             rc = pfail(p, "unterminated tool call %d: generation ended inside its harmony header", k);
         break; /* an unfinished header of a plain message is markup, not content */
     case H_BODY:
