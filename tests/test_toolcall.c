@@ -441,6 +441,8 @@ Test(toolcall, detect_from_real_templates)
         { "NousResearch-Hermes-3-Llama-3.1-8B-tool_use.jinja", QFIT_TOOLCALL_HERMES },
         { "meta-llama-Llama-3.1-8B-Instruct.jinja", QFIT_TOOLCALL_JSON },
         { "meta-llama-Llama-3.2-3B-Instruct.jinja", QFIT_TOOLCALL_JSON },
+        { "deepseek-ai-DeepSeek-R1-Distill-Llama-8B.jinja", QFIT_TOOLCALL_DEEPSEEK },
+        { "deepseek-ai-DeepSeek-V3.1.jinja", QFIT_TOOLCALL_DEEPSEEK },
         { "google-gemma-2-2b-it.jinja", QFIT_TOOLCALL_NONE },
         { "microsoft-Phi-3.5-mini-instruct.jinja", QFIT_TOOLCALL_NONE },
     };

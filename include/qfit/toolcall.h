@@ -23,10 +23,17 @@
  *   HARMONY  gpt-oss: <|channel|>analysis<|message|>...<|end|> is thinking,
  *            <|channel|>final<|message|>... is content, and
  *            <|channel|>commentary to=functions.NAME <|constrain|>json<|message|>{...}<|call|>
- *            is a call. A message left open at the end of generation is closed
- *            there (<|call|>, <|return|> are end-of-generation tokens and the
- *            engine may stop before they are printed).
- *   NONE     no tool calls: only the thinking split.
+ *            is a call (a recipient without "functions." — browser.search,
+ *            python — is the tool name as it is). A message left open at the
+ *            end of generation is closed there (<|call|>, <|return|> are
+ *            end-of-generation tokens: the engine may stop before printing them).
+ *   DEEPSEEK DeepSeek R1 / V3.1 (special tokens with U+FF5C and U+2581, shown
+ *            here with | and _): <|tool_calls_begin|><|tool_call_begin|>function
+ *            <|tool_sep|>NAME\n```json\n{...}\n```<|tool_call_end|>...<|tool_calls_end|>
+ *            (R1), or <|tool_call_begin|>NAME<|tool_sep|>{...}<|tool_call_end|> (V3.1).
+ *   NONE     no tool calls: only the thinking split. Use it for a request
+ *            without tools (as Ollama parses calls only when tools were sent),
+ *            so that a JSON answer is never mistaken for a call.
  *
  * Thinking (every format but HARMONY): a <think>...</think> block counts only
  * at the start of the answer (after whitespace), as in Ollama; whitespace after
@@ -34,7 +41,8 @@
  * prompt already opened the block (DeepSeek-R1 templates end with "<think>\n"),
  * so the answer begins inside it. When thinking is not enabled the block is
  * still recognised (its markup never reaches the content) but its text is
- * discarded, as the caller asked not to see reasoning.
+ * discarded, as the caller asked not to see reasoning (for HARMONY: the
+ * analysis channel). Whitespace between a call and what follows is dropped.
  *
  * Streaming: content and thinking are handed out as soon as they cannot be the
  * beginning of a marker: only a possible prefix of a marker is held back, never
@@ -45,7 +53,8 @@
  * Tool calls: the arguments must be a JSON object (a JSON string holding an
  * object is accepted, as Ollama does). When `tools` is given (the request's
  * array of {"type":"function","function":{"name","parameters"}}), the name must
- * be one of them and the arguments must satisfy its "parameters" JSON schema.
+ * be one of them and the arguments must satisfy its "parameters" JSON schema
+ * (a tool without "parameters" takes any object).
  * Supported schema keywords: type, properties, required, additionalProperties,
  * enum, const, items, minItems, maxItems, minLength, maxLength (code points),
  * minimum, maximum, exclusiveMinimum, exclusiveMaximum, anyOf, oneOf, allOf;
@@ -97,15 +106,17 @@ typedef enum {
     QFIT_TOOLCALL_HERMES,
     QFIT_TOOLCALL_MISTRAL,
     QFIT_TOOLCALL_HARMONY,
+    QFIT_TOOLCALL_DEEPSEEK,
     QFIT_TOOLCALL_FORMAT_COUNT
 } qfit_toolcall_format;
 
 /* The format a chat template (Jinja or Go template text) produces, from the
- * markers it contains: harmony channels, [TOOL_CALLS], <tool_call>,
- * <|python_tag|>; a template that mentions tools without any of them gets JSON
- * (as Ollama's "{" tag), one that does not mention tools gets NONE. NULL → NONE. */
+ * markers it contains: harmony channels, [TOOL_CALLS], DeepSeek's
+ * tool_calls_begin, <tool_call>, <|python_tag|>; a template that mentions
+ * tools without any of them gets JSON (as Ollama's "{" tag), one that does not
+ * mention tools gets NONE. NULL → NONE. */
 qfit_toolcall_format qfit_toolcall_detect(const char *chat_template);
-/* "none", "json", "hermes", "mistral", "harmony". */
+/* "none", "json", "hermes", "mistral", "harmony", "deepseek". */
 const char *qfit_toolcall_format_name(qfit_toolcall_format f);
 /* By name: the names above, plus "llama3" (JSON), "qwen" (HERMES), "gpt-oss"
  * (HARMONY). Returns 0, or -1 with a message listing the known names. */

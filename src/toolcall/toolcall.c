@@ -69,7 +69,8 @@ static void sb_clear(sbuf *b)
 /* ------------------------------------------------------------ markers */
 
 typedef enum {
-    A_THINK_OPEN, A_THINK_CLOSE, A_HERMES, A_HERMES_END, A_PYTHON_TAG, A_MISTRAL, A_DROP,
+    A_THINK_OPEN, A_THINK_CLOSE, A_HERMES, A_CALL_END, A_PYTHON_TAG, A_MISTRAL, A_DROP,
+    A_DS_SECTION, A_DS_CALL, A_DS_SECTION_END,
     A_ARGS, A_H_MESSAGE, A_H_END, A_H_START, A_H_CHANNEL,
 } action;
 
@@ -85,7 +86,16 @@ static const marker MK_MTHINK_OPEN[]   = { M("[THINK]", A_THINK_OPEN) };
 static const marker MK_MTHINK_CLOSE[]  = { M("[/THINK]", A_THINK_CLOSE) };
 static const marker MK_JSON[]          = { M("<|python_tag|>", A_PYTHON_TAG) };
 static const marker MK_HERMES[]        = { M("<tool_call>", A_HERMES) };
-static const marker MK_HERMES_END[]    = { M("</tool_call>", A_HERMES_END) };
+static const marker MK_HERMES_END[]    = { M("</tool_call>", A_CALL_END) };
+/* DeepSeek's special tokens use U+FF5C (fullwidth |) and U+2581 (▁). */
+#define DS_CALLS_BEGIN "<\uFF5Ctool\u2581calls\u2581begin\uFF5C>"
+#define DS_CALLS_END   "<\uFF5Ctool\u2581calls\u2581end\uFF5C>"
+#define DS_CALL_BEGIN  "<\uFF5Ctool\u2581call\u2581begin\uFF5C>"
+#define DS_CALL_END    "<\uFF5Ctool\u2581call\u2581end\uFF5C>"
+#define DS_SEP         "<\uFF5Ctool\u2581sep\uFF5C>"
+static const marker MK_DEEPSEEK[]      = { M(DS_CALLS_BEGIN, A_DS_SECTION), M(DS_CALL_BEGIN, A_DS_CALL) };
+static const marker MK_DS_SECTION[]    = { M(DS_CALL_BEGIN, A_DS_CALL), M(DS_CALLS_END, A_DS_SECTION_END) };
+static const marker MK_DS_CALL_END[]   = { M(DS_CALL_END, A_CALL_END) };
 static const marker MK_MISTRAL[]       = { M("[TOOL_CALLS]", A_MISTRAL), M("[/TOOL_CALLS]", A_DROP) };
 static const marker MK_MISTRAL_ARGS[]  = { M("[ARGS]", A_ARGS) };
 static const marker MK_H_HEADER[]      = { M("<|message|>", A_H_MESSAGE) };
@@ -174,6 +184,8 @@ typedef enum {
     S_LEAD,        /* start of content: the JSON format looks for '{' */
     S_CONTENT,
     S_AFTER_CALL,  /* whitespace (and ';' for JSON) between calls */
+    S_DS_GAP,      /* DeepSeek: whitespace at the start of the calls section or after a call */
+    S_DS_SECTION,  /* DeepSeek: between <tool_calls_begin> and <tool_calls_end> */
     S_MISTRAL,     /* after [TOOL_CALLS]: '[' array or NAME[ARGS] */
     S_BODY,        /* a call body */
     H_BETWEEN,     /* harmony: outside a message */
@@ -183,10 +195,12 @@ typedef enum {
     S_FAILED,
 } pstate;
 
-typedef enum { D_CONTENT, D_THINKING, D_DISCARD, D_BODY } dest;
+/* Where text goes. Thinking is dropped there when the caller did not enable it. */
+typedef enum { D_CONTENT, D_THINKING, D_BODY } dest;
 
 typedef enum {
-    SH_CALL,      /* {"name":..., "arguments":{...}} */
+    SH_CALL,      /* {"name":..., "arguments":{...}} (Hermes: or Qwen3-Coder's XML) */
+    SH_DEEPSEEK,  /* TYPE<sep>NAME\n```json\nARGS\n``` (R1) or NAME<sep>ARGS (V3.1) */
     SH_CALLS,     /* [call, call, ...] */
     SH_ARGS,      /* the arguments object of call_name */
     SH_CANDIDATE, /* JSON format: a call object, or else content */
@@ -234,7 +248,6 @@ static int emit(qfit_toolparse *p, dest d, const char *s, size_t n)
     switch (d) {
     case D_CONTENT:  return sb_add(&p->content, s, n) ? oom(p) : 0;
     case D_THINKING: return p->think_on && sb_add(&p->thinking, s, n) ? oom(p) : 0;
-    case D_DISCARD:  return 0;
     case D_BODY:
         if (p->body.len + n > QFIT_TOOLCALL_MAX_BODY)
             return pfail(p, "tool call %d: body is larger than %u bytes", p->n_calls + 1, QFIT_TOOLCALL_MAX_BODY);
@@ -258,11 +271,11 @@ static const json_t *find_tool(const qfit_toolparse *p, const char *name)
 
 static void new_id(char id[32])
 {
-    static unsigned long counter;
+    static unsigned long counter; /* shared by all parsers: atomic */
     uint8_t r[8];
     if (getrandom(r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
         /* no entropy yet (very early boot): ids need only be unique in a response */
-        uint64_t x = (uint64_t)time(NULL) * 6364136223846793005u + ++counter;
+        uint64_t x = (uint64_t)time(NULL) * 6364136223846793005u + __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
         memcpy(r, &x, sizeof r);
     }
     char *o = id + snprintf(id, 32, "call_");
@@ -458,6 +471,46 @@ static int take_xml_call(qfit_toolparse *p, const char *b, size_t n)
     return add_call(p, name, args);
 }
 
+/* ------------------------------------------------------------ DeepSeek */
+
+static int complete_body(qfit_toolparse *p);
+
+/* The body between <tool_call_begin> and <tool_call_end>:
+ *   R1:   function<sep>NAME\n```json\nARGS\n```
+ *   V3.1: NAME<sep>ARGS
+ * Sets call_name and leaves the ARGS text alone in the body, then goes on as
+ * for any arguments object. */
+static int take_deepseek_call(qfit_toolparse *p)
+{
+    int k = p->n_calls + 1;
+    char *b = p->body.p, *end = b + p->body.len;
+    char *sep = memmem(b, p->body.len, DS_SEP, strlen(DS_SEP));
+    if (!sep) return pfail(p, "tool call %d: no %s in the call", k, DS_SEP);
+    char *name = b, *name_end = sep, *args = sep + strlen(DS_SEP), *args_end = end;
+    char *fence = memmem(args, (size_t)(end - args), "```json", 7);
+    if (fence) { /* R1: the name follows the separator, the arguments are fenced */
+        name = args;
+        name_end = fence;
+        args = fence + 7;
+        while (args_end > args && is_ws(args_end[-1])) args_end--;
+        if (args_end - args < 3 || memcmp(args_end - 3, "```", 3))
+            return pfail(p, "tool call %d: the ```json block is not closed", k);
+        args_end -= 3;
+    }
+    while (name < name_end && is_ws(*name)) name++;
+    while (name_end > name && is_ws(name_end[-1])) name_end--;
+    if (name_end - name >= MAX_NAME) return pfail(p, "tool call %d: tool name longer than %d bytes", k, MAX_NAME - 1);
+    free(p->call_name);
+    p->call_name = strndup(name, (size_t)(name_end - name));
+    if (!p->call_name) return oom(p);
+    size_t n = (size_t)(args_end - args);
+    memmove(p->body.p, args, n);
+    p->body.len = n;
+    p->body.p[n] = 0;
+    p->shape = SH_ARGS;
+    return complete_body(p);
+}
+
 /* The body is complete: interpret it by shape. For SH_CANDIDATE, returns 1
  * when it is not a call (the caller makes it content). */
 static int complete_body(qfit_toolparse *p)
@@ -471,6 +524,7 @@ static int complete_body(qfit_toolparse *p)
     if (p->shape == SH_ARGS && i == p->body.len) return add_call(p, p->call_name, json_object()); /* "" = no arguments */
     if (p->shape == SH_CALL && p->until_tag && i < p->body.len && p->body.p[i] == '<')
         return take_xml_call(p, p->body.p, p->body.len); /* Qwen3-Coder */
+    if (p->shape == SH_DEEPSEEK) return take_deepseek_call(p);
     for (; i < p->body.len; i++) {
         int r = jscan_byte(&js, p->body.p[i]);
         if (r == 1) break;
@@ -528,7 +582,7 @@ static int end_body(qfit_toolparse *p, int rc)
     p->call_name = NULL;
     sb_clear(&p->body);
     if (rc < 0) return -1;
-    p->st = S_AFTER_CALL;
+    p->st = p->fmt == QFIT_TOOLCALL_DEEPSEEK ? S_DS_GAP : S_AFTER_CALL;
     return 0;
 }
 
@@ -602,6 +656,19 @@ static void consume(qfit_toolparse *p, view *in, size_t k)
     in->len -= k;
 }
 
+/* A bare JSON answer (JSON format) that is not a call, too deep or too big to
+ * be one: it was content all along, as it stands (the body and the next k
+ * input bytes, never searched for markers, so that where it ends does not
+ * depend on how the text was split); what follows is content too. */
+static int candidate_is_content(qfit_toolparse *p, view *in, size_t k)
+{
+    if (emit(p, D_CONTENT, p->body.p, p->body.len) || emit(p, D_CONTENT, in->p, k)) return -1;
+    consume(p, in, k);
+    sb_clear(&p->body);
+    p->st = S_CONTENT;
+    return 1;
+}
+
 /* Emit what cannot be markup, act on the marker if one is complete.
  * Returns 1 if progress was made, 0 if waiting for more input, -1 on error. */
 static int step(qfit_toolparse *p)
@@ -626,11 +693,12 @@ static int step(qfit_toolparse *p)
     }
     case S_THINK_LEAD:
     case S_AFTER_THINK:
-    case S_AFTER_CALL: {
+    case S_AFTER_CALL:
+    case S_DS_GAP: {
         size_t ws = strspn(in->p, p->st == S_AFTER_CALL && p->fmt == QFIT_TOOLCALL_JSON ? " \t\r\n;" : " \t\r\n");
         consume(p, in, ws);
         if (!in->len) return 0;
-        p->st = p->st == S_THINK_LEAD ? S_THINK : S_LEAD;
+        p->st = p->st == S_THINK_LEAD ? S_THINK : p->st == S_DS_GAP ? S_DS_SECTION : S_LEAD;
         return 1;
     }
     case S_LEAD: {
@@ -638,8 +706,7 @@ static int step(qfit_toolparse *p)
         size_t ws = strspn(in->p, " \t\r\n");
         if (ws == in->len) return 0;
         if (in->p[ws] == '{') {
-            consume(p, in, ws);
-            start_body(p, SH_CANDIDATE, false);
+            start_body(p, SH_CANDIDATE, false); /* the whitespace too: content if it is no call */
         } else {
             p->st = S_CONTENT;
         }
@@ -647,6 +714,7 @@ static int step(qfit_toolparse *p)
     }
     case S_THINK:
     case S_CONTENT:
+    case S_DS_SECTION:
     case S_MISTRAL:
     case H_BETWEEN:
     case H_HEADER:
@@ -654,34 +722,22 @@ static int step(qfit_toolparse *p)
         break;
     case S_BODY:
         if (!p->until_tag) { /* one JSON value */
-            size_t i;
+            bool cand = p->shape == SH_CANDIDATE;
+            size_t i, lim = in->len;
+            if (cand && lim > QFIT_TOOLCALL_MAX_BODY - p->body.len) lim = QFIT_TOOLCALL_MAX_BODY - p->body.len;
             int r = 0;
-            for (i = 0; i < in->len && r == 0; i++) r = jscan_byte(&p->js, in->p[i]);
-            if (r < 0 && p->shape == SH_CANDIDATE) { /* not a call after all */
-                if (emit(p, D_CONTENT, p->body.p, p->body.len)) return -1;
-                sb_clear(&p->body);
-                p->st = S_CONTENT;
-                return 1;
-            }
+            for (i = 0; i < lim && r == 0; i++) r = jscan_byte(&p->js, in->p[i]);
+            if (r < 0 && cand) return candidate_is_content(p, in, i - 1); /* too deep: content up to there */
             if (r < 0)
                 return pfail(p, "tool call %d: %s", p->n_calls + 1,
                              p->js.started ? "JSON nested too deeply" : "expected a JSON object or array");
-            if (p->shape == SH_CANDIDATE && p->body.len + i > QFIT_TOOLCALL_MAX_BODY) {
-                if (emit(p, D_CONTENT, p->body.p, p->body.len)) return -1; /* too big to be a call: content */
-                sb_clear(&p->body);
-                p->st = S_CONTENT;
-                return 1;
-            }
+            if (r == 0 && cand && p->body.len + i == QFIT_TOOLCALL_MAX_BODY)
+                return candidate_is_content(p, in, i); /* too big to be a call */
             if (emit(p, D_BODY, in->p, i)) return -1;
             consume(p, in, i);
             if (r == 0) return 0;
             int rc = complete_body(p);
-            if (rc == 1) {
-                if (emit(p, D_CONTENT, p->body.p, p->body.len)) return -1;
-                sb_clear(&p->body);
-                p->st = S_CONTENT;
-                return 1;
-            }
+            if (rc == 1) return candidate_is_content(p, in, 0);
             return end_body(p, rc) ? -1 : 1;
         }
         break;
@@ -695,7 +751,12 @@ static int step(qfit_toolparse *p)
     dest d;
     switch (p->st) {
     case S_THINK:   set = p->think_close; nset = 1; d = D_THINKING; break;
-    case S_BODY:    set = MK_HERMES_END; nset = NM(MK_HERMES_END); d = D_BODY; break;
+    case S_BODY:
+        set = p->fmt == QFIT_TOOLCALL_DEEPSEEK ? MK_DS_CALL_END : MK_HERMES_END;
+        nset = 1;
+        d = D_BODY;
+        break;
+    case S_DS_SECTION: set = MK_DS_SECTION; nset = NM(MK_DS_SECTION); d = D_CONTENT; break;
     case S_MISTRAL: set = MK_MISTRAL_ARGS; nset = 1; d = D_BODY; break;
     case H_BETWEEN: set = MK_H_BETWEEN; nset = NM(MK_H_BETWEEN); d = D_CONTENT; break;
     case H_HEADER:  set = MK_H_HEADER; nset = 1; d = D_BODY; break;
@@ -706,6 +767,7 @@ static int step(qfit_toolparse *p)
         case QFIT_TOOLCALL_JSON:    set = MK_JSON; nset = NM(MK_JSON); break;
         case QFIT_TOOLCALL_HERMES:  set = MK_HERMES; nset = NM(MK_HERMES); break;
         case QFIT_TOOLCALL_MISTRAL: set = MK_MISTRAL; nset = NM(MK_MISTRAL); break;
+        case QFIT_TOOLCALL_DEEPSEEK: set = MK_DEEPSEEK; nset = NM(MK_DEEPSEEK); break;
         default:                    set = NULL; nset = 0; break;
         }
     }
@@ -739,7 +801,10 @@ static int step(qfit_toolparse *p)
     case A_PYTHON_TAG:  start_body(p, SH_CALL, false); return 1;
     case A_MISTRAL:     sb_clear(&p->body); p->st = S_MISTRAL; return 1;
     case A_DROP:        return 1;
-    case A_HERMES_END:  return end_body(p, complete_body(p)) ? -1 : 1;
+    case A_CALL_END:    return end_body(p, complete_body(p)) ? -1 : 1;
+    case A_DS_SECTION:  p->st = S_DS_GAP; return 1;
+    case A_DS_CALL:     start_body(p, SH_DEEPSEEK, true); return 1;
+    case A_DS_SECTION_END: p->st = S_AFTER_CALL; return 1;
     case A_ARGS: {
         size_t a = 0, b = p->body.len; /* trim the name */
         while (a < b && is_ws(p->body.p[a])) a++;
@@ -750,7 +815,7 @@ static int step(qfit_toolparse *p)
         return 1;
     }
     case A_H_MESSAGE: {
-        int rc = harmony_header(p, p->body.p ? p->body.p : "", p->body.len);
+        int rc = harmony_header(p, p->body.p, p->body.len);
         sb_clear(&p->body);
         return rc ? -1 : 1;
     }
@@ -763,7 +828,7 @@ static int step(qfit_toolparse *p)
         if (m->a == A_H_CHANNEL && sb_add(&p->body, "<|channel|>", strlen("<|channel|>"))) return oom(p);
         p->st = H_HEADER;
         return 1;
-    case A_THINK_OPEN:
+    case A_THINK_OPEN: /* only at the start: S_START matches it itself */
         break;
     }
     return 1;
@@ -772,7 +837,7 @@ static int step(qfit_toolparse *p)
 /* ------------------------------------------------------------ public */
 
 static const char *const FORMAT_NAMES[QFIT_TOOLCALL_FORMAT_COUNT] = {
-    "none", "json", "hermes", "mistral", "harmony",
+    "none", "json", "hermes", "mistral", "harmony", "deepseek",
 };
 
 const char *qfit_toolcall_format_name(qfit_toolcall_format f)
@@ -791,7 +856,7 @@ int qfit_toolcall_format_parse(const char *name, qfit_toolcall_format *out, char
         if (!strcmp(name, alias[i].n)) { *out = alias[i].f; return 0; }
     if (err && err_len)
         snprintf(err, err_len, "unknown tool-call format \"%.64s\" (known: none, json, hermes, mistral, harmony, "
-                 "llama3, qwen, gpt-oss)", name ? name : "(null)");
+                 "deepseek, llama3, qwen, gpt-oss)", name ? name : "(null)");
     return -1;
 }
 
@@ -800,6 +865,7 @@ qfit_toolcall_format qfit_toolcall_detect(const char *t)
     if (!t) return QFIT_TOOLCALL_NONE;
     if (strstr(t, "<|channel|>") && strstr(t, "<|message|>")) return QFIT_TOOLCALL_HARMONY;
     if (strstr(t, "[TOOL_CALLS]")) return QFIT_TOOLCALL_MISTRAL;
+    if (strstr(t, "tool\u2581calls\u2581begin")) return QFIT_TOOLCALL_DEEPSEEK;
     if (strstr(t, "<tool_call>")) return QFIT_TOOLCALL_HERMES;
     if (strstr(t, "<|python_tag|>")) return QFIT_TOOLCALL_JSON;
     /* tools without a tag of their own: Ollama's "{" (a bare JSON answer) */
@@ -881,7 +947,9 @@ qfit_toolparse *qfit_toolparse_new(qfit_toolcall_format format, bool thinking_en
     } else {
         p->st = starts_in_thinking ? S_THINK_LEAD : S_START;
     }
-    if (sb_add(&p->in, "", 0) || sb_add(&p->content, "", 0) || sb_add(&p->thinking, "", 0)) {
+    /* every buffer allocated from the start: their pointers are never NULL */
+    if (sb_add(&p->in, "", 0) || sb_add(&p->body, "", 0) || sb_add(&p->content, "", 0) ||
+        sb_add(&p->thinking, "", 0)) {
         qfit_toolparse_free(p);
         snprintf(err, err_len, "out of memory");
         return NULL;
@@ -965,12 +1033,13 @@ int qfit_toolparse_finish(qfit_toolparse *p, qfit_toolparse_delta *out, char *er
             if (!rc) rc = emit(p, D_CONTENT, in->p, in->len);
             break;
         }
-        if (p->until_tag) { /* what is held is a cut-off </tool_call>: not part of the body */
+        if (p->until_tag) { /* what is held is a cut-off end marker: not part of the body */
             char saved[sizeof p->failed];
             rc = complete_body(p);
             if (rc < 0) { /* the body is not a complete call: say it was cut off */
                 snprintf(saved, sizeof saved, "%s", p->failed);
-                rc = pfail(p, "unterminated tool call %d (no </tool_call>): %s", k, saved);
+                rc = pfail(p, "unterminated tool call %d (no %s): %s", k,
+                           p->fmt == QFIT_TOOLCALL_DEEPSEEK ? DS_CALL_END : "</tool_call>", saved);
             }
             break;
         }
@@ -981,13 +1050,14 @@ int qfit_toolparse_finish(qfit_toolparse *p, qfit_toolparse_delta *out, char *er
         rc = pfail(p, "unterminated tool call %d: [TOOL_CALLS] without [ARGS] or a call list", k);
         break;
     case H_HEADER:
-        if (strstr(p->body.p ? p->body.p : "", "to=") || strstr(in->p, "to="))
+        if (strstr(p->body.p, "to=") || strstr(in->p, "to="))
             rc = pfail(p, "unterminated tool call %d: generation ended inside its harmony header", k);
         break; /* an unfinished header of a plain message is markup, not content */
     case H_BODY:
         if (!(rc = emit(p, p->h_dest, in->p, in->len))) rc = harmony_end(p);
         break;
     case S_AFTER_CALL:
+    case S_DS_GAP:
     case S_AFTER_THINK:
         break; /* only whitespace is held there */
     default: /* S_START, S_LEAD, S_CONTENT, H_BETWEEN: held text was not markup */
