@@ -144,8 +144,22 @@ typedef struct {
     char *content;
 } qfit_modelfile_message;
 
+/* ROUTE RULE MODEL: a routing model sends each request to the first model whose rule
+ * matches (qfit serve). Rules: "code" (the request's last user message or prompt looks
+ * like code: a fenced block, or source-code lines), "long>N" (the prompt is more than N
+ * tokens, counted with the default model's tokenizer), "default" (always; exactly one). */
 typedef struct {
-    char                   *from;      /* required; the text after FROM */
+    char *rule;
+    char *model;
+} qfit_modelfile_route;
+
+/* The rule's syntax: 0, or -1 with a message naming what is wrong. *long_tokens gets N of
+ * "long>N" (0 for the other rules; may be NULL). */
+int qfit_route_rule_check(const char *rule, long *long_tokens, char *err, size_t err_len);
+
+typedef struct {
+    char                   *from;      /* the text after FROM; required except in a routing
+                                          model (ROUTE lines), which has none */
     char                   *tmpl;      /* TEMPLATE, NULL when absent */
     char                   *system;    /* SYSTEM, NULL when absent ("" is a set, empty system) */
     char                   *requires;  /* REQUIRES without a leading 'v', NULL when absent */
@@ -154,6 +168,8 @@ typedef struct {
     size_t                  nlicenses;
     qfit_modelfile_message *messages;
     size_t                  nmessages;
+    qfit_modelfile_route   *routes;    /* a routing model: its ROUTE lines in order (and nothing else) */
+    size_t                  nroutes;
 } qfit_modelfile;
 
 qfit_modelfile *qfit_modelfile_new(void);   /* empty (from NULL), params allocated */
@@ -165,6 +181,8 @@ void            qfit_modelfile_free(qfit_modelfile *m);
 int qfit_modelfile_add_license(qfit_modelfile *m, const char *text, char *err, size_t err_len);
 int qfit_modelfile_add_message(qfit_modelfile *m, const char *role, const char *content,
                                char *err, size_t err_len);
+/* A ROUTE line (rule checked; a second "default" is an error). */
+int qfit_modelfile_add_route(qfit_modelfile *m, const char *rule, const char *model, char *err, size_t err_len);
 
 /* Parse a Modelfile held in memory (need not be NUL-terminated). w may be NULL. */
 qfit_modelfile *qfit_modelfile_parse(const char *data, size_t len, qfit_warnings *w,
@@ -177,7 +195,7 @@ qfit_modelfile *qfit_modelfile_parse_file(const char *path, qfit_warnings *w,
 /* The Modelfile text of m (malloc'd, each line ends in '\n'): when short_name is
  * not NULL, first the `qfit show` header comment naming it and a blank line;
  * then FROM, TEMPLATE, SYSTEM, PARAMETER (one line per stop value), LICENSE,
- * MESSAGE, REQUIRES. Values are quoted by Ollama's rule (a newline or a leading or
+ * MESSAGE, REQUIRES; a routing model's ROUTE lines instead. Values are quoted by Ollama's rule (a newline or a leading or
  * trailing space: """...""" if the value holds '"', else "..."; otherwise bare),
  * and another of the three forms is used when that one would not read back
  * identically. Guarantee: qfit_modelfile_parse() of the result equals m

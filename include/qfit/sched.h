@@ -118,6 +118,11 @@ void qfit_sched_free(qfit_sched *s);
 int  qfit_sched_acquire(qfit_sched *s, const char *model, const qfit_context_params *cp_override,
                         int64_t keep_alive_ns, qfit_sched_model **out, uint64_t *load_ns,
                         qfit_sched_code *code, char *err, size_t err_len);
+/* When MODEL is a stored routing model (Modelfile ROUTE lines): 1 and *routes = a new
+ * JSON array [{"rule", "model"}, ...] in order (json_decref it). 0 when it is any other
+ * model or not stored (*routes NULL); -1 with a message when its routes cannot be read. */
+int  qfit_sched_routes(qfit_sched *s, const char *model, json_t **routes, char *err, size_t err_len);
+
 /* Releases a handle (starts the keep-alive timer when it was the last one). */
 void qfit_sched_release(qfit_sched_model *m);
 

@@ -116,6 +116,8 @@ typedef enum {
     QFIT_LAYER_MESSAGES,    /* .messages: JSON array of {role, content} */
     QFIT_LAYER_ADAPTER,     /* .adapter: LoRA GGUF */
     QFIT_LAYER_PROJECTOR,   /* .projector: mmproj GGUF */
+    QFIT_LAYER_ROUTES,      /* application/vnd.qfit.routes: a routing model's ROUTE lines,
+                               JSON [{"rule": ..., "model": ...}] (qfit's own; Ollama ignores it) */
     QFIT_LAYER_OTHER,       /* any other media type: kept, referenced, otherwise ignored */
     QFIT_LAYER_KIND_COUNT
 } qfit_layer_kind;

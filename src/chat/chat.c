@@ -50,6 +50,15 @@ static int open_stored(qfit_chat_model *cm, const char *model, qfit_store *store
     int rc = qfit_store_resolve(store, model, &m, err, err_len);
     if (rc == 0) {
         rc = qfit_store_model_modelfile(store, &m, &cm->mf, w, err, err_len);
+        if (rc == 0 && cm->mf->nroutes) {
+            chat_err(err, err_len, "%s is a routing model (ROUTE lines): ask `qfit serve`, which sends each request "
+                     "to one of the models it names (the default: %s)", model, cm->mf->routes[cm->mf->nroutes - 1].model);
+            for (size_t i = 0; i < cm->mf->nroutes; i++)
+                if (!strcmp(cm->mf->routes[i].rule, "default"))
+                    chat_err(err, err_len, "%s is a routing model (ROUTE lines): ask `qfit serve`, which sends each "
+                             "request to one of the models it names (the default: %s)", model, cm->mf->routes[i].model);
+            rc = -1;
+        }
         char disp[QFIT_NAME_STR_MAX];
         if (rc == 0 && (qfit_name_display(&m.name, disp, sizeof disp) < 0 || !(cm->name = strdup(disp)))) {
             chat_err(err, err_len, "out of memory");

@@ -214,6 +214,11 @@ void qfit_modelfile_free(qfit_modelfile *m)
         free(m->messages[i].content);
     }
     free(m->messages);
+    for (size_t i = 0; i < m->nroutes; i++) {
+        free(m->routes[i].rule);
+        free(m->routes[i].model);
+    }
+    free(m->routes);
     free(m);
 }
 
@@ -276,6 +281,52 @@ int qfit_modelfile_add_message(qfit_modelfile *m, const char *role, const char *
     return 0;
 }
 
+int qfit_route_rule_check(const char *rule, long *long_tokens, char *err, size_t err_len)
+{
+    if (long_tokens) *long_tokens = 0;
+    if (!strcmp(rule, "default") || !strcmp(rule, "code")) return 0;
+    if (!strncmp(rule, "long>", 5)) {
+        const char *p = rule + 5;
+        long v = 0;
+        if (!is_digit(*p)) goto bad;
+        for (; is_digit(*p); p++) {
+            v = v * 10 + (*p - '0');
+            if (v > 100000000L) goto bad;
+        }
+        if (*p || v < 1) goto bad;
+        if (long_tokens) *long_tokens = v;
+        return 0;
+    }
+bad:
+    mf_err(err, err_len, "ROUTE rule '%s': expected default, code or long>N (N from 1 to 100000000 tokens)", rule);
+    return -1;
+}
+
+int qfit_modelfile_add_route(qfit_modelfile *m, const char *rule, const char *model, char *err, size_t err_len)
+{
+    if (qfit_route_rule_check(rule, NULL, err, err_len) != 0) return -1;
+    if (!model[0] || strpbrk(model, " \t\r\n")) {
+        mf_err(err, err_len, "ROUTE %s: the model '%s' is not a model name or path", rule, model);
+        return -1;
+    }
+    for (size_t i = 0; i < m->nroutes; i++)
+        if (!strcmp(m->routes[i].rule, rule) && !strcmp(rule, "default")) {
+            mf_err(err, err_len, "ROUTE default: a second default (the first sends to %s)", m->routes[i].model);
+            return -1;
+        }
+    qfit_modelfile_route *v = mf_grow(m->routes, m->nroutes, sizeof *v);
+    if (v) m->routes = v;
+    char *r = mf_strdup(rule), *mo = mf_strdup(model);
+    if (!v || !r || !mo) {
+        free(r);
+        free(mo);
+        mf_err(err, err_len, "out of memory");
+        return -1;
+    }
+    v[m->nroutes++] = (qfit_modelfile_route){ r, mo };
+    return 0;
+}
+
 static bool str_eq(const char *a, const char *b)
 {
     return (!a && !b) || (a && b && strcmp(a, b) == 0);
@@ -285,8 +336,11 @@ bool qfit_modelfile_equal(const qfit_modelfile *a, const qfit_modelfile *b)
 {
     if (!str_eq(a->from, b->from) || !str_eq(a->tmpl, b->tmpl) || !str_eq(a->system, b->system) ||
         !str_eq(a->requires, b->requires) || !qfit_params_equal(a->params, b->params) ||
-        a->nlicenses != b->nlicenses || a->nmessages != b->nmessages)
+        a->nlicenses != b->nlicenses || a->nmessages != b->nmessages || a->nroutes != b->nroutes)
         return false;
+    for (size_t i = 0; i < a->nroutes; i++)
+        if (strcmp(a->routes[i].rule, b->routes[i].rule) != 0 || strcmp(a->routes[i].model, b->routes[i].model) != 0)
+            return false;
     for (size_t i = 0; i < a->nlicenses; i++)
         if (strcmp(a->licenses[i], b->licenses[i]) != 0) return false;
     for (size_t i = 0; i < a->nmessages; i++)
@@ -421,18 +475,19 @@ static int parse_instruction(parser *ps)
         size_t e = at.off;
         while (e < lx->len && !is_blank(lx->s[e]) && !is_nl(lx->s[e]) && e - at.off < 40) e++;
         return lex_error(lx, at, "unknown instruction '%.*s' (expected FROM, PARAMETER, TEMPLATE, SYSTEM, "
-                         "MESSAGE, LICENSE or REQUIRES)", (int)(e - at.off), lx->s + at.off);
+                         "MESSAGE, LICENSE, REQUIRES or ROUTE)", (int)(e - at.off), lx->s + at.off);
     }
     for (char *c = word; *c; c++) *c = (char)(*c | 0x20);   /* ASCII letters: lower case */
     for (size_t i = 0; i < sizeof UNSUPPORTED / sizeof UNSUPPORTED[0]; i++)
         if (strcmp(word, UNSUPPORTED[i].word) == 0) return lex_error(lx, at, "%s", UNSUPPORTED[i].why);
 
-    static const char *const KNOWN[] = { "from", "parameter", "template", "system", "message", "license", "requires" };
+    static const char *const KNOWN[] = { "from", "parameter", "template", "system", "message", "license", "requires",
+                                         "route" };
     size_t k = 0;
     while (k < sizeof KNOWN / sizeof KNOWN[0] && strcmp(word, KNOWN[k]) != 0) k++;
     if (k == sizeof KNOWN / sizeof KNOWN[0])
         return lex_error(lx, at, "unknown instruction '%.*s' (expected FROM, PARAMETER, TEMPLATE, SYSTEM, "
-                         "MESSAGE, LICENSE or REQUIRES)", n, lx->s + at.off);
+                         "MESSAGE, LICENSE, REQUIRES or ROUTE)", n, lx->s + at.off);
     char upper[16];
     for (int i = 0; i < n; i++) upper[i] = (char)(word[i] & ~0x20);
     upper[n] = '\0';
@@ -461,6 +516,19 @@ static int parse_instruction(parser *ps)
     case 2: return set_once(ps, &m->tmpl, &ps->tmpl_line, "TEMPLATE", value, at);
     case 3: return set_once(ps, &m->system, &ps->system_line, "SYSTEM", value, at);
     case 5: return push_license(m, value) < 0 ? lex_error(lx, vat, "out of memory") : 0;
+    case 7: {   /* ROUTE RULE MODEL */
+        char *sp = value;
+        while (*sp && !is_blank(*sp)) sp++;
+        char *model = sp;
+        while (*model && is_blank(*model)) model++;
+        *sp = '\0';
+        char e2[256];
+        int rc = *value && *model ? qfit_modelfile_add_route(m, value, model, e2, sizeof e2) : -1;
+        if (rc < 0 && !(*value && *model)) snprintf(e2, sizeof e2, "ROUTE needs a rule and a model: ROUTE RULE MODEL");
+        if (rc < 0) lex_error(lx, vat, "%s", e2);
+        free(value);
+        return rc;
+    }
     default: {
         /* REQUIRES: Ollama prefixes a missing 'v', checks semver, stores without 'v' */
         const char *v = value[0] == 'v' ? value + 1 : value;
@@ -570,6 +638,25 @@ static qfit_modelfile *parse_named(const char *data, size_t len, const char *nam
             }
             if (parse_instruction(&ps) < 0) goto fail;
         }
+    }
+    if (ps.m->nroutes) {   /* a routing model names other models and is nothing else */
+        const qfit_modelfile *m = ps.m;
+        const char *other = m->from ? "FROM" : m->tmpl ? "TEMPLATE" : m->system ? "SYSTEM" : m->requires ? "REQUIRES"
+                            : qfit_params_count(m->params) ? "PARAMETER" : m->nlicenses ? "LICENSE"
+                            : m->nmessages ? "MESSAGE" : NULL;
+        if (other) {
+            lex_error(lx, (mpos){ 0, 1, 1 }, "a routing model (ROUTE lines) has no %s: it sends each request to "
+                      "one of the models it names, which have their own", other);
+            goto fail;
+        }
+        bool has_default = false;
+        for (size_t i = 0; i < m->nroutes; i++) has_default |= !strcmp(m->routes[i].rule, "default");
+        if (!has_default) {
+            lex_error(lx, (mpos){ 0, 1, 1 }, "a routing model needs a ROUTE default MODEL line (where requests no "
+                      "rule matches go)");
+            goto fail;
+        }
+        return ps.m;
     }
     if (!ps.m->from) {
         lex_error(lx, (mpos){ 0, 1, 1 }, "no FROM line");
@@ -715,7 +802,7 @@ char *qfit_modelfile_print(const qfit_modelfile *m, const char *short_name, char
 {
     sbuf b = { 0 };
     char what[64];
-    if (!m->from || !m->from[0]) {
+    if ((!m->from || !m->from[0]) && !m->nroutes) {
         mf_err(err, err_len, "cannot write a Modelfile without FROM");
         return NULL;
     }
@@ -729,7 +816,14 @@ char *qfit_modelfile_print(const qfit_modelfile *m, const char *short_name, char
         puts_(&b, short_name);
         puts_(&b, "\n\n");
     }
-    if (put_line(&b, "FROM", m->from, "FROM", err, err_len) < 0) goto fail;
+    for (size_t i = 0; i < m->nroutes; i++) {
+        puts_(&b, "ROUTE ");
+        puts_(&b, m->routes[i].rule);
+        puts_(&b, " ");
+        puts_(&b, m->routes[i].model);
+        puts_(&b, "\n");
+    }
+    if (m->from && put_line(&b, "FROM", m->from, "FROM", err, err_len) < 0) goto fail;
     if (m->tmpl && put_line(&b, "TEMPLATE", m->tmpl, "TEMPLATE", err, err_len) < 0) goto fail;
     if (m->system && put_line(&b, "SYSTEM", m->system, "SYSTEM", err, err_len) < 0) goto fail;
     for (size_t i = 0; i < qfit_params_count(m->params); i++) {

@@ -737,6 +737,32 @@ int qfit_sched_acquire(qfit_sched *s, const char *model, const qfit_context_para
     return 0;
 }
 
+int qfit_sched_routes(qfit_sched *s, const char *model, json_t **routes, char *err, size_t err_len)
+{
+    *routes = NULL;
+    struct stat st;
+    if (!s->cfg.store || stat(model, &st) == 0) return 0;
+    int rc = 0;
+    qfit_store_model sm;
+    pthread_mutex_lock(&s->store_mu);
+    if (qfit_store_resolve(s->cfg.store, model, &sm, NULL, 0) == 0) {
+        if (qfit_manifest_layer(sm.manifest, QFIT_LAYER_ROUTES)) {
+            qfit_modelfile *mf = NULL;
+            rc = -1;
+            if (qfit_store_model_modelfile(s->cfg.store, &sm, &mf, NULL, err, err_len) == 0 && (*routes = json_array())) {
+                for (size_t i = 0; i < mf->nroutes; i++)
+                    json_array_append_new(*routes, json_pack("{s:s, s:s}", "rule", mf->routes[i].rule, "model",
+                                                             mf->routes[i].model));
+                rc = 1;
+            }
+            qfit_modelfile_free(mf);
+        }
+        qfit_store_model_free(&sm);
+    }
+    pthread_mutex_unlock(&s->store_mu);
+    return rc;
+}
+
 /* s->mu held: after the last holder left */
 static qfit_sched_model *on_idle(qfit_sched *s, qfit_sched_model *in)
 {

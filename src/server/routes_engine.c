@@ -7,6 +7,7 @@
  * away cancels its job: at most one more token, or one more prefill micro-batch. */
 #include "server/routes_engine.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -19,6 +20,7 @@
 #include "qfit/chat.h"
 #include "qfit/config.h"
 #include "qfit/grammar.h"
+#include "qfit/modelfile.h"
 #include "qfit/schema.h"
 #include "qfit/toolcall.h"
 
@@ -222,6 +224,7 @@ typedef struct {
     int n_prompt;
     int n_dropped;
     char id[48];
+    char router[256];              /* the routing model asked for, "" when none */
     qfit_api_meta meta;
     bool first_chunk;
     /* accumulated (non-streaming) or pending (streaming) parts */
@@ -367,6 +370,7 @@ static int stream_out(gen *g, const qfit_gen_result *done)
     int rc = 0;
     if (!g->openai) {
         json_t *c = g->chat ? qfit_api_ollama_chat_chunk(&g->meta, &res) : qfit_api_ollama_generate_chunk(&g->meta, &res);
+        if (c && done && g->router[0]) json_object_set_new(c, "routed_model", json_string(g->r->model));
         char *line = c ? qfit_api_ndjson_line(c) : NULL;
         json_decref(c);
         rc = line ? qfit_http_stream_write(g->st, line, strlen(line)) : -1;
@@ -660,6 +664,136 @@ static void answer_load(gen *g, qfit_http_req *req)
                                          : qfit_api_ollama_generate_chunk(&g->meta, &res));
 }
 
+/* ------------------------------------------------------------ routing */
+
+static bool word_in(const char *text, const char *w)
+{
+    const size_t n = strlen(w);
+    for (const char *p = text; (p = strcasestr(p, w)); p++) {
+        const bool start = p == text || !isalnum((unsigned char)p[-1]);
+        const bool end = !isalnum((unsigned char)p[n]);
+        if (start && end) return true;
+    }
+    return false;
+}
+
+/* The "code" rule: a fenced block, two lines that look like source code, or words of a
+ * programming request. A heuristic, documented as one (README). */
+static bool looks_like_code(const char *text)
+{
+    if (!text) return false;
+    if (strstr(text, "```")) return true;
+    int lines = 0;
+    for (const char *l = text; *l;) {
+        const char *e = strchr(l, '\n');
+        size_t n = e ? (size_t)(e - l) : strlen(l);
+        while (n && (l[n - 1] == ' ' || l[n - 1] == '\t' || l[n - 1] == '\r')) n--;
+        const char *b = l;
+        while (b < l + n && (*b == ' ' || *b == '\t')) b++;
+        if (n && (l[n - 1] == ';' || l[n - 1] == '{' || l[n - 1] == '}' || !strncmp(b, "def ", 4) ||
+                  !strncmp(b, "#include", 8) || !strncmp(b, "import ", 7) || !strncmp(b, "return ", 7) ||
+                  !strncmp(b, "function ", 9) || !strncmp(b, "class ", 6) || !strncmp(b, "fn ", 3)))
+            lines++;
+        if (!e) break;
+        l = e + 1;
+    }
+    if (lines >= 2) return true;
+    static const char *const WORDS[] = {"code", "function", "compile", "compiler", "python", "javascript",
+                                        "typescript", "rust", "golang", "java", "c++", "sql", "regex", "bug",
+                                        "debug", "refactor", "stack trace", "segfault", "api"};
+    for (size_t i = 0; i < sizeof WORDS / sizeof *WORDS; i++)
+        if (word_in(text, WORDS[i])) return true;
+    return false;
+}
+
+/* The text a rule judges: the last user message (chat) or the prompt. */
+static const char *request_text(const qfit_api_request *r)
+{
+    if (r->messages) {
+        for (size_t i = json_array_size(r->messages); i-- > 0;) {
+            const json_t *m = json_array_get(r->messages, i);
+            const char *role = json_string_value(json_object_get(m, "role"));
+            if (role && !strcmp(role, "user"))
+                return json_string_value(json_object_get(m, "content"));
+        }
+        return NULL;
+    }
+    return r->prompt;
+}
+
+/* Prompt tokens of the request with a model's template and tokenizer (the long>N rule). */
+static long prompt_tokens(qfit_engine_routes *er, const qfit_api_request *r, const char *model, char *err,
+                          size_t err_len)
+{
+    qfit_sched_model *m = NULL;
+    qfit_sched_code code;
+    if (qfit_sched_acquire(er->sched, model, NULL, QFIT_SCHED_KEEP_ALIVE_UNSET, &m, NULL, &code, err, err_len) != 0)
+        return -1;
+    const qfit_chat_model *cm = qfit_sched_model_chat(m);
+    char *text = NULL;
+    long n = -1;
+    int32_t *ids = NULL;
+    size_t nid = 0;
+    if (r->messages && qfit_chat_model_template(cm)) {
+        if (qfit_chat_render(cm, r->messages, r->tools, true, r->think, &text, err, err_len) != 0) text = NULL;
+    } else text = strdup(r->prompt ? r->prompt : "");
+    if (text && qfit_chat_tokenize(cm, text, &ids, &nid, err, err_len) == 0) n = (long)nid;
+    free(ids);
+    free(text);
+    qfit_sched_release(m);
+    return n;
+}
+
+/* When the requested model is a routing model: the model that answers, into r->model (the
+ * router's name into router[]). 0 (routed or not a router), -1 after answering. */
+static int route_request(qfit_engine_routes *er, qfit_http_req *req, qfit_api_request *r, char *router, size_t cap)
+{
+    router[0] = '\0';
+    json_t *routes = NULL;
+    char err[1024];
+    int rc = qfit_sched_routes(er->sched, r->model, &routes, err, sizeof err);
+    if (rc < 0) {
+        fail(er, req, 500, "%s", err);
+        return -1;
+    }
+    if (rc == 0) return 0;
+    const char *target = NULL, *fallback = NULL;
+    size_t i;
+    json_t *rt;
+    json_array_foreach(routes, i, rt)
+        if (!strcmp(json_string_value(json_object_get(rt, "rule")), "default"))
+            fallback = json_string_value(json_object_get(rt, "model"));
+    json_array_foreach(routes, i, rt) {
+        const char *rule = json_string_value(json_object_get(rt, "rule"));
+        const char *model = json_string_value(json_object_get(rt, "model"));
+        long n_long = 0;
+        qfit_route_rule_check(rule, &n_long, NULL, 0);
+        if (!strcmp(rule, "default")) target = model;
+        else if (!strcmp(rule, "code") && looks_like_code(request_text(r))) target = model;
+        else if (n_long > 0 && (r->messages || r->prompt)) {
+            long n = prompt_tokens(er, r, fallback, err, sizeof err);
+            if (n < 0) {
+                json_decref(routes);
+                fail(er, req, 500, "routing %s (%s): %s", r->model, rule, err);
+                return -1;
+            }
+            if (n > n_long) target = model;
+        }
+        if (target) break;
+    }
+    snprintf(router, cap, "%s", r->model);
+    char *t = strdup(target ? target : fallback);
+    json_decref(routes);
+    if (!t) {
+        fail(er, req, 500, "out of memory");
+        return -1;
+    }
+    free(r->model);
+    r->model = t;
+    qfit_http_add_header(req, "X-Qfit-Routed-Model", t);
+    return 0;
+}
+
 static void handle_generation(qfit_http_req *req, qfit_engine_routes *er, qfit_api_endpoint ep)
 {
     gen *g = calloc(1, sizeof *g);
@@ -678,8 +812,12 @@ static void handle_generation(qfit_http_req *req, qfit_engine_routes *er, qfit_a
         return;
     }
     g->stream = g->r->stream;
+    if (route_request(er, req, g->r, g->router, sizeof g->router) != 0) {
+        gen_free(g);
+        return;
+    }
     qfit_api_make_id(g->chat ? "chatcmpl-" : "cmpl-", rand64(), 24, g->id, sizeof g->id);
-    g->meta.model = g->r->model;
+    g->meta.model = g->router[0] ? g->router : g->r->model;   /* the name the client asked for */
     g->meta.created = wall_ns() / 1000000000ll;
     g->meta.id = g->id;
     g->meta.include_usage = g->r->include_usage;
@@ -771,6 +909,7 @@ static void handle_generation(qfit_http_req *req, qfit_engine_routes *er, qfit_a
     json_t *j;
     if (!g->openai) j = g->chat ? qfit_api_ollama_chat_chunk(&g->meta, &out) : qfit_api_ollama_generate_chunk(&g->meta, &out);
     else j = g->chat ? qfit_api_openai_chat(&g->meta, &out) : qfit_api_openai_completion(&g->meta, &out);
+    if (j && g->router[0]) json_object_set_new(j, "routed_model", json_string(g->r->model));
     respond_json_steal(req, 200, j);
     gen_free(g);
 }
@@ -788,6 +927,12 @@ static void handle_embed(qfit_http_req *req, qfit_engine_routes *er, qfit_api_en
     json_t *body = NULL;
     qfit_api_request *r = parse_request(er, req, ep, &body);
     if (!r) return;
+    char router[256];
+    if (route_request(er, req, r, router, sizeof router) != 0) {
+        qfit_api_request_free(r);
+        json_decref(body);
+        return;
+    }
     uint64_t load_ns = 0;
     qfit_sched_model *m = acquire(er, req, r, &load_ns);
     float *vec = NULL;

@@ -321,6 +321,15 @@ static void h_show(qfit_http_req *r, void *ctx)
         qfit_http_respond_error(r, 500, "model '%s': %s", disp, mtext ? "out of memory" : err);
         goto out;
     }
+    if (mf->nroutes) {   /* a routing model: its Modelfile, no weights of its own */
+        json_t *j = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}, s:{}, s:[s]}", "modelfile", mtext, "parameters", "",
+                              "template", "", "details", "format", "qfit-routes", "parent_model", "", "model_info",
+                              "capabilities", "completion");
+        if (j) qfit_http_respond_json(r, 200, j);
+        else qfit_http_respond_error(r, 500, "out of memory");
+        json_decref(j);
+        goto out;
+    }
     if (qfit_store_model_path(st, &m, QFIT_LAYER_MODEL, path, sizeof path) < 0 ||
         !(g = qfit_gguf_open(path, err, sizeof err))) {
         qfit_http_respond_error(r, 500, "model '%s': its GGUF cannot be read: %s", disp, err);

@@ -47,11 +47,52 @@ static int messages_from_json(qfit_modelfile *mf, const char *text, char *err, s
     return rc;
 }
 
+/* Routes layer: [{"rule":..., "model":...}, ...]. */
+static int routes_from_json(qfit_modelfile *mf, const char *text, char *err, size_t err_len)
+{
+    json_error_t je;
+    json_t *a = json_loads(text, 0, &je);
+    if (!json_is_array(a) || json_array_size(a) == 0) {
+        snprintf(err, err_len, "routes layer: not a non-empty JSON array (%s)", a ? "other value" : je.text);
+        json_decref(a);
+        return -1;
+    }
+    int rc = 0;
+    size_t i;
+    json_t *v;
+    json_array_foreach(a, i, v) {
+        const char *rule = json_string_value(json_object_get(v, "rule"));
+        const char *model = json_string_value(json_object_get(v, "model"));
+        if (!rule || !model) {
+            snprintf(err, err_len, "routes layer: route %zu lacks a string rule or model", i);
+            rc = -1;
+            break;
+        }
+        if (qfit_modelfile_add_route(mf, rule, model, err, err_len) != 0) { rc = -1; break; }
+    }
+    json_decref(a);
+    return rc;
+}
+
 int qfit_store_model_modelfile(const qfit_store *s, const qfit_store_model *m,
                                qfit_modelfile **out, qfit_warnings *w, char *err, size_t err_len)
 {
     *out = NULL;
     char path[4096];
+    if (qfit_manifest_layer(m->manifest, QFIT_LAYER_ROUTES)) {   /* a routing model: its routes only */
+        qfit_modelfile *mf = qfit_modelfile_new();
+        err[0] = '\0';
+        char *text = mf ? read_layer(s, m->manifest, QFIT_LAYER_ROUTES, err, err_len) : NULL;
+        if (!mf || !text || routes_from_json(mf, text, err, err_len) != 0) {
+            if (!mf || (!text && !err[0])) snprintf(err, err_len, "out of memory");
+            free(text);
+            qfit_modelfile_free(mf);
+            return -1;
+        }
+        free(text);
+        *out = mf;
+        return 0;
+    }
     if (qfit_store_model_path(s, m, QFIT_LAYER_MODEL, path, sizeof path) < 0) {
         snprintf(err, err_len, "model has no model layer");
         return -1;
@@ -255,6 +296,47 @@ static int from_file(qfit_store *s, const char *path, const qfit_create_opts *o,
     return rc;
 }
 
+/* A routing model: every model it names must be stored (or a GGUF file) and be no
+ * routing model itself; the manifest holds the routes layer and a config saying so. */
+static int create_router(qfit_store *s, const qfit_name *n, const qfit_modelfile *mf, char *err, size_t err_len)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < mf->nroutes; i++) {
+        const char *target = mf->routes[i].model;
+        if (access(target, R_OK) != 0) {
+            qfit_store_model sm;
+            char e2[512];
+            if (qfit_store_resolve(s, target, &sm, e2, sizeof e2) != 0) {
+                snprintf(err, err_len, "ROUTE %s %s: %s", mf->routes[i].rule, target, e2);
+                json_decref(a);
+                return -1;
+            }
+            const bool router = qfit_manifest_layer(sm.manifest, QFIT_LAYER_ROUTES) != NULL;
+            qfit_store_model_free(&sm);
+            if (router) {
+                snprintf(err, err_len, "ROUTE %s %s: that is a routing model itself (routes do not chain)",
+                         mf->routes[i].rule, target);
+                json_decref(a);
+                return -1;
+            }
+        }
+        json_array_append_new(a, json_pack("{s:s, s:s}", "rule", mf->routes[i].rule, "model", target));
+    }
+    layer_list *L = calloc(1, sizeof *L);
+    int rc = -1;
+    if (!a || !L) snprintf(err, err_len, "out of memory");
+    else if (add_json_layer(s, L, QFIT_LAYER_ROUTES, json_incref(a), err, err_len) == 0) {
+        const char *cfg = "{\"model_format\":\"qfit-routes\",\"model_family\":\"\",\"model_type\":\"\","
+                          "\"file_type\":\"\",\"architecture\":\"\",\"os\":\"\"}";
+        qfit_layer config = { .kind = QFIT_LAYER_OTHER, .size = (int64_t)strlen(cfg) };
+        if (qfit_store_add_blob(s, cfg, strlen(cfg), &config.digest, err, err_len) == 0)
+            rc = qfit_store_write_manifest(s, n, &config, L->layers, L->n, err, err_len);
+    }
+    json_decref(a);
+    free(L);
+    return rc;
+}
+
 int qfit_store_create(qfit_store *s, const char *name, const qfit_modelfile *mf,
                       const qfit_create_opts *opts, char *err, size_t err_len)
 {
@@ -262,6 +344,7 @@ int qfit_store_create(qfit_store *s, const char *name, const qfit_modelfile *mf,
     const qfit_create_opts *o = opts ? opts : &defaults;
     qfit_name n;
     if (qfit_name_parse(name, &n, err, err_len) != 0) return -1;
+    if (mf->nroutes) return create_router(s, &n, mf, err, err_len);
     if (!mf->from) { snprintf(err, err_len, "no FROM line"); return -1; }
     if (o->quantize_ftype >= 0 && !qfit_ftype_supported(o->quantize_ftype)) {
         snprintf(err, err_len, "cannot quantize to %s (supported: %s)",

@@ -23,6 +23,7 @@ static const char *const KIND_MEDIA[QFIT_LAYER_KIND_COUNT] = {
     [QFIT_LAYER_MESSAGES]  = MEDIA_PREFIX "messages",
     [QFIT_LAYER_ADAPTER]   = MEDIA_PREFIX "adapter",
     [QFIT_LAYER_PROJECTOR] = MEDIA_PREFIX "projector",
+    [QFIT_LAYER_ROUTES]    = "application/vnd.qfit.routes",
     [QFIT_LAYER_OTHER]     = NULL,
 };
 

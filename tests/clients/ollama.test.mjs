@@ -172,6 +172,34 @@ describe('ollama client', { skip: skip ?? false }, () => {
     assert.ok(gone, 'keep_alive 1s never expired');
   });
 
+  test('a routing model sends each request by its rules, and says which model answered', async () => {
+    const fs = await import('node:fs');
+    const path = await import('node:path');
+    const mf = path.join(srv.dir, 'router.Modelfile');
+    fs.writeFileSync(path.join(srv.dir, 'long.Modelfile'), 'FROM kjv\nPARAMETER num_ctx 512\n');
+    qfit(['create', 'kjv-long', '-f', path.join(srv.dir, 'long.Modelfile')], { QFIT_MODELS: srv.store });
+    fs.writeFileSync(mf, 'ROUTE code kjv-tools\nROUTE long>60 kjv-long\nROUTE default kjv\n');
+    qfit(['create', 'router', '-f', mf], { QFIT_MODELS: srv.store });
+    const show = await ollama.show({ model: 'router' });
+    assert.match(show.modelfile, /ROUTE code kjv-tools\nROUTE long>60 kjv-long\nROUTE default kjv/);
+    const ask = async (content) => {
+      const res = await fetch(`${srv.url}/api/chat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'router', stream: false,
+        messages: [{ role: 'user', content }], options: { num_predict: 2 } }) });
+      const j = await res.json();
+      assert.equal(res.status, 200, JSON.stringify(j));
+      assert.equal(j.model, 'router', 'the response names the model asked for');
+      assert.equal(j.routed_model, res.headers.get('x-qfit-routed-model'));
+      return j.routed_model;
+    };
+    assert.equal(await ask('Who made the heaven?'), 'kjv');
+    assert.equal(await ask('Why does this python function fail?'), 'kjv-tools');
+    assert.equal(await ask('```\nint main(void) { return 0; }\n```'), 'kjv-tools');
+    assert.equal(await ask('and the LORD said unto Moses '.repeat(12)), 'kjv-long');
+    const r = await ollama.chat({ model: 'router', messages: [{ role: 'user', content: 'Hi' }], options: { num_predict: 2 } });
+    assert.equal(r.routed_model, 'kjv');
+    assert.throws(() => qfit(['run', 'router', 'hi'], { QFIT_MODELS: srv.store }), /routing model/);
+  });
+
   test('errors: unknown model 404, bad option 400, prompt over the context 400 naming both counts', async () => {
     await assert.rejects(ollama.generate({ model: 'no-such-model', prompt: 'x' }),
       (e) => e.status_code === 404 && /not found/.test(e.error));
