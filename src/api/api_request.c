@@ -1028,6 +1028,35 @@ void qfit_api_request_free(qfit_api_request *r)
     free(r);
 }
 
+/* ------------------------------------------------------------ paths */
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+int qfit_api_path_decode(const char *in, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; in[i]; i++) {
+        char c = in[i];
+        if (c == '%') {
+            int hi = hex_digit(in[i + 1]), lo = hi < 0 ? -1 : hex_digit(in[i + 2]);
+            if (hi < 0 || lo < 0 || (hi | lo) == 0) return -1;
+            c = (char)(hi << 4 | lo);
+            i += 2;
+        }
+        if (o + 1 >= cap) return -1;
+        out[o++] = c;
+    }
+    if (cap == 0) return -1;
+    out[o] = '\0';
+    return 0;
+}
+
 /* ------------------------------------------------------------ depth */
 
 bool qfit_api_json_depth_ok(const json_t *j, int max)
