@@ -7,7 +7,8 @@
  * with status 400 (or 500: out of memory), a message, and a param that is the
  * message's prefix. An accepted one must satisfy the struct's documented bounds,
  * and its messages/tool calls go through the response encoders and back through
- * jansson. Everything is freed (ASan/LSan report leaks).
+ * jansson. The raw bytes also go through qfit_api_path_decode. Everything is
+ * freed (ASan/LSan report leaks).
  * Build: make fuzz; run:
  *   mkdir -p fuzz/corpus-api
  *   ./build/fuzz/fuzz_api -max_total_time=180 -max_len=4096 -timeout=10 \
@@ -73,6 +74,13 @@ static void encode(const qfit_api_request *r)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1) return 0;
+    /* the bytes as a /v1/models/{id} path segment too */
+    char *path = malloc(size + 1), out[256];
+    if (!path) return 0;
+    memcpy(path, data, size);
+    path[size] = '\0';
+    if (qfit_api_path_decode(path, out, sizeof out) == 0) check(strlen(out) <= strlen(path), "decoded longer");
+    free(path);
     qfit_api_endpoint ep = (qfit_api_endpoint)(data[0] % 7);
     json_error_t je;
     json_t *body = json_loadb((const char *)data + 1, size - 1, JSON_ALLOW_NUL, &je);

@@ -1138,3 +1138,22 @@ Test(api, parsed_messages_render_as_ollama)
     cr_expect(n_tools >= 20, "cases with tools: %zu", n_tools);
     json_decref(cases);
 }
+
+Test(api, path_decode)
+{
+    char out[64];
+    cr_assert_eq(qfit_api_path_decode("hf.co%2Fu%2Fr:Q4_K_M", out, sizeof out), 0);
+    cr_expect_str_eq(out, "hf.co/u/r:Q4_K_M");   /* openai-node's encodeURIPath form */
+    cr_assert_eq(qfit_api_path_decode("llama3.2:latest", out, sizeof out), 0);
+    cr_expect_str_eq(out, "llama3.2:latest");
+    cr_assert_eq(qfit_api_path_decode("a+b%2b%41%c3%a9", out, sizeof out), 0);
+    cr_expect_str_eq(out, "a+b+A\xc3\xa9");
+    cr_expect_eq(qfit_api_path_decode("x%2", out, sizeof out), -1, "truncated escape");
+    cr_expect_eq(qfit_api_path_decode("x%", out, sizeof out), -1);
+    cr_expect_eq(qfit_api_path_decode("x%G1", out, sizeof out), -1, "not hex");
+    cr_expect_eq(qfit_api_path_decode("x%00y", out, sizeof out), -1, "encoded NUL");
+    cr_expect_eq(qfit_api_path_decode("abcd", out, 4), -1, "no room for the NUL");
+    cr_expect_eq(qfit_api_path_decode("abc", out, 4), 0);
+    cr_expect_eq(qfit_api_path_decode("", out, 1), 0);
+    cr_expect_str_eq(out, "");
+}

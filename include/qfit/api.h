@@ -45,7 +45,8 @@
  * chunks, the finish chunk, the usage chunk), so the chunk encoders return an
  * array of events to send in order. Token text that is not valid UTF-8 (a byte
  * piece of a character) is written with U+FFFD in `token`; `bytes` keeps the
- * raw bytes. Write with qfit_api_ndjson_line / qfit_api_sse_data: they print
+ * raw bytes (legacy /v1/completions logprobs: tokens, token_logprobs,
+ * top_logprobs; no text_offset). Write with qfit_api_ndjson_line / qfit_api_sse_data: they print
  * reals with 9 significant digits, which carries every float32 exactly (jansson's
  * default of 17 would print 0.1f as 0.10000000149011612).
  *
@@ -296,6 +297,11 @@ int  qfit_api_accum_add(qfit_api_accum *a, const qfit_api_result *piece);
  * that was added, in order; the other fields of out are left as they are.
  * Pointers stay valid until the next add or free. */
 void qfit_api_accum_get(const qfit_api_accum *a, qfit_api_result *out);
+
+/* A URL path segment percent-decoded into out (cap bytes with the NUL), as
+ * /v1/models/{id} needs: openai-node sends "hf.co%2Fu%2Fr:Q4_K_M". '+' stays '+'
+ * (a path, not a query). -1 on a malformed escape, an encoded NUL, or no room. */
+int qfit_api_path_decode(const char *in, char *out, size_t cap);
 
 /* Base64 (standard alphabet, padded) of n bytes; malloc'd. Exposed for tests. */
 char *qfit_api_base64(const void *data, size_t n);

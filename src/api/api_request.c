@@ -74,13 +74,12 @@ static int opt_string(const json_t *obj, const char *key, const char *path, char
 }
 
 /* Booleans keep *out when absent or null. */
-static int opt_bool(const json_t *obj, const char *key, bool *out, bool *present, qfit_api_error *e)
+static int opt_bool(const json_t *obj, const char *key, bool *out, qfit_api_error *e)
 {
     const json_t *v = json_object_get(obj, key);
     if (!v || json_is_null(v)) return 0;
     if (!json_is_boolean(v)) return fail(e, "%s: must be a boolean, not %s", key, type_word(v));
     *out = json_is_true(v);
-    if (present) *present = true;
     return 0;
 }
 
@@ -308,7 +307,7 @@ static int parse_logprobs(qfit_api_request *r, const json_t *body, qfit_api_erro
 {
     int64_t n = 0;
     bool given = false;
-    if (opt_bool(body, "logprobs", &r->logprobs, NULL, e) < 0) return -1;
+    if (opt_bool(body, "logprobs", &r->logprobs, e) < 0) return -1;
     if (opt_int(body, "top_logprobs", "top_logprobs", INT64_MIN, INT64_MAX, &n, &given, e) < 0) return -1;
     if (n < 0 || n > QFIT_API_MAX_TOP_LOGPROBS) return fail(e, "top_logprobs: must be between 0 and 20");
     if (n > 0 && !r->logprobs) return fail(e, "top_logprobs: needs logprobs true");
@@ -584,22 +583,27 @@ static int parse_messages(qfit_api_request *r, const json_t *body, bool openai, 
 
 /* -------------------------------------------------------- native endpoints */
 
-/* Fields every native generation request has. */
+/* Fields /api/generate and /api/chat share. */
 static int parse_native_common(qfit_api_request *r, const json_t *body, qfit_api_error *e)
 {
-    if (opt_bool(body, "stream", &r->stream, NULL, e) < 0 || parse_keep_alive(r, body, e) < 0 ||
-        parse_options(r, body, e) < 0)
+    if (parse_format(r, body, e) < 0 || parse_think(r, body, e) < 0 || parse_logprobs(r, body, e) < 0 ||
+        opt_bool(body, "truncate", &r->truncate, e) < 0 || opt_bool(body, "shift", &r->shift, e) < 0 ||
+        opt_bool(body, "stream", &r->stream, e) < 0 || parse_keep_alive(r, body, e) < 0 || parse_options(r, body, e) < 0)
         return -1;
     return 0;
+}
+
+/* Nothing to generate or embed: load the model, or unload it with keep_alive 0. */
+static void load_only(qfit_api_request *r)
+{
+    r->action = r->keep_alive_set && r->keep_alive_ns == 0 ? QFIT_API_UNLOAD : QFIT_API_LOAD;
 }
 
 static int parse_generate(qfit_api_request *r, const json_t *body, qfit_api_error *e)
 {
     if (opt_string(body, "prompt", "prompt", &r->prompt, e) < 0 || opt_string(body, "suffix", "suffix", &r->suffix, e) < 0 ||
         opt_string(body, "system", "system", &r->system, e) < 0 || opt_string(body, "template", "template", &r->tmpl, e) < 0 ||
-        opt_bool(body, "raw", &r->raw, NULL, e) < 0 || parse_format(r, body, e) < 0 || refuse_images(body, "images", e) < 0 ||
-        parse_think(r, body, e) < 0 || parse_logprobs(r, body, e) < 0 || opt_bool(body, "truncate", &r->truncate, NULL, e) < 0 ||
-        opt_bool(body, "shift", &r->shift, NULL, e) < 0 || parse_native_common(r, body, e) < 0)
+        opt_bool(body, "raw", &r->raw, e) < 0 || refuse_images(body, "images", e) < 0 || parse_native_common(r, body, e) < 0)
         return -1;
     const json_t *ctx = json_object_get(body, "context");
     if (ctx && !json_is_null(ctx)) {
@@ -618,18 +622,16 @@ static int parse_generate(qfit_api_request *r, const json_t *body, qfit_api_erro
     if (r->raw && (r->tmpl || r->system || r->n_context))
         return fail(e, "raw: raw mode does not support template, system, or context");
     if (!r->prompt || !r->prompt[0])
-        r->action = r->keep_alive_set && r->keep_alive_ns == 0 ? QFIT_API_UNLOAD : QFIT_API_LOAD;
+        load_only(r);
     return 0;
 }
 
 static int parse_chat(qfit_api_request *r, const json_t *body, qfit_api_error *e)
 {
-    if (parse_messages(r, body, false, e) < 0 || parse_tools(r, body, e) < 0 || parse_format(r, body, e) < 0 ||
-        parse_think(r, body, e) < 0 || parse_logprobs(r, body, e) < 0 || opt_bool(body, "truncate", &r->truncate, NULL, e) < 0 ||
-        opt_bool(body, "shift", &r->shift, NULL, e) < 0 || parse_native_common(r, body, e) < 0)
+    if (parse_messages(r, body, false, e) < 0 || parse_tools(r, body, e) < 0 || parse_native_common(r, body, e) < 0)
         return -1;
     if (json_array_size(r->messages) == 0)
-        r->action = r->keep_alive_set && r->keep_alive_ns == 0 ? QFIT_API_UNLOAD : QFIT_API_LOAD;
+        load_only(r);
     return 0;
 }
 
@@ -709,11 +711,11 @@ static int parse_dimensions(qfit_api_request *r, const json_t *body, qfit_api_er
 
 static int parse_embed(qfit_api_request *r, const json_t *body, qfit_api_error *e)
 {
-    if (parse_inputs(r, body, false, e) < 0 || opt_bool(body, "truncate", &r->truncate, NULL, e) < 0 ||
+    if (parse_inputs(r, body, false, e) < 0 || opt_bool(body, "truncate", &r->truncate, e) < 0 ||
         parse_dimensions(r, body, e) < 0 || parse_keep_alive(r, body, e) < 0 || parse_options(r, body, e) < 0)
         return -1;
     if (r->n_inputs == 0)
-        r->action = r->keep_alive_set && r->keep_alive_ns == 0 ? QFIT_API_UNLOAD : QFIT_API_LOAD;
+        load_only(r);
     return 0;
 }
 
@@ -723,7 +725,7 @@ static int parse_embeddings(qfit_api_request *r, const json_t *body, qfit_api_er
         parse_options(r, body, e) < 0)
         return -1;
     if (!r->prompt || !r->prompt[0])
-        r->action = r->keep_alive_set && r->keep_alive_ns == 0 ? QFIT_API_UNLOAD : QFIT_API_LOAD;
+        load_only(r);
     return 0;
 }
 
@@ -739,7 +741,7 @@ static int refuse_unsupported(qfit_api_request *r, const json_t *body, qfit_api_
     if (opt_int(body, "best_of", "best_of", 0, INT32_MAX, &n, &given, e) < 0) return -1;
     if (given && n > 1) return fail(e, "best_of: only 1 is supported, got %lld", (long long)n);
     bool echo = false;
-    if (opt_bool(body, "echo", &echo, NULL, e) < 0) return -1;
+    if (opt_bool(body, "echo", &echo, e) < 0) return -1;
     if (echo) return fail(e, "echo: not supported (the prompt is not returned)");
     /* logit_bias: only biases of 0 (which change nothing) can be honoured */
     const json_t *lb = json_object_get(body, "logit_bias");
@@ -843,7 +845,7 @@ out:
 
 static int parse_stream_options(qfit_api_request *r, const json_t *body, qfit_api_error *e)
 {
-    if (opt_bool(body, "stream", &r->stream, NULL, e) < 0) return -1;
+    if (opt_bool(body, "stream", &r->stream, e) < 0) return -1;
     const json_t *so = json_object_get(body, "stream_options");
     if (!so || json_is_null(so)) return 0;
     if (!json_is_object(so)) return fail(e, "stream_options: must be an object");
@@ -1026,6 +1028,35 @@ void qfit_api_request_free(qfit_api_request *r)
     }
     free(r->inputs);
     free(r);
+}
+
+/* ------------------------------------------------------------ paths */
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+int qfit_api_path_decode(const char *in, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; in[i]; i++) {
+        char c = in[i];
+        if (c == '%') {
+            int hi = hex_digit(in[i + 1]), lo = hi < 0 ? -1 : hex_digit(in[i + 2]);
+            if (hi < 0 || lo < 0 || (hi | lo) == 0) return -1;
+            c = (char)(hi << 4 | lo);
+            i += 2;
+        }
+        if (o + 1 >= cap) return -1;
+        out[o++] = c;
+    }
+    if (cap == 0) return -1;
+    out[o] = '\0';
+    return 0;
 }
 
 /* ------------------------------------------------------------ depth */
