@@ -174,6 +174,19 @@ static int jscan_byte(jscan *j, char c)
     return 0;
 }
 
+/* True when the first JSON value in s[0..n) nests deeper than the limit
+ * (checked before jansson recurses over it). */
+static bool too_deep(const char *s, size_t n)
+{
+    jscan js = { 0 };
+    for (size_t i = 0; i < n; i++) {
+        int r = jscan_byte(&js, s[i]);
+        if (r == 1) return false;
+        if (r < 0) return js.started;
+    }
+    return false;
+}
+
 /* ------------------------------------------------------------ the parser */
 
 typedef enum {
@@ -347,6 +360,8 @@ static int take_call_object(qfit_toolparse *p, const json_t *o, bool strict)
         a = json_object(); /* a call without arguments */
     } else if (json_is_string(args)) {
         json_error_t je;
+        if (too_deep(json_string_value(args), json_string_length(args)))
+            return pfail(p, "tool call %d: JSON nested deeper than %d", k, QFIT_TOOLCALL_MAX_DEPTH);
         a = json_loads(json_string_value(args), JSON_REJECT_DUPLICATES, &je);
         if (!a) return pfail(p, "tool call %d (%s): arguments string is not JSON: %s", k, json_string_value(name), je.text);
     } else {
@@ -517,22 +532,15 @@ static int complete_body(qfit_toolparse *p)
 {
     int k = p->n_calls + 1;
     json_error_t je;
-    /* bound the nesting before jansson recurses over it */
-    jscan js = { 0 };
     size_t i = 0;
     while (i < p->body.len && is_ws(p->body.p[i])) i++;
     if (p->shape == SH_ARGS && i == p->body.len) return add_call(p, p->call_name, json_object()); /* "" = no arguments */
     if (p->shape == SH_CALL && p->until_tag && i < p->body.len && p->body.p[i] == '<')
         return take_xml_call(p, p->body.p, p->body.len); /* Qwen3-Coder */
     if (p->shape == SH_DEEPSEEK) return take_deepseek_call(p);
-    for (; i < p->body.len; i++) {
-        int r = jscan_byte(&js, p->body.p[i]);
-        if (r == 1) break;
-        if (r < 0 && js.started) {
-            if (p->shape == SH_CANDIDATE) return 1;
-            return pfail(p, "tool call %d: JSON nested deeper than %d", k, QFIT_TOOLCALL_MAX_DEPTH);
-        }
-        if (r < 0) break; /* not an object: jansson names it below */
+    if (too_deep(p->body.p, p->body.len)) {
+        if (p->shape == SH_CANDIDATE) return 1;
+        return pfail(p, "tool call %d: JSON nested deeper than %d", k, QFIT_TOOLCALL_MAX_DEPTH);
     }
     json_t *v = json_loadb(p->body.p, p->body.len, JSON_REJECT_DUPLICATES, &je);
     if (!v) {
