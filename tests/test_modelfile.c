@@ -173,7 +173,7 @@ Test(modelfile, ollama_vectors)
 
 /* ---------------------------------------------------------------- lexing */
 
-#define UNKNOWN_TAIL " (expected FROM, PARAMETER, TEMPLATE, SYSTEM, MESSAGE, LICENSE or REQUIRES)"
+#define UNKNOWN_TAIL " (expected FROM, PARAMETER, TEMPLATE, SYSTEM, MESSAGE, LICENSE, REQUIRES or ROUTE)"
 
 Test(modelfile, bom_comments_blank_lines_case)
 {
@@ -312,7 +312,7 @@ Test(modelfile, utf16_with_bom)
         n = to_utf16("FROM a\n\xE4\xBD\xA0 x", le, buf);
         got = parse_dump(buf, n);
         cr_expect_str_eq(got, "ERROR modelfile:2:1: unknown instruction '\xE4\xBD\xA0'"
-                              " (expected FROM, PARAMETER, TEMPLATE, SYSTEM, MESSAGE, LICENSE or REQUIRES)");
+                              " (expected FROM, PARAMETER, TEMPLATE, SYSTEM, MESSAGE, LICENSE, REQUIRES or ROUTE)");
         free(got);
     }
     /* an unpaired surrogate, an odd length, a NUL */
@@ -820,4 +820,48 @@ Test(modelfile, resolve_from)
     snprintf(want, sizeof want, "FROM ./missing.gguf: %s/./missing.gguf: No such file or directory", dir);
     cr_expect_str_eq(err, want);
     cr_expect_eq(qfit_modelfile_resolve_from("other.GGUF", dir, &kind, &path, err, sizeof err), -1);
+}
+
+/* ------------------------------------------------ ROUTE (qfit's routing models) */
+
+Test(modelfile, route_lines_parse_print_and_refuse)
+{
+    qfit_modelfile *m = parse_ok("# a router\nROUTE code qwen2.5-coder:32b\nroute long>4000 llama3.1:8b\n"
+                                 "ROUTE default llama3.2:3b\n", NULL);
+    cr_assert_eq(m->nroutes, 3);
+    cr_assert_str_eq(m->routes[0].rule, "code");
+    cr_assert_str_eq(m->routes[1].rule, "long>4000");
+    cr_assert_str_eq(m->routes[1].model, "llama3.1:8b");
+    cr_assert_str_eq(m->routes[2].model, "llama3.2:3b");
+    cr_assert_null(m->from);
+    char *text = roundtrip(m);
+    cr_expect(strstr(text, "ROUTE code qwen2.5-coder:32b\nROUTE long>4000 llama3.1:8b\nROUTE default llama3.2:3b\n"),
+              "%s", text);
+    free(text);
+    qfit_modelfile_free(m);
+    long n = 0;
+    cr_expect_eq(qfit_route_rule_check("long>12", &n, NULL, 0), 0);
+    cr_expect_eq(n, 12);
+    char err[256];
+    const char *bad[] = {"long>", "long>0", "long>-3", "long>1e3", "short", "long>999999999", "Default"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        cr_expect_eq(qfit_route_rule_check(bad[i], NULL, err, sizeof err), -1, "%s accepted", bad[i]);
+        cr_expect(strstr(err, bad[i]), "%s", err);
+    }
+    /* a router is only ROUTE lines, with one default */
+    const char *refused[][2] = {
+        {"FROM x\nROUTE default y\n", "has no FROM"},
+        {"ROUTE default y\nSYSTEM hi\n", "has no SYSTEM"},
+        {"ROUTE default y\nPARAMETER temperature 0\n", "has no PARAMETER"},
+        {"ROUTE code y\n", "needs a ROUTE default"},
+        {"ROUTE default y\nROUTE default z\n", "a second default"},
+        {"ROUTE default\n", "needs a rule and a model"},
+        {"ROUTE fast y\nROUTE default z\n", "ROUTE rule 'fast'"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        qfit_modelfile *r = qfit_modelfile_parse(refused[i][0], strlen(refused[i][0]), NULL, err, sizeof err);
+        cr_expect_null(r, "accepted:\n%s", refused[i][0]);
+        qfit_modelfile_free(r);
+        cr_expect(strstr(err, refused[i][1]), "input:\n%s\nerror: %s", refused[i][0], err);
+    }
 }

@@ -5,7 +5,7 @@ def esc(v): return v.replace('\\','\\\\').replace('\n','\\n').replace('\r','\\r'
 cases = []
 def ok(name, inp, *lines): cases.append((name, inp, 'expect', list(lines)))
 def bad(name, inp, msg): cases.append((name, inp, 'error', [msg]))
-UNK = " (expected FROM, PARAMETER, TEMPLATE, SYSTEM, MESSAGE, LICENSE or REQUIRES)"
+UNK = " (expected FROM, PARAMETER, TEMPLATE, SYSTEM, MESSAGE, LICENSE, REQUIRES or ROUTE)"
 
 # TestParseFileFile (ADAPTER line dropped: refused by qfit; param1/param2 -> real options)
 ok('TestParseFileFile', '\nFROM model1\nLICENSE MIT\nPARAMETER num_ctx 4096\nPARAMETER stop value2\nTEMPLATE """' + T + '"""    \n',
