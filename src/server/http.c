@@ -1040,6 +1040,7 @@ int qfit_server_start(qfit_server *s, char *err, size_t err_len)
                                  MHD_OPTION_CONNECTION_LIMIT, s->cfg.max_connections,
                                  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
+                                 MHD_OPTION_STRICT_FOR_CLIENT, (int)1,   /* Host required in 1.1, as Go */
                                  MHD_OPTION_END);
     if (!s->daemon) {
         snprintf(err, err_len, "cannot listen on %s%s%s:%d (address in use, or not an address of this machine?)",
