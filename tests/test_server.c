@@ -546,6 +546,10 @@ Test(server, v1_models, .fini = teardown)
     const char *msg = openai_error(&r, 404, "not_found_error");
     cr_expect(strstr(msg, "hf.co/u/r:Q4_K_M"), "decoded: %s", msg);
     reply_free(&r);
+    r = GET("/v1/models/a%FF%C0%AFb");   /* not UTF-8 (an overlong '/'): echoed as '?' */
+    msg = openai_error(&r, 400, "invalid_request_error");
+    cr_expect_null(strchr(msg, '/'), "%s", msg);
+    reply_free(&r);
 }
 
 /* ---------------------------------------------------------------- routing */
@@ -648,6 +652,11 @@ Test(server, cors, .fini = teardown)
         cr_expect_null(header_of(&r, "Access-Control-Allow-Origin"));
         reply_free(&r);
     }
+    /* bytes that are not UTF-8 in a refused origin: still refused, with a JSON error */
+    const char *bad8[] = { "Origin: https://\xff\xfe.example", NULL };
+    reply b8 = http((request){ .path = "/api/version", .headers = bad8 });
+    native_error(&b8, 403);
+    reply_free(&b8);
     /* a preflight */
     const char *pf[] = { "Origin: http://localhost:5173", "Access-Control-Request-Method: POST",
                          "Access-Control-Request-Headers: content-type", NULL };

@@ -382,6 +382,22 @@ static const char *openai_error_type(unsigned status)
     }
 }
 
+/* Bytes that are not UTF-8 (a client's header or name echoed back) become '?', so
+ * the message can always be sent as JSON. */
+void qfit_server_make_utf8(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+    while (*p) {
+        size_t n = *p < 0x80 ? 1 : (*p >> 5) == 6 ? 2 : (*p >> 4) == 14 ? 3 : (*p >> 3) == 30 ? 4 : 0;
+        size_t k = 1;
+        while (n && k < n && (p[k] & 0xC0) == 0x80) k++;
+        json_t *probe = n > 1 && k == n ? json_stringn((const char *)p, n) : NULL;   /* overlongs, surrogates */
+        if (n == 1 || probe) p += n;
+        else *p++ = '?';
+        json_decref(probe);
+    }
+}
+
 int qfit_http_respond_error(qfit_http_req *r, unsigned status, const char *fmt, ...)
 {
     char msg[2048];
@@ -390,6 +406,7 @@ int qfit_http_respond_error(qfit_http_req *r, unsigned status, const char *fmt, 
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     qfit_server_scrub_paths(r->srv->store_root, msg, sizeof msg);
+    qfit_server_make_utf8(msg);
     json_t *body;
     if (r->openai)
         body = json_pack("{s:{s:s,s:s,s:n,s:n}}", "error", "message", msg, "type", openai_error_type(status),
@@ -872,7 +889,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r->method = method;
         r->thread = pthread_self();
         admit(r);
-        if (!r->resp && r->route->body) r->route->body(r, NULL, 0, r->route->ctx);
+        if (!r->resp && !r->status && !r->route)   /* a refusal that could not be built */
+            qfit_http_respond(r, 500, "text/plain; charset=utf-8", "internal error", 14);
+        if (!r->resp && r->route && r->route->body) r->route->body(r, NULL, 0, r->route->ctx);
         return r->resp ? queue(r) : MHD_YES;
     }
     if (*upload_data_size) {
