@@ -897,7 +897,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 qfit_http_respond(r, 500, "text/plain; charset=utf-8", "internal error", 14);
             return r->resp ? queue(r) : MHD_NO;
         }
-        if (r->route->body) r->route->body(r, NULL, 0, r->route->ctx);
+        if (r->route->body && r->route->body(r, NULL, 0, r->route->ctx) != 0 && !r->resp && !r->status)
+            qfit_http_respond_error(r, 500, "the request body could not be taken");
         return r->resp ? queue(r) : MHD_YES;
     }
     if (*upload_data_size) {
@@ -913,7 +914,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             qfit_http_respond_error(r, 413, "request body too large: over %zu bytes", r->max_body);
         } else if (r->route->body) {
             r->body_len += n;   /* bytes seen, for the limit; the body function keeps the data */
-            r->route->body(r, upload_data, n, r->route->ctx);
+            if (r->route->body(r, upload_data, n, r->route->ctx) != 0 && !r->resp && !r->status)
+                qfit_http_respond_error(r, 500, "the request body could not be taken");
         } else {
             if (r->body_len + n + 1 > r->body_cap) {
                 size_t cap = r->body_cap ? r->body_cap : 4096;
