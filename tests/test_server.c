@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -430,7 +431,7 @@ Test(server, error_bodies_have_no_paths, .fini = teardown)
     cr_assert_eq(system(cmd), 0);
     start_default();
     reply r = POST("/api/show", "{\"model\":\"bad\"}");
-    cr_expect_geq(r.status, 400);
+    cr_expect_eq(r.status, 500, "a corrupt manifest is the server's problem: %ld", r.status);
     cr_expect_null(strstr(r.body, store_root), "the store root leaks: %s", r.body);
     cr_expect_null(strstr(r.body, tu_tmpdir()), "a path leaks: %s", r.body);
     cr_expect_null(strstr(r.body, "'/"), "a quoted absolute path leaks: %s", r.body);
@@ -545,6 +546,10 @@ Test(server, v1_models, .fini = teardown)
     const char *msg = openai_error(&r, 404, "not_found_error");
     cr_expect(strstr(msg, "hf.co/u/r:Q4_K_M"), "decoded: %s", msg);
     reply_free(&r);
+    r = GET("/v1/models/a%FF%C0%AFb");   /* not UTF-8 (an overlong '/'): echoed as '?' */
+    msg = openai_error(&r, 400, "invalid_request_error");
+    cr_expect_null(strchr(msg, '/'), "%s", msg);
+    reply_free(&r);
 }
 
 /* ---------------------------------------------------------------- routing */
@@ -647,6 +652,11 @@ Test(server, cors, .fini = teardown)
         cr_expect_null(header_of(&r, "Access-Control-Allow-Origin"));
         reply_free(&r);
     }
+    /* bytes that are not UTF-8 in a refused origin: still refused, with a JSON error */
+    const char *bad8[] = { "Origin: https://\xff\xfe.example", NULL };
+    reply b8 = http((request){ .path = "/api/version", .headers = bad8 });
+    native_error(&b8, 403);
+    reply_free(&b8);
     /* a preflight */
     const char *pf[] = { "Origin: http://localhost:5173", "Access-Control-Request-Method: POST",
                          "Access-Control-Request-Headers: content-type", NULL };
@@ -1337,4 +1347,60 @@ Test(server, stream_silent_disconnect_noticed, .fini = teardown)
     wait_producer();
     cr_expect_not(ST.timed_out);
     cr_expect(ST.cancelled_seen, "the producer was not told within 10 s (keep-alive is 60 s)");
+}
+
+/* ---------------------------------------------------------------- raw bad requests */
+
+/* Send raw bytes, return the status of the answer (0: the server closed without one). */
+static int raw_request(const char *bytes, size_t len)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert_geq(fd, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)qfit_server_port(srv)) };
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    struct timeval tv = { .tv_sec = 10 };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (write(fd, bytes, len) != (ssize_t)len) { /* the server may close early */ }
+    shutdown(fd, SHUT_WR);
+    char buf[256] = "";
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    int status = 0;
+    if (n > 12) sscanf(buf, "HTTP/1.%*d %d", &status);
+    return status;
+}
+
+Test(server, raw_bad_requests, .fini = teardown)
+{
+    start_default();
+    /* each: a 4xx (505 for an unknown HTTP version) or a closed connection, never a
+     * crash; a HTTP/1.1 request without Host is 400 (as Go's net/http under Ollama) */
+    static const struct { const char *bytes; size_t len; int ok_status; } bad[] = {
+#define RAW(s, st) { s, sizeof s - 1, st }
+        RAW("GARBAGE\r\n\r\n", 0),
+        RAW("GET\r\n\r\n", 0),
+        RAW("GET / HTTP/1.1\r\n\r\n", 400),
+        RAW("GET / HTTP/9.9\r\nHost: localhost\r\n\r\n", 505),
+        RAW("GET /api/tags HTTP/1.1\r\nHost: localhost\r\nBad Header Line\r\n\r\n", 0),
+        RAW("POST /api/show HTTP/1.1\r\nHost: localhost\r\nContent-Length: -5\r\n\r\n{}", 0),
+        RAW("POST /api/show HTTP/1.1\r\nHost: localhost\r\nContent-Length: 99999999999999999999999\r\n\r\n{}", 0),
+        RAW("POST /api/show HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\nContent-Length: 5\r\n\r\n{}", 0),
+        RAW("POST /api/show HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n"
+            "2\r\n{}\r\n0\r\n\r\n", 0),                                      /* the smuggling shape */
+        RAW("POST /api/show HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "FFFFFFFFFFFFFFFFFFFF\r\n{}\r\n0\r\n\r\n", 0),                       /* chunk size overflow */
+        RAW("POST /api/show HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 0),
+        RAW("GET /api/../../etc/passwd HTTP/1.1\r\nHost: localhost\r\n\r\n", 0),
+        RAW("GET /%zz HTTP/1.1\r\nHost: localhost\r\n\r\n", 0),
+#undef RAW
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int st = raw_request(bad[i].bytes, bad[i].len);
+        if (bad[i].ok_status) cr_expect_eq(st, bad[i].ok_status, "case %zu: status %d", i, st);
+        else cr_expect(st == 0 || (st >= 400 && st < 500), "case %zu: status %d (%.50s)", i, st, bad[i].bytes);
+    }
+    reply r = GET("/api/version");
+    cr_expect_eq(r.status, 200, "the server still answers");
+    reply_free(&r);
 }

@@ -382,6 +382,22 @@ static const char *openai_error_type(unsigned status)
     }
 }
 
+/* Bytes that are not UTF-8 (a client's header or name echoed back) become '?', so
+ * the message can always be sent as JSON. */
+void qfit_server_make_utf8(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+    while (*p) {
+        size_t n = *p < 0x80 ? 1 : (*p >> 5) == 6 ? 2 : (*p >> 4) == 14 ? 3 : (*p >> 3) == 30 ? 4 : 0;
+        size_t k = 1;
+        while (n && k < n && (p[k] & 0xC0) == 0x80) k++;
+        json_t *probe = n > 1 && k == n ? json_stringn((const char *)p, n) : NULL;   /* overlongs, surrogates */
+        if (n == 1 || probe) p += n;
+        else *p++ = '?';
+        json_decref(probe);
+    }
+}
+
 int qfit_http_respond_error(qfit_http_req *r, unsigned status, const char *fmt, ...)
 {
     char msg[2048];
@@ -390,6 +406,7 @@ int qfit_http_respond_error(qfit_http_req *r, unsigned status, const char *fmt, 
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     qfit_server_scrub_paths(r->srv->store_root, msg, sizeof msg);
+    qfit_server_make_utf8(msg);
     json_t *body;
     if (r->openai)
         body = json_pack("{s:{s:s,s:s,s:n,s:n}}", "error", "message", msg, "type", openai_error_type(status),
@@ -739,19 +756,20 @@ static bool has_valid_key(const qfit_server *s, const char *auth)
     return CRYPTO_memcmp(h, s->key_hash, 32) == 0;
 }
 
-/* Routing and the security checks of server.h, in that order. Answers on refusal. */
-static void admit(qfit_http_req *r)
+/* Routing and the security checks of server.h, in that order. true: the request
+ * may proceed; false: refused (answered, unless even that failed). */
+static bool admit(qfit_http_req *r)
 {
     qfit_server *s = r->srv;
     r->keyed = has_valid_key(s, qfit_http_req_header(r, MHD_HTTP_HEADER_AUTHORIZATION));
     if (!r->keyed && !host_allowed(s, qfit_http_req_header(r, MHD_HTTP_HEADER_HOST))) {
         qfit_http_respond_error(r, 403, "host not allowed: the Host header names neither this machine nor "
                                 "a local address (DNS rebinding protection); use localhost or an IP address");
-        return;
+        return false;
     }
     if (!r->path) {
         qfit_http_respond_error(r, 400, "invalid percent-escape (or %%00) in the request path");
-        return;
+        return false;
     }
     const qfit_http_route *found = NULL;
     bool path_known = false;
@@ -769,7 +787,7 @@ static void admit(qfit_http_req *r)
     if (origin) {
         if (!origin_allowed(s, origin)) {
             qfit_http_respond_error(r, 403, "origin '%s' not allowed (add it to QFIT_ORIGINS)", origin);
-            return;
+            return false;
         }
         r->cors_origin = strdup(origin);
     }
@@ -778,7 +796,7 @@ static void admit(qfit_http_req *r)
             qfit_http_respond_error(r, 404, "%s %s: no such endpoint", r->method, r->path);
         else
             qfit_http_respond(r, 404, "text/plain; charset=utf-8", "404 page not found", 18);
-        return;
+        return false;
     }
     if (preflight) {
         if (origin) {
@@ -792,12 +810,12 @@ static void admit(qfit_http_req *r)
             qfit_http_add_header(r, "Access-Control-Max-Age", "43200");
         }
         qfit_http_respond(r, 204, NULL, "", 0);
-        return;
+        return false;
     }
     if (!found) {
         qfit_http_add_header(r, "Allow", allow);
         qfit_http_respond_error(r, 405, "method %s not allowed on %s (allowed: %s)", r->method, r->path, allow);
-        return;
+        return false;
     }
     r->route = found;
     match(found->pattern, r->path, r);
@@ -805,12 +823,12 @@ static void admit(qfit_http_req *r)
         qfit_http_add_header(r, "WWW-Authenticate", "Bearer");
         qfit_http_respond_error(r, 401, "unauthorized: this server needs its API key "
                                 "(Authorization: Bearer <QFIT_API_KEY>)");
-        return;
+        return false;
     }
     if ((found->flags & QFIT_HTTP_MANAGE) && !r->loopback && !r->keyed) {
         qfit_http_respond_error(r, 403, "model management from another machine needs an API key: "
                                 "start the server with QFIT_API_KEY set");
-        return;
+        return false;
     }
     r->max_body = found->max_body ? found->max_body : s->cfg.max_body;
     const char *cl = qfit_http_req_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -818,10 +836,13 @@ static void admit(qfit_http_req *r)
         errno = 0;
         char *end;
         unsigned long long v = strtoull(cl, &end, 10);
-        if (errno || *end || v > r->max_body)
+        if (errno || *end || v > r->max_body) {
             qfit_http_respond_error(r, 413, "request body too large: Content-Length %s, the limit is %zu bytes",
                                     cl, r->max_body);
+            return false;
+        }
     }
+    return true;
 }
 
 /* ---------------------------------------------------------------- MHD callbacks */
@@ -871,8 +892,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r->conn = c;
         r->method = method;
         r->thread = pthread_self();
-        admit(r);
-        if (!r->resp && r->route->body) r->route->body(r, NULL, 0, r->route->ctx);
+        if (!admit(r)) {
+            if (!r->resp && !r->status)   /* a refusal that could not be built: never proceed */
+                qfit_http_respond(r, 500, "text/plain; charset=utf-8", "internal error", 14);
+            return r->resp ? queue(r) : MHD_NO;
+        }
+        if (r->route->body && r->route->body(r, NULL, 0, r->route->ctx) != 0 && !r->resp && !r->status)
+            qfit_http_respond_error(r, 500, "the request body could not be taken");
         return r->resp ? queue(r) : MHD_YES;
     }
     if (*upload_data_size) {
@@ -888,7 +914,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             qfit_http_respond_error(r, 413, "request body too large: over %zu bytes", r->max_body);
         } else if (r->route->body) {
             r->body_len += n;   /* bytes seen, for the limit; the body function keeps the data */
-            r->route->body(r, upload_data, n, r->route->ctx);
+            if (r->route->body(r, upload_data, n, r->route->ctx) != 0 && !r->resp && !r->status)
+                qfit_http_respond_error(r, 500, "the request body could not be taken");
         } else {
             if (r->body_len + n + 1 > r->body_cap) {
                 size_t cap = r->body_cap ? r->body_cap : 4096;
@@ -1040,6 +1067,7 @@ int qfit_server_start(qfit_server *s, char *err, size_t err_len)
                                  MHD_OPTION_CONNECTION_LIMIT, s->cfg.max_connections,
                                  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
+                                 MHD_OPTION_STRICT_FOR_CLIENT, (int)1,   /* Host required in 1.1, as Go */
                                  MHD_OPTION_END);
     if (!s->daemon) {
         snprintf(err, err_len, "cannot listen on %s%s%s:%d (address in use, or not an address of this machine?)",

@@ -113,6 +113,7 @@ static void *job_thread(void *p)
     char err[2048];
     if ((j->mf ? run_create(j, err, sizeof err) : run_pull(j, err, sizeof err)) != 0) {
         qfit_server_scrub_paths(j->root, err, sizeof err);
+        qfit_server_make_utf8(err);
         write_line(j, json_pack("{s:s}", "error", err));
     }
     qfit_http_stream *s = j->stream;

@@ -515,6 +515,7 @@ static void h_blob_post(qfit_http_req *r, void *ctx)
     (void)ctx;
     upload *u = qfit_http_req_user(r);
     char err[1024];
+    if (!u || !u->w) { qfit_http_respond_error(r, 500, "blob upload: no writer"); return; }
     qfit_blob_writer *w = u->w;
     u->w = NULL;   /* commit frees it whatever the result */
     if (qfit_blob_commit(w, NULL, NULL, err, sizeof err) != 0)

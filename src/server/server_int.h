@@ -21,4 +21,8 @@ int qfit_server_add_manage_routes(qfit_server *s, char *err, size_t err_len);
 /* The path scrubbing of error messages (server.h, Errors), in place. Reads $HOME. */
 void qfit_server_scrub_paths(const char *store_root, char *msg, size_t cap);
 
+/* Bytes of s that are not UTF-8 become '?', in place (messages quoting a client or
+ * a registry must still encode as JSON). */
+void qfit_server_make_utf8(char *s);
+
 #endif
