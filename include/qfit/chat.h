@@ -101,6 +101,11 @@ json_t *qfit_chat_messages(const qfit_chat_model *cm, const json_t *messages);
 int qfit_chat_render(const qfit_chat_model *cm, const json_t *messages, const json_t *tools,
                      bool add_generation_prompt, int think, char **out, char *err, size_t err_len);
 
+/* The same with another template (a request's own `template`, as Ollama's /api/generate
+ * takes): Go or Jinja, detected from the text; a text that is neither is an error. */
+int qfit_chat_render_with(const qfit_chat_model *cm, const char *tmpl, const json_t *messages, const json_t *tools,
+                          bool add_generation_prompt, int think, char **out, char *err, size_t err_len);
+
 /* Tokenize a rendered prompt (see the header comment: control tokens parsed, BOS
  * added once when the model adds one). *ids malloc'd (free()), *n set. 0 or -1. */
 int qfit_chat_tokenize(const qfit_chat_model *cm, const char *prompt, int32_t **ids, size_t *n,

@@ -220,6 +220,29 @@ int qfit_chat_render(const qfit_chat_model *cm, const json_t *messages, const js
     return rc;
 }
 
+int qfit_chat_render_with(const qfit_chat_model *cm, const char *tmpl, const json_t *messages, const json_t *tools,
+                          bool add_generation_prompt, int think, char **out, char *err, size_t err_len)
+{
+    *out = NULL;
+    const qfit_template_kind kind = qfit_template_detect(tmpl);
+    if (kind == QFIT_TEMPLATE_UNKNOWN) {
+        chat_err(err, err_len, "template: neither a Go nor a Jinja template");
+        return -1;
+    }
+    if (messages && !json_is_array(messages)) { chat_err(err, err_len, "messages must be an array"); return -1; }
+    json_t *all = qfit_chat_messages(cm, messages);
+    if (!all) { chat_err(err, err_len, "out of memory"); return -1; }
+    qfit_chat_input in = {
+        .messages = all, .tools = tools, .add_generation_prompt = add_generation_prompt,
+        .bos_token = cm->bos, .eos_token = cm->eos, .think = think,
+    };
+    char e2[768];
+    int rc = qfit_template_render(tmpl, kind, &in, out, e2, sizeof e2);
+    if (rc != 0) chat_err(err, err_len, "template: %s", e2);
+    json_decref(all);
+    return rc;
+}
+
 static bool is_role(const json_t *m, const char *role)
 {
     const char *r = json_string_value(json_object_get(m, "role"));

@@ -498,11 +498,6 @@ static int build_prompt(gen *g, qfit_http_req *req, int32_t **ids, size_t *n, ch
         if (qfit_chat_render(cm, r->messages, tools, true, r->think, text, err, sizeof err) != 0) *text = NULL;
         return 0;
     }
-    if (r->tmpl) {
-        fail(g->er, req, 400, "template: a per-request template is not supported; create a model with the template "
-             "(Modelfile TEMPLATE)");
-        return -1;
-    }
     if (r->suffix && *r->suffix) {
         fail(g->er, req, 400, "suffix: fill-in-the-middle is not supported yet");
         return -1;
@@ -512,7 +507,7 @@ static int build_prompt(gen *g, qfit_http_req *req, int32_t **ids, size_t *n, ch
              "to /api/chat");
         return -1;
     }
-    if (r->raw || !qfit_chat_model_template(cm)) {
+    if (r->raw || (!qfit_chat_model_template(cm) && !r->tmpl)) {
         if (!(*text = strdup(r->prompt ? r->prompt : ""))) {
             fail(g->er, req, 500, "out of memory");
             return -1;
@@ -521,10 +516,11 @@ static int build_prompt(gen *g, qfit_http_req *req, int32_t **ids, size_t *n, ch
         json_t *msgs = json_array();
         if (r->system) json_array_append_new(msgs, json_pack("{s:s, s:s}", "role", "system", "content", r->system));
         json_array_append_new(msgs, json_pack("{s:s, s:s}", "role", "user", "content", r->prompt ? r->prompt : ""));
-        int rc = qfit_chat_render(cm, msgs, NULL, true, r->think, text, err, sizeof err);
+        int rc = r->tmpl ? qfit_chat_render_with(cm, r->tmpl, msgs, NULL, true, r->think, text, err, sizeof err)
+                         : qfit_chat_render(cm, msgs, NULL, true, r->think, text, err, sizeof err);
         json_decref(msgs);
         if (rc != 0) {
-            fail(g->er, req, 500, "%s", err);
+            fail(g->er, req, r->tmpl ? 400 : 500, "%s", err);
             return -1;
         }
     }

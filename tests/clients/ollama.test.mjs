@@ -94,6 +94,24 @@ describe('ollama client', { skip: skip ?? false }, () => {
     for (const c of r.message.tool_calls ?? []) assert.equal(c.function.name, 'get_weather');
   });
 
+  test('a per-request template is rendered, and logprobs come with each token', async () => {
+    const template = 'Q: {{ .Prompt }}\nA:';
+    const r = await ollama.generate({ model: 'kjv', prompt: 'In the beginning', template, logprobs: true, top_logprobs: 3,
+      options: { temperature: 0, num_predict: 6 } });
+    const tok = await (await fetch(`${srv.url}/tokenize`, { method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'kjv', content: 'Q: In the beginning\nA:', add_special: true }) })).json();
+    assert.equal(r.prompt_eval_count, tok.tokens.length, 'the prompt is the request template rendered');
+    assert.equal(r.logprobs.length, r.eval_count);
+    for (const l of r.logprobs) {
+      assert.ok(l.logprob <= 0, JSON.stringify(l));
+      assert.equal(l.top_logprobs.length, 3);
+      assert.ok(l.top_logprobs[0].logprob >= l.top_logprobs[2].logprob);
+      assert.equal(l.top_logprobs[0].token, l.token, 'greedy: the chosen token is the most likely');
+    }
+    assert.equal(r.logprobs.map((l) => l.token).join(''), r.response);
+    await assert.rejects(ollama.generate({ model: 'kjv', prompt: 'x', template: '{{ .Prompt ' }), (e) => e.status_code === 400);
+  });
+
   test('embed: one normalised vector per input, batch equals single', async () => {
     const r = await ollama.embed({ model: 'kjv', input: ['In the beginning', 'God is love'] });
     assert.equal(r.embeddings.length, 2);
