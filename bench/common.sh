@@ -252,15 +252,20 @@ qb_run_bounded() {
 # function may be ":" to skip that side. A failing run is reported and the alternation
 # goes on (its output file stays for parsing).
 qb_alternate() {
-    local rounds=$1 dir=$2 k j idx
+    # Its locals are prefixed: the FN_X functions see the caller's variables through bash's
+    # dynamic scoping, and a local named like one of them (bench/parallel's loop variable n
+    # once was) would silently replace it.
+    local _qa_rounds=$1 _qa_dir=$2 _qa_k _qa_j _qa_idx
     shift 2
-    local fns=("$@") sides=(a b c d)
-    local n=${#fns[@]}
-    mkdir -p "$dir"
-    for ((k = 1; k <= rounds; k++)); do
-        for ((j = 0; j < n; j++)); do
-            idx=$(( (j + k - 1) % n ))
-            if [[ ${fns[$idx]} != : ]]; then "${fns[$idx]}" "$dir/${sides[$idx]}.$k" || true; fi
+    local _qa_fns=("$@") _qa_sides=(a b c d)
+    local _qa_n=${#_qa_fns[@]}
+    mkdir -p "$_qa_dir"
+    for ((_qa_k = 1; _qa_k <= _qa_rounds; _qa_k++)); do
+        for ((_qa_j = 0; _qa_j < _qa_n; _qa_j++)); do
+            _qa_idx=$(( (_qa_j + _qa_k - 1) % _qa_n ))
+            if [[ ${_qa_fns[$_qa_idx]} != : ]]; then
+                "${_qa_fns[$_qa_idx]}" "$_qa_dir/${_qa_sides[$_qa_idx]}.$_qa_k" || true
+            fi
         done
     done
 }
