@@ -2,9 +2,10 @@
 //
 //   node bench/serve-overhead.mjs [--model PATH.gguf] [--tg 64] [--rounds 5]
 //
-// 1. `qfit bench MODEL --pp 0 --tg N --threads 2` : generation tokens/s of the engine alone.
-// 2. `qfit serve` with the model, one client, `rounds` streaming /api/generate requests
-//    (raw prompt, num_predict N, greedy), after one warm-up request that loads it:
+// In each of `rounds` rounds, alternately:
+// 1. `qfit bench MODEL --pp 0 --tg N --threads 2 --reps 1`: generation tokens/s of the engine alone;
+// 2. one streaming /api/generate request to `qfit serve` holding the model (raw prompt,
+//    num_predict N, greedy; one warm-up request loads it first):
 //      - generation tokens/s as the client sees it: tokens after the first one divided by
 //        the time from the first to the last chunk;
 //      - time to first token at the client, minus what the engine reports for the same
@@ -29,11 +30,15 @@ const rounds = Number(opt('rounds', 5));
 const bin = process.env.QFIT_BIN || path.join(root, 'build/release/qfit');
 const median = (a) => { const s = [...a].sort((x, y) => x - y); return s[Math.floor(s.length / 2)]; };
 
-// 1. the engine alone
-const benchOut = execFileSync(bin, ['bench', model, '--pp', '0', '--tg', String(tg), '--reps', String(rounds), '--threads', '2'],
-  { encoding: 'utf8' });
-const row = benchOut.split('\n').find((l) => l.includes(`tg${tg}`));
-const engineTps = Number(row.split('|').at(-2).trim().split(/\s+/)[0]);
+// 1. the engine alone: one `qfit bench` run per round, interleaved with the server's rounds
+// below (this shared machine's speed drifts by 10-20% over minutes: separate phases would
+// compare two machines)
+function benchOnce() {
+  const out = execFileSync(bin, ['bench', model, '--pp', '0', '--tg', String(tg), '--reps', '1', '--threads', '2'],
+    { encoding: 'utf8' });
+  const row = out.split('\n').find((l) => l.includes(`tg${tg}`));
+  return Number(row.split('|').at(-2).trim().split(/\s+/)[0]);
+}
 
 // 2. through the server
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qfit-overhead-'));
@@ -70,8 +75,12 @@ async function request() {
 }
 
 await request();   // load
-const r = [];
-for (let i = 0; i < rounds; i++) r.push(await request());
+const r = [], engine = [];
+for (let i = 0; i < rounds; i++) {
+  engine.push(benchOnce());
+  r.push(await request());
+}
+const engineTps = median(engine);
 srv.kill('SIGTERM');
 await once(srv, 'exit');
 fs.rmSync(dir, { recursive: true, force: true });
