@@ -77,9 +77,12 @@ endif
 
 # qfit serve against the official ollama and openai npm clients (versions pinned in
 # tests/clients/package-lock.json), node's built-in test runner, on the release binary
-test-clients: $(REL)/qfit
+test-clients: $(REL)/qfit $(DBG)/qfit
 	cd tests/clients && npm ci --no-audit --no-fund --loglevel=error && \
 	  QFIT_BIN=$(CURDIR)/$(REL)/qfit node --test --test-concurrency=1
+	# the same against the AddressSanitizer + UBSan build: any report or leak fails the server's exit status
+	cd tests/clients && ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
+	  UBSAN_OPTIONS=print_stacktrace=1 QFIT_BIN=$(CURDIR)/$(DBG)/qfit node --test --test-concurrency=1
 
 # NEON kernels: cross-compiled for aarch64 and run under qemu-aarch64 (dotprod and non-dotprod CPUs)
 test-neon:

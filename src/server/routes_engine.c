@@ -116,7 +116,9 @@ static unsigned sched_status(qfit_sched_code c)
 
 static int respond_json_steal(qfit_http_req *req, unsigned status, json_t *j)
 {
-    if (!j) return qfit_http_respond_error(req, 500, "out of memory");
+    /* an encoder fails on out of memory, or on a number JSON cannot carry (NaN, Inf) */
+    if (!j) return qfit_http_respond_error(req, 500, "could not encode the response (out of memory, or a "
+                                           "non-finite number)");
     int rc = qfit_http_respond_json(req, status, j);
     json_decref(j);
     return rc;
@@ -844,6 +846,8 @@ static void handle_generation(qfit_http_req *req, qfit_engine_routes *er, qfit_a
     size_t n = 0;
     char *text = NULL;
     if (build_prompt(g, req, &ids, &n, &text) != 0) {
+        free(ids);
+        free(text);
         gen_free(g);
         return;
     }
@@ -947,13 +951,17 @@ static void handle_embed(qfit_http_req *req, qfit_engine_routes *er, qfit_api_en
                                                                : qfit_api_ollama_embed(&meta, NULL, 0, 0, &res));
         goto done;
     }
-    texts = calloc(r->n_inputs ? r->n_inputs : 1, sizeof *texts);
-    items = calloc(r->n_inputs ? r->n_inputs : 1, sizeof *items);
+    /* the legacy endpoint embeds its one `prompt`, and does not normalise (as Ollama) */
+    const bool legacy = ep == QFIT_API_EMBEDDINGS;
+    const size_t n_in = legacy ? 1 : r->n_inputs;
+    texts = calloc(n_in ? n_in : 1, sizeof *texts);
+    items = calloc(n_in ? n_in : 1, sizeof *items);
     if (!texts || !items) {
         fail(er, req, 500, "out of memory");
         goto done;
     }
-    for (size_t i = 0; i < r->n_inputs; i++) {
+    if (legacy) texts[0] = r->prompt;
+    for (size_t i = 0; !legacy && i < r->n_inputs; i++) {
         if (!r->inputs[i].text) {
             fail(er, req, 400, "input[%zu]: token-id inputs are not supported; send text", i);
             goto done;
@@ -966,7 +974,11 @@ static void handle_embed(qfit_http_req *req, qfit_engine_routes *er, qfit_api_en
         fail(er, req, 400, "dimensions: %d is more than the model's %d", dims, n_embd);
         goto done;
     }
-    if (!(vec = malloc((r->n_inputs ? r->n_inputs : 1) * (size_t)dims * sizeof *vec))) {
+    if (n_in == 0 || !texts[0]) {
+        fail(er, req, 400, "no input to embed");
+        goto done;
+    }
+    if (!(vec = malloc(n_in * (size_t)dims * sizeof *vec))) {
         fail(er, req, 500, "out of memory");
         goto done;
     }
@@ -974,13 +986,23 @@ static void handle_embed(qfit_http_req *req, qfit_engine_routes *er, qfit_api_en
     qfit_embed_params_init(&ep2);
     ep2.truncate = json_is_true(json_object_get(body, "truncate"));
     ep2.dimensions = r->dimensions;
+    ep2.normalize = !legacy;
     qfit_embed_result res;
+    memset(&res, 0, sizeof res);
     qfit_sched_code code;
     char err[1024];
-    if (qfit_sched_embed(m, texts, r->n_inputs, &ep2, vec, items, &res, &code, err, sizeof err) != 0) {
+    if (qfit_sched_embed(m, texts, n_in, &ep2, vec, items, &res, &code, err, sizeof err) != 0) {
         fail(er, req, sched_status(code), "%s", err);
         goto done;
     }
+    for (size_t i = 0; i < n_in * (size_t)res.n_dims; i++)
+        if (!isfinite(vec[i])) {   /* never expected: say exactly what went wrong */
+            fprintf(stderr, "%s: embedding of input %zu has a non-finite value at %zu (%g); %zu inputs, %d dims\n",
+                    r->model, i / (size_t)res.n_dims, i % (size_t)res.n_dims, (double)vec[i], n_in, res.n_dims);
+            fail(er, req, 500, "embedding of input %zu is not finite (value %zu of %d): an engine error",
+                 i / (size_t)res.n_dims, i % (size_t)res.n_dims, res.n_dims);
+            goto done;
+        }
     if (res.n_truncated > 0) {
         char v[32];
         snprintf(v, sizeof v, "%lld", (long long)res.n_truncated);

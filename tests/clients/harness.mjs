@@ -82,6 +82,12 @@ export async function startServer(env = {}) {
         await once(proc, 'exit');
       }
       fs.rmSync(dir, { recursive: true, force: true });
+      // under CI, the server's own account of anything that went wrong (the request log
+      // lines are left out)
+      if (process.env.CI === 'true') {
+        const notable = log.split('\n').filter((l) => l && !/ (GET|POST|HEAD|DELETE|OPTIONS) \/\S* [1-3]\d\d /.test(l));
+        if (notable.length) console.error(`qfit serve said:\n${notable.slice(-40).join('\n')}`);
+      }
       return proc.exitCode;
     },
   };

@@ -121,8 +121,13 @@ describe('ollama client', { skip: skip ?? false }, () => {
     const dot = one.embeddings[0].reduce((s, x, i) => s + x * r.embeddings[1][i], 0);
     assert.ok(dot > 0.9999, `cosine ${dot}`);
     assert.ok(r.prompt_eval_count > 0);
+    // the legacy endpoint: the same vector before normalisation (Ollama does not normalise there)
     const legacy = await ollama.embeddings({ model: 'kjv', prompt: 'God is love' });
     assert.equal(legacy.embedding.length, one.embeddings[0].length);
+    const n = norm(legacy.embedding);
+    assert.ok(n > 0 && Number.isFinite(n), `norm ${n}`);
+    for (let i = 0; i < legacy.embedding.length; i++)
+      assert.ok(Math.abs(legacy.embedding[i] / n - one.embeddings[0][i]) < 1e-5, `value ${i}`);
   });
 
   test('list, show, ps', async () => {
