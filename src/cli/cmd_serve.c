@@ -54,26 +54,15 @@ static int sched_config(qfit_sched_config *sc)
     return 0;
 }
 
-static void sched_log(void *ctx, const char *line)
-{
-    (void)ctx;
-    char when[32];
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    fprintf(stderr, "%s sched: %s\n", when, line);
-}
-
+/* One stderr line with the UTC time; ctx: a prefix ("sched: ") or NULL. */
 static void log_line(void *ctx, const char *line)
 {
-    (void)ctx;
     char when[32];
     time_t t = time(NULL);
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    fprintf(stderr, "%s %s\n", when, line);
+    fprintf(stderr, "%s %s%s\n", when, ctx ? (const char *)ctx : "", line);
 }
 
 int qfit_cmd_serve(int argc, char **argv)
@@ -130,7 +119,8 @@ int qfit_cmd_serve(int argc, char **argv)
         return 1;
     }
     sc.store = store;
-    sc.log = sched_log;
+    sc.log = log_line;
+    sc.log_user = (void *)"sched: ";
     sc.reserve_bytes = (uint64_t)QFIT_SERVER_DEFAULT_MAX_CONNECTIONS * QFIT_SERVER_CONNECTION_BYTES;
     qfit_sched *sched = qfit_sched_new(&sc, err, sizeof err);
     qfit_server *s = sched ? qfit_server_new(&cfg, err, sizeof err) : NULL;

@@ -20,13 +20,18 @@ static char *read_layer(const qfit_store *s, const qfit_manifest *m, qfit_layer_
     return qfit_store_read_blob(s, l, SMALL_LAYER_MAX, &len, err, err_len);
 }
 
-/* Messages layer: [{"role":..., "content":...}, ...]. */
-static int messages_from_json(qfit_modelfile *mf, const char *text, char *err, size_t err_len)
+/* A layer holding a JSON array of two-string objects ({"role","content"} messages,
+ * {"rule","model"} routes), each added to mf with add(). `empty_ok` false: an empty
+ * array is an error. */
+static int pairs_from_json(qfit_modelfile *mf, const char *text, const char *layer, const char *k1, const char *k2,
+                           bool empty_ok, int (*add)(qfit_modelfile *, const char *, const char *, char *, size_t),
+                           char *err, size_t err_len)
 {
     json_error_t je;
     json_t *a = json_loads(text, 0, &je);
-    if (!json_is_array(a)) {
-        snprintf(err, err_len, "messages layer: not a JSON array (%s)", a ? "other type" : je.text);
+    if (!json_is_array(a) || (!empty_ok && json_array_size(a) == 0)) {
+        snprintf(err, err_len, "%s layer: not a%s JSON array (%s)", layer, empty_ok ? "" : " non-empty",
+                 a ? "other value" : je.text);
         json_decref(a);
         return -1;
     }
@@ -34,44 +39,27 @@ static int messages_from_json(qfit_modelfile *mf, const char *text, char *err, s
     size_t i;
     json_t *v;
     json_array_foreach(a, i, v) {
-        const char *role = json_string_value(json_object_get(v, "role"));
-        const char *content = json_string_value(json_object_get(v, "content"));
-        if (!role || !content) {
-            snprintf(err, err_len, "messages layer: message %zu lacks a string role or content", i);
+        const char *x = json_string_value(json_object_get(v, k1));
+        const char *y = json_string_value(json_object_get(v, k2));
+        if (!x || !y) {
+            snprintf(err, err_len, "%s layer: entry %zu lacks a string %s or %s", layer, i, k1, k2);
             rc = -1;
             break;
         }
-        if (qfit_modelfile_add_message(mf, role, content, err, err_len) != 0) { rc = -1; break; }
+        if (add(mf, x, y, err, err_len) != 0) { rc = -1; break; }
     }
     json_decref(a);
     return rc;
 }
 
-/* Routes layer: [{"rule":..., "model":...}, ...]. */
+static int messages_from_json(qfit_modelfile *mf, const char *text, char *err, size_t err_len)
+{
+    return pairs_from_json(mf, text, "messages", "role", "content", true, qfit_modelfile_add_message, err, err_len);
+}
+
 static int routes_from_json(qfit_modelfile *mf, const char *text, char *err, size_t err_len)
 {
-    json_error_t je;
-    json_t *a = json_loads(text, 0, &je);
-    if (!json_is_array(a) || json_array_size(a) == 0) {
-        snprintf(err, err_len, "routes layer: not a non-empty JSON array (%s)", a ? "other value" : je.text);
-        json_decref(a);
-        return -1;
-    }
-    int rc = 0;
-    size_t i;
-    json_t *v;
-    json_array_foreach(a, i, v) {
-        const char *rule = json_string_value(json_object_get(v, "rule"));
-        const char *model = json_string_value(json_object_get(v, "model"));
-        if (!rule || !model) {
-            snprintf(err, err_len, "routes layer: route %zu lacks a string rule or model", i);
-            rc = -1;
-            break;
-        }
-        if (qfit_modelfile_add_route(mf, rule, model, err, err_len) != 0) { rc = -1; break; }
-    }
-    json_decref(a);
-    return rc;
+    return pairs_from_json(mf, text, "routes", "rule", "model", false, qfit_modelfile_add_route, err, err_len);
 }
 
 int qfit_store_model_modelfile(const qfit_store *s, const qfit_store_model *m,
