@@ -598,6 +598,15 @@ int qfit_sched_acquire(qfit_sched *s, const char *model, const qfit_context_para
         set_err(err, err_len, "model name is empty or too long");
         return -1;
     }
+    /* not a file: it must be a valid model name (refused here as a bad request, never a
+     * server error; "../x" and other paths that are not files never reach the store) */
+    struct stat fst;
+    char ename[512];
+    if (stat(model, &fst) != 0 && qfit_name_parse(model, &(qfit_name){0}, ename, sizeof ename) != 0) {
+        *code = QFIT_SCHED_INVALID;
+        set_err(err, err_len, "invalid model name: %s", ename);
+        return -1;
+    }
     char canon[256];
     model = canon_name(model, canon, sizeof canon);
     const uint64_t t0 = now_ns(), deadline = t0 + (uint64_t)s->cfg.load_timeout_ns;
