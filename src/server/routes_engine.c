@@ -836,6 +836,9 @@ static void handle_generation(qfit_http_req *req, qfit_engine_routes *er, qfit_a
         gen_free(g);
         return;
     }
+    /* a full context ends the answer with "length" unless the request asks for Ollama's
+     * context shift explicitly ("shift": true; qfit never shifts silently) */
+    if (json_is_true(json_object_get(g->body, "shift"))) g->gp.overflow = QFIT_OVERFLOW_SHIFT;
     g->gp.logprobs = g->r->logprobs;
     g->gp.top_logprobs = g->r->logprobs ? g->r->top_logprobs : 0;
     if (build_grammar(g, req) != 0) {

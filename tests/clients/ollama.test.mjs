@@ -223,6 +223,41 @@ describe('ollama client', { skip: skip ?? false }, () => {
     assert.throws(() => qfit(['run', 'router', 'hi'], { QFIT_MODELS: srv.store }), /routing model/);
   });
 
+  test('a client that goes away cancels its generation', async () => {
+    const metric = async () => Number((await (await fetch(`${srv.url}/metrics`)).text())
+      .match(/^qfit_cancellations_total (\d+)/m)[1]);
+    const before = await metric();
+    const ac = new AbortController();
+    const res = await fetch(`${srv.url}/api/generate`, { method: 'POST', signal: ac.signal,
+      headers: { 'content-type': 'application/json' },
+      // shift: the context shifts instead of ending the answer, so it runs until cancelled
+      body: JSON.stringify({ model: 'kjv', prompt: 'In the beginning', shift: true, options: { num_predict: 1000000 } }) });
+    const reader = res.body.getReader();
+    await reader.read();   // the first chunk: it is generating
+    ac.abort();
+    const cancelled = await eventually(async () => (await metric()) > before, 10000, 50);
+    assert.ok(cancelled, 'the generation was not cancelled');
+    // the sequence is free again: a request is served at once
+    const r = await ollama.generate({ model: 'kjv', prompt: 'In', options: { num_predict: 2 } });
+    assert.equal(r.done, true);
+  });
+
+  test('thinking: a prompt that opens <think> puts the answer in thinking, and think:false hides it', async () => {
+    const fs = await import('node:fs');
+    const path = await import('node:path');
+    const mf = path.join(srv.dir, 'think.Modelfile');
+    const q = '"""';
+    fs.writeFileSync(mf, `FROM kjv\nTEMPLATE ${q}{{- range .Messages }}<|{{ .Role }}|>{{ .Content }}\n{{ end }}<|assistant|><think>\n${q}\n`);
+    qfit(['create', 'kjv-think', '-f', mf], { QFIT_MODELS: srv.store });
+    const messages = [{ role: 'user', content: 'Who made the heaven?' }];
+    const on = await ollama.chat({ model: 'kjv-think', messages, think: true, options: { temperature: 0, num_predict: 12 } });
+    assert.ok(on.message.thinking && on.message.thinking.length > 0, JSON.stringify(on.message));
+    assert.ok(!on.message.content.includes('<think>') && !on.message.thinking.includes('<think>'));
+    const off = await ollama.chat({ model: 'kjv-think', messages, think: false, options: { temperature: 0, num_predict: 12 } });
+    assert.ok(!off.message.thinking, JSON.stringify(off.message));
+    assert.equal(off.message.content, '', 'the reasoning never reaches content');
+  });
+
   test('errors: unknown model 404, bad option 400, prompt over the context 400 naming both counts', async () => {
     await assert.rejects(ollama.generate({ model: 'no-such-model', prompt: 'x' }),
       (e) => e.status_code === 404 && /not found/.test(e.error));
