@@ -67,7 +67,9 @@ struct qfit_sched_model {
     qfit_sched_job *pending, *pending_tail;
     int n_pending, n_running;
     qfit_batcher_stats bstats;
-    /* structured output: the vocabulary's token table, built on first use (under embed_mu) */
+    /* structured output: the vocabulary's token table, built on first use (under gvocab_mu,
+     * so that it never waits behind an embedding call) */
+    pthread_mutex_t gvocab_mu;
     qfit_grammar_vocab *gvocab;
     /* embeddings */
     pthread_mutex_t embed_mu;
@@ -314,6 +316,7 @@ static void inst_free(qfit_sched_model *in)
     qfit_chat_model_free(in->cm);
     pthread_cond_destroy(&in->wake);
     pthread_mutex_destroy(&in->embed_mu);
+    pthread_mutex_destroy(&in->gvocab_mu);
     free(in);
 }
 
@@ -653,6 +656,7 @@ int qfit_sched_acquire(qfit_sched *s, const char *model, const qfit_context_para
     in->state = ST_LOADING;
     cond_init_mono(&in->wake);
     pthread_mutex_init(&in->embed_mu, NULL);
+    pthread_mutex_init(&in->gvocab_mu, NULL);
     if (inst_prepare(s, in, code, err, err_len) != 0) {
         inst_free(in);
         return -1;
@@ -842,10 +846,10 @@ int qfit_sched_model_gen_params(const qfit_sched_model *m, qfit_gen_params *gp, 
 
 const qfit_grammar_vocab *qfit_sched_model_grammar_vocab(qfit_sched_model *m, char *err, size_t err_len)
 {
-    pthread_mutex_lock(&m->embed_mu);
+    pthread_mutex_lock(&m->gvocab_mu);
     if (!m->gvocab) m->gvocab = qfit_gen_grammar_vocab(qfit_chat_model_tokenizer(m->cm), err, err_len);
     const qfit_grammar_vocab *v = m->gvocab;
-    pthread_mutex_unlock(&m->embed_mu);
+    pthread_mutex_unlock(&m->gvocab_mu);
     return v;
 }
 
