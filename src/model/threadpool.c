@@ -17,6 +17,7 @@
 #include "model/threadpool.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -146,15 +147,24 @@ qfit_threadpool *qfit_threadpool_new(int n_threads)
             free(tp);
             return NULL;
         }
+        /* Workers take no signals (they inherit this mask): a process-directed signal such
+         * as a terminal's SIGINT must reach the thread that waits for it, not a worker
+         * (qfit run's prompt blocks SIGINT outside ppoll; a Ctrl-C taken by a worker in
+         * that window was lost and the prompt never woke). */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &old);
         for (int i = 1; i < n_threads; i++) {
             tp->args[i].tp = tp;
             tp->args[i].ith = i;
             if (pthread_create(&tp->threads[i], NULL, worker_main, &tp->args[i]) != 0) {
+                pthread_sigmask(SIG_SETMASK, &old, NULL);
                 tp->n = i;   /* stop and join what was started */
                 qfit_threadpool_free(tp);
                 return NULL;
             }
         }
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
     }
     return tp;
 }
