@@ -10,7 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -49,11 +53,39 @@ static void write_file(const char *dir, const char *name, const char *text)
     fclose(f);
 }
 
+/* A loopback port nobody listens on (bound, then closed): where the local-mode runs
+ * look for a server, so that a qfit serve on this machine's default port cannot take
+ * their requests. */
+static int closed_port(void)
+{
+    static int port;
+    if (port) return port;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof a;
+    cr_assert(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+              getsockname(fd, (struct sockaddr *)&a, &len) == 0);
+    close(fd);
+    return port = ntohs(a.sin_port);
+}
+
+/* The server qfit run talks to: QFIT_HOST for the runs below ("" = none: a closed port). */
+static char g_host[64];
+
+static const char *run_host(void)
+{
+    static char closed[64];
+    if (g_host[0]) return g_host;
+    snprintf(closed, sizeof closed, "127.0.0.1:%d", closed_port());
+    return closed;
+}
+
 /* qfit (args as a shell string) in dir with QFIT_MODELS=dir/store; stdout+stderr. */
 static char *qfit(const char *dir, const char *args, int *status)
 {
     char cmd[8192];
-    snprintf(cmd, sizeof cmd, "cd '%s' && { QFIT_MODELS='%s/store' %s %s; }", dir, dir, tu_qfit_bin(), args);
+    snprintf(cmd, sizeof cmd, "cd '%s' && { QFIT_MODELS='%s/store' QFIT_HOST='%s' OLLAMA_HOST= %s %s; }", dir, dir,
+             run_host(), tu_qfit_bin(), args);
     return tu_run(cmd, status);
 }
 
@@ -474,6 +506,7 @@ static void tty_start(tty_run *t, const char *dir, const char *model)
         close(m);
         if (s > 2) close(s);
         setenv("QFIT_MODELS", store, 1);
+        setenv("QFIT_HOST", run_host(), 1);
         execl(bin, bin, "run", model, (char *)NULL);
         _exit(127);
     }
@@ -772,4 +805,177 @@ Test(chat, interactive_needs_a_template)
     tty_expect_free(&t, "has no chat template");
     tty_expect_free(&t, "Modelfile TEMPLATE");
     tty_finish(&t, 1);
+}
+
+/* ---- qfit run through a running qfit serve */
+
+typedef struct {
+    pid_t pid;
+    char  log[2048];
+} serve_run;
+
+/* qfit serve on a free loopback port with dir's store; g_host is set to it. */
+static void serve_start(serve_run *sv, const char *dir)
+{
+    snprintf(sv->log, sizeof sv->log, "%s/serve.log", dir);
+    char store[2048];
+    snprintf(store, sizeof store, "%s/store", dir);
+    const char *bin = tu_qfit_bin();
+    sv->pid = fork();
+    cr_assert(sv->pid >= 0);
+    if (sv->pid == 0) {
+        /* dies with the test's process (a failed assertion must not leave it running and
+         * holding the test run's output pipe open) */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int fd = open(sv->log, O_WRONLY | O_CREAT | O_TRUNC, 0644), null = open("/dev/null", O_RDWR);
+        if (fd < 0 || null < 0) _exit(127);
+        dup2(null, 0);
+        dup2(null, 1);
+        dup2(fd, 2);
+        setenv("QFIT_MODELS", store, 1);
+        unsetenv("QFIT_API_KEY");
+        execl(bin, bin, "serve", "--host", "127.0.0.1:0", (char *)NULL);
+        _exit(127);
+    }
+    const double end = now_s() + TTY_WAIT_S;
+    for (;;) {
+        char *l = tu_read_file(sv->log, NULL);
+        const char *at = l ? strstr(l, "listening on http://127.0.0.1:") : NULL;
+        int port = at ? atoi(at + strlen("listening on http://127.0.0.1:")) : 0;
+        free(l);
+        if (port > 0) {
+            snprintf(g_host, sizeof g_host, "127.0.0.1:%d", port);
+            return;
+        }
+        cr_assert(now_s() < end && waitpid(sv->pid, NULL, WNOHANG) == 0, "qfit serve did not start (%s)", sv->log);
+        usleep(50 * 1000);
+    }
+}
+
+/* Stop it (SIGTERM, killed after the bound); returns its log (malloc'd). */
+static char *serve_stop(serve_run *sv)
+{
+    g_host[0] = '\0';
+    kill(sv->pid, SIGTERM);
+    const double end = now_s() + TTY_WAIT_S;
+    int st = 0;
+    pid_t w;
+    while ((w = waitpid(sv->pid, &st, WNOHANG)) == 0 && now_s() < end) usleep(20 * 1000);
+    if (w == 0) {
+        kill(sv->pid, SIGKILL);
+        waitpid(sv->pid, &st, 0);
+    }
+    char *l = tu_read_file(sv->log, NULL);
+    cr_assert(l);
+    cr_expect(w != 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "qfit serve did not stop cleanly:\n%s", l);
+    return l;
+}
+
+static size_t count_of(const char *hay, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle)) n++;
+    return n;
+}
+
+/* One answer through the server is the same text as the local run's; the server ran it
+ * (its log), and still holds the model afterwards (qfit ps). */
+Test(chat, run_through_the_server_answers_as_local)
+{
+    const char *d = fresh_dir("remote1");
+    create_model(d, "scribe", GO_TEMPLATE, CHAT_EXTRA);
+    int st;
+    char *local = qfit_stdout(d, "run scribe 'In the beginning'", &st);
+    cr_assert_eq(st, 0);
+    serve_run sv;
+    serve_start(&sv, d);
+    char *remote = qfit_stdout(d, "run scribe 'In the beginning'", &st);
+    cr_expect_eq(st, 0);
+    cr_expect_str_eq(remote, local, "through the server:\n%s\nlocal:\n%s", remote, local);
+    cr_expect(strlen(local) > 4, "an answer: '%s'", local);
+    char *ps = qfit(d, "ps", &st);
+    cr_expect(strstr(ps, "scribe:latest"), "the model stays loaded: %s", ps);
+    free(ps);
+    /* --local runs here even with a server: the server sees no new chat */
+    free(qfit_stdout(d, "run scribe 'In the beginning' --local", &st));
+    cr_expect_eq(st, 0);
+    /* a model the server does not have: its message */
+    char *out = qfit(d, "run nosuch 'x'", &st);
+    cr_expect_neq(st, 0);
+    cr_expect(strstr(out, "model 'nosuch' not found"), "%s", out);
+    free(out);
+    char *log = serve_stop(&sv);
+    cr_expect_eq(count_of(log, "POST /api/chat 200"), 1, "one chat through the server:\n%s", log);
+    free(log);
+    free(local);
+    free(remote);
+}
+
+/* An interactive session through the server: turn 2 reuses turn 1's tokens (the
+ * server's prefix cache), Ctrl-C stops an answer there (the server cancels it) and the
+ * session goes on; /save creates the model on the server. */
+Test(chat, run_through_the_server_interactive)
+{
+    const char *d = fresh_dir("remote2");
+    create_model(d, "np0", GO_TEMPLATE, "SYSTEM Thou art a scribe.\nPARAMETER num_predict 0\n");
+    create_model(d, "long", GO_TEMPLATE, "PARAMETER temperature 0\nPARAMETER num_predict 100000\n");
+    qfit_store *s;
+    qfit_chat_model *cm = open_model(d, "np0", &s);
+    size_t n1, n2;
+    int32_t *ids1 = tokens_of(cm, "[{\"role\":\"user\",\"content\":\"In the beginning\"}]", &n1);
+    int32_t *ids2 = tokens_of(cm, "[{\"role\":\"user\",\"content\":\"In the beginning\"},"
+                                  "{\"role\":\"assistant\",\"content\":\"\"},"
+                                  "{\"role\":\"user\",\"content\":\"And God said\"}]", &n2);
+    const size_t keep = common_prefix(ids1, n1, ids2, n2);
+    qfit_chat_model_free(cm);
+    qfit_store_close(s);
+
+    serve_run sv;
+    serve_start(&sv, d);
+    tty_run t;
+    tty_start(&t, d, "np0");
+    tty_expect_free(&t, ">>> ");
+    tty_send(&t, "/set verbose\n");
+    tty_expect_free(&t, "Set 'verbose' mode.");
+    tty_send(&t, "In the beginning\n");
+    cr_assert_eq(tty_prompt_eval_count(&t), (long)n1);
+    tty_expect_free(&t, ">>> ");
+    tty_send(&t, "And God said\n");
+    /* the server counts the whole prompt, as Ollama; what it evaluated is in its metrics */
+    cr_assert_eq(tty_prompt_eval_count(&t), (long)n2);
+    tty_expect_free(&t, ">>> ");
+    char cmd[256], want[128];
+    snprintf(cmd, sizeof cmd, "curl -s http://%s/metrics", g_host);
+    int st;
+    char *metrics = tu_run(cmd, &st);
+    snprintf(want, sizeof want, "\nqfit_prefix_cache_reused_tokens_total %zu\n", keep);
+    cr_assert(strstr(metrics, want), "turn 2 must reuse the %zu tokens of turn 1 (%zu new of %zu):\n%s", keep,
+              n2 - keep, n2, metrics);
+    free(metrics);
+    tty_send(&t, "/load long\n");
+    tty_expect_free(&t, "Loading model 'long'");
+    tty_expect_free(&t, ">>> ");
+    tty_send(&t, "In the beginning\n");
+    tty_expect_free(&t, "In the beginning\n");
+    size_t before = t.len;
+    while (t.len < before + 8) cr_assert(tty_read(&t, TTY_WAIT_S * 1000), "no answer: %s", t.buf);
+    tty_send(&t, "\x03");
+    char *seg = tty_expect(&t, ">>> ");
+    cr_assert(!strstr(seg, "is full"), "the answer ran to its end instead of stopping: %s", seg);
+    free(seg);
+    tty_send(&t, "/save cut\n");
+    tty_expect_free(&t, "Created new model 'cut'");
+    tty_expect_free(&t, ">>> ");
+    tty_send(&t, "\x04");
+    tty_finish(&t, 0);
+    char *log = serve_stop(&sv);
+    cr_expect(strstr(log, "POST /api/create 200"), "/save went to the server:\n%s", log);
+    cr_expect(strstr(log, "POST /api/chat 200") && strstr(log, "(connection closed early)"), "Ctrl-C closed the request:\n%s", log);
+    free(log);
+    char *out = qfit_stdout(d, "show cut --modelfile", &st);
+    cr_assert_eq(st, 0);
+    cr_assert(strstr(out, "\nMESSAGE user In the beginning\nMESSAGE assistant "), "%s", out);
+    free(out);
+    free(ids1);
+    free(ids2);
 }

@@ -2,7 +2,9 @@
  *   qfit run MODEL.gguf -p PROMPT [options]   plain completion of PROMPT (an existing file)
  *   qfit run NAME [PROMPT]                    chat with a stored model (include/qfit/chat.h):
  *                                             one-shot with PROMPT or piped stdin, else an
- *                                             interactive session like `ollama run`. */
+ *                                             interactive session like `ollama run`; through
+ *                                             a running qfit serve when one answers at
+ *                                             QFIT_HOST (run_remote.h), else in this process. */
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -12,11 +14,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/cli_client.h"
 #include "cli/cli_env.h"
 #include "cli/cli_store.h"
 #include "cli/commands.h"
 #include "cli/run_grammar.h"
+#include "cli/run_remote.h"
 #include "qfit/chat.h"
+#include "qfit/config.h"
 #include "qfit/generate.h"
 #include "qfit/model.h"
 #include "qfit/tokenizer.h"
@@ -24,9 +29,11 @@
 static void run_usage(FILE *f)
 {
     fprintf(f,
-            "usage: qfit run NAME [PROMPT] [--verbose] [--format json|SCHEMA.json]\n"
+            "usage: qfit run NAME [PROMPT] [--verbose] [--format json|SCHEMA.json] [--local]\n"
             "  chat with the stored model NAME through its chat template: one answer to PROMPT (or\n"
-            "  to piped stdin), else an interactive session (type /? there for its commands)\n"
+            "  to piped stdin), else an interactive session (type /? there for its commands).\n"
+            "  When a qfit server answers at QFIT_HOST, the server runs the model (it stays loaded,\n"
+            "  with the server's store and settings); --local runs it in this process instead\n"
             "usage: qfit run MODEL.gguf -p PROMPT [options]\n"
             "  -p, --prompt S        prompt text\n"
             "  -n, --n-predict N     tokens to generate (default 128)\n"
@@ -220,10 +227,17 @@ typedef struct {
     size_t              n_cached, cap_cached;
     bool                verbose;
     const qfit_grammar *grammar;  /* --format: every answer constrained (NULL: none) */
+    /* Through a server (remote.name set): no model, context or cache here; params holds
+     * only the session's /set parameter overrides (the server applies the model's own),
+     * format_json is --format as the server takes it. */
+    run_remote          remote;
+    bool                use_server;
+    json_t             *format_json;
 } chat_session;
 
 static void session_close_model(chat_session *s)
 {
+    qfit_run_remote_close(&s->remote);
     qfit_context_free(s->c);
     qfit_model_free(s->m);
     qfit_chat_model_free(s->cm);
@@ -244,9 +258,36 @@ static int session_context_params(const qfit_params *p, qfit_context_params *cp,
     return qfit_chat_apply_params(p, NULL, cp, err, err_len);
 }
 
+/* Open MODEL on the server, replacing nothing on failure. */
+static int session_open_remote(chat_session *s, const char *model, bool need_template, char *err, size_t err_len)
+{
+    run_remote r;
+    qfit_params *p = qfit_params_new();
+    if (!p) {
+        snprintf(err, err_len, "out of memory");
+        return -1;
+    }
+    if (qfit_run_remote_open(&r, model, err, err_len) != 0) {
+        qfit_params_free(p);
+        return -1;
+    }
+    if (need_template && !qfit_run_remote_has_template(&r)) {
+        snprintf(err, err_len, "%s has no chat template on the server: create a model with a Modelfile "
+                 "TEMPLATE to chat with it", model);
+        qfit_run_remote_close(&r);
+        qfit_params_free(p);
+        return -1;
+    }
+    session_close_model(s);
+    s->remote = r;
+    s->params = p;
+    return 0;
+}
+
 /* Open MODEL (stored name or GGUF path) into s, replacing nothing on failure. */
 static int session_open(chat_session *s, const char *model, bool need_template, char *err, size_t err_len)
 {
+    if (s->use_server) return session_open_remote(s, model, need_template, err, err_len);
     chat_session n = { .verbose = s->verbose };
     qfit_warnings w = { 0 };
     n.cm = qfit_chat_model_open(model, NULL, &w, err, err_len);
@@ -379,8 +420,11 @@ typedef enum { TURN_OK = 0, TURN_NOT_RUN = 1, TURN_ERROR = -1 } turn_status;
  * cached prefix, so a turn costs its new tokens. The answer, even cut by Ctrl-C or a
  * full context, is appended to the history. TURN_NOT_RUN: the prompt does not fit (a
  * message says so; the history is unchanged). */
+static turn_status session_turn_remote(chat_session *s, bool chat, const char *raw, bool interactive);
+
 static turn_status session_turn(chat_session *s, bool chat, const char *raw, bool interactive)
 {
+    if (s->use_server) return session_turn_remote(s, chat, raw, interactive);
     char err[1024];
     char *prompt = NULL;
     int32_t *ids = NULL;
@@ -458,6 +502,47 @@ out:
     free(a.ids);
     free(ids);
     free(prompt);
+    return st;
+}
+
+/* The same turn through the server: the conversation (or the raw prompt) is sent whole;
+ * the server's prefix cache reuses what it has. */
+static turn_status session_turn_remote(chat_session *s, bool chat, const char *raw, bool interactive)
+{
+    char err[1024];
+    answer_buf a = { 0 };
+    /* to tell a full context from the length asked for */
+    const int num_predict = qfit_run_remote_num_predict(&s->remote, s->params);
+    g_interrupted = 0;
+    const qfit_gen_callbacks cb = { .on_text = answer_text, .should_abort = answer_abort, .user = &a };
+    qfit_gen_result r;
+    int rc = qfit_run_remote_answer(&s->remote, chat ? s->history : NULL, raw, s->params, s->format_json, &cb, &r,
+                                    err, sizeof err);
+    g_interrupted = 0;
+    if (a.len || rc == 0) printf("\n");
+    fflush(stdout);
+    turn_status st = TURN_ERROR;
+    if (rc == 1) {
+        fprintf(stderr, "qfit run: %s\n", err);
+        st = TURN_NOT_RUN;
+    } else if (rc != 0 || a.oom) {
+        fprintf(stderr, "qfit run: %s\n", rc != 0 ? err : "out of memory");
+    } else {
+        if (r.reason == QFIT_GEN_LENGTH && (num_predict < 0 || r.eval_count < num_predict))
+            fprintf(stderr, "qfit run: the context is full: the answer stops here. %s\n",
+                    interactive ? "Use /clear to start a new conversation, or /set parameter num_ctx with a "
+                                  "larger value" : "Use a larger num_ctx");
+        if (s->verbose && r.reason != QFIT_GEN_CANCELLED) print_stats(&r);
+        st = TURN_OK;
+    }
+    if (chat && (st == TURN_OK || a.len)) {   /* an answer cut by Ctrl-C stays in the conversation */
+        json_t *msg = json_pack("{s:s, s:o}", "role", "assistant", "content",
+                                json_stringn_nocheck(a.text ? a.text : "", a.len));
+        if (!msg || json_array_append_new(s->history, msg) != 0) { fprintf(stderr, "qfit run: out of memory\n"); st = TURN_ERROR; }
+        else st = TURN_OK;
+    }
+    free(a.text);
+    free(a.ids);
     return st;
 }
 
@@ -626,7 +711,7 @@ static void cmd_set_parameter(chat_session *s, char *args)
     if (rc == 1 && (qfit_params_merge(next, set, err, sizeof err) != 0 ||
                     session_context_params(next, &cp, err, sizeof err) != 0))
         rc = -1;
-    if (rc == 1 && memcmp(&cp, &s->cp, sizeof cp) != 0) {
+    if (rc == 1 && !s->use_server && memcmp(&cp, &s->cp, sizeof cp) != 0) {
         qfit_context *c = qfit_context_new(s->m, &cp, err, sizeof err);
         if (!c) rc = -1;
         else {
@@ -678,6 +763,11 @@ static void cmd_show(chat_session *s, char *args)
 {
     char *what, *rest, err[512];
     split_word(args, &what, &rest);
+    if (s->use_server) {
+        if (!qfit_run_remote_show(&s->remote, what, s->params, s->system))
+            printf("Unknown command '/show %s'. Type /? show for help\n", what);
+        return;
+    }
     const qfit_modelfile *mf = qfit_chat_model_modelfile_c(s->cm);
     if (!strcmp(what, "info")) {
         const qfit_hparams *hp = qfit_model_hparams(s->m);
@@ -720,6 +810,12 @@ static void cmd_save(chat_session *s, char *args)
     char *name, *rest, err[1024];
     split_word(args, &name, &rest);
     if (!*name || *rest) { printf("Usage: /save <modelname>\n"); return; }
+    if (s->use_server) {
+        if (qfit_run_remote_save(&s->remote, name, s->params, s->system, s->history, err, sizeof err) != 0)
+            printf("Error: %s\n", err);
+        else printf("Created new model '%s'\n", name);
+        return;
+    }
     qfit_modelfile *mf = session_modelfile(s, true, err, sizeof err);
     qfit_store *st = mf ? qfit_cli_open_store("run") : NULL;
     qfit_create_opts o = { .quantize_ftype = -1 };
@@ -811,7 +907,7 @@ static int chat_interactive(chat_session *s)
             else if (!strcmp(cmd, "save")) cmd_save(s, args);
             else if (!strcmp(cmd, "clear")) {
                 json_array_clear(s->history);
-                qfit_context_reset(s->c);
+                if (s->c) qfit_context_reset(s->c);
                 s->n_cached = 0;
                 printf("Cleared session context\n");
             } else if (!strcmp(cmd, "load")) {
@@ -871,17 +967,51 @@ static char *read_all_stdin(void)
     return buf;
 }
 
-/* qfit run NAME [PROMPT...] [--verbose] [--format json|SCHEMA.json] */
+/* --format as the server takes it: "json", or the schema file's JSON. NULL when absent;
+ * the file was validated by qfit_run_grammar_load already. */
+static json_t *format_value(const char *format)
+{
+    if (!format) return NULL;
+    if (!strcmp(format, "json")) return json_string("json");
+    json_error_t je;
+    return json_load_file(format, 0, &je);
+}
+
+/* Where the model runs: 1 through the server at QFIT_HOST, 0 here (nobody listens
+ * there, or --local), -1 after a message (something that is not a qfit server answers,
+ * or QFIT_HOST is bad). */
+static int use_server(bool local, bool verbose)
+{
+    if (local) return 0;
+    char base[600], err[1024];
+    int r = qfit_client_probe(base, sizeof base, err, sizeof err);
+    if (r < 0) fprintf(stderr, "qfit run: %s (use --local to run the model in this process)\n", err);
+    if (r == 1 && verbose) fprintf(stderr, "qfit run: through the server at %s\n", base);
+    /* the engine settings of this environment are the server's business now: say so */
+    static const char *const engine_env[] = { "KV_CACHE_TYPE", "FLASH_ATTENTION", "CONTEXT_LENGTH" };
+    for (size_t i = 0; r == 1 && i < sizeof engine_env / sizeof engine_env[0]; i++) {
+        char v[256];
+        const char *which = NULL;
+        bool too_long = false;
+        if (qfit_env(engine_env[i], v, sizeof v, &which, &too_long) || too_long)
+            fprintf(stderr, "qfit run: note: %s is not applied: the server at %s runs the model with its own "
+                    "settings (--local runs it here)\n", which, base);
+    }
+    return r;
+}
+
+/* qfit run NAME [PROMPT...] [--verbose] [--format json|SCHEMA.json] [--local] */
 static int run_chat(int argc, char **argv)
 {
     const char *model = NULL, *format = NULL;
     char *prompt = NULL;
     size_t plen = 0;
-    bool verbose = false;
+    bool verbose = false, local = false;
     int rc = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--verbose")) verbose = true;
+        else if (!strcmp(a, "--local")) local = true;
         else if (!strcmp(a, "--format") && i + 1 < argc) format = argv[++i];
         else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "qfit run: unknown option %s for a stored model (its settings come from its "
@@ -907,6 +1037,13 @@ static int run_chat(int argc, char **argv)
 
     chat_session s = { .verbose = verbose, .grammar = grammar };
     char err[1024];
+    const int server = use_server(local, verbose);
+    if (server < 0) goto out;
+    s.use_server = server == 1;
+    if (s.use_server && format && !(s.format_json = format_value(format))) {
+        fprintf(stderr, "qfit run: cannot read %s\n", format);
+        goto out;
+    }
     if (!(s.history = json_array())) goto out;
     if (session_open(&s, model, interactive, err, sizeof err) != 0) {
         fprintf(stderr, "qfit run: %s\n", err);
@@ -914,7 +1051,7 @@ static int run_chat(int argc, char **argv)
     }
     if (interactive) { rc = chat_interactive(&s); goto out; }
 
-    const bool chat = qfit_chat_model_template(s.cm) != NULL;
+    const bool chat = s.use_server ? qfit_run_remote_has_template(&s.remote) : qfit_chat_model_template(s.cm) != NULL;
     if (!chat)
         fprintf(stderr, "qfit run: %s has no chat template: the prompt is completed as it is\n", model);
     json_t *msg = chat ? json_pack("{s:s, s:s}", "role", "user", "content", prompt) : NULL;
@@ -926,6 +1063,7 @@ static int run_chat(int argc, char **argv)
 out:
     session_close_model(&s);
     json_decref(s.history);
+    json_decref(s.format_json);
     free(s.system);
     free(s.cached);
     free(prompt);
@@ -936,7 +1074,7 @@ out:
 /* The model argument: the first word that is neither an option nor an option's value. */
 static const char *model_arg(int argc, char **argv)
 {
-    static const char *const flags[] = { "--ignore-eos", "--no-context-shift", "--verbose", "-h", "--help" };
+    static const char *const flags[] = { "--ignore-eos", "--no-context-shift", "--verbose", "--local", "-h", "--help" };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (a[0] != '-' || !a[1]) return a;

@@ -13,7 +13,8 @@ const char *tu_shared(void)
     const char *p = getenv("QFIT_SHARED");
     if (!p || !*p) p = "../shared";
     struct stat st;
-    if (stat(p, &st) == 0 && S_ISDIR(st.st_mode)) return p;
+    static char abs[4096];   /* absolute: tests run qfit in other directories */
+    if (stat(p, &st) == 0 && S_ISDIR(st.st_mode)) return realpath(p, abs) ? abs : p;
     const char *ci = getenv("CI");
     if (ci && strcmp(ci, "true") == 0)
         cr_assert_fail("shared test data folder '%s' is missing (set QFIT_SHARED); under CI this is a failure", p);
