@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <curl/curl.h>
 #include <ifaddrs.h>
 #include <jansson.h>
@@ -1019,6 +1020,61 @@ Test(server, handler_sees_disconnect, .fini = teardown)
     reply_free(&r);
     for (int i = 0; i < 1100 && !atomic_load(&handler_saw_cancel); i++) usleep(10000);
     cr_expect_eq(atomic_load(&handler_saw_cancel), 1, "the handler never saw the client leave");
+}
+
+/* Slowloris (user-pain-points Part 4): clients that hold more connections than the server
+ * allows, each trickling header bytes so that no inactivity timeout fires. Each is closed
+ * cfg.header_timeout_ms after it opened; an honest client gets through while the attack
+ * goes on, and the server stays up. */
+static double mono_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+Test(server, slow_clients_cannot_hold_the_connections, .fini = teardown)
+{
+    enum { LIMIT = 16, SLOW = 64 };
+    start((qfit_server_config){ .max_connections = LIMIT, .header_timeout_ms = 600 });
+    int fds[SLOW];
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)qfit_server_port(srv)),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    for (int i = 0; i < SLOW; i++) {
+        fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        cr_assert(fds[i] >= 0);
+        connect(fds[i], (struct sockaddr *)&a, sizeof a);   /* in progress or done: loopback */
+    }
+    usleep(100 * 1000);
+    static const char head[] = "GET /api/version HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+    for (int i = 0; i < SLOW; i++) (void)!send(fds[i], head, sizeof head - 1, MSG_NOSIGNAL);
+    /* the attack: a header line every 50 ms on every open connection, for 4 s; an honest
+     * request every 100 ms until one is answered */
+    const double t0 = mono_s();
+    double answered_at = -1;
+    int next_honest = 0;
+    while (mono_s() - t0 < 4.0) {
+        for (int i = 0; i < SLOW; i++)
+            if (fds[i] >= 0 && send(fds[i], "X-Slow: 1\r\n", 11, MSG_NOSIGNAL) < 0 && errno != EAGAIN) {
+                close(fds[i]);
+                fds[i] = -1;
+            }
+        if (answered_at < 0 && (mono_s() - t0) * 10 >= next_honest) {
+            next_honest++;
+            reply r = http((request){ .path = "/api/version", .timeout_ms = 300 });
+            if (r.status == 200) answered_at = mono_s() - t0;
+            reply_free(&r);
+        }
+        usleep(50 * 1000);
+    }
+    for (int i = 0; i < SLOW; i++)
+        if (fds[i] >= 0) close(fds[i]);
+    cr_expect(answered_at >= 0, "no honest request was answered in 4 s of slow clients");
+    cr_expect_geq(qfit_server_slow_closed(srv), (unsigned long)LIMIT, "closed %lu slow connections",
+                  qfit_server_slow_closed(srv));
+    reply r = http((request){ .path = "/api/version" });
+    cr_expect_eq(r.status, 200, "the server is still up: %ld", r.status);
+    reply_free(&r);
 }
 
 Test(server, route_registration_errors, .fini = teardown)

@@ -30,6 +30,10 @@
  *   5. body: Content-Length or the bytes received beyond the route's limit
  *      (cfg.max_body, default 32 MiB) is 413; header block and URL are bounded
  *      by a 64 KiB per-connection buffer (libmicrohttpd answers 431/414);
+ *      a connection whose request headers are not complete cfg.header_timeout_ms
+ *      (default 10 s) after it opened or after its previous request ended is closed
+ *      (slowloris: trickled headers would hold a connection thread each), one log
+ *      line per batch of closures;
  *   6. the handler runs once the whole body is received (or, with a body
  *      function, the body is handed over chunk by chunk as it arrives).
  *
@@ -113,6 +117,10 @@ extern "C" {
  * that reads slower than the model writes can hold up to 256 KiB more (the stream queue). */
 #define QFIT_SERVER_CONNECTION_BYTES (224u << 10)
 #define QFIT_SERVER_DEFAULT_KEEPALIVE_MS 5000
+/* A connection must deliver its request's headers within this time of opening (or of
+ * its previous request's end), else it is closed: slow clients (slowloris) cannot hold
+ * the connection slots. */
+#define QFIT_SERVER_DEFAULT_HEADER_TIMEOUT_MS 10000
 
 typedef struct {
     const char *host;          /* address to bind ("127.0.0.1", "::1", "0.0.0.0", a name); NULL = 127.0.0.1 */
@@ -124,6 +132,7 @@ typedef struct {
     size_t      max_body;      /* 0 = QFIT_SERVER_DEFAULT_MAX_BODY (JSON bodies) */
     unsigned    max_connections;   /* 0 = QFIT_SERVER_DEFAULT_MAX_CONNECTIONS */
     unsigned    keepalive_ms;  /* 0 = QFIT_SERVER_DEFAULT_KEEPALIVE_MS */
+    unsigned    header_timeout_ms; /* 0 = QFIT_SERVER_DEFAULT_HEADER_TIMEOUT_MS */
     /* One line per finished request ("GET /api/tags 200 1.2ms 127.0.0.1"); NULL = silent.
      * Called from connection threads. */
     void      (*log)(void *ctx, const char *line);
@@ -167,6 +176,9 @@ int  qfit_server_port(const qfit_server *s);           /* the bound port, -1 bef
  * connection threads. Producers must still call qfit_http_stream_end. */
 void qfit_server_stop(qfit_server *s);
 void qfit_server_free(qfit_server *s);                 /* stops first if running */
+/* Connections closed so far because their request headers did not arrive within
+ * cfg.header_timeout_ms (slow clients). */
+unsigned long qfit_server_slow_closed(const qfit_server *s);
 /* Is host (as given to cfg.host) an address that only loopback clients can reach? */
 bool qfit_server_host_is_loopback(const char *host);
 

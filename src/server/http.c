@@ -91,6 +91,15 @@ struct qfit_http_req {
     char                   client[64];
 };
 
+/* An open connection, as the slow-client watchdog sees it (see slow_watchdog). */
+typedef struct conn_rec {
+    struct conn_rec *prev, *next;
+    int              fd;
+    struct timespec  since;        /* the connection's start, or the end of its last request */
+    bool             in_request;   /* its request's headers are in: a handler has it */
+    bool             closed;       /* shut down by the watchdog */
+} conn_rec;
+
 struct qfit_server {
     qfit_server_config       cfg;
     char                    *host, *origins, *store_root;
@@ -106,6 +115,12 @@ struct qfit_server {
     pthread_mutex_t          mu;          /* the live-stream list */
     qfit_http_stream        *streams;
     atomic_bool              stopping;
+    pthread_mutex_t          conn_mu;     /* conns, watchdog_stop */
+    pthread_cond_t           conn_cv;
+    conn_rec                *conns;
+    pthread_t                watchdog;
+    bool                     watchdog_started, watchdog_stop;
+    atomic_ulong             slow_closed; /* connections closed by the watchdog */
 };
 
 /* ---------------------------------------------------------------- small helpers */
@@ -880,14 +895,100 @@ static enum MHD_Result queue(qfit_http_req *r)
     return rc;
 }
 
+/* ---------------------------------------------------------------- slow clients */
+
+/* Slowloris: a client that opens connections and sends its request headers a byte at a
+ * time holds a connection slot (a thread) each, and libmicrohttpd's inactivity timeout
+ * never fires while bytes trickle in. The watchdog closes every connection whose
+ * request headers are not complete cfg.header_timeout_ms after it opened (or after its
+ * previous request ended: an idle keep-alive connection goes the same way), so slots
+ * come back to honest clients within that bound. A connection whose headers are in is
+ * left alone (a handler owns it; a streaming answer sends keep-alives). */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    qfit_server *s = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        conn_rec *k = calloc(1, sizeof *k);
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (!k) return;   /* unwatched: the inactivity timeout still applies */
+        k->fd = ci ? (int)ci->connect_fd : -1;
+        clock_gettime(CLOCK_MONOTONIC, &k->since);
+        pthread_mutex_lock(&s->conn_mu);
+        k->next = s->conns;
+        if (s->conns) s->conns->prev = k;
+        s->conns = k;
+        pthread_mutex_unlock(&s->conn_mu);
+        *socket_context = k;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
+        conn_rec *k = *socket_context;   /* called before the socket is closed */
+        pthread_mutex_lock(&s->conn_mu);
+        if (k->prev) k->prev->next = k->next;
+        else s->conns = k->next;
+        if (k->next) k->next->prev = k->prev;
+        pthread_mutex_unlock(&s->conn_mu);
+        free(k);
+        *socket_context = NULL;
+    }
+}
+
+static void conn_mark(qfit_server *s, struct MHD_Connection *c, bool in_request)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    conn_rec *k = ci ? ci->socket_context : NULL;
+    if (!k) return;
+    pthread_mutex_lock(&s->conn_mu);
+    k->in_request = in_request;
+    if (!in_request) clock_gettime(CLOCK_MONOTONIC, &k->since);
+    pthread_mutex_unlock(&s->conn_mu);
+}
+
+static void *slow_watchdog(void *arg)
+{
+    qfit_server *s = arg;
+    const double limit = s->cfg.header_timeout_ms;
+    const unsigned tick_ms = s->cfg.header_timeout_ms < 1000 ? s->cfg.header_timeout_ms / 4 + 1 : 250;
+    unsigned long reported = 0;
+    pthread_mutex_lock(&s->conn_mu);
+    while (!s->watchdog_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += (long)tick_ms * 1000000L;
+        ts.tv_sec += ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&s->conn_cv, &s->conn_mu, &ts);
+        for (conn_rec *k = s->conns; k && !s->watchdog_stop; k = k->next)
+            if (!k->in_request && !k->closed && k->fd >= 0 && ms_since(&k->since) > limit) {
+                shutdown(k->fd, SHUT_RDWR);   /* its thread sees the end and closes it */
+                k->closed = true;
+                atomic_fetch_add(&s->slow_closed, 1);
+            }
+        const unsigned long n = atomic_load(&s->slow_closed);
+        if (n != reported && s->cfg.log) {   /* one line per tick, not one per connection */
+            char line[160];
+            snprintf(line, sizeof line, "closed %lu connection(s) that sent no complete request within %u ms "
+                     "(slow clients; %lu in all)", n - reported, s->cfg.header_timeout_ms, n);
+            pthread_mutex_unlock(&s->conn_mu);
+            s->cfg.log(s->cfg.log_ctx, line);
+            pthread_mutex_lock(&s->conn_mu);
+        }
+        reported = n;
+    }
+    pthread_mutex_unlock(&s->conn_mu);
+    return NULL;
+}
+
+unsigned long qfit_server_slow_closed(const qfit_server *s) { return atomic_load(&s->slow_closed); }
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **req_cls)
 {
-    (void)cls; (void)url; (void)version;
+    (void)url; (void)version;
     qfit_http_req *r = *req_cls;
     if (!r) return MHD_NO;   /* out of memory in on_uri */
     if (!r->begun) {
+        conn_mark(cls, c, true);
         r->begun = true;
         r->conn = c;
         r->method = method;
@@ -940,8 +1041,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls, enum MHD_RequestTerminationCode toe)
 {
-    (void)c;
     qfit_server *s = cls;
+    conn_mark(s, c, false);
     qfit_http_req *r = *req_cls;
     if (!r) return;
     *req_cls = NULL;
@@ -974,6 +1075,13 @@ qfit_server *qfit_server_new(const qfit_server_config *cfg, char *err, size_t er
     s->cfg = *cfg;
     s->port = -1;
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->conn_mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->conn_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    if (!s->cfg.header_timeout_ms) s->cfg.header_timeout_ms = QFIT_SERVER_DEFAULT_HEADER_TIMEOUT_MS;
     if (!s->cfg.max_body) s->cfg.max_body = QFIT_SERVER_DEFAULT_MAX_BODY;
     if (!s->cfg.max_connections) s->cfg.max_connections = QFIT_SERVER_DEFAULT_MAX_CONNECTIONS;
     if (!s->cfg.keepalive_ms) s->cfg.keepalive_ms = QFIT_SERVER_DEFAULT_KEEPALIVE_MS;
@@ -1064,6 +1172,7 @@ int qfit_server_start(qfit_server *s, char *err, size_t err_len)
                                  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&s->addr,
                                  MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                                 MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
                                  MHD_OPTION_CONNECTION_LIMIT, s->cfg.max_connections,
                                  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
@@ -1076,6 +1185,13 @@ int qfit_server_start(qfit_server *s, char *err, size_t err_len)
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
     s->port = di ? di->port : s->cfg.port;
+    s->watchdog_stop = false;
+    if (pthread_create(&s->watchdog, NULL, slow_watchdog, s) != 0) {
+        snprintf(err, err_len, "cannot start the slow-client watchdog thread");
+        qfit_server_stop(s);
+        return -1;
+    }
+    s->watchdog_started = true;
     return 0;
 }
 
@@ -1085,6 +1201,14 @@ void qfit_server_stop(qfit_server *s)
 {
     if (!s->daemon) return;
     atomic_store(&s->stopping, true);
+    if (s->watchdog_started) {
+        pthread_mutex_lock(&s->conn_mu);
+        s->watchdog_stop = true;
+        pthread_cond_signal(&s->conn_cv);
+        pthread_mutex_unlock(&s->conn_mu);
+        pthread_join(s->watchdog, NULL);
+        s->watchdog_started = false;
+    }
     pthread_mutex_lock(&s->mu);
     for (qfit_http_stream *st = s->streams; st; st = st->next) stream_cancel(st);
     pthread_mutex_unlock(&s->mu);
@@ -1098,6 +1222,8 @@ void qfit_server_free(qfit_server *s)
     if (!s) return;
     qfit_server_stop(s);
     pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->conn_mu);
+    pthread_cond_destroy(&s->conn_cv);
     free(s->routes);
     free(s->host);
     free(s->origins);
