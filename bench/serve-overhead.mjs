@@ -10,11 +10,13 @@
 //        the time from the first to the last chunk;
 //      - time to first token at the client, minus what the engine reports for the same
 //        request (prompt_eval_duration: the prefill, which produces the first token's
-//        logits): what HTTP, JSON, tokenizing, scheduling and streaming add.
+//        logits): what HTTP, JSON, tokenizing, scheduling and streaming add. The client is
+//        a plain socket (see request()), so a client library's own cost is not counted.
 // Prints a JSON summary; run it on an idle machine (medians over the rounds).
 import { spawn, execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -50,28 +52,49 @@ const base = await new Promise((resolve, reject) => {
   srv.on('exit', (c) => reject(new Error(`server exited (${c}):\n${log}`)));
 });
 
-async function request() {
-  const t0 = performance.now();
-  const res = await fetch(`${base}/api/generate`, { method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ model, prompt: 'In the beginning God created the heaven and the earth.', raw: true,
-      options: { temperature: 0, num_predict: tg, num_thread: 2 } }) });
-  let first = null, last = null, final = null, buf = '';
-  const dec = new TextDecoder();
-  for await (const chunk of res.body) {
-    buf += dec.decode(chunk, { stream: true });
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i).trim();
-      buf = buf.slice(i + 1);
-      if (!line) continue;
-      const o = JSON.parse(line);
+// One streaming request over a plain TCP socket (node:net): a minimal HTTP/1.1 client, so
+// that what is measured is the server, not a client library (undici's fetch alone takes
+// 2-20 ms per request here while it warms up).
+function request() {
+  const body = JSON.stringify({ model, prompt: 'In the beginning God created the heaven and the earth.', raw: true,
+    options: { temperature: 0, num_predict: tg, num_thread: 2 } });
+  const u = new URL(base);
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(Number(u.port), u.hostname);
+    sock.setNoDelay(true);
+    let t0 = 0, first = null, last = null, final = null, buf = '', inBody = false;
+    sock.on('connect', () => {
+      t0 = performance.now();
+      sock.write(`POST /api/generate HTTP/1.1\r\nHost: ${u.host}\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    });
+    sock.setEncoding('utf8');
+    sock.on('data', (d) => {
       const now = performance.now();
-      if (o.response && first === null) first = now;
-      if (o.response) last = now;
-      if (o.done) final = o;
-    }
-  }
-  return { ttft: first - t0, genMs: last - first, final };
+      buf += d;
+      if (!inBody) {
+        const h = buf.indexOf('\r\n\r\n');
+        if (h < 0) return;
+        if (!/^HTTP\/1\.1 200/.test(buf)) { reject(new Error(buf)); sock.destroy(); return; }
+        inBody = true;
+        buf = buf.slice(h + 4);
+      }
+      // chunked framing: the NDJSON lines are found by their own braces; size lines are hex
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i).trim();
+        buf = buf.slice(i + 1);
+        if (!line.startsWith('{')) continue;
+        const o = JSON.parse(line);
+        if (o.response && first === null) first = now;
+        if (o.response) last = now;
+        if (o.done) final = o;
+      }
+    });
+    sock.on('error', reject);
+    sock.on('close', () => (final ? resolve({ ttft: first - t0, genMs: last - first, final })
+                                   : reject(new Error('no final chunk'))));
+  });
 }
 
 await request();   // load
