@@ -106,6 +106,13 @@ int qfit_chat_render(const qfit_chat_model *cm, const json_t *messages, const js
 int qfit_chat_render_with(const qfit_chat_model *cm, const char *tmpl, const json_t *messages, const json_t *tools,
                           bool add_generation_prompt, int think, char **out, char *err, size_t err_len);
 
+/* Fill-in-the-middle (Ollama's /api/generate with a suffix): tmpl (NULL: the model's
+ * template) rendered with only .Prompt = prompt and .Suffix = suffix (both non-empty).
+ * An error naming the model when the template is not a Go template using .Suffix (the
+ * "insert" capability /api/show reports). */
+int qfit_chat_render_fim(const qfit_chat_model *cm, const char *tmpl, const char *prompt, const char *suffix, char **out,
+                         char *err, size_t err_len);
+
 /* Tokenize a rendered prompt (see the header comment: control tokens parsed, BOS
  * added once when the model adds one). *ids malloc'd (free()), *n set. 0 or -1. */
 int qfit_chat_tokenize(const qfit_chat_model *cm, const char *prompt, int32_t **ids, size_t *n,

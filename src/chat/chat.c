@@ -243,6 +243,32 @@ int qfit_chat_render_with(const qfit_chat_model *cm, const char *tmpl, const jso
     return rc;
 }
 
+int qfit_chat_render_fim(const qfit_chat_model *cm, const char *tmpl, const char *prompt, const char *suffix, char **out,
+                         char *err, size_t err_len)
+{
+    *out = NULL;
+    if (!tmpl) tmpl = cm->tmpl;
+    if (!tmpl || qfit_template_detect(tmpl) != QFIT_TEMPLATE_GO || !strstr(tmpl, ".Suffix")) {
+        chat_err(err, err_len, "%s does not support insert: fill-in-the-middle needs a Go template that uses .Suffix",
+                 cm->name);
+        return -1;
+    }
+    json_t *none = json_array(), *extra = json_pack("{s:s, s:s}", "prompt", prompt, "suffix", suffix);
+    int rc = -1;
+    if (!none || !extra) chat_err(err, err_len, "out of memory (or text that is not UTF-8)");
+    else {
+        /* as Ollama: .Prompt and .Suffix only (no system, no messages) */
+        qfit_chat_input in = { .messages = none, .bos_token = cm->bos, .eos_token = cm->eos, .think = -1,
+                               .extra = extra };
+        char e2[768];
+        if ((rc = qfit_template_render(tmpl, QFIT_TEMPLATE_GO, &in, out, e2, sizeof e2)) != 0)
+            chat_err(err, err_len, "template: %s", e2);
+    }
+    json_decref(none);
+    json_decref(extra);
+    return rc;
+}
+
 static bool is_role(const json_t *m, const char *role)
 {
     const char *r = json_string_value(json_object_get(m, "role"));

@@ -500,8 +500,9 @@ static int build_prompt(gen *g, qfit_http_req *req, int32_t **ids, size_t *n, ch
         if (qfit_chat_render(cm, r->messages, tools, true, r->think, text, err, sizeof err) != 0) *text = NULL;
         return 0;
     }
-    if (r->suffix && *r->suffix) {
-        fail(g->er, req, 400, "suffix: fill-in-the-middle is not supported yet");
+    const bool fim = r->suffix && *r->suffix;
+    if (fim && r->raw) {
+        fail(g->er, req, 400, "suffix cannot be used with raw: the model's template places the suffix");
         return -1;
     }
     if (r->context) {
@@ -509,7 +510,12 @@ static int build_prompt(gen *g, qfit_http_req *req, int32_t **ids, size_t *n, ch
              "to /api/chat");
         return -1;
     }
-    if (r->raw || (!qfit_chat_model_template(cm) && !r->tmpl)) {
+    if (fim) {
+        if (qfit_chat_render_fim(cm, r->tmpl, r->prompt ? r->prompt : "", r->suffix, text, err, sizeof err) != 0) {
+            fail(g->er, req, 400, "%s", err);
+            return -1;
+        }
+    } else if (r->raw || (!qfit_chat_model_template(cm) && !r->tmpl)) {
         if (!(*text = strdup(r->prompt ? r->prompt : ""))) {
             fail(g->er, req, 500, "out of memory");
             return -1;

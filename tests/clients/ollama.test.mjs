@@ -182,6 +182,24 @@ describe('ollama client', { skip: skip ?? false }, () => {
     }
   });
 
+  test('fill-in-the-middle: suffix goes through a template that uses .Suffix', async () => {
+    const FIM = '{{- if .Suffix }}<PRE> {{ .Prompt }} <SUF>{{ .Suffix }} <MID>{{- else }}{{ .Prompt }}{{- end }}';
+    await ollama.create({ model: 'kjv-fim', from: 'kjv', template: FIM });
+    assert.ok((await ollama.show({ model: 'kjv-fim' })).capabilities.includes('insert'));
+    const options = { temperature: 0, num_predict: 8 };
+    const fim = await ollama.generate({ model: 'kjv-fim', prompt: 'In the beginning', suffix: ' and the earth.', options });
+    // the same text as the prompt the template makes, sent raw
+    const raw = await ollama.generate({ model: 'kjv-fim', prompt: '<PRE> In the beginning <SUF> and the earth. <MID>',
+      raw: true, options });
+    assert.equal(fim.response, raw.response);
+    assert.equal(fim.prompt_eval_count, raw.prompt_eval_count);
+    assert.ok(fim.response.length > 0);
+    await assert.rejects(ollama.generate({ model: 'kjv', prompt: 'In', suffix: 'x', options }),
+      (e) => e.status_code === 400 && /does not support insert/.test(e.error));
+    await assert.rejects(ollama.generate({ model: 'kjv-fim', prompt: 'In', suffix: 'x', raw: true, options }),
+      (e) => e.status_code === 400 && /suffix cannot be used with raw/.test(e.error));
+  });
+
   test('load and unload with an empty prompt; keep_alive expiry', async () => {
     const load = await ollama.generate({ model: 'kjv-raw', prompt: '' });
     assert.equal(load.done_reason, 'load');
