@@ -99,6 +99,9 @@ typedef struct {
     bool is_70b;          /* llama.cpp classifies the model as 70B */
     int  n_attention_wv;  /* tensors named *attn_v.weight*, *attn_qkv.weight*, *attn_kv_b.weight* */
     bool has_output;      /* an output.weight exists (else token_embd is tied to the output) */
+    bool has_imatrix;     /* quantizing with an importance matrix (llama.cpp's qs.has_imatrix:
+                             changes ffn_down / attn_v of Q4_0 Q5_0 IQ4_NL IQ4_XS IQ3_XXS);
+                             qfit_mix_model_from_gguf sets it false */
 } qfit_mix_model;
 
 /* Counters carried from tensor to tensor (start zeroed). */
@@ -154,6 +157,9 @@ int qfit_mix_plan(const qfit_mix_model *m, int ftype, const qfit_mix_tensor *ten
  * qfit_gguf_n_tensors(g) entries. */
 int qfit_mix_plan_gguf(const qfit_gguf *g, int ftype, size_t *order, int *types,
                        int *n_fallback, char *err, size_t err_len);
+/* The same for a quantization with (has_imatrix) or without an importance matrix. */
+int qfit_mix_plan_gguf_imatrix(const qfit_gguf *g, int ftype, bool has_imatrix, size_t *order,
+                               int *types, int *n_fallback, char *err, size_t err_len);
 
 /* ---------------------------------------------------------------- pipeline */
 
@@ -162,11 +168,23 @@ typedef void (*qfit_quantize_progress_fn)(void *user, int64_t done, int64_t tota
                                           uint64_t bytes_done, uint64_t bytes_total,
                                           const char *tensor_name);
 
+typedef struct qfit_imatrix qfit_imatrix;   /* qfit/imatrix.h */
+
 typedef struct {
     int  ftype;                        /* a supported qfit_ftype */
     int  n_threads;                    /* <= 0: number of online CPUs */
     qfit_quantize_progress_fn progress;  /* may be NULL */
     void *progress_user;
+    /* Importance matrix (may be NULL), as llama-quantize --imatrix: a tensor with
+     * an entry of its name is quantized with the entry's weights (qfit_imatrix_weights,
+     * one slice per expert); a tensor without one is quantized without (counted in
+     * stats->n_no_imatrix); an entry whose size is not ne0 * ne2 is an error (except
+     * for token_embd.weight, which llama.cpp quantizes without it). The mix rules
+     * see has_imatrix. The output records quantize.imatrix.file (imatrix_file, may
+     * be NULL: not recorded), .dataset, .entries_count and .chunks_count as
+     * llama-quantize does (strings cut to 127 bytes as there). Not modified. */
+    const qfit_imatrix *imatrix;
+    const char *imatrix_file;
 } qfit_quantize_params;
 
 typedef struct {
@@ -179,6 +197,8 @@ typedef struct {
     int      n_threads;
     double   seconds;
     int64_t  type_count[64];           /* output tensors per qfit_type (< 64) */
+    int64_t  n_imatrix;                /* tensors quantized with importance weights */
+    int64_t  n_no_imatrix;             /* with an imatrix given: quantized tensors it has no entry for */
 } qfit_quantize_stats;
 
 /* Quantize in_path to out_path. Refuses (-1, message in err, nothing created

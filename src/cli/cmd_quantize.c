@@ -1,6 +1,7 @@
-/* qfit quantize IN.gguf OUT.gguf TYPE [--threads N] */
+/* qfit quantize IN.gguf OUT.gguf TYPE [--threads N] [--imatrix FILE] */
 #include "cli/commands.h"
 #include "cli/progress.h"
+#include "qfit/imatrix.h"
 #include "qfit/quant.h"
 #include "qfit/quantize.h"
 
@@ -12,14 +13,17 @@
 static void quantize_usage(FILE *out)
 {
     fprintf(out,
-        "usage: qfit quantize IN.gguf OUT.gguf TYPE [--threads N]\n"
+        "usage: qfit quantize IN.gguf OUT.gguf TYPE [--threads N] [--imatrix FILE]\n"
         "\n"
         "Quantizes a model of F32/F16/BF16 weights with llama.cpp's per-tensor rules\n"
-        "(the same type for every tensor as llama-quantize without an importance matrix).\n"
+        "(the same type for every tensor, and the same bytes, as llama-quantize).\n"
         "\n"
         "  TYPE          %s\n"
         "                (case-insensitive, as llama.cpp and Ollama spell them: q4_k_m, Q8_0, f16)\n"
         "  --threads N   worker threads (default: the number of online CPUs)\n"
+        "  --imatrix F   importance matrix (GGUF as llama-imatrix or qfit imatrix write it,\n"
+        "                or a legacy .dat): weights the rounding error of each column by\n"
+        "                how strongly it is used, as llama-quantize --imatrix\n"
         "\n"
         "The output is written to a temporary file and renamed when complete.\n",
         qfit_ftype_supported_list());
@@ -36,6 +40,7 @@ int qfit_cmd_quantize(int argc, char **argv)
     const char *pos[3];
     int npos = 0;
     int threads = 0;
+    const char *imatrix_path = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -61,6 +66,19 @@ int qfit_cmd_quantize(int argc, char **argv)
                 return 2;
             }
             threads = (int)v;
+        } else if (!strcmp(a, "--imatrix") || !strncmp(a, "--imatrix=", 10)) {
+            if (a[9] == '=') {
+                imatrix_path = a + 10;
+            } else if (i + 1 < argc) {
+                imatrix_path = argv[++i];
+            } else {
+                fprintf(stderr, "qfit quantize: --imatrix needs a file\n");
+                return 2;
+            }
+            if (!imatrix_path[0]) {
+                fprintf(stderr, "qfit quantize: --imatrix needs a file\n");
+                return 2;
+            }
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "qfit quantize: unknown option '%s'\n\n", a);
             quantize_usage(stderr);
@@ -91,12 +109,23 @@ int qfit_cmd_quantize(int argc, char **argv)
         return 2;
     }
 
+    char err[1024];
+    qfit_imatrix *im = NULL;
+    if (imatrix_path) {
+        im = qfit_imatrix_load(imatrix_path, err, sizeof err);
+        if (!im) {
+            fprintf(stderr, "qfit quantize: importance matrix: %s\n", err);
+            return 1;
+        }
+    }
     qfit_progress_bar ps = { isatty(STDERR_FILENO), -1 };
     qfit_quantize_params p = { .ftype = ftype, .n_threads = threads,
-                               .progress = qfit_progress_bar_update, .progress_user = &ps };
+                               .progress = qfit_progress_bar_update, .progress_user = &ps,
+                               .imatrix = im, .imatrix_file = imatrix_path };
     qfit_quantize_stats st;
-    char err[1024];
-    if (qfit_quantize_model(pos[0], pos[1], &p, &st, err, sizeof err) != 0) {
+    int rc = qfit_quantize_model(pos[0], pos[1], &p, &st, err, sizeof err);
+    qfit_imatrix_free(im);
+    if (rc != 0) {
         if (ps.tty && ps.last_pct >= 0) fprintf(stderr, "\n");
         fprintf(stderr, "qfit quantize: %s\n", err);
         return 1;
@@ -112,6 +141,9 @@ int qfit_cmd_quantize(int argc, char **argv)
     for (int t = 0; t < 64; t++)
         if (st.type_count[t]) printf(" %s %lld", qfit_type_name(t), (long long)st.type_count[t]);
     printf("\n");
+    if (imatrix_path)
+        printf("  imatrix : %s: %lld tensors weighted by it, %lld quantized without (no entry)\n",
+               imatrix_path, (long long)st.n_imatrix, (long long)st.n_no_imatrix);
     double bpw_in = st.n_elements ? 8.0 * (double)st.data_in / (double)st.n_elements : 0;
     double bpw_out = st.n_elements ? 8.0 * (double)st.data_out / (double)st.n_elements : 0;
     printf("  size    : %.2f MiB -> %.2f MiB (%.2f -> %.2f bits per weight, %lld weights)\n",

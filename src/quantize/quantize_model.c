@@ -1,6 +1,7 @@
-/* qfit — GGUF-to-GGUF model quantization (llama.cpp's llama_model_quantize
- * without an importance matrix). */
+/* qfit — GGUF-to-GGUF model quantization (llama.cpp's llama_model_quantize,
+ * with or without an importance matrix). */
 #include "qfit/quantize.h"
+#include "qfit/imatrix.h"
 #include "qfit/quant.h"
 #include "quantize/engine.h"
 
@@ -90,6 +91,48 @@ static bool same_file(const char *a, const char *b)
     return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
+/* The metadata llama-quantize adds for an importance matrix (as KV overrides,
+ * after general.file_type; strings cut to 127 bytes as there, counts u32). */
+static int set_imatrix_kv(qfit_gguf_writer *w, const qfit_quantize_params *p)
+{
+    char s[128];
+    if (p->imatrix_file) {
+        snprintf(s, sizeof s, "%s", p->imatrix_file);
+        if (qfit_gguf_set_str(w, "quantize.imatrix.file", s) != 0) return -1;
+    }
+    if (p->imatrix->n_datasets > 0) {
+        snprintf(s, sizeof s, "%s", p->imatrix->datasets[0]);
+        if (qfit_gguf_set_str(w, "quantize.imatrix.dataset", s) != 0) return -1;
+    }
+    if (qfit_gguf_set_u32(w, "quantize.imatrix.entries_count", (uint32_t)p->imatrix->n_entries) != 0) return -1;
+    if (p->imatrix->chunk_count > 0 &&
+        qfit_gguf_set_u32(w, "quantize.imatrix.chunks_count", p->imatrix->chunk_count) != 0)
+        return -1;
+    return 0;
+}
+
+/* The importance weights for a tensor (malloc'd, ne0 * ne2 floats) in *out, or
+ * NULL when it has no entry (or is token_embd.weight with a mismatched one, which
+ * llama.cpp quantizes without). -1 on a size mismatch or out of memory. */
+static int tensor_imatrix(const qfit_imatrix *im, const char *name, const qfit_gguf_tensor *t,
+                          float **out, char *err, size_t err_len)
+{
+    *out = NULL;
+    const qfit_imatrix_entry *e = qfit_imatrix_find(im, name);
+    if (!e) return 0;
+    const int64_t want = t->ne[0] * t->ne[2];
+    if (e->n_per_mat * e->n_mat != want || t->ne[3] != 1) {
+        if (strcmp(name, "token_embd.weight") == 0) return 0;
+        snprintf(err, err_len, "importance matrix entry '%s' has %lld values, the tensor needs %lld (ne0 x ne2)",
+                 name, (long long)(e->n_per_mat * e->n_mat), (long long)want);
+        return -1;
+    }
+    *out = malloc((size_t)want * sizeof **out);
+    if (!*out) { snprintf(err, err_len, "out of memory"); return -1; }
+    qfit_imatrix_weights(e, *out);
+    return 0;
+}
+
 static bool type_writable(int type)
 {
     if (type == QFIT_TYPE_F32 || type == QFIT_TYPE_F16 || type == QFIT_TYPE_BF16) return true;
@@ -140,15 +183,17 @@ int qfit_quantize_model(const char *in_path, const char *out_path,
     qfit_qe_tensor *qt = calloc((size_t)n + 1, sizeof *qt);
     char *names = NULL;
     qfit_gguf_writer *w = NULL;
+    float **weights = calloc((size_t)n + 1, sizeof *weights);
     qfit_quantize_stats st;
     memset(&st, 0, sizeof st);
-    if (!order || !types || !src_index || !qt) {
+    if (!order || !types || !src_index || !qt || !weights) {
         snprintf(err, err_len, "out of memory");
         goto done;
     }
 
     int n_fallback = 0;
-    if (qfit_mix_plan_gguf(g, ftype, order, types, &n_fallback, gerr, sizeof gerr) < 0) {
+    if (qfit_mix_plan_gguf_imatrix(g, ftype, params->imatrix != NULL, order, types, &n_fallback,
+                                   gerr, sizeof gerr) < 0) {
         snprintf(err, err_len, "'%s': %s", in_path, gerr);
         goto done;
     }
@@ -173,6 +218,10 @@ int qfit_quantize_model(const char *in_path, const char *out_path,
     qfit_gguf_remove_key(w, "split.tensors.count");
     if (qfit_gguf_set_u32(w, "general.quantization_version", QFIT_QUANTIZATION_VERSION) != 0 ||
         qfit_gguf_set_u32(w, "general.file_type", (uint32_t)ftype) != 0) {
+        snprintf(err, err_len, "cannot set metadata");
+        goto done;
+    }
+    if (params->imatrix && set_imatrix_kv(w, params) != 0) {
         snprintf(err, err_len, "cannot set metadata");
         goto done;
     }
@@ -217,6 +266,13 @@ int qfit_quantize_model(const char *in_path, const char *out_path,
             }
             qt[k].nbytes = nb;
             st.n_quantized++;
+            if (params->imatrix && qfit_type_get_traits(ot)->quantized) {
+                if (tensor_imatrix(params->imatrix, qt[k].name, t, &weights[k], err, err_len) < 0) goto done;
+                qt[k].imatrix = weights[k];
+                qt[k].imatrix_rows = t->ne[1];
+                if (weights[k]) st.n_imatrix++;
+                else st.n_no_imatrix++;
+            }
         }
         st.data_out += qt[k].nbytes;
         if (ot >= 0 && ot < 64) st.type_count[ot]++;
@@ -254,6 +310,9 @@ done:
     qfit_gguf_writer_free(w);   /* removes an unfinished temporary file */
     if (rc == 0 && stats) *stats = st;
     free(names);
+    if (weights)
+        for (int64_t k = 0; k < n; k++) free(weights[k]);
+    free(weights);
     free(qt);
     free(src_index);
     free(types);
