@@ -538,3 +538,69 @@ Test(imatrix, cli_quantize_with_imatrix, .timeout = 120)
     cr_expect(strstr(o, "importance matrix") && strstr(o, "/nonexistent/im.gguf"), "%s", o);
     free(o);
 }
+
+/* ---- collecting: qfit imatrix against llama.cpp's statistics ------------------------- */
+
+/* qfit imatrix on the shared model, 2 chunks of 128 tokens of the validation text, against
+ * llama.cpp's sums for the same chunks (kjv-2x128.imatrix.gguf, from its eval callback):
+ * every column of every entry within 1e-3 (the forward passes differ in float rounding
+ * only: observed about 3e-4 at most), the same tokens counted. */
+Test(imatrix, collect_matches_llama_cpp, .timeout = 300)
+{
+    char cmd[8192], err[512] = "";
+    int status;
+    const char *out = im_tmp("kjv.imatrix.gguf");
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' imatrix kjv-llama-7m-f32.gguf kjv-llama-7m-val.txt -o '%s' "
+             "--ctx 128 --chunks 2 --threads 2 2>&1", tu_shared_path("models"), tu_qfit_bin(), out);
+    char *o = tu_run(cmd, &status);
+    cr_assert_eq(status, 0, "%s", o);
+    cr_expect(strstr(o, "56 entries, 2 chunks x 128 tokens") != NULL, "%s", o);
+    free(o);
+    qfit_imatrix *got = qfit_imatrix_load(out, err, sizeof err);
+    cr_assert_not_null(got, "%s", err);
+    qfit_imatrix *ref = qfit_imatrix_load(IM_KJV, err, sizeof err);
+    cr_assert_not_null(ref, "%s", err);
+    cr_expect_eq(got->chunk_count, 2u);
+    cr_expect_eq(got->chunk_size, 128u);
+    cr_assert_eq(got->n_datasets, 1u);
+    cr_expect_str_eq(got->datasets[0], "kjv-llama-7m-val.txt");
+    cr_assert_eq(got->n_entries, ref->n_entries);
+    double worst = 0;
+    for (size_t i = 0; i < ref->n_entries; i++) {
+        const qfit_imatrix_entry *r = &ref->entries[i], *g = qfit_imatrix_find(got, r->name);
+        cr_assert_not_null(g, "no entry %s", r->name);
+        cr_assert_eq(g->n_per_mat, r->n_per_mat, "%s", r->name);
+        cr_expect_eq(g->counts[0], r->counts[0], "%s: %lld tokens, llama.cpp %lld", r->name,
+                     (long long)g->counts[0], (long long)r->counts[0]);
+        for (int64_t j = 0; j < r->n_per_mat; j++) {
+            const double d = fabs(g->sum2[j] - r->sum2[j]) / fabs(r->sum2[j]);
+            worst = d > worst ? d : worst;
+            cr_expect(d <= 1e-3, "%s[%lld]: %.7g, llama.cpp %.7g", r->name, (long long)j, g->sum2[j], r->sum2[j]);
+        }
+    }
+    cr_log_info("imatrix: worst relative difference to llama.cpp %.3g", worst);
+    qfit_imatrix_free(ref);
+    qfit_imatrix_free(got);
+}
+
+Test(imatrix, cli_refusals)
+{
+    char cmd[8192];
+    int status;
+    const char *m = tu_shared_path("models/kjv-llama-7m-f32.gguf");
+    struct { const char *args, *needle; } cases[] = {
+        { "'%s' /nonexistent.txt -o x.gguf", "cannot read /nonexistent.txt" },
+        { "'%s' tests/data/imatrix/gen.sh -o x.gguf --ctx 4096", "fewer than one chunk of 4096" },
+        { "'%s' tests/data/imatrix/gen.sh -o x.gguf --format xml", "--format must be gguf or dat" },
+        { "'%s' tests/data/imatrix/gen.sh", "usage: qfit imatrix" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char args[4096];
+        snprintf(args, sizeof args, cases[i].args, m);
+        snprintf(cmd, sizeof cmd, "%s imatrix %s 2>&1", tu_qfit_bin(), args);
+        char *o = tu_run(cmd, &status);
+        cr_expect_neq(status, 0, "%s", args);
+        cr_expect(strstr(o, cases[i].needle) != NULL, "%s: %s", args, o);
+        free(o);
+    }
+}

@@ -33,7 +33,7 @@
  * Ownership: a qfit_imatrix owns its entries, names and arrays; free it with
  * qfit_imatrix_free. Pointers into it stay valid until the next call that adds
  * an entry, or until it is freed. Not thread-safe: one thread at a time per
- * qfit_imatrix (the collector in qfit/eval.h serialises its own calls).
+ * qfit_imatrix (qfit_imatrix_collect is called from one thread).
  * Errors: NULL / -1 with a message in err (err may be NULL).
  */
 #ifndef QFIT_IMATRIX_H
@@ -42,6 +42,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+#include <stdio.h>
+
+#include "qfit/model.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -106,6 +109,25 @@ void qfit_imatrix_accumulate(qfit_imatrix_entry *e, int64_t mat, const float *x,
  * out[n_mat * n_per_mat]: sum2 / count per matrix, and 1 for a matrix no token
  * reached (llama.cpp's rule for partial data). */
 void qfit_imatrix_weights(const qfit_imatrix_entry *e, float *out);
+
+/* ---------------------------------------------------------------- collection
+ * llama-imatrix's statistic, gathered through a context's matmul input observer
+ * (qfit/model.h): pass qfit_imatrix_observe as the observer and a collector as its
+ * user pointer, then evaluate the text (qfit imatrix: chunks of n_ctx tokens, each
+ * from an empty cache with BOS in place of its first token). Each observed input of
+ * a "blk.*" weight (and of output.weight with process_output) adds x_j^2 of every
+ * row to that weight's entry and counts the rows; like llama.cpp, a pass of fewer
+ * than 16 rows is not counted. The first failure (an existing entry of another
+ * shape, out of memory) stops the collection and is kept in err; check it after
+ * every decode. */
+typedef struct {
+    qfit_imatrix *im;
+    bool          process_output;
+    char          err[256];   /* "" while everything went well */
+} qfit_imatrix_collector;
+
+void qfit_imatrix_observe(void *collector, const char *weight, const float *x, int64_t n, int64_t k,
+                          int64_t ld);
 
 #ifdef __cplusplus
 }

@@ -144,11 +144,25 @@ void qfit_imatrix_accumulate(qfit_imatrix_entry *e, int64_t mat, const float *x,
 void qfit_imatrix_weights(const qfit_imatrix_entry *e, float *out)
 {
     for (int64_t m = 0; m < e->n_mat; m++) {
-        const float c = (float)e->counts[m];
+        /* in double, rounded once: for float sums and counts this is exactly
+         * llama-quantize's float division, and it cannot overflow */
+        const double c = (double)e->counts[m];
         float *o = out + m * e->n_per_mat;
         const double *s = e->sum2 + m * e->n_per_mat;
-        for (int64_t j = 0; j < e->n_per_mat; j++) o[j] = c > 0.0f ? (float)s[j] / c : 1.0f;
+        for (int64_t j = 0; j < e->n_per_mat; j++) o[j] = c > 0 ? (float)(s[j] / c) : 1.0f;
     }
+}
+
+#define IM_MIN_ROWS 16   /* llama-imatrix skips matmuls over fewer rows */
+
+void qfit_imatrix_observe(void *collector, const char *weight, const float *x, int64_t n, int64_t k,
+                          int64_t ld)
+{
+    qfit_imatrix_collector *co = collector;
+    if (co->err[0] || n < IM_MIN_ROWS) return;
+    if (strncmp(weight, "blk.", 4) != 0 && !(co->process_output && strcmp(weight, "output.weight") == 0)) return;
+    qfit_imatrix_entry *e = qfit_imatrix_entry_get(co->im, weight, k, 1, co->err, sizeof co->err);
+    if (e) qfit_imatrix_accumulate(e, 0, x, n, ld);
 }
 
 static int set_dataset_n(qfit_imatrix *im, const char *name, size_t len, char *err, size_t err_len)
@@ -529,7 +543,13 @@ declare_fail:
     for (size_t i = 0; i < im->n_entries; i++) {
         const qfit_imatrix_entry *e = v[i];
         const int64_t nv = e->n_per_mat * e->n_mat;
-        for (int64_t j = 0; j < nv; j++) buf[j] = (float)e->sum2[j];
+        for (int64_t j = 0; j < nv; j++) {
+            buf[j] = (float)e->sum2[j];
+            if (!isfinite(buf[j])) {
+                im_err(err, err_len, "entry '%s': sum %lld does not fit a float32", e->name, (long long)j);
+                goto done;
+            }
+        }
         if (qfit_gguf_writer_write_tensor(w, buf, (size_t)nv * sizeof *buf, gerr, sizeof gerr) != 0) goto write_fail;
         for (int64_t m = 0; m < e->n_mat; m++) buf[m] = (float)e->counts[m];
         if (qfit_gguf_writer_write_tensor(w, buf, (size_t)e->n_mat * sizeof *buf, gerr, sizeof gerr) != 0) goto write_fail;
@@ -653,6 +673,11 @@ static int save_dat(const qfit_imatrix *im, const qfit_imatrix_entry **v, const 
             const float c = (float)e->counts[j / e->n_per_mat];
             /* as llama-imatrix: (sum / count) * ncall, and 1 * ncall for a matrix without data */
             tmp[j] = c == 0.0f ? (float)ncall : ((float)e->sum2[j] / c) * (float)ncall;
+            if (!isfinite(tmp[j])) {
+                im_err(err, err_len, "entry '%s': value %lld does not fit a float32", e->name, (long long)j);
+                free(tmp); free(b.p);
+                return -1;
+            }
         }
         bb_i32(&b, (int32_t)strlen(e->name));
         bb_put(&b, e->name, strlen(e->name));
