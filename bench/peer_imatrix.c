@@ -1,7 +1,8 @@
 /* peer-imatrix — llama.cpp's importance matrix and its imatrix quantization, driven from C.
  *
  *   peer-imatrix collect MODEL.gguf TEXT OUT.gguf [--ctx 512] [--chunks N] [--threads T]
- *       What llama-imatrix does: the text is tokenized with BOS, cut into chunks of
+ *       What llama-imatrix does: the text (its final newline dropped, as -f does) is
+ *       tokenized with BOS, cut into chunks of
  *       --ctx tokens, the first token of each chunk replaced by BOS; each chunk is
  *       decoded with all logits on, and an eval callback (cb_eval) looks at every
  *       GGML_OP_MUL_MAT whose src0 is a "blk.*" weight and whose src1 (F32) has at
@@ -114,6 +115,7 @@ static int cmd_collect(int argc, char **argv)
     const struct llama_vocab *vocab = llama_model_get_vocab(model);
     size_t tlen;
     char *text = peer_read_file(text_path, &tlen);
+    if (tlen > 0 && text[tlen - 1] == '\n') tlen--;   /* as llama.cpp's -f */
     int n_tok;
     llama_token *tok = peer_tokenize(vocab, text, tlen, true, false, &n_tok);
     const bool add_bos = llama_vocab_get_add_bos(vocab);
