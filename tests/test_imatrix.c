@@ -604,3 +604,108 @@ Test(imatrix, cli_refusals)
         free(o);
     }
 }
+
+/* ---- quantize to a size ---------------------------------------------------------------- */
+
+static uint64_t file_size(const char *p)
+{
+    FILE *f = fopen(p, "rb");
+    cr_assert_not_null(f, "%s", p);
+    fseek(f, 0, SEEK_END);
+    const long n = ftell(f);
+    fclose(f);
+    return (uint64_t)n;
+}
+
+/* The size of llama.cpp's Q4_K_M (with the imatrix) as the target: the file is within 1%
+ * below it, and qfit loads it and evaluates with it. */
+Test(imatrix, target_size_is_met_and_the_file_loads, .timeout = 600)
+{
+    char src[4096], err[1024] = "";
+    snprintf(src, sizeof src, "%s", tu_shared_path("models/kjv-llama-7m-f32.gguf"));
+    qfit_imatrix *im = qfit_imatrix_load(IM_KJV, err, sizeof err);
+    cr_assert_not_null(im, "%s", err);
+    const char *ref = im_tmp("t-ref.gguf"), *out = im_tmp("t-out.gguf");
+    qfit_quantize_params p = { .ftype = QFIT_FTYPE_MOSTLY_Q4_K_M, .n_threads = 2, .imatrix = im };
+    cr_assert_eq(qfit_quantize_model(src, ref, &p, NULL, err, sizeof err), 0, "%s", err);
+    const uint64_t target = file_size(ref);
+    p.target_size = target;
+    qfit_quantize_stats st;
+    cr_assert_eq(qfit_quantize_model(src, out, &p, &st, err, sizeof err), 0, "%s", err);
+    const uint64_t got = file_size(out);
+    cr_expect(got <= target && got >= target - target / 100, "file %llu bytes for a target of %llu",
+              (unsigned long long)got, (unsigned long long)target);
+    cr_expect_eq(st.n_target_planned, 56);
+    cr_expect_eq(st.file_out, got);
+
+    qfit_model *m = qfit_model_load(out, err, sizeof err);
+    cr_assert_not_null(m, "%s", err);
+    qfit_context_params cp = qfit_context_default_params();
+    cp.n_ctx = 64;
+    cp.n_threads = 2;
+    qfit_context *c = qfit_context_new(m, &cp, err, sizeof err);
+    cr_assert_not_null(c, "%s", err);
+    const int32_t toks[4] = { 1, 100, 200, 300 };
+    cr_expect_eq(qfit_decode(c, toks, 4, 3), 0, "%s", qfit_context_error(c));
+    const float *lg = qfit_get_logits(c, 0);
+    cr_assert_not_null(lg);
+    cr_expect(isfinite(lg[0]));
+    qfit_context_free(c);
+    qfit_model_free(m);
+
+    /* bits per weight: the tensor data within 1% below the target */
+    p.target_size = 0;
+    p.target_bpw = 4.0;
+    cr_assert_eq(qfit_quantize_model(src, out, &p, &st, err, sizeof err), 0, "%s", err);
+    const double bpw = 8.0 * (double)st.data_out / (double)st.n_elements;
+    cr_expect(bpw <= 4.0 && bpw >= 3.96, "%.4f bits per weight for a target of 4", bpw);
+    qfit_imatrix_free(im);
+}
+
+Test(imatrix, target_refusals, .timeout = 300)
+{
+    char src[4096], err[1024] = "";
+    snprintf(src, sizeof src, "%s", tu_shared_path("models/kjv-llama-7m-f32.gguf"));
+    const char *out = im_tmp("t-bad.gguf");
+    qfit_quantize_params p = { .ftype = QFIT_FTYPE_MOSTLY_Q4_K_M, .n_threads = 2, .target_size = 4000000 };
+    cr_expect_eq(qfit_quantize_model(src, out, &p, NULL, err, sizeof err), -1);
+    cr_expect(strstr(err, "needs an importance matrix") != NULL, "%s", err);
+    qfit_imatrix *im = qfit_imatrix_load(IM_KJV, err, sizeof err);
+    cr_assert_not_null(im, "%s", err);
+    p.imatrix = im;
+    p.target_size = 1000000;   /* below even all-Q2_K with Q6_K output */
+    cr_expect_eq(qfit_quantize_model(src, out, &p, NULL, err, sizeof err), -1);
+    cr_expect(strstr(err, "too small") != NULL, "%s", err);
+    p.target_bpw = 4;
+    cr_expect_eq(qfit_quantize_model(src, out, &p, NULL, err, sizeof err), -1);
+    cr_expect(strstr(err, "not both") != NULL, "%s", err);
+    cr_expect_eq(access(out, F_OK), -1, "a file was left behind");
+    qfit_imatrix_free(im);
+}
+
+/* the planner: more room never gives more error, and the data always fits */
+Test(imatrix, target_plan_monotonic, .timeout = 600)
+{
+    char err[1024] = "";
+    qfit_gguf *g = qfit_gguf_open(tu_shared_path("models/kjv-llama-7m-f32.gguf"), err, sizeof err);
+    cr_assert_not_null(g, "%s", err);
+    qfit_imatrix *im = qfit_imatrix_load(IM_KJV, err, sizeof err);
+    cr_assert_not_null(im, "%s", err);
+    const int64_t n = qfit_gguf_n_tensors(g);
+    size_t *order = calloc((size_t)n, sizeof *order);
+    int *mix = calloc((size_t)n, sizeof *mix), *types = calloc((size_t)n, sizeof *types);
+    cr_assert_eq(qfit_mix_plan_gguf_imatrix(g, QFIT_FTYPE_MOSTLY_Q4_K_M, true, order, mix, NULL, err, sizeof err), 0);
+    double prev = INFINITY;
+    for (uint64_t budget = 3000000; budget <= 6000000; budget += 1000000) {
+        memcpy(types, mix, (size_t)n * sizeof *types);
+        qfit_target_result r;
+        cr_assert_eq(qfit_target_plan(g, im, budget, 32, types, &r, err, sizeof err), 0, "%s", err);
+        cr_expect(r.data_bytes <= budget && r.data_bytes >= budget - budget / 50, "%llu of %llu",
+                  (unsigned long long)r.data_bytes, (unsigned long long)budget);
+        cr_expect(r.error < prev, "budget %llu: error %g, smaller budget %g", (unsigned long long)budget, r.error, prev);
+        prev = r.error;
+    }
+    free(order); free(mix); free(types);
+    qfit_imatrix_free(im);
+    qfit_gguf_close(g);
+}

@@ -185,6 +185,12 @@ typedef struct {
      * llama-quantize does (strings cut to 127 bytes as there). Not modified. */
     const qfit_imatrix *imatrix;
     const char *imatrix_file;
+    /* Quantize to a size instead of a fixed mix (needs imatrix; at most one of the two):
+     * target_size: file bytes; target_bpw: bits per weight of the tensor data. The types
+     * of the tensors the imatrix covers are chosen by qfit_target_plan; the others keep
+     * the ftype mix's type (ftype is also what general.file_type records). 0: off. */
+    uint64_t target_size;
+    double   target_bpw;
 } qfit_quantize_params;
 
 typedef struct {
@@ -199,7 +205,31 @@ typedef struct {
     int64_t  type_count[64];           /* output tensors per qfit_type (< 64) */
     int64_t  n_imatrix;                /* tensors quantized with importance weights */
     int64_t  n_no_imatrix;             /* with an imatrix given: quantized tensors it has no entry for */
+    int64_t  n_target_planned;         /* tensors whose type qfit_target_plan chose */
+    double   target_error;             /* their summed relative imatrix-weighted squared error */
 } qfit_quantize_stats;
+
+/* ---------------------------------------------------------------- quantize to a size */
+
+typedef struct {
+    uint64_t data_bytes;   /* tensor data of the plan, each tensor padded to the alignment */
+    double   error;        /* summed relative imatrix-weighted squared error of the planned tensors */
+    int64_t  n_planned;    /* tensors whose type was chosen */
+} qfit_target_result;
+
+/* Choose per-tensor types that fit budget bytes of tensor data (each tensor padded to
+ * alignment) with the least error. types[i] (one per tensor of g, in file order) holds
+ * the mix's choice on entry; tensors that are quantized, F32/F16/BF16 in g and covered
+ * by an entry of im of size ne0 * ne2 get a new type: one of Q2_K Q3_K Q4_K Q5_K Q6_K
+ * Q8_0 (rows a multiple of 256) or Q4_0 Q4_1 Q5_0 Q5_1 Q8_0, measured by quantizing
+ * the tensor with each (and the imatrix) and summing w_j * (x - q(x))^2 relative to the
+ * tensor's output energy sum w_j x^2; then a greedy
+ * marginal-analysis knapsack picks the best error decrease per byte that still fits.
+ * The others keep their type and count against the budget. Reads all tensor data of g
+ * (about the time of quantizing the model 6 times, one thread). -1 with a message when
+ * even the smallest choice does not fit or the imatrix covers nothing. */
+int qfit_target_plan(const qfit_gguf *g, const qfit_imatrix *im, uint64_t budget, size_t alignment,
+                     int *types, qfit_target_result *res, char *err, size_t err_len);
 
 /* Quantize in_path to out_path. Refuses (-1, message in err, nothing created
  * under out_path): unknown/unsupported ftype, output equal to input, a source
