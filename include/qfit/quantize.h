@@ -18,7 +18,9 @@
  * Pipeline
  *   qfit_quantize_model() reads an F32/F16/BF16 GGUF, copies all metadata,
  *   sets general.file_type and general.quantization_version = 2, writes the
- *   tensors in llama.cpp's order, each converted to the type the mix chose.
+ *   tensors in llama.cpp's order, each converted to the type the mix chose
+ *   (with an importance matrix as llama-quantize --imatrix, or to a size:
+ *   qfit_target_plan).
  *   Rows of each tensor are split across threads; the output bytes do not
  *   depend on the thread count. The file appears under its final name only
  *   when complete.
@@ -204,7 +206,8 @@ typedef struct {
     double   seconds;
     int64_t  type_count[64];           /* output tensors per qfit_type (< 64) */
     int64_t  n_imatrix;                /* tensors quantized with importance weights */
-    int64_t  n_no_imatrix;             /* with an imatrix given: quantized tensors it has no entry for */
+    int64_t  n_no_imatrix;             /* with an imatrix given: tensors of a type that uses one
+                                          (qfit_type_uses_imatrix) it has no entry for */
     int64_t  n_target_planned;         /* tensors whose type qfit_target_plan chose */
     double   target_error;             /* their summed relative imatrix-weighted squared error */
 } qfit_quantize_stats;

@@ -333,7 +333,7 @@ int qfit_quantize_model(const char *in_path, const char *out_path,
             }
             qt[k].nbytes = nb;
             st.n_quantized++;
-            if (params->imatrix && qfit_type_get_traits(ot)->quantized) {
+            if (params->imatrix && qfit_type_uses_imatrix(ot)) {
                 if (tensor_imatrix(params->imatrix, qt[k].name, t, &weights[k], err, err_len) < 0) goto done;
                 qt[k].imatrix = weights[k];
                 qt[k].imatrix_rows = t->ne[1];
