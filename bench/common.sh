@@ -104,9 +104,11 @@ qb_build_peer_tool() {
     fi
     printf '%s\n' "$out"
 }
-# Sets QB_PEER_DEPTH / QB_PEER_BATCHED.
+# Sets QB_PEER_DEPTH / QB_PEER_BATCHED / QB_PEER_IMATRIX (bench/peer_imatrix.c: llama-imatrix and
+# llama-quantize --imatrix, used to make tests/data/imatrix).
 qb_build_peer_depth() { QB_PEER_DEPTH=$(qb_build_peer_tool depth); }
 qb_build_peer_batched() { QB_PEER_BATCHED=$(qb_build_peer_tool batched); }
+qb_build_peer_imatrix() { QB_PEER_IMATRIX=$(qb_build_peer_tool imatrix); }
 
 # The ggml CPU backend library for an ISA name (haswell = AVX2, zen4, ...).
 qb_peer_backend_lib() {

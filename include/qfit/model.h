@@ -214,6 +214,18 @@ bool qfit_context_embeddings(const qfit_context *c);
 const float *qfit_get_embeddings(const qfit_context *c, int i);
 const char *qfit_context_error(const qfit_context *c);
 
+/* Matmul input observer: fn sees the float input rows of every weight-matrix
+ * multiplication of the forward pass, before they are quantized for the kernels
+ * (what llama.cpp's eval callback sees as src1 of a MUL_MAT; qfit imatrix collects
+ * its statistics with it). weight: the GGUF name of the weight ("blk.3.attn_q.weight",
+ * "blk.3.ffn_down.weight", "output.weight"); x: n rows of k floats, row stride ld
+ * floats, valid only during the call. Q, K and V get one call each with the same rows.
+ * Called on the thread running qfit_decode*, never concurrently for one context.
+ * NULL (the default) turns it off; then a pass costs one pointer test per matmul. */
+typedef void (*qfit_matmul_observer)(void *user, const char *weight, const float *x,
+                                     int64_t n, int64_t k, int64_t ld);
+void qfit_context_set_matmul_observer(qfit_context *c, qfit_matmul_observer fn, void *user);
+
 #ifdef __cplusplus
 }
 #endif

@@ -100,6 +100,19 @@ size_t qfit_quantize_rows(int type, const float *src, void *dst,
                           int64_t nrows, int64_t n_per_row,
                           char *err, size_t err_len);
 
+/* The same with an importance matrix, exactly as ggml_quantize_chunk(type, ...,
+ * imatrix) does: imatrix holds n_per_row weights, one per column (the mean
+ * squared activation feeding that column; see qfit/imatrix.h), each finite and
+ * >= 0 (else 0 with a message naming the column). Types for which
+ * qfit_type_uses_imatrix is false ignore it, as ggml does (Q8_0, F16, ...);
+ * imatrix NULL is qfit_quantize_rows. The caller owns every buffer. */
+size_t qfit_quantize_rows_imatrix(int type, const float *src, void *dst,
+                                  int64_t nrows, int64_t n_per_row, const float *imatrix,
+                                  char *err, size_t err_len);
+/* Whether the type's quantizer uses an importance matrix (Q2_K..Q6_K, IQ4_NL,
+ * IQ4_XS, Q4_0, Q4_1, Q5_0, Q5_1). */
+bool qfit_type_uses_imatrix(int type);
+
 /* Convert nrows rows of any dequantizable type to float (F32 source is copied). */
 int qfit_rows_to_float(int type, const void *src, float *dst, int64_t nrows, int64_t n_per_row);
 

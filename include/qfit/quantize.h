@@ -18,7 +18,9 @@
  * Pipeline
  *   qfit_quantize_model() reads an F32/F16/BF16 GGUF, copies all metadata,
  *   sets general.file_type and general.quantization_version = 2, writes the
- *   tensors in llama.cpp's order, each converted to the type the mix chose.
+ *   tensors in llama.cpp's order, each converted to the type the mix chose
+ *   (with an importance matrix as llama-quantize --imatrix, or to a size:
+ *   qfit_target_plan).
  *   Rows of each tensor are split across threads; the output bytes do not
  *   depend on the thread count. The file appears under its final name only
  *   when complete.
@@ -99,6 +101,9 @@ typedef struct {
     bool is_70b;          /* llama.cpp classifies the model as 70B */
     int  n_attention_wv;  /* tensors named *attn_v.weight*, *attn_qkv.weight*, *attn_kv_b.weight* */
     bool has_output;      /* an output.weight exists (else token_embd is tied to the output) */
+    bool has_imatrix;     /* quantizing with an importance matrix (llama.cpp's qs.has_imatrix:
+                             changes ffn_down / attn_v of Q4_0 Q5_0 IQ4_NL IQ4_XS IQ3_XXS);
+                             qfit_mix_model_from_gguf sets it false */
 } qfit_mix_model;
 
 /* Counters carried from tensor to tensor (start zeroed). */
@@ -154,6 +159,9 @@ int qfit_mix_plan(const qfit_mix_model *m, int ftype, const qfit_mix_tensor *ten
  * qfit_gguf_n_tensors(g) entries. */
 int qfit_mix_plan_gguf(const qfit_gguf *g, int ftype, size_t *order, int *types,
                        int *n_fallback, char *err, size_t err_len);
+/* The same for a quantization with (has_imatrix) or without an importance matrix. */
+int qfit_mix_plan_gguf_imatrix(const qfit_gguf *g, int ftype, bool has_imatrix, size_t *order,
+                               int *types, int *n_fallback, char *err, size_t err_len);
 
 /* ---------------------------------------------------------------- pipeline */
 
@@ -162,11 +170,29 @@ typedef void (*qfit_quantize_progress_fn)(void *user, int64_t done, int64_t tota
                                           uint64_t bytes_done, uint64_t bytes_total,
                                           const char *tensor_name);
 
+typedef struct qfit_imatrix qfit_imatrix;   /* qfit/imatrix.h */
+
 typedef struct {
     int  ftype;                        /* a supported qfit_ftype */
     int  n_threads;                    /* <= 0: number of online CPUs */
     qfit_quantize_progress_fn progress;  /* may be NULL */
     void *progress_user;
+    /* Importance matrix (may be NULL), as llama-quantize --imatrix: a tensor with
+     * an entry of its name is quantized with the entry's weights (qfit_imatrix_weights,
+     * one slice per expert); a tensor without one is quantized without (counted in
+     * stats->n_no_imatrix); an entry whose size is not ne0 * ne2 is an error (except
+     * for token_embd.weight, which llama.cpp quantizes without it). The mix rules
+     * see has_imatrix. The output records quantize.imatrix.file (imatrix_file, may
+     * be NULL: not recorded), .dataset, .entries_count and .chunks_count as
+     * llama-quantize does (strings cut to 127 bytes as there). Not modified. */
+    const qfit_imatrix *imatrix;
+    const char *imatrix_file;
+    /* Quantize to a size instead of a fixed mix (needs imatrix; at most one of the two):
+     * target_size: file bytes; target_bpw: bits per weight of the tensor data. The types
+     * of the tensors the imatrix covers are chosen by qfit_target_plan; the others keep
+     * the ftype mix's type (ftype is also what general.file_type records). 0: off. */
+    uint64_t target_size;
+    double   target_bpw;
 } qfit_quantize_params;
 
 typedef struct {
@@ -179,7 +205,34 @@ typedef struct {
     int      n_threads;
     double   seconds;
     int64_t  type_count[64];           /* output tensors per qfit_type (< 64) */
+    int64_t  n_imatrix;                /* tensors quantized with importance weights */
+    int64_t  n_no_imatrix;             /* with an imatrix given: tensors of a type that uses one
+                                          (qfit_type_uses_imatrix) it has no entry for */
+    int64_t  n_target_planned;         /* tensors whose type qfit_target_plan chose */
+    double   target_error;             /* their summed relative imatrix-weighted squared error */
 } qfit_quantize_stats;
+
+/* ---------------------------------------------------------------- quantize to a size */
+
+typedef struct {
+    uint64_t data_bytes;   /* tensor data of the plan, each tensor padded to the alignment */
+    double   error;        /* summed relative imatrix-weighted squared error of the planned tensors */
+    int64_t  n_planned;    /* tensors whose type was chosen */
+} qfit_target_result;
+
+/* Choose per-tensor types that fit budget bytes of tensor data (each tensor padded to
+ * alignment) with the least error. types[i] (one per tensor of g, in file order) holds
+ * the mix's choice on entry; tensors that are quantized, F32/F16/BF16 in g and covered
+ * by an entry of im of size ne0 * ne2 get a new type: one of Q2_K Q3_K Q4_K Q5_K Q6_K
+ * Q8_0 (rows a multiple of 256) or Q4_0 Q4_1 Q5_0 Q5_1 Q8_0, measured by quantizing
+ * the tensor with each (and the imatrix) and summing w_j * (x - q(x))^2 relative to the
+ * tensor's output energy sum w_j x^2; then a greedy
+ * marginal-analysis knapsack picks the best error decrease per byte that still fits.
+ * The others keep their type and count against the budget. Reads all tensor data of g
+ * (about the time of quantizing the model 6 times, one thread). -1 with a message when
+ * even the smallest choice does not fit or the imatrix covers nothing. */
+int qfit_target_plan(const qfit_gguf *g, const qfit_imatrix *im, uint64_t budget, size_t alignment,
+                     int *types, qfit_target_result *res, char *err, size_t err_len);
 
 /* Quantize in_path to out_path. Refuses (-1, message in err, nothing created
  * under out_path): unknown/unsupported ftype, output equal to input, a source

@@ -6,6 +6,7 @@
 
 int qfit_cmd_inspect(int argc, char **argv);
 int qfit_cmd_quantize(int argc, char **argv);
+int qfit_cmd_imatrix(int argc, char **argv);
 int qfit_cmd_synth(int argc, char **argv);
 int qfit_cmd_tokenize(int argc, char **argv);
 int qfit_cmd_run(int argc, char **argv);

@@ -26,6 +26,7 @@ int main(int argc, char **argv)
     const command cmds[] = {
         { "inspect",  qfit_cmd_inspect,  "MODEL.gguf                  metadata, tensors, size, bits per weight" },
         { "quantize", qfit_cmd_quantize, "IN.gguf OUT.gguf TYPE       quantize (Q4_K_M, Q8_0, ...)" },
+        { "imatrix",  qfit_cmd_imatrix,  "MODEL.gguf TEXT.txt -o FILE importance matrix for quantize --imatrix" },
         { "synth",    qfit_cmd_synth,    "--shape S --type T OUT.gguf synthetic model of a real shape (speed/memory only)" },
         { "tokenize", qfit_cmd_tokenize, "MODEL.gguf TEXT|-f FILE     token ids and pieces" },
         { "run",      qfit_cmd_run,      "NAME [PROMPT] | FILE.gguf -p PROMPT  chat with a model / generate text" },

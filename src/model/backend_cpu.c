@@ -6,6 +6,7 @@
 #include "model/attn.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "qfit/kernels.h"
@@ -23,6 +24,17 @@ static void rms_norm_row(const float *x, const float *w, float *y, int64_t n, fl
 }
 
 static inline float silu(float x) { return x / (1.0f + expf(-x)); }
+
+/* The matmul input observer (qfit_context_set_matmul_observer): n rows of k floats,
+ * stride ld, going into weight "blk.<il>.<what>" (il < 0: "<what>"). */
+static void observe(const qfit_context *c, int il, const char *what, const float *x, int n, int64_t k, int64_t ld)
+{
+    if (!c->mm_observer) return;
+    char name[96];
+    if (il >= 0) snprintf(name, sizeof name, "blk.%d.%s", il, what);
+    else snprintf(name, sizeof name, "%s", what);
+    c->mm_observer(c->mm_observer_user, name, x, n, k, ld);
+}
 
 /* ------------------------------------------------------- parallel operations */
 
@@ -284,7 +296,13 @@ static void cpu_attention(qfit_context *c, int il, int n)
     for (int a = 0; a < 3; a++) {
         if (done[a]) continue;
         const int vt = qfit_vec_dot_type(ws[a]->type);
-        if (!normed) { quantize_input(c, c->x, E, E, n, L->attn_norm.data, ws[a]->type); normed = true; }
+        if (!normed) {
+            quantize_input(c, c->x, E, E, n, L->attn_norm.data, ws[a]->type);
+            normed = true;
+            observe(c, il, "attn_q.weight", c->xn, n, E, E);
+            observe(c, il, "attn_k.weight", c->xn, n, E, E);
+            observe(c, il, "attn_v.weight", c->xn, n, E, E);
+        }
         else quantize_input(c, c->xn, E, E, n, NULL, ws[a]->type);
         const qfit_wt *gw[3]; float *gy[3]; int64_t gl[3]; int ng = 0;
         for (int b = a; b < 3; b++) {
@@ -300,6 +318,7 @@ static void cpu_attention(qfit_context *c, int il, int n)
     qfit_attention_run(c, il, n);
 
     /* output projection, added to the residual stream */
+    observe(c, il, "attn_output.weight", c->att, n, od, od);
     quantize_input(c, c->att, od, od, n, NULL, L->wo.type);
     const qfit_wt *w1[1] = { &L->wo };
     float *y1[1] = { c->xn };
@@ -315,6 +334,8 @@ static void cpu_ffn(qfit_context *c, int il, int n)
     const qfit_layer_w *L = &c->model->layers[il];
     const int64_t E = hp->n_embd, F = hp->n_ff;
     quantize_input(c, c->x, E, E, n, L->ffn_norm.data, L->w_gate.type);
+    observe(c, il, "ffn_gate.weight", c->xn, n, E, E);
+    observe(c, il, "ffn_up.weight", c->xn, n, E, E);
     if (qfit_vec_dot_type(L->w_gate.type) == qfit_vec_dot_type(L->w_up.type)) {
         const qfit_wt *w[2] = { &L->w_gate, &L->w_up };
         float *y[2] = { c->gate, c->up };
@@ -330,6 +351,7 @@ static void cpu_ffn(qfit_context *c, int il, int n)
         matmul_group(c, n, 1, wu, yu, l, POST_NONE, NULL, 0);
         for (int64_t j = 0; j < n; j++) swiglu_rows(c, c->gate + j * F, c->up + j * F, F);
     }
+    observe(c, il, "ffn_down.weight", c->gate, n, F, F);
     quantize_input(c, c->gate, F, F, n, NULL, L->w_down.type);
     const qfit_wt *w1[1] = { &L->w_down };
     float *y1[1] = { c->xn };
@@ -354,6 +376,7 @@ static void cpu_output(qfit_context *c, int from, int n)
         return;
     }
     quantize_input(c, c->x + (size_t)from * E, E, E, m, c->model->output_norm.data, c->model->output.type);
+    observe(c, -1, "output.weight", c->xn, m, E, E);
     const qfit_wt *w[1] = { &c->model->output };
     float *y[1] = { c->logits + (size_t)c->n_logits * V };
     const int64_t l[1] = { V };

@@ -409,6 +409,12 @@ const float *qfit_get_logits(const qfit_context *c, int i)
 }
 
 void qfit_set_embeddings(qfit_context *c, bool on) { c->embeddings = on; }
+
+void qfit_context_set_matmul_observer(qfit_context *c, qfit_matmul_observer fn, void *user)
+{
+    c->mm_observer = fn;
+    c->mm_observer_user = user;
+}
 bool qfit_context_embeddings(const qfit_context *c) { return c->embeddings; }
 
 const float *qfit_get_embeddings(const qfit_context *c, int i)

@@ -98,6 +98,8 @@ struct qfit_context {
      * its first row, and these describe it */
     int     pos0;     /* position of the run's first token */
     int     run_seq;  /* its sequence */
+    qfit_matmul_observer mm_observer;   /* qfit_context_set_matmul_observer (NULL: off) */
+    void   *mm_observer_user;
     char    err[256];
 };
 

@@ -2,8 +2,8 @@
  * 16 levels, one fp16 scale per 32 values (IQ4_NL) or one fp16 super-scale
  * plus 6-bit sub-scales per 256 values (IQ4_XS).
  *
- * The quantizer follows what ggml_quantize_chunk does without an importance
- * matrix: per 32-value group, weights w = x^2, an initial scale from the
+ * The quantizer follows what ggml_quantize_chunk does: per 32-value group,
+ * weights w = x^2 (or, with an importance matrix, qw * sqrt(sigma^2 + x^2)), an initial scale from the
  * element of largest magnitude, then 15 trial scales (ntry = 7) keeping the
  * one with the best weighted least-squares fit. The floating-point operations
  * are done in the same order as ggml so the bytes are identical. */
@@ -49,12 +49,25 @@ static inline int round_nearest(float v) {
     return (i & 0x007fffff) - 0x00400000;
 }
 
-/* Best scale for one group of 32 values; L receives the level indices of the
- * first fit (callers recompute the final ones). Returns 0 for an all-~zero group. */
-static float fit_group(const float *xb, uint8_t *L) {
+/* Weights of one group: x^2 without an importance matrix; with one (qw non-NULL)
+ * qw * sqrt(sigma2 + x^2), sigma2 being twice the mean square of the whole
+ * (super-)block. */
+static void group_weights(const float *xb, const float *qw, float sigma2, float *w) {
+    for (int j = 0; j < IQ4_GROUP; j++)
+        w[j] = qw ? qw[j] * sqrtf(sigma2 + xb[j] * xb[j]) : xb[j] * xb[j];
+}
+
+static float block_sigma2(const float *x, int n) {
+    float s = 0;
+    for (int j = 0; j < n; j++) s += x[j] * x[j];
+    return s * (2.f / (float)n);
+}
+
+/* Best scale for one group of 32 values under weights w; L receives the level
+ * indices of the first fit (callers recompute the final ones). Returns 0 for an
+ * all-~zero group. */
+static float fit_group(const float *xb, const float *w, uint8_t *L) {
     const int8_t *val = qfit_kvalues_iq4nl;
-    float w[IQ4_GROUP];
-    for (int j = 0; j < IQ4_GROUP; j++) w[j] = xb[j] * xb[j];
 
     float amax = 0.0f, max = 0.0f;
     for (int j = 0; j < IQ4_GROUP; j++) {
@@ -100,12 +113,15 @@ static void pack_nibbles(const uint8_t *L, uint8_t *qs, int n) {
             qs[16 * g + j] = (uint8_t)(L[32 * g + j] | (L[32 * g + 16 + j] << 4));
 }
 
-void qfit_quantize_row_iq4_nl_ref(const float *x, void *vy, int64_t k) {
+/* qw: importance weights of the row's columns, or NULL */
+static void iq4_nl_row(const float *x, void *vy, int64_t k, const float *qw) {
     block_iq4_nl *y = vy;
     const int64_t nb = k / QK4_NL;
     uint8_t L[QK4_NL];
-    for (int64_t i = 0; i < nb; i++, x += QK4_NL) {
-        const float d = fit_group(x, L);
+    float w[IQ4_GROUP];
+    for (int64_t i = 0; i < nb; i++, x += QK4_NL, qw = qw ? qw + QK4_NL : NULL) {
+        group_weights(x, qw, qw ? block_sigma2(x, QK4_NL) : 0.0f, w);
+        const float d = fit_group(x, w, L);
         y[i].d = qfit_fp32_to_fp16(d);
         const float id = d != 0.0f ? 1 / d : 0.0f;
         for (int j = 0; j < QK4_NL; j++) L[j] = (uint8_t)nearest_level(id * x[j]);
@@ -113,17 +129,19 @@ void qfit_quantize_row_iq4_nl_ref(const float *x, void *vy, int64_t k) {
     }
 }
 
-void qfit_quantize_row_iq4_xs_ref(const float *x, void *vy, int64_t k) {
+static void iq4_xs_row(const float *x, void *vy, int64_t k, const float *qw) {
     block_iq4_xs *y = vy;
     const int64_t nb = k / QK_K;
     enum { NG = QK_K / IQ4_GROUP };
     uint8_t L[QK_K];
-    float scales[NG];
-    for (int64_t i = 0; i < nb; i++, x += QK_K) {
+    float scales[NG], w[IQ4_GROUP];
+    for (int64_t i = 0; i < nb; i++, x += QK_K, qw = qw ? qw + QK_K : NULL) {
+        const float sigma2 = qw ? block_sigma2(x, QK_K) : 0.0f;
         /* the sub-block scale of largest magnitude, sign kept */
         float max_scale = 0, amax_scale = 0;
         for (int g = 0; g < NG; g++) {
-            scales[g] = fit_group(x + IQ4_GROUP * g, L + IQ4_GROUP * g);
+            group_weights(x + IQ4_GROUP * g, qw ? qw + IQ4_GROUP * g : NULL, sigma2, w);
+            scales[g] = fit_group(x + IQ4_GROUP * g, w, L + IQ4_GROUP * g);
             const float a = fabsf(scales[g]);
             if (a > amax_scale) { amax_scale = a; max_scale = scales[g]; }
         }
@@ -147,6 +165,11 @@ void qfit_quantize_row_iq4_xs_ref(const float *x, void *vy, int64_t k) {
         pack_nibbles(L, y[i].qs, QK_K);
     }
 }
+
+void qfit_quantize_row_iq4_nl_ref(const float *x, void *y, int64_t k) { iq4_nl_row(x, y, k, NULL); }
+void qfit_quantize_row_iq4_xs_ref(const float *x, void *y, int64_t k) { iq4_xs_row(x, y, k, NULL); }
+void qfit_quantize_row_iq4_nl_imatrix(const float *x, void *y, int64_t k, const float *qw) { iq4_nl_row(x, y, k, qw); }
+void qfit_quantize_row_iq4_xs_imatrix(const float *x, void *y, int64_t k, const float *qw) { iq4_xs_row(x, y, k, qw); }
 
 void qfit_dequantize_row_iq4_nl(const void *vx, float *y, int64_t k) {
     const block_iq4_nl *x = vx;

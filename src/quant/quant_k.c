@@ -44,9 +44,9 @@ static inline qfit_half kq_f2h(float f) { return qfit_fp32_to_fp16(f); }
  * Scale searches
  * ------------------------------------------------------------------------- */
 
-/* Symmetric search with weights x^2 (ggml make_qx_quants, rmse_type 1, no
- * external weights). Levels are -nmax .. nmax-1, stored in L offset by nmax. */
-static float kq_symmetric_scale(int n, int nmax, const float *x, int8_t *L)
+/* Symmetric search (ggml make_qx_quants, rmse_type 1): weights qw, or x^2 when
+ * qw is NULL. Levels are -nmax .. nmax-1, stored in L offset by nmax. */
+float qfit_kq_symmetric_scale(int n, int nmax, const float *x, int8_t *L, const float *qw)
 {
     float amax = 0.f, vmax = 0.f;
     for (int i = 0; i < n; ++i) {
@@ -63,7 +63,7 @@ static float kq_symmetric_scale(int n, int nmax, const float *x, int8_t *L)
     for (int i = 0; i < n; ++i) {
         int q = kq_max_i(-nmax, kq_min_i(nmax - 1, kq_round(inv * x[i])));
         L[i] = (int8_t)(q + nmax);
-        float w = x[i] * x[i];
+        float w = qw ? qw[i] : x[i] * x[i];
         slx += w * x[i] * q;
         sl2 += w * q * q;
     }
@@ -76,7 +76,7 @@ static float kq_symmetric_scale(int n, int nmax, const float *x, int8_t *L)
         float cx = 0.f, c2 = 0.f;
         for (int i = 0; i < n; ++i) {
             int q = kq_max_i(-nmax, kq_min_i(nmax - 1, kq_round(cand * x[i])));
-            float w = x[i] * x[i];
+            float w = qw ? qw[i] : x[i] * x[i];
             cx += w * x[i] * q;
             c2 += w * q * q;
         }
@@ -144,10 +144,12 @@ static float kq_symmetric_scale_refined(int n, int nmax, const float *x, int8_t 
  * make_qkx2_quants). Levels 0..nmax go to L; *neg_min receives -min >= 0.
  * Tries nstep+1 candidate scales (rmin + rdelta*k + nmax)/(max - min), fitting
  * scale and offset by weighted least squares for each, and keeps the one with
- * the smallest weighted error (|diff| when use_abs, diff^2 otherwise). */
-static float kq_affine_scale(int n, int nmax, const float *x, const float *w,
-                             uint8_t *L, float *neg_min, uint8_t *Ltmp,
-                             float rmin, float rdelta, int nstep, int use_abs)
+ * the smallest weighted error (|diff| when use_abs, diff^2 otherwise).
+ * With an importance matrix ggml calls make_qkx3_quants instead: for non-NULL
+ * weights it is this same search (its extra guard only differs for inf/NaN). */
+float qfit_kq_affine_scale(int n, int nmax, const float *x, const float *w,
+                           uint8_t *L, float *neg_min, uint8_t *Ltmp,
+                           float rmin, float rdelta, int nstep, int use_abs)
 {
     float lo = x[0], hi = x[0];
     float sw = w[0];
@@ -215,6 +217,71 @@ static float kq_affine_scale(int n, int nmax, const float *x, const float *w,
     return scale;
 }
 
+/* Quantizes non-negative values (the sub-block scales or mins of a super-block)
+ * to levels 0..nmax under one scale, with weights qw (ggml make_qp_quants, the
+ * importance-matrix path): 8 trial scales around nmax/max by weighted squared
+ * error, then coordinate descent on single levels. Returns the scale. */
+static float kq_positive_scale(int n, int nmax, const float *x, uint8_t *L, const float *qw)
+{
+    float max = 0;
+    for (int i = 0; i < n; ++i) max = x[i] > max ? x[i] : max;
+    if (max < KQ_EPS) {
+        memset(L, 0, (size_t)n);
+        return 0.f;
+    }
+    float inv = nmax / max;
+    float scale = 1 / inv;
+    float best = 0;
+    for (int i = 0; i < n; ++i) {
+        L[i] = (uint8_t)kq_round(inv * x[i]);   /* the first guess is not capped, but kept in 8 bits */
+        float diff = x[i] - scale * L[i];
+        best += qw[i] * diff * diff;
+    }
+    for (int step = -4; step <= 4; ++step) {
+        if (step == 0) continue;
+        float cand = (0.1f * step + nmax) / max;
+        float cs = 1 / cand;
+        float err = 0;
+        for (int i = 0; i < n; ++i) {
+            int q = kq_min_i(nmax, kq_round(cand * x[i]));
+            float diff = x[i] - cs * q;
+            err += qw[i] * diff * diff;
+        }
+        if (err < best) {
+            best = err;
+            inv = cand;
+        }
+    }
+    float slx = 0, sl2 = 0;
+    for (int i = 0; i < n; ++i) {
+        int q = kq_min_i(nmax, kq_round(inv * x[i]));
+        L[i] = (uint8_t)q;
+        slx += qw[i] * x[i] * q;
+        sl2 += qw[i] * q * q;
+    }
+    for (int pass = 0; pass < 5; ++pass) {
+        int changed = 0;
+        for (int i = 0; i < n; ++i) {
+            float w = qw[i];
+            float cx = slx - w * x[i] * L[i];
+            float c2 = sl2 - w * L[i] * L[i];
+            if (!(cx > 0 && c2 > 0)) continue;
+            int q = kq_min_i(nmax, kq_round(x[i] * c2 / cx));
+            if (q == L[i]) continue;
+            cx += w * x[i] * q;
+            c2 += w * q * q;
+            if (cx * cx * sl2 > slx * slx * c2) {
+                L[i] = (uint8_t)q;
+                slx = cx;
+                sl2 = c2;
+                ++changed;
+            }
+        }
+        if (!changed) break;
+    }
+    return sl2 > 0.0f ? slx / sl2 : 0.0f;
+}
+
 /* ---------------------------------------------------------------------------
  * Shared packing helpers
  * ------------------------------------------------------------------------- */
@@ -268,6 +335,21 @@ static inline int kq_q3_scale(const uint8_t *s, int j)
  * Q2_K
  * ------------------------------------------------------------------------- */
 
+/* Levels against the block's rounded scales, then packed (both Q2_K paths). */
+static void kq_q2_levels(const float *x, block_q2_K *y, uint8_t *L)
+{
+    for (int j = 0; j < QK_K / 16; ++j) {
+        const float d = kq_h2f(y->d) * (y->scales[j] & 0xF);
+        if (!d) continue;
+        const float m = kq_h2f(y->dmin) * (y->scales[j] >> 4);
+        for (int l = 0; l < 16; ++l) {
+            int q = kq_round((x[16 * j + l] + m) / d);
+            L[16 * j + l] = (uint8_t)kq_max_i(0, kq_min_i(3, q));
+        }
+    }
+    kq_pack_2bit(L, y->qs);
+}
+
 void qfit_quantize_row_q2_K_ref(const float *x, void *vy, int64_t k)
 {
     block_q2_K *y = vy;
@@ -279,7 +361,7 @@ void qfit_quantize_row_q2_K_ref(const float *x, void *vy, int64_t k)
         float max_sc = 0, max_mn = 0;
         for (int j = 0; j < QK_K / 16; ++j) {
             for (int l = 0; l < 16; ++l) w[l] = fabsf(x[16 * j + l]);
-            sc[j] = kq_affine_scale(16, 3, x + 16 * j, w, L + 16 * j, &mn[j], Ltmp,
+            sc[j] = qfit_kq_affine_scale(16, 3, x + 16 * j, w, L + 16 * j, &mn[j], Ltmp,
                                     -0.5f, 0.1f, 15, 1);
             if (sc[j] > max_sc) max_sc = sc[j];
             if (mn[j] > max_mn) max_mn = mn[j];
@@ -302,17 +384,37 @@ void qfit_quantize_row_q2_K_ref(const float *x, void *vy, int64_t k)
             y[b].dmin = kq_f2h(0.f);
         }
 
-        /* re-derive the levels against the rounded scales */
+        kq_q2_levels(x, &y[b], L);
+    }
+}
+
+/* With an importance matrix (ggml quantize_row_q2_K_impl): weights
+ * qw * sqrt(sigma^2 + x^2), a finer affine search per 16 values, and the 4-bit
+ * scales and mins fitted by kq_positive_scale weighted by each group's weight. */
+void qfit_quantize_row_q2_K_imatrix(const float *x, void *vy, int64_t k, const float *qw)
+{
+    block_q2_K *y = vy;
+    const int64_t nb = k / QK_K;
+    uint8_t L[QK_K], Ltmp[16], Ls[QK_K / 16], Lm[QK_K / 16];
+    float w[16], sc[QK_K / 16], mn[QK_K / 16], sw[QK_K / 16];
+
+    for (int64_t b = 0; b < nb; ++b, x += QK_K, qw += QK_K) {
+        float sumx2 = 0;
+        for (int j = 0; j < QK_K; ++j) sumx2 += x[j] * x[j];
+        const float sigma2 = sumx2 / QK_K;
         for (int j = 0; j < QK_K / 16; ++j) {
-            const float d = kq_h2f(y[b].d) * (y[b].scales[j] & 0xF);
-            if (!d) continue;
-            const float m = kq_h2f(y[b].dmin) * (y[b].scales[j] >> 4);
+            sw[j] = 0;
             for (int l = 0; l < 16; ++l) {
-                int q = kq_round((x[16 * j + l] + m) / d);
-                L[16 * j + l] = (uint8_t)kq_max_i(0, kq_min_i(3, q));
+                w[l] = qw[16 * j + l] * sqrtf(sigma2 + x[16 * j + l] * x[16 * j + l]);
+                sw[j] += w[l];
             }
+            sc[j] = qfit_kq_affine_scale(16, 3, x + 16 * j, w, L + 16 * j, &mn[j], Ltmp,
+                                         -0.9f, 0.05f, 36, 0);
         }
-        kq_pack_2bit(L, y[b].qs);
+        y[b].d = kq_f2h(kq_positive_scale(QK_K / 16, 15, sc, Ls, sw));
+        y[b].dmin = kq_f2h(kq_positive_scale(QK_K / 16, 15, mn, Lm, sw));
+        for (int j = 0; j < QK_K / 16; ++j) y[b].scales[j] = (uint8_t)(Ls[j] | (Lm[j] << 4));
+        kq_q2_levels(x, &y[b], L);
     }
 }
 
@@ -342,6 +444,41 @@ void qfit_dequantize_row_q2_K(const void *vx, float *y, int64_t k)
  * Q3_K
  * ------------------------------------------------------------------------- */
 
+/* Scale j (0..63) into the 12 scale bytes, which start zeroed. */
+static void kq_q3_put_scale(uint8_t *s, int j, int v)
+{
+    if (j < 8) s[j] = (uint8_t)(v & 0xF);
+    else       s[j - 8] |= (uint8_t)((v & 0xF) << 4);
+    s[8 + j % 4] |= (uint8_t)((v >> 4) << (2 * (j / 4)));
+}
+
+/* Levels against the block's rounded scales; high bits to hmask, low bits
+ * packed (both Q3_K paths). L is scratch. */
+static void kq_q3_levels(const float *x, block_q3_K *y, int8_t *L)
+{
+    for (int j = 0; j < QK_K / 16; ++j) {
+        const float d = kq_h2f(y->d) * kq_q3_scale(y->scales, j);
+        if (!d) continue;
+        for (int l = 0; l < 16; ++l) {
+            int q = kq_max_i(-4, kq_min_i(3, kq_round(x[16 * j + l] / d)));
+            L[16 * j + l] = (int8_t)(q + 4);
+        }
+    }
+
+    /* high bit of element j goes to bit j/32 of hmask[j%32] */
+    uint8_t lo[QK_K];
+    memset(y->hmask, 0, sizeof y->hmask);
+    for (int j = 0; j < QK_K; ++j) {
+        uint8_t v = (uint8_t)L[j];
+        if (v > 3) {
+            y->hmask[j % 32] |= (uint8_t)(1u << (j / 32));
+            v = (uint8_t)(v - 4);
+        }
+        lo[j] = v;
+    }
+    kq_pack_2bit(lo, y->qs);
+}
+
 void qfit_quantize_row_q3_K_ref(const float *x, void *vy, int64_t k)
 {
     block_q3_K *y = vy;
@@ -362,37 +499,44 @@ void qfit_quantize_row_q3_K_ref(const float *x, void *vy, int64_t k)
             float inv = -32.f / max_sc;
             for (int j = 0; j < QK_K / 16; ++j) {
                 int8_t q8 = (int8_t)kq_round(inv * sc[j]);   /* ggml stores it in an int8 first */
-                int v = kq_max_i(-32, kq_min_i(31, q8)) + 32;
-                if (j < 8) y[b].scales[j] = (uint8_t)(v & 0xF);
-                else       y[b].scales[j - 8] |= (uint8_t)((v & 0xF) << 4);
-                y[b].scales[8 + j % 4] |= (uint8_t)((v >> 4) << (2 * (j / 4)));
+                kq_q3_put_scale(y[b].scales, j, kq_max_i(-32, kq_min_i(31, q8)) + 32);
             }
             y[b].d = kq_f2h(1 / inv);
         } else {
             y[b].d = kq_f2h(0.f);
         }
 
-        for (int j = 0; j < QK_K / 16; ++j) {
-            const float d = kq_h2f(y[b].d) * kq_q3_scale(y[b].scales, j);
-            if (!d) continue;
-            for (int l = 0; l < 16; ++l) {
-                int q = kq_max_i(-4, kq_min_i(3, kq_round(x[16 * j + l] / d)));
-                L[16 * j + l] = (int8_t)(q + 4);
-            }
-        }
+        kq_q3_levels(x, &y[b], L);
+    }
+}
 
-        /* high bit of element j goes to bit j/32 of hmask[j%32] */
-        uint8_t lo[QK_K];
-        memset(y[b].hmask, 0, sizeof y[b].hmask);
-        for (int j = 0; j < QK_K; ++j) {
-            uint8_t v = (uint8_t)L[j];
-            if (v > 3) {
-                y[b].hmask[j % 32] |= (uint8_t)(1u << (j / 32));
-                v = (uint8_t)(v - 4);
+/* With an importance matrix (ggml quantize_row_q3_K_impl): each 16 values by
+ * the symmetric search under weights qw * sqrt(sigma^2 + x^2), then the 16
+ * scales themselves by the same search (6-bit, weighted by each group's weight). */
+void qfit_quantize_row_q3_K_imatrix(const float *x, void *vy, int64_t k, const float *qw)
+{
+    block_q3_K *y = vy;
+    const int64_t nb = k / QK_K;
+    int8_t L[QK_K], Ls[QK_K / 16];
+    float w[16], sc[QK_K / 16], sw[QK_K / 16];
+
+    for (int64_t b = 0; b < nb; ++b, x += QK_K, qw += QK_K) {
+        float sumx2 = 0;
+        for (int j = 0; j < QK_K; ++j) sumx2 += x[j] * x[j];
+        const float sigma2 = 2 * sumx2 / QK_K;
+        for (int j = 0; j < QK_K / 16; ++j) {
+            sw[j] = 0;
+            for (int l = 0; l < 16; ++l) {
+                w[l] = qw[16 * j + l] * sqrtf(sigma2 + x[16 * j + l] * x[16 * j + l]);
+                sw[j] += w[l];
             }
-            lo[j] = v;
+            sc[j] = qfit_kq_symmetric_scale(16, 4, x + 16 * j, L + 16 * j, w);
         }
-        kq_pack_2bit(lo, y[b].qs);
+        const float d = qfit_kq_symmetric_scale(QK_K / 16, 32, sc, Ls, sw);
+        memset(y[b].scales, 0, sizeof y[b].scales);
+        for (int j = 0; j < QK_K / 16; ++j) kq_q3_put_scale(y[b].scales, j, Ls[j]);
+        y[b].d = kq_f2h(d);
+        kq_q3_levels(x, &y[b], L);
     }
 }
 
@@ -425,6 +569,24 @@ void qfit_dequantize_row_q3_K(const void *vx, float *y, int64_t k)
  * scales/mins under fp16 super-block factors.
  * ------------------------------------------------------------------------- */
 
+/* Levels against the rounded 6-bit scales and mins (every Q4_K/Q5_K path). */
+static void kq_q45_levels(const float *x, int nmax, const uint8_t *packed,
+                          qfit_half dh, qfit_half dminh, uint8_t *L)
+{
+    const float d_all = kq_h2f(dh), m_all = kq_h2f(dminh);
+    for (int j = 0; j < QK_K / 32; ++j) {
+        uint8_t s, m;
+        kq_get_scale_min(packed, j, &s, &m);
+        const float d = d_all * s;
+        if (!d) continue;
+        const float dm = m_all * m;
+        for (int l = 0; l < 32; ++l) {
+            int q = kq_round((x[32 * j + l] + dm) / d);
+            L[32 * j + l] = (uint8_t)kq_max_i(0, kq_min_i(nmax, q));
+        }
+    }
+}
+
 static void kq_q45_scales(const float *x, int nmax, float rmin, float rdelta, int nstep,
                           uint8_t *L, uint8_t *packed, qfit_half *d_out, qfit_half *dmin_out)
 {
@@ -438,7 +600,7 @@ static void kq_q45_scales(const float *x, int nmax, float rmin, float rdelta, in
         for (int l = 0; l < 32; ++l) sx2 += xs[l] * xs[l];
         float av = sqrtf(sx2 / 32);
         for (int l = 0; l < 32; ++l) w[l] = av + fabsf(xs[l]);
-        sc[j] = kq_affine_scale(32, nmax, xs, w, L + 32 * j, &mn[j], Ltmp, rmin, rdelta, nstep, 0);
+        sc[j] = qfit_kq_affine_scale(32, nmax, xs, w, L + 32 * j, &mn[j], Ltmp, rmin, rdelta, nstep, 0);
         if (sc[j] > max_sc) max_sc = sc[j];
         if (mn[j] > max_mn) max_mn = mn[j];
     }
@@ -455,18 +617,85 @@ static void kq_q45_scales(const float *x, int nmax, float rmin, float rdelta, in
     }
     *d_out = kq_f2h(max_sc / 63.f);
     *dmin_out = kq_f2h(max_mn / 63.f);
+    kq_q45_levels(x, nmax, packed, *d_out, *dmin_out, L);
+}
 
-    const float d_all = kq_h2f(*d_out), m_all = kq_h2f(*dmin_out);
+/* The same with an importance matrix (ggml quantize_row_q4_K_impl / q5_K_impl):
+ * weights qw * sqrt(sigma^2 + x^2), a finer affine search per 32 values, and
+ * the 6-bit scales and mins fitted by kq_positive_scale. */
+static void kq_q45_scales_imatrix(const float *x, const float *qw, int nmax, uint8_t *L,
+                                  uint8_t *packed, qfit_half *d_out, qfit_half *dmin_out)
+{
+    float w[32], sc[QK_K / 32], mn[QK_K / 32], sw[QK_K / 32];
+    uint8_t Ltmp[32], Ls[QK_K / 32], Lm[QK_K / 32];
+
+    float sumx2 = 0;
+    for (int l = 0; l < QK_K; ++l) sumx2 += x[l] * x[l];
+    const float sigma2 = 2 * sumx2 / QK_K;
     for (int j = 0; j < QK_K / 32; ++j) {
-        uint8_t s, m;
-        kq_get_scale_min(packed, j, &s, &m);
-        const float d = d_all * s;
-        if (!d) continue;
-        const float dm = m_all * m;
-        for (int l = 0; l < 32; ++l) {
-            int q = kq_round((x[32 * j + l] + dm) / d);
-            L[32 * j + l] = (uint8_t)kq_max_i(0, kq_min_i(nmax, q));
+        float sumw = 0;
+        for (int l = 0; l < 32; ++l) w[l] = qw[32 * j + l] * sqrtf(sigma2 + x[32 * j + l] * x[32 * j + l]);
+        for (int l = 0; l < 32; ++l) sumw += w[l];
+        sw[j] = sumw;
+        sc[j] = qfit_kq_affine_scale(32, nmax, x + 32 * j, w, L + 32 * j, &mn[j], Ltmp,
+                                     -0.9f, 0.05f, 36, 0);
+    }
+    const float d = kq_positive_scale(QK_K / 32, 63, sc, Ls, sw);
+    const float m = kq_positive_scale(QK_K / 32, 63, mn, Lm, sw);
+    memset(packed, 0, K_SCALE_SIZE);
+    for (int j = 0; j < QK_K / 32; ++j) {
+        /* levels are 0..63 unless a fitted scale came out negative and wrapped
+         * around in 8 bits; ggml caps them for Q5_K only, and so do we */
+        uint8_t ls = Ls[j], lm = Lm[j];
+        if (nmax == 31) {
+            ls = ls > 63 ? 63 : ls;
+            lm = lm > 63 ? 63 : lm;
         }
+        kq_put_scale_min(packed, j, ls, lm);
+    }
+    *d_out = kq_f2h(d);
+    *dmin_out = kq_f2h(m);
+    kq_q45_levels(x, nmax, packed, *d_out, *dmin_out, L);
+}
+
+static void kq_q4_pack(const uint8_t *L, block_q4_K *y)
+{
+    for (int c = 0; c < 4; ++c)
+        for (int l = 0; l < 32; ++l)
+            y->qs[32 * c + l] = (uint8_t)(L[64 * c + l] | (L[64 * c + 32 + l] << 4));
+}
+
+static void kq_q5_pack(const uint8_t *L, block_q5_K *y)
+{
+    memset(y->qh, 0, sizeof y->qh);
+    for (int c = 0; c < 4; ++c) {
+        const uint8_t bit_lo = (uint8_t)(1u << (2 * c)), bit_hi = (uint8_t)(2u << (2 * c));
+        for (int l = 0; l < 32; ++l) {
+            int a = L[64 * c + l], h = L[64 * c + 32 + l];
+            if (a > 15) { a -= 16; y->qh[l] |= bit_lo; }
+            if (h > 15) { h -= 16; y->qh[l] |= bit_hi; }
+            y->qs[32 * c + l] = (uint8_t)(a | (h << 4));
+        }
+    }
+}
+
+void qfit_quantize_row_q4_K_imatrix(const float *x, void *vy, int64_t k, const float *qw)
+{
+    block_q4_K *y = vy;
+    uint8_t L[QK_K];
+    for (int64_t b = 0; b < k / QK_K; ++b, x += QK_K, qw += QK_K) {
+        kq_q45_scales_imatrix(x, qw, 15, L, y[b].scales, &y[b].d, &y[b].dmin);
+        kq_q4_pack(L, &y[b]);
+    }
+}
+
+void qfit_quantize_row_q5_K_imatrix(const float *x, void *vy, int64_t k, const float *qw)
+{
+    block_q5_K *y = vy;
+    uint8_t L[QK_K];
+    for (int64_t b = 0; b < k / QK_K; ++b, x += QK_K, qw += QK_K) {
+        kq_q45_scales_imatrix(x, qw, 31, L, y[b].scales, &y[b].d, &y[b].dmin);
+        kq_q5_pack(L, &y[b]);
     }
 }
 
@@ -478,9 +707,7 @@ void qfit_quantize_row_q4_K_ref(const float *x, void *vy, int64_t k)
 
     for (int64_t b = 0; b < nb; ++b, x += QK_K) {
         kq_q45_scales(x, 15, -1.f, 0.1f, 20, L, y[b].scales, &y[b].d, &y[b].dmin);
-        for (int c = 0; c < 4; ++c)
-            for (int l = 0; l < 32; ++l)
-                y[b].qs[32 * c + l] = (uint8_t)(L[64 * c + l] | (L[64 * c + 32 + l] << 4));
+        kq_q4_pack(L, &y[b]);
     }
 }
 
@@ -512,16 +739,7 @@ void qfit_quantize_row_q5_K_ref(const float *x, void *vy, int64_t k)
 
     for (int64_t b = 0; b < nb; ++b, x += QK_K) {
         kq_q45_scales(x, 31, -0.5f, 0.1f, 15, L, y[b].scales, &y[b].d, &y[b].dmin);
-        memset(y[b].qh, 0, sizeof y[b].qh);
-        for (int c = 0; c < 4; ++c) {
-            const uint8_t bit_lo = (uint8_t)(1u << (2 * c)), bit_hi = (uint8_t)(2u << (2 * c));
-            for (int l = 0; l < 32; ++l) {
-                int a = L[64 * c + l], h = L[64 * c + 32 + l];
-                if (a > 15) { a -= 16; y[b].qh[l] |= bit_lo; }
-                if (h > 15) { h -= 16; y[b].qh[l] |= bit_hi; }
-                y[b].qs[32 * c + l] = (uint8_t)(a | (h << 4));
-            }
-        }
+        kq_q5_pack(L, &y[b]);
     }
 }
 
@@ -551,17 +769,19 @@ void qfit_dequantize_row_q5_K(const void *vx, float *y, int64_t k)
  * Q6_K
  * ------------------------------------------------------------------------- */
 
-void qfit_quantize_row_q6_K_ref(const float *x, void *vy, int64_t k)
+/* Both Q6_K paths: the imatrix one (ggml quantize_row_q6_K_impl) only passes
+ * the raw importance weights qw to each 16-value search instead of x^2. */
+static void kq_q6_K(const float *x, void *vy, int64_t k, const float *qw)
 {
     block_q6_K *y = vy;
     const int64_t nb = k / QK_K;
     int8_t L[QK_K];
     float sc[QK_K / 16];
 
-    for (int64_t b = 0; b < nb; ++b, x += QK_K) {
+    for (int64_t b = 0; b < nb; ++b, x += QK_K, qw = qw ? qw + QK_K : NULL) {
         float amax = 0, max_sc = 0;
         for (int j = 0; j < QK_K / 16; ++j) {
-            sc[j] = kq_symmetric_scale(16, 32, x + 16 * j, L + 16 * j);
+            sc[j] = qfit_kq_symmetric_scale(16, 32, x + 16 * j, L + 16 * j, qw ? qw + 16 * j : NULL);
             float a = fabsf(sc[j]);
             if (a > amax) { amax = a; max_sc = sc[j]; }
         }
@@ -598,6 +818,8 @@ void qfit_quantize_row_q6_K_ref(const float *x, void *vy, int64_t k)
         }
     }
 }
+
+void qfit_quantize_row_q6_K_ref(const float *x, void *vy, int64_t k) { kq_q6_K(x, vy, k, NULL); }
 
 void qfit_dequantize_row_q6_K(const void *vx, float *y, int64_t k)
 {
@@ -664,3 +886,5 @@ void qfit_dequantize_row_q8_K(const void *vx, float *y, int64_t k)
     for (int64_t b = 0; b < nb; ++b)
         for (int j = 0; j < QK_K; ++j) *y++ = x[b].d * x[b].qs[j];
 }
+
+void qfit_quantize_row_q6_K_imatrix(const float *x, void *y, int64_t k, const float *qw) { kq_q6_K(x, y, k, qw); }

@@ -130,6 +130,89 @@ void qfit_quantize_row_q5_1_ref(const float *x, void *vy, int64_t k) {
     }
 }
 
+/* ---- importance-matrix paths (ggml quantize_row_q{4,5}_{0,1}_impl) ----
+ * k is one whole row: the weights are qw * sqrt(sigma^2 + x^2) with sigma^2
+ * the mean square of the row, and each block gets the weighted searches of the
+ * K-quants (symmetric for _0, affine for _1) instead of the max-based scale. */
+
+static float row_sigma2(const float *x, int64_t k) {
+    float sumx2 = 0;
+    for (int64_t j = 0; j < k; j++) sumx2 += x[j] * x[j];
+    return sumx2 / (float)k;
+}
+
+static void block_weights(const float *xb, const float *qw, float sigma2, float *w) {
+    for (int j = 0; j < 32; j++) w[j] = qw[j] * sqrtf(sigma2 + xb[j] * xb[j]);
+}
+
+/* 5th bits of the 32 levels in L, as the qh word of Q5_0/Q5_1 */
+static uint32_t high_bits(const uint8_t *L) {
+    uint32_t qh = 0;
+    for (int j = 0; j < 16; j++) {
+        qh |= (uint32_t)((L[j] >> 4) & 1u) << j;
+        qh |= (uint32_t)((L[j + 16] >> 4) & 1u) << (j + 16);
+    }
+    return qh;
+}
+
+static void pack_low_nibbles(const uint8_t *L, uint8_t *qs) {
+    for (int j = 0; j < 16; j++) qs[j] = (uint8_t)((L[j] & 0x0f) | ((L[j + 16] & 0x0f) << 4));
+}
+
+void qfit_quantize_row_q4_0_imatrix(const float *x, void *vy, int64_t k, const float *qw) {
+    block_q4_0 *y = vy;
+    const float sigma2 = row_sigma2(x, k);
+    float w[32];
+    int8_t L[32];
+    for (int64_t i = 0; i < k / QK4_0; i++, x += QK4_0, qw += QK4_0) {
+        block_weights(x, qw, sigma2, w);
+        y[i].d = f2h(qfit_kq_symmetric_scale(QK4_0, 8, x, L, w));
+        pack_low_nibbles((const uint8_t *)L, y[i].qs);
+    }
+}
+
+void qfit_quantize_row_q5_0_imatrix(const float *x, void *vy, int64_t k, const float *qw) {
+    block_q5_0 *y = vy;
+    const float sigma2 = row_sigma2(x, k);
+    float w[32];
+    int8_t L[32];
+    for (int64_t i = 0; i < k / QK5_0; i++, x += QK5_0, qw += QK5_0) {
+        block_weights(x, qw, sigma2, w);
+        y[i].d = f2h(qfit_kq_symmetric_scale(QK5_0, 16, x, L, w));
+        pack_low_nibbles((const uint8_t *)L, y[i].qs);
+        const uint32_t qh = high_bits((const uint8_t *)L);
+        memcpy(y[i].qh, &qh, sizeof qh);
+    }
+}
+
+void qfit_quantize_row_q4_1_imatrix(const float *x, void *vy, int64_t k, const float *qw) {
+    block_q4_1 *y = vy;
+    const float sigma2 = row_sigma2(x, k);
+    float w[32], neg_min;
+    uint8_t L[32], Ltmp[32];
+    for (int64_t i = 0; i < k / QK4_1; i++, x += QK4_1, qw += QK4_1) {
+        block_weights(x, qw, sigma2, w);
+        y[i].d = f2h(qfit_kq_affine_scale(QK4_1, 15, x, w, L, &neg_min, Ltmp, -0.9f, 0.05f, 36, 0));
+        y[i].m = f2h(-neg_min);
+        pack_low_nibbles(L, y[i].qs);
+    }
+}
+
+void qfit_quantize_row_q5_1_imatrix(const float *x, void *vy, int64_t k, const float *qw) {
+    block_q5_1 *y = vy;
+    const float sigma2 = row_sigma2(x, k);
+    float w[32], neg_min;
+    uint8_t L[32], Ltmp[32];
+    for (int64_t i = 0; i < k / QK5_1; i++, x += QK5_1, qw += QK5_1) {
+        block_weights(x, qw, sigma2, w);
+        y[i].d = f2h(qfit_kq_affine_scale(QK5_1, 31, x, w, L, &neg_min, Ltmp, -0.9f, 0.05f, 36, 0));
+        y[i].m = f2h(-neg_min);
+        pack_low_nibbles(L, y[i].qs);
+        const uint32_t qh = high_bits(L);
+        memcpy(y[i].qh, &qh, sizeof qh);
+    }
+}
+
 static inline float absmax(const float *x, int n) {
     float amax = 0.0f;
     for (int j = 0; j < n; j++) {

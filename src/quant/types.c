@@ -1,5 +1,6 @@
 /* qfit — type traits, half-float conversions and the quantize/dequantize
  * dispatchers (ggml-compatible). */
+#include <math.h>
 #include <strings.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,12 +12,28 @@
 
 typedef void (*quant_fn)(const float *x, void *y, int64_t k);
 typedef void (*dequant_fn)(const void *x, float *y, int64_t k);
+typedef void (*quant_imatrix_fn)(const float *x, void *y, int64_t n_per_row, const float *qw);
 
 typedef struct {
     qfit_type_traits t;
     quant_fn   quantize;    /* NULL: handled specially (plain types) or none */
     dequant_fn dequantize;
 } type_entry;
+
+/* the row quantizers that use an importance matrix (ggml's *_impl paths) */
+static const quant_imatrix_fn k_imatrix_quant[QFIT_TYPE_COUNT] = {
+    [QFIT_TYPE_Q4_0]   = qfit_quantize_row_q4_0_imatrix,
+    [QFIT_TYPE_Q4_1]   = qfit_quantize_row_q4_1_imatrix,
+    [QFIT_TYPE_Q5_0]   = qfit_quantize_row_q5_0_imatrix,
+    [QFIT_TYPE_Q5_1]   = qfit_quantize_row_q5_1_imatrix,
+    [QFIT_TYPE_Q2_K]   = qfit_quantize_row_q2_K_imatrix,
+    [QFIT_TYPE_Q3_K]   = qfit_quantize_row_q3_K_imatrix,
+    [QFIT_TYPE_Q4_K]   = qfit_quantize_row_q4_K_imatrix,
+    [QFIT_TYPE_Q5_K]   = qfit_quantize_row_q5_K_imatrix,
+    [QFIT_TYPE_Q6_K]   = qfit_quantize_row_q6_K_imatrix,
+    [QFIT_TYPE_IQ4_NL] = qfit_quantize_row_iq4_nl_imatrix,
+    [QFIT_TYPE_IQ4_XS] = qfit_quantize_row_iq4_xs_imatrix,
+};
 
 /* plain-type (de)quantizers, written as row functions so that every type goes
  * through the same path */
@@ -223,9 +240,19 @@ static void set_err(char *err, size_t err_len, const char *fmt, ...) {
     va_end(ap);
 }
 
+bool qfit_type_uses_imatrix(int type) {
+    return type >= 0 && type < QFIT_TYPE_COUNT && k_imatrix_quant[type] != NULL;
+}
+
 size_t qfit_quantize_rows(int type, const float *src, void *dst,
                           int64_t nrows, int64_t n_per_row,
                           char *err, size_t err_len) {
+    return qfit_quantize_rows_imatrix(type, src, dst, nrows, n_per_row, NULL, err, err_len);
+}
+
+size_t qfit_quantize_rows_imatrix(int type, const float *src, void *dst,
+                                  int64_t nrows, int64_t n_per_row, const float *imatrix,
+                                  char *err, size_t err_len) {
     if (err && err_len) err[0] = '\0';
     const type_entry *e = entry(type);
     if (!e) {
@@ -261,6 +288,16 @@ size_t qfit_quantize_rows(int type, const float *src, void *dst,
         set_err(err, err_len, "type %s: NULL buffer", e->t.name);
         return 0;
     }
+    const quant_imatrix_fn qi = imatrix ? k_imatrix_quant[type] : NULL;
+    if (qi) {
+        for (int64_t j = 0; j < n_per_row; j++) {
+            if (!(imatrix[j] >= 0.0f) || !isfinite(imatrix[j])) {
+                set_err(err, err_len, "type %s: importance weight of column %lld is %g (must be finite and >= 0)",
+                        e->t.name, (long long)j, (double)imatrix[j]);
+                return 0;
+            }
+        }
+    }
     /* Blocks never straddle rows (n_per_row is a multiple of the block size), so
      * ggml_quantize_chunk without an importance matrix is the reference row
      * quantizer applied to each row, which equals one call over all the rows. */
@@ -268,8 +305,9 @@ size_t qfit_quantize_rows(int type, const float *src, void *dst,
     const char *s = (const char *)src;
     char *d = dst;
     for (int64_t r = 0; r < nrows; r++) {
-        e->quantize((const float *)(s + (size_t)r * (size_t)n_per_row * sizeof(float)),
-                    d + (size_t)r * rs, n_per_row);
+        const float *row = (const float *)(s + (size_t)r * (size_t)n_per_row * sizeof(float));
+        if (qi) qi(row, d + (size_t)r * rs, n_per_row, imatrix);   /* row by row, as ggml's *_impl */
+        else    e->quantize(row, d + (size_t)r * rs, n_per_row);
     }
     return total;
 }

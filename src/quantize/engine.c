@@ -84,21 +84,37 @@ static void fail(engine *e, const char *msg)
     pthread_cond_broadcast(&e->cv_done);
 }
 
-/* Convert nrows rows of floats to the output type. */
-static int convert_rows(int type, const float *src, void *dst, int64_t nrows, int64_t ne0,
+/* Convert nrows rows of floats (rows row0.. of tensor t) to the output type,
+ * in runs of rows that share one slice of importance weights. */
+static int convert_rows(const qfit_qe_tensor *t, int64_t row0, const float *src, void *dst, int64_t nrows,
                         char *err, size_t err_len)
 {
+    const int type = t->out_type;
+    const int64_t ne0 = t->ne0;
     if (type == QFIT_TYPE_F32) {
         memcpy(dst, src, (size_t)(nrows * ne0) * sizeof(float));
         return 0;
     }
-    size_t got = qfit_quantize_rows(type, src, dst, nrows, ne0, err, err_len);
-    size_t want = qfit_tensor_nbytes(type, ne0, nrows);
-    if (got == 0 || got != want) {
-        if (got != 0)
-            snprintf(err, err_len, "converting to %s wrote %zu bytes, expected %zu",
-                     qfit_type_name(type), got, want);
-        return -1;
+    const size_t row_bytes = qfit_row_size(type, ne0);
+    for (int64_t r = 0; r < nrows;) {
+        int64_t n = nrows - r;
+        const float *w = NULL;
+        if (t->imatrix) {
+            const int64_t slice = (row0 + r) / t->imatrix_rows;
+            const int64_t left = (slice + 1) * t->imatrix_rows - (row0 + r);
+            n = n < left ? n : left;
+            w = t->imatrix + slice * ne0;
+        }
+        size_t got = qfit_quantize_rows_imatrix(type, src + r * ne0, (char *)dst + (size_t)r * row_bytes,
+                                                n, ne0, w, err, err_len);
+        size_t want = qfit_tensor_nbytes(type, ne0, n);
+        if (got == 0 || got != want) {
+            if (got != 0)
+                snprintf(err, err_len, "converting to %s wrote %zu bytes, expected %zu",
+                         qfit_type_name(type), got, want);
+            return -1;
+        }
+        r += n;
     }
     return 0;
 }
@@ -149,8 +165,7 @@ static void *worker_main(void *arg)
             } else {
                 size_t row_bytes = qfit_row_size(t->out_type, t->ne0);
                 char cerr[400] = "";
-                if (convert_rows(t->out_type, f, out + (size_t)row0 * row_bytes, nr, t->ne0,
-                                 cerr, sizeof cerr) < 0) {
+                if (convert_rows(t, row0, f, out + (size_t)row0 * row_bytes, nr, cerr, sizeof cerr) < 0) {
                     snprintf(err, sizeof err, "tensor '%s': %s", t->name,
                              cerr[0] ? cerr : "conversion failed");
                     ok = 0;

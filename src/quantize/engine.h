@@ -23,6 +23,10 @@ typedef struct {
     int         out_type;  /* qfit_type of the output */
     const void *copy;      /* non-NULL: bytes written unchanged (size = nbytes) */
     uint64_t    nbytes;    /* output bytes of the tensor */
+    /* importance weights (may be NULL): row r uses imatrix + (r / imatrix_rows) * ne0,
+     * one slice of ne0 weights per matrix (expert) of imatrix_rows rows */
+    const float *imatrix;
+    int64_t     imatrix_rows;
 } qfit_qe_tensor;
 
 /* Rows [row0, row0+nrows) of tensor ti as float. Either fill scratch (room

@@ -250,7 +250,7 @@ static int pick_type(const qfit_mix_model *m, qfit_mix_state *st, int ftype, int
         const int i = st->i_attention_wv, n = m->n_attention_wv;
         if (ftype == F(Q2_K)) nt = n_gqa >= 4 ? T(Q4_K) : T(Q3_K);
         else if (ftype == F(Q2_K_S) && n_gqa >= 4) nt = T(Q4_K);
-        else if (ftype == F(IQ3_XXS)) nt = n_gqa >= 4 ? T(Q4_K) : T(IQ3_S); /* no imatrix */
+        else if (ftype == F(IQ3_XXS)) nt = n_gqa >= 4 ? T(Q4_K) : !m->has_imatrix ? T(IQ3_S) : T(IQ3_XXS);
         else if ((ftype == F(IQ3_XS) || ftype == F(IQ3_S)) && n_gqa >= 4) nt = T(Q4_K);
         else if (ftype == F(IQ3_M)) nt = T(Q4_K);
         else if (ftype == F(Q3_K_M)) nt = i < 2 ? T(Q5_K) : T(Q4_K);
@@ -274,7 +274,7 @@ static int pick_type(const qfit_mix_model *m, qfit_mix_state *st, int ftype, int
         const int nl = n_layer;
         if (ftype == F(Q2_K)) nt = T(Q3_K);
         else if (ftype == F(Q2_K_S)) { if (il < nl / 8) nt = T(Q4_K); }
-        else if (ftype == F(IQ3_XXS)) nt = il < nl / 8 ? T(Q4_K) : T(Q3_K); /* no imatrix */
+        else if (ftype == F(IQ3_XXS) && !m->has_imatrix) nt = il < nl / 8 ? T(Q4_K) : T(Q3_K);
         else if (ftype == F(Q3_K_M))
             nt = il < nl / 16 ? T(Q5_K) : (!falcon || use_more_bits(il, nl)) ? T(Q4_K) : T(Q3_K);
         else if (ftype == F(IQ3_M) && (il < nl / 8 || (n_expert == 8 && use_more_bits(il, nl)))) nt = T(Q4_K);
@@ -283,10 +283,12 @@ static int pick_type(const qfit_mix_model *m, qfit_mix_state *st, int ftype, int
             if (falcon) nt = il < nl / 16 ? T(Q6_K) : use_more_bits(il, nl) ? T(Q5_K) : T(Q4_K);
             else if (use_more_bits(il, nl)) nt = T(Q6_K);
         }
-        else if (il < nl / 8 && (ftype == F(IQ4_NL) || ftype == F(IQ4_XS))) nt = T(Q5_K); /* no imatrix */
+        else if (il < nl / 8 && (ftype == F(IQ4_NL) || ftype == F(IQ4_XS)) && !m->has_imatrix) nt = T(Q5_K);
         else if (ftype == F(Q5_K_M) && use_more_bits(il, nl)) nt = T(Q6_K);
         else if (ftype == F(Q4_K_S) && !falcon && il < nl / 8) nt = T(Q5_K);
-        /* (Q4_0/Q5_0 first layers -> Q4_1/Q5_1 only with an importance matrix) */
+        /* llama.cpp guards the first ffn_down layers of Q4_0/Q5_0, with an imatrix only */
+        else if ((ftype == F(Q4_0) || ftype == F(Q5_0)) && m->has_imatrix && il < nl / 8)
+            nt = ftype == F(Q4_0) ? T(Q4_1) : T(Q5_1);
         st->i_ffn_down++;
     } else if (has(name, "attn_output.weight")) {
         if (!falcon) {
@@ -543,10 +545,17 @@ int qfit_mix_model_from_gguf(const qfit_gguf *g, qfit_mix_model *m, char *err, s
 int qfit_mix_plan_gguf(const qfit_gguf *g, int ftype, size_t *order, int *types,
                        int *n_fallback, char *err, size_t err_len)
 {
+    return qfit_mix_plan_gguf_imatrix(g, ftype, false, order, types, n_fallback, err, err_len);
+}
+
+int qfit_mix_plan_gguf_imatrix(const qfit_gguf *g, int ftype, bool has_imatrix, size_t *order,
+                               int *types, int *n_fallback, char *err, size_t err_len)
+{
     char dummy[8];
     if (!err) { err = dummy; err_len = sizeof dummy; }
     qfit_mix_model m;
     if (qfit_mix_model_from_gguf(g, &m, err, err_len) < 0) return -1;
+    m.has_imatrix = has_imatrix;
     qfit_mix_tensor *t;
     char *names;
     if (gguf_tensor_list(g, &t, &names, err, err_len) < 0) return -1;

@@ -1,6 +1,7 @@
-/* qfit — GGUF-to-GGUF model quantization (llama.cpp's llama_model_quantize
- * without an importance matrix). */
+/* qfit — GGUF-to-GGUF model quantization (llama.cpp's llama_model_quantize,
+ * with or without an importance matrix). */
 #include "qfit/quantize.h"
+#include "qfit/imatrix.h"
 #include "qfit/quant.h"
 #include "quantize/engine.h"
 
@@ -90,6 +91,130 @@ static bool same_file(const char *a, const char *b)
     return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
+/* The metadata llama-quantize adds for an importance matrix (as KV overrides,
+ * after general.file_type; strings cut to 127 bytes as there, counts u32). */
+static int set_imatrix_kv(qfit_gguf_writer *w, const qfit_quantize_params *p)
+{
+    char s[128];
+    if (p->imatrix_file) {
+        snprintf(s, sizeof s, "%s", p->imatrix_file);
+        if (qfit_gguf_set_str(w, "quantize.imatrix.file", s) != 0) return -1;
+    }
+    if (p->imatrix->n_datasets > 0) {
+        snprintf(s, sizeof s, "%s", p->imatrix->datasets[0]);
+        if (qfit_gguf_set_str(w, "quantize.imatrix.dataset", s) != 0) return -1;
+    }
+    if (qfit_gguf_set_u32(w, "quantize.imatrix.entries_count", (uint32_t)p->imatrix->n_entries) != 0) return -1;
+    if (p->imatrix->chunk_count > 0 &&
+        qfit_gguf_set_u32(w, "quantize.imatrix.chunks_count", p->imatrix->chunk_count) != 0)
+        return -1;
+    return 0;
+}
+
+/* The importance weights for a tensor (malloc'd, ne0 * ne2 floats) in *out, or
+ * NULL when it has no entry (or is token_embd.weight with a mismatched one, which
+ * llama.cpp quantizes without). -1 on a size mismatch or out of memory. */
+static int tensor_imatrix(const qfit_imatrix *im, const char *name, const qfit_gguf_tensor *t,
+                          float **out, char *err, size_t err_len)
+{
+    *out = NULL;
+    const qfit_imatrix_entry *e = qfit_imatrix_find(im, name);
+    if (!e) return 0;
+    const int64_t want = t->ne[0] * t->ne[2];
+    if (e->n_per_mat * e->n_mat != want || t->ne[3] != 1) {
+        if (strcmp(name, "token_embd.weight") == 0) return 0;
+        snprintf(err, err_len, "importance matrix entry '%s' has %lld values, the tensor needs %lld (ne0 x ne2)",
+                 name, (long long)(e->n_per_mat * e->n_mat), (long long)want);
+        return -1;
+    }
+    *out = malloc((size_t)want * sizeof **out);
+    if (!*out) { snprintf(err, err_len, "out of memory"); return -1; }
+    qfit_imatrix_weights(e, *out);
+    return 0;
+}
+
+/* The output's metadata: the input's, then what llama.cpp's quantizer adds. */
+static int set_output_kv(qfit_gguf_writer *w, const qfit_gguf *g, const qfit_quantize_params *p,
+                         char *err, size_t err_len)
+{
+    if (qfit_gguf_copy_all_kv(w, g) != 0) {
+        snprintf(err, err_len, "cannot copy the input's metadata");
+        return -1;
+    }
+    /* as llama.cpp: both keys are (re)appended at the end; split keys dropped */
+    qfit_gguf_remove_key(w, "general.quantization_version");
+    qfit_gguf_remove_key(w, "general.file_type");
+    qfit_gguf_remove_key(w, "split.no");
+    qfit_gguf_remove_key(w, "split.count");
+    qfit_gguf_remove_key(w, "split.tensors.count");
+    if (qfit_gguf_set_u32(w, "general.quantization_version", QFIT_QUANTIZATION_VERSION) != 0 ||
+        qfit_gguf_set_u32(w, "general.file_type", (uint32_t)p->ftype) != 0 ||
+        (p->imatrix && set_imatrix_kv(w, p) != 0)) {
+        snprintf(err, err_len, "cannot set metadata");
+        return -1;
+    }
+    return 0;
+}
+
+/* --target-size / --target-bpw: the tensor-data budget, then qfit_target_plan over the
+ * mix's types. The file's bytes before the tensor data do not depend on the types, so
+ * they are measured once with a writer that is never begun. */
+static int plan_target(const qfit_gguf *g, const qfit_quantize_params *p, const size_t *order, int *types,
+                       qfit_quantize_stats *st, char *err, size_t err_len)
+{
+    if (!p->imatrix) {
+        snprintf(err, err_len, "quantizing to a size needs an importance matrix (--imatrix): "
+                 "it measures how much each tensor's rounding matters");
+        return -1;
+    }
+    if (p->target_size && p->target_bpw > 0) {
+        snprintf(err, err_len, "give a target size or a target bits per weight, not both");
+        return -1;
+    }
+    const int64_t n = qfit_gguf_n_tensors(g);
+    uint64_t budget;
+    if (p->target_size) {
+        qfit_gguf_writer *w = qfit_gguf_writer_new();
+        if (!w) { snprintf(err, err_len, "out of memory"); return -1; }
+        int rc = set_output_kv(w, g, p, err, err_len);
+        for (int64_t k = 0; k < n && rc == 0; k++) {
+            const qfit_gguf_tensor *t = qfit_gguf_tensor_at(g, (int64_t)order[k]);
+            char name[256];
+            snprintf(name, sizeof name, "%.*s", (int)t->name.len, t->name.data);
+            if (qfit_gguf_add_tensor(w, name, t->n_dims, t->ne, t->type) != 0) {
+                snprintf(err, err_len, "cannot declare tensor '%s'", name);
+                rc = -1;
+            }
+        }
+        const uint64_t head = qfit_gguf_writer_data_offset(w);
+        qfit_gguf_writer_free(w);
+        if (rc != 0) return -1;
+        if (p->target_size <= head) {
+            snprintf(err, err_len, "target size %llu bytes is not even the metadata (%llu bytes)",
+                     (unsigned long long)p->target_size, (unsigned long long)head);
+            return -1;
+        }
+        budget = p->target_size - head;
+    } else {
+        uint64_t n_el = 0;
+        for (int64_t i = 0; i < n; i++) n_el += (uint64_t)qfit_gguf_tensor_nelements(qfit_gguf_tensor_at(g, i));
+        if (!(p->target_bpw <= 64.0)) {
+            snprintf(err, err_len, "target bits per weight %g is out of range", p->target_bpw);
+            return -1;
+        }
+        budget = (uint64_t)(p->target_bpw * (double)n_el / 8.0);
+    }
+    qfit_target_result r;
+    char perr[512];
+    if (qfit_target_plan(g, p->imatrix, budget, qfit_gguf_alignment(g), types, &r, perr, sizeof perr) != 0) {
+        snprintf(err, err_len, "quantize to a size: %s", perr);
+        return -1;
+    }
+    st->n_target_planned = r.n_planned;
+    st->target_error = r.error;
+    return 0;
+}
+
 static bool type_writable(int type)
 {
     if (type == QFIT_TYPE_F32 || type == QFIT_TYPE_F16 || type == QFIT_TYPE_BF16) return true;
@@ -140,17 +265,22 @@ int qfit_quantize_model(const char *in_path, const char *out_path,
     qfit_qe_tensor *qt = calloc((size_t)n + 1, sizeof *qt);
     char *names = NULL;
     qfit_gguf_writer *w = NULL;
+    float **weights = calloc((size_t)n + 1, sizeof *weights);
     qfit_quantize_stats st;
     memset(&st, 0, sizeof st);
-    if (!order || !types || !src_index || !qt) {
+    if (!order || !types || !src_index || !qt || !weights) {
         snprintf(err, err_len, "out of memory");
         goto done;
     }
 
     int n_fallback = 0;
-    if (qfit_mix_plan_gguf(g, ftype, order, types, &n_fallback, gerr, sizeof gerr) < 0) {
+    if (qfit_mix_plan_gguf_imatrix(g, ftype, params->imatrix != NULL, order, types, &n_fallback,
+                                   gerr, sizeof gerr) < 0) {
         snprintf(err, err_len, "'%s': %s", in_path, gerr);
         goto done;
+    }
+    if (params->target_size || params->target_bpw > 0) {
+        if (plan_target(g, params, order, types, &st, err, err_len) < 0) goto done;
     }
 
     /* NUL-terminated names */
@@ -161,21 +291,7 @@ int qfit_quantize_model(const char *in_path, const char *out_path,
 
     w = qfit_gguf_writer_new();
     if (!w) { snprintf(err, err_len, "out of memory"); goto done; }
-    if (qfit_gguf_copy_all_kv(w, g) != 0) {
-        snprintf(err, err_len, "cannot copy the metadata of '%s'", in_path);
-        goto done;
-    }
-    /* as llama.cpp: both keys are (re)appended at the end; split keys dropped */
-    qfit_gguf_remove_key(w, "general.quantization_version");
-    qfit_gguf_remove_key(w, "general.file_type");
-    qfit_gguf_remove_key(w, "split.no");
-    qfit_gguf_remove_key(w, "split.count");
-    qfit_gguf_remove_key(w, "split.tensors.count");
-    if (qfit_gguf_set_u32(w, "general.quantization_version", QFIT_QUANTIZATION_VERSION) != 0 ||
-        qfit_gguf_set_u32(w, "general.file_type", (uint32_t)ftype) != 0) {
-        snprintf(err, err_len, "cannot set metadata");
-        goto done;
-    }
+    if (set_output_kv(w, g, params, err, err_len) != 0) goto done;
 
     char *np = names;
     for (int64_t k = 0; k < n; k++) {
@@ -217,6 +333,13 @@ int qfit_quantize_model(const char *in_path, const char *out_path,
             }
             qt[k].nbytes = nb;
             st.n_quantized++;
+            if (params->imatrix && qfit_type_uses_imatrix(ot)) {
+                if (tensor_imatrix(params->imatrix, qt[k].name, t, &weights[k], err, err_len) < 0) goto done;
+                qt[k].imatrix = weights[k];
+                qt[k].imatrix_rows = t->ne[1];
+                if (weights[k]) st.n_imatrix++;
+                else st.n_no_imatrix++;
+            }
         }
         st.data_out += qt[k].nbytes;
         if (ot >= 0 && ot < 64) st.type_count[ot]++;
@@ -254,6 +377,9 @@ done:
     qfit_gguf_writer_free(w);   /* removes an unfinished temporary file */
     if (rc == 0 && stats) *stats = st;
     free(names);
+    if (weights)
+        for (int64_t k = 0; k < n; k++) free(weights[k]);
+    free(weights);
     free(qt);
     free(src_index);
     free(types);
