@@ -1,0 +1,596 @@
+/* Suite batch: the Redis Streams batch queue (include/qfit/batch.h), qfit_server_call
+ * (include/qfit/server.h), `qfit batch` and `qfit worker`. Every test that needs Redis
+ * starts its own redis-server (Debian's /usr/bin/redis-server, AOF on) on a free
+ * loopback port in a temporary directory and kills it in .fini, pass or fail.
+ * The in-process worker tests use a fake job runner (no model); the end-to-end test
+ * runs real `qfit worker` processes on the shared model at two quantizations. */
+#include <criterion/criterion.h>
+
+#include <arpa/inet.h>
+#include <hiredis/hiredis.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "batch/batch_int.h"
+#include "qfit/batch.h"
+#include "qfit/server.h"
+#include "util/testutil.h"
+
+#define F32_MODEL "models/kjv-llama-7m-f32.gguf"
+#define WAIT_S 150   /* a batch that is not done by then is stuck: fail */
+
+/* ---------------------------------------------------------------- processes */
+
+#define MAX_PROCS 8
+static pid_t procs[MAX_PROCS];   /* redis-server and workers, killed in .fini */
+
+static void track(pid_t p)
+{
+    for (int i = 0; i < MAX_PROCS; i++)
+        if (!procs[i]) { procs[i] = p; return; }
+    cr_assert_fail("too many processes");
+}
+
+static void untrack(pid_t p)
+{
+    for (int i = 0; i < MAX_PROCS; i++)
+        if (procs[i] == p) procs[i] = 0;
+}
+
+static void teardown(void)
+{
+    for (int i = 0; i < MAX_PROCS; i++)
+        if (procs[i] > 0) {
+            kill(procs[i], SIGKILL);
+            waitpid(procs[i], NULL, 0);
+            procs[i] = 0;
+        }
+}
+
+/* sh -c "exec CMD" with stdout+stderr to log; the pid is CMD's. */
+static pid_t spawn(const char *cmd, const char *log)
+{
+    pid_t p = fork();
+    cr_assert_geq(p, 0);
+    if (p == 0) {
+        setpgid(0, 0);
+        if (!freopen(log, "a", stdout) || !freopen(log, "a", stderr)) _exit(127);
+        char full[8192];
+        snprintf(full, sizeof full, "exec %s", cmd);
+        execl("/bin/sh", "sh", "-c", full, (char *)NULL);
+        _exit(127);
+    }
+    track(p);
+    return p;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec t = { ms / 1000, (long)(ms % 1000) * 1000000L };
+    nanosleep(&t, NULL);
+}
+
+/* ---------------------------------------------------------------- redis-server */
+
+typedef struct {
+    char  dir[4096];
+    int   port;
+    pid_t pid;
+    char  url[128];
+} redis_srv;
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    socklen_t l = sizeof a;
+    getsockname(fd, (struct sockaddr *)&a, &l);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static redisContext *rconnect(const redis_srv *r)
+{
+    redisContext *c = redisConnect("127.0.0.1", r->port);
+    cr_assert(c && !c->err, "connect to the test redis: %s", c ? c->errstr : "oom");
+    return c;
+}
+
+static void redis_start(redis_srv *r)
+{
+    if (!r->port) {
+        static int n;
+        snprintf(r->dir, sizeof r->dir, "%s/redis-%d", tu_tmpdir(), n++);
+        mkdir(r->dir, 0755);
+        r->port = free_port();
+        snprintf(r->url, sizeof r->url, "redis://127.0.0.1:%d/0", r->port);
+    }
+    char cmd[4600], log[4200];
+    snprintf(cmd, sizeof cmd, "/usr/bin/redis-server --port %d --bind 127.0.0.1 --dir '%s' --appendonly yes "
+             "--save '' --daemonize no", r->port, r->dir);
+    snprintf(log, sizeof log, "%s/redis.log", r->dir);
+    r->pid = spawn(cmd, log);
+    for (int i = 0; i < 500; i++) {   /* until it answers PING (and has loaded its AOF) */
+        redisContext *c = redisConnect("127.0.0.1", r->port);
+        redisReply *rep = c && !c->err ? redisCommand(c, "PING") : NULL;
+        bool up = rep && rep->type == REDIS_REPLY_STATUS;
+        if (rep) freeReplyObject(rep);
+        if (c) redisFree(c);
+        if (up) return;
+        sleep_ms(20);
+    }
+    cr_assert_fail("redis-server did not start (see %s)", log);
+}
+
+/* A clean stop (SIGTERM: Redis writes its AOF and exits). */
+static void redis_stop(redis_srv *r)
+{
+    kill(r->pid, SIGTERM);
+    int st;
+    cr_assert_eq(waitpid(r->pid, &st, 0), r->pid);
+    untrack(r->pid);
+}
+
+static long long redis_int(redisContext *c, const char *cmd)
+{
+    redisReply *rep = redisCommand(c, cmd);
+    cr_assert(rep && rep->type == REDIS_REPLY_INTEGER, "%s: %s", cmd, rep && rep->str ? rep->str : "?");
+    long long v = rep->integer;
+    freeReplyObject(rep);
+    return v;
+}
+
+/* ---------------------------------------------------------------- files */
+
+static char *write_tmp(const char *name, const char *text)
+{
+    static char path[8][4200];
+    static int k;
+    char *p = path[k++ % 8];
+    snprintf(p, sizeof path[0], "%s/%s", tu_tmpdir(), name);
+    FILE *f = fopen(p, "w");
+    cr_assert_not_null(f);
+    fputs(text, f);
+    fclose(f);
+    return p;
+}
+
+static char *qfit_cmd(const char *args, int *st)
+{
+    char cmd[12288];
+    snprintf(cmd, sizeof cmd, "%s %s", tu_qfit_bin(), args);
+    return tu_run(cmd, st);
+}
+
+/* ---------------------------------------------------------------- URLs */
+
+Test(batch, url_parse)
+{
+    char err[512];
+    qfit_redis_url u;
+    cr_assert_eq(qfit_redis_url_parse("redis://127.0.0.1:6380/2", &u, err, sizeof err), 0, "%s", err);
+    cr_expect_str_eq(u.host, "127.0.0.1");
+    cr_expect_eq(u.port, 6380);
+    cr_expect_eq(u.db, 2);
+    cr_expect_str_eq(u.password, "");
+    cr_assert_eq(qfit_redis_url_parse("redis://alice:p%40ss%3Aw@cache.internal", &u, err, sizeof err), 0, "%s", err);
+    cr_expect_str_eq(u.user, "alice");
+    cr_expect_str_eq(u.password, "p@ss:w");
+    cr_expect_str_eq(u.host, "cache.internal");
+    cr_expect_eq(u.port, 6379);
+    cr_expect_eq(u.db, 0);
+    cr_assert_eq(qfit_redis_url_parse("redis://:secret@[::1]:7000/15", &u, err, sizeof err), 0, "%s", err);
+    cr_expect_str_eq(u.user, "");
+    cr_expect_str_eq(u.password, "secret");
+    cr_expect_str_eq(u.host, "::1");
+    cr_expect_eq(u.port, 7000);
+    cr_expect_eq(u.db, 15);
+    cr_assert_eq(qfit_redis_url_parse("redis://h/", &u, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(u.db, 0);
+    /* TLS is never silently plain */
+    cr_expect_eq(qfit_redis_url_parse("rediss://h:6380", &u, err, sizeof err), -1);
+    cr_expect(strstr(err, "rediss://") && strstr(err, "TLS"), "%s", err);
+    static const char *const bad[] = { "http://h", "redis://", "redis://h:0", "redis://h:65536", "redis://h:x",
+                                       "redis://h/db", "redis://h/1?x=1", "redis://u:%zz@h", "redis://[::1",
+                                       "redis://h h" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_expect_eq(qfit_redis_url_parse(bad[i], &u, err, sizeof err), -1, "'%s' accepted", bad[i]);
+}
+
+/* ---------------------------------------------------------------- input */
+
+static const char GOOD[] =
+    "{\"custom_id\":\"a\",\"method\":\"POST\",\"url\":\"/v1/chat/completions\",\"body\":{\"model\":\"m1\","
+    "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}}\n"
+    "{\"custom_id\":\"b\",\"method\":\"POST\",\"url\":\"/api/generate\",\"body\":{\"prompt\":\"x\"}}\r\n"
+    "{\"custom_id\":\"c\",\"method\":\"POST\",\"url\":\"/api/embed\",\"body\":{\"model\":\"m2\",\"input\":\"x\"}}";
+
+Test(batch, parse_good_file)
+{
+    char err[512];
+    qfit_batch_input *in = qfit_batch_parse(GOOD, strlen(GOOD), "dflt", err, sizeof err);
+    cr_assert_not_null(in, "%s", err);
+    cr_assert_eq(in->n, 3);
+    cr_expect_str_eq(in->jobs[0].model, "m1");
+    cr_expect_str_eq(in->jobs[1].model, "dflt");   /* --model fills a body without one */
+    cr_expect_str_eq(in->jobs[1].body, "{\"prompt\":\"x\",\"model\":\"dflt\"}");
+    cr_expect_str_eq(in->jobs[2].url, "/api/embed");
+    cr_expect_str_eq(in->jobs[2].custom_id, "c");
+    qfit_batch_input_free(in);
+}
+
+/* Each bad file is refused naming its bad line and what is wrong. */
+Test(batch, parse_refuses_bad_line_with_its_number)
+{
+    static const struct { const char *text, *want; } cases[] = {
+        { "{\"custom_id\":\"a\",\"method\":\"POST\",\"url\":\"/api/generate\",\"body\":{\"model\":\"m\"}}\n{oops\n",
+          "line 2, column" },
+        { "{\"custom_id\":\"a\",\"method\":\"POST\",\"url\":\"/api/generate\",\"body\":{\"model\":\"m\"}}\n"
+          "{\"custom_id\":\"b\",\"method\":\"POST\",\"url\":\"/api/generate\",\"body\":{\"model\":\"m\"}}\n"
+          "{\"custom_id\":\"a\",\"method\":\"POST\",\"url\":\"/api/generate\",\"body\":{\"model\":\"m\"}}\n",
+          "line 3: field 'custom_id': 'a' is already used on line 1" },
+        { "{\"custom_id\":\"a\",\"method\":\"POST\",\"url\":\"/api/pull\",\"body\":{\"model\":\"m\"}}\n",
+          "line 1: field 'url': '/api/pull' is not a batch endpoint" },
+        { "{\"custom_id\":\"a\",\"method\":\"GET\",\"url\":\"/api/chat\",\"body\":{\"model\":\"m\"}}\n",
+          "line 1: field 'method'" },
+        { "{\"custom_id\":\"a\",\"method\":\"POST\",\"url\":\"/api/chat\",\"body\":{}}\n",
+          "line 1: field 'body.model': missing" },
+        { "{\"custom_id\":\"a\",\"method\":\"POST\",\"url\":\"/api/chat\",\"body\":{\"model\":\"m\"}}\n\n"
+          "{\"custom_id\":\"b\",\"method\":\"POST\",\"url\":\"/api/chat\",\"body\":{\"model\":\"m\"}}\n",
+          "line 2: empty line" },
+        { "{\"custom_id\":\"a\",\"method\":\"POST\",\"url\":\"/api/chat\",\"body\":{\"model\":\"m\"},\"x\":1}\n",
+          "line 1: unknown field 'x'" },
+        { "{\"custom_id\":\"a\",\"method\":\"POST\",\"url\":\"/api/chat\",\"body\":[]}\n",
+          "line 1: field 'body': must be a JSON object" },
+        { "{\"custom_id\":7,\"method\":\"POST\",\"url\":\"/api/chat\",\"body\":{\"model\":\"m\"}}\n",
+          "line 1: field 'custom_id': must be a string" },
+        { "{\"custom_id\":\"a\",\"method\":\"POST\",\"url\":\"/api/chat\",\"body\":{\"model\":\"a b\"}}\n",
+          "line 1: field 'body.model': 'a b' is not a model name" },
+        { "[1]\n", "line 1: not a JSON object" },
+        { "", "no requests" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char err[512] = "";
+        qfit_batch_input *in = qfit_batch_parse(cases[i].text, strlen(cases[i].text), NULL, err, sizeof err);
+        cr_expect_null(in, "case %zu accepted", i);
+        qfit_batch_input_free(in);
+        cr_expect(strstr(err, cases[i].want) != NULL, "case %zu: '%s' does not say '%s'", i, err, cases[i].want);
+    }
+}
+
+/* qfit batch submit refuses the whole file before anything is queued. */
+Test(batch, submit_refuses_file_and_queues_nothing, .fini = teardown)
+{
+    redis_srv r = { 0 };
+    redis_start(&r);
+    char *path = write_tmp("bad.jsonl",
+                           "{\"custom_id\":\"a\",\"method\":\"POST\",\"url\":\"/api/generate\",\"body\":{\"model\":\"m\"}}\n"
+                           "{\"custom_id\":\"b\",\"method\":\"POST\",\"url\":\"/v1/nope\",\"body\":{\"model\":\"m\"}}\n");
+    char args[8192];
+    snprintf(args, sizeof args, "batch submit '%s' --redis %s", path, r.url);
+    int st;
+    char *out = qfit_cmd(args, &st);
+    cr_expect_eq(st, 1, "%s", out);
+    cr_expect(strstr(out, "line 2: field 'url': '/v1/nope'") != NULL, "%s", out);
+    free(out);
+    redisContext *c = rconnect(&r);
+    cr_expect_eq(redis_int(c, "DBSIZE"), 0, "something was queued");
+    redisFree(c);
+    redis_stop(&r);
+}
+
+/* ---------------------------------------------------------------- the result store */
+
+Test(batch, store_is_idempotent, .fini = teardown)
+{
+    redis_srv r = { 0 };
+    redis_start(&r);
+    char err[512];
+    qfit_batch_client *cl = qfit_batch_connect(r.url, err, sizeof err);
+    cr_assert_not_null(cl, "%s", err);
+    qfit_batch_input *in = qfit_batch_parse(GOOD, strlen(GOOD), "dflt", err, sizeof err);
+    cr_assert_not_null(in, "%s", err);
+    char id[QFIT_BATCH_ID_LEN + 1];
+    cr_assert_eq(qfit_batch_submit(cl, in, id, err, sizeof err), 0, "%s", err);
+    rconn rc = { 0 };
+    cr_assert_eq(rconn_open(&rc, r.url, NULL, err, sizeof err), 0, "%s", err);
+    bool stored;
+    for (int k = 0; k < 3; k++) {   /* a job done three times (three deliveries) */
+        cr_assert_eq(batch_store(&rc, id, 1, k == 0 ? "{\"first\":1}" : "{\"again\":1}", "qfit:q:dflt", NULL,
+                                 BATCH_DONE, 5, "b", NULL, 1, 0, &stored, err, sizeof err), 0, "%s", err);
+        cr_expect_eq(stored, k == 0);
+    }
+    qfit_batch_status st;
+    cr_assert_eq(qfit_batch_get_status(cl, id, &st, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(st.done, 1, "counted %lld times", (long long)st.done);
+    cr_expect_eq(st.tokens, 5);
+    cr_expect_str_eq(st.status, "queued");
+    redisContext *c = rconnect(&r);
+    redisReply *rep = redisCommand(c, "HGET qfit:batch:%s:out 1", id);
+    cr_assert(rep && rep->type == REDIS_REPLY_STRING);
+    cr_expect_str_eq(rep->str, "{\"first\":1}", "the first result must stay");
+    freeReplyObject(rep);
+    redisFree(c);
+    rconn_close(&rc);
+    qfit_batch_input_free(in);
+    qfit_batch_close(cl);
+    redis_stop(&r);
+}
+
+/* ---------------------------------------------------------------- in-process workers */
+
+typedef struct {
+    atomic_int calls;
+    atomic_int fail5xx;    /* calls answered 500 */
+} fake_state;
+
+/* A fake model: echoes the custom prompt; a prompt "fail" gets 500, "missing" 404. */
+static int fake_run(void *ctx, const char *url, const char *body, size_t body_len, const atomic_bool *cancel,
+                    unsigned *status, char **resp, size_t *resp_len, char *err, size_t err_len)
+{
+    fake_state *fs = ctx;
+    atomic_fetch_add(&fs->calls, 1);
+    json_t *j = json_loadb(body, body_len, 0, NULL);
+    const char *p = json_string_value(json_object_get(j, "prompt"));
+    bool stream_false = json_object_get(j, "stream") == json_false();
+    *status = !p ? 400 : !strcmp(p, "fail") ? 500 : !strcmp(p, "missing") ? 404 : 200;
+    if (*status == 500) atomic_fetch_add(&fs->fail5xx, 1);
+    json_t *out = json_pack("{s:s,s:s,s:b,s:i}", "url", url, "echo", p ? p : "", "stream_false", stream_false,
+                            "eval_count", 3);
+    *resp = json_dumps(out, JSON_COMPACT);
+    *resp_len = strlen(*resp);
+    json_decref(out);
+    json_decref(j);
+    return 0;
+}
+
+typedef struct {
+    qfit_batch_worker_config cfg;
+    atomic_int stop;
+    pthread_t t;
+    int rc;
+    char err[512];
+} bg_worker;
+
+static void *bg_main(void *arg)
+{
+    bg_worker *w = arg;
+    w->rc = qfit_batch_worker_run(&w->cfg, &w->stop, w->err, sizeof w->err);
+    return NULL;
+}
+
+static void bg_start(bg_worker *w, const char *url, const char *const *models, size_t n, fake_state *fs)
+{
+    memset(w, 0, sizeof *w);
+    w->cfg = (qfit_batch_worker_config){ .url = url, .models = models, .n_models = n, .concurrency = 2,
+                                          .visibility_ms = 500, .max_attempts = 3, .run = fake_run, .run_ctx = fs };
+    cr_assert_eq(pthread_create(&w->t, NULL, bg_main, w), 0);
+}
+
+static void bg_stop(bg_worker *w)
+{
+    atomic_store(&w->stop, 1);
+    pthread_join(w->t, NULL);
+    cr_expect_eq(w->rc, 0, "%s", w->err);
+}
+
+static void wait_finished(qfit_batch_client *cl, const char *id, qfit_batch_status *st)
+{
+    char err[512];
+    for (int i = 0; i < WAIT_S * 20; i++) {
+        cr_assert_eq(qfit_batch_get_status(cl, id, st, err, sizeof err), 0, "%s", err);
+        if (!strcmp(st->status, "completed") || !strcmp(st->status, "cancelled")) return;
+        sleep_ms(50);
+    }
+    cr_assert_fail("batch %s stuck: %lld done, %lld failed of %lld", id, (long long)st->done, (long long)st->failed,
+                   (long long)st->total);
+}
+
+static char *gen_line(const char *cid, const char *model, const char *prompt)
+{
+    static char buf[512];
+    snprintf(buf, sizeof buf, "{\"custom_id\":\"%s\",\"method\":\"POST\",\"url\":\"/api/generate\",\"body\":"
+             "{\"model\":\"%s\",\"prompt\":\"%s\",\"stream\":true}}\n", cid, model, prompt);
+    return buf;
+}
+
+static json_t *read_results(qfit_batch_client *cl, const char *id, size_t *n)
+{
+    char err[512], path[4200];
+    snprintf(path, sizeof path, "%s/out-%s.jsonl", tu_tmpdir(), id);
+    cr_assert_eq(qfit_batch_results(cl, id, path, err, sizeof err), 0, "%s", err);
+    size_t len;
+    char *text = tu_read_file(path, &len);
+    cr_assert_not_null(text);
+    json_t *arr = json_array();
+    *n = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        json_error_t je;
+        json_t *j = json_loads(line, 0, &je);
+        cr_assert_not_null(j, "output line %zu is not JSON: %s", *n + 1, je.text);
+        json_array_append_new(arr, j);
+        (*n)++;
+    }
+    free(text);
+    return arr;
+}
+
+/* Results in input order; 4xx is a result; 5xx retried then dead-lettered, exactly
+ * the failing jobs; stream false forced; the stream emptied once collected. */
+Test(batch, worker_results_and_dead_letter, .fini = teardown)
+{
+    redis_srv r = { 0 };
+    redis_start(&r);
+    char text[8192] = "", err[512];
+    static const char *const prompts[] = { "p0", "fail", "p2", "missing", "p4", "fail", "p6", "p7" };
+    for (int i = 0; i < 8; i++) {
+        char cid[16];
+        snprintf(cid, sizeof cid, "job-%d", i);
+        strcat(text, gen_line(cid, i % 2 ? "mb" : "ma", prompts[i]));
+    }
+    qfit_batch_input *in = qfit_batch_parse(text, strlen(text), NULL, err, sizeof err);
+    cr_assert_not_null(in, "%s", err);
+    qfit_batch_client *cl = qfit_batch_connect(r.url, err, sizeof err);
+    cr_assert_not_null(cl, "%s", err);
+    char id[QFIT_BATCH_ID_LEN + 1];
+    cr_assert_eq(qfit_batch_submit(cl, in, id, err, sizeof err), 0, "%s", err);
+    fake_state fs = { 0 };
+    bg_worker w;
+    bg_start(&w, r.url, NULL, 0, &fs);   /* no --model: every queued model */
+    qfit_batch_status st;
+    wait_finished(cl, id, &st);
+    bg_stop(&w);
+    cr_expect_str_eq(st.status, "completed");
+    cr_expect_eq(st.done, 6);
+    cr_expect_eq(st.failed, 2);
+    cr_expect_eq(st.tokens, 6 * 3);
+    cr_expect_eq(atomic_load(&fs.fail5xx), 2 * 3, "each failing job runs max_attempts times");
+    size_t n;
+    json_t *out = read_results(cl, id, &n);
+    cr_assert_eq(n, 8);
+    for (size_t i = 0; i < n; i++) {
+        json_t *l = json_array_get(out, i);
+        char cid[32], rid[64];
+        snprintf(cid, sizeof cid, "job-%zu", i);
+        snprintf(rid, sizeof rid, "%s-%zu", id, i);
+        cr_expect_str_eq(json_string_value(json_object_get(l, "custom_id")), cid, "output out of input order");
+        cr_expect_str_eq(json_string_value(json_object_get(l, "id")), rid);
+        json_t *resp = json_object_get(l, "response");
+        if (!strcmp(prompts[i], "fail")) {
+            cr_expect(json_is_null(resp));
+            cr_expect_str_eq(json_string_value(json_object_get(json_object_get(l, "error"), "code")), "job_failed");
+            continue;
+        }
+        cr_expect(json_is_null(json_object_get(l, "error")));
+        cr_expect_eq(json_integer_value(json_object_get(resp, "status_code")),
+                     !strcmp(prompts[i], "missing") ? 404 : 200);
+        json_t *body = json_object_get(resp, "body");
+        cr_expect_str_eq(json_string_value(json_object_get(body, "echo")), prompts[i]);
+        cr_expect(json_is_true(json_object_get(body, "stream_false")), "the worker must send \"stream\": false");
+    }
+    json_decref(out);
+    redisContext *c = rconnect(&r);
+    redisReply *dead = redisCommand(c, "XRANGE qfit:dead - +");
+    cr_assert(dead && dead->type == REDIS_REPLY_ARRAY);
+    cr_expect_eq(dead->elements, 2);
+    for (size_t i = 0; i < dead->elements; i++) {
+        const redisReply *f = dead->element[i]->element[1];
+        const char *cid = NULL, *attempts = NULL, *errmsg = NULL;
+        for (size_t k = 0; k + 1 < f->elements; k += 2) {
+            if (!strcmp(f->element[k]->str, "c")) cid = f->element[k + 1]->str;
+            if (!strcmp(f->element[k]->str, "attempts")) attempts = f->element[k + 1]->str;
+            if (!strcmp(f->element[k]->str, "error")) errmsg = f->element[k + 1]->str;
+        }
+        cr_expect(cid && (!strcmp(cid, "job-1") || !strcmp(cid, "job-5")), "dead: %s", cid ? cid : "?");
+        cr_expect(attempts && !strcmp(attempts, "3"));
+        cr_expect(errmsg && strstr(errmsg, "HTTP 500"), "%s", errmsg ? errmsg : "?");
+    }
+    freeReplyObject(dead);
+    /* memory bounded: every finished job left its stream */
+    cr_expect_eq(redis_int(c, "XLEN qfit:q:ma"), 0);
+    cr_expect_eq(redis_int(c, "XLEN qfit:q:mb"), 0);
+    char ttl[64];
+    snprintf(ttl, sizeof ttl, "TTL qfit:batch:%s", id);
+    cr_expect_gt(redis_int(c, ttl), 0, "a finished batch must expire");
+    redisFree(c);
+    qfit_batch_input_free(in);
+    qfit_batch_close(cl);
+    redis_stop(&r);
+}
+
+/* A job taken by a consumer that died is taken over after the visibility timeout. */
+Test(batch, reclaim_after_visibility_timeout, .fini = teardown)
+{
+    redis_srv r = { 0 };
+    redis_start(&r);
+    char err[512];
+    const char *text = gen_line("only", "ma", "p");
+    qfit_batch_input *in = qfit_batch_parse(text, strlen(text), NULL, err, sizeof err);
+    cr_assert_not_null(in, "%s", err);
+    qfit_batch_client *cl = qfit_batch_connect(r.url, err, sizeof err);
+    cr_assert_not_null(cl, "%s", err);
+    char id[QFIT_BATCH_ID_LEN + 1];
+    cr_assert_eq(qfit_batch_submit(cl, in, id, err, sizeof err), 0, "%s", err);
+    /* a "worker" takes the job and dies */
+    redisContext *c = rconnect(&r);
+    redisReply *rep = redisCommand(c, "XREADGROUP GROUP workers ghost COUNT 1 STREAMS qfit:q:ma >");
+    cr_assert(rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 1, "the ghost got no job");
+    freeReplyObject(rep);
+    fake_state fs = { 0 };
+    bg_worker w;
+    static const char *const models[] = { "ma" };
+    bg_start(&w, r.url, models, 1, &fs);
+    qfit_batch_status st;
+    wait_finished(cl, id, &st);
+    bg_stop(&w);
+    cr_expect_eq(st.done, 1);
+    cr_expect_eq(atomic_load(&fs.calls), 1);
+    size_t n;
+    json_t *out = read_results(cl, id, &n);
+    cr_expect_eq(n, 1);
+    json_decref(out);
+    cr_expect_eq(redis_int(c, "XLEN qfit:q:ma"), 0);
+    redisFree(c);
+    qfit_batch_input_free(in);
+    qfit_batch_close(cl);
+    redis_stop(&r);
+}
+
+/* Cancel with no worker running: every job gets a batch_cancelled line at once;
+ * a worker started later runs nothing. */
+Test(batch, cancel, .fini = teardown)
+{
+    redis_srv r = { 0 };
+    redis_start(&r);
+    char text[4096] = "", err[512];
+    for (int i = 0; i < 5; i++) {
+        char cid[16];
+        snprintf(cid, sizeof cid, "c%d", i);
+        strcat(text, gen_line(cid, "ma", "p"));
+    }
+    qfit_batch_input *in = qfit_batch_parse(text, strlen(text), NULL, err, sizeof err);
+    cr_assert_not_null(in, "%s", err);
+    qfit_batch_client *cl = qfit_batch_connect(r.url, err, sizeof err);
+    cr_assert_not_null(cl, "%s", err);
+    char id[QFIT_BATCH_ID_LEN + 1];
+    cr_assert_eq(qfit_batch_submit(cl, in, id, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(qfit_batch_results(cl, id, NULL, err, sizeof err), -1, "results of an unfinished batch");
+    cr_expect(strstr(err, "not finished: 0 of 5"), "%s", err);
+    cr_assert_eq(qfit_batch_cancel(cl, id, err, sizeof err), 0, "%s", err);
+    qfit_batch_status st;
+    cr_assert_eq(qfit_batch_get_status(cl, id, &st, err, sizeof err), 0, "%s", err);
+    cr_expect_str_eq(st.status, "cancelled");
+    cr_expect_eq(st.cancelled, 5);
+    cr_expect_eq(qfit_batch_cancel(cl, id, err, sizeof err), -1);
+    cr_expect(strstr(err, "already cancelled"), "%s", err);
+    fake_state fs = { 0 };
+    bg_worker w;
+    bg_start(&w, r.url, NULL, 0, &fs);
+    sleep_ms(300);
+    bg_stop(&w);
+    cr_expect_eq(atomic_load(&fs.calls), 0, "a cancelled job ran");
+    size_t n;
+    json_t *out = read_results(cl, id, &n);
+    cr_assert_eq(n, 5);
+    for (size_t i = 0; i < n; i++)
+        cr_expect_str_eq(json_string_value(json_object_get(json_object_get(json_array_get(out, i), "error"), "code")),
+                         "batch_cancelled");
+    json_decref(out);
+    char bad[] = "batch_0000000000000000";
+    cr_expect_eq(qfit_batch_get_status(cl, bad, &st, err, sizeof err), -1);
+    cr_expect(strstr(err, "no batch batch_0000000000000000"), "%s", err);
+    qfit_batch_input_free(in);
+    qfit_batch_close(cl);
+    redis_stop(&r);
+}
