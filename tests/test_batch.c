@@ -374,7 +374,7 @@ static void bg_start(bg_worker *w, const char *url, const char *const *models, s
 {
     memset(w, 0, sizeof *w);
     w->cfg = (qfit_batch_worker_config){ .url = url, .models = models, .n_models = n, .concurrency = 2,
-                                          .visibility_ms = 500, .max_attempts = 3, .run = fake_run, .run_ctx = fs };
+                                          .visibility_ms = 500, .max_attempts = 3, .run = fake_run, .run_ctx = fs};
     cr_assert_eq(pthread_create(&w->t, NULL, bg_main, w), 0);
 }
 
@@ -455,7 +455,7 @@ Test(batch, worker_results_and_dead_letter, .fini = teardown)
     cr_expect_eq(st.done, 6);
     cr_expect_eq(st.failed, 2);
     cr_expect_eq(st.tokens, 6 * 3);
-    cr_expect_eq(atomic_load(&fs.fail5xx), 2 * 3, "each failing job runs max_attempts times");
+    cr_expect_eq(atomic_load(&fs.fail5xx), 2 * 3, "each failing job runs max_attempts times (ran %d)", atomic_load(&fs.fail5xx));
     size_t n;
     json_t *out = read_results(cl, id, &n);
     cr_assert_eq(n, 8);

@@ -3,8 +3,8 @@
  * Each job thread has its own Redis connection (hiredis contexts are not
  * thread-safe) and its own consumer name in the group "workers", and takes one job
  * at a time: XAUTOCLAIM of an entry idle past the visibility timeout first (at most
- * once a second, or whenever nothing new came), else XREADGROUP ... COUNT 1 BLOCK
- * 1000 on every model's stream. So a worker never holds a job it is not running,
+ * once a second, or whenever nothing new came), else XREADGROUP ... COUNT 1 on the
+ * models' streams in turn. So a worker never holds a job it is not running,
  * and the ones it runs are listed in its heartbeat. The calling thread keeps the
  * heartbeat key alive (SET PX) and passes a stop request on to the job threads.
  *
@@ -42,7 +42,7 @@ typedef struct {
     char        current[64];        /* "<batch>-<idx>" while running, under w->mu */
     char        claim_cursor[MAX_STREAMS][48];
     char        streams[MAX_STREAMS][300];
-    size_t      n_streams;
+    size_t      n_streams, next_stream;
     int64_t     last_claim_ms, last_models_ms;
     atomic_int  rc;
     char        err[512];
@@ -388,45 +388,55 @@ static int claim(job_thread *t, job *j, redisReply **rep)
     return 0;
 }
 
-/* XREADGROUP one new entry of any stream (blocks up to 1 s); as claim. */
-static int read_new(job_thread *t, job *j, redisReply **rep)
+/* XREADGROUP one new entry of stream s (blocking up to 1 s when block); as claim.
+ * One stream per call: COUNT applies per stream, so a read of several streams could
+ * hand this thread several jobs at once, and the ones waiting would look idle. */
+static int read_stream(job_thread *t, size_t s, bool block, job *j, redisReply **rep)
 {
-    const char *argv[8 + 2 * MAX_STREAMS];
-    int argc = 0;
-    argv[argc++] = "XREADGROUP";
-    argv[argc++] = "GROUP";
-    argv[argc++] = BATCH_GROUP;
-    argv[argc++] = t->consumer;
-    argv[argc++] = "COUNT";
-    argv[argc++] = "1";
-    argv[argc++] = "BLOCK";
-    argv[argc++] = "1000";
-    argv[argc++] = "STREAMS";
-    for (size_t s = 0; s < t->n_streams; s++) argv[argc++] = t->streams[s];
-    for (size_t s = 0; s < t->n_streams; s++) argv[argc++] = ">";
+    const char *argv[] = { "XREADGROUP", "GROUP", BATCH_GROUP, t->consumer, "COUNT", "1", "BLOCK", "1000",
+                           "STREAMS", t->streams[s], ">" };
+    int argc = (int)(sizeof argv / sizeof argv[0]);
+    if (!block) {   /* without BLOCK */
+        argv[6] = "STREAMS";
+        argv[7] = t->streams[s];
+        argv[8] = ">";
+        argc -= 2;
+    }
     redisReply *r = rconn_cmd(&t->r, argc, argv, NULL, t->err, sizeof t->err);
     if (!r) return -1;
     if (r->type == REDIS_REPLY_ERROR) {   /* NOGROUP after Redis lost the stream: recreate */
-        wlog(t->w, "XREADGROUP: %s", r->str);
+        wlog(t->w, "XREADGROUP %s: %s", t->streams[s], r->str);
         freeReplyObject(r);
         t->n_streams = 0;
         return 0;
     }
-    if (r->type == REDIS_REPLY_ARRAY)
-        for (size_t s = 0; s < r->elements; s++) {
-            const redisReply *st = r->element[s];
-            if (st->type != REDIS_REPLY_ARRAY || st->elements < 2) continue;
-            const char *name = st->element[0]->str;
-            const char *stream = NULL;
-            for (size_t k = 0; k < t->n_streams && !stream; k++)
-                if (!strcmp(t->streams[k], name)) stream = t->streams[k];
-            for (size_t k = 0; stream && k < st->element[1]->elements; k++)
-                if (take_entry(st->element[1]->element[k], stream, j)) {
-                    *rep = r;
-                    return 1;
-                }
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
+        const redisReply *st = r->element[0];
+        if (st->type == REDIS_REPLY_ARRAY && st->elements >= 2 && st->element[1]->elements &&
+            take_entry(st->element[1]->element[0], t->streams[s], j)) {
+            *rep = r;
+            return 1;
         }
+    }
     freeReplyObject(r);
+    return 0;
+}
+
+/* One new entry of any stream: round robin without blocking (one stream: blocks
+ * up to 1 s; several: sleeps 100 ms when all are empty). */
+static int read_new(job_thread *t, job *j, redisReply **rep)
+{
+    if (t->n_streams == 1) return read_stream(t, 0, true, j, rep);
+    for (size_t k = 0; k < t->n_streams; k++) {
+        size_t s = (t->next_stream + k) % t->n_streams;
+        int got = read_stream(t, s, false, j, rep);
+        if (got) {
+            t->next_stream = s + 1;
+            return got;
+        }
+        if (!t->n_streams) return 0;
+    }
+    usleep(100000);
     return 0;
 }
 
