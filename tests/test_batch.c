@@ -594,3 +594,224 @@ Test(batch, cancel, .fini = teardown)
     qfit_batch_close(cl);
     redis_stop(&r);
 }
+
+/* ---------------------------------------------------------------- end to end */
+
+/* The shared model at two quantizations and a damaged copy (its blob in the store
+ * truncated after the import: loading it fails with 500, every time), in a fresh store
+ * (QFIT_RELEASE_BIN when there is one: quantizing under ASan is slow). */
+static void make_store(const char *dir)
+{
+    const char *bin = getenv("QFIT_RELEASE_BIN");
+    if (!bin || access(bin, X_OK) != 0) bin = tu_qfit_bin();
+    const char *f32 = tu_shared_path(F32_MODEL);
+    char cmd[16384];
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && export QFIT_MODELS=\"$PWD/store\" B='%s' F='%s' && $B quantize \"$F\" q8.gguf Q8_0 && "
+             "$B quantize \"$F\" q4.gguf Q4_K_M && $B import q8.gguf kjv-q8 && $B import q4.gguf kjv-q4 && "
+             "cp \"$F\" broken.gguf && $B import broken.gguf kjv-broken && "
+             "blob=$($B show kjv-broken --modelfile | sed -n 's/^FROM //p') && test \"$(stat -c %%h \"$blob\")\" = 1 && "
+             "truncate -s 1000000 \"$blob\"",
+             dir, bin, f32);
+    int st;
+    char *out = tu_run(cmd, &st);
+    cr_assert_eq(st, 0, "making the store: %s", out);
+    free(out);
+}
+
+static pid_t start_worker(const char *dir, const redis_srv *r, const char *name)
+{
+    char cmd[8192], log[4200];
+    snprintf(cmd, sizeof cmd, "env QFIT_MODELS='%s/store' QFIT_NUM_PARALLEL=2 %s worker --redis %s --model kjv-q8 "
+             "--model kjv-q4 --model kjv-broken --concurrency 2 --visibility 4 --max-attempts 3",
+             dir, tu_qfit_bin(), r->url);
+    snprintf(log, sizeof log, "%s/%s.log", dir, name);
+    return spawn(cmd, log);
+}
+
+static int64_t finished(qfit_batch_client *cl, const char *id)
+{
+    char err[512];
+    qfit_batch_status st;
+    cr_assert_eq(qfit_batch_get_status(cl, id, &st, err, sizeof err), 0, "%s", err);
+    return st.done + st.failed + st.cancelled;
+}
+
+static void wait_count(qfit_batch_client *cl, const char *id, int64_t n)
+{
+    for (int i = 0; i < WAIT_S * 20; i++) {
+        if (finished(cl, id) >= n) return;
+        sleep_ms(50);
+    }
+    cr_assert_fail("batch %s: fewer than %lld results after %d s", id, (long long)n, WAIT_S);
+}
+
+/* Jobs pending on the consumers of worker process pid (named host-PID-xxxx-tN). */
+static long long pending_of(const redis_srv *r, pid_t pid)
+{
+    static const char *const streams[] = { "qfit:q:kjv-q8", "qfit:q:kjv-q4", "qfit:q:kjv-broken" };
+    char tag[32];
+    snprintf(tag, sizeof tag, "-%d-", (int)pid);
+    redisContext *c = rconnect(r);
+    long long n = 0;
+    for (size_t s = 0; s < 3; s++) {
+        redisReply *rep = redisCommand(c, "XPENDING %s workers", streams[s]);
+        if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 4 && rep->element[3]->type == REDIS_REPLY_ARRAY)
+            for (size_t k = 0; k < rep->element[3]->elements; k++) {
+                const redisReply *cons = rep->element[3]->element[k];
+                if (strstr(cons->element[0]->str, tag)) n += strtoll(cons->element[1]->str, NULL, 10);
+            }
+        if (rep) freeReplyObject(rep);
+    }
+    redisFree(c);
+    return n;
+}
+
+#define E2E_JOBS 200
+#define E2E_BROKEN_EVERY 40   /* jobs 7, 47, ...: the damaged model (made to fail) */
+
+/* 2 workers x 2 models, 200 jobs; one worker killed with SIGKILL halfway, Redis
+ * restarted (AOF) later: every job's result is present exactly once, in input
+ * order; the dead-letter stream holds exactly the jobs of the damaged model. */
+Test(batch, two_workers_sigkill_and_redis_restart, .fini = teardown, .timeout = 400)
+{
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/e2e", tu_tmpdir());
+    mkdir(dir, 0755);
+    make_store(dir);
+    static const char *const urls[] = { "/api/generate", "/v1/completions", "/api/embed", "/v1/embeddings" };
+    size_t cap = E2E_JOBS * 256, len = 0;
+    char *text = malloc(cap);
+    bool broken[E2E_JOBS];
+    for (int i = 0; i < E2E_JOBS; i++) {
+        broken[i] = i % E2E_BROKEN_EVERY == 7;
+        const char *model = broken[i] ? "kjv-broken" : i % 2 ? "kjv-q4" : "kjv-q8";
+        const char *u = urls[(i / 2) % 4];
+        const char *params = !strcmp(u, "/api/generate") ? ",\"options\":{\"num_predict\":8}"
+                             : !strcmp(u, "/v1/completions") ? ",\"max_tokens\":8" : "";
+        const char *field = strstr(u, "embed") ? "input" : "prompt";
+        len += (size_t)snprintf(text + len, cap - len, "{\"custom_id\":\"job-%03d\",\"method\":\"POST\",\"url\":\"%s\","
+                                "\"body\":{\"model\":\"%s\",\"%s\":\"In the beginning %d\"%s}}\n",
+                                i, u, model, field, i, params);
+    }
+    char *path = write_tmp("e2e.jsonl", text);
+    free(text);
+    redis_srv r = { 0 };
+    redis_start(&r);
+    char args[8192];
+    snprintf(args, sizeof args, "batch submit '%s' --redis %s", path, r.url);
+    int st;
+    char *out = qfit_cmd(args, &st);
+    cr_assert_eq(st, 0, "%s", out);
+    char id[QFIT_BATCH_ID_LEN + 1];
+    cr_assert_not_null(strstr(out, "batch_"), "%s", out);
+    snprintf(id, sizeof id, "%s", strstr(out, "batch_"));
+    free(out);
+    char err[512];
+    qfit_batch_client *cl = qfit_batch_connect(r.url, err, sizeof err);
+    cr_assert_not_null(cl, "%s", err);
+    qfit_batch_status bs;
+    cr_assert_eq(qfit_batch_get_status(cl, id, &bs, err, sizeof err), 0, "'%s': %s", id, err);
+    cr_assert_eq(bs.total, E2E_JOBS);
+
+    pid_t a = start_worker(dir, &r, "worker-a");
+    pid_t b = start_worker(dir, &r, "worker-b");
+    wait_count(cl, id, E2E_JOBS / 2);
+    /* killed while it holds a job: that job stays pending until another worker reclaims it */
+    long long held = 0;
+    for (int i = 0; i < 2000 && !held; i++) {
+        held = pending_of(&r, a);
+        if (!held) sleep_ms(1);
+    }
+    kill(a, SIGKILL);
+    cr_log_info("worker a killed holding %lld job(s)", held);
+    waitpid(a, NULL, 0);
+    untrack(a);
+    wait_count(cl, id, E2E_JOBS * 3 / 4);
+    qfit_batch_close(cl);
+    redis_stop(&r);   /* with AOF on: the queue, the pending entries and the results survive */
+    redis_start(&r);
+    cl = qfit_batch_connect(r.url, err, sizeof err);
+    cr_assert_not_null(cl, "%s", err);
+    wait_finished(cl, id, &bs);
+    cr_expect_str_eq(bs.status, "completed");
+    int n_broken = 0;
+    for (int i = 0; i < E2E_JOBS; i++) n_broken += broken[i];
+    cr_expect_eq(bs.failed, n_broken);
+    cr_expect_eq(bs.done, E2E_JOBS - n_broken);
+
+    /* the worker left stops cleanly on SIGTERM (and, under ASan, without a leak) */
+    kill(b, SIGTERM);
+    int wst;
+    cr_assert_eq(waitpid(b, &wst, 0), b);
+    untrack(b);
+    cr_expect(WIFEXITED(wst) && WEXITSTATUS(wst) == 0, "worker b: status %d (see %s/worker-b.log)", wst, dir);
+    char logp[4400];
+    size_t flen;
+    snprintf(logp, sizeof logp, "%s/worker-b.log", dir);
+    char *wlog = tu_read_file(logp, &flen);
+    cr_assert_not_null(wlog);
+    cr_expect(strstr(wlog, "reconnected to Redis"), "worker b never saw Redis restart:\n%s", wlog);
+    cr_expect(!strstr(wlog, "AddressSanitizer") && !strstr(wlog, "runtime error"), "%s", wlog);
+    free(wlog);
+
+    char outp[4400];
+    snprintf(outp, sizeof outp, "%s/out.jsonl", dir);
+    snprintf(args, sizeof args, "batch results %s -o '%s' --redis %s", id, outp, r.url);
+    out = qfit_cmd(args, &st);
+    cr_assert_eq(st, 0, "%s", out);
+    free(out);
+    char *res = tu_read_file(outp, &flen);
+    cr_assert_not_null(res);
+    int n = 0;
+    for (char *line = strtok(res, "\n"); line; line = strtok(NULL, "\n"), n++) {
+        cr_assert_lt(n, E2E_JOBS, "more output lines than jobs");
+        json_error_t je;
+        json_t *j = json_loads(line, 0, &je);
+        cr_assert_not_null(j, "line %d: %s", n + 1, je.text);
+        char cid[32];
+        snprintf(cid, sizeof cid, "job-%03d", n);
+        cr_expect_str_eq(json_string_value(json_object_get(j, "custom_id")), cid);
+        json_t *resp = json_object_get(j, "response");
+        if (broken[n]) {
+            cr_expect(json_is_null(resp), "line %d", n + 1);
+            cr_expect_str_eq(json_string_value(json_object_get(json_object_get(j, "error"), "code")), "job_failed");
+        } else {
+            cr_expect_eq(json_integer_value(json_object_get(resp, "status_code")), 200, "line %d: %s", n + 1, line);
+            cr_expect(json_is_null(json_object_get(j, "error")));
+            json_t *body = json_object_get(resp, "body");
+            const char *u = urls[(n / 2) % 4];
+            bool ok = !strcmp(u, "/api/generate") ? json_is_string(json_object_get(body, "response"))
+                      : !strcmp(u, "/v1/completions") ? json_is_array(json_object_get(body, "choices"))
+                      : !strcmp(u, "/api/embed") ? json_is_array(json_object_get(body, "embeddings"))
+                      : json_is_array(json_object_get(body, "data"));
+            cr_expect(ok, "line %d: not a %s answer: %.300s", n + 1, u, line);
+        }
+        json_decref(j);
+    }
+    free(res);
+    cr_expect_eq(n, E2E_JOBS);
+
+    /* the dead-letter stream: exactly the damaged model's jobs, once each */
+    redisContext *c = rconnect(&r);
+    redisReply *dead = redisCommand(c, "XRANGE qfit:dead - +");
+    cr_assert(dead && dead->type == REDIS_REPLY_ARRAY);
+    int seen[E2E_JOBS] = { 0 };
+    for (size_t i = 0; i < dead->elements; i++) {
+        const redisReply *f = dead->element[i]->element[1];
+        for (size_t k = 0; k + 1 < f->elements; k += 2)
+            if (!strcmp(f->element[k]->str, "i")) {
+                int ix = atoi(f->element[k + 1]->str);
+                cr_assert(ix >= 0 && ix < E2E_JOBS);
+                seen[ix]++;
+            }
+    }
+    cr_expect_eq(dead->elements, (size_t)n_broken);
+    for (int i = 0; i < E2E_JOBS; i++) cr_expect_eq(seen[i], broken[i] ? 1 : 0, "job %d: %d dead letters", i, seen[i]);
+    freeReplyObject(dead);
+    cr_expect_eq(redis_int(c, "XLEN qfit:q:kjv-q8") + redis_int(c, "XLEN qfit:q:kjv-q4") +
+                 redis_int(c, "XLEN qfit:q:kjv-broken"), 0, "finished jobs must leave the streams");
+    redisFree(c);
+    qfit_batch_close(cl);
+    redis_stop(&r);
+}

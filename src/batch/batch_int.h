@@ -12,6 +12,7 @@ typedef struct {
     redisContext    *c;
     const atomic_int *stop;     /* NULL: give up after RETRY_LIMIT_MS; else retry until *stop */
     int              timeout_ms;   /* socket timeout of a command */
+    bool             lost;         /* the connection broke: log the reconnection */
     void           (*log)(void *ctx, const char *line);
     void            *log_ctx;
 } rconn;

@@ -210,7 +210,8 @@ static int reconnect(rconn *r, char *err, size_t err_len)
     for (int attempt = 0;; attempt++) {
         bool fatal;
         if (connect_once(r, &fatal, err, err_len) == 0) {
-            if (attempt) logf_(r, "reconnected to Redis at %s:%d", r->url.host, r->url.port);
+            if (attempt || r->lost) logf_(r, "reconnected to Redis at %s:%d", r->url.host, r->url.port);
+            r->lost = false;
             return 0;
         }
         if (fatal || stopping(r) || (!r->stop && waited >= RETRY_LIMIT_MS)) return -1;
@@ -257,6 +258,7 @@ static redisReply *send_formatted(rconn *r, const char *cmd, size_t len, char *e
             logf_(r, "%s", err);
             redisFree(r->c);
             r->c = NULL;
+            r->lost = true;
         }
         if (stopping(r) || (!r->stop && waited >= RETRY_LIMIT_MS)) return NULL;
         sleep_ms(wait);
