@@ -21,9 +21,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
 #include "batch/batch_int.h"
 #include "qfit/batch.h"
+#include "qfit/sched.h"
 #include "qfit/server.h"
+#include "qfit/store.h"
+#include "server/routes_engine.h"
 #include "util/testutil.h"
 
 #define F32_MODEL "models/kjv-llama-7m-f32.gguf"
@@ -814,4 +819,113 @@ Test(batch, two_workers_sigkill_and_redis_restart, .fini = teardown, .timeout = 
     redisFree(c);
     qfit_batch_close(cl);
     redis_stop(&r);
+}
+
+/* ---------------------------------------------------------------- qfit_server_call */
+
+static size_t curl_body(char *data, size_t size, size_t n, void *p)
+{
+    char **buf = p;
+    size_t old = *buf ? strlen(*buf) : 0;
+    char *nb = realloc(*buf, old + size * n + 1);
+    cr_assert_not_null(nb);
+    memcpy(nb + old, data, size * n);
+    nb[old + size * n] = '\0';
+    *buf = nb;
+    return size * n;
+}
+
+/* The same request through HTTP (libcurl) */
+static char *http_call(int port, const char *method, const char *path, const char *body, long *status)
+{
+    char url[512], *out = NULL;
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    CURL *c = curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    if (body) curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, curl_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &out);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    cr_assert_eq(curl_easy_perform(c), CURLE_OK);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+    curl_easy_cleanup(c);
+    return out ? out : strdup("");
+}
+
+/* An in-process call answers byte for byte what a client gets over HTTP, through
+ * the same routes (engine ones included), and collects a streamed answer whole. */
+Test(batch, server_call_matches_http)
+{
+    char root[4200], err[1024];
+    snprintf(root, sizeof root, "%s/call-store", tu_tmpdir());
+    mkdir(root, 0755);
+    qfit_store *store = qfit_store_open(root, err, sizeof err);
+    cr_assert_not_null(store, "%s", err);
+    qfit_import_opts o = { .link = true };
+    bool linked;
+    cr_assert_eq(qfit_store_import_gguf(store, tu_shared_path(F32_MODEL), "kjv", &o, &linked, err, sizeof err), 0,
+                 "%s", err);
+    qfit_sched_config sc;
+    qfit_sched_config_init(&sc);
+    sc.store = store;
+    sc.num_parallel = 2;
+    sc.ctx.n_ctx = 256;
+    qfit_sched *sched = qfit_sched_new(&sc, err, sizeof err);
+    cr_assert_not_null(sched, "%s", err);
+    qfit_server_config cfg = { .store_root = root };
+    qfit_server *srv = qfit_server_new(&cfg, err, sizeof err);
+    cr_assert_not_null(srv, "%s", err);
+    qfit_engine_routes *er = qfit_engine_routes_add(srv, sched, err, sizeof err);
+    cr_assert_not_null(er, "%s", err);
+
+    /* before the server is started: no socket needed */
+    unsigned status;
+    char *resp;
+    size_t len;
+    const char *gen = "{\"model\":\"kjv\",\"prompt\":\"In the beginning\",\"options\":{\"num_predict\":4}}";
+    cr_assert_eq(qfit_server_call(srv, "POST", "/api/generate", gen, strlen(gen), NULL, &status, &resp, &len, err,
+                                  sizeof err), 0, "%s", err);
+    cr_expect_eq(status, 200, "%s", resp);
+    int lines = 0;   /* streamed (the default): NDJSON lines, the last one done */
+    for (const char *p = resp; (p = strchr(p, '\n')); p++) lines++;
+    cr_expect_geq(lines, 2, "%s", resp);
+    cr_expect(strstr(resp, "\"done\":true"), "%s", resp);
+    cr_expect_eq(len, strlen(resp));
+    free(resp);
+
+    cr_assert_eq(qfit_server_start(srv, err, sizeof err), 0, "%s", err);
+    static const struct { const char *method, *path, *body; } reqs[] = {
+        { "POST", "/v1/embeddings", "{\"model\":\"kjv\",\"input\":[\"hello\",\"world\"]}" },   /* deterministic */
+        { "POST", "/api/nope", "{}" },                                /* 404 */
+        { "GET", "/api/generate", NULL },                             /* 405 */
+        { "POST", "/v1/completions", "{\"model\":\"kjv\"" },          /* 400: bad JSON */
+        { "POST", "/api/generate", "{\"model\":\"missing\",\"prompt\":\"x\"}" },   /* 404 model */
+        { "GET", "/nowhere", NULL },                                  /* text/plain 404 */
+    };
+    for (size_t i = 0; i < sizeof reqs / sizeof reqs[0]; i++) {
+        long hstatus;
+        char *want = http_call(qfit_server_port(srv), reqs[i].method, reqs[i].path, reqs[i].body, &hstatus);
+        cr_assert_eq(qfit_server_call(srv, reqs[i].method, reqs[i].path, reqs[i].body,
+                                      reqs[i].body ? strlen(reqs[i].body) : 0, NULL, &status, &resp, &len, err,
+                                      sizeof err), 0, "%s", err);
+        cr_expect_eq((long)status, hstatus, "%s %s", reqs[i].method, reqs[i].path);
+        cr_expect_str_eq(resp, want, "%s %s", reqs[i].method, reqs[i].path);
+        free(resp);
+        free(want);
+    }
+    /* a raised cancel flag cuts a stream short as a disconnect would (the producer's
+     * writes fail, the generation is cancelled, the call returns) */
+    atomic_bool cancel = true;
+    const char *long_gen = "{\"model\":\"kjv\",\"prompt\":\"x\",\"options\":{\"num_predict\":200}}";
+    cr_assert_eq(qfit_server_call(srv, "POST", "/api/generate", long_gen, strlen(long_gen), &cancel, &status, &resp,
+                                  &len, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(status, 200);
+    cr_expect_null(strstr(resp, "\"done\":true"), "the stream was not cut: %s", resp);
+    free(resp);
+    qfit_server_free(srv);
+    qfit_engine_routes_free(er);
+    qfit_sched_free(sched);
+    qfit_store_close(store);
 }
