@@ -338,6 +338,7 @@ Test(batch, store_is_idempotent, .fini = teardown)
 typedef struct {
     atomic_int calls;
     atomic_int fail5xx;    /* calls answered 500 */
+    atomic_int block;      /* calls left that wait for the cancel flag, then answer 499 */
 } fake_state;
 
 /* A fake model: echoes the custom prompt; a prompt "fail" gets 500, "missing" 404. */
@@ -346,6 +347,13 @@ static int fake_run(void *ctx, const char *url, const char *body, size_t body_le
 {
     fake_state *fs = ctx;
     atomic_fetch_add(&fs->calls, 1);
+    if (atomic_fetch_sub(&fs->block, 1) > 0) {
+        while (!atomic_load(cancel)) sleep_ms(5);
+        *status = 499;
+        *resp = strdup("{\"error\":\"client closed the request\"}");
+        *resp_len = strlen(*resp);
+        return 0;
+    }
     json_t *j = json_loadb(body, body_len, 0, NULL);
     const char *p = json_string_value(json_object_get(j, "prompt"));
     bool stream_false = json_object_get(j, "stream") == json_false();
@@ -375,12 +383,19 @@ static void *bg_main(void *arg)
     return NULL;
 }
 
-static void bg_start(bg_worker *w, const char *url, const char *const *models, size_t n, fake_state *fs)
+static void bg_start_vis(bg_worker *w, const char *url, const char *const *models, size_t n, fake_state *fs,
+                         int visibility_ms)
 {
     memset(w, 0, sizeof *w);
     w->cfg = (qfit_batch_worker_config){ .url = url, .models = models, .n_models = n, .concurrency = 2,
-                                          .visibility_ms = 500, .max_attempts = 3, .run = fake_run, .run_ctx = fs};
+                                          .visibility_ms = visibility_ms, .max_attempts = 3, .run = fake_run,
+                                          .run_ctx = fs };
     cr_assert_eq(pthread_create(&w->t, NULL, bg_main, w), 0);
+}
+
+static void bg_start(bg_worker *w, const char *url, const char *const *models, size_t n, fake_state *fs)
+{
+    bg_start_vis(w, url, models, n, fs, 500);
 }
 
 static void bg_stop(bg_worker *w)
@@ -547,6 +562,50 @@ Test(batch, reclaim_after_visibility_timeout, .fini = teardown)
     json_decref(out);
     cr_expect_eq(redis_int(c, "XLEN qfit:q:ma"), 0);
     redisFree(c);
+    qfit_batch_input_free(in);
+    qfit_batch_close(cl);
+    redis_stop(&r);
+}
+
+/* Stop level 2 (a second SIGINT): the running job is cancelled and handed back at
+ * once: still pending, idle past the visibility timeout, and another worker takes it
+ * without waiting for the (here 60 s) visibility timeout. */
+Test(batch, stop_hands_running_job_back, .fini = teardown)
+{
+    redis_srv r = { 0 };
+    redis_start(&r);
+    char err[512];
+    const char *text = gen_line("slow", "ma", "p");
+    qfit_batch_input *in = qfit_batch_parse(text, strlen(text), NULL, err, sizeof err);
+    cr_assert_not_null(in, "%s", err);
+    qfit_batch_client *cl = qfit_batch_connect(r.url, err, sizeof err);
+    cr_assert_not_null(cl, "%s", err);
+    char id[QFIT_BATCH_ID_LEN + 1];
+    cr_assert_eq(qfit_batch_submit(cl, in, id, err, sizeof err), 0, "%s", err);
+    fake_state fs = { 0 };
+    atomic_store(&fs.block, 1);
+    bg_worker w1, w2;
+    bg_start_vis(&w1, r.url, NULL, 0, &fs, 60000);
+    for (int i = 0; i < 2000 && atomic_load(&fs.calls) == 0; i++) sleep_ms(5);
+    cr_assert_eq(atomic_load(&fs.calls), 1, "the job never started");
+    atomic_store(&w1.stop, 2);
+    pthread_join(w1.t, NULL);
+    cr_expect_eq(w1.rc, 0, "%s", w1.err);
+    redisContext *c = rconnect(&r);
+    redisReply *rep = redisCommand(c, "XPENDING qfit:q:ma workers - + 10");
+    cr_assert(rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 1, "the job is not pending");
+    cr_expect_geq(rep->element[0]->element[2]->integer, 60000, "not claimable at once");
+    freeReplyObject(rep);
+    redisFree(c);
+    bg_start_vis(&w2, r.url, NULL, 0, &fs, 60000);
+    qfit_batch_status st = { 0 };
+    for (int i = 0; i < 200 && st.done == 0; i++) {   /* 10 s: far below the visibility timeout */
+        cr_assert_eq(qfit_batch_get_status(cl, id, &st, err, sizeof err), 0, "%s", err);
+        sleep_ms(50);
+    }
+    bg_stop(&w2);
+    cr_expect_eq(st.done, 1, "the handed-back job was not taken over at once");
+    cr_expect_eq(atomic_load(&fs.calls), 2);
     qfit_batch_input_free(in);
     qfit_batch_close(cl);
     redis_stop(&r);

@@ -60,6 +60,7 @@ extern "C" {
 
 #define QFIT_BATCH_DEFAULT_URL       "redis://127.0.0.1:6379/0"
 #define QFIT_BATCH_MAX_LINE          (8u << 20)   /* bytes of one input line */
+#define QFIT_BATCH_MAX_FILE          ((size_t)1 << 30)   /* bytes of one input file (qfit batch submit) */
 #define QFIT_BATCH_MAX_JOBS          1000000      /* lines of one file */
 #define QFIT_BATCH_MAX_CUSTOM_ID     512          /* bytes */
 #define QFIT_BATCH_MAX_MODEL         256          /* bytes of a model name */

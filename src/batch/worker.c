@@ -329,21 +329,22 @@ static int process(job_thread *t, job *j)
     t->current[0] = '\0';
     pthread_mutex_unlock(&w->mu);
     int rc = 0;
-    if (atomic_load(&w->cancel)) {   /* stopped mid-run: the answer (if any) is a 499 */
-        release(t, j);
-    } else if (rrc == 0 && status < 500) {
+    bool answered = rrc == 0 && status < 500 && status != 499;   /* 499: cancelled, no answer */
+    if (answered) {
         long long tokens = 0;
         char *line = answer_line(j->b, idx, j->c, status, resp, resp_len, &tokens);
-        if (!line) rc = -1, snprintf(t->err, sizeof t->err, "out of memory");
         bool stored = false;
-        if (line) rc = batch_store(&t->r, j->b, idx, line, j->stream, j->entry, BATCH_DONE, tokens, j->c, NULL,
-                                   j->deliveries, cfg->result_ttl_s, &stored, t->err, sizeof t->err);
+        if (!line) rc = -1, snprintf(t->err, sizeof t->err, "out of memory");
+        else rc = batch_store(&t->r, j->b, idx, line, j->stream, j->entry, BATCH_DONE, tokens, j->c, NULL,
+                              j->deliveries, cfg->result_ttl_s, &stored, t->err, sizeof t->err);
         free(line);
         if (!rc) {
             pthread_mutex_lock(&w->mu);
             w->n_done += stored;
             pthread_mutex_unlock(&w->mu);
         }
+    } else if (atomic_load(&w->cancel)) {   /* stopped mid-run: someone else runs it */
+        release(t, j);
     } else {
         if (rrc == 0) snprintf(msg, sizeof msg, "HTTP %u: %.400s", status, resp ? resp : "");
         if (j->deliveries >= cfg->max_attempts) rc = fail_job(t, j, idx, msg);
@@ -455,8 +456,13 @@ static void *job_main(void *arg)
         int got = 0;
         if (batch_now_ms() - t->last_claim_ms >= CLAIM_EVERY_MS && (got = claim(t, &j, &rep)) < 0) break;
         if (!got && (got = read_new(t, &j, &rep)) < 0) break;
-        if (!got && (got = claim(t, &j, &rep)) < 0) break;
+        if (!got && !stop_level(w) && (got = claim(t, &j, &rep)) < 0) break;
         if (!got) continue;
+        if (stop_level(w)) {   /* told to stop while taking it: not started, hand it back */
+            release(t, &j);
+            freeReplyObject(rep);
+            break;
+        }
         int rc = process(t, &j);
         freeReplyObject(rep);
         if (rc != 0) break;

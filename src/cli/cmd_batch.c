@@ -5,6 +5,7 @@
 #include "qfit/batch.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,7 @@
 static void batch_usage(FILE *out)
 {
     fprintf(out, "usage: qfit batch submit FILE.jsonl [--model NAME] [--redis URL]\n"
-                 "       qfit batch status ID [--watch] [--redis URL]\n"
+                 "       qfit batch status ID [--watch | --json] [--redis URL]\n"
                  "       qfit batch results ID [-o OUT.jsonl] [--redis URL]\n"
                  "       qfit batch cancel ID [--redis URL]\n\n"
                  "FILE.jsonl: the OpenAI Batch API's input, one request a line:\n"
@@ -37,7 +38,7 @@ static char *read_file(const char *path, size_t *len, char *err, size_t err_len)
     while (buf && (r = fread(buf + n, 1, cap - n, f)) > 0) {
         n += r;
         if (n == cap) {
-            char *nb = cap > ((size_t)QFIT_BATCH_MAX_JOBS * 64 + ((size_t)1 << 30)) ? NULL : realloc(buf, cap * 2);
+            char *nb = cap >= QFIT_BATCH_MAX_FILE ? NULL : realloc(buf, cap * 2);
             if (!nb) { free(buf); buf = NULL; break; }
             buf = nb;
             cap *= 2;
@@ -47,7 +48,7 @@ static char *read_file(const char *path, size_t *len, char *err, size_t err_len)
     if (f != stdin) fclose(f);
     if (!buf || bad) {
         free(buf);
-        snprintf(err, err_len, "cannot read '%s': %s", path, bad ? strerror(errno) : "too large or out of memory");
+        snprintf(err, err_len, "cannot read '%s': %s", path, bad ? strerror(errno) : "larger than 1 GiB, or out of memory");
         return NULL;
     }
     *len = n;
@@ -85,6 +86,21 @@ static void print_status(const char *id, const qfit_batch_status *st, bool bar)
     if (st->failed) printf("failed jobs are in the dead-letter stream qfit:dead and in the results (\"error\")\n");
 }
 
+/* The status as one JSON object (times in Unix ms, 0 = not yet). */
+static void print_json(const char *id, const qfit_batch_status *st)
+{
+    json_t *j = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:i}", "id", id, "status", st->status,
+                          "models", st->models, "total", (json_int_t)st->total, "done", (json_int_t)st->done,
+                          "failed", (json_int_t)st->failed, "cancelled", (json_int_t)st->cancelled,
+                          "running", (json_int_t)st->running, "created_ms", (json_int_t)st->created_ms,
+                          "started_ms", (json_int_t)st->started_ms, "finished_ms", (json_int_t)st->finished_ms,
+                          "tokens", (json_int_t)st->tokens, "workers", st->workers);
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    if (s) printf("%s\n", s);
+    free(s);
+    json_decref(j);
+}
+
 int qfit_cmd_batch(int argc, char **argv)
 {
     if (argc < 2 || qfit_cli_wants_help(argc, argv, batch_usage)) {
@@ -92,7 +108,7 @@ int qfit_cmd_batch(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     const char *sub = argv[1], *arg = NULL, *url = NULL, *model = NULL, *out = NULL;
-    bool watch = false;
+    bool watch = false, as_json = false;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         bool has_v = i + 1 < argc;
@@ -100,6 +116,7 @@ int qfit_cmd_batch(int argc, char **argv)
         else if (!strcmp(a, "--model") && has_v && !strcmp(sub, "submit")) model = argv[++i];
         else if (!strcmp(a, "-o") && has_v && !strcmp(sub, "results")) out = argv[++i];
         else if (!strcmp(a, "--watch") && !strcmp(sub, "status")) watch = true;
+        else if (!strcmp(a, "--json") && !strcmp(sub, "status")) as_json = true;
         else if (a[0] != '-' || !strcmp(a, "-")) {
             if (arg) { fprintf(stderr, "qfit batch %s: one argument expected, got '%s' too\n", sub, a); return 2; }
             arg = a;
@@ -141,6 +158,10 @@ int qfit_cmd_batch(int argc, char **argv)
         bool bar = watch && isatty(STDOUT_FILENO);
         for (;;) {
             if ((rc = qfit_batch_get_status(c, arg, &st, err, sizeof err)) != 0) break;
+            if (as_json) {
+                print_json(arg, &st);
+                break;
+            }
             print_status(arg, &st, bar);
             bool over = !strcmp(st.status, "completed") || !strcmp(st.status, "cancelled");
             if (!watch || over) break;
