@@ -32,7 +32,8 @@
 #include "util/testutil.h"
 
 #define F32_MODEL "models/kjv-llama-7m-f32.gguf"
-#define WAIT_S 150   /* a batch that is not done by then is stuck: fail */
+#define WAIT_S 150        /* a real-model batch not done by then is stuck: fail */
+#define FAKE_WAIT_S 30    /* the same for the fake-model batches (milliseconds of work) */
 
 /* ---------------------------------------------------------------- processes */
 
@@ -405,16 +406,21 @@ static void bg_stop(bg_worker *w)
     cr_expect_eq(w->rc, 0, "%s", w->err);
 }
 
-static void wait_finished(qfit_batch_client *cl, const char *id, qfit_batch_status *st)
+static void wait_finished_s(qfit_batch_client *cl, const char *id, qfit_batch_status *st, int secs)
 {
     char err[512];
-    for (int i = 0; i < WAIT_S * 20; i++) {
+    for (int i = 0; i < secs * 20; i++) {
         cr_assert_eq(qfit_batch_get_status(cl, id, st, err, sizeof err), 0, "%s", err);
         if (!strcmp(st->status, "completed") || !strcmp(st->status, "cancelled")) return;
         sleep_ms(50);
     }
     cr_assert_fail("batch %s stuck: %lld done, %lld failed of %lld", id, (long long)st->done, (long long)st->failed,
                    (long long)st->total);
+}
+
+static void wait_finished(qfit_batch_client *cl, const char *id, qfit_batch_status *st)
+{
+    wait_finished_s(cl, id, st, FAKE_WAIT_S);
 }
 
 static char *gen_line(const char *cid, const char *model, const char *prompt)
@@ -797,7 +803,7 @@ Test(batch, two_workers_sigkill_and_redis_restart, .fini = teardown, .timeout = 
     redis_start(&r);
     cl = qfit_batch_connect(r.url, err, sizeof err);
     cr_assert_not_null(cl, "%s", err);
-    wait_finished(cl, id, &bs);
+    wait_finished_s(cl, id, &bs, WAIT_S);
     cr_expect_str_eq(bs.status, "completed");
     int n_broken = 0;
     for (int i = 0; i < E2E_JOBS; i++) n_broken += broken[i];
