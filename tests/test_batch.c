@@ -573,6 +573,49 @@ Test(batch, reclaim_after_visibility_timeout, .fini = teardown)
     redis_stop(&r);
 }
 
+static bool only_ma(void *ctx, const char *model) { return !strcmp(model, "ma"); }
+
+/* A worker without --model takes the jobs of the models its store has, and leaves
+ * the others queued for the machines that have them. */
+Test(batch, worker_takes_only_local_models, .fini = teardown)
+{
+    redis_srv r = { 0 };
+    redis_start(&r);
+    char text[1024] = "", err[512];
+    strcat(text, gen_line("here", "ma", "p"));
+    strcat(text, gen_line("elsewhere", "mz", "p"));
+    qfit_batch_input *in = qfit_batch_parse(text, strlen(text), NULL, err, sizeof err);
+    cr_assert_not_null(in, "%s", err);
+    qfit_batch_client *cl = qfit_batch_connect(r.url, err, sizeof err);
+    cr_assert_not_null(cl, "%s", err);
+    char id[QFIT_BATCH_ID_LEN + 1];
+    cr_assert_eq(qfit_batch_submit(cl, in, id, err, sizeof err), 0, "%s", err);
+    fake_state fs = { 0 };
+    bg_worker w;
+    memset(&w, 0, sizeof w);
+    w.cfg = (qfit_batch_worker_config){ .url = r.url, .concurrency = 2, .visibility_ms = 500, .run = fake_run,
+                                        .run_ctx = &fs, .has_model = only_ma };
+    cr_assert_eq(pthread_create(&w.t, NULL, bg_main, &w), 0);
+    qfit_batch_status st = { 0 };
+    for (int i = 0; i < FAKE_WAIT_S * 20 && st.done == 0; i++) {
+        cr_assert_eq(qfit_batch_get_status(cl, id, &st, err, sizeof err), 0, "%s", err);
+        sleep_ms(50);
+    }
+    sleep_ms(300);
+    bg_stop(&w);
+    cr_expect_eq(atomic_load(&fs.calls), 1, "a job of a model this store lacks was run");
+    redisContext *c = rconnect(&r);
+    cr_expect_eq(redis_int(c, "XLEN qfit:q:mz"), 1);
+    redisReply *rep = redisCommand(c, "XPENDING qfit:q:mz workers");
+    cr_assert(rep && rep->type == REDIS_REPLY_ARRAY && rep->elements >= 1);
+    cr_expect_eq(rep->element[0]->integer, 0, "the other model's job was taken");
+    freeReplyObject(rep);
+    redisFree(c);
+    qfit_batch_input_free(in);
+    qfit_batch_close(cl);
+    redis_stop(&r);
+}
+
 /* Stop level 2 (a second SIGINT): the running job is cancelled and handed back at
  * once: still pending, idle past the visibility timeout, and another worker takes it
  * without waiting for the (here 60 s) visibility timeout. */

@@ -13,9 +13,11 @@
  *     {"id":"<batch>-<index>","custom_id":"r1","response":{"status_code":200,
  *      "request_id":"<batch>-<index>","body":{...}},"error":null}
  * body is the answer of the qfit serve route, byte for byte (the worker runs it
- * in-process with "stream": false). Every HTTP answer is a result, 4xx included
- * (as OpenAI's batch output). A job that produced no answer, or a 5xx answer, is
- * retried; after max_attempts deliveries it is a failure: "response": null,
+ * in-process with "stream": false). Every HTTP answer below 500 is a result, 4xx
+ * included (as OpenAI's batch output: a prompt longer than the context is a 400 the
+ * user must see, and running it again cannot change it). A job without an answer (a
+ * 5xx, a 499 after a cancel, a worker that died or stopped) is retried; after
+ * max_attempts deliveries it is a failure: "response": null,
  * "error": {"code":"job_failed","message":...}, and an entry in the dead-letter
  * stream. A cancelled job: "error": {"code":"batch_cancelled",...}.
  *
@@ -23,8 +25,8 @@
  *   qfit:q:<model>          stream of jobs, consumer group "workers" (fields b, i, c, u, d:
  *                           batch id, index, custom_id, url, body)
  *   qfit:models             set of the models that have a job stream
- *   qfit:batch:<id>         hash: total, done, failed, cancelled, status
- *                           (queued|running|completed|cancelled), models, created_ms,
+ *   qfit:batch:<id>         hash: total, done, failed, cancelled, status (queued, running,
+ *                           cancelling, then completed or cancelled), models, created_ms,
  *                           started_ms, finished_ms, tokens (generated tokens)
  *   qfit:batch:<id>:out     hash index -> output line (HSETNX: a job done twice is stored once)
  *   qfit:dead               the dead-letter stream (b, i, c, error, attempts), capped ~10000
@@ -113,7 +115,7 @@ void qfit_batch_close(qfit_batch_client *c);
 int qfit_batch_submit(qfit_batch_client *c, const qfit_batch_input *in, char *id, char *err, size_t err_len);
 
 typedef struct {
-    char     status[16];     /* queued, running, completed, cancelled */
+    char     status[16];     /* queued, running, cancelling, completed, cancelled */
     char     models[512];    /* comma-separated */
     int64_t  total, done, failed, cancelled;
     int64_t  running;        /* jobs the live workers report running now */
@@ -143,7 +145,9 @@ typedef int (*qfit_batch_run_fn)(void *ctx, const char *url, const char *body, s
 typedef struct {
     const char        *url;           /* Redis URL */
     const char *const *models;        /* streams to read; n_models 0 = every model in qfit:models */
-    size_t             n_models;
+    size_t             n_models;      /* that has_model accepts (re-read every 3 s) */
+    bool             (*has_model)(void *ctx, const char *model);   /* NULL: all; any thread */
+    void              *has_model_ctx;
     int                concurrency;   /* job threads (0 = 1) */
     int                visibility_ms; /* pending longer than this: taken over (0 = 60000) */
     int                max_attempts;  /* deliveries before the dead-letter stream (0 = 3) */

@@ -28,7 +28,8 @@ static void worker_usage(FILE *out)
                  "Runs batch jobs (qfit batch submit) from a Redis queue with the models of this machine's store.\n"
                  "  --redis URL         redis://[[user]:password@]host[:port][/db] (QFIT_REDIS_URL, default\n"
                  "                      " QFIT_BATCH_DEFAULT_URL ")\n"
-                 "  --model NAME        take jobs of this model only (repeatable; default: every queued model)\n"
+                 "  --model NAME        take jobs of this model only (repeatable; default: every queued model\n"
+                 "                      this machine's store has)\n"
                  "  --concurrency N     jobs run at once (default QFIT_NUM_PARALLEL, else 1); the scheduler\n"
                  "                      decodes up to QFIT_NUM_PARALLEL of them together\n"
                  "  --visibility S      a job another worker took and has not finished after S seconds is\n"
@@ -78,6 +79,25 @@ static int run_job(void *ctx, const char *url, const char *body, size_t body_len
                    unsigned *status, char **resp, size_t *resp_len, char *err, size_t err_len)
 {
     return qfit_server_call(ctx, "POST", url, body, body_len, cancel, status, resp, resp_len, err, err_len);
+}
+
+/* qfit_batch_worker_config.has_model: is the model in this machine's store? A
+ * handle of its own (the scheduler's is not shared between threads), locked. */
+typedef struct {
+    pthread_mutex_t mu;
+    qfit_store     *store;
+} store_probe;
+
+static bool has_model(void *ctx, const char *model)
+{
+    store_probe *p = ctx;
+    char err[512];
+    qfit_store_model m;
+    pthread_mutex_lock(&p->mu);
+    bool ok = qfit_store_resolve(p->store, model, &m, err, sizeof err) == 0;
+    if (ok) qfit_store_model_free(&m);
+    pthread_mutex_unlock(&p->mu);
+    return ok;
 }
 
 static atomic_int stop_level;
@@ -152,10 +172,13 @@ int qfit_cmd_worker(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     qfit_store *store = qfit_store_open(root, err, sizeof err);
-    if (!store) {
+    store_probe probe = { .store = store ? qfit_store_open(root, err, sizeof err) : NULL };
+    if (!store || !probe.store) {
         fprintf(stderr, "qfit worker: %s\n", err);
+        qfit_store_close(store);
         return 1;
     }
+    pthread_mutex_init(&probe.mu, NULL);
     sc.store = store;
     sc.log = log_line;
     sc.log_user = (void *)"sched: ";
@@ -177,10 +200,10 @@ int qfit_cmd_worker(int argc, char **argv)
     qfit_batch_worker_config wc = {
         .url = url, .models = models, .n_models = n_models, .concurrency = concurrency,
         .visibility_ms = visibility_s * 1000, .max_attempts = attempts, .run = run_job, .run_ctx = s,
-        .log = log_line, .log_ctx = (void *)"worker: ",
+        .has_model = has_model, .has_model_ctx = &probe, .log = log_line, .log_ctx = (void *)"worker: ",
     };
     fprintf(stderr, "qfit worker: %s:%d db %d, %d job%s at once, models: %s%s\n", ru.host, ru.port, ru.db,
-            concurrency, concurrency == 1 ? "" : "s", n_models ? "" : "every queued model", n_models ? models[0] : "");
+            concurrency, concurrency == 1 ? "" : "s", n_models ? "" : "every queued model in this store", n_models ? models[0] : "");
     for (size_t i = 1; i < n_models; i++) fprintf(stderr, "  and %s\n", models[i]);
     if (qfit_batch_worker_run(&wc, &stop_level, err, sizeof err) != 0) fprintf(stderr, "qfit worker: %s\n", err);
     else rc = 0;
@@ -189,5 +212,7 @@ out:
     qfit_engine_routes_free(er);
     qfit_sched_free(sched);
     qfit_store_close(store);
+    qfit_store_close(probe.store);
+    pthread_mutex_destroy(&probe.mu);
     return rc;
 }
