@@ -89,12 +89,14 @@ static int ensure_group(rconn *r, const char *key, char *err, size_t err_len)
 }
 
 /* The streams this thread reads: the configured models, or every model in
- * qfit:models (refreshed every MODELS_EVERY_MS). */
+ * qfit:models that has_model accepts (this machine's store; re-read every
+ * MODELS_EVERY_MS, so a model pulled meanwhile is picked up). */
 static int refresh_streams(job_thread *t, char *err, size_t err_len)
 {
     const qfit_batch_worker_config *cfg = t->w->cfg;
     int64_t now = batch_now_ms();
-    if (t->n_streams && (cfg->n_models || now - t->last_models_ms < MODELS_EVERY_MS)) return 0;
+    if (cfg->n_models ? t->n_streams > 0 : t->last_models_ms && now - t->last_models_ms < MODELS_EVERY_MS)
+        return 0;
     t->last_models_ms = now;
     size_t n = 0;
     if (cfg->n_models) {
@@ -104,11 +106,12 @@ static int refresh_streams(job_thread *t, char *err, size_t err_len)
         redisReply *rep = rconn_cmdf(&t->r, err, err_len, "SMEMBERS " BATCH_MODELS);
         if (!rep) return -1;
         for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements && n < MAX_STREAMS; i++)
-            batch_stream_key(rep->element[i]->str, t->streams[n++], sizeof t->streams[0]);
+            if (!cfg->has_model || cfg->has_model(cfg->has_model_ctx, rep->element[i]->str))
+                batch_stream_key(rep->element[i]->str, t->streams[n++], sizeof t->streams[0]);
         freeReplyObject(rep);
     }
-    if (n != t->n_streams)
-        for (size_t i = 0; i < MAX_STREAMS; i++) snprintf(t->claim_cursor[i], sizeof t->claim_cursor[i], "0-0");
+    for (size_t i = 0; i < MAX_STREAMS; i++)   /* the list may have changed: claims scan from the start */
+        snprintf(t->claim_cursor[i], sizeof t->claim_cursor[i], "0-0");
     t->n_streams = n;
     for (size_t i = 0; i < n; i++)
         if (ensure_group(&t->r, t->streams[i], err, err_len) != 0) return -1;
