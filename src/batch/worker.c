@@ -337,8 +337,10 @@ static int process(job_thread *t, job *j)
         long long tokens = 0;
         char *line = answer_line(j->b, idx, j->c, status, resp, resp_len, &tokens);
         bool stored = false;
-        if (!line) rc = -1, snprintf(t->err, sizeof t->err, "out of memory");
-        else rc = batch_store(&t->r, j->b, idx, line, j->stream, j->entry, BATCH_DONE, tokens, j->c, NULL,
+        if (!line) {
+            snprintf(t->err, sizeof t->err, "out of memory");
+            rc = -1;
+        } else rc = batch_store(&t->r, j->b, idx, line, j->stream, j->entry, BATCH_DONE, tokens, j->c, NULL,
                               j->deliveries, cfg->result_ttl_s, &stored, t->err, sizeof t->err);
         free(line);
         if (!rc) {
