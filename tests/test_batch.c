@@ -93,6 +93,7 @@ typedef struct {
     int   port;
     pid_t pid;
     char  url[128];
+    char  password[64];   /* --requirepass when set */
 } redis_srv;
 
 static int free_port(void)
@@ -122,15 +123,16 @@ static void redis_start(redis_srv *r)
         r->port = free_port();
         snprintf(r->url, sizeof r->url, "redis://127.0.0.1:%d/0", r->port);
     }
-    char cmd[4600], log[4200];
+    char cmd[4800], log[4200];
     snprintf(cmd, sizeof cmd, "/usr/bin/redis-server --port %d --bind 127.0.0.1 --dir '%s' --appendonly yes "
-             "--save '' --daemonize no", r->port, r->dir);
+             "--save '' --daemonize no%s%s", r->port, r->dir, r->password[0] ? " --requirepass " : "", r->password);
     snprintf(log, sizeof log, "%s/redis.log", r->dir);
     r->pid = spawn(cmd, log);
     for (int i = 0; i < 500; i++) {   /* until it answers PING (and has loaded its AOF) */
         redisContext *c = redisConnect("127.0.0.1", r->port);
         redisReply *rep = c && !c->err ? redisCommand(c, "PING") : NULL;
-        bool up = rep && rep->type == REDIS_REPLY_STATUS;
+        bool up = rep && (rep->type == REDIS_REPLY_STATUS || (r->password[0] && rep->type == REDIS_REPLY_ERROR &&
+                                                              strstr(rep->str, "NOAUTH")));
         if (rep) freeReplyObject(rep);
         if (c) redisFree(c);
         if (up) return;
@@ -212,6 +214,57 @@ Test(batch, url_parse)
                                        "redis://h h" };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         cr_expect_eq(qfit_redis_url_parse(bad[i], &u, err, sizeof err), -1, "'%s' accepted", bad[i]);
+}
+
+/* Connections Redis has accepted so far (INFO stats), this one included. */
+static long long connections(const redis_srv *r)
+{
+    redisContext *c = rconnect(r);
+    redisReply *rep = redisCommand(c, "AUTH %s", r->password);
+    freeReplyObject(rep);
+    rep = redisCommand(c, "INFO stats");
+    cr_assert(rep && rep->type == REDIS_REPLY_STRING);
+    const char *p = strstr(rep->str, "total_connections_received:");
+    cr_assert_not_null(p);
+    long long n = atoll(p + strlen("total_connections_received:"));
+    freeReplyObject(rep);
+    redisFree(c);
+    return n;
+}
+
+/* A password-protected Redis and a database number: AUTH and SELECT from the URL;
+ * a wrong password fails at once with Redis's own message (no retry loop). */
+Test(batch, url_auth_and_db, .fini = teardown)
+{
+    redis_srv r = { .password = "s3cret" };
+    redis_start(&r);
+    char url[256], err[512];
+    snprintf(url, sizeof url, "redis://:s3cret@127.0.0.1:%d/3", r.port);
+    qfit_batch_client *cl = qfit_batch_connect(url, err, sizeof err);
+    cr_assert_not_null(cl, "%s", err);
+    const char *text = "{\"custom_id\":\"a\",\"method\":\"POST\",\"url\":\"/api/embed\",\"body\":{\"model\":\"m\"}}";
+    qfit_batch_input *in = qfit_batch_parse(text, strlen(text), NULL, err, sizeof err);
+    cr_assert_not_null(in, "%s", err);
+    char id[QFIT_BATCH_ID_LEN + 1];
+    cr_assert_eq(qfit_batch_submit(cl, in, id, err, sizeof err), 0, "%s", err);
+    qfit_batch_close(cl);
+    qfit_batch_input_free(in);
+    redisContext *c = rconnect(&r);
+    redisReply *rep = redisCommand(c, "AUTH s3cret");
+    freeReplyObject(rep);
+    cr_expect_eq(redis_int(c, "DBSIZE"), 0, "written to db 0 instead of 3");
+    rep = redisCommand(c, "SELECT 3");
+    freeReplyObject(rep);
+    cr_expect_gt(redis_int(c, "DBSIZE"), 0, "nothing in db 3");
+    redisFree(c);
+    snprintf(url, sizeof url, "redis://:wrong@127.0.0.1:%d/3", r.port);
+    long long before = connections(&r);
+    cl = qfit_batch_connect(url, err, sizeof err);
+    cr_expect_null(cl);
+    cr_expect(strstr(err, "AUTH") != NULL, "%s", err);
+    cr_expect_eq(connections(&r) - before, 1 + 1, "a wrong password must not be retried (+1: our INFO)");
+    qfit_batch_close(cl);
+    redis_stop(&r);
 }
 
 /* ---------------------------------------------------------------- input */
