@@ -626,6 +626,50 @@ Test(batch, reclaim_after_visibility_timeout, .fini = teardown)
     redis_stop(&r);
 }
 
+/* Whoever can write to the queue cannot reach other routes through a worker: an
+ * entry for /api/pull, or naming another model than its queue's, fails unrun. */
+Test(batch, worker_refuses_forged_entries, .fini = teardown)
+{
+    redis_srv r = { 0 };
+    redis_start(&r);
+    char err[512];
+    const char *text = gen_line("real", "ma", "p");
+    qfit_batch_input *in = qfit_batch_parse(text, strlen(text), NULL, err, sizeof err);
+    cr_assert_not_null(in, "%s", err);
+    qfit_batch_client *cl = qfit_batch_connect(r.url, err, sizeof err);
+    cr_assert_not_null(cl, "%s", err);
+    char id[QFIT_BATCH_ID_LEN + 1];
+    cr_assert_eq(qfit_batch_submit(cl, in, id, err, sizeof err), 0, "%s", err);
+    redisContext *c = rconnect(&r);
+    redisReply *rep = redisCommand(c, "XADD qfit:q:ma * b %s i 1 c pull u /api/pull d {\"model\":\"ma\"}", id);
+    freeReplyObject(rep);
+    rep = redisCommand(c, "XADD qfit:q:ma * b %s i 2 c other u /api/generate d {\"model\":\"mz\",\"prompt\":\"p\"}", id);
+    freeReplyObject(rep);
+    rep = redisCommand(c, "HSET qfit:batch:%s total 3", id);
+    freeReplyObject(rep);
+    fake_state fs = { 0 };
+    bg_worker w;
+    bg_start(&w, r.url, NULL, 0, &fs);
+    qfit_batch_status st;
+    wait_finished(cl, id, &st);
+    bg_stop(&w);
+    cr_expect_eq(atomic_load(&fs.calls), 1, "a forged entry was run");
+    cr_expect_eq(st.done, 1);
+    cr_expect_eq(st.failed, 2);
+    size_t n;
+    json_t *out = read_results(cl, id, &n);
+    cr_assert_eq(n, 3);
+    const char *m1 = json_string_value(json_object_get(json_object_get(json_array_get(out, 1), "error"), "message"));
+    const char *m2 = json_string_value(json_object_get(json_object_get(json_array_get(out, 2), "error"), "message"));
+    cr_expect(m1 && strstr(m1, "'/api/pull' is not a batch endpoint"), "%s", m1 ? m1 : "?");
+    cr_expect(m2 && strstr(m2, "body.model is not 'ma'"), "%s", m2 ? m2 : "?");
+    json_decref(out);
+    redisFree(c);
+    qfit_batch_input_free(in);
+    qfit_batch_close(cl);
+    redis_stop(&r);
+}
+
 static bool only_ma(void *ctx, const char *model) { return !strcmp(model, "ma"); }
 
 /* A worker without --model takes the jobs of the models its store has, and leaves

@@ -100,6 +100,9 @@ typedef struct {
 int  qfit_batch_parse_line(const char *line, size_t len, const char *default_model, qfit_batch_job *job,
                            char *err, size_t err_len);
 void qfit_batch_job_clear(qfit_batch_job *job);
+/* Is url one of the six batch endpoints? (workers check every job they take: whoever
+ * can write to Redis must not reach other routes, such as /api/pull or /api/create) */
+bool qfit_batch_url_allowed(const char *url);
 /* Check every line of data[len] (unique custom_ids included); NULL with
  * "line N: ..." naming the first bad line. An empty file is an error. */
 qfit_batch_input *qfit_batch_parse(const char *data, size_t len, const char *default_model,

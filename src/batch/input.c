@@ -15,6 +15,13 @@ static const char *const ENDPOINTS[] = {
 };
 #define N_ENDPOINTS (sizeof ENDPOINTS / sizeof ENDPOINTS[0])
 
+bool qfit_batch_url_allowed(const char *url)
+{
+    for (size_t e = 0; e < N_ENDPOINTS; e++)
+        if (!strcmp(url, ENDPOINTS[e])) return true;
+    return false;
+}
+
 static int fail(char *err, size_t err_len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(char *err, size_t err_len, const char *fmt, ...)
 {

@@ -207,16 +207,25 @@ static char *answer_line(const char *id, long long idx, const char *custom_id, u
     return line;
 }
 
-/* The body with "stream": false (a batch answer is one body), compact; malloc'd. */
-static char *unstreamed(const char *d, size_t len)
+/* The body of job j to run, with "stream": false (a batch answer is one body),
+ * compact, malloc'd; NULL with why in msg when the entry is not a job qfit batch
+ * submit would queue: only the batch endpoints, only the model of its stream (the
+ * queue is shared: anyone who can write to it must not reach other routes). */
+static char *job_body(const job *j, char *msg, size_t cap)
 {
-    json_t *j = json_loadb(d, len, 0, NULL);
-    if (!json_is_object(j) || json_object_set_new(j, "stream", json_false()) != 0) {
-        json_decref(j);
+    const char *model = j->stream + strlen("qfit:q:");
+    if (!qfit_batch_url_allowed(j->u)) {
+        snprintf(msg, cap, "url '%.64s' is not a batch endpoint", j->u);
         return NULL;
     }
-    char *s = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
+    json_t *b = json_loadb(j->d, j->d_len, 0, NULL);
+    const char *bm = json_string_value(json_object_get(b, "model"));
+    char *s = NULL;
+    if (!json_is_object(b)) snprintf(msg, cap, "the queued body is not a JSON object");
+    else if (!bm || strcmp(bm, model) != 0) snprintf(msg, cap, "body.model is not '%.64s', the model of its queue", model);
+    else if (json_object_set_new(b, "stream", json_false()) != 0 || !(s = json_dumps(b, JSON_COMPACT)))
+        snprintf(msg, cap, "out of memory");
+    json_decref(b);
     return s;
 }
 
@@ -318,8 +327,9 @@ static int process(job_thread *t, job *j)
         free(line);
         return rc;
     }
-    char *body = unstreamed(j->d, j->d_len);
-    if (!body) return fail_job(t, j, idx, "the queued body is not a JSON object");
+    char why[160];
+    char *body = job_body(j, why, sizeof why);
+    if (!body) return fail_job(t, j, idx, why);
     pthread_mutex_lock(&w->mu);
     snprintf(t->current, sizeof t->current, "%s-%lld", j->b, idx);
     pthread_mutex_unlock(&w->mu);
