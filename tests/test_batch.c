@@ -246,7 +246,7 @@ Test(batch, url_auth_and_db, .fini = teardown)
     qfit_batch_input *in = qfit_batch_parse(text, strlen(text), NULL, err, sizeof err);
     cr_assert_not_null(in, "%s", err);
     char id[QFIT_BATCH_ID_LEN + 1];
-    cr_assert_eq(qfit_batch_submit(cl, in, id, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(qfit_batch_submit(cl, in, 0, id, err, sizeof err), 0, "%s", err);
     qfit_batch_close(cl);
     qfit_batch_input_free(in);
     redisContext *c = rconnect(&r);
@@ -361,13 +361,13 @@ Test(batch, store_is_idempotent, .fini = teardown)
     qfit_batch_input *in = qfit_batch_parse(GOOD, strlen(GOOD), "dflt", err, sizeof err);
     cr_assert_not_null(in, "%s", err);
     char id[QFIT_BATCH_ID_LEN + 1];
-    cr_assert_eq(qfit_batch_submit(cl, in, id, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(qfit_batch_submit(cl, in, 0, id, err, sizeof err), 0, "%s", err);
     rconn rc = { 0 };
     cr_assert_eq(rconn_open(&rc, r.url, NULL, err, sizeof err), 0, "%s", err);
     bool stored;
     for (int k = 0; k < 3; k++) {   /* a job done three times (three deliveries) */
         cr_assert_eq(batch_store(&rc, id, 1, k == 0 ? "{\"first\":1}" : "{\"again\":1}", "qfit:q:dflt", NULL,
-                                 BATCH_DONE, 5, "b", NULL, 1, 0, &stored, err, sizeof err), 0, "%s", err);
+                                 BATCH_DONE, 5, "b", NULL, 1, &stored, err, sizeof err), 0, "%s", err);
         cr_expect_eq(stored, k == 0);
     }
     qfit_batch_status st;
@@ -523,7 +523,7 @@ Test(batch, worker_results_and_dead_letter, .fini = teardown)
     qfit_batch_client *cl = qfit_batch_connect(r.url, err, sizeof err);
     cr_assert_not_null(cl, "%s", err);
     char id[QFIT_BATCH_ID_LEN + 1];
-    cr_assert_eq(qfit_batch_submit(cl, in, id, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(qfit_batch_submit(cl, in, 0, id, err, sizeof err), 0, "%s", err);
     fake_state fs = { 0 };
     bg_worker w;
     bg_start(&w, r.url, NULL, 0, &fs);   /* no --model: every queued model */
@@ -581,7 +581,9 @@ Test(batch, worker_results_and_dead_letter, .fini = teardown)
     cr_expect_eq(redis_int(c, "XLEN qfit:q:mb"), 0);
     char ttl[64];
     snprintf(ttl, sizeof ttl, "TTL qfit:batch:%s", id);
-    cr_expect_gt(redis_int(c, ttl), 0, "a finished batch must expire");
+    long long left = redis_int(c, ttl);
+    cr_expect(left > QFIT_BATCH_DEFAULT_TTL_S - 600 && left <= QFIT_BATCH_DEFAULT_TTL_S,
+              "a finished batch must expire after the default TTL (%lld s left)", left);
     redisFree(c);
     qfit_batch_input_free(in);
     qfit_batch_close(cl);
@@ -600,7 +602,7 @@ Test(batch, reclaim_after_visibility_timeout, .fini = teardown)
     qfit_batch_client *cl = qfit_batch_connect(r.url, err, sizeof err);
     cr_assert_not_null(cl, "%s", err);
     char id[QFIT_BATCH_ID_LEN + 1];
-    cr_assert_eq(qfit_batch_submit(cl, in, id, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(qfit_batch_submit(cl, in, 0, id, err, sizeof err), 0, "%s", err);
     /* a "worker" takes the job and dies */
     redisContext *c = rconnect(&r);
     redisReply *rep = redisCommand(c, "XREADGROUP GROUP workers ghost COUNT 1 STREAMS qfit:q:ma >");
@@ -639,7 +641,7 @@ Test(batch, worker_refuses_forged_entries, .fini = teardown)
     qfit_batch_client *cl = qfit_batch_connect(r.url, err, sizeof err);
     cr_assert_not_null(cl, "%s", err);
     char id[QFIT_BATCH_ID_LEN + 1];
-    cr_assert_eq(qfit_batch_submit(cl, in, id, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(qfit_batch_submit(cl, in, 0, id, err, sizeof err), 0, "%s", err);
     redisContext *c = rconnect(&r);
     redisReply *rep = redisCommand(c, "XADD qfit:q:ma * b %s i 1 c pull u /api/pull d {\"model\":\"ma\"}", id);
     freeReplyObject(rep);
@@ -686,7 +688,7 @@ Test(batch, worker_takes_only_local_models, .fini = teardown)
     qfit_batch_client *cl = qfit_batch_connect(r.url, err, sizeof err);
     cr_assert_not_null(cl, "%s", err);
     char id[QFIT_BATCH_ID_LEN + 1];
-    cr_assert_eq(qfit_batch_submit(cl, in, id, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(qfit_batch_submit(cl, in, 0, id, err, sizeof err), 0, "%s", err);
     fake_state fs = { 0 };
     bg_worker w;
     memset(&w, 0, sizeof w);
@@ -727,7 +729,7 @@ Test(batch, stop_hands_running_job_back, .fini = teardown)
     qfit_batch_client *cl = qfit_batch_connect(r.url, err, sizeof err);
     cr_assert_not_null(cl, "%s", err);
     char id[QFIT_BATCH_ID_LEN + 1];
-    cr_assert_eq(qfit_batch_submit(cl, in, id, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(qfit_batch_submit(cl, in, 0, id, err, sizeof err), 0, "%s", err);
     fake_state fs = { 0 };
     atomic_store(&fs.block, 1);
     bg_worker w1, w2;
@@ -774,7 +776,7 @@ Test(batch, cancel, .fini = teardown)
     qfit_batch_client *cl = qfit_batch_connect(r.url, err, sizeof err);
     cr_assert_not_null(cl, "%s", err);
     char id[QFIT_BATCH_ID_LEN + 1];
-    cr_assert_eq(qfit_batch_submit(cl, in, id, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(qfit_batch_submit(cl, in, 1000, id, err, sizeof err), 0, "%s", err);
     cr_expect_eq(qfit_batch_results(cl, id, NULL, err, sizeof err), -1, "results of an unfinished batch");
     cr_expect(strstr(err, "not finished: 0 of 5"), "%s", err);
     cr_assert_eq(qfit_batch_cancel(cl, id, err, sizeof err), 0, "%s", err);
@@ -784,6 +786,12 @@ Test(batch, cancel, .fini = teardown)
     cr_expect_eq(st.cancelled, 5);
     cr_expect_eq(qfit_batch_cancel(cl, id, err, sizeof err), -1);
     cr_expect(strstr(err, "already cancelled"), "%s", err);
+    redisContext *c = rconnect(&r);
+    char ttl[64];
+    snprintf(ttl, sizeof ttl, "TTL qfit:batch:%s:out", id);
+    long long left = redis_int(c, ttl);
+    cr_expect(left > 0 && left <= 1000, "the results must expire after the batch's ttl (%lld s left)", left);
+    redisFree(c);
     fake_state fs = { 0 };
     bg_worker w;
     bg_start(&w, r.url, NULL, 0, &fs);

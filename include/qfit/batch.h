@@ -27,14 +27,14 @@
  *   qfit:models             set of the models that have a job stream
  *   qfit:batch:<id>         hash: total, done, failed, cancelled, status (queued, running,
  *                           cancelling, then completed or cancelled), models, created_ms,
- *                           started_ms, finished_ms, tokens (generated tokens)
+ *                           started_ms, finished_ms, tokens (generated tokens), ttl_s
  *   qfit:batch:<id>:out     hash index -> output line (HSETNX: a job done twice is stored once)
  *   qfit:dead               the dead-letter stream (b, i, c, error, attempts), capped ~10000
  *   qfit:worker:<id>        a worker's heartbeat (JSON, expires after 3 heartbeats)
  * A result is stored, counted, acknowledged (XACK) and deleted from the stream
  * (XDEL) in one Lua script: atomic, so counts never drift, and the stream only
- * holds unfinished jobs (memory bounded). Batch hashes get result_ttl once the
- * batch is finished. Jobs pending on a consumer longer than the visibility timeout
+ * holds unfinished jobs (memory bounded). The batch's keys expire ttl_s (chosen at
+ * submit) after it finished. Jobs pending on a consumer longer than the visibility timeout
  * are taken over by another worker (XAUTOCLAIM), so a killed worker loses nothing.
  *
  * URLs: redis://[[user]:password@]host[:port][/db]; rediss:// (TLS) is refused: the
@@ -114,8 +114,11 @@ typedef struct qfit_batch_client qfit_batch_client;
 qfit_batch_client *qfit_batch_connect(const char *url, char *err, size_t err_len);
 void qfit_batch_close(qfit_batch_client *c);
 
-/* Queue every job; writes the new id (QFIT_BATCH_ID_LEN + 1 bytes) into id. */
-int qfit_batch_submit(qfit_batch_client *c, const qfit_batch_input *in, char *id, char *err, size_t err_len);
+/* Queue every job; writes the new id (QFIT_BATCH_ID_LEN + 1 bytes) into id. ttl_s:
+ * how long the batch and its results are kept once finished (0 = 7 days). */
+#define QFIT_BATCH_DEFAULT_TTL_S (7 * 24 * 3600)
+int qfit_batch_submit(qfit_batch_client *c, const qfit_batch_input *in, long ttl_s, char *id,
+                      char *err, size_t err_len);
 
 typedef struct {
     char     status[16];     /* queued, running, cancelling, completed, cancelled */
@@ -154,7 +157,6 @@ typedef struct {
     int                concurrency;   /* job threads (0 = 1) */
     int                visibility_ms; /* pending longer than this: taken over (0 = 60000) */
     int                max_attempts;  /* deliveries before the dead-letter stream (0 = 3) */
-    int                result_ttl_s;  /* TTL of a finished batch (0 = 7 days) */
     qfit_batch_run_fn  run;
     void              *run_ctx;
     void             (*log)(void *ctx, const char *line);   /* NULL = silent; any thread */

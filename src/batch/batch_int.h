@@ -35,17 +35,17 @@ int64_t batch_now_ms(void);
 #define BATCH_GROUP      "workers"
 #define BATCH_DEAD       "qfit:dead"
 #define BATCH_MODELS     "qfit:models"
-#define BATCH_DEFAULT_TTL_S (7 * 24 * 3600)
 
 typedef enum { BATCH_DONE, BATCH_FAILED, BATCH_CANCELLED } batch_kind;
 
 /* Store the output line of job idx of batch id once (HSETNX), count it, put a failed
- * one into the dead-letter stream, finish the batch when it was the last, then XACK
+ * one into the dead-letter stream, finish the batch when it was the last (status,
+ * finished_ms, EXPIRE after the batch's ttl_s), then XACK
  * and XDEL the stream entry (entry NULL: none). One Lua script: atomic.
  * *stored: whether this call stored it (false: it was already there). */
 int batch_store(rconn *r, const char *id, long long idx, const char *line, const char *stream, const char *entry,
                 batch_kind kind, long long tokens, const char *custom_id, const char *error, long long attempts,
-                int ttl_s, bool *stored, char *err, size_t err_len);
+                bool *stored, char *err, size_t err_len);
 /* The output line of a job without an answer (kind FAILED or CANCELLED); malloc'd. */
 char *batch_error_line(const char *id, long long idx, const char *custom_id, batch_kind kind, const char *msg);
 /* The stream key of a model into out[cap]. */

@@ -36,8 +36,9 @@ static const char STORE_LUA[] =
     "      local st = 'completed'\n"
     "      if m[5] == 'cancelling' then st = 'cancelled' end\n"
     "      redis.call('HSET', KEYS[2], 'status', st, 'finished_ms', ARGV[7])\n"
-    "      redis.call('EXPIRE', KEYS[1], ARGV[8])\n"
-    "      redis.call('EXPIRE', KEYS[2], ARGV[8])\n"
+    "      local ttl = redis.call('HGET', KEYS[2], 'ttl_s') or ARGV[8]\n"
+    "      redis.call('EXPIRE', KEYS[1], ttl)\n"
+    "      redis.call('EXPIRE', KEYS[2], ttl)\n"
     "    end\n"
     "  end\n"
     "end\n"
@@ -51,7 +52,7 @@ void batch_stream_key(const char *model, char *out, size_t cap) { snprintf(out, 
 
 int batch_store(rconn *r, const char *id, long long idx, const char *line, const char *stream, const char *entry,
                 batch_kind kind, long long tokens, const char *custom_id, const char *error, long long attempts,
-                int ttl_s, bool *stored, char *err, size_t err_len)
+                bool *stored, char *err, size_t err_len)
 {
     char out_key[64], meta_key[64], sidx[24], stok[24], snow[24], sttl[24], satt[24];
     snprintf(out_key, sizeof out_key, "qfit:batch:%s:out", id);
@@ -59,7 +60,7 @@ int batch_store(rconn *r, const char *id, long long idx, const char *line, const
     snprintf(sidx, sizeof sidx, "%lld", idx);
     snprintf(stok, sizeof stok, "%lld", tokens);
     snprintf(snow, sizeof snow, "%lld", (long long)batch_now_ms());
-    snprintf(sttl, sizeof sttl, "%d", ttl_s > 0 ? ttl_s : BATCH_DEFAULT_TTL_S);
+    snprintf(sttl, sizeof sttl, "%d", QFIT_BATCH_DEFAULT_TTL_S);   /* a batch hash without ttl_s */
     snprintf(satt, sizeof satt, "%lld", attempts);
     const char *kinds[] = { "done", "failed", "cancelled" };
     const char *argv[] = { "EVAL", STORE_LUA, "4", out_key, meta_key, stream, BATCH_DEAD, sidx, line, BATCH_GROUP,
@@ -129,8 +130,10 @@ static int valid_id(const char *id, char *err, size_t err_len)
     return ok ? 0 : -1;
 }
 
-int qfit_batch_submit(qfit_batch_client *c, const qfit_batch_input *in, char *id, char *err, size_t err_len)
+int qfit_batch_submit(qfit_batch_client *c, const qfit_batch_input *in, long ttl_s, char *id,
+                      char *err, size_t err_len)
 {
+    if (ttl_s < 0) { snprintf(err, err_len, "ttl %ld: must not be negative", ttl_s); return -1; }
     unsigned char rnd[8];
     if (RAND_bytes(rnd, sizeof rnd) != 1) { snprintf(err, err_len, "no random bytes for the batch id"); return -1; }
     snprintf(id, QFIT_BATCH_ID_LEN + 1, "batch_%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3],
@@ -166,7 +169,8 @@ int qfit_batch_submit(qfit_batch_client *c, const qfit_batch_input *in, char *id
     snprintf(meta, sizeof meta, "qfit:batch:%s", id);
     if (!(rep = expect(rconn_cmdf(&c->r, err, err_len,
                                   "HSET %s total %lld done 0 failed 0 cancelled 0 tokens 0 status queued models %s "
-                                  "created_ms %lld", meta, (long long)in->n, models, (long long)batch_now_ms()),
+                                  "created_ms %lld ttl_s %ld", meta, (long long)in->n, models,
+                                  (long long)batch_now_ms(), ttl_s ? ttl_s : (long)QFIT_BATCH_DEFAULT_TTL_S),
                        REDIS_REPLY_INTEGER, "HSET", err, err_len)))
         goto out;
     freeReplyObject(rep);
@@ -396,7 +400,7 @@ static int cancel_stream(qfit_batch_client *c, const char *id, const char *key, 
             char *line = batch_error_line(id, ix, cid, BATCH_CANCELLED, "the batch was cancelled before this "
                                           "request ran");
             int rc = line ? batch_store(&c->r, id, ix, line, key, e->element[0]->str, BATCH_CANCELLED, 0, cid, NULL,
-                                        0, 0, NULL, err, err_len)
+                                        0, NULL, err, err_len)
                           : (snprintf(err, err_len, "out of memory"), -1);
             free(line);
             if (rc) { freeReplyObject(rep); return -1; }

@@ -271,7 +271,7 @@ static int fail_job(job_thread *t, const job *j, long long idx, const char *msg)
     if (!line) { snprintf(t->err, sizeof t->err, "out of memory"); return -1; }
     bool stored = false;
     int rc = batch_store(&t->r, j->b, idx, line, j->stream, j->entry, BATCH_FAILED, 0, j->c, msg, j->deliveries,
-                         w->cfg->result_ttl_s, &stored, t->err, sizeof t->err);
+                         &stored, t->err, sizeof t->err);
     free(line);
     if (!rc && stored) {
         wlog(w, "%s line %lld (%s): failed after %lld attempt%s: %s", j->b, idx + 1, j->c, j->deliveries,
@@ -323,7 +323,7 @@ static int process(job_thread *t, job *j)
                                       "request ran");
         if (!line) return -1;
         int rc = batch_store(&t->r, j->b, idx, line, j->stream, j->entry, BATCH_CANCELLED, 0, j->c, NULL, 0,
-                             cfg->result_ttl_s, NULL, t->err, sizeof t->err);
+                             NULL, t->err, sizeof t->err);
         free(line);
         return rc;
     }
@@ -351,7 +351,7 @@ static int process(job_thread *t, job *j)
             snprintf(t->err, sizeof t->err, "out of memory");
             rc = -1;
         } else rc = batch_store(&t->r, j->b, idx, line, j->stream, j->entry, BATCH_DONE, tokens, j->c, NULL,
-                              j->deliveries, cfg->result_ttl_s, &stored, t->err, sizeof t->err);
+                              j->deliveries, &stored, t->err, sizeof t->err);
         free(line);
         if (!rc) {
             pthread_mutex_lock(&w->mu);

@@ -14,7 +14,7 @@
 
 static void batch_usage(FILE *out)
 {
-    fprintf(out, "usage: qfit batch submit FILE.jsonl [--model NAME] [--redis URL]\n"
+    fprintf(out, "usage: qfit batch submit FILE.jsonl [--model NAME] [--ttl DURATION] [--redis URL]\n"
                  "       qfit batch status ID [--watch | --json] [--redis URL]\n"
                  "       qfit batch results ID [-o OUT.jsonl] [--redis URL]\n"
                  "       qfit batch cancel ID [--redis URL]\n\n"
@@ -22,7 +22,8 @@ static void batch_usage(FILE *out)
                  "  {\"custom_id\":\"r1\",\"method\":\"POST\",\"url\":\"/v1/chat/completions\",\"body\":{...}}\n"
                  "url: /v1/chat/completions, /v1/completions, /v1/embeddings, /api/generate, /api/chat,\n"
                  "/api/embed. Every line is checked before anything is queued. --model fills a body without\n"
-                 "\"model\". submit prints the batch id; `qfit worker` processes run the jobs. results writes\n"
+                 "\"model\"; --ttl: how long the results are kept once the batch is finished (e.g. 90m,\n"
+                 "24h, 7d; seconds without a unit; default 7d). submit prints the batch id; `qfit worker` processes run the jobs. results writes\n"
                  "one line per input line, in input order (OpenAI's batch output format), to OUT.jsonl or\n"
                  "stdout. --redis: redis://[[user]:password@]host[:port][/db] (QFIT_REDIS_URL, default\n"
                  QFIT_BATCH_DEFAULT_URL ").\n");
@@ -86,6 +87,18 @@ static void print_status(const char *id, const qfit_batch_status *st, bool bar)
     if (st->failed) printf("failed jobs are in the dead-letter stream qfit:dead and in the results (\"error\")\n");
 }
 
+/* "3600", "90m", "24h", "7d" into seconds (1 s to 365 days); -1 when not that. */
+static int parse_duration(const char *s, long *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    long unit = !*end ? 1 : !strcmp(end, "s") ? 1 : !strcmp(end, "m") ? 60 : !strcmp(end, "h") ? 3600
+              : !strcmp(end, "d") ? 86400 : 0;
+    if (end == s || *s == '-' || !unit || v <= 0 || v > 365L * 86400 / unit) return -1;
+    *out = v * unit;
+    return 0;
+}
+
 /* The status as one JSON object (times in Unix ms, 0 = not yet). */
 static void print_json(const char *id, const qfit_batch_status *st)
 {
@@ -107,7 +120,7 @@ int qfit_cmd_batch(int argc, char **argv)
         if (argc < 2) batch_usage(stderr);
         return argc < 2 ? 2 : 0;
     }
-    const char *sub = argv[1], *arg = NULL, *url = NULL, *model = NULL, *out = NULL;
+    const char *sub = argv[1], *arg = NULL, *url = NULL, *model = NULL, *out = NULL, *ttl = NULL;
     bool watch = false, as_json = false;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
@@ -115,6 +128,7 @@ int qfit_cmd_batch(int argc, char **argv)
         if (!strcmp(a, "--redis") && has_v) url = argv[++i];
         else if (!strcmp(a, "--model") && has_v && !strcmp(sub, "submit")) model = argv[++i];
         else if (!strcmp(a, "-o") && has_v && !strcmp(sub, "results")) out = argv[++i];
+        else if (!strcmp(a, "--ttl") && has_v && !strcmp(sub, "submit")) ttl = argv[++i];
         else if (!strcmp(a, "--watch") && !strcmp(sub, "status")) watch = true;
         else if (!strcmp(a, "--json") && !strcmp(sub, "status")) as_json = true;
         else if (a[0] != '-' || !strcmp(a, "-")) {
@@ -131,6 +145,11 @@ int qfit_cmd_batch(int argc, char **argv)
         return 2;
     }
     char err[2048];
+    long ttl_s = 0;
+    if (ttl && parse_duration(ttl, &ttl_s) != 0) {
+        fprintf(stderr, "qfit batch submit: --ttl '%s': a duration such as 3600, 90m, 24h or 7d (1 s to 365 d)\n", ttl);
+        return 2;
+    }
     qfit_batch_input *in = NULL;
     if (!strcmp(sub, "submit")) {   /* the whole file is checked before connecting */
         size_t len;
@@ -148,7 +167,7 @@ int qfit_cmd_batch(int argc, char **argv)
     int rc = 0;
     if (in) {
         char id[QFIT_BATCH_ID_LEN + 1];
-        rc = qfit_batch_submit(c, in, id, err, sizeof err);
+        rc = qfit_batch_submit(c, in, ttl_s, id, err, sizeof err);
         if (!rc) {
             printf("%s\n", id);
             fprintf(stderr, "qfit batch: %zu request%s queued\n", in->n, in->n == 1 ? "" : "s");
