@@ -14,7 +14,7 @@ REL_CFLAGS := -O2 -g $(BASE)
 DBG_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined $(BASE)
 
 # libraries outside the core engine (tokenizer, store, server, cli)
-EXT_LIBS := $(shell pkg-config --libs libpcre2-8 jansson libcrypto libcurl libmicrohttpd 2>/dev/null || echo -lpcre2-8 -ljansson -lcrypto -lcurl -lmicrohttpd)
+EXT_LIBS := $(shell pkg-config --libs libpcre2-8 jansson libcrypto libcurl libmicrohttpd hiredis 2>/dev/null || echo -lpcre2-8 -ljansson -lcrypto -lcurl -lmicrohttpd -lhiredis)
 LDLIBS   := $(EXT_LIBS) -lm -lpthread
 TEST_LIBS := -lcriterion
 
@@ -100,6 +100,7 @@ FUZZ_CC ?= clang
 FUZZ_SRCS := $(wildcard fuzz/fuzz_*.c)
 FUZZ_DIRS_fuzz_gguf := gguf quant
 FUZZ_DIRS_fuzz_imatrix := imatrix gguf quant
+FUZZ_DIRS_fuzz_batch := batch
 FUZZ_DIRS_fuzz_name := store config gguf quant quantize modelfile
 FUZZ_DIRS_fuzz_config := config
 FUZZ_DIRS_fuzz_gotmpl :=

@@ -12,6 +12,7 @@ PKGS=(
   libssl-dev                            # OpenSSL libcrypto: SHA-256 of blobs (store, pull)
   libcurl4-openssl-dev                  # HTTP client (pull)
   libmicrohttpd-dev                     # HTTP server (qfit serve)
+  libhiredis-dev redis-server           # batch queue (qfit batch/worker) and its tests' Redis
   python3-jinja2                        # reference renderer for the Jinja chat-template tests (/usr/bin/python3)
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user   # NEON kernels, tested under qemu
 )

@@ -84,6 +84,15 @@
  * the stream waits), or at the next write: the request's cancel flag is set and
  * writes return -1.
  *
+ * In-process calls (qfit_server_call): a request built in memory, without a socket,
+ * goes through the same route table and handlers, so its answer is byte for byte
+ * what a client would get (qfit worker runs batch jobs this way). The server need
+ * not be started. Such a request is trusted as a loopback client holding the API
+ * key (no Host/CORS/key refusal), has no headers and no query, and is cancelled only
+ * by its cancel flag; a streamed answer is collected whole (the call returns after
+ * qfit_http_stream_end). Routing is the server's: unknown path 404, other method 405,
+ * bad escape 400, body over the route's limit 413.
+ *
  * Ownership: qfit_server_free frees everything it created; a request, its
  * body and headers belong to the server and are valid until the handler returns
  * (a stream stays valid until qfit_http_stream_end). Strings passed in are copied.
@@ -94,6 +103,7 @@
 #ifndef QFIT_SERVER_H
 #define QFIT_SERVER_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -181,6 +191,18 @@ void qfit_server_free(qfit_server *s);                 /* stops first if running
 unsigned long qfit_server_slow_closed(const qfit_server *s);
 /* Is host (as given to cfg.host) an address that only loopback clients can reach? */
 bool qfit_server_host_is_loopback(const char *host);
+
+/* Run one request in-process (see "In-process calls"): method, path (may carry a
+ * query, which is ignored) and body (may be NULL when body_len is 0). cancel: NULL, or
+ * a flag that, once true, cancels the request as a disconnect would (the handler's
+ * 499 or a shortened stream is then the answer). On 0: *status is the HTTP status and
+ * *resp (NUL-terminated, *resp_len bytes, free() it) the body, an error body included.
+ * -1 with a message only when no answer could be produced (out of memory). Blocks
+ * until the handler and any stream producer are done; thread-safe: calls may run
+ * concurrently from several threads (the scheduler then batches their sequences). */
+int  qfit_server_call(qfit_server *s, const char *method, const char *path, const char *body, size_t body_len,
+                      const atomic_bool *cancel, unsigned *status, char **resp, size_t *resp_len,
+                      char *err, size_t err_len);
 
 /* ---- the request (valid during the handler) */
 const char *qfit_http_req_method(const qfit_http_req *r);

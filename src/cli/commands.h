@@ -26,5 +26,7 @@ int qfit_cmd_template(int argc, char **argv);
 int qfit_cmd_serve(int argc, char **argv);
 int qfit_cmd_ps(int argc, char **argv);
 int qfit_cmd_stop(int argc, char **argv);
+int qfit_cmd_batch(int argc, char **argv);
+int qfit_cmd_worker(int argc, char **argv);
 
 #endif

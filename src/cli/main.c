@@ -46,6 +46,8 @@ int main(int argc, char **argv)
         { "serve",    qfit_cmd_serve,    "[--host ADDR] [--no-auth]   the Ollama/OpenAI HTTP API (QFIT_HOST)" },
         { "ps",       qfit_cmd_ps,       "                            models the running server has loaded" },
         { "stop",     qfit_cmd_stop,     "NAME                        unload a model from the running server" },
+        { "batch",    qfit_cmd_batch,    "submit|status|results|cancel  batch jobs through a Redis queue" },
+        { "worker",   qfit_cmd_worker,   "[--redis URL] [--model NAME]... run batch jobs from a Redis queue" },
     };
     const size_t n = sizeof cmds / sizeof cmds[0];
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {

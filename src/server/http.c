@@ -89,6 +89,10 @@ struct qfit_http_req {
     void                 (*user_free)(void *);
     struct timespec        t0;
     char                   client[64];
+    /* an in-process call (qfit_server_call): conn is NULL, the answer's body goes here */
+    const atomic_bool     *call_cancel;
+    char                  *call_out;
+    size_t                 call_len;
 };
 
 /* An open connection, as the slow-client watchdog sees it (see slow_watchdog). */
@@ -364,6 +368,14 @@ static int add_headers(qfit_http_req *r, struct MHD_Response *resp, const char *
 int qfit_http_respond(qfit_http_req *r, unsigned status, const char *content_type, const void *body, size_t len)
 {
     if (r->resp || r->status) return -1;   /* one answer per request */
+    if (!r->conn) {   /* in-process call: keep the bytes */
+        if (!(r->call_out = malloc(len + 1))) return -1;
+        memcpy(r->call_out, body, len);
+        r->call_out[len] = '\0';
+        r->call_len = len;
+        r->status = status;
+        return 0;
+    }
     struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)(uintptr_t)body, MHD_RESPMEM_MUST_COPY);
     if (!resp) return -1;
     if (add_headers(r, resp, content_type) != 0) {
@@ -547,8 +559,13 @@ qfit_http_stream *qfit_http_stream_begin(qfit_http_req *r, unsigned status, cons
     s->refs = 2;
     s->sse = content_type && !strncmp(content_type, "text/event-stream", 17);
     s->keepalive_ms = r->srv->cfg.keepalive_ms;
-    s->req = r;
     s->srv = r->srv;
+    if (!r->conn) {   /* in-process call: qfit_server_call reads the queue */
+        r->status = status;
+        r->stream = s;
+        return s;
+    }
+    s->req = r;
     struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read, s,
                                                                   stream_response_freed);
     if (!resp) {
@@ -643,12 +660,12 @@ const char *qfit_http_req_param(const qfit_http_req *r, const char *name)
 
 const char *qfit_http_req_header(const qfit_http_req *r, const char *name)
 {
-    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+    return r->conn ? MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name) : NULL;
 }
 
 const char *qfit_http_req_query(const qfit_http_req *r, const char *key)
 {
-    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+    return r->conn ? MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key) : NULL;
 }
 
 const char *qfit_http_req_body(const qfit_http_req *r, size_t *len)
@@ -660,7 +677,8 @@ const char *qfit_http_req_body(const qfit_http_req *r, size_t *len)
 bool qfit_http_req_cancelled(qfit_http_req *r)
 {
     if (atomic_load(&r->srv->stopping)) atomic_store(&r->cancelled, true);
-    if (!atomic_load(&r->cancelled) && pthread_equal(pthread_self(), r->thread) && peer_gone(r->conn))
+    if (!r->conn && r->call_cancel && atomic_load(r->call_cancel)) atomic_store(&r->cancelled, true);
+    if (!atomic_load(&r->cancelled) && r->conn && pthread_equal(pthread_self(), r->thread) && peer_gone(r->conn))
         atomic_store(&r->cancelled, true);
     return atomic_load(&r->cancelled);
 }
@@ -699,6 +717,7 @@ static void req_free(qfit_http_req *r)
         free(h);
     }
     free(r->cors_origin);
+    free(r->call_out);
     free(r->body);
     free(r->path);
     free(r->raw_uri);
@@ -776,7 +795,7 @@ static bool has_valid_key(const qfit_server *s, const char *auth)
 static bool admit(qfit_http_req *r)
 {
     qfit_server *s = r->srv;
-    r->keyed = has_valid_key(s, qfit_http_req_header(r, MHD_HTTP_HEADER_AUTHORIZATION));
+    r->keyed = !r->conn || has_valid_key(s, qfit_http_req_header(r, MHD_HTTP_HEADER_AUTHORIZATION));
     if (!r->keyed && !host_allowed(s, qfit_http_req_header(r, MHD_HTTP_HEADER_HOST))) {
         qfit_http_respond_error(r, 403, "host not allowed: the Host header names neither this machine nor "
                                 "a local address (DNS rebinding protection); use localhost or an IP address");
@@ -1229,4 +1248,104 @@ void qfit_server_free(qfit_server *s)
     free(s->origins);
     free(s->store_root);
     free(s);
+}
+
+/* ---------------------------------------------------------------- in-process calls */
+
+/* Move a call's stream into r->call_out until its producer ends it (a cancel flag
+ * that rises makes its writes fail; the producer still ends it). 0 or -1 (memory). */
+static int collect_stream(qfit_http_req *r)
+{
+    qfit_http_stream *s = r->stream;
+    int rc = 0;
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        if (s->len) {
+            char *nb = rc ? NULL : realloc(r->call_out, r->call_len + s->len + 1);
+            if (nb) {
+                memcpy(nb + r->call_len, s->buf, s->len);
+                r->call_len += s->len;
+                nb[r->call_len] = '\0';
+                r->call_out = nb;
+            } else {
+                rc = -1;
+                s->cancelled = true;
+            }
+            s->len = 0;
+            pthread_cond_broadcast(&s->cv);
+        }
+        if (s->ended) break;
+        if (r->call_cancel && atomic_load(r->call_cancel)) {
+            s->cancelled = true;
+            atomic_store(&r->cancelled, true);
+            pthread_cond_broadcast(&s->cv);
+        }
+        struct timespec slice;
+        deadline_after(&slice, POLL_SLICE_MS);
+        pthread_cond_timedwait(&s->cv, &s->mu, &slice);
+    }
+    pthread_mutex_unlock(&s->mu);
+    r->stream = NULL;
+    stream_release(s);
+    return rc;
+}
+
+int qfit_server_call(qfit_server *s, const char *method, const char *path, const char *body, size_t body_len,
+                     const atomic_bool *cancel, unsigned *status, char **resp, size_t *resp_len,
+                     char *err, size_t err_len)
+{
+    *resp = NULL;
+    *resp_len = 0;
+    *status = 0;
+    qfit_http_req *r = calloc(1, sizeof *r);
+    if (!r) { snprintf(err, err_len, "out of memory"); return -1; }
+    clock_gettime(CLOCK_MONOTONIC, &r->t0);
+    r->srv = s;
+    r->method = method;
+    r->thread = pthread_self();
+    r->loopback = true;
+    r->begun = true;
+    r->call_cancel = cancel;
+    snprintf(r->client, sizeof r->client, "in-process");
+    if (!(r->raw_uri = strdup(path)) || (body_len && !(r->body = malloc(body_len + 1)))) {
+        req_free(r);
+        snprintf(err, err_len, "out of memory");
+        return -1;
+    }
+    if (body_len) {
+        memcpy(r->body, body, body_len);
+        r->body[body_len] = '\0';
+        r->body_len = r->body_cap = body_len;
+    }
+    r->path = decode_path(path);
+    r->openai = r->path && (!strncmp(r->path, "/v1/", 4) || !strcmp(r->path, "/v1"));
+    if (admit(r)) {
+        if (r->max_body != SIZE_MAX && body_len > r->max_body)
+            qfit_http_respond_error(r, 413, "request body too large: over %zu bytes", r->max_body);
+        else if (r->route->body && (r->route->body(r, NULL, 0, r->route->ctx) != 0 ||
+                                    (body_len && r->route->body(r, body, body_len, r->route->ctx) != 0))) {
+            if (!r->status) qfit_http_respond_error(r, 500, "the request body could not be taken");
+        }
+        if (!r->status) r->route->handler(r, r->route->ctx);
+        if (!r->status) qfit_http_respond_error(r, 500, "handler gave no response");
+    }
+    int rc = 0;
+    if (r->stream && collect_stream(r) != 0) rc = -1;
+    if (!r->status) rc = -1;
+    if (rc) snprintf(err, err_len, "%s %s: out of memory", method, path);
+    else {
+        *status = r->status;
+        *resp = r->call_out ? r->call_out : strdup("");
+        *resp_len = r->call_len;
+        r->call_out = NULL;
+        if (!*resp) { rc = -1; snprintf(err, err_len, "out of memory"); }
+    }
+    if (s->cfg.log) {
+        char line[512];
+        snprintf(line, sizeof line, "%s %.200s %u %.1fms in-process", method, r->path ? r->path : r->raw_uri,
+                 r->status, ms_since(&r->t0));
+        s->cfg.log(s->cfg.log_ctx, line);
+    }
+    req_free(r);
+    return rc;
 }
