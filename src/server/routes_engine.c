@@ -223,6 +223,7 @@ typedef struct {
     bool openai, chat, stream;
     uint64_t t0, load_ns, t_last;
     bool got_first;
+    bool cancel_sent;              /* the job was told to stop (client gone) */
     int n_prompt;
     int n_dropped;
     char id[48];
@@ -416,11 +417,14 @@ static const qfit_gen_result *run_job(gen *g, qfit_http_req *req)
     qfit_sched_event ev;
     for (;;) {
         int r = qfit_sched_job_next(g->job, 100, &ev);
-        if (r == 0) {
-            bool gone = g->stream ? qfit_http_stream_cancelled(g->st) : qfit_http_req_cancelled(req);
-            if (gone) qfit_sched_job_cancel(g->job);
-            continue;
+        /* a client gone (or a cancelled in-process call) stops the job: checked at every
+         * event, not only when none comes for 100 ms, or a decoding job would run to
+         * its end for nobody (a poll of the socket costs about a microsecond) */
+        if (r >= 0 && !g->cancel_sent && (g->stream ? qfit_http_stream_cancelled(g->st) : qfit_http_req_cancelled(req))) {
+            qfit_sched_job_cancel(g->job);
+            g->cancel_sent = true;
         }
+        if (r == 0) continue;
         if (r < 0) return NULL;
         if (ev.kind == QFIT_SCHED_EV_TOKEN) {
             if (add_logprob(g, &ev.token) != 0) {

@@ -260,6 +260,23 @@ describe('ollama client', { skip: skip ?? false }, () => {
     assert.equal(r.done, true);
   });
 
+  test('a client that goes away cancels a non-streaming generation too', async () => {
+    const metric = async () => Number((await (await fetch(`${srv.url}/metrics`)).text())
+      .match(/^qfit_cancellations_total (\d+)/m)[1]);
+    const before = await metric();
+    const ac = new AbortController();
+    const pending = fetch(`${srv.url}/api/generate`, { method: 'POST', signal: ac.signal,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'kjv', prompt: 'In the beginning', stream: false, shift: true,
+        options: { num_predict: 1000000 } }) }).catch(() => null);
+    // tokens flow for a while with nobody reading them, then the client leaves
+    await new Promise((r) => setTimeout(r, 500));
+    ac.abort();
+    await pending;
+    const cancelled = await eventually(async () => (await metric()) > before, 10000, 50);
+    assert.ok(cancelled, 'the non-streaming generation ran on after its client left');
+  });
+
   test('thinking: a prompt that opens <think> puts the answer in thinking, and think:false hides it', async () => {
     const fs = await import('node:fs');
     const path = await import('node:path');
