@@ -27,6 +27,7 @@
 #include "qfit/batch.h"
 #include "qfit/sched.h"
 #include "qfit/server.h"
+#include "server/routes_batch.h"
 #include "qfit/store.h"
 #include "server/routes_engine.h"
 #include "util/testutil.h"
@@ -1141,4 +1142,81 @@ Test(batch, server_call_matches_http)
     qfit_engine_routes_free(er);
     qfit_sched_free(sched);
     qfit_store_close(store);
+}
+
+/* ---------------------------------------------------------------- /api/batch */
+
+/* The server's batch API does what `qfit batch` does: submit (a bad line refused with its
+ * number, nothing queued), status, results refused while unfinished, cancel, results in
+ * input order; an unknown id is 404, a malformed one 400. */
+Test(batch, server_batch_api, .fini = teardown)
+{
+    redis_srv r = { 0 };
+    redis_start(&r);
+    char err[1024];
+    qfit_server_config cfg = { 0 };
+    qfit_server *srv = qfit_server_new(&cfg, err, sizeof err);
+    cr_assert_not_null(srv, "%s", err);
+    qfit_batch_routes *br = qfit_batch_routes_add(srv, r.url, err, sizeof err);
+    cr_assert_not_null(br, "%s", err);
+    cr_assert_eq(qfit_server_start(srv, err, sizeof err), 0, "%s", err);
+    const int port = qfit_server_port(srv);
+    long st;
+
+    char *bad = http_call(port, "POST", "/api/batch?model=m1",
+                          "{\"custom_id\":\"a\",\"method\":\"POST\",\"url\":\"/api/generate\",\"body\":{\"prompt\":\"x\"}}\n"
+                          "{\"custom_id\":\"b\",\"method\":\"POST\",\"url\":\"/api/pull\",\"body\":{\"prompt\":\"x\"}}\n", &st);
+    cr_expect_eq(st, 400, "%s", bad);
+    cr_expect(strstr(bad, "line 2"), "%s", bad);
+    free(bad);
+    redisContext *rc = rconnect(&r);
+    cr_expect_eq(redis_int(rc, "EXISTS qfit:q:m1"), 0, "a refused file queues nothing");
+
+    char *sub = http_call(port, "POST", "/api/batch?model=m1&ttl=1h",
+                          "{\"custom_id\":\"a\",\"method\":\"POST\",\"url\":\"/api/generate\",\"body\":{\"prompt\":\"x\"}}\n"
+                          "{\"custom_id\":\"b\",\"method\":\"POST\",\"url\":\"/v1/completions\",\"body\":{\"prompt\":\"y\"}}\n"
+                          "{\"custom_id\":\"c\",\"method\":\"POST\",\"url\":\"/api/embed\",\"body\":{\"input\":\"z\"}}\n", &st);
+    cr_assert_eq(st, 200, "%s", sub);
+    json_t *j = json_loads(sub, 0, NULL);
+    const char *id = json_string_value(json_object_get(j, "id"));
+    cr_assert(id, "%s", sub);
+    cr_expect_eq(json_integer_value(json_object_get(j, "total")), 3);
+    char path[128], *out;
+    snprintf(path, sizeof path, "/api/batch/%s", id);
+    out = http_call(port, "GET", path, NULL, &st);
+    cr_expect_eq(st, 200, "%s", out);
+    cr_expect(strstr(out, "\"status\":\"queued\"") && strstr(out, "\"total\":3"), "%s", out);
+    free(out);
+    snprintf(path, sizeof path, "/api/batch/%s/results", id);
+    out = http_call(port, "GET", path, NULL, &st);
+    cr_expect_eq(st, 409, "results before the end: %s", out);
+    free(out);
+    snprintf(path, sizeof path, "/api/batch/%s", id);
+    out = http_call(port, "DELETE", path, NULL, &st);
+    cr_expect_eq(st, 200, "%s", out);
+    cr_expect(strstr(out, "\"status\":\"cancelled\"") && strstr(out, "\"cancelled\":3"), "%s", out);
+    free(out);
+    snprintf(path, sizeof path, "/api/batch/%s/results", id);
+    out = http_call(port, "GET", path, NULL, &st);
+    cr_expect_eq(st, 200, "%s", out);
+    const char *ids[] = { "\"custom_id\":\"a\"", "\"custom_id\":\"b\"", "\"custom_id\":\"c\"" };
+    const char *p = out;
+    for (int i = 0; i < 3; i++) {   /* one line each, in input order */
+        const char *hit = strstr(p, ids[i]);
+        cr_expect(hit, "line %d: %s", i + 1, out);
+        if (!hit) break;
+        p = hit;
+    }
+    free(out);
+    out = http_call(port, "GET", "/api/batch/batch_0123456789abcdef", NULL, &st);
+    cr_expect_eq(st, 404, "%s", out);
+    free(out);
+    out = http_call(port, "GET", "/api/batch/xyz", NULL, &st);
+    cr_expect_eq(st, 400, "%s", out);
+    free(out);
+    json_decref(j);
+    free(sub);
+    redisFree(rc);
+    qfit_server_free(srv);
+    qfit_batch_routes_free(br);
 }

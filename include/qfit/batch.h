@@ -56,6 +56,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <jansson.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -117,6 +119,9 @@ void qfit_batch_close(qfit_batch_client *c);
 /* Queue every job; writes the new id (QFIT_BATCH_ID_LEN + 1 bytes) into id. ttl_s:
  * how long the batch and its results are kept once finished (0 = 7 days). */
 #define QFIT_BATCH_DEFAULT_TTL_S (7 * 24 * 3600)
+/* A ttl as users write it: "3600", "90m", "24h", "7d" (1 s to 365 days) into seconds;
+ * -1 when it is not that. */
+int qfit_batch_parse_ttl(const char *s, long *out);
 int qfit_batch_submit(qfit_batch_client *c, const qfit_batch_input *in, long ttl_s, char *id,
                       char *err, size_t err_len);
 
@@ -130,10 +135,16 @@ typedef struct {
     int      workers;        /* live workers (heartbeats) */
 } qfit_batch_status;
 int qfit_batch_get_status(qfit_batch_client *c, const char *id, qfit_batch_status *st, char *err, size_t err_len);
+/* The status as one JSON object (a new reference; NULL when out of memory): id, status,
+ * models, the counts, created_ms/started_ms/finished_ms (Unix ms, 0 = not yet), tokens,
+ * workers. What `qfit batch status --json` prints and GET /api/batch/:id answers. */
+json_t *qfit_batch_status_json(const char *id, const qfit_batch_status *st);
 
 /* Write the output lines to out_path (temp file + fsync + rename + directory
  * fsync), or to stdout when out_path is NULL. Refused while jobs are unfinished. */
 int qfit_batch_results(qfit_batch_client *c, const char *id, const char *out_path, char *err, size_t err_len);
+/* The same lines written to an open descriptor (the caller owns it; nothing is synced). */
+int qfit_batch_results_fd(qfit_batch_client *c, const char *id, int fd, char *err, size_t err_len);
 
 /* Cancel: the jobs still queued get a batch_cancelled line at once, running ones
  * finish; the batch ends "cancelled". Cancelling a finished batch is an error. */

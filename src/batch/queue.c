@@ -322,7 +322,20 @@ static int write_results(qfit_batch_client *c, const char *id, int64_t total, in
     return 0;
 }
 
-int qfit_batch_results(qfit_batch_client *c, const char *id, const char *out_path, char *err, size_t err_len)
+int qfit_batch_parse_ttl(const char *s, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    long unit = !*end ? 1 : !strcmp(end, "s") ? 1 : !strcmp(end, "m") ? 60 : !strcmp(end, "h") ? 3600
+              : !strcmp(end, "d") ? 86400 : 0;
+    if (errno || end == s || *s == '-' || !unit || v <= 0 || v > 365L * 86400 / unit) return -1;
+    *out = v * unit;
+    return 0;
+}
+
+/* The number of jobs of a finished batch; -1 (message) when it is unknown or unfinished. */
+static int64_t finished_total(qfit_batch_client *c, const char *id, char *err, size_t err_len)
 {
     redisReply *rep = get_meta(c, id, err, err_len);
     if (!rep) return -1;
@@ -334,6 +347,29 @@ int qfit_batch_results(qfit_batch_client *c, const char *id, const char *out_pat
                  (long long)total);
         return -1;
     }
+    return total;
+}
+
+int qfit_batch_results_fd(qfit_batch_client *c, const char *id, int fd, char *err, size_t err_len)
+{
+    const int64_t total = finished_total(c, id, err, err_len);
+    return total < 0 ? -1 : write_results(c, id, total, fd, err, err_len);
+}
+
+json_t *qfit_batch_status_json(const char *id, const qfit_batch_status *st)
+{
+    return json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:i}", "id", id, "status", st->status,
+                     "models", st->models, "total", (json_int_t)st->total, "done", (json_int_t)st->done,
+                     "failed", (json_int_t)st->failed, "cancelled", (json_int_t)st->cancelled,
+                     "running", (json_int_t)st->running, "created_ms", (json_int_t)st->created_ms,
+                     "started_ms", (json_int_t)st->started_ms, "finished_ms", (json_int_t)st->finished_ms,
+                     "tokens", (json_int_t)st->tokens, "workers", st->workers);
+}
+
+int qfit_batch_results(qfit_batch_client *c, const char *id, const char *out_path, char *err, size_t err_len)
+{
+    const int64_t total = finished_total(c, id, err, err_len);
+    if (total < 0) return -1;
     if (!out_path) return write_results(c, id, total, STDOUT_FILENO, err, err_len);
     char *dup = strdup(out_path), tmp[4200];
     if (!dup) { snprintf(err, err_len, "out of memory"); return -1; }

@@ -87,27 +87,9 @@ static void print_status(const char *id, const qfit_batch_status *st, bool bar)
     if (st->failed) printf("failed jobs are in the dead-letter stream qfit:dead and in the results (\"error\")\n");
 }
 
-/* "3600", "90m", "24h", "7d" into seconds (1 s to 365 days); -1 when not that. */
-static int parse_duration(const char *s, long *out)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    long unit = !*end ? 1 : !strcmp(end, "s") ? 1 : !strcmp(end, "m") ? 60 : !strcmp(end, "h") ? 3600
-              : !strcmp(end, "d") ? 86400 : 0;
-    if (end == s || *s == '-' || !unit || v <= 0 || v > 365L * 86400 / unit) return -1;
-    *out = v * unit;
-    return 0;
-}
-
-/* The status as one JSON object (times in Unix ms, 0 = not yet). */
 static void print_json(const char *id, const qfit_batch_status *st)
 {
-    json_t *j = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:i}", "id", id, "status", st->status,
-                          "models", st->models, "total", (json_int_t)st->total, "done", (json_int_t)st->done,
-                          "failed", (json_int_t)st->failed, "cancelled", (json_int_t)st->cancelled,
-                          "running", (json_int_t)st->running, "created_ms", (json_int_t)st->created_ms,
-                          "started_ms", (json_int_t)st->started_ms, "finished_ms", (json_int_t)st->finished_ms,
-                          "tokens", (json_int_t)st->tokens, "workers", st->workers);
+    json_t *j = qfit_batch_status_json(id, st);
     char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
     if (s) printf("%s\n", s);
     free(s);
@@ -146,7 +128,7 @@ int qfit_cmd_batch(int argc, char **argv)
     }
     char err[2048];
     long ttl_s = 0;
-    if (ttl && parse_duration(ttl, &ttl_s) != 0) {
+    if (ttl && qfit_batch_parse_ttl(ttl, &ttl_s) != 0) {
         fprintf(stderr, "qfit batch submit: --ttl '%s': a duration such as 3600, 90m, 24h or 7d (1 s to 365 d)\n", ttl);
         return 2;
     }

@@ -7,6 +7,8 @@
 #include "qfit/sched.h"
 #include "qfit/server.h"
 #include "qfit/store.h"
+#include "qfit/batch.h"
+#include "server/routes_batch.h"
 #include "server/routes_engine.h"
 
 #include <pthread.h>
@@ -17,11 +19,13 @@
 
 static void serve_usage(FILE *out)
 {
-    fprintf(out, "usage: qfit serve [--host ADDR] [--no-auth]\n\n"
+    fprintf(out, "usage: qfit serve [--host ADDR] [--no-auth] [--redis URL]\n\n"
                  "Serves the Ollama and OpenAI APIs on QFIT_HOST (else OLLAMA_HOST, default 127.0.0.1:11434).\n"
                  "  --host ADDR  address to listen on (as QFIT_HOST: \"0.0.0.0\", \":8080\", \"[::1]:8080\", ...)\n"
                  "  --no-auth    allow a non-loopback address without QFIT_API_KEY (anyone who can reach\n"
                  "               the port can then use the models)\n"
+                 "  --redis URL  the batch queue's Redis (as QFIT_REDIS_URL): serves /api/batch (submit,\n"
+                 "               status, results, cancel: what `qfit batch` does)\n"
                  "Settings: QFIT_API_KEY (clients send Authorization: Bearer KEY), QFIT_ORIGINS (extra CORS\n"
                  "origins, comma-separated, '*' wildcards), QFIT_MODELS (the store).\n"
                  "Models: QFIT_MAX_MEMORY (memory for the loaded models, e.g. 24G; default: what `qfit plan`\n"
@@ -68,10 +72,11 @@ static void log_line(void *ctx, const char *line)
 int qfit_cmd_serve(int argc, char **argv)
 {
     if (qfit_cli_wants_help(argc, argv, serve_usage)) return 0;
-    const char *host_arg = NULL;
+    const char *host_arg = NULL, *redis_arg = NULL;
     bool no_auth = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--host") && i + 1 < argc) host_arg = argv[++i];
+        else if (!strcmp(argv[i], "--redis") && i + 1 < argc) redis_arg = argv[++i];
         else if (!strcmp(argv[i], "--no-auth")) no_auth = true;
         else { fprintf(stderr, "qfit serve: unknown option or missing value: '%s'\n", argv[i]); return 2; }
     }
@@ -125,9 +130,15 @@ int qfit_cmd_serve(int argc, char **argv)
     qfit_sched *sched = qfit_sched_new(&sc, err, sizeof err);
     qfit_server *s = sched ? qfit_server_new(&cfg, err, sizeof err) : NULL;
     qfit_engine_routes *er = s ? qfit_engine_routes_add(s, sched, err, sizeof err) : NULL;
-    if (!er || qfit_server_start(s, err, sizeof err) != 0) {
-        fprintf(stderr, "qfit serve: %s\n", err);
+    /* the batch API only when a Redis is named (flag or QFIT_REDIS_URL): a bad URL is an error */
+    const char *redis = redis_arg ? redis_arg : getenv("QFIT_REDIS_URL");
+    qfit_redis_url ru;
+    bool batch_ok = !redis || !*redis || qfit_redis_url_parse(redis, &ru, err, sizeof err) == 0;
+    qfit_batch_routes *br = er && batch_ok && redis && *redis ? qfit_batch_routes_add(s, redis, err, sizeof err) : NULL;
+    if (!er || !batch_ok || (redis && *redis && !br) || qfit_server_start(s, err, sizeof err) != 0) {
+        fprintf(stderr, "qfit serve: %s%s\n", batch_ok ? "" : "--redis / QFIT_REDIS_URL: ", err);
         qfit_server_free(s);
+        qfit_batch_routes_free(br);
         qfit_engine_routes_free(er);
         qfit_sched_free(sched);
         qfit_store_close(store);
@@ -135,10 +146,12 @@ int qfit_cmd_serve(int argc, char **argv)
     }
     fprintf(stderr, "qfit serve: listening on http://%s%s%s:%d (models in %s)%s\n", strchr(h.host, ':') ? "[" : "",
             h.host, strchr(h.host, ':') ? "]" : "", qfit_server_port(s), root, k ? ", API key required" : "");
+    if (br) fprintf(stderr, "qfit serve: batch API at /api/batch (Redis %s:%d/%d)\n", ru.host, ru.port, ru.db);
     int sig = 0;
     sigwait(&set, &sig);
     fprintf(stderr, "qfit serve: %s: stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     qfit_server_free(s);
+    qfit_batch_routes_free(br);
     qfit_engine_routes_free(er);
     qfit_sched_free(sched);
     qfit_store_close(store);
