@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "qfit/config.h"
 #include "qfit/plan.h"
@@ -40,4 +41,36 @@ void qfit_cli_debug_context(const char *cmd, const char *gguf_path, const qfit_c
         if (!(nl = strchr(line, '\n'))) break;
         fprintf(stderr, "qfit %s: debug: %.*s\n", cmd, (int)(nl - line), line);
     }
+}
+
+int qfit_cli_sched_config(const char *cmd, qfit_sched_config *sc)
+{
+    char err[512], v[64];
+    qfit_sched_config_init(sc);
+    if (qfit_config_int("NUM_PARALLEL", 1, QFIT_MAX_SEQ, 1, &sc->num_parallel, err, sizeof err) != 0 ||
+        qfit_config_int("MAX_LOADED_MODELS", 1, 1024, 3, &sc->max_loaded, err, sizeof err) != 0 ||
+        qfit_config_int("MAX_QUEUE", 1, 1 << 20, 512, &sc->max_queue, err, sizeof err) != 0 ||
+        qfit_config_keep_alive(&sc->keep_alive_ns, err, sizeof err) != 0 ||
+        qfit_context_params_from_env(&sc->ctx, NULL, 0, err, sizeof err) != 0) {
+        fprintf(stderr, "qfit %s: %s\n", cmd, err);
+        return -1;
+    }
+    const char *which = NULL;
+    bool too_long;
+    const char *mem = qfit_env("MAX_MEMORY", v, sizeof v, &which, &too_long);
+    if (too_long || (mem && qfit_plan_parse_size(mem, &sc->max_memory) != 0)) {
+        fprintf(stderr, "qfit %s: %s: '%s' is not a size (e.g. 24G, 512M)\n", cmd, which, mem ? mem : "(too long)");
+        return -1;
+    }
+    return 0;
+}
+
+void qfit_cli_log_line(void *ctx, const char *line)
+{
+    char when[32];
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    fprintf(stderr, "%s %s%s\n", when, ctx ? (const char *)ctx : "", line);
 }

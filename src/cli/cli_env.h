@@ -3,11 +3,19 @@
 #define QFIT_CLI_ENV_H
 
 #include "qfit/model.h"
+#include "qfit/sched.h"
 
 /* Validate every QFIT_* / OLLAMA_* setting; prints "qfit: why" and returns -1 on a bad one. */
 int  qfit_cli_check_env(void);
 /* With QFIT_DEBUG >= 1: print the debug report of a context made from gguf_path to stderr,
  * each line prefixed "qfit CMD: debug: ". */
 void qfit_cli_debug_context(const char *cmd, const char *gguf_path, const qfit_context *c);
+
+/* The model scheduler's settings from the environment, as qfit serve and qfit worker read
+ * them: QFIT_NUM_PARALLEL, MAX_LOADED_MODELS, MAX_QUEUE, KEEP_ALIVE, MAX_MEMORY and the
+ * context settings; -1 after printing "qfit CMD: why". */
+int  qfit_cli_sched_config(const char *cmd, qfit_sched_config *sc);
+/* A log line to stderr with the UTC time; ctx: a prefix ("sched: ") or NULL. Any thread. */
+void qfit_cli_log_line(void *ctx, const char *line);
 
 #endif

@@ -1,4 +1,5 @@
 /* qfit serve — the HTTP server (thin layer over include/qfit/server.h). */
+#include "cli/cli_env.h"
 #include "cli/cli_store.h"
 #include "cli/commands.h"
 #include "qfit/config.h"
@@ -35,39 +36,6 @@ static void serve_usage(FILE *out)
                  "Every OLLAMA_ name works as well.\n");
 }
 
-/* The scheduler's settings from the environment; -1 after printing the error. */
-static int sched_config(qfit_sched_config *sc)
-{
-    char err[512], v[64];
-    qfit_sched_config_init(sc);
-    if (qfit_config_int("NUM_PARALLEL", 1, QFIT_MAX_SEQ, 1, &sc->num_parallel, err, sizeof err) != 0 ||
-        qfit_config_int("MAX_LOADED_MODELS", 1, 1024, 3, &sc->max_loaded, err, sizeof err) != 0 ||
-        qfit_config_int("MAX_QUEUE", 1, 1 << 20, 512, &sc->max_queue, err, sizeof err) != 0 ||
-        qfit_config_keep_alive(&sc->keep_alive_ns, err, sizeof err) != 0 ||
-        qfit_context_params_from_env(&sc->ctx, NULL, 0, err, sizeof err) != 0) {
-        fprintf(stderr, "qfit serve: %s\n", err);
-        return -1;
-    }
-    const char *which = NULL;
-    bool too_long;
-    const char *mem = qfit_env("MAX_MEMORY", v, sizeof v, &which, &too_long);
-    if (too_long || (mem && qfit_plan_parse_size(mem, &sc->max_memory) != 0)) {
-        fprintf(stderr, "qfit serve: %s: '%s' is not a size (e.g. 24G, 512M)\n", which, mem ? mem : "(too long)");
-        return -1;
-    }
-    return 0;
-}
-
-/* One stderr line with the UTC time; ctx: a prefix ("sched: ") or NULL. */
-static void log_line(void *ctx, const char *line)
-{
-    char when[32];
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    fprintf(stderr, "%s %s%s\n", when, ctx ? (const char *)ctx : "", line);
-}
 
 int qfit_cmd_serve(int argc, char **argv)
 {
@@ -115,16 +83,16 @@ int qfit_cmd_serve(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     qfit_server_config cfg = { .host = h.host, .port = h.port, .api_key = k, .no_auth = no_auth,
-                               .origins = o, .store_root = root, .log = log_line };
+                               .origins = o, .store_root = root, .log = qfit_cli_log_line };
     qfit_sched_config sc;
-    if (sched_config(&sc) != 0) return 2;
+    if (qfit_cli_sched_config("serve", &sc) != 0) return 2;
     qfit_store *store = qfit_store_open(root, err, sizeof err);
     if (!store) {
         fprintf(stderr, "qfit serve: %s\n", err);
         return 1;
     }
     sc.store = store;
-    sc.log = log_line;
+    sc.log = qfit_cli_log_line;
     sc.log_user = (void *)"sched: ";
     sc.reserve_bytes = (uint64_t)QFIT_SERVER_DEFAULT_MAX_CONNECTIONS * QFIT_SERVER_CONNECTION_BYTES;
     qfit_sched *sched = qfit_sched_new(&sc, err, sizeof err);

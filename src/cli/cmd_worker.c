@@ -2,6 +2,7 @@
  * the very route handlers of `qfit serve`, in-process (qfit_server_call): a job's
  * answer is what the server would send. One scheduler, several job threads: the
  * scheduler decodes their sequences together (QFIT_NUM_PARALLEL). */
+#include "cli/cli_env.h"
 #include "cli/cli_store.h"
 #include "cli/commands.h"
 #include "qfit/batch.h"
@@ -40,39 +41,6 @@ static void worker_usage(FILE *out)
                  "QFIT_NUM_PARALLEL, QFIT_KEEP_ALIVE, QFIT_CONTEXT_LENGTH, ...).\n");
 }
 
-/* The scheduler's settings from the environment, as qfit serve reads them; -1
- * after printing the error. */
-static int sched_config(qfit_sched_config *sc)
-{
-    char err[512], v[64];
-    qfit_sched_config_init(sc);
-    if (qfit_config_int("NUM_PARALLEL", 1, QFIT_MAX_SEQ, 1, &sc->num_parallel, err, sizeof err) != 0 ||
-        qfit_config_int("MAX_LOADED_MODELS", 1, 1024, 3, &sc->max_loaded, err, sizeof err) != 0 ||
-        qfit_config_int("MAX_QUEUE", 1, 1 << 20, 512, &sc->max_queue, err, sizeof err) != 0 ||
-        qfit_config_keep_alive(&sc->keep_alive_ns, err, sizeof err) != 0 ||
-        qfit_context_params_from_env(&sc->ctx, NULL, 0, err, sizeof err) != 0) {
-        fprintf(stderr, "qfit worker: %s\n", err);
-        return -1;
-    }
-    const char *which = NULL;
-    bool too_long;
-    const char *mem = qfit_env("MAX_MEMORY", v, sizeof v, &which, &too_long);
-    if (too_long || (mem && qfit_plan_parse_size(mem, &sc->max_memory) != 0)) {
-        fprintf(stderr, "qfit worker: %s: '%s' is not a size (e.g. 24G, 512M)\n", which, mem ? mem : "(too long)");
-        return -1;
-    }
-    return 0;
-}
-
-static void log_line(void *ctx, const char *line)
-{
-    char when[32];
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    fprintf(stderr, "%s %s%s\n", when, ctx ? (const char *)ctx : "", line);
-}
 
 /* qfit_batch_run_fn: POST url through the server's routes. */
 static int run_job(void *ctx, const char *url, const char *body, size_t body_len, const atomic_bool *cancel,
@@ -157,7 +125,7 @@ int qfit_cmd_worker(int argc, char **argv)
         return 2;
     }
     qfit_sched_config sc;
-    if (sched_config(&sc) != 0) return 2;
+    if (qfit_cli_sched_config("worker", &sc) != 0) return 2;
     if (!concurrency) concurrency = sc.num_parallel;
     if (qfit_store_default_root(root, sizeof root, err, sizeof err) != 0) {
         fprintf(stderr, "qfit worker: %s\n", err);
@@ -180,7 +148,7 @@ int qfit_cmd_worker(int argc, char **argv)
     }
     pthread_mutex_init(&probe.mu, NULL);
     sc.store = store;
-    sc.log = log_line;
+    sc.log = qfit_cli_log_line;
     sc.log_user = (void *)"sched: ";
     qfit_server_config cfg = { .store_root = root };   /* never started: routes only */
     qfit_sched *sched = qfit_sched_new(&sc, err, sizeof err);
@@ -200,7 +168,7 @@ int qfit_cmd_worker(int argc, char **argv)
     qfit_batch_worker_config wc = {
         .url = url, .models = models, .n_models = n_models, .concurrency = concurrency,
         .visibility_ms = visibility_s * 1000, .max_attempts = attempts, .run = run_job, .run_ctx = s,
-        .has_model = has_model, .has_model_ctx = &probe, .log = log_line, .log_ctx = (void *)"worker: ",
+        .has_model = has_model, .has_model_ctx = &probe, .log = qfit_cli_log_line, .log_ctx = (void *)"worker: ",
     };
     fprintf(stderr, "qfit worker: %s:%d db %d, %d job%s at once, models: %s%s\n", ru.host, ru.port, ru.db,
             concurrency, concurrency == 1 ? "" : "s", n_models ? "" : "every queued model in this store", n_models ? models[0] : "");
