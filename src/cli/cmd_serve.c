@@ -36,7 +36,6 @@ static void serve_usage(FILE *out)
                  "Every OLLAMA_ name works as well.\n");
 }
 
-
 int qfit_cmd_serve(int argc, char **argv)
 {
     if (qfit_cli_wants_help(argc, argv, serve_usage)) return 0;

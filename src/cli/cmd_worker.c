@@ -41,7 +41,6 @@ static void worker_usage(FILE *out)
                  "QFIT_NUM_PARALLEL, QFIT_KEEP_ALIVE, QFIT_CONTEXT_LENGTH, ...).\n");
 }
 
-
 /* qfit_batch_run_fn: POST url through the server's routes. */
 static int run_job(void *ctx, const char *url, const char *body, size_t body_len, const atomic_bool *cancel,
                    unsigned *status, char **resp, size_t *resp_len, char *err, size_t err_len)
