@@ -158,6 +158,25 @@ Test(model, decode_rejects_bad_input)
     qfit_model_free(m);
 }
 
+/* A thread count over the pool's maximum is refused, not cut down quietly. */
+Test(model, too_many_threads_is_an_error)
+{
+    qfit_model *m;
+    qfit_context *c = open_ctx(&m, model_f32(), 1);
+    qfit_context_free(c);
+    char err[256];
+    qfit_context_params p = qfit_context_default_params();
+    p.n_ctx = 256;
+    p.n_threads = QFIT_MAX_THREADS + 1;
+    cr_expect_null(qfit_context_new(m, &p, err, sizeof err));
+    cr_expect(strstr(err, "threads requested, at most"), "%s", err);
+    p.n_threads = QFIT_MAX_THREADS;
+    c = qfit_context_new(m, &p, err, sizeof err);
+    cr_expect_not_null(c, "%s", err);
+    qfit_context_free(c);
+    qfit_model_free(m);
+}
+
 Test(model, f32_logits_match_llama_cpp, .timeout = 600)
 {
     qfit_model *m;

@@ -211,11 +211,14 @@ qfit_context *qfit_context_new(const qfit_model *m, const qfit_context_params *p
     if (p.n_ctx <= 0) p.n_ctx = hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096;
     if (p.n_batch <= 0) p.n_batch = 512;
     if (p.n_batch > p.n_ctx) p.n_batch = p.n_ctx;
-    if (p.n_threads <= 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        p.n_threads = n > 0 ? (int)n : 1;
+    if (p.n_threads > QFIT_MAX_THREADS) {   /* asked for: never cut silently */
+        snprintf(err, err_len, "%d threads requested, at most %d", p.n_threads, QFIT_MAX_THREADS);
+        return NULL;
     }
-    if (p.n_threads > QFIT_MAX_THREADS) p.n_threads = QFIT_MAX_THREADS;
+    if (p.n_threads <= 0) {   /* the default: every CPU, up to the most the pool takes */
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        p.n_threads = n > QFIT_MAX_THREADS ? QFIT_MAX_THREADS : n > 0 ? (int)n : 1;
+    }
     const char *isa_err = qfit_isa_env_error();
     if (isa_err) { snprintf(err, err_len, "%s", isa_err); return NULL; }
     if (p.n_ctx > (1 << 24)) { snprintf(err, err_len, "context size %d is too large", p.n_ctx); return NULL; }
