@@ -391,6 +391,10 @@ static bool parse_tensor(qfit_gguf *g, cursor *c, qfit_gguf_tensor *t)
     if (!rd_str(c, &t->name, "tensor name")) return false;
     qfit_gguf_show(nb, sizeof nb, t->name.data, t->name.len);
     if (t->name.len == 0) return fail(c, at, "tensor name is an empty string");
+    /* ggml's tensor names hold 63 bytes: llama.cpp refuses longer ones, and so does our writer */
+    if (t->name.len > QFIT_GGUF_MAX_NAME)
+        return fail(c, at, "tensor name '%s' is %" PRIu64 " bytes long, more than the %d a GGUF tensor name may have",
+                    nb, (uint64_t)t->name.len, QFIT_GGUF_MAX_NAME);
     uint64_t dat = c->pos;
     if (!rd_u32(c, &t->n_dims, "tensor n_dims")) return false;
     if (t->n_dims > QFIT_GGUF_MAX_DIMS)

@@ -161,6 +161,9 @@ def cases():
                                   pad(A_DATA) * 2), "overlap")
     c["bad-empty-tensor-name.case"] = (gguf(base_kvs(), [tinfo("", [8], T_F32, 0)], pad(A_DATA)),
                                        "tensor name is an empty string")
+    c["bad-long-tensor-name.case"] = (gguf(base_kvs(), [tinfo("t" * 64, [8], T_F32, 0)], pad(A_DATA)),
+                                      "bytes long, more than the 63 a GGUF tensor name may have")
+    c["ok-63-byte-tensor-name.case"] = (gguf(base_kvs(), [tinfo("t" * 63, [8], T_F32, 0)], pad(A_DATA)), "ok")
     c["bad-kv-truncated.case"] = (gguf([kv("general.architecture", STR, s("test"))], [])[:50],
                                    "key length 20 exceeds the 18 remaining bytes")
     return c
