@@ -449,10 +449,15 @@ Test(kernels, bad_arguments)
     cr_assert(isnan(qfit_vec_dot(QFIT_TYPE_Q8_0, 32, NULL, a)));
     cr_assert_eq(qfit_vec_dot(QFIT_TYPE_Q8_0, 64, w, a), 0.0f);
     float y[4] = {7, 7, 7, 7};
-    qfit_gemm(QFIT_TYPE_Q8_0, 33, w, 34, 0, 1, a, 34, 1, y, 4);   /* ignored */
-    qfit_gemm(QFIT_TYPE_Q8_0, 32, w, 34, 1, 1, a, 34, 1, y, 4);   /* empty range */
+    /* refused, said so, nothing written */
+    cr_assert_eq(qfit_gemm(QFIT_TYPE_Q8_0, 33, w, 34, 0, 1, a, 34, 1, y, 4), -1, "k not a multiple of the block");
+    cr_assert_eq(qfit_gemm(QFIT_TYPE_Q8_0, 32, w, 34, 1, 1, a, 34, 1, y, 4), -1, "empty range");
+    cr_assert_eq(qfit_gemm(QFIT_TYPE_IQ2_XXS, 256, w, 34, 0, 1, a, 34, 1, y, 4), -1, "no dot kernel");
+    cr_assert_eq(qfit_gemm(QFIT_TYPE_Q8_0, 32, NULL, 34, 0, 1, a, 34, 1, y, 4), -1);
     cr_assert_eq(y[0], 7.0f);
     cr_assert_eq(y[1], 7.0f);
+    cr_assert_eq(qfit_gemm(QFIT_TYPE_Q8_0, 32, w, 34, 0, 1, a, 34, 1, y, 4), 0);
+    cr_assert_eq(y[0], 0.0f, "a valid call writes");
     float x[32];
     for (int i = 0; i < 32; i++) x[i] = (float)i;
     uint8_t out[64];

@@ -58,8 +58,11 @@ float  qfit_vec_dot(int wtype, int64_t n, const void *w_row, const void *a_row);
  *   Y[j][i] = dot(W row i, A row j)   for i in [i0, i1), j in [0, m)
  * W: rows of k elements of type wtype, row stride w_stride bytes.
  * A: m activation rows already quantized to qfit_vec_dot_type(wtype), stride a_stride bytes.
- * Y: float, row j starts at Y + j*ldy. Threads split [i0, i1) among themselves. */
-void   qfit_gemm(int wtype, int64_t k,
+ * Y: float, row j starts at Y + j*ldy. Threads split [i0, i1) among themselves.
+ * Returns 0, or -1 without writing anything when the arguments are invalid (a type
+ * without a dot kernel, k not a multiple of the blocks, a NULL pointer, an empty or
+ * negative range): never a silent return. */
+int    qfit_gemm(int wtype, int64_t k,
                  const void *W, size_t w_stride, int64_t i0, int64_t i1,
                  const void *A, size_t a_stride, int64_t m,
                  float *Y, int64_t ldy);

@@ -292,24 +292,24 @@ static bool gemm_panels(const qk_panel *pn, int wtype, int64_t k,
     return true;
 }
 
-void qfit_gemm(int wtype, int64_t k,
-               const void *W, size_t w_stride, int64_t i0, int64_t i1,
-               const void *A, size_t a_stride, int64_t m,
-               float *Y, int64_t ldy)
+int qfit_gemm(int wtype, int64_t k,
+              const void *W, size_t w_stride, int64_t i0, int64_t i1,
+              const void *A, size_t a_stride, int64_t m,
+              float *Y, int64_t ldy)
 {
-    if (!dot_args_ok(wtype, k) || !W || !A || !Y || i0 < 0 || i1 <= i0 || m <= 0) return;
+    if (!dot_args_ok(wtype, k) || !W || !A || !Y || i0 < 0 || i1 <= i0 || m <= 0) return -1;
     const qk_table *t = active_table();
     qk_dot_fn dot = t->dot[wtype];
-    if (!dot) return;
+    if (!dot) return -1;
     const uint8_t *Wb = W, *Ab = A;
     const qk_panel *pn = &t->panel[wtype];
     if (pn->direct && m >= pn->min_m) {
         pn->direct(k, Wb + (size_t)i0 * w_stride, w_stride, (int)(i1 - i0), Ab, a_stride, m, Y + i0, ldy);
-        return;
+        return 0;
     }
     if (pn->run && m >= pn->min_m &&
         gemm_panels(pn, wtype, k, Wb, w_stride, i0, i1, Ab, a_stride, m, Y, ldy))
-        return;
+        return 0;
     /* One activation row (generation): QK_DOTN weight rows per call where the
      * ISA has a multi-row kernel. */
     if (m == 1 && t->dotn[wtype]) {
@@ -318,7 +318,7 @@ void qfit_gemm(int wtype, int64_t k,
             t->dotn[wtype](k, Y + i, Wb + (size_t)i * w_stride, w_stride, Ab);
         for (; i < i1; i++)
             dot(k, &Y[i], Wb + (size_t)i * w_stride, Ab);
-        return;
+        return 0;
     }
     /* Per-pair dot products. Activation rows are taken in chunks that stay in
      * L2 (about 256 KiB); each group of 4 weight rows is loaded once per chunk
@@ -335,4 +335,5 @@ void qfit_gemm(int wtype, int64_t k,
                     dot(k, &Y[j * ldy + i + ii], Wb + (size_t)(i + ii) * w_stride, Ab + (size_t)j * a_stride);
         }
     }
+    return 0;
 }

@@ -113,11 +113,14 @@ static void chunk_matmul(void *arg, int chunk, int ith)
     const qfit_wt *w = op->w[wi];
     const int64_t i0 = (chunk - first) * op->cs;
     const int64_t i1 = i0 + op->cs < w->ne1 ? i0 + op->cs : w->ne1;
-    qfit_gemm(w->type, w->ne0, w->data, w->row_bytes, i0, i1, op->c->aq, op->a_stride, op->n, op->y[wi], op->ldy[wi]);
+    if (qfit_gemm(w->type, w->ne0, w->data, w->row_bytes, i0, i1, op->c->aq, op->a_stride, op->n, op->y[wi],
+                  op->ldy[wi]) != 0)
+        atomic_store(&op->c->kernel_failed, true);   /* qfit_decode reports it */
     if (op->post == POST_SWIGLU) {
         const qfit_wt *wu = op->w[1];
-        qfit_gemm(wu->type, wu->ne0, wu->data, wu->row_bytes, i0, i1, op->c->aq, op->a_stride, op->n, op->y[1],
-                  op->ldy[1]);
+        if (qfit_gemm(wu->type, wu->ne0, wu->data, wu->row_bytes, i0, i1, op->c->aq, op->a_stride, op->n, op->y[1],
+                      op->ldy[1]) != 0)
+            atomic_store(&op->c->kernel_failed, true);
         for (int j = 0; j < op->n; j++)
             swiglu_rows(op->c, op->y[0] + j * op->ldy[0] + i0, op->y[1] + j * op->ldy[1] + i0, i1 - i0);
     } else if (op->post == POST_ADD_X) {

@@ -3,6 +3,7 @@
 #define QFIT_MODEL_INTERNAL_H
 
 #include <stddef.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -101,6 +102,7 @@ struct qfit_context {
     qfit_matmul_observer mm_observer;   /* qfit_context_set_matmul_observer (NULL: off) */
     void   *mm_observer_user;
     char    err[256];
+    atomic_bool kernel_failed;   /* a matrix kernel refused its arguments in this decode (qfit_decode reports it) */
 };
 
 /* Per-layer operations of the forward pass. A backend implements them for the
