@@ -71,6 +71,19 @@ size_t qfit_kv_cache_bytes(const qfit_hparams *hp, int n_ctx, int kv_type_k, int
  * split-decode partials, and — only without flash attention — one n_ctx score row
  * per thread). The one place this is computed: the context allocates exactly this. */
 size_t qfit_compute_buffer_bytes(const qfit_hparams *hp, int n_ctx, int n_batch, bool flash_attn);
+/* The same, part by part (bytes, each 64-byte aligned; the context carves its buffer in
+ * this order), for the planner and eval: activations of one batch (x, xn, q, k, v, att,
+ * gate, up), the quantized activation rows (aq), the output rows (logits), the RoPE
+ * table (rope), per-thread scratch (scratch = scratch_stride x QFIT_MAX_THREADS), the
+ * split-decode partials (part), and plain attention's score rows (scores; score_stride
+ * in floats; 0 with flash attention). total = their sum = qfit_compute_buffer_bytes. */
+typedef struct {
+    size_t x, xn, q, k, v, att, gate, up, aq, logits, rope, scratch_stride, scratch;
+    size_t part, score_stride, scores;
+    size_t total;
+} qfit_compute_parts;
+void qfit_compute_buffer_parts(const qfit_hparams *hp, int n_ctx, int n_batch, bool flash_attn,
+                               qfit_compute_parts *parts);
 
 /* KV cache element types: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, iq4_nl. */
 bool qfit_kv_type_ok(int type);

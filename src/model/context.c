@@ -314,8 +314,8 @@ qfit_context *qfit_context_new(const qfit_model *m, const qfit_context_params *p
         memset(kv->k, 0, kv_bytes);
     }
 
-    qfit_buffer_layout L;
-    qfit_buffer_layout_compute(hp, c->n_ctx, c->n_batch, flash, &L);
+    qfit_compute_parts L;
+    qfit_compute_buffer_parts(hp, c->n_ctx, c->n_batch, flash, &L);
     c->buf = aligned_alloc(64, L.total);
     if (!c->buf) { snprintf(err, err_len, "cannot allocate compute buffers (%zu bytes)", L.total); goto fail; }
     uint8_t *b = c->buf;

@@ -154,8 +154,8 @@ size_t qfit_kv_cache_bytes(const qfit_hparams *hp, int n_ctx, int kv_type_k, int
     return (size_t)hp->n_layer * (size_t)n_ctx * (rk + rv);
 }
 
-void qfit_buffer_layout_compute(const qfit_hparams *hp, int n_ctx, int n_batch, bool flash_attn,
-                                qfit_buffer_layout *L)
+void qfit_compute_buffer_parts(const qfit_hparams *hp, int n_ctx, int n_batch, bool flash_attn,
+                               qfit_compute_parts *L)
 {
     memset(L, 0, sizeof *L);
     const size_t nb = (size_t)n_batch, f = sizeof(float);
@@ -196,7 +196,7 @@ void qfit_buffer_layout_compute(const qfit_hparams *hp, int n_ctx, int n_batch, 
 size_t qfit_compute_buffer_bytes(const qfit_hparams *hp, int n_ctx, int n_batch, bool flash_attn)
 {
     if (!hp || n_ctx <= 0 || n_batch <= 0) return 0;
-    qfit_buffer_layout L;
-    qfit_buffer_layout_compute(hp, n_ctx, n_batch, flash_attn, &L);
+    qfit_compute_parts L;
+    qfit_compute_buffer_parts(hp, n_ctx, n_batch, flash_attn, &L);
     return L.total;
 }

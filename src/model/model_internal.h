@@ -124,14 +124,6 @@ typedef struct qfit_backend {
 
 extern const qfit_backend qfit_backend_cpu;
 
-/* Sizes shared by the sizing function and the context (hparams.c). */
-typedef struct {
-    size_t x, xn, q, k, v, att, gate, up, aq, logits, rope, scratch_stride, scratch;
-    size_t part, score_stride, scores;   /* score_stride in floats; scores 0 with flash attention */
-    size_t total;
-} qfit_buffer_layout;
-void qfit_buffer_layout_compute(const qfit_hparams *hp, int n_ctx, int n_batch, bool flash_attn,
-                                qfit_buffer_layout *L);
 
 /* Attention (attn.c): KV positions per flash-attention tile, most KV chunks a
  * decode head is split into, fewest positions per chunk. */

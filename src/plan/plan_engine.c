@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/model_internal.h"   /* qfit_buffer_layout: the engine's own carving of its buffers */
 #include "qfit/kernels.h"
 #include "qfit/model.h"
 #include "qfit/quant.h"
@@ -134,8 +133,8 @@ uint64_t plan_engine_compute_written(const qfit_plan_model *m, int64_t n_cells, 
     if (n_cells <= 0 || n_cells > INT_MAX || n_batch <= 0) return 0;
     qfit_hparams hp;
     to_hparams(m, &hp);
-    qfit_buffer_layout L;
-    qfit_buffer_layout_compute(&hp, (int)n_cells, n_batch, flash, &L);
+    qfit_compute_parts L;
+    qfit_compute_buffer_parts(&hp, (int)n_cells, n_batch, flash, &L);
     /* the layout is what the context allocates: the public sizing function agrees */
     *alloc = qfit_compute_buffer_bytes(&hp, (int)n_cells, n_batch, flash);
     if (*alloc != L.total) return *alloc;
