@@ -19,6 +19,7 @@
 
 #include "qfit/eval.h"
 #include "qfit/model.h"
+#include "qfit/quantize.h"
 #include "util/testutil.h"
 
 #define EVAL_ARGS "--ctx 128 --chunks 2 --threads 2 --no-speed"
@@ -279,4 +280,66 @@ Test(evalcmd, sigint_gives_partial_table, .timeout = 300)
     cr_expect_not_null(strstr(err, "interrupted"), "%s", err);
     free(out);
     free(err);
+}
+
+/* ---------------------------------------------------------------- library API with speed */
+
+Test(evalcmd, library_run_with_speed, .timeout = 300)
+{
+    const int ftypes[] = { qfit_ftype_from_name("Q4_0") };
+    qfit_eval_params p;
+    qfit_eval_params_init(&p);
+    p.model_path = model_f32();
+    p.text_path = val_text();
+    p.ftypes = ftypes;
+    p.n_ftypes = 1;
+    p.n_ctx = 64;
+    p.n_chunks = 1;
+    p.n_threads = 2;
+    p.speed_pp = 32;
+    p.speed_tg = 8;
+    p.speed_reps = 1;
+    p.work_dir = tu_tmpdir();
+    qfit_eval_result res;
+    char err[512];
+    cr_assert_eq(qfit_eval_run(&p, &res, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(res.n_rows, 2);
+    cr_expect_not(res.interrupted);
+    cr_expect_eq(res.n_scored, 31);   /* positions 32..62 of one chunk of 64 */
+    for (int i = 0; i < 2; i++) {
+        cr_expect(res.rows[i].has_speed);
+        cr_expect_gt(res.rows[i].pp_tps, 0);
+        cr_expect_gt(res.rows[i].tg_tps, 0);
+    }
+    cr_expect_gt(res.rows[1].kld_mean, 0);
+    char *js = qfit_eval_json(&res);
+    cr_assert_not_null(js);
+    json_error_t je;
+    json_t *j = json_loads(js, 0, &je);
+    cr_assert_not_null(j, "%s", je.text);
+    cr_expect(json_is_real(json_object_get(json_array_get(json_object_get(j, "rows"), 1), "tg_tps")));
+    cr_expect_eq(num(j, "speed_pp"), 32);
+    json_decref(j);
+    free(js);
+    char path[600];
+    snprintf(path, sizeof path, "%s/speed.svg", tu_tmpdir());
+    cr_assert_eq(qfit_eval_write_svg(path, &res, err, sizeof err), 0, "%s", err);
+    svg_parses(path);
+    char *svg = tu_read_file(path, NULL);
+    cr_expect_not_null(strstr(svg, "Speed vs size"));
+    cr_expect_eq(count(svg, "<circle"), 3, "1 quality point, tg and pp points");
+    free(svg);
+    qfit_eval_result_free(&res);
+}
+
+/* an unwritable type is refused before anything runs, naming it */
+Test(evalcmd, bad_type_named)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s eval %s %s --types Q4_K_M,IQ2_XXS --no-speed", tu_qfit_bin(), model_f32(), val_text());
+    int st;
+    char *out = tu_run(cmd, &st);
+    cr_expect_eq(st, 2, "%s", out);
+    cr_expect_not_null(strstr(out, "'IQ2_XXS'"), "%s", out);
+    free(out);
 }

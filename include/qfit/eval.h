@@ -181,12 +181,32 @@ int qfit_eval_pareto(const qfit_eval_result *res, int *front);
 
 /* ---------------------------------------------------------------- speed */
 
-/* llama-bench's procedure on one sequence of c (whose n_ctx >= max(pp, tg) and n_batch
- * any): pp = one batch of pp tokens from an empty cache (decoded in passes of n_batch,
- * logits of the last), tg = tg single-token decodes from an empty cache; one warm-up
- * (the whole pp, one tg token) then reps timed runs; *pp_tps / *tg_tps get the mean
- * tokens/s (pp or tg 0: skipped, 0 written). Tokens are drawn from the vocabulary
- * deterministically. 0, or -1 with the context's error in err. */
+/* Runs timed the way llama-bench (pp, tg) and llama-batched-bench (n_seq sequences)
+ * do, on a context with n_seq sequences whose n_ctx holds depth + the test size.
+ * Every sequence first holds the same depth tokens (qfit_speed_fill, untimed).
+ * pp: each sequence gets the n tokens after the depth (toks[depth..depth+n)), in
+ * passes of n_batch, with the logits of each sequence's last token; tg: n steps, each
+ * one token of every sequence in one batch, with logits. toks holds depth + n tokens.
+ * The scratch (owned by s, freed by qfit_speed_free) is sized at init for n <= max_n.
+ * 0, or -1 (pp/tg/fill: the message is qfit_context_error). Not thread-safe. */
+typedef struct {
+    qfit_context *c;
+    int      depth, n_seq;
+    int32_t *tok;
+    int     *seq;
+    bool    *want;
+} qfit_speed;
+
+int  qfit_speed_init(qfit_speed *s, qfit_context *c, int depth, int n_seq, int max_n, char *err, size_t err_len);
+void qfit_speed_free(qfit_speed *s);
+int  qfit_speed_fill(qfit_speed *s, const int32_t *toks);
+int  qfit_speed_pp(qfit_speed *s, const int32_t *toks, int n);
+int  qfit_speed_tg(qfit_speed *s, const int32_t *toks, int n);
+
+/* qfit eval's measurement on one sequence of c (n_ctx >= max(pp, tg)): random tokens
+ * (seed 42, as qfit bench), depth 0, one warm-up (the whole pp, one tg token) then
+ * reps timed runs; *pp_tps / *tg_tps get the mean tokens/s (pp or tg 0: skipped,
+ * 0 written). 0, or -1 with a message in err. */
 int qfit_speed_measure(qfit_context *c, int pp, int tg, int reps, double *pp_tps, double *tg_tps,
                        char *err, size_t err_len);
 

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -31,69 +30,6 @@ void qfit_eval_result_free(qfit_eval_result *res)
     if (!res) return;
     free(res->rows);
     memset(res, 0, sizeof *res);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* ---------------------------------------------------------------- speed */
-
-/* one pp run: n tokens from an empty cache, logits of the last */
-static int speed_pp_once(qfit_context *c, const int32_t *toks, int n)
-{
-    qfit_context_reset(c);
-    const int nb = qfit_context_n_batch(c);
-    for (int i = 0; i < n; i += nb) {
-        const int k = n - i < nb ? n - i : nb;
-        if (qfit_decode(c, toks + i, k, k - 1) != 0) return -1;
-    }
-    return 0;
-}
-
-/* one tg run: n single-token decodes from an empty cache */
-static int speed_tg_once(qfit_context *c, const int32_t *toks, int n)
-{
-    qfit_context_reset(c);
-    for (int i = 0; i < n; i++)
-        if (qfit_decode(c, toks + i, 1, 0) != 0) return -1;
-    return 0;
-}
-
-int qfit_speed_measure(qfit_context *c, int pp, int tg, int reps, double *pp_tps, double *tg_tps,
-                       char *err, size_t err_len)
-{
-    *pp_tps = *tg_tps = 0.0;
-    const int n = pp > tg ? pp : tg;
-    if (n > qfit_context_n_ctx(c) || reps < 1 || pp < 0 || tg < 0) {
-        snprintf(err, err_len, "speed: pp %d / tg %d / reps %d do not fit a context of %d", pp, tg, reps,
-                 qfit_context_n_ctx(c));
-        return -1;
-    }
-    const int n_vocab = qfit_model_hparams(qfit_context_model(c))->n_vocab;
-    int32_t *toks = malloc(sizeof *toks * (size_t)(n > 0 ? n : 1));
-    if (!toks) { snprintf(err, err_len, "speed: out of memory"); return -1; }
-    for (int i = 0; i < n; i++) toks[i] = (int32_t)((1 + (uint64_t)i * 7919u) % (uint64_t)n_vocab);
-    int rc = 0;
-    for (int which = 0; which < 2 && rc == 0; which++) {
-        const int cnt = which == 0 ? pp : tg;
-        if (cnt < 1) continue;
-        int (*once)(qfit_context *, const int32_t *, int) = which == 0 ? speed_pp_once : speed_tg_once;
-        if (once(c, toks, which == 0 ? cnt : 1) != 0) { rc = -1; break; }   /* warm-up */
-        double sum = 0.0;
-        for (int r = 0; r < reps; r++) {
-            const double t0 = now_s();
-            if (once(c, toks, cnt) != 0) { rc = -1; break; }
-            sum += (double)cnt / (now_s() - t0);
-        }
-        *(which == 0 ? pp_tps : tg_tps) = sum / reps;
-    }
-    if (rc != 0) snprintf(err, err_len, "speed: %s", qfit_context_error(c));
-    free(toks);
-    return rc;
 }
 
 /* ---------------------------------------------------------------- the run */
