@@ -201,9 +201,9 @@ Test(evalcmd, pareto_front)
 Test(evalcmd, svg_escaped_and_complete)
 {
     qfit_eval_row rows[] = { mk("base", 28, 0, 900), mk("a<b&\"c'>", 4, 0.004, 1000), mk("Q8_0", 7.5, 0.0001, 800),
-                             mk("Q2_K", 2.5, 0.06, 1200) };
+                             mk("Q2_K", 2.5, 0.06, 1200), mk("same", 28, 0, 0) };
     rows[0].is_base = true;
-    qfit_eval_result res = { .rows = rows, .n_rows = 4, .n_ctx = 128, .n_chunks = 2, .speed_pp = 512, .speed_tg = 128 };
+    qfit_eval_result res = { .rows = rows, .n_rows = 5, .n_ctx = 128, .n_chunks = 2, .speed_pp = 512, .speed_tg = 128 };
     char path[600], err[256];
     snprintf(path, sizeof path, "%s/chart.svg", tu_tmpdir());
     cr_assert_eq(qfit_eval_write_svg(path, &res, err, sizeof err), 0, "%s", err);
@@ -215,6 +215,7 @@ Test(evalcmd, svg_escaped_and_complete)
     cr_expect_eq(count(svg, ">Q2_K</text>"), 2);
     cr_expect_eq(count(svg, "<circle"), 3 + 6, "3 quality points, 3 tg + 3 pp points");
     cr_expect_eq(count(svg, "class=\"pareto\""), 1);
+    cr_expect_not_null(strstr(svg, "not drawn (mean KLD 0): same</text>"), "a row off the log scale is named");
     cr_expect_eq(count(svg, "<script") + count(svg, "href"), 0, "standalone");
     free(svg);
 }

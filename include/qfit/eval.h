@@ -110,7 +110,8 @@ void qfit_ppl_print(FILE *f, const qfit_ppl_result *r);
 
 typedef struct {
     char     name[64];       /* "Q4_K_M", or the file's base name */
-    char     path[512];      /* the evaluated GGUF */
+    char     path[512];      /* the evaluated GGUF (a quantized one is removed after its
+                                row unless keep) */
     bool     is_base;        /* the full-precision model itself (row 0) */
     uint64_t file_bytes, tensor_bytes, n_params;
     double   bpw;

@@ -211,7 +211,7 @@ int qfit_eval_run(const qfit_eval_params *p, qfit_eval_result *res, char *err, s
     made_logits = true;
     int r = eval_file(&st, res, ids, n_ids, bos, logits, true, base, err, err_len);
     if (r < 0) goto out;
-    if (r == 0) res->n_rows = 1;
+    res->n_rows = 1;   /* stopped before its speed step (r == 1): kept, without speed */
     for (int i = 0; r == 0 && i < p->n_ftypes + p->n_files; i++) {
         if (stopped(&st)) { r = 1; break; }
         qfit_eval_row *row = &res->rows[res->n_rows];

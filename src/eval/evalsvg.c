@@ -169,6 +169,17 @@ static void write_charts(FILE *f, const qfit_eval_result *res, int *front)
         for (int i = 1; i < res->n_rows; i++)
             if (res->rows[i].kld_mean > 0)
                 point(f, px(&q, mib(&res->rows[i])), py(&q, res->rows[i].kld_mean), "#1f77b4", res->rows[i].name, true);
+        /* a log scale has no place for KLD 0 (a file identical to the base): say so */
+        bool first = true;
+        for (int i = 1; i < res->n_rows; i++) {
+            if (res->rows[i].kld_mean > 0) continue;
+            if (first) fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\">not drawn (mean KLD 0):", ML, q.top + H - 4);
+            else fputc(',', f);
+            fputc(' ', f);
+            xml_text(f, res->rows[i].name);
+            first = false;
+        }
+        if (!first) fputs("</text>\n", f);
     }
     if (ns) {
         axes(f, &s, "Speed vs size on this machine (tokens/s, log scale)", "tokens/s");
