@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int qfit_eval_pareto(const qfit_eval_result *res, int *front)
@@ -130,16 +131,63 @@ static double v_pp(const qfit_eval_row *w) { return w->has_speed ? w->pp_tps : 0
 static double v_speed(const qfit_eval_row *w) { return fmax(v_tg(w), v_pp(w)); }
 static double v_speed_min(const qfit_eval_row *w) { return v_tg(w) > 0 && v_pp(w) > 0 ? fmin(v_tg(w), v_pp(w)) : v_speed(w); }
 
-static void point(FILE *f, double x, double y, const char *color, const char *name, bool label)
+/* one marker of a chart and its label (name NULL: none) */
+typedef struct {
+    double x, y;
+    const char *color, *name;
+} mark;
+
+typedef struct {
+    double x0, y0, x1, y1;
+} box;
+
+static bool overlaps(const box *a, const box *b)
 {
-    fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4.5\" fill=\"%s\"/>\n", x, y, color);
-    if (!label) return;
-    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\">", x + 7, y - 6);
-    xml_text(f, name);
-    fputs("</text>\n", f);
+    return a->x0 < b->x1 && b->x0 < a->x1 && a->y0 < b->y1 && b->y0 < a->y1;
 }
 
-static void write_charts(FILE *f, const qfit_eval_result *res, int *front)
+/* Draws the markers, then places each label at the first of a few spots around its
+ * marker that stays in the plot and clear of every marker and label placed so far
+ * (greedy: crowded types, e.g. Q4_0 / IQ4_NL / Q4_K_S, would print over each other);
+ * a label moved away from its marker gets a thin leader line. */
+static void draw_marks(FILE *f, const frame *fr, const mark *m, int n, box *boxes)
+{
+    static const struct { double dx, dy; bool left; } spots[] = {
+        { 7, -6, false }, { 7, 14, false }, { -7, -6, true }, { -7, 14, true }, { 7, -20, false },
+        { 7, 28, false }, { -7, -20, true }, { -7, 28, true }, { 7, -34, false }, { 7, 42, false },
+        { -7, -34, true }, { -7, 42, true },
+    };
+    const double top = fr->top + MT, bottom = fr->top + H - MB;
+    int nb = 0;
+    for (int i = 0; i < n; i++) {
+        fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4.5\" fill=\"%s\"/>\n", m[i].x, m[i].y, m[i].color);
+        boxes[nb++] = (box){ m[i].x - 5, m[i].y - 5, m[i].x + 5, m[i].y + 5 };
+    }
+    for (int i = 0; i < n; i++) {
+        if (!m[i].name) continue;
+        const double w = 7.2 * (double)strlen(m[i].name);   /* 12 px sans-serif, generous */
+        int pick = 0;
+        box b = { 0, 0, 0, 0 };
+        for (int k = 0; k < (int)(sizeof spots / sizeof *spots); k++) {
+            const double x = m[i].x + spots[k].dx, y = m[i].y + spots[k].dy;
+            const box c = { spots[k].left ? x - w : x, y - 10, spots[k].left ? x : x + w, y + 2 };
+            bool ok = c.x0 >= ML && c.x1 <= W - MR && c.y0 >= top && c.y1 <= bottom;
+            for (int j = 0; ok && j < nb; j++) ok = !overlaps(&c, &boxes[j]);
+            if (k == 0) b = c;
+            if (ok) { pick = k; b = c; break; }
+        }
+        boxes[nb++] = b;
+        const double x = m[i].x + spots[pick].dx, y = m[i].y + spots[pick].dy;
+        if (fabs(spots[pick].dy) > 14)
+            fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#999\" stroke-width=\"0.7\"/>\n",
+                    m[i].x, m[i].y, x, spots[pick].dy < 0 ? y + 2 : y - 10);
+        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\"%s>", x, y, spots[pick].left ? " text-anchor=\"end\"" : "");
+        xml_text(f, m[i].name);
+        fputs("</text>\n", f);
+    }
+}
+
+static void write_charts(FILE *f, const qfit_eval_result *res, int *front, mark *marks, box *boxes)
 {
     frame q, s;
     const int nq = make_frame(res, v_kld, 0, &q);
@@ -166,9 +214,11 @@ static void write_charts(FILE *f, const qfit_eval_result *res, int *front)
         fprintf(f, "\"/>\n<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\" fill=\"#d62728\" text-anchor=\"end\">"
                    "red line: Pareto front (no other type is both smaller and better)</text>\n",
                 W - MR - 6, q.top + MT + 16);
+        int nm = 0;
         for (int i = 1; i < res->n_rows; i++)
             if (res->rows[i].kld_mean > 0)
-                point(f, px(&q, mib(&res->rows[i])), py(&q, res->rows[i].kld_mean), "#1f77b4", res->rows[i].name, true);
+                marks[nm++] = (mark){ px(&q, mib(&res->rows[i])), py(&q, res->rows[i].kld_mean), "#1f77b4", res->rows[i].name };
+        draw_marks(f, &q, marks, nm, boxes);
         /* a log scale has no place for KLD 0 (a file identical to the base): say so */
         bool first = true;
         for (int i = 1; i < res->n_rows; i++) {
@@ -187,11 +237,13 @@ static void write_charts(FILE *f, const qfit_eval_result *res, int *front)
                    "<tspan fill=\"#2ca02c\">&#9679; tg (%d single-token decodes)</tspan>  "
                    "<tspan fill=\"#9467bd\">&#9679; pp (one batch of %d)</tspan></text>\n",
                 W - MR - 6, s.top + MT + 16, res->speed_tg, res->speed_pp);
+        int nm = 0;
         for (int i = 1; i < res->n_rows; i++) {
             const qfit_eval_row *w = &res->rows[i];
-            if (v_tg(w) > 0) point(f, px(&s, mib(w)), py(&s, w->tg_tps), "#2ca02c", w->name, true);
-            if (v_pp(w) > 0) point(f, px(&s, mib(w)), py(&s, w->pp_tps), "#9467bd", w->name, v_tg(w) <= 0);
+            if (v_tg(w) > 0) marks[nm++] = (mark){ px(&s, mib(w)), py(&s, w->tg_tps), "#2ca02c", w->name };
+            if (v_pp(w) > 0) marks[nm++] = (mark){ px(&s, mib(w)), py(&s, w->pp_tps), "#9467bd", v_tg(w) > 0 ? NULL : w->name };
         }
+        draw_marks(f, &s, marks, nm, boxes);
     }
     fputs("</svg>\n", f);
 }
@@ -200,11 +252,16 @@ int qfit_eval_write_svg(const char *path, const qfit_eval_result *res, char *err
 {
     char *buf = NULL;
     size_t len = 0;
-    int *front = malloc(sizeof *front * (size_t)(res->n_rows > 0 ? res->n_rows : 1));
-    FILE *m = front ? open_memstream(&buf, &len) : NULL;
-    if (!m) { free(front); snprintf(err, err_len, "svg: out of memory"); return -1; }
-    write_charts(m, res, front);
+    const size_t nr = (size_t)(res->n_rows > 0 ? res->n_rows : 1);
+    int *front = malloc(sizeof *front * nr);
+    mark *marks = malloc(sizeof *marks * 2 * nr);     /* tg and pp of each row */
+    box *boxes = malloc(sizeof *boxes * 4 * nr);      /* a marker and a label each */
+    FILE *m = front && marks && boxes ? open_memstream(&buf, &len) : NULL;
+    if (m) write_charts(m, res, front, marks, boxes);
     free(front);
+    free(marks);
+    free(boxes);
+    if (!m) { snprintf(err, err_len, "svg: out of memory"); return -1; }
     if (fclose(m) != 0 || !buf) { free(buf); snprintf(err, err_len, "svg: out of memory"); return -1; }
 
     /* temp file + fsync + rename + directory fsync */
@@ -215,6 +272,12 @@ int qfit_eval_write_svg(const char *path, const qfit_eval_result *res, char *err
     int rc = -1;
     const int fd = mkstemp(tmp);
     if (fd < 0) { snprintf(err, err_len, "svg: cannot create %s: %s", tmp, strerror(errno)); goto out; }
+    {   /* mkstemp makes it 0600: give the chart an ordinary file's mode (reading the umask
+         * means setting it: not thread-safe, like the rest of this writer) */
+        const mode_t um = umask(022);
+        umask(um);
+        fchmod(fd, 0666 & ~um);
+    }
     size_t off = 0;
     while (off < len) {
         const ssize_t k = write(fd, buf + off, len - off);
