@@ -11,6 +11,10 @@
  * --kl-divergence-base format: "_logits_" | u32 n_ctx | i32 n_vocab | i32 n_chunk |
  * i32 tokens[n_chunk * n_ctx] | per chunk and scored position, nv = 2*((n_vocab+1)/2)+4
  * uint16: float scale, float min_log_prob, then one uint16 per vocabulary entry.
+ *
+ * Also here: qfit_eval_run (qfit eval: quantize to several types, tabulate size,
+ * PPL, KLD, speed; JSON and an SVG chart) and the speed runs shared with qfit bench
+ * (qfit_speed_*); their contracts are at their sections below.
  */
 #ifndef QFIT_EVAL_H
 #define QFIT_EVAL_H

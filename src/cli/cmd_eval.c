@@ -181,7 +181,7 @@ int qfit_cmd_eval(int argc, char **argv)
     qfit_eval_result res;
     const int run = qfit_eval_run(&p, &res, err, sizeof err);
     sigaction(SIGINT, &old_sa, NULL);
-    if (ep.bar.tty && ep.bar.last_pct >= 0) fprintf(stderr, "\n");
+    if (run != 0 && ep.bar.tty && ep.bar.last_pct >= 0) fprintf(stderr, "\n");   /* the bar clears itself at the end */
     if (run != 0) fprintf(stderr, "qfit eval: %s\n", err);
     else if (res.interrupted) fprintf(stderr, "qfit eval: interrupted: %d of %d rows\n", res.n_rows, 1 + nt + nf);
 
