@@ -344,3 +344,34 @@ Test(evalcmd, bad_type_named)
     cr_expect_not_null(strstr(out, "'IQ2_XXS'"), "%s", out);
     free(out);
 }
+
+/* --files: an existing quantized file is scored as is, named by its file name (the same
+ * KLD as llama.cpp's for Q4_K_M, since qfit's Q4_K_M file is byte-identical to its) */
+Test(evalcmd, files_option, .timeout = 300)
+{
+    char q[600], cmd[4096], out[700], err[256];
+    snprintf(q, sizeof q, "%s/my-q4.gguf", tu_tmpdir());
+    qfit_quantize_params qp;
+    memset(&qp, 0, sizeof qp);
+    qp.ftype = qfit_ftype_from_name("Q4_K_M");
+    qp.n_threads = 2;
+    cr_assert_eq(qfit_quantize_model(model_f32(), q, &qp, NULL, err, sizeof err), 0, "%s", err);
+    snprintf(out, sizeof out, "%s/files.json", tu_tmpdir());
+    snprintf(cmd, sizeof cmd, "(%s eval %s %s --files %s " EVAL_ARGS " --json > %s)", tu_qfit_bin(), model_f32(),
+             val_text(), q, out);
+    int st;
+    char *log = tu_run(cmd, &st);
+    cr_assert_eq(st, 0, "%s", log);
+    free(log);
+    json_error_t je;
+    json_t *j = json_load_file(out, 0, &je);
+    cr_assert_not_null(j, "%s", je.text);
+    cr_assert_eq(json_array_size(json_object_get(j, "rows")), 2);
+    json_t *r = row_named(j, "my-q4.gguf");
+    cr_expect_str_eq(json_string_value(json_object_get(r, "path")), q);
+    cr_expect_leq(fabs(num(r, "kld_mean") / 0.004360 - 1), 0.01, "KLD %.6f vs llama.cpp 0.004360 (peer_kld.tsv)",
+                  num(r, "kld_mean"));
+    struct stat sb;
+    cr_expect_eq(stat(q, &sb), 0, "a given file is never removed");
+    json_decref(j);
+}
