@@ -61,6 +61,14 @@ static const char *base_name(const char *path)
     return s ? s + 1 : path;
 }
 
+/* row->path = path, or -1 with a message when it does not fit */
+static int set_path(qfit_eval_row *row, const char *path, char *err, size_t err_len)
+{
+    if ((size_t)snprintf(row->path, sizeof row->path, "%s", path) < sizeof row->path) return 0;
+    snprintf(err, err_len, "eval: path longer than %zu bytes: %.80s...", sizeof row->path - 1, path);
+    return -1;
+}
+
 typedef struct {
     const qfit_eval_params *p;
     int step, n_steps;
@@ -179,8 +187,11 @@ int qfit_eval_run(const qfit_eval_params *p, qfit_eval_result *res, char *err, s
     size_t n_ids = 0;
     char *text = NULL;
     int32_t bos = -1;
-    snprintf(logits, sizeof logits, "%s/eval-base.logits", p->work_dir);
     bool made_logits = false;
+    if ((size_t)snprintf(logits, sizeof logits, "%s/eval-base.logits", p->work_dir) >= sizeof logits) {
+        snprintf(err, err_len, "eval: work directory path too long: %.80s...", p->work_dir);
+        goto out;
+    }
 
     /* tokens with the base model's tokenizer, as qfit ppl / llama-perplexity do */
     {
@@ -206,7 +217,7 @@ int qfit_eval_run(const qfit_eval_params *p, qfit_eval_result *res, char *err, s
 
     qfit_eval_row *base = &res->rows[0];
     snprintf(base->name, sizeof base->name, "base");
-    snprintf(base->path, sizeof base->path, "%s", p->model_path);
+    if (set_path(base, p->model_path, err, err_len) != 0) goto out;
     base->is_base = true;
     made_logits = true;
     int r = eval_file(&st, res, ids, n_ids, bos, logits, true, base, err, err_len);
@@ -218,11 +229,9 @@ int qfit_eval_run(const qfit_eval_params *p, qfit_eval_result *res, char *err, s
         const bool quantize = i < p->n_ftypes;
         if (quantize) {
             snprintf(row->name, sizeof row->name, "%s", qfit_ftype_name(p->ftypes[i]));
-            if ((size_t)snprintf(row->path, sizeof row->path, "%s/eval-%s.gguf", p->work_dir, row->name) >=
-                sizeof row->path) {
-                snprintf(err, err_len, "eval: work directory path too long");
-                goto out;
-            }
+            char path[1024];
+            snprintf(path, sizeof path, "%s/eval-%s.gguf", p->work_dir, row->name);
+            if (set_path(row, path, err, err_len) != 0) goto out;
             progress(&st, "quantize %s", row->name);
             qfit_quantize_params qp;
             memset(&qp, 0, sizeof qp);
@@ -239,7 +248,7 @@ int qfit_eval_run(const qfit_eval_params *p, qfit_eval_result *res, char *err, s
         } else {
             const char *f = p->files[i - p->n_ftypes];
             snprintf(row->name, sizeof row->name, "%s", base_name(f));
-            snprintf(row->path, sizeof row->path, "%s", f);
+            if (set_path(row, f, err, err_len) != 0) goto out;
         }
         r = eval_file(&st, res, NULL, 0, bos, logits, false, row, err, err_len);
         if (quantize && !p->keep) unlink(row->path);
