@@ -16,6 +16,7 @@
 
 #include "cli/cli_env.h"
 #include "cli/commands.h"
+#include "qfit/eval.h"
 #include "qfit/model.h"
 #include "qfit/quant.h"
 #include "qfit/sample.h"
@@ -41,67 +42,9 @@ static void bench_usage(FILE *f)
 }
 
 /* tests run after g_depth tokens already cached (filled once, untimed; every
- * sequence holds the same g_depth tokens) */
+ * sequence holds the same g_depth tokens); the runs: qfit_speed_* (src/eval/speed.c) */
 static int g_depth;
 static int g_seqs = 1;
-/* batch scratch for g_seqs sequences */
-static int32_t *g_tok;
-static int *g_seq;
-static bool *g_want;
-
-static int fill_depth(qfit_context *c, const int32_t *toks)
-{
-    qfit_context_reset(c);
-    int nb = qfit_context_n_batch(c);
-    for (int i = 0; i < g_depth; i += nb) {
-        int k = g_depth - i < nb ? g_depth - i : nb;
-        if (qfit_decode(c, toks + i, k, k) != 0) return -1;
-    }
-    for (int s = 1; s < g_seqs; s++)
-        if (qfit_seq_copy(c, 0, s, -1) != 0) return -1;
-    return 0;
-}
-
-static void truncate_all(qfit_context *c)
-{
-    for (int s = 0; s < g_seqs; s++) qfit_seq_truncate(c, s, g_depth);
-}
-
-/* each sequence gets the n tokens after the depth; logits of each sequence's last */
-static int run_pp(qfit_context *c, const int32_t *toks, int n)
-{
-    truncate_all(c);
-    toks += g_depth;
-    const int total = n * g_seqs, nb = qfit_context_n_batch(c);
-    for (int i = 0; i < total; i++) {
-        g_tok[i] = toks[i % n];
-        g_seq[i] = i / n;
-        g_want[i] = i % n == n - 1;
-    }
-    for (int i = 0; i < total; i += nb) {
-        const int k = total - i < nb ? total - i : nb;
-        const qfit_batch b = { .n_tokens = k, .token = g_tok + i, .seq = g_seq + i, .logits = g_want + i };
-        if (qfit_decode_batch(c, &b) != 0) return -1;
-    }
-    return 0;
-}
-
-/* n steps, each one token of every sequence (with its logits) */
-static int run_tg(qfit_context *c, const int32_t *toks, int n)
-{
-    truncate_all(c);
-    toks += g_depth;
-    for (int i = 0; i < n; i++) {
-        for (int s = 0; s < g_seqs; s++) {
-            g_tok[s] = toks[(i + s) % n];
-            g_seq[s] = s;
-            g_want[s] = true;
-        }
-        const qfit_batch b = { .n_tokens = g_seqs, .token = g_tok, .seq = g_seq, .logits = g_want };
-        if (qfit_decode_batch(c, &b) != 0) return -1;
-    }
-    return 0;
-}
 
 static void stats(const double *v, int n, double *mean, double *sd)
 {
@@ -178,6 +121,8 @@ int qfit_cmd_bench(int argc, char **argv)
     int rc = 1;
     int32_t *toks = NULL;
     double *tv = NULL;
+    qfit_speed sp;
+    memset(&sp, 0, sizeof sp);
     qfit_context *c = qfit_context_new(m, &cp, err, sizeof err);
     if (!c) { fprintf(stderr, "qfit bench: %s\n", err); goto out; }
     {
@@ -189,16 +134,16 @@ int qfit_cmd_bench(int argc, char **argv)
     int n = g_depth + (pp > tg ? pp : tg);
     toks = malloc(sizeof(int32_t) * (size_t)n);
     tv = malloc(sizeof(double) * (size_t)reps);
-    const size_t nbatch = (size_t)(pp > tg ? pp : tg) * (size_t)g_seqs + 1;
-    g_tok = malloc(nbatch * sizeof *g_tok);
-    g_seq = malloc(nbatch * sizeof *g_seq);
-    g_want = malloc(nbatch * sizeof *g_want);
-    if (!toks || !tv || !g_tok || !g_seq || !g_want) { fprintf(stderr, "qfit bench: out of memory\n"); goto out; }
+    if (!toks || !tv) { fprintf(stderr, "qfit bench: out of memory\n"); goto out; }
+    if (qfit_speed_init(&sp, c, g_depth, g_seqs, pp > tg ? pp : tg, err, sizeof err) != 0) {
+        fprintf(stderr, "qfit bench: %s\n", err);
+        goto out;
+    }
     qfit_rng rng;
     qfit_rng_seed(&rng, 42);
     for (int i = 0; i < n; i++) toks[i] = (int32_t)(qfit_rng_next(&rng) % (uint64_t)hp->n_vocab);
 
-    if (g_depth > 0 && fill_depth(c, toks) != 0) {
+    if (g_depth > 0 && qfit_speed_fill(&sp, toks) != 0) {
         fprintf(stderr, "qfit bench: %s\n", qfit_context_error(c));
         goto out;
     }
@@ -211,13 +156,13 @@ int qfit_cmd_bench(int argc, char **argv)
         if (cnt < 1) continue;
         /* warm-up as llama-bench (and the peer harnesses) do it: the whole prompt for pp,
          * one token for tg, so both tools start their timed runs equally warm */
-        if ((which == 0 ? run_pp(c, toks, cnt) : run_tg(c, toks, 1)) != 0) {
+        if ((which == 0 ? qfit_speed_pp(&sp, toks, cnt) : qfit_speed_tg(&sp, toks, 1)) != 0) {
             fprintf(stderr, "qfit bench: %s\n", qfit_context_error(c));
             goto out;
         }
         for (int r = 0; r < reps; r++) {
             double t0 = now_s();
-            if ((which == 0 ? run_pp(c, toks, cnt) : run_tg(c, toks, cnt)) != 0) goto out;
+            if ((which == 0 ? qfit_speed_pp(&sp, toks, cnt) : qfit_speed_tg(&sp, toks, cnt)) != 0) goto out;
             tv[r] = (double)cnt * g_seqs / (now_s() - t0);   /* every sequence's tokens */
         }
         double mean, sd;
@@ -252,12 +197,7 @@ int qfit_cmd_bench(int argc, char **argv)
 out:
     free(toks);
     free(tv);
-    free(g_tok);
-    free(g_seq);
-    free(g_want);
-    g_tok = NULL;
-    g_seq = NULL;
-    g_want = NULL;
+    qfit_speed_free(&sp);
     if (rc == 0) fprintf(stderr, "peak RSS: %zu bytes (%.1f MiB)\n", qfit_process_peak_rss_bytes(),
                          (double)qfit_process_peak_rss_bytes() / (1 << 20));
     qfit_context_free(c);

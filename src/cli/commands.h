@@ -11,6 +11,7 @@ int qfit_cmd_synth(int argc, char **argv);
 int qfit_cmd_tokenize(int argc, char **argv);
 int qfit_cmd_run(int argc, char **argv);
 int qfit_cmd_ppl(int argc, char **argv);
+int qfit_cmd_eval(int argc, char **argv);
 int qfit_cmd_embed(int argc, char **argv);
 int qfit_cmd_bench(int argc, char **argv);
 int qfit_cmd_plan(int argc, char **argv);

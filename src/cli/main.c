@@ -32,6 +32,7 @@ int main(int argc, char **argv)
         { "run",      qfit_cmd_run,      "NAME [PROMPT] | FILE.gguf -p PROMPT  chat with a model / generate text" },
         { "embed",    qfit_cmd_embed,    "MODEL.gguf TEXT...|-f FILE  embeddings as JSON (pooled, L2-normalised)" },
         { "ppl",      qfit_cmd_ppl,      "MODEL.gguf TEXT.txt         perplexity (llama.cpp method)" },
+        { "eval",     qfit_cmd_eval,     "MODEL.gguf TEXT.txt         quality/size/speed table of quantizations (+ SVG)" },
         { "bench",    qfit_cmd_bench,    "MODEL.gguf                  prompt / generation tokens per second" },
         { "plan",     qfit_cmd_plan,     "MODEL [--machine M]         what fits: weights, KV cache, compute, verdict" },
         { "list",     qfit_cmd_list,     "[PREFIX]                    models in the store (QFIT_MODELS)" },
