@@ -5,7 +5,7 @@
 #   usage: bash bench/eval/run.sh [CHUNKS]      (default 16 chunks of 512 tokens)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-SHARED=${QFIT_SHARED:-/work/shared}
+SHARED=${QFIT_SHARED:-../shared}
 M=$SHARED/models/kjv-llama-7m-f32.gguf
 T=$SHARED/models/kjv-llama-7m-val.txt
 OUT=bench/results/eval-kjv-llama-7m
