@@ -60,6 +60,10 @@ typedef struct {
     double ln_ratio, ln_ratio_err, cor_pct;
 } qfit_ppl_result;
 
+/* The whole of a text file (an evaluation text), malloc'd, *len its bytes (it may hold
+ * NULs; a NUL is added after them). NULL when it cannot be read (errno set). */
+char *qfit_eval_read_text(const char *path, size_t *len);
+
 /* Perplexity of tokens[0..n_tokens) (ignored when p->kld_base is set) using the context
  * c (whose n_ctx must be >= p->n_ctx; its cache is cleared for every chunk).
  * 0 on success, -1 with a message in err. */

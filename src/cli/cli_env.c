@@ -1,6 +1,7 @@
 /* The CLI's use of the environment settings. */
 #include "cli/cli_env.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -73,4 +74,17 @@ void qfit_cli_log_line(void *ctx, const char *line)
     gmtime_r(&t, &tm);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
     fprintf(stderr, "%s %s%s\n", when, ctx ? (const char *)ctx : "", line);
+}
+
+int qfit_cli_parse_int(const char *cmd, const char *s, const char *what, int lo, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || errno || v < lo || v > 1 << 30) {
+        fprintf(stderr, "qfit %s: invalid %s '%s'\n", cmd, what, s);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
 }

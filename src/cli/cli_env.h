@@ -15,6 +15,8 @@ void qfit_cli_debug_context(const char *cmd, const char *gguf_path, const qfit_c
  * them: QFIT_NUM_PARALLEL, MAX_LOADED_MODELS, MAX_QUEUE, KEEP_ALIVE, MAX_MEMORY and the
  * context settings; -1 after printing "qfit CMD: why". */
 int  qfit_cli_sched_config(const char *cmd, qfit_sched_config *sc);
+/* An integer option value in [lo, 2^30]; -1 after printing "qfit CMD: invalid WHAT 'S'". */
+int  qfit_cli_parse_int(const char *cmd, const char *s, const char *what, int lo, int *out);
 /* A log line to stderr with the UTC time; ctx: a prefix ("sched: ") or NULL. Any thread. */
 void qfit_cli_log_line(void *ctx, const char *line);
 

@@ -32,18 +32,6 @@ static void embed_usage(FILE *f)
             "  --kv-type T, --cache-type-k T, --cache-type-v T, --flash-attn on|off|auto   as qfit run\n");
 }
 
-static int parse_int(const char *s, const char *what, int lo, int *out)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || v < lo || v > 1 << 30) {
-        fprintf(stderr, "qfit embed: invalid %s '%s'\n", what, s);
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
-}
-
 /* FILE into a NUL-terminated buffer split in place into lines (*lines, *n). */
 static char *read_lines(const char *path, char ***lines, size_t *n)
 {
@@ -112,9 +100,9 @@ int qfit_cmd_embed(int argc, char **argv)
                     fprintf(stderr, "qfit embed: invalid --pooling '%s' (mean, cls or last)\n", v);
                     goto usage_out;
                 }
-            } else if (!strcmp(a, "--dimensions")) { if (parse_int(v, a, 1, &ep.dimensions)) goto usage_out; }
-            else if (!strcmp(a, "--batch")) { if (parse_int(v, a, 1, &cp.n_batch)) goto usage_out; }
-            else if (!strcmp(a, "--threads")) { if (parse_int(v, a, 1, &cp.n_threads)) goto usage_out; }
+            } else if (!strcmp(a, "--dimensions")) { if (qfit_cli_parse_int("embed", v, a, 1, &ep.dimensions)) goto usage_out; }
+            else if (!strcmp(a, "--batch")) { if (qfit_cli_parse_int("embed", v, a, 1, &cp.n_batch)) goto usage_out; }
+            else if (!strcmp(a, "--threads")) { if (qfit_cli_parse_int("embed", v, a, 1, &cp.n_threads)) goto usage_out; }
             else if ((pr = qfit_context_params_parse_arg(&cp, a, v, perr, sizeof perr)) != 0) {
                 if (pr < 0) { fprintf(stderr, "qfit embed: %s\n", perr); goto usage_out; }
             } else { fprintf(stderr, "qfit embed: unknown option %s\n", a); embed_usage(stderr); goto usage_out; }

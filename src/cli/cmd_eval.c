@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli/cli_env.h"
 #include "cli/commands.h"
 #include "cli/progress.h"
 #include "qfit/eval.h"
@@ -67,18 +68,6 @@ static int split(char *s, char **items)
     return n;
 }
 
-static int parse_int(const char *s, const char *what, int lo, int *out)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || v < lo || v > 1 << 30) {
-        fprintf(stderr, "qfit eval: invalid %s '%s'\n", what, s);
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
-}
-
 int qfit_cmd_eval(int argc, char **argv)
 {
     qfit_eval_params p;
@@ -96,9 +85,9 @@ int qfit_cmd_eval(int argc, char **argv)
             if (!v) { fprintf(stderr, "qfit eval: %s needs a value\n", a); return 2; }
             if (!strcmp(a, "--types")) types_arg = v;
             else if (!strcmp(a, "--files")) files_arg = v;
-            else if (!strcmp(a, "--ctx")) { if (parse_int(v, a, 4, &p.n_ctx)) return 2; }
-            else if (!strcmp(a, "--chunks")) { if (parse_int(v, a, 1, &p.n_chunks)) return 2; }
-            else if (!strcmp(a, "--threads")) { if (parse_int(v, a, 1, &p.n_threads)) return 2; }
+            else if (!strcmp(a, "--ctx")) { if (qfit_cli_parse_int("eval", v, a, 4, &p.n_ctx)) return 2; }
+            else if (!strcmp(a, "--chunks")) { if (qfit_cli_parse_int("eval", v, a, 1, &p.n_chunks)) return 2; }
+            else if (!strcmp(a, "--threads")) { if (qfit_cli_parse_int("eval", v, a, 1, &p.n_threads)) return 2; }
             else if (!strcmp(a, "--imatrix")) imatrix_path = v;
             else if (!strcmp(a, "--svg")) svg = v;
             else if (!strcmp(a, "--out-dir")) out_dir = v;

@@ -6,7 +6,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/cli_env.h"
 #include "cli/commands.h"
+#include "qfit/eval.h"
 #include "qfit/imatrix.h"
 #include "qfit/model.h"
 #include "qfit/tokenizer.h"
@@ -31,37 +33,6 @@ static void imatrix_usage(FILE *f)
             "  --process-output      also collect output.weight (llama-imatrix --process-output)\n");
 }
 
-static int parse_int(const char *s, const char *what, int lo, int *out)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || v < lo || v > 1 << 30) {
-        fprintf(stderr, "qfit imatrix: invalid %s '%s'\n", what, s);
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
-}
-
-static char *read_text(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 1 << 16, n = 0, k;
-    char *buf = malloc(cap);
-    while (buf && (k = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += k;
-        if (n == cap) {
-            char *nb = realloc(buf, cap *= 2);
-            if (!nb) { free(buf); buf = NULL; }
-            else buf = nb;
-        }
-    }
-    fclose(f);
-    if (buf) *len = n;
-    return buf;
-}
-
 static bool ends_with(const char *s, const char *suffix)
 {
     const size_t n = strlen(s), m = strlen(suffix);
@@ -82,9 +53,9 @@ int qfit_cmd_imatrix(int argc, char **argv)
             i++;
             if (!strcmp(a, "-o") || !strcmp(a, "--output")) out_path = v;
             else if (!strcmp(a, "--format")) format = v;
-            else if (!strcmp(a, "--ctx")) { if (parse_int(v, a, 16, &n_ctx)) return 2; }
-            else if (!strcmp(a, "--chunks")) { if (parse_int(v, a, 1, &n_chunks)) return 2; }
-            else if (!strcmp(a, "--threads")) { if (parse_int(v, a, 1, &threads)) return 2; }
+            else if (!strcmp(a, "--ctx")) { if (qfit_cli_parse_int("imatrix", v, a, 16, &n_ctx)) return 2; }
+            else if (!strcmp(a, "--chunks")) { if (qfit_cli_parse_int("imatrix", v, a, 1, &n_chunks)) return 2; }
+            else if (!strcmp(a, "--threads")) { if (qfit_cli_parse_int("imatrix", v, a, 1, &threads)) return 2; }
             else { fprintf(stderr, "qfit imatrix: unknown option %s\n\n", a); imatrix_usage(stderr); return 2; }
         } else if (!model_path) model_path = a;
         else if (!text_path) text_path = a;
@@ -114,7 +85,7 @@ int qfit_cmd_imatrix(int argc, char **argv)
         fprintf(stderr, "qfit imatrix: the vocabulary adds EOS; not supported (as llama.cpp)\n");
         goto out;
     }
-    text = read_text(text_path, &len);
+    text = qfit_eval_read_text(text_path, &len);
     if (!text) { fprintf(stderr, "qfit imatrix: cannot read %s\n", text_path); goto out; }
     if (len > 0 && text[len - 1] == '\n') len--;   /* as llama.cpp's -f */
     if (qfit_tokenize_alloc(tok, text, len, true, false, &ids, &n_ids) != 0) {

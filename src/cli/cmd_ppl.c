@@ -27,39 +27,6 @@ static void ppl_usage(FILE *f)
             "  --kld-base F       KL-divergence against such a file (its tokens are used; TEXT optional)\n");
 }
 
-static int parse_int(const char *s, const char *what, int lo, int *out)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || v < lo || v > 1 << 30) {
-        fprintf(stderr, "qfit ppl: invalid %s '%s'\n", what, s);
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
-}
-
-static char *read_text(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    size_t k;
-    while (buf && (k = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += k;
-        if (n == cap) {
-            char *nb = realloc(buf, cap *= 2);
-            if (!nb) { free(buf); buf = NULL; }
-            else buf = nb;
-        }
-    }
-    fclose(f);
-    if (!buf) return NULL;
-    *len = n;
-    return buf;
-}
-
 int qfit_cmd_ppl(int argc, char **argv)
 {
     const char *model_path = NULL, *text_path = NULL;
@@ -81,10 +48,10 @@ int qfit_cmd_ppl(int argc, char **argv)
             int pr;
             if (!v) { fprintf(stderr, "qfit ppl: %s needs a value\n", a); return 2; }
             i++;
-            if (!strcmp(a, "--ctx")) { if (parse_int(v, a, 4, &pp.n_ctx)) return 2; }
-            else if (!strcmp(a, "--chunks")) { if (parse_int(v, a, 0, &pp.n_chunks)) return 2; }
-            else if (!strcmp(a, "--batch")) { if (parse_int(v, a, 1, &pp.n_batch)) return 2; }
-            else if (!strcmp(a, "--threads")) { if (parse_int(v, a, 1, &cp.n_threads)) return 2; }
+            if (!strcmp(a, "--ctx")) { if (qfit_cli_parse_int("ppl", v, a, 4, &pp.n_ctx)) return 2; }
+            else if (!strcmp(a, "--chunks")) { if (qfit_cli_parse_int("ppl", v, a, 0, &pp.n_chunks)) return 2; }
+            else if (!strcmp(a, "--batch")) { if (qfit_cli_parse_int("ppl", v, a, 1, &pp.n_batch)) return 2; }
+            else if (!strcmp(a, "--threads")) { if (qfit_cli_parse_int("ppl", v, a, 1, &cp.n_threads)) return 2; }
             else if ((pr = qfit_context_params_parse_arg(&cp, a, v, perr, sizeof perr)) != 0) {
                 if (pr < 0) { fprintf(stderr, "qfit ppl: %s\n", perr); return 2; }
             }
@@ -118,7 +85,7 @@ int qfit_cmd_ppl(int argc, char **argv)
     pp.bos = qfit_tokenizer_add_bos(tok) ? qfit_tokenizer_bos(tok) : -1;
     if (text_path && !pp.kld_base) {
         size_t len = 0;
-        text = read_text(text_path, &len);
+        text = qfit_eval_read_text(text_path, &len);
         if (!text) { fprintf(stderr, "qfit ppl: cannot read %s\n", text_path); goto out; }
         if (len > 0 && text[len - 1] == '\n') len--;   /* as llama.cpp's -f */
         if (qfit_tokenize_alloc(tok, text, len, true, false, &ids, &n_ids) != 0) {

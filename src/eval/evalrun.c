@@ -34,7 +34,7 @@ void qfit_eval_result_free(qfit_eval_result *res)
 
 /* ---------------------------------------------------------------- the run */
 
-static char *read_text(const char *path, size_t *len)
+char *qfit_eval_read_text(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
@@ -200,7 +200,7 @@ int qfit_eval_run(const qfit_eval_params *p, qfit_eval_result *res, char *err, s
         qfit_tokenizer *tok = qfit_tokenizer_from_gguf(g, e, sizeof e);
         if (!tok) { qfit_gguf_close(g); snprintf(err, err_len, "eval: tokenizer: %s", e); goto out; }
         size_t len = 0;
-        text = read_text(p->text_path, &len);
+        text = qfit_eval_read_text(p->text_path, &len);
         if (!text) {
             qfit_tokenizer_free(tok);
             qfit_gguf_close(g);
