@@ -444,6 +444,60 @@ Test(plan, fit_respects_budget_task_floor_and_min_ctx)
     qfit_plan_model_free(&m);
 }
 
+/* --fit with a model's own measured quality (a qfit eval JSON): only the measured types
+ * are candidates, ranked by the measured numbers, even where they disagree with the
+ * built-in table; a file that is not an eval JSON is refused by name. */
+static const char *write_text(const char *name, const char *text)
+{
+    static char path[4096];
+    snprintf(path, sizeof path, "%s/%s", tu_tmpdir(), name);
+    FILE *f = fopen(path, "wb");
+    cr_assert(f);
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+Test(plan, fit_ranks_by_measured_quality)
+{
+    char err[512];
+    qfit_plan_quality q;
+    /* the committed eval of the shared model: 16 types and the F32 base */
+    const char *committed = "bench/results/eval-kjv-llama-7m.json";   /* tests run from the repository root */
+    cr_assert_eq(qfit_plan_quality_load(committed, &q, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(q.n, 17);
+    bool f32 = false, q4km = false;
+    for (size_t i = 0; i < q.n; i++) {
+        if (!strcmp(q.rows[i].name, "F32")) f32 = q.rows[i].mean_kld == 0;
+        if (!strcmp(q.rows[i].name, "Q4_K_M")) q4km = fabs(q.rows[i].mean_kld - 0.003606) < 5e-7;
+    }
+    cr_expect(f32 && q4km, "F32 (the base) and Q4_K_M's measured KLD");
+
+    /* made-up measurements that invert the table: Q4_0 better than Q4_K_M, nothing else */
+    const char *path = write_text("inverted.eval.json",
+        "{\"rows\":[{\"name\":\"base\",\"base\":true,\"bpw\":16.0,\"kld_mean\":0},"
+        "{\"name\":\"Q4_K_M\",\"kld_mean\":0.02},{\"name\":\"Q4_0\",\"kld_mean\":0.001},"
+        "{\"name\":\"my-file.gguf\",\"kld_mean\":0.0001}]}");
+    cr_assert_eq(qfit_plan_quality_load(path, &q, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(q.n, 3, "F16 (the base at 16 bpw), Q4_K_M, Q4_0; the file row skipped");
+    qfit_plan_model m;
+    load("qwen2.5-coder:32b", &m);
+    const qfit_plan_machine *mach = qfit_plan_machine_find("m1-max-32gb");
+    qfit_plan_settings s = { NULL, 0, 0, -1, 0, 0, 0, QFIT_PLAN_RUN };
+    qfit_plan_result best;
+    cr_assert_eq(qfit_plan_fit(&m, mach, &s, NULL, 0, &best, err, sizeof err), 1, "%s", err);
+    cr_expect_str_neq(best.mix, "Q4_0", "the table ranks Q4_0 below other mixes that fit");
+    cr_assert_eq(qfit_plan_fit_quality(&m, mach, &s, NULL, 0, &q, &best, err, sizeof err), 1, "%s", err);
+    cr_expect_str_eq(best.mix, "Q4_0", "measured: Q4_0 is the best that fits (F16 does not)");
+    qfit_plan_model_free(&m);
+
+    cr_expect_eq(qfit_plan_quality_load(write_text("x.json", "{\"a\":1}"), &q, err, sizeof err), -1);
+    cr_expect(strstr(err, "not a qfit eval JSON"), "%s", err);
+    cr_expect_eq(qfit_plan_quality_load(write_text("y.json", "{\"rows\":[{\"name\":\"mine\",\"kld_mean\":1}]}"), &q, err,
+                                        sizeof err), -1);
+    cr_expect(strstr(err, "no row for a quantization type"), "%s", err);
+}
+
 Test(plan, quality_ranking_follows_measured_kld)
 {
     /* ppl.tsv: Q8_0 0.000122 < Q6_K 0.000674 < Q5_K_M 0.001301 < Q4_K_M 0.003613 < Q2_K 0.065835 */

@@ -298,6 +298,25 @@ int qfit_plan_fit(const qfit_plan_model *m, const qfit_plan_machine *mach,
                   const qfit_plan_settings *base, const char *task, int64_t min_ctx,
                   qfit_plan_result *best, char *err, size_t err_len);
 
+/* Measured quality of the mixes for one model, from `qfit eval MODEL TEXT --json`: the
+ * mean KL divergence of each quantization type it scored. */
+#define QFIT_PLAN_QUALITY_MAX 64
+typedef struct {
+    struct { char name[16]; double mean_kld; } rows[QFIT_PLAN_QUALITY_MAX];
+    size_t n;
+    char   source[1024];   /* the file read */
+} qfit_plan_quality;
+/* Read a qfit eval JSON: the rows named like a mix ("Q4_K_M") are kept, the others (the
+ * base, --files rows) skipped. -1 with a message: unreadable, not an eval JSON, or no
+ * row of a known mix. */
+int qfit_plan_quality_load(const char *path, qfit_plan_quality *q, char *err, size_t err_len);
+/* qfit_plan_fit ranking the mixes by measured quality (quality NULL: the built-in table,
+ * which is qfit_plan_fit). With it, only the mixes it measured are candidates; a task's
+ * floor compares measured numbers when the floor mix was measured, else the table's. */
+int qfit_plan_fit_quality(const qfit_plan_model *m, const qfit_plan_machine *mach,
+                          const qfit_plan_settings *base, const char *task, int64_t min_ctx,
+                          const qfit_plan_quality *quality, qfit_plan_result *best, char *err, size_t err_len);
+
 /* Expected quality loss (mean-KLD units) of a mix + KV cache type; < 0 if unknown. */
 double qfit_plan_quality_loss(const char *mix, int kv_type);
 

@@ -7,6 +7,9 @@
 #include <strings.h>
 
 #include "cli/commands.h"
+#include <jansson.h>
+#include <unistd.h>
+
 #include "qfit/model.h"
 #include "qfit/plan.h"
 #include "qfit/quant.h"
@@ -40,6 +43,9 @@ static void usage(FILE *f)
         "  --task T             quality floor for --fit: chat, facts, formatting (Q4_K_M or better),\n"
         "                       code, reasoning (Q5_K_M or better), math (Q6_K or better)\n"
         "  --min-ctx N          the context the fit must keep\n"
+        "  --quality FILE.json  rank --fit's mixes by this model's measured quality (qfit eval MODEL TEXT\n"
+        "                       --json > FILE.json); default: MODEL's .eval.json beside a MODEL.gguf when there\n"
+        "                       is one, else the mix table measured on the shared 7M model\n"
         "\n"
         "Verdict: comfortable when the total is at most %d%% of the budget, tight up to 100%%,\n"
         "otherwise does not fit. Apple machines: budget = 75%% of unified memory (GPU-usable share).\n",
@@ -224,7 +230,7 @@ static int print_table(const qfit_plan_model *m, const qfit_plan_machine *mach, 
 
 int qfit_cmd_plan(int argc, char **argv)
 {
-    const char *spec = NULL, *machine_name = NULL, *mem = NULL, *task = NULL;
+    const char *spec = NULL, *machine_name = NULL, *mem = NULL, *task = NULL, *quality_path = NULL;
     qfit_plan_settings s = { NULL, 0, 0, -1, 0, 0, 0, QFIT_PLAN_RUN };
     bool json = false, fit = false, table = false;
     int kv_k = 0, kv_v = 0;   /* -ctk / -ctv: override --kv-type whatever the order */
@@ -252,6 +258,7 @@ int qfit_cmd_plan(int argc, char **argv)
         else if (!strcmp(a, "--mem")) { NEED_VAL(); mem = val; }
         else if (!strcmp(a, "--quant")) { NEED_VAL(); s.mix = val; }
         else if (!strcmp(a, "--task")) { NEED_VAL(); task = val; }
+        else if (!strcmp(a, "--quality")) { NEED_VAL(); quality_path = val; }
         else if (!strcmp(a, "--ctx") || !strcmp(a, "--min-ctx") || !strcmp(a, "--parallel") || !strcmp(a, "--batch")) {
             NEED_VAL();
             long long hi = !strcmp(a, "--parallel") ? 256 : 1 << 24;
@@ -353,8 +360,24 @@ int qfit_cmd_plan(int argc, char **argv)
     qfit_plan_fix fixes[8];
     size_t nf = qfit_plan_recommend(&m, &mach, &s, &r, spec, margs, fixes, 8);
     int fr = 0;
+    /* measured quality for --fit: --quality, else MODEL.eval.json beside MODEL.gguf */
+    qfit_plan_quality quality;
+    bool measured = false;
+    char auto_path[4200] = "";
+    size_t sl = strlen(spec);
+    if (!quality_path && sl > 5 && !strcasecmp(spec + sl - 5, ".gguf") && sl < sizeof auto_path - 16) {
+        snprintf(auto_path, sizeof auto_path, "%.*s.eval.json", (int)(sl - 5), spec);
+        if (access(auto_path, F_OK) == 0) quality_path = auto_path;
+    }
+    if (fit && quality_path) {
+        if (qfit_plan_quality_load(quality_path, &quality, err, sizeof err) != 0) {
+            fprintf(stderr, "qfit plan: --quality: %s\n", err);
+            goto out;
+        }
+        measured = true;
+    }
     if (fit) {
-        fr = qfit_plan_fit(&m, &mach, &s, task, min_ctx, &best, err, sizeof err);
+        fr = qfit_plan_fit_quality(&m, &mach, &s, task, min_ctx, measured ? &quality : NULL, &best, err, sizeof err);
         if (fr < 0) { fprintf(stderr, "qfit plan: %s\n", err); goto out; }
     }
     if (m.n_ctx_train > 0 && r.n_ctx > m.n_ctx_train && !json)
@@ -362,6 +385,17 @@ int qfit_cmd_plan(int argc, char **argv)
                 (long long)r.n_ctx, (long long)m.n_ctx_train);
     if (json) {
         char *js = qfit_plan_result_json(&m, &mach, &r, fixes, nf, fit, fr == 1 ? &best : NULL);
+        if (js && fit) {   /* where --fit's quality ranking came from */
+            json_t *jo = json_loads(js, 0, NULL);
+            free(js);
+            js = NULL;
+            if (jo && json_object_set_new(jo, "fit_quality",
+                                          json_pack("{s:s, s:s?, s:i}", "source", measured ? "qfit eval" : "mix table",
+                                                    "file", measured ? quality.source : NULL,
+                                                    "types", measured ? (int)quality.n : 0)) == 0)
+                js = json_dumps(jo, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+            json_decref(jo);
+        }
         if (!js) { fprintf(stderr, "qfit plan: out of memory\n"); goto out; }
         printf("%s\n", js);
         free(js);
@@ -387,8 +421,14 @@ int qfit_cmd_plan(int argc, char **argv)
         }
         if (fit) {
             const char *fl = task ? qfit_plan_task_floor(task) : NULL;
-            printf("\n--fit: best expected quality that fits (quality = mean KLD of the mix, measured on "
-                   "kjv-llama-7m, ppl.tsv, plus the KV cache type's measured loss)");
+            if (measured)
+                printf("\n--fit: best expected quality that fits (quality = mean KLD of each type measured on this "
+                       "model by qfit eval, %s, %zu types, plus the KV cache type's measured loss)", quality.source,
+                       quality.n);
+            else
+                printf("\n--fit: best expected quality that fits (quality = mean KLD of the mix from the table "
+                       "measured on kjv-llama-7m, not on this model: qfit eval MODEL TEXT --json > MODEL.eval.json "
+                       "measures it; plus the KV cache type's measured loss)");
             if (fl) printf("; task %s: %s or better", task, fl);
             if (min_ctx) printf("; context >= %lld", min_ctx);
             printf("\n");

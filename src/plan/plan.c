@@ -2,6 +2,7 @@
  * verdict, speed estimate, the --fit search and the recommendations. */
 #include "plan/plan_internal.h"
 
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -534,9 +535,65 @@ static int better(const qfit_plan_result *a, double qa, const qfit_plan_result *
     return a->total_bytes < b->total_bytes;
 }
 
+/* ------------------------------------------------------------ measured quality */
+
+int qfit_plan_quality_load(const char *path, qfit_plan_quality *q, char *err, size_t err_len)
+{
+    memset(q, 0, sizeof *q);
+    json_error_t je;
+    json_t *j = json_load_file(path, 0, &je);
+    if (!j) {
+        snprintf(err, err_len, "%s: %s (line %d)", path, je.text, je.line);
+        return -1;
+    }
+    const json_t *rows = json_object_get(j, "rows");
+    if (!json_is_array(rows)) {
+        snprintf(err, err_len, "%s is not a qfit eval JSON (no \"rows\" array: make it with qfit eval --json)", path);
+        json_decref(j);
+        return -1;
+    }
+    size_t i;
+    const json_t *r;
+    json_array_foreach(rows, i, r) {
+        const char *name = json_string_value(json_object_get(r, "name"));
+        const json_t *kld = json_object_get(r, "kld_mean");
+        /* the base row is the full-precision model itself: F32 or F16 by its bits per weight */
+        const double bpw = json_number_value(json_object_get(r, "bpw"));
+        if (json_is_true(json_object_get(r, "base"))) name = fabs(bpw - 32) < 0.1 ? "F32" : fabs(bpw - 16) < 0.1 ? "F16" : NULL;
+        const qfit_plan_mix *mx = qfit_plan_mix_find(name);
+        if (!mx || !json_is_number(kld) || json_number_value(kld) < 0 || q->n == QFIT_PLAN_QUALITY_MAX) continue;
+        snprintf(q->rows[q->n].name, sizeof q->rows[q->n].name, "%s", mx->name);
+        q->rows[q->n].mean_kld = json_number_value(kld);
+        q->n++;
+    }
+    json_decref(j);
+    if (q->n == 0) {
+        snprintf(err, err_len, "%s has no row for a quantization type (Q4_K_M, ...): nothing to rank", path);
+        return -1;
+    }
+    snprintf(q->source, sizeof q->source, "%s", path);
+    return 0;
+}
+
+/* The mean KLD --fit ranks a mix by: measured (q) or the table's; < 0 when unknown. */
+static double mix_kld(const qfit_plan_quality *q, const qfit_plan_mix *mx)
+{
+    if (!q) return mx->mean_kld;
+    for (size_t i = 0; i < q->n; i++)
+        if (!strcasecmp(q->rows[i].name, mx->name)) return q->rows[i].mean_kld;
+    return -1;   /* not measured for this model: not a candidate */
+}
+
 int qfit_plan_fit(const qfit_plan_model *m, const qfit_plan_machine *mach,
                   const qfit_plan_settings *base, const char *task, int64_t min_ctx,
                   qfit_plan_result *best, char *err, size_t err_len)
+{
+    return qfit_plan_fit_quality(m, mach, base, task, min_ctx, NULL, best, err, err_len);
+}
+
+int qfit_plan_fit_quality(const qfit_plan_model *m, const qfit_plan_machine *mach,
+                          const qfit_plan_settings *base, const char *task, int64_t min_ctx,
+                          const qfit_plan_quality *quality, qfit_plan_result *best, char *err, size_t err_len)
 {
     const char *floor_name = NULL;
     if (task) {
@@ -546,7 +603,11 @@ int qfit_plan_fit(const qfit_plan_model *m, const qfit_plan_machine *mach,
         }
         floor_name = qfit_plan_task_floor(task);
     }
-    double floor_kld = floor_name ? qfit_plan_mix_find(floor_name)->mean_kld : INFINITY;
+    /* the task's floor: a mix at least as good as the floor mix, by the measured numbers
+     * when the floor mix was measured, else by the table's ranking */
+    const qfit_plan_mix *floor_mx = floor_name ? qfit_plan_mix_find(floor_name) : NULL;
+    const bool floor_measured = floor_mx && mix_kld(quality, floor_mx) >= 0;
+    double floor_kld = !floor_mx ? INFINITY : floor_measured ? mix_kld(quality, floor_mx) : floor_mx->mean_kld;
     int64_t def_ctx = m->n_ctx_train > 0 && m->n_ctx_train < QFIT_PLAN_DEFAULT_CTX ? m->n_ctx_train
                                                                                   : QFIT_PLAN_DEFAULT_CTX;
     int64_t target = base->n_ctx > 0 ? base->n_ctx : def_ctx;
@@ -561,9 +622,12 @@ int qfit_plan_fit(const qfit_plan_model *m, const qfit_plan_machine *mach,
     bool found = false;
     double best_q = INFINITY;
     for (size_t i = 0; i < N_MIXES; i++) {
-        if (mixes[i].mean_kld < 0 || mixes[i].mean_kld > floor_kld) continue;
+        const double kld = mix_kld(quality, &mixes[i]);
+        if (kld < 0 || mixes[i].mean_kld < 0) continue;
+        if ((floor_measured ? kld : mixes[i].mean_kld) > floor_kld) continue;
         for (int k = 0; k < 3; k++) {
-            double q = qfit_plan_quality_loss(mixes[i].name, kvs[k]);
+            /* the mix's loss (measured or the table's) plus the KV cache type's */
+            double q = qfit_plan_quality_loss(mixes[i].name, kvs[k]) - mixes[i].mean_kld + kld;
             for (int c = 0; c < nc; c++) {
                 qfit_plan_settings s = *base;
                 s.mix = mixes[i].name;
