@@ -2,6 +2,8 @@
 #include "cli/cli_env.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -87,4 +89,13 @@ int qfit_cli_parse_int(const char *cmd, const char *s, const char *what, int lo,
     }
     *out = (int)v;
     return 0;
+}
+
+void qfit_cli_block_stop_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, set, NULL);
+    signal(SIGPIPE, SIG_IGN);
 }

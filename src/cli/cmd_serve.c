@@ -75,11 +75,7 @@ int qfit_cmd_serve(int argc, char **argv)
 
     /* SIGINT/SIGTERM are blocked in every thread and taken by sigwait below */
     sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    qfit_cli_block_stop_signals(&set);
 
     qfit_server_config cfg = { .host = h.host, .port = h.port, .api_key = k, .no_auth = no_auth,
                                .origins = o, .store_root = root, .log = qfit_cli_log_line };

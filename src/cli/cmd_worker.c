@@ -132,11 +132,7 @@ int qfit_cmd_worker(int argc, char **argv)
     }
 
     sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    qfit_cli_block_stop_signals(&set);
 
     qfit_store *store = qfit_store_open(root, err, sizeof err);
     store_probe probe = { .store = store ? qfit_store_open(root, err, sizeof err) : NULL };
