@@ -292,3 +292,89 @@ Test(model, threadpool_chunks_run_each_chunk_exactly_once)
         qfit_threadpool_free(tp);
     }
 }
+
+/* qfit_model_replace_weight: every matrix of the F32 model replaced by its F16 rounding
+ * gives exactly the F16 file's logits (the hook is what the engine computes with), and
+ * restoring them gives exactly the F32 logits again. Refusals name the problem. */
+Test(model, replace_weight_is_what_the_engine_uses, .timeout = 300)
+{
+    char err[256];
+    qfit_model *m = qfit_model_load(model_f32(), err, sizeof err);
+    cr_assert_not_null(m, "%s", err);
+    qfit_model *m16 = qfit_model_load(tu_shared_path("models/kjv-llama-7m-f16.gguf"), err, sizeof err);
+    cr_assert_not_null(m16, "%s", err);
+    qfit_context_params cp = qfit_context_default_params();
+    cp.n_ctx = 64;
+    cp.n_threads = 2;
+    const int32_t toks[12] = { 1, 400, 52, 900, 13, 77, 1500, 8, 260, 2000, 31, 600 };
+    float *l32 = malloc(N_VOCAB * sizeof *l32), *l16 = malloc(N_VOCAB * sizeof *l16);
+    cr_assert(l32 && l16);
+    qfit_context *c = qfit_context_new(m16, &cp, err, sizeof err);
+    cr_assert_not_null(c, "%s", err);
+    cr_assert_eq(qfit_decode(c, toks, 12, 11), 0, "%s", qfit_context_error(c));
+    memcpy(l16, qfit_get_logits(c, 0), N_VOCAB * sizeof *l16);
+    qfit_context_free(c);
+    c = qfit_context_new(m, &cp, err, sizeof err);
+    cr_assert_not_null(c, "%s", err);
+    cr_assert_eq(qfit_decode(c, toks, 12, 11), 0, "%s", qfit_context_error(c));
+    memcpy(l32, qfit_get_logits(c, 0), N_VOCAB * sizeof *l32);
+    double d = 0;
+    for (int i = 0; i < N_VOCAB; i++) d = fmax(d, fabs((double)l32[i] - l16[i]));
+    cr_assert_gt(d, 1e-6, "the F16 file must differ from the F32 one for this test to mean anything");
+
+    /* every 2-D weight of the F32 file, as F16 */
+    const qfit_gguf *g = qfit_model_gguf(m);
+    void **bufs = calloc((size_t)qfit_gguf_n_tensors(g), sizeof *bufs);
+    int replaced = 0;
+    for (int64_t i = 0; i < qfit_gguf_n_tensors(g); i++) {
+        const qfit_gguf_tensor *t = qfit_gguf_tensor_at(g, i);
+        if (t->n_dims != 2) continue;
+        char name[128];
+        snprintf(name, sizeof name, "%.*s", (int)t->name.len, t->name.data);
+        const size_t nb = qfit_tensor_nbytes(QFIT_TYPE_F16, t->ne[0], t->ne[1]);
+        bufs[i] = malloc(nb);
+        cr_assert_eq(qfit_quantize_rows(QFIT_TYPE_F16, t->data, bufs[i], t->ne[1], t->ne[0], err, sizeof err), nb, "%s", err);
+        cr_assert_eq(qfit_model_replace_weight(m, name, QFIT_TYPE_F16, bufs[i], nb, err, sizeof err), 0, "%s: %s",
+                     name, err);
+        replaced++;
+    }
+    cr_assert_eq(replaced, 2 + 8 * 7);
+    qfit_context_reset(c);
+    cr_assert_eq(qfit_decode(c, toks, 12, 11), 0, "%s", qfit_context_error(c));
+    cr_expect_arr_eq(qfit_get_logits(c, 0), l16, N_VOCAB * sizeof *l16, "replaced by F16: not the F16 file's logits");
+
+    for (int64_t i = 0; i < qfit_gguf_n_tensors(g); i++) {
+        const qfit_gguf_tensor *t = qfit_gguf_tensor_at(g, i);
+        if (!bufs[i]) continue;
+        char name[128];
+        snprintf(name, sizeof name, "%.*s", (int)t->name.len, t->name.data);
+        cr_assert_eq(qfit_model_replace_weight(m, name, t->type, NULL, 0, err, sizeof err), 0, "%s: %s", name, err);
+    }
+    qfit_context_reset(c);
+    cr_assert_eq(qfit_decode(c, toks, 12, 11), 0, "%s", qfit_context_error(c));
+    cr_expect_arr_eq(qfit_get_logits(c, 0), l32, N_VOCAB * sizeof *l32, "restored: not the F32 logits");
+
+    /* refusals */
+    static const struct { const char *name; int type; size_t nbytes; const char *needle; } bad[] = {
+        { "blk.8.attn_q.weight", QFIT_TYPE_F16, 131072, "not a weight matrix" },
+        { "blk.01.attn_q.weight", QFIT_TYPE_F16, 131072, "not a weight matrix" },
+        { "blk.0.attn_norm.weight", QFIT_TYPE_F32, 1024, "not a weight matrix" },
+        { "blk.0.attn_q.weight", QFIT_TYPE_F16, 131071, "bytes given" },
+        { "blk.0.ffn_down.weight", QFIT_TYPE_Q4_K, 0, "bytes given" },
+        { "blk.0.attn_q.weight", 999, 131072, "does not fit" },
+    };
+    char dummy[16] = { 0 };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        err[0] = 0;
+        cr_expect_eq(qfit_model_replace_weight(m, bad[i].name, bad[i].type, dummy, bad[i].nbytes, err, sizeof err), -1,
+                     "%s accepted", bad[i].name);
+        cr_expect(strstr(err, bad[i].needle) != NULL, "%s: '%s'", bad[i].name, err);
+    }
+    for (int64_t i = 0; i < qfit_gguf_n_tensors(g); i++) free(bufs[i]);
+    free(bufs);
+    qfit_context_free(c);
+    free(l32);
+    free(l16);
+    qfit_model_free(m16);
+    qfit_model_free(m);
+}

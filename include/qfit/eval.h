@@ -64,6 +64,15 @@ typedef struct {
  * NULs; a NUL is added after them). NULL when it cannot be read (errno set). */
 char *qfit_eval_read_text(const char *path, size_t *len);
 
+/* A text file tokenized the way llama-perplexity / llama-imatrix -f read it: one
+ * trailing newline dropped, special tokens parsed, BOS added when the vocabulary says
+ * so. *ids (malloc'd, caller frees) and *n_ids; *bos the id to put in place of each
+ * chunk's first token (-1: none). A vocabulary that adds EOS is refused, as there.
+ * 0, or -1 with a message naming the file. */
+struct qfit_gguf;
+int qfit_eval_tokenize_file(const struct qfit_gguf *g, const char *path, int32_t **ids, size_t *n_ids,
+                            int32_t *bos, char *err, size_t err_len);
+
 /* Perplexity of tokens[0..n_tokens) (ignored when p->kld_base is set) using the context
  * c (whose n_ctx must be >= p->n_ctx; its cache is cleared for every chunk).
  * 0 on success, -1 with a message in err. */

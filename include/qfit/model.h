@@ -105,6 +105,17 @@ const qfit_gguf    *qfit_model_gguf(const qfit_model *m);
 double      qfit_model_load_seconds(const qfit_model *m);
 size_t      qfit_model_weight_bytes(const qfit_model *m);   /* bytes of all tensors */
 uint64_t    qfit_model_n_params(const qfit_model *m);
+/* Use data (type, the tensor's shape, nbytes = its rows times qfit_row_size(type, ne0))
+ * in place of the file's weight matrix `name` (token_embd.weight, output.weight or a
+ * layer's matrix "blk.N.attn_q.weight", ...; with tied embeddings token_embd.weight
+ * also replaces the output). data NULL restores the file's tensor. For measuring what
+ * one tensor's quantization costs (qfit quantize --calibrate) without writing a file.
+ * The caller owns data and keeps it until it is restored or the model is freed.
+ * Not thread-safe: no decode may run on a context of m meanwhile. 0, or -1 with a
+ * message (unknown name, not a weight matrix, a type without a kernel or a
+ * float conversion for that role, a size that does not match). */
+int qfit_model_replace_weight(qfit_model *m, const char *name, int type, const void *data,
+                              size_t nbytes, char *err, size_t err_len);
 /* Resident set size of this process in bytes (from /proc/self/statm; 0 if unknown). */
 size_t      qfit_process_rss_bytes(void);
 /* Peak resident set size (VmHWM of /proc/self/status) in bytes; 0 if unknown. */

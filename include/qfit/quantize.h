@@ -172,6 +172,34 @@ typedef void (*qfit_quantize_progress_fn)(void *user, int64_t done, int64_t tota
 
 typedef struct qfit_imatrix qfit_imatrix;   /* qfit/imatrix.h */
 
+/* A calibration text for measuring what each tensor's type costs (qfit_target_plan):
+ * tokens (the model's tokenizer, with BOS as llama-imatrix adds it) cut into n_chunks
+ * chunks of n_ctx, each run from an empty cache with bos in place of its first token
+ * (bos < 0: none). Borrowed, not modified. */
+typedef struct {
+    const int32_t *tokens;
+    size_t   n_tokens;
+    int      n_ctx;        /* tokens per chunk; <= 0: 256 */
+    int      n_chunks;     /* <= 0: every whole chunk of the text */
+    int32_t  bos;
+} qfit_calibration;
+
+/* step of n_steps starts: tensor `name` in candidate type (name "" and type -1 at the end) */
+typedef void (*qfit_target_progress_fn)(void *user, int64_t step, int64_t n_steps, const char *name, int type);
+
+typedef struct {
+    uint64_t data_bytes;   /* tensor data of the plan, each tensor padded to the alignment */
+    bool     measured;     /* costs were measured (calibration) rather than estimated */
+    double   cost;         /* summed cost of the planned tensors' choices: measured, the
+                              predicted mean KL divergence from the base on the calibration
+                              text (additivity assumed); estimated, the summed relative
+                              imatrix-weighted squared error */
+    int64_t  n_planned;    /* tensors whose type was chosen */
+    int64_t  n_measured;   /* calibration runs (a tensor in a candidate type each) */
+    long     n_calib_tokens;  /* positions scored per calibration run */
+    double   seconds;
+} qfit_target_result;
+
 typedef struct {
     int  ftype;                        /* a supported qfit_ftype */
     int  n_threads;                    /* <= 0: number of online CPUs */
@@ -187,12 +215,16 @@ typedef struct {
      * llama-quantize does (strings cut to 127 bytes as there). Not modified. */
     const qfit_imatrix *imatrix;
     const char *imatrix_file;
-    /* Quantize to a size instead of a fixed mix (needs imatrix; at most one of the two):
-     * target_size: file bytes; target_bpw: bits per weight of the tensor data. The types
-     * of the tensors the imatrix covers are chosen by qfit_target_plan; the others keep
-     * the ftype mix's type (ftype is also what general.file_type records). 0: off. */
+    /* Quantize to a size instead of a fixed mix (at most one of the two): target_size:
+     * file bytes; target_bpw: bits per weight of the tensor data. qfit_target_plan
+     * chooses the types, measured on calibration (may be NULL: then estimated from the
+     * imatrix, which is needed then); the tensors it does not plan keep the ftype mix's
+     * type (ftype is also what general.file_type records). 0: off. */
     uint64_t target_size;
     double   target_bpw;
+    const qfit_calibration *calibration;
+    bool     calibration_all;          /* qfit_target_params.measure_all */
+    qfit_target_progress_fn target_progress;   /* may be NULL (progress_user is passed) */
 } qfit_quantize_params;
 
 typedef struct {
@@ -209,30 +241,53 @@ typedef struct {
     int64_t  n_no_imatrix;             /* with an imatrix given: tensors of a type that uses one
                                           (qfit_type_uses_imatrix) it has no entry for */
     int64_t  n_target_planned;         /* tensors whose type qfit_target_plan chose */
-    double   target_error;             /* their summed relative imatrix-weighted squared error */
+    qfit_target_result target;         /* its result (zero without a target) */
 } qfit_quantize_stats;
 
 /* ---------------------------------------------------------------- quantize to a size */
 
 typedef struct {
-    uint64_t data_bytes;   /* tensor data of the plan, each tensor padded to the alignment */
-    double   error;        /* summed relative imatrix-weighted squared error of the planned tensors */
-    int64_t  n_planned;    /* tensors whose type was chosen */
-} qfit_target_result;
+    uint64_t budget;                      /* bytes of tensor data, each tensor padded to alignment */
+    size_t   alignment;                   /* the output file's (default 32) */
+    const qfit_imatrix *imatrix;          /* the quantizer's weights (may be NULL with a calibration) */
+    const qfit_calibration *calibration;  /* measure costs end to end (NULL: estimate them from imatrix) */
+    const char *model_path;               /* with a calibration: the file g was opened from (loaded
+                                             and run; it must be the same file) */
+    bool     measure_all;                 /* with a calibration: run every candidate (false: only the
+                                             probe, see below) */
+    int      n_threads;                   /* for the calibration runs; <= 0: all CPUs */
+    qfit_target_progress_fn progress;     /* may be NULL; called on the calling thread */
+    void    *progress_user;
+} qfit_target_params;
 
-/* Choose per-tensor types that fit budget bytes of tensor data (each tensor padded to
- * alignment) with the least error. types[i] (one per tensor of g, in file order) holds
- * the mix's choice on entry; tensors that are quantized, F32/F16/BF16 in g and covered
- * by an entry of im of size ne0 * ne2 get a new type: one of Q2_K Q3_K Q4_K Q5_K Q6_K
- * Q8_0 (rows a multiple of 256) or Q4_0 Q4_1 Q5_0 Q5_1 Q8_0, measured by quantizing
- * the tensor with each (and the imatrix) and summing w_j * (x - q(x))^2 relative to the
- * tensor's output energy sum w_j x^2; then a greedy
- * marginal-analysis knapsack picks the best error decrease per byte that still fits.
- * The others keep their type and count against the budget. Reads all tensor data of g
- * (about the time of quantizing the model 6 times, one thread). -1 with a message when
- * even the smallest choice does not fit or the imatrix covers nothing. */
-int qfit_target_plan(const qfit_gguf *g, const qfit_imatrix *im, uint64_t budget, size_t alignment,
-                     int *types, qfit_target_result *res, char *err, size_t err_len);
+void qfit_target_params_init(qfit_target_params *p);
+
+
+/* Choose per-tensor types that fit p->budget bytes of tensor data with the least cost.
+ * types[i] (one per tensor of g, in file order) holds the mix's choice on entry; the
+ * tensors it quantizes that are F32/F16/BF16 in g with rows a multiple of 32 (and,
+ * without a calibration, covered by an imatrix entry of ne0 * ne2 values) get one of
+ * Q2_K Q3_K IQ4_XS Q4_K Q5_K Q6_K Q8_0 (rows a multiple of 256) or Q4_0 IQ4_NL Q4_1
+ * Q5_0 Q5_1 Q8_0, each tried with the imatrix weights the quantizer will use:
+ *   - with a calibration: the model at p->model_path is run over the calibration
+ *     chunks once at full precision, then once per tensor with only that tensor
+ *     quantized to the probe type (Q3_K, or Q4_0 for rows not a multiple of 256); the
+ *     probe's cost is the mean over the positions of KL(base || that copy), the base's
+ *     distribution kept as its 128 most likely tokens and the rest in one bucket; the
+ *     other candidates cost the probe's KL divergence times their estimated error (as
+ *     below, quantizer weights or uniform ones) relative to the probe's. measure_all
+ *     runs every candidate instead (7x the runs; on the shared model it chose
+ *     as well as the probe did). Time: one perplexity run of the calibration text per
+ *     planned tensor (per tensor and candidate with measure_all);
+ *   - without: the imatrix-weighted squared error relative to the tensor's output
+ *     energy sum w_j x^2 (no forward pass; a cruder estimate: it does not see that one
+ *     matrix matters more to the output than another).
+ * Then a greedy marginal-analysis knapsack picks the best cost decrease per byte that
+ * still fits. The other tensors keep their type and count against the budget. -1 with a
+ * message when even the smallest choice does not fit, nothing can be planned, the
+ * calibration text is shorter than one chunk, or a run fails. */
+int qfit_target_plan(const qfit_gguf *g, const qfit_target_params *p, int *types, qfit_target_result *res,
+                     char *err, size_t err_len);
 
 /* Quantize in_path to out_path. Refuses (-1, message in err, nothing created
  * under out_path): unknown/unsupported ftype, output equal to input, a source

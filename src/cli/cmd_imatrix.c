@@ -71,25 +71,15 @@ int qfit_cmd_imatrix(int argc, char **argv)
 
     char err[512];
     int rc = 1;
-    qfit_tokenizer *tok = NULL;
     qfit_context *c = NULL;
     qfit_imatrix *im = NULL;
     int32_t *ids = NULL, *chunk = NULL;
-    size_t n_ids = 0, len = 0;
-    char *text = NULL;
+    size_t n_ids = 0;
+    int32_t bos = -1;
     qfit_model *m = qfit_model_load(model_path, err, sizeof err);
     if (!m) { fprintf(stderr, "qfit imatrix: %s\n", err); return 1; }
-    tok = qfit_tokenizer_from_gguf(qfit_model_gguf(m), err, sizeof err);
-    if (!tok) { fprintf(stderr, "qfit imatrix: tokenizer: %s\n", err); goto out; }
-    if (qfit_tokenizer_add_eos(tok)) {
-        fprintf(stderr, "qfit imatrix: the vocabulary adds EOS; not supported (as llama.cpp)\n");
-        goto out;
-    }
-    text = qfit_eval_read_text(text_path, &len);
-    if (!text) { fprintf(stderr, "qfit imatrix: cannot read %s\n", text_path); goto out; }
-    if (len > 0 && text[len - 1] == '\n') len--;   /* as llama.cpp's -f */
-    if (qfit_tokenize_alloc(tok, text, len, true, false, &ids, &n_ids) != 0) {
-        fprintf(stderr, "qfit imatrix: tokenization failed\n");
+    if (qfit_eval_tokenize_file(qfit_model_gguf(m), text_path, &ids, &n_ids, &bos, err, sizeof err) != 0) {
+        fprintf(stderr, "qfit imatrix: %s\n", err);
         goto out;
     }
     size_t n_chunk = n_ids / (size_t)n_ctx;
@@ -113,7 +103,6 @@ int qfit_cmd_imatrix(int argc, char **argv)
         fprintf(stderr, "qfit imatrix: %s\n", err);
         goto out;
     }
-    const int32_t bos = qfit_tokenizer_add_bos(tok) ? qfit_tokenizer_bos(tok) : -1;
     fprintf(stderr, "%zu tokens: %zu chunks of %d (%zu tokens after the last chunk unused)\n", n_ids, n_chunk, n_ctx,
             n_ids - n_chunk * (size_t)n_ctx);
 
@@ -152,11 +141,9 @@ int qfit_cmd_imatrix(int argc, char **argv)
     rc = 0;
 out:
     free(chunk);
-    free(text);
     free(ids);
     qfit_imatrix_free(im);
     qfit_context_free(c);
-    qfit_tokenizer_free(tok);
     qfit_model_free(m);
     return rc;
 }

@@ -55,6 +55,36 @@ char *qfit_eval_read_text(const char *path, size_t *len)
     return buf;
 }
 
+int qfit_eval_tokenize_file(const qfit_gguf *g, const char *path, int32_t **ids, size_t *n_ids,
+                            int32_t *bos, char *err, size_t err_len)
+{
+    char e[512];
+    *ids = NULL;
+    *n_ids = 0;
+    qfit_tokenizer *tok = qfit_tokenizer_from_gguf(g, e, sizeof e);
+    if (!tok) { snprintf(err, err_len, "tokenizer: %s", e); return -1; }
+    int rc = -1;
+    size_t len = 0;
+    char *text = NULL;
+    if (qfit_tokenizer_add_eos(tok)) {
+        snprintf(err, err_len, "the vocabulary adds EOS; not supported (as llama.cpp)");
+        goto out;
+    }
+    text = qfit_eval_read_text(path, &len);
+    if (!text) { snprintf(err, err_len, "cannot read %s", path); goto out; }
+    if (len > 0 && text[len - 1] == '\n') len--;   /* as llama.cpp's -f */
+    if (qfit_tokenize_alloc(tok, text, len, true, false, ids, n_ids) != 0) {
+        snprintf(err, err_len, "cannot tokenize %s", path);
+        goto out;
+    }
+    *bos = qfit_tokenizer_add_bos(tok) ? qfit_tokenizer_bos(tok) : -1;
+    rc = 0;
+out:
+    free(text);
+    qfit_tokenizer_free(tok);
+    return rc;
+}
+
 static const char *base_name(const char *path)
 {
     const char *s = strrchr(path, '/');
@@ -185,7 +215,6 @@ int qfit_eval_run(const qfit_eval_params *p, qfit_eval_result *res, char *err, s
     int rc = -1;
     int32_t *ids = NULL;
     size_t n_ids = 0;
-    char *text = NULL;
     int32_t bos = -1;
     bool made_logits = false;
     if ((size_t)snprintf(logits, sizeof logits, "%s/eval-base.logits", p->work_dir) >= sizeof logits) {
@@ -197,22 +226,9 @@ int qfit_eval_run(const qfit_eval_params *p, qfit_eval_result *res, char *err, s
     {
         qfit_gguf *g = qfit_gguf_open(p->model_path, e, sizeof e);
         if (!g) { snprintf(err, err_len, "eval: %s", e); goto out; }
-        qfit_tokenizer *tok = qfit_tokenizer_from_gguf(g, e, sizeof e);
-        if (!tok) { qfit_gguf_close(g); snprintf(err, err_len, "eval: tokenizer: %s", e); goto out; }
-        size_t len = 0;
-        text = qfit_eval_read_text(p->text_path, &len);
-        if (!text) {
-            qfit_tokenizer_free(tok);
-            qfit_gguf_close(g);
-            snprintf(err, err_len, "eval: cannot read %s", p->text_path);
-            goto out;
-        }
-        if (len > 0 && text[len - 1] == '\n') len--;   /* as llama.cpp's -f */
-        bos = qfit_tokenizer_add_bos(tok) ? qfit_tokenizer_bos(tok) : -1;
-        const int bad = qfit_tokenizer_add_eos(tok) || qfit_tokenize_alloc(tok, text, len, true, false, &ids, &n_ids) != 0;
-        qfit_tokenizer_free(tok);
+        const int bad = qfit_eval_tokenize_file(g, p->text_path, &ids, &n_ids, &bos, e, sizeof e);
         qfit_gguf_close(g);
-        if (bad) { snprintf(err, err_len, "eval: cannot tokenize %s (or the vocabulary adds EOS)", p->text_path); goto out; }
+        if (bad) { snprintf(err, err_len, "eval: %s", e); goto out; }
     }
 
     qfit_eval_row *base = &res->rows[0];
@@ -263,7 +279,6 @@ int qfit_eval_run(const qfit_eval_params *p, qfit_eval_result *res, char *err, s
 out:
     if (made_logits && !p->keep) unlink(logits);
     free(ids);
-    free(text);
     return rc;
 }
 

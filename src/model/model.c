@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -229,6 +230,87 @@ void qfit_model_free(qfit_model *m)
     free(m->layers);
     qfit_gguf_close(m->gguf);
     free(m);
+}
+
+/* The weight view of a matrix by its GGUF name (NULL: not one of the model's matrices). */
+static qfit_wt *weight_slot(qfit_model *m, const char *name, int *flags)
+{
+    *flags = W_MATRIX;
+    if (!strcmp(name, "token_embd.weight")) { *flags = W_EMBED; return &m->tok_embd; }
+    if (!strcmp(name, "output.weight")) return &m->output;
+    int il, len = 0;
+    if (sscanf(name, "blk.%d.%n", &il, &len) != 1 || len == 0 || il < 0 || il >= m->hp.n_layer) return NULL;
+    char want[96];
+    snprintf(want, sizeof want, "blk.%d.", il);
+    if (strncmp(name, want, strlen(want)) != 0) return NULL;   /* "blk.+1." and the like */
+    const char *suffix = name + len;
+    qfit_layer_w *L = &m->layers[il];
+    static const struct { const char *suffix; size_t off; } slots[] = {
+        { "attn_q.weight", offsetof(qfit_layer_w, wq) },
+        { "attn_k.weight", offsetof(qfit_layer_w, wk) },
+        { "attn_v.weight", offsetof(qfit_layer_w, wv) },
+        { "attn_output.weight", offsetof(qfit_layer_w, wo) },
+        { "ffn_gate.weight", offsetof(qfit_layer_w, w_gate) },
+        { "ffn_up.weight", offsetof(qfit_layer_w, w_up) },
+        { "ffn_down.weight", offsetof(qfit_layer_w, w_down) },
+    };
+    for (size_t i = 0; i < sizeof slots / sizeof *slots; i++)
+        if (!strcmp(suffix, slots[i].suffix)) return (qfit_wt *)((char *)L + slots[i].off);
+    return NULL;
+}
+
+int qfit_model_replace_weight(qfit_model *m, const char *name, int type, const void *data,
+                              size_t nbytes, char *err, size_t err_len)
+{
+    char dummy[8];
+    if (!err || !err_len) { err = dummy; err_len = sizeof dummy; }
+    if (!m || !name) { snprintf(err, err_len, "invalid arguments"); return -1; }
+    int flags;
+    qfit_wt *w = weight_slot(m, name, &flags);
+    if (!w || !w->data || qfit_gguf_find_tensor(m->gguf, name) < 0) {
+        snprintf(err, err_len, "'%s' is not a weight matrix of this model", name);
+        return -1;
+    }
+    qfit_wt fresh;
+    if (!data) {   /* the file's tensor, as loaded */
+        if (bind(m, name, w->ne0, w->ne1, flags, &fresh, err, err_len) <= 0) return -1;
+    } else {
+        const qfit_type_traits *tr = qfit_type_get_traits(type);
+        if (!tr || w->ne0 % tr->block_size) {
+            snprintf(err, err_len, "'%s': type %s does not fit rows of %lld", name,
+                     tr ? tr->name : "(unknown)", (long long)w->ne0);
+            return -1;
+        }
+        if ((flags & W_MATRIX) && qfit_vec_dot_type(type) < 0) {
+            snprintf(err, err_len, "'%s': type %s has no compute kernel", name, tr->name);
+            return -1;
+        }
+        if ((flags & W_EMBED) && !tr->can_dequantize) {
+            snprintf(err, err_len, "'%s': type %s cannot be converted to float", name, tr->name);
+            return -1;
+        }
+        const size_t rb = qfit_row_size(type, w->ne0);
+        if (rb == 0 || nbytes != rb * (size_t)w->ne1) {
+            snprintf(err, err_len, "'%s': %zu bytes given, %s rows need %zu", name, nbytes, tr->name,
+                     rb * (size_t)w->ne1);
+            return -1;
+        }
+        fresh = *w;
+        fresh.data = data;
+        fresh.type = type;
+        fresh.row_bytes = rb;
+    }
+    /* tied embeddings: the output is the same tensor */
+    if (w == &m->tok_embd && m->output.data == m->tok_embd.data && m->output.type == m->tok_embd.type) {
+        if ((data && qfit_vec_dot_type(type) < 0)) {
+            snprintf(err, err_len, "'%s' is also the output matrix: type %s has no compute kernel", name,
+                     qfit_type_name(type));
+            return -1;
+        }
+        m->output = fresh;
+    }
+    *w = fresh;
+    return 0;
 }
 
 const qfit_hparams *qfit_model_hparams(const qfit_model *m) { return &m->hp; }

@@ -159,12 +159,12 @@ static int set_output_kv(qfit_gguf_writer *w, const qfit_gguf *g, const qfit_qua
 /* --target-size / --target-bpw: the tensor-data budget, then qfit_target_plan over the
  * mix's types. The file's bytes before the tensor data do not depend on the types, so
  * they are measured once with a writer that is never begun. */
-static int plan_target(const qfit_gguf *g, const qfit_quantize_params *p, const size_t *order, int *types,
-                       qfit_quantize_stats *st, char *err, size_t err_len)
+static int plan_target(const qfit_gguf *g, const char *in_path, const qfit_quantize_params *p,
+                       const size_t *order, int *types, qfit_quantize_stats *st, char *err, size_t err_len)
 {
-    if (!p->imatrix) {
-        snprintf(err, err_len, "quantizing to a size needs an importance matrix (--imatrix): "
-                 "it measures how much each tensor's rounding matters");
+    if (!p->imatrix && !p->calibration) {
+        snprintf(err, err_len, "quantizing to a size needs a calibration text (--calibrate) or an importance "
+                 "matrix (--imatrix): they measure how much each tensor's rounding matters");
         return -1;
     }
     if (p->target_size && p->target_bpw > 0) {
@@ -204,14 +204,23 @@ static int plan_target(const qfit_gguf *g, const qfit_quantize_params *p, const 
         }
         budget = (uint64_t)(p->target_bpw * (double)n_el / 8.0);
     }
-    qfit_target_result r;
+    qfit_target_params tp;
+    qfit_target_params_init(&tp);
+    tp.budget = budget;
+    tp.alignment = qfit_gguf_alignment(g);
+    tp.imatrix = p->imatrix;
+    tp.calibration = p->calibration;
+    tp.measure_all = p->calibration_all;
+    tp.model_path = in_path;
+    tp.n_threads = p->n_threads;
+    tp.progress = p->target_progress;
+    tp.progress_user = p->progress_user;
     char perr[512];
-    if (qfit_target_plan(g, p->imatrix, budget, qfit_gguf_alignment(g), types, &r, perr, sizeof perr) != 0) {
+    if (qfit_target_plan(g, &tp, types, &st->target, perr, sizeof perr) != 0) {
         snprintf(err, err_len, "quantize to a size: %s", perr);
         return -1;
     }
-    st->n_target_planned = r.n_planned;
-    st->target_error = r.error;
+    st->n_target_planned = st->target.n_planned;
     return 0;
 }
 
@@ -280,7 +289,7 @@ int qfit_quantize_model(const char *in_path, const char *out_path,
         goto done;
     }
     if (params->target_size || params->target_bpw > 0) {
-        if (plan_target(g, params, order, types, &st, err, err_len) < 0) goto done;
+        if (plan_target(g, in_path, params, order, types, &st, err, err_len) < 0) goto done;
     }
 
     /* NUL-terminated names */
