@@ -193,6 +193,8 @@ char *qfit_eval_json(const qfit_eval_result *res);
  * file size when measured. Written with temp file + fsync + rename + directory fsync.
  * 0, or -1 with a message. */
 int qfit_eval_write_svg(const char *path, const qfit_eval_result *res, char *err, size_t err_len);
+/* qfit_eval_json's text written to path the same way (temp file + fsync + rename). */
+int qfit_eval_write_json(const char *path, const qfit_eval_result *res, char *err, size_t err_len);
 /* Indices of the Pareto front among rows[1..n_rows) in increasing size (front[] has
  * n_rows entries); returns their count. Exposed for tests. */
 int qfit_eval_pareto(const qfit_eval_result *res, int *front);

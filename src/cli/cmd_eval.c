@@ -32,6 +32,7 @@ static void eval_usage(FILE *f)
             "  --imatrix FILE       quantize with this importance matrix\n"
             "  --no-speed           skip the pp/tg speed measurement\n"
             "  --json               the table as JSON (fields: see include/qfit/eval.h)\n"
+            "  --json-out FILE      also write the JSON to FILE (the table still on stdout)\n"
             "  --svg FILE           charts: mean KLD vs size with the Pareto front, speed vs size\n"
             "  --out-dir DIR        where base logits and quantized files go (default: a temp dir)\n"
             "  --keep               keep them\n"
@@ -72,7 +73,8 @@ int qfit_cmd_eval(int argc, char **argv)
 {
     qfit_eval_params p;
     qfit_eval_params_init(&p);
-    const char *types_arg = NULL, *files_arg = NULL, *imatrix_path = NULL, *svg = NULL, *out_dir = NULL;
+    const char *types_arg = NULL, *files_arg = NULL, *imatrix_path = NULL, *svg = NULL, *out_dir = NULL,
+               *json_out = NULL;
     bool json = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -90,6 +92,7 @@ int qfit_cmd_eval(int argc, char **argv)
             else if (!strcmp(a, "--threads")) { if (qfit_cli_parse_int("eval", v, a, 1, &p.n_threads)) return 2; }
             else if (!strcmp(a, "--imatrix")) imatrix_path = v;
             else if (!strcmp(a, "--svg")) svg = v;
+            else if (!strcmp(a, "--json-out")) json_out = v;
             else if (!strcmp(a, "--out-dir")) out_dir = v;
             else { fprintf(stderr, "qfit eval: unknown option %s\n", a); eval_usage(stderr); return 2; }
         } else if (!p.model_path) p.model_path = a;
@@ -187,6 +190,10 @@ int qfit_cmd_eval(int argc, char **argv)
         if (svg) {
             if (qfit_eval_write_svg(svg, &res, err, sizeof err) != 0) { fprintf(stderr, "qfit eval: %s\n", err); rc = 1; }
             else fprintf(stderr, "chart: %s\n", svg);
+        }
+        if (json_out) {
+            if (qfit_eval_write_json(json_out, &res, err, sizeof err) != 0) { fprintf(stderr, "qfit eval: %s\n", err); rc = 1; }
+            else fprintf(stderr, "json: %s\n", json_out);
         }
     }
     if (p.keep) fprintf(stderr, "files kept in %s\n", p.work_dir);

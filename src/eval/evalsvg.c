@@ -248,6 +248,55 @@ static void write_charts(FILE *f, const qfit_eval_result *res, int *front, mark 
     fputs("</svg>\n", f);
 }
 
+/* buf[0..len) into path: temp file + fsync + rename + directory fsync (what: for messages) */
+static int write_atomic(const char *path, const char *buf, size_t len, const char *what, char *err, size_t err_len)
+{
+    /* temp file + fsync + rename + directory fsync */
+    const size_t pl = strlen(path);
+    char *tmp = malloc(pl + 16);
+    if (!tmp) { snprintf(err, err_len, "%s: out of memory", what); return -1; }
+    snprintf(tmp, pl + 16, "%s.tmp.XXXXXX", path);
+    int rc = -1;
+    const int fd = mkstemp(tmp);
+    if (fd < 0) { snprintf(err, err_len, "%s: cannot create %s: %s", what, tmp, strerror(errno)); goto out; }
+    {   /* mkstemp makes it 0600: give the file an ordinary file's mode (reading the umask
+         * means setting it: not thread-safe, like the rest of this writer) */
+        const mode_t um = umask(022);
+        umask(um);
+        fchmod(fd, 0666 & ~um);
+    }
+    size_t off = 0;
+    while (off < len) {
+        const ssize_t k = write(fd, buf + off, len - off);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) break;
+        off += (size_t)k;
+    }
+    if (off < len || fsync(fd) != 0) {
+        snprintf(err, err_len, "%s: write error on %s: %s", what, tmp, strerror(errno));
+        close(fd);
+        unlink(tmp);
+        goto out;
+    }
+    if (close(fd) != 0 || rename(tmp, path) != 0) {
+        snprintf(err, err_len, "%s: cannot write %s: %s", what, path, strerror(errno));
+        unlink(tmp);
+        goto out;
+    }
+    {
+        char *dir = strdup(path);
+        char *slash = dir ? strrchr(dir, '/') : NULL;
+        const char *d = !dir ? NULL : slash == dir ? "/" : slash ? (*slash = 0, dir) : ".";
+        const int dfd = d ? open(d, O_RDONLY | O_DIRECTORY) : -1;
+        if (dfd >= 0) { fsync(dfd); close(dfd); }
+        free(dir);
+    }
+    rc = 0;
+out:
+    free(tmp);
+    return rc;
+}
+
 int qfit_eval_write_svg(const char *path, const qfit_eval_result *res, char *err, size_t err_len)
 {
     char *buf = NULL;
@@ -264,49 +313,17 @@ int qfit_eval_write_svg(const char *path, const qfit_eval_result *res, char *err
     if (!m) { snprintf(err, err_len, "svg: out of memory"); return -1; }
     if (fclose(m) != 0 || !buf) { free(buf); snprintf(err, err_len, "svg: out of memory"); return -1; }
 
-    /* temp file + fsync + rename + directory fsync */
-    const size_t pl = strlen(path);
-    char *tmp = malloc(pl + 16);
-    if (!tmp) { free(buf); snprintf(err, err_len, "svg: out of memory"); return -1; }
-    snprintf(tmp, pl + 16, "%s.tmp.XXXXXX", path);
-    int rc = -1;
-    const int fd = mkstemp(tmp);
-    if (fd < 0) { snprintf(err, err_len, "svg: cannot create %s: %s", tmp, strerror(errno)); goto out; }
-    {   /* mkstemp makes it 0600: give the chart an ordinary file's mode (reading the umask
-         * means setting it: not thread-safe, like the rest of this writer) */
-        const mode_t um = umask(022);
-        umask(um);
-        fchmod(fd, 0666 & ~um);
-    }
-    size_t off = 0;
-    while (off < len) {
-        const ssize_t k = write(fd, buf + off, len - off);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) break;
-        off += (size_t)k;
-    }
-    if (off < len || fsync(fd) != 0) {
-        snprintf(err, err_len, "svg: write error on %s: %s", tmp, strerror(errno));
-        close(fd);
-        unlink(tmp);
-        goto out;
-    }
-    if (close(fd) != 0 || rename(tmp, path) != 0) {
-        snprintf(err, err_len, "svg: cannot write %s: %s", path, strerror(errno));
-        unlink(tmp);
-        goto out;
-    }
-    {
-        char *dir = strdup(path);
-        char *slash = dir ? strrchr(dir, '/') : NULL;
-        const char *d = !dir ? NULL : slash == dir ? "/" : slash ? (*slash = 0, dir) : ".";
-        const int dfd = d ? open(d, O_RDONLY | O_DIRECTORY) : -1;
-        if (dfd >= 0) { fsync(dfd); close(dfd); }
-        free(dir);
-    }
-    rc = 0;
-out:
-    free(tmp);
+    const int rc = write_atomic(path, buf, len, "svg", err, err_len);
     free(buf);
+    return rc;
+}
+
+
+int qfit_eval_write_json(const char *path, const qfit_eval_result *res, char *err, size_t err_len)
+{
+    char *j = qfit_eval_json(res);
+    if (!j) { snprintf(err, err_len, "json: out of memory"); return -1; }
+    const int rc = write_atomic(path, j, strlen(j), "json", err, err_len);
+    free(j);
     return rc;
 }

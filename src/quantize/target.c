@@ -4,16 +4,18 @@
  * Every tensor the plan may change gets a list of candidate types and, for each,
  * its bytes and a cost:
  *   - measured (a calibration text is given): the base model is run over the
- *     calibration chunks with only this tensor quantized to the candidate (the
- *     rest at full precision), and the cost is the mean KL divergence of its
- *     next-token distributions from the base's: what the choice does to the
- *     model's output, end to end;
+ *     calibration chunks with only this tensor quantized to the probe type (the rest at
+ *     full precision), and the probe's cost is the mean KL divergence of its next-token
+ *     distributions from the base's: what the tensor's rounding does to the model's
+ *     output, end to end. The other candidates' costs are the probe's scaled by their
+ *     estimated error (below) relative to the probe's; measure_all runs them all;
  *   - estimated (an importance matrix alone): sum over rows and columns of
  *     w_j * (x - q(x))^2, w the imatrix weights (the expected squared error of the
  *     tensor's outputs when inputs have those mean squares), divided by the
  *     outputs' expected energy sum w_j x^2 (a noise-to-signal ratio: absolute
  *     errors are not comparable between matmuls whose outputs have different
- *     scales).
+ *     scales). It cannot see that one matrix matters more to the output than another
+ *     of the same noise-to-signal ratio, which is what the measurement adds.
  * Costs are taken as additive over tensors (for small perturbations the KL
  * divergence is quadratic in them and independent rounding errors do not
  * correlate). A multiple-choice knapsack by greedy marginal analysis then starts
@@ -408,7 +410,9 @@ int qfit_target_plan(const qfit_gguf *g, const qfit_target_params *p, int *types
              * the ones the imatrix covers */
             bool plannable = tr && tr->quantized && types[i] != t->type && src_float && t->ne[3] == 1 &&
                              t->ne[0] % 32 == 0;
-            if (measured) plannable = plannable && t->ne[2] == 1;
+            if (measured)   /* a matrix the model computes with (restoring it is a no-op test) */
+                plannable = plannable && t->ne[2] == 1 &&
+                            qfit_model_replace_weight(cb.model, name, t->type, NULL, 0, NULL, 0) == 0;
             else plannable = plannable && e && e->n_per_mat * e->n_mat == t->ne[0] * t->ne[2];
             const int *cand = t->ne[0] % QFIT_QK_K == 0 ? K_CANDIDATES : LEGACY_CANDIDATES;
             const int nc = t->ne[0] % QFIT_QK_K == 0 ? (int)(sizeof K_CANDIDATES / sizeof *cand)
