@@ -222,13 +222,24 @@ Test(evalcmd, svg_escaped_and_complete)
 
 Test(evalcmd, svg_from_cli, .timeout = 300)
 {
-    char svg_path[600], cmd[4096];
+    char svg_path[600], json_path[600], cmd[4096];
     snprintf(svg_path, sizeof svg_path, "%s/eval.svg", tu_tmpdir());
-    snprintf(cmd, sizeof cmd, "%s eval %s %s --types Q5_K_M,Q4_K_M,Q3_K_S " EVAL_ARGS " --svg %s", tu_qfit_bin(),
-             model_f32(), val_text(), svg_path);
+    snprintf(json_path, sizeof json_path, "%s/eval.json", tu_tmpdir());
+    snprintf(cmd, sizeof cmd, "%s eval %s %s --types Q5_K_M,Q4_K_M,Q3_K_S " EVAL_ARGS " --svg %s --json-out %s",
+             tu_qfit_bin(), model_f32(), val_text(), svg_path, json_path);
     int st;
     char *out = tu_run(cmd, &st);
     cr_assert_eq(st, 0, "%s", out);
+    /* --json-out: the same run's rows, while the table still goes to stdout */
+    cr_expect_not_null(strstr(out, "| Q4_K_M |"), "%s", out);
+    json_error_t je;
+    json_t *j = json_load_file(json_path, 0, &je);
+    cr_assert_not_null(j, "%s: %s", json_path, je.text);
+    cr_expect_eq(json_array_size(json_object_get(j, "rows")), 4);
+    char needle[64];
+    snprintf(needle, sizeof needle, "| %.6f |", num(row_named(j, "Q4_K_M"), "kld_mean"));
+    cr_expect_not_null(strstr(out, needle), "the JSON's Q4_K_M KLD %s is not the table's: %s", needle, out);
+    json_decref(j);
     free(out);
     svg_parses(svg_path);
     char *svg = tu_read_file(svg_path, NULL);
