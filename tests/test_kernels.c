@@ -515,3 +515,110 @@ Test(kernels, unavailable_isa_from_the_environment_is_an_error, .timeout = 120)
     cr_expect_eq(st, 0, "%s", out);
     free(out);
 }
+
+/* ---------------------------------------------------------------- row kernels */
+
+static double rel_diff(double a, double b) { return fabs(a - b) / fmax(1e-6, fmax(fabs(a), fabs(b))); }
+
+/* The active ISA's row kernels (attention over the cache, SwiGLU, exp, f16 stores)
+ * against the scalar reference, each entry; rows8 (flash attention over 8 query rows)
+ * against a softmax computed with the scalar dots. Tolerances: float sums in another
+ * order (1e-5 relative), the vector exp (~1e-7, 1e-5 here); f16 conversion exact. */
+Test(kernels, row_kernels_match_scalar)
+{
+    for (int isa = QFIT_ISA_AVX2; isa <= QFIT_ISA_NEON; isa++) {
+        if (!try_isa(isa)) continue;
+        const qfit_row_kernels *V = qfit_row_kernels_active(), *S = &qfit_row_kernels_scalar;
+        if (V == S) {
+            cr_log_warn("ISA %s: no vector row kernels yet (the scalar table is used)", qfit_isa_name((qfit_isa)isa));
+            continue;
+        }
+        enum { N = 128, P = 70, HD = 64 };
+        float q[N], k[N], v[N], a1[N], a2[N], g1[N], g2[N], u[N];
+        uint16_t kh[N], h1[N], h2[N];
+        fill_random(q, N, 1);
+        fill_random(k, N, 2);
+        fill_random(v, N, 3);
+        fill_random(u, N, 4);
+        for (int i = 0; i < N; i++) kh[i] = qfit_fp32_to_fp16(k[i]);
+        cr_expect_leq(rel_diff(V->dot_f32(q, k, N), S->dot_f32(q, k, N)), 1e-5);
+        cr_expect_leq(rel_diff(V->dot_f16(q, kh, N), S->dot_f16(q, kh, N)), 1e-5);
+        /* block rows: the key in its type, the query in q8_0 */
+        uint8_t q8[N / 32 * sizeof(block_q8_0)], k8[N / 32 * sizeof(block_q8_0)], k4[N / 32 * sizeof(block_q4_0)];
+        qfit_quantize_activations(QFIT_TYPE_Q8_0, q, q8, N);
+        char err[128];
+        cr_assert_gt(qfit_quantize_rows(QFIT_TYPE_Q8_0, k, k8, 1, N, err, sizeof err), 0, "%s", err);
+        cr_assert_gt(qfit_quantize_rows(QFIT_TYPE_Q4_0, k, k4, 1, N, err, sizeof err), 0, "%s", err);
+        cr_expect_leq(rel_diff(V->dot_q8_0(q8, k8, N), S->dot_q8_0(q8, k8, N)), 1e-5);
+        cr_expect_leq(rel_diff(V->dot_q4_0(q8, k4, N), S->dot_q4_0(q8, k4, N)), 1e-5);
+        /* mad and scale */
+        for (int t = 0; t < 4; t++) {
+            memcpy(a1, u, sizeof a1);
+            memcpy(a2, u, sizeof a2);
+            switch (t) {
+            case 0: V->mad_f32(a1, v, 0.37f, N); S->mad_f32(a2, v, 0.37f, N); break;
+            case 1: V->mad_f16(a1, kh, 0.37f, N); S->mad_f16(a2, kh, 0.37f, N); break;
+            case 2: V->mad_q8_0(a1, k8, 0.37f, N); S->mad_q8_0(a2, k8, 0.37f, N); break;
+            default: V->mad_q4_0(a1, k4, 0.37f, N); S->mad_q4_0(a2, k4, 0.37f, N); break;
+            }
+            for (int i = 0; i < N; i++) cr_expect_leq(rel_diff(a1[i], a2[i]), 1e-5, "mad %d at %d", t, i);
+        }
+        memcpy(a1, u, sizeof a1);
+        memcpy(a2, u, sizeof a2);
+        V->scale(a1, -1.75f, N);
+        S->scale(a2, -1.75f, N);
+        cr_expect_arr_eq(a1, a2, sizeof a1, "scale");
+        /* exp_sub over a range that includes underflow, and swiglu */
+        for (int i = 0; i < N; i++) a1[i] = a2[i] = -30.0f + 0.25f * (float)i;
+        V->exp_sub(a1, 2.0f, N);
+        S->exp_sub(a2, 2.0f, N);
+        for (int i = 0; i < N; i++) cr_expect_leq(rel_diff(a1[i], a2[i]), 1e-5, "exp at %d", i);
+        memcpy(g1, q, sizeof g1);
+        memcpy(g2, q, sizeof g2);
+        V->swiglu(g1, u, N);
+        S->swiglu(g2, u, N);
+        for (int i = 0; i < N; i++) cr_expect_leq(fabs(g1[i] - g2[i]), 1e-5 * fmax(1.0, fabs(g2[i])), "swiglu at %d", i);
+        V->f32_to_f16(v, h1, N);
+        S->f32_to_f16(v, h2, N);
+        cr_expect_arr_eq(h1, h2, sizeof h1, "f32 -> f16");
+
+        if (!V->rows8) continue;
+        /* rows8 on an f16 cache of P positions: 5 real rows seeing 70, 69, ... positions */
+        uint16_t *kc = malloc(sizeof *kc * P * HD), *vc = malloc(sizeof *vc * P * HD);
+        float *kf = malloc(sizeof *kf * P * HD), *vf = malloc(sizeof *vf * P * HD);
+        float *qs = malloc(sizeof *qs * 8 * HD), *outs = malloc(sizeof *outs * 8 * HD);
+        float *scr = malloc(sizeof *scr * QFIT_ATTN_ROWS8_SCRATCH(HD, HD));
+        cr_assert(kc && vc && kf && vf && qs && outs && scr);
+        fill_random(kf, P * HD, 5);
+        fill_random(vf, P * HD, 6);
+        fill_random(qs, 8 * HD, 7);
+        for (int i = 0; i < P * HD; i++) kc[i] = qfit_fp32_to_fp16(kf[i]), vc[i] = qfit_fp32_to_fp16(vf[i]);
+        const float *qp[8];
+        float *op[8];
+        int npos[8];
+        for (int r = 0; r < 8; r++) {
+            qp[r] = qs + (size_t)(r < 5 ? r : 0) * HD;
+            op[r] = outs + (size_t)r * HD;
+            npos[r] = r < 5 ? P - r : P;
+        }
+        const float scale = 0.125f;
+        V->rows8(QFIT_TYPE_F16, QFIT_TYPE_F16, HD, HD, 5, qp, 0, npos, scale, (const uint8_t *)kc, HD * 2,
+                 (const uint8_t *)vc, HD * 2, op, NULL, scr);
+        for (int r = 0; r < 5; r++) {
+            double sc[P], M = -INFINITY, sum = 0;
+            for (int p = 0; p < npos[r]; p++) {
+                sc[p] = scale * S->dot_f16(qp[r], kc + (size_t)p * HD, HD);
+                M = fmax(M, sc[p]);
+            }
+            for (int p = 0; p < npos[r]; p++) sum += (sc[p] = exp(sc[p] - M));
+            for (int d = 0; d < HD; d++) {
+                double o = 0;
+                for (int p = 0; p < npos[r]; p++) o += sc[p] / sum * qfit_fp16_to_fp32(vc[(size_t)p * HD + d]);
+                cr_expect_leq(fabs(op[r][d] - o), 1e-4 * fmax(1.0, fabs(o)), "rows8 row %d dim %d: %g vs %g", r, d,
+                              op[r][d], o);
+            }
+        }
+        free(kc); free(vc); free(kf); free(vf); free(qs); free(outs); free(scr);
+    }
+    qfit_isa_select(qfit_isa_best());
+}

@@ -67,6 +67,60 @@ int    qfit_gemm(int wtype, int64_t k,
                  const void *A, size_t a_stride, int64_t m,
                  float *Y, int64_t ldy);
 
+/* ---------------------------------------------------------------- row kernels
+ * Attention over the KV cache and element-wise row operations of the forward pass,
+ * one table per instruction set, read in place from the cache (nothing dequantizes
+ * the whole cache):
+ *   dot_*: q . k for one cached key row of n elements. f32/f16 keys take the query
+ *          in f32; q8_0/q4_0 keys take the query quantized to q8_0 (integer dots, as ggml).
+ *   mad_*: acc[0..n) += w * v for one cached value row.
+ *   scale: acc[0..n) *= s.   exp_sub: x[i] = exp(x[i] - m).
+ *   swiglu: g[i] = silu(g[i]) * u[i].
+ *   f32_to_f16: y[i] = fp16(x[i]), round to nearest even.
+ *   rows8 (NULL where the ISA has none): flash attention on K and V caches of f16,
+ *          q8_0 or q4_0 (converted in registers) for 8 query rows q[r] (hdk floats)
+ *          sharing one KV head, row r seeing cached positions [p_begin, npos[r])
+ *          (prefill: p_begin = 0, npos[r] >= 1); k0 / v0 = this head's slice of position
+ *          0, rows k_stride / v_stride bytes apart. Only rows r < nrows (1..8) are
+ *          wanted: the others must still point at valid memory (a copy of a real query,
+ *          a scratch output). ml == NULL: out[r] (hdv floats, distinct) =
+ *          softmax(scale q[r] . K^T) V. ml != NULL (a KV range of a split decode):
+ *          out[r] = the unnormalized sum of exp(s - M) V, ml[2r] = M (the max scaled
+ *          score, -inf if none), ml[2r+1] = the sum of exp(s - M). A rotated (Hadamard)
+ *          cache is the caller's business. hdk, hdv multiples of 8 (block types: of
+ *          their block size); scratch: QFIT_ATTN_ROWS8_SCRATCH(hdk, hdv) floats.
+ * Block rows are whole blocks of 32 (n % 32 == 0); f32/f16 rows any n. The vector
+ * tables agree with the scalar one to float rounding (exp: ~1e-7 relative). */
+typedef struct {
+    float (*dot_f32)(const float *q, const float *k, int n);
+    float (*dot_f16)(const float *q, const uint16_t *k, int n);
+    float (*dot_q8_0)(const void *q8, const void *k, int n);
+    float (*dot_q4_0)(const void *q8, const void *k, int n);
+    void (*mad_f32)(float *acc, const float *v, float w, int n);
+    void (*mad_f16)(float *acc, const uint16_t *v, float w, int n);
+    void (*mad_q8_0)(float *acc, const void *v, float w, int n);
+    void (*mad_q4_0)(float *acc, const void *v, float w, int n);
+    void (*scale)(float *acc, float s, int n);
+    void (*exp_sub)(float *x, float m, int n);
+    void (*swiglu)(float *g, const float *u, int64_t n);
+    void (*f32_to_f16)(const float *x, uint16_t *y, int64_t n);
+    void (*rows8)(int type_k, int type_v, int hdk, int hdv, int nrows, const float *const *q, int p_begin,
+                  const int *npos, float scale, const uint8_t *k0, size_t k_stride, const uint8_t *v0,
+                  size_t v_stride, float *const *out, float *ml, float *scratch);
+} qfit_row_kernels;
+
+#define QFIT_ATTN_ROWS8_SCRATCH(hdk, hdv) ((size_t)(hdk) * (8 + 64) + 64 * 8 + 64 * (size_t)(hdv))
+
+/* The table for the active ISA (qfit_isa_active; it follows qfit_isa_select): the
+ * vector one where this CPU has it (x86: AVX2 + FMA + F16C), else the scalar one.
+ * Static; thread-safe. */
+const qfit_row_kernels *qfit_row_kernels_active(void);
+/* The scalar reference table. */
+extern const qfit_row_kernels qfit_row_kernels_scalar;
+
+/* A pause for spin-wait loops (x86 PAUSE, ARM YIELD, nothing elsewhere). */
+void qfit_cpu_relax(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -76,6 +76,8 @@ void qk_fill_avx512(qk_table *t);   /* requires AVX-512F/BW/VL/DQ + VNNI */
 /* gemm_avx2.c / gemm_avx512.c: panel kernels */
 void qk_fill_gemm_avx2(qk_table *t);
 void qk_fill_gemm_avx512(qk_table *t);
+/* attn_avx2.c: the row kernels (needs AVX2 + FMA + F16C) */
+extern const qfit_row_kernels qfit_row_kernels_avx2;
 #endif
 #if defined(__aarch64__)
 /* dot_neon.c; dotprod: the CPU has SDOT/UDOT */

@@ -7,9 +7,9 @@
  *   plain: the whole row of scores of one (token, head) is materialized in a
  *     per-thread buffer of n_ctx floats (sized by qfit_compute_buffer_bytes),
  *     softmaxed, then the values are summed with those weights.
- * Both read every cache type in place through the row kernels of attn.h. */
+ * Both read every cache type in place through the row kernels of the active ISA
+ * (qfit_row_kernels, qfit/kernels.h: c->rk). */
 #include "model/model_internal.h"
-#include "model/attn.h"
 
 #include <math.h>
 #include <string.h>
@@ -17,92 +17,6 @@
 #include "qfit/kernels.h"
 #include "qfit/quant.h"
 #include "quant/blocks.h"
-
-/* ------------------------------------------------------- scalar kernels */
-
-static inline float h2f(uint16_t h) { return qfit_f16_table[h]; }
-
-static float s_dot_f32(const float *q, const float *k, int n)
-{
-    float s = 0.0f;
-    for (int i = 0; i < n; i++) s += q[i] * k[i];
-    return s;
-}
-
-static float s_dot_f16(const float *q, const uint16_t *k, int n)
-{
-    float s = 0.0f;
-    for (int i = 0; i < n; i++) s += q[i] * h2f(k[i]);
-    return s;
-}
-
-static float s_dot_q8_0(const void *q8, const void *k, int n)
-{
-    const block_q8_0 *y = q8, *x = k;
-    float s = 0.0f;
-    for (int b = 0; b < n / 32; b++) {
-        int sum = 0;
-        for (int i = 0; i < 32; i++) sum += x[b].qs[i] * y[b].qs[i];
-        s += (float)sum * (h2f(x[b].d) * h2f(y[b].d));
-    }
-    return s;
-}
-
-static float s_dot_q4_0(const void *q8, const void *k, int n)
-{
-    const block_q8_0 *y = q8;
-    const block_q4_0 *x = k;
-    float s = 0.0f;
-    for (int b = 0; b < n / 32; b++) {
-        int sum = 0;
-        for (int i = 0; i < 16; i++) {
-            sum += ((x[b].qs[i] & 0x0f) - 8) * y[b].qs[i];
-            sum += ((x[b].qs[i] >> 4) - 8) * y[b].qs[i + 16];
-        }
-        s += (float)sum * (h2f(x[b].d) * h2f(y[b].d));
-    }
-    return s;
-}
-
-static void s_mad_f32(float *acc, const float *v, float w, int n)
-{
-    for (int i = 0; i < n; i++) acc[i] += w * v[i];
-}
-
-static void s_mad_f16(float *acc, const uint16_t *v, float w, int n)
-{
-    for (int i = 0; i < n; i++) acc[i] += w * h2f(v[i]);
-}
-
-static void s_mad_q8_0(float *acc, const void *v, float w, int n)
-{
-    const block_q8_0 *x = v;
-    for (int b = 0; b < n / 32; b++) {
-        const float d = w * h2f(x[b].d);
-        for (int i = 0; i < 32; i++) acc[32 * b + i] += d * (float)x[b].qs[i];
-    }
-}
-
-static void s_mad_q4_0(float *acc, const void *v, float w, int n)
-{
-    const block_q4_0 *x = v;
-    for (int b = 0; b < n / 32; b++) {
-        const float d = w * h2f(x[b].d);
-        for (int i = 0; i < 16; i++) {
-            acc[32 * b + i] += d * (float)((x[b].qs[i] & 0x0f) - 8);
-            acc[32 * b + i + 16] += d * (float)((x[b].qs[i] >> 4) - 8);
-        }
-    }
-}
-
-static void s_scale(float *acc, float s, int n)
-{
-    for (int i = 0; i < n; i++) acc[i] *= s;
-}
-
-const qfit_attn_kernels qfit_attn_kernels_scalar = {
-    s_dot_f32, s_dot_f16, s_dot_q8_0, s_dot_q4_0, s_mad_f32, s_mad_f16, s_mad_q8_0, s_mad_q4_0, s_scale,
-};
 
 void qfit_hadamard64(float *x, int64_t n)
 {
@@ -123,7 +37,7 @@ void qfit_hadamard64(float *x, int64_t n)
 
 typedef struct {
     qfit_context *c;
-    const qfit_attn_kernels *K;
+    const qfit_row_kernels *K;
     int il, n, n_split;
     int qtype;        /* what the query is turned into for the key dot: F32 or a vec-dot type */
     float scale;
@@ -219,11 +133,7 @@ static void flash_range(const attn_job *J, const uint8_t *kh, const uint8_t *vh,
             }
             M = mt;
         }
-#if defined(__x86_64__) || defined(__i386__)
-        if (J->c->attn_simd) qfit_exp_sub_avx2(s->tile, M, nt);
-        else
-#endif
-            for (int i = 0; i < nt; i++) s->tile[i] = expf(s->tile[i] - M);
+        J->K->exp_sub(s->tile, M, nt);
         for (int i = 0; i < nt; i++) {
             const float w = s->tile[i];
             S += w;
@@ -338,8 +248,8 @@ static void chunk_plain(void *arg, int chunk, int ith)
     }
 }
 
-#if defined(__x86_64__) || defined(__i386__)
-/* prefill, f16 K/V, AVX2: blocks of 8 query rows (token, head) sharing a KV head */
+/* prefill, f16/q8_0/q4_0 K/V, an ISA with a rows8 kernel: blocks of 8 query rows
+ * (token, head) sharing a KV head */
 typedef struct {
     qfit_context *c;
     int il, n, nblk, gqa;
@@ -355,7 +265,7 @@ static bool rows8_ok(const qfit_context *c)
     const bool types = (tk == QFIT_TYPE_F16 || tk == QFIT_TYPE_Q8_0 || tk == QFIT_TYPE_Q4_0) &&
                        (tv == QFIT_TYPE_F16 || tv == QFIT_TYPE_Q8_0 || tv == QFIT_TYPE_Q4_0);
     /* f16 rows in steps of 8 floats, block rows in whole blocks of 32 */
-    return c->attn_simd && types && hp->head_dim_k % (tk == QFIT_TYPE_F16 ? 8 : 32) == 0 &&
+    return c->rk->rows8 && types && hp->head_dim_k % (tk == QFIT_TYPE_F16 ? 8 : 32) == 0 &&
            hp->head_dim_v % (tv == QFIT_TYPE_F16 ? 8 : 32) == 0 && hp->n_head % hp->n_head_kv == 0;
 }
 
@@ -413,14 +323,14 @@ static void chunk_rows8(void *arg, int chunk, int ith)
     const uint8_t *kh = kv->k + layer_off * kv->row_k + (size_t)hk * kv->head_k;
     const uint8_t *vh = kv->v + layer_off * kv->row_v + (size_t)hk * kv->head_v;
     rows8_queries(c, qp, scr);
-    qfit_attn_rows8_avx2(kv->type_k, kv->type_v, hdk, hdv, 8, qp, 0, npos, R->scale, kh, kv->row_k, vh, kv->row_v, op,
+    c->rk->rows8(kv->type_k, kv->type_v, hdk, hdv, 8, qp, 0, npos, R->scale, kh, kv->row_k, vh, kv->row_v, op,
                          NULL, scr);
     if (c->rot_v)
         for (int r = 0; r < 8; r++)
             if (b * 8 + r < nrows) qfit_hadamard64(op[r], hdv);
 }
 
-/* decode (one token), AVX2, the cache types of rows8_ok: the query heads sharing a
+/* decode (one token), the cache types of rows8_ok: the query heads sharing a
  * KV head (up to 8 at a time) read each cached K/V row once, instead of once per head. Task =
  * (KV head, group of 8 query heads, KV chunk); with several chunks the partials go
  * to c->attn_part for merge_split. */
@@ -469,7 +379,7 @@ static void chunk_dec8(void *arg, int task, int ith)
     const uint8_t *kh = kv->k + layer_off * kv->row_k + (size_t)hk * kv->head_k;
     const uint8_t *vh = kv->v + layer_off * kv->row_v + (size_t)hk * kv->head_v;
     rows8_queries(c, qp, scr);
-    qfit_attn_rows8_avx2(kv->type_k, kv->type_v, hdk, hdv, nrows, qp, p0, npos, D->scale, kh, kv->row_k, vh, kv->row_v,
+    c->rk->rows8(kv->type_k, kv->type_v, hdk, hdv, nrows, qp, p0, npos, D->scale, kh, kv->row_k, vh, kv->row_v,
                          op, D->n_split > 1 ? ml : NULL, scr);
     if (D->n_split > 1) {   /* merge_split rotates the merged output back */
         for (int r = 0; r < nrows; r++) {
@@ -525,7 +435,6 @@ static bool try_rows8(qfit_context *c, int il, int n)
     qfit_threadpool_run_chunks(c->tp, chunk_rows8, &R, R.nblk * hp->n_head_kv);
     return true;
 }
-#endif
 
 static void attention_run1(qfit_context *c, int il, int n)
 {
@@ -537,18 +446,12 @@ static void attention_run1(qfit_context *c, int il, int n)
     J.n = n;
     J.n_split = 1;
     J.scale = 1.0f / sqrtf((float)hp->head_dim_k);
-#if defined(__x86_64__) || defined(__i386__)
-    J.K = c->attn_simd ? &qfit_attn_kernels_avx2 : &qfit_attn_kernels_scalar;
-#else
-    J.K = &qfit_attn_kernels_scalar;
-#endif
+    J.K = c->rk;
     switch (c->kv.type_k) {
     case QFIT_TYPE_F32: case QFIT_TYPE_F16: J.qtype = QFIT_TYPE_F32; break;
     default: J.qtype = qfit_vec_dot_type(c->kv.type_k); break;
     }
-#if defined(__x86_64__) || defined(__i386__)
     if (c->flash_attn && try_rows8(c, il, n)) return;
-#endif
     if (!c->flash_attn) {
         const int64_t nt = (int64_t)n * hp->n_head;
         J.per_chunk = (nt + 4 * c->n_threads - 1) / (4 * c->n_threads);
@@ -556,9 +459,7 @@ static void attention_run1(qfit_context *c, int il, int n)
         qfit_threadpool_run_chunks(c->tp, chunk_plain, &J, (int)((nt + J.per_chunk - 1) / J.per_chunk));
         return;
     }
-#if defined(__x86_64__) || defined(__i386__)
     if (n == 1 && try_dec8(c, il, &J)) return;
-#endif
     if (n == 1) {
         /* decode: when the heads alone do not give every thread several tasks,
          * split each head's KV range into chunks of at least QFIT_ATTN_MIN_CHUNK */

@@ -3,7 +3,6 @@
  * (token, head) pairs). Activations are quantized once per matmul input into the
  * weight type's vec-dot type and all rows of the pass go through qfit_gemm. */
 #include "model/model_internal.h"
-#include "model/attn.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -23,7 +22,6 @@ static void rms_norm_row(const float *x, const float *w, float *y, int64_t n, fl
     for (int64_t i = 0; i < n; i++) y[i] = (x[i] * scale) * w[i];
 }
 
-static inline float silu(float x) { return x / (1.0f + expf(-x)); }
 
 /* The matmul input observer (qfit_context_set_matmul_observer): n rows of k floats,
  * stride ld, going into weight "blk.<il>.<what>" (il < 0: "<what>"). */
@@ -95,11 +93,7 @@ static void chunk_norm_quant(void *arg, int chunk, int ith)
 
 static inline void swiglu_rows(const qfit_context *c, float *g, const float *u, int64_t n)
 {
-#if defined(__x86_64__) || defined(__i386__)
-    if (c->attn_simd) { qfit_swiglu_avx2(g, u, n); return; }
-#endif
-    (void)c;
-    for (int64_t i = 0; i < n; i++) g[i] = silu(g[i]) * u[i];
+    c->rk->swiglu(g, u, n);
 }
 
 /* one chunk: rows [i0, i1) of one weight of the group (with SWIGLU: of gate and up) */
@@ -270,13 +264,11 @@ static void chunk_qkv_post(void *arg, int chunk, int ith)
         if (c->rot_k) { qfit_hadamard64(q, qd); qfit_hadamard64(k, kd); }
         if (c->rot_v) qfit_hadamard64(v, vd);
         const size_t cell = kv_cell(&c->kv, op->il, c->tok_seq[j], pos);
-#if defined(__x86_64__) || defined(__i386__)
-        if (c->attn_simd && c->kv.type_k == QFIT_TYPE_F16 && c->kv.type_v == QFIT_TYPE_F16) {
-            qfit_f32_to_f16_avx2(k, (uint16_t *)(c->kv.k + cell * c->kv.row_k), kd);
-            qfit_f32_to_f16_avx2(v, (uint16_t *)(c->kv.v + cell * c->kv.row_v), vd);
+        if (c->kv.type_k == QFIT_TYPE_F16 && c->kv.type_v == QFIT_TYPE_F16) {
+            c->rk->f32_to_f16(k, (uint16_t *)(c->kv.k + cell * c->kv.row_k), kd);
+            c->rk->f32_to_f16(v, (uint16_t *)(c->kv.v + cell * c->kv.row_v), vd);
             continue;
         }
-#endif
         qfit_kv_store_row(c->kv.type_k, k, c->kv.k + cell * c->kv.row_k, kd);
         qfit_kv_store_row(c->kv.type_v, v, c->kv.v + cell * c->kv.row_v, vd);
     }

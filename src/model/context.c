@@ -284,11 +284,7 @@ qfit_context *qfit_context_new(const qfit_model *m, const qfit_context_params *p
         c->rot_k = p.kv_rotate != 0 && qk && hp->head_dim_k % 64 == 0;
         c->rot_v = p.kv_rotate != 0 && qv && hp->head_dim_v % 64 == 0;
     }
-    {
-        const qfit_cpu_features *cf = qfit_cpu_get_features();
-        c->attn_simd_hw = cf && cf->avx2 && cf->fma && cf->f16c;
-        c->attn_simd = c->attn_simd_hw && qfit_isa_active() != QFIT_ISA_SCALAR;
-    }
+    c->rk = qfit_row_kernels_active();
 
     qfit_kv_cache *kv = &c->kv;
     kv->type_k = p.type_k;
@@ -436,7 +432,7 @@ static int decode_tokens(qfit_context *c, int n, const int32_t *token, const int
     c->err[0] = 0;
     c->n_logits = 0;
     c->out_embd = c->embeddings;
-    c->attn_simd = c->attn_simd_hw && qfit_isa_active() != QFIT_ISA_SCALAR;
+    c->rk = qfit_row_kernels_active();
 #define SEQ(i) (seq ? seq[i] : 0)
 #define WANT(i) (want ? want[i] : (i) >= logits_from)
     int n_out = 0;

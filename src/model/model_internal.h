@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "qfit/kernels.h"
 #include "qfit/model.h"
 #include "model/threadpool.h"
 
@@ -86,9 +87,8 @@ struct qfit_context {
     size_t  score_stride; /* floats per thread */
     bool    flash_attn;
     bool    rot_k, rot_v; /* quantized K / V cache stored Hadamard-rotated (as llama.cpp) */
-    bool    attn_simd_hw; /* the CPU has AVX2+FMA+F16C */
-    bool    attn_simd;    /* use those kernels: attn_simd_hw and the active ISA is not scalar,
-                             refreshed by every qfit_decode (qfit_isa_select may change it) */
+    const qfit_row_kernels *rk;  /* attention and element-wise row kernels of the active ISA,
+                                    refreshed by every qfit_decode (qfit_isa_select may change it) */
     size_t  kv_bytes, compute_bytes;
 
     bool    embeddings; /* embeddings mode requested (qfit_set_embeddings) */

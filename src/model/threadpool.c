@@ -15,6 +15,7 @@
  * the done counter, so a wake-up is never lost (each side either sees the
  * other's store or is seen by it). */
 #include "model/threadpool.h"
+#include "qfit/kernels.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -58,14 +59,6 @@ struct qfit_threadpool {
     pthread_cond_t cv_done;
 };
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
 
 static void *worker_main(void *p)
 {
@@ -75,7 +68,7 @@ static void *worker_main(void *p)
     for (;;) {
         uint64_t s = atomic_load_explicit(&tp->state, memory_order_acquire);
         for (int i = 0; ST_GEN(s) == seen && i < SPIN_ITERS; i++) {
-            cpu_relax();
+            qfit_cpu_relax();
             s = atomic_load_explicit(&tp->state, memory_order_acquire);
         }
         if (ST_GEN(s) == seen) {
@@ -219,7 +212,7 @@ static void wait_done(qfit_threadpool *tp, int want)
 {
     for (int i = 0; i < SPIN_ITERS; i++) {
         if (atomic_load_explicit(&tp->done, memory_order_acquire) >= want) return;
-        cpu_relax();
+        qfit_cpu_relax();
     }
     pthread_mutex_lock(&tp->mu);
     atomic_store(&tp->main_waiting, 1);

@@ -1,5 +1,7 @@
-/* Attention row kernels, AVX2 + FMA + F16C (chosen at run time when the CPU has them). */
-#include "model/attn.h"
+/* Row kernels (qfit_row_kernels in qfit/kernels.h), AVX2 + FMA + F16C: chosen at run
+ * time when the CPU has them. */
+#include "qfit/kernels.h"
+#include "kernels/kernels_internal.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -151,10 +153,6 @@ static void scale(float *acc, float s, int n)
     for (; i < n; i++) acc[i] *= s;
 }
 
-const qfit_attn_kernels qfit_attn_kernels_avx2 = {
-    dot_f32, dot_f16, dot_q8_0, dot_q4_0, mad_f32, mad_f16, mad_q8_0, mad_q4_0, scale,
-};
-
 /* ------------------------------------------------ vector exp and SwiGLU */
 
 /* e^x for 8 lanes: x = n ln2 + r with n = round(x / ln2) and |r| <= ln2 / 2,
@@ -178,7 +176,7 @@ static inline __m256 exp8(__m256 x)
     return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p), e));
 }
 
-void qfit_swiglu_avx2(float *g, const float *u, int64_t n)
+static void qfit_swiglu_avx2(float *g, const float *u, int64_t n)
 {
     int64_t i = 0;
     const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
@@ -190,7 +188,7 @@ void qfit_swiglu_avx2(float *g, const float *u, int64_t n)
     for (; i < n; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 
-void qfit_exp_sub_avx2(float *x, float m, int n)
+static void qfit_exp_sub_avx2(float *x, float m, int n)
 {
     int i = 0;
     const __m256 mv = _mm256_set1_ps(m);
@@ -238,7 +236,7 @@ static inline __attribute__((always_inline)) void kv_row_to_f32(int type, const 
  * to query row r: the scores of a tile are kept transposed, st[t] = the 8 rows'
  * scores of position t0 + t, so the running max, the softmax weights and the sums
  * are plain lane-wise vector operations. */
-void qfit_attn_rows8_avx2(int type_k, int type_v, int hdk, int hdv, int nrows, const float *const *q, int p_begin,
+static void qfit_attn_rows8_avx2(int type_k, int type_v, int hdk, int hdv, int nrows, const float *const *q, int p_begin,
                           const int *npos, float scale, const uint8_t *k0, size_t k_stride, const uint8_t *v0,
                           size_t v_stride, float *const *out, float *ml, float *scratch)
 {
@@ -413,10 +411,17 @@ void qfit_attn_rows8_avx2(int type_k, int type_v, int hdk, int hdv, int nrows, c
     }
 }
 
-void qfit_f32_to_f16_avx2(const float *x, uint16_t *y, int64_t n)
+static void qfit_f32_to_f16_avx2(const float *x, uint16_t *y, int64_t n)
 {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
         _mm_storeu_si128((__m128i *)(y + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
     for (; i < n; i++) y[i] = (uint16_t)_cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT);
 }
+
+const qfit_row_kernels qfit_row_kernels_avx2 = {
+    .dot_f32 = dot_f32, .dot_f16 = dot_f16, .dot_q8_0 = dot_q8_0, .dot_q4_0 = dot_q4_0,
+    .mad_f32 = mad_f32, .mad_f16 = mad_f16, .mad_q8_0 = mad_q8_0, .mad_q4_0 = mad_q4_0,
+    .scale = scale, .exp_sub = qfit_exp_sub_avx2, .swiglu = qfit_swiglu_avx2,
+    .f32_to_f16 = qfit_f32_to_f16_avx2, .rows8 = qfit_attn_rows8_avx2,
+};
