@@ -84,6 +84,8 @@ extern const qfit_row_kernels qfit_row_kernels_avx2;
 void qk_fill_neon(qk_table *t, int dotprod);
 /* gemm_neon.c: panel kernels */
 void qk_fill_gemm_neon(qk_table *t, int dotprod);
+/* row_neon.c: the row kernels (ARMv8.0 NEON) */
+extern const qfit_row_kernels qfit_row_kernels_neon;
 #endif
 
 /* The kernel table of an ISA, NULL if this CPU lacks it (tests). */

@@ -2,7 +2,8 @@
  * tests/neon/run.sh (no Criterion). For every weight type: the NEON path
  * (forced with qfit_isa_select) must give the scalar path's activation bytes
  * and dot products, the scalar dot must match a float reference built from the
- * dequantized operands, and gemm must equal vec_dot.
+ * dequantized operands, and gemm must equal vec_dot. The row kernels (attention over
+ * the cache, SwiGLU, exp, f16 stores) must match the scalar table.
  * Prints "N passed, M failed"; exits nonzero on any failure. */
 #include <math.h>
 #include <stdio.h>
@@ -160,6 +161,67 @@ static void check_gemm_panels(int type, int64_t n)
     free(wf); free(xf); free(wq); free(aq); free(Y); free(ref);
 }
 
+static double rdiff(double a, double b) { return fabs(a - b) / fmax(1e-6, fmax(fabs(a), fabs(b))); }
+
+/* the NEON row kernels against the scalar table (tolerances: float sums in another
+ * order and FMA, 1e-5 relative; the vector exp ~1e-7; f16 stores exact) */
+static void check_row_kernels(void)
+{
+    qfit_isa_select(QFIT_ISA_NEON);
+    const qfit_row_kernels *V = qfit_row_kernels_active(), *S = &qfit_row_kernels_scalar;
+    CHECK(V != S, "NEON has its own row kernels");
+    enum { N = 160 };
+    float q[N], k[N], v[N], u[N], a1[N], a2[N];
+    uint16_t kh[N], h1[N], h2[N];
+    fill(q, N, 11); fill(k, N, 12); fill(v, N, 13); fill(u, N, 14);
+    for (int i = 0; i < N; i++) kh[i] = qfit_fp32_to_fp16(k[i]);
+    CHECK(rdiff(V->dot_f32(q, k, N - 3), S->dot_f32(q, k, N - 3)) <= 1e-5, "row dot_f32");
+    CHECK(rdiff(V->dot_f16(q, kh, N - 3), S->dot_f16(q, kh, N - 3)) <= 1e-5, "row dot_f16");
+    block_q8_0 q8[N / 32], k8[N / 32];
+    block_q4_0 k4[N / 32];
+    char err[128];
+    qfit_quantize_activations(QFIT_TYPE_Q8_0, q, q8, N);
+    CHECK(qfit_quantize_rows(QFIT_TYPE_Q8_0, k, k8, 1, N, err, sizeof err) > 0, "%s", err);
+    CHECK(qfit_quantize_rows(QFIT_TYPE_Q4_0, k, k4, 1, N, err, sizeof err) > 0, "%s", err);
+    CHECK(V->dot_q8_0(q8, k8, N) == S->dot_q8_0(q8, k8, N), "row dot_q8_0 (exact: integer sums, same order)");
+    CHECK(V->dot_q4_0(q8, k4, N) == S->dot_q4_0(q8, k4, N), "row dot_q4_0 (exact)");
+    for (int t = 0; t < 4; t++) {
+        memcpy(a1, u, sizeof a1);
+        memcpy(a2, u, sizeof a2);
+        const int n = t < 2 ? N - 3 : N;
+        switch (t) {
+        case 0: V->mad_f32(a1, v, -0.61f, n); S->mad_f32(a2, v, -0.61f, n); break;
+        case 1: V->mad_f16(a1, kh, -0.61f, n); S->mad_f16(a2, kh, -0.61f, n); break;
+        case 2: V->mad_q8_0(a1, k8, -0.61f, n); S->mad_q8_0(a2, k8, -0.61f, n); break;
+        default: V->mad_q4_0(a1, k4, -0.61f, n); S->mad_q4_0(a2, k4, -0.61f, n); break;
+        }
+        int bad = 0;
+        for (int i = 0; i < N; i++) bad += !(fabs(a1[i] - a2[i]) <= 1e-5 * fmax(1.0, fabs(a2[i])));
+        CHECK(bad == 0, "row mad %d: %d values differ", t, bad);
+    }
+    memcpy(a1, u, sizeof a1);
+    memcpy(a2, u, sizeof a2);
+    V->scale(a1, 1.3f, N - 1);
+    S->scale(a2, 1.3f, N - 1);
+    CHECK(!memcmp(a1, a2, sizeof a1), "row scale");
+    for (int i = 0; i < N; i++) a1[i] = a2[i] = -38.0f + 0.25f * (float)i;
+    V->exp_sub(a1, 1.5f, N - 1);
+    S->exp_sub(a2, 1.5f, N - 1);
+    int bad = 0;
+    for (int i = 0; i < N; i++) bad += !(rdiff(a1[i], a2[i]) <= 1e-5);
+    CHECK(bad == 0, "row exp_sub: %d values differ", bad);
+    memcpy(a1, q, sizeof a1);
+    memcpy(a2, q, sizeof a2);
+    V->swiglu(a1, u, N - 1);
+    S->swiglu(a2, u, N - 1);
+    bad = 0;
+    for (int i = 0; i < N; i++) bad += !(fabs(a1[i] - a2[i]) <= 1e-5 * fmax(1.0, fabs(a2[i])));
+    CHECK(bad == 0, "row swiglu: %d values differ", bad);
+    V->f32_to_f16(v, h1, N - 1);
+    S->f32_to_f16(v, h2, N - 1);
+    CHECK(!memcmp(h1, h2, sizeof(uint16_t) * (N - 1)), "row f32_to_f16");
+}
+
 int main(void)
 {
     const qfit_cpu_features *f = qfit_cpu_get_features();
@@ -179,6 +241,7 @@ int main(void)
         check_type(cases[c].type, cases[c].n);
         check_gemm_panels(cases[c].type, cases[c].n);
     }
+    check_row_kernels();
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail ? 1 : 0;
 }
