@@ -378,3 +378,23 @@ Test(model, replace_weight_is_what_the_engine_uses, .timeout = 300)
     qfit_model_free(m16);
     qfit_model_free(m);
 }
+
+/* the architecture registry: names, aliases, the facts the engine and planner use */
+Test(model, arch_registry)
+{
+    const qfit_arch_info *a = qfit_arch_find("mistral");
+    cr_assert_not_null(a);
+    cr_expect_eq(a->id, QFIT_ARCH_LLAMA);
+    cr_expect_str_eq(a->name, "llama");
+    cr_expect_eq(a->rope_type, QFIT_ROPE_NORMAL);
+    a = qfit_arch_find("qwen2");
+    cr_assert_not_null(a);
+    cr_expect(a->qkv_bias && !a->qk_norm && a->rope_type == QFIT_ROPE_NEOX);
+    a = qfit_arch_find("qwen3");
+    cr_assert_not_null(a);
+    cr_expect(!a->qkv_bias && a->qk_norm && a->rope_type == QFIT_ROPE_NEOX);
+    cr_expect_null(qfit_arch_find("gpt2"));
+    cr_expect_null(qfit_arch_find(""));
+    cr_expect_str_eq(qfit_arch_supported_list(), "llama, mistral, qwen2, qwen3");
+    cr_expect_str_eq(qfit_arch_name(QFIT_ARCH_QWEN3), "qwen3");
+}

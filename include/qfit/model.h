@@ -31,6 +31,22 @@ typedef enum {
     QFIT_ROPE_NEOX   = 2,  /* rotate halves (x[i], x[i + n_rot/2]) — qwen2/qwen3 */
 } qfit_rope_type;
 
+/* An architecture as the engine and the planner see it (each has its descriptor,
+ * src/model/arch_<name>.c). Static; thread-safe. */
+typedef struct {
+    const char    *name;       /* general.architecture */
+    qfit_arch      id;
+    qfit_rope_type rope_type;
+    bool           qkv_bias;   /* has Q/K/V biases (a file without them: a warning, zeros) */
+    bool           qk_norm;    /* per-head RMSNorm of Q and K before RoPE (required) */
+} qfit_arch_info;
+
+/* The architecture of a general.architecture name ("mistral" is llama's), NULL when
+ * qfit does not support it. */
+const qfit_arch_info *qfit_arch_find(const char *name);
+/* The supported names ("llama, mistral, qwen2, qwen3"), for messages. */
+const char *qfit_arch_supported_list(void);
+
 /* Everything the forward pass and the memory planner need, read from GGUF
  * metadata alone (no tensor data). */
 typedef struct {

@@ -1,20 +1,11 @@
 /* Hyperparameters from GGUF metadata, and the sizing of KV cache and compute buffers. */
 #include "model/model_internal.h"
+#include "model/arch.h"
 
 #include <stdio.h>
 #include <string.h>
 
 #include "qfit/quant.h"
-
-const char *qfit_arch_name(qfit_arch a)
-{
-    switch (a) {
-    case QFIT_ARCH_LLAMA: return "llama";
-    case QFIT_ARCH_QWEN2: return "qwen2";
-    case QFIT_ARCH_QWEN3: return "qwen3";
-    }
-    return "?";
-}
 
 /* Read an integer key "<arch>.<suffix>". Returns 1 found, 0 absent, -1 wrong type. */
 static int get_arch_int(const qfit_gguf *g, const char *arch, const char *suffix, int64_t *out)
@@ -43,20 +34,12 @@ int qfit_hparams_from_gguf(const qfit_gguf *g, qfit_hparams *hp, char *err, size
     char arch[64];
     if (!qfit_gguf_get_string(g, "general.architecture", arch, sizeof arch))
         FAIL("missing general.architecture");
-    if (!strcmp(arch, "llama") || !strcmp(arch, "mistral")) {
-        hp->arch = QFIT_ARCH_LLAMA;
-        hp->rope_type = QFIT_ROPE_NORMAL;
-    } else if (!strcmp(arch, "qwen2")) {
-        hp->arch = QFIT_ARCH_QWEN2;
-        hp->rope_type = QFIT_ROPE_NEOX;
-        hp->has_qkv_bias = true;
-    } else if (!strcmp(arch, "qwen3")) {
-        hp->arch = QFIT_ARCH_QWEN3;
-        hp->rope_type = QFIT_ROPE_NEOX;
-        hp->has_qk_norm = true;
-    } else {
-        FAIL("unsupported architecture '%s' (supported: llama, mistral, qwen2, qwen3)", arch);
-    }
+    const qfit_arch_desc *desc = qfit_arch_desc_find(arch);
+    if (!desc) FAIL("unsupported architecture '%s' (supported: %s)", arch, qfit_arch_supported_list());
+    hp->arch = desc->info.id;
+    hp->rope_type = desc->info.rope_type;
+    hp->has_qkv_bias = desc->info.qkv_bias;
+    hp->has_qk_norm = desc->info.qk_norm;
     memcpy(hp->arch_name, arch, sizeof hp->arch_name - 1);
     hp->arch_name[sizeof hp->arch_name - 1] = 0;
 
@@ -134,6 +117,7 @@ int qfit_hparams_from_gguf(const qfit_gguf *g, qfit_hparams *hp, char *err, size
             hp->rope_freq_scale = (float)(1.0 / factor);
         }
     }
+    if (desc->hparams && desc->hparams(g, hp, err, err_len) != 0) return -1;
     return 0;
 }
 

@@ -1,6 +1,7 @@
 /* Model loading: hyperparameters and a validated view of every weight tensor
  * in the memory-mapped GGUF (nothing is copied). */
 #include "model/model_internal.h"
+#include "model/arch.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -150,11 +151,6 @@ qfit_model *qfit_model_load(const char *path, char *err, size_t err_len)
     if (!hp->n_vocab) { snprintf(err, err_len, "cannot determine the vocabulary size"); goto fail; }
 
     const int64_t E = hp->n_embd, V = hp->n_vocab;
-    const int64_t qd = (int64_t)hp->n_head * hp->head_dim_k;
-    const int64_t kd = (int64_t)hp->n_head_kv * hp->head_dim_k;
-    const int64_t vd = (int64_t)hp->n_head_kv * hp->head_dim_v;
-    const int64_t od = (int64_t)hp->n_head * hp->head_dim_v;
-
     if (bind(m, "token_embd.weight", E, V, W_EMBED, &m->tok_embd, err, err_len) < 0) goto fail;
     if (bind(m, "output_norm.weight", E, 1, W_VECTOR, &m->output_norm, err, err_len) < 0) goto fail;
     int r = bind(m, "output.weight", E, V, W_MATRIX | W_OPTIONAL, &m->output, err, err_len);
@@ -172,40 +168,31 @@ qfit_model *qfit_model_load(const char *path, char *err, size_t err_len)
 
     m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
     if (!m->layers) { snprintf(err, err_len, "out of memory"); goto fail; }
+    /* the architecture's per-layer tensors (its descriptor, src/model/arch_<name>.c) */
+    const qfit_arch_desc *desc = qfit_arch_desc_of(hp->arch);
     bool any_bias = false;
     for (int il = 0; il < hp->n_layer; il++) {
         qfit_layer_w *L = &m->layers[il];
-        char name[96];
-#define B(field, suffix, ne0, ne1, flags)                                               \
-        snprintf(name, sizeof name, "blk.%d.%s", il, suffix);                           \
-        if ((r = bind(m, name, ne0, ne1, flags, &L->field, err, err_len)) < 0) goto fail;
-        B(attn_norm, "attn_norm.weight", E, 1, W_VECTOR);
-        B(wq, "attn_q.weight", E, qd, W_MATRIX);
-        B(wk, "attn_k.weight", E, kd, W_MATRIX);
-        B(wv, "attn_v.weight", E, vd, W_MATRIX);
-        B(wo, "attn_output.weight", od, E, W_MATRIX);
-        B(bq, "attn_q.bias", qd, 1, W_VECTOR | W_OPTIONAL);
-        any_bias |= r > 0;
-        B(bk, "attn_k.bias", kd, 1, W_VECTOR | W_OPTIONAL);
-        any_bias |= r > 0;
-        B(bv, "attn_v.bias", vd, 1, W_VECTOR | W_OPTIONAL);
-        any_bias |= r > 0;
-        const int qkn = hp->has_qk_norm ? W_VECTOR : W_VECTOR | W_OPTIONAL;
-        B(q_norm, "attn_q_norm.weight", hp->head_dim_k, 1, qkn);
-        B(k_norm, "attn_k_norm.weight", hp->head_dim_k, 1, qkn);
+        for (int ti = 0; ti < desc->n_layer_tensors; ti++) {
+            const qfit_layer_tensor *lt = &desc->layer[ti];
+            char name[96];
+            snprintf(name, sizeof name, "blk.%d.%s", il, lt->suffix);
+            int flags = lt->flags & QFIT_LT_MATRIX ? W_MATRIX : W_VECTOR;
+            if ((lt->flags & QFIT_LT_OPTIONAL) || ((lt->flags & QFIT_LT_QK_NORM) && !desc->info.qk_norm))
+                flags |= W_OPTIONAL;
+            qfit_wt *w = (qfit_wt *)((char *)L + lt->field);
+            r = bind(m, name, qfit_dim_value(hp, lt->ne0), qfit_dim_value(hp, lt->ne1), flags, w, err, err_len);
+            if (r < 0) goto fail;
+            if (r > 0 && (w == &L->bq || w == &L->bk || w == &L->bv)) any_bias = true;
+        }
         if ((L->q_norm.data != NULL) != (L->k_norm.data != NULL)) {
             snprintf(err, err_len, "layer %d has only one of attn_q_norm / attn_k_norm", il);
             goto fail;
         }
-        B(ffn_norm, "ffn_norm.weight", E, 1, W_VECTOR);
-        B(w_gate, "ffn_gate.weight", E, hp->n_ff, W_MATRIX);
-        B(w_up, "ffn_up.weight", E, hp->n_ff, W_MATRIX);
-        B(w_down, "ffn_down.weight", hp->n_ff, E, W_MATRIX);
-#undef B
     }
-    if (hp->arch == QFIT_ARCH_QWEN2 && !any_bias) {
+    if (desc->info.qkv_bias && !any_bias) {
         /* qwen2 always has Q/K/V biases; missing ones are treated as zero */
-        fprintf(stderr, "qfit: warning: qwen2 model without attention biases\n");
+        fprintf(stderr, "qfit: warning: %s model without attention biases\n", desc->info.name);
     }
     hp->has_qkv_bias = any_bias;
     hp->has_qk_norm = m->layers[0].q_norm.data != NULL;
@@ -244,18 +231,10 @@ static qfit_wt *weight_slot(qfit_model *m, const char *name, int *flags)
     snprintf(want, sizeof want, "blk.%d.", il);
     if (strncmp(name, want, strlen(want)) != 0) return NULL;   /* "blk.+1." and the like */
     const char *suffix = name + len;
-    qfit_layer_w *L = &m->layers[il];
-    static const struct { const char *suffix; size_t off; } slots[] = {
-        { "attn_q.weight", offsetof(qfit_layer_w, wq) },
-        { "attn_k.weight", offsetof(qfit_layer_w, wk) },
-        { "attn_v.weight", offsetof(qfit_layer_w, wv) },
-        { "attn_output.weight", offsetof(qfit_layer_w, wo) },
-        { "ffn_gate.weight", offsetof(qfit_layer_w, w_gate) },
-        { "ffn_up.weight", offsetof(qfit_layer_w, w_up) },
-        { "ffn_down.weight", offsetof(qfit_layer_w, w_down) },
-    };
-    for (size_t i = 0; i < sizeof slots / sizeof *slots; i++)
-        if (!strcmp(suffix, slots[i].suffix)) return (qfit_wt *)((char *)L + slots[i].off);
+    const qfit_arch_desc *desc = qfit_arch_desc_of(m->hp.arch);
+    for (int i = 0; i < desc->n_layer_tensors; i++)
+        if ((desc->layer[i].flags & QFIT_LT_MATRIX) && !strcmp(suffix, desc->layer[i].suffix))
+            return (qfit_wt *)((char *)&m->layers[il] + desc->layer[i].field);
     return NULL;
 }
 

@@ -80,8 +80,8 @@ int plan_mix_facts_from_gguf(const qfit_gguf *g, qfit_plan_model *m, char *err, 
 static void to_hparams(const qfit_plan_model *m, qfit_hparams *hp)
 {
     memset(hp, 0, sizeof *hp);
-    hp->arch = !strcmp(m->arch, "qwen2") ? QFIT_ARCH_QWEN2 : !strcmp(m->arch, "qwen3") ? QFIT_ARCH_QWEN3
-                                                                                       : QFIT_ARCH_LLAMA;
+    const qfit_arch_info *ai = qfit_arch_find(m->arch);
+    hp->arch = ai ? ai->id : QFIT_ARCH_LLAMA;   /* an unsupported one is sized as a dense decoder */
     snprintf(hp->arch_name, sizeof hp->arch_name, "%s", m->arch);
     hp->n_ctx_train = (int)m->n_ctx_train;
     hp->n_embd = (int)m->n_embd;

@@ -1,0 +1,67 @@
+/* Internal to src/model: architecture descriptors (one file per architecture,
+ * src/model/arch_<name>.c) and the registry (arch.c). Other modules use the public
+ * qfit_arch_info / qfit_arch_find of qfit/model.h.
+ *
+ * A descriptor says what differs between decoder architectures: the public facts
+ * (name, RoPE layout, which optional parts it has), extra hyperparameters read after
+ * the common ones, and its per-layer tensors (name suffix, the field of qfit_layer_w
+ * it binds, its shape in terms of the hyperparameters, and whether it is required).
+ * The loader binds exactly the listed tensors; the forward pass follows the flags. */
+#ifndef QFIT_MODEL_ARCH_H
+#define QFIT_MODEL_ARCH_H
+
+#include <stddef.h>
+
+#include "model/model_internal.h"
+
+/* shapes of per-layer tensors, in terms of the hyperparameters */
+typedef enum {
+    QFIT_DIM_1 = 0,    /* a vector: ne1 = 1 */
+    QFIT_DIM_EMBD,     /* n_embd */
+    QFIT_DIM_Q,        /* n_head * head_dim_k */
+    QFIT_DIM_K,        /* n_head_kv * head_dim_k */
+    QFIT_DIM_V,        /* n_head_kv * head_dim_v */
+    QFIT_DIM_O,        /* n_head * head_dim_v */
+    QFIT_DIM_FF,       /* n_ff */
+    QFIT_DIM_HEAD_K,   /* head_dim_k */
+} qfit_dim;
+
+enum {
+    QFIT_LT_MATRIX   = 1,   /* a weight matrix (needs a compute kernel) */
+    QFIT_LT_VECTOR   = 2,   /* a norm weight or a bias (f32) */
+    QFIT_LT_OPTIONAL = 4,   /* may be absent */
+    QFIT_LT_QK_NORM  = 8,   /* required when the architecture has Q/K norms (info.qk_norm),
+                               else optional */
+};
+
+typedef struct {
+    const char *suffix;     /* "attn_q.weight": the tensor is "blk.N." suffix */
+    size_t      field;      /* offsetof(qfit_layer_w, ...) */
+    qfit_dim    ne0, ne1;
+    int         flags;
+} qfit_layer_tensor;
+
+typedef struct qfit_arch_desc {
+    qfit_arch_info info;
+    const char *const *aliases;          /* other general.architecture names (NULL-terminated; may be NULL) */
+    const qfit_layer_tensor *layer;      /* per-layer tensors, n_layer_tensors of them */
+    int n_layer_tensors;
+    /* after the common keys are read: the architecture's own (may be NULL) */
+    int (*hparams)(const qfit_gguf *g, qfit_hparams *hp, char *err, size_t err_len);
+} qfit_arch_desc;
+
+/* The dense decoder's layer (llama): norms, Q/K/V/O with optional biases and Q/K norms,
+ * SwiGLU FFN. Architectures that are this with different flags share it. */
+#define QFIT_DECODER_LAYER_N 14
+extern const qfit_layer_tensor qfit_decoder_layer[QFIT_DECODER_LAYER_N];
+
+extern const qfit_arch_desc qfit_arch_llama, qfit_arch_qwen2, qfit_arch_qwen3;
+
+/* The descriptor of an architecture name (aliases included), NULL if unsupported. */
+const qfit_arch_desc *qfit_arch_desc_find(const char *name);
+/* The descriptor of an id (always one of the registered). */
+const qfit_arch_desc *qfit_arch_desc_of(qfit_arch id);
+/* The value of a dimension for these hyperparameters. */
+int64_t qfit_dim_value(const qfit_hparams *hp, qfit_dim d);
+
+#endif
