@@ -780,13 +780,16 @@ Test(batch, cancel, .fini = teardown)
     cr_assert_eq(qfit_batch_submit(cl, in, 1000, id, err, sizeof err), 0, "%s", err);
     cr_expect_eq(qfit_batch_results(cl, id, NULL, err, sizeof err), -1, "results of an unfinished batch");
     cr_expect(strstr(err, "not finished: 0 of 5"), "%s", err);
+    cr_expect_eq(qfit_batch_client_status(cl), QFIT_E_CONFLICT);
     cr_assert_eq(qfit_batch_cancel(cl, id, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(qfit_batch_client_status(cl), QFIT_OK);
     qfit_batch_status st;
     cr_assert_eq(qfit_batch_get_status(cl, id, &st, err, sizeof err), 0, "%s", err);
     cr_expect_str_eq(st.status, "cancelled");
     cr_expect_eq(st.cancelled, 5);
     cr_expect_eq(qfit_batch_cancel(cl, id, err, sizeof err), -1);
     cr_expect(strstr(err, "already cancelled"), "%s", err);
+    cr_expect_eq(qfit_batch_client_status(cl), QFIT_E_CONFLICT);
     redisContext *c = rconnect(&r);
     char ttl[64];
     snprintf(ttl, sizeof ttl, "TTL qfit:batch:%s:out", id);
@@ -809,6 +812,9 @@ Test(batch, cancel, .fini = teardown)
     char bad[] = "batch_0000000000000000";
     cr_expect_eq(qfit_batch_get_status(cl, bad, &st, err, sizeof err), -1);
     cr_expect(strstr(err, "no batch batch_0000000000000000"), "%s", err);
+    cr_expect_eq(qfit_batch_client_status(cl), QFIT_E_NOT_FOUND);
+    cr_expect_eq(qfit_batch_get_status(cl, "batch_XYZ", &st, err, sizeof err), -1);
+    cr_expect_eq(qfit_batch_client_status(cl), QFIT_E_INVALID, "%s", err);
     qfit_batch_input_free(in);
     qfit_batch_close(cl);
     redis_stop(&r);

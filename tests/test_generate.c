@@ -534,10 +534,12 @@ Test(generate, prompt_longer_than_the_context_names_both_numbers, .timeout = 300
         cr_expect_eq(res.reason, QFIT_GEN_ERROR);
         cr_expect_not_null(strstr(res.error, "40 tokens"), "%s", res.error);
         cr_expect_not_null(strstr(res.error, "32"), "%s", res.error);
+        cr_expect_eq(res.status, QFIT_E_CONTEXT_FULL);
         cr_expect_eq(qfit_context_n_past(r.c), 0);
     }
     cr_expect_eq(qfit_generate(r.c, r.tok, ids, 0, &p, NULL, &res), -1);
     cr_expect_not_null(strstr(res.error, "empty"), "%s", res.error);
+    cr_expect_eq(res.status, QFIT_E_INVALID);
     /* ERROR policy: generation that fills the context ends with reason length */
     p.overflow = QFIT_OVERFLOW_ERROR;
     p.num_predict = 100;

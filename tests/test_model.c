@@ -149,10 +149,17 @@ Test(model, decode_rejects_bad_input)
     int32_t bad[2] = { 1, 5000 };
     cr_expect_eq(qfit_decode(c, bad, 2, 1), -1);
     cr_expect_not_null(strstr(qfit_context_error(c), "outside the vocabulary"));
+    cr_expect_eq(qfit_context_status(c), QFIT_E_INVALID);
     cr_expect_eq(qfit_context_n_past(c), 0);
     int32_t *many = calloc(300, sizeof *many);
     cr_expect_eq(qfit_decode(c, many, 300, 299), -1);   /* n_ctx is 256 */
     cr_expect_not_null(strstr(qfit_context_error(c), "context full"));
+    cr_expect_eq(qfit_context_status(c), QFIT_E_CONTEXT_FULL);
+    cr_expect_eq(qfit_decode(c, many, 4, 3), 0, "%s", qfit_context_error(c));
+    cr_expect_eq(qfit_context_status(c), QFIT_OK, "a call that succeeds clears the status");
+    cr_expect_eq(qfit_context_shift(c, 2, 9), -1);
+    cr_expect_eq(qfit_context_status(c), QFIT_E_INVALID);
+    cr_expect_str_eq(qfit_status_name(QFIT_E_CONTEXT_FULL), "context full");
     free(many);
     qfit_context_free(c);
     qfit_model_free(m);

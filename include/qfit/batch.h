@@ -52,6 +52,8 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+
+#include "qfit/status.h"
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -149,6 +151,12 @@ int qfit_batch_results_fd(qfit_batch_client *c, const char *id, int fd, char *er
 /* Cancel: the jobs still queued get a batch_cancelled line at once, running ones
  * finish; the batch ends "cancelled". Cancelling a finished batch is an error. */
 int qfit_batch_cancel(qfit_batch_client *c, const char *id, char *err, size_t err_len);
+/* The kind of the last failed call's error on c (submit, get_status, results, cancel):
+ * QFIT_E_INVALID (not a batch id, a negative ttl), QFIT_E_NOT_FOUND (no such batch, or
+ * it expired), QFIT_E_CONFLICT (results of an unfinished batch, cancelling an ended
+ * one), QFIT_E_NOMEM, QFIT_E_IO (Redis or a file: everything else); QFIT_OK after a call
+ * that succeeded. */
+qfit_status qfit_batch_client_status(const qfit_batch_client *c);
 
 /* ---- workers */
 

@@ -137,6 +137,10 @@ typedef struct {
     bool     context_full;        /* ended (reason length) at a full context, ERROR policy */
     uint64_t seed;                /* the sampler's seed (resolved when random) */
     char     error[512];          /* reason error: what went wrong */
+    qfit_status status;           /* reason error: its kind (QFIT_E_INVALID: bad parameters;
+                                     QFIT_E_CONTEXT_FULL: the prompt does not fit; a decode's
+                                     qfit_context_status; QFIT_E_INTERNAL: nothing can be
+                                     sampled, a grammar failure); QFIT_OK otherwise */
 } qfit_gen_result;
 
 /* ------------------------------------------------------------ one sequence */

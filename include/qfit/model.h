@@ -13,6 +13,7 @@
 #include <stdbool.h>
 
 #include "qfit/gguf.h"
+#include "qfit/status.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -253,6 +254,10 @@ bool qfit_context_embeddings(const qfit_context *c);
  * after a decode in embeddings mode). Valid until the next decode/reset/free. */
 const float *qfit_get_embeddings(const qfit_context *c, int i);
 const char *qfit_context_error(const qfit_context *c);
+/* The kind of that error: QFIT_E_INVALID (bad tokens, ids, counts), QFIT_E_CONTEXT_FULL,
+ * QFIT_E_UNSUPPORTED, QFIT_E_INTERNAL (a kernel refused its arguments: a bug); QFIT_OK
+ * after a call that succeeded. */
+qfit_status qfit_context_status(const qfit_context *c);
 
 /* Matmul input observer: fn sees the float input rows of every weight-matrix
  * multiplication of the forward pass, before they are quantized for the kernels

@@ -15,6 +15,7 @@
 
 struct qfit_batch_client {
     rconn r;
+    qfit_status status;   /* kind of the last failed call's error (qfit_batch_client_status) */
 };
 
 /* KEYS: out hash, batch hash, job stream, dead-letter stream.
@@ -130,10 +131,10 @@ static int valid_id(const char *id, char *err, size_t err_len)
     return ok ? 0 : -1;
 }
 
-int qfit_batch_submit(qfit_batch_client *c, const qfit_batch_input *in, long ttl_s, char *id,
+static int submit_impl(qfit_batch_client *c, const qfit_batch_input *in, long ttl_s, char *id,
                       char *err, size_t err_len)
 {
-    if (ttl_s < 0) { snprintf(err, err_len, "ttl %ld: must not be negative", ttl_s); return -1; }
+    if (ttl_s < 0) { snprintf(err, err_len, "ttl %ld: must not be negative", ttl_s); c->status = QFIT_E_INVALID; return -1; }
     unsigned char rnd[8];
     if (RAND_bytes(rnd, sizeof rnd) != 1) { snprintf(err, err_len, "no random bytes for the batch id"); return -1; }
     snprintf(id, QFIT_BATCH_ID_LEN + 1, "batch_%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3],
@@ -142,7 +143,7 @@ int qfit_batch_submit(qfit_batch_client *c, const qfit_batch_input *in, long ttl
     size_t cap = 1, len = 0;
     for (size_t i = 0; i < in->n; i++) cap += strlen(in->jobs[i].model) + 1;
     char *models = malloc(cap);
-    if (!models) { snprintf(err, err_len, "out of memory"); return -1; }
+    if (!models) { snprintf(err, err_len, "out of memory"); c->status = QFIT_E_NOMEM; return -1; }
     models[0] = '\0';
     int rc = -1;
     redisReply *rep;
@@ -212,11 +213,12 @@ static const char *field_str(const redisReply *rep, const char *name)
 /* The batch's hash (HGETALL); NULL + err when it does not exist. */
 static redisReply *get_meta(qfit_batch_client *c, const char *id, char *err, size_t err_len)
 {
-    if (valid_id(id, err, err_len) != 0) return NULL;
+    if (valid_id(id, err, err_len) != 0) { c->status = QFIT_E_INVALID; return NULL; }
     redisReply *rep = expect(rconn_cmdf(&c->r, err, err_len, "HGETALL qfit:batch:%s", id), REDIS_REPLY_ARRAY,
                              "HGETALL", err, err_len);
     if (rep && !rep->elements) {
         snprintf(err, err_len, "no batch %s (unknown id, or its results expired)", id);
+        c->status = QFIT_E_NOT_FOUND;
         freeReplyObject(rep);
         return NULL;
     }
@@ -252,7 +254,7 @@ static int scan_workers(qfit_batch_client *c, const char *id, qfit_batch_status 
     return 0;
 }
 
-int qfit_batch_get_status(qfit_batch_client *c, const char *id, qfit_batch_status *st, char *err, size_t err_len)
+static int get_status_impl(qfit_batch_client *c, const char *id, qfit_batch_status *st, char *err, size_t err_len)
 {
     memset(st, 0, sizeof *st);
     redisReply *rep = get_meta(c, id, err, err_len);
@@ -345,12 +347,13 @@ static int64_t finished_total(qfit_batch_client *c, const char *id, char *err, s
     if (fin < total) {
         snprintf(err, err_len, "batch %s is not finished: %lld of %lld jobs have a result", id, (long long)fin,
                  (long long)total);
+        c->status = QFIT_E_CONFLICT;
         return -1;
     }
     return total;
 }
 
-int qfit_batch_results_fd(qfit_batch_client *c, const char *id, int fd, char *err, size_t err_len)
+static int results_fd_impl(qfit_batch_client *c, const char *id, int fd, char *err, size_t err_len)
 {
     const int64_t total = finished_total(c, id, err, err_len);
     return total < 0 ? -1 : write_results(c, id, total, fd, err, err_len);
@@ -366,13 +369,13 @@ json_t *qfit_batch_status_json(const char *id, const qfit_batch_status *st)
                      "tokens", (json_int_t)st->tokens, "workers", st->workers);
 }
 
-int qfit_batch_results(qfit_batch_client *c, const char *id, const char *out_path, char *err, size_t err_len)
+static int results_impl(qfit_batch_client *c, const char *id, const char *out_path, char *err, size_t err_len)
 {
     const int64_t total = finished_total(c, id, err, err_len);
     if (total < 0) return -1;
     if (!out_path) return write_results(c, id, total, STDOUT_FILENO, err, err_len);
     char *dup = strdup(out_path), tmp[4200];
-    if (!dup) { snprintf(err, err_len, "out of memory"); return -1; }
+    if (!dup) { snprintf(err, err_len, "out of memory"); c->status = QFIT_E_NOMEM; return -1; }
     const char *dir = dirname(dup);
     snprintf(tmp, sizeof tmp, "%s/.qfit-tmp-XXXXXX", dir);
     int fd = mkstemp(tmp);
@@ -446,19 +449,20 @@ static int cancel_stream(qfit_batch_client *c, const char *id, const char *key, 
     }
 }
 
-int qfit_batch_cancel(qfit_batch_client *c, const char *id, char *err, size_t err_len)
+static int cancel_impl(qfit_batch_client *c, const char *id, char *err, size_t err_len)
 {
     redisReply *rep = get_meta(c, id, err, err_len);
     if (!rep) return -1;
     const char *st = field_str(rep, "status");
     if (st && (!strcmp(st, "completed") || !strcmp(st, "cancelled"))) {
         snprintf(err, err_len, "batch %s is already %s", id, st);
+        c->status = QFIT_E_CONFLICT;
         freeReplyObject(rep);
         return -1;
     }
     char *models = strdup(field_str(rep, "models") ? field_str(rep, "models") : "");
     freeReplyObject(rep);
-    if (!models) { snprintf(err, err_len, "out of memory"); return -1; }
+    if (!models) { snprintf(err, err_len, "out of memory"); c->status = QFIT_E_NOMEM; return -1; }
     int rc = -1;
     redisReply *h = expect(rconn_cmdf(&c->r, err, err_len, "HSET qfit:batch:%s status cancelling", id),
                            REDIS_REPLY_INTEGER, "HSET", err, err_len);
@@ -475,3 +479,48 @@ out:
     free(models);
     return rc;
 }
+
+/* ---------------------------------------------------------------- the calls, with their kind of error */
+
+int qfit_batch_submit(qfit_batch_client *c, const qfit_batch_input *in, long ttl_s, char *id,
+                      char *err, size_t err_len)
+{
+    c->status = QFIT_OK;
+    const int rc = submit_impl(c, in, ttl_s, id, err, err_len);
+    if (rc != 0 && c->status == QFIT_OK) c->status = QFIT_E_IO;   /* Redis, or a file */
+    return rc;
+}
+
+int qfit_batch_get_status(qfit_batch_client *c, const char *id, qfit_batch_status *st, char *err, size_t err_len)
+{
+    c->status = QFIT_OK;
+    const int rc = get_status_impl(c, id, st, err, err_len);
+    if (rc != 0 && c->status == QFIT_OK) c->status = QFIT_E_IO;   /* Redis, or a file */
+    return rc;
+}
+
+int qfit_batch_results_fd(qfit_batch_client *c, const char *id, int fd, char *err, size_t err_len)
+{
+    c->status = QFIT_OK;
+    const int rc = results_fd_impl(c, id, fd, err, err_len);
+    if (rc != 0 && c->status == QFIT_OK) c->status = QFIT_E_IO;   /* Redis, or a file */
+    return rc;
+}
+
+int qfit_batch_results(qfit_batch_client *c, const char *id, const char *out_path, char *err, size_t err_len)
+{
+    c->status = QFIT_OK;
+    const int rc = results_impl(c, id, out_path, err, err_len);
+    if (rc != 0 && c->status == QFIT_OK) c->status = QFIT_E_IO;   /* Redis, or a file */
+    return rc;
+}
+
+int qfit_batch_cancel(qfit_batch_client *c, const char *id, char *err, size_t err_len)
+{
+    c->status = QFIT_OK;
+    const int rc = cancel_impl(c, id, err, err_len);
+    if (rc != 0 && c->status == QFIT_OK) c->status = QFIT_E_IO;   /* Redis, or a file */
+    return rc;
+}
+
+qfit_status qfit_batch_client_status(const qfit_batch_client *c) { return c->status; }

@@ -179,6 +179,7 @@ static void slot_finish(qfit_batcher *b, seq_slot *s, qfit_gen_reason why)
     s->res.reason = qfit_gen_reason_of(s->g);
     if (s->res.reason == QFIT_GEN_ERROR && !s->res.error[0])
         snprintf(s->res.error, sizeof s->res.error, "no token can be sampled (every logit is -inf or NaN)");
+    if (s->res.reason == QFIT_GEN_ERROR && s->res.status == QFIT_OK) s->res.status = QFIT_E_INTERNAL;
     s->res.prompt_eval_ns = s->t_gen - s->t0;
     s->res.eval_ns = t - s->t_gen;
     s->res.eval_count = qfit_gen_n_generated(s->g);
@@ -206,6 +207,7 @@ static bool make_room(qfit_batcher *b, int i)
     if (n_discard < 1 || qfit_seq_shift(b->c, i, s->n_keep, n_discard) != 0) {
         snprintf(s->res.error, sizeof s->res.error, "context shift failed: %s",
                  n_discard < 1 ? "nothing to discard" : qfit_context_error(b->c));
+        s->res.status = n_discard < 1 ? QFIT_E_CONTEXT_FULL : qfit_context_status(b->c);
         slot_finish(b, s, QFIT_GEN_ERROR);
         return false;
     }
@@ -269,6 +271,7 @@ int qfit_batcher_step(qfit_batcher *b)
                 seq_slot *s = &b->s[i];
                 if (s->st != SEQ_PROMPT && s->st != SEQ_GEN) continue;
                 snprintf(s->res.error, sizeof s->res.error, "%s", qfit_context_error(b->c));
+                s->res.status = qfit_context_status(b->c);
                 slot_finish(b, s, QFIT_GEN_ERROR);
             }
             return -1;

@@ -368,10 +368,12 @@ int qfit_generate(qfit_context *c, const qfit_tokenizer *tok, const int32_t *pro
     const int n_ctx = qfit_context_n_ctx(c), n_past0 = qfit_context_n_past(c), n_batch = qfit_context_n_batch(c);
     const int n_vocab = qfit_model_hparams(qfit_context_model(c))->n_vocab;
     qfit_gen *g = NULL;
+    res->status = QFIT_E_INVALID;
     if (!p) { snprintf(res->error, sizeof res->error, "no generation parameters"); goto done; }
     if (n_prompt == 0) { snprintf(res->error, sizeof res->error, "the prompt is empty"); goto done; }
     g = qfit_gen_new(tok, n_vocab, n_ctx, p, cb, res->error, sizeof res->error);
     if (!g) goto done;
+    res->status = QFIT_OK;
     res->seed = qfit_gen_seed(g);
 
     int n_keep = p->n_keep + (qfit_tokenizer_add_bos(tok) ? 1 : 0);
@@ -385,6 +387,7 @@ int qfit_generate(qfit_context *c, const qfit_tokenizer *tok, const int32_t *pro
         else
             snprintf(res->error, sizeof res->error, "the prompt (%zu tokens) does not fit the context (%d tokens)",
                      n_prompt, n_ctx);
+        res->status = QFIT_E_CONTEXT_FULL;
         goto done;
     }
     if (n_keep > n_past0 + (int)n_prompt) n_keep = n_past0 + (int)n_prompt;
@@ -400,6 +403,7 @@ int qfit_generate(qfit_context *c, const qfit_tokenizer *tok, const int32_t *pro
         const bool last = done + n == n_eval;
         if (qfit_decode(c, prompt + done, n, last ? n - 1 : n) != 0) {
             snprintf(res->error, sizeof res->error, "%s", qfit_context_error(c));
+            res->status = qfit_context_status(c);
             qfit_gen_finish(g, QFIT_GEN_ERROR);
             break;
         }
@@ -426,6 +430,7 @@ int qfit_generate(qfit_context *c, const qfit_tokenizer *tok, const int32_t *pro
             if (n_discard < 1 || qfit_context_shift(c, n_keep, n_discard) != 0) {
                 snprintf(res->error, sizeof res->error, "context shift failed: %s",
                          n_discard < 1 ? "nothing to discard" : qfit_context_error(c));
+                res->status = n_discard < 1 ? QFIT_E_CONTEXT_FULL : qfit_context_status(c);
                 qfit_gen_finish(g, QFIT_GEN_ERROR);
                 break;
             }
@@ -435,6 +440,7 @@ int qfit_generate(qfit_context *c, const qfit_tokenizer *tok, const int32_t *pro
         }
         if (qfit_decode(c, &t, 1, 0) != 0) {
             snprintf(res->error, sizeof res->error, "%s", qfit_context_error(c));
+            res->status = qfit_context_status(c);
             qfit_gen_finish(g, QFIT_GEN_ERROR);
             break;
         }
@@ -446,6 +452,7 @@ int qfit_generate(qfit_context *c, const qfit_tokenizer *tok, const int32_t *pro
         snprintf(res->error, sizeof res->error, "%s", qfit_gen_error(g));
     if (res->reason == QFIT_GEN_ERROR && !res->error[0])
         snprintf(res->error, sizeof res->error, "no token can be sampled (every logit is -inf or NaN)");
+    if (res->reason == QFIT_GEN_ERROR && res->status == QFIT_OK) res->status = QFIT_E_INTERNAL;
 done:
     qfit_gen_free(g);
     res->total_ns = res->load_ns + (now_ns() - t0);

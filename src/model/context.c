@@ -3,6 +3,7 @@
 #include "model/model_internal.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,19 @@
 #include "qfit/config.h"
 #include "qfit/kernels.h"
 #include "qfit/quant.h"
+
+/* an error of the context: its kind and its message */
+static int ctx_fail(qfit_context *c, qfit_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int ctx_fail(qfit_context *c, qfit_status st, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->err, sizeof c->err, fmt, ap);
+    va_end(ap);
+    c->status = st;
+    return -1;
+}
+
 
 qfit_context_params qfit_context_default_params(void)
 {
@@ -369,9 +383,9 @@ void qfit_seq_truncate(qfit_context *c, int seq, int n_past)
 int qfit_seq_copy(qfit_context *c, int src, int dst, int n)
 {
     c->err[0] = 0;
+    c->status = QFIT_OK;
     if (src < 0 || src >= c->n_seq || dst < 0 || dst >= c->n_seq) {
-        snprintf(c->err, sizeof c->err, "sequence copy %d -> %d: ids must be in [0, %d)", src, dst, c->n_seq);
-        return -1;
+        return ctx_fail(c, QFIT_E_INVALID, "sequence copy %d -> %d: ids must be in [0, %d)", src, dst, c->n_seq);
     }
     if (n < 0 || n > c->seq_past[src]) n = c->seq_past[src];
     if (src != dst) {
@@ -430,6 +444,7 @@ static int decode_tokens(qfit_context *c, int n, const int32_t *token, const int
 {
     const qfit_hparams *hp = &c->model->hp;
     c->err[0] = 0;
+    c->status = QFIT_OK;
     c->n_logits = 0;
     c->out_embd = c->embeddings;
     c->rk = qfit_row_kernels_active();
@@ -438,19 +453,16 @@ static int decode_tokens(qfit_context *c, int n, const int32_t *token, const int
     int n_out = 0;
     for (int i = 0; i < n; i++) {
         if (token[i] < 0 || token[i] >= hp->n_vocab) {
-            snprintf(c->err, sizeof c->err, "token id %d at index %d is outside the vocabulary [0, %d)",
-                     (int)token[i], i, hp->n_vocab);
-            return -1;
+            return ctx_fail(c, QFIT_E_INVALID, "token id %d at index %d is outside the vocabulary [0, %d)",
+                            (int)token[i], i, hp->n_vocab);
         }
         if (SEQ(i) < 0 || SEQ(i) >= c->n_seq) {
-            snprintf(c->err, sizeof c->err, "sequence id %d at index %d is outside [0, %d)", SEQ(i), i, c->n_seq);
-            return -1;
+            return ctx_fail(c, QFIT_E_INVALID, "sequence id %d at index %d is outside [0, %d)", SEQ(i), i, c->n_seq);
         }
         n_out += WANT(i);
     }
     if (n_out > c->n_batch) {
-        snprintf(c->err, sizeof c->err, "%d logits requested, at most n_batch = %d per call", n_out, c->n_batch);
-        return -1;
+        return ctx_fail(c, QFIT_E_INVALID, "%d logits requested, at most n_batch = %d per call", n_out, c->n_batch);
     }
     for (int s = 0; s < c->n_seq; s++) {
         int add = 0;
@@ -458,12 +470,10 @@ static int decode_tokens(qfit_context *c, int n, const int32_t *token, const int
         else for (int i = 0; i < n; i++) add += seq[i] == s;
         if (add > c->n_ctx - c->seq_past[s]) {
             if (c->n_seq == 1)
-                snprintf(c->err, sizeof c->err, "context full: %d cached + %d new tokens > n_ctx %d", c->seq_past[s],
-                         add, c->n_ctx);
-            else
-                snprintf(c->err, sizeof c->err, "context full: sequence %d has %d cached + %d new tokens > n_ctx %d",
-                         s, c->seq_past[s], add, c->n_ctx);
-            return -1;
+                return ctx_fail(c, QFIT_E_CONTEXT_FULL, "context full: %d cached + %d new tokens > n_ctx %d",
+                                c->seq_past[s], add, c->n_ctx);
+            return ctx_fail(c, QFIT_E_CONTEXT_FULL, "context full: sequence %d has %d cached + %d new tokens > n_ctx %d",
+                            s, c->seq_past[s], add, c->n_ctx);
         }
     }
     const qfit_backend *be = c->backend;
@@ -487,6 +497,11 @@ static int decode_tokens(qfit_context *c, int n, const int32_t *token, const int
             j = e;
         }
         done += nb;
+        if (atomic_exchange(&c->kernel_failed, false)) {
+            c->n_logits = 0;
+            return ctx_fail(c, QFIT_E_INTERNAL, "internal error: a matrix kernel refused its arguments "
+                            "(%s, %d tokens); the outputs of this decode are not valid", hp->arch_name, nb);
+        }
     }
 #undef SEQ
 #undef WANT
@@ -496,10 +511,10 @@ static int decode_tokens(qfit_context *c, int n, const int32_t *token, const int
 int qfit_decode_batch(qfit_context *c, const qfit_batch *b)
 {
     c->err[0] = 0;
+    c->status = QFIT_OK;
     c->n_logits = 0;
     if (!b || b->n_tokens < 0 || (b->n_tokens > 0 && (!b->token || !b->seq))) {
-        snprintf(c->err, sizeof c->err, "invalid batch (%d tokens)", b ? b->n_tokens : -1);
-        return -1;
+        return ctx_fail(c, QFIT_E_INVALID, "invalid batch (%d tokens)", b ? b->n_tokens : -1);
     }
     /* logits NULL: none (want NULL with logits_from = n_tokens) */
     return decode_tokens(c, b->n_tokens, b->token, b->seq, b->logits, b->n_tokens);
@@ -508,8 +523,9 @@ int qfit_decode_batch(qfit_context *c, const qfit_batch *b)
 int qfit_decode(qfit_context *c, const int32_t *tokens, int n, int logits_from)
 {
     c->err[0] = 0;
+    c->status = QFIT_OK;
     c->n_logits = 0;
-    if (n < 0 || (n > 0 && !tokens)) { snprintf(c->err, sizeof c->err, "invalid token count %d", n); return -1; }
+    if (n < 0 || (n > 0 && !tokens)) return ctx_fail(c, QFIT_E_INVALID, "invalid token count %d", n);
     if (logits_from < 0) logits_from = 0;
     if (logits_from > n) logits_from = n;
     return decode_tokens(c, n, tokens, NULL, NULL, logits_from);
@@ -555,18 +571,16 @@ int qfit_seq_shift(qfit_context *c, int seq, int n_keep, int n_discard)
 {
     const qfit_hparams *hp = &c->model->hp;
     c->err[0] = 0;
+    c->status = QFIT_OK;
     if (seq < 0 || seq >= c->n_seq) {
-        snprintf(c->err, sizeof c->err, "context shift: sequence id %d is outside [0, %d)", seq, c->n_seq);
-        return -1;
+        return ctx_fail(c, QFIT_E_INVALID, "context shift: sequence id %d is outside [0, %d)", seq, c->n_seq);
     }
     if (n_keep < 0 || n_discard < 0 || n_keep + n_discard > c->seq_past[seq]) {
-        snprintf(c->err, sizeof c->err, "invalid context shift: keep %d, discard %d of %d cached positions", n_keep,
-                 n_discard, c->seq_past[seq]);
-        return -1;
+        return ctx_fail(c, QFIT_E_INVALID, "invalid context shift: keep %d, discard %d of %d cached positions",
+                        n_keep, n_discard, c->seq_past[seq]);
     }
     if (hp->n_rot / 2 > 512) {
-        snprintf(c->err, sizeof c->err, "context shift: RoPE dimension %d is not supported", hp->n_rot);
-        return -1;
+        return ctx_fail(c, QFIT_E_UNSUPPORTED, "context shift: RoPE dimension %d is not supported", hp->n_rot);
     }
     if (n_discard == 0) return 0;
     /* each thread needs one K row of scratch in xn: n_batch rows of >= n_embd floats */
@@ -580,3 +594,5 @@ int qfit_seq_shift(qfit_context *c, int seq, int n_keep, int n_discard)
     c->n_logits = 0;
     return 0;
 }
+
+qfit_status qfit_context_status(const qfit_context *c) { return c->status; }

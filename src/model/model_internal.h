@@ -9,6 +9,7 @@
 
 #include "qfit/kernels.h"
 #include "qfit/model.h"
+#include "qfit/status.h"
 #include "model/threadpool.h"
 
 /* A view of one tensor in the mapping. */
@@ -102,6 +103,7 @@ struct qfit_context {
     qfit_matmul_observer mm_observer;   /* qfit_context_set_matmul_observer (NULL: off) */
     void   *mm_observer_user;
     char    err[256];
+    qfit_status status;          /* kind of the error in err (QFIT_OK: none) */
     atomic_bool kernel_failed;   /* a matrix kernel refused its arguments in this decode (qfit_decode reports it) */
 };
 

@@ -16,12 +16,16 @@ struct qfit_batch_routes {
 };
 
 /* The HTTP status of a library error (its messages are stable: queue.c). */
-static unsigned status_of(const char *err)
+/* the HTTP status of a failed batch call, by the kind of its error */
+static unsigned status_of(const qfit_batch_client *c)
 {
-    if (!strncmp(err, "no batch ", 9)) return 404;
-    if (strstr(err, "is not a batch id")) return 400;
-    if (strstr(err, " is not finished") || strstr(err, " is already ")) return 409;
-    return 503;   /* Redis unreachable or failing */
+    switch (qfit_batch_client_status(c)) {
+    case QFIT_E_NOT_FOUND: return 404;
+    case QFIT_E_INVALID:   return 400;
+    case QFIT_E_CONFLICT:  return 409;
+    case QFIT_E_NOMEM:     return 500;
+    default:               return 503;   /* Redis unreachable or failing */
+    }
 }
 
 static qfit_batch_client *connect_or_answer(qfit_batch_routes *br, qfit_http_req *req)
@@ -37,7 +41,7 @@ static void respond_status(qfit_http_req *req, qfit_batch_client *c, const char 
     char err[512];
     qfit_batch_status st;
     if (qfit_batch_get_status(c, id, &st, err, sizeof err) != 0) {
-        qfit_http_respond_error(req, status_of(err), "%s", err);
+        qfit_http_respond_error(req, status_of(c), "%s", err);
         return;
     }
     json_t *j = qfit_batch_status_json(id, &st);
@@ -65,7 +69,7 @@ static void h_submit(qfit_http_req *req, void *ctx)
     }
     qfit_batch_client *c = connect_or_answer(ctx, req);
     char id[QFIT_BATCH_ID_LEN + 1];
-    if (c && qfit_batch_submit(c, in, ttl_s, id, err, sizeof err) != 0) qfit_http_respond_error(req, 503, "%s", err);
+    if (c && qfit_batch_submit(c, in, ttl_s, id, err, sizeof err) != 0) qfit_http_respond_error(req, status_of(c), "%s", err);
     else if (c) {
         json_t *j = json_pack("{s:s, s:I}", "id", id, "total", (json_int_t)in->n);
         if (j) qfit_http_respond_json(req, 200, j);
@@ -90,7 +94,7 @@ static void h_cancel(qfit_http_req *req, void *ctx)
     if (!c) return;
     char err[512];
     const char *id = qfit_http_req_param(req, "id");
-    if (qfit_batch_cancel(c, id, err, sizeof err) != 0) qfit_http_respond_error(req, status_of(err), "%s", err);
+    if (qfit_batch_cancel(c, id, err, sizeof err) != 0) qfit_http_respond_error(req, status_of(c), "%s", err);
     else respond_status(req, c, id);
     qfit_batch_close(c);
 }
@@ -116,7 +120,7 @@ static void h_results(qfit_http_req *req, void *ctx)
         }
     }
     if (n >= 0) qfit_http_respond(req, 200, "application/x-ndjson", buf, (size_t)n);
-    else qfit_http_respond_error(req, n == -2 ? 413 : status_of(err), "%s", err);
+    else qfit_http_respond_error(req, n == -2 ? 413 : status_of(c), "%s", err);
     free(buf);
     if (f) fclose(f);
     qfit_batch_close(c);

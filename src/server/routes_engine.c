@@ -104,6 +104,16 @@ static void fail(qfit_engine_routes *er, qfit_http_req *req, unsigned status, co
     qfit_http_respond_error(req, status, "%s", msg);
 }
 
+/* the HTTP status of a generation that failed in the library, by the kind of its error */
+static unsigned gen_http_status(qfit_status st)
+{
+    switch (st) {
+    case QFIT_E_INVALID: case QFIT_E_CONTEXT_FULL: return 400;
+    case QFIT_E_NOMEM: return 503;
+    default: return 500;
+    }
+}
+
 static unsigned sched_status(qfit_sched_code c)
 {
     switch (c) {
@@ -238,6 +248,7 @@ typedef struct {
     char **lp_bytes;               /* token bytes of each pending logprob and its alternatives */
     size_t n_lp, cap_lp, n_bytes, cap_bytes;
     char error[1024];
+    qfit_status error_status;   /* the library's kind of that error (QFIT_OK: the server's own) */
 } gen;
 
 static void gen_free(gen *g)
@@ -453,6 +464,7 @@ static const qfit_gen_result *run_job(gen *g, qfit_http_req *req)
         if (g->error[0]) return NULL;
         if (res->reason == QFIT_GEN_ERROR) {
             snprintf(g->error, sizeof g->error, "%s", res->error);
+            g->error_status = res->status;
             return NULL;
         }
         if (res->reason == QFIT_GEN_CANCELLED) return NULL;   /* the client is gone */
@@ -471,7 +483,7 @@ static void *stream_main(void *arg)
     const qfit_gen_result *res = run_job(g, NULL);
     if (res) stream_out(g, res);
     else if (g->error[0]) {
-        count_status(g->er, 500);
+        count_status(g->er, gen_http_status(g->error_status));
         stream_error(g, g->error);
     }
     qfit_http_stream_end(g->st);
@@ -911,7 +923,7 @@ static void handle_generation(qfit_http_req *req, qfit_engine_routes *er, qfit_a
     }
     const qfit_gen_result *res = run_job(g, req);
     if (!res) {
-        if (g->error[0]) fail(er, req, 500, "%s", g->error);
+        if (g->error[0]) fail(er, req, gen_http_status(g->error_status), "%s", g->error);
         else qfit_http_respond_error(req, 499, "client closed the request");
         gen_free(g);
         return;
