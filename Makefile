@@ -110,10 +110,13 @@ FUZZ_DIRS_fuzz_gbnf := grammar
 FUZZ_DIRS_fuzz_schema := schema grammar
 FUZZ_DIRS_fuzz_api := api modelfile config
 FUZZ_DIRS_fuzz_toolcall := toolcall
+# what a target's sources call beyond its directories (store's create quantizes, which runs
+# the engine): taken, uninstrumented, from the release library
+FUZZ_LIBS_fuzz_name := $(REL)/libqfit.a
 fuzz_srcs = $(filter-out %_avx2.c %_avx512.c %_neon.c,$(foreach d,$(FUZZ_DIRS_$(1)),$(wildcard src/$(d)/*.c)))
 fuzz: $(FUZZ_SRCS:fuzz/%.c=build/fuzz/%)
 .SECONDEXPANSION:
-build/fuzz/%: fuzz/%.c $$(call fuzz_srcs,%)
+build/fuzz/%: fuzz/%.c $$(call fuzz_srcs,%) $$(FUZZ_LIBS_$$*)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -Iinclude -Isrc -O1 -g -fsanitize=fuzzer,address,undefined $^ -o $@ $(LDLIBS)
 
