@@ -140,6 +140,26 @@ Test(model, unsupported_architecture_is_an_error)
     qfit_model *m = qfit_model_load(path, err, sizeof err);
     cr_assert_null(m);
     cr_expect_not_null(strstr(err, "unsupported architecture 'gpt2'"), "message: %s", err);
+    cr_expect_not_null(strstr(err, "supported: llama, mistral, qwen2, qwen3"), "message: %s", err);
+
+    /* a llama-architecture mixture of experts (Mixtral) is named as such, not as a missing tensor */
+    snprintf(path, sizeof path, "%s/mixtral.gguf", tu_tmpdir());
+    w = qfit_gguf_writer_new();
+    qfit_gguf_set_str(w, "general.architecture", "llama");
+    qfit_gguf_set_u32(w, "llama.context_length", 64);
+    qfit_gguf_set_u32(w, "llama.embedding_length", 32);
+    qfit_gguf_set_u32(w, "llama.block_count", 1);
+    qfit_gguf_set_u32(w, "llama.feed_forward_length", 64);
+    qfit_gguf_set_u32(w, "llama.attention.head_count", 4);
+    qfit_gguf_set_u32(w, "llama.expert_count", 8);
+    qfit_gguf_add_tensor(w, "token_embd.weight", 2, ne, QFIT_TYPE_F32);
+    cr_assert_eq(qfit_gguf_writer_begin(w, path, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(qfit_gguf_writer_write_tensor(w, zeros, sizeof zeros, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(qfit_gguf_writer_finish(w, err, sizeof err), 0, "%s", err);
+    qfit_gguf_writer_free(w);
+    m = qfit_model_load(path, err, sizeof err);
+    cr_assert_null(m);
+    cr_expect_not_null(strstr(err, "llama.expert_count = 8: mixture-of-experts models"), "message: %s", err);
 }
 
 Test(model, decode_rejects_bad_input)
