@@ -102,7 +102,6 @@ typedef struct {
     float    *top_lp;       /* [n_pos][k] */
     double   *rest;         /* [n_pos] probability outside the top k */
     int      *order;        /* [k] scratch */
-    long      n_decodes;
 } tp_calib;
 
 /* chunk ci from an empty cache, one pass (n_batch = n_ctx), logits of every position */
@@ -115,7 +114,6 @@ static int calib_run_chunk(tp_calib *cb, int ci, char *err, size_t err_len)
         snprintf(err, err_len, "calibration: %s", qfit_context_error(cb->ctx));
         return -1;
     }
-    cb->n_decodes++;
     return 0;
 }
 
