@@ -142,24 +142,50 @@ Test(model, unsupported_architecture_is_an_error)
     cr_expect_not_null(strstr(err, "unsupported architecture 'gpt2'"), "message: %s", err);
     cr_expect_not_null(strstr(err, "supported: llama, mistral, qwen2, qwen3"), "message: %s", err);
 
-    /* a llama-architecture mixture of experts (Mixtral) is named as such, not as a missing tensor */
-    snprintf(path, sizeof path, "%s/mixtral.gguf", tu_tmpdir());
-    w = qfit_gguf_writer_new();
-    qfit_gguf_set_str(w, "general.architecture", "llama");
-    qfit_gguf_set_u32(w, "llama.context_length", 64);
-    qfit_gguf_set_u32(w, "llama.embedding_length", 32);
-    qfit_gguf_set_u32(w, "llama.block_count", 1);
-    qfit_gguf_set_u32(w, "llama.feed_forward_length", 64);
-    qfit_gguf_set_u32(w, "llama.attention.head_count", 4);
-    qfit_gguf_set_u32(w, "llama.expert_count", 8);
-    qfit_gguf_add_tensor(w, "token_embd.weight", 2, ne, QFIT_TYPE_F32);
-    cr_assert_eq(qfit_gguf_writer_begin(w, path, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(qfit_gguf_writer_write_tensor(w, zeros, sizeof zeros, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(qfit_gguf_writer_finish(w, err, sizeof err), 0, "%s", err);
-    qfit_gguf_writer_free(w);
-    m = qfit_model_load(path, err, sizeof err);
-    cr_assert_null(m);
-    cr_expect_not_null(strstr(err, "llama.expert_count = 8: mixture-of-experts models"), "message: %s", err);
+    cr_expect_not_null(strstr(err, "supported: llama, mistral, qwen2, qwen3, qwen3moe"), "message: %s", err);
+}
+
+/* expert hyperparameters: each wrong one is named (not reported as a missing tensor) */
+Test(model, expert_hparams_are_checked)
+{
+    static const struct { const char *arch; int n_expert, n_used; const char *want; } cases[] = {
+        { "llama", 8, 0, "missing llama.expert_used_count" },
+        { "llama", 8, 9, "llama.expert_used_count = 9 is out of range [1, expert_count 8]" },
+        { "llama", 100000, 2, "llama.expert_count = 100000 is out of range" },
+        { "qwen2", 8, 2, "qwen2.expert_count = 8: the qwen2 architecture has no mixture-of-experts variant" },
+        { "qwen3moe", 0, 0, "qwen3moe needs qwen3moe.expert_count > 0" },
+        /* consistent hyperparameters: the loader goes on to the tensors */
+        { "llama", 8, 2, "missing tensor 'blk.0.attn_norm.weight'" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char path[600], err[256], key[96];
+        snprintf(path, sizeof path, "%s/experts-%zu.gguf", tu_tmpdir(), i);
+        const char *a = cases[i].arch;
+        qfit_gguf_writer *w = qfit_gguf_writer_new();
+        qfit_gguf_set_str(w, "general.architecture", a);
+#define U32(k, v) do { snprintf(key, sizeof key, "%s." k, a); qfit_gguf_set_u32(w, key, (v)); } while (0)
+        U32("context_length", 64);
+        U32("embedding_length", 32);
+        U32("block_count", 1);
+        U32("feed_forward_length", 64);
+        U32("attention.head_count", 4);
+        if (cases[i].n_expert) U32("expert_count", (uint32_t)cases[i].n_expert);
+        if (cases[i].n_used) U32("expert_used_count", (uint32_t)cases[i].n_used);
+#undef U32
+        const int64_t ne[2] = { 32, 4 };
+        qfit_gguf_add_tensor(w, "token_embd.weight", 2, ne, QFIT_TYPE_F32);
+        qfit_gguf_add_tensor(w, "output_norm.weight", 1, ne, QFIT_TYPE_F32);
+        float zeros[128] = { 0 };
+        cr_assert_eq(qfit_gguf_writer_begin(w, path, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(qfit_gguf_writer_write_tensor(w, zeros, sizeof zeros, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(qfit_gguf_writer_write_tensor(w, zeros, 32 * sizeof(float), err, sizeof err), 0, "%s", err);
+        cr_assert_eq(qfit_gguf_writer_finish(w, err, sizeof err), 0, "%s", err);
+        qfit_gguf_writer_free(w);
+        qfit_model *m = qfit_model_load(path, err, sizeof err);
+        cr_expect_null(m, "case %zu loaded", i);
+        qfit_model_free(m);
+        cr_expect_not_null(strstr(err, cases[i].want), "case %zu: message: %s", i, err);
+    }
 }
 
 Test(model, decode_rejects_bad_input)
@@ -422,6 +448,11 @@ Test(model, arch_registry)
     cr_expect(!a->qkv_bias && a->qk_norm && a->rope_type == QFIT_ROPE_NEOX);
     cr_expect_null(qfit_arch_find("gpt2"));
     cr_expect_null(qfit_arch_find(""));
-    cr_expect_str_eq(qfit_arch_supported_list(), "llama, mistral, qwen2, qwen3");
+    cr_expect_str_eq(qfit_arch_supported_list(), "llama, mistral, qwen2, qwen3, qwen3moe");
+    a = qfit_arch_find("qwen3moe");
+    cr_assert_not_null(a);
+    cr_expect(a->qk_norm && a->rope_type == QFIT_ROPE_NEOX && a->experts == QFIT_EXPERTS_REQUIRED);
+    cr_expect_eq(qfit_arch_find("llama")->experts, QFIT_EXPERTS_OPTIONAL);
+    cr_expect_eq(qfit_arch_find("qwen3")->experts, QFIT_EXPERTS_NONE);
     cr_expect_str_eq(qfit_arch_name(QFIT_ARCH_QWEN3), "qwen3");
 }

@@ -1,8 +1,9 @@
 /* qfit — the inference engine: hyperparameters, model (memory-mapped weights),
  * inference context (KV cache, compute buffers, thread pool) and the forward pass.
  *
- * Architectures: llama (Llama 2/3.x, Mistral), qwen2 (Q/K/V biases, NEOX RoPE,
- * tied embeddings when output.weight is absent), qwen3 (per-head Q/K RMSNorm).
+ * Architectures: llama (Llama 2/3.x, Mistral, and Mixtral's mixture of experts), qwen2
+ * (Q/K/V biases, NEOX RoPE, tied embeddings when output.weight is absent), qwen3
+ * (per-head Q/K RMSNorm), qwen3moe (qwen3 with a mixture-of-experts FFN).
  * Core module: libc, libm, pthreads.
  */
 #ifndef QFIT_MODEL_H
@@ -20,17 +21,26 @@ extern "C" {
 #endif
 
 #define QFIT_MAX_THREADS 256
+#define QFIT_MAX_EXPERTS 512   /* {arch}.expert_count above this is refused */
 
 typedef enum {
     QFIT_ARCH_LLAMA = 0,
     QFIT_ARCH_QWEN2 = 1,
     QFIT_ARCH_QWEN3 = 2,
+    QFIT_ARCH_QWEN3MOE = 3,
 } qfit_arch;
 
 typedef enum {
     QFIT_ROPE_NORMAL = 0,  /* rotate adjacent pairs (x[2i], x[2i+1]) — llama */
     QFIT_ROPE_NEOX   = 2,  /* rotate halves (x[i], x[i + n_rot/2]) — qwen2/qwen3 */
 } qfit_rope_type;
+
+/* Mixture of experts in an architecture's FFN ({arch}.expert_count > 0). */
+typedef enum {
+    QFIT_EXPERTS_NONE = 0,      /* dense only: a file with expert_count > 0 is refused */
+    QFIT_EXPERTS_OPTIONAL = 1,  /* dense or experts (llama: Mixtral) */
+    QFIT_EXPERTS_REQUIRED = 2,  /* experts only (qwen3moe) */
+} qfit_experts;
 
 /* An architecture as the engine and the planner see it (each has its descriptor,
  * src/model/arch_<name>.c). Static; thread-safe. */
@@ -40,6 +50,7 @@ typedef struct {
     qfit_rope_type rope_type;
     bool           qkv_bias;   /* has Q/K/V biases (a file without them: a warning, zeros) */
     bool           qk_norm;    /* per-head RMSNorm of Q and K before RoPE (required) */
+    qfit_experts   experts;    /* whether its FFN may or must be a mixture of experts */
 } qfit_arch_info;
 
 /* The architecture of a general.architecture name ("mistral" is llama's), NULL when
@@ -69,6 +80,14 @@ typedef struct {
     qfit_rope_type rope_type;
     bool      has_qkv_bias;    /* qwen2 */
     bool      has_qk_norm;     /* qwen3 */
+    /* mixture of experts (0 experts: a dense FFN of n_ff): each token's FFN is the
+     * weighted sum of n_expert_used of n_expert SwiGLU experts of n_ff_exp rows, picked
+     * by the router (softmax over ffn_gate_inp's logits, top n_expert_used, weights
+     * renormalised to sum 1, as llama.cpp does for Mixtral and Qwen3-MoE) */
+    int       n_expert;        /* expert_count */
+    int       n_expert_used;   /* expert_used_count */
+    int       n_ff_exp;        /* expert_feed_forward_length (default: llama n_ff,
+                                  qwen3moe n_ff / n_expert_used, as llama.cpp) */
 } qfit_hparams;
 
 /* Fill hp from a GGUF's metadata. 0 on success, -1 with a message in err. */
@@ -93,10 +112,14 @@ size_t qfit_compute_buffer_bytes(const qfit_hparams *hp, int n_ctx, int n_batch,
  * gate, up), the quantized activation rows (aq), the output rows (logits), the RoPE
  * table (rope), per-thread scratch (scratch = scratch_stride x QFIT_MAX_THREADS), the
  * split-decode partials (part), and plain attention's score rows (scores; score_stride
- * in floats; 0 with flash attention). total = their sum = qfit_compute_buffer_bytes. */
+ * in floats; 0 with flash attention). Mixture of experts (0 for a dense model): the
+ * router's probabilities and choices (moe_route), and the experts' outputs, one row per
+ * (token, chosen expert) (moe_out); gate, up and aq then hold n_expert_used rows per
+ * token. total = their sum = qfit_compute_buffer_bytes. */
 typedef struct {
     size_t x, xn, q, k, v, att, gate, up, aq, logits, rope, scratch_stride, scratch;
     size_t part, score_stride, scores;
+    size_t moe_route, moe_out;
     size_t total;
 } qfit_compute_parts;
 void qfit_compute_buffer_parts(const qfit_hparams *hp, int n_ctx, int n_batch, bool flash_attn,

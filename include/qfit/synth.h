@@ -41,6 +41,10 @@ typedef struct {
     bool  tied_output;       /* no output.weight: token_embd is reused */
     bool  qkv_bias;          /* attn_q/k/v.bias (Qwen2) */
     bool  rope_freqs;        /* rope_freqs.weight (Llama 3.1+ rope scaling) */
+    int   n_expert;          /* mixture of experts: {arch}.expert_count (0: dense FFN) */
+    int   n_expert_used;     /* expert_used_count */
+    int   n_ff_exp;          /* one expert's width (written as expert_feed_forward_length
+                                except for llama, whose experts are n_ff wide) */
 } qfit_synth_shape;
 
 size_t                  qfit_synth_n_shapes(void);

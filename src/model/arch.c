@@ -1,5 +1,5 @@
 /* Architecture registry: every descriptor (arch_<name>.c), looked up by name or id,
- * and the dense decoder layer that llama, qwen2 and qwen3 share. */
+ * and the decoder layer that llama, qwen2, qwen3 and qwen3moe share. */
 #include "model/arch.h"
 
 #include <stdio.h>
@@ -8,23 +8,29 @@
 #define F(x) offsetof(qfit_layer_w, x)
 
 const qfit_layer_tensor qfit_decoder_layer[QFIT_DECODER_LAYER_N] = {
-    { "attn_norm.weight",   F(attn_norm), QFIT_DIM_EMBD,   QFIT_DIM_1,    QFIT_LT_VECTOR },
-    { "attn_q.weight",      F(wq),        QFIT_DIM_EMBD,   QFIT_DIM_Q,    QFIT_LT_MATRIX },
-    { "attn_k.weight",      F(wk),        QFIT_DIM_EMBD,   QFIT_DIM_K,    QFIT_LT_MATRIX },
-    { "attn_v.weight",      F(wv),        QFIT_DIM_EMBD,   QFIT_DIM_V,    QFIT_LT_MATRIX },
-    { "attn_output.weight", F(wo),        QFIT_DIM_O,      QFIT_DIM_EMBD, QFIT_LT_MATRIX },
-    { "attn_q.bias",        F(bq),        QFIT_DIM_Q,      QFIT_DIM_1,    QFIT_LT_VECTOR | QFIT_LT_OPTIONAL },
-    { "attn_k.bias",        F(bk),        QFIT_DIM_K,      QFIT_DIM_1,    QFIT_LT_VECTOR | QFIT_LT_OPTIONAL },
-    { "attn_v.bias",        F(bv),        QFIT_DIM_V,      QFIT_DIM_1,    QFIT_LT_VECTOR | QFIT_LT_OPTIONAL },
-    { "attn_q_norm.weight", F(q_norm),    QFIT_DIM_HEAD_K, QFIT_DIM_1,    QFIT_LT_VECTOR | QFIT_LT_QK_NORM },
-    { "attn_k_norm.weight", F(k_norm),    QFIT_DIM_HEAD_K, QFIT_DIM_1,    QFIT_LT_VECTOR | QFIT_LT_QK_NORM },
-    { "ffn_norm.weight",    F(ffn_norm),  QFIT_DIM_EMBD,   QFIT_DIM_1,    QFIT_LT_VECTOR },
-    { "ffn_gate.weight",    F(w_gate),    QFIT_DIM_EMBD,   QFIT_DIM_FF,   QFIT_LT_MATRIX },
-    { "ffn_up.weight",      F(w_up),      QFIT_DIM_EMBD,   QFIT_DIM_FF,   QFIT_LT_MATRIX },
-    { "ffn_down.weight",    F(w_down),    QFIT_DIM_FF,     QFIT_DIM_EMBD, QFIT_LT_MATRIX },
+    /* name suffix             field            ne0              ne1              ne2              flags */
+    { "attn_norm.weight",      F(attn_norm),    QFIT_DIM_EMBD,   QFIT_DIM_1,      QFIT_DIM_1,      QFIT_LT_VECTOR },
+    { "attn_q.weight",         F(wq),           QFIT_DIM_EMBD,   QFIT_DIM_Q,      QFIT_DIM_1,      QFIT_LT_MATRIX },
+    { "attn_k.weight",         F(wk),           QFIT_DIM_EMBD,   QFIT_DIM_K,      QFIT_DIM_1,      QFIT_LT_MATRIX },
+    { "attn_v.weight",         F(wv),           QFIT_DIM_EMBD,   QFIT_DIM_V,      QFIT_DIM_1,      QFIT_LT_MATRIX },
+    { "attn_output.weight",    F(wo),           QFIT_DIM_O,      QFIT_DIM_EMBD,   QFIT_DIM_1,      QFIT_LT_MATRIX },
+    { "attn_q.bias",           F(bq),           QFIT_DIM_Q,      QFIT_DIM_1,      QFIT_DIM_1,      QFIT_LT_VECTOR | QFIT_LT_OPTIONAL },
+    { "attn_k.bias",           F(bk),           QFIT_DIM_K,      QFIT_DIM_1,      QFIT_DIM_1,      QFIT_LT_VECTOR | QFIT_LT_OPTIONAL },
+    { "attn_v.bias",           F(bv),           QFIT_DIM_V,      QFIT_DIM_1,      QFIT_DIM_1,      QFIT_LT_VECTOR | QFIT_LT_OPTIONAL },
+    { "attn_q_norm.weight",    F(q_norm),       QFIT_DIM_HEAD_K, QFIT_DIM_1,      QFIT_DIM_1,      QFIT_LT_VECTOR | QFIT_LT_QK_NORM },
+    { "attn_k_norm.weight",    F(k_norm),       QFIT_DIM_HEAD_K, QFIT_DIM_1,      QFIT_DIM_1,      QFIT_LT_VECTOR | QFIT_LT_QK_NORM },
+    { "ffn_norm.weight",       F(ffn_norm),     QFIT_DIM_EMBD,   QFIT_DIM_1,      QFIT_DIM_1,      QFIT_LT_VECTOR },
+    { "ffn_gate.weight",       F(w_gate),       QFIT_DIM_EMBD,   QFIT_DIM_FF,     QFIT_DIM_1,      QFIT_LT_MATRIX | QFIT_LT_DENSE },
+    { "ffn_up.weight",         F(w_up),         QFIT_DIM_EMBD,   QFIT_DIM_FF,     QFIT_DIM_1,      QFIT_LT_MATRIX | QFIT_LT_DENSE },
+    { "ffn_down.weight",       F(w_down),       QFIT_DIM_FF,     QFIT_DIM_EMBD,   QFIT_DIM_1,      QFIT_LT_MATRIX | QFIT_LT_DENSE },
+    { "ffn_gate_inp.weight",   F(w_router),     QFIT_DIM_EMBD,   QFIT_DIM_EXPERT, QFIT_DIM_1,      QFIT_LT_MATRIX | QFIT_LT_EXPERTS },
+    { "ffn_gate_exps.weight",  F(w_gate_exps),  QFIT_DIM_EMBD,   QFIT_DIM_FF_EXP, QFIT_DIM_EXPERT, QFIT_LT_MATRIX | QFIT_LT_EXPERTS },
+    { "ffn_up_exps.weight",    F(w_up_exps),    QFIT_DIM_EMBD,   QFIT_DIM_FF_EXP, QFIT_DIM_EXPERT, QFIT_LT_MATRIX | QFIT_LT_EXPERTS },
+    { "ffn_down_exps.weight",  F(w_down_exps),  QFIT_DIM_FF_EXP, QFIT_DIM_EMBD,   QFIT_DIM_EXPERT, QFIT_LT_MATRIX | QFIT_LT_EXPERTS },
 };
 
-static const qfit_arch_desc *const g_archs[] = { &qfit_arch_llama, &qfit_arch_qwen2, &qfit_arch_qwen3 };
+static const qfit_arch_desc *const g_archs[] = { &qfit_arch_llama, &qfit_arch_qwen2, &qfit_arch_qwen3,
+                                                 &qfit_arch_qwen3moe };
 #define N_ARCHS (sizeof g_archs / sizeof g_archs[0])
 
 const qfit_arch_desc *qfit_arch_desc_find(const char *name)
@@ -80,6 +86,8 @@ int64_t qfit_dim_value(const qfit_hparams *hp, qfit_dim d)
     case QFIT_DIM_O: return (int64_t)hp->n_head * hp->head_dim_v;
     case QFIT_DIM_FF: return hp->n_ff;
     case QFIT_DIM_HEAD_K: return hp->head_dim_k;
+    case QFIT_DIM_FF_EXP: return hp->n_ff_exp;
+    case QFIT_DIM_EXPERT: return hp->n_expert;
     }
     return 0;
 }

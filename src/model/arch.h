@@ -24,6 +24,8 @@ typedef enum {
     QFIT_DIM_O,        /* n_head * head_dim_v */
     QFIT_DIM_FF,       /* n_ff */
     QFIT_DIM_HEAD_K,   /* head_dim_k */
+    QFIT_DIM_FF_EXP,   /* n_ff_exp (one expert's FFN width) */
+    QFIT_DIM_EXPERT,   /* n_expert */
 } qfit_dim;
 
 enum {
@@ -32,12 +34,15 @@ enum {
     QFIT_LT_OPTIONAL = 4,   /* may be absent */
     QFIT_LT_QK_NORM  = 8,   /* required when the architecture has Q/K norms (info.qk_norm),
                                else optional */
+    QFIT_LT_DENSE    = 16,  /* the dense FFN: bound only when the model has no experts */
+    QFIT_LT_EXPERTS  = 32,  /* the router and the experts: bound only when it has */
 };
 
 typedef struct {
     const char *suffix;     /* "attn_q.weight": the tensor is "blk.N." suffix */
     size_t      field;      /* offsetof(qfit_layer_w, ...) */
     qfit_dim    ne0, ne1;
+    qfit_dim    ne2;        /* experts: one [ne0, ne1] matrix per expert (QFIT_DIM_1 otherwise) */
     int         flags;
 } qfit_layer_tensor;
 
@@ -50,12 +55,13 @@ typedef struct qfit_arch_desc {
     int (*hparams)(const qfit_gguf *g, qfit_hparams *hp, char *err, size_t err_len);
 } qfit_arch_desc;
 
-/* The dense decoder's layer (llama): norms, Q/K/V/O with optional biases and Q/K norms,
- * SwiGLU FFN. Architectures that are this with different flags share it. */
-#define QFIT_DECODER_LAYER_N 14
+/* The decoder layer of llama: norms, Q/K/V/O with optional biases and Q/K norms, and
+ * a SwiGLU FFN, dense or a mixture of SwiGLU experts. Architectures that are this with
+ * different flags share it. */
+#define QFIT_DECODER_LAYER_N 18
 extern const qfit_layer_tensor qfit_decoder_layer[QFIT_DECODER_LAYER_N];
 
-extern const qfit_arch_desc qfit_arch_llama, qfit_arch_qwen2, qfit_arch_qwen3;
+extern const qfit_arch_desc qfit_arch_llama, qfit_arch_qwen2, qfit_arch_qwen3, qfit_arch_qwen3moe;
 
 /* The descriptor of an architecture name (aliases included), NULL if unsupported. */
 const qfit_arch_desc *qfit_arch_desc_find(const char *name);

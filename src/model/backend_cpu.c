@@ -321,12 +321,201 @@ static void cpu_attention(qfit_context *c, int il, int n)
     matmul_group(c, n, 1, w1, y1, l1, POST_ADD_X, c->x, E);
 }
 
+/* ------------------------------------------------------ mixture of experts */
+
+/* Per token: softmax over the router's logits (in c->moe_prob), the n_expert_used most
+ * probable experts (ties: the lower id, as a stable descending sort) and their
+ * probabilities renormalised to sum 1; then the (token, choice) pairs counting-sorted
+ * by expert (moe_first, moe_slot) with the inverse map (moe_pos). */
+static void moe_route(qfit_context *c, int n)
+{
+    const qfit_hparams *hp = &c->model->hp;
+    const int ne = hp->n_expert, nu = hp->n_expert_used;
+    for (int e = 0; e <= ne; e++) c->moe_first[e] = 0;
+    for (int j = 0; j < n; j++) {
+        float *p = c->moe_prob + (size_t)j * ne;
+        float mx = p[0];
+        for (int e = 1; e < ne; e++) mx = fmaxf(mx, p[e]);
+        double sum = 0.0;
+        for (int e = 0; e < ne; e++) { p[e] = expf(p[e] - mx); sum += p[e]; }
+        const float inv = (float)(1.0 / sum);
+        for (int e = 0; e < ne; e++) p[e] *= inv;
+        int32_t *sel = c->moe_sel + (size_t)j * nu;
+        float *w = c->moe_w + (size_t)j * nu;
+        float wsum = 0.0f;
+        for (int k = 0; k < nu; k++) {
+            int best = -1;
+            for (int e = 0; e < ne; e++) {
+                bool taken = false;
+                for (int t = 0; t < k; t++) taken |= sel[t] == e;
+                if (!taken && (best < 0 || p[e] > p[best])) best = e;
+            }
+            sel[k] = best;
+            w[k] = p[best];
+            wsum += w[k];
+            c->moe_first[best + 1]++;
+        }
+        for (int k = 0; k < nu; k++) w[k] /= wsum;
+    }
+    for (int e = 0; e < ne; e++) c->moe_first[e + 1] += c->moe_first[e];
+    int32_t cursor[QFIT_MAX_EXPERTS];
+    memcpy(cursor, c->moe_first, (size_t)ne * sizeof *cursor);
+    for (int j = 0; j < n; j++)
+        for (int k = 0; k < nu; k++) {
+            const int32_t pair = j * nu + k, at = cursor[c->moe_sel[pair]]++;
+            c->moe_slot[at] = pair;
+            c->moe_pos[pair] = at;
+        }
+}
+
+/* Y = W_e · A over the pairs routed to each expert e: A's rows are c->aq in moe_slot order
+ * (a_stride bytes each), Y's rows the same order (ldy floats each). With w2 (the up
+ * matrices, same vec-dot type as w's), y = silu(W_e·A) * (W2_e·A), y2 the scratch. */
+typedef struct {
+    qfit_context *c;
+    const qfit_wt *w, *w2;
+    float *y, *y2;
+    int64_t ldy;
+    size_t a_stride;
+    int n_act;
+    int32_t act[QFIT_MAX_EXPERTS];         /* experts with at least one pair */
+    int64_t chunk_end[QFIT_MAX_EXPERTS];   /* act[i] owns chunks [chunk_end[i-1], chunk_end[i]) */
+    int64_t cs;                            /* rows per chunk */
+} moe_mm_op;
+
+static void chunk_moe_matmul(void *arg, int chunk, int ith)
+{
+    (void)ith;
+    const moe_mm_op *op = arg;
+    qfit_context *c = op->c;
+    int lo = 0, hi = op->n_act - 1;   /* the first act whose chunk_end > chunk */
+    while (lo < hi) {
+        const int mid = (lo + hi) / 2;
+        if (op->chunk_end[mid] > chunk) hi = mid; else lo = mid + 1;
+    }
+    const int e = op->act[lo];
+    const int64_t first = lo ? op->chunk_end[lo - 1] : 0;
+    const int64_t rows = op->w->ne1;
+    const int64_t i0 = (chunk - first) * op->cs, i1 = i0 + op->cs < rows ? i0 + op->cs : rows;
+    const int p0 = c->moe_first[e], np = c->moe_first[e + 1] - p0;
+    const uint8_t *a = (const uint8_t *)c->aq + (size_t)p0 * op->a_stride;
+    float *y = op->y + (size_t)p0 * op->ldy;
+    if (qfit_gemm(op->w->type, op->w->ne0, (const uint8_t *)op->w->data + (size_t)e * op->w->expert_bytes,
+                  op->w->row_bytes, i0, i1, a, op->a_stride, np, y, op->ldy) != 0)
+        atomic_store(&c->kernel_failed, true);
+    if (!op->w2) return;
+    float *y2 = op->y2 + (size_t)p0 * op->ldy;
+    if (qfit_gemm(op->w2->type, op->w2->ne0, (const uint8_t *)op->w2->data + (size_t)e * op->w2->expert_bytes,
+                  op->w2->row_bytes, i0, i1, a, op->a_stride, np, y2, op->ldy) != 0)
+        atomic_store(&c->kernel_failed, true);
+    for (int j = 0; j < np; j++) swiglu_rows(c, y + j * op->ldy + i0, y2 + j * op->ldy + i0, i1 - i0);
+}
+
+static void moe_matmul(qfit_context *c, const qfit_wt *w, const qfit_wt *w2, float *y, float *y2, int64_t ldy,
+                       int n_pairs)
+{
+    moe_mm_op opv, *op = &opv;
+    memset(op, 0, sizeof *op);
+    op->c = c;
+    op->w = w;
+    op->w2 = w2;
+    op->y = y;
+    op->y2 = y2;
+    op->ldy = ldy;
+    op->a_stride = qfit_row_size(qfit_vec_dot_type(w->type), w->ne0);
+    const int ne = c->model->hp.n_expert;
+    for (int e = 0; e < ne; e++)
+        if (c->moe_first[e + 1] > c->moe_first[e]) op->act[op->n_act++] = e;
+    /* about 8 chunks per thread over all active experts' rows, at least 16 KiB of
+     * weights times activation rows per chunk, never more than one expert's rows */
+    op->cs = chunk_rows((int64_t)op->n_act * w->ne1, c->n_threads, 8, 32);
+    const int64_t min_rows = (int64_t)(16384 / (w->row_bytes * (size_t)(n_pairs / op->n_act + 1) + 1)) + 1;
+    if (op->cs < min_rows) op->cs = (min_rows + 31) / 32 * 32;
+    if (op->cs > w->ne1) op->cs = w->ne1;
+    int64_t total = 0;
+    for (int i = 0; i < op->n_act; i++) {
+        total += (w->ne1 + op->cs - 1) / op->cs;
+        op->chunk_end[i] = total;
+    }
+    qfit_threadpool_run_chunks(c->tp, chunk_moe_matmul, op, (int)total);
+}
+
+/* rows of the normed FFN input (c->xn, one per token) quantized into c->aq once per
+ * (token, choice) pair, in moe_slot order */
+typedef struct { qfit_context *c; int vdtype, nu; int64_t k; size_t a_stride; int64_t cs, n; } moe_gather_op;
+
+static void chunk_moe_gather(void *arg, int chunk, int ith)
+{
+    (void)ith;
+    const moe_gather_op *op = arg;
+    const int64_t i0 = (int64_t)chunk * op->cs, i1 = i0 + op->cs < op->n ? i0 + op->cs : op->n;
+    for (int64_t i = i0; i < i1; i++) {
+        const int j = op->c->moe_slot[i] / op->nu;
+        qfit_quantize_activations(op->vdtype, op->c->xn + (size_t)j * op->k,
+                                  (uint8_t *)op->c->aq + (size_t)i * op->a_stride, op->k);
+    }
+}
+
+static void moe_gather(qfit_context *c, int wtype, int64_t k, int n_pairs)
+{
+    moe_gather_op op = { c, qfit_vec_dot_type(wtype), c->model->hp.n_expert_used, k, 0, 0, n_pairs };
+    op.a_stride = qfit_row_size(op.vdtype, k);
+    op.cs = chunk_rows(n_pairs, c->n_threads, 4, 1);
+    qfit_threadpool_run_chunks(c->tp, chunk_moe_gather, &op, (int)((n_pairs + op.cs - 1) / op.cs));
+}
+
+/* x += sum over the token's chosen experts of weight * SwiGLU expert (llama.cpp's
+ * build_moe_ffn: softmax gating, top-k, weights normalised) */
+static void cpu_moe_ffn(qfit_context *c, int il, int n)
+{
+    const qfit_hparams *hp = &c->model->hp;
+    const qfit_layer_w *L = &c->model->layers[il];
+    const int64_t E = hp->n_embd, F = hp->n_ff_exp;
+    const int nu = hp->n_expert_used, n_pairs = n * nu;
+
+    /* the router's logits, then the choices */
+    quantize_input(c, c->x, E, E, n, L->ffn_norm.data, L->w_router.type);
+    observe(c, il, "ffn_gate_inp.weight", c->xn, n, E, E);
+    const qfit_wt *wr[1] = { &L->w_router };
+    float *yr[1] = { c->moe_prob };
+    const int64_t lr[1] = { hp->n_expert };
+    matmul_group(c, n, 1, wr, yr, lr, POST_NONE, NULL, 0);
+    moe_route(c, n);
+
+    /* gate and up of each chosen expert, over the pairs routed to it */
+    moe_gather(c, L->w_gate_exps.type, E, n_pairs);
+    if (qfit_vec_dot_type(L->w_gate_exps.type) == qfit_vec_dot_type(L->w_up_exps.type)) {
+        moe_matmul(c, &L->w_gate_exps, &L->w_up_exps, c->gate, c->up, F, n_pairs);
+    } else {
+        moe_matmul(c, &L->w_gate_exps, NULL, c->gate, NULL, F, n_pairs);
+        moe_gather(c, L->w_up_exps.type, E, n_pairs);
+        moe_matmul(c, &L->w_up_exps, NULL, c->up, NULL, F, n_pairs);
+        for (int64_t i = 0; i < n_pairs; i++) swiglu_rows(c, c->gate + i * F, c->up + i * F, F);
+    }
+    /* down, into one output row per pair */
+    quantize_input(c, c->gate, F, F, n_pairs, NULL, L->w_down_exps.type);
+    moe_matmul(c, &L->w_down_exps, NULL, c->moe_out, NULL, E, n_pairs);
+
+    /* the weighted sum, in choice order, added to the residual stream */
+    for (int j = 0; j < n; j++) {
+        float *x = c->x + (size_t)j * E;
+        const float *w = c->moe_w + (size_t)j * nu;
+        for (int64_t i = 0; i < E; i++) {
+            float sum = 0.0f;
+            for (int k = 0; k < nu; k++)
+                sum += w[k] * c->moe_out[(size_t)c->moe_pos[(size_t)j * nu + k] * E + i];
+            x[i] += sum;
+        }
+    }
+}
+
 /* ---------------------------------------------------------------- FFN */
 
 static void cpu_ffn(qfit_context *c, int il, int n)
 {
     const qfit_hparams *hp = &c->model->hp;
     const qfit_layer_w *L = &c->model->layers[il];
+    if (L->w_router.data) { cpu_moe_ffn(c, il, n); return; }
     const int64_t E = hp->n_embd, F = hp->n_ff;
     quantize_input(c, c->x, E, E, n, L->ffn_norm.data, L->w_gate.type);
     observe(c, il, "ffn_gate.weight", c->xn, n, E, E);

@@ -335,6 +335,16 @@ qfit_context *qfit_context_new(const qfit_model *m, const qfit_context_params *p
     CARVE(logits, L.logits); CARVE(rope_cos, L.rope / 2); CARVE(rope_sin, L.rope / 2);
     CARVE(scratch, L.scratch); CARVE(attn_part, L.part);
     if (L.scores) CARVE(scores, L.scores);
+    if (hp->n_expert > 0) {   /* the order and sizes of qfit_compute_buffer_parts' moe_route */
+        const size_t nb = (size_t)c->n_batch, ne = (size_t)hp->n_expert, nu = (size_t)hp->n_expert_used;
+        CARVE(moe_prob, align64(nb * ne * sizeof(float)));
+        CARVE(moe_w, align64(nb * nu * sizeof(float)));
+        CARVE(moe_sel, align64(nb * nu * sizeof(int32_t)));
+        CARVE(moe_slot, align64(nb * nu * sizeof(int32_t)));
+        CARVE(moe_pos, align64(nb * nu * sizeof(int32_t)));
+        CARVE(moe_first, align64((ne + 1) * sizeof(int32_t)));
+        CARVE(moe_out, L.moe_out);
+    }
 #undef CARVE
     c->scratch_stride = L.scratch_stride;
     c->score_stride = L.score_stride;

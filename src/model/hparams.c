@@ -28,6 +28,40 @@ static int get_arch_float(const qfit_gguf *g, const char *arch, const char *suff
 
 #define FAIL(...) do { if (err && err_len) snprintf(err, err_len, __VA_ARGS__); return -1; } while (0)
 
+/* {arch}.expert_count, expert_used_count, expert_feed_forward_length, checked against
+ * what the architecture allows (its descriptor's info.experts) */
+static int read_experts(const qfit_gguf *g, const qfit_arch_desc *desc, qfit_hparams *hp, char *err,
+                        size_t err_len)
+{
+    const char *arch = hp->arch_name;
+    int64_t n = 0, used = 0, ff = 0;
+    if (get_arch_int(g, arch, "expert_count", &n) < 0) FAIL("%s.expert_count is not an integer", arch);
+    if (n < 0 || n > QFIT_MAX_EXPERTS) FAIL("%s.expert_count = %lld is out of range [0, %d]", arch, (long long)n,
+                                            QFIT_MAX_EXPERTS);
+    if (n == 0) {
+        if (desc->info.experts == QFIT_EXPERTS_REQUIRED)
+            FAIL("%s needs %s.expert_count > 0 (a mixture-of-experts architecture)", arch, arch);
+        return 0;
+    }
+    if (desc->info.experts == QFIT_EXPERTS_NONE)
+        FAIL("%s.expert_count = %lld: the %s architecture has no mixture-of-experts variant", arch, (long long)n,
+             desc->info.name);
+    const int r = get_arch_int(g, arch, "expert_used_count", &used);
+    if (r < 0) FAIL("%s.expert_used_count is not an integer", arch);
+    if (r == 0) FAIL("missing %s.expert_used_count (experts per token)", arch);
+    if (used < 1 || used > n)
+        FAIL("%s.expert_used_count = %lld is out of range [1, expert_count %lld]", arch, (long long)used,
+             (long long)n);
+    const int rf = get_arch_int(g, arch, "expert_feed_forward_length", &ff);
+    if (rf < 0) FAIL("%s.expert_feed_forward_length is not an integer", arch);
+    if (rf == 0) ff = hp->n_ff;   /* llama (Mixtral): each expert is n_ff wide; other defaults: the hparams hook */
+    if (ff < 1 || ff > (1 << 22)) FAIL("%s.expert_feed_forward_length = %lld is out of range", arch, (long long)ff);
+    hp->n_expert = (int)n;
+    hp->n_expert_used = (int)used;
+    hp->n_ff_exp = (int)ff;
+    return 0;
+}
+
 int qfit_hparams_from_gguf(const qfit_gguf *g, qfit_hparams *hp, char *err, size_t err_len)
 {
     memset(hp, 0, sizeof *hp);
@@ -117,13 +151,12 @@ int qfit_hparams_from_gguf(const qfit_gguf *g, qfit_hparams *hp, char *err, size
             hp->rope_freq_scale = (float)(1.0 / factor);
         }
     }
+    if (read_experts(g, desc, hp, err, err_len) != 0) return -1;
     if (desc->hparams && desc->hparams(g, hp, err, err_len) != 0) return -1;
     return 0;
 }
 
 /* ---------------------------------------------------------------- sizing */
-
-static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 
 size_t qfit_kv_cache_bytes(const qfit_hparams *hp, int n_ctx, int kv_type_k, int kv_type_v)
 {
@@ -147,8 +180,12 @@ void qfit_compute_buffer_parts(const qfit_hparams *hp, int n_ctx, int n_batch, b
     const size_t kv_dim_k = (size_t)hp->n_head_kv * hp->head_dim_k;
     const size_t kv_dim_v = (size_t)hp->n_head_kv * hp->head_dim_v;
     const size_t att_dim = (size_t)hp->n_head * hp->head_dim_v;
+    /* the FFN: dense, n_ff per token; experts, n_expert_used rows of n_ff_exp per token */
+    const bool moe = hp->n_expert > 0;
+    const size_t ff = moe ? (size_t)hp->n_ff_exp : (size_t)hp->n_ff;
+    const size_t ffn_rows = moe ? nb * (size_t)hp->n_expert_used : nb;
     size_t wide = (size_t)hp->n_embd;
-    if ((size_t)hp->n_ff > wide) wide = (size_t)hp->n_ff;
+    if (ff > wide) wide = ff;
     if (att_dim > wide) wide = att_dim;
     L->x = align64(nb * hp->n_embd * f);
     L->xn = align64(nb * wide * f);
@@ -156,10 +193,11 @@ void qfit_compute_buffer_parts(const qfit_hparams *hp, int n_ctx, int n_batch, b
     L->k = align64(nb * kv_dim_k * f);
     L->v = align64(nb * kv_dim_v * f);
     L->att = align64(nb * att_dim * f);
-    L->gate = align64(nb * hp->n_ff * f);
-    L->up = align64(nb * hp->n_ff * f);
-    /* widest activation row of any vec-dot type: F32 (4 bytes per element) */
-    L->aq = align64(nb * align64(wide * f));
+    L->gate = align64(ffn_rows * ff * f);
+    L->up = align64(ffn_rows * ff * f);
+    /* widest activation row of any vec-dot type: F32 (4 bytes per element); with experts,
+     * one row per (token, chosen expert) */
+    L->aq = align64(ffn_rows * align64(wide * f));
     /* output rows: logits, or final-normed hidden states in embeddings mode */
     L->logits = align64(nb * (size_t)(hp->n_vocab > hp->n_embd ? hp->n_vocab : hp->n_embd) * f);
     L->rope = 2 * align64((size_t)n_ctx * (size_t)(hp->n_rot / 2) * f);
@@ -173,8 +211,15 @@ void qfit_compute_buffer_parts(const qfit_hparams *hp, int n_ctx, int n_batch, b
     /* plain attention materializes one row of n_ctx scores per thread */
     L->score_stride = flash_attn ? 0 : align64((size_t)n_ctx * f) / f;
     L->scores = L->score_stride * f * QFIT_MAX_THREADS;
+    if (moe) {
+        const size_t ne = (size_t)hp->n_expert, nu = (size_t)hp->n_expert_used, i32 = sizeof(int32_t);
+        /* moe_prob, moe_w, moe_sel, moe_slot, moe_pos, moe_first (model_internal.h) */
+        L->moe_route = align64(nb * ne * f) + align64(nb * nu * f) + align64(nb * nu * i32) +
+                       2 * align64(ffn_rows * i32) + align64((ne + 1) * i32);
+        L->moe_out = align64(ffn_rows * (size_t)hp->n_embd * f);
+    }
     L->total = L->x + L->xn + L->q + L->k + L->v + L->att + L->gate + L->up + L->aq +
-               L->logits + L->rope + L->scratch + L->part + L->scores;
+               L->logits + L->rope + L->scratch + L->part + L->scores + L->moe_route + L->moe_out;
 }
 
 size_t qfit_compute_buffer_bytes(const qfit_hparams *hp, int n_ctx, int n_batch, bool flash_attn)

@@ -59,10 +59,10 @@ size_t qfit_process_peak_rss_bytes(void)
 
 enum { W_MATRIX = 1, W_VECTOR = 2, W_OPTIONAL = 4, W_EMBED = 8 };
 
-/* Bind tensor `name` to w, checking shape [ne0] or [ne0, ne1] and type.
- * W_MATRIX: type must have a compute kernel; W_VECTOR: F32 only;
+/* Bind tensor `name` to w, checking shape [ne0], [ne0, ne1] or (experts) [ne0, ne1, ne2]
+ * and type. W_MATRIX: type must have a compute kernel; W_VECTOR: F32 only;
  * W_EMBED: rows must be convertible to float (embedding lookup). */
-static int bind(const qfit_model *m, const char *name, int64_t ne0, int64_t ne1, int flags,
+static int bind(const qfit_model *m, const char *name, int64_t ne0, int64_t ne1, int64_t ne2, int flags,
                 qfit_wt *w, char *err, size_t err_len)
 {
     memset(w, 0, sizeof *w);
@@ -74,12 +74,12 @@ static int bind(const qfit_model *m, const char *name, int64_t ne0, int64_t ne1,
     }
     const qfit_gguf_tensor *t = qfit_gguf_tensor_at(m->gguf, ti);
     const int64_t want_dims = (flags & W_VECTOR) ? 1 : 2;
-    bool shape_ok = t->ne[0] == ne0 && t->ne[2] == 1 && t->ne[3] == 1 &&
+    bool shape_ok = t->ne[0] == ne0 && t->ne[2] == ne2 && t->ne[3] == 1 &&
                     (want_dims == 1 ? t->ne[1] == 1 : (ne1 < 0 || t->ne[1] == ne1));
     if (!shape_ok) {
-        snprintf(err, err_len, "tensor '%s' has shape [%lld, %lld, %lld, %lld], expected [%lld, %lld]",
+        snprintf(err, err_len, "tensor '%s' has shape [%lld, %lld, %lld, %lld], expected [%lld, %lld, %lld]",
                  name, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2], (long long)t->ne[3],
-                 (long long)ne0, (long long)(want_dims == 1 ? 1 : ne1));
+                 (long long)ne0, (long long)(want_dims == 1 ? 1 : ne1), (long long)ne2);
         return -1;
     }
     const qfit_type_traits *tr = qfit_type_get_traits(t->type);
@@ -109,7 +109,7 @@ static int bind(const qfit_model *m, const char *name, int64_t ne0, int64_t ne1,
         }
     }
     size_t rb = qfit_row_size(t->type, t->ne[0]);
-    if (rb == 0 || (uint64_t)rb * (uint64_t)t->ne[1] != t->nbytes) {
+    if (rb == 0 || (uint64_t)rb * (uint64_t)t->ne[1] * (uint64_t)t->ne[2] != t->nbytes) {
         snprintf(err, err_len, "tensor '%s': data size %llu does not match its shape and type", name,
                  (unsigned long long)t->nbytes);
         return -1;
@@ -118,7 +118,9 @@ static int bind(const qfit_model *m, const char *name, int64_t ne0, int64_t ne1,
     w->type = t->type;
     w->ne0 = t->ne[0];
     w->ne1 = t->ne[1];
+    w->ne2 = t->ne[2];
     w->row_bytes = rb;
+    w->expert_bytes = rb * (size_t)t->ne[1];
     return 1;
 }
 
@@ -151,9 +153,9 @@ qfit_model *qfit_model_load(const char *path, char *err, size_t err_len)
     if (!hp->n_vocab) { snprintf(err, err_len, "cannot determine the vocabulary size"); goto fail; }
 
     const int64_t E = hp->n_embd, V = hp->n_vocab;
-    if (bind(m, "token_embd.weight", E, V, W_EMBED, &m->tok_embd, err, err_len) < 0) goto fail;
-    if (bind(m, "output_norm.weight", E, 1, W_VECTOR, &m->output_norm, err, err_len) < 0) goto fail;
-    int r = bind(m, "output.weight", E, V, W_MATRIX | W_OPTIONAL, &m->output, err, err_len);
+    if (bind(m, "token_embd.weight", E, V, 1, W_EMBED, &m->tok_embd, err, err_len) < 0) goto fail;
+    if (bind(m, "output_norm.weight", E, 1, 1, W_VECTOR, &m->output_norm, err, err_len) < 0) goto fail;
+    int r = bind(m, "output.weight", E, V, 1, W_MATRIX | W_OPTIONAL, &m->output, err, err_len);
     if (r < 0) goto fail;
     if (r == 0) {   /* tied embeddings */
         if (qfit_vec_dot_type(m->tok_embd.type) < 0) {
@@ -163,7 +165,7 @@ qfit_model *qfit_model_load(const char *path, char *err, size_t err_len)
         }
         m->output = m->tok_embd;
     }
-    if (bind(m, "rope_freqs.weight", hp->n_rot / 2, 1, W_VECTOR | W_OPTIONAL, &m->rope_freqs, err, err_len) < 0)
+    if (bind(m, "rope_freqs.weight", hp->n_rot / 2, 1, 1, W_VECTOR | W_OPTIONAL, &m->rope_freqs, err, err_len) < 0)
         goto fail;
 
     m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
@@ -175,13 +177,17 @@ qfit_model *qfit_model_load(const char *path, char *err, size_t err_len)
         qfit_layer_w *L = &m->layers[il];
         for (int ti = 0; ti < desc->n_layer_tensors; ti++) {
             const qfit_layer_tensor *lt = &desc->layer[ti];
+            /* the dense FFN or the experts, whichever the model has */
+            if ((lt->flags & QFIT_LT_DENSE) && hp->n_expert > 0) continue;
+            if ((lt->flags & QFIT_LT_EXPERTS) && hp->n_expert == 0) continue;
             char name[96];
             snprintf(name, sizeof name, "blk.%d.%s", il, lt->suffix);
             int flags = lt->flags & QFIT_LT_MATRIX ? W_MATRIX : W_VECTOR;
             if ((lt->flags & QFIT_LT_OPTIONAL) || ((lt->flags & QFIT_LT_QK_NORM) && !desc->info.qk_norm))
                 flags |= W_OPTIONAL;
             qfit_wt *w = (qfit_wt *)((char *)L + lt->field);
-            r = bind(m, name, qfit_dim_value(hp, lt->ne0), qfit_dim_value(hp, lt->ne1), flags, w, err, err_len);
+            r = bind(m, name, qfit_dim_value(hp, lt->ne0), qfit_dim_value(hp, lt->ne1), qfit_dim_value(hp, lt->ne2),
+                     flags, w, err, err_len);
             if (r < 0) goto fail;
             if (r > 0 && (w == &L->bq || w == &L->bk || w == &L->bv)) any_bias = true;
         }
@@ -252,7 +258,7 @@ int qfit_model_replace_weight(qfit_model *m, const char *name, int type, const v
     }
     qfit_wt fresh;
     if (!data) {   /* the file's tensor, as loaded */
-        if (bind(m, name, w->ne0, w->ne1, flags, &fresh, err, err_len) <= 0) return -1;
+        if (bind(m, name, w->ne0, w->ne1, w->ne2, flags, &fresh, err, err_len) <= 0) return -1;
     } else {
         const qfit_type_traits *tr = qfit_type_get_traits(type);
         if (!tr || w->ne0 % tr->block_size) {
@@ -269,15 +275,16 @@ int qfit_model_replace_weight(qfit_model *m, const char *name, int type, const v
             return -1;
         }
         const size_t rb = qfit_row_size(type, w->ne0);
-        if (rb == 0 || nbytes != rb * (size_t)w->ne1) {
+        if (rb == 0 || nbytes != rb * (size_t)w->ne1 * (size_t)w->ne2) {
             snprintf(err, err_len, "'%s': %zu bytes given, %s rows need %zu", name, nbytes, tr->name,
-                     rb * (size_t)w->ne1);
+                     rb * (size_t)w->ne1 * (size_t)w->ne2);
             return -1;
         }
         fresh = *w;
         fresh.data = data;
         fresh.type = type;
         fresh.row_bytes = rb;
+        fresh.expert_bytes = rb * (size_t)w->ne1;
     }
     /* tied embeddings: the output is the same tensor */
     if (w == &m->tok_embd && m->output.data == m->tok_embd.data && m->output.type == m->tok_embd.type) {

@@ -17,13 +17,19 @@ typedef struct {
     const void *data;   /* NULL: absent (optional tensors) */
     int     type;
     int64_t ne0;        /* input dimension (elements per row) */
-    int64_t ne1;        /* rows */
+    int64_t ne1;        /* rows (of one expert's matrix) */
+    int64_t ne2;        /* experts: ne2 matrices of ne1 rows, expert e at data + e * expert_bytes;
+                           1 for a plain matrix */
     size_t  row_bytes;
+    size_t  expert_bytes;   /* ne1 * row_bytes */
 } qfit_wt;
 
 typedef struct {
     qfit_wt attn_norm, wq, wk, wv, wo, bq, bk, bv, q_norm, k_norm;
     qfit_wt ffn_norm, w_gate, w_up, w_down;
+    /* mixture of experts (data NULL in a dense layer): router [n_embd -> n_expert] and
+     * the experts' gate, up [n_embd -> n_ff_exp] and down [n_ff_exp -> n_embd] */
+    qfit_wt w_router, w_gate_exps, w_up_exps, w_down_exps;
 } qfit_layer_w;
 
 struct qfit_model {
@@ -47,6 +53,9 @@ typedef struct {
     size_t  head_k, head_v;        /* bytes per head within a row */
     uint8_t *k, *v;                /* [n_layer][n_seq][n_ctx][row] */
 } qfit_kv_cache;
+
+/* n rounded up to a multiple of 64 (compute buffer parts are 64-byte aligned) */
+static inline size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 
 /* Row index of (layer il, sequence s, position p) in the KV cache. */
 static inline size_t kv_cell(const qfit_kv_cache *kv, int il, int s, int p)
@@ -75,8 +84,8 @@ struct qfit_context {
     float  *k;        /* [n_batch][n_head_kv * hd_k] */
     float  *v;        /* [n_batch][n_head_kv * hd_v] */
     float  *att;      /* [n_batch][n_head * hd_v] */
-    float  *gate;     /* [n_batch][n_ff] */
-    float  *up;       /* [n_batch][n_ff] */
+    float  *gate;     /* [n_batch][n_ff], with experts [n_batch * n_expert_used][n_ff_exp] */
+    float  *up;       /* the same */
     void   *aq;       /* quantized activation rows */
     float  *logits;   /* [n_batch][n_vocab] logits, or [n_batch][n_embd] hidden states when out_embd */
     float  *rope_cos; /* [n_ctx][n_rot/2] */
@@ -85,6 +94,15 @@ struct qfit_context {
     size_t  scratch_stride;
     float  *attn_part;  /* split decode: [n_head][QFIT_ATTN_MAX_SPLIT][hd_v + 2] partials */
     float  *scores;     /* plain attention only: [QFIT_MAX_THREADS][score_stride] */
+    /* mixture of experts (NULL for a dense model), carved from moe_route: */
+    float  *moe_prob;   /* [n_batch][n_expert] router probabilities */
+    float  *moe_w;      /* [n_batch][n_expert_used] weights of the chosen experts */
+    int32_t *moe_sel;   /* [n_batch][n_expert_used] the chosen experts, most probable first */
+    int32_t *moe_slot;  /* [n_batch * n_expert_used] (token, choice) pairs j * n_expert_used + k,
+                           ordered by expert (then token) */
+    int32_t *moe_pos;   /* [n_batch * n_expert_used] the inverse: where pair j * n_expert_used + k is */
+    int32_t *moe_first; /* [n_expert + 1] each expert's first index in moe_slot */
+    float  *moe_out;    /* [n_batch * n_expert_used][n_embd] expert outputs, in moe_slot order */
     size_t  score_stride; /* floats per thread */
     bool    flash_attn;
     bool    rot_k, rot_v; /* quantized K / V cache stored Hadamard-rotated (as llama.cpp) */

@@ -17,21 +17,25 @@
 #include <time.h>
 
 static const qfit_synth_shape SHAPES[] = {
-    /* name            arch     desc                                       vocab   embd  lay    ff  head kv  hd   ctx     rope      eps   tied   bias   freqs */
-    { "llama3-8b",     "llama", "Llama 3.1 8B",                            128256, 4096, 32, 14336, 32,  8, 128, 131072, 500000.0f, 1e-5f, false, false, true  },
-    { "llama3.2-1b",   "llama", "Llama 3.2 1B",                            128256, 2048, 16,  8192, 32,  8,  64, 131072, 500000.0f, 1e-5f, true,  false, true  },
-    { "llama3.2-3b",   "llama", "Llama 3.2 3B",                            128256, 3072, 28,  8192, 24,  8, 128, 131072, 500000.0f, 1e-5f, true,  false, true  },
-    { "qwen2.5-0.5b",  "qwen2", "Qwen2.5 0.5B",                            151936,  896, 24,  4864, 14,  2,  64,  32768, 1000000.0f, 1e-6f, true, true,  false },
-    { "qwen2.5-7b",    "qwen2", "Qwen2.5 7B",                              152064, 3584, 28, 18944, 28,  4, 128,  32768, 1000000.0f, 1e-6f, false, true, false },
-    { "mistral-7b",    "llama", "Mistral 7B v0.1",                          32000, 4096, 32, 14336, 32,  8, 128,  32768,  10000.0f, 1e-5f, false, false, false },
+    /* name            arch     desc                                       vocab   embd  lay    ff  head kv  hd   ctx     rope      eps   tied   bias   freqs  exp used ffexp */
+    { "llama3-8b",     "llama", "Llama 3.1 8B",                            128256, 4096, 32, 14336, 32,  8, 128, 131072, 500000.0f, 1e-5f, false, false, true,   0, 0,    0 },
+    { "llama3.2-1b",   "llama", "Llama 3.2 1B",                            128256, 2048, 16,  8192, 32,  8,  64, 131072, 500000.0f, 1e-5f, true,  false, true,   0, 0,    0 },
+    { "llama3.2-3b",   "llama", "Llama 3.2 3B",                            128256, 3072, 28,  8192, 24,  8, 128, 131072, 500000.0f, 1e-5f, true,  false, true,   0, 0,    0 },
+    { "qwen2.5-0.5b",  "qwen2", "Qwen2.5 0.5B",                            151936,  896, 24,  4864, 14,  2,  64,  32768, 1000000.0f, 1e-6f, true, true,  false,   0, 0,    0 },
+    { "qwen2.5-7b",    "qwen2", "Qwen2.5 7B",                              152064, 3584, 28, 18944, 28,  4, 128,  32768, 1000000.0f, 1e-6f, false, true, false,   0, 0,    0 },
+    { "mistral-7b",    "llama", "Mistral 7B v0.1",                          32000, 4096, 32, 14336, 32,  8, 128,  32768,  10000.0f, 1e-5f, false, false, false,   0, 0,    0 },
+    { "qwen3-30b-a3b", "qwen3moe", "Qwen3 30B-A3B (128 experts, 8 per token)", 151936, 2048, 48, 6144, 32, 4, 128, 40960, 1000000.0f, 1e-6f, false, false, false, 128, 8,  768 },
+    { "mixtral-8x7b",  "llama", "Mixtral 8x7B v0.1 (8 experts, 2 per token)",  32000, 4096, 32, 14336, 32,  8, 128,  32768, 1000000.0f, 1e-5f, false, false, false, 8, 2, 14336 },
     /* small shapes for tests */
-    { "tiny",          "llama", "test: 4-layer llama, GQA 2",                 512,  256,  4,   512,  4,  2,  64,    256,  10000.0f, 1e-5f, false, false, false },
-    { "tiny-32l",      "llama", "test: 32-layer llama, GQA 4, tied output",   512,  256, 32,   256,  4,  1,  64,    256,  10000.0f, 1e-5f, true,  false, false },
-    { "tiny-qwen2",    "qwen2", "test: qwen2, rows not multiples of 256",     512,  192,  4,   320,  3,  1,  64,    256, 1000000.0f, 1e-6f, true, true,  false },
-    { "tiny-odd",      "llama", "test: rows not multiples of 32",             512,  144,  2,   272,  2,  2,  72,    256,  10000.0f, 1e-5f, false, false, false },
-    { "tiny-qwen3",    "qwen3", "test: qwen3, Q/K norms, head_dim*heads != embd", 512,  256,  4,  512,  4,  2,  96,    256, 1000000.0f, 1e-6f, true, false, false },
-    { "tiny-llama3",   "llama", "test: llama3-style, rope_freqs, tied output", 512,  256,  4,   512,  4,  2,  64,    256, 500000.0f, 1e-5f, true,  false, true  },
-    { "tiny-longctx",  "llama", "test: 32K context, KV cache dominates memory", 512,  256,  8,   512,  4,  4,  64,  32768, 10000.0f, 1e-5f, true,  false, false },
+    { "tiny",          "llama", "test: 4-layer llama, GQA 2",                 512,  256,  4,   512,  4,  2,  64,    256,  10000.0f, 1e-5f, false, false, false,   0, 0,    0 },
+    { "tiny-32l",      "llama", "test: 32-layer llama, GQA 4, tied output",   512,  256, 32,   256,  4,  1,  64,    256,  10000.0f, 1e-5f, true,  false, false,   0, 0,    0 },
+    { "tiny-qwen2",    "qwen2", "test: qwen2, rows not multiples of 256",     512,  192,  4,   320,  3,  1,  64,    256, 1000000.0f, 1e-6f, true, true,  false,   0, 0,    0 },
+    { "tiny-odd",      "llama", "test: rows not multiples of 32",             512,  144,  2,   272,  2,  2,  72,    256,  10000.0f, 1e-5f, false, false, false,   0, 0,    0 },
+    { "tiny-qwen3",    "qwen3", "test: qwen3, Q/K norms, head_dim*heads != embd", 512,  256,  4,  512,  4,  2,  96,    256, 1000000.0f, 1e-6f, true, false, false,   0, 0,    0 },
+    { "tiny-llama3",   "llama", "test: llama3-style, rope_freqs, tied output", 512,  256,  4,   512,  4,  2,  64,    256, 500000.0f, 1e-5f, true,  false, true,   0, 0,    0 },
+    { "tiny-longctx",  "llama", "test: 32K context, KV cache dominates memory", 512,  256,  8,   512,  4,  4,  64,  32768, 10000.0f, 1e-5f, true,  false, false,   0, 0,    0 },
+    { "tiny-qwen3moe", "qwen3moe", "test: qwen3moe, 16 experts, 4 per token", 512,  256,  4,  512,  4,  2,  64,    256, 1000000.0f, 1e-6f, false, false, false, 16, 4, 128 },
+    { "tiny-mixtral",  "llama", "test: llama experts (Mixtral), 8, 2 per token", 512,  256,  4,  384,  4,  2,  64,    256, 1000000.0f, 1e-5f, false, false, false, 8, 2, 384 },
 };
 #define N_SHAPES (sizeof SHAPES / sizeof SHAPES[0])
 
@@ -52,7 +56,7 @@ const qfit_synth_shape *qfit_synth_find_shape(const char *name)
 
 /* ------------------------------------------------------------- tensors */
 
-static void add_t(qfit_synth_tensor *t, size_t *n, const char *name, uint32_t nd, int64_t a, int64_t b)
+static void add_t3(qfit_synth_tensor *t, size_t *n, const char *name, uint32_t nd, int64_t a, int64_t b, int64_t c)
 {
     qfit_synth_tensor *x = &t[(*n)++];
     memset(x, 0, sizeof *x);
@@ -60,7 +64,13 @@ static void add_t(qfit_synth_tensor *t, size_t *n, const char *name, uint32_t nd
     x->n_dims = nd;
     x->ne[0] = a;
     x->ne[1] = nd > 1 ? b : 1;
-    x->ne[2] = x->ne[3] = 1;
+    x->ne[2] = nd > 2 ? c : 1;
+    x->ne[3] = 1;
+}
+
+static void add_t(qfit_synth_tensor *t, size_t *n, const char *name, uint32_t nd, int64_t a, int64_t b)
+{
+    add_t3(t, n, name, nd, a, b, 1);
 }
 
 static int cmp_synth_tensor(const void *a, const void *b)
@@ -71,7 +81,7 @@ static int cmp_synth_tensor(const void *a, const void *b)
 qfit_synth_tensor *qfit_synth_tensors(const qfit_synth_shape *s, size_t *n_out)
 {
     if (!s || !n_out) return NULL;
-    size_t cap = 4 + (size_t)s->n_layer * 14;
+    size_t cap = 4 + (size_t)s->n_layer * 18;
     qfit_synth_tensor *t = calloc(cap, sizeof *t);
     if (!t) return NULL;
     size_t n = 0;
@@ -92,12 +102,22 @@ qfit_synth_tensor *qfit_synth_tensors(const qfit_synth_shape *s, size_t *n_out)
             BLK("attn_k.bias", 1, kv, 1);
             BLK("attn_v.bias", 1, kv, 1);
         }
-        if (strcmp(s->arch, "qwen3") == 0) {   /* per-head RMSNorm of Q and K */
+        if (strcmp(s->arch, "qwen3") == 0 || strcmp(s->arch, "qwen3moe") == 0) {   /* per-head Q/K RMSNorm */
             BLK("attn_q_norm.weight", 1, s->head_dim, 1);
             BLK("attn_k_norm.weight", 1, s->head_dim, 1);
         }
         BLK("attn_output.weight", 2, q, e);
         BLK("ffn_norm.weight", 1, e, 1);
+        if (s->n_expert > 0) {   /* router, and the experts merged into 3-D tensors */
+            BLK("ffn_gate_inp.weight", 2, e, s->n_expert);
+            snprintf(nm, sizeof nm, "blk.%d.ffn_gate_exps.weight", l);
+            add_t3(t, &n, nm, 3, e, s->n_ff_exp, s->n_expert);
+            snprintf(nm, sizeof nm, "blk.%d.ffn_up_exps.weight", l);
+            add_t3(t, &n, nm, 3, e, s->n_ff_exp, s->n_expert);
+            snprintf(nm, sizeof nm, "blk.%d.ffn_down_exps.weight", l);
+            add_t3(t, &n, nm, 3, s->n_ff_exp, e, s->n_expert);
+            continue;
+        }
         BLK("ffn_gate.weight", 2, e, s->n_ff);
         BLK("ffn_up.weight", 2, e, s->n_ff);
         BLK("ffn_down.weight", 2, s->n_ff, e);
@@ -249,6 +269,11 @@ static int set_metadata(qfit_gguf_writer *w, const qfit_synth_shape *s, int ftyp
     F32("rope.freq_base", s->rope_base);
     F32("attention.layer_norm_rms_epsilon", s->rms_eps);
     U32("vocab_size", s->n_vocab);
+    if (s->n_expert > 0) {
+        U32("expert_count", s->n_expert);
+        U32("expert_used_count", s->n_expert_used);
+        if (strcmp(a, "llama") != 0) U32("expert_feed_forward_length", s->n_ff_exp);
+    }
 #undef U32
 #undef F32
     bad |= qfit_gguf_set_u32(w, "general.file_type", (uint32_t)ftype);
@@ -296,7 +321,8 @@ int qfit_synth_write(const char *path, const qfit_synth_params *p, qfit_synth_st
         return -1;
     }
     if (s->n_vocab < 259 || s->n_embd < 1 || s->n_layer < 1 || s->n_head < 1 || s->n_head_kv < 1 ||
-        s->head_dim < 2 || s->n_ff < 1) {
+        s->head_dim < 2 || s->n_ff < 1 ||
+        (s->n_expert > 0 && (s->n_expert_used < 1 || s->n_expert_used > s->n_expert || s->n_ff_exp < 1))) {
         snprintf(err, err_len, "shape '%s' is invalid", s->name);
         return -1;
     }
@@ -329,6 +355,7 @@ int qfit_synth_write(const char *path, const qfit_synth_params *p, qfit_synth_st
     m.n_layer = s->n_layer;
     m.n_head = s->n_head;
     m.n_head_kv = s->n_head_kv;
+    m.n_expert = s->n_expert;
     m.is_70b = false;
     qfit_mix_model_count(&m, mt, n);
     if (qfit_mix_plan(&m, p->ftype, mt, n, order, types, &st.n_fallback, gerr, sizeof gerr) < 0) {

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Regenerates the llama.cpp reference logits of tests/data/engine (see README.md).
 #   usage: sh tests/data/engine/make-refs.sh MODELS_DIR
-# MODELS_DIR holds tiny-{qwen2,qwen3,llama3}-f32.gguf as the engine suite writes them
+# MODELS_DIR holds tiny-{qwen2,qwen3,llama3,qwen3moe,mixtral}-f32.gguf as the engine suite writes them
 # (QFIT_ENGINE_SAVE_DIR=MODELS_DIR make test TESTS_FILTER='engine/*_vs_llama_cpp').
 set -eu
 cd "$(dirname "$0")/../../.."
@@ -18,7 +18,7 @@ cc -O2 -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare \
 prompt() {
     awk -v k="$1" -v n="$2" 'BEGIN { s = "1"; for (j = 1; j < n; j++) s = s " " (3 + (97 * j + 131 * k + 11) % 509); print s }'
 }
-for shape in tiny-qwen2 tiny-qwen3 tiny-llama3; do
+for shape in ${SHAPES:-tiny-qwen2 tiny-qwen3 tiny-llama3 tiny-qwen3moe tiny-mixtral}; do
     "$PEER_HOME/build/bin/peer-quantize" "$M/$shape-f32.gguf" "$M/$shape-q8_0.gguf" Q8_0 2 >/dev/null
     for v in f32 q8_0; do
         k=0
