@@ -1110,3 +1110,62 @@ Test(plan, workload_ppl_accounting)
     cr_expect_eq(qfit_plan_compute(&m, &mach, &s, &p, err, sizeof err), -1);
     qfit_plan_model_free(&m);
 }
+
+/* A mixture of experts (synth shape tiny-qwen3moe: 16 experts of 128 rows, 4 per token):
+ * the compute buffers the planner counts are the ones a context allocates (gate, up and
+ * the quantized rows hold one row per (token, chosen expert), plus the router's and the
+ * experts' outputs), and a generated token reads the chosen 4 of 16 experts' matrices,
+ * not all of them (a planner that counted every expert predicts 4x their bytes). */
+Test(plan, experts_compute_buffers_and_bytes_read_per_token, .timeout = 120)
+{
+    char model[4200], err[256];
+    snprintf(model, sizeof model, "%s/tiny-qwen3moe.gguf", tu_tmpdir());
+    qfit_synth_params sp;
+    memset(&sp, 0, sizeof sp);
+    sp.shape = qfit_synth_find_shape("tiny-qwen3moe");
+    cr_assert_not_null(sp.shape);
+    sp.ftype = QFIT_FTYPE_MOSTLY_Q8_0;
+    sp.seed = 1;
+    sp.n_threads = 2;
+    cr_assert_eq(qfit_synth_write(model, &sp, NULL, err, sizeof err), 0, "%s", err);
+    qfit_plan_model m;
+    load(model, &m);
+    cr_expect_eq(m.n_expert, 16);
+    cr_expect_eq(m.n_expert_used, 4);
+    cr_expect_eq(m.n_ff_exp, 128);
+    qfit_plan_machine mach;
+    qfit_plan_machine_custom(GiB, &mach);
+    qfit_plan_settings s = { NULL, 256, 0, 1, 1, 64, 0, QFIT_PLAN_RUN };
+    qfit_plan_result r;
+    cr_assert_eq(qfit_plan_compute(&m, &mach, &s, &r, err, sizeof err), 0, "%s", err);
+
+    qfit_model *qm = qfit_model_load(model, err, sizeof err);
+    cr_assert_not_null(qm, "%s", err);
+    qfit_context_params p = qfit_context_default_params();
+    p.n_ctx = 256;
+    p.n_batch = 64;
+    p.n_threads = 1;
+    p.flash_attn = 1;
+    qfit_context *c = qfit_context_new(qm, &p, err, sizeof err);
+    cr_assert_not_null(c, "%s", err);
+    cr_expect_eq(r.compute_alloc_bytes, (uint64_t)qfit_context_compute_bytes(c), "planned %llu, allocated %zu",
+                 (unsigned long long)r.compute_alloc_bytes, qfit_context_compute_bytes(c));
+    cr_expect_eq(r.kv_bytes, (uint64_t)qfit_context_kv_bytes(c));
+    qfit_context_free(c);
+
+    /* bytes read per token, from the file: every tensor but the embedding table (a lookup),
+     * the experts' 3-D tensors at 4/16 */
+    const qfit_gguf *g = qfit_model_gguf(qm);
+    uint64_t want = r.kv_bytes, experts = 0;
+    for (int64_t i = 0; i < qfit_gguf_n_tensors(g); i++) {
+        const qfit_gguf_tensor *t = qfit_gguf_tensor_at(g, i);
+        if (t->name.len == 17 && !memcmp(t->name.data, "token_embd.weight", 17)) continue;
+        if (t->ne[2] > 1) { experts += t->nbytes; want += t->nbytes / 16 * 4; }
+        else want += t->nbytes;
+    }
+    cr_assert_gt(experts, r.weights_bytes / 2, "the experts are most of the weights");
+    cr_expect_eq(r.bytes_per_token, want, "bytes per token %llu, expected %llu", (unsigned long long)r.bytes_per_token,
+                 (unsigned long long)want);
+    qfit_model_free(qm);
+    qfit_plan_model_free(&m);
+}

@@ -95,6 +95,9 @@ typedef struct {
     int64_t n_layer, n_embd, n_head, n_head_kv, head_dim_k, head_dim_v, n_ff, n_vocab, n_ctx_train;
     int64_t n_rot;                  /* RoPE dimensions */
     int64_t n_expert;               /* 0 for dense models */
+    int64_t n_expert_used;          /* experts per token (expert_used_count) */
+    int64_t n_ff_exp;               /* one expert's width (expert_feed_forward_length; llama: n_ff,
+                                       qwen3moe: n_ff / n_expert_used when absent, as llama.cpp) */
     bool    is_70b;                 /* llama.cpp's "70B" size class (its mix rules use it) */
     bool    tied;
     int     file_type;              /* GGUF general.file_type (llama_ftype), -1 if absent */
@@ -264,7 +267,8 @@ typedef struct {
     uint64_t budget_bytes;
     qfit_plan_verdict verdict;
     double   bits_per_weight; /* weights_bytes * 8 / parameters */
-    /* generation speed estimate (tokens/s), from bandwidth and bytes read per token */
+    /* generation speed estimate (tokens/s), from bandwidth and bytes read per token (a mixture
+     * of experts: only the n_expert_used chosen experts of each layer are read) */
     uint64_t bytes_per_token;
     double   tps_low, tps_high;
     char     note[256];       /* remarks on the settings */

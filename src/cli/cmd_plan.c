@@ -176,8 +176,9 @@ static void print_result(const qfit_plan_model *m, const qfit_plan_machine *mach
            qfit_plan_verdict_name(r->verdict), QFIT_PLAN_COMFORT_PCT);
     if (r->tps_high > 0)
         printf("speed     ~%.1f-%.1f tokens/s generation (estimate: 50-80%% of %.0f GB/s peak bandwidth over "
-               "%.2f GB read per token: weights + KV cache at full context)\n",
-               r->tps_low, r->tps_high, mach->bandwidth_gbs, (double)r->bytes_per_token / 1e9);
+               "%.2f GB read per token: weights%s + KV cache at full context)\n",
+               r->tps_low, r->tps_high, mach->bandwidth_gbs, (double)r->bytes_per_token / 1e9,
+               m->n_expert > 0 ? " (the chosen experts only)" : "");
 }
 
 static void print_fixes(const qfit_plan_fix *f, size_t n, const qfit_plan_result *r)

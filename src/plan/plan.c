@@ -154,7 +154,11 @@ qfit_plan_verdict qfit_plan_verdict_for(uint64_t total, uint64_t budget)
 /* ------------------------------------------------------------ models */
 
 /* Weight bytes are the expensive part (thousands of tensors): cache the last few. */
-typedef struct { const qfit_plan_tensor *t; size_t n; int ftype; uint64_t bytes, aq_row, embd_bytes, embd_row; } wcache_entry;
+typedef struct {
+    const qfit_plan_tensor *t; size_t n; int ftype;
+    uint64_t bytes, aq_row, embd_bytes, embd_row;
+    uint64_t expert_bytes;   /* of the experts' 3-D tensors (a token reads n_expert_used / n_expert of them) */
+} wcache_entry;
 static _Thread_local wcache_entry wcache[32];
 static _Thread_local unsigned wcache_next;
 
@@ -188,6 +192,11 @@ static int weights_cached(const qfit_plan_model *m, int ftype, wcache_entry *e, 
     e->ftype = ftype;
     e->bytes = bytes;
     e->aq_row = plan_engine_aq_row_bytes(m, types);
+    for (size_t i = 0; i < m->n_tensors; i++) {
+        const qfit_plan_tensor *t = &m->tensors[i];
+        if (t->ne[2] > 1 && types[i] >= 0)
+            e->expert_bytes += qfit_row_size(types[i], t->ne[0]) * (uint64_t)(t->ne[1] * t->ne[2] * t->ne[3]);
+    }
     for (size_t i = 0; i < m->n_tensors; i++) {
         const qfit_plan_tensor *t = &m->tensors[i];
         if (strcmp(t->name, "token_embd.weight") != 0) continue;
@@ -264,6 +273,8 @@ int qfit_plan_model_from_gguf(const char *path, qfit_plan_model *out, char *err,
         { "vocab_size", &out->n_vocab, false },
         { "rope.dimension_count", &out->n_rot, false },
         { "expert_count", &out->n_expert, false },
+        { "expert_used_count", &out->n_expert_used, false },
+        { "expert_feed_forward_length", &out->n_ff_exp, false },
     };
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         if (gguf_int(g, out->arch, keys[i].key, &v)) {
@@ -292,6 +303,15 @@ int qfit_plan_model_from_gguf(const char *path, qfit_plan_model *out, char *err,
     }
     if (!out->head_dim_v) out->head_dim_v = out->head_dim_k;
     if (!out->n_rot) out->n_rot = out->head_dim_k;
+    if (out->n_expert > 0) {   /* the engine's rules (qfit_hparams_from_gguf) */
+        if (out->n_expert_used < 1 || out->n_expert_used > out->n_expert) {
+            snprintf(err, err_len, "%s: %s.expert_used_count = %lld does not fit expert_count %lld", path, out->arch,
+                     (long long)out->n_expert_used, (long long)out->n_expert);
+            goto done;
+        }
+        if (!out->n_ff_exp)
+            out->n_ff_exp = strcmp(out->arch, "qwen3moe") == 0 ? out->n_ff / out->n_expert_used : out->n_ff;
+    }
     /* metadata: mapped, and read through by the tokenizer */
     out->metadata_bytes = qfit_gguf_data_offset(g);
     int64_t mk = qfit_gguf_find_key(g, "tokenizer.ggml.merges");
@@ -506,17 +526,12 @@ int qfit_plan_compute(const qfit_plan_model *m, const qfit_plan_machine *mach,
     r->bits_per_weight = m->n_params ? (double)r->weights_bytes * 8.0 / (double)m->n_params : 0;
     /* speed: each generated token reads every weight once (token_embd only one row,
      * unless it doubles as the output matrix) and the whole KV cache at full context */
-    uint64_t embd = 0;
-    if (!m->tied) {
-        for (size_t i = 0; i < m->n_tensors; i++)
-            if (!strcmp(m->tensors[i].name, "token_embd.weight")) {
-                embd = m->n_params ? (uint64_t)((double)r->weights_bytes *
-                                                ((double)(m->tensors[i].ne[0] * m->tensors[i].ne[1]) / (double)m->n_params))
-                                   : 0;
-                break;
-            }
-    }
-    r->bytes_per_token = r->weights_bytes - embd + r->kv_bytes / (uint64_t)r->n_parallel;
+    const uint64_t embd = m->tied ? 0 : wc.embd_bytes;
+    /* a mixture of experts reads only the chosen experts' matrices (all stay resident) */
+    uint64_t idle_experts = 0;
+    if (m->n_expert > 0 && m->n_expert_used > 0 && wc.expert_bytes)
+        idle_experts = wc.expert_bytes - wc.expert_bytes / (uint64_t)m->n_expert * (uint64_t)m->n_expert_used;
+    r->bytes_per_token = r->weights_bytes - embd - idle_experts + r->kv_bytes / (uint64_t)r->n_parallel;
     if (mach->bandwidth_gbs > 0 && r->bytes_per_token > 0) {
         double bw = mach->bandwidth_gbs * 1e9;
         r->tps_low = 0.5 * bw / (double)r->bytes_per_token;

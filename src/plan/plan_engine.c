@@ -93,6 +93,9 @@ static void to_hparams(const qfit_plan_model *m, qfit_hparams *hp)
     hp->head_dim_v = (int)m->head_dim_v;
     hp->n_vocab = (int)m->n_vocab;
     hp->n_rot = (int)(m->n_rot ? m->n_rot : m->head_dim_k);
+    hp->n_expert = (int)m->n_expert;
+    hp->n_expert_used = (int)m->n_expert_used;
+    hp->n_ff_exp = (int)m->n_ff_exp;
 }
 
 uint64_t plan_engine_kv_bytes(const qfit_plan_model *m, int64_t n_cells, int type_k, int type_v,
@@ -144,7 +147,8 @@ uint64_t plan_engine_compute_written(const qfit_plan_model *m, int64_t n_cells, 
     if (logits < L.logits) unwritten += L.logits - logits;
     uint64_t xn = nb * (uint64_t)hp.n_embd * f;
     if (xn < L.xn) unwritten += L.xn - xn;
-    uint64_t aq = nb * aq_row;
+    /* with experts, aq holds one row per (token, chosen expert) */
+    uint64_t aq = nb * aq_row * (uint64_t)(m->n_expert > 0 && m->n_expert_used > 0 ? m->n_expert_used : 1);
     if (aq_row && aq < L.aq) unwritten += L.aq - aq;
     return L.total - unwritten;
 }
