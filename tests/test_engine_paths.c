@@ -29,6 +29,7 @@
 #include "qfit/sample.h"
 #include "qfit/synth.h"
 #include "util/refparse.h"
+#include "util/synmodel.h"
 #include "util/testutil.h"
 
 #define KJV_VOCAB 2048
@@ -393,9 +394,9 @@ Test(engine, isa_perplexity_f32, .timeout = 900) { check_ppl_isas(kjv_f32(), "f3
  *   (tiny-llama3 p2). A wrong architecture detail (Q/K norm, biases, NEOX RoPE,
  *   rope_freqs, tied output) moves logits by whole units. */
 
-#define SYN_SEED 7
-#define SYN_PROMPTS 3
-#define SYN_GREEDY 16
+#define SYN_SEED TU_SYN_SEED
+#define SYN_PROMPTS TU_SYN_PROMPTS
+#define SYN_GREEDY TU_SYN_GREEDY
 #define SYN_DISCRIMINATION 1.0   /* rms(same) < this x rms(other variant) */
 
 typedef struct {
@@ -416,68 +417,11 @@ static uint64_t fnv1a_file(const char *path)
     return h;
 }
 
-static uint64_t mix64(uint64_t z)
-{
-    z += 0x9e3779b97f4a7c15ULL;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static bool ends_with(const char *s, size_t n, const char *suf)
-{
-    const size_t m = strlen(suf);
-    return n >= m && memcmp(s + n - m, suf, m) == 0;
-}
-
-/* synth's file -> the test model (see above) */
+/* synth's file -> the test model (tests/util/synmodel.h) */
 static void rewrite_model(const char *in, const char *out)
 {
     char err[256];
-    qfit_gguf *g = qfit_gguf_open(in, err, sizeof err);
-    cr_assert_not_null(g, "%s", err);
-    qfit_gguf_writer *w = qfit_gguf_writer_new();
-    cr_assert_not_null(w);
-    cr_assert_eq(qfit_gguf_copy_all_kv(w, g), 0);
-    const int64_t nt = qfit_gguf_n_tensors(g);
-    for (int64_t i = 0; i < nt; i++) {
-        const qfit_gguf_tensor *t = qfit_gguf_tensor_at(g, i);
-        char name[128];
-        snprintf(name, sizeof name, "%.*s", (int)t->name.len, t->name.data);
-        cr_assert_eq(t->type, QFIT_TYPE_F32, "%s is not F32", name);
-        cr_assert_eq(qfit_gguf_add_tensor(w, name, t->n_dims, t->ne, QFIT_TYPE_F32), 0);
-    }
-    cr_assert_eq(qfit_gguf_writer_begin(w, out, err, sizeof err), 0, "%s", err);
-    for (int64_t i = 0; i < nt; i++) {
-        const qfit_gguf_tensor *t = qfit_gguf_tensor_at(g, i);
-        const int64_t n = qfit_gguf_tensor_nelements(t);
-        float *x = malloc((size_t)n * sizeof *x);
-        cr_assert_not_null(x);
-        memcpy(x, t->data, (size_t)n * sizeof *x);
-        const char *nm = t->name.data;
-        const size_t len = t->name.len;
-        uint64_t h = 0xcbf29ce484222325ULL;
-        for (size_t c = 0; c < len; c++) { h ^= (unsigned char)nm[c]; h *= 0x100000001b3ULL; }
-        if (ends_with(nm, len, "_norm.weight")) {
-            for (int64_t j = 0; j < n; j++) {
-                const double u = (double)(mix64(h ^ (uint64_t)j) >> 11) / 9007199254740992.0 * 2.0 - 1.0;
-                x[j] = (float)(1.0 + 0.5 * u);
-            }
-        } else if (len == 17 && memcmp(nm, "rope_freqs.weight", 17) == 0) {
-            for (int64_t j = 0; j < n; j++) x[j] = 1.0f + 0.3f * (float)((7 * j) % 11);
-        } else if (ends_with(nm, len, ".bias")) {
-            for (int64_t j = 0; j < n; j++) x[j] *= 25.0f;
-        } else {
-            /* matrices, and the experts' 3-D stacks of matrices */
-            cr_assert(t->n_dims == 2u || t->n_dims == 3u, "unexpected tensor %.*s", (int)len, nm);
-            for (int64_t j = 0; j < n; j++) x[j] *= 4.0f;
-        }
-        cr_assert_eq(qfit_gguf_writer_write_tensor(w, x, (size_t)n * sizeof *x, err, sizeof err), 0, "%s", err);
-        free(x);
-    }
-    cr_assert_eq(qfit_gguf_writer_finish(w, err, sizeof err), 0, "%s", err);
-    qfit_gguf_writer_free(w);
-    qfit_gguf_close(g);
+    cr_assert_eq(tu_syn_rewrite(in, out, err, sizeof err), 0, "%s", err);
 }
 
 static void save_copy(const char *path, const char *name)
@@ -533,30 +477,13 @@ static void make_models(const syn_case *sc, char *f32, char *q8, size_t cap)
                  "(0x%016llx)", sc->shape, (unsigned long long)h2, (unsigned long long)sc->q8_sum);
 }
 
-typedef struct {
-    int32_t prompt[128];
-    int     n_prompt;
-    int32_t greedy[SYN_GREEDY];
-    float   margin[SYN_GREEDY];   /* llama.cpp's top-1 minus top-2 logit at each greedy step */
-    float  *logits;
-} syn_ref;
+typedef tu_syn_ref syn_ref;
 
 static void load_syn_ref(const char *shape, const char *variant, int k, int n_vocab, syn_ref *r)
 {
-    char path[600];
-    snprintf(path, sizeof path, "tests/data/engine/%s.%s.p%d.txt", shape, variant, k);
-    char *txt = tu_read_file(path, NULL);
-    cr_assert_not_null(txt, "cannot read %s", path);
-    r->n_prompt = tu_parse_ids(txt, "prompt tokens", r->prompt, 128);
-    cr_assert_gt(r->n_prompt, 0, "%s", path);
-    cr_assert_eq(tu_parse_ids(txt, "greedy (", r->greedy, SYN_GREEDY), SYN_GREEDY, "%s", path);
-    cr_assert_eq(tu_parse_floats(txt, "margins (", r->margin, SYN_GREEDY), SYN_GREEDY, "%s: no margins line", path);
-    free(txt);
-    snprintf(path, sizeof path, "tests/data/engine/%s.%s.p%d.f32", shape, variant, k);
-    size_t sz = 0;
-    r->logits = tu_read_file(path, &sz);
-    cr_assert_not_null(r->logits, "cannot read %s", path);
-    cr_assert_eq(sz, (size_t)n_vocab * sizeof(float), "%s: %zu bytes", path, sz);
+    char err[512];
+    cr_assert_eq(n_vocab, TU_SYN_VOCAB);
+    cr_assert_eq(tu_syn_ref_load("tests/data/engine", shape, variant, k, r, err, sizeof err), 0, "%s", err);
 }
 
 /* other: the other variant's name (its reference must be farther from qfit's logits) */
@@ -637,8 +564,6 @@ static void check_syn_variant(const syn_case *sc, const char *path, const char *
         for (int s = 1; s < SYN_GREEDY; s++) changes += r.greedy[s] != r.greedy[s - 1];
         cr_expect_geq(changes, 2, "%s %s p%d: llama.cpp's greedy continuation is nearly constant", sc->shape,
                       variant, k);
-        free(r.logits);
-        free(o.logits);
     }
     /* the prompts lead to different continuations (a model that ignored its input would not) */
     cr_expect_geq(distinct_first, 2, "%s %s: every prompt continues with the same token", sc->shape, variant);

@@ -15,6 +15,8 @@
 #include "qfit/imatrix.h"
 #include "qfit/quant.h"
 #include "qfit/quantize.h"
+#include "qfit/model.h"
+#include "qfit/synth.h"
 #include "util/testutil.h"
 
 #define IM_N 512   /* columns of the committed rows */
@@ -836,4 +838,77 @@ Test(imatrix, target_plan_monotonic, .timeout = 600)
     free(order); free(mix); free(types);
     qfit_imatrix_free(im);
     qfit_gguf_close(g);
+}
+
+/* A mixture of experts (synth shape tiny-qwen3moe: 16 experts, 4 per token): the experts'
+ * stacks get one statistic per expert (n_mat 16), every routed row counted for its expert
+ * (llama-imatrix's MUL_MAT_ID), the router a plain one. Exact consequences: gate and up
+ * see the same rows; summed over the experts, their sums of squares are 4 times the
+ * router's (each token's FFN input goes to 4 experts) and their counts 4 times the tokens;
+ * the down projections count the same (token, expert) pairs. An observer that dropped
+ * the expert (everything into matrix 0), counted a pair twice or skipped passes of
+ * fewer than 16 rows per expert breaks one of them. */
+Test(imatrix, experts_statistics_per_expert, .timeout = 120)
+{
+    char model[600], err[256];
+    snprintf(model, sizeof model, "%s/tiny-qwen3moe.gguf", tu_tmpdir());
+    qfit_synth_params sp;
+    memset(&sp, 0, sizeof sp);
+    sp.shape = qfit_synth_find_shape("tiny-qwen3moe");
+    cr_assert_not_null(sp.shape);
+    sp.ftype = QFIT_FTYPE_ALL_F32;
+    sp.seed = 3;
+    sp.n_threads = 2;
+    cr_assert_eq(qfit_synth_write(model, &sp, NULL, err, sizeof err), 0, "%s", err);
+    qfit_model *m = qfit_model_load(model, err, sizeof err);
+    cr_assert_not_null(m, "%s", err);
+    qfit_context_params p = qfit_context_default_params();
+    p.n_ctx = 128;
+    p.n_threads = 2;
+    qfit_context *c = qfit_context_new(m, &p, err, sizeof err);
+    cr_assert_not_null(c, "%s", err);
+    qfit_imatrix *im = qfit_imatrix_new();
+    cr_assert_not_null(im);
+    qfit_imatrix_collector co = { im, false, "" };
+    qfit_context_set_matmul_observer(c, qfit_imatrix_observe, &co);
+    enum { N_TOK = 40 };
+    int32_t toks[N_TOK];
+    for (int i = 0; i < N_TOK; i++) toks[i] = 3 + (97 * i + 11) % 509;
+    cr_assert_eq(qfit_decode(c, toks, N_TOK, N_TOK - 1), 0, "%s", qfit_context_error(c));
+    cr_assert_str_empty(co.err);
+    qfit_context_set_matmul_observer(c, NULL, NULL);
+    for (int il = 0; il < 4; il++) {
+        char name[96];
+        snprintf(name, sizeof name, "blk.%d.ffn_gate_inp.weight", il);
+        const qfit_imatrix_entry *r = qfit_imatrix_find(im, name);
+        cr_assert_not_null(r, "%s", name);
+        cr_expect_eq(r->n_mat, 1);
+        cr_expect_eq(r->counts[0], N_TOK);
+        const qfit_imatrix_entry *ex[3];
+        static const char *const what[3] = { "ffn_gate_exps", "ffn_up_exps", "ffn_down_exps" };
+        for (int w = 0; w < 3; w++) {
+            snprintf(name, sizeof name, "blk.%d.%s.weight", il, what[w]);
+            ex[w] = qfit_imatrix_find(im, name);
+            cr_assert_not_null(ex[w], "%s", name);
+            cr_expect_eq(ex[w]->n_mat, 16, "%s: %lld matrices", name, (long long)ex[w]->n_mat);
+            int64_t total = 0, used = 0;
+            for (int e = 0; e < ex[w]->n_mat; e++) { total += ex[w]->counts[e]; used += ex[w]->counts[e] > 0; }
+            cr_expect_eq(total, 4 * N_TOK, "%s: %lld rows counted", name, (long long)total);
+            cr_expect_geq(used, 8, "%s: only %lld experts were chosen", name, (long long)used);
+        }
+        for (int e = 0; e < 16; e++) {
+            cr_expect_eq(ex[0]->counts[e], ex[2]->counts[e], "layer %d expert %d: gate and down counts", il, e);
+            for (int j = 0; j < 256; j++)
+                cr_expect_eq(ex[0]->sum2[e * 256 + j], ex[1]->sum2[e * 256 + j], "layer %d: gate and up differ", il);
+        }
+        for (int j = 0; j < 256; j++) {
+            double s = 0;
+            for (int e = 0; e < 16; e++) s += ex[0]->sum2[e * 256 + j];
+            cr_expect(fabs(s - 4 * r->sum2[j]) <= 1e-9 * fabs(s) + 1e-12, "layer %d dim %d: experts %.9g, 4 x router %.9g",
+                      il, j, s, 4 * r->sum2[j]);
+        }
+    }
+    qfit_imatrix_free(im);
+    qfit_context_free(c);
+    qfit_model_free(m);
 }

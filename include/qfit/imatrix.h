@@ -117,7 +117,9 @@ void qfit_imatrix_weights(const qfit_imatrix_entry *e, float *out);
  * from an empty cache with BOS in place of its first token). Each observed input of
  * a "blk.*" weight (and of output.weight with process_output) adds x_j^2 of every
  * row to that weight's entry and counts the rows; like llama.cpp, a pass of fewer
- * than 16 rows is not counted. The first failure (an existing entry of another
+ * than 16 rows is not counted, except for the experts of a mixture (an entry of n_mat =
+ * n_expert matrices; each routed row counts for its expert, as llama-imatrix's
+ * MUL_MAT_ID). The first failure (an existing entry of another
  * shape, out of memory) stops the collection and is kept in err; check it after
  * every decode. */
 typedef struct {
@@ -126,8 +128,8 @@ typedef struct {
     char          err[256];   /* "" while everything went well */
 } qfit_imatrix_collector;
 
-void qfit_imatrix_observe(void *collector, const char *weight, const float *x, int64_t n, int64_t k,
-                          int64_t ld);
+void qfit_imatrix_observe(void *collector, const char *weight, int64_t mat, int64_t n_mat, const float *x, int64_t n,
+                          int64_t k, int64_t ld);
 
 #ifdef __cplusplus
 }

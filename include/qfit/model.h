@@ -284,14 +284,17 @@ qfit_status qfit_context_status(const qfit_context *c);
 
 /* Matmul input observer: fn sees the float input rows of every weight-matrix
  * multiplication of the forward pass, before they are quantized for the kernels
- * (what llama.cpp's eval callback sees as src1 of a MUL_MAT; qfit imatrix collects
- * its statistics with it). weight: the GGUF name of the weight ("blk.3.attn_q.weight",
- * "blk.3.ffn_down.weight", "output.weight"); x: n rows of k floats, row stride ld
- * floats, valid only during the call. Q, K and V get one call each with the same rows.
+ * (what llama.cpp's eval callback sees as src1 of a MUL_MAT or MUL_MAT_ID; qfit imatrix
+ * collects its statistics with it). weight: the GGUF name of the weight
+ * ("blk.3.attn_q.weight", "blk.3.ffn_down.weight", "output.weight"); x: n rows of k
+ * floats, row stride ld floats, valid only during the call. Q, K and V get one call each
+ * with the same rows. A stack of expert matrices ("blk.3.ffn_up_exps.weight", n_mat =
+ * n_expert) gets calls for matrix mat (the expert) with rows routed to it, at least one
+ * each (gate and up: one call per (token, expert) pair); a plain weight has mat 0, n_mat 1.
  * Called on the thread running qfit_decode*, never concurrently for one context.
  * NULL (the default) turns it off; then a pass costs one pointer test per matmul. */
-typedef void (*qfit_matmul_observer)(void *user, const char *weight, const float *x,
-                                     int64_t n, int64_t k, int64_t ld);
+typedef void (*qfit_matmul_observer)(void *user, const char *weight, int64_t mat, int64_t n_mat,
+                                     const float *x, int64_t n, int64_t k, int64_t ld);
 void qfit_context_set_matmul_observer(qfit_context *c, qfit_matmul_observer fn, void *user);
 
 #ifdef __cplusplus

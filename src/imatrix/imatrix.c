@@ -155,14 +155,15 @@ void qfit_imatrix_weights(const qfit_imatrix_entry *e, float *out)
 
 #define IM_MIN_ROWS 16   /* llama-imatrix skips matmuls over fewer rows */
 
-void qfit_imatrix_observe(void *collector, const char *weight, const float *x, int64_t n, int64_t k,
-                          int64_t ld)
+void qfit_imatrix_observe(void *collector, const char *weight, int64_t mat, int64_t n_mat, const float *x, int64_t n,
+                          int64_t k, int64_t ld)
 {
     qfit_imatrix_collector *co = collector;
-    if (co->err[0] || n < IM_MIN_ROWS) return;
+    /* experts (n_mat > 1) count every routed row, as llama-imatrix's MUL_MAT_ID */
+    if (co->err[0] || (n_mat == 1 && n < IM_MIN_ROWS) || mat < 0 || mat >= n_mat) return;
     if (strncmp(weight, "blk.", 4) != 0 && !(co->process_output && strcmp(weight, "output.weight") == 0)) return;
-    qfit_imatrix_entry *e = qfit_imatrix_entry_get(co->im, weight, k, 1, co->err, sizeof co->err);
-    if (e) qfit_imatrix_accumulate(e, 0, x, n, ld);
+    qfit_imatrix_entry *e = qfit_imatrix_entry_get(co->im, weight, k, n_mat, co->err, sizeof co->err);
+    if (e) qfit_imatrix_accumulate(e, mat, x, n, ld);
 }
 
 static int set_dataset_n(qfit_imatrix *im, const char *name, size_t len, char *err, size_t err_len)

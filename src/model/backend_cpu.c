@@ -25,13 +25,19 @@ static void rms_norm_row(const float *x, const float *w, float *y, int64_t n, fl
 
 /* The matmul input observer (qfit_context_set_matmul_observer): n rows of k floats,
  * stride ld, going into weight "blk.<il>.<what>" (il < 0: "<what>"). */
-static void observe(const qfit_context *c, int il, const char *what, const float *x, int n, int64_t k, int64_t ld)
+static void observe_mat(const qfit_context *c, int il, const char *what, int64_t mat, int64_t n_mat, const float *x,
+                        int n, int64_t k, int64_t ld)
 {
     if (!c->mm_observer) return;
     char name[96];
     if (il >= 0) snprintf(name, sizeof name, "blk.%d.%s", il, what);
     else snprintf(name, sizeof name, "%s", what);
-    c->mm_observer(c->mm_observer_user, name, x, n, k, ld);
+    c->mm_observer(c->mm_observer_user, name, mat, n_mat, x, n, k, ld);
+}
+
+static void observe(const qfit_context *c, int il, const char *what, const float *x, int n, int64_t k, int64_t ld)
+{
+    observe_mat(c, il, what, 0, 1, x, n, k, ld);
 }
 
 /* ------------------------------------------------------- parallel operations */
@@ -483,6 +489,13 @@ static void cpu_moe_ffn(qfit_context *c, int il, int n)
     moe_route(c, n);
 
     /* gate and up of each chosen expert, over the pairs routed to it */
+    if (c->mm_observer)
+        for (int i = 0; i < n_pairs; i++) {
+            const int32_t pair = c->moe_slot[i];
+            const float *row = c->xn + (size_t)(pair / nu) * E;
+            observe_mat(c, il, "ffn_gate_exps.weight", c->moe_sel[pair], hp->n_expert, row, 1, E, E);
+            observe_mat(c, il, "ffn_up_exps.weight", c->moe_sel[pair], hp->n_expert, row, 1, E, E);
+        }
     moe_gather(c, L->w_gate_exps.type, E, n_pairs);
     if (qfit_vec_dot_type(L->w_gate_exps.type) == qfit_vec_dot_type(L->w_up_exps.type)) {
         moe_matmul(c, &L->w_gate_exps, &L->w_up_exps, c->gate, c->up, F, n_pairs);
@@ -493,6 +506,11 @@ static void cpu_moe_ffn(qfit_context *c, int il, int n)
         for (int64_t i = 0; i < n_pairs; i++) swiglu_rows(c, c->gate + i * F, c->up + i * F, F);
     }
     /* down, into one output row per pair */
+    if (c->mm_observer)
+        for (int e = 0; e < hp->n_expert; e++)
+            if (c->moe_first[e + 1] > c->moe_first[e])
+                observe_mat(c, il, "ffn_down_exps.weight", e, hp->n_expert, c->gate + (size_t)c->moe_first[e] * F,
+                            c->moe_first[e + 1] - c->moe_first[e], F, F);
     quantize_input(c, c->gate, F, F, n_pairs, NULL, L->w_down_exps.type);
     moe_matmul(c, &L->w_down_exps, NULL, c->moe_out, NULL, E, n_pairs);
 

@@ -12,7 +12,9 @@
  *     llama.cpp's logits of the same variant than to the other variants';
  *   - same top-1, greedy continuation (32 tokens) identical unless it diverges where
  *     llama.cpp's own top-2 margin is below TU_QLOGIT_NEAR_TIE (F32: never);
- *   - NEON against scalar: F32 within 1e-3 (quantized: each against llama.cpp only).
+ *   - NEON against scalar: F32 within 1e-3 (quantized: each against llama.cpp only);
+ * then the synthetic qwen2 / qwen3 / llama3 / qwen3moe / mixtral test models of
+ * tests/data/engine at F32 (check_syn).
  * usage: model_test [SHARED_DIR] [full|quick] [REFS_DIR]
  *   SHARED_DIR default $QFIT_SHARED or ../shared; REFS_DIR default tests/data/kjv-logits
  *   full (default): F32, Q8_0 and Q4_K_M, NEON and scalar (~1 min of CPU under qemu);
@@ -30,7 +32,9 @@
 #include "qfit/quant.h"
 #include "qfit/quantize.h"
 #include "qfit/sample.h"
+#include "qfit/synth.h"
 #include "../util/refparse.h"
+#include "../util/synmodel.h"
 
 #define N_VOCAB 2048
 #define N_PROMPTS 5
@@ -159,6 +163,87 @@ static void check_variant(const char *refs_dir, const char *path, const char *va
     qfit_model_free(m);
 }
 
+/* A synthetic test model of tests/data/engine (synth, then tu_syn_rewrite, as the x86
+ * engine suite): F32 logits of its 3 prompts within max(0.02, 1e-3 x spread) of
+ * llama.cpp's, the same top-1 and the same 16-token greedy continuation, with NEON (and
+ * scalar: within 1e-3 of NEON). */
+static void check_syn(const char *dir, const char *shape, bool with_scalar)
+{
+    char raw[1100], path[1100], err[600];
+    snprintf(raw, sizeof raw, "%s/%s-synth.gguf", dir, shape);
+    snprintf(path, sizeof path, "%s/%s-f32.gguf", dir, shape);
+    qfit_synth_params sp;
+    memset(&sp, 0, sizeof sp);
+    sp.shape = qfit_synth_find_shape(shape);
+    CHECK(sp.shape != NULL, "synth has no shape %s", shape);
+    if (!sp.shape) return;
+    sp.ftype = QFIT_FTYPE_ALL_F32;
+    sp.seed = TU_SYN_SEED;
+    sp.n_threads = 2;
+    const int ws = qfit_synth_write(raw, &sp, NULL, err, sizeof err);
+    CHECK(ws == 0, "synth %s: %s", shape, err);
+    if (ws != 0) return;
+    const int rw = tu_syn_rewrite(raw, path, err, sizeof err);
+    unlink(raw);
+    CHECK(rw == 0, "rewrite %s: %s", shape, err);
+    if (rw != 0) return;
+    qfit_model *m = qfit_model_load(path, err, sizeof err);
+    CHECK(m != NULL, "load %s: %s", path, err);
+    if (!m) { unlink(path); return; }
+    static tu_syn_ref ref;
+    static float first[TU_SYN_PROMPTS][TU_SYN_VOCAB];
+    const qfit_isa isas[2] = { QFIT_ISA_NEON, QFIT_ISA_SCALAR };
+    for (int i = 0; i < (with_scalar ? 2 : 1); i++) {
+        const char *isa = qfit_isa_name(isas[i]);
+        if (qfit_isa_select(isas[i]) != 0) { CHECK(0, "cannot select ISA %s", isa); continue; }
+        qfit_context_params p = qfit_context_default_params();
+        p.n_ctx = 128;
+        p.n_threads = 2;
+        qfit_context *c = qfit_context_new(m, &p, err, sizeof err);
+        CHECK(c != NULL, "%s context: %s", shape, err);
+        if (!c) continue;
+        for (int k = 0; k < TU_SYN_PROMPTS; k++) {
+            if (tu_syn_ref_load("tests/data/engine", shape, "f32", k, &ref, err, sizeof err) != 0) {
+                CHECK(0, "%s", err);
+                continue;
+            }
+            qfit_context_reset(c);
+            if (qfit_decode(c, ref.prompt, ref.n_prompt, ref.n_prompt - 1) != 0) {
+                CHECK(0, "%s %s p%d: %s", shape, isa, k, qfit_context_error(c));
+                continue;
+            }
+            const float *l = qfit_get_logits(c, 0);
+            float lo = INFINITY, hi = -INFINITY;
+            for (int v = 0; v < TU_SYN_VOCAB; v++) { lo = fminf(lo, ref.logits[v]); hi = fmaxf(hi, ref.logits[v]); }
+            const double spread = (double)hi - lo, tol = fmax(0.02, 1e-3 * spread);
+            const double d = tu_max_abs_diff(l, ref.logits, TU_SYN_VOCAB);
+            CHECK(d <= tol, "%s %s p%d: max |dlogit| vs llama.cpp %g > %g", shape, isa, k, d, tol);
+            CHECK(qfit_argmax(l, TU_SYN_VOCAB) == qfit_argmax(ref.logits, TU_SYN_VOCAB), "%s %s p%d: top-1 differs",
+                  shape, isa, k);
+            if (i == 0) memcpy(first[k], l, sizeof first[k]);
+            else {
+                const double ds = tu_max_abs_diff(l, first[k], TU_SYN_VOCAB);
+                CHECK(ds <= 1e-3, "%s p%d: scalar vs neon %g > 1e-3", shape, k, ds);
+            }
+            int dv = -1;
+            for (int g = 0; g < TU_SYN_GREEDY; g++) {
+                int32_t t = qfit_argmax(l, TU_SYN_VOCAB);
+                if (t != ref.greedy[g]) { dv = g; break; }
+                if (g == TU_SYN_GREEDY - 1) break;
+                if (qfit_decode(c, &t, 1, 0) != 0) { dv = g; break; }
+                l = qfit_get_logits(c, 0);
+            }
+            printf("  %-13s %-6s p%d vs llama.cpp: max |dlogit| %.5f (spread %.2f), greedy %s\n", shape, isa, k, d,
+                   spread, dv < 0 ? "same" : "diverges");
+            CHECK(dv < 0, "%s %s p%d: greedy diverges from llama.cpp at step %d", shape, isa, k, dv);
+        }
+        qfit_context_free(c);
+    }
+    qfit_isa_select(QFIT_ISA_NEON);
+    qfit_model_free(m);
+    unlink(path);
+}
+
 int main(int argc, char **argv)
 {
     const char *shared = argc > 1 ? argv[1] : getenv("QFIT_SHARED");
@@ -202,6 +287,13 @@ int main(int argc, char **argv)
         check_variant(refs, path, quants[q], TU_QLOGIT_TOL, 0, TU_QLOGIT_NEAR_TIE, full);
         unlink(path);
     }
+    /* the synthetic models of the other architectures (tests/data/engine): every dense
+     * one with scalar too in full mode; the mixtures of experts on every CPU model */
+    static const char *const dense[] = { "tiny-qwen2", "tiny-qwen3", "tiny-llama3" };
+    static const char *const moe[] = { "tiny-qwen3moe", "tiny-mixtral" };
+    if (full)
+        for (size_t i = 0; i < sizeof dense / sizeof dense[0]; i++) check_syn(dir, dense[i], true);
+    for (size_t i = 0; i < sizeof moe / sizeof moe[0]; i++) check_syn(dir, moe[i], full);
     rmdir(dir);
     printf("model_test: %.1f s\n", now_s() - t0);
     printf("%d passed, %d failed\n", n_pass, n_fail);
