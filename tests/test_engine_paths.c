@@ -404,6 +404,7 @@ typedef struct {
     uint64_t synth_sum;   /* FNV-1a 64 of qfit synth's F32 file */
     uint64_t model_sum;   /* of the rewritten file (the F32 reference model) */
     uint64_t q8_sum;      /* of its Q8_0 quantization (qfit's = llama.cpp's) */
+    double   ppl;         /* llama.cpp's F32 perplexity, 8 chunks of 128 of the text (check_syn_ppl) */
 } syn_case;
 
 static uint64_t fnv1a_file(const char *path)
@@ -571,24 +572,67 @@ static void check_syn_variant(const syn_case *sc, const char *path, const char *
     qfit_model_free(m);
 }
 
+/* Perplexity of the F32 model on 8 chunks of 128 tokens of the first 20000 bytes of the
+ * shared validation text (the byte-token vocabulary tokenizes it the same in both tools),
+ * within 0.1% of llama.cpp's:
+ *   peer-ppl SHAPE-f32.gguf val20k.txt --ctx 128 --chunks 8 --threads 2   (Final estimate) */
+static void check_syn_ppl(const syn_case *sc, const char *path)
+{
+    char txt[600], err[256];
+    snprintf(txt, sizeof txt, "%s/syn-val20k.txt", tu_tmpdir());
+    size_t sz = 0;
+    char *all = tu_read_file(tu_shared_path("models/kjv-llama-7m-val.txt"), &sz);
+    cr_assert_not_null(all);
+    cr_assert_gt(sz, 20000);
+    FILE *f = fopen(txt, "wb");
+    cr_assert_not_null(f);
+    cr_assert_eq(fwrite(all, 1, 20000, f), 20000);
+    fclose(f);
+    free(all);
+    qfit_model *m = qfit_model_load(path, err, sizeof err);
+    cr_assert_not_null(m, "%s", err);
+    qfit_context_params p = qfit_context_default_params();
+    p.n_ctx = 128;
+    p.n_threads = 2;
+    qfit_context *c = qfit_context_new(m, &p, err, sizeof err);
+    cr_assert_not_null(c, "%s", err);
+    int32_t *ids = NULL, bos = -1;
+    size_t n = 0;
+    cr_assert_eq(qfit_eval_tokenize_file(qfit_model_gguf(m), txt, &ids, &n, &bos, err, sizeof err), 0, "%s", err);
+    qfit_ppl_params pp;
+    qfit_ppl_params_init(&pp);
+    pp.n_ctx = 128;
+    pp.n_chunks = 8;
+    pp.bos = bos;
+    qfit_ppl_result r;
+    cr_assert_eq(qfit_perplexity(c, ids, n, &pp, &r, err, sizeof err), 0, "%s", err);
+    const double rel = fabs(r.ppl - sc->ppl) / sc->ppl;
+    if (report()) fprintf(stderr, "engine: %-13s ppl %.4f, llama.cpp %.4f (%+.2e)\n", sc->shape, r.ppl, sc->ppl, rel);
+    cr_expect_leq(rel, 1e-3, "%s: perplexity %.4f, llama.cpp's %.4f", sc->shape, r.ppl, sc->ppl);
+    free(ids);
+    qfit_context_free(c);
+    qfit_model_free(m);
+}
+
 static void check_syn(const syn_case *sc)
 {
     char f32[600], q8[600];
     make_models(sc, f32, q8, sizeof f32);
     check_syn_variant(sc, f32, "f32", "q8_0", false);
+    check_syn_ppl(sc, f32);
     check_syn_variant(sc, q8, "q8_0", "f32", true);
 }
 
-static const syn_case SYN_QWEN2 = { "tiny-qwen2", 0x48980140e71ff196ULL, 0x788cf26c0e8d7c90ULL, 0x903c0a420108fb16ULL };
-static const syn_case SYN_QWEN3 = { "tiny-qwen3", 0x25641c4afd6effc8ULL, 0x3493cab3c2aa4b7aULL, 0xfb44ef12fd38cc6bULL };
-static const syn_case SYN_LLAMA3 = { "tiny-llama3", 0x8909c6ccf53f8324ULL, 0x6b6b856aa8ea9265ULL, 0xc9ab244a3ea06af8ULL };
+static const syn_case SYN_QWEN2 = { "tiny-qwen2", 0x48980140e71ff196ULL, 0x788cf26c0e8d7c90ULL, 0x903c0a420108fb16ULL, 843.2917 };
+static const syn_case SYN_QWEN3 = { "tiny-qwen3", 0x25641c4afd6effc8ULL, 0x3493cab3c2aa4b7aULL, 0xfb44ef12fd38cc6bULL, 832.4376 };
+static const syn_case SYN_LLAMA3 = { "tiny-llama3", 0x8909c6ccf53f8324ULL, 0x6b6b856aa8ea9265ULL, 0xc9ab244a3ea06af8ULL, 1210.1724 };
 
 Test(engine, qwen2_vs_llama_cpp, .timeout = 600) { check_syn(&SYN_QWEN2); }
 Test(engine, qwen3_vs_llama_cpp, .timeout = 600) { check_syn(&SYN_QWEN3); }
 Test(engine, llama3_rope_freqs_vs_llama_cpp, .timeout = 600) { check_syn(&SYN_LLAMA3); }
 /* mixture of experts: the router's softmax, top-k choice and renormalised weights, and
  * each expert's SwiGLU over the tokens routed to it, as llama.cpp's build_moe_ffn */
-static const syn_case SYN_QWEN3MOE = { "tiny-qwen3moe", 0x45535e091c3d6d8aULL, 0x38061f7996dfe7f5ULL, 0x47f00da62a1d2a23ULL };
-static const syn_case SYN_MIXTRAL = { "tiny-mixtral", 0x052d2e6b4b76d78eULL, 0xfb0254f8eeea0346ULL, 0x4f4c07e67d28d5b8ULL };
+static const syn_case SYN_QWEN3MOE = { "tiny-qwen3moe", 0x45535e091c3d6d8aULL, 0x38061f7996dfe7f5ULL, 0x47f00da62a1d2a23ULL, 1322.2608 };
+static const syn_case SYN_MIXTRAL = { "tiny-mixtral", 0x052d2e6b4b76d78eULL, 0xfb0254f8eeea0346ULL, 0x4f4c07e67d28d5b8ULL, 1269.0783 };
 Test(engine, qwen3moe_vs_llama_cpp, .timeout = 600) { check_syn(&SYN_QWEN3MOE); }
 Test(engine, mixtral_experts_vs_llama_cpp, .timeout = 600) { check_syn(&SYN_MIXTRAL); }
