@@ -123,6 +123,10 @@ Test(plan, catalog_tensors_give_published_parameter_counts)
         { "qwen3:8b", 8190735360ull, 1 + 36 * 11 + 2 },                      /* q/k norms */
         { "gemma2:9b", 9241705984ull, 1 + 42 * 11 + 1 },                     /* post norms, tied */
         { "mistral:7b", 7248023552ull, 1 + 32 * 9 + 2 },
+        /* mixtures of experts: router + 3 stacks of experts in place of the FFN; the totals
+         * are the published ones (Qwen3-30B-A3B 30,532,122,624; Mixtral-8x7B 46,702,792,704) */
+        { "qwen3:30b-a3b", 30532122624ull, 1 + 48 * 12 + 2 },
+        { "mixtral:8x7b", 46702792704ull, 1 + 32 * 10 + 2 },
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         qfit_plan_model m;

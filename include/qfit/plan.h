@@ -69,6 +69,9 @@ typedef struct {
     bool    qk_norm;       /* per-head RMSNorm on q and k (qwen3) */
     bool    rope_freqs;    /* llama3 rope scaling: rope_freqs.weight [head_dim/2] */
     bool    post_norms;    /* gemma2: post_attention_norm and post_ffw_norm */
+    int64_t n_expert;      /* mixture of experts: num_experts / num_local_experts (0: dense) */
+    int64_t n_expert_used; /* num_experts_per_tok */
+    int64_t n_ff_exp;      /* one expert's width: moe_intermediate_size (Mixtral: intermediate_size) */
 } qfit_plan_facts;
 
 size_t                 qfit_plan_catalog_count(void);

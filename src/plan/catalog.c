@@ -21,8 +21,14 @@
 #define QWEN3   "qwen3", false, true,  false, false   /* q/k RMSNorm, no biases */
 #define GEMMA2  "gemma2", false, false, false, true   /* post-attention / post-FFN norms */
 
+#define QWEN3MOE "qwen3moe", false, true, false, false   /* qwen3 attention, experts in every layer */
+
 #define ENTRY(name, hf, aliases, family, L, E, H, KV, HD, FF, V, CTX, TIED, ARCHFLAGS) \
-    { name, hf, aliases, family, L, E, H, KV, HD, FF, V, CTX, TIED, ARCHFLAGS }
+    { name, hf, aliases, family, L, E, H, KV, HD, FF, V, CTX, TIED, ARCHFLAGS, 0, 0, 0 }
+/* a mixture of experts: then experts (num_experts), per token (num_experts_per_tok), and
+ * one expert's width */
+#define MOE_ENTRY(name, hf, aliases, family, L, E, H, KV, HD, FF, V, CTX, TIED, ARCHFLAGS, NEXP, NUSED, FFEXP) \
+    { name, hf, aliases, family, L, E, H, KV, HD, FF, V, CTX, TIED, ARCHFLAGS, NEXP, NUSED, FFEXP }
 
 static const qfit_plan_facts catalog[] = {
     /* ---- Meta Llama 3.x. config.json of meta-llama/Llama-3.1-8B-Instruct: hidden_size 4096,
@@ -63,6 +69,13 @@ static const qfit_plan_facts catalog[] = {
     /* mistralai/Mistral-Small-24B-Instruct-2501: hidden 5120, intermediate 32768, 40 layers,
      * 32 heads, 8 KV heads, head_dim 128 (so q is 4096 wide, not 5120), vocab 131072,
      * max_position_embeddings 32768, untied. */
+    /* mistralai/Mixtral-8x7B-Instruct-v0.1 (Ollama's mixtral:8x7b): hidden 4096, intermediate
+     * 14336 (each expert), 32 layers, 32 heads, 8 KV heads, vocab 32000,
+     * max_position_embeddings 32768, num_local_experts 8, num_experts_per_tok 2, untied;
+     * llama.cpp converts it as llama with expert_count. */
+    MOE_ENTRY("mixtral:8x7b", "mistralai/Mixtral-8x7B-Instruct-v0.1",
+              "mixtral|mistralai/Mixtral-8x7B-v0.1|Mixtral-8x7B-Instruct-v0.1",
+              "mixtral", 32, 4096, 32, 8, 128, 14336, 32000, 32768, false, LLAMA, 8, 2, 14336),
     ENTRY("mistral-small:24b", "mistralai/Mistral-Small-24B-Instruct-2501",
           "mistral-small|mistralai/Mistral-Small-24B-Base-2501|Mistral-Small-24B-Instruct-2501",
           "mistral", 40, 5120, 32, 8, 128, 32768, 131072, 32768, false, LLAMA),
@@ -124,6 +137,12 @@ static const qfit_plan_facts catalog[] = {
     /* Qwen/Qwen3-32B: 5120 / 25600 / 64 / 64 / 8 (q is 8192 wide), untied. */
     ENTRY("qwen3:32b", "Qwen/Qwen3-32B", "Qwen3-32B",
           "qwen3", 64, 5120, 64, 8, 128, 25600, 151936, 40960, false, QWEN3),
+    /* Qwen/Qwen3-30B-A3B (Ollama's qwen3:30b-a3b): hidden 2048, intermediate 6144,
+     * moe_intermediate_size 768, 48 layers, 32 heads, 4 KV heads, head_dim 128,
+     * num_experts 128, num_experts_per_tok 8, norm_topk_prob true, vocab 151936,
+     * max_position_embeddings 40960, untied. 30.5 B parameters, 3.3 B active. */
+    MOE_ENTRY("qwen3:30b-a3b", "Qwen/Qwen3-30B-A3B", "qwen3:30b|Qwen3-30B-A3B|Qwen/Qwen3-30B-A3B-Instruct-2507",
+              "qwen3", 48, 2048, 32, 4, 128, 6144, 151936, 40960, false, QWEN3MOE, 128, 8, 768),
 
     /* ---- DeepSeek-R1 distilled into Qwen2.5 bases (architecture qwen2, max_position_embeddings
      * 131072, vocab 152064, untied). deepseek-ai/DeepSeek-R1-Distill-Qwen-7B: 3584 / 18944 / 28 / 28 / 4. */
@@ -220,12 +239,20 @@ static void addb(tlist *l, int blk, const char *suffix, uint32_t n_dims, int64_t
     add(l, name, n_dims, ne0, ne1);
 }
 
+/* a stack of ne2 expert matrices [ne0, ne1] */
+static void addb3(tlist *l, int blk, const char *suffix, int64_t ne0, int64_t ne1, int64_t ne2)
+{
+    addb(l, blk, suffix, 3, ne0, ne1);
+    if (!l->oom) l->t[l->n - 1].ne[2] = ne2;
+}
+
 int qfit_plan_model_from_facts(const qfit_plan_facts *f, qfit_plan_model *out, char *err, size_t err_len)
 {
     memset(out, 0, sizeof *out);
     if (!f) { snprintf(err, err_len, "no model facts"); return -1; }
     if (f->n_layer <= 0 || f->n_layer > 10000 || f->n_embd <= 0 || f->n_head <= 0 || f->n_head_kv <= 0 ||
-        f->head_dim <= 0 || f->n_ff <= 0 || f->n_vocab <= 0) {
+        f->head_dim <= 0 || f->n_ff <= 0 || f->n_vocab <= 0 ||
+        (f->n_expert > 0 && (f->n_expert_used < 1 || f->n_expert_used > f->n_expert || f->n_ff_exp <= 0))) {
         snprintf(err, err_len, "model '%s': invalid architecture facts", f->name);
         return -1;
     }
@@ -245,7 +272,10 @@ int qfit_plan_model_from_facts(const qfit_plan_facts *f, qfit_plan_model *out, c
     out->file_type = -1;
     /* llama.cpp's size classification where its mix rules use it (attn_v of
      * "70B" models gets Q5_K instead of Q3_K/Q4_K): the quantizer's own rule */
-    out->is_70b = plan_mix_is_70b(f->arch, f->n_layer, f->n_head, f->n_head_kv, 0);
+    out->n_expert = f->n_expert;
+    out->n_expert_used = f->n_expert_used;
+    out->n_ff_exp = f->n_ff_exp;
+    out->is_70b = plan_mix_is_70b(f->arch, f->n_layer, f->n_head, f->n_head_kv, f->n_expert);
     /* the GGUF metadata llama.cpp's converter would write: mostly the vocabulary */
     out->metadata_bytes = (uint64_t)f->n_vocab * QFIT_PLAN_CATALOG_META_ENTRY_BYTES;
     out->metadata_estimated = true;
@@ -269,9 +299,16 @@ int qfit_plan_model_from_facts(const qfit_plan_facts *f, qfit_plan_model *out, c
         }
         if (f->post_norms) addb(&l, b, "post_attention_norm.weight", 1, E, 1);
         addb(&l, b, "ffn_norm.weight", 1, E, 1);
-        addb(&l, b, "ffn_gate.weight", 2, E, f->n_ff);
-        addb(&l, b, "ffn_up.weight", 2, E, f->n_ff);
-        addb(&l, b, "ffn_down.weight", 2, f->n_ff, E);
+        if (f->n_expert > 0) {   /* the router and the merged experts */
+            addb(&l, b, "ffn_gate_inp.weight", 2, E, f->n_expert);
+            addb3(&l, b, "ffn_gate_exps.weight", E, f->n_ff_exp, f->n_expert);
+            addb3(&l, b, "ffn_up_exps.weight", E, f->n_ff_exp, f->n_expert);
+            addb3(&l, b, "ffn_down_exps.weight", f->n_ff_exp, E, f->n_expert);
+        } else {
+            addb(&l, b, "ffn_gate.weight", 2, E, f->n_ff);
+            addb(&l, b, "ffn_up.weight", 2, E, f->n_ff);
+            addb(&l, b, "ffn_down.weight", 2, f->n_ff, E);
+        }
         if (f->post_norms) addb(&l, b, "post_ffw_norm.weight", 1, E, 1);
     }
     add(&l, "output_norm.weight", 1, E, 1);
@@ -283,6 +320,6 @@ int qfit_plan_model_from_facts(const qfit_plan_facts *f, qfit_plan_model *out, c
     }
     out->tensors = l.t;
     out->n_tensors = l.n;
-    for (size_t i = 0; i < l.n; i++) out->n_params += (uint64_t)(l.t[i].ne[0] * l.t[i].ne[1]);
+    for (size_t i = 0; i < l.n; i++) out->n_params += (uint64_t)(l.t[i].ne[0] * l.t[i].ne[1] * l.t[i].ne[2]);
     return 0;
 }
