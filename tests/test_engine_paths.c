@@ -636,3 +636,6 @@ static const syn_case SYN_QWEN3MOE = { "tiny-qwen3moe", 0x45535e091c3d6d8aULL, 0
 static const syn_case SYN_MIXTRAL = { "tiny-mixtral", 0x052d2e6b4b76d78eULL, 0xfb0254f8eeea0346ULL, 0x4f4c07e67d28d5b8ULL, 1269.0783 };
 Test(engine, qwen3moe_vs_llama_cpp, .timeout = 600) { check_syn(&SYN_QWEN3MOE); }
 Test(engine, mixtral_experts_vs_llama_cpp, .timeout = 600) { check_syn(&SYN_MIXTRAL); }
+/* fused Q/K/V and gate/up matrices (views of their rows), NeoX RoPE */
+static const syn_case SYN_PHI3 = { "tiny-phi3", 0xd91843c9c8e0713fULL, 0xfd4f5368a7dc2c92ULL, 0x9d010d4c8efca625ULL, 1087.2265 };
+Test(engine, phi3_vs_llama_cpp, .timeout = 600) { check_syn(&SYN_PHI3); }

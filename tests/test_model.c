@@ -142,13 +142,15 @@ Test(model, unsupported_architecture_is_an_error)
     cr_expect_not_null(strstr(err, "unsupported architecture 'gpt2'"), "message: %s", err);
     cr_expect_not_null(strstr(err, "supported: llama, mistral, qwen2, qwen3"), "message: %s", err);
 
-    cr_expect_not_null(strstr(err, "supported: llama, mistral, qwen2, qwen3, qwen3moe"), "message: %s", err);
+    cr_expect_not_null(strstr(err, "supported: llama, mistral, qwen2, qwen3, qwen3moe, phi3"), "message: %s", err);
 }
 
-/* expert hyperparameters: each wrong one is named (not reported as a missing tensor) */
+/* expert (and phi3 RoPE) hyperparameters: each wrong one is named (not reported as a missing tensor) */
 Test(model, expert_hparams_are_checked)
 {
     static const struct { const char *arch; int n_expert, n_used; const char *want; } cases[] = {
+        /* phi3's LongRoPE (an attention factor, long/short frequency factors) is refused */
+        { "phi3", 0, 0, "LongRoPE" },
         { "llama", 8, 0, "missing llama.expert_used_count" },
         { "llama", 8, 9, "llama.expert_used_count = 9 is out of range [1, expert_count 8]" },
         { "llama", 100000, 2, "llama.expert_count = 100000 is out of range" },
@@ -172,6 +174,7 @@ Test(model, expert_hparams_are_checked)
         if (cases[i].n_expert) U32("expert_count", (uint32_t)cases[i].n_expert);
         if (cases[i].n_used) U32("expert_used_count", (uint32_t)cases[i].n_used);
 #undef U32
+        if (!strcmp(a, "phi3")) qfit_gguf_set_f32(w, "phi3.rope.scaling.attn_factor", 1.19f);
         const int64_t ne[2] = { 32, 4 };
         qfit_gguf_add_tensor(w, "token_embd.weight", 2, ne, QFIT_TYPE_F32);
         qfit_gguf_add_tensor(w, "output_norm.weight", 1, ne, QFIT_TYPE_F32);
@@ -448,7 +451,7 @@ Test(model, arch_registry)
     cr_expect(!a->qkv_bias && a->qk_norm && a->rope_type == QFIT_ROPE_NEOX);
     cr_expect_null(qfit_arch_find("gpt2"));
     cr_expect_null(qfit_arch_find(""));
-    cr_expect_str_eq(qfit_arch_supported_list(), "llama, mistral, qwen2, qwen3, qwen3moe");
+    cr_expect_str_eq(qfit_arch_supported_list(), "llama, mistral, qwen2, qwen3, qwen3moe, phi3");
     a = qfit_arch_find("qwen3moe");
     cr_assert_not_null(a);
     cr_expect(a->qk_norm && a->rope_type == QFIT_ROPE_NEOX && a->experts == QFIT_EXPERTS_REQUIRED);

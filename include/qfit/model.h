@@ -3,7 +3,8 @@
  *
  * Architectures: llama (Llama 2/3.x, Mistral, and Mixtral's mixture of experts), qwen2
  * (Q/K/V biases, NEOX RoPE, tied embeddings when output.weight is absent), qwen3
- * (per-head Q/K RMSNorm), qwen3moe (qwen3 with a mixture-of-experts FFN).
+ * (per-head Q/K RMSNorm), qwen3moe (qwen3 with a mixture-of-experts FFN), phi3 (Phi-3 /
+ * Phi-4: fused QKV and gate-up matrices).
  * Core module: libc, libm, pthreads.
  */
 #ifndef QFIT_MODEL_H
@@ -28,6 +29,7 @@ typedef enum {
     QFIT_ARCH_QWEN2 = 1,
     QFIT_ARCH_QWEN3 = 2,
     QFIT_ARCH_QWEN3MOE = 3,
+    QFIT_ARCH_PHI3 = 4,
 } qfit_arch;
 
 typedef enum {

@@ -30,7 +30,7 @@ const qfit_layer_tensor qfit_decoder_layer[QFIT_DECODER_LAYER_N] = {
 };
 
 static const qfit_arch_desc *const g_archs[] = { &qfit_arch_llama, &qfit_arch_qwen2, &qfit_arch_qwen3,
-                                                 &qfit_arch_qwen3moe };
+                                                 &qfit_arch_qwen3moe, &qfit_arch_phi3 };
 #define N_ARCHS (sizeof g_archs / sizeof g_archs[0])
 
 const qfit_arch_desc *qfit_arch_desc_find(const char *name)
@@ -88,6 +88,18 @@ int64_t qfit_dim_value(const qfit_hparams *hp, qfit_dim d)
     case QFIT_DIM_HEAD_K: return hp->head_dim_k;
     case QFIT_DIM_FF_EXP: return hp->n_ff_exp;
     case QFIT_DIM_EXPERT: return hp->n_expert;
+    case QFIT_DIM_QKV: return (int64_t)hp->n_head * hp->head_dim_k + 2 * (int64_t)hp->n_head_kv * hp->head_dim_k;
+    case QFIT_DIM_FF2: return 2 * (int64_t)hp->n_ff;
     }
     return 0;
+}
+
+qfit_wt qfit_wt_rows(const qfit_wt *w, int64_t r0, int64_t n)
+{
+    qfit_wt v = *w;
+    if (!w->data) return v;
+    v.data = (const uint8_t *)w->data + (size_t)r0 * w->row_bytes;
+    v.ne1 = n;
+    v.expert_bytes = (size_t)n * w->row_bytes;
+    return v;
 }

@@ -26,6 +26,8 @@ typedef enum {
     QFIT_DIM_HEAD_K,   /* head_dim_k */
     QFIT_DIM_FF_EXP,   /* n_ff_exp (one expert's FFN width) */
     QFIT_DIM_EXPERT,   /* n_expert */
+    QFIT_DIM_QKV,      /* Q + K + V rows of a fused projection */
+    QFIT_DIM_FF2,      /* 2 n_ff: gate and up rows of a fused projection */
 } qfit_dim;
 
 enum {
@@ -53,7 +55,13 @@ typedef struct qfit_arch_desc {
     int n_layer_tensors;
     /* after the common keys are read: the architecture's own (may be NULL) */
     int (*hparams)(const qfit_gguf *g, qfit_hparams *hp, char *err, size_t err_len);
+    /* after a layer's tensors are bound (and after qfit_model_replace_weight changed one):
+     * derive the matrices the forward pass uses from fused ones (may be NULL) */
+    void (*split_layer)(const qfit_hparams *hp, qfit_layer_w *L);
 } qfit_arch_desc;
+
+/* A view of rows [r0, r0 + n) of a (2-D) matrix. */
+qfit_wt qfit_wt_rows(const qfit_wt *w, int64_t r0, int64_t n);
 
 /* The decoder layer of llama: norms, Q/K/V/O with optional biases and Q/K norms, and
  * a SwiGLU FFN, dense or a mixture of SwiGLU experts. Architectures that are this with
@@ -61,7 +69,7 @@ typedef struct qfit_arch_desc {
 #define QFIT_DECODER_LAYER_N 18
 extern const qfit_layer_tensor qfit_decoder_layer[QFIT_DECODER_LAYER_N];
 
-extern const qfit_arch_desc qfit_arch_llama, qfit_arch_qwen2, qfit_arch_qwen3, qfit_arch_qwen3moe;
+extern const qfit_arch_desc qfit_arch_llama, qfit_arch_qwen2, qfit_arch_qwen3, qfit_arch_qwen3moe, qfit_arch_phi3;
 
 /* The descriptor of an architecture name (aliases included), NULL if unsupported. */
 const qfit_arch_desc *qfit_arch_desc_find(const char *name);

@@ -191,6 +191,7 @@ qfit_model *qfit_model_load(const char *path, char *err, size_t err_len)
             if (r < 0) goto fail;
             if (r > 0 && (w == &L->bq || w == &L->bk || w == &L->bv)) any_bias = true;
         }
+        if (desc->split_layer) desc->split_layer(hp, L);
         if ((L->q_norm.data != NULL) != (L->k_norm.data != NULL)) {
             snprintf(err, err_len, "layer %d has only one of attn_q_norm / attn_k_norm", il);
             goto fail;
@@ -226,8 +227,9 @@ void qfit_model_free(qfit_model *m)
 }
 
 /* The weight view of a matrix by its GGUF name (NULL: not one of the model's matrices). */
-static qfit_wt *weight_slot(qfit_model *m, const char *name, int *flags)
+static qfit_wt *weight_slot(qfit_model *m, const char *name, int *flags, int *layer)
 {
+    *layer = -1;
     *flags = W_MATRIX;
     if (!strcmp(name, "token_embd.weight")) { *flags = W_EMBED; return &m->tok_embd; }
     if (!strcmp(name, "output.weight")) return &m->output;
@@ -237,6 +239,7 @@ static qfit_wt *weight_slot(qfit_model *m, const char *name, int *flags)
     snprintf(want, sizeof want, "blk.%d.", il);
     if (strncmp(name, want, strlen(want)) != 0) return NULL;   /* "blk.+1." and the like */
     const char *suffix = name + len;
+    *layer = il;
     const qfit_arch_desc *desc = qfit_arch_desc_of(m->hp.arch);
     for (int i = 0; i < desc->n_layer_tensors; i++)
         if ((desc->layer[i].flags & QFIT_LT_MATRIX) && !strcmp(suffix, desc->layer[i].suffix))
@@ -250,8 +253,8 @@ int qfit_model_replace_weight(qfit_model *m, const char *name, int type, const v
     char dummy[8];
     if (!err || !err_len) { err = dummy; err_len = sizeof dummy; }
     if (!m || !name) { snprintf(err, err_len, "invalid arguments"); return -1; }
-    int flags;
-    qfit_wt *w = weight_slot(m, name, &flags);
+    int flags, layer;
+    qfit_wt *w = weight_slot(m, name, &flags, &layer);
     if (!w || !w->data || qfit_gguf_find_tensor(m->gguf, name) < 0) {
         snprintf(err, err_len, "'%s' is not a weight matrix of this model", name);
         return -1;
@@ -296,6 +299,9 @@ int qfit_model_replace_weight(qfit_model *m, const char *name, int type, const v
         m->output = fresh;
     }
     *w = fresh;
+    /* fused matrices: the views the forward pass uses follow */
+    const qfit_arch_desc *desc = qfit_arch_desc_of(m->hp.arch);
+    if (layer >= 0 && desc->split_layer) desc->split_layer(&m->hp, &m->layers[layer]);
     return 0;
 }
 

@@ -30,6 +30,10 @@ typedef struct {
     /* mixture of experts (data NULL in a dense layer): router [n_embd -> n_expert] and
      * the experts' gate, up [n_embd -> n_ff_exp] and down [n_ff_exp -> n_embd] */
     qfit_wt w_router, w_gate_exps, w_up_exps, w_down_exps;
+    /* fused matrices (phi3): Q, K and V stacked [n_embd -> q + 2 kv], gate and up stacked
+     * [n_embd -> 2 n_ff]; the descriptor's split hook makes wq, wk, wv, w_gate and w_up
+     * views of their rows, so the forward pass sees plain matrices */
+    qfit_wt wqkv, w_gate_up;
 } qfit_layer_w;
 
 struct qfit_model {

@@ -25,6 +25,7 @@ static const qfit_synth_shape SHAPES[] = {
     { "qwen2.5-7b",    "qwen2", "Qwen2.5 7B",                              152064, 3584, 28, 18944, 28,  4, 128,  32768, 1000000.0f, 1e-6f, false, true, false,   0, 0,    0 },
     { "mistral-7b",    "llama", "Mistral 7B v0.1",                          32000, 4096, 32, 14336, 32,  8, 128,  32768,  10000.0f, 1e-5f, false, false, false,   0, 0,    0 },
     { "qwen3-30b-a3b", "qwen3moe", "Qwen3 30B-A3B (128 experts, 8 per token)", 151936, 2048, 48, 6144, 32, 4, 128, 40960, 1000000.0f, 1e-6f, false, false, false, 128, 8,  768 },
+    { "phi4",          "phi3",  "Phi-4 14B (fused QKV and gate-up)",    100352, 5120, 40, 17920, 40, 10, 128,  16384, 250000.0f, 1e-5f, false, false, false, 0, 0, 0 },
     { "mixtral-8x7b",  "llama", "Mixtral 8x7B v0.1 (8 experts, 2 per token)",  32000, 4096, 32, 14336, 32,  8, 128,  32768, 1000000.0f, 1e-5f, false, false, false, 8, 2, 14336 },
     /* small shapes for tests */
     { "tiny",          "llama", "test: 4-layer llama, GQA 2",                 512,  256,  4,   512,  4,  2,  64,    256,  10000.0f, 1e-5f, false, false, false,   0, 0,    0 },
@@ -36,6 +37,7 @@ static const qfit_synth_shape SHAPES[] = {
     { "tiny-longctx",  "llama", "test: 32K context, KV cache dominates memory", 512,  256,  8,   512,  4,  4,  64,  32768, 10000.0f, 1e-5f, true,  false, false,   0, 0,    0 },
     { "tiny-qwen3moe", "qwen3moe", "test: qwen3moe, 16 experts, 4 per token", 512,  256,  4,  512,  4,  2,  64,    256, 1000000.0f, 1e-6f, false, false, false, 16, 4, 128 },
     { "tiny-mixtral",  "llama", "test: llama experts (Mixtral), 8, 2 per token", 512,  256,  4,  384,  4,  2,  64,    256, 1000000.0f, 1e-5f, false, false, false, 8, 2, 384 },
+    { "tiny-phi3",     "phi3",  "test: phi3, fused QKV and gate-up, GQA 2", 512,  256,  4,  320,  4,  2,  64,    256,  10000.0f, 1e-5f, false, false, false, 0, 0, 0 },
 };
 #define N_SHAPES (sizeof SHAPES / sizeof SHAPES[0])
 
@@ -93,10 +95,15 @@ qfit_synth_tensor *qfit_synth_tensors(const qfit_synth_shape *s, size_t *n_out)
     char nm[64];
 #define BLK(suffix, nd, a, b) do { snprintf(nm, sizeof nm, "blk.%d." suffix, l); add_t(t, &n, nm, nd, a, b); } while (0)
     for (int l = 0; l < s->n_layer; l++) {
+        const bool fused = strcmp(s->arch, "phi3") == 0;   /* fused QKV and gate-up */
         BLK("attn_norm.weight", 1, e, 1);
-        BLK("attn_q.weight", 2, e, q);
-        BLK("attn_k.weight", 2, e, kv);
-        BLK("attn_v.weight", 2, e, kv);
+        if (fused) {
+            BLK("attn_qkv.weight", 2, e, q + 2 * kv);
+        } else {
+            BLK("attn_q.weight", 2, e, q);
+            BLK("attn_k.weight", 2, e, kv);
+            BLK("attn_v.weight", 2, e, kv);
+        }
         if (s->qkv_bias) {
             BLK("attn_q.bias", 1, q, 1);
             BLK("attn_k.bias", 1, kv, 1);
@@ -118,8 +125,12 @@ qfit_synth_tensor *qfit_synth_tensors(const qfit_synth_shape *s, size_t *n_out)
             add_t3(t, &n, nm, 3, s->n_ff_exp, e, s->n_expert);
             continue;
         }
-        BLK("ffn_gate.weight", 2, e, s->n_ff);
-        BLK("ffn_up.weight", 2, e, s->n_ff);
+        if (fused) {
+            BLK("ffn_up.weight", 2, e, 2 * (int64_t)s->n_ff);
+        } else {
+            BLK("ffn_gate.weight", 2, e, s->n_ff);
+            BLK("ffn_up.weight", 2, e, s->n_ff);
+        }
         BLK("ffn_down.weight", 2, s->n_ff, e);
     }
 #undef BLK
@@ -200,7 +211,9 @@ static const float *synth_fill(void *user, size_t ti, int64_t row0, int64_t nrow
 
 /* ------------------------------------------------------------- vocab */
 
-static int set_vocab(qfit_gguf_writer *w, int n_vocab)
+/* phi3: llama.cpp sets token attributes of Phi-3 vocabularies by name and requires
+ * "<|endoftext|>" to exist (its real id 32000 comes after the SentencePiece pieces) */
+static int set_vocab(qfit_gguf_writer *w, int n_vocab, bool phi3)
 {
     char **strs = calloc((size_t)n_vocab, sizeof *strs);
     float *scores = calloc((size_t)n_vocab, sizeof *scores);
@@ -215,6 +228,8 @@ static int set_vocab(qfit_gguf_writer *w, int n_vocab)
         else if (i == 1) { strcpy(p, "<s>"); types[i] = 3; }
         else if (i == 2) { strcpy(p, "</s>"); types[i] = 3; }
         else if (i < 259) { sprintf(p, "<0x%02X>", i - 3); types[i] = 6; }
+        else if (phi3 && i == n_vocab - 2) { strcpy(p, "<|endoftext|>"); types[i] = 3; }
+        else if (phi3 && i == n_vocab - 1) { strcpy(p, "<|end|>"); types[i] = 3; }
         else {
             /* filler piece: U+2581 (SentencePiece's space) + a unique tag */
             sprintf(p, "\xe2\x96\x81t%d", i - 259);
@@ -279,7 +294,7 @@ static int set_metadata(qfit_gguf_writer *w, const qfit_synth_shape *s, int ftyp
     bad |= qfit_gguf_set_u32(w, "general.file_type", (uint32_t)ftype);
     bad |= qfit_gguf_set_u32(w, "general.quantization_version", QFIT_QUANTIZATION_VERSION);
     if (bad) return -1;
-    return set_vocab(w, s->n_vocab);
+    return set_vocab(w, s->n_vocab, strcmp(s->arch, "phi3") == 0);
 }
 
 /* ------------------------------------------------------------- writing */

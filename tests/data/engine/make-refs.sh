@@ -18,7 +18,7 @@ cc -O2 -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare \
 prompt() {
     awk -v k="$1" -v n="$2" 'BEGIN { s = "1"; for (j = 1; j < n; j++) s = s " " (3 + (97 * j + 131 * k + 11) % 509); print s }'
 }
-for shape in ${SHAPES:-tiny-qwen2 tiny-qwen3 tiny-llama3 tiny-qwen3moe tiny-mixtral}; do
+for shape in ${SHAPES:-tiny-qwen2 tiny-qwen3 tiny-llama3 tiny-qwen3moe tiny-mixtral tiny-phi3}; do
     "$PEER_HOME/build/bin/peer-quantize" "$M/$shape-f32.gguf" "$M/$shape-q8_0.gguf" Q8_0 2 >/dev/null
     for v in f32 q8_0; do
         k=0
