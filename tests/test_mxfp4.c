@@ -12,6 +12,7 @@
 #include "qfit/kernels.h"
 #include "qfit/quant.h"
 #include "quant/blocks.h"
+#include "kernels/kernels_internal.h"
 #include "util/testutil.h"
 #include "data/mxfp4/mxfp4_cases.h"
 
@@ -379,4 +380,26 @@ Test(mxfp4, gemm_matches_dequantized_product_on_every_isa)
     free(Y);
     qfit_isa_select(QFIT_ISA_SCALAR);
     dot_set_free(&s);
+}
+
+/* No ISA silently falls back: every kernel table this CPU has carries an MXFP4 dot
+ * and a panel kernel, and the vector ISAs their own dot (not the scalar one). */
+Test(mxfp4, every_isa_has_its_kernels)
+{
+    const qk_table *scalar = qk_table_for(QFIT_ISA_SCALAR);
+    cr_assert_not_null(scalar);
+    cr_assert_not_null(scalar->dot[QFIT_TYPE_MXFP4]);
+    cr_assert_eq(qk_pack_family(QFIT_TYPE_MXFP4), QK_PF_Q8);
+    for (int isa = 1; isa < 4; isa++) {
+        const qk_table *t = qk_table_for((qfit_isa)isa);
+        if (!t) {
+            (void)try_isa(isa);   /* reports a missing ISA of this architecture */
+            continue;
+        }
+        cr_assert(t->dot[QFIT_TYPE_MXFP4] && t->dot[QFIT_TYPE_MXFP4] != scalar->dot[QFIT_TYPE_MXFP4],
+                  "[%s] has no MXFP4 dot kernel of its own", qfit_isa_name((qfit_isa)isa));
+        cr_assert_not_null(t->panel[QFIT_TYPE_MXFP4].run, "[%s] has no MXFP4 gemm panel kernel",
+                           qfit_isa_name((qfit_isa)isa));
+        cr_assert_eq(t->panel[QFIT_TYPE_MXFP4].family, QK_PF_Q8);
+    }
 }
