@@ -391,6 +391,7 @@ Test(kernels, q5_0)   { check_type(QFIT_TYPE_Q5_0, LEG_N1, LEG_N2); }
 Test(kernels, q5_1)   { check_type(QFIT_TYPE_Q5_1, LEG_N1, LEG_N2); }
 Test(kernels, q8_0)   { check_type(QFIT_TYPE_Q8_0, LEG_N1, LEG_N2); }
 Test(kernels, iq4_nl) { check_type(QFIT_TYPE_IQ4_NL, LEG_N1, LEG_N2); }
+Test(kernels, mxfp4)  { check_type(QFIT_TYPE_MXFP4, LEG_N1, LEG_N2); }
 Test(kernels, q2_K)   { check_type(QFIT_TYPE_Q2_K, K_N1, K_N2); }
 Test(kernels, q3_K)   { check_type(QFIT_TYPE_Q3_K, K_N1, K_N2); }
 Test(kernels, q4_K)   { check_type(QFIT_TYPE_Q4_K, K_N1, K_N2); }
@@ -407,6 +408,7 @@ Test(kernels, vec_dot_types)
     cr_assert_eq(qfit_vec_dot_type(QFIT_TYPE_Q5_0), QFIT_TYPE_Q8_0);
     cr_assert_eq(qfit_vec_dot_type(QFIT_TYPE_Q8_0), QFIT_TYPE_Q8_0);
     cr_assert_eq(qfit_vec_dot_type(QFIT_TYPE_IQ4_NL), QFIT_TYPE_Q8_0);
+    cr_assert_eq(qfit_vec_dot_type(QFIT_TYPE_MXFP4), QFIT_TYPE_Q8_0);
     cr_assert_eq(qfit_vec_dot_type(QFIT_TYPE_Q4_1), QFIT_TYPE_Q8_1);
     cr_assert_eq(qfit_vec_dot_type(QFIT_TYPE_Q5_1), QFIT_TYPE_Q8_1);
     cr_assert_eq(qfit_vec_dot_type(QFIT_TYPE_Q2_K), QFIT_TYPE_Q8_K);

@@ -174,14 +174,14 @@ Test(quant, codec_flags) {
     static const int both[] = { QFIT_TYPE_F32, QFIT_TYPE_F16, QFIT_TYPE_BF16, QFIT_TYPE_Q4_0, QFIT_TYPE_Q4_1,
                                 QFIT_TYPE_Q5_0, QFIT_TYPE_Q5_1, QFIT_TYPE_Q8_0, QFIT_TYPE_Q2_K, QFIT_TYPE_Q3_K,
                                 QFIT_TYPE_Q4_K, QFIT_TYPE_Q5_K, QFIT_TYPE_Q6_K, QFIT_TYPE_Q8_K,
-                                QFIT_TYPE_IQ4_NL, QFIT_TYPE_IQ4_XS };
+                                QFIT_TYPE_IQ4_NL, QFIT_TYPE_IQ4_XS, QFIT_TYPE_MXFP4 };
     for (size_t i = 0; i < sizeof both / sizeof both[0]; i++) {
         const qfit_type_traits *t = qfit_type_get_traits(both[i]);
         cr_assert(t->can_quantize && t->can_dequantize, "%s should have both codecs", t->name);
     }
     static const int none[] = { QFIT_TYPE_IQ2_XXS, QFIT_TYPE_IQ2_XS, QFIT_TYPE_IQ3_XXS, QFIT_TYPE_IQ1_S,
                                 QFIT_TYPE_IQ3_S, QFIT_TYPE_IQ2_S, QFIT_TYPE_IQ1_M, QFIT_TYPE_TQ1_0,
-                                QFIT_TYPE_TQ2_0, QFIT_TYPE_MXFP4, QFIT_TYPE_I8, QFIT_TYPE_I16, QFIT_TYPE_I32,
+                                QFIT_TYPE_TQ2_0, QFIT_TYPE_I8, QFIT_TYPE_I16, QFIT_TYPE_I32,
                                 QFIT_TYPE_I64, QFIT_TYPE_F64 };
     float x[256] = { 0 }, y[256];
     uint8_t buf[2048];

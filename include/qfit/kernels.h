@@ -3,7 +3,7 @@
  * ARM NEON/dotprod), chosen at run time by CPU feature detection.
  *
  * Activations are quantized on the fly to the weight type's "vec-dot type"
- * exactly as ggml does (Q8_0 for Q4_0/Q5_0/Q8_0/IQ4_NL, Q8_1 for Q4_1/Q5_1,
+ * exactly as ggml does (Q8_0 for Q4_0/Q5_0/Q8_0/IQ4_NL/MXFP4, Q8_1 for Q4_1/Q5_1,
  * Q8_K for the K-quants and IQ4_XS, F16 for F16 weights, BF16 for BF16, F32 for F32),
  * and the dot products are integer dot products on those blocks.
  * Core module: libc, libm only.

@@ -213,6 +213,7 @@ int qfit_vec_dot_type(int weight_type)
     case QFIT_TYPE_F16:  return QFIT_TYPE_F16;
     case QFIT_TYPE_BF16: return QFIT_TYPE_BF16;
     case QFIT_TYPE_Q4_0: case QFIT_TYPE_Q5_0: case QFIT_TYPE_Q8_0: case QFIT_TYPE_IQ4_NL:
+    case QFIT_TYPE_MXFP4:
         return QFIT_TYPE_Q8_0;
     case QFIT_TYPE_Q4_1: case QFIT_TYPE_Q5_1:
         return QFIT_TYPE_Q8_1;

@@ -91,6 +91,7 @@ void qk_fill_neon(qk_table *t, int dotprod)
     t->dot[QFIT_TYPE_F16] = n_dot_f16;
     t->dot[QFIT_TYPE_Q8_0] = dotprod ? n_dot_q8_0_dp : n_dot_q8_0_em;
     t->dot[QFIT_TYPE_Q4_0] = dotprod ? n_dot_q4_0_dp : n_dot_q4_0_em;
+    t->dot[QFIT_TYPE_MXFP4] = dotprod ? n_dot_mxfp4_dp : n_dot_mxfp4_em;
     t->dot[QFIT_TYPE_Q4_K] = dotprod ? n_dot_q4_K_dp : n_dot_q4_K_em;
     t->dot[QFIT_TYPE_Q6_K] = dotprod ? n_dot_q6_K_dp : n_dot_q6_K_em;
 }

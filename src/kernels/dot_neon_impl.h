@@ -46,6 +46,27 @@ static void NEON_FN(n_dot_q4_0)(int64_t n, float *s, const void *w, const void *
     *s = vaddvq_f32(acc);
 }
 
+/* MXFP4 x Q8_0: a table lookup (TBL) turns the nibbles into the doubled E2M1
+ * values, then an int8 dot with the activations */
+static void NEON_FN(n_dot_mxfp4)(int64_t n, float *s, const void *w, const void *a)
+{
+    const block_mxfp4 *x = w;
+    const block_q8_0 *y = a;
+    const int64_t nb = n / QK_MXFP4;
+    const int8x16_t kv = vld1q_s8(qfit_kvalues_mxfp4);
+    const uint8x16_t m4 = vdupq_n_u8(0x0F);
+    float32x4_t acc = vdupq_n_f32(0.0f);
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8x16_t q = vld1q_u8(x[b].qs);
+        const int8x16_t lo = vqtbl1q_s8(kv, vandq_u8(q, m4));
+        const int8x16_t hi = vqtbl1q_s8(kv, vshrq_n_u8(q, 4));
+        int32x4_t p = NEON_SDOT(vdupq_n_s32(0), lo, vld1q_s8(y[b].qs));
+        p = NEON_SDOT(p, hi, vld1q_s8(y[b].qs + 16));
+        acc = vmlaq_n_f32(acc, vcvtq_f32_s32(p), h2f(y[b].d) * qfit_e8m0_to_fp32_half(x[b].e));
+    }
+    *s = vaddvq_f32(acc);
+}
+
 static void NEON_FN(n_dot_q4_K)(int64_t n, float *s, const void *w, const void *a)
 {
     const block_q4_K *x = w;

@@ -143,6 +143,27 @@ static void dot_iq4_nl(int64_t n, float *s, const void *w, const void *a)
     *s = sumf;
 }
 
+/* MXFP4 against Q8_0: as IQ4_NL with the doubled E2M1 table, the scale being
+ * the Q8_0 scale times the E8M0 one (a power of two: an exact product unless it
+ * leaves the normal range) */
+static void dot_mxfp4(int64_t n, float *s, const void *w, const void *a)
+{
+    const block_mxfp4 *x = w;
+    const block_q8_0 *y = a;
+    const int64_t nb = n / QK_MXFP4;
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < nb; b++) {
+        const float d = H2F(y[b].d) * qfit_e8m0_to_fp32_half(x[b].e);
+        int lo = 0, hi = 0;
+        for (int j = 0; j < 16; j++) {
+            lo += y[b].qs[j] * qfit_kvalues_mxfp4[x[b].qs[j] & 0x0F];
+            hi += y[b].qs[j + 16] * qfit_kvalues_mxfp4[x[b].qs[j] >> 4];
+        }
+        sumf += d * (float)(lo + hi);
+    }
+    *s = sumf;
+}
+
 /* ---------------- K-quants (256-element super-blocks) ---------------- */
 
 /* Unpack the 8 6-bit scales and 8 6-bit mins of a Q4_K/Q5_K block. */
@@ -377,6 +398,7 @@ void qk_fill_scalar(qk_table *t)
     t->dot[QFIT_TYPE_Q6_K]   = dot_q6_K;
     t->dot[QFIT_TYPE_IQ4_NL] = dot_iq4_nl;
     t->dot[QFIT_TYPE_IQ4_XS] = dot_iq4_xs;
+    t->dot[QFIT_TYPE_MXFP4]  = dot_mxfp4;
 
     t->quant[QFIT_TYPE_F32]  = quant_f32;
     t->quant[QFIT_TYPE_F16]  = quant_f16;

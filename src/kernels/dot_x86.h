@@ -254,6 +254,23 @@ static void x_dot_iq4_nl(int64_t n, float *s, const void *w, const void *a)
     *s = hsum_ps(acc);
 }
 
+/* MXFP4 x Q8_0: the IQ4_NL kernel with the E2M1 table and the E8M0 scale */
+static void x_dot_mxfp4(int64_t n, float *s, const void *w, const void *a)
+{
+    const block_mxfp4 *x = w;
+    const block_q8_0 *y = a;
+    const int64_t nb = n / QK_MXFP4;
+    const __m256i kv = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qfit_kvalues_mxfp4));
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i v = _mm256_shuffle_epi8(kv, nibbles32(x[b].qs));
+        __m256i p = dp_s8s8(v, _mm256_loadu_si256((const __m256i *)y[b].qs));
+        const float d = h2f(y[b].d) * qfit_e8m0_to_fp32_half(x[b].e);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(p), acc);
+    }
+    *s = hsum_ps(acc);
+}
+
 /* ---------------- K-quants ---------------- */
 
 /* The 8 scales (bytes 0..7) and 8 mins (bytes 8..15) of a Q4_K/Q5_K block. */
@@ -677,6 +694,7 @@ void QK_X86_FILL(qk_table *t)
     t->dot[QFIT_TYPE_Q5_1]   = x_dot_q5_1;
     t->dot[QFIT_TYPE_Q8_0]   = x_dot_q8_0;
     t->dot[QFIT_TYPE_IQ4_NL] = x_dot_iq4_nl;
+    t->dot[QFIT_TYPE_MXFP4]  = x_dot_mxfp4;
     t->dot[QFIT_TYPE_Q4_K]   = x_dot_q4_K;
     t->dot[QFIT_TYPE_Q5_K]   = x_dot_q5_K;
     t->dot[QFIT_TYPE_Q6_K]   = x_dot_q6_K;

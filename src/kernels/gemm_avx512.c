@@ -15,6 +15,7 @@ void qk_fill_gemm_avx512(qk_table *t)
     t->panel[QFIT_TYPE_Q5_0] = (qk_panel){g5_q8, g5_pack_q5_0, QG_R, 8, NULL, QK_PF_Q8};
     t->panel[QFIT_TYPE_Q8_0] = (qk_panel){g5_q8, g5_pack_q8_0, QG_R, 8, NULL, QK_PF_Q8};
     t->panel[QFIT_TYPE_IQ4_NL] = (qk_panel){g5_q8, g5_pack_iq4_nl, QG_R, 8, NULL, QK_PF_Q8};
+    t->panel[QFIT_TYPE_MXFP4] = (qk_panel){g5_q8, g5_pack_mxfp4, QG_R, 8, NULL, QK_PF_Q8};
     t->panel[QFIT_TYPE_Q4_1] = (qk_panel){g5_q8u, g5_pack_q4_1, QG_R, 8, NULL, QK_PF_Q8U};
     t->panel[QFIT_TYPE_Q5_1] = (qk_panel){g5_q8u, g5_pack_q5_1, QG_R, 8, NULL, QK_PF_Q8U};
     t->panel[QFIT_TYPE_Q4_K] = (qk_panel){g5_k4n, g5_pack_q4_K_n, QG_R, 4, NULL, QK_PF_K4N};

@@ -203,6 +203,7 @@ void qk_fill_gemm_neon(qk_table *t, int dotprod)
     t->panel[QFIT_TYPE_Q5_0] = q8;
     t->panel[QFIT_TYPE_Q8_0] = q8;
     t->panel[QFIT_TYPE_IQ4_NL] = q8;
+    t->panel[QFIT_TYPE_MXFP4] = q8;
     t->panel[QFIT_TYPE_Q4_1] = q8u;
     t->panel[QFIT_TYPE_Q5_1] = q8u;
     t->panel[QFIT_TYPE_Q4_K] = k32;

@@ -7,7 +7,7 @@
  * are zero (scales included), so they contribute nothing and are not stored.
  *
  * Layout of one block (offsets in bytes, R rows):
- *   QK_PF_Q8  (32-element blocks, signed values: Q4_0 Q5_0 Q8_0 IQ4_NL)
+ *   QK_PF_Q8  (32-element blocks, signed values: Q4_0 Q5_0 Q8_0 IQ4_NL MXFP4)
  *     qs[8][R][4] int8 | corr[R] int32 = 128 * sum of the block's values | d[R] f32
  *   QK_PF_Q8U (32-element blocks, unsigned values with a min: Q4_1 Q5_1)
  *     qs[8][R][4] uint8 | d[R] f32 | m[R] f32
@@ -51,6 +51,7 @@ int qk_pack_family(int wtype)
 {
     switch (wtype) {
     case QFIT_TYPE_Q4_0: case QFIT_TYPE_Q5_0: case QFIT_TYPE_Q8_0: case QFIT_TYPE_IQ4_NL:
+    case QFIT_TYPE_MXFP4:
         return QK_PF_Q8;
     case QFIT_TYPE_Q4_1: case QFIT_TYPE_Q5_1:
         return QK_PF_Q8U;
@@ -72,8 +73,14 @@ static inline void put_row(uint8_t *qs, const uint8_t *v, int n, int R, int r)
 static void pack_block_q8(int wtype, const uint8_t *src, int R, int r, uint8_t *dst)
 {
     int8_t v[32];
-    uint16_t d16;
-    memcpy(&d16, src, 2);
+    float d;
+    if (wtype == QFIT_TYPE_MXFP4) {
+        d = qfit_e8m0_to_fp32_half(src[0]);
+    } else {
+        uint16_t d16;   /* the other types start with an fp16 scale */
+        memcpy(&d16, src, 2);
+        d = H2F(d16);
+    }
     switch (wtype) {
     case QFIT_TYPE_Q4_0: {
         const block_q4_0 *x = (const block_q4_0 *)src;
@@ -98,6 +105,14 @@ static void pack_block_q8(int wtype, const uint8_t *src, int R, int r, uint8_t *
         memcpy(v, x->qs, 32);
         break;
     }
+    case QFIT_TYPE_MXFP4: {
+        const block_mxfp4 *x = (const block_mxfp4 *)src;
+        for (int j = 0; j < 16; j++) {
+            v[j] = qfit_kvalues_mxfp4[x->qs[j] & 0x0F];
+            v[j + 16] = qfit_kvalues_mxfp4[x->qs[j] >> 4];
+        }
+        break;
+    }
     default: {   /* IQ4_NL */
         const block_iq4_nl *x = (const block_iq4_nl *)src;
         for (int j = 0; j < 16; j++) {
@@ -111,7 +126,6 @@ static void pack_block_q8(int wtype, const uint8_t *src, int R, int r, uint8_t *
     for (int j = 0; j < 32; j++) sum += v[j];
     put_row(dst, (const uint8_t *)v, 32, R, r);
     int32_t corr = 128 * sum;
-    float d = H2F(d16);
     memcpy(dst + (size_t)R * 32 + 4 * (size_t)r, &corr, 4);
     memcpy(dst + (size_t)R * 36 + 4 * (size_t)r, &d, 4);
 }

@@ -109,7 +109,7 @@ QG_INLINE void qg_store(float *y, const qg_vf *acc, int nw)
     memcpy(y, t, (size_t)nw * sizeof(float));
 }
 
-/* ---- 32-element blocks, signed values (Q4_0 Q5_0 Q8_0 IQ4_NL) x Q8_0 ----
+/* ---- 32-element blocks, signed values (Q4_0 Q5_0 Q8_0 IQ4_NL MXFP4) x Q8_0 ----
  * The activation bytes are flipped to unsigned (a + 128) for vpdpbusd; the
  * panel's per-row 128 * sum(w) takes the offset back out. */
 QG_INLINE void qg_q8_tile(int64_t nb, const uint8_t *panel, int nw, const uint8_t *A,
@@ -421,6 +421,10 @@ QG_INLINE __m256i qg_dec32(const int wtype, const uint8_t *src)
         const __m256i kv = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)qfit_kvalues_iq4nl));
         return _mm256_shuffle_epi8(kv, qg_nib32(src + 2));
     }
+    case QFIT_TYPE_MXFP4: {
+        const __m256i kv = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)qfit_kvalues_mxfp4));
+        return _mm256_shuffle_epi8(kv, qg_nib32(src + 1));
+    }
     case QFIT_TYPE_Q4_1: return qg_nib32(src + 4);
     default:   /* Q5_1 */
         return _mm256_or_si256(qg_nib32(src + 8), qg_bit4(src + 4));
@@ -434,6 +438,7 @@ QG_INLINE size_t qg_type_size(const int wtype)
     case QFIT_TYPE_Q5_0: return sizeof(block_q5_0);
     case QFIT_TYPE_Q8_0: return sizeof(block_q8_0);
     case QFIT_TYPE_IQ4_NL: return sizeof(block_iq4_nl);
+    case QFIT_TYPE_MXFP4: return sizeof(block_mxfp4);
     case QFIT_TYPE_Q4_1: return sizeof(block_q4_1);
     case QFIT_TYPE_Q5_1: return sizeof(block_q5_1);
     case QFIT_TYPE_Q4_K: return sizeof(block_q4_K);
@@ -474,15 +479,21 @@ QG_INLINE void qg_pack32(const int wtype, int64_t k, const uint8_t *W, size_t ws
             qg_prefetch_rows(next, ws, h, b, tsz);
             __m256i r[8];
             uint16_t dh[8], mh[8];
+            float df[8];   /* MXFP4: the E8M0 scales (no fp16 scale to convert) */
             for (int q = 0; q < 8; q++) {
                 if (q < nr) {
                     const uint8_t *src = W + (size_t)(h + q) * ws + (size_t)b * tsz;
                     r[q] = qg_dec32(wtype, src);
-                    memcpy(&dh[q], src, 2);
-                    memcpy(&mh[q], src + 2, 2);
+                    if (wtype == QFIT_TYPE_MXFP4) {
+                        df[q] = qfit_e8m0_to_fp32_half(src[0]);
+                    } else {
+                        memcpy(&dh[q], src, 2);
+                        memcpy(&mh[q], src + 2, 2);
+                    }
                 } else {
                     r[q] = _mm256_setzero_si256();
                     dh[q] = mh[q] = 0;
+                    df[q] = 0.0f;
                 }
             }
             qg_tr8(r);
@@ -495,7 +506,10 @@ QG_INLINE void qg_pack32(const int wtype, int64_t k, const uint8_t *W, size_t ws
             }
             if (sgn) {
                 _mm256_storeu_si256((__m256i *)(void *)(pb + (size_t)QG_R * 32 + (size_t)h * 4), _mm256_slli_epi32(sum, 7));
-                qg_store_h8(pb + (size_t)QG_R * 36 + (size_t)h * 4, dh);
+                if (wtype == QFIT_TYPE_MXFP4)
+                    _mm256_storeu_ps((float *)(void *)(pb + (size_t)QG_R * 36 + (size_t)h * 4), _mm256_loadu_ps(df));
+                else
+                    qg_store_h8(pb + (size_t)QG_R * 36 + (size_t)h * 4, dh);
             } else {
                 qg_store_h8(pb + (size_t)QG_R * 32 + (size_t)h * 4, dh);
                 qg_store_h8(pb + (size_t)QG_R * 36 + (size_t)h * 4, mh);
@@ -665,6 +679,7 @@ QG_PACKER(pack_q4_0, qg_pack32, QFIT_TYPE_Q4_0)
 QG_PACKER(pack_q5_0, qg_pack32, QFIT_TYPE_Q5_0)
 QG_PACKER(pack_q8_0, qg_pack32, QFIT_TYPE_Q8_0)
 QG_PACKER(pack_iq4_nl, qg_pack32, QFIT_TYPE_IQ4_NL)
+QG_PACKER(pack_mxfp4, qg_pack32, QFIT_TYPE_MXFP4)
 QG_PACKER(pack_q4_1, qg_pack32, QFIT_TYPE_Q4_1)
 QG_PACKER(pack_q5_1, qg_pack32, QFIT_TYPE_Q5_1)
 QG_PACKER(pack_q4_K, qg_packK, QFIT_TYPE_Q4_K)

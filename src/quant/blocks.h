@@ -14,6 +14,7 @@
 #define QK8_0 32
 #define QK8_1 32
 #define QK4_NL 32
+#define QK_MXFP4 32
 #define QK_K 256
 #define K_SCALE_SIZE 12
 
@@ -79,6 +80,10 @@ typedef struct {
     uint8_t  qs[QK_K / 2];
 } block_iq4_xs;
 
+/* MXFP4 (OCP microscaling): one E8M0 exponent e, then 32 E2M1 codes as
+ * nibbles (low nibbles = elements 0..15, high = 16..31). */
+typedef struct { uint8_t e; uint8_t qs[QK_MXFP4 / 2]; } block_mxfp4;
+
 static_assert(sizeof(block_q4_0) == 18, "block_q4_0 size");
 static_assert(sizeof(block_q4_1) == 20, "block_q4_1 size");
 static_assert(sizeof(block_q5_0) == 22, "block_q5_0 size");
@@ -93,8 +98,23 @@ static_assert(sizeof(block_q6_K) == 210, "block_q6_K size");
 static_assert(sizeof(block_q8_K) == 292, "block_q8_K size");
 static_assert(sizeof(block_iq4_nl) == 18, "block_iq4_nl size");
 static_assert(sizeof(block_iq4_xs) == 136, "block_iq4_xs size");
+static_assert(sizeof(block_mxfp4) == 17, "block_mxfp4 size");
 
 /* the 16 non-linear levels of IQ4_NL / IQ4_XS */
 extern const int8_t qfit_kvalues_iq4nl[16];
+
+/* the 16 E2M1 values of MXFP4, doubled so they are integers:
+ * {0, 0.5, 1, 1.5, 2, 3, 4, 6} and their negatives (code 8 is -0) */
+extern const int8_t qfit_kvalues_mxfp4[16];
+
+/* Value of an E8M0 exponent byte, halved to undo the doubling of the table:
+ * 2^(e - 128) (ggml's GGML_E8M0_TO_FP32_HALF; e = 255 gives 2^127, not NaN). */
+static inline float qfit_e8m0_to_fp32_half(uint8_t e)
+{
+    /* e < 2: the subnormals 2^-128 and 2^-127; else the normal 2^(e-128) */
+    const uint32_t bits = e < 2 ? 0x00200000u << e : (uint32_t)(e - 1) << 23;
+    union { uint32_t u; float f; } v = { bits };
+    return v.f;
+}
 
 #endif

@@ -40,6 +40,10 @@ void qfit_quantize_row_iq4_xs_ref(const float *x, void *y, int64_t k);
 void qfit_dequantize_row_iq4_nl(const void *x, float *y, int64_t k);
 void qfit_dequantize_row_iq4_xs(const void *x, float *y, int64_t k);
 
+/* MXFP4: src/quant/quant_mxfp4.c (ggml has no importance-matrix path for it) */
+void qfit_quantize_row_mxfp4_ref(const float *x, void *y, int64_t k);
+void qfit_dequantize_row_mxfp4(const void *x, float *y, int64_t k);
+
 /* Importance-matrix paths (what ggml_quantize_chunk does when given one):
  * k is one whole row (n_per_row) and qw its k column weights, >= 0. */
 void qfit_quantize_row_q4_0_imatrix(const float *x, void *y, int64_t k, const float *qw);

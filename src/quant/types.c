@@ -109,7 +109,8 @@ static const type_entry k_types[QFIT_TYPE_COUNT] = {
     [QFIT_TYPE_BF16]    = { { "bf16", 1, 2, false, true, true }, quant_bf16, dequant_bf16 },
     [QFIT_TYPE_TQ1_0]   = { BLOCK("tq1_0", QK_K, 54), NULL, NULL },
     [QFIT_TYPE_TQ2_0]   = { BLOCK("tq2_0", QK_K, 66), NULL, NULL },
-    [QFIT_TYPE_MXFP4]   = { BLOCK("mxfp4", 32, 17), NULL, NULL },
+    [QFIT_TYPE_MXFP4]   = { { "mxfp4", QK_MXFP4, sizeof(block_mxfp4), true, true, true },
+                            qfit_quantize_row_mxfp4_ref, qfit_dequantize_row_mxfp4 },
 };
 
 static const type_entry *entry(int type) {

@@ -234,6 +234,7 @@ int main(void)
         {QFIT_TYPE_F32, 1031}, {QFIT_TYPE_F16, 1031}, {QFIT_TYPE_BF16, 1031},
         {QFIT_TYPE_Q4_0, 32 * 37}, {QFIT_TYPE_Q4_1, 32 * 37}, {QFIT_TYPE_Q5_0, 32 * 37},
         {QFIT_TYPE_Q5_1, 32 * 37}, {QFIT_TYPE_Q8_0, 32 * 37}, {QFIT_TYPE_IQ4_NL, 32 * 37},
+        {QFIT_TYPE_MXFP4, 32 * 37},
         {QFIT_TYPE_Q2_K, 256 * 3}, {QFIT_TYPE_Q3_K, 256 * 3}, {QFIT_TYPE_Q4_K, 256 * 3},
         {QFIT_TYPE_Q5_K, 256 * 3}, {QFIT_TYPE_Q6_K, 256 * 3}, {QFIT_TYPE_IQ4_XS, 256 * 3},
     };
