@@ -16,10 +16,8 @@ cc -O2 -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare \
    $OUT/peer-wpm.c "$SHARED/peer/src/peer_common.c" -o "$TMP/peer-wpm" \
    -L"$PEER_HOME/build/lib" -lllama -lggml -lggml-base -Wl,-rpath,"$PEER_HOME/build/lib" -ldl -lm -lpthread
 make -j2 debug >/dev/null
-QFIT_WPM_SAVE_DIR=$TMP ./build/debug/tests/qfit-tests --filter='wpm/embedding_adds_cls_and_sep' >/dev/null 2>&1 || true
-for v in default cased keep-accents no-add; do
-    [ -f "$TMP/wpm-$v.gguf" ] || QFIT_WPM_SAVE_DIR=$TMP ./build/debug/tests/qfit-tests --filter='wpm/*' >/dev/null 2>&1 || true
-done
+# the comparisons fail while references are missing: only the GGUFs matter here
+QFIT_WPM_SAVE_DIR=$TMP ./build/debug/tests/qfit-tests --filter='wpm/*' >/dev/null 2>&1 || true
 for v in default cased keep-accents no-add; do
     if [ "$v" = default ]; then
         "$TMP/peer-wpm" "$TMP/wpm-$v.gguf" $OUT/cases.txt $OUT/ids-$v.tsv $OUT/pieces-default.tsv
