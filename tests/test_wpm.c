@@ -252,8 +252,9 @@ Test(wpm, cased_vs_llama_cpp) { cr_expect_eq(compare_variant(&variants[1]), 0); 
 Test(wpm, keep_accents_vs_llama_cpp) { cr_expect_eq(compare_variant(&variants[2]), 0); }
 Test(wpm, no_add_flags_vs_llama_cpp) { cr_expect_eq(compare_variant(&variants[3]), 0); }
 
-/* token_to_piece of every id, special off and on, against pieces-default.tsv:
- * "▁the" -> " the", a continuation "ing" -> "ing", controls empty unless special */
+/* token_to_piece of every id, special off and on, and its eog / control flags,
+ * against pieces-default.tsv: "▁the" -> " the", a continuation "ing" -> "ing",
+ * controls empty unless special */
 Test(wpm, pieces_vs_llama_cpp)
 {
     qfit_tokenizer *t = open_variant(&variants[0]);
@@ -266,10 +267,15 @@ Test(wpm, pieces_vs_llama_cpp)
     int bad = 0;
     char buf[1024];
     for (int32_t id = 0; id < qfit_tokenizer_n_vocab(t); id++) {
-        char *tab = strchr(rl[id], '\t');
-        cr_assert(tab, "pieces line %d", id + 1);
-        *tab = 0;
+        char *tab = strchr(rl[id], '\t'), *tab2 = tab ? strchr(tab + 1, '\t') : NULL;
+        int eog, control;
+        cr_assert(tab2 && sscanf(tab2 + 1, "%d %d", &eog, &control) == 2, "pieces line %d", id + 1);
+        *tab = *tab2 = 0;
         const char *want[2] = { rl[id], tab + 1 };
+        if ((qfit_tokenizer_is_eog(t, id) != (eog != 0) || qfit_tokenizer_is_control(t, id) != (control != 0)) &&
+            bad++ < 10)
+            cr_log_error("id %d: qfit eog %d control %d, llama.cpp %d %d", id, qfit_tokenizer_is_eog(t, id),
+                         qfit_tokenizer_is_control(t, id), eog, control);
         for (int sp = 0; sp < 2; sp++) {
             size_t n = qfit_token_to_piece(t, id, buf, sizeof buf, 0, sp == 1);
             char *e = escape(buf, n);
@@ -299,6 +305,9 @@ Test(wpm, embedding_adds_cls_and_sep)
     cr_expect_eq(qfit_tokenizer_model(t), QFIT_TOK_WPM);
     cr_expect_eq(qfit_tokenizer_bos(t), 101);
     cr_expect_eq(qfit_tokenizer_sep(t), 102);
+    /* llama.cpp takes "[PAD]" for a fill-in-the-middle pad token: end of generation */
+    cr_expect(qfit_tokenizer_is_eog(t, 0));
+    cr_expect(!qfit_tokenizer_is_eog(t, 102));
     int32_t ids[16];
     int64_t n = qfit_tokenize(t, "", 0, true, false, ids, 16);
     cr_assert_eq(n, 2);

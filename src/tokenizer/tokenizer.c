@@ -852,7 +852,7 @@ static const char *const fim_names[] = {
     NULL
 };
 static const char *const fim_eog_names[] = {
-    "<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>",
+    "<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]",   /* "[PAD]": Kimi-K2's; BERT's [PAD] too */
     "<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>",
     "<|file_sep|>", NULL
 };

@@ -8,7 +8,8 @@
  *   TAB detokenize(first ids, remove_special=1, unparse_special=1)
  * ids space-separated, texts escaped (bytes < 0x20, 0x7F and '\' as \xHH).
  * The first line is "#info n_vocab bos eos sep pad mask nl add_bos add_eos add_sep".
- * PIECES.tsv: for every id, token_to_piece(special=0) TAB token_to_piece(special=1).
+ * PIECES.tsv: for every id, token_to_piece(special=0) TAB token_to_piece(special=1)
+ * TAB is_eog TAB is_control.
  * Built and run by make-refs.sh against the peer's prebuilt llama.cpp.
  */
 #include "peer_common.h"
@@ -121,7 +122,7 @@ int main(int argc, char ** argv) {
             fputc('\t', p);
             r = llama_token_to_piece(v, id, buf, sizeof buf, 0, true);
             put_escaped(p, buf, r > 0 ? (size_t) r : 0);
-            fputc('\n', p);
+            fprintf(p, "\t%d\t%d\n", (int) llama_vocab_is_eog(v, id), (int) llama_vocab_is_control(v, id));
         }
         fclose(p);
     }
