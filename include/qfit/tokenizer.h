@@ -12,6 +12,8 @@
  * qfit_tokenize adds [CLS] (the bos id) before and [SEP] (the sep id) after the
  * text, always, as llama_tokenize(add_special = true) does for these models.
  * Invalid UTF-8 bytes, NUL and control characters are dropped (as llama.cpp does).
+ * qfit_detokenize gives llama.cpp's text back: each word start "▁" is a space (so
+ * the text starts with one), spaces before . , ! ? are cleaned up.
  * Coverage: the Unicode tables are generated from Unicode 14.0 data
  * (src/tokenizer/gen_wpm_unicode.py); characters assigned later count as letters.
  *

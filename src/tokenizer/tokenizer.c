@@ -1,6 +1,7 @@
 /* qfit tokenizer — vocabulary, SentencePiece-style and byte-level BPE
- * tokenization (WordPiece lives in wpm.c), special-token partitioning and detokenization, following the
- * behaviour of llama.cpp's llama-vocab (so that ids match token for token).
+ * tokenization (WordPiece words are cut in wpm.c), special-token partitioning
+ * and detokenization, following the behaviour of llama.cpp's llama-vocab (so
+ * that ids match token for token).
  */
 #include <limits.h>
 #include <stdio.h>
