@@ -77,8 +77,15 @@ static const variant variants[] = {
     { "no-add", -1, -1, 0, 0 },
 };
 
-/* vocab.txt as convert_hf_to_gguf.py stores it: "##x" -> "x", "[X]" as is,
- * any other piece gets the word-start mark "▁" */
+static bool is_special(const char *s)
+{
+    return !strcmp(s, "[PAD]") || !strcmp(s, "[UNK]") || !strcmp(s, "[CLS]") || !strcmp(s, "[SEP]") ||
+           !strcmp(s, "[MASK]");
+}
+
+/* vocab.txt as convert_hf_to_gguf.py's BertModel stores it: the special (CONTROL)
+ * tokens as they are, "##x" -> "x", any other piece gets the word-start mark "▁"
+ * (so "[unused0]", a NORMAL token, becomes "▁[unused0]") */
 static char **load_vocab(size_t *n)
 {
     size_t size;
@@ -90,9 +97,8 @@ static char **load_vocab(size_t *n)
     char **toks = malloc(*n * sizeof *toks);
     for (size_t i = 0; i < *n; i++) {
         const char *s = lines[i];
-        size_t l = strlen(s);
-        toks[i] = malloc(l + 4);
-        if (l >= 2 && s[0] == '[' && s[l - 1] == ']') strcpy(toks[i], s);
+        toks[i] = malloc(strlen(s) + 4);
+        if (is_special(s)) strcpy(toks[i], s);
         else if (strncmp(s, "##", 2) == 0) strcpy(toks[i], s + 2);
         else { strcpy(toks[i], "\xE2\x96\x81"); strcat(toks[i], s); }
     }
@@ -114,11 +120,7 @@ static void write_gguf(const char *path, const variant *v)
     size_t n;
     char **toks = load_vocab(&n);
     int32_t *types = malloc(n * sizeof *types);
-    for (size_t i = 0; i < n; i++) {
-        bool special = !strcmp(toks[i], "[PAD]") || !strcmp(toks[i], "[UNK]") || !strcmp(toks[i], "[CLS]") ||
-                       !strcmp(toks[i], "[SEP]") || !strcmp(toks[i], "[MASK]");
-        types[i] = special ? QFIT_TOKEN_TYPE_CONTROL : QFIT_TOKEN_TYPE_NORMAL;
-    }
+    for (size_t i = 0; i < n; i++) types[i] = is_special(toks[i]) ? QFIT_TOKEN_TYPE_CONTROL : QFIT_TOKEN_TYPE_NORMAL;
     qfit_gguf_writer *w = qfit_gguf_writer_new();
     qfit_gguf_set_str(w, "general.architecture", "bert");
     qfit_gguf_set_str(w, "general.name", "wpm-test");
@@ -130,7 +132,9 @@ static void write_gguf(const char *path, const variant *v)
     qfit_gguf_set_f32(w, "bert.attention.layer_norm_epsilon", 1e-12f);
     qfit_gguf_set_bool(w, "bert.attention.causal", false);
     qfit_gguf_set_u32(w, "bert.pooling_type", 1);
+    qfit_gguf_set_u32(w, "tokenizer.ggml.token_type_count", 2);
     qfit_gguf_set_str(w, "tokenizer.ggml.model", "bert");
+    qfit_gguf_set_str(w, "tokenizer.ggml.pre", "default");   /* ignored for WordPiece */
     qfit_gguf_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *) toks, n);
     qfit_gguf_set_arr(w, "tokenizer.ggml.token_type", QFIT_GGUF_INT32, types, n);
     qfit_gguf_set_u32(w, "tokenizer.ggml.unknown_token_id", 100);
