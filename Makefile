@@ -99,6 +99,7 @@ demo: deps release
 FUZZ_CC ?= clang
 FUZZ_SRCS := $(wildcard fuzz/fuzz_*.c)
 FUZZ_DIRS_fuzz_gguf := gguf quant
+FUZZ_DIRS_fuzz_tokenizer := tokenizer gguf quant
 FUZZ_DIRS_fuzz_imatrix := imatrix gguf quant
 FUZZ_DIRS_fuzz_batch := batch
 FUZZ_DIRS_fuzz_name := store config gguf quant quantize modelfile

@@ -1,6 +1,21 @@
-/* qfit — tokenizer: SentencePiece-style ("llama") and byte-level BPE ("gpt2")
- * vocabularies as stored in GGUF metadata, reproducing llama.cpp's tokenization
- * token for token.
+/* qfit — tokenizer: SentencePiece-style ("llama"), byte-level BPE ("gpt2") and
+ * WordPiece ("bert": BERT / nomic-bert embedding models) vocabularies as stored in
+ * GGUF metadata, reproducing llama.cpp's tokenization token for token.
+ *
+ * WordPiece: a GGUF "bert" vocabulary is what convert_hf_to_gguf.py makes of a
+ * vocab.txt: a word-initial piece "the" is stored as "▁the" (U+2581), a "##ing"
+ * continuation as "ing", bracketed specials ("[CLS]") as they are. Text is
+ * normalised as llama.cpp does (lowercase and accent stripping, each on by default;
+ * tokenizer.ggml.normalizer.lowercase / .strip_accents turn them off), split on
+ * whitespace, punctuation and CJK ideographs, and each word is cut greedily into
+ * the longest pieces; a word that cannot be cut becomes [UNK]. With add_special,
+ * qfit_tokenize adds [CLS] (the bos id) before and [SEP] (the sep id) after the
+ * text, always, as llama_tokenize(add_special = true) does for these models.
+ * Invalid UTF-8 bytes, NUL and control characters are dropped (as llama.cpp does).
+ * qfit_detokenize gives llama.cpp's text back: each word start "▁" is a space (so
+ * the text starts with one), spaces before . , ! ? are cleaned up.
+ * Coverage: the Unicode tables are generated from Unicode 14.0 data
+ * (src/tokenizer/gen_wpm_unicode.py); characters assigned later count as letters.
  *
  * A tokenizer is built either from a GGUF file's tokenizer.ggml.* metadata or
  * from plain arrays (qfit_tokenizer_params). After construction it is
@@ -28,6 +43,7 @@ typedef struct qfit_gguf qfit_gguf;
 typedef enum {
     QFIT_TOK_SPM = 1,  /* tokenizer.ggml.model = "llama" */
     QFIT_TOK_BPE = 2,  /* tokenizer.ggml.model = "gpt2" (byte-level BPE) */
+    QFIT_TOK_WPM = 3,  /* tokenizer.ggml.model = "bert" (WordPiece) */
 } qfit_tok_model;
 
 /* tokenizer.ggml.token_type values (as written by llama.cpp's converters). */
@@ -62,13 +78,19 @@ typedef struct {
     const size_t      *merge_lens;  /* NULL: strlen() */
 
     /* Special ids; QFIT_TOKEN_NONE = none. params_init() sets llama.cpp's defaults
-     * for the model (SPM: bos 1, eos 2, unk 0; BPE: bos 11, eos 11). Ids out of
-     * range are dropped. eot/eom are also detected from token texts when NONE. */
-    int32_t bos, eos, unk, pad, eot, eom;
+     * for the model (SPM: bos 1, eos 2, unk 0; BPE: bos 11, eos 11; WPM: bos
+     * ([CLS]) 101, unk 100, sep 102, pad 0, mask 103). Ids out of range are
+     * dropped. eot/eom are also detected from token texts when NONE. A WPM
+     * vocabulary must have unk, bos and sep (else qfit_tokenizer_new fails). */
+    int32_t bos, eos, unk, pad, eot, eom, sep, mask;
     /* -1 = the model's default (SPM: add_bos 1, add_eos 0, add_space_prefix 1;
      * BPE: add_bos 1 for llama3-style pre-tokenizers else 0, add_eos 0,
-     * add_space_prefix 0). */
-    int add_bos, add_eos, add_space_prefix;
+     * add_space_prefix 0; WPM: add_bos 1, add_eos 0, add_sep 1, add_space_prefix 0).
+     * WPM tokenization adds [CLS]/[SEP] on add_special whatever these say (as
+     * llama.cpp does); they are reported by the accessors. */
+    int add_bos, add_eos, add_sep, add_space_prefix;
+    /* WPM normaliser, -1 = default: lowercase 1; strip_accents = lowercase. */
+    int lowercase, strip_accents;
 } qfit_tokenizer_params;
 
 void qfit_tokenizer_params_init(qfit_tokenizer_params *p, qfit_tok_model model);
@@ -76,8 +98,9 @@ void qfit_tokenizer_params_init(qfit_tokenizer_params *p, qfit_tok_model model);
 /* NULL on error, with a message in err. */
 qfit_tokenizer *qfit_tokenizer_new(const qfit_tokenizer_params *p, char *err, size_t err_len);
 /* Reads tokenizer.ggml.* (model, pre, tokens, scores, token_type, merges,
- * bos/eos/unknown/padding/eot/eom ids, add_bos_token, add_eos_token,
- * add_space_prefix). Refuses other tokenizer models with a clear message. */
+ * bos/eos/unknown/padding/eot/eom/seperator/mask ids, add_bos_token, add_eos_token,
+ * add_sep_token, add_space_prefix, normalizer.lowercase, normalizer.strip_accents).
+ * Refuses other tokenizer models with a clear message. */
 qfit_tokenizer *qfit_tokenizer_from_gguf(const qfit_gguf *g, char *err, size_t err_len);
 void qfit_tokenizer_free(qfit_tokenizer *t);
 
@@ -124,7 +147,11 @@ int32_t        qfit_tokenizer_eot(const qfit_tokenizer *t);
 int32_t        qfit_tokenizer_eom(const qfit_tokenizer *t);
 int32_t        qfit_tokenizer_unk(const qfit_tokenizer *t);
 int32_t        qfit_tokenizer_pad(const qfit_tokenizer *t);
-int32_t        qfit_tokenizer_nl(const qfit_tokenizer *t);      /* newline token or NONE */
+int32_t        qfit_tokenizer_nl(const qfit_tokenizer *t);      /* newline token or NONE (WPM: pad) */
+int32_t        qfit_tokenizer_sep(const qfit_tokenizer *t);     /* [SEP] or NONE */
+int32_t        qfit_tokenizer_cls(const qfit_tokenizer *t);     /* WPM: [CLS] (= bos); else NONE */
+int32_t        qfit_tokenizer_mask(const qfit_tokenizer *t);    /* [MASK] or NONE */
+bool           qfit_tokenizer_add_sep(const qfit_tokenizer *t);
 bool           qfit_tokenizer_add_bos(const qfit_tokenizer *t);
 bool           qfit_tokenizer_add_eos(const qfit_tokenizer *t);
 bool           qfit_tokenizer_add_space_prefix(const qfit_tokenizer *t);

@@ -1,6 +1,7 @@
 /* qfit tokenizer — vocabulary, SentencePiece-style and byte-level BPE
- * tokenization, special-token partitioning and detokenization, following the
- * behaviour of llama.cpp's llama-vocab (so that ids match token for token).
+ * tokenization (WordPiece words are cut in wpm.c), special-token partitioning
+ * and detokenization, following the behaviour of llama.cpp's llama-vocab (so
+ * that ids match token for token).
  */
 #include <limits.h>
 #include <stdio.h>
@@ -84,15 +85,36 @@ int64_t tok_strtab_find(const tok_strtab *st, const char *key, size_t len)
     }
 }
 
+int64_t tok_strtab_longest_prefix(const tok_strtab *st, const char *key, size_t max_len,
+                                  uint64_t *scratch, size_t *match_len)
+{
+    if (!st->slot) return -1;
+    /* hash_bytes() of every prefix in one pass */
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < max_len; i++) {
+        h ^= (unsigned char) key[i];
+        h *= 1099511628211ull;
+        scratch[i] = h ^ (h >> 29);
+    }
+    for (size_t len = max_len; len > 0; len--) {
+        uint64_t slot = scratch[len - 1] & st->mask;
+        for (;;) {
+            int32_t s = st->slot[slot];
+            if (s == 0) break;
+            int64_t j = s - 1;
+            if (st->len[j] == len && memcmp(st->blob + st->off[j], key, len) == 0) {
+                *match_len = len;
+                return j;
+            }
+            slot = (slot + 1) & st->mask;
+        }
+    }
+    return -1;
+}
+
 /* ================================================================ helpers */
 
-typedef struct {
-    int32_t *v;
-    size_t n, cap;
-    bool oom;
-} id_vec;
-
-static void ids_push(id_vec *o, int32_t id)
+void tok_ids_push(id_vec *o, int32_t id)
 {
     if (o->n == o->cap) {
         size_t nc = o->cap ? o->cap * 2 : 256;
@@ -373,10 +395,10 @@ static int spm_session(const qfit_tokenizer *t, session *ss, const char *text, s
     for (int32_t i = 0; i != -1; i = s->next[i]) {
         const char *p = text + s->start[i];
         int32_t id = vocab_find(t, p, s->n[i]);
-        if (id >= 0) { ids_push(out, id); continue; }
+        if (id >= 0) { tok_ids_push(out, id); continue; }
         for (uint32_t j = 0; j < s->n[i]; j++) {
             int32_t bt = spm_byte_token(t, (unsigned char) p[j]);
-            if (bt >= 0) ids_push(out, bt);
+            if (bt >= 0) tok_ids_push(out, bt);
         }
     }
     return out->oom ? -1 : 0;
@@ -410,7 +432,7 @@ static int bpe_word(const qfit_tokenizer *t, session *ss, const char *word, size
 {
     if (t->ignore_merges) {
         int32_t id = vocab_find(t, word, len);
-        if (id >= 0) { ids_push(out, id); return 0; }
+        if (id >= 0) { tok_ids_push(out, id); return 0; }
     }
     symbols *s = &ss->sym;
     if (sym_split(s, len, word)) return -1;
@@ -433,11 +455,11 @@ static int bpe_word(const qfit_tokenizer *t, session *ss, const char *word, size
     for (int32_t i = 0; i != -1; i = s->next[i]) {
         const char *p = word + s->start[i];
         int32_t id = vocab_find(t, p, s->n[i]);
-        if (id >= 0) { ids_push(out, id); continue; }
+        if (id >= 0) { tok_ids_push(out, id); continue; }
         /* llama.cpp looks every byte up as a one-byte token and drops misses */
         for (uint32_t j = 0; j < s->n[i]; j++) {
             int32_t bt = vocab_find(t, p + j, 1);
-            if (bt >= 0) ids_push(out, bt);
+            if (bt >= 0) tok_ids_push(out, bt);
         }
     }
     return out->oom ? -1 : 0;
@@ -562,10 +584,10 @@ static int tokenize_impl(const qfit_tokenizer *t, const char *text, size_t len, 
     int rc = 0;
     if (t->model == QFIT_TOK_SPM) {
         bool prev_special = true;
-        if (add_special && t->add_bos && t->bos >= 0) ids_push(out, t->bos);
+        if (add_special && t->add_bos && t->bos >= 0) tok_ids_push(out, t->bos);
         for (size_t f = 0; f < frags.n && rc == 0; f++) {
             const fragment *fr = &frags.v[f];
-            if (fr->tok >= 0) { ids_push(out, fr->tok); prev_special = true; continue; }
+            if (fr->tok >= 0) { tok_ids_push(out, fr->tok); prev_special = true; continue; }
             byte_buf *b = &ss.a;
             b->n = 0;
             if (t->add_space_prefix && prev_special) buf_put(b, "\xE2\x96\x81", 3);
@@ -584,15 +606,25 @@ static int tokenize_impl(const qfit_tokenizer *t, const char *text, size_t len, 
             rc = spm_session(t, &ss, b->p, b->n, out);
             prev_special = false;
         }
-        if (rc == 0 && add_special && t->add_eos && t->eos >= 0) ids_push(out, t->eos);
-    } else {
-        if (add_special && t->add_bos && t->bos >= 0) ids_push(out, t->bos);
+        if (rc == 0 && add_special && t->add_eos && t->eos >= 0) tok_ids_push(out, t->eos);
+    } else if (t->model == QFIT_TOK_WPM) {
+        /* llama.cpp adds [CLS] (bos) and [SEP] whenever add_special is set, whatever
+         * add_bos_token / add_sep_token say; construction checks both ids exist */
+        if (add_special) tok_ids_push(out, t->bos);
         for (size_t f = 0; f < frags.n && rc == 0; f++) {
             const fragment *fr = &frags.v[f];
-            if (fr->tok >= 0) { ids_push(out, fr->tok); continue; }
+            if (fr->tok >= 0) { tok_ids_push(out, fr->tok); continue; }
+            rc = tok_wpm_fragment(t, text + fr->off, fr->len, out);
+        }
+        if (rc == 0 && add_special) tok_ids_push(out, t->sep);
+    } else {
+        if (add_special && t->add_bos && t->bos >= 0) tok_ids_push(out, t->bos);
+        for (size_t f = 0; f < frags.n && rc == 0; f++) {
+            const fragment *fr = &frags.v[f];
+            if (fr->tok >= 0) { tok_ids_push(out, fr->tok); continue; }
             rc = bpe_session(t, &ss, text + fr->off, fr->len, out);
         }
-        if (rc == 0 && add_special && t->add_eos && t->eos >= 0) ids_push(out, t->eos);
+        if (rc == 0 && add_special && t->add_eos && t->eos >= 0) tok_ids_push(out, t->eos);
     }
     session_free(&ss);
     free(frags.v);
@@ -635,7 +667,7 @@ static void piece_append(const qfit_tokenizer *t, int32_t id, bool special, byte
     size_t n = t->vocab.len[id];
     if (a & (TOK_ATTR_UNKNOWN | TOK_ATTR_CONTROL | TOK_ATTR_USER)) { buf_put(b, s, n); return; }
     if (a & TOK_ATTR_NORMAL) {
-        if (t->model == QFIT_TOK_SPM) {
+        if (t->model != QFIT_TOK_BPE) {   /* SPM and WPM: "▁" is a space */
             size_t run = 0;
             for (size_t k = 0; k + 2 < n;) {
                 if (s[k] == '\xE2' && s[k + 1] == '\x96' && s[k + 2] == '\x81') {
@@ -791,13 +823,17 @@ void qfit_tokenizer_params_init(qfit_tokenizer_params *p, qfit_tok_model model)
     memset(p, 0, sizeof *p);
     p->model = model;
     p->pre = NULL;
+    p->pad = p->eot = p->eom = p->sep = p->mask = QFIT_TOKEN_NONE;
     if (model == QFIT_TOK_SPM) {
         p->bos = 1; p->eos = 2; p->unk = 0;
+    } else if (model == QFIT_TOK_WPM) {
+        /* llama.cpp's defaults for "bert": [CLS] 101, [UNK] 100, [SEP] 102, [PAD] 0, [MASK] 103 */
+        p->bos = 101; p->eos = QFIT_TOKEN_NONE; p->unk = 100; p->sep = 102; p->pad = 0; p->mask = 103;
     } else {
         p->bos = 11; p->eos = 11; p->unk = QFIT_TOKEN_NONE;
     }
-    p->pad = p->eot = p->eom = QFIT_TOKEN_NONE;
-    p->add_bos = p->add_eos = p->add_space_prefix = -1;
+    p->add_bos = p->add_eos = p->add_sep = p->add_space_prefix = -1;
+    p->lowercase = p->strip_accents = -1;
 }
 
 static const char *const eot_names[] = {
@@ -817,7 +853,7 @@ static const char *const fim_names[] = {
     NULL
 };
 static const char *const fim_eog_names[] = {
-    "<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>",
+    "<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]",   /* "[PAD]": Kimi-K2's; BERT's [PAD] too */
     "<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>",
     "<|file_sep|>", NULL
 };
@@ -863,7 +899,7 @@ qfit_tokenizer *qfit_tokenizer_new(const qfit_tokenizer_params *p, char *err, si
     char dummy[8];
     if (!err) { err = dummy; err_len = sizeof dummy; }
     if (!p) { snprintf(err, err_len, "no tokenizer parameters"); return NULL; }
-    if (p->model != QFIT_TOK_SPM && p->model != QFIT_TOK_BPE) {
+    if (p->model != QFIT_TOK_SPM && p->model != QFIT_TOK_BPE && p->model != QFIT_TOK_WPM) {
         snprintf(err, err_len, "unsupported tokenizer model %d", (int) p->model);
         return NULL;
     }
@@ -906,7 +942,18 @@ qfit_tokenizer *qfit_tokenizer_new(const qfit_tokenizer_params *p, char *err, si
         for (int64_t i = 0; strs && lens && i < nv; i++) {
             strs[i] = p->tokens[i];
             lens[i] = p->token_lens ? p->token_lens[i] : (p->tokens[i] ? strlen(p->tokens[i]) : 0);
-            if (!p->tokens[i] || lens[i] == 0) n_empty++;
+            if (!p->tokens[i] || lens[i] == 0) {
+                /* llama.cpp renames it "[EMPTY_<i>]"; a WordPiece vocabulary with an
+                 * empty piece is broken, so say so */
+                if (t->model == QFIT_TOK_WPM) {
+                    snprintf(err, err_len, "token %lld of the WordPiece vocabulary is empty", (long long) i);
+                    free(strs);
+                    free(lens);
+                    goto fail;
+                }
+                n_empty++;
+            }
+            if (lens[i] > t->max_token_len) t->max_token_len = lens[i];
         }
         if (strs && lens && n_empty) {
             empty = calloc((size_t) n_empty, sizeof *empty);
@@ -968,14 +1015,22 @@ qfit_tokenizer *qfit_tokenizer_new(const qfit_tokenizer_params *p, char *err, si
     }
 
     /* settings */
+    t->lowercase = t->strip_accents = true;
     if (t->model == QFIT_TOK_SPM) {
         t->add_bos = true; t->add_eos = false; t->add_space_prefix = true; t->clean_spaces = false;
+    } else if (t->model == QFIT_TOK_WPM) {
+        t->add_bos = true; t->add_eos = false; t->add_sep = true; t->add_space_prefix = false; t->clean_spaces = true;
     } else {
         t->add_bos = (pre_flags & TOK_PRE_ADD_BOS) != 0; t->add_eos = false; t->add_space_prefix = false;
     }
     if (p->add_bos >= 0) t->add_bos = p->add_bos != 0;
     if (p->add_eos >= 0) t->add_eos = p->add_eos != 0;
+    if (p->add_sep >= 0) t->add_sep = p->add_sep != 0;
     if (p->add_space_prefix >= 0) t->add_space_prefix = p->add_space_prefix != 0;
+    /* llama.cpp: strip_accents follows lowercase unless given (Hugging Face's
+     * BertNormalizer strip_accents = None) */
+    if (p->lowercase >= 0) t->lowercase = t->strip_accents = p->lowercase != 0;
+    if (p->strip_accents >= 0) t->strip_accents = p->strip_accents != 0;
 
 #define CHECK_ID(x) ((x) >= 0 && (x) < t->n_vocab ? (x) : QFIT_TOKEN_NONE)
     t->bos = CHECK_ID(p->bos);
@@ -984,9 +1039,28 @@ qfit_tokenizer *qfit_tokenizer_new(const qfit_tokenizer_params *p, char *err, si
     t->pad = CHECK_ID(p->pad);
     t->eot = CHECK_ID(p->eot);
     t->eom = CHECK_ID(p->eom);
+    t->sep = CHECK_ID(p->sep);
+    t->mask = CHECK_ID(p->mask);
 #undef CHECK_ID
     if (t->add_bos && t->bos < 0) { snprintf(err, err_len, "add_bos_token is true, but bos_token_id is not set"); goto fail; }
     if (t->add_eos && t->eos < 0) { snprintf(err, err_len, "add_eos_token is true, but eos_token_id is not set"); goto fail; }
+    if (t->add_sep && t->sep < 0) { snprintf(err, err_len, "add_sep_token is true, but seperator_token_id is not set"); goto fail; }
+    if (t->model == QFIT_TOK_WPM) {
+        /* llama.cpp would write id -1 for an unmatched word, and asserts on a
+         * missing [CLS] / [SEP] when adding special tokens */
+        if (t->unk < 0) {
+            snprintf(err, err_len, "WordPiece vocabulary without an unknown token (tokenizer.ggml.unknown_token_id "
+                     "is %d, vocabulary size %d)", (int) p->unk, (int) t->n_vocab);
+            goto fail;
+        }
+        if (t->bos < 0 || t->sep < 0) {
+            snprintf(err, err_len, "WordPiece vocabulary without %s (tokenizer.ggml.%s is %d, vocabulary size %d)",
+                     t->bos < 0 ? "a [CLS] token" : "a [SEP] token",
+                     t->bos < 0 ? "bos_token_id" : "seperator_token_id",
+                     (int) (t->bos < 0 ? p->bos : p->sep), (int) t->n_vocab);
+            goto fail;
+        }
+    }
 
     /* text-based detection of eot/eom/fim/eog tokens (they become CONTROL) */
     for (int32_t i = 0; i < t->n_vocab; i++) {
@@ -1021,7 +1095,9 @@ qfit_tokenizer *qfit_tokenizer_new(const qfit_tokenizer_params *p, char *err, si
 
     /* newline token */
     t->nl = QFIT_TOKEN_NONE;
-    if (t->model == QFIT_TOK_SPM) {
+    if (t->model == QFIT_TOK_WPM) {
+        t->nl = t->pad;   /* llama.cpp: the padding token */
+    } else if (t->model == QFIT_TOK_SPM) {
         t->nl = spm_byte_token(t, '\n');
         if (t->nl < 0 || t->nl == t->unk) {
             int32_t a = vocab_find(t, "<0x0A>", 6), b = vocab_find(t, "\n", 1);
@@ -1064,6 +1140,10 @@ int32_t qfit_tokenizer_eom(const qfit_tokenizer *t) { return t->eom; }
 int32_t qfit_tokenizer_unk(const qfit_tokenizer *t) { return t->unk; }
 int32_t qfit_tokenizer_pad(const qfit_tokenizer *t) { return t->pad; }
 int32_t qfit_tokenizer_nl(const qfit_tokenizer *t) { return t->nl; }
+int32_t qfit_tokenizer_sep(const qfit_tokenizer *t) { return t->sep; }
+int32_t qfit_tokenizer_cls(const qfit_tokenizer *t) { return t->model == QFIT_TOK_WPM ? t->bos : QFIT_TOKEN_NONE; }
+int32_t qfit_tokenizer_mask(const qfit_tokenizer *t) { return t->mask; }
+bool qfit_tokenizer_add_sep(const qfit_tokenizer *t) { return t->add_sep; }
 bool qfit_tokenizer_add_bos(const qfit_tokenizer *t) { return t->add_bos; }
 bool qfit_tokenizer_add_eos(const qfit_tokenizer *t) { return t->add_eos; }
 bool qfit_tokenizer_add_space_prefix(const qfit_tokenizer *t) { return t->add_space_prefix; }

@@ -83,9 +83,10 @@ qfit_tokenizer *qfit_tokenizer_from_gguf(const qfit_gguf *g, char *err, size_t e
     qfit_tok_model tm;
     if (strcmp(model, "llama") == 0) tm = QFIT_TOK_SPM;
     else if (strcmp(model, "gpt2") == 0) tm = QFIT_TOK_BPE;
+    else if (strcmp(model, "bert") == 0) tm = QFIT_TOK_WPM;
     else {
         snprintf(err, err_len, "tokenizer model '%s' is not supported (supported: 'llama' = SentencePiece, "
-                 "'gpt2' = byte-level BPE)", model);
+                 "'gpt2' = byte-level BPE, 'bert' = WordPiece)", model);
         return NULL;
     }
     if (!get_str(g, "tokenizer.ggml.pre", pre, sizeof pre, &present)) {
@@ -168,9 +169,14 @@ qfit_tokenizer *qfit_tokenizer_from_gguf(const qfit_gguf *g, char *err, size_t e
         get_id(g, "tokenizer.ggml.padding_token_id", &p.pad, err, err_len) ||
         get_id(g, "tokenizer.ggml.eot_token_id", &p.eot, err, err_len) ||
         get_id(g, "tokenizer.ggml.eom_token_id", &p.eom, err, err_len) ||
+        get_id(g, "tokenizer.ggml.seperator_token_id", &p.sep, err, err_len) ||   /* sic, llama.cpp's key */
+        get_id(g, "tokenizer.ggml.mask_token_id", &p.mask, err, err_len) ||
         get_flag(g, "tokenizer.ggml.add_bos_token", &p.add_bos, err, err_len) ||
         get_flag(g, "tokenizer.ggml.add_eos_token", &p.add_eos, err, err_len) ||
-        get_flag(g, "tokenizer.ggml.add_space_prefix", &p.add_space_prefix, err, err_len))
+        get_flag(g, "tokenizer.ggml.add_sep_token", &p.add_sep, err, err_len) ||
+        get_flag(g, "tokenizer.ggml.add_space_prefix", &p.add_space_prefix, err, err_len) ||
+        get_flag(g, "tokenizer.ggml.normalizer.lowercase", &p.lowercase, err, err_len) ||
+        get_flag(g, "tokenizer.ggml.normalizer.strip_accents", &p.strip_accents, err, err_len))
         goto done;
     /* llama.cpp keeps the default id when the file's id is out of range */
     qfit_tokenizer_params def;
@@ -181,6 +187,8 @@ qfit_tokenizer *qfit_tokenizer_from_gguf(const qfit_gguf *g, char *err, size_t e
     if (p.pad >= p.n_vocab) p.pad = def.pad;
     if (p.eot >= p.n_vocab) p.eot = def.eot;
     if (p.eom >= p.n_vocab) p.eom = def.eom;
+    if (p.sep >= p.n_vocab) p.sep = def.sep;
+    if (p.mask >= p.n_vocab) p.mask = def.mask;
 
     t = qfit_tokenizer_new(&p, err, err_len);
 done:
