@@ -56,7 +56,7 @@ static const ftype_info FTYPES[] = {
     { QFIT_FTYPE_MOSTLY_IQ1_M,    "IQ1_M",   QFIT_TYPE_IQ1_M,   false },
     { QFIT_FTYPE_MOSTLY_TQ1_0,    "TQ1_0",   QFIT_TYPE_TQ1_0,   false },
     { QFIT_FTYPE_MOSTLY_TQ2_0,    "TQ2_0",   QFIT_TYPE_TQ2_0,   false },
-    { QFIT_FTYPE_MOSTLY_MXFP4_MOE,"MXFP4_MOE", QFIT_TYPE_MXFP4, false },
+    { QFIT_FTYPE_MOSTLY_MXFP4_MOE,"MXFP4_MOE", QFIT_TYPE_MXFP4, true  },
 };
 #define N_FTYPES (sizeof FTYPES / sizeof FTYPES[0])
 
@@ -98,7 +98,7 @@ bool qfit_ftype_supported(int ftype)
 const char *qfit_ftype_supported_list(void)
 {
     return "F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q2_K Q3_K_S Q3_K_M Q3_K_L "
-           "Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K IQ4_NL IQ4_XS";
+           "Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K IQ4_NL IQ4_XS MXFP4_MOE";
 }
 
 /* ------------------------------------------------------------- name tests */

@@ -18,6 +18,14 @@ cc -O2 -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare \
 prompt() {
     awk -v k="$1" -v n="$2" 'BEGIN { s = "1"; for (j = 1; j < n; j++) s = s " " (3 + (97 * j + 131 * k + 11) % 509); print s }'
 }
+# the MXFP4_MOE file is qfit's (the engine suite saves it too)
+for shape in ${MXFP4_SHAPES:-tiny-qwen3moe}; do
+    k=0
+    for len in 6 17 41; do
+        "$BIN" "$M/$shape-mxfp4_moe.gguf" "$OUT/$shape.mxfp4_moe.p$k" "$(prompt $k $len)" --gen 16 --threads 2
+        k=$((k + 1))
+    done
+done
 for shape in ${SHAPES:-tiny-qwen2 tiny-qwen3 tiny-llama3 tiny-qwen3moe tiny-mixtral tiny-phi3}; do
     "$PEER_HOME/build/bin/peer-quantize" "$M/$shape-f32.gguf" "$M/$shape-q8_0.gguf" Q8_0 2 >/dev/null
     for v in f32 q8_0; do
