@@ -127,6 +127,7 @@ Test(plan, catalog_tensors_give_published_parameter_counts)
          * are the published ones (Qwen3-30B-A3B 30,532,122,624; Mixtral-8x7B 46,702,792,704) */
         { "qwen3:30b-a3b", 30532122624ull, 1 + 48 * 12 + 2 },
         { "mixtral:8x7b", 46702792704ull, 1 + 32 * 10 + 2 },
+        { "phi4:14b", 14659507200ull, 1 + 40 * 6 + 2 },                     /* fused qkv and gate-up */
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         qfit_plan_model m;

@@ -22,6 +22,7 @@
 #define GEMMA2  "gemma2", false, false, false, true   /* post-attention / post-FFN norms */
 
 #define QWEN3MOE "qwen3moe", false, true, false, false   /* qwen3 attention, experts in every layer */
+#define PHI3    "phi3", false, false, false, false   /* fused attn_qkv and gate-up ffn_up */
 
 #define ENTRY(name, hf, aliases, family, L, E, H, KV, HD, FF, V, CTX, TIED, ARCHFLAGS) \
     { name, hf, aliases, family, L, E, H, KV, HD, FF, V, CTX, TIED, ARCHFLAGS, 0, 0, 0 }
@@ -137,6 +138,10 @@ static const qfit_plan_facts catalog[] = {
     /* Qwen/Qwen3-32B: 5120 / 25600 / 64 / 64 / 8 (q is 8192 wide), untied. */
     ENTRY("qwen3:32b", "Qwen/Qwen3-32B", "Qwen3-32B",
           "qwen3", 64, 5120, 64, 8, 128, 25600, 151936, 40960, false, QWEN3),
+    /* microsoft/phi-4 (Ollama's phi4:14b): hidden 5120, intermediate 17920, 40 layers, 40 heads,
+     * 10 KV heads, vocab 100352, max_position_embeddings 16384, untied; llama.cpp converts
+     * it as phi3 (fused QKV and gate-up). 14,659,507,200 parameters. */
+    ENTRY("phi4:14b", "microsoft/phi-4", "phi4|phi-4", "phi", 40, 5120, 40, 10, 128, 17920, 100352, 16384, false, PHI3),
     /* Qwen/Qwen3-30B-A3B (Ollama's qwen3:30b-a3b): hidden 2048, intermediate 6144,
      * moe_intermediate_size 768, 48 layers, 32 heads, 4 KV heads, head_dim 128,
      * num_experts 128, num_experts_per_tok 8, norm_topk_prob true, vocab 151936,
@@ -281,17 +286,22 @@ int qfit_plan_model_from_facts(const qfit_plan_facts *f, qfit_plan_model *out, c
     out->metadata_estimated = true;
 
     const int64_t E = f->n_embd, Q = f->n_head * f->head_dim, KV = f->n_head_kv * f->head_dim;
+    const bool fused = strcmp(f->arch, "phi3") == 0;   /* Q/K/V and gate/up stored fused */
     tlist l = { 0 };
     add(&l, "token_embd.weight", 2, E, f->n_vocab);
     if (f->rope_freqs) add(&l, "rope_freqs.weight", 1, f->head_dim / 2, 1);
     for (int b = 0; b < (int)f->n_layer; b++) {
         addb(&l, b, "attn_norm.weight", 1, E, 1);
-        addb(&l, b, "attn_q.weight", 2, E, Q);
-        if (f->attn_bias) addb(&l, b, "attn_q.bias", 1, Q, 1);
-        addb(&l, b, "attn_k.weight", 2, E, KV);
-        if (f->attn_bias) addb(&l, b, "attn_k.bias", 1, KV, 1);
-        addb(&l, b, "attn_v.weight", 2, E, KV);
-        if (f->attn_bias) addb(&l, b, "attn_v.bias", 1, KV, 1);
+        if (fused) {
+            addb(&l, b, "attn_qkv.weight", 2, E, Q + 2 * KV);
+        } else {
+            addb(&l, b, "attn_q.weight", 2, E, Q);
+            if (f->attn_bias) addb(&l, b, "attn_q.bias", 1, Q, 1);
+            addb(&l, b, "attn_k.weight", 2, E, KV);
+            if (f->attn_bias) addb(&l, b, "attn_k.bias", 1, KV, 1);
+            addb(&l, b, "attn_v.weight", 2, E, KV);
+            if (f->attn_bias) addb(&l, b, "attn_v.bias", 1, KV, 1);
+        }
         addb(&l, b, "attn_output.weight", 2, Q, E);
         if (f->qk_norm) {
             addb(&l, b, "attn_q_norm.weight", 1, f->head_dim, 1);
@@ -304,6 +314,9 @@ int qfit_plan_model_from_facts(const qfit_plan_facts *f, qfit_plan_model *out, c
             addb3(&l, b, "ffn_gate_exps.weight", E, f->n_ff_exp, f->n_expert);
             addb3(&l, b, "ffn_up_exps.weight", E, f->n_ff_exp, f->n_expert);
             addb3(&l, b, "ffn_down_exps.weight", f->n_ff_exp, E, f->n_expert);
+        } else if (fused) {
+            addb(&l, b, "ffn_up.weight", 2, E, 2 * f->n_ff);
+            addb(&l, b, "ffn_down.weight", 2, f->n_ff, E);
         } else {
             addb(&l, b, "ffn_gate.weight", 2, E, f->n_ff);
             addb(&l, b, "ffn_up.weight", 2, E, f->n_ff);
