@@ -666,3 +666,83 @@ Test(engine, mixtral_experts_vs_llama_cpp, .timeout = 600) { check_syn(&SYN_MIXT
 /* fused Q/K/V and gate/up matrices (views of their rows), NeoX RoPE */
 static const syn_case SYN_PHI3 = { "tiny-phi3", 0xd91843c9c8e0713fULL, 0xfd4f5368a7dc2c92ULL, 0x9d010d4c8efca625ULL, 1087.2265 };
 Test(engine, phi3_vs_llama_cpp, .timeout = 600) { check_syn(&SYN_PHI3); }
+
+/* Mixture of experts with several sequences in one pass (continuous batching): the
+ * tokens of a pass are routed one by one and each expert runs over the pairs of every
+ * sequence routed to it, so three sequences decoded together (prompts interleaved token
+ * by token, then one token of each per pass) give each sequence's logits and greedy
+ * tokens as when it runs alone, within the attention paths' 1e-3 (tests/test_multiseq.c).
+ * A pass that mixed up the pairs of different tokens (a wrong moe_pos / moe_slot) moves
+ * the logits by units. */
+Test(engine, experts_many_sequences_equal_alone, .timeout = 600)
+{
+    char f32[600], q8[600], err[256];
+    make_models(&SYN_QWEN3MOE, f32, q8, sizeof f32);
+    qfit_model *m = qfit_model_load(f32, err, sizeof err);
+    cr_assert_not_null(m, "%s", err);
+    enum { NS = 3, NG = 8, NVOC = TU_SYN_VOCAB };
+    static syn_ref ref[NS];
+    for (int s = 0; s < NS; s++) load_syn_ref("tiny-qwen3moe", "f32", s, NVOC, &ref[s]);
+    static float alone[NS][NG + 1][NVOC], together[NS][NG + 1][NVOC];
+    int32_t gen_alone[NS][NG], gen_together[NS][NG];
+    qfit_context_params p = qfit_context_default_params();
+    p.n_ctx = 128;
+    p.n_threads = 2;
+    for (int s = 0; s < NS; s++) {
+        qfit_context *c = qfit_context_new(m, &p, err, sizeof err);
+        cr_assert_not_null(c, "%s", err);
+        cr_assert_eq(qfit_decode(c, ref[s].prompt, ref[s].n_prompt, ref[s].n_prompt - 1), 0, "%s",
+                     qfit_context_error(c));
+        for (int g = 0; g <= NG; g++) {
+            memcpy(alone[s][g], qfit_get_logits(c, 0), sizeof alone[s][g]);
+            if (g == NG) break;
+            int32_t t = qfit_argmax(alone[s][g], NVOC);
+            gen_alone[s][g] = t;
+            cr_assert_eq(qfit_decode(c, &t, 1, 0), 0, "%s", qfit_context_error(c));
+        }
+        qfit_context_free(c);
+    }
+    p.n_seq = NS;
+    qfit_context *c = qfit_context_new(m, &p, err, sizeof err);
+    cr_assert_not_null(c, "%s", err);
+    int32_t tok[128];
+    int seq[128];
+    bool want[128];
+    int n = 0;
+    for (int i = 0; i < 64; i++)
+        for (int s = 0; s < NS; s++) {
+            if (i >= ref[s].n_prompt) continue;
+            tok[n] = ref[s].prompt[i];
+            seq[n] = s;
+            want[n] = i + 1 == ref[s].n_prompt;
+            n++;
+        }
+    qfit_batch b = { .n_tokens = n, .token = tok, .seq = seq, .logits = want };
+    cr_assert_eq(qfit_decode_batch(c, &b), 0, "%s", qfit_context_error(c));
+    int row_seq[NS], r = 0;
+    for (int i = 0; i < n; i++) if (want[i]) row_seq[r++] = seq[i];
+    for (int g = 0; g <= NG; g++) {
+        int32_t next[NS];
+        for (int k = 0; k < NS; k++) {
+            const int s = row_seq[k];
+            memcpy(together[s][g], qfit_get_logits(c, k), sizeof together[s][g]);
+            next[s] = qfit_argmax(together[s][g], NVOC);
+            if (g < NG) gen_together[s][g] = next[s];
+        }
+        if (g == NG) break;
+        int32_t t3[NS];
+        int s3[NS];
+        bool w3[NS] = { true, true, true };
+        for (int k = 0; k < NS; k++) { s3[k] = k; t3[k] = next[k]; row_seq[k] = k; }
+        qfit_batch d = { .n_tokens = NS, .token = t3, .seq = s3, .logits = w3 };
+        cr_assert_eq(qfit_decode_batch(c, &d), 0, "%s", qfit_context_error(c));
+    }
+    for (int s = 0; s < NS; s++) {
+        double d = 0;
+        for (int g = 0; g <= NG; g++) d = fmax(d, tu_max_abs_diff(alone[s][g], together[s][g], NVOC));
+        cr_expect_leq(d, 1e-3, "sequence %d: max |dlogit| together vs alone %g", s, d);
+        cr_expect_arr_eq(gen_alone[s], gen_together[s], sizeof gen_alone[s], "sequence %d: greedy tokens differ", s);
+    }
+    qfit_context_free(c);
+    qfit_model_free(m);
+}
