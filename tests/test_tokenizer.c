@@ -10,6 +10,8 @@
 
 #include "qfit/gguf.h"
 #include "qfit/tokenizer.h"
+#include "qfit/quantize.h"
+#include "qfit/synth.h"
 #include "tokenizer/tok_internal.h"
 #include "util/testutil.h"
 
@@ -689,4 +691,57 @@ Test(tokenizer, cli)
     cr_expect_neq(st, 0);
     cr_expect(strstr(out, "usage"), "%s", out);
     free(out);
+}
+
+/* llama.cpp strips whitespace next to special tokens by model name: in a vocabulary whose
+ * general.name says phi3, every special token but <unk>, <s>, <|endoftext|> (and also
+ * </s>) swallows the whitespace after it. The synthetic tiny-phi3 (qfit synth; its
+ * vocabulary ends with <|endoftext|> 510 and <|end|> 511) tokenized with its special
+ * tokens parsed, against llama.cpp's ids:
+ *   peer-tokenize tiny-phi3-f32.gguf TEXT --parse-special   (peer 0.5.0, ggml 0.25.1)
+ * Without the rule the first case keeps "  " as two more "▁" pieces. */
+Test(tokenizer, phi3_special_tokens_strip_whitespace_as_llama_cpp)
+{
+    char path[600], err[256];
+    snprintf(path, sizeof path, "%s/tok-phi3.gguf", tu_tmpdir());
+    qfit_synth_params sp;
+    memset(&sp, 0, sizeof sp);
+    sp.shape = qfit_synth_find_shape("tiny-phi3");
+    cr_assert_not_null(sp.shape);
+    sp.ftype = QFIT_FTYPE_ALL_F32;
+    sp.seed = 7;
+    sp.n_threads = 1;
+    cr_assert_eq(qfit_synth_write(path, &sp, NULL, err, sizeof err), 0, "%s", err);
+    qfit_gguf *g = qfit_gguf_open(path, err, sizeof err);
+    cr_assert_not_null(g, "%s", err);
+    qfit_tokenizer *t = qfit_tokenizer_from_gguf(g, err, sizeof err);
+    cr_assert_not_null(t, "%s", err);
+#define B 229, 153, 132   /* "▁" as three byte tokens: the filler vocabulary has no "▁" alone */
+    static const struct { const char *text; int32_t ids[24]; int n; } cases[] = {
+        { "a<|end|>  b", { 1, B, 100, 511, B, 101 }, 10 },
+        { "<|end|>\nx", { 1, 511, B, 123 }, 6 },
+        { " <|endoftext|> y", { 1, B, B, 510, B, B, 124 }, 15 },
+        { "x </s>  y", { 1, B, 123, B, 2, B, 124 }, 13 },
+        { "<s> z", { 1, 1, B, B, 125 }, 9 },
+        { "q<|end|>\t \n r<|end|>", { 1, B, 116, 511, B, 117, 511 }, 11 },
+    };
+#undef B
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int32_t got[64];
+        const int n = qfit_tokenize(t, cases[i].text, strlen(cases[i].text), true, true, got, 64);
+        cr_expect_eq(n, cases[i].n, "case %zu: %d ids, llama.cpp %d", i, n, cases[i].n);
+        if (n == cases[i].n) cr_expect_arr_eq(got, cases[i].ids, (size_t)n * sizeof(int32_t), "case %zu", i);
+    }
+    qfit_tokenizer_free(t);
+    qfit_gguf_close(g);
+
+    /* the rule needs its four tokens (llama.cpp refuses a phi3 vocabulary without them) */
+    const char *toks[] = { "<unk>", "<s>", "</s>", "a" };
+    qfit_tokenizer_params p;
+    qfit_tokenizer_params_init(&p, QFIT_TOK_SPM);
+    p.n_vocab = 4;
+    p.tokens = toks;
+    p.strip = QFIT_TOK_STRIP_PHI3;
+    cr_expect_null(qfit_tokenizer_new(&p, err, sizeof err));
+    cr_expect_not_null(strstr(err, "phi3 vocabulary without '<|endoftext|>'"), "message: %s", err);
 }

@@ -57,6 +57,19 @@ typedef enum {
     QFIT_TOKEN_TYPE_BYTE         = 6,
 } qfit_token_type;
 
+/* Whitespace stripping next to special tokens, which llama.cpp sets by model name (the
+ * GGUF does not carry it; qfit_tokenizer_from_gguf picks the rule as llama.cpp does).
+ * A matched special token with RSTRIP swallows the ASCII whitespace after it, with
+ * LSTRIP the whitespace before it (when the text's special tokens are parsed). */
+typedef enum {
+    QFIT_TOK_STRIP_NONE = 0,
+    QFIT_TOK_STRIP_PHI3,   /* general.name contains "phi-3" or "phi3": every special token and
+                              "</s>" RSTRIP, except "<unk>", "<s>", "<|endoftext|>" (all four
+                              must exist, as llama.cpp requires) */
+    QFIT_TOK_STRIP_MASK,   /* tokenizer.ggml.pre jina-v2-de/es/code, or general.architecture
+                              nomic-bert-moe / jina-bert-v3: "<mask>" LSTRIP */
+} qfit_tok_strip;
+
 /* Everything a tokenizer is built from. Start with qfit_tokenizer_params_init()
  * (which sets the documented defaults), then fill the arrays. The arrays are
  * copied: they need not outlive qfit_tokenizer_new(). */
@@ -72,6 +85,7 @@ typedef struct {
     const size_t      *token_lens;  /* NULL: strlen() of each */
     const float       *scores;      /* NULL: all 0 */
     const int32_t     *types;       /* NULL: all NORMAL; values as qfit_token_type */
+    qfit_tok_strip     strip;       /* default QFIT_TOK_STRIP_NONE */
 
     int64_t            n_merges;    /* BPE: "left right" strings, ranked by order */
     const char *const *merges;

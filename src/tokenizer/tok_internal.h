@@ -17,6 +17,8 @@ enum {
     TOK_ATTR_CONTROL = 1u << 3,
     TOK_ATTR_USER    = 1u << 4,
     TOK_ATTR_BYTE    = 1u << 5,
+    TOK_ATTR_LSTRIP  = 1u << 6,   /* a matched special token swallows the whitespace before it */
+    TOK_ATTR_RSTRIP  = 1u << 7,   /* ... after it */
 };
 
 /* A table of byte strings with exact-match lookup (open addressing). */

@@ -5,6 +5,7 @@
  */
 #include <limits.h>
 #include <stdio.h>
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -554,10 +555,14 @@ static int partition(const qfit_tokenizer *t, const char *text, size_t len, bool
             while (pos < end) {
                 const char *m = memmem(text + pos, end - pos, st, sl);
                 if (!m) break;
-                size_t mo = (size_t) (m - text);
-                if (mo > pos) frag_push(&nxt, -1, pos, mo - pos);
+                size_t mo = (size_t) (m - text), left = mo;
+                if (t->attr[id] & TOK_ATTR_LSTRIP)   /* ASCII whitespace, as llama.cpp's isspace */
+                    while (left > pos && isspace((unsigned char) text[left - 1])) left--;
+                if (left > pos) frag_push(&nxt, -1, pos, left - pos);
                 frag_push(&nxt, id, 0, 0);
                 pos = mo + sl;
+                if (t->attr[id] & TOK_ATTR_RSTRIP)
+                    while (pos < end && isspace((unsigned char) text[pos])) pos++;
             }
             if (pos < end) frag_push(&nxt, -1, pos, end - pos);
         }
@@ -1075,6 +1080,30 @@ qfit_tokenizer *qfit_tokenizer_new(const qfit_tokenizer_params *p, char *err, si
     if (t->eos >= 0) t->eog[t->eos] = 1;
     if (t->eot >= 0) t->eog[t->eot] = 1;
     if (t->eom >= 0) t->eog[t->eom] = 1;
+
+    /* whitespace stripping next to special tokens (llama.cpp's per-model rules) */
+    if (p->strip == QFIT_TOK_STRIP_PHI3) {
+        for (int32_t i = 0; i < t->n_vocab; i++)
+            if (t->attr[i] & (TOK_ATTR_CONTROL | TOK_ATTR_USER | TOK_ATTR_UNKNOWN)) t->attr[i] |= TOK_ATTR_RSTRIP;
+        static const char *const need[] = { "</s>", "<unk>", "<s>", "<|endoftext|>" };
+        for (size_t k = 0; k < sizeof need / sizeof need[0]; k++) {
+            const int32_t id = vocab_find(t, need[k], strlen(need[k]));
+            if (id < 0) {
+                snprintf(err, err_len, "a phi3 vocabulary without '%s' (llama.cpp sets its whitespace stripping "
+                         "by name and refuses such a file too)", need[k]);
+                goto fail;
+            }
+            if (k == 0) t->attr[id] |= TOK_ATTR_RSTRIP;
+            else t->attr[id] &= (uint8_t) ~TOK_ATTR_RSTRIP;
+        }
+    } else if (p->strip == QFIT_TOK_STRIP_MASK) {
+        const int32_t id = vocab_find(t, "<mask>", 6);
+        if (id < 0) {   /* llama.cpp only warns here: the text is tokenized without the rule */
+            snprintf(err, err_len, "this vocabulary should have a '<mask>' token (reconvert the model)");
+            goto fail;
+        }
+        t->attr[id] |= TOK_ATTR_LSTRIP;
+    }
 
     /* special tokens, longest text first */
     t->special = malloc(sizeof *t->special * (size_t) nv);

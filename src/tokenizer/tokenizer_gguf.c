@@ -1,10 +1,29 @@
 /* qfit tokenizer — building a tokenizer from GGUF tokenizer.ggml.* metadata. */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "qfit/gguf.h"
 #include "tokenizer/tok_internal.h"
+
+static bool get_str(const qfit_gguf *g, const char *key, char *buf, size_t cap, bool *present);
+
+/* llama.cpp's per-model whitespace stripping (llama_vocab::impl::load, "per token
+ * attributes"): by tokenizer.ggml.pre and general.architecture, else by general.name */
+static qfit_tok_strip strip_rule(const qfit_gguf *g, const char *pre)
+{
+    char arch[64] = "", name[256] = "";
+    bool present;
+    if (!get_str(g, "general.architecture", arch, sizeof arch, &present)) arch[0] = 0;
+    if (!get_str(g, "general.name", name, sizeof name, &present)) name[0] = 0;
+    if (strstr(pre, "jina-v2-de") || strstr(pre, "jina-v2-es") || strstr(pre, "jina-v2-code") ||
+        strstr(arch, "nomic-bert-moe") || strstr(arch, "jina-bert-v3"))
+        return QFIT_TOK_STRIP_MASK;
+    for (char *c = name; *c; c++) *c = (char) tolower((unsigned char) *c);
+    if (strstr(name, "phi-3") || strstr(name, "phi3")) return QFIT_TOK_STRIP_PHI3;
+    return QFIT_TOK_STRIP_NONE;
+}
 
 static bool get_str(const qfit_gguf *g, const char *key, char *buf, size_t cap, bool *present)
 {
@@ -97,6 +116,7 @@ qfit_tokenizer *qfit_tokenizer_from_gguf(const qfit_gguf *g, char *err, size_t e
     qfit_tokenizer_params p;
     qfit_tokenizer_params_init(&p, tm);
     p.pre = pre;
+    p.strip = strip_rule(g, pre);
 
     const char **tok_strs = NULL, **merge_strs = NULL;
     size_t *tok_lens = NULL, *merge_lens = NULL;
