@@ -850,16 +850,8 @@ Test(imatrix, target_plan_monotonic, .timeout = 600)
  * fewer than 16 rows per expert breaks one of them. */
 Test(imatrix, experts_statistics_per_expert, .timeout = 120)
 {
-    char model[600], err[256];
-    snprintf(model, sizeof model, "%s/tiny-qwen3moe.gguf", tu_tmpdir());
-    qfit_synth_params sp;
-    memset(&sp, 0, sizeof sp);
-    sp.shape = qfit_synth_find_shape("tiny-qwen3moe");
-    cr_assert_not_null(sp.shape);
-    sp.ftype = QFIT_FTYPE_ALL_F32;
-    sp.seed = 3;
-    sp.n_threads = 2;
-    cr_assert_eq(qfit_synth_write(model, &sp, NULL, err, sizeof err), 0, "%s", err);
+    char err[256];
+    const char *model = tu_synth("tiny-qwen3moe", QFIT_FTYPE_ALL_F32, 3, "tiny-qwen3moe.gguf");
     qfit_model *m = qfit_model_load(model, err, sizeof err);
     cr_assert_not_null(m, "%s", err);
     qfit_context_params p = qfit_context_default_params();

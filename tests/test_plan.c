@@ -989,16 +989,8 @@ Test(plan, predicted_memory_matches_measured_peak_rss, .timeout = 300)
 Test(plan, kv_term_matches_measured_difference, .timeout = 600)
 {
     const char *bin = release_bin();
-    char model[4200], err[256];
-    snprintf(model, sizeof model, "%s/tiny-longctx.gguf", tu_tmpdir());
-    qfit_synth_params sp;
-    memset(&sp, 0, sizeof sp);
-    sp.shape = qfit_synth_find_shape("tiny-longctx");
-    cr_assert_not_null(sp.shape);
-    sp.ftype = QFIT_FTYPE_MOSTLY_F16;
-    sp.seed = 1;
-    sp.n_threads = 2;
-    cr_assert_eq(qfit_synth_write(model, &sp, NULL, err, sizeof err), 0, "%s", err);
+    char err[256];
+    const char *model = tu_synth("tiny-longctx", QFIT_FTYPE_MOSTLY_F16, 1, "tiny-longctx.gguf");
     qfit_plan_model m;
     load(model, &m);
     qfit_plan_machine mach;
@@ -1006,7 +998,7 @@ Test(plan, kv_term_matches_measured_difference, .timeout = 600)
     const char *kvs[2] = { "f16", "q4_0" };
     uint64_t measured[2], predicted[2], kv[2];
     for (int k = 0; k < 2; k++) {
-        char *argv[] = { (char *)bin, "bench", model, "--ctx", "32768", "--pp", "512", "--tg", "0", "--reps", "1",
+        char *argv[] = { (char *)bin, "bench", (char *)model, "--ctx", "32768", "--pp", "512", "--tg", "0", "--reps", "1",
                          "--threads", "1", "--kv-type", (char *)kvs[k], "--flash-attn", "on", NULL };
         int st;
         measured[k] = child_peak_rss(argv, &st);
@@ -1040,16 +1032,8 @@ Test(plan, kv_term_matches_measured_difference, .timeout = 600)
 Test(plan, parallel_matches_measured_peak_rss, .timeout = 600)
 {
     const char *bin = release_bin();
-    char model[4200], err[256];
-    snprintf(model, sizeof model, "%s/tiny-longctx-par.gguf", tu_tmpdir());
-    qfit_synth_params sp;
-    memset(&sp, 0, sizeof sp);
-    sp.shape = qfit_synth_find_shape("tiny-longctx");
-    cr_assert_not_null(sp.shape);
-    sp.ftype = QFIT_FTYPE_MOSTLY_F16;
-    sp.seed = 1;
-    sp.n_threads = 2;
-    cr_assert_eq(qfit_synth_write(model, &sp, NULL, err, sizeof err), 0, "%s", err);
+    char err[256];
+    const char *model = tu_synth("tiny-longctx", QFIT_FTYPE_MOSTLY_F16, 1, "tiny-longctx-par.gguf");
     qfit_plan_model m;
     load(model, &m);
     qfit_plan_machine mach;
@@ -1057,7 +1041,7 @@ Test(plan, parallel_matches_measured_peak_rss, .timeout = 600)
     const char *par[2] = { "1", "8" };
     uint64_t measured[2], predicted[2];
     for (int k = 0; k < 2; k++) {
-        char *argv[] = { (char *)bin, "bench", model, "--ctx", "4096", "--pp", "64", "--tg", "2", "--reps", "1",
+        char *argv[] = { (char *)bin, "bench", (char *)model, "--ctx", "4096", "--pp", "64", "--tg", "2", "--reps", "1",
                          "--threads", "1", "--parallel", (char *)par[k], "--flash-attn", "on", NULL };
         int st;
         measured[k] = child_peak_rss(argv, &st);
@@ -1123,16 +1107,8 @@ Test(plan, workload_ppl_accounting)
  * not all of them (a planner that counted every expert predicts 4x their bytes). */
 Test(plan, experts_compute_buffers_and_bytes_read_per_token, .timeout = 120)
 {
-    char model[4200], err[256];
-    snprintf(model, sizeof model, "%s/tiny-qwen3moe.gguf", tu_tmpdir());
-    qfit_synth_params sp;
-    memset(&sp, 0, sizeof sp);
-    sp.shape = qfit_synth_find_shape("tiny-qwen3moe");
-    cr_assert_not_null(sp.shape);
-    sp.ftype = QFIT_FTYPE_MOSTLY_Q8_0;
-    sp.seed = 1;
-    sp.n_threads = 2;
-    cr_assert_eq(qfit_synth_write(model, &sp, NULL, err, sizeof err), 0, "%s", err);
+    char err[256];
+    const char *model = tu_synth("tiny-qwen3moe", QFIT_FTYPE_MOSTLY_Q8_0, 1, "tiny-qwen3moe.gguf");
     qfit_plan_model m;
     load(model, &m);
     cr_expect_eq(m.n_expert, 16);

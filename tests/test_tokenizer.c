@@ -11,7 +11,6 @@
 #include "qfit/gguf.h"
 #include "qfit/tokenizer.h"
 #include "qfit/quantize.h"
-#include "qfit/synth.h"
 #include "tokenizer/tok_internal.h"
 #include "util/testutil.h"
 
@@ -702,16 +701,8 @@ Test(tokenizer, cli)
  * Without the rule the first case keeps "  " as two more "▁" pieces. */
 Test(tokenizer, phi3_special_tokens_strip_whitespace_as_llama_cpp)
 {
-    char path[600], err[256];
-    snprintf(path, sizeof path, "%s/tok-phi3.gguf", tu_tmpdir());
-    qfit_synth_params sp;
-    memset(&sp, 0, sizeof sp);
-    sp.shape = qfit_synth_find_shape("tiny-phi3");
-    cr_assert_not_null(sp.shape);
-    sp.ftype = QFIT_FTYPE_ALL_F32;
-    sp.seed = 7;
-    sp.n_threads = 1;
-    cr_assert_eq(qfit_synth_write(path, &sp, NULL, err, sizeof err), 0, "%s", err);
+    char err[256];
+    const char *path = tu_synth("tiny-phi3", QFIT_FTYPE_ALL_F32, 7, "tok-phi3.gguf");
     qfit_gguf *g = qfit_gguf_open(path, err, sizeof err);
     cr_assert_not_null(g, "%s", err);
     qfit_tokenizer *t = qfit_tokenizer_from_gguf(g, err, sizeof err);

@@ -1,5 +1,7 @@
 #include "testutil.h"
 
+#include "qfit/synth.h"
+
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,4 +109,22 @@ void tu_isa_unavailable(const char *isa)
     }
     cr_log_warn("ISA %s: not available on this CPU, its kernels are not tested here", isa);
     fprintf(stderr, "tests: ISA %s not available on this CPU, skipped\n", isa);
+}
+
+const char *tu_synth(const char *shape, int ftype, uint64_t seed, const char *name)
+{
+    static char paths[4][4200];
+    static unsigned next;
+    char *path = paths[next++ % 4];
+    snprintf(path, sizeof paths[0], "%s/%s", tu_tmpdir(), name);
+    qfit_synth_params sp;
+    memset(&sp, 0, sizeof sp);
+    sp.shape = qfit_synth_find_shape(shape);
+    cr_assert_not_null(sp.shape, "synth has no shape %s", shape);
+    sp.ftype = ftype;
+    sp.seed = seed;
+    sp.n_threads = 2;
+    char err[256];
+    cr_assert_eq(qfit_synth_write(path, &sp, NULL, err, sizeof err), 0, "synth %s: %s", shape, err);
+    return path;
 }

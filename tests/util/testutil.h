@@ -25,5 +25,8 @@ const char *tu_qfit_bin(void);
 void tu_isa_unavailable(const char *isa);
 /* Run a shell command, capture stdout+stderr (malloc'd, NUL-terminated) and the exit status. */
 char *tu_run(const char *cmd, int *status);
+/* A synthetic model (qfit synth: shape, qfit_ftype, seed; 2 threads) written to
+ * tu_tmpdir()/name; its path (static rotating buffer, 4 slots). The test fails on error. */
+const char *tu_synth(const char *shape, int ftype, uint64_t seed, const char *name);
 
 #endif
