@@ -904,3 +904,45 @@ Test(imatrix, experts_statistics_per_expert, .timeout = 120)
     qfit_context_free(c);
     qfit_model_free(m);
 }
+
+/* Fused matrices (phi3): the statistics are named after the file's tensors, attn_qkv and
+ * the fused gate-up ffn_up, as llama-imatrix sees one MUL_MAT each; an entry named after
+ * the engine's views (attn_q, ffn_gate) would match no tensor when quantizing. */
+Test(imatrix, fused_matrices_keep_their_file_names, .timeout = 120)
+{
+    char err[256];
+    const char *model = tu_synth("tiny-phi3", QFIT_FTYPE_ALL_F32, 3, "tiny-phi3.gguf");
+    qfit_model *m = qfit_model_load(model, err, sizeof err);
+    cr_assert_not_null(m, "%s", err);
+    qfit_context_params p = qfit_context_default_params();
+    p.n_ctx = 64;
+    p.n_threads = 2;
+    qfit_context *c = qfit_context_new(m, &p, err, sizeof err);
+    cr_assert_not_null(c, "%s", err);
+    qfit_imatrix *im = qfit_imatrix_new();
+    cr_assert_not_null(im);
+    qfit_imatrix_collector co = { im, false, "" };
+    qfit_context_set_matmul_observer(c, qfit_imatrix_observe, &co);
+    int32_t toks[32];
+    for (int i = 0; i < 32; i++) toks[i] = 3 + (31 * i + 7) % 500;
+    cr_assert_eq(qfit_decode(c, toks, 32, 31), 0, "%s", qfit_context_error(c));
+    cr_assert_str_empty(co.err);
+    const qfit_gguf *g = qfit_model_gguf(m);
+    static const char *const have[] = { "attn_qkv", "attn_output", "ffn_up", "ffn_down" };
+    static const char *const not_have[] = { "attn_q", "attn_k", "attn_v", "ffn_gate" };
+    for (int il = 0; il < 4; il++) {
+        char name[96];
+        for (size_t i = 0; i < 4; i++) {
+            snprintf(name, sizeof name, "blk.%d.%s.weight", il, have[i]);
+            const qfit_imatrix_entry *e = qfit_imatrix_find(im, name);
+            cr_expect_not_null(e, "no statistics for %s", name);
+            cr_expect_geq(qfit_gguf_find_tensor(g, name), 0, "%s is not a tensor of the file", name);
+            if (e) cr_expect_eq(e->counts[0], 32, "%s", name);
+            snprintf(name, sizeof name, "blk.%d.%s.weight", il, not_have[i]);
+            cr_expect_null(qfit_imatrix_find(im, name), "statistics for %s, which the file does not have", name);
+        }
+    }
+    qfit_imatrix_free(im);
+    qfit_context_free(c);
+    qfit_model_free(m);
+}

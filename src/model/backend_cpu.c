@@ -300,9 +300,13 @@ static void cpu_attention(qfit_context *c, int il, int n)
         if (!normed) {
             quantize_input(c, c->x, E, E, n, L->attn_norm.data, ws[a]->type);
             normed = true;
-            observe(c, il, "attn_q.weight", c->xn, n, E, E);
-            observe(c, il, "attn_k.weight", c->xn, n, E, E);
-            observe(c, il, "attn_v.weight", c->xn, n, E, E);
+            if (L->wqkv.data) {   /* fused (phi3): one matrix in the file, one observation */
+                observe(c, il, "attn_qkv.weight", c->xn, n, E, E);
+            } else {
+                observe(c, il, "attn_q.weight", c->xn, n, E, E);
+                observe(c, il, "attn_k.weight", c->xn, n, E, E);
+                observe(c, il, "attn_v.weight", c->xn, n, E, E);
+            }
         }
         else quantize_input(c, c->xn, E, E, n, NULL, ws[a]->type);
         const qfit_wt *gw[3]; float *gy[3]; int64_t gl[3]; int ng = 0;
@@ -536,8 +540,8 @@ static void cpu_ffn(qfit_context *c, int il, int n)
     if (L->w_router.data) { cpu_moe_ffn(c, il, n); return; }
     const int64_t E = hp->n_embd, F = hp->n_ff;
     quantize_input(c, c->x, E, E, n, L->ffn_norm.data, L->w_gate.type);
-    observe(c, il, "ffn_gate.weight", c->xn, n, E, E);
-    observe(c, il, "ffn_up.weight", c->xn, n, E, E);
+    if (!L->w_gate_up.data) observe(c, il, "ffn_gate.weight", c->xn, n, E, E);
+    observe(c, il, "ffn_up.weight", c->xn, n, E, E);   /* fused (phi3): gate and up are this one */
     if (qfit_vec_dot_type(L->w_gate.type) == qfit_vec_dot_type(L->w_up.type)) {
         const qfit_wt *w[2] = { &L->w_gate, &L->w_up };
         float *y[2] = { c->gate, c->up };
