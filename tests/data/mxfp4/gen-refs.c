@@ -3,7 +3,7 @@
  *   usage: gen-refs CPU_LIB_GENERIC CPU_LIB_AVX2 OUTDIR
  * CPU_LIB_*: ggml CPU backend variants (libggml-cpu-x64.so: ggml's generic C dot;
  * libggml-cpu-haswell.so: its AVX2 dot). Outputs:
- *   quant.bin  MX_NQ blocks of 17 bytes: ggml_quantize_chunk(MXFP4) of mx_block(b)
+ *   refs.txt   FNV-1a 64 of ggml_quantize_chunk(MXFP4) of mx_block(b), whole and per MX_QGROUP blocks
  *   deq.f32    MX_NDEQ x 32 floats: the type traits' to_float of mx_deq_block(b)
  *   act.q8_0   MX_NA rows of MX_DOT_BLOCKS Q8_0 blocks: ggml_quantize_chunk(Q8_0) of mx_activation(r)
  *   dot.f32    MX_NDOT x 2 floats: ggml_vec_dot_mxfp4_q8_0_generic and the AVX2 vec_dot
@@ -68,7 +68,8 @@ int main(int argc, char **argv)
     for (int b = 0; b < MX_NQ; b++) mx_block(b, x + 32 * b);
     h_in = mx_fnv1a(h_in, x, sizeof x);
     if (ggml_quantize_chunk(GGML_TYPE_MXFP4, x, q, 0, MX_NQ, 32, NULL) != sizeof q) die("quantize_chunk");
-    write_file(out, "quant.bin", q, sizeof q);
+    /* the blocks themselves are not kept (binary data stays out of the repository): their
+     * FNV-1a 64 digest, whole and per group of MX_QGROUP blocks, goes into refs.txt */
 
     /* dequantizer */
     static uint8_t dq[MX_NDEQ * 17];
@@ -85,7 +86,7 @@ int main(int argc, char **argv)
     if (ggml_quantize_chunk(GGML_TYPE_Q8_0, a, aq, 0, MX_NA, MX_DOT_N, NULL) != sizeof aq) die("quantize q8_0");
     write_file(out, "act.q8_0", aq, sizeof aq);
 
-    /* weight rows of the dot set: blocks of quant.bin in mx_dot_block_order */
+    /* weight rows of the dot set: blocks of that quantization in mx_dot_block_order */
     static uint8_t w[MX_NW * MX_DOT_BLOCKS * 17];
     int got = 0;
     for (int i = 0; i < MX_NQ && got < MX_NW * MX_DOT_BLOCKS; i++) {
@@ -105,11 +106,14 @@ int main(int argc, char **argv)
     }
     write_file(out, "dot.f32", dots, sizeof dots);
 
-    char txt[512];
+    char txt[4096];
     int n = snprintf(txt, sizeof txt,
                      "quant_blocks %d\ndeq_blocks %d\nact_rows %d\ndot_pairs %d\ndot_n %d\n"
-                     "inputs_fnv1a64 %016" PRIx64 "\nacts_fnv1a64 %016" PRIx64 "\n",
-                     MX_NQ, MX_NDEQ, MX_NA, MX_NDOT, MX_DOT_N, h_in, h_act);
+                     "inputs_fnv1a64 %016" PRIx64 "\nacts_fnv1a64 %016" PRIx64 "\nquant_fnv1a64 %016" PRIx64 "\n",
+                     MX_NQ, MX_NDEQ, MX_NA, MX_NDOT, MX_DOT_N, h_in, h_act, mx_fnv1a(MX_FNV_INIT, q, sizeof q));
+    for (int g = 0; g < MX_NQ / MX_QGROUP; g++)
+        n += snprintf(txt + n, sizeof txt - (size_t)n, "quant_g%02d_fnv1a64 %016" PRIx64 "\n", g,
+                      mx_fnv1a(MX_FNV_INIT, q + (size_t)17 * MX_QGROUP * g, (size_t)17 * MX_QGROUP));
     write_file(out, "refs.txt", txt, (size_t)n);
     return 0;
 }

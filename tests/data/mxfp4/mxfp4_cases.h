@@ -178,5 +178,6 @@ static inline uint64_t mx_fnv1a(uint64_t h, const void *p, size_t n)
     return h;
 }
 #define MX_FNV_INIT 0xcbf29ce484222325ULL
+#define MX_QGROUP 128   /* blocks per digest of ggml's quantization in refs.txt */
 
 #endif
