@@ -666,6 +666,15 @@ Test(engine, mixtral_experts_vs_llama_cpp, .timeout = 600) { check_syn(&SYN_MIXT
 /* fused Q/K/V and gate/up matrices (views of their rows), NeoX RoPE */
 static const syn_case SYN_PHI3 = { "tiny-phi3", 0xd91843c9c8e0713fULL, 0xfd4f5368a7dc2c92ULL, 0x9d010d4c8efca625ULL, 1087.2265 };
 Test(engine, phi3_vs_llama_cpp, .timeout = 600) { check_syn(&SYN_PHI3); }
+/* Gemma 2: scaled embeddings, post-norms, GeGLU, a 32-position window on even layers
+ * (prompts of 41 tokens and greedy continuations cross it), attention and final
+ * soft-capping (2 and 6 in this shape, so that both bite) */
+static const syn_case SYN_GEMMA2 = { "tiny-gemma2", 0x8f9352d066b53613ULL, 0xecdaca5865b7ca40ULL, 0xa6890de8de3a5090ULL, 891.3551 };
+Test(engine, gemma2_vs_llama_cpp, .timeout = 600) { check_syn(&SYN_GEMMA2); }
+/* Gemma 3: Gemma 2's layer with Q/K norms, no soft-capping, five sliding layers (window
+ * 32, RoPE base 10000) per global one (base 1e6, linear scaling 8) */
+static const syn_case SYN_GEMMA3 = { "tiny-gemma3", 0x1736ba64fe335061ULL, 0xc272a20f14905734ULL, 0xd7ff8b2df771370cULL, 949.7356 };
+Test(engine, gemma3_vs_llama_cpp, .timeout = 600) { check_syn(&SYN_GEMMA3); }
 
 /* Mixture of experts with several sequences in one pass (continuous batching): the
  * tokens of a pass are routed one by one and each expert runs over the pairs of every
@@ -744,5 +753,53 @@ Test(engine, experts_many_sequences_equal_alone, .timeout = 600)
         cr_expect_arr_eq(gen_alone[s], gen_together[s], sizeof gen_alone[s], "sequence %d: greedy tokens differ", s);
     }
     qfit_context_free(c);
+    qfit_model_free(m);
+}
+
+/* Sliding windows on every attention path: tiny-gemma3 (window 32 on five of six
+ * layers) over a 120-token prompt and 24 greedy steps, flash and plain attention, K/V in
+ * f32, f16 and q8_0, each against flash attention on an f32 cache. The llama.cpp
+ * comparisons above run the default path (flash, f16); a path that ignored the window
+ * (or started it one position off) moves these logits by tenths to units, the cache
+ * types by hundredths. */
+Test(engine, sliding_window_every_attention_path, .timeout = 600)
+{
+    char f32[600], q8[600], err[256];
+    make_models(&SYN_GEMMA3, f32, q8, sizeof f32);
+    qfit_model *m = qfit_model_load(f32, err, sizeof err);
+    cr_assert_not_null(m, "%s", err);
+    enum { NP = 120, NG = 24, NV = TU_SYN_VOCAB };
+    int32_t prompt[NP];
+    prompt[0] = 1;
+    for (int j = 1; j < NP; j++) prompt[j] = 3 + (97 * j + 11) % 509;
+    static float ref[NG][NV], got[NG][NV];
+    struct { int flash, type; double tol; } cfg[] = {
+        { 1, QFIT_TYPE_F32, 0 }, { 0, QFIT_TYPE_F32, 2e-3 }, { 1, QFIT_TYPE_F16, 0.02 }, { 0, QFIT_TYPE_F16, 0.02 },
+        { 1, QFIT_TYPE_Q8_0, 0.1 }, { 0, QFIT_TYPE_Q8_0, 0.1 },
+    };
+    int32_t toks[NG];
+    for (size_t ci = 0; ci < sizeof cfg / sizeof cfg[0]; ci++) {
+        qfit_context_params p = qfit_context_default_params();
+        p.n_ctx = 256;
+        p.n_threads = 2;
+        p.flash_attn = cfg[ci].flash;
+        p.type_k = p.type_v = cfg[ci].type;
+        qfit_context *c = qfit_context_new(m, &p, err, sizeof err);
+        cr_assert_not_null(c, "%s", err);
+        cr_assert_eq(qfit_decode(c, prompt, NP, NP - 1), 0, "%s", qfit_context_error(c));
+        float (*out)[NV] = ci == 0 ? ref : got;
+        double worst = 0;
+        for (int g = 0; g < NG; g++) {
+            memcpy(out[g], qfit_get_logits(c, 0), sizeof out[g]);
+            if (ci == 0) toks[g] = qfit_argmax(out[g], NV);   /* the reference's continuation, fed to all */
+            else worst = fmax(worst, tu_max_abs_diff(out[g], ref[g], NV));
+            if (g + 1 < NG) cr_assert_eq(qfit_decode(c, &toks[g], 1, 0), 0, "%s", qfit_context_error(c));
+        }
+        if (report()) fprintf(stderr, "engine: sliding window, flash %d, kv %s: max |dlogit| %.5f\n", cfg[ci].flash,
+                              qfit_type_name(cfg[ci].type), worst);
+        if (ci) cr_expect_leq(worst, cfg[ci].tol, "flash %d, kv %s: max |dlogit| %g vs flash f32", cfg[ci].flash,
+                              qfit_type_name(cfg[ci].type), worst);
+        qfit_context_free(c);
+    }
     qfit_model_free(m);
 }

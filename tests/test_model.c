@@ -142,7 +142,7 @@ Test(model, unsupported_architecture_is_an_error)
     cr_expect_not_null(strstr(err, "unsupported architecture 'gpt2'"), "message: %s", err);
     cr_expect_not_null(strstr(err, "supported: llama, mistral, qwen2, qwen3"), "message: %s", err);
 
-    cr_expect_not_null(strstr(err, "supported: llama, mistral, qwen2, qwen3, qwen3moe, phi3"), "message: %s", err);
+    cr_expect_not_null(strstr(err, "supported: llama, mistral, qwen2, qwen3, qwen3moe, phi3, gemma2, gemma3"), "message: %s", err);
 }
 
 /* expert (and phi3 RoPE) hyperparameters: each wrong one is named (not reported as a missing tensor) */
@@ -451,7 +451,7 @@ Test(model, arch_registry)
     cr_expect(!a->qkv_bias && a->qk_norm && a->rope_type == QFIT_ROPE_NEOX);
     cr_expect_null(qfit_arch_find("gpt2"));
     cr_expect_null(qfit_arch_find(""));
-    cr_expect_str_eq(qfit_arch_supported_list(), "llama, mistral, qwen2, qwen3, qwen3moe, phi3");
+    cr_expect_str_eq(qfit_arch_supported_list(), "llama, mistral, qwen2, qwen3, qwen3moe, phi3, gemma2, gemma3");
     a = qfit_arch_find("qwen3moe");
     cr_assert_not_null(a);
     cr_expect(a->qk_norm && a->rope_type == QFIT_ROPE_NEOX && a->experts == QFIT_EXPERTS_REQUIRED);

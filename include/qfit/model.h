@@ -4,7 +4,8 @@
  * Architectures: llama (Llama 2/3.x, Mistral, and Mixtral's mixture of experts), qwen2
  * (Q/K/V biases, NEOX RoPE, tied embeddings when output.weight is absent), qwen3
  * (per-head Q/K RMSNorm), qwen3moe (qwen3 with a mixture-of-experts FFN), phi3 (Phi-3 /
- * Phi-4: fused QKV and gate-up matrices).
+ * Phi-4: fused QKV and gate-up matrices), gemma2 and gemma3 (sliding-window and global
+ * layers, GELU-gated FFN, post-norms, soft-capping, scaled embeddings).
  * Core module: libc, libm, pthreads.
  */
 #ifndef QFIT_MODEL_H
@@ -30,6 +31,8 @@ typedef enum {
     QFIT_ARCH_QWEN3 = 2,
     QFIT_ARCH_QWEN3MOE = 3,
     QFIT_ARCH_PHI3 = 4,
+    QFIT_ARCH_GEMMA2 = 5,
+    QFIT_ARCH_GEMMA3 = 6,
 } qfit_arch;
 
 typedef enum {
@@ -44,6 +47,14 @@ typedef enum {
     QFIT_EXPERTS_REQUIRED = 2,  /* experts only (qwen3moe) */
 } qfit_experts;
 
+/* The activation of the FFN's gate: silu(gate) * up (SwiGLU) or gelu(gate) * up (GeGLU,
+ * GELU's tanh approximation evaluated as ggml's CPU backend does: the input rounded to
+ * fp16, the result read from a table of fp16 values). */
+typedef enum {
+    QFIT_ACT_SILU = 0,
+    QFIT_ACT_GELU = 1,
+} qfit_act;
+
 /* An architecture as the engine and the planner see it (each has its descriptor,
  * src/model/arch_<name>.c). Static; thread-safe. */
 typedef struct {
@@ -53,6 +64,9 @@ typedef struct {
     bool           qkv_bias;   /* has Q/K/V biases (a file without them: a warning, zeros) */
     bool           qk_norm;    /* per-head RMSNorm of Q and K before RoPE (required) */
     qfit_experts   experts;    /* whether its FFN may or must be a mixture of experts */
+    qfit_act       ffn_act;    /* the gated FFN's activation */
+    bool           post_norms; /* RMSNorm of the attention and FFN outputs before they join the
+                                  residual stream (post_attention_norm, post_ffw_norm: Gemma 2/3) */
 } qfit_arch_info;
 
 /* The architecture of a general.architecture name ("mistral" is llama's), NULL when
@@ -90,7 +104,27 @@ typedef struct {
     int       n_expert_used;   /* expert_used_count */
     int       n_ff_exp;        /* expert_feed_forward_length (default: llama n_ff,
                                   qwen3moe n_ff / n_expert_used, as llama.cpp) */
+    /* attention and output variants (defaults: none of them) */
+    float     attn_scale;      /* scores are scale * q.k (default 1/sqrt(head_dim_k); Gemma 27B
+                                  models: 1/sqrt(n_embd / n_head)) */
+    float     attn_softcap;    /* > 0: scores become cap * tanh(score / cap) (Gemma 2: 50) */
+    float     final_softcap;   /* > 0: logits become cap * tanh(logit / cap) (Gemma 2: 30) */
+    float     embd_scale;      /* token embeddings are multiplied by this (1; Gemma: sqrt(n_embd)) */
+    qfit_act  ffn_act;         /* from the architecture */
+    bool      post_norms;      /* from the architecture */
+    /* sliding-window attention: in a sliding layer a token at position p sees the cached
+     * positions (p - n_swa, p] only (llama.cpp's LLAMA_SWA_TYPE_STANDARD). Which layers
+     * slide: qfit_layer_is_swa. Their RoPE may use its own base and scale (Gemma 3:
+     * 10000 and 1 on local layers, the file's base and linear scaling on global ones). */
+    int       n_swa;           /* attention.sliding_window (0: no sliding layers) */
+    int       swa_pattern;     /* layer il slides when il % swa_pattern < swa_pattern - 1
+                                  (0: every layer): Gemma 2: 2, Gemma 3: 6 */
+    float     rope_freq_base_swa;
+    float     rope_freq_scale_swa;
 } qfit_hparams;
+
+/* Whether layer il attends over a sliding window (n_swa > 0 and il matches swa_pattern). */
+bool qfit_layer_is_swa(const qfit_hparams *hp, int il);
 
 /* Fill hp from a GGUF's metadata. 0 on success, -1 with a message in err. */
 int  qfit_hparams_from_gguf(const qfit_gguf *g, qfit_hparams *hp, char *err, size_t err_len);

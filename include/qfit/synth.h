@@ -45,6 +45,10 @@ typedef struct {
     int   n_expert_used;     /* expert_used_count */
     int   n_ff_exp;          /* one expert's width (written as expert_feed_forward_length
                                 except for llama, whose experts are n_ff wide) */
+    int   n_swa;             /* {arch}.attention.sliding_window (0: not written) */
+    float attn_softcap;      /* {arch}.attn_logit_softcapping (0: not written) */
+    float final_softcap;     /* {arch}.final_logit_softcapping (0: not written) */
+    float rope_scale;        /* linear RoPE scaling factor: rope.scaling.type/factor (0: none) */
 } qfit_synth_shape;
 
 size_t                  qfit_synth_n_shapes(void);

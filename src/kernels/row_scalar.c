@@ -4,6 +4,7 @@
 #include "kernels/kernels_internal.h"
 
 #include <math.h>
+#include <pthread.h>
 
 #include "qfit/quant.h"
 #include "quant/blocks.h"
@@ -100,6 +101,30 @@ static void s_swiglu(float *g, const float *u, int64_t n)
     for (int64_t i = 0; i < n; i++) g[i] = silu(g[i]) * u[i];
 }
 
+/* gelu(x) for every fp16 x, rounded to fp16 (ggml's ggml_table_gelu_f16), as floats */
+static float g_gelu_f16[65536];
+static pthread_once_t g_gelu_once = PTHREAD_ONCE_INIT;
+
+static void gelu_table_init(void)
+{
+    for (uint32_t i = 0; i < 65536; i++) {
+        const float x = qfit_fp16_to_fp32((uint16_t)i);
+        const float y = 0.5f * x * (1.0f + tanhf(0.79788456080286535588f * x * (1.0f + 0.044715f * x * x)));
+        g_gelu_f16[i] = qfit_fp16_to_fp32(qfit_fp32_to_fp16(y));
+    }
+}
+
+void qk_geglu(float *g, const float *u, int64_t n)
+{
+    pthread_once(&g_gelu_once, gelu_table_init);
+    for (int64_t i = 0; i < n; i++) {
+        const float x = g[i];
+        if (x <= -10.0f) g[i] = 0.0f;
+        else if (x >= 10.0f) g[i] = x * u[i];
+        else g[i] = g_gelu_f16[qfit_fp32_to_fp16(x)] * u[i];
+    }
+}
+
 static void s_f32_to_f16(const float *x, uint16_t *y, int64_t n)
 {
     for (int64_t i = 0; i < n; i++) y[i] = qfit_fp32_to_fp16(x[i]);
@@ -108,7 +133,7 @@ static void s_f32_to_f16(const float *x, uint16_t *y, int64_t n)
 const qfit_row_kernels qfit_row_kernels_scalar = {
     .dot_f32 = s_dot_f32, .dot_f16 = s_dot_f16, .dot_q8_0 = s_dot_q8_0, .dot_q4_0 = s_dot_q4_0,
     .mad_f32 = s_mad_f32, .mad_f16 = s_mad_f16, .mad_q8_0 = s_mad_q8_0, .mad_q4_0 = s_mad_q4_0,
-    .scale = s_scale, .exp_sub = s_exp_sub, .swiglu = s_swiglu, .f32_to_f16 = s_f32_to_f16,
+    .scale = s_scale, .exp_sub = s_exp_sub, .swiglu = s_swiglu, .geglu = qk_geglu, .f32_to_f16 = s_f32_to_f16,
     .rows8 = NULL,
 };
 

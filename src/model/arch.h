@@ -10,6 +10,7 @@
 #ifndef QFIT_MODEL_ARCH_H
 #define QFIT_MODEL_ARCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "model/model_internal.h"
@@ -69,7 +70,24 @@ qfit_wt qfit_wt_rows(const qfit_wt *w, int64_t r0, int64_t n);
 #define QFIT_DECODER_LAYER_N 18
 extern const qfit_layer_tensor qfit_decoder_layer[QFIT_DECODER_LAYER_N];
 
-extern const qfit_arch_desc qfit_arch_llama, qfit_arch_qwen2, qfit_arch_qwen3, qfit_arch_qwen3moe, qfit_arch_phi3;
+/* Gemma's layer (gemma2, gemma3): the decoder layer's dense part plus post-norms
+ * (arch_gemma2.c). Q/K norms are bound where the architecture has them. */
+#define QFIT_GEMMA_LAYER_N 13
+extern const qfit_layer_tensor qfit_gemma_layer[QFIT_GEMMA_LAYER_N];
+/* hp->attn_scale as llama.cpp sets it for Gemma: 1/sqrt(n_embd / n_head) when the model
+ * has n_layer_27b layers (its "27B" type), else 1/sqrt(head_dim_k) */
+void qfit_gemma_attn_scale(qfit_hparams *hp, int n_layer_27b);
+
+/* Helpers for descriptors' hparams hooks. "<arch>.<suffix>" as a finite float into *out:
+ * 1 found, 0 absent (out unchanged), -1 with a message (wrong type, not finite). */
+int qfit_arch_read_float(const qfit_gguf *g, const char *arch, const char *suffix, float *out, char *err,
+                         size_t err_len);
+/* <arch>.attention.sliding_window into hp->n_swa (in [1, 2^24]); absent: an error when
+ * required, else hp->n_swa unchanged. 0 or -1 with a message. */
+int qfit_arch_read_swa(const qfit_gguf *g, qfit_hparams *hp, bool required, char *err, size_t err_len);
+
+extern const qfit_arch_desc qfit_arch_llama, qfit_arch_qwen2, qfit_arch_qwen3, qfit_arch_qwen3moe, qfit_arch_phi3,
+    qfit_arch_gemma2, qfit_arch_gemma3;
 
 /* The descriptor of an architecture name (aliases included), NULL if unsupported. */
 const qfit_arch_desc *qfit_arch_desc_find(const char *name);

@@ -41,6 +41,8 @@ typedef struct {
     int il, n, n_split;
     int qtype;        /* what the query is turned into for the key dot: F32 or a vec-dot type */
     float scale;
+    float softcap;    /* > 0: scores become softcap * tanh(score / softcap) */
+    int swa;          /* > 0: a sliding layer, a token at p sees positions (p - swa, p] */
     int64_t per_chunk; /* tasks per pool chunk */
 } attn_job;
 
@@ -61,7 +63,14 @@ static attn_scratch scratch_of(const qfit_context *c, int ith)
     return r;
 }
 
-/* out[i] = scale * q · K[p0 + i], i < np; krow0 = this head's slice of position 0 */
+/* first cached position a token at pos sees */
+static inline int kv_first(const attn_job *J, int pos)
+{
+    return J->swa > 0 && pos - J->swa + 1 > 0 ? pos - J->swa + 1 : 0;
+}
+
+/* out[i] = scale * q · K[p0 + i], i < np (soft-capped when the model says so);
+ * krow0 = this head's slice of position 0 */
 static void key_scores(const attn_job *J, const uint8_t *krow0, const void *qv, int p0, int np, float *out)
 {
     const qfit_kv_cache *kv = &J->c->kv;
@@ -85,6 +94,10 @@ static void key_scores(const attn_job *J, const uint8_t *krow0, const void *qv, 
     default:   /* bf16, q4_1, q5_0, q5_1, iq4_nl: the kernels' dot on the query in the vec-dot type */
         for (int i = 0; i < np; i++) out[i] = qfit_vec_dot(kv->type_k, hdk, k + (size_t)i * rs, qv) * sc;
         break;
+    }
+    if (J->softcap > 0) {   /* Gemma 2 (llama.cpp: scale by 1/cap, tanh, scale by cap) */
+        const float cap = J->softcap, inv = 1.0f / cap;
+        for (int i = 0; i < np; i++) out[i] = tanhf(out[i] * inv) * cap;
     }
 }
 
@@ -161,14 +174,14 @@ static void chunk_flash(void *arg, int chunk, int ith)
         const int sp = (int)(t % J->n_split);
         const int h = (int)(t / J->n_split % hp->n_head);
         const int j = (int)(t / J->n_split / hp->n_head);
-        const int hk = h / gqa, pos = c->pos0 + j, n_kv = pos + 1;
+        const int hk = h / gqa, pos = c->pos0 + j, n_kv = pos + 1, lo = kv_first(J, pos);
         const int qid = j * hp->n_head + h;
         if (qid != last_q) {
             prepare_query(J, c->q + (size_t)j * hp->n_head * hdk + (size_t)h * hdk, &s);
             last_q = qid;
         }
-        const int chunk_len = (n_kv + J->n_split - 1) / J->n_split;
-        const int p0 = sp * chunk_len, p1 = p0 + chunk_len < n_kv ? p0 + chunk_len : n_kv;
+        const int chunk_len = (n_kv - lo + J->n_split - 1) / J->n_split;
+        const int p0 = lo + sp * chunk_len, p1 = p0 + chunk_len < n_kv ? p0 + chunk_len : n_kv;
         const uint8_t *kh = kv->k + layer_off * kv->row_k + (size_t)hk * kv->head_k;
         const uint8_t *vh = kv->v + layer_off * kv->row_v + (size_t)hk * kv->head_v;
         float M = -INFINITY, S = 0.0f;
@@ -231,19 +244,20 @@ static void chunk_plain(void *arg, int chunk, int ith)
     const int64_t ta = (int64_t)chunk * J->per_chunk, tb = ta + J->per_chunk < n_tasks ? ta + J->per_chunk : n_tasks;
     for (int64_t t = ta; t < tb; t++) {
         const int j = (int)(t / hp->n_head), h = (int)(t % hp->n_head), hk = h / gqa;
-        const int n_kv = c->pos0 + j + 1;
+        const int n_kv = c->pos0 + j + 1, lo = kv_first(J, c->pos0 + j);
         prepare_query(J, c->q + (size_t)j * hp->n_head * hdk + (size_t)h * hdk, &s);
         const uint8_t *kh = kv->k + layer_off * kv->row_k + (size_t)hk * kv->head_k;
         const uint8_t *vh = kv->v + layer_off * kv->row_v + (size_t)hk * kv->head_v;
-        key_scores(J, kh, s.qv, 0, n_kv, sc);
+        key_scores(J, kh, s.qv, lo, n_kv - lo, sc);   /* sc[i]: position lo + i */
+        const int np = n_kv - lo;
         float M = sc[0];
-        for (int p = 1; p < n_kv; p++) if (sc[p] > M) M = sc[p];
+        for (int p = 1; p < np; p++) if (sc[p] > M) M = sc[p];
         double sum = 0.0;
-        for (int p = 0; p < n_kv; p++) { sc[p] = expf(sc[p] - M); sum += sc[p]; }
+        for (int p = 0; p < np; p++) { sc[p] = expf(sc[p] - M); sum += sc[p]; }
         const float inv = (float)(1.0 / sum);
         float *out = c->att + (size_t)j * hp->n_head * hdv + (size_t)h * hdv;
         memset(out, 0, (size_t)hdv * sizeof(float));
-        for (int p = 0; p < n_kv; p++) value_mad(J, vh, p, sc[p] * inv, out, s.vtmp);
+        for (int p = 0; p < np; p++) value_mad(J, vh, lo + p, sc[p] * inv, out, s.vtmp);
         if (c->rot_v) qfit_hadamard64(out, hdv);
     }
 }
@@ -337,6 +351,7 @@ static void chunk_rows8(void *arg, int chunk, int ith)
 typedef struct {
     qfit_context *c;
     int il, gqa, ngrp, n_split;
+    int lo;           /* first position the token sees (sliding layers) */
     float scale;
     size_t per_thread;
 } dec8_job;
@@ -351,8 +366,8 @@ static void chunk_dec8(void *arg, int task, int ith)
     const int sp = task % D->n_split, g = task / D->n_split % D->ngrp, hk = task / D->n_split / D->ngrp;
     const int n_kv = c->pos0 + 1, h0 = hk * D->gqa + g * 8;
     const int nrows = D->gqa - g * 8 < 8 ? D->gqa - g * 8 : 8;
-    const int len = (n_kv + D->n_split - 1) / D->n_split;
-    const int p0 = sp * len, p1 = p0 + len < n_kv ? p0 + len : n_kv;
+    const int len = (n_kv - D->lo + D->n_split - 1) / D->n_split;
+    const int p0 = D->lo + sp * len, p1 = p0 + len < n_kv ? p0 + len : n_kv;
     float *scr = c->gate + (size_t)ith * D->per_thread;
     float *dummy = scr + QFIT_ATTN_ROWS8_SCRATCH(hdk, hdv);
     const float *qp[8];
@@ -395,10 +410,11 @@ static void chunk_dec8(void *arg, int task, int ith)
 static bool try_dec8(qfit_context *c, int il, attn_job *J)
 {
     const qfit_hparams *hp = &c->model->hp;
-    if (!rows8_ok(c)) return false;
+    if (!rows8_ok(c) || J->softcap > 0) return false;   /* the kernel has no soft-capping */
     dec8_job D;
     D.c = c;
     D.il = il;
+    D.lo = kv_first(J, c->pos0);
     D.gqa = hp->n_head / hp->n_head_kv;
     D.ngrp = (D.gqa + 7) / 8;
     D.scale = J->scale;
@@ -406,7 +422,7 @@ static bool try_dec8(qfit_context *c, int il, attn_job *J)
     if ((size_t)c->n_threads * D.per_thread > (size_t)c->n_batch * (size_t)hp->n_ff) return false;
     /* KV chunks: enough tasks for every thread to get several, none shorter than
      * QFIT_ATTN_MIN_CHUNK positions */
-    const int base = hp->n_head_kv * D.ngrp, n_kv = c->pos0 + 1;
+    const int base = hp->n_head_kv * D.ngrp, n_kv = c->pos0 + 1 - D.lo;
     int ns = (4 * c->n_threads + base - 1) / base;
     if (ns > n_kv / QFIT_ATTN_MIN_CHUNK) ns = n_kv / QFIT_ATTN_MIN_CHUNK;
     if (ns > QFIT_ATTN_MAX_SPLIT) ns = QFIT_ATTN_MAX_SPLIT;
@@ -418,17 +434,18 @@ static bool try_dec8(qfit_context *c, int il, attn_job *J)
 }
 
 /* true when it ran the pass */
-static bool try_rows8(qfit_context *c, int il, int n)
+static bool try_rows8(qfit_context *c, int il, int n, const attn_job *J)
 {
     const qfit_hparams *hp = &c->model->hp;
-    if (n < 2 || !rows8_ok(c)) return false;
+    /* the kernel's rows all start at position 0, without soft-capping */
+    if (n < 2 || !rows8_ok(c) || J->swa > 0 || J->softcap > 0) return false;
     rows8_job R;
     R.c = c;
     R.il = il;
     R.n = n;
     R.gqa = hp->n_head / hp->n_head_kv;
     R.nblk = (n * R.gqa + 7) / 8;
-    R.scale = 1.0f / sqrtf((float)hp->head_dim_k);
+    R.scale = J->scale;
     /* per-thread scratch in the FFN gate buffer (unused during attention) */
     R.per_thread = rows8_per_thread(hp);
     if ((size_t)c->n_threads * R.per_thread > (size_t)c->n_batch * (size_t)hp->n_ff) return false;
@@ -445,13 +462,15 @@ static void attention_run1(qfit_context *c, int il, int n)
     J.il = il;
     J.n = n;
     J.n_split = 1;
-    J.scale = 1.0f / sqrtf((float)hp->head_dim_k);
+    J.scale = hp->attn_scale;
+    J.softcap = hp->attn_softcap;
+    J.swa = qfit_layer_is_swa(hp, il) ? hp->n_swa : 0;
     J.K = c->rk;
     switch (c->kv.type_k) {
     case QFIT_TYPE_F32: case QFIT_TYPE_F16: J.qtype = QFIT_TYPE_F32; break;
     default: J.qtype = qfit_vec_dot_type(c->kv.type_k); break;
     }
-    if (c->flash_attn && try_rows8(c, il, n)) return;
+    if (c->flash_attn && try_rows8(c, il, n, &J)) return;
     if (!c->flash_attn) {
         const int64_t nt = (int64_t)n * hp->n_head;
         J.per_chunk = (nt + 4 * c->n_threads - 1) / (4 * c->n_threads);
@@ -463,7 +482,7 @@ static void attention_run1(qfit_context *c, int il, int n)
     if (n == 1) {
         /* decode: when the heads alone do not give every thread several tasks,
          * split each head's KV range into chunks of at least QFIT_ATTN_MIN_CHUNK */
-        const int nth = c->n_threads, n_kv = c->pos0 + 1;
+        const int nth = c->n_threads, n_kv = c->pos0 + 1 - kv_first(&J, c->pos0);
         int want = (4 * nth + hp->n_head - 1) / hp->n_head;
         int by_len = n_kv / QFIT_ATTN_MIN_CHUNK;
         int ns = want < by_len ? want : by_len;

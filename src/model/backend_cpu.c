@@ -97,9 +97,33 @@ static void chunk_norm_quant(void *arg, int chunk, int ith)
     }
 }
 
+/* g = act(g) * u: the architecture's gated activation (SwiGLU or GeGLU) */
 static inline void swiglu_rows(const qfit_context *c, float *g, const float *u, int64_t n)
 {
-    c->rk->swiglu(g, u, n);
+    if (c->model->hp.ffn_act == QFIT_ACT_GELU) c->rk->geglu(g, u, n);
+    else c->rk->swiglu(g, u, n);
+}
+
+/* x[j] += RMSNorm(y[j]) * w for the n rows of the pass (post-norms: Gemma) */
+typedef struct { qfit_context *c; float *y; const float *w; int n; int64_t cs; } post_norm_op;
+
+static void chunk_post_norm_add(void *arg, int chunk, int ith)
+{
+    (void)ith;
+    const post_norm_op *op = arg;
+    const qfit_hparams *hp = &op->c->model->hp;
+    const int64_t E = hp->n_embd, j0 = (int64_t)chunk * op->cs, j1 = j0 + op->cs < op->n ? j0 + op->cs : op->n;
+    for (int64_t j = j0; j < j1; j++) {
+        float *y = op->y + j * E, *x = op->c->x + j * E;
+        rms_norm_row(y, op->w, y, E, hp->rms_eps);   /* in place: the sum is taken first */
+        for (int64_t i = 0; i < E; i++) x[i] += y[i];
+    }
+}
+
+static void post_norm_add(qfit_context *c, float *y, const float *w, int n)
+{
+    post_norm_op op = { c, y, w, n, chunk_rows(n, c->n_threads, 4, 1) };
+    qfit_threadpool_run_chunks(c->tp, chunk_post_norm_add, &op, (int)((n + op.cs - 1) / op.cs));
 }
 
 /* one chunk: rows [i0, i1) of one weight of the group (with SWIGLU: of gate and up) */
@@ -196,7 +220,10 @@ static void cpu_embed(qfit_context *c, const int32_t *tokens, int n)
     const int64_t E = c->model->hp.n_embd;
     for (int j = 0; j < n; j++) {
         const uint8_t *row = (const uint8_t *)e->data + (size_t)tokens[j] * e->row_bytes;
-        qfit_rows_to_float(e->type, row, c->x + (size_t)j * E, 1, E);
+        float *x = c->x + (size_t)j * E;
+        qfit_rows_to_float(e->type, row, x, 1, E);
+        if (c->model->hp.embd_scale != 1.0f)
+            for (int64_t i = 0; i < E; i++) x[i] *= c->model->hp.embd_scale;
     }
 }
 
@@ -262,7 +289,10 @@ static void chunk_qkv_post(void *arg, int chunk, int ith)
             for (int h = 0; h < hp->n_head_kv; h++) rms_norm_row(k + h * hdk, L->k_norm.data, k + h * hdk, hdk, hp->rms_eps);
         }
         const int pos = c->tok_pos[j];
-        const float *cs = c->rope_cos + (size_t)pos * half, *sn = c->rope_sin + (size_t)pos * half;
+        const float *cs, *sn;
+        qfit_rope_of_layer(c, op->il, &cs, &sn);
+        cs += (size_t)pos * half;
+        sn += (size_t)pos * half;
         for (int h = 0; h < hp->n_head; h++) qfit_rope_apply(q + h * hdk, cs, sn, hp->n_rot, hp->rope_type);
         for (int h = 0; h < hp->n_head_kv; h++) qfit_rope_apply(k + h * hdk, cs, sn, hp->n_rot, hp->rope_type);
         /* quantized caches hold Hadamard-rotated rows (q·k and the value mix are
@@ -328,7 +358,12 @@ static void cpu_attention(qfit_context *c, int il, int n)
     const qfit_wt *w1[1] = { &L->wo };
     float *y1[1] = { c->xn };
     const int64_t l1[1] = { E };
-    matmul_group(c, n, 1, w1, y1, l1, POST_ADD_X, c->x, E);
+    if (L->attn_post_norm.data) {
+        matmul_group(c, n, 1, w1, y1, l1, POST_NONE, NULL, 0);
+        post_norm_add(c, c->xn, L->attn_post_norm.data, n);
+    } else {
+        matmul_group(c, n, 1, w1, y1, l1, POST_ADD_X, c->x, E);
+    }
 }
 
 /* ------------------------------------------------------ mixture of experts */
@@ -562,7 +597,12 @@ static void cpu_ffn(qfit_context *c, int il, int n)
     const qfit_wt *w1[1] = { &L->w_down };
     float *y1[1] = { c->xn };
     const int64_t l1[1] = { E };
-    matmul_group(c, n, 1, w1, y1, l1, POST_ADD_X, c->x, E);
+    if (L->ffn_post_norm.data) {
+        matmul_group(c, n, 1, w1, y1, l1, POST_NONE, NULL, 0);
+        post_norm_add(c, c->xn, L->ffn_post_norm.data, n);
+    } else {
+        matmul_group(c, n, 1, w1, y1, l1, POST_ADD_X, c->x, E);
+    }
 }
 
 /* ---------------------------------------------------------------- output */
@@ -587,6 +627,11 @@ static void cpu_output(qfit_context *c, int from, int n)
     float *y[1] = { c->logits + (size_t)c->n_logits * V };
     const int64_t l[1] = { V };
     matmul_group(c, m, 1, w, y, l, POST_NONE, NULL, 0);
+    if (hp->final_softcap > 0) {   /* Gemma 2: cap * tanh(logit / cap) */
+        const float cap = hp->final_softcap, inv = 1.0f / cap;
+        float *lg = y[0];
+        for (size_t i = 0; i < (size_t)m * (size_t)V; i++) lg[i] = tanhf(lg[i] * inv) * cap;
+    }
     c->n_logits += m;
 }
 

@@ -124,25 +124,34 @@ int qfit_context_params_from_env(qfit_context_params *p, char *applied, size_t a
     return 0;
 }
 
-static void rope_table_init(qfit_context *c)
+/* one RoPE table: cos/sin of pos * base^(-2i/n_rot) / factor_i * scale */
+static void rope_table_fill(const qfit_context *c, float base, float scale, float *cos_out, float *sin_out)
 {
     const qfit_model *m = c->model;
     const qfit_hparams *hp = &m->hp;
     const int half = hp->n_rot / 2;
     /* same float arithmetic as ggml's rope cache: theta_i = pos * base^(-2i/n_rot),
      * built by repeated multiplication, divided by the frequency factor, scaled */
-    const float theta_scale = powf(hp->rope_freq_base, -2.0f / (float)hp->n_rot);
+    const float theta_scale = powf(base, -2.0f / (float)hp->n_rot);
     const float *ff = m->rope_freqs.data;
     for (int p = 0; p < c->n_ctx; p++) {
         float theta = (float)p;
         for (int i = 0; i < half; i++) {
             float t = theta / (ff ? ff[i] : 1.0f);
-            t *= hp->rope_freq_scale;
-            c->rope_cos[(size_t)p * half + i] = cosf(t);
-            c->rope_sin[(size_t)p * half + i] = sinf(t);
+            t *= scale;
+            cos_out[(size_t)p * half + i] = cosf(t);
+            sin_out[(size_t)p * half + i] = sinf(t);
             theta *= theta_scale;
         }
     }
+}
+
+static void rope_table_init(qfit_context *c)
+{
+    const qfit_hparams *hp = &c->model->hp;
+    rope_table_fill(c, hp->rope_freq_base, hp->rope_freq_scale, c->rope_cos, c->rope_sin);
+    if (c->rope_cos_swa)
+        rope_table_fill(c, hp->rope_freq_base_swa, hp->rope_freq_scale_swa, c->rope_cos_swa, c->rope_sin_swa);
 }
 
 int qfit_context_params_parse_arg(qfit_context_params *p, const char *opt, const char *val,
@@ -332,7 +341,13 @@ qfit_context *qfit_context_new(const qfit_model *m, const qfit_context_params *p
 #define CARVE(field, bytes) do { c->field = (void *)b; b += (bytes); } while (0)
     CARVE(x, L.x); CARVE(xn, L.xn); CARVE(q, L.q); CARVE(k, L.k); CARVE(v, L.v);
     CARVE(att, L.att); CARVE(gate, L.gate); CARVE(up, L.up); CARVE(aq, L.aq);
-    CARVE(logits, L.logits); CARVE(rope_cos, L.rope / 2); CARVE(rope_sin, L.rope / 2);
+    CARVE(logits, L.logits);
+    if (qfit_rope_swa_table(hp)) {   /* local layers' own table (Gemma 3) */
+        CARVE(rope_cos, L.rope / 4); CARVE(rope_sin, L.rope / 4);
+        CARVE(rope_cos_swa, L.rope / 4); CARVE(rope_sin_swa, L.rope / 4);
+    } else {
+        CARVE(rope_cos, L.rope / 2); CARVE(rope_sin, L.rope / 2);
+    }
     CARVE(scratch, L.scratch); CARVE(attn_part, L.part);
     if (L.scores) CARVE(scores, L.scores);
     if (hp->n_expert > 0) {   /* the order and sizes of qfit_compute_buffer_parts' moe_route */
@@ -557,7 +572,10 @@ static void chunk_shift(void *arg, int il, int ith)
     const int64_t kd = (int64_t)hp->n_head_kv * hdk;
     float *krow = (float *)c->xn + (size_t)ith * (size_t)kd;   /* xn holds n_batch >= 1 rows of >= kd floats */
     /* angle of a shift by -n_discard positions: cos(d), -sin(d) */
-    const float *cs = c->rope_cos + (size_t)op->n_discard * half, *sn0 = c->rope_sin + (size_t)op->n_discard * half;
+    const float *cs0, *sn0;
+    qfit_rope_of_layer(c, il, &cs0, &sn0);
+    const float *cs = cs0 + (size_t)op->n_discard * half;
+    sn0 += (size_t)op->n_discard * half;
     float sn[512];
     for (int i = 0; i < half; i++) sn[i] = -sn0[i];
     {

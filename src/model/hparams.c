@@ -2,6 +2,7 @@
 #include "model/model_internal.h"
 #include "model/arch.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -152,8 +153,22 @@ int qfit_hparams_from_gguf(const qfit_gguf *g, qfit_hparams *hp, char *err, size
         }
     }
     if (read_experts(g, desc, hp, err, err_len) != 0) return -1;
+    /* the variants' defaults: none (an architecture's hook sets its own) */
+    hp->attn_scale = 1.0f / sqrtf((float)hp->head_dim_k);
+    hp->embd_scale = 1.0f;
+    hp->ffn_act = desc->info.ffn_act;
+    hp->post_norms = desc->info.post_norms;
+    hp->rope_freq_base_swa = hp->rope_freq_base;
+    hp->rope_freq_scale_swa = hp->rope_freq_scale;
     if (desc->hparams && desc->hparams(g, hp, err, err_len) != 0) return -1;
+    if (hp->n_swa < 0 || hp->swa_pattern < 0) FAIL("sliding window %d / pattern %d out of range", hp->n_swa, hp->swa_pattern);
     return 0;
+}
+
+bool qfit_layer_is_swa(const qfit_hparams *hp, int il)
+{
+    if (!hp || hp->n_swa <= 0) return false;
+    return hp->swa_pattern == 0 || il % hp->swa_pattern < hp->swa_pattern - 1;
 }
 
 /* ---------------------------------------------------------------- sizing */
@@ -200,7 +215,8 @@ void qfit_compute_buffer_parts(const qfit_hparams *hp, int n_ctx, int n_batch, b
     L->aq = align64(ffn_rows * align64(wide * f));
     /* output rows: logits, or final-normed hidden states in embeddings mode */
     L->logits = align64(nb * (size_t)(hp->n_vocab > hp->n_embd ? hp->n_vocab : hp->n_embd) * f);
-    L->rope = 2 * align64((size_t)n_ctx * (size_t)(hp->n_rot / 2) * f);
+    /* cos and sin; sliding layers with another RoPE have their own pair (Gemma 3) */
+    L->rope = (qfit_rope_swa_table(hp) ? 4 : 2) * align64((size_t)n_ctx * (size_t)(hp->n_rot / 2) * f);
     /* per thread: the query head in the K cache's vec-dot type (<= 4 B/elt),
      * the V accumulator, one dequantized V head and a flash-attention tile of scores */
     L->scratch_stride = align64((size_t)hp->head_dim_k * f + 64) + 2 * align64((size_t)hp->head_dim_v * f) +

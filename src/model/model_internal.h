@@ -34,6 +34,8 @@ typedef struct {
      * [n_embd -> 2 n_ff]; the descriptor's split hook makes wq, wk, wv, w_gate and w_up
      * views of their rows, so the forward pass sees plain matrices */
     qfit_wt wqkv, w_gate_up;
+    /* post-norms (Gemma): RMSNorm weights of the attention and FFN outputs */
+    qfit_wt attn_post_norm, ffn_post_norm;
 } qfit_layer_w;
 
 struct qfit_model {
@@ -57,6 +59,13 @@ typedef struct {
     size_t  head_k, head_v;        /* bytes per head within a row */
     uint8_t *k, *v;                /* [n_layer][n_seq][n_ctx][row] */
 } qfit_kv_cache;
+
+/* Sliding-window layers need a RoPE table of their own (another base or scale). */
+static inline bool qfit_rope_swa_table(const qfit_hparams *hp)
+{
+    return hp->n_swa > 0 && (hp->rope_freq_base_swa != hp->rope_freq_base ||
+                             hp->rope_freq_scale_swa != hp->rope_freq_scale);
+}
 
 /* n rounded up to a multiple of 64 (compute buffer parts are 64-byte aligned) */
 static inline size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
@@ -94,6 +103,8 @@ struct qfit_context {
     float  *logits;   /* [n_batch][n_vocab] logits, or [n_batch][n_embd] hidden states when out_embd */
     float  *rope_cos; /* [n_ctx][n_rot/2] */
     float  *rope_sin;
+    float  *rope_cos_swa; /* sliding layers' table when their RoPE differs (qfit_rope_swa_table), else NULL */
+    float  *rope_sin_swa;
     uint8_t *scratch; /* per-thread scratch, scratch_stride bytes each */
     size_t  scratch_stride;
     float  *attn_part;  /* split decode: [n_head][QFIT_ATTN_MAX_SPLIT][hd_v + 2] partials */
@@ -155,14 +166,23 @@ extern const qfit_backend qfit_backend_cpu;
 #define QFIT_ATTN_MAX_SPLIT 16
 #define QFIT_ATTN_MIN_CHUNK 128
 
-/* softmax(q·K^T / sqrt(d)) V for the n tokens of the pass (c->q -> c->att), layer il,
- * causal, each token over its own sequence's cached positions 0 .. its position;
- * flash or plain path per c->flash_attn. */
+/* softmax(scale q·K^T) V for the n tokens of the pass (c->q -> c->att), layer il,
+ * causal, each token over its own sequence's cached positions 0 .. its position (a
+ * sliding layer: the last n_swa of them), scale hp->attn_scale, scores soft-capped when
+ * hp->attn_softcap > 0; flash or plain path per c->flash_attn. */
 void qfit_attention_run(qfit_context *c, int il, int n);
 
 /* In place: every 64-element chunk of x[0..n) times the normalized 64x64 Sylvester
  * Hadamard matrix H/8 (orthonormal, symmetric, its own inverse). n % 64 == 0. */
 void qfit_hadamard64(float *x, int64_t n);
+
+/* The cos/sin tables layer il rotates with (row pos at pos * n_rot / 2). */
+static inline void qfit_rope_of_layer(const qfit_context *c, int il, const float **cs, const float **sn)
+{
+    const bool swa = c->rope_cos_swa && qfit_layer_is_swa(&c->model->hp, il);
+    *cs = swa ? c->rope_cos_swa : c->rope_cos;
+    *sn = swa ? c->rope_sin_swa : c->rope_sin;
+}
 
 /* Rotate the first n_rot dimensions of one head (cos/sin of n_rot/2 angles). */
 void qfit_rope_apply(float *x, const float *cs, const float *sn, int n_rot, qfit_rope_type type);

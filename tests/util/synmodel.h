@@ -34,8 +34,20 @@ static inline bool tu_syn_ends_with(const char *s, size_t n, const char *suf)
     return n >= m && memcmp(s + n - m, suf, m) == 0;
 }
 
+static inline bool tu_syn_contains(const char *s, size_t n, const char *sub)
+{
+    const size_t m = strlen(sub);
+    for (size_t i = 0; i + m <= n; i++)
+        if (memcmp(s + i, sub, m) == 0) return true;
+    return false;
+}
+
+#ifndef TU_SYN_POST_NORM
+#define TU_SYN_POST_NORM 6.0
+#endif
+
 /* synth's F32 file -> the test model: every matrix (and expert stack) x 4, every bias
- * x 25, every *_norm.weight 1 + 0.5 u (u uniform in [-1, 1] from a hash of the name and
+ * x 25, every *_norm.weight 1 + 0.5 u (post-norms 6 (1 + 0.5 u)) (u uniform in [-1, 1] from a hash of the name and
  * index), rope_freqs.weight[i] = 1 + 0.3 ((7 i) mod 11). 0, or -1 with a message. */
 static inline int tu_syn_rewrite(const char *in, const char *out, char *err, size_t err_len)
 {
@@ -67,9 +79,12 @@ static inline int tu_syn_rewrite(const char *in, const char *out, char *err, siz
         uint64_t h = 0xcbf29ce484222325ULL;
         for (size_t c = 0; c < len; c++) { h ^= (unsigned char)nm[c]; h *= 0x100000001b3ULL; }
         if (tu_syn_ends_with(nm, len, "_norm.weight")) {
+            /* post-norms (Gemma) 6x: the layers' outputs then outweigh the scaled token
+             * embedding, which the tied output would otherwise simply repeat */
+            const double post = tu_syn_contains(nm, len, ".post_") ? TU_SYN_POST_NORM : 1.0;
             for (int64_t j = 0; j < n; j++) {
                 const double u = (double)(tu_syn_mix64(h ^ (uint64_t)j) >> 11) / 9007199254740992.0 * 2.0 - 1.0;
-                x[j] = (float)(1.0 + 0.5 * u);
+                x[j] = (float)(post * (1.0 + 0.5 * u));
             }
         } else if (len == 17 && memcmp(nm, "rope_freqs.weight", 17) == 0) {
             for (int64_t j = 0; j < n; j++) x[j] = 1.0f + 0.3f * (float)((7 * j) % 11);

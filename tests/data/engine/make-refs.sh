@@ -1,7 +1,7 @@
 #!/bin/sh
 # Regenerates the llama.cpp reference logits of tests/data/engine (see README.md).
 #   usage: sh tests/data/engine/make-refs.sh MODELS_DIR
-# MODELS_DIR holds tiny-{qwen2,qwen3,llama3,qwen3moe,mixtral}-f32.gguf as the engine suite writes them
+# MODELS_DIR holds tiny-{qwen2,qwen3,llama3,qwen3moe,mixtral,phi3,gemma2,gemma3}-f32.gguf as the engine suite writes them
 # (QFIT_ENGINE_SAVE_DIR=MODELS_DIR make test TESTS_FILTER='engine/*_vs_llama_cpp').
 set -eu
 cd "$(dirname "$0")/../../.."
@@ -26,7 +26,7 @@ for shape in ${MXFP4_SHAPES:-tiny-qwen3moe}; do
         k=$((k + 1))
     done
 done
-for shape in ${SHAPES:-tiny-qwen2 tiny-qwen3 tiny-llama3 tiny-qwen3moe tiny-mixtral tiny-phi3}; do
+for shape in ${SHAPES:-tiny-qwen2 tiny-qwen3 tiny-llama3 tiny-qwen3moe tiny-mixtral tiny-phi3 tiny-gemma2 tiny-gemma3}; do
     "$PEER_HOME/build/bin/peer-quantize" "$M/$shape-f32.gguf" "$M/$shape-q8_0.gguf" Q8_0 2 >/dev/null
     for v in f32 q8_0; do
         k=0
