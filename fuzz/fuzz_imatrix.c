@@ -4,7 +4,8 @@
  * sees any read past the end). When accepted, every entry must be findable by its
  * name, have a valid shape and finite, non-negative sums, and its weights
  * (qfit_imatrix_weights) must come out finite; when refused, there must be a message.
- * Seeds: tests/data/imatrix/kjv-2x128.imatrix.gguf plus a legacy file saved from it.
+ * Seeds: the GGUF the tests rebuild from tests/data/imatrix/kjv-2x128.imatrix.txt (tu_imatrix_kjv)
+ * plus a legacy file saved from it.
  * Build: make fuzz; run: ./build/fuzz/fuzz_imatrix -max_total_time=600 -max_len=100000 CORPUS
  */
 #include <math.h>

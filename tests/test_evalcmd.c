@@ -391,7 +391,9 @@ Test(evalcmd, files_option, .timeout = 300)
  * (tests/data/imatrix) is measurably closer to the base than without (-16% here) */
 Test(evalcmd, imatrix_used, .timeout = 300)
 {
-    json_t *j = eval_json("Q4_K_M", "--imatrix tests/data/imatrix/kjv-2x128.imatrix.gguf");
+    char arg[4400];
+    snprintf(arg, sizeof arg, "--imatrix %s", tu_imatrix_kjv());
+    json_t *j = eval_json("Q4_K_M", arg);
     const double kld = num(row_named(j, "Q4_K_M"), "kld_mean");
     cr_expect_lt(kld, 0.95 * 0.004360, "KLD %.6f with the imatrix vs 0.004360 without (peer_kld.tsv)", kld);
     cr_expect_gt(kld, 0);

@@ -121,7 +121,10 @@ Test(imatrix, invalid_weights_are_rejected_with_the_column)
 
 /* ---- imatrix files ------------------------------------------------------------------ */
 
-#define IM_KJV "tests/data/imatrix/kjv-2x128.imatrix.gguf"
+#define IM_KJV tu_imatrix_kjv()   /* llama.cpp's imatrix of the shared model (tests/util/testutil.h) */
+/* the imatrix name llama.cpp's quantized files record (quantize.imatrix.file), part of
+ * their digests: gen-model.sh gives the quantizer this relative path */
+#define IM_KJV_RECORDED "tests/data/imatrix/kjv-2x128.imatrix.gguf"
 
 static char *im_tmp(const char *name)
 {
@@ -449,7 +452,7 @@ Test(imatrix, model_mixes_byte_identical_to_llama_cpp, .timeout = 900)
         cr_assert_eq(sscanf(line, "%15s %64s", mix, want), 2, "bad line '%s'", line);
         const char *out = im_tmp("imatrix-mix.gguf");
         qfit_quantize_params p = { .ftype = qfit_ftype_from_name(mix), .n_threads = 2,
-                                   .imatrix = im, .imatrix_file = IM_KJV };
+                                   .imatrix = im, .imatrix_file = IM_KJV_RECORDED };
         qfit_quantize_stats st;
         cr_assert_eq(qfit_quantize_model(src, out, &p, &st, err, sizeof err), 0, "%s: %s", mix, err);
         sha256_file(out, got);

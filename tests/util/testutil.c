@@ -1,5 +1,6 @@
 #include "testutil.h"
 
+#include "qfit/imatrix.h"
 #include "qfit/synth.h"
 
 #include <criterion/criterion.h>
@@ -126,5 +127,75 @@ const char *tu_synth(const char *shape, int ftype, uint64_t seed, const char *na
     sp.n_threads = 2;
     char err[256];
     cr_assert_eq(qfit_synth_write(path, &sp, NULL, err, sizeof err), 0, "synth %s: %s", shape, err);
+    return path;
+}
+
+/* FNV-1a 64 of a file's bytes */
+static uint64_t file_fnv1a(const char *path, size_t *size)
+{
+    unsigned char *b = tu_read_file(path, size);
+    cr_assert_not_null(b, "cannot read %s", path);
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < *size; i++) h = (h ^ b[i]) * 0x100000001b3ULL;
+    free(b);
+    return h;
+}
+
+const char *tu_imatrix_kjv(void)
+{
+    static char path[4200];
+    if (path[0]) return path;
+    const char *src = "tests/data/imatrix/kjv-2x128.imatrix.txt";
+    char *txt = tu_read_file(src, NULL);
+    cr_assert_not_null(txt, "cannot read %s", src);
+    qfit_imatrix *im = qfit_imatrix_new();
+    cr_assert_not_null(im);
+    char err[256] = "";
+    uint64_t want_fnv = 0;
+    size_t want_size = 0;
+    qfit_imatrix_entry *e = NULL;
+    int64_t at = 0;   /* values of e read so far */
+    char *save = NULL;
+    for (char *line = strtok_r(txt, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char name[128];
+        long long a, b;
+        unsigned long long u;
+        if (sscanf(line, "llama_cpp_file_fnv1a64 %llx", &u) == 1) want_fnv = u;
+        else if (sscanf(line, "llama_cpp_file_bytes %llu", &u) == 1) want_size = (size_t)u;
+        else if (sscanf(line, "chunk_count %llu", &u) == 1) im->chunk_count = (uint32_t)u;
+        else if (sscanf(line, "chunk_size %llu", &u) == 1) im->chunk_size = (uint32_t)u;
+        else if (sscanf(line, "dataset %127s", name) == 1)
+            cr_assert_eq(qfit_imatrix_set_dataset(im, name, err, sizeof err), 0, "%s", err);
+        else if (sscanf(line, "entry %127s %lld %lld", name, &a, &b) == 3) {
+            cr_assert(!e || at == e->n_per_mat * e->n_mat, "%s: %s is short of values", src, e ? e->name : "");
+            e = qfit_imatrix_entry_get(im, name, a, b, err, sizeof err);
+            cr_assert_not_null(e, "%s", err);
+            at = 0;
+        } else if (!strncmp(line, "counts ", 7)) {
+            cr_assert_not_null(e, "%s: counts before an entry", src);
+            char *p = line + 7;
+            for (int64_t m = 0; m < e->n_mat; m++) e->counts[m] = strtoll(p, &p, 10);
+        } else {
+            cr_assert_not_null(e, "%s: values before an entry", src);
+            for (char *p = line, *q; *p; p = q) {
+                const float v = strtof(p, &q);
+                if (q == p) break;
+                cr_assert_lt(at, e->n_per_mat * e->n_mat, "%s: %s has too many values", src, e->name);
+                e->sum2[at++] = v;
+            }
+        }
+    }
+    cr_assert(e && at == e->n_per_mat * e->n_mat, "%s: the last entry is short of values", src);
+    free(txt);
+    char out[4200];
+    snprintf(out, sizeof out, "%s/kjv-2x128.imatrix.gguf", tu_tmpdir());
+    cr_assert_eq(qfit_imatrix_save(im, out, QFIT_IMATRIX_GGUF, err, sizeof err), 0, "%s", err);
+    qfit_imatrix_free(im);
+    size_t size = 0;
+    const uint64_t h = file_fnv1a(out, &size);
+    cr_assert(h == want_fnv && size == want_size,
+              "the rebuilt imatrix is not llama.cpp's file (FNV-1a %016llx, %zu bytes; llama.cpp's %016llx, %zu)",
+              (unsigned long long)h, size, (unsigned long long)want_fnv, want_size);
+    snprintf(path, sizeof path, "%s", out);
     return path;
 }

@@ -29,4 +29,10 @@ char *tu_run(const char *cmd, int *status);
  * tu_tmpdir()/name; its path (static rotating buffer, 4 slots). The test fails on error. */
 const char *tu_synth(const char *shape, int ftype, uint64_t seed, const char *name);
 
+/* llama.cpp's importance matrix of the shared model (2 chunks of 128 tokens), rebuilt from
+ * tests/data/imatrix/kjv-2x128.imatrix.txt into tu_tmpdir() with qfit's GGUF writer; the
+ * test fails unless the file is byte for byte llama.cpp's (its FNV-1a 64 and size are
+ * recorded in the text). Built once per process; returns its path. */
+const char *tu_imatrix_kjv(void);
+
 #endif
