@@ -368,12 +368,12 @@ typedef struct {
     int64_t n_merges;
 } bpe_vocab;
 
-/* the vocabulary make_bpe.py writes (see its header) */
-static void bpe_vocab_load(bpe_vocab *v)
+/* the vocabulary make_bpe.py writes from a merges file (see its header) */
+static void bpe_vocab_load_from(bpe_vocab *v, const char *merges_path)
 {
     size_t size = 0;
-    char *data = tu_read_file("tests/data/tokenizer/bpe-merges.txt", &size);
-    cr_assert(data, "tests/data/tokenizer/bpe-merges.txt missing");
+    char *data = tu_read_file(merges_path, &size);
+    cr_assert(data, "%s missing", merges_path);
     memset(v, 0, sizeof *v);
     v->tok = calloc(2000, sizeof *v->tok);
     v->types = calloc(2000, sizeof *v->types);
@@ -405,6 +405,11 @@ static void bpe_vocab_load(bpe_vocab *v)
     const int32_t ty[] = { 3, 3, 3, 4 };
     for (int i = 0; i < 4; i++) { v->tok[v->n_tok] = strdup(sp[i]); v->types[v->n_tok++] = ty[i]; }
     free(data);
+}
+
+static void bpe_vocab_load(bpe_vocab *v)
+{
+    bpe_vocab_load_from(v, "tests/data/tokenizer/bpe-merges.txt");
 }
 
 static void bpe_vocab_free(bpe_vocab *v)
@@ -478,6 +483,99 @@ Test(tokenizer, bpe_llama_cpp_cases)
     bpe_vocab_free(&v);
 }
 
+/* ------------------------------------------------------------ llama.cpp's answers, case by case */
+
+static char *next_line(char **cur)
+{
+    char *line = *cur;
+    if (!line || !*line) return NULL;
+    char *nl = strchr(line, '\n');
+    if (nl) *nl = 0;
+    *cur = nl ? nl + 1 : NULL;
+    return line;
+}
+
+static void expect_detok(const qfit_tokenizer *t, const int32_t *ids, size_t n, bool rm, bool unparse,
+                         const char *esc, size_t esc_len, const char *what)
+{
+    char exp[4096];
+    size_t exp_len = unescape(esc, esc_len, exp);
+    size_t len = 0;
+    char *got = qfit_detokenize_alloc(t, ids, n, rm, unparse, &len);
+    cr_assert(got);
+    cr_expect(len == exp_len && memcmp(got, exp, len) == 0, "%s: detokenize(remove_special=%d unparse_special=%d) is '%s', llama.cpp '%.*s'",
+              what, rm, unparse, got, (int) esc_len, esc);
+    free(got);
+}
+
+/* Compares a tokenizer with a file that tests/data/tokenizer/wpm/peer-wpm.c wrote from
+ * llama.cpp: an "#info n_vocab bos eos sep pad mask nl add_bos add_eos add_sep" line,
+ * then for each line of cases_path: ids(add_special=1, parse_special=0) TAB ids(0, 0)
+ * TAB ids(1, 1) TAB detokenize(first ids, 0, 0) TAB detokenize(first ids, 1, 1).
+ * Returns the number of cases. */
+static int check_peer_answers(const qfit_tokenizer *t, const char *cases_path, const char *ids_path)
+{
+    size_t size = 0;
+    char *cases = tu_read_file(cases_path, &size), *answers = tu_read_file(ids_path, &size);
+    cr_assert(cases && answers, "%s or %s missing", cases_path, ids_path);
+    char *cc = cases, *ac = answers;
+    char *info = next_line(&ac);
+    int nv, bos, eos, sep, pad, mask, nl, ab, ae, as;
+    cr_assert(info && sscanf(info, "#info %d %d %d %d %d %d %d %d %d %d", &nv, &bos, &eos, &sep, &pad, &mask, &nl,
+                             &ab, &ae, &as) == 10, "%s: bad #info line", ids_path);
+    cr_expect_eq(qfit_tokenizer_n_vocab(t), nv);
+    cr_expect_eq(qfit_tokenizer_bos(t), bos);
+    cr_expect_eq(qfit_tokenizer_eos(t), eos);
+    cr_expect_eq(qfit_tokenizer_nl(t), nl);
+    cr_expect_eq(qfit_tokenizer_add_bos(t), ab != 0);
+    cr_expect_eq(qfit_tokenizer_add_eos(t), ae != 0);
+    int rows = 0;
+    for (char *c, *a; (c = next_line(&cc)) && (a = next_line(&ac)); rows++) {
+        char *f[4];
+        char *p = a;
+        for (int i = 0; i < 4; i++) { f[i] = p ? strchr(p, '\t') : NULL; p = f[i] ? f[i] + 1 : NULL; }
+        cr_assert(f[3], "%s line %d: five columns expected", ids_path, rows + 2);
+        for (int i = 0; i < 4; i++) *f[i] = 0;
+        char text[4096];
+        size_t len = unescape(c, strlen(c), text);
+        int32_t exp[3][1024];
+        size_t n[3];
+        const char *col[3] = { a, f[0] + 1, f[1] + 1 };
+        for (int k = 0; k < 3; k++) n[k] = parse_ids(col[k], exp[k], 1024);
+        char what[300];
+        snprintf(what, sizeof what, "case %d '%s'", rows + 1, c);
+        assert_ids(t, text, len, true, false, exp[0], n[0], what);
+        assert_ids(t, text, len, false, false, exp[1], n[1], what);
+        assert_ids(t, text, len, true, true, exp[2], n[2], what);
+        expect_detok(t, exp[0], n[0], false, false, f[2] + 1, strlen(f[2] + 1), what);
+        expect_detok(t, exp[0], n[0], true, true, f[3] + 1, strlen(f[3] + 1), what);
+    }
+    cr_expect_null(next_line(&ac), "%s has more lines than %s", ids_path, cases_path);
+    free(cases);
+    free(answers);
+    return rows;
+}
+
+/* The o200k pre-tokenizer (tokenizer.ggml.pre "gpt-4o", "llama4": gpt-oss, Llama 4 and
+ * other GPT-4o-style vocabularies) on a byte-level vocabulary whose merges were trained
+ * on the cases themselves (so that they cross case changes, contractions and digit
+ * groups: a split in the wrong place changes the ids), against llama.cpp's ids
+ * (tests/data/tokenizer/o200k, make-refs.sh). */
+Test(tokenizer, o200k_llama_cpp_cases)
+{
+    bpe_vocab v;
+    bpe_vocab_load_from(&v, "tests/data/tokenizer/o200k/merges.txt");
+    const char *pres[] = { "gpt-4o", "llama4" };
+    for (int i = 0; i < 2; i++) {
+        qfit_tokenizer *t = bpe_tokenizer(&v, pres[i]);
+        char ids[128];
+        snprintf(ids, sizeof ids, "tests/data/tokenizer/o200k/ids-%s.tsv", pres[i]);
+        cr_expect_geq(check_peer_answers(t, "tests/data/tokenizer/o200k/cases.txt", ids), 400);
+        qfit_tokenizer_free(t);
+    }
+    bpe_vocab_free(&v);
+}
+
 /* pre-tokenizer splits, worked out by hand from the regexes */
 static void expect_split(const char *pre, const char *text, const char *const *want, size_t n_want)
 {
@@ -520,6 +618,14 @@ Test(tokenizer, bpe_pretokenizer_splits)
      * unmatched piece of its own) */
     const char *ws[] = { "a", "\xE3\x80\x80", "b", "\xC2\xA0", "\xC2\xA0", "c" };
     expect_split("gpt-2", "a\xE3\x80\x80" "b\xC2\xA0\xC2\xA0" "c", ws, 6);
+    /* o200k as llama.cpp runs it: an upper-case run then a lower-case run, with an optional
+     * contraction in any case; a non-ASCII letter counts as upper and as lower case (so
+     * "ÉcoleÉcole" stays whole, where tokenizer.json's \p{Lu}/\p{Ll} would cut it); digits
+     * in threes; punctuation keeps the newlines and slashes after it */
+    const char *o200k[] = { "Hello", "World's", " don'T", " HELLOworld", " \xC3\xA9", "COLE", " \xC3\x89" "cole\xC3\x89" "cole",
+                            " ", "123", "45", " x", "!/\n\n", "y" };
+    expect_split("gpt-4o", "HelloWorld's don'T HELLOworld \xC3\xA9" "COLE \xC3\x89" "cole\xC3\x89" "cole 12345 x!/\n\ny", o200k,
+                 sizeof o200k / sizeof o200k[0]);
 }
 
 Test(tokenizer, bpe_byte_mapping_round_trip)

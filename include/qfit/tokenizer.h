@@ -77,7 +77,9 @@ typedef struct {
     qfit_tok_model model;
     /* BPE pre-tokenizer name as in tokenizer.ggml.pre: "default", "gpt-2" (or "gpt2"),
      * "llama3"/"llama-bpe", "qwen2", "deepseek-llm", "deepseek-coder", "starcoder",
-     * "falcon", ... NULL or "" = "default". Ignored for SPM. */
+     * "falcon", "gpt-4o"/"llama4" (o200k: gpt-oss, Llama 4; letters split as llama.cpp
+     * does, where a non-ASCII letter counts as both cases), ... NULL or "" = "default".
+     * Ignored for SPM. */
     const char *pre;
 
     int64_t            n_vocab;
