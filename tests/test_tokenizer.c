@@ -576,6 +576,119 @@ Test(tokenizer, o200k_llama_cpp_cases)
     bpe_vocab_free(&v);
 }
 
+/* ------------------------------------------------------------ Gemma-style SentencePiece */
+
+/* Writes the Gemma-like vocabulary of tests/data/tokenizer/gemma/vocab.tsv (make_gemma.py)
+ * as a vocabulary-only GGUF the way Gemma 2/3 GGUFs store theirs: model "llama", scores,
+ * token types, bos 2, eos 1, unk 3, pad 0, add_bos_token true, add_eos_token false,
+ * add_space_prefix false (general.architecture "llama" with the hyper-parameters llama.cpp
+ * reads before it stops at vocab_only). QFIT_GEMMA_SAVE_DIR keeps the file there (make-refs.sh). */
+static qfit_tokenizer *gemma_tokenizer(void)
+{
+    size_t size = 0;
+    char *data = tu_read_file("tests/data/tokenizer/gemma/vocab.tsv", &size);
+    cr_assert(data, "tests/data/tokenizer/gemma/vocab.tsv missing");
+    char **toks = calloc(1024, sizeof *toks);
+    float *scores = calloc(1024, sizeof *scores);
+    int32_t *types = calloc(1024, sizeof *types);
+    size_t n = 0;
+    char *cur = data;
+    for (char *line; (line = next_line(&cur)) && n < 1024; n++) {
+        char *t1 = strchr(line, '\t'), *t2 = t1 ? strchr(t1 + 1, '\t') : NULL;
+        cr_assert(t2, "vocab.tsv line %zu: three columns expected", n + 1);
+        toks[n] = malloc((size_t) (t1 - line) + 1);
+        toks[n][unescape(line, (size_t) (t1 - line), toks[n])] = 0;
+        scores[n] = strtof(t1 + 1, NULL);
+        types[n] = (int32_t) strtol(t2 + 1, NULL, 10);
+    }
+    char path[512];
+    const char *dir = getenv("QFIT_GEMMA_SAVE_DIR");
+    snprintf(path, sizeof path, "%s/gemma-vocab.gguf", dir && *dir ? dir : tu_tmpdir());
+    qfit_gguf_writer *w = qfit_gguf_writer_new();
+    qfit_gguf_set_str(w, "general.architecture", "llama");
+    qfit_gguf_set_str(w, "general.name", "gemma-vocab-test");
+    qfit_gguf_set_u32(w, "llama.context_length", 512);
+    qfit_gguf_set_u32(w, "llama.embedding_length", 256);
+    qfit_gguf_set_u32(w, "llama.block_count", 1);
+    qfit_gguf_set_u32(w, "llama.feed_forward_length", 768);
+    qfit_gguf_set_u32(w, "llama.attention.head_count", 4);
+    qfit_gguf_set_u32(w, "llama.attention.head_count_kv", 4);
+    qfit_gguf_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-6f);
+    qfit_gguf_set_u32(w, "llama.rope.dimension_count", 64);
+    qfit_gguf_set_u32(w, "llama.vocab_size", (uint32_t) n);
+    qfit_gguf_set_str(w, "tokenizer.ggml.model", "llama");
+    qfit_gguf_set_str(w, "tokenizer.ggml.pre", "default");
+    qfit_gguf_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *) toks, n);
+    qfit_gguf_set_arr(w, "tokenizer.ggml.scores", QFIT_GGUF_FLOAT32, scores, n);
+    qfit_gguf_set_arr(w, "tokenizer.ggml.token_type", QFIT_GGUF_INT32, types, n);
+    qfit_gguf_set_u32(w, "tokenizer.ggml.bos_token_id", 2);
+    qfit_gguf_set_u32(w, "tokenizer.ggml.eos_token_id", 1);
+    qfit_gguf_set_u32(w, "tokenizer.ggml.unknown_token_id", 3);
+    qfit_gguf_set_u32(w, "tokenizer.ggml.padding_token_id", 0);
+    qfit_gguf_set_bool(w, "tokenizer.ggml.add_bos_token", true);
+    qfit_gguf_set_bool(w, "tokenizer.ggml.add_eos_token", false);
+    qfit_gguf_set_bool(w, "tokenizer.ggml.add_space_prefix", false);
+    char err[256] = "";
+    cr_assert_eq(qfit_gguf_writer_begin(w, path, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(qfit_gguf_writer_finish(w, err, sizeof err), 0, "%s", err);
+    qfit_gguf_writer_free(w);
+    for (size_t i = 0; i < n; i++) free(toks[i]);
+    free(toks);
+    free(scores);
+    free(types);
+    free(data);
+    qfit_gguf *g = qfit_gguf_open(path, err, sizeof err);
+    cr_assert(g, "%s", err);
+    qfit_tokenizer *t = qfit_tokenizer_from_gguf(g, err, sizeof err);
+    cr_assert(t, "gemma vocabulary: %s", err);
+    qfit_gguf_close(g);
+    return t;
+}
+
+/* Gemma's SentencePiece vocabulary without a space prefix, with user-defined tokens (runs
+ * of newlines, tabs and "▁", <unusedN>, HTML tags: matched in the raw text, always) and
+ * control tokens (<start_of_turn>, <mask>: only with parse_special), byte fallback: 294
+ * strings against llama.cpp's ids and detokenization (tests/data/tokenizer/gemma). */
+Test(tokenizer, gemma_llama_cpp_cases)
+{
+    qfit_tokenizer *t = gemma_tokenizer();
+    cr_expect(!qfit_tokenizer_add_space_prefix(t));
+    cr_expect_geq(check_peer_answers(t, "tests/data/tokenizer/gemma/cases.txt", "tests/data/tokenizer/gemma/ids.tsv"), 290);
+    qfit_tokenizer_free(t);
+}
+
+/* every token's piece (special off and on), end-of-generation and control flags, as
+ * llama.cpp reports them (pieces.tsv: piece TAB special piece TAB is_eog TAB is_control) */
+Test(tokenizer, gemma_pieces_as_llama_cpp)
+{
+    qfit_tokenizer *t = gemma_tokenizer();
+    size_t size = 0;
+    char *data = tu_read_file("tests/data/tokenizer/gemma/pieces.tsv", &size);
+    cr_assert(data, "tests/data/tokenizer/gemma/pieces.tsv missing");
+    char *cur = data;
+    int32_t id = 0;
+    for (char *line; (line = next_line(&cur)); id++) {
+        char *f[3];
+        char *p = line;
+        for (int i = 0; i < 3; i++) { f[i] = p ? strchr(p, '\t') : NULL; p = f[i] ? f[i] + 1 : NULL; }
+        cr_assert(f[2], "pieces.tsv line %d: four columns expected", id + 1);
+        for (int i = 0; i < 3; i++) *f[i] = 0;
+        const char *col[2] = { line, f[0] + 1 };
+        for (int sp = 0; sp < 2; sp++) {
+            char exp[256], got[256];
+            size_t el = unescape(col[sp], strlen(col[sp]), exp);
+            size_t gl = qfit_token_to_piece(t, id, got, sizeof got, 0, sp == 1);
+            cr_expect(gl == el && memcmp(got, exp, el) == 0, "token %d (special=%d): piece '%.*s', llama.cpp '%s'", id, sp,
+                      (int) gl, got, col[sp]);
+        }
+        cr_expect_eq(qfit_tokenizer_is_eog(t, id), f[1][1] == '1', "token %d: is_eog", id);
+        cr_expect_eq(qfit_tokenizer_is_control(t, id), f[2][1] == '1', "token %d: is_control", id);
+    }
+    cr_expect_eq(id, qfit_tokenizer_n_vocab(t));
+    free(data);
+    qfit_tokenizer_free(t);
+}
+
 /* pre-tokenizer splits, worked out by hand from the regexes */
 static void expect_split(const char *pre, const char *text, const char *const *want, size_t n_want)
 {
