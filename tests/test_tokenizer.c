@@ -646,14 +646,15 @@ static qfit_tokenizer *gemma_tokenizer(void)
 }
 
 /* Gemma's SentencePiece vocabulary without a space prefix, with user-defined tokens (runs
- * of newlines, tabs and "▁", <unusedN>, HTML tags: matched in the raw text, always) and
- * control tokens (<start_of_turn>, <mask>: only with parse_special), byte fallback: 294
- * strings against llama.cpp's ids and detokenization (tests/data/tokenizer/gemma). */
+ * of spaces, newlines and tabs, HTML tags: matched in the raw text, always), control tokens
+ * (<start_of_turn>, <unusedN>, <mask>: only with parse_special; merges may still spell one)
+ * and byte fallback: 303 strings against llama.cpp's ids and detokenization
+ * (tests/data/tokenizer/gemma). */
 Test(tokenizer, gemma_llama_cpp_cases)
 {
     qfit_tokenizer *t = gemma_tokenizer();
     cr_expect(!qfit_tokenizer_add_space_prefix(t));
-    cr_expect_geq(check_peer_answers(t, "tests/data/tokenizer/gemma/cases.txt", "tests/data/tokenizer/gemma/ids.tsv"), 290);
+    cr_expect_geq(check_peer_answers(t, "tests/data/tokenizer/gemma/cases.txt", "tests/data/tokenizer/gemma/ids.tsv"), 300);
     qfit_tokenizer_free(t);
 }
 

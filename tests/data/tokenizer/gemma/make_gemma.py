@@ -6,9 +6,8 @@
 vocab.tsv: one token a line, id order: text (\\xHH and \\\\ escapes) TAB score TAB type
 (tokenizer.ggml.token_type: 1 normal, 2 unknown, 3 control, 4 user-defined, 6 byte).
 The layout follows Gemma 2/3 GGUFs: <pad> 0, <eos> 1, <bos> 2, <unk> 3, <mask> 4, [@BOS@],
-<unusedN> (user-defined), <start_of_turn>/<end_of_turn> (control), user-defined runs of
-newlines, tabs and "▁" (spaces) and HTML tags, the 256 byte tokens, then normal pieces
-with falling scores (user-defined and control tokens score 0, as in Gemma).
+<unusedN>, <start_of_turn>/<end_of_turn> (control), user-defined runs of newlines, tabs and
+spaces and HTML tags, the 256 byte tokens, then normal pieces with falling scores.
 cases.txt: one string a line, same escapes.
 """
 import os, sys
@@ -16,15 +15,22 @@ import os, sys
 S = "\u2581"   # SentencePiece's space
 
 def vocab():
-    v = [("<pad>", 0.0, 3), ("<eos>", 0.0, 3), ("<bos>", 0.0, 3), ("<unk>", 0.0, 2), ("<mask>", 0.0, 3),
-         ("[@BOS@]", 0.0, 3)]
-    v += [("<unused%d>" % i, 0.0, 4) for i in range(10)]
-    v += [("<start_of_turn>", 0.0, 3), ("<end_of_turn>", 0.0, 3)]
-    v += [("\n" * k, 0.0, 4) for k in range(2, 7)]
-    v += [("\t" * k, 0.0, 4) for k in range(1, 4)]
-    v += [(S * k, 0.0, 4) for k in range(2, 9)]
-    v += [(t, 0.0, 4) for t in ["<table>", "<tr>", "<td>", "</td>", "</tr>", "</table>", "<h1>", "</h1>",
-                                "<b>", "</b>", "<br>", "<p>", "</p>", "<code>", "</code>"]]
+    # as convert_hf_to_gguf.py writes Gemma: the SentencePiece model's own pieces, then the
+    # entries of tokenizer_config.json's added_tokens_decoder on top (score -1000): special ones
+    # and those that look special (<mask>, [@BOS@], <unusedN>) CONTROL, the others USER_DEFINED
+    # with their "▁" turned back into spaces ("pre-normalized"); one "▁" run of the older
+    # converters (before that step) is kept as well
+    A = -1000.0
+    v = [("<pad>", 0.0, 3), ("<eos>", 0.0, 3), ("<bos>", 0.0, 3), ("<unk>", 0.0, 2), ("<mask>", A, 3),
+         ("[@BOS@]", A, 3)]
+    v += [("<unused%d>" % i, A, 3) for i in range(10)]
+    v += [("<start_of_turn>", A, 3), ("<end_of_turn>", A, 3)]
+    v += [("\n" * k, A, 4) for k in range(2, 7)]
+    v += [("\t" * k, A, 4) for k in range(1, 4)]
+    v += [(" " * k, A, 4) for k in range(2, 9)]
+    v += [(S * 16, A, 4)]
+    v += [(t, A, 4) for t in ["<table>", "<tr>", "<td>", "</td>", "</tr>", "</table>", "<h1>", "</h1>",
+                              "<b>", "</b>", "<br>", "<p>", "</p>", "<code>", "</code>"]]
     v += [("<0x%02X>" % b, 0.0, 6) for b in range(256)]
     normal = []
     # frequent words (with and without the space mark), then suffixes, then single characters
@@ -41,7 +47,8 @@ def vocab():
                S + "(", "()", "):", S + "=", "==", S + "+", S + "-", "->", "::", "//", "/*", "*/", S + "{",
                S + "}", S + "<", "</", "/>", "<!", "--", "...", S + "\"", "\"", S + "'", "'s", "n't",
                "\n", "\n" + S, S + "\n", "12", "123", "2024", S + "1", "00", "é", "ü", "ï", "中", "文", "日", "本",
-               "語", "は", "😀", S + "😀", "Ω", "ω", "Ж", "ж", S]
+               "語", "は", "😀", S + "😀", "Ω", "ω", "Ж", "ж", S,
+               "<m", "<ma", "sk", "sk>"]   # their merges spell the control token <mask>
     normal += list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
     normal += list(".,;:!?()[]{}<>=+-*/\\\"'#@$%^&_|~`")
     seen, out = set(t for t, _, _ in v), []
@@ -83,6 +90,8 @@ CASES = [
     "user\nmodel\n", "\nHello", "\n\nHello", "  \n  ", "Hello \n world", "Hello\n  world", "Hello\n\n  world",
     "   leading and trailing   ", "multiple     spaces     here", "a b c d e f g", "a  b  c",
     "spaces\u2581and\u2581marks", "tab\tand  space", "x\r\ny", "\r", "\r\n\r\n",
+    "a" + " " * 9 + "b", "a" + " " * 17 + "b", " " * 16, "\u2581" * 16, "a" + "\u2581" * 17 + "b",
+    "x  \n\n  y", " \t \t ", "<unused0> x", "x <unused0>",
 ]
 
 def cases():
