@@ -364,12 +364,15 @@ typedef struct {
     char **tok;
     int32_t *types;
     int64_t n_tok;
+    int32_t endoftext;   /* <|endoftext|>: bos and eos */
     char **merges;
     int64_t n_merges;
 } bpe_vocab;
 
-/* the vocabulary make_bpe.py writes from a merges file (see its header) */
-static void bpe_vocab_load_from(bpe_vocab *v, const char *merges_path)
+/* the vocabulary make_bpe.py writes from a merges file (see its header), with n_extra more
+ * special tokens (text, type) after its four */
+static void bpe_vocab_load_from(bpe_vocab *v, const char *merges_path, const char *const *extra,
+                                const int32_t *extra_types, int n_extra)
 {
     size_t size = 0;
     char *data = tu_read_file(merges_path, &size);
@@ -403,13 +406,15 @@ static void bpe_vocab_load_from(bpe_vocab *v, const char *merges_path)
     }
     const char *sp[] = { "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<tool>" };
     const int32_t ty[] = { 3, 3, 3, 4 };
+    v->endoftext = (int32_t) v->n_tok;
     for (int i = 0; i < 4; i++) { v->tok[v->n_tok] = strdup(sp[i]); v->types[v->n_tok++] = ty[i]; }
+    for (int i = 0; i < n_extra; i++) { v->tok[v->n_tok] = strdup(extra[i]); v->types[v->n_tok++] = extra_types[i]; }
     free(data);
 }
 
 static void bpe_vocab_load(bpe_vocab *v)
 {
-    bpe_vocab_load_from(v, "tests/data/tokenizer/bpe-merges.txt");
+    bpe_vocab_load_from(v, "tests/data/tokenizer/bpe-merges.txt", NULL, NULL, 0);
 }
 
 static void bpe_vocab_free(bpe_vocab *v)
@@ -431,7 +436,7 @@ static qfit_tokenizer *bpe_tokenizer(const bpe_vocab *v, const char *pre)
     p.types = v->types;
     p.n_merges = v->n_merges;
     p.merges = (const char *const *) v->merges;
-    p.bos = p.eos = (int32_t) v->n_tok - 4;   /* <|endoftext|> */
+    p.bos = p.eos = v->endoftext;
     p.add_bos = 1;
     p.add_eos = 0;
     char err[256] = "";
@@ -556,21 +561,60 @@ static int check_peer_answers(const qfit_tokenizer *t, const char *cases_path, c
     return rows;
 }
 
+/* Compares every token's piece (special off and on) and its end-of-generation and control
+ * flags with a file peer-wpm.c wrote: piece TAB special piece TAB is_eog TAB is_control. */
+static void check_peer_pieces(const qfit_tokenizer *t, const char *path)
+{
+    size_t size = 0;
+    char *data = tu_read_file(path, &size);
+    cr_assert(data, "%s missing", path);
+    char *cur = data;
+    int32_t id = 0;
+    for (char *line; (line = next_line(&cur)); id++) {
+        char *f[3];
+        char *p = line;
+        for (int i = 0; i < 3; i++) { f[i] = p ? strchr(p, '\t') : NULL; p = f[i] ? f[i] + 1 : NULL; }
+        cr_assert(f[2], "%s line %d: four columns expected", path, id + 1);
+        for (int i = 0; i < 3; i++) *f[i] = 0;
+        const char *col[2] = { line, f[0] + 1 };
+        for (int sp = 0; sp < 2; sp++) {
+            char exp[256], got[256];
+            size_t el = unescape(col[sp], strlen(col[sp]), exp);
+            size_t gl = qfit_token_to_piece(t, id, got, sizeof got, 0, sp == 1);
+            cr_expect(gl == el && memcmp(got, exp, el) == 0, "token %d (special=%d): piece '%.*s', llama.cpp '%s'", id, sp,
+                      (int) gl, got, col[sp]);
+        }
+        cr_expect_eq(qfit_tokenizer_is_eog(t, id), f[1][1] == '1', "token %d: is_eog", id);
+        cr_expect_eq(qfit_tokenizer_is_control(t, id), f[2][1] == '1', "token %d: is_control", id);
+    }
+    cr_expect_eq(id, qfit_tokenizer_n_vocab(t));
+    free(data);
+}
+
 /* The o200k pre-tokenizer (tokenizer.ggml.pre "gpt-4o", "llama4": gpt-oss, Llama 4 and
  * other GPT-4o-style vocabularies) on a byte-level vocabulary whose merges were trained
  * on the cases themselves (so that they cross case changes, contractions and digit
  * groups: a split in the wrong place changes the ids), against llama.cpp's ids
- * (tests/data/tokenizer/o200k, make-refs.sh). */
+ * (tests/data/tokenizer/o200k, make-refs.sh). The vocabulary also has gpt-oss's harmony
+ * tokens, as control tokens like in its GGUFs: llama.cpp matches <|start|>, <|channel|>,
+ * <|message|>, <|constrain|> in any text and renders them always, and <|end|> (with
+ * <|return|> and <|call|> present) does not end generation. */
+static const char *const harmony[] = { "<|start|>", "<|end|>", "<|message|>", "<|channel|>", "<|constrain|>",
+                                       "<|return|>", "<|call|>" };
+static const int32_t harmony_types[] = { 3, 3, 3, 3, 3, 3, 3 };
+#define N_HARMONY 7
+
 Test(tokenizer, o200k_llama_cpp_cases)
 {
     bpe_vocab v;
-    bpe_vocab_load_from(&v, "tests/data/tokenizer/o200k/merges.txt");
+    bpe_vocab_load_from(&v, "tests/data/tokenizer/o200k/merges.txt", harmony, harmony_types, N_HARMONY);
     const char *pres[] = { "gpt-4o", "llama4" };
     for (int i = 0; i < 2; i++) {
         qfit_tokenizer *t = bpe_tokenizer(&v, pres[i]);
         char ids[128];
         snprintf(ids, sizeof ids, "tests/data/tokenizer/o200k/ids-%s.tsv", pres[i]);
         cr_expect_geq(check_peer_answers(t, "tests/data/tokenizer/o200k/cases.txt", ids), 400);
+        if (i == 0) check_peer_pieces(t, "tests/data/tokenizer/o200k/pieces-gpt-4o.tsv");
         qfit_tokenizer_free(t);
     }
     bpe_vocab_free(&v);
@@ -659,34 +703,11 @@ Test(tokenizer, gemma_llama_cpp_cases)
 }
 
 /* every token's piece (special off and on), end-of-generation and control flags, as
- * llama.cpp reports them (pieces.tsv: piece TAB special piece TAB is_eog TAB is_control) */
+ * llama.cpp reports them */
 Test(tokenizer, gemma_pieces_as_llama_cpp)
 {
     qfit_tokenizer *t = gemma_tokenizer();
-    size_t size = 0;
-    char *data = tu_read_file("tests/data/tokenizer/gemma/pieces.tsv", &size);
-    cr_assert(data, "tests/data/tokenizer/gemma/pieces.tsv missing");
-    char *cur = data;
-    int32_t id = 0;
-    for (char *line; (line = next_line(&cur)); id++) {
-        char *f[3];
-        char *p = line;
-        for (int i = 0; i < 3; i++) { f[i] = p ? strchr(p, '\t') : NULL; p = f[i] ? f[i] + 1 : NULL; }
-        cr_assert(f[2], "pieces.tsv line %d: four columns expected", id + 1);
-        for (int i = 0; i < 3; i++) *f[i] = 0;
-        const char *col[2] = { line, f[0] + 1 };
-        for (int sp = 0; sp < 2; sp++) {
-            char exp[256], got[256];
-            size_t el = unescape(col[sp], strlen(col[sp]), exp);
-            size_t gl = qfit_token_to_piece(t, id, got, sizeof got, 0, sp == 1);
-            cr_expect(gl == el && memcmp(got, exp, el) == 0, "token %d (special=%d): piece '%.*s', llama.cpp '%s'", id, sp,
-                      (int) gl, got, col[sp]);
-        }
-        cr_expect_eq(qfit_tokenizer_is_eog(t, id), f[1][1] == '1', "token %d: is_eog", id);
-        cr_expect_eq(qfit_tokenizer_is_control(t, id), f[2][1] == '1', "token %d: is_control", id);
-    }
-    cr_expect_eq(id, qfit_tokenizer_n_vocab(t));
-    free(data);
+    check_peer_pieces(t, "tests/data/tokenizer/gemma/pieces.tsv");
     qfit_tokenizer_free(t);
 }
 
@@ -740,6 +761,18 @@ Test(tokenizer, bpe_pretokenizer_splits)
                             " ", "123", "45", " x", "!/\n\n", "y" };
     expect_split("gpt-4o", "HelloWorld's don'T HELLOworld \xC3\xA9" "COLE \xC3\x89" "cole\xC3\x89" "cole 12345 x!/\n\ny", o200k,
                  sizeof o200k / sizeof o200k[0]);
+    /* a long run of letters is one piece (CJK text has no spaces): a regex that backtracks per
+     * character fails there with PCRE2's match limit */
+    const char *unit[] = { "\xE4\xB8\xAD", "a", "A", "\xC3\x89" };
+    for (int u = 0; u < 4; u++) {
+        size_t ul = strlen(unit[u]), reps = 200000;
+        char *run = malloc(ul * reps + 1);
+        for (size_t i = 0; i < reps; i++) memcpy(run + i * ul, unit[u], ul);
+        run[ul * reps] = 0;
+        const char *whole[] = { run };
+        expect_split("gpt-4o", run, whole, 1);
+        free(run);
+    }
 }
 
 Test(tokenizer, bpe_byte_mapping_round_trip)

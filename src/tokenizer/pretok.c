@@ -25,13 +25,15 @@
 #define RX_LLAMA3 "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
 /* o200k (GPT-4o, gpt-oss, Llama 4): upper-then-lower letter runs with an optional
  * contraction. tokenizer.json says [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+;
- * llama.cpp writes "a letter that is not a-z" and "a letter that is not A-Z" instead and
- * runs it on text whose non-ASCII letters are collapsed to one "letter" byte, so such a
- * letter is upper and lower case at once ("ÉcoleÉcole" stays whole). Under PCRE2 [^a-z]
- * is ASCII-only too: the same regex gives llama.cpp's pieces. */
+ * llama.cpp writes ((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+ instead ("a letter that is
+ * not a-z", then "a letter that is not A-Z") and runs it on text whose non-ASCII letters
+ * are collapsed to one "letter" byte, so such a letter is upper and lower case at once
+ * ("ÉcoleÉcole" stays whole). [^\P{L}a-z] is that class in one piece (PCRE2's [^a-z] is
+ * ASCII-only too); a repeated group would cost PCRE2 a backtracking frame per character
+ * and hit its match limit on long runs of letters (CJK text without spaces). */
 #define RX_GPT4O_CONTRACTION "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?"
-#define RX_GPT4O "[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}])([^a-z]))*((?=[\\p{L}])([^A-Z]))+" RX_GPT4O_CONTRACTION \
-    "|[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}])([^a-z]))+((?=[\\p{L}])([^A-Z]))*" RX_GPT4O_CONTRACTION \
+#define RX_GPT4O "[^\\r\\n\\p{L}\\p{N}]?[^\\P{L}a-z]*[^\\P{L}A-Z]+" RX_GPT4O_CONTRACTION \
+    "|[^\\r\\n\\p{L}\\p{N}]?[^\\P{L}a-z]+[^\\P{L}A-Z]*" RX_GPT4O_CONTRACTION \
     "|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
 #define RX_QWEN2 "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
 

@@ -4,7 +4,7 @@
 # 1. make_cases.py writes cases.txt and the training text; make_bpe.py trains merges.txt;
 # 2. make_bpe.py writes one vocabulary-only GGUF per pre-tokenizer name;
 # 3. ../wpm/peer-wpm.c, built against the peer's prebuilt llama.cpp, writes llama.cpp's
-#    answers for every case into ids-<pre>.tsv.
+#    answers for every case into ids-<pre>.tsv, and every token's piece into pieces-gpt-4o.tsv.
 set -eu
 cd "$(dirname "$0")/../../../.."
 SHARED=${QFIT_SHARED:-../shared}
@@ -18,8 +18,11 @@ cc -O2 -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare \
    -L"$PEER_HOME/build/lib" -lllama -lggml -lggml-base -Wl,-rpath,"$PEER_HOME/build/lib" -ldl -lm -lpthread
 python3 $OUT/make_cases.py $OUT "$TMP/train.txt"
 python3 tests/data/tokenizer/make_bpe.py merges "$TMP/train.txt" 700 > $OUT/merges.txt
+# gpt-oss's harmony tokens, control tokens as in its GGUFs (the test vocabulary adds the same)
+HARMONY='<|start|>:3 <|end|>:3 <|message|>:3 <|channel|>:3 <|constrain|>:3 <|return|>:3 <|call|>:3'
 for pre in gpt-4o llama4; do
-    python3 tests/data/tokenizer/make_bpe.py gguf $OUT/merges.txt $pre "$TMP/$pre.gguf"
-    "$TMP/peer-wpm" "$TMP/$pre.gguf" $OUT/cases.txt $OUT/ids-$pre.tsv
+    python3 tests/data/tokenizer/make_bpe.py gguf $OUT/merges.txt $pre "$TMP/$pre.gguf" $HARMONY
 done
-echo "wrote $OUT/cases.txt, merges.txt and ids-*.tsv"
+"$TMP/peer-wpm" "$TMP/gpt-4o.gguf" $OUT/cases.txt $OUT/ids-gpt-4o.tsv $OUT/pieces-gpt-4o.tsv
+"$TMP/peer-wpm" "$TMP/llama4.gguf" $OUT/cases.txt $OUT/ids-llama4.tsv
+echo "wrote $OUT/cases.txt, merges.txt, ids-*.tsv and pieces-gpt-4o.tsv"

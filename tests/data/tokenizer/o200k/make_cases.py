@@ -31,6 +31,11 @@ HAND = [
     "<|endoftext|>", "<|im_start|>user\nhi<|im_end|>", "<tool>call</tool>", "x<tool>y", "hi <|endoftext|> there",
     "ÀÁÂÃÄÅ àáâãäå", "ÇçĞğŞş", "ĳ Ĳ", "ŉ", "Ǳ ǲ ǳ", "ʼn", "ˈstress", "ꙮ", "𝐇𝐞𝐥𝐥𝐨 𝕳𝖊𝖑𝖑𝖔", "𐐀𐐨",
     "", "x", "X", "1", "_", "-", "\u200b", "a\u200bb", "a\u200db", "\ufeffbom",
+    # gpt-oss harmony format (its special tokens are in the test vocabulary)
+    "<|start|>assistant<|channel|>final<|message|>Hi there<|end|>", "<|start|>user<|message|>What's 2+2?<|end|>",
+    "<|channel|>analysis<|message|>Let's think.<|end|><|start|>assistant", "x<|constrain|>json", "<|return|>",
+    "<|call|>", "a<|end|>b", "to=functions.get_weather <|constrain|>json<|message|>{\"city\":\"Paris\"}<|call|>",
+    " <|message|> ", "<|message|><|message|>", "<|start|", "|start|>", "<|Start|>",
 ]
 
 WORDS = ["the", "The", "THE", "tHe", "word", "Word", "WORD", "wOrD", "café", "Café", "CAFÉ", "naïve", "Naïve",
