@@ -599,15 +599,17 @@ static void check_peer_pieces(const qfit_tokenizer *t, const char *path)
  * tokens, as control tokens like in its GGUFs: llama.cpp matches <|start|>, <|channel|>,
  * <|message|>, <|constrain|> in any text and renders them always, and <|end|> (with
  * <|return|> and <|call|> present) does not end generation. */
-static const char *const harmony[] = { "<|start|>", "<|end|>", "<|message|>", "<|channel|>", "<|constrain|>",
-                                       "<|return|>", "<|call|>" };
-static const int32_t harmony_types[] = { 3, 3, 3, 3, 3, 3, 3 };
-#define N_HARMONY 7
+/* gpt-oss's harmony tokens, then two normal tokens no merge reaches ("qqq", " QQQ"): with
+ * ignore_merges (not set for o200k) the words would become them */
+static const char *const o200k_extra[] = { "<|start|>", "<|end|>", "<|message|>", "<|channel|>", "<|constrain|>",
+                                           "<|return|>", "<|call|>", "qqq", "\xC4\xA0QQQ" };
+static const int32_t o200k_extra_types[] = { 3, 3, 3, 3, 3, 3, 3, 1, 1 };
+#define N_O200K_EXTRA 9
 
 Test(tokenizer, o200k_llama_cpp_cases)
 {
     bpe_vocab v;
-    bpe_vocab_load_from(&v, "tests/data/tokenizer/o200k/merges.txt", harmony, harmony_types, N_HARMONY);
+    bpe_vocab_load_from(&v, "tests/data/tokenizer/o200k/merges.txt", o200k_extra, o200k_extra_types, N_O200K_EXTRA);
     const char *pres[] = { "gpt-4o", "llama4" };
     for (int i = 0; i < 2; i++) {
         qfit_tokenizer *t = bpe_tokenizer(&v, pres[i]);

@@ -18,10 +18,11 @@ cc -O2 -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare \
    -L"$PEER_HOME/build/lib" -lllama -lggml -lggml-base -Wl,-rpath,"$PEER_HOME/build/lib" -ldl -lm -lpthread
 python3 $OUT/make_cases.py $OUT "$TMP/train.txt"
 python3 tests/data/tokenizer/make_bpe.py merges "$TMP/train.txt" 700 > $OUT/merges.txt
-# gpt-oss's harmony tokens, control tokens as in its GGUFs (the test vocabulary adds the same)
-HARMONY='<|start|>:3 <|end|>:3 <|message|>:3 <|channel|>:3 <|constrain|>:3 <|return|>:3 <|call|>:3'
+# gpt-oss's harmony tokens, control tokens as in its GGUFs, and two normal tokens no merge
+# reaches (they show whether merges are ignored); the test vocabulary adds the same
+EXTRA='<|start|>:3 <|end|>:3 <|message|>:3 <|channel|>:3 <|constrain|>:3 <|return|>:3 <|call|>:3 qqq:1 ĠQQQ:1'
 for pre in gpt-4o llama4; do
-    python3 tests/data/tokenizer/make_bpe.py gguf $OUT/merges.txt $pre "$TMP/$pre.gguf" $HARMONY
+    python3 tests/data/tokenizer/make_bpe.py gguf $OUT/merges.txt $pre "$TMP/$pre.gguf" $EXTRA
 done
 "$TMP/peer-wpm" "$TMP/gpt-4o.gguf" $OUT/cases.txt $OUT/ids-gpt-4o.tsv $OUT/pieces-gpt-4o.tsv
 "$TMP/peer-wpm" "$TMP/llama4.gguf" $OUT/cases.txt $OUT/ids-llama4.tsv

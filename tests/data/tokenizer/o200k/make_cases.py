@@ -38,6 +38,10 @@ HAND = [
     " <|message|> ", "<|message|><|message|>", "<|start|", "|start|>", "<|Start|>",
 ]
 
+# words that are whole tokens no merge reaches (merges are not ignored for o200k): cases, but
+# kept out of the training text so that no merge builds them
+UNTRAINED = ["qqq", " QQQ", "qqq QQQ qqqq"]
+
 WORDS = ["the", "The", "THE", "tHe", "word", "Word", "WORD", "wOrD", "café", "Café", "CAFÉ", "naïve", "Naïve",
          "über", "Über", "ÜBER", "中文", "テスト", "Ωmega", "Δelta", "δΕΛΤΑ", "Привет", "ПРИВЕТ", "mixedCase", "ABCdef",
          "abcDEF", "x1", "X1", "1x", "a_b", "A_B", "hello123World", "you're", "YOU'RE", "You'Re", "it's", "IT's"]
@@ -69,11 +73,13 @@ def raw_esc(s):
 if __name__ == "__main__":
     d = sys.argv[1]
     cases = gen()
+    train = list(cases)
+    cases += UNTRAINED
     with open(os.path.join(d, "cases.txt"), "w", encoding="utf-8", newline="\n") as f:
         for c in cases:
             f.write(raw_esc(c) + "\n")
     # training text for the merges: every case, several times, so that merges cross case
     # boundaries (camelCase, ÉCOLEécole) and the pieces of contractions and digits
     with open(sys.argv[2], "w", encoding="utf-8", newline="\n") as f:
-        for c in cases * 3:
+        for c in train * 3:
             f.write(c + "\n")
