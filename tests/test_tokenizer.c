@@ -364,16 +364,19 @@ typedef struct {
     char **tok;
     int32_t *types;
     int64_t n_tok;
+    int32_t endoftext;   /* <|endoftext|>: bos and eos */
     char **merges;
     int64_t n_merges;
 } bpe_vocab;
 
-/* the vocabulary make_bpe.py writes (see its header) */
-static void bpe_vocab_load(bpe_vocab *v)
+/* the vocabulary make_bpe.py writes from a merges file (see its header), with n_extra more
+ * special tokens (text, type) after its four */
+static void bpe_vocab_load_from(bpe_vocab *v, const char *merges_path, const char *const *extra,
+                                const int32_t *extra_types, int n_extra)
 {
     size_t size = 0;
-    char *data = tu_read_file("tests/data/tokenizer/bpe-merges.txt", &size);
-    cr_assert(data, "tests/data/tokenizer/bpe-merges.txt missing");
+    char *data = tu_read_file(merges_path, &size);
+    cr_assert(data, "%s missing", merges_path);
     memset(v, 0, sizeof *v);
     v->tok = calloc(2000, sizeof *v->tok);
     v->types = calloc(2000, sizeof *v->types);
@@ -403,8 +406,15 @@ static void bpe_vocab_load(bpe_vocab *v)
     }
     const char *sp[] = { "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<tool>" };
     const int32_t ty[] = { 3, 3, 3, 4 };
+    v->endoftext = (int32_t) v->n_tok;
     for (int i = 0; i < 4; i++) { v->tok[v->n_tok] = strdup(sp[i]); v->types[v->n_tok++] = ty[i]; }
+    for (int i = 0; i < n_extra; i++) { v->tok[v->n_tok] = strdup(extra[i]); v->types[v->n_tok++] = extra_types[i]; }
     free(data);
+}
+
+static void bpe_vocab_load(bpe_vocab *v)
+{
+    bpe_vocab_load_from(v, "tests/data/tokenizer/bpe-merges.txt", NULL, NULL, 0);
 }
 
 static void bpe_vocab_free(bpe_vocab *v)
@@ -426,7 +436,7 @@ static qfit_tokenizer *bpe_tokenizer(const bpe_vocab *v, const char *pre)
     p.types = v->types;
     p.n_merges = v->n_merges;
     p.merges = (const char *const *) v->merges;
-    p.bos = p.eos = (int32_t) v->n_tok - 4;   /* <|endoftext|> */
+    p.bos = p.eos = v->endoftext;
     p.add_bos = 1;
     p.add_eos = 0;
     char err[256] = "";
@@ -478,6 +488,253 @@ Test(tokenizer, bpe_llama_cpp_cases)
     bpe_vocab_free(&v);
 }
 
+/* ------------------------------------------------------------ llama.cpp's answers, case by case */
+
+static char *next_line(char **cur)
+{
+    char *line = *cur;
+    if (!line || !*line) return NULL;
+    char *nl = strchr(line, '\n');
+    if (nl) *nl = 0;
+    *cur = nl ? nl + 1 : NULL;
+    return line;
+}
+
+static void expect_detok(const qfit_tokenizer *t, const int32_t *ids, size_t n, bool rm, bool unparse,
+                         const char *esc, size_t esc_len, const char *what)
+{
+    char exp[4096];
+    size_t exp_len = unescape(esc, esc_len, exp);
+    size_t len = 0;
+    char *got = qfit_detokenize_alloc(t, ids, n, rm, unparse, &len);
+    cr_assert(got);
+    cr_expect(len == exp_len && memcmp(got, exp, len) == 0, "%s: detokenize(remove_special=%d unparse_special=%d) is '%s', llama.cpp '%.*s'",
+              what, rm, unparse, got, (int) esc_len, esc);
+    free(got);
+}
+
+/* Compares a tokenizer with a file that tests/data/tokenizer/wpm/peer-wpm.c wrote from
+ * llama.cpp: an "#info n_vocab bos eos sep pad mask nl add_bos add_eos add_sep" line,
+ * then for each line of cases_path: ids(add_special=1, parse_special=0) TAB ids(0, 0)
+ * TAB ids(1, 1) TAB detokenize(first ids, 0, 0) TAB detokenize(first ids, 1, 1).
+ * Returns the number of cases. */
+static int check_peer_answers(const qfit_tokenizer *t, const char *cases_path, const char *ids_path)
+{
+    size_t size = 0;
+    char *cases = tu_read_file(cases_path, &size), *answers = tu_read_file(ids_path, &size);
+    cr_assert(cases && answers, "%s or %s missing", cases_path, ids_path);
+    char *cc = cases, *ac = answers;
+    char *info = next_line(&ac);
+    int nv, bos, eos, sep, pad, mask, nl, ab, ae, as;
+    cr_assert(info && sscanf(info, "#info %d %d %d %d %d %d %d %d %d %d", &nv, &bos, &eos, &sep, &pad, &mask, &nl,
+                             &ab, &ae, &as) == 10, "%s: bad #info line", ids_path);
+    cr_expect_eq(qfit_tokenizer_n_vocab(t), nv);
+    cr_expect_eq(qfit_tokenizer_bos(t), bos);
+    cr_expect_eq(qfit_tokenizer_eos(t), eos);
+    cr_expect_eq(qfit_tokenizer_nl(t), nl);
+    cr_expect_eq(qfit_tokenizer_add_bos(t), ab != 0);
+    cr_expect_eq(qfit_tokenizer_add_eos(t), ae != 0);
+    int rows = 0;
+    for (char *c, *a; (c = next_line(&cc)) && (a = next_line(&ac)); rows++) {
+        char *f[4];
+        char *p = a;
+        for (int i = 0; i < 4; i++) { f[i] = p ? strchr(p, '\t') : NULL; p = f[i] ? f[i] + 1 : NULL; }
+        cr_assert(f[3], "%s line %d: five columns expected", ids_path, rows + 2);
+        for (int i = 0; i < 4; i++) *f[i] = 0;
+        char text[4096];
+        size_t len = unescape(c, strlen(c), text);
+        int32_t exp[3][1024];
+        size_t n[3];
+        const char *col[3] = { a, f[0] + 1, f[1] + 1 };
+        for (int k = 0; k < 3; k++) n[k] = parse_ids(col[k], exp[k], 1024);
+        char what[300];
+        snprintf(what, sizeof what, "case %d '%s'", rows + 1, c);
+        assert_ids(t, text, len, true, false, exp[0], n[0], what);
+        assert_ids(t, text, len, false, false, exp[1], n[1], what);
+        assert_ids(t, text, len, true, true, exp[2], n[2], what);
+        expect_detok(t, exp[0], n[0], false, false, f[2] + 1, strlen(f[2] + 1), what);
+        expect_detok(t, exp[0], n[0], true, true, f[3] + 1, strlen(f[3] + 1), what);
+    }
+    cr_expect_null(next_line(&ac), "%s has more lines than %s", ids_path, cases_path);
+    free(cases);
+    free(answers);
+    return rows;
+}
+
+/* Compares every token's piece (special off and on) and its end-of-generation and control
+ * flags with a file peer-wpm.c wrote: piece TAB special piece TAB is_eog TAB is_control. */
+static void check_peer_pieces(const qfit_tokenizer *t, const char *path)
+{
+    size_t size = 0;
+    char *data = tu_read_file(path, &size);
+    cr_assert(data, "%s missing", path);
+    char *cur = data;
+    int32_t id = 0;
+    for (char *line; (line = next_line(&cur)); id++) {
+        char *f[3];
+        char *p = line;
+        for (int i = 0; i < 3; i++) { f[i] = p ? strchr(p, '\t') : NULL; p = f[i] ? f[i] + 1 : NULL; }
+        cr_assert(f[2], "%s line %d: four columns expected", path, id + 1);
+        for (int i = 0; i < 3; i++) *f[i] = 0;
+        const char *col[2] = { line, f[0] + 1 };
+        for (int sp = 0; sp < 2; sp++) {
+            char exp[256], got[256];
+            size_t el = unescape(col[sp], strlen(col[sp]), exp);
+            size_t gl = qfit_token_to_piece(t, id, got, sizeof got, 0, sp == 1);
+            cr_expect(gl == el && memcmp(got, exp, el) == 0, "token %d (special=%d): piece '%.*s', llama.cpp '%s'", id, sp,
+                      (int) gl, got, col[sp]);
+        }
+        cr_expect_eq(qfit_tokenizer_is_eog(t, id), f[1][1] == '1', "token %d: is_eog", id);
+        cr_expect_eq(qfit_tokenizer_is_control(t, id), f[2][1] == '1', "token %d: is_control", id);
+    }
+    cr_expect_eq(id, qfit_tokenizer_n_vocab(t));
+    free(data);
+}
+
+/* The o200k pre-tokenizer (tokenizer.ggml.pre "gpt-4o", "llama4": gpt-oss, Llama 4 and
+ * other GPT-4o-style vocabularies) on a byte-level vocabulary whose merges were trained
+ * on the cases themselves (so that they cross case changes, contractions and digit
+ * groups: a split in the wrong place changes the ids), against llama.cpp's ids
+ * (tests/data/tokenizer/o200k, make-refs.sh). The vocabulary also has gpt-oss's harmony
+ * tokens, as control tokens like in its GGUFs: llama.cpp matches <|start|>, <|channel|>,
+ * <|message|>, <|constrain|> in any text and renders them always, and <|end|> (with
+ * <|return|> and <|call|> present) does not end generation. */
+/* gpt-oss's harmony tokens, then two normal tokens no merge reaches ("qqq", " QQQ"): with
+ * ignore_merges (not set for o200k) the words would become them */
+static const char *const o200k_extra[] = { "<|start|>", "<|end|>", "<|message|>", "<|channel|>", "<|constrain|>",
+                                           "<|return|>", "<|call|>", "qqq", "\xC4\xA0QQQ" };
+static const int32_t o200k_extra_types[] = { 3, 3, 3, 3, 3, 3, 3, 1, 1 };
+#define N_O200K_EXTRA 9
+
+Test(tokenizer, o200k_llama_cpp_cases)
+{
+    bpe_vocab v;
+    bpe_vocab_load_from(&v, "tests/data/tokenizer/o200k/merges.txt", o200k_extra, o200k_extra_types, N_O200K_EXTRA);
+    const char *pres[] = { "gpt-4o", "llama4" };
+    for (int i = 0; i < 2; i++) {
+        qfit_tokenizer *t = bpe_tokenizer(&v, pres[i]);
+        char ids[128];
+        snprintf(ids, sizeof ids, "tests/data/tokenizer/o200k/ids-%s.tsv", pres[i]);
+        cr_expect_geq(check_peer_answers(t, "tests/data/tokenizer/o200k/cases.txt", ids), 400);
+        if (i == 0) check_peer_pieces(t, "tests/data/tokenizer/o200k/pieces-gpt-4o.tsv");
+        qfit_tokenizer_free(t);
+    }
+    bpe_vocab_free(&v);
+}
+
+/* ------------------------------------------------------------ Gemma-style SentencePiece */
+
+/* Writes the Gemma-like vocabulary of tests/data/tokenizer/gemma/vocab.tsv (make_gemma.py)
+ * as a vocabulary-only GGUF the way Gemma 2/3 GGUFs store theirs: model "llama", scores,
+ * token types, bos 2, eos 1, unk 3, pad 0, add_bos_token true, add_eos_token false,
+ * add_space_prefix false (general.architecture "llama" with the hyper-parameters llama.cpp
+ * reads before it stops at vocab_only). QFIT_GEMMA_SAVE_DIR keeps the file there (make-refs.sh). */
+static qfit_tokenizer *gemma_tokenizer(void)
+{
+    size_t size = 0;
+    char *data = tu_read_file("tests/data/tokenizer/gemma/vocab.tsv", &size);
+    cr_assert(data, "tests/data/tokenizer/gemma/vocab.tsv missing");
+    char **toks = calloc(1024, sizeof *toks);
+    float *scores = calloc(1024, sizeof *scores);
+    int32_t *types = calloc(1024, sizeof *types);
+    size_t n = 0;
+    char *cur = data;
+    for (char *line; (line = next_line(&cur)) && n < 1024; n++) {
+        char *t1 = strchr(line, '\t'), *t2 = t1 ? strchr(t1 + 1, '\t') : NULL;
+        cr_assert(t2, "vocab.tsv line %zu: three columns expected", n + 1);
+        toks[n] = malloc((size_t) (t1 - line) + 1);
+        toks[n][unescape(line, (size_t) (t1 - line), toks[n])] = 0;
+        scores[n] = strtof(t1 + 1, NULL);
+        types[n] = (int32_t) strtol(t2 + 1, NULL, 10);
+    }
+    char path[512];
+    const char *dir = getenv("QFIT_GEMMA_SAVE_DIR");
+    snprintf(path, sizeof path, "%s/gemma-vocab.gguf", dir && *dir ? dir : tu_tmpdir());
+    qfit_gguf_writer *w = qfit_gguf_writer_new();
+    qfit_gguf_set_str(w, "general.architecture", "llama");
+    qfit_gguf_set_str(w, "general.name", "gemma-vocab-test");
+    qfit_gguf_set_u32(w, "llama.context_length", 512);
+    qfit_gguf_set_u32(w, "llama.embedding_length", 256);
+    qfit_gguf_set_u32(w, "llama.block_count", 1);
+    qfit_gguf_set_u32(w, "llama.feed_forward_length", 768);
+    qfit_gguf_set_u32(w, "llama.attention.head_count", 4);
+    qfit_gguf_set_u32(w, "llama.attention.head_count_kv", 4);
+    qfit_gguf_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-6f);
+    qfit_gguf_set_u32(w, "llama.rope.dimension_count", 64);
+    qfit_gguf_set_u32(w, "llama.vocab_size", (uint32_t) n);
+    qfit_gguf_set_str(w, "tokenizer.ggml.model", "llama");
+    qfit_gguf_set_str(w, "tokenizer.ggml.pre", "default");
+    qfit_gguf_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *) toks, n);
+    qfit_gguf_set_arr(w, "tokenizer.ggml.scores", QFIT_GGUF_FLOAT32, scores, n);
+    qfit_gguf_set_arr(w, "tokenizer.ggml.token_type", QFIT_GGUF_INT32, types, n);
+    qfit_gguf_set_u32(w, "tokenizer.ggml.bos_token_id", 2);
+    qfit_gguf_set_u32(w, "tokenizer.ggml.eos_token_id", 1);
+    qfit_gguf_set_u32(w, "tokenizer.ggml.unknown_token_id", 3);
+    qfit_gguf_set_u32(w, "tokenizer.ggml.padding_token_id", 0);
+    qfit_gguf_set_bool(w, "tokenizer.ggml.add_bos_token", true);
+    qfit_gguf_set_bool(w, "tokenizer.ggml.add_eos_token", false);
+    qfit_gguf_set_bool(w, "tokenizer.ggml.add_space_prefix", false);
+    char err[256] = "";
+    cr_assert_eq(qfit_gguf_writer_begin(w, path, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(qfit_gguf_writer_finish(w, err, sizeof err), 0, "%s", err);
+    qfit_gguf_writer_free(w);
+    for (size_t i = 0; i < n; i++) free(toks[i]);
+    free(toks);
+    free(scores);
+    free(types);
+    free(data);
+    qfit_gguf *g = qfit_gguf_open(path, err, sizeof err);
+    cr_assert(g, "%s", err);
+    qfit_tokenizer *t = qfit_tokenizer_from_gguf(g, err, sizeof err);
+    cr_assert(t, "gemma vocabulary: %s", err);
+    qfit_gguf_close(g);
+    return t;
+}
+
+/* Gemma's SentencePiece vocabulary without a space prefix, with user-defined tokens (runs
+ * of spaces, newlines and tabs, HTML tags: matched in the raw text, always), control tokens
+ * (<start_of_turn>, <unusedN>, <mask>: only with parse_special; merges may still spell one)
+ * and byte fallback: 303 strings against llama.cpp's ids and detokenization
+ * (tests/data/tokenizer/gemma). */
+Test(tokenizer, gemma_llama_cpp_cases)
+{
+    qfit_tokenizer *t = gemma_tokenizer();
+    cr_expect(!qfit_tokenizer_add_space_prefix(t));
+    cr_expect_geq(check_peer_answers(t, "tests/data/tokenizer/gemma/cases.txt", "tests/data/tokenizer/gemma/ids.tsv"), 300);
+    /* and every case comes back from its ids (BOS removed, control tokens rendered), but
+     * those with a literal "▁": it reads back as a space, in llama.cpp too */
+    size_t size = 0;
+    char *cases = tu_read_file("tests/data/tokenizer/gemma/cases.txt", &size), *cur = cases;
+    cr_assert(cases);
+    int round_trips = 0;
+    for (char *c; (c = next_line(&cur));) {
+        char text[4096];
+        size_t len = unescape(c, strlen(c), text);
+        text[len] = 0;
+        if (strstr(text, "\xE2\x96\x81")) continue;
+        int32_t *ids = NULL;
+        size_t n = 0, back_len = 0;
+        cr_assert_eq(qfit_tokenize_alloc(t, text, len, true, false, &ids, &n), 0);
+        char *back = qfit_detokenize_alloc(t, ids, n, true, true, &back_len);
+        cr_expect(back_len == len && memcmp(back, text, len) == 0, "'%s' comes back as '%s'", c, back);
+        round_trips++;
+        free(back);
+        free(ids);
+    }
+    cr_expect_geq(round_trips, 290);
+    free(cases);
+    qfit_tokenizer_free(t);
+}
+
+/* every token's piece (special off and on), end-of-generation and control flags, as
+ * llama.cpp reports them */
+Test(tokenizer, gemma_pieces_as_llama_cpp)
+{
+    qfit_tokenizer *t = gemma_tokenizer();
+    check_peer_pieces(t, "tests/data/tokenizer/gemma/pieces.tsv");
+    qfit_tokenizer_free(t);
+}
+
 /* pre-tokenizer splits, worked out by hand from the regexes */
 static void expect_split(const char *pre, const char *text, const char *const *want, size_t n_want)
 {
@@ -520,6 +777,26 @@ Test(tokenizer, bpe_pretokenizer_splits)
      * unmatched piece of its own) */
     const char *ws[] = { "a", "\xE3\x80\x80", "b", "\xC2\xA0", "\xC2\xA0", "c" };
     expect_split("gpt-2", "a\xE3\x80\x80" "b\xC2\xA0\xC2\xA0" "c", ws, 6);
+    /* o200k as llama.cpp runs it: an upper-case run then a lower-case run, with an optional
+     * contraction in any case; a non-ASCII letter counts as upper and as lower case (so
+     * "ÉcoleÉcole" stays whole, where tokenizer.json's \p{Lu}/\p{Ll} would cut it); digits
+     * in threes; punctuation keeps the newlines and slashes after it */
+    const char *o200k[] = { "Hello", "World's", " don'T", " HELLOworld", " \xC3\xA9", "COLE", " \xC3\x89" "cole\xC3\x89" "cole",
+                            " ", "123", "45", " x", "!/\n\n", "y" };
+    expect_split("gpt-4o", "HelloWorld's don'T HELLOworld \xC3\xA9" "COLE \xC3\x89" "cole\xC3\x89" "cole 12345 x!/\n\ny", o200k,
+                 sizeof o200k / sizeof o200k[0]);
+    /* a long run of letters is one piece (CJK text has no spaces): a regex that backtracks per
+     * character fails there with PCRE2's match limit */
+    const char *unit[] = { "\xE4\xB8\xAD", "a", "A", "\xC3\x89" };
+    for (int u = 0; u < 4; u++) {
+        size_t ul = strlen(unit[u]), reps = 200000;
+        char *run = malloc(ul * reps + 1);
+        for (size_t i = 0; i < reps; i++) memcpy(run + i * ul, unit[u], ul);
+        run[ul * reps] = 0;
+        const char *whole[] = { run };
+        expect_split("gpt-4o", run, whole, 1);
+        free(run);
+    }
 }
 
 Test(tokenizer, bpe_byte_mapping_round_trip)

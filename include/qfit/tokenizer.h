@@ -77,7 +77,9 @@ typedef struct {
     qfit_tok_model model;
     /* BPE pre-tokenizer name as in tokenizer.ggml.pre: "default", "gpt-2" (or "gpt2"),
      * "llama3"/"llama-bpe", "qwen2", "deepseek-llm", "deepseek-coder", "starcoder",
-     * "falcon", ... NULL or "" = "default". Ignored for SPM. */
+     * "falcon", "gpt-4o"/"llama4" (o200k: gpt-oss, Llama 4; letters split as llama.cpp
+     * does, where a non-ASCII letter counts as both cases), ... NULL or "" = "default".
+     * Ignored for SPM. */
     const char *pre;
 
     int64_t            n_vocab;
@@ -121,7 +123,9 @@ void qfit_tokenizer_free(qfit_tokenizer *t);
 /* Tokenize len bytes of text (any bytes; invalid UTF-8 is handled as llama.cpp does).
  * add_special: add BOS/EOS as the model says (add_bos/add_eos).
  * parse_special: control tokens written in the text ("<s>") become those tokens;
- * user-defined tokens are always matched.
+ * user-defined tokens are always matched (as in llama.cpp, gpt-oss's <|start|>, <|channel|>,
+ * <|message|> and <|constrain|> count as user-defined, and so does <|end|> when the
+ * vocabulary has <|return|> and <|call|>).
  * Writes at most cap ids to out (out may be NULL when cap is 0) and returns the
  * total number of ids (compare with cap); -1 on error (out of memory, regex failure). */
 int64_t qfit_tokenize(const qfit_tokenizer *t, const char *text, size_t len,
@@ -169,7 +173,9 @@ bool           qfit_tokenizer_add_sep(const qfit_tokenizer *t);
 bool           qfit_tokenizer_add_bos(const qfit_tokenizer *t);
 bool           qfit_tokenizer_add_eos(const qfit_tokenizer *t);
 bool           qfit_tokenizer_add_space_prefix(const qfit_tokenizer *t);
-/* end of generation: eos, eot, eom and tokens such as <|im_end|>, <|eot_id|> */
+/* end of generation: eos, eot, eom and tokens such as <|im_end|>, <|eot_id|>; not <|end|>
+ * in a vocabulary with <|return|> and <|call|> (gpt-oss: <|end|> closes a message, not the
+ * turn; as llama.cpp) */
 bool           qfit_tokenizer_is_eog(const qfit_tokenizer *t, int32_t id);
 bool           qfit_tokenizer_is_control(const qfit_tokenizer *t, int32_t id);
 /* Raw vocabulary text (NUL-terminated; *len set when len is not NULL); NULL if out of range. */

@@ -867,6 +867,8 @@ static const char *const eog_names[] = {
     "<|eom_id|>", "<EOT>", "_<EOT>", "<|end_of_text|>", "<end_of_utterance>", NULL
 };
 
+static const char *const harmony_user_names[] = { "<|channel|>", "<|message|>", "<|start|>", "<|constrain|>", NULL };
+
 static bool name_in(const char *s, size_t n, const char *const *list)
 {
     for (; *list; list++)
@@ -1080,6 +1082,25 @@ qfit_tokenizer *qfit_tokenizer_new(const qfit_tokenizer_params *p, char *err, si
     if (t->eos >= 0) t->eog[t->eos] = 1;
     if (t->eot >= 0) t->eog[t->eot] = 1;
     if (t->eom >= 0) t->eog[t->eom] = 1;
+
+    /* gpt-oss (o200k_harmony) as llama.cpp loads it: <|channel|>, <|message|>, <|start|> and
+     * <|constrain|> become user-defined (matched in any text, always rendered); when <|return|>
+     * and <|call|> end generation, <|end|> does not, and becomes user-defined too */
+    int32_t harmony_end = QFIT_TOKEN_NONE;
+    bool harmony_return = false, harmony_call = false;
+    for (int32_t i = 0; i < t->n_vocab; i++) {
+        const char *s = t->vocab.blob + t->vocab.off[i];
+        size_t n = t->vocab.len[i];
+        if (name_in(s, n, harmony_user_names)) t->attr[i] = TOK_ATTR_USER;
+        if (!t->eog[i]) continue;
+        if (n == 10 && memcmp(s, "<|return|>", 10) == 0) harmony_return = true;
+        else if (n == 8 && memcmp(s, "<|call|>", 8) == 0) harmony_call = true;
+        else if (n == 7 && memcmp(s, "<|end|>", 7) == 0) harmony_end = i;
+    }
+    if (harmony_return && harmony_call && harmony_end >= 0) {
+        t->eog[harmony_end] = 0;
+        t->attr[harmony_end] = TOK_ATTR_USER;
+    }
 
     /* whitespace stripping next to special tokens (llama.cpp's per-model rules) */
     if (p->strip == QFIT_TOK_STRIP_PHI3) {

@@ -2,7 +2,9 @@
 """Builds the small byte-level BPE vocabulary used by tests/test_tokenizer.c.
 
     make_bpe.py merges  TRAIN.txt > bpe-merges.txt     train ~N merges (deterministic)
-    make_bpe.py gguf    bpe-merges.txt PRE OUT.gguf    vocab-only GGUF for llama.cpp (peer-tokenize)
+    make_bpe.py gguf    bpe-merges.txt PRE OUT.gguf [TEXT:TYPE ...]
+                                        vocab-only GGUF for llama.cpp (peer-tokenize), with
+                                        more special tokens after the four below
 
 Vocabulary (the C test rebuilds it the same way): ids 0..255 = the 256 byte
 characters of the GPT-2 byte-to-unicode alphabet in byte order, then one token
@@ -57,7 +59,7 @@ def train(text, n_merges):
             seqs[w] = o
     return merges
 
-def vocab_from_merges(merges):
+def vocab_from_merges(merges, extra=()):
     toks = [B2U[b] for b in range(256)]
     seen = set(toks)
     for a, b in merges:
@@ -65,7 +67,7 @@ def vocab_from_merges(merges):
         if t not in seen:
             toks.append(t); seen.add(t)
     types = [1] * len(toks)
-    for s, ty in SPECIALS:
+    for s, ty in list(SPECIALS) + list(extra):
         toks.append(s); types.append(ty)
     return toks, types
 
@@ -87,8 +89,8 @@ def w_kv(key, t, v):
             elif et == 6: out += struct.pack('<f', x)
     return out
 
-def write_gguf(merges, pre, path):
-    toks, types = vocab_from_merges(merges)
+def write_gguf(merges, pre, path, extra=()):
+    toks, types = vocab_from_merges(merges, extra)
     eot = toks.index("<|endoftext|>")
     kvs = [
         ("general.architecture", 8, "llama"), ("general.name", 8, "bpe-test"),
@@ -112,4 +114,5 @@ if __name__ == '__main__':
             print(a, b)
     else:
         merges = [tuple(l.rstrip('\n').split(' ', 1)) for l in open(sys.argv[2], encoding='utf-8') if l.strip()]
-        write_gguf(merges, sys.argv[3], sys.argv[4])
+        extra = [(a.rsplit(':', 1)[0], int(a.rsplit(':', 1)[1])) for a in sys.argv[5:]]
+        write_gguf(merges, sys.argv[3], sys.argv[4], extra)
