@@ -757,8 +757,9 @@ Test(engine, experts_many_sequences_equal_alone, .timeout = 600)
 }
 
 /* Sliding windows on every attention path: tiny-gemma3 (window 32 on five of six
- * layers) over a 120-token prompt and 24 greedy steps, flash and plain attention, K/V in
- * f32, f16 and q8_0, each against flash attention on an f32 cache. The llama.cpp
+ * layers) over a 120-token prompt and 40 greedy steps, flash and plain attention, K/V in
+ * f32, f16 and q8_0, with sliding layers holding the whole context or only the window
+ * and a micro-batch, each against flash attention on an f32 cache. The llama.cpp
  * comparisons above run the default path (flash, f16); a path that ignored the window
  * (or started it one position off) moves these logits by tenths to units, the cache
  * types by hundredths. */
@@ -768,14 +769,18 @@ Test(engine, sliding_window_every_attention_path, .timeout = 600)
     make_models(&SYN_GEMMA3, f32, q8, sizeof f32);
     qfit_model *m = qfit_model_load(f32, err, sizeof err);
     cr_assert_not_null(m, "%s", err);
-    enum { NP = 120, NG = 24, NV = TU_SYN_VOCAB };
+    enum { NP = 120, NG = 40, NV = TU_SYN_VOCAB };
     int32_t prompt[NP];
     prompt[0] = 1;
     for (int j = 1; j < NP; j++) prompt[j] = 3 + (97 * j + 11) % 509;
     static float ref[NG][NV], got[NG][NV];
-    struct { int flash, type; double tol; } cfg[] = {
-        { 1, QFIT_TYPE_F32, 0 }, { 0, QFIT_TYPE_F32, 2e-3 }, { 1, QFIT_TYPE_F16, 0.02 }, { 0, QFIT_TYPE_F16, 0.02 },
-        { 1, QFIT_TYPE_Q8_0, 0.1 }, { 0, QFIT_TYPE_Q8_0, 0.1 },
+    /* n_batch 16: the sliding layers hold 32 + 16 cells and slide (kv_slide) every
+     * pass of the prompt and every 17 decode steps; 512: they hold the whole context */
+    struct { int flash, type, n_batch; double tol; } cfg[] = {
+        { 1, QFIT_TYPE_F32, 512, 0 }, { 0, QFIT_TYPE_F32, 512, 2e-3 }, { 1, QFIT_TYPE_F16, 512, 0.02 },
+        { 0, QFIT_TYPE_F16, 512, 0.02 }, { 1, QFIT_TYPE_Q8_0, 512, 0.1 }, { 0, QFIT_TYPE_Q8_0, 512, 0.1 },
+        { 1, QFIT_TYPE_F32, 16, 2e-3 }, { 0, QFIT_TYPE_F32, 16, 2e-3 }, { 1, QFIT_TYPE_F16, 16, 0.02 },
+        { 1, QFIT_TYPE_Q8_0, 16, 0.1 },
     };
     int32_t toks[NG];
     for (size_t ci = 0; ci < sizeof cfg / sizeof cfg[0]; ci++) {
@@ -784,6 +789,7 @@ Test(engine, sliding_window_every_attention_path, .timeout = 600)
         p.n_threads = 2;
         p.flash_attn = cfg[ci].flash;
         p.type_k = p.type_v = cfg[ci].type;
+        p.n_batch = cfg[ci].n_batch;
         qfit_context *c = qfit_context_new(m, &p, err, sizeof err);
         cr_assert_not_null(c, "%s", err);
         cr_assert_eq(qfit_decode(c, prompt, NP, NP - 1), 0, "%s", qfit_context_error(c));
@@ -795,11 +801,91 @@ Test(engine, sliding_window_every_attention_path, .timeout = 600)
             else worst = fmax(worst, tu_max_abs_diff(out[g], ref[g], NV));
             if (g + 1 < NG) cr_assert_eq(qfit_decode(c, &toks[g], 1, 0), 0, "%s", qfit_context_error(c));
         }
-        if (report()) fprintf(stderr, "engine: sliding window, flash %d, kv %s: max |dlogit| %.5f\n", cfg[ci].flash,
-                              qfit_type_name(cfg[ci].type), worst);
-        if (ci) cr_expect_leq(worst, cfg[ci].tol, "flash %d, kv %s: max |dlogit| %g vs flash f32", cfg[ci].flash,
-                              qfit_type_name(cfg[ci].type), worst);
+        if (report())
+            fprintf(stderr, "engine: sliding window, flash %d, kv %s, n_batch %d: max |dlogit| %.5f (kv %zu bytes)\n",
+                    cfg[ci].flash, qfit_type_name(cfg[ci].type), cfg[ci].n_batch, worst, qfit_context_kv_bytes(c));
+        if (ci) cr_expect_leq(worst, cfg[ci].tol, "flash %d, kv %s, n_batch %d: max |dlogit| %g vs flash f32",
+                              cfg[ci].flash, qfit_type_name(cfg[ci].type), cfg[ci].n_batch, worst);
+        /* the sliding layers' cells: five layers of six hold min(256, 32 + n_batch) */
+        const qfit_hparams *hp = qfit_model_hparams(m);
+        const size_t row = qfit_kv_cache_bytes(hp, 1, cfg[ci].type, cfg[ci].type) / (size_t)hp->n_layer;
+        const size_t cells = cfg[ci].n_batch == 16 ? 5 * 48 + 256 : 6 * 256;
+        cr_expect_eq(qfit_context_kv_bytes(c), cells * row, "n_batch %d: KV cache %zu bytes, expected %zu",
+                     cfg[ci].n_batch, qfit_context_kv_bytes(c), cells * row);
         qfit_context_free(c);
     }
+    qfit_model_free(m);
+}
+
+/* Sequence operations on sliding layers that hold only the window and a micro-batch
+ * (tiny-gemma3, n_batch 16: 48 cells), against a context whose sliding layers hold the
+ * whole context (n_batch 512), F32 cache: a truncation inside the window keeps the
+ * prefix, one that needs positions already slid out empties the sequence (n_past 0,
+ * never a silently wrong cache); a copied sequence and a context shift (keep 4, discard
+ * 40, which moves the sliding layers' base) continue exactly as on the full cache. */
+Test(engine, sliding_window_sequence_operations, .timeout = 600)
+{
+    char f32[600], q8[600], err[256];
+    make_models(&SYN_GEMMA3, f32, q8, sizeof f32);
+    qfit_model *m = qfit_model_load(f32, err, sizeof err);
+    cr_assert_not_null(m, "%s", err);
+    enum { NP = 120, NV = TU_SYN_VOCAB };
+    int32_t prompt[NP + 8];
+    prompt[0] = 1;
+    for (int j = 1; j < NP + 8; j++) prompt[j] = 3 + (89 * j + 7) % 509;
+    qfit_context *ctx[2];
+    for (int i = 0; i < 2; i++) {
+        qfit_context_params p = qfit_context_default_params();
+        p.n_ctx = 256;
+        p.n_threads = 2;
+        p.n_seq = 2;
+        p.type_k = p.type_v = QFIT_TYPE_F32;
+        p.n_batch = i == 0 ? 512 : 16;
+        ctx[i] = qfit_context_new(m, &p, err, sizeof err);
+        cr_assert_not_null(ctx[i], "%s", err);
+    }
+    qfit_context *full = ctx[0], *ring = ctx[1];
+    cr_assert_lt(qfit_context_kv_bytes(ring), qfit_context_kv_bytes(full));
+    static float a[NV], b[NV];
+#define STEP(c, toks, n) cr_assert_eq(qfit_decode(c, toks, n, (n) - 1), 0, "%s", qfit_context_error(c))
+#define SAME(what, tol) do { memcpy(a, qfit_get_logits(full, 0), sizeof a); memcpy(b, qfit_get_logits(ring, 0), sizeof b); \
+        const double d_ = tu_max_abs_diff(a, b, NV); cr_expect_leq(d_, tol, "%s: max |dlogit| %g", what, d_); } while (0)
+    STEP(full, prompt, NP);
+    STEP(ring, prompt, NP);
+    SAME("prompt", 1e-4);
+    /* inside the window: kept */
+    qfit_seq_truncate(ring, 0, 118);
+    qfit_seq_truncate(full, 0, 118);
+    cr_expect_eq(qfit_seq_n_past(ring, 0), 118);
+    STEP(full, prompt + 118, 2);
+    STEP(ring, prompt + 118, 2);
+    SAME("truncated to 118 and re-decoded", 1e-4);
+    /* copy to sequence 1, both continue */
+    cr_assert_eq(qfit_seq_copy(ring, 0, 1, -1), 0, "%s", qfit_context_error(ring));
+    cr_assert_eq(qfit_seq_copy(full, 0, 1, -1), 0, "%s", qfit_context_error(full));
+    {
+        const int32_t t = prompt[NP], s1 = 1;
+        qfit_batch bt = { .n_tokens = 1, .token = &t, .seq = &s1, .logits = (bool[]){ true } };
+        cr_assert_eq(qfit_decode_batch(full, &bt), 0, "%s", qfit_context_error(full));
+        cr_assert_eq(qfit_decode_batch(ring, &bt), 0, "%s", qfit_context_error(ring));
+        SAME("copied sequence", 1e-4);
+    }
+    /* context shift on sequence 0: keep 4, discard 40 */
+    cr_assert_eq(qfit_seq_shift(full, 0, 4, 40), 0, "%s", qfit_context_error(full));
+    cr_assert_eq(qfit_seq_shift(ring, 0, 4, 40), 0, "%s", qfit_context_error(ring));
+    STEP(full, prompt + NP + 1, 4);
+    STEP(ring, prompt + NP + 1, 4);
+    SAME("after a context shift", 1e-3);
+    /* outside the window: the sequence is emptied, and refilled it matches again */
+    qfit_seq_truncate(ring, 0, 40);
+    cr_expect_eq(qfit_seq_n_past(ring, 0), 0, "a truncation needing slid-out positions must empty the sequence");
+    qfit_seq_truncate(full, 0, 0);
+    STEP(full, prompt, 50);
+    STEP(ring, prompt, 50);
+    SAME("emptied and refilled", 1e-4);
+#undef STEP
+#undef SAME
+    qfit_context_free(full);
+    qfit_context_free(ring);
     qfit_model_free(m);
 }

@@ -207,6 +207,10 @@ int qfit_eval_pareto(const qfit_eval_result *res, int *front);
  * pp: each sequence gets the n tokens after the depth (toks[depth..depth+n)), in
  * passes of n_batch, with the logits of each sequence's last token; tg: n steps, each
  * one token of every sequence in one batch, with logits. toks holds depth + n tokens.
+ * pp and tg first bring every sequence back to the depth (qfit_speed_reset): call
+ * qfit_speed_reset before starting a clock so that this is not timed (a model with
+ * sliding-window layers cannot return to the depth after a test slid its window: the
+ * depth is evaluated again, as llama-bench does for every repetition).
  * The scratch (owned by s, freed by qfit_speed_free) is sized at init for n <= max_n.
  * 0, or -1 (pp/tg/fill: the message is qfit_context_error). Not thread-safe. */
 typedef struct {
@@ -220,6 +224,7 @@ typedef struct {
 int  qfit_speed_init(qfit_speed *s, qfit_context *c, int depth, int n_seq, int max_n, char *err, size_t err_len);
 void qfit_speed_free(qfit_speed *s);
 int  qfit_speed_fill(qfit_speed *s, const int32_t *toks);
+int  qfit_speed_reset(qfit_speed *s, const int32_t *toks);
 int  qfit_speed_pp(qfit_speed *s, const int32_t *toks, int n);
 int  qfit_speed_tg(qfit_speed *s, const int32_t *toks, int n);
 

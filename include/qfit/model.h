@@ -136,6 +136,17 @@ const char *qfit_arch_name(qfit_arch a);
  * (qfit_kv_type_ok) or cannot hold a head (head_dim not a multiple of its block).
  * The context allocates exactly this. */
 size_t qfit_kv_cache_bytes(const qfit_hparams *hp, int n_ctx, int kv_type_k, int kv_type_v);
+/* Cells per sequence a sliding-window layer holds in a context of n_ctx positions and
+ * passes of n_batch tokens: min(n_ctx, n_swa + n_batch) (a pass's first token sees the
+ * n_swa - 1 positions before it; the pass adds up to n_batch). n_ctx without sliding
+ * layers. */
+int    qfit_kv_swa_cells(const qfit_hparams *hp, int n_ctx, int n_batch);
+/* The KV cache a context allocates (qfit_context_kv_bytes): n_seq sequences, each with
+ * n_ctx cells in full layers and qfit_kv_swa_cells in sliding-window layers (llama.cpp's
+ * SWA cache: Gemma 3 at 32K context holds 1024 + 512 positions in five layers of six).
+ * 0 as qfit_kv_cache_bytes. */
+size_t qfit_kv_cache_bytes_ctx(const qfit_hparams *hp, int n_ctx, int n_batch, int n_seq, int kv_type_k,
+                               int kv_type_v);
 /* Bytes of all compute buffers of a context (activations of one batch of
  * n_batch tokens, quantized activation rows, outputs of n_batch rows (logits, or
  * hidden states in embeddings mode: max(n_vocab, n_embd) floats a row), RoPE table of
@@ -270,10 +281,15 @@ int  qfit_context_shift(qfit_context *c, int n_keep, int n_discard);   /* sequen
  * A context holds n_seq independent sequences (ids 0 .. n_seq-1), each with its own
  * cached positions 0 .. n_past-1. The single-sequence functions above act on sequence 0. */
 int  qfit_seq_n_past(const qfit_context *c, int seq);     /* -1 for an invalid id */
-/* Forget seq's positions from n_past on (0: remove the sequence's content). */
+/* Forget seq's positions from n_past on (0: remove the sequence's content). A model
+ * with sliding-window layers whose cells hold only the window and a micro-batch
+ * (qfit_kv_swa_cells < n_ctx) can keep n_past positions only while it still holds the
+ * n_swa - 1 before n_past; otherwise the sequence is emptied (n_past 0). Read
+ * qfit_seq_n_past afterwards for what was kept. */
 void qfit_seq_truncate(qfit_context *c, int seq, int n_past);
 /* dst's cache becomes the first n positions of src's (n < 0 or more than src has: all of
- * them), copied into dst's own cells. */
+ * them; with sliding-window layers, the same rule as qfit_seq_truncate: n or nothing),
+ * copied into dst's own cells. */
 int  qfit_seq_copy(qfit_context *c, int src, int dst, int n);
 /* qfit_context_shift on one sequence; the others are untouched. */
 int  qfit_seq_shift(qfit_context *c, int seq, int n_keep, int n_discard);

@@ -161,6 +161,10 @@ int qfit_cmd_bench(int argc, char **argv)
             goto out;
         }
         for (int r = 0; r < reps; r++) {
+            if (qfit_speed_reset(&sp, toks) != 0) {   /* untimed: back to the depth */
+                fprintf(stderr, "qfit bench: %s\n", qfit_context_error(c));
+                goto out;
+            }
             double t0 = now_s();
             if ((which == 0 ? qfit_speed_pp(&sp, toks, cnt) : qfit_speed_tg(&sp, toks, cnt)) != 0) goto out;
             tv[r] = (double)cnt * g_seqs / (now_s() - t0);   /* every sequence's tokens */

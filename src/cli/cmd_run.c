@@ -466,6 +466,7 @@ static turn_status session_turn(chat_session *s, bool chat, const char *raw, boo
     size_t keep = 0;
     while (keep < s->n_cached && keep < n - 1 && s->cached[keep] == ids[keep]) keep++;
     qfit_context_truncate(s->c, (int)keep);
+    keep = (size_t)qfit_context_n_past(s->c);   /* sliding-window layers may keep less (model.h) */
     s->n_cached = keep;
 
     g_interrupted = 0;

@@ -52,14 +52,19 @@ int qfit_speed_fill(qfit_speed *s, const int32_t *toks)
     return 0;
 }
 
-static void truncate_all(qfit_speed *s)
+int qfit_speed_reset(qfit_speed *s, const int32_t *toks)
 {
-    for (int q = 0; q < s->n_seq; q++) qfit_seq_truncate(s->c, q, s->depth);
+    bool kept = true;
+    for (int q = 0; q < s->n_seq; q++) {
+        qfit_seq_truncate(s->c, q, s->depth);
+        kept &= qfit_seq_n_past(s->c, q) == s->depth;
+    }
+    return kept ? 0 : qfit_speed_fill(s, toks);
 }
 
 int qfit_speed_pp(qfit_speed *s, const int32_t *toks, int n)
 {
-    truncate_all(s);
+    if (qfit_speed_reset(s, toks) != 0) return -1;
     toks += s->depth;
     const int total = n * s->n_seq, nb = qfit_context_n_batch(s->c);
     for (int i = 0; i < total; i++) {
@@ -77,7 +82,7 @@ int qfit_speed_pp(qfit_speed *s, const int32_t *toks, int n)
 
 int qfit_speed_tg(qfit_speed *s, const int32_t *toks, int n)
 {
-    truncate_all(s);
+    if (qfit_speed_reset(s, toks) != 0) return -1;
     toks += s->depth;
     for (int i = 0; i < n; i++) {
         for (int q = 0; q < s->n_seq; q++) {
@@ -124,6 +129,7 @@ int qfit_speed_measure(qfit_context *c, int pp, int tg, int reps, double *pp_tps
         if (once(&s, toks, which == 0 ? cnt : 1) != 0) { rc = -1; break; }   /* warm-up */
         double sum = 0.0;
         for (int r = 0; r < reps && rc == 0; r++) {
+            if (qfit_speed_reset(&s, toks) != 0) { rc = -1; break; }
             const double t0 = now_s();
             if (once(&s, toks, cnt) != 0) rc = -1;
             else sum += (double)cnt / (now_s() - t0);

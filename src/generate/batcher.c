@@ -145,6 +145,7 @@ int qfit_batcher_submit(qfit_batcher *b, const int32_t *prompt, size_t n_prompt,
     /* the last prompt token is always evaluated: its logits start the generation */
     int reuse = best_common < (int)n_prompt ? best_common : (int)n_prompt - 1;
     qfit_seq_truncate(b->c, best, reuse);
+    reuse = qfit_seq_n_past(b->c, best);   /* sliding-window layers may keep less (model.h) */
     s->n_cache = reuse;
     s->st = SEQ_PROMPT;
     s->g = g;

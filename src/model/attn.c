@@ -164,7 +164,9 @@ static void chunk_flash(void *arg, int chunk, int ith)
     const qfit_hparams *hp = &c->model->hp;
     const qfit_kv_cache *kv = &c->kv;
     const int hdk = hp->head_dim_k, hdv = hp->head_dim_v, gqa = hp->n_head / hp->n_head_kv;
-    const size_t layer_off = kv_cell(kv, J->il, c->run_seq, 0);
+    /* cells from the first position the layer holds (kb: a sliding layer's base) */
+    const int kb = kv_base(kv, J->il, c->run_seq);
+    const size_t layer_off = kv_cell(kv, J->il, c->run_seq, kb);
     attn_scratch s = scratch_of(c, ith);
     const int64_t n_tasks = (int64_t)J->n * hp->n_head * J->n_split;
     const int64_t t0 = (int64_t)chunk * J->per_chunk;
@@ -185,7 +187,7 @@ static void chunk_flash(void *arg, int chunk, int ith)
         const uint8_t *kh = kv->k + layer_off * kv->row_k + (size_t)hk * kv->head_k;
         const uint8_t *vh = kv->v + layer_off * kv->row_v + (size_t)hk * kv->head_v;
         float M = -INFINITY, S = 0.0f;
-        if (p0 < p1) flash_range(J, kh, vh, p0, p1, &s, &M, &S);
+        if (p0 < p1) flash_range(J, kh, vh, p0 - kb, p1 - kb, &s, &M, &S);
         else memset(s.acc, 0, (size_t)hdv * sizeof(float));
         if (J->n_split == 1) {
             float *out = c->att + (size_t)j * hp->n_head * hdv + (size_t)h * hdv;
@@ -237,7 +239,8 @@ static void chunk_plain(void *arg, int chunk, int ith)
     const qfit_hparams *hp = &c->model->hp;
     const qfit_kv_cache *kv = &c->kv;
     const int hdk = hp->head_dim_k, hdv = hp->head_dim_v, gqa = hp->n_head / hp->n_head_kv;
-    const size_t layer_off = kv_cell(kv, J->il, c->run_seq, 0);
+    const int kb = kv_base(kv, J->il, c->run_seq);
+    const size_t layer_off = kv_cell(kv, J->il, c->run_seq, kb);
     attn_scratch s = scratch_of(c, ith);
     float *sc = c->scores + (size_t)ith * c->score_stride;
     const int64_t n_tasks = (int64_t)J->n * hp->n_head;
@@ -248,7 +251,7 @@ static void chunk_plain(void *arg, int chunk, int ith)
         prepare_query(J, c->q + (size_t)j * hp->n_head * hdk + (size_t)h * hdk, &s);
         const uint8_t *kh = kv->k + layer_off * kv->row_k + (size_t)hk * kv->head_k;
         const uint8_t *vh = kv->v + layer_off * kv->row_v + (size_t)hk * kv->head_v;
-        key_scores(J, kh, s.qv, lo, n_kv - lo, sc);   /* sc[i]: position lo + i */
+        key_scores(J, kh, s.qv, lo - kb, n_kv - lo, sc);   /* sc[i]: position lo + i */
         const int np = n_kv - lo;
         float M = sc[0];
         for (int p = 1; p < np; p++) if (sc[p] > M) M = sc[p];
@@ -257,7 +260,7 @@ static void chunk_plain(void *arg, int chunk, int ith)
         const float inv = (float)(1.0 / sum);
         float *out = c->att + (size_t)j * hp->n_head * hdv + (size_t)h * hdv;
         memset(out, 0, (size_t)hdv * sizeof(float));
-        for (int p = 0; p < np; p++) value_mad(J, vh, lo + p, sc[p] * inv, out, s.vtmp);
+        for (int p = 0; p < np; p++) value_mad(J, vh, lo - kb + p, sc[p] * inv, out, s.vtmp);
         if (c->rot_v) qfit_hadamard64(out, hdv);
     }
 }
@@ -333,7 +336,7 @@ static void chunk_rows8(void *arg, int chunk, int ith)
         op[r] = real ? c->att + (size_t)j * hp->n_head * hdv + (size_t)h * hdv : dummy + (size_t)r * hdv;
         npos[r] = c->pos0 + j + 1;
     }
-    const size_t layer_off = kv_cell(kv, R->il, c->run_seq, 0);
+    const size_t layer_off = kv_cell(kv, R->il, c->run_seq, 0);   /* never a sliding layer (try_rows8) */
     const uint8_t *kh = kv->k + layer_off * kv->row_k + (size_t)hk * kv->head_k;
     const uint8_t *vh = kv->v + layer_off * kv->row_v + (size_t)hk * kv->head_v;
     rows8_queries(c, qp, scr);
@@ -390,11 +393,13 @@ static void chunk_dec8(void *arg, int task, int ith)
         }
         return;
     }
-    const size_t layer_off = kv_cell(kv, D->il, c->run_seq, 0);
+    const int kb = kv_base(kv, D->il, c->run_seq);
+    const size_t layer_off = kv_cell(kv, D->il, c->run_seq, kb);
     const uint8_t *kh = kv->k + layer_off * kv->row_k + (size_t)hk * kv->head_k;
     const uint8_t *vh = kv->v + layer_off * kv->row_v + (size_t)hk * kv->head_v;
+    for (int r = 0; r < 8; r++) npos[r] -= kb;
     rows8_queries(c, qp, scr);
-    c->rk->rows8(kv->type_k, kv->type_v, hdk, hdv, nrows, qp, p0, npos, D->scale, kh, kv->row_k, vh, kv->row_v,
+    c->rk->rows8(kv->type_k, kv->type_v, hdk, hdv, nrows, qp, p0 - kb, npos, D->scale, kh, kv->row_k, vh, kv->row_v,
                          op, D->n_split > 1 ? ml : NULL, scr);
     if (D->n_split > 1) {   /* merge_split rotates the merged output back */
         for (int r = 0; r < nrows; r++) {

@@ -281,7 +281,7 @@ qfit_context *qfit_context_new(const qfit_model *m, const qfit_context_params *p
     }
     const bool flash = p.flash_attn != 0;   /* auto: on (faster and needs no score rows) */
     /* every sequence gets its full context, allocated now: never split silently */
-    size_t kv_bytes = qfit_kv_cache_bytes(hp, p.n_ctx * p.n_seq, p.type_k, p.type_v);
+    size_t kv_bytes = qfit_kv_cache_bytes_ctx(hp, p.n_ctx, p.n_batch, p.n_seq, p.type_k, p.type_v);
     if (!kv_bytes) {
         snprintf(err, err_len, "KV cache type %s/%s cannot hold heads of dimension %d/%d",
                  qfit_type_name(p.type_k), qfit_type_name(p.type_v), hp->head_dim_k, hp->head_dim_v);
@@ -318,7 +318,19 @@ qfit_context *qfit_context_new(const qfit_model *m, const qfit_context_params *p
     kv->head_v = qfit_row_size(p.type_v, hp->head_dim_v);
     kv->row_k = kv->head_k * (size_t)hp->n_head_kv;
     kv->row_v = kv->head_v * (size_t)hp->n_head_kv;
-    const size_t k_bytes = (size_t)hp->n_layer * (size_t)p.n_seq * (size_t)p.n_ctx * kv->row_k;
+    kv->n_layer = hp->n_layer;
+    kv->swa_cells = qfit_kv_swa_cells(hp, p.n_ctx, p.n_batch);
+    kv->layer_cell0 = calloc((size_t)hp->n_layer, sizeof *kv->layer_cell0);
+    kv->layer_cells = calloc((size_t)hp->n_layer, sizeof *kv->layer_cells);
+    kv->swa_base = calloc((size_t)p.n_seq, sizeof *kv->swa_base);
+    if (!kv->layer_cell0 || !kv->layer_cells || !kv->swa_base) { snprintf(err, err_len, "out of memory"); goto fail; }
+    size_t n_cells = 0;
+    for (int il = 0; il < hp->n_layer; il++) {
+        kv->layer_cell0[il] = n_cells;
+        kv->layer_cells[il] = qfit_layer_is_swa(hp, il) ? kv->swa_cells : p.n_ctx;
+        n_cells += (size_t)kv->layer_cells[il] * (size_t)p.n_seq;
+    }
+    const size_t k_bytes = n_cells * kv->row_k;
     kv->k = kv_alloc(kv_bytes);
     if (!kv->k) { snprintf(err, err_len, "cannot allocate the KV cache (%zu bytes)", kv_bytes); goto fail; }
     kv->v = kv->k + k_bytes;
@@ -380,6 +392,9 @@ void qfit_context_free(qfit_context *c)
     if (!c) return;
     qfit_threadpool_free(c->tp);
     free(c->kv.k);
+    free(c->kv.layer_cell0);
+    free(c->kv.layer_cells);
+    free(c->kv.swa_base);
     free(c->buf);
     free(c->seq_past);
     free(c->tok_seq);
@@ -389,7 +404,7 @@ void qfit_context_free(qfit_context *c)
 
 void qfit_context_reset(qfit_context *c)
 {
-    for (int i = 0; i < c->n_seq; i++) c->seq_past[i] = 0;
+    for (int i = 0; i < c->n_seq; i++) c->seq_past[i] = c->kv.swa_base[i] = 0;
     c->n_logits = 0;
 }
 void qfit_context_truncate(qfit_context *c, int n_past) { qfit_seq_truncate(c, 0, n_past); }
@@ -397,11 +412,25 @@ int  qfit_context_n_past(const qfit_context *c) { return c->seq_past[0]; }
 int  qfit_context_n_seq(const qfit_context *c) { return c->n_seq; }
 int  qfit_seq_n_past(const qfit_context *c, int seq) { return seq >= 0 && seq < c->n_seq ? c->seq_past[seq] : -1; }
 
+/* Whether seq's sliding layers still hold the window of a next token at position n:
+ * the positions (n - n_swa, n) (and so a prefix of n positions can be kept). */
+static bool swa_keeps(const qfit_context *c, int seq, int n)
+{
+    const qfit_kv_cache *kv = &c->kv;
+    return kv->swa_cells >= kv->n_ctx || kv->swa_base[seq] == 0 ||
+           n - c->model->hp.n_swa + 1 >= kv->swa_base[seq];
+}
+
 void qfit_seq_truncate(qfit_context *c, int seq, int n_past)
 {
     if (seq < 0 || seq >= c->n_seq) return;
     if (n_past < 0) n_past = 0;
-    if (n_past < c->seq_past[seq]) c->seq_past[seq] = n_past;
+    if (n_past < c->seq_past[seq]) {
+        /* sliding layers that no longer hold the window before n_past: nothing is kept */
+        if (!swa_keeps(c, seq, n_past)) n_past = 0;
+        c->seq_past[seq] = n_past;
+        if (n_past == 0) c->kv.swa_base[seq] = 0;
+    }
     c->n_logits = 0;
 }
 
@@ -413,14 +442,19 @@ int qfit_seq_copy(qfit_context *c, int src, int dst, int n)
         return ctx_fail(c, QFIT_E_INVALID, "sequence copy %d -> %d: ids must be in [0, %d)", src, dst, c->n_seq);
     }
     if (n < 0 || n > c->seq_past[src]) n = c->seq_past[src];
+    if (!swa_keeps(c, src, n)) n = 0;   /* as qfit_seq_truncate */
     if (src != dst) {
         qfit_kv_cache *kv = &c->kv;
+        kv->swa_base[dst] = n ? kv->swa_base[src] : 0;
         for (int il = 0; il < c->model->hp.n_layer; il++) {
-            memcpy(kv->k + kv_cell(kv, il, dst, 0) * kv->row_k, kv->k + kv_cell(kv, il, src, 0) * kv->row_k,
-                   (size_t)n * kv->row_k);
-            memcpy(kv->v + kv_cell(kv, il, dst, 0) * kv->row_v, kv->v + kv_cell(kv, il, src, 0) * kv->row_v,
-                   (size_t)n * kv->row_v);
+            const int b = kv_base(kv, il, src), rows = n - b > 0 ? n - b : 0;
+            memcpy(kv->k + kv_cell(kv, il, dst, b) * kv->row_k, kv->k + kv_cell(kv, il, src, b) * kv->row_k,
+                   (size_t)rows * kv->row_k);
+            memcpy(kv->v + kv_cell(kv, il, dst, b) * kv->row_v, kv->v + kv_cell(kv, il, src, b) * kv->row_v,
+                   (size_t)rows * kv->row_v);
         }
+    } else if (n == 0) {
+        c->kv.swa_base[dst] = 0;
     }
     c->seq_past[dst] = n;
     c->n_logits = 0;
@@ -464,6 +498,32 @@ const float *qfit_get_embeddings(const qfit_context *c, int i)
 /* Tokens of any sequences, checked whole before anything is evaluated, then run in passes
  * of n_batch. seq NULL: every token is sequence 0's; want NULL: the logits of the tokens
  * from index logits_from on (qfit_decode's form, without building arrays per call). */
+/* whether sequence s already has a token among the first j of the pass */
+static bool seq_in_pass(const qfit_context *c, int s, int j)
+{
+    for (int i = 0; i < j; i++)
+        if (c->tok_seq[i] == s) return true;
+    return false;
+}
+
+/* Sliding layers of sequence s: keep the n_swa - 1 positions before the next one (all
+ * that a token of the coming pass can see of the past), moved to the front of s's cells,
+ * so that the pass (at most n_batch tokens) fits after them. */
+static void kv_slide(qfit_context *c, int s)
+{
+    qfit_kv_cache *kv = &c->kv;
+    const int past = c->seq_past[s], keep_from = past - (c->model->hp.n_swa - 1);
+    if (keep_from <= kv->swa_base[s]) return;
+    const int from = keep_from - kv->swa_base[s], rows = past - keep_from;
+    for (int il = 0; il < kv->n_layer; il++) {
+        if (kv->layer_cells[il] >= kv->n_ctx) continue;
+        const size_t c0 = kv->layer_cell0[il] + (size_t)s * (size_t)kv->layer_cells[il];
+        memmove(kv->k + c0 * kv->row_k, kv->k + (c0 + (size_t)from) * kv->row_k, (size_t)rows * kv->row_k);
+        memmove(kv->v + c0 * kv->row_v, kv->v + (c0 + (size_t)from) * kv->row_v, (size_t)rows * kv->row_v);
+    }
+    kv->swa_base[s] = keep_from;
+}
+
 static int decode_tokens(qfit_context *c, int n, const int32_t *token, const int *seq, const bool *want,
                          int logits_from)
 {
@@ -506,6 +566,9 @@ static int decode_tokens(qfit_context *c, int n, const int32_t *token, const int
         const int nb = n - done < c->n_batch ? n - done : c->n_batch;
         for (int j = 0; j < nb; j++) {
             const int s = SEQ(done + j);
+            if (c->kv.swa_cells < c->n_ctx && c->seq_past[s] - c->kv.swa_base[s] >= c->kv.swa_cells - nb + 1 &&
+                (j == 0 || !seq_in_pass(c, s, j)))
+                kv_slide(c, s);   /* room for this pass in the sliding layers */
             c->tok_seq[j] = s;
             c->tok_pos[j] = c->seq_past[s]++;
         }
@@ -558,7 +621,7 @@ int qfit_decode(qfit_context *c, const int32_t *tokens, int n, int logits_from)
 
 /* ------------------------------------------------------------ context shift */
 
-typedef struct { qfit_context *c; int seq, n_keep, n_discard; } shift_op;
+typedef struct { qfit_context *c; int seq, n_keep, n_discard, new_base; } shift_op;
 
 /* each thread takes whole layers: within a layer, rows move down in increasing
  * order, so a row is always read before it is overwritten */
@@ -579,16 +642,21 @@ static void chunk_shift(void *arg, int il, int ith)
     float sn[512];
     for (int i = 0; i < half; i++) sn[i] = -sn0[i];
     {
-        uint8_t *kl = kv->k + kv_cell(kv, il, op->seq, 0) * kv->row_k;
-        uint8_t *vl = kv->v + kv_cell(kv, il, op->seq, 0) * kv->row_v;
-        for (int p = op->n_keep + op->n_discard; p < c->seq_past[op->seq]; p++) {
-            const int d = p - op->n_discard;
-            qfit_rows_to_float(kv->type_k, kl + (size_t)p * kv->row_k, krow, 1, kd);
+        /* cells from the layer's first position: b before the shift, nb after (a sliding
+         * layer's base moves down with the positions, or to n_keep when the discarded
+         * range reached into its window) */
+        const int b = kv_base(kv, il, op->seq), nb = kv->layer_cells[il] < kv->n_ctx ? op->new_base : 0;
+        uint8_t *kl = kv->k + kv_cell(kv, il, op->seq, b) * kv->row_k;
+        uint8_t *vl = kv->v + kv_cell(kv, il, op->seq, b) * kv->row_v;
+        const int p0 = op->n_keep + op->n_discard > b ? op->n_keep + op->n_discard : b;
+        for (int p = p0; p < c->seq_past[op->seq]; p++) {
+            const int d = p - op->n_discard - nb, from = p - b;   /* cells: d <= from */
+            qfit_rows_to_float(kv->type_k, kl + (size_t)from * kv->row_k, krow, 1, kd);
             if (c->rot_k) qfit_hadamard64(krow, kd);   /* back to the unrotated key */
             for (int h = 0; h < hp->n_head_kv; h++) qfit_rope_apply(krow + (size_t)h * hdk, cs, sn, hp->n_rot, hp->rope_type);
             if (c->rot_k) qfit_hadamard64(krow, kd);
             qfit_kv_store_row(kv->type_k, krow, kl + (size_t)d * kv->row_k, kd);
-            memcpy(vl + (size_t)d * kv->row_v, vl + (size_t)p * kv->row_v, kv->row_v);
+            memmove(vl + (size_t)d * kv->row_v, vl + (size_t)from * kv->row_v, kv->row_v);
         }
     }
 }
@@ -615,10 +683,13 @@ int qfit_seq_shift(qfit_context *c, int seq, int n_keep, int n_discard)
     int nth = c->n_threads;
     const size_t kd = (size_t)hp->n_head_kv * (size_t)hp->head_dim_k;
     const size_t xn_floats = (size_t)c->n_batch * (size_t)(hp->n_embd > hp->n_ff ? hp->n_embd : hp->n_ff);
-    shift_op op = { c, seq, n_keep, n_discard };
+    const int b = c->kv.swa_base[seq];
+    shift_op op = { c, seq, n_keep, n_discard,
+                    b <= n_keep ? b : b >= n_keep + n_discard ? b - n_discard : n_keep };
     if ((size_t)nth * kd > xn_floats) for (int il = 0; il < hp->n_layer; il++) chunk_shift(&op, il, 0);
     else qfit_threadpool_run_chunks(c->tp, chunk_shift, &op, hp->n_layer);
     c->seq_past[seq] -= n_discard;
+    c->kv.swa_base[seq] = op.new_base;
     c->n_logits = 0;
     return 0;
 }

@@ -186,6 +186,25 @@ size_t qfit_kv_cache_bytes(const qfit_hparams *hp, int n_ctx, int kv_type_k, int
     return (size_t)hp->n_layer * (size_t)n_ctx * (rk + rv);
 }
 
+int qfit_kv_swa_cells(const qfit_hparams *hp, int n_ctx, int n_batch)
+{
+    if (!hp || hp->n_swa <= 0 || n_batch <= 0) return n_ctx;
+    const int64_t w = (int64_t)hp->n_swa + n_batch;
+    return w < n_ctx ? (int)w : n_ctx;
+}
+
+size_t qfit_kv_cache_bytes_ctx(const qfit_hparams *hp, int n_ctx, int n_batch, int n_seq, int kv_type_k,
+                               int kv_type_v)
+{
+    if (!hp || n_ctx <= 0 || n_seq <= 0 || hp->n_layer <= 0) return 0;
+    const size_t per_layer = qfit_kv_cache_bytes(hp, 1, kv_type_k, kv_type_v) / (size_t)hp->n_layer;
+    if (!per_layer) return 0;
+    const size_t swa = (size_t)qfit_kv_swa_cells(hp, n_ctx, n_batch);
+    size_t cells = 0;
+    for (int il = 0; il < hp->n_layer; il++) cells += qfit_layer_is_swa(hp, il) ? swa : (size_t)n_ctx;
+    return cells * (size_t)n_seq * per_layer;
+}
+
 void qfit_compute_buffer_parts(const qfit_hparams *hp, int n_ctx, int n_batch, bool flash_attn,
                                qfit_compute_parts *L)
 {

@@ -48,17 +48,39 @@ struct qfit_model {
     uint64_t      n_params;
 };
 
-/* KV cache: per layer and per sequence, n_ctx rows of K and of V; a row holds the
- * n_head_kv heads of one position in the cache type (head h at h * head_bytes).
- * Sequence s's position p of layer il is row (il * n_seq + s) * n_ctx + p (kv_cell). */
+/* KV cache: per layer and per sequence, a run of cells; a cell holds the n_head_kv
+ * heads of one position in the cache type (head h at h * head_bytes). A full layer has
+ * n_ctx cells per sequence, position p in cell p. A sliding-window layer (when its window
+ * plus a micro-batch is shorter than the context) has swa_cells per sequence holding the
+ * positions [swa_base[s], swa_base[s] + swa_cells): before a pass would write past the
+ * end, the last n_swa - 1 positions (all the pass's first token can see) move to the
+ * front and swa_base advances (kv_slide in context.c). Attention then reads every
+ * window as one contiguous run of cells, on every path. */
 typedef struct {
     int     type_k, type_v;
     int     n_ctx;
     int     n_seq;
+    int     swa_cells;             /* cells per sequence of a sliding layer (n_ctx: not sliding) */
+    int     n_layer;
     size_t  row_k, row_v;          /* bytes per position per layer */
     size_t  head_k, head_v;        /* bytes per head within a row */
-    uint8_t *k, *v;                /* [n_layer][n_seq][n_ctx][row] */
+    size_t  *layer_cell0;          /* [n_layer] first cell of each layer */
+    int     *layer_cells;          /* [n_layer] cells per sequence of each layer */
+    int     *swa_base;             /* [n_seq] first position held by the sliding layers */
+    uint8_t *k, *v;                /* cells of every layer, sequence after sequence */
 } qfit_kv_cache;
+
+/* The first position layer il holds for sequence s (0 for a full layer). */
+static inline int kv_base(const qfit_kv_cache *kv, int il, int s)
+{
+    return kv->layer_cells[il] < kv->n_ctx ? kv->swa_base[s] : 0;
+}
+
+/* Cell of (layer il, sequence s, position p); p must be held (>= kv_base). */
+static inline size_t kv_cell(const qfit_kv_cache *kv, int il, int s, int p)
+{
+    return kv->layer_cell0[il] + (size_t)s * (size_t)kv->layer_cells[il] + (size_t)(p - kv_base(kv, il, s));
+}
 
 /* Sliding-window layers need a RoPE table of their own (another base or scale). */
 static inline bool qfit_rope_swa_table(const qfit_hparams *hp)
@@ -69,12 +91,6 @@ static inline bool qfit_rope_swa_table(const qfit_hparams *hp)
 
 /* n rounded up to a multiple of 64 (compute buffer parts are 64-byte aligned) */
 static inline size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
-
-/* Row index of (layer il, sequence s, position p) in the KV cache. */
-static inline size_t kv_cell(const qfit_kv_cache *kv, int il, int s, int p)
-{
-    return ((size_t)il * (size_t)kv->n_seq + (size_t)s) * (size_t)kv->n_ctx + (size_t)p;
-}
 
 struct qfit_backend;
 

@@ -222,8 +222,13 @@ static void check_syn(const char *dir, const char *shape, bool with_scalar)
                   shape, isa, k);
             if (i == 0) memcpy(first[k], l, sizeof first[k]);
             else {
+                /* NEON and scalar sum in different orders; with a GELU FFN (Gemma) an input
+                 * one bit apart can round to the neighbouring fp16 entry of ggml's GELU
+                 * table (2^-11 relative), which the post-norms carry on: 3e-3 there
+                 * (measured 1.3e-3); a wrong NEON kernel moves logits by > 0.05 */
+                const double itol = qfit_model_hparams(m)->ffn_act == QFIT_ACT_GELU ? 3e-3 : 1e-3;
                 const double ds = tu_max_abs_diff(l, first[k], TU_SYN_VOCAB);
-                CHECK(ds <= 1e-3, "%s p%d: scalar vs neon %g > 1e-3", shape, k, ds);
+                CHECK(ds <= itol, "%s p%d: scalar vs neon %g > %g", shape, k, ds, itol);
             }
             int dv = -1;
             for (int g = 0; g < TU_SYN_GREEDY; g++) {
@@ -289,7 +294,8 @@ int main(int argc, char **argv)
     }
     /* the synthetic models of the other architectures (tests/data/engine): every dense
      * one with scalar too in full mode; the mixtures of experts on every CPU model */
-    static const char *const dense[] = { "tiny-qwen2", "tiny-qwen3", "tiny-llama3", "tiny-phi3" };
+    static const char *const dense[] = { "tiny-qwen2", "tiny-qwen3", "tiny-llama3", "tiny-phi3", "tiny-gemma2",
+                                         "tiny-gemma3" };
     static const char *const moe[] = { "tiny-qwen3moe", "tiny-mixtral" };
     if (full)
         for (size_t i = 0; i < sizeof dense / sizeof dense[0]; i++) check_syn(dir, dense[i], true);
