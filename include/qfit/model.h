@@ -4,7 +4,23 @@
  * Architectures: llama (Llama 2/3.x, Mistral, and Mixtral's mixture of experts), qwen2
  * (Q/K/V biases, NEOX RoPE, tied embeddings when output.weight is absent), qwen3
  * (per-head Q/K RMSNorm), qwen3moe (qwen3 with a mixture-of-experts FFN), phi3 (Phi-3 /
- * Phi-4: fused QKV and gate-up matrices).
+ * Phi-4: fused QKV and gate-up matrices), and the embedding encoders bert (BERT,
+ * all-MiniLM, mxbai-embed-large, bge) and nomic-bert (nomic-embed-text).
+ *
+ * Encoders (qfit_arch_info.embd_only): bidirectional attention over each sequence of a
+ * call, no KV cache kept between calls and no vocabulary head. Their contract differs
+ * from a decoder's in three points:
+ *   - only embeddings mode: a decode that asks for logits (qfit_context_params.embeddings
+ *     false and at least one output requested) fails with QFIT_E_UNSUPPORTED; the outputs
+ *     are the last layer's hidden states (qfit_get_embeddings), with no further norm;
+ *   - every qfit_decode / qfit_decode_batch holds whole inputs: each sequence it uses
+ *     must be empty (qfit_context_reset / qfit_seq_truncate to 0 in between; a sequence
+ *     that holds positions is QFIT_E_INVALID, never silently mixed into the new input)
+ *     and every token must fit one pass (n_tokens <= n_batch, else QFIT_E_INVALID naming
+ *     both numbers: llama.cpp's n_ubatch >= n_tokens rule for non-causal models). Each
+ *     token attends to every token of its sequence in the call;
+ *   - the default n_batch is n_ctx (not 512), so that any input that fits the
+ *     context fits the pass.
  * Core module: libc, libm, pthreads.
  */
 #ifndef QFIT_MODEL_H
@@ -30,6 +46,8 @@ typedef enum {
     QFIT_ARCH_QWEN3 = 2,
     QFIT_ARCH_QWEN3MOE = 3,
     QFIT_ARCH_PHI3 = 4,
+    QFIT_ARCH_BERT = 5,
+    QFIT_ARCH_NOMIC_BERT = 6,
 } qfit_arch;
 
 typedef enum {
@@ -44,6 +62,25 @@ typedef enum {
     QFIT_EXPERTS_REQUIRED = 2,  /* experts only (qwen3moe) */
 } qfit_experts;
 
+/* The normalization of an architecture's layers. */
+typedef enum {
+    QFIT_NORM_RMS = 0,     /* x / rms(x) * w (llama, qwen, phi3) */
+    QFIT_NORM_LAYER = 1,   /* (x - mean) / sd(x) * w + b (BERT's LayerNorm) */
+} qfit_norm_kind;
+
+/* The activation of a dense FFN. */
+typedef enum {
+    QFIT_FFN_SWIGLU = 0,   /* down(silu(gate(x)) * up(x)) */
+    QFIT_FFN_GELU = 1,     /* down(gelu(up(x) + b_up)) + b_down: no gate (BERT); GELU is the
+                              tanh approximation, through llama.cpp's f16 table */
+} qfit_ffn_act;
+
+/* How positions enter the model. */
+typedef enum {
+    QFIT_POS_ROPE = 0,      /* rotary embeddings of Q and K (rope_type) */
+    QFIT_POS_ABSOLUTE = 1,  /* a learned position_embd row added to the token embedding; no RoPE */
+} qfit_pos_kind;
+
 /* An architecture as the engine and the planner see it (each has its descriptor,
  * src/model/arch_<name>.c). Static; thread-safe. */
 typedef struct {
@@ -53,6 +90,16 @@ typedef struct {
     bool           qkv_bias;   /* has Q/K/V biases (a file without them: a warning, zeros) */
     bool           qk_norm;    /* per-head RMSNorm of Q and K before RoPE (required) */
     qfit_experts   experts;    /* whether its FFN may or must be a mixture of experts */
+    /* encoders (bert, nomic-bert); zero for the decoders */
+    qfit_norm_kind norm;       /* the norms' kind */
+    bool           post_norm;  /* each block is x = norm(x + block(x)) (BERT), not
+                                  x = x + block(norm(x)); the embeddings are normed too
+                                  (token_embd_norm) and there is no final norm */
+    bool           non_causal; /* attention sees the whole sequence by default
+                                  ({arch}.attention.causal overrides) */
+    qfit_ffn_act   ffn_act;    /* the dense FFN's activation */
+    qfit_pos_kind  pos;        /* positions: RoPE or absolute embeddings */
+    bool           embd_only;  /* no output head: embeddings mode only, one pass per call */
 } qfit_arch_info;
 
 /* The architecture of a general.architecture name ("mistral" is llama's), NULL when
@@ -90,6 +137,9 @@ typedef struct {
     int       n_expert_used;   /* expert_used_count */
     int       n_ff_exp;        /* expert_feed_forward_length (default: llama n_ff,
                                   qwen3moe n_ff / n_expert_used, as llama.cpp) */
+    /* encoders (qfit_arch_info.embd_only); zero for the decoders */
+    bool      non_causal;      /* bidirectional attention ({arch}.attention.causal false) */
+    float     norm_eps;        /* LayerNorm epsilon ({arch}.attention.layer_norm_epsilon) */
 } qfit_hparams;
 
 /* Fill hp from a GGUF's metadata. 0 on success, -1 with a message in err. */

@@ -70,6 +70,12 @@ qfit_wt qfit_wt_rows(const qfit_wt *w, int64_t r0, int64_t n);
 extern const qfit_layer_tensor qfit_decoder_layer[QFIT_DECODER_LAYER_N];
 
 extern const qfit_arch_desc qfit_arch_llama, qfit_arch_qwen2, qfit_arch_qwen3, qfit_arch_qwen3moe, qfit_arch_phi3;
+extern const qfit_arch_desc qfit_arch_bert, qfit_arch_nomic_bert;
+
+/* The encoders' hyperparameters (arch_bert.c): {arch}.attention.layer_norm_epsilon
+ * (required), {arch}.attention.causal (default: the descriptor's), heads that split the
+ * embedding, no RoPE with absolute positions. */
+int qfit_encoder_hparams(const qfit_gguf *g, qfit_hparams *hp, char *err, size_t err_len);
 
 /* The descriptor of an architecture name (aliases included), NULL if unsupported. */
 const qfit_arch_desc *qfit_arch_desc_find(const char *name);
