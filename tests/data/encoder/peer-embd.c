@@ -79,7 +79,11 @@ int main(int argc, char ** argv) {
     cp.n_ctx = MAX_TOK;
     cp.n_batch = MAX_TOK;
     cp.n_ubatch = MAX_TOK;   /* non-causal: the whole batch in one ubatch */
-    cp.n_seq_max = (uint32_t) n_in;
+    /* a power of two: llama.cpp rounds its worst-case ubatch (n_ubatch tokens) up to a
+     * multiple of n_seq_max when reserving, and its mean-pooling graph then aborts
+     * (n_outputs != n_tokens) unless n_seq_max divides n_ubatch */
+    cp.n_seq_max = 1;
+    while ((int) cp.n_seq_max < n_in) cp.n_seq_max *= 2;
     cp.embeddings = true;
     cp.pooling_type = LLAMA_POOLING_TYPE_UNSPECIFIED;
     cp.n_threads = n_threads;
