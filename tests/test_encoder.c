@@ -347,3 +347,32 @@ Test(encoder, contract_errors)
     qfit_context_free(c);
     qfit_model_free(m);
 }
+
+/* The descriptors' facts (model.h qfit_arch_info) the forward pass and the planner read,
+ * and the hyperparameters of the encoder keys. */
+Test(encoder, arch_facts)
+{
+    const qfit_arch_info *b = qfit_arch_find("bert"), *n = qfit_arch_find("nomic-bert");
+    cr_assert(b && n);
+    cr_expect(b->embd_only && b->post_norm && b->non_causal && b->norm == QFIT_NORM_LAYER);
+    cr_expect(b->ffn_act == QFIT_FFN_GELU && b->pos == QFIT_POS_ABSOLUTE);
+    cr_expect(n->embd_only && n->post_norm && n->non_causal && n->norm == QFIT_NORM_LAYER);
+    cr_expect(n->ffn_act == QFIT_FFN_SWIGLU && n->pos == QFIT_POS_ROPE && n->rope_type == QFIT_ROPE_NEOX);
+    const qfit_arch_info *l = qfit_arch_find("llama");
+    cr_expect(!l->embd_only && !l->post_norm && !l->non_causal && l->norm == QFIT_NORM_RMS);
+    char path[700], err[256] = "";
+    make_model(&CASES[1], path, sizeof path);
+    qfit_model *m = qfit_model_load(path, err, sizeof err);
+    cr_assert(m, "%s", err);
+    const qfit_hparams *hp = qfit_model_hparams(m);
+    cr_expect(hp->non_causal);
+    cr_expect_float_eq(hp->norm_eps, 1e-12f, 1e-18f);
+    cr_expect_float_eq(hp->rope_freq_base, 1000.0f, 1e-3f);
+    cr_expect_eq(hp->n_rot, 32);
+    qfit_model_free(m);
+    make_model(&CASES[0], path, sizeof path);
+    m = qfit_model_load(path, err, sizeof err);
+    cr_assert(m, "%s", err);
+    cr_expect_eq(qfit_model_hparams(m)->n_rot, 0, "bert has no RoPE");
+    qfit_model_free(m);
+}
