@@ -376,3 +376,19 @@ Test(encoder, arch_facts)
     cr_expect_eq(qfit_model_hparams(m)->n_rot, 0, "bert has no RoPE");
     qfit_model_free(m);
 }
+
+/* `qfit plan` on an encoder file: weights, KV cache and compute sizes, batch = context. */
+Test(encoder, plan_runs)
+{
+    char path[700];
+    make_model(&CASES[1], path, sizeof path);
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "%s plan '%s'", tu_qfit_bin(), path);
+    int st;
+    char *out = tu_run(cmd, &st);
+    cr_assert_eq(st, 0, "%s", out);
+    cr_expect(strstr(out, "nomic-bert"), "%s", out);
+    cr_expect(strstr(out, "batch 512"), "an encoder's batch is its context (512): %s", out);
+    cr_expect(strstr(out, "weights ") && strstr(out, "compute "), "%s", out);
+    free(out);
+}
