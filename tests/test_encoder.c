@@ -344,6 +344,13 @@ Test(encoder, contract_errors)
     cr_expect(strstr(qfit_context_error(c), "17 tokens in one call, more than n_batch = 8"), "%s",
               qfit_context_error(c));
     cr_expect_eq(qfit_context_status(c), QFIT_E_INVALID);
+    /* qfit_embed hands an encoder each input whole: the same error, not a split input */
+    qfit_tokenizer *t = qfit_tokenizer_from_gguf(qfit_model_gguf(m), err, sizeof err);
+    cr_assert(t, "%s", err);
+    float v[128];
+    cr_expect_eq(qfit_embed(c, t, &TEXTS[1], 1, NULL, v, NULL, NULL, err, sizeof err), -1);
+    cr_expect(strstr(err, "21 tokens in one call, more than n_batch = 8"), "%s", err);
+    qfit_tokenizer_free(t);
     qfit_context_free(c);
     qfit_model_free(m);
 }

@@ -24,7 +24,9 @@
  * Batches: a batch of inputs is processed in one call. On a context of one sequence
  * each input is evaluated as its own sequence from position 0 (the KV cache is reset
  * between inputs) in passes of n_batch tokens, exactly as when it is embedded alone:
- * batch and single results are bit-identical. On a context of several sequences
+ * batch and single results are bit-identical. An encoder (bert, nomic-bert: model.h)
+ * takes each input whole in one pass: an input longer than n_batch is an error naming
+ * both numbers (the engine's default n_batch for one is n_ctx). On a context of several sequences
  * (qfit_context_params.n_seq), consecutive inputs that fit one pass together (at most
  * n_seq of them, at most n_batch tokens) are evaluated in one qfit_decode_batch, each
  * as its own sequence: one pass instead of one per input, and each vector equal to its

@@ -473,9 +473,6 @@ static int decode_tokens(qfit_context *c, int n, const int32_t *token, const int
         }
         n_out += WANT(i);
     }
-    if (n_out > c->n_batch) {
-        return ctx_fail(c, QFIT_E_INVALID, "%d logits requested, at most n_batch = %d per call", n_out, c->n_batch);
-    }
     if (qfit_arch_desc_of(hp->arch)->info.embd_only) {
         /* an encoder: outputs are embeddings, and each call is whole inputs in one pass */
         if (n_out > 0 && !c->embeddings)
@@ -489,6 +486,9 @@ static int decode_tokens(qfit_context *c, int n, const int32_t *token, const int
                 return ctx_fail(c, QFIT_E_INVALID, "sequence %d already holds %d positions: an encoder (%s) "
                                 "evaluates every input whole in one call (reset the context or the sequence "
                                 "first)", SEQ(i), c->seq_past[SEQ(i)], hp->arch_name);
+    }
+    if (n_out > c->n_batch) {
+        return ctx_fail(c, QFIT_E_INVALID, "%d logits requested, at most n_batch = %d per call", n_out, c->n_batch);
     }
     for (int s = 0; s < c->n_seq; s++) {
         int add = 0;
