@@ -2,8 +2,10 @@
  * src/model/arch_<name>.c) and the registry (arch.c). Other modules use the public
  * qfit_arch_info / qfit_arch_find of qfit/model.h.
  *
- * A descriptor says what differs between decoder architectures: the public facts
- * (name, RoPE layout, which optional parts it has), extra hyperparameters read after
+ * A descriptor says what differs between architectures (decoders, and the encoders
+ * bert and nomic-bert): the public facts (name, RoPE layout, which optional parts it
+ * has, norm kind, pre- or post-norm, causal or not, FFN activation, positions, whether
+ * it has an output head), extra hyperparameters read after
  * the common ones, and its per-layer tensors (name suffix, the field of qfit_layer_w
  * it binds, its shape in terms of the hyperparameters, and whether it is required).
  * The loader binds exactly the listed tensors; the forward pass follows the flags. */

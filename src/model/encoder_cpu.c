@@ -88,7 +88,8 @@ static void chunk_rows(void *arg, int chunk, int ith)
     const row_op *op = arg;
     qfit_context *c = op->c;
     const qfit_hparams *hp = &c->model->hp;
-    const qfit_norm_kind kind = qfit_arch_desc_of(hp->arch)->info.norm;
+    const qfit_arch_info *ai = &qfit_arch_desc_of(hp->arch)->info;
+    const qfit_norm_kind kind = ai->norm;
     const qfit_layer_w *L = op->il >= 0 ? &c->model->layers[op->il] : NULL;
     const int64_t E = hp->n_embd, F = hp->n_ff;
     const int64_t j0 = (int64_t)chunk * op->cs, j1 = j0 + op->cs < op->n ? j0 + op->cs : op->n;
@@ -103,7 +104,7 @@ static void chunk_rows(void *arg, int chunk, int ith)
             norm_row(kind, x, L->attn_out_norm.data, L->attn_out_norm_b.data, E, hp->norm_eps);
             break;
         case STEP_FFN_ACT:
-            if (qfit_arch_desc_of(hp->arch)->info.ffn_act == QFIT_FFN_GELU) {
+            if (ai->ffn_act == QFIT_FFN_GELU) {
                 float *u = c->up + j * F;
                 if (L->b_up.data) { const float *b = L->b_up.data; for (int64_t i = 0; i < F; i++) u[i] += b[i]; }
                 gelu_row(u, F);

@@ -199,7 +199,8 @@ void qfit_compute_buffer_parts(const qfit_hparams *hp, int n_ctx, int n_batch, b
      * one row per (token, chosen expert) */
     L->aq = align64(ffn_rows * align64(wide * f));
     /* output rows: logits, or final-normed hidden states in embeddings mode */
-    L->logits = align64(nb * (size_t)(hp->n_vocab > hp->n_embd ? hp->n_vocab : hp->n_embd) * f);
+    const bool embd_only = qfit_arch_desc_of(hp->arch)->info.embd_only;   /* an encoder: no logits */
+    L->logits = align64(nb * (size_t)(hp->n_vocab > hp->n_embd && !embd_only ? hp->n_vocab : hp->n_embd) * f);
     L->rope = 2 * align64((size_t)n_ctx * (size_t)(hp->n_rot / 2) * f);
     /* per thread: the query head in the K cache's vec-dot type (<= 4 B/elt),
      * the V accumulator, one dequantized V head and a flash-attention tile of scores */
