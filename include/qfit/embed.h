@@ -2,7 +2,9 @@
  * model the engine runs (llama.cpp's embedding semantics, Ollama's /api/embed).
  *
  * What a vector is: the hidden state after the model's final norm (output_norm,
- * the rows the logits would be projected from), one row per token of the input,
+ * the rows the logits would be projected from; for an encoder such as bert or
+ * nomic-bert, the last layer's output, whose LayerNorm is the final one, as llama.cpp's
+ * t_embd), one row per token of the input,
  * pooled over the input's tokens:
  *   mean  the average of the rows, summed in double (default when the GGUF has
  *         no pooling_type)
