@@ -228,6 +228,28 @@ static void check_ids(const enc_case *ec)
             const bool exact = variants[vi].kv == QFIT_TYPE_F16 && k >= 1;
             compare(v, batch_ref + (size_t)k * E, E, exact ? MAX_DIFF_EXACT : MAX_DIFF, what);
         }
+        /* the same, interleaved (one token of each sequence in turn): every attention run
+         * is one token long (the decode paths), each still seeing its whole sequence */
+        int pos[N_PROMPTS] = { 0 };
+        n = 0;
+        for (int left = 1; left;) {
+            left = 0;
+            for (int k = 0; k < N_PROMPTS; k++)
+                if (pos[k] < PROMPT_LEN[k]) { tok[n] = ids[k][pos[k]++]; seq[n++] = k; left = 1; }
+        }
+        qfit_context_reset(c);
+        cr_assert_eq(qfit_decode_batch(c, &b), 0, "%s", qfit_context_error(c));
+        for (int k = 0; k < N_PROMPTS; k++) {
+            double *sum = calloc((size_t)E, sizeof *sum), ss = 0;
+            for (int j = 0; j < n; j++)
+                if (seq[j] == k)
+                    for (int d = 0; d < E; d++) sum[d] += qfit_get_embeddings(c, j)[d];
+            for (int d = 0; d < E; d++) ss += sum[d] * sum[d];
+            for (int d = 0; d < E; d++) v[d] = (float)(sum[d] / sqrt(ss));
+            free(sum);
+            snprintf(what, sizeof what, "%s interleaved sequence %d, %s", ec->shape, k, variants[vi].name);
+            compare(v, batch_ref + (size_t)k * E, E, MAX_DIFF, what);
+        }
         qfit_context_free(c);
     }
     for (int k = 0; k < N_PROMPTS; k++) free(refs[k]);
