@@ -154,7 +154,8 @@ const char *qfit_arch_name(qfit_arch a);
 size_t qfit_kv_cache_bytes(const qfit_hparams *hp, int n_ctx, int kv_type_k, int kv_type_v);
 /* Bytes of all compute buffers of a context (activations of one batch of
  * n_batch tokens, quantized activation rows, outputs of n_batch rows (logits, or
- * hidden states in embeddings mode: max(n_vocab, n_embd) floats a row), RoPE table of
+ * hidden states in embeddings mode: max(n_vocab, n_embd) floats a row; an encoder's:
+ * n_embd), RoPE table of
  * n_ctx positions, per-thread scratch for up to QFIT_MAX_THREADS threads, the
  * split-decode partials, and — only without flash attention — one n_ctx score row
  * per thread). The one place this is computed: the context allocates exactly this. */
