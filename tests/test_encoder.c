@@ -421,3 +421,80 @@ Test(encoder, plan_runs)
     cr_expect(strstr(out, "weights ") && strstr(out, "compute "), "%s", out);
     free(out);
 }
+
+/* A copy of in without the key `drop_key` (NULL: none), with {arch}.attention.causal set
+ * to `causal` (< 0: unchanged) and without the tensor `drop_tensor` (NULL: none). */
+static void copy_edit(const char *in, const char *out, const char *drop_key, int causal, const char *drop_tensor)
+{
+    char err[256] = "";
+    qfit_gguf *g = qfit_gguf_open(in, err, sizeof err);
+    cr_assert(g, "%s", err);
+    qfit_gguf_writer *w = qfit_gguf_writer_new();
+    cr_assert_eq(qfit_gguf_copy_all_kv(w, g), 0);
+    if (drop_key) cr_assert_eq(qfit_gguf_remove_key(w, drop_key), 0, "%s", drop_key);
+    if (causal >= 0) cr_assert_eq(qfit_gguf_set_bool(w, "bert.attention.causal", causal), 0);
+    for (int64_t i = 0; i < qfit_gguf_n_tensors(g); i++) {
+        const qfit_gguf_tensor *t = qfit_gguf_tensor_at(g, i);
+        char name[128];
+        snprintf(name, sizeof name, "%.*s", (int)t->name.len, t->name.data);
+        if (drop_tensor && !strcmp(name, drop_tensor)) continue;
+        cr_assert_eq(qfit_gguf_add_tensor(w, name, t->n_dims, t->ne, t->type), 0);
+    }
+    cr_assert_eq(qfit_gguf_writer_begin(w, out, err, sizeof err), 0, "%s", err);
+    for (int64_t i = 0; i < qfit_gguf_n_tensors(g); i++) {
+        const qfit_gguf_tensor *t = qfit_gguf_tensor_at(g, i);
+        if (drop_tensor && strlen(drop_tensor) == t->name.len && !memcmp(drop_tensor, t->name.data, t->name.len))
+            continue;
+        cr_assert_eq(qfit_gguf_writer_write_tensor(w, t->data, t->nbytes, err, sizeof err), 0, "%s", err);
+    }
+    cr_assert_eq(qfit_gguf_writer_finish(w, err, sizeof err), 0, "%s", err);
+    qfit_gguf_writer_free(w);
+    qfit_gguf_close(g);
+}
+
+/* Loading: the encoder keys and tensors that are required are named when missing;
+ * attention.causal true is honoured (llama.cpp reads it too); token_types is optional. */
+Test(encoder, load_checks)
+{
+    char path[700], edited[800], err[256] = "";
+    make_model(&CASES[0], path, sizeof path);
+    snprintf(edited, sizeof edited, "%s/edited.gguf", tu_tmpdir());
+    static const struct { const char *key, *tensor, *msg; } bad[] = {
+        { "bert.attention.layer_norm_epsilon", NULL, "missing bert.attention.layer_norm_epsilon" },
+        { NULL, "token_embd_norm.bias", "missing tensor 'token_embd_norm.bias'" },
+        { NULL, "position_embd.weight", "missing tensor 'position_embd.weight'" },
+        { NULL, "blk.1.layer_output_norm.bias", "missing tensor 'blk.1.layer_output_norm.bias'" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        copy_edit(path, edited, bad[i].key, -1, bad[i].tensor);
+        err[0] = 0;
+        qfit_model *m = qfit_model_load(edited, err, sizeof err);
+        cr_expect_null(m, "%s loaded", bad[i].msg);
+        cr_expect(strstr(err, bad[i].msg), "want \"%s\", got \"%s\"", bad[i].msg, err);
+        qfit_model_free(m);
+    }
+    /* causal: true -> causal attention: the first token's row no longer sees the others */
+    const int E = 128;
+    int32_t ids[64];
+    prompt(1, 17, ids);
+    float first[2][128];
+    for (int causal = 0; causal <= 1; causal++) {
+        copy_edit(path, edited, NULL, causal, NULL);
+        qfit_model *m = qfit_model_load(edited, err, sizeof err);
+        cr_assert(m, "%s", err);
+        cr_expect_eq(qfit_model_hparams(m)->non_causal, !causal);
+        qfit_context *c = new_ctx(m, 1, -1, QFIT_TYPE_F32);
+        cr_assert_eq(qfit_decode(c, ids, 17, 0), 0, "%s", qfit_context_error(c));
+        memcpy(first[causal], qfit_get_embeddings(c, 0), sizeof first[causal]);
+        qfit_context_free(c);
+        qfit_model_free(m);
+    }
+    double d = 0;
+    for (int i = 0; i < E; i++) d = fmax(d, fabs((double)first[0][i] - first[1][i]));
+    cr_expect_gt(d, 1e-2, "attention.causal true changes nothing (%g)", d);
+    /* no token_types: loads, and the vectors change (llama.cpp adds the row only when present) */
+    copy_edit(path, edited, NULL, -1, "token_types.weight");
+    qfit_model *m = qfit_model_load(edited, err, sizeof err);
+    cr_assert(m, "%s", err);
+    qfit_model_free(m);
+}
