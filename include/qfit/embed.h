@@ -2,7 +2,9 @@
  * model the engine runs (llama.cpp's embedding semantics, Ollama's /api/embed).
  *
  * What a vector is: the hidden state after the model's final norm (output_norm,
- * the rows the logits would be projected from), one row per token of the input,
+ * the rows the logits would be projected from; for an encoder such as bert or
+ * nomic-bert, the last layer's output, whose LayerNorm is the final one, as llama.cpp's
+ * t_embd), one row per token of the input,
  * pooled over the input's tokens:
  *   mean  the average of the rows, summed in double (default when the GGUF has
  *         no pooling_type)
@@ -24,7 +26,9 @@
  * Batches: a batch of inputs is processed in one call. On a context of one sequence
  * each input is evaluated as its own sequence from position 0 (the KV cache is reset
  * between inputs) in passes of n_batch tokens, exactly as when it is embedded alone:
- * batch and single results are bit-identical. On a context of several sequences
+ * batch and single results are bit-identical. An encoder (bert, nomic-bert: model.h)
+ * takes each input whole in one pass: an input longer than n_batch is an error naming
+ * both numbers (the engine's default n_batch for one is n_ctx). On a context of several sequences
  * (qfit_context_params.n_seq), consecutive inputs that fit one pass together (at most
  * n_seq of them, at most n_batch tokens) are evaluated in one qfit_decode_batch, each
  * as its own sequence: one pass instead of one per input, and each vector equal to its

@@ -76,9 +76,10 @@ int    qfit_gemm(int wtype, int64_t k,
  *   mad_*: acc[0..n) += w * v for one cached value row.
  *   scale: acc[0..n) *= s.   exp_sub: x[i] = exp(x[i] - m).
  *   swiglu: g[i] = silu(g[i]) * u[i].
- *   geglu:  g[i] = gelu(g[i]) * u[i], GELU's tanh form as ggml's CPU backend evaluates it
- *           (GGML_GELU_FP16): g <= -10 gives 0, g >= 10 gives g, else the input rounded to
+ *   gelu:   x[i] = gelu(x[i]), GELU's tanh form as ggml's CPU backend evaluates it
+ *           (GGML_GELU_FP16): x <= -10 gives 0, x >= 10 gives x, else the input rounded to
  *           fp16 and gelu read from a table of fp16 values (one shared scalar kernel).
+ *   geglu:  g[i] = gelu(g[i]) * u[i], the same GELU.
  *   f32_to_f16: y[i] = fp16(x[i]), round to nearest even.
  *   rows8 (NULL where the ISA has none): flash attention on K and V caches of f16,
  *          q8_0 or q4_0 (converted in registers) for 8 query rows q[r] (hdk floats)
@@ -106,6 +107,7 @@ typedef struct {
     void (*scale)(float *acc, float s, int n);
     void (*exp_sub)(float *x, float m, int n);
     void (*swiglu)(float *g, const float *u, int64_t n);
+    void (*gelu)(float *x, int64_t n);
     void (*geglu)(float *g, const float *u, int64_t n);
     void (*f32_to_f16)(const float *x, uint16_t *y, int64_t n);
     void (*rows8)(int type_k, int type_v, int hdk, int hdv, int nrows, const float *const *q, int p_begin,

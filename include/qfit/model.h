@@ -5,7 +5,23 @@
  * (Q/K/V biases, NEOX RoPE, tied embeddings when output.weight is absent), qwen3
  * (per-head Q/K RMSNorm), qwen3moe (qwen3 with a mixture-of-experts FFN), phi3 (Phi-3 /
  * Phi-4: fused QKV and gate-up matrices), gemma2 and gemma3 (sliding-window and global
- * layers, GELU-gated FFN, post-norms, soft-capping, scaled embeddings).
+ * layers, GELU-gated FFN, post-norms, soft-capping, scaled embeddings), and the embedding
+ * encoders bert (BERT, all-MiniLM, mxbai-embed-large, bge) and nomic-bert (nomic-embed-text).
+ *
+ * Encoders (qfit_arch_info.embd_only): bidirectional attention over each sequence of a
+ * call, no KV cache kept between calls and no vocabulary head. Their contract differs
+ * from a decoder's in three points:
+ *   - only embeddings mode: a decode that asks for logits (qfit_context_params.embeddings
+ *     false and at least one output requested) fails with QFIT_E_UNSUPPORTED; the outputs
+ *     are the last layer's hidden states (qfit_get_embeddings), with no further norm;
+ *   - every qfit_decode / qfit_decode_batch holds whole inputs: each sequence it uses
+ *     must be empty (qfit_context_reset / qfit_seq_truncate to 0 in between; a sequence
+ *     that holds positions is QFIT_E_INVALID, never silently mixed into the new input)
+ *     and every token must fit one pass (n_tokens <= n_batch, else QFIT_E_INVALID naming
+ *     both numbers: llama.cpp's n_ubatch >= n_tokens rule for non-causal models). Each
+ *     token attends to every token of its sequence in the call;
+ *   - the default n_batch is n_ctx (not 512), so that any input that fits the
+ *     context fits the pass.
  * Core module: libc, libm, pthreads.
  */
 #ifndef QFIT_MODEL_H
@@ -33,6 +49,8 @@ typedef enum {
     QFIT_ARCH_PHI3 = 4,
     QFIT_ARCH_GEMMA2 = 5,
     QFIT_ARCH_GEMMA3 = 6,
+    QFIT_ARCH_BERT = 7,
+    QFIT_ARCH_NOMIC_BERT = 8,
 } qfit_arch;
 
 typedef enum {
@@ -47,13 +65,25 @@ typedef enum {
     QFIT_EXPERTS_REQUIRED = 2,  /* experts only (qwen3moe) */
 } qfit_experts;
 
-/* The activation of the FFN's gate: silu(gate) * up (SwiGLU) or gelu(gate) * up (GeGLU,
- * GELU's tanh approximation evaluated as ggml's CPU backend does: the input rounded to
- * fp16, the result read from a table of fp16 values). */
+/* The normalization of an architecture's layers. */
 typedef enum {
-    QFIT_ACT_SILU = 0,
-    QFIT_ACT_GELU = 1,
-} qfit_act;
+    QFIT_NORM_RMS = 0,     /* x / rms(x) * w (llama, qwen, phi3) */
+    QFIT_NORM_LAYER = 1,   /* (x - mean) / sd(x) * w + b (BERT's LayerNorm) */
+} qfit_norm_kind;
+
+/* The activation of a dense FFN. GELU is the tanh approximation evaluated as ggml's CPU
+ * backend does: the input rounded to fp16, the result read from a table of fp16 values. */
+typedef enum {
+    QFIT_FFN_SWIGLU = 0,   /* down(silu(gate(x)) * up(x)) */
+    QFIT_FFN_GELU = 1,     /* down(gelu(up(x) + b_up)) + b_down: no gate (BERT) */
+    QFIT_FFN_GEGLU = 2,    /* down(gelu(gate(x)) * up(x)) (Gemma) */
+} qfit_ffn_act;
+
+/* How positions enter the model. */
+typedef enum {
+    QFIT_POS_ROPE = 0,      /* rotary embeddings of Q and K (rope_type) */
+    QFIT_POS_ABSOLUTE = 1,  /* a learned position_embd row added to the token embedding; no RoPE */
+} qfit_pos_kind;
 
 /* An architecture as the engine and the planner see it (each has its descriptor,
  * src/model/arch_<name>.c). Static; thread-safe. */
@@ -64,9 +94,19 @@ typedef struct {
     bool           qkv_bias;   /* has Q/K/V biases (a file without them: a warning, zeros) */
     bool           qk_norm;    /* per-head RMSNorm of Q and K before RoPE (required) */
     qfit_experts   experts;    /* whether its FFN may or must be a mixture of experts */
-    qfit_act       ffn_act;    /* the gated FFN's activation */
-    bool           post_norms; /* RMSNorm of the attention and FFN outputs before they join the
-                                  residual stream (post_attention_norm, post_ffw_norm: Gemma 2/3) */
+    bool           sandwich_norms; /* RMSNorm of the attention and FFN outputs before they join
+                                      the residual stream too (post_attention_norm,
+                                      post_ffw_norm: Gemma 2/3) */
+    /* encoders (bert, nomic-bert); zero for the decoders */
+    qfit_norm_kind norm;       /* the norms' kind */
+    bool           post_norm;  /* each block is x = norm(x + block(x)) (BERT), not
+                                  x = x + block(norm(x)); the embeddings are normed too
+                                  (token_embd_norm) and there is no final norm */
+    bool           non_causal; /* attention sees the whole sequence by default
+                                  ({arch}.attention.causal overrides) */
+    qfit_ffn_act   ffn_act;    /* the dense FFN's activation */
+    qfit_pos_kind  pos;        /* positions: RoPE or absolute embeddings */
+    bool           embd_only;  /* no output head: embeddings mode only, one pass per call */
 } qfit_arch_info;
 
 /* The architecture of a general.architecture name ("mistral" is llama's), NULL when
@@ -110,8 +150,8 @@ typedef struct {
     float     attn_softcap;    /* > 0: scores become cap * tanh(score / cap) (Gemma 2: 50) */
     float     final_softcap;   /* > 0: logits become cap * tanh(logit / cap) (Gemma 2: 30) */
     float     embd_scale;      /* token embeddings are multiplied by this (1; Gemma: sqrt(n_embd)) */
-    qfit_act  ffn_act;         /* from the architecture */
-    bool      post_norms;      /* from the architecture */
+    qfit_ffn_act ffn_act;      /* from the architecture */
+    bool      sandwich_norms;  /* from the architecture */
     /* sliding-window attention: in a sliding layer a token at position p sees the cached
      * positions (p - n_swa, p] only (llama.cpp's LLAMA_SWA_TYPE_STANDARD). Which layers
      * slide: qfit_layer_is_swa. Their RoPE may use its own base and scale (Gemma 3:
@@ -121,6 +161,9 @@ typedef struct {
                                   (0: every layer): Gemma 2: 2, Gemma 3: 6 */
     float     rope_freq_base_swa;
     float     rope_freq_scale_swa;
+    /* encoders (qfit_arch_info.embd_only); zero for the decoders */
+    bool      non_causal;      /* bidirectional attention ({arch}.attention.causal false) */
+    float     norm_eps;        /* LayerNorm epsilon ({arch}.attention.layer_norm_epsilon) */
 } qfit_hparams;
 
 /* Whether layer il attends over a sliding window (n_swa > 0 and il matches swa_pattern). */
@@ -149,7 +192,8 @@ size_t qfit_kv_cache_bytes_ctx(const qfit_hparams *hp, int n_ctx, int n_batch, i
                                int kv_type_v);
 /* Bytes of all compute buffers of a context (activations of one batch of
  * n_batch tokens, quantized activation rows, outputs of n_batch rows (logits, or
- * hidden states in embeddings mode: max(n_vocab, n_embd) floats a row), RoPE table of
+ * hidden states in embeddings mode: max(n_vocab, n_embd) floats a row; an encoder's:
+ * n_embd), RoPE table of
  * n_ctx positions, per-thread scratch for up to QFIT_MAX_THREADS threads, the
  * split-decode partials, and — only without flash attention — one n_ctx score row
  * per thread). The one place this is computed: the context allocates exactly this. */

@@ -12,6 +12,16 @@
  * sd 0.02; norm weights 1.0), generated directly in the requested quantization
  * mix row block by row block, so a large model never exists in F32 in memory.
  * The bytes depend only on (shape, type, seed), not on the thread count.
+ *
+ * Encoders (an arch whose qfit_arch_info.embd_only is set: bert, nomic-bert) get
+ * llama.cpp's encoder keys instead ({arch}.attention.layer_norm_epsilon = rms_eps,
+ * attention.causal false, pooling_type 1 (mean), tokenizer.ggml.token_type_count 2),
+ * their tensors (token_types, position_embd for bert, token_embd_norm, the post-norm
+ * layers; no output head) and a WordPiece vocabulary (tokenizer.ggml.model "bert":
+ * [PAD] 0, [unusedN] 1..99, [UNK] 100, [CLS] 101, [SEP] 102, [MASK] 103, then a..z and
+ * 0..9 as word starts and as "##" continuations, punctuation, a few words and
+ * suffixes, then filler words). n_head_kv and head_dim must be n_head and
+ * n_embd / n_head.
  */
 #ifndef QFIT_SYNTH_H
 #define QFIT_SYNTH_H

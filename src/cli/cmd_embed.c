@@ -27,7 +27,8 @@ static void embed_usage(FILE *f)
             "                     adds \"truncated\": tokens dropped over all inputs\n"
             "  --dimensions K     keep the first K values (then normalise)\n"
             "  --ctx N            context size (default: min(training context, 4096))\n"
-            "  --batch N          tokens per forward pass (default 512)\n"
+            "  --batch N          tokens per forward pass (default 512; an encoder such as bert or\n"
+            "                     nomic-bert: the context size, as it takes an input in one pass)\n"
             "  --threads N        threads (default: all CPUs)\n"
             "  --kv-type T, --cache-type-k T, --cache-type-v T, --flash-attn on|off|auto   as qfit run\n");
 }

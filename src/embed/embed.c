@@ -79,7 +79,11 @@ static uint64_t now_ns(void)
 static int embed_one(qfit_context *c, const int32_t *ids, int n, const qfit_embed_params *p, qfit_pooling pooling,
                      double *sum, float *v, char *err, size_t err_len, size_t idx)
 {
-    const int E = qfit_model_hparams(qfit_context_model(c))->n_embd, nb_max = qfit_context_n_batch(c);
+    const qfit_hparams *hp = qfit_model_hparams(qfit_context_model(c));
+    const int E = hp->n_embd;
+    /* an encoder takes an input whole in one pass (the engine names n_batch if it is too small) */
+    const qfit_arch_info *ai = qfit_arch_find(hp->arch_name);
+    const int nb_max = ai && ai->embd_only ? n : qfit_context_n_batch(c);
     qfit_context_reset(c);
     for (int i = 0; i < E; i++) sum[i] = 0.0;
     for (int done = 0; done < n;) {

@@ -37,7 +37,9 @@ typedef void (*qk_pack_fn)(int64_t k, const void *W, size_t w_stride, int nw, co
 typedef void (*qk_direct_fn)(int64_t k, const void *W, size_t w_stride, int nw,
                              const void *A, size_t a_stride, int64_t m, float *Y, int64_t ldy);
 
-/* GeGLU as ggml's CPU backend (qfit_row_kernels.geglu): every ISA's table uses it. */
+/* GELU and GeGLU as ggml's CPU backend (qfit_row_kernels.gelu, .geglu): every ISA's
+ * table uses these. */
+void qk_gelu(float *x, int64_t n);
 void qk_geglu(float *g, const float *u, int64_t n);
 
 typedef struct {

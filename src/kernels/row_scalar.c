@@ -114,15 +114,21 @@ static void gelu_table_init(void)
     }
 }
 
+static inline float gelu_f16(float x)
+{
+    return x <= -10.0f ? 0.0f : x >= 10.0f ? x : g_gelu_f16[qfit_fp32_to_fp16(x)];
+}
+
+void qk_gelu(float *x, int64_t n)
+{
+    pthread_once(&g_gelu_once, gelu_table_init);
+    for (int64_t i = 0; i < n; i++) x[i] = gelu_f16(x[i]);
+}
+
 void qk_geglu(float *g, const float *u, int64_t n)
 {
     pthread_once(&g_gelu_once, gelu_table_init);
-    for (int64_t i = 0; i < n; i++) {
-        const float x = g[i];
-        if (x <= -10.0f) g[i] = 0.0f;
-        else if (x >= 10.0f) g[i] = x * u[i];
-        else g[i] = g_gelu_f16[qfit_fp32_to_fp16(x)] * u[i];
-    }
+    for (int64_t i = 0; i < n; i++) g[i] = gelu_f16(g[i]) * u[i];
 }
 
 static void s_f32_to_f16(const float *x, uint16_t *y, int64_t n)
@@ -133,7 +139,7 @@ static void s_f32_to_f16(const float *x, uint16_t *y, int64_t n)
 const qfit_row_kernels qfit_row_kernels_scalar = {
     .dot_f32 = s_dot_f32, .dot_f16 = s_dot_f16, .dot_q8_0 = s_dot_q8_0, .dot_q4_0 = s_dot_q4_0,
     .mad_f32 = s_mad_f32, .mad_f16 = s_mad_f16, .mad_q8_0 = s_mad_q8_0, .mad_q4_0 = s_mad_q4_0,
-    .scale = s_scale, .exp_sub = s_exp_sub, .swiglu = s_swiglu, .geglu = qk_geglu, .f32_to_f16 = s_f32_to_f16,
+    .scale = s_scale, .exp_sub = s_exp_sub, .swiglu = s_swiglu, .gelu = qk_gelu, .geglu = qk_geglu, .f32_to_f16 = s_f32_to_f16,
     .rows8 = NULL,
 };
 

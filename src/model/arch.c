@@ -31,7 +31,7 @@ const qfit_layer_tensor qfit_decoder_layer[QFIT_DECODER_LAYER_N] = {
 
 static const qfit_arch_desc *const g_archs[] = { &qfit_arch_llama, &qfit_arch_qwen2, &qfit_arch_qwen3,
                                                  &qfit_arch_qwen3moe, &qfit_arch_phi3, &qfit_arch_gemma2,
-                                                 &qfit_arch_gemma3 };
+                                                 &qfit_arch_gemma3, &qfit_arch_bert, &qfit_arch_nomic_bert };
 #define N_ARCHS (sizeof g_archs / sizeof g_archs[0])
 
 const qfit_arch_desc *qfit_arch_desc_find(const char *name)

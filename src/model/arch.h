@@ -2,8 +2,10 @@
  * src/model/arch_<name>.c) and the registry (arch.c). Other modules use the public
  * qfit_arch_info / qfit_arch_find of qfit/model.h.
  *
- * A descriptor says what differs between decoder architectures: the public facts
- * (name, RoPE layout, which optional parts it has), extra hyperparameters read after
+ * A descriptor says what differs between architectures (decoders, and the encoders
+ * bert and nomic-bert): the public facts (name, RoPE layout, which optional parts it
+ * has, norm kind, pre- or post-norm, causal or not, FFN activation, positions, whether
+ * it has an output head), extra hyperparameters read after
  * the common ones, and its per-layer tensors (name suffix, the field of qfit_layer_w
  * it binds, its shape in terms of the hyperparameters, and whether it is required).
  * The loader binds exactly the listed tensors; the forward pass follows the flags. */
@@ -88,6 +90,12 @@ int qfit_arch_read_swa(const qfit_gguf *g, qfit_hparams *hp, bool required, char
 
 extern const qfit_arch_desc qfit_arch_llama, qfit_arch_qwen2, qfit_arch_qwen3, qfit_arch_qwen3moe, qfit_arch_phi3,
     qfit_arch_gemma2, qfit_arch_gemma3;
+extern const qfit_arch_desc qfit_arch_bert, qfit_arch_nomic_bert;
+
+/* The encoders' hyperparameters (arch_bert.c): {arch}.attention.layer_norm_epsilon
+ * (required), {arch}.attention.causal (default: the descriptor's), heads that split the
+ * embedding, no RoPE with absolute positions. */
+int qfit_encoder_hparams(const qfit_gguf *g, qfit_hparams *hp, char *err, size_t err_len);
 
 /* The descriptor of an architecture name (aliases included), NULL if unsupported. */
 const qfit_arch_desc *qfit_arch_desc_find(const char *name);

@@ -99,8 +99,8 @@ static int gemma2_hparams(const qfit_gguf *g, qfit_hparams *hp, char *err, size_
 }
 
 const qfit_arch_desc qfit_arch_gemma2 = {
-    .info = { .name = "gemma2", .id = QFIT_ARCH_GEMMA2, .rope_type = QFIT_ROPE_NEOX, .ffn_act = QFIT_ACT_GELU,
-              .post_norms = true },
+    .info = { .name = "gemma2", .id = QFIT_ARCH_GEMMA2, .rope_type = QFIT_ROPE_NEOX, .ffn_act = QFIT_FFN_GEGLU,
+              .sandwich_norms = true },
     .layer = qfit_gemma_layer,
     .n_layer_tensors = QFIT_GEMMA_LAYER_N,
     .hparams = gemma2_hparams,

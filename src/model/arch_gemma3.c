@@ -22,7 +22,7 @@ static int gemma3_hparams(const qfit_gguf *g, qfit_hparams *hp, char *err, size_
 
 const qfit_arch_desc qfit_arch_gemma3 = {
     .info = { .name = "gemma3", .id = QFIT_ARCH_GEMMA3, .rope_type = QFIT_ROPE_NEOX, .qk_norm = true,
-              .ffn_act = QFIT_ACT_GELU, .post_norms = true },
+              .ffn_act = QFIT_FFN_GEGLU, .sandwich_norms = true },
     .layer = qfit_gemma_layer,
     .n_layer_tensors = QFIT_GEMMA_LAYER_N,
     .hparams = gemma3_hparams,

@@ -33,6 +33,13 @@ void qfit_hadamard64(float *x, int64_t n)
     }
 }
 
+/* Positions token j of the current run sees: causal, its own and the earlier ones;
+ * non-causal (encoders), every position of its sequence in this pass (c->run_n_kv). */
+static inline int kv_seen(const qfit_context *c, int j)
+{
+    return c->model->hp.non_causal ? c->run_n_kv : c->pos0 + j + 1;
+}
+
 /* ----------------------------------------------------------- the job */
 
 typedef struct {
@@ -176,7 +183,7 @@ static void chunk_flash(void *arg, int chunk, int ith)
         const int sp = (int)(t % J->n_split);
         const int h = (int)(t / J->n_split % hp->n_head);
         const int j = (int)(t / J->n_split / hp->n_head);
-        const int hk = h / gqa, pos = c->pos0 + j, n_kv = pos + 1, lo = kv_first(J, pos);
+        const int hk = h / gqa, pos = c->pos0 + j, n_kv = kv_seen(c, j), lo = kv_first(J, pos);
         const int qid = j * hp->n_head + h;
         if (qid != last_q) {
             prepare_query(J, c->q + (size_t)j * hp->n_head * hdk + (size_t)h * hdk, &s);
@@ -247,7 +254,7 @@ static void chunk_plain(void *arg, int chunk, int ith)
     const int64_t ta = (int64_t)chunk * J->per_chunk, tb = ta + J->per_chunk < n_tasks ? ta + J->per_chunk : n_tasks;
     for (int64_t t = ta; t < tb; t++) {
         const int j = (int)(t / hp->n_head), h = (int)(t % hp->n_head), hk = h / gqa;
-        const int n_kv = c->pos0 + j + 1, lo = kv_first(J, c->pos0 + j);
+        const int n_kv = kv_seen(c, j), lo = kv_first(J, c->pos0 + j);
         prepare_query(J, c->q + (size_t)j * hp->n_head * hdk + (size_t)h * hdk, &s);
         const uint8_t *kh = kv->k + layer_off * kv->row_k + (size_t)hk * kv->head_k;
         const uint8_t *vh = kv->v + layer_off * kv->row_v + (size_t)hk * kv->head_v;
@@ -334,7 +341,7 @@ static void chunk_rows8(void *arg, int chunk, int ith)
         const int j = ri / R->gqa, h = hk * R->gqa + ri % R->gqa;
         qp[r] = c->q + (size_t)j * hp->n_head * hdk + (size_t)h * hdk;
         op[r] = real ? c->att + (size_t)j * hp->n_head * hdv + (size_t)h * hdv : dummy + (size_t)r * hdv;
-        npos[r] = c->pos0 + j + 1;
+        npos[r] = kv_seen(c, j);
     }
     const size_t layer_off = kv_cell(kv, R->il, c->run_seq, 0);   /* never a sliding layer (try_rows8) */
     const uint8_t *kh = kv->k + layer_off * kv->row_k + (size_t)hk * kv->head_k;
@@ -367,7 +374,7 @@ static void chunk_dec8(void *arg, int task, int ith)
     const qfit_kv_cache *kv = &c->kv;
     const int hdk = hp->head_dim_k, hdv = hp->head_dim_v;
     const int sp = task % D->n_split, g = task / D->n_split % D->ngrp, hk = task / D->n_split / D->ngrp;
-    const int n_kv = c->pos0 + 1, h0 = hk * D->gqa + g * 8;
+    const int n_kv = kv_seen(c, 0), h0 = hk * D->gqa + g * 8;
     const int nrows = D->gqa - g * 8 < 8 ? D->gqa - g * 8 : 8;
     const int len = (n_kv - D->lo + D->n_split - 1) / D->n_split;
     const int p0 = D->lo + sp * len, p1 = p0 + len < n_kv ? p0 + len : n_kv;
@@ -427,7 +434,7 @@ static bool try_dec8(qfit_context *c, int il, attn_job *J)
     if ((size_t)c->n_threads * D.per_thread > (size_t)c->n_batch * (size_t)hp->n_ff) return false;
     /* KV chunks: enough tasks for every thread to get several, none shorter than
      * QFIT_ATTN_MIN_CHUNK positions */
-    const int base = hp->n_head_kv * D.ngrp, n_kv = c->pos0 + 1 - D.lo;
+    const int base = hp->n_head_kv * D.ngrp, n_kv = kv_seen(c, 0) - D.lo;
     int ns = (4 * c->n_threads + base - 1) / base;
     if (ns > n_kv / QFIT_ATTN_MIN_CHUNK) ns = n_kv / QFIT_ATTN_MIN_CHUNK;
     if (ns > QFIT_ATTN_MAX_SPLIT) ns = QFIT_ATTN_MAX_SPLIT;
@@ -487,7 +494,7 @@ static void attention_run1(qfit_context *c, int il, int n)
     if (n == 1) {
         /* decode: when the heads alone do not give every thread several tasks,
          * split each head's KV range into chunks of at least QFIT_ATTN_MIN_CHUNK */
-        const int nth = c->n_threads, n_kv = c->pos0 + 1 - kv_first(&J, c->pos0);
+        const int nth = c->n_threads, n_kv = kv_seen(c, 0) - kv_first(&J, c->pos0);
         int want = (4 * nth + hp->n_head - 1) / hp->n_head;
         int by_len = n_kv / QFIT_ATTN_MIN_CHUNK;
         int ns = want < by_len ? want : by_len;
@@ -512,6 +519,7 @@ void qfit_attention_run(qfit_context *c, int il, int n)
         while (e < n && c->tok_seq[e] == c->tok_seq[j] && c->tok_pos[e] == c->tok_pos[e - 1] + 1) e++;
         c->pos0 = c->tok_pos[j];
         c->run_seq = c->tok_seq[j];
+        c->run_n_kv = c->seq_past[c->run_seq];   /* the pass's positions are assigned before its layers run */
         c->q = q + (size_t)j * hp->n_head * hp->head_dim_k;
         c->att = att + (size_t)j * hp->n_head * hp->head_dim_v;
         attention_run1(c, il, e - j);

@@ -100,7 +100,7 @@ static void chunk_norm_quant(void *arg, int chunk, int ith)
 /* g = act(g) * u: the architecture's gated activation (SwiGLU or GeGLU) */
 static inline void swiglu_rows(const qfit_context *c, float *g, const float *u, int64_t n)
 {
-    if (c->model->hp.ffn_act == QFIT_ACT_GELU) c->rk->geglu(g, u, n);
+    if (c->model->hp.ffn_act == QFIT_FFN_GEGLU) c->rk->geglu(g, u, n);
     else c->rk->swiglu(g, u, n);
 }
 
@@ -330,15 +330,16 @@ static void cpu_attention(qfit_context *c, int il, int n)
         if (!normed) {
             quantize_input(c, c->x, E, E, n, L->attn_norm.data, ws[a]->type);
             normed = true;
+            const float *in = L->attn_norm.data ? c->xn : c->x;   /* no pre-norm: post-norm encoders */
             if (L->wqkv.data) {   /* fused (phi3): one matrix in the file, one observation */
-                observe(c, il, "attn_qkv.weight", c->xn, n, E, E);
+                observe(c, il, "attn_qkv.weight", in, n, E, E);
             } else {
-                observe(c, il, "attn_q.weight", c->xn, n, E, E);
-                observe(c, il, "attn_k.weight", c->xn, n, E, E);
-                observe(c, il, "attn_v.weight", c->xn, n, E, E);
+                observe(c, il, "attn_q.weight", in, n, E, E);
+                observe(c, il, "attn_k.weight", in, n, E, E);
+                observe(c, il, "attn_v.weight", in, n, E, E);
             }
         }
-        else quantize_input(c, c->xn, E, E, n, NULL, ws[a]->type);
+        else quantize_input(c, L->attn_norm.data ? c->xn : c->x, E, E, n, NULL, ws[a]->type);
         const qfit_wt *gw[3]; float *gy[3]; int64_t gl[3]; int ng = 0;
         for (int b = a; b < 3; b++) {
             if (done[b] || qfit_vec_dot_type(ws[b]->type) != vt) continue;
@@ -642,3 +643,18 @@ const qfit_backend qfit_backend_cpu = {
     .ffn = cpu_ffn,
     .output = cpu_output,
 };
+
+/* ------------------------------------------------- for encoder_cpu.c */
+
+void qfit_cpu_attention(qfit_context *c, int il, int n) { cpu_attention(c, il, n); }
+
+void qfit_cpu_matmul(qfit_context *c, int il, const char *name, const qfit_wt *w, const float *src,
+                     int64_t src_ld, int n, float *y, int64_t ldy)
+{
+    observe(c, il, name, src, n, w->ne0, src_ld);
+    quantize_input(c, src, src_ld, w->ne0, n, NULL, w->type);
+    const qfit_wt *ws[1] = { w };
+    float *ys[1] = { y };
+    const int64_t ls[1] = { ldy };
+    matmul_group(c, n, 1, ws, ys, ls, POST_NONE, NULL, 0);
+}

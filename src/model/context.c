@@ -1,6 +1,7 @@
 /* Inference context: KV cache, compute buffers (allocated once), thread pool,
  * and the driver of the forward pass (qfit_decode). */
 #include "model/model_internal.h"
+#include "model/arch.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -232,7 +233,8 @@ qfit_context *qfit_context_new(const qfit_model *m, const qfit_context_params *p
     qfit_context_params p = pp ? *pp : qfit_context_default_params();
     const qfit_hparams *hp = &m->hp;
     if (p.n_ctx <= 0) p.n_ctx = hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096;
-    if (p.n_batch <= 0) p.n_batch = 512;
+    const qfit_arch_info *ai = &qfit_arch_desc_of(hp->arch)->info;
+    if (p.n_batch <= 0) p.n_batch = ai->embd_only ? p.n_ctx : 512;   /* an encoder: any input that fits */
     if (p.n_batch > p.n_ctx) p.n_batch = p.n_ctx;
     if (p.n_threads > QFIT_MAX_THREADS) {   /* asked for: never cut silently */
         snprintf(err, err_len, "%d threads requested, at most %d", p.n_threads, QFIT_MAX_THREADS);
@@ -291,7 +293,7 @@ qfit_context *qfit_context_new(const qfit_model *m, const qfit_context_params *p
     qfit_context *c = calloc(1, sizeof *c);
     if (!c) { snprintf(err, err_len, "out of memory"); return NULL; }
     c->model = m;
-    c->backend = &qfit_backend_cpu;
+    c->backend = ai->post_norm ? &qfit_backend_cpu_encoder : &qfit_backend_cpu;
     c->n_ctx = p.n_ctx;
     c->n_batch = p.n_batch;
     c->n_seq = p.n_seq;
@@ -545,6 +547,20 @@ static int decode_tokens(qfit_context *c, int n, const int32_t *token, const int
             return ctx_fail(c, QFIT_E_INVALID, "sequence id %d at index %d is outside [0, %d)", SEQ(i), i, c->n_seq);
         }
         n_out += WANT(i);
+    }
+    if (qfit_arch_desc_of(hp->arch)->info.embd_only) {
+        /* an encoder: outputs are embeddings, and each call is whole inputs in one pass */
+        if (n_out > 0 && !c->embeddings)
+            return ctx_fail(c, QFIT_E_UNSUPPORTED, "%s is an embedding model without an output head: it has no "
+                            "logits (use embeddings mode)", hp->arch_name);
+        if (n > c->n_batch)
+            return ctx_fail(c, QFIT_E_INVALID, "%d tokens in one call, more than n_batch = %d: an encoder (%s) "
+                            "evaluates every input whole in one pass (raise n_batch)", n, c->n_batch, hp->arch_name);
+        for (int i = 0; i < n; i++)
+            if (c->seq_past[SEQ(i)] > 0)
+                return ctx_fail(c, QFIT_E_INVALID, "sequence %d already holds %d positions: an encoder (%s) "
+                                "evaluates every input whole in one call (reset the context or the sequence "
+                                "first)", SEQ(i), c->seq_past[SEQ(i)], hp->arch_name);
     }
     if (n_out > c->n_batch) {
         return ctx_fail(c, QFIT_E_INVALID, "%d logits requested, at most n_batch = %d per call", n_out, c->n_batch);

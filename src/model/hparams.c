@@ -157,7 +157,7 @@ int qfit_hparams_from_gguf(const qfit_gguf *g, qfit_hparams *hp, char *err, size
     hp->attn_scale = 1.0f / sqrtf((float)hp->head_dim_k);
     hp->embd_scale = 1.0f;
     hp->ffn_act = desc->info.ffn_act;
-    hp->post_norms = desc->info.post_norms;
+    hp->sandwich_norms = desc->info.sandwich_norms;
     hp->rope_freq_base_swa = hp->rope_freq_base;
     hp->rope_freq_scale_swa = hp->rope_freq_scale;
     if (desc->hparams && desc->hparams(g, hp, err, err_len) != 0) return -1;
@@ -233,7 +233,8 @@ void qfit_compute_buffer_parts(const qfit_hparams *hp, int n_ctx, int n_batch, b
      * one row per (token, chosen expert) */
     L->aq = align64(ffn_rows * align64(wide * f));
     /* output rows: logits, or final-normed hidden states in embeddings mode */
-    L->logits = align64(nb * (size_t)(hp->n_vocab > hp->n_embd ? hp->n_vocab : hp->n_embd) * f);
+    const bool embd_only = qfit_arch_desc_of(hp->arch)->info.embd_only;   /* an encoder: no logits */
+    L->logits = align64(nb * (size_t)(hp->n_vocab > hp->n_embd && !embd_only ? hp->n_vocab : hp->n_embd) * f);
     /* cos and sin; sliding layers with another RoPE have their own pair (Gemma 3) */
     L->rope = (qfit_rope_swa_table(hp) ? 4 : 2) * align64((size_t)n_ctx * (size_t)(hp->n_rot / 2) * f);
     /* per thread: the query head in the K cache's vec-dot type (<= 4 B/elt),

@@ -153,17 +153,30 @@ qfit_model *qfit_model_load(const char *path, char *err, size_t err_len)
     if (!hp->n_vocab) { snprintf(err, err_len, "cannot determine the vocabulary size"); goto fail; }
 
     const int64_t E = hp->n_embd, V = hp->n_vocab;
+    const qfit_arch_desc *desc = qfit_arch_desc_of(hp->arch);
     if (bind(m, "token_embd.weight", E, V, 1, W_EMBED, &m->tok_embd, err, err_len) < 0) goto fail;
-    if (bind(m, "output_norm.weight", E, 1, 1, W_VECTOR, &m->output_norm, err, err_len) < 0) goto fail;
-    int r = bind(m, "output.weight", E, V, 1, W_MATRIX | W_OPTIONAL, &m->output, err, err_len);
-    if (r < 0) goto fail;
-    if (r == 0) {   /* tied embeddings */
-        if (qfit_vec_dot_type(m->tok_embd.type) < 0) {
-            snprintf(err, err_len, "output.weight is absent and token_embd.weight (%s) has no compute kernel",
-                     qfit_type_name(m->tok_embd.type));
+    int r;
+    if (desc->info.embd_only) {
+        /* an encoder: token types (any count: row 0 is used), absolute positions, the
+         * embeddings' LayerNorm; no final norm, no output head */
+        if (bind(m, "token_types.weight", E, -1, 1, W_EMBED | W_OPTIONAL, &m->tok_types, err, err_len) < 0 ||
+            (desc->info.pos == QFIT_POS_ABSOLUTE &&
+             bind(m, "position_embd.weight", E, hp->n_ctx_train, 1, W_EMBED, &m->pos_embd, err, err_len) < 0) ||
+            bind(m, "token_embd_norm.weight", E, 1, 1, W_VECTOR, &m->tok_norm, err, err_len) < 0 ||
+            bind(m, "token_embd_norm.bias", E, 1, 1, W_VECTOR, &m->tok_norm_b, err, err_len) < 0)
             goto fail;
+    } else {
+        if (bind(m, "output_norm.weight", E, 1, 1, W_VECTOR, &m->output_norm, err, err_len) < 0) goto fail;
+        r = bind(m, "output.weight", E, V, 1, W_MATRIX | W_OPTIONAL, &m->output, err, err_len);
+        if (r < 0) goto fail;
+        if (r == 0) {   /* tied embeddings */
+            if (qfit_vec_dot_type(m->tok_embd.type) < 0) {
+                snprintf(err, err_len, "output.weight is absent and token_embd.weight (%s) has no compute kernel",
+                         qfit_type_name(m->tok_embd.type));
+                goto fail;
+            }
+            m->output = m->tok_embd;
         }
-        m->output = m->tok_embd;
     }
     if (bind(m, "rope_freqs.weight", hp->n_rot / 2, 1, 1, W_VECTOR | W_OPTIONAL, &m->rope_freqs, err, err_len) < 0)
         goto fail;
@@ -171,7 +184,6 @@ qfit_model *qfit_model_load(const char *path, char *err, size_t err_len)
     m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
     if (!m->layers) { snprintf(err, err_len, "out of memory"); goto fail; }
     /* the architecture's per-layer tensors (its descriptor, src/model/arch_<name>.c) */
-    const qfit_arch_desc *desc = qfit_arch_desc_of(hp->arch);
     bool any_bias = false;
     for (int il = 0; il < hp->n_layer; il++) {
         qfit_layer_w *L = &m->layers[il];

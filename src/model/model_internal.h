@@ -36,6 +36,12 @@ typedef struct {
     qfit_wt wqkv, w_gate_up;
     /* post-norms (Gemma): RMSNorm weights of the attention and FFN outputs */
     qfit_wt attn_post_norm, ffn_post_norm;
+
+    /* --- encoders (bert, nomic-bert; data NULL in a decoder): the output projection's
+     * and the FFN's biases, and the LayerNorms (weight, bias) after the attention's and
+     * the FFN's residual adds (qfit_arch_info.post_norm) */
+    qfit_wt bo, b_up, b_down;
+    qfit_wt attn_out_norm, attn_out_norm_b, layer_out_norm, layer_out_norm_b;
 } qfit_layer_w;
 
 struct qfit_model {
@@ -46,6 +52,11 @@ struct qfit_model {
     double        load_seconds;
     size_t        weight_bytes;
     uint64_t      n_params;
+
+    /* --- encoders (data NULL in a decoder): token type embeddings (row 0, "sentence A",
+     * is added to every token, as llama.cpp), absolute position embeddings
+     * (qfit_arch_info.pos QFIT_POS_ABSOLUTE) and the LayerNorm of the embeddings */
+    qfit_wt       tok_types, pos_embd, tok_norm, tok_norm_b;
 };
 
 /* KV cache: per layer and per sequence, a run of cells; a cell holds the n_head_kv
@@ -154,6 +165,10 @@ struct qfit_context {
     char    err[256];
     qfit_status status;          /* kind of the error in err (QFIT_OK: none) */
     atomic_bool kernel_failed;   /* a matrix kernel refused its arguments in this decode (qfit_decode reports it) */
+
+    /* --- non-causal attention (encoders): while a run of a sequence is attended, the
+     * number of that sequence's positions every token sees (all of the pass's) */
+    int     run_n_kv;
 };
 
 /* Per-layer operations of the forward pass. A backend implements them for the
@@ -175,6 +190,17 @@ typedef struct qfit_backend {
 
 extern const qfit_backend qfit_backend_cpu;
 
+/* --- encoders (encoder_cpu.c): the post-norm encoder layer on the CPU, and what it uses
+ * of backend_cpu.c */
+extern const qfit_backend qfit_backend_cpu_encoder;
+/* backend_cpu.c's attention (Q/K/V with biases, RoPE, the cache, softmax over
+ * qfit_attention_run's window, output projection added to c->x) */
+void qfit_cpu_attention(qfit_context *c, int il, int n);
+/* y (n rows, ldy floats apart) = w · the n rows of src (w->ne0 floats, src_ld apart),
+ * observed as weight "blk.<il>.<name>" */
+void qfit_cpu_matmul(qfit_context *c, int il, const char *name, const qfit_wt *w, const float *src,
+                     int64_t src_ld, int n, float *y, int64_t ldy);
+
 
 /* Attention (attn.c): KV positions per flash-attention tile, most KV chunks a
  * decode head is split into, fewest positions per chunk. */
@@ -184,7 +210,8 @@ extern const qfit_backend qfit_backend_cpu;
 
 /* softmax(scale q·K^T) V for the n tokens of the pass (c->q -> c->att), layer il,
  * causal, each token over its own sequence's cached positions 0 .. its position (a
- * sliding layer: the last n_swa of them), scale hp->attn_scale, scores soft-capped when
+ * sliding layer: the last n_swa of them; with hp.non_causal: over all of its sequence's
+ * positions, those of this pass included), scale hp->attn_scale, scores soft-capped when
  * hp->attn_softcap > 0; flash or plain path per c->flash_attn. */
 void qfit_attention_run(qfit_context *c, int il, int n);
 

@@ -473,9 +473,11 @@ int qfit_plan_compute(const qfit_plan_model *m, const qfit_plan_machine *mach,
      * plain path reads quantized caches too, so nothing forces it on */
     r->flash_attn = s->flash_attn != 0;
     r->n_parallel = s->n_parallel > 0 ? s->n_parallel : 1;
+    /* perplexity, and an encoder (the engine's default for one: the whole context in one pass) */
+    const qfit_arch_info *ai = qfit_arch_find(m->arch);
     r->n_batch = s->n_batch > 0 ? s->n_batch
-                 : r->workload == QFIT_PLAN_PPL ? (int)(r->n_ctx < (1 << 20) ? r->n_ctx : (1 << 20))
-                                                : QFIT_PLAN_DEFAULT_BATCH;
+                 : r->workload == QFIT_PLAN_PPL || (ai && ai->embd_only) ? (int)(r->n_ctx < (1 << 20) ? r->n_ctx : (1 << 20))
+                                                                         : QFIT_PLAN_DEFAULT_BATCH;
     if (r->n_ctx < 1 || r->n_ctx > (1 << 24) || r->n_parallel > 256 || r->n_batch > (1 << 20)) {
         snprintf(err, err_len, "settings out of range (context 1..16777216, parallel 1..256, batch 1..1048576)");
         return -1;

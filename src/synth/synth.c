@@ -5,6 +5,7 @@
  * time, memory use and tokens per second match what the real model costs. */
 #include "qfit/synth.h"
 #include "qfit/gguf.h"
+#include "qfit/model.h"
 #include "qfit/quant.h"
 #include "qfit/quantize.h"
 #include "quantize/engine.h"
@@ -46,19 +47,45 @@ static const qfit_synth_shape SHAPES[] = {
 };
 #define N_SHAPES (sizeof SHAPES / sizeof SHAPES[0])
 
-size_t qfit_synth_n_shapes(void) { return N_SHAPES; }
+/* The embedding encoders (after the decoders in the list): mean pooling, two token
+ * types (sentence A and B), as the real ones. */
+#define SYNTH_TOKEN_TYPES 2
+#define ENCODER(nm, ar, ds, voc, embd, lay, ff, head, ctx, rope)                                        \
+    { .name = nm, .arch = ar, .desc = ds, .n_vocab = voc, .n_embd = embd, .n_layer = lay, .n_ff = ff,          \
+      .n_head = head, .n_head_kv = head, .head_dim = (embd) / (head), .n_ctx = ctx, .rope_base = rope,         \
+      .rms_eps = 1e-12f }
+static const qfit_synth_shape ENCODER_SHAPES[] = {
+    /*       name                arch          desc                                          vocab  embd lay  ff    head ctx   rope */
+    ENCODER("nomic-embed-text", "nomic-bert", "nomic-embed-text v1.5 (137M, rotary, SwiGLU)", 30522, 768, 12, 3072, 12, 2048, 1000.0f),
+    ENCODER("all-minilm",       "bert",       "all-MiniLM-L6-v2 (22M)",                       30522, 384,  6, 1536, 12,  512, 10000.0f),
+    /* small shapes for tests */
+    ENCODER("tiny-bert",        "bert",       "test: bert, GELU FFN with biases",               512, 128,  2,  256,  4,  512, 10000.0f),
+    ENCODER("tiny-nomic-bert",  "nomic-bert", "test: nomic-bert, fused QKV, rotary, SwiGLU",    512, 128,  2,  192,  4,  512, 1000.0f),
+};
+#undef ENCODER
+#define N_ENCODER_SHAPES (sizeof ENCODER_SHAPES / sizeof ENCODER_SHAPES[0])
+
+size_t qfit_synth_n_shapes(void) { return N_SHAPES + N_ENCODER_SHAPES; }
 
 const qfit_synth_shape *qfit_synth_shape_at(size_t i)
 {
-    return i < N_SHAPES ? &SHAPES[i] : NULL;
+    if (i < N_SHAPES) return &SHAPES[i];
+    return i - N_SHAPES < N_ENCODER_SHAPES ? &ENCODER_SHAPES[i - N_SHAPES] : NULL;
 }
 
 const qfit_synth_shape *qfit_synth_find_shape(const char *name)
 {
     if (!name) return NULL;
-    for (size_t i = 0; i < N_SHAPES; i++)
-        if (strcasecmp(SHAPES[i].name, name) == 0) return &SHAPES[i];
+    for (size_t i = 0; i < qfit_synth_n_shapes(); i++)
+        if (strcasecmp(qfit_synth_shape_at(i)->name, name) == 0) return qfit_synth_shape_at(i);
     return NULL;
+}
+
+/* An encoder (bert, nomic-bert): its own tensors, metadata and vocabulary. */
+static bool is_encoder(const qfit_synth_shape *s)
+{
+    const qfit_arch_info *ai = qfit_arch_find(s->arch);
+    return ai && ai->embd_only;
 }
 
 /* ------------------------------------------------------------- tensors */
@@ -85,12 +112,59 @@ static int cmp_synth_tensor(const void *a, const void *b)
     return qfit_mix_order_cmp(((const qfit_synth_tensor *)a)->name, ((const qfit_synth_tensor *)b)->name);
 }
 
+/* bert / nomic-bert, as llama.cpp loads them (llama-model.cpp, LLM_ARCH_BERT and
+ * LLM_ARCH_NOMIC_BERT): bert has position embeddings, separate Q/K/V and biases
+ * everywhere, a GELU FFN; nomic-bert a fused QKV and a SwiGLU FFN, no biases */
+static size_t encoder_tensors(const qfit_synth_shape *s, qfit_synth_tensor *t)
+{
+    size_t n = 0;
+    const int64_t e = s->n_embd;
+    const bool bert = qfit_arch_find(s->arch)->pos == QFIT_POS_ABSOLUTE;
+    add_t(t, &n, "token_embd.weight", 2, e, s->n_vocab);
+    add_t(t, &n, "token_types.weight", 2, e, SYNTH_TOKEN_TYPES);
+    if (bert) add_t(t, &n, "position_embd.weight", 2, e, s->n_ctx);
+    add_t(t, &n, "token_embd_norm.weight", 1, e, 1);
+    add_t(t, &n, "token_embd_norm.bias", 1, e, 1);
+    char nm[64];
+#define BLK(suffix, nd, a, b) do { snprintf(nm, sizeof nm, "blk.%d." suffix, l); add_t(t, &n, nm, nd, a, b); } while (0)
+    for (int l = 0; l < s->n_layer; l++) {
+        if (bert) {
+            BLK("attn_q.weight", 2, e, e);
+            BLK("attn_q.bias", 1, e, 1);
+            BLK("attn_k.weight", 2, e, e);
+            BLK("attn_k.bias", 1, e, 1);
+            BLK("attn_v.weight", 2, e, e);
+            BLK("attn_v.bias", 1, e, 1);
+        } else {
+            BLK("attn_qkv.weight", 2, e, 3 * e);
+        }
+        BLK("attn_output.weight", 2, e, e);
+        if (bert) BLK("attn_output.bias", 1, e, 1);
+        BLK("attn_output_norm.weight", 1, e, 1);
+        BLK("attn_output_norm.bias", 1, e, 1);
+        if (!bert) BLK("ffn_gate.weight", 2, e, s->n_ff);
+        BLK("ffn_up.weight", 2, e, s->n_ff);
+        if (bert) BLK("ffn_up.bias", 1, s->n_ff, 1);
+        BLK("ffn_down.weight", 2, s->n_ff, e);
+        if (bert) BLK("ffn_down.bias", 1, e, 1);
+        BLK("layer_output_norm.weight", 1, e, 1);
+        BLK("layer_output_norm.bias", 1, e, 1);
+    }
+#undef BLK
+    return n;
+}
+
 qfit_synth_tensor *qfit_synth_tensors(const qfit_synth_shape *s, size_t *n_out)
 {
     if (!s || !n_out) return NULL;
-    size_t cap = 4 + (size_t)s->n_layer * 18;
+    size_t cap = 6 + (size_t)s->n_layer * 18;
     qfit_synth_tensor *t = calloc(cap, sizeof *t);
     if (!t) return NULL;
+    if (is_encoder(s)) {
+        *n_out = encoder_tensors(s, t);
+        qsort(t, *n_out, sizeof *t, cmp_synth_tensor);
+        return t;
+    }
     size_t n = 0;
     const int64_t e = s->n_embd, q = (int64_t)s->n_head * s->head_dim, kv = (int64_t)s->n_head_kv * s->head_dim;
     add_t(t, &n, "token_embd.weight", 2, e, s->n_vocab);
@@ -265,6 +339,87 @@ out:
     return rc;
 }
 
+/* A WordPiece vocabulary as convert_hf_to_gguf.py stores BERT's: the special tokens at
+ * BERT's ids as they are (CONTROL), a word-start piece with the mark U+2581, a "##x"
+ * continuation as "x". Ids 1..99 are [unusedN]; after [MASK] come a..z and 0..9 as
+ * word starts and as continuations, some punctuation, a few words and suffixes, then
+ * filler words "▁wN". */
+static int set_vocab_wpm(qfit_gguf_writer *w, int n_vocab)
+{
+    static const char *const words[] = { "the", "of", "and", "to", "in", "is", "hello", "world", "quick",
+                                         "brown", "fox", "dog", "cat", "search", "query", "document", "text" };
+    static const char *const suffixes[] = { "ing", "ed", "er", "ly", "tion" };
+    char **strs = calloc((size_t)n_vocab, sizeof *strs);
+    int32_t *types = calloc((size_t)n_vocab, sizeof *types);
+    char *buf = malloc((size_t)n_vocab * 24 + 64);
+    int rc = -1;
+    if (!strs || !types || !buf) goto out;
+    const char *mark = "\xe2\x96\x81";
+    const int n_words = (int)(sizeof words / sizeof *words), n_suf = (int)(sizeof suffixes / sizeof *suffixes);
+    const char *punct = ".,!?'-:;()\"";
+    const int n_punct = (int)strlen(punct);
+    char *p = buf;
+    for (int i = 0; i < n_vocab; i++) {
+        int k = i - 104;   /* after [MASK] */
+        strs[i] = p;
+        types[i] = 1;   /* NORMAL */
+        if (i == 0) { strcpy(p, "[PAD]"); types[i] = 3; }
+        else if (i < 100) sprintf(p, "%s[unused%d]", mark, i - 1);
+        else if (i == 100) { strcpy(p, "[UNK]"); types[i] = 3; }
+        else if (i == 101) { strcpy(p, "[CLS]"); types[i] = 3; }
+        else if (i == 102) { strcpy(p, "[SEP]"); types[i] = 3; }
+        else if (i == 103) { strcpy(p, "[MASK]"); types[i] = 3; }
+        else if (k < 36) sprintf(p, "%s%c", mark, k < 26 ? 'a' + k : '0' + k - 26);
+        else if ((k -= 36) < 36) sprintf(p, "%c", k < 26 ? 'a' + k : '0' + k - 26);
+        else if ((k -= 36) < n_punct) sprintf(p, "%s%c", mark, punct[k]);
+        else if ((k -= n_punct) < n_words) sprintf(p, "%s%s", mark, words[k]);
+        else if ((k -= n_words) < n_suf) sprintf(p, "%s", suffixes[k]);
+        else sprintf(p, "%sw%d", mark, i);
+        p += strlen(p) + 1;
+    }
+    if (qfit_gguf_set_str(w, "tokenizer.ggml.model", "bert") != 0 ||
+        qfit_gguf_set_str(w, "tokenizer.ggml.pre", "default") != 0 ||
+        qfit_gguf_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)strs, (uint64_t)n_vocab) != 0 ||
+        qfit_gguf_set_arr(w, "tokenizer.ggml.token_type", QFIT_GGUF_INT32, types, (uint64_t)n_vocab) != 0 ||
+        qfit_gguf_set_u32(w, "tokenizer.ggml.unknown_token_id", 100) != 0 ||
+        qfit_gguf_set_u32(w, "tokenizer.ggml.cls_token_id", 101) != 0 ||
+        qfit_gguf_set_u32(w, "tokenizer.ggml.seperator_token_id", 102) != 0 ||
+        qfit_gguf_set_u32(w, "tokenizer.ggml.padding_token_id", 0) != 0 ||
+        qfit_gguf_set_u32(w, "tokenizer.ggml.mask_token_id", 103) != 0)
+        goto out;
+    rc = 0;
+out:
+    free(buf);
+    free(types);
+    free(strs);
+    return rc;
+}
+
+/* an encoder's keys (llama.cpp's load_hparams for LLM_ARCH_BERT / NOMIC_BERT) */
+static int set_encoder_metadata(qfit_gguf_writer *w, const qfit_synth_shape *s)
+{
+    char key[128];
+    const char *a = s->arch;
+    int bad = 0;
+#define U32(k, v) do { snprintf(key, sizeof key, "%s." k, a); bad |= qfit_gguf_set_u32(w, key, (uint32_t)(v)); } while (0)
+#define F32(k, v) do { snprintf(key, sizeof key, "%s." k, a); bad |= qfit_gguf_set_f32(w, key, (v)); } while (0)
+    U32("context_length", s->n_ctx);
+    U32("embedding_length", s->n_embd);
+    U32("block_count", s->n_layer);
+    U32("feed_forward_length", s->n_ff);
+    U32("attention.head_count", s->n_head);
+    F32("attention.layer_norm_epsilon", s->rms_eps);
+    snprintf(key, sizeof key, "%s.attention.causal", a);
+    bad |= qfit_gguf_set_bool(w, key, false);
+    U32("pooling_type", 1);   /* mean */
+    if (qfit_arch_find(a)->pos == QFIT_POS_ROPE) F32("rope.freq_base", s->rope_base);
+#undef U32
+#undef F32
+    bad |= qfit_gguf_set_u32(w, "tokenizer.ggml.token_type_count", SYNTH_TOKEN_TYPES);
+    if (bad) return -1;
+    return set_vocab_wpm(w, s->n_vocab);
+}
+
 static int set_metadata(qfit_gguf_writer *w, const qfit_synth_shape *s, int ftype, uint64_t seed)
 {
     char key[128], name[256];
@@ -277,6 +432,11 @@ static int set_metadata(qfit_gguf_writer *w, const qfit_synth_shape *s, int ftyp
     snprintf(name, sizeof name, "SYNTHETIC MODEL FOR SPEED/MEMORY MEASUREMENT ONLY: random weights, "
              "generates gibberish. Shape of %s.", s->desc);
     bad |= qfit_gguf_set_str(w, "general.description", name);
+    if (is_encoder(s)) {
+        bad |= qfit_gguf_set_u32(w, "general.file_type", (uint32_t)ftype);
+        bad |= qfit_gguf_set_u32(w, "general.quantization_version", QFIT_QUANTIZATION_VERSION);
+        return bad ? -1 : set_encoder_metadata(w, s);
+    }
 #define U32(k, v) do { snprintf(key, sizeof key, "%s." k, a); bad |= qfit_gguf_set_u32(w, key, (uint32_t)(v)); } while (0)
 #define F32(k, v) do { snprintf(key, sizeof key, "%s." k, a); bad |= qfit_gguf_set_f32(w, key, (v)); } while (0)
     U32("context_length", s->n_ctx);

@@ -14,7 +14,8 @@
  *     llama.cpp's own top-2 margin is below TU_QLOGIT_NEAR_TIE (F32: never);
  *   - NEON against scalar: F32 within 1e-3 (quantized: each against llama.cpp only);
  * then the synthetic qwen2 / qwen3 / llama3 / qwen3moe / mixtral test models of
- * tests/data/engine at F32 (check_syn).
+ * tests/data/engine at F32 (check_syn), and the encoders tiny-bert / tiny-nomic-bert of
+ * tests/data/encoder: llama.cpp's batch of three sequences, pooled (check_syn_encoder).
  * usage: model_test [SHARED_DIR] [full|quick] [REFS_DIR]
  *   SHARED_DIR default $QFIT_SHARED or ../shared; REFS_DIR default tests/data/kjv-logits
  *   full (default): F32, Q8_0 and Q4_K_M, NEON and scalar (~1 min of CPU under qemu);
@@ -226,7 +227,7 @@ static void check_syn(const char *dir, const char *shape, bool with_scalar)
                  * one bit apart can round to the neighbouring fp16 entry of ggml's GELU
                  * table (2^-11 relative), which the post-norms carry on: 3e-3 there
                  * (measured 1.3e-3); a wrong NEON kernel moves logits by > 0.05 */
-                const double itol = qfit_model_hparams(m)->ffn_act == QFIT_ACT_GELU ? 3e-3 : 1e-3;
+                const double itol = qfit_model_hparams(m)->ffn_act == QFIT_FFN_GEGLU ? 3e-3 : 1e-3;
                 const double ds = tu_max_abs_diff(l, first[k], TU_SYN_VOCAB);
                 CHECK(ds <= itol, "%s p%d: scalar vs neon %g > %g", shape, k, ds, itol);
             }
@@ -241,6 +242,87 @@ static void check_syn(const char *dir, const char *shape, bool with_scalar)
             printf("  %-13s %-6s p%d vs llama.cpp: max |dlogit| %.5f (spread %.2f), greedy %s\n", shape, isa, k, d,
                    spread, dv < 0 ? "same" : "diverges");
             CHECK(dv < 0, "%s %s p%d: greedy diverges from llama.cpp at step %d", shape, isa, k, dv);
+        }
+        qfit_context_free(c);
+    }
+    qfit_isa_select(QFIT_ISA_NEON);
+    qfit_model_free(m);
+    unlink(path);
+}
+
+/* An encoder (tests/data/encoder): the three token-id inputs of SHAPE.batch as one
+ * batch of three sequences, mean-pooled and normalised, against llama.cpp's vectors
+ * (max |diff| <= 2e-4, the x86 suite's coarse tolerance), NEON against scalar within 1e-5. */
+static void check_syn_encoder(const char *dir, const char *shape, bool with_scalar)
+{
+    enum { E = 128, NS = 3 };
+    static const int len[NS] = { 6, 17, 41 };
+    char raw[1100], path[1100], err[600];
+    snprintf(raw, sizeof raw, "%s/%s-synth.gguf", dir, shape);
+    snprintf(path, sizeof path, "%s/%s-f32.gguf", dir, shape);
+    qfit_synth_params sp;
+    memset(&sp, 0, sizeof sp);
+    sp.shape = qfit_synth_find_shape(shape);
+    CHECK(sp.shape != NULL, "synth has no shape %s", shape);
+    if (!sp.shape) return;
+    sp.ftype = QFIT_FTYPE_ALL_F32;
+    sp.seed = TU_SYN_SEED;
+    sp.n_threads = 2;
+    const int ws = qfit_synth_write(raw, &sp, NULL, err, sizeof err);
+    const int rw = ws == 0 ? tu_syn_rewrite(raw, path, err, sizeof err) : -1;
+    unlink(raw);
+    CHECK(rw == 0, "synth / rewrite %s: %s", shape, err);
+    if (rw != 0) return;
+    static float ref[NS * E], first[NS * E];
+    char rpath[300];
+    snprintf(rpath, sizeof rpath, "tests/data/encoder/%s.batch.f32", shape);
+    FILE *f = fopen(rpath, "rb");
+    const size_t got = f ? fread(ref, sizeof(float), NS * E, f) : 0;
+    if (f) fclose(f);
+    CHECK(got == NS * E, "cannot read %s", rpath);
+    qfit_model *m = got == NS * E ? qfit_model_load(path, err, sizeof err) : NULL;
+    CHECK(m != NULL, "load %s: %s", path, err);
+    if (!m) { unlink(path); return; }
+    int32_t tok[64];
+    int seq[64], n = 0;
+    for (int s = 0; s < NS; s++)   /* the prompts of tests/data/encoder/make-refs.sh */
+        for (int j = 0; j < len[s]; j++, n++) {
+            tok[n] = j == 0 ? 101 : j == len[s] - 1 ? 102 : 104 + (97 * j + 131 * s + 11) % 408;
+            seq[n] = s;
+        }
+    const qfit_isa isas[2] = { QFIT_ISA_NEON, QFIT_ISA_SCALAR };
+    for (int i = 0; i < (with_scalar ? 2 : 1); i++) {
+        const char *isa = qfit_isa_name(isas[i]);
+        if (qfit_isa_select(isas[i]) != 0) { CHECK(0, "cannot select ISA %s", isa); continue; }
+        qfit_context_params p = qfit_context_default_params();
+        p.n_ctx = 128;
+        p.n_threads = 2;
+        p.n_seq = NS;
+        p.embeddings = true;
+        qfit_context *c = qfit_context_new(m, &p, err, sizeof err);
+        CHECK(c != NULL, "%s context: %s", shape, err);
+        if (!c) continue;
+        bool want[64];
+        for (int j = 0; j < n; j++) want[j] = true;
+        const qfit_batch b = { .n_tokens = n, .token = tok, .seq = seq, .logits = want };
+        const int rc = qfit_decode_batch(c, &b);
+        CHECK(rc == 0, "%s %s: %s", shape, isa, qfit_context_error(c));
+        for (int s = 0, row = 0; rc == 0 && s < NS; row += len[s], s++) {
+            double v[E] = { 0 }, ss = 0, rs = 0, d = 0, ds = 0;
+            for (int j = 0; j < len[s]; j++) {
+                const float *r = qfit_get_embeddings(c, row + j);
+                for (int k = 0; k < E; k++) v[k] += r[k];
+            }
+            for (int k = 0; k < E; k++) { ss += v[k] * v[k]; rs += (double)ref[s * E + k] * ref[s * E + k]; }
+            for (int k = 0; k < E; k++) {
+                const double x = v[k] / sqrt(ss);
+                d = fmax(d, fabs(x - ref[s * E + k] / sqrt(rs)));
+                if (i == 0) first[s * E + k] = (float)x;
+                else ds = fmax(ds, fabs(x - first[s * E + k]));
+            }
+            printf("  %-15s %-6s sequence %d vs llama.cpp: max |diff| %.2g\n", shape, isa, s, d);
+            CHECK(d <= 2e-4, "%s %s sequence %d: max |diff| vs llama.cpp %g > 2e-4", shape, isa, s, d);
+            if (i == 1) CHECK(ds <= 1e-5, "%s sequence %d: scalar vs neon %g > 1e-5", shape, s, ds);
         }
         qfit_context_free(c);
     }
@@ -300,6 +382,8 @@ int main(int argc, char **argv)
     if (full)
         for (size_t i = 0; i < sizeof dense / sizeof dense[0]; i++) check_syn(dir, dense[i], true);
     for (size_t i = 0; i < sizeof moe / sizeof moe[0]; i++) check_syn(dir, moe[i], full);
+    check_syn_encoder(dir, "tiny-bert", full);
+    check_syn_encoder(dir, "tiny-nomic-bert", full);
     rmdir(dir);
     printf("model_test: %.1f s\n", now_s() - t0);
     printf("%d passed, %d failed\n", n_pass, n_fail);
