@@ -1150,3 +1150,52 @@ Test(plan, experts_compute_buffers_and_bytes_read_per_token, .timeout = 120)
     qfit_model_free(qm);
     qfit_plan_model_free(&m);
 }
+
+/* Sliding windows: the planner sizes the KV cache and the compute buffers exactly as
+ * the engine allocates them for a Gemma 3 file (five sliding layers of six holding the
+ * window 32 + one pass, a second RoPE table), at several contexts, batches and sequence
+ * counts; and the catalog's gemma3:12b at 32K context holds 1024 + 512 positions in 40
+ * of its 48 layers (a planner that ignored the window would count 48 x 32768). */
+Test(plan, sliding_window_kv_and_compute_as_allocated, .timeout = 120)
+{
+    char err[256];
+    const char *model = tu_synth("tiny-gemma3", QFIT_FTYPE_MOSTLY_Q8_0, 1, "tiny-gemma3.gguf");
+    qfit_plan_model m;
+    load(model, &m);
+    cr_expect_eq(m.n_swa, 32);
+    cr_expect_eq(m.swa_pattern, 6);
+    cr_expect(m.swa_rope);
+    qfit_model *qm = qfit_model_load(model, err, sizeof err);
+    cr_assert_not_null(qm, "%s", err);
+    qfit_plan_machine mach;
+    qfit_plan_machine_custom(GiB, &mach);
+    const struct { int ctx, batch, par; } cases[] = { { 256, 16, 1 }, { 256, 64, 2 }, { 64, 512, 1 }, { 256, 512, 3 } };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        qfit_plan_settings s = { NULL, cases[i].ctx, 0, 1, cases[i].par, cases[i].batch, 0, QFIT_PLAN_RUN };
+        qfit_plan_result r;
+        cr_assert_eq(qfit_plan_compute(&m, &mach, &s, &r, err, sizeof err), 0, "%s", err);
+        qfit_context_params p = qfit_context_default_params();
+        p.n_ctx = cases[i].ctx;
+        p.n_batch = cases[i].batch;
+        p.n_seq = cases[i].par;
+        p.n_threads = 1;
+        p.flash_attn = 1;
+        qfit_context *c = qfit_context_new(qm, &p, err, sizeof err);
+        cr_assert_not_null(c, "%s", err);
+        cr_expect_eq(r.kv_bytes, (uint64_t)qfit_context_kv_bytes(c), "ctx %d batch %d x%d: KV planned %llu, allocated %zu",
+                     cases[i].ctx, cases[i].batch, cases[i].par, (unsigned long long)r.kv_bytes,
+                     qfit_context_kv_bytes(c));
+        cr_expect_eq(r.compute_alloc_bytes, (uint64_t)qfit_context_compute_bytes(c),
+                     "ctx %d batch %d x%d: compute planned %llu, allocated %zu", cases[i].ctx, cases[i].batch,
+                     cases[i].par, (unsigned long long)r.compute_alloc_bytes, qfit_context_compute_bytes(c));
+        qfit_context_free(c);
+    }
+    qfit_model_free(qm);
+    qfit_plan_model_free(&m);
+
+    cr_assert_eq(qfit_plan_model_load("gemma3:12b", &m, err, sizeof err), 0, "%s", err);
+    /* K and V rows: 8 KV heads x 256 x 2 bytes (f16) each */
+    const uint64_t row = 2ull * 8 * 256 * 2;
+    cr_expect_eq(qfit_plan_kv_bytes(&m, 32768, QFIT_TYPE_F16), (40ull * (1024 + 512) + 8ull * 32768) * row);
+    qfit_plan_model_free(&m);
+}

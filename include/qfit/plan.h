@@ -72,6 +72,10 @@ typedef struct {
     int64_t n_expert;      /* mixture of experts: num_experts / num_local_experts (0: dense) */
     int64_t n_expert_used; /* num_experts_per_tok */
     int64_t n_ff_exp;      /* one expert's width: moe_intermediate_size (Mixtral: intermediate_size) */
+    int64_t n_swa;         /* sliding_window (0: none) */
+    int64_t swa_pattern;   /* a layer il slides when il % pattern < pattern - 1 (Gemma 2: 2,
+                              Gemma 3: sliding_window_pattern 6); see qfit_layer_is_swa */
+    bool    swa_rope;      /* sliding layers have a RoPE of their own (Gemma 3: rope_local_base_freq) */
 } qfit_plan_facts;
 
 size_t                 qfit_plan_catalog_count(void);
@@ -101,6 +105,8 @@ typedef struct {
     int64_t n_expert_used;          /* experts per token (expert_used_count) */
     int64_t n_ff_exp;               /* one expert's width (expert_feed_forward_length; llama: n_ff,
                                        qwen3moe: n_ff / n_expert_used when absent, as llama.cpp) */
+    int64_t n_swa, swa_pattern;     /* sliding-window layers (qfit_hparams' n_swa, swa_pattern; 0: none) */
+    bool    swa_rope;               /* they have their own RoPE table (qfit_hparams' *_swa differ) */
     bool    is_70b;                 /* llama.cpp's "70B" size class (its mix rules use it) */
     bool    tied;
     int     file_type;              /* GGUF general.file_type (llama_ftype), -1 if absent */
@@ -287,7 +293,8 @@ int qfit_plan_compute(const qfit_plan_model *m, const qfit_plan_machine *mach,
  * quantizer's own rules); mix NULL = the stored sizes of a GGUF. */
 int qfit_plan_weight_bytes(const qfit_plan_model *m, const char *mix, uint64_t *out,
                            char *err, size_t err_len);
-/* KV cache bytes for n_cells cells (context x parallel), K and V of kv_type. */
+/* KV cache bytes of one sequence of n_cells positions, K and V of kv_type, in passes of
+ * QFIT_PLAN_DEFAULT_BATCH tokens (sliding-window layers hold the window and one pass). */
 uint64_t qfit_plan_kv_bytes(const qfit_plan_model *m, int64_t n_cells, int kv_type);
 /* KV cache type name ("f16", "q8_0"), as the engine's options spell it. */
 const char *qfit_plan_kv_name(int kv_type);

@@ -149,10 +149,21 @@ static void print_result(const qfit_plan_model *m, const qfit_plan_machine *mach
     if (r->weights_resident_bytes < r->weights_bytes)
         printf("            %12s   read by the run: token_embd is a lookup (one row per token, at most %lld rows)\n",
                fmt_bytes(r->weights_resident_bytes, b1, sizeof b1), (long long)r->n_ctx * r->n_parallel);
-    printf("  KV cache  %12s   K %s + V %s: %lld layers x %lld cells x %lld KV heads x %lld dims, %s\n",
+    /* sliding-window layers hold the window and one pass (qfit_kv_swa_cells) */
+    qfit_hparams sw = { .n_swa = (int)m->n_swa, .swa_pattern = (int)m->swa_pattern };
+    int n_sliding = 0;
+    for (int il = 0; il < (int)m->n_layer; il++) n_sliding += qfit_layer_is_swa(&sw, il);
+    const int batch = r->n_batch < r->n_ctx ? r->n_batch : (int)r->n_ctx;
+    const int swa_cells = qfit_kv_swa_cells(&sw, (int)r->n_ctx, batch);
+    char sliding[96] = "";
+    if (n_sliding && swa_cells < r->n_ctx)
+        snprintf(sliding, sizeof sliding, " + %d sliding layers x %lld cells (window %lld + batch)", n_sliding,
+                 (long long)swa_cells * r->n_parallel, (long long)m->n_swa);
+    else n_sliding = 0;
+    printf("  KV cache  %12s   K %s + V %s: %lld layers x %lld cells%s x %lld KV heads x %lld dims, %s\n",
            fmt_bytes(r->kv_bytes, b1, sizeof b1), fmt_bytes(r->k_bytes, b2, sizeof b2),
-           fmt_bytes(r->v_bytes, b3, sizeof b3), (long long)m->n_layer, (long long)r->n_ctx * r->n_parallel,
-           (long long)m->n_head_kv, (long long)m->head_dim_k, kvd);
+           fmt_bytes(r->v_bytes, b3, sizeof b3), (long long)m->n_layer - n_sliding,
+           (long long)r->n_ctx * r->n_parallel, sliding, (long long)m->n_head_kv, (long long)m->head_dim_k, kvd);
     printf("  compute   %12s   engine buffers for batch %d, flash attention %s", fmt_bytes(r->compute_bytes, b1, sizeof b1),
            r->n_batch, r->flash_attn ? "on" : "off (one score row per thread)");
     if (r->compute_alloc_bytes > r->compute_bytes)

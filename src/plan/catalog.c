@@ -20,16 +20,21 @@
 #define QWEN2   "qwen2", true,  false, false, false   /* q/k/v biases */
 #define QWEN3   "qwen3", false, true,  false, false   /* q/k RMSNorm, no biases */
 #define GEMMA2  "gemma2", false, false, false, true   /* post-attention / post-FFN norms */
+#define GEMMA3  "gemma3", false, true,  false, true   /* gemma2's norms and q/k RMSNorm */
 
 #define QWEN3MOE "qwen3moe", false, true, false, false   /* qwen3 attention, experts in every layer */
 #define PHI3    "phi3", false, false, false, false   /* fused attn_qkv and gate-up ffn_up */
 
 #define ENTRY(name, hf, aliases, family, L, E, H, KV, HD, FF, V, CTX, TIED, ARCHFLAGS) \
-    { name, hf, aliases, family, L, E, H, KV, HD, FF, V, CTX, TIED, ARCHFLAGS, 0, 0, 0 }
+    { name, hf, aliases, family, L, E, H, KV, HD, FF, V, CTX, TIED, ARCHFLAGS, 0, 0, 0, 0, 0, false }
+/* sliding-window attention: then the window (sliding_window), the layer pattern and
+ * whether the sliding layers have a RoPE base of their own */
+#define SWA_ENTRY(name, hf, aliases, family, L, E, H, KV, HD, FF, V, CTX, TIED, ARCHFLAGS, WIN, PAT, ROPE) \
+    { name, hf, aliases, family, L, E, H, KV, HD, FF, V, CTX, TIED, ARCHFLAGS, 0, 0, 0, WIN, PAT, ROPE }
 /* a mixture of experts: then experts (num_experts), per token (num_experts_per_tok), and
  * one expert's width */
 #define MOE_ENTRY(name, hf, aliases, family, L, E, H, KV, HD, FF, V, CTX, TIED, ARCHFLAGS, NEXP, NUSED, FFEXP) \
-    { name, hf, aliases, family, L, E, H, KV, HD, FF, V, CTX, TIED, ARCHFLAGS, NEXP, NUSED, FFEXP }
+    { name, hf, aliases, family, L, E, H, KV, HD, FF, V, CTX, TIED, ARCHFLAGS, NEXP, NUSED, FFEXP, 0, 0, false }
 
 static const qfit_plan_facts catalog[] = {
     /* ---- Meta Llama 3.x. config.json of meta-llama/Llama-3.1-8B-Instruct: hidden_size 4096,
@@ -160,15 +165,27 @@ static const qfit_plan_facts catalog[] = {
     ENTRY("deepseek-r1:32b", "deepseek-ai/DeepSeek-R1-Distill-Qwen-32B", "DeepSeek-R1-Distill-Qwen-32B",
           "deepseek-r1", 64, 5120, 40, 8, 128, 27648, 152064, 131072, false, QWEN2),
 
-    /* ---- Gemma 2 (tied embeddings, vocab 256000, max_position_embeddings 8192).
+    /* ---- Gemma 2 (tied embeddings, vocab 256000, max_position_embeddings 8192,
+     * sliding_window 4096 on every other layer).
      * google/gemma-2-9b-it: hidden 3584, intermediate 14336, 42 layers, 16 heads, 8 KV heads,
      * head_dim 256. */
-    ENTRY("gemma2:9b", "google/gemma-2-9b-it", "gemma2|google/gemma-2-9b|gemma-2-9b-it",
-          "gemma2", 42, 3584, 16, 8, 256, 14336, 256000, 8192, true, GEMMA2),
+    SWA_ENTRY("gemma2:9b", "google/gemma-2-9b-it", "gemma2|google/gemma-2-9b|gemma-2-9b-it",
+              "gemma2", 42, 3584, 16, 8, 256, 14336, 256000, 8192, true, GEMMA2, 4096, 2, false),
     /* google/gemma-2-27b-it: hidden 4608, intermediate 36864, 46 layers, 32 heads, 16 KV heads,
      * head_dim 128. */
-    ENTRY("gemma2:27b", "google/gemma-2-27b-it", "google/gemma-2-27b|gemma-2-27b-it",
-          "gemma2", 46, 4608, 32, 16, 128, 36864, 256000, 8192, true, GEMMA2),
+    SWA_ENTRY("gemma2:27b", "google/gemma-2-27b-it", "google/gemma-2-27b|gemma-2-27b-it",
+              "gemma2", 46, 4608, 32, 16, 128, 36864, 256000, 8192, true, GEMMA2, 4096, 2, false),
+    /* ---- Gemma 3 text (tied embeddings, vocab 262208, max_position_embeddings 131072,
+     * sliding_window 1024, sliding_window_pattern 6, rope_local_base_freq 10000 on the
+     * sliding layers, rope_theta 1e6 with linear scaling 8 on the global ones).
+     * google/gemma-3-12b-it text_config: hidden 3840, intermediate 15360, 48 layers, 16 heads,
+     * 8 KV heads, head_dim 256. */
+    SWA_ENTRY("gemma3:12b", "google/gemma-3-12b-it", "google/gemma-3-12b-pt|gemma-3-12b-it",
+              "gemma3", 48, 3840, 16, 8, 256, 15360, 262208, 131072, true, GEMMA3, 1024, 6, true),
+    /* google/gemma-3-27b-it text_config: hidden 5376, intermediate 21504, 62 layers, 32 heads,
+     * 16 KV heads, head_dim 128. */
+    SWA_ENTRY("gemma3:27b", "google/gemma-3-27b-it", "google/gemma-3-27b-pt|gemma-3-27b-it",
+              "gemma3", 62, 5376, 32, 16, 128, 21504, 262208, 131072, true, GEMMA3, 1024, 6, true),
 };
 
 size_t qfit_plan_catalog_count(void) { return sizeof catalog / sizeof catalog[0]; }
@@ -280,6 +297,9 @@ int qfit_plan_model_from_facts(const qfit_plan_facts *f, qfit_plan_model *out, c
     out->n_expert = f->n_expert;
     out->n_expert_used = f->n_expert_used;
     out->n_ff_exp = f->n_ff_exp;
+    out->n_swa = f->n_swa;
+    out->swa_pattern = f->swa_pattern;
+    out->swa_rope = f->swa_rope;
     out->is_70b = plan_mix_is_70b(f->arch, f->n_layer, f->n_head, f->n_head_kv, f->n_expert);
     /* the GGUF metadata llama.cpp's converter would write: mostly the vocabulary */
     out->metadata_bytes = (uint64_t)f->n_vocab * QFIT_PLAN_CATALOG_META_ENTRY_BYTES;

@@ -319,6 +319,15 @@ int qfit_plan_model_from_gguf(const char *path, qfit_plan_model *out, char *err,
     int64_t ft = qfit_gguf_find_key(g, "general.file_type");
     if (ft >= 0 && qfit_gguf_get_int(g, ft, &v) && v >= 0 && v < 1000) out->file_type = (int)v;
     /* llama.cpp's "70B" class and expert count, as the quantizer reads them */
+    {   /* sliding windows: the engine's own reading (an architecture it lacks has none) */
+        qfit_hparams hp;
+        if (qfit_hparams_from_gguf(g, &hp, gerr, sizeof gerr) == 0) {
+            out->n_swa = hp.n_swa;
+            out->swa_pattern = hp.swa_pattern;
+            out->swa_rope = hp.n_swa > 0 && (hp.rope_freq_base_swa != hp.rope_freq_base ||
+                                             hp.rope_freq_scale_swa != hp.rope_freq_scale);
+        }
+    }
     if (plan_mix_facts_from_gguf(g, out, gerr, sizeof gerr) < 0) {
         snprintf(err, err_len, "%s: %s", path, gerr);
         goto done;
@@ -383,7 +392,7 @@ int qfit_plan_weight_bytes(const qfit_plan_model *m, const char *mix, uint64_t *
 
 uint64_t qfit_plan_kv_bytes(const qfit_plan_model *m, int64_t n_cells, int kv_type)
 {
-    return plan_engine_kv_bytes(m, n_cells, kv_type, kv_type, NULL);
+    return plan_engine_kv_bytes(m, n_cells, 1, QFIT_PLAN_DEFAULT_BATCH, kv_type, kv_type, NULL);
 }
 
 const char *qfit_plan_kv_name(int t)
@@ -491,9 +500,12 @@ int qfit_plan_compute(const qfit_plan_model *m, const qfit_plan_machine *mach,
         snprintf(err, err_len, "context x parallel = %lld cells is too large", (long long)cells);
         return -1;
     }
-    int batch = r->n_batch > cells ? (int)cells : r->n_batch;   /* the engine clamps the same way */
+    /* the engine clamps a pass to one sequence's context, and sizes its RoPE tables and
+     * score rows by that context (qfit_context_new) */
+    int batch = r->n_batch > r->n_ctx ? (int)r->n_ctx : r->n_batch;
     /* memory */
-    r->kv_bytes = plan_engine_kv_bytes(m, cells, r->kv_type, r->kv_type_v, &r->k_bytes);
+    r->kv_bytes = plan_engine_kv_bytes(m, r->n_ctx, r->n_parallel, r->n_batch, r->kv_type, r->kv_type_v,
+                                       &r->k_bytes);
     if (!r->kv_bytes) {
         snprintf(err, err_len, "KV cache type %s/%s cannot hold heads of dimension %lld/%lld (not a multiple of "
                  "its block)", qfit_type_name(r->kv_type), qfit_type_name(r->kv_type_v), (long long)m->head_dim_k,
@@ -502,7 +514,7 @@ int qfit_plan_compute(const qfit_plan_model *m, const qfit_plan_machine *mach,
     }
     r->v_bytes = r->kv_bytes - r->k_bytes;
     /* what the run writes of the engine's buffers (the rest stays virtual) */
-    r->compute_bytes = plan_engine_compute_written(m, cells, batch, r->flash_attn, logits_rows_written(r), aq_row,
+    r->compute_bytes = plan_engine_compute_written(m, r->n_ctx, batch, r->flash_attn, logits_rows_written(r), aq_row,
                                                    &r->compute_alloc_bytes);
     /* resident weights: the mapping's pages are read as the forward pass uses them.
      * Every matrix is read whole; the embedding table of an untied model is only a

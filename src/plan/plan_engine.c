@@ -96,21 +96,31 @@ static void to_hparams(const qfit_plan_model *m, qfit_hparams *hp)
     hp->n_expert = (int)m->n_expert;
     hp->n_expert_used = (int)m->n_expert_used;
     hp->n_ff_exp = (int)m->n_ff_exp;
+    hp->n_swa = (int)m->n_swa;
+    hp->swa_pattern = (int)m->swa_pattern;
+    /* only whether the sliding layers' RoPE differs matters for the sizes (a second table) */
+    hp->rope_freq_base = hp->rope_freq_base_swa = 10000.0f;
+    hp->rope_freq_scale = 1.0f;
+    hp->rope_freq_scale_swa = m->swa_rope ? 0.5f : 1.0f;
 }
 
-uint64_t plan_engine_kv_bytes(const qfit_plan_model *m, int64_t n_cells, int type_k, int type_v,
-                              uint64_t *k_bytes)
+uint64_t plan_engine_kv_bytes(const qfit_plan_model *m, int64_t n_ctx, int n_seq, int n_batch, int type_k,
+                              int type_v, uint64_t *k_bytes)
 {
     if (k_bytes) *k_bytes = 0;
-    if (n_cells <= 0 || n_cells > INT_MAX) return 0;
+    if (n_ctx <= 0 || n_seq <= 0 || n_ctx * n_seq > INT_MAX) return 0;
+    if (n_batch > n_ctx) n_batch = (int)n_ctx;   /* as the context clamps it */
     qfit_hparams hp;
     to_hparams(m, &hp);
-    uint64_t total = qfit_kv_cache_bytes(&hp, (int)n_cells, type_k, type_v);
-    /* the K part: the context puts n_layer x n_ctx K rows first, each n_head_kv heads of
-     * head_dim_k elements in the K type */
-    if (total && k_bytes)
-        *k_bytes = (uint64_t)hp.n_layer * (uint64_t)n_cells * (uint64_t)hp.n_head_kv *
-                   qfit_row_size(type_k, hp.head_dim_k);
+    uint64_t total = qfit_kv_cache_bytes_ctx(&hp, (int)n_ctx, n_batch, n_seq, type_k, type_v);
+    /* the K part: one K row (n_head_kv heads of head_dim_k elements in the K type) per
+     * cell; full layers n_ctx cells a sequence, sliding ones qfit_kv_swa_cells */
+    if (total && k_bytes) {
+        const uint64_t swa = (uint64_t)qfit_kv_swa_cells(&hp, (int)n_ctx, n_batch);
+        uint64_t cells = 0;
+        for (int il = 0; il < hp.n_layer; il++) cells += qfit_layer_is_swa(&hp, il) ? swa : (uint64_t)n_ctx;
+        *k_bytes = cells * (uint64_t)n_seq * (uint64_t)hp.n_head_kv * qfit_row_size(type_k, hp.head_dim_k);
+    }
     return total;
 }
 

@@ -10,10 +10,12 @@
  * each tensor's chosen qfit_type. 0 / -1 + err. */
 int plan_mix_weight_bytes(const qfit_plan_model *m, int ftype, uint64_t *out, int *types,
                           char *err, size_t err_len);
-/* The engine's KV cache size for n_cells cells, K of type_k and V of type_v
- * (qfit_kv_cache_bytes); *k_bytes (may be NULL) gets the K part. 0 if impossible. */
-uint64_t plan_engine_kv_bytes(const qfit_plan_model *m, int64_t n_cells, int type_k, int type_v,
-                              uint64_t *k_bytes);
+/* The engine's KV cache for n_seq sequences of n_ctx positions in passes of n_batch
+ * tokens, K of type_k and V of type_v (qfit_kv_cache_bytes_ctx: sliding-window layers
+ * hold the window and a micro-batch); *k_bytes (may be NULL) gets the K part. 0 if
+ * impossible. */
+uint64_t plan_engine_kv_bytes(const qfit_plan_model *m, int64_t n_ctx, int n_seq, int n_batch, int type_k,
+                              int type_v, uint64_t *k_bytes);
 /* Whether the engine has this KV cache type (qfit_kv_type_ok). */
 bool plan_engine_kv_type_ok(int type);
 /* What a run writes of the engine's compute buffers (the rest stays virtual):
