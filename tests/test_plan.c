@@ -1188,6 +1188,8 @@ Test(plan, sliding_window_kv_and_compute_as_allocated, .timeout = 120)
         cr_expect_eq(r.compute_alloc_bytes, (uint64_t)qfit_context_compute_bytes(c),
                      "ctx %d batch %d x%d: compute planned %llu, allocated %zu", cases[i].ctx, cases[i].batch,
                      cases[i].par, (unsigned long long)r.compute_alloc_bytes, qfit_context_compute_bytes(c));
+        /* what a scheduler reserves before creating the context (qfit_context_alloc_bytes) */
+        cr_expect_eq(qfit_context_alloc_bytes(qm, &p), qfit_context_kv_bytes(c) + qfit_context_compute_bytes(c));
         qfit_context_free(c);
     }
     qfit_model_free(qm);

@@ -276,6 +276,10 @@ typedef struct {
 #define QFIT_MAX_SEQ 256
 
 qfit_context_params qfit_context_default_params(void);
+/* Bytes a context of m with these parameters allocates (KV cache + compute buffers, the
+ * same defaults as qfit_context_new; 0 when a setting is impossible), for schedulers
+ * that reserve memory before creating it. */
+size_t qfit_context_alloc_bytes(const qfit_model *m, const qfit_context_params *p);
 
 typedef struct qfit_context qfit_context;
 /* Apply the environment to p: QFIT_KV_CACHE_TYPE (alias OLLAMA_KV_CACHE_TYPE) sets

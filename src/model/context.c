@@ -225,6 +225,25 @@ static uint8_t *kv_alloc(size_t bytes)
     return malloc(bytes);
 }
 
+/* the defaults qfit_context_new fills in: context, batch (clamped to the context), sequences */
+static void params_defaults(const qfit_model *m, qfit_context_params *p)
+{
+    const qfit_hparams *hp = &m->hp;
+    if (p->n_ctx <= 0) p->n_ctx = hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096;
+    const qfit_arch_info *ai = &qfit_arch_desc_of(hp->arch)->info;
+    if (p->n_batch <= 0) p->n_batch = ai->embd_only ? p->n_ctx : 512;   /* an encoder: any input that fits */
+    if (p->n_batch > p->n_ctx) p->n_batch = p->n_ctx;
+    if (p->n_seq <= 0) p->n_seq = 1;
+}
+
+size_t qfit_context_alloc_bytes(const qfit_model *m, const qfit_context_params *pp)
+{
+    qfit_context_params p = pp ? *pp : qfit_context_default_params();
+    params_defaults(m, &p);
+    return qfit_kv_cache_bytes_ctx(&m->hp, p.n_ctx, p.n_batch, p.n_seq, p.type_k, p.type_v) +
+           qfit_compute_buffer_bytes(&m->hp, p.n_ctx, p.n_batch, p.flash_attn != 0);
+}
+
 qfit_context *qfit_context_new(const qfit_model *m, const qfit_context_params *pp,
                                char *err, size_t err_len)
 {
@@ -232,10 +251,7 @@ qfit_context *qfit_context_new(const qfit_model *m, const qfit_context_params *p
     if (!err || !err_len) { err = dummy; err_len = sizeof dummy; }
     qfit_context_params p = pp ? *pp : qfit_context_default_params();
     const qfit_hparams *hp = &m->hp;
-    if (p.n_ctx <= 0) p.n_ctx = hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096;
-    const qfit_arch_info *ai = &qfit_arch_desc_of(hp->arch)->info;
-    if (p.n_batch <= 0) p.n_batch = ai->embd_only ? p.n_ctx : 512;   /* an encoder: any input that fits */
-    if (p.n_batch > p.n_ctx) p.n_batch = p.n_ctx;
+    params_defaults(m, &p);
     if (p.n_threads > QFIT_MAX_THREADS) {   /* asked for: never cut silently */
         snprintf(err, err_len, "%d threads requested, at most %d", p.n_threads, QFIT_MAX_THREADS);
         return NULL;
@@ -293,7 +309,7 @@ qfit_context *qfit_context_new(const qfit_model *m, const qfit_context_params *p
     qfit_context *c = calloc(1, sizeof *c);
     if (!c) { snprintf(err, err_len, "out of memory"); return NULL; }
     c->model = m;
-    c->backend = ai->post_norm ? &qfit_backend_cpu_encoder : &qfit_backend_cpu;
+    c->backend = qfit_arch_desc_of(hp->arch)->info.post_norm ? &qfit_backend_cpu_encoder : &qfit_backend_cpu;
     c->n_ctx = p.n_ctx;
     c->n_batch = p.n_batch;
     c->n_seq = p.n_seq;

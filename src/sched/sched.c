@@ -1012,10 +1012,7 @@ int qfit_sched_embed(qfit_sched_model *in, const char *const *inputs, size_t n, 
         qfit_context_params cp = in->cp;
         cp.n_seq = 1;
         cp.embeddings = true;
-        const qfit_hparams *hp = qfit_model_hparams(in->model);
-        const uint64_t extra = qfit_kv_cache_bytes(hp, cp.n_ctx, cp.type_k, cp.type_v) +
-                               qfit_compute_buffer_bytes(hp, cp.n_ctx, cp.n_batch > 0 ? cp.n_batch : 512,
-                                                         cp.flash_attn != 0);
+        const uint64_t extra = qfit_context_alloc_bytes(in->model, &cp);   /* as qfit_context_new sizes it */
         pthread_mutex_lock(&s->mu);
         if (s->used + extra + s->base_bytes > s->budget) {
             pthread_mutex_unlock(&s->mu);
