@@ -889,3 +889,56 @@ Test(engine, sliding_window_sequence_operations, .timeout = 600)
     qfit_context_free(ring);
     qfit_model_free(m);
 }
+
+/* Several sequences in one pass over sliding layers that slide (n_batch 16): two
+ * prompts interleaved token by token, each sequence sliding its own cells, give each
+ * sequence's logits as when it runs alone (F32 cache: to float rounding). A slide that
+ * moved another sequence's cells, or slid once per token instead of once per pass,
+ * breaks the second sequence. */
+Test(engine, sliding_window_interleaved_sequences, .timeout = 600)
+{
+    char f32[600], q8[600], err[256];
+    make_models(&SYN_GEMMA3, f32, q8, sizeof f32);
+    qfit_model *m = qfit_model_load(f32, err, sizeof err);
+    cr_assert_not_null(m, "%s", err);
+    enum { NP = 90, NV = TU_SYN_VOCAB };
+    static int32_t pr[2][NP];
+    for (int s = 0; s < 2; s++) {
+        pr[s][0] = 1;
+        for (int j = 1; j < NP; j++) pr[s][j] = 3 + (97 * j + 131 * s + 5) % 509;
+    }
+    qfit_context_params p = qfit_context_default_params();
+    p.n_ctx = 128;
+    p.n_threads = 2;
+    p.n_batch = 16;
+    p.n_seq = 2;
+    p.type_k = p.type_v = QFIT_TYPE_F32;
+    static float alone[2][NV];
+    for (int s = 0; s < 2; s++) {
+        qfit_context *c = qfit_context_new(m, &p, err, sizeof err);
+        cr_assert_not_null(c, "%s", err);
+        cr_assert_eq(qfit_decode(c, pr[s], NP, NP - 1), 0, "%s", qfit_context_error(c));
+        memcpy(alone[s], qfit_get_logits(c, 0), sizeof alone[s]);
+        qfit_context_free(c);
+    }
+    qfit_context *c = qfit_context_new(m, &p, err, sizeof err);
+    cr_assert_not_null(c, "%s", err);
+    static int32_t tok[2 * NP];
+    static int seq[2 * NP];
+    static bool want[2 * NP];
+    for (int j = 0; j < NP; j++)
+        for (int s = 0; s < 2; s++) {
+            tok[2 * j + s] = pr[s][j];
+            seq[2 * j + s] = s;
+            want[2 * j + s] = j == NP - 1;
+        }
+    const qfit_batch b = { .n_tokens = 2 * NP, .token = tok, .seq = seq, .logits = want };
+    cr_assert_eq(qfit_decode_batch(c, &b), 0, "%s", qfit_context_error(c));
+    cr_assert_eq(qfit_n_logits(c), 2);
+    for (int s = 0; s < 2; s++) {
+        const double d = tu_max_abs_diff(qfit_get_logits(c, s), alone[s], NV);
+        cr_expect_leq(d, 1e-3, "sequence %d: max |dlogit| %g together vs alone", s, d);
+    }
+    qfit_context_free(c);
+    qfit_model_free(m);
+}

@@ -516,14 +516,6 @@ const float *qfit_get_embeddings(const qfit_context *c, int i)
 /* Tokens of any sequences, checked whole before anything is evaluated, then run in passes
  * of n_batch. seq NULL: every token is sequence 0's; want NULL: the logits of the tokens
  * from index logits_from on (qfit_decode's form, without building arrays per call). */
-/* whether sequence s already has a token among the first j of the pass */
-static bool seq_in_pass(const qfit_context *c, int s, int j)
-{
-    for (int i = 0; i < j; i++)
-        if (c->tok_seq[i] == s) return true;
-    return false;
-}
-
 /* Sliding layers of sequence s: keep the n_swa - 1 positions before the next one (all
  * that a token of the coming pass can see of the past), moved to the front of s's cells,
  * so that the pass (at most n_batch tokens) fits after them. */
@@ -596,11 +588,14 @@ static int decode_tokens(qfit_context *c, int n, const int32_t *token, const int
     const qfit_backend *be = c->backend;
     for (int done = 0; done < n;) {
         const int nb = n - done < c->n_batch ? n - done : c->n_batch;
+        bool in_pass[QFIT_MAX_SEQ] = { false };   /* sequences met so far in this pass */
         for (int j = 0; j < nb; j++) {
             const int s = SEQ(done + j);
-            if (c->kv.swa_cells < c->n_ctx && c->seq_past[s] - c->kv.swa_base[s] >= c->kv.swa_cells - nb + 1 &&
-                (j == 0 || !seq_in_pass(c, s, j)))
-                kv_slide(c, s);   /* room for this pass in the sliding layers */
+            /* a sequence's first token of the pass: room for the pass in the sliding layers */
+            if (!in_pass[s] && c->kv.swa_cells < c->n_ctx &&
+                c->seq_past[s] - c->kv.swa_base[s] >= c->kv.swa_cells - nb + 1)
+                kv_slide(c, s);
+            in_pass[s] = true;
             c->tok_seq[j] = s;
             c->tok_pos[j] = c->seq_past[s]++;
         }
