@@ -149,8 +149,8 @@ Test(model, unsupported_architecture_is_an_error)
 Test(model, expert_hparams_are_checked)
 {
     static const struct { const char *arch; int n_expert, n_used; const char *want; } cases[] = {
-        /* phi3's LongRoPE (an attention factor, long/short frequency factors) is refused */
-        { "phi3", 0, 0, "LongRoPE" },
+        /* LongRoPE's attention factor (phi3; any architecture may carry it) is range-checked */
+        { "phi3", 0, 0, "phi3.rope.scaling.attn_factor = 0 is out of range" },
         { "llama", 8, 0, "missing llama.expert_used_count" },
         { "llama", 8, 9, "llama.expert_used_count = 9 is out of range [1, expert_count 8]" },
         { "llama", 100000, 2, "llama.expert_count = 100000 is out of range" },
@@ -174,7 +174,7 @@ Test(model, expert_hparams_are_checked)
         if (cases[i].n_expert) U32("expert_count", (uint32_t)cases[i].n_expert);
         if (cases[i].n_used) U32("expert_used_count", (uint32_t)cases[i].n_used);
 #undef U32
-        if (!strcmp(a, "phi3")) qfit_gguf_set_f32(w, "phi3.rope.scaling.attn_factor", 1.19f);
+        if (!strcmp(a, "phi3")) qfit_gguf_set_f32(w, "phi3.rope.scaling.attn_factor", 0.0f);
         const int64_t ne[2] = { 32, 4 };
         qfit_gguf_add_tensor(w, "token_embd.weight", 2, ne, QFIT_TYPE_F32);
         qfit_gguf_add_tensor(w, "output_norm.weight", 1, ne, QFIT_TYPE_F32);

@@ -161,6 +161,12 @@ typedef struct {
                                   (0: every layer): Gemma 2: 2, Gemma 3: 6 */
     float     rope_freq_base_swa;
     float     rope_freq_scale_swa;
+    /* LongRoPE (Phi-3 128K, llama.cpp's get_rope_factors): with rope_factors_long/short
+     * tensors, a context longer than n_ctx_orig divides the angles by the long factors, a
+     * shorter one by the short; cos and sin are multiplied by rope_attn_factor (as ggml's
+     * rope; llama.cpp's K shift applies it again, and so does qfit_seq_shift) */
+    float     rope_attn_factor;  /* rope.scaling.attn_factor (default 1) */
+    int       n_ctx_orig;        /* rope.scaling.original_context_length (default n_ctx_train) */
     /* encoders (qfit_arch_info.embd_only); zero for the decoders */
     bool      non_causal;      /* bidirectional attention ({arch}.attention.causal false) */
     float     norm_eps;        /* LayerNorm epsilon ({arch}.attention.layer_norm_epsilon) */

@@ -59,6 +59,9 @@ typedef struct {
     float attn_softcap;      /* {arch}.attn_logit_softcapping (0: not written) */
     float final_softcap;     /* {arch}.final_logit_softcapping (0: not written) */
     float rope_scale;        /* linear RoPE scaling factor: rope.scaling.type/factor (0: none) */
+    int   rope_orig_ctx;     /* > 0: LongRoPE (Phi-3 128K): rope_factors_long/short tensors and
+                                rope.scaling.original_context_length */
+    float rope_attn_factor;  /* rope.scaling.attn_factor (0: not written) */
 } qfit_synth_shape;
 
 size_t                  qfit_synth_n_shapes(void);

@@ -1,7 +1,9 @@
 /* phi3 (Phi-3, Phi-3.5, Phi-4): the llama decoder with NeoX (half-split) RoPE, Q, K and V
  * as one fused matrix (attn_qkv: Q rows, then K, then V) and gate and up as one (ffn_up:
  * 2 n_ff rows, gate first; llama.cpp's LLM_FFN_SWIGLU on the fused output), no biases.
- * LongRoPE (Phi-3 128K: rope_factors_long/short and an attention factor) is refused. */
+ * LongRoPE (Phi-3 128K: rope_factors_long/short and an attention factor) is read by the
+ * common code (hparams.c, model.c, the RoPE tables in context.c), as llama.cpp does for
+ * every architecture. */
 #include "model/arch.h"
 
 #include <stdio.h>
@@ -20,14 +22,7 @@ static const qfit_layer_tensor phi3_layer[] = {
 
 static int phi3_hparams(const qfit_gguf *g, qfit_hparams *hp, char *err, size_t err_len)
 {
-    char key[96];
-    snprintf(key, sizeof key, "%s.rope.scaling.attn_factor", hp->arch_name);
-    if (qfit_gguf_find_key(g, key) >= 0 || qfit_gguf_find_tensor(g, "rope_factors_long.weight") >= 0 ||
-        qfit_gguf_find_tensor(g, "rope_factors_short.weight") >= 0) {
-        snprintf(err, err_len, "this phi3 model uses LongRoPE (rope_factors_long/short, %s), which is not "
-                 "supported yet", key);
-        return -1;
-    }
+    (void)g;
     if (hp->head_dim_k != hp->head_dim_v) {
         snprintf(err, err_len, "phi3 with key_length %d != value_length %d", hp->head_dim_k, hp->head_dim_v);
         return -1;

@@ -134,14 +134,19 @@ static void rope_table_fill(const qfit_context *c, float base, float scale, floa
     /* same float arithmetic as ggml's rope cache: theta_i = pos * base^(-2i/n_rot),
      * built by repeated multiplication, divided by the frequency factor, scaled */
     const float theta_scale = powf(base, -2.0f / (float)hp->n_rot);
-    const float *ff = m->rope_freqs.data;
+    /* frequency factors: Llama 3's, else LongRoPE's long ones beyond the original context
+     * (llama.cpp's get_rope_factors: this context's positions per sequence), else short */
+    const float *ff = m->rope_freqs.data ? m->rope_freqs.data
+                      : m->rope_long.data ? (c->n_ctx > hp->n_ctx_orig ? m->rope_long.data : m->rope_short.data)
+                                          : NULL;
+    const float mscale = hp->rope_attn_factor;   /* ggml multiplies cos and sin by it */
     for (int p = 0; p < c->n_ctx; p++) {
         float theta = (float)p;
         for (int i = 0; i < half; i++) {
             float t = theta / (ff ? ff[i] : 1.0f);
             t *= scale;
-            cos_out[(size_t)p * half + i] = cosf(t);
-            sin_out[(size_t)p * half + i] = sinf(t);
+            cos_out[(size_t)p * half + i] = cosf(t) * mscale;
+            sin_out[(size_t)p * half + i] = sinf(t) * mscale;
             theta *= theta_scale;
         }
     }

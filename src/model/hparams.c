@@ -144,9 +144,25 @@ int qfit_hparams_from_gguf(const qfit_gguf *g, qfit_hparams *hp, char *err, size
         r = get_arch_float(g, arch, "rope.scale_linear", &factor);
         if (r > 0 && !stype[0]) snprintf(stype, sizeof stype, "linear");
     }
+    /* LongRoPE (Phi-3 128K): frequency factors as tensors (rope_factors_long/short, the
+     * long ones beyond original_context_length) and an attention factor on cos and sin */
+    hp->rope_attn_factor = 1.0f;
+    r = get_arch_float(g, arch, "rope.scaling.attn_factor", &d);
+    if (r < 0) FAIL("%s.rope.scaling.attn_factor is not a number", arch);
+    if (r > 0) {
+        if (!(d > 0 && d < 100)) FAIL("%s.rope.scaling.attn_factor = %g is out of range (0, 100)", arch, d);
+        hp->rope_attn_factor = (float)d;
+    }
+    int64_t orig = 0;
+    r = get_arch_int(g, arch, "rope.scaling.original_context_length", &orig);
+    if (r < 0) FAIL("%s.rope.scaling.original_context_length is not an integer", arch);
+    if (r > 0 && (orig < 1 || orig > (1 << 24)))
+        FAIL("%s.rope.scaling.original_context_length = %lld is out of range", arch, (long long)orig);
+    hp->n_ctx_orig = r > 0 ? (int)orig : hp->n_ctx_train;
+    if (!strcmp(stype, "longrope")) stype[0] = 0;   /* the factors come as tensors (checked at load) */
     if (stype[0] && strcmp(stype, "none") != 0) {
         if (strcmp(stype, "linear") != 0)
-            FAIL("unsupported RoPE scaling type '%s' (supported: none, linear)", stype);
+            FAIL("unsupported RoPE scaling type '%s' (supported: none, linear, longrope)", stype);
         if (factor > 0 && factor != 1.0) {
             if (factor < 1e-3 || factor > 1e6) FAIL("rope scaling factor %g out of range", factor);
             hp->rope_freq_scale = (float)(1.0 / factor);

@@ -180,6 +180,15 @@ qfit_model *qfit_model_load(const char *path, char *err, size_t err_len)
     }
     if (bind(m, "rope_freqs.weight", hp->n_rot / 2, 1, 1, W_VECTOR | W_OPTIONAL, &m->rope_freqs, err, err_len) < 0)
         goto fail;
+    if (bind(m, "rope_factors_long.weight", hp->n_rot / 2, 1, 1, W_VECTOR | W_OPTIONAL, &m->rope_long, err,
+             err_len) < 0 ||
+        bind(m, "rope_factors_short.weight", hp->n_rot / 2, 1, 1, W_VECTOR | W_OPTIONAL, &m->rope_short, err,
+             err_len) < 0)
+        goto fail;
+    if ((m->rope_long.data != NULL) != (m->rope_short.data != NULL)) {
+        snprintf(err, err_len, "LongRoPE needs both rope_factors_long.weight and rope_factors_short.weight");
+        goto fail;
+    }
 
     m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
     if (!m->layers) { snprintf(err, err_len, "out of memory"); goto fail; }

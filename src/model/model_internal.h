@@ -48,6 +48,7 @@ struct qfit_model {
     qfit_gguf    *gguf;
     qfit_hparams  hp;
     qfit_wt       tok_embd, output_norm, output, rope_freqs;
+    qfit_wt       rope_long, rope_short;   /* LongRoPE frequency factors (data NULL: none) */
     qfit_layer_w *layers;
     double        load_seconds;
     size_t        weight_bytes;

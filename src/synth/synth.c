@@ -19,31 +19,33 @@
 
 static const qfit_synth_shape SHAPES[] = {
     /* name            arch     desc                                       vocab   embd  lay    ff  head kv  hd   ctx     rope      eps   tied   bias   freqs  exp used ffexp  swa attn-cap final-cap rope-scale */
-    { "llama3-8b",     "llama", "Llama 3.1 8B",                            128256, 4096, 32, 14336, 32,  8, 128, 131072, 500000.0f, 1e-5f, false, false, true,   0, 0,    0, 0, 0, 0, 0 },
-    { "llama3.2-1b",   "llama", "Llama 3.2 1B",                            128256, 2048, 16,  8192, 32,  8,  64, 131072, 500000.0f, 1e-5f, true,  false, true,   0, 0,    0, 0, 0, 0, 0 },
-    { "llama3.2-3b",   "llama", "Llama 3.2 3B",                            128256, 3072, 28,  8192, 24,  8, 128, 131072, 500000.0f, 1e-5f, true,  false, true,   0, 0,    0, 0, 0, 0, 0 },
-    { "qwen2.5-0.5b",  "qwen2", "Qwen2.5 0.5B",                            151936,  896, 24,  4864, 14,  2,  64,  32768, 1000000.0f, 1e-6f, true, true,  false,   0, 0,    0, 0, 0, 0, 0 },
-    { "qwen2.5-7b",    "qwen2", "Qwen2.5 7B",                              152064, 3584, 28, 18944, 28,  4, 128,  32768, 1000000.0f, 1e-6f, false, true, false,   0, 0,    0, 0, 0, 0, 0 },
-    { "mistral-7b",    "llama", "Mistral 7B v0.1",                          32000, 4096, 32, 14336, 32,  8, 128,  32768,  10000.0f, 1e-5f, false, false, false,   0, 0,    0, 0, 0, 0, 0 },
-    { "qwen3-30b-a3b", "qwen3moe", "Qwen3 30B-A3B (128 experts, 8 per token)", 151936, 2048, 48, 6144, 32, 4, 128, 40960, 1000000.0f, 1e-6f, false, false, false, 128, 8,  768, 0, 0, 0, 0 },
-    { "phi4",          "phi3",  "Phi-4 14B (fused QKV and gate-up)",    100352, 5120, 40, 17920, 40, 10, 128,  16384, 250000.0f, 1e-5f, false, false, false, 0, 0, 0, 0, 0, 0, 0 },
-    { "mixtral-8x7b",  "llama", "Mixtral 8x7B v0.1 (8 experts, 2 per token)",  32000, 4096, 32, 14336, 32,  8, 128,  32768, 1000000.0f, 1e-5f, false, false, false, 8, 2, 14336, 0, 0, 0, 0 },
-    { "gemma2-9b",     "gemma2", "Gemma 2 9B (sliding window 4096 on even layers)", 256000, 3584, 42, 14336, 16, 8, 256, 8192, 10000.0f, 1e-6f, true, false, false, 0, 0, 0, 4096, 50.0f, 30.0f, 0 },
-    { "gemma3-12b",    "gemma3", "Gemma 3 12B (5 sliding-window layers of 1024 per global layer)", 262208, 3840, 48, 15360, 16, 8, 256, 131072, 1000000.0f, 1e-6f, true, false, false, 0, 0, 0, 1024, 0, 0, 8.0f },
-    { "gemma3-27b",    "gemma3", "Gemma 3 27B (5 sliding-window layers of 1024 per global layer)", 262208, 5376, 62, 21504, 32, 16, 128, 131072, 1000000.0f, 1e-6f, true, false, false, 0, 0, 0, 1024, 0, 0, 8.0f },
+    { "llama3-8b",     "llama", "Llama 3.1 8B",                            128256, 4096, 32, 14336, 32,  8, 128, 131072, 500000.0f, 1e-5f, false, false, true,   0, 0,    0, 0, 0, 0, 0, 0, 0 },
+    { "llama3.2-1b",   "llama", "Llama 3.2 1B",                            128256, 2048, 16,  8192, 32,  8,  64, 131072, 500000.0f, 1e-5f, true,  false, true,   0, 0,    0, 0, 0, 0, 0, 0, 0 },
+    { "llama3.2-3b",   "llama", "Llama 3.2 3B",                            128256, 3072, 28,  8192, 24,  8, 128, 131072, 500000.0f, 1e-5f, true,  false, true,   0, 0,    0, 0, 0, 0, 0, 0, 0 },
+    { "qwen2.5-0.5b",  "qwen2", "Qwen2.5 0.5B",                            151936,  896, 24,  4864, 14,  2,  64,  32768, 1000000.0f, 1e-6f, true, true,  false,   0, 0,    0, 0, 0, 0, 0, 0, 0 },
+    { "qwen2.5-7b",    "qwen2", "Qwen2.5 7B",                              152064, 3584, 28, 18944, 28,  4, 128,  32768, 1000000.0f, 1e-6f, false, true, false,   0, 0,    0, 0, 0, 0, 0, 0, 0 },
+    { "mistral-7b",    "llama", "Mistral 7B v0.1",                          32000, 4096, 32, 14336, 32,  8, 128,  32768,  10000.0f, 1e-5f, false, false, false,   0, 0,    0, 0, 0, 0, 0, 0, 0 },
+    { "qwen3-30b-a3b", "qwen3moe", "Qwen3 30B-A3B (128 experts, 8 per token)", 151936, 2048, 48, 6144, 32, 4, 128, 40960, 1000000.0f, 1e-6f, false, false, false, 128, 8,  768, 0, 0, 0, 0, 0, 0 },
+    { "phi4",          "phi3",  "Phi-4 14B (fused QKV and gate-up)",    100352, 5120, 40, 17920, 40, 10, 128,  16384, 250000.0f, 1e-5f, false, false, false, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
+    { "mixtral-8x7b",  "llama", "Mixtral 8x7B v0.1 (8 experts, 2 per token)",  32000, 4096, 32, 14336, 32,  8, 128,  32768, 1000000.0f, 1e-5f, false, false, false, 8, 2, 14336, 0, 0, 0, 0, 0, 0 },
+    { "gemma2-9b",     "gemma2", "Gemma 2 9B (sliding window 4096 on even layers)", 256000, 3584, 42, 14336, 16, 8, 256, 8192, 10000.0f, 1e-6f, true, false, false, 0, 0, 0, 4096, 50.0f, 30.0f, 0, 0, 0 },
+    { "gemma3-12b",    "gemma3", "Gemma 3 12B (5 sliding-window layers of 1024 per global layer)", 262208, 3840, 48, 15360, 16, 8, 256, 131072, 1000000.0f, 1e-6f, true, false, false, 0, 0, 0, 1024, 0, 0, 8.0f, 0, 0 },
+    { "gemma3-27b",    "gemma3", "Gemma 3 27B (5 sliding-window layers of 1024 per global layer)", 262208, 5376, 62, 21504, 32, 16, 128, 131072, 1000000.0f, 1e-6f, true, false, false, 0, 0, 0, 1024, 0, 0, 8.0f, 0, 0 },
     /* small shapes for tests */
-    { "tiny",          "llama", "test: 4-layer llama, GQA 2",                 512,  256,  4,   512,  4,  2,  64,    256,  10000.0f, 1e-5f, false, false, false,   0, 0,    0, 0, 0, 0, 0 },
-    { "tiny-32l",      "llama", "test: 32-layer llama, GQA 4, tied output",   512,  256, 32,   256,  4,  1,  64,    256,  10000.0f, 1e-5f, true,  false, false,   0, 0,    0, 0, 0, 0, 0 },
-    { "tiny-qwen2",    "qwen2", "test: qwen2, rows not multiples of 256",     512,  192,  4,   320,  3,  1,  64,    256, 1000000.0f, 1e-6f, true, true,  false,   0, 0,    0, 0, 0, 0, 0 },
-    { "tiny-odd",      "llama", "test: rows not multiples of 32",             512,  144,  2,   272,  2,  2,  72,    256,  10000.0f, 1e-5f, false, false, false,   0, 0,    0, 0, 0, 0, 0 },
-    { "tiny-qwen3",    "qwen3", "test: qwen3, Q/K norms, head_dim*heads != embd", 512,  256,  4,  512,  4,  2,  96,    256, 1000000.0f, 1e-6f, true, false, false,   0, 0,    0, 0, 0, 0, 0 },
-    { "tiny-llama3",   "llama", "test: llama3-style, rope_freqs, tied output", 512,  256,  4,   512,  4,  2,  64,    256, 500000.0f, 1e-5f, true,  false, true,   0, 0,    0, 0, 0, 0, 0 },
-    { "tiny-longctx",  "llama", "test: 32K context, KV cache dominates memory", 512,  256,  8,   512,  4,  4,  64,  32768, 10000.0f, 1e-5f, true,  false, false,   0, 0,    0, 0, 0, 0, 0 },
-    { "tiny-qwen3moe", "qwen3moe", "test: qwen3moe, 16 experts, 4 per token", 512,  256,  4,  512,  4,  2,  64,    256, 1000000.0f, 1e-6f, false, false, false, 16, 4, 128, 0, 0, 0, 0 },
-    { "tiny-mixtral",  "llama", "test: llama experts (Mixtral), 8, 2 per token", 512,  256,  4,  384,  4,  2,  64,    256, 1000000.0f, 1e-5f, false, false, false, 8, 2, 384, 0, 0, 0, 0 },
-    { "tiny-gemma2",   "gemma2", "test: gemma2, window 32 on even layers, soft-capping", 512, 256, 4, 512, 4, 2, 64, 256, 10000.0f, 1e-6f, true, false, false, 0, 0, 0, 32, 2.0f, 6.0f, 0 },
-    { "tiny-gemma3",   "gemma3", "test: gemma3, 5 of 6 layers window 32, two RoPE bases", 512, 256, 6, 512, 4, 2, 64, 256, 1000000.0f, 1e-6f, false, false, false, 0, 0, 0, 32, 0, 0, 8.0f },
-    { "tiny-phi3",     "phi3",  "test: phi3, fused QKV and gate-up, GQA 2", 512,  256,  4,  320,  4,  2,  64,    256,  10000.0f, 1e-5f, false, false, false, 0, 0, 0, 0, 0, 0, 0 },
+    { "tiny",          "llama", "test: 4-layer llama, GQA 2",                 512,  256,  4,   512,  4,  2,  64,    256,  10000.0f, 1e-5f, false, false, false,   0, 0,    0, 0, 0, 0, 0, 0, 0 },
+    { "tiny-32l",      "llama", "test: 32-layer llama, GQA 4, tied output",   512,  256, 32,   256,  4,  1,  64,    256,  10000.0f, 1e-5f, true,  false, false,   0, 0,    0, 0, 0, 0, 0, 0, 0 },
+    { "tiny-qwen2",    "qwen2", "test: qwen2, rows not multiples of 256",     512,  192,  4,   320,  3,  1,  64,    256, 1000000.0f, 1e-6f, true, true,  false,   0, 0,    0, 0, 0, 0, 0, 0, 0 },
+    { "tiny-odd",      "llama", "test: rows not multiples of 32",             512,  144,  2,   272,  2,  2,  72,    256,  10000.0f, 1e-5f, false, false, false,   0, 0,    0, 0, 0, 0, 0, 0, 0 },
+    { "tiny-qwen3",    "qwen3", "test: qwen3, Q/K norms, head_dim*heads != embd", 512,  256,  4,  512,  4,  2,  96,    256, 1000000.0f, 1e-6f, true, false, false,   0, 0,    0, 0, 0, 0, 0, 0, 0 },
+    { "tiny-llama3",   "llama", "test: llama3-style, rope_freqs, tied output", 512,  256,  4,   512,  4,  2,  64,    256, 500000.0f, 1e-5f, true,  false, true,   0, 0,    0, 0, 0, 0, 0, 0, 0 },
+    { "tiny-longctx",  "llama", "test: 32K context, KV cache dominates memory", 512,  256,  8,   512,  4,  4,  64,  32768, 10000.0f, 1e-5f, true,  false, false,   0, 0,    0, 0, 0, 0, 0, 0, 0 },
+    { "tiny-qwen3moe", "qwen3moe", "test: qwen3moe, 16 experts, 4 per token", 512,  256,  4,  512,  4,  2,  64,    256, 1000000.0f, 1e-6f, false, false, false, 16, 4, 128, 0, 0, 0, 0, 0, 0 },
+    { "tiny-mixtral",  "llama", "test: llama experts (Mixtral), 8, 2 per token", 512,  256,  4,  384,  4,  2,  64,    256, 1000000.0f, 1e-5f, false, false, false, 8, 2, 384, 0, 0, 0, 0, 0, 0 },
+    { "tiny-gemma2",   "gemma2", "test: gemma2, window 32 on even layers, soft-capping", 512, 256, 4, 512, 4, 2, 64, 256, 10000.0f, 1e-6f, true, false, false, 0, 0, 0, 32, 2.0f, 6.0f, 0, 0, 0 },
+    { "tiny-gemma3",   "gemma3", "test: gemma3, 5 of 6 layers window 32, two RoPE bases", 512, 256, 6, 512, 4, 2, 64, 256, 1000000.0f, 1e-6f, false, false, false, 0, 0, 0, 32, 0, 0, 8.0f, 0, 0 },
+    { "tiny-phi3",     "phi3",  "test: phi3, fused QKV and gate-up, GQA 2", 512,  256,  4,  320,  4,  2,  64,    256,  10000.0f, 1e-5f, false, false, false, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
+    { "tiny-phi3-longrope", "phi3", "test: phi3 with LongRoPE, original context 40 (long factors)", 512, 256, 4, 320, 4, 2, 64, 256, 10000.0f, 1e-5f, false, false, false, 0, 0, 0, 0, 0, 0, 0, 40, 1.19f },
+    { "tiny-phi3-longrope-s", "phi3", "test: phi3 with LongRoPE, original context 1024 (short factors)", 512, 256, 4, 320, 4, 2, 64, 256, 10000.0f, 1e-5f, false, false, false, 0, 0, 0, 0, 0, 0, 0, 1024, 1.19f },
 };
 #define N_SHAPES (sizeof SHAPES / sizeof SHAPES[0])
 
@@ -171,6 +173,10 @@ qfit_synth_tensor *qfit_synth_tensors(const qfit_synth_shape *s, size_t *n_out)
     add_t(t, &n, "output_norm.weight", 1, e, 1);
     if (!s->tied_output) add_t(t, &n, "output.weight", 2, e, s->n_vocab);
     if (s->rope_freqs) add_t(t, &n, "rope_freqs.weight", 1, s->head_dim / 2, 1);
+    if (s->rope_orig_ctx > 0) {   /* LongRoPE's two sets of frequency factors */
+        add_t(t, &n, "rope_factors_long.weight", 1, s->head_dim / 2, 1);
+        add_t(t, &n, "rope_factors_short.weight", 1, s->head_dim / 2, 1);
+    }
     char nm[64];
 #define BLK(suffix, nd, a, b) do { snprintf(nm, sizeof nm, "blk.%d." suffix, l); add_t(t, &n, nm, nd, a, b); } while (0)
     for (int l = 0; l < s->n_layer; l++) {
@@ -268,7 +274,7 @@ static const float *synth_fill(void *user, size_t ti, int64_t row0, int64_t nrow
     const size_t len = strlen(t->name);
     int kind = FILL_RANDOM;
     if ((len >= 12 && strcmp(t->name + len - 12, "_norm.weight") == 0) ||
-        strcmp(t->name, "rope_freqs.weight") == 0)
+        strcmp(t->name, "rope_freqs.weight") == 0 || strncmp(t->name, "rope_factors_", 13) == 0)
         kind = FILL_ONES;
     if (kind == FILL_ONES) {
         for (int64_t i = 0; i < nrows * ne0; i++) scratch[i] = 1.0f;
@@ -456,6 +462,8 @@ static int set_metadata(qfit_gguf_writer *w, const qfit_synth_shape *s, int ftyp
     if (s->n_swa > 0) U32("attention.sliding_window", s->n_swa);
     if (s->attn_softcap > 0) F32("attn_logit_softcapping", s->attn_softcap);
     if (s->final_softcap > 0) F32("final_logit_softcapping", s->final_softcap);
+    if (s->rope_orig_ctx > 0) U32("rope.scaling.original_context_length", s->rope_orig_ctx);
+    if (s->rope_attn_factor > 0) F32("rope.scaling.attn_factor", s->rope_attn_factor);
     if (s->rope_scale > 0) {
         snprintf(key, sizeof key, "%s.rope.scaling.type", a);
         bad |= qfit_gguf_set_str(w, key, "linear");

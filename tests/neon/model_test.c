@@ -377,7 +377,7 @@ int main(int argc, char **argv)
     /* the synthetic models of the other architectures (tests/data/engine): every dense
      * one with scalar too in full mode; the mixtures of experts on every CPU model */
     static const char *const dense[] = { "tiny-qwen2", "tiny-qwen3", "tiny-llama3", "tiny-phi3", "tiny-gemma2",
-                                         "tiny-gemma3" };
+                                         "tiny-gemma3", "tiny-phi3-longrope", "tiny-phi3-longrope-s" };
     static const char *const moe[] = { "tiny-qwen3moe", "tiny-mixtral" };
     if (full)
         for (size_t i = 0; i < sizeof dense / sizeof dense[0]; i++) check_syn(dir, dense[i], true);

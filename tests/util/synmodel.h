@@ -48,7 +48,8 @@ static inline bool tu_syn_contains(const char *s, size_t n, const char *sub)
 
 /* synth's F32 file -> the test model: every matrix (and expert stack) x 4, every bias
  * x 25, every *_norm.weight 1 + 0.5 u (post-norms 6 (1 + 0.5 u)) (u uniform in [-1, 1] from a hash of the name and
- * index), rope_freqs.weight[i] = 1 + 0.3 ((7 i) mod 11). 0, or -1 with a message. */
+ * index), rope_freqs.weight[i] = 1 + 0.3 ((7 i) mod 11), LongRoPE's rope_factors_long[i] =
+ * 1 + 0.5 ((5 i) mod 13) and rope_factors_short[i] = 1 + 0.2 ((3 i) mod 7). 0, or -1 with a message. */
 static inline int tu_syn_rewrite(const char *in, const char *out, char *err, size_t err_len)
 {
     qfit_gguf *g = qfit_gguf_open(in, err, err_len);
@@ -88,6 +89,10 @@ static inline int tu_syn_rewrite(const char *in, const char *out, char *err, siz
             }
         } else if (len == 17 && memcmp(nm, "rope_freqs.weight", 17) == 0) {
             for (int64_t j = 0; j < n; j++) x[j] = 1.0f + 0.3f * (float)((7 * j) % 11);
+        } else if (len == 24 && memcmp(nm, "rope_factors_long.weight", 24) == 0) {
+            for (int64_t j = 0; j < n; j++) x[j] = 1.0f + 0.5f * (float)((5 * j) % 13);
+        } else if (len == 25 && memcmp(nm, "rope_factors_short.weight", 25) == 0) {
+            for (int64_t j = 0; j < n; j++) x[j] = 1.0f + 0.2f * (float)((3 * j) % 7);
         } else if (tu_syn_ends_with(nm, len, ".bias")) {
             for (int64_t j = 0; j < n; j++) x[j] *= 25.0f;
         } else if (t->n_dims == 2u || t->n_dims == 3u) {   /* matrices, and the experts' stacks */

@@ -26,7 +26,7 @@ for shape in ${MXFP4_SHAPES:-tiny-qwen3moe}; do
         k=$((k + 1))
     done
 done
-for shape in ${SHAPES:-tiny-qwen2 tiny-qwen3 tiny-llama3 tiny-qwen3moe tiny-mixtral tiny-phi3 tiny-gemma2 tiny-gemma3}; do
+for shape in ${SHAPES:-tiny-qwen2 tiny-qwen3 tiny-llama3 tiny-qwen3moe tiny-mixtral tiny-phi3 tiny-gemma2 tiny-gemma3 tiny-phi3-longrope tiny-phi3-longrope-s}; do
     "$PEER_HOME/build/bin/peer-quantize" "$M/$shape-f32.gguf" "$M/$shape-q8_0.gguf" Q8_0 2 >/dev/null
     for v in f32 q8_0; do
         k=0
