@@ -59,17 +59,6 @@ static const enc_case CASES[] = {
 
 static bool report(void) { return getenv("QFIT_ENCODER_REPORT") != NULL; }
 
-static uint64_t fnv1a_file(const char *path)
-{
-    size_t n = 0;
-    unsigned char *b = tu_read_file(path, &n);
-    cr_assert_not_null(b, "cannot read %s", path);
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < n; i++) { h ^= b[i]; h *= 0x100000001b3ULL; }
-    free(b);
-    return h;
-}
-
 /* prompt k of length len: [CLS], ids 104 + (97 j + 131 k + 11) mod 408, [SEP] */
 static int prompt(int k, int len, int32_t *ids)
 {
@@ -95,7 +84,7 @@ static void make_model(const enc_case *ec, char *out, size_t cap)
     sp.n_threads = 2;
     cr_assert_eq(qfit_synth_write(raw, &sp, NULL, err, sizeof err), 0, "%s", err);
     cr_assert_eq(tu_syn_rewrite(raw, out, err, sizeof err), 0, "%s", err);
-    const uint64_t h0 = fnv1a_file(raw), h1 = fnv1a_file(out);
+    const uint64_t h0 = tu_fnv1a_file(raw), h1 = tu_fnv1a_file(out);
     if (report()) fprintf(stderr, "encoder: %s sums 0x%016llx 0x%016llx\n", ec->shape, (unsigned long long)h0,
                           (unsigned long long)h1);
     cr_assert_eq(h0, ec->synth_sum, "%s: qfit synth's output changed (FNV-1a 0x%016llx): regenerate the "

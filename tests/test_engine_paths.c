@@ -407,17 +407,6 @@ typedef struct {
     double   ppl;         /* llama.cpp's F32 perplexity, 8 chunks of 128 of the text (check_syn_ppl) */
 } syn_case;
 
-static uint64_t fnv1a_file(const char *path)
-{
-    size_t n = 0;
-    unsigned char *b = tu_read_file(path, &n);
-    cr_assert_not_null(b, "cannot read %s", path);
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < n; i++) { h ^= b[i]; h *= 0x100000001b3ULL; }
-    free(b);
-    return h;
-}
-
 /* synth's file -> the test model (tests/util/synmodel.h) */
 static void rewrite_model(const char *in, const char *out)
 {
@@ -456,13 +445,13 @@ static void make_models(const syn_case *sc, char *f32, char *q8, size_t cap)
     sp.seed = SYN_SEED;
     sp.n_threads = 2;
     cr_assert_eq(qfit_synth_write(raw, &sp, NULL, err, sizeof err), 0, "%s", err);
-    const uint64_t h0 = fnv1a_file(raw);
+    const uint64_t h0 = tu_fnv1a_file(raw);
     if (report()) fprintf(stderr, "engine: %s synth sum 0x%016llx\n", sc->shape, (unsigned long long)h0);
     cr_assert_eq(h0, sc->synth_sum, "%s: qfit synth's output changed (FNV-1a 0x%016llx, recorded 0x%016llx): "
                  "regenerate the references (tests/data/engine/README.md)", sc->shape, (unsigned long long)h0,
                  (unsigned long long)sc->synth_sum);
     rewrite_model(raw, f32);
-    const uint64_t h1 = fnv1a_file(f32);
+    const uint64_t h1 = tu_fnv1a_file(f32);
     if (report()) fprintf(stderr, "engine: %s model sum 0x%016llx\n", sc->shape, (unsigned long long)h1);
     save_copy(f32, strrchr(f32, '/') + 1);
     cr_assert_eq(h1, sc->model_sum, "%s: the rewritten model changed (FNV-1a 0x%016llx, recorded 0x%016llx)",
@@ -472,7 +461,7 @@ static void make_models(const syn_case *sc, char *f32, char *q8, size_t cap)
     qp.ftype = QFIT_FTYPE_MOSTLY_Q8_0;
     qp.n_threads = 2;
     cr_assert_eq(qfit_quantize_model(f32, q8, &qp, NULL, err, sizeof err), 0, "%s", err);
-    const uint64_t h2 = fnv1a_file(q8);
+    const uint64_t h2 = tu_fnv1a_file(q8);
     if (report()) fprintf(stderr, "engine: %s q8_0 sum 0x%016llx\n", sc->shape, (unsigned long long)h2);
     cr_expect_eq(h2, sc->q8_sum, "%s: qfit's Q8_0 file (FNV-1a 0x%016llx) is not the one llama.cpp quantized "
                  "(0x%016llx)", sc->shape, (unsigned long long)h2, (unsigned long long)sc->q8_sum);

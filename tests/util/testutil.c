@@ -130,7 +130,7 @@ const char *tu_synth(const char *shape, int ftype, uint64_t seed, const char *na
     return path;
 }
 
-/* FNV-1a 64 of a file's bytes */
+/* FNV-1a 64 of a file's bytes, and its size */
 static uint64_t file_fnv1a(const char *path, size_t *size)
 {
     unsigned char *b = tu_read_file(path, size);
@@ -139,6 +139,12 @@ static uint64_t file_fnv1a(const char *path, size_t *size)
     for (size_t i = 0; i < *size; i++) h = (h ^ b[i]) * 0x100000001b3ULL;
     free(b);
     return h;
+}
+
+uint64_t tu_fnv1a_file(const char *path)
+{
+    size_t n = 0;
+    return file_fnv1a(path, &n);
 }
 
 const char *tu_imatrix_kjv(void)
@@ -199,3 +205,4 @@ const char *tu_imatrix_kjv(void)
     snprintf(path, sizeof path, "%s", out);
     return path;
 }
+

@@ -34,5 +34,7 @@ const char *tu_synth(const char *shape, int ftype, uint64_t seed, const char *na
  * test fails unless the file is byte for byte llama.cpp's (its FNV-1a 64 and size are
  * recorded in the text). Built once per process; returns its path. */
 const char *tu_imatrix_kjv(void);
+/* FNV-1a 64 of a whole file (asserts that it can be read). */
+uint64_t tu_fnv1a_file(const char *path);
 
 #endif
