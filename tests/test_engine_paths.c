@@ -647,7 +647,7 @@ static void check_syn(const syn_case *sc)
     check_syn_variant(sc, f32, "f32", "q8_0", false);
     check_syn_ppl(sc, f32);
     check_syn_variant(sc, q8, "q8_0", "f32", true);
-    if (!strcmp(sc->shape, "tiny-qwen3moe")) check_syn_mxfp4(sc, f32);
+    if (!strcmp(sc->shape, "tiny-qwen3moe") || !strcmp(sc->shape, "tiny-gpt-oss")) check_syn_mxfp4(sc, f32);
 }
 
 static const syn_case SYN_QWEN2 = { "tiny-qwen2", 0x48980140e71ff196ULL, 0x788cf26c0e8d7c90ULL, 0x903c0a420108fb16ULL, 843.2917 };
@@ -675,6 +675,13 @@ Test(engine, gemma2_vs_llama_cpp, .timeout = 600) { check_syn(&SYN_GEMMA2); }
  * 32, RoPE base 10000) per global one (base 1e6, linear scaling 8) */
 static const syn_case SYN_GEMMA3 = { "tiny-gemma3", 0x1736ba64fe335061ULL, 0xc272a20f14905734ULL, 0xd7ff8b2df771370cULL, 949.7356 };
 Test(engine, gemma3_vs_llama_cpp, .timeout = 600) { check_syn(&SYN_GEMMA3); }
+/* gpt-oss: Q/K/V/O biases, attention sinks, a 16-position window on even layers, YaRN
+ * RoPE (factor 4 over an original context of 64: the ramp and the magnitude factor
+ * matter), a router with a bias whose top 2 of 8 logits are softmaxed, experts with
+ * biases and the clamped SwiGLU (the 6x post_attention_norm puts gate and up past the
+ * clamp at 7) */
+static const syn_case SYN_GPT_OSS = { "tiny-gpt-oss", 0xb3540f26c38d5579ULL, 0xc7f4a6203e697c74ULL, 0x89e2eccca40f3c51ULL, 1418.7565 };
+Test(engine, gpt_oss_vs_llama_cpp, .timeout = 600) { check_syn(&SYN_GPT_OSS); }
 
 /* Mixture of experts with several sequences in one pass (continuous batching): the
  * tokens of a pass are routed one by one and each expert runs over the pairs of every
