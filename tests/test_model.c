@@ -452,7 +452,7 @@ Test(model, arch_registry)
     cr_expect_null(qfit_arch_find("gpt2"));
     cr_expect_null(qfit_arch_find(""));
     cr_expect_str_eq(qfit_arch_supported_list(),
-                     "llama, mistral, qwen2, qwen3, qwen3moe, phi3, gemma2, gemma3, bert, nomic-bert");
+                     "llama, mistral, qwen2, qwen3, qwen3moe, phi3, gemma2, gemma3, gpt-oss, bert, nomic-bert");
     a = qfit_arch_find("qwen3moe");
     cr_assert_not_null(a);
     cr_expect(a->qk_norm && a->rope_type == QFIT_ROPE_NEOX && a->experts == QFIT_EXPERTS_REQUIRED);

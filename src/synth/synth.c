@@ -44,7 +44,7 @@ static const qfit_synth_shape SHAPES[] = {
     { "tiny-mixtral",  "llama", "test: llama experts (Mixtral), 8, 2 per token", 512,  256,  4,  384,  4,  2,  64,    256, 1000000.0f, 1e-5f, false, false, false, 8, 2, 384, 0, 0, 0, 0, 0 },
     { "tiny-gemma2",   "gemma2", "test: gemma2, window 32 on even layers, soft-capping", 512, 256, 4, 512, 4, 2, 64, 256, 10000.0f, 1e-6f, true, false, false, 0, 0, 0, 32, 2.0f, 6.0f, 0, 0 },
     { "tiny-gemma3",   "gemma3", "test: gemma3, 5 of 6 layers window 32, two RoPE bases", 512, 256, 6, 512, 4, 2, 64, 256, 1000000.0f, 1e-6f, false, false, false, 0, 0, 0, 32, 0, 0, 8.0f, 0 },
-    { "tiny-gpt-oss",  "gpt-oss", "test: gpt-oss, sinks, window 28 on even layers, YaRN x4 over 64, 8 experts, 2 per token", 512, 256, 4, 256, 4, 2, 64, 256, 150000.0f, 1e-5f, false, true, false, 8, 2, 128, 28, 0, 0, 4.0f, 64 },
+    { "tiny-gpt-oss",  "gpt-oss", "test: gpt-oss, sinks, window 28 on even layers, YaRN x4 over 64, 8 experts, 2 per token", 512, 256, 4, 256, 4, 2, 64, 512, 150000.0f, 1e-5f, false, true, false, 8, 2, 128, 28, 0, 0, 4.0f, 64 },
     { "tiny-phi3",     "phi3",  "test: phi3, fused QKV and gate-up, GQA 2", 512,  256,  4,  320,  4,  2,  64,    256,  10000.0f, 1e-5f, false, false, false, 0, 0, 0, 0, 0, 0, 0, 0 },
 };
 #define N_SHAPES (sizeof SHAPES / sizeof SHAPES[0])
