@@ -93,7 +93,8 @@ typedef enum {
                                            their probabilities renormalised to sum 1
                                            (Mixtral, Qwen3-MoE) */
     QFIT_MOE_GATING_SOFTMAX_WEIGHT = 1, /* the top n_expert_used logits, then a softmax over
-                                           those alone (gpt-oss) */
+                                           those alone (gpt-oss): equal to SOFTMAX's weights
+                                           in exact arithmetic, evaluated in ggml's order */
 } qfit_moe_gating;
 
 /* How positions enter the model. */

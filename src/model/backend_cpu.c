@@ -382,7 +382,9 @@ static void cpu_attention(qfit_context *c, int il, int n)
  * layer has one), the n_expert_used chosen experts and their weights by the model's
  * gating (qfit_moe_gating): SOFTMAX, the most probable experts (ties: the lower id, as
  * a stable descending sort) with their probabilities renormalised to sum 1;
- * SOFTMAX_WEIGHT, the largest logits, softmaxed among themselves. Then the (token,
+ * SOFTMAX_WEIGHT, the largest logits, softmaxed among themselves (the same weights
+ * in exact arithmetic: each is ggml's order of operations, so that the rounding is
+ * llama.cpp's too). Then the (token,
  * choice) pairs counting-sorted by expert (moe_first, moe_slot) with the inverse map
  * (moe_pos). */
 static void softmax_row(float *p, int n)
