@@ -616,7 +616,8 @@ static void check_syn_ppl(const syn_case *sc, const char *path)
 
 /* Mixtures of experts: MXFP4_MOE (the experts in MXFP4, the rest Q8_0, as llama.cpp's
  * mix and gpt-oss's files), qfit's file loaded by both tools (the peer's quantize tool
- * has no MXFP4_MOE). On tiny-qwen3moe only: tiny-mixtral's 2-of-8 routing at MXFP4
+ * has no MXFP4_MOE). On tiny-qwen3moe and tiny-gpt-oss (whose real files ship with MXFP4
+ * experts) only: tiny-mixtral's 2-of-8 routing at MXFP4
  * precision has near ties in two of the three prompts (2nd and 3rd expert 2.6e-4 to
  * 8.5e-4 apart in probability, measured), so there the comparison would measure which
  * way each tool breaks them, not the MXFP4 expert kernels (which tests/test_mxfp4.c
