@@ -8,7 +8,10 @@
  *     per-thread buffer of n_ctx floats (sized by qfit_compute_buffer_bytes),
  *     softmaxed, then the values are summed with those weights.
  * Both read every cache type in place through the row kernels of the active ISA
- * (qfit_row_kernels, qfit/kernels.h: c->rk). */
+ * (qfit_row_kernels, qfit/kernels.h: c->rk). Attention sinks (gpt-oss) join every
+ * softmax: the plain path's max and sum, the flash path's (M, S, acc) once its range is
+ * done or, split, once the chunks are merged (add_sink); the 8-row decode kernel then
+ * always hands its (M, S, acc) to merge_split, and the 8-row prefill kernel is refused. */
 #include "model/model_internal.h"
 
 #include <math.h>

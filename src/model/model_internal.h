@@ -217,7 +217,9 @@ void qfit_cpu_matmul(qfit_context *c, int il, const char *name, const qfit_wt *w
  * causal, each token over its own sequence's cached positions 0 .. its position (a
  * sliding layer: the last n_swa of them; with hp.non_causal: over all of its sequence's
  * positions, those of this pass included), scale hp->attn_scale, scores soft-capped when
- * hp->attn_softcap > 0; flash or plain path per c->flash_attn. */
+ * hp->attn_softcap > 0, the layer's attention sinks (attn_sinks, one logit per head) in
+ * every softmax's denominator when it has them; flash or plain path per c->flash_attn
+ * (the 8-row prefill kernel is not used with soft-capping, sliding windows or sinks). */
 void qfit_attention_run(qfit_context *c, int il, int n);
 
 /* In place: every 64-element chunk of x[0..n) times the normalized 64x64 Sylvester
