@@ -609,7 +609,8 @@ static void check_syn_ppl(const syn_case *sc, const char *path)
 
 /* Mixtures of experts: MXFP4_MOE (the experts in MXFP4, the rest Q8_0, as llama.cpp's
  * mix and gpt-oss's files), qfit's file loaded by both tools (the peer's quantize tool
- * has no MXFP4_MOE). On tiny-qwen3moe only: tiny-mixtral's 2-of-8 routing at MXFP4
+ * has no MXFP4_MOE). On tiny-qwen3moe and tiny-gpt-oss (whose real files ship with MXFP4
+ * experts) only: tiny-mixtral's 2-of-8 routing at MXFP4
  * precision has near ties in two of the three prompts (2nd and 3rd expert 2.6e-4 to
  * 8.5e-4 apart in probability, measured), so there the comparison would measure which
  * way each tool breaks them, not the MXFP4 expert kernels (which tests/test_mxfp4.c
@@ -640,7 +641,7 @@ static void check_syn(const syn_case *sc)
     check_syn_variant(sc, f32, "f32", "q8_0", false);
     check_syn_ppl(sc, f32);
     check_syn_variant(sc, q8, "q8_0", "f32", true);
-    if (!strcmp(sc->shape, "tiny-qwen3moe")) check_syn_mxfp4(sc, f32);
+    if (!strcmp(sc->shape, "tiny-qwen3moe") || !strcmp(sc->shape, "tiny-gpt-oss")) check_syn_mxfp4(sc, f32);
 }
 
 static const syn_case SYN_QWEN2 = { "tiny-qwen2", 0x48980140e71ff196ULL, 0x788cf26c0e8d7c90ULL, 0x903c0a420108fb16ULL, 843.2917 };
@@ -679,6 +680,13 @@ Test(engine, phi3_longrope_vs_llama_cpp, .timeout = 600)
 }
 static const syn_case SYN_GEMMA3 = { "tiny-gemma3", 0x1736ba64fe335061ULL, 0xc272a20f14905734ULL, 0xd7ff8b2df771370cULL, 949.7356 };
 Test(engine, gemma3_vs_llama_cpp, .timeout = 600) { check_syn(&SYN_GEMMA3); }
+/* gpt-oss: Q/K/V/O biases, attention sinks, a 16-position window on even layers, YaRN
+ * RoPE (factor 4 over an original context of 64: the ramp and the magnitude factor
+ * matter), a router with a bias whose top 2 of 8 logits are softmaxed, experts with
+ * biases and the clamped SwiGLU (the 6x post_attention_norm puts gate and up past the
+ * clamp at 7) */
+static const syn_case SYN_GPT_OSS = { "tiny-gpt-oss", 0xda688a4615167fdeULL, 0x6fdecbcaf4e39093ULL, 0x832abd1655a822feULL, 1418.7565 };
+Test(engine, gpt_oss_vs_llama_cpp, .timeout = 600) { check_syn(&SYN_GPT_OSS); }
 
 /* Mixture of experts with several sequences in one pass (continuous batching): the
  * tokens of a pass are routed one by one and each expert runs over the pairs of every
@@ -760,6 +768,42 @@ Test(engine, experts_many_sequences_equal_alone, .timeout = 600)
     qfit_model_free(m);
 }
 
+/* One attention path: prompt (np tokens) then ng - 1 greedy steps on a fresh context of
+ * n_ctx positions (flash or plain attention, K/V cache type, n_batch); out[g] gets the
+ * logits of step g. toks: the continuation fed to every path (set from this run's own
+ * greedy tokens when set_toks, the reference). Returns the max |dlogit| against ref
+ * (0 when ref is NULL); *kv_bytes the context's KV cache bytes. */
+enum { PATH_NV = TU_SYN_VOCAB };
+static double attention_path(const qfit_model *m, const int32_t *prompt, int np, int ng, int n_ctx, int flash,
+                             int type, int n_batch, float (*out)[PATH_NV], float (*ref)[PATH_NV], int32_t *toks,
+                             size_t *kv_bytes)
+{
+    char err[256];
+    qfit_context_params p = qfit_context_default_params();
+    p.n_ctx = n_ctx;
+    p.n_threads = 2;
+    p.flash_attn = flash;
+    p.type_k = p.type_v = type;
+    p.n_batch = n_batch;
+    qfit_context *c = qfit_context_new(m, &p, err, sizeof err);
+    cr_assert_not_null(c, "%s", err);
+    cr_assert_eq(qfit_decode(c, prompt, np, np - 1), 0, "%s", qfit_context_error(c));
+    double worst = 0;
+    for (int g = 0; g < ng; g++) {
+        memcpy(out[g], qfit_get_logits(c, 0), sizeof out[g]);
+        if (!ref) toks[g] = qfit_argmax(out[g], PATH_NV);   /* the reference's continuation, fed to all */
+        else worst = fmax(worst, tu_max_abs_diff(out[g], ref[g], PATH_NV));
+        if (g + 1 < ng) cr_assert_eq(qfit_decode(c, &toks[g], 1, 0), 0, "%s", qfit_context_error(c));
+    }
+    *kv_bytes = qfit_context_kv_bytes(c);
+    qfit_context_free(c);
+    return worst;
+}
+
+/* A path's configuration and its tolerance against flash attention on an f32 cache
+ * with n_batch 512 (the first entry, the reference) */
+typedef struct { int flash, type, n_batch; double tol; } path_cfg;
+
 /* Sliding windows on every attention path: tiny-gemma3 (window 32 on five of six
  * layers) over a 120-token prompt and 40 greedy steps, flash and plain attention, K/V in
  * f32, f16 and q8_0, with sliding layers holding the whole context or only the window
@@ -773,14 +817,14 @@ Test(engine, sliding_window_every_attention_path, .timeout = 600)
     make_models(&SYN_GEMMA3, f32, q8, sizeof f32);
     qfit_model *m = qfit_model_load(f32, err, sizeof err);
     cr_assert_not_null(m, "%s", err);
-    enum { NP = 120, NG = 40, NV = TU_SYN_VOCAB };
+    enum { NP = 120, NG = 40, NV = PATH_NV };
     int32_t prompt[NP];
     prompt[0] = 1;
     for (int j = 1; j < NP; j++) prompt[j] = 3 + (97 * j + 11) % 509;
     static float ref[NG][NV], got[NG][NV];
     /* n_batch 16: the sliding layers hold 32 + 16 cells and slide (kv_slide) every
      * pass of the prompt and every 17 decode steps; 512: they hold the whole context */
-    struct { int flash, type, n_batch; double tol; } cfg[] = {
+    const path_cfg cfg[] = {
         { 1, QFIT_TYPE_F32, 512, 0 }, { 0, QFIT_TYPE_F32, 512, 2e-3 }, { 1, QFIT_TYPE_F16, 512, 0.02 },
         { 0, QFIT_TYPE_F16, 512, 0.02 }, { 1, QFIT_TYPE_Q8_0, 512, 0.1 }, { 0, QFIT_TYPE_Q8_0, 512, 0.1 },
         { 1, QFIT_TYPE_F32, 16, 2e-3 }, { 0, QFIT_TYPE_F32, 16, 2e-3 }, { 1, QFIT_TYPE_F16, 16, 0.02 },
@@ -788,36 +832,61 @@ Test(engine, sliding_window_every_attention_path, .timeout = 600)
     };
     int32_t toks[NG];
     for (size_t ci = 0; ci < sizeof cfg / sizeof cfg[0]; ci++) {
-        qfit_context_params p = qfit_context_default_params();
-        p.n_ctx = 256;
-        p.n_threads = 2;
-        p.flash_attn = cfg[ci].flash;
-        p.type_k = p.type_v = cfg[ci].type;
-        p.n_batch = cfg[ci].n_batch;
-        qfit_context *c = qfit_context_new(m, &p, err, sizeof err);
-        cr_assert_not_null(c, "%s", err);
-        cr_assert_eq(qfit_decode(c, prompt, NP, NP - 1), 0, "%s", qfit_context_error(c));
-        float (*out)[NV] = ci == 0 ? ref : got;
-        double worst = 0;
-        for (int g = 0; g < NG; g++) {
-            memcpy(out[g], qfit_get_logits(c, 0), sizeof out[g]);
-            if (ci == 0) toks[g] = qfit_argmax(out[g], NV);   /* the reference's continuation, fed to all */
-            else worst = fmax(worst, tu_max_abs_diff(out[g], ref[g], NV));
-            if (g + 1 < NG) cr_assert_eq(qfit_decode(c, &toks[g], 1, 0), 0, "%s", qfit_context_error(c));
-        }
+        size_t kv_bytes = 0;
+        const double worst = attention_path(m, prompt, NP, NG, 256, cfg[ci].flash, cfg[ci].type, cfg[ci].n_batch,
+                                            ci == 0 ? ref : got, ci == 0 ? NULL : ref, toks, &kv_bytes);
         if (report())
             fprintf(stderr, "engine: sliding window, flash %d, kv %s, n_batch %d: max |dlogit| %.5f (kv %zu bytes)\n",
-                    cfg[ci].flash, qfit_type_name(cfg[ci].type), cfg[ci].n_batch, worst, qfit_context_kv_bytes(c));
+                    cfg[ci].flash, qfit_type_name(cfg[ci].type), cfg[ci].n_batch, worst, kv_bytes);
         if (ci) cr_expect_leq(worst, cfg[ci].tol, "flash %d, kv %s, n_batch %d: max |dlogit| %g vs flash f32",
                               cfg[ci].flash, qfit_type_name(cfg[ci].type), cfg[ci].n_batch, worst);
         /* the sliding layers' cells: five layers of six hold min(256, 32 + n_batch) */
         const qfit_hparams *hp = qfit_model_hparams(m);
         const size_t row = qfit_kv_cache_bytes(hp, 1, cfg[ci].type, cfg[ci].type) / (size_t)hp->n_layer;
         const size_t cells = cfg[ci].n_batch == 16 ? 5 * 48 + 256 : 6 * 256;
-        cr_expect_eq(qfit_context_kv_bytes(c), cells * row, "n_batch %d: KV cache %zu bytes, expected %zu",
-                     cfg[ci].n_batch, qfit_context_kv_bytes(c), cells * row);
-        qfit_context_free(c);
+        cr_expect_eq(kv_bytes, cells * row, "n_batch %d: KV cache %zu bytes, expected %zu", cfg[ci].n_batch, kv_bytes,
+                     cells * row);
     }
+    qfit_model_free(m);
+}
+
+/* Attention sinks on every attention path: tiny-gpt-oss (sinks in every layer, window
+ * 28 on even layers) over a 300-token prompt and 24 greedy steps. Per K/V cache type
+ * (f32, f16, q8_0) the reference is flash attention with n_batch 512 (prefill: the tiled
+ * flash path, rows8 being refused for sinks; decode: the 8-row dec8 kernel on f16/q8_0,
+ * the per-head flash path on f32, both split into KV chunks merged by merge_split once
+ * the full layers hold 256 positions), against which plain attention (the materialized
+ * softmax) and n_batch 16 (the sliding layers slide) run. Flash f16 itself is checked
+ * against llama.cpp (gpt_oss_vs_llama_cpp). The cache types are not compared with each
+ * other: this model's routing turns their rounding into logit changes of tenths. A path
+ * that dropped the sink from its softmax, or folded it in twice, moves these logits by
+ * units. */
+Test(engine, gpt_oss_sinks_every_attention_path, .timeout = 600)
+{
+    char f32[600], q8[600], err[256];
+    make_models(&SYN_GPT_OSS, f32, q8, sizeof f32);
+    qfit_model *m = qfit_model_load(f32, err, sizeof err);
+    cr_assert_not_null(m, "%s", err);
+    enum { NP = 300, NG = 24, NV = PATH_NV };
+    static int32_t prompt[NP];
+    prompt[0] = 1;
+    for (int j = 1; j < NP; j++) prompt[j] = 3 + (97 * j + 11) % 509;
+    static float ref[NG][NV], got[NG][NV];
+    const int types[] = { QFIT_TYPE_F32, QFIT_TYPE_F16, QFIT_TYPE_Q8_0 };
+    const path_cfg cfg[] = { { 1, 0, 512, 0 }, { 0, 0, 512, 2e-3 }, { 1, 0, 16, 2e-3 }, { 0, 0, 16, 2e-3 } };
+    int32_t toks[NG];
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++)
+        for (size_t ci = 0; ci < sizeof cfg / sizeof cfg[0]; ci++) {
+            size_t kv_bytes = 0;
+            const double worst = attention_path(m, prompt, NP, NG, 512, cfg[ci].flash, types[ti], cfg[ci].n_batch,
+                                                ci == 0 ? ref : got, ci == 0 ? NULL : ref, toks, &kv_bytes);
+            if (report())
+                fprintf(stderr, "engine: sinks, flash %d, kv %s, n_batch %d: max |dlogit| %.5f (kv %zu bytes)\n",
+                        cfg[ci].flash, qfit_type_name(types[ti]), cfg[ci].n_batch, worst, kv_bytes);
+            if (ci)
+                cr_expect_leq(worst, cfg[ci].tol, "flash %d, kv %s, n_batch %d: max |dlogit| %g vs flash, n_batch 512",
+                              cfg[ci].flash, qfit_type_name(types[ti]), cfg[ci].n_batch, worst);
+        }
     qfit_model_free(m);
 }
 

@@ -191,6 +191,93 @@ Test(model, expert_hparams_are_checked)
     }
 }
 
+/* gpt-oss's hyperparameters: llama.cpp's required keys, YaRN, the sliding-window pattern
+ * and the architecture's variants read from the file; each bad value is named */
+static int write_gpt_oss_header(const char *path, const char *skip, const char *scaling, uint32_t orig_ctx,
+                                uint32_t key_length, char *err, size_t err_len)
+{
+    qfit_gguf_writer *w = qfit_gguf_writer_new();
+    qfit_gguf_set_str(w, "general.architecture", "gpt-oss");
+    static const struct { const char *key; uint32_t v; } u32s[] = {
+        { "gpt-oss.context_length", 8192 }, { "gpt-oss.embedding_length", 128 }, { "gpt-oss.block_count", 4 },
+        { "gpt-oss.feed_forward_length", 128 }, { "gpt-oss.attention.head_count", 4 },
+        { "gpt-oss.attention.head_count_kv", 2 }, { "gpt-oss.rope.dimension_count", 64 },
+        { "gpt-oss.expert_count", 8 }, { "gpt-oss.expert_used_count", 2 },
+        { "gpt-oss.expert_feed_forward_length", 96 }, { "gpt-oss.attention.sliding_window", 16 },
+    };
+    for (size_t i = 0; i < sizeof u32s / sizeof u32s[0]; i++)
+        if (!skip || strcmp(u32s[i].key, skip) != 0) qfit_gguf_set_u32(w, u32s[i].key, u32s[i].v);
+    qfit_gguf_set_u32(w, "gpt-oss.attention.key_length", key_length);
+    qfit_gguf_set_u32(w, "gpt-oss.attention.value_length", 64);
+    if (!skip || strcmp(skip, "gpt-oss.attention.layer_norm_rms_epsilon") != 0)
+        qfit_gguf_set_f32(w, "gpt-oss.attention.layer_norm_rms_epsilon", 1e-5f);
+    qfit_gguf_set_f32(w, "gpt-oss.rope.freq_base", 150000.0f);
+    qfit_gguf_set_str(w, "gpt-oss.rope.scaling.type", scaling);
+    qfit_gguf_set_f32(w, "gpt-oss.rope.scaling.factor", 32.0f);
+    qfit_gguf_set_u32(w, "gpt-oss.rope.scaling.original_context_length", orig_ctx);
+    const int64_t ne[2] = { 128, 4 };
+    qfit_gguf_add_tensor(w, "token_embd.weight", 2, ne, QFIT_TYPE_F32);
+    float zeros[512] = { 0 };
+    int rc = qfit_gguf_writer_begin(w, path, err, err_len);
+    if (rc == 0) rc = qfit_gguf_writer_write_tensor(w, zeros, sizeof zeros, err, err_len);
+    if (rc == 0) rc = qfit_gguf_writer_finish(w, err, err_len);
+    qfit_gguf_writer_free(w);
+    return rc;
+}
+
+Test(model, gpt_oss_hparams)
+{
+    char path[600], err[256];
+    snprintf(path, sizeof path, "%s/gpt-oss-hp.gguf", tu_tmpdir());
+    cr_assert_eq(write_gpt_oss_header(path, NULL, "yarn", 4096, 64, err, sizeof err), 0, "%s", err);
+    qfit_gguf *g = qfit_gguf_open(path, err, sizeof err);
+    cr_assert_not_null(g, "%s", err);
+    qfit_hparams hp;
+    cr_assert_eq(qfit_hparams_from_gguf(g, &hp, err, sizeof err), 0, "%s", err);
+    qfit_gguf_close(g);
+    cr_expect_eq(hp.arch, QFIT_ARCH_GPT_OSS);
+    cr_expect_eq(hp.rope_type, QFIT_ROPE_NEOX);
+    cr_expect_eq(hp.n_swa, 16);
+    cr_expect(qfit_layer_is_swa(&hp, 0) && !qfit_layer_is_swa(&hp, 1) && qfit_layer_is_swa(&hp, 2) &&
+              !qfit_layer_is_swa(&hp, 3), "even layers slide, odd ones are full (llama.cpp's pattern 2)");
+    cr_expect_float_eq(hp.rope_freq_scale, 1.0f / 32.0f, 1e-9);
+    cr_expect_float_eq(hp.rope_ext_factor, 1.0f, 0);
+    cr_expect_float_eq(hp.rope_attn_factor, 1.0f, 0);
+    cr_expect_float_eq(hp.rope_beta_fast, 32.0f, 0);
+    cr_expect_float_eq(hp.rope_beta_slow, 1.0f, 0);
+    cr_expect_eq(hp.n_ctx_orig, 4096);
+    cr_expect_float_eq(hp.attn_scale, 0.125f, 1e-9);
+    cr_expect(hp.attn_sinks);
+    cr_expect_eq(hp.ffn_act, QFIT_FFN_SWIGLU_OAI);
+    cr_expect_eq(hp.moe_gating, QFIT_MOE_GATING_SOFTMAX_WEIGHT);
+    cr_expect_float_eq(hp.swiglu_alpha, 1.702f, 0);
+    cr_expect_float_eq(hp.swiglu_limit, 7.0f, 0);
+    cr_expect_eq(hp.n_expert, 8);
+    cr_expect_eq(hp.n_expert_used, 2);
+    cr_expect_eq(hp.n_ff_exp, 96);
+    /* each bad or missing value is named */
+    static const struct { const char *skip, *scaling; uint32_t orig, key_length; const char *want; } bad[] = {
+        { "gpt-oss.attention.sliding_window", "yarn", 4096, 64, "missing gpt-oss.attention.sliding_window" },
+        { "gpt-oss.expert_feed_forward_length", "yarn", 4096, 64, "missing gpt-oss.expert_feed_forward_length" },
+        { "gpt-oss.attention.layer_norm_rms_epsilon", "yarn", 4096, 64,
+          "missing gpt-oss.attention.layer_norm_rms_epsilon" },
+        { "gpt-oss.expert_count", "yarn", 4096, 64, "gpt-oss needs gpt-oss.expert_count > 0" },
+        { NULL, "su", 4096, 64, "unsupported RoPE scaling type 'su' (supported: none, linear, yarn, longrope)" },
+        { NULL, "yarn", 0, 64, "gpt-oss.rope.scaling.original_context_length = 0 is out of range" },
+        { NULL, "yarn", 4096, 128, "gpt-oss needs rope.dimension_count (64) = key_length (128) = value_length (64)" },
+        /* consistent: the loader goes on to the tensors */
+        { NULL, "yarn", 4096, 64, "missing tensor 'output_norm.weight'" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cr_assert_eq(write_gpt_oss_header(path, bad[i].skip, bad[i].scaling, bad[i].orig, bad[i].key_length, err,
+                                          sizeof err), 0, "%s", err);
+        qfit_model *m = qfit_model_load(path, err, sizeof err);
+        cr_expect_null(m, "case %zu loaded", i);
+        qfit_model_free(m);
+        cr_expect_not_null(strstr(err, bad[i].want), "case %zu: message: %s", i, err);
+    }
+}
+
 Test(model, decode_rejects_bad_input)
 {
     qfit_model *m;
@@ -452,7 +539,7 @@ Test(model, arch_registry)
     cr_expect_null(qfit_arch_find("gpt2"));
     cr_expect_null(qfit_arch_find(""));
     cr_expect_str_eq(qfit_arch_supported_list(),
-                     "llama, mistral, qwen2, qwen3, qwen3moe, phi3, gemma2, gemma3, bert, nomic-bert");
+                     "llama, mistral, qwen2, qwen3, qwen3moe, phi3, gemma2, gemma3, gpt-oss, bert, nomic-bert");
     a = qfit_arch_find("qwen3moe");
     cr_assert_not_null(a);
     cr_expect(a->qk_norm && a->rope_type == QFIT_ROPE_NEOX && a->experts == QFIT_EXPERTS_REQUIRED);

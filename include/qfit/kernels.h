@@ -80,6 +80,9 @@ int    qfit_gemm(int wtype, int64_t k,
  *           (GGML_GELU_FP16): x <= -10 gives 0, x >= 10 gives x, else the input rounded to
  *           fp16 and gelu read from a table of fp16 values (one shared scalar kernel).
  *   geglu:  g[i] = gelu(g[i]) * u[i], the same GELU.
+ *   swiglu_oai: gpt-oss's clamped SwiGLU as ggml's swiglu_oai: x = min(g[i], limit),
+ *           y = clamp(u[i], -limit, limit), g[i] = x / (1 + exp(-alpha x)) * (y + 1)
+ *           (one shared scalar kernel).
  *   f32_to_f16: y[i] = fp16(x[i]), round to nearest even.
  *   rows8 (NULL where the ISA has none): flash attention on K and V caches of f16,
  *          q8_0 or q4_0 (converted in registers) for 8 query rows q[r] (hdk floats)
@@ -109,6 +112,7 @@ typedef struct {
     void (*swiglu)(float *g, const float *u, int64_t n);
     void (*gelu)(float *x, int64_t n);
     void (*geglu)(float *g, const float *u, int64_t n);
+    void (*swiglu_oai)(float *g, const float *u, int64_t n, float alpha, float limit);
     void (*f32_to_f16)(const float *x, uint16_t *y, int64_t n);
     void (*rows8)(int type_k, int type_v, int hdk, int hdv, int nrows, const float *const *q, int p_begin,
                   const int *npos, float scale, const uint8_t *k0, size_t k_stride, const uint8_t *v0,

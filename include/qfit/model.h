@@ -5,7 +5,10 @@
  * (Q/K/V biases, NEOX RoPE, tied embeddings when output.weight is absent), qwen3
  * (per-head Q/K RMSNorm), qwen3moe (qwen3 with a mixture-of-experts FFN), phi3 (Phi-3 /
  * Phi-4: fused QKV and gate-up matrices), gemma2 and gemma3 (sliding-window and global
- * layers, GELU-gated FFN, post-norms, soft-capping, scaled embeddings), and the embedding
+ * layers, GELU-gated FFN, post-norms, soft-capping, scaled embeddings), gpt-oss (OpenAI's
+ * gpt-oss-20b/120b: attention sinks, biases everywhere, sliding window on even layers,
+ * YaRN RoPE, a mixture of clamped-SwiGLU experts with biases, softmax over the chosen
+ * experts' router logits), and the embedding
  * encoders bert (BERT, all-MiniLM, mxbai-embed-large, bge) and nomic-bert (nomic-embed-text).
  *
  * Encoders (qfit_arch_info.embd_only): bidirectional attention over each sequence of a
@@ -51,6 +54,7 @@ typedef enum {
     QFIT_ARCH_GEMMA3 = 6,
     QFIT_ARCH_BERT = 7,
     QFIT_ARCH_NOMIC_BERT = 8,
+    QFIT_ARCH_GPT_OSS = 9,
 } qfit_arch;
 
 typedef enum {
@@ -77,7 +81,21 @@ typedef enum {
     QFIT_FFN_SWIGLU = 0,   /* down(silu(gate(x)) * up(x)) */
     QFIT_FFN_GELU = 1,     /* down(gelu(up(x) + b_up)) + b_down: no gate (BERT) */
     QFIT_FFN_GEGLU = 2,    /* down(gelu(gate(x)) * up(x)) (Gemma) */
+    QFIT_FFN_SWIGLU_OAI = 3, /* gpt-oss's clamped SwiGLU (ggml's swiglu_oai): g = min(gate, limit),
+                                u = clamp(up, -limit, limit), down(g * sigmoid(alpha g) * (u + 1));
+                                alpha and limit in qfit_hparams (1.702 and 7) */
 } qfit_ffn_act;
+
+/* How a mixture of experts turns the router's logits into the chosen experts' weights
+ * (llama.cpp's expert gating functions). */
+typedef enum {
+    QFIT_MOE_GATING_SOFTMAX = 0,        /* softmax over all experts, the top n_expert_used,
+                                           their probabilities renormalised to sum 1
+                                           (Mixtral, Qwen3-MoE) */
+    QFIT_MOE_GATING_SOFTMAX_WEIGHT = 1, /* the top n_expert_used logits, then a softmax over
+                                           those alone (gpt-oss): equal to SOFTMAX's weights
+                                           in exact arithmetic, evaluated in ggml's order */
+} qfit_moe_gating;
 
 /* How positions enter the model. */
 typedef enum {
@@ -107,6 +125,7 @@ typedef struct {
     qfit_ffn_act   ffn_act;    /* the dense FFN's activation */
     qfit_pos_kind  pos;        /* positions: RoPE or absolute embeddings */
     bool           embd_only;  /* no output head: embeddings mode only, one pass per call */
+    qfit_moe_gating moe_gating; /* how the router's logits become the experts' weights */
 } qfit_arch_info;
 
 /* The architecture of a general.architecture name ("mistral" is llama's), NULL when
@@ -131,7 +150,18 @@ typedef struct {
     int       n_vocab;
     float     rms_eps;
     float     rope_freq_base;
-    float     rope_freq_scale; /* 1 / linear scaling factor (1 = none) */
+    float     rope_freq_scale; /* 1 / scaling factor (1 = none): linear, or YaRN's interpolation */
+    /* YaRN ({arch}.rope.scaling.type "yarn"; ggml's rope_yarn, llama.cpp's defaults):
+     * dimension i's angle blends the interpolated (scaled) angle and the original one by
+     * a ramp between the correction dims of beta_fast and beta_slow rotations over
+     * n_ctx_orig positions, and cos/sin (so Q and K) are multiplied by
+     * rope_attn_factor * (1 + 0.1 ln(1 / rope_freq_scale)). rope_ext_factor 0: no YaRN
+     * (cos/sin times rope_attn_factor). */
+    float     rope_ext_factor;   /* 1 with YaRN, else 0 */
+    float     rope_attn_factor;  /* rope.scaling.attn_factor (default 1) */
+    float     rope_beta_fast;    /* 32 */
+    float     rope_beta_slow;    /* 1 */
+    int       n_ctx_orig;        /* rope.scaling.original_context_length (default context_length) */
     int       n_rot;           /* rope.dimension_count (default head_dim_k) */
     qfit_rope_type rope_type;
     bool      has_qkv_bias;    /* qwen2 */
@@ -144,11 +174,19 @@ typedef struct {
     int       n_expert_used;   /* expert_used_count */
     int       n_ff_exp;        /* expert_feed_forward_length (default: llama n_ff,
                                   qwen3moe n_ff / n_expert_used, as llama.cpp) */
+    qfit_moe_gating moe_gating; /* from the architecture. A router bias (ffn_gate_inp.bias)
+                                   is added to the logits, expert biases (ffn_{gate,up,down}_exps.bias,
+                                   one row per expert) to each expert's outputs, when the file has them */
+    float     swiglu_alpha;    /* QFIT_FFN_SWIGLU_OAI's alpha and limit */
+    float     swiglu_limit;
     /* attention and output variants (defaults: none of them) */
     float     attn_scale;      /* scores are scale * q.k (default 1/sqrt(head_dim_k); Gemma 27B
                                   models: 1/sqrt(n_embd / n_head)) */
     float     attn_softcap;    /* > 0: scores become cap * tanh(score / cap) (Gemma 2: 50) */
     float     final_softcap;   /* > 0: logits become cap * tanh(logit / cap) (Gemma 2: 30) */
+    bool      attn_sinks;      /* every layer has attention sinks (attn_sinks.weight, one logit per
+                                  head): a term exp(sink) joins each softmax's denominator and adds
+                                  no value (gpt-oss); the attention output has a bias (attn_output.bias) */
     float     embd_scale;      /* token embeddings are multiplied by this (1; Gemma: sqrt(n_embd)) */
     qfit_ffn_act ffn_act;      /* from the architecture */
     bool      sandwich_norms;  /* from the architecture */
@@ -161,12 +199,9 @@ typedef struct {
                                   (0: every layer): Gemma 2: 2, Gemma 3: 6 */
     float     rope_freq_base_swa;
     float     rope_freq_scale_swa;
-    /* LongRoPE (Phi-3 128K, llama.cpp's get_rope_factors): with rope_factors_long/short
-     * tensors, a context longer than n_ctx_orig divides the angles by the long factors, a
-     * shorter one by the short; cos and sin are multiplied by rope_attn_factor (as ggml's
-     * rope; llama.cpp's K shift applies it again, and so does qfit_seq_shift) */
-    float     rope_attn_factor;  /* rope.scaling.attn_factor (default 1) */
-    int       n_ctx_orig;        /* rope.scaling.original_context_length (default n_ctx_train) */
+    /* LongRoPE (Phi-3 128K, llama.cpp's get_rope_factors) uses rope_attn_factor and
+     * n_ctx_orig above: with rope_factors_long/short tensors, a context longer than
+     * n_ctx_orig divides the angles by the long factors, a shorter one by the short. */
     /* encoders (qfit_arch_info.embd_only); zero for the decoders */
     bool      non_causal;      /* bidirectional attention ({arch}.attention.causal false) */
     float     norm_eps;        /* LayerNorm epsilon ({arch}.attention.layer_norm_epsilon) */

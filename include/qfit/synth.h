@@ -58,7 +58,10 @@ typedef struct {
     int   n_swa;             /* {arch}.attention.sliding_window (0: not written) */
     float attn_softcap;      /* {arch}.attn_logit_softcapping (0: not written) */
     float final_softcap;     /* {arch}.final_logit_softcapping (0: not written) */
-    float rope_scale;        /* linear RoPE scaling factor: rope.scaling.type/factor (0: none) */
+    float rope_scale;        /* RoPE scaling factor: rope.scaling.type/factor (0: none); linear
+                                unless yarn_orig_ctx is set */
+    int   yarn_orig_ctx;     /* > 0: the scaling is YaRN over this original context
+                                (rope.scaling.type yarn, rope.scaling.original_context_length) */
     int   rope_orig_ctx;     /* > 0: LongRoPE (Phi-3 128K): rope_factors_long/short tensors and
                                 rope.scaling.original_context_length */
     float rope_attn_factor;  /* rope.scaling.attn_factor (0: not written) */

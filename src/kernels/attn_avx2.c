@@ -422,6 +422,6 @@ static void qfit_f32_to_f16_avx2(const float *x, uint16_t *y, int64_t n)
 const qfit_row_kernels qfit_row_kernels_avx2 = {
     .dot_f32 = dot_f32, .dot_f16 = dot_f16, .dot_q8_0 = dot_q8_0, .dot_q4_0 = dot_q4_0,
     .mad_f32 = mad_f32, .mad_f16 = mad_f16, .mad_q8_0 = mad_q8_0, .mad_q4_0 = mad_q4_0,
-    .scale = scale, .exp_sub = qfit_exp_sub_avx2, .swiglu = qfit_swiglu_avx2, .gelu = qk_gelu, .geglu = qk_geglu,
+    .scale = scale, .exp_sub = qfit_exp_sub_avx2, .swiglu = qfit_swiglu_avx2, .gelu = qk_gelu, .geglu = qk_geglu, .swiglu_oai = qk_swiglu_oai,
     .f32_to_f16 = qfit_f32_to_f16_avx2, .rows8 = qfit_attn_rows8_avx2,
 };

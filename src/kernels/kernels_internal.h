@@ -41,6 +41,7 @@ typedef void (*qk_direct_fn)(int64_t k, const void *W, size_t w_stride, int nw,
  * table uses these. */
 void qk_gelu(float *x, int64_t n);
 void qk_geglu(float *g, const float *u, int64_t n);
+void qk_swiglu_oai(float *g, const float *u, int64_t n, float alpha, float limit);
 
 typedef struct {
     qk_panel_fn run;   /* NULL: gemm uses dot for every pair */

@@ -195,5 +195,5 @@ static void f32_to_f16(const float *x, uint16_t *y, int64_t n)
 const qfit_row_kernels qfit_row_kernels_neon = {
     .dot_f32 = dot_f32, .dot_f16 = dot_f16, .dot_q8_0 = dot_q8_0, .dot_q4_0 = dot_q4_0,
     .mad_f32 = mad_f32, .mad_f16 = mad_f16, .mad_q8_0 = mad_q8_0, .mad_q4_0 = mad_q4_0,
-    .scale = scale, .exp_sub = exp_sub, .swiglu = swiglu, .gelu = qk_gelu, .geglu = qk_geglu, .f32_to_f16 = f32_to_f16, .rows8 = NULL,
+    .scale = scale, .exp_sub = exp_sub, .swiglu = swiglu, .gelu = qk_gelu, .geglu = qk_geglu, .swiglu_oai = qk_swiglu_oai, .f32_to_f16 = f32_to_f16, .rows8 = NULL,
 };

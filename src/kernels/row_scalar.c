@@ -125,6 +125,14 @@ void qk_gelu(float *x, int64_t n)
     for (int64_t i = 0; i < n; i++) x[i] = gelu_f16(x[i]);
 }
 
+void qk_swiglu_oai(float *g, const float *u, int64_t n, float alpha, float limit)
+{
+    for (int64_t i = 0; i < n; i++) {
+        const float x = fminf(g[i], limit), y = fminf(fmaxf(u[i], -limit), limit);
+        g[i] = x / (1.0f + expf(alpha * -x)) * (y + 1.0f);
+    }
+}
+
 void qk_geglu(float *g, const float *u, int64_t n)
 {
     pthread_once(&g_gelu_once, gelu_table_init);
@@ -139,7 +147,7 @@ static void s_f32_to_f16(const float *x, uint16_t *y, int64_t n)
 const qfit_row_kernels qfit_row_kernels_scalar = {
     .dot_f32 = s_dot_f32, .dot_f16 = s_dot_f16, .dot_q8_0 = s_dot_q8_0, .dot_q4_0 = s_dot_q4_0,
     .mad_f32 = s_mad_f32, .mad_f16 = s_mad_f16, .mad_q8_0 = s_mad_q8_0, .mad_q4_0 = s_mad_q4_0,
-    .scale = s_scale, .exp_sub = s_exp_sub, .swiglu = s_swiglu, .gelu = qk_gelu, .geglu = qk_geglu, .f32_to_f16 = s_f32_to_f16,
+    .scale = s_scale, .exp_sub = s_exp_sub, .swiglu = s_swiglu, .gelu = qk_gelu, .geglu = qk_geglu, .swiglu_oai = qk_swiglu_oai, .f32_to_f16 = s_f32_to_f16,
     .rows8 = NULL,
 };
 

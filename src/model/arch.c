@@ -31,7 +31,8 @@ const qfit_layer_tensor qfit_decoder_layer[QFIT_DECODER_LAYER_N] = {
 
 static const qfit_arch_desc *const g_archs[] = { &qfit_arch_llama, &qfit_arch_qwen2, &qfit_arch_qwen3,
                                                  &qfit_arch_qwen3moe, &qfit_arch_phi3, &qfit_arch_gemma2,
-                                                 &qfit_arch_gemma3, &qfit_arch_bert, &qfit_arch_nomic_bert };
+                                                 &qfit_arch_gemma3, &qfit_arch_gpt_oss, &qfit_arch_bert,
+                                                 &qfit_arch_nomic_bert };
 #define N_ARCHS (sizeof g_archs / sizeof g_archs[0])
 
 const qfit_arch_desc *qfit_arch_desc_find(const char *name)
@@ -91,6 +92,7 @@ int64_t qfit_dim_value(const qfit_hparams *hp, qfit_dim d)
     case QFIT_DIM_EXPERT: return hp->n_expert;
     case QFIT_DIM_QKV: return (int64_t)hp->n_head * hp->head_dim_k + 2 * (int64_t)hp->n_head_kv * hp->head_dim_k;
     case QFIT_DIM_FF2: return 2 * (int64_t)hp->n_ff;
+    case QFIT_DIM_HEADS: return hp->n_head;
     }
     return 0;
 }

@@ -31,11 +31,13 @@ typedef enum {
     QFIT_DIM_EXPERT,   /* n_expert */
     QFIT_DIM_QKV,      /* Q + K + V rows of a fused projection */
     QFIT_DIM_FF2,      /* 2 n_ff: gate and up rows of a fused projection */
+    QFIT_DIM_HEADS,    /* n_head (one value per query head: attention sinks) */
 } qfit_dim;
 
 enum {
     QFIT_LT_MATRIX   = 1,   /* a weight matrix (needs a compute kernel) */
-    QFIT_LT_VECTOR   = 2,   /* a norm weight or a bias (f32) */
+    QFIT_LT_VECTOR   = 2,   /* a norm weight or a bias (f32; experts' biases: one row [ne0] per
+                               expert, ne1 = n_expert) */
     QFIT_LT_OPTIONAL = 4,   /* may be absent */
     QFIT_LT_QK_NORM  = 8,   /* required when the architecture has Q/K norms (info.qk_norm),
                                else optional */
@@ -89,7 +91,7 @@ int qfit_arch_read_float(const qfit_gguf *g, const char *arch, const char *suffi
 int qfit_arch_read_swa(const qfit_gguf *g, qfit_hparams *hp, bool required, char *err, size_t err_len);
 
 extern const qfit_arch_desc qfit_arch_llama, qfit_arch_qwen2, qfit_arch_qwen3, qfit_arch_qwen3moe, qfit_arch_phi3,
-    qfit_arch_gemma2, qfit_arch_gemma3;
+    qfit_arch_gemma2, qfit_arch_gemma3, qfit_arch_gpt_oss;
 extern const qfit_arch_desc qfit_arch_bert, qfit_arch_nomic_bert;
 
 /* The encoders' hyperparameters (arch_bert.c): {arch}.attention.layer_norm_epsilon

@@ -8,7 +8,10 @@
  *     per-thread buffer of n_ctx floats (sized by qfit_compute_buffer_bytes),
  *     softmaxed, then the values are summed with those weights.
  * Both read every cache type in place through the row kernels of the active ISA
- * (qfit_row_kernels, qfit/kernels.h: c->rk). */
+ * (qfit_row_kernels, qfit/kernels.h: c->rk). Attention sinks (gpt-oss) join every
+ * softmax: the plain path's max and sum, the flash path's (M, S, acc) once its range is
+ * done or, split, once the chunks are merged (add_sink); the 8-row decode kernel then
+ * always hands its (M, S, acc) to merge_split, and the 8-row prefill kernel is refused. */
 #include "model/model_internal.h"
 
 #include <math.h>
@@ -50,6 +53,7 @@ typedef struct {
     float scale;
     float softcap;    /* > 0: scores become softcap * tanh(score / softcap) */
     int swa;          /* > 0: a sliding layer, a token at p sees positions (p - swa, p] */
+    const float *sinks; /* attention sinks, one logit per head (NULL: none) */
     int64_t per_chunk; /* tasks per pool chunk */
 } attn_job;
 
@@ -164,6 +168,21 @@ static void flash_range(const attn_job *J, const uint8_t *kh, const uint8_t *vh,
     *S_out = S;
 }
 
+/* The attention sink of a head (gpt-oss): a logit s that joins the softmax's denominator
+ * and contributes no value. Folded into an online softmax's (M, S, acc) as ggml's flash
+ * attention does: S gains exp(s - M), or, when s exceeds M, acc and S are rescaled to s
+ * first. */
+static void add_sink(float sink, float M, float *S, float *acc, int hdv, const qfit_row_kernels *K)
+{
+    if (sink > M) {
+        const float ms = expf(M - sink);
+        K->scale(acc, ms, hdv);
+        *S = *S * ms + 1.0f;
+    } else {
+        *S += expf(sink - M);
+    }
+}
+
 static void chunk_flash(void *arg, int chunk, int ith)
 {
     const attn_job *J = arg;
@@ -198,6 +217,7 @@ static void chunk_flash(void *arg, int chunk, int ith)
         else memset(s.acc, 0, (size_t)hdv * sizeof(float));
         if (J->n_split == 1) {
             float *out = c->att + (size_t)j * hp->n_head * hdv + (size_t)h * hdv;
+            if (J->sinks) add_sink(J->sinks[h], M, &S, s.acc, hdv, J->K);
             const float inv = 1.0f / S;
             for (int d = 0; d < hdv; d++) out[d] = s.acc[d] * inv;
             if (c->rot_v) qfit_hadamard64(out, hdv);
@@ -233,6 +253,7 @@ static void merge_split(const attn_job *J)
             S += p[1] * r;
             for (int d = 0; d < hdv; d++) out[d] += p[2 + d] * r;
         }
+        if (J->sinks) add_sink(J->sinks[h], M, &S, out, hdv, J->K);
         const float inv = 1.0f / S;
         for (int d = 0; d < hdv; d++) out[d] *= inv;
         if (c->rot_v) qfit_hadamard64(out, hdv);
@@ -262,8 +283,10 @@ static void chunk_plain(void *arg, int chunk, int ith)
         const int np = n_kv - lo;
         float M = sc[0];
         for (int p = 1; p < np; p++) if (sc[p] > M) M = sc[p];
+        if (J->sinks && J->sinks[h] > M) M = J->sinks[h];   /* the sink joins the softmax (ggml's soft_max) */
         double sum = 0.0;
         for (int p = 0; p < np; p++) { sc[p] = expf(sc[p] - M); sum += sc[p]; }
+        if (J->sinks) sum += expf(J->sinks[h] - M);
         const float inv = (float)(1.0 / sum);
         float *out = c->att + (size_t)j * hp->n_head * hdv + (size_t)h * hdv;
         memset(out, 0, (size_t)hdv * sizeof(float));
@@ -361,6 +384,7 @@ static void chunk_rows8(void *arg, int chunk, int ith)
 typedef struct {
     qfit_context *c;
     int il, gqa, ngrp, n_split;
+    bool parts;       /* outputs as partials for merge_split: a split, or sinks to fold in */
     int lo;           /* first position the token sees (sliding layers) */
     float scale;
     size_t per_thread;
@@ -389,7 +413,7 @@ static void chunk_dec8(void *arg, int task, int ith)
         qp[r] = c->q + (size_t)h * hdk;
         npos[r] = p1;
         if (r >= nrows) op[r] = dummy + (size_t)r * hdv;
-        else if (D->n_split == 1) op[r] = c->att + (size_t)h * hdv;
+        else if (!D->parts) op[r] = c->att + (size_t)h * hdv;
         else op[r] = c->attn_part + ((size_t)h * QFIT_ATTN_MAX_SPLIT + (size_t)sp) * (size_t)(hdv + 2) + 2;
     }
     if (p0 >= p1) {   /* an empty chunk of a split (ceil(n_kv / n_split) * sp >= n_kv) */
@@ -407,8 +431,8 @@ static void chunk_dec8(void *arg, int task, int ith)
     for (int r = 0; r < 8; r++) npos[r] -= kb;
     rows8_queries(c, qp, scr);
     c->rk->rows8(kv->type_k, kv->type_v, hdk, hdv, nrows, qp, p0 - kb, npos, D->scale, kh, kv->row_k, vh, kv->row_v,
-                         op, D->n_split > 1 ? ml : NULL, scr);
-    if (D->n_split > 1) {   /* merge_split rotates the merged output back */
+                         op, D->parts ? ml : NULL, scr);
+    if (D->parts) {   /* merge_split rotates the merged output back */
         for (int r = 0; r < nrows; r++) {
             op[r][-2] = ml[2 * r];
             op[r][-1] = ml[2 * r + 1];
@@ -439,9 +463,10 @@ static bool try_dec8(qfit_context *c, int il, attn_job *J)
     if (ns > n_kv / QFIT_ATTN_MIN_CHUNK) ns = n_kv / QFIT_ATTN_MIN_CHUNK;
     if (ns > QFIT_ATTN_MAX_SPLIT) ns = QFIT_ATTN_MAX_SPLIT;
     D.n_split = ns > 1 ? ns : 1;
+    D.parts = D.n_split > 1 || J->sinks;   /* merge_split folds the sinks in */
     J->n_split = D.n_split;
     qfit_threadpool_run_chunks(c->tp, chunk_dec8, &D, base * D.n_split);
-    if (D.n_split > 1) merge_split(J);
+    if (D.parts) merge_split(J);
     return true;
 }
 
@@ -449,8 +474,8 @@ static bool try_dec8(qfit_context *c, int il, attn_job *J)
 static bool try_rows8(qfit_context *c, int il, int n, const attn_job *J)
 {
     const qfit_hparams *hp = &c->model->hp;
-    /* the kernel's rows all start at position 0, without soft-capping */
-    if (n < 2 || !rows8_ok(c) || J->swa > 0 || J->softcap > 0) return false;
+    /* the kernel's rows all start at position 0, without soft-capping or sinks */
+    if (n < 2 || !rows8_ok(c) || J->swa > 0 || J->softcap > 0 || J->sinks) return false;
     rows8_job R;
     R.c = c;
     R.il = il;
@@ -477,6 +502,7 @@ static void attention_run1(qfit_context *c, int il, int n)
     J.scale = hp->attn_scale;
     J.softcap = hp->attn_softcap;
     J.swa = qfit_layer_is_swa(hp, il) ? hp->n_swa : 0;
+    J.sinks = c->model->layers[il].attn_sinks.data;
     J.K = c->rk;
     switch (c->kv.type_k) {
     case QFIT_TYPE_F32: case QFIT_TYPE_F16: J.qtype = QFIT_TYPE_F32; break;

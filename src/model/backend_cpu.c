@@ -62,8 +62,9 @@ typedef struct {
     float *y[3];
     int64_t ldy[3];
     int post;
-    float *add_dst;      /* POST_ADD_X: dst[j][i] += y[0][j][i] */
+    float *add_dst;      /* POST_ADD_X: dst[j][i] += y[0][j][i] (+ add_bias[i]) */
     int64_t add_ld;
+    const float *add_bias;
     /* chunking: cs rows per chunk; weight i owns chunks [chunk_end[i-1], chunk_end[i]) */
     int64_t cs;
     int nw_chunks;
@@ -97,11 +98,16 @@ static void chunk_norm_quant(void *arg, int chunk, int ith)
     }
 }
 
-/* g = act(g) * u: the architecture's gated activation (SwiGLU or GeGLU) */
+/* g = act(g) * u: the architecture's gated activation (SwiGLU, GeGLU or gpt-oss's
+ * clamped SwiGLU) */
 static inline void swiglu_rows(const qfit_context *c, float *g, const float *u, int64_t n)
 {
-    if (c->model->hp.ffn_act == QFIT_FFN_GEGLU) c->rk->geglu(g, u, n);
-    else c->rk->swiglu(g, u, n);
+    const qfit_hparams *hp = &c->model->hp;
+    switch (hp->ffn_act) {
+    case QFIT_FFN_GEGLU: c->rk->geglu(g, u, n); break;
+    case QFIT_FFN_SWIGLU_OAI: c->rk->swiglu_oai(g, u, n, hp->swiglu_alpha, hp->swiglu_limit); break;
+    default: c->rk->swiglu(g, u, n); break;
+    }
 }
 
 /* x[j] += RMSNorm(y[j]) * w for the n rows of the pass (post-norms: Gemma) */
@@ -150,8 +156,9 @@ static void chunk_matmul(void *arg, int chunk, int ith)
     } else if (op->post == POST_ADD_X) {
         for (int j = 0; j < op->n; j++) {
             float *d = op->add_dst + j * op->add_ld;
-            const float *s = op->y[0] + j * op->ldy[0];
-            for (int64_t i = i0; i < i1; i++) d[i] += s[i];
+            const float *s = op->y[0] + j * op->ldy[0], *b = op->add_bias;
+            if (b) for (int64_t i = i0; i < i1; i++) d[i] += s[i] + b[i];   /* (W x + b) + x, as ggml */
+            else for (int64_t i = i0; i < i1; i++) d[i] += s[i];
         }
     }
 }
@@ -176,9 +183,10 @@ static void quantize_input(qfit_context *c, const float *src, int64_t src_ld, in
 }
 
 /* Y_i = W_i · A for weights sharing the input currently quantized in c->aq.
- * POST_SWIGLU: w[0] = gate, w[1] = up (same rows), y[0] = silu(gate) * up. */
+ * POST_SWIGLU: w[0] = gate, w[1] = up (same rows), y[0] = silu(gate) * up.
+ * POST_ADD_X: add_dst += y[0] + add_bias (NULL: no bias). */
 static void matmul_group(qfit_context *c, int n, int nw, const qfit_wt *const *w, float *const *y,
-                         const int64_t *ldy, int post, float *add_dst, int64_t add_ld)
+                         const int64_t *ldy, int post, float *add_dst, int64_t add_ld, const float *add_bias)
 {
     cpu_op op;
     memset(&op, 0, sizeof op);
@@ -195,6 +203,7 @@ static void matmul_group(qfit_context *c, int n, int nw, const qfit_wt *const *w
     op.post = post;
     op.add_dst = add_dst;
     op.add_ld = add_ld;
+    op.add_bias = add_bias;
     op.nw_chunks = post == POST_SWIGLU ? 1 : nw;
     if (post == POST_SWIGLU) rows = w[0]->ne1;
     op.cs = chunk_rows(rows, c->n_threads, 8, 32);
@@ -346,7 +355,7 @@ static void cpu_attention(qfit_context *c, int il, int n)
             gw[ng] = ws[b]; gy[ng] = ys[b]; gl[ng] = lds[b]; ng++;
             done[b] = true;
         }
-        matmul_group(c, n, ng, gw, gy, gl, POST_NONE, NULL, 0);
+        matmul_group(c, n, ng, gw, gy, gl, POST_NONE, NULL, 0, NULL);
     }
 
     attn_op aop = { c, il, n, chunk_rows(n, c->n_threads, 4, 1) };
@@ -360,32 +369,45 @@ static void cpu_attention(qfit_context *c, int il, int n)
     float *y1[1] = { c->xn };
     const int64_t l1[1] = { E };
     if (L->attn_post_norm.data) {
-        matmul_group(c, n, 1, w1, y1, l1, POST_NONE, NULL, 0);
+        matmul_group(c, n, 1, w1, y1, l1, POST_NONE, NULL, 0, NULL);
         post_norm_add(c, c->xn, L->attn_post_norm.data, n);
     } else {
-        matmul_group(c, n, 1, w1, y1, l1, POST_ADD_X, c->x, E);
+        matmul_group(c, n, 1, w1, y1, l1, POST_ADD_X, c->x, E, L->bo.data);   /* bias: gpt-oss, encoders */
     }
 }
 
 /* ------------------------------------------------------ mixture of experts */
 
-/* Per token: softmax over the router's logits (in c->moe_prob), the n_expert_used most
- * probable experts (ties: the lower id, as a stable descending sort) and their
- * probabilities renormalised to sum 1; then the (token, choice) pairs counting-sorted
- * by expert (moe_first, moe_slot) with the inverse map (moe_pos). */
-static void moe_route(qfit_context *c, int n)
+/* Per token, from the router's logits (in c->moe_prob, plus the router's bias when the
+ * layer has one), the n_expert_used chosen experts and their weights by the model's
+ * gating (qfit_moe_gating): SOFTMAX, the most probable experts (ties: the lower id, as
+ * a stable descending sort) with their probabilities renormalised to sum 1;
+ * SOFTMAX_WEIGHT, the largest logits, softmaxed among themselves (the same weights
+ * in exact arithmetic: each is ggml's order of operations, so that the rounding is
+ * llama.cpp's too). Then the (token,
+ * choice) pairs counting-sorted by expert (moe_first, moe_slot) with the inverse map
+ * (moe_pos). */
+static void softmax_row(float *p, int n)
+{
+    float mx = p[0];
+    for (int e = 1; e < n; e++) mx = fmaxf(mx, p[e]);
+    double sum = 0.0;
+    for (int e = 0; e < n; e++) { p[e] = expf(p[e] - mx); sum += p[e]; }
+    const float inv = (float)(1.0 / sum);
+    for (int e = 0; e < n; e++) p[e] *= inv;
+}
+
+static void moe_route(qfit_context *c, int il, int n)
 {
     const qfit_hparams *hp = &c->model->hp;
+    const float *bias = c->model->layers[il].b_router.data;
     const int ne = hp->n_expert, nu = hp->n_expert_used;
+    const bool weight_softmax = hp->moe_gating == QFIT_MOE_GATING_SOFTMAX_WEIGHT;
     for (int e = 0; e <= ne; e++) c->moe_first[e] = 0;
     for (int j = 0; j < n; j++) {
         float *p = c->moe_prob + (size_t)j * ne;
-        float mx = p[0];
-        for (int e = 1; e < ne; e++) mx = fmaxf(mx, p[e]);
-        double sum = 0.0;
-        for (int e = 0; e < ne; e++) { p[e] = expf(p[e] - mx); sum += p[e]; }
-        const float inv = (float)(1.0 / sum);
-        for (int e = 0; e < ne; e++) p[e] *= inv;
+        if (bias) for (int e = 0; e < ne; e++) p[e] += bias[e];
+        if (!weight_softmax) softmax_row(p, ne);
         int32_t *sel = c->moe_sel + (size_t)j * nu;
         float *w = c->moe_w + (size_t)j * nu;
         float wsum = 0.0f;
@@ -401,7 +423,8 @@ static void moe_route(qfit_context *c, int n)
             wsum += w[k];
             c->moe_first[best + 1]++;
         }
-        for (int k = 0; k < nu; k++) w[k] /= wsum;
+        if (weight_softmax) softmax_row(w, nu);
+        else for (int k = 0; k < nu; k++) w[k] /= wsum;
     }
     for (int e = 0; e < ne; e++) c->moe_first[e + 1] += c->moe_first[e];
     int32_t cursor[QFIT_MAX_EXPERTS];
@@ -414,12 +437,13 @@ static void moe_route(qfit_context *c, int n)
         }
 }
 
-/* Y = W_e · A over the pairs routed to each expert e: A's rows are c->aq in moe_slot order
- * (a_stride bytes each), Y's rows the same order (ldy floats each). With w2 (the up
- * matrices, same vec-dot type as w's), y = silu(W_e·A) * (W2_e·A), y2 the scratch. */
+/* Y = W_e · A (+ b_e) over the pairs routed to each expert e: A's rows are c->aq in
+ * moe_slot order (a_stride bytes each), Y's rows the same order (ldy floats each); b
+ * (data NULL: none) holds one bias row per expert. With w2 (the up matrices, same
+ * vec-dot type as w's), y = act(W_e·A + b_e, W2_e·A + b2_e), y2 the scratch. */
 typedef struct {
     qfit_context *c;
-    const qfit_wt *w, *w2;
+    const qfit_wt *w, *w2, *b, *b2;
     float *y, *y2;
     int64_t ldy;
     size_t a_stride;
@@ -428,6 +452,15 @@ typedef struct {
     int64_t chunk_end[QFIT_MAX_EXPERTS];   /* act[i] owns chunks [chunk_end[i-1], chunk_end[i]) */
     int64_t cs;                            /* rows per chunk */
 } moe_mm_op;
+
+/* columns [i0, i1) of np rows of y (ldy apart) += expert e's bias row (b->data NULL: none) */
+static void add_expert_bias(const qfit_wt *b, int e, float *y, int64_t ldy, int np, int64_t i0, int64_t i1)
+{
+    if (!b || !b->data) return;
+    const float *br = (const float *)b->data + (size_t)e * (size_t)b->ne0;
+    for (int j = 0; j < np; j++)
+        for (int64_t i = i0; i < i1; i++) y[j * ldy + i] += br[i];
+}
 
 static void chunk_moe_matmul(void *arg, int chunk, int ith)
 {
@@ -449,22 +482,26 @@ static void chunk_moe_matmul(void *arg, int chunk, int ith)
     if (qfit_gemm(op->w->type, op->w->ne0, (const uint8_t *)op->w->data + (size_t)e * op->w->expert_bytes,
                   op->w->row_bytes, i0, i1, a, op->a_stride, np, y, op->ldy) != 0)
         atomic_store(&c->kernel_failed, true);
+    add_expert_bias(op->b, e, y, op->ldy, np, i0, i1);
     if (!op->w2) return;
     float *y2 = op->y2 + (size_t)p0 * op->ldy;
     if (qfit_gemm(op->w2->type, op->w2->ne0, (const uint8_t *)op->w2->data + (size_t)e * op->w2->expert_bytes,
                   op->w2->row_bytes, i0, i1, a, op->a_stride, np, y2, op->ldy) != 0)
         atomic_store(&c->kernel_failed, true);
+    add_expert_bias(op->b2, e, y2, op->ldy, np, i0, i1);
     for (int j = 0; j < np; j++) swiglu_rows(c, y + j * op->ldy + i0, y2 + j * op->ldy + i0, i1 - i0);
 }
 
-static void moe_matmul(qfit_context *c, const qfit_wt *w, const qfit_wt *w2, float *y, float *y2, int64_t ldy,
-                       int n_pairs)
+static void moe_matmul(qfit_context *c, const qfit_wt *w, const qfit_wt *b, const qfit_wt *w2, const qfit_wt *b2,
+                       float *y, float *y2, int64_t ldy, int n_pairs)
 {
     moe_mm_op opv, *op = &opv;
     memset(op, 0, sizeof *op);
     op->c = c;
     op->w = w;
     op->w2 = w2;
+    op->b = b;
+    op->b2 = b2;
     op->y = y;
     op->y2 = y2;
     op->ldy = ldy;
@@ -510,8 +547,8 @@ static void moe_gather(qfit_context *c, int wtype, int64_t k, int n_pairs)
     qfit_threadpool_run_chunks(c->tp, chunk_moe_gather, &op, (int)((n_pairs + op.cs - 1) / op.cs));
 }
 
-/* x += sum over the token's chosen experts of weight * SwiGLU expert (llama.cpp's
- * build_moe_ffn: softmax gating, top-k, weights normalised) */
+/* x += sum over the token's chosen experts of weight * gated expert (llama.cpp's
+ * build_moe_ffn: the model's gating, top-k; experts' biases where the file has them) */
 static void cpu_moe_ffn(qfit_context *c, int il, int n)
 {
     const qfit_hparams *hp = &c->model->hp;
@@ -525,8 +562,8 @@ static void cpu_moe_ffn(qfit_context *c, int il, int n)
     const qfit_wt *wr[1] = { &L->w_router };
     float *yr[1] = { c->moe_prob };
     const int64_t lr[1] = { hp->n_expert };
-    matmul_group(c, n, 1, wr, yr, lr, POST_NONE, NULL, 0);
-    moe_route(c, n);
+    matmul_group(c, n, 1, wr, yr, lr, POST_NONE, NULL, 0, NULL);
+    moe_route(c, il, n);
 
     /* gate and up of each chosen expert, over the pairs routed to it */
     if (c->mm_observer)
@@ -538,11 +575,11 @@ static void cpu_moe_ffn(qfit_context *c, int il, int n)
         }
     moe_gather(c, L->w_gate_exps.type, E, n_pairs);
     if (qfit_vec_dot_type(L->w_gate_exps.type) == qfit_vec_dot_type(L->w_up_exps.type)) {
-        moe_matmul(c, &L->w_gate_exps, &L->w_up_exps, c->gate, c->up, F, n_pairs);
+        moe_matmul(c, &L->w_gate_exps, &L->b_gate_exps, &L->w_up_exps, &L->b_up_exps, c->gate, c->up, F, n_pairs);
     } else {
-        moe_matmul(c, &L->w_gate_exps, NULL, c->gate, NULL, F, n_pairs);
+        moe_matmul(c, &L->w_gate_exps, &L->b_gate_exps, NULL, NULL, c->gate, NULL, F, n_pairs);
         moe_gather(c, L->w_up_exps.type, E, n_pairs);
-        moe_matmul(c, &L->w_up_exps, NULL, c->up, NULL, F, n_pairs);
+        moe_matmul(c, &L->w_up_exps, &L->b_up_exps, NULL, NULL, c->up, NULL, F, n_pairs);
         for (int64_t i = 0; i < n_pairs; i++) swiglu_rows(c, c->gate + i * F, c->up + i * F, F);
     }
     /* down, into one output row per pair */
@@ -552,7 +589,7 @@ static void cpu_moe_ffn(qfit_context *c, int il, int n)
                 observe_mat(c, il, "ffn_down_exps.weight", e, hp->n_expert, c->gate + (size_t)c->moe_first[e] * F,
                             c->moe_first[e + 1] - c->moe_first[e], F, F);
     quantize_input(c, c->gate, F, F, n_pairs, NULL, L->w_down_exps.type);
-    moe_matmul(c, &L->w_down_exps, NULL, c->moe_out, NULL, E, n_pairs);
+    moe_matmul(c, &L->w_down_exps, &L->b_down_exps, NULL, NULL, c->moe_out, NULL, E, n_pairs);
 
     /* the weighted sum, in choice order, added to the residual stream */
     for (int j = 0; j < n; j++) {
@@ -582,15 +619,15 @@ static void cpu_ffn(qfit_context *c, int il, int n)
         const qfit_wt *w[2] = { &L->w_gate, &L->w_up };
         float *y[2] = { c->gate, c->up };
         const int64_t l[2] = { F, F };
-        matmul_group(c, n, 2, w, y, l, POST_SWIGLU, NULL, 0);
+        matmul_group(c, n, 2, w, y, l, POST_SWIGLU, NULL, 0, NULL);
     } else {
         /* gate and up need differently quantized inputs: two passes */
         const qfit_wt *wg[1] = { &L->w_gate }, *wu[1] = { &L->w_up };
         float *yg[1] = { c->gate }, *yu[1] = { c->up };
         const int64_t l[1] = { F };
-        matmul_group(c, n, 1, wg, yg, l, POST_NONE, NULL, 0);
+        matmul_group(c, n, 1, wg, yg, l, POST_NONE, NULL, 0, NULL);
         quantize_input(c, c->xn, E, E, n, NULL, L->w_up.type);
-        matmul_group(c, n, 1, wu, yu, l, POST_NONE, NULL, 0);
+        matmul_group(c, n, 1, wu, yu, l, POST_NONE, NULL, 0, NULL);
         for (int64_t j = 0; j < n; j++) swiglu_rows(c, c->gate + j * F, c->up + j * F, F);
     }
     observe(c, il, "ffn_down.weight", c->gate, n, F, F);
@@ -599,10 +636,10 @@ static void cpu_ffn(qfit_context *c, int il, int n)
     float *y1[1] = { c->xn };
     const int64_t l1[1] = { E };
     if (L->ffn_post_norm.data) {
-        matmul_group(c, n, 1, w1, y1, l1, POST_NONE, NULL, 0);
+        matmul_group(c, n, 1, w1, y1, l1, POST_NONE, NULL, 0, NULL);
         post_norm_add(c, c->xn, L->ffn_post_norm.data, n);
     } else {
-        matmul_group(c, n, 1, w1, y1, l1, POST_ADD_X, c->x, E);
+        matmul_group(c, n, 1, w1, y1, l1, POST_ADD_X, c->x, E, NULL);
     }
 }
 
@@ -627,7 +664,7 @@ static void cpu_output(qfit_context *c, int from, int n)
     const qfit_wt *w[1] = { &c->model->output };
     float *y[1] = { c->logits + (size_t)c->n_logits * V };
     const int64_t l[1] = { V };
-    matmul_group(c, m, 1, w, y, l, POST_NONE, NULL, 0);
+    matmul_group(c, m, 1, w, y, l, POST_NONE, NULL, 0, NULL);
     if (hp->final_softcap > 0) {   /* Gemma 2: cap * tanh(logit / cap) */
         const float cap = hp->final_softcap, inv = 1.0f / cap;
         float *lg = y[0];
@@ -656,5 +693,5 @@ void qfit_cpu_matmul(qfit_context *c, int il, const char *name, const qfit_wt *w
     const qfit_wt *ws[1] = { w };
     float *ys[1] = { y };
     const int64_t ls[1] = { ldy };
-    matmul_group(c, n, 1, ws, ys, ls, POST_NONE, NULL, 0);
+    matmul_group(c, n, 1, ws, ys, ls, POST_NONE, NULL, 0, NULL);
 }

@@ -125,26 +125,53 @@ int qfit_context_params_from_env(qfit_context_params *p, char *applied, size_t a
     return 0;
 }
 
-/* one RoPE table: cos/sin of pos * base^(-2i/n_rot) / factor_i * scale */
+/* ggml_rope_yarn_corr_dim: the dimension whose rotation makes n_rot_beta turns over
+ * n_ctx_orig positions */
+static float yarn_corr_dim(int n_dims, int n_ctx_orig, float n_rot_beta, float base)
+{
+    return (float)n_dims * logf((float)n_ctx_orig / (n_rot_beta * 2 * 3.14159265358979323846f)) / (2 * logf(base));
+}
+
+/* The magnitude a table's cos/sin carry: attn_factor, with YaRN times
+ * 1 + 0.1 ln(1 / scale) (ggml's rope_yarn) */
+static float rope_mscale(const qfit_hparams *hp, float scale)
+{
+    float m = hp->rope_attn_factor;
+    if (hp->rope_ext_factor != 0.0f) m *= 1.0f + 0.1f * logf(1.0f / scale);
+    return m;
+}
+
+/* one RoPE table: cos/sin of pos * base^(-2i/n_rot) / factor_i * scale, with YaRN the
+ * angle blended with the unscaled one by the ramp, times rope_mscale */
 static void rope_table_fill(const qfit_context *c, float base, float scale, float *cos_out, float *sin_out)
 {
     const qfit_model *m = c->model;
     const qfit_hparams *hp = &m->hp;
     const int half = hp->n_rot / 2;
     /* same float arithmetic as ggml's rope cache: theta_i = pos * base^(-2i/n_rot),
-     * built by repeated multiplication, divided by the frequency factor, scaled */
+     * built by repeated multiplication, divided by the frequency factor, then rope_yarn */
     const float theta_scale = powf(base, -2.0f / (float)hp->n_rot);
     /* frequency factors: Llama 3's, else LongRoPE's long ones beyond the original context
      * (llama.cpp's get_rope_factors: this context's positions per sequence), else short */
     const float *ff = m->rope_freqs.data ? m->rope_freqs.data
                       : m->rope_long.data ? (c->n_ctx > hp->n_ctx_orig ? m->rope_long.data : m->rope_short.data)
                                           : NULL;
-    const float mscale = hp->rope_attn_factor;   /* ggml multiplies cos and sin by it */
+    const float ext = hp->rope_ext_factor, mscale = rope_mscale(hp, scale);
+    float lo = floorf(yarn_corr_dim(hp->n_rot, hp->n_ctx_orig, hp->rope_beta_fast, base));
+    float hi = ceilf(yarn_corr_dim(hp->n_rot, hp->n_ctx_orig, hp->rope_beta_slow, base));
+    lo = lo > 0 ? lo : 0;
+    hi = hi < (float)(hp->n_rot - 1) ? hi : (float)(hp->n_rot - 1);
+    const float span = hi - lo > 0.001f ? hi - lo : 0.001f;
     for (int p = 0; p < c->n_ctx; p++) {
         float theta = (float)p;
         for (int i = 0; i < half; i++) {
-            float t = theta / (ff ? ff[i] : 1.0f);
-            t *= scale;
+            const float extrap = theta / (ff ? ff[i] : 1.0f);
+            float t = scale * extrap;
+            if (ext != 0.0f) {
+                const float y = ((float)i - lo) / span;
+                const float mix = (1 - fminf(1, fmaxf(0, y))) * ext;
+                t = t * (1 - mix) + extrap * mix;
+            }
             cos_out[(size_t)p * half + i] = cosf(t) * mscale;
             sin_out[(size_t)p * half + i] = sinf(t) * mscale;
             theta *= theta_scale;
@@ -669,10 +696,16 @@ static void chunk_shift(void *arg, int il, int ith)
     /* angle of a shift by -n_discard positions: cos(d), -sin(d) */
     const float *cs0, *sn0;
     qfit_rope_of_layer(c, il, &cs0, &sn0);
-    const float *cs = cs0 + (size_t)op->n_discard * half;
+    cs0 += (size_t)op->n_discard * half;
     sn0 += (size_t)op->n_discard * half;
-    float sn[512];
-    for (int i = 0; i < half; i++) sn[i] = -sn0[i];
+    /* a rotation: without the magnitude a YaRN table carries (its Q and K have it once) */
+    const bool swa = c->rope_cos_swa && qfit_layer_is_swa(hp, il);
+    const float inv = 1.0f / rope_mscale(hp, swa ? hp->rope_freq_scale_swa : hp->rope_freq_scale);
+    float cs[512], sn[512];
+    for (int i = 0; i < half; i++) {
+        cs[i] = inv == 1.0f ? cs0[i] : cs0[i] * inv;
+        sn[i] = -(inv == 1.0f ? sn0[i] : sn0[i] * inv);
+    }
     {
         /* cells from the layer's first position: b before the shift, nb after (a sliding
          * layer's base moves down with the positions, or to n_keep when the discarded

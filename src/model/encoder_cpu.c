@@ -72,8 +72,7 @@ static void chunk_rows(void *arg, int chunk, int ith)
         case STEP_EMBED_NORM:
             norm_row(kind, x, c->model->tok_norm.data, c->model->tok_norm_b.data, E, hp->norm_eps);
             break;
-        case STEP_ATTN_OUT:   /* x already holds x + attn_output(att) */
-            if (L->bo.data) { const float *b = L->bo.data; for (int64_t i = 0; i < E; i++) x[i] += b[i]; }
+        case STEP_ATTN_OUT:   /* x already holds x + (attn_output(att) + bo) (qfit_cpu_attention) */
             norm_row(kind, x, L->attn_out_norm.data, L->attn_out_norm_b.data, E, hp->norm_eps);
             break;
         case STEP_FFN_ACT:

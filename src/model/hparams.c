@@ -133,46 +133,60 @@ int qfit_hparams_from_gguf(const qfit_gguf *g, qfit_hparams *hp, char *err, size
     hp->rope_freq_base = r ? (float)d : 10000.0f;
     if (!(hp->rope_freq_base > 1)) FAIL("rope.freq_base %g out of range", (double)hp->rope_freq_base);
 
-    /* RoPE scaling: none / linear (Llama 3's frequency factors come as a tensor). */
+    /* RoPE scaling: none / linear / yarn (Llama 3's frequency factors come as a tensor) */
     hp->rope_freq_scale = 1.0f;
     char key[128], stype[32] = "";
     snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
     qfit_gguf_get_string(g, key, stype, sizeof stype);
     double factor = 0;
     r = get_arch_float(g, arch, "rope.scaling.factor", &factor);
-    if (r <= 0) {
+    if (r < 0) FAIL("%s.rope.scaling.factor is not a number", arch);
+    if (r == 0) {
         r = get_arch_float(g, arch, "rope.scale_linear", &factor);
+        if (r < 0) FAIL("%s.rope.scale_linear is not a number", arch);
         if (r > 0 && !stype[0]) snprintf(stype, sizeof stype, "linear");
     }
-    /* LongRoPE (Phi-3 128K): frequency factors as tensors (rope_factors_long/short, the
-     * long ones beyond original_context_length) and an attention factor on cos and sin */
-    hp->rope_attn_factor = 1.0f;
-    r = get_arch_float(g, arch, "rope.scaling.attn_factor", &d);
-    if (r < 0) FAIL("%s.rope.scaling.attn_factor is not a number", arch);
-    if (r > 0) {
-        if (!(d > 0 && d < 100)) FAIL("%s.rope.scaling.attn_factor = %g is out of range (0, 100)", arch, d);
-        hp->rope_attn_factor = (float)d;
-    }
-    int64_t orig = 0;
-    r = get_arch_int(g, arch, "rope.scaling.original_context_length", &orig);
-    if (r < 0) FAIL("%s.rope.scaling.original_context_length is not an integer", arch);
-    if (r > 0 && (orig < 1 || orig > (1 << 24)))
-        FAIL("%s.rope.scaling.original_context_length = %lld is out of range", arch, (long long)orig);
-    hp->n_ctx_orig = r > 0 ? (int)orig : hp->n_ctx_train;
-    if (!strcmp(stype, "longrope")) stype[0] = 0;   /* the factors come as tensors (checked at load) */
+    /* LongRoPE (Phi-3 128K): its frequency factors come as tensors (model.c) and its
+     * attention factor and original context are read below with YaRN's */
+    if (!strcmp(stype, "longrope")) stype[0] = 0;
+    const bool yarn = strcmp(stype, "yarn") == 0;
     if (stype[0] && strcmp(stype, "none") != 0) {
-        if (strcmp(stype, "linear") != 0)
-            FAIL("unsupported RoPE scaling type '%s' (supported: none, linear, longrope)", stype);
+        if (strcmp(stype, "linear") != 0 && !yarn)
+            FAIL("unsupported RoPE scaling type '%s' (supported: none, linear, yarn, longrope)", stype);
         if (factor > 0 && factor != 1.0) {
             if (factor < 1e-3 || factor > 1e6) FAIL("rope scaling factor %g out of range", factor);
             hp->rope_freq_scale = (float)(1.0 / factor);
         }
+    }
+    /* YaRN as llama.cpp sets it up: ext_factor 1 for a yarn model, beta_fast 32, beta_slow
+     * 1, the correction dims from the original context (default: the training context),
+     * attn_factor from the file (default 1) */
+    hp->rope_ext_factor = yarn ? 1.0f : 0.0f;
+    hp->rope_beta_fast = 32.0f;
+    hp->rope_beta_slow = 1.0f;
+    hp->rope_attn_factor = 1.0f;
+    r = get_arch_float(g, arch, "rope.scaling.attn_factor", &d);
+    if (r < 0) FAIL("%s.rope.scaling.attn_factor is not a number", arch);
+    if (r > 0) {
+        if (!(d > 0 && d <= 100)) FAIL("%s.rope.scaling.attn_factor = %g is out of range (0, 100]", arch, d);
+        hp->rope_attn_factor = (float)d;
+    }
+    hp->n_ctx_orig = hp->n_ctx_train;
+    int64_t orig;
+    r = get_arch_int(g, arch, "rope.scaling.original_context_length", &orig);
+    if (r < 0) FAIL("%s.rope.scaling.original_context_length is not an integer", arch);
+    if (r > 0) {
+        if (orig < 1 || orig > (1 << 24))
+            FAIL("%s.rope.scaling.original_context_length = %lld is out of range [1, %d]", arch, (long long)orig,
+                 1 << 24);
+        hp->n_ctx_orig = (int)orig;
     }
     if (read_experts(g, desc, hp, err, err_len) != 0) return -1;
     /* the variants' defaults: none (an architecture's hook sets its own) */
     hp->attn_scale = 1.0f / sqrtf((float)hp->head_dim_k);
     hp->embd_scale = 1.0f;
     hp->ffn_act = desc->info.ffn_act;
+    hp->moe_gating = desc->info.moe_gating;
     hp->sandwich_norms = desc->info.sandwich_norms;
     hp->rope_freq_base_swa = hp->rope_freq_base;
     hp->rope_freq_scale_swa = hp->rope_freq_scale;

@@ -73,13 +73,12 @@ static int bind(const qfit_model *m, const char *name, int64_t ne0, int64_t ne1,
         return -1;
     }
     const qfit_gguf_tensor *t = qfit_gguf_tensor_at(m->gguf, ti);
-    const int64_t want_dims = (flags & W_VECTOR) ? 1 : 2;
-    bool shape_ok = t->ne[0] == ne0 && t->ne[2] == ne2 && t->ne[3] == 1 &&
-                    (want_dims == 1 ? t->ne[1] == 1 : (ne1 < 0 || t->ne[1] == ne1));
+    /* vectors have ne1 = 1, but for experts' biases (one row per expert) */
+    bool shape_ok = t->ne[0] == ne0 && t->ne[2] == ne2 && t->ne[3] == 1 && (ne1 < 0 || t->ne[1] == ne1);
     if (!shape_ok) {
         snprintf(err, err_len, "tensor '%s' has shape [%lld, %lld, %lld, %lld], expected [%lld, %lld, %lld]",
                  name, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2], (long long)t->ne[3],
-                 (long long)ne0, (long long)(want_dims == 1 ? 1 : ne1), (long long)ne2);
+                 (long long)ne0, (long long)ne1, (long long)ne2);
         return -1;
     }
     const qfit_type_traits *tr = qfit_type_get_traits(t->type);

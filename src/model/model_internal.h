@@ -36,9 +36,14 @@ typedef struct {
     qfit_wt wqkv, w_gate_up;
     /* post-norms (Gemma): RMSNorm weights of the attention and FFN outputs */
     qfit_wt attn_post_norm, ffn_post_norm;
+    /* gpt-oss (data NULL elsewhere): attention sinks [n_head] (one logit per head that
+     * joins the softmax's denominator), the router's bias [n_expert] and the experts'
+     * biases, one row per expert: gate and up [n_ff_exp, n_expert], down [n_embd, n_expert].
+     * The attention output's bias is bo (below). */
+    qfit_wt attn_sinks, b_router, b_gate_exps, b_up_exps, b_down_exps;
 
-    /* --- encoders (bert, nomic-bert; data NULL in a decoder): the output projection's
-     * and the FFN's biases, and the LayerNorms (weight, bias) after the attention's and
+    /* --- encoders (bert, nomic-bert; data NULL in a decoder but gpt-oss's bo): the output
+     * projection's and the FFN's biases, and the LayerNorms (weight, bias) after the attention's and
      * the FFN's residual adds (qfit_arch_info.post_norm) */
     qfit_wt bo, b_up, b_down;
     qfit_wt attn_out_norm, attn_out_norm_b, layer_out_norm, layer_out_norm_b;
@@ -213,7 +218,9 @@ void qfit_cpu_matmul(qfit_context *c, int il, const char *name, const qfit_wt *w
  * causal, each token over its own sequence's cached positions 0 .. its position (a
  * sliding layer: the last n_swa of them; with hp.non_causal: over all of its sequence's
  * positions, those of this pass included), scale hp->attn_scale, scores soft-capped when
- * hp->attn_softcap > 0; flash or plain path per c->flash_attn. */
+ * hp->attn_softcap > 0, the layer's attention sinks (attn_sinks, one logit per head) in
+ * every softmax's denominator when it has them; flash or plain path per c->flash_attn
+ * (the 8-row prefill kernel is not used with soft-capping, sliding windows or sinks). */
 void qfit_attention_run(qfit_context *c, int il, int n);
 
 /* In place: every 64-element chunk of x[0..n) times the normalized 64x64 Sylvester

@@ -18,34 +18,36 @@
 #include <time.h>
 
 static const qfit_synth_shape SHAPES[] = {
-    /* name            arch     desc                                       vocab   embd  lay    ff  head kv  hd   ctx     rope      eps   tied   bias   freqs  exp used ffexp  swa attn-cap final-cap rope-scale */
-    { "llama3-8b",     "llama", "Llama 3.1 8B",                            128256, 4096, 32, 14336, 32,  8, 128, 131072, 500000.0f, 1e-5f, false, false, true,   0, 0,    0, 0, 0, 0, 0, 0, 0 },
-    { "llama3.2-1b",   "llama", "Llama 3.2 1B",                            128256, 2048, 16,  8192, 32,  8,  64, 131072, 500000.0f, 1e-5f, true,  false, true,   0, 0,    0, 0, 0, 0, 0, 0, 0 },
-    { "llama3.2-3b",   "llama", "Llama 3.2 3B",                            128256, 3072, 28,  8192, 24,  8, 128, 131072, 500000.0f, 1e-5f, true,  false, true,   0, 0,    0, 0, 0, 0, 0, 0, 0 },
-    { "qwen2.5-0.5b",  "qwen2", "Qwen2.5 0.5B",                            151936,  896, 24,  4864, 14,  2,  64,  32768, 1000000.0f, 1e-6f, true, true,  false,   0, 0,    0, 0, 0, 0, 0, 0, 0 },
-    { "qwen2.5-7b",    "qwen2", "Qwen2.5 7B",                              152064, 3584, 28, 18944, 28,  4, 128,  32768, 1000000.0f, 1e-6f, false, true, false,   0, 0,    0, 0, 0, 0, 0, 0, 0 },
-    { "mistral-7b",    "llama", "Mistral 7B v0.1",                          32000, 4096, 32, 14336, 32,  8, 128,  32768,  10000.0f, 1e-5f, false, false, false,   0, 0,    0, 0, 0, 0, 0, 0, 0 },
-    { "qwen3-30b-a3b", "qwen3moe", "Qwen3 30B-A3B (128 experts, 8 per token)", 151936, 2048, 48, 6144, 32, 4, 128, 40960, 1000000.0f, 1e-6f, false, false, false, 128, 8,  768, 0, 0, 0, 0, 0, 0 },
-    { "phi4",          "phi3",  "Phi-4 14B (fused QKV and gate-up)",    100352, 5120, 40, 17920, 40, 10, 128,  16384, 250000.0f, 1e-5f, false, false, false, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
-    { "mixtral-8x7b",  "llama", "Mixtral 8x7B v0.1 (8 experts, 2 per token)",  32000, 4096, 32, 14336, 32,  8, 128,  32768, 1000000.0f, 1e-5f, false, false, false, 8, 2, 14336, 0, 0, 0, 0, 0, 0 },
-    { "gemma2-9b",     "gemma2", "Gemma 2 9B (sliding window 4096 on even layers)", 256000, 3584, 42, 14336, 16, 8, 256, 8192, 10000.0f, 1e-6f, true, false, false, 0, 0, 0, 4096, 50.0f, 30.0f, 0, 0, 0 },
-    { "gemma3-12b",    "gemma3", "Gemma 3 12B (5 sliding-window layers of 1024 per global layer)", 262208, 3840, 48, 15360, 16, 8, 256, 131072, 1000000.0f, 1e-6f, true, false, false, 0, 0, 0, 1024, 0, 0, 8.0f, 0, 0 },
-    { "gemma3-27b",    "gemma3", "Gemma 3 27B (5 sliding-window layers of 1024 per global layer)", 262208, 5376, 62, 21504, 32, 16, 128, 131072, 1000000.0f, 1e-6f, true, false, false, 0, 0, 0, 1024, 0, 0, 8.0f, 0, 0 },
+    /* name            arch     desc                                       vocab   embd  lay    ff  head kv  hd   ctx     rope      eps   tied   bias   freqs  exp used ffexp  swa attn-cap final-cap rope-scale yarn-ctx longrope-ctx longrope-attn */
+    { "llama3-8b",     "llama", "Llama 3.1 8B",                            128256, 4096, 32, 14336, 32,  8, 128, 131072, 500000.0f, 1e-5f, false, false, true,   0, 0,    0, 0, 0, 0, 0, 0, 0, 0 },
+    { "llama3.2-1b",   "llama", "Llama 3.2 1B",                            128256, 2048, 16,  8192, 32,  8,  64, 131072, 500000.0f, 1e-5f, true,  false, true,   0, 0,    0, 0, 0, 0, 0, 0, 0, 0 },
+    { "llama3.2-3b",   "llama", "Llama 3.2 3B",                            128256, 3072, 28,  8192, 24,  8, 128, 131072, 500000.0f, 1e-5f, true,  false, true,   0, 0,    0, 0, 0, 0, 0, 0, 0, 0 },
+    { "qwen2.5-0.5b",  "qwen2", "Qwen2.5 0.5B",                            151936,  896, 24,  4864, 14,  2,  64,  32768, 1000000.0f, 1e-6f, true, true,  false,   0, 0,    0, 0, 0, 0, 0, 0, 0, 0 },
+    { "qwen2.5-7b",    "qwen2", "Qwen2.5 7B",                              152064, 3584, 28, 18944, 28,  4, 128,  32768, 1000000.0f, 1e-6f, false, true, false,   0, 0,    0, 0, 0, 0, 0, 0, 0, 0 },
+    { "mistral-7b",    "llama", "Mistral 7B v0.1",                          32000, 4096, 32, 14336, 32,  8, 128,  32768,  10000.0f, 1e-5f, false, false, false,   0, 0,    0, 0, 0, 0, 0, 0, 0, 0 },
+    { "qwen3-30b-a3b", "qwen3moe", "Qwen3 30B-A3B (128 experts, 8 per token)", 151936, 2048, 48, 6144, 32, 4, 128, 40960, 1000000.0f, 1e-6f, false, false, false, 128, 8,  768, 0, 0, 0, 0, 0, 0, 0 },
+    { "phi4",          "phi3",  "Phi-4 14B (fused QKV and gate-up)",    100352, 5120, 40, 17920, 40, 10, 128,  16384, 250000.0f, 1e-5f, false, false, false, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
+    { "mixtral-8x7b",  "llama", "Mixtral 8x7B v0.1 (8 experts, 2 per token)",  32000, 4096, 32, 14336, 32,  8, 128,  32768, 1000000.0f, 1e-5f, false, false, false, 8, 2, 14336, 0, 0, 0, 0, 0, 0, 0 },
+    { "gemma2-9b",     "gemma2", "Gemma 2 9B (sliding window 4096 on even layers)", 256000, 3584, 42, 14336, 16, 8, 256, 8192, 10000.0f, 1e-6f, true, false, false, 0, 0, 0, 4096, 50.0f, 30.0f, 0, 0, 0, 0 },
+    { "gemma3-12b",    "gemma3", "Gemma 3 12B (5 sliding-window layers of 1024 per global layer)", 262208, 3840, 48, 15360, 16, 8, 256, 131072, 1000000.0f, 1e-6f, true, false, false, 0, 0, 0, 1024, 0, 0, 8.0f, 0, 0, 0 },
+    { "gemma3-27b",    "gemma3", "Gemma 3 27B (5 sliding-window layers of 1024 per global layer)", 262208, 5376, 62, 21504, 32, 16, 128, 131072, 1000000.0f, 1e-6f, true, false, false, 0, 0, 0, 1024, 0, 0, 8.0f, 0, 0, 0 },
+    { "gpt-oss-20b",   "gpt-oss", "gpt-oss 20B (32 experts, 4 per token, sliding window 128 on even layers, YaRN)", 201088, 2880, 24, 2880, 64, 8, 64, 131072, 150000.0f, 1e-5f, false, true, false, 32, 4, 2880, 128, 0, 0, 32.0f, 4096, 0, 0 },
     /* small shapes for tests */
-    { "tiny",          "llama", "test: 4-layer llama, GQA 2",                 512,  256,  4,   512,  4,  2,  64,    256,  10000.0f, 1e-5f, false, false, false,   0, 0,    0, 0, 0, 0, 0, 0, 0 },
-    { "tiny-32l",      "llama", "test: 32-layer llama, GQA 4, tied output",   512,  256, 32,   256,  4,  1,  64,    256,  10000.0f, 1e-5f, true,  false, false,   0, 0,    0, 0, 0, 0, 0, 0, 0 },
-    { "tiny-qwen2",    "qwen2", "test: qwen2, rows not multiples of 256",     512,  192,  4,   320,  3,  1,  64,    256, 1000000.0f, 1e-6f, true, true,  false,   0, 0,    0, 0, 0, 0, 0, 0, 0 },
-    { "tiny-odd",      "llama", "test: rows not multiples of 32",             512,  144,  2,   272,  2,  2,  72,    256,  10000.0f, 1e-5f, false, false, false,   0, 0,    0, 0, 0, 0, 0, 0, 0 },
-    { "tiny-qwen3",    "qwen3", "test: qwen3, Q/K norms, head_dim*heads != embd", 512,  256,  4,  512,  4,  2,  96,    256, 1000000.0f, 1e-6f, true, false, false,   0, 0,    0, 0, 0, 0, 0, 0, 0 },
-    { "tiny-llama3",   "llama", "test: llama3-style, rope_freqs, tied output", 512,  256,  4,   512,  4,  2,  64,    256, 500000.0f, 1e-5f, true,  false, true,   0, 0,    0, 0, 0, 0, 0, 0, 0 },
-    { "tiny-longctx",  "llama", "test: 32K context, KV cache dominates memory", 512,  256,  8,   512,  4,  4,  64,  32768, 10000.0f, 1e-5f, true,  false, false,   0, 0,    0, 0, 0, 0, 0, 0, 0 },
-    { "tiny-qwen3moe", "qwen3moe", "test: qwen3moe, 16 experts, 4 per token", 512,  256,  4,  512,  4,  2,  64,    256, 1000000.0f, 1e-6f, false, false, false, 16, 4, 128, 0, 0, 0, 0, 0, 0 },
-    { "tiny-mixtral",  "llama", "test: llama experts (Mixtral), 8, 2 per token", 512,  256,  4,  384,  4,  2,  64,    256, 1000000.0f, 1e-5f, false, false, false, 8, 2, 384, 0, 0, 0, 0, 0, 0 },
-    { "tiny-gemma2",   "gemma2", "test: gemma2, window 32 on even layers, soft-capping", 512, 256, 4, 512, 4, 2, 64, 256, 10000.0f, 1e-6f, true, false, false, 0, 0, 0, 32, 2.0f, 6.0f, 0, 0, 0 },
-    { "tiny-gemma3",   "gemma3", "test: gemma3, 5 of 6 layers window 32, two RoPE bases", 512, 256, 6, 512, 4, 2, 64, 256, 1000000.0f, 1e-6f, false, false, false, 0, 0, 0, 32, 0, 0, 8.0f, 0, 0 },
-    { "tiny-phi3",     "phi3",  "test: phi3, fused QKV and gate-up, GQA 2", 512,  256,  4,  320,  4,  2,  64,    256,  10000.0f, 1e-5f, false, false, false, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
-    { "tiny-phi3-longrope", "phi3", "test: phi3 with LongRoPE, original context 40 (long factors)", 512, 256, 4, 320, 4, 2, 64, 256, 10000.0f, 1e-5f, false, false, false, 0, 0, 0, 0, 0, 0, 0, 40, 1.19f },
-    { "tiny-phi3-longrope-s", "phi3", "test: phi3 with LongRoPE, original context 1024 (short factors)", 512, 256, 4, 320, 4, 2, 64, 256, 10000.0f, 1e-5f, false, false, false, 0, 0, 0, 0, 0, 0, 0, 1024, 1.19f },
+    { "tiny",          "llama", "test: 4-layer llama, GQA 2",                 512,  256,  4,   512,  4,  2,  64,    256,  10000.0f, 1e-5f, false, false, false,   0, 0,    0, 0, 0, 0, 0, 0, 0, 0 },
+    { "tiny-32l",      "llama", "test: 32-layer llama, GQA 4, tied output",   512,  256, 32,   256,  4,  1,  64,    256,  10000.0f, 1e-5f, true,  false, false,   0, 0,    0, 0, 0, 0, 0, 0, 0, 0 },
+    { "tiny-qwen2",    "qwen2", "test: qwen2, rows not multiples of 256",     512,  192,  4,   320,  3,  1,  64,    256, 1000000.0f, 1e-6f, true, true,  false,   0, 0,    0, 0, 0, 0, 0, 0, 0, 0 },
+    { "tiny-odd",      "llama", "test: rows not multiples of 32",             512,  144,  2,   272,  2,  2,  72,    256,  10000.0f, 1e-5f, false, false, false,   0, 0,    0, 0, 0, 0, 0, 0, 0, 0 },
+    { "tiny-qwen3",    "qwen3", "test: qwen3, Q/K norms, head_dim*heads != embd", 512,  256,  4,  512,  4,  2,  96,    256, 1000000.0f, 1e-6f, true, false, false,   0, 0,    0, 0, 0, 0, 0, 0, 0, 0 },
+    { "tiny-llama3",   "llama", "test: llama3-style, rope_freqs, tied output", 512,  256,  4,   512,  4,  2,  64,    256, 500000.0f, 1e-5f, true,  false, true,   0, 0,    0, 0, 0, 0, 0, 0, 0, 0 },
+    { "tiny-longctx",  "llama", "test: 32K context, KV cache dominates memory", 512,  256,  8,   512,  4,  4,  64,  32768, 10000.0f, 1e-5f, true,  false, false,   0, 0,    0, 0, 0, 0, 0, 0, 0, 0 },
+    { "tiny-qwen3moe", "qwen3moe", "test: qwen3moe, 16 experts, 4 per token", 512,  256,  4,  512,  4,  2,  64,    256, 1000000.0f, 1e-6f, false, false, false, 16, 4, 128, 0, 0, 0, 0, 0, 0, 0 },
+    { "tiny-mixtral",  "llama", "test: llama experts (Mixtral), 8, 2 per token", 512,  256,  4,  384,  4,  2,  64,    256, 1000000.0f, 1e-5f, false, false, false, 8, 2, 384, 0, 0, 0, 0, 0, 0, 0 },
+    { "tiny-gemma2",   "gemma2", "test: gemma2, window 32 on even layers, soft-capping", 512, 256, 4, 512, 4, 2, 64, 256, 10000.0f, 1e-6f, true, false, false, 0, 0, 0, 32, 2.0f, 6.0f, 0, 0, 0, 0 },
+    { "tiny-gemma3",   "gemma3", "test: gemma3, 5 of 6 layers window 32, two RoPE bases", 512, 256, 6, 512, 4, 2, 64, 256, 1000000.0f, 1e-6f, false, false, false, 0, 0, 0, 32, 0, 0, 8.0f, 0, 0, 0 },
+    { "tiny-gpt-oss",  "gpt-oss", "test: gpt-oss, sinks, window 28 on even layers, YaRN x4 over 64, 8 experts, 2 per token", 512, 256, 4, 256, 4, 2, 64, 512, 150000.0f, 1e-5f, false, true, false, 8, 2, 128, 28, 0, 0, 4.0f, 64, 0, 0 },
+    { "tiny-phi3",     "phi3",  "test: phi3, fused QKV and gate-up, GQA 2", 512,  256,  4,  320,  4,  2,  64,    256,  10000.0f, 1e-5f, false, false, false, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
+    { "tiny-phi3-longrope", "phi3", "test: phi3 with LongRoPE, original context 40 (long factors)", 512, 256, 4, 320, 4, 2, 64, 256, 10000.0f, 1e-5f, false, false, false, 0, 0, 0, 0, 0, 0, 0, 0, 40, 1.19f },
+    { "tiny-phi3-longrope-s", "phi3", "test: phi3 with LongRoPE, original context 1024 (short factors)", 512, 256, 4, 320, 4, 2, 64, 256, 10000.0f, 1e-5f, false, false, false, 0, 0, 0, 0, 0, 0, 0, 0, 1024, 1.19f },
 };
 #define N_SHAPES (sizeof SHAPES / sizeof SHAPES[0])
 
@@ -159,7 +161,7 @@ static size_t encoder_tensors(const qfit_synth_shape *s, qfit_synth_tensor *t)
 qfit_synth_tensor *qfit_synth_tensors(const qfit_synth_shape *s, size_t *n_out)
 {
     if (!s || !n_out) return NULL;
-    size_t cap = 6 + (size_t)s->n_layer * 18;
+    size_t cap = 6 + (size_t)s->n_layer * 24;
     qfit_synth_tensor *t = calloc(cap, sizeof *t);
     if (!t) return NULL;
     if (is_encoder(s)) {
@@ -182,6 +184,8 @@ qfit_synth_tensor *qfit_synth_tensors(const qfit_synth_shape *s, size_t *n_out)
     for (int l = 0; l < s->n_layer; l++) {
         const bool fused = strcmp(s->arch, "phi3") == 0;   /* fused QKV and gate-up */
         const bool gemma = strncmp(s->arch, "gemma", 5) == 0;   /* post-norms */
+        /* gpt-oss: output bias, sinks, post_attention_norm as the FFN norm, biased router and experts */
+        const bool gpt_oss = strcmp(s->arch, "gpt-oss") == 0;
         BLK("attn_norm.weight", 1, e, 1);
         if (fused) {
             BLK("attn_qkv.weight", 2, e, q + 2 * kv);
@@ -201,8 +205,12 @@ qfit_synth_tensor *qfit_synth_tensors(const qfit_synth_shape *s, size_t *n_out)
             BLK("attn_k_norm.weight", 1, s->head_dim, 1);
         }
         BLK("attn_output.weight", 2, q, e);
-        if (gemma) BLK("post_attention_norm.weight", 1, e, 1);
-        BLK("ffn_norm.weight", 1, e, 1);
+        if (gpt_oss) {
+            BLK("attn_output.bias", 1, e, 1);
+            BLK("attn_sinks.weight", 1, s->n_head, 1);
+        }
+        if (gemma || gpt_oss) BLK("post_attention_norm.weight", 1, e, 1);
+        if (!gpt_oss) BLK("ffn_norm.weight", 1, e, 1);
         if (gemma) BLK("post_ffw_norm.weight", 1, e, 1);
         if (s->n_expert > 0) {   /* router, and the experts merged into 3-D tensors */
             BLK("ffn_gate_inp.weight", 2, e, s->n_expert);
@@ -212,6 +220,12 @@ qfit_synth_tensor *qfit_synth_tensors(const qfit_synth_shape *s, size_t *n_out)
             add_t3(t, &n, nm, 3, e, s->n_ff_exp, s->n_expert);
             snprintf(nm, sizeof nm, "blk.%d.ffn_down_exps.weight", l);
             add_t3(t, &n, nm, 3, s->n_ff_exp, e, s->n_expert);
+            if (gpt_oss) {
+                BLK("ffn_gate_inp.bias", 1, s->n_expert, 1);
+                BLK("ffn_gate_exps.bias", 2, s->n_ff_exp, s->n_expert);
+                BLK("ffn_up_exps.bias", 2, s->n_ff_exp, s->n_expert);
+                BLK("ffn_down_exps.bias", 2, e, s->n_expert);
+            }
             continue;
         }
         if (fused) {
@@ -466,8 +480,9 @@ static int set_metadata(qfit_gguf_writer *w, const qfit_synth_shape *s, int ftyp
     if (s->rope_attn_factor > 0) F32("rope.scaling.attn_factor", s->rope_attn_factor);
     if (s->rope_scale > 0) {
         snprintf(key, sizeof key, "%s.rope.scaling.type", a);
-        bad |= qfit_gguf_set_str(w, key, "linear");
+        bad |= qfit_gguf_set_str(w, key, s->yarn_orig_ctx > 0 ? "yarn" : "linear");
         F32("rope.scaling.factor", s->rope_scale);
+        if (s->yarn_orig_ctx > 0) U32("rope.scaling.original_context_length", s->yarn_orig_ctx);
     }
     if (s->n_expert > 0) {
         U32("expert_count", s->n_expert);

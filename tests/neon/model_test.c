@@ -13,7 +13,7 @@
  *   - same top-1, greedy continuation (32 tokens) identical unless it diverges where
  *     llama.cpp's own top-2 margin is below TU_QLOGIT_NEAR_TIE (F32: never);
  *   - NEON against scalar: F32 within 1e-3 (quantized: each against llama.cpp only);
- * then the synthetic qwen2 / qwen3 / llama3 / qwen3moe / mixtral test models of
+ * then the synthetic qwen2 / qwen3 / llama3 / qwen3moe / mixtral / gpt-oss test models of
  * tests/data/engine at F32 (check_syn), and the encoders tiny-bert / tiny-nomic-bert of
  * tests/data/encoder: llama.cpp's batch of three sequences, pooled (check_syn_encoder).
  * usage: model_test [SHARED_DIR] [full|quick] [REFS_DIR]
@@ -378,7 +378,7 @@ int main(int argc, char **argv)
      * one with scalar too in full mode; the mixtures of experts on every CPU model */
     static const char *const dense[] = { "tiny-qwen2", "tiny-qwen3", "tiny-llama3", "tiny-phi3", "tiny-gemma2",
                                          "tiny-gemma3", "tiny-phi3-longrope", "tiny-phi3-longrope-s" };
-    static const char *const moe[] = { "tiny-qwen3moe", "tiny-mixtral" };
+    static const char *const moe[] = { "tiny-qwen3moe", "tiny-mixtral", "tiny-gpt-oss" };
     if (full)
         for (size_t i = 0; i < sizeof dense / sizeof dense[0]; i++) check_syn(dir, dense[i], true);
     for (size_t i = 0; i < sizeof moe / sizeof moe[0]; i++) check_syn(dir, moe[i], full);

@@ -45,11 +45,15 @@ static inline bool tu_syn_contains(const char *s, size_t n, const char *sub)
 #ifndef TU_SYN_POST_NORM
 #define TU_SYN_POST_NORM 6.0
 #endif
+#ifndef TU_SYN_GPT_OSS_FFN_NORM
+#define TU_SYN_GPT_OSS_FFN_NORM 4.0
+#endif
 
 /* synth's F32 file -> the test model: every matrix (and expert stack) x 4, every bias
- * x 25, every *_norm.weight 1 + 0.5 u (post-norms 6 (1 + 0.5 u)) (u uniform in [-1, 1] from a hash of the name and
+ * x 25, every *_norm.weight 1 + 0.5 u (post-norms 6 (1 + 0.5 u), gpt-oss's FFN norm 4 (1 + 0.5 u)) (u uniform in [-1, 1] from a hash of the name and
  * index), rope_freqs.weight[i] = 1 + 0.3 ((7 i) mod 11), LongRoPE's rope_factors_long[i] =
- * 1 + 0.5 ((5 i) mod 13) and rope_factors_short[i] = 1 + 0.2 ((3 i) mod 7). 0, or -1 with a message. */
+ * 1 + 0.5 ((5 i) mod 13) and rope_factors_short[i] = 1 + 0.2 ((3 i) mod 7), attention sinks
+ * 3 u. 0, or -1 with a message. */
 static inline int tu_syn_rewrite(const char *in, const char *out, char *err, size_t err_len)
 {
     qfit_gguf *g = qfit_gguf_open(in, err, err_len);
@@ -57,6 +61,11 @@ static inline int tu_syn_rewrite(const char *in, const char *out, char *err, siz
     qfit_gguf_writer *w = qfit_gguf_writer_new();
     int rc = -1;
     if (!w || qfit_gguf_copy_all_kv(w, g) != 0) { snprintf(err, err_len, "cannot copy the metadata"); goto out; }
+    /* gpt-oss's post_attention_norm is its FFN's input norm: TU_SYN_GPT_OSS_FFN_NORM x,
+     * enough to put a share of the experts' gate and up values past their clamp at 7 */
+    char arch[32] = "";
+    qfit_gguf_get_string(g, "general.architecture", arch, sizeof arch);
+    const double post_norm = strcmp(arch, "gpt-oss") == 0 ? TU_SYN_GPT_OSS_FFN_NORM : TU_SYN_POST_NORM;
     const int64_t nt = qfit_gguf_n_tensors(g);
     for (int64_t i = 0; i < nt; i++) {
         const qfit_gguf_tensor *t = qfit_gguf_tensor_at(g, i);
@@ -82,11 +91,16 @@ static inline int tu_syn_rewrite(const char *in, const char *out, char *err, siz
         if (tu_syn_ends_with(nm, len, "_norm.weight")) {
             /* post-norms (Gemma) 6x: the layers' outputs then outweigh the scaled token
              * embedding, which the tied output would otherwise simply repeat */
-            const double post = tu_syn_contains(nm, len, ".post_") ? TU_SYN_POST_NORM : 1.0;
+            const double post = tu_syn_contains(nm, len, ".post_") ? post_norm : 1.0;
             for (int64_t j = 0; j < n; j++) {
                 const double u = (double)(tu_syn_mix64(h ^ (uint64_t)j) >> 11) / 9007199254740992.0 * 2.0 - 1.0;
                 x[j] = (float)(post * (1.0 + 0.5 * u));
             }
+        } else if (tu_syn_ends_with(nm, len, ".attn_sinks.weight")) {
+            /* attention sinks (gpt-oss): logits 3 u, as large as the scores, so that they
+             * take a visible share of each softmax */
+            for (int64_t j = 0; j < n; j++)
+                x[j] = (float)(3.0 * ((double)(tu_syn_mix64(h ^ (uint64_t)j) >> 11) / 9007199254740992.0 * 2.0 - 1.0));
         } else if (len == 17 && memcmp(nm, "rope_freqs.weight", 17) == 0) {
             for (int64_t j = 0; j < n; j++) x[j] = 1.0f + 0.3f * (float)((7 * j) % 11);
         } else if (len == 24 && memcmp(nm, "rope_factors_long.weight", 24) == 0) {
