@@ -843,6 +843,29 @@ Test(imatrix, target_plan_monotonic, .timeout = 600)
     qfit_gguf_close(g);
 }
 
+/* qfit imatrix's collection over one pass of n tokens on a synthetic shape (F32, seed 3):
+ * the statistics, and the model (*m) for the caller to free. */
+static qfit_imatrix *collect_synth(const char *shape, const int32_t *toks, int n, qfit_model **m)
+{
+    char err[256], file[80];
+    snprintf(file, sizeof file, "%s.gguf", shape);
+    *m = qfit_model_load(tu_synth(shape, QFIT_FTYPE_ALL_F32, 3, file), err, sizeof err);
+    cr_assert_not_null(*m, "%s", err);
+    qfit_context_params p = qfit_context_default_params();
+    p.n_ctx = 128;
+    p.n_threads = 2;
+    qfit_context *c = qfit_context_new(*m, &p, err, sizeof err);
+    cr_assert_not_null(c, "%s", err);
+    qfit_imatrix *im = qfit_imatrix_new();
+    cr_assert_not_null(im);
+    qfit_imatrix_collector co = { im, false, "" };
+    qfit_context_set_matmul_observer(c, qfit_imatrix_observe, &co);
+    cr_assert_eq(qfit_decode(c, toks, n, n - 1), 0, "%s", qfit_context_error(c));
+    cr_assert_str_empty(co.err);
+    qfit_context_free(c);
+    return im;
+}
+
 /* A mixture of experts (synth shape tiny-qwen3moe: 16 experts, 4 per token): the experts'
  * stacks get one statistic per expert (n_mat 16), every routed row counted for its expert
  * (llama-imatrix's MUL_MAT_ID), the router a plain one. Exact consequences: gate and up
@@ -853,25 +876,11 @@ Test(imatrix, target_plan_monotonic, .timeout = 600)
  * fewer than 16 rows per expert breaks one of them. */
 Test(imatrix, experts_statistics_per_expert, .timeout = 120)
 {
-    char err[256];
-    const char *model = tu_synth("tiny-qwen3moe", QFIT_FTYPE_ALL_F32, 3, "tiny-qwen3moe.gguf");
-    qfit_model *m = qfit_model_load(model, err, sizeof err);
-    cr_assert_not_null(m, "%s", err);
-    qfit_context_params p = qfit_context_default_params();
-    p.n_ctx = 128;
-    p.n_threads = 2;
-    qfit_context *c = qfit_context_new(m, &p, err, sizeof err);
-    cr_assert_not_null(c, "%s", err);
-    qfit_imatrix *im = qfit_imatrix_new();
-    cr_assert_not_null(im);
-    qfit_imatrix_collector co = { im, false, "" };
-    qfit_context_set_matmul_observer(c, qfit_imatrix_observe, &co);
     enum { N_TOK = 40 };
     int32_t toks[N_TOK];
     for (int i = 0; i < N_TOK; i++) toks[i] = 3 + (97 * i + 11) % 509;
-    cr_assert_eq(qfit_decode(c, toks, N_TOK, N_TOK - 1), 0, "%s", qfit_context_error(c));
-    cr_assert_str_empty(co.err);
-    qfit_context_set_matmul_observer(c, NULL, NULL);
+    qfit_model *m;
+    qfit_imatrix *im = collect_synth("tiny-qwen3moe", toks, N_TOK, &m);
     for (int il = 0; il < 4; il++) {
         char name[96];
         snprintf(name, sizeof name, "blk.%d.ffn_gate_inp.weight", il);
@@ -904,7 +913,6 @@ Test(imatrix, experts_statistics_per_expert, .timeout = 120)
         }
     }
     qfit_imatrix_free(im);
-    qfit_context_free(c);
     qfit_model_free(m);
 }
 
@@ -913,23 +921,10 @@ Test(imatrix, experts_statistics_per_expert, .timeout = 120)
  * the engine's views (attn_q, ffn_gate) would match no tensor when quantizing. */
 Test(imatrix, fused_matrices_keep_their_file_names, .timeout = 120)
 {
-    char err[256];
-    const char *model = tu_synth("tiny-phi3", QFIT_FTYPE_ALL_F32, 3, "tiny-phi3.gguf");
-    qfit_model *m = qfit_model_load(model, err, sizeof err);
-    cr_assert_not_null(m, "%s", err);
-    qfit_context_params p = qfit_context_default_params();
-    p.n_ctx = 64;
-    p.n_threads = 2;
-    qfit_context *c = qfit_context_new(m, &p, err, sizeof err);
-    cr_assert_not_null(c, "%s", err);
-    qfit_imatrix *im = qfit_imatrix_new();
-    cr_assert_not_null(im);
-    qfit_imatrix_collector co = { im, false, "" };
-    qfit_context_set_matmul_observer(c, qfit_imatrix_observe, &co);
     int32_t toks[32];
     for (int i = 0; i < 32; i++) toks[i] = 3 + (31 * i + 7) % 500;
-    cr_assert_eq(qfit_decode(c, toks, 32, 31), 0, "%s", qfit_context_error(c));
-    cr_assert_str_empty(co.err);
+    qfit_model *m;
+    qfit_imatrix *im = collect_synth("tiny-phi3", toks, 32, &m);
     const qfit_gguf *g = qfit_model_gguf(m);
     static const char *const have[] = { "attn_qkv", "attn_output", "ffn_up", "ffn_down" };
     static const char *const not_have[] = { "attn_q", "attn_k", "attn_v", "ffn_gate" };
@@ -946,6 +941,5 @@ Test(imatrix, fused_matrices_keep_their_file_names, .timeout = 120)
         }
     }
     qfit_imatrix_free(im);
-    qfit_context_free(c);
     qfit_model_free(m);
 }
