@@ -12,6 +12,7 @@
 #include "qfit/gguf.h"
 #include "qfit/model.h"
 #include "qfit/quant.h"
+#include "qfit/quantize.h"
 #include "qfit/sample.h"
 #include "util/refparse.h"
 #include "util/testutil.h"
@@ -546,4 +547,114 @@ Test(model, arch_registry)
     cr_expect_eq(qfit_arch_find("llama")->experts, QFIT_EXPERTS_OPTIONAL);
     cr_expect_eq(qfit_arch_find("qwen3")->experts, QFIT_EXPERTS_NONE);
     cr_expect_str_eq(qfit_arch_name(QFIT_ARCH_QWEN3), "qwen3");
+}
+
+/* the recipe of every layer of a synthetic model's hyperparameters */
+static void recipes_of(const char *shape, qfit_hparams *hp, qfit_layer_recipe *r, int max_layers)
+{
+    char name[64], err[256];
+    snprintf(name, sizeof name, "%s.gguf", shape);
+    const char *path = tu_synth(shape, QFIT_FTYPE_ALL_F32, 1, name);
+    qfit_gguf *g = qfit_gguf_open(path, err, sizeof err);
+    cr_assert_not_null(g, "%s: %s", shape, err);
+    cr_assert_eq(qfit_hparams_from_gguf(g, hp, err, sizeof err), 0, "%s: %s", shape, err);
+    qfit_gguf_close(g);
+    cr_assert_leq(hp->n_layer, max_layers, "%s", shape);
+    for (int il = 0; il < hp->n_layer; il++) r[il] = qfit_layer_recipe_of(hp, il);
+}
+
+/* What the forward pass composes for each layer comes from the architecture's
+ * descriptor and its hyperparameters: norm placement, which layers slide and with
+ * which RoPE table, soft-capping, sinks, dense or expert FFN, activation, gating. */
+Test(model, layer_recipes_follow_the_descriptor, .timeout = 120)
+{
+    qfit_hparams hp;
+    qfit_layer_recipe r[64];
+
+    recipes_of("tiny-llama3", &hp, r, 64);
+    for (int il = 0; il < hp.n_layer; il++)
+        cr_expect(r[il].block == QFIT_BLOCK_PRE_NORM && r[il].causal && r[il].window == 0 && r[il].rope &&
+                  !r[il].rope_local && r[il].softcap == 0 && !r[il].sinks && r[il].ffn == QFIT_FFN_DENSE &&
+                  r[il].act == QFIT_FFN_SWIGLU, "llama layer %d", il);
+
+    recipes_of("tiny-gemma2", &hp, r, 64);
+    for (int il = 0; il < hp.n_layer; il++) {
+        cr_expect_eq(r[il].block, QFIT_BLOCK_SANDWICH, "gemma2 layer %d: post-norms", il);
+        cr_expect_eq(r[il].window, il % 2 == 0 ? hp.n_swa : 0, "gemma2 layer %d: even layers slide", il);
+        cr_expect(!r[il].rope_local, "gemma2 layer %d: one RoPE table", il);
+        cr_expect_float_eq(r[il].softcap, hp.attn_softcap, 0);
+        cr_expect_eq(r[il].act, QFIT_FFN_GEGLU);
+    }
+    cr_expect_gt(hp.attn_softcap, 0.0f);
+
+    recipes_of("tiny-gemma3", &hp, r, 64);
+    cr_assert_eq(hp.n_layer, 6);
+    for (int il = 0; il < hp.n_layer; il++) {
+        const bool global = il % 6 == 5;
+        cr_expect_eq(r[il].window, global ? 0 : 32, "gemma3 layer %d: five sliding layers for one global", il);
+        cr_expect_eq(r[il].rope_local, !global, "gemma3 layer %d: local layers' own RoPE table", il);
+        cr_expect(r[il].softcap == 0 && r[il].block == QFIT_BLOCK_SANDWICH, "gemma3 layer %d", il);
+    }
+
+    recipes_of("tiny-gpt-oss", &hp, r, 64);
+    for (int il = 0; il < hp.n_layer; il++)
+        cr_expect(r[il].sinks && r[il].ffn == QFIT_FFN_EXPERTS && r[il].act == QFIT_FFN_SWIGLU_OAI &&
+                  r[il].gating == QFIT_MOE_GATING_SOFTMAX_WEIGHT && r[il].window == (il % 2 == 0 ? hp.n_swa : 0) &&
+                  r[il].block == QFIT_BLOCK_PRE_NORM, "gpt-oss layer %d", il);
+
+    recipes_of("tiny-qwen3moe", &hp, r, 64);
+    for (int il = 0; il < hp.n_layer; il++)
+        cr_expect(r[il].ffn == QFIT_FFN_EXPERTS && r[il].gating == QFIT_MOE_GATING_SOFTMAX && r[il].window == 0,
+                  "qwen3moe layer %d", il);
+
+    recipes_of("tiny-bert", &hp, r, 64);
+    for (int il = 0; il < hp.n_layer; il++)
+        cr_expect(r[il].block == QFIT_BLOCK_POST_NORM && !r[il].causal && !r[il].rope && r[il].act == QFIT_FFN_GELU,
+                  "bert layer %d: post-norm, bidirectional, absolute positions, GELU", il);
+    recipes_of("tiny-nomic-bert", &hp, r, 64);
+    for (int il = 0; il < hp.n_layer; il++)
+        cr_expect(r[il].block == QFIT_BLOCK_POST_NORM && !r[il].causal && r[il].rope && r[il].act == QFIT_FFN_SWIGLU,
+                  "nomic-bert layer %d: post-norm, bidirectional, RoPE, SwiGLU", il);
+}
+
+/* resident memory of this process (VmRSS, bytes); 0 when /proc cannot say */
+static uint64_t vm_rss(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return 0;
+    char line[256];
+    unsigned long long kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %llu kB", &kb) == 1) break;
+    fclose(f);
+    return (uint64_t)kb * 1024;
+}
+
+/* A token reads only its experts; loading maps them all in, so the resident memory is
+ * what the planner counts from the first token on (not creeping up as routing reaches
+ * new experts, each first use a page-fault stall). */
+Test(model, experts_resident_after_load, .timeout = 120)
+{
+    char err[256];
+    const char *path = tu_synth("tiny-qwen3moe", QFIT_FTYPE_MOSTLY_Q8_0, 1, "tiny-qwen3moe-rss.gguf");
+    qfit_gguf *g = qfit_gguf_open(path, err, sizeof err);
+    cr_assert_not_null(g, "%s", err);
+    uint64_t expert_bytes = 0;
+    for (int64_t i = 0; i < qfit_gguf_n_tensors(g); i++) {
+        const qfit_gguf_tensor *t = qfit_gguf_tensor_at(g, i);
+        static const char suffix[] = "_exps.weight";
+        const size_t n = sizeof suffix - 1;
+        if (t->name.len >= n && !memcmp(t->name.data + t->name.len - n, suffix, n)) expert_bytes += t->nbytes;
+    }
+    qfit_gguf_close(g);
+    cr_assert_gt(expert_bytes, 4u << 20, "the test needs experts well above the noise: %llu bytes",
+                 (unsigned long long)expert_bytes);
+    const uint64_t before = vm_rss();
+    if (!before) cr_skip_test("no /proc/self/status");
+    qfit_model *m = qfit_model_load(path, err, sizeof err);
+    cr_assert_not_null(m, "%s", err);
+    const uint64_t grown = vm_rss() - before;
+    cr_expect_geq(grown, expert_bytes, "resident memory grew %llu bytes at load, experts are %llu",
+                  (unsigned long long)grown, (unsigned long long)expert_bytes);
+    qfit_model_free(m);
 }

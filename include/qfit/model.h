@@ -199,6 +199,8 @@ typedef struct {
                                   (0: every layer): Gemma 2: 2, Gemma 3: 6 */
     float     rope_freq_base_swa;
     float     rope_freq_scale_swa;
+    bool      swa_rope;        /* the sliding layers rotate with a table of their own (their base
+                                  or scale differs from the global layers'); set by the reader */
     /* LongRoPE (Phi-3 128K, llama.cpp's get_rope_factors) uses rope_attn_factor and
      * n_ctx_orig above: with rope_factors_long/short tensors, a context longer than
      * n_ctx_orig divides the angles by the long factors, a shorter one by the short. */
@@ -209,6 +211,48 @@ typedef struct {
 
 /* Whether layer il attends over a sliding window (n_swa > 0 and il matches swa_pattern). */
 bool qfit_layer_is_swa(const qfit_hparams *hp, int il);
+
+/* Where a block's norms sit around it (a block: the attention, or the FFN). */
+typedef enum {
+    QFIT_BLOCK_PRE_NORM = 0,   /* x = x + block(norm(x)): the decoders */
+    QFIT_BLOCK_SANDWICH = 1,   /* x = x + norm(block(norm(x))): Gemma 2/3 (post_attention_norm,
+                                  post_ffw_norm) */
+    QFIT_BLOCK_POST_NORM = 2,  /* x = norm(x + block(x)): the BERT encoders (LayerNorm with bias) */
+} qfit_block_norm;
+
+/* The FFN of a layer. */
+typedef enum {
+    QFIT_FFN_DENSE = 0,        /* gate/up/down (or up/down with an ungated activation) of n_ff rows */
+    QFIT_FFN_EXPERTS = 1,      /* a router and n_expert experts of n_ff_exp rows, n_expert_used per token */
+} qfit_ffn_kind;
+
+/* The recipe of one layer: the operations the forward pass composes for it, and what
+ * the sizing functions (KV cells, RoPE tables, expert buffers) count for it. Resolved
+ * by qfit_layer_recipe_of from the architecture's descriptor (qfit_arch_info: norms,
+ * activation, gating, positions) and the hyperparameters its hook set (window and
+ * which layers slide, soft-capping, sinks, experts); the engine resolves every layer
+ * once when a model loads, the planner from a catalog entry or GGUF metadata. The
+ * presence of optional tensors (Q/K/V biases, Q/K norms where optional) is not part of
+ * it: an op adds a bias the file has. */
+typedef struct {
+    qfit_block_norm block;     /* both blocks' norm placement */
+    /* attention */
+    bool  causal;              /* false: every position of the sequence (encoders) */
+    int   window;              /* > 0: a sliding-window layer over the last `window` positions
+                                  (hp->n_swa); 0: every earlier position */
+    bool  rope;                /* Q and K rotated (false: absolute position embeddings) */
+    bool  rope_local;          /* with the sliding layers' own table (hp->swa_rope) */
+    float softcap;             /* > 0: scores become cap * tanh(score / cap) */
+    bool  sinks;               /* one sink logit per head in every softmax's denominator */
+    /* FFN */
+    qfit_ffn_kind ffn;
+    qfit_ffn_act  act;         /* the dense FFN's or each expert's activation */
+    qfit_moe_gating gating;    /* QFIT_FFN_EXPERTS: how the router's logits weight the experts */
+} qfit_layer_recipe;
+
+/* Layer il's recipe (il in [0, hp->n_layer); hp from qfit_hparams_from_gguf or a
+ * planner's facts). Pure; thread-safe. */
+qfit_layer_recipe qfit_layer_recipe_of(const qfit_hparams *hp, int il);
 
 /* Fill hp from a GGUF's metadata. 0 on success, -1 with a message in err. */
 int  qfit_hparams_from_gguf(const qfit_gguf *g, qfit_hparams *hp, char *err, size_t err_len);

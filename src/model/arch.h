@@ -8,7 +8,10 @@
  * it has an output head), extra hyperparameters read after
  * the common ones, and its per-layer tensors (name suffix, the field of qfit_layer_w
  * it binds, its shape in terms of the hyperparameters, and whether it is required).
- * The loader binds exactly the listed tensors; the forward pass follows the flags. */
+ * The loader binds exactly the listed tensors. From the descriptor and the hyperparameters
+ * its hook sets, qfit_layer_recipe_of (hparams.c) resolves each layer's recipe, which the
+ * forward pass (backend_cpu.c, attn.c, encoder_cpu.c) composes and the sizing functions
+ * count; the loader checks that every step of a recipe has its tensors. */
 #ifndef QFIT_MODEL_ARCH_H
 #define QFIT_MODEL_ARCH_H
 

@@ -500,9 +500,10 @@ static void attention_run1(qfit_context *c, int il, int n)
     J.n = n;
     J.n_split = 1;
     J.scale = hp->attn_scale;
-    J.softcap = hp->attn_softcap;
-    J.swa = qfit_layer_is_swa(hp, il) ? hp->n_swa : 0;
-    J.sinks = c->model->layers[il].attn_sinks.data;
+    const qfit_layer_recipe *R = &c->model->recipes[il];
+    J.softcap = R->softcap;
+    J.swa = R->window;
+    J.sinks = R->sinks ? c->model->layers[il].attn_sinks.data : NULL;
     J.K = c->rk;
     switch (c->kv.type_k) {
     case QFIT_TYPE_F32: case QFIT_TYPE_F16: J.qtype = QFIT_TYPE_F32; break;

@@ -47,7 +47,6 @@ enum { POST_NONE = 0, POST_ADD_X, POST_SWIGLU };
 typedef struct {
     qfit_context *c;
     int n;            /* activation rows (tokens) */
-    int il;
     /* norm + quantize: rows of src (stride src_ld floats, k wide), optional norm weight */
     const float *src;
     int64_t src_ld;
@@ -62,6 +61,7 @@ typedef struct {
     float *y[3];
     int64_t ldy[3];
     int post;
+    qfit_ffn_act act;    /* POST_SWIGLU: the layer's gated activation */
     float *add_dst;      /* POST_ADD_X: dst[j][i] += y[0][j][i] (+ add_bias[i]) */
     int64_t add_ld;
     const float *add_bias;
@@ -98,12 +98,12 @@ static void chunk_norm_quant(void *arg, int chunk, int ith)
     }
 }
 
-/* g = act(g) * u: the architecture's gated activation (SwiGLU, GeGLU or gpt-oss's
+/* g = act(g) * u: a layer's gated activation (its recipe's: SwiGLU, GeGLU or gpt-oss's
  * clamped SwiGLU) */
-static inline void swiglu_rows(const qfit_context *c, float *g, const float *u, int64_t n)
+static inline void swiglu_rows(const qfit_context *c, qfit_ffn_act act, float *g, const float *u, int64_t n)
 {
     const qfit_hparams *hp = &c->model->hp;
-    switch (hp->ffn_act) {
+    switch (act) {
     case QFIT_FFN_GEGLU: c->rk->geglu(g, u, n); break;
     case QFIT_FFN_SWIGLU_OAI: c->rk->swiglu_oai(g, u, n, hp->swiglu_alpha, hp->swiglu_limit); break;
     default: c->rk->swiglu(g, u, n); break;
@@ -152,7 +152,7 @@ static void chunk_matmul(void *arg, int chunk, int ith)
                       op->ldy[1]) != 0)
             atomic_store(&op->c->kernel_failed, true);
         for (int j = 0; j < op->n; j++)
-            swiglu_rows(op->c, op->y[0] + j * op->ldy[0] + i0, op->y[1] + j * op->ldy[1] + i0, i1 - i0);
+            swiglu_rows(op->c, op->act, op->y[0] + j * op->ldy[0] + i0, op->y[1] + j * op->ldy[1] + i0, i1 - i0);
     } else if (op->post == POST_ADD_X) {
         for (int j = 0; j < op->n; j++) {
             float *d = op->add_dst + j * op->add_ld;
@@ -183,14 +183,16 @@ static void quantize_input(qfit_context *c, const float *src, int64_t src_ld, in
 }
 
 /* Y_i = W_i · A for weights sharing the input currently quantized in c->aq.
- * POST_SWIGLU: w[0] = gate, w[1] = up (same rows), y[0] = silu(gate) * up.
+ * POST_SWIGLU: w[0] = gate, w[1] = up (same rows), y[0] = act(gate) * up.
  * POST_ADD_X: add_dst += y[0] + add_bias (NULL: no bias). */
-static void matmul_group(qfit_context *c, int n, int nw, const qfit_wt *const *w, float *const *y,
-                         const int64_t *ldy, int post, float *add_dst, int64_t add_ld, const float *add_bias)
+static void matmul_group_act(qfit_context *c, int n, int nw, const qfit_wt *const *w, float *const *y,
+                             const int64_t *ldy, int post, qfit_ffn_act act, float *add_dst, int64_t add_ld,
+                             const float *add_bias)
 {
     cpu_op op;
     memset(&op, 0, sizeof op);
     op.c = c;
+    op.act = act;
     op.n = n;
     op.nw = nw;
     int64_t rows = 0;
@@ -219,6 +221,13 @@ static void matmul_group(qfit_context *c, int n, int nw, const qfit_wt *const *w
         op.chunk_end[i] = total;
     }
     qfit_threadpool_run_chunks(c->tp, chunk_matmul, &op, (int)total);
+}
+
+/* matmul_group_act without a gated activation (POST_NONE, POST_ADD_X) */
+static void matmul_group(qfit_context *c, int n, int nw, const qfit_wt *const *w, float *const *y,
+                         const int64_t *ldy, int post, float *add_dst, int64_t add_ld, const float *add_bias)
+{
+    matmul_group_act(c, n, nw, w, y, ldy, post, QFIT_FFN_SWIGLU, add_dst, add_ld, add_bias);
 }
 
 /* ---------------------------------------------------------------- embed */
@@ -368,7 +377,7 @@ static void cpu_attention(qfit_context *c, int il, int n)
     const qfit_wt *w1[1] = { &L->wo };
     float *y1[1] = { c->xn };
     const int64_t l1[1] = { E };
-    if (L->attn_post_norm.data) {
+    if (c->model->recipes[il].block == QFIT_BLOCK_SANDWICH) {
         matmul_group(c, n, 1, w1, y1, l1, POST_NONE, NULL, 0, NULL);
         post_norm_add(c, c->xn, L->attn_post_norm.data, n);
     } else {
@@ -397,12 +406,12 @@ static void softmax_row(float *p, int n)
     for (int e = 0; e < n; e++) p[e] *= inv;
 }
 
-static void moe_route(qfit_context *c, int il, int n)
+static void moe_route(qfit_context *c, int il, qfit_moe_gating gating, int n)
 {
     const qfit_hparams *hp = &c->model->hp;
     const float *bias = c->model->layers[il].b_router.data;
     const int ne = hp->n_expert, nu = hp->n_expert_used;
-    const bool weight_softmax = hp->moe_gating == QFIT_MOE_GATING_SOFTMAX_WEIGHT;
+    const bool weight_softmax = gating == QFIT_MOE_GATING_SOFTMAX_WEIGHT;
     for (int e = 0; e <= ne; e++) c->moe_first[e] = 0;
     for (int j = 0; j < n; j++) {
         float *p = c->moe_prob + (size_t)j * ne;
@@ -447,6 +456,7 @@ typedef struct {
     float *y, *y2;
     int64_t ldy;
     size_t a_stride;
+    qfit_ffn_act gated;                    /* with w2: the experts' activation */
     int n_act;
     int32_t act[QFIT_MAX_EXPERTS];         /* experts with at least one pair */
     int64_t chunk_end[QFIT_MAX_EXPERTS];   /* act[i] owns chunks [chunk_end[i-1], chunk_end[i]) */
@@ -489,15 +499,16 @@ static void chunk_moe_matmul(void *arg, int chunk, int ith)
                   op->w2->row_bytes, i0, i1, a, op->a_stride, np, y2, op->ldy) != 0)
         atomic_store(&c->kernel_failed, true);
     add_expert_bias(op->b2, e, y2, op->ldy, np, i0, i1);
-    for (int j = 0; j < np; j++) swiglu_rows(c, y + j * op->ldy + i0, y2 + j * op->ldy + i0, i1 - i0);
+    for (int j = 0; j < np; j++) swiglu_rows(c, op->gated, y + j * op->ldy + i0, y2 + j * op->ldy + i0, i1 - i0);
 }
 
 static void moe_matmul(qfit_context *c, const qfit_wt *w, const qfit_wt *b, const qfit_wt *w2, const qfit_wt *b2,
-                       float *y, float *y2, int64_t ldy, int n_pairs)
+                       qfit_ffn_act gated, float *y, float *y2, int64_t ldy, int n_pairs)
 {
     moe_mm_op opv, *op = &opv;
     memset(op, 0, sizeof *op);
     op->c = c;
+    op->gated = gated;
     op->w = w;
     op->w2 = w2;
     op->b = b;
@@ -553,6 +564,7 @@ static void cpu_moe_ffn(qfit_context *c, int il, int n)
 {
     const qfit_hparams *hp = &c->model->hp;
     const qfit_layer_w *L = &c->model->layers[il];
+    const qfit_layer_recipe *R = &c->model->recipes[il];
     const int64_t E = hp->n_embd, F = hp->n_ff_exp;
     const int nu = hp->n_expert_used, n_pairs = n * nu;
 
@@ -563,7 +575,7 @@ static void cpu_moe_ffn(qfit_context *c, int il, int n)
     float *yr[1] = { c->moe_prob };
     const int64_t lr[1] = { hp->n_expert };
     matmul_group(c, n, 1, wr, yr, lr, POST_NONE, NULL, 0, NULL);
-    moe_route(c, il, n);
+    moe_route(c, il, R->gating, n);
 
     /* gate and up of each chosen expert, over the pairs routed to it */
     if (c->mm_observer)
@@ -575,12 +587,13 @@ static void cpu_moe_ffn(qfit_context *c, int il, int n)
         }
     moe_gather(c, L->w_gate_exps.type, E, n_pairs);
     if (qfit_vec_dot_type(L->w_gate_exps.type) == qfit_vec_dot_type(L->w_up_exps.type)) {
-        moe_matmul(c, &L->w_gate_exps, &L->b_gate_exps, &L->w_up_exps, &L->b_up_exps, c->gate, c->up, F, n_pairs);
+        moe_matmul(c, &L->w_gate_exps, &L->b_gate_exps, &L->w_up_exps, &L->b_up_exps, R->act, c->gate, c->up, F,
+                   n_pairs);
     } else {
-        moe_matmul(c, &L->w_gate_exps, &L->b_gate_exps, NULL, NULL, c->gate, NULL, F, n_pairs);
+        moe_matmul(c, &L->w_gate_exps, &L->b_gate_exps, NULL, NULL, R->act, c->gate, NULL, F, n_pairs);
         moe_gather(c, L->w_up_exps.type, E, n_pairs);
-        moe_matmul(c, &L->w_up_exps, &L->b_up_exps, NULL, NULL, c->up, NULL, F, n_pairs);
-        for (int64_t i = 0; i < n_pairs; i++) swiglu_rows(c, c->gate + i * F, c->up + i * F, F);
+        moe_matmul(c, &L->w_up_exps, &L->b_up_exps, NULL, NULL, R->act, c->up, NULL, F, n_pairs);
+        for (int64_t i = 0; i < n_pairs; i++) swiglu_rows(c, R->act, c->gate + i * F, c->up + i * F, F);
     }
     /* down, into one output row per pair */
     if (c->mm_observer)
@@ -589,7 +602,7 @@ static void cpu_moe_ffn(qfit_context *c, int il, int n)
                 observe_mat(c, il, "ffn_down_exps.weight", e, hp->n_expert, c->gate + (size_t)c->moe_first[e] * F,
                             c->moe_first[e + 1] - c->moe_first[e], F, F);
     quantize_input(c, c->gate, F, F, n_pairs, NULL, L->w_down_exps.type);
-    moe_matmul(c, &L->w_down_exps, &L->b_down_exps, NULL, NULL, c->moe_out, NULL, E, n_pairs);
+    moe_matmul(c, &L->w_down_exps, &L->b_down_exps, NULL, NULL, R->act, c->moe_out, NULL, E, n_pairs);
 
     /* the weighted sum, in choice order, added to the residual stream */
     for (int j = 0; j < n; j++) {
@@ -610,7 +623,8 @@ static void cpu_ffn(qfit_context *c, int il, int n)
 {
     const qfit_hparams *hp = &c->model->hp;
     const qfit_layer_w *L = &c->model->layers[il];
-    if (L->w_router.data) { cpu_moe_ffn(c, il, n); return; }
+    const qfit_layer_recipe *R = &c->model->recipes[il];
+    if (R->ffn == QFIT_FFN_EXPERTS) { cpu_moe_ffn(c, il, n); return; }
     const int64_t E = hp->n_embd, F = hp->n_ff;
     quantize_input(c, c->x, E, E, n, L->ffn_norm.data, L->w_gate.type);
     if (!L->w_gate_up.data) observe(c, il, "ffn_gate.weight", c->xn, n, E, E);
@@ -619,7 +633,7 @@ static void cpu_ffn(qfit_context *c, int il, int n)
         const qfit_wt *w[2] = { &L->w_gate, &L->w_up };
         float *y[2] = { c->gate, c->up };
         const int64_t l[2] = { F, F };
-        matmul_group(c, n, 2, w, y, l, POST_SWIGLU, NULL, 0, NULL);
+        matmul_group_act(c, n, 2, w, y, l, POST_SWIGLU, R->act, NULL, 0, NULL);
     } else {
         /* gate and up need differently quantized inputs: two passes */
         const qfit_wt *wg[1] = { &L->w_gate }, *wu[1] = { &L->w_up };
@@ -628,14 +642,14 @@ static void cpu_ffn(qfit_context *c, int il, int n)
         matmul_group(c, n, 1, wg, yg, l, POST_NONE, NULL, 0, NULL);
         quantize_input(c, c->xn, E, E, n, NULL, L->w_up.type);
         matmul_group(c, n, 1, wu, yu, l, POST_NONE, NULL, 0, NULL);
-        for (int64_t j = 0; j < n; j++) swiglu_rows(c, c->gate + j * F, c->up + j * F, F);
+        for (int64_t j = 0; j < n; j++) swiglu_rows(c, R->act, c->gate + j * F, c->up + j * F, F);
     }
     observe(c, il, "ffn_down.weight", c->gate, n, F, F);
     quantize_input(c, c->gate, F, F, n, NULL, L->w_down.type);
     const qfit_wt *w1[1] = { &L->w_down };
     float *y1[1] = { c->xn };
     const int64_t l1[1] = { E };
-    if (L->ffn_post_norm.data) {
+    if (R->block == QFIT_BLOCK_SANDWICH) {
         matmul_group(c, n, 1, w1, y1, l1, POST_NONE, NULL, 0, NULL);
         post_norm_add(c, c->xn, L->ffn_post_norm.data, n);
     } else {

@@ -341,7 +341,8 @@ qfit_context *qfit_context_new(const qfit_model *m, const qfit_context_params *p
     qfit_context *c = calloc(1, sizeof *c);
     if (!c) { snprintf(err, err_len, "out of memory"); return NULL; }
     c->model = m;
-    c->backend = qfit_arch_desc_of(hp->arch)->info.post_norm ? &qfit_backend_cpu_encoder : &qfit_backend_cpu;
+    /* the post-norm layer (encoders) has a backend of its own */
+    c->backend = m->recipes[0].block == QFIT_BLOCK_POST_NORM ? &qfit_backend_cpu_encoder : &qfit_backend_cpu;
     c->n_ctx = p.n_ctx;
     c->n_batch = p.n_batch;
     c->n_seq = p.n_seq;
@@ -377,7 +378,7 @@ qfit_context *qfit_context_new(const qfit_model *m, const qfit_context_params *p
     size_t n_cells = 0;
     for (int il = 0; il < hp->n_layer; il++) {
         kv->layer_cell0[il] = n_cells;
-        kv->layer_cells[il] = qfit_layer_is_swa(hp, il) ? kv->swa_cells : p.n_ctx;
+        kv->layer_cells[il] = m->recipes[il].window > 0 ? kv->swa_cells : p.n_ctx;
         n_cells += (size_t)kv->layer_cells[il] * (size_t)p.n_seq;
     }
     const size_t k_bytes = n_cells * kv->row_k;
@@ -404,7 +405,7 @@ qfit_context *qfit_context_new(const qfit_model *m, const qfit_context_params *p
     CARVE(x, L.x); CARVE(xn, L.xn); CARVE(q, L.q); CARVE(k, L.k); CARVE(v, L.v);
     CARVE(att, L.att); CARVE(gate, L.gate); CARVE(up, L.up); CARVE(aq, L.aq);
     CARVE(logits, L.logits);
-    if (qfit_rope_swa_table(hp)) {   /* local layers' own table (Gemma 3) */
+    if (hp->swa_rope) {   /* local layers' own table (Gemma 3) */
         CARVE(rope_cos, L.rope / 4); CARVE(rope_sin, L.rope / 4);
         CARVE(rope_cos_swa, L.rope / 4); CARVE(rope_sin_swa, L.rope / 4);
     } else {
@@ -699,8 +700,8 @@ static void chunk_shift(void *arg, int il, int ith)
     cs0 += (size_t)op->n_discard * half;
     sn0 += (size_t)op->n_discard * half;
     /* a rotation: without the magnitude a YaRN table carries (its Q and K have it once) */
-    const bool swa = c->rope_cos_swa && qfit_layer_is_swa(hp, il);
-    const float inv = 1.0f / rope_mscale(hp, swa ? hp->rope_freq_scale_swa : hp->rope_freq_scale);
+    const bool local = c->model->recipes[il].rope_local;
+    const float inv = 1.0f / rope_mscale(hp, local ? hp->rope_freq_scale_swa : hp->rope_freq_scale);
     float cs[512], sn[512];
     for (int i = 0; i < half; i++) {
         cs[i] = inv == 1.0f ? cs0[i] : cs0[i] * inv;

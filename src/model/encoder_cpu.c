@@ -76,7 +76,7 @@ static void chunk_rows(void *arg, int chunk, int ith)
             norm_row(kind, x, L->attn_out_norm.data, L->attn_out_norm_b.data, E, hp->norm_eps);
             break;
         case STEP_FFN_ACT:
-            if (ai->ffn_act == QFIT_FFN_GELU) {
+            if (c->model->recipes[op->il].act == QFIT_FFN_GELU) {
                 float *u = c->up + j * F;
                 if (L->b_up.data) { const float *b = L->b_up.data; for (int64_t i = 0; i < F; i++) u[i] += b[i]; }
                 c->rk->gelu(u, F);   /* ggml's CPU GELU (qfit_row_kernels.gelu) */
@@ -140,7 +140,7 @@ static void enc_ffn(qfit_context *c, int il, int n)
     const qfit_hparams *hp = &c->model->hp;
     const qfit_layer_w *L = &c->model->layers[il];
     const int64_t E = hp->n_embd, F = hp->n_ff;
-    const bool gelu = qfit_arch_desc_of(hp->arch)->info.ffn_act == QFIT_FFN_GELU;
+    const bool gelu = c->model->recipes[il].act == QFIT_FFN_GELU;
     float *h = gelu ? c->up : c->gate;   /* the activated rows, the down projection's input */
     if (!gelu) qfit_cpu_matmul(c, il, "ffn_gate.weight", &L->w_gate, c->x, E, n, c->gate, F);
     qfit_cpu_matmul(c, il, "ffn_up.weight", &L->w_up, c->x, E, n, c->up, F);

@@ -192,6 +192,8 @@ int qfit_hparams_from_gguf(const qfit_gguf *g, qfit_hparams *hp, char *err, size
     hp->rope_freq_scale_swa = hp->rope_freq_scale;
     if (desc->hparams && desc->hparams(g, hp, err, err_len) != 0) return -1;
     if (hp->n_swa < 0 || hp->swa_pattern < 0) FAIL("sliding window %d / pattern %d out of range", hp->n_swa, hp->swa_pattern);
+    hp->swa_rope = hp->n_swa > 0 && (hp->rope_freq_base_swa != hp->rope_freq_base ||
+                                     hp->rope_freq_scale_swa != hp->rope_freq_scale);
     return 0;
 }
 
@@ -199,6 +201,24 @@ bool qfit_layer_is_swa(const qfit_hparams *hp, int il)
 {
     if (!hp || hp->n_swa <= 0) return false;
     return hp->swa_pattern == 0 || il % hp->swa_pattern < hp->swa_pattern - 1;
+}
+
+qfit_layer_recipe qfit_layer_recipe_of(const qfit_hparams *hp, int il)
+{
+    const qfit_arch_info *ai = &qfit_arch_desc_of(hp->arch)->info;
+    qfit_layer_recipe r;
+    memset(&r, 0, sizeof r);
+    r.block = ai->post_norm ? QFIT_BLOCK_POST_NORM : hp->sandwich_norms ? QFIT_BLOCK_SANDWICH : QFIT_BLOCK_PRE_NORM;
+    r.causal = !hp->non_causal;
+    r.window = qfit_layer_is_swa(hp, il) ? hp->n_swa : 0;
+    r.rope = ai->pos == QFIT_POS_ROPE;
+    r.rope_local = r.rope && r.window > 0 && hp->swa_rope;
+    r.softcap = hp->attn_softcap;
+    r.sinks = hp->attn_sinks;
+    r.ffn = hp->n_expert > 0 ? QFIT_FFN_EXPERTS : QFIT_FFN_DENSE;
+    r.act = hp->ffn_act;
+    r.gating = hp->moe_gating;
+    return r;
 }
 
 /* ---------------------------------------------------------------- sizing */
@@ -231,7 +251,7 @@ size_t qfit_kv_cache_bytes_ctx(const qfit_hparams *hp, int n_ctx, int n_batch, i
     if (!per_layer) return 0;
     const size_t swa = (size_t)qfit_kv_swa_cells(hp, n_ctx, n_batch);
     size_t cells = 0;
-    for (int il = 0; il < hp->n_layer; il++) cells += qfit_layer_is_swa(hp, il) ? swa : (size_t)n_ctx;
+    for (int il = 0; il < hp->n_layer; il++) cells += qfit_layer_recipe_of(hp, il).window > 0 ? swa : (size_t)n_ctx;
     return cells * (size_t)n_seq * per_layer;
 }
 
@@ -266,7 +286,7 @@ void qfit_compute_buffer_parts(const qfit_hparams *hp, int n_ctx, int n_batch, b
     const bool embd_only = qfit_arch_desc_of(hp->arch)->info.embd_only;   /* an encoder: no logits */
     L->logits = align64(nb * (size_t)(hp->n_vocab > hp->n_embd && !embd_only ? hp->n_vocab : hp->n_embd) * f);
     /* cos and sin; sliding layers with another RoPE have their own pair (Gemma 3) */
-    L->rope = (qfit_rope_swa_table(hp) ? 4 : 2) * align64((size_t)n_ctx * (size_t)(hp->n_rot / 2) * f);
+    L->rope = (hp->swa_rope ? 4 : 2) * align64((size_t)n_ctx * (size_t)(hp->n_rot / 2) * f);
     /* per thread: the query head in the K cache's vec-dot type (<= 4 B/elt),
      * the V accumulator, one dequantized V head and a flash-attention tile of scores */
     L->scratch_stride = align64((size_t)hp->head_dim_k * f + 64) + 2 * align64((size_t)hp->head_dim_v * f) +

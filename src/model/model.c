@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -123,6 +124,48 @@ static int bind(const qfit_model *m, const char *name, int64_t ne0, int64_t ne1,
     return 1;
 }
 
+/* Map every page of w's data into the process (its mapping is the GGUF file's): with
+ * MADV_POPULATE_READ where the kernel has it (Linux 5.14), else by reading one byte a
+ * page. Advice only: a refusal leaves the pages to be faulted in on first use. */
+static void populate(const qfit_wt *w)
+{
+    if (!w->data) return;
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t a = (uintptr_t)w->data & ~(uintptr_t)(page - 1);
+    const size_t len = (size_t)((uintptr_t)w->data - a) + w->expert_bytes * (size_t)w->ne2;
+#ifdef MADV_POPULATE_READ
+    if (madvise((void *)a, len, MADV_POPULATE_READ) == 0) return;
+#endif
+    const volatile uint8_t *p = (const volatile uint8_t *)a;
+    uint8_t sink = 0;
+    for (size_t off = 0; off < len; off += page) sink ^= p[off];
+    (void)sink;
+}
+
+/* The weights each step of a recipe reads (the descriptor's table binds them; a table
+ * that forgets one is a programming error, named here rather than met by the forward
+ * pass). NULL when all are bound, else the first missing one's name. */
+static const char *recipe_missing(const qfit_layer_recipe *R, const qfit_layer_w *L)
+{
+    if (!L->wq.data || !L->wk.data || !L->wv.data || !L->wo.data) return "attn_q/k/v/output";
+    if (R->block != QFIT_BLOCK_POST_NORM && !L->attn_norm.data) return "attn_norm";
+    if (R->block == QFIT_BLOCK_SANDWICH && (!L->attn_post_norm.data || !L->ffn_post_norm.data))
+        return "post_attention_norm / post_ffw_norm";
+    if (R->block == QFIT_BLOCK_POST_NORM && (!L->attn_out_norm.data || !L->layer_out_norm.data))
+        return "attn_output_norm / layer_output_norm";
+    if (R->sinks && !L->attn_sinks.data) return "attn_sinks";
+    if (R->ffn == QFIT_FFN_EXPERTS) {
+        if (!L->w_router.data || !L->w_gate_exps.data || !L->w_up_exps.data || !L->w_down_exps.data)
+            return "ffn_gate_inp / ffn_{gate,up,down}_exps";
+        if (R->block != QFIT_BLOCK_POST_NORM && !L->ffn_norm.data) return "the FFN's norm";
+    } else {
+        const bool gated = R->act != QFIT_FFN_GELU;
+        if (!L->w_up.data || !L->w_down.data || (gated && !L->w_gate.data)) return "ffn_gate/up/down";
+        if (R->block != QFIT_BLOCK_POST_NORM && !L->ffn_norm.data) return "ffn_norm";
+    }
+    return NULL;
+}
+
 qfit_model *qfit_model_load(const char *path, char *err, size_t err_len)
 {
     char dummy[8];
@@ -190,16 +233,19 @@ qfit_model *qfit_model_load(const char *path, char *err, size_t err_len)
     }
 
     m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
-    if (!m->layers) { snprintf(err, err_len, "out of memory"); goto fail; }
-    /* the architecture's per-layer tensors (its descriptor, src/model/arch_<name>.c) */
+    m->recipes = calloc((size_t)hp->n_layer, sizeof *m->recipes);
+    if (!m->layers || !m->recipes) { snprintf(err, err_len, "out of memory"); goto fail; }
+    /* each layer's recipe, then the tensors the architecture's descriptor lists for it
+     * (src/model/arch_<name>.c) */
     bool any_bias = false;
     for (int il = 0; il < hp->n_layer; il++) {
         qfit_layer_w *L = &m->layers[il];
+        const qfit_layer_recipe R = m->recipes[il] = qfit_layer_recipe_of(hp, il);
         for (int ti = 0; ti < desc->n_layer_tensors; ti++) {
             const qfit_layer_tensor *lt = &desc->layer[ti];
-            /* the dense FFN or the experts, whichever the model has */
-            if ((lt->flags & QFIT_LT_DENSE) && hp->n_expert > 0) continue;
-            if ((lt->flags & QFIT_LT_EXPERTS) && hp->n_expert == 0) continue;
+            /* the dense FFN or the experts, whichever the layer has */
+            if ((lt->flags & QFIT_LT_DENSE) && R.ffn == QFIT_FFN_EXPERTS) continue;
+            if ((lt->flags & QFIT_LT_EXPERTS) && R.ffn == QFIT_FFN_DENSE) continue;
             char name[96];
             snprintf(name, sizeof name, "blk.%d.%s", il, lt->suffix);
             int flags = lt->flags & QFIT_LT_MATRIX ? W_MATRIX : W_VECTOR;
@@ -216,6 +262,12 @@ qfit_model *qfit_model_load(const char *path, char *err, size_t err_len)
             snprintf(err, err_len, "layer %d has only one of attn_q_norm / attn_k_norm", il);
             goto fail;
         }
+        const char *missing = recipe_missing(&R, L);
+        if (missing) {
+            snprintf(err, err_len, "layer %d: its recipe needs %s, which the %s descriptor did not bind", il,
+                     missing, desc->info.name);
+            goto fail;
+        }
     }
     if (desc->info.qkv_bias && !any_bias) {
         /* qwen2 always has Q/K/V biases; missing ones are treated as zero */
@@ -223,6 +275,16 @@ qfit_model *qfit_model_load(const char *path, char *err, size_t err_len)
     }
     hp->has_qkv_bias = any_bias;
     hp->has_qk_norm = m->layers[0].q_norm.data != NULL;
+    /* experts resident from the start: a token reads only its experts, so without this
+     * the resident memory would creep up over the first hundreds of tokens (and each
+     * first use of an expert stall on page faults); the planner counts them resident */
+    for (int il = 0; il < hp->n_layer; il++)
+        if (m->recipes[il].ffn == QFIT_FFN_EXPERTS) {
+            const qfit_layer_w *L = &m->layers[il];
+            populate(&L->w_gate_exps);
+            populate(&L->w_up_exps);
+            populate(&L->w_down_exps);
+        }
 
     for (int64_t i = 0; i < qfit_gguf_n_tensors(m->gguf); i++) {
         const qfit_gguf_tensor *t = qfit_gguf_tensor_at(m->gguf, i);
@@ -242,6 +304,7 @@ void qfit_model_free(qfit_model *m)
 {
     if (!m) return;
     free(m->layers);
+    free(m->recipes);
     qfit_gguf_close(m->gguf);
     free(m);
 }

@@ -55,6 +55,7 @@ struct qfit_model {
     qfit_wt       tok_embd, output_norm, output, rope_freqs;
     qfit_wt       rope_long, rope_short;   /* LongRoPE frequency factors (data NULL: none) */
     qfit_layer_w *layers;
+    qfit_layer_recipe *recipes;   /* [n_layer] what each layer computes (qfit_layer_recipe_of) */
     double        load_seconds;
     size_t        weight_bytes;
     uint64_t      n_params;
@@ -99,13 +100,6 @@ static inline size_t kv_cell(const qfit_kv_cache *kv, int il, int s, int p)
     return kv->layer_cell0[il] + (size_t)s * (size_t)kv->layer_cells[il] + (size_t)(p - kv_base(kv, il, s));
 }
 
-/* Sliding-window layers need a RoPE table of their own (another base or scale). */
-static inline bool qfit_rope_swa_table(const qfit_hparams *hp)
-{
-    return hp->n_swa > 0 && (hp->rope_freq_base_swa != hp->rope_freq_base ||
-                             hp->rope_freq_scale_swa != hp->rope_freq_scale);
-}
-
 /* n rounded up to a multiple of 64 (compute buffer parts are 64-byte aligned) */
 static inline size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 
@@ -136,7 +130,7 @@ struct qfit_context {
     float  *logits;   /* [n_batch][n_vocab] logits, or [n_batch][n_embd] hidden states when out_embd */
     float  *rope_cos; /* [n_ctx][n_rot/2] */
     float  *rope_sin;
-    float  *rope_cos_swa; /* sliding layers' table when their RoPE differs (qfit_rope_swa_table), else NULL */
+    float  *rope_cos_swa; /* sliding layers' table when their RoPE differs (hp.swa_rope), else NULL */
     float  *rope_sin_swa;
     uint8_t *scratch; /* per-thread scratch, scratch_stride bytes each */
     size_t  scratch_stride;
@@ -177,17 +171,20 @@ struct qfit_context {
     int     run_n_kv;
 };
 
-/* Per-layer operations of the forward pass. A backend implements them for the
- * tokens of one pass (n tokens, token j of sequence c->tok_seq[j] at position
+/* Per-layer operations of the forward pass: each composes the steps of layer il's
+ * recipe (model->recipes[il], qfit_layer_recipe_of): norm placement, window, RoPE
+ * table, soft-cap, sinks, dense or expert FFN and its activation. A backend implements
+ * them for the tokens of one pass (n tokens, token j of sequence c->tok_seq[j] at position
  * c->tok_pos[j], embedded in c->x). The CPU backend is the only one today; an accelerator backend can take
  * whole layers (attention + FFN) the same way. */
 typedef struct qfit_backend {
     const char *name;
     /* x[i] = embedding of tokens[i] */
     void (*embed)(qfit_context *c, const int32_t *tokens, int n);
-    /* x += Attention(RMSNorm(x)) for layer il; writes K/V of the pass into the cache */
+    /* x += Attention(RMSNorm(x)) for layer il (sandwich: RMSNorm of it too; post-norm:
+     * x = norm(x + Attention(x))); writes K/V of the pass into the cache */
     void (*attention)(qfit_context *c, int il, int n);
-    /* x += FFN(RMSNorm(x)) for layer il */
+    /* x += FFN(RMSNorm(x)) for layer il, the same placements; dense or experts */
     void (*ffn)(qfit_context *c, int il, int n);
     /* outputs of rows [from, n) into c->logits: final norm + output head, or with
      * c->out_embd the final-normed rows alone (n_embd floats each) */
@@ -214,12 +211,13 @@ void qfit_cpu_matmul(qfit_context *c, int il, const char *name, const qfit_wt *w
 #define QFIT_ATTN_MAX_SPLIT 16
 #define QFIT_ATTN_MIN_CHUNK 128
 
-/* softmax(scale q·K^T) V for the n tokens of the pass (c->q -> c->att), layer il,
- * causal, each token over its own sequence's cached positions 0 .. its position (a
- * sliding layer: the last n_swa of them; with hp.non_causal: over all of its sequence's
- * positions, those of this pass included), scale hp->attn_scale, scores soft-capped when
- * hp->attn_softcap > 0, the layer's attention sinks (attn_sinks, one logit per head) in
- * every softmax's denominator when it has them; flash or plain path per c->flash_attn
+/* softmax(scale q·K^T) V for the n tokens of the pass (c->q -> c->att), layer il as
+ * its recipe (model->recipes[il]) says: causal, each token over its own sequence's
+ * cached positions 0 .. its position (a sliding layer: the last `window` of them; not
+ * causal: over all of its sequence's positions, those of this pass included), scale
+ * hp->attn_scale, scores soft-capped when the recipe's softcap > 0, the layer's
+ * attention sinks (attn_sinks, one logit per head) in every softmax's denominator when
+ * the recipe has sinks; flash or plain path per c->flash_attn
  * (the 8-row prefill kernel is not used with soft-capping, sliding windows or sinks). */
 void qfit_attention_run(qfit_context *c, int il, int n);
 
@@ -230,9 +228,9 @@ void qfit_hadamard64(float *x, int64_t n);
 /* The cos/sin tables layer il rotates with (row pos at pos * n_rot / 2). */
 static inline void qfit_rope_of_layer(const qfit_context *c, int il, const float **cs, const float **sn)
 {
-    const bool swa = c->rope_cos_swa && qfit_layer_is_swa(&c->model->hp, il);
-    *cs = swa ? c->rope_cos_swa : c->rope_cos;
-    *sn = swa ? c->rope_sin_swa : c->rope_sin;
+    const bool local = c->model->recipes[il].rope_local;
+    *cs = local ? c->rope_cos_swa : c->rope_cos;
+    *sn = local ? c->rope_sin_swa : c->rope_sin;
 }
 
 /* Rotate the first n_rot dimensions of one head (cos/sin of n_rot/2 angles). */
