@@ -128,6 +128,13 @@ Test(plan, catalog_tensors_give_published_parameter_counts)
         { "qwen3:30b-a3b", 30532122624ull, 1 + 48 * 12 + 2 },
         { "mixtral:8x7b", 46702792704ull, 1 + 32 * 10 + 2 },
         { "phi4:14b", 14659507200ull, 1 + 40 * 6 + 2 },                     /* fused qkv and gate-up */
+        /* sinks and biases; experts with one bias row each: 20,914,757,184 published */
+        { "gpt-oss:20b", 20914757184ull, 1 + 24 * 19 + 2 },
+        /* encoders: the published counts less the pooler the converter drops (mxbai
+         * 335,141,888 - 1,049,600; all-MiniLM-L6-v2 22,713,216 - 147,840) */
+        { "mxbai-embed-large", 334092288ull, 5 + 24 * 16 },
+        { "all-minilm", 22565376ull, 5 + 6 * 16 },
+        { "nomic-embed-text", 136731648ull, 4 + 12 * 9 },                   /* no biases, fused qkv, SwiGLU */
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         qfit_plan_model m;
@@ -152,6 +159,47 @@ Test(plan, catalog_tensors_give_published_parameter_counts)
     }
     cr_expect(seen_q && seen_o);
     qfit_plan_model_free(&m);
+}
+
+static int by_tensor_name(const void *a, const void *b)
+{
+    return strcmp(((const qfit_plan_tensor *)a)->name, ((const qfit_plan_tensor *)b)->name);
+}
+
+/* The catalog's tensor list of an architecture is the one a converted file has: for
+ * the tiny synthetic models (written with llama.cpp's tensor set), facts taken from the
+ * file give the same names and shapes (the order is not compared: synth writes a
+ * layer's tensors by name). */
+Test(plan, catalog_tensor_lists_match_converted_files, .timeout = 120)
+{
+    const char *shapes[] = { "tiny-gpt-oss", "tiny-bert", "tiny-nomic-bert", "tiny-gemma3", "tiny-qwen3moe" };
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        char name[64], err[256];
+        snprintf(name, sizeof name, "%s-cat.gguf", shapes[si]);
+        qfit_plan_model g, c;
+        load(tu_synth(shapes[si], QFIT_FTYPE_MOSTLY_Q8_0, 1, name), &g);
+        const bool bias = !strcmp(g.arch, "gpt-oss") || !strcmp(g.arch, "bert");
+        const bool gemma = !strcmp(g.arch, "gemma3");
+        const qfit_plan_facts f = { "tiny", "tiny", "", "tiny", g.n_layer, g.n_embd, g.n_head, g.n_head_kv,
+                                    g.head_dim_k, g.n_ff, g.n_vocab, g.n_ctx_train, g.tied, g.arch, bias,
+                                    gemma || !strcmp(g.arch, "qwen3moe"), false, gemma, g.n_expert,
+                                    g.n_expert_used, g.n_ff_exp, g.n_swa, g.swa_pattern, g.swa_rope, NULL };
+        cr_assert_eq(qfit_plan_model_from_facts(&f, &c, err, sizeof err), 0, "%s", err);
+        cr_expect_eq(c.n_tensors, g.n_tensors, "%s: catalog %zu tensors, file %zu", shapes[si], c.n_tensors,
+                     g.n_tensors);
+        qsort(c.tensors, c.n_tensors, sizeof *c.tensors, by_tensor_name);
+        qsort(g.tensors, g.n_tensors, sizeof *g.tensors, by_tensor_name);
+        for (size_t i = 0; i < c.n_tensors && i < g.n_tensors; i++) {
+            const qfit_plan_tensor *a = &c.tensors[i], *b = &g.tensors[i];
+            cr_expect(!strcmp(a->name, b->name) && a->ne[0] == b->ne[0] && a->ne[1] == b->ne[1] &&
+                      a->ne[2] == b->ne[2], "%s tensor %zu: catalog %s [%lld %lld %lld], file %s [%lld %lld %lld]",
+                      shapes[si], i, a->name, (long long)a->ne[0], (long long)a->ne[1], (long long)a->ne[2], b->name,
+                      (long long)b->ne[0], (long long)b->ne[1], (long long)b->ne[2]);
+        }
+        cr_expect_eq(c.n_params, g.n_params, "%s", shapes[si]);
+        qfit_plan_model_free(&c);
+        qfit_plan_model_free(&g);
+    }
 }
 
 /* ------------------------------------------------------------ KV cache */
@@ -373,6 +421,17 @@ Test(plan, breakdown_adds_up_and_defaults)
     cr_expect_eq(r.verdict, qfit_plan_verdict_for(r.total_bytes, r.budget_bytes));
     cr_expect(r.bits_per_weight > 4.5 && r.bits_per_weight < 5.2, "bpw %f", r.bits_per_weight);
     cr_expect(r.tps_low > 0 && r.tps_low < r.tps_high);
+    {   /* an embedding model generates nothing: no speed estimate; gpt-oss defaults to its
+         * published MXFP4 experts */
+        qfit_plan_model e;
+        load("all-minilm", &e);
+        const qfit_plan_result re = plan(&e, mach, NULL, 0, 0, 0);
+        cr_expect(re.tps_low == 0 && re.tps_high == 0, "all-minilm: %g-%g tokens/s", re.tps_low, re.tps_high);
+        qfit_plan_model_free(&e);
+        load("gpt-oss:20b", &e);
+        cr_expect_str_eq(plan(&e, mach, NULL, 0, 0, 0).mix, "MXFP4_MOE");
+        qfit_plan_model_free(&e);
+    }
     /* flash attention: auto = on, as the engine, with any cache type */
     cr_expect(r.flash_attn);
     qfit_plan_result q = plan(&m, mach, NULL, 0, QFIT_TYPE_Q8_0, 0);
@@ -1190,6 +1249,13 @@ Test(plan, sliding_window_kv_and_compute_as_allocated, .timeout = 120)
                      cases[i].par, (unsigned long long)r.compute_alloc_bytes, qfit_context_compute_bytes(c));
         /* what a scheduler reserves before creating the context (qfit_context_alloc_bytes) */
         cr_expect_eq(qfit_context_alloc_bytes(qm, &p), qfit_context_kv_bytes(c) + qfit_context_compute_bytes(c));
+        /* what `qfit plan` says of the layout: 5 of 6 layers hold window 32 + the batch
+         * while that is shorter than the context (the batch is clamped to it) */
+        const int batch = cases[i].batch < cases[i].ctx ? cases[i].batch : cases[i].ctx;
+        const bool slides = 32 + batch < cases[i].ctx;
+        cr_expect_eq(r.kv_sliding_layers, slides ? 5 : 0, "ctx %d batch %d: %lld sliding layers", cases[i].ctx,
+                     cases[i].batch, (long long)r.kv_sliding_layers);
+        cr_expect_eq(r.kv_sliding_cells, slides ? 32 + batch : cases[i].ctx);
         qfit_context_free(c);
     }
     qfit_model_free(qm);
@@ -1199,5 +1265,13 @@ Test(plan, sliding_window_kv_and_compute_as_allocated, .timeout = 120)
     /* K and V rows: 8 KV heads x 256 x 2 bytes (f16) each */
     const uint64_t row = 2ull * 8 * 256 * 2;
     cr_expect_eq(qfit_plan_kv_bytes(&m, 32768, QFIT_TYPE_F16), (40ull * (1024 + 512) + 8ull * 32768) * row);
+    {
+        qfit_plan_machine_custom(64 * GiB, &mach);
+        qfit_plan_settings s = { NULL, 32768, 0, 1, 1, 512, 0, QFIT_PLAN_RUN };
+        qfit_plan_result r;
+        cr_assert_eq(qfit_plan_compute(&m, &mach, &s, &r, err, sizeof err), 0, "%s", err);
+        cr_expect_eq(r.kv_sliding_layers, 40, "gemma3:12b: 40 of 48 layers slide, not %lld", (long long)r.kv_sliding_layers);
+        cr_expect_eq(r.kv_sliding_cells, 1024 + 512);
+    }
     qfit_plan_model_free(&m);
 }

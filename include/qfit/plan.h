@@ -76,6 +76,7 @@ typedef struct {
     int64_t swa_pattern;   /* a layer il slides when il % pattern < pattern - 1 (Gemma 2: 2,
                               Gemma 3: sliding_window_pattern 6); see qfit_layer_is_swa */
     bool    swa_rope;      /* sliding layers have a RoPE of their own (Gemma 3: rope_local_base_freq) */
+    const char *mix;       /* the mix it is published in, the planner's default (NULL: Q4_K_M) */
 } qfit_plan_facts;
 
 size_t                 qfit_plan_catalog_count(void);
@@ -262,6 +263,9 @@ typedef struct {
                                         untied token_embd (a lookup: one row per token) */
     uint64_t kv_bytes;        /* k_bytes + v_bytes */
     uint64_t k_bytes, v_bytes;
+    int64_t  kv_sliding_layers;    /* of n_layer, the sliding-window layers whose cache holds less than
+                                      the context (their layer recipes' window) */
+    int64_t  kv_sliding_cells;     /* cells per sequence of each of them: window + micro-batch */
     uint64_t compute_bytes;   /* resident: the allocation less the logits rows never written */
     uint64_t compute_alloc_bytes;  /* the engine's allocation (qfit_compute_buffer_bytes) */
     uint64_t runtime_bytes;   /* part of overhead: base + metadata + tokenizer + eval */
@@ -279,7 +283,7 @@ typedef struct {
     /* generation speed estimate (tokens/s), from bandwidth and bytes read per token (a mixture
      * of experts: only the n_expert_used chosen experts of each layer are read) */
     uint64_t bytes_per_token;
-    double   tps_low, tps_high;
+    double   tps_low, tps_high;   /* 0: no estimate (no bandwidth known, or an encoder: it generates nothing) */
     char     note[256];       /* remarks on the settings */
 } qfit_plan_result;
 

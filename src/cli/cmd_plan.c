@@ -27,7 +27,8 @@ static void usage(FILE *f)
         "  --machine NAME       a profile (qfit plan --list-machines), or 'this'\n"
         "  --mem SIZE           an explicit budget: 24G, 24GiB, 512M (powers of two)\n"
         "settings:\n"
-        "  --quant TYPE         quantization mix (Q4_K_M, Q8_0, ...); default: a GGUF as stored, Q4_K_M for catalog models\n"
+        "  --quant TYPE         quantization mix (Q4_K_M, Q8_0, ...); default: a GGUF as stored, a\n"
+        "                       catalog model as published (gpt-oss: MXFP4_MOE), else Q4_K_M\n"
         "  --ctx N              context per sequence (default min(4096, trained context))\n"
         "  --kv-type T          KV cache type for K and V: f16 (default), f32, bf16, q8_0, q4_0, q4_1,\n"
         "                       q5_0, q5_1, iq4_nl (-ctk / --cache-type-k, -ctv / --cache-type-v: separately)\n"
@@ -81,11 +82,11 @@ static bool parse_pos(const char *s, long long lo, long long hi, long long *out)
 
 static void list_models(void)
 {
-    printf("%-20s %-44s %-7s %6s %6s %5s %4s %4s %6s %7s %7s %s\n", "name", "hugging face", "arch", "layers",
+    printf("%-20s %-44s %-10s %6s %6s %5s %4s %4s %6s %7s %7s %s\n", "name", "hugging face", "arch", "layers",
            "embd", "heads", "kv", "hdim", "ffn", "vocab", "ctx", "tied");
     for (size_t i = 0; i < qfit_plan_catalog_count(); i++) {
         const qfit_plan_facts *f = qfit_plan_catalog_at(i);
-        printf("%-20s %-44s %-7s %6lld %6lld %5lld %4lld %4lld %6lld %7lld %7lld %s\n", f->name, f->hf, f->arch,
+        printf("%-20s %-44s %-10s %6lld %6lld %5lld %4lld %4lld %6lld %7lld %7lld %s\n", f->name, f->hf, f->arch,
                (long long)f->n_layer, (long long)f->n_embd, (long long)f->n_head, (long long)f->n_head_kv,
                (long long)f->head_dim, (long long)f->n_ff, (long long)f->n_vocab, (long long)f->n_ctx_train,
                f->tied ? "yes" : "no");
@@ -149,17 +150,12 @@ static void print_result(const qfit_plan_model *m, const qfit_plan_machine *mach
     if (r->weights_resident_bytes < r->weights_bytes)
         printf("            %12s   read by the run: token_embd is a lookup (one row per token, at most %lld rows)\n",
                fmt_bytes(r->weights_resident_bytes, b1, sizeof b1), (long long)r->n_ctx * r->n_parallel);
-    /* sliding-window layers hold the window and one pass (qfit_kv_swa_cells) */
-    qfit_hparams sw = { .n_swa = (int)m->n_swa, .swa_pattern = (int)m->swa_pattern };
-    int n_sliding = 0;
-    for (int il = 0; il < (int)m->n_layer; il++) n_sliding += qfit_layer_is_swa(&sw, il);
-    const int batch = r->n_batch < r->n_ctx ? r->n_batch : (int)r->n_ctx;
-    const int swa_cells = qfit_kv_swa_cells(&sw, (int)r->n_ctx, batch);
+    /* sliding-window layers hold the window and one pass */
+    const long long n_sliding = r->kv_sliding_layers;
     char sliding[96] = "";
-    if (n_sliding && swa_cells < r->n_ctx)
-        snprintf(sliding, sizeof sliding, " + %d sliding layers x %lld cells (window %lld + batch)", n_sliding,
-                 (long long)swa_cells * r->n_parallel, (long long)m->n_swa);
-    else n_sliding = 0;
+    if (n_sliding)
+        snprintf(sliding, sizeof sliding, " + %lld sliding layers x %lld cells (window %lld + batch)", n_sliding,
+                 (long long)r->kv_sliding_cells * r->n_parallel, (long long)m->n_swa);
     printf("  KV cache  %12s   K %s + V %s: %lld layers x %lld cells%s x %lld KV heads x %lld dims, %s\n",
            fmt_bytes(r->kv_bytes, b1, sizeof b1), fmt_bytes(r->k_bytes, b2, sizeof b2),
            fmt_bytes(r->v_bytes, b3, sizeof b3), (long long)m->n_layer - n_sliding,
@@ -190,6 +186,8 @@ static void print_result(const qfit_plan_model *m, const qfit_plan_machine *mach
                "%.2f GB read per token: weights%s + KV cache at full context)\n",
                r->tps_low, r->tps_high, mach->bandwidth_gbs, (double)r->bytes_per_token / 1e9,
                m->n_expert > 0 ? " (the chosen experts only)" : "");
+    else if (qfit_arch_find(m->arch) && qfit_arch_find(m->arch)->embd_only)
+        printf("speed     an embedding model: it generates no tokens (qfit embed: one pass over each input)\n");
 }
 
 static void print_fixes(const qfit_plan_fix *f, size_t n, const qfit_plan_result *r)

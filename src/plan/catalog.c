@@ -24,17 +24,31 @@
 
 #define QWEN3MOE "qwen3moe", false, true, false, false   /* qwen3 attention, experts in every layer */
 #define PHI3    "phi3", false, false, false, false   /* fused attn_qkv and gate-up ffn_up */
+/* gpt-oss: Q/K/V/output biases, attention sinks, the FFN's norm named post_attention_norm,
+ * a router and experts with biases */
+#define GPT_OSS "gpt-oss", true, false, false, false
+/* encoders (no output head, no final norm; token type and embedding-norm tensors; each
+ * layer's LayerNorms with biases after the attention and the FFN):
+ * BERT: absolute position embeddings, Q/K/V/output and FFN biases, GELU FFN (up, down);
+ * nomic-bert: rotary, a fused attn_qkv without biases, SwiGLU FFN (gate, up, down) */
+#define BERT    "bert", true, false, false, false
+#define NOMIC_BERT "nomic-bert", false, false, false, false
 
 #define ENTRY(name, hf, aliases, family, L, E, H, KV, HD, FF, V, CTX, TIED, ARCHFLAGS) \
-    { name, hf, aliases, family, L, E, H, KV, HD, FF, V, CTX, TIED, ARCHFLAGS, 0, 0, 0, 0, 0, false }
+    { name, hf, aliases, family, L, E, H, KV, HD, FF, V, CTX, TIED, ARCHFLAGS, 0, 0, 0, 0, 0, false, NULL }
 /* sliding-window attention: then the window (sliding_window), the layer pattern and
  * whether the sliding layers have a RoPE base of their own */
 #define SWA_ENTRY(name, hf, aliases, family, L, E, H, KV, HD, FF, V, CTX, TIED, ARCHFLAGS, WIN, PAT, ROPE) \
-    { name, hf, aliases, family, L, E, H, KV, HD, FF, V, CTX, TIED, ARCHFLAGS, 0, 0, 0, WIN, PAT, ROPE }
+    { name, hf, aliases, family, L, E, H, KV, HD, FF, V, CTX, TIED, ARCHFLAGS, 0, 0, 0, WIN, PAT, ROPE, NULL }
 /* a mixture of experts: then experts (num_experts), per token (num_experts_per_tok), and
  * one expert's width */
 #define MOE_ENTRY(name, hf, aliases, family, L, E, H, KV, HD, FF, V, CTX, TIED, ARCHFLAGS, NEXP, NUSED, FFEXP) \
-    { name, hf, aliases, family, L, E, H, KV, HD, FF, V, CTX, TIED, ARCHFLAGS, NEXP, NUSED, FFEXP, 0, 0, false }
+    { name, hf, aliases, family, L, E, H, KV, HD, FF, V, CTX, TIED, ARCHFLAGS, NEXP, NUSED, FFEXP, 0, 0, false, NULL }
+/* both: experts, then the sliding window; published with MXFP4 experts (gpt-oss) */
+#define MOE_SWA_ENTRY(name, hf, aliases, family, L, E, H, KV, HD, FF, V, CTX, TIED, ARCHFLAGS, NEXP, NUSED, FFEXP, \
+                      WIN, PAT) \
+    { name, hf, aliases, family, L, E, H, KV, HD, FF, V, CTX, TIED, ARCHFLAGS, NEXP, NUSED, FFEXP, WIN, PAT, false, \
+      "MXFP4_MOE" }
 
 static const qfit_plan_facts catalog[] = {
     /* ---- Meta Llama 3.x. config.json of meta-llama/Llama-3.1-8B-Instruct: hidden_size 4096,
@@ -153,6 +167,14 @@ static const qfit_plan_facts catalog[] = {
      * max_position_embeddings 40960, untied. 30.5 B parameters, 3.3 B active. */
     MOE_ENTRY("qwen3:30b-a3b", "Qwen/Qwen3-30B-A3B", "qwen3:30b|Qwen3-30B-A3B|Qwen/Qwen3-30B-A3B-Instruct-2507",
               "qwen3", 48, 2048, 32, 4, 128, 6144, 151936, 40960, false, QWEN3MOE, 128, 8, 768),
+    /* openai/gpt-oss-20b (Ollama's gpt-oss:20b): hidden_size 2880, intermediate_size 2880 (each
+     * expert), 24 layers, 64 heads, 8 KV heads, head_dim 64, num_local_experts 32,
+     * num_experts_per_tok 4, vocab_size 201088, max_position_embeddings 131072, sliding_window
+     * 128 on layer_types "sliding_attention" (even layers), rope_theta 150000 with YaRN factor
+     * 32 over 4096, tie_word_embeddings false. 20,914,757,184 parameters; published as
+     * MXFP4 experts (the MXFP4_MOE mix). */
+    MOE_SWA_ENTRY("gpt-oss:20b", "openai/gpt-oss-20b", "gpt-oss|gpt-oss-20b", "gpt-oss", 24, 2880, 64, 8, 64, 2880,
+                  201088, 131072, false, GPT_OSS, 32, 4, 2880, 128, 2),
 
     /* ---- DeepSeek-R1 distilled into Qwen2.5 bases (architecture qwen2, max_position_embeddings
      * 131072, vocab 152064, untied). deepseek-ai/DeepSeek-R1-Distill-Qwen-7B: 3584 / 18944 / 28 / 28 / 4. */
@@ -186,6 +208,25 @@ static const qfit_plan_facts catalog[] = {
      * 16 KV heads, head_dim 128. */
     SWA_ENTRY("gemma3:27b", "google/gemma-3-27b-it", "google/gemma-3-27b-pt|gemma-3-27b-it",
               "gemma3", 62, 5376, 32, 16, 128, 21504, 262208, 131072, true, GEMMA3, 1024, 6, true),
+
+    /* ---- Embedding models (encoders: no output head; `qfit embed`, /api/embed).
+     * nomic-ai/nomic-embed-text-v1.5 (Ollama's nomic-embed-text): n_embd 768, n_inner 3072,
+     * n_layer 12, n_head 12, vocab_size 30528 (the converter pads the vocabulary to it),
+     * max_trained_positions 2048, rotary_emb_base 1000, SwiGLU, qkv_proj_bias false. */
+    ENTRY("nomic-embed-text", "nomic-ai/nomic-embed-text-v1.5", "nomic-embed-text:v1.5|nomic-embed-text-v1.5",
+          "nomic-embed", 12, 768, 12, 12, 64, 3072, 30528, 2048, true, NOMIC_BERT),
+    /* mixedbread-ai/mxbai-embed-large-v1 (Ollama's mxbai-embed-large): BERT large, hidden_size
+     * 1024, intermediate_size 4096, 24 layers, 16 heads, vocab_size 30522,
+     * max_position_embeddings 512. 335,141,888 parameters of which the GGUF drops the pooler
+     * (1,049,600). */
+    ENTRY("mxbai-embed-large", "mixedbread-ai/mxbai-embed-large-v1", "mxbai-embed-large:335m|mxbai-embed-large-v1",
+          "mxbai-embed", 24, 1024, 16, 16, 64, 4096, 30522, 512, true, BERT),
+    /* sentence-transformers/all-MiniLM-L6-v2 (Ollama's all-minilm, all-minilm:22m): hidden_size
+     * 384, intermediate_size 1536, 6 layers, 12 heads, vocab_size 30522,
+     * max_position_embeddings 512. 22,713,216 parameters of which the GGUF drops the pooler
+     * (147,840). */
+    ENTRY("all-minilm", "sentence-transformers/all-MiniLM-L6-v2", "all-minilm:22m|all-MiniLM-L6-v2",
+          "all-minilm", 6, 384, 12, 12, 32, 1536, 30522, 512, true, BERT),
 };
 
 size_t qfit_plan_catalog_count(void) { return sizeof catalog / sizeof catalog[0]; }
@@ -268,6 +309,59 @@ static void addb3(tlist *l, int blk, const char *suffix, int64_t ne0, int64_t ne
     if (!l->oom) l->t[l->n - 1].ne[2] = ne2;
 }
 
+static int finish(tlist *l, qfit_plan_model *out, char *err, size_t err_len)
+{
+    if (l->oom) {
+        free(l->t);
+        snprintf(err, err_len, "out of memory");
+        return -1;
+    }
+    out->tensors = l->t;
+    out->n_tensors = l->n;
+    for (size_t i = 0; i < l->n; i++) out->n_params += (uint64_t)(l->t[i].ne[0] * l->t[i].ne[1] * l->t[i].ne[2]);
+    return 0;
+}
+
+/* An encoder's tensors (bert, nomic-bert), in the converter's order: the embeddings
+ * (token, token type: 2 rows, BERT's absolute positions), their LayerNorm, then per
+ * layer the attention, its LayerNorm, the FFN and its LayerNorm; no output. */
+static int encoder_tensors(const qfit_plan_facts *f, const qfit_arch_info *ai, qfit_plan_model *out, char *err,
+                           size_t err_len)
+{
+    const int64_t E = f->n_embd, Q = f->n_head * f->head_dim, KV = f->n_head_kv * f->head_dim;
+    const bool absolute = ai->pos == QFIT_POS_ABSOLUTE, gated = ai->ffn_act != QFIT_FFN_GELU;
+    tlist l = { 0 };
+    add(&l, "token_embd.weight", 2, E, f->n_vocab);
+    add(&l, "token_types.weight", 2, E, 2);
+    if (absolute) add(&l, "position_embd.weight", 2, E, f->n_ctx_train);
+    add(&l, "token_embd_norm.weight", 1, E, 1);
+    add(&l, "token_embd_norm.bias", 1, E, 1);
+    for (int b = 0; b < (int)f->n_layer; b++) {
+        if (f->attn_bias) {
+            addb(&l, b, "attn_q.weight", 2, E, Q);
+            addb(&l, b, "attn_q.bias", 1, Q, 1);
+            addb(&l, b, "attn_k.weight", 2, E, KV);
+            addb(&l, b, "attn_k.bias", 1, KV, 1);
+            addb(&l, b, "attn_v.weight", 2, E, KV);
+            addb(&l, b, "attn_v.bias", 1, KV, 1);
+        } else {
+            addb(&l, b, "attn_qkv.weight", 2, E, Q + 2 * KV);
+        }
+        addb(&l, b, "attn_output.weight", 2, Q, E);
+        if (f->attn_bias) addb(&l, b, "attn_output.bias", 1, E, 1);
+        addb(&l, b, "attn_output_norm.weight", 1, E, 1);
+        addb(&l, b, "attn_output_norm.bias", 1, E, 1);
+        if (gated) addb(&l, b, "ffn_gate.weight", 2, E, f->n_ff);
+        addb(&l, b, "ffn_up.weight", 2, E, f->n_ff);
+        if (f->attn_bias) addb(&l, b, "ffn_up.bias", 1, f->n_ff, 1);
+        addb(&l, b, "ffn_down.weight", 2, f->n_ff, E);
+        if (f->attn_bias) addb(&l, b, "ffn_down.bias", 1, E, 1);
+        addb(&l, b, "layer_output_norm.weight", 1, E, 1);
+        addb(&l, b, "layer_output_norm.bias", 1, E, 1);
+    }
+    return finish(&l, out, err, err_len);
+}
+
 int qfit_plan_model_from_facts(const qfit_plan_facts *f, qfit_plan_model *out, char *err, size_t err_len)
 {
     memset(out, 0, sizeof *out);
@@ -306,7 +400,10 @@ int qfit_plan_model_from_facts(const qfit_plan_facts *f, qfit_plan_model *out, c
     out->metadata_estimated = true;
 
     const int64_t E = f->n_embd, Q = f->n_head * f->head_dim, KV = f->n_head_kv * f->head_dim;
+    const qfit_arch_info *ai = qfit_arch_find(f->arch);
+    if (ai && ai->embd_only) return encoder_tensors(f, ai, out, err, err_len);
     const bool fused = strcmp(f->arch, "phi3") == 0;   /* Q/K/V and gate/up stored fused */
+    const bool oss = strcmp(f->arch, "gpt-oss") == 0;
     tlist l = { 0 };
     add(&l, "token_embd.weight", 2, E, f->n_vocab);
     if (f->rope_freqs) add(&l, "rope_freqs.weight", 1, f->head_dim / 2, 1);
@@ -323,17 +420,27 @@ int qfit_plan_model_from_facts(const qfit_plan_facts *f, qfit_plan_model *out, c
             if (f->attn_bias) addb(&l, b, "attn_v.bias", 1, KV, 1);
         }
         addb(&l, b, "attn_output.weight", 2, Q, E);
+        if (oss) {
+            addb(&l, b, "attn_output.bias", 1, E, 1);
+            addb(&l, b, "attn_sinks.weight", 1, f->n_head, 1);
+        }
         if (f->qk_norm) {
             addb(&l, b, "attn_q_norm.weight", 1, f->head_dim, 1);
             addb(&l, b, "attn_k_norm.weight", 1, f->head_dim, 1);
         }
         if (f->post_norms) addb(&l, b, "post_attention_norm.weight", 1, E, 1);
-        addb(&l, b, "ffn_norm.weight", 1, E, 1);
+        addb(&l, b, oss ? "post_attention_norm.weight" : "ffn_norm.weight", 1, E, 1);
         if (f->n_expert > 0) {   /* the router and the merged experts */
             addb(&l, b, "ffn_gate_inp.weight", 2, E, f->n_expert);
+            if (oss) addb(&l, b, "ffn_gate_inp.bias", 1, f->n_expert, 1);
             addb3(&l, b, "ffn_gate_exps.weight", E, f->n_ff_exp, f->n_expert);
             addb3(&l, b, "ffn_up_exps.weight", E, f->n_ff_exp, f->n_expert);
             addb3(&l, b, "ffn_down_exps.weight", f->n_ff_exp, E, f->n_expert);
+            if (oss) {   /* one bias row per expert */
+                addb(&l, b, "ffn_gate_exps.bias", 2, f->n_ff_exp, f->n_expert);
+                addb(&l, b, "ffn_up_exps.bias", 2, f->n_ff_exp, f->n_expert);
+                addb(&l, b, "ffn_down_exps.bias", 2, E, f->n_expert);
+            }
         } else if (fused) {
             addb(&l, b, "ffn_up.weight", 2, E, 2 * f->n_ff);
             addb(&l, b, "ffn_down.weight", 2, f->n_ff, E);
@@ -346,13 +453,5 @@ int qfit_plan_model_from_facts(const qfit_plan_facts *f, qfit_plan_model *out, c
     }
     add(&l, "output_norm.weight", 1, E, 1);
     if (!f->tied) add(&l, "output.weight", 2, E, f->n_vocab);
-    if (l.oom) {
-        free(l.t);
-        snprintf(err, err_len, "out of memory");
-        return -1;
-    }
-    out->tensors = l.t;
-    out->n_tensors = l.n;
-    for (size_t i = 0; i < l.n; i++) out->n_params += (uint64_t)(l.t[i].ne[0] * l.t[i].ne[1] * l.t[i].ne[2]);
-    return 0;
+    return finish(&l, out, err, err_len);
 }

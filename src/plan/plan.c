@@ -21,7 +21,9 @@
  * (/work/shared/testdata/kjv-llama-7m/ppl.tsv: llama.cpp-style perplexity of the
  * validation text at context 512 and mean KL divergence against F32). Ordered
  * by mean KLD, best first; that order is the planner's quality ranking.
- * BF16 was not measured (its KLD would be ~F16's); it is never chosen by --fit. */
+ * BF16 was not measured (its KLD would be ~F16's); it is never chosen by --fit. Nor is
+ * MXFP4_MOE: it quantizes only experts (MXFP4, the rest Q8_0), so on the dense 7M
+ * model it would measure Q8_0; gpt-oss is published in it (its catalog default). */
 static const qfit_plan_mix mixes[] = {
     { "F32",    0,  0.0,      37.0483 },
     { "F16",    1,  0.0,      37.0483 },   /* KLD 0.000000 at 6 decimals */
@@ -42,6 +44,7 @@ static const qfit_plan_mix mixes[] = {
     { "Q3_K_M", 12, 0.015560, 37.4530 },
     { "Q3_K_S", 11, 0.022767, 37.5336 },
     { "Q2_K",   10, 0.065835, 38.7280 },
+    { "MXFP4_MOE", 38, -1.0,  0 },
 };
 #define N_MIXES (sizeof mixes / sizeof mixes[0])
 
@@ -324,8 +327,7 @@ int qfit_plan_model_from_gguf(const char *path, qfit_plan_model *out, char *err,
         if (qfit_hparams_from_gguf(g, &hp, gerr, sizeof gerr) == 0) {
             out->n_swa = hp.n_swa;
             out->swa_pattern = hp.swa_pattern;
-            out->swa_rope = hp.n_swa > 0 && (hp.rope_freq_base_swa != hp.rope_freq_base ||
-                                             hp.rope_freq_scale_swa != hp.rope_freq_scale);
+            out->swa_rope = hp.swa_rope;
         }
     }
     if (plan_mix_facts_from_gguf(g, out, gerr, sizeof gerr) < 0) {
@@ -449,9 +451,10 @@ int qfit_plan_compute(const qfit_plan_model *m, const qfit_plan_machine *mach,
         const char *fn = m->file_type >= 0 ? plan_ftype_name(m->file_type) : NULL;
         snprintf(r->mix, sizeof r->mix, "%s", fn ? fn : "as stored");
         if (weights_cached(m, -1, &wc, err, err_len) < 0) return -1;
-    } else {
-        snprintf(r->mix, sizeof r->mix, "Q4_K_M");
-        if (weights_cached(m, plan_ftype_from_name("Q4_K_M"), &wc, err, err_len) < 0) return -1;
+    } else {   /* a catalog model: as it is published (gpt-oss: MXFP4_MOE), else Q4_K_M */
+        const char *def = m->facts && m->facts->mix ? m->facts->mix : "Q4_K_M";
+        snprintf(r->mix, sizeof r->mix, "%s", def);
+        if (weights_cached(m, plan_ftype_from_name(def), &wc, err, err_len) < 0) return -1;
     }
     r->weights_bytes = wc.bytes;
     const uint64_t aq_row = wc.aq_row;
@@ -506,6 +509,7 @@ int qfit_plan_compute(const qfit_plan_model *m, const qfit_plan_machine *mach,
     /* memory */
     r->kv_bytes = plan_engine_kv_bytes(m, r->n_ctx, r->n_parallel, r->n_batch, r->kv_type, r->kv_type_v,
                                        &r->k_bytes);
+    plan_engine_kv_layout(m, r->n_ctx, r->n_batch, &r->kv_sliding_layers, &r->kv_sliding_cells);
     if (!r->kv_bytes) {
         snprintf(err, err_len, "KV cache type %s/%s cannot hold heads of dimension %lld/%lld (not a multiple of "
                  "its block)", qfit_type_name(r->kv_type), qfit_type_name(r->kv_type_v), (long long)m->head_dim_k,
@@ -546,7 +550,9 @@ int qfit_plan_compute(const qfit_plan_model *m, const qfit_plan_machine *mach,
     if (m->n_expert > 0 && m->n_expert_used > 0 && wc.expert_bytes)
         idle_experts = wc.expert_bytes - wc.expert_bytes / (uint64_t)m->n_expert * (uint64_t)m->n_expert_used;
     r->bytes_per_token = r->weights_bytes - embd - idle_experts + r->kv_bytes / (uint64_t)r->n_parallel;
-    if (mach->bandwidth_gbs > 0 && r->bytes_per_token > 0) {
+    /* an encoder generates nothing: no generation speed (tps 0) */
+    const bool encoder = ai && ai->embd_only;
+    if (mach->bandwidth_gbs > 0 && r->bytes_per_token > 0 && !encoder) {
         double bw = mach->bandwidth_gbs * 1e9;
         r->tps_low = 0.5 * bw / (double)r->bytes_per_token;
         r->tps_high = 0.8 * bw / (double)r->bytes_per_token;

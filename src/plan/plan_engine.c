@@ -93,15 +93,20 @@ static void to_hparams(const qfit_plan_model *m, qfit_hparams *hp)
     hp->head_dim_v = (int)m->head_dim_v;
     hp->n_vocab = (int)m->n_vocab;
     hp->n_rot = (int)(m->n_rot ? m->n_rot : m->head_dim_k);
+    if (ai && ai->pos == QFIT_POS_ABSOLUTE) hp->n_rot = 0;   /* no RoPE tables (BERT) */
     hp->n_expert = (int)m->n_expert;
     hp->n_expert_used = (int)m->n_expert_used;
     hp->n_ff_exp = (int)m->n_ff_exp;
     hp->n_swa = (int)m->n_swa;
     hp->swa_pattern = (int)m->swa_pattern;
-    /* only whether the sliding layers' RoPE differs matters for the sizes (a second table) */
-    hp->rope_freq_base = hp->rope_freq_base_swa = 10000.0f;
-    hp->rope_freq_scale = 1.0f;
-    hp->rope_freq_scale_swa = m->swa_rope ? 0.5f : 1.0f;
+    hp->swa_rope = m->swa_rope;   /* the sliding layers' own RoPE table: a second pair in the sizes */
+    /* what the layer recipes read besides (qfit_layer_recipe_of); the others only change values */
+    if (ai) {
+        hp->ffn_act = ai->ffn_act;
+        hp->moe_gating = ai->moe_gating;
+        hp->sandwich_norms = ai->sandwich_norms;
+        hp->non_causal = ai->non_causal;
+    }
 }
 
 uint64_t plan_engine_kv_bytes(const qfit_plan_model *m, int64_t n_ctx, int n_seq, int n_batch, int type_k,
@@ -118,10 +123,25 @@ uint64_t plan_engine_kv_bytes(const qfit_plan_model *m, int64_t n_ctx, int n_seq
     if (total && k_bytes) {
         const uint64_t swa = (uint64_t)qfit_kv_swa_cells(&hp, (int)n_ctx, n_batch);
         uint64_t cells = 0;
-        for (int il = 0; il < hp.n_layer; il++) cells += qfit_layer_is_swa(&hp, il) ? swa : (uint64_t)n_ctx;
+        for (int il = 0; il < hp.n_layer; il++)
+            cells += qfit_layer_recipe_of(&hp, il).window > 0 ? swa : (uint64_t)n_ctx;
         *k_bytes = cells * (uint64_t)n_seq * (uint64_t)hp.n_head_kv * qfit_row_size(type_k, hp.head_dim_k);
     }
     return total;
+}
+
+void plan_engine_kv_layout(const qfit_plan_model *m, int64_t n_ctx, int n_batch, int64_t *n_sliding, int64_t *cells)
+{
+    *n_sliding = 0;
+    *cells = n_ctx;
+    if (n_ctx <= 0 || n_ctx > INT_MAX || n_batch <= 0) return;
+    if (n_batch > n_ctx) n_batch = (int)n_ctx;
+    qfit_hparams hp;
+    to_hparams(m, &hp);
+    const int swa = qfit_kv_swa_cells(&hp, (int)n_ctx, n_batch);
+    if (swa >= n_ctx) return;
+    for (int il = 0; il < hp.n_layer; il++) *n_sliding += qfit_layer_recipe_of(&hp, il).window > 0;
+    *cells = swa;
 }
 
 bool plan_engine_kv_type_ok(int type) { return qfit_kv_type_ok(type); }

@@ -16,6 +16,10 @@ int plan_mix_weight_bytes(const qfit_plan_model *m, int ftype, uint64_t *out, in
  * impossible. */
 uint64_t plan_engine_kv_bytes(const qfit_plan_model *m, int64_t n_ctx, int n_seq, int n_batch, int type_k,
                               int type_v, uint64_t *k_bytes);
+/* Of the layers, how many hold a sliding window shorter than n_ctx in the cache for
+ * passes of n_batch tokens (*n_sliding), and the cells per sequence each holds (*cells;
+ * n_ctx when none): the layer recipes (qfit_layer_recipe_of) and qfit_kv_swa_cells. */
+void plan_engine_kv_layout(const qfit_plan_model *m, int64_t n_ctx, int n_batch, int64_t *n_sliding, int64_t *cells);
 /* Whether the engine has this KV cache type (qfit_kv_type_ok). */
 bool plan_engine_kv_type_ok(int type);
 /* What a run writes of the engine's compute buffers (the rest stays virtual):

@@ -36,6 +36,8 @@ static json_t *result_obj(const qfit_plan_result *r)
     json_object_set_new(o, "weights_bytes", json_integer((json_int_t)r->weights_bytes));
     json_object_set_new(o, "weights_resident_bytes", json_integer((json_int_t)r->weights_resident_bytes));
     json_object_set_new(o, "kv_bytes", json_integer((json_int_t)r->kv_bytes));
+    json_object_set_new(o, "kv_sliding_layers", json_integer((json_int_t)r->kv_sliding_layers));
+    json_object_set_new(o, "kv_sliding_cells", json_integer((json_int_t)r->kv_sliding_cells));
     json_object_set_new(o, "kv_k_bytes", json_integer((json_int_t)r->k_bytes));
     json_object_set_new(o, "kv_v_bytes", json_integer((json_int_t)r->v_bytes));
     json_object_set_new(o, "compute_bytes", json_integer((json_int_t)r->compute_bytes));
