@@ -39,6 +39,9 @@
  *
  * Built-in routes (qfit_server_new; the store routes only with cfg.store_root):
  *   GET|HEAD /, GET|HEAD /api/version, GET /health            (no API key needed)
+ *   GET|HEAD /ui/FILE: the web page's files (no key; / serves the page to a browser,
+ *   Accept: text/html, and "Ollama is running" to anything else); GET|POST /api/plan
+ *   (the planner: src/server/routes_web.c)
  *   GET|HEAD /api/tags, POST /api/show, GET /v1/models, GET /v1/models/{id}
  *   POST /api/copy, DELETE /api/delete, HEAD|POST /api/blobs/:digest,
  *   POST /api/pull, POST /api/create                            (QFIT_HTTP_MANAGE)

@@ -1121,7 +1121,7 @@ qfit_server *qfit_server_new(const qfit_server_config *cfg, char *err, size_t er
         qfit_server_free(s);
         return NULL;
     }
-    if (qfit_server_add_basic_routes(s, err, err_len) != 0 ||
+    if (qfit_server_add_basic_routes(s, err, err_len) != 0 || qfit_server_add_web_routes(s, err, err_len) != 0 ||
         (s->store_root && (qfit_server_add_store_routes(s, err, err_len) != 0 ||
                            qfit_server_add_manage_routes(s, err, err_len) != 0))) {
         qfit_server_free(s);

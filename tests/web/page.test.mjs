@@ -1,0 +1,222 @@
+// qfit's built-in page (web/) in headless Chromium against `qfit serve` on loopback with
+// the shared model: chat streaming and stop, pull with progress, "Will it fit?" against
+// `qfit plan --json`, model output shown as text, the API key prompt. Tests wait on what
+// the page shows (never on elapsed time).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { eventually, modelPath, qfit, skipReason, startRegistry, startServer } from '../clients/harness.mjs';
+import { browserSkipReason, byTestId, launch, openPage } from './browser.mjs';
+
+const skip = skipReason() || browserSkipReason();
+
+async function metric(url, name) {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const m = text.match(new RegExp(`^${name} (\\d+)`, 'm'));
+  return m ? Number(m[1]) : NaN;
+}
+
+// Every text the assistant's last message showed, in order (a MutationObserver in the page).
+async function recordAssistant(page) {
+  await page.evaluate(() => {
+    window.__seen = [];
+    new MutationObserver(() => {
+      const all = document.querySelectorAll('[data-testid="chat-message-assistant"]');
+      const t = all.length ? all[all.length - 1].textContent : '';
+      if (t && window.__seen.at(-1) !== t) window.__seen.push(t);
+    }).observe(document.getElementById('messages'), { childList: true, subtree: true, characterData: true });
+  });
+}
+
+async function send(page, text) {
+  await page.click(byTestId('chat-input'));
+  await page.type(byTestId('chat-input'), text);
+  await page.click(byTestId('chat-send'));
+}
+
+const idle = (page) => page.waitForFunction(() => !document.querySelector('[data-testid="chat-send"]').disabled &&
+  document.querySelector('[data-testid="chat-stop"]').disabled);
+
+describe('web page', { skip: skip ?? false }, () => {
+  let srv, browser;
+  before(async () => {
+    srv = await startServer();
+    browser = await launch();
+  });
+  after(async () => {
+    await browser?.close();
+    if (srv) assert.equal(await srv.stop(), 0, 'qfit serve exited cleanly');
+  });
+
+  test('the page: its files, security headers, every test id, no console error', async () => {
+    const res = await fetch(`${srv.url}/`, { headers: { Accept: 'text/html' } });
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type'), /^text\/html/);
+    assert.match(res.headers.get('content-security-policy'), /script-src 'self'/);
+    assert.doesNotMatch(res.headers.get('content-security-policy'), /unsafe-inline/);
+    const page = await openPage(browser, srv.url);
+    for (const id of ['chat-input', 'chat-send', 'chat-stop', 'model-select', 'plan-model', 'plan-ctx', 'plan-chart',
+      'plan-verdict', 'pull-input', 'pull-progress', 'tab-chat', 'tab-models', 'tab-plan'])
+      assert.ok(await page.$(byTestId(id)), `data-testid="${id}" is on the page`);
+    const models = await page.$$eval(`${byTestId('model-select')} option`, (o) => o.map((x) => x.value));
+    assert.ok(models.includes('kjv:latest'), models.join(', '));
+    const timing = await page.evaluate(() => {
+      const n = performance.getEntriesByType('navigation')[0];
+      const bytes = performance.getEntriesByType('resource').filter((r) => r.name.includes('/ui/'))
+        .reduce((s, r) => s + r.encodedBodySize, n.encodedBodySize);
+      return { ms: n.loadEventEnd - n.startTime, bytes };
+    });
+    console.log(`page load from loopback: ${timing.ms.toFixed(1)} ms, ${timing.bytes} bytes (page and its files)`);
+    assert.deepEqual(page.problems, []);
+    await page.close();
+  });
+
+  test('chat: the streamed answer arrives in several steps and the conversation is kept', async () => {
+    const page = await openPage(browser, srv.url);
+    await page.click(byTestId('chat-clear'));
+    await page.select(byTestId('model-select'), 'kjv:latest');
+    await page.click('#chat-options summary');
+    await page.type('#chat-predict', '24');
+    await page.type('#chat-temperature', '0');
+    await recordAssistant(page);
+    await send(page, 'In the beginning');
+    await idle(page);
+    const seen = await page.evaluate(() => window.__seen);
+    const final = seen.at(-1);
+    assert.ok(final && final.length > 0, 'an answer');
+    assert.ok(seen.length >= 3, `the answer grew in ${seen.length} steps: ${JSON.stringify(seen)}`);
+    for (const s of seen) assert.ok(final.startsWith(s.trimEnd()) || final.includes(s.trim()), `${JSON.stringify(s)} is part of the answer`);
+    assert.equal((await page.$$(byTestId('chat-message-user'))).length, 1);
+    // kept in localStorage: a reload shows it again; clear removes it
+    await page.reload({ waitUntil: 'load' });
+    await page.waitForSelector(byTestId('chat-message-assistant'));
+    assert.equal(await page.$eval(byTestId('chat-message-assistant'), (e) => e.textContent), final);
+    await page.click(byTestId('chat-clear'));
+    assert.equal((await page.$$(byTestId('chat-message-assistant'))).length, 0);
+    assert.deepEqual(page.problems, []);
+    await page.close();
+  });
+
+  test('chat: stop ends the generation on the server', async () => {
+    const page = await openPage(browser, srv.url);
+    await page.click(byTestId('chat-clear'));
+    await page.select(byTestId('model-select'), 'kjv:latest');
+    await page.click('#chat-options summary');
+    await page.type('#chat-temperature', '0');   // greedy: it runs to the context's end (~500 tokens)
+    const cancelled = await metric(srv.url, 'qfit_cancellations_total');
+    await send(page, 'And God said');
+    // as soon as the first words show, stop (the model would go on to its context's end)
+    await page.waitForFunction(() => {
+      const a = document.querySelector('[data-testid="chat-message-assistant"]');
+      return a && a.textContent.length > 0;
+    });
+    await page.click(byTestId('chat-stop'));
+    await idle(page);
+    assert.ok(await page.$eval(byTestId('chat-message-assistant'), (e) => e.classList.contains('stopped')), 'shown as stopped');
+    assert.ok(await eventually(async () => (await metric(srv.url, 'qfit_cancellations_total')) > cancelled),
+      'the server counted a cancelled generation');
+    assert.deepEqual(page.problems, []);
+    await page.close();
+  });
+
+  test('models: pull from a loopback registry, the progress reaches 100%', async () => {
+    const reg = await startRegistry(srv.store, 'kjv');
+    const page = await openPage(browser, srv.url);
+    try {
+      const name = `127.0.0.1:${reg.port}/library/kjv:latest`;
+      await page.click(byTestId('tab-models'));
+      await page.type(byTestId('pull-input'), name);
+      await page.click(byTestId('pull-insecure'));
+      await page.click(byTestId('pull-button'));
+      await page.waitForFunction(() => /success/.test(document.querySelector('[data-testid="pull-status"]').textContent),
+        { timeout: 60000 });
+      assert.equal(await page.$eval(byTestId('pull-progress'), (p) => p.value), 100);
+      assert.match(await page.$eval(byTestId('pull-status'), (e) => e.textContent), /100%/);
+      await page.waitForFunction((n) => [...document.querySelectorAll('#models-table td')].some((td) => td.textContent === n), {}, name);
+      assert.deepEqual(page.problems, []);
+    } finally {
+      await page.close();
+      await reg.stop();
+    }
+  });
+
+  test('will it fit: changing the context changes the bar and the verdict to qfit plan --json', async () => {
+    const page = await openPage(browser, srv.url);
+    await page.click(byTestId('tab-plan'));
+    await page.select(byTestId('plan-model'), 'kjv:latest');
+    await page.type(byTestId('plan-mem'), '64M');
+    for (const ctx of [1024, 8192]) {
+      const want = JSON.parse(qfit(['plan', modelPath, '--mem', '64M', '--ctx', String(ctx), '--json']));
+      await page.focus(byTestId('plan-ctx'));
+      await page.keyboard.down('Control');
+      await page.keyboard.press('KeyA');
+      await page.keyboard.up('Control');
+      await page.keyboard.type(`${ctx}\n`);
+      await page.waitForFunction((t) => document.querySelector('[data-testid="plan-chart"] svg')?.dataset.total === String(t),
+        {}, want.total_bytes);
+      const bar = await page.$$eval(`${byTestId('plan-chart')} rect`, (rs) =>
+        Object.fromEntries(rs.map((r) => [r.dataset.segment, Number(r.dataset.bytes)])));
+      assert.deepEqual(bar, { weights: want.weights_resident_bytes, kv: want.kv_bytes, compute: want.compute_bytes,
+        overhead: want.overhead_bytes }, `ctx ${ctx}`);
+      assert.equal(await page.$eval(`${byTestId('plan-chart')} svg`, (s) => Number(s.dataset.budget)), want.budget_bytes);
+      assert.equal(await page.$eval(byTestId('plan-verdict'), (e) => e.dataset.verdict), want.verdict);
+      assert.ok((await page.$eval(byTestId('plan-verdict'), (e) => e.textContent)).startsWith(want.verdict));
+    }
+    // 8192 does not fit in 64M: the planner's fixes are offered, and one applies in a click
+    const fixes = await page.$$(byTestId('plan-fix'));
+    assert.ok(fixes.length > 0, 'fixes offered');
+    const before = await page.$eval(`${byTestId('plan-chart')} svg`, (s) => s.dataset.total);
+    await fixes[0].click();
+    await page.waitForFunction((t) => document.querySelector('[data-testid="plan-chart"] svg').dataset.total !== t, {}, before);
+    assert.deepEqual(page.problems, []);
+    await page.close();
+  });
+
+  test('model output with <script> and markup is shown as text', async () => {
+    const page = await openPage(browser, srv.url);
+    await page.click(byTestId('chat-clear'));
+    const evil = '<script>window.__pwned = 1</script> <img src=x onerror="window.__pwned = 2"> **bold** `<b>code</b>`';
+    await page.setRequestInterception(true);
+    page.on('request', (req) => {
+      if (!req.url().endsWith('/api/chat')) { req.continue(); return; }
+      const line = (content, done) => JSON.stringify({ model: 'kjv', message: { role: 'assistant', content }, done });
+      req.respond({ status: 200, contentType: 'application/x-ndjson', body: `${line(evil.slice(0, 20), false)}\n${line(evil.slice(20), false)}\n${line('', true)}\n` });
+    });
+    await send(page, 'hello');
+    await idle(page);
+    const msg = byTestId('chat-message-assistant');
+    const text = await page.$eval(msg, (e) => e.textContent);
+    assert.ok(text.includes('<script>window.__pwned = 1</script>'), text);
+    assert.ok(text.includes('<img src=x'), text);
+    assert.equal(await page.$eval(msg, (e) => e.querySelectorAll('script, img').length), 0, 'no element from the output');
+    assert.equal(await page.$eval(msg, (e) => e.querySelector('strong')?.textContent), 'bold', 'markdown still formatted');
+    assert.equal(await page.$eval(msg, (e) => e.querySelector('code')?.textContent), '<b>code</b>');
+    assert.equal(await page.evaluate(() => window.__pwned), undefined);
+    await page.click(byTestId('chat-clear'));
+    await page.close();
+  });
+});
+
+describe('web page with an API key', { skip: skip ?? false }, () => {
+  let srv, browser;
+  before(async () => {
+    srv = await startServer({ QFIT_API_KEY: 'web-test-key' });
+    browser = await launch();
+  });
+  after(async () => {
+    await browser?.close();
+    if (srv) assert.equal(await srv.stop(), 0, 'qfit serve exited cleanly');
+  });
+
+  test('the key is asked once, then kept for the tab (sessionStorage)', async () => {
+    assert.equal((await fetch(`${srv.url}/api/plan`)).status, 401, 'the plan endpoint needs the key');
+    const page = await openPage(browser, srv.url, { ready: false });
+    await page.waitForSelector('#key-form:not([hidden])');
+    await page.type('#key-input', 'web-test-key\n');
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="model-select"] option').length > 0);
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('qfit-api-key')), 'web-test-key');
+    await page.reload({ waitUntil: 'load' });
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="model-select"] option').length > 0);
+    assert.ok(await page.$eval('#key-form', (f) => f.hidden), 'not asked again');
+    await page.close();
+  });
+});
