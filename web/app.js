@@ -246,6 +246,7 @@ function initChat() {
   $('chat-form').addEventListener('submit', (e) => { e.preventDefault(); sendChat(); });
   $('chat-input').addEventListener('keydown', (e) => {
     if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); sendChat(); }
+    if (e.key === 'Escape' && state.controller) { e.preventDefault(); state.controller.abort(); }
   });
   $('chat-stop').addEventListener('click', () => state.controller && state.controller.abort());
   $('chat-clear').addEventListener('click', () => { localStorage.removeItem(CHAT_STORE); renderChat(); });

@@ -131,7 +131,25 @@ describe('web page', { skip: skip ?? false }, () => {
         { timeout: 60000 });
       assert.equal(await page.$eval(byTestId('pull-progress'), (p) => p.value), 100);
       assert.match(await page.$eval(byTestId('pull-status'), (e) => e.textContent), /100%/);
-      await page.waitForFunction((n) => [...document.querySelectorAll('#models-table td')].some((td) => td.textContent === n), {}, name);
+      const listed = (n) => [...document.querySelectorAll('#models-table tr')].some((tr) => tr.cells[0]?.textContent === n);
+      await page.waitForFunction(listed, {}, name);
+      // delete asks first: dismissed, the model stays; accepted, it goes
+      const row = (n) => [...document.querySelectorAll('#models-table tr')].findIndex((tr) => tr.cells[0]?.textContent === n);
+      const clickDelete = async () => {
+        const i = await page.evaluate(row, name);
+        await page.evaluate((k) => document.querySelectorAll('#models-table tr')[k].querySelector('[data-testid="model-delete"]').click(), i);
+      };
+      const dialogs = [];
+      page.once('dialog', (d) => { dialogs.push(d.message()); d.dismiss(); });
+      await clickDelete();
+      await eventually(() => dialogs.length === 1);
+      assert.ok(dialogs[0].includes(name), dialogs[0]);
+      assert.ok(await page.evaluate(listed, name), 'still there after cancelling');
+      page.once('dialog', (d) => { dialogs.push(d.message()); d.accept(); });
+      await clickDelete();
+      await page.waitForFunction((n) => ![...document.querySelectorAll('#models-table tr')].some((tr) => tr.cells[0]?.textContent === n), {}, name);
+      const tags = await (await fetch(`${srv.url}/api/tags`)).json();
+      assert.ok(!tags.models.some((m) => m.name === name), 'deleted on the server');
       assert.deepEqual(page.problems, []);
     } finally {
       await page.close();
@@ -167,6 +185,30 @@ describe('web page', { skip: skip ?? false }, () => {
     const before = await page.$eval(`${byTestId('plan-chart')} svg`, (s) => s.dataset.total);
     await fixes[0].click();
     await page.waitForFunction((t) => document.querySelector('[data-testid="plan-chart"] svg').dataset.total !== t, {}, before);
+    assert.deepEqual(page.problems, []);
+    await page.close();
+  });
+
+  test('keyboard only: arrow keys switch tabs, Enter sends, Escape stops', async () => {
+    const page = await openPage(browser, srv.url);
+    await page.click(byTestId('chat-clear'));
+    await page.select(byTestId('model-select'), 'kjv:latest');
+    await page.focus(byTestId('tab-chat'));
+    await page.keyboard.press('ArrowRight');
+    assert.equal(await page.evaluate(() => document.activeElement.dataset.testid), 'tab-models');
+    assert.equal(await page.$eval('#view-models', (v) => v.hidden), false);
+    await page.keyboard.press('ArrowLeft');
+    assert.equal(await page.$eval('#view-chat', (v) => v.hidden), false);
+    assert.equal(await page.$eval('#view-models', (v) => v.hidden), true);
+    await page.focus(byTestId('chat-input'));
+    await page.keyboard.type('And God said');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => document.querySelector('[data-testid="chat-message-assistant"]')?.textContent.length > 0);
+    await page.keyboard.press('Escape');
+    await idle(page);
+    assert.equal(await page.$eval(byTestId('chat-message-user'), (e) => e.textContent), 'And God said');
+    assert.ok(await page.$eval(byTestId('chat-message-assistant'), (e) => e.classList.contains('stopped')), 'Escape stopped it');
+    await page.click(byTestId('chat-clear'));
     assert.deepEqual(page.problems, []);
     await page.close();
   });
