@@ -10,7 +10,7 @@
 const $ = (id) => document.getElementById(id);
 const KEY_STORE = 'qfit-api-key';      // sessionStorage: asked once per tab
 const CHAT_STORE = 'qfit-chat';        // localStorage: the conversation
-const state = { options: null, tags: [], controller: null, lastPlan: null };
+const state = { options: null, tags: [], controller: null, lastPlan: null, evalFile: null };
 
 // ------------------------------------------------------------------ helpers
 
@@ -486,7 +486,11 @@ function applyFix(command) {
 
 // ------------------------------------------------------------------ quality
 
+// Without an eval file: the planner's mix table (mean KLD measured on the shared model)
+// beside the sizes of the "Will it fit?" tab's model. With one (a `qfit eval --json`
+// output opened from disk, read in the browser, never uploaded): that model's own numbers.
 async function refreshQuality() {
+  if (state.evalFile) { renderEval(state.evalFile); return; }
   const o = state.options;
   if (!o || !$('plan-model').value) return;
   let rows = [];
@@ -496,46 +500,94 @@ async function refreshQuality() {
   const byName = new Map(rows.map((r) => [r.quant, r]));
   $('quality-note').textContent = `Mean KL divergence against F32 and perplexity: measured on ${o.quality_model}. ` +
     `Bits per weight and size: ${$('plan-model').value} on the "Will it fit?" tab's machine and context.`;
-  const body = $('quality-table').tBodies[0];
-  body.replaceChildren();
   const points = [];
-  for (const m of o.mixes) {
+  fillQualityTable(['Mix', 'Mean KLD', 'Perplexity', 'Bits/weight', 'Weights', 'Fits?'], o.mixes.map((m) => {
     const r = byName.get(m.name) || {};
-    const tr = el('tr');
-    body.append(tr);
-    tr.append(el('td', {}, m.name), el('td', { class: 'num' }, m.mean_kld == null ? 'not measured' : m.mean_kld.toFixed(6)),
-      el('td', { class: 'num' }, m.ppl == null ? '' : m.ppl.toFixed(3)),
-      el('td', { class: 'num' }, r.bits_per_weight ? r.bits_per_weight.toFixed(2) : ''),
-      el('td', { class: 'num' }, r.weights_bytes ? fmtBytes(r.weights_bytes) : (r.error || '')), el('td', {}, r.verdict || ''));
-    if (m.mean_kld > 0 && r.bits_per_weight) points.push({ name: m.name, bpw: r.bits_per_weight, kld: m.mean_kld });
-  }
-  renderQualityChart(points);
+    if (m.mean_kld > 0 && r.bits_per_weight) points.push({ name: m.name, x: r.bits_per_weight, y: m.mean_kld });
+    return [m.name, m.mean_kld == null ? 'not measured' : m.mean_kld.toFixed(6), m.ppl == null ? '' : m.ppl.toFixed(3),
+      r.bits_per_weight ? r.bits_per_weight.toFixed(2) : '', r.weights_bytes ? fmtBytes(r.weights_bytes) : (r.error || ''), r.verdict || ''];
+  }));
+  $('quality-chart').replaceChildren(scatter(points, { xLabel: 'bits per weight', yLabel: 'KLD', logY: true, front: true }));
+  $('speed-chart').replaceChildren();
 }
 
-// KLD (log scale) against bits per weight; the Pareto front joins the mixes that no
-// other mix beats on both size and quality.
-function renderQualityChart(points) {
+function fillQualityTable(head, rows) {
+  const t = $('quality-table');
+  t.tHead.rows[0].replaceChildren(...head.map((h, i) => el('th', i && i < head.length - 1 ? { class: 'num' } : {}, h)));
+  t.tBodies[0].replaceChildren(...rows.map((r) => {
+    const tr = el('tr');
+    tr.append(...r.map((v, i) => el('td', i && i < r.length - 1 ? { class: 'num' } : {}, v)));
+    return tr;
+  }));
+}
+
+// A `qfit eval --json` document (src/eval/evalrun.c): its rows, checked; throws on anything else.
+function parseEval(text, name) {
+  const j = JSON.parse(text);
+  if (!j || !Array.isArray(j.rows) || !j.rows.length) throw new Error(`${name} is not a qfit eval JSON (no "rows": make it with qfit eval MODEL TEXT --json)`);
+  for (const r of j.rows)
+    if (typeof r.name !== 'string' || !Number.isFinite(r.tensor_bytes) || !Number.isFinite(r.kld_mean))
+      throw new Error(`${name}: a row without name, tensor_bytes or kld_mean`);
+  return { name, doc: j };
+}
+
+function renderEval({ name, doc }) {
+  const mib = (b) => b / 1048576;
+  $('quality-note').textContent = `${name}: measured by qfit eval (${doc.n_chunks} chunks of ${doc.n_ctx} tokens), ` +
+    'mean KL divergence against the base model and generation speed, by size.';
+  const q = doc.rows.filter((r) => !r.base && r.kld_mean > 0).map((r) => ({ name: r.name, x: mib(r.tensor_bytes), y: r.kld_mean }));
+  const sp = doc.rows.filter((r) => r.tg_tps > 0).map((r) => ({ name: r.name, x: mib(r.tensor_bytes), y: r.tg_tps }));
+  $('quality-chart').replaceChildren(scatter(q, { xLabel: 'size (MiB)', yLabel: 'KLD', logY: true, front: true }));
+  $('speed-chart').replaceChildren(sp.length ? scatter(sp, { xLabel: 'size (MiB)', yLabel: 'tokens/s', logY: false, front: false }) : '');
+  fillQualityTable(['Type', 'Mean KLD', 'Perplexity', 'Bits/weight', 'Size', 'Tokens/s'], doc.rows.map((r) => [
+    r.base ? `${r.name} (base)` : r.name, Number(r.kld_mean).toFixed(6), Number.isFinite(r.ppl) ? r.ppl.toFixed(3) : '',
+    Number.isFinite(r.bpw) ? r.bpw.toFixed(2) : '', fmtBytes(r.tensor_bytes), r.tg_tps > 0 ? r.tg_tps.toFixed(1) : '']));
+}
+
+function initQuality() {
+  $('quality-file').addEventListener('change', async (e) => {
+    const f = e.target.files[0];
+    if (!f) return;
+    try {
+      state.evalFile = parseEval(await f.text(), f.name);
+      $('quality-reset').hidden = false;
+      showError('');
+      refreshQuality();
+    } catch (err) { showError(`quality: ${err.message}`); }
+  });
+  $('quality-reset').addEventListener('click', () => {
+    state.evalFile = null;
+    $('quality-file').value = '';
+    $('quality-reset').hidden = true;
+    refreshQuality();
+  });
+}
+
+// Points {name, x, y} as an SVG scatter plot. front: join the points no other point beats
+// on both x and y (smaller is better on both: the Pareto front of size and KLD), and label them.
+function scatter(points, { xLabel, yLabel, logY, front }) {
   const W = 640, H = 260, L = 48, R = 12, T = 24, B = 34;
-  const svg = svgEl('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': 'mean KLD against bits per weight' });
-  if (!points.length) { $('quality-chart').replaceChildren(); return; }
-  const xs = points.map((p) => p.bpw), ys = points.map((p) => Math.log10(p.kld));
-  const x0 = Math.min(...xs), x1 = Math.max(...xs), y0 = Math.min(...ys), y1 = Math.max(...ys);
+  const svg = svgEl('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': `${yLabel} against ${xLabel}` });
+  if (!points.length) return svg;
+  const fy = (v) => (logY ? Math.log10(v) : v);
+  const xs = points.map((p) => p.x), ys = points.map((p) => fy(p.y));
+  const x0 = Math.min(...xs), x1 = Math.max(...xs), y0 = Math.min(...ys, logY ? Infinity : 0), y1 = Math.max(...ys);
   const x = (v) => L + ((W - L - R) * (v - x0)) / (x1 - x0 || 1);
-  const y = (v) => T + ((H - T - B) * (y1 - Math.log10(v))) / (y1 - y0 || 1);
+  const y = (v) => T + ((H - T - B) * (y1 - fy(v))) / (y1 - y0 || 1);
   svg.append(svgEl('line', { class: 'axis', x1: L, x2: W - R, y1: H - B, y2: H - B }), svgEl('line', { class: 'axis', x1: L, x2: L, y1: T, y2: H - B }));
-  svg.append(svgEl('text', { x: (W + L) / 2, y: H - 4, 'text-anchor': 'middle' }, 'bits per weight'));
-  svg.append(svgEl('text', { x: 4, y: T + 10 }, 'KLD'));
-  const sorted = [...points].sort((a, b) => a.bpw - b.bpw);
-  const front = sorted.filter((p) => !points.some((q) => q !== p && q.bpw <= p.bpw && q.kld < p.kld));
-  svg.append(svgEl('polyline', { class: 'front-line', points: front.map((p) => `${x(p.bpw)},${y(p.kld)}`).join(' ') }));
+  svg.append(svgEl('text', { x: (W + L) / 2, y: H - 4, 'text-anchor': 'middle' }, xLabel));
+  svg.append(svgEl('text', { x: 4, y: T - 8 }, yLabel));
+  const onFront = front ? points.filter((p) => !points.some((q) => q !== p && q.x <= p.x && q.y < p.y)).sort((a, b) => a.x - b.x) : [];
+  if (onFront.length) svg.append(svgEl('polyline', { class: 'front-line', points: onFront.map((p) => `${x(p.x)},${y(p.y)}`).join(' ') }));
   for (const p of points) {
-    const c = svgEl('circle', { class: front.includes(p) ? 'dot front' : 'dot', cx: x(p.bpw), cy: y(p.kld), r: 4 });
-    c.append(svgEl('title', {}, `${p.name}: ${p.bpw.toFixed(2)} bits/weight, KLD ${p.kld}`));
+    const on = onFront.includes(p);
+    const c = svgEl('circle', { class: on ? 'dot front' : 'dot', cx: x(p.x), cy: y(p.y), r: 4, 'data-name': p.name });
+    c.append(svgEl('title', {}, `${p.name}: ${xLabel} ${p.x.toFixed(2)}, ${yLabel} ${p.y}`));
     svg.append(c);
-    const right = x(p.bpw) > W * 0.8;   // labels near the right edge grow leftwards
-    if (front.includes(p)) svg.append(svgEl('text', { x: x(p.bpw) + (right ? -6 : 6), y: y(p.kld) - 6, 'text-anchor': right ? 'end' : 'start' }, p.name));
+    const right = x(p.x) > W * 0.8;   // labels near the right edge grow leftwards
+    if (on || !front) svg.append(svgEl('text', { x: x(p.x) + (right ? -6 : 6), y: y(p.y) - 6, 'text-anchor': right ? 'end' : 'start' }, p.name));
   }
-  $('quality-chart').replaceChildren(svg);
+  return svg;
 }
 
 // ------------------------------------------------------------------ start
@@ -554,6 +606,7 @@ async function start() {
 document.addEventListener('DOMContentLoaded', () => {
   initTabs();
   initChat();
+  initQuality();
   $('pull-form').addEventListener('submit', pull);
   $('key-form').addEventListener('submit', (e) => {
     e.preventDefault();

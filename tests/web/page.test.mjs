@@ -4,7 +4,9 @@
 // the page shows (never on elapsed time).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { eventually, modelPath, qfit, skipReason, startRegistry, startServer } from '../clients/harness.mjs';
+import fs from 'node:fs';
+import path from 'node:path';
+import { eventually, modelPath, qfit, repoRoot, skipReason, startRegistry, startServer } from '../clients/harness.mjs';
 import { browserSkipReason, byTestId, launch, openPage } from './browser.mjs';
 
 const skip = skipReason() || browserSkipReason();
@@ -103,13 +105,16 @@ describe('web page', { skip: skip ?? false }, () => {
     await page.click('#chat-options summary');
     await page.type('#chat-temperature', '0');   // greedy: it runs to the context's end (~500 tokens)
     const cancelled = await metric(srv.url, 'qfit_cancellations_total');
-    await send(page, 'And God said');
-    // as soon as the first words show, stop (the model would go on to its context's end)
-    await page.waitForFunction(() => {
-      const a = document.querySelector('[data-testid="chat-message-assistant"]');
-      return a && a.textContent.length > 0;
+    // the stop button is clicked as soon as the first words show (from within the page, so
+    // that no round trip to the test lets the model reach its context's end first)
+    await page.evaluate(() => {
+      const obs = new MutationObserver(() => {
+        const a = document.querySelector('[data-testid="chat-message-assistant"]');
+        if (a && a.textContent.length > 0) { obs.disconnect(); document.querySelector('[data-testid="chat-stop"]').click(); }
+      });
+      obs.observe(document.getElementById('messages'), { childList: true, subtree: true, characterData: true });
     });
-    await page.click(byTestId('chat-stop'));
+    await send(page, 'And God said');
     await idle(page);
     assert.ok(await page.$eval(byTestId('chat-message-assistant'), (e) => e.classList.contains('stopped')), 'shown as stopped');
     assert.ok(await eventually(async () => (await metric(srv.url, 'qfit_cancellations_total')) > cancelled),
@@ -189,10 +194,40 @@ describe('web page', { skip: skip ?? false }, () => {
     await page.close();
   });
 
+  test('quality: the shared-model table, then a qfit eval JSON opened from disk', async () => {
+    const page = await openPage(browser, srv.url);
+    await page.click(byTestId('tab-quality'));
+    const mixes = (await (await fetch(`${srv.url}/api/plan`)).json()).mixes;
+    await page.waitForFunction((n) => document.querySelectorAll('#quality-table tbody tr').length === n, {}, mixes.length);
+    assert.ok(await page.$$eval(`${byTestId('quality-chart')} circle`, (c) => c.length) > 5, 'the mix table plotted');
+    // the eval file: one point per quantized type (the base has no KLD), the Pareto front labelled
+    const file = path.join(repoRoot, 'tests/data/web/kjv.eval.json');
+    const doc = JSON.parse(fs.readFileSync(file, 'utf8'));
+    const input = await page.$(byTestId('quality-file'));
+    await input.uploadFile(file);
+    const quantized = doc.rows.filter((r) => !r.base).map((r) => r.name).sort();
+    await page.waitForFunction((n) => document.querySelectorAll('#quality-table tbody tr').length === n, {}, doc.rows.length);
+    assert.deepEqual(await page.$$eval(`${byTestId('quality-chart')} circle`, (c) => c.map((x) => x.dataset.name).sort()), quantized);
+    // the front: no other type is both smaller and closer to the base
+    const front = doc.rows.filter((r) => !r.base).filter((p) => !doc.rows.some((q) => !q.base && q !== p &&
+      q.tensor_bytes <= p.tensor_bytes && q.kld_mean < p.kld_mean)).map((r) => r.name).sort();
+    assert.deepEqual(await page.$$eval(`${byTestId('quality-chart')} circle.front`, (c) => c.map((x) => x.dataset.name).sort()), front);
+    assert.equal(await page.$$eval(`${byTestId('speed-chart')} circle`, (c) => c.length), doc.rows.filter((r) => r.tg_tps > 0).length);
+    // anything else is refused with a message, the page unchanged
+    const bad = path.join(srv.dir, 'not-eval.json');
+    fs.writeFileSync(bad, '{"rows": 3}');
+    await input.uploadFile(bad);
+    await page.waitForFunction(() => /not a qfit eval JSON/.test(document.getElementById('error').textContent));
+    assert.equal(await page.$$eval('#quality-table tbody tr', (r) => r.length), doc.rows.length);
+    await page.close();
+  });
+
   test('keyboard only: arrow keys switch tabs, Enter sends, Escape stops', async () => {
     const page = await openPage(browser, srv.url);
     await page.click(byTestId('chat-clear'));
     await page.select(byTestId('model-select'), 'kjv:latest');
+    await page.click('#chat-options summary');
+    await page.type('#chat-temperature', '0');   // greedy: a long answer, there to be stopped
     await page.focus(byTestId('tab-chat'));
     await page.keyboard.press('ArrowRight');
     assert.equal(await page.evaluate(() => document.activeElement.dataset.testid), 'tab-models');
@@ -203,7 +238,8 @@ describe('web page', { skip: skip ?? false }, () => {
     await page.focus(byTestId('chat-input'));
     await page.keyboard.type('And God said');
     await page.keyboard.press('Enter');
-    await page.waitForFunction(() => document.querySelector('[data-testid="chat-message-assistant"]')?.textContent.length > 0);
+    await page.waitForFunction(() => document.querySelector('[data-testid="chat-message-assistant"]')?.textContent.length > 0,
+      { polling: 'mutation' });
     await page.keyboard.press('Escape');
     await idle(page);
     assert.equal(await page.$eval(byTestId('chat-message-user'), (e) => e.textContent), 'And God said');
