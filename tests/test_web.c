@@ -467,4 +467,21 @@ Test(web, key_host_and_origin_rules_apply, .fini = teardown)
     r = http("POST", "/api/plan", "{\"model\":\"kjv\"}", foreign);
     cr_expect_eq(r.status, 403, "%s", r.body);
     reply_free(&r);
+    /* the page opened at a LAN address calls its own origin: allowed; another port is not */
+    const char *const own[] = { "Host: 192.168.7.9:11434", "Origin: http://192.168.7.9:11434",
+                                "Authorization: Bearer web-key", NULL };
+    r = http("POST", "/api/plan", "{\"model\":\"kjv\"}", own);
+    cr_expect_eq(r.status, 200, "%s", r.body);
+    cr_expect_str_eq(header_of(&r, "Access-Control-Allow-Origin"), "http://192.168.7.9:11434");
+    reply_free(&r);
+    const char *const port[] = { "Host: 192.168.7.9:11434", "Origin: http://192.168.7.9:8080",
+                                 "Authorization: Bearer web-key", NULL };
+    r = http("POST", "/api/plan", "{\"model\":\"kjv\"}", port);
+    cr_expect_eq(r.status, 403, "%s", r.body);
+    reply_free(&r);
+    const char *const https[] = { "Host: 192.168.7.9:11434", "Origin: https://192.168.7.9:11434",
+                                  "Authorization: Bearer web-key", NULL };
+    r = http("POST", "/api/plan", "{\"model\":\"kjv\"}", https);
+    cr_expect_eq(r.status, 403, "%s", r.body);
+    reply_free(&r);
 }

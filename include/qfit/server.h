@@ -20,7 +20,8 @@
  *   3. CORS: a request with an Origin header must come from an allowed origin
  *      (cfg.origins, comma-separated, '*' wildcards, plus Ollama's local
  *      defaults: http(s)://localhost|127.0.0.1|0.0.0.0 with any port, and any
- *      app:, file:, tauri:, vscode-webview:, vscode-file: origin), else 403; an
+ *      app:, file:, tauri:, vscode-webview:, vscode-file: origin; and the server's own
+ *      origin, http://<Host header>, for its built-in page), else 403; an
  *      allowed one gets Access-Control-Allow-Origin, and an OPTIONS preflight 204;
  *   4. API key: when cfg.api_key is set every request except GET|HEAD /,
  *      /api/version, /health and preflights needs `Authorization: Bearer <key>`
