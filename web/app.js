@@ -540,7 +540,7 @@ function renderEval({ name, doc }) {
   $('quality-chart').replaceChildren(scatter(q, { xLabel: 'size (MiB)', yLabel: 'KLD', logY: true, front: true }));
   $('speed-chart').replaceChildren(sp.length ? scatter(sp, { xLabel: 'size (MiB)', yLabel: 'tokens/s', logY: false, front: false }) : '');
   fillQualityTable(['Type', 'Mean KLD', 'Perplexity', 'Bits/weight', 'Size', 'Tokens/s'], doc.rows.map((r) => [
-    r.base ? `${r.name} (base)` : r.name, Number(r.kld_mean).toFixed(6), Number.isFinite(r.ppl) ? r.ppl.toFixed(3) : '',
+    r.base && r.name !== 'base' ? `${r.name} (base)` : r.name, Number(r.kld_mean).toFixed(6), Number.isFinite(r.ppl) ? r.ppl.toFixed(3) : '',
     Number.isFinite(r.bpw) ? r.bpw.toFixed(2) : '', fmtBytes(r.tensor_bytes), r.tg_tps > 0 ? r.tg_tps.toFixed(1) : '']));
 }
 
@@ -566,7 +566,7 @@ function initQuality() {
 // Points {name, x, y} as an SVG scatter plot. front: join the points no other point beats
 // on both x and y (smaller is better on both: the Pareto front of size and KLD), and label them.
 function scatter(points, { xLabel, yLabel, logY, front }) {
-  const W = 640, H = 260, L = 48, R = 12, T = 24, B = 34;
+  const W = 640, H = 260, L = 72, R = 12, T = 24, B = 34;
   const svg = svgEl('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': `${yLabel} against ${xLabel}` });
   if (!points.length) return svg;
   const fy = (v) => (logY ? Math.log10(v) : v);
@@ -577,6 +577,13 @@ function scatter(points, { xLabel, yLabel, logY, front }) {
   svg.append(svgEl('line', { class: 'axis', x1: L, x2: W - R, y1: H - B, y2: H - B }), svgEl('line', { class: 'axis', x1: L, x2: L, y1: T, y2: H - B }));
   svg.append(svgEl('text', { x: (W + L) / 2, y: H - 4, 'text-anchor': 'middle' }, xLabel));
   svg.append(svgEl('text', { x: 4, y: T - 8 }, yLabel));
+  // the ends of both axes, as numbers
+  const num = (v) => (v >= 100 ? v.toFixed(0) : v >= 1 ? v.toFixed(1) : v >= 0.01 || !v ? v.toPrecision(2) : v.toExponential(1));
+  const yMin = logY ? 10 ** y0 : y0, yMax = logY ? 10 ** y1 : y1;
+  svg.append(svgEl('text', { x: L, y: H - B + 16, 'text-anchor': 'middle' }, num(x0)),
+    svgEl('text', { x: W - R, y: H - B + 16, 'text-anchor': 'end' }, num(x1)),
+    svgEl('text', { x: L - 4, y: y(yMax) + 4, 'text-anchor': 'end' }, num(yMax)),
+    svgEl('text', { x: L - 4, y: y(yMin > 0 || !logY ? yMin : yMax), 'text-anchor': 'end' }, num(yMin)));
   const onFront = front ? points.filter((p) => !points.some((q) => q !== p && q.x <= p.x && q.y < p.y)).sort((a, b) => a.x - b.x) : [];
   if (onFront.length) svg.append(svgEl('polyline', { class: 'front-line', points: onFront.map((p) => `${x(p.x)},${y(p.y)}`).join(' ') }));
   for (const p of points) {

@@ -55,6 +55,10 @@ try {
     await page.click(byTestId('tab-quality'));
     await page.waitForFunction(() => document.querySelectorAll('#quality-chart circle').length > 0);
     await page.screenshot({ path: path.join(out, `quality-${width}.png`) });   // the chart and the table's top
+    // a model's own qfit eval output, opened from disk
+    await (await page.$(byTestId('quality-file'))).uploadFile(path.join(repoRoot, 'tests/data/web/kjv.eval.json'));
+    await page.waitForFunction(() => document.querySelectorAll('#speed-chart circle').length > 0);
+    await page.screenshot({ path: path.join(out, `quality-eval-${width}.png`) });
     await page.click(byTestId('tab-chat'));
     await page.click(byTestId('chat-clear'));
     await page.close();
