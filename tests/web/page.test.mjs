@@ -169,13 +169,16 @@ describe('web page', { skip: skip ?? false }, () => {
     await page.type(byTestId('plan-mem'), '64M');
     for (const ctx of [1024, 8192]) {
       const want = JSON.parse(qfit(['plan', modelPath, '--mem', '64M', '--ctx', String(ctx), '--json']));
-      await page.focus(byTestId('plan-ctx'));
-      await page.keyboard.down('Control');
-      await page.keyboard.press('KeyA');
-      await page.keyboard.up('Control');
-      await page.keyboard.type(`${ctx}\n`);
+      await page.$eval(byTestId('plan-ctx'), (e) => { e.value = ''; });   // then typed, as a user would
+      await page.type(byTestId('plan-ctx'), `${ctx}\n`);
+      assert.equal(await page.$eval(byTestId('plan-ctx'), (e) => e.value), String(ctx));
       await page.waitForFunction((t) => document.querySelector('[data-testid="plan-chart"] svg')?.dataset.total === String(t),
-        {}, want.total_bytes);
+        {}, want.total_bytes).catch(async (e) => {
+        const seen = await page.evaluate(() => ({ total: document.querySelector('#plan-chart svg')?.dataset.total,
+          verdict: document.getElementById('plan-verdict').textContent, error: document.getElementById('error').textContent,
+          command: document.getElementById('plan-command').textContent }));
+        throw new Error(`ctx ${ctx}: the chart never showed ${want.total_bytes}: ${JSON.stringify(seen)} (${e.message})`);
+      });
       const bar = await page.$$eval(`${byTestId('plan-chart')} rect`, (rs) =>
         Object.fromEntries(rs.map((r) => [r.dataset.segment, Number(r.dataset.bytes)])));
       assert.deepEqual(bar, { weights: want.weights_resident_bytes, kv: want.kv_bytes, compute: want.compute_bytes,
