@@ -162,6 +162,29 @@ describe('web page', { skip: skip ?? false }, () => {
     }
   });
 
+  test('models: what is loaded, its memory and expiry, and unload', async () => {
+    const gen = await fetch(`${srv.url}/api/generate`, { method: 'POST',
+      body: JSON.stringify({ model: 'kjv', prompt: 'In the beginning', stream: false, options: { num_predict: 1 } }) });
+    assert.equal(gen.status, 200);
+    const ps = (await (await fetch(`${srv.url}/api/ps`)).json()).models;
+    assert.ok(ps.some((m) => m.name === 'kjv:latest'), 'loaded');
+    const page = await openPage(browser, srv.url);
+    await page.click(byTestId('tab-models'));
+    const row = () => [...document.querySelectorAll('#ps-table tbody tr')].map((tr) => [...tr.cells].map((c) => c.textContent))
+      .find((c) => c[0] === 'kjv:latest');
+    await page.waitForFunction(row);
+    const cells = await page.evaluate(row);
+    assert.match(cells[1], /MiB$/, `memory: ${cells[1]}`);
+    assert.match(cells[3], /^in \d+m \d+s$/, `expiry: ${cells[3]}`);
+    assert.ok(await page.$eval(`${byTestId('model-select')} option[value="kjv:latest"]`, (o) => o.textContent.includes('(loaded)')));
+    await page.evaluate(() => [...document.querySelectorAll('#ps-table tbody tr')].find((tr) => tr.cells[0].textContent === 'kjv:latest')
+      .querySelector('button').click());
+    await page.waitForFunction(() => ![...document.querySelectorAll('#ps-table tbody tr')].some((tr) => tr.cells[0].textContent === 'kjv:latest'));
+    assert.ok(!(await (await fetch(`${srv.url}/api/ps`)).json()).models.some((m) => m.name === 'kjv:latest'), 'unloaded on the server');
+    assert.deepEqual(page.problems, []);
+    await page.close();
+  });
+
   test('will it fit: changing the context changes the bar and the verdict to qfit plan --json', async () => {
     const page = await openPage(browser, srv.url);
     await page.click(byTestId('tab-plan'));
