@@ -58,11 +58,12 @@ $(REL)/libqfit.a: $(LIB_SRCS:%.c=$(REL)/%.o)
 $(DBG)/libqfit.a: $(LIB_SRCS:%.c=$(DBG)/%.o)
 	@rm -f $@; $(AR) rcs $@ $^
 
-# build/<config>/gen/web_assets.c: the page's files as C arrays (the generator is built
-# with the same compiler, without sanitizers: it only runs at build time)
+# build/<config>/gen/web_assets.c: the page's files as C arrays (the generator runs at build
+# time, on this machine: HOST_CC, without sanitizers)
+HOST_CC ?= $(CC)
 $(REL)/gen/web_assets.c $(DBG)/gen/web_assets.c: %/gen/web_assets.c: tools/embed_web.c $(WEB_FILES)
 	@mkdir -p $(dir $@)
-	$(CC) -O1 -std=c11 $(WARN) tools/embed_web.c -o $*/gen/embed_web
+	$(HOST_CC) -O1 -std=c11 $(WARN) tools/embed_web.c -o $*/gen/embed_web
 	$*/gen/embed_web $@ web $(WEB_FILES)
 $(REL)/gen/web_assets.o: $(REL)/gen/web_assets.c
 	$(CC) $(REL_CFLAGS) -c $< -o $@
