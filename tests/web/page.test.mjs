@@ -278,7 +278,8 @@ describe('web page', { skip: skip ?? false }, () => {
   test('model output with <script> and markup is shown as text', async () => {
     const page = await openPage(browser, srv.url);
     await page.click(byTestId('chat-clear'));
-    const evil = '<script>window.__pwned = 1</script> <img src=x onerror="window.__pwned = 2"> **bold** `<b>code</b>`';
+    const evil = '<script>window.__pwned = 1</script> <img src=x onerror="window.__pwned = 2"> **bold** `<b>code</b>`\n\n' +
+      '```html\n<script>window.__pwned = 3</script>\n<svg onload="window.__pwned = 4"></svg>\n```\n';
     await page.setRequestInterception(true);
     page.on('request', (req) => {
       if (!req.url().endsWith('/api/chat')) { req.continue(); return; }
@@ -293,7 +294,10 @@ describe('web page', { skip: skip ?? false }, () => {
     assert.ok(text.includes('<img src=x'), text);
     assert.equal(await page.$eval(msg, (e) => e.querySelectorAll('script, img').length), 0, 'no element from the output');
     assert.equal(await page.$eval(msg, (e) => e.querySelector('strong')?.textContent), 'bold', 'markdown still formatted');
-    assert.equal(await page.$eval(msg, (e) => e.querySelector('code')?.textContent), '<b>code</b>');
+    assert.equal(await page.$eval(msg, (e) => e.querySelector('p code')?.textContent), '<b>code</b>');
+    assert.equal(await page.$eval(msg, (e) => e.querySelector('pre code')?.textContent),
+      '<script>window.__pwned = 3</script>\n<svg onload="window.__pwned = 4"></svg>', 'the code block, as text');
+    assert.equal(await page.$eval(msg, (e) => e.querySelectorAll('svg, b').length), 0);
     assert.equal(await page.evaluate(() => window.__pwned), undefined);
     await page.click(byTestId('chat-clear'));
     await page.close();
