@@ -33,13 +33,15 @@ CLI_SRCS := $(wildcard src/cli/*.c)
 # the HTTP server (libmicrohttpd): linked into the qfit binary and the tests, not libqfit.a
 SERVER_SRCS := $(wildcard src/server/*.c)
 TEST_SRCS := $(wildcard tests/test_*.c) $(wildcard tests/util/*.c)
+# the web page (web/): embedded into the server by tools/embed_web.c, a C file per build
+WEB_FILES := $(sort $(wildcard web/*.html web/*.js web/*.css web/*.svg))
 
 REL := build/release
 DBG := build/debug
 
 isa_flags = $(if $(findstring _avx512.c,$(1)),$(ISA_avx512),$(if $(findstring _avx2.c,$(1)),$(ISA_avx2),$(if $(findstring _neon.c,$(1)),$(ISA_neon))))
 
-.PHONY: all release debug test test-neon test-clients demo fuzz clean deps bench check-clang
+.PHONY: all release debug test test-neon test-clients test-web demo fuzz clean deps bench check-clang
 all: release
 release: $(REL)/qfit
 debug: $(DBG)/qfit $(DBG)/tests/qfit-tests
@@ -56,12 +58,24 @@ $(REL)/libqfit.a: $(LIB_SRCS:%.c=$(REL)/%.o)
 $(DBG)/libqfit.a: $(LIB_SRCS:%.c=$(DBG)/%.o)
 	@rm -f $@; $(AR) rcs $@ $^
 
-$(REL)/qfit: $(CLI_SRCS:%.c=$(REL)/%.o) $(SERVER_SRCS:%.c=$(REL)/%.o) $(REL)/libqfit.a
+# build/<config>/gen/web_assets.c: the page's files as C arrays (the generator runs at build
+# time, on this machine: HOST_CC, without sanitizers)
+HOST_CC ?= $(CC)
+$(REL)/gen/web_assets.c $(DBG)/gen/web_assets.c: %/gen/web_assets.c: tools/embed_web.c $(WEB_FILES)
+	@mkdir -p $(dir $@)
+	$(HOST_CC) -O1 -std=c11 $(WARN) tools/embed_web.c -o $*/gen/embed_web
+	$*/gen/embed_web $@ web $(WEB_FILES)
+$(REL)/gen/web_assets.o: $(REL)/gen/web_assets.c
+	$(CC) $(REL_CFLAGS) -c $< -o $@
+$(DBG)/gen/web_assets.o: $(DBG)/gen/web_assets.c
+	$(CC) $(DBG_CFLAGS) -c $< -o $@
+
+$(REL)/qfit: $(CLI_SRCS:%.c=$(REL)/%.o) $(SERVER_SRCS:%.c=$(REL)/%.o) $(REL)/gen/web_assets.o $(REL)/libqfit.a
 	$(CC) $(REL_CFLAGS) $^ -o $@ $(LDLIBS)
-$(DBG)/qfit: $(CLI_SRCS:%.c=$(DBG)/%.o) $(SERVER_SRCS:%.c=$(DBG)/%.o) $(DBG)/libqfit.a
+$(DBG)/qfit: $(CLI_SRCS:%.c=$(DBG)/%.o) $(SERVER_SRCS:%.c=$(DBG)/%.o) $(DBG)/gen/web_assets.o $(DBG)/libqfit.a
 	$(CC) $(DBG_CFLAGS) $^ -o $@ $(LDLIBS)
 
-$(DBG)/tests/qfit-tests: $(TEST_SRCS:%.c=$(DBG)/%.o) $(SERVER_SRCS:%.c=$(DBG)/%.o) $(DBG)/libqfit.a
+$(DBG)/tests/qfit-tests: $(TEST_SRCS:%.c=$(DBG)/%.o) $(SERVER_SRCS:%.c=$(DBG)/%.o) $(DBG)/gen/web_assets.o $(DBG)/libqfit.a
 	@mkdir -p $(dir $@)
 	$(CC) $(DBG_CFLAGS) $^ -o $@ $(LDLIBS) $(TEST_LIBS)
 
@@ -71,6 +85,7 @@ test: $(DBG)/tests/qfit-tests $(DBG)/qfit $(REL)/qfit
 	QFIT_BIN=$(CURDIR)/$(DBG)/qfit QFIT_RELEASE_BIN=$(CURDIR)/$(REL)/qfit ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp UBSAN_OPTIONS=print_stacktrace=1 \
 	  $(DBG)/tests/qfit-tests -j2 $(if $(TESTS_FILTER),--filter '$(TESTS_FILTER)') $(TESTS_ARGS)
 	$(if $(TESTS_FILTER),,$(MAKE) test-clients)
+	$(if $(TESTS_FILTER),,$(MAKE) test-web)
 ifeq ($(ARCH),x86_64)
 	$(if $(TESTS_FILTER),,$(MAKE) test-neon)
 endif
@@ -82,6 +97,16 @@ test-clients: $(REL)/qfit $(DBG)/qfit
 	  QFIT_BIN=$(CURDIR)/$(REL)/qfit node --test --test-concurrency=1
 	# the same against the AddressSanitizer + UBSan build: any report or leak fails the server's exit status
 	cd tests/clients && ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
+	  UBSAN_OPTIONS=print_stacktrace=1 QFIT_BIN=$(CURDIR)/$(DBG)/qfit node --test --test-concurrency=1
+
+# the web page (web/) in headless Chromium (Debian's chromium, driven by puppeteer-core,
+# pinned in tests/web/package-lock.json), against the release binary and then the
+# AddressSanitizer + UBSan one (a report or leak fails the server's exit status). The
+# screenshots in docs/screenshots/ are retaken by hand: node tests/web/screenshots.mjs
+test-web: $(REL)/qfit $(DBG)/qfit
+	cd tests/web && npm ci --no-audit --no-fund --loglevel=error && \
+	  QFIT_BIN=$(CURDIR)/$(REL)/qfit node --test --test-concurrency=1
+	cd tests/web && ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 	  UBSAN_OPTIONS=print_stacktrace=1 QFIT_BIN=$(CURDIR)/$(DBG)/qfit node --test --test-concurrency=1
 
 # NEON kernels: cross-compiled for aarch64 and run under qemu-aarch64 (dotprod and non-dotprod CPUs)

@@ -15,6 +15,7 @@ PKGS=(
   libhiredis-dev redis-server           # batch queue (qfit batch/worker) and its tests' Redis
   python3-jinja2                        # reference renderer for the Jinja chat-template tests (/usr/bin/python3)
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user   # NEON kernels, tested under qemu
+  chromium                              # headless browser for the web page's tests (tests/web)
 )
 
 # Node.js and npm run the client tests (tests/clients): Debian's packages, unless a node

@@ -20,7 +20,8 @@
  *   3. CORS: a request with an Origin header must come from an allowed origin
  *      (cfg.origins, comma-separated, '*' wildcards, plus Ollama's local
  *      defaults: http(s)://localhost|127.0.0.1|0.0.0.0 with any port, and any
- *      app:, file:, tauri:, vscode-webview:, vscode-file: origin), else 403; an
+ *      app:, file:, tauri:, vscode-webview:, vscode-file: origin; and the server's own
+ *      origin, http://<Host header>, for its built-in page), else 403; an
  *      allowed one gets Access-Control-Allow-Origin, and an OPTIONS preflight 204;
  *   4. API key: when cfg.api_key is set every request except GET|HEAD /,
  *      /api/version, /health and preflights needs `Authorization: Bearer <key>`
@@ -39,6 +40,9 @@
  *
  * Built-in routes (qfit_server_new; the store routes only with cfg.store_root):
  *   GET|HEAD /, GET|HEAD /api/version, GET /health            (no API key needed)
+ *   GET|HEAD /ui/FILE: the web page's files (no key; / serves the page to a browser,
+ *   Accept: text/html, and "Ollama is running" to anything else); GET|POST /api/plan
+ *   (the planner: src/server/routes_web.c)
  *   GET|HEAD /api/tags, POST /api/show, GET /v1/models, GET /v1/models/{id}
  *   POST /api/copy, DELETE /api/delete, HEAD|POST /api/blobs/:digest,
  *   POST /api/pull, POST /api/create                            (QFIT_HTTP_MANAGE)

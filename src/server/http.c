@@ -300,6 +300,13 @@ static bool origin_allowed(const qfit_server *s, const char *origin)
     return false;
 }
 
+/* A page of this server calling it: Origin is http://<the Host header> (the built-in page
+ * opened at a LAN address). Safe because the Host was checked first (DNS rebinding). */
+static bool same_origin(const char *origin, const char *host)
+{
+    return host && *host && !strncmp(origin, "http://", 7) && !strcasecmp(origin + 7, host);
+}
+
 /* Replace every occurrence of from (if non-empty) by to, in place (cap bytes). */
 static void replace_all(char *msg, size_t cap, const char *from, const char *to)
 {
@@ -819,7 +826,7 @@ static bool admit(qfit_http_req *r)
     const char *origin = qfit_http_req_header(r, "Origin");
     bool preflight = !strcmp(r->method, "OPTIONS");
     if (origin) {
-        if (!origin_allowed(s, origin)) {
+        if (!origin_allowed(s, origin) && !same_origin(origin, qfit_http_req_header(r, MHD_HTTP_HEADER_HOST))) {
             qfit_http_respond_error(r, 403, "origin '%s' not allowed (add it to QFIT_ORIGINS)", origin);
             return false;
         }
@@ -1121,7 +1128,7 @@ qfit_server *qfit_server_new(const qfit_server_config *cfg, char *err, size_t er
         qfit_server_free(s);
         return NULL;
     }
-    if (qfit_server_add_basic_routes(s, err, err_len) != 0 ||
+    if (qfit_server_add_basic_routes(s, err, err_len) != 0 || qfit_server_add_web_routes(s, err, err_len) != 0 ||
         (s->store_root && (qfit_server_add_store_routes(s, err, err_len) != 0 ||
                            qfit_server_add_manage_routes(s, err, err_len) != 0))) {
         qfit_server_free(s);

@@ -1,4 +1,4 @@
-/* The endpoints that need no model engine: GET|HEAD /, /api/version, /health, and
+/* The endpoints that need no model engine: GET|HEAD /api/version, /health, and
  * the store routes /api/tags, /api/show, /api/copy, /api/delete, /api/blobs/:digest,
  * /v1/models, /v1/models/{id}. Shapes and status codes follow
  * ollama-compat-reference.md §1.0, 1.7, 1.8, 2. Each request opens its own store
@@ -18,12 +18,6 @@
 
 /* ---------------------------------------------------------------- basic */
 
-static void h_root(qfit_http_req *r, void *ctx)
-{
-    (void)ctx;
-    qfit_http_respond(r, 200, "text/plain; charset=utf-8", "Ollama is running", 17);
-}
-
 static void h_version(qfit_http_req *r, void *ctx)
 {
     (void)ctx;
@@ -41,8 +35,6 @@ static void h_health(qfit_http_req *r, void *ctx)
 int qfit_server_add_basic_routes(qfit_server *s, char *err, size_t err_len)
 {
     const qfit_http_route routes[] = {
-        { "GET",  "/",            h_root,    NULL, QFIT_HTTP_PUBLIC, 0, NULL },
-        { "HEAD", "/",            h_root,    NULL, QFIT_HTTP_PUBLIC, 0, NULL },
         { "GET",  "/api/version", h_version, NULL, QFIT_HTTP_PUBLIC, 0, NULL },
         { "HEAD", "/api/version", h_version, NULL, QFIT_HTTP_PUBLIC, 0, NULL },
         { "GET",  "/health",      h_health,  NULL, QFIT_HTTP_PUBLIC, 0, NULL },

@@ -10,10 +10,13 @@ const char *qfit_server_store_root(const qfit_server *s);
 /* The server a request belongs to. */
 qfit_server *qfit_http_req_server(const qfit_http_req *r);
 
-/* GET|HEAD /, /api/version, /health (routes_basic in routes_store.c). */
+/* GET|HEAD /api/version, /health (routes_basic in routes_store.c). */
 int qfit_server_add_basic_routes(qfit_server *s, char *err, size_t err_len);
 /* /api/tags, show, copy, delete, blobs; /v1/models (routes_store.c). */
 int qfit_server_add_store_routes(qfit_server *s, char *err, size_t err_len);
+
+/* GET|HEAD / and /ui/FILE: the web page; GET|POST /api/plan (routes_web.c). */
+int qfit_server_add_web_routes(qfit_server *s, char *err, size_t err_len);
 
 /* POST /api/pull (routes_manage.c). */
 int qfit_server_add_manage_routes(qfit_server *s, char *err, size_t err_len);
