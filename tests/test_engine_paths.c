@@ -386,8 +386,9 @@ Test(engine, isa_perplexity_f32, .timeout = 900) { check_ppl_isas(kjv_f32(), "f3
  * generated models there.
  * Tolerances (spread = max - min of llama.cpp's logits, 6-9 here):
  *   F32: max |dlogit| <= max(0.02, 1e-3 x spread), same top-1, greedy identical
- *   (measured: <= 0.0114, 1.4e-3 of the spread; F16 K/V rounding of two different
- *   summation orders, larger than on the shared model because the activations are).
+ *   (measured: <= 0.0144, 1.8e-3 of the spread: two different summation orders,
+ *   amplified by these models' large activations; llama.cpp's own flash and plain
+ *   attention paths differ by up to 0.0172 on the same files, tests/data/engine/README.md).
  *   Q8_0: max |dlogit| <= max(0.15, 0.03 x spread), same top-1, greedy identical
  *   unless it parts at a near tie (best two within 0.15). The activation
  *   re-quantization cascade (see check_isas) reaches 0.19 = 2.2% of the spread

@@ -40,14 +40,18 @@ static float top2_margin(const float * l, int n) {
 
 int main(int argc, char ** argv) {
     if (argc < 4) {
-        fprintf(stderr, "usage: %s MODEL.gguf OUT_PREFIX \"ID ID ...\" [--gen G] [--threads T]\n", argv[0]);
+        fprintf(stderr, "usage: %s MODEL.gguf OUT_PREFIX \"ID ID ...\" [--gen G] [--threads T] [--flash-off] [--kv-f32]\n", argv[0]);
         return 1;
     }
     const char * model_path = argv[1], * prefix = argv[2], * ids = argv[3];
-    int n_gen = 16, n_threads = 2;
+    int n_gen = 16, n_threads = 2, flash_off = 0, kv_f32 = 0;
     for (int i = 4; i < argc; i++) {
         if (!strcmp(argv[i], "--gen") && i + 1 < argc) n_gen = peer_parse_int(argv[++i], "--gen");
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) n_threads = peer_parse_int(argv[++i], "--threads");
+        /* llama.cpp's other attention path, and an F32 KV cache (default: flash attention
+         * auto = on, F16 KV): how far llama.cpp's own logits move between its paths */
+        else if (!strcmp(argv[i], "--flash-off")) flash_off = 1;
+        else if (!strcmp(argv[i], "--kv-f32")) kv_f32 = 1;
         else peer_die("unknown argument %s", argv[i]);
     }
     llama_token prompt[512];
@@ -74,6 +78,11 @@ int main(int argc, char ** argv) {
     cp.n_ubatch = 512;
     cp.n_threads = n_threads;
     cp.n_threads_batch = n_threads;
+    if (flash_off) cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
+    if (kv_f32) {
+        cp.type_k = GGML_TYPE_F32;
+        cp.type_v = GGML_TYPE_F32;
+    }
     struct llama_context * ctx = llama_init_from_model(model, cp);
     if (!ctx) peer_die("failed to create context");
     struct ggml_threadpool * tp = peer_attach_threadpool(ctx, n_threads, 50);
