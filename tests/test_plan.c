@@ -1267,9 +1267,7 @@ Test(plan, sliding_window_kv_and_compute_as_allocated, .timeout = 120)
     cr_expect_eq(qfit_plan_kv_bytes(&m, 32768, QFIT_TYPE_F16), (40ull * (1024 + 512) + 8ull * 32768) * row);
     {
         qfit_plan_machine_custom(64 * GiB, &mach);
-        qfit_plan_settings s = { NULL, 32768, 0, 1, 1, 512, 0, QFIT_PLAN_RUN };
-        qfit_plan_result r;
-        cr_assert_eq(qfit_plan_compute(&m, &mach, &s, &r, err, sizeof err), 0, "%s", err);
+        const qfit_plan_result r = plan(&m, &mach, NULL, 32768, 0, 1);
         cr_expect_eq(r.kv_sliding_layers, 40, "gemma3:12b: 40 of 48 layers slide, not %lld", (long long)r.kv_sliding_layers);
         cr_expect_eq(r.kv_sliding_cells, 1024 + 512);
     }

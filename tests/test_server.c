@@ -28,6 +28,7 @@
 #include "qfit/modelfile.h"
 #include "qfit/server.h"
 #include "qfit/store.h"
+#include "util/http_client.h"
 #include "util/testutil.h"
 
 #define F32_MODEL "models/kjv-llama-7m-f32.gguf"
@@ -80,136 +81,16 @@ static void add_model(void)
 
 /* ---------------------------------------------------------------- client */
 
-typedef struct {
-    long   status;
-    char  *body;
-    size_t len;
-    char  *headers;
-    size_t hlen;
-    json_t *json;     /* the body parsed, when it is JSON */
-} reply;
+typedef tu_reply reply;
+typedef tu_request request;
 
-typedef struct {
-    const char        *method;
-    const char        *path;
-    const char        *body;       /* NULL: none */
-    size_t             body_len;   /* 0: strlen(body) */
-    const char *const *headers;    /* NULL-terminated "Name: value" */
-    const char        *ip;         /* connect to this address instead of 127.0.0.1 */
-    bool               chunked;    /* send the body with chunked encoding */
-    long               timeout_ms;
-    size_t             abort_after; /* stop reading after this many body bytes (0: never) */
-} request;
-
-static size_t grow(char **buf, size_t *len, const char *data, size_t n)
-{
-    char *nb = realloc(*buf, *len + n + 1);
-    cr_assert_not_null(nb);
-    memcpy(nb + *len, data, n);
-    *len += n;
-    nb[*len] = 0;
-    *buf = nb;
-    return n;
-}
-
-typedef struct { reply *r; size_t abort_after; } wctx;
-
-static size_t on_body(char *data, size_t size, size_t n, void *p)
-{
-    wctx *w = p;
-    grow(&w->r->body, &w->r->len, data, size * n);
-    if (w->abort_after && w->r->len >= w->abort_after) return 0;   /* curl aborts: a client going away */
-    return size * n;
-}
-
-static size_t on_header(char *data, size_t size, size_t n, void *p)
-{
-    reply *r = p;
-    return grow(&r->headers, &r->hlen, data, size * n);
-}
-
-typedef struct { const char *data; size_t len, pos; } rctx;
-
-static size_t on_read(char *buf, size_t size, size_t n, void *p)
-{
-    rctx *c = p;
-    size_t k = size * n < c->len - c->pos ? size * n : c->len - c->pos;
-    if (k > 1000) k = 1000;   /* several chunks */
-    memcpy(buf, c->data + c->pos, k);
-    c->pos += k;
-    return k;
-}
-
-static reply http(request q)
-{
-    reply r = { 0 };
-    CURL *c = curl_easy_init();
-    cr_assert_not_null(c);
-    char url[8192];
-    snprintf(url, sizeof url, "http://%s:%d%s", q.ip ? q.ip : "127.0.0.1", qfit_server_port(srv), q.path);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, q.method ? q.method : "GET");
-    if (q.method && !strcmp(q.method, "HEAD")) curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-    struct curl_slist *hl = NULL;
-    for (size_t i = 0; q.headers && q.headers[i]; i++) hl = curl_slist_append(hl, q.headers[i]);
-    rctx rc = { q.body, q.body ? (q.body_len ? q.body_len : strlen(q.body)) : 0, 0 };
-    if (q.body && q.chunked) {
-        hl = curl_slist_append(hl, "Transfer-Encoding: chunked");
-        curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-        curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
-        curl_easy_setopt(c, CURLOPT_READDATA, &rc);
-    } else if (q.body) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, q.body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rc.len);
-    }
-    hl = curl_slist_append(hl, "Expect:");
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
-    wctx w = { &r, q.abort_after };
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &w);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, q.timeout_ms ? q.timeout_ms : 30000L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    CURLcode cc = curl_easy_perform(c);
-    if (!q.abort_after && !q.timeout_ms) cr_assert_eq(cc, CURLE_OK, "%s %s: %s", q.method, q.path, curl_easy_strerror(cc));
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
-    curl_slist_free_all(hl);
-    curl_easy_cleanup(c);
-    if (!r.body) grow(&r.body, &r.len, "", 0);
-    if (!r.headers) grow(&r.headers, &r.hlen, "", 0);
-    r.json = json_loadb(r.body, r.len, 0, NULL);
-    return r;
-}
-
-static void reply_free(reply *r)
-{
-    free(r->body);
-    free(r->headers);
-    json_decref(r->json);
-}
+static reply http(request q) { return tu_http(qfit_server_port(srv), q); }
+static void reply_free(reply *r) { tu_reply_free(r); }
 
 static reply GET(const char *path) { return http((request){ .path = path }); }
 static reply POST(const char *path, const char *body) { return http((request){ .method = "POST", .path = path, .body = body }); }
 
-/* The value of a response header (case-insensitive name), into a static buffer; NULL if absent. */
-static const char *header_of(const reply *r, const char *name)
-{
-    static char v[1024];
-    size_t n = strlen(name);
-    for (const char *p = r->headers; p && *p;) {
-        const char *e = strstr(p, "\r\n");
-        if (!e) break;
-        if (!strncasecmp(p, name, n) && p[n] == ':') {
-            const char *s = p + n + 1;
-            while (*s == ' ') s++;
-            snprintf(v, sizeof v, "%.*s", (int)(e - s), s);
-            return v;
-        }
-        p = e + 2;
-    }
-    return NULL;
-}
+static const char *header_of(const reply *r, const char *name) { return tu_header_of(r, name); }
 
 /* Native error body: {"error":"..."} with a JSON content type; returns the message. */
 static const char *native_error(const reply *r, long status)
@@ -864,7 +745,7 @@ static void h_stream(qfit_http_req *r, void *ctx)
 static size_t stream_body(char *data, size_t size, size_t n, void *p)
 {
     reply *r = p;
-    grow(&r->body, &r->len, data, size * n);
+    tu_grow(&r->body, &r->len, data, size * n);
     pthread_mutex_lock(&ST.mu);
     ST.client_bytes = r->len;
     pthread_cond_broadcast(&ST.cv);
@@ -918,7 +799,7 @@ static reply stream_get(bool abort_after_first_line)
     if (!abort_after_first_line) cr_expect_eq(cc, CURLE_OK, "%s", curl_easy_strerror(cc));
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
     curl_easy_cleanup(c);
-    if (!r.body) grow(&r.body, &r.len, "", 0);
+    if (!r.body) tu_grow(&r.body, &r.len, "", 0);
     return r;
 }
 

@@ -16,6 +16,7 @@
 #include "qfit/plan.h"
 #include "qfit/server.h"
 #include "qfit/store.h"
+#include "util/http_client.h"
 #include "util/testutil.h"
 
 #define F32_MODEL "models/kjv-llama-7m-f32.gguf"
@@ -54,88 +55,23 @@ static void teardown(void)
 
 /* ---------------------------------------------------------------- client */
 
-typedef struct {
-    long    status;
-    char   *body, *headers;
-    size_t  len, hlen;
-    json_t *json;
-} reply;
+typedef tu_reply reply;
 
-static size_t grow(char **buf, size_t *len, const char *data, size_t n)
-{
-    char *nb = realloc(*buf, *len + n + 1);
-    cr_assert_not_null(nb);
-    memcpy(nb + *len, data, n);
-    *len += n;
-    nb[*len] = 0;
-    *buf = nb;
-    return n;
-}
-
-static size_t on_body(char *d, size_t s, size_t n, void *p) { reply *r = p; return grow(&r->body, &r->len, d, s * n); }
-static size_t on_header(char *d, size_t s, size_t n, void *p) { reply *r = p; return grow(&r->headers, &r->hlen, d, s * n); }
-
-/* method path [body], headers NULL-terminated "Name: value" (may be NULL). */
+/* method path [body], headers NULL-terminated "Name: value" (may be NULL); "../" reaches
+ * the server as sent */
 static reply http(const char *method, const char *path, const char *body, const char *const *headers)
 {
-    reply r = { 0 };
-    CURL *c = curl_easy_init();
-    cr_assert_not_null(c);
-    char url[4200];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", qfit_server_port(srv), path);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);   /* "../" reaches the server as sent */
-    if (!strcmp(method, "HEAD")) curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-    struct curl_slist *hl = curl_slist_append(NULL, "Expect:");
-    for (size_t i = 0; headers && headers[i]; i++) hl = curl_slist_append(hl, headers[i]);
-    if (body) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
-    }
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 60000L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    CURLcode cc = curl_easy_perform(c);
-    cr_assert_eq(cc, CURLE_OK, "%s %s: %s", method, path, curl_easy_strerror(cc));
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
-    curl_slist_free_all(hl);
-    curl_easy_cleanup(c);
-    if (!r.body) grow(&r.body, &r.len, "", 0);
-    if (!r.headers) grow(&r.headers, &r.hlen, "", 0);
-    r.json = json_loadb(r.body, r.len, 0, NULL);
-    return r;
+    return tu_http(qfit_server_port(srv), (tu_request){ .method = method, .path = path, .body = body,
+                                                        .headers = headers, .path_as_is = true });
 }
 
-static void reply_free(reply *r)
-{
-    free(r->body);
-    free(r->headers);
-    json_decref(r->json);
-}
+static void reply_free(reply *r) { tu_reply_free(r); }
 
-/* A response header's value (case-insensitive name) into a static buffer; "" if absent. */
+/* A response header's value (case-insensitive name); "" if absent. */
 static const char *header_of(const reply *r, const char *name)
 {
-    static char v[1024];
-    size_t n = strlen(name);
-    v[0] = 0;
-    for (const char *p = r->headers; *p;) {
-        const char *e = strstr(p, "\r\n");
-        if (!e) break;
-        if (!strncasecmp(p, name, n) && p[n] == ':') {
-            const char *s = p + n + 1;
-            while (*s == ' ') s++;
-            snprintf(v, sizeof v, "%.*s", (int)(e - s), s);
-            break;
-        }
-        p = e + 2;
-    }
-    return v;
+    const char *v = tu_header_of(r, name);
+    return v ? v : "";
 }
 
 static const char *const HTML[] = { "Accept: text/html,application/xhtml+xml,*/*;q=0.8", NULL };
