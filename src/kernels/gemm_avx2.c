@@ -1,7 +1,8 @@
 /* AVX2 register-tiled gemm kernels (compiled with -mavx2 -mfma -mf16c):
  * 8 rows per vector, maddubs/madd instead of VNNI. Types whose values need
- * more than 6 bits plus sign (Q8_0, IQ4_NL) would saturate maddubs and keep
- * the per-pair dot products; MXFP4's doubled E2M1 values (|v| <= 12) fit. */
+ * more than 6 bits plus sign (Q8_0, IQ4_NL, IQ4_XS) would saturate maddubs and
+ * keep the per-pair dot products; MXFP4's doubled E2M1 values (|v| <= 12) fit.
+ * Q2_K and Q3_K are packed by the portable packer (gemm_pack.c). */
 #define QG_L 8
 #define QG_VNNI 0
 #define QG_NV 2
@@ -21,4 +22,6 @@ void qk_fill_gemm_avx2(qk_table *t)
     t->panel[QFIT_TYPE_Q4_K] = (qk_panel){g2_k32, g2_pack_q4_K, QG_R, 8, NULL, QK_PF_K32};
     t->panel[QFIT_TYPE_Q5_K] = (qk_panel){g2_k32, g2_pack_q5_K, QG_R, 8, NULL, QK_PF_K32};
     t->panel[QFIT_TYPE_Q6_K] = (qk_panel){g2_k16, g2_pack_q6_K, QG_R, 8, NULL, QK_PF_K16};
+    t->panel[QFIT_TYPE_Q3_K] = (qk_panel){g2_k16, NULL, QG_R, 8, NULL, QK_PF_K16};
+    t->panel[QFIT_TYPE_Q2_K] = (qk_panel){g2_k16m, NULL, QG_R, 8, NULL, QK_PF_K16};
 }

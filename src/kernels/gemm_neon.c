@@ -5,7 +5,7 @@
  * activation bytes. Two variants: SDOT, and a widening-multiply emulation for
  * CPUs without dotprod. SDOT is signed x signed, so the panel's unsigned quants
  * (at most 6 bits) are used as they are and the signed families need no offset
- * correction. Integer sums are exact; only the float scaling order differs. */
+ * correction (IQ4_XS's level + 128 is flipped back to the signed level). Integer sums are exact; only the float scaling order differs. */
 #include <arm_neon.h>
 #include <string.h>
 #include "kernels/kernels_internal.h"
@@ -97,9 +97,12 @@ INLINE void q8_tile##SFX(int64_t nb, const uint8_t *panel, int nw, const uint8_t
     for (int a = 0; a < na; a++) store_row(Y + a * ldy, acc[a], nw);                               \
 }                                                                                                  \
 INLINE void k_tile##SFX(int64_t nb, const uint8_t *panel, int nw, const uint8_t *A, size_t as,     \
-                        const int na, float *Y, int64_t ldy, const int six)                       \
+                        const int na, float *Y, int64_t ldy, const int s16, const int ofs)        \
 {                                                                                                  \
-    const int NS = six ? 16 : 8, GS = six ? 4 : 8;                                                 \
+    const int NS = s16 ? 16 : 8, GS = s16 ? 4 : 8;                                                 \
+    /* ofs 2 (IQ4_XS): the quants are level + 128; flipping the top bit gives the \
+     * signed level, which SDOT takes as it is, so no offset is subtracted */   \
+    const int8x16_t flip = vdupq_n_s8(ofs == 2 ? (int8_t)-128 : 0);                                \
     const size_t BB = (size_t)R * (256 + 4 * (size_t)NS + 32 + 8);                                 \
     const size_t OFF_SC = (size_t)R * 256, OFF_MN = OFF_SC + (size_t)R * 4 * NS;                   \
     const size_t OFF_D = OFF_MN + (size_t)R * 32;                                                  \
@@ -118,7 +121,8 @@ INLINE void k_tile##SFX(int64_t nb, const uint8_t *panel, int nw, const uint8_t 
             const uint8_t *pq = pb + (size_t)s * GS * R * 4, *yq = yb + 4 + (size_t)s * GS * 4;     \
             for (int g = 0; g < GS; g++) {                                                         \
                 int8x16_t w[NV];                                                                   \
-                for (int v = 0; v < NV; v++) w[v] = vld1q_s8((const int8_t *)(pq + ((size_t)g * R + 4 * v) * 4)); \
+                for (int v = 0; v < NV; v++)                                                       \
+                    w[v] = veorq_s8(vld1q_s8((const int8_t *)(pq + ((size_t)g * R + 4 * v) * 4)), flip); \
                 for (int a = 0; a < na; a++) {                                                     \
                     const int8x16_t x = vreinterpretq_s8_s32(vdupq_n_s32(rd32(yq + a * as + 4 * g))); \
                     for (int v = 0; v < NV; v++) isub[a][v] = SDOT(isub[a][v], w[v], x);           \
@@ -132,7 +136,7 @@ INLINE void k_tile##SFX(int64_t nb, const uint8_t *panel, int nw, const uint8_t 
         int32x4_t msum[NA][NV];                                                                    \
         for (int a = 0; a < na; a++)                                                               \
             for (int v = 0; v < NV; v++) msum[a][v] = vdupq_n_s32(0);                              \
-        for (int p = 0; p < 8; p++) {                                                              \
+        for (int p = 0; p < (ofs == 2 ? 0 : 8); p++) {                                            \
             int16x8_t mn[NV];                                                                      \
             for (int v = 0; v < NV; v++) mn[v] = vld1q_s16((const int16_t *)(const void *)(pb + OFF_MN + ((size_t)p * R + 4 * v) * 4)); \
             for (int a = 0; a < na; a++) {                                                         \
@@ -146,7 +150,7 @@ INLINE void k_tile##SFX(int64_t nb, const uint8_t *panel, int nw, const uint8_t 
             for (int a = 0; a < na; a++) {                                                         \
                 float yd;                                                                          \
                 memcpy(&yd, yb + a * as, 4);                                                       \
-                if (six) {                                                                         \
+                if (ofs) {                                                                         \
                     acc[a][v] = vfmaq_f32(acc[a][v], vcvtq_f32_s32(vsubq_s32(isum[a][v], msum[a][v])), vmulq_n_f32(d, yd)); \
                 } else {                                                                           \
                     acc[a][v] = vfmaq_f32(acc[a][v], vcvtq_f32_s32(isum[a][v]), vmulq_n_f32(d, yd)); \
@@ -173,22 +177,23 @@ static void run_q8u##SFX(int64_t k, const void *panel, int nw, const void *A, si
     for (; j + NA <= m; j += NA) q8_tile##SFX(k / 32, panel, nw, Ab + (size_t)j * as, as, NA, Y + j * ldy, ldy, 1); \
     for (; j < m; j++) q8_tile##SFX(k / 32, panel, nw, Ab + (size_t)j * as, as, 1, Y + j * ldy, ldy, 1); \
 }                                                                                                  \
-static void run_k32##SFX(int64_t k, const void *panel, int nw, const void *A, size_t as, int64_t m, \
-                         float *Y, int64_t ldy)                                                    \
+INLINE void run_k##SFX(int64_t k, const void *panel, int nw, const void *A, size_t as, int64_t m,   \
+                       float *Y, int64_t ldy, const int s16, const int ofs)                        \
 {                                                                                                  \
     const uint8_t *Ab = A;                                                                         \
     int64_t j = 0;                                                                                 \
-    for (; j + NA <= m; j += NA) k_tile##SFX(k / 256, panel, nw, Ab + (size_t)j * as, as, NA, Y + j * ldy, ldy, 0); \
-    for (; j < m; j++) k_tile##SFX(k / 256, panel, nw, Ab + (size_t)j * as, as, 1, Y + j * ldy, ldy, 0); \
+    for (; j + NA <= m; j += NA) k_tile##SFX(k / 256, panel, nw, Ab + (size_t)j * as, as, NA, Y + j * ldy, ldy, s16, ofs); \
+    for (; j < m; j++) k_tile##SFX(k / 256, panel, nw, Ab + (size_t)j * as, as, 1, Y + j * ldy, ldy, s16, ofs); \
 }                                                                                                  \
-static void run_k16##SFX(int64_t k, const void *panel, int nw, const void *A, size_t as, int64_t m, \
-                         float *Y, int64_t ldy)                                                    \
-{                                                                                                  \
-    const uint8_t *Ab = A;                                                                         \
-    int64_t j = 0;                                                                                 \
-    for (; j + NA <= m; j += NA) k_tile##SFX(k / 256, panel, nw, Ab + (size_t)j * as, as, NA, Y + j * ldy, ldy, 1); \
-    for (; j < m; j++) k_tile##SFX(k / 256, panel, nw, Ab + (size_t)j * as, as, 1, Y + j * ldy, ldy, 1); \
-}
+/* Q4_K Q5_K; IQ4_XS; Q3_K Q6_K; Q2_K (gemm_pack.c) */                                            \
+static void run_k32##SFX(int64_t k, const void *p, int nw, const void *A, size_t as, int64_t m, float *Y, int64_t ldy) \
+{ run_k##SFX(k, p, nw, A, as, m, Y, ldy, 0, 0); }                                                  \
+static void run_k32o##SFX(int64_t k, const void *p, int nw, const void *A, size_t as, int64_t m, float *Y, int64_t ldy) \
+{ run_k##SFX(k, p, nw, A, as, m, Y, ldy, 0, 2); }                                                  \
+static void run_k16##SFX(int64_t k, const void *p, int nw, const void *A, size_t as, int64_t m, float *Y, int64_t ldy) \
+{ run_k##SFX(k, p, nw, A, as, m, Y, ldy, 1, 1); }                                                  \
+static void run_k16m##SFX(int64_t k, const void *p, int nw, const void *A, size_t as, int64_t m, float *Y, int64_t ldy) \
+{ run_k##SFX(k, p, nw, A, as, m, Y, ldy, 1, 0); }
 
 DEFINE_NEON_PANELS(sdot_hw, _dp)
 DEFINE_NEON_PANELS(sdot_em, _em)
@@ -199,6 +204,8 @@ void qk_fill_gemm_neon(qk_table *t, int dotprod)
     const qk_panel q8u = {dotprod ? run_q8u_dp : run_q8u_em, NULL, R, 8, NULL, QK_PF_Q8U};
     const qk_panel k32 = {dotprod ? run_k32_dp : run_k32_em, NULL, R, 8, NULL, QK_PF_K32};
     const qk_panel k16 = {dotprod ? run_k16_dp : run_k16_em, NULL, R, 8, NULL, QK_PF_K16};
+    const qk_panel k16m = {dotprod ? run_k16m_dp : run_k16m_em, NULL, R, 8, NULL, QK_PF_K16};
+    const qk_panel k32o = {dotprod ? run_k32o_dp : run_k32o_em, NULL, R, 8, NULL, QK_PF_K32};
     t->panel[QFIT_TYPE_Q4_0] = q8;
     t->panel[QFIT_TYPE_Q5_0] = q8;
     t->panel[QFIT_TYPE_Q8_0] = q8;
@@ -209,4 +216,7 @@ void qk_fill_gemm_neon(qk_table *t, int dotprod)
     t->panel[QFIT_TYPE_Q4_K] = k32;
     t->panel[QFIT_TYPE_Q5_K] = k32;
     t->panel[QFIT_TYPE_Q6_K] = k16;
+    t->panel[QFIT_TYPE_Q3_K] = k16;
+    t->panel[QFIT_TYPE_Q2_K] = k16m;
+    t->panel[QFIT_TYPE_IQ4_XS] = k32o;
 }

@@ -11,12 +11,21 @@
  *     qs[8][R][4] int8 | corr[R] int32 = 128 * sum of the block's values | d[R] f32
  *   QK_PF_Q8U (32-element blocks, unsigned values with a min: Q4_1 Q5_1)
  *     qs[8][R][4] uint8 | d[R] f32 | m[R] f32
- *   QK_PF_K32 (Q4_K Q5_K: 256 elements, 8 sub-blocks of 32, unsigned values)
+ *   QK_PF_K32 (256 elements, 8 sub-blocks of 32, unsigned values u)
  *     qs[64][R][4] uint8 | sc[8][R] int32 | mn[8][R] (int16 pair: min, min) |
  *     d[R] f32 | dmin[R] f32
- *   QK_PF_K16 (Q6_K: 256 elements, 16 sub-blocks of 16, stored value + 32)
- *     qs[64][R][4] uint8 | sc[16][R] int32 | mn[8][R] (int16 pair: 32*sc[2p], 32*sc[2p+1]) |
- *     d[R] f32 | unused[R]
+ *     Q4_K Q5_K: u = the stored value, sc and min as stored; a row's dot is
+ *       d * sum(sc * dot(u, x)) - dmin * sum(min * xsum) ("mins" kernels)
+ *     IQ4_XS: u = level + 128 (1..241), sc = scale - 32, min = 128 * sc, dmin = 0;
+ *       the dot is d * (sum(sc * dot(u, x)) - sum(min * xsum)) ("offset" kernels)
+ *   QK_PF_K16 (256 elements, 16 sub-blocks of 16, unsigned values u)
+ *     qs[64][R][4] uint8 | sc[16][R] int32 | mn[8][R] (int16 pair: o[2p], o[2p+1]) |
+ *     d[R] f32 | dmin[R] f32
+ *     Q6_K: u = stored value (0..63), sc as stored, o = 32 * sc, dmin = 0 (offset)
+ *     Q3_K: u = 2 low bits + 4 * high bit (0..7), sc = scale - 32, o = 4 * sc,
+ *       dmin = 0 (offset)
+ *     Q2_K: u = the 2 bits, sc = low scale nibble, o = min nibble, dmin (mins)
+ *   xsum: the activation's (Q8_K) 16-element sums, taken in pairs.
  *   QK_PF_K4N (Q4_K with its nibbles as stored: half the bytes of K32, and packing
  *     is a transpose of 4-byte groups with no decoding — what makes the panel kernel
  *     pay off for a few activation rows, where packing dominates)
@@ -55,9 +64,9 @@ int qk_pack_family(int wtype)
         return QK_PF_Q8;
     case QFIT_TYPE_Q4_1: case QFIT_TYPE_Q5_1:
         return QK_PF_Q8U;
-    case QFIT_TYPE_Q4_K: case QFIT_TYPE_Q5_K:
+    case QFIT_TYPE_Q4_K: case QFIT_TYPE_Q5_K: case QFIT_TYPE_IQ4_XS:
         return QK_PF_K32;
-    case QFIT_TYPE_Q6_K:
+    case QFIT_TYPE_Q2_K: case QFIT_TYPE_Q3_K: case QFIT_TYPE_Q6_K:
         return QK_PF_K16;
     default:
         return -1;
@@ -169,8 +178,38 @@ static void k4_scale_min(const uint8_t *scales, int j, int *s, int *m)
     }
 }
 
+/* IQ4_XS into the K32 layout: levels + 128, signed scales, the offset as the min */
+static void pack_block_iq4_xs(const uint8_t *src, int R, int r, uint8_t *dst)
+{
+    const block_iq4_xs *x = (const block_iq4_xs *)src;
+    uint8_t v[QK_K];
+    for (int ib = 0; ib < 8; ib++) {
+        for (int j = 0; j < 16; j++) {
+            const uint8_t q = x->qs[16 * ib + j];
+            v[32 * ib + j] = (uint8_t)(qfit_kvalues_iq4nl[q & 0x0F] + 128);
+            v[32 * ib + 16 + j] = (uint8_t)(qfit_kvalues_iq4nl[q >> 4] + 128);
+        }
+    }
+    put_row(dst, v, QK_K, R, r);
+    uint8_t *sc = dst + (size_t)R * 256, *mn = sc + (size_t)R * 32, *fl = mn + (size_t)R * 32;
+    for (int ib = 0; ib < 8; ib++) {
+        const int ls = ((x->scales_l[ib / 2] >> (4 * (ib & 1))) & 0x0F) | (((x->scales_h >> (2 * ib)) & 3) << 4);
+        const int32_t s32 = ls - 32;
+        const int16_t m2[2] = {(int16_t)(128 * s32), (int16_t)(128 * s32)};
+        memcpy(sc + ((size_t)ib * R + r) * 4, &s32, 4);
+        memcpy(mn + ((size_t)ib * R + r) * 4, m2, 4);
+    }
+    const float d = H2F(x->d), dmin = 0.0f;
+    memcpy(fl + 4 * (size_t)r, &d, 4);
+    memcpy(fl + (size_t)R * 4 + 4 * (size_t)r, &dmin, 4);
+}
+
 static void pack_block_k32(int wtype, const uint8_t *src, int R, int r, uint8_t *dst)
 {
+    if (wtype == QFIT_TYPE_IQ4_XS) {
+        pack_block_iq4_xs(src, R, r, dst);
+        return;
+    }
     const int five = wtype == QFIT_TYPE_Q5_K;
     uint16_t d16, m16;
     memcpy(&d16, src, 2);
@@ -205,8 +244,64 @@ static void pack_block_k32(int wtype, const uint8_t *src, int R, int r, uint8_t 
     memcpy(fl + (size_t)R * 4 + 4 * (size_t)r, &dmin, 4);
 }
 
-static void pack_block_k16(const uint8_t *src, int R, int r, uint8_t *dst)
+/* the 16 6-bit scales of a Q3_K block, less 32 */
+static void q3_scales(const uint8_t *sb, int32_t *sc)
 {
+    for (int j = 0; j < 16; j++) {
+        const int lo = j < 8 ? (sb[j] & 0x0F) : (sb[j - 8] >> 4);
+        const int hi = (sb[8 + (j & 3)] >> (2 * (j >> 2))) & 3;
+        sc[j] = (lo | (hi << 4)) - 32;
+    }
+}
+
+/* Q2_K / Q3_K: element 128h + 32c + l is bits 2c..2c+1 of byte 32h + l of qs
+ * (Q3_K: plus bit 4h + c of hmask[l] as the third bit), sub-block = element / 16 */
+static void pack_block_q23(int wtype, const uint8_t *src, int R, int r, uint8_t *dst)
+{
+    const int three = wtype == QFIT_TYPE_Q3_K;
+    const uint8_t *qs = three ? ((const block_q3_K *)src)->qs : ((const block_q2_K *)src)->qs;
+    uint8_t v[QK_K];
+    for (int h = 0; h < 2; h++)
+        for (int c = 0; c < 4; c++)
+            for (int l = 0; l < 32; l++) {
+                int u = (qs[32 * h + l] >> (2 * c)) & 3;
+                if (three) u |= ((((const block_q3_K *)src)->hmask[l] >> (4 * h + c)) & 1) << 2;
+                v[128 * h + 32 * c + l] = (uint8_t)u;
+            }
+    put_row(dst, v, QK_K, R, r);
+    int32_t s[16], o[16];
+    float d, dmin;
+    if (three) {
+        const block_q3_K *x = (const block_q3_K *)src;
+        q3_scales(x->scales, s);
+        for (int j = 0; j < 16; j++) o[j] = 4 * s[j];
+        d = H2F(x->d);
+        dmin = 0.0f;
+    } else {
+        const block_q2_K *x = (const block_q2_K *)src;
+        for (int j = 0; j < 16; j++) {
+            s[j] = x->scales[j] & 0x0F;
+            o[j] = x->scales[j] >> 4;
+        }
+        d = H2F(x->d);
+        dmin = H2F(x->dmin);
+    }
+    uint8_t *sc = dst + (size_t)R * 256, *mn = sc + (size_t)R * 64, *fl = mn + (size_t)R * 32;
+    for (int j = 0; j < 16; j++) memcpy(sc + ((size_t)j * R + r) * 4, &s[j], 4);
+    for (int p = 0; p < 8; p++) {
+        const int16_t m2[2] = {(int16_t)o[2 * p], (int16_t)o[2 * p + 1]};
+        memcpy(mn + ((size_t)p * R + r) * 4, m2, 4);
+    }
+    memcpy(fl + 4 * (size_t)r, &d, 4);
+    memcpy(fl + (size_t)R * 4 + 4 * (size_t)r, &dmin, 4);
+}
+
+static void pack_block_k16(int wtype, const uint8_t *src, int R, int r, uint8_t *dst)
+{
+    if (wtype != QFIT_TYPE_Q6_K) {
+        pack_block_q23(wtype, src, R, r, dst);
+        return;
+    }
     const block_q6_K *x = (const block_q6_K *)src;
     uint8_t v[QK_K];
     const uint8_t *ql = x->ql, *qh = x->qh;
@@ -272,7 +367,7 @@ void qk_pack_panel(int family, int wtype, int64_t k, const void *W, size_t w_str
             case QK_PF_Q8U: pack_block_q8u(wtype, src, R, r, dst); break;
             case QK_PF_K32: pack_block_k32(wtype, src, R, r, dst); break;
             case QK_PF_K4N: pack_block_k4n(src, R, r, dst); break;
-            default:        pack_block_k16(src, R, r, dst); break;
+            default:        pack_block_k16(wtype, src, R, r, dst); break;
             }
         }
     }

@@ -181,13 +181,15 @@ QG_INLINE void qg_q8u_tile(int64_t nb, const uint8_t *panel, int nw, const uint8
     QG_UNROLL for (int a = 0; a < NA; a++) qg_store(Y + a * ldy, acc[a], nw);
 }
 
-/* ---- K-quants x Q8_K: NS sub-blocks of 256/NS elements, per-row integer
- * sub-block scales; the mins (Q4_K/Q5_K, SIX = 0) or the -32 offset (Q6_K,
- * SIX = 1) come from the activation's 16-element sums. ---- */
+/* ---- K-quants (and IQ4_XS) x Q8_K: NS sub-blocks of 256/NS elements (S16:
+ * 16 of 16, else 8 of 32), per-row integer sub-block scales; the mins (Q2_K,
+ * Q4_K, Q5_K: OFS = 0, scaled by dmin) or the value offsets (Q3_K, Q6_K,
+ * IQ4_XS: OFS = 1, scaled by d with the rest) come from the activation's
+ * 16-element sums (gemm_pack.c describes each type's numbers). ---- */
 QG_INLINE void qg_k_tile(int64_t nb, const uint8_t *panel, int nw, const uint8_t *A,
-                         size_t as, const int NA, float *Y, int64_t ldy, const int SIX)
+                         size_t as, const int NA, float *Y, int64_t ldy, const int S16, const int OFS)
 {
-    const int NS = SIX ? 16 : 8, GS = SIX ? 4 : 8;   /* sub-blocks, 4-byte groups per sub-block */
+    const int NS = S16 ? 16 : 8, GS = S16 ? 4 : 8;   /* sub-blocks, 4-byte groups per sub-block */
     const size_t BB = (size_t)QG_R * (256 + 4 * (size_t)NS + 32 + 8);
     const size_t OFF_SC = (size_t)QG_R * 256, OFF_MN = OFF_SC + (size_t)QG_R * 4 * NS;
     const size_t OFF_D = OFF_MN + (size_t)QG_R * 32;
@@ -237,7 +239,7 @@ QG_INLINE void qg_k_tile(int64_t nb, const uint8_t *panel, int nw, const uint8_t
                 float yd;
                 memcpy(&yd, yb + a * as, 4);
                 const qg_vf da = VF_SET1(yd);
-                if (SIX) {
+                if (OFS) {
                     acc[a][v] = VF_FMA(VF_CVT(VI_SUB(isum[a][v], msum[a][v])), VF_MUL(d, da), acc[a][v]);
                 } else {
                     acc[a][v] = VF_FMA(VF_CVT(isum[a][v]), VF_MUL(d, da), acc[a][v]);
@@ -358,14 +360,18 @@ QG_INLINE void qg_k4n_tile(int64_t nb, const uint8_t *panel, int nw, const uint8
 
 #define QG_CALL_Q8(na)  qg_q8_tile(k / 32, P, nw, Ab + (size_t)j * as, as, na, Y + j * ldy, ldy)
 #define QG_CALL_Q8U(na) qg_q8u_tile(k / 32, P, nw, Ab + (size_t)j * as, as, na, Y + j * ldy, ldy)
-#define QG_CALL_K32(na) qg_k_tile(k / 256, P, nw, Ab + (size_t)j * as, as, na, Y + j * ldy, ldy, 0)
-#define QG_CALL_K16(na) qg_k_tile(k / 256, P, nw, Ab + (size_t)j * as, as, na, Y + j * ldy, ldy, 1)
+#define QG_CALL_K32(na)  qg_k_tile(k / 256, P, nw, Ab + (size_t)j * as, as, na, Y + j * ldy, ldy, 0, 0)
+#define QG_CALL_K32O(na) qg_k_tile(k / 256, P, nw, Ab + (size_t)j * as, as, na, Y + j * ldy, ldy, 0, 1)
+#define QG_CALL_K16(na)  qg_k_tile(k / 256, P, nw, Ab + (size_t)j * as, as, na, Y + j * ldy, ldy, 1, 1)
+#define QG_CALL_K16M(na) qg_k_tile(k / 256, P, nw, Ab + (size_t)j * as, as, na, Y + j * ldy, ldy, 1, 0)
 #define QG_CALL_K4N(na) qg_k4n_tile(k / 256, P, nw, Ab + (size_t)j * as, as, na, Y + j * ldy, ldy)
 
 QG_DRIVER(q8, QG_CALL_Q8)
 QG_DRIVER(q8u, QG_CALL_Q8U)
 QG_DRIVER(k32, QG_CALL_K32)
+QG_DRIVER(k32o, QG_CALL_K32O)
 QG_DRIVER(k16, QG_CALL_K16)
+QG_DRIVER(k16m, QG_CALL_K16M)
 QG_DRIVER(k4n, QG_CALL_K4N)
 
 /* ================= packing (AVX2 instructions; any QG_L) ================= */
