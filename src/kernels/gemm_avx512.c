@@ -11,6 +11,7 @@ void qk_fill_gemm_avx512(qk_table *t)
 {
     t->panel[QFIT_TYPE_F32] = (qk_panel){NULL, NULL, 0, 2, g5_direct_f32, -1};
     t->panel[QFIT_TYPE_F16] = (qk_panel){NULL, NULL, 0, 2, g5_direct_f16, -1};
+    t->panel[QFIT_TYPE_BF16] = (qk_panel){NULL, NULL, 0, 2, g5_direct_bf16, -1};
     t->panel[QFIT_TYPE_Q4_0] = (qk_panel){g5_q8, g5_pack_q4_0, QG_R, 8, NULL, QK_PF_Q8};
     t->panel[QFIT_TYPE_Q5_0] = (qk_panel){g5_q8, g5_pack_q5_0, QG_R, 8, NULL, QK_PF_Q8};
     t->panel[QFIT_TYPE_Q8_0] = (qk_panel){g5_q8, g5_pack_q8_0, QG_R, 8, NULL, QK_PF_Q8};

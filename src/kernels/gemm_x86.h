@@ -709,8 +709,20 @@ QG_INLINE __m256 qg_ld_f16(const void *p, int64_t i)
 {
     return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)((const uint16_t *)p + i)));
 }
+QG_INLINE __m256 qg_ld_bf16(const void *p, int64_t i)   /* bf16 = the top half of an f32 */
+{
+    const __m256i h = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)((const uint16_t *)p + i)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(h, 16));
+}
 QG_INLINE float qg_el_f32(const void *p, int64_t i) { return ((const float *)p)[i]; }
 QG_INLINE float qg_el_f16(const void *p, int64_t i) { return _cvtsh_ss(((const uint16_t *)p)[i]); }
+QG_INLINE float qg_el_bf16(const void *p, int64_t i)
+{
+    const uint32_t u = (uint32_t)((const uint16_t *)p)[i] << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
 
 QG_INLINE float qg_hsum8(__m256 v)
 {
@@ -769,3 +781,4 @@ QG_INLINE float qg_hsum8(__m256 v)
     }
 QG_FLOAT_TILE(f32)
 QG_FLOAT_TILE(f16)
+QG_FLOAT_TILE(bf16)
