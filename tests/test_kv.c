@@ -300,13 +300,16 @@ static shift_result shift_vs_fresh(const qfit_model *m, int type, int flash)
     const int64_t kd = (int64_t)hp->n_head_kv * hp->head_dim_k;
     float a[256], b[256];
     cr_assert_leq(kd, 256);
-    for (int p = 0; p < k; p++) {   /* layer 0 is the first n_ctx rows */
-        qfit_rows_to_float(type, c->kv.k + (size_t)p * c->kv.row_k, a, 1, kd);
-        qfit_rows_to_float(type, f->kv.k + (size_t)p * f->kv.row_k, b, 1, kd);
+    for (int p = 0; p < k; p++) {   /* layer 0, sequence 0, every head */
+        for (int h = 0; h < hp->n_head_kv; h++) {
+            const int hd = hp->head_dim_k;
+            qfit_rows_to_float(type, kv_k_at(&c->kv, 0, 0, h, p), a + (size_t)h * hd, 1, hd);
+            qfit_rows_to_float(type, kv_k_at(&f->kv, 0, 0, h, p), b + (size_t)h * hd, 1, hd);
+            if (memcmp(kv_v_at(&c->kv, 0, 0, h, p), kv_v_at(&f->kv, 0, 0, h, p), c->kv.head_v)) res.v_same = false;
+        }
         double mx = 0, d = 0;
         for (int i = 0; i < kd; i++) { mx = fmax(mx, fabs(b[i])); d = fmax(d, fabs(a[i] - b[i])); }
         res.k_rel = fmax(res.k_rel, d / mx);
-        if (memcmp(c->kv.v + (size_t)p * c->kv.row_v, f->kv.v + (size_t)p * f->kv.row_v, c->kv.row_v)) res.v_same = false;
     }
     /* the next token */
     cr_assert_eq(qfit_decode(c, ids + N, 1, 0), 0, "%s", qfit_context_error(c));

@@ -86,7 +86,7 @@ static void key_scores(const attn_job *J, const uint8_t *krow0, const void *qv, 
 {
     const qfit_kv_cache *kv = &J->c->kv;
     const int hdk = J->c->model->hp.head_dim_k;
-    const size_t rs = kv->row_k;
+    const size_t rs = kv->head_k;
     const uint8_t *k = krow0 + (size_t)p0 * rs;
     const float sc = J->scale;
     switch (kv->type_k) {
@@ -117,7 +117,7 @@ static inline void value_mad(const attn_job *J, const uint8_t *vrow0, int p, flo
 {
     const qfit_kv_cache *kv = &J->c->kv;
     const int hdv = J->c->model->hp.head_dim_v;
-    const uint8_t *v = vrow0 + (size_t)p * kv->row_v;
+    const uint8_t *v = vrow0 + (size_t)p * kv->head_v;
     switch (kv->type_v) {
     case QFIT_TYPE_F32: J->K->mad_f32(acc, (const float *)v, w, hdv); break;
     case QFIT_TYPE_F16: J->K->mad_f16(acc, (const uint16_t *)v, w, hdv); break;
@@ -192,7 +192,6 @@ static void chunk_flash(void *arg, int chunk, int ith)
     const int hdk = hp->head_dim_k, hdv = hp->head_dim_v, gqa = hp->n_head / hp->n_head_kv;
     /* cells from the first position the layer holds (kb: a sliding layer's base) */
     const int kb = kv_base(kv, J->il, c->run_seq);
-    const size_t layer_off = kv_cell(kv, J->il, c->run_seq, kb);
     attn_scratch s = scratch_of(c, ith);
     const int64_t n_tasks = (int64_t)J->n * hp->n_head * J->n_split;
     const int64_t t0 = (int64_t)chunk * J->per_chunk;
@@ -210,8 +209,8 @@ static void chunk_flash(void *arg, int chunk, int ith)
         }
         const int chunk_len = (n_kv - lo + J->n_split - 1) / J->n_split;
         const int p0 = lo + sp * chunk_len, p1 = p0 + chunk_len < n_kv ? p0 + chunk_len : n_kv;
-        const uint8_t *kh = kv->k + layer_off * kv->row_k + (size_t)hk * kv->head_k;
-        const uint8_t *vh = kv->v + layer_off * kv->row_v + (size_t)hk * kv->head_v;
+        const uint8_t *kh = kv_k_at(kv, J->il, c->run_seq, hk, kb);
+        const uint8_t *vh = kv_v_at(kv, J->il, c->run_seq, hk, kb);
         float M = -INFINITY, S = 0.0f;
         if (p0 < p1) flash_range(J, kh, vh, p0 - kb, p1 - kb, &s, &M, &S);
         else memset(s.acc, 0, (size_t)hdv * sizeof(float));
@@ -268,7 +267,6 @@ static void chunk_plain(void *arg, int chunk, int ith)
     const qfit_kv_cache *kv = &c->kv;
     const int hdk = hp->head_dim_k, hdv = hp->head_dim_v, gqa = hp->n_head / hp->n_head_kv;
     const int kb = kv_base(kv, J->il, c->run_seq);
-    const size_t layer_off = kv_cell(kv, J->il, c->run_seq, kb);
     attn_scratch s = scratch_of(c, ith);
     float *sc = c->scores + (size_t)ith * c->score_stride;
     const int64_t n_tasks = (int64_t)J->n * hp->n_head;
@@ -277,8 +275,8 @@ static void chunk_plain(void *arg, int chunk, int ith)
         const int j = (int)(t / hp->n_head), h = (int)(t % hp->n_head), hk = h / gqa;
         const int n_kv = kv_seen(c, j), lo = kv_first(J, c->pos0 + j);
         prepare_query(J, c->q + (size_t)j * hp->n_head * hdk + (size_t)h * hdk, &s);
-        const uint8_t *kh = kv->k + layer_off * kv->row_k + (size_t)hk * kv->head_k;
-        const uint8_t *vh = kv->v + layer_off * kv->row_v + (size_t)hk * kv->head_v;
+        const uint8_t *kh = kv_k_at(kv, J->il, c->run_seq, hk, kb);
+        const uint8_t *vh = kv_v_at(kv, J->il, c->run_seq, hk, kb);
         key_scores(J, kh, s.qv, lo - kb, n_kv - lo, sc);   /* sc[i]: position lo + i */
         const int np = n_kv - lo;
         float M = sc[0];
@@ -366,11 +364,11 @@ static void chunk_rows8(void *arg, int chunk, int ith)
         op[r] = real ? c->att + (size_t)j * hp->n_head * hdv + (size_t)h * hdv : dummy + (size_t)r * hdv;
         npos[r] = kv_seen(c, j);
     }
-    const size_t layer_off = kv_cell(kv, R->il, c->run_seq, 0);   /* never a sliding layer (try_rows8) */
-    const uint8_t *kh = kv->k + layer_off * kv->row_k + (size_t)hk * kv->head_k;
-    const uint8_t *vh = kv->v + layer_off * kv->row_v + (size_t)hk * kv->head_v;
+    /* never a sliding layer (try_rows8): position 0 is in the layer's first cell */
+    const uint8_t *kh = kv_k_at(kv, R->il, c->run_seq, hk, 0);
+    const uint8_t *vh = kv_v_at(kv, R->il, c->run_seq, hk, 0);
     rows8_queries(c, qp, scr);
-    c->rk->rows8(kv->type_k, kv->type_v, hdk, hdv, 8, qp, 0, npos, R->scale, kh, kv->row_k, vh, kv->row_v, op,
+    c->rk->rows8(kv->type_k, kv->type_v, hdk, hdv, 8, qp, 0, npos, R->scale, kh, kv->head_k, vh, kv->head_v, op,
                          NULL, scr);
     if (c->rot_v)
         for (int r = 0; r < 8; r++)
@@ -425,12 +423,11 @@ static void chunk_dec8(void *arg, int task, int ith)
         return;
     }
     const int kb = kv_base(kv, D->il, c->run_seq);
-    const size_t layer_off = kv_cell(kv, D->il, c->run_seq, kb);
-    const uint8_t *kh = kv->k + layer_off * kv->row_k + (size_t)hk * kv->head_k;
-    const uint8_t *vh = kv->v + layer_off * kv->row_v + (size_t)hk * kv->head_v;
+    const uint8_t *kh = kv_k_at(kv, D->il, c->run_seq, hk, kb);
+    const uint8_t *vh = kv_v_at(kv, D->il, c->run_seq, hk, kb);
     for (int r = 0; r < 8; r++) npos[r] -= kb;
     rows8_queries(c, qp, scr);
-    c->rk->rows8(kv->type_k, kv->type_v, hdk, hdv, nrows, qp, p0 - kb, npos, D->scale, kh, kv->row_k, vh, kv->row_v,
+    c->rk->rows8(kv->type_k, kv->type_v, hdk, hdv, nrows, qp, p0 - kb, npos, D->scale, kh, kv->head_k, vh, kv->head_v,
                          op, D->parts ? ml : NULL, scr);
     if (D->parts) {   /* merge_split rotates the merged output back */
         for (int r = 0; r < nrows; r++) {

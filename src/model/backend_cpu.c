@@ -317,14 +317,16 @@ static void chunk_qkv_post(void *arg, int chunk, int ith)
          * unchanged; outliers are spread before block quantization) */
         if (c->rot_k) { qfit_hadamard64(q, qd); qfit_hadamard64(k, kd); }
         if (c->rot_v) qfit_hadamard64(v, vd);
-        const size_t cell = kv_cell(&c->kv, op->il, c->tok_seq[j], pos);
-        if (c->kv.type_k == QFIT_TYPE_F16 && c->kv.type_v == QFIT_TYPE_F16) {
-            c->rk->f32_to_f16(k, (uint16_t *)(c->kv.k + cell * c->kv.row_k), kd);
-            c->rk->f32_to_f16(v, (uint16_t *)(c->kv.v + cell * c->kv.row_v), vd);
-            continue;
+        /* each head's row into its own run (model_internal.h: the cache layout) */
+        const qfit_kv_cache *kv = &c->kv;
+        const int s = c->tok_seq[j];
+        for (int h = 0; h < hp->n_head_kv; h++) {
+            uint8_t *kp = kv_k_at(kv, op->il, s, h, pos), *vp = kv_v_at(kv, op->il, s, h, pos);
+            if (kv->type_k == QFIT_TYPE_F16) c->rk->f32_to_f16(k + (size_t)h * hdk, (uint16_t *)(void *)kp, hdk);
+            else qfit_kv_store_row(kv->type_k, k + (size_t)h * hdk, kp, hdk);
+            if (kv->type_v == QFIT_TYPE_F16) c->rk->f32_to_f16(v + (size_t)h * hdv, (uint16_t *)(void *)vp, hdv);
+            else qfit_kv_store_row(kv->type_v, v + (size_t)h * hdv, vp, hdv);
         }
-        qfit_kv_store_row(c->kv.type_k, k, c->kv.k + cell * c->kv.row_k, kd);
-        qfit_kv_store_row(c->kv.type_v, v, c->kv.v + cell * c->kv.row_v, vd);
     }
 }
 

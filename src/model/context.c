@@ -499,10 +499,10 @@ int qfit_seq_copy(qfit_context *c, int src, int dst, int n)
         kv->swa_base[dst] = n ? kv->swa_base[src] : 0;
         for (int il = 0; il < c->model->hp.n_layer; il++) {
             const int b = kv_base(kv, il, src), rows = n - b > 0 ? n - b : 0;
-            memcpy(kv->k + kv_cell(kv, il, dst, b) * kv->row_k, kv->k + kv_cell(kv, il, src, b) * kv->row_k,
-                   (size_t)rows * kv->row_k);
-            memcpy(kv->v + kv_cell(kv, il, dst, b) * kv->row_v, kv->v + kv_cell(kv, il, src, b) * kv->row_v,
-                   (size_t)rows * kv->row_v);
+            for (int h = 0; h < c->model->hp.n_head_kv; h++) {
+                memcpy(kv_k_at(kv, il, dst, h, b), kv_k_at(kv, il, src, h, b), (size_t)rows * kv->head_k);
+                memcpy(kv_v_at(kv, il, dst, h, b), kv_v_at(kv, il, src, h, b), (size_t)rows * kv->head_v);
+            }
         }
     } else if (n == 0) {
         c->kv.swa_base[dst] = 0;
@@ -560,9 +560,11 @@ static void kv_slide(qfit_context *c, int s)
     const int from = keep_from - kv->swa_base[s], rows = past - keep_from;
     for (int il = 0; il < kv->n_layer; il++) {
         if (kv->layer_cells[il] >= kv->n_ctx) continue;
-        const size_t c0 = kv->layer_cell0[il] + (size_t)s * (size_t)kv->layer_cells[il];
-        memmove(kv->k + c0 * kv->row_k, kv->k + (c0 + (size_t)from) * kv->row_k, (size_t)rows * kv->row_k);
-        memmove(kv->v + c0 * kv->row_v, kv->v + (c0 + (size_t)from) * kv->row_v, (size_t)rows * kv->row_v);
+        const int b = kv->swa_base[s];
+        for (int h = 0; h < c->model->hp.n_head_kv; h++) {
+            memmove(kv_k_at(kv, il, s, h, b), kv_k_at(kv, il, s, h, b + from), (size_t)rows * kv->head_k);
+            memmove(kv_v_at(kv, il, s, h, b), kv_v_at(kv, il, s, h, b + from), (size_t)rows * kv->head_v);
+        }
     }
     kv->swa_base[s] = keep_from;
 }
@@ -712,17 +714,18 @@ static void chunk_shift(void *arg, int il, int ith)
          * layer's base moves down with the positions, or to n_keep when the discarded
          * range reached into its window) */
         const int b = kv_base(kv, il, op->seq), nb = kv->layer_cells[il] < kv->n_ctx ? op->new_base : 0;
-        uint8_t *kl = kv->k + kv_cell(kv, il, op->seq, b) * kv->row_k;
-        uint8_t *vl = kv->v + kv_cell(kv, il, op->seq, b) * kv->row_v;
         const int p0 = op->n_keep + op->n_discard > b ? op->n_keep + op->n_discard : b;
         for (int p = p0; p < c->seq_past[op->seq]; p++) {
-            const int d = p - op->n_discard - nb, from = p - b;   /* cells: d <= from */
-            qfit_rows_to_float(kv->type_k, kl + (size_t)from * kv->row_k, krow, 1, kd);
+            const int d = p - op->n_discard - nb + b;   /* position whose cell p moves to: d <= p */
+            for (int h = 0; h < hp->n_head_kv; h++)
+                qfit_rows_to_float(kv->type_k, kv_k_at(kv, il, op->seq, h, p), krow + (size_t)h * hdk, 1, hdk);
             if (c->rot_k) qfit_hadamard64(krow, kd);   /* back to the unrotated key */
             for (int h = 0; h < hp->n_head_kv; h++) qfit_rope_apply(krow + (size_t)h * hdk, cs, sn, hp->n_rot, hp->rope_type);
             if (c->rot_k) qfit_hadamard64(krow, kd);
-            qfit_kv_store_row(kv->type_k, krow, kl + (size_t)d * kv->row_k, kd);
-            memmove(vl + (size_t)d * kv->row_v, vl + (size_t)from * kv->row_v, kv->row_v);
+            for (int h = 0; h < hp->n_head_kv; h++) {
+                qfit_kv_store_row(kv->type_k, krow + (size_t)h * hdk, kv_k_at(kv, il, op->seq, h, d), hdk);
+                memmove(kv_v_at(kv, il, op->seq, h, d), kv_v_at(kv, il, op->seq, h, p), kv->head_v);
+            }
         }
     }
 }

@@ -66,22 +66,25 @@ struct qfit_model {
     qfit_wt       tok_types, pos_embd, tok_norm, tok_norm_b;
 };
 
-/* KV cache: per layer and per sequence, a run of cells; a cell holds the n_head_kv
- * heads of one position in the cache type (head h at h * head_bytes). A full layer has
- * n_ctx cells per sequence, position p in cell p. A sliding-window layer (when its window
- * plus a micro-batch is shorter than the context) has swa_cells per sequence holding the
- * positions [swa_base[s], swa_base[s] + swa_cells): before a pass would write past the
- * end, the last n_swa - 1 positions (all the pass's first token can see) move to the
- * front and swa_base advances (kv_slide in context.c). Attention then reads every
- * window as one contiguous run of cells, on every path. */
+/* KV cache: per layer and per sequence, a run of cells, one per position held. A full
+ * layer has n_ctx cells per sequence, position p in cell p. A sliding-window layer (when
+ * its window plus a micro-batch is shorter than the context) has swa_cells per sequence
+ * holding the positions [swa_base[s], swa_base[s] + swa_cells): before a pass would write
+ * past the end, the last n_swa - 1 positions (all the pass's first token can see) move to
+ * the front and swa_base advances (kv_slide in context.c).
+ * Within a run the heads are stored one after the other: head h's rows (head_k bytes
+ * each) for every cell of the run, in position order. Attention on one KV head then
+ * streams a contiguous range of memory (a decoding head used to stride across the
+ * other heads' rows, one cache-line pair per position), and every window is one
+ * contiguous range per head, on every path. */
 typedef struct {
     int     type_k, type_v;
     int     n_ctx;
     int     n_seq;
     int     swa_cells;             /* cells per sequence of a sliding layer (n_ctx: not sliding) */
     int     n_layer;
-    size_t  row_k, row_v;          /* bytes per position per layer */
-    size_t  head_k, head_v;        /* bytes per head within a row */
+    size_t  row_k, row_v;          /* bytes per cell (every head of a position) */
+    size_t  head_k, head_v;        /* bytes of one head's row (what one position of a head takes) */
     size_t  *layer_cell0;          /* [n_layer] first cell of each layer */
     int     *layer_cells;          /* [n_layer] cells per sequence of each layer */
     int     *swa_base;             /* [n_seq] first position held by the sliding layers */
@@ -94,10 +97,23 @@ static inline int kv_base(const qfit_kv_cache *kv, int il, int s)
     return kv->layer_cells[il] < kv->n_ctx ? kv->swa_base[s] : 0;
 }
 
-/* Cell of (layer il, sequence s, position p); p must be held (>= kv_base). */
-static inline size_t kv_cell(const qfit_kv_cache *kv, int il, int s, int p)
+/* First cell of (layer il, sequence s)'s run. */
+static inline size_t kv_run(const qfit_kv_cache *kv, int il, int s)
 {
-    return kv->layer_cell0[il] + (size_t)s * (size_t)kv->layer_cells[il] + (size_t)(p - kv_base(kv, il, s));
+    return kv->layer_cell0[il] + (size_t)s * (size_t)kv->layer_cells[il];
+}
+
+/* Head h's row of position p in (layer il, sequence s), K and V; p must be held
+ * (>= kv_base). The next position of the head is head_k (head_v) bytes further. */
+static inline uint8_t *kv_k_at(const qfit_kv_cache *kv, int il, int s, int h, int p)
+{
+    return kv->k + kv_run(kv, il, s) * kv->row_k +
+           ((size_t)h * (size_t)kv->layer_cells[il] + (size_t)(p - kv_base(kv, il, s))) * kv->head_k;
+}
+static inline uint8_t *kv_v_at(const qfit_kv_cache *kv, int il, int s, int h, int p)
+{
+    return kv->v + kv_run(kv, il, s) * kv->row_v +
+           ((size_t)h * (size_t)kv->layer_cells[il] + (size_t)(p - kv_base(kv, il, s))) * kv->head_v;
 }
 
 /* n rounded up to a multiple of 64 (compute buffer parts are 64-byte aligned) */
