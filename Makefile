@@ -41,7 +41,8 @@ DBG := build/debug
 
 isa_flags = $(if $(findstring _avx512.c,$(1)),$(ISA_avx512),$(if $(findstring _avx2.c,$(1)),$(ISA_avx2),$(if $(findstring _neon.c,$(1)),$(ISA_neon))))
 
-.PHONY: all release debug test test-neon test-clients test-web demo fuzz clean deps bench check-clang
+.PHONY: all release debug test test-neon test-clients test-web demo fuzz clean deps bench check-clang \
+        neon-count-bins bench-neon-count
 all: release
 release: $(REL)/qfit
 debug: $(DBG)/qfit $(DBG)/tests/qfit-tests
@@ -148,6 +149,36 @@ build/fuzz/%: fuzz/%.c $$(call fuzz_srcs,%) $$(FUZZ_LIBS_$$*)
 
 check-clang:
 	$(MAKE) CC=clang REL=build/clang release
+
+# bench/neon-count: guest instructions per kernel call under qemu (NEON and scalar on
+# AArch64, AVX2 on x86-64). The driver bench/neon_count.c with the quantizers and the
+# kernels, release flags, linked static, once per target (cross gcc for AArch64).
+NC := build/neon-count
+NC_A64_CC ?= aarch64-linux-gnu-gcc
+NC_X86_CC ?= $(if $(filter x86_64,$(ARCH)),$(CC),x86_64-linux-gnu-gcc)
+NC_SRCS := $(wildcard src/quant/*.c src/kernels/*.c) bench/neon_count.c
+NC_NEON_FLAGS := -march=armv8.2-a+dotprod+fp16
+NC_AVX2_FLAGS := -mavx2 -mfma -mf16c -mbmi2
+NC_AVX512_FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni $(NC_AVX2_FLAGS)
+$(NC)/aarch64/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(NC_A64_CC) $(REL_CFLAGS) $(if $(findstring _neon.c,$<),$(NC_NEON_FLAGS)) -c $< -o $@
+$(NC)/x86_64/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(NC_X86_CC) $(REL_CFLAGS) $(if $(findstring _avx512.c,$<),$(NC_AVX512_FLAGS),$(if $(findstring _avx2.c,$<),$(NC_AVX2_FLAGS))) -c $< -o $@
+$(NC)/aarch64/neon_count: $(patsubst %.c,$(NC)/aarch64/%.o,$(filter-out %_avx2.c %_avx512.c,$(NC_SRCS)))
+	$(NC_A64_CC) -static $^ -o $@ -lm -lpthread
+$(NC)/x86_64/neon_count: $(patsubst %.c,$(NC)/x86_64/%.o,$(filter-out %_neon.c,$(NC_SRCS)))
+	$(NC_X86_CC) -static $^ -o $@ -lm -lpthread
+# the counting qemu plugin (bench/insn_plugin.c), for the qemu on this machine
+$(NC)/insn_plugin.so: bench/insn_plugin.c
+	@mkdir -p $(dir $@)
+	$(HOST_CC) -std=c11 -O2 $(WARN) -fPIC -shared -fvisibility=hidden $< -o $@
+neon-count-bins: $(NC)/aarch64/neon_count $(NC)/x86_64/neon_count $(NC)/insn_plugin.so
+# the table, written to build/neon-count/neon-count.txt and checked against the committed
+# baseline (bench/results/neon-count.txt): nonzero exit when a NEON count grew
+bench-neon-count: neon-count-bins
+	bench/neon-count --out $(NC)/neon-count.txt --check bench/results/neon-count.txt
 
 clean:
 	rm -rf build
