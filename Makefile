@@ -4,17 +4,35 @@
 #   make demo       dependencies, build, and a real run on the built-in default
 #   make fuzz       libFuzzer targets (clang)
 #   make CC=clang   builds with clang instead of gcc
+#   make check-portable   the build a system that is not Linux gets (macOS), checked here
+#   macOS (Apple clang, arm64 or x86_64): `make` with the Homebrew packages of README.md
 CC      ?= gcc
 AR      ?= ar
+# the target CPU: Apple clang says arm64-apple-darwin..., gcc/clang on Linux aarch64-...
 ARCH    := $(shell $(CC) -dumpmachine | cut -d- -f1)
+ifeq ($(ARCH),arm64)
+ARCH    := aarch64
+endif
+UNAME_S := $(shell uname -s)
+
+# libraries outside the core engine (tokenizer, store, server, cli)
+ifeq ($(UNAME_S),Darwin)
+# Homebrew's (openssl@3 is keg-only: its own prefix); libcurl is the system's
+BREW     ?= $(shell brew --prefix 2>/dev/null || echo /opt/homebrew)
+EXT_CFLAGS := -I$(BREW)/include -I$(BREW)/opt/openssl@3/include
+EXT_LIBS := -L$(BREW)/lib -L$(BREW)/opt/openssl@3/lib -lpcre2-8 -ljansson -lcrypto -lcurl -lmicrohttpd -lhiredis
+else
+EXT_LIBS := $(shell pkg-config --libs libpcre2-8 jansson libcrypto libcurl libmicrohttpd hiredis 2>/dev/null || echo -lpcre2-8 -ljansson -lcrypto -lcurl -lmicrohttpd -lhiredis)
+endif
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
-BASE    := -std=c11 -ffp-contract=off -D_GNU_SOURCE -Iinclude -Isrc -pthread -MMD -MP $(WARN)
+# -pthread: threads are part of libSystem on macOS (no flag)
+PTHREAD := $(if $(filter Darwin,$(UNAME_S)),,-pthread)
+# QFIT_DEFS: extra definitions (make check-portable)
+BASE    := -std=c11 -ffp-contract=off -D_GNU_SOURCE -Iinclude -Isrc $(EXT_CFLAGS) $(PTHREAD) -MMD -MP $(WARN) $(QFIT_DEFS)
 REL_CFLAGS := -O2 -g $(BASE)
 DBG_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined $(BASE)
 
-# libraries outside the core engine (tokenizer, store, server, cli)
-EXT_LIBS := $(shell pkg-config --libs libpcre2-8 jansson libcrypto libcurl libmicrohttpd hiredis 2>/dev/null || echo -lpcre2-8 -ljansson -lcrypto -lcurl -lmicrohttpd -lhiredis)
 LDLIBS   := $(EXT_LIBS) -lm -lpthread
 TEST_LIBS := -lcriterion
 
@@ -41,7 +59,8 @@ DBG := build/debug
 
 isa_flags = $(if $(findstring _avx512.c,$(1)),$(ISA_avx512),$(if $(findstring _avx2.c,$(1)),$(ISA_avx2),$(if $(findstring _neon.c,$(1)),$(ISA_neon))))
 
-.PHONY: all release debug test test-neon test-clients test-web demo fuzz clean deps bench check-clang
+.PHONY: all release debug test test-neon test-clients test-web demo fuzz clean deps bench check-clang \
+        check-portable neon-count-bins bench-neon-count
 all: release
 release: $(REL)/qfit
 debug: $(DBG)/qfit $(DBG)/tests/qfit-tests
@@ -135,7 +154,7 @@ FUZZ_DIRS_fuzz_jinja := template
 FUZZ_DIRS_fuzz_gbnf := grammar
 FUZZ_DIRS_fuzz_schema := schema grammar
 FUZZ_DIRS_fuzz_api := api modelfile config
-FUZZ_DIRS_fuzz_toolcall := toolcall
+FUZZ_DIRS_fuzz_toolcall := toolcall platform
 # what a target's sources call beyond its directories (store's create quantizes, which runs
 # the engine): taken, uninstrumented, from the release library
 FUZZ_LIBS_fuzz_name := $(REL)/libqfit.a
@@ -148,6 +167,54 @@ build/fuzz/%: fuzz/%.c $$(call fuzz_srcs,%) $$(FUZZ_LIBS_$$*)
 
 check-clang:
 	$(MAKE) CC=clang REL=build/clang release
+
+# The build of a system that is not Linux, checked on Linux (macOS cannot be run here):
+# QFIT_PORTABLE_ONLY makes src/platform/platform.c and src/kernels/cpu.c compile their
+# POSIX branches instead of the Linux ones, tools/portable/poison.h makes every call
+# that glibc has and macOS lacks a compile error anywhere else, and
+# tools/portable/include/ does the same for Linux-only headers. Then the wrappers'
+# tests (tests/test_platform.c) run on the POSIX branches. PORTABLE_CC=clang for clang.
+PORTABLE_CC ?= $(CC)
+PORTABLE := build/portable-$(notdir $(PORTABLE_CC))
+PORTABLE_DEFS := -DQFIT_PORTABLE_ONLY -Itools/portable/include -include tools/portable/poison.h
+check-portable:
+	@if grep -rn -e '^ *# *include *<linux/' -e '^ *# *include *<endian\.h>' -e '\baccept4 *(' -e SOCK_CLOEXEC \
+	    -e SOCK_NONBLOCK -e MSG_NOSIGNAL src include; then \
+	  echo "check-portable: Linux-only headers or socket calls above (macOS has none)"; exit 1; fi
+	$(MAKE) CC=$(PORTABLE_CC) REL=$(PORTABLE) QFIT_DEFS="$(PORTABLE_DEFS)" release
+	$(PORTABLE_CC) -O1 -g -std=c11 -D_GNU_SOURCE -Iinclude -Isrc -pthread $(WARN) $(PORTABLE_DEFS) \
+	  tests/test_platform.c src/platform/platform.c -o $(PORTABLE)/platform-tests -lcriterion
+	$(PORTABLE)/platform-tests
+
+# bench/neon-count: guest instructions per kernel call under qemu (NEON and scalar on
+# AArch64, AVX2 on x86-64). The driver bench/neon_count.c with the quantizers and the
+# kernels, release flags, linked static, once per target (cross gcc for AArch64).
+NC := build/neon-count
+NC_A64_CC ?= aarch64-linux-gnu-gcc
+NC_X86_CC ?= $(if $(filter x86_64,$(ARCH)),$(CC),x86_64-linux-gnu-gcc)
+NC_SRCS := $(wildcard src/quant/*.c src/kernels/*.c) bench/neon_count.c
+NC_NEON_FLAGS := -march=armv8.2-a+dotprod+fp16
+NC_AVX2_FLAGS := -mavx2 -mfma -mf16c -mbmi2
+NC_AVX512_FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni $(NC_AVX2_FLAGS)
+$(NC)/aarch64/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(NC_A64_CC) $(REL_CFLAGS) $(if $(findstring _neon.c,$<),$(NC_NEON_FLAGS)) -c $< -o $@
+$(NC)/x86_64/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(NC_X86_CC) $(REL_CFLAGS) $(if $(findstring _avx512.c,$<),$(NC_AVX512_FLAGS),$(if $(findstring _avx2.c,$<),$(NC_AVX2_FLAGS))) -c $< -o $@
+$(NC)/aarch64/neon_count: $(patsubst %.c,$(NC)/aarch64/%.o,$(filter-out %_avx2.c %_avx512.c,$(NC_SRCS)))
+	$(NC_A64_CC) -static $^ -o $@ -lm -lpthread
+$(NC)/x86_64/neon_count: $(patsubst %.c,$(NC)/x86_64/%.o,$(filter-out %_neon.c,$(NC_SRCS)))
+	$(NC_X86_CC) -static $^ -o $@ -lm -lpthread
+# the counting qemu plugin (bench/insn_plugin.c), for the qemu on this machine
+$(NC)/insn_plugin.so: bench/insn_plugin.c
+	@mkdir -p $(dir $@)
+	$(HOST_CC) -std=c11 -O2 $(WARN) -fPIC -shared -fvisibility=hidden $< -o $@
+neon-count-bins: $(NC)/aarch64/neon_count $(NC)/x86_64/neon_count $(NC)/insn_plugin.so
+# the table, written to build/neon-count/neon-count.txt and checked against the committed
+# baseline (bench/results/neon-count.txt): nonzero exit when a NEON count grew
+bench-neon-count: neon-count-bins
+	bench/neon-count --out $(NC)/neon-count.txt --check bench/results/neon-count.txt
 
 clean:
 	rm -rf build

@@ -3,6 +3,17 @@
 # does nothing (and needs no network) when everything is already installed.
 set -euo pipefail
 
+# macOS (Apple clang): Homebrew's packages; the Makefile looks for them under
+# $(brew --prefix) (openssl@3 under its own opt/ prefix). Builds `make`; the test suite
+# and the NEON/qemu tools are Linux-only (see README.md).
+if [ "$(uname -s)" = Darwin ]; then
+  BREW_PKGS=(pkg-config pcre2 jansson openssl@3 libmicrohttpd hiredis criterion)
+  command -v brew >/dev/null 2>&1 || { echo "deps: macOS needs Homebrew for: ${BREW_PKGS[*]}" >&2; exit 1; }
+  command -v clang >/dev/null 2>&1 || { echo "deps: no clang: install the Xcode command line tools (xcode-select --install)" >&2; exit 1; }
+  brew install "${BREW_PKGS[@]}"
+  exit 0
+fi
+
 PKGS=(
   build-essential pkg-config clang      # gcc + clang builds
   libclang-rt-14-dev                    # libFuzzer / sanitizer runtimes for clang

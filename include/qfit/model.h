@@ -332,9 +332,11 @@ uint64_t    qfit_model_n_params(const qfit_model *m);
  * float conversion for that role, a size that does not match). */
 int qfit_model_replace_weight(qfit_model *m, const char *name, int type, const void *data,
                               size_t nbytes, char *err, size_t err_len);
-/* Resident set size of this process in bytes (from /proc/self/statm; 0 if unknown). */
+/* Resident set size of this process in bytes (Linux: /proc/self/statm; macOS: task_info;
+ * 0 if unknown). */
 size_t      qfit_process_rss_bytes(void);
-/* Peak resident set size (VmHWM of /proc/self/status) in bytes; 0 if unknown. */
+/* Peak resident set size (Linux: VmHWM of /proc/self/status; macOS: task_info) in bytes;
+ * 0 if unknown. */
 size_t      qfit_process_peak_rss_bytes(void);
 
 /* ---------------------------------------------------------------- context */

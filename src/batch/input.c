@@ -133,28 +133,34 @@ void qfit_batch_input_free(qfit_batch_input *in)
     free(in);
 }
 
-static int by_custom_id(const void *a, const void *b, void *jobs)
+/* a job's custom_id and line index; sorted by id, then index (qsort, no context: the
+ * context-taking qsort_r differs between glibc and the BSDs / macOS) */
+typedef struct {
+    const char *id;
+    size_t ix;
+} id_line;
+
+static int by_custom_id(const void *a, const void *b)
 {
-    const qfit_batch_job *j = jobs;
-    size_t x = *(const size_t *)a, y = *(const size_t *)b;
-    int c = strcmp(j[x].custom_id, j[y].custom_id);
-    return c ? c : (x > y) - (x < y);
+    const id_line *x = a, *y = b;
+    int c = strcmp(x->id, y->id);
+    return c ? c : (x->ix > y->ix) - (x->ix < y->ix);
 }
 
 /* The first (in file order) line whose custom_id an earlier line has: 0 when none. */
 static int check_unique(const qfit_batch_input *in, char *err, size_t err_len)
 {
-    size_t *ix = malloc(in->n * sizeof *ix);
+    id_line *ix = malloc(in->n * sizeof *ix);
     if (!ix) return fail(err, err_len, "out of memory");
-    for (size_t i = 0; i < in->n; i++) ix[i] = i;
-    qsort_r(ix, in->n, sizeof *ix, by_custom_id, in->jobs);
+    for (size_t i = 0; i < in->n; i++) ix[i] = (id_line){in->jobs[i].custom_id, i};
+    qsort(ix, in->n, sizeof *ix, by_custom_id);
     size_t worst = SIZE_MAX, first = 0;
     for (size_t i = 1; i < in->n; i++)
-        if (!strcmp(in->jobs[ix[i]].custom_id, in->jobs[ix[i - 1]].custom_id) && ix[i] < worst) {
+        if (!strcmp(ix[i].id, ix[i - 1].id) && ix[i].ix < worst) {
             size_t k = i;
-            while (k > 0 && !strcmp(in->jobs[ix[k - 1]].custom_id, in->jobs[ix[i]].custom_id)) k--;
-            worst = ix[i];
-            first = ix[k];
+            while (k > 0 && !strcmp(ix[k - 1].id, ix[i].id)) k--;
+            worst = ix[i].ix;
+            first = ix[k].ix;
         }
     free(ix);
     if (worst == SIZE_MAX) return 0;

@@ -45,6 +45,8 @@ typedef struct {
     size_t      n_streams, next_stream;
     int64_t     last_claim_ms, last_models_ms;
     atomic_int  rc;
+    atomic_bool ended;              /* job_main returned: the join does not wait (a
+                                     * portable pthread_tryjoin_np) */
     char        err[512];
 } job_thread;
 
@@ -486,6 +488,7 @@ static void *job_main(void *arg)
         t->rc = -1;
         wlog(w, "job thread %d stops: %s", t->index, t->err);
     }
+    atomic_store(&t->ended, true);
     return NULL;
 }
 
@@ -550,6 +553,7 @@ int qfit_batch_worker_run(const qfit_batch_worker_config *in, const atomic_int *
         t->r.timeout_ms = 10000;
         snprintf(t->consumer, sizeof t->consumer, "%s-t%d", w.id, i);
         if (rconn_open(&t->r, cfg.url, stop, err, err_len) != 0) { rc = -1; break; }
+        atomic_init(&t->ended, false);
         if (pthread_create(&t->thread, NULL, job_main, t) != 0) {
             rconn_close(&t->r);
             snprintf(err, err_len, "cannot start a job thread");
@@ -571,10 +575,11 @@ int qfit_batch_worker_run(const qfit_batch_worker_config *in, const atomic_int *
     }
     /* the job threads finish their job (stop 1) or hand it back (stop 2) */
     for (int i = 0; i < started; i++) {
-        while (pthread_tryjoin_np(w.threads[i].thread, NULL) != 0) {
+        while (!atomic_load(&w.threads[i].ended)) {
             if (stop_level(&w) >= 2) atomic_store(&w.cancel, true);
             usleep(50000);
         }
+        pthread_join(w.threads[i].thread, NULL);
         if (w.threads[i].rc && !rc) {
             rc = -1;
             snprintf(err, err_len, "%s", w.threads[i].err);

@@ -6,7 +6,6 @@
  *                                             a running qfit serve when one answers at
  *                                             QFIT_HOST (run_remote.h), else in this process. */
 #include <errno.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +19,7 @@
 #include "cli/commands.h"
 #include "cli/run_grammar.h"
 #include "cli/run_remote.h"
+#include "platform/platform.h"
 #include "qfit/chat.h"
 #include "qfit/config.h"
 #include "qfit/generate.h"
@@ -582,7 +582,7 @@ static int read_line(line_reader *r, char **line)
             r->buf = b;
             r->cap = cap;
         }
-        /* Wait with SIGINT blocked except inside ppoll, so that a Ctrl-C arriving just
+        /* Wait with SIGINT blocked except inside the wait (ppoll), so that a Ctrl-C arriving just
          * before the wait is not lost (a plain read would then block until Enter). */
         sigset_t intr, old, during;
         sigemptyset(&intr);
@@ -590,8 +590,7 @@ static int read_line(line_reader *r, char **line)
         sigprocmask(SIG_BLOCK, &intr, &old);
         during = old;
         sigdelset(&during, SIGINT);
-        struct pollfd p = { .fd = 0, .events = POLLIN };
-        int pr = g_interrupted ? -1 : ppoll(&p, 1, NULL, &during);
+        int pr = g_interrupted ? -1 : qfit_sys_wait_readable(0, &during);
         int saved = pr < 0 && !g_interrupted ? errno : EINTR;
         sigprocmask(SIG_SETMASK, &old, NULL);
         if (g_interrupted) {   /* the terminal discards the pending line on Ctrl-C */

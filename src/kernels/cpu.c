@@ -11,8 +11,27 @@
 #define QK_X86 1
 #include <cpuid.h>
 #endif
-#if defined(__aarch64__) && defined(__linux__)
+/* AArch64 optional features: the auxiliary vector on Linux, sysctl on macOS; elsewhere
+ * (and on Linux with QFIT_PORTABLE_ONLY, make check-portable) none are assumed: the
+ * NEON kernels then emulate SDOT, correct but slower. */
+#if defined(__aarch64__) && defined(__APPLE__)
+#define QK_ARM_APPLE 1
+#include <sys/sysctl.h>
+#elif defined(__aarch64__) && defined(__linux__) && !defined(QFIT_PORTABLE_ONLY)
+#define QK_ARM_LINUX 1
 #include <sys/auxv.h>
+#endif
+
+#ifdef QK_ARM_APPLE
+/* hw.optional.arm.FEAT_* (macOS 12 on): 1 present, 0 absent; a macOS without the name
+ * runs only on Apple M1 or later, which have both features */
+static bool apple_feature(const char *name)
+{
+    int v = 0;
+    size_t len = sizeof v;
+    if (sysctlbyname(name, &v, &len, NULL, 0) != 0) return true;
+    return v != 0;
+}
 #endif
 
 static qfit_cpu_features g_feat;
@@ -65,10 +84,13 @@ static void detect_features(void)
     }
 #elif defined(__aarch64__)
     g_feat.neon = true;   /* Advanced SIMD is mandatory on AArch64 */
-#if defined(__linux__)
+#if defined(QK_ARM_LINUX)
     unsigned long hw = getauxval(AT_HWCAP);
     g_feat.fp16 = (hw & (1UL << 9)) && (hw & (1UL << 10));   /* FPHP + ASIMDHP */
     g_feat.dotprod = (hw & (1UL << 20)) != 0;                /* ASIMDDP */
+#elif defined(QK_ARM_APPLE)
+    g_feat.fp16 = apple_feature("hw.optional.arm.FEAT_FP16");
+    g_feat.dotprod = apple_feature("hw.optional.arm.FEAT_DotProd");
 #endif
 #endif
 }

@@ -2,6 +2,7 @@
  * in the memory-mapped GGUF (nothing is copied). */
 #include "model/model_internal.h"
 #include "model/arch.h"
+#include "platform/platform.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -32,31 +33,9 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-size_t qfit_process_rss_bytes(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (!f) return 0;
-    unsigned long size = 0, rss = 0;
-    int n = fscanf(f, "%lu %lu", &size, &rss);
-    fclose(f);
-    if (n != 2) return 0;
-    long page = sysconf(_SC_PAGESIZE);
-    return (size_t)rss * (size_t)(page > 0 ? page : 4096);
-}
+size_t qfit_process_rss_bytes(void) { return qfit_sys_rss_bytes(); }
 
-size_t qfit_process_peak_rss_bytes(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f) return 0;
-    char line[256];
-    size_t kb = 0;
-    while (fgets(line, sizeof line, f)) {
-        unsigned long v;
-        if (sscanf(line, "VmHWM: %lu kB", &v) == 1) { kb = v; break; }
-    }
-    fclose(f);
-    return kb * 1024;
-}
+size_t qfit_process_peak_rss_bytes(void) { return qfit_sys_peak_rss_bytes(); }
 
 enum { W_MATRIX = 1, W_VECTOR = 2, W_OPTIONAL = 4, W_EMBED = 8 };
 

@@ -30,6 +30,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "platform/platform.h"
+
 #define GiB (1024ull * 1024 * 1024)
 #define MiB (1024ull * 1024)
 
@@ -76,29 +78,11 @@ const qfit_plan_machine *qfit_plan_machine_find(const char *name)
     return NULL;
 }
 
-static uint64_t meminfo_total(void)
-{
-    FILE *f = fopen("/proc/meminfo", "r");
-    if (!f) return 0;
-    char line[256];
-    uint64_t kb = 0;
-    while (fgets(line, sizeof line, f)) {
-        unsigned long long v;
-        if (sscanf(line, "MemTotal: %llu kB", &v) == 1) { kb = v; break; }
-    }
-    fclose(f);
-    return kb * 1024ull;
-}
-
 void qfit_plan_machine_detect(qfit_plan_machine *out)
 {
     static char desc[256];
-    uint64_t ram = meminfo_total();
-    if (!ram) {
-        long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
-        if (pages > 0 && psz > 0) ram = (uint64_t)pages * (uint64_t)psz;
-    }
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    uint64_t ram = qfit_sys_ram_bytes();
+    long cores = qfit_sys_perf_cpu_count();
     const qfit_cpu_features *ft = qfit_cpu_get_features();
     char feats[96] = "";
     if (ft) {

@@ -19,6 +19,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include "platform/platform.h"
+
 #define URL_MAX 4096
 
 /* snprintf that says when the result did not fit (URLs and paths are then refused). */
@@ -691,7 +693,7 @@ static int record_write(const ranges *B, const uint64_t *done, char *err, size_t
 {
     puller *P = B->P;
     char path[URL_MAX], tmp[URL_MAX], dir[URL_MAX], text[RECORD_MAX];
-    if (fdatasync(B->data_fd) != 0) {
+    if (qfit_sys_fdatasync(B->data_fd) != 0) {
         int e = errno;
         fmt(err, err_len, "fdatasync of the partial blob %s: %s", B->l->digest.hex, strerror(e));
         errno = e;

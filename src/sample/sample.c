@@ -12,8 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
+
+#include "platform/platform.h"
 
 void qfit_sampler_params_init(qfit_sampler_params *p)
 {
@@ -149,7 +150,7 @@ qfit_sampler *qfit_sampler_new(const qfit_sampler_params *pp, int n_vocab, int n
     if (p.repeat_last_n == -1) p.repeat_last_n = n_ctx;
     if (p.seed == QFIT_SEED_RANDOM) {
         uint64_t r = 0;
-        if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r) r = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)&r;
+        if (qfit_sys_random(&r, sizeof r, false) != 0) r = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)&r;
         p.seed = r == QFIT_SEED_RANDOM ? 0 : r;
     }
     qfit_sampler *s = calloc(1, sizeof *s);

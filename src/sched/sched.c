@@ -19,6 +19,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "platform/platform.h"
+
 #include "qfit/config.h"
 #include "qfit/plan.h"
 
@@ -114,14 +116,7 @@ static struct timespec ts_at(uint64_t ns)
     return ts;
 }
 
-static void cond_init_mono(pthread_cond_t *c)
-{
-    pthread_condattr_t a;
-    pthread_condattr_init(&a);
-    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-    pthread_cond_init(c, &a);
-    pthread_condattr_destroy(&a);
-}
+static void cond_init_mono(pthread_cond_t *c) { qfit_sys_cond_init_mono(c); }
 
 static void set_err(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void set_err(char *err, size_t len, const char *fmt, ...)
@@ -378,7 +373,7 @@ static void *reaper_main(void *arg)
         if (next == UINT64_MAX) pthread_cond_wait(&s->reaper_cv, &s->mu);
         else {
             struct timespec ts = ts_at(next);
-            pthread_cond_timedwait(&s->reaper_cv, &s->mu, &ts);
+            qfit_sys_cond_timedwait_mono(&s->reaper_cv, &s->mu, &ts);
         }
     }
     pthread_mutex_unlock(&s->mu);
@@ -625,7 +620,7 @@ int qfit_sched_acquire(qfit_sched *s, const char *model, const qfit_context_para
             return 0;
         }
         struct timespec ts = ts_at(deadline);
-        if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) == ETIMEDOUT) {
+        if (qfit_sys_cond_timedwait_mono(&s->cv, &s->mu, &ts) == ETIMEDOUT) {
             pthread_mutex_unlock(&s->mu);
             *code = QFIT_SCHED_BUSY;
             set_err(err, err_len, "%s: timed out waiting for the model to load", model);
@@ -688,7 +683,7 @@ int qfit_sched_acquire(qfit_sched *s, const char *model, const qfit_context_para
             continue;
         }
         struct timespec ts = ts_at(deadline);
-        if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) == ETIMEDOUT) {
+        if (qfit_sys_cond_timedwait_mono(&s->cv, &s->mu, &ts) == ETIMEDOUT) {
             s->queue_depth--;
             s->st.refused_busy++;
             pthread_mutex_unlock(&s->mu);

@@ -14,6 +14,7 @@
  * answer; the completion callback logs the request and frees it.
  */
 #include "server/server_int.h"
+#include "platform/platform.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -982,7 +983,7 @@ static void *slow_watchdog(void *arg)
         ts.tv_nsec += (long)tick_ms * 1000000L;
         ts.tv_sec += ts.tv_nsec / 1000000000L;
         ts.tv_nsec %= 1000000000L;
-        pthread_cond_timedwait(&s->conn_cv, &s->conn_mu, &ts);
+        qfit_sys_cond_timedwait_mono(&s->conn_cv, &s->conn_mu, &ts);
         for (conn_rec *k = s->conns; k && !s->watchdog_stop; k = k->next)
             if (!k->in_request && !k->closed && k->fd >= 0 && ms_since(&k->since) > limit) {
                 shutdown(k->fd, SHUT_RDWR);   /* its thread sees the end and closes it */
@@ -1102,11 +1103,7 @@ qfit_server *qfit_server_new(const qfit_server_config *cfg, char *err, size_t er
     s->port = -1;
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->conn_mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->conn_cv, &ca);
-    pthread_condattr_destroy(&ca);
+    qfit_sys_cond_init_mono(&s->conn_cv);
     if (!s->cfg.header_timeout_ms) s->cfg.header_timeout_ms = QFIT_SERVER_DEFAULT_HEADER_TIMEOUT_MS;
     if (!s->cfg.max_body) s->cfg.max_body = QFIT_SERVER_DEFAULT_MAX_BODY;
     if (!s->cfg.max_connections) s->cfg.max_connections = QFIT_SERVER_DEFAULT_MAX_CONNECTIONS;

@@ -321,21 +321,22 @@ static int set_vocab(qfit_gguf_writer *w, int n_vocab, bool phi3)
     char **strs = calloc((size_t)n_vocab, sizeof *strs);
     float *scores = calloc((size_t)n_vocab, sizeof *scores);
     int32_t *types = calloc((size_t)n_vocab, sizeof *types);
-    char *buf = malloc((size_t)n_vocab * 16 + 64);
+    const size_t cap = (size_t)n_vocab * 16 + 64;
+    char *buf = malloc(cap);
     int rc = -1;
     if (!strs || !scores || !types || !buf) goto out;
-    char *p = buf;
+    char *p = buf, *const end = buf + cap;
     for (int i = 0; i < n_vocab; i++) {
         strs[i] = p;
         if (i == 0) { strcpy(p, "<unk>"); types[i] = 2; }
         else if (i == 1) { strcpy(p, "<s>"); types[i] = 3; }
         else if (i == 2) { strcpy(p, "</s>"); types[i] = 3; }
-        else if (i < 259) { sprintf(p, "<0x%02X>", i - 3); types[i] = 6; }
+        else if (i < 259) { snprintf(p, (size_t)(end - p), "<0x%02X>", i - 3); types[i] = 6; }
         else if (phi3 && i == n_vocab - 2) { strcpy(p, "<|endoftext|>"); types[i] = 3; }
         else if (phi3 && i == n_vocab - 1) { strcpy(p, "<|end|>"); types[i] = 3; }
         else {
             /* filler piece: U+2581 (SentencePiece's space) + a unique tag */
-            sprintf(p, "\xe2\x96\x81t%d", i - 259);
+            snprintf(p, (size_t)(end - p), "\xe2\x96\x81t%d", i - 259);
             types[i] = 1;
             scores[i] = -(float)(i - 259);
         }
@@ -371,30 +372,31 @@ static int set_vocab_wpm(qfit_gguf_writer *w, int n_vocab)
     static const char *const suffixes[] = { "ing", "ed", "er", "ly", "tion" };
     char **strs = calloc((size_t)n_vocab, sizeof *strs);
     int32_t *types = calloc((size_t)n_vocab, sizeof *types);
-    char *buf = malloc((size_t)n_vocab * 24 + 64);
+    const size_t cap = (size_t)n_vocab * 24 + 64;
+    char *buf = malloc(cap);
     int rc = -1;
     if (!strs || !types || !buf) goto out;
     const char *mark = "\xe2\x96\x81";
     const int n_words = (int)(sizeof words / sizeof *words), n_suf = (int)(sizeof suffixes / sizeof *suffixes);
     const char *punct = ".,!?'-:;()\"";
     const int n_punct = (int)strlen(punct);
-    char *p = buf;
+    char *p = buf, *const end = buf + cap;
     for (int i = 0; i < n_vocab; i++) {
         int k = i - 104;   /* after [MASK] */
         strs[i] = p;
         types[i] = 1;   /* NORMAL */
         if (i == 0) { strcpy(p, "[PAD]"); types[i] = 3; }
-        else if (i < 100) sprintf(p, "%s[unused%d]", mark, i - 1);
+        else if (i < 100) snprintf(p, (size_t)(end - p), "%s[unused%d]", mark, i - 1);
         else if (i == 100) { strcpy(p, "[UNK]"); types[i] = 3; }
         else if (i == 101) { strcpy(p, "[CLS]"); types[i] = 3; }
         else if (i == 102) { strcpy(p, "[SEP]"); types[i] = 3; }
         else if (i == 103) { strcpy(p, "[MASK]"); types[i] = 3; }
-        else if (k < 36) sprintf(p, "%s%c", mark, k < 26 ? 'a' + k : '0' + k - 26);
-        else if ((k -= 36) < 36) sprintf(p, "%c", k < 26 ? 'a' + k : '0' + k - 26);
-        else if ((k -= 36) < n_punct) sprintf(p, "%s%c", mark, punct[k]);
-        else if ((k -= n_punct) < n_words) sprintf(p, "%s%s", mark, words[k]);
-        else if ((k -= n_words) < n_suf) sprintf(p, "%s", suffixes[k]);
-        else sprintf(p, "%sw%d", mark, i);
+        else if (k < 36) snprintf(p, (size_t)(end - p), "%s%c", mark, k < 26 ? 'a' + k : '0' + k - 26);
+        else if ((k -= 36) < 36) snprintf(p, (size_t)(end - p), "%c", k < 26 ? 'a' + k : '0' + k - 26);
+        else if ((k -= 36) < n_punct) snprintf(p, (size_t)(end - p), "%s%c", mark, punct[k]);
+        else if ((k -= n_punct) < n_words) snprintf(p, (size_t)(end - p), "%s%s", mark, words[k]);
+        else if ((k -= n_words) < n_suf) snprintf(p, (size_t)(end - p), "%s", suffixes[k]);
+        else snprintf(p, (size_t)(end - p), "%sw%d", mark, i);
         p += strlen(p) + 1;
     }
     if (qfit_gguf_set_str(w, "tokenizer.ggml.model", "bert") != 0 ||

@@ -160,7 +160,7 @@ static char *rewrite_ws(const char *rx)
                     memcpy(out + o, WS_CLASS, sizeof(WS_CLASS) - 1);
                     o += sizeof(WS_CLASS) - 1;
                 } else {
-                    o += (size_t) sprintf(out + o, "[%s%s]", d == 'S' ? "^" : "", WS_CLASS);
+                    o += (size_t) snprintf(out + o, cap - o, "[%s%s]", d == 'S' ? "^" : "", WS_CLASS);
                 }
                 i++;
                 continue;

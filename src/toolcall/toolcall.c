@@ -19,10 +19,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include "qfit/toolcall.h"
+#include "platform/platform.h"
 #include "toolcall/toolcall_int.h"
 
 #define MAX_HEADER 1024 /* harmony header bytes before <|message|> */
@@ -286,7 +286,7 @@ static void new_id(char id[32])
 {
     static unsigned long counter; /* shared by all parsers: atomic */
     uint8_t r[8];
-    if (getrandom(r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
+    if (qfit_sys_random(r, sizeof r, true) != 0) {
         /* no entropy yet (very early boot): ids need only be unique in a response */
         uint64_t x = (uint64_t)time(NULL) * 6364136223846793005u + __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
         memcpy(r, &x, sizeof r);
