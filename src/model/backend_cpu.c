@@ -215,6 +215,9 @@ static void matmul_group_act(qfit_context *c, int n, int nw, const qfit_wt *cons
         const int64_t min_rows = (int64_t)(16384 / (w[0]->row_bytes * (size_t)n + 1)) + 1;
         if (op.cs < min_rows) op.cs = (min_rows + 31) / 32 * 32;
     }
+    if (c->n_threads == 1)   /* nothing to share: one chunk per weight (no per-chunk calls) */
+        for (int i = 0; i < nw; i++)
+            if (op.cs < w[i]->ne1) op.cs = (w[i]->ne1 + 31) / 32 * 32;
     int64_t total = 0;
     for (int i = 0; i < op.nw_chunks; i++) {
         total += (w[i]->ne1 + op.cs - 1) / op.cs;
