@@ -376,24 +376,28 @@ static void qfit_attn_rows8_avx2(int type_k, int type_v, int hdk, int hdv, int n
             float *ou0 = out[0], *ou1 = out[1];
             int d = 0;
             for (; d + 32 <= hdv; d += 32) {
-                __m256 o0[4], o1[4];
-                for (int k = 0; k < 4; k++) {
-                    o0[k] = _mm256_mul_ps(a0, _mm256_loadu_ps(ou0 + d + 8 * k));
-                    o1[k] = _mm256_mul_ps(a1, _mm256_loadu_ps(ou1 + d + 8 * k));
-                }
+                __m256 o00 = _mm256_mul_ps(a0, _mm256_loadu_ps(ou0 + d)), o01 = _mm256_mul_ps(a0, _mm256_loadu_ps(ou0 + d + 8));
+                __m256 o02 = _mm256_mul_ps(a0, _mm256_loadu_ps(ou0 + d + 16)), o03 = _mm256_mul_ps(a0, _mm256_loadu_ps(ou0 + d + 24));
+                __m256 o10 = _mm256_mul_ps(a1, _mm256_loadu_ps(ou1 + d)), o11 = _mm256_mul_ps(a1, _mm256_loadu_ps(ou1 + d + 8));
+                __m256 o12 = _mm256_mul_ps(a1, _mm256_loadu_ps(ou1 + d + 16)), o13 = _mm256_mul_ps(a1, _mm256_loadu_ps(ou1 + d + 24));
                 for (int i = 0; i < nt; i++) {
                     const float *vr = vf + (size_t)i * hdv + d, *pw = st + (size_t)i * 8;
                     const __m256 p0 = _mm256_broadcast_ss(pw), p1 = _mm256_broadcast_ss(pw + 1);
-                    for (int k = 0; k < 4; k++) {
-                        const __m256 va = _mm256_loadu_ps(vr + 8 * k);
-                        o0[k] = _mm256_fmadd_ps(p0, va, o0[k]);
-                        o1[k] = _mm256_fmadd_ps(p1, va, o1[k]);
-                    }
+                    const __m256 va = _mm256_loadu_ps(vr), vb = _mm256_loadu_ps(vr + 8);
+                    const __m256 vc = _mm256_loadu_ps(vr + 16), vd = _mm256_loadu_ps(vr + 24);
+                    o00 = _mm256_fmadd_ps(p0, va, o00);
+                    o01 = _mm256_fmadd_ps(p0, vb, o01);
+                    o02 = _mm256_fmadd_ps(p0, vc, o02);
+                    o03 = _mm256_fmadd_ps(p0, vd, o03);
+                    o10 = _mm256_fmadd_ps(p1, va, o10);
+                    o11 = _mm256_fmadd_ps(p1, vb, o11);
+                    o12 = _mm256_fmadd_ps(p1, vc, o12);
+                    o13 = _mm256_fmadd_ps(p1, vd, o13);
                 }
-                for (int k = 0; k < 4; k++) {
-                    _mm256_storeu_ps(ou0 + d + 8 * k, o0[k]);
-                    _mm256_storeu_ps(ou1 + d + 8 * k, o1[k]);
-                }
+                _mm256_storeu_ps(ou0 + d, o00); _mm256_storeu_ps(ou0 + d + 8, o01);
+                _mm256_storeu_ps(ou0 + d + 16, o02); _mm256_storeu_ps(ou0 + d + 24, o03);
+                _mm256_storeu_ps(ou1 + d, o10); _mm256_storeu_ps(ou1 + d + 8, o11);
+                _mm256_storeu_ps(ou1 + d + 16, o12); _mm256_storeu_ps(ou1 + d + 24, o13);
             }
             for (; d < hdv; d += 8) {   /* hdv % 32: 8 columns at a time */
                 __m256 o0 = _mm256_mul_ps(a0, _mm256_loadu_ps(ou0 + d)), o1 = _mm256_mul_ps(a1, _mm256_loadu_ps(ou1 + d));
