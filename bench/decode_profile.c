@@ -16,7 +16,8 @@
  *     layers), output head; "rest" is what qfit_decode adds around them (argument checks,
  *     positions);
  *   - thread-pool dispatches per token (each is one round trip between the caller and
- *     the workers) and the chunks the workers took;
+ *     the workers, unless the pool runs it alone: qfit_threadpool_n_solo), the chunks the
+ *     workers took and how often they went to sleep;
  *   - the thread pool's own cost: microseconds per dispatch of empty work (all threads
  *     once, and 2 / 8 / 16 empty chunks), so dispatches x cost = the pool's share.
  * Timings on a shared machine are noisy: take the median of several runs. */
@@ -118,7 +119,8 @@ int main(int argc, char **argv)
     double *api = calloc((size_t)reps * (size_t)tokens, sizeof *api);
     double *stp = calloc((size_t)reps * (size_t)tokens * ST_N, sizeof *stp);
     double *tg = calloc((size_t)reps, sizeof *tg), *disp = calloc((size_t)reps, sizeof *disp),
-           *wch = calloc((size_t)reps, sizeof *wch), *slp = calloc((size_t)reps, sizeof *slp), *stv[ST_N];
+           *wch = calloc((size_t)reps, sizeof *wch), *slp = calloc((size_t)reps, sizeof *slp),
+           *solo = calloc((size_t)reps, sizeof *solo), *stv[ST_N];
     for (int s = 0; s < ST_N; s++) stv[s] = calloc((size_t)reps, sizeof **stv);
     /* warm-up: one round */
     qfit_context_reset(c);
@@ -127,7 +129,7 @@ int main(int argc, char **argv)
         /* through the API */
         qfit_context_reset(c);
         const long d0 = qfit_threadpool_n_dispatches(c->tp), w0 = qfit_threadpool_n_worker_chunks(c->tp),
-                   s0 = qfit_threadpool_n_sleeps(c->tp);
+                   s0 = qfit_threadpool_n_sleeps(c->tp), o0 = qfit_threadpool_n_solo(c->tp);
         double t0 = now_us();
         for (int i = 0; i < tokens; i++) {
             const double a = now_us();
@@ -138,6 +140,7 @@ int main(int argc, char **argv)
         disp[r] = (double)(qfit_threadpool_n_dispatches(c->tp) - d0) / tokens;
         wch[r] = (double)(qfit_threadpool_n_worker_chunks(c->tp) - w0) / tokens;
         slp[r] = (double)(qfit_threadpool_n_sleeps(c->tp) - s0) / tokens;
+        solo[r] = (double)(qfit_threadpool_n_solo(c->tp) - o0) / tokens;
         /* step by step */
         qfit_context_reset(c);
         for (int i = 0; i < tokens; i++) {
@@ -175,8 +178,8 @@ int main(int argc, char **argv)
            tokens, reps);
     printf("tg (qfit_decode, one token a call): median %.1f us/token = %.1f t/s; best %.1f us/token = %.1f t/s\n",
            tg_med, 1e6 / tg_med, api_best, 1e6 / api_best);
-    printf("dispatches/token %.1f, worker chunks/token %.1f, pool sleeps/token %.2f\n", median(disp, reps),
-           median(wch, reps), median(slp, reps));
+    printf("dispatches/token %.1f (run by the caller alone: %.1f), worker chunks/token %.1f, pool sleeps/token %.2f\n",
+           median(disp, reps), median(solo, reps), median(wch, reps), median(slp, reps));
     printf("%-26s %10s %7s %10s %7s\n", "step (backend, stepped)", "median us", "share", "best us", "share");
     for (int s = 0; s < ST_N; s++)
         printf("%-26s %10.2f %6.1f%% %10.2f %6.1f%%\n", st_name[s], med[s], 100.0 * med[s] / med[ST_TOTAL], st_best[s],
@@ -209,6 +212,7 @@ int main(int argc, char **argv)
     free(disp);
     free(wch);
     free(slp);
+    free(solo);
     for (int s = 0; s < ST_N; s++) free(stv[s]);
     return 0;
 }

@@ -1,6 +1,7 @@
 /* Suite `model`: hyperparameters, sizing, forward pass against llama.cpp's logits,
  * error handling, thread pool. Reference data: ../shared/testdata/kjv-llama-7m/logits. */
 #include <criterion/criterion.h>
+#include <sched.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -449,6 +450,40 @@ Test(model, threadpool_chunks_run_each_chunk_exactly_once)
         }
         qfit_threadpool_free(tp);
     }
+}
+
+/* A worker that gets no core while the caller works takes almost no chunks, and its
+ * spinning only takes time from the caller: the pool notices (a window of dispatches in
+ * which the workers took under a tenth of the chunks) and runs the next dispatches on
+ * the caller alone while the worker sleeps. Made here by pinning the test thread, and so
+ * the worker it creates, to one CPU. Every chunk still runs exactly once. */
+Test(model, threadpool_runs_solo_when_workers_are_absent, .timeout = 120)
+{
+    cpu_set_t old, one;
+    cr_assert_eq(sched_getaffinity(0, sizeof old, &old), 0);
+    int cpu = 0;
+    while (cpu < CPU_SETSIZE && !CPU_ISSET(cpu, &old)) cpu++;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    cr_assert_eq(sched_setaffinity(0, sizeof one, &one), 0);
+    qfit_threadpool *tp = qfit_threadpool_new(2);
+    cr_assert_not_null(tp);
+    enum { N = 8 };
+    static _Atomic int hits[N];
+    int wrong = 0;
+    for (int r = 0; r < 4000; r++) {
+        for (int i = 0; i < N; i++) atomic_store(&hits[i], 0);
+        tp_chunk_arg a = { N, hits, 0, 2 };
+        qfit_threadpool_run_chunks(tp, tp_chunk, &a, N);
+        for (int i = 0; i < N; i++) wrong += atomic_load(&hits[i]) != 1;
+        wrong += atomic_load(&a.bad_ith);
+    }
+    const long solo = qfit_threadpool_n_solo(tp), disp = qfit_threadpool_n_dispatches(tp);
+    qfit_threadpool_free(tp);
+    cr_assert_eq(sched_setaffinity(0, sizeof old, &old), 0);
+    cr_expect_eq(wrong, 0);
+    cr_expect_eq(disp, 4000);
+    cr_expect_gt(solo, 2000, "the caller ran %ld of %ld dispatches alone", solo, disp);
 }
 
 /* The fixed cost of a decode token on a small model is its round trips between the

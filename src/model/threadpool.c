@@ -29,6 +29,17 @@
  *
  * All-threads mode: the dispatch stays open until every worker has joined and finished.
  *
+ * Absent workers: the caller counts the chunks the workers took. When over a window of
+ * POOL_WINDOW chunk dispatches they took less than a tenth, they are not getting a
+ * core while the caller works (an oversubscribed machine, or a VM whose virtual CPUs
+ * share one physical one: this project's 2-core VM at times runs two busy threads at
+ * half speed each), and their spinning only takes time from the caller. The caller
+ * then runs the next dispatches alone (the workers stop spinning and sleep), SOLO_MIN
+ * of them at first, twice as many after each window that finds the workers still
+ * absent (up to SOLO_MAX), and goes back to sharing the work after each such stretch
+ * to look again. With every thread on a core of its own the workers take about
+ * (n - 1) / n of the chunks and this never triggers.
+ *
  * The "sleeping" counters are sequentially consistent with the state word, so a wake-up
  * is never lost (each side either sees the other's store or is seen by it). */
 #include "model/threadpool.h"
@@ -54,6 +65,7 @@
 #define SLOT(g, next, end) (((uint64_t)(g) << 32) | ((uint64_t)(uint32_t)(next) << 16) | (uint64_t)(uint32_t)(end))
 
 enum { MODE_ALL = 0, MODE_CHUNKS = 1 };
+enum { POOL_WINDOW = 64, SOLO_MIN = 256, SOLO_MAX = 16384 };
 
 /* one per thread, on its own line: its chunk range and its counters (written by it alone) */
 typedef struct {
@@ -80,6 +92,10 @@ struct qfit_threadpool {
 
     /* the caller's own */
     _Alignas(64) long n_dispatches;
+    long n_solo;
+    int win_n;               /* chunk dispatches in the current window */
+    long win_total, win_worker;   /* their chunks, and those the workers took */
+    int solo_left, solo_len; /* dispatches still to run alone; the next stretch's length */
     pthread_t *threads;
     struct worker_arg { qfit_threadpool *tp; int ith; } *args;
     tp_slot *slots;          /* [n] */
@@ -281,11 +297,11 @@ long qfit_threadpool_n_worker_chunks(const qfit_threadpool *tp)
 }
 
 long qfit_threadpool_n_dispatches(const qfit_threadpool *tp) { return tp ? tp->n_dispatches : 0; }
+long qfit_threadpool_n_solo(const qfit_threadpool *tp) { return tp ? tp->n_solo : 0; }
 
 /* publish the job now in tp's fields and wake sleepers */
 static void publish(qfit_threadpool *tp)
 {
-    tp->n_dispatches++;
     tp->gen++;
     if (tp->gen == 0) tp->gen = 1;   /* 0 marks a slot that was never used */
     if ((tp->gen & 0xffffff) == 1 && tp->slots) {
@@ -320,6 +336,7 @@ static void wait_done(qfit_threadpool *tp, int want)
 void qfit_threadpool_run(qfit_threadpool *tp, qfit_task_fn fn, void *arg)
 {
     if (!tp || tp->n == 1) { fn(arg, 0, 1); return; }
+    tp->n_dispatches++;
     tp->mode = MODE_ALL;
     tp->fn = fn;
     tp->arg = arg;
@@ -351,6 +368,14 @@ void qfit_threadpool_run_chunks(qfit_threadpool *tp, qfit_chunk_fn fn, void *arg
         }
         return;
     }
+    tp->n_dispatches++;
+    if (tp->solo_left > 0) {   /* the workers have been absent: the caller alone, no wake-up */
+        tp->solo_left--;
+        tp->n_solo++;
+        for (int c = 0; c < n_chunks; c++) fn(arg, c, 0);
+        atomic_fetch_add_explicit(&tp->slots[0].n_chunks, n_chunks, memory_order_relaxed);
+        return;
+    }
     tp->mode = MODE_CHUNKS;
     tp->cfn = fn;
     tp->arg = arg;
@@ -363,4 +388,18 @@ void qfit_threadpool_run_chunks(qfit_threadpool *tp, qfit_chunk_fn fn, void *arg
     while (!atomic_compare_exchange_weak(&tp->state, &s, s & ~ST_OPEN)) { }
     const int joined = ST_JOINED(s);
     if (joined > 0 && ST_FIN(s) < joined) wait_done(tp, joined);
+    /* how much the workers took */
+    tp->win_total += n_chunks;
+    tp->win_worker += n_chunks - cnt;
+    if (++tp->win_n == POOL_WINDOW) {
+        if (tp->win_worker * 10 < tp->win_total) {
+            if (tp->solo_len < SOLO_MIN) tp->solo_len = SOLO_MIN;
+            tp->solo_left = tp->solo_len;
+            tp->solo_len = tp->solo_len * 2 < SOLO_MAX ? tp->solo_len * 2 : SOLO_MAX;
+        } else {
+            tp->solo_len = SOLO_MIN;
+        }
+        tp->win_n = 0;
+        tp->win_total = tp->win_worker = 0;
+    }
 }
