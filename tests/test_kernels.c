@@ -595,29 +595,35 @@ Test(kernels, row_kernels_match_scalar)
         fill_random(vf, P * HD, 6);
         fill_random(qs, 8 * HD, 7);
         for (int i = 0; i < P * HD; i++) kc[i] = qfit_fp32_to_fp16(kf[i]), vc[i] = qfit_fp32_to_fp16(vf[i]);
-        const float *qp[8];
-        float *op[8];
-        int npos[8];
-        for (int r = 0; r < 8; r++) {
-            qp[r] = qs + (size_t)(r < 5 ? r : 0) * HD;
-            op[r] = outs + (size_t)r * HD;
-            npos[r] = r < 5 ? P - r : P;
-        }
-        const float scale = 0.125f;
-        V->rows8(QFIT_TYPE_F16, QFIT_TYPE_F16, HD, HD, 5, qp, 0, npos, scale, (const uint8_t *)kc, HD * 2,
-                 (const uint8_t *)vc, HD * 2, op, NULL, scr);
-        for (int r = 0; r < 5; r++) {
-            double sc[P], M = -INFINITY, sum = 0;
-            for (int p = 0; p < npos[r]; p++) {
-                sc[p] = scale * S->dot_f16(qp[r], kc + (size_t)p * HD, HD);
-                M = fmax(M, sc[p]);
+        /* nr real rows: 1 and 2 (the two-row form: a decoding GQA pair), 3 (four rows),
+         * 5 (eight) */
+        const int nrs[4] = { 1, 2, 3, 5 };
+        for (int ni = 0; ni < 4; ni++) {
+            const int nr = nrs[ni];
+            const float *qp[8];
+            float *op[8];
+            int npos[8];
+            for (int r = 0; r < 8; r++) {
+                qp[r] = qs + (size_t)(r < nr ? r : 0) * HD;
+                op[r] = outs + (size_t)r * HD;
+                npos[r] = r < nr ? P - r : P;
             }
-            for (int p = 0; p < npos[r]; p++) sum += (sc[p] = exp(sc[p] - M));
-            for (int d = 0; d < HD; d++) {
-                double o = 0;
-                for (int p = 0; p < npos[r]; p++) o += sc[p] / sum * qfit_fp16_to_fp32(vc[(size_t)p * HD + d]);
-                cr_expect_leq(fabs(op[r][d] - o), 1e-4 * fmax(1.0, fabs(o)), "rows8 row %d dim %d: %g vs %g", r, d,
-                              op[r][d], o);
+            const float scale = 0.125f;
+            V->rows8(QFIT_TYPE_F16, QFIT_TYPE_F16, HD, HD, nr, qp, 0, npos, scale, (const uint8_t *)kc, HD * 2,
+                     (const uint8_t *)vc, HD * 2, op, NULL, scr);
+            for (int r = 0; r < nr; r++) {
+                double sc[P], M = -INFINITY, sum = 0;
+                for (int p = 0; p < npos[r]; p++) {
+                    sc[p] = scale * S->dot_f16(qp[r], kc + (size_t)p * HD, HD);
+                    M = fmax(M, sc[p]);
+                }
+                for (int p = 0; p < npos[r]; p++) sum += (sc[p] = exp(sc[p] - M));
+                for (int d = 0; d < HD; d++) {
+                    double o = 0;
+                    for (int p = 0; p < npos[r]; p++) o += sc[p] / sum * qfit_fp16_to_fp32(vc[(size_t)p * HD + d]);
+                    cr_expect_leq(fabs(op[r][d] - o), 1e-4 * fmax(1.0, fabs(o)), "rows8 (%d rows) row %d dim %d: %g vs %g",
+                                  nr, r, d, op[r][d], o);
+                }
             }
         }
         free(kc); free(vc); free(kf); free(vf); free(qs); free(outs); free(scr);

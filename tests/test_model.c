@@ -1,6 +1,7 @@
 /* Suite `model`: hyperparameters, sizing, forward pass against llama.cpp's logits,
  * error handling, thread pool. Reference data: ../shared/testdata/kjv-llama-7m/logits. */
 #include <criterion/criterion.h>
+#include <sched.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "model/model_internal.h"
 #include "model/threadpool.h"
 #include "qfit/gguf.h"
 #include "qfit/model.h"
@@ -433,8 +435,123 @@ Test(model, threadpool_chunks_run_each_chunk_exactly_once)
             if (r % 3 == 0) { qfit_threadpool_run(tp, tp_task, &all); rounds++; }
         }
         for (int i = 0; i < nt; i++) cr_expect_eq(all.counts[i], rounds);
+        /* more chunks than a thread's range slot counts (65535): run in parts */
+        if (nt == 2) {
+            enum { BIG = 70001 };
+            _Atomic int *big = calloc(BIG, sizeof *big);
+            cr_assert_not_null(big);
+            tp_chunk_arg a = { BIG, big, 0, nt };
+            qfit_threadpool_run_chunks(tp, tp_chunk, &a, BIG);
+            cr_expect_eq(atomic_load(&a.bad_ith), 0);
+            int wrong = 0;
+            for (int i = 0; i < BIG; i++) wrong += atomic_load(&big[i]) != 1;
+            cr_expect_eq(wrong, 0, "%d of %d chunks did not run exactly once", wrong, BIG);
+            free(big);
+        }
         qfit_threadpool_free(tp);
     }
+}
+
+/* A worker that gets no core while the caller works takes almost no chunks, and its
+ * spinning only takes time from the caller: the pool notices (a window of dispatches in
+ * which the workers took under a tenth of the chunks) and runs the next dispatches on
+ * the caller alone while the worker sleeps. Made here by pinning the test thread, and so
+ * the worker it creates, to one CPU. Every chunk still runs exactly once. */
+Test(model, threadpool_runs_solo_when_workers_are_absent, .timeout = 120)
+{
+    cpu_set_t old, one;
+    cr_assert_eq(sched_getaffinity(0, sizeof old, &old), 0);
+    int cpu = 0;
+    while (cpu < CPU_SETSIZE && !CPU_ISSET(cpu, &old)) cpu++;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    cr_assert_eq(sched_setaffinity(0, sizeof one, &one), 0);
+    qfit_threadpool *tp = qfit_threadpool_new(2);
+    cr_assert_not_null(tp);
+    enum { N = 8 };
+    static _Atomic int hits[N];
+    int wrong = 0;
+    for (int r = 0; r < 4000; r++) {
+        for (int i = 0; i < N; i++) atomic_store(&hits[i], 0);
+        tp_chunk_arg a = { N, hits, 0, 2 };
+        qfit_threadpool_run_chunks(tp, tp_chunk, &a, N);
+        for (int i = 0; i < N; i++) wrong += atomic_load(&hits[i]) != 1;
+        wrong += atomic_load(&a.bad_ith);
+    }
+    const long solo = qfit_threadpool_n_solo(tp), disp = qfit_threadpool_n_dispatches(tp);
+    qfit_threadpool_free(tp);
+    cr_assert_eq(sched_setaffinity(0, sizeof old, &old), 0);
+    cr_expect_eq(wrong, 0);
+    cr_expect_eq(disp, 4000);
+    cr_expect_gt(solo, 2000, "the caller ran %ld of %ld dispatches alone", solo, disp);
+}
+
+/* The fixed cost of a decode token on a small model is its round trips between the
+ * caller and the workers (bench/decode_profile.c: on the 7M model at 2 threads each
+ * costs about as much as the work it splits). One token of the shared model (8 layers,
+ * 2 KV heads) at 2 threads takes 4 dispatches a layer — Q/K/V + attention in one (a
+ * task per KV head), the output projection, gate/up, down — and 1 for the output
+ * head: 33. Norms and activation quantization of a single row run on the caller. At
+ * 1 thread, none. */
+Test(model, decode_token_dispatch_count, .timeout = 120)
+{
+    for (int threads = 1; threads <= 2; threads++) {
+        qfit_model *m;
+        qfit_context *c = open_ctx(&m, model_f32(), threads);
+        const int32_t prompt[5] = { 1, 400, 52, 900, 13 };
+        cr_assert_eq(qfit_decode(c, prompt, 5, 4), 0, "%s", qfit_context_error(c));
+        for (int i = 0; i < 12; i++) {
+            const int32_t t = (int32_t)(100 + 37 * i);
+            const long d0 = qfit_threadpool_n_dispatches(c->tp);
+            cr_assert_eq(qfit_decode(c, &t, 1, 0), 0, "%s", qfit_context_error(c));
+            const long d = qfit_threadpool_n_dispatches(c->tp) - d0;
+            cr_expect_eq(d, threads == 1 ? 0 : 4 * 8 + 1, "%d threads, token %d: %ld dispatches", threads, i, d);
+        }
+        qfit_context_free(c);
+        qfit_model_free(m);
+    }
+}
+
+/* The decode path that fuses Q/K/V with the attention (2 threads, a task per KV head)
+ * computes exactly what the unfused path does (1 thread: the matmuls over all rows,
+ * then the per-token steps, then the attention): the same rows, the same kernels, the
+ * same order of operations, so the logits are equal bit for bit, over enough tokens
+ * that the cache holds many positions; with an f16 cache and with a q8_0 one (its rows
+ * stored Hadamard-rotated, head by head in the fused path). */
+Test(model, fused_decode_equals_unfused, .timeout = 300)
+{
+    char err[256];
+    qfit_model *m = qfit_model_load(model_f32(), err, sizeof err);
+    cr_assert_not_null(m, "%s", err);
+    const int kvt[2] = { QFIT_TYPE_F16, QFIT_TYPE_Q8_0 };
+    enum { STEPS = 40 };
+    float *ref = malloc((size_t)STEPS * N_VOCAB * sizeof *ref);
+    cr_assert_not_null(ref);
+    for (int k = 0; k < 2; k++) {
+        for (int threads = 1; threads <= 2; threads++) {
+            qfit_context_params p = qfit_context_default_params();
+            p.n_ctx = 128;
+            p.n_threads = threads;
+            p.type_k = p.type_v = kvt[k];
+            qfit_context *c = qfit_context_new(m, &p, err, sizeof err);
+            cr_assert_not_null(c, "%s", err);
+            const int32_t prompt[6] = { 1, 400, 52, 900, 13, 77 };
+            cr_assert_eq(qfit_decode(c, prompt, 6, 5), 0, "%s", qfit_context_error(c));
+            int32_t t = qfit_argmax(qfit_get_logits(c, 0), N_VOCAB);
+            for (int i = 0; i < STEPS; i++) {
+                cr_assert_eq(qfit_decode(c, &t, 1, 0), 0, "%s", qfit_context_error(c));
+                const float *l = qfit_get_logits(c, 0);
+                if (threads == 1) memcpy(ref + (size_t)i * N_VOCAB, l, N_VOCAB * sizeof *l);
+                else cr_assert(memcmp(ref + (size_t)i * N_VOCAB, l, N_VOCAB * sizeof *l) == 0,
+                               "KV %s, step %d: 2-thread (fused) logits differ from 1-thread ones",
+                               qfit_type_name(kvt[k]), i);
+                t = (int32_t)((qfit_argmax(l, N_VOCAB) + 7 * i) % N_VOCAB);
+            }
+            qfit_context_free(c);
+        }
+    }
+    free(ref);
+    qfit_model_free(m);
 }
 
 /* qfit_model_replace_weight: every matrix of the F32 model replaced by its F16 rounding

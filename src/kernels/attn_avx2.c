@@ -281,7 +281,30 @@ static void qfit_attn_rows8_avx2(int type_k, int type_v, int hdk, int hdv, int n
             kv_row_to_f32(type_v, v0 + (size_t)(t0 + t) * v_stride, vf + (size_t)t * hdv, hdv);
         }
         __m256 tmax = _mm256_set1_ps(-INFINITY);
-        if (four) {
+        if (nrows <= 2) {
+            /* two rows (a GQA pair): the four-row form without its two idle rows, the
+             * same sums in the same order (lanes 0 and 1 of the four-row reduction) */
+            const float *q_0 = qt, *q_1 = qt + hdk;
+            for (int t = 0; t < nt; t++) {
+                __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+                const float *kr = kf + (size_t)t * hdk;
+                for (int d = 0; d < hdk; d += 8) {
+                    const __m256 kv = _mm256_loadu_ps(kr + d);
+                    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q_0 + d), kv, a0);
+                    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q_1 + d), kv, a1);
+                }
+                const __m256 h01 = _mm256_hadd_ps(a0, a1);
+                const __m256 h = _mm256_hadd_ps(h01, h01);
+                const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+                const __m128 s2 = _mm_blend_ps(_mm_set1_ps(-INFINITY), s4, 0x3);   /* lanes 2, 3: no rows */
+                const __m256 sc = _mm256_insertf128_ps(_mm256_set1_ps(-INFINITY), s2, 0);
+                const __m256i pos = _mm256_set1_epi32(t0 + t);
+                const __m256 vis = _mm256_castsi256_ps(_mm256_cmpgt_epi32(np, pos));
+                const __m256 sv = _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), sc, vis);
+                _mm256_storeu_ps(st + (size_t)t * 8, sv);
+                tmax = _mm256_max_ps(tmax, sv);
+            }
+        } else if (four) {
             const float *q_0 = qt, *q_1 = qt + hdk, *q_2 = qt + 2 * (size_t)hdk, *q_3 = qt + 3 * (size_t)hdk;
             for (int t = 0; t < nt; t++) {
                 __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
@@ -346,8 +369,49 @@ static void qfit_attn_rows8_avx2(int type_k, int type_v, int hdk, int hdv, int n
         L = _mm256_fmadd_ps(L, al, lsum);
         float alf[8];
         _mm256_storeu_ps(alf, al);
-        /* out[r] = alpha[r] * out[r] + sum_t p[t][r] * V[t]: 4 rows x 16 columns per pass */
-        for (int r0 = 0; r0 < nrows; r0 += 4) {
+        /* out[r] = alpha[r] * out[r] + sum_t p[t][r] * V[t]: 4 rows x 16 columns per pass
+         * (two rows: 2 x 32) */
+        if (nrows <= 2) {
+            const __m256 a0 = _mm256_set1_ps(alf[0]), a1 = _mm256_set1_ps(alf[1]);
+            float *ou0 = out[0], *ou1 = out[1];
+            int d = 0;
+            for (; d + 32 <= hdv; d += 32) {
+                __m256 o00 = _mm256_mul_ps(a0, _mm256_loadu_ps(ou0 + d)), o01 = _mm256_mul_ps(a0, _mm256_loadu_ps(ou0 + d + 8));
+                __m256 o02 = _mm256_mul_ps(a0, _mm256_loadu_ps(ou0 + d + 16)), o03 = _mm256_mul_ps(a0, _mm256_loadu_ps(ou0 + d + 24));
+                __m256 o10 = _mm256_mul_ps(a1, _mm256_loadu_ps(ou1 + d)), o11 = _mm256_mul_ps(a1, _mm256_loadu_ps(ou1 + d + 8));
+                __m256 o12 = _mm256_mul_ps(a1, _mm256_loadu_ps(ou1 + d + 16)), o13 = _mm256_mul_ps(a1, _mm256_loadu_ps(ou1 + d + 24));
+                for (int i = 0; i < nt; i++) {
+                    const float *vr = vf + (size_t)i * hdv + d, *pw = st + (size_t)i * 8;
+                    const __m256 p0 = _mm256_broadcast_ss(pw), p1 = _mm256_broadcast_ss(pw + 1);
+                    const __m256 va = _mm256_loadu_ps(vr), vb = _mm256_loadu_ps(vr + 8);
+                    const __m256 vc = _mm256_loadu_ps(vr + 16), vd = _mm256_loadu_ps(vr + 24);
+                    o00 = _mm256_fmadd_ps(p0, va, o00);
+                    o01 = _mm256_fmadd_ps(p0, vb, o01);
+                    o02 = _mm256_fmadd_ps(p0, vc, o02);
+                    o03 = _mm256_fmadd_ps(p0, vd, o03);
+                    o10 = _mm256_fmadd_ps(p1, va, o10);
+                    o11 = _mm256_fmadd_ps(p1, vb, o11);
+                    o12 = _mm256_fmadd_ps(p1, vc, o12);
+                    o13 = _mm256_fmadd_ps(p1, vd, o13);
+                }
+                _mm256_storeu_ps(ou0 + d, o00); _mm256_storeu_ps(ou0 + d + 8, o01);
+                _mm256_storeu_ps(ou0 + d + 16, o02); _mm256_storeu_ps(ou0 + d + 24, o03);
+                _mm256_storeu_ps(ou1 + d, o10); _mm256_storeu_ps(ou1 + d + 8, o11);
+                _mm256_storeu_ps(ou1 + d + 16, o12); _mm256_storeu_ps(ou1 + d + 24, o13);
+            }
+            for (; d < hdv; d += 8) {   /* hdv % 32: 8 columns at a time */
+                __m256 o0 = _mm256_mul_ps(a0, _mm256_loadu_ps(ou0 + d)), o1 = _mm256_mul_ps(a1, _mm256_loadu_ps(ou1 + d));
+                for (int i = 0; i < nt; i++) {
+                    const float *pw = st + (size_t)i * 8;
+                    const __m256 va = _mm256_loadu_ps(vf + (size_t)i * hdv + d);
+                    o0 = _mm256_fmadd_ps(_mm256_broadcast_ss(pw), va, o0);
+                    o1 = _mm256_fmadd_ps(_mm256_broadcast_ss(pw + 1), va, o1);
+                }
+                _mm256_storeu_ps(ou0 + d, o0);
+                _mm256_storeu_ps(ou1 + d, o1);
+            }
+        }
+        for (int r0 = 0; r0 < (nrows <= 2 ? 0 : nrows); r0 += 4) {
             const __m256 a0 = _mm256_set1_ps(alf[r0]), a1 = _mm256_set1_ps(alf[r0 + 1]);
             const __m256 a2 = _mm256_set1_ps(alf[r0 + 2]), a3 = _mm256_set1_ps(alf[r0 + 3]);
             float *ou0 = out[r0], *ou1 = out[r0 + 1], *ou2 = out[r0 + 2], *ou3 = out[r0 + 3];

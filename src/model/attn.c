@@ -379,14 +379,7 @@ static void chunk_rows8(void *arg, int chunk, int ith)
  * KV head (up to 8 at a time) read each cached K/V row once, instead of once per head. Task =
  * (KV head, group of 8 query heads, KV chunk); with several chunks the partials go
  * to c->attn_part for merge_split. */
-typedef struct {
-    qfit_context *c;
-    int il, gqa, ngrp, n_split;
-    bool parts;       /* outputs as partials for merge_split: a split, or sinks to fold in */
-    int lo;           /* first position the token sees (sliding layers) */
-    float scale;
-    size_t per_thread;
-} dec8_job;
+typedef qfit_dec8_job dec8_job;
 
 static void chunk_dec8(void *arg, int task, int ith)
 {
@@ -439,30 +432,39 @@ static void chunk_dec8(void *arg, int task, int ith)
     }
 }
 
+/* the decode job of the 8-row kernel for layer il (c->pos0 / run_seq / run_n_kv set),
+ * or false when that path does not take it */
+static bool dec8_setup(qfit_context *c, int il, const attn_job *J, dec8_job *D)
+{
+    const qfit_hparams *hp = &c->model->hp;
+    if (!rows8_ok(c) || J->softcap > 0) return false;   /* the kernel has no soft-capping */
+    D->c = c;
+    D->il = il;
+    D->lo = kv_first(J, c->pos0);
+    D->gqa = hp->n_head / hp->n_head_kv;
+    D->ngrp = (D->gqa + 7) / 8;
+    D->scale = J->scale;
+    D->per_thread = rows8_per_thread(hp);
+    if ((size_t)c->n_threads * D->per_thread > (size_t)c->n_batch * (size_t)hp->n_ff) return false;
+    /* KV chunks: enough tasks for every thread to get several, none shorter than
+     * QFIT_ATTN_MIN_CHUNK positions */
+    const int base = hp->n_head_kv * D->ngrp, n_kv = kv_seen(c, 0) - D->lo;
+    int ns = (4 * c->n_threads + base - 1) / base;
+    if (ns > n_kv / QFIT_ATTN_MIN_CHUNK) ns = n_kv / QFIT_ATTN_MIN_CHUNK;
+    if (ns > QFIT_ATTN_MAX_SPLIT) ns = QFIT_ATTN_MAX_SPLIT;
+    D->n_split = ns > 1 ? ns : 1;
+    D->parts = D->n_split > 1 || J->sinks;   /* merge_split folds the sinks in */
+    return true;
+}
+
 /* true when it ran the pass */
 static bool try_dec8(qfit_context *c, int il, attn_job *J)
 {
     const qfit_hparams *hp = &c->model->hp;
-    if (!rows8_ok(c) || J->softcap > 0) return false;   /* the kernel has no soft-capping */
     dec8_job D;
-    D.c = c;
-    D.il = il;
-    D.lo = kv_first(J, c->pos0);
-    D.gqa = hp->n_head / hp->n_head_kv;
-    D.ngrp = (D.gqa + 7) / 8;
-    D.scale = J->scale;
-    D.per_thread = rows8_per_thread(hp);
-    if ((size_t)c->n_threads * D.per_thread > (size_t)c->n_batch * (size_t)hp->n_ff) return false;
-    /* KV chunks: enough tasks for every thread to get several, none shorter than
-     * QFIT_ATTN_MIN_CHUNK positions */
-    const int base = hp->n_head_kv * D.ngrp, n_kv = kv_seen(c, 0) - D.lo;
-    int ns = (4 * c->n_threads + base - 1) / base;
-    if (ns > n_kv / QFIT_ATTN_MIN_CHUNK) ns = n_kv / QFIT_ATTN_MIN_CHUNK;
-    if (ns > QFIT_ATTN_MAX_SPLIT) ns = QFIT_ATTN_MAX_SPLIT;
-    D.n_split = ns > 1 ? ns : 1;
-    D.parts = D.n_split > 1 || J->sinks;   /* merge_split folds the sinks in */
+    if (!dec8_setup(c, il, J, &D)) return false;
     J->n_split = D.n_split;
-    qfit_threadpool_run_chunks(c->tp, chunk_dec8, &D, base * D.n_split);
+    qfit_threadpool_run_chunks(c->tp, chunk_dec8, &D, hp->n_head_kv * D.ngrp * D.n_split);
     if (D.parts) merge_split(J);
     return true;
 }
@@ -487,25 +489,45 @@ static bool try_rows8(qfit_context *c, int il, int n, const attn_job *J)
     return true;
 }
 
+static void job_init(qfit_context *c, int il, int n, attn_job *J)
+{
+    const qfit_hparams *hp = &c->model->hp;
+    memset(J, 0, sizeof *J);
+    J->c = c;
+    J->il = il;
+    J->n = n;
+    J->n_split = 1;
+    J->scale = hp->attn_scale;
+    const qfit_layer_recipe *R = &c->model->recipes[il];
+    J->softcap = R->softcap;
+    J->swa = R->window;
+    J->sinks = R->sinks ? c->model->layers[il].attn_sinks.data : NULL;
+    J->K = c->rk;
+    switch (c->kv.type_k) {
+    case QFIT_TYPE_F32: case QFIT_TYPE_F16: J->qtype = QFIT_TYPE_F32; break;
+    default: J->qtype = qfit_vec_dot_type(c->kv.type_k); break;
+    }
+}
+
+bool qfit_attention_dec8_plan(qfit_context *c, int il, qfit_dec8_job *D)
+{
+    if (!c->flash_attn || c->model->hp.non_causal) return false;
+    /* the single token of the pass (qfit_attention_run's run of one) */
+    c->pos0 = c->tok_pos[0];
+    c->run_seq = c->tok_seq[0];
+    c->run_n_kv = c->seq_past[c->run_seq];
+    attn_job J;
+    job_init(c, il, 1, &J);
+    return dec8_setup(c, il, &J, D) && D->n_split == 1 && !D->parts && D->ngrp == 1;
+}
+
+void qfit_attention_dec8_task(const qfit_dec8_job *D, int hk, int ith) { chunk_dec8((void *)D, hk, ith); }
+
 static void attention_run1(qfit_context *c, int il, int n)
 {
     const qfit_hparams *hp = &c->model->hp;
     attn_job J;
-    memset(&J, 0, sizeof J);
-    J.c = c;
-    J.il = il;
-    J.n = n;
-    J.n_split = 1;
-    J.scale = hp->attn_scale;
-    const qfit_layer_recipe *R = &c->model->recipes[il];
-    J.softcap = R->softcap;
-    J.swa = R->window;
-    J.sinks = R->sinks ? c->model->layers[il].attn_sinks.data : NULL;
-    J.K = c->rk;
-    switch (c->kv.type_k) {
-    case QFIT_TYPE_F32: case QFIT_TYPE_F16: J.qtype = QFIT_TYPE_F32; break;
-    default: J.qtype = qfit_vec_dot_type(c->kv.type_k); break;
-    }
+    job_init(c, il, n, &J);
     if (c->flash_attn && try_rows8(c, il, n, &J)) return;
     if (!c->flash_attn) {
         const int64_t nt = (int64_t)n * hp->n_head;

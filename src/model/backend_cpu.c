@@ -215,6 +215,9 @@ static void matmul_group_act(qfit_context *c, int n, int nw, const qfit_wt *cons
         const int64_t min_rows = (int64_t)(16384 / (w[0]->row_bytes * (size_t)n + 1)) + 1;
         if (op.cs < min_rows) op.cs = (min_rows + 31) / 32 * 32;
     }
+    if (c->n_threads == 1)   /* nothing to share: one chunk per weight (no per-chunk calls) */
+        for (int i = 0; i < nw; i++)
+            if (op.cs < w[i]->ne1) op.cs = (w[i]->ne1 + 31) / 32 * 32;
     int64_t total = 0;
     for (int i = 0; i < op.nw_chunks; i++) {
         total += (w[i]->ne1 + op.cs - 1) / op.cs;
@@ -284,50 +287,113 @@ void qfit_kv_store_row(int type, const float *x, uint8_t *dst, int64_t n)
 
 typedef struct { qfit_context *c; int il, n; int64_t cs; } attn_op;
 
+/* Token j's Q heads [h0, h1) and K/V heads [g0, g1) after their matmuls: biases, Q/K
+ * norms, RoPE, the Hadamard rotation of quantized caches, and K/V into the cache. Every
+ * step works head by head (the rotation in 64-element chunks of whole heads), so any
+ * split of the heads gives the same values. */
+static void qkv_post_heads(qfit_context *c, int il, int64_t j, int h0, int h1, int g0, int g1)
+{
+    const qfit_hparams *hp = &c->model->hp;
+    const qfit_layer_w *L = &c->model->layers[il];
+    const int hdk = hp->head_dim_k, hdv = hp->head_dim_v;
+    const int64_t qd = (int64_t)hp->n_head * hdk, kd = (int64_t)hp->n_head_kv * hdk,
+                  vd = (int64_t)hp->n_head_kv * hdv;
+    const int half = hp->n_rot / 2;
+    float *q = c->q + j * qd, *k = c->k + j * kd, *v = c->v + j * vd;
+    const int64_t q0 = (int64_t)h0 * hdk, q1 = (int64_t)h1 * hdk, k0 = (int64_t)g0 * hdk, k1 = (int64_t)g1 * hdk,
+                  v0 = (int64_t)g0 * hdv, v1 = (int64_t)g1 * hdv;
+    if (L->bq.data) { const float *b = L->bq.data; for (int64_t i = q0; i < q1; i++) q[i] += b[i]; }
+    if (L->bk.data) { const float *b = L->bk.data; for (int64_t i = k0; i < k1; i++) k[i] += b[i]; }
+    if (L->bv.data) { const float *b = L->bv.data; for (int64_t i = v0; i < v1; i++) v[i] += b[i]; }
+    if (L->q_norm.data) {
+        for (int h = h0; h < h1; h++) rms_norm_row(q + h * hdk, L->q_norm.data, q + h * hdk, hdk, hp->rms_eps);
+        for (int h = g0; h < g1; h++) rms_norm_row(k + h * hdk, L->k_norm.data, k + h * hdk, hdk, hp->rms_eps);
+    }
+    const int pos = c->tok_pos[j];
+    const float *cs, *sn;
+    qfit_rope_of_layer(c, il, &cs, &sn);
+    cs += (size_t)pos * half;
+    sn += (size_t)pos * half;
+    for (int h = h0; h < h1; h++) qfit_rope_apply(q + h * hdk, cs, sn, hp->n_rot, hp->rope_type);
+    for (int h = g0; h < g1; h++) qfit_rope_apply(k + h * hdk, cs, sn, hp->n_rot, hp->rope_type);
+    /* quantized caches hold Hadamard-rotated rows (q·k and the value mix are
+     * unchanged; outliers are spread before block quantization); rot_k / rot_v
+     * only with head dimensions that are multiples of 64 */
+    if (c->rot_k) { qfit_hadamard64(q + q0, q1 - q0); qfit_hadamard64(k + k0, k1 - k0); }
+    if (c->rot_v) qfit_hadamard64(v + v0, v1 - v0);
+    /* each head's row into its own run (model_internal.h: the cache layout); block
+     * types: a head is whole blocks (checked when the context is made) */
+    const qfit_kv_cache *kv = &c->kv;
+    const int s = c->tok_seq[j];
+    for (int h = g0; h < g1; h++) {
+        uint8_t *kp = kv_k_at(kv, il, s, h, pos), *vp = kv_v_at(kv, il, s, h, pos);
+        if (kv->type_k == QFIT_TYPE_F16) c->rk->f32_to_f16(k + (size_t)h * hdk, (uint16_t *)(void *)kp, hdk);
+        else qfit_kv_store_row(kv->type_k, k + (size_t)h * hdk, kp, hdk);
+        if (kv->type_v == QFIT_TYPE_F16) c->rk->f32_to_f16(v + (size_t)h * hdv, (uint16_t *)(void *)vp, hdv);
+        else qfit_kv_store_row(kv->type_v, v + (size_t)h * hdv, vp, hdv);
+    }
+}
+
 /* biases, Q/K norms, RoPE, and K/V into the cache: rows split among threads */
 static void chunk_qkv_post(void *arg, int chunk, int ith)
 {
     (void)ith;
     attn_op *op = arg;
+    const qfit_hparams *hp = &op->c->model->hp;
+    const int64_t j0 = (int64_t)chunk * op->cs, j1 = j0 + op->cs < op->n ? j0 + op->cs : op->n;
+    for (int64_t j = j0; j < j1; j++) qkv_post_heads(op->c, op->il, j, 0, hp->n_head, 0, hp->n_head_kv);
+}
+
+/* Decode, one token: per KV head, its query heads' Q rows and its K and V rows, the
+ * post-processing of those heads, then their attention, as one task of one dispatch
+ * (the unfused path needs two: the matmuls, and the attention after them) */
+typedef struct {
+    qfit_context *c;
+    int il;
+    const qfit_wt *w[3];   /* Q, K, V */
+    size_t a_stride;
+    qfit_dec8_job D;
+} qkv_attn_op;
+
+static void chunk_qkv_attn(void *arg, int hk, int ith)
+{
+    const qkv_attn_op *op = arg;
     qfit_context *c = op->c;
     const qfit_hparams *hp = &c->model->hp;
-    const qfit_layer_w *L = &c->model->layers[op->il];
-    const int hdk = hp->head_dim_k, hdv = hp->head_dim_v;
-    const int64_t qd = (int64_t)hp->n_head * hdk, kd = (int64_t)hp->n_head_kv * hdk,
-                  vd = (int64_t)hp->n_head_kv * hdv;
-    const int half = hp->n_rot / 2;
-    const int64_t j0 = (int64_t)chunk * op->cs, j1 = j0 + op->cs < op->n ? j0 + op->cs : op->n;
-    for (int64_t j = j0; j < j1; j++) {
-        float *q = c->q + j * qd, *k = c->k + j * kd, *v = c->v + j * vd;
-        if (L->bq.data) { const float *b = L->bq.data; for (int64_t i = 0; i < qd; i++) q[i] += b[i]; }
-        if (L->bk.data) { const float *b = L->bk.data; for (int64_t i = 0; i < kd; i++) k[i] += b[i]; }
-        if (L->bv.data) { const float *b = L->bv.data; for (int64_t i = 0; i < vd; i++) v[i] += b[i]; }
-        if (L->q_norm.data) {
-            for (int h = 0; h < hp->n_head; h++) rms_norm_row(q + h * hdk, L->q_norm.data, q + h * hdk, hdk, hp->rms_eps);
-            for (int h = 0; h < hp->n_head_kv; h++) rms_norm_row(k + h * hdk, L->k_norm.data, k + h * hdk, hdk, hp->rms_eps);
-        }
-        const int pos = c->tok_pos[j];
-        const float *cs, *sn;
-        qfit_rope_of_layer(c, op->il, &cs, &sn);
-        cs += (size_t)pos * half;
-        sn += (size_t)pos * half;
-        for (int h = 0; h < hp->n_head; h++) qfit_rope_apply(q + h * hdk, cs, sn, hp->n_rot, hp->rope_type);
-        for (int h = 0; h < hp->n_head_kv; h++) qfit_rope_apply(k + h * hdk, cs, sn, hp->n_rot, hp->rope_type);
-        /* quantized caches hold Hadamard-rotated rows (q·k and the value mix are
-         * unchanged; outliers are spread before block quantization) */
-        if (c->rot_k) { qfit_hadamard64(q, qd); qfit_hadamard64(k, kd); }
-        if (c->rot_v) qfit_hadamard64(v, vd);
-        /* each head's row into its own run (model_internal.h: the cache layout) */
-        const qfit_kv_cache *kv = &c->kv;
-        const int s = c->tok_seq[j];
-        for (int h = 0; h < hp->n_head_kv; h++) {
-            uint8_t *kp = kv_k_at(kv, op->il, s, h, pos), *vp = kv_v_at(kv, op->il, s, h, pos);
-            if (kv->type_k == QFIT_TYPE_F16) c->rk->f32_to_f16(k + (size_t)h * hdk, (uint16_t *)(void *)kp, hdk);
-            else qfit_kv_store_row(kv->type_k, k + (size_t)h * hdk, kp, hdk);
-            if (kv->type_v == QFIT_TYPE_F16) c->rk->f32_to_f16(v + (size_t)h * hdv, (uint16_t *)(void *)vp, hdv);
-            else qfit_kv_store_row(kv->type_v, v + (size_t)h * hdv, vp, hdv);
-        }
+    const int gqa = hp->n_head / hp->n_head_kv, hdk = hp->head_dim_k, hdv = hp->head_dim_v;
+    float *ys[3] = { c->q, c->k, c->v };
+    const int64_t r0[3] = { (int64_t)hk * gqa * hdk, (int64_t)hk * hdk, (int64_t)hk * hdv };
+    const int64_t r1[3] = { r0[0] + (int64_t)gqa * hdk, r0[1] + hdk, r0[2] + hdv };
+    for (int a = 0; a < 3; a++) {
+        const qfit_wt *w = op->w[a];
+        if (qfit_gemm(w->type, w->ne0, w->data, w->row_bytes, r0[a], r1[a], c->aq, op->a_stride, 1, ys[a], w->ne1) != 0)
+            atomic_store(&c->kernel_failed, true);
     }
+    qkv_post_heads(c, op->il, 0, hk * gqa, (hk + 1) * gqa, hk, hk + 1);
+    qfit_attention_dec8_task(&op->D, hk, ith);
+}
+
+/* the fused decode path for layer il's single token when it applies (op filled), else
+ * false. Only with a pool to share the work (one thread has no dispatch to save) and
+ * a KV head for every thread. */
+static bool qkv_attn_plan(qfit_context *c, int il, qkv_attn_op *op)
+{
+    const qfit_hparams *hp = &c->model->hp;
+    const qfit_layer_w *L = &c->model->layers[il];
+    if (c->n_threads < 2 || hp->n_head_kv < c->n_threads || hp->n_head % hp->n_head_kv) return false;
+    const int vt = qfit_vec_dot_type(L->wq.type);
+    if (qfit_vec_dot_type(L->wk.type) != vt || qfit_vec_dot_type(L->wv.type) != vt) return false;
+    /* the unfused matmuls run 4-row kernels on rows that are multiples of 4 from the
+     * start: so do the heads here (the same sums in the same order) */
+    if (hp->head_dim_k % 4 || hp->head_dim_v % 4) return false;
+    if (!qfit_attention_dec8_plan(c, il, &op->D)) return false;
+    op->c = c;
+    op->il = il;
+    op->w[0] = &L->wq;
+    op->w[1] = &L->wk;
+    op->w[2] = &L->wv;
+    op->a_stride = qfit_row_size(vt, hp->n_embd);
+    return true;
 }
 
 static void cpu_attention(qfit_context *c, int il, int n)
@@ -339,6 +405,8 @@ static void cpu_attention(qfit_context *c, int il, int n)
                   vd = (int64_t)hp->n_head_kv * hp->head_dim_v, od = (int64_t)hp->n_head * hp->head_dim_v;
 
     /* Q, K, V: the normed input is quantized once per distinct vec-dot type */
+    qkv_attn_op fop;
+    const bool fused = n == 1 && qkv_attn_plan(c, il, &fop);
     const qfit_wt *ws[3] = { &L->wq, &L->wk, &L->wv };
     float *ys[3] = { c->q, c->k, c->v };
     const int64_t lds[3] = { qd, kd, vd };
@@ -358,6 +426,7 @@ static void cpu_attention(qfit_context *c, int il, int n)
                 observe(c, il, "attn_k.weight", in, n, E, E);
                 observe(c, il, "attn_v.weight", in, n, E, E);
             }
+            if (fused) break;   /* one vec-dot type: the matmuls run in the fused dispatch */
         }
         else quantize_input(c, L->attn_norm.data ? c->xn : c->x, E, E, n, NULL, ws[a]->type);
         const qfit_wt *gw[3]; float *gy[3]; int64_t gl[3]; int ng = 0;
@@ -368,10 +437,13 @@ static void cpu_attention(qfit_context *c, int il, int n)
         }
         matmul_group(c, n, ng, gw, gy, gl, POST_NONE, NULL, 0, NULL);
     }
-
-    attn_op aop = { c, il, n, chunk_rows(n, c->n_threads, 4, 1) };
-    qfit_threadpool_run_chunks(c->tp, chunk_qkv_post, &aop, (int)((n + aop.cs - 1) / aop.cs));
-    qfit_attention_run(c, il, n);
+    if (fused) {
+        qfit_threadpool_run_chunks(c->tp, chunk_qkv_attn, &fop, hp->n_head_kv);
+    } else {
+        attn_op aop = { c, il, n, chunk_rows(n, c->n_threads, 4, 1) };
+        qfit_threadpool_run_chunks(c->tp, chunk_qkv_post, &aop, (int)((n + aop.cs - 1) / aop.cs));
+        qfit_attention_run(c, il, n);
+    }
 
     /* output projection, added to the residual stream */
     observe(c, il, "attn_output.weight", c->att, n, od, od);

@@ -236,8 +236,8 @@ void qfit_context_describe(const qfit_context *c, char *buf, size_t len)
 }
 
 /* The KV cache. Large caches are 2 MiB-aligned and advised as transparent huge
- * pages: a decoding head walks its slice of every cached row (row_k bytes apart),
- * one TLB miss per 4 KiB page otherwise. Small caches stay on plain pages: a
+ * pages: a decoding token walks every head's run of every layer (megabytes at long
+ * contexts), one TLB miss per 4 KiB page otherwise. Small caches stay on plain pages: a
  * partly used huge page could add up to 2 MiB of resident memory, noise above
  * 32 MiB but not for the planner's small-context predictions. */
 #define QFIT_KV_HUGE_MIN (32u << 20)

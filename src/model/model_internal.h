@@ -237,6 +237,25 @@ void qfit_cpu_matmul(qfit_context *c, int il, const char *name, const qfit_wt *w
  * (the 8-row prefill kernel is not used with soft-capping, sliding windows or sinks). */
 void qfit_attention_run(qfit_context *c, int il, int n);
 
+/* Decode (one token) on the 8-row attention kernel, one task per KV head: the job
+ * qfit_attention_run would run for layer il's single token when it takes that path
+ * unsplit (flash attention, a cache type of the kernel, no soft-cap, no sinks, at
+ * most 8 query heads per KV head, the token's positions in one KV chunk), so that a
+ * backend can run a KV head's attention right after computing its Q/K/V rows, in
+ * the same dispatch. false when that is not the path. */
+typedef struct {
+    qfit_context *c;
+    int il, gqa, ngrp, n_split;
+    bool parts;       /* outputs as partials for merge_split: a split, or sinks to fold in */
+    int lo;           /* first position the token sees (sliding layers) */
+    float scale;
+    size_t per_thread;
+} qfit_dec8_job;
+bool qfit_attention_dec8_plan(qfit_context *c, int il, qfit_dec8_job *D);
+/* Attention of KV head hk's query heads for the planned token, on thread ith (its
+ * scratch); c->q and the cache must hold the token's rows of that head. */
+void qfit_attention_dec8_task(const qfit_dec8_job *D, int hk, int ith);
+
 /* In place: every 64-element chunk of x[0..n) times the normalized 64x64 Sylvester
  * Hadamard matrix H/8 (orthonormal, symmetric, its own inverse). n % 64 == 0. */
 void qfit_hadamard64(float *x, int64_t n);

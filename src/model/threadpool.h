@@ -38,5 +38,15 @@ void qfit_threadpool_run_chunks(qfit_threadpool *tp, qfit_chunk_fn fn, void *arg
 long qfit_threadpool_n_sleeps(const qfit_threadpool *tp);
 /* Chunks run by workers (not the caller) so far (diagnostics / tests). */
 long qfit_threadpool_n_worker_chunks(const qfit_threadpool *tp);
+/* Dispatches so far: calls of qfit_threadpool_run / qfit_threadpool_run_chunks with
+ * work to share (more than one thread, more than one chunk; a call with one chunk
+ * runs on the caller and is not counted). Each is a round trip between the caller
+ * and the workers, the per-operation fixed cost (tests, bench/decode_profile.c),
+ * unless it ran solo (below). */
+long qfit_threadpool_n_dispatches(const qfit_threadpool *tp);
+/* Of those, chunk dispatches the caller ran alone without waking the workers,
+ * because in the dispatches before they had taken less than a tenth of the chunks
+ * (descheduled workers: an oversubscribed machine). */
+long qfit_threadpool_n_solo(const qfit_threadpool *tp);
 
 #endif
