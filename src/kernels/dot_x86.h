@@ -681,6 +681,26 @@ static void x_quant_q8_K(const float *x, void *vy, int64_t n)
     }
 }
 
+/* ---------------- rows in sequence ---------------- */
+
+/* QK_DOTN consecutive rows one after the other with the one-row kernel (called
+ * directly, so inlined): the same sums as one call per row, and the rows are read in
+ * order (the stream the hardware prefetcher follows: interleaving the rows of an F32
+ * matrix that streams from L3 made it 1.4-2.4x slower). What it saves is qfit_gemm's
+ * indirect call and loop per row, which on 256-wide rows is 3-6% of a decode token of
+ * the 7M model. */
+#define QK_SEQ_DOTN(name, dot1)                                                                  \
+    static void name(int64_t n, float *s, const void *w, size_t w_stride, const void *a)         \
+    {                                                                                            \
+        const uint8_t *wb = w;                                                                   \
+        for (int r = 0; r < QK_DOTN; r++) dot1(n, s + r, wb + (size_t)r * w_stride, a);          \
+    }
+QK_SEQ_DOTN(x_dotn_f32, x_dot_f32)
+QK_SEQ_DOTN(x_dotn_f16, x_dot_f16)
+QK_SEQ_DOTN(x_dotn_q8_0, x_dot_q8_0)
+QK_SEQ_DOTN(x_dotn_q6_K, x_dot_q6_K)
+#undef QK_SEQ_DOTN
+
 /* ---------------- table ---------------- */
 
 void QK_X86_FILL(qk_table *t)
@@ -702,6 +722,10 @@ void QK_X86_FILL(qk_table *t)
     t->dot[QFIT_TYPE_Q3_K]   = x_dot_q3_K;
     t->dot[QFIT_TYPE_IQ4_XS] = x_dot_iq4_xs;
     t->dotn[QFIT_TYPE_Q4_K]  = x_dotn_q4_K;
+    t->dotn[QFIT_TYPE_F32]   = x_dotn_f32;
+    t->dotn[QFIT_TYPE_F16]   = x_dotn_f16;
+    t->dotn[QFIT_TYPE_Q8_0]  = x_dotn_q8_0;
+    t->dotn[QFIT_TYPE_Q6_K]  = x_dotn_q6_K;
     t->quant[QFIT_TYPE_Q8_0] = x_quant_q8_0;
     t->quant[QFIT_TYPE_Q8_K] = x_quant_q8_K;
 }
