@@ -3,8 +3,19 @@
  * Reference: llama.cpp's own KL-divergence of the same quantized files against the same
  * F32 logits (peer harness peer-ppl --save-logits / --kld-base, on peer-quantize's files,
  * which are byte-identical to qfit's), in tests/data/eval/peer_kld.tsv, made by
- * tests/data/eval/make_reference.sh on the chunks used here (--ctx 128 --chunks 2).
- * Measured agreement: within 0.25% (Q4_K_M, Q3_K_M). The 1% tolerance is the issue's. */
+ * tests/data/eval/make_reference.sh on the chunks kld_matches_llama_cpp uses
+ * (--ctx 128 --chunks 256: 16128 scored positions). The 1% tolerance is issue 14's.
+ *
+ * Why 256 chunks: a quantized model's logits move with the summation order of its
+ * kernels, because the activations are rounded to 8 bits between layers and a change
+ * in the 7th digit flips some of those roundings. Multiplying every matmul output by
+ * 1 +- 1.2e-7 (pseudo-random sign per element: what a different summation order does)
+ * moved the mean KLD over 126 positions (2 chunks) by up to 4% (Q4_K_M 0.004189 ..
+ * 0.004351), over 4032 positions by up to 0.9%, over 16128 by 0.4% (Q4_K_M 0.003863 ..
+ * 0.003879; Q3_K_M 0.05%). llama.cpp's number carries the same noise from its own
+ * kernels, so the 1% bound needs the long run; the other tests here use 2 chunks and
+ * compare qfit with itself. What the bound must catch is far larger: one step of the mix
+ * rules moves the KLD 10-50% (Q3_K_L 0.014772, Q3_K_S 0.023937, Q4_K_S 0.004843 here). */
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <math.h>
@@ -23,7 +34,8 @@
 #include "util/testutil.h"
 
 #define EVAL_ARGS "--ctx 128 --chunks 2 --threads 2 --no-speed"
-#define BASE_PPL_LLAMA 25.7873   /* peer-ppl F32 --ctx 128 --chunks 2: Final estimate: PPL = 25.7873 */
+#define PEER_CHUNKS 256          /* the chunks of peer_kld.tsv */
+#define BASE_PPL_LLAMA 36.4935   /* peer-ppl F32 --ctx 128 --chunks 256: Final estimate: PPL = 36.4935 */
 
 static const char *model_f32(void) { return tu_shared_path("models/kjv-llama-7m-f32.gguf"); }
 static const char *val_text(void) { return tu_shared_path("models/kjv-llama-7m-val.txt"); }
@@ -62,13 +74,27 @@ static json_t *row_named(json_t *j, const char *name)
     return NULL;
 }
 
-Test(evalcmd, kld_matches_llama_cpp, .timeout = 300)
+Test(evalcmd, kld_matches_llama_cpp, .timeout = 600)
 {
     char *tsv = tu_read_file("tests/data/eval/peer_kld.tsv", NULL);
     cr_assert_not_null(tsv, "tests/data/eval/peer_kld.tsv");
-    json_t *j = eval_json("Q4_K_M,Q3_K_M", "");
+    /* the release binary when there is one: 3 x 32768 tokens under ASan take minutes */
+    const char *bin = getenv("QFIT_RELEASE_BIN");
+    if (!bin || access(bin, X_OK) != 0) bin = tu_qfit_bin();
+    char out[600], cmd[4096];
+    snprintf(out, sizeof out, "%s/eval-kld.json", tu_tmpdir());
+    snprintf(cmd, sizeof cmd,
+             "(%s eval %s %s --types Q4_K_M,Q3_K_M --ctx 128 --chunks %d --threads 2 --no-speed --json > %s)", bin,
+             model_f32(), val_text(), PEER_CHUNKS, out);
+    int st;
+    char *log = tu_run(cmd, &st);
+    cr_assert_eq(st, 0, "%s\n%s", cmd, log);
+    free(log);
+    json_error_t je;
+    json_t *j = json_load_file(out, 0, &je);
+    cr_assert_not_null(j, "%s: %s", out, je.text);
     cr_assert_eq(json_array_size(json_object_get(j, "rows")), 3);
-    cr_assert_eq(num(j, "n_scored"), 126);   /* 2 chunks x 63 scored positions, as llama.cpp */
+    cr_assert_eq(num(j, "n_scored"), PEER_CHUNKS * 63);   /* 63 scored positions a chunk, as llama.cpp */
     double base = num(row_named(j, "base"), "ppl");
     cr_expect_leq(fabs(base / BASE_PPL_LLAMA - 1), 1e-5, "base ppl %.4f vs llama.cpp %.4f", base, BASE_PPL_LLAMA);
     int checked = 0;
@@ -356,8 +382,8 @@ Test(evalcmd, bad_type_named)
     free(out);
 }
 
-/* --files: an existing quantized file is scored as is, named by its file name (the same
- * KLD as llama.cpp's for Q4_K_M, since qfit's Q4_K_M file is byte-identical to its) */
+/* --files: an existing quantized file is scored as is, named by its file name: the same
+ * KLD, to the last digit, as --types Q4_K_M (the same bytes through the same engine) */
 Test(evalcmd, files_option, .timeout = 300)
 {
     char q[600], cmd[4096], out[700], err[256];
@@ -380,22 +406,27 @@ Test(evalcmd, files_option, .timeout = 300)
     cr_assert_eq(json_array_size(json_object_get(j, "rows")), 2);
     json_t *r = row_named(j, "my-q4.gguf");
     cr_expect_str_eq(json_string_value(json_object_get(r, "path")), q);
-    cr_expect_leq(fabs(num(r, "kld_mean") / 0.004360 - 1), 0.01, "KLD %.6f vs llama.cpp 0.004360 (peer_kld.tsv)",
-                  num(r, "kld_mean"));
+    json_t *jt = eval_json("Q4_K_M", "");
+    cr_expect_eq(num(r, "kld_mean"), num(row_named(jt, "Q4_K_M"), "kld_mean"), "KLD of the file %.9f, of --types %.9f",
+                 num(r, "kld_mean"), num(row_named(jt, "Q4_K_M"), "kld_mean"));
+    cr_expect_eq(num(r, "ppl"), num(row_named(jt, "Q4_K_M"), "ppl"));
+    json_decref(jt);
     struct stat sb;
     cr_expect_eq(stat(q, &sb), 0, "a given file is never removed");
     json_decref(j);
 }
 
 /* --imatrix reaches the quantizer: Q4_K_M with the committed imatrix of the shared model
- * (tests/data/imatrix) is measurably closer to the base than without (-16% here) */
+ * (tests/data/imatrix) is measurably closer to the base than without (-16% here; the
+ * kernels' summation order moves either number by up to 4% on these 2 chunks) */
 Test(evalcmd, imatrix_used, .timeout = 300)
 {
     char arg[4400];
     snprintf(arg, sizeof arg, "--imatrix %s", tu_imatrix_kjv());
-    json_t *j = eval_json("Q4_K_M", arg);
-    const double kld = num(row_named(j, "Q4_K_M"), "kld_mean");
-    cr_expect_lt(kld, 0.95 * 0.004360, "KLD %.6f with the imatrix vs 0.004360 without (peer_kld.tsv)", kld);
+    json_t *j = eval_json("Q4_K_M", arg), *j0 = eval_json("Q4_K_M", "");
+    const double kld = num(row_named(j, "Q4_K_M"), "kld_mean"), kld0 = num(row_named(j0, "Q4_K_M"), "kld_mean");
+    cr_expect_lt(kld, 0.9 * kld0, "KLD %.6f with the imatrix vs %.6f without", kld, kld0);
     cr_expect_gt(kld, 0);
     json_decref(j);
+    json_decref(j0);
 }

@@ -23,8 +23,6 @@ void qk_fill_gemm_avx2(qk_table *t)
     t->panel[QFIT_TYPE_Q4_K] = (qk_panel){g2_k32, g2_pack_q4_K, QG_R, 8, NULL, QK_PF_K32};
     t->panel[QFIT_TYPE_Q5_K] = (qk_panel){g2_k32, g2_pack_q5_K, QG_R, 8, NULL, QK_PF_K32};
     t->panel[QFIT_TYPE_Q6_K] = (qk_panel){g2_k16, g2_pack_q6_K, QG_R, 8, NULL, QK_PF_K16};
-#if QK_PANELS_Q23XS   /* kernels_internal.h: off until a mismatch is found */
     t->panel[QFIT_TYPE_Q3_K] = (qk_panel){g2_k16, NULL, QG_R, 8, NULL, QK_PF_K16};
     t->panel[QFIT_TYPE_Q2_K] = (qk_panel){g2_k16m, NULL, QG_R, 8, NULL, QK_PF_K16};
-#endif
 }

@@ -22,10 +22,8 @@ void qk_fill_gemm_avx512(qk_table *t)
     t->panel[QFIT_TYPE_Q4_K] = (qk_panel){g5_k4n, g5_pack_q4_K_n, QG_R, 4, NULL, QK_PF_K4N};
     t->panel[QFIT_TYPE_Q5_K] = (qk_panel){g5_k32, g5_pack_q5_K, QG_R, 8, NULL, QK_PF_K32};
     t->panel[QFIT_TYPE_Q6_K] = (qk_panel){g5_k16, g5_pack_q6_K, QG_R, 4, NULL, QK_PF_K16};
-#if QK_PANELS_Q23XS   /* kernels_internal.h: off until a mismatch is found */
     /* packed by the portable packer (gemm_pack.c) */
     t->panel[QFIT_TYPE_Q3_K] = (qk_panel){g5_k16, NULL, QG_R, 8, NULL, QK_PF_K16};
     t->panel[QFIT_TYPE_Q2_K] = (qk_panel){g5_k16m, NULL, QG_R, 8, NULL, QK_PF_K16};
     t->panel[QFIT_TYPE_IQ4_XS] = (qk_panel){g5_k32o, NULL, QG_R, 8, NULL, QK_PF_K32};
-#endif
 }

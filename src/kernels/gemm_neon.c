@@ -188,11 +188,11 @@ INLINE void run_k##SFX(int64_t k, const void *panel, int nw, const void *A, size
 /* Q4_K Q5_K; IQ4_XS; Q3_K Q6_K; Q2_K (gemm_pack.c) */                                            \
 static void run_k32##SFX(int64_t k, const void *p, int nw, const void *A, size_t as, int64_t m, float *Y, int64_t ldy) \
 { run_k##SFX(k, p, nw, A, as, m, Y, ldy, 0, 0); }                                                  \
-__attribute__((unused)) static void run_k32o##SFX(int64_t k, const void *p, int nw, const void *A, size_t as, int64_t m, float *Y, int64_t ldy) \
+static void run_k32o##SFX(int64_t k, const void *p, int nw, const void *A, size_t as, int64_t m, float *Y, int64_t ldy) \
 { run_k##SFX(k, p, nw, A, as, m, Y, ldy, 0, 2); }                                                  \
 static void run_k16##SFX(int64_t k, const void *p, int nw, const void *A, size_t as, int64_t m, float *Y, int64_t ldy) \
 { run_k##SFX(k, p, nw, A, as, m, Y, ldy, 1, 1); }                                                  \
-__attribute__((unused)) static void run_k16m##SFX(int64_t k, const void *p, int nw, const void *A, size_t as, int64_t m, float *Y, int64_t ldy) \
+static void run_k16m##SFX(int64_t k, const void *p, int nw, const void *A, size_t as, int64_t m, float *Y, int64_t ldy) \
 { run_k##SFX(k, p, nw, A, as, m, Y, ldy, 1, 0); }
 
 DEFINE_NEON_PANELS(sdot_hw, _dp)
@@ -204,10 +204,8 @@ void qk_fill_gemm_neon(qk_table *t, int dotprod)
     const qk_panel q8u = {dotprod ? run_q8u_dp : run_q8u_em, NULL, R, 8, NULL, QK_PF_Q8U};
     const qk_panel k32 = {dotprod ? run_k32_dp : run_k32_em, NULL, R, 8, NULL, QK_PF_K32};
     const qk_panel k16 = {dotprod ? run_k16_dp : run_k16_em, NULL, R, 8, NULL, QK_PF_K16};
-#if QK_PANELS_Q23XS
     const qk_panel k16m = {dotprod ? run_k16m_dp : run_k16m_em, NULL, R, 8, NULL, QK_PF_K16};
     const qk_panel k32o = {dotprod ? run_k32o_dp : run_k32o_em, NULL, R, 8, NULL, QK_PF_K32};
-#endif
     t->panel[QFIT_TYPE_Q4_0] = q8;
     t->panel[QFIT_TYPE_Q5_0] = q8;
     t->panel[QFIT_TYPE_Q8_0] = q8;
@@ -218,9 +216,7 @@ void qk_fill_gemm_neon(qk_table *t, int dotprod)
     t->panel[QFIT_TYPE_Q4_K] = k32;
     t->panel[QFIT_TYPE_Q5_K] = k32;
     t->panel[QFIT_TYPE_Q6_K] = k16;
-#if QK_PANELS_Q23XS   /* kernels_internal.h: off until a mismatch is found */
     t->panel[QFIT_TYPE_Q3_K] = k16;
     t->panel[QFIT_TYPE_Q2_K] = k16m;
     t->panel[QFIT_TYPE_IQ4_XS] = k32o;
-#endif
 }

@@ -52,16 +52,6 @@ typedef struct {
     int family;        /* QK_PF_*: the panel layout run and pack use (-1 with direct) */
 } qk_panel;
 
-/* The Q2_K, Q3_K and IQ4_XS panels (gemm_pack.c layouts, every ISA's kernel) are
- * switched off: they agree with vec_dot on the kernel tests' random blocks, but on the
- * shared model `qfit eval --types Q3_K_M` (evalcmd/kld_matches_llama_cpp) moves the KL
- * divergence from 0.016823 to 0.016654 and the perplexity by 0.13% (Q2_K 0.5%), far
- * more than a summation order could. Until that is found, these types keep the
- * per-pair dot products. 1: on (the kernel tests then cover them). */
-#ifndef QK_PANELS_Q23XS
-#define QK_PANELS_Q23XS 0
-#endif
-
 /* Packed panel families (gemm_pack.c) */
 enum { QK_PF_Q8 = 0, QK_PF_Q8U = 1, QK_PF_K32 = 2, QK_PF_K16 = 3, QK_PF_K4N = 4 };
 /* the default family of a weight type (the one every ISA can run), -1 if none */

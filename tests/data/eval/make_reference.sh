@@ -1,7 +1,7 @@
 #!/bin/bash
 # Regenerates tests/data/eval/peer_kld.tsv: llama.cpp's mean KLD (and PPL, same-top %)
 # of quantized copies of the shared model against its F32 logits, on the same
-# chunks `qfit eval` uses in tests/test_evalcmd.c (--ctx 128 --chunks 2).
+# chunks `qfit eval` uses in tests/test_evalcmd.c (--ctx 128 --chunks 256).
 #   usage: bash tests/data/eval/make_reference.sh   (needs /work/shared and the peer harness:
 #          bash $QFIT_SHARED/peer/setup.sh)
 set -euo pipefail
@@ -9,7 +9,7 @@ SHARED=${QFIT_SHARED:-/work/shared}
 PEER=${PEER:-${PEER_HOME:-$HOME/.cache/qfit-peer}/build/bin}
 M=$SHARED/models/kjv-llama-7m-f32.gguf
 T=$SHARED/models/kjv-llama-7m-val.txt
-CTX=128 CHUNKS=2
+CTX=128 CHUNKS=256
 TYPES="Q8_0 Q4_K_M Q3_K_M"
 OUT=$(cd "$(dirname "$0")" && pwd)/peer_kld.tsv
 TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
