@@ -522,6 +522,78 @@ Test(kernels, unavailable_isa_from_the_environment_is_an_error, .timeout = 120)
 
 static double rel_diff(double a, double b) { return fabs(a - b) / fmax(1e-6, fmax(fabs(a), fabs(b))); }
 
+/* rows8 (flash attention over up to 8 query rows sharing a KV head) against a
+ * softmax in double over the dequantized cache, for each cache type it takes, head
+ * dims 64 and 128, 1..5 real rows (1, 2, 4: AVX-512's decode kernel; 3: run as 4;
+ * 5: the 8-row form), rows seeing different lengths, several tiles, and a split range
+ * (p_begin > 0, the unnormalized output with max and sum). Tolerance: float sums in
+ * another order and the vector exp (1e-4 of the output's scale). */
+static void check_rows8(const qfit_row_kernels *V)
+{
+    static const int types[3] = {QFIT_TYPE_F16, QFIT_TYPE_Q8_0, QFIT_TYPE_Q4_0};
+    enum { P = 200, HDMAX = 128 };
+    char err[128];
+    for (int ti = 0; ti < 3; ti++) {
+        for (int HD = 64; HD <= HDMAX; HD += 64) {
+            const int ty = types[ti];
+            const size_t rb = qfit_row_size(ty, HD);
+            uint8_t *kc = malloc(rb * P), *vc = malloc(rb * P);
+            float *kf = malloc(sizeof *kf * P * HD), *vf = malloc(sizeof *vf * P * HD);
+            float *qs = malloc(sizeof *qs * 8 * HD), *outs = malloc(sizeof *outs * 8 * HD);
+            float *scr = malloc(sizeof *scr * QFIT_ATTN_ROWS8_SCRATCH(HD, HD));
+            cr_assert(kc && vc && kf && vf && qs && outs && scr);
+            fill_random(kf, P * HD, 5 + ti);
+            fill_random(vf, P * HD, 6 + ti);
+            fill_random(qs, 8 * HD, 7 + ti);
+            for (int i = 0; i < P * HD; i++) kf[i] *= 3.0f;   /* peaked softmax */
+            cr_assert_gt(qfit_quantize_rows(ty, kf, kc, P, HD, err, sizeof err), 0, "%s", err);
+            cr_assert_gt(qfit_quantize_rows(ty, vf, vc, P, HD, err, sizeof err), 0, "%s", err);
+            cr_assert_eq(qfit_rows_to_float(ty, kc, kf, P, HD), 0);   /* the reference sees the cache */
+            cr_assert_eq(qfit_rows_to_float(ty, vc, vf, P, HD), 0);
+            for (int split = 0; split < 2; split++) {
+                for (int nr = 1; nr <= 5; nr++) {
+                    const int p_begin = split ? 37 : 0;
+                    const float *qp[8];
+                    float *op[8], ml[16];
+                    int npos[8];
+                    for (int r = 0; r < 8; r++) {
+                        qp[r] = qs + (size_t)(r < nr ? r : 0) * HD;
+                        op[r] = outs + (size_t)r * HD;
+                        npos[r] = r < nr ? P - 3 * r : P;
+                    }
+                    const float scale = 0.125f;
+                    V->rows8(ty, ty, HD, HD, nr, qp, p_begin, npos, scale, kc, rb, vc, rb, op, split ? ml : NULL, scr);
+                    for (int r = 0; r < nr; r++) {
+                        double sc[P], M = -INFINITY, sum = 0;
+                        for (int p = p_begin; p < npos[r]; p++) {
+                            double d = 0;
+                            for (int j = 0; j < HD; j++) d += (double)qp[r][j] * kf[(size_t)p * HD + j];
+                            sc[p] = scale * d;
+                            M = fmax(M, sc[p]);
+                        }
+                        for (int p = p_begin; p < npos[r]; p++) sum += (sc[p] = exp(sc[p] - M));
+                        if (split) {
+                            cr_expect_leq(fabs(ml[2 * r] - M), 1e-4 * fmax(1.0, fabs(M)), "%s hd %d %d rows: row %d max %g vs %g",
+                                          qfit_type_name(ty), HD, nr, r, ml[2 * r], M);
+                            cr_expect_leq(fabs(ml[2 * r + 1] - sum), 1e-4 * sum, "%s hd %d %d rows: row %d sum %g vs %g",
+                                          qfit_type_name(ty), HD, nr, r, ml[2 * r + 1], sum);
+                        }
+                        for (int d = 0; d < HD; d++) {
+                            double o = 0;
+                            for (int p = p_begin; p < npos[r]; p++) o += sc[p] * vf[(size_t)p * HD + d];
+                            if (!split) o /= sum;
+                            const double tol = 1e-4 * (split ? sum : 1.0) * fmax(1.0, fabs(o) / (split ? sum : 1.0));
+                            cr_expect_leq(fabs(op[r][d] - o), tol, "%s hd %d split %d, %d rows: row %d dim %d: %g vs %g",
+                                          qfit_type_name(ty), HD, split, nr, r, d, op[r][d], o);
+                        }
+                    }
+                }
+            }
+            free(kc); free(vc); free(kf); free(vf); free(qs); free(outs); free(scr);
+        }
+    }
+}
+
 /* The active ISA's row kernels (attention over the cache, SwiGLU, exp, f16 stores)
  * against the scalar reference, each entry; rows8 (flash attention over 8 query rows)
  * against a softmax computed with the scalar dots. Tolerances: float sums in another
@@ -584,49 +656,7 @@ Test(kernels, row_kernels_match_scalar)
         S->f32_to_f16(v, h2, N);
         cr_expect_arr_eq(h1, h2, sizeof h1, "f32 -> f16");
 
-        if (!V->rows8) continue;
-        /* rows8 on an f16 cache of P positions: 5 real rows seeing 70, 69, ... positions */
-        uint16_t *kc = malloc(sizeof *kc * P * HD), *vc = malloc(sizeof *vc * P * HD);
-        float *kf = malloc(sizeof *kf * P * HD), *vf = malloc(sizeof *vf * P * HD);
-        float *qs = malloc(sizeof *qs * 8 * HD), *outs = malloc(sizeof *outs * 8 * HD);
-        float *scr = malloc(sizeof *scr * QFIT_ATTN_ROWS8_SCRATCH(HD, HD));
-        cr_assert(kc && vc && kf && vf && qs && outs && scr);
-        fill_random(kf, P * HD, 5);
-        fill_random(vf, P * HD, 6);
-        fill_random(qs, 8 * HD, 7);
-        for (int i = 0; i < P * HD; i++) kc[i] = qfit_fp32_to_fp16(kf[i]), vc[i] = qfit_fp32_to_fp16(vf[i]);
-        /* nr real rows: 1 and 2 (the two-row form: a decoding GQA pair), 3 (four rows),
-         * 5 (eight) */
-        const int nrs[4] = { 1, 2, 3, 5 };
-        for (int ni = 0; ni < 4; ni++) {
-            const int nr = nrs[ni];
-            const float *qp[8];
-            float *op[8];
-            int npos[8];
-            for (int r = 0; r < 8; r++) {
-                qp[r] = qs + (size_t)(r < nr ? r : 0) * HD;
-                op[r] = outs + (size_t)r * HD;
-                npos[r] = r < nr ? P - r : P;
-            }
-            const float scale = 0.125f;
-            V->rows8(QFIT_TYPE_F16, QFIT_TYPE_F16, HD, HD, nr, qp, 0, npos, scale, (const uint8_t *)kc, HD * 2,
-                     (const uint8_t *)vc, HD * 2, op, NULL, scr);
-            for (int r = 0; r < nr; r++) {
-                double sc[P], M = -INFINITY, sum = 0;
-                for (int p = 0; p < npos[r]; p++) {
-                    sc[p] = scale * S->dot_f16(qp[r], kc + (size_t)p * HD, HD);
-                    M = fmax(M, sc[p]);
-                }
-                for (int p = 0; p < npos[r]; p++) sum += (sc[p] = exp(sc[p] - M));
-                for (int d = 0; d < HD; d++) {
-                    double o = 0;
-                    for (int p = 0; p < npos[r]; p++) o += sc[p] / sum * qfit_fp16_to_fp32(vc[(size_t)p * HD + d]);
-                    cr_expect_leq(fabs(op[r][d] - o), 1e-4 * fmax(1.0, fabs(o)), "rows8 (%d rows) row %d dim %d: %g vs %g",
-                                  nr, r, d, op[r][d], o);
-                }
-            }
-        }
-        free(kc); free(vc); free(kf); free(vf); free(qs); free(outs); free(scr);
+        if (V->rows8) check_rows8(V);
     }
     qfit_isa_select(qfit_isa_best());
 }

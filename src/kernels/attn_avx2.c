@@ -236,8 +236,8 @@ static inline __attribute__((always_inline)) void kv_row_to_f32(int type, const 
  * to query row r: the scores of a tile are kept transposed, st[t] = the 8 rows'
  * scores of position t0 + t, so the running max, the softmax weights and the sums
  * are plain lane-wise vector operations. */
-static void qfit_attn_rows8_avx2(int type_k, int type_v, int hdk, int hdv, int nrows, const float *const *q, int p_begin,
-                          const int *npos, float scale, const uint8_t *k0, size_t k_stride, const uint8_t *v0,
+void qk_attn_rows8_avx2(int type_k, int type_v, int hdk, int hdv, int nrows, const float *const *q, int p_begin,
+                        const int *npos, float scale, const uint8_t *k0, size_t k_stride, const uint8_t *v0,
                           size_t v_stride, float *const *out, float *ml, float *scratch)
 {
     enum { T = 64 };
@@ -487,5 +487,14 @@ const qfit_row_kernels qfit_row_kernels_avx2 = {
     .dot_f32 = dot_f32, .dot_f16 = dot_f16, .dot_q8_0 = dot_q8_0, .dot_q4_0 = dot_q4_0,
     .mad_f32 = mad_f32, .mad_f16 = mad_f16, .mad_q8_0 = mad_q8_0, .mad_q4_0 = mad_q4_0,
     .scale = scale, .exp_sub = qfit_exp_sub_avx2, .swiglu = qfit_swiglu_avx2, .gelu = qk_gelu, .geglu = qk_geglu, .swiglu_oai = qk_swiglu_oai,
-    .f32_to_f16 = qfit_f32_to_f16_avx2, .rows8 = qfit_attn_rows8_avx2,
+    .f32_to_f16 = qfit_f32_to_f16_avx2, .rows8 = qk_attn_rows8_avx2,
+};
+
+/* AVX-512: the same table with the decode attention of attn_avx512.c (at most 4 query
+ * rows; it hands everything else back to the AVX2 kernel) */
+const qfit_row_kernels qfit_row_kernels_avx512 = {
+    .dot_f32 = dot_f32, .dot_f16 = dot_f16, .dot_q8_0 = dot_q8_0, .dot_q4_0 = dot_q4_0,
+    .mad_f32 = mad_f32, .mad_f16 = mad_f16, .mad_q8_0 = mad_q8_0, .mad_q4_0 = mad_q4_0,
+    .scale = scale, .exp_sub = qfit_exp_sub_avx2, .swiglu = qfit_swiglu_avx2, .gelu = qk_gelu, .geglu = qk_geglu, .swiglu_oai = qk_swiglu_oai,
+    .f32_to_f16 = qfit_f32_to_f16_avx2, .rows8 = qk_attn_rows8_avx512,
 };

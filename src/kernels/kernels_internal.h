@@ -84,6 +84,15 @@ void qk_fill_gemm_avx2(qk_table *t);
 void qk_fill_gemm_avx512(qk_table *t);
 /* attn_avx2.c: the row kernels (needs AVX2 + FMA + F16C) */
 extern const qfit_row_kernels qfit_row_kernels_avx2;
+/* the AVX2 table with AVX-512's decode attention (attn_avx512.c) */
+extern const qfit_row_kernels qfit_row_kernels_avx512;
+/* the rows8 kernels of both (qfit_row_kernels.rows8) */
+void qk_attn_rows8_avx2(int type_k, int type_v, int hdk, int hdv, int nrows, const float *const *q, int p_begin,
+                        const int *npos, float scale, const uint8_t *k0, size_t k_stride, const uint8_t *v0,
+                        size_t v_stride, float *const *out, float *ml, float *scratch);
+void qk_attn_rows8_avx512(int type_k, int type_v, int hdk, int hdv, int nrows, const float *const *q, int p_begin,
+                          const int *npos, float scale, const uint8_t *k0, size_t k_stride, const uint8_t *v0,
+                          size_t v_stride, float *const *out, float *ml, float *scratch);
 #endif
 #if defined(__aarch64__)
 /* dot_neon.c; dotprod: the CPU has SDOT/UDOT */

@@ -155,6 +155,7 @@ const qfit_row_kernels *qfit_row_kernels_active(void)
 {
 #if defined(__x86_64__) || defined(_M_X64)
     const qfit_cpu_features *cf = qfit_cpu_get_features();
+    if (qfit_isa_active() == QFIT_ISA_AVX512) return &qfit_row_kernels_avx512;   /* implies AVX2 + FMA + F16C */
     if (qfit_isa_active() != QFIT_ISA_SCALAR && cf->avx2 && cf->fma && cf->f16c) return &qfit_row_kernels_avx2;
 #elif defined(__aarch64__)
     if (qfit_isa_active() == QFIT_ISA_NEON) return &qfit_row_kernels_neon;
