@@ -524,8 +524,8 @@ static double rel_diff(double a, double b) { return fabs(a - b) / fmax(1e-6, fma
 
 /* rows8 (flash attention over up to 8 query rows sharing a KV head) against a
  * softmax in double over the dequantized cache, for each cache type it takes, head
- * dims 64 and 128, 1..5 real rows (1, 2, 4: AVX-512's decode kernel; 3: run as 4;
- * 5: the 8-row form), rows seeing different lengths, several tiles, and a split range
+ * dims 64 and 128, 1..8 real rows (AVX-512: 1, 2, 4 rows, 3 run as 4; AVX2: up to
+ * 2, 4, 8), rows seeing different lengths, several tiles, and a split range
  * (p_begin > 0, the unnormalized output with max and sum). Tolerance: float sums in
  * another order and the vector exp (1e-4 of the output's scale). */
 static void check_rows8(const qfit_row_kernels *V)
@@ -551,7 +551,7 @@ static void check_rows8(const qfit_row_kernels *V)
             cr_assert_eq(qfit_rows_to_float(ty, kc, kf, P, HD), 0);   /* the reference sees the cache */
             cr_assert_eq(qfit_rows_to_float(ty, vc, vf, P, HD), 0);
             for (int split = 0; split < 2; split++) {
-                for (int nr = 1; nr <= 5; nr++) {
+                for (int nr = 1; nr <= 8; nr++) {
                     const int p_begin = split ? 37 : 0;
                     const float *qp[8];
                     float *op[8], ml[16];

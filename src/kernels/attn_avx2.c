@@ -490,8 +490,8 @@ const qfit_row_kernels qfit_row_kernels_avx2 = {
     .f32_to_f16 = qfit_f32_to_f16_avx2, .rows8 = qk_attn_rows8_avx2,
 };
 
-/* AVX-512: the same table with the decode attention of attn_avx512.c (at most 4 query
- * rows; it hands everything else back to the AVX2 kernel) */
+/* AVX-512: the same table with attn_avx512.c's flash attention (f16/q8_0/q4_0 caches;
+ * it hands everything else back to the AVX2 kernel) */
 const qfit_row_kernels qfit_row_kernels_avx512 = {
     .dot_f32 = dot_f32, .dot_f16 = dot_f16, .dot_q8_0 = dot_q8_0, .dot_q4_0 = dot_q4_0,
     .mad_f32 = mad_f32, .mad_f16 = mad_f16, .mad_q8_0 = mad_q8_0, .mad_q4_0 = mad_q4_0,

@@ -1,13 +1,17 @@
-/* Decode attention (qfit_row_kernels.rows8 for at most 4 query rows), AVX-512F.
+/* Flash attention over the cache (qfit_row_kernels.rows8), AVX-512F.
  *
- * A decoding GQA group is 1, 2 or 4 query heads reading one KV head: per cached
- * position the work is R dot products of length hd and R multiply-adds of a V row.
- * The AVX2 kernel (attn_avx2.c) converts each tile's K and V rows to f32 in memory,
- * reloads the queries for every position and reduces each score on its own; here
- * K and V are converted in registers, and the scores of 16 / R positions x R rows are
- * reduced together into one vector of 16, so the softmax also runs 16 lanes at once.
- * Anything else (more rows, other cache types, head dims not a multiple of 16, K and
- * V of different widths) goes to the AVX2 kernel.
+ * A decoding GQA group is 1 to 8 query heads reading one KV head (a prefill block, 8
+ * query rows): per cached position the work is R dot products of length hd and R
+ * multiply-adds of a V row. The AVX2 kernel (attn_avx2.c) converts each tile's K and
+ * V rows to f32 in memory, reloads the queries for every position and reduces each
+ * score on its own; here K and V are converted in registers, and the scores of 16 / R
+ * positions x R rows are reduced together into one vector of 16, so the softmax also
+ * runs 16 lanes at once. R = 1, 2 or 4 (3 rows run as 4). The code takes R = 8 too,
+ * but prefill blocks (8 rows) stay on the AVX2 kernel: another summation order there
+ * moves a q4_0 cache's perplexity by 0.012% (the K/V roundings downstream flip), past
+ * the 0.01% that kv/cache_types_match_llama_cpp holds it to. Other cache types, K and
+ * V of different types or widths, and head dims not a multiple of 16 (32 for block
+ * types) go to the AVX2 kernel too.
  *
  * Scores: lane L of a group's vector is position L / R, row L % R. Sums are taken in
  * another order than the scalar reference (float rounding, ~1e-7 relative). */
@@ -96,7 +100,7 @@ static inline __attribute__((always_inline)) void scores(int R, int tk, int hd, 
                 /* acc[i] holds the lane 4 (i % 4) + i / 4 (reduce16) = position L / R, row L % R */
                 const int t = g * G + p < nt ? g * G + p : nt - 1;   /* past nt: masked below */
                 const __m512 kv = ld16(tk, k0 + (size_t)(t0 + t) * ks, c);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
                 for (int r = 0; r < R; r++) {
                     const int L = p * R + r, i = 4 * (L % 4) + L / 4;
                     acc[i] = _mm512_fmadd_ps(_mm512_loadu_ps(qs + (size_t)r * hd + 16 * c), kv, acc[i]);
@@ -116,8 +120,8 @@ static inline __attribute__((always_inline)) void pv(int R, int NC, int tv, int 
                                                     int t0, int nt, const float *st, const float *alpha,
                                                     float *const *out)
 {
-    __m512 o[4][4];
-#pragma GCC unroll 4
+    __m512 o[8][4];
+#pragma GCC unroll 8
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
         for (int c = 0; c < NC; c++)
@@ -127,11 +131,11 @@ static inline __attribute__((always_inline)) void pv(int R, int NC, int tv, int 
 #pragma GCC unroll 4
         for (int c = 0; c < NC; c++) {
             const __m512 vv = ld16(tv, vr, c0 + c);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
             for (int r = 0; r < R; r++) o[r][c] = _mm512_fmadd_ps(_mm512_set1_ps(st[t * R + r]), vv, o[r][c]);
         }
     }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
         for (int c = 0; c < NC; c++) _mm512_storeu_ps(out[r] + 16 * (c0 + c), o[r][c]);
@@ -154,7 +158,7 @@ static inline __attribute__((always_inline)) void attn_r(int R, int tk, int tv, 
         lpos[L] = L / R;
     }
     const __m512i lanenp = _mm512_loadu_si512(lnp), lanepos = _mm512_loadu_si512(lpos);
-    float M[4], S[4];
+    float M[8], S[8];
     for (int r = 0; r < R; r++) M[r] = -INFINITY, S[r] = 0.0f;
     for (int t0 = p_begin; t0 < maxpos; t0 += T) {
         const int nt = maxpos - t0 < T ? maxpos - t0 : T, nv = (nt * R + 15) / 16;
@@ -162,7 +166,7 @@ static inline __attribute__((always_inline)) void attn_r(int R, int tk, int tv, 
         /* each row's max over the tile, then e^(s - max) and the rows' sums */
         __m512 mx = _mm512_set1_ps(-INFINITY);
         for (int i = 0; i < nv; i++) mx = _mm512_max_ps(mx, _mm512_loadu_ps(st + 16 * i));
-        float mf[16], mn[16], alpha[4];
+        float mf[16], mn[16], alpha[8];
         _mm512_storeu_ps(mf, mx);
         for (int r = 0; r < R; r++) {
             float m = M[r];
@@ -188,8 +192,10 @@ static inline __attribute__((always_inline)) void attn_r(int R, int tk, int tv, 
             for (int L = r; L < 16; L += R) s += sf[L];
             S[r] = S[r] * alpha[r] + s;
         }
+        /* R x NC output vectors in registers: 16 */
         int c0 = 0;
-        for (; c0 + 4 <= hd / 16; c0 += 4) pv(R, 4, tv, c0, v0, vs, t0, nt, st, alpha, out);
+        for (; c0 + 16 / (R > 4 ? R : 4) <= hd / 16; c0 += 16 / (R > 4 ? R : 4))
+            pv(R, 16 / (R > 4 ? R : 4), tv, c0, v0, vs, t0, nt, st, alpha, out);
         for (; c0 < hd / 16; c0++) pv(R, 1, tv, c0, v0, vs, t0, nt, st, alpha, out);
     }
     if (ml) {
@@ -232,16 +238,12 @@ void qk_attn_rows8_avx512(int type_k, int type_v, int hdk, int hdv, int nrows, c
                            ml, scratch);
         return;
     }
-    /* 3 rows run as 4: the fourth reads row 0's query and writes a scratch output */
-    const float *q4[4] = {q[0], nrows > 1 ? q[1] : q[0], nrows > 2 ? q[2] : q[0], nrows > 3 ? q[3] : q[0]};
-    float *spare = scratch + (size_t)4 * hdk + T * 4;
-    float *o4[4] = {out[0], nrows > 1 ? out[1] : spare, nrows > 2 ? out[2] : spare, nrows > 3 ? out[3] : spare};
-    int np4[4] = {npos[0], nrows > 1 ? npos[1] : npos[0], nrows > 2 ? npos[2] : npos[0], nrows > 3 ? npos[3] : npos[0]};
-    float ml4[8];
-    if (nrows == 1) attn_1(type_k, type_v, hdk, q4, p_begin, np4, scale, k0, k_stride, v0, v_stride, o4, ml, scratch);
-    else if (nrows == 2) attn_2(type_k, type_v, hdk, q4, p_begin, np4, scale, k0, k_stride, v0, v_stride, o4, ml, scratch);
-    else {
-        attn_4(type_k, type_v, hdk, q4, p_begin, np4, scale, k0, k_stride, v0, v_stride, o4, ml ? ml4 : NULL, scratch);
-        if (ml) memcpy(ml, ml4, sizeof(float) * 2 * (size_t)nrows);
-    }
+    /* 3 rows run as 4: the fourth is the contract's (a real query's copy, a scratch
+     * output); its max and sum land in ml8 */
+    float ml8[16];
+    float *mlr = ml && nrows == 3 ? ml8 : ml;
+    if (nrows == 1) attn_1(type_k, type_v, hdk, q, p_begin, npos, scale, k0, k_stride, v0, v_stride, out, mlr, scratch);
+    else if (nrows == 2) attn_2(type_k, type_v, hdk, q, p_begin, npos, scale, k0, k_stride, v0, v_stride, out, mlr, scratch);
+    else attn_4(type_k, type_v, hdk, q, p_begin, npos, scale, k0, k_stride, v0, v_stride, out, mlr, scratch);
+    if (mlr != ml) memcpy(ml, ml8, sizeof(float) * 2 * (size_t)nrows);
 }

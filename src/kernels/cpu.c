@@ -130,7 +130,7 @@ static void init_once(void)
         }
         if (isa == QFIT_ISA_AVX512 && g_feat.avx512vnni) {
             qk_fill_avx512(&g_tables[i]);
-            qk_fill_gemm_avx512(&g_tables[i]);
+            qk_fill_gemm_avx512(&g_tables[i], g_feat.avx512bf16);
         }
 #endif
 #if defined(__aarch64__)

@@ -7,11 +7,72 @@
 #define QG_FN(x) g5_##x
 #include "kernels/gemm_x86.h"
 
-void qk_fill_gemm_avx512(qk_table *t)
+/* BF16 weights where the CPU has AVX512_BF16: vdpbf16ps multiplies 32 bf16 pairs into
+ * 16 f32 sums per instruction, on the rows as stored. The activations are bf16 already
+ * (BF16's vec-dot type, as ggml); each product of two bf16 values is exact in f32, so
+ * only the order of the sums differs from the f32 tile. 4 weight rows x 4 activation
+ * rows of 16-lane accumulators; the tail of k (k % 32) by masked loads. */
+#define BFR 4
+#define BFA 4
+#define BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+
+BF16_TARGET static inline __m512bh bf_ld(const uint8_t *p, int64_t i, __mmask32 m)
+{
+    return (__m512bh)_mm512_maskz_loadu_epi16(m, (const void *)((const uint16_t *)(const void *)p + i));
+}
+
+BF16_TARGET static inline void bf_tile(int64_t k, const uint8_t *W, size_t ws, const int NR, const uint8_t *A,
+                                       size_t as, const int NA, float *Y, int64_t ldy)
+{
+    __m512 acc[BFA][BFR];
+    QG_UNROLL for (int a = 0; a < NA; a++)
+        QG_UNROLL for (int r = 0; r < NR; r++) acc[a][r] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < k; i += 32) {
+        const __mmask32 m = k - i >= 32 ? (__mmask32)0xFFFFFFFFu : (__mmask32)((1u << (k - i)) - 1u);
+        __m512bh w[BFR];
+        QG_UNROLL for (int r = 0; r < NR; r++) w[r] = bf_ld(W + r * ws, i, m);
+        QG_UNROLL for (int a = 0; a < NA; a++) {
+            const __m512bh x = bf_ld(A + a * as, i, m);
+            QG_UNROLL for (int r = 0; r < NR; r++) acc[a][r] = _mm512_dpbf16_ps(acc[a][r], w[r], x);
+        }
+    }
+    QG_UNROLL for (int a = 0; a < NA; a++)
+        QG_UNROLL for (int r = 0; r < NR; r++) Y[a * ldy + r] = _mm512_reduce_add_ps(acc[a][r]);
+}
+
+BF16_TARGET static void g5_direct_bf16dp(int64_t k, const void *W, size_t ws, int nw, const void *A, size_t as,
+                                         int64_t m, float *Y, int64_t ldy)
+{
+    const uint8_t *Wb = W, *Ab = A;
+    /* activation rows in chunks of about 512 KiB that stay in L2 */
+    int64_t jchunk = (int64_t)((512u * 1024u) / (as ? as : 1));
+    if (jchunk < BFA) jchunk = BFA;
+    for (int64_t jb = 0; jb < m; jb += jchunk) {
+        const int64_t mm = jb + jchunk < m ? jchunk : m - jb;
+        int i = 0;
+        for (; i + BFR <= nw; i += BFR) {
+            int64_t j = 0;
+            for (; j + BFA <= mm; j += BFA)
+                bf_tile(k, Wb + (size_t)i * ws, ws, BFR, Ab + (size_t)(jb + j) * as, as, BFA, Y + (jb + j) * ldy + i, ldy);
+            for (; j < mm; j++)
+                bf_tile(k, Wb + (size_t)i * ws, ws, BFR, Ab + (size_t)(jb + j) * as, as, 1, Y + (jb + j) * ldy + i, ldy);
+        }
+        for (; i < nw; i++) {
+            int64_t j = 0;
+            for (; j + BFA <= mm; j += BFA)
+                bf_tile(k, Wb + (size_t)i * ws, ws, 1, Ab + (size_t)(jb + j) * as, as, BFA, Y + (jb + j) * ldy + i, ldy);
+            for (; j < mm; j++)
+                bf_tile(k, Wb + (size_t)i * ws, ws, 1, Ab + (size_t)(jb + j) * as, as, 1, Y + (jb + j) * ldy + i, ldy);
+        }
+    }
+}
+
+void qk_fill_gemm_avx512(qk_table *t, int bf16)
 {
     t->panel[QFIT_TYPE_F32] = (qk_panel){NULL, NULL, 0, 2, g5_direct_f32, -1};
     t->panel[QFIT_TYPE_F16] = (qk_panel){NULL, NULL, 0, 2, g5_direct_f16, -1};
-    t->panel[QFIT_TYPE_BF16] = (qk_panel){NULL, NULL, 0, 2, g5_direct_bf16, -1};
+    t->panel[QFIT_TYPE_BF16] = (qk_panel){NULL, NULL, 0, 2,
+                                          bf16 ? g5_direct_bf16dp : g5_direct_bf16, -1};
     t->panel[QFIT_TYPE_Q4_0] = (qk_panel){g5_q8, g5_pack_q4_0, QG_R, 8, NULL, QK_PF_Q8};
     t->panel[QFIT_TYPE_Q5_0] = (qk_panel){g5_q8, g5_pack_q5_0, QG_R, 8, NULL, QK_PF_Q8};
     t->panel[QFIT_TYPE_Q8_0] = (qk_panel){g5_q8, g5_pack_q8_0, QG_R, 8, NULL, QK_PF_Q8};

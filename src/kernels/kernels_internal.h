@@ -81,10 +81,10 @@ void qk_fill_avx2(qk_table *t);
 void qk_fill_avx512(qk_table *t);   /* requires AVX-512F/BW/VL/DQ + VNNI */
 /* gemm_avx2.c / gemm_avx512.c: panel kernels */
 void qk_fill_gemm_avx2(qk_table *t);
-void qk_fill_gemm_avx512(qk_table *t);
+void qk_fill_gemm_avx512(qk_table *t, int bf16);   /* bf16: the CPU has AVX512_BF16 */
 /* attn_avx2.c: the row kernels (needs AVX2 + FMA + F16C) */
 extern const qfit_row_kernels qfit_row_kernels_avx2;
-/* the AVX2 table with AVX-512's decode attention (attn_avx512.c) */
+/* the AVX2 table with AVX-512's flash attention (attn_avx512.c) */
 extern const qfit_row_kernels qfit_row_kernels_avx512;
 /* the rows8 kernels of both (qfit_row_kernels.rows8) */
 void qk_attn_rows8_avx2(int type_k, int type_v, int hdk, int hdv, int nrows, const float *const *q, int p_begin,
