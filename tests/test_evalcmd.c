@@ -40,13 +40,12 @@
 static const char *model_f32(void) { return tu_shared_path("models/kjv-llama-7m-f32.gguf"); }
 static const char *val_text(void) { return tu_shared_path("models/kjv-llama-7m-val.txt"); }
 
-/* qfit eval ... --json (extra options appended); the parsed JSON (status 0 asserted) */
-static json_t *eval_json(const char *types, const char *extra)
+/* qfit eval ... --json with this binary and these options; the parsed JSON (status 0 asserted) */
+static json_t *eval_json_with(const char *bin, const char *types, const char *args)
 {
-    char out[600], cmd[4096];
+    char out[600], cmd[6000];
     snprintf(out, sizeof out, "%s/eval-%d.json", tu_tmpdir(), rand());
-    snprintf(cmd, sizeof cmd, "(%s eval %s %s --types %s " EVAL_ARGS " --json %s > %s)", tu_qfit_bin(), model_f32(),
-             val_text(), types, extra, out);
+    snprintf(cmd, sizeof cmd, "(%s eval %s %s --types %s %s --json > %s)", bin, model_f32(), val_text(), types, args, out);
     int st;
     char *log = tu_run(cmd, &st);
     cr_assert_eq(st, 0, "%s\n%s", cmd, log);
@@ -55,6 +54,14 @@ static json_t *eval_json(const char *types, const char *extra)
     json_t *j = json_load_file(out, 0, &je);
     cr_assert_not_null(j, "%s: %s", out, je.text);
     return j;
+}
+
+/* the same with tu_qfit_bin(), EVAL_ARGS and the extra options */
+static json_t *eval_json(const char *types, const char *extra)
+{
+    char args[4600];
+    snprintf(args, sizeof args, EVAL_ARGS " %s", extra);
+    return eval_json_with(tu_qfit_bin(), types, args);
 }
 
 static double num(json_t *o, const char *k)
@@ -81,18 +88,9 @@ Test(evalcmd, kld_matches_llama_cpp, .timeout = 600)
     /* the release binary when there is one: 3 x 32768 tokens under ASan take minutes */
     const char *bin = getenv("QFIT_RELEASE_BIN");
     if (!bin || access(bin, X_OK) != 0) bin = tu_qfit_bin();
-    char out[600], cmd[4096];
-    snprintf(out, sizeof out, "%s/eval-kld.json", tu_tmpdir());
-    snprintf(cmd, sizeof cmd,
-             "(%s eval %s %s --types Q4_K_M,Q3_K_M --ctx 128 --chunks %d --threads 2 --no-speed --json > %s)", bin,
-             model_f32(), val_text(), PEER_CHUNKS, out);
-    int st;
-    char *log = tu_run(cmd, &st);
-    cr_assert_eq(st, 0, "%s\n%s", cmd, log);
-    free(log);
-    json_error_t je;
-    json_t *j = json_load_file(out, 0, &je);
-    cr_assert_not_null(j, "%s: %s", out, je.text);
+    char args[200];
+    snprintf(args, sizeof args, "--ctx 128 --chunks %d --threads 2 --no-speed", PEER_CHUNKS);
+    json_t *j = eval_json_with(bin, "Q4_K_M,Q3_K_M", args);
     cr_assert_eq(json_array_size(json_object_get(j, "rows")), 3);
     cr_assert_eq(num(j, "n_scored"), PEER_CHUNKS * 63);   /* 63 scored positions a chunk, as llama.cpp */
     double base = num(row_named(j, "base"), "ppl");
