@@ -6,10 +6,10 @@
  * V rows to f32 in memory, reloads the queries for every position and reduces each
  * score on its own; here K and V are converted in registers, and the scores of 16 / R
  * positions x R rows are reduced together into one vector of 16, so the softmax also
- * runs 16 lanes at once. R = 1, 2 or 4 (3 rows run as 4). The code takes R = 8 too,
- * but prefill blocks (8 rows) stay on the AVX2 kernel: another summation order there
- * moves a q4_0 cache's perplexity by 0.012% (the K/V roundings downstream flip), past
- * the 0.01% that kv/cache_types_match_llama_cpp holds it to. Other cache types, K and
+ * runs 16 lanes at once. R = 1, 2 or 4 (3 rows run as 4). Prefill blocks (8 rows) stay
+ * on the AVX2 kernel: an R = 8 form of this one (tried) moved a q4_0 cache's perplexity
+ * by 0.012% (another summation order; the K/V roundings downstream flip), past the
+ * 0.01% that kv/cache_types_match_llama_cpp holds it to. Other cache types, K and
  * V of different types or widths, and head dims not a multiple of 16 (32 for block
  * types) go to the AVX2 kernel too.
  *
@@ -100,7 +100,7 @@ static inline __attribute__((always_inline)) void scores(int R, int tk, int hd, 
                 /* acc[i] holds the lane 4 (i % 4) + i / 4 (reduce16) = position L / R, row L % R */
                 const int t = g * G + p < nt ? g * G + p : nt - 1;   /* past nt: masked below */
                 const __m512 kv = ld16(tk, k0 + (size_t)(t0 + t) * ks, c);
-#pragma GCC unroll 8
+#pragma GCC unroll 4
                 for (int r = 0; r < R; r++) {
                     const int L = p * R + r, i = 4 * (L % 4) + L / 4;
                     acc[i] = _mm512_fmadd_ps(_mm512_loadu_ps(qs + (size_t)r * hd + 16 * c), kv, acc[i]);
@@ -120,8 +120,8 @@ static inline __attribute__((always_inline)) void pv(int R, int NC, int tv, int 
                                                     int t0, int nt, const float *st, const float *alpha,
                                                     float *const *out)
 {
-    __m512 o[8][4];
-#pragma GCC unroll 8
+    __m512 o[4][4];
+#pragma GCC unroll 4
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
         for (int c = 0; c < NC; c++)
@@ -131,11 +131,11 @@ static inline __attribute__((always_inline)) void pv(int R, int NC, int tv, int 
 #pragma GCC unroll 4
         for (int c = 0; c < NC; c++) {
             const __m512 vv = ld16(tv, vr, c0 + c);
-#pragma GCC unroll 8
+#pragma GCC unroll 4
             for (int r = 0; r < R; r++) o[r][c] = _mm512_fmadd_ps(_mm512_set1_ps(st[t * R + r]), vv, o[r][c]);
         }
     }
-#pragma GCC unroll 8
+#pragma GCC unroll 4
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
         for (int c = 0; c < NC; c++) _mm512_storeu_ps(out[r] + 16 * (c0 + c), o[r][c]);
@@ -158,7 +158,7 @@ static inline __attribute__((always_inline)) void attn_r(int R, int tk, int tv, 
         lpos[L] = L / R;
     }
     const __m512i lanenp = _mm512_loadu_si512(lnp), lanepos = _mm512_loadu_si512(lpos);
-    float M[8], S[8];
+    float M[4], S[4];
     for (int r = 0; r < R; r++) M[r] = -INFINITY, S[r] = 0.0f;
     for (int t0 = p_begin; t0 < maxpos; t0 += T) {
         const int nt = maxpos - t0 < T ? maxpos - t0 : T, nv = (nt * R + 15) / 16;
@@ -166,7 +166,7 @@ static inline __attribute__((always_inline)) void attn_r(int R, int tk, int tv, 
         /* each row's max over the tile, then e^(s - max) and the rows' sums */
         __m512 mx = _mm512_set1_ps(-INFINITY);
         for (int i = 0; i < nv; i++) mx = _mm512_max_ps(mx, _mm512_loadu_ps(st + 16 * i));
-        float mf[16], mn[16], alpha[8];
+        float mf[16], mn[16], alpha[4];
         _mm512_storeu_ps(mf, mx);
         for (int r = 0; r < R; r++) {
             float m = M[r];
@@ -192,10 +192,9 @@ static inline __attribute__((always_inline)) void attn_r(int R, int tk, int tv, 
             for (int L = r; L < 16; L += R) s += sf[L];
             S[r] = S[r] * alpha[r] + s;
         }
-        /* R x NC output vectors in registers: 16 */
+        /* up to 4 x 4 output vectors in registers */
         int c0 = 0;
-        for (; c0 + 16 / (R > 4 ? R : 4) <= hd / 16; c0 += 16 / (R > 4 ? R : 4))
-            pv(R, 16 / (R > 4 ? R : 4), tv, c0, v0, vs, t0, nt, st, alpha, out);
+        for (; c0 + 4 <= hd / 16; c0 += 4) pv(R, 4, tv, c0, v0, vs, t0, nt, st, alpha, out);
         for (; c0 < hd / 16; c0++) pv(R, 1, tv, c0, v0, vs, t0, nt, st, alpha, out);
     }
     if (ml) {
