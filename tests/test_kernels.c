@@ -360,6 +360,79 @@ static void check_pack(int type, int64_t n)
     fixture_free(&f);
 }
 
+/* Weights packed at load (qfit_pack_matrix): where an ISA has a load-time layout
+ * for the type, qfit_gemm_packed gives the scalar vec_dot results for every m (one
+ * row, tile tails, several tiles) on panel-aligned ranges and writes nothing
+ * outside them; a range that is not on panel boundaries, or another active ISA, is
+ * refused (1) with nothing written, so the caller can use the rows. AVX-512 VNNI
+ * must have layouts for Q4_K and Q6_K (the test cannot pass by packing nothing). */
+static void check_gemm_packed(int type, int64_t n)
+{
+    static const int64_t ms[] = {1, 2, 3, 4, 5, 8, 9, 33};
+    const int64_t rows = 45, mmax = 33, ldy = 47;
+    fixture f;
+    cr_assert_eq(qfit_isa_select(QFIT_ISA_SCALAR), 0);
+    fixture_make(&f, type, n, rows, mmax + 1, (uint64_t)type * 131 + 7);
+    float *ref = malloc((size_t)(rows * (mmax + 1)) * 4), *Y = malloc((size_t)(mmax * ldy) * 4);
+    cr_assert(ref && Y);
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t j = 0; j <= mmax; j++) ref[j * rows + i] = qfit_vec_dot(type, n, wrow(&f, i), arow(&f, j));
+    for (int isa = 0; isa < 4; isa++) {
+        if (!try_isa(isa)) continue;
+        const size_t bytes = qfit_pack_bytes(type, n, rows);
+        if (isa == QFIT_ISA_AVX512 && qfit_cpu_get_features()->avx512vnni &&
+            (type == QFIT_TYPE_Q4_K || type == QFIT_TYPE_Q6_K))
+            cr_assert_gt(bytes, 0, "%s: no load-time layout on AVX-512 VNNI", qfit_type_name(type));
+        qfit_packed p;
+        if (bytes == 0) {
+            cr_assert_eq(qfit_pack_matrix(type, n, rows, f.wq, f.wstride, &p), -1);
+            cr_assert_null(p.data);
+            continue;
+        }
+        cr_assert_eq(qfit_pack_matrix(type, n, rows, f.wq, f.wstride, &p), 0);
+        cr_assert_eq(p.rows * ((rows + p.rows - 1) / p.rows) * (int64_t)(p.panel_bytes / (size_t)p.rows), (int64_t)bytes);
+        const int64_t R = p.rows;
+        const int64_t ranges[][2] = {{0, rows}, {R, 2 * R}, {0, R}, {2 * R, rows}, {3, 40}, {R, R + 5}};
+        for (size_t mi = 0; mi < sizeof ms / sizeof *ms; mi++)
+            for (size_t ri = 0; ri < sizeof ranges / sizeof *ranges; ri++) {
+                const int64_t m = ms[mi], i0 = ranges[ri][0], i1 = ranges[ri][1];
+                const bool aligned = i0 % R == 0 && (i1 % R == 0 || i1 == rows);
+                for (int64_t q = 0; q < mmax * ldy; q++) Y[q] = -12345.0f;
+                const int rc = qfit_gemm_packed(&p, i0, i1, arow(&f, 1), f.astride, m, Y, ldy);
+                cr_assert_eq(rc, aligned ? 0 : 1, "%s [%s] [%lld,%lld): returned %d", qfit_type_name(type),
+                             qfit_isa_name((qfit_isa)isa), (long long)i0, (long long)i1, rc);
+                for (int64_t j = 0; j < mmax; j++)
+                    for (int64_t i = 0; i < ldy; i++) {
+                        const float y = Y[j * ldy + i];
+                        if (!aligned || j >= m || i < i0 || i >= i1) {
+                            cr_assert_eq(y, -12345.0f, "%s [%s] m=%lld [%lld,%lld) wrote Y(%lld,%lld)",
+                                         qfit_type_name(type), qfit_isa_name((qfit_isa)isa), (long long)m,
+                                         (long long)i0, (long long)i1, (long long)j, (long long)i);
+                            continue;
+                        }
+                        const double want = ref[(j + 1) * rows + i];
+                        const double tol = 1e-5 * abs_scale(&f, i, j + 1) + 1e-6;
+                        cr_assert(fabs((double)y - want) <= tol,
+                                  "%s [%s] packed m=%lld [%lld,%lld): Y(%lld,%lld) = %.9g, scalar vec_dot %.9g",
+                                  qfit_type_name(type), qfit_isa_name((qfit_isa)isa), (long long)m, (long long)i0,
+                                  (long long)i1, (long long)j, (long long)i, y, want);
+                    }
+            }
+        /* another ISA active: refused, nothing written */
+        cr_assert_eq(qfit_isa_select(QFIT_ISA_SCALAR), 0);
+        Y[0] = -12345.0f;
+        cr_assert_eq(qfit_gemm_packed(&p, 0, rows, arow(&f, 1), f.astride, 1, Y, ldy), 1);
+        cr_assert_eq(Y[0], -12345.0f);
+        cr_assert_eq(qfit_gemm_packed(&p, 0, rows + 1, arow(&f, 1), f.astride, 1, Y, ldy), -1, "past the rows");
+        qfit_packed_free(&p);
+        cr_assert_null(p.data);
+    }
+    free(ref);
+    free(Y);
+    fixture_free(&f);
+    qfit_isa_select(QFIT_ISA_SCALAR);
+}
+
 static void check_type(int type, int64_t n1, int64_t n2)
 {
     check_against_float(type, n1);
@@ -371,6 +444,7 @@ static void check_type(int type, int64_t n1, int64_t n2)
         check_gemm(type, n2, (qfit_isa)isa);
     }
     check_gemm_tiles(type, n1);
+    check_gemm_packed(type, n1);
     check_pack(type, n2);
     qfit_isa_select(QFIT_ISA_SCALAR);
 }

@@ -775,3 +775,93 @@ Test(model, experts_resident_after_load, .timeout = 120)
                   (unsigned long long)grown, (unsigned long long)expert_bytes);
     qfit_model_free(m);
 }
+
+/* Load-time repacking (qfit_pack_matrix, model.c's pack_weights) on the shared model
+ * quantized to Q4_K_M (Q4_K and Q6_K matrices):
+ *  - where the CPU has load-time layouts (AVX-512 VNNI: Q4_K and Q6_K), the matrices are
+ *    packed (bytes within 6% of the rows they replace) and the mapping's pages of those
+ *    rows are given back: the resident memory grows at load by the packed bytes, not by
+ *    the packed bytes plus the rows (the bug a missing release would be);
+ *  - QFIT_REPACK=0 packs nothing, and a value it cannot honour is a load error;
+ *  - the logits agree: a batch runs the same panel kernel on the same panels either way
+ *    (packed per call or at load: bit for bit), and a single token on the packed
+ *    panels differs from the row kernels by summation order only (bound 0.01: a wrong
+ *    layout or a missing panel moves logits by O(1)). */
+Test(model, repacked_weights_equal_rows, .timeout = 300)
+{
+    char path[600], err[256];
+    snprintf(path, sizeof path, "%s/model-kjv-Q4_K_M.gguf", tu_tmpdir());
+    qfit_quantize_params qp;
+    memset(&qp, 0, sizeof qp);
+    qp.ftype = qfit_ftype_from_name("Q4_K_M");
+    qp.n_threads = 2;
+    cr_assert_eq(qfit_quantize_model(model_f32(), path, &qp, NULL, err, sizeof err), 0, "%s", err);
+
+    cr_assert_eq(setenv("QFIT_REPACK", "sometimes", 1), 0);
+    cr_assert_null(qfit_model_load(path, err, sizeof err), "QFIT_REPACK=sometimes was accepted");
+    cr_expect(strstr(err, "QFIT_REPACK") != NULL, "the error does not name the setting: %s", err);
+    cr_assert_eq(setenv("QFIT_REPACK", "0", 1), 0);
+    const uint64_t before0 = vm_rss();
+    qfit_model *m0 = qfit_model_load(path, err, sizeof err);
+    cr_assert_not_null(m0, "%s", err);
+    const uint64_t grown0 = vm_rss() - before0;   /* the mapping's rows are not read at load */
+    size_t src0 = 1;
+    cr_expect_eq(qfit_model_packed_bytes(m0, &src0), 0, "QFIT_REPACK=0 packed weights");
+    cr_expect_eq(src0, 0);
+    unsetenv("QFIT_REPACK");
+
+    const uint64_t before = vm_rss();
+    qfit_model *m1 = qfit_model_load(path, err, sizeof err);
+    cr_assert_not_null(m1, "%s", err);
+    const uint64_t grown = vm_rss() - before;
+    size_t src = 0;
+    const size_t packed = qfit_model_packed_bytes(m1, &src);
+    const qfit_cpu_features *cf = qfit_cpu_get_features();
+    const bool layouts = qfit_isa_active() == QFIT_ISA_AVX512 && cf->avx512vnni;
+    if (layouts) {
+        cr_assert_gt(packed, 0, "AVX-512 VNNI: no matrix was packed");
+        cr_expect_leq((double)packed, 1.06 * (double)src, "packed %zu bytes for %zu of rows", packed, src);
+        cr_expect_geq(packed, src);
+        /* beyond a load without packing: the packed bytes (and, under ASan, an eighth
+         * more of shadow), not those plus the rows */
+        if (before)
+            cr_expect_lt((double)grown - (double)grown0, 1.125 * (double)packed + 0.5 * (double)src,
+                         "resident memory grew %llu bytes at load (%llu without packing): packed %zu, rows %zu "
+                         "(not given back?)", (unsigned long long)grown, (unsigned long long)grown0, packed, src);
+        cr_log_info("repack: %zu bytes packed for %zu of rows; resident +%llu at load (+%llu without)", packed, src,
+                    (unsigned long long)grown, (unsigned long long)grown0);
+    } else {
+        cr_log_info("repack: this CPU has no load-time layout for Q4_K/Q6_K (packed %zu)", packed);
+    }
+
+    const int32_t toks[12] = { 1, 1046, 261, 1909, 1289, 271, 261, 336, 1991, 270, 292, 261 };
+    qfit_model *ms[2] = { m0, m1 };
+    float *lg[2];
+    for (int k = 0; k < 2; k++) {
+        qfit_context_params p = qfit_context_default_params();
+        p.n_ctx = 64;
+        p.n_threads = 2;
+        qfit_context *c = qfit_context_new(ms[k], &p, err, sizeof err);
+        cr_assert_not_null(c, "%s", err);
+        lg[k] = malloc(sizeof(float) * 5 * N_VOCAB);
+        cr_assert_not_null(lg[k]);
+        cr_assert_eq(qfit_decode(c, toks, 8, 0), 0, "%s", qfit_context_error(c));
+        memcpy(lg[k], qfit_get_logits(c, 0), sizeof(float) * N_VOCAB);
+        for (int i = 8; i < 12; i++) {
+            cr_assert_eq(qfit_decode(c, toks + i, 1, 0), 0, "%s", qfit_context_error(c));
+            memcpy(lg[k] + (size_t)(i - 7) * N_VOCAB, qfit_get_logits(c, 0), sizeof(float) * N_VOCAB);
+        }
+        qfit_context_free(c);
+    }
+    double batch = 0, single = 0;
+    for (int v = 0; v < N_VOCAB; v++) batch = fmax(batch, fabs(lg[0][v] - lg[1][v]));
+    for (size_t v = N_VOCAB; v < 5 * (size_t)N_VOCAB; v++) single = fmax(single, fabs(lg[0][v] - lg[1][v]));
+    cr_log_info("repack: max |dlogit| rows vs packed: batch of 8 %g, single tokens %g", batch, single);
+    cr_expect_eq(batch, 0.0, "a batch of 8: rows vs packed max |dlogit| %g (the same kernel on the same panels)",
+                 batch);
+    cr_expect_leq(single, 0.01, "single tokens: rows vs packed max |dlogit| %g", single);
+    free(lg[0]);
+    free(lg[1]);
+    qfit_model_free(m1);
+    qfit_model_free(m0);
+}

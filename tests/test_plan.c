@@ -1273,3 +1273,41 @@ Test(plan, sliding_window_kv_and_compute_as_allocated, .timeout = 120)
     }
     qfit_plan_model_free(&m);
 }
+
+/* Load-time repacking (qfit_pack_matrix): a plan for this machine's CPU (a custom budget
+ * here) holds the packed forms in place of the rows they replace, so its resident
+ * weights exceed those of the same plan for an Apple machine (NEON: no load-time
+ * layouts) by exactly what the model loader reports it packed beyond the rows: the
+ * planner and the loader agree on which matrices are packed (a planner that forgot the
+ * output matrix, or counted the experts, would not). The shared model in Q4_K_M:
+ * untied, Q4_K and Q6_K matrices. */
+Test(plan, repacked_weights_counted_as_loaded, .timeout = 300)
+{
+    char path[600], err[256];
+    snprintf(path, sizeof path, "%s/plan-kjv-Q4_K_M.gguf", tu_tmpdir());
+    qfit_quantize_params qp;
+    memset(&qp, 0, sizeof qp);
+    qp.ftype = qfit_ftype_from_name("Q4_K_M");
+    qp.n_threads = 2;
+    cr_assert_eq(qfit_quantize_model(tu_shared_path("models/kjv-llama-7m-f32.gguf"), path, &qp, NULL, err,
+                                     sizeof err), 0, "%s", err);
+    qfit_model *model = qfit_model_load(path, err, sizeof err);
+    cr_assert_not_null(model, "%s", err);
+    size_t src = 0;
+    const size_t packed = qfit_model_packed_bytes(model, &src);
+    qfit_model_free(model);
+    qfit_plan_model m;
+    load(path, &m);
+    qfit_plan_machine here;
+    qfit_plan_machine_custom(64 * GiB, &here);
+    const qfit_plan_machine *apple = qfit_plan_machine_find("m1-max-32gb");
+    cr_assert_not_null(apple);
+    const qfit_plan_result a = plan(&m, &here, NULL, 256, 0, 1), b = plan(&m, apple, NULL, 256, 0, 1);
+    cr_expect_eq(a.weights_bytes, b.weights_bytes);
+    cr_expect_eq((int64_t)a.weights_resident_bytes - (int64_t)b.weights_resident_bytes, (int64_t)packed - (int64_t)src,
+                 "planner: resident weights +%lld on this CPU; the loader packed %zu bytes for %zu of rows",
+                 (long long)a.weights_resident_bytes - (long long)b.weights_resident_bytes, packed, src);
+    cr_log_info("plan: repacking adds %lld bytes (packed %zu for %zu of rows)",
+                (long long)a.weights_resident_bytes - (long long)b.weights_resident_bytes, packed, src);
+    qfit_plan_model_free(&m);
+}

@@ -67,6 +67,39 @@ int    qfit_gemm(int wtype, int64_t k,
                  const void *A, size_t a_stride, int64_t m,
                  float *Y, int64_t ldy);
 
+/* ------------------------------------------------------- weights packed at load
+ * A matrix repacked once, when the model loads, into the register-tiled kernels'
+ * panel layout of the active ISA, so that a batch of a few rows (parallel
+ * sequences, m = 2..16) does not repack every panel on every call, and one row
+ * (generation) runs on the same panels as fast as on the rows. Only where the
+ * layout is as compact as the rows (within 6%) and its one-row speed was measured
+ * equal: Q4_K on AVX-512 VNNI (152 bytes per 256 weights of a row instead of
+ * 144). Elsewhere qfit_pack_bytes returns 0 and the rows are used as they are. */
+typedef struct {
+    void   *data;          /* the panels (owned: qfit_packed_free); NULL: not packed */
+    int     wtype;         /* the weight type (a qfit_type id) */
+    int     isa;           /* the qfit_isa whose layout it is */
+    int     rows;          /* weight rows per panel */
+    int64_t k, n;          /* elements per row, rows */
+    size_t  panel_bytes;   /* bytes of one panel */
+} qfit_packed;
+
+/* Bytes the packed form of n rows of k elements of wtype takes on the active ISA;
+ * 0 when that ISA has no load-time layout for wtype (or k is not whole blocks). */
+size_t qfit_pack_bytes(int wtype, int64_t k, int64_t n);
+/* Pack n rows (stride w_stride bytes) into *out (allocated here). 0, or -1 with *out
+ * zeroed: no layout (qfit_pack_bytes 0), out of memory, invalid arguments. Reads W
+ * once, front to back. Thread-safe (no shared state). */
+int    qfit_pack_matrix(int wtype, int64_t k, int64_t n, const void *W, size_t w_stride, qfit_packed *out);
+void   qfit_packed_free(qfit_packed *p);
+/* qfit_gemm on the packed form: Y[j][i] = dot(row i, A row j) for i in [i0, i1).
+ * Returns 0 when done; 1, writing nothing, when the packed form cannot serve the
+ * call and the caller must use the rows (another ISA is active, or i0 / i1 are not on
+ * panel boundaries: i0 a multiple of rows, i1 too or n); -1 on invalid arguments.
+ * The sums are the panel kernel's for every m, so one row and a batch agree exactly. */
+int    qfit_gemm_packed(const qfit_packed *p, int64_t i0, int64_t i1, const void *A, size_t a_stride, int64_t m,
+                        float *Y, int64_t ldy);
+
 /* ---------------------------------------------------------------- row kernels
  * Attention over the KV cache and element-wise row operations of the forward pass,
  * one table per instruction set, read in place from the cache (nothing dequantizes

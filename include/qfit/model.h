@@ -313,13 +313,23 @@ int  qfit_flash_attn_from_name(const char *s);
 typedef struct qfit_model qfit_model;
 
 /* Load a GGUF model: validates architecture, every tensor's presence, shape and type.
- * Weights stay in the read-only mapping. NULL on error with a message in err. */
+ * Weights stay in the read-only mapping, except the dense matrices of the forward pass
+ * whose type the CPU kernels have a load-time layout for (qfit_pack_matrix in
+ * qfit/kernels.h: Q4_K and Q6_K on AVX-512 VNNI): those are repacked once, here, and
+ * their pages of the mapping given back (qfit_model_packed_bytes). QFIT_REPACK=0 (or
+ * off) in the environment keeps every matrix in the mapping; a value other than 0, 1,
+ * on, off is an error. NULL on error with a message in err. */
 qfit_model *qfit_model_load(const char *path, char *err, size_t err_len);
 void        qfit_model_free(qfit_model *m);
 const qfit_hparams *qfit_model_hparams(const qfit_model *m);
 const qfit_gguf    *qfit_model_gguf(const qfit_model *m);
 double      qfit_model_load_seconds(const qfit_model *m);
 size_t      qfit_model_weight_bytes(const qfit_model *m);   /* bytes of all tensors */
+/* Bytes of the matrices repacked at load into the CPU kernels' panel layout (see
+ * qfit_packed in qfit/kernels.h; QFIT_REPACK=0 in the environment at load: none), and in
+ * *src_bytes (may be NULL) the bytes of the file's rows they replace: the process holds
+ * weight_bytes - src_bytes + packed bytes once every matrix has been read. */
+size_t      qfit_model_packed_bytes(const qfit_model *m, size_t *src_bytes);
 uint64_t    qfit_model_n_params(const qfit_model *m);
 /* Use data (type, the tensor's shape, nbytes = its rows times qfit_row_size(type, ne0))
  * in place of the file's weight matrix `name` (token_embd.weight, output.weight or a

@@ -131,6 +131,7 @@ static void init_once(void)
         if (isa == QFIT_ISA_AVX512 && g_feat.avx512vnni) {
             qk_fill_avx512(&g_tables[i]);
             qk_fill_gemm_avx512(&g_tables[i], g_feat.avx512bf16);
+            qk_fill_gemm_avx512_zmm(&g_tables[i]);
         }
 #endif
 #if defined(__aarch64__)
@@ -313,6 +314,87 @@ static bool gemm_panels(const qk_panel *pn, int wtype, int64_t k,
     }
     free(panel);
     return true;
+}
+
+/* ---------------- weights packed at load ---------------- */
+
+/* The active table's load-time layout for wtype, NULL if none (or k not whole blocks). */
+static const qk_panel *load_layout(const qk_table *t, int wtype, int64_t k)
+{
+    if (!dot_args_ok(wtype, k)) return NULL;
+    const qk_panel *pn = &t->panel[wtype];
+    if (!pn->load || !pn->run || !pn->pack || pn->family < 0 || pn->rows <= 0) return NULL;
+    if (k % qk_pack_family_block(pn->family) != 0) return NULL;
+    return pn;
+}
+
+static size_t panel_bytes_of(const qk_panel *pn, int64_t k)
+{
+    return qk_pack_block_bytes(pn->family, pn->rows) * (size_t)(k / qk_pack_family_block(pn->family));
+}
+
+size_t qfit_pack_bytes(int wtype, int64_t k, int64_t n)
+{
+    const qk_panel *pn = load_layout(active_table(), wtype, k);
+    if (!pn || n <= 0) return 0;
+    const uint64_t panels = (uint64_t)((n + pn->rows - 1) / pn->rows);
+    const size_t pb = panel_bytes_of(pn, k);
+    if (pb == 0 || panels > SIZE_MAX / pb) return 0;
+    return (size_t)panels * pb;
+}
+
+int qfit_pack_matrix(int wtype, int64_t k, int64_t n, const void *W, size_t w_stride, qfit_packed *out)
+{
+    if (!out) return -1;
+    memset(out, 0, sizeof *out);
+    const qfit_isa isa = qfit_isa_active();
+    const qk_panel *pn = load_layout(&g_tables[isa], wtype, k);
+    const size_t bytes = qfit_pack_bytes(wtype, k, n);
+    if (!pn || !W || bytes == 0 || w_stride < qfit_row_size(wtype, k)) return -1;
+    uint8_t *P = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (!P) return -1;
+    const int R = pn->rows;
+    const size_t pb = panel_bytes_of(pn, k);
+    const uint8_t *Wb = W;
+    for (int64_t i = 0; i < n; i += R) {
+        const int nw = (int)(n - i < R ? n - i : R);
+        const uint8_t *next = i + 2 * R <= n ? Wb + (size_t)(i + R) * w_stride : NULL;
+        pn->pack(k, Wb + (size_t)i * w_stride, w_stride, nw, next, P + (size_t)(i / R) * pb);
+    }
+    *out = (qfit_packed){ .data = P, .wtype = wtype, .isa = (int)isa, .rows = R, .k = k, .n = n, .panel_bytes = pb };
+    return 0;
+}
+
+void qfit_packed_free(qfit_packed *p)
+{
+    if (!p) return;
+    free(p->data);
+    memset(p, 0, sizeof *p);
+}
+
+int qfit_gemm_packed(const qfit_packed *p, int64_t i0, int64_t i1, const void *A, size_t a_stride, int64_t m,
+                     float *Y, int64_t ldy)
+{
+    if (!p || !p->data || !A || !Y || i0 < 0 || i1 <= i0 || i1 > p->n || m <= 0) return -1;
+    const qfit_isa isa = qfit_isa_active();
+    if ((int)isa != p->isa) return 1;
+    const qk_panel *pn = load_layout(&g_tables[isa], p->wtype, p->k);
+    if (!pn || pn->rows != p->rows || panel_bytes_of(pn, p->k) != p->panel_bytes) return 1;
+    const int R = p->rows;
+    if (i0 % R != 0 || (i1 % R != 0 && i1 != p->n)) return 1;
+    const uint8_t *Ab = A, *P = p->data;
+    /* activation rows in chunks of about 4 MiB (L3), as the per-call panels */
+    int64_t jchunk = (int64_t)((4096u * 1024u) / (a_stride ? a_stride : 1));
+    if (jchunk < 64) jchunk = 64;
+    for (int64_t jb = 0; jb < m; jb += jchunk) {
+        const int64_t je = jb + jchunk < m ? jb + jchunk : m;
+        for (int64_t i = i0; i < i1; i += R) {
+            const int nw = (int)(i1 - i < R ? i1 - i : R);
+            pn->run(p->k, P + (size_t)(i / R) * p->panel_bytes, nw, Ab + (size_t)jb * a_stride, a_stride, je - jb,
+                    Y + jb * ldy + i, ldy);
+        }
+    }
+    return 0;
 }
 
 int qfit_gemm(int wtype, int64_t k,

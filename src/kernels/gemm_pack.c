@@ -32,6 +32,15 @@
  *     qs[32][R][4] uint8: group g = 8c + j holds bytes 32c + 4j .. +3 of the row's
  *       qs: low nibbles = values 4j..4j+3 of sub-block 2c, high = of sub-block 2c+1 |
  *     sc[8][R] uint8 | mn[8][R] uint8 | d[R] f32 | dmin[R] f32
+ *   QK_PF_K6N (Q6_K with its bits as stored: 212 bytes per row and block, 210 stored;
+ *     what lets Q6_K be packed once at load, see qfit_pack_matrix), in the order the
+ *     kernel reads it (one pass, front to back):
+ *     rec[16][3][R][4] uint8: record 8h + j (half h = 0..1, j = 0..7) holds ql bytes
+ *       64h + 4j .. +3, ql bytes 64h + 32 + 4j .. +3 and qh bytes 32h + 4j .. +3 |
+ *     sc[16][R] int8 as stored | d[R] f32
+ *     Value 128h + 32t + l (t = 0..3, l = 0..31) is the low (t = 0, 1) or high (t = 2, 3)
+ *     nibble of ql byte 64h + l + 32 (t & 1), with bits 2t, 2t+1 of qh byte 32h + l as
+ *     its bits 4 and 5, minus 32 (ggml's order).
  */
 #include <string.h>
 #include "kernels/kernels_internal.h"
@@ -47,6 +56,7 @@ size_t qk_pack_block_bytes(int family, int R)
     case QK_PF_K32: return (size_t)R * (256 + 8 * 4 + 8 * 4 + 4 + 4);
     case QK_PF_K16: return (size_t)R * (256 + 16 * 4 + 8 * 4 + 4 + 4);
     case QK_PF_K4N: return (size_t)R * (128 + 8 + 8 + 4 + 4);
+    case QK_PF_K6N: return (size_t)R * (128 + 64 + 16 + 4);
     }
     return 0;
 }
@@ -347,6 +357,22 @@ static void pack_block_k4n(const uint8_t *src, int R, int r, uint8_t *dst)
     memcpy(fl + (size_t)R * 4 + 4 * (size_t)r, &dmin, 4);
 }
 
+static void pack_block_k6n(const uint8_t *src, int R, int r, uint8_t *dst)
+{
+    const block_q6_K *x = (const block_q6_K *)src;
+    for (int h = 0; h < 2; h++)
+        for (int j = 0; j < 8; j++) {
+            uint8_t *rec = dst + (size_t)(8 * h + j) * 3 * R * 4;
+            memcpy(rec + (size_t)r * 4, x->ql + 64 * h + 4 * j, 4);
+            memcpy(rec + ((size_t)R + r) * 4, x->ql + 64 * h + 32 + 4 * j, 4);
+            memcpy(rec + ((size_t)2 * R + r) * 4, x->qh + 32 * h + 4 * j, 4);
+        }
+    uint8_t *sc = dst + (size_t)R * 192, *fl = sc + (size_t)R * 16;
+    for (int j = 0; j < 16; j++) sc[(size_t)j * R + r] = (uint8_t)x->scales[j];
+    const float d = H2F(x->d);
+    memcpy(fl + 4 * (size_t)r, &d, 4);
+}
+
 void qk_pack_panel(int family, int wtype, int64_t k, const void *W, size_t w_stride, int nw, int R,
                    void *panel)
 {
@@ -367,6 +393,7 @@ void qk_pack_panel(int family, int wtype, int64_t k, const void *W, size_t w_str
             case QK_PF_Q8U: pack_block_q8u(wtype, src, R, r, dst); break;
             case QK_PF_K32: pack_block_k32(wtype, src, R, r, dst); break;
             case QK_PF_K4N: pack_block_k4n(src, R, r, dst); break;
+            case QK_PF_K6N: pack_block_k6n(src, R, r, dst); break;
             default:        pack_block_k16(wtype, src, R, r, dst); break;
             }
         }

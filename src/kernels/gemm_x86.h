@@ -29,6 +29,8 @@ typedef __m512  qg_vf;
 #define VI_LOAD(p)        _mm512_loadu_si512((const void *)(p))
 #define VI_BC32(p)        _mm512_set1_epi32(qg_rd32(p))
 #define VI_SET1_8(x)      _mm512_set1_epi8(x)
+#define VI_SET1_32(x)     _mm512_set1_epi32(x)
+#define VI_MADD16(a, b)   _mm512_madd_epi16(a, b)
 #define VI_ZERO()         _mm512_setzero_si512()
 #define VI_ADD(a, b)      _mm512_add_epi32(a, b)
 #define VI_SUB(a, b)      _mm512_sub_epi32(a, b)
@@ -36,6 +38,7 @@ typedef __m512  qg_vf;
 #define VI_AND(a, b)      _mm512_and_si512(a, b)
 #define VI_OR(a, b)       _mm512_or_si512(a, b)
 #define VI_SRLI16(a, n)   _mm512_srli_epi16(a, n)
+#define VI_SLLI16(a, n)   _mm512_slli_epi16(a, n)
 #define VI_SLLI32(a, n)   _mm512_slli_epi32(a, n)
 #define VI_MULLO(a, b)    _mm512_mullo_epi32(a, b)
 #define VI_DPBUSD(c, u, s) _mm512_dpbusd_epi32(c, u, s)
@@ -54,6 +57,8 @@ typedef __m256  qg_vf;
 #define VI_LOAD(p)        _mm256_loadu_si256((const __m256i *)(const void *)(p))
 #define VI_BC32(p)        _mm256_set1_epi32(qg_rd32(p))
 #define VI_SET1_8(x)      _mm256_set1_epi8(x)
+#define VI_SET1_32(x)     _mm256_set1_epi32(x)
+#define VI_MADD16(a, b)   _mm256_madd_epi16(a, b)
 #define VI_ZERO()         _mm256_setzero_si256()
 #define VI_ADD(a, b)      _mm256_add_epi32(a, b)
 #define VI_SUB(a, b)      _mm256_sub_epi32(a, b)
@@ -61,6 +66,7 @@ typedef __m256  qg_vf;
 #define VI_AND(a, b)      _mm256_and_si256(a, b)
 #define VI_OR(a, b)       _mm256_or_si256(a, b)
 #define VI_SRLI16(a, n)   _mm256_srli_epi16(a, n)
+#define VI_SLLI16(a, n)   _mm256_slli_epi16(a, n)
 #define VI_SLLI32(a, n)   _mm256_slli_epi32(a, n)
 #define VI_MULLO(a, b)    _mm256_mullo_epi32(a, b)
 #if QG_VNNI
@@ -263,6 +269,15 @@ QG_INLINE qg_vi qg_u8x(const uint8_t *p)   /* QG_L bytes, zero-extended to 32-bi
 #endif
 }
 
+QG_INLINE qg_vi qg_i8x(const uint8_t *p)   /* QG_L bytes, sign-extended to 32-bit lanes */
+{
+#if QG_L == 16
+    return _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)p));
+#else
+    return _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)p));
+#endif
+}
+
 QG_INLINE void qg_k4n_tile(int64_t nb, const uint8_t *panel, int nw, const uint8_t *A,
                            size_t as, const int NA, float *Y, int64_t ldy)
 {
@@ -285,6 +300,11 @@ QG_INLINE void qg_k4n_tile(int64_t nb, const uint8_t *panel, int nw, const uint8
                 QG_UNROLL for (int v = 0; v < QG_NV; v++) ie[a][v] = io[a][v] = VI_ZERO();
             const uint8_t *pq = pb + (size_t)c * 8 * QG_R * 4;
             const uint8_t *yq = yb + 4 + (size_t)c * 64;
+            /* one activation row and one vector per panel: the odd groups build up in
+             * a second pair of sums, so 4 dependency chains run instead of 2 */
+            qg_vi ie1[QG_NV], io1[QG_NV];
+            QG_UNROLL for (int v = 0; v < QG_NV; v++) ie1[v] = io1[v] = VI_ZERO();
+            const bool split = NA == 1 && QG_NV == 1;
             QG_UNROLL for (int g = 0; g < 8; g++) {
                 qg_vi lo[QG_NV], hi[QG_NV];
                 QG_UNROLL for (int v = 0; v < QG_NV; v++) {
@@ -295,11 +315,21 @@ QG_INLINE void qg_k4n_tile(int64_t nb, const uint8_t *panel, int nw, const uint8
                 QG_UNROLL for (int a = 0; a < NA; a++) {
                     const qg_vi xl = VI_BC32(yq + a * as + 4 * g), xh = VI_BC32(yq + a * as + 32 + 4 * g);
                     QG_UNROLL for (int v = 0; v < QG_NV; v++) {
-                        ie[a][v] = VI_DPBUSD(ie[a][v], lo[v], xl);
-                        io[a][v] = VI_DPBUSD(io[a][v], hi[v], xh);
+                        if (split && (g & 1)) {
+                            ie1[v] = VI_DPBUSD(ie1[v], lo[v], xl);
+                            io1[v] = VI_DPBUSD(io1[v], hi[v], xh);
+                        } else {
+                            ie[a][v] = VI_DPBUSD(ie[a][v], lo[v], xl);
+                            io[a][v] = VI_DPBUSD(io[a][v], hi[v], xh);
+                        }
                     }
                 }
             }
+            if (split)
+                QG_UNROLL for (int v = 0; v < QG_NV; v++) {
+                    ie[0][v] = VI_ADD(ie[0][v], ie1[v]);
+                    io[0][v] = VI_ADD(io[0][v], io1[v]);
+                }
             QG_UNROLL for (int v = 0; v < QG_NV; v++) {
                 const qg_vi se = qg_u8x(pb + OFF_SC + (size_t)(2 * c) * QG_R + v * QG_L);
                 const qg_vi so = qg_u8x(pb + OFF_SC + (size_t)(2 * c + 1) * QG_R + v * QG_L);
@@ -338,6 +368,85 @@ QG_INLINE void qg_k4n_tile(int64_t nb, const uint8_t *panel, int nw, const uint8
     QG_UNROLL for (int a = 0; a < NA; a++) qg_store(Y + a * ldy, acc[a], nw);
 }
 
+
+/* ---- Q6_K on its stored bits (QK_PF_K6N) x Q8_K: per half of the block, records
+ * j = 0..7 of ql bytes (A: bytes 4j.., B: 32 + 4j..) and of qh give the 4 values
+ * 32t + 4j .. +3 (t = 0..3) of every row: A's low nibbles with qh bits 0-1 (t = 0),
+ * B's low with bits 2-3, A's high with 4-5, B's high with 6-7, as unsigned 0..63.
+ * Groups 0-3 are the even 16-element sub-blocks of each t, 4-7 the odd ones; the
+ * -32 comes back as 32 * scale * the activation's 16-element sums. ---- */
+QG_INLINE void qg_k6n_tile(int64_t nb, const uint8_t *panel, int nw, const uint8_t *A,
+                           size_t as, const int NA, float *Y, int64_t ldy)
+{
+    const size_t BB = (size_t)QG_R * 212;
+    const size_t OFF_SC = (size_t)QG_R * 192, OFF_D = (size_t)QG_R * 208;
+    const qg_vi m4 = VI_SET1_8(0x0F), m30 = VI_SET1_8(0x30);
+    qg_vf acc[QG_NA][QG_NV];
+    QG_UNROLL for (int a = 0; a < NA; a++)
+        QG_UNROLL for (int v = 0; v < QG_NV; v++) acc[a][v] = VF_ZERO();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *pb = panel + (size_t)b * BB;
+        const uint8_t *yb = A + (size_t)b * 292;
+        qg_vi isum[QG_NA][QG_NV];
+        QG_UNROLL for (int a = 0; a < NA; a++)
+            QG_UNROLL for (int v = 0; v < QG_NV; v++) isum[a][v] = VI_ZERO();
+        for (int seg = 0; seg < 4; seg++) {   /* half h = seg / 2, odd sub-blocks when seg & 1 */
+            const int h = seg >> 1, odd = seg & 1;
+            qg_vi st[4][QG_NA][QG_NV];
+            QG_UNROLL for (int t = 0; t < 4; t++)
+                QG_UNROLL for (int a = 0; a < NA; a++)
+                    QG_UNROLL for (int v = 0; v < QG_NV; v++) st[t][a][v] = VI_ZERO();
+            QG_UNROLL for (int jj = 0; jj < 4; jj++) {
+                const int j = 4 * odd + jj;
+                const uint8_t *rec = pb + (size_t)(8 * h + j) * 3 * QG_R * 4;
+                QG_UNROLL for (int v = 0; v < QG_NV; v++) {
+                    const qg_vi qa = VI_LOAD(rec + (size_t)v * QG_L * 4);
+                    const qg_vi qb = VI_LOAD(rec + ((size_t)QG_R + v * QG_L) * 4);
+                    const qg_vi qh = VI_LOAD(rec + ((size_t)2 * QG_R + v * QG_L) * 4);
+                    qg_vi w[4];
+                    w[0] = VI_OR(VI_AND(qa, m4), VI_AND(VI_SLLI16(qh, 4), m30));
+                    w[1] = VI_OR(VI_AND(qb, m4), VI_AND(VI_SLLI16(qh, 2), m30));
+                    w[2] = VI_OR(VI_AND(VI_SRLI16(qa, 4), m4), VI_AND(qh, m30));
+                    w[3] = VI_OR(VI_AND(VI_SRLI16(qb, 4), m4), VI_AND(VI_SRLI16(qh, 2), m30));
+                    QG_UNROLL for (int a = 0; a < NA; a++) {
+                        const uint8_t *yq = yb + 4 + a * as + 128 * h + 4 * j;
+                        QG_UNROLL for (int t = 0; t < 4; t++)
+                            st[t][a][v] = VI_DPBUSD(st[t][a][v], w[t], VI_BC32(yq + 32 * t));
+                    }
+                }
+            }
+            QG_UNROLL for (int v = 0; v < QG_NV; v++)
+                QG_UNROLL for (int t = 0; t < 4; t++) {
+                    const qg_vi sc = qg_i8x(pb + OFF_SC + (size_t)(8 * h + 2 * t + odd) * QG_R + v * QG_L);
+                    QG_UNROLL for (int a = 0; a < NA; a++) isum[a][v] = VI_ADD(isum[a][v], VI_MULLO(st[t][a][v], sc));
+                }
+        }
+        /* the offset: 32 * sum_s sc[s] * bsum[s], sub-blocks in pairs against the
+         * activation's pairs of 16-element sums */
+        QG_UNROLL for (int p = 0; p < 8; p++) {
+            qg_vi o[QG_NV];
+            QG_UNROLL for (int v = 0; v < QG_NV; v++) {
+                const qg_vi s0 = qg_i8x(pb + OFF_SC + (size_t)(2 * p) * QG_R + v * QG_L);
+                const qg_vi s1 = qg_i8x(pb + OFF_SC + (size_t)(2 * p + 1) * QG_R + v * QG_L);
+                o[v] = VI_SLLI16(VI_OR(VI_AND(s0, VI_SET1_32(0xFFFF)), VI_SLLI32(s1, 16)), 5);
+            }
+            QG_UNROLL for (int a = 0; a < NA; a++) {
+                const qg_vi x = VI_BC32(yb + a * as + 260 + 4 * p);
+                QG_UNROLL for (int v = 0; v < QG_NV; v++) isum[a][v] = VI_SUB(isum[a][v], VI_MADD16(o[v], x));
+            }
+        }
+        QG_UNROLL for (int v = 0; v < QG_NV; v++) {
+            const qg_vf d = VF_LOAD((const float *)(const void *)(pb + OFF_D + v * QG_L * 4));
+            QG_UNROLL for (int a = 0; a < NA; a++) {
+                float yd;
+                memcpy(&yd, yb + a * as, 4);
+                acc[a][v] = VF_FMA(VF_CVT(isum[a][v]), VF_MUL(d, VF_SET1(yd)), acc[a][v]);
+            }
+        }
+    }
+    QG_UNROLL for (int a = 0; a < NA; a++) qg_store(Y + a * ldy, acc[a], nw);
+}
+
 /* ---- drivers: all m activation rows, QG_NA at a time, then the tail ---- */
 #define QG_DRIVER(name, call)                                                          \
     __attribute__((unused)) static void QG_FN(name)(int64_t k, const void *panel, int nw, const void *A, \
@@ -365,6 +474,7 @@ QG_INLINE void qg_k4n_tile(int64_t nb, const uint8_t *panel, int nw, const uint8
 #define QG_CALL_K16(na)  qg_k_tile(k / 256, P, nw, Ab + (size_t)j * as, as, na, Y + j * ldy, ldy, 1, 1)
 #define QG_CALL_K16M(na) qg_k_tile(k / 256, P, nw, Ab + (size_t)j * as, as, na, Y + j * ldy, ldy, 1, 0)
 #define QG_CALL_K4N(na) qg_k4n_tile(k / 256, P, nw, Ab + (size_t)j * as, as, na, Y + j * ldy, ldy)
+#define QG_CALL_K6N(na) qg_k6n_tile(k / 256, P, nw, Ab + (size_t)j * as, as, na, Y + j * ldy, ldy)
 
 QG_DRIVER(q8, QG_CALL_Q8)
 QG_DRIVER(q8u, QG_CALL_Q8U)
@@ -373,6 +483,7 @@ QG_DRIVER(k32o, QG_CALL_K32O)
 QG_DRIVER(k16, QG_CALL_K16)
 QG_DRIVER(k16m, QG_CALL_K16M)
 QG_DRIVER(k4n, QG_CALL_K4N)
+QG_DRIVER(k6n, QG_CALL_K6N)
 
 /* ================= packing (AVX2 instructions; any QG_L) ================= */
 
@@ -675,6 +786,55 @@ QG_INLINE void qg_packK4N(const int wtype, int64_t k, const uint8_t *W, size_t w
     }
 }
 
+/* Q6_K into QK_PF_K6N: rows h..h+7, ql and qh transposed in 4-byte groups (no
+ * decoding) into the records the kernel reads in order, the scales as bytes, d as
+ * float. */
+QG_INLINE void qg_packK6N(const int wtype, int64_t k, const uint8_t *W, size_t ws, int nw, const uint8_t *next,
+                          uint8_t *panel)
+{
+    (void)wtype;
+    const int64_t nb = k / QK_K;
+    const size_t tsz = sizeof(block_q6_K), BB = (size_t)QG_R * 212;
+    const size_t OFF_SC = (size_t)QG_R * 192, OFF_D = (size_t)QG_R * 208;
+    for (int h = 0; h < QG_R; h += 8) {
+        const int nr = nw - h < 0 ? 0 : (nw - h > 8 ? 8 : nw - h);
+        for (int64_t b = 0; b < nb; b++) {
+            qg_prefetch_rows(next, ws, h, b, tsz);
+            __m256i v[6][8];   /* [32-byte chunk: ql 0-3, qh 4-5][row] */
+            int8_t sc[8][16];
+            uint16_t dh[8];
+            for (int q = 0; q < 8; q++) {
+                if (q >= nr) {
+                    for (int e = 0; e < 6; e++) v[e][q] = _mm256_setzero_si256();
+                    memset(sc[q], 0, 16);
+                    dh[q] = 0;
+                    continue;
+                }
+                const block_q6_K *x = (const block_q6_K *)(const void *)(W + (size_t)(h + q) * ws + (size_t)b * tsz);
+                for (int e = 0; e < 4; e++) v[e][q] = _mm256_loadu_si256((const __m256i *)(const void *)(x->ql + 32 * e));
+                for (int e = 0; e < 2; e++)
+                    v[4 + e][q] = _mm256_loadu_si256((const __m256i *)(const void *)(x->qh + 32 * e));
+                memcpy(sc[q], x->scales, 16);
+                memcpy(&dh[q], &x->d, 2);
+            }
+            uint8_t *pb = panel + (size_t)b * BB;
+            for (int e = 0; e < 6; e++) qg_tr8(v[e]);
+            /* chunk e, dword g: ql bytes 32e + 4g (half e / 2, A when e is even) or qh
+             * bytes 32 (e - 4) + 4g (half e - 4) */
+            for (int hh = 0; hh < 2; hh++)
+                for (int j = 0; j < 8; j++) {
+                    uint8_t *rec = pb + (size_t)(8 * hh + j) * 3 * QG_R * 4 + (size_t)h * 4;
+                    _mm256_storeu_si256((__m256i *)(void *)rec, v[2 * hh][j]);
+                    _mm256_storeu_si256((__m256i *)(void *)(rec + (size_t)QG_R * 4), v[2 * hh + 1][j]);
+                    _mm256_storeu_si256((__m256i *)(void *)(rec + (size_t)2 * QG_R * 4), v[4 + hh][j]);
+                }
+            for (int j = 0; j < 16; j++)
+                for (int q = 0; q < 8; q++) pb[OFF_SC + (size_t)j * QG_R + h + q] = (uint8_t)sc[q][j];
+            qg_store_h8(pb + OFF_D + (size_t)h * 4, dh);
+        }
+    }
+}
+
 #define QG_PACKER(name, body, ty)                                                        \
     __attribute__((unused)) static void QG_FN(name)(int64_t k, const void *W, size_t ws, int nw, \
                                                     const void *next, void *panel)       \
@@ -692,6 +852,7 @@ QG_PACKER(pack_q4_K, qg_packK, QFIT_TYPE_Q4_K)
 QG_PACKER(pack_q5_K, qg_packK, QFIT_TYPE_Q5_K)
 QG_PACKER(pack_q6_K, qg_packK, QFIT_TYPE_Q6_K)
 QG_PACKER(pack_q4_K_n, qg_packK4N, QFIT_TYPE_Q4_K)
+QG_PACKER(pack_q6_K_n, qg_packK6N, QFIT_TYPE_Q6_K)
 
 /* ================= float types: register tile on the rows as stored =================
  * QG_FR weight rows x QG_FA activation rows of 8-float accumulators; each

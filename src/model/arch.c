@@ -104,5 +104,6 @@ qfit_wt qfit_wt_rows(const qfit_wt *w, int64_t r0, int64_t n)
     v.data = (const uint8_t *)w->data + (size_t)r0 * w->row_bytes;
     v.ne1 = n;
     v.expert_bytes = (size_t)n * w->row_bytes;
+    v.packed = NULL;   /* a packed form is of the whole matrix */
     return v;
 }

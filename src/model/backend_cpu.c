@@ -132,6 +132,18 @@ static void post_norm_add(qfit_context *c, float *y, const float *w, int n)
     qfit_threadpool_run_chunks(c->tp, chunk_post_norm_add, &op, (int)((n + op.cs - 1) / op.cs));
 }
 
+/* Y = rows [i0, i1) of w times the m activation rows A: on w's packed form when it can
+ * serve the call, else on its rows */
+static int wt_gemm(const qfit_wt *w, int64_t i0, int64_t i1, const void *A, size_t a_stride, int64_t m, float *Y,
+                   int64_t ldy)
+{
+    if (w->packed) {
+        const int r = qfit_gemm_packed(w->packed, i0, i1, A, a_stride, m, Y, ldy);
+        if (r <= 0) return r;
+    }
+    return qfit_gemm(w->type, w->ne0, w->data, w->row_bytes, i0, i1, A, a_stride, m, Y, ldy);
+}
+
 /* one chunk: rows [i0, i1) of one weight of the group (with SWIGLU: of gate and up) */
 static void chunk_matmul(void *arg, int chunk, int ith)
 {
@@ -143,13 +155,11 @@ static void chunk_matmul(void *arg, int chunk, int ith)
     const qfit_wt *w = op->w[wi];
     const int64_t i0 = (chunk - first) * op->cs;
     const int64_t i1 = i0 + op->cs < w->ne1 ? i0 + op->cs : w->ne1;
-    if (qfit_gemm(w->type, w->ne0, w->data, w->row_bytes, i0, i1, op->c->aq, op->a_stride, op->n, op->y[wi],
-                  op->ldy[wi]) != 0)
+    if (wt_gemm(w, i0, i1, op->c->aq, op->a_stride, op->n, op->y[wi], op->ldy[wi]) != 0)
         atomic_store(&op->c->kernel_failed, true);   /* qfit_decode reports it */
     if (op->post == POST_SWIGLU) {
         const qfit_wt *wu = op->w[1];
-        if (qfit_gemm(wu->type, wu->ne0, wu->data, wu->row_bytes, i0, i1, op->c->aq, op->a_stride, op->n, op->y[1],
-                      op->ldy[1]) != 0)
+        if (wt_gemm(wu, i0, i1, op->c->aq, op->a_stride, op->n, op->y[1], op->ldy[1]) != 0)
             atomic_store(&op->c->kernel_failed, true);
         for (int j = 0; j < op->n; j++)
             swiglu_rows(op->c, op->act, op->y[0] + j * op->ldy[0] + i0, op->y[1] + j * op->ldy[1] + i0, i1 - i0);
@@ -366,7 +376,7 @@ static void chunk_qkv_attn(void *arg, int hk, int ith)
     const int64_t r1[3] = { r0[0] + (int64_t)gqa * hdk, r0[1] + hdk, r0[2] + hdv };
     for (int a = 0; a < 3; a++) {
         const qfit_wt *w = op->w[a];
-        if (qfit_gemm(w->type, w->ne0, w->data, w->row_bytes, r0[a], r1[a], c->aq, op->a_stride, 1, ys[a], w->ne1) != 0)
+        if (wt_gemm(w, r0[a], r1[a], c->aq, op->a_stride, 1, ys[a], w->ne1) != 0)
             atomic_store(&c->kernel_failed, true);
     }
     qkv_post_heads(c, op->il, 0, hk * gqa, (hk + 1) * gqa, hk, hk + 1);

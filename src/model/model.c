@@ -121,6 +121,70 @@ static void populate(const qfit_wt *w)
     (void)sink;
 }
 
+/* Give the mapping's pages of [p, p + len) back (whole pages inside the range only:
+ * a neighbour's pages stay). They are read again from the file if something still
+ * touches the rows (a call the packed form cannot serve). Advice only. */
+static void release_pages(const void *p, size_t len)
+{
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t a = ((uintptr_t)p + page - 1) & ~(page - 1), e = ((uintptr_t)p + len) & ~(page - 1);
+    if (e > a) (void)madvise((void *)a, (size_t)(e - a), MADV_DONTNEED);
+}
+
+/* QFIT_REPACK: unset, 1 or on: pack at load; 0 or off: keep the rows. 1 on, 0 off,
+ * -1 (err filled) for any other value: a setting that cannot be honoured is an error. */
+static int repack_setting(char *err, size_t err_len)
+{
+    const char *e = getenv("QFIT_REPACK");
+    if (!e || !strcmp(e, "1") || !strcmp(e, "on")) return 1;
+    if (!strcmp(e, "0") || !strcmp(e, "off")) return 0;
+    snprintf(err, err_len, "QFIT_REPACK=%.40s: expected 1 or on (pack the weights at load), 0 or off", e);
+    return -1;
+}
+
+/* Repack the forward pass's dense matrices where the active ISA has a load-time layout
+ * (qfit_pack_bytes > 0), and release their pages of the mapping (a tied output's
+ * too: token_embd's lookups fault in the rows they read). The planner counts the
+ * same (src/plan/plan.c, packed_at_load). 0, or -1 out of memory. */
+static int pack_weights(qfit_model *m, char *err, size_t err_len)
+{
+    const int on = repack_setting(err, err_len);
+    if (on <= 0) return on;
+    qfit_wt **list = malloc(((size_t)m->hp.n_layer * 7 + 1) * sizeof *list);
+    if (!list) { snprintf(err, err_len, "out of memory"); return -1; }
+    int n = 0;
+    if (m->output.data) list[n++] = &m->output;   /* tied: token_embd's lookups read its rows */
+    for (int il = 0; il < m->hp.n_layer; il++) {
+        qfit_layer_w *L = &m->layers[il];
+        qfit_wt *ws[7] = { &L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down };
+        for (int i = 0; i < 7; i++) list[n++] = ws[i];
+    }
+    int k = 0;   /* keep the dense matrices the active ISA can pack */
+    for (int i = 0; i < n; i++)
+        if (list[i]->data && list[i]->ne2 == 1 && qfit_pack_bytes(list[i]->type, list[i]->ne0, list[i]->ne1) > 0)
+            list[k++] = list[i];
+    n = k;
+    if (n == 0) { free(list); return 0; }
+    m->packs = calloc((size_t)n, sizeof *m->packs);
+    if (!m->packs) { free(list); snprintf(err, err_len, "out of memory"); return -1; }
+    for (int i = 0; i < n; i++) {
+        qfit_wt *w = list[i];
+        if (qfit_pack_matrix(w->type, w->ne0, w->ne1, w->data, w->row_bytes, &m->packs[i]) != 0) {
+            snprintf(err, err_len, "out of memory repacking a %lld x %lld %s matrix (QFIT_REPACK=0 keeps the rows)",
+                     (long long)w->ne1, (long long)w->ne0, qfit_type_name(w->type));
+            free(list);
+            return -1;
+        }
+        m->n_packs = i + 1;
+        w->packed = &m->packs[i];
+        m->packed_bytes += qfit_pack_bytes(w->type, w->ne0, w->ne1);
+        m->packed_src_bytes += w->expert_bytes;
+        release_pages(w->data, w->expert_bytes);
+    }
+    free(list);
+    return 0;
+}
+
 /* The weights each step of a recipe reads (the descriptor's table binds them; a table
  * that forgets one is a programming error, named here rather than met by the forward
  * pass). NULL when all are bound, else the first missing one's name. */
@@ -265,6 +329,8 @@ qfit_model *qfit_model_load(const char *path, char *err, size_t err_len)
             populate(&L->w_down_exps);
         }
 
+    if (pack_weights(m, err, err_len) != 0) goto fail;
+
     for (int64_t i = 0; i < qfit_gguf_n_tensors(m->gguf); i++) {
         const qfit_gguf_tensor *t = qfit_gguf_tensor_at(m->gguf, i);
         m->weight_bytes += t->nbytes;
@@ -282,6 +348,8 @@ fail:
 void qfit_model_free(qfit_model *m)
 {
     if (!m) return;
+    for (int i = 0; i < m->n_packs; i++) qfit_packed_free(&m->packs[i]);
+    free(m->packs);
     free(m->layers);
     free(m->recipes);
     qfit_gguf_close(m->gguf);
@@ -346,6 +414,7 @@ int qfit_model_replace_weight(qfit_model *m, const char *name, int type, const v
             return -1;
         }
         fresh = *w;
+        fresh.packed = NULL;   /* the rows given, as they are */
         fresh.data = data;
         fresh.type = type;
         fresh.row_bytes = rb;
@@ -371,4 +440,9 @@ const qfit_hparams *qfit_model_hparams(const qfit_model *m) { return &m->hp; }
 const qfit_gguf *qfit_model_gguf(const qfit_model *m) { return m->gguf; }
 double qfit_model_load_seconds(const qfit_model *m) { return m->load_seconds; }
 size_t qfit_model_weight_bytes(const qfit_model *m) { return m->weight_bytes; }
+size_t qfit_model_packed_bytes(const qfit_model *m, size_t *src_bytes)
+{
+    if (src_bytes) *src_bytes = m->packed_src_bytes;
+    return m->packed_bytes;
+}
 uint64_t qfit_model_n_params(const qfit_model *m) { return m->n_params; }

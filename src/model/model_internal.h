@@ -22,6 +22,8 @@ typedef struct {
                            1 for a plain matrix */
     size_t  row_bytes;
     size_t  expert_bytes;   /* ne1 * row_bytes */
+    const qfit_packed *packed;   /* the rows repacked at load (model->packs), NULL: none;
+                                    data stays valid (the mapping) for what it cannot serve */
 } qfit_wt;
 
 typedef struct {
@@ -58,6 +60,11 @@ struct qfit_model {
     qfit_layer_recipe *recipes;   /* [n_layer] what each layer computes (qfit_layer_recipe_of) */
     double        load_seconds;
     size_t        weight_bytes;
+    /* matrices repacked at load (qfit_pack_matrix; QFIT_REPACK=0: none): n_packs of them,
+     * packed_bytes in all, replacing packed_src_bytes of the mapping (released) */
+    qfit_packed  *packs;
+    int           n_packs;
+    size_t        packed_bytes, packed_src_bytes;
     uint64_t      n_params;
 
     /* --- encoders (data NULL in a decoder): token type embeddings (row 0, "sentence A",

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "qfit/gguf.h"
+#include "qfit/kernels.h"
 #include "qfit/quant.h"
 
 #define GiB (1024.0 * 1024 * 1024)
@@ -161,9 +162,32 @@ typedef struct {
     const qfit_plan_tensor *t; size_t n; int ftype;
     uint64_t bytes, aq_row, embd_bytes, embd_row;
     uint64_t expert_bytes;   /* of the experts' 3-D tensors (a token reads n_expert_used / n_expert of them) */
+    /* load-time repacking on this machine's CPU (qfit_pack_bytes): the packed forms'
+     * bytes beyond the rows they replace, and whether the output matrix of a tied
+     * model (token_embd) is among them */
+    int isa;
+    int64_t pack_extra;
+    bool embd_packed;
 } wcache_entry;
 static _Thread_local wcache_entry wcache[32];
 static _Thread_local unsigned wcache_next;
+
+/* The matrices the model loader repacks where the CPU has a layout for their type
+ * (src/model/model.c, pack_weights): the dense ones of the forward pass. */
+static bool packed_at_load(const char *name)
+{
+    static const char *const suffix[] = { ".attn_q.weight", ".attn_k.weight", ".attn_v.weight", ".attn_qkv.weight",
+                                          ".attn_output.weight", ".ffn_gate.weight", ".ffn_up.weight",
+                                          ".ffn_down.weight" };
+    if (!strcmp(name, "output.weight")) return true;
+    if (strncmp(name, "blk.", 4) != 0) return false;
+    const size_t n = strlen(name);
+    for (size_t i = 0; i < sizeof suffix / sizeof *suffix; i++) {
+        const size_t k = strlen(suffix[i]);
+        if (n > k && !strcmp(name + n - k, suffix[i])) return true;
+    }
+    return false;
+}
 
 /* Weight bytes of m under ftype (-1: as stored), the widest quantized activation
  * row the forward pass writes for those weight types, and the bytes and row size
@@ -171,7 +195,8 @@ static _Thread_local unsigned wcache_next;
 static int weights_cached(const qfit_plan_model *m, int ftype, wcache_entry *e, char *err, size_t err_len)
 {
     for (size_t i = 0; i < 32; i++)
-        if (wcache[i].t == m->tensors && wcache[i].n == m->n_tensors && wcache[i].ftype == ftype && m->n_tensors) {
+        if (wcache[i].t == m->tensors && wcache[i].n == m->n_tensors && wcache[i].ftype == ftype && m->n_tensors &&
+            wcache[i].isa == (int)qfit_isa_active()) {
             *e = wcache[i];
             return 0;
         }
@@ -206,6 +231,16 @@ static int weights_cached(const qfit_plan_model *m, int ftype, wcache_entry *e, 
         e->embd_row = qfit_row_size(types[i], t->ne[0]);
         e->embd_bytes = e->embd_row * (uint64_t)(t->ne[1] * t->ne[2] * t->ne[3]);
         break;
+    }
+    e->isa = (int)qfit_isa_active();
+    for (size_t i = 0; i < m->n_tensors; i++) {
+        const qfit_plan_tensor *t = &m->tensors[i];
+        const bool embd = !strcmp(t->name, "token_embd.weight");
+        if (types[i] < 0 || t->ne[2] > 1 || !(embd ? m->tied : packed_at_load(t->name))) continue;
+        const size_t pb = qfit_pack_bytes(types[i], t->ne[0], t->ne[1]);
+        if (!pb) continue;
+        e->pack_extra += (int64_t)pb - (int64_t)(qfit_row_size(types[i], t->ne[0]) * (uint64_t)t->ne[1]);
+        if (embd) e->embd_packed = true;
     }
     free(types);
     wcache[wcache_next++ % 32] = *e;
@@ -524,11 +559,15 @@ int qfit_plan_compute(const qfit_plan_model *m, const qfit_plan_machine *mach,
      * Every matrix is read whole; the embedding table of an untied model is only a
      * lookup, read one row per token: at most one row per cell (a page at least). */
     r->weights_resident_bytes = r->weights_bytes;
-    if (!m->tied && wc.embd_bytes && wc.embd_row) {
+    /* on this machine's CPU, matrices repacked at load: their packed form is held in
+     * place of their rows (a tied model's token_embd too; its lookups then touch rows) */
+    const bool here = mach->kind == QFIT_MACHINE_CPU || mach->kind == QFIT_MACHINE_CUSTOM;
+    if (here) r->weights_resident_bytes = (uint64_t)((int64_t)r->weights_bytes + wc.pack_extra);
+    if ((!m->tied || (here && wc.embd_packed)) && wc.embd_bytes && wc.embd_row) {
         const uint64_t page = 4096, row = (wc.embd_row + page - 1) / page * page;
         const uint64_t rows = (uint64_t)(cells < m->n_vocab ? cells : m->n_vocab);
         const uint64_t touched = rows * row < wc.embd_bytes ? rows * row : wc.embd_bytes;
-        r->weights_resident_bytes = r->weights_bytes - wc.embd_bytes + touched;
+        r->weights_resident_bytes = r->weights_resident_bytes - wc.embd_bytes + touched;
     }
     r->runtime_base_bytes = qfit_plan_runtime_reserve_bytes(mach);
     r->metadata_bytes = m->metadata_bytes;
