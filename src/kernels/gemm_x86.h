@@ -269,6 +269,18 @@ QG_INLINE qg_vi qg_u8x(const uint8_t *p)   /* QG_L bytes, zero-extended to 32-bi
 #endif
 }
 
+/* The compact panels (K4N, K6N) are read once per tile, front to back, and with the
+ * weights packed at load one panel follows the other in memory: fetch the block
+ * QG_PF_BLOCKS ahead while this one is computed (the hardware prefetcher alone left a
+ * batch of 8 rows waiting on DRAM: Q4_K at 142 GMAC/s from DRAM vs 240 from cache).
+ * Past the end of the last panel the addresses are only hints (no fault). */
+#define QG_PF_BLOCKS 2
+QG_INLINE void qg_prefetch_ahead(const uint8_t *pb, size_t bb)
+{
+    const char *p = (const char *)pb + QG_PF_BLOCKS * bb;
+    for (size_t o = 0; o < bb; o += 64) _mm_prefetch(p + o, _MM_HINT_T0);
+}
+
 QG_INLINE qg_vi qg_i8x(const uint8_t *p)   /* QG_L bytes, sign-extended to 32-bit lanes */
 {
 #if QG_L == 16
@@ -291,6 +303,7 @@ QG_INLINE void qg_k4n_tile(int64_t nb, const uint8_t *panel, int nw, const uint8
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *pb = panel + (size_t)b * BB;
         const uint8_t *yb = A + (size_t)b * 292;
+        qg_prefetch_ahead(pb, BB);
         qg_vi isum[QG_NA][QG_NV];
         QG_UNROLL for (int a = 0; a < NA; a++)
             QG_UNROLL for (int v = 0; v < QG_NV; v++) isum[a][v] = VI_ZERO();
@@ -387,6 +400,7 @@ QG_INLINE void qg_k6n_tile(int64_t nb, const uint8_t *panel, int nw, const uint8
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *pb = panel + (size_t)b * BB;
         const uint8_t *yb = A + (size_t)b * 292;
+        qg_prefetch_ahead(pb, BB);
         qg_vi isum[QG_NA][QG_NV];
         QG_UNROLL for (int a = 0; a < NA; a++)
             QG_UNROLL for (int v = 0; v < QG_NV; v++) isum[a][v] = VI_ZERO();
