@@ -91,6 +91,14 @@ size_t qfit_pack_bytes(int wtype, int64_t k, int64_t n);
  * zeroed: no layout (qfit_pack_bytes 0), out of memory, invalid arguments. Reads W
  * once, front to back. Thread-safe (no shared state). */
 int    qfit_pack_matrix(int wtype, int64_t k, int64_t n, const void *W, size_t w_stride, qfit_packed *out);
+/* The same in two steps, for packing by parts (several threads, each on its own rows):
+ * qfit_packed_alloc fills *out and allocates its panels, not yet written (0, or -1 as
+ * above); qfit_pack_rows packs rows [i0, i1) (i0 a multiple of out->rows, i1 too or
+ * n) of the matrix whose row 0 is at W, under the ISA that allocated it (0, or -1 on
+ * invalid arguments or another ISA active). Calls on disjoint ranges may run
+ * concurrently. */
+int    qfit_packed_alloc(int wtype, int64_t k, int64_t n, qfit_packed *out);
+int    qfit_pack_rows(const qfit_packed *p, int64_t i0, int64_t i1, const void *W, size_t w_stride);
 void   qfit_packed_free(qfit_packed *p);
 /* qfit_gemm on the packed form: Y[j][i] = dot(row i, A row j) for i in [i0, i1).
  * Returns 0 when done; 1, writing nothing, when the packed form cannot serve the

@@ -5,6 +5,7 @@
 #include "platform/platform.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <stddef.h>
@@ -103,22 +104,27 @@ static int bind(const qfit_model *m, const char *name, int64_t ne0, int64_t ne1,
     return 1;
 }
 
-/* Map every page of w's data into the process (its mapping is the GGUF file's): with
+/* Map every page of [p, p + len) of the mapping into the process: with
  * MADV_POPULATE_READ where the kernel has it (Linux 5.14), else by reading one byte a
  * page. Advice only: a refusal leaves the pages to be faulted in on first use. */
-static void populate(const qfit_wt *w)
+static void populate_range(const void *p, size_t len)
 {
-    if (!w->data) return;
     const size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    const uintptr_t a = (uintptr_t)w->data & ~(uintptr_t)(page - 1);
-    const size_t len = (size_t)((uintptr_t)w->data - a) + w->expert_bytes * (size_t)w->ne2;
+    const uintptr_t a = (uintptr_t)p & ~(uintptr_t)(page - 1);
+    len += (size_t)((uintptr_t)p - a);
 #ifdef MADV_POPULATE_READ
     if (madvise((void *)a, len, MADV_POPULATE_READ) == 0) return;
 #endif
-    const volatile uint8_t *p = (const volatile uint8_t *)a;
+    const volatile uint8_t *q = (const volatile uint8_t *)a;
     uint8_t sink = 0;
-    for (size_t off = 0; off < len; off += page) sink ^= p[off];
+    for (size_t off = 0; off < len; off += page) sink ^= q[off];
     (void)sink;
+}
+
+/* every page of w's data (its mapping is the GGUF file's) */
+static void populate(const qfit_wt *w)
+{
+    if (w->data) populate_range(w->data, w->expert_bytes * (size_t)w->ne2);
 }
 
 /* Give the mapping's pages of [p, p + len) back (whole pages inside the range only:
@@ -142,10 +148,49 @@ static int repack_setting(char *err, size_t err_len)
     return -1;
 }
 
+/* Load-time packing, split into slabs of PACK_SLAB_ROWS rows that threads take in
+ * order: each slab's rows are mapped in (one madvise rather than a fault per page),
+ * packed, and their pages given back, so the process never holds more than a few
+ * slabs of rows besides the packed forms (the planner's peak). */
+enum { PACK_SLAB_ROWS = 256, PACK_MAX_THREADS = 16 };   /* a multiple of every layout's rows */
+
+typedef struct {
+    qfit_wt **list;
+    qfit_packed *packs;
+    int n;
+    int64_t *first;          /* [n + 1]: first slab of matrix i; first[n] = all slabs */
+    atomic_int *left;        /* [n]: slabs of matrix i not yet packed */
+    atomic_int next;         /* the next slab to take */
+    atomic_bool failed;
+} pack_job;
+
+static void *pack_worker(void *arg)
+{
+    pack_job *J = arg;
+    int i = 0;
+    for (;;) {
+        const int64_t s = atomic_fetch_add(&J->next, 1);
+        if (s >= J->first[J->n]) break;
+        while (s >= J->first[i + 1]) i++;   /* slabs are taken in increasing order */
+        const qfit_wt *w = J->list[i];
+        const int64_t r0 = (s - J->first[i]) * PACK_SLAB_ROWS;
+        const int64_t r1 = r0 + PACK_SLAB_ROWS < w->ne1 ? r0 + PACK_SLAB_ROWS : w->ne1;
+        const uint8_t *src = (const uint8_t *)w->data + (size_t)r0 * w->row_bytes;
+        const size_t len = (size_t)(r1 - r0) * w->row_bytes;
+        populate_range(src, len);
+        if (qfit_pack_rows(&J->packs[i], r0, r1, w->data, w->row_bytes) != 0) atomic_store(&J->failed, true);
+        release_pages(src, len);
+        /* the matrix's last slab: also the pages its slabs shared at their edges */
+        if (atomic_fetch_sub(&J->left[i], 1) == 1) release_pages(w->data, w->expert_bytes);
+    }
+    return NULL;
+}
+
 /* Repack the forward pass's dense matrices where the active ISA has a load-time layout
  * (qfit_pack_bytes > 0), and release their pages of the mapping (a tied output's
  * too: token_embd's lookups fault in the rows they read). The planner counts the
- * same (src/plan/plan.c, packed_at_load). 0, or -1 out of memory. */
+ * same (src/plan/plan.c, packed_at_load). Threads: the performance cores, at most
+ * PACK_MAX_THREADS. 0, or -1 out of memory. */
 static int pack_weights(qfit_model *m, char *err, size_t err_len)
 {
     const int on = repack_setting(err, err_len);
@@ -165,24 +210,52 @@ static int pack_weights(qfit_model *m, char *err, size_t err_len)
             list[k++] = list[i];
     n = k;
     if (n == 0) { free(list); return 0; }
+    pack_job J = { .list = list, .n = n };
     m->packs = calloc((size_t)n, sizeof *m->packs);
-    if (!m->packs) { free(list); snprintf(err, err_len, "out of memory"); return -1; }
+    J.first = calloc((size_t)n + 1, sizeof *J.first);
+    J.left = calloc((size_t)n, sizeof *J.left);
+    int rc = -1;
+    if (!m->packs || !J.first || !J.left) { snprintf(err, err_len, "out of memory"); goto done; }
+    J.packs = m->packs;
     for (int i = 0; i < n; i++) {
         qfit_wt *w = list[i];
-        if (qfit_pack_matrix(w->type, w->ne0, w->ne1, w->data, w->row_bytes, &m->packs[i]) != 0) {
+        if (qfit_packed_alloc(w->type, w->ne0, w->ne1, &m->packs[i]) != 0) {
             snprintf(err, err_len, "out of memory repacking a %lld x %lld %s matrix (QFIT_REPACK=0 keeps the rows)",
                      (long long)w->ne1, (long long)w->ne0, qfit_type_name(w->type));
-            free(list);
-            return -1;
+            goto done;
         }
         m->n_packs = i + 1;
+        const int64_t slabs = (w->ne1 + PACK_SLAB_ROWS - 1) / PACK_SLAB_ROWS;
+        J.first[i + 1] = J.first[i] + slabs;
+        atomic_init(&J.left[i], (int)slabs);
+    }
+    atomic_init(&J.next, 0);
+    atomic_init(&J.failed, false);
+    int nth = qfit_sys_perf_cpu_count();
+    nth = nth < 1 ? 1 : nth > PACK_MAX_THREADS ? PACK_MAX_THREADS : nth;
+    if ((int64_t)nth > J.first[n]) nth = (int)J.first[n];
+    pthread_t th[PACK_MAX_THREADS];
+    int started = 0;
+    for (; started < nth - 1; started++)   /* this thread is the last worker */
+        if (pthread_create(&th[started], NULL, pack_worker, &J) != 0) break;
+    pack_worker(&J);
+    for (int t = 0; t < started; t++) pthread_join(th[t], NULL);
+    if (atomic_load(&J.failed)) {
+        snprintf(err, err_len, "repacking the weights failed (the ISA changed during the load?)");
+        goto done;
+    }
+    for (int i = 0; i < n; i++) {
+        qfit_wt *w = list[i];
         w->packed = &m->packs[i];
         m->packed_bytes += qfit_pack_bytes(w->type, w->ne0, w->ne1);
         m->packed_src_bytes += w->expert_bytes;
-        release_pages(w->data, w->expert_bytes);
     }
+    rc = 0;
+done:
+    free(J.first);
+    free((void *)J.left);
     free(list);
-    return 0;
+    return rc;
 }
 
 /* The weights each step of a recipe reads (the descriptor's table binds them; a table
