@@ -355,7 +355,7 @@ typedef struct {
     int n_ctx;       /* KV cache positions (0: min(training context, 4096)); more than
                         the training context is refused */
     int n_batch;     /* most tokens per forward pass (0: 512) */
-    int n_threads;   /* 0: number of online CPUs */
+    int n_threads;   /* 0: the performance cores (the online CPUs; on Apple silicon its P-cores) */
     int type_k;      /* KV cache element types (qfit_type ids); default F16 */
     int type_v;
     int flash_attn;  /* 1 on, 0 off, -1 auto (default; = on: tiled attention with online softmax) */

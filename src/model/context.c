@@ -1,6 +1,7 @@
 /* Inference context: KV cache, compute buffers (allocated once), thread pool,
  * and the driver of the forward pass (qfit_decode). */
 #include "model/model_internal.h"
+#include "platform/platform.h"
 #include "model/arch.h"
 
 #include <math.h>
@@ -288,8 +289,9 @@ qfit_context *qfit_context_new(const qfit_model *m, const qfit_context_params *p
         snprintf(err, err_len, "%d threads requested, at most %d", p.n_threads, QFIT_MAX_THREADS);
         return NULL;
     }
-    if (p.n_threads <= 0) {   /* the default: every CPU, up to the most the pool takes */
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (p.n_threads <= 0) {   /* the default: the performance cores (every online CPU but on
+                                 Apple silicon: its P-cores), up to the most the pool takes */
+        const long n = qfit_sys_perf_cpu_count();
         p.n_threads = n > QFIT_MAX_THREADS ? QFIT_MAX_THREADS : n > 0 ? (int)n : 1;
     }
     const char *isa_err = qfit_isa_env_error();
