@@ -73,8 +73,9 @@ int    qfit_gemm(int wtype, int64_t k,
  * sequences, m = 2..16) does not repack every panel on every call, and one row
  * (generation) runs on the same panels as fast as on the rows. Only where the
  * layout is as compact as the rows (within 6%) and its one-row speed was measured
- * equal: Q4_K on AVX-512 VNNI (152 bytes per 256 weights of a row instead of
- * 144). Elsewhere qfit_pack_bytes returns 0 and the rows are used as they are. */
+ * no slower: on AVX-512 VNNI, Q4_K (152 bytes per 256 weights of a row instead of
+ * 144), Q6_K (212 instead of 210) and Q8_0 (as stored). Elsewhere qfit_pack_bytes
+ * returns 0 and the rows are used as they are. */
 typedef struct {
     void   *data;          /* the panels (owned: qfit_packed_free); NULL: not packed */
     int     wtype;         /* the weight type (a qfit_type id) */

@@ -67,11 +67,6 @@ BF16_TARGET static void g5_direct_bf16dp(int64_t k, const void *W, size_t ws, in
     }
 }
 
-void qk_g5_k4n(int64_t k, const void *panel, int nw, const void *A, size_t as, int64_t m, float *Y, int64_t ldy)
-{
-    g5_k4n(k, panel, nw, A, as, m, Y, ldy);
-}
-
 void qk_fill_gemm_avx512(qk_table *t, int bf16)
 {
     t->panel[QFIT_TYPE_F32] = (qk_panel){NULL, NULL, 0, 2, g5_direct_f32, -1, 0};
@@ -85,9 +80,8 @@ void qk_fill_gemm_avx512(qk_table *t, int bf16)
     t->panel[QFIT_TYPE_MXFP4] = (qk_panel){g5_q8, g5_pack_mxfp4, QG_R, 8, NULL, QK_PF_Q8, 0};
     t->panel[QFIT_TYPE_Q4_1] = (qk_panel){g5_q8u, g5_pack_q4_1, QG_R, 8, NULL, QK_PF_Q8U, 0};
     t->panel[QFIT_TYPE_Q5_1] = (qk_panel){g5_q8u, g5_pack_q5_1, QG_R, 8, NULL, QK_PF_Q8U, 0};
-    /* packed at load: 152 bytes per 256 weights of a row (144 stored); one row on the
-     * panels 1.92 ms vs dotn 1.90 ms on a 32768 x 2048 matrix, 1 thread (2026-12-06) */
-    t->panel[QFIT_TYPE_Q4_K] = (qk_panel){g5_k4n, g5_pack_q4_K_n, QG_R, 4, NULL, QK_PF_K4N, 1};
+    /* Q4_K, Q6_K, Q8_0: replaced by qk_fill_gemm_avx512_zmm (packed at load, 512-bit) */
+    t->panel[QFIT_TYPE_Q4_K] = (qk_panel){g5_k4n, g5_pack_q4_K_n, QG_R, 4, NULL, QK_PF_K4N, 0};
     t->panel[QFIT_TYPE_Q5_K] = (qk_panel){g5_k32, g5_pack_q5_K, QG_R, 8, NULL, QK_PF_K32, 0};
     t->panel[QFIT_TYPE_Q6_K] = (qk_panel){g5_k16, g5_pack_q6_K, QG_R, 4, NULL, QK_PF_K16, 0};
     /* packed by the portable packer (gemm_pack.c) */

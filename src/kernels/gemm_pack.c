@@ -32,6 +32,10 @@
  *     qs[32][R][4] uint8: group g = 8c + j holds bytes 32c + 4j .. +3 of the row's
  *       qs: low nibbles = values 4j..4j+3 of sub-block 2c, high = of sub-block 2c+1 |
  *     sc[8][R] uint8 | mn[8][R] uint8 | d[R] f32 | dmin[R] f32
+ *   QK_PF_Q8N (Q8_0 as stored: 34 bytes per row and block, as stored; VNNI only: the
+ *     kernel feeds the activations offset to unsigned, 2 x 255 x 128 would saturate the
+ *     maddubs emulation)
+ *     qs[8][R][4] int8 | d[R] fp16
  *   QK_PF_K6N (Q6_K with its bits as stored: 212 bytes per row and block, 210 stored;
  *     what lets Q6_K be packed once at load, see qfit_pack_matrix), in the order the
  *     kernel reads it (one pass, front to back):
@@ -57,13 +61,14 @@ size_t qk_pack_block_bytes(int family, int R)
     case QK_PF_K16: return (size_t)R * (256 + 16 * 4 + 8 * 4 + 4 + 4);
     case QK_PF_K4N: return (size_t)R * (128 + 8 + 8 + 4 + 4);
     case QK_PF_K6N: return (size_t)R * (128 + 64 + 16 + 4);
+    case QK_PF_Q8N: return (size_t)R * (32 + 2);
     }
     return 0;
 }
 
 int64_t qk_pack_family_block(int family)
 {
-    return family == QK_PF_Q8 || family == QK_PF_Q8U ? 32 : QK_K;
+    return family == QK_PF_Q8 || family == QK_PF_Q8U || family == QK_PF_Q8N ? 32 : QK_K;
 }
 
 int qk_pack_family(int wtype)
@@ -357,6 +362,13 @@ static void pack_block_k4n(const uint8_t *src, int R, int r, uint8_t *dst)
     memcpy(fl + (size_t)R * 4 + 4 * (size_t)r, &dmin, 4);
 }
 
+static void pack_block_q8n(const uint8_t *src, int R, int r, uint8_t *dst)
+{
+    const block_q8_0 *x = (const block_q8_0 *)src;
+    put_row(dst, (const uint8_t *)x->qs, 32, R, r);
+    memcpy(dst + (size_t)R * 32 + 2 * (size_t)r, &x->d, 2);
+}
+
 static void pack_block_k6n(const uint8_t *src, int R, int r, uint8_t *dst)
 {
     const block_q6_K *x = (const block_q6_K *)src;
@@ -394,6 +406,7 @@ void qk_pack_panel(int family, int wtype, int64_t k, const void *W, size_t w_str
             case QK_PF_K32: pack_block_k32(wtype, src, R, r, dst); break;
             case QK_PF_K4N: pack_block_k4n(src, R, r, dst); break;
             case QK_PF_K6N: pack_block_k6n(src, R, r, dst); break;
+            case QK_PF_Q8N: pack_block_q8n(src, R, r, dst); break;
             default:        pack_block_k16(wtype, src, R, r, dst); break;
             }
         }

@@ -45,6 +45,7 @@ typedef __m512  qg_vf;
 #define VI_DPWSSD(c, a, b) _mm512_dpwssd_epi32(c, a, b)
 #define VF_ZERO()         _mm512_setzero_ps()
 #define VF_LOAD(p)        _mm512_loadu_ps(p)
+#define VF_LOAD_H(p)      _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(p)))
 #define VF_STORE(p, v)    _mm512_storeu_ps(p, v)
 #define VF_SET1(x)        _mm512_set1_ps(x)
 #define VF_CVT(v)         _mm512_cvtepi32_ps(v)
@@ -79,6 +80,7 @@ typedef __m256  qg_vf;
 #endif
 #define VF_ZERO()         _mm256_setzero_ps()
 #define VF_LOAD(p)        _mm256_loadu_ps(p)
+#define VF_LOAD_H(p)      _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p)))
 #define VF_STORE(p, v)    _mm256_storeu_ps(p, v)
 #define VF_SET1(x)        _mm256_set1_ps(x)
 #define VF_CVT(v)         _mm256_cvtepi32_ps(v)
@@ -461,6 +463,66 @@ QG_INLINE void qg_k6n_tile(int64_t nb, const uint8_t *panel, int nw, const uint8
     QG_UNROLL for (int a = 0; a < NA; a++) qg_store(Y + a * ldy, acc[a], nw);
 }
 
+
+#if QG_VNNI
+/* ---- Q8_0 as stored (QK_PF_Q8N) x Q8_0, VNNI only: the activation bytes, offset by
+ * 128 to unsigned, against the signed weights; the offset comes back as 128 times
+ * each row's block sum (taken from the weights in the same pass, vpdpbusd of ones). ---- */
+QG_INLINE void qg_q8n_tile(int64_t nb, const uint8_t *panel, int nw, const uint8_t *A,
+                           size_t as, const int NA, float *Y, int64_t ldy)
+{
+    const size_t BB = (size_t)QG_R * 34, OFF_D = (size_t)QG_R * 32;
+    const qg_vi ones = VI_SET1_8(1), x80 = VI_SET1_8((char)0x80);
+    qg_vf acc[QG_NA][QG_NV];
+    QG_UNROLL for (int a = 0; a < NA; a++)
+        QG_UNROLL for (int v = 0; v < QG_NV; v++) acc[a][v] = VF_ZERO();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *pb = panel + (size_t)b * BB;
+        const uint8_t *yb = A + (size_t)b * 34;
+        if ((b & 3) == 0) qg_prefetch_ahead(pb + 2 * BB, 4 * BB);   /* 4 blocks, 8 ahead */
+        qg_vi isum[QG_NA][QG_NV], wsum[QG_NV];
+        QG_UNROLL for (int v = 0; v < QG_NV; v++) wsum[v] = VI_ZERO();
+        QG_UNROLL for (int a = 0; a < NA; a++)
+            QG_UNROLL for (int v = 0; v < QG_NV; v++) isum[a][v] = VI_ZERO();
+        /* odd groups into second sums: twice the independent chains (one row is
+         * latency-bound otherwise) */
+        qg_vi isum1[QG_NA][QG_NV], wsum1[QG_NV];
+        QG_UNROLL for (int v = 0; v < QG_NV; v++) wsum1[v] = VI_ZERO();
+        QG_UNROLL for (int a = 0; a < NA; a++)
+            QG_UNROLL for (int v = 0; v < QG_NV; v++) isum1[a][v] = VI_ZERO();
+        QG_UNROLL for (int g = 0; g < 8; g++) {
+            qg_vi w[QG_NV];
+            QG_UNROLL for (int v = 0; v < QG_NV; v++) {
+                w[v] = VI_LOAD(pb + ((size_t)g * QG_R + v * QG_L) * 4);
+                if (g & 1) wsum1[v] = VI_DPBUSD(wsum1[v], ones, w[v]);
+                else wsum[v] = VI_DPBUSD(wsum[v], ones, w[v]);
+            }
+            QG_UNROLL for (int a = 0; a < NA; a++) {
+                const qg_vi xu = VI_XOR(VI_BC32(yb + a * as + 2 + 4 * g), x80);
+                QG_UNROLL for (int v = 0; v < QG_NV; v++) {
+                    if ((g & 1) && NA < 4) isum1[a][v] = VI_DPBUSD(isum1[a][v], xu, w[v]);
+                    else isum[a][v] = VI_DPBUSD(isum[a][v], xu, w[v]);
+                }
+            }
+        }
+        QG_UNROLL for (int v = 0; v < QG_NV; v++) {
+            wsum[v] = VI_ADD(wsum[v], wsum1[v]);
+            QG_UNROLL for (int a = 0; a < NA; a++) isum[a][v] = VI_ADD(isum[a][v], isum1[a][v]);
+        }
+        QG_UNROLL for (int v = 0; v < QG_NV; v++) {
+            const qg_vf dw = VF_LOAD_H(pb + OFF_D + (size_t)v * QG_L * 2);
+            const qg_vi off = VI_SLLI32(wsum[v], 7);
+            QG_UNROLL for (int a = 0; a < NA; a++) {
+                uint16_t dh;
+                memcpy(&dh, yb + a * as, 2);
+                acc[a][v] = VF_FMA(VF_CVT(VI_SUB(isum[a][v], off)), VF_MUL(dw, VF_SET1(_cvtsh_ss(dh))), acc[a][v]);
+            }
+        }
+    }
+    QG_UNROLL for (int a = 0; a < NA; a++) qg_store(Y + a * ldy, acc[a], nw);
+}
+#endif
+
 /* ---- drivers: all m activation rows, QG_NA at a time, then the tail ---- */
 #define QG_DRIVER(name, call)                                                          \
     __attribute__((unused)) static void QG_FN(name)(int64_t k, const void *panel, int nw, const void *A, \
@@ -489,6 +551,7 @@ QG_INLINE void qg_k6n_tile(int64_t nb, const uint8_t *panel, int nw, const uint8
 #define QG_CALL_K16M(na) qg_k_tile(k / 256, P, nw, Ab + (size_t)j * as, as, na, Y + j * ldy, ldy, 1, 0)
 #define QG_CALL_K4N(na) qg_k4n_tile(k / 256, P, nw, Ab + (size_t)j * as, as, na, Y + j * ldy, ldy)
 #define QG_CALL_K6N(na) qg_k6n_tile(k / 256, P, nw, Ab + (size_t)j * as, as, na, Y + j * ldy, ldy)
+#define QG_CALL_Q8N(na) qg_q8n_tile(k / 32, P, nw, Ab + (size_t)j * as, as, na, Y + j * ldy, ldy)
 
 QG_DRIVER(q8, QG_CALL_Q8)
 QG_DRIVER(q8u, QG_CALL_Q8U)
@@ -498,6 +561,9 @@ QG_DRIVER(k16, QG_CALL_K16)
 QG_DRIVER(k16m, QG_CALL_K16M)
 QG_DRIVER(k4n, QG_CALL_K4N)
 QG_DRIVER(k6n, QG_CALL_K6N)
+#if QG_VNNI
+QG_DRIVER(q8n, QG_CALL_Q8N)
+#endif
 
 /* ================= packing (AVX2 instructions; any QG_L) ================= */
 
@@ -800,6 +866,38 @@ QG_INLINE void qg_packK4N(const int wtype, int64_t k, const uint8_t *W, size_t w
     }
 }
 
+/* Q8_0 into QK_PF_Q8N: rows h..h+7, the quant bytes transposed in 4-byte groups,
+ * the fp16 scales as they are. */
+QG_INLINE void qg_packQ8N(const int wtype, int64_t k, const uint8_t *W, size_t ws, int nw, const uint8_t *next,
+                          uint8_t *panel)
+{
+    (void)wtype;
+    const int64_t nb = k / 32;
+    const size_t tsz = sizeof(block_q8_0), BB = (size_t)QG_R * 34, OFF_D = (size_t)QG_R * 32;
+    for (int h = 0; h < QG_R; h += 8) {
+        const int nr = nw - h < 0 ? 0 : (nw - h > 8 ? 8 : nw - h);
+        for (int64_t b = 0; b < nb; b++) {
+            qg_prefetch_rows(next, ws, h, b, tsz);
+            __m256i v[8];
+            uint16_t dh[8];
+            for (int q = 0; q < 8; q++) {
+                if (q >= nr) {
+                    v[q] = _mm256_setzero_si256();
+                    dh[q] = 0;
+                    continue;
+                }
+                const block_q8_0 *x = (const block_q8_0 *)(const void *)(W + (size_t)(h + q) * ws + (size_t)b * tsz);
+                v[q] = _mm256_loadu_si256((const __m256i *)(const void *)x->qs);
+                memcpy(&dh[q], &x->d, 2);
+            }
+            qg_tr8(v);
+            uint8_t *pb = panel + (size_t)b * BB;
+            for (int g = 0; g < 8; g++) _mm256_storeu_si256((__m256i *)(void *)(pb + ((size_t)g * QG_R + h) * 4), v[g]);
+            memcpy(pb + OFF_D + (size_t)h * 2, dh, 16);
+        }
+    }
+}
+
 /* Q6_K into QK_PF_K6N: rows h..h+7, ql and qh transposed in 4-byte groups (no
  * decoding) into the records the kernel reads in order, the scales as bytes, d as
  * float. */
@@ -867,6 +965,7 @@ QG_PACKER(pack_q5_K, qg_packK, QFIT_TYPE_Q5_K)
 QG_PACKER(pack_q6_K, qg_packK, QFIT_TYPE_Q6_K)
 QG_PACKER(pack_q4_K_n, qg_packK4N, QFIT_TYPE_Q4_K)
 QG_PACKER(pack_q6_K_n, qg_packK6N, QFIT_TYPE_Q6_K)
+QG_PACKER(pack_q8_0_n, qg_packQ8N, QFIT_TYPE_Q8_0)
 
 /* ================= float types: register tile on the rows as stored =================
  * QG_FR weight rows x QG_FA activation rows of 8-float accumulators; each

@@ -56,7 +56,7 @@ typedef struct {
 } qk_panel;
 
 /* Packed panel families (gemm_pack.c) */
-enum { QK_PF_Q8 = 0, QK_PF_Q8U = 1, QK_PF_K32 = 2, QK_PF_K16 = 3, QK_PF_K4N = 4, QK_PF_K6N = 5 };
+enum { QK_PF_Q8 = 0, QK_PF_Q8U = 1, QK_PF_K32 = 2, QK_PF_K16 = 3, QK_PF_K4N = 4, QK_PF_K6N = 5, QK_PF_Q8N = 6 };
 /* the default family of a weight type (the one every ISA can run), -1 if none */
 int    qk_pack_family(int wtype);
 /* elements per block of a family (32 or 256) */
@@ -64,7 +64,7 @@ int64_t qk_pack_family_block(int family);
 /* bytes of one packed block of R rows */
 size_t qk_pack_block_bytes(int family, int R);
 /* pack nw (<= R) rows of W (k elements each) into panel (k/block * block bytes)
- * in the layout of `family` (a family wtype has: qk_pack_family, QK_PF_K4N for Q4_K, QK_PF_K6N for Q6_K) */
+ * in the layout of `family` (a family wtype has: qk_pack_family, QK_PF_K4N for Q4_K, QK_PF_K6N for Q6_K, QK_PF_Q8N for Q8_0) */
 void   qk_pack_panel(int family, int wtype, int64_t k, const void *W, size_t w_stride, int nw, int R,
                      void *panel);
 
@@ -87,8 +87,6 @@ void qk_fill_gemm_avx2(qk_table *t);
 void qk_fill_gemm_avx512(qk_table *t, int bf16);   /* bf16: the CPU has AVX512_BF16 */
 /* gemm_zmm_avx512.c: the 512-bit kernels replacing some of qk_fill_gemm_avx512's (after it) */
 void qk_fill_gemm_avx512_zmm(qk_table *t);
-/* gemm_avx512.c's Q4_K (QK_PF_K4N) panel kernel on 256-bit vectors */
-void qk_g5_k4n(int64_t k, const void *panel, int nw, const void *A, size_t as, int64_t m, float *Y, int64_t ldy);
 /* attn_avx2.c: the row kernels (needs AVX2 + FMA + F16C) */
 extern const qfit_row_kernels qfit_row_kernels_avx2;
 /* the AVX2 table with AVX-512's flash attention (attn_avx512.c) */
