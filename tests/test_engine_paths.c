@@ -47,17 +47,9 @@ static const char *kjv_f32(void) { return tu_shared_path("models/kjv-llama-7m-f3
 /* qfit's own quantization of the shared model into the test's temporary folder */
 static const char *kjv_quantized(const char *ftype_name)
 {
-    static char path[600];
-    snprintf(path, sizeof path, "%s/engine-kjv-%s.gguf", tu_tmpdir(), ftype_name);
-    qfit_quantize_params qp;
-    memset(&qp, 0, sizeof qp);
-    qp.ftype = qfit_ftype_from_name(ftype_name);
-    cr_assert_geq(qp.ftype, 0, "unknown ftype %s", ftype_name);
-    qp.n_threads = 2;
-    char err[256];
-    cr_assert_eq(qfit_quantize_model(kjv_f32(), path, &qp, NULL, err, sizeof err), 0, "quantize %s: %s", ftype_name,
-                 err);
-    return path;
+    char name[64];
+    snprintf(name, sizeof name, "engine-kjv-%s.gguf", ftype_name);
+    return tu_kjv_quantized(ftype_name, name);
 }
 
 /* ------------------------------------------------------------ the ISAs */

@@ -384,13 +384,8 @@ Test(evalcmd, bad_type_named)
  * KLD, to the last digit, as --types Q4_K_M (the same bytes through the same engine) */
 Test(evalcmd, files_option, .timeout = 300)
 {
-    char q[600], cmd[4096], out[700], err[256];
-    snprintf(q, sizeof q, "%s/my-q4.gguf", tu_tmpdir());
-    qfit_quantize_params qp;
-    memset(&qp, 0, sizeof qp);
-    qp.ftype = qfit_ftype_from_name("Q4_K_M");
-    qp.n_threads = 2;
-    cr_assert_eq(qfit_quantize_model(model_f32(), q, &qp, NULL, err, sizeof err), 0, "%s", err);
+    char cmd[4096], out[700];
+    const char *q = tu_kjv_quantized("Q4_K_M", "my-q4.gguf");
     snprintf(out, sizeof out, "%s/files.json", tu_tmpdir());
     snprintf(cmd, sizeof cmd, "(%s eval %s %s --files %s " EVAL_ARGS " --json > %s)", tu_qfit_bin(), model_f32(),
              val_text(), q, out);

@@ -789,13 +789,8 @@ Test(model, experts_resident_after_load, .timeout = 120)
  *    layout or a missing panel moves logits by O(1)). */
 Test(model, repacked_weights_equal_rows, .timeout = 300)
 {
-    char path[600], err[256];
-    snprintf(path, sizeof path, "%s/model-kjv-Q4_K_M.gguf", tu_tmpdir());
-    qfit_quantize_params qp;
-    memset(&qp, 0, sizeof qp);
-    qp.ftype = qfit_ftype_from_name("Q4_K_M");
-    qp.n_threads = 2;
-    cr_assert_eq(qfit_quantize_model(model_f32(), path, &qp, NULL, err, sizeof err), 0, "%s", err);
+    char err[256];
+    const char *path = tu_kjv_quantized("Q4_K_M", "model-kjv-Q4_K_M.gguf");
 
     cr_assert_eq(setenv("QFIT_REPACK", "sometimes", 1), 0);
     cr_assert_null(qfit_model_load(path, err, sizeof err), "QFIT_REPACK=sometimes was accepted");

@@ -1283,14 +1283,8 @@ Test(plan, sliding_window_kv_and_compute_as_allocated, .timeout = 120)
  * untied, Q4_K and Q6_K matrices. */
 Test(plan, repacked_weights_counted_as_loaded, .timeout = 300)
 {
-    char path[600], err[256];
-    snprintf(path, sizeof path, "%s/plan-kjv-Q4_K_M.gguf", tu_tmpdir());
-    qfit_quantize_params qp;
-    memset(&qp, 0, sizeof qp);
-    qp.ftype = qfit_ftype_from_name("Q4_K_M");
-    qp.n_threads = 2;
-    cr_assert_eq(qfit_quantize_model(tu_shared_path("models/kjv-llama-7m-f32.gguf"), path, &qp, NULL, err,
-                                     sizeof err), 0, "%s", err);
+    char err[256];
+    const char *path = tu_kjv_quantized("Q4_K_M", "plan-kjv-Q4_K_M.gguf");
     qfit_model *model = qfit_model_load(path, err, sizeof err);
     cr_assert_not_null(model, "%s", err);
     size_t src = 0;

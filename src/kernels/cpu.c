@@ -284,6 +284,14 @@ float qfit_vec_dot(int wtype, int64_t n, const void *w_row, const void *a_row)
     return s;
 }
 
+/* The panel paths sweep each panel over the activation rows in chunks of about
+ * 4 MiB (they stay in L3), at least 64 rows. */
+static int64_t act_chunk_rows(size_t a_stride)
+{
+    const int64_t j = (int64_t)((4096u * 1024u) / (a_stride ? a_stride : 1));
+    return j < 64 ? 64 : j;
+}
+
 /* Register-tiled path: each panel of R weight rows is unpacked once per chunk
  * of activation rows and swept against all of them. Returns false (nothing
  * done) when the scratch panel cannot be allocated. */
@@ -300,9 +308,8 @@ static bool gemm_panels(const qk_panel *pn, int wtype, int64_t k,
     bytes = (bytes + 63) / 64 * 64;
     void *panel = aligned_alloc(64, bytes);
     if (!panel) return false;
-    /* activation chunk: up to about 4 MiB (L3); each panel is packed once per chunk */
-    int64_t jchunk = (int64_t)((4096u * 1024u) / (a_stride ? a_stride : 1));
-    if (jchunk < 64) jchunk = 64;
+    /* each panel is packed once per chunk of activation rows */
+    const int64_t jchunk = act_chunk_rows(a_stride);
     for (int64_t jb = 0; jb < m; jb += jchunk) {
         const int64_t je = jb + jchunk < m ? jb + jchunk : m;
         for (int64_t i = i0; i < i1; i += R) {
@@ -426,9 +433,7 @@ int qfit_gemm_packed(const qfit_packed *p, int64_t i0, int64_t i1, const void *A
     const int R = p->rows;
     if (i0 % R != 0 || (i1 % R != 0 && i1 != p->n)) return 1;
     const uint8_t *Ab = A, *P = p->data;
-    /* activation rows in chunks of about 4 MiB (L3), as the per-call panels */
-    int64_t jchunk = (int64_t)((4096u * 1024u) / (a_stride ? a_stride : 1));
-    if (jchunk < 64) jchunk = 64;
+    const int64_t jchunk = act_chunk_rows(a_stride);
     for (int64_t jb = 0; jb < m; jb += jchunk) {
         const int64_t je = jb + jchunk < m ? jb + jchunk : m;
         for (int64_t i = i0; i < i1; i += R) {

@@ -1,6 +1,7 @@
 #include "testutil.h"
 
 #include "qfit/imatrix.h"
+#include "qfit/quantize.h"
 #include "qfit/synth.h"
 
 #include <criterion/criterion.h>
@@ -127,6 +128,23 @@ const char *tu_synth(const char *shape, int ftype, uint64_t seed, const char *na
     sp.n_threads = 2;
     char err[256];
     cr_assert_eq(qfit_synth_write(path, &sp, NULL, err, sizeof err), 0, "synth %s: %s", shape, err);
+    return path;
+}
+
+const char *tu_kjv_quantized(const char *ftype_name, const char *name)
+{
+    static char paths[4][4200];
+    static unsigned next;
+    char *path = paths[next++ % 4];
+    snprintf(path, sizeof paths[0], "%s/%s", tu_tmpdir(), name);
+    qfit_quantize_params qp;
+    memset(&qp, 0, sizeof qp);
+    qp.ftype = qfit_ftype_from_name(ftype_name);
+    cr_assert_geq(qp.ftype, 0, "unknown mix %s", ftype_name);
+    qp.n_threads = 2;
+    char err[256];
+    cr_assert_eq(qfit_quantize_model(tu_shared_path("models/kjv-llama-7m-f32.gguf"), path, &qp, NULL, err,
+                                     sizeof err), 0, "quantize %s: %s", ftype_name, err);
     return path;
 }
 

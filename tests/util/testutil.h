@@ -28,6 +28,10 @@ char *tu_run(const char *cmd, int *status);
 /* A synthetic model (qfit synth: shape, qfit_ftype, seed; 2 threads) written to
  * tu_tmpdir()/name; its path (static rotating buffer, 4 slots). The test fails on error. */
 const char *tu_synth(const char *shape, int ftype, uint64_t seed, const char *name);
+/* The shared model (models/kjv-llama-7m-f32.gguf) quantized by qfit to the mix ftype_name
+ * ("Q4_K_M"; 2 threads) into tu_tmpdir()/name; its path (static rotating buffer, 4 slots).
+ * The test fails on error. */
+const char *tu_kjv_quantized(const char *ftype_name, const char *name);
 
 /* llama.cpp's importance matrix of the shared model (2 chunks of 128 tokens), rebuilt from
  * tests/data/imatrix/kjv-2x128.imatrix.txt into tu_tmpdir() with qfit's GGUF writer; the
