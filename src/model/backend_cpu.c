@@ -396,6 +396,12 @@ static bool qkv_attn_plan(qfit_context *c, int il, qkv_attn_op *op)
     /* the unfused matmuls run 4-row kernels on rows that are multiples of 4 from the
      * start: so do the heads here (the same sums in the same order) */
     if (hp->head_dim_k % 4 || hp->head_dim_v % 4) return false;
+    /* weights packed at load serve whole panels only: a head's rows must be whole panels,
+     * else its matmuls would fall back to the rows, faulting the released pages back in */
+    const int64_t hq = (int64_t)(hp->n_head / hp->n_head_kv) * hp->head_dim_k;
+    if ((L->wq.packed && hq % L->wq.packed->rows) || (L->wk.packed && hp->head_dim_k % L->wk.packed->rows) ||
+        (L->wv.packed && hp->head_dim_v % L->wv.packed->rows))
+        return false;
     if (!qfit_attention_dec8_plan(c, il, &op->D)) return false;
     op->c = c;
     op->il = il;
