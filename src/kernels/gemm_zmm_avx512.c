@@ -1,6 +1,6 @@
 /* AVX-512 VNNI kernels on 512-bit vectors (compiled with the AVX-512 flags) for the
  * layouts packed once at load (Q4_K, Q6_K, Q8_0 with their bits as stored; see
- * qfit_pack_matrix), replacing gemm_avx512.c's entries for those types. For Q4_K the
+ * qfit_pack_matrix); gemm_avx512.c leaves those types to this file. For Q4_K the
  * 256-bit form runs out of registers: one zmm holds a 16-row panel's lanes, so a
  * 4-activation-row tile of Q4_K on its nibbles keeps its sums (4 x 2 sub-block pairs
  * + 4 block sums + 4 float sums) in 16 registers instead of 32 + temporaries. Same
