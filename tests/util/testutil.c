@@ -113,12 +113,19 @@ void tu_isa_unavailable(const char *isa)
     fprintf(stderr, "tests: ISA %s not available on this CPU, skipped\n", isa);
 }
 
-const char *tu_synth(const char *shape, int ftype, uint64_t seed, const char *name)
+/* tu_tmpdir()/name in one of 4 rotating static buffers (the generated-file helpers' return) */
+static char *tmp_file(const char *name)
 {
     static char paths[4][4200];
     static unsigned next;
     char *path = paths[next++ % 4];
     snprintf(path, sizeof paths[0], "%s/%s", tu_tmpdir(), name);
+    return path;
+}
+
+const char *tu_synth(const char *shape, int ftype, uint64_t seed, const char *name)
+{
+    char *path = tmp_file(name);
     qfit_synth_params sp;
     memset(&sp, 0, sizeof sp);
     sp.shape = qfit_synth_find_shape(shape);
@@ -133,10 +140,7 @@ const char *tu_synth(const char *shape, int ftype, uint64_t seed, const char *na
 
 const char *tu_kjv_quantized(const char *ftype_name, const char *name)
 {
-    static char paths[4][4200];
-    static unsigned next;
-    char *path = paths[next++ % 4];
-    snprintf(path, sizeof paths[0], "%s/%s", tu_tmpdir(), name);
+    char *path = tmp_file(name);
     qfit_quantize_params qp;
     memset(&qp, 0, sizeof qp);
     qp.ftype = qfit_ftype_from_name(ftype_name);
