@@ -365,7 +365,8 @@ static void check_pack(int type, int64_t n)
  * row, tile tails, several tiles) on panel-aligned ranges and writes nothing
  * outside them; a range that is not on panel boundaries, or another active ISA, is
  * refused (1) with nothing written, so the caller can use the rows. AVX-512 VNNI
- * must have layouts for Q4_K, Q6_K and Q8_0 (the test cannot pass by packing nothing). */
+ * must have layouts for Q4_K, Q6_K, Q8_0, Q4_0, IQ4_NL and IQ4_XS (the test cannot pass by
+ * packing nothing). */
 static void check_gemm_packed(int type, int64_t n)
 {
     static const int64_t ms[] = {1, 2, 3, 4, 5, 8, 9, 33};
@@ -381,7 +382,8 @@ static void check_gemm_packed(int type, int64_t n)
         if (!try_isa(isa)) continue;
         const size_t bytes = qfit_pack_bytes(type, n, rows);
         if (isa == QFIT_ISA_AVX512 && qfit_cpu_get_features()->avx512vnni &&
-            (type == QFIT_TYPE_Q4_K || type == QFIT_TYPE_Q6_K || type == QFIT_TYPE_Q8_0))
+            (type == QFIT_TYPE_Q4_K || type == QFIT_TYPE_Q6_K || type == QFIT_TYPE_Q8_0 || type == QFIT_TYPE_Q4_0 ||
+             type == QFIT_TYPE_IQ4_NL || type == QFIT_TYPE_IQ4_XS))
             cr_assert_gt(bytes, 0, "%s: no load-time layout on AVX-512 VNNI", qfit_type_name(type));
         qfit_packed p;
         if (bytes == 0) {

@@ -292,6 +292,34 @@ static int64_t act_chunk_rows(size_t a_stride)
     return j < 64 ? 64 : j;
 }
 
+/* The activation rows in the form pn->act asks for: A itself, or a copy the caller
+ * frees (*own) in the form of QK_ACT_Q8S (Q8_0 rows with each block's sum). NULL: out
+ * of memory. */
+static const uint8_t *panel_act(const qk_panel *pn, int64_t k, const uint8_t *A, size_t *a_stride, int64_t m,
+                                uint8_t **own)
+{
+    *own = NULL;
+    if (pn->act != QK_ACT_Q8S) return A;
+    const int64_t nb = k / 32;
+    const size_t st = (size_t)nb * 36;
+    uint8_t *B = malloc(st * (size_t)m);
+    if (!B) return NULL;
+    for (int64_t j = 0; j < m; j++)
+        for (int64_t b = 0; b < nb; b++) {
+            const uint8_t *x = A + (size_t)j * *a_stride + (size_t)b * 34;
+            uint8_t *y = B + (size_t)j * st + (size_t)b * 36;
+            int s = 0;
+            for (int i = 0; i < 32; i++) s += (int8_t)x[2 + i];
+            const int16_t s16 = (int16_t)s;   /* |s| <= 32 * 128 */
+            memcpy(y, x, 2);
+            memcpy(y + 2, &s16, 2);
+            memcpy(y + 4, x + 2, 32);
+        }
+    *a_stride = st;
+    *own = B;
+    return B;
+}
+
 /* Register-tiled path: each panel of R weight rows is unpacked once per chunk
  * of activation rows and swept against all of them. Returns false (nothing
  * done) when the scratch panel cannot be allocated. */
@@ -306,8 +334,13 @@ static bool gemm_panels(const qk_panel *pn, int wtype, int64_t k,
     if (k % bs != 0) return false;
     size_t bytes = qk_pack_block_bytes(family, R) * (size_t)(k / bs);
     bytes = (bytes + 63) / 64 * 64;
-    void *panel = aligned_alloc(64, bytes);
-    if (!panel) return false;
+    uint8_t *own;
+    Ab = panel_act(pn, k, Ab, &a_stride, m, &own);
+    void *panel = Ab ? aligned_alloc(64, bytes) : NULL;
+    if (!panel) {
+        free(own);
+        return false;
+    }
     /* each panel is packed once per chunk of activation rows */
     const int64_t jchunk = act_chunk_rows(a_stride);
     for (int64_t jb = 0; jb < m; jb += jchunk) {
@@ -321,6 +354,7 @@ static bool gemm_panels(const qk_panel *pn, int wtype, int64_t k,
         }
     }
     free(panel);
+    free(own);
     return true;
 }
 
@@ -432,7 +466,9 @@ int qfit_gemm_packed(const qfit_packed *p, int64_t i0, int64_t i1, const void *A
     if (!pn || pn->rows != p->rows || panel_bytes_of(pn, p->k) != p->panel_bytes) return 1;
     const int R = p->rows;
     if (i0 % R != 0 || (i1 % R != 0 && i1 != p->n)) return 1;
-    const uint8_t *Ab = A, *P = p->data;
+    uint8_t *own;
+    const uint8_t *Ab = panel_act(pn, p->k, A, &a_stride, m, &own), *P = p->data;
+    if (!Ab) return 1;   /* out of memory for the activation form: the rows can serve */
     const int64_t jchunk = act_chunk_rows(a_stride);
     for (int64_t jb = 0; jb < m; jb += jchunk) {
         const int64_t je = jb + jchunk < m ? jb + jchunk : m;
@@ -442,6 +478,7 @@ int qfit_gemm_packed(const qfit_packed *p, int64_t i0, int64_t i1, const void *A
                     Y + jb * ldy + i, ldy);
         }
     }
+    free(own);
     return 0;
 }
 

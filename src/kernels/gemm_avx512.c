@@ -69,20 +69,20 @@ BF16_TARGET static void g5_direct_bf16dp(int64_t k, const void *W, size_t ws, in
 
 void qk_fill_gemm_avx512(qk_table *t, int bf16)
 {
-    t->panel[QFIT_TYPE_F32] = (qk_panel){NULL, NULL, 0, 2, g5_direct_f32, -1, 0};
-    t->panel[QFIT_TYPE_F16] = (qk_panel){NULL, NULL, 0, 2, g5_direct_f16, -1, 0};
+    t->panel[QFIT_TYPE_F32] = (qk_panel){NULL, NULL, 0, 2, g5_direct_f32, -1, 0, QK_ACT_ROWS};
+    t->panel[QFIT_TYPE_F16] = (qk_panel){NULL, NULL, 0, 2, g5_direct_f16, -1, 0, QK_ACT_ROWS};
     t->panel[QFIT_TYPE_BF16] = (qk_panel){NULL, NULL, 0, 2,
-                                          bf16 ? g5_direct_bf16dp : g5_direct_bf16, -1, 0};
-    t->panel[QFIT_TYPE_Q4_0] = (qk_panel){g5_q8, g5_pack_q4_0, QG_R, 8, NULL, QK_PF_Q8, 0};
-    t->panel[QFIT_TYPE_Q5_0] = (qk_panel){g5_q8, g5_pack_q5_0, QG_R, 8, NULL, QK_PF_Q8, 0};
-    t->panel[QFIT_TYPE_IQ4_NL] = (qk_panel){g5_q8, g5_pack_iq4_nl, QG_R, 8, NULL, QK_PF_Q8, 0};
-    t->panel[QFIT_TYPE_MXFP4] = (qk_panel){g5_q8, g5_pack_mxfp4, QG_R, 8, NULL, QK_PF_Q8, 0};
-    t->panel[QFIT_TYPE_Q4_1] = (qk_panel){g5_q8u, g5_pack_q4_1, QG_R, 8, NULL, QK_PF_Q8U, 0};
-    t->panel[QFIT_TYPE_Q5_1] = (qk_panel){g5_q8u, g5_pack_q5_1, QG_R, 8, NULL, QK_PF_Q8U, 0};
+                                          bf16 ? g5_direct_bf16dp : g5_direct_bf16, -1, 0, QK_ACT_ROWS};
+    t->panel[QFIT_TYPE_Q4_0] = (qk_panel){g5_q8, g5_pack_q4_0, QG_R, 8, NULL, QK_PF_Q8, 0, QK_ACT_ROWS};
+    t->panel[QFIT_TYPE_Q5_0] = (qk_panel){g5_q8, g5_pack_q5_0, QG_R, 8, NULL, QK_PF_Q8, 0, QK_ACT_ROWS};
+    t->panel[QFIT_TYPE_IQ4_NL] = (qk_panel){g5_q8, g5_pack_iq4_nl, QG_R, 8, NULL, QK_PF_Q8, 0, QK_ACT_ROWS};
+    t->panel[QFIT_TYPE_MXFP4] = (qk_panel){g5_q8, g5_pack_mxfp4, QG_R, 8, NULL, QK_PF_Q8, 0, QK_ACT_ROWS};
+    t->panel[QFIT_TYPE_Q4_1] = (qk_panel){g5_q8u, g5_pack_q4_1, QG_R, 8, NULL, QK_PF_Q8U, 0, QK_ACT_ROWS};
+    t->panel[QFIT_TYPE_Q5_1] = (qk_panel){g5_q8u, g5_pack_q5_1, QG_R, 8, NULL, QK_PF_Q8U, 0, QK_ACT_ROWS};
     /* Q4_K, Q6_K, Q8_0: qk_fill_gemm_avx512_zmm (gemm_zmm_avx512.c: packed at load, 512-bit) */
-    t->panel[QFIT_TYPE_Q5_K] = (qk_panel){g5_k32, g5_pack_q5_K, QG_R, 8, NULL, QK_PF_K32, 0};
+    t->panel[QFIT_TYPE_Q5_K] = (qk_panel){g5_k32, g5_pack_q5_K, QG_R, 8, NULL, QK_PF_K32, 0, QK_ACT_ROWS};
     /* packed by the portable packer (gemm_pack.c) */
-    t->panel[QFIT_TYPE_Q3_K] = (qk_panel){g5_k16, NULL, QG_R, 8, NULL, QK_PF_K16, 0};
-    t->panel[QFIT_TYPE_Q2_K] = (qk_panel){g5_k16m, NULL, QG_R, 8, NULL, QK_PF_K16, 0};
-    t->panel[QFIT_TYPE_IQ4_XS] = (qk_panel){g5_k32o, NULL, QG_R, 8, NULL, QK_PF_K32, 0};
+    t->panel[QFIT_TYPE_Q3_K] = (qk_panel){g5_k16, NULL, QG_R, 8, NULL, QK_PF_K16, 0, QK_ACT_ROWS};
+    t->panel[QFIT_TYPE_Q2_K] = (qk_panel){g5_k16m, NULL, QG_R, 8, NULL, QK_PF_K16, 0, QK_ACT_ROWS};
+    t->panel[QFIT_TYPE_IQ4_XS] = (qk_panel){g5_k32o, NULL, QG_R, 8, NULL, QK_PF_K32, 0, QK_ACT_ROWS};
 }

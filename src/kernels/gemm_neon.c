@@ -200,12 +200,12 @@ DEFINE_NEON_PANELS(sdot_em, _em)
 
 void qk_fill_gemm_neon(qk_table *t, int dotprod)
 {
-    const qk_panel q8 = {dotprod ? run_q8_dp : run_q8_em, NULL, R, 8, NULL, QK_PF_Q8, 0};
-    const qk_panel q8u = {dotprod ? run_q8u_dp : run_q8u_em, NULL, R, 8, NULL, QK_PF_Q8U, 0};
-    const qk_panel k32 = {dotprod ? run_k32_dp : run_k32_em, NULL, R, 8, NULL, QK_PF_K32, 0};
-    const qk_panel k16 = {dotprod ? run_k16_dp : run_k16_em, NULL, R, 8, NULL, QK_PF_K16, 0};
-    const qk_panel k16m = {dotprod ? run_k16m_dp : run_k16m_em, NULL, R, 8, NULL, QK_PF_K16, 0};
-    const qk_panel k32o = {dotprod ? run_k32o_dp : run_k32o_em, NULL, R, 8, NULL, QK_PF_K32, 0};
+    const qk_panel q8 = {dotprod ? run_q8_dp : run_q8_em, NULL, R, 8, NULL, QK_PF_Q8, 0, QK_ACT_ROWS};
+    const qk_panel q8u = {dotprod ? run_q8u_dp : run_q8u_em, NULL, R, 8, NULL, QK_PF_Q8U, 0, QK_ACT_ROWS};
+    const qk_panel k32 = {dotprod ? run_k32_dp : run_k32_em, NULL, R, 8, NULL, QK_PF_K32, 0, QK_ACT_ROWS};
+    const qk_panel k16 = {dotprod ? run_k16_dp : run_k16_em, NULL, R, 8, NULL, QK_PF_K16, 0, QK_ACT_ROWS};
+    const qk_panel k16m = {dotprod ? run_k16m_dp : run_k16m_em, NULL, R, 8, NULL, QK_PF_K16, 0, QK_ACT_ROWS};
+    const qk_panel k32o = {dotprod ? run_k32o_dp : run_k32o_em, NULL, R, 8, NULL, QK_PF_K32, 0, QK_ACT_ROWS};
     t->panel[QFIT_TYPE_Q4_0] = q8;
     t->panel[QFIT_TYPE_Q5_0] = q8;
     t->panel[QFIT_TYPE_Q8_0] = q8;

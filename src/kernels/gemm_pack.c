@@ -36,6 +36,18 @@
  *     kernel feeds the activations offset to unsigned, 2 x 255 x 128 would saturate the
  *     maddubs emulation)
  *     qs[8][R][4] int8 | d[R] fp16
+ *   QK_PF_Q4N (Q4_0 and IQ4_NL on their nibbles as stored: 18 bytes per row and block,
+ *     as stored; VNNI only, like Q8N: the kernel maps a nibble to its signed value
+ *     with a 16-entry table in a register)
+ *     qs[4][R][4] uint8: group g holds bytes 4g .. 4g+3 of the row's qs (low nibbles =
+ *       values 4g.., high = values 16 + 4g..) | d[R] fp16
+ *   QK_PF_X4N (IQ4_XS on its nibbles, re-ordered as Q4_K's: 140 bytes per row and
+ *     block, 136 stored)
+ *     qs[32][R][4] uint8 as K4N's: group g = 8c + j holds, for l = 4j .. 4j+3, value l of
+ *       sub-block 2c in the low nibble and value l of sub-block 2c+1 in the high one
+ *       (the stored block has each sub-block's 16 first values in the low nibbles of
+ *       its 16 bytes, the next 16 in the high ones) | sc[8][R] int8 = scale - 32 | d[R] f32
+ *     the dot is d * (sum(sc * dot(level + 128, x)) - 128 * sum(sc * xsum))
  *   QK_PF_K6N (Q6_K with its bits as stored: 212 bytes per row and block, 210 stored;
  *     what lets Q6_K be packed once at load, see qfit_pack_matrix), in the order the
  *     kernel reads it (one pass, front to back):
@@ -62,13 +74,16 @@ size_t qk_pack_block_bytes(int family, int R)
     case QK_PF_K4N: return (size_t)R * (128 + 8 + 8 + 4 + 4);
     case QK_PF_K6N: return (size_t)R * (128 + 64 + 16 + 4);
     case QK_PF_Q8N: return (size_t)R * (32 + 2);
+    case QK_PF_Q4N: return (size_t)R * (16 + 2);
+    case QK_PF_X4N: return (size_t)R * (128 + 8 + 4);
     }
     return 0;
 }
 
 int64_t qk_pack_family_block(int family)
 {
-    return family == QK_PF_Q8 || family == QK_PF_Q8U || family == QK_PF_Q8N ? 32 : QK_K;
+    return family == QK_PF_Q8 || family == QK_PF_Q8U || family == QK_PF_Q8N || family == QK_PF_Q4N ? 32
+                                                                                                   : QK_K;
 }
 
 int qk_pack_family(int wtype)
@@ -369,6 +384,34 @@ static void pack_block_q8n(const uint8_t *src, int R, int r, uint8_t *dst)
     memcpy(dst + (size_t)R * 32 + 2 * (size_t)r, &x->d, 2);
 }
 
+/* Q4_0 and IQ4_NL: fp16 d, then qs[16] */
+static void pack_block_q4n(const uint8_t *src, int R, int r, uint8_t *dst)
+{
+    put_row(dst, src + 2, 16, R, r);
+    memcpy(dst + (size_t)R * 16 + 2 * (size_t)r, src, 2);
+}
+
+static void pack_block_x4n(const uint8_t *src, int R, int r, uint8_t *dst)
+{
+    const block_iq4_xs *x = (const block_iq4_xs *)src;
+    for (int c = 0; c < 4; c++) {
+        uint8_t q[32];
+        for (int l = 0; l < 32; l++) {
+            const int e = l < 16 ? x->qs[32 * c + l] & 0x0F : x->qs[32 * c + l - 16] >> 4;
+            const int o = l < 16 ? x->qs[32 * c + 16 + l] & 0x0F : x->qs[32 * c + l] >> 4;
+            q[l] = (uint8_t)(e | o << 4);
+        }
+        put_row(dst + (size_t)c * 8 * R * 4, q, 32, R, r);
+    }
+    uint8_t *sc = dst + (size_t)R * 128, *fl = sc + (size_t)R * 8;
+    for (int j = 0; j < 8; j++) {
+        const int ls = ((x->scales_l[j / 2] >> (4 * (j & 1))) & 0x0F) | (((x->scales_h >> (2 * j)) & 3) << 4);
+        sc[(size_t)j * R + r] = (uint8_t)(int8_t)(ls - 32);
+    }
+    const float d = H2F(x->d);
+    memcpy(fl + 4 * (size_t)r, &d, 4);
+}
+
 static void pack_block_k6n(const uint8_t *src, int R, int r, uint8_t *dst)
 {
     const block_q6_K *x = (const block_q6_K *)src;
@@ -407,6 +450,8 @@ void qk_pack_panel(int family, int wtype, int64_t k, const void *W, size_t w_str
             case QK_PF_K4N: pack_block_k4n(src, R, r, dst); break;
             case QK_PF_K6N: pack_block_k6n(src, R, r, dst); break;
             case QK_PF_Q8N: pack_block_q8n(src, R, r, dst); break;
+            case QK_PF_Q4N: pack_block_q4n(src, R, r, dst); break;
+            case QK_PF_X4N: pack_block_x4n(src, R, r, dst); break;
             default:        pack_block_k16(wtype, src, R, r, dst); break;
             }
         }

@@ -43,6 +43,8 @@ typedef __m512  qg_vf;
 #define VI_MULLO(a, b)    _mm512_mullo_epi32(a, b)
 #define VI_DPBUSD(c, u, s) _mm512_dpbusd_epi32(c, u, s)
 #define VI_DPWSSD(c, a, b) _mm512_dpwssd_epi32(c, a, b)
+#define VI_SHUF8(t, i)    _mm512_shuffle_epi8(t, i)
+#define VI_BC128(p)       _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(const void *)(p)))
 #define VF_ZERO()         _mm512_setzero_ps()
 #define VF_LOAD(p)        _mm512_loadu_ps(p)
 #define VF_LOAD_H(p)      _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(p)))
@@ -70,6 +72,8 @@ typedef __m256  qg_vf;
 #define VI_SLLI16(a, n)   _mm256_slli_epi16(a, n)
 #define VI_SLLI32(a, n)   _mm256_slli_epi32(a, n)
 #define VI_MULLO(a, b)    _mm256_mullo_epi32(a, b)
+#define VI_SHUF8(t, i)    _mm256_shuffle_epi8(t, i)
+#define VI_BC128(p)       _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)(p)))
 #if QG_VNNI
 #define VI_DPBUSD(c, u, s) _mm256_dpbusd_epi32(c, u, s)
 #define VI_DPWSSD(c, a, b) _mm256_dpwssd_epi32(c, a, b)
@@ -97,6 +101,9 @@ QG_INLINE int32_t qg_rd32(const void *p)
     memcpy(&v, p, 4);
     return v;
 }
+
+/* IQ4_NL's levels (qfit_kvalues_iq4nl) + 128, as unsigned bytes */
+static const uint8_t qg_lut_iq4nl_u[16] = {1, 24, 45, 63, 79, 93, 106, 118, 129, 141, 153, 166, 181, 197, 217, 241};
 
 QG_INLINE float qg_h2f(const uint8_t *p)
 {
@@ -292,13 +299,17 @@ QG_INLINE qg_vi qg_i8x(const uint8_t *p)   /* QG_L bytes, sign-extended to 32-bi
 #endif
 }
 
+/* With `lut` (IQ4_XS in QK_PF_X4N: the nibbles in Q4_K's order, levels + 128 through
+ * lut, signed scales, no mins): the offset 128 * scale * xsum takes the place of the
+ * mins, and there is no mn area (the block is 140 bytes a row instead of 152). */
 QG_INLINE void qg_k4n_tile(int64_t nb, const uint8_t *panel, int nw, const uint8_t *A,
-                           size_t as, const int NA, float *Y, int64_t ldy)
+                           size_t as, const int NA, float *Y, int64_t ldy, const uint8_t *lut)
 {
-    const size_t BB = (size_t)QG_R * 152;
+    const size_t BB = (size_t)QG_R * (lut ? 140 : 152);
     const size_t OFF_SC = (size_t)QG_R * 128, OFF_MN = OFF_SC + (size_t)QG_R * 8;
-    const size_t OFF_D = OFF_MN + (size_t)QG_R * 8;
+    const size_t OFF_D = lut ? OFF_MN : OFF_MN + (size_t)QG_R * 8;
     const qg_vi m4 = VI_SET1_8(0x0F);
+    const qg_vi tab = lut ? VI_BC128(lut) : VI_ZERO();
     qg_vf acc[QG_NA][QG_NV];
     QG_UNROLL for (int a = 0; a < NA; a++)
         QG_UNROLL for (int v = 0; v < QG_NV; v++) acc[a][v] = VF_ZERO();
@@ -326,6 +337,10 @@ QG_INLINE void qg_k4n_tile(int64_t nb, const uint8_t *panel, int nw, const uint8
                     const qg_vi w = VI_LOAD(pq + ((size_t)g * QG_R + v * QG_L) * 4);
                     lo[v] = VI_AND(w, m4);
                     hi[v] = VI_AND(VI_SRLI16(w, 4), m4);
+                    if (lut) {
+                        lo[v] = VI_SHUF8(tab, lo[v]);
+                        hi[v] = VI_SHUF8(tab, hi[v]);
+                    }
                 }
                 QG_UNROLL for (int a = 0; a < NA; a++) {
                     const qg_vi xl = VI_BC32(yq + a * as + 4 * g), xh = VI_BC32(yq + a * as + 32 + 4 * g);
@@ -346,8 +361,9 @@ QG_INLINE void qg_k4n_tile(int64_t nb, const uint8_t *panel, int nw, const uint8
                     io[0][v] = VI_ADD(io[0][v], io1[v]);
                 }
             QG_UNROLL for (int v = 0; v < QG_NV; v++) {
-                const qg_vi se = qg_u8x(pb + OFF_SC + (size_t)(2 * c) * QG_R + v * QG_L);
-                const qg_vi so = qg_u8x(pb + OFF_SC + (size_t)(2 * c + 1) * QG_R + v * QG_L);
+                const uint8_t *sp = pb + OFF_SC + (size_t)(2 * c) * QG_R + v * QG_L;
+                const qg_vi se = lut ? qg_i8x(sp) : qg_u8x(sp);
+                const qg_vi so = lut ? qg_i8x(sp + QG_R) : qg_u8x(sp + QG_R);
                 QG_UNROLL for (int a = 0; a < NA; a++)
                     isum[a][v] = VI_ADD(isum[a][v], VI_ADD(VI_MULLO(ie[a][v], se), VI_MULLO(io[a][v], so)));
             }
@@ -360,8 +376,13 @@ QG_INLINE void qg_k4n_tile(int64_t nb, const uint8_t *panel, int nw, const uint8
         QG_UNROLL for (int p = 0; p < 8; p++) {
             qg_vi mn[QG_NV];
             QG_UNROLL for (int v = 0; v < QG_NV; v++) {
-                const qg_vi m1 = qg_u8x(pb + OFF_MN + (size_t)p * QG_R + v * QG_L);
-                mn[v] = VI_OR(m1, VI_SLLI32(m1, 16));
+                if (lut) {   /* the signed scale in both halves */
+                    const qg_vi m1 = qg_i8x(pb + OFF_SC + (size_t)p * QG_R + v * QG_L);
+                    mn[v] = VI_OR(VI_AND(m1, VI_SET1_32(0xFFFF)), VI_SLLI32(m1, 16));
+                } else {
+                    const qg_vi m1 = qg_u8x(pb + OFF_MN + (size_t)p * QG_R + v * QG_L);
+                    mn[v] = VI_OR(m1, VI_SLLI32(m1, 16));
+                }
             }
             QG_UNROLL for (int a = 0; a < NA; a++) {
                 const qg_vi x = VI_BC32(yb + a * as + 260 + 4 * p);
@@ -370,7 +391,8 @@ QG_INLINE void qg_k4n_tile(int64_t nb, const uint8_t *panel, int nw, const uint8
         }
         QG_UNROLL for (int v = 0; v < QG_NV; v++) {
             const qg_vf d = VF_LOAD((const float *)(const void *)(pb + OFF_D + v * QG_L * 4));
-            const qg_vf dm = VF_LOAD((const float *)(const void *)(pb + OFF_D + (size_t)QG_R * 4 + v * QG_L * 4));
+            const qg_vf dm = lut ? VF_MUL(d, VF_SET1(128.0f))
+                                 : VF_LOAD((const float *)(const void *)(pb + OFF_D + (size_t)QG_R * 4 + v * QG_L * 4));
             QG_UNROLL for (int a = 0; a < NA; a++) {
                 float yd;
                 memcpy(&yd, yb + a * as, 4);
@@ -521,6 +543,73 @@ QG_INLINE void qg_q8n_tile(int64_t nb, const uint8_t *panel, int nw, const uint8
     }
     QG_UNROLL for (int a = 0; a < NA; a++) qg_store(Y + a * ldy, acc[a], nw);
 }
+
+/* ---- Q4_0 and IQ4_NL on their stored nibbles (QK_PF_Q4N) x Q8_0 with block sums
+ * (QK_ACT_Q8S: fp16 d, int16 sum of the 32 values, the values), VNNI only: group g of
+ * a block holds its bytes 4g .. 4g+3 (low nibbles: values 4g.., high: 16 + 4g..). The
+ * nibbles go into vpdpbusd as the unsigned side, through `lut` where the levels are not
+ * the nibbles (IQ4_NL: level + 128); the offset (Q4_0: 8, IQ4_NL: 128, = 1 << sh) comes
+ * back out as the activation block sum times it. ---- */
+QG_INLINE void qg_q4n_tile(int64_t nb, const uint8_t *panel, int nw, const uint8_t *A,
+                           size_t as, const int NA, float *Y, int64_t ldy, const uint8_t *lut, const int sh)
+{
+    const size_t BB = (size_t)QG_R * 18, OFF_D = (size_t)QG_R * 16;
+    const qg_vi m4 = VI_SET1_8(0x0F);
+    const qg_vi tab = lut ? VI_BC128(lut) : VI_ZERO();
+    qg_vf acc[QG_NA][QG_NV];
+    QG_UNROLL for (int a = 0; a < NA; a++)
+        QG_UNROLL for (int v = 0; v < QG_NV; v++) acc[a][v] = VF_ZERO();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *pb = panel + (size_t)b * BB;
+        const uint8_t *yb = A + (size_t)b * 36;
+        if ((b & 7) == 0) qg_prefetch_ahead(pb, 8 * BB);   /* 8 blocks, 16 ahead */
+        /* the sums start at minus the offset; with fewer than 4 activation rows the high
+         * nibbles build up in sums of their own (2 dependency chains per row) */
+        const bool split = NA < 4;
+        qg_vi ilo[QG_NA][QG_NV], ihi[QG_NA][QG_NV];
+        QG_UNROLL for (int a = 0; a < NA; a++) {
+            int16_t xs;
+            memcpy(&xs, yb + a * as + 2, 2);
+            const qg_vi off = VI_SET1_32(-(int32_t)xs * (1 << sh));
+            QG_UNROLL for (int v = 0; v < QG_NV; v++) {
+                ilo[a][v] = off;
+                ihi[a][v] = VI_ZERO();
+            }
+        }
+        QG_UNROLL for (int g = 0; g < 4; g++) {
+            qg_vi lo[QG_NV], hi[QG_NV];
+            QG_UNROLL for (int v = 0; v < QG_NV; v++) {
+                const qg_vi w = VI_LOAD(pb + ((size_t)g * QG_R + v * QG_L) * 4);
+                lo[v] = VI_AND(w, m4);
+                hi[v] = VI_AND(VI_SRLI16(w, 4), m4);
+                if (lut) {
+                    lo[v] = VI_SHUF8(tab, lo[v]);
+                    hi[v] = VI_SHUF8(tab, hi[v]);
+                }
+            }
+            QG_UNROLL for (int a = 0; a < NA; a++) {
+                const qg_vi xl = VI_BC32(yb + a * as + 4 + 4 * g), xh = VI_BC32(yb + a * as + 20 + 4 * g);
+                QG_UNROLL for (int v = 0; v < QG_NV; v++) {
+                    ilo[a][v] = VI_DPBUSD(ilo[a][v], lo[v], xl);
+                    if (split) ihi[a][v] = VI_DPBUSD(ihi[a][v], hi[v], xh);
+                    else ilo[a][v] = VI_DPBUSD(ilo[a][v], hi[v], xh);
+                }
+            }
+        }
+        qg_vf dw[QG_NV];
+        QG_UNROLL for (int v = 0; v < QG_NV; v++) dw[v] = VF_LOAD_H(pb + OFF_D + (size_t)v * QG_L * 2);
+        QG_UNROLL for (int a = 0; a < NA; a++) {
+            uint16_t dh;
+            memcpy(&dh, yb + a * as, 2);
+            const qg_vf dx = VF_SET1(_cvtsh_ss(dh));
+            QG_UNROLL for (int v = 0; v < QG_NV; v++) {
+                const qg_vi is = split ? VI_ADD(ilo[a][v], ihi[a][v]) : ilo[a][v];
+                acc[a][v] = VF_FMA(VF_CVT(is), VF_MUL(dw[v], dx), acc[a][v]);
+            }
+        }
+    }
+    QG_UNROLL for (int a = 0; a < NA; a++) qg_store(Y + a * ldy, acc[a], nw);
+}
 #endif
 
 /* ---- drivers: all m activation rows, QG_NA at a time, then the tail ---- */
@@ -549,9 +638,12 @@ QG_INLINE void qg_q8n_tile(int64_t nb, const uint8_t *panel, int nw, const uint8
 #define QG_CALL_K32O(na) qg_k_tile(k / 256, P, nw, Ab + (size_t)j * as, as, na, Y + j * ldy, ldy, 0, 1)
 #define QG_CALL_K16(na)  qg_k_tile(k / 256, P, nw, Ab + (size_t)j * as, as, na, Y + j * ldy, ldy, 1, 1)
 #define QG_CALL_K16M(na) qg_k_tile(k / 256, P, nw, Ab + (size_t)j * as, as, na, Y + j * ldy, ldy, 1, 0)
-#define QG_CALL_K4N(na) qg_k4n_tile(k / 256, P, nw, Ab + (size_t)j * as, as, na, Y + j * ldy, ldy)
+#define QG_CALL_K4N(na) qg_k4n_tile(k / 256, P, nw, Ab + (size_t)j * as, as, na, Y + j * ldy, ldy, NULL)
+#define QG_CALL_X4N(na) qg_k4n_tile(k / 256, P, nw, Ab + (size_t)j * as, as, na, Y + j * ldy, ldy, qg_lut_iq4nl_u)
 #define QG_CALL_K6N(na) qg_k6n_tile(k / 256, P, nw, Ab + (size_t)j * as, as, na, Y + j * ldy, ldy)
 #define QG_CALL_Q8N(na) qg_q8n_tile(k / 32, P, nw, Ab + (size_t)j * as, as, na, Y + j * ldy, ldy)
+#define QG_CALL_Q40N(na) qg_q4n_tile(k / 32, P, nw, Ab + (size_t)j * as, as, na, Y + j * ldy, ldy, NULL, 3)
+#define QG_CALL_IQ4N(na) qg_q4n_tile(k / 32, P, nw, Ab + (size_t)j * as, as, na, Y + j * ldy, ldy, qg_lut_iq4nl_u, 7)
 
 QG_DRIVER(q8, QG_CALL_Q8)
 QG_DRIVER(q8u, QG_CALL_Q8U)
@@ -560,9 +652,12 @@ QG_DRIVER(k32o, QG_CALL_K32O)
 QG_DRIVER(k16, QG_CALL_K16)
 QG_DRIVER(k16m, QG_CALL_K16M)
 QG_DRIVER(k4n, QG_CALL_K4N)
+QG_DRIVER(x4n, QG_CALL_X4N)
 QG_DRIVER(k6n, QG_CALL_K6N)
 #if QG_VNNI
 QG_DRIVER(q8n, QG_CALL_Q8N)
+QG_DRIVER(q40n, QG_CALL_Q40N)
+QG_DRIVER(iq4n, QG_CALL_IQ4N)
 #endif
 
 /* ================= packing (AVX2 instructions; any QG_L) ================= */
@@ -866,6 +961,50 @@ QG_INLINE void qg_packK4N(const int wtype, int64_t k, const uint8_t *W, size_t w
     }
 }
 
+/* IQ4_XS into QK_PF_X4N: rows h..h+7; each pair of sub-blocks re-nibbled into Q4_K's
+ * order (byte l: value l of the even sub-block, low, and of the odd one, high), the
+ * scales as signed bytes (6 bits - 32), d as float. */
+QG_INLINE void qg_packX4N(const int wtype, int64_t k, const uint8_t *W, size_t ws, int nw, const uint8_t *next,
+                          uint8_t *panel)
+{
+    (void)wtype;
+    const int64_t nb = k / QK_K;
+    const size_t tsz = sizeof(block_iq4_xs), BB = (size_t)QG_R * 140;
+    const size_t OFF_SC = (size_t)QG_R * 128, OFF_D = OFF_SC + (size_t)QG_R * 8;
+    for (int h = 0; h < QG_R; h += 8) {
+        const int nr = nw - h < 0 ? 0 : (nw - h > 8 ? 8 : nw - h);
+        for (int64_t b = 0; b < nb; b++) {
+            qg_prefetch_rows(next, ws, h, b, tsz);
+            __m256i v[4][8];   /* [pair of sub-blocks][row] */
+            int8_t sc[8][8];   /* [row][sub-block] */
+            uint16_t dh[8];
+            for (int q = 0; q < 8; q++) {
+                if (q >= nr) {
+                    for (int e = 0; e < 4; e++) v[e][q] = _mm256_setzero_si256();
+                    memset(sc[q], 0, 8);
+                    dh[q] = 0;
+                    continue;
+                }
+                const block_iq4_xs *x = (const block_iq4_xs *)(const void *)(W + (size_t)(h + q) * ws + (size_t)b * tsz);
+                for (int e = 0; e < 4; e++)
+                    v[e][q] = _mm256_or_si256(qg_nib32(x->qs + 32 * e), _mm256_slli_epi16(qg_nib32(x->qs + 32 * e + 16), 4));
+                for (int j = 0; j < 8; j++)
+                    sc[q][j] = (int8_t)((((x->scales_l[j / 2] >> (4 * (j & 1))) & 0x0F) | (((x->scales_h >> (2 * j)) & 3) << 4)) - 32);
+                memcpy(&dh[q], &x->d, 2);
+            }
+            uint8_t *pb = panel + (size_t)b * BB;
+            for (int e = 0; e < 4; e++) {
+                qg_tr8(v[e]);
+                for (int g = 0; g < 8; g++)
+                    _mm256_storeu_si256((__m256i *)(void *)(pb + ((size_t)(8 * e + g) * QG_R + h) * 4), v[e][g]);
+            }
+            for (int j = 0; j < 8; j++)
+                for (int q = 0; q < 8; q++) pb[OFF_SC + (size_t)j * QG_R + h + q] = (uint8_t)sc[q][j];
+            qg_store_h8(pb + OFF_D + (size_t)h * 4, dh);
+        }
+    }
+}
+
 /* Q8_0 into QK_PF_Q8N: rows h..h+7, the quant bytes transposed in 4-byte groups,
  * the fp16 scales as they are. */
 QG_INLINE void qg_packQ8N(const int wtype, int64_t k, const uint8_t *W, size_t ws, int nw, const uint8_t *next,
@@ -893,6 +1032,38 @@ QG_INLINE void qg_packQ8N(const int wtype, int64_t k, const uint8_t *W, size_t w
             qg_tr8(v);
             uint8_t *pb = panel + (size_t)b * BB;
             for (int g = 0; g < 8; g++) _mm256_storeu_si256((__m256i *)(void *)(pb + ((size_t)g * QG_R + h) * 4), v[g]);
+            memcpy(pb + OFF_D + (size_t)h * 2, dh, 16);
+        }
+    }
+}
+
+/* Q4_0 / IQ4_NL into QK_PF_Q4N: rows h..h+7, the 16 quant bytes transposed in 4-byte
+ * groups, the fp16 scales as they are (both blocks are d, then qs[16]). */
+QG_INLINE void qg_packQ4N(const int wtype, int64_t k, const uint8_t *W, size_t ws, int nw, const uint8_t *next,
+                          uint8_t *panel)
+{
+    const int64_t nb = k / 32;
+    const size_t tsz = qg_type_size(wtype), BB = (size_t)QG_R * 18, OFF_D = (size_t)QG_R * 16;
+    for (int h = 0; h < QG_R; h += 8) {
+        const int nr = nw - h < 0 ? 0 : (nw - h > 8 ? 8 : nw - h);
+        for (int64_t b = 0; b < nb; b++) {
+            qg_prefetch_rows(next, ws, h, b, tsz);
+            __m256i v[8];
+            uint16_t dh[8];
+            for (int q = 0; q < 8; q++) {
+                if (q >= nr) {
+                    v[q] = _mm256_setzero_si256();
+                    dh[q] = 0;
+                    continue;
+                }
+                const uint8_t *x = W + (size_t)(h + q) * ws + (size_t)b * tsz;
+                v[q] = _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)(x + 2)));
+                v[q] = _mm256_inserti128_si256(v[q], _mm_setzero_si128(), 1);
+                memcpy(&dh[q], x, 2);
+            }
+            qg_tr8(v);
+            uint8_t *pb = panel + (size_t)b * BB;
+            for (int g = 0; g < 4; g++) _mm256_storeu_si256((__m256i *)(void *)(pb + ((size_t)g * QG_R + h) * 4), v[g]);
             memcpy(pb + OFF_D + (size_t)h * 2, dh, 16);
         }
     }
@@ -966,6 +1137,9 @@ QG_PACKER(pack_q6_K, qg_packK, QFIT_TYPE_Q6_K)
 QG_PACKER(pack_q4_K_n, qg_packK4N, QFIT_TYPE_Q4_K)
 QG_PACKER(pack_q6_K_n, qg_packK6N, QFIT_TYPE_Q6_K)
 QG_PACKER(pack_q8_0_n, qg_packQ8N, QFIT_TYPE_Q8_0)
+QG_PACKER(pack_q4_0_n, qg_packQ4N, QFIT_TYPE_Q4_0)
+QG_PACKER(pack_iq4_nl_n, qg_packQ4N, QFIT_TYPE_IQ4_NL)
+QG_PACKER(pack_iq4_xs_n, qg_packX4N, QFIT_TYPE_IQ4_XS)
 
 /* ================= float types: register tile on the rows as stored =================
  * QG_FR weight rows x QG_FA activation rows of 8-float accumulators; each

@@ -53,10 +53,18 @@ typedef struct {
     int load;          /* 1: weights may be packed once at load (qfit_pack_matrix): the
                           layout is about as compact as the rows and run at m = 1 is as
                           fast as dotn (measured) */
+    int act;           /* QK_ACT_*: the activation rows run takes */
 } qk_panel;
 
+/* Activation rows of a panel kernel: the vec-dot type's rows as the caller gives them,
+ * or (QK_ACT_Q8S, from Q8_0 rows) 36-byte blocks of fp16 d, the int16 sum of the 32
+ * values, and the values: what lets a kernel keep the weights on vpdpbusd's unsigned
+ * side and take their offset out once per block (cpu.c converts, once per call). */
+enum { QK_ACT_ROWS = 0, QK_ACT_Q8S = 1 };
+
 /* Packed panel families (gemm_pack.c) */
-enum { QK_PF_Q8 = 0, QK_PF_Q8U = 1, QK_PF_K32 = 2, QK_PF_K16 = 3, QK_PF_K4N = 4, QK_PF_K6N = 5, QK_PF_Q8N = 6 };
+enum { QK_PF_Q8 = 0, QK_PF_Q8U = 1, QK_PF_K32 = 2, QK_PF_K16 = 3, QK_PF_K4N = 4, QK_PF_K6N = 5, QK_PF_Q8N = 6,
+       QK_PF_Q4N = 7, QK_PF_X4N = 8 };
 /* the default family of a weight type (the one every ISA can run), -1 if none */
 int    qk_pack_family(int wtype);
 /* elements per block of a family (32 or 256) */
@@ -64,7 +72,8 @@ int64_t qk_pack_family_block(int family);
 /* bytes of one packed block of R rows */
 size_t qk_pack_block_bytes(int family, int R);
 /* pack nw (<= R) rows of W (k elements each) into panel (k/block * block bytes)
- * in the layout of `family` (a family wtype has: qk_pack_family, QK_PF_K4N for Q4_K, QK_PF_K6N for Q6_K, QK_PF_Q8N for Q8_0) */
+ * in the layout of `family` (a family wtype has: qk_pack_family, QK_PF_K4N for Q4_K, QK_PF_K6N for Q6_K, QK_PF_Q8N for Q8_0,
+ * QK_PF_Q4N for Q4_0 and IQ4_NL, QK_PF_X4N for IQ4_XS) */
 void   qk_pack_panel(int family, int wtype, int64_t k, const void *W, size_t w_stride, int nw, int R,
                      void *panel);
 
