@@ -301,19 +301,21 @@ static const uint8_t *panel_act(const qk_panel *pn, int64_t k, const uint8_t *A,
     *own = NULL;
     if (pn->act != QK_ACT_Q8S) return A;
     const int64_t nb = k / 32;
-    const size_t st = (size_t)nb * 36;
+    const size_t st = (size_t)nb * 40;
     uint8_t *B = malloc(st * (size_t)m);
     if (!B) return NULL;
     for (int64_t j = 0; j < m; j++)
         for (int64_t b = 0; b < nb; b++) {
             const uint8_t *x = A + (size_t)j * *a_stride + (size_t)b * 34;
-            uint8_t *y = B + (size_t)j * st + (size_t)b * 36;
-            int s = 0;
+            uint8_t *y = B + (size_t)j * st + (size_t)b * 40;
+            int32_t s = 0;
             for (int i = 0; i < 32; i++) s += (int8_t)x[2 + i];
-            const int16_t s16 = (int16_t)s;   /* |s| <= 32 * 128 */
-            memcpy(y, x, 2);
-            memcpy(y + 2, &s16, 2);
-            memcpy(y + 4, x + 2, 32);
+            uint16_t dh;
+            memcpy(&dh, x, 2);
+            const float d = qfit_fp16_to_fp32(dh);
+            memcpy(y, &d, 4);
+            memcpy(y + 4, &s, 4);
+            memcpy(y + 8, x + 2, 32);
         }
     *a_stride = st;
     *own = B;

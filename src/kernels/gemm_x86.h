@@ -544,8 +544,10 @@ QG_INLINE void qg_q8n_tile(int64_t nb, const uint8_t *panel, int nw, const uint8
     QG_UNROLL for (int a = 0; a < NA; a++) qg_store(Y + a * ldy, acc[a], nw);
 }
 
+/* up to 8 activation rows a tile: the sums of one zmm panel fit with 8 (8 int + 8 float) */
+#define QG_NA4N 8
 /* ---- Q4_0 and IQ4_NL on their stored nibbles (QK_PF_Q4N) x Q8_0 with block sums
- * (QK_ACT_Q8S: fp16 d, int16 sum of the 32 values, the values), VNNI only: group g of
+ * (QK_ACT_Q8S: f32 d, int32 sum of the 32 values, the values), VNNI only: group g of
  * a block holds its bytes 4g .. 4g+3 (low nibbles: values 4g.., high: 16 + 4g..). The
  * nibbles go into vpdpbusd as the unsigned side, through `lut` where the levels are not
  * the nibbles (IQ4_NL: level + 128); the offset (Q4_0: 8, IQ4_NL: 128, = 1 << sh) comes
@@ -556,21 +558,21 @@ QG_INLINE void qg_q4n_tile(int64_t nb, const uint8_t *panel, int nw, const uint8
     const size_t BB = (size_t)QG_R * 18, OFF_D = (size_t)QG_R * 16;
     const qg_vi m4 = VI_SET1_8(0x0F);
     const qg_vi tab = lut ? VI_BC128(lut) : VI_ZERO();
-    qg_vf acc[QG_NA][QG_NV];
+    qg_vf acc[QG_NA4N][QG_NV];
     QG_UNROLL for (int a = 0; a < NA; a++)
         QG_UNROLL for (int v = 0; v < QG_NV; v++) acc[a][v] = VF_ZERO();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *pb = panel + (size_t)b * BB;
-        const uint8_t *yb = A + (size_t)b * 36;
+        const uint8_t *yb = A + (size_t)b * 40;
         if ((b & 7) == 0) qg_prefetch_ahead(pb, 8 * BB);   /* 8 blocks, 16 ahead */
         /* the sums start at minus the offset; with fewer than 4 activation rows the high
          * nibbles build up in sums of their own (2 dependency chains per row) */
         const bool split = NA < 4;
-        qg_vi ilo[QG_NA][QG_NV], ihi[QG_NA][QG_NV];
+        qg_vi ilo[QG_NA4N][QG_NV], ihi[QG_NA4N][QG_NV];
         QG_UNROLL for (int a = 0; a < NA; a++) {
-            int16_t xs;
-            memcpy(&xs, yb + a * as + 2, 2);
-            const qg_vi off = VI_SET1_32(-(int32_t)xs * (1 << sh));
+            int32_t xs;
+            memcpy(&xs, yb + a * as + 4, 4);
+            const qg_vi off = VI_SET1_32(-xs * (1 << sh));
             QG_UNROLL for (int v = 0; v < QG_NV; v++) {
                 ilo[a][v] = off;
                 ihi[a][v] = VI_ZERO();
@@ -588,7 +590,7 @@ QG_INLINE void qg_q4n_tile(int64_t nb, const uint8_t *panel, int nw, const uint8
                 }
             }
             QG_UNROLL for (int a = 0; a < NA; a++) {
-                const qg_vi xl = VI_BC32(yb + a * as + 4 + 4 * g), xh = VI_BC32(yb + a * as + 20 + 4 * g);
+                const qg_vi xl = VI_BC32(yb + a * as + 8 + 4 * g), xh = VI_BC32(yb + a * as + 24 + 4 * g);
                 QG_UNROLL for (int v = 0; v < QG_NV; v++) {
                     ilo[a][v] = VI_DPBUSD(ilo[a][v], lo[v], xl);
                     if (split) ihi[a][v] = VI_DPBUSD(ihi[a][v], hi[v], xh);
@@ -599,9 +601,9 @@ QG_INLINE void qg_q4n_tile(int64_t nb, const uint8_t *panel, int nw, const uint8
         qg_vf dw[QG_NV];
         QG_UNROLL for (int v = 0; v < QG_NV; v++) dw[v] = VF_LOAD_H(pb + OFF_D + (size_t)v * QG_L * 2);
         QG_UNROLL for (int a = 0; a < NA; a++) {
-            uint16_t dh;
-            memcpy(&dh, yb + a * as, 2);
-            const qg_vf dx = VF_SET1(_cvtsh_ss(dh));
+            float dx1;
+            memcpy(&dx1, yb + a * as, 4);
+            const qg_vf dx = VF_SET1(dx1);
             QG_UNROLL for (int v = 0; v < QG_NV; v++) {
                 const qg_vi is = split ? VI_ADD(ilo[a][v], ihi[a][v]) : ilo[a][v];
                 acc[a][v] = VF_FMA(VF_CVT(is), VF_MUL(dw[v], dx), acc[a][v]);
@@ -612,25 +614,26 @@ QG_INLINE void qg_q4n_tile(int64_t nb, const uint8_t *panel, int nw, const uint8
 }
 #endif
 
-/* ---- drivers: all m activation rows, QG_NA at a time, then the tail ---- */
-#define QG_DRIVER(name, call)                                                          \
+/* ---- drivers: all m activation rows, NA (<= 8) at a time, then the tail ---- */
+#define QG_DRIVER_NA(name, call, NA)                                                   \
     __attribute__((unused)) static void QG_FN(name)(int64_t k, const void *panel, int nw, const void *A, \
                             size_t as, int64_t m, float *Y, int64_t ldy)               \
     {                                                                                  \
         const uint8_t *P = panel, *Ab = A;                                             \
         int64_t j = 0;                                                                 \
-        for (; j + QG_NA <= m; j += QG_NA) call(QG_NA);                                \
+        for (; j + (NA) <= m; j += (NA)) call(NA);                                     \
         switch (m - j) {                                                               \
-        case 7: if (QG_NA > 7) { call(7 % QG_NA); } break;                             \
-        case 6: if (QG_NA > 6) { call(6 % QG_NA); } break;                             \
-        case 5: if (QG_NA > 5) { call(5 % QG_NA); } break;                             \
-        case 4: if (QG_NA > 4) { call(4 % QG_NA); } break;                             \
-        case 3: call(3 % QG_NA); break;                                                \
-        case 2: call(2 % QG_NA); break;                                                \
+        case 7: if ((NA) > 7) { call(7 % (NA)); } break;                               \
+        case 6: if ((NA) > 6) { call(6 % (NA)); } break;                               \
+        case 5: if ((NA) > 5) { call(5 % (NA)); } break;                               \
+        case 4: if ((NA) > 4) { call(4 % (NA)); } break;                               \
+        case 3: call(3 % (NA)); break;                                                 \
+        case 2: call(2 % (NA)); break;                                                 \
         case 1: call(1); break;                                                        \
         default: break;                                                                \
         }                                                                              \
     }
+#define QG_DRIVER(name, call) QG_DRIVER_NA(name, call, QG_NA)
 
 #define QG_CALL_Q8(na)  qg_q8_tile(k / 32, P, nw, Ab + (size_t)j * as, as, na, Y + j * ldy, ldy)
 #define QG_CALL_Q8U(na) qg_q8u_tile(k / 32, P, nw, Ab + (size_t)j * as, as, na, Y + j * ldy, ldy)
@@ -656,8 +659,8 @@ QG_DRIVER(x4n, QG_CALL_X4N)
 QG_DRIVER(k6n, QG_CALL_K6N)
 #if QG_VNNI
 QG_DRIVER(q8n, QG_CALL_Q8N)
-QG_DRIVER(q40n, QG_CALL_Q40N)
-QG_DRIVER(iq4n, QG_CALL_IQ4N)
+QG_DRIVER_NA(q40n, QG_CALL_Q40N, QG_NA4N)
+QG_DRIVER_NA(iq4n, QG_CALL_IQ4N, QG_NA4N)
 #endif
 
 /* ================= packing (AVX2 instructions; any QG_L) ================= */

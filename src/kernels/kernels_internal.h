@@ -57,7 +57,7 @@ typedef struct {
 } qk_panel;
 
 /* Activation rows of a panel kernel: the vec-dot type's rows as the caller gives them,
- * or (QK_ACT_Q8S, from Q8_0 rows) 36-byte blocks of fp16 d, the int16 sum of the 32
+ * or (QK_ACT_Q8S, from Q8_0 rows) 40-byte blocks of f32 d, the int32 sum of the 32
  * values, and the values: what lets a kernel keep the weights on vpdpbusd's unsigned
  * side and take their offset out once per block (cpu.c converts, once per call). */
 enum { QK_ACT_ROWS = 0, QK_ACT_Q8S = 1 };
