@@ -252,10 +252,13 @@ Test(kv, split_decode_matches_single_thread, .timeout = 600)
             mp = fmax(mp, max_diff(qfit_get_logits(c1, 0), qfit_get_logits(cp, 0), NV));
         }
         cr_log_info("%s split decode vs 1 thread: %.3g; flash vs plain decode %.3g", qfit_type_name(types[ti]), md, mp);
-        cr_expect_leq(md, 1e-3, "%s: %g", qfit_type_name(types[ti]), md);
         /* block types: the caches are requantized at every layer, so last-bit
-         * differences of the score sums flip roundings (as in the prefill test) */
+         * differences of the score sums (the split's partial sums are added in another
+         * order, as are the plain path's) flip roundings (as in the prefill test): q4_0
+         * measured 4e-6 or 0.0077 split vs not, depending on the prefill's last bits; a
+         * lost or doubled KV chunk moves the logits by O(1) */
         const double ptol = types[ti] == QFIT_TYPE_F16 ? 1e-3 : 0.1;
+        cr_expect_leq(md, ptol, "%s: %g", qfit_type_name(types[ti]), md);
         cr_expect_leq(mp, ptol, "%s flash vs plain decode: %g", qfit_type_name(types[ti]), mp);
         qfit_context_free(c1);
         qfit_context_free(c4);
