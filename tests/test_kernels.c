@@ -475,6 +475,44 @@ Test(kernels, q5_K)   { check_type(QFIT_TYPE_Q5_K, K_N1, K_N2); }
 Test(kernels, q6_K)   { check_type(QFIT_TYPE_Q6_K, K_N1, K_N2); }
 Test(kernels, iq4_xs) { check_type(QFIT_TYPE_IQ4_XS, K_N1, K_N2); }
 
+#if defined(__x86_64__)
+/* BF16 on AVX-512 without AVX512_BF16 (Skylake-X, Ice Lake): the converting tile that
+ * such a CPU's table holds, which a CPU with the extension never runs through
+ * qfit_gemm. Against the scalar vec_dot, m and row counts through both tile sizes and
+ * k through the masked tail. */
+Test(kernels, bf16_tile_without_avx512_bf16)
+{
+    const qfit_cpu_features *cf = qfit_cpu_get_features();
+    if (!cf->avx512f || !cf->avx512vnni || !qk_table_for(QFIT_ISA_AVX512)) {
+        cr_skip_test("no AVX-512 VNNI on this CPU");
+        return;
+    }
+    qk_table t;
+    memset(&t, 0, sizeof t);
+    qk_fill_gemm_avx512(&t, 0);
+    const qk_direct_fn fn = t.panel[QFIT_TYPE_BF16].direct;
+    cr_assert_not_null(fn);
+    const int64_t n = PLAIN_N1, rows = 11, m = 9, ldy = 13;
+    fixture f;
+    cr_assert_eq(qfit_isa_select(QFIT_ISA_SCALAR), 0);
+    fixture_make(&f, QFIT_TYPE_BF16, n, rows, m, 977);
+    float Y[9 * 13];
+    for (int q = 0; q < 9 * 13; q++) Y[q] = -12345.0f;
+    fn(n, f.wq, f.wstride, (int)rows, f.aq, f.astride, m, Y, ldy);
+    for (int64_t j = 0; j < m; j++)
+        for (int64_t i = 0; i < ldy; i++) {
+            if (i >= rows) {
+                cr_assert_eq(Y[j * ldy + i], -12345.0f, "wrote Y(%lld,%lld)", (long long)j, (long long)i);
+                continue;
+            }
+            const double want = qfit_vec_dot(QFIT_TYPE_BF16, n, wrow(&f, i), arow(&f, j));
+            cr_assert(fabs((double)Y[j * ldy + i] - want) <= 1e-5 * abs_scale(&f, i, j) + 1e-6,
+                      "Y(%lld,%lld) = %.9g, scalar vec_dot %.9g", (long long)j, (long long)i, Y[j * ldy + i], want);
+        }
+    fixture_free(&f);
+}
+#endif
+
 Test(kernels, vec_dot_types)
 {
     cr_assert_eq(qfit_vec_dot_type(QFIT_TYPE_F32), QFIT_TYPE_F32);

@@ -9,7 +9,7 @@
 
 /* Float weights on 512-bit tiles, on the rows as stored: 4 weight rows x 4 activation
  * rows of 16-lane f32 sums, the tail of k by masked loads (no scalar tail). F32 and F16
- * multiply-add in f32 (F16: both sides converted on load); BF16, where the CPU has
+ * multiply-add in f32 (F16, and BF16 without AVX512_BF16: both sides converted on load); BF16, where the CPU has
  * AVX512_BF16, on vdpbf16ps: 32 bf16 pairs into 16 f32 sums an instruction. The
  * activations are BF16's vec-dot type (bf16, as ggml), and each product of two bf16
  * values is exact in f32, so only the order of the sums differs from the f32 tile.
@@ -83,19 +83,25 @@ BF16_TARGET static inline __m512bh zl_bf16(const uint8_t *p, int64_t i, uint32_t
 {
     return (__m512bh)_mm512_maskz_loadu_epi16((__mmask32)m, (const void *)((const uint16_t *)(const void *)p + i));
 }
+static inline __m512 zl_bf16f(const uint8_t *p, int64_t i, uint32_t m)   /* bf16 = the top half of an f32 */
+{
+    const __m512i h = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16((__mmask16)m, (const uint16_t *)(const void *)p + i));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(h, 16));
+}
 #define Z_FMA(acc, w, x) _mm512_fmadd_ps(w, x, acc)
 #define Z_DPBF16(acc, w, x) _mm512_dpbf16_ps(acc, w, x)
 
 Z_FLOAT_TILE(f32, Z_NOTARGET, 16, __m512, zl_f32, Z_FMA)
 Z_FLOAT_TILE(f16, Z_NOTARGET, 16, __m512, zl_f16, Z_FMA)
 Z_FLOAT_TILE(bf16dp, BF16_TARGET, 32, __m512bh, zl_bf16, Z_DPBF16)
+Z_FLOAT_TILE(bf16, Z_NOTARGET, 16, __m512, zl_bf16f, Z_FMA)   /* no AVX512_BF16: converted, f32 FMAs */
 
 void qk_fill_gemm_avx512(qk_table *t, int bf16)
 {
     t->panel[QFIT_TYPE_F32] = (qk_panel){NULL, NULL, 0, 2, g5z_direct_f32, -1, 0, QK_ACT_ROWS};
     t->panel[QFIT_TYPE_F16] = (qk_panel){NULL, NULL, 0, 2, g5z_direct_f16, -1, 0, QK_ACT_ROWS};
     t->panel[QFIT_TYPE_BF16] = (qk_panel){NULL, NULL, 0, 2,
-                                          bf16 ? g5z_direct_bf16dp : g5_direct_bf16, -1, 0, QK_ACT_ROWS};
+                                          bf16 ? g5z_direct_bf16dp : g5z_direct_bf16, -1, 0, QK_ACT_ROWS};
     t->panel[QFIT_TYPE_Q4_0] = (qk_panel){g5_q8, g5_pack_q4_0, QG_R, 8, NULL, QK_PF_Q8, 0, QK_ACT_ROWS};
     t->panel[QFIT_TYPE_Q5_0] = (qk_panel){g5_q8, g5_pack_q5_0, QG_R, 8, NULL, QK_PF_Q8, 0, QK_ACT_ROWS};
     t->panel[QFIT_TYPE_IQ4_NL] = (qk_panel){g5_q8, g5_pack_iq4_nl, QG_R, 8, NULL, QK_PF_Q8, 0, QK_ACT_ROWS};
