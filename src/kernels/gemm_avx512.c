@@ -23,7 +23,7 @@
 /* name: f32 / f16 / bf16dp; STEP elements a step, VT the loaded vector type, LD(p, i,
  * mask) the load of STEP elements from element i, MADD(acc, w, x) */
 #define Z_FLOAT_TILE(name, TARGET, STEP, VT, LD, MADD)                                            \
-    TARGET static inline void zt_##name(int64_t k, const uint8_t *W, size_t ws, const int NR,    \
+    TARGET static inline __attribute__((always_inline)) void zt_##name(int64_t k, const uint8_t *W, size_t ws, const int NR, \
                                         const uint8_t *A, size_t as, const int NA, float *Y,     \
                                         int64_t ldy)                                             \
     {                                                                                            \
