@@ -475,6 +475,38 @@ Test(kernels, q5_K)   { check_type(QFIT_TYPE_Q5_K, K_N1, K_N2); }
 Test(kernels, q6_K)   { check_type(QFIT_TYPE_Q6_K, K_N1, K_N2); }
 Test(kernels, iq4_xs) { check_type(QFIT_TYPE_IQ4_XS, K_N1, K_N2); }
 
+/* Q4_0 and IQ4_NL packed take their activations with block sums, converted a few rows at
+ * a time into 256 KiB of per-thread scratch: rows of 65536 elements (80 KiB converted)
+ * go 3 at a time, so 9 rows are 3 chunks, each landing in its own rows of Y. */
+Test(kernels, packed_activation_chunks)
+{
+    const int types[] = { QFIT_TYPE_Q4_0, QFIT_TYPE_IQ4_NL };
+    const int64_t n = 32 * 2048, rows = 32, m = 9;
+    for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++) {
+        const int type = types[ti];
+        fixture f;
+        cr_assert_eq(qfit_isa_select(QFIT_ISA_SCALAR), 0);
+        fixture_make(&f, type, n, rows, m, 4242 + (uint64_t)type);
+        for (int isa = 0; isa < 4; isa++) {
+            if (!try_isa(isa)) continue;
+            qfit_packed p;
+            if (qfit_pack_matrix(type, n, rows, f.wq, f.wstride, &p) != 0) continue;
+            float Y[9 * 32];
+            cr_assert_eq(qfit_gemm_packed(&p, 0, rows, f.aq, f.astride, m, Y, rows), 0);
+            for (int64_t j = 0; j < m; j++)
+                for (int64_t i = 0; i < rows; i++) {
+                    const double want = qfit_vec_dot(type, n, wrow(&f, i), arow(&f, j));
+                    cr_assert(fabs((double)Y[j * rows + i] - want) <= 1e-5 * abs_scale(&f, i, j) + 1e-6,
+                              "%s [%s] Y(%lld,%lld) = %.9g, scalar vec_dot %.9g", qfit_type_name(type),
+                              qfit_isa_name((qfit_isa)isa), (long long)j, (long long)i, Y[j * rows + i], want);
+                }
+            qfit_packed_free(&p);
+        }
+        fixture_free(&f);
+    }
+    qfit_isa_select(QFIT_ISA_SCALAR);
+}
+
 #if defined(__x86_64__)
 /* BF16 on AVX-512 without AVX512_BF16 (Skylake-X, Ice Lake): the converting tile that
  * such a CPU's table holds, which a CPU with the extension never runs through

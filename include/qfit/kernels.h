@@ -74,8 +74,9 @@ int    qfit_gemm(int wtype, int64_t k,
  * (generation) runs on the same panels as fast as on the rows. Only where the
  * layout is as compact as the rows (within 6%) and its one-row speed was measured
  * no slower: on AVX-512 VNNI, Q4_K (152 bytes per 256 weights of a row instead of
- * 144), Q6_K (212 instead of 210) and Q8_0 (as stored). Elsewhere qfit_pack_bytes
- * returns 0 and the rows are used as they are. */
+ * 144), Q6_K (212 instead of 210), IQ4_XS (140 instead of 136), and Q8_0, Q4_0 and
+ * IQ4_NL (as stored). Elsewhere qfit_pack_bytes returns 0 and the rows are used as
+ * they are. */
 typedef struct {
     void   *data;          /* the panels (owned: qfit_packed_free); NULL: not packed */
     int     wtype;         /* the weight type (a qfit_type id) */

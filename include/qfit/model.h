@@ -315,8 +315,9 @@ typedef struct qfit_model qfit_model;
 /* Load a GGUF model: validates architecture, every tensor's presence, shape and type.
  * Weights stay in the read-only mapping, except the dense matrices of the forward pass
  * whose type the CPU kernels have a load-time layout for (qfit_pack_matrix in
- * qfit/kernels.h: Q4_K, Q6_K and Q8_0 on AVX-512 VNNI): those are repacked once, here, and
- * their pages of the mapping given back (qfit_model_packed_bytes). QFIT_REPACK=0 (or
+ * qfit/kernels.h: Q4_K, Q6_K, Q8_0, Q4_0, IQ4_NL and IQ4_XS on AVX-512 VNNI): those are
+ * repacked once, here, and their pages of the mapping given back
+ * (qfit_model_packed_bytes). QFIT_REPACK=0 (or
  * off) in the environment keeps every matrix in the mapping; a value other than 0, 1,
  * on, off is an error. NULL on error with a message in err. */
 qfit_model *qfit_model_load(const char *path, char *err, size_t err_len);

@@ -292,22 +292,83 @@ static int64_t act_chunk_rows(size_t a_stride)
     return j < 64 ? 64 : j;
 }
 
-/* The activation rows in the form pn->act asks for: A itself, or a copy the caller
- * frees (*own) in the form of QK_ACT_Q8S (Q8_0 rows with each block's sum). NULL: out
- * of memory. */
-static const uint8_t *panel_act(const qk_panel *pn, int64_t k, const uint8_t *A, size_t *a_stride, int64_t m,
-                                uint8_t **own)
+/* ---------------- activation rows of the panel kernels ---------------- */
+
+/* This thread's scratch of at least `bytes`, kept for its next calls and freed when the
+ * thread exits (a fresh malloc of a few MiB per call was an mmap and its page clearing,
+ * as long as the conversion itself); NULL: out of memory. */
+static pthread_key_t g_scratch_key;
+static pthread_once_t g_scratch_once = PTHREAD_ONCE_INIT;
+static void scratch_key_init(void)
 {
-    *own = NULL;
-    if (pn->act != QK_ACT_Q8S) return A;
-    const int64_t nb = k / 32;
-    const size_t st = (size_t)nb * 40;
-    uint8_t *B = malloc(st * (size_t)m);
-    if (!B) return NULL;
-    for (int64_t j = 0; j < m; j++)
-        for (int64_t b = 0; b < nb; b++) {
-            const uint8_t *x = A + (size_t)j * *a_stride + (size_t)b * 34;
-            uint8_t *y = B + (size_t)j * st + (size_t)b * 40;
+    (void)pthread_key_create(&g_scratch_key, free);
+}
+static uint8_t *thread_scratch(size_t bytes)
+{
+    enum { HDR = 64 };   /* the capacity, then 64-byte aligned data */
+    pthread_once(&g_scratch_once, scratch_key_init);
+    uint8_t *h = pthread_getspecific(g_scratch_key);
+    size_t cap = 0;
+    if (h) memcpy(&cap, h, sizeof cap);
+    if (!h || cap < bytes) {
+        uint8_t *n = aligned_alloc(64, (HDR + bytes + 63) / 64 * 64);
+        if (!n || pthread_setspecific(g_scratch_key, n) != 0) {
+            free(n);
+            return NULL;
+        }
+        memcpy(n, &bytes, sizeof bytes);
+        free(h);
+        h = n;
+    }
+    return h + HDR;
+}
+
+/* The QK_ACT_Q8S rows a kernel takes are converted a chunk of rows at a time into at
+ * most this many bytes of the thread's scratch (what stays allocated per thread) */
+#define ACT_SCRATCH_BYTES ((size_t)256 * 1024)
+
+/* Activation rows in the form pn->act asks for, a chunk of rows at a time: the caller's
+ * rows, or their QK_ACT_Q8S form (Q8_0 blocks with each block's sum) converted chunk by
+ * chunk into the thread's scratch. */
+typedef struct {
+    const qk_table *t;
+    const uint8_t *A;
+    size_t as;        /* the caller's row stride */
+    int64_t nb;       /* 32-element blocks per row */
+    bool q8s;
+    size_t stride;    /* of the rows act_chunk returns */
+    int64_t jchunk;   /* rows per chunk */
+    uint8_t *buf;     /* q8s: the scratch */
+} act_rows;
+
+/* false: out of memory */
+static bool act_begin(act_rows *r, const qk_table *t, const qk_panel *pn, int64_t k, const uint8_t *A, size_t as)
+{
+    *r = (act_rows){ .t = t, .A = A, .as = as, .nb = k / 32, .q8s = pn->act == QK_ACT_Q8S, .stride = as };
+    if (!r->q8s) {
+        r->jchunk = act_chunk_rows(as);
+        return true;
+    }
+    r->stride = (size_t)r->nb * 40;
+    const int64_t fit = (int64_t)(ACT_SCRATCH_BYTES / r->stride), most = act_chunk_rows(r->stride);
+    r->jchunk = fit < 1 ? 1 : (fit < most ? fit : most);
+    r->buf = thread_scratch(r->stride * (size_t)r->jchunk);
+    return r->buf != NULL;
+}
+
+/* rows jb..je-1 (je - jb <= jchunk) in the form the kernel takes */
+static const uint8_t *act_chunk(const act_rows *r, int64_t jb, int64_t je)
+{
+    const uint8_t *A = r->A + (size_t)jb * r->as;
+    if (!r->q8s) return A;
+    if (r->t->act_q8s) {
+        r->t->act_q8s(r->nb, A, r->as, je - jb, r->buf);
+        return r->buf;
+    }
+    for (int64_t j = 0; j < je - jb; j++)
+        for (int64_t b = 0; b < r->nb; b++) {
+            const uint8_t *x = A + (size_t)j * r->as + (size_t)b * 34;
+            uint8_t *y = r->buf + (size_t)j * r->stride + (size_t)b * 40;
             int32_t s = 0;
             for (int i = 0; i < 32; i++) s += (int8_t)x[2 + i];
             uint16_t dh;
@@ -317,9 +378,7 @@ static const uint8_t *panel_act(const qk_panel *pn, int64_t k, const uint8_t *A,
             memcpy(y + 4, &s, 4);
             memcpy(y + 8, x + 2, 32);
         }
-    *a_stride = st;
-    *own = B;
-    return B;
+    return r->buf;
 }
 
 /* Register-tiled path: each panel of R weight rows is unpacked once per chunk
@@ -336,27 +395,23 @@ static bool gemm_panels(const qk_panel *pn, int wtype, int64_t k,
     if (k % bs != 0) return false;
     size_t bytes = qk_pack_block_bytes(family, R) * (size_t)(k / bs);
     bytes = (bytes + 63) / 64 * 64;
-    uint8_t *own;
-    Ab = panel_act(pn, k, Ab, &a_stride, m, &own);
-    void *panel = Ab ? aligned_alloc(64, bytes) : NULL;
-    if (!panel) {
-        free(own);
-        return false;
-    }
+    act_rows ar;
+    if (!act_begin(&ar, active_table(), pn, k, Ab, a_stride)) return false;
+    void *panel = aligned_alloc(64, bytes);
+    if (!panel) return false;
     /* each panel is packed once per chunk of activation rows */
-    const int64_t jchunk = act_chunk_rows(a_stride);
-    for (int64_t jb = 0; jb < m; jb += jchunk) {
-        const int64_t je = jb + jchunk < m ? jb + jchunk : m;
+    for (int64_t jb = 0; jb < m; jb += ar.jchunk) {
+        const int64_t je = jb + ar.jchunk < m ? jb + ar.jchunk : m;
+        const uint8_t *Aj = act_chunk(&ar, jb, je);
         for (int64_t i = i0; i < i1; i += R) {
             const int nw = (int)(i1 - i < R ? i1 - i : R);
             const uint8_t *next = i + 2 * R <= i1 ? Wb + (size_t)(i + R) * w_stride : NULL;
             if (pn->pack) pn->pack(k, Wb + (size_t)i * w_stride, w_stride, nw, next, panel);
             else qk_pack_panel(family, wtype, k, Wb + (size_t)i * w_stride, w_stride, nw, R, panel);
-            pn->run(k, panel, nw, Ab + (size_t)jb * a_stride, a_stride, je - jb, Y + jb * ldy + i, ldy);
+            pn->run(k, panel, nw, Aj, ar.stride, je - jb, Y + jb * ldy + i, ldy);
         }
     }
     free(panel);
-    free(own);
     return true;
 }
 
@@ -468,19 +523,17 @@ int qfit_gemm_packed(const qfit_packed *p, int64_t i0, int64_t i1, const void *A
     if (!pn || pn->rows != p->rows || panel_bytes_of(pn, p->k) != p->panel_bytes) return 1;
     const int R = p->rows;
     if (i0 % R != 0 || (i1 % R != 0 && i1 != p->n)) return 1;
-    uint8_t *own;
-    const uint8_t *Ab = panel_act(pn, p->k, A, &a_stride, m, &own), *P = p->data;
-    if (!Ab) return 1;   /* out of memory for the activation form: the rows can serve */
-    const int64_t jchunk = act_chunk_rows(a_stride);
-    for (int64_t jb = 0; jb < m; jb += jchunk) {
-        const int64_t je = jb + jchunk < m ? jb + jchunk : m;
+    const uint8_t *P = p->data;
+    act_rows ar;
+    if (!act_begin(&ar, &g_tables[isa], pn, p->k, A, a_stride)) return 1;   /* no scratch: the rows can serve */
+    for (int64_t jb = 0; jb < m; jb += ar.jchunk) {
+        const int64_t je = jb + ar.jchunk < m ? jb + ar.jchunk : m;
+        const uint8_t *Aj = act_chunk(&ar, jb, je);
         for (int64_t i = i0; i < i1; i += R) {
             const int nw = (int)(i1 - i < R ? i1 - i : R);
-            pn->run(p->k, P + (size_t)(i / R) * p->panel_bytes, nw, Ab + (size_t)jb * a_stride, a_stride, je - jb,
-                    Y + jb * ldy + i, ldy);
+            pn->run(p->k, P + (size_t)(i / R) * p->panel_bytes, nw, Aj, ar.stride, je - jb, Y + jb * ldy + i, ldy);
         }
     }
-    free(own);
     return 0;
 }
 

@@ -1121,6 +1121,28 @@ QG_INLINE void qg_packK6N(const int wtype, int64_t k, const uint8_t *W, size_t w
     }
 }
 
+/* Q8_0 activation rows into QK_ACT_Q8S rows (kernels_internal.h): per block the scale as
+ * f32, the sum of the 32 values (vpsadbw on the values offset to unsigned), the values */
+__attribute__((unused)) static void QG_FN(act_q8s)(int64_t nb, const uint8_t *A, size_t as, int64_t m, uint8_t *B)
+{
+    const __m256i x80 = _mm256_set1_epi8((char)0x80);
+    for (int64_t j = 0; j < m; j++) {
+        const uint8_t *x = A + (size_t)j * as;
+        uint8_t *y = B + (size_t)j * (size_t)nb * 40;
+        for (int64_t b = 0; b < nb; b++, x += 34, y += 40) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(x + 2));
+            const __m256i sad = _mm256_sad_epu8(_mm256_xor_si256(v, x80), _mm256_setzero_si256());
+            __m128i h = _mm_add_epi64(_mm256_castsi256_si128(sad), _mm256_extracti128_si256(sad, 1));
+            h = _mm_add_epi64(h, _mm_unpackhi_epi64(h, h));
+            const int32_t s = (int32_t)_mm_cvtsi128_si32(h) - 32 * 128;
+            const float d = qg_h2f(x);
+            memcpy(y, &d, 4);
+            memcpy(y + 4, &s, 4);
+            _mm256_storeu_si256((__m256i *)(void *)(y + 8), v);
+        }
+    }
+}
+
 #define QG_PACKER(name, body, ty)                                                        \
     __attribute__((unused)) static void QG_FN(name)(int64_t k, const void *W, size_t ws, int nw, \
                                                     const void *next, void *panel)       \

@@ -26,6 +26,7 @@ void qk_fill_gemm_avx512_zmm(qk_table *t)
      * packed at load; the activations with their block sums (QK_ACT_Q8S) */
     t->panel[QFIT_TYPE_Q4_0] = (qk_panel){g5z_q40n, g5z_pack_q4_0_n, QG_R, 8, NULL, QK_PF_Q4N, 1, QK_ACT_Q8S};
     t->panel[QFIT_TYPE_IQ4_NL] = (qk_panel){g5z_iq4n, g5z_pack_iq4_nl_n, QG_R, 8, NULL, QK_PF_Q4N, 1, QK_ACT_Q8S};
+    t->act_q8s = g5z_act_q8s;
     /* IQ4_XS as Q4_K on its nibbles, levels through a table (140 bytes per 256 weights
      * of a row, 136 stored) */
     t->panel[QFIT_TYPE_IQ4_XS] = (qk_panel){g5z_x4n, g5z_pack_iq4_xs_n, QG_R, 4, NULL, QK_PF_X4N, 1, QK_ACT_ROWS};

@@ -77,11 +77,16 @@ size_t qk_pack_block_bytes(int family, int R);
 void   qk_pack_panel(int family, int wtype, int64_t k, const void *W, size_t w_stride, int nw, int R,
                      void *panel);
 
+/* m Q8_0 activation rows (k = 32 nb elements, stride as) into QK_ACT_Q8S rows (stride
+ * 40 nb) at B */
+typedef void (*qk_act_fn)(int64_t nb, const uint8_t *A, size_t as, int64_t m, uint8_t *B);
+
 typedef struct {
     qk_dot_fn   dot[QFIT_TYPE_COUNT];    /* by weight type */
     qk_dotn_fn  dotn[QFIT_TYPE_COUNT];   /* by weight type; NULL: dot per row */
     qk_quant_fn quant[QFIT_TYPE_COUNT];  /* by vec-dot (activation) type */
     qk_panel    panel[QFIT_TYPE_COUNT];  /* by weight type */
+    qk_act_fn   act_q8s;                 /* NULL: cpu.c's portable conversion */
 } qk_table;
 
 /* dot_scalar.c */
