@@ -294,33 +294,46 @@ static int64_t act_chunk_rows(size_t a_stride)
 
 /* ---------------- activation rows of the panel kernels ---------------- */
 
-/* This thread's scratch of at least `bytes`, kept for its next calls and freed when the
- * thread exits (a fresh malloc of a few MiB per call was an mmap and its page clearing,
- * as long as the conversion itself); NULL: out of memory. */
+/* This thread's scratch buffer `slot` (SCRATCH_PANEL, SCRATCH_ACT) of at least `bytes`,
+ * 64-byte aligned, kept for its next calls and freed when the thread exits: a fresh
+ * malloc of a few hundred KiB per call was an mmap and its page clearing, which cost as
+ * much as the work on a small matrix. NULL: out of memory. */
+enum { SCRATCH_PANEL, SCRATCH_ACT, SCRATCH_SLOTS };
+typedef struct {
+    uint8_t *p[SCRATCH_SLOTS];
+    size_t cap[SCRATCH_SLOTS];
+} thread_scratch_t;
 static pthread_key_t g_scratch_key;
 static pthread_once_t g_scratch_once = PTHREAD_ONCE_INIT;
+static void scratch_release(void *v)
+{
+    thread_scratch_t *ts = v;
+    for (int i = 0; i < SCRATCH_SLOTS; i++) free(ts->p[i]);
+    free(ts);
+}
 static void scratch_key_init(void)
 {
-    (void)pthread_key_create(&g_scratch_key, free);
+    (void)pthread_key_create(&g_scratch_key, scratch_release);
 }
-static uint8_t *thread_scratch(size_t bytes)
+static uint8_t *thread_scratch(int slot, size_t bytes)
 {
-    enum { HDR = 64 };   /* the capacity, then 64-byte aligned data */
     pthread_once(&g_scratch_once, scratch_key_init);
-    uint8_t *h = pthread_getspecific(g_scratch_key);
-    size_t cap = 0;
-    if (h) memcpy(&cap, h, sizeof cap);
-    if (!h || cap < bytes) {
-        uint8_t *n = aligned_alloc(64, (HDR + bytes + 63) / 64 * 64);
-        if (!n || pthread_setspecific(g_scratch_key, n) != 0) {
-            free(n);
+    thread_scratch_t *ts = pthread_getspecific(g_scratch_key);
+    if (!ts) {
+        ts = calloc(1, sizeof *ts);
+        if (!ts || pthread_setspecific(g_scratch_key, ts) != 0) {
+            free(ts);
             return NULL;
         }
-        memcpy(n, &bytes, sizeof bytes);
-        free(h);
-        h = n;
     }
-    return h + HDR;
+    if (ts->cap[slot] < bytes) {
+        uint8_t *n = aligned_alloc(64, (bytes + 63) / 64 * 64);
+        if (!n) return NULL;
+        free(ts->p[slot]);
+        ts->p[slot] = n;
+        ts->cap[slot] = bytes;
+    }
+    return ts->p[slot];
 }
 
 /* The QK_ACT_Q8S rows a kernel takes are converted a chunk of rows at a time into at
@@ -352,7 +365,7 @@ static bool act_begin(act_rows *r, const qk_table *t, const qk_panel *pn, int64_
     r->stride = (size_t)r->nb * 40;
     const int64_t fit = (int64_t)(ACT_SCRATCH_BYTES / r->stride), most = act_chunk_rows(r->stride);
     r->jchunk = fit < 1 ? 1 : (fit < most ? fit : most);
-    r->buf = thread_scratch(r->stride * (size_t)r->jchunk);
+    r->buf = thread_scratch(SCRATCH_ACT, r->stride * (size_t)r->jchunk);
     return r->buf != NULL;
 }
 
@@ -382,8 +395,8 @@ static const uint8_t *act_chunk(const act_rows *r, int64_t jb, int64_t je)
 }
 
 /* Register-tiled path: each panel of R weight rows is unpacked once per chunk
- * of activation rows and swept against all of them. Returns false (nothing
- * done) when the scratch panel cannot be allocated. */
+ * of activation rows (into the thread's scratch) and swept against all of them.
+ * Returns false (nothing done) when the scratch cannot be allocated. */
 static bool gemm_panels(const qk_panel *pn, int wtype, int64_t k,
                         const uint8_t *Wb, size_t w_stride, int64_t i0, int64_t i1,
                         const uint8_t *Ab, size_t a_stride, int64_t m, float *Y, int64_t ldy)
@@ -397,7 +410,7 @@ static bool gemm_panels(const qk_panel *pn, int wtype, int64_t k,
     bytes = (bytes + 63) / 64 * 64;
     act_rows ar;
     if (!act_begin(&ar, active_table(), pn, k, Ab, a_stride)) return false;
-    void *panel = aligned_alloc(64, bytes);
+    uint8_t *panel = thread_scratch(SCRATCH_PANEL, bytes);
     if (!panel) return false;
     /* each panel is packed once per chunk of activation rows */
     for (int64_t jb = 0; jb < m; jb += ar.jchunk) {
@@ -411,7 +424,6 @@ static bool gemm_panels(const qk_panel *pn, int wtype, int64_t k,
             pn->run(k, panel, nw, Aj, ar.stride, je - jb, Y + jb * ldy + i, ldy);
         }
     }
-    free(panel);
     return true;
 }
 
