@@ -1,11 +1,15 @@
-/* AVX-512 VNNI register-tiled gemm kernels (compiled with the AVX-512 flags):
- * vpdpbusd on 256-bit vectors, 16 rows per panel, 4 activation rows per tile. */
-#define QG_L 8
-#define QG_VNNI 1
-#define QG_NV 2
-#define QG_NA 4
-#define QG_FN(x) g5_##x
-#include "kernels/gemm_x86.h"
+/* AVX-512 gemm kernels for the float types (compiled with the AVX-512 flags); the
+ * quantized types' panels are gemm_zmm_avx512.c's (qk_fill_gemm_avx512_zmm). */
+#include <immintrin.h>
+#include <string.h>
+#include "kernels/kernels_internal.h"
+
+#define Z_STR2(x) #x
+#ifdef __clang__
+#define Z_UNROLL _Pragma(Z_STR2(clang loop unroll(full)))
+#else
+#define Z_UNROLL _Pragma(Z_STR2(GCC unroll 16))
+#endif
 
 /* Float weights on 512-bit tiles, on the rows as stored: 4 weight rows x 4 activation
  * rows of 16-lane f32 sums, the tail of k by masked loads (no scalar tail). F32 and F16
@@ -28,21 +32,21 @@
                                         int64_t ldy)                                             \
     {                                                                                            \
         __m512 acc[ZA][ZR];                                                                      \
-        QG_UNROLL for (int a = 0; a < NA; a++)                                                   \
-            QG_UNROLL for (int r = 0; r < NR; r++) acc[a][r] = _mm512_setzero_ps();              \
+        Z_UNROLL for (int a = 0; a < NA; a++)                                                   \
+            Z_UNROLL for (int r = 0; r < NR; r++) acc[a][r] = _mm512_setzero_ps();              \
         for (int64_t i = 0; i < k; i += STEP) {                                                  \
             const uint32_t m = k - i >= STEP ? (uint32_t)((1ull << STEP) - 1) : (uint32_t)((1ull << (k - i)) - 1); \
             VT w[ZR];                                                                            \
-            QG_UNROLL for (int r = 0; r < NR; r++) w[r] = LD(W + r * ws, i, m);                  \
-            QG_UNROLL for (int a = 0; a < NA; a++) {                                             \
+            Z_UNROLL for (int r = 0; r < NR; r++) w[r] = LD(W + r * ws, i, m);                  \
+            Z_UNROLL for (int a = 0; a < NA; a++) {                                             \
                 const VT x = LD(A + a * as, i, m);                                               \
-                QG_UNROLL for (int r = 0; r < NR; r++) acc[a][r] = MADD(acc[a][r], w[r], x);     \
+                Z_UNROLL for (int r = 0; r < NR; r++) acc[a][r] = MADD(acc[a][r], w[r], x);     \
             }                                                                                    \
         }                                                                                        \
-        QG_UNROLL for (int a = 0; a < NA; a++)                                                   \
-            QG_UNROLL for (int r = 0; r < NR; r++) Y[a * ldy + r] = _mm512_reduce_add_ps(acc[a][r]); \
+        Z_UNROLL for (int a = 0; a < NA; a++)                                                   \
+            Z_UNROLL for (int r = 0; r < NR; r++) Y[a * ldy + r] = _mm512_reduce_add_ps(acc[a][r]); \
     }                                                                                            \
-    TARGET __attribute__((unused)) static void g5z_direct_##name(int64_t k, const void *W, size_t ws, int nw, const void *A, \
+    TARGET __attribute__((unused)) static void g5_direct_##name(int64_t k, const void *W, size_t ws, int nw, const void *A, \
                                          size_t as, int64_t m, float *Y, int64_t ldy)            \
     {                                                                                            \
         const uint8_t *Wb = W, *Ab = A;                                                          \
@@ -98,20 +102,8 @@ Z_FLOAT_TILE(bf16, Z_NOTARGET, 16, __m512, zl_bf16f, Z_FMA)   /* no AVX512_BF16:
 
 void qk_fill_gemm_avx512(qk_table *t, int bf16)
 {
-    t->panel[QFIT_TYPE_F32] = (qk_panel){NULL, NULL, 0, 2, g5z_direct_f32, -1, 0, QK_ACT_ROWS};
-    t->panel[QFIT_TYPE_F16] = (qk_panel){NULL, NULL, 0, 2, g5z_direct_f16, -1, 0, QK_ACT_ROWS};
+    t->panel[QFIT_TYPE_F32] = (qk_panel){NULL, NULL, 0, 2, g5_direct_f32, -1, 0, QK_ACT_ROWS};
+    t->panel[QFIT_TYPE_F16] = (qk_panel){NULL, NULL, 0, 2, g5_direct_f16, -1, 0, QK_ACT_ROWS};
     t->panel[QFIT_TYPE_BF16] = (qk_panel){NULL, NULL, 0, 2,
-                                          bf16 ? g5z_direct_bf16dp : g5z_direct_bf16, -1, 0, QK_ACT_ROWS};
-    t->panel[QFIT_TYPE_Q4_0] = (qk_panel){g5_q8, g5_pack_q4_0, QG_R, 8, NULL, QK_PF_Q8, 0, QK_ACT_ROWS};
-    t->panel[QFIT_TYPE_Q5_0] = (qk_panel){g5_q8, g5_pack_q5_0, QG_R, 8, NULL, QK_PF_Q8, 0, QK_ACT_ROWS};
-    t->panel[QFIT_TYPE_IQ4_NL] = (qk_panel){g5_q8, g5_pack_iq4_nl, QG_R, 8, NULL, QK_PF_Q8, 0, QK_ACT_ROWS};
-    t->panel[QFIT_TYPE_MXFP4] = (qk_panel){g5_q8, g5_pack_mxfp4, QG_R, 8, NULL, QK_PF_Q8, 0, QK_ACT_ROWS};
-    t->panel[QFIT_TYPE_Q4_1] = (qk_panel){g5_q8u, g5_pack_q4_1, QG_R, 8, NULL, QK_PF_Q8U, 0, QK_ACT_ROWS};
-    t->panel[QFIT_TYPE_Q5_1] = (qk_panel){g5_q8u, g5_pack_q5_1, QG_R, 8, NULL, QK_PF_Q8U, 0, QK_ACT_ROWS};
-    /* Q4_K, Q6_K, Q8_0: qk_fill_gemm_avx512_zmm (gemm_zmm_avx512.c: packed at load, 512-bit) */
-    t->panel[QFIT_TYPE_Q5_K] = (qk_panel){g5_k32, g5_pack_q5_K, QG_R, 8, NULL, QK_PF_K32, 0, QK_ACT_ROWS};
-    /* packed by the portable packer (gemm_pack.c) */
-    t->panel[QFIT_TYPE_Q3_K] = (qk_panel){g5_k16, NULL, QG_R, 8, NULL, QK_PF_K16, 0, QK_ACT_ROWS};
-    t->panel[QFIT_TYPE_Q2_K] = (qk_panel){g5_k16m, NULL, QG_R, 8, NULL, QK_PF_K16, 0, QK_ACT_ROWS};
-    t->panel[QFIT_TYPE_IQ4_XS] = (qk_panel){g5_k32o, NULL, QG_R, 8, NULL, QK_PF_K32, 0, QK_ACT_ROWS};
+                                          bf16 ? g5_direct_bf16dp : g5_direct_bf16, -1, 0, QK_ACT_ROWS};
 }

@@ -99,7 +99,7 @@ void qk_fill_avx512(qk_table *t);   /* requires AVX-512F/BW/VL/DQ + VNNI */
 /* gemm_avx2.c / gemm_avx512.c: panel kernels */
 void qk_fill_gemm_avx2(qk_table *t);
 void qk_fill_gemm_avx512(qk_table *t, int bf16);   /* bf16: the CPU has AVX512_BF16 */
-/* gemm_zmm_avx512.c: the 512-bit kernels replacing some of qk_fill_gemm_avx512's (after it) */
+/* gemm_zmm_avx512.c: every quantized type's panel kernel (512-bit) */
 void qk_fill_gemm_avx512_zmm(qk_table *t);
 /* attn_avx2.c: the row kernels (needs AVX2 + FMA + F16C) */
 extern const qfit_row_kernels qfit_row_kernels_avx2;
