@@ -1008,45 +1008,15 @@ QG_INLINE void qg_packX4N(const int wtype, int64_t k, const uint8_t *W, size_t w
     }
 }
 
-/* Q8_0 into QK_PF_Q8N: rows h..h+7, the quant bytes transposed in 4-byte groups,
- * the fp16 scales as they are. */
-QG_INLINE void qg_packQ8N(const int wtype, int64_t k, const uint8_t *W, size_t ws, int nw, const uint8_t *next,
+/* Q8_0 into QK_PF_Q8N, Q4_0 / IQ4_NL into QK_PF_Q4N: rows h..h+7, the quant bytes (32 or
+ * 16, after the fp16 scale in all three blocks) transposed in 4-byte groups, the fp16
+ * scales as they are. */
+QG_INLINE void qg_packN32(const int wtype, int64_t k, const uint8_t *W, size_t ws, int nw, const uint8_t *next,
                           uint8_t *panel)
 {
-    (void)wtype;
+    const int nq = wtype == QFIT_TYPE_Q8_0 ? 32 : 16;   /* quant bytes per block */
     const int64_t nb = k / 32;
-    const size_t tsz = sizeof(block_q8_0), BB = (size_t)QG_R * 34, OFF_D = (size_t)QG_R * 32;
-    for (int h = 0; h < QG_R; h += 8) {
-        const int nr = nw - h < 0 ? 0 : (nw - h > 8 ? 8 : nw - h);
-        for (int64_t b = 0; b < nb; b++) {
-            qg_prefetch_rows(next, ws, h, b, tsz);
-            __m256i v[8];
-            uint16_t dh[8];
-            for (int q = 0; q < 8; q++) {
-                if (q >= nr) {
-                    v[q] = _mm256_setzero_si256();
-                    dh[q] = 0;
-                    continue;
-                }
-                const block_q8_0 *x = (const block_q8_0 *)(const void *)(W + (size_t)(h + q) * ws + (size_t)b * tsz);
-                v[q] = _mm256_loadu_si256((const __m256i *)(const void *)x->qs);
-                memcpy(&dh[q], &x->d, 2);
-            }
-            qg_tr8(v);
-            uint8_t *pb = panel + (size_t)b * BB;
-            for (int g = 0; g < 8; g++) _mm256_storeu_si256((__m256i *)(void *)(pb + ((size_t)g * QG_R + h) * 4), v[g]);
-            memcpy(pb + OFF_D + (size_t)h * 2, dh, 16);
-        }
-    }
-}
-
-/* Q4_0 / IQ4_NL into QK_PF_Q4N: rows h..h+7, the 16 quant bytes transposed in 4-byte
- * groups, the fp16 scales as they are (both blocks are d, then qs[16]). */
-QG_INLINE void qg_packQ4N(const int wtype, int64_t k, const uint8_t *W, size_t ws, int nw, const uint8_t *next,
-                          uint8_t *panel)
-{
-    const int64_t nb = k / 32;
-    const size_t tsz = qg_type_size(wtype), BB = (size_t)QG_R * 18, OFF_D = (size_t)QG_R * 16;
+    const size_t tsz = qg_type_size(wtype), BB = (size_t)QG_R * (size_t)(nq + 2), OFF_D = (size_t)QG_R * (size_t)nq;
     for (int h = 0; h < QG_R; h += 8) {
         const int nr = nw - h < 0 ? 0 : (nw - h > 8 ? 8 : nw - h);
         for (int64_t b = 0; b < nb; b++) {
@@ -1060,13 +1030,13 @@ QG_INLINE void qg_packQ4N(const int wtype, int64_t k, const uint8_t *W, size_t w
                     continue;
                 }
                 const uint8_t *x = W + (size_t)(h + q) * ws + (size_t)b * tsz;
-                v[q] = _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)(x + 2)));
-                v[q] = _mm256_inserti128_si256(v[q], _mm_setzero_si128(), 1);
+                v[q] = nq == 32 ? _mm256_loadu_si256((const __m256i *)(const void *)(x + 2))
+                                : _mm256_zextsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)(x + 2)));
                 memcpy(&dh[q], x, 2);
             }
             qg_tr8(v);
             uint8_t *pb = panel + (size_t)b * BB;
-            for (int g = 0; g < 4; g++) _mm256_storeu_si256((__m256i *)(void *)(pb + ((size_t)g * QG_R + h) * 4), v[g]);
+            for (int g = 0; g < nq / 4; g++) _mm256_storeu_si256((__m256i *)(void *)(pb + ((size_t)g * QG_R + h) * 4), v[g]);
             memcpy(pb + OFF_D + (size_t)h * 2, dh, 16);
         }
     }
@@ -1161,9 +1131,9 @@ QG_PACKER(pack_q5_K, qg_packK, QFIT_TYPE_Q5_K)
 QG_PACKER(pack_q6_K, qg_packK, QFIT_TYPE_Q6_K)
 QG_PACKER(pack_q4_K_n, qg_packK4N, QFIT_TYPE_Q4_K)
 QG_PACKER(pack_q6_K_n, qg_packK6N, QFIT_TYPE_Q6_K)
-QG_PACKER(pack_q8_0_n, qg_packQ8N, QFIT_TYPE_Q8_0)
-QG_PACKER(pack_q4_0_n, qg_packQ4N, QFIT_TYPE_Q4_0)
-QG_PACKER(pack_iq4_nl_n, qg_packQ4N, QFIT_TYPE_IQ4_NL)
+QG_PACKER(pack_q8_0_n, qg_packN32, QFIT_TYPE_Q8_0)
+QG_PACKER(pack_q4_0_n, qg_packN32, QFIT_TYPE_Q4_0)
+QG_PACKER(pack_iq4_nl_n, qg_packN32, QFIT_TYPE_IQ4_NL)
 QG_PACKER(pack_iq4_xs_n, qg_packX4N, QFIT_TYPE_IQ4_XS)
 
 /* ================= float types: register tile on the rows as stored =================
