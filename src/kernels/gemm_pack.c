@@ -37,8 +37,9 @@
  *     maddubs emulation)
  *     qs[8][R][4] int8 | d[R] fp16
  *   QK_PF_Q4N (Q4_0 and IQ4_NL on their nibbles as stored: 18 bytes per row and block,
- *     as stored; VNNI only, like Q8N: the kernel maps a nibble to its signed value
- *     with a 16-entry table in a register)
+ *     as stored; VNNI only: the nibbles are vpdpbusd's unsigned side, IQ4_NL's through a
+ *     16-entry table of level + 128, and the offset comes back out through the
+ *     activation block sums of QK_ACT_Q8S)
  *     qs[4][R][4] uint8: group g holds bytes 4g .. 4g+3 of the row's qs (low nibbles =
  *       values 4g.., high = values 16 + 4g..) | d[R] fp16
  *   QK_PF_X4N (IQ4_XS on its nibbles, re-ordered as Q4_K's: 140 bytes per row and
