@@ -354,7 +354,7 @@ typedef struct {
     uint8_t *buf;     /* q8s: the scratch */
 } act_rows;
 
-/* false: out of memory */
+/* false: out of memory (or no conversion to the form the kernel takes) */
 static bool act_begin(act_rows *r, const qk_table *t, const qk_panel *pn, int64_t k, const uint8_t *A, size_t as)
 {
     *r = (act_rows){ .t = t, .A = A, .as = as, .nb = k / 32, .q8s = pn->act == QK_ACT_Q8S, .stride = as };
@@ -362,6 +362,7 @@ static bool act_begin(act_rows *r, const qk_table *t, const qk_panel *pn, int64_
         r->jchunk = act_chunk_rows(as);
         return true;
     }
+    if (!t->act_q8s) return false;   /* a table asking for QK_ACT_Q8S provides the conversion */
     r->stride = (size_t)r->nb * 40;
     const int64_t fit = (int64_t)(ACT_SCRATCH_BYTES / r->stride), most = act_chunk_rows(r->stride);
     r->jchunk = fit < 1 ? 1 : (fit < most ? fit : most);
@@ -374,23 +375,7 @@ static const uint8_t *act_chunk(const act_rows *r, int64_t jb, int64_t je)
 {
     const uint8_t *A = r->A + (size_t)jb * r->as;
     if (!r->q8s) return A;
-    if (r->t->act_q8s) {
-        r->t->act_q8s(r->nb, A, r->as, je - jb, r->buf);
-        return r->buf;
-    }
-    for (int64_t j = 0; j < je - jb; j++)
-        for (int64_t b = 0; b < r->nb; b++) {
-            const uint8_t *x = A + (size_t)j * r->as + (size_t)b * 34;
-            uint8_t *y = r->buf + (size_t)j * r->stride + (size_t)b * 40;
-            int32_t s = 0;
-            for (int i = 0; i < 32; i++) s += (int8_t)x[2 + i];
-            uint16_t dh;
-            memcpy(&dh, x, 2);
-            const float d = qfit_fp16_to_fp32(dh);
-            memcpy(y, &d, 4);
-            memcpy(y + 4, &s, 4);
-            memcpy(y + 8, x + 2, 32);
-        }
+    r->t->act_q8s(r->nb, A, r->as, je - jb, r->buf);
     return r->buf;
 }
 

@@ -299,6 +299,20 @@ QG_INLINE qg_vi qg_i8x(const uint8_t *p)   /* QG_L bytes, sign-extended to 32-bi
 #endif
 }
 
+/* One vector of a nibble panel (QG_L rows x 4 bytes): the low and the high nibbles as
+ * bytes, through the level table `tab` (lut's 16 entries in every 128-bit lane) when lut
+ * is set. */
+QG_INLINE void qg_nibbles(const uint8_t *p, const uint8_t *lut, qg_vi tab, qg_vi *lo, qg_vi *hi)
+{
+    const qg_vi m4 = VI_SET1_8(0x0F), w = VI_LOAD(p);
+    *lo = VI_AND(w, m4);
+    *hi = VI_AND(VI_SRLI16(w, 4), m4);
+    if (lut) {
+        *lo = VI_SHUF8(tab, *lo);
+        *hi = VI_SHUF8(tab, *hi);
+    }
+}
+
 /* With `lut` (IQ4_XS in QK_PF_X4N: the nibbles in Q4_K's order, levels + 128 through
  * lut, signed scales, no mins): the offset 128 * scale * xsum takes the place of the
  * mins, and there is no mn area (the block is 140 bytes a row instead of 152). */
@@ -308,7 +322,6 @@ QG_INLINE void qg_k4n_tile(int64_t nb, const uint8_t *panel, int nw, const uint8
     const size_t BB = (size_t)QG_R * (lut ? 140 : 152);
     const size_t OFF_SC = (size_t)QG_R * 128, OFF_MN = OFF_SC + (size_t)QG_R * 8;
     const size_t OFF_D = lut ? OFF_MN : OFF_MN + (size_t)QG_R * 8;
-    const qg_vi m4 = VI_SET1_8(0x0F);
     const qg_vi tab = lut ? VI_BC128(lut) : VI_ZERO();
     qg_vf acc[QG_NA][QG_NV];
     QG_UNROLL for (int a = 0; a < NA; a++)
@@ -333,15 +346,8 @@ QG_INLINE void qg_k4n_tile(int64_t nb, const uint8_t *panel, int nw, const uint8
             const bool split = NA == 1 && QG_NV == 1;
             QG_UNROLL for (int g = 0; g < 8; g++) {
                 qg_vi lo[QG_NV], hi[QG_NV];
-                QG_UNROLL for (int v = 0; v < QG_NV; v++) {
-                    const qg_vi w = VI_LOAD(pq + ((size_t)g * QG_R + v * QG_L) * 4);
-                    lo[v] = VI_AND(w, m4);
-                    hi[v] = VI_AND(VI_SRLI16(w, 4), m4);
-                    if (lut) {
-                        lo[v] = VI_SHUF8(tab, lo[v]);
-                        hi[v] = VI_SHUF8(tab, hi[v]);
-                    }
-                }
+                QG_UNROLL for (int v = 0; v < QG_NV; v++)
+                    qg_nibbles(pq + ((size_t)g * QG_R + v * QG_L) * 4, lut, tab, &lo[v], &hi[v]);
                 QG_UNROLL for (int a = 0; a < NA; a++) {
                     const qg_vi xl = VI_BC32(yq + a * as + 4 * g), xh = VI_BC32(yq + a * as + 32 + 4 * g);
                     QG_UNROLL for (int v = 0; v < QG_NV; v++) {
@@ -556,7 +562,6 @@ QG_INLINE void qg_q4n_tile(int64_t nb, const uint8_t *panel, int nw, const uint8
                            size_t as, const int NA, float *Y, int64_t ldy, const uint8_t *lut, const int sh)
 {
     const size_t BB = (size_t)QG_R * 18, OFF_D = (size_t)QG_R * 16;
-    const qg_vi m4 = VI_SET1_8(0x0F);
     const qg_vi tab = lut ? VI_BC128(lut) : VI_ZERO();
     qg_vf acc[QG_NA4N][QG_NV];
     QG_UNROLL for (int a = 0; a < NA; a++)
@@ -580,15 +585,8 @@ QG_INLINE void qg_q4n_tile(int64_t nb, const uint8_t *panel, int nw, const uint8
         }
         QG_UNROLL for (int g = 0; g < 4; g++) {
             qg_vi lo[QG_NV], hi[QG_NV];
-            QG_UNROLL for (int v = 0; v < QG_NV; v++) {
-                const qg_vi w = VI_LOAD(pb + ((size_t)g * QG_R + v * QG_L) * 4);
-                lo[v] = VI_AND(w, m4);
-                hi[v] = VI_AND(VI_SRLI16(w, 4), m4);
-                if (lut) {
-                    lo[v] = VI_SHUF8(tab, lo[v]);
-                    hi[v] = VI_SHUF8(tab, hi[v]);
-                }
-            }
+            QG_UNROLL for (int v = 0; v < QG_NV; v++)
+                qg_nibbles(pb + ((size_t)g * QG_R + v * QG_L) * 4, lut, tab, &lo[v], &hi[v]);
             QG_UNROLL for (int a = 0; a < NA; a++) {
                 const qg_vi xl = VI_BC32(yb + a * as + 8 + 4 * g), xh = VI_BC32(yb + a * as + 24 + 4 * g);
                 QG_UNROLL for (int v = 0; v < QG_NV; v++) {

@@ -86,7 +86,7 @@ typedef struct {
     qk_dotn_fn  dotn[QFIT_TYPE_COUNT];   /* by weight type; NULL: dot per row */
     qk_quant_fn quant[QFIT_TYPE_COUNT];  /* by vec-dot (activation) type */
     qk_panel    panel[QFIT_TYPE_COUNT];  /* by weight type */
-    qk_act_fn   act_q8s;                 /* NULL: cpu.c's portable conversion */
+    qk_act_fn   act_q8s;                 /* set where a panel asks for QK_ACT_Q8S */
 } qk_table;
 
 /* dot_scalar.c */
