@@ -16,8 +16,12 @@
  *     that reads a wrong row, scale or position moves these logits by 0.1 or more (the
  *     q8_0 cache's whole error is 0.026), 10x the bound);
  *     block types up to 0.046 (<= 0.1: requantization amplifies last-bit differences)
- *   split decode (KV chunks on 4 threads) vs one thread: f16 8.8e-6, q4_0 3.8e-6 (<= 1e-3);
- *     decode flash vs plain: f16 1.0e-4 (<= 1e-3), q8_0 6.3e-3, q4_0 6.6e-3 (<= 0.1)
+ *   split decode (KV chunks on 4 threads) vs one thread: f16 3.8e-6, q8_0 3.8e-6, q4_0 3.8e-6
+ *     (<= 1e-3; block types <= 0.1);
+ *     decode flash vs plain: f16 9.0e-5 (<= 1e-3), q8_0 3.1e-3, q4_0 0.065 (<= 0.25: the AVX-512
+ *     decode kernel's integer scores agree with the plain path's to 6e-7 of the output, and
+ *     the 0.065 is q4_0 requantization flips over 12 decodes; 16 positions of each tile
+ *     lost move them 1.4-1.5)
  * Against llama.cpp (test kv/cache_types_match_llama_cpp): KL-divergence of each quantized
  * cache against the f16 cache with the same flash setting, and perplexity, on 8 chunks of 512;
  * a cache that silently stayed f16 (KLD 0) or lost its Hadamard rotation fails there. */
@@ -259,7 +263,9 @@ Test(kv, split_decode_matches_single_thread, .timeout = 600)
          * lost or doubled KV chunk moves the logits by O(1) */
         const double ptol = types[ti] == QFIT_TYPE_F16 ? 1e-3 : 0.1;
         cr_expect_leq(md, ptol, "%s: %g", qfit_type_name(types[ti]), md);
-        cr_expect_leq(mp, ptol, "%s flash vs plain decode: %g", qfit_type_name(types[ti]), mp);
+        /* flash vs plain: the same flips through a q4_0 cache, measured 0.065 (header) */
+        cr_expect_leq(mp, types[ti] == QFIT_TYPE_F16 ? 1e-3 : 0.25, "%s flash vs plain decode: %g",
+                      qfit_type_name(types[ti]), mp);
         qfit_context_free(c1);
         qfit_context_free(c4);
         qfit_context_free(cp);
@@ -514,6 +520,58 @@ Test(kv, cache_types_match_llama_cpp, .timeout = 900)
             }
         }
     }
+    qfit_model_free(m);
+}
+
+/* Perplexity through the decode path: every token of 8 chunks of 512 decoded alone (a
+ * context with n_batch 512, so the decode kernel for several query heads per KV head
+ * runs, as in generation), scored as llama.cpp's perplexity scores the second half of
+ * each chunk. Against llama.cpp's perplexity for the same cache type (the numbers of
+ * cache_types_match_llama_cpp), to the 0.01% issue 15 holds the cache types to.
+ * Measured (this machine): f16 31.784459, q8_0 31.786191 (1.9e-5 from llama.cpp),
+ * q4_0 31.816952 (1.7e-5). Broken on purpose: the decode kernel losing the last 16
+ * positions of each tile gives 37.57 / 37.49; reading q8_0 keys with a bias of 127 instead
+ * of 128 (one unit per value) gives 31.783428, 1.06e-4 away: at the edge, which
+ * kernels/row_kernels_match_scalar catches by far (its outputs move 1%). */
+Test(kv, decode_path_perplexity_matches_llama_cpp, .timeout = 900)
+{
+    const struct { int t; double ppl; } ref[] = {
+        { QFIT_TYPE_F16, 31.7845 }, { QFIT_TYPE_Q8_0, 31.786783 }, { QFIT_TYPE_Q4_0, 31.817483 },
+    };
+    qfit_model *m = load();
+    size_t n = 0;
+    int32_t *ids = val_ids(&n);
+    cr_assert_geq(n, 8 * 512);
+    const int nv = qfit_model_hparams(m)->n_vocab;
+    for (size_t ti = 0; ti < sizeof ref / sizeof *ref; ti++) {
+        qfit_context *c = ctx_new(m, 512, 512, 2, ref[ti].t, ref[ti].t, 1);
+        double nll = 0;
+        int cnt = 0;
+        for (int ch = 0; ch < 8; ch++) {
+            qfit_context_reset(c);
+            int32_t t[512];
+            memcpy(t, ids + (size_t)ch * 512, sizeof t);
+            t[0] = 1;   /* BOS, as qfit ppl / llama-perplexity put it */
+            for (int i = 0; i < 511; i++) {
+                cr_assert_eq(qfit_decode(c, t + i, 1, 0), 0, "%s", qfit_context_error(c));
+                if (i < 256) continue;
+                const float *l = qfit_get_logits(c, 0);
+                double mx = l[0], sum = 0;
+                for (int j = 1; j < nv; j++) mx = fmax(mx, l[j]);
+                for (int j = 0; j < nv; j++) sum += exp(l[j] - mx);
+                nll -= l[t[i + 1]] - mx - log(sum);
+                cnt++;
+            }
+        }
+        const double ppl = exp(nll / cnt);
+        cr_log_info("%s decode path: ppl %.6f over %d tokens (llama.cpp %.6f)", qfit_type_name(ref[ti].t), ppl, cnt,
+                    ref[ti].ppl);
+        cr_expect_eq(cnt, 8 * 255);
+        cr_expect_leq(fabs(ppl / ref[ti].ppl - 1.0), 1e-4, "%s decode path: ppl %.6f vs llama.cpp %.6f",
+                      qfit_type_name(ref[ti].t), ppl, ref[ti].ppl);
+        qfit_context_free(c);
+    }
+    free(ids);
     qfit_model_free(m);
 }
 

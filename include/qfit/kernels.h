@@ -139,6 +139,9 @@ int    qfit_gemm_packed(const qfit_packed *p, int64_t i0, int64_t i1, const void
  *          score, -inf if none), ml[2r+1] = the sum of exp(s - M). A rotated (Hadamard)
  *          cache is the caller's business. hdk, hdv multiples of 8 (block types: of
  *          their block size); scratch: QFIT_ATTN_ROWS8_SCRATCH(hdk, hdv) floats.
+ *          q8_0 / q4_0 keys: the queries come rounded to q8_0 (quantized per 32 and
+ *          back, as ggml's vec dot sees them), so a kernel may score on their integer
+ *          form (AVX-512 does) and agree with one that scores in float.
  * Block rows are whole blocks of 32 (n % 32 == 0); f32/f16 rows any n. The vector
  * tables agree with the scalar one to float rounding (exp: ~1e-7 relative). */
 typedef struct {
