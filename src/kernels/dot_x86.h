@@ -216,7 +216,7 @@ static inline __m256i hsum8_epi32(const __m256i *p)
 }
 
 /* 8 dwords from 8 blocks `stride` bytes apart, each two fp16 (a at byte 0, b at 2), as f32 */
-static inline void gather_f16_pairs(const void *base, int stride, __m256 *a, __m256 *b)
+static inline void load_f16_pairs(const void *base, int stride, __m256 *a, __m256 *b)
 {
     /* 8 dword loads and unpacks: a gather (vpgatherdd) was slower than taking the scales
      * block by block on Zen 4, and so was a vector built from scalars (through the stack) */
@@ -247,10 +247,24 @@ static inline __m256i q5_values(const uint8_t *qs, const uint8_t *qh)
 #endif
 }
 
-static void x_dot_q4_1(int64_t n, float *s, const void *w, const void *a)
+/* the 32 unsigned values of a Q4_1 (q5 = 0) or Q5_1 (q5 = 1) block */
+static inline __m256i min32_values(const uint8_t *blk, const int q5)
 {
-    const block_q4_1 *x = w;
+    if (q5) {
+        const block_q5_1 *x = (const block_q5_1 *)(const void *)blk;
+        return q5_values(x->qs, x->qh);
+    }
+    return nibbles32(((const block_q4_1 *)(const void *)blk)->qs);
+}
+
+/* Q4_1 / Q5_1 x Q8_1: unsigned values, a scale and a min per block (both block types
+ * start with fp16 d, m; Q8_1 with d, s) */
+static inline __attribute__((always_inline)) void dot_min32(int64_t n, float *s, const void *w, const void *a,
+                                                           const int q5)
+{
+    const uint8_t *x = w;
     const block_q8_1 *y = a;
+    const size_t bs = q5 ? sizeof(block_q5_1) : sizeof(block_q4_1);
     const int64_t nb = n / QK8_1;
     __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
     int64_t b = 0;
@@ -258,21 +272,27 @@ static void x_dot_q4_1(int64_t n, float *s, const void *w, const void *a)
         __m256i p[8];
         QK_UNROLL
         for (int j = 0; j < 8; j++)
-            p[j] = dp_u8s8(_mm256_setzero_si256(), nibbles32(x[b + j].qs), _mm256_loadu_si256((const __m256i *)y[b + j].qs));
+            p[j] = dp_u8s8(_mm256_setzero_si256(), min32_values(x + (size_t)(b + j) * bs, q5),
+                           _mm256_loadu_si256((const __m256i *)y[b + j].qs));
         __m256 xd, xm, yd, ys;
-        gather_f16_pairs(x + b, sizeof *x, &xd, &xm);
-        gather_f16_pairs(y + b, sizeof *y, &yd, &ys);
+        load_f16_pairs(x + (size_t)b * bs, (int)bs, &xd, &xm);
+        load_f16_pairs(y + b, sizeof *y, &yd, &ys);
         acc = _mm256_fmadd_ps(_mm256_mul_ps(xd, yd), _mm256_cvtepi32_ps(hsum8_epi32(p)), acc);
         accm = _mm256_fmadd_ps(xm, ys, accm);
     }
     float sum = hsum_ps(_mm256_add_ps(acc, accm));
     for (; b < nb; b++) {
-        __m256i p = dp_u8s8(_mm256_setzero_si256(), nibbles32(x[b].qs),
-                            _mm256_loadu_si256((const __m256i *)y[b].qs));
-        sum += h2f(x[b].d) * h2f(y[b].d) * (float)hsum_epi32(p) + h2f(x[b].m) * h2f(y[b].s);
+        uint16_t dm[2];
+        memcpy(dm, x + (size_t)b * bs, 4);
+        const __m256i p = dp_u8s8(_mm256_setzero_si256(), min32_values(x + (size_t)b * bs, q5),
+                                  _mm256_loadu_si256((const __m256i *)y[b].qs));
+        sum += h2f(dm[0]) * h2f(y[b].d) * (float)hsum_epi32(p) + h2f(dm[1]) * h2f(y[b].s);
     }
     *s = sum;
 }
+
+static void x_dot_q4_1(int64_t n, float *s, const void *w, const void *a) { dot_min32(n, s, w, a, 0); }
+static void x_dot_q5_1(int64_t n, float *s, const void *w, const void *a) { dot_min32(n, s, w, a, 1); }
 
 static void x_dot_q5_0(int64_t n, float *s, const void *w, const void *a)
 {
@@ -288,42 +308,14 @@ static void x_dot_q5_0(int64_t n, float *s, const void *w, const void *a)
         for (int j = 0; j < 8; j++)
             p[j] = dp_offset(q5_values(x[b + j].qs, x[b + j].qh), _mm256_loadu_si256((const __m256i *)y[b + j].qs), off);
         __m256 xd, xx, yd, yx;   /* xx, yx: the next field's bits, unused */
-        gather_f16_pairs(x + b, sizeof *x, &xd, &xx);
-        gather_f16_pairs(y + b, sizeof *y, &yd, &yx);
+        load_f16_pairs(x + b, sizeof *x, &xd, &xx);
+        load_f16_pairs(y + b, sizeof *y, &yd, &yx);
         acc = _mm256_fmadd_ps(_mm256_mul_ps(xd, yd), _mm256_cvtepi32_ps(hsum8_epi32(p)), acc);
     }
     float sum = hsum_ps(acc);
     for (; b < nb; b++) {
         __m256i p = dp_offset(q5_values(x[b].qs, x[b].qh), _mm256_loadu_si256((const __m256i *)y[b].qs), off);
         sum += h2f(x[b].d) * h2f(y[b].d) * (float)hsum_epi32(p);
-    }
-    *s = sum;
-}
-
-static void x_dot_q5_1(int64_t n, float *s, const void *w, const void *a)
-{
-    const block_q5_1 *x = w;
-    const block_q8_1 *y = a;
-    const int64_t nb = n / QK8_1;
-    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
-    int64_t b = 0;
-    for (; b + 8 <= nb; b += 8) {
-        __m256i p[8];
-        QK_UNROLL
-        for (int j = 0; j < 8; j++)
-            p[j] = dp_u8s8(_mm256_setzero_si256(), q5_values(x[b + j].qs, x[b + j].qh),
-                           _mm256_loadu_si256((const __m256i *)y[b + j].qs));
-        __m256 xd, xm, yd, ys;
-        gather_f16_pairs(x + b, sizeof *x, &xd, &xm);
-        gather_f16_pairs(y + b, sizeof *y, &yd, &ys);
-        acc = _mm256_fmadd_ps(_mm256_mul_ps(xd, yd), _mm256_cvtepi32_ps(hsum8_epi32(p)), acc);
-        accm = _mm256_fmadd_ps(xm, ys, accm);
-    }
-    float sum = hsum_ps(_mm256_add_ps(acc, accm));
-    for (; b < nb; b++) {
-        __m256i p = dp_u8s8(_mm256_setzero_si256(), q5_values(x[b].qs, x[b].qh),
-                            _mm256_loadu_si256((const __m256i *)y[b].qs));
-        sum += h2f(x[b].d) * h2f(y[b].d) * (float)hsum_epi32(p) + h2f(x[b].m) * h2f(y[b].s);
     }
     *s = sum;
 }
