@@ -555,11 +555,7 @@ Test(kv, decode_path_perplexity_matches_llama_cpp, .timeout = 900)
             for (int i = 0; i < 511; i++) {
                 cr_assert_eq(qfit_decode(c, t + i, 1, 0), 0, "%s", qfit_context_error(c));
                 if (i < 256) continue;
-                const float *l = qfit_get_logits(c, 0);
-                double mx = l[0], sum = 0;
-                for (int j = 1; j < nv; j++) mx = fmax(mx, l[j]);
-                for (int j = 0; j < nv; j++) sum += exp(l[j] - mx);
-                nll -= l[t[i + 1]] - mx - log(sum);
+                nll += qfit_nll(qfit_get_logits(c, 0), nv, t[i + 1]);
                 cnt++;
             }
         }
