@@ -102,13 +102,15 @@ typedef struct {
 
 /* Runs the prompts of ref with the ISA active now; a fresh context (its attention
  * kernels follow the active ISA). */
-static void run_prompts(const qfit_model *m, const kjv_ref *ref, kjv_run *out, int n_vocab, int kv_type)
+static void run_prompts(const qfit_model *m, const kjv_ref *ref, kjv_run *out, int n_vocab, int kv_type,
+                        const char *device)
 {
     char err[256];
     qfit_context_params p = qfit_context_default_params();
     p.n_ctx = 128;
     p.n_threads = 2;
     p.type_k = p.type_v = kv_type;
+    snprintf(p.device, sizeof p.device, "%s", device);
     qfit_context *c = qfit_context_new(m, &p, err, sizeof err);
     cr_assert_not_null(c, "%s", err);
     for (int k = 0; k < N_PROMPTS; k++) {
@@ -126,6 +128,38 @@ static void run_prompts(const qfit_model *m, const kjv_ref *ref, kjv_run *out, i
         }
     }
     qfit_context_free(c);
+}
+
+/* One path's results on the 5 prompts against llama.cpp's (the rules of check_isas). */
+static void check_run(const kjv_run *r, kjv_ref *const *refs, int self, const char *variant, const char *isa,
+                      double tol_ref, float near_tie)
+{
+    const kjv_ref *ref = refs[self];
+    for (int k = 0; k < N_PROMPTS; k++) {
+        const tu_kjv_ref *rp = &ref->p[k];
+        const double d = tu_max_abs_diff(r->logits[k], rp->logits, KJV_VOCAB);
+        const double rms = tu_rms_diff(r->logits[k], rp->logits, KJV_VOCAB);
+        const int dv = tu_first_divergence(r->greedy[k], rp->greedy, N_GREEDY);
+        if (report())
+            fprintf(stderr, "engine: %-6s %-6s p%d vs llama.cpp: max |dlogit| %.5f, rms %.5f, greedy %s\n", variant,
+                    isa, k, d, rms, dv < 0 ? "same" : "diverges");
+        cr_expect_leq(d, tol_ref, "%s %s prompt %d: max |dlogit| vs llama.cpp %g > %g", variant, isa, k, d,
+                      tol_ref);
+        cr_expect_eq(qfit_argmax(r->logits[k], KJV_VOCAB), qfit_argmax(rp->logits, KJV_VOCAB),
+                     "%s %s prompt %d: top-1 differs from llama.cpp", variant, isa, k);
+        if (dv >= 0)
+            cr_expect_lt(rp->margin[dv], near_tie,
+                         "%s %s prompt %d: greedy diverges from llama.cpp at step %d, where llama.cpp's margin "
+                         "%g is not a near tie", variant, isa, k, dv, rp->margin[dv]);
+        for (int v = 0; v < TU_KJV_N_VARIANTS; v++) {
+            const double ratio = tu_kjv_discrimination(variant, TU_KJV_VARIANTS[v]);
+            if (ratio <= 0) continue;
+            const double other = tu_rms_diff(r->logits[k], refs[v]->p[k].logits, KJV_VOCAB);
+            cr_expect_lt(rms, ratio * other, "%s %s prompt %d: rms %.4f from llama.cpp's %s but %.4f from its %s "
+                         "(must be < %.1fx): the engine does not compute this type as llama.cpp does", variant,
+                         isa, k, rms, variant, other, TU_KJV_VARIANTS[v], ratio);
+        }
+    }
 }
 
 /* Forced-ISA check of one variant, default context (F16 KV cache, flash attention).
@@ -173,32 +207,8 @@ static void check_isas(const char *path_in, const char *variant, double tol_ref,
         if (!force_isa(ALL_ISAS[i])) continue;
         const char *isa = qfit_isa_name(ALL_ISAS[i]);
         kjv_run *r = &runs[i];
-        run_prompts(m, ref, r, KJV_VOCAB, QFIT_TYPE_F16);
-        for (int k = 0; k < N_PROMPTS; k++) {
-            const tu_kjv_ref *rp = &ref->p[k];
-            const double d = tu_max_abs_diff(r->logits[k], rp->logits, KJV_VOCAB);
-            const double rms = tu_rms_diff(r->logits[k], rp->logits, KJV_VOCAB);
-            const int dv = tu_first_divergence(r->greedy[k], rp->greedy, N_GREEDY);
-            if (report())
-                fprintf(stderr, "engine: %-6s %-6s p%d vs llama.cpp: max |dlogit| %.5f, rms %.5f, greedy %s\n", variant,
-                        isa, k, d, rms, dv < 0 ? "same" : "diverges");
-            cr_expect_leq(d, tol_ref, "%s %s prompt %d: max |dlogit| vs llama.cpp %g > %g", variant, isa, k, d,
-                          tol_ref);
-            cr_expect_eq(qfit_argmax(r->logits[k], KJV_VOCAB), qfit_argmax(rp->logits, KJV_VOCAB),
-                         "%s %s prompt %d: top-1 differs from llama.cpp", variant, isa, k);
-            if (dv >= 0)
-                cr_expect_lt(rp->margin[dv], near_tie,
-                             "%s %s prompt %d: greedy diverges from llama.cpp at step %d, where llama.cpp's margin "
-                             "%g is not a near tie", variant, isa, k, dv, rp->margin[dv]);
-            for (int v = 0; v < TU_KJV_N_VARIANTS; v++) {
-                const double ratio = tu_kjv_discrimination(variant, TU_KJV_VARIANTS[v]);
-                if (ratio <= 0) continue;
-                const double other = tu_rms_diff(r->logits[k], refs[v]->p[k].logits, KJV_VOCAB);
-                cr_expect_lt(rms, ratio * other, "%s %s prompt %d: rms %.4f from llama.cpp's %s but %.4f from its %s "
-                             "(must be < %.1fx): the engine does not compute this type as llama.cpp does", variant,
-                             isa, k, rms, variant, other, TU_KJV_VARIANTS[v], ratio);
-            }
-        }
+        run_prompts(m, ref, r, KJV_VOCAB, QFIT_TYPE_F16, "cpu");
+        check_run(r, refs, self, variant, isa, tol_ref, near_tie);
         if (first < 0) { first = i; continue; }
         if (tol_isa <= 0) continue;
         const char *isa0 = qfit_isa_name(ALL_ISAS[first]);
@@ -217,7 +227,42 @@ static void check_isas(const char *path_in, const char *variant, double tol_ref,
     for (int v = 0; v < TU_KJV_N_VARIANTS; v++) free(refs[v]);
 }
 
+/* One variant on a device (qfit/backend.h) other than the CPU's, held to llama.cpp's
+ * logits by the same rules as each ISA (check_run). */
+static void check_device(const char *path_in, const char *variant, const char *device, double tol_ref,
+                         float near_tie)
+{
+    char err[256], path[600];
+    snprintf(path, sizeof path, "%s", path_in);
+    kjv_ref *refs[TU_KJV_N_VARIANTS];
+    int self = -1;
+    for (int v = 0; v < TU_KJV_N_VARIANTS; v++) {
+        refs[v] = load_ref(TU_KJV_VARIANTS[v]);
+        if (!strcmp(TU_KJV_VARIANTS[v], variant)) self = v;
+    }
+    cr_assert_geq(self, 0, "no reference for %s", variant);
+    qfit_model *m = qfit_model_load(path, err, sizeof err);
+    cr_assert_not_null(m, "load %s: %s", path, err);
+    kjv_run *r = calloc(1, sizeof *r);
+    cr_assert_not_null(r);
+    run_prompts(m, refs[self], r, KJV_VOCAB, QFIT_TYPE_F16, device);
+    check_run(r, refs, self, variant, device, tol_ref, near_tie);
+    free(r);
+    qfit_model_free(m);
+    for (int v = 0; v < TU_KJV_N_VARIANTS; v++) free(refs[v]);
+}
+
 Test(engine, isa_f32_logits, .timeout = 900) { check_isas(kjv_f32(), "f32", 0.02, 2e-3, 0.0f); }
+/* The scalar reference backend (device "ref", src/model/backend_ref.c) to the same rules:
+ * it multiplies dequantized weights with unquantized activations in double, where ggml
+ * rounds the activations to Q8_0/Q8_K first. */
+Test(engine, ref_backend_logits, .timeout = 900)
+{
+    check_device(kjv_f32(), "f32", "ref", 0.02, 0.0f);
+    check_device(kjv_quantized("Q8_0"), "Q8_0", "ref", TU_QLOGIT_TOL, TU_QLOGIT_NEAR_TIE);
+    check_device(kjv_quantized("Q6_K"), "Q6_K", "ref", TU_QLOGIT_TOL, TU_QLOGIT_NEAR_TIE);
+    check_device(kjv_quantized("Q4_K_M"), "Q4_K_M", "ref", TU_QLOGIT_TOL, TU_QLOGIT_NEAR_TIE);
+}
 Test(engine, isa_q8_0_logits, .timeout = 900)
 {
     check_isas(kjv_quantized("Q8_0"), "Q8_0", TU_QLOGIT_TOL, 0, TU_QLOGIT_NEAR_TIE);
@@ -471,7 +516,7 @@ static void load_syn_ref(const char *shape, const char *variant, int k, int n_vo
 
 /* other: the other variant's name (its reference must be farther from qfit's logits) */
 static void check_syn_variant(const syn_case *sc, const char *path, const char *variant, const char *other,
-                              bool quantized)
+                              bool quantized, const char *device)
 {
     char err[256];
     qfit_model *m = qfit_model_load(path, err, sizeof err);
@@ -491,6 +536,7 @@ static void check_syn_variant(const syn_case *sc, const char *path, const char *
         qfit_context_params p = qfit_context_default_params();
         p.n_ctx = (r.n_prompt + SYN_GREEDY + 1 + 255) / 256 * 256;
         p.n_threads = 2;
+        snprintf(p.device, sizeof p.device, "%s", device);
         qfit_context *c = qfit_context_new(m, &p, err, sizeof err);
         cr_assert_not_null(c, "%s", err);
         cr_assert_eq(qfit_decode(c, r.prompt, r.n_prompt, r.n_prompt - 1), 0, "%s", qfit_context_error(c));
@@ -562,7 +608,7 @@ static void check_syn_variant(const syn_case *sc, const char *path, const char *
  * shared validation text (the byte-token vocabulary tokenizes it the same in both tools),
  * within 0.1% of llama.cpp's:
  *   peer-ppl SHAPE-f32.gguf val20k.txt --ctx 128 --chunks 8 --threads 2   (Final estimate) */
-static void check_syn_ppl(const syn_case *sc, const char *path)
+static void check_syn_ppl(const syn_case *sc, const char *path, const char *device)
 {
     char txt[600], err[256];
     snprintf(txt, sizeof txt, "%s/syn-val20k.txt", tu_tmpdir());
@@ -580,6 +626,7 @@ static void check_syn_ppl(const syn_case *sc, const char *path)
     qfit_context_params p = qfit_context_default_params();
     p.n_ctx = 128;
     p.n_threads = 2;
+    snprintf(p.device, sizeof p.device, "%s", device);
     qfit_context *c = qfit_context_new(m, &p, err, sizeof err);
     cr_assert_not_null(c, "%s", err);
     int32_t *ids = NULL, bos = -1;
@@ -593,8 +640,9 @@ static void check_syn_ppl(const syn_case *sc, const char *path)
     qfit_ppl_result r;
     cr_assert_eq(qfit_perplexity(c, ids, n, &pp, &r, err, sizeof err), 0, "%s", err);
     const double rel = fabs(r.ppl - sc->ppl) / sc->ppl;
-    if (report()) fprintf(stderr, "engine: %-13s ppl %.4f, llama.cpp %.4f (%+.2e)\n", sc->shape, r.ppl, sc->ppl, rel);
-    cr_expect_leq(rel, 1e-3, "%s: perplexity %.4f, llama.cpp's %.4f", sc->shape, r.ppl, sc->ppl);
+    if (report())
+        fprintf(stderr, "engine: %-13s %s ppl %.4f, llama.cpp %.4f (%+.2e)\n", sc->shape, device, r.ppl, sc->ppl, rel);
+    cr_expect_leq(rel, 1e-3, "%s %s: perplexity %.4f, llama.cpp's %.4f", sc->shape, device, r.ppl, sc->ppl);
     free(ids);
     qfit_context_free(c);
     qfit_model_free(m);
@@ -624,18 +672,21 @@ static void check_syn_mxfp4(const syn_case *sc, const char *f32)
     for (int64_t i = 0; i < qfit_gguf_n_tensors(g); i++) n_mx += qfit_gguf_tensor_at(g, i)->type == QFIT_TYPE_MXFP4;
     qfit_gguf_close(g);
     cr_assert_eq(n_mx, 12, "%s: %d MXFP4 tensors, expected the 3 expert stacks of 4 layers", sc->shape, n_mx);
-    check_syn_variant(sc, mx, "mxfp4_moe", "f32", true);
+    check_syn_variant(sc, mx, "mxfp4_moe", "f32", true, "cpu");
 }
 
-static void check_syn(const syn_case *sc)
+static void check_syn_on(const syn_case *sc, const char *device)
 {
     char f32[600], q8[600];
     make_models(sc, f32, q8, sizeof f32);
-    check_syn_variant(sc, f32, "f32", "q8_0", false);
-    check_syn_ppl(sc, f32);
-    check_syn_variant(sc, q8, "q8_0", "f32", true);
-    if (!strcmp(sc->shape, "tiny-qwen3moe") || !strcmp(sc->shape, "tiny-gpt-oss")) check_syn_mxfp4(sc, f32);
+    check_syn_variant(sc, f32, "f32", "q8_0", false, device);
+    check_syn_ppl(sc, f32, device);
+    check_syn_variant(sc, q8, "q8_0", "f32", true, device);
+    if (!strcmp(device, "cpu") && (!strcmp(sc->shape, "tiny-qwen3moe") || !strcmp(sc->shape, "tiny-gpt-oss")))
+        check_syn_mxfp4(sc, f32);
 }
+
+static void check_syn(const syn_case *sc) { check_syn_on(sc, "cpu"); }
 
 static const syn_case SYN_QWEN2 = { "tiny-qwen2", 0x48980140e71ff196ULL, 0x788cf26c0e8d7c90ULL, 0x903c0a420108fb16ULL, 843.2917 };
 static const syn_case SYN_QWEN3 = { "tiny-qwen3", 0x25641c4afd6effc8ULL, 0x3493cab3c2aa4b7aULL, 0xfb44ef12fd38cc6bULL, 832.4376 };
@@ -644,6 +695,10 @@ static const syn_case SYN_LLAMA3 = { "tiny-llama3", 0x8909c6ccf53f8324ULL, 0x6b6
 Test(engine, qwen2_vs_llama_cpp, .timeout = 600) { check_syn(&SYN_QWEN2); }
 Test(engine, qwen3_vs_llama_cpp, .timeout = 600) { check_syn(&SYN_QWEN3); }
 Test(engine, llama3_rope_freqs_vs_llama_cpp, .timeout = 600) { check_syn(&SYN_LLAMA3); }
+/* The scalar reference backend (device "ref") on the same cases, to the same rules */
+Test(engine, ref_backend_qwen2_vs_llama_cpp, .timeout = 600) { check_syn_on(&SYN_QWEN2, "ref"); }
+Test(engine, ref_backend_qwen3_vs_llama_cpp, .timeout = 600) { check_syn_on(&SYN_QWEN3, "ref"); }
+Test(engine, ref_backend_llama3_vs_llama_cpp, .timeout = 600) { check_syn_on(&SYN_LLAMA3, "ref"); }
 /* mixture of experts: the router's softmax, top-k choice and renormalised weights, and
  * each expert's SwiGLU over the tokens routed to it, as llama.cpp's build_moe_ffn */
 static const syn_case SYN_QWEN3MOE = { "tiny-qwen3moe", 0x45535e091c3d6d8aULL, 0x38061f7996dfe7f5ULL, 0x47f00da62a1d2a23ULL, 1322.2608 };
@@ -653,6 +708,7 @@ Test(engine, mixtral_experts_vs_llama_cpp, .timeout = 600) { check_syn(&SYN_MIXT
 /* fused Q/K/V and gate/up matrices (views of their rows), NeoX RoPE */
 static const syn_case SYN_PHI3 = { "tiny-phi3", 0xd91843c9c8e0713fULL, 0xfd4f5368a7dc2c92ULL, 0x9d010d4c8efca625ULL, 1087.2265 };
 Test(engine, phi3_vs_llama_cpp, .timeout = 600) { check_syn(&SYN_PHI3); }
+Test(engine, ref_backend_phi3_vs_llama_cpp, .timeout = 600) { check_syn_on(&SYN_PHI3, "ref"); }
 /* Gemma 2: scaled embeddings, post-norms, GeGLU, a 32-position window on even layers
  * (prompts of 41 tokens and greedy continuations cross it), attention and final
  * soft-capping (2 and 6 in this shape, so that both bite) */

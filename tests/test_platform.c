@@ -2,6 +2,7 @@
  * Linux branches) and again in make check-portable, built with QFIT_PORTABLE_ONLY (the
  * POSIX branches, what a system that is not Linux compiles). */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -42,6 +43,30 @@ Test(platform, ram_matches_sysconf)
     /* Linux: MemTotal, the same figure sysconf derives from */
     cr_assert(ram > 0.95 * want && ram < 1.05 * want, "RAM %llu bytes, sysconf says %.0f", (unsigned long long)ram,
               want);
+}
+
+/* Available memory: the kernel's estimate (Linux MemAvailable; the POSIX branch's
+ * _SC_AVPHYS_PAGES, free pages only, is smaller), never more than the RAM and not nothing
+ * on a running system. A wrapper that returned MemTotal or MemFree by mistake passes the
+ * bounds; it is compared with /proc on Linux below. */
+Test(platform, available_memory)
+{
+    const uint64_t avail = qfit_sys_avail_bytes(), ram = qfit_sys_ram_bytes();
+    cr_assert_gt(avail, 0, "no figure for available memory");
+    cr_assert_leq(avail, ram, "available %llu > RAM %llu", (unsigned long long)avail, (unsigned long long)ram);
+#if defined(__linux__) && !defined(QFIT_PORTABLE_ONLY)
+    FILE *f = fopen("/proc/meminfo", "r");
+    cr_assert_not_null(f);
+    char line[256];
+    unsigned long long kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) break;
+    fclose(f);
+    const double want = (double)kb * 1024;
+    /* read a moment apart: within 5% (and 256 MiB) of each other */
+    cr_assert(fabs((double)avail - want) < fmax(0.05 * want, 256.0 * (1 << 20)), "available %llu, /proc says %.0f",
+              (unsigned long long)avail, want);
+#endif
 }
 
 Test(platform, cpu_counts)

@@ -369,6 +369,9 @@ typedef struct {
                         (output_norm(x), n_embd floats a row: qfit_get_embeddings) instead of
                         logits; the vocabulary projection is skipped. Default false.
                         qfit_set_embeddings switches it on a live context. */
+    char device[32]; /* the device the forward pass runs on (qfit/backend.h: "cpu", "ref"; "":
+                        cpu). A device that cannot run the model makes qfit_context_new fail with
+                        the reason: there is no fallback to another device */
 } qfit_context_params;
 
 #define QFIT_MAX_SEQ 256
@@ -382,13 +385,14 @@ size_t qfit_context_alloc_bytes(const qfit_model *m, const qfit_context_params *
 typedef struct qfit_context qfit_context;
 /* Apply the environment to p: QFIT_KV_CACHE_TYPE (alias OLLAMA_KV_CACHE_TYPE) sets
  * both cache types, QFIT_FLASH_ATTENTION (alias OLLAMA_FLASH_ATTENTION) on|off|auto|1|0,
- * QFIT_CONTEXT_LENGTH the context size. Unset or empty variables change nothing.
+ * QFIT_CONTEXT_LENGTH the context size, QFIT_DEVICE the device (qfit/backend.h). Unset or
+ * empty variables change nothing.
  * 0 on success; -1 with a message naming the variable when a value is invalid
  * (nothing is silently ignored). *applied (may be NULL) gets a short description
  * of what was taken from the environment ("" when nothing). */
 /* One engine command-line option (opt, with its value val) into p:
  *   --ctx / -c N, --kv-type T (K and V), --cache-type-k / -ctk T, --cache-type-v / -ctv T,
- *   --flash-attn / -fa on|off|auto.
+ *   --flash-attn / -fa on|off|auto, --device NAME (qfit/backend.h).
  * 1: consumed; 0: not an engine option; -1: invalid value (message in err). */
 int qfit_context_params_parse_arg(qfit_context_params *p, const char *opt, const char *val,
                                   char *err, size_t err_len);
@@ -410,6 +414,7 @@ int  qfit_context_n_seq(const qfit_context *c);
 int  qfit_context_n_ctx(const qfit_context *c);
 int  qfit_context_n_batch(const qfit_context *c);
 int  qfit_context_n_threads(const qfit_context *c);
+const char *qfit_context_device(const qfit_context *c);   /* "cpu", "ref" (qfit/backend.h) */
 const qfit_model *qfit_context_model(const qfit_context *c);
 int  qfit_context_type_k(const qfit_context *c);
 int  qfit_context_type_v(const qfit_context *c);

@@ -30,7 +30,8 @@ static void embed_usage(FILE *f)
             "  --batch N          tokens per forward pass (default 512; an encoder such as bert or\n"
             "                     nomic-bert: the context size, as it takes an input in one pass)\n"
             "  --threads N        threads (default: all CPUs)\n"
-            "  --kv-type T, --cache-type-k T, --cache-type-v T, --flash-attn on|off|auto   as qfit run\n");
+            "  --kv-type T, --cache-type-k T, --cache-type-v T, --flash-attn on|off|auto, --device D\n"
+            "                     as qfit run\n");
 }
 
 /* FILE into a NUL-terminated buffer split in place into lines (*lines, *n). */

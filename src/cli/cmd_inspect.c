@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "qfit/backend.h"
 #include "qfit/gguf.h"
 #include "qfit/quant.h"
 
@@ -124,11 +125,27 @@ static void human_bytes(char *buf, size_t cap, uint64_t n)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: qfit inspect [--no-tensors] MODEL.gguf\n"
+    fprintf(f, "usage: qfit inspect [--no-tensors] MODEL.gguf | qfit inspect --devices\n"
                "  Prints the GGUF version, architecture, alignment, every metadata key,\n"
                "  the tensor table (name, shape, type, bytes) and totals (parameters,\n"
                "  data size, bits per weight, tensors per type).\n"
-               "  --no-tensors   omit the per-tensor table\n");
+               "  --no-tensors   omit the per-tensor table\n"
+               "  --devices      list the devices a model can run on (--device NAME) and their memory\n");
+}
+
+/* qfit inspect --devices: one line per device */
+static int list_devices(void)
+{
+    printf("%-6s %12s %12s  %s\n", "device", "memory", "free", "description");
+    for (int i = 0; i < qfit_device_count(); i++) {
+        qfit_device_info d;
+        if (qfit_device_get(i, &d) != 0) continue;
+        char total[32] = "unknown", avail[32] = "unknown";
+        if (d.mem_total) human_bytes(total, sizeof total, d.mem_total);
+        if (d.mem_free) human_bytes(avail, sizeof avail, d.mem_free);
+        printf("%-6s %12s %12s  %s%s\n", d.name, total, avail, d.description, d.host_memory ? " (host memory)" : "");
+    }
+    return 0;
 }
 
 int qfit_cmd_inspect(int argc, char **argv)
@@ -138,6 +155,10 @@ int qfit_cmd_inspect(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { usage(stdout); return 0; }
         if (!strcmp(argv[i], "--no-tensors")) { show_tensors = false; continue; }
+        if (!strcmp(argv[i], "--devices")) {
+            if (argc != 2) { fprintf(stderr, "qfit inspect: --devices takes no other argument\n"); return 2; }
+            return list_devices();
+        }
         if (argv[i][0] == '-' && argv[i][1]) {
             fprintf(stderr, "qfit inspect: unknown option '%s'\n", argv[i]);
             usage(stderr);

@@ -21,8 +21,10 @@ static void ppl_usage(FILE *f)
             "  --kv-type T        KV cache type for K and V: f16 (default), f32, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, iq4_nl\n"
             "  --cache-type-k T, --cache-type-v T   K and V cache types separately\n"
             "  --flash-attn on|off|auto   tiled attention with online softmax (default auto = on)\n"
+            "  --device cpu|ref   where the forward pass runs (default cpu; ref: the scalar reference\n"
+            "                     backend, slow; qfit inspect --devices lists them)\n"
             "environment: QFIT_KV_CACHE_TYPE (OLLAMA_KV_CACHE_TYPE), QFIT_FLASH_ATTENTION (OLLAMA_FLASH_ATTENTION),\n"
-            "  QFIT_CONTEXT_LENGTH (chunk size); options override the environment\n"
+            "  QFIT_CONTEXT_LENGTH (chunk size), QFIT_DEVICE; options override the environment\n"
             "  --save-logits F    write log-probs of the scored positions (llama.cpp format)\n"
             "  --kld-base F       KL-divergence against such a file (its tokens are used; TEXT optional)\n");
 }

@@ -57,11 +57,13 @@ static void run_usage(FILE *f)
             "                        q5_0, q5_1, iq4_nl\n"
             "  --cache-type-k T, --cache-type-v T   K and V cache types separately\n"
             "  --flash-attn on|off|auto   tiled attention with online softmax (default auto = on)\n"
+            "  --device cpu|ref      where the forward pass runs (default cpu; ref: the scalar reference\n"
+            "                        backend, slow; qfit inspect --devices lists them)\n"
             "  --ignore-eos          keep generating after an end-of-generation token\n"
             "  --format json|FILE    structured output: any JSON value, or JSON matching a JSON Schema file\n"
             "  --grammar FILE        structured output: text matching a GBNF grammar (llama.cpp syntax)\n"
             "environment: QFIT_KV_CACHE_TYPE (OLLAMA_KV_CACHE_TYPE), QFIT_FLASH_ATTENTION\n"
-            "  (OLLAMA_FLASH_ATTENTION), QFIT_CONTEXT_LENGTH; options override the environment\n");
+            "  (OLLAMA_FLASH_ATTENTION), QFIT_CONTEXT_LENGTH, QFIT_DEVICE; options override the environment\n");
 }
 
 /* the streaming side of qfit run: text to stdout, events to stderr */

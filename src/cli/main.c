@@ -24,7 +24,7 @@ static void usage(FILE *out, const command *cmds, size_t n)
 int main(int argc, char **argv)
 {
     const command cmds[] = {
-        { "inspect",  qfit_cmd_inspect,  "MODEL.gguf                  metadata, tensors, size, bits per weight" },
+        { "inspect",  qfit_cmd_inspect,  "MODEL.gguf | --devices      metadata, tensors, size, bits per weight; devices" },
         { "quantize", qfit_cmd_quantize, "IN.gguf OUT.gguf TYPE       quantize (Q4_K_M, Q8_0, ...)" },
         { "imatrix",  qfit_cmd_imatrix,  "MODEL.gguf TEXT.txt -o FILE importance matrix for quantize --imatrix" },
         { "synth",    qfit_cmd_synth,    "--shape S --type T OUT.gguf synthetic model of a real shape (speed/memory only)" },

@@ -1,6 +1,7 @@
 /* Inference context: KV cache, compute buffers (allocated once), thread pool,
  * and the driver of the forward pass (qfit_decode). */
 #include "model/model_internal.h"
+#include "qfit/backend.h"
 #include "platform/platform.h"
 #include "model/arch.h"
 
@@ -122,6 +123,15 @@ int qfit_context_params_from_env(qfit_context_params *p, char *applied, size_t a
         p->n_ctx = (int)n;
         if (dl < sizeof desc) dl += (size_t)snprintf(desc + dl, sizeof desc - dl, "%s%s=%s", dl ? ", " : "", which, v);
     }
+    if (env_setting("DEVICE", buf, sizeof buf, &v, &which, err, err_len) != 0) return -1;
+    if (v) {
+        if (qfit_device_find(v) < 0) {
+            snprintf(err, err_len, "%s=%s is not a device (devices: %s)", which, v, qfit_device_names());
+            return -1;
+        }
+        snprintf(p->device, sizeof p->device, "%s", v);
+        if (dl < sizeof desc) dl += (size_t)snprintf(desc + dl, sizeof desc - dl, "%s%s=%s", dl ? ", " : "", which, v);
+    }
     if (applied && applied_len) snprintf(applied, applied_len, "%s", desc);
     return 0;
 }
@@ -199,9 +209,16 @@ int qfit_context_params_parse_arg(qfit_context_params *p, const char *opt, const
     const bool is_k = !strcmp(opt, "--cache-type-k") || !strcmp(opt, "-ctk");
     const bool is_v = !strcmp(opt, "--cache-type-v") || !strcmp(opt, "-ctv");
     const bool is_fa = !strcmp(opt, "--flash-attn") || !strcmp(opt, "-fa");
-    if (!is_ctx && !is_kv && !is_k && !is_v && !is_fa) return 0;
+    const bool is_dev = !strcmp(opt, "--device");
+    if (!is_ctx && !is_kv && !is_k && !is_v && !is_fa && !is_dev) return 0;
     if (!val || !*val) { snprintf(err, err_len, "%s needs a value", opt); return -1; }
-    if (is_ctx) {
+    if (is_dev) {
+        if (qfit_device_find(val) < 0) {
+            snprintf(err, err_len, "unknown device '%s' for %s (devices: %s)", val, opt, qfit_device_names());
+            return -1;
+        }
+        snprintf(p->device, sizeof p->device, "%s", val);
+    } else if (is_ctx) {
         char *end;
         long n = strtol(val, &end, 10);
         if (*end || n < 1 || n > (1 << 24)) {
@@ -229,9 +246,9 @@ int qfit_context_params_parse_arg(qfit_context_params *p, const char *opt, const
 void qfit_context_describe(const qfit_context *c, char *buf, size_t len)
 {
     snprintf(buf, len,
-             "context: n_ctx %d, n_batch %d, threads %d; KV cache K %s, V %s: %zu bytes (%.2f MiB); "
+             "context: device %s, n_ctx %d, n_batch %d, threads %d; KV cache K %s, V %s: %zu bytes (%.2f MiB); "
              "flash attention %s; Hadamard-rotated K %s, V %s; compute buffers %zu bytes (%.2f MiB)",
-             c->n_ctx, c->n_batch, c->n_threads, qfit_type_name(c->kv.type_k), qfit_type_name(c->kv.type_v),
+             c->device, c->n_ctx, c->n_batch, c->n_threads, qfit_type_name(c->kv.type_k), qfit_type_name(c->kv.type_v),
              c->kv_bytes, (double)c->kv_bytes / (1 << 20), c->flash_attn ? "on" : "off", c->rot_k ? "yes" : "no", c->rot_v ? "yes" : "no", c->compute_bytes,
              (double)c->compute_bytes / (1 << 20));
 }
@@ -340,11 +357,22 @@ qfit_context *qfit_context_new(const qfit_model *m, const qfit_context_params *p
         return NULL;
     }
 
+    if (memchr(p.device, 0, sizeof p.device) == NULL) {
+        snprintf(err, err_len, "device name is not terminated");
+        return NULL;
+    }
+    const qfit_backend *backend = qfit_backend_for(p.device, m, err, err_len);
+    if (!backend) return NULL;
+
     qfit_context *c = calloc(1, sizeof *c);
     if (!c) { snprintf(err, err_len, "out of memory"); return NULL; }
     c->model = m;
-    /* the post-norm layer (encoders) has a backend of its own */
-    c->backend = m->recipes[0].block == QFIT_BLOCK_POST_NORM ? &qfit_backend_cpu_encoder : &qfit_backend_cpu;
+    c->backend = backend;
+    {
+        qfit_device_info di;
+        qfit_device_get(qfit_device_find(p.device), &di);
+        c->device = di.name;
+    }
     c->n_ctx = p.n_ctx;
     c->n_batch = p.n_batch;
     c->n_seq = p.n_seq;
@@ -517,6 +545,7 @@ int qfit_seq_copy(qfit_context *c, int src, int dst, int n)
 int  qfit_context_n_ctx(const qfit_context *c) { return c->n_ctx; }
 int  qfit_context_n_batch(const qfit_context *c) { return c->n_batch; }
 int  qfit_context_n_threads(const qfit_context *c) { return c->n_threads; }
+const char *qfit_context_device(const qfit_context *c) { return c->device; }
 const qfit_model *qfit_context_model(const qfit_context *c) { return c->model; }
 const char *qfit_context_error(const qfit_context *c) { return c->err; }
 int  qfit_context_type_k(const qfit_context *c) { return c->kv.type_k; }

@@ -131,6 +131,7 @@ struct qfit_backend;
 struct qfit_context {
     const qfit_model *model;
     const struct qfit_backend *backend;
+    const char *device;   /* the device's name (qfit/backend.h; static) */
     qfit_threadpool *tp;
     int n_threads;
     int n_ctx, n_batch;
@@ -198,10 +199,15 @@ struct qfit_context {
  * recipe (model->recipes[il], qfit_layer_recipe_of): norm placement, window, RoPE
  * table, soft-cap, sinks, dense or expert FFN and its activation. A backend implements
  * them for the tokens of one pass (n tokens, token j of sequence c->tok_seq[j] at position
- * c->tok_pos[j], embedded in c->x). The CPU backend is the only one today; an accelerator backend can take
- * whole layers (attention + FFN) the same way. */
+ * c->tok_pos[j], embedded in c->x). Backends: the CPU's (backend_cpu.c, encoder_cpu.c) and the
+ * scalar reference (backend_ref.c); a context takes one by device name (backend.c,
+ * qfit/backend.h). An accelerator backend can take whole layers (attention + FFN) the
+ * same way. */
 typedef struct qfit_backend {
     const char *name;
+    /* 0 when the backend can run model m, -1 with the reason (the first layer, op or
+     * weight type it lacks); NULL: it runs whatever qfit_model_load accepts */
+    int (*supports)(const qfit_model *m, char *err, size_t err_len);
     /* x[i] = embedding of tokens[i] */
     void (*embed)(qfit_context *c, const int32_t *tokens, int n);
     /* x += Attention(RMSNorm(x)) for layer il (sandwich: RMSNorm of it too; post-norm:
@@ -215,6 +221,11 @@ typedef struct qfit_backend {
 } qfit_backend;
 
 extern const qfit_backend qfit_backend_cpu;
+/* the scalar reference backend (backend_ref.c; device "ref", qfit/backend.h) */
+extern const qfit_backend qfit_backend_ref;
+/* The backend device `device` ("" or NULL: cpu) runs model m with, after its supports
+ * check; NULL with the reason in err (unknown device, or what it lacks). backend.c. */
+const qfit_backend *qfit_backend_for(const char *device, const qfit_model *m, char *err, size_t err_len);
 
 /* --- encoders (encoder_cpu.c): the post-norm encoder layer on the CPU, and what it uses
  * of backend_cpu.c */

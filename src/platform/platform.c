@@ -101,6 +101,23 @@ uint64_t qfit_sys_ram_bytes(void)
     return pages > 0 && psz > 0 ? (uint64_t)pages * (uint64_t)psz : 0;
 }
 
+uint64_t qfit_sys_avail_bytes(void)
+{
+#if defined(QFIT_SYS_LINUX)
+    return proc_kb("/proc/meminfo", "MemAvailable");
+#elif defined(QFIT_SYS_APPLE)
+    vm_statistics64_data_t vs;
+    mach_msg_type_number_t cnt = HOST_VM_INFO64_COUNT;
+    if (host_statistics64(mach_host_self(), HOST_VM_INFO64, (host_info64_t)&vs, &cnt) != KERN_SUCCESS) return 0;
+    return ((uint64_t)vs.free_count + (uint64_t)vs.inactive_count) * (uint64_t)vm_page_size;
+#elif defined(_SC_AVPHYS_PAGES)
+    long pages = sysconf(_SC_AVPHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    return pages > 0 && psz > 0 ? (uint64_t)pages * (uint64_t)psz : 0;
+#else
+    return 0;
+#endif
+}
+
 /* ---------------------------------------------------------------- CPUs */
 
 int qfit_sys_cpu_count(void)

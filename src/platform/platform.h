@@ -23,6 +23,9 @@ size_t   qfit_sys_peak_rss_bytes(void);
 /* Physical memory in bytes; 0 if unknown (Linux: MemTotal; macOS: hw.memsize; POSIX:
  * _SC_PHYS_PAGES). */
 uint64_t qfit_sys_ram_bytes(void);
+/* Memory available to new allocations in bytes; 0 if unknown (Linux: MemAvailable;
+ * macOS: free + inactive pages; POSIX: _SC_AVPHYS_PAGES where the system has it). */
+uint64_t qfit_sys_avail_bytes(void);
 /* Online logical CPUs (>= 1). */
 int      qfit_sys_cpu_count(void);
 /* The cores a compute thread pool should use (>= 1): on Apple silicon the performance

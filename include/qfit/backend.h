@@ -1,0 +1,54 @@
+/* Compute devices: where a context's forward pass runs.
+ *
+ * A context runs on one device, named in qfit_context_params.device (the CLI's
+ * `--device NAME`, the environment's QFIT_DEVICE; empty: "cpu"):
+ *   cpu  the CPU backend: the ISA kernels (AVX2, AVX-512/VNNI, NEON, scalar) on the
+ *        context's thread pool. Runs every architecture qfit loads.
+ *   ref  the scalar reference backend: the same forward pass written plainly, weights
+ *        dequantized block by block and multiplied with unquantized activations in
+ *        double, softmax and norms in double. It is the oracle the other backends are
+ *        tested against (tests/test_backend.c) and runs llama, qwen2 and qwen3 files;
+ *        other models are refused with the reason. Slow: for tests and checks.
+ * A device that cannot run a model refuses it when the context is created
+ * (qfit_context_new fails with the reason): never a silent fall back to another device.
+ *
+ * Thread-safety: every function here is safe to call from any thread. The table of
+ * devices is fixed for the life of the process. */
+#ifndef QFIT_BACKEND_H
+#define QFIT_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "qfit/model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    const char *name;         /* "cpu", "ref" (static storage) */
+    const char *description;  /* one line: what it is */
+    bool        host_memory;  /* its buffers are host memory (the planner counts them there) */
+    uint64_t    mem_total;    /* bytes the device can hold buffers in (host: physical memory); 0 unknown */
+    uint64_t    mem_free;     /* of which free now (host: what the system reports available); 0 unknown */
+} qfit_device_info;
+
+/* Devices known to this build (>= 1; index 0 is the default, "cpu"). */
+int qfit_device_count(void);
+/* Device i into *out: 0, or -1 when i is out of range. */
+int qfit_device_get(int i, qfit_device_info *out);
+/* The index of the device called name (case-sensitive; "" and NULL: the default), or -1. */
+int qfit_device_find(const char *name);
+/* The devices' names, comma-separated ("cpu, ref"), for messages. Static storage. */
+const char *qfit_device_names(void);
+/* Whether device `name` can run model m: 0, or -1 with the reason in err (an unknown
+ * device, or the first layer, operation or weight type the device does not have). */
+int qfit_device_supports(const char *name, const qfit_model *m, char *err, size_t err_len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
