@@ -25,15 +25,42 @@ else
 EXT_LIBS := $(shell pkg-config --libs libpcre2-8 jansson libcrypto libcurl libmicrohttpd hiredis 2>/dev/null || echo -lpcre2-8 -ljansson -lcrypto -lcurl -lmicrohttpd -lhiredis)
 endif
 
+# Vulkan compute (src/vulkan, issue 16): built when the loader's headers (pkg-config vulkan)
+# and glslc are found; VULKAN=0 leaves it out, VULKAN=1 makes a missing piece an error.
+# Its shaders are compiled to SPIR-V here and embedded (build/gen/shaders).
+VULKAN  ?= auto
+VK_WHY  := VULKAN=0
+ifeq ($(VULKAN),auto)
+VULKAN  := $(shell pkg-config --exists vulkan 2>/dev/null && command -v glslc >/dev/null 2>&1 && echo 1 || echo 0)
+VK_WHY  := libvulkan-dev or glslc not found
+endif
+ifeq ($(VULKAN),1)
+ifneq ($(shell pkg-config --exists vulkan 2>/dev/null && command -v glslc >/dev/null 2>&1 && echo ok),ok)
+$(error VULKAN=1, but the Vulkan loader's headers (libvulkan-dev) or glslc are missing)
+endif
+VK_LIBS := $(shell pkg-config --libs vulkan)
+VK_DEFS := -DQFIT_VULKAN -Ibuild/gen
+endif
+ifeq ($(MAKELEVEL),0)
+$(info qfit: Vulkan $(if $(filter 1,$(VULKAN)),on,off ($(VK_WHY))))
+endif
+GLSLC   ?= glslc
+VK_GEN  := build/gen/shaders
+# one SPIR-V module per (shader, weight type): matvec.comp with -DWT_<TYPE>
+VK_VARIANTS := matvec_f32 matvec_f16 matvec_q8_0 matvec_q4_0
+VK_HEADERS := $(VK_VARIANTS:%=$(VK_GEN)/%.h)
+VK_SPV := $(VK_VARIANTS:%=$(VK_GEN)/%.spv)
+vk_type = $(shell echo $(subst matvec_,,$(1)) | tr a-z A-Z)
+
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 # -pthread: threads are part of libSystem on macOS (no flag)
 PTHREAD := $(if $(filter Darwin,$(UNAME_S)),,-pthread)
 # QFIT_DEFS: extra definitions (make check-portable)
-BASE    := -std=c11 -ffp-contract=off -D_GNU_SOURCE -Iinclude -Isrc $(EXT_CFLAGS) $(PTHREAD) -MMD -MP $(WARN) $(QFIT_DEFS)
+BASE    := -std=c11 -ffp-contract=off -D_GNU_SOURCE -Iinclude -Isrc $(EXT_CFLAGS) $(PTHREAD) -MMD -MP $(WARN) $(QFIT_DEFS) $(VK_DEFS)
 REL_CFLAGS := -O2 -g $(BASE)
 DBG_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined $(BASE)
 
-LDLIBS   := $(EXT_LIBS) -lm -lpthread
+LDLIBS   := $(EXT_LIBS) $(VK_LIBS) -lm -lpthread
 TEST_LIBS := -lcriterion
 
 # per-ISA kernel flags (runtime dispatch picks among them)
@@ -60,7 +87,7 @@ DBG := build/debug
 isa_flags = $(if $(findstring _avx512.c,$(1)),$(ISA_avx512),$(if $(findstring _avx2.c,$(1)),$(ISA_avx2),$(if $(findstring _neon.c,$(1)),$(ISA_neon))))
 
 .PHONY: all release debug test test-neon test-clients test-web demo fuzz clean deps bench check-clang \
-        check-portable neon-count-bins bench-neon-count
+        check-portable neon-count-bins bench-neon-count check-msl
 all: release
 release: $(REL)/qfit
 debug: $(DBG)/qfit $(DBG)/tests/qfit-tests
@@ -71,6 +98,22 @@ $(REL)/%.o: %.c
 $(DBG)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(DBG_CFLAGS) $(call isa_flags,$<) -c $< -o $@
+
+# the Vulkan shaders: a C initializer each (embedded by src/vulkan/vk.c) and the SPIR-V
+# binary (for check-msl)
+$(VK_GEN)/%.h: src/vulkan/shaders/matvec.comp
+	@mkdir -p $(dir $@)
+	$(GLSLC) --target-env=vulkan1.1 -O -DWT_$(call vk_type,$*) -mfmt=c $< -o $@
+$(VK_GEN)/%.spv: src/vulkan/shaders/matvec.comp
+	@mkdir -p $(dir $@)
+	$(GLSLC) --target-env=vulkan1.1 -O -DWT_$(call vk_type,$*) $< -o $@
+ifeq ($(VULKAN),1)
+$(REL)/src/vulkan/vk.o $(DBG)/src/vulkan/vk.o: $(VK_HEADERS)
+endif
+# Every shader must translate to Metal Shading Language (what MoltenVK does on a Mac)
+check-msl: $(VK_SPV)
+	@for f in $(VK_SPV); do spirv-cross --msl $$f > /dev/null || { echo "check-msl: $$f does not translate to MSL"; exit 1; }; done
+	@echo "check-msl: $(words $(VK_SPV)) shaders translate to MSL"
 
 $(REL)/libqfit.a: $(LIB_SRCS:%.c=$(REL)/%.o)
 	@rm -f $@; $(AR) rcs $@ $^
@@ -101,6 +144,7 @@ $(DBG)/tests/qfit-tests: $(TEST_SRCS:%.c=$(DBG)/%.o) $(SERVER_SRCS:%.c=$(DBG)/%.
 # The test suite: unit + integration tests against ../shared (QFIT_SHARED).
 # TESTS_FILTER='suite/*' narrows the run (Criterion --filter).
 test: $(DBG)/tests/qfit-tests $(DBG)/qfit $(REL)/qfit
+	$(if $(filter 1,$(VULKAN)),$(MAKE) check-msl)
 	QFIT_BIN=$(CURDIR)/$(DBG)/qfit QFIT_RELEASE_BIN=$(CURDIR)/$(REL)/qfit ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp UBSAN_OPTIONS=print_stacktrace=1 \
 	  $(DBG)/tests/qfit-tests -j2 $(if $(TESTS_FILTER),--filter '$(TESTS_FILTER)') $(TESTS_ARGS)
 	$(if $(TESTS_FILTER),,$(MAKE) test-clients)

@@ -27,6 +27,9 @@ PKGS=(
   python3-jinja2                        # reference renderer for the Jinja chat-template tests (/usr/bin/python3)
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user   # NEON kernels, tested under qemu
   chromium                              # headless browser for the web page's tests (tests/web)
+  libvulkan-dev glslc                   # Vulkan compute (src/vulkan): loader headers, GLSL -> SPIR-V
+  mesa-vulkan-drivers                   # lavapipe: the Vulkan CPU driver the Vulkan tests run on
+  spirv-cross                           # make check-msl: every shader must translate to Metal (MoltenVK)
 )
 
 # Node.js and npm run the client tests (tests/clients): Debian's packages, unless a node

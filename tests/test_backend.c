@@ -69,6 +69,31 @@ Test(backend, devices_are_listed)
     cr_expect_str_eq(qfit_device_names(), "cpu, ref");
 }
 
+/* qfit inspect --devices: the devices and (a Vulkan build with a device: CI's lavapipe) the
+ * Vulkan devices with their features. */
+Test(backend, inspect_lists_the_devices)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "%s inspect --devices 2>&1", tu_qfit_bin());
+    int st = -1;
+    char *out = tu_run(cmd, &st);
+    cr_assert_not_null(out);
+    cr_expect_eq(st, 0, "%s", out);
+    cr_expect_neq(strstr(out, "\ncpu "), NULL, "%s", out);
+    cr_expect_neq(strstr(out, "\nref "), NULL, "%s", out);
+    cr_expect_neq(strstr(out, "Vulkan"), NULL, "%s", out);
+    const char *ci = getenv("CI");
+    if (ci && !strcmp(ci, "true")) {   /* CI installs lavapipe */
+        cr_expect_neq(strstr(out, "vulkan0  llvmpipe"), NULL, "%s", out);
+        cr_expect_neq(strstr(out, "subgroup 8"), NULL, "%s", out);
+    }
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s inspect --devices extra.gguf 2>&1", tu_qfit_bin());
+    out = tu_run(cmd, &st);
+    cr_expect_neq(st, 0, "%s", out);
+    free(out);
+}
+
 /* An unknown device is an error wherever it is named: option, environment, parameters. */
 Test(backend, unknown_device_is_an_error)
 {

@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "qfit/backend.h"
 #include "qfit/gguf.h"
+#include "qfit/vulkan.h"
 #include "qfit/quant.h"
 
 #define MAX_STR_SHOWN 64
@@ -144,6 +145,28 @@ static int list_devices(void)
         if (d.mem_total) human_bytes(total, sizeof total, d.mem_total);
         if (d.mem_free) human_bytes(avail, sizeof avail, d.mem_free);
         printf("%-6s %12s %12s  %s%s\n", d.name, total, avail, d.description, d.host_memory ? " (host memory)" : "");
+    }
+    /* the Vulkan devices: their compute ops are built and tested, a model does not run on
+     * them yet (so they are no --device) */
+    char err[256];
+    const int nv = qfit_vk_device_count(err, sizeof err);
+    if (nv < 0) {
+        printf("\nVulkan: %s\n", err);
+        return 0;
+    }
+    printf("\nVulkan devices (compute ops only, not yet a --device: issue 16): %d\n", nv);
+    static const char *const kinds[] = { "other", "integrated GPU", "discrete GPU", "virtual GPU", "CPU" };
+    for (int i = 0; i < nv; i++) {
+        qfit_vk_device_info v;
+        if (qfit_vk_device_get(i, &v) != 0) continue;
+        char mem[32];
+        human_bytes(mem, sizeof mem, v.mem_device_local);
+        printf("  vulkan%d  %s (%s, Vulkan %u.%u): %s device-local, subgroup %u, shared memory %u, one binding "
+               "%llu MiB; fp16 %s, int8 %s, 16-bit storage %s, 8-bit storage %s\n",
+               i, v.name, (unsigned)v.kind < 5 ? kinds[v.kind] : "other", v.api_version >> 22,
+               (v.api_version >> 12) & 0x3FFu, mem, v.subgroup_size, v.max_shared_bytes,
+               (unsigned long long)(v.max_storage_range >> 20), v.fp16 ? "yes" : "no", v.int8 ? "yes" : "no",
+               v.storage16 ? "yes" : "no", v.storage8 ? "yes" : "no");
     }
     return 0;
 }

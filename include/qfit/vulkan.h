@@ -1,0 +1,84 @@
+/* Vulkan compute (issue 16): the devices, their buffers, and the ops a GPU backend
+ * composes, each tested against the scalar reference's arithmetic (tests/test_vulkan.c).
+ *
+ * Not yet a device of qfit/backend.h: no model runs on it until the layer's ops are all
+ * here (the state of the work is in README.md, "Devices").
+ *
+ * Built when the Vulkan loader's headers and glslc are found (`make` says which;
+ * VULKAN=0 leaves it out, VULKAN=1 makes a missing piece an error). Shaders are GLSL
+ * compiled to SPIR-V at build time and embedded; nothing is compiled at run time. In a
+ * build without Vulkan, qfit_vk_built() is false and every other call fails saying so.
+ *
+ * Errors: functions returning int give 0, or -1 with a message in err naming the Vulkan
+ * call and its result; pointer results are NULL on error.
+ * Thread-safety: device enumeration is safe from any thread. A qfit_vk and its buffers are
+ * used by one thread at a time. */
+#ifndef QFIT_VULKAN_H
+#define QFIT_VULKAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Whether this build has the Vulkan backend. */
+bool qfit_vk_built(void);
+
+typedef enum {
+    QFIT_VK_OTHER = 0, QFIT_VK_INTEGRATED = 1, QFIT_VK_DISCRETE = 2, QFIT_VK_VIRTUAL = 3, QFIT_VK_CPU = 4,
+} qfit_vk_kind;   /* VkPhysicalDeviceType's values */
+
+typedef struct {
+    char         name[256];
+    qfit_vk_kind kind;
+    uint32_t     vendor_id, device_id;
+    uint32_t     api_version;          /* VK_MAKE_API_VERSION packing */
+    uint64_t     mem_device_local;     /* bytes of its device-local heaps */
+    uint32_t     subgroup_size;
+    uint32_t     max_shared_bytes;     /* maxComputeSharedMemorySize */
+    uint64_t     max_storage_range;    /* maxStorageBufferRange: the most one binding covers */
+    bool         fp16, int8;           /* shaderFloat16 / shaderInt8 */
+    bool         storage16, storage8;  /* 16- and 8-bit storage buffer access */
+} qfit_vk_device_info;
+
+/* Physical devices the Vulkan loader reports (enumerated once per process): the count, or
+ * -1 with the reason (no loader, no driver, an instance that cannot be created). */
+int qfit_vk_device_count(char *err, size_t err_len);
+/* Device i's facts: 0, or -1 when i is out of range or enumeration failed. */
+int qfit_vk_device_get(int i, qfit_vk_device_info *out);
+
+typedef struct qfit_vk qfit_vk;          /* an open device: its queue and pipelines */
+typedef struct qfit_vk_buf qfit_vk_buf;  /* a storage buffer in the device's memory */
+
+/* Open device i (its first compute queue). */
+qfit_vk *qfit_vk_open(int i, char *err, size_t err_len);
+void     qfit_vk_close(qfit_vk *vk);   /* frees what is left of its buffers too */
+
+/* A buffer of at least bytes bytes (> 0), device-local when the device has such memory. */
+qfit_vk_buf *qfit_vk_buf_new(qfit_vk *vk, size_t bytes, char *err, size_t err_len);
+void         qfit_vk_buf_free(qfit_vk *vk, qfit_vk_buf *b);
+size_t       qfit_vk_buf_size(const qfit_vk_buf *b);
+/* Copy n bytes into / out of the buffer at byte offset off (through a host-visible
+ * staging buffer when its memory is not host-visible); returns when the copy is done. */
+int qfit_vk_upload(qfit_vk *vk, qfit_vk_buf *b, size_t off, const void *src, size_t n, char *err, size_t err_len);
+int qfit_vk_download(qfit_vk *vk, const qfit_vk_buf *b, size_t off, void *dst, size_t n, char *err,
+                     size_t err_len);
+
+/* Weight types qfit_vk_matmul takes (qfit_type ids): F32, F16, Q8_0, Q4_0 so far. */
+bool qfit_vk_matmul_type_ok(int wtype);
+/* y[j * ldy + r] = sum_i W[r][i] * x[j * ldx + i] for rows r in [0, rows) and activation rows
+ * j in [0, n), in float32: W is rows rows of k elements of type wtype as GGUF stores them,
+ * starting at byte w_off of w (F32 rows at a multiple of 4); x and y hold floats. Large
+ * matrices go in several dispatches, each binding at most the device's storage range.
+ * Returns when y is written. */
+int qfit_vk_matmul(qfit_vk *vk, int wtype, const qfit_vk_buf *w, size_t w_off, int64_t rows, int64_t k,
+                   const qfit_vk_buf *x, int64_t ldx, qfit_vk_buf *y, int64_t ldy, int n, char *err, size_t err_len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

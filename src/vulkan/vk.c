@@ -1,0 +1,629 @@
+/* Vulkan compute: devices, buffers, pipelines from the SPIR-V embedded at build time
+ * (src/vulkan/shaders, compiled by glslc into build/gen/shaders), and the ops of
+ * qfit/vulkan.h. Without QFIT_VULKAN (a build without the Vulkan headers or glslc) every
+ * call says so. */
+#include "qfit/vulkan.h"
+
+#include <stdio.h>
+
+#include "qfit/quant.h"
+
+#ifndef QFIT_VULKAN
+
+#define NO_VK "this qfit was built without Vulkan (install libvulkan-dev and glslc, then make VULKAN=1)"
+bool qfit_vk_built(void) { return false; }
+int qfit_vk_device_count(char *err, size_t err_len)
+{
+    if (err && err_len) snprintf(err, err_len, NO_VK);
+    return -1;
+}
+int qfit_vk_device_get(int i, qfit_vk_device_info *out) { (void)i; (void)out; return -1; }
+qfit_vk *qfit_vk_open(int i, char *err, size_t err_len)
+{
+    (void)i;
+    if (err && err_len) snprintf(err, err_len, NO_VK);
+    return NULL;
+}
+void qfit_vk_close(qfit_vk *vk) { (void)vk; }
+qfit_vk_buf *qfit_vk_buf_new(qfit_vk *vk, size_t bytes, char *err, size_t err_len)
+{
+    (void)vk; (void)bytes;
+    if (err && err_len) snprintf(err, err_len, NO_VK);
+    return NULL;
+}
+void qfit_vk_buf_free(qfit_vk *vk, qfit_vk_buf *b) { (void)vk; (void)b; }
+size_t qfit_vk_buf_size(const qfit_vk_buf *b) { (void)b; return 0; }
+int qfit_vk_upload(qfit_vk *vk, qfit_vk_buf *b, size_t off, const void *src, size_t n, char *err, size_t err_len)
+{
+    (void)vk; (void)b; (void)off; (void)src; (void)n;
+    if (err && err_len) snprintf(err, err_len, NO_VK);
+    return -1;
+}
+int qfit_vk_download(qfit_vk *vk, const qfit_vk_buf *b, size_t off, void *dst, size_t n, char *err, size_t err_len)
+{
+    (void)vk; (void)b; (void)off; (void)dst; (void)n;
+    if (err && err_len) snprintf(err, err_len, NO_VK);
+    return -1;
+}
+bool qfit_vk_matmul_type_ok(int wtype) { (void)wtype; return false; }
+int qfit_vk_matmul(qfit_vk *vk, int wtype, const qfit_vk_buf *w, size_t w_off, int64_t rows, int64_t k,
+                   const qfit_vk_buf *x, int64_t ldx, qfit_vk_buf *y, int64_t ldy, int n, char *err, size_t err_len)
+{
+    (void)vk; (void)wtype; (void)w; (void)w_off; (void)rows; (void)k; (void)x; (void)ldx; (void)y; (void)ldy; (void)n;
+    if (err && err_len) snprintf(err, err_len, NO_VK);
+    return -1;
+}
+
+#else /* QFIT_VULKAN */
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <vulkan/vulkan.h>
+
+/* the embedded shaders: glslc -mfmt=c writes each as a brace-enclosed word list */
+static const uint32_t spv_matvec_f32[] =
+#include "shaders/matvec_f32.h"
+    ;
+static const uint32_t spv_matvec_f16[] =
+#include "shaders/matvec_f16.h"
+    ;
+static const uint32_t spv_matvec_q8_0[] =
+#include "shaders/matvec_q8_0.h"
+    ;
+static const uint32_t spv_matvec_q4_0[] =
+#include "shaders/matvec_q4_0.h"
+    ;
+
+enum { PIPE_MV_F32, PIPE_MV_F16, PIPE_MV_Q8_0, PIPE_MV_Q4_0, N_PIPES };
+static const struct { const uint32_t *code; size_t bytes; } SHADERS[N_PIPES] = {
+    [PIPE_MV_F32] = { spv_matvec_f32, sizeof spv_matvec_f32 },
+    [PIPE_MV_F16] = { spv_matvec_f16, sizeof spv_matvec_f16 },
+    [PIPE_MV_Q8_0] = { spv_matvec_q8_0, sizeof spv_matvec_q8_0 },
+    [PIPE_MV_Q4_0] = { spv_matvec_q4_0, sizeof spv_matvec_q4_0 },
+};
+
+/* matvec.comp's push constants and workgroup size */
+typedef struct { uint32_t k, row_bytes, w_base, x_stride, y_stride, y_base; } mv_params;
+#define MV_MAX_DISPATCH 64      /* dispatches (descriptor sets) one submission records */
+#define STAGING_BYTES (16u << 20)
+
+struct qfit_vk_buf {
+    VkBuffer buf;
+    VkDeviceMemory mem;
+    size_t size;
+    void *map;           /* host-visible memory: mapped for its lifetime; NULL otherwise */
+    qfit_vk_buf *next;   /* the device's list (freed with it) */
+};
+
+struct qfit_vk {
+    VkInstance inst;
+    VkPhysicalDevice phys;
+    VkDevice dev;
+    VkQueue queue;
+    uint32_t family;
+    VkPhysicalDeviceProperties props;
+    VkPhysicalDeviceMemoryProperties mem;
+    VkCommandPool cpool;
+    VkCommandBuffer cmd;
+    VkFence fence;
+    VkDescriptorSetLayout dsl;
+    VkPipelineLayout layout;
+    VkDescriptorPool dpool;
+    VkPipeline pipes[N_PIPES];
+    qfit_vk_buf *bufs;
+    qfit_vk_buf *staging;   /* host-visible, for buffers that are not (created on first use) */
+};
+
+static int vk_fail(char *err, size_t err_len, const char *fmt, ...)
+{
+    if (err && err_len) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, err_len, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+#define VK_TRY(call, what)                                                                     \
+    do {                                                                                       \
+        VkResult r_ = (call);                                                                  \
+        if (r_ != VK_SUCCESS) return vk_fail(err, err_len, "%s failed (VkResult %d)", what, (int)r_); \
+    } while (0)
+
+bool qfit_vk_built(void) { return true; }
+
+/* An instance: Vulkan 1.1, with portability enumeration where the loader offers it (MoltenVK
+ * lists its device only then). */
+static VkResult make_instance(VkInstance *inst)
+{
+    uint32_t n = 0;
+    vkEnumerateInstanceExtensionProperties(NULL, &n, NULL);
+    VkExtensionProperties *ext = calloc(n ? n : 1, sizeof *ext);
+    if (!ext) return VK_ERROR_OUT_OF_HOST_MEMORY;
+    vkEnumerateInstanceExtensionProperties(NULL, &n, ext);
+    bool portability = false;
+    for (uint32_t i = 0; i < n; i++)
+        if (!strcmp(ext[i].extensionName, "VK_KHR_portability_enumeration")) portability = true;
+    free(ext);
+    const char *names[] = { "VK_KHR_portability_enumeration" };
+    VkApplicationInfo app = { .sType = VK_STRUCTURE_TYPE_APPLICATION_INFO, .pApplicationName = "qfit",
+                              .pEngineName = "qfit", .apiVersion = VK_API_VERSION_1_1 };
+    VkInstanceCreateInfo ci = { .sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO, .pApplicationInfo = &app };
+    if (portability) {
+        ci.flags = 0x00000001; /* VK_INSTANCE_CREATE_ENUMERATE_PORTABILITY_BIT_KHR */
+        ci.enabledExtensionCount = 1;
+        ci.ppEnabledExtensionNames = names;
+    }
+    return vkCreateInstance(&ci, NULL, inst);
+}
+
+/* ------------------------------------------------------------ enumeration */
+
+static struct {
+    pthread_once_t once;
+    int n;                      /* -1: failed */
+    char err[256];
+    qfit_vk_device_info *info;
+} g_devs = { PTHREAD_ONCE_INIT, 0, "", NULL };
+
+static void fill_info(VkPhysicalDevice pd, qfit_vk_device_info *o)
+{
+    memset(o, 0, sizeof *o);
+    VkPhysicalDeviceProperties p;
+    vkGetPhysicalDeviceProperties(pd, &p);
+    snprintf(o->name, sizeof o->name, "%s", p.deviceName);
+    o->kind = (qfit_vk_kind)p.deviceType;
+    o->vendor_id = p.vendorID;
+    o->device_id = p.deviceID;
+    o->api_version = p.apiVersion;
+    o->max_shared_bytes = p.limits.maxComputeSharedMemorySize;
+    o->max_storage_range = p.limits.maxStorageBufferRange;
+    VkPhysicalDeviceMemoryProperties mp;
+    vkGetPhysicalDeviceMemoryProperties(pd, &mp);
+    for (uint32_t h = 0; h < mp.memoryHeapCount; h++)
+        if (mp.memoryHeaps[h].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT) o->mem_device_local += mp.memoryHeaps[h].size;
+    VkPhysicalDeviceSubgroupProperties sg = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES };
+    VkPhysicalDeviceProperties2 p2 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &sg };
+    vkGetPhysicalDeviceProperties2(pd, &p2);
+    o->subgroup_size = sg.subgroupSize;
+    VkPhysicalDevice16BitStorageFeatures s16 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES };
+    VkPhysicalDevice8BitStorageFeatures s8 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_8BIT_STORAGE_FEATURES };
+    VkPhysicalDeviceShaderFloat16Int8Features f16 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES };
+    VkPhysicalDeviceFeatures2 f2 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &s16 };
+    if (p.apiVersion >= VK_API_VERSION_1_2) {   /* the 1.2 structures only where the device has 1.2 */
+        s16.pNext = &s8;
+        s8.pNext = &f16;
+    }
+    vkGetPhysicalDeviceFeatures2(pd, &f2);
+    o->storage16 = s16.storageBuffer16BitAccess;
+    o->storage8 = s8.storageBuffer8BitAccess;
+    o->fp16 = f16.shaderFloat16;
+    o->int8 = f16.shaderInt8;
+}
+
+static void enumerate(void)
+{
+    VkInstance inst;
+    VkResult r = make_instance(&inst);
+    if (r != VK_SUCCESS) {
+        snprintf(g_devs.err, sizeof g_devs.err, "no Vulkan instance (vkCreateInstance: VkResult %d; is a Vulkan driver "
+                 "installed? mesa-vulkan-drivers gives the CPU one, lavapipe)", (int)r);
+        g_devs.n = -1;
+        return;
+    }
+    uint32_t n = 0;
+    vkEnumeratePhysicalDevices(inst, &n, NULL);
+    VkPhysicalDevice *pds = calloc(n ? n : 1, sizeof *pds);
+    g_devs.info = calloc(n ? n : 1, sizeof *g_devs.info);
+    if (!pds || !g_devs.info) {
+        snprintf(g_devs.err, sizeof g_devs.err, "out of memory");
+        g_devs.n = -1;
+    } else {
+        vkEnumeratePhysicalDevices(inst, &n, pds);
+        for (uint32_t i = 0; i < n; i++) fill_info(pds[i], &g_devs.info[i]);
+        g_devs.n = (int)n;
+    }
+    free(pds);
+    vkDestroyInstance(inst, NULL);
+}
+
+int qfit_vk_device_count(char *err, size_t err_len)
+{
+    pthread_once(&g_devs.once, enumerate);
+    if (g_devs.n < 0) return vk_fail(err, err_len, "%s", g_devs.err);
+    return g_devs.n;
+}
+
+int qfit_vk_device_get(int i, qfit_vk_device_info *out)
+{
+    pthread_once(&g_devs.once, enumerate);
+    if (i < 0 || i >= g_devs.n || !out) return -1;
+    *out = g_devs.info[i];
+    return 0;
+}
+
+/* ---------------------------------------------------------------- device */
+
+static bool has_device_ext(VkPhysicalDevice pd, const char *name)
+{
+    uint32_t n = 0;
+    vkEnumerateDeviceExtensionProperties(pd, NULL, &n, NULL);
+    VkExtensionProperties *e = calloc(n ? n : 1, sizeof *e);
+    if (!e) return false;
+    vkEnumerateDeviceExtensionProperties(pd, NULL, &n, e);
+    bool found = false;
+    for (uint32_t i = 0; i < n && !found; i++) found = !strcmp(e[i].extensionName, name);
+    free(e);
+    return found;
+}
+
+static int open_device(qfit_vk *vk, int index, char *err, size_t err_len)
+{
+    VK_TRY(make_instance(&vk->inst), "vkCreateInstance");
+    uint32_t n = 0;
+    vkEnumeratePhysicalDevices(vk->inst, &n, NULL);
+    if (index < 0 || (uint32_t)index >= n) return vk_fail(err, err_len, "no Vulkan device %d (%u found)", index, n);
+    VkPhysicalDevice *pds = calloc(n, sizeof *pds);
+    if (!pds) return vk_fail(err, err_len, "out of memory");
+    vkEnumeratePhysicalDevices(vk->inst, &n, pds);
+    vk->phys = pds[index];
+    free(pds);
+    vkGetPhysicalDeviceProperties(vk->phys, &vk->props);
+    vkGetPhysicalDeviceMemoryProperties(vk->phys, &vk->mem);
+
+    uint32_t nq = 0;
+    vkGetPhysicalDeviceQueueFamilyProperties(vk->phys, &nq, NULL);
+    VkQueueFamilyProperties *qf = calloc(nq ? nq : 1, sizeof *qf);
+    if (!qf) return vk_fail(err, err_len, "out of memory");
+    vkGetPhysicalDeviceQueueFamilyProperties(vk->phys, &nq, qf);
+    vk->family = UINT32_MAX;
+    for (uint32_t i = 0; i < nq && vk->family == UINT32_MAX; i++)
+        if (qf[i].queueFlags & VK_QUEUE_COMPUTE_BIT) vk->family = i;
+    free(qf);
+    if (vk->family == UINT32_MAX) return vk_fail(err, err_len, "%s has no compute queue", vk->props.deviceName);
+
+    const float prio = 1.0f;
+    VkDeviceQueueCreateInfo qci = { .sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO, .queueFamilyIndex = vk->family,
+                                    .queueCount = 1, .pQueuePriorities = &prio };
+    /* a portability device (MoltenVK) must have its subset extension enabled */
+    const char *ext[] = { "VK_KHR_portability_subset" };
+    VkDeviceCreateInfo dci = { .sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .queueCreateInfoCount = 1,
+                               .pQueueCreateInfos = &qci };
+    if (has_device_ext(vk->phys, ext[0])) {
+        dci.enabledExtensionCount = 1;
+        dci.ppEnabledExtensionNames = ext;
+    }
+    VK_TRY(vkCreateDevice(vk->phys, &dci, NULL, &vk->dev), "vkCreateDevice");
+    vkGetDeviceQueue(vk->dev, vk->family, 0, &vk->queue);
+
+    VkCommandPoolCreateInfo pci = { .sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
+                                    .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT,
+                                    .queueFamilyIndex = vk->family };
+    VK_TRY(vkCreateCommandPool(vk->dev, &pci, NULL, &vk->cpool), "vkCreateCommandPool");
+    VkCommandBufferAllocateInfo cai = { .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO, .commandPool = vk->cpool,
+                                        .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY, .commandBufferCount = 1 };
+    VK_TRY(vkAllocateCommandBuffers(vk->dev, &cai, &vk->cmd), "vkAllocateCommandBuffers");
+    VkFenceCreateInfo fci = { .sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO };
+    VK_TRY(vkCreateFence(vk->dev, &fci, NULL, &vk->fence), "vkCreateFence");
+
+    VkDescriptorSetLayoutBinding b[3];
+    for (uint32_t i = 0; i < 3; i++)
+        b[i] = (VkDescriptorSetLayoutBinding){ .binding = i, .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                                               .descriptorCount = 1, .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT };
+    VkDescriptorSetLayoutCreateInfo dl = { .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,
+                                           .bindingCount = 3, .pBindings = b };
+    VK_TRY(vkCreateDescriptorSetLayout(vk->dev, &dl, NULL, &vk->dsl), "vkCreateDescriptorSetLayout");
+    VkPushConstantRange pc = { .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT, .size = sizeof(mv_params) };
+    VkPipelineLayoutCreateInfo pl = { .sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO, .setLayoutCount = 1,
+                                      .pSetLayouts = &vk->dsl, .pushConstantRangeCount = 1, .pPushConstantRanges = &pc };
+    VK_TRY(vkCreatePipelineLayout(vk->dev, &pl, NULL, &vk->layout), "vkCreatePipelineLayout");
+    VkDescriptorPoolSize ps = { .type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .descriptorCount = 3 * MV_MAX_DISPATCH };
+    VkDescriptorPoolCreateInfo dp = { .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
+                                      .maxSets = MV_MAX_DISPATCH, .poolSizeCount = 1, .pPoolSizes = &ps };
+    VK_TRY(vkCreateDescriptorPool(vk->dev, &dp, NULL, &vk->dpool), "vkCreateDescriptorPool");
+    return 0;
+}
+
+qfit_vk *qfit_vk_open(int index, char *err, size_t err_len)
+{
+    qfit_vk *vk = calloc(1, sizeof *vk);
+    if (!vk) { vk_fail(err, err_len, "out of memory"); return NULL; }
+    if (open_device(vk, index, err, err_len) != 0) {
+        qfit_vk_close(vk);
+        return NULL;
+    }
+    return vk;
+}
+
+static void buf_destroy(qfit_vk *vk, qfit_vk_buf *b)
+{
+    if (b->map) vkUnmapMemory(vk->dev, b->mem);
+    if (b->buf) vkDestroyBuffer(vk->dev, b->buf, NULL);
+    if (b->mem) vkFreeMemory(vk->dev, b->mem, NULL);
+    free(b);
+}
+
+void qfit_vk_close(qfit_vk *vk)
+{
+    if (!vk) return;
+    if (vk->dev) {
+        vkDeviceWaitIdle(vk->dev);
+        while (vk->bufs) {
+            qfit_vk_buf *b = vk->bufs;
+            vk->bufs = b->next;
+            buf_destroy(vk, b);
+        }
+        if (vk->staging) buf_destroy(vk, vk->staging);
+        for (int i = 0; i < N_PIPES; i++)
+            if (vk->pipes[i]) vkDestroyPipeline(vk->dev, vk->pipes[i], NULL);
+        if (vk->dpool) vkDestroyDescriptorPool(vk->dev, vk->dpool, NULL);
+        if (vk->layout) vkDestroyPipelineLayout(vk->dev, vk->layout, NULL);
+        if (vk->dsl) vkDestroyDescriptorSetLayout(vk->dev, vk->dsl, NULL);
+        if (vk->fence) vkDestroyFence(vk->dev, vk->fence, NULL);
+        if (vk->cpool) vkDestroyCommandPool(vk->dev, vk->cpool, NULL);
+        vkDestroyDevice(vk->dev, NULL);
+    }
+    if (vk->inst) vkDestroyInstance(vk->inst, NULL);
+    free(vk);
+}
+
+/* ---------------------------------------------------------------- buffers */
+
+/* a memory type of the allowed ones with every flag of want, -1 if none */
+static int mem_type(const qfit_vk *vk, uint32_t allowed, VkMemoryPropertyFlags want)
+{
+    for (uint32_t i = 0; i < vk->mem.memoryTypeCount; i++)
+        if ((allowed & (1u << i)) && (vk->mem.memoryTypes[i].propertyFlags & want) == want) return (int)i;
+    return -1;
+}
+
+/* host_only: host-visible coherent memory (staging); else device-local, host-visible too
+ * where the device has such memory (integrated GPUs, lavapipe) */
+static qfit_vk_buf *buf_make(qfit_vk *vk, size_t bytes, bool host_only, char *err, size_t err_len)
+{
+    qfit_vk_buf *b = calloc(1, sizeof *b);
+    if (!b) { vk_fail(err, err_len, "out of memory"); return NULL; }
+    b->size = bytes;
+    const VkDeviceSize alloc = (bytes + 15) & ~(VkDeviceSize)15;   /* whole words for the shaders */
+    VkBufferCreateInfo bi = { .sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO, .size = alloc,
+                              .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
+                                       VK_BUFFER_USAGE_TRANSFER_DST_BIT,
+                              .sharingMode = VK_SHARING_MODE_EXCLUSIVE };
+    VkResult r = vkCreateBuffer(vk->dev, &bi, NULL, &b->buf);
+    if (r != VK_SUCCESS) { vk_fail(err, err_len, "vkCreateBuffer of %zu bytes failed (VkResult %d)", bytes, (int)r); goto fail; }
+    VkMemoryRequirements req;
+    vkGetBufferMemoryRequirements(vk->dev, b->buf, &req);
+    const VkMemoryPropertyFlags hv = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
+    int t = host_only ? mem_type(vk, req.memoryTypeBits, hv)
+                      : mem_type(vk, req.memoryTypeBits, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT | hv);
+    if (t < 0 && !host_only) t = mem_type(vk, req.memoryTypeBits, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT);
+    if (t < 0 && !host_only) t = mem_type(vk, req.memoryTypeBits, hv);
+    if (t < 0) { vk_fail(err, err_len, "no memory type for a %zu-byte buffer", bytes); goto fail; }
+    VkMemoryAllocateInfo ai = { .sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, .allocationSize = req.size,
+                                .memoryTypeIndex = (uint32_t)t };
+    r = vkAllocateMemory(vk->dev, &ai, NULL, &b->mem);
+    if (r != VK_SUCCESS) {
+        vk_fail(err, err_len, "vkAllocateMemory of %llu bytes failed (VkResult %d)", (unsigned long long)req.size, (int)r);
+        goto fail;
+    }
+    r = vkBindBufferMemory(vk->dev, b->buf, b->mem, 0);
+    if (r != VK_SUCCESS) { vk_fail(err, err_len, "vkBindBufferMemory failed (VkResult %d)", (int)r); goto fail; }
+    if ((vk->mem.memoryTypes[t].propertyFlags & hv) == hv) {
+        r = vkMapMemory(vk->dev, b->mem, 0, VK_WHOLE_SIZE, 0, &b->map);
+        if (r != VK_SUCCESS) { vk_fail(err, err_len, "vkMapMemory failed (VkResult %d)", (int)r); goto fail; }
+    }
+    return b;
+fail:
+    buf_destroy(vk, b);
+    return NULL;
+}
+
+qfit_vk_buf *qfit_vk_buf_new(qfit_vk *vk, size_t bytes, char *err, size_t err_len)
+{
+    if (!vk || bytes == 0) { vk_fail(err, err_len, "invalid buffer request (%zu bytes)", bytes); return NULL; }
+    qfit_vk_buf *b = buf_make(vk, bytes, false, err, err_len);
+    if (!b) return NULL;
+    b->next = vk->bufs;
+    vk->bufs = b;
+    return b;
+}
+
+void qfit_vk_buf_free(qfit_vk *vk, qfit_vk_buf *b)
+{
+    if (!vk || !b) return;
+    for (qfit_vk_buf **p = &vk->bufs; *p; p = &(*p)->next)
+        if (*p == b) {
+            *p = b->next;
+            vkDeviceWaitIdle(vk->dev);
+            buf_destroy(vk, b);
+            return;
+        }
+}
+
+size_t qfit_vk_buf_size(const qfit_vk_buf *b) { return b ? b->size : 0; }
+
+static int begin(qfit_vk *vk, char *err, size_t err_len)
+{
+    VK_TRY(vkResetCommandBuffer(vk->cmd, 0), "vkResetCommandBuffer");
+    VkCommandBufferBeginInfo bi = { .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
+                                    .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT };
+    VK_TRY(vkBeginCommandBuffer(vk->cmd, &bi), "vkBeginCommandBuffer");
+    return 0;
+}
+
+/* end, submit and wait */
+static int submit(qfit_vk *vk, char *err, size_t err_len)
+{
+    VK_TRY(vkEndCommandBuffer(vk->cmd), "vkEndCommandBuffer");
+    VkSubmitInfo si = { .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &vk->cmd };
+    VK_TRY(vkResetFences(vk->dev, 1, &vk->fence), "vkResetFences");
+    VK_TRY(vkQueueSubmit(vk->queue, 1, &si, vk->fence), "vkQueueSubmit");
+    VK_TRY(vkWaitForFences(vk->dev, 1, &vk->fence, VK_TRUE, UINT64_MAX), "vkWaitForFences");
+    return 0;
+}
+
+/* one copy between a buffer and the staging buffer, done when it returns */
+static int staged_copy(qfit_vk *vk, VkBuffer src, VkDeviceSize so, VkBuffer dst, VkDeviceSize dof, VkDeviceSize n,
+                       char *err, size_t err_len)
+{
+    if (begin(vk, err, err_len) != 0) return -1;
+    VkBufferCopy c = { .srcOffset = so, .dstOffset = dof, .size = n };
+    vkCmdCopyBuffer(vk->cmd, src, dst, 1, &c);
+    return submit(vk, err, err_len);
+}
+
+static int check_range(const qfit_vk_buf *b, size_t off, size_t n, const void *p, char *err, size_t err_len)
+{
+    if (!b || !p || off > b->size || n > b->size - off)
+        return vk_fail(err, err_len, "copy of %zu bytes at %zu is outside the %zu-byte buffer", n, off, b ? b->size : 0);
+    return 0;
+}
+
+static int staging(qfit_vk *vk, char *err, size_t err_len)
+{
+    if (!vk->staging) vk->staging = buf_make(vk, STAGING_BYTES, true, err, err_len);
+    return vk->staging ? 0 : -1;
+}
+
+int qfit_vk_upload(qfit_vk *vk, qfit_vk_buf *b, size_t off, const void *src, size_t n, char *err, size_t err_len)
+{
+    if (check_range(b, off, n, src, err, err_len) != 0) return -1;
+    if (b->map) {
+        memcpy((uint8_t *)b->map + off, src, n);
+        return 0;
+    }
+    if (staging(vk, err, err_len) != 0) return -1;
+    for (size_t done = 0; done < n;) {
+        const size_t m = n - done < STAGING_BYTES ? n - done : STAGING_BYTES;
+        memcpy(vk->staging->map, (const uint8_t *)src + done, m);
+        if (staged_copy(vk, vk->staging->buf, 0, b->buf, off + done, m, err, err_len) != 0) return -1;
+        done += m;
+    }
+    return 0;
+}
+
+int qfit_vk_download(qfit_vk *vk, const qfit_vk_buf *b, size_t off, void *dst, size_t n, char *err, size_t err_len)
+{
+    if (check_range(b, off, n, dst, err, err_len) != 0) return -1;
+    if (b->map) {
+        memcpy(dst, (const uint8_t *)b->map + off, n);
+        return 0;
+    }
+    if (staging(vk, err, err_len) != 0) return -1;
+    for (size_t done = 0; done < n;) {
+        const size_t m = n - done < STAGING_BYTES ? n - done : STAGING_BYTES;
+        if (staged_copy(vk, b->buf, off + done, vk->staging->buf, 0, m, err, err_len) != 0) return -1;
+        memcpy((uint8_t *)dst + done, vk->staging->map, m);
+        done += m;
+    }
+    return 0;
+}
+
+/* -------------------------------------------------------------------- ops */
+
+static int pipeline(qfit_vk *vk, int id, char *err, size_t err_len)
+{
+    if (vk->pipes[id]) return 0;
+    VkShaderModuleCreateInfo si = { .sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO, .codeSize = SHADERS[id].bytes,
+                                    .pCode = SHADERS[id].code };
+    VkShaderModule mod;
+    VK_TRY(vkCreateShaderModule(vk->dev, &si, NULL, &mod), "vkCreateShaderModule");
+    VkComputePipelineCreateInfo ci = {
+        .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
+        .stage = { .sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO, .stage = VK_SHADER_STAGE_COMPUTE_BIT,
+                   .module = mod, .pName = "main" },
+        .layout = vk->layout,
+    };
+    VkResult r = vkCreateComputePipelines(vk->dev, VK_NULL_HANDLE, 1, &ci, NULL, &vk->pipes[id]);
+    vkDestroyShaderModule(vk->dev, mod, NULL);
+    if (r != VK_SUCCESS) return vk_fail(err, err_len, "vkCreateComputePipelines failed (VkResult %d)", (int)r);
+    return 0;
+}
+
+static int matvec_pipe(int wtype)
+{
+    switch (wtype) {
+    case QFIT_TYPE_F32: return PIPE_MV_F32;
+    case QFIT_TYPE_F16: return PIPE_MV_F16;
+    case QFIT_TYPE_Q8_0: return PIPE_MV_Q8_0;
+    case QFIT_TYPE_Q4_0: return PIPE_MV_Q4_0;
+    default: return -1;
+    }
+}
+
+bool qfit_vk_matmul_type_ok(int wtype) { return matvec_pipe(wtype) >= 0; }
+
+int qfit_vk_matmul(qfit_vk *vk, int wtype, const qfit_vk_buf *w, size_t w_off, int64_t rows, int64_t k,
+                   const qfit_vk_buf *x, int64_t ldx, qfit_vk_buf *y, int64_t ldy, int n, char *err, size_t err_len)
+{
+    const int pid = matvec_pipe(wtype);
+    if (pid < 0) return vk_fail(err, err_len, "the Vulkan matmul has no kernel for %s weights", qfit_type_name(wtype));
+    const size_t row_bytes = qfit_row_size(wtype, k);
+    if (!vk || !w || !x || !y || rows <= 0 || n <= 0 || k <= 0 || !row_bytes || ldx < k || ldy < rows ||
+        (wtype == QFIT_TYPE_F32 && w_off % 4))
+        return vk_fail(err, err_len, "invalid matmul (%lld x %lld %s, %d rows, ldx %lld, ldy %lld, offset %zu)",
+                       (long long)rows, (long long)k, qfit_type_name(wtype), n, (long long)ldx, (long long)ldy, w_off);
+    /* every index the shader forms fits in 32 bits, and the buffers hold what it reads and writes */
+    const uint64_t xs = (uint64_t)(n - 1) * (uint64_t)ldx + (uint64_t)k, ys = (uint64_t)(n - 1) * (uint64_t)ldy + (uint64_t)rows;
+    if (w_off > w->size || (uint64_t)rows * row_bytes > w->size - w_off || xs * 4 > x->size || ys * 4 > y->size ||
+        ys > UINT32_MAX || xs > UINT32_MAX || row_bytes > UINT32_MAX / 2)
+        return vk_fail(err, err_len, "matmul operands outside their buffers (weights %zu of %zu bytes from %zu, "
+                       "inputs %llu floats, outputs %llu floats)", (size_t)rows * row_bytes, w->size, w_off,
+                       (unsigned long long)xs, (unsigned long long)ys);
+    const uint32_t max_groups = vk->props.limits.maxComputeWorkGroupCount[0];
+    if ((uint32_t)n > vk->props.limits.maxComputeWorkGroupCount[1])
+        return vk_fail(err, err_len, "%d activation rows, more than this device dispatches at once (%u)", n,
+                       vk->props.limits.maxComputeWorkGroupCount[1]);
+    if (pipeline(vk, pid, err, err_len) != 0) return -1;
+    /* rows per dispatch: the bound weight range (aligned start + rows) within maxStorageBufferRange */
+    VkDeviceSize align = vk->props.limits.minStorageBufferOffsetAlignment;
+    if (align < 4) align = 4;
+    const VkDeviceSize range_max = vk->props.limits.maxStorageBufferRange;
+    if (xs * 4 > range_max || ys * 4 > range_max)
+        return vk_fail(err, err_len, "matmul inputs (%llu floats) or outputs (%llu) beyond one binding of this device "
+                       "(%llu bytes)", (unsigned long long)xs, (unsigned long long)ys, (unsigned long long)range_max);
+    if (range_max <= align || (range_max - align) / row_bytes < 1)
+        return vk_fail(err, err_len, "a %zu-byte weight row is more than one binding of this device covers", row_bytes);
+    int64_t per = (int64_t)((range_max - align) / row_bytes);
+    if (per > (int64_t)max_groups) per = max_groups;
+
+    for (int64_t r0 = 0; r0 < rows;) {
+        if (begin(vk, err, err_len) != 0) return -1;
+        VK_TRY(vkResetDescriptorPool(vk->dev, vk->dpool, 0), "vkResetDescriptorPool");
+        vkCmdBindPipeline(vk->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, vk->pipes[pid]);
+        for (int d = 0; d < MV_MAX_DISPATCH && r0 < rows; d++) {
+            const int64_t nr = rows - r0 < per ? rows - r0 : per;
+            const VkDeviceSize start = w_off + (VkDeviceSize)r0 * row_bytes, base = start / align * align;
+            const VkDeviceSize wrange = ((start - base + (VkDeviceSize)nr * row_bytes) + 3) & ~(VkDeviceSize)3;
+            VkDescriptorSetAllocateInfo ai = { .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
+                                               .descriptorPool = vk->dpool, .descriptorSetCount = 1,
+                                               .pSetLayouts = &vk->dsl };
+            VkDescriptorSet set;
+            VK_TRY(vkAllocateDescriptorSets(vk->dev, &ai, &set), "vkAllocateDescriptorSets");
+            VkDescriptorBufferInfo bi[3] = {
+                { w->buf, base, wrange },
+                { x->buf, 0, (VkDeviceSize)xs * 4 },
+                { y->buf, 0, (VkDeviceSize)ys * 4 },
+            };
+            VkWriteDescriptorSet ws[3];
+            for (int i = 0; i < 3; i++)
+                ws[i] = (VkWriteDescriptorSet){ .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, .dstSet = set,
+                                                .dstBinding = (uint32_t)i, .descriptorCount = 1,
+                                                .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .pBufferInfo = &bi[i] };
+            vkUpdateDescriptorSets(vk->dev, 3, ws, 0, NULL);
+            vkCmdBindDescriptorSets(vk->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, vk->layout, 0, 1, &set, 0, NULL);
+            const mv_params pc = { (uint32_t)k, (uint32_t)row_bytes, (uint32_t)(start - base), (uint32_t)ldx,
+                                   (uint32_t)ldy, (uint32_t)r0 };
+            vkCmdPushConstants(vk->cmd, vk->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof pc, &pc);
+            vkCmdDispatch(vk->cmd, (uint32_t)nr, (uint32_t)n, 1);
+            r0 += nr;
+        }
+        if (submit(vk, err, err_len) != 0) return -1;
+    }
+    return 0;
+}
+
+#endif /* QFIT_VULKAN */

@@ -1,0 +1,229 @@
+/* Suite `vulkan`: the Vulkan compute ops (qfit/vulkan.h) on the first Vulkan device (in CI
+ * lavapipe, Mesa's CPU driver: scripts/deps.sh installs mesa-vulkan-drivers), each against
+ * the scalar reference's arithmetic: the weights dequantized by qfit's reference
+ * dequantizer (held to ggml's byte for byte by tests/test_quant.c), products summed in
+ * double. Without a Vulkan build or device the tests skip, except under CI=true, where
+ * they fail: CI must run them. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qfit/quant.h"
+#include "qfit/vulkan.h"
+
+static qfit_vk *open_first(void)
+{
+    const char *ci = getenv("CI");
+    const bool in_ci = ci && !strcmp(ci, "true");
+    char err[256];
+    if (!qfit_vk_built()) {
+        if (in_ci) cr_assert_fail("CI=true: this build has no Vulkan (libvulkan-dev and glslc are in scripts/deps.sh)");
+        cr_skip_test("built without Vulkan");
+    }
+    const int n = qfit_vk_device_count(err, sizeof err);
+    if (n <= 0) {
+        if (in_ci) cr_assert_fail("CI=true: no Vulkan device (%s)", n < 0 ? err : "none listed");
+        cr_skip_test("no Vulkan device: %s", n < 0 ? err : "none listed");
+    }
+    qfit_vk *vk = qfit_vk_open(0, err, sizeof err);
+    cr_assert_not_null(vk, "%s", err);
+    return vk;
+}
+
+/* deterministic values in [-1, 1) */
+static float frand(uint64_t *s)
+{
+    *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (float)((*s >> 40) & 0xFFFFFF) / (float)(1 << 23) - 1.0f;
+}
+
+Test(vulkan, devices_enumerated)
+{
+    qfit_vk *vk = open_first();
+    qfit_vk_device_info d;
+    cr_assert_eq(qfit_vk_device_get(0, &d), 0);
+    cr_log_info("vulkan device 0: %s (kind %d, subgroup %u, shared %u, storage range %llu, fp16 %d, int8 %d)", d.name,
+                (int)d.kind, d.subgroup_size, d.max_shared_bytes, (unsigned long long)d.max_storage_range, d.fp16,
+                d.int8);
+    cr_expect_gt(strlen(d.name), 0);
+    cr_expect_gt(d.subgroup_size, 0);
+    cr_expect_geq(d.max_storage_range, 1u << 27, "Vulkan guarantees at least 128 MiB per binding");
+    cr_expect_gt(d.mem_device_local, 0);
+    cr_expect_eq(qfit_vk_device_get(-1, &d), -1);
+    char err[256];
+    cr_expect_eq(qfit_vk_device_get(qfit_vk_device_count(err, sizeof err), &d), -1);
+    qfit_vk_close(vk);
+}
+
+Test(vulkan, buffers_round_trip)
+{
+    qfit_vk *vk = open_first();
+    char err[256];
+    const size_t n = (1 << 20) + 37;
+    uint8_t *src = malloc(n), *back = malloc(n);
+    cr_assert(src && back);
+    uint64_t s = 1;
+    for (size_t i = 0; i < n; i++) src[i] = (uint8_t)(frand(&s) * 127);
+    qfit_vk_buf *b = qfit_vk_buf_new(vk, n, err, sizeof err);
+    cr_assert_not_null(b, "%s", err);
+    cr_expect_eq(qfit_vk_buf_size(b), n);
+    cr_assert_eq(qfit_vk_upload(vk, b, 0, src, n, err, sizeof err), 0, "%s", err);
+    memset(back, 0, n);
+    cr_assert_eq(qfit_vk_download(vk, b, 0, back, n, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(memcmp(src, back, n), 0, "the bytes came back changed");
+    /* an odd piece at an odd offset */
+    cr_assert_eq(qfit_vk_upload(vk, b, 1001, src + 5, 333, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(qfit_vk_download(vk, b, 1001, back, 333, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(memcmp(src + 5, back, 333), 0);
+    /* outside the buffer: refused, nothing written */
+    cr_expect_eq(qfit_vk_upload(vk, b, n - 3, src, 4, err, sizeof err), -1);
+    cr_expect_neq(strstr(err, "outside"), NULL, "%s", err);
+    cr_expect_eq(qfit_vk_download(vk, b, SIZE_MAX, back, 1, err, sizeof err), -1);
+    cr_expect_null(qfit_vk_buf_new(vk, 0, err, sizeof err));
+    qfit_vk_buf_free(vk, b);
+    free(src);
+    free(back);
+    qfit_vk_close(vk);
+}
+
+/* The weights of one case: rows x k floats quantized to type (qfit's reference
+ * quantizer, as llama.cpp's), and their dequantization. */
+typedef struct {
+    int type;
+    int64_t rows, k;
+    size_t row_bytes;
+    uint8_t *q;
+    float *deq;
+} weights;
+
+static weights make_weights(int type, int64_t rows, int64_t k, uint64_t seed)
+{
+    weights w = { type, rows, k, qfit_row_size(type, k), NULL, NULL };
+    cr_assert_gt(w.row_bytes, 0);
+    float *f = malloc(sizeof(float) * (size_t)(rows * k));
+    w.q = malloc(w.row_bytes * (size_t)rows);
+    w.deq = malloc(sizeof(float) * (size_t)(rows * k));
+    cr_assert(f && w.q && w.deq);
+    uint64_t s = seed;
+    for (int64_t i = 0; i < rows * k; i++) f[i] = frand(&s) * (1.0f + (float)(i % 7));
+    char err[256];
+    cr_assert_eq(qfit_quantize_rows(type, f, w.q, rows, k, err, sizeof err), w.row_bytes * (size_t)rows, "%s", err);
+    cr_assert_eq(qfit_rows_to_float(type, w.q, w.deq, rows, k), 0);
+    free(f);
+    return w;
+}
+
+/* GPU matmul of w (placed at byte offset w_off of its buffer) with n activation rows,
+ * against the reference: |y - ref| <= bound per output, where bound is a float32 summation
+ * bound for the shader's order: each of its 64 threads sums k/64 products one after
+ * another (a quantized block: 32 products, then times its scale), and a 6-level tree adds
+ * the threads' sums; each step rounds once (2^-24 relative), so
+ *   |error| <= (k/64 + 32 + 6 + 2) * 2^-24 * sum_i |w_i x_i|.
+ * A wrong nibble order, a scale read from the wrong bytes or a block skipped moves an
+ * output by a good part of sum |w_i x_i| / sqrt(k), thousands of times the bound. */
+static void check_matmul(qfit_vk *vk, const weights *w, size_t w_off, int n, int64_t ldx, int64_t ldy)
+{
+    char err[256];
+    qfit_vk_buf *wb = qfit_vk_buf_new(vk, w_off + w->row_bytes * (size_t)w->rows, err, sizeof err);
+    cr_assert_not_null(wb, "%s", err);
+    cr_assert_eq(qfit_vk_upload(vk, wb, w_off, w->q, w->row_bytes * (size_t)w->rows, err, sizeof err), 0, "%s", err);
+    float *x = calloc((size_t)(n * ldx), sizeof *x), *y = calloc((size_t)(n * ldy), sizeof *y);
+    cr_assert(x && y);
+    uint64_t s = 99;
+    for (int64_t i = 0; i < n * ldx; i++) x[i] = frand(&s);
+    qfit_vk_buf *xb = qfit_vk_buf_new(vk, sizeof(float) * (size_t)(n * ldx), err, sizeof err);
+    qfit_vk_buf *yb = qfit_vk_buf_new(vk, sizeof(float) * (size_t)(n * ldy), err, sizeof err);
+    cr_assert(xb && yb, "%s", err);
+    cr_assert_eq(qfit_vk_upload(vk, xb, 0, x, sizeof(float) * (size_t)(n * ldx), err, sizeof err), 0, "%s", err);
+    cr_assert_eq(qfit_vk_matmul(vk, w->type, wb, w_off, w->rows, w->k, xb, ldx, yb, ldy, n, err, sizeof err), 0, "%s",
+                 err);
+    cr_assert_eq(qfit_vk_download(vk, yb, 0, y, sizeof(float) * (size_t)(n * ldy), err, sizeof err), 0, "%s", err);
+    const double unit = ldexp(1.0, -24) * (double)(w->k / 64 + 32 + 6 + 2);
+    double worst = 0;
+    int bad = 0;
+    for (int j = 0; j < n; j++)
+        for (int64_t r = 0; r < w->rows; r++) {
+            double ref = 0, mag = 0;
+            for (int64_t i = 0; i < w->k; i++) {
+                const double p = (double)w->deq[r * w->k + i] * (double)x[j * ldx + i];
+                ref += p;
+                mag += fabs(p);
+            }
+            const double d = fabs((double)y[j * ldy + r] - ref);
+            if (mag > 0 && d / mag > worst) worst = d / mag;
+            if (d > unit * mag + 1e-30 && bad++ < 5)
+                cr_expect_leq(d, unit * mag, "%s %lldx%lld, row %lld of activation %d: gpu %.9g, reference %.9g",
+                              qfit_type_name(w->type), (long long)w->rows, (long long)w->k, (long long)r, j,
+                              (double)y[j * ldy + r], ref);
+        }
+    cr_log_info("vulkan matmul %s %lldx%lld x %d: worst error %.3g of sum|w x| (bound %.3g)", qfit_type_name(w->type),
+                (long long)w->rows, (long long)w->k, n, worst, unit);
+    cr_expect_eq(bad, 0, "%s: %d outputs beyond the bound", qfit_type_name(w->type), bad);
+    qfit_vk_buf_free(vk, wb);
+    qfit_vk_buf_free(vk, xb);
+    qfit_vk_buf_free(vk, yb);
+    free(x);
+    free(y);
+}
+
+Test(vulkan, matmul_matches_reference, .timeout = 300)
+{
+    qfit_vk *vk = open_first();
+    const int types[] = { QFIT_TYPE_F32, QFIT_TYPE_F16, QFIT_TYPE_Q8_0, QFIT_TYPE_Q4_0 };
+    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
+        cr_assert(qfit_vk_matmul_type_ok(types[t]));
+        /* one activation row (decode) and several (prefill), strided; weights at an offset
+         * that is no multiple of the device's binding alignment (a row, 4 bytes or a block in) */
+        weights a = make_weights(types[t], 67, 256, 11 + t);
+        check_matmul(vk, &a, 0, 1, 256, 67);
+        check_matmul(vk, &a, types[t] == QFIT_TYPE_F32 ? 4 : qfit_row_size(types[t], 32), 3, 260, 70);
+        weights b = make_weights(types[t], 129, 4096, 31 + t);
+        check_matmul(vk, &b, b.row_bytes, 2, 4096, 129);
+        free(a.q); free(a.deq); free(b.q); free(b.deq);
+    }
+    qfit_vk_close(vk);
+}
+
+/* A matrix larger than one binding of the device covers (lavapipe: 128 MiB) goes in several
+ * dispatches, each binding its own range of rows; every output row is checked. */
+Test(vulkan, matmul_splits_large_matrices, .timeout = 600)
+{
+    qfit_vk *vk = open_first();
+    qfit_vk_device_info d;
+    cr_assert_eq(qfit_vk_device_get(0, &d), 0);
+    const int64_t k = 4096, rows = (int64_t)(d.max_storage_range / ((size_t)k * 4)) + 300;
+    if ((uint64_t)rows * (uint64_t)k * 4 > (1ull << 30))
+        cr_skip_test("this device binds %llu bytes at once: a larger matrix would take over 1 GiB",
+                     (unsigned long long)d.max_storage_range);
+    weights w = make_weights(QFIT_TYPE_F32, rows, k, 5);
+    check_matmul(vk, &w, 0, 1, k, rows);
+    free(w.q);
+    free(w.deq);
+    qfit_vk_close(vk);
+}
+
+Test(vulkan, matmul_refuses_bad_arguments)
+{
+    qfit_vk *vk = open_first();
+    char err[256];
+    qfit_vk_buf *w = qfit_vk_buf_new(vk, 4096, err, sizeof err), *x = qfit_vk_buf_new(vk, 1024, err, sizeof err),
+                *y = qfit_vk_buf_new(vk, 1024, err, sizeof err);
+    cr_assert(w && x && y, "%s", err);
+    cr_expect(!qfit_vk_matmul_type_ok(QFIT_TYPE_Q6_K));
+    cr_expect_eq(qfit_vk_matmul(vk, QFIT_TYPE_Q6_K, w, 0, 1, 256, x, 256, y, 1, 1, err, sizeof err), -1);
+    cr_expect_neq(strstr(err, "no kernel for q6_K"), NULL, "%s", err);
+    /* 4 rows of 256 f32 are 4096 bytes: one more row, or an offset, is outside */
+    cr_expect_eq(qfit_vk_matmul(vk, QFIT_TYPE_F32, w, 0, 4, 256, x, 256, y, 4, 1, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(qfit_vk_matmul(vk, QFIT_TYPE_F32, w, 0, 5, 256, x, 256, y, 5, 1, err, sizeof err), -1);
+    cr_expect_neq(strstr(err, "outside"), NULL, "%s", err);
+    cr_expect_eq(qfit_vk_matmul(vk, QFIT_TYPE_F32, w, 4, 4, 256, x, 256, y, 4, 1, err, sizeof err), -1);
+    /* F32 rows off a 4-byte boundary; activations past their buffer; ldx below k */
+    cr_expect_eq(qfit_vk_matmul(vk, QFIT_TYPE_F32, w, 2, 1, 256, x, 256, y, 1, 1, err, sizeof err), -1);
+    cr_expect_eq(qfit_vk_matmul(vk, QFIT_TYPE_F32, w, 0, 1, 256, x, 256, y, 1, 2, err, sizeof err), -1);
+    cr_expect_eq(qfit_vk_matmul(vk, QFIT_TYPE_F32, w, 0, 1, 256, x, 128, y, 1, 1, err, sizeof err), -1);
+    /* a row length that is not whole blocks */
+    cr_expect_eq(qfit_vk_matmul(vk, QFIT_TYPE_Q8_0, w, 0, 1, 100, x, 100, y, 1, 1, err, sizeof err), -1);
+    qfit_vk_close(vk);   /* frees the buffers too */
+}
