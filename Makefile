@@ -47,7 +47,7 @@ endif
 GLSLC   ?= glslc
 VK_GEN  := build/gen/shaders
 # one SPIR-V module per (shader, weight type): matvec.comp with -DWT_<TYPE>
-VK_VARIANTS := matvec_f32 matvec_f16 matvec_q8_0 matvec_q4_0
+VK_VARIANTS := matvec_f32 matvec_f16 matvec_q8_0 matvec_q4_0 matvec_q4_k matvec_q6_k
 VK_HEADERS := $(VK_VARIANTS:%=$(VK_GEN)/%.h)
 VK_SPV := $(VK_VARIANTS:%=$(VK_GEN)/%.spv)
 vk_type = $(shell echo $(subst matvec_,,$(1)) | tr a-z A-Z)

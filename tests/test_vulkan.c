@@ -96,11 +96,12 @@ typedef struct {
     size_t row_bytes;
     uint8_t *q;
     float *deq;
+    float *mins;   /* Q4_K: each value's -dmin * m part (deq = d sc q + mins); else NULL */
 } weights;
 
 static weights make_weights(int type, int64_t rows, int64_t k, uint64_t seed)
 {
-    weights w = { type, rows, k, qfit_row_size(type, k), NULL, NULL };
+    weights w = { type, rows, k, qfit_row_size(type, k), NULL, NULL, NULL };
     cr_assert_gt(w.row_bytes, 0);
     float *f = malloc(sizeof(float) * (size_t)(rows * k));
     w.q = malloc(w.row_bytes * (size_t)rows);
@@ -111,6 +112,17 @@ static weights make_weights(int type, int64_t rows, int64_t k, uint64_t seed)
     char err[256];
     cr_assert_eq(qfit_quantize_rows(type, f, w.q, rows, k, err, sizeof err), w.row_bytes * (size_t)rows, "%s", err);
     cr_assert_eq(qfit_rows_to_float(type, w.q, w.deq, rows, k), 0);
+    if (type == QFIT_TYPE_Q4_K) {
+        /* the same blocks with dmin (bytes 2-3 of each 144) zeroed: the d sc q parts */
+        uint8_t *nomin = malloc(w.row_bytes * (size_t)rows);
+        w.mins = malloc(sizeof(float) * (size_t)(rows * k));
+        cr_assert(nomin && w.mins);
+        memcpy(nomin, w.q, w.row_bytes * (size_t)rows);
+        for (size_t b = 0; b < w.row_bytes * (size_t)rows; b += 144) nomin[b + 2] = nomin[b + 3] = 0;
+        cr_assert_eq(qfit_rows_to_float(type, nomin, w.mins, rows, k), 0);
+        for (int64_t i = 0; i < rows * k; i++) w.mins[i] = w.deq[i] - w.mins[i];
+        free(nomin);
+    }
     free(f);
     return w;
 }
@@ -120,7 +132,9 @@ static weights make_weights(int type, int64_t rows, int64_t k, uint64_t seed)
  * bound for the shader's order: each of its 64 threads sums k/64 products one after
  * another (a quantized block: 32 products, then times its scale), and a 6-level tree adds
  * the threads' sums; each step rounds once (2^-24 relative), so
- *   |error| <= (k/64 + 32 + 6 + 2) * 2^-24 * sum_i |w_i x_i|.
+ *   |error| <= (k/64 + 32 + 6 + 2) * 2^-24 * sum_i |w_i x_i|,
+ * where for Q4_K |w_i| counts its two parts, |d sc q| + |dmin m|, which the shader sums
+ * apart (they can cancel in w_i).
  * A wrong nibble order, a scale read from the wrong bytes or a block skipped moves an
  * output by a good part of sum |w_i x_i| / sqrt(k), thousands of times the bound. */
 static void check_matmul(qfit_vk *vk, const weights *w, size_t w_off, int n, int64_t ldx, int64_t ldy)
@@ -149,7 +163,12 @@ static void check_matmul(qfit_vk *vk, const weights *w, size_t w_off, int n, int
             for (int64_t i = 0; i < w->k; i++) {
                 const double p = (double)w->deq[r * w->k + i] * (double)x[j * ldx + i];
                 ref += p;
-                mag += fabs(p);
+                if (w->mins) {
+                    const double m = w->mins[r * w->k + i];
+                    mag += (fabs((double)w->deq[r * w->k + i] - m) + fabs(m)) * fabs((double)x[j * ldx + i]);
+                } else {
+                    mag += fabs(p);
+                }
             }
             const double d = fabs((double)y[j * ldy + r] - ref);
             if (mag > 0 && d / mag > worst) worst = d / mag;
@@ -171,17 +190,18 @@ static void check_matmul(qfit_vk *vk, const weights *w, size_t w_off, int n, int
 Test(vulkan, matmul_matches_reference, .timeout = 300)
 {
     qfit_vk *vk = open_first();
-    const int types[] = { QFIT_TYPE_F32, QFIT_TYPE_F16, QFIT_TYPE_Q8_0, QFIT_TYPE_Q4_0 };
+    const int types[] = { QFIT_TYPE_F32, QFIT_TYPE_F16, QFIT_TYPE_Q8_0, QFIT_TYPE_Q4_0, QFIT_TYPE_Q4_K, QFIT_TYPE_Q6_K };
     for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
         cr_assert(qfit_vk_matmul_type_ok(types[t]));
         /* one activation row (decode) and several (prefill), strided; weights at an offset
          * that is no multiple of the device's binding alignment (a row, 4 bytes or a block in) */
         weights a = make_weights(types[t], 67, 256, 11 + t);
         check_matmul(vk, &a, 0, 1, 256, 67);
-        check_matmul(vk, &a, types[t] == QFIT_TYPE_F32 ? 4 : qfit_row_size(types[t], 32), 3, 260, 70);
+        const int64_t bs = qfit_type_get_traits(types[t])->block_size;
+        check_matmul(vk, &a, types[t] == QFIT_TYPE_F32 ? 4 : qfit_row_size(types[t], bs), 3, 260, 70);
         weights b = make_weights(types[t], 129, 4096, 31 + t);
         check_matmul(vk, &b, b.row_bytes, 2, 4096, 129);
-        free(a.q); free(a.deq); free(b.q); free(b.deq);
+        free(a.q); free(a.deq); free(a.mins); free(b.q); free(b.deq); free(b.mins);
     }
     qfit_vk_close(vk);
 }
@@ -201,6 +221,7 @@ Test(vulkan, matmul_splits_large_matrices, .timeout = 600)
     check_matmul(vk, &w, 0, 1, k, rows);
     free(w.q);
     free(w.deq);
+    free(w.mins);
     qfit_vk_close(vk);
 }
 
@@ -211,9 +232,9 @@ Test(vulkan, matmul_refuses_bad_arguments)
     qfit_vk_buf *w = qfit_vk_buf_new(vk, 4096, err, sizeof err), *x = qfit_vk_buf_new(vk, 1024, err, sizeof err),
                 *y = qfit_vk_buf_new(vk, 1024, err, sizeof err);
     cr_assert(w && x && y, "%s", err);
-    cr_expect(!qfit_vk_matmul_type_ok(QFIT_TYPE_Q6_K));
-    cr_expect_eq(qfit_vk_matmul(vk, QFIT_TYPE_Q6_K, w, 0, 1, 256, x, 256, y, 1, 1, err, sizeof err), -1);
-    cr_expect_neq(strstr(err, "no kernel for q6_K"), NULL, "%s", err);
+    cr_expect(!qfit_vk_matmul_type_ok(QFIT_TYPE_Q5_K));
+    cr_expect_eq(qfit_vk_matmul(vk, QFIT_TYPE_Q5_K, w, 0, 1, 256, x, 256, y, 1, 1, err, sizeof err), -1);
+    cr_expect_neq(strstr(err, "no kernel for q5_K"), NULL, "%s", err);
     /* 4 rows of 256 f32 are 4096 bytes: one more row, or an offset, is outside */
     cr_expect_eq(qfit_vk_matmul(vk, QFIT_TYPE_F32, w, 0, 4, 256, x, 256, y, 4, 1, err, sizeof err), 0, "%s", err);
     cr_expect_eq(qfit_vk_matmul(vk, QFIT_TYPE_F32, w, 0, 5, 256, x, 256, y, 5, 1, err, sizeof err), -1);

@@ -67,7 +67,7 @@ int qfit_vk_upload(qfit_vk *vk, qfit_vk_buf *b, size_t off, const void *src, siz
 int qfit_vk_download(qfit_vk *vk, const qfit_vk_buf *b, size_t off, void *dst, size_t n, char *err,
                      size_t err_len);
 
-/* Weight types qfit_vk_matmul takes (qfit_type ids): F32, F16, Q8_0, Q4_0 so far. */
+/* Weight types qfit_vk_matmul takes (qfit_type ids): F32, F16, Q8_0, Q4_0, Q4_K, Q6_K so far. */
 bool qfit_vk_matmul_type_ok(int wtype);
 /* y[j * ldy + r] = sum_i W[r][i] * x[j * ldx + i] for rows r in [0, rows) and activation rows
  * j in [0, n), in float32: W is rows rows of k elements of type wtype as GGUF stores them,

@@ -75,13 +75,21 @@ static const uint32_t spv_matvec_q8_0[] =
 static const uint32_t spv_matvec_q4_0[] =
 #include "shaders/matvec_q4_0.h"
     ;
+static const uint32_t spv_matvec_q4_k[] =
+#include "shaders/matvec_q4_k.h"
+    ;
+static const uint32_t spv_matvec_q6_k[] =
+#include "shaders/matvec_q6_k.h"
+    ;
 
-enum { PIPE_MV_F32, PIPE_MV_F16, PIPE_MV_Q8_0, PIPE_MV_Q4_0, N_PIPES };
+enum { PIPE_MV_F32, PIPE_MV_F16, PIPE_MV_Q8_0, PIPE_MV_Q4_0, PIPE_MV_Q4_K, PIPE_MV_Q6_K, N_PIPES };
 static const struct { const uint32_t *code; size_t bytes; } SHADERS[N_PIPES] = {
     [PIPE_MV_F32] = { spv_matvec_f32, sizeof spv_matvec_f32 },
     [PIPE_MV_F16] = { spv_matvec_f16, sizeof spv_matvec_f16 },
     [PIPE_MV_Q8_0] = { spv_matvec_q8_0, sizeof spv_matvec_q8_0 },
     [PIPE_MV_Q4_0] = { spv_matvec_q4_0, sizeof spv_matvec_q4_0 },
+    [PIPE_MV_Q4_K] = { spv_matvec_q4_k, sizeof spv_matvec_q4_k },
+    [PIPE_MV_Q6_K] = { spv_matvec_q6_k, sizeof spv_matvec_q6_k },
 };
 
 /* matvec.comp's push constants and workgroup size */
@@ -550,6 +558,8 @@ static int matvec_pipe(int wtype)
     case QFIT_TYPE_F16: return PIPE_MV_F16;
     case QFIT_TYPE_Q8_0: return PIPE_MV_Q8_0;
     case QFIT_TYPE_Q4_0: return PIPE_MV_Q4_0;
+    case QFIT_TYPE_Q4_K: return PIPE_MV_Q4_K;
+    case QFIT_TYPE_Q6_K: return PIPE_MV_Q6_K;
     default: return -1;
     }
 }
