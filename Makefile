@@ -46,11 +46,13 @@ $(info qfit: Vulkan $(if $(filter 1,$(VULKAN)),on,off ($(VK_WHY))))
 endif
 GLSLC   ?= glslc
 VK_GEN  := build/gen/shaders
-# one SPIR-V module per (shader, weight type): matvec.comp with -DWT_<TYPE>
-VK_VARIANTS := matvec_f32 matvec_f16 matvec_q8_0 matvec_q4_0 matvec_q4_k matvec_q6_k
+# one SPIR-V module per variant of a shader: matvec_<type> is matvec.comp with -DWT_<TYPE>,
+# rows_<op> is rows.comp with -DOP_<OP>
+VK_VARIANTS := matvec_f32 matvec_f16 matvec_q8_0 matvec_q4_0 matvec_q4_k matvec_q6_k \
+               rows_rms_norm rows_swiglu rows_add
 VK_HEADERS := $(VK_VARIANTS:%=$(VK_GEN)/%.h)
 VK_SPV := $(VK_VARIANTS:%=$(VK_GEN)/%.spv)
-vk_type = $(shell echo $(subst matvec_,,$(1)) | tr a-z A-Z)
+vk_upper = $(shell echo $(1) | tr a-z A-Z)
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 # -pthread: threads are part of libSystem on macOS (no flag)
@@ -101,12 +103,18 @@ $(DBG)/%.o: %.c
 
 # the Vulkan shaders: a C initializer each (embedded by src/vulkan/vk.c) and the SPIR-V
 # binary (for check-msl)
-$(VK_GEN)/%.h: src/vulkan/shaders/matvec.comp
+$(VK_GEN)/matvec_%.h: src/vulkan/shaders/matvec.comp
 	@mkdir -p $(dir $@)
-	$(GLSLC) --target-env=vulkan1.1 -O -DWT_$(call vk_type,$*) -mfmt=c $< -o $@
-$(VK_GEN)/%.spv: src/vulkan/shaders/matvec.comp
+	$(GLSLC) --target-env=vulkan1.1 -O -DWT_$(call vk_upper,$*) -mfmt=c $< -o $@
+$(VK_GEN)/matvec_%.spv: src/vulkan/shaders/matvec.comp
 	@mkdir -p $(dir $@)
-	$(GLSLC) --target-env=vulkan1.1 -O -DWT_$(call vk_type,$*) $< -o $@
+	$(GLSLC) --target-env=vulkan1.1 -O -DWT_$(call vk_upper,$*) $< -o $@
+$(VK_GEN)/rows_%.h: src/vulkan/shaders/rows.comp
+	@mkdir -p $(dir $@)
+	$(GLSLC) --target-env=vulkan1.1 -O -DOP_$(call vk_upper,$*) -mfmt=c $< -o $@
+$(VK_GEN)/rows_%.spv: src/vulkan/shaders/rows.comp
+	@mkdir -p $(dir $@)
+	$(GLSLC) --target-env=vulkan1.1 -O -DOP_$(call vk_upper,$*) $< -o $@
 ifeq ($(VULKAN),1)
 $(REL)/src/vulkan/vk.o $(DBG)/src/vulkan/vk.o: $(VK_HEADERS)
 endif

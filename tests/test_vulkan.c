@@ -248,3 +248,103 @@ Test(vulkan, matmul_refuses_bad_arguments)
     cr_expect_eq(qfit_vk_matmul(vk, QFIT_TYPE_Q8_0, w, 0, 1, 100, x, 100, y, 1, 1, err, sizeof err), -1);
     qfit_vk_close(vk);   /* frees the buffers too */
 }
+
+/* ------------------------------------------------------- row and element ops */
+
+static qfit_vk_buf *upload_floats(qfit_vk *vk, const float *v, size_t n)
+{
+    char err[256];
+    qfit_vk_buf *b = qfit_vk_buf_new(vk, n * sizeof(float), err, sizeof err);
+    cr_assert_not_null(b, "%s", err);
+    cr_assert_eq(qfit_vk_upload(vk, b, 0, v, n * sizeof(float), err, sizeof err), 0, "%s", err);
+    return b;
+}
+
+static void download_floats(qfit_vk *vk, const qfit_vk_buf *b, float *v, size_t n)
+{
+    char err[256];
+    cr_assert_eq(qfit_vk_download(vk, b, 0, v, n * sizeof(float), err, sizeof err), 0, "%s", err);
+}
+
+/* RMS norm against the reference's (double sums, as src/model/backend_ref.c). Bound: the
+ * shader's float32 sum of squares (k/64 terms a thread, a 6-level tree) is within
+ * (k/64 + 6)u of the true sum, the mean, eps, sqrt and division add 4 roundings (sqrt and
+ * division: 1 ulp each in Vulkan), the two products 2: |y - ref| <= ((k/64 + 6)/2 + 8) *
+ * 2^-23 * |ref| (the square root halves the sum's relative error). A missing eps (here
+ * 1e-2, with rows of mean square 0.3), a mean over the wrong count, or the weight not
+ * applied move outputs by percent. */
+Test(vulkan, rms_norm_matches_reference)
+{
+    qfit_vk *vk = open_first();
+    char err[256];
+    const int64_t k = 1000, ldx = 1003, ldy = 1010;
+    const int n = 5;
+    const float eps = 1e-2f;
+    float *x = calloc((size_t)(n * ldx), sizeof *x), *w = malloc(sizeof(float) * (size_t)k),
+          *y = calloc((size_t)(n * ldy), sizeof *y);
+    cr_assert(x && w && y);
+    uint64_t s = 3;
+    for (int64_t i = 0; i < n * ldx; i++) x[i] = frand(&s);
+    for (int64_t i = 0; i < k; i++) w[i] = 0.5f + frand(&s);
+    qfit_vk_buf *xb = upload_floats(vk, x, (size_t)(n * ldx)), *wb = upload_floats(vk, w, (size_t)k),
+                *yb = upload_floats(vk, y, (size_t)(n * ldy));
+    cr_assert_eq(qfit_vk_rms_norm(vk, xb, ldx, wb, yb, ldy, k, n, eps, err, sizeof err), 0, "%s", err);
+    download_floats(vk, yb, y, (size_t)(n * ldy));
+    const double bound = ((double)(k / 64 + 6) / 2 + 8) * ldexp(1.0, -23);
+    double worst = 0;
+    for (int j = 0; j < n; j++) {
+        double ss = 0;
+        for (int64_t i = 0; i < k; i++) ss += (double)x[j * ldx + i] * x[j * ldx + i];
+        const double sc = 1.0 / sqrt(ss / (double)k + (double)eps);
+        for (int64_t i = 0; i < k; i++) {
+            const double ref = (double)x[j * ldx + i] * sc * (double)w[i], d = fabs(y[j * ldy + i] - ref);
+            if (fabs(ref) > 0) worst = fmax(worst, d / fabs(ref));
+            if (d > bound * fabs(ref) + 1e-30) {
+                cr_assert_fail("row %d element %lld: gpu %.9g, reference %.9g", j, (long long)i, (double)y[j * ldy + i], ref);
+            }
+        }
+        cr_expect_eq(y[j * ldy + k], 0.0f, "row %d: written past its k elements", j);
+    }
+    cr_log_info("vulkan rms_norm: worst relative error %.3g (bound %.3g)", worst, bound);
+    free(x); free(w); free(y);
+    qfit_vk_close(vk);
+}
+
+/* SwiGLU and add against double. SwiGLU's bound: Vulkan gives exp within 3 + 2|x| ulp and
+ * division within 2.5 ulp; with the add and the products: (3 + 2|g| + 6) * 2^-23 * |ref|
+ * (and 2^-149 for results that underflow). Add: one float32 rounding, the same as C's, so
+ * the outputs equal the host's float sums bit for bit. */
+Test(vulkan, swiglu_and_add_match_reference)
+{
+    qfit_vk *vk = open_first();
+    char err[256];
+    const int64_t n = 70001;   /* more than one row of groups' worth of odd tails */
+    float *g = malloc(sizeof(float) * (size_t)n), *u = malloc(sizeof(float) * (size_t)n), *o = malloc(sizeof(float) * (size_t)n);
+    cr_assert(g && u && o);
+    uint64_t s = 8;
+    for (int64_t i = 0; i < n; i++) { g[i] = 12.0f * frand(&s); u[i] = 2.0f * frand(&s); }
+    qfit_vk_buf *gb = upload_floats(vk, g, (size_t)n), *ub = upload_floats(vk, u, (size_t)n);
+    cr_assert_eq(qfit_vk_swiglu(vk, gb, ub, n, err, sizeof err), 0, "%s", err);
+    download_floats(vk, gb, o, (size_t)n);
+    double worst = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const double ref = (double)g[i] / (1.0 + exp(-(double)g[i])) * (double)u[i], d = fabs(o[i] - ref);
+        const double bound = (3 + 2 * fabs(g[i]) + 6) * ldexp(1.0, -23) * fabs(ref) + ldexp(1.0, -149);
+        if (fabs(ref) > 0) worst = fmax(worst, d / fabs(ref));
+        if (d > bound) cr_assert_fail("swiglu %lld: g %g u %g: gpu %.9g, reference %.9g", (long long)i, g[i], u[i], o[i], ref);
+    }
+    cr_log_info("vulkan swiglu: worst relative error %.3g", worst);
+    /* add: gb now holds the SwiGLU outputs o */
+    cr_assert_eq(qfit_vk_add(vk, gb, ub, n, err, sizeof err), 0, "%s", err);
+    float *sum = malloc(sizeof(float) * (size_t)n);
+    cr_assert_not_null(sum);
+    download_floats(vk, gb, sum, (size_t)n);
+    for (int64_t i = 0; i < n; i++) {
+        const float want = o[i] + u[i];
+        if (memcmp(&sum[i], &want, sizeof want) != 0) cr_assert_fail("add %lld: gpu %.9g, host %.9g", (long long)i, sum[i], want);
+    }
+    cr_expect_eq(qfit_vk_add(vk, gb, ub, n + 1, err, sizeof err), -1, "past the buffers");
+    cr_expect_eq(qfit_vk_swiglu(vk, gb, ub, 0, err, sizeof err), -1);
+    free(g); free(u); free(o); free(sum);
+    qfit_vk_close(vk);
+}

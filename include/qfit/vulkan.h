@@ -77,6 +77,15 @@ bool qfit_vk_matmul_type_ok(int wtype);
 int qfit_vk_matmul(qfit_vk *vk, int wtype, const qfit_vk_buf *w, size_t w_off, int64_t rows, int64_t k,
                    const qfit_vk_buf *x, int64_t ldx, qfit_vk_buf *y, int64_t ldy, int n, char *err, size_t err_len);
 
+/* The row and element ops of a layer, float32 buffers, each done when it returns:
+ *   rms_norm: y[j*ldy + i] = x[j*ldx + i] / sqrt(mean_i(x[j]^2) + eps) * w[i], n rows of k;
+ *   swiglu:   g[i] = g[i] / (1 + exp(-g[i])) * u[i], i in [0, count);
+ *   add:      y[i] += x[i], i in [0, count). */
+int qfit_vk_rms_norm(qfit_vk *vk, const qfit_vk_buf *x, int64_t ldx, const qfit_vk_buf *w, qfit_vk_buf *y, int64_t ldy,
+                     int64_t k, int n, float eps, char *err, size_t err_len);
+int qfit_vk_swiglu(qfit_vk *vk, qfit_vk_buf *g, const qfit_vk_buf *u, int64_t count, char *err, size_t err_len);
+int qfit_vk_add(qfit_vk *vk, qfit_vk_buf *y, const qfit_vk_buf *x, int64_t count, char *err, size_t err_len);
+
 #ifdef __cplusplus
 }
 #endif

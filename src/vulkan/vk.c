@@ -46,6 +46,25 @@ int qfit_vk_download(qfit_vk *vk, const qfit_vk_buf *b, size_t off, void *dst, s
     return -1;
 }
 bool qfit_vk_matmul_type_ok(int wtype) { (void)wtype; return false; }
+int qfit_vk_rms_norm(qfit_vk *vk, const qfit_vk_buf *x, int64_t ldx, const qfit_vk_buf *w, qfit_vk_buf *y, int64_t ldy,
+                     int64_t k, int n, float eps, char *err, size_t err_len)
+{
+    (void)vk; (void)x; (void)ldx; (void)w; (void)y; (void)ldy; (void)k; (void)n; (void)eps;
+    if (err && err_len) snprintf(err, err_len, NO_VK);
+    return -1;
+}
+int qfit_vk_swiglu(qfit_vk *vk, qfit_vk_buf *g, const qfit_vk_buf *u, int64_t count, char *err, size_t err_len)
+{
+    (void)vk; (void)g; (void)u; (void)count;
+    if (err && err_len) snprintf(err, err_len, NO_VK);
+    return -1;
+}
+int qfit_vk_add(qfit_vk *vk, qfit_vk_buf *y, const qfit_vk_buf *x, int64_t count, char *err, size_t err_len)
+{
+    (void)vk; (void)y; (void)x; (void)count;
+    if (err && err_len) snprintf(err, err_len, NO_VK);
+    return -1;
+}
 int qfit_vk_matmul(qfit_vk *vk, int wtype, const qfit_vk_buf *w, size_t w_off, int64_t rows, int64_t k,
                    const qfit_vk_buf *x, int64_t ldx, qfit_vk_buf *y, int64_t ldy, int n, char *err, size_t err_len)
 {
@@ -81,8 +100,20 @@ static const uint32_t spv_matvec_q4_k[] =
 static const uint32_t spv_matvec_q6_k[] =
 #include "shaders/matvec_q6_k.h"
     ;
+static const uint32_t spv_rows_rms_norm[] =
+#include "shaders/rows_rms_norm.h"
+    ;
+static const uint32_t spv_rows_swiglu[] =
+#include "shaders/rows_swiglu.h"
+    ;
+static const uint32_t spv_rows_add[] =
+#include "shaders/rows_add.h"
+    ;
 
-enum { PIPE_MV_F32, PIPE_MV_F16, PIPE_MV_Q8_0, PIPE_MV_Q4_0, PIPE_MV_Q4_K, PIPE_MV_Q6_K, N_PIPES };
+enum {
+    PIPE_MV_F32, PIPE_MV_F16, PIPE_MV_Q8_0, PIPE_MV_Q4_0, PIPE_MV_Q4_K, PIPE_MV_Q6_K,
+    PIPE_RMS_NORM, PIPE_SWIGLU, PIPE_ADD, N_PIPES
+};
 static const struct { const uint32_t *code; size_t bytes; } SHADERS[N_PIPES] = {
     [PIPE_MV_F32] = { spv_matvec_f32, sizeof spv_matvec_f32 },
     [PIPE_MV_F16] = { spv_matvec_f16, sizeof spv_matvec_f16 },
@@ -90,10 +121,16 @@ static const struct { const uint32_t *code; size_t bytes; } SHADERS[N_PIPES] = {
     [PIPE_MV_Q4_0] = { spv_matvec_q4_0, sizeof spv_matvec_q4_0 },
     [PIPE_MV_Q4_K] = { spv_matvec_q4_k, sizeof spv_matvec_q4_k },
     [PIPE_MV_Q6_K] = { spv_matvec_q6_k, sizeof spv_matvec_q6_k },
+    [PIPE_RMS_NORM] = { spv_rows_rms_norm, sizeof spv_rows_rms_norm },
+    [PIPE_SWIGLU] = { spv_rows_swiglu, sizeof spv_rows_swiglu },
+    [PIPE_ADD] = { spv_rows_add, sizeof spv_rows_add },
 };
 
-/* matvec.comp's push constants and workgroup size */
+/* the shaders' push constants: matvec.comp's, rows.comp's (at most PUSH_BYTES) */
 typedef struct { uint32_t k, row_bytes, w_base, x_stride, y_stride, y_base; } mv_params;
+typedef struct { uint32_t k, ldx, ldy; float eps; } rows_params;
+#define PUSH_BYTES 32
+#define LOCAL 64                /* every shader's workgroup size */
 #define MV_MAX_DISPATCH 64      /* dispatches (descriptor sets) one submission records */
 #define STAGING_BYTES (16u << 20)
 
@@ -324,7 +361,7 @@ static int open_device(qfit_vk *vk, int index, char *err, size_t err_len)
     VkDescriptorSetLayoutCreateInfo dl = { .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,
                                            .bindingCount = 3, .pBindings = b };
     VK_TRY(vkCreateDescriptorSetLayout(vk->dev, &dl, NULL, &vk->dsl), "vkCreateDescriptorSetLayout");
-    VkPushConstantRange pc = { .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT, .size = sizeof(mv_params) };
+    VkPushConstantRange pc = { .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT, .size = PUSH_BYTES };
     VkPipelineLayoutCreateInfo pl = { .sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO, .setLayoutCount = 1,
                                       .pSetLayouts = &vk->dsl, .pushConstantRangeCount = 1, .pPushConstantRanges = &pc };
     VK_TRY(vkCreatePipelineLayout(vk->dev, &pl, NULL, &vk->layout), "vkCreatePipelineLayout");
@@ -551,6 +588,103 @@ static int pipeline(qfit_vk *vk, int id, char *err, size_t err_len)
     return 0;
 }
 
+/* Record one dispatch of pipeline pid in the open command buffer: bindings 0-2 are the
+ * ranges [off, off + len) of b[0..2] (a shader that uses two binds its first again), push
+ * constants pc (pc_bytes <= PUSH_BYTES), groups gx x gy. */
+static int record(qfit_vk *vk, int pid, VkBuffer const b[3], const VkDeviceSize off[3], const VkDeviceSize len[3],
+                  const void *pc, uint32_t pc_bytes, uint32_t gx, uint32_t gy, char *err, size_t err_len)
+{
+    VkDescriptorSetAllocateInfo ai = { .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
+                                       .descriptorPool = vk->dpool, .descriptorSetCount = 1, .pSetLayouts = &vk->dsl };
+    VkDescriptorSet set;
+    VK_TRY(vkAllocateDescriptorSets(vk->dev, &ai, &set), "vkAllocateDescriptorSets");
+    VkDescriptorBufferInfo bi[3];
+    VkWriteDescriptorSet ws[3];
+    for (int i = 0; i < 3; i++) {
+        bi[i] = (VkDescriptorBufferInfo){ b[i], off[i], len[i] };
+        ws[i] = (VkWriteDescriptorSet){ .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, .dstSet = set,
+                                        .dstBinding = (uint32_t)i, .descriptorCount = 1,
+                                        .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .pBufferInfo = &bi[i] };
+    }
+    vkUpdateDescriptorSets(vk->dev, 3, ws, 0, NULL);
+    vkCmdBindPipeline(vk->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, vk->pipes[pid]);
+    vkCmdBindDescriptorSets(vk->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, vk->layout, 0, 1, &set, 0, NULL);
+    vkCmdPushConstants(vk->cmd, vk->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, pc_bytes, pc);
+    vkCmdDispatch(vk->cmd, gx, gy, 1);
+    return 0;
+}
+
+/* begin a submission that records dispatches (the descriptor pool is reset) */
+static int begin_dispatches(qfit_vk *vk, char *err, size_t err_len)
+{
+    if (begin(vk, err, err_len) != 0) return -1;
+    VK_TRY(vkResetDescriptorPool(vk->dev, vk->dpool, 0), "vkResetDescriptorPool");
+    return 0;
+}
+
+/* floats [0, count) of b within the device's one-binding range, and count < 2^32 */
+static int check_floats(const qfit_vk *vk, const qfit_vk_buf *b, uint64_t count, const char *what, char *err,
+                        size_t err_len)
+{
+    if (!b || count == 0 || count > UINT32_MAX || count * 4 > b->size)
+        return vk_fail(err, err_len, "%s: %llu floats, the buffer holds %zu bytes", what, (unsigned long long)count,
+                       b ? b->size : 0);
+    if (count * 4 > vk->props.limits.maxStorageBufferRange)
+        return vk_fail(err, err_len, "%s: %llu floats, more than one binding of this device covers (%u bytes)", what,
+                       (unsigned long long)count, vk->props.limits.maxStorageBufferRange);
+    return 0;
+}
+
+int qfit_vk_rms_norm(qfit_vk *vk, const qfit_vk_buf *x, int64_t ldx, const qfit_vk_buf *w, qfit_vk_buf *y, int64_t ldy,
+                     int64_t k, int n, float eps, char *err, size_t err_len)
+{
+    if (!vk || k <= 0 || n <= 0 || ldx < k || ldy < k || !(eps >= 0))
+        return vk_fail(err, err_len, "invalid RMS norm (%d rows of %lld, ldx %lld, ldy %lld)", n, (long long)k,
+                       (long long)ldx, (long long)ldy);
+    if ((uint32_t)n > vk->props.limits.maxComputeWorkGroupCount[0])
+        return vk_fail(err, err_len, "RMS norm of %d rows: more than one dispatch takes", n);
+    const uint64_t xs = (uint64_t)(n - 1) * (uint64_t)ldx + (uint64_t)k, ys = (uint64_t)(n - 1) * (uint64_t)ldy + (uint64_t)k;
+    if (check_floats(vk, x, xs, "RMS norm input", err, err_len) || check_floats(vk, w, (uint64_t)k, "RMS norm weight", err, err_len) ||
+        check_floats(vk, y, ys, "RMS norm output", err, err_len) || pipeline(vk, PIPE_RMS_NORM, err, err_len))
+        return -1;
+    if (begin_dispatches(vk, err, err_len) != 0) return -1;
+    const VkBuffer b[3] = { x->buf, w->buf, y->buf };
+    const VkDeviceSize off[3] = { 0, 0, 0 }, len[3] = { xs * 4, (VkDeviceSize)k * 4, ys * 4 };
+    const rows_params pc = { (uint32_t)k, (uint32_t)ldx, (uint32_t)ldy, eps };
+    if (record(vk, PIPE_RMS_NORM, b, off, len, &pc, sizeof pc, (uint32_t)n, 1, err, err_len) != 0) return -1;
+    return submit(vk, err, err_len);
+}
+
+/* a[i] op= b[i] for i in [0, count): one thread each, in rows of groups */
+static int elementwise(qfit_vk *vk, int pid, const char *what, qfit_vk_buf *a, const qfit_vk_buf *bb, int64_t count,
+                       char *err, size_t err_len)
+{
+    if (!vk || count <= 0) return vk_fail(err, err_len, "invalid %s of %lld elements", what, (long long)count);
+    if (check_floats(vk, a, (uint64_t)count, what, err, err_len) || check_floats(vk, bb, (uint64_t)count, what, err, err_len) ||
+        pipeline(vk, pid, err, err_len))
+        return -1;
+    const uint64_t groups = ((uint64_t)count + LOCAL - 1) / LOCAL;
+    const uint64_t gx = groups < vk->props.limits.maxComputeWorkGroupCount[0] ? groups : vk->props.limits.maxComputeWorkGroupCount[0];
+    const uint64_t gy = (groups + gx - 1) / gx;
+    if (gy > vk->props.limits.maxComputeWorkGroupCount[1]) return vk_fail(err, err_len, "%s of %lld elements: too many", what, (long long)count);
+    if (begin_dispatches(vk, err, err_len) != 0) return -1;
+    const VkBuffer b[3] = { a->buf, bb->buf, a->buf };
+    const VkDeviceSize off[3] = { 0, 0, 0 }, len[3] = { (VkDeviceSize)count * 4, (VkDeviceSize)count * 4, (VkDeviceSize)count * 4 };
+    const rows_params pc = { (uint32_t)count, 0, 0, 0.0f };
+    if (record(vk, pid, b, off, len, &pc, sizeof pc, (uint32_t)gx, (uint32_t)gy, err, err_len) != 0) return -1;
+    return submit(vk, err, err_len);
+}
+
+int qfit_vk_swiglu(qfit_vk *vk, qfit_vk_buf *g, const qfit_vk_buf *u, int64_t count, char *err, size_t err_len)
+{
+    return elementwise(vk, PIPE_SWIGLU, "SwiGLU", g, u, count, err, err_len);
+}
+
+int qfit_vk_add(qfit_vk *vk, qfit_vk_buf *y, const qfit_vk_buf *x, int64_t count, char *err, size_t err_len)
+{
+    return elementwise(vk, PIPE_ADD, "add", y, x, count, err, err_len);
+}
+
 static int matvec_pipe(int wtype)
 {
     switch (wtype) {
@@ -601,34 +735,16 @@ int qfit_vk_matmul(qfit_vk *vk, int wtype, const qfit_vk_buf *w, size_t w_off, i
     if (per > (int64_t)max_groups) per = max_groups;
 
     for (int64_t r0 = 0; r0 < rows;) {
-        if (begin(vk, err, err_len) != 0) return -1;
-        VK_TRY(vkResetDescriptorPool(vk->dev, vk->dpool, 0), "vkResetDescriptorPool");
-        vkCmdBindPipeline(vk->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, vk->pipes[pid]);
+        if (begin_dispatches(vk, err, err_len) != 0) return -1;
         for (int d = 0; d < MV_MAX_DISPATCH && r0 < rows; d++) {
             const int64_t nr = rows - r0 < per ? rows - r0 : per;
             const VkDeviceSize start = w_off + (VkDeviceSize)r0 * row_bytes, base = start / align * align;
             const VkDeviceSize wrange = ((start - base + (VkDeviceSize)nr * row_bytes) + 3) & ~(VkDeviceSize)3;
-            VkDescriptorSetAllocateInfo ai = { .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
-                                               .descriptorPool = vk->dpool, .descriptorSetCount = 1,
-                                               .pSetLayouts = &vk->dsl };
-            VkDescriptorSet set;
-            VK_TRY(vkAllocateDescriptorSets(vk->dev, &ai, &set), "vkAllocateDescriptorSets");
-            VkDescriptorBufferInfo bi[3] = {
-                { w->buf, base, wrange },
-                { x->buf, 0, (VkDeviceSize)xs * 4 },
-                { y->buf, 0, (VkDeviceSize)ys * 4 },
-            };
-            VkWriteDescriptorSet ws[3];
-            for (int i = 0; i < 3; i++)
-                ws[i] = (VkWriteDescriptorSet){ .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, .dstSet = set,
-                                                .dstBinding = (uint32_t)i, .descriptorCount = 1,
-                                                .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .pBufferInfo = &bi[i] };
-            vkUpdateDescriptorSets(vk->dev, 3, ws, 0, NULL);
-            vkCmdBindDescriptorSets(vk->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, vk->layout, 0, 1, &set, 0, NULL);
+            const VkBuffer b[3] = { w->buf, x->buf, y->buf };
+            const VkDeviceSize off[3] = { base, 0, 0 }, len[3] = { wrange, (VkDeviceSize)xs * 4, (VkDeviceSize)ys * 4 };
             const mv_params pc = { (uint32_t)k, (uint32_t)row_bytes, (uint32_t)(start - base), (uint32_t)ldx,
                                    (uint32_t)ldy, (uint32_t)r0 };
-            vkCmdPushConstants(vk->cmd, vk->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof pc, &pc);
-            vkCmdDispatch(vk->cmd, (uint32_t)nr, (uint32_t)n, 1);
+            if (record(vk, pid, b, off, len, &pc, sizeof pc, (uint32_t)nr, (uint32_t)n, err, err_len) != 0) return -1;
             r0 += nr;
         }
         if (submit(vk, err, err_len) != 0) return -1;
