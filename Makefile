@@ -47,9 +47,9 @@ endif
 GLSLC   ?= glslc
 VK_GEN  := build/gen/shaders
 # one SPIR-V module per variant of a shader: matvec_<type> is matvec.comp with -DWT_<TYPE>,
-# rows_<op> is rows.comp with -DOP_<OP>
+# rows_<op> is rows.comp and kv_<op> kv.comp with -DOP_<OP>; rope is rope.comp
 VK_VARIANTS := matvec_f32 matvec_f16 matvec_q8_0 matvec_q4_0 matvec_q4_k matvec_q6_k \
-               rows_rms_norm rows_swiglu rows_add
+               rows_rms_norm rows_swiglu rows_add kv_store kv_attn rope
 VK_HEADERS := $(VK_VARIANTS:%=$(VK_GEN)/%.h)
 VK_SPV := $(VK_VARIANTS:%=$(VK_GEN)/%.spv)
 vk_upper = $(shell echo $(1) | tr a-z A-Z)
@@ -115,6 +115,18 @@ $(VK_GEN)/rows_%.h: src/vulkan/shaders/rows.comp
 $(VK_GEN)/rows_%.spv: src/vulkan/shaders/rows.comp
 	@mkdir -p $(dir $@)
 	$(GLSLC) --target-env=vulkan1.1 -O -DOP_$(call vk_upper,$*) $< -o $@
+$(VK_GEN)/kv_%.h: src/vulkan/shaders/kv.comp
+	@mkdir -p $(dir $@)
+	$(GLSLC) --target-env=vulkan1.1 -O -DOP_$(call vk_upper,$*) -mfmt=c $< -o $@
+$(VK_GEN)/kv_%.spv: src/vulkan/shaders/kv.comp
+	@mkdir -p $(dir $@)
+	$(GLSLC) --target-env=vulkan1.1 -O -DOP_$(call vk_upper,$*) $< -o $@
+$(VK_GEN)/rope.h: src/vulkan/shaders/rope.comp
+	@mkdir -p $(dir $@)
+	$(GLSLC) --target-env=vulkan1.1 -O -mfmt=c $< -o $@
+$(VK_GEN)/rope.spv: src/vulkan/shaders/rope.comp
+	@mkdir -p $(dir $@)
+	$(GLSLC) --target-env=vulkan1.1 -O $< -o $@
 ifeq ($(VULKAN),1)
 $(REL)/src/vulkan/vk.o $(DBG)/src/vulkan/vk.o: $(VK_HEADERS)
 endif

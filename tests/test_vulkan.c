@@ -348,3 +348,185 @@ Test(vulkan, swiglu_and_add_match_reference)
     free(g); free(u); free(o); free(sum);
     qfit_vk_close(vk);
 }
+
+/* ------------------------------------------------------------ RoPE, the cache, attention */
+
+/* RoPE against double with the same table values: each output is one product, a second
+ * product and a sum in float32 (or a fused multiply-add), within 3 * 2^-24 times the sum of
+ * its two products' magnitudes (|x0 c| + |x1 s|, |x0 s| + |x1 c|).
+ * Dimensions past n_rot and the gaps between rows stay as they were, bit for bit. A swapped
+ * pair layout, a wrong position or a sign error moves outputs by whole units. */
+static void check_rope(qfit_vk *vk, bool neox, int n_rot)
+{
+    char err[256];
+    const int n = 5, n_head = 3, hd = 64, pos0 = 7, n_pos = 16, half = n_rot / 2;
+    const int64_t ld = n_head * hd + 5;
+    float *x = malloc(sizeof(float) * (size_t)(n * ld)), *y = malloc(sizeof(float) * (size_t)(n * ld));
+    float *tab = malloc(sizeof(float) * (size_t)(2 * n_pos * half));
+    cr_assert(x && y && tab);
+    uint64_t s = 21;
+    for (int64_t i = 0; i < n * ld; i++) x[i] = 3.0f * frand(&s);
+    for (int p = 0; p < n_pos; p++)
+        for (int i = 0; i < half; i++) {
+            const double th = p * pow(10000.0, -2.0 * i / n_rot);
+            tab[p * half + i] = (float)cos(th);
+            tab[n_pos * half + p * half + i] = (float)sin(th);
+        }
+    qfit_vk_buf *xb = upload_floats(vk, x, (size_t)(n * ld)), *tb = upload_floats(vk, tab, (size_t)(2 * n_pos * half));
+    cr_assert_eq(qfit_vk_rope(vk, xb, ld, n, n_head, hd, n_rot, neox, pos0, tb, n_pos, err, sizeof err), 0, "%s", err);
+    download_floats(vk, xb, y, (size_t)(n * ld));
+    for (int j = 0; j < n; j++) {
+        for (int h = 0; h < n_head; h++) {
+            const float *xr = x + j * ld + h * hd, *yr = y + j * ld + h * hd;
+            for (int i = 0; i < half; i++) {
+                const int a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
+                const double c = tab[(pos0 + j) * half + i], sn = tab[n_pos * half + (pos0 + j) * half + i];
+                const double ra = xr[a] * c - xr[b] * sn, rb = xr[a] * sn + xr[b] * c;
+                const double ba = 3 * ldexp(1.0, -24) * (fabs(xr[a] * c) + fabs(xr[b] * sn));
+                const double bound = 3 * ldexp(1.0, -24) * (fabs(xr[a] * sn) + fabs(xr[b] * c));
+                if (fabs(yr[a] - ra) > ba || fabs(yr[b] - rb) > bound)
+                    cr_assert_fail("rope %s n_rot %d: token %d head %d pair %d: gpu (%.9g, %.9g), reference (%.9g, "
+                                   "%.9g), bound %.3g", neox ? "neox" : "normal", n_rot, j, h, i, yr[a], yr[b], ra, rb,
+                                   bound);
+            }
+            cr_assert_eq(memcmp(xr + n_rot, yr + n_rot, sizeof(float) * (size_t)(hd - n_rot)), 0,
+                         "dimensions past n_rot changed");
+        }
+        cr_assert_eq(memcmp(x + j * ld + n_head * hd, y + j * ld + n_head * hd, sizeof(float) * 5), 0, "row gap changed");
+    }
+    cr_expect_eq(qfit_vk_rope(vk, xb, ld, n, n_head, hd, n_rot, neox, 12, tb, n_pos, err, sizeof err), -1,
+                 "positions past the table");
+    qfit_vk_buf_free(vk, xb);
+    qfit_vk_buf_free(vk, tb);
+    free(x); free(y); free(tab);
+}
+
+Test(vulkan, rope_matches_reference)
+{
+    qfit_vk *vk = open_first();
+    check_rope(vk, false, 64);
+    check_rope(vk, true, 64);
+    check_rope(vk, true, 32);   /* a partial rotation */
+    qfit_vk_close(vk);
+}
+
+/* The cache as halves, the layout of qfit/vulkan.h: n_kv heads of n_ctx positions each. */
+enum { KV_CTX = 40, KV_HEADS = 2, KV_HD = 64 };
+#define KV_STRIDE (KV_CTX * KV_HD)
+
+/* kv_store: each value is f16 within one f16 ulp of qfit_fp32_to_fp16's (round to nearest
+ * even; packHalf2x16 leaves the rounding to the device), in its slot, and nothing else of
+ * the cache changes. */
+Test(vulkan, kv_store_writes_its_positions)
+{
+    qfit_vk *vk = open_first();
+    char err[256];
+    const int n = 4, pos0 = 3;
+    const int64_t ld = KV_HEADS * KV_HD + 2, base = 2 * KV_HEADS * KV_STRIDE;   /* a second layer's K */
+    const size_t halves = (size_t)(4 * KV_HEADS * KV_STRIDE);
+    float *src = malloc(sizeof(float) * (size_t)(n * ld));
+    uint16_t *cache = calloc(halves, 2);
+    cr_assert(src && cache);
+    uint64_t s = 4;
+    for (int64_t i = 0; i < n * ld; i++) src[i] = 5.0f * frand(&s);
+    qfit_vk_buf *sb = upload_floats(vk, src, (size_t)(n * ld));
+    qfit_vk_buf *cb = qfit_vk_buf_new(vk, halves * 2, err, sizeof err);
+    cr_assert_not_null(cb, "%s", err);
+    cr_assert_eq(qfit_vk_upload(vk, cb, 0, cache, halves * 2, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(qfit_vk_kv_store(vk, sb, ld, n, KV_HEADS, KV_HD, cb, base, KV_STRIDE, pos0, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(qfit_vk_download(vk, cb, 0, cache, halves * 2, err, sizeof err), 0, "%s", err);
+    size_t written = 0;
+    for (size_t i = 0; i < halves; i++) written += cache[i] != 0;
+    cr_expect_eq(written, (size_t)(n * KV_HEADS * KV_HD), "halves written: %zu", written);
+    for (int j = 0; j < n; j++)
+        for (int h = 0; h < KV_HEADS; h++)
+            for (int d = 0; d < KV_HD; d++) {
+                const uint16_t got = cache[base + h * KV_STRIDE + (pos0 + j) * KV_HD + d];
+                const uint16_t want = qfit_fp32_to_fp16(src[j * ld + h * KV_HD + d]);
+                cr_assert(abs((int)got - (int)want) <= 1 && (got ^ want) < 0x8000, "token %d head %d dim %d: %04x, "
+                          "round to nearest %04x", j, h, d, got, want);
+            }
+    cr_expect_eq(qfit_vk_kv_store(vk, sb, ld, n, KV_HEADS, KV_HD, cb, base, KV_STRIDE, KV_CTX - 2, err, sizeof err), -1,
+                 "positions past the cache's");
+    free(src); free(cache);
+    qfit_vk_close(vk);
+}
+
+/* Attention against double over the same f16 cache. Bound per output, from float32: a
+ * score's error is within E = (head_dim + 2) 2^-24 scale sum_d |q_d k_d|; exp adds
+ * (3 + 2 |s - max|) ulp, so each weight is within eps_w = 2E + (3 + 2R) 2^-23 (R the
+ * scores' range) of its value relative to the others; the weighted sum and the division
+ * then give |o - ref| <= (2 eps_w + (P/64 + 10) 2^-24) max_p |v_p| for P positions. A
+ * token that sees one position too many or too few, a query head on the wrong KV head, or
+ * no scale move outputs by tenths of |v|. */
+Test(vulkan, attention_matches_reference, .timeout = 120)
+{
+    qfit_vk *vk = open_first();
+    char err[256];
+    const int n = 3, pos0 = 27, n_head = 4;
+    const int64_t ldq = n_head * KV_HD + 3, ldo = n_head * KV_HD + 1, kb = 0, vb = KV_HEADS * KV_STRIDE;
+    const size_t halves = (size_t)(2 * KV_HEADS * KV_STRIDE);
+    const float scale = 0.125f;
+    uint16_t *cache = calloc(halves, 2);
+    float *q = malloc(sizeof(float) * (size_t)(n * ldq)), *o = calloc((size_t)(n * ldo), sizeof(float));
+    cr_assert(cache && q && o);
+    uint64_t s = 77;
+    for (int h = 0; h < KV_HEADS; h++)
+        for (int p = 0; p < pos0 + n; p++)
+            for (int d = 0; d < KV_HD; d++) {
+                cache[kb + h * KV_STRIDE + p * KV_HD + d] = qfit_fp32_to_fp16(2.0f * frand(&s));
+                cache[vb + h * KV_STRIDE + p * KV_HD + d] = qfit_fp32_to_fp16(frand(&s) + (float)(p % 5));
+            }
+    for (int64_t i = 0; i < n * ldq; i++) q[i] = 2.0f * frand(&s);
+    qfit_vk_buf *qb = upload_floats(vk, q, (size_t)(n * ldq)), *ob = upload_floats(vk, o, (size_t)(n * ldo));
+    qfit_vk_buf *cb = qfit_vk_buf_new(vk, halves * 2, err, sizeof err);
+    cr_assert_not_null(cb, "%s", err);
+    cr_assert_eq(qfit_vk_upload(vk, cb, 0, cache, halves * 2, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(qfit_vk_attention(vk, qb, ldq, n, n_head, KV_HEADS, KV_HD, cb, kb, vb, KV_STRIDE, pos0, scale, ob, ldo,
+                                   err, sizeof err), 0, "%s", err);
+    download_floats(vk, ob, o, (size_t)(n * ldo));
+    double worst = 0;
+    for (int j = 0; j < n; j++)
+        for (int h = 0; h < n_head; h++) {
+            const int hk = h / (n_head / KV_HEADS), P = pos0 + j + 1;
+            const float *qr = q + j * ldq + h * KV_HD;
+            double sc[64], mx = -INFINITY, mn = INFINITY, E = 0;
+            for (int p = 0; p < P; p++) {
+                double dot = 0, mag = 0;
+                for (int d = 0; d < KV_HD; d++) {
+                    const double kv = qfit_fp16_to_fp32(cache[kb + hk * KV_STRIDE + p * KV_HD + d]);
+                    dot += qr[d] * kv;
+                    mag += fabs(qr[d] * kv);
+                }
+                sc[p] = scale * dot;
+                mx = fmax(mx, sc[p]);
+                mn = fmin(mn, sc[p]);
+                E = fmax(E, (KV_HD + 2) * ldexp(1.0, -24) * scale * mag);
+            }
+            const double eps_w = 2 * E + (3 + 2 * (mx - mn)) * ldexp(1.0, -23);
+            double sum = 0, vmax = 0;
+            for (int p = 0; p < P; p++) sum += exp(sc[p] - mx);
+            for (int d = 0; d < KV_HD; d++) {
+                double ref = 0;
+                for (int p = 0; p < P; p++) {
+                    const double v = qfit_fp16_to_fp32(cache[vb + hk * KV_STRIDE + p * KV_HD + d]);
+                    ref += exp(sc[p] - mx) * v;
+                    vmax = fmax(vmax, fabs(v));
+                }
+                ref /= sum;
+                const double got = o[j * ldo + h * KV_HD + d];
+                const double bound = (2 * eps_w + (P / 64.0 + 10) * ldexp(1.0, -24)) * vmax;
+                worst = fmax(worst, fabs(got - ref) / vmax);
+                if (fabs(got - ref) > bound)
+                    cr_assert_fail("token %d head %d dim %d: gpu %.9g, reference %.9g (bound %.3g)", j, h, d, got, ref,
+                                   bound);
+            }
+        }
+    cr_log_info("vulkan attention: worst error %.3g of max |v|", worst);
+    cr_expect_eq(qfit_vk_attention(vk, qb, ldq, n, 3, KV_HEADS, KV_HD, cb, kb, vb, KV_STRIDE, pos0, scale, ob, ldo, err,
+                                   sizeof err), -1, "query heads not a multiple of KV heads");
+    cr_expect_eq(qfit_vk_attention(vk, qb, ldq, n, n_head, KV_HEADS, KV_HD, cb, kb, vb, KV_STRIDE, KV_CTX - 1, scale, ob,
+                                   ldo, err, sizeof err), -1, "positions past the cache's");
+    free(cache); free(q); free(o);
+    qfit_vk_close(vk);
+}

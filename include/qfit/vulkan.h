@@ -86,6 +86,27 @@ int qfit_vk_rms_norm(qfit_vk *vk, const qfit_vk_buf *x, int64_t ldx, const qfit_
 int qfit_vk_swiglu(qfit_vk *vk, qfit_vk_buf *g, const qfit_vk_buf *u, int64_t count, char *err, size_t err_len);
 int qfit_vk_add(qfit_vk *vk, qfit_vk_buf *y, const qfit_vk_buf *x, int64_t count, char *err, size_t err_len);
 
+/* RoPE in place on n rows of n_head heads of head_dim floats (token j's row at j * ld, at
+ * position pos0 + j): the first n_rot dimensions of each head, NEOX pairs (x[i],
+ * x[i + n_rot/2]) or normal ones (x[2i], x[2i+1]), by the angles in table: n_pos x n_rot/2
+ * cosines, then as many sines (the CPU context's tables, uploaded). */
+int qfit_vk_rope(qfit_vk *vk, qfit_vk_buf *x, int64_t ld, int n, int n_head, int head_dim, int n_rot, bool neox,
+                 int pos0, const qfit_vk_buf *table, int64_t n_pos, char *err, size_t err_len);
+
+/* The KV cache, f16, in a buffer of halves: KV head h's row of position p at half index
+ * base + h * head_stride + p * head_dim (head_stride >= positions held x head_dim; base,
+ * head_stride and head_dim even).
+ * kv_store: n rows of n_kv heads (token j's at j * ld floats) into positions pos0 + j, each
+ *   value rounded to f16 (packHalf2x16).
+ * attention: causal attention of n tokens at positions pos0 + j: query head h (token j's
+ *   row at j * ldq) against KV head h / (n_head / n_kv) over positions 0 .. pos0 + j,
+ *   softmax(scale q.k) v (float32 sums, head_dim <= 256) into out (token j's row at j * ldo). */
+int qfit_vk_kv_store(qfit_vk *vk, const qfit_vk_buf *src, int64_t ld, int n, int n_kv, int head_dim, qfit_vk_buf *cache,
+                     int64_t base, int64_t head_stride, int pos0, char *err, size_t err_len);
+int qfit_vk_attention(qfit_vk *vk, const qfit_vk_buf *q, int64_t ldq, int n, int n_head, int n_kv, int head_dim,
+                      const qfit_vk_buf *cache, int64_t k_base, int64_t v_base, int64_t head_stride, int pos0,
+                      float scale, qfit_vk_buf *out, int64_t ldo, char *err, size_t err_len);
+
 #ifdef __cplusplus
 }
 #endif

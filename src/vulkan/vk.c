@@ -65,6 +65,31 @@ int qfit_vk_add(qfit_vk *vk, qfit_vk_buf *y, const qfit_vk_buf *x, int64_t count
     if (err && err_len) snprintf(err, err_len, NO_VK);
     return -1;
 }
+int qfit_vk_rope(qfit_vk *vk, qfit_vk_buf *x, int64_t ld, int n, int n_head, int head_dim, int n_rot, bool neox,
+                 int pos0, const qfit_vk_buf *table, int64_t n_pos, char *err, size_t err_len)
+{
+    (void)vk; (void)x; (void)ld; (void)n; (void)n_head; (void)head_dim; (void)n_rot; (void)neox; (void)pos0;
+    (void)table; (void)n_pos;
+    if (err && err_len) snprintf(err, err_len, NO_VK);
+    return -1;
+}
+int qfit_vk_kv_store(qfit_vk *vk, const qfit_vk_buf *src, int64_t ld, int n, int n_kv, int head_dim, qfit_vk_buf *cache,
+                     int64_t base, int64_t head_stride, int pos0, char *err, size_t err_len)
+{
+    (void)vk; (void)src; (void)ld; (void)n; (void)n_kv; (void)head_dim; (void)cache; (void)base; (void)head_stride;
+    (void)pos0;
+    if (err && err_len) snprintf(err, err_len, NO_VK);
+    return -1;
+}
+int qfit_vk_attention(qfit_vk *vk, const qfit_vk_buf *q, int64_t ldq, int n, int n_head, int n_kv, int head_dim,
+                      const qfit_vk_buf *cache, int64_t k_base, int64_t v_base, int64_t head_stride, int pos0,
+                      float scale, qfit_vk_buf *out, int64_t ldo, char *err, size_t err_len)
+{
+    (void)vk; (void)q; (void)ldq; (void)n; (void)n_head; (void)n_kv; (void)head_dim; (void)cache; (void)k_base;
+    (void)v_base; (void)head_stride; (void)pos0; (void)scale; (void)out; (void)ldo;
+    if (err && err_len) snprintf(err, err_len, NO_VK);
+    return -1;
+}
 int qfit_vk_matmul(qfit_vk *vk, int wtype, const qfit_vk_buf *w, size_t w_off, int64_t rows, int64_t k,
                    const qfit_vk_buf *x, int64_t ldx, qfit_vk_buf *y, int64_t ldy, int n, char *err, size_t err_len)
 {
@@ -109,10 +134,19 @@ static const uint32_t spv_rows_swiglu[] =
 static const uint32_t spv_rows_add[] =
 #include "shaders/rows_add.h"
     ;
+static const uint32_t spv_rope[] =
+#include "shaders/rope.h"
+    ;
+static const uint32_t spv_kv_store[] =
+#include "shaders/kv_store.h"
+    ;
+static const uint32_t spv_kv_attn[] =
+#include "shaders/kv_attn.h"
+    ;
 
 enum {
     PIPE_MV_F32, PIPE_MV_F16, PIPE_MV_Q8_0, PIPE_MV_Q4_0, PIPE_MV_Q4_K, PIPE_MV_Q6_K,
-    PIPE_RMS_NORM, PIPE_SWIGLU, PIPE_ADD, N_PIPES
+    PIPE_RMS_NORM, PIPE_SWIGLU, PIPE_ADD, PIPE_ROPE, PIPE_KV_STORE, PIPE_ATTN, N_PIPES
 };
 static const struct { const uint32_t *code; size_t bytes; } SHADERS[N_PIPES] = {
     [PIPE_MV_F32] = { spv_matvec_f32, sizeof spv_matvec_f32 },
@@ -124,12 +158,21 @@ static const struct { const uint32_t *code; size_t bytes; } SHADERS[N_PIPES] = {
     [PIPE_RMS_NORM] = { spv_rows_rms_norm, sizeof spv_rows_rms_norm },
     [PIPE_SWIGLU] = { spv_rows_swiglu, sizeof spv_rows_swiglu },
     [PIPE_ADD] = { spv_rows_add, sizeof spv_rows_add },
+    [PIPE_ROPE] = { spv_rope, sizeof spv_rope },
+    [PIPE_KV_STORE] = { spv_kv_store, sizeof spv_kv_store },
+    [PIPE_ATTN] = { spv_kv_attn, sizeof spv_kv_attn },
 };
 
 /* the shaders' push constants: matvec.comp's, rows.comp's (at most PUSH_BYTES) */
 typedef struct { uint32_t k, row_bytes, w_base, x_stride, y_stride, y_base; } mv_params;
 typedef struct { uint32_t k, ldx, ldy; float eps; } rows_params;
-#define PUSH_BYTES 32
+typedef struct { uint32_t n, n_head, head_dim, n_rot, ld, pos0, sin_base, neox; } rope_params;
+typedef struct {
+    uint32_t n, n_head, n_kv, head_dim, ld, pos0, k_base, v_base, head_stride, ldo;
+    float scale;
+} kv_params;
+#define PUSH_BYTES 64
+#define MAX_HEAD 256            /* kv.comp's */
 #define LOCAL 64                /* every shader's workgroup size */
 #define MV_MAX_DISPATCH 64      /* dispatches (descriptor sets) one submission records */
 #define STAGING_BYTES (16u << 20)
@@ -655,23 +698,32 @@ int qfit_vk_rms_norm(qfit_vk *vk, const qfit_vk_buf *x, int64_t ldx, const qfit_
     return submit(vk, err, err_len);
 }
 
+/* groups of LOCAL threads for count threads: gx x gy within the device's limits */
+static int grid(const qfit_vk *vk, uint64_t count, uint32_t *gx, uint32_t *gy, char *err, size_t err_len)
+{
+    const uint64_t groups = (count + LOCAL - 1) / LOCAL, mx = vk->props.limits.maxComputeWorkGroupCount[0];
+    const uint64_t x = groups < mx ? groups : mx, y = (groups + x - 1) / x;
+    if (y > vk->props.limits.maxComputeWorkGroupCount[1] || count > UINT32_MAX)
+        return vk_fail(err, err_len, "%llu threads: more than one dispatch takes", (unsigned long long)count);
+    *gx = (uint32_t)x;
+    *gy = (uint32_t)y;
+    return 0;
+}
+
 /* a[i] op= b[i] for i in [0, count): one thread each, in rows of groups */
 static int elementwise(qfit_vk *vk, int pid, const char *what, qfit_vk_buf *a, const qfit_vk_buf *bb, int64_t count,
                        char *err, size_t err_len)
 {
     if (!vk || count <= 0) return vk_fail(err, err_len, "invalid %s of %lld elements", what, (long long)count);
+    uint32_t gx = 0, gy = 0;
     if (check_floats(vk, a, (uint64_t)count, what, err, err_len) || check_floats(vk, bb, (uint64_t)count, what, err, err_len) ||
-        pipeline(vk, pid, err, err_len))
+        grid(vk, (uint64_t)count, &gx, &gy, err, err_len) || pipeline(vk, pid, err, err_len) ||
+        begin_dispatches(vk, err, err_len))
         return -1;
-    const uint64_t groups = ((uint64_t)count + LOCAL - 1) / LOCAL;
-    const uint64_t gx = groups < vk->props.limits.maxComputeWorkGroupCount[0] ? groups : vk->props.limits.maxComputeWorkGroupCount[0];
-    const uint64_t gy = (groups + gx - 1) / gx;
-    if (gy > vk->props.limits.maxComputeWorkGroupCount[1]) return vk_fail(err, err_len, "%s of %lld elements: too many", what, (long long)count);
-    if (begin_dispatches(vk, err, err_len) != 0) return -1;
     const VkBuffer b[3] = { a->buf, bb->buf, a->buf };
     const VkDeviceSize off[3] = { 0, 0, 0 }, len[3] = { (VkDeviceSize)count * 4, (VkDeviceSize)count * 4, (VkDeviceSize)count * 4 };
     const rows_params pc = { (uint32_t)count, 0, 0, 0.0f };
-    if (record(vk, pid, b, off, len, &pc, sizeof pc, (uint32_t)gx, (uint32_t)gy, err, err_len) != 0) return -1;
+    if (record(vk, pid, b, off, len, &pc, sizeof pc, gx, gy, err, err_len) != 0) return -1;
     return submit(vk, err, err_len);
 }
 
@@ -683,6 +735,91 @@ int qfit_vk_swiglu(qfit_vk *vk, qfit_vk_buf *g, const qfit_vk_buf *u, int64_t co
 int qfit_vk_add(qfit_vk *vk, qfit_vk_buf *y, const qfit_vk_buf *x, int64_t count, char *err, size_t err_len)
 {
     return elementwise(vk, PIPE_ADD, "add", y, x, count, err, err_len);
+}
+
+int qfit_vk_rope(qfit_vk *vk, qfit_vk_buf *x, int64_t ld, int n, int n_head, int head_dim, int n_rot, bool neox,
+                 int pos0, const qfit_vk_buf *table, int64_t n_pos, char *err, size_t err_len)
+{
+    if (!vk || n <= 0 || n_head <= 0 || head_dim <= 0 || n_rot <= 0 || n_rot % 2 || n_rot > head_dim ||
+        ld < (int64_t)n_head * head_dim || pos0 < 0 || (int64_t)pos0 + n > n_pos)
+        return vk_fail(err, err_len, "invalid RoPE (%d tokens from position %d of %lld, %d heads of %d, %d rotated, ld %lld)",
+                       n, pos0, (long long)n_pos, n_head, head_dim, n_rot, (long long)ld);
+    const uint64_t xs = (uint64_t)(n - 1) * (uint64_t)ld + (uint64_t)n_head * (uint64_t)head_dim;
+    const uint64_t ts = 2 * (uint64_t)n_pos * (uint64_t)(n_rot / 2);
+    uint32_t gx = 0, gy = 0;
+    if (check_floats(vk, x, xs, "RoPE rows", err, err_len) || check_floats(vk, table, ts, "RoPE table", err, err_len) ||
+        grid(vk, (uint64_t)n * (uint64_t)n_head * (uint64_t)(n_rot / 2), &gx, &gy, err, err_len) ||
+        pipeline(vk, PIPE_ROPE, err, err_len) || begin_dispatches(vk, err, err_len))
+        return -1;
+    const VkBuffer b[3] = { x->buf, table->buf, x->buf };
+    const VkDeviceSize off[3] = { 0, 0, 0 }, len[3] = { xs * 4, ts * 4, xs * 4 };
+    const rope_params pc = { (uint32_t)n, (uint32_t)n_head, (uint32_t)head_dim, (uint32_t)n_rot, (uint32_t)ld,
+                             (uint32_t)pos0, (uint32_t)(ts / 2), neox ? 1u : 0u };
+    if (record(vk, PIPE_ROPE, b, off, len, &pc, sizeof pc, gx, gy, err, err_len) != 0) return -1;
+    return submit(vk, err, err_len);
+}
+
+/* the halves [base + h * head_stride, + (pos0 + n) * head_dim) for h < n_kv within the cache */
+static int check_cache(const qfit_vk_buf *cache, int64_t base, int64_t head_stride, int n_kv, int head_dim, int pos0,
+                       int n, char *err, size_t err_len)
+{
+    const int64_t need = ((int64_t)pos0 + n) * head_dim;
+    if (!cache || base < 0 || base % 2 || head_stride % 2 || head_stride < need ||
+        (uint64_t)(base + (int64_t)(n_kv - 1) * head_stride + need) * 2 > cache->size ||
+        (uint64_t)(base + (int64_t)(n_kv - 1) * head_stride + need) > UINT32_MAX)
+        return vk_fail(err, err_len, "KV cache range outside its buffer (base %lld, head stride %lld halves, %d heads, "
+                       "positions to %d of %d)", (long long)base, (long long)head_stride, n_kv, pos0 + n, head_dim);
+    return 0;
+}
+
+int qfit_vk_kv_store(qfit_vk *vk, const qfit_vk_buf *src, int64_t ld, int n, int n_kv, int head_dim, qfit_vk_buf *cache,
+                     int64_t base, int64_t head_stride, int pos0, char *err, size_t err_len)
+{
+    if (!vk || n <= 0 || n_kv <= 0 || head_dim <= 0 || head_dim % 2 || pos0 < 0 || ld < (int64_t)n_kv * head_dim)
+        return vk_fail(err, err_len, "invalid KV store (%d tokens, %d heads of %d, ld %lld)", n, n_kv, head_dim,
+                       (long long)ld);
+    const uint64_t xs = (uint64_t)(n - 1) * (uint64_t)ld + (uint64_t)n_kv * (uint64_t)head_dim;
+    uint32_t gx = 0, gy = 0;
+    if (check_floats(vk, src, xs, "KV store rows", err, err_len) ||
+        check_cache(cache, base, head_stride, n_kv, head_dim, pos0, n, err, err_len) ||
+        grid(vk, (uint64_t)n * (uint64_t)n_kv * (uint64_t)(head_dim / 2), &gx, &gy, err, err_len) ||
+        pipeline(vk, PIPE_KV_STORE, err, err_len) || begin_dispatches(vk, err, err_len))
+        return -1;
+    const VkBuffer b[3] = { src->buf, cache->buf, src->buf };
+    const VkDeviceSize off[3] = { 0, 0, 0 }, len[3] = { xs * 4, (cache->size + 3) & ~(VkDeviceSize)3, xs * 4 };
+    const kv_params pc = { (uint32_t)n, 0, (uint32_t)n_kv, (uint32_t)head_dim, (uint32_t)ld, (uint32_t)pos0,
+                           (uint32_t)base, 0, (uint32_t)head_stride, 0, 0.0f };
+    if (record(vk, PIPE_KV_STORE, b, off, len, &pc, sizeof pc, gx, gy, err, err_len) != 0) return -1;
+    return submit(vk, err, err_len);
+}
+
+int qfit_vk_attention(qfit_vk *vk, const qfit_vk_buf *q, int64_t ldq, int n, int n_head, int n_kv, int head_dim,
+                      const qfit_vk_buf *cache, int64_t k_base, int64_t v_base, int64_t head_stride, int pos0,
+                      float scale, qfit_vk_buf *out, int64_t ldo, char *err, size_t err_len)
+{
+    if (!vk || n <= 0 || n_head <= 0 || n_kv <= 0 || n_head % n_kv || head_dim <= 0 || head_dim % 2 ||
+        head_dim > MAX_HEAD || pos0 < 0 || ldq < (int64_t)n_head * head_dim || ldo < (int64_t)n_head * head_dim ||
+        !(scale > 0))
+        return vk_fail(err, err_len, "invalid attention (%d tokens, %d query heads, %d KV heads of %d (at most %d), "
+                       "ldq %lld, ldo %lld)", n, n_head, n_kv, head_dim, MAX_HEAD, (long long)ldq, (long long)ldo);
+    const uint64_t qs = (uint64_t)(n - 1) * (uint64_t)ldq + (uint64_t)n_head * (uint64_t)head_dim;
+    const uint64_t os = (uint64_t)(n - 1) * (uint64_t)ldo + (uint64_t)n_head * (uint64_t)head_dim;
+    const uint64_t groups = (uint64_t)n * (uint64_t)n_head;
+    if (groups > vk->props.limits.maxComputeWorkGroupCount[0])
+        return vk_fail(err, err_len, "attention of %llu (token, head) pairs: more than one dispatch takes",
+                       (unsigned long long)groups);
+    if (check_floats(vk, q, qs, "attention queries", err, err_len) || check_floats(vk, out, os, "attention outputs", err, err_len) ||
+        check_cache(cache, k_base, head_stride, n_kv, head_dim, pos0, n, err, err_len) ||
+        check_cache(cache, v_base, head_stride, n_kv, head_dim, pos0, n, err, err_len) ||
+        pipeline(vk, PIPE_ATTN, err, err_len) || begin_dispatches(vk, err, err_len))
+        return -1;
+    const VkBuffer b[3] = { q->buf, cache->buf, out->buf };
+    const VkDeviceSize off[3] = { 0, 0, 0 }, len[3] = { qs * 4, (cache->size + 3) & ~(VkDeviceSize)3, os * 4 };
+    const kv_params pc = { (uint32_t)n, (uint32_t)n_head, (uint32_t)n_kv, (uint32_t)head_dim, (uint32_t)ldq,
+                           (uint32_t)pos0, (uint32_t)k_base, (uint32_t)v_base, (uint32_t)head_stride, (uint32_t)ldo,
+                           scale };
+    if (record(vk, PIPE_ATTN, b, off, len, &pc, sizeof pc, (uint32_t)groups, 1, err, err_len) != 0) return -1;
+    return submit(vk, err, err_len);
 }
 
 static int matvec_pipe(int wtype)
