@@ -9,6 +9,8 @@
  *        double, softmax and norms in double. It is the oracle the other backends are
  *        tested against (tests/test_backend.c) and runs llama, qwen2 and qwen3 files;
  *        other models are refused with the reason. Slow: for tests and checks.
+ *   vulkanN  the Nth Vulkan device (a build with Vulkan, qfit/vulkan.h): the layer on the
+ *        device's ops (src/model/backend_vulkan.c); what it refuses: README.md, "Devices".
  * A device that cannot run a model refuses it when the context is created
  * (qfit_context_new fails with the reason): never a silent fall back to another device.
  *
@@ -28,20 +30,21 @@ extern "C" {
 #endif
 
 typedef struct {
-    const char *name;         /* "cpu", "ref" (static storage) */
+    const char *name;         /* "cpu", "ref", "vulkan0", ... (static storage) */
     const char *description;  /* one line: what it is */
     bool        host_memory;  /* its buffers are host memory (the planner counts them there) */
     uint64_t    mem_total;    /* bytes the device can hold buffers in (host: physical memory); 0 unknown */
     uint64_t    mem_free;     /* of which free now (host: what the system reports available); 0 unknown */
 } qfit_device_info;
 
-/* Devices known to this build (>= 1; index 0 is the default, "cpu"). */
+/* Devices known to this build and machine (>= 2: cpu, ref, then the Vulkan devices, found
+ * once per process; index 0 is the default, "cpu"). */
 int qfit_device_count(void);
 /* Device i into *out: 0, or -1 when i is out of range. */
 int qfit_device_get(int i, qfit_device_info *out);
 /* The index of the device called name (case-sensitive; "" and NULL: the default), or -1. */
 int qfit_device_find(const char *name);
-/* The devices' names, comma-separated ("cpu, ref"), for messages. Static storage. */
+/* The devices' names, comma-separated ("cpu, ref, vulkan0"), for messages. Static storage. */
 const char *qfit_device_names(void);
 /* Whether device `name` can run model m: 0, or -1 with the reason in err (an unknown
  * device, or the first layer, operation or weight type the device does not have). */

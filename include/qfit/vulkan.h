@@ -1,8 +1,8 @@
 /* Vulkan compute (issue 16): the devices, their buffers, and the ops a GPU backend
  * composes, each tested against the scalar reference's arithmetic (tests/test_vulkan.c).
  *
- * Not yet a device of qfit/backend.h: no model runs on it until the layer's ops are all
- * here (the state of the work is in README.md, "Devices").
+ * src/model/backend_vulkan.c composes them into a layer: the devices "vulkanN" of
+ * qfit/backend.h (what they run and refuse: README.md, "Devices").
  *
  * Built when the Vulkan loader's headers and glslc are found (`make` says which;
  * VULKAN=0 leaves it out, VULKAN=1 makes a missing piece an error). Shaders are GLSL
@@ -66,6 +66,10 @@ size_t       qfit_vk_buf_size(const qfit_vk_buf *b);
 int qfit_vk_upload(qfit_vk *vk, qfit_vk_buf *b, size_t off, const void *src, size_t n, char *err, size_t err_len);
 int qfit_vk_download(qfit_vk *vk, const qfit_vk_buf *b, size_t off, void *dst, size_t n, char *err,
                      size_t err_len);
+
+/* n bytes from src at src_off to dst at dst_off, on the device; done when it returns. */
+int qfit_vk_copy(qfit_vk *vk, qfit_vk_buf *dst, size_t dst_off, const qfit_vk_buf *src, size_t src_off, size_t n,
+                 char *err, size_t err_len);
 
 /* Weight types qfit_vk_matmul takes (qfit_type ids): F32, F16, Q8_0, Q4_0, Q4_K, Q6_K so far. */
 bool qfit_vk_matmul_type_ok(int wtype);

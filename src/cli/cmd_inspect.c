@@ -146,15 +146,14 @@ static int list_devices(void)
         if (d.mem_free) human_bytes(avail, sizeof avail, d.mem_free);
         printf("%-6s %12s %12s  %s%s\n", d.name, total, avail, d.description, d.host_memory ? " (host memory)" : "");
     }
-    /* the Vulkan devices: their compute ops are built and tested, a model does not run on
-     * them yet (so they are no --device) */
+    /* the Vulkan devices' features (each is --device vulkanN above) */
     char err[256];
     const int nv = qfit_vk_device_count(err, sizeof err);
     if (nv < 0) {
         printf("\nVulkan: %s\n", err);
         return 0;
     }
-    printf("\nVulkan devices (compute ops only, not yet a --device: issue 16): %d\n", nv);
+    printf("\nVulkan devices: %d\n", nv);
     static const char *const kinds[] = { "other", "integrated GPU", "discrete GPU", "virtual GPU", "CPU" };
     for (int i = 0; i < nv; i++) {
         qfit_vk_device_info v;

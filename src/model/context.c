@@ -461,6 +461,7 @@ qfit_context *qfit_context_new(const qfit_model *m, const qfit_context_params *p
 
     c->tp = qfit_threadpool_new(c->n_threads);
     if (!c->tp) { snprintf(err, err_len, "cannot start %d threads", c->n_threads); goto fail; }
+    if (c->backend->init && c->backend->init(c, err, err_len) != 0) goto fail;
     return c;
 
 fail:
@@ -471,6 +472,7 @@ fail:
 void qfit_context_free(qfit_context *c)
 {
     if (!c) return;
+    if (c->backend && c->backend->free) c->backend->free(c);
     qfit_threadpool_free(c->tp);
     free(c->kv.k);
     free(c->kv.layer_cell0);
@@ -678,6 +680,13 @@ static int decode_tokens(qfit_context *c, int n, const int32_t *token, const int
             j = e;
         }
         done += nb;
+        if (c->backend_err[0]) {
+            c->n_logits = 0;
+            const int rc = ctx_fail(c, QFIT_E_INTERNAL, "device %s: %s (the outputs of this decode are not valid)",
+                                    c->device, c->backend_err);
+            c->backend_err[0] = 0;
+            return rc;
+        }
         if (atomic_exchange(&c->kernel_failed, false)) {
             c->n_logits = 0;
             return ctx_fail(c, QFIT_E_INTERNAL, "internal error: a matrix kernel refused its arguments "
@@ -777,6 +786,10 @@ int qfit_seq_shift(qfit_context *c, int seq, int n_keep, int n_discard)
     }
     if (hp->n_rot / 2 > 512) {
         return ctx_fail(c, QFIT_E_UNSUPPORTED, "context shift: RoPE dimension %d is not supported", hp->n_rot);
+    }
+    if (c->backend->kv_on_device && n_discard > 0) {
+        return ctx_fail(c, QFIT_E_UNSUPPORTED, "context shift: not on device %s yet (its KV cache is on the device)",
+                        c->device);
     }
     if (n_discard == 0) return 0;
     /* each thread needs one K row of scratch in xn: n_batch rows of >= n_embd floats */

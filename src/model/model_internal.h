@@ -132,6 +132,8 @@ struct qfit_context {
     const qfit_model *model;
     const struct qfit_backend *backend;
     const char *device;   /* the device's name (qfit/backend.h; static) */
+    void *be_state;       /* the backend's per-context state (qfit_backend.init) */
+    char backend_err[256];/* the first failure of a backend op in this decode ("": none) */
     qfit_threadpool *tp;
     int n_threads;
     int n_ctx, n_batch;
@@ -208,6 +210,16 @@ typedef struct qfit_backend {
     /* 0 when the backend can run model m, -1 with the reason (the first layer, op or
      * weight type it lacks); NULL: it runs whatever qfit_model_load accepts */
     int (*supports)(const qfit_model *m, char *err, size_t err_len);
+    /* per-context state in c->be_state (NULL: none): init runs when the context's buffers,
+     * KV cache and RoPE tables exist (0, or -1 with the reason: the context is not made);
+     * free before they go */
+    int (*init)(qfit_context *c, char *err, size_t err_len);
+    void (*free)(qfit_context *c);
+    /* the KV cache is the backend's, on its device: c->kv is not used, and what edits the
+     * host cache (context shift, sequence copies) is refused */
+    bool kv_on_device;
+    /* The ops of a pass. One that fails writes c->backend_err; the pass's later ops skip
+     * their work once it is set, and qfit_decode reports it. */
     /* x[i] = embedding of tokens[i] */
     void (*embed)(qfit_context *c, const int32_t *tokens, int n);
     /* x += Attention(RMSNorm(x)) for layer il (sandwich: RMSNorm of it too; post-norm:
@@ -223,6 +235,8 @@ typedef struct qfit_backend {
 extern const qfit_backend qfit_backend_cpu;
 /* the scalar reference backend (backend_ref.c; device "ref", qfit/backend.h) */
 extern const qfit_backend qfit_backend_ref;
+/* the Vulkan backend (backend_vulkan.c; devices "vulkanN") */
+extern const qfit_backend qfit_backend_vulkan;
 /* The backend device `device` ("" or NULL: cpu) runs model m with, after its supports
  * check; NULL with the reason in err (unknown device, or what it lacks). backend.c. */
 const qfit_backend *qfit_backend_for(const char *device, const qfit_model *m, char *err, size_t err_len);

@@ -45,6 +45,13 @@ int qfit_vk_download(qfit_vk *vk, const qfit_vk_buf *b, size_t off, void *dst, s
     if (err && err_len) snprintf(err, err_len, NO_VK);
     return -1;
 }
+int qfit_vk_copy(qfit_vk *vk, qfit_vk_buf *dst, size_t dst_off, const qfit_vk_buf *src, size_t src_off, size_t n,
+                 char *err, size_t err_len)
+{
+    (void)vk; (void)dst; (void)dst_off; (void)src; (void)src_off; (void)n;
+    if (err && err_len) snprintf(err, err_len, NO_VK);
+    return -1;
+}
 bool qfit_vk_matmul_type_ok(int wtype) { (void)wtype; return false; }
 int qfit_vk_rms_norm(qfit_vk *vk, const qfit_vk_buf *x, int64_t ldx, const qfit_vk_buf *w, qfit_vk_buf *y, int64_t ldy,
                      int64_t k, int n, float eps, char *err, size_t err_len)
@@ -561,6 +568,15 @@ static int staged_copy(qfit_vk *vk, VkBuffer src, VkDeviceSize so, VkBuffer dst,
     VkBufferCopy c = { .srcOffset = so, .dstOffset = dof, .size = n };
     vkCmdCopyBuffer(vk->cmd, src, dst, 1, &c);
     return submit(vk, err, err_len);
+}
+
+int qfit_vk_copy(qfit_vk *vk, qfit_vk_buf *dst, size_t dst_off, const qfit_vk_buf *src, size_t src_off, size_t n,
+                 char *err, size_t err_len)
+{
+    if (!vk || !dst || !src || n == 0 || dst_off > dst->size || n > dst->size - dst_off || src_off > src->size ||
+        n > src->size - src_off)
+        return vk_fail(err, err_len, "copy of %zu bytes from %zu to %zu is outside its buffers", n, src_off, dst_off);
+    return staged_copy(vk, src->buf, src_off, dst->buf, dst_off, n, err, err_len);
 }
 
 static int check_range(const qfit_vk_buf *b, size_t off, size_t n, const void *p, char *err, size_t err_len)

@@ -1,0 +1,291 @@
+/* The Vulkan backend (devices "vulkan0", "vulkan1", ...): the decoder layer composed from
+ * the ops of qfit/vulkan.h, with the weights, the activations and an f16 KV cache in the
+ * device's memory.
+ *
+ * - At context creation every matrix and norm weight of the model is uploaded to the
+ *   device (per context: two contexts of one model hold two copies), with the context's
+ *   RoPE table (so frequency factors, linear scaling, YaRN and LongRoPE are the CPU's).
+ * - Token embeddings are looked up on the host (any type) and the rows uploaded; logits
+ *   (or the final-normed rows in embeddings mode) are read back.
+ * - Each op submits and waits: correct, not yet fast (one command buffer per layer is the
+ *   next step).
+ * What it runs: the llama-family layer the reference backend runs, without Q/K/V biases,
+ * matrices of the types qfit_vk_matmul takes, head dimensions up to 256; per context: one
+ * sequence and an f16 cache. It refuses the rest with the reason, never a silent fallback.
+ * Activations stay float32 (no rounding to Q8_0/Q8_K, as llama.cpp's Vulkan backend without
+ * integer dot products), so its quantized models' logits differ from the CPU's by what that
+ * rounding moves them (tests/test_engine_paths.c holds them to llama.cpp's). */
+#include "model/model_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qfit/quant.h"
+#include "qfit/vulkan.h"
+
+#define VK_MAX_HEAD 256
+
+/* the device's copy of one weight (NULL: the model has none) */
+typedef struct { qfit_vk_buf *buf; int type; int64_t rows, k; } vk_weight;
+
+typedef struct {
+    vk_weight attn_norm, wq, wk, wv, wo, q_norm, k_norm, ffn_norm, w_gate, w_up, w_down;
+} vk_layer;
+
+typedef struct {
+    qfit_vk *vk;
+    vk_layer *layers;
+    vk_weight output_norm, output;
+    /* activations: n_batch rows each */
+    qfit_vk_buf *x, *xn, *q, *k, *v, *att, *gate, *up, *tmp, *logits;
+    qfit_vk_buf *kv;     /* f16: per layer K then V, each n_kv heads x n_ctx positions x head_dim */
+    qfit_vk_buf *rope;   /* the context's cos table, then its sin table */
+    int64_t head_stride; /* halves: n_ctx x head_dim */
+} vk_state;
+
+static bool matrix_ok(const qfit_wt *w) { return w->data && qfit_vk_matmul_type_ok(w->type); }
+
+static int vk_refuse(char *err, size_t err_len, const qfit_hparams *hp, const char *what)
+{
+    snprintf(err, err_len, "the Vulkan backend cannot run this %s model yet: %s", hp->arch_name, what);
+    return -1;
+}
+
+static int vk_supports(const qfit_model *m, char *err, size_t err_len)
+{
+    const qfit_hparams *hp = &m->hp;
+    char what[200];
+    if (hp->n_expert > 0) return vk_refuse(err, err_len, hp, "mixture-of-experts FFN");
+    if (hp->final_softcap > 0) return vk_refuse(err, err_len, hp, "logit soft-capping");
+    if (hp->head_dim_k != hp->head_dim_v || hp->head_dim_k > VK_MAX_HEAD || hp->head_dim_k % 2 || hp->n_rot % 2) {
+        snprintf(what, sizeof what, "head dimensions %d/%d, %d rotated (equal, even, at most %d)", hp->head_dim_k,
+                 hp->head_dim_v, hp->n_rot, VK_MAX_HEAD);
+        return vk_refuse(err, err_len, hp, what);
+    }
+    if (hp->n_head_kv <= 0 || hp->n_head % hp->n_head_kv) return vk_refuse(err, err_len, hp, "its head counts");
+    for (int il = 0; il < hp->n_layer; il++) {
+        const qfit_layer_recipe *r = &m->recipes[il];
+        const char *bad = r->block == QFIT_BLOCK_SANDWICH ? "sandwich norms (the block outputs normed too)"
+                          : r->block != QFIT_BLOCK_PRE_NORM ? "post-norm blocks (x = norm(x + block(x)))"
+                          : !r->causal                   ? "non-causal attention"
+                          : r->window > 0                ? "sliding-window attention"
+                          : !r->rope                     ? "absolute position embeddings"
+                          : r->rope_local                ? "a second RoPE table for local layers"
+                          : r->softcap > 0               ? "attention soft-capping"
+                          : r->sinks                     ? "attention sinks"
+                          : r->ffn != QFIT_FFN_DENSE     ? "an FFN other than a dense one"
+                          : r->act != QFIT_FFN_SWIGLU    ? "an FFN activation other than SwiGLU"
+                                                         : NULL;
+        const qfit_layer_w *L = &m->layers[il];
+        if (!bad && (L->bq.data || L->bk.data || L->bv.data || L->bo.data)) bad = "Q/K/V or output biases";
+        if (bad) {
+            snprintf(what, sizeof what, "layer %d has %s", il, bad);
+            return vk_refuse(err, err_len, hp, what);
+        }
+        const qfit_wt *mats[] = { &L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down };
+        for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++)
+            if (!matrix_ok(mats[i])) {
+                snprintf(what, sizeof what, "layer %d has a %s matrix (the Vulkan matrix product takes F32, F16, "
+                         "Q8_0, Q4_0, Q4_K and Q6_K so far)", il, qfit_type_name(mats[i]->type));
+                return vk_refuse(err, err_len, hp, what);
+            }
+    }
+    if (!matrix_ok(&m->output)) {
+        snprintf(what, sizeof what, "a %s output matrix", qfit_type_name(m->output.type));
+        return vk_refuse(err, err_len, hp, what);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ setup */
+
+static int upload_weight(qfit_vk *vk, const qfit_wt *w, vk_weight *out, char *err, size_t err_len)
+{
+    memset(out, 0, sizeof *out);
+    if (!w->data) return 0;
+    const size_t bytes = w->row_bytes * (size_t)w->ne1;
+    out->buf = qfit_vk_buf_new(vk, bytes, err, err_len);
+    if (!out->buf || qfit_vk_upload(vk, out->buf, 0, w->data, bytes, err, err_len) != 0) return -1;
+    out->type = w->type;
+    out->rows = w->ne1;
+    out->k = w->ne0;
+    return 0;
+}
+
+static qfit_vk_buf *floats(qfit_vk *vk, size_t n, char *err, size_t err_len)
+{
+    return qfit_vk_buf_new(vk, n * sizeof(float), err, err_len);
+}
+
+static void vk_free(qfit_context *c)
+{
+    vk_state *st = c->be_state;
+    if (!st) return;
+    qfit_vk_close(st->vk);   /* frees every buffer of the device */
+    free(st->layers);
+    free(st);
+    c->be_state = NULL;
+}
+
+static int vk_init(qfit_context *c, char *err, size_t err_len)
+{
+    const qfit_model *m = c->model;
+    const qfit_hparams *hp = &m->hp;
+    if (c->n_seq != 1)
+        return snprintf(err, err_len, "the Vulkan backend holds one sequence per context so far (%d requested)",
+                        c->n_seq), -1;
+    if (c->kv.type_k != QFIT_TYPE_F16 || c->kv.type_v != QFIT_TYPE_F16)
+        return snprintf(err, err_len, "the Vulkan backend's KV cache is f16 only so far (%s/%s requested)",
+                        qfit_type_name(c->kv.type_k), qfit_type_name(c->kv.type_v)), -1;
+    int index = -1;
+    if (sscanf(c->device, "vulkan%d", &index) != 1 || index < 0)
+        return snprintf(err, err_len, "not a Vulkan device: %s", c->device), -1;
+    vk_state *st = calloc(1, sizeof *st);
+    if (!st) return snprintf(err, err_len, "out of memory"), -1;
+    c->be_state = st;
+    st->layers = calloc((size_t)hp->n_layer, sizeof *st->layers);
+    st->vk = qfit_vk_open(index, err, err_len);
+    if (!st->layers || !st->vk) goto fail;
+    qfit_vk *vk = st->vk;
+    for (int il = 0; il < hp->n_layer; il++) {
+        const qfit_layer_w *L = &m->layers[il];
+        vk_layer *V = &st->layers[il];
+        if (upload_weight(vk, &L->attn_norm, &V->attn_norm, err, err_len) || upload_weight(vk, &L->wq, &V->wq, err, err_len) ||
+            upload_weight(vk, &L->wk, &V->wk, err, err_len) || upload_weight(vk, &L->wv, &V->wv, err, err_len) ||
+            upload_weight(vk, &L->wo, &V->wo, err, err_len) || upload_weight(vk, &L->q_norm, &V->q_norm, err, err_len) ||
+            upload_weight(vk, &L->k_norm, &V->k_norm, err, err_len) ||
+            upload_weight(vk, &L->ffn_norm, &V->ffn_norm, err, err_len) ||
+            upload_weight(vk, &L->w_gate, &V->w_gate, err, err_len) || upload_weight(vk, &L->w_up, &V->w_up, err, err_len) ||
+            upload_weight(vk, &L->w_down, &V->w_down, err, err_len))
+            goto fail;
+    }
+    if (upload_weight(vk, &m->output_norm, &st->output_norm, err, err_len) ||
+        upload_weight(vk, &m->output, &st->output, err, err_len))
+        goto fail;
+    const size_t nb = (size_t)c->n_batch, E = (size_t)hp->n_embd, F = (size_t)hp->n_ff, hd = (size_t)hp->head_dim_k;
+    const size_t qd = (size_t)hp->n_head * hd, kvd = (size_t)hp->n_head_kv * hd, V = (size_t)hp->n_vocab;
+    if (!(st->x = floats(vk, nb * E, err, err_len)) || !(st->xn = floats(vk, nb * (E > F ? E : F), err, err_len)) ||
+        !(st->q = floats(vk, nb * qd, err, err_len)) || !(st->k = floats(vk, nb * kvd, err, err_len)) ||
+        !(st->v = floats(vk, nb * kvd, err, err_len)) || !(st->att = floats(vk, nb * qd, err, err_len)) ||
+        !(st->gate = floats(vk, nb * F, err, err_len)) || !(st->up = floats(vk, nb * F, err, err_len)) ||
+        !(st->tmp = floats(vk, nb * E, err, err_len)) || !(st->logits = floats(vk, nb * (V > E ? V : E), err, err_len)))
+        goto fail;
+    st->head_stride = (int64_t)c->n_ctx * (int64_t)hd;
+    const size_t halves = (size_t)hp->n_layer * 2 * (size_t)hp->n_head_kv * (size_t)st->head_stride;
+    if (!(st->kv = qfit_vk_buf_new(vk, halves * 2, err, err_len))) goto fail;
+    const size_t tab = (size_t)c->n_ctx * (size_t)(hp->n_rot / 2);
+    if (!(st->rope = floats(vk, 2 * tab, err, err_len)) ||
+        qfit_vk_upload(vk, st->rope, 0, c->rope_cos, tab * sizeof(float), err, err_len) ||
+        qfit_vk_upload(vk, st->rope, tab * sizeof(float), c->rope_sin, tab * sizeof(float), err, err_len))
+        goto fail;
+    return 0;
+fail:
+    vk_free(c);
+    return -1;
+}
+
+/* ---------------------------------------------------------------- the layer */
+
+/* the first error of a pass: later ops of the pass are skipped, qfit_decode reports it */
+#define VK_OK(c) ((c)->backend_err[0] == 0)
+#define VK_DO(c, call)                                                                          \
+    do {                                                                                        \
+        if (VK_OK(c) && (call) != 0) {                                                          \
+            /* the op wrote its message into backend_err */                                     \
+            if (!(c)->backend_err[0]) snprintf((c)->backend_err, sizeof (c)->backend_err, "Vulkan op failed"); \
+        }                                                                                       \
+    } while (0)
+#define BE (c)->backend_err, sizeof (c)->backend_err
+
+static void vk_embed(qfit_context *c, const int32_t *tokens, int n)
+{
+    vk_state *st = c->be_state;
+    const qfit_wt *e = &c->model->tok_embd;
+    const int64_t E = c->model->hp.n_embd;
+    for (int j = 0; j < n; j++) {
+        float *x = c->x + (size_t)j * (size_t)E;
+        qfit_rows_to_float(e->type, (const uint8_t *)e->data + (size_t)tokens[j] * e->row_bytes, x, 1, E);
+        if (c->model->hp.embd_scale != 1.0f)
+            for (int64_t i = 0; i < E; i++) x[i] *= c->model->hp.embd_scale;
+    }
+    VK_DO(c, qfit_vk_upload(st->vk, st->x, 0, c->x, (size_t)n * (size_t)E * sizeof(float), BE));
+}
+
+static int mm(qfit_context *c, const vk_weight *w, qfit_vk_buf *x, qfit_vk_buf *y, int n)
+{
+    vk_state *st = c->be_state;
+    return qfit_vk_matmul(st->vk, w->type, w->buf, 0, w->rows, w->k, x, w->k, y, w->rows, n, BE);
+}
+
+static void vk_attention(qfit_context *c, int il, int n)
+{
+    vk_state *st = c->be_state;
+    qfit_vk *vk = st->vk;
+    const qfit_hparams *hp = &c->model->hp;
+    const vk_layer *L = &st->layers[il];
+    const int E = hp->n_embd, hd = hp->head_dim_k, nh = hp->n_head, nkv = hp->n_head_kv, pos0 = c->tok_pos[0];
+    for (int j = 1; j < n; j++)   /* one sequence (vk_init): consecutive positions */
+        if (c->tok_pos[j] != pos0 + j && VK_OK(c))
+            snprintf(BE, "Vulkan backend: token %d of the pass at position %d, not %d", j, c->tok_pos[j], pos0 + j);
+    VK_DO(c, qfit_vk_rms_norm(vk, st->x, E, L->attn_norm.buf, st->xn, E, E, n, hp->rms_eps, BE));
+    VK_DO(c, mm(c, &L->wq, st->xn, st->q, n));
+    VK_DO(c, mm(c, &L->wk, st->xn, st->k, n));
+    VK_DO(c, mm(c, &L->wv, st->xn, st->v, n));
+    if (L->q_norm.buf) VK_DO(c, qfit_vk_rms_norm(vk, st->q, hd, L->q_norm.buf, st->q, hd, hd, n * nh, hp->rms_eps, BE));
+    if (L->k_norm.buf) VK_DO(c, qfit_vk_rms_norm(vk, st->k, hd, L->k_norm.buf, st->k, hd, hd, n * nkv, hp->rms_eps, BE));
+    const bool neox = hp->rope_type == QFIT_ROPE_NEOX;
+    VK_DO(c, qfit_vk_rope(vk, st->q, (int64_t)nh * hd, n, nh, hd, hp->n_rot, neox, pos0, st->rope, c->n_ctx, BE));
+    VK_DO(c, qfit_vk_rope(vk, st->k, (int64_t)nkv * hd, n, nkv, hd, hp->n_rot, neox, pos0, st->rope, c->n_ctx, BE));
+    const int64_t kb = (int64_t)il * 2 * nkv * st->head_stride, vb = kb + (int64_t)nkv * st->head_stride;
+    VK_DO(c, qfit_vk_kv_store(vk, st->k, (int64_t)nkv * hd, n, nkv, hd, st->kv, kb, st->head_stride, pos0, BE));
+    VK_DO(c, qfit_vk_kv_store(vk, st->v, (int64_t)nkv * hd, n, nkv, hd, st->kv, vb, st->head_stride, pos0, BE));
+    VK_DO(c, qfit_vk_attention(vk, st->q, (int64_t)nh * hd, n, nh, nkv, hd, st->kv, kb, vb, st->head_stride, pos0,
+                               hp->attn_scale, st->att, (int64_t)nh * hd, BE));
+    VK_DO(c, mm(c, &L->wo, st->att, st->tmp, n));
+    VK_DO(c, qfit_vk_add(vk, st->x, st->tmp, (int64_t)n * E, BE));
+}
+
+static void vk_ffn(qfit_context *c, int il, int n)
+{
+    vk_state *st = c->be_state;
+    const qfit_hparams *hp = &c->model->hp;
+    const vk_layer *L = &st->layers[il];
+    const int E = hp->n_embd;
+    VK_DO(c, qfit_vk_rms_norm(st->vk, st->x, E, L->ffn_norm.buf, st->xn, E, E, n, hp->rms_eps, BE));
+    VK_DO(c, mm(c, &L->w_gate, st->xn, st->gate, n));
+    VK_DO(c, mm(c, &L->w_up, st->xn, st->up, n));
+    VK_DO(c, qfit_vk_swiglu(st->vk, st->gate, st->up, (int64_t)n * hp->n_ff, BE));
+    VK_DO(c, mm(c, &L->w_down, st->gate, st->tmp, n));
+    VK_DO(c, qfit_vk_add(st->vk, st->x, st->tmp, (int64_t)n * E, BE));
+}
+
+static void vk_output(qfit_context *c, int from, int n)
+{
+    vk_state *st = c->be_state;
+    const qfit_hparams *hp = &c->model->hp;
+    const size_t E = (size_t)hp->n_embd, V = (size_t)hp->n_vocab, m = (size_t)(n - from);
+    /* rows [from, n) to the front of tmp, normed into xn */
+    VK_DO(c, qfit_vk_copy(st->vk, st->tmp, 0, st->x, (size_t)from * E * sizeof(float), m * E * sizeof(float), BE));
+    VK_DO(c, qfit_vk_rms_norm(st->vk, st->tmp, (int64_t)E, st->output_norm.buf, st->xn, (int64_t)E, (int64_t)E, (int)m,
+                              hp->rms_eps, BE));
+    if (c->out_embd) {
+        VK_DO(c, qfit_vk_download(st->vk, st->xn, 0, c->logits + (size_t)c->n_logits * E, m * E * sizeof(float), BE));
+    } else {
+        VK_DO(c, mm(c, &st->output, st->xn, st->logits, (int)m));
+        VK_DO(c, qfit_vk_download(st->vk, st->logits, 0, c->logits + (size_t)c->n_logits * V, m * V * sizeof(float), BE));
+    }
+    c->n_logits += (int)m;
+}
+
+const qfit_backend qfit_backend_vulkan = {
+    .name = "vulkan",
+    .supports = vk_supports,
+    .init = vk_init,
+    .free = vk_free,
+    .kv_on_device = true,
+    .embed = vk_embed,
+    .attention = vk_attention,
+    .ffn = vk_ffn,
+    .output = vk_output,
+};
