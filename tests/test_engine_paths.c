@@ -104,7 +104,7 @@ typedef struct {
 /* Runs the prompts of ref with the ISA active now; a fresh context (its attention
  * kernels follow the active ISA). */
 static void run_prompts(const qfit_model *m, const kjv_ref *ref, kjv_run *out, int n_vocab, int kv_type,
-                        const char *device)
+                        const char *device, int n_gpu_layers)
 {
     char err[256];
     qfit_context_params p = qfit_context_default_params();
@@ -112,6 +112,7 @@ static void run_prompts(const qfit_model *m, const kjv_ref *ref, kjv_run *out, i
     p.n_threads = 2;
     p.type_k = p.type_v = kv_type;
     snprintf(p.device, sizeof p.device, "%s", device);
+    p.n_gpu_layers = n_gpu_layers;
     qfit_context *c = qfit_context_new(m, &p, err, sizeof err);
     cr_assert_not_null(c, "%s", err);
     for (int k = 0; k < N_PROMPTS; k++) {
@@ -209,7 +210,7 @@ static void check_isas(const char *path_in, const char *variant, double tol_ref,
         if (!force_isa(ALL_ISAS[i])) continue;
         const char *isa = qfit_isa_name(ALL_ISAS[i]);
         kjv_run *r = &runs[i];
-        run_prompts(m, ref, r, KJV_VOCAB, QFIT_TYPE_F16, "cpu");
+        run_prompts(m, ref, r, KJV_VOCAB, QFIT_TYPE_F16, "cpu", -1);
         check_run(r, refs, self, variant, isa, tol_ref, near_tie, true);
         if (first < 0) { first = i; continue; }
         if (tol_isa <= 0) continue;
@@ -231,8 +232,8 @@ static void check_isas(const char *path_in, const char *variant, double tol_ref,
 
 /* One variant on a device (qfit/backend.h) other than the CPU's, held to llama.cpp's
  * logits by the same rules as each ISA (check_run). */
-static void check_device(const char *path_in, const char *variant, const char *device, double tol_ref,
-                         float near_tie, bool against_f32)
+static void check_device(const char *path_in, const char *variant, const char *device, int n_gpu_layers,
+                         double tol_ref, float near_tie, bool against_f32)
 {
     char err[256], path[600];
     snprintf(path, sizeof path, "%s", path_in);
@@ -247,7 +248,7 @@ static void check_device(const char *path_in, const char *variant, const char *d
     cr_assert_not_null(m, "load %s: %s", path, err);
     kjv_run *r = calloc(1, sizeof *r);
     cr_assert_not_null(r);
-    run_prompts(m, refs[self], r, KJV_VOCAB, QFIT_TYPE_F16, device);
+    run_prompts(m, refs[self], r, KJV_VOCAB, QFIT_TYPE_F16, device, n_gpu_layers);
     check_run(r, refs, self, variant, device, tol_ref, near_tie, against_f32);
     free(r);
     qfit_model_free(m);
@@ -279,17 +280,26 @@ static const char *vulkan_device(void)
 Test(engine, vulkan_backend_logits, .timeout = 900)
 {
     const char *dev = vulkan_device();
-    check_device(kjv_f32(), "f32", dev, 0.02, 0.0f, true);
-    check_device(kjv_quantized("Q8_0"), "Q8_0", dev, TU_QLOGIT_TOL, TU_QLOGIT_NEAR_TIE, false);
-    check_device(kjv_quantized("Q4_K_M"), "Q4_K_M", dev, TU_QLOGIT_TOL, TU_QLOGIT_NEAR_TIE, false);
+    check_device(kjv_f32(), "f32", dev, -1, 0.02, 0.0f, true);
+    check_device(kjv_quantized("Q8_0"), "Q8_0", dev, -1, TU_QLOGIT_TOL, TU_QLOGIT_NEAR_TIE, false);
+    check_device(kjv_quantized("Q4_K_M"), "Q4_K_M", dev, -1, TU_QLOGIT_TOL, TU_QLOGIT_NEAR_TIE, false);
+}
+
+/* Partial offload: the last 4 of the 8 layers on the device (the first 4 and the output on
+ * the CPU backend, the residual stream handed across twice a pass), to the same rules. */
+Test(engine, vulkan_half_offload_logits, .timeout = 900)
+{
+    const char *dev = vulkan_device();
+    check_device(kjv_f32(), "f32", dev, 4, 0.02, 0.0f, true);
+    check_device(kjv_quantized("Q4_K_M"), "Q4_K_M", dev, 4, TU_QLOGIT_TOL, TU_QLOGIT_NEAR_TIE, false);
 }
 
 Test(engine, ref_backend_logits, .timeout = 900)
 {
-    check_device(kjv_f32(), "f32", "ref", 0.02, 0.0f, true);
-    check_device(kjv_quantized("Q8_0"), "Q8_0", "ref", TU_QLOGIT_TOL, TU_QLOGIT_NEAR_TIE, true);
-    check_device(kjv_quantized("Q6_K"), "Q6_K", "ref", TU_QLOGIT_TOL, TU_QLOGIT_NEAR_TIE, true);
-    check_device(kjv_quantized("Q4_K_M"), "Q4_K_M", "ref", TU_QLOGIT_TOL, TU_QLOGIT_NEAR_TIE, true);
+    check_device(kjv_f32(), "f32", "ref", -1, 0.02, 0.0f, true);
+    check_device(kjv_quantized("Q8_0"), "Q8_0", "ref", -1, TU_QLOGIT_TOL, TU_QLOGIT_NEAR_TIE, true);
+    check_device(kjv_quantized("Q6_K"), "Q6_K", "ref", -1, TU_QLOGIT_TOL, TU_QLOGIT_NEAR_TIE, true);
+    check_device(kjv_quantized("Q4_K_M"), "Q4_K_M", "ref", -1, TU_QLOGIT_TOL, TU_QLOGIT_NEAR_TIE, true);
 }
 Test(engine, isa_q8_0_logits, .timeout = 900)
 {

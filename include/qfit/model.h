@@ -369,9 +369,13 @@ typedef struct {
                         (output_norm(x), n_embd floats a row: qfit_get_embeddings) instead of
                         logits; the vocabulary projection is skipped. Default false.
                         qfit_set_embeddings switches it on a live context. */
-    char device[32]; /* the device the forward pass runs on (qfit/backend.h: "cpu", "ref"; "":
-                        cpu). A device that cannot run the model makes qfit_context_new fail with
-                        the reason: there is no fallback to another device */
+    char device[32]; /* the device the forward pass runs on (qfit/backend.h: "cpu", "ref",
+                        "vulkan0", ...; "": cpu). A device that cannot run the model makes
+                        qfit_context_new fail with the reason: there is no fallback to another device */
+    int n_gpu_layers; /* on a GPU device, llama.cpp's -ngl: the last N layers run on the device,
+                        the others on the CPU backend (activations handed across), and the output
+                        layer too when N > n_layer; -1 (default): all of them. On cpu and ref only
+                        -1 and 0 are valid (any other value is an error, not ignored) */
 } qfit_context_params;
 
 #define QFIT_MAX_SEQ 256
@@ -392,7 +396,7 @@ typedef struct qfit_context qfit_context;
  * of what was taken from the environment ("" when nothing). */
 /* One engine command-line option (opt, with its value val) into p:
  *   --ctx / -c N, --kv-type T (K and V), --cache-type-k / -ctk T, --cache-type-v / -ctv T,
- *   --flash-attn / -fa on|off|auto, --device NAME (qfit/backend.h).
+ *   --flash-attn / -fa on|off|auto, --device NAME (qfit/backend.h), --gpu-layers / -ngl N.
  * 1: consumed; 0: not an engine option; -1: invalid value (message in err). */
 int qfit_context_params_parse_arg(qfit_context_params *p, const char *opt, const char *val,
                                   char *err, size_t err_len);

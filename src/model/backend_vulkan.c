@@ -2,9 +2,13 @@
  * the ops of qfit/vulkan.h, with the weights, the activations and an f16 KV cache in the
  * device's memory.
  *
- * - At context creation every matrix and norm weight of the model is uploaded to the
- *   device (per context: two contexts of one model hold two copies), with the context's
- *   RoPE table (so frequency factors, linear scaling, YaRN and LongRoPE are the CPU's).
+ * - Layer offload as llama.cpp's -ngl (qfit_context_params.n_gpu_layers): the last N layers
+ *   run here, the first ones on the CPU backend (qfit_backend_cpu, with the context's host
+ *   cache), and the output layer here when N > n_layer; -1: all. The residual stream is
+ *   handed across where a layer of the other side comes next (read back or uploaded).
+ * - At context creation the weights of the offloaded layers are uploaded to the device (per
+ *   context: two contexts of one model hold two copies), with the context's RoPE table (so
+ *   frequency factors, linear scaling, YaRN and LongRoPE are the CPU's).
  * - Token embeddings are looked up on the host (any type) and the rows uploaded; logits
  *   (or the final-normed rows in embeddings mode) are read back.
  * - Each op submits and waits: correct, not yet fast (one command buffer per layer is the
@@ -39,7 +43,10 @@ typedef struct {
     vk_weight output_norm, output;
     /* activations: n_batch rows each */
     qfit_vk_buf *x, *xn, *q, *k, *v, *att, *gate, *up, *tmp, *logits;
-    qfit_vk_buf *kv;     /* f16: per layer K then V, each n_kv heads x n_ctx positions x head_dim */
+    qfit_vk_buf *kv;     /* f16: per offloaded layer K then V, each n_kv heads x n_ctx positions x head_dim */
+    int gpu_first;       /* the first offloaded layer (n_layer: none) */
+    bool gpu_output;     /* the output layer runs here */
+    bool x_on_device;    /* where the residual stream of the pass is now: st->x, or c->x */
     qfit_vk_buf *rope;   /* the context's cos table, then its sin table */
     int64_t head_stride; /* halves: n_ctx x head_dim */
 } vk_state;
@@ -144,11 +151,14 @@ static int vk_init(qfit_context *c, char *err, size_t err_len)
     vk_state *st = calloc(1, sizeof *st);
     if (!st) return snprintf(err, err_len, "out of memory"), -1;
     c->be_state = st;
+    const int ngl = c->n_gpu_layers < 0 ? hp->n_layer + 1 : c->n_gpu_layers;
+    st->gpu_first = ngl >= hp->n_layer ? 0 : hp->n_layer - ngl;
+    st->gpu_output = ngl > hp->n_layer;
     st->layers = calloc((size_t)hp->n_layer, sizeof *st->layers);
     st->vk = qfit_vk_open(index, err, err_len);
     if (!st->layers || !st->vk) goto fail;
     qfit_vk *vk = st->vk;
-    for (int il = 0; il < hp->n_layer; il++) {
+    for (int il = st->gpu_first; il < hp->n_layer; il++) {
         const qfit_layer_w *L = &m->layers[il];
         vk_layer *V = &st->layers[il];
         if (upload_weight(vk, &L->attn_norm, &V->attn_norm, err, err_len) || upload_weight(vk, &L->wq, &V->wq, err, err_len) ||
@@ -160,8 +170,8 @@ static int vk_init(qfit_context *c, char *err, size_t err_len)
             upload_weight(vk, &L->w_down, &V->w_down, err, err_len))
             goto fail;
     }
-    if (upload_weight(vk, &m->output_norm, &st->output_norm, err, err_len) ||
-        upload_weight(vk, &m->output, &st->output, err, err_len))
+    if (st->gpu_output && (upload_weight(vk, &m->output_norm, &st->output_norm, err, err_len) ||
+                           upload_weight(vk, &m->output, &st->output, err, err_len)))
         goto fail;
     const size_t nb = (size_t)c->n_batch, E = (size_t)hp->n_embd, F = (size_t)hp->n_ff, hd = (size_t)hp->head_dim_k;
     const size_t qd = (size_t)hp->n_head * hd, kvd = (size_t)hp->n_head_kv * hd, V = (size_t)hp->n_vocab;
@@ -172,7 +182,7 @@ static int vk_init(qfit_context *c, char *err, size_t err_len)
         !(st->tmp = floats(vk, nb * E, err, err_len)) || !(st->logits = floats(vk, nb * (V > E ? V : E), err, err_len)))
         goto fail;
     st->head_stride = (int64_t)c->n_ctx * (int64_t)hd;
-    const size_t halves = (size_t)hp->n_layer * 2 * (size_t)hp->n_head_kv * (size_t)st->head_stride;
+    const size_t halves = (size_t)(hp->n_layer - st->gpu_first + 1) * 2 * (size_t)hp->n_head_kv * (size_t)st->head_stride;
     if (!(st->kv = qfit_vk_buf_new(vk, halves * 2, err, err_len))) goto fail;
     const size_t tab = (size_t)c->n_ctx * (size_t)(hp->n_rot / 2);
     if (!(st->rope = floats(vk, 2 * tab, err, err_len)) ||
@@ -198,6 +208,23 @@ fail:
     } while (0)
 #define BE (c)->backend_err, sizeof (c)->backend_err
 
+/* the residual stream of the pass's n rows onto the device, or back to c->x */
+static void x_to_device(qfit_context *c, int n)
+{
+    vk_state *st = c->be_state;
+    if (st->x_on_device) return;
+    VK_DO(c, qfit_vk_upload(st->vk, st->x, 0, c->x, (size_t)n * (size_t)c->model->hp.n_embd * sizeof(float), BE));
+    st->x_on_device = true;
+}
+
+static void x_to_host(qfit_context *c, int n)
+{
+    vk_state *st = c->be_state;
+    if (!st->x_on_device) return;
+    VK_DO(c, qfit_vk_download(st->vk, st->x, 0, c->x, (size_t)n * (size_t)c->model->hp.n_embd * sizeof(float), BE));
+    st->x_on_device = false;
+}
+
 static void vk_embed(qfit_context *c, const int32_t *tokens, int n)
 {
     vk_state *st = c->be_state;
@@ -209,7 +236,7 @@ static void vk_embed(qfit_context *c, const int32_t *tokens, int n)
         if (c->model->hp.embd_scale != 1.0f)
             for (int64_t i = 0; i < E; i++) x[i] *= c->model->hp.embd_scale;
     }
-    VK_DO(c, qfit_vk_upload(st->vk, st->x, 0, c->x, (size_t)n * (size_t)E * sizeof(float), BE));
+    st->x_on_device = false;
 }
 
 static int mm(qfit_context *c, const vk_weight *w, qfit_vk_buf *x, qfit_vk_buf *y, int n)
@@ -221,6 +248,12 @@ static int mm(qfit_context *c, const vk_weight *w, qfit_vk_buf *x, qfit_vk_buf *
 static void vk_attention(qfit_context *c, int il, int n)
 {
     vk_state *st = c->be_state;
+    if (il < st->gpu_first) {   /* a layer of the CPU's */
+        x_to_host(c, n);
+        qfit_backend_cpu.attention(c, il, n);
+        return;
+    }
+    x_to_device(c, n);
     qfit_vk *vk = st->vk;
     const qfit_hparams *hp = &c->model->hp;
     const vk_layer *L = &st->layers[il];
@@ -237,7 +270,7 @@ static void vk_attention(qfit_context *c, int il, int n)
     const bool neox = hp->rope_type == QFIT_ROPE_NEOX;
     VK_DO(c, qfit_vk_rope(vk, st->q, (int64_t)nh * hd, n, nh, hd, hp->n_rot, neox, pos0, st->rope, c->n_ctx, BE));
     VK_DO(c, qfit_vk_rope(vk, st->k, (int64_t)nkv * hd, n, nkv, hd, hp->n_rot, neox, pos0, st->rope, c->n_ctx, BE));
-    const int64_t kb = (int64_t)il * 2 * nkv * st->head_stride, vb = kb + (int64_t)nkv * st->head_stride;
+    const int64_t kb = (int64_t)(il - st->gpu_first) * 2 * nkv * st->head_stride, vb = kb + (int64_t)nkv * st->head_stride;
     VK_DO(c, qfit_vk_kv_store(vk, st->k, (int64_t)nkv * hd, n, nkv, hd, st->kv, kb, st->head_stride, pos0, BE));
     VK_DO(c, qfit_vk_kv_store(vk, st->v, (int64_t)nkv * hd, n, nkv, hd, st->kv, vb, st->head_stride, pos0, BE));
     VK_DO(c, qfit_vk_attention(vk, st->q, (int64_t)nh * hd, n, nh, nkv, hd, st->kv, kb, vb, st->head_stride, pos0,
@@ -249,6 +282,12 @@ static void vk_attention(qfit_context *c, int il, int n)
 static void vk_ffn(qfit_context *c, int il, int n)
 {
     vk_state *st = c->be_state;
+    if (il < st->gpu_first) {
+        x_to_host(c, n);
+        qfit_backend_cpu.ffn(c, il, n);
+        return;
+    }
+    x_to_device(c, n);
     const qfit_hparams *hp = &c->model->hp;
     const vk_layer *L = &st->layers[il];
     const int E = hp->n_embd;
@@ -263,6 +302,12 @@ static void vk_ffn(qfit_context *c, int il, int n)
 static void vk_output(qfit_context *c, int from, int n)
 {
     vk_state *st = c->be_state;
+    if (!st->gpu_output) {
+        x_to_host(c, n);
+        qfit_backend_cpu.output(c, from, n);
+        return;
+    }
+    x_to_device(c, n);
     const qfit_hparams *hp = &c->model->hp;
     const size_t E = (size_t)hp->n_embd, V = (size_t)hp->n_vocab, m = (size_t)(n - from);
     /* rows [from, n) to the front of tmp, normed into xn */

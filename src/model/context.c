@@ -39,6 +39,7 @@ qfit_context_params qfit_context_default_params(void)
     p.type_v = QFIT_TYPE_F16;
     p.flash_attn = -1;
     p.kv_rotate = -1;
+    p.n_gpu_layers = -1;
     return p;
 }
 
@@ -210,9 +211,18 @@ int qfit_context_params_parse_arg(qfit_context_params *p, const char *opt, const
     const bool is_v = !strcmp(opt, "--cache-type-v") || !strcmp(opt, "-ctv");
     const bool is_fa = !strcmp(opt, "--flash-attn") || !strcmp(opt, "-fa");
     const bool is_dev = !strcmp(opt, "--device");
-    if (!is_ctx && !is_kv && !is_k && !is_v && !is_fa && !is_dev) return 0;
+    const bool is_ngl = !strcmp(opt, "--gpu-layers") || !strcmp(opt, "-ngl") || !strcmp(opt, "--n-gpu-layers");
+    if (!is_ctx && !is_kv && !is_k && !is_v && !is_fa && !is_dev && !is_ngl) return 0;
     if (!val || !*val) { snprintf(err, err_len, "%s needs a value", opt); return -1; }
-    if (is_dev) {
+    if (is_ngl) {
+        char *end;
+        long n = strtol(val, &end, 10);
+        if (*end || n < -1 || n > 100000) {
+            snprintf(err, err_len, "invalid layer count '%s' for %s (-1: all, 0 .. layers + 1)", val, opt);
+            return -1;
+        }
+        p->n_gpu_layers = (int)n;
+    } else if (is_dev) {
         if (qfit_device_find(val) < 0) {
             snprintf(err, err_len, "unknown device '%s' for %s (devices: %s)", val, opt, qfit_device_names());
             return -1;
@@ -245,10 +255,15 @@ int qfit_context_params_parse_arg(qfit_context_params *p, const char *opt, const
 
 void qfit_context_describe(const qfit_context *c, char *buf, size_t len)
 {
+    char gpu[64] = "";
+    if (c->backend->kv_on_device) {
+        const int nl = c->model->hp.n_layer, ngl = c->n_gpu_layers < 0 ? nl + 1 : c->n_gpu_layers;
+        snprintf(gpu, sizeof gpu, " (%d of %d layers there%s)", ngl < nl ? ngl : nl, nl, ngl > nl ? ", and the output" : "");
+    }
     snprintf(buf, len,
-             "context: device %s, n_ctx %d, n_batch %d, threads %d; KV cache K %s, V %s: %zu bytes (%.2f MiB); "
+             "context: device %s%s, n_ctx %d, n_batch %d, threads %d; KV cache K %s, V %s: %zu bytes (%.2f MiB); "
              "flash attention %s; Hadamard-rotated K %s, V %s; compute buffers %zu bytes (%.2f MiB)",
-             c->device, c->n_ctx, c->n_batch, c->n_threads, qfit_type_name(c->kv.type_k), qfit_type_name(c->kv.type_v),
+             c->device, gpu, c->n_ctx, c->n_batch, c->n_threads, qfit_type_name(c->kv.type_k), qfit_type_name(c->kv.type_v),
              c->kv_bytes, (double)c->kv_bytes / (1 << 20), c->flash_attn ? "on" : "off", c->rot_k ? "yes" : "no", c->rot_v ? "yes" : "no", c->compute_bytes,
              (double)c->compute_bytes / (1 << 20));
 }
@@ -363,11 +378,22 @@ qfit_context *qfit_context_new(const qfit_model *m, const qfit_context_params *p
     }
     const qfit_backend *backend = qfit_backend_for(p.device, m, err, err_len);
     if (!backend) return NULL;
+    if (p.n_gpu_layers < -1 || p.n_gpu_layers > hp->n_layer + 1) {
+        snprintf(err, err_len, "%d GPU layers requested: this model has %d (and the output layer: -1 or 0 .. %d)",
+                 p.n_gpu_layers, hp->n_layer, hp->n_layer + 1);
+        return NULL;
+    }
+    if (!backend->kv_on_device && p.n_gpu_layers > 0) {
+        snprintf(err, err_len, "%d GPU layers requested, but device %s has none to run them on (--device vulkan0, ...; "
+                 "devices: %s)", p.n_gpu_layers, p.device[0] ? p.device : "cpu", qfit_device_names());
+        return NULL;
+    }
 
     qfit_context *c = calloc(1, sizeof *c);
     if (!c) { snprintf(err, err_len, "out of memory"); return NULL; }
     c->model = m;
     c->backend = backend;
+    c->n_gpu_layers = p.n_gpu_layers;
     {
         qfit_device_info di;
         qfit_device_get(qfit_device_find(p.device), &di);

@@ -133,6 +133,7 @@ struct qfit_context {
     const struct qfit_backend *backend;
     const char *device;   /* the device's name (qfit/backend.h; static) */
     void *be_state;       /* the backend's per-context state (qfit_backend.init) */
+    int n_gpu_layers;     /* qfit_context_params.n_gpu_layers */
     char backend_err[256];/* the first failure of a backend op in this decode ("": none) */
     qfit_threadpool *tp;
     int n_threads;
