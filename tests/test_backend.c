@@ -29,7 +29,8 @@ static qfit_model *load_kjv(void)
     return m;
 }
 
-static qfit_context *ctx_on(const qfit_model *m, const char *device, int n_ctx, int type, int n_seq)
+/* a context on device (n_gpu_layers ngl) */
+static qfit_context *ctx_ngl(const qfit_model *m, const char *device, int ngl, int n_ctx, int type, int n_seq)
 {
     char err[256];
     qfit_context_params p = qfit_context_default_params();
@@ -37,11 +38,17 @@ static qfit_context *ctx_on(const qfit_model *m, const char *device, int n_ctx, 
     p.n_threads = 2;
     p.type_k = p.type_v = type;
     p.n_seq = n_seq;
+    p.n_gpu_layers = ngl;
     snprintf(p.device, sizeof p.device, "%s", device);
     qfit_context *c = qfit_context_new(m, &p, err, sizeof err);
     cr_assert_not_null(c, "device %s: %s", device, err);
     cr_assert_str_eq(qfit_context_device(c), device);
     return c;
+}
+
+static qfit_context *ctx_on(const qfit_model *m, const char *device, int n_ctx, int type, int n_seq)
+{
+    return ctx_ngl(m, device, -1, n_ctx, type, n_seq);
 }
 
 /* ------------------------------------------------------------ the devices */
@@ -216,14 +223,7 @@ static qfit_ppl_result ppl_ngl(const qfit_model *m, const char *device, int ngl,
                                size_t n, const char *save, const char *base)
 {
     char err[256];
-    qfit_context_params p = qfit_context_default_params();
-    p.n_ctx = 512;
-    p.n_threads = 2;
-    p.type_k = p.type_v = type;
-    p.n_gpu_layers = ngl;
-    snprintf(p.device, sizeof p.device, "%s", device);
-    qfit_context *c = qfit_context_new(m, &p, err, sizeof err);
-    cr_assert_not_null(c, "device %s: %s", device, err);
+    qfit_context *c = ctx_ngl(m, device, ngl, 512, type, 1);
     qfit_ppl_params pp;
     qfit_ppl_params_init(&pp);
     pp.n_ctx = 512;
@@ -355,24 +355,13 @@ Test(backend, ref_sequences_together_equal_alone, .timeout = 300)
 
 /* ------------------------------------------------------------------ Vulkan */
 
-/* "vulkan0" (CI: lavapipe); skipped without one, except under CI=true, where it fails */
-static const char *vulkan0(void)
-{
-    const char *ci = getenv("CI");
-    if (qfit_device_find("vulkan0") < 0) {
-        if (ci && !strcmp(ci, "true")) cr_assert_fail("CI=true: no Vulkan device (devices: %s)", qfit_device_names());
-        cr_skip_test("no Vulkan device (devices: %s)", qfit_device_names());
-    }
-    return "vulkan0";
-}
-
 /* Perplexity of 2 chunks of 512 (F32 weights, f16 cache) on the Vulkan device, all layers
  * and the last 4 of 8: within 1e-4 of the CPU backend's and of llama.cpp's 22.9159 (the
  * CPU's is within 2e-6 of it; a layer's op computed wrong moves it by percent, a cache
  * position off by one by more, a layer run twice or skipped by more still). */
 Test(backend, vulkan_perplexity_matches_cpu, .timeout = 900)
 {
-    const char *dev = vulkan0();
+    const char *dev = tu_vulkan_device();
     qfit_model *m = load_kjv();
     size_t n = 0;
     int32_t *ids = val_ids(&n);
@@ -391,7 +380,7 @@ Test(backend, vulkan_perplexity_matches_cpu, .timeout = 900)
  * soft-capping), contexts (a quantized cache, several sequences) and the context shift. */
 Test(backend, vulkan_refuses_what_it_cannot_run, .timeout = 300)
 {
-    const char *dev = vulkan0();
+    const char *dev = tu_vulkan_device();
     char err[256];
     const struct { const char *shape, *why; } cases[] = {
         { "tiny-qwen2", "biases" },

@@ -95,6 +95,18 @@ static kjv_ref *load_ref(const char *variant)
     return r;
 }
 
+/* every variant's references into refs; the index of variant's */
+static int load_refs(const char *variant, kjv_ref *refs[TU_KJV_N_VARIANTS])
+{
+    int self = -1;
+    for (int v = 0; v < TU_KJV_N_VARIANTS; v++) {
+        refs[v] = load_ref(TU_KJV_VARIANTS[v]);
+        if (!strcmp(TU_KJV_VARIANTS[v], variant)) self = v;
+    }
+    cr_assert_geq(self, 0, "no reference for %s", variant);
+    return self;
+}
+
 /* one ISA's results on the 5 prompts */
 typedef struct {
     float   logits[N_PROMPTS][KJV_VOCAB];   /* last prompt position */
@@ -192,12 +204,7 @@ static void check_isas(const char *path_in, const char *variant, double tol_ref,
     char err[256], path[600];
     snprintf(path, sizeof path, "%s", path_in);   /* tu_shared_path's buffers rotate */
     kjv_ref *refs[TU_KJV_N_VARIANTS];
-    int self = -1;
-    for (int v = 0; v < TU_KJV_N_VARIANTS; v++) {
-        refs[v] = load_ref(TU_KJV_VARIANTS[v]);
-        if (!strcmp(TU_KJV_VARIANTS[v], variant)) self = v;
-    }
-    cr_assert_geq(self, 0, "no reference for %s", variant);
+    const int self = load_refs(variant, refs);
     const kjv_ref *ref = refs[self];
     qfit_model *m = qfit_model_load(path, err, sizeof err);
     cr_assert_not_null(m, "load %s: %s", path, err);
@@ -238,12 +245,7 @@ static void check_device(const char *path_in, const char *variant, const char *d
     char err[256], path[600];
     snprintf(path, sizeof path, "%s", path_in);
     kjv_ref *refs[TU_KJV_N_VARIANTS];
-    int self = -1;
-    for (int v = 0; v < TU_KJV_N_VARIANTS; v++) {
-        refs[v] = load_ref(TU_KJV_VARIANTS[v]);
-        if (!strcmp(TU_KJV_VARIANTS[v], variant)) self = v;
-    }
-    cr_assert_geq(self, 0, "no reference for %s", variant);
+    const int self = load_refs(variant, refs);
     qfit_model *m = qfit_model_load(path, err, sizeof err);
     cr_assert_not_null(m, "load %s: %s", path, err);
     kjv_run *r = calloc(1, sizeof *r);
@@ -259,18 +261,6 @@ Test(engine, isa_f32_logits, .timeout = 900) { check_isas(kjv_f32(), "f32", 0.02
 /* The scalar reference backend (device "ref", src/model/backend_ref.c) to the same rules:
  * it multiplies dequantized weights with unquantized activations in double, where ggml
  * rounds the activations to Q8_0/Q8_K first. */
-/* The first Vulkan device, "vulkan0" (CI: lavapipe); skipped without one, except under
- * CI=true, where it fails. */
-static const char *vulkan_device(void)
-{
-    const char *ci = getenv("CI");
-    if (qfit_device_find("vulkan0") < 0) {
-        if (ci && !strcmp(ci, "true")) cr_assert_fail("CI=true: no Vulkan device (devices: %s)", qfit_device_names());
-        cr_skip_test("no Vulkan device (devices: %s)", qfit_device_names());
-    }
-    return "vulkan0";
-}
-
 /* The Vulkan backend (src/model/backend_vulkan.c) to the same rules. Its activations stay
  * float32 (as llama.cpp's Vulkan backend without integer dot products), so for quantized
  * weights it computes what the reference backend does without ggml's activation rounding:
@@ -279,7 +269,7 @@ static const char *vulkan_device(void)
  * reference without it: Q6_K p4 0.0455 from llama.cpp's Q6_K, 0.0370 from its F32). */
 Test(engine, vulkan_backend_logits, .timeout = 900)
 {
-    const char *dev = vulkan_device();
+    const char *dev = tu_vulkan_device();
     check_device(kjv_f32(), "f32", dev, -1, 0.02, 0.0f, true);
     check_device(kjv_quantized("Q8_0"), "Q8_0", dev, -1, TU_QLOGIT_TOL, TU_QLOGIT_NEAR_TIE, false);
     check_device(kjv_quantized("Q4_K_M"), "Q4_K_M", dev, -1, TU_QLOGIT_TOL, TU_QLOGIT_NEAR_TIE, false);
@@ -289,7 +279,7 @@ Test(engine, vulkan_backend_logits, .timeout = 900)
  * the CPU backend, the residual stream handed across twice a pass), to the same rules. */
 Test(engine, vulkan_half_offload_logits, .timeout = 900)
 {
-    const char *dev = vulkan_device();
+    const char *dev = tu_vulkan_device();
     check_device(kjv_f32(), "f32", dev, 4, 0.02, 0.0f, true);
     check_device(kjv_quantized("Q4_K_M"), "Q4_K_M", dev, 4, TU_QLOGIT_TOL, TU_QLOGIT_NEAR_TIE, false);
 }

@@ -113,6 +113,21 @@ const char *qfit_device_names(void)
     return g_vk.names;
 }
 
+const char *qfit_plain_layer_lacks(const qfit_layer_recipe *r)
+{
+    return r->block == QFIT_BLOCK_SANDWICH ? "sandwich norms (the block outputs normed too)"
+           : r->block != QFIT_BLOCK_PRE_NORM ? "post-norm blocks (x = norm(x + block(x)))"
+           : !r->causal                   ? "non-causal attention"
+           : r->window > 0                ? "sliding-window attention"
+           : !r->rope                     ? "absolute position embeddings"
+           : r->rope_local                ? "a second RoPE table for local layers"
+           : r->softcap > 0               ? "attention soft-capping"
+           : r->sinks                     ? "attention sinks"
+           : r->ffn != QFIT_FFN_DENSE     ? "an FFN other than a dense one"
+           : r->act != QFIT_FFN_SWIGLU    ? "an FFN activation other than SwiGLU"
+                                          : NULL;
+}
+
 const qfit_backend *qfit_backend_for(const char *device, const qfit_model *m, char *err, size_t err_len)
 {
     const int i = qfit_device_find(device);

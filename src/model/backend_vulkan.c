@@ -72,18 +72,7 @@ static int vk_supports(const qfit_model *m, char *err, size_t err_len)
     }
     if (hp->n_head_kv <= 0 || hp->n_head % hp->n_head_kv) return vk_refuse(err, err_len, hp, "its head counts");
     for (int il = 0; il < hp->n_layer; il++) {
-        const qfit_layer_recipe *r = &m->recipes[il];
-        const char *bad = r->block == QFIT_BLOCK_SANDWICH ? "sandwich norms (the block outputs normed too)"
-                          : r->block != QFIT_BLOCK_PRE_NORM ? "post-norm blocks (x = norm(x + block(x)))"
-                          : !r->causal                   ? "non-causal attention"
-                          : r->window > 0                ? "sliding-window attention"
-                          : !r->rope                     ? "absolute position embeddings"
-                          : r->rope_local                ? "a second RoPE table for local layers"
-                          : r->softcap > 0               ? "attention soft-capping"
-                          : r->sinks                     ? "attention sinks"
-                          : r->ffn != QFIT_FFN_DENSE     ? "an FFN other than a dense one"
-                          : r->act != QFIT_FFN_SWIGLU    ? "an FFN activation other than SwiGLU"
-                                                         : NULL;
+        const char *bad = qfit_plain_layer_lacks(&m->recipes[il]);
         const qfit_layer_w *L = &m->layers[il];
         if (!bad && (L->bq.data || L->bk.data || L->bv.data || L->bo.data)) bad = "Q/K/V or output biases";
         if (bad) {

@@ -241,6 +241,10 @@ extern const qfit_backend qfit_backend_vulkan;
 /* The backend device `device` ("" or NULL: cpu) runs model m with, after its supports
  * check; NULL with the reason in err (unknown device, or what it lacks). backend.c. */
 const qfit_backend *qfit_backend_for(const char *device, const qfit_model *m, char *err, size_t err_len);
+/* What a layer of this recipe has beyond the plain llama layer (pre-norm, causal, RoPE of
+ * the one table, no soft-cap, no sinks, dense SwiGLU FFN) that the ref and Vulkan backends
+ * run, as a phrase ("sliding-window attention"); NULL: nothing. backend.c. */
+const char *qfit_plain_layer_lacks(const qfit_layer_recipe *r);
 
 /* --- encoders (encoder_cpu.c): the post-norm encoder layer on the CPU, and what it uses
  * of backend_cpu.c */

@@ -1,5 +1,6 @@
 #include "testutil.h"
 
+#include "qfit/backend.h"
 #include "qfit/imatrix.h"
 #include "qfit/quantize.h"
 #include "qfit/synth.h"
@@ -111,6 +112,16 @@ void tu_isa_unavailable(const char *isa)
     }
     cr_log_warn("ISA %s: not available on this CPU, its kernels are not tested here", isa);
     fprintf(stderr, "tests: ISA %s not available on this CPU, skipped\n", isa);
+}
+
+const char *tu_vulkan_device(void)
+{
+    const char *ci = getenv("CI");
+    if (qfit_device_find("vulkan0") < 0) {
+        if (ci && !strcmp(ci, "true")) cr_assert_fail("CI=true: no Vulkan device (devices: %s)", qfit_device_names());
+        cr_skip_test("no Vulkan device (devices: %s)", qfit_device_names());
+    }
+    return "vulkan0";
 }
 
 /* tu_tmpdir()/name in one of 4 rotating static buffers (the generated-file helpers' return) */

@@ -23,6 +23,9 @@ const char *tu_qfit_bin(void);
  * fails: a CI host without it would otherwise never run those kernels. Otherwise a warning
  * is logged and printed, and the caller skips that ISA. */
 void tu_isa_unavailable(const char *isa);
+/* "vulkan0", the first Vulkan device (qfit/backend.h; CI: lavapipe). Without one the
+ * calling test is skipped, except under CI=true, where it fails. */
+const char *tu_vulkan_device(void);
 /* Run a shell command, capture stdout+stderr (malloc'd, NUL-terminated) and the exit status. */
 char *tu_run(const char *cmd, int *status);
 /* A synthetic model (qfit synth: shape, qfit_ftype, seed; 2 threads) written to
