@@ -530,3 +530,58 @@ Test(vulkan, attention_matches_reference, .timeout = 120)
     free(cache); free(q); free(o);
     qfit_vk_close(vk);
 }
+
+/* A batch (one command buffer, barriers between the ops) gives what the same ops give one
+ * submission each, bit for bit: each op reads what the one before it wrote. Uploads and
+ * downloads inside a batch are refused, and batches do not nest. (lavapipe runs a command
+ * buffer's dispatches one after another, so a missing barrier would not show here: the
+ * validation layers' synchronization checks are the tool for that, on a real GPU.) */
+Test(vulkan, batch_equals_ops_one_by_one)
+{
+    qfit_vk *vk = open_first();
+    char err[256];
+    const int64_t k = 256, rows = 96;
+    const int n = 3;
+    weights w = make_weights(QFIT_TYPE_Q8_0, rows, k, 17);
+    float *x = malloc(sizeof(float) * (size_t)(n * k)), *nw = malloc(sizeof(float) * (size_t)k);
+    float *out[2];
+    cr_assert(x && nw);
+    uint64_t s = 5;
+    for (int64_t i = 0; i < n * k; i++) x[i] = frand(&s);
+    for (int64_t i = 0; i < k; i++) nw[i] = 1.0f + 0.5f * frand(&s);
+    qfit_vk_buf *wb = qfit_vk_buf_new(vk, w.row_bytes * (size_t)rows, err, sizeof err);
+    cr_assert_not_null(wb, "%s", err);
+    cr_assert_eq(qfit_vk_upload(vk, wb, 0, w.q, w.row_bytes * (size_t)rows, err, sizeof err), 0, "%s", err);
+    qfit_vk_buf *nb = upload_floats(vk, nw, (size_t)k);
+    for (int pass = 0; pass < 2; pass++) {
+        qfit_vk_buf *xb = upload_floats(vk, x, (size_t)(n * k));
+        qfit_vk_buf *yb = qfit_vk_buf_new(vk, sizeof(float) * (size_t)(n * k), err, sizeof err);
+        qfit_vk_buf *zb = qfit_vk_buf_new(vk, sizeof(float) * (size_t)(n * rows), err, sizeof err);
+        cr_assert(yb && zb, "%s", err);
+        if (pass) cr_assert_eq(qfit_vk_batch_begin(vk, err, sizeof err), 0, "%s", err);
+        /* y = norm(x); y += x; y = silu(y) * x; z = W y; z copied over y's first rows */
+        cr_assert_eq(qfit_vk_rms_norm(vk, xb, k, nb, yb, k, k, n, 1e-5f, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(qfit_vk_add(vk, yb, xb, n * k, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(qfit_vk_swiglu(vk, yb, xb, n * k, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(qfit_vk_matmul(vk, QFIT_TYPE_Q8_0, wb, 0, rows, k, yb, k, zb, rows, n, err, sizeof err), 0, "%s",
+                     err);
+        cr_assert_eq(qfit_vk_copy(vk, yb, 0, zb, 0, sizeof(float) * (size_t)(n * rows), err, sizeof err), 0, "%s", err);
+        if (pass) {
+            cr_expect_eq(qfit_vk_download(vk, yb, 0, x, 4, err, sizeof err), -1, "a download inside a batch");
+            cr_expect_neq(strstr(err, "inside a batch"), NULL, "%s", err);
+            cr_expect_eq(qfit_vk_upload(vk, yb, 0, x, 4, err, sizeof err), -1, "an upload inside a batch");
+            cr_expect_eq(qfit_vk_batch_begin(vk, err, sizeof err), -1, "a batch inside a batch");
+            cr_assert_eq(qfit_vk_batch_end(vk, err, sizeof err), 0, "%s", err);
+        }
+        out[pass] = malloc(sizeof(float) * (size_t)(n * k));
+        cr_assert_not_null(out[pass]);
+        download_floats(vk, yb, out[pass], (size_t)(n * k));
+        qfit_vk_buf_free(vk, xb);
+        qfit_vk_buf_free(vk, yb);
+        qfit_vk_buf_free(vk, zb);
+    }
+    cr_expect_eq(memcmp(out[0], out[1], sizeof(float) * (size_t)(n * k)), 0, "the batch's results differ");
+    cr_expect_eq(qfit_vk_batch_end(vk, err, sizeof err), -1, "no batch is open");
+    free(out[0]); free(out[1]); free(x); free(nw); free(w.q); free(w.deq); free(w.mins);
+    qfit_vk_close(vk);
+}

@@ -67,6 +67,14 @@ int qfit_vk_upload(qfit_vk *vk, qfit_vk_buf *b, size_t off, const void *src, siz
 int qfit_vk_download(qfit_vk *vk, const qfit_vk_buf *b, size_t off, void *dst, size_t n, char *err,
                      size_t err_len);
 
+/* Batches: between qfit_vk_batch_begin and qfit_vk_batch_end the ops (and qfit_vk_copy)
+ * are recorded into one command buffer, each after a barrier on what came before, and run
+ * when the batch ends (which waits for them); one submission instead of one per op. Inside a
+ * batch an op's "done when it returns" holds at the batch's end, and upload/download are
+ * refused. A batch takes at most 512 dispatches. */
+int qfit_vk_batch_begin(qfit_vk *vk, char *err, size_t err_len);
+int qfit_vk_batch_end(qfit_vk *vk, char *err, size_t err_len);
+
 /* n bytes from src at src_off to dst at dst_off, on the device; done when it returns. */
 int qfit_vk_copy(qfit_vk *vk, qfit_vk_buf *dst, size_t dst_off, const qfit_vk_buf *src, size_t src_off, size_t n,
                  char *err, size_t err_len);

@@ -11,8 +11,8 @@
  *   frequency factors, linear scaling, YaRN and LongRoPE are the CPU's).
  * - Token embeddings are looked up on the host (any type) and the rows uploaded; logits
  *   (or the final-normed rows in embeddings mode) are read back.
- * - Each op submits and waits: correct, not yet fast (one command buffer per layer is the
- *   next step).
+ * - A layer's attention, its FFN, and the output each run as one batch (qfit_vk_batch_begin:
+ *   one command buffer, barriers between the ops, one wait).
  * What it runs: the llama-family layer the reference backend runs, without Q/K/V biases,
  * matrices of the types qfit_vk_matmul takes, head dimensions up to 256; per context: one
  * sequence and an f16 cache. It refuses the rest with the reason, never a silent fallback.
@@ -228,6 +228,23 @@ static void vk_embed(qfit_context *c, const int32_t *tokens, int n)
     st->x_on_device = false;
 }
 
+/* a batch around a run of ops: begun if nothing failed yet, always ended once begun */
+static bool batch_begin(qfit_context *c)
+{
+    vk_state *st = c->be_state;
+    if (!VK_OK(c)) return false;
+    VK_DO(c, qfit_vk_batch_begin(st->vk, BE));
+    return VK_OK(c);
+}
+
+static void batch_end(qfit_context *c, bool begun)
+{
+    vk_state *st = c->be_state;
+    if (!begun) return;
+    char err[256];
+    if (qfit_vk_batch_end(st->vk, err, sizeof err) != 0 && VK_OK(c)) snprintf(BE, "%s", err);
+}
+
 static int mm(qfit_context *c, const vk_weight *w, qfit_vk_buf *x, qfit_vk_buf *y, int n)
 {
     vk_state *st = c->be_state;
@@ -250,6 +267,7 @@ static void vk_attention(qfit_context *c, int il, int n)
     for (int j = 1; j < n; j++)   /* one sequence (vk_init): consecutive positions */
         if (c->tok_pos[j] != pos0 + j && VK_OK(c))
             snprintf(BE, "Vulkan backend: token %d of the pass at position %d, not %d", j, c->tok_pos[j], pos0 + j);
+    const bool b = batch_begin(c);
     VK_DO(c, qfit_vk_rms_norm(vk, st->x, E, L->attn_norm.buf, st->xn, E, E, n, hp->rms_eps, BE));
     VK_DO(c, mm(c, &L->wq, st->xn, st->q, n));
     VK_DO(c, mm(c, &L->wk, st->xn, st->k, n));
@@ -266,6 +284,7 @@ static void vk_attention(qfit_context *c, int il, int n)
                                hp->attn_scale, st->att, (int64_t)nh * hd, BE));
     VK_DO(c, mm(c, &L->wo, st->att, st->tmp, n));
     VK_DO(c, qfit_vk_add(vk, st->x, st->tmp, (int64_t)n * E, BE));
+    batch_end(c, b);
 }
 
 static void vk_ffn(qfit_context *c, int il, int n)
@@ -280,12 +299,14 @@ static void vk_ffn(qfit_context *c, int il, int n)
     const qfit_hparams *hp = &c->model->hp;
     const vk_layer *L = &st->layers[il];
     const int E = hp->n_embd;
+    const bool b = batch_begin(c);
     VK_DO(c, qfit_vk_rms_norm(st->vk, st->x, E, L->ffn_norm.buf, st->xn, E, E, n, hp->rms_eps, BE));
     VK_DO(c, mm(c, &L->w_gate, st->xn, st->gate, n));
     VK_DO(c, mm(c, &L->w_up, st->xn, st->up, n));
     VK_DO(c, qfit_vk_swiglu(st->vk, st->gate, st->up, (int64_t)n * hp->n_ff, BE));
     VK_DO(c, mm(c, &L->w_down, st->gate, st->tmp, n));
     VK_DO(c, qfit_vk_add(st->vk, st->x, st->tmp, (int64_t)n * E, BE));
+    batch_end(c, b);
 }
 
 static void vk_output(qfit_context *c, int from, int n)
@@ -300,15 +321,16 @@ static void vk_output(qfit_context *c, int from, int n)
     const qfit_hparams *hp = &c->model->hp;
     const size_t E = (size_t)hp->n_embd, V = (size_t)hp->n_vocab, m = (size_t)(n - from);
     /* rows [from, n) to the front of tmp, normed into xn */
+    const bool b = batch_begin(c);
     VK_DO(c, qfit_vk_copy(st->vk, st->tmp, 0, st->x, (size_t)from * E * sizeof(float), m * E * sizeof(float), BE));
     VK_DO(c, qfit_vk_rms_norm(st->vk, st->tmp, (int64_t)E, st->output_norm.buf, st->xn, (int64_t)E, (int64_t)E, (int)m,
                               hp->rms_eps, BE));
-    if (c->out_embd) {
+    if (!c->out_embd) VK_DO(c, mm(c, &st->output, st->xn, st->logits, (int)m));
+    batch_end(c, b);
+    if (c->out_embd)
         VK_DO(c, qfit_vk_download(st->vk, st->xn, 0, c->logits + (size_t)c->n_logits * E, m * E * sizeof(float), BE));
-    } else {
-        VK_DO(c, mm(c, &st->output, st->xn, st->logits, (int)m));
+    else
         VK_DO(c, qfit_vk_download(st->vk, st->logits, 0, c->logits + (size_t)c->n_logits * V, m * V * sizeof(float), BE));
-    }
     c->n_logits += (int)m;
 }
 

@@ -53,6 +53,18 @@ int qfit_vk_copy(qfit_vk *vk, qfit_vk_buf *dst, size_t dst_off, const qfit_vk_bu
     return -1;
 }
 bool qfit_vk_matmul_type_ok(int wtype) { (void)wtype; return false; }
+int qfit_vk_batch_begin(qfit_vk *vk, char *err, size_t err_len)
+{
+    (void)vk;
+    if (err && err_len) snprintf(err, err_len, NO_VK);
+    return -1;
+}
+int qfit_vk_batch_end(qfit_vk *vk, char *err, size_t err_len)
+{
+    (void)vk;
+    if (err && err_len) snprintf(err, err_len, NO_VK);
+    return -1;
+}
 int qfit_vk_rms_norm(qfit_vk *vk, const qfit_vk_buf *x, int64_t ldx, const qfit_vk_buf *w, qfit_vk_buf *y, int64_t ldy,
                      int64_t k, int n, float eps, char *err, size_t err_len)
 {
@@ -181,7 +193,7 @@ typedef struct {
 #define PUSH_BYTES 64
 #define MAX_HEAD 256            /* kv.comp's */
 #define LOCAL 64                /* every shader's workgroup size */
-#define MV_MAX_DISPATCH 64      /* dispatches (descriptor sets) one submission records */
+#define MAX_SETS 512            /* dispatches (descriptor sets) one submission records */
 #define STAGING_BYTES (16u << 20)
 
 struct qfit_vk_buf {
@@ -209,6 +221,8 @@ struct qfit_vk {
     VkPipeline pipes[N_PIPES];
     qfit_vk_buf *bufs;
     qfit_vk_buf *staging;   /* host-visible, for buffers that are not (created on first use) */
+    bool batching;          /* qfit_vk_batch_begin: ops record into the open command buffer */
+    int n_sets;             /* descriptor sets allocated in the open submission */
 };
 
 static int vk_fail(char *err, size_t err_len, const char *fmt, ...)
@@ -415,9 +429,9 @@ static int open_device(qfit_vk *vk, int index, char *err, size_t err_len)
     VkPipelineLayoutCreateInfo pl = { .sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO, .setLayoutCount = 1,
                                       .pSetLayouts = &vk->dsl, .pushConstantRangeCount = 1, .pPushConstantRanges = &pc };
     VK_TRY(vkCreatePipelineLayout(vk->dev, &pl, NULL, &vk->layout), "vkCreatePipelineLayout");
-    VkDescriptorPoolSize ps = { .type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .descriptorCount = 3 * MV_MAX_DISPATCH };
+    VkDescriptorPoolSize ps = { .type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .descriptorCount = 3 * MAX_SETS };
     VkDescriptorPoolCreateInfo dp = { .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
-                                      .maxSets = MV_MAX_DISPATCH, .poolSizeCount = 1, .pPoolSizes = &ps };
+                                      .maxSets = MAX_SETS, .poolSizeCount = 1, .pPoolSizes = &ps };
     VK_TRY(vkCreateDescriptorPool(vk->dev, &dp, NULL, &vk->dpool), "vkCreateDescriptorPool");
     return 0;
 }
@@ -560,6 +574,8 @@ static int submit(qfit_vk *vk, char *err, size_t err_len)
     return 0;
 }
 
+static int op_begin(qfit_vk *vk, char *err, size_t err_len);
+
 /* one copy between a buffer and the staging buffer, done when it returns */
 static int staged_copy(qfit_vk *vk, VkBuffer src, VkDeviceSize so, VkBuffer dst, VkDeviceSize dof, VkDeviceSize n,
                        char *err, size_t err_len)
@@ -576,7 +592,11 @@ int qfit_vk_copy(qfit_vk *vk, qfit_vk_buf *dst, size_t dst_off, const qfit_vk_bu
     if (!vk || !dst || !src || n == 0 || dst_off > dst->size || n > dst->size - dst_off || src_off > src->size ||
         n > src->size - src_off)
         return vk_fail(err, err_len, "copy of %zu bytes from %zu to %zu is outside its buffers", n, src_off, dst_off);
-    return staged_copy(vk, src->buf, src_off, dst->buf, dst_off, n, err, err_len);
+    if (!vk->batching) return staged_copy(vk, src->buf, src_off, dst->buf, dst_off, n, err, err_len);
+    if (op_begin(vk, err, err_len) != 0) return -1;
+    VkBufferCopy c = { .srcOffset = src_off, .dstOffset = dst_off, .size = n };
+    vkCmdCopyBuffer(vk->cmd, src->buf, dst->buf, 1, &c);
+    return 0;
 }
 
 static int check_range(const qfit_vk_buf *b, size_t off, size_t n, const void *p, char *err, size_t err_len)
@@ -595,6 +615,7 @@ static int staging(qfit_vk *vk, char *err, size_t err_len)
 int qfit_vk_upload(qfit_vk *vk, qfit_vk_buf *b, size_t off, const void *src, size_t n, char *err, size_t err_len)
 {
     if (check_range(b, off, n, src, err, err_len) != 0) return -1;
+    if (vk->batching) return vk_fail(err, err_len, "upload inside a batch (end it first: the device may still be using the buffer)");
     if (b->map) {
         memcpy((uint8_t *)b->map + off, src, n);
         return 0;
@@ -612,6 +633,7 @@ int qfit_vk_upload(qfit_vk *vk, qfit_vk_buf *b, size_t off, const void *src, siz
 int qfit_vk_download(qfit_vk *vk, const qfit_vk_buf *b, size_t off, void *dst, size_t n, char *err, size_t err_len)
 {
     if (check_range(b, off, n, dst, err, err_len) != 0) return -1;
+    if (vk->batching) return vk_fail(err, err_len, "download inside a batch (end it first: its results are not there yet)");
     if (b->map) {
         memcpy(dst, (const uint8_t *)b->map + off, n);
         return 0;
@@ -653,10 +675,13 @@ static int pipeline(qfit_vk *vk, int id, char *err, size_t err_len)
 static int record(qfit_vk *vk, int pid, VkBuffer const b[3], const VkDeviceSize off[3], const VkDeviceSize len[3],
                   const void *pc, uint32_t pc_bytes, uint32_t gx, uint32_t gy, char *err, size_t err_len)
 {
+    if (vk->n_sets >= MAX_SETS)
+        return vk_fail(err, err_len, "more than %d dispatches in one batch (end the batch sooner)", MAX_SETS);
     VkDescriptorSetAllocateInfo ai = { .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
                                        .descriptorPool = vk->dpool, .descriptorSetCount = 1, .pSetLayouts = &vk->dsl };
     VkDescriptorSet set;
     VK_TRY(vkAllocateDescriptorSets(vk->dev, &ai, &set), "vkAllocateDescriptorSets");
+    vk->n_sets++;
     VkDescriptorBufferInfo bi[3];
     VkWriteDescriptorSet ws[3];
     for (int i = 0; i < 3; i++) {
@@ -678,7 +703,43 @@ static int begin_dispatches(qfit_vk *vk, char *err, size_t err_len)
 {
     if (begin(vk, err, err_len) != 0) return -1;
     VK_TRY(vkResetDescriptorPool(vk->dev, vk->dpool, 0), "vkResetDescriptorPool");
+    vk->n_sets = 0;
     return 0;
+}
+
+/* Every op's commands go between op_begin and op_end. Alone, that is one submission,
+ * waited for. In a batch they join the open command buffer after a barrier that makes
+ * every earlier write (shader or copy) visible to what follows. */
+static int op_begin(qfit_vk *vk, char *err, size_t err_len)
+{
+    if (!vk->batching) return begin_dispatches(vk, err, err_len);
+    const VkMemoryBarrier mb = { .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+                                 .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
+                                 .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
+                                                  VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT };
+    const VkPipelineStageFlags st = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
+    vkCmdPipelineBarrier(vk->cmd, st, st, 0, 1, &mb, 0, NULL, 0, NULL);
+    return 0;
+}
+
+static int op_end(qfit_vk *vk, char *err, size_t err_len)
+{
+    return vk->batching ? 0 : submit(vk, err, err_len);
+}
+
+int qfit_vk_batch_begin(qfit_vk *vk, char *err, size_t err_len)
+{
+    if (!vk || vk->batching) return vk_fail(err, err_len, "a batch is already open");
+    if (begin_dispatches(vk, err, err_len) != 0) return -1;
+    vk->batching = true;
+    return 0;
+}
+
+int qfit_vk_batch_end(qfit_vk *vk, char *err, size_t err_len)
+{
+    if (!vk || !vk->batching) return vk_fail(err, err_len, "no batch is open");
+    vk->batching = false;
+    return submit(vk, err, err_len);
 }
 
 /* floats [0, count) of b within the device's one-binding range, and count < 2^32 */
@@ -706,12 +767,12 @@ int qfit_vk_rms_norm(qfit_vk *vk, const qfit_vk_buf *x, int64_t ldx, const qfit_
     if (check_floats(vk, x, xs, "RMS norm input", err, err_len) || check_floats(vk, w, (uint64_t)k, "RMS norm weight", err, err_len) ||
         check_floats(vk, y, ys, "RMS norm output", err, err_len) || pipeline(vk, PIPE_RMS_NORM, err, err_len))
         return -1;
-    if (begin_dispatches(vk, err, err_len) != 0) return -1;
+    if (op_begin(vk, err, err_len) != 0) return -1;
     const VkBuffer b[3] = { x->buf, w->buf, y->buf };
     const VkDeviceSize off[3] = { 0, 0, 0 }, len[3] = { xs * 4, (VkDeviceSize)k * 4, ys * 4 };
     const rows_params pc = { (uint32_t)k, (uint32_t)ldx, (uint32_t)ldy, eps };
     if (record(vk, PIPE_RMS_NORM, b, off, len, &pc, sizeof pc, (uint32_t)n, 1, err, err_len) != 0) return -1;
-    return submit(vk, err, err_len);
+    return op_end(vk, err, err_len);
 }
 
 /* groups of LOCAL threads for count threads: gx x gy within the device's limits */
@@ -734,13 +795,13 @@ static int elementwise(qfit_vk *vk, int pid, const char *what, qfit_vk_buf *a, c
     uint32_t gx = 0, gy = 0;
     if (check_floats(vk, a, (uint64_t)count, what, err, err_len) || check_floats(vk, bb, (uint64_t)count, what, err, err_len) ||
         grid(vk, (uint64_t)count, &gx, &gy, err, err_len) || pipeline(vk, pid, err, err_len) ||
-        begin_dispatches(vk, err, err_len))
+        op_begin(vk, err, err_len))
         return -1;
     const VkBuffer b[3] = { a->buf, bb->buf, a->buf };
     const VkDeviceSize off[3] = { 0, 0, 0 }, len[3] = { (VkDeviceSize)count * 4, (VkDeviceSize)count * 4, (VkDeviceSize)count * 4 };
     const rows_params pc = { (uint32_t)count, 0, 0, 0.0f };
     if (record(vk, pid, b, off, len, &pc, sizeof pc, gx, gy, err, err_len) != 0) return -1;
-    return submit(vk, err, err_len);
+    return op_end(vk, err, err_len);
 }
 
 int qfit_vk_swiglu(qfit_vk *vk, qfit_vk_buf *g, const qfit_vk_buf *u, int64_t count, char *err, size_t err_len)
@@ -765,14 +826,14 @@ int qfit_vk_rope(qfit_vk *vk, qfit_vk_buf *x, int64_t ld, int n, int n_head, int
     uint32_t gx = 0, gy = 0;
     if (check_floats(vk, x, xs, "RoPE rows", err, err_len) || check_floats(vk, table, ts, "RoPE table", err, err_len) ||
         grid(vk, (uint64_t)n * (uint64_t)n_head * (uint64_t)(n_rot / 2), &gx, &gy, err, err_len) ||
-        pipeline(vk, PIPE_ROPE, err, err_len) || begin_dispatches(vk, err, err_len))
+        pipeline(vk, PIPE_ROPE, err, err_len) || op_begin(vk, err, err_len))
         return -1;
     const VkBuffer b[3] = { x->buf, table->buf, x->buf };
     const VkDeviceSize off[3] = { 0, 0, 0 }, len[3] = { xs * 4, ts * 4, xs * 4 };
     const rope_params pc = { (uint32_t)n, (uint32_t)n_head, (uint32_t)head_dim, (uint32_t)n_rot, (uint32_t)ld,
                              (uint32_t)pos0, (uint32_t)(ts / 2), neox ? 1u : 0u };
     if (record(vk, PIPE_ROPE, b, off, len, &pc, sizeof pc, gx, gy, err, err_len) != 0) return -1;
-    return submit(vk, err, err_len);
+    return op_end(vk, err, err_len);
 }
 
 /* the halves [base + h * head_stride, + (pos0 + n) * head_dim) for h < n_kv within the cache */
@@ -799,14 +860,14 @@ int qfit_vk_kv_store(qfit_vk *vk, const qfit_vk_buf *src, int64_t ld, int n, int
     if (check_floats(vk, src, xs, "KV store rows", err, err_len) ||
         check_cache(cache, base, head_stride, n_kv, head_dim, pos0, n, err, err_len) ||
         grid(vk, (uint64_t)n * (uint64_t)n_kv * (uint64_t)(head_dim / 2), &gx, &gy, err, err_len) ||
-        pipeline(vk, PIPE_KV_STORE, err, err_len) || begin_dispatches(vk, err, err_len))
+        pipeline(vk, PIPE_KV_STORE, err, err_len) || op_begin(vk, err, err_len))
         return -1;
     const VkBuffer b[3] = { src->buf, cache->buf, src->buf };
     const VkDeviceSize off[3] = { 0, 0, 0 }, len[3] = { xs * 4, (cache->size + 3) & ~(VkDeviceSize)3, xs * 4 };
     const kv_params pc = { (uint32_t)n, 0, (uint32_t)n_kv, (uint32_t)head_dim, (uint32_t)ld, (uint32_t)pos0,
                            (uint32_t)base, 0, (uint32_t)head_stride, 0, 0.0f };
     if (record(vk, PIPE_KV_STORE, b, off, len, &pc, sizeof pc, gx, gy, err, err_len) != 0) return -1;
-    return submit(vk, err, err_len);
+    return op_end(vk, err, err_len);
 }
 
 int qfit_vk_attention(qfit_vk *vk, const qfit_vk_buf *q, int64_t ldq, int n, int n_head, int n_kv, int head_dim,
@@ -827,7 +888,7 @@ int qfit_vk_attention(qfit_vk *vk, const qfit_vk_buf *q, int64_t ldq, int n, int
     if (check_floats(vk, q, qs, "attention queries", err, err_len) || check_floats(vk, out, os, "attention outputs", err, err_len) ||
         check_cache(cache, k_base, head_stride, n_kv, head_dim, pos0, n, err, err_len) ||
         check_cache(cache, v_base, head_stride, n_kv, head_dim, pos0, n, err, err_len) ||
-        pipeline(vk, PIPE_ATTN, err, err_len) || begin_dispatches(vk, err, err_len))
+        pipeline(vk, PIPE_ATTN, err, err_len) || op_begin(vk, err, err_len))
         return -1;
     const VkBuffer b[3] = { q->buf, cache->buf, out->buf };
     const VkDeviceSize off[3] = { 0, 0, 0 }, len[3] = { qs * 4, (cache->size + 3) & ~(VkDeviceSize)3, os * 4 };
@@ -835,7 +896,7 @@ int qfit_vk_attention(qfit_vk *vk, const qfit_vk_buf *q, int64_t ldq, int n, int
                            (uint32_t)pos0, (uint32_t)k_base, (uint32_t)v_base, (uint32_t)head_stride, (uint32_t)ldo,
                            scale };
     if (record(vk, PIPE_ATTN, b, off, len, &pc, sizeof pc, (uint32_t)groups, 1, err, err_len) != 0) return -1;
-    return submit(vk, err, err_len);
+    return op_end(vk, err, err_len);
 }
 
 static int matvec_pipe(int wtype)
@@ -887,9 +948,11 @@ int qfit_vk_matmul(qfit_vk *vk, int wtype, const qfit_vk_buf *w, size_t w_off, i
     int64_t per = (int64_t)((range_max - align) / row_bytes);
     if (per > (int64_t)max_groups) per = max_groups;
 
+    /* the dispatches write disjoint outputs: one barrier before them all (in a batch) */
+    if (op_begin(vk, err, err_len) != 0) return -1;
     for (int64_t r0 = 0; r0 < rows;) {
-        if (begin_dispatches(vk, err, err_len) != 0) return -1;
-        for (int d = 0; d < MV_MAX_DISPATCH && r0 < rows; d++) {
+        if (!vk->batching && r0 > 0 && begin_dispatches(vk, err, err_len) != 0) return -1;
+        for (int d = 0; d < MAX_SETS / 8 && r0 < rows; d++) {
             const int64_t nr = rows - r0 < per ? rows - r0 : per;
             const VkDeviceSize start = w_off + (VkDeviceSize)r0 * row_bytes, base = start / align * align;
             const VkDeviceSize wrange = ((start - base + (VkDeviceSize)nr * row_bytes) + 3) & ~(VkDeviceSize)3;
@@ -900,7 +963,7 @@ int qfit_vk_matmul(qfit_vk *vk, int wtype, const qfit_vk_buf *w, size_t w_off, i
             if (record(vk, pid, b, off, len, &pc, sizeof pc, (uint32_t)nr, (uint32_t)n, err, err_len) != 0) return -1;
             r0 += nr;
         }
-        if (submit(vk, err, err_len) != 0) return -1;
+        if (op_end(vk, err, err_len) != 0) return -1;
     }
     return 0;
 }
