@@ -677,7 +677,7 @@ Test(chat, interactive_commands_and_save)
     tty_expect_free(&t, "Error: unknown parameter 'bogus'");
     tty_expect_free(&t, ">>> ");
     tty_send(&t, "/set parameter num_gpu 2\n");
-    tty_expect_free(&t, "Error: parameter num_gpu 2: qfit runs on the CPU only");
+    tty_expect_free(&t, "Error: parameter num_gpu 2: num_gpu is not wired to layer offload yet");
     tty_expect_free(&t, ">>> ");
     tty_send(&t, "/frobnicate\n");
     tty_expect_free(&t, "Unknown command '/frobnicate'");

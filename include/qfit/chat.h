@@ -138,7 +138,8 @@ int qfit_chat_prompt_fit(const qfit_chat_model *cm, const json_t *messages, cons
  * frequency_penalty, seed (-1 = random), num_predict (-1 no limit; -2 = until the
  * context is full: -1 with gp->overflow QFIT_OVERFLOW_ERROR), num_keep, stop
  * (gp->stop then points into p's strings: p must outlive gp's use). Accepted only
- * at the value qfit always has: use_mmap true, num_gpu 0 or -1 (CPU only), main_gpu
+ * at the value qfit always has: use_mmap true, num_gpu 0 or -1 (not wired to layer
+ * offload yet; 0 is refused when cp's device is a Vulkan one with layers on it), main_gpu
  * 0, draft_num_predict 0 (no draft model). Anything else (another value of those,
  * an int out of range, more than QFIT_GEN_MAX_STOP stop strings, sampling values
  * qfit_sampler_params_check refuses) is an error naming the parameter and value;

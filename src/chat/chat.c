@@ -379,9 +379,11 @@ static const char *fixed_value_refusal(const qfit_param *e)
     if (!strcmp(e->name, "use_mmap"))
         return e->b ? NULL : "qfit always memory-maps the weights (use_mmap must be true)";
     if (!strcmp(e->name, "num_gpu"))
-        return e->i == 0 || e->i == -1 ? NULL : "qfit runs on the CPU only (num_gpu must be 0 or -1)";
+        return e->i == 0 || e->i == -1 ? NULL
+                                        : "num_gpu is not wired to layer offload yet (the device and its layers are "
+                                          "QFIT_DEVICE, --device and --gpu-layers; num_gpu must be 0 or -1)";
     if (!strcmp(e->name, "main_gpu"))
-        return e->i == 0 ? NULL : "qfit runs on the CPU only (main_gpu must be 0)";
+        return e->i == 0 ? NULL : "the device is chosen by QFIT_DEVICE or --device (main_gpu must be 0)";
     if (!strcmp(e->name, "draft_num_predict"))
         return e->i == 0 ? NULL : "qfit has no draft model (draft_num_predict must be 0)";
     return "qfit does not support this parameter";
@@ -429,6 +431,9 @@ int qfit_chat_apply_params(const qfit_params *p, qfit_gen_params *gp, qfit_conte
             gp->n_stop = (int)e->nstrs;
         } else {
             const char *why = fixed_value_refusal(e);
+            /* num_gpu 0 asks for no layer on a GPU: a context on one would run them all there */
+            if (!why && !strcmp(n, "num_gpu") && e->i == 0 && !strncmp(cp->device, "vulkan", 6) && cp->n_gpu_layers != 0)
+                why = "this model runs on a Vulkan device (QFIT_DEVICE); num_gpu 0 would not be honoured";
             if (why) {
                 char *val = qfit_params_value_text(e);
                 chat_err(err, err_len, "parameter %s %s: %s", n, val ? val : "?", why);
