@@ -129,10 +129,10 @@ static weights make_weights(int type, int64_t rows, int64_t k, uint64_t seed)
 
 /* GPU matmul of w (placed at byte offset w_off of its buffer) with n activation rows,
  * against the reference: |y - ref| <= bound per output, where bound is a float32 summation
- * bound for the shader's order: each of its 64 threads sums k/64 products one after
- * another (a quantized block: 32 products, then times its scale), and a 6-level tree adds
+ * bound for the shader's order: each of a row's 8 threads sums k/8 products one after
+ * another (a quantized block: 32 products, then times its scale), and a 3-level tree adds
  * the threads' sums; each step rounds once (2^-24 relative), so
- *   |error| <= (k/64 + 32 + 6 + 2) * 2^-24 * sum_i |w_i x_i|,
+ *   |error| <= (k/8 + 32 + 3 + 2) * 2^-24 * sum_i |w_i x_i|,
  * where for Q4_K |w_i| counts its two parts, |d sc q| + |dmin m|, which the shader sums
  * apart (they can cancel in w_i).
  * A wrong nibble order, a scale read from the wrong bytes or a block skipped moves an
@@ -154,7 +154,7 @@ static void check_matmul(qfit_vk *vk, const weights *w, size_t w_off, int n, int
     cr_assert_eq(qfit_vk_matmul(vk, w->type, wb, w_off, w->rows, w->k, xb, ldx, yb, ldy, n, err, sizeof err), 0, "%s",
                  err);
     cr_assert_eq(qfit_vk_download(vk, yb, 0, y, sizeof(float) * (size_t)(n * ldy), err, sizeof err), 0, "%s", err);
-    const double unit = ldexp(1.0, -24) * (double)(w->k / 64 + 32 + 6 + 2);
+    const double unit = ldexp(1.0, -24) * (double)(w->k / 8 + 32 + 3 + 2);
     double worst = 0;
     int bad = 0;
     for (int j = 0; j < n; j++)
@@ -455,17 +455,19 @@ Test(vulkan, kv_store_writes_its_positions)
 /* Attention against double over the same f16 cache. Bound per output, from float32: a
  * score's error is within E = (head_dim + 2) 2^-24 scale sum_d |q_d k_d|; exp adds
  * (3 + 2 |s - max|) ulp, so each weight is within eps_w = 2E + (3 + 2R) 2^-23 (R the
- * scores' range) of its value relative to the others; the weighted sum and the division
- * then give |o - ref| <= (2 eps_w + (P/64 + 10) 2^-24) max_p |v_p| for P positions. A
+ * scores' range) of its value relative to the others; the weighted sum (P positions, one
+ * after another, with a rescaling per chunk of 64) and the division then give
+ * |o - ref| <= (2 eps_w + (P + 10) 2^-24) max_p |v_p|. A
  * token that sees one position too many or too few, a query head on the wrong KV head, or
  * no scale move outputs by tenths of |v|. */
-Test(vulkan, attention_matches_reference, .timeout = 120)
+/* one case: n tokens at positions pos0.. over a cache of ctx positions */
+static void check_attention(qfit_vk *vk, int ctx, int pos0, int n)
 {
-    qfit_vk *vk = open_first();
     char err[256];
-    const int n = 3, pos0 = 27, n_head = 4;
-    const int64_t ldq = n_head * KV_HD + 3, ldo = n_head * KV_HD + 1, kb = 0, vb = KV_HEADS * KV_STRIDE;
-    const size_t halves = (size_t)(2 * KV_HEADS * KV_STRIDE);
+    const int n_head = 4;
+    const int64_t stride = (int64_t)ctx * KV_HD;
+    const int64_t ldq = n_head * KV_HD + 3, ldo = n_head * KV_HD + 1, kb = 0, vb = KV_HEADS * stride;
+    const size_t halves = (size_t)(2 * KV_HEADS * stride);
     const float scale = 0.125f;
     uint16_t *cache = calloc(halves, 2);
     float *q = malloc(sizeof(float) * (size_t)(n * ldq)), *o = calloc((size_t)(n * ldo), sizeof(float));
@@ -474,15 +476,15 @@ Test(vulkan, attention_matches_reference, .timeout = 120)
     for (int h = 0; h < KV_HEADS; h++)
         for (int p = 0; p < pos0 + n; p++)
             for (int d = 0; d < KV_HD; d++) {
-                cache[kb + h * KV_STRIDE + p * KV_HD + d] = qfit_fp32_to_fp16(2.0f * frand(&s));
-                cache[vb + h * KV_STRIDE + p * KV_HD + d] = qfit_fp32_to_fp16(frand(&s) + (float)(p % 5));
+                cache[kb + h * stride + p * KV_HD + d] = qfit_fp32_to_fp16(2.0f * frand(&s));
+                cache[vb + h * stride + p * KV_HD + d] = qfit_fp32_to_fp16(frand(&s) + (float)(p % 5));
             }
     for (int64_t i = 0; i < n * ldq; i++) q[i] = 2.0f * frand(&s);
     qfit_vk_buf *qb = upload_floats(vk, q, (size_t)(n * ldq)), *ob = upload_floats(vk, o, (size_t)(n * ldo));
     qfit_vk_buf *cb = qfit_vk_buf_new(vk, halves * 2, err, sizeof err);
     cr_assert_not_null(cb, "%s", err);
     cr_assert_eq(qfit_vk_upload(vk, cb, 0, cache, halves * 2, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(qfit_vk_attention(vk, qb, ldq, n, n_head, KV_HEADS, KV_HD, cb, kb, vb, KV_STRIDE, pos0, scale, ob, ldo,
+    cr_assert_eq(qfit_vk_attention(vk, qb, ldq, n, n_head, KV_HEADS, KV_HD, cb, kb, vb, stride, pos0, scale, ob, ldo,
                                    err, sizeof err), 0, "%s", err);
     download_floats(vk, ob, o, (size_t)(n * ldo));
     double worst = 0;
@@ -490,11 +492,11 @@ Test(vulkan, attention_matches_reference, .timeout = 120)
         for (int h = 0; h < n_head; h++) {
             const int hk = h / (n_head / KV_HEADS), P = pos0 + j + 1;
             const float *qr = q + j * ldq + h * KV_HD;
-            double sc[64], mx = -INFINITY, mn = INFINITY, E = 0;
+            double sc[512], mx = -INFINITY, mn = INFINITY, E = 0;
             for (int p = 0; p < P; p++) {
                 double dot = 0, mag = 0;
                 for (int d = 0; d < KV_HD; d++) {
-                    const double kv = qfit_fp16_to_fp32(cache[kb + hk * KV_STRIDE + p * KV_HD + d]);
+                    const double kv = qfit_fp16_to_fp32(cache[kb + hk * stride + p * KV_HD + d]);
                     dot += qr[d] * kv;
                     mag += fabs(qr[d] * kv);
                 }
@@ -509,25 +511,36 @@ Test(vulkan, attention_matches_reference, .timeout = 120)
             for (int d = 0; d < KV_HD; d++) {
                 double ref = 0;
                 for (int p = 0; p < P; p++) {
-                    const double v = qfit_fp16_to_fp32(cache[vb + hk * KV_STRIDE + p * KV_HD + d]);
+                    const double v = qfit_fp16_to_fp32(cache[vb + hk * stride + p * KV_HD + d]);
                     ref += exp(sc[p] - mx) * v;
                     vmax = fmax(vmax, fabs(v));
                 }
                 ref /= sum;
                 const double got = o[j * ldo + h * KV_HD + d];
-                const double bound = (2 * eps_w + (P / 64.0 + 10) * ldexp(1.0, -24)) * vmax;
+                const double bound = (2 * eps_w + (P + 10) * ldexp(1.0, -24)) * vmax;
                 worst = fmax(worst, fabs(got - ref) / vmax);
                 if (fabs(got - ref) > bound)
                     cr_assert_fail("token %d head %d dim %d: gpu %.9g, reference %.9g (bound %.3g)", j, h, d, got, ref,
                                    bound);
             }
         }
-    cr_log_info("vulkan attention: worst error %.3g of max |v|", worst);
-    cr_expect_eq(qfit_vk_attention(vk, qb, ldq, n, 3, KV_HEADS, KV_HD, cb, kb, vb, KV_STRIDE, pos0, scale, ob, ldo, err,
+    cr_log_info("vulkan attention, %d positions: worst error %.3g of max |v|", pos0 + n, worst);
+    cr_expect_eq(qfit_vk_attention(vk, qb, ldq, n, 3, KV_HEADS, KV_HD, cb, kb, vb, stride, pos0, scale, ob, ldo, err,
                                    sizeof err), -1, "query heads not a multiple of KV heads");
-    cr_expect_eq(qfit_vk_attention(vk, qb, ldq, n, n_head, KV_HEADS, KV_HD, cb, kb, vb, KV_STRIDE, KV_CTX - 1, scale, ob,
+    cr_expect_eq(qfit_vk_attention(vk, qb, ldq, n, n_head, KV_HEADS, KV_HD, cb, kb, vb, stride, ctx - 1, scale, ob,
                                    ldo, err, sizeof err), -1, "positions past the cache's");
+    qfit_vk_buf_free(vk, qb);
+    qfit_vk_buf_free(vk, ob);
+    qfit_vk_buf_free(vk, cb);
     free(cache); free(q); free(o);
+}
+
+/* within one chunk of 64 positions, and across several (the rescaling between chunks) */
+Test(vulkan, attention_matches_reference, .timeout = 120)
+{
+    qfit_vk *vk = open_first();
+    check_attention(vk, KV_CTX, 27, 3);
+    check_attention(vk, 200, 150, 3);
     qfit_vk_close(vk);
 }
 

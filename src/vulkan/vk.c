@@ -183,7 +183,8 @@ static const struct { const uint32_t *code; size_t bytes; } SHADERS[N_PIPES] = {
 };
 
 /* the shaders' push constants: matvec.comp's, rows.comp's (at most PUSH_BYTES) */
-typedef struct { uint32_t k, row_bytes, w_base, x_stride, y_stride, y_base; } mv_params;
+typedef struct { uint32_t k, row_bytes, w_base, x_stride, y_stride, y_base, n_rows; } mv_params;
+#define MV_ROWS 8               /* matvec.comp's rows per workgroup */
 typedef struct { uint32_t k, ldx, ldy; float eps; } rows_params;
 typedef struct { uint32_t n, n_head, head_dim, n_rot, ld, pos0, sin_base, neox; } rope_params;
 typedef struct {
@@ -946,7 +947,7 @@ int qfit_vk_matmul(qfit_vk *vk, int wtype, const qfit_vk_buf *w, size_t w_off, i
     if (range_max <= align || (range_max - align) / row_bytes < 1)
         return vk_fail(err, err_len, "a %zu-byte weight row is more than one binding of this device covers", row_bytes);
     int64_t per = (int64_t)((range_max - align) / row_bytes);
-    if (per > (int64_t)max_groups) per = max_groups;
+    if (per > (int64_t)max_groups * MV_ROWS) per = (int64_t)max_groups * MV_ROWS;
 
     /* the dispatches write disjoint outputs: one barrier before them all (in a batch) */
     if (op_begin(vk, err, err_len) != 0) return -1;
@@ -959,8 +960,9 @@ int qfit_vk_matmul(qfit_vk *vk, int wtype, const qfit_vk_buf *w, size_t w_off, i
             const VkBuffer b[3] = { w->buf, x->buf, y->buf };
             const VkDeviceSize off[3] = { base, 0, 0 }, len[3] = { wrange, (VkDeviceSize)xs * 4, (VkDeviceSize)ys * 4 };
             const mv_params pc = { (uint32_t)k, (uint32_t)row_bytes, (uint32_t)(start - base), (uint32_t)ldx,
-                                   (uint32_t)ldy, (uint32_t)r0 };
-            if (record(vk, pid, b, off, len, &pc, sizeof pc, (uint32_t)nr, (uint32_t)n, err, err_len) != 0) return -1;
+                                   (uint32_t)ldy, (uint32_t)r0, (uint32_t)nr };
+            const uint32_t groups = (uint32_t)((nr + MV_ROWS - 1) / MV_ROWS);
+            if (record(vk, pid, b, off, len, &pc, sizeof pc, groups, (uint32_t)n, err, err_len) != 0) return -1;
             r0 += nr;
         }
         if (op_end(vk, err, err_len) != 0) return -1;

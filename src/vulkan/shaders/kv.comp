@@ -5,9 +5,8 @@
 //   OP_ATTN   causal attention of n tokens at positions pos0 .. pos0 + n - 1 over the cache:
 //             query head h of token j (q at j * ld + h * head_dim) against KV head
 //             h / (n_head / n_kv), positions 0 .. pos0 + j, softmax(scale q.k) v into out
-//             (token j's at j * ldo + h * head_dim). One workgroup per (token, head): each
-//             thread runs an online softmax over every LOCAL-th position, then the threads'
-//             maxima, sums and accumulators are merged through shared memory.
+//             (token j's at j * ldo + h * head_dim). One workgroup per (token, head), an
+//             online softmax over chunks of LOCAL positions (below).
 #version 450
 
 #define LOCAL 64
@@ -47,7 +46,8 @@ layout(std430, binding = 0) readonly buffer Q { float q[]; };
 layout(std430, binding = 1) readonly buffer Cache { uint cache[]; };
 layout(std430, binding = 2) writeonly buffer Out { float o[]; };
 
-shared float red[LOCAL];
+shared float sc[LOCAL];    // the scores of the positions of one chunk
+shared float red[LOCAL];   // their maximum, by a tree
 
 float half_at(uint i)
 {
@@ -55,56 +55,47 @@ float half_at(uint i)
     return (i & 1u) == 0u ? v.x : v.y;
 }
 
+// Positions go in chunks of LOCAL: each thread scores one position of the chunk (a dot
+// product over head_dim), a tree finds the chunk's maximum, and then every thread, for the
+// output dimensions it owns (t, t + LOCAL, ...), rescales its sums to the new maximum and
+// adds the chunk's weighted values. About 8 barriers a chunk.
 void main()
 {
     const uint j = gl_WorkGroupID.x / p.n_head, h = gl_WorkGroupID.x % p.n_head, t = gl_LocalInvocationID.x;
     const uint hk = h / (p.n_head / p.n_kv), hd = p.head_dim, qb = j * p.ld + h * hd;
-    const uint kb = p.k_base + hk * p.head_stride, vb = p.v_base + hk * p.head_stride;
-    float acc[MAX_HEAD];
-    for (uint d = 0u; d < hd; d++) acc[d] = 0.0;
+    const uint kb = p.k_base + hk * p.head_stride, vb = p.v_base + hk * p.head_stride, last = p.pos0 + j;
+    float acc[MAX_HEAD / LOCAL];
+    for (uint i = 0u; i < MAX_HEAD / LOCAL; i++) acc[i] = 0.0;
     float m = -1.0 / 0.0, l = 0.0;
-    for (uint pos = t; pos <= p.pos0 + j; pos += LOCAL) {
-        float s = 0.0;
-        for (uint d = 0u; d < hd; d++) s += q[qb + d] * half_at(kb + pos * hd + d);
-        s *= p.scale;
-        if (s > m) {   // a new maximum: what was summed under the old one shrinks
-            const float f = exp(m - s);
-            for (uint d = 0u; d < hd; d++) acc[d] *= f;
-            l *= f;
-            m = s;
+    for (uint base = 0u; base <= last; base += LOCAL) {
+        const uint pos = base + t;
+        float s = -1.0 / 0.0;
+        if (pos <= last) {
+            s = 0.0;
+            for (uint d = 0u; d < hd; d++) s += q[qb + d] * half_at(kb + pos * hd + d);
+            s *= p.scale;
         }
-        const float w = exp(s - m);
-        l += w;
-        for (uint d = 0u; d < hd; d++) acc[d] += w * half_at(vb + pos * hd + d);
-    }
-    // the workgroup's maximum, then every thread's sums brought to it
-    red[t] = m;
-    barrier();
-    for (uint s = LOCAL / 2u; s > 0u; s >>= 1u) {
-        if (t < s) red[t] = max(red[t], red[t + s]);
+        sc[t] = s;
+        red[t] = s;
         barrier();
-    }
-    const float mx = red[0];
-    barrier();
-    const float f = l > 0.0 ? exp(m - mx) : 0.0;   // a thread that saw no position has l = 0
-    red[t] = l * f;
-    barrier();
-    for (uint s = LOCAL / 2u; s > 0u; s >>= 1u) {
-        if (t < s) red[t] += red[t + s];
-        barrier();
-    }
-    const float total = red[0];
-    barrier();
-    for (uint d = 0u; d < hd; d++) {
-        red[t] = acc[d] * f;
-        barrier();
-        for (uint s = LOCAL / 2u; s > 0u; s >>= 1u) {
-            if (t < s) red[t] += red[t + s];
+        for (uint w = LOCAL / 2u; w > 0u; w >>= 1u) {
+            if (t < w) red[t] = max(red[t], red[t + w]);
             barrier();
         }
-        if (t == 0u) o[j * p.ldo + h * hd + d] = red[0] / total;
-        barrier();
+        const float mn = max(m, red[0]);   // red[0] is finite: the chunk's first position is <= last
+        const float f = exp(m - mn);       // 0 on the first chunk (m = -inf)
+        l *= f;
+        for (uint i = 0u; i * LOCAL + t < hd; i++) acc[i] *= f;
+        const uint cnt = min(LOCAL, last + 1u - base);
+        for (uint c = 0u; c < cnt; c++) {
+            const float wgt = exp(sc[c] - mn);
+            l += wgt;
+            for (uint i = 0u; i * LOCAL + t < hd; i++) acc[i] += wgt * half_at(vb + (base + c) * hd + i * LOCAL + t);
+        }
+        m = mn;
+        barrier();   // sc and red are rewritten by the next chunk
     }
+    for (uint i = 0u; i * LOCAL + t < hd; i++) o[j * p.ldo + h * hd + i * LOCAL + t] = acc[i] / l;
 }
 #else
 #error "no op: -DOP_STORE or -DOP_ATTN"
