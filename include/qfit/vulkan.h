@@ -71,7 +71,8 @@ int qfit_vk_download(qfit_vk *vk, const qfit_vk_buf *b, size_t off, void *dst, s
  * are recorded into one command buffer, each after a barrier on what came before, and run
  * when the batch ends (which waits for them); one submission instead of one per op. Inside a
  * batch an op's "done when it returns" holds at the batch's end, and upload/download are
- * refused. A batch takes at most 512 dispatches. */
+ * refused; a buffer the batch uses must not be freed before it ends. A batch takes at most
+ * 512 dispatches. */
 int qfit_vk_batch_begin(qfit_vk *vk, char *err, size_t err_len);
 int qfit_vk_batch_end(qfit_vk *vk, char *err, size_t err_len);
 

@@ -171,7 +171,9 @@ static int vk_init(qfit_context *c, char *err, size_t err_len)
         !(st->tmp = floats(vk, nb * E, err, err_len)) || !(st->logits = floats(vk, nb * (V > E ? V : E), err, err_len)))
         goto fail;
     st->head_stride = (int64_t)c->n_ctx * (int64_t)hd;
-    const size_t halves = (size_t)(hp->n_layer - st->gpu_first + 1) * 2 * (size_t)hp->n_head_kv * (size_t)st->head_stride;
+    /* the offloaded layers' caches (one layer's worth when none is offloaded: no empty buffer) */
+    const int kv_layers = hp->n_layer - st->gpu_first > 0 ? hp->n_layer - st->gpu_first : 1;
+    const size_t halves = (size_t)kv_layers * 2 * (size_t)hp->n_head_kv * (size_t)st->head_stride;
     if (!(st->kv = qfit_vk_buf_new(vk, halves * 2, err, err_len))) goto fail;
     const size_t tab = (size_t)c->n_ctx * (size_t)(hp->n_rot / 2);
     if (!(st->rope = floats(vk, 2 * tab, err, err_len)) ||

@@ -779,6 +779,7 @@ int qfit_vk_rms_norm(qfit_vk *vk, const qfit_vk_buf *x, int64_t ldx, const qfit_
 /* groups of LOCAL threads for count threads: gx x gy within the device's limits */
 static int grid(const qfit_vk *vk, uint64_t count, uint32_t *gx, uint32_t *gy, char *err, size_t err_len)
 {
+    if (count == 0) return vk_fail(err, err_len, "an op over nothing");
     const uint64_t groups = (count + LOCAL - 1) / LOCAL, mx = vk->props.limits.maxComputeWorkGroupCount[0];
     const uint64_t x = groups < mx ? groups : mx, y = (groups + x - 1) / x;
     if (y > vk->props.limits.maxComputeWorkGroupCount[1] || count > UINT32_MAX)
