@@ -17,11 +17,12 @@
  * - K and V go into the context's cache in the cache type (qfit_kv_store_row, with the
  *   Hadamard rotation of quantized caches as the CPU backend stores them), so every
  *   cache type and the context shift behave as they do on the CPU; a row read back is
- *   dequantized and un-rotated.
+ *   dequantized and un-rotated. Keys of a block type meet the query rounded to their
+ *   vec-dot type (q8_0), as in ggml's attention and the CPU's (see ref_head_chunk).
  * - Nothing depends on the ISA: no kernel table, no packed weights (w->data, the file's
  *   rows, is read; pages the CPU packing gave back fault in again from the file).
  *
- * It runs what llama, qwen2 and qwen3 files need (pre-norm blocks, RMSNorm, Q/K/V
+ * It runs what llama, qwen2, qwen3 and phi3 files need (pre-norm blocks, RMSNorm, Q/K/V
  * biases, per-head Q/K norms, RoPE normal/NEOX with linear scaling and frequency
  * factors, causal attention with GQA, SwiGLU); ref_supports refuses everything else
  * with the reason. Work is split over the context's thread pool by output rows and by
