@@ -89,7 +89,7 @@ DBG := build/debug
 isa_flags = $(if $(findstring _avx512.c,$(1)),$(ISA_avx512),$(if $(findstring _avx2.c,$(1)),$(ISA_avx2),$(if $(findstring _neon.c,$(1)),$(ISA_neon))))
 
 .PHONY: all release debug test test-neon test-clients test-web demo fuzz clean deps bench check-clang \
-        check-portable neon-count-bins bench-neon-count check-msl
+        check-portable neon-count-bins bench-neon-count check-msl check-vulkan-validation
 all: release
 release: $(REL)/qfit
 debug: $(DBG)/qfit $(DBG)/tests/qfit-tests
@@ -130,6 +130,23 @@ $(VK_GEN)/rope.spv: src/vulkan/shaders/rope.comp
 ifeq ($(VULKAN),1)
 $(REL)/src/vulkan/vk.o $(DBG)/src/vulkan/vk.o: $(VK_HEADERS)
 endif
+# The Vulkan tests and a partly offloaded run under the Khronos validation layer, with its
+# synchronization checks: any message it logs (build/vk-validation/log.txt) fails
+VKVAL := build/vk-validation
+check-vulkan-validation: $(DBG)/tests/qfit-tests $(REL)/qfit
+	@mkdir -p $(VKVAL) && rm -f $(VKVAL)/log.txt
+	@printf '%s\n' 'khronos_validation.debug_action = VK_DBG_LAYER_ACTION_LOG_MSG' \
+	  'khronos_validation.report_flags = error,warn,perf' 'khronos_validation.log_filename = $(CURDIR)/$(VKVAL)/log.txt' \
+	  'khronos_validation.enables = VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT' > $(VKVAL)/vk_layer_settings.txt
+	VK_LAYER_SETTINGS_PATH=$(CURDIR)/$(VKVAL) VK_INSTANCE_LAYERS=VK_LAYER_KHRONOS_validation \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp $(DBG)/tests/qfit-tests -j2 --filter 'vulkan/*'
+	VK_LAYER_SETTINGS_PATH=$(CURDIR)/$(VKVAL) VK_INSTANCE_LAYERS=VK_LAYER_KHRONOS_validation \
+	  $(REL)/qfit run $${QFIT_SHARED:-../shared}/models/kjv-llama-7m-f32.gguf -p 'In the beginning' -n 8 --temp 0 \
+	  --device vulkan0 --gpu-layers 4 > /dev/null
+	@test -f $(VKVAL)/log.txt || { echo "check-vulkan-validation: the validation layer did not run (vulkan-validationlayers?)"; exit 1; }
+	@if [ -s $(VKVAL)/log.txt ]; then cat $(VKVAL)/log.txt; echo "check-vulkan-validation: the layer reported the above"; exit 1; fi
+	@echo "check-vulkan-validation: no validation message"
+
 # Every shader must translate to Metal Shading Language (what MoltenVK does on a Mac)
 check-msl: $(VK_SPV)
 	@for f in $(VK_SPV); do spirv-cross --msl $$f > /dev/null || { echo "check-msl: $$f does not translate to MSL"; exit 1; }; done
@@ -164,7 +181,7 @@ $(DBG)/tests/qfit-tests: $(TEST_SRCS:%.c=$(DBG)/%.o) $(SERVER_SRCS:%.c=$(DBG)/%.
 # The test suite: unit + integration tests against ../shared (QFIT_SHARED).
 # TESTS_FILTER='suite/*' narrows the run (Criterion --filter).
 test: $(DBG)/tests/qfit-tests $(DBG)/qfit $(REL)/qfit
-	$(if $(filter 1,$(VULKAN)),$(MAKE) check-msl)
+	$(if $(filter 1,$(VULKAN)),$(MAKE) check-msl check-vulkan-validation)
 	QFIT_BIN=$(CURDIR)/$(DBG)/qfit QFIT_RELEASE_BIN=$(CURDIR)/$(REL)/qfit ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp UBSAN_OPTIONS=print_stacktrace=1 \
 	  $(DBG)/tests/qfit-tests -j2 $(if $(TESTS_FILTER),--filter '$(TESTS_FILTER)') $(TESTS_ARGS)
 	$(if $(TESTS_FILTER),,$(MAKE) test-clients)

@@ -30,6 +30,7 @@ PKGS=(
   libvulkan-dev glslc                   # Vulkan compute (src/vulkan): loader headers, GLSL -> SPIR-V
   mesa-vulkan-drivers                   # lavapipe: the Vulkan CPU driver the Vulkan tests run on
   spirv-cross                           # make check-msl: every shader must translate to Metal (MoltenVK)
+  vulkan-validationlayers               # make check-vulkan-validation: the Khronos layer, sync checks on
 )
 
 # Node.js and npm run the client tests (tests/clients): Debian's packages, unless a node
