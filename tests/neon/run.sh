@@ -47,7 +47,7 @@ if [ ! -f "$SHARED/models/kjv-llama-7m-f32.gguf" ]; then
     exit 0
 fi
 MOBJS=""
-for src in $(ls src/quant/*.c src/kernels/*.c src/gguf/*.c src/model/*.c src/quantize/*.c src/imatrix/*.c src/sample/*.c src/config/*.c src/synth/*.c src/platform/*.c \
+for src in $(ls src/quant/*.c src/kernels/*.c src/gguf/*.c src/model/*.c src/vulkan/*.c src/quantize/*.c src/imatrix/*.c src/sample/*.c src/config/*.c src/synth/*.c src/platform/*.c \
              | grep -v -e '_avx2\.c$' -e '_avx512\.c$') tests/neon/model_test.c; do
     obj="$OUT/$(echo "$src" | tr / _).o"
     case "$src" in
