@@ -216,17 +216,11 @@ static void x_to_host(qfit_context *c, int n)
     st->x_on_device = false;
 }
 
+/* embeddings on the host (the CPU backend's lookup, any type): the pass starts in c->x */
 static void vk_embed(qfit_context *c, const int32_t *tokens, int n)
 {
     vk_state *st = c->be_state;
-    const qfit_wt *e = &c->model->tok_embd;
-    const int64_t E = c->model->hp.n_embd;
-    for (int j = 0; j < n; j++) {
-        float *x = c->x + (size_t)j * (size_t)E;
-        qfit_rows_to_float(e->type, (const uint8_t *)e->data + (size_t)tokens[j] * e->row_bytes, x, 1, E);
-        if (c->model->hp.embd_scale != 1.0f)
-            for (int64_t i = 0; i < E; i++) x[i] *= c->model->hp.embd_scale;
-    }
+    qfit_backend_cpu.embed(c, tokens, n);
     st->x_on_device = false;
 }
 
