@@ -319,6 +319,7 @@ Test(chat, params_applied_or_refused_by_name)
     cr_assert_eq(cp.n_ctx, 256);
     cr_assert_eq(cp.n_batch, 32);
     cr_assert_eq(cp.n_threads, 2);
+    cr_assert_eq(cp.n_gpu_layers, 0);   /* num_gpu: layers on the GPU */
     cr_assert_float_eq(gp.sampling.temperature, 0.5f, 0);
     cr_assert_eq(gp.sampling.top_k, 7);
     cr_assert_float_eq(gp.sampling.top_p, 0.8f, 0);
@@ -340,7 +341,7 @@ Test(chat, params_applied_or_refused_by_name)
 
     /* what qfit cannot honour is an error naming the parameter, never ignored */
     static const char *const bad[][2] = {
-        { "num_gpu", "1" }, { "use_mmap", "false" }, { "main_gpu", "1" }, { "draft_num_predict", "4" },
+        { "num_gpu", "-2" }, { "use_mmap", "false" }, { "main_gpu", "1" }, { "draft_num_predict", "4" },
         { "top_p", "1.5" }, { "seed", "-5" }, { "num_ctx", "0" }, { "num_predict", "-3" },
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -677,7 +678,8 @@ Test(chat, interactive_commands_and_save)
     tty_expect_free(&t, "Error: unknown parameter 'bogus'");
     tty_expect_free(&t, ">>> ");
     tty_send(&t, "/set parameter num_gpu 2\n");
-    tty_expect_free(&t, "Error: parameter num_gpu 2: num_gpu is not wired to layer offload yet");
+    /* num_gpu is the context's layer count: the CPU device has no GPU to put them on */
+    tty_expect_free(&t, "Error: 2 GPU layers requested, but device cpu has none to run them on");
     tty_expect_free(&t, ">>> ");
     tty_send(&t, "/frobnicate\n");
     tty_expect_free(&t, "Unknown command '/frobnicate'");

@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "qfit/backend.h"
 #include "qfit/gguf.h"
 #include "qfit/model.h"
 #include "qfit/plan.h"
@@ -36,7 +37,7 @@ static void load(const char *spec, qfit_plan_model *m)
 static qfit_plan_result plan(const qfit_plan_model *m, const qfit_plan_machine *mach, const char *mix,
                              int64_t ctx, int kv, int par)
 {
-    qfit_plan_settings s = { mix, ctx, kv, -1, par, 0, 0, QFIT_PLAN_RUN };
+    qfit_plan_settings s = { mix, ctx, kv, -1, par, 0, 0, QFIT_PLAN_RUN, false, 0, 0 };
     qfit_plan_result r;
     char err[256];
     cr_assert_eq(qfit_plan_compute(m, mach, &s, &r, err, sizeof err), 0, "%s", err);
@@ -444,7 +445,7 @@ Test(plan, breakdown_adds_up_and_defaults)
     cr_expect_eq(r.runtime_bytes, r.runtime_base_bytes + r.metadata_bytes + r.tokenizer_bytes + r.eval_bytes);
     cr_expect_eq(r.eval_bytes, 0);
     /* bad settings are errors, not crashes: Q4_K is not a KV cache type */
-    qfit_plan_settings bad = { "Q4_K_M", 0, QFIT_TYPE_Q4_K, -1, 0, 0, 0, QFIT_PLAN_RUN };
+    qfit_plan_settings bad = { "Q4_K_M", 0, QFIT_TYPE_Q4_K, -1, 0, 0, 0, QFIT_PLAN_RUN, false, 0, 0 };
     char err[256];
     cr_expect_eq(qfit_plan_compute(&m, mach, &bad, &q, err, sizeof err), -1);
     bad.kv_type = 0;
@@ -467,7 +468,7 @@ Test(plan, fit_respects_budget_task_floor_and_min_ctx)
     qfit_plan_model m;
     load("qwen2.5-coder:32b", &m);
     const qfit_plan_machine *mach = qfit_plan_machine_find("m1-max-32gb");
-    qfit_plan_settings s = { NULL, 0, 0, -1, 0, 0, 0, QFIT_PLAN_RUN };
+    qfit_plan_settings s = { NULL, 0, 0, -1, 0, 0, 0, QFIT_PLAN_RUN, false, 0, 0 };
     qfit_plan_result best;
     char err[256];
     /* no task: the best-quality configuration that fits */
@@ -547,7 +548,7 @@ Test(plan, fit_ranks_by_measured_quality)
     qfit_plan_model m;
     load("qwen2.5-coder:32b", &m);
     const qfit_plan_machine *mach = qfit_plan_machine_find("m1-max-32gb");
-    qfit_plan_settings s = { NULL, 0, 0, -1, 0, 0, 0, QFIT_PLAN_RUN };
+    qfit_plan_settings s = { NULL, 0, 0, -1, 0, 0, 0, QFIT_PLAN_RUN, false, 0, 0 };
     qfit_plan_result best;
     cr_assert_eq(qfit_plan_fit(&m, mach, &s, NULL, 0, &best, err, sizeof err), 1, "%s", err);
     cr_expect_str_neq(best.mix, "Q4_0", "the table ranks Q4_0 below other mixes that fit");
@@ -609,7 +610,7 @@ Test(plan, recommendations_in_order_and_they_work)
     qfit_plan_model m;
     load("llama3.1:70b", &m);
     const qfit_plan_machine *mach = qfit_plan_machine_find("rtx-4090-24gb");
-    qfit_plan_settings s = { NULL, 8192, 0, -1, 0, 0, 0, QFIT_PLAN_RUN };
+    qfit_plan_settings s = { NULL, 8192, 0, -1, 0, 0, 0, QFIT_PLAN_RUN, false, 0, 0 };
     qfit_plan_result r;
     char err[256];
     cr_assert_eq(qfit_plan_compute(&m, mach, &s, &r, err, sizeof err), 0);
@@ -647,7 +648,7 @@ Test(plan, json_holds_the_fields)
     load("llama3.1:8b", &m);
     qfit_plan_machine mach;
     qfit_plan_machine_custom(8 * GiB, &mach);
-    qfit_plan_settings s = { "Q8_0", 8192, 0, -1, 0, 0, 0, QFIT_PLAN_RUN };
+    qfit_plan_settings s = { "Q8_0", 8192, 0, -1, 0, 0, 0, QFIT_PLAN_RUN, false, 0, 0 };
     qfit_plan_result r, best;
     char err[256];
     cr_assert_eq(qfit_plan_compute(&m, &mach, &s, &r, err, sizeof err), 0);
@@ -781,7 +782,7 @@ Test(plan, flash_attention_default_and_fix)
     qfit_plan_machine mach;
     qfit_plan_machine_custom(6 * GiB, &mach);
     char err[256];
-    qfit_plan_settings s = { "Q4_K_M", 32768, 0, -1, 0, 0, 0, QFIT_PLAN_RUN };
+    qfit_plan_settings s = { "Q4_K_M", 32768, 0, -1, 0, 0, 0, QFIT_PLAN_RUN, false, 0, 0 };
     qfit_plan_result on, off, def;
     cr_assert_eq(qfit_plan_compute(&m, &mach, &s, &def, err, sizeof err), 0, "%s", err);
     s.flash_attn = 1;
@@ -832,7 +833,7 @@ Test(plan, kv_types_k_and_v_separately)
         int t = qfit_kv_type_from_name(types[i].name);
         cr_assert_geq(t, 0, "%s", types[i].name);
         cr_expect_str_eq(qfit_plan_kv_name(t), types[i].name);
-        qfit_plan_settings s = { "Q4_K_M", 8192, qfit_plan_kv_setting(t), -1, 0, 0, QFIT_TYPE_F16, QFIT_PLAN_RUN };
+        qfit_plan_settings s = { "Q4_K_M", 8192, qfit_plan_kv_setting(t), -1, 0, 0, QFIT_TYPE_F16, QFIT_PLAN_RUN, false, 0, 0 };
         qfit_plan_result r;
         cr_assert_eq(qfit_plan_compute(&m, &mach, &s, &r, err, sizeof err), 0, "%s: %s", types[i].name, err);
         cr_expect_eq(r.k_bytes, elems / 32 * types[i].bytes_per_32, "%s K", types[i].name);
@@ -1022,7 +1023,7 @@ Test(plan, predicted_memory_matches_measured_peak_rss, .timeout = 300)
             uint64_t measured = child_peak_rss(argv, &st);
             cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "qfit ppl --ctx %s --kv-type %s failed (status %d)",
                       ctxs[c], kvs[k], st);
-            qfit_plan_settings s = { NULL, atoi(ctxs[c]), qfit_kv_type_from_name(kvs[k]), -1, 1, 0, 0, QFIT_PLAN_PPL };
+            qfit_plan_settings s = { NULL, atoi(ctxs[c]), qfit_kv_type_from_name(kvs[k]), -1, 1, 0, 0, QFIT_PLAN_PPL, false, 0, 0 };
             qfit_plan_result r;
             char err[256];
             cr_assert_eq(qfit_plan_compute(&m, &mach, &s, &r, err, sizeof err), 0, "%s", err);
@@ -1062,7 +1063,7 @@ Test(plan, kv_term_matches_measured_difference, .timeout = 600)
         int st;
         measured[k] = child_peak_rss(argv, &st);
         cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "qfit bench --kv-type %s failed (status %d)", kvs[k], st);
-        qfit_plan_settings s = { NULL, 32768, qfit_kv_type_from_name(kvs[k]), 1, 1, 0, 0, QFIT_PLAN_RUN };
+        qfit_plan_settings s = { NULL, 32768, qfit_kv_type_from_name(kvs[k]), 1, 1, 0, 0, QFIT_PLAN_RUN, false, 0, 0 };
         qfit_plan_result r;
         cr_assert_eq(qfit_plan_compute(&m, &mach, &s, &r, err, sizeof err), 0, "%s", err);
         predicted[k] = r.process_bytes;
@@ -1107,7 +1108,7 @@ Test(plan, parallel_matches_measured_peak_rss, .timeout = 600)
         cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "qfit bench --parallel %s failed (status %d)", par[k], st);
         const int n = atoi(par[k]);
         /* the batch bench uses: every sequence's 64 prompt tokens, at most 512 */
-        qfit_plan_settings s = { NULL, 4096, QFIT_TYPE_F16, 1, n, 64 * n < 512 ? 64 * n : 512, 0, QFIT_PLAN_RUN };
+        qfit_plan_settings s = { NULL, 4096, QFIT_TYPE_F16, 1, n, 64 * n < 512 ? 64 * n : 512, 0, QFIT_PLAN_RUN, false, 0, 0 };
         qfit_plan_result r;
         cr_assert_eq(qfit_plan_compute(&m, &mach, &s, &r, err, sizeof err), 0, "%s", err);
         predicted[k] = r.process_bytes;
@@ -1133,7 +1134,7 @@ Test(plan, workload_ppl_accounting)
     qfit_plan_machine mach;
     qfit_plan_machine_custom(64 * GiB, &mach);
     char err[256];
-    qfit_plan_settings s = { "Q4_K_M", 2048, 0, -1, 0, 0, 0, QFIT_PLAN_PPL };
+    qfit_plan_settings s = { "Q4_K_M", 2048, 0, -1, 0, 0, 0, QFIT_PLAN_PPL, false, 0, 0 };
     qfit_plan_result p, g;
     cr_assert_eq(qfit_plan_compute(&m, &mach, &s, &p, err, sizeof err), 0, "%s", err);
     cr_expect_eq(p.n_batch, 2048);
@@ -1175,7 +1176,7 @@ Test(plan, experts_compute_buffers_and_bytes_read_per_token, .timeout = 120)
     cr_expect_eq(m.n_ff_exp, 128);
     qfit_plan_machine mach;
     qfit_plan_machine_custom(GiB, &mach);
-    qfit_plan_settings s = { NULL, 256, 0, 1, 1, 64, 0, QFIT_PLAN_RUN };
+    qfit_plan_settings s = { NULL, 256, 0, 1, 1, 64, 0, QFIT_PLAN_RUN, false, 0, 0 };
     qfit_plan_result r;
     cr_assert_eq(qfit_plan_compute(&m, &mach, &s, &r, err, sizeof err), 0, "%s", err);
 
@@ -1230,7 +1231,7 @@ Test(plan, sliding_window_kv_and_compute_as_allocated, .timeout = 120)
     qfit_plan_machine_custom(GiB, &mach);
     const struct { int ctx, batch, par; } cases[] = { { 256, 16, 1 }, { 256, 64, 2 }, { 64, 512, 1 }, { 256, 512, 3 } };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        qfit_plan_settings s = { NULL, cases[i].ctx, 0, 1, cases[i].par, cases[i].batch, 0, QFIT_PLAN_RUN };
+        qfit_plan_settings s = { NULL, cases[i].ctx, 0, 1, cases[i].par, cases[i].batch, 0, QFIT_PLAN_RUN, false, 0, 0 };
         qfit_plan_result r;
         cr_assert_eq(qfit_plan_compute(&m, &mach, &s, &r, err, sizeof err), 0, "%s", err);
         qfit_context_params p = qfit_context_default_params();
@@ -1304,4 +1305,183 @@ Test(plan, repacked_weights_counted_as_loaded, .timeout = 300)
     cr_log_info("plan: repacking adds %lld bytes (packed %zu for %zu of rows)",
                 (long long)a.weights_resident_bytes - (long long)b.weights_resident_bytes, packed, src);
     qfit_plan_model_free(&m);
+}
+
+/* ------------------------------------------------------------ layer offload (issue 16) */
+
+/* qfit plan --gpu-layers predicts a Vulkan context's device memory to the byte: the
+ * bytes its buffers ask the driver for (weights of the offloaded layers, their KV cache,
+ * the backend's activations) equal the plan's GPU total, and the host's KV cache, which
+ * holds only the CPU's layers, equals the plan's host KV. For full, partial and no layer
+ * offload, an F32 and a Q4_K_M file (the per-tensor sizes of a mix). A wrong layer count,
+ * a tensor counted on the wrong side, a KV cache allocated on both sides or a buffer size
+ * the planner does not know fail it. */
+Test(plan, offload_predicts_vulkan_buffers_exactly, .timeout = 300)
+{
+    const char *dev = tu_vulkan_device();
+    const char *files[] = { tu_shared_path("models/kjv-llama-7m-f32.gguf"), tu_kjv_quantized("Q4_K_M", "offload-q4km.gguf") };
+    for (size_t f = 0; f < 2; f++) {
+        char err[512];
+        qfit_model *model = qfit_model_load(files[f], err, sizeof err);
+        cr_assert_not_null(model, "%s", err);
+        qfit_plan_model pm;
+        load(files[f], &pm);
+        qfit_plan_machine mach;
+        qfit_plan_machine_detect(&mach);
+        const int ngls[] = { -1, 9, 8, 4, 1, 0 };
+        for (size_t i = 0; i < sizeof ngls / sizeof ngls[0]; i++) {
+            qfit_context_params cp = qfit_context_default_params();
+            snprintf(cp.device, sizeof cp.device, "%s", dev);
+            cp.n_gpu_layers = ngls[i];
+            cp.n_ctx = 192;
+            cp.n_batch = 48;
+            cp.n_threads = 1;
+            qfit_context *c = qfit_context_new(model, &cp, err, sizeof err);
+            cr_assert_not_null(c, "ngl %d: %s", ngls[i], err);
+            size_t driver = 0;
+            const size_t held = qfit_context_device_bytes(c, &driver);
+            qfit_plan_settings s = { .n_ctx = 192, .n_batch = 48, .flash_attn = -1, .offload = true,
+                                     .n_gpu_layers = ngls[i], .gpu_mem_bytes = 1ull << 40 };
+            qfit_plan_result r;
+            cr_assert_eq(qfit_plan_compute(&pm, &mach, &s, &r, err, sizeof err), 0, "%s", err);
+            cr_expect_eq(held, r.gpu_total_bytes, "%s ngl %d: the context holds %zu device bytes, the plan says %llu "
+                         "(weights %llu, KV %llu, compute %llu)", files[f], ngls[i], held,
+                         (unsigned long long)r.gpu_total_bytes, (unsigned long long)r.gpu_weights_bytes,
+                         (unsigned long long)r.gpu_kv_bytes, (unsigned long long)r.gpu_compute_bytes);
+            cr_expect_geq(driver, held);
+            cr_expect_eq(qfit_context_kv_bytes(c), r.kv_bytes, "%s ngl %d: host KV %zu, plan %llu", files[f], ngls[i],
+                         qfit_context_kv_bytes(c), (unsigned long long)r.kv_bytes);
+            const int want_layers = ngls[i] < 0 || ngls[i] > 8 ? 8 : ngls[i];
+            cr_expect_eq(r.n_gpu_layers, want_layers);
+            cr_expect_eq(r.gpu_output, ngls[i] < 0 || ngls[i] > 8);
+            cr_log_info("%s ngl %d: device %zu bytes asked, %zu allocated by the driver; host KV %zu", files[f],
+                        ngls[i], held, driver, qfit_context_kv_bytes(c));
+            qfit_context_free(c);
+        }
+        qfit_plan_model_free(&pm);
+        qfit_model_free(model);
+    }
+}
+
+/* --fit with offload picks the most layers whose device side fits the GPU's budget: with a
+ * budget of exactly k layers' worth (plus the driver reserve), k; one byte less, k - 1. */
+Test(plan, fit_layers_takes_the_most_that_fit)
+{
+    qfit_plan_model pm;
+    load("llama3.1:8b", &pm);
+    qfit_plan_machine mach;
+    qfit_plan_machine_custom(256 * GiB, &mach);
+    char err[256];
+    const int ks[] = { 33, 32, 20, 1 };
+    for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++) {
+        qfit_plan_settings s = { .mix = "Q4_K_M", .n_ctx = 8192, .flash_attn = -1, .offload = true,
+                                 .n_gpu_layers = ks[i], .gpu_mem_bytes = 1ull << 50 };
+        qfit_plan_result want, got;
+        cr_assert_eq(qfit_plan_compute(&pm, &mach, &s, &want, err, sizeof err), 0, "%s", err);
+        s.gpu_mem_bytes = want.gpu_total_bytes + QFIT_PLAN_GPU_RESERVE_BYTES;
+        cr_assert_eq(qfit_plan_fit_layers(&pm, &mach, &s, &got, err, sizeof err), 1, "%s", err);
+        cr_expect_eq(got.n_gpu_layers + got.gpu_output, ks[i], "budget for %d: fit chose %d%s", ks[i],
+                     got.n_gpu_layers, got.gpu_output ? " and the output" : "");
+        s.gpu_mem_bytes -= 1;
+        cr_assert_eq(qfit_plan_fit_layers(&pm, &mach, &s, &got, err, sizeof err), 1, "%s", err);
+        cr_expect_eq(got.n_gpu_layers + got.gpu_output, ks[i] - 1, "one byte under %d: fit chose %d", ks[i],
+                     got.n_gpu_layers + got.gpu_output);
+    }
+    /* the Vulkan backend's limits are the planner's: a quantized KV cache is refused */
+    qfit_plan_settings q = { .mix = "Q4_K_M", .kv_type = QFIT_TYPE_Q8_0, .flash_attn = -1, .offload = true,
+                             .n_gpu_layers = -1, .gpu_mem_bytes = 64 * GiB };
+    qfit_plan_result r;
+    cr_expect_eq(qfit_plan_compute(&pm, &mach, &q, &r, err, sizeof err), -1);
+    cr_expect_neq(strstr(err, "f16 only"), NULL, "%s", err);
+    qfit_plan_model_free(&pm);
+}
+
+/* -1 on a Vulkan device is "all that fit": with a device budget (--gpu-mem) of exactly k
+ * layers' worth as the planner counts it, the context offloads k; one byte less, k - 1;
+ * and the planner's --fit, given that budget plus the driver's reserve, picks the same k.
+ * A context that ignored the budget, or an engine and planner that counted differently,
+ * fail it. */
+Test(plan, gpu_layers_all_that_fit_matches_the_plan, .timeout = 300)
+{
+    const char *dev = tu_vulkan_device();
+    const char *path = tu_shared_path("models/kjv-llama-7m-f32.gguf");
+    char err[512];
+    qfit_model *model = qfit_model_load(path, err, sizeof err);
+    cr_assert_not_null(model, "%s", err);
+    qfit_plan_model pm;
+    load(path, &pm);
+    qfit_plan_machine mach;
+    qfit_plan_machine_detect(&mach);
+    const int ks[] = { 9, 8, 5, 1 };
+    for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++) {
+        qfit_plan_settings s = { .n_ctx = 128, .n_batch = 32, .flash_attn = -1, .offload = true, .n_gpu_layers = ks[i],
+                                 .gpu_mem_bytes = 1ull << 40 };
+        qfit_plan_result want;
+        cr_assert_eq(qfit_plan_compute(&pm, &mach, &s, &want, err, sizeof err), 0, "%s", err);
+        for (int under = 0; under <= 1; under++) {
+            qfit_context_params cp = qfit_context_default_params();
+            snprintf(cp.device, sizeof cp.device, "%s", dev);
+            cp.n_ctx = 128;
+            cp.n_batch = 32;
+            cp.n_threads = 1;
+            cp.gpu_mem = want.gpu_total_bytes - (uint64_t)under;
+            qfit_context *c = qfit_context_new(model, &cp, err, sizeof err);
+            cr_assert_not_null(c, "%s", err);
+            const int got = qfit_context_gpu_layers(c);
+            const int expect = ks[i] - under;
+            cr_expect_eq(got < 0 ? 9 : got, expect, "budget %llu: the context offloaded %d, want %d",
+                         (unsigned long long)cp.gpu_mem, got, expect);
+            cr_expect_leq(qfit_context_device_bytes(c, NULL), cp.gpu_mem);
+            char desc[512];
+            qfit_context_describe(c, desc, sizeof desc);
+            if (expect < 9) cr_expect_neq(strstr(desc, "all that fit"), NULL, "%s", desc);
+            qfit_context_free(c);
+            s.n_gpu_layers = -1;
+            s.gpu_mem_bytes = cp.gpu_mem + QFIT_PLAN_GPU_RESERVE_BYTES;
+            qfit_plan_result fit;
+            cr_assert_eq(qfit_plan_fit_layers(&pm, &mach, &s, &fit, err, sizeof err), 1, "%s", err);
+            cr_expect_eq(fit.n_gpu_layers + fit.gpu_output, expect, "planner: %d", fit.n_gpu_layers + fit.gpu_output);
+        }
+    }
+    qfit_plan_model_free(&pm);
+    qfit_model_free(model);
+}
+
+/* `qfit plan --gpu-mem --fit` prints the count the library's fit picks and the command that
+ * applies it; bad offload options are errors naming them. */
+Test(plan, cli_offload_fit_and_errors)
+{
+    qfit_plan_model pm;
+    load("llama3.1:8b", &pm);
+    qfit_plan_machine mach;
+    qfit_plan_machine_detect(&mach);
+    qfit_plan_settings s = { .flash_attn = -1, .offload = true, .n_gpu_layers = -1, .gpu_mem_bytes = 5 * GiB };
+    qfit_plan_result best;
+    char err[256];
+    cr_assert_eq(qfit_plan_fit_layers(&pm, &mach, &s, &best, err, sizeof err), 1, "%s", err);
+    cr_assert_lt(best.n_gpu_layers, 32, "5 GiB was meant to hold fewer than all of llama3.1:8b's layers");
+    char cmd[512], want[64];
+    snprintf(cmd, sizeof cmd, "%s plan llama3.1:8b --gpu-mem 5G --fit", tu_qfit_bin());
+    int st;
+    char *out = tu_run(cmd, &st);
+    cr_assert_eq(st, 0, "%s", out);
+    snprintf(want, sizeof want, "--gpu-layers %d: %d of 32 layers on the GPU", best.n_gpu_layers, best.n_gpu_layers);
+    cr_expect_neq(strstr(out, want), NULL, "want '%s' in:\n%s", want, out);
+    cr_expect_neq(strstr(out, "GPU       32 of 32 layers and the output layer offloaded"), NULL, "%s", out);
+    free(out);
+    const char *bad[][2] = {
+        { "--gpu-mem lots", "bad --gpu-mem 'lots'" },
+        { "--gpu-layers -3", "--gpu-layers wants -1 (all) or a layer count" },
+        { "--device cpu", "is not a GPU" },
+        { "--device vulkan99", "unknown device \"vulkan99\"" },
+        { "--gpu-mem 8G --kv-type q4_1", "f16 only" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(cmd, sizeof cmd, "%s plan llama3.1:8b %s", tu_qfit_bin(), bad[i][0]);
+        out = tu_run(cmd, &st);
+        cr_expect_neq(st, 0, "%s: accepted", bad[i][0]);
+        cr_expect_neq(strstr(out, bad[i][1]), NULL, "%s: want '%s' in: %s", bad[i][0], bad[i][1], out);
+        free(out);
+    }
+    qfit_plan_model_free(&pm);
 }

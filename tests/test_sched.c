@@ -128,8 +128,9 @@ static int cap_text(void *u, const char *s, size_t n)
     return 0;
 }
 
-/* the reference: qfit_generate on a fresh one-sequence context of the same settings */
-static void alone(const char *path, const int32_t *prompt, size_t n, const qfit_gen_params *p, cap *out)
+/* the reference: qfit_generate on a fresh one-sequence CPU context of the same settings,
+ * with KV cache type kv */
+static void alone_kv(const char *path, const int32_t *prompt, size_t n, const qfit_gen_params *p, cap *out, int kv)
 {
     char err[256];
     qfit_model *m = qfit_model_load(path, err, sizeof err);
@@ -140,7 +141,7 @@ static void alone(const char *path, const int32_t *prompt, size_t n, const qfit_
     cp.n_ctx = 256;
     cp.n_batch = 64;
     cp.n_threads = 2;
-    cp.type_k = cp.type_v = QFIT_TYPE_F32;
+    cp.type_k = cp.type_v = kv;
     qfit_context *c = qfit_context_new(m, &cp, err, sizeof err);
     cr_assert(c, "%s", err);
     qfit_gen_callbacks cb = {.on_token = cap_token, .on_text = cap_text, .user = out};
@@ -149,6 +150,11 @@ static void alone(const char *path, const int32_t *prompt, size_t n, const qfit_
     qfit_context_free(c);
     qfit_tokenizer_free(tok);
     qfit_model_free(m);
+}
+
+static void alone(const char *path, const int32_t *prompt, size_t n, const qfit_gen_params *p, cap *out)
+{
+    alone_kv(path, prompt, n, p, out, QFIT_TYPE_F32);
 }
 
 /* read a job to its end; returns the result */
@@ -484,4 +490,66 @@ Test(sched, embeddings_equal_a_fresh_context)
     qfit_sched_release(m);
     qfit_sched_free(s);
     free((void *)f32);
+}
+
+/* num_gpu (a request's option, as Ollama's) is the context's layer count on the server's
+ * device (QFIT_DEVICE): the instance runs that many layers on the Vulkan device, generates
+ * what the engine alone generates (the F32 model: the same greedy tokens), reuses its cached
+ * prefix on the device; another num_gpu is another instance; a count the model does not
+ * have is refused naming it. */
+Test(sched, num_gpu_offloads_on_the_device, .timeout = 600)
+{
+    const char *dev = tu_vulkan_device();
+    const char *path = model_path(F32_REL);
+    qfit_sched_config c;
+    qfit_sched_config_init(&c);
+    c.max_memory = 8ull << 30;
+    c.num_parallel = 1;
+    c.load_timeout_ns = 60ll * 1000000000ll;
+    c.ctx.n_ctx = 256;
+    c.ctx.n_batch = 64;
+    c.ctx.n_threads = 2;
+    snprintf(c.ctx.device, sizeof c.ctx.device, "%s", dev);
+    char err[1024];
+    qfit_sched *s = qfit_sched_new(&c, err, sizeof err);
+    cr_assert(s, "%s", err);
+    qfit_context_params ov;
+    memset(&ov, 0, sizeof ov);
+    ov.n_gpu_layers = 4;
+    qfit_sched_model *m = NULL;
+    qfit_sched_code code;
+    cr_assert_eq(qfit_sched_acquire(s, path, &ov, QFIT_SCHED_KEEP_ALIVE_UNSET, &m, NULL, &code, err, sizeof err), 0,
+                 "%s", err);
+    cr_expect_eq(qfit_sched_model_gpu_layers(m), 4);
+    int32_t ids[MAXT];
+    size_t n = tokenize(m, "In the beginning God created", ids);
+    qfit_gen_params p = greedy(16);
+    p.logprobs = true;
+    cap got = {0}, want = {0}, again = {0};
+    qfit_sched_job *j = submit(m, ids, n, &p);
+    qfit_gen_result r = drain(j, &got);
+    qfit_sched_job_free(j);
+    alone_kv(path, ids, n, &p, &want, QFIT_TYPE_F16);   /* the Vulkan backend's cache is f16 */
+    cr_assert_eq(got.n, 16, "%s", r.error);
+    cr_expect_arr_eq(got.ids, want.ids, 16 * sizeof *got.ids, "'%.*s' vs '%.*s'", (int)got.len, got.text,
+                     (int)want.len, want.text);
+    j = submit(m, ids, n, &p);
+    r = drain(j, &again);
+    qfit_sched_job_free(j);
+    cr_expect_eq(r.prompt_eval_count, 1, "the cached prefix was not reused (%d evaluated)", r.prompt_eval_count);
+    cr_expect_arr_eq(again.ids, want.ids, 16 * sizeof *again.ids);
+    qfit_sched_release(m);
+    /* another count: another instance, on the device as asked */
+    ov.n_gpu_layers = 9;
+    cr_assert_eq(qfit_sched_acquire(s, path, &ov, QFIT_SCHED_KEEP_ALIVE_UNSET, &m, NULL, &code, err, sizeof err), 0,
+                 "%s", err);
+    cr_expect_eq(qfit_sched_model_gpu_layers(m), 9);
+    qfit_sched_ps_entry e[4];
+    cr_expect_eq(n_loaded(s, e, 4), 2);
+    qfit_sched_release(m);
+    ov.n_gpu_layers = 99;
+    cr_expect_eq(qfit_sched_acquire(s, path, &ov, QFIT_SCHED_KEEP_ALIVE_UNSET, &m, NULL, &code, err, sizeof err), -1);
+    cr_expect_neq(strstr(err, "99 GPU layers requested"), NULL, "%s", err);
+    qfit_sched_free(s);
+    free((void *)path);
 }

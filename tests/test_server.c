@@ -1341,3 +1341,48 @@ Test(server, raw_bad_requests, .fini = teardown)
     cr_expect_eq(r.status, 200, "the server still answers");
     reply_free(&r);
 }
+
+/* `qfit serve --device vulkan0 --gpu-layers 4`: the models run on the Vulkan device with 4
+ * layers there; a request's num_gpu asks for another count, and one the model does not
+ * have is an error naming it; a bad --gpu-layers stops the server from starting. */
+Test(server, cli_serve_on_a_vulkan_device, .timeout = 300)
+{
+    const char *dev = tu_vulkan_device();
+    fresh_store();
+    add_model();
+    char cmd[24000], log[4200];
+    snprintf(log, sizeof log, "%s/serve-vk.log", tu_tmpdir());
+    const char *gen = "{\"model\":\"kjv\",\"prompt\":\"In the beginning\",\"stream\":false,"
+                      "\"options\":{\"temperature\":0,\"num_predict\":4%s}}";
+    char g1[512], g2[512], g3[512];
+    snprintf(g1, sizeof g1, gen, "");
+    snprintf(g2, sizeof g2, gen, ",\"num_gpu\":2");
+    snprintf(g3, sizeof g3, gen, ",\"num_gpu\":99");
+    snprintf(cmd, sizeof cmd,
+             "QFIT_MODELS='%s' QFIT_DEBUG=1 %s serve --host 127.0.0.1:0 --device %s --gpu-layers 4 2>'%s' & pid=$!; "
+             "for i in $(seq 300); do grep -q listening '%s' && break; sleep 0.1; done; "
+             "port=$(sed -n 's/.*127.0.0.1:\\([0-9]*\\).*/\\1/p' '%s' | head -1); "
+             "for b in '%s' '%s' '%s'; do curl -s -w ' status=%%{http_code}\\n' http://127.0.0.1:$port/api/generate -d \"$b\"; done; "
+             "curl -s http://127.0.0.1:$port/api/ps; kill -TERM $pid; wait $pid; echo \" rc=$?\"",
+             store_root, tu_qfit_bin(), dev, log, log, log, g1, g2, g3);
+    int st;
+    char *out = tu_run(cmd, &st);
+    char *l = tu_read_file(log, NULL);
+    cr_assert_not_null(l);
+    /* two answers, then the refusal */
+    const char *a = strstr(out, "\"response\"");
+    cr_expect(a && strstr(a, "status=200"), "%s\n%s", out, l);
+    cr_expect(a && strstr(a + 1, "\"response\""), "num_gpu 2 answered: %s\n%s", out, l);
+    cr_expect(strstr(out, "99 GPU layers requested"), "num_gpu 99 refused naming it: %s", out);
+    cr_expect(strstr(l, "device vulkan0 (4 of 8 layers there)"), "the default instance: 4 layers: %s", l);
+    cr_expect(strstr(l, "device vulkan0 (2 of 8 layers there)"), "num_gpu 2: %s", l);
+    cr_expect(strstr(out, "rc=0"), "%s", out);
+    free(out);
+    free(l);
+    snprintf(cmd, sizeof cmd, "QFIT_MODELS='%s' %s serve --host 127.0.0.1:0 --gpu-layers many", store_root,
+             tu_qfit_bin());
+    out = tu_run(cmd, &st);
+    cr_expect_neq(st, 0, "%s", out);
+    cr_expect(strstr(out, "invalid layer count 'many'"), "%s", out);
+    free(out);
+}

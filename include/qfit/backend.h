@@ -50,6 +50,46 @@ const char *qfit_device_names(void);
  * device, or the first layer, operation or weight type the device does not have). */
 int qfit_device_supports(const char *name, const qfit_model *m, char *err, size_t err_len);
 
+/* ---------------------------------------------------------------- layer offload */
+
+/* llama.cpp's -ngl (qfit_context_params.n_gpu_layers) on a model of n_layer layers: the
+ * layers from *first on run on the device, and the output layer too when *output. ngl -1:
+ * all layers and the output; ngl > n_layer: all and the output; else the last ngl layers
+ * (0: none). Returns the number of layers offloaded. */
+static inline int qfit_offload_split(int n_layer, int ngl, int *first, bool *output)
+{
+    const int n = ngl < 0 || ngl > n_layer ? n_layer : ngl;
+    if (first) *first = n_layer - n;
+    if (output) *output = ngl < 0 || ngl > n_layer;
+    return n;
+}
+
+/* Kept free of a GPU's reported memory for its driver and runtime (contexts, pipelines,
+ * staging): a context's -1 ("all that fit") and the planner's GPU budget leave it. */
+#define QFIT_GPU_RESERVE_BYTES (512ull << 20)
+
+/* What a Vulkan context allocates in the device's memory besides the weights it uploads
+ * (each offloaded layer's tensors, and output_norm and the output matrix when the output
+ * layer is offloaded, at their GGUF sizes): bytes asked of the driver, to the byte
+ * (src/model/backend_vulkan.c allocates from these very numbers; tests/test_plan.c holds
+ * it to qfit_vk_bytes_held). */
+typedef struct {
+    uint64_t kv;        /* the KV cache of the offloaded layers */
+    uint64_t compute;   /* activation rows (n_batch of each), the logits rows, the RoPE table */
+} qfit_vulkan_bytes;
+/* 0 with *out filled, or -1 when the settings are invalid (a context would refuse them). */
+int qfit_vulkan_context_bytes(const qfit_hparams *hp, int n_ctx, int n_batch, int n_seq, int type_k, int type_v,
+                              int n_gpu_layers, qfit_vulkan_bytes *out);
+
+/* The layers context c runs on its device (n_gpu_layers resolved: -1, "all that fit", is
+ * the count that fitted; n_layer + 1 counts the output layer); 0 on a host device. */
+int qfit_context_gpu_layers(const qfit_context *c);
+
+/* The device memory context c holds now (a Vulkan context: its buffers, weights included):
+ * the bytes it asked for, and in *driver_bytes (may be NULL) what the driver allocated; 0
+ * for a context on the host (cpu, ref). */
+size_t qfit_context_device_bytes(const qfit_context *c, size_t *driver_bytes);
+
 #ifdef __cplusplus
 }
 #endif

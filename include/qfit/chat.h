@@ -133,14 +133,15 @@ int qfit_chat_prompt_fit(const qfit_chat_model *cm, const json_t *messages, cons
                          int32_t **ids, size_t *n, int *n_dropped, char *err, size_t err_len);
 
 /* Apply parameters to gp and cp (either may be NULL: the options for it are then only
- * validated). Honoured: num_ctx, num_batch, num_thread (context); temperature, top_k,
+ * validated). Honoured: num_ctx, num_batch, num_thread, num_gpu (context: n_gpu_layers,
+ * -1 .. 2^20; a device without layers to run refuses a count above 0 when the context is
+ * made); temperature, top_k,
  * top_p, min_p, typical_p, repeat_penalty, repeat_last_n, presence_penalty,
  * frequency_penalty, seed (-1 = random), num_predict (-1 no limit; -2 = until the
  * context is full: -1 with gp->overflow QFIT_OVERFLOW_ERROR), num_keep, stop
  * (gp->stop then points into p's strings: p must outlive gp's use). Accepted only
- * at the value qfit always has: use_mmap true, num_gpu 0 or -1 (not wired to layer
- * offload yet; 0 is refused when cp's device is a Vulkan one with layers on it), main_gpu
- * 0, draft_num_predict 0 (no draft model). Anything else (another value of those,
+ * at the value qfit always has: use_mmap true, main_gpu 0, draft_num_predict 0 (no draft
+ * model). Anything else (another value of those,
  * an int out of range, more than QFIT_GEN_MAX_STOP stop strings, sampling values
  * qfit_sampler_params_check refuses) is an error naming the parameter and value;
  * gp and cp are then unspecified. */

@@ -374,16 +374,22 @@ typedef struct {
                         qfit_context_new fail with the reason: there is no fallback to another device */
     int n_gpu_layers; /* on a GPU device, llama.cpp's -ngl: the last N layers run on the device,
                         the others on the CPU backend (activations handed across), and the output
-                        layer too when N > n_layer; -1 (default): all of them. On cpu and ref only
-                        -1 and 0 are valid (any other value is an error, not ignored) */
+                        layer too when N > n_layer; -1 (default): all that fit in the device's
+                        memory (every layer and the output when they fit; else the most layers
+                        that do, qfit_context_gpu_layers tells how many, qfit_context_describe
+                        says so). On cpu and ref only -1 and 0 are valid (any other value is an
+                        error, not ignored) */
+    uint64_t gpu_mem; /* bytes of the device's memory -1 may fill (`--gpu-mem`); 0 (default): its
+                        reported memory less QFIT_GPU_RESERVE_BYTES (qfit/backend.h) */
 } qfit_context_params;
 
 #define QFIT_MAX_SEQ 256
 
 qfit_context_params qfit_context_default_params(void);
-/* Bytes a context of m with these parameters allocates (KV cache + compute buffers, the
- * same defaults as qfit_context_new; 0 when a setting is impossible), for schedulers
- * that reserve memory before creating it. */
+/* Host bytes a context of m with these parameters allocates (KV cache + compute buffers,
+ * the same defaults as qfit_context_new; 0 when a setting is impossible), for schedulers
+ * that reserve memory before creating it. On a Vulkan device the offloaded layers' KV cache
+ * is in the device's memory, not counted here (qfit_vulkan_context_bytes counts it). */
 size_t qfit_context_alloc_bytes(const qfit_model *m, const qfit_context_params *p);
 
 typedef struct qfit_context qfit_context;
@@ -396,7 +402,8 @@ typedef struct qfit_context qfit_context;
  * of what was taken from the environment ("" when nothing). */
 /* One engine command-line option (opt, with its value val) into p:
  *   --ctx / -c N, --kv-type T (K and V), --cache-type-k / -ctk T, --cache-type-v / -ctv T,
- *   --flash-attn / -fa on|off|auto, --device NAME (qfit/backend.h), --gpu-layers / -ngl N.
+ *   --flash-attn / -fa on|off|auto, --device NAME (qfit/backend.h), --gpu-layers / -ngl N,
+ *   --gpu-mem SIZE (bytes, or 512M / 6G / 6GiB).
  * 1: consumed; 0: not an engine option; -1: invalid value (message in err). */
 int qfit_context_params_parse_arg(qfit_context_params *p, const char *opt, const char *val,
                                   char *err, size_t err_len);

@@ -41,6 +41,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+#include "qfit/backend.h"
 #include "qfit/model.h"
 
 #ifdef __cplusplus
@@ -203,7 +204,20 @@ typedef struct {
     int     n_batch;     /* tokens per micro-batch (0: 512; PPL: n_ctx, as qfit ppl) */
     int     kv_type_v;   /* V cache type; 0: same as kv_type (F32: QFIT_PLAN_KV_F32) */
     int     workload;    /* qfit_plan_workload (0: RUN) */
+    /* Layer offload to a GPU (issue 16), as a Vulkan context does it (src/model/backend_vulkan.c):
+     * the last n_gpu_layers layers (-1, or more than the model has: all of them and the output
+     * layer) have their weights, KV cache and the backend's activations in the GPU's memory.
+     * offload false: everything on the CPU (n_gpu_layers is ignored). */
+    bool     offload;
+    int      n_gpu_layers;
+    uint64_t gpu_mem_bytes;  /* the GPU's memory (discrete); 0: unified, the machine's memory
+                                holds both sides and its budget is checked against their sum
+                                (an Apple machine, or an integrated GPU) */
 } qfit_plan_settings;
+
+/* Reserved off a discrete GPU's memory for its driver and runtime (the budget the layers
+ * must fit in is gpu_mem_bytes less this): the GPU machine kind's reserve. */
+#define QFIT_PLAN_GPU_RESERVE_BYTES QFIT_GPU_RESERVE_BYTES
 
 /* F32 as a KV cache type in qfit_plan_settings (whose 0 means "unset"). */
 #define QFIT_PLAN_KV_F32 (-2)
@@ -285,6 +299,22 @@ typedef struct {
     uint64_t bytes_per_token;
     double   tps_low, tps_high;   /* 0: no estimate (no bandwidth known, or an encoder: it generates nothing) */
     char     note[256];       /* remarks on the settings */
+    /* layer offload (settings.offload): the GPU's side. The fields above are then the host's
+     * side: kv_bytes holds only the layers the CPU runs; weights stay as the CPU holds them
+     * (the model is loaded, and repacked for the CPU, before a context picks its device: the
+     * host keeps its copy of the offloaded layers' weights, and the GPU gets another). */
+    bool     offload;
+    int      n_gpu_layers;        /* layers on the GPU (0 .. n_layer) */
+    bool     gpu_output;          /* the output layer (output_norm, output matrix) on the GPU too */
+    bool     gpu_unified;         /* the GPU's memory is the machine's: gpu_total_bytes is in total_bytes */
+    uint64_t gpu_weights_bytes;   /* the offloaded tensors at their stored (or mixed) sizes */
+    uint64_t gpu_kv_bytes;        /* the offloaded layers' KV cache */
+    uint64_t gpu_compute_bytes;   /* the backend's activation rows, logits rows, RoPE table */
+    uint64_t gpu_total_bytes;     /* weights + kv + compute: what the context asks the driver for */
+    uint64_t gpu_mem_bytes;       /* settings.gpu_mem_bytes */
+    uint64_t gpu_budget_bytes;    /* discrete: gpu_mem_bytes less QFIT_PLAN_GPU_RESERVE_BYTES; unified: 0 */
+    qfit_plan_verdict gpu_verdict;   /* discrete: gpu_total against gpu_budget (verdict is then the
+                                        worse of the host's and this) */
 } qfit_plan_result;
 
 /* Plan one configuration. Returns 0, or -1 with a message in err (unknown mix,
@@ -335,6 +365,13 @@ int qfit_plan_fit_quality(const qfit_plan_model *m, const qfit_plan_machine *mac
                           const qfit_plan_settings *base, const char *task, int64_t min_ctx,
                           const qfit_plan_quality *quality, qfit_plan_result *best, char *err, size_t err_len);
 
+/* --fit with offload: the most layers (n_layer + 1 counts the output layer) that base's
+ * settings can put on the GPU with both sides within their budgets (tight allowed: the
+ * sizes are the engine's own, to the byte). Returns 1 with *best filled (its n_gpu_layers),
+ * 0 when not even 0 layers fit (the host is too small), -1 on error. */
+int qfit_plan_fit_layers(const qfit_plan_model *m, const qfit_plan_machine *mach, const qfit_plan_settings *base,
+                         qfit_plan_result *best, char *err, size_t err_len);
+
 /* Expected quality loss (mean-KLD units) of a mix + KV cache type; < 0 if unknown. */
 double qfit_plan_quality_loss(const char *mix, int kv_type);
 
@@ -348,7 +385,8 @@ typedef struct {
     qfit_plan_verdict new_verdict;
 } qfit_plan_fix;
 
-/* Fixes in order (lower quantization, KV q8_0 then q4_0, flash attention (when it
+/* Fixes in order (with layers on a discrete GPU that cannot hold them, the most layers that
+ * fit first, and every fix then measured on the GPU's total; lower quantization, KV q8_0 then q4_0, flash attention (when it
  * is off: it saves the plain path's score rows), shorter
  * context, smaller model), each applied alone to the current settings; only fixes
  * that save memory are listed. cmd_prefix is the command line without the

@@ -104,6 +104,8 @@ void qfit_sched_config_init(qfit_sched_config *c);
 
 typedef struct qfit_sched qfit_sched;
 typedef struct qfit_sched_model qfit_sched_model;
+/* cp_override's n_gpu_layers when the request does not set num_gpu */
+#define QFIT_SCHED_NGL_UNSET (-1000)
 typedef struct qfit_sched_job qfit_sched_job;
 
 qfit_sched *qfit_sched_new(const qfit_sched_config *cfg, char *err, size_t err_len);
@@ -112,7 +114,7 @@ void qfit_sched_free(qfit_sched *s);
 
 /* A loaded instance of MODEL whose context has the settings of `cp_override` applied
  * over the model's own (NULL: the model's; only n_ctx, n_batch and n_threads are read,
- * 0 = not set). keep_alive_ns: QFIT_SCHED_KEEP_ALIVE_UNSET, QFIT_FOREVER_NS, 0 or a
+ * 0 = not set, and n_gpu_layers, QFIT_SCHED_NGL_UNSET = not set). keep_alive_ns: QFIT_SCHED_KEEP_ALIVE_UNSET, QFIT_FOREVER_NS, 0 or a
  * duration. *load_ns (may be NULL) gets the time spent loading for this call (0 when it
  * was loaded already). */
 int  qfit_sched_acquire(qfit_sched *s, const char *model, const qfit_context_params *cp_override,
@@ -134,6 +136,7 @@ int  qfit_sched_unload(qfit_sched *s, const char *model);
 const qfit_chat_model *qfit_sched_model_chat(const qfit_sched_model *m);
 const char *qfit_sched_model_name(const qfit_sched_model *m);     /* as requested */
 int         qfit_sched_model_n_ctx(const qfit_sched_model *m);     /* per sequence */
+int         qfit_sched_model_gpu_layers(const qfit_sched_model *m); /* qfit_context_gpu_layers of its context */
 int         qfit_sched_model_n_vocab(const qfit_sched_model *m);
 int         qfit_sched_model_n_embd(const qfit_sched_model *m);
 /* The model's PARAMETERs merged into gp (sampling, num_predict, stop...): the base a

@@ -61,6 +61,10 @@ void     qfit_vk_close(qfit_vk *vk);   /* frees what is left of its buffers too 
 qfit_vk_buf *qfit_vk_buf_new(qfit_vk *vk, size_t bytes, char *err, size_t err_len);
 void         qfit_vk_buf_free(qfit_vk *vk, qfit_vk_buf *b);
 size_t       qfit_vk_buf_size(const qfit_vk_buf *b);
+/* The buffers the device holds now (qfit_vk_buf_new's, not the staging buffer, which is
+ * host memory): the bytes asked for, and in *driver_bytes (may be NULL) what the driver
+ * allocated for them (each rounded up to its alignment). The planner predicts the first. */
+size_t       qfit_vk_bytes_held(const qfit_vk *vk, size_t *driver_bytes);
 /* Copy n bytes into / out of the buffer at byte offset off (through a host-visible
  * staging buffer when its memory is not host-visible); returns when the copy is done. */
 int qfit_vk_upload(qfit_vk *vk, qfit_vk_buf *b, size_t off, const void *src, size_t n, char *err, size_t err_len);

@@ -378,10 +378,6 @@ static const char *fixed_value_refusal(const qfit_param *e)
 {
     if (!strcmp(e->name, "use_mmap"))
         return e->b ? NULL : "qfit always memory-maps the weights (use_mmap must be true)";
-    if (!strcmp(e->name, "num_gpu"))
-        return e->i == 0 || e->i == -1 ? NULL
-                                        : "num_gpu is not wired to layer offload yet (the device and its layers are "
-                                          "QFIT_DEVICE, --device and --gpu-layers; num_gpu must be 0 or -1)";
     if (!strcmp(e->name, "main_gpu"))
         return e->i == 0 ? NULL : "the device is chosen by QFIT_DEVICE or --device (main_gpu must be 0)";
     if (!strcmp(e->name, "draft_num_predict"))
@@ -404,6 +400,10 @@ int qfit_chat_apply_params(const qfit_params *p, qfit_gen_params *gp, qfit_conte
         if (!strcmp(n, "num_ctx")) { rc = int_in(e, 1, INT_MAX / 2, &v, err, err_len); cp->n_ctx = v; }
         else if (!strcmp(n, "num_batch")) { rc = int_in(e, 1, 1 << 20, &v, err, err_len); cp->n_batch = v; }
         else if (!strcmp(n, "num_thread")) { rc = int_in(e, 0, QFIT_MAX_THREADS, &v, err, err_len); cp->n_threads = v; }
+        else if (!strcmp(n, "num_gpu")) {   /* layers on the GPU (llama.cpp's -ngl; -1: all that fit) */
+            rc = int_in(e, -1, 1 << 20, &v, err, err_len);
+            cp->n_gpu_layers = v;
+        }
         else if (!strcmp(n, "num_predict")) {
             rc = int_in(e, -2, INT_MAX, &v, err, err_len);
             gp->num_predict = v == -2 ? -1 : v;
@@ -431,9 +431,6 @@ int qfit_chat_apply_params(const qfit_params *p, qfit_gen_params *gp, qfit_conte
             gp->n_stop = (int)e->nstrs;
         } else {
             const char *why = fixed_value_refusal(e);
-            /* num_gpu 0 asks for no layer on a GPU: a context on one would run them all there */
-            if (!why && !strcmp(n, "num_gpu") && e->i == 0 && !strncmp(cp->device, "vulkan", 6) && cp->n_gpu_layers != 0)
-                why = "this model runs on a Vulkan device (QFIT_DEVICE); num_gpu 0 would not be honoured";
             if (why) {
                 char *val = qfit_params_value_text(e);
                 chat_err(err, err_len, "parameter %s %s: %s", n, val ? val : "?", why);

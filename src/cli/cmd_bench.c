@@ -32,7 +32,7 @@ static void bench_usage(FILE *f)
 {
     fprintf(f, "usage: qfit bench MODEL.gguf [--pp 512] [--tg 128] [--threads N] [--reps 5] [--depth D]\n"
                "                  [--ctx N] [--kv-type T | --cache-type-k T --cache-type-v T] [--flash-attn on|off|auto]\n"
-               "                  [--parallel N] [--json] [--device D] [--gpu-layers N]\n"
+               "                  [--parallel N] [--json] [--device D] [--gpu-layers N] [--gpu-mem SIZE]\n"
                "  --depth D   run each test after D tokens already in the cache (like llama-bench -d)\n"
                "  --parallel N  N sequences at once (each with depth + test positions): aggregate and\n"
                "              per-sequence tokens/s\n"

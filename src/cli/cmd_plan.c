@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <unistd.h>
 
+#include "qfit/backend.h"
 #include "qfit/model.h"
 #include "qfit/plan.h"
 #include "qfit/quant.h"
@@ -37,6 +38,12 @@ static void usage(FILE *f)
         "  --batch N            tokens per micro-batch (default 512; with --workload ppl: the context)\n"
         "  --workload run|ppl   what the process does: generation (default) or `qfit ppl` (its chunks of\n"
         "                       --ctx tokens, half of each scored: more logits rows, and its scoring buffers)\n"
+        "layer offload to a GPU (the Vulkan backend, as --device vulkanN --gpu-layers N runs it):\n"
+        "  --gpu-layers N       the last N layers on the GPU (-1: all and the output layer; -ngl)\n"
+        "  --gpu-mem SIZE       the GPU's own memory (discrete); without it the GPU shares the machine's\n"
+        "                       memory (Apple, integrated) and the budget holds both sides\n"
+        "  --device NAME        a Vulkan device of this machine (qfit inspect --devices): its memory\n"
+        "  with --fit: the most layers that fit, both sides within their budgets\n"
         "output:\n"
         "  --json               machine-readable result\n"
         "  --table              all quantization mixes side by side\n"
@@ -158,7 +165,7 @@ static void print_result(const qfit_plan_model *m, const qfit_plan_machine *mach
                  (long long)r->kv_sliding_cells * r->n_parallel, (long long)m->n_swa);
     printf("  KV cache  %12s   K %s + V %s: %lld layers x %lld cells%s x %lld KV heads x %lld dims, %s\n",
            fmt_bytes(r->kv_bytes, b1, sizeof b1), fmt_bytes(r->k_bytes, b2, sizeof b2),
-           fmt_bytes(r->v_bytes, b3, sizeof b3), (long long)m->n_layer - n_sliding,
+           fmt_bytes(r->v_bytes, b3, sizeof b3), (long long)m->n_layer - n_sliding - (r->offload ? r->n_gpu_layers : 0),
            (long long)r->n_ctx * r->n_parallel, sliding, (long long)m->n_head_kv, (long long)m->head_dim_k, kvd);
     printf("  compute   %12s   engine buffers for batch %d, flash attention %s", fmt_bytes(r->compute_bytes, b1, sizeof b1),
            r->n_batch, r->flash_attn ? "on" : "off (one score row per thread)");
@@ -179,6 +186,27 @@ static void print_result(const qfit_plan_model *m, const qfit_plan_machine *mach
     printf("  total     %12s   %.1f%% of the %s budget\n\n", fmt_bytes(r->total_bytes, b1, sizeof b1),
            r->budget_bytes ? 100.0 * (double)r->total_bytes / (double)r->budget_bytes : 0.0,
            fmt_bytes(r->budget_bytes, b2, sizeof b2));
+    if (r->offload) {
+        printf("GPU       %d of %lld layers%s offloaded (the Vulkan backend's buffers, to the byte)\n", r->n_gpu_layers,
+               (long long)m->n_layer, r->gpu_output ? " and the output layer" : "");
+        printf("  weights   %12s   the offloaded layers' tensors%s\n", fmt_bytes(r->gpu_weights_bytes, b1, sizeof b1),
+               r->gpu_output ? ", output_norm and the output matrix" : "");
+        printf("  KV cache  %12s   f16, the offloaded layers (the host's KV cache above holds the others)\n",
+               fmt_bytes(r->gpu_kv_bytes, b1, sizeof b1));
+        printf("  compute   %12s   activation rows for batch %d, logits rows, RoPE table\n",
+               fmt_bytes(r->gpu_compute_bytes, b1, sizeof b1), r->n_batch);
+        if (r->gpu_unified)
+            printf("  total     %12s   in the machine's memory too: counted in the total above\n",
+                   fmt_bytes(r->gpu_total_bytes, b1, sizeof b1));
+        else
+            printf("  total     %12s   %.1f%% of the GPU's budget %s (its memory less %s for the driver): %s\n",
+                   fmt_bytes(r->gpu_total_bytes, b1, sizeof b1),
+                   r->gpu_budget_bytes ? 100.0 * (double)r->gpu_total_bytes / (double)r->gpu_budget_bytes : 0.0,
+                   fmt_bytes(r->gpu_budget_bytes, b2, sizeof b2), fmt_bytes(QFIT_PLAN_GPU_RESERVE_BYTES, b3, sizeof b3),
+                   qfit_plan_verdict_name(r->gpu_verdict));
+        printf("  note      the host keeps its own copy of the offloaded weights (the model is loaded for the CPU "
+               "before a context picks its device)\n\n");
+    }
     printf("verdict   %s  (comfortable: total <= %d%% of budget; tight: <= 100%%; beyond: does not fit)\n",
            qfit_plan_verdict_name(r->verdict), QFIT_PLAN_COMFORT_PCT);
     if (r->tps_high > 0)
@@ -198,8 +226,10 @@ static void print_fixes(const qfit_plan_fix *f, size_t n, const qfit_plan_result
         printf("\nno single change makes it fit better\n");
         return;
     }
-    printf("\nto make it %s (each fix alone, in order of preference):\n",
-           r->verdict == QFIT_VERDICT_TIGHT ? "comfortable" : "fit");
+    const bool gpu = r->offload && !r->gpu_unified && r->gpu_verdict == r->verdict &&
+                     qfit_plan_verdict_for(r->total_bytes, r->budget_bytes) <= r->gpu_verdict;
+    printf("\nto make it %s (each fix alone, in order of preference%s):\n",
+           r->verdict == QFIT_VERDICT_TIGHT ? "comfortable" : "fit", gpu ? "; sizes: the GPU's side" : "");
     for (size_t i = 0; i < n; i++) {
         printf("  %zu. %-34s saves %10s -> %s, %s\n", i + 1, f[i].what, fmt_bytes(f[i].saves_bytes, b1, sizeof b1),
                fmt_bytes(f[i].new_total_bytes, b2, sizeof b2), qfit_plan_verdict_name(f[i].new_verdict));
@@ -241,7 +271,9 @@ static int print_table(const qfit_plan_model *m, const qfit_plan_machine *mach, 
 int qfit_cmd_plan(int argc, char **argv)
 {
     const char *spec = NULL, *machine_name = NULL, *mem = NULL, *task = NULL, *quality_path = NULL;
-    qfit_plan_settings s = { NULL, 0, 0, -1, 0, 0, 0, QFIT_PLAN_RUN };
+    qfit_plan_settings s = { .flash_attn = -1, .workload = QFIT_PLAN_RUN };
+    const char *gpu_mem = NULL, *device = NULL;
+    bool gpu_layers_set = false;
     bool json = false, fit = false, table = false;
     int kv_k = 0, kv_v = 0;   /* -ctk / -ctv: override --kv-type whatever the order */
     long long min_ctx = 0, v;
@@ -267,6 +299,17 @@ int qfit_cmd_plan(int argc, char **argv)
         else if (!strcmp(a, "--machine")) { NEED_VAL(); machine_name = val; }
         else if (!strcmp(a, "--mem")) { NEED_VAL(); mem = val; }
         else if (!strcmp(a, "--quant")) { NEED_VAL(); s.mix = val; }
+        else if (!strcmp(a, "--gpu-mem")) { NEED_VAL(); gpu_mem = val; }
+        else if (!strcmp(a, "--device")) { NEED_VAL(); device = val; }
+        else if (!strcmp(a, "--gpu-layers") || !strcmp(a, "-ngl") || !strcmp(a, "--n-gpu-layers")) {
+            NEED_VAL();
+            if (!parse_pos(val, -1, 1 << 20, &v)) {
+                fprintf(stderr, "qfit plan: %s wants -1 (all) or a layer count, got '%s'\n", a, val);
+                return 2;
+            }
+            s.n_gpu_layers = (int)v;
+            gpu_layers_set = true;
+        }
         else if (!strcmp(a, "--task")) { NEED_VAL(); task = val; }
         else if (!strcmp(a, "--quality")) { NEED_VAL(); quality_path = val; }
         else if (!strcmp(a, "--ctx") || !strcmp(a, "--min-ctx") || !strcmp(a, "--parallel") || !strcmp(a, "--batch")) {
@@ -347,6 +390,32 @@ int qfit_cmd_plan(int argc, char **argv)
         qfit_plan_machine_detect(&mach);
     }
 
+    /* layer offload: the GPU's memory from --gpu-mem or the device's report, else unified */
+    if (gpu_mem && device) { fprintf(stderr, "qfit plan: give --gpu-mem or --device, not both\n"); return 2; }
+    s.offload = gpu_layers_set || gpu_mem || device;
+    if (s.offload && !gpu_layers_set) s.n_gpu_layers = -1;
+    if (gpu_mem && qfit_plan_parse_size(gpu_mem, &s.gpu_mem_bytes) < 0) {
+        fprintf(stderr, "qfit plan: bad --gpu-mem '%s' (examples: 24G, 80GiB)\n", gpu_mem);
+        return 2;
+    }
+    if (device) {
+        qfit_device_info di;
+        const int di_index = qfit_device_find(device);
+        if (di_index < 0 || qfit_device_get(di_index, &di) != 0) {
+            fprintf(stderr, "qfit plan: unknown device \"%s\" (devices: %s)\n", device, qfit_device_names());
+            return 2;
+        }
+        if (di.host_memory && strncmp(di.name, "vulkan", 6) != 0) {
+            fprintf(stderr, "qfit plan: --device %s is not a GPU: plan it without --device\n", di.name);
+            return 2;
+        }
+        if (!di.mem_total) {
+            fprintf(stderr, "qfit plan: device %s does not report its memory: give --gpu-mem\n", di.name);
+            return 2;
+        }
+        s.gpu_mem_bytes = di.mem_total;
+    }
+
     char err[512];
     qfit_plan_model m;
     if (qfit_plan_model_load(spec, &m, err, sizeof err) < 0) {
@@ -386,7 +455,10 @@ int qfit_cmd_plan(int argc, char **argv)
         }
         measured = true;
     }
-    if (fit) {
+    if (fit && s.offload) {
+        fr = qfit_plan_fit_layers(&m, &mach, &s, &best, err, sizeof err);
+        if (fr < 0) { fprintf(stderr, "qfit plan: %s\n", err); goto out; }
+    } else if (fit) {
         fr = qfit_plan_fit_quality(&m, &mach, &s, task, min_ctx, measured ? &quality : NULL, &best, err, sizeof err);
         if (fr < 0) { fprintf(stderr, "qfit plan: %s\n", err); goto out; }
     }
@@ -415,7 +487,7 @@ int qfit_cmd_plan(int argc, char **argv)
         bool enough = false;
         for (size_t i = 0; i < nf; i++)
             if (fixes[i].new_verdict < r.verdict && strncmp(fixes[i].what, "smaller model", 13) != 0) enough = true;
-        if (!fit && r.verdict != QFIT_VERDICT_COMFORTABLE && !enough) {
+        if (!fit && !s.offload && r.verdict != QFIT_VERDICT_COMFORTABLE && !enough) {
             /* no single fix is enough: show the combination --fit finds */
             qfit_plan_result comb;
             int cr = qfit_plan_fit(&m, &mach, &s, NULL, 0, &comb, err, sizeof err);
@@ -429,7 +501,23 @@ int qfit_cmd_plan(int argc, char **argv)
                 printf("  this model does not fit in any configuration (down to Q2_K, KV q4_0, context 2048)\n");
             }
         }
-        if (fit) {
+        if (fit && s.offload) {
+            char b1[32], b2[32], cmd[600];
+            printf("\n--fit: the most layers on the GPU with both sides within their budgets (the sizes are the "
+                   "engine's own)\n");
+            if (fr == 1) {
+                printf("  --gpu-layers %d: %d of %lld layers%s on the GPU, GPU %s", best.gpu_output ? -1 : best.n_gpu_layers,
+                       best.n_gpu_layers, (long long)m.n_layer, best.gpu_output ? " and the output layer" : "",
+                       fmt_bytes(best.gpu_total_bytes, b1, sizeof b1));
+                if (!best.gpu_unified) printf(" of %s", fmt_bytes(best.gpu_budget_bytes, b2, sizeof b2));
+                printf(", host total %s of %s: %s\n", fmt_bytes(best.total_bytes, b1, sizeof b1),
+                       fmt_bytes(best.budget_bytes, b2, sizeof b2), qfit_plan_verdict_name(best.verdict));
+                qfit_plan_command(cmd, sizeof cmd, spec, margs, &best);
+                printf("  %s\n", cmd);
+            } else {
+                printf("  nothing fits: even with no layer on the GPU the host's side exceeds its budget\n");
+            }
+        } else if (fit) {
             const char *fl = task ? qfit_plan_task_floor(task) : NULL;
             if (measured)
                 printf("\n--fit: best expected quality that fits (quality = mean KLD of each type measured on this "

@@ -20,13 +20,18 @@
 
 static void serve_usage(FILE *out)
 {
-    fprintf(out, "usage: qfit serve [--host ADDR] [--no-auth] [--redis URL]\n\n"
+    fprintf(out, "usage: qfit serve [--host ADDR] [--no-auth] [--redis URL] [--device D] [--gpu-layers N]\n"
+                 "                  [--gpu-mem SIZE]\n\n"
                  "Serves the Ollama and OpenAI APIs on QFIT_HOST (else OLLAMA_HOST, default 127.0.0.1:11434).\n"
                  "  --host ADDR  address to listen on (as QFIT_HOST: \"0.0.0.0\", \":8080\", \"[::1]:8080\", ...)\n"
                  "  --no-auth    allow a non-loopback address without QFIT_API_KEY (anyone who can reach\n"
                  "               the port can then use the models)\n"
                  "  --redis URL  the batch queue's Redis (as QFIT_REDIS_URL): serves /api/batch (submit,\n"
                  "               status, results, cancel: what `qfit batch` does)\n"
+                 "  --device D   where the models run (as QFIT_DEVICE): cpu, vulkan0, ... (qfit inspect --devices)\n"
+                 "  --gpu-layers N  on a Vulkan device, the last N layers there (-1, the default: all that fit);\n"
+                 "               a request's or Modelfile's num_gpu overrides it per model\n"
+                 "  --gpu-mem SIZE  the device memory -1 may fill (default: its memory less 512 MiB)\n"
                  "Settings: QFIT_API_KEY (clients send Authorization: Bearer KEY), QFIT_ORIGINS (extra CORS\n"
                  "origins, comma-separated, '*' wildcards), QFIT_MODELS (the store).\n"
                  "Models: QFIT_MAX_MEMORY (memory for the loaded models, e.g. 24G; default: what `qfit plan`\n"
@@ -40,9 +45,15 @@ int qfit_cmd_serve(int argc, char **argv)
 {
     if (qfit_cli_wants_help(argc, argv, serve_usage)) return 0;
     const char *host_arg = NULL, *redis_arg = NULL;
+    const char *engine_opt[3][2];   /* --device, --gpu-layers, --gpu-mem: applied over the environment */
+    int n_engine = 0;
     bool no_auth = false;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--host") && i + 1 < argc) host_arg = argv[++i];
+        if ((!strcmp(argv[i], "--device") || !strcmp(argv[i], "--gpu-layers") || !strcmp(argv[i], "-ngl") ||
+             !strcmp(argv[i], "--gpu-mem")) && i + 1 < argc && n_engine < 3) {
+            engine_opt[n_engine][0] = argv[i];
+            engine_opt[n_engine++][1] = argv[++i];
+        } else if (!strcmp(argv[i], "--host") && i + 1 < argc) host_arg = argv[++i];
         else if (!strcmp(argv[i], "--redis") && i + 1 < argc) redis_arg = argv[++i];
         else if (!strcmp(argv[i], "--no-auth")) no_auth = true;
         else { fprintf(stderr, "qfit serve: unknown option or missing value: '%s'\n", argv[i]); return 2; }
@@ -81,6 +92,11 @@ int qfit_cmd_serve(int argc, char **argv)
                                .origins = o, .store_root = root, .log = qfit_cli_log_line };
     qfit_sched_config sc;
     if (qfit_cli_sched_config("serve", &sc) != 0) return 2;
+    for (int i = 0; i < n_engine; i++)
+        if (qfit_context_params_parse_arg(&sc.ctx, engine_opt[i][0], engine_opt[i][1], err, sizeof err) != 1) {
+            fprintf(stderr, "qfit serve: %s\n", err);
+            return 2;
+        }
     qfit_store *store = qfit_store_open(root, err, sizeof err);
     if (!store) {
         fprintf(stderr, "qfit serve: %s\n", err);

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "qfit/backend.h"
 #include "qfit/quant.h"
 #include "qfit/vulkan.h"
 
@@ -96,11 +97,40 @@ static int vk_supports(const qfit_model *m, char *err, size_t err_len)
 
 /* ------------------------------------------------------------------ setup */
 
+/* The tensors of layer il the device gets (vk_init uploads exactly these) */
+#define VK_LAYER_WEIGHTS(L) { &(L)->attn_norm, &(L)->wq, &(L)->wk, &(L)->wv, &(L)->wo, &(L)->q_norm, &(L)->k_norm, \
+                              &(L)->ffn_norm, &(L)->w_gate, &(L)->w_up, &(L)->w_down }
+
+static size_t wt_bytes(const qfit_wt *w) { return w->data ? w->row_bytes * (size_t)w->ne1 : 0; }
+
+int qfit_vulkan_fit_layers(const qfit_model *m, int n_ctx, int n_batch, int n_seq, int type_k, int type_v,
+                           uint64_t budget)
+{
+    const qfit_hparams *hp = &m->hp;
+    for (int ngl = hp->n_layer + 1; ngl > 0; ngl--) {
+        int first;
+        bool output;
+        qfit_offload_split(hp->n_layer, ngl, &first, &output);
+        qfit_vulkan_bytes b;
+        if (qfit_vulkan_context_bytes(hp, n_ctx, n_batch, n_seq, type_k, type_v, ngl, &b) != 0) return 0;
+        uint64_t bytes = b.kv + b.compute;
+        for (int il = first; il < hp->n_layer; il++) {
+            const qfit_layer_w *L = &m->layers[il];
+            const qfit_wt *ws[] = VK_LAYER_WEIGHTS(L);
+            for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) bytes += wt_bytes(ws[i]);
+        }
+        if (output) bytes += wt_bytes(&m->output_norm) + wt_bytes(&m->output);
+        if (bytes <= budget) return ngl;
+    }
+    return 0;
+}
+
+
 static int upload_weight(qfit_vk *vk, const qfit_wt *w, vk_weight *out, char *err, size_t err_len)
 {
     memset(out, 0, sizeof *out);
     if (!w->data) return 0;
-    const size_t bytes = w->row_bytes * (size_t)w->ne1;
+    const size_t bytes = wt_bytes(w);
     out->buf = qfit_vk_buf_new(vk, bytes, err, err_len);
     if (!out->buf || qfit_vk_upload(vk, out->buf, 0, w->data, bytes, err, err_len) != 0) return -1;
     out->type = w->type;
@@ -109,9 +139,42 @@ static int upload_weight(qfit_vk *vk, const qfit_wt *w, vk_weight *out, char *er
     return 0;
 }
 
-static qfit_vk_buf *floats(qfit_vk *vk, size_t n, char *err, size_t err_len)
+/* The device buffers of a context, in bytes: vk_init allocates exactly these, and the
+ * planner reads them (qfit_vulkan_context_bytes). Activations hold n_batch rows: x and tmp
+ * of n_embd, xn of the wider of n_embd and n_ff, q and att of the query heads, k and v of
+ * the KV heads, gate and up of n_ff, logits of the wider of the vocabulary and n_embd. */
+typedef struct { size_t x, xn, q, k, ff, logits, kv, rope; } vk_sizes;
+
+static int vk_sizes_of(const qfit_hparams *hp, int n_ctx, int n_batch, int n_seq, int type_k, int type_v, int ngl,
+                       vk_sizes *z)
 {
-    return qfit_vk_buf_new(vk, n * sizeof(float), err, err_len);
+    memset(z, 0, sizeof *z);
+    if (!hp || n_ctx <= 0 || n_batch <= 0 || n_seq <= 0 || hp->n_layer <= 0 || ngl < -1 || ngl > hp->n_layer + 1)
+        return -1;
+    if (type_k != QFIT_TYPE_F16 || type_v != QFIT_TYPE_F16) return -1;   /* vk_init's rule: f16 only so far */
+    const size_t nb = (size_t)n_batch, E = (size_t)hp->n_embd, F = (size_t)hp->n_ff, hd = (size_t)hp->head_dim_k;
+    const size_t V = (size_t)hp->n_vocab, f = sizeof(float);
+    z->x = nb * E * f;
+    z->xn = nb * (E > F ? E : F) * f;
+    z->q = nb * (size_t)hp->n_head * hd * f;
+    z->k = nb * (size_t)hp->n_head_kv * hd * f;
+    z->ff = nb * F * f;
+    z->logits = nb * (V > E ? V : E) * f;
+    /* per offloaded layer K then V: n_kv heads x n_ctx positions x head_dim halves */
+    const int layers = qfit_offload_split(hp->n_layer, ngl, NULL, NULL);
+    z->kv = (size_t)layers * 2 * (size_t)hp->n_head_kv * (size_t)n_ctx * hd * 2;
+    z->rope = 2 * (size_t)n_ctx * (size_t)(hp->n_rot / 2) * f;   /* cos, then sin */
+    return 0;
+}
+
+int qfit_vulkan_context_bytes(const qfit_hparams *hp, int n_ctx, int n_batch, int n_seq, int type_k, int type_v,
+                              int n_gpu_layers, qfit_vulkan_bytes *out)
+{
+    vk_sizes z;
+    if (!out || vk_sizes_of(hp, n_ctx, n_batch, n_seq, type_k, type_v, n_gpu_layers, &z) != 0) return -1;
+    out->kv = z.kv;
+    out->compute = 2 * z.x + z.xn + 2 * z.q + 2 * z.k + 2 * z.ff + z.logits + z.rope;
+    return 0;
 }
 
 static void vk_free(qfit_context *c)
@@ -140,9 +203,7 @@ static int vk_init(qfit_context *c, char *err, size_t err_len)
     vk_state *st = calloc(1, sizeof *st);
     if (!st) return snprintf(err, err_len, "out of memory"), -1;
     c->be_state = st;
-    const int ngl = c->n_gpu_layers < 0 ? hp->n_layer + 1 : c->n_gpu_layers;
-    st->gpu_first = ngl >= hp->n_layer ? 0 : hp->n_layer - ngl;
-    st->gpu_output = ngl > hp->n_layer;
+    qfit_offload_split(hp->n_layer, c->n_gpu_layers, &st->gpu_first, &st->gpu_output);
     st->layers = calloc((size_t)hp->n_layer, sizeof *st->layers);
     st->vk = qfit_vk_open(index, err, err_len);
     if (!st->layers || !st->vk) goto fail;
@@ -150,33 +211,29 @@ static int vk_init(qfit_context *c, char *err, size_t err_len)
     for (int il = st->gpu_first; il < hp->n_layer; il++) {
         const qfit_layer_w *L = &m->layers[il];
         vk_layer *V = &st->layers[il];
-        if (upload_weight(vk, &L->attn_norm, &V->attn_norm, err, err_len) || upload_weight(vk, &L->wq, &V->wq, err, err_len) ||
-            upload_weight(vk, &L->wk, &V->wk, err, err_len) || upload_weight(vk, &L->wv, &V->wv, err, err_len) ||
-            upload_weight(vk, &L->wo, &V->wo, err, err_len) || upload_weight(vk, &L->q_norm, &V->q_norm, err, err_len) ||
-            upload_weight(vk, &L->k_norm, &V->k_norm, err, err_len) ||
-            upload_weight(vk, &L->ffn_norm, &V->ffn_norm, err, err_len) ||
-            upload_weight(vk, &L->w_gate, &V->w_gate, err, err_len) || upload_weight(vk, &L->w_up, &V->w_up, err, err_len) ||
-            upload_weight(vk, &L->w_down, &V->w_down, err, err_len))
-            goto fail;
+        const qfit_wt *ws[] = VK_LAYER_WEIGHTS(L);
+        vk_weight *vs[] = VK_LAYER_WEIGHTS(V);
+        for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
+            if (upload_weight(vk, ws[i], vs[i], err, err_len) != 0) goto fail;
     }
     if (st->gpu_output && (upload_weight(vk, &m->output_norm, &st->output_norm, err, err_len) ||
                            upload_weight(vk, &m->output, &st->output, err, err_len)))
         goto fail;
-    const size_t nb = (size_t)c->n_batch, E = (size_t)hp->n_embd, F = (size_t)hp->n_ff, hd = (size_t)hp->head_dim_k;
-    const size_t qd = (size_t)hp->n_head * hd, kvd = (size_t)hp->n_head_kv * hd, V = (size_t)hp->n_vocab;
-    if (!(st->x = floats(vk, nb * E, err, err_len)) || !(st->xn = floats(vk, nb * (E > F ? E : F), err, err_len)) ||
-        !(st->q = floats(vk, nb * qd, err, err_len)) || !(st->k = floats(vk, nb * kvd, err, err_len)) ||
-        !(st->v = floats(vk, nb * kvd, err, err_len)) || !(st->att = floats(vk, nb * qd, err, err_len)) ||
-        !(st->gate = floats(vk, nb * F, err, err_len)) || !(st->up = floats(vk, nb * F, err, err_len)) ||
-        !(st->tmp = floats(vk, nb * E, err, err_len)) || !(st->logits = floats(vk, nb * (V > E ? V : E), err, err_len)))
+    vk_sizes z;
+    if (vk_sizes_of(hp, c->n_ctx, c->n_batch, c->n_seq, c->kv.type_k, c->kv.type_v, c->n_gpu_layers, &z) != 0) {
+        snprintf(err, err_len, "the Vulkan backend cannot size this context");
         goto fail;
-    st->head_stride = (int64_t)c->n_ctx * (int64_t)hd;
-    /* the offloaded layers' caches (one layer's worth when none is offloaded: no empty buffer) */
-    const int kv_layers = hp->n_layer - st->gpu_first > 0 ? hp->n_layer - st->gpu_first : 1;
-    const size_t halves = (size_t)kv_layers * 2 * (size_t)hp->n_head_kv * (size_t)st->head_stride;
-    if (!(st->kv = qfit_vk_buf_new(vk, halves * 2, err, err_len))) goto fail;
-    const size_t tab = (size_t)c->n_ctx * (size_t)(hp->n_rot / 2);
-    if (!(st->rope = floats(vk, 2 * tab, err, err_len)) ||
+    }
+    if (!(st->x = qfit_vk_buf_new(vk, z.x, err, err_len)) || !(st->xn = qfit_vk_buf_new(vk, z.xn, err, err_len)) ||
+        !(st->q = qfit_vk_buf_new(vk, z.q, err, err_len)) || !(st->k = qfit_vk_buf_new(vk, z.k, err, err_len)) ||
+        !(st->v = qfit_vk_buf_new(vk, z.k, err, err_len)) || !(st->att = qfit_vk_buf_new(vk, z.q, err, err_len)) ||
+        !(st->gate = qfit_vk_buf_new(vk, z.ff, err, err_len)) || !(st->up = qfit_vk_buf_new(vk, z.ff, err, err_len)) ||
+        !(st->tmp = qfit_vk_buf_new(vk, z.x, err, err_len)) || !(st->logits = qfit_vk_buf_new(vk, z.logits, err, err_len)))
+        goto fail;
+    st->head_stride = (int64_t)c->n_ctx * (int64_t)hp->head_dim_k;
+    if (z.kv && !(st->kv = qfit_vk_buf_new(vk, z.kv, err, err_len))) goto fail;   /* none: no layer offloaded */
+    const size_t tab = z.rope / (2 * sizeof(float));
+    if (!(st->rope = qfit_vk_buf_new(vk, z.rope, err, err_len)) ||
         qfit_vk_upload(vk, st->rope, 0, c->rope_cos, tab * sizeof(float), err, err_len) ||
         qfit_vk_upload(vk, st->rope, tab * sizeof(float), c->rope_sin, tab * sizeof(float), err, err_len))
         goto fail;
@@ -341,3 +398,16 @@ const qfit_backend qfit_backend_vulkan = {
     .ffn = vk_ffn,
     .output = vk_output,
 };
+
+size_t qfit_context_device_bytes(const qfit_context *c, size_t *driver_bytes)
+{
+    if (driver_bytes) *driver_bytes = 0;
+    if (!c || c->backend != &qfit_backend_vulkan || !c->be_state) return 0;
+    const vk_state *st = c->be_state;
+    return qfit_vk_bytes_held(st->vk, driver_bytes);
+}
+
+int qfit_context_gpu_layers(const qfit_context *c)
+{
+    return c && c->backend->kv_on_device ? c->n_gpu_layers : 0;
+}

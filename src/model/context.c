@@ -212,9 +212,26 @@ int qfit_context_params_parse_arg(qfit_context_params *p, const char *opt, const
     const bool is_fa = !strcmp(opt, "--flash-attn") || !strcmp(opt, "-fa");
     const bool is_dev = !strcmp(opt, "--device");
     const bool is_ngl = !strcmp(opt, "--gpu-layers") || !strcmp(opt, "-ngl") || !strcmp(opt, "--n-gpu-layers");
-    if (!is_ctx && !is_kv && !is_k && !is_v && !is_fa && !is_dev && !is_ngl) return 0;
+    const bool is_mem = !strcmp(opt, "--gpu-mem");
+    if (!is_ctx && !is_kv && !is_k && !is_v && !is_fa && !is_dev && !is_ngl && !is_mem) return 0;
     if (!val || !*val) { snprintf(err, err_len, "%s needs a value", opt); return -1; }
-    if (is_ngl) {
+    if (is_mem) {
+        /* bytes, or with a binary unit: 512M, 6G, 6GiB */
+        char *end;
+        const double x = strtod(val, &end);
+        double mul = 1;
+        if (*end == 'K' || *end == 'k') mul = 1024.0, end++;
+        else if (*end == 'M' || *end == 'm') mul = 1024.0 * 1024, end++;
+        else if (*end == 'G' || *end == 'g') mul = 1024.0 * 1024 * 1024, end++;
+        else if (*end == 'T' || *end == 't') mul = 1024.0 * 1024 * 1024 * 1024, end++;
+        if (mul > 1 && *end == 'i') end++;
+        if (mul > 1 && (*end == 'B' || *end == 'b')) end++;
+        if (end == val || *end || !(x > 0) || x * mul > 1e18) {
+            snprintf(err, err_len, "invalid memory size '%s' for %s (examples: 6G, 6GiB, 512M)", val, opt);
+            return -1;
+        }
+        p->gpu_mem = (uint64_t)(x * mul);
+    } else if (is_ngl) {
         char *end;
         long n = strtol(val, &end, 10);
         if (*end || n < -1 || n > 100000) {
@@ -258,7 +275,8 @@ void qfit_context_describe(const qfit_context *c, char *buf, size_t len)
     char gpu[64] = "";
     if (c->backend->kv_on_device) {
         const int nl = c->model->hp.n_layer, ngl = c->n_gpu_layers < 0 ? nl + 1 : c->n_gpu_layers;
-        snprintf(gpu, sizeof gpu, " (%d of %d layers there%s)", ngl < nl ? ngl : nl, nl, ngl > nl ? ", and the output" : "");
+        snprintf(gpu, sizeof gpu, " (%d of %d layers there%s%s)", ngl < nl ? ngl : nl, nl,
+                 ngl > nl ? ", and the output" : "", c->gpu_fitted ? ": all that fit its memory" : "");
     }
     snprintf(buf, len,
              "context: device %s%s, n_ctx %d, n_batch %d, threads %d; KV cache K %s, V %s: %zu bytes (%.2f MiB); "
@@ -305,8 +323,16 @@ size_t qfit_context_alloc_bytes(const qfit_model *m, const qfit_context_params *
 {
     qfit_context_params p = pp ? *pp : qfit_context_default_params();
     params_defaults(m, &p);
-    return qfit_kv_cache_bytes_ctx(&m->hp, p.n_ctx, p.n_batch, p.n_seq, p.type_k, p.type_v) +
-           qfit_compute_buffer_bytes(&m->hp, p.n_ctx, p.n_batch, p.flash_attn != 0);
+    size_t kv = qfit_kv_cache_bytes_ctx(&m->hp, p.n_ctx, p.n_batch, p.n_seq, p.type_k, p.type_v);
+    if (!strncmp(p.device, "vulkan", 6) && kv) {
+        /* the device holds the offloaded layers' caches (qfit_context_new); its layers are
+         * never sliding (the Vulkan backend refuses windows), so each holds n_ctx cells */
+        int host_layers = m->hp.n_layer;
+        qfit_offload_split(m->hp.n_layer, p.n_gpu_layers, &host_layers, NULL);
+        kv -= (size_t)(m->hp.n_layer - host_layers) * (size_t)p.n_ctx * (size_t)p.n_seq *
+              (qfit_kv_cache_bytes(&m->hp, 1, p.type_k, p.type_v) / (size_t)m->hp.n_layer);
+    }
+    return kv + qfit_compute_buffer_bytes(&m->hp, p.n_ctx, p.n_batch, p.flash_attn != 0);
 }
 
 qfit_context *qfit_context_new(const qfit_model *m, const qfit_context_params *pp,
@@ -383,6 +409,18 @@ qfit_context *qfit_context_new(const qfit_model *m, const qfit_context_params *p
                  p.n_gpu_layers, hp->n_layer, hp->n_layer + 1);
         return NULL;
     }
+    /* -1 on a GPU: all the layers that fit in its memory (less the driver's reserve) */
+    bool fitted = false;
+    if (backend->kv_on_device && p.n_gpu_layers == -1) {
+        qfit_device_info di;
+        if (p.gpu_mem || (qfit_device_get(qfit_device_find(p.device), &di) == 0 && di.mem_total)) {
+            const uint64_t budget = p.gpu_mem ? p.gpu_mem
+                                  : di.mem_total > QFIT_GPU_RESERVE_BYTES ? di.mem_total - QFIT_GPU_RESERVE_BYTES : 0;
+            p.n_gpu_layers = qfit_vulkan_fit_layers(m, p.n_ctx, p.n_batch, p.n_seq, p.type_k, p.type_v, budget);
+            if (p.n_gpu_layers == hp->n_layer + 1) p.n_gpu_layers = -1;
+            else fitted = true;
+        }
+    }
     if (!backend->kv_on_device && p.n_gpu_layers > 0) {
         snprintf(err, err_len, "%d GPU layers requested, but device %s has none to run them on (--device vulkan0, ...; "
                  "devices: %s)", p.n_gpu_layers, p.device[0] ? p.device : "cpu", qfit_device_names());
@@ -394,6 +432,7 @@ qfit_context *qfit_context_new(const qfit_model *m, const qfit_context_params *p
     c->model = m;
     c->backend = backend;
     c->n_gpu_layers = p.n_gpu_layers;
+    c->gpu_fitted = fitted;
     {
         qfit_device_info di;
         qfit_device_get(qfit_device_find(p.device), &di);
@@ -431,17 +470,23 @@ qfit_context *qfit_context_new(const qfit_model *m, const qfit_context_params *p
     kv->layer_cells = calloc((size_t)hp->n_layer, sizeof *kv->layer_cells);
     kv->swa_base = calloc((size_t)p.n_seq, sizeof *kv->swa_base);
     if (!kv->layer_cell0 || !kv->layer_cells || !kv->swa_base) { snprintf(err, err_len, "out of memory"); goto fail; }
+    /* a backend with its own cache (a GPU's) holds the offloaded layers' cells: the host
+     * cache has none for them (layer_cells 0), only for the layers the CPU runs */
+    int host_layers = hp->n_layer;
+    if (backend->kv_on_device) qfit_offload_split(hp->n_layer, p.n_gpu_layers, &host_layers, NULL);
     size_t n_cells = 0;
     for (int il = 0; il < hp->n_layer; il++) {
         kv->layer_cell0[il] = n_cells;
-        kv->layer_cells[il] = m->recipes[il].window > 0 ? kv->swa_cells : p.n_ctx;
+        kv->layer_cells[il] = il >= host_layers ? 0 : m->recipes[il].window > 0 ? kv->swa_cells : p.n_ctx;
         n_cells += (size_t)kv->layer_cells[il] * (size_t)p.n_seq;
     }
     const size_t k_bytes = n_cells * kv->row_k;
+    kv_bytes = n_cells * (kv->row_k + kv->row_v);
+    c->kv_bytes = kv_bytes;
+    if (!kv_bytes) kv_bytes = 64;   /* every layer offloaded: a token allocation keeps kv->k valid */
     kv->k = kv_alloc(kv_bytes);
     if (!kv->k) { snprintf(err, err_len, "cannot allocate the KV cache (%zu bytes)", kv_bytes); goto fail; }
     kv->v = kv->k + k_bytes;
-    c->kv_bytes = kv_bytes;
     /* touched now (as llama.cpp clears its cache buffer): the resident memory is what
      * the planner predicts from the first token on, not a surprise at a long context */
     {
@@ -556,6 +601,7 @@ int qfit_seq_copy(qfit_context *c, int src, int dst, int n)
         qfit_kv_cache *kv = &c->kv;
         kv->swa_base[dst] = n ? kv->swa_base[src] : 0;
         for (int il = 0; il < c->model->hp.n_layer; il++) {
+            if (!kv->layer_cells[il]) continue;   /* a layer whose cache the device holds */
             const int b = kv_base(kv, il, src), rows = n - b > 0 ? n - b : 0;
             for (int h = 0; h < c->model->hp.n_head_kv; h++) {
                 memcpy(kv_k_at(kv, il, dst, h, b), kv_k_at(kv, il, src, h, b), (size_t)rows * kv->head_k);
@@ -618,7 +664,7 @@ static void kv_slide(qfit_context *c, int s)
     if (keep_from <= kv->swa_base[s]) return;
     const int from = keep_from - kv->swa_base[s], rows = past - keep_from;
     for (int il = 0; il < kv->n_layer; il++) {
-        if (kv->layer_cells[il] >= kv->n_ctx) continue;
+        if (kv->layer_cells[il] >= kv->n_ctx || !kv->layer_cells[il]) continue;   /* full, or on the device */
         const int b = kv->swa_base[s];
         for (int h = 0; h < c->model->hp.n_head_kv; h++) {
             memmove(kv_k_at(kv, il, s, h, b), kv_k_at(kv, il, s, h, b + from), (size_t)rows * kv->head_k);

@@ -133,7 +133,8 @@ struct qfit_context {
     const struct qfit_backend *backend;
     const char *device;   /* the device's name (qfit/backend.h; static) */
     void *be_state;       /* the backend's per-context state (qfit_backend.init) */
-    int n_gpu_layers;     /* qfit_context_params.n_gpu_layers */
+    int n_gpu_layers;     /* qfit_context_params.n_gpu_layers; -1 resolved to a count when not all fit */
+    bool gpu_fitted;      /* that count is -1's "all that fit" (fewer than every layer) */
     char backend_err[256];/* the first failure of a backend op in this decode ("": none) */
     qfit_threadpool *tp;
     int n_threads;
@@ -238,6 +239,11 @@ extern const qfit_backend qfit_backend_cpu;
 extern const qfit_backend qfit_backend_ref;
 /* the Vulkan backend (backend_vulkan.c; devices "vulkanN") */
 extern const qfit_backend qfit_backend_vulkan;
+/* -1 ("all that fit") on a Vulkan device: the most layers (n_layer + 1: all and the output)
+ * whose weights and the backend's buffers (qfit_vulkan_context_bytes) fit in budget bytes;
+ * 0 when none does. */
+int qfit_vulkan_fit_layers(const qfit_model *m, int n_ctx, int n_batch, int n_seq, int type_k, int type_v,
+                           uint64_t budget);
 /* The backend device `device` ("" or NULL: cpu) runs model m with, after its supports
  * check; NULL with the reason in err (unknown device, or what it lacks). backend.c. */
 const qfit_backend *qfit_backend_for(const char *device, const qfit_model *m, char *err, size_t err_len);

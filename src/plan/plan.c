@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "qfit/backend.h"
 #include "qfit/gguf.h"
 #include "qfit/kernels.h"
 #include "qfit/quant.h"
@@ -465,6 +466,108 @@ static uint64_t ppl_eval_bytes(const qfit_plan_model *m, int64_t n_ctx)
     return n_out * (uint64_t)m->n_vocab * sizeof(float) + (uint64_t)n_ctx * sizeof(int32_t);
 }
 
+/* ------------------------------------------------------------ layer offload */
+
+/* Bytes of the tensors a Vulkan context uploads for layers [first, n_layer) and, with
+ * output, output_norm and the output matrix (token_embd when tied): blk.N.* for N >= first,
+ * each at its stored size (ftype -1) or its size in the mix. */
+static int gpu_weight_bytes(const qfit_plan_model *m, int ftype, int first, bool output, uint64_t *out, char *err,
+                            size_t err_len)
+{
+    *out = 0;
+    int *types = NULL;
+    if (ftype >= 0) {
+        uint64_t all;
+        types = calloc(m->n_tensors ? m->n_tensors : 1, sizeof *types);
+        if (!types) { snprintf(err, err_len, "out of memory"); return -1; }
+        if (plan_mix_weight_bytes(m, ftype, &all, types, err, err_len) < 0) { free(types); return -1; }
+    }
+    for (size_t i = 0; i < m->n_tensors; i++) {
+        const qfit_plan_tensor *t = &m->tensors[i];
+        bool on = false;
+        if (!strncmp(t->name, "blk.", 4)) {
+            char *end;
+            const long il = strtol(t->name + 4, &end, 10);
+            on = end != t->name + 4 && *end == '.' && il >= first;
+        } else if (output) {
+            on = !strcmp(t->name, "output_norm.weight") || !strcmp(t->name, "output.weight") ||
+                 (m->tied && !strcmp(t->name, "token_embd.weight"));
+        }
+        if (!on) continue;
+        if (!types) { *out += t->nbytes; continue; }
+        uint64_t rows = 1;
+        for (uint32_t d = 1; d < t->n_dims && d < 4; d++) rows *= (uint64_t)t->ne[d];
+        *out += (uint64_t)qfit_row_size(types[i], t->ne[0]) * rows;
+    }
+    free(types);
+    return 0;
+}
+
+/* The GPU's side of s's offload into r, and the host's KV cache reduced to the layers the
+ * CPU runs (src/model/context.c allocates no host cells for the others). */
+static int plan_offload(const qfit_plan_model *m, const qfit_plan_machine *mach, const qfit_plan_settings *s,
+                        int ftype, int batch, qfit_plan_result *r, char *err, size_t err_len)
+{
+    /* what the Vulkan backend refuses (src/model/backend_vulkan.c, vk_supports) */
+    const char *no = m->n_expert > 0 ? "mixture-of-experts FFN" : m->n_swa > 0 ? "sliding-window attention" : NULL;
+    for (size_t i = 0; !no && i < m->n_tensors; i++)
+        if (strstr(m->tensors[i].name, ".bias")) no = "Q/K/V or output biases";
+    if (!no && m->facts && m->facts->attn_bias) no = "Q/K/V biases";
+    if (no) {
+        snprintf(err, err_len, "layer offload: the Vulkan backend cannot run this %s model yet (%s)", m->arch, no);
+        return -1;
+    }
+    if (s->n_gpu_layers < -1) {
+        snprintf(err, err_len, "%d GPU layers: give -1 (all) or 0 .. %lld", s->n_gpu_layers, (long long)m->n_layer + 1);
+        return -1;
+    }
+    const int n_layer = (int)m->n_layer;
+    const int ngl = s->n_gpu_layers > n_layer + 1 ? n_layer + 1 : s->n_gpu_layers;
+    int first;
+    r->offload = true;
+    r->n_gpu_layers = qfit_offload_split(n_layer, ngl, &first, &r->gpu_output);
+    if (plan_engine_vulkan_bytes(m, r->n_ctx, batch, r->n_parallel, r->kv_type, r->kv_type_v, ngl, &r->gpu_kv_bytes,
+                                 &r->gpu_compute_bytes) != 0) {
+        snprintf(err, err_len, "layer offload: the Vulkan backend's KV cache is f16 only so far (%s/%s asked for)",
+                 qfit_plan_kv_name(r->kv_type), qfit_plan_kv_name(r->kv_type_v));
+        return -1;
+    }
+    if (gpu_weight_bytes(m, ftype, first, r->gpu_output, &r->gpu_weights_bytes, err, err_len) != 0) return -1;
+    r->gpu_total_bytes = r->gpu_weights_bytes + r->gpu_kv_bytes + r->gpu_compute_bytes;
+    /* the host cache: the CPU's layers only (no sliding layers here: refused above) */
+    const uint64_t per_layer_k = r->k_bytes / (uint64_t)n_layer, per_layer_v = (r->kv_bytes - r->k_bytes) / (uint64_t)n_layer;
+    r->k_bytes = per_layer_k * (uint64_t)first;
+    r->v_bytes = per_layer_v * (uint64_t)first;
+    r->kv_bytes = r->k_bytes + r->v_bytes;
+    r->gpu_unified = s->gpu_mem_bytes == 0;
+    r->gpu_mem_bytes = s->gpu_mem_bytes;
+    if (r->gpu_unified) {
+        if (mach->kind == QFIT_MACHINE_GPU) {
+            snprintf(err, err_len, "layer offload on a GPU machine profile: give the host's memory with --mem and the "
+                     "GPU's with --gpu-mem");
+            return -1;
+        }
+    } else {
+        r->gpu_budget_bytes = s->gpu_mem_bytes > QFIT_PLAN_GPU_RESERVE_BYTES ? s->gpu_mem_bytes - QFIT_PLAN_GPU_RESERVE_BYTES : 0;
+        r->gpu_verdict = qfit_plan_verdict_for(r->gpu_total_bytes, r->gpu_budget_bytes);
+    }
+    return 0;
+}
+
+int qfit_plan_fit_layers(const qfit_plan_model *m, const qfit_plan_machine *mach, const qfit_plan_settings *base,
+                         qfit_plan_result *best, char *err, size_t err_len)
+{
+    qfit_plan_settings s = *base;
+    s.offload = true;
+    /* every count, most first: the sizes grow with the count, so the first that fits is the most */
+    for (int ngl = (int)m->n_layer + 1; ngl >= 0; ngl--) {
+        s.n_gpu_layers = ngl;
+        if (qfit_plan_compute(m, mach, &s, best, err, err_len) != 0) return -1;
+        if (best->verdict != QFIT_VERDICT_NO_FIT) return 1;
+    }
+    return 0;
+}
+
 int qfit_plan_compute(const qfit_plan_model *m, const qfit_plan_machine *mach,
                       const qfit_plan_settings *s, qfit_plan_result *r, char *err, size_t err_len)
 {
@@ -473,8 +576,10 @@ int qfit_plan_compute(const qfit_plan_model *m, const qfit_plan_machine *mach,
     /* weights */
     wcache_entry wc;
     const char *mix = s->mix;
+    int ftype_used = -1;   /* the mix the weights are sized in (-1: as stored) */
     if (mix) {
         int ftype = plan_ftype_from_name(mix);
+        ftype_used = ftype;
         if (ftype < 0) {
             snprintf(err, err_len, "unknown quantization mix '%s' (qfit plan --table lists them)", mix);
             return -1;
@@ -489,7 +594,8 @@ int qfit_plan_compute(const qfit_plan_model *m, const qfit_plan_machine *mach,
     } else {   /* a catalog model: as it is published (gpt-oss: MXFP4_MOE), else Q4_K_M */
         const char *def = m->facts && m->facts->mix ? m->facts->mix : "Q4_K_M";
         snprintf(r->mix, sizeof r->mix, "%s", def);
-        if (weights_cached(m, plan_ftype_from_name(def), &wc, err, err_len) < 0) return -1;
+        ftype_used = plan_ftype_from_name(def);
+        if (weights_cached(m, ftype_used, &wc, err, err_len) < 0) return -1;
     }
     r->weights_bytes = wc.bytes;
     const uint64_t aq_row = wc.aq_row;
@@ -569,6 +675,7 @@ int qfit_plan_compute(const qfit_plan_model *m, const qfit_plan_machine *mach,
         const uint64_t touched = rows * row < wc.embd_bytes ? rows * row : wc.embd_bytes;
         r->weights_resident_bytes = r->weights_resident_bytes - wc.embd_bytes + touched;
     }
+    if (s->offload && plan_offload(m, mach, s, ftype_used, batch, r, err, err_len) != 0) return -1;
     r->runtime_base_bytes = qfit_plan_runtime_reserve_bytes(mach);
     r->metadata_bytes = m->metadata_bytes;
     r->tokenizer_bytes = (uint64_t)(m->n_vocab + m->n_merges) * QFIT_PLAN_TOKENIZER_ENTRY_BYTES;
@@ -579,7 +686,9 @@ int qfit_plan_compute(const qfit_plan_model *m, const qfit_plan_machine *mach,
     r->process_bytes = r->weights_resident_bytes + r->kv_bytes + r->compute_bytes + r->runtime_bytes;
     r->total_bytes = r->process_bytes + r->os_bytes;
     r->budget_bytes = qfit_plan_budget_bytes(mach);
+    if (r->offload && r->gpu_unified) r->total_bytes += r->gpu_total_bytes;
     r->verdict = qfit_plan_verdict_for(r->total_bytes, r->budget_bytes);
+    if (r->offload && !r->gpu_unified && r->gpu_verdict > r->verdict) r->verdict = r->gpu_verdict;
     r->bits_per_weight = m->n_params ? (double)r->weights_bytes * 8.0 / (double)m->n_params : 0;
     /* speed: each generated token reads every weight once (token_embd only one row,
      * unless it doubles as the output matrix) and the whole KV cache at full context */
@@ -743,28 +852,44 @@ void qfit_plan_command(char *buf, size_t cap, const char *model_spec, const char
     if ((size_t)n < cap && r->workload == QFIT_PLAN_PPL) n += snprintf(buf + n, cap - (size_t)n, " --workload ppl");
     if ((size_t)n < cap && r->n_parallel != 1) n += snprintf(buf + n, cap - (size_t)n, " --parallel %d", r->n_parallel);
     if ((size_t)n < cap && r->n_batch != QFIT_PLAN_DEFAULT_BATCH)
-        snprintf(buf + n, cap - (size_t)n, " --batch %d", r->n_batch);
+        n += snprintf(buf + n, cap - (size_t)n, " --batch %d", r->n_batch);
+    if ((size_t)n < cap && r->offload)
+        n += snprintf(buf + n, cap - (size_t)n, " --gpu-layers %d", r->gpu_output ? -1 : r->n_gpu_layers);
+    if ((size_t)n < cap && r->offload && !r->gpu_unified)
+        snprintf(buf + n, cap - (size_t)n, " --gpu-mem %llu", (unsigned long long)r->gpu_mem_bytes);
 }
 
 static qfit_plan_settings settings_of(const qfit_plan_result *r)
 {
     qfit_plan_settings s = { r->as_stored ? NULL : r->mix, r->n_ctx, qfit_plan_kv_setting(r->kv_type),
                              r->flash_attn ? 1 : 0, r->n_parallel, r->n_batch, qfit_plan_kv_setting(r->kv_type_v),
-                             r->workload };
+                             r->workload, r->offload, r->gpu_output ? -1 : r->n_gpu_layers,
+                             r->gpu_unified ? 0 : r->gpu_mem_bytes };
     return s;
 }
 
 static bool reaches(const qfit_plan_result *r, qfit_plan_verdict want) { return r->verdict <= want; }
 
+/* The side a fix is measured on: with layers on a discrete GPU that does not fit (or fits
+ * worse than the host), the GPU's total; else the host's total. */
+static bool gpu_binds(const qfit_plan_result *r)
+{
+    return r->offload && !r->gpu_unified &&
+           r->gpu_verdict >= qfit_plan_verdict_for(r->total_bytes, r->budget_bytes) &&
+           r->gpu_verdict != QFIT_VERDICT_COMFORTABLE;
+}
+
 static void add_fix(qfit_plan_fix *fixes, size_t cap, size_t *n, const char *what, const char *model_spec,
                     const char *machine_args, const qfit_plan_result *cur, const qfit_plan_result *nr)
 {
-    if (*n >= cap || nr->total_bytes >= cur->total_bytes) return;
+    const bool gpu = gpu_binds(cur);
+    const uint64_t was = gpu ? cur->gpu_total_bytes : cur->total_bytes, now = gpu ? nr->gpu_total_bytes : nr->total_bytes;
+    if (*n >= cap || now >= was) return;
     qfit_plan_fix *f = &fixes[(*n)++];
     snprintf(f->what, sizeof f->what, "%s", what);
     qfit_plan_command(f->cmd, sizeof f->cmd, model_spec, machine_args, nr);
-    f->saves_bytes = cur->total_bytes - nr->total_bytes;
-    f->new_total_bytes = nr->total_bytes;
+    f->saves_bytes = was - now;
+    f->new_total_bytes = now;
     f->new_verdict = nr->verdict;
 }
 
@@ -780,6 +905,12 @@ size_t qfit_plan_recommend(const qfit_plan_model *m, const qfit_plan_machine *ma
     const qfit_plan_verdict want = cur->verdict == QFIT_VERDICT_TIGHT ? QFIT_VERDICT_COMFORTABLE : QFIT_VERDICT_TIGHT;
     const qfit_plan_settings base = settings_of(cur);
     qfit_plan_result r, pick;
+
+    /* 0. with layers on a GPU that cannot hold them: the most layers that fit */
+    if (gpu_binds(cur) && qfit_plan_fit_layers(m, mach, &base, &r, err, sizeof err) == 1) {
+        snprintf(what, sizeof what, "fewer GPU layers: %d", r.n_gpu_layers);
+        add_fix(fixes, cap, &n, what, model_spec, machine_args, cur, &r);
+    }
 
     /* 1. lower quantization: the best-quality smaller mix that reaches the goal, else the smallest */
     {

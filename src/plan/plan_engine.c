@@ -6,6 +6,7 @@
  *   KV cache types           -> qfit_kv_type_ok()          (include/qfit/model.h)
  *   llama.cpp's "70B" class  -> qfit_mix_model_classify()  (include/qfit/quantize.h) */
 #include "plan/plan_internal.h"
+#include "qfit/backend.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -128,6 +129,20 @@ uint64_t plan_engine_kv_bytes(const qfit_plan_model *m, int64_t n_ctx, int n_seq
         *k_bytes = cells * (uint64_t)n_seq * (uint64_t)hp.n_head_kv * qfit_row_size(type_k, hp.head_dim_k);
     }
     return total;
+}
+
+int plan_engine_vulkan_bytes(const qfit_plan_model *m, int64_t n_ctx, int n_batch, int n_seq, int type_k, int type_v,
+                             int n_gpu_layers, uint64_t *kv, uint64_t *compute)
+{
+    if (n_ctx <= 0 || n_ctx > INT_MAX) return -1;
+    if (n_batch > n_ctx) n_batch = (int)n_ctx;   /* as the context clamps it */
+    qfit_hparams hp;
+    to_hparams(m, &hp);
+    qfit_vulkan_bytes b;
+    if (qfit_vulkan_context_bytes(&hp, (int)n_ctx, n_batch, n_seq, type_k, type_v, n_gpu_layers, &b) != 0) return -1;
+    *kv = b.kv;
+    *compute = b.compute;
+    return 0;
 }
 
 void plan_engine_kv_layout(const qfit_plan_model *m, int64_t n_ctx, int n_batch, int64_t *n_sliding, int64_t *cells)

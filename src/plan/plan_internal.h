@@ -20,6 +20,11 @@ uint64_t plan_engine_kv_bytes(const qfit_plan_model *m, int64_t n_ctx, int n_seq
  * passes of n_batch tokens (*n_sliding), and the cells per sequence each holds (*cells;
  * n_ctx when none): the layer recipes (qfit_layer_recipe_of) and qfit_kv_swa_cells. */
 void plan_engine_kv_layout(const qfit_plan_model *m, int64_t n_ctx, int n_batch, int64_t *n_sliding, int64_t *cells);
+/* The Vulkan backend's device buffers besides the weights, for n_gpu_layers offloaded
+ * (qfit_vulkan_context_bytes): its KV cache and its activations. 0, or -1 when the backend
+ * would refuse the settings (its cache types). */
+int plan_engine_vulkan_bytes(const qfit_plan_model *m, int64_t n_ctx, int n_batch, int n_seq, int type_k, int type_v,
+                             int n_gpu_layers, uint64_t *kv, uint64_t *compute);
 /* Whether the engine has this KV cache type (qfit_kv_type_ok). */
 bool plan_engine_kv_type_ok(int type);
 /* What a run writes of the engine's compute buffers (the rest stays virtual):

@@ -52,6 +52,22 @@ static json_t *result_obj(const qfit_plan_result *r)
     json_object_set_new(rt, "tokenizer_bytes_per_entry_measured", json_integer(QFIT_PLAN_TOKENIZER_ENTRY_BYTES));
     json_object_set_new(rt, "eval_bytes", json_integer((json_int_t)r->eval_bytes));
     json_object_set_new(o, "runtime", rt);
+    if (r->offload) {   /* layer offload: the GPU's side (the fields above are the host's) */
+        json_t *g = json_object();
+        json_object_set_new(g, "gpu_layers", json_integer(r->n_gpu_layers));
+        json_object_set_new(g, "output_layer", json_boolean(r->gpu_output));
+        json_object_set_new(g, "unified_memory", json_boolean(r->gpu_unified));
+        json_object_set_new(g, "weights_bytes", json_integer((json_int_t)r->gpu_weights_bytes));
+        json_object_set_new(g, "kv_bytes", json_integer((json_int_t)r->gpu_kv_bytes));
+        json_object_set_new(g, "compute_bytes", json_integer((json_int_t)r->gpu_compute_bytes));
+        json_object_set_new(g, "total_bytes", json_integer((json_int_t)r->gpu_total_bytes));
+        if (!r->gpu_unified) {
+            json_object_set_new(g, "memory_bytes", json_integer((json_int_t)r->gpu_mem_bytes));
+            json_object_set_new(g, "budget_bytes", json_integer((json_int_t)r->gpu_budget_bytes));
+            json_object_set_new(g, "verdict", json_string(qfit_plan_verdict_name(r->gpu_verdict)));
+        }
+        json_object_set_new(o, "gpu", g);
+    }
     json_object_set_new(o, "os_reserve_bytes", json_integer((json_int_t)r->os_bytes));
     json_object_set_new(o, "process_bytes", json_integer((json_int_t)r->process_bytes));
     json_object_set_new(o, "total_bytes", json_integer((json_int_t)r->total_bytes));

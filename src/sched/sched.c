@@ -22,6 +22,7 @@
 #include "platform/platform.h"
 
 #include "qfit/config.h"
+#include "qfit/backend.h"
 #include "qfit/plan.h"
 
 enum { ST_LOADING = 0, ST_READY, ST_FAILED };
@@ -49,6 +50,7 @@ struct qfit_sched_model {
     char name[256];
     char digest[QFIT_DIGEST_STR];   /* a stored model's ID (its manifest's sha256), "" for a file */
     int ov_n_ctx, ov_n_batch, ov_n_threads;   /* the request's context settings (the key) */
+    int ov_n_gpu;                             /* its num_gpu (QFIT_SCHED_NGL_UNSET: none) */
     int state;
     char load_err[512];
     qfit_chat_model *cm;
@@ -481,6 +483,7 @@ static int inst_prepare(qfit_sched *s, qfit_sched_model *in, qfit_sched_code *co
     if (in->ov_n_ctx > 0) in->cp.n_ctx = in->ov_n_ctx;
     if (in->ov_n_batch > 0) in->cp.n_batch = in->ov_n_batch;
     if (in->ov_n_threads > 0) in->cp.n_threads = in->ov_n_threads;
+    if (in->ov_n_gpu != QFIT_SCHED_NGL_UNSET) in->cp.n_gpu_layers = in->ov_n_gpu;
     in->cp.n_seq = s->cfg.num_parallel;
     in->cp.embeddings = false;
     /* the engine's default context, resolved as qfit_context_new will */
@@ -514,15 +517,43 @@ static int inst_prepare(qfit_sched *s, qfit_sched_model *in, qfit_sched_code *co
     ps.flash_attn = in->cp.flash_attn;
     ps.n_parallel = in->cp.n_seq;
     ps.n_batch = in->cp.n_batch;
+    /* a Vulkan device: the offloaded layers' side in its memory (a device in host memory,
+     * lavapipe: in the budget too), -1 resolved as the context will (all that fit) */
+    qfit_device_info di;
+    const bool gpu = !strncmp(in->cp.device, "vulkan", 6) && qfit_device_get(qfit_device_find(in->cp.device), &di) == 0;
     qfit_plan_result r;
-    int rc = qfit_plan_compute(&pm, &mach, &ps, &r, e2, sizeof e2);
+    int rc = 0;
+    if (gpu) {
+        ps.offload = true;
+        ps.n_gpu_layers = in->cp.n_gpu_layers;
+        ps.gpu_mem_bytes = in->cp.gpu_mem ? in->cp.gpu_mem + QFIT_GPU_RESERVE_BYTES : di.mem_total;
+        if (ps.n_gpu_layers == -1) {   /* the count the context will take (qfit_vulkan_fit_layers) */
+            rc = qfit_plan_fit_layers(&pm, &mach, &ps, &r, e2, sizeof e2);
+            if (rc >= 0) ps.n_gpu_layers = rc == 0 ? 0 : r.gpu_output ? -1 : r.n_gpu_layers;
+            rc = rc < 0 ? -1 : 0;
+        }
+        if (di.host_memory) ps.gpu_mem_bytes = 0;   /* lavapipe: its buffers are in the host's budget */
+    }
+    if (rc == 0) rc = qfit_plan_compute(&pm, &mach, &ps, &r, e2, sizeof e2);
     qfit_plan_model_free(&pm);
     if (rc != 0) {
         *code = QFIT_SCHED_ERROR;
         set_err(err, err_len, "%s: cannot plan its memory: %s", in->name, e2);
         return -1;
     }
+    if (r.offload && !r.gpu_unified && r.gpu_verdict == QFIT_VERDICT_NO_FIT) {
+        *code = QFIT_SCHED_NO_FIT;
+        s->st.refused_no_fit++;
+        set_err(err, err_len,
+                "%s: %d layers on %s need %.1f MiB of its memory (weights %.1f, KV cache %.1f, buffers %.1f) and it "
+                "has %.1f MiB to give; use fewer layers (num_gpu) or -1 for all that fit; `qfit plan %s --device %s "
+                "--fit` shows the split", in->name, r.n_gpu_layers, in->cp.device, mib(r.gpu_total_bytes),
+                mib(r.gpu_weights_bytes), mib(r.gpu_kv_bytes), mib(r.gpu_compute_bytes), mib(r.gpu_budget_bytes),
+                in->name, in->cp.device);
+        return -1;
+    }
     in->size_bytes = r.process_bytes > r.runtime_base_bytes ? r.process_bytes - r.runtime_base_bytes : r.process_bytes;
+    if (r.offload && r.gpu_unified) in->size_bytes += r.gpu_total_bytes;   /* the device's buffers are host memory */
     if (in->size_bytes + s->base_bytes > s->budget) {
         *code = QFIT_SCHED_NO_FIT;
         s->st.refused_no_fit++;
@@ -556,10 +587,11 @@ static int inst_load(qfit_sched_model *in, char *err, size_t err_len)
 static qfit_sched_model *find_inst(qfit_sched *s, const char *name, const qfit_context_params *ov)
 {
     const int c = ov ? ov->n_ctx : 0, b = ov ? ov->n_batch : 0, t = ov ? ov->n_threads : 0;
+    const int g = ov ? ov->n_gpu_layers : QFIT_SCHED_NGL_UNSET;
     for (int i = 0; i < s->n_inst; i++) {
         qfit_sched_model *in = s->inst[i];
         if (in->state != ST_FAILED && !strcasecmp(in->name, name) && in->ov_n_ctx == c && in->ov_n_batch == b &&
-            in->ov_n_threads == t)
+            in->ov_n_threads == t && in->ov_n_gpu == g)
             return in;
     }
     return NULL;
@@ -647,6 +679,7 @@ int qfit_sched_acquire(qfit_sched *s, const char *model, const qfit_context_para
     in->ov_n_ctx = ov ? ov->n_ctx : 0;
     in->ov_n_batch = ov ? ov->n_batch : 0;
     in->ov_n_threads = ov ? ov->n_threads : 0;
+    in->ov_n_gpu = ov ? ov->n_gpu_layers : QFIT_SCHED_NGL_UNSET;
     in->keep_alive_ns = s->cfg.keep_alive_ns;
     in->state = ST_LOADING;
     cond_init_mono(&in->wake);
@@ -735,8 +768,14 @@ int qfit_sched_acquire(qfit_sched *s, const char *model, const qfit_context_para
     in->state = ST_READY;
     s->st.loads++;
     hold(in, keep_alive_ns);
-    slog(s, "loaded %s (%s): %.1f MiB planned, context %d x %d sequences, %.1f of %.1f MiB in use, %.2f s",
-         model, qfit_chat_model_gguf_path(in->cm), mib(in->size_bytes), in->cp.n_ctx, in->cp.n_seq,
+    char where[128] = "";
+    if (!strncmp(in->cp.device, "vulkan", 6)) {   /* the layers on the device, as the context resolved them */
+        const int nl = qfit_model_hparams(in->model)->n_layer, ngl = qfit_context_gpu_layers(in->ctx);
+        snprintf(where, sizeof where, ", device %s (%d of %d layers there%s)", in->cp.device, ngl < 0 || ngl > nl ? nl : ngl,
+                 nl, ngl < 0 || ngl > nl ? ", and the output" : "");
+    }
+    slog(s, "loaded %s (%s): %.1f MiB planned, context %d x %d sequences%s, %.1f of %.1f MiB in use, %.2f s",
+         model, qfit_chat_model_gguf_path(in->cm), mib(in->size_bytes), in->cp.n_ctx, in->cp.n_seq, where,
          mib(s->used + s->base_bytes), mib(s->budget), (double)(now_ns() - tl) / 1e9);
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
@@ -830,6 +869,7 @@ int qfit_sched_unload(qfit_sched *s, const char *model)
 const qfit_chat_model *qfit_sched_model_chat(const qfit_sched_model *m) { return m->cm; }
 const char *qfit_sched_model_name(const qfit_sched_model *m) { return m->name; }
 int qfit_sched_model_n_ctx(const qfit_sched_model *m) { return qfit_context_n_ctx(m->ctx); }
+int qfit_sched_model_gpu_layers(const qfit_sched_model *m) { return qfit_context_gpu_layers(m->ctx); }
 int qfit_sched_model_n_vocab(const qfit_sched_model *m) { return (int)qfit_model_hparams(m->model)->n_vocab; }
 int qfit_sched_model_n_embd(const qfit_sched_model *m) { return (int)qfit_model_hparams(m->model)->n_embd; }
 

@@ -171,10 +171,12 @@ static qfit_api_request *parse_request(qfit_engine_routes *er, qfit_http_req *re
     return r;
 }
 
-/* The request's context settings (num_ctx, num_batch, num_thread), 0 where unset. */
+/* The request's context settings (num_ctx, num_batch, num_thread: 0 where unset; num_gpu:
+ * QFIT_SCHED_NGL_UNSET where unset). */
 static void context_override(const qfit_api_request *r, qfit_context_params *ov)
 {
     memset(ov, 0, sizeof *ov);
+    ov->n_gpu_layers = QFIT_SCHED_NGL_UNSET;
     char err[256];
     qfit_chat_apply_params(r->options, NULL, ov, err, sizeof err);   /* validated in parse_request */
 }

@@ -33,6 +33,12 @@ qfit_vk_buf *qfit_vk_buf_new(qfit_vk *vk, size_t bytes, char *err, size_t err_le
 }
 void qfit_vk_buf_free(qfit_vk *vk, qfit_vk_buf *b) { (void)vk; (void)b; }
 size_t qfit_vk_buf_size(const qfit_vk_buf *b) { (void)b; return 0; }
+size_t qfit_vk_bytes_held(const qfit_vk *vk, size_t *driver_bytes)
+{
+    (void)vk;
+    if (driver_bytes) *driver_bytes = 0;
+    return 0;
+}
 int qfit_vk_upload(qfit_vk *vk, qfit_vk_buf *b, size_t off, const void *src, size_t n, char *err, size_t err_len)
 {
     (void)vk; (void)b; (void)off; (void)src; (void)n;
@@ -201,6 +207,7 @@ struct qfit_vk_buf {
     VkBuffer buf;
     VkDeviceMemory mem;
     size_t size;
+    VkDeviceSize alloc;  /* what the driver allocated for it (its memory requirement) */
     void *map;           /* host-visible memory: mapped for its lifetime; NULL otherwise */
     qfit_vk_buf *next;   /* the device's list (freed with it) */
 };
@@ -514,6 +521,7 @@ static qfit_vk_buf *buf_make(qfit_vk *vk, size_t bytes, bool host_only, char *er
     if (t < 0) { vk_fail(err, err_len, "no memory type for a %zu-byte buffer", bytes); goto fail; }
     VkMemoryAllocateInfo ai = { .sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, .allocationSize = req.size,
                                 .memoryTypeIndex = (uint32_t)t };
+    b->alloc = req.size;
     r = vkAllocateMemory(vk->dev, &ai, NULL, &b->mem);
     if (r != VK_SUCCESS) {
         vk_fail(err, err_len, "vkAllocateMemory of %llu bytes failed (VkResult %d)", (unsigned long long)req.size, (int)r);
@@ -554,6 +562,17 @@ void qfit_vk_buf_free(qfit_vk *vk, qfit_vk_buf *b)
 }
 
 size_t qfit_vk_buf_size(const qfit_vk_buf *b) { return b ? b->size : 0; }
+
+size_t qfit_vk_bytes_held(const qfit_vk *vk, size_t *driver_bytes)
+{
+    size_t asked = 0, held = 0;
+    for (const qfit_vk_buf *b = vk ? vk->bufs : NULL; b; b = b->next) {
+        asked += b->size;
+        held += (size_t)b->alloc;
+    }
+    if (driver_bytes) *driver_bytes = held;
+    return asked;
+}
 
 static int begin(qfit_vk *vk, char *err, size_t err_len)
 {
