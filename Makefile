@@ -48,7 +48,8 @@ GLSLC   ?= glslc
 VK_GEN  := build/gen/shaders
 # one SPIR-V module per variant of a shader: matvec_<type> is matvec.comp with -DWT_<TYPE>,
 # rows_<op> is rows.comp and kv_<op> kv.comp with -DOP_<OP>; rope is rope.comp
-VK_VARIANTS := matvec_f32 matvec_f16 matvec_q8_0 matvec_q4_0 matvec_q4_k matvec_q6_k \
+VK_VARIANTS := matvec_f32 matvec_f16 matvec_bf16 matvec_q8_0 matvec_q4_0 matvec_q4_1 matvec_q5_0 matvec_q5_1 \
+               matvec_q2_k matvec_q3_k matvec_q4_k matvec_q5_k matvec_q6_k matvec_iq4_nl matvec_iq4_xs \
                rows_rms_norm rows_swiglu rows_add kv_store kv_attn rope
 VK_HEADERS := $(VK_VARIANTS:%=$(VK_GEN)/%.h)
 VK_SPV := $(VK_VARIANTS:%=$(VK_GEN)/%.spv)

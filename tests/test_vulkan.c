@@ -89,42 +89,69 @@ Test(vulkan, buffers_round_trip)
 }
 
 /* The weights of one case: rows x k floats quantized to type (qfit's reference
- * quantizer, as llama.cpp's), and their dequantization. */
+ * quantizer, as llama.cpp's), and their dequantization. With distinct > 0 only the first
+ * distinct rows are quantized, and the matrix repeats them (row r is row r % distinct):
+ * a matrix larger than a binding without quantizing and summing all of it on the CPU. */
 typedef struct {
     int type;
-    int64_t rows, k;
+    int64_t rows, k, distinct;
     size_t row_bytes;
     uint8_t *q;
-    float *deq;
-    float *mins;   /* Q4_K: each value's -dmin * m part (deq = d sc q + mins); else NULL */
+    float *deq;    /* distinct (or rows) rows */
+    float *mins;   /* types with a min term: each value's min part (deq = q part + mins); else NULL */
 } weights;
 
-static weights make_weights(int type, int64_t rows, int64_t k, uint64_t seed)
+/* The types whose values are a q part plus a min part, which the shader sums apart (d sum(q x)
+ * + m sum(x)): where the fp16 min factor lies in each block (zeroing it leaves the q part). */
+static const struct { int type; size_t block_bytes, min_at; } MIN_FIELDS[] = {
+    { QFIT_TYPE_Q4_1, 20, 2 }, { QFIT_TYPE_Q5_1, 24, 2 }, { QFIT_TYPE_Q2_K, 84, 82 },
+    { QFIT_TYPE_Q4_K, 144, 2 }, { QFIT_TYPE_Q5_K, 176, 2 },
+};
+
+static weights make_weights_tiled(int type, int64_t rows, int64_t k, int64_t distinct, uint64_t seed)
 {
-    weights w = { type, rows, k, qfit_row_size(type, k), NULL, NULL, NULL };
+    weights w = { type, rows, k, distinct, qfit_row_size(type, k), NULL, NULL, NULL };
     cr_assert_gt(w.row_bytes, 0);
-    float *f = malloc(sizeof(float) * (size_t)(rows * k));
+    const int64_t nq = distinct > 0 ? distinct : rows;
+    float *f = malloc(sizeof(float) * (size_t)(nq * k));
     w.q = malloc(w.row_bytes * (size_t)rows);
-    w.deq = malloc(sizeof(float) * (size_t)(rows * k));
+    w.deq = malloc(sizeof(float) * (size_t)(nq * k));
     cr_assert(f && w.q && w.deq);
     uint64_t s = seed;
-    for (int64_t i = 0; i < rows * k; i++) f[i] = frand(&s) * (1.0f + (float)(i % 7));
+    for (int64_t i = 0; i < nq * k; i++) f[i] = frand(&s) * (1.0f + (float)(i % 7));
     char err[256];
-    cr_assert_eq(qfit_quantize_rows(type, f, w.q, rows, k, err, sizeof err), w.row_bytes * (size_t)rows, "%s", err);
-    cr_assert_eq(qfit_rows_to_float(type, w.q, w.deq, rows, k), 0);
-    if (type == QFIT_TYPE_Q4_K) {
-        /* the same blocks with dmin (bytes 2-3 of each 144) zeroed: the d sc q parts */
-        uint8_t *nomin = malloc(w.row_bytes * (size_t)rows);
-        w.mins = malloc(sizeof(float) * (size_t)(rows * k));
+    cr_assert_eq(qfit_quantize_rows(type, f, w.q, nq, k, err, sizeof err), w.row_bytes * (size_t)nq, "%s", err);
+    for (int64_t r = nq; r < rows; r++)
+        memcpy(w.q + (size_t)r * w.row_bytes, w.q + (size_t)(r % nq) * w.row_bytes, w.row_bytes);
+    cr_assert_eq(qfit_rows_to_float(type, w.q, w.deq, nq, k), 0);
+    for (size_t t = 0; t < sizeof MIN_FIELDS / sizeof MIN_FIELDS[0]; t++) {
+        if (MIN_FIELDS[t].type != type) continue;
+        /* the same blocks with the min factor zeroed: the q parts */
+        const size_t bytes = w.row_bytes * (size_t)nq, bb = MIN_FIELDS[t].block_bytes, at = MIN_FIELDS[t].min_at;
+        cr_assert_eq(qfit_type_get_traits(type)->type_size, bb);
+        uint8_t *nomin = malloc(bytes);
+        w.mins = malloc(sizeof(float) * (size_t)(nq * k));
         cr_assert(nomin && w.mins);
-        memcpy(nomin, w.q, w.row_bytes * (size_t)rows);
-        for (size_t b = 0; b < w.row_bytes * (size_t)rows; b += 144) nomin[b + 2] = nomin[b + 3] = 0;
-        cr_assert_eq(qfit_rows_to_float(type, nomin, w.mins, rows, k), 0);
-        for (int64_t i = 0; i < rows * k; i++) w.mins[i] = w.deq[i] - w.mins[i];
+        memcpy(nomin, w.q, bytes);
+        for (size_t b = 0; b < bytes; b += bb) nomin[b + at] = nomin[b + at + 1] = 0;
+        cr_assert_eq(qfit_rows_to_float(type, nomin, w.mins, nq, k), 0);
+        for (int64_t i = 0; i < nq * k; i++) w.mins[i] = w.deq[i] - w.mins[i];
         free(nomin);
     }
     free(f);
     return w;
+}
+
+static weights make_weights(int type, int64_t rows, int64_t k, uint64_t seed)
+{
+    return make_weights_tiled(type, rows, k, 0, seed);
+}
+
+static void free_weights(weights *w)
+{
+    free(w->q);
+    free(w->deq);
+    free(w->mins);
 }
 
 /* GPU matmul of w (placed at byte offset w_off of its buffer) with n activation rows,
@@ -133,8 +160,12 @@ static weights make_weights(int type, int64_t rows, int64_t k, uint64_t seed)
  * another (a quantized block: 32 products, then times its scale), and a 3-level tree adds
  * the threads' sums; each step rounds once (2^-24 relative), so
  *   |error| <= (k/8 + 32 + 3 + 2) * 2^-24 * sum_i |w_i x_i|,
- * where for Q4_K |w_i| counts its two parts, |d sc q| + |dmin m|, which the shader sums
- * apart (they can cancel in w_i).
+ * where for the types with a min (Q4_1, Q5_1: d q + m; Q2_K, Q4_K, Q5_K: d sc q - dmin m)
+ * |w_i| counts its two parts, which the shader sums apart (they can cancel in w_i). The
+ * other steps fit in the 32 + 3 + 2: a block's (or a 16-value half's) sum of at most 32
+ * products, its scale factors (d sc, the same float32 product the reference dequantizer
+ * forms), at most two more adds joining the halves and the min part, and the reference's
+ * own rounding of each dequantized value.
  * A wrong nibble order, a scale read from the wrong bytes or a block skipped moves an
  * output by a good part of sum |w_i x_i| / sqrt(k), thousands of times the bound. */
 static void check_matmul(qfit_vk *vk, const weights *w, size_t w_off, int n, int64_t ldx, int64_t ldy)
@@ -160,12 +191,13 @@ static void check_matmul(qfit_vk *vk, const weights *w, size_t w_off, int n, int
     for (int j = 0; j < n; j++)
         for (int64_t r = 0; r < w->rows; r++) {
             double ref = 0, mag = 0;
+            const int64_t rr = w->distinct > 0 ? r % w->distinct : r;
             for (int64_t i = 0; i < w->k; i++) {
-                const double p = (double)w->deq[r * w->k + i] * (double)x[j * ldx + i];
+                const double p = (double)w->deq[rr * w->k + i] * (double)x[j * ldx + i];
                 ref += p;
                 if (w->mins) {
-                    const double m = w->mins[r * w->k + i];
-                    mag += (fabs((double)w->deq[r * w->k + i] - m) + fabs(m)) * fabs((double)x[j * ldx + i]);
+                    const double m = w->mins[rr * w->k + i];
+                    mag += (fabs((double)w->deq[rr * w->k + i] - m) + fabs(m)) * fabs((double)x[j * ldx + i]);
                 } else {
                     mag += fabs(p);
                 }
@@ -190,24 +222,33 @@ static void check_matmul(qfit_vk *vk, const weights *w, size_t w_off, int n, int
 Test(vulkan, matmul_matches_reference, .timeout = 300)
 {
     qfit_vk *vk = open_first();
-    const int types[] = { QFIT_TYPE_F32, QFIT_TYPE_F16, QFIT_TYPE_Q8_0, QFIT_TYPE_Q4_0, QFIT_TYPE_Q4_K, QFIT_TYPE_Q6_K };
+    const int types[] = { QFIT_TYPE_F32,  QFIT_TYPE_F16,  QFIT_TYPE_BF16, QFIT_TYPE_Q8_0,   QFIT_TYPE_Q4_0,
+                          QFIT_TYPE_Q4_1, QFIT_TYPE_Q5_0, QFIT_TYPE_Q5_1, QFIT_TYPE_Q2_K,   QFIT_TYPE_Q3_K,
+                          QFIT_TYPE_Q4_K, QFIT_TYPE_Q5_K, QFIT_TYPE_Q6_K, QFIT_TYPE_IQ4_NL, QFIT_TYPE_IQ4_XS };
     for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
         cr_assert(qfit_vk_matmul_type_ok(types[t]));
-        /* one activation row (decode) and several (prefill), strided; weights at an offset
-         * that is no multiple of the device's binding alignment (a row, 4 bytes or a block in) */
+        /* one activation row (decode) and several (prefill), strided; 67 and 129 rows (not
+         * multiples of the 8 a workgroup takes), k of one and of 16 super-blocks (8 and 128
+         * blocks of 32); weights at an offset that is no multiple of the device's binding
+         * alignment (a row, 4 bytes or a block in: 18, 20, 22, 84 or 110 bytes leave the rows
+         * off a 4-byte boundary, 2 a 16-bit value in the middle of a word) */
         weights a = make_weights(types[t], 67, 256, 11 + t);
         check_matmul(vk, &a, 0, 1, 256, 67);
         const int64_t bs = qfit_type_get_traits(types[t])->block_size;
         check_matmul(vk, &a, types[t] == QFIT_TYPE_F32 ? 4 : qfit_row_size(types[t], bs), 3, 260, 70);
         weights b = make_weights(types[t], 129, 4096, 31 + t);
         check_matmul(vk, &b, b.row_bytes, 2, 4096, 129);
-        free(a.q); free(a.deq); free(a.mins); free(b.q); free(b.deq); free(b.mins);
+        free_weights(&a);
+        free_weights(&b);
     }
     qfit_vk_close(vk);
 }
 
 /* A matrix larger than one binding of the device covers (lavapipe: 128 MiB) goes in several
- * dispatches, each binding its own range of rows; every output row is checked. */
+ * dispatches, each binding its own range of rows; every output row is checked. F32, and
+ * Q3_K with rows of 15 super-blocks (1650 bytes, 2 mod 4) placed 110 bytes in: every
+ * dispatch after the first starts inside a 4-byte word, off the binding alignment (its 64
+ * distinct rows repeated: the matrix is not quantized whole). */
 Test(vulkan, matmul_splits_large_matrices, .timeout = 600)
 {
     qfit_vk *vk = open_first();
@@ -219,9 +260,12 @@ Test(vulkan, matmul_splits_large_matrices, .timeout = 600)
                      (unsigned long long)d.max_storage_range);
     weights w = make_weights(QFIT_TYPE_F32, rows, k, 5);
     check_matmul(vk, &w, 0, 1, k, rows);
-    free(w.q);
-    free(w.deq);
-    free(w.mins);
+    free_weights(&w);
+    const int64_t k3 = 15 * 256, rows3 = (int64_t)(d.max_storage_range / qfit_row_size(QFIT_TYPE_Q3_K, k3)) + 300;
+    weights q = make_weights_tiled(QFIT_TYPE_Q3_K, rows3, k3, 64, 6);
+    cr_assert_eq(q.row_bytes % 4, 2);
+    check_matmul(vk, &q, 110, 1, k3, rows3);
+    free_weights(&q);
     qfit_vk_close(vk);
 }
 
@@ -232,9 +276,9 @@ Test(vulkan, matmul_refuses_bad_arguments)
     qfit_vk_buf *w = qfit_vk_buf_new(vk, 4096, err, sizeof err), *x = qfit_vk_buf_new(vk, 1024, err, sizeof err),
                 *y = qfit_vk_buf_new(vk, 1024, err, sizeof err);
     cr_assert(w && x && y, "%s", err);
-    cr_expect(!qfit_vk_matmul_type_ok(QFIT_TYPE_Q5_K));
-    cr_expect_eq(qfit_vk_matmul(vk, QFIT_TYPE_Q5_K, w, 0, 1, 256, x, 256, y, 1, 1, err, sizeof err), -1);
-    cr_expect_neq(strstr(err, "no kernel for q5_K"), NULL, "%s", err);
+    cr_expect(!qfit_vk_matmul_type_ok(QFIT_TYPE_IQ2_XXS));
+    cr_expect_eq(qfit_vk_matmul(vk, QFIT_TYPE_IQ2_XXS, w, 0, 1, 256, x, 256, y, 1, 1, err, sizeof err), -1);
+    cr_expect_neq(strstr(err, "no kernel for iq2_xxs"), NULL, "%s", err);
     /* 4 rows of 256 f32 are 4096 bytes: one more row, or an offset, is outside */
     cr_expect_eq(qfit_vk_matmul(vk, QFIT_TYPE_F32, w, 0, 4, 256, x, 256, y, 4, 1, err, sizeof err), 0, "%s", err);
     cr_expect_eq(qfit_vk_matmul(vk, QFIT_TYPE_F32, w, 0, 5, 256, x, 256, y, 5, 1, err, sizeof err), -1);
@@ -244,6 +288,10 @@ Test(vulkan, matmul_refuses_bad_arguments)
     cr_expect_eq(qfit_vk_matmul(vk, QFIT_TYPE_F32, w, 2, 1, 256, x, 256, y, 1, 1, err, sizeof err), -1);
     cr_expect_eq(qfit_vk_matmul(vk, QFIT_TYPE_F32, w, 0, 1, 256, x, 256, y, 1, 2, err, sizeof err), -1);
     cr_expect_eq(qfit_vk_matmul(vk, QFIT_TYPE_F32, w, 0, 1, 256, x, 128, y, 1, 1, err, sizeof err), -1);
+    /* quantized rows at an odd byte (their fp16 fields would straddle words): refused */
+    cr_expect_eq(qfit_vk_matmul(vk, QFIT_TYPE_Q4_0, w, 1, 1, 256, x, 256, y, 1, 1, err, sizeof err), -1);
+    cr_expect_neq(strstr(err, "invalid matmul"), NULL, "%s", err);
+    cr_expect_eq(qfit_vk_matmul(vk, QFIT_TYPE_Q4_0, w, 2, 1, 256, x, 256, y, 1, 1, err, sizeof err), 0, "%s", err);
     /* a row length that is not whole blocks */
     cr_expect_eq(qfit_vk_matmul(vk, QFIT_TYPE_Q8_0, w, 0, 1, 100, x, 100, y, 1, 1, err, sizeof err), -1);
     qfit_vk_close(vk);   /* frees the buffers too */
@@ -595,6 +643,6 @@ Test(vulkan, batch_equals_ops_one_by_one)
     }
     cr_expect_eq(memcmp(out[0], out[1], sizeof(float) * (size_t)(n * k)), 0, "the batch's results differ");
     cr_expect_eq(qfit_vk_batch_end(vk, err, sizeof err), -1, "no batch is open");
-    free(out[0]); free(out[1]); free(x); free(nw); free(w.q); free(w.deq); free(w.mins);
+    free(out[0]); free(out[1]); free(x); free(nw); free_weights(&w);
     qfit_vk_close(vk);
 }

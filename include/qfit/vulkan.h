@@ -84,11 +84,14 @@ int qfit_vk_batch_end(qfit_vk *vk, char *err, size_t err_len);
 int qfit_vk_copy(qfit_vk *vk, qfit_vk_buf *dst, size_t dst_off, const qfit_vk_buf *src, size_t src_off, size_t n,
                  char *err, size_t err_len);
 
-/* Weight types qfit_vk_matmul takes (qfit_type ids): F32, F16, Q8_0, Q4_0, Q4_K, Q6_K so far. */
+/* Weight types qfit_vk_matmul takes (qfit_type ids): F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0,
+ * Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS (not yet: the other IQ types, TQ, MXFP4,
+ * Q8_1/Q8_K and the integer types). */
 bool qfit_vk_matmul_type_ok(int wtype);
 /* y[j * ldy + r] = sum_i W[r][i] * x[j * ldx + i] for rows r in [0, rows) and activation rows
  * j in [0, n), in float32: W is rows rows of k elements of type wtype as GGUF stores them,
- * starting at byte w_off of w (F32 rows at a multiple of 4); x and y hold floats. Large
+ * starting at byte w_off of w (F32 rows at a multiple of 4, the others at an even byte); x
+ * and y hold floats. Large
  * matrices go in several dispatches, each binding at most the device's storage range.
  * Returns when y is written. */
 int qfit_vk_matmul(qfit_vk *vk, int wtype, const qfit_vk_buf *w, size_t w_off, int64_t rows, int64_t k,

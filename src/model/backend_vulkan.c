@@ -63,7 +63,7 @@ static int vk_refuse(char *err, size_t err_len, const qfit_hparams *hp, const ch
 static int vk_supports(const qfit_model *m, char *err, size_t err_len)
 {
     const qfit_hparams *hp = &m->hp;
-    char what[200];
+    char what[256];
     if (hp->n_expert > 0) return vk_refuse(err, err_len, hp, "mixture-of-experts FFN");
     if (hp->final_softcap > 0) return vk_refuse(err, err_len, hp, "logit soft-capping");
     if (hp->head_dim_k != hp->head_dim_v || hp->head_dim_k > VK_MAX_HEAD || hp->head_dim_k % 2 || hp->n_rot % 2) {
@@ -84,7 +84,8 @@ static int vk_supports(const qfit_model *m, char *err, size_t err_len)
         for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++)
             if (!matrix_ok(mats[i])) {
                 snprintf(what, sizeof what, "layer %d has a %s matrix (the Vulkan matrix product takes F32, F16, "
-                         "Q8_0, Q4_0, Q4_K and Q6_K so far)", il, qfit_type_name(mats[i]->type));
+                         "BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL and IQ4_XS so far)",
+                         il, qfit_type_name(mats[i]->type));
                 return vk_refuse(err, err_len, hp, what);
             }
     }

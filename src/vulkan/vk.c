@@ -138,17 +138,44 @@ static const uint32_t spv_matvec_f32[] =
 static const uint32_t spv_matvec_f16[] =
 #include "shaders/matvec_f16.h"
     ;
+static const uint32_t spv_matvec_bf16[] =
+#include "shaders/matvec_bf16.h"
+    ;
 static const uint32_t spv_matvec_q8_0[] =
 #include "shaders/matvec_q8_0.h"
     ;
 static const uint32_t spv_matvec_q4_0[] =
 #include "shaders/matvec_q4_0.h"
     ;
+static const uint32_t spv_matvec_q4_1[] =
+#include "shaders/matvec_q4_1.h"
+    ;
+static const uint32_t spv_matvec_q5_0[] =
+#include "shaders/matvec_q5_0.h"
+    ;
+static const uint32_t spv_matvec_q5_1[] =
+#include "shaders/matvec_q5_1.h"
+    ;
+static const uint32_t spv_matvec_q2_k[] =
+#include "shaders/matvec_q2_k.h"
+    ;
+static const uint32_t spv_matvec_q3_k[] =
+#include "shaders/matvec_q3_k.h"
+    ;
 static const uint32_t spv_matvec_q4_k[] =
 #include "shaders/matvec_q4_k.h"
     ;
+static const uint32_t spv_matvec_q5_k[] =
+#include "shaders/matvec_q5_k.h"
+    ;
 static const uint32_t spv_matvec_q6_k[] =
 #include "shaders/matvec_q6_k.h"
+    ;
+static const uint32_t spv_matvec_iq4_nl[] =
+#include "shaders/matvec_iq4_nl.h"
+    ;
+static const uint32_t spv_matvec_iq4_xs[] =
+#include "shaders/matvec_iq4_xs.h"
     ;
 static const uint32_t spv_rows_rms_norm[] =
 #include "shaders/rows_rms_norm.h"
@@ -170,16 +197,26 @@ static const uint32_t spv_kv_attn[] =
     ;
 
 enum {
-    PIPE_MV_F32, PIPE_MV_F16, PIPE_MV_Q8_0, PIPE_MV_Q4_0, PIPE_MV_Q4_K, PIPE_MV_Q6_K,
+    PIPE_MV_F32, PIPE_MV_F16, PIPE_MV_BF16, PIPE_MV_Q8_0, PIPE_MV_Q4_0, PIPE_MV_Q4_1, PIPE_MV_Q5_0, PIPE_MV_Q5_1,
+    PIPE_MV_Q2_K, PIPE_MV_Q3_K, PIPE_MV_Q4_K, PIPE_MV_Q5_K, PIPE_MV_Q6_K, PIPE_MV_IQ4_NL, PIPE_MV_IQ4_XS,
     PIPE_RMS_NORM, PIPE_SWIGLU, PIPE_ADD, PIPE_ROPE, PIPE_KV_STORE, PIPE_ATTN, N_PIPES
 };
 static const struct { const uint32_t *code; size_t bytes; } SHADERS[N_PIPES] = {
     [PIPE_MV_F32] = { spv_matvec_f32, sizeof spv_matvec_f32 },
     [PIPE_MV_F16] = { spv_matvec_f16, sizeof spv_matvec_f16 },
+    [PIPE_MV_BF16] = { spv_matvec_bf16, sizeof spv_matvec_bf16 },
     [PIPE_MV_Q8_0] = { spv_matvec_q8_0, sizeof spv_matvec_q8_0 },
     [PIPE_MV_Q4_0] = { spv_matvec_q4_0, sizeof spv_matvec_q4_0 },
+    [PIPE_MV_Q4_1] = { spv_matvec_q4_1, sizeof spv_matvec_q4_1 },
+    [PIPE_MV_Q5_0] = { spv_matvec_q5_0, sizeof spv_matvec_q5_0 },
+    [PIPE_MV_Q5_1] = { spv_matvec_q5_1, sizeof spv_matvec_q5_1 },
+    [PIPE_MV_Q2_K] = { spv_matvec_q2_k, sizeof spv_matvec_q2_k },
+    [PIPE_MV_Q3_K] = { spv_matvec_q3_k, sizeof spv_matvec_q3_k },
     [PIPE_MV_Q4_K] = { spv_matvec_q4_k, sizeof spv_matvec_q4_k },
+    [PIPE_MV_Q5_K] = { spv_matvec_q5_k, sizeof spv_matvec_q5_k },
     [PIPE_MV_Q6_K] = { spv_matvec_q6_k, sizeof spv_matvec_q6_k },
+    [PIPE_MV_IQ4_NL] = { spv_matvec_iq4_nl, sizeof spv_matvec_iq4_nl },
+    [PIPE_MV_IQ4_XS] = { spv_matvec_iq4_xs, sizeof spv_matvec_iq4_xs },
     [PIPE_RMS_NORM] = { spv_rows_rms_norm, sizeof spv_rows_rms_norm },
     [PIPE_SWIGLU] = { spv_rows_swiglu, sizeof spv_rows_swiglu },
     [PIPE_ADD] = { spv_rows_add, sizeof spv_rows_add },
@@ -925,10 +962,19 @@ static int matvec_pipe(int wtype)
     switch (wtype) {
     case QFIT_TYPE_F32: return PIPE_MV_F32;
     case QFIT_TYPE_F16: return PIPE_MV_F16;
+    case QFIT_TYPE_BF16: return PIPE_MV_BF16;
     case QFIT_TYPE_Q8_0: return PIPE_MV_Q8_0;
     case QFIT_TYPE_Q4_0: return PIPE_MV_Q4_0;
+    case QFIT_TYPE_Q4_1: return PIPE_MV_Q4_1;
+    case QFIT_TYPE_Q5_0: return PIPE_MV_Q5_0;
+    case QFIT_TYPE_Q5_1: return PIPE_MV_Q5_1;
+    case QFIT_TYPE_Q2_K: return PIPE_MV_Q2_K;
+    case QFIT_TYPE_Q3_K: return PIPE_MV_Q3_K;
     case QFIT_TYPE_Q4_K: return PIPE_MV_Q4_K;
+    case QFIT_TYPE_Q5_K: return PIPE_MV_Q5_K;
     case QFIT_TYPE_Q6_K: return PIPE_MV_Q6_K;
+    case QFIT_TYPE_IQ4_NL: return PIPE_MV_IQ4_NL;
+    case QFIT_TYPE_IQ4_XS: return PIPE_MV_IQ4_XS;
     default: return -1;
     }
 }
@@ -940,9 +986,11 @@ int qfit_vk_matmul(qfit_vk *vk, int wtype, const qfit_vk_buf *w, size_t w_off, i
 {
     const int pid = matvec_pipe(wtype);
     if (pid < 0) return vk_fail(err, err_len, "the Vulkan matmul has no kernel for %s weights", qfit_type_name(wtype));
+    /* every type's blocks are an even number of bytes with their fp16/bf16 fields at even
+     * offsets: rows starting at an even byte keep those fields within one 32-bit word */
     const size_t row_bytes = qfit_row_size(wtype, k);
     if (!vk || !w || !x || !y || rows <= 0 || n <= 0 || k <= 0 || !row_bytes || ldx < k || ldy < rows ||
-        (wtype == QFIT_TYPE_F32 && w_off % 4))
+        w_off % (wtype == QFIT_TYPE_F32 ? 4u : 2u))
         return vk_fail(err, err_len, "invalid matmul (%lld x %lld %s, %d rows, ldx %lld, ldy %lld, offset %zu)",
                        (long long)rows, (long long)k, qfit_type_name(wtype), n, (long long)ldx, (long long)ldy, w_off);
     /* every index the shader forms fits in 32 bits, and the buffers hold what it reads and writes */
