@@ -1485,3 +1485,50 @@ Test(plan, cli_offload_fit_and_errors)
     }
     qfit_plan_model_free(&pm);
 }
+
+/* A model loaded for a Vulkan context (qfit_model_load_for) packs only the CPU's layers,
+ * and the planner's host side drops exactly what the loader did not make and what the
+ * upload gives back: the plan's host resident weights with 4 of 8 layers offloaded are the
+ * CPU plan's less the offloaded tensors' rows and less the packing the loader skipped
+ * (measured: qfit_model_packed_bytes of the two loads). A loader that packed every layer,
+ * or a planner that kept the offloaded rows on the host, fail it. */
+Test(plan, offload_host_weights_as_loaded, .timeout = 300)
+{
+    const char *dev = tu_vulkan_device();
+    char err[512];
+    const char *path = tu_kjv_quantized("Q4_K_M", "offload-host-q4km.gguf");
+    qfit_model *all = qfit_model_load(path, err, sizeof err);
+    cr_assert_not_null(all, "%s", err);
+    size_t src_all = 0;
+    const size_t packed_all = qfit_model_packed_bytes(all, &src_all);
+    qfit_model_free(all);
+    qfit_context_params cp = qfit_context_default_params();
+    snprintf(cp.device, sizeof cp.device, "%s", dev);
+    cp.n_gpu_layers = 4;
+    cp.n_ctx = 256;
+    qfit_model *part = qfit_model_load_for(path, &cp, err, sizeof err);
+    cr_assert_not_null(part, "%s", err);
+    size_t src_part = 0;
+    const size_t packed_part = qfit_model_packed_bytes(part, &src_part);
+    qfit_model_free(part);
+    if (!packed_all) cr_skip_test("this CPU packs no Q4_K_M matrix at load (nothing to compare)");
+    cr_assert_lt(packed_part, packed_all, "the offloaded layers were packed too");
+    qfit_plan_model pm;
+    load(path, &pm);
+    qfit_plan_machine here;
+    qfit_plan_machine_custom(64 * GiB, &here);
+    qfit_plan_settings s = { .n_ctx = 256, .flash_attn = -1 };
+    qfit_plan_result cpu, off;
+    cr_assert_eq(qfit_plan_compute(&pm, &here, &s, &cpu, err, sizeof err), 0, "%s", err);
+    s.offload = true;
+    s.n_gpu_layers = 4;
+    s.gpu_mem_bytes = 64 * GiB;
+    cr_assert_eq(qfit_plan_compute(&pm, &here, &s, &off, err, sizeof err), 0, "%s", err);
+    const int64_t skipped_packing = ((int64_t)packed_all - (int64_t)src_all) - ((int64_t)packed_part - (int64_t)src_part);
+    cr_expect_eq((int64_t)cpu.weights_resident_bytes - (int64_t)off.weights_resident_bytes,
+                 (int64_t)off.gpu_weights_bytes + skipped_packing,
+                 "host: %llu -> %llu; GPU weights %llu, packing the loader skipped %lld",
+                 (unsigned long long)cpu.weights_resident_bytes, (unsigned long long)off.weights_resident_bytes,
+                 (unsigned long long)off.gpu_weights_bytes, (long long)skipped_packing);
+    qfit_plan_model_free(&pm);
+}

@@ -383,6 +383,13 @@ typedef struct {
                         reported memory less QFIT_GPU_RESERVE_BYTES (qfit/backend.h) */
 } qfit_context_params;
 
+/* qfit_model_load for contexts like cp (its device, n_gpu_layers and sizes): on a Vulkan
+ * device the layers it offloads (and the output layer when it does) are not repacked for
+ * the CPU, so the host holds no second copy of them; a context of other settings still runs
+ * (the CPU reads the rows it finds unpacked from the mapping, more slowly). cp NULL: as
+ * qfit_model_load. */
+qfit_model *qfit_model_load_for(const char *path, const qfit_context_params *cp, char *err, size_t err_len);
+
 #define QFIT_MAX_SEQ 256
 
 qfit_context_params qfit_context_default_params(void);

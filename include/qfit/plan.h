@@ -300,9 +300,10 @@ typedef struct {
     double   tps_low, tps_high;   /* 0: no estimate (no bandwidth known, or an encoder: it generates nothing) */
     char     note[256];       /* remarks on the settings */
     /* layer offload (settings.offload): the GPU's side. The fields above are then the host's
-     * side: kv_bytes holds only the layers the CPU runs; weights stay as the CPU holds them
-     * (the model is loaded, and repacked for the CPU, before a context picks its device: the
-     * host keeps its copy of the offloaded layers' weights, and the GPU gets another). */
+     * side: kv_bytes holds only the layers the CPU runs, weights_resident_bytes the CPU's
+     * layers (repacked: qfit_model_load_for packs only those) and token_embd's lookups; the
+     * offloaded tensors' rows are given back to the OS once uploaded (weights_bytes is still
+     * the whole file's tensor data). */
     bool     offload;
     int      n_gpu_layers;        /* layers on the GPU (0 .. n_layer) */
     bool     gpu_output;          /* the output layer (output_norm, output matrix) on the GPU too */

@@ -103,7 +103,7 @@ int qfit_cmd_bench(int argc, char **argv)
     if (!model_path || reps < 1 || (pp < 1 && tg < 1)) { bench_usage(stderr); return 2; }
 
     char err[512];
-    qfit_model *m = qfit_model_load(model_path, err, sizeof err);
+    qfit_model *m = qfit_model_load_for(model_path, &cp, err, sizeof err);
     if (!m) { fprintf(stderr, "qfit bench: %s\n", err); return 1; }
     const qfit_hparams *hp = qfit_model_hparams(m);
     cp.n_ctx = ctx_opt ? ctx_opt : g_depth + (pp > tg ? pp : tg);

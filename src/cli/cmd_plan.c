@@ -204,8 +204,8 @@ static void print_result(const qfit_plan_model *m, const qfit_plan_machine *mach
                    r->gpu_budget_bytes ? 100.0 * (double)r->gpu_total_bytes / (double)r->gpu_budget_bytes : 0.0,
                    fmt_bytes(r->gpu_budget_bytes, b2, sizeof b2), fmt_bytes(QFIT_PLAN_GPU_RESERVE_BYTES, b3, sizeof b3),
                    qfit_plan_verdict_name(r->gpu_verdict));
-        printf("  note      the host keeps its own copy of the offloaded weights (the model is loaded for the CPU "
-               "before a context picks its device)\n\n");
+        printf("  host      the weights above, read by the run, are the CPU's layers and token_embd's lookups: the "
+               "offloaded rows are given back once on the GPU\n\n");
     }
     printf("verdict   %s  (comfortable: total <= %d%% of budget; tight: <= 100%%; beyond: does not fit)\n",
            qfit_plan_verdict_name(r->verdict), QFIT_PLAN_COMFORT_PCT);

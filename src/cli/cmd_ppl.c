@@ -69,7 +69,7 @@ int qfit_cmd_ppl(int argc, char **argv)
     if (!model_path || (!text_path && !pp.kld_base)) { ppl_usage(stderr); return 2; }
 
     char err[512];
-    qfit_model *m = qfit_model_load(model_path, err, sizeof err);
+    qfit_model *m = qfit_model_load_for(model_path, &cp, err, sizeof err);
     if (!m) { fprintf(stderr, "qfit ppl: %s\n", err); return 1; }
     const qfit_hparams *hp = qfit_model_hparams(m);
     fprintf(stderr, "model: %s (%s, %d layers, %d embd, vocab %d), %.1f MiB of weights, loaded in %.3f s, RSS %.1f MiB\n",

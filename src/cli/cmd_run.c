@@ -162,7 +162,7 @@ static int run_gguf(int argc, char **argv)
     gp.grammar = grammar;
 
     char err[512];
-    qfit_model *m = qfit_model_load(model_path, err, sizeof err);
+    qfit_model *m = qfit_model_load_for(model_path, &cp, err, sizeof err);
     if (!m) { fprintf(stderr, "qfit run: %s\n", err); qfit_grammar_free(grammar); return 1; }
     const qfit_hparams *hp = qfit_model_hparams(m);
     fprintf(stderr, "model: %s (%s, %d layers, vocab %d), loaded in %.3f s, RSS %.1f MiB\n", model_path,
@@ -312,7 +312,7 @@ static int session_open(chat_session *s, const char *model, bool need_template, 
         snprintf(err, err_len, "%s: %s", model, e2);
         goto fail;
     }
-    if (!(n.m = qfit_model_load(qfit_chat_model_gguf_path(n.cm), err, err_len)) ||
+    if (!(n.m = qfit_model_load_for(qfit_chat_model_gguf_path(n.cm), &n.cp, err, err_len)) ||
         !(n.c = qfit_context_new(n.m, &n.cp, err, err_len)))
         goto fail;
     qfit_cli_debug_context("run", qfit_chat_model_gguf_path(n.cm), n.c);

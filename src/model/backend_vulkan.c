@@ -133,7 +133,19 @@ static int upload_weight(qfit_vk *vk, const qfit_wt *w, vk_weight *out, char *er
     if (!w->data) return 0;
     const size_t bytes = wt_bytes(w);
     out->buf = qfit_vk_buf_new(vk, bytes, err, err_len);
-    if (!out->buf || qfit_vk_upload(vk, out->buf, 0, w->data, bytes, err, err_len) != 0) return -1;
+    if (!out->buf) return -1;
+    /* in slices that end on page boundaries, each slice's pages of the mapping given back
+     * once on the device: the host holds at most one slice of a weight it does not run */
+    const uintptr_t page = 4096, slice = (uintptr_t)16 << 20;
+    const uint8_t *src = w->data;
+    for (size_t done = 0; done < bytes;) {
+        const uintptr_t at = (uintptr_t)(src + done);
+        size_t n = (size_t)(((at + slice) & ~(page - 1)) - at);
+        if (n > bytes - done) n = bytes - done;
+        if (qfit_vk_upload(vk, out->buf, done, src + done, n, err, err_len) != 0) return -1;
+        qfit_model_release_pages(src + done, n);
+        done += n;
+    }
     out->type = w->type;
     out->rows = w->ne1;
     out->k = w->ne0;

@@ -319,6 +319,24 @@ static void params_defaults(const qfit_model *m, qfit_context_params *p)
     if (p->n_seq <= 0) p->n_seq = 1;
 }
 
+void qfit_context_params_resolve(const qfit_model *m, qfit_context_params *p) { params_defaults(m, p); }
+
+int qfit_gpu_layers_resolve(const qfit_model *m, const qfit_context_params *p, bool *fitted)
+{
+    const int n_layer = m->hp.n_layer;
+    if (fitted) *fitted = false;
+    if (p->n_gpu_layers != -1) return p->n_gpu_layers;
+    /* -1 on a GPU: all the layers that fit in its memory (less the driver's reserve) */
+    qfit_device_info di;
+    if (!p->gpu_mem && (qfit_device_get(qfit_device_find(p->device), &di) != 0 || !di.mem_total)) return -1;
+    const uint64_t budget = p->gpu_mem ? p->gpu_mem
+                          : di.mem_total > QFIT_GPU_RESERVE_BYTES ? di.mem_total - QFIT_GPU_RESERVE_BYTES : 0;
+    const int ngl = qfit_vulkan_fit_layers(m, p->n_ctx, p->n_batch, p->n_seq, p->type_k, p->type_v, budget);
+    if (ngl == n_layer + 1) return -1;
+    if (fitted) *fitted = true;
+    return ngl;
+}
+
 size_t qfit_context_alloc_bytes(const qfit_model *m, const qfit_context_params *pp)
 {
     qfit_context_params p = pp ? *pp : qfit_context_default_params();
@@ -409,18 +427,8 @@ qfit_context *qfit_context_new(const qfit_model *m, const qfit_context_params *p
                  p.n_gpu_layers, hp->n_layer, hp->n_layer + 1);
         return NULL;
     }
-    /* -1 on a GPU: all the layers that fit in its memory (less the driver's reserve) */
     bool fitted = false;
-    if (backend->kv_on_device && p.n_gpu_layers == -1) {
-        qfit_device_info di;
-        if (p.gpu_mem || (qfit_device_get(qfit_device_find(p.device), &di) == 0 && di.mem_total)) {
-            const uint64_t budget = p.gpu_mem ? p.gpu_mem
-                                  : di.mem_total > QFIT_GPU_RESERVE_BYTES ? di.mem_total - QFIT_GPU_RESERVE_BYTES : 0;
-            p.n_gpu_layers = qfit_vulkan_fit_layers(m, p.n_ctx, p.n_batch, p.n_seq, p.type_k, p.type_v, budget);
-            if (p.n_gpu_layers == hp->n_layer + 1) p.n_gpu_layers = -1;
-            else fitted = true;
-        }
-    }
+    if (backend->kv_on_device) p.n_gpu_layers = qfit_gpu_layers_resolve(m, &p, &fitted);
     if (!backend->kv_on_device && p.n_gpu_layers > 0) {
         snprintf(err, err_len, "%d GPU layers requested, but device %s has none to run them on (--device vulkan0, ...; "
                  "devices: %s)", p.n_gpu_layers, p.device[0] ? p.device : "cpu", qfit_device_names());

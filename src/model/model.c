@@ -1,6 +1,7 @@
 /* Model loading: hyperparameters and a validated view of every weight tensor
  * in the memory-mapped GGUF (nothing is copied). */
 #include "model/model_internal.h"
+#include "qfit/backend.h"
 #include "model/arch.h"
 #include "platform/platform.h"
 
@@ -191,15 +192,35 @@ static void *pack_worker(void *arg)
  * too: token_embd's lookups fault in the rows they read). The planner counts the
  * same (src/plan/plan.c, packed_at_load). Threads: the performance cores, at most
  * PACK_MAX_THREADS. 0, or -1 out of memory. */
-static int pack_weights(qfit_model *m, char *err, size_t err_len)
+void qfit_model_release_pages(const void *p, size_t len) { release_pages(p, len); }
+
+/* The matrices the CPU runs for contexts like cp (NULL: every one): with cp on a Vulkan
+ * device, the layers before the offloaded ones, and the output layer unless it is
+ * offloaded. *first: the first layer not run here; *output: the output layer runs here. */
+static void cpu_part(const qfit_model *m, const qfit_context_params *cp, int *first, bool *output)
+{
+    *first = m->hp.n_layer;
+    *output = true;
+    if (!cp || strncmp(cp->device, "vulkan", 6) != 0 || cp->n_gpu_layers < -1 || cp->n_gpu_layers > m->hp.n_layer + 1)
+        return;
+    qfit_context_params p = *cp;
+    qfit_context_params_resolve(m, &p);
+    bool gpu_output;
+    qfit_offload_split(m->hp.n_layer, qfit_gpu_layers_resolve(m, &p, NULL), first, &gpu_output);
+    *output = !gpu_output;
+}
+
+static int pack_weights(qfit_model *m, const qfit_context_params *cp, char *err, size_t err_len)
 {
     const int on = repack_setting(err, err_len);
     if (on <= 0) return on;
     qfit_wt **list = malloc(((size_t)m->hp.n_layer * 7 + 1) * sizeof *list);
     if (!list) { snprintf(err, err_len, "out of memory"); return -1; }
-    int n = 0;
-    if (m->output.data) list[n++] = &m->output;   /* tied: token_embd's lookups read its rows */
-    for (int il = 0; il < m->hp.n_layer; il++) {
+    int n = 0, first;
+    bool output;
+    cpu_part(m, cp, &first, &output);   /* a device's layers are not packed: the CPU does not run them */
+    if (m->output.data && output) list[n++] = &m->output;   /* tied: token_embd's lookups read its rows */
+    for (int il = 0; il < first; il++) {
         qfit_layer_w *L = &m->layers[il];
         qfit_wt *ws[7] = { &L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down };
         for (int i = 0; i < 7; i++) list[n++] = ws[i];
@@ -283,6 +304,11 @@ static const char *recipe_missing(const qfit_layer_recipe *R, const qfit_layer_w
 }
 
 qfit_model *qfit_model_load(const char *path, char *err, size_t err_len)
+{
+    return qfit_model_load_for(path, NULL, err, err_len);
+}
+
+qfit_model *qfit_model_load_for(const char *path, const qfit_context_params *cp, char *err, size_t err_len)
 {
     char dummy[8];
     if (!err || !err_len) { err = dummy; err_len = sizeof dummy; }
@@ -402,7 +428,7 @@ qfit_model *qfit_model_load(const char *path, char *err, size_t err_len)
             populate(&L->w_down_exps);
         }
 
-    if (pack_weights(m, err, err_len) != 0) goto fail;
+    if (pack_weights(m, cp, err, err_len) != 0) goto fail;
 
     for (int64_t i = 0; i < qfit_gguf_n_tensors(m->gguf); i++) {
         const qfit_gguf_tensor *t = qfit_gguf_tensor_at(m->gguf, i);

@@ -239,6 +239,17 @@ extern const qfit_backend qfit_backend_cpu;
 extern const qfit_backend qfit_backend_ref;
 /* the Vulkan backend (backend_vulkan.c; devices "vulkanN") */
 extern const qfit_backend qfit_backend_vulkan;
+/* p with qfit_context_new's defaults filled in (context, batch, sequences). */
+void qfit_context_params_resolve(const qfit_model *m, qfit_context_params *p);
+/* The layer count a context of m with p (defaults resolved) runs on its GPU: p->n_gpu_layers,
+ * or for -1 the most that fit its memory (qfit_vulkan_fit_layers with p->gpu_mem, else the
+ * device's memory less QFIT_GPU_RESERVE_BYTES; *fitted (may be NULL) says whether that is
+ * fewer than all); -1 when all fit. For a device that keeps its own KV cache. */
+int qfit_gpu_layers_resolve(const qfit_model *m, const qfit_context_params *p, bool *fitted);
+/* Give back the whole pages of [p, p + len) of a model's mapping (a copy of those rows is
+ * elsewhere now: a device's); they are read from the file again if the CPU touches them.
+ * Only for weights' data (always the GGUF file's mapping). */
+void qfit_model_release_pages(const void *p, size_t len);
 /* -1 ("all that fit") on a Vulkan device: the most layers (n_layer + 1: all and the output)
  * whose weights and the backend's buffers (qfit_vulkan_context_bytes) fit in budget bytes;
  * 0 when none does. */

@@ -471,10 +471,11 @@ static uint64_t ppl_eval_bytes(const qfit_plan_model *m, int64_t n_ctx)
 /* Bytes of the tensors a Vulkan context uploads for layers [first, n_layer) and, with
  * output, output_norm and the output matrix (token_embd when tied): blk.N.* for N >= first,
  * each at its stored size (ftype -1) or its size in the mix. */
-static int gpu_weight_bytes(const qfit_plan_model *m, int ftype, int first, bool output, uint64_t *out, char *err,
-                            size_t err_len)
+static int gpu_weight_bytes(const qfit_plan_model *m, int ftype, int first, bool output, bool here, uint64_t *out,
+                            uint64_t *host_drop, char *err, size_t err_len)
 {
     *out = 0;
+    *host_drop = 0;
     int *types = NULL;
     if (ftype >= 0) {
         uint64_t all;
@@ -494,10 +495,18 @@ static int gpu_weight_bytes(const qfit_plan_model *m, int ftype, int first, bool
                  (m->tied && !strcmp(t->name, "token_embd.weight"));
         }
         if (!on) continue;
-        if (!types) { *out += t->nbytes; continue; }
+        const int type = types ? types[i] : t->type;
         uint64_t rows = 1;
         for (uint32_t d = 1; d < t->n_dims && d < 4; d++) rows *= (uint64_t)t->ne[d];
-        *out += (uint64_t)qfit_row_size(types[i], t->ne[0]) * rows;
+        const uint64_t bytes = types ? (uint64_t)qfit_row_size(type, t->ne[0]) * rows : t->nbytes;
+        *out += bytes;
+        /* what the host no longer holds of it: its rows (given back once uploaded) and the
+         * packed form the CPU would have made (qfit_model_load_for packs only the CPU's
+         * layers); token_embd stays: the lookup runs on the host */
+        if (!strcmp(t->name, "token_embd.weight")) continue;
+        *host_drop += bytes;
+        const size_t pb = here && t->ne[2] <= 1 && packed_at_load(t->name) ? qfit_pack_bytes(type, t->ne[0], t->ne[1]) : 0;
+        if (pb) *host_drop += pb - bytes;
     }
     free(types);
     return 0;
@@ -532,7 +541,11 @@ static int plan_offload(const qfit_plan_model *m, const qfit_plan_machine *mach,
                  qfit_plan_kv_name(r->kv_type), qfit_plan_kv_name(r->kv_type_v));
         return -1;
     }
-    if (gpu_weight_bytes(m, ftype, first, r->gpu_output, &r->gpu_weights_bytes, err, err_len) != 0) return -1;
+    const bool here = mach->kind == QFIT_MACHINE_CPU || mach->kind == QFIT_MACHINE_CUSTOM;
+    uint64_t host_drop;
+    if (gpu_weight_bytes(m, ftype, first, r->gpu_output, here, &r->gpu_weights_bytes, &host_drop, err, err_len) != 0)
+        return -1;
+    r->weights_resident_bytes = r->weights_resident_bytes > host_drop ? r->weights_resident_bytes - host_drop : 0;
     r->gpu_total_bytes = r->gpu_weights_bytes + r->gpu_kv_bytes + r->gpu_compute_bytes;
     /* the host cache: the CPU's layers only (no sliding layers here: refused above) */
     const uint64_t per_layer_k = r->k_bytes / (uint64_t)n_layer, per_layer_v = (r->kv_bytes - r->k_bytes) / (uint64_t)n_layer;

@@ -573,7 +573,7 @@ static int inst_prepare(qfit_sched *s, qfit_sched_model *in, qfit_sched_code *co
 
 static int inst_load(qfit_sched_model *in, char *err, size_t err_len)
 {
-    if (!(in->model = qfit_model_load(qfit_chat_model_gguf_path(in->cm), err, err_len))) return -1;
+    if (!(in->model = qfit_model_load_for(qfit_chat_model_gguf_path(in->cm), &in->cp, err, err_len))) return -1;
     if (!(in->ctx = qfit_context_new(in->model, &in->cp, err, err_len))) return -1;
     if (!(in->batcher = qfit_batcher_new(in->ctx, qfit_chat_model_tokenizer(in->cm), err, err_len))) return -1;
     if (pthread_create(&in->worker, NULL, worker_main, in) != 0) {
