@@ -377,7 +377,8 @@ Test(backend, vulkan_perplexity_matches_cpu, .timeout = 900)
 }
 
 /* What the Vulkan backend does not run yet is refused, naming it: models (Q/K/V biases,
- * soft-capping), contexts (a quantized cache, several sequences) and the context shift. */
+ * soft-capping), contexts (cache types other than f16, q8_0 and q4_0, several sequences)
+ * and the context shift. */
 Test(backend, vulkan_refuses_what_it_cannot_run, .timeout = 300)
 {
     const char *dev = tu_vulkan_device();
@@ -400,10 +401,14 @@ Test(backend, vulkan_refuses_what_it_cannot_run, .timeout = 300)
     qfit_context_params p = qfit_context_default_params();
     p.n_ctx = 64;
     snprintf(p.device, sizeof p.device, "%s", dev);
-    p.type_k = p.type_v = QFIT_TYPE_Q8_0;
+    p.type_k = QFIT_TYPE_Q5_0;   /* the CPU takes it */
     cr_expect_null(qfit_context_new(m, &p, err, sizeof err));
-    cr_expect_neq(strstr(err, "f16 only"), NULL, "%s", err);
-    p.type_k = p.type_v = QFIT_TYPE_F16;
+    cr_expect_neq(strstr(err, "takes f16, q8_0 and q4_0 so far (q5_0/f16 requested)"), NULL, "%s", err);
+    p.type_k = QFIT_TYPE_F16;
+    p.type_v = QFIT_TYPE_F32;
+    cr_expect_null(qfit_context_new(m, &p, err, sizeof err));
+    cr_expect_neq(strstr(err, "(f16/f32 requested)"), NULL, "%s", err);
+    p.type_v = QFIT_TYPE_F16;
     p.n_seq = 2;
     cr_expect_null(qfit_context_new(m, &p, err, sizeof err));
     cr_expect_neq(strstr(err, "one sequence"), NULL, "%s", err);
@@ -417,5 +422,64 @@ Test(backend, vulkan_refuses_what_it_cannot_run, .timeout = 300)
     cr_expect_neq(strstr(qfit_context_error(c), "not on device vulkan0"), NULL, "%s", qfit_context_error(c));
     cr_expect_eq(qfit_context_n_past(c), 6, "the refused shift changed the cache");
     qfit_context_free(c);
+    qfit_model_free(m);
+}
+
+/* ppl of 2 chunks of 256 with cache types k and v on device (the last ngl layers) */
+static double ppl_kv(const qfit_model *m, const char *device, int ngl, int type_k, int type_v, const int32_t *ids,
+                     size_t n)
+{
+    char err[256];
+    qfit_context_params p = qfit_context_default_params();
+    p.n_ctx = 256;
+    p.n_threads = 2;
+    p.type_k = type_k;
+    p.type_v = type_v;
+    p.n_gpu_layers = ngl;
+    snprintf(p.device, sizeof p.device, "%s", device);
+    qfit_context *c = qfit_context_new(m, &p, err, sizeof err);
+    cr_assert_not_null(c, "device %s: %s", device, err);
+    qfit_ppl_params pp;
+    qfit_ppl_params_init(&pp);
+    pp.n_ctx = 256;
+    pp.n_chunks = 2;
+    pp.bos = 1;
+    qfit_ppl_result r;
+    cr_assert_eq(qfit_perplexity(c, ids, n, &pp, &r, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(r.n_chunks, 2);
+    qfit_context_free(c);
+    return r.ppl;
+}
+
+/* Perplexity (2 chunks of 256, F32 weights: the debug build's CPU runs are slow) with
+ * quantized KV caches on the Vulkan device against the CPU backend's with the same cache
+ * types: q8_0 and q4_0 (Hadamard-rotated, as the CPU stores them: head_dim 64), and q4_0
+ * with the last 4 of 8 layers offloaded (K and V of different types:
+ * engine/vulkan_kv_cache_types_logits). Bound 1e-3 (issue 16's 0.1%). What separates the
+ * two: the device's K and V differ from the CPU's in the last bits (float32 sums in another
+ * order), and a quantization rounding that flips moves a value by a step of its block (a
+ * sixteenth of its range in q4_0); the ref backend, with the same kind of difference,
+ * measured 5.8e-4 for q4_0 (backend/ref_perplexity_per_cache_type). Measured on lavapipe:
+ * q8_0 1.9e-5, q4_0 4.8e-5, q4_0 half offloaded 1.7e-5 (2 x 512 while developing: K q8_0
+ * V f16 7.0e-6, K f16 V q4_0 6.2e-5). A cache stored without its rotation, a query not rounded to q8_0 for block keys,
+ * or a wrong block layout move it by more (a missing rotation: 0.77% for q4_0,
+ * tests/test_kv.c). */
+Test(backend, vulkan_perplexity_per_cache_type, .timeout = 900)
+{
+    const char *dev = tu_vulkan_device();
+    qfit_model *m = load_kjv();
+    size_t n = 0;
+    int32_t *ids = val_ids(&n);
+    const int Q8 = QFIT_TYPE_Q8_0, Q4 = QFIT_TYPE_Q4_0;
+    const struct { int k, v, ngl; } cases[] = { { Q8, Q8, -1 }, { Q4, Q4, -1 }, { Q4, Q4, 4 } };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const double cpu = ppl_kv(m, "cpu", -1, cases[i].k, cases[i].v, ids, n);
+        const double gpu = ppl_kv(m, dev, cases[i].ngl, cases[i].k, cases[i].v, ids, n);
+        cr_log_info("K %s V %s, %d layers: ppl cpu %.6f, %s %.6f (%.2e apart)", qfit_type_name(cases[i].k),
+                    qfit_type_name(cases[i].v), cases[i].ngl, cpu, dev, gpu, fabs(gpu / cpu - 1));
+        cr_expect_leq(fabs(gpu / cpu - 1), 1e-3, "K %s V %s (%d layers): %s %.6f vs cpu %.6f",
+                      qfit_type_name(cases[i].k), qfit_type_name(cases[i].v), cases[i].ngl, dev, gpu, cpu);
+    }
+    free(ids);
     qfit_model_free(m);
 }

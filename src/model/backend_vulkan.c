@@ -1,6 +1,6 @@
 /* The Vulkan backend (devices "vulkan0", "vulkan1", ...): the decoder layer composed from
- * the ops of qfit/vulkan.h, with the weights, the activations and an f16 KV cache in the
- * device's memory.
+ * the ops of qfit/vulkan.h, with the weights, the activations and the KV cache of its
+ * layers in the device's memory.
  *
  * - Layer offload as llama.cpp's -ngl (qfit_context_params.n_gpu_layers): the last N layers
  *   run here, the first ones on the CPU backend (qfit_backend_cpu, with the context's host
@@ -13,9 +13,16 @@
  *   (or the final-normed rows in embeddings mode) are read back.
  * - A layer's attention, its FFN, and the output each run as one batch (qfit_vk_batch_begin:
  *   one command buffer, barriers between the ops, one wait).
+ * - The KV cache of the offloaded layers: f16, q8_0 or q4_0, K and V each (the context's
+ *   types; quantized rows Hadamard-rotated when the context rotates them, keys of a block
+ *   type meeting the query rounded to q8_0: the CPU backend's arithmetic), laid out as the
+ *   CPU context's (per layer K then V; in each, sequence after sequence, KV head after KV
+ *   head, n_ctx positions in order). Each token's position and sequence go to the device
+ *   in a table (uploaded once a pass); one sequence per context so far. The context shift
+ *   is refused (its keys would have to be re-rotated there).
  * What it runs: the llama-family layer the reference backend runs, without Q/K/V biases,
- * matrices of the types qfit_vk_matmul takes, head dimensions up to 256; per context: one
- * sequence and an f16 cache. It refuses the rest with the reason, never a silent fallback.
+ * matrices of the types qfit_vk_matmul takes, head dimensions up to 256; cache types f16,
+ * q8_0 and q4_0; one sequence per context. It refuses the rest with the reason, never a silent fallback.
  * Activations stay float32 (no rounding to Q8_0/Q8_K, as llama.cpp's Vulkan backend without
  * integer dot products), so its quantized models' logits differ from the CPU's by what that
  * rounding moves them (tests/test_engine_paths.c holds them to llama.cpp's). */
@@ -43,12 +50,15 @@ typedef struct {
     vk_weight output_norm, output;
     /* activations: n_batch rows each */
     qfit_vk_buf *x, *xn, *q, *k, *v, *att, *gate, *up, *tmp, *logits;
-    qfit_vk_buf *kv;     /* f16: per offloaded layer K then V, each n_kv heads x n_ctx positions x head_dim */
+    qfit_vk_buf *kv;     /* per offloaded layer K then V (the parts below, at layer_bytes apart) */
+    qfit_vk_kv_part pk, pv;   /* the first offloaded layer's K and V */
+    int64_t layer_bytes;
+    qfit_vk_buf *tok;    /* the pass's token table: (position, sequence) per token */
+    uint32_t *tok_host;  /* its host copy (n_batch pairs) */
     int gpu_first;       /* the first offloaded layer (n_layer: none) */
     bool gpu_output;     /* the output layer runs here */
     bool x_on_device;    /* where the residual stream of the pass is now: st->x, or c->x */
     qfit_vk_buf *rope;   /* the context's cos table, then its sin table */
-    int64_t head_stride; /* halves: n_ctx x head_dim */
 } vk_state;
 
 static bool matrix_ok(const qfit_wt *w) { return w->data && qfit_vk_matmul_type_ok(w->type); }
@@ -120,6 +130,7 @@ static void vk_free(qfit_context *c)
     if (!st) return;
     qfit_vk_close(st->vk);   /* frees every buffer of the device */
     free(st->layers);
+    free(st->tok_host);
     free(st);
     c->be_state = NULL;
 }
@@ -131,8 +142,8 @@ static int vk_init(qfit_context *c, char *err, size_t err_len)
     if (c->n_seq != 1)
         return snprintf(err, err_len, "the Vulkan backend holds one sequence per context so far (%d requested)",
                         c->n_seq), -1;
-    if (c->kv.type_k != QFIT_TYPE_F16 || c->kv.type_v != QFIT_TYPE_F16)
-        return snprintf(err, err_len, "the Vulkan backend's KV cache is f16 only so far (%s/%s requested)",
+    if (!qfit_vk_kv_type_ok(c->kv.type_k) || !qfit_vk_kv_type_ok(c->kv.type_v))
+        return snprintf(err, err_len, "the Vulkan backend's KV cache takes f16, q8_0 and q4_0 so far (%s/%s requested)",
                         qfit_type_name(c->kv.type_k), qfit_type_name(c->kv.type_v)), -1;
     int index = -1;
     if (sscanf(c->device, "vulkan%d", &index) != 1 || index < 0)
@@ -144,8 +155,13 @@ static int vk_init(qfit_context *c, char *err, size_t err_len)
     st->gpu_first = ngl >= hp->n_layer ? 0 : hp->n_layer - ngl;
     st->gpu_output = ngl > hp->n_layer;
     st->layers = calloc((size_t)hp->n_layer, sizeof *st->layers);
+    st->tok_host = calloc((size_t)c->n_batch * 2, sizeof *st->tok_host);
+    if (!st->layers || !st->tok_host) {
+        snprintf(err, err_len, "out of memory");
+        goto fail;
+    }
     st->vk = qfit_vk_open(index, err, err_len);
-    if (!st->layers || !st->vk) goto fail;
+    if (!st->vk) goto fail;
     qfit_vk *vk = st->vk;
     for (int il = st->gpu_first; il < hp->n_layer; il++) {
         const qfit_layer_w *L = &m->layers[il];
@@ -170,11 +186,18 @@ static int vk_init(qfit_context *c, char *err, size_t err_len)
         !(st->gate = floats(vk, nb * F, err, err_len)) || !(st->up = floats(vk, nb * F, err, err_len)) ||
         !(st->tmp = floats(vk, nb * E, err, err_len)) || !(st->logits = floats(vk, nb * (V > E ? V : E), err, err_len)))
         goto fail;
-    st->head_stride = (int64_t)c->n_ctx * (int64_t)hd;
-    /* the offloaded layers' caches (one layer's worth when none is offloaded: no empty buffer) */
+    /* the offloaded layers' caches (one layer's worth when none is offloaded: no empty buffer);
+     * each head's run of n_ctx rows padded to a multiple of 4 bytes */
     const int kv_layers = hp->n_layer - st->gpu_first > 0 ? hp->n_layer - st->gpu_first : 1;
-    const size_t halves = (size_t)kv_layers * 2 * (size_t)hp->n_head_kv * (size_t)st->head_stride;
-    if (!(st->kv = qfit_vk_buf_new(vk, halves * 2, err, err_len))) goto fail;
+    const int64_t hk = ((int64_t)c->n_ctx * (int64_t)qfit_vk_kv_row_bytes(c->kv.type_k, (int)hd) + 3) & ~(int64_t)3;
+    const int64_t hv = ((int64_t)c->n_ctx * (int64_t)qfit_vk_kv_row_bytes(c->kv.type_v, (int)hd) + 3) & ~(int64_t)3;
+    st->pk = (qfit_vk_kv_part){ c->kv.type_k, c->rot_k, 0, hk, hk * hp->n_head_kv, c->n_ctx, c->n_seq };
+    st->pv = (qfit_vk_kv_part){ c->kv.type_v, c->rot_v, st->pk.seq_stride * c->n_seq, hv, hv * hp->n_head_kv, c->n_ctx,
+                                c->n_seq };
+    st->layer_bytes = st->pv.base + st->pv.seq_stride * c->n_seq;
+    if (!(st->kv = qfit_vk_buf_new(vk, (size_t)(kv_layers * st->layer_bytes), err, err_len)) ||
+        !(st->tok = qfit_vk_buf_new(vk, nb * 8, err, err_len)))
+        goto fail;
     const size_t tab = (size_t)c->n_ctx * (size_t)(hp->n_rot / 2);
     if (!(st->rope = floats(vk, 2 * tab, err, err_len)) ||
         qfit_vk_upload(vk, st->rope, 0, c->rope_cos, tab * sizeof(float), err, err_len) ||
@@ -222,6 +245,13 @@ static void vk_embed(qfit_context *c, const int32_t *tokens, int n)
     vk_state *st = c->be_state;
     qfit_backend_cpu.embed(c, tokens, n);
     st->x_on_device = false;
+    if (st->gpu_first >= c->model->hp.n_layer) return;   /* no attention here */
+    uint32_t *tab = st->tok_host;
+    for (int j = 0; j < n; j++) {
+        tab[2 * j] = (uint32_t)c->tok_pos[j];
+        tab[2 * j + 1] = (uint32_t)c->tok_seq[j];
+    }
+    VK_DO(c, qfit_vk_upload(st->vk, st->tok, 0, tab, (size_t)n * 8, BE));
 }
 
 /* a batch around a run of ops: begun if nothing failed yet, always ended once begun */
@@ -259,10 +289,7 @@ static void vk_attention(qfit_context *c, int il, int n)
     qfit_vk *vk = st->vk;
     const qfit_hparams *hp = &c->model->hp;
     const vk_layer *L = &st->layers[il];
-    const int E = hp->n_embd, hd = hp->head_dim_k, nh = hp->n_head, nkv = hp->n_head_kv, pos0 = c->tok_pos[0];
-    for (int j = 1; j < n; j++)   /* one sequence (vk_init): consecutive positions */
-        if (c->tok_pos[j] != pos0 + j && VK_OK(c))
-            snprintf(BE, "Vulkan backend: token %d of the pass at position %d, not %d", j, c->tok_pos[j], pos0 + j);
+    const int E = hp->n_embd, hd = hp->head_dim_k, nh = hp->n_head, nkv = hp->n_head_kv;
     const bool b = batch_begin(c);
     VK_DO(c, qfit_vk_rms_norm(vk, st->x, E, L->attn_norm.buf, st->xn, E, E, n, hp->rms_eps, BE));
     VK_DO(c, mm(c, &L->wq, st->xn, st->q, n));
@@ -271,13 +298,15 @@ static void vk_attention(qfit_context *c, int il, int n)
     if (L->q_norm.buf) VK_DO(c, qfit_vk_rms_norm(vk, st->q, hd, L->q_norm.buf, st->q, hd, hd, n * nh, hp->rms_eps, BE));
     if (L->k_norm.buf) VK_DO(c, qfit_vk_rms_norm(vk, st->k, hd, L->k_norm.buf, st->k, hd, hd, n * nkv, hp->rms_eps, BE));
     const bool neox = hp->rope_type == QFIT_ROPE_NEOX;
-    VK_DO(c, qfit_vk_rope(vk, st->q, (int64_t)nh * hd, n, nh, hd, hp->n_rot, neox, pos0, st->rope, c->n_ctx, BE));
-    VK_DO(c, qfit_vk_rope(vk, st->k, (int64_t)nkv * hd, n, nkv, hd, hp->n_rot, neox, pos0, st->rope, c->n_ctx, BE));
-    const int64_t kb = (int64_t)(il - st->gpu_first) * 2 * nkv * st->head_stride, vb = kb + (int64_t)nkv * st->head_stride;
-    VK_DO(c, qfit_vk_kv_store(vk, st->k, (int64_t)nkv * hd, n, nkv, hd, st->kv, kb, st->head_stride, pos0, BE));
-    VK_DO(c, qfit_vk_kv_store(vk, st->v, (int64_t)nkv * hd, n, nkv, hd, st->kv, vb, st->head_stride, pos0, BE));
-    VK_DO(c, qfit_vk_attention(vk, st->q, (int64_t)nh * hd, n, nh, nkv, hd, st->kv, kb, vb, st->head_stride, pos0,
-                               hp->attn_scale, st->att, (int64_t)nh * hd, BE));
+    VK_DO(c, qfit_vk_rope(vk, st->q, (int64_t)nh * hd, n, nh, hd, hp->n_rot, neox, st->tok, st->rope, c->n_ctx, BE));
+    VK_DO(c, qfit_vk_rope(vk, st->k, (int64_t)nkv * hd, n, nkv, hd, hp->n_rot, neox, st->tok, st->rope, c->n_ctx, BE));
+    qfit_vk_kv_part pk = st->pk, pv = st->pv;   /* this layer's */
+    pk.base += (int64_t)(il - st->gpu_first) * st->layer_bytes;
+    pv.base += (int64_t)(il - st->gpu_first) * st->layer_bytes;
+    VK_DO(c, qfit_vk_kv_store(vk, st->k, (int64_t)nkv * hd, n, nkv, hd, st->tok, st->kv, &pk, BE));
+    VK_DO(c, qfit_vk_kv_store(vk, st->v, (int64_t)nkv * hd, n, nkv, hd, st->tok, st->kv, &pv, BE));
+    VK_DO(c, qfit_vk_attention(vk, st->q, (int64_t)nh * hd, n, nh, nkv, hd, st->tok, st->kv, &pk, &pv, hp->attn_scale,
+                               st->att, (int64_t)nh * hd, BE));
     VK_DO(c, mm(c, &L->wo, st->att, st->tmp, n));
     VK_DO(c, qfit_vk_add(vk, st->x, st->tmp, (int64_t)n * E, BE));
     batch_end(c, b);
