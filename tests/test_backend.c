@@ -377,8 +377,8 @@ Test(backend, vulkan_perplexity_matches_cpu, .timeout = 900)
 }
 
 /* What the Vulkan backend does not run yet is refused, naming it: models (Q/K/V biases,
- * soft-capping), contexts (cache types other than f16, q8_0 and q4_0, several sequences)
- * and the context shift. */
+ * soft-capping), contexts (cache types other than f16, q8_0 and q4_0) and the context
+ * shift (sequence 0's and another's). */
 Test(backend, vulkan_refuses_what_it_cannot_run, .timeout = 300)
 {
     const char *dev = tu_vulkan_device();
@@ -409,10 +409,6 @@ Test(backend, vulkan_refuses_what_it_cannot_run, .timeout = 300)
     cr_expect_null(qfit_context_new(m, &p, err, sizeof err));
     cr_expect_neq(strstr(err, "(f16/f32 requested)"), NULL, "%s", err);
     p.type_v = QFIT_TYPE_F16;
-    p.n_seq = 2;
-    cr_expect_null(qfit_context_new(m, &p, err, sizeof err));
-    cr_expect_neq(strstr(err, "one sequence"), NULL, "%s", err);
-    p.n_seq = 1;
     qfit_context *c = qfit_context_new(m, &p, err, sizeof err);
     cr_assert_not_null(c, "%s", err);
     const int32_t toks[6] = { 1, 1046, 261, 1909, 1289, 271 };
@@ -421,6 +417,19 @@ Test(backend, vulkan_refuses_what_it_cannot_run, .timeout = 300)
     cr_expect_eq(qfit_context_status(c), QFIT_E_UNSUPPORTED);
     cr_expect_neq(strstr(qfit_context_error(c), "not on device vulkan0"), NULL, "%s", qfit_context_error(c));
     cr_expect_eq(qfit_context_n_past(c), 6, "the refused shift changed the cache");
+    qfit_context_free(c);
+    p.n_seq = 2;
+    c = qfit_context_new(m, &p, err, sizeof err);
+    cr_assert_not_null(c, "%s", err);
+    const int sq[6] = { 1, 1, 1, 1, 1, 1 };
+    const bool want[6] = { 0, 0, 0, 0, 0, 1 };
+    qfit_batch b = { 6, toks, sq, want };
+    cr_assert_eq(qfit_decode_batch(c, &b), 0, "%s", qfit_context_error(c));
+    cr_expect_eq(qfit_seq_shift(c, 1, 1, 2), -1);
+    cr_expect_eq(qfit_context_status(c), QFIT_E_UNSUPPORTED);
+    cr_expect_neq(strstr(qfit_context_error(c), "context shift: not on device vulkan0"), NULL, "%s",
+                  qfit_context_error(c));
+    cr_expect_eq(qfit_seq_n_past(c, 1), 6, "the refused shift changed the cache");
     qfit_context_free(c);
     qfit_model_free(m);
 }
@@ -481,5 +490,148 @@ Test(backend, vulkan_perplexity_per_cache_type, .timeout = 900)
                       qfit_type_name(cases[i].k), qfit_type_name(cases[i].v), cases[i].ngl, dev, gpu, cpu);
     }
     free(ids);
+    qfit_model_free(m);
+}
+
+/* NP-token prompt of sequence s (of the ref test's three) decoded alone on device, then NG
+ * greedy tokens: the logits of each step into out[s] */
+enum { VS_NS = 3, VS_NP = 9, VS_NG = 4, VS_NV = 2048 };
+static const int32_t VS_PROMPT[VS_NS][VS_NP] = {
+    { 1, 1046, 261, 1909, 1289, 271, 261, 336, 1991 },
+    { 1, 270, 292, 261, 1046, 1909, 271, 336, 1289 },
+    { 1, 336, 1991, 270, 261, 292, 1046, 271, 261 },
+};
+
+static double max_diff(const float *a, const float *b, int n)
+{
+    double md = 0;
+    for (int v = 0; v < n; v++) md = fmax(md, fabs((double)a[v] - b[v]));
+    return md;
+}
+
+/* Three sequences in the same passes on the Vulkan device (prompts interleaved token by
+ * token, then one token of each per pass) give each sequence the logits it gets alone.
+ * All layers there: exactly (each (token, head) of the device's attention is one workgroup
+ * that reads only its token's sequence, and its matrix products and norms compute every
+ * row the same way whatever the other rows are). The last 4 of 8 layers there: the CPU's
+ * first 4 (reading the host cache) take another path for a pass of 27 interleaved tokens
+ * than for one of 9 (a run of one token is a decode), so within the CPU's own bound for
+ * that, tests/test_multiseq.c's path_tol: 0.1 with a block-type cache (measured 3.8e-6;
+ * a token that attends to another sequence's cells moves logits by whole units). q8_0 cache
+ * (rotated). */
+Test(backend, vulkan_sequences_together_equal_alone, .timeout = 600)
+{
+    const char *dev = tu_vulkan_device();
+    qfit_model *m = load_kjv();
+    static float alone[VS_NS][VS_NG][VS_NV], together[VS_NS][VS_NG][VS_NV];
+    const int ngls[2] = { -1, 4 };
+    for (int t = 0; t < 2; t++) {
+        for (int s = 0; s < VS_NS; s++) {
+            qfit_context *c = ctx_ngl(m, dev, ngls[t], 64, QFIT_TYPE_Q8_0, 1);
+            cr_assert_eq(qfit_decode(c, VS_PROMPT[s], VS_NP, VS_NP - 1), 0, "%s", qfit_context_error(c));
+            for (int g = 0; g < VS_NG; g++) {
+                const float *l = qfit_get_logits(c, 0);
+                memcpy(alone[s][g], l, sizeof alone[s][g]);
+                int32_t tk = qfit_argmax(l, VS_NV);
+                cr_assert_eq(qfit_decode(c, &tk, 1, 0), 0, "%s", qfit_context_error(c));
+            }
+            qfit_context_free(c);
+        }
+        qfit_context *c = ctx_ngl(m, dev, ngls[t], 64, QFIT_TYPE_Q8_0, VS_NS);
+        int32_t tok[VS_NS * VS_NP];
+        int seq[VS_NS * VS_NP];
+        bool want[VS_NS * VS_NP];
+        for (int i = 0; i < VS_NP; i++)
+            for (int s = 0; s < VS_NS; s++) {
+                tok[i * VS_NS + s] = VS_PROMPT[s][i];
+                seq[i * VS_NS + s] = s;
+                want[i * VS_NS + s] = i == VS_NP - 1;
+            }
+        qfit_batch b = { VS_NS * VS_NP, tok, seq, want };
+        cr_assert_eq(qfit_decode_batch(c, &b), 0, "%s", qfit_context_error(c));
+        for (int g = 0; g < VS_NG; g++) {
+            int32_t next[VS_NS];
+            int sq[VS_NS];
+            bool w[VS_NS];
+            for (int s = 0; s < VS_NS; s++) {
+                const float *l = qfit_get_logits(c, s);
+                memcpy(together[s][g], l, sizeof together[s][g]);
+                next[s] = qfit_argmax(l, VS_NV);
+                sq[s] = s;
+                w[s] = 1;
+            }
+            qfit_batch nb = { VS_NS, next, sq, w };
+            cr_assert_eq(qfit_decode_batch(c, &nb), 0, "%s", qfit_context_error(c));
+        }
+        for (int s = 0; s < VS_NS; s++)
+            for (int g = 0; g < VS_NG; g++) {
+                const double md = max_diff(together[s][g], alone[s][g], VS_NV);
+                cr_expect_leq(md, ngls[t] < 0 ? 0.0 : 0.1, "%d layers, sequence %d step %d: together vs alone differ by "
+                              "%g", ngls[t], s, g, md);
+                if (s == 0 && g == 0) cr_log_info("%d layers: together vs alone %g", ngls[t], md);
+            }
+        qfit_context_free(c);
+    }
+    qfit_model_free(m);
+}
+
+/* Prefix reuse on the Vulkan device, all layers there and the last 4 of 8: prompt B shares
+ * its first 5 tokens with prompt A (decoded into sequence 0). B's logits and its greedy
+ * step are the same, bit for bit, (1) decoded from scratch, (2) after A in the same
+ * sequence cut back to the shared prefix (qfit_seq_truncate: what the serving engine's
+ * batcher does) and (3) in sequence 1 after qfit_seq_copy of sequence 0's first 5
+ * positions (copied on the device, and in the host cache for the CPU's layers): each row
+ * of a pass is computed the same way whatever the other rows are, so recomputed and kept
+ * K/V cells hold the same bits. A copy that does not reach the device's cells leaves
+ * sequence 1 reading zeros. */
+Test(backend, vulkan_prefix_reuse_equals_recompute, .timeout = 600)
+{
+    const char *dev = tu_vulkan_device();
+    qfit_model *m = load_kjv();
+    enum { NA = 9, NB = 8, KEEP = 5 };
+    const int32_t A[NA] = { 1, 1046, 261, 1909, 1289, 271, 261, 336, 1991 };
+    const int32_t B[NB] = { 1, 1046, 261, 1909, 1289, 336, 1991, 270 };
+    static float l[3][2][VS_NV];
+    const int ngls[2] = { -1, 4 };
+    for (int t = 0; t < 2; t++) {
+        for (int way = 0; way < 3; way++) {
+            qfit_context *c = ctx_ngl(m, dev, ngls[t], 64, QFIT_TYPE_Q4_0, 2);
+            int s = 0;
+            if (way > 0) {
+                cr_assert_eq(qfit_decode(c, A, NA, NA - 1), 0, "%s", qfit_context_error(c));
+                if (way == 1) {
+                    qfit_seq_truncate(c, 0, KEEP);
+                    cr_assert_eq(qfit_seq_n_past(c, 0), KEEP);
+                } else {
+                    cr_assert_eq(qfit_seq_copy(c, 0, 1, KEEP), 0, "%s", qfit_context_error(c));
+                    cr_assert_eq(qfit_seq_n_past(c, 1), KEEP);
+                    s = 1;
+                }
+            }
+            const int from = way > 0 ? KEEP : 0, nt = NB - from;
+            int sq[NB];
+            bool want[NB];
+            for (int i = 0; i < nt; i++) {
+                sq[i] = s;
+                want[i] = i == nt - 1;
+            }
+            qfit_batch b = { nt, B + from, sq, want };
+            cr_assert_eq(qfit_decode_batch(c, &b), 0, "%s", qfit_context_error(c));
+            memcpy(l[way][0], qfit_get_logits(c, 0), sizeof l[way][0]);
+            int32_t next = qfit_argmax(l[way][0], VS_NV);
+            qfit_batch nb = { 1, &next, &s, NULL };
+            bool w1 = true;
+            nb.logits = &w1;
+            cr_assert_eq(qfit_decode_batch(c, &nb), 0, "%s", qfit_context_error(c));
+            memcpy(l[way][1], qfit_get_logits(c, 0), sizeof l[way][1]);
+            qfit_context_free(c);
+        }
+        for (int way = 1; way < 3; way++)
+            for (int g = 0; g < 2; g++) {
+                const double md = max_diff(l[way][g], l[0][g], VS_NV);
+                cr_expect_eq(md, 0.0, "%d layers, %s, step %d: reused prefix vs recomputed differ by %g", ngls[t],
+                             way == 1 ? "truncated in place" : "copied to sequence 1", g, md);
+            }
+    }
     qfit_model_free(m);
 }

@@ -17,12 +17,14 @@
  *   types; quantized rows Hadamard-rotated when the context rotates them, keys of a block
  *   type meeting the query rounded to q8_0: the CPU backend's arithmetic), laid out as the
  *   CPU context's (per layer K then V; in each, sequence after sequence, KV head after KV
- *   head, n_ctx positions in order). Each token's position and sequence go to the device
- *   in a table (uploaded once a pass); one sequence per context so far. The context shift
- *   is refused (its keys would have to be re-rotated there).
+ *   head, n_ctx positions in order). Several sequences per context, and passes mixing
+ *   them: each token's position and sequence go to the device in a table (uploaded once a
+ *   pass), and each token attends to its own sequence's positions. qfit_seq_copy copies
+ *   the cells on the device (vk_seq_copy); the context shift is refused (its keys would
+ *   have to be re-rotated there).
  * What it runs: the llama-family layer the reference backend runs, without Q/K/V biases,
  * matrices of the types qfit_vk_matmul takes, head dimensions up to 256; cache types f16,
- * q8_0 and q4_0; one sequence per context. It refuses the rest with the reason, never a silent fallback.
+ * q8_0 and q4_0. It refuses the rest with the reason, never a silent fallback.
  * Activations stay float32 (no rounding to Q8_0/Q8_K, as llama.cpp's Vulkan backend without
  * integer dot products), so its quantized models' logits differ from the CPU's by what that
  * rounding moves them (tests/test_engine_paths.c holds them to llama.cpp's). */
@@ -139,9 +141,6 @@ static int vk_init(qfit_context *c, char *err, size_t err_len)
 {
     const qfit_model *m = c->model;
     const qfit_hparams *hp = &m->hp;
-    if (c->n_seq != 1)
-        return snprintf(err, err_len, "the Vulkan backend holds one sequence per context so far (%d requested)",
-                        c->n_seq), -1;
     if (!qfit_vk_kv_type_ok(c->kv.type_k) || !qfit_vk_kv_type_ok(c->kv.type_v))
         return snprintf(err, err_len, "the Vulkan backend's KV cache takes f16, q8_0 and q4_0 so far (%s/%s requested)",
                         qfit_type_name(c->kv.type_k), qfit_type_name(c->kv.type_v)), -1;
@@ -359,12 +358,40 @@ static void vk_output(qfit_context *c, int from, int n)
     c->n_logits += (int)m;
 }
 
+/* the first n positions of sequence src's cells in every offloaded layer onto dst's, one
+ * copy per (layer, K/V, KV head): a head's positions are contiguous */
+static int vk_seq_copy(qfit_context *c, int src, int dst, int n, char *err, size_t err_len)
+{
+    vk_state *st = c->be_state;
+    const qfit_hparams *hp = &c->model->hp;
+    if (st->gpu_first >= hp->n_layer) return 0;
+    const int hd = hp->head_dim_k;
+    if (qfit_vk_batch_begin(st->vk, err, err_len) != 0) return -1;
+    int rc = 0;
+    for (int il = st->gpu_first; il < hp->n_layer && rc == 0; il++)
+        for (int kv = 0; kv < 2 && rc == 0; kv++) {
+            const qfit_vk_kv_part *P = kv ? &st->pv : &st->pk;
+            const int64_t base = P->base + (int64_t)(il - st->gpu_first) * st->layer_bytes;
+            const size_t bytes = (size_t)n * qfit_vk_kv_row_bytes(P->type, hd);
+            for (int h = 0; h < hp->n_head_kv && rc == 0; h++)
+                rc = qfit_vk_copy(st->vk, st->kv, (size_t)(base + dst * P->seq_stride + h * P->head_stride), st->kv,
+                                  (size_t)(base + src * P->seq_stride + h * P->head_stride), bytes, err, err_len);
+        }
+    char e2[200];
+    if (qfit_vk_batch_end(st->vk, e2, sizeof e2) != 0 && rc == 0) {
+        snprintf(err, err_len, "%s", e2);
+        rc = -1;
+    }
+    return rc;
+}
+
 const qfit_backend qfit_backend_vulkan = {
     .name = "vulkan",
     .supports = vk_supports,
     .init = vk_init,
     .free = vk_free,
     .kv_on_device = true,
+    .seq_copy = vk_seq_copy,
     .embed = vk_embed,
     .attention = vk_attention,
     .ffn = vk_ffn,

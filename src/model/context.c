@@ -552,6 +552,14 @@ int qfit_seq_copy(qfit_context *c, int src, int dst, int n)
     }
     if (n < 0 || n > c->seq_past[src]) n = c->seq_past[src];
     if (!swa_keeps(c, src, n)) n = 0;   /* as qfit_seq_truncate */
+    if (src != dst && n > 0 && c->backend->kv_on_device) {   /* the device's cells first: nothing changes if it fails */
+        char err[200];
+        if (!c->backend->seq_copy)
+            return ctx_fail(c, QFIT_E_UNSUPPORTED, "sequence copy: not on device %s (its KV cache is on the device)",
+                            c->device);
+        if (c->backend->seq_copy(c, src, dst, n, err, sizeof err) != 0)
+            return ctx_fail(c, QFIT_E_INTERNAL, "sequence copy %d -> %d on device %s: %s", src, dst, c->device, err);
+    }
     if (src != dst) {
         qfit_kv_cache *kv = &c->kv;
         kv->swa_base[dst] = n ? kv->swa_base[src] : 0;

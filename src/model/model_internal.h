@@ -219,6 +219,11 @@ typedef struct qfit_backend {
     /* the KV cache is the backend's, on its device: c->kv is not used, and what edits the
      * host cache (context shift, sequence copies) is refused */
     bool kv_on_device;
+    /* kv_on_device: sequence dst's cache in the device's memory becomes the first n
+     * positions of src's (qfit_seq_copy, src != dst, n > 0; it copies the host cache, which
+     * the layers on the CPU use, itself); 0, or -1 with the reason. NULL: such copies are
+     * refused. */
+    int (*seq_copy)(qfit_context *c, int src, int dst, int n, char *err, size_t err_len);
     /* The ops of a pass. One that fails writes c->backend_err; the pass's later ops skip
      * their work once it is set, and qfit_decode reports it. */
     /* x[i] = embedding of tokens[i] */
