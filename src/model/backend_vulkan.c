@@ -20,8 +20,8 @@
  *   head, n_ctx positions in order). Several sequences per context, and passes mixing
  *   them: each token's position and sequence go to the device in a table (uploaded once a
  *   pass), and each token attends to its own sequence's positions. qfit_seq_copy copies
- *   the cells on the device (vk_seq_copy); the context shift is refused (its keys would
- *   have to be re-rotated there).
+ *   the cells on the device (vk_seq_copy); the context shift moves the sequence's cells to
+ *   the host cache, shifts them there as the CPU does, and uploads them (vk_kv_sync).
  * What it runs: the llama-family layer the reference backend runs, without Q/K/V biases,
  * matrices of the types qfit_vk_matmul takes, head dimensions up to 256; cache types f16,
  * q8_0 and q4_0. It refuses the rest with the reason, never a silent fallback.
@@ -385,6 +385,33 @@ static int vk_seq_copy(qfit_context *c, int src, int dst, int n, char *err, size
     return rc;
 }
 
+/* Sequence seq's cells of every offloaded layer, positions [0, n_past), between the device
+ * and the host cache (the same bytes a head's run: the layouts agree), one transfer per
+ * (layer, K/V, KV head). The context shift runs on the host between the two: the CPU's
+ * arithmetic (dequantize, un-rotate, RoPE by -n_discard, rotate, requantize), at the cost
+ * of a round trip of the sequence's cells. */
+static int vk_kv_sync(qfit_context *c, int seq, bool to_host, char *err, size_t err_len)
+{
+    vk_state *st = c->be_state;
+    const qfit_hparams *hp = &c->model->hp;
+    const int n = c->seq_past[seq];
+    if (n <= 0 || st->gpu_first >= hp->n_layer) return 0;
+    for (int il = st->gpu_first; il < hp->n_layer; il++)
+        for (int kv = 0; kv < 2; kv++) {
+            const qfit_vk_kv_part *P = kv ? &st->pv : &st->pk;
+            const int64_t base = P->base + (int64_t)(il - st->gpu_first) * st->layer_bytes + seq * P->seq_stride;
+            const size_t bytes = (size_t)n * qfit_vk_kv_row_bytes(P->type, hp->head_dim_k);
+            for (int h = 0; h < hp->n_head_kv; h++) {
+                uint8_t *host = kv ? kv_v_at(&c->kv, il, seq, h, 0) : kv_k_at(&c->kv, il, seq, h, 0);
+                const size_t off = (size_t)(base + h * P->head_stride);
+                if ((to_host ? qfit_vk_download(st->vk, st->kv, off, host, bytes, err, err_len)
+                             : qfit_vk_upload(st->vk, st->kv, off, host, bytes, err, err_len)) != 0)
+                    return -1;
+            }
+        }
+    return 0;
+}
+
 const qfit_backend qfit_backend_vulkan = {
     .name = "vulkan",
     .supports = vk_supports,
@@ -392,6 +419,7 @@ const qfit_backend qfit_backend_vulkan = {
     .free = vk_free,
     .kv_on_device = true,
     .seq_copy = vk_seq_copy,
+    .kv_sync = vk_kv_sync,
     .embed = vk_embed,
     .attention = vk_attention,
     .ffn = vk_ffn,
