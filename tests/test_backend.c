@@ -377,7 +377,7 @@ Test(backend, vulkan_perplexity_matches_cpu, .timeout = 900)
 }
 
 /* What the Vulkan backend does not run yet is refused, naming it: models (Q/K/V biases,
- * soft-capping), contexts (a quantized cache, several sequences) and the context shift. */
+ * soft-capping) and contexts (cache types other than f16, q8_0 and q4_0). */
 Test(backend, vulkan_refuses_what_it_cannot_run, .timeout = 300)
 {
     const char *dev = tu_vulkan_device();
@@ -400,22 +400,284 @@ Test(backend, vulkan_refuses_what_it_cannot_run, .timeout = 300)
     qfit_context_params p = qfit_context_default_params();
     p.n_ctx = 64;
     snprintf(p.device, sizeof p.device, "%s", dev);
-    p.type_k = p.type_v = QFIT_TYPE_Q8_0;
+    p.type_k = QFIT_TYPE_Q5_0;   /* the CPU takes it */
     cr_expect_null(qfit_context_new(m, &p, err, sizeof err));
-    cr_expect_neq(strstr(err, "f16 only"), NULL, "%s", err);
-    p.type_k = p.type_v = QFIT_TYPE_F16;
-    p.n_seq = 2;
+    cr_expect_neq(strstr(err, "takes f16, q8_0 and q4_0 so far (q5_0/f16 requested)"), NULL, "%s", err);
+    p.type_k = QFIT_TYPE_F16;
+    p.type_v = QFIT_TYPE_F32;
     cr_expect_null(qfit_context_new(m, &p, err, sizeof err));
-    cr_expect_neq(strstr(err, "one sequence"), NULL, "%s", err);
-    p.n_seq = 1;
+    cr_expect_neq(strstr(err, "(f16/f32 requested)"), NULL, "%s", err);
+    p.type_v = QFIT_TYPE_F16;
     qfit_context *c = qfit_context_new(m, &p, err, sizeof err);
     cr_assert_not_null(c, "%s", err);
-    const int32_t toks[6] = { 1, 1046, 261, 1909, 1289, 271 };
-    cr_assert_eq(qfit_decode(c, toks, 6, 5), 0, "%s", qfit_context_error(c));
-    cr_expect_eq(qfit_context_shift(c, 1, 2), -1);
-    cr_expect_eq(qfit_context_status(c), QFIT_E_UNSUPPORTED);
-    cr_expect_neq(strstr(qfit_context_error(c), "not on device vulkan0"), NULL, "%s", qfit_context_error(c));
-    cr_expect_eq(qfit_context_n_past(c), 6, "the refused shift changed the cache");
     qfit_context_free(c);
+    qfit_model_free(m);
+}
+
+/* ppl of 2 chunks of 256 with cache types k and v on device (the last ngl layers) */
+static double ppl_kv(const qfit_model *m, const char *device, int ngl, int type_k, int type_v, const int32_t *ids,
+                     size_t n)
+{
+    char err[256];
+    qfit_context_params p = qfit_context_default_params();
+    p.n_ctx = 256;
+    p.n_threads = 2;
+    p.type_k = type_k;
+    p.type_v = type_v;
+    p.n_gpu_layers = ngl;
+    snprintf(p.device, sizeof p.device, "%s", device);
+    qfit_context *c = qfit_context_new(m, &p, err, sizeof err);
+    cr_assert_not_null(c, "device %s: %s", device, err);
+    qfit_ppl_params pp;
+    qfit_ppl_params_init(&pp);
+    pp.n_ctx = 256;
+    pp.n_chunks = 2;
+    pp.bos = 1;
+    qfit_ppl_result r;
+    cr_assert_eq(qfit_perplexity(c, ids, n, &pp, &r, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(r.n_chunks, 2);
+    qfit_context_free(c);
+    return r.ppl;
+}
+
+/* Perplexity (2 chunks of 256, F32 weights: the debug build's CPU runs are slow) with
+ * quantized KV caches on the Vulkan device against the CPU backend's with the same cache
+ * types: q8_0 and q4_0 (Hadamard-rotated, as the CPU stores them: head_dim 64), and q4_0
+ * with the last 4 of 8 layers offloaded (K and V of different types:
+ * engine/vulkan_kv_cache_types_logits). Bound 1e-3 (issue 16's 0.1%). What separates the
+ * two: the device's K and V differ from the CPU's in the last bits (float32 sums in another
+ * order), and a quantization rounding that flips moves a value by a step of its block (a
+ * sixteenth of its range in q4_0); the ref backend, with the same kind of difference,
+ * measured 5.8e-4 for q4_0 (backend/ref_perplexity_per_cache_type). Measured on lavapipe:
+ * q8_0 1.9e-5, q4_0 4.8e-5, q4_0 half offloaded 1.7e-5 (2 x 512 while developing: K q8_0
+ * V f16 7.0e-6, K f16 V q4_0 6.2e-5). A cache stored without its rotation, a query not rounded to q8_0 for block keys,
+ * or a wrong block layout move it by more (a missing rotation: 0.77% for q4_0,
+ * tests/test_kv.c). */
+Test(backend, vulkan_perplexity_per_cache_type, .timeout = 900)
+{
+    const char *dev = tu_vulkan_device();
+    qfit_model *m = load_kjv();
+    size_t n = 0;
+    int32_t *ids = val_ids(&n);
+    const int Q8 = QFIT_TYPE_Q8_0, Q4 = QFIT_TYPE_Q4_0;
+    const struct { int k, v, ngl; } cases[] = { { Q8, Q8, -1 }, { Q4, Q4, -1 }, { Q4, Q4, 4 } };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const double cpu = ppl_kv(m, "cpu", -1, cases[i].k, cases[i].v, ids, n);
+        const double gpu = ppl_kv(m, dev, cases[i].ngl, cases[i].k, cases[i].v, ids, n);
+        cr_log_info("K %s V %s, %d layers: ppl cpu %.6f, %s %.6f (%.2e apart)", qfit_type_name(cases[i].k),
+                    qfit_type_name(cases[i].v), cases[i].ngl, cpu, dev, gpu, fabs(gpu / cpu - 1));
+        cr_expect_leq(fabs(gpu / cpu - 1), 1e-3, "K %s V %s (%d layers): %s %.6f vs cpu %.6f",
+                      qfit_type_name(cases[i].k), qfit_type_name(cases[i].v), cases[i].ngl, dev, gpu, cpu);
+    }
+    free(ids);
+    qfit_model_free(m);
+}
+
+/* NP-token prompt of sequence s (of the ref test's three) decoded alone on device, then NG
+ * greedy tokens: the logits of each step into out[s] */
+enum { VS_NS = 3, VS_NP = 9, VS_NG = 4, VS_NV = 2048 };
+static const int32_t VS_PROMPT[VS_NS][VS_NP] = {
+    { 1, 1046, 261, 1909, 1289, 271, 261, 336, 1991 },
+    { 1, 270, 292, 261, 1046, 1909, 271, 336, 1289 },
+    { 1, 336, 1991, 270, 261, 292, 1046, 271, 261 },
+};
+
+static double max_diff(const float *a, const float *b, int n)
+{
+    double md = 0;
+    for (int v = 0; v < n; v++) md = fmax(md, fabs((double)a[v] - b[v]));
+    return md;
+}
+
+/* Three sequences in the same passes on the Vulkan device (prompts interleaved token by
+ * token, then one token of each per pass) give each sequence the logits it gets alone.
+ * All layers there: exactly (each (token, head) of the device's attention is one workgroup
+ * that reads only its token's sequence, and its matrix products and norms compute every
+ * row the same way whatever the other rows are). The last 4 of 8 layers there: the CPU's
+ * first 4 (reading the host cache) take another path for a pass of 27 interleaved tokens
+ * than for one of 9 (a run of one token is a decode), so within the CPU's own bound for
+ * that, tests/test_multiseq.c's path_tol: 0.1 with a block-type cache (measured 3.8e-6;
+ * a token that attends to another sequence's cells moves logits by whole units). q8_0 cache
+ * (rotated). */
+Test(backend, vulkan_sequences_together_equal_alone, .timeout = 600)
+{
+    const char *dev = tu_vulkan_device();
+    qfit_model *m = load_kjv();
+    static float alone[VS_NS][VS_NG][VS_NV], together[VS_NS][VS_NG][VS_NV];
+    const int ngls[2] = { -1, 4 };
+    for (int t = 0; t < 2; t++) {
+        for (int s = 0; s < VS_NS; s++) {
+            qfit_context *c = ctx_ngl(m, dev, ngls[t], 64, QFIT_TYPE_Q8_0, 1);
+            cr_assert_eq(qfit_decode(c, VS_PROMPT[s], VS_NP, VS_NP - 1), 0, "%s", qfit_context_error(c));
+            for (int g = 0; g < VS_NG; g++) {
+                const float *l = qfit_get_logits(c, 0);
+                memcpy(alone[s][g], l, sizeof alone[s][g]);
+                int32_t tk = qfit_argmax(l, VS_NV);
+                cr_assert_eq(qfit_decode(c, &tk, 1, 0), 0, "%s", qfit_context_error(c));
+            }
+            qfit_context_free(c);
+        }
+        qfit_context *c = ctx_ngl(m, dev, ngls[t], 64, QFIT_TYPE_Q8_0, VS_NS);
+        int32_t tok[VS_NS * VS_NP];
+        int seq[VS_NS * VS_NP];
+        bool want[VS_NS * VS_NP];
+        for (int i = 0; i < VS_NP; i++)
+            for (int s = 0; s < VS_NS; s++) {
+                tok[i * VS_NS + s] = VS_PROMPT[s][i];
+                seq[i * VS_NS + s] = s;
+                want[i * VS_NS + s] = i == VS_NP - 1;
+            }
+        qfit_batch b = { VS_NS * VS_NP, tok, seq, want };
+        cr_assert_eq(qfit_decode_batch(c, &b), 0, "%s", qfit_context_error(c));
+        for (int g = 0; g < VS_NG; g++) {
+            int32_t next[VS_NS];
+            int sq[VS_NS];
+            bool w[VS_NS];
+            for (int s = 0; s < VS_NS; s++) {
+                const float *l = qfit_get_logits(c, s);
+                memcpy(together[s][g], l, sizeof together[s][g]);
+                next[s] = qfit_argmax(l, VS_NV);
+                sq[s] = s;
+                w[s] = 1;
+            }
+            qfit_batch nb = { VS_NS, next, sq, w };
+            cr_assert_eq(qfit_decode_batch(c, &nb), 0, "%s", qfit_context_error(c));
+        }
+        for (int s = 0; s < VS_NS; s++)
+            for (int g = 0; g < VS_NG; g++) {
+                const double md = max_diff(together[s][g], alone[s][g], VS_NV);
+                cr_expect_leq(md, ngls[t] < 0 ? 0.0 : 0.1, "%d layers, sequence %d step %d: together vs alone differ by "
+                              "%g", ngls[t], s, g, md);
+                if (s == 0 && g == 0) cr_log_info("%d layers: together vs alone %g", ngls[t], md);
+            }
+        qfit_context_free(c);
+    }
+    qfit_model_free(m);
+}
+
+/* Prefix reuse on the Vulkan device, all layers there and the last 4 of 8: prompt B shares
+ * its first 5 tokens with prompt A (decoded into sequence 0). B's logits and its greedy
+ * step are the same, bit for bit, (1) decoded from scratch, (2) after A in the same
+ * sequence cut back to the shared prefix (qfit_seq_truncate: what the serving engine's
+ * batcher does) and (3) in sequence 1 after qfit_seq_copy of sequence 0's first 5
+ * positions (copied on the device, and in the host cache for the CPU's layers): each row
+ * of a pass is computed the same way whatever the other rows are, so recomputed and kept
+ * K/V cells hold the same bits. A copy that does not reach the device's cells leaves
+ * sequence 1 reading zeros. */
+Test(backend, vulkan_prefix_reuse_equals_recompute, .timeout = 600)
+{
+    const char *dev = tu_vulkan_device();
+    qfit_model *m = load_kjv();
+    enum { NA = 9, NB = 8, KEEP = 5 };
+    const int32_t A[NA] = { 1, 1046, 261, 1909, 1289, 271, 261, 336, 1991 };
+    const int32_t B[NB] = { 1, 1046, 261, 1909, 1289, 336, 1991, 270 };
+    static float l[3][2][VS_NV];
+    const int ngls[2] = { -1, 4 };
+    for (int t = 0; t < 2; t++) {
+        for (int way = 0; way < 3; way++) {
+            qfit_context *c = ctx_ngl(m, dev, ngls[t], 64, QFIT_TYPE_Q4_0, 2);
+            int s = 0;
+            if (way > 0) {
+                cr_assert_eq(qfit_decode(c, A, NA, NA - 1), 0, "%s", qfit_context_error(c));
+                if (way == 1) {
+                    qfit_seq_truncate(c, 0, KEEP);
+                    cr_assert_eq(qfit_seq_n_past(c, 0), KEEP);
+                } else {
+                    cr_assert_eq(qfit_seq_copy(c, 0, 1, KEEP), 0, "%s", qfit_context_error(c));
+                    cr_assert_eq(qfit_seq_n_past(c, 1), KEEP);
+                    s = 1;
+                }
+            }
+            const int from = way > 0 ? KEEP : 0, nt = NB - from;
+            int sq[NB];
+            bool want[NB];
+            for (int i = 0; i < nt; i++) {
+                sq[i] = s;
+                want[i] = i == nt - 1;
+            }
+            qfit_batch b = { nt, B + from, sq, want };
+            cr_assert_eq(qfit_decode_batch(c, &b), 0, "%s", qfit_context_error(c));
+            memcpy(l[way][0], qfit_get_logits(c, 0), sizeof l[way][0]);
+            int32_t next = qfit_argmax(l[way][0], VS_NV);
+            qfit_batch nb = { 1, &next, &s, NULL };
+            bool w1 = true;
+            nb.logits = &w1;
+            cr_assert_eq(qfit_decode_batch(c, &nb), 0, "%s", qfit_context_error(c));
+            memcpy(l[way][1], qfit_get_logits(c, 0), sizeof l[way][1]);
+            qfit_context_free(c);
+        }
+        for (int way = 1; way < 3; way++)
+            for (int g = 0; g < 2; g++) {
+                const double md = max_diff(l[way][g], l[0][g], VS_NV);
+                cr_expect_eq(md, 0.0, "%d layers, %s, step %d: reused prefix vs recomputed differ by %g", ngls[t],
+                             way == 1 ? "truncated in place" : "copied to sequence 1", g, md);
+            }
+    }
+    qfit_model_free(m);
+}
+
+/* The context shift with the cache on the Vulkan device (qfit_seq_shift: the sequence's
+ * cells shifted in the host cache as the CPU shifts them, and back): sequence 1 of two
+ * holds 24 tokens of the validation text, keeps 4 and discards 8 (its keys re-rotated by
+ * RoPE, rotated q8_0 ones dequantized and requantized), then both sequences take 5 greedy
+ * tokens a pass. Each step's logits against the CPU backend doing the same: within 0.02 and
+ * the same tokens (engine/vulkan_kv_cache_types_logits' bounds), q8_0 with every layer
+ * there and f16 with the last 4. Measured on lavapipe: q8_0 0.0146 (sequence 0, not
+ * shifted: 0.0079; the two sides' caches differ by q8_0 roundings that flipped, and the
+ * shift requantizes every key it moves), f16 half offloaded 1.5e-4. A shift whose cells
+ * never reach the device (sequence 1 then reads positions 12.. as 4..) changes the greedy
+ * tokens at the first step; sequence 0 is untouched. */
+Test(backend, vulkan_context_shift_matches_cpu, .timeout = 600)
+{
+    const char *dev = tu_vulkan_device();
+    qfit_model *m = load_kjv();
+    size_t n = 0;
+    int32_t *ids = val_ids(&n);
+    enum { NP = 24, KEEP = 4, DROP = 8, NG = 5 };
+    static float l[2][2][NG][VS_NV];
+    const struct { int type, ngl; } cases[] = { { QFIT_TYPE_Q8_0, -1 }, { QFIT_TYPE_F16, 4 } };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int32_t tok[2][NG];
+        for (int d = 0; d < 2; d++) {
+            qfit_context *c = ctx_ngl(m, d ? dev : "cpu", d ? cases[i].ngl : -1, 64, cases[i].type, 2);
+            int sq[NP], sq1[NP];
+            for (int j = 0; j < NP; j++) {
+                sq[j] = j < 6 ? 0 : 1;   /* 6 tokens of sequence 0, 18 of sequence 1, then 24 more of 1 */
+                sq1[j] = 1;
+            }
+            qfit_batch b = { NP, ids + 100, sq, NULL };
+            cr_assert_eq(qfit_decode_batch(c, &b), 0, "%s", qfit_context_error(c));
+            b = (qfit_batch){ NP, ids + 200, sq1, NULL };
+            cr_assert_eq(qfit_decode_batch(c, &b), 0, "%s", qfit_context_error(c));
+            const int past0 = qfit_seq_n_past(c, 0), past1 = qfit_seq_n_past(c, 1);
+            cr_assert_eq(qfit_seq_shift(c, 1, KEEP, DROP), 0, "%s", qfit_context_error(c));
+            cr_assert_eq(qfit_seq_n_past(c, 1), past1 - DROP);
+            cr_assert_eq(qfit_seq_n_past(c, 0), past0);
+            int32_t next[2] = { ids[300], ids[301] };
+            const int s2[2] = { 0, 1 };
+            const bool w[2] = { 1, 1 };
+            for (int g = 0; g < NG; g++) {
+                qfit_batch nb = { 2, next, s2, w };
+                cr_assert_eq(qfit_decode_batch(c, &nb), 0, "%s", qfit_context_error(c));
+                for (int s = 0; s < 2; s++) {
+                    memcpy(l[d][s][g], qfit_get_logits(c, s), sizeof l[d][s][g]);
+                    next[s] = qfit_argmax(l[d][s][g], VS_NV);
+                }
+                if (d) cr_expect_eq(next[1], tok[1][g], "%s cache, %d layers: step %d token %d, cpu %d",
+                                    qfit_type_name(cases[i].type), cases[i].ngl, g, next[1], tok[1][g]);
+                else tok[1][g] = next[1];
+            }
+            qfit_context_free(c);
+        }
+        double worst[2] = { 0, 0 };
+        for (int s = 0; s < 2; s++)
+            for (int g = 0; g < NG; g++) worst[s] = fmax(worst[s], max_diff(l[1][s][g], l[0][s][g], VS_NV));
+        cr_log_info("%s cache, %d layers: after the shift, max |dlogit| vs cpu %.3g (sequence 0: %.3g)",
+                    qfit_type_name(cases[i].type), cases[i].ngl, worst[1], worst[0]);
+        for (int s = 0; s < 2; s++)
+            cr_expect_leq(worst[s], 0.02, "%s cache, %d layers, sequence %d: max |dlogit| vs cpu %g",
+                          qfit_type_name(cases[i].type), cases[i].ngl, s, worst[s]);
+    }
+    free(ids);
     qfit_model_free(m);
 }

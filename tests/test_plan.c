@@ -1358,6 +1358,35 @@ Test(plan, offload_predicts_vulkan_buffers_exactly, .timeout = 300)
                         ngls[i], held, driver, qfit_context_kv_bytes(c));
             qfit_context_free(c);
         }
+        /* quantized caches (each head's run padded to 4 bytes), K and V of their own types, and
+         * several sequences */
+        const struct { int k, v, ngl, seq; } kc[] = { { QFIT_TYPE_Q8_0, QFIT_TYPE_Q8_0, 4, 2 },
+                                                      { QFIT_TYPE_Q4_0, QFIT_TYPE_F16, -1, 3 } };
+        for (size_t i = 0; i < sizeof kc / sizeof kc[0]; i++) {
+            qfit_context_params cp = qfit_context_default_params();
+            snprintf(cp.device, sizeof cp.device, "%s", dev);
+            cp.n_gpu_layers = kc[i].ngl;
+            cp.n_ctx = 100;   /* 100 rows of q4_0 (18 bytes each) pad to a word */
+            cp.n_batch = 48;
+            cp.n_seq = kc[i].seq;
+            cp.n_threads = 1;
+            cp.type_k = kc[i].k;
+            cp.type_v = kc[i].v;
+            qfit_context *c = qfit_context_new(model, &cp, err, sizeof err);
+            cr_assert_not_null(c, "%s", err);
+            qfit_plan_settings s = { .n_ctx = 100, .n_batch = 48, .flash_attn = -1, .n_parallel = kc[i].seq,
+                                     .kv_type = kc[i].k, .kv_type_v = kc[i].v, .offload = true,
+                                     .n_gpu_layers = kc[i].ngl, .gpu_mem_bytes = 1ull << 40 };
+            qfit_plan_result r;
+            cr_assert_eq(qfit_plan_compute(&pm, &mach, &s, &r, err, sizeof err), 0, "%s", err);
+            cr_expect_eq(qfit_context_device_bytes(c, NULL), r.gpu_total_bytes, "%s %s/%s x%d: device %zu, plan %llu "
+                         "(KV %llu)", files[f], qfit_type_name(kc[i].k), qfit_type_name(kc[i].v), kc[i].seq,
+                         qfit_context_device_bytes(c, NULL), (unsigned long long)r.gpu_total_bytes,
+                         (unsigned long long)r.gpu_kv_bytes);
+            cr_expect_eq(qfit_context_kv_bytes(c), r.kv_bytes, "host KV %zu, plan %llu", qfit_context_kv_bytes(c),
+                         (unsigned long long)r.kv_bytes);
+            qfit_context_free(c);
+        }
         qfit_plan_model_free(&pm);
         qfit_model_free(model);
     }
@@ -1387,12 +1416,12 @@ Test(plan, fit_layers_takes_the_most_that_fit)
         cr_expect_eq(got.n_gpu_layers + got.gpu_output, ks[i] - 1, "one byte under %d: fit chose %d", ks[i],
                      got.n_gpu_layers + got.gpu_output);
     }
-    /* the Vulkan backend's limits are the planner's: a quantized KV cache is refused */
-    qfit_plan_settings q = { .mix = "Q4_K_M", .kv_type = QFIT_TYPE_Q8_0, .flash_attn = -1, .offload = true,
+    /* the Vulkan backend's limits are the planner's: a cache type it does not take is refused */
+    qfit_plan_settings q = { .mix = "Q4_K_M", .kv_type = QFIT_TYPE_Q4_1, .flash_attn = -1, .offload = true,
                              .n_gpu_layers = -1, .gpu_mem_bytes = 64 * GiB };
     qfit_plan_result r;
     cr_expect_eq(qfit_plan_compute(&pm, &mach, &q, &r, err, sizeof err), -1);
-    cr_expect_neq(strstr(err, "f16 only"), NULL, "%s", err);
+    cr_expect_neq(strstr(err, "takes f16, q8_0 and q4_0"), NULL, "%s", err);
     qfit_plan_model_free(&pm);
 }
 
@@ -1474,7 +1503,7 @@ Test(plan, cli_offload_fit_and_errors)
         { "--gpu-layers -3", "--gpu-layers wants -1 (all) or a layer count" },
         { "--device cpu", "is not a GPU" },
         { "--device vulkan99", "unknown device \"vulkan99\"" },
-        { "--gpu-mem 8G --kv-type q4_1", "f16 only" },
+        { "--gpu-mem 8G --kv-type q4_1", "takes f16, q8_0 and q4_0" },
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         snprintf(cmd, sizeof cmd, "%s plan llama3.1:8b %s", tu_qfit_bin(), bad[i][0]);

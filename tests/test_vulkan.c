@@ -399,15 +399,34 @@ Test(vulkan, swiglu_and_add_match_reference)
 
 /* ------------------------------------------------------------ RoPE, the cache, attention */
 
+/* the token table of qfit/vulkan.h: (position, sequence) per token */
+static qfit_vk_buf *upload_tokens(qfit_vk *vk, const int *pos, const int *seq, int n)
+{
+    char err[256];
+    uint32_t tab[64];
+    cr_assert_leq(n, 32);
+    for (int j = 0; j < n; j++) {
+        tab[2 * j] = (uint32_t)pos[j];
+        tab[2 * j + 1] = (uint32_t)(seq ? seq[j] : 0);
+    }
+    qfit_vk_buf *b = qfit_vk_buf_new(vk, (size_t)n * 8, err, sizeof err);
+    cr_assert_not_null(b, "%s", err);
+    cr_assert_eq(qfit_vk_upload(vk, b, 0, tab, (size_t)n * 8, err, sizeof err), 0, "%s", err);
+    return b;
+}
+
 /* RoPE against double with the same table values: each output is one product, a second
  * product and a sum in float32 (or a fused multiply-add), within 3 * 2^-24 times the sum of
  * its two products' magnitudes (|x0 c| + |x1 s|, |x0 s| + |x1 c|).
  * Dimensions past n_rot and the gaps between rows stay as they were, bit for bit. A swapped
- * pair layout, a wrong position or a sign error moves outputs by whole units. */
+ * pair layout, a wrong position or a sign error moves outputs by whole units. Each token's
+ * position comes from the token table (not in order here); one past the table makes that
+ * token's rotated pairs NaN. */
 static void check_rope(qfit_vk *vk, bool neox, int n_rot)
 {
     char err[256];
-    const int n = 5, n_head = 3, hd = 64, pos0 = 7, n_pos = 16, half = n_rot / 2;
+    const int n = 5, n_head = 3, hd = 64, n_pos = 16, half = n_rot / 2;
+    const int pos[5] = { 9, 7, 15, 8, 0 };
     const int64_t ld = n_head * hd + 5;
     float *x = malloc(sizeof(float) * (size_t)(n * ld)), *y = malloc(sizeof(float) * (size_t)(n * ld));
     float *tab = malloc(sizeof(float) * (size_t)(2 * n_pos * half));
@@ -421,14 +440,15 @@ static void check_rope(qfit_vk *vk, bool neox, int n_rot)
             tab[n_pos * half + p * half + i] = (float)sin(th);
         }
     qfit_vk_buf *xb = upload_floats(vk, x, (size_t)(n * ld)), *tb = upload_floats(vk, tab, (size_t)(2 * n_pos * half));
-    cr_assert_eq(qfit_vk_rope(vk, xb, ld, n, n_head, hd, n_rot, neox, pos0, tb, n_pos, err, sizeof err), 0, "%s", err);
+    qfit_vk_buf *pb = upload_tokens(vk, pos, NULL, n);
+    cr_assert_eq(qfit_vk_rope(vk, xb, ld, n, n_head, hd, n_rot, neox, pb, tb, n_pos, err, sizeof err), 0, "%s", err);
     download_floats(vk, xb, y, (size_t)(n * ld));
     for (int j = 0; j < n; j++) {
         for (int h = 0; h < n_head; h++) {
             const float *xr = x + j * ld + h * hd, *yr = y + j * ld + h * hd;
             for (int i = 0; i < half; i++) {
                 const int a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
-                const double c = tab[(pos0 + j) * half + i], sn = tab[n_pos * half + (pos0 + j) * half + i];
+                const double c = tab[pos[j] * half + i], sn = tab[n_pos * half + pos[j] * half + i];
                 const double ra = xr[a] * c - xr[b] * sn, rb = xr[a] * sn + xr[b] * c;
                 const double ba = 3 * ldexp(1.0, -24) * (fabs(xr[a] * c) + fabs(xr[b] * sn));
                 const double bound = 3 * ldexp(1.0, -24) * (fabs(xr[a] * sn) + fabs(xr[b] * c));
@@ -442,10 +462,18 @@ static void check_rope(qfit_vk *vk, bool neox, int n_rot)
         }
         cr_assert_eq(memcmp(x + j * ld + n_head * hd, y + j * ld + n_head * hd, sizeof(float) * 5), 0, "row gap changed");
     }
-    cr_expect_eq(qfit_vk_rope(vk, xb, ld, n, n_head, hd, n_rot, neox, 12, tb, n_pos, err, sizeof err), -1,
-                 "positions past the table");
+    const int past[5] = { 9, 7, n_pos, 8, 0 };
+    qfit_vk_buf *qb = upload_tokens(vk, past, NULL, n);
+    cr_assert_eq(qfit_vk_rope(vk, xb, ld, n, n_head, hd, n_rot, neox, qb, tb, n_pos, err, sizeof err), 0, "%s", err);
+    download_floats(vk, xb, y, (size_t)(n * ld));
+    cr_expect(isnan(y[2 * ld]) && !isnan(y[3 * ld]), "a position past the table: token 2 %g, token 3 %g", y[2 * ld],
+              y[3 * ld]);
+    cr_expect_eq(qfit_vk_rope(vk, xb, ld, n + 1, n_head, hd, n_rot, neox, pb, tb, n_pos, err, sizeof err), -1,
+                 "a token table shorter than the tokens");
     qfit_vk_buf_free(vk, xb);
     qfit_vk_buf_free(vk, tb);
+    qfit_vk_buf_free(vk, pb);
+    qfit_vk_buf_free(vk, qb);
     free(x); free(y); free(tab);
 }
 
@@ -458,137 +486,323 @@ Test(vulkan, rope_matches_reference)
     qfit_vk_close(vk);
 }
 
-/* The cache as halves, the layout of qfit/vulkan.h: n_kv heads of n_ctx positions each. */
-enum { KV_CTX = 40, KV_HEADS = 2, KV_HD = 64 };
-#define KV_STRIDE (KV_CTX * KV_HD)
+/* The cache parts of the tests: n_seq sequences of KV_HEADS heads of KV_CTX positions, in
+ * the layout of qfit/vulkan.h (head runs padded to 4 bytes, as the backend pads them). */
+enum { KV_CTX = 40, KV_HEADS = 2, KV_SEQ = 2 };
 
-/* kv_store: each value is f16 within one f16 ulp of qfit_fp32_to_fp16's (round to nearest
- * even; packHalf2x16 leaves the rounding to the device), in its slot, and nothing else of
- * the cache changes. */
+static qfit_vk_kv_part kv_part(int type, bool rot, int hd, int64_t base, int n_pos)
+{
+    const int64_t hs = ((int64_t)n_pos * (int64_t)qfit_vk_kv_row_bytes(type, hd) + 3) & ~(int64_t)3;
+    return (qfit_vk_kv_part){ type, rot, base, hs, hs * KV_HEADS, n_pos, KV_SEQ };
+}
+
+static uint8_t *kv_row(uint8_t *cache, const qfit_vk_kv_part *P, int hd, int s, int h, int p)
+{
+    return cache + P->base + s * P->seq_stride + h * P->head_stride + (size_t)p * qfit_vk_kv_row_bytes(P->type, hd);
+}
+
+/* y = x times H/8 per 64-value chunk, summed in float32 in the order kv.comp sums (k = 0..63,
+ * +-x exact): the same bits as the device's */
+static void hadamard_f32(const float *x, float *y, int n)
+{
+    for (int c = 0; c < n; c += 64)
+        for (int i = 0; i < 64; i++) {
+            float acc = 0.0f;
+            for (int k = 0; k < 64; k++) acc += (__builtin_popcount((unsigned)(i & k)) & 1) ? -x[c + k] : x[c + k];
+            y[c + i] = acc * 0.125f;
+        }
+}
+
+/* one row of the host reference: F16 values, or the CPU's reference quantizer's blocks of x
+ * (rotated first when rot) */
+static void store_ref(int type, bool rot, const float *x, uint8_t *dst, int hd)
+{
+    float r[256];
+    if (rot) hadamard_f32(x, r, hd);
+    else memcpy(r, x, sizeof(float) * (size_t)hd);
+    if (type == QFIT_TYPE_F16)
+        for (int d = 0; d < hd; d++) {
+            const uint16_t h = qfit_fp32_to_fp16(r[d]);
+            memcpy(dst + 2 * d, &h, 2);
+        }
+    else
+        cr_assert_eq(qfit_quantize_row_ref(type, r, dst, hd), 0);
+}
+
+/* kv_store of one part: tokens of two sequences at the positions of the table (adjacent
+ * positions too: with heads of 32, q8_0 and q4_0 rows share 32-bit words with their
+ * neighbours, which the device must not disturb), against the CPU's rows (store_ref).
+ * F16: each value within one f16 ulp of round-to-nearest (packHalf2x16 leaves the rounding
+ * to the device). Block types: every block's scale within one f16 ulp of the reference's
+ * and every quant within 1 of it, and at most 1% of the quants off by one (a device whose
+ * division rounds differently may flip a value sitting on a rounding boundary; a truncating
+ * or otherwise wrong quantizer flips about half). Every other byte of the buffer keeps its
+ * value; a token at a position past the part is not stored. */
+static void check_kv_store(qfit_vk *vk, int type, bool rot, int hd)
+{
+    char err[256];
+    enum { N = 5 };
+    const int pos[N] = { 3, 4, 3, 9, KV_CTX - 1 }, seq[N] = { 1, 1, 0, 1, 0 };
+    const int64_t ld = KV_HEADS * hd + 2;
+    const qfit_vk_kv_part first = kv_part(type, rot, hd, 0, KV_CTX);
+    const qfit_vk_kv_part P = kv_part(type, rot, hd, first.seq_stride * KV_SEQ, KV_CTX);   /* a second part */
+    const size_t bytes = (size_t)(P.base + P.seq_stride * KV_SEQ) + 8;
+    const size_t rb = qfit_vk_kv_row_bytes(type, hd);
+    float *src = malloc(sizeof(float) * (size_t)(N * ld));
+    uint8_t *cache = malloc(bytes), *want = malloc(bytes);
+    cr_assert(src && cache && want);
+    uint64_t s = 4;
+    for (int64_t i = 0; i < N * ld; i++) src[i] = 5.0f * frand(&s);
+    memset(cache, 0xa5, bytes);
+    memcpy(want, cache, bytes);
+    for (int j = 0; j < N; j++)
+        for (int h = 0; h < KV_HEADS; h++) store_ref(type, rot, src + j * ld + h * hd, kv_row(want, &P, hd, seq[j], h, pos[j]), hd);
+    qfit_vk_buf *sb = upload_floats(vk, src, (size_t)(N * ld)), *tb = upload_tokens(vk, pos, seq, N);
+    qfit_vk_buf *cb = qfit_vk_buf_new(vk, bytes, err, sizeof err);
+    cr_assert_not_null(cb, "%s", err);
+    cr_assert_eq(qfit_vk_upload(vk, cb, 0, cache, bytes, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(qfit_vk_kv_store(vk, sb, ld, N, KV_HEADS, hd, tb, cb, &P, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(qfit_vk_download(vk, cb, 0, cache, bytes, err, sizeof err), 0, "%s", err);
+    bool *in_row = calloc(bytes, 1);
+    cr_assert_not_null(in_row);
+    int flips = 0, quants = 0;
+    for (int j = 0; j < N; j++)
+        for (int h = 0; h < KV_HEADS; h++) {
+            const size_t o = (size_t)(kv_row(cache, &P, hd, seq[j], h, pos[j]) - cache);
+            for (size_t i = 0; i < rb; i++) in_row[o + i] = true;
+            const uint8_t *g = cache + o, *w = want + o;
+            if (type == QFIT_TYPE_F16) {
+                for (int d = 0; d < hd; d++) {
+                    uint16_t a, b;
+                    memcpy(&a, g + 2 * d, 2);
+                    memcpy(&b, w + 2 * d, 2);
+                    cr_assert(abs((int)a - (int)b) <= 1 && (a ^ b) < 0x8000, "token %d head %d dim %d: %04x, round "
+                              "to nearest %04x", j, h, d, a, b);
+                }
+                continue;
+            }
+            const size_t bb = type == QFIT_TYPE_Q8_0 ? 34 : 18;
+            for (int blk = 0; blk < hd / 32; blk++) {
+                const uint8_t *gb = g + blk * bb, *wb = w + blk * bb;
+                uint16_t a, b;
+                memcpy(&a, gb, 2);
+                memcpy(&b, wb, 2);
+                cr_assert(abs((int)a - (int)b) <= 1 && (a ^ b) < 0x8000, "%s token %d head %d block %d: scale %04x, "
+                          "reference %04x", qfit_type_name(type), j, h, blk, a, b);
+                for (int i = 0; i < 32; i++) {
+                    int qa, qb;
+                    if (type == QFIT_TYPE_Q8_0) {
+                        qa = (int8_t)gb[2 + i];
+                        qb = (int8_t)wb[2 + i];
+                    } else {
+                        qa = i < 16 ? gb[2 + i] & 15 : gb[2 + i - 16] >> 4;
+                        qb = i < 16 ? wb[2 + i] & 15 : wb[2 + i - 16] >> 4;
+                    }
+                    cr_assert(abs(qa - qb) <= 1, "%s token %d head %d value %d: %d, reference %d", qfit_type_name(type),
+                              j, h, blk * 32 + i, qa, qb);
+                    flips += qa != qb;
+                    quants++;
+                }
+            }
+        }
+    for (size_t i = 0; i < bytes; i++)
+        if (!in_row[i] && cache[i] != 0xa5) cr_assert_fail("byte %zu outside the rows stored changed", i);
+    if (quants) {
+        cr_log_info("kv_store %s%s, heads of %d: %d of %d quants off by one", qfit_type_name(type), rot ? " rotated" : "",
+                    hd, flips, quants);
+        cr_expect_leq(flips * 100, quants, "%s: %d of %d quants differ from the CPU's", qfit_type_name(type), flips,
+                      quants);
+    }
+    /* a position past the part: not stored */
+    const int past[N] = { 3, 4, 3, 9, KV_CTX }, sq0[N] = { 0, 0, 0, 0, 0 };
+    qfit_vk_buf *pb = upload_tokens(vk, past, sq0, N);
+    memset(cache, 0xa5, bytes);
+    cr_assert_eq(qfit_vk_upload(vk, cb, 0, cache, bytes, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(qfit_vk_kv_store(vk, sb, ld, N, KV_HEADS, hd, pb, cb, &P, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(qfit_vk_download(vk, cb, 0, want, bytes, err, sizeof err), 0, "%s", err);
+    memset(in_row, 0, bytes);
+    for (int j = 0; j < N - 1; j++)
+        for (int h = 0; h < KV_HEADS; h++) {
+            const size_t o = (size_t)(kv_row(want, &P, hd, sq0[j], h, past[j]) - want);
+            for (size_t i = 0; i < rb; i++) in_row[o + i] = true;
+        }
+    for (size_t i = 0; i < bytes; i++)
+        if (!in_row[i] && want[i] != 0xa5) cr_assert_fail("byte %zu changed: a position past the part was stored", i);
+    qfit_vk_kv_part bad = P;
+    bad.base += 12;   /* the last sequence's last head ends past the buffer */
+    cr_expect_eq(qfit_vk_kv_store(vk, sb, ld, N, KV_HEADS, hd, tb, cb, &bad, err, sizeof err), -1, "a part past the buffer");
+    bad = P;
+    bad.type = QFIT_TYPE_Q5_0;
+    cr_expect_eq(qfit_vk_kv_store(vk, sb, ld, N, KV_HEADS, hd, tb, cb, &bad, err, sizeof err), -1, "a q5_0 part");
+    qfit_vk_buf_free(vk, sb);
+    qfit_vk_buf_free(vk, tb);
+    qfit_vk_buf_free(vk, cb);
+    qfit_vk_buf_free(vk, pb);
+    free(src); free(cache); free(want); free(in_row);
+}
+
 Test(vulkan, kv_store_writes_its_positions)
 {
     qfit_vk *vk = open_first();
-    char err[256];
-    const int n = 4, pos0 = 3;
-    const int64_t ld = KV_HEADS * KV_HD + 2, base = 2 * KV_HEADS * KV_STRIDE;   /* a second layer's K */
-    const size_t halves = (size_t)(4 * KV_HEADS * KV_STRIDE);
-    float *src = malloc(sizeof(float) * (size_t)(n * ld));
-    uint16_t *cache = calloc(halves, 2);
-    cr_assert(src && cache);
-    uint64_t s = 4;
-    for (int64_t i = 0; i < n * ld; i++) src[i] = 5.0f * frand(&s);
-    qfit_vk_buf *sb = upload_floats(vk, src, (size_t)(n * ld));
-    qfit_vk_buf *cb = qfit_vk_buf_new(vk, halves * 2, err, sizeof err);
-    cr_assert_not_null(cb, "%s", err);
-    cr_assert_eq(qfit_vk_upload(vk, cb, 0, cache, halves * 2, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(qfit_vk_kv_store(vk, sb, ld, n, KV_HEADS, KV_HD, cb, base, KV_STRIDE, pos0, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(qfit_vk_download(vk, cb, 0, cache, halves * 2, err, sizeof err), 0, "%s", err);
-    size_t written = 0;
-    for (size_t i = 0; i < halves; i++) written += cache[i] != 0;
-    cr_expect_eq(written, (size_t)(n * KV_HEADS * KV_HD), "halves written: %zu", written);
-    for (int j = 0; j < n; j++)
-        for (int h = 0; h < KV_HEADS; h++)
-            for (int d = 0; d < KV_HD; d++) {
-                const uint16_t got = cache[base + h * KV_STRIDE + (pos0 + j) * KV_HD + d];
-                const uint16_t want = qfit_fp32_to_fp16(src[j * ld + h * KV_HD + d]);
-                cr_assert(abs((int)got - (int)want) <= 1 && (got ^ want) < 0x8000, "token %d head %d dim %d: %04x, "
-                          "round to nearest %04x", j, h, d, got, want);
-            }
-    cr_expect_eq(qfit_vk_kv_store(vk, sb, ld, n, KV_HEADS, KV_HD, cb, base, KV_STRIDE, KV_CTX - 2, err, sizeof err), -1,
-                 "positions past the cache's");
-    free(src); free(cache);
+    check_kv_store(vk, QFIT_TYPE_F16, false, 64);
+    check_kv_store(vk, QFIT_TYPE_Q8_0, false, 64);
+    check_kv_store(vk, QFIT_TYPE_Q8_0, true, 64);
+    check_kv_store(vk, QFIT_TYPE_Q4_0, false, 64);
+    check_kv_store(vk, QFIT_TYPE_Q4_0, true, 128);
+    check_kv_store(vk, QFIT_TYPE_Q8_0, false, 32);   /* rows of 34 bytes: words shared with neighbours */
+    check_kv_store(vk, QFIT_TYPE_Q4_0, false, 32);   /* rows of 18 */
     qfit_vk_close(vk);
 }
 
-/* Attention against double over the same f16 cache. Bound per output, from float32: a
- * score's error is within E = (head_dim + 2) 2^-24 scale sum_d |q_d k_d|; exp adds
- * (3 + 2 |s - max|) ulp, so each weight is within eps_w = 2E + (3 + 2R) 2^-23 (R the
- * scores' range) of its value relative to the others; the weighted sum (P positions, one
- * after another, with a rescaling per chunk of 64) and the division then give
- * |o - ref| <= (2 eps_w + (P + 10) 2^-24) max_p |v_p|. A
- * token that sees one position too many or too few, a query head on the wrong KV head, or
- * no scale move outputs by tenths of |v|. */
-/* one case: n tokens at positions pos0.. over a cache of ctx positions */
-static void check_attention(qfit_vk *vk, int ctx, int pos0, int n)
+/* Attention against double over the same cache. The reference reads the cache's values as
+ * the device does (dequantized, in the stored, possibly rotated space) and meets keys of a
+ * block type with the query rotated (in float32, the device's order: the same bits) and
+ * rounded to q8_0 by the CPU's reference quantizer, which is the device's arithmetic
+ * (exact division and f16 rounding). Bound per output, from float32: a score's error is
+ * within E = (head_dim + 2) 2^-24 scale sum_d |q_d k_d|; exp adds (3 + 2 |s - max|) ulp, so
+ * each weight is within eps_w = 2E + (3 + 2R) 2^-23 (R the scores' range) of its value
+ * relative to the others; the weighted sum (P positions, one after another, with a
+ * rescaling per chunk of 64) and the division then give |o - ref| <= (2 eps_w + (P + 10)
+ * 2^-24) max_p |v_p| = b; a rotated V's output, a signed sum of 64 of those over 8, is within
+ * 8 b + 66 2^-24 8 max|v|. A token that sees one position too many or too few, or another
+ * sequence's, a query head on the wrong KV head, no scale, a query not rounded as the keys
+ * want or a rotation left out move outputs by far more. */
+static void check_attention(qfit_vk *vk, int ctx, int tk, bool rk, int tv, bool rv, const int *pos, const int *seq, int n)
 {
     char err[256];
-    const int n_head = 4;
-    const int64_t stride = (int64_t)ctx * KV_HD;
-    const int64_t ldq = n_head * KV_HD + 3, ldo = n_head * KV_HD + 1, kb = 0, vb = KV_HEADS * stride;
-    const size_t halves = (size_t)(2 * KV_HEADS * stride);
+    const int n_head = 4, hd = 64;
+    const int64_t ldq = n_head * hd + 3, ldo = n_head * hd + 1;
+    const qfit_vk_kv_part K = kv_part(tk, rk, hd, 0, ctx);
+    const qfit_vk_kv_part V = kv_part(tv, rv, hd, K.seq_stride * KV_SEQ, ctx);
+    const size_t bytes = (size_t)(V.base + V.seq_stride * KV_SEQ);
     const float scale = 0.125f;
-    uint16_t *cache = calloc(halves, 2);
+    uint8_t *cache = calloc(bytes, 1);
     float *q = malloc(sizeof(float) * (size_t)(n * ldq)), *o = calloc((size_t)(n * ldo), sizeof(float));
     cr_assert(cache && q && o);
     uint64_t s = 77;
-    for (int h = 0; h < KV_HEADS; h++)
-        for (int p = 0; p < pos0 + n; p++)
-            for (int d = 0; d < KV_HD; d++) {
-                cache[kb + h * stride + p * KV_HD + d] = qfit_fp32_to_fp16(2.0f * frand(&s));
-                cache[vb + h * stride + p * KV_HD + d] = qfit_fp32_to_fp16(frand(&s) + (float)(p % 5));
+    float row[64];
+    for (int sq = 0; sq < KV_SEQ; sq++)
+        for (int h = 0; h < KV_HEADS; h++)
+            for (int p = 0; p < ctx; p++) {
+                for (int d = 0; d < hd; d++) row[d] = 2.0f * frand(&s);
+                store_ref(tk, rk, row, kv_row(cache, &K, hd, sq, h, p), hd);
+                for (int d = 0; d < hd; d++) row[d] = frand(&s) + (float)((p + 2 * sq) % 5);
+                store_ref(tv, rv, row, kv_row(cache, &V, hd, sq, h, p), hd);
             }
     for (int64_t i = 0; i < n * ldq; i++) q[i] = 2.0f * frand(&s);
     qfit_vk_buf *qb = upload_floats(vk, q, (size_t)(n * ldq)), *ob = upload_floats(vk, o, (size_t)(n * ldo));
-    qfit_vk_buf *cb = qfit_vk_buf_new(vk, halves * 2, err, sizeof err);
+    qfit_vk_buf *tb = upload_tokens(vk, pos, seq, n);
+    qfit_vk_buf *cb = qfit_vk_buf_new(vk, bytes, err, sizeof err);
     cr_assert_not_null(cb, "%s", err);
-    cr_assert_eq(qfit_vk_upload(vk, cb, 0, cache, halves * 2, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(qfit_vk_attention(vk, qb, ldq, n, n_head, KV_HEADS, KV_HD, cb, kb, vb, stride, pos0, scale, ob, ldo,
-                                   err, sizeof err), 0, "%s", err);
+    cr_assert_eq(qfit_vk_upload(vk, cb, 0, cache, bytes, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(qfit_vk_attention(vk, qb, ldq, n, n_head, KV_HEADS, hd, tb, cb, &K, &V, scale, ob, ldo, err, sizeof err),
+                 0, "%s", err);
     download_floats(vk, ob, o, (size_t)(n * ldo));
     double worst = 0;
     for (int j = 0; j < n; j++)
         for (int h = 0; h < n_head; h++) {
-            const int hk = h / (n_head / KV_HEADS), P = pos0 + j + 1;
-            const float *qr = q + j * ldq + h * KV_HD;
+            const int hk = h / (n_head / KV_HEADS), P = pos[j] + 1, sq = seq[j];
+            float qr[64], kr[64], vr[64];
+            memcpy(qr, q + j * ldq + h * hd, sizeof qr);
+            if (tk != QFIT_TYPE_F16) {
+                uint8_t blk[2 * 34];
+                if (rk) {
+                    float t[64];
+                    hadamard_f32(qr, t, hd);
+                    memcpy(qr, t, sizeof t);
+                }
+                cr_assert_eq(qfit_quantize_row_ref(QFIT_TYPE_Q8_0, qr, blk, hd), 0);
+                cr_assert_eq(qfit_rows_to_float(QFIT_TYPE_Q8_0, blk, qr, 1, hd), 0);
+            }
             double sc[512], mx = -INFINITY, mn = INFINITY, E = 0;
             for (int p = 0; p < P; p++) {
                 double dot = 0, mag = 0;
-                for (int d = 0; d < KV_HD; d++) {
-                    const double kv = qfit_fp16_to_fp32(cache[kb + hk * stride + p * KV_HD + d]);
-                    dot += qr[d] * kv;
-                    mag += fabs(qr[d] * kv);
+                cr_assert_eq(qfit_rows_to_float(tk, kv_row(cache, &K, hd, sq, hk, p), kr, 1, hd), 0);
+                for (int d = 0; d < hd; d++) {
+                    dot += (double)qr[d] * kr[d];
+                    mag += fabs((double)qr[d] * kr[d]);
                 }
                 sc[p] = scale * dot;
                 mx = fmax(mx, sc[p]);
                 mn = fmin(mn, sc[p]);
-                E = fmax(E, (KV_HD + 2) * ldexp(1.0, -24) * scale * mag);
+                E = fmax(E, (hd + 2) * ldexp(1.0, -24) * scale * mag);
             }
             const double eps_w = 2 * E + (3 + 2 * (mx - mn)) * ldexp(1.0, -23);
-            double sum = 0, vmax = 0;
-            for (int p = 0; p < P; p++) sum += exp(sc[p] - mx);
-            for (int d = 0; d < KV_HD; d++) {
-                double ref = 0;
-                for (int p = 0; p < P; p++) {
-                    const double v = qfit_fp16_to_fp32(cache[vb + hk * stride + p * KV_HD + d]);
-                    ref += exp(sc[p] - mx) * v;
-                    vmax = fmax(vmax, fabs(v));
+            double sum = 0, vmax = 0, ref[64] = { 0 };
+            for (int p = 0; p < P; p++) {
+                const double w = exp(sc[p] - mx);
+                sum += w;
+                cr_assert_eq(qfit_rows_to_float(tv, kv_row(cache, &V, hd, sq, hk, p), vr, 1, hd), 0);
+                for (int d = 0; d < hd; d++) {
+                    ref[d] += w * vr[d];
+                    vmax = fmax(vmax, fabs(vr[d]));
                 }
-                ref /= sum;
-                const double got = o[j * ldo + h * KV_HD + d];
-                const double bound = (2 * eps_w + (P + 10) * ldexp(1.0, -24)) * vmax;
-                worst = fmax(worst, fabs(got - ref) / vmax);
-                if (fabs(got - ref) > bound)
-                    cr_assert_fail("token %d head %d dim %d: gpu %.9g, reference %.9g (bound %.3g)", j, h, d, got, ref,
-                                   bound);
+            }
+            for (int d = 0; d < hd; d++) ref[d] /= sum;
+            double b = (2 * eps_w + (P + 10) * ldexp(1.0, -24)) * vmax;
+            if (rv) {   /* back from the rotated space, in double */
+                double t[64];
+                for (int i = 0; i < 64; i++) {
+                    t[i] = 0;
+                    for (int k = 0; k < 64; k++) t[i] += (__builtin_popcount((unsigned)(i & k)) & 1) ? -ref[k] : ref[k];
+                }
+                for (int i = 0; i < 64; i++) ref[i] = t[i] / 8;
+                b = 8 * b + 66 * ldexp(1.0, -24) * 8 * vmax;
+            }
+            for (int d = 0; d < hd; d++) {
+                const double got = o[j * ldo + h * hd + d];
+                worst = fmax(worst, fabs(got - ref[d]) / vmax);
+                if (!(fabs(got - ref[d]) <= b))
+                    cr_assert_fail("K %s%s V %s%s: token %d (sequence %d, position %d) head %d dim %d: gpu %.9g, "
+                                   "reference %.9g (bound %.3g)", qfit_type_name(tk), rk ? " rotated" : "",
+                                   qfit_type_name(tv), rv ? " rotated" : "", j, sq, pos[j], h, d, got, ref[d], b);
             }
         }
-    cr_log_info("vulkan attention, %d positions: worst error %.3g of max |v|", pos0 + n, worst);
-    cr_expect_eq(qfit_vk_attention(vk, qb, ldq, n, 3, KV_HEADS, KV_HD, cb, kb, vb, stride, pos0, scale, ob, ldo, err,
-                                   sizeof err), -1, "query heads not a multiple of KV heads");
-    cr_expect_eq(qfit_vk_attention(vk, qb, ldq, n, n_head, KV_HEADS, KV_HD, cb, kb, vb, stride, ctx - 1, scale, ob,
-                                   ldo, err, sizeof err), -1, "positions past the cache's");
+    cr_log_info("vulkan attention K %s%s V %s%s, %d positions: worst error %.3g of max |v|", qfit_type_name(tk),
+                rk ? " rotated" : "", qfit_type_name(tv), rv ? " rotated" : "", ctx, worst);
+    cr_expect_eq(qfit_vk_attention(vk, qb, ldq, n, 3, KV_HEADS, hd, tb, cb, &K, &V, scale, ob, ldo, err, sizeof err), -1,
+                 "query heads not a multiple of KV heads");
+    qfit_vk_kv_part bad = V;
+    bad.n_pos = ctx - 1;
+    cr_expect_eq(qfit_vk_attention(vk, qb, ldq, n, n_head, KV_HEADS, hd, tb, cb, &K, &bad, scale, ob, ldo, err,
+                                   sizeof err), -1, "K and V parts of different shapes");
     qfit_vk_buf_free(vk, qb);
     qfit_vk_buf_free(vk, ob);
     qfit_vk_buf_free(vk, cb);
+    qfit_vk_buf_free(vk, tb);
     free(cache); free(q); free(o);
 }
 
-/* within one chunk of 64 positions, and across several (the rescaling between chunks) */
-Test(vulkan, attention_matches_reference, .timeout = 120)
+/* within one chunk of 64 positions, and across several (the rescaling between chunks); two
+ * sequences, tokens of both in one call at positions out of order; every cache type, K and
+ * V apart, rotated and not. A token at a position past the cache gets NaN. */
+Test(vulkan, attention_matches_reference, .timeout = 300)
 {
     qfit_vk *vk = open_first();
-    check_attention(vk, KV_CTX, 27, 3);
-    check_attention(vk, 200, 150, 3);
+    const int pos1[4] = { 27, 28, 5, 39 }, seq1[4] = { 0, 0, 1, 1 };
+    const int pos2[3] = { 150, 199, 64 }, seq2[3] = { 1, 0, 1 };
+    const int F = QFIT_TYPE_F16, Q8 = QFIT_TYPE_Q8_0, Q4 = QFIT_TYPE_Q4_0;
+    check_attention(vk, KV_CTX, F, false, F, false, pos1, seq1, 4);
+    check_attention(vk, 200, F, false, F, false, pos2, seq2, 3);
+    check_attention(vk, KV_CTX, Q8, false, Q8, false, pos1, seq1, 4);
+    check_attention(vk, 200, Q8, true, Q8, true, pos2, seq2, 3);
+    check_attention(vk, KV_CTX, Q4, false, Q4, false, pos1, seq1, 4);
+    check_attention(vk, KV_CTX, Q4, true, Q4, true, pos1, seq1, 4);
+    check_attention(vk, KV_CTX, Q8, true, F, false, pos1, seq1, 4);
+    check_attention(vk, KV_CTX, F, false, Q4, true, pos1, seq1, 4);
+    /* NaN for a token past the cache, the others as they are */
+    char err[256];
+    const int hd = 64, n_head = 4, pos[2] = { 3, KV_CTX }, seq[2] = { 0, 0 };
+    const qfit_vk_kv_part K = kv_part(F, false, hd, 0, KV_CTX), V = kv_part(F, false, hd, K.seq_stride * KV_SEQ, KV_CTX);
+    qfit_vk_buf *cb = qfit_vk_buf_new(vk, (size_t)(V.base + V.seq_stride * KV_SEQ), err, sizeof err);
+    float qv[2 * 4 * 64] = { 0 }, ov[2 * 4 * 64];
+    qfit_vk_buf *qb = upload_floats(vk, qv, 2 * 4 * 64), *ob = upload_floats(vk, qv, 2 * 4 * 64);
+    qfit_vk_buf *tb = upload_tokens(vk, pos, seq, 2);
+    cr_assert_not_null(cb, "%s", err);
+    cr_assert_eq(qfit_vk_attention(vk, qb, n_head * hd, 2, n_head, KV_HEADS, hd, tb, cb, &K, &V, 0.125f, ob, n_head * hd,
+                                   err, sizeof err), 0, "%s", err);
+    download_floats(vk, ob, ov, 2 * 4 * 64);
+    cr_expect(!isnan(ov[0]) && isnan(ov[4 * 64]), "token 0 %g, token 1 (past the cache) %g", ov[0], ov[4 * 64]);
     qfit_vk_close(vk);
 }
 

@@ -106,26 +106,60 @@ int qfit_vk_rms_norm(qfit_vk *vk, const qfit_vk_buf *x, int64_t ldx, const qfit_
 int qfit_vk_swiglu(qfit_vk *vk, qfit_vk_buf *g, const qfit_vk_buf *u, int64_t count, char *err, size_t err_len);
 int qfit_vk_add(qfit_vk *vk, qfit_vk_buf *y, const qfit_vk_buf *x, int64_t count, char *err, size_t err_len);
 
-/* RoPE in place on n rows of n_head heads of head_dim floats (token j's row at j * ld, at
- * position pos0 + j): the first n_rot dimensions of each head, NEOX pairs (x[i],
- * x[i + n_rot/2]) or normal ones (x[2i], x[2i+1]), by the angles in table: n_pos x n_rot/2
- * cosines, then as many sines (the CPU context's tables, uploaded). */
-int qfit_vk_rope(qfit_vk *vk, qfit_vk_buf *x, int64_t ld, int n, int n_head, int head_dim, int n_rot, bool neox,
-                 int pos0, const qfit_vk_buf *table, int64_t n_pos, char *err, size_t err_len);
+/* The token table of a pass: a buffer of uint32 pairs, token j's position at [2j] and its
+ * sequence at [2j + 1] (uploaded by the caller; the ops below read it on the device, so
+ * the caller checks it: a position or sequence outside the cache or RoPE table is not
+ * stored, and makes the op's outputs for that token NaN). */
 
-/* The KV cache, f16, in a buffer of halves: KV head h's row of position p at half index
- * base + h * head_stride + p * head_dim (head_stride >= positions held x head_dim; base,
- * head_stride and head_dim even).
- * kv_store: n rows of n_kv heads (token j's at j * ld floats) into positions pos0 + j, each
- *   value rounded to f16 (packHalf2x16).
- * attention: causal attention of n tokens at positions pos0 + j: query head h (token j's
- *   row at j * ldq) against KV head h / (n_head / n_kv) over positions 0 .. pos0 + j,
- *   softmax(scale q.k) v (float32 sums, head_dim <= 256) into out (token j's row at j * ldo). */
-int qfit_vk_kv_store(qfit_vk *vk, const qfit_vk_buf *src, int64_t ld, int n, int n_kv, int head_dim, qfit_vk_buf *cache,
-                     int64_t base, int64_t head_stride, int pos0, char *err, size_t err_len);
+/* RoPE in place on n rows of n_head heads of head_dim floats (token j's row at j * ld, at
+ * the position tokens gives it): the first n_rot dimensions of each head, NEOX pairs
+ * (x[i], x[i + n_rot/2]) or normal ones (x[2i], x[2i+1]), by the angles in table: n_pos x
+ * n_rot/2 cosines, then as many sines (the CPU context's tables, uploaded). */
+int qfit_vk_rope(qfit_vk *vk, qfit_vk_buf *x, int64_t ld, int n, int n_head, int head_dim, int n_rot, bool neox,
+                 const qfit_vk_buf *tokens, const qfit_vk_buf *table, int64_t n_pos, char *err, size_t err_len);
+
+/* The KV cache: one layer's K (or V) rows in a buffer of bytes, a "part": KV head h of
+ * sequence s at position p holds one row of head_dim values at byte
+ *   base + s * seq_stride + h * head_stride + p * qfit_vk_kv_row_bytes(type, head_dim)
+ * (the CPU context's layout: sequence after sequence, head after head, positions in order).
+ * Types: QFIT_TYPE_F16, Q8_0 and Q4_0 (ggml's blocks, as the CPU cache holds them). A
+ * rotated part (block types, head_dim a multiple of 64) holds each 64-value chunk of a
+ * row times H/8, H the 64x64 Sylvester Hadamard matrix (qfit_hadamard64's), as the CPU
+ * backend stores quantized caches (qfit_context_kv_rotated). */
+typedef struct {
+    int     type;          /* QFIT_TYPE_F16, QFIT_TYPE_Q8_0 or QFIT_TYPE_Q4_0 */
+    bool    rotated;       /* rows stored Hadamard-rotated (block types only) */
+    int64_t base;          /* byte offset of sequence 0, head 0, position 0 (a multiple of 4) */
+    int64_t head_stride;   /* bytes from one KV head's rows to the next's: >= n_pos row bytes */
+    int64_t seq_stride;    /* bytes from one sequence's heads to the next's: >= n_kv head strides */
+    int     n_pos;         /* positions each (sequence, head) holds */
+    int     n_seq;         /* sequences */
+} qfit_vk_kv_part;
+
+/* Whether the cache takes type (for a head of head_dim values), and its bytes a row
+ * (0: not taken). F16 rows: head_dim even; block types: a multiple of 32. */
+bool   qfit_vk_kv_type_ok(int type);
+size_t qfit_vk_kv_row_bytes(int type, int head_dim);
+
+/* kv_store: n rows of n_kv heads (token j's at j * ld floats) into the part at their
+ *   tokens' (sequence, position): each F16 value rounded to f16 (packHalf2x16); block types
+ *   (rotated first when the part is) quantized as ggml's reference quantizer does (Q8_0:
+ *   d = max|x| / 127, q = round(x / d) half away from zero; Q4_0: d = the value of largest
+ *   magnitude / -8, nibble = min(15, trunc(x / d + 8.5)); d stored as f16). head_dim a
+ *   multiple of 64 for a rotated part. Other bytes of the buffer are left as they were.
+ * attention: causal attention of n tokens: query head h of token j (row at j * ldq)
+ *   against KV head h / (n_head / n_kv) of its sequence in the parts k and v (one buffer),
+ *   over positions 0 .. its position, softmax(scale q.k) v (float32 sums, head_dim <= 256)
+ *   into out (token j's row at j * ldo). Keys of a block type meet the query rounded to
+ *   Q8_0 (by the quantizer above, in the rotated space when k is rotated), as the CPU
+ *   backend's attention does; a rotated v's weighted sum is rotated back. k and v hold the
+ *   same positions and sequences. */
+int qfit_vk_kv_store(qfit_vk *vk, const qfit_vk_buf *src, int64_t ld, int n, int n_kv, int head_dim,
+                     const qfit_vk_buf *tokens, qfit_vk_buf *cache, const qfit_vk_kv_part *part, char *err,
+                     size_t err_len);
 int qfit_vk_attention(qfit_vk *vk, const qfit_vk_buf *q, int64_t ldq, int n, int n_head, int n_kv, int head_dim,
-                      const qfit_vk_buf *cache, int64_t k_base, int64_t v_base, int64_t head_stride, int pos0,
-                      float scale, qfit_vk_buf *out, int64_t ldo, char *err, size_t err_len);
+                      const qfit_vk_buf *tokens, const qfit_vk_buf *cache, const qfit_vk_kv_part *k,
+                      const qfit_vk_kv_part *v, float scale, qfit_vk_buf *out, int64_t ldo, char *err, size_t err_len);
 
 #ifdef __cplusplus
 }

@@ -191,8 +191,8 @@ static void print_result(const qfit_plan_model *m, const qfit_plan_machine *mach
                (long long)m->n_layer, r->gpu_output ? " and the output layer" : "");
         printf("  weights   %12s   the offloaded layers' tensors%s\n", fmt_bytes(r->gpu_weights_bytes, b1, sizeof b1),
                r->gpu_output ? ", output_norm and the output matrix" : "");
-        printf("  KV cache  %12s   f16, the offloaded layers (the host's KV cache above holds the others)\n",
-               fmt_bytes(r->gpu_kv_bytes, b1, sizeof b1));
+        printf("  KV cache  %12s   %s, the offloaded layers (the host's KV cache above holds the others)\n",
+               fmt_bytes(r->gpu_kv_bytes, b1, sizeof b1), kvd);
         printf("  compute   %12s   activation rows for batch %d, logits rows, RoPE table\n",
                fmt_bytes(r->gpu_compute_bytes, b1, sizeof b1), r->n_batch);
         if (r->gpu_unified)

@@ -1,6 +1,6 @@
 /* The Vulkan backend (devices "vulkan0", "vulkan1", ...): the decoder layer composed from
- * the ops of qfit/vulkan.h, with the weights, the activations and an f16 KV cache in the
- * device's memory.
+ * the ops of qfit/vulkan.h, with the weights, the activations and the KV cache of its
+ * layers in the device's memory.
  *
  * - Layer offload as llama.cpp's -ngl (qfit_context_params.n_gpu_layers): the last N layers
  *   run here, the first ones on the CPU backend (qfit_backend_cpu, with the context's host
@@ -13,9 +13,18 @@
  *   (or the final-normed rows in embeddings mode) are read back.
  * - A layer's attention, its FFN, and the output each run as one batch (qfit_vk_batch_begin:
  *   one command buffer, barriers between the ops, one wait).
+ * - The KV cache of the offloaded layers: f16, q8_0 or q4_0, K and V each (the context's
+ *   types; quantized rows Hadamard-rotated when the context rotates them, keys of a block
+ *   type meeting the query rounded to q8_0: the CPU backend's arithmetic), laid out as the
+ *   CPU context's (per layer K then V; in each, sequence after sequence, KV head after KV
+ *   head, n_ctx positions in order). Several sequences per context, and passes mixing
+ *   them: each token's position and sequence go to the device in a table (uploaded once a
+ *   pass), and each token attends to its own sequence's positions. qfit_seq_copy copies
+ *   the cells on the device (vk_seq_copy); the context shift moves the sequence's cells to
+ *   the host cache, shifts them there as the CPU does, and uploads them (vk_kv_sync).
  * What it runs: the llama-family layer the reference backend runs, without Q/K/V biases,
- * matrices of the types qfit_vk_matmul takes, head dimensions up to 256; per context: one
- * sequence and an f16 cache. It refuses the rest with the reason, never a silent fallback.
+ * matrices of the types qfit_vk_matmul takes, head dimensions up to 256; cache types f16,
+ * q8_0 and q4_0. It refuses the rest with the reason, never a silent fallback.
  * Activations stay float32 (no rounding to Q8_0/Q8_K, as llama.cpp's Vulkan backend without
  * integer dot products), so its quantized models' logits differ from the CPU's by what that
  * rounding moves them (tests/test_engine_paths.c holds them to llama.cpp's). */
@@ -44,12 +53,15 @@ typedef struct {
     vk_weight output_norm, output;
     /* activations: n_batch rows each */
     qfit_vk_buf *x, *xn, *q, *k, *v, *att, *gate, *up, *tmp, *logits;
-    qfit_vk_buf *kv;     /* f16: per offloaded layer K then V, each n_kv heads x n_ctx positions x head_dim */
+    qfit_vk_buf *kv;     /* per offloaded layer K then V (the parts below, at layer_bytes apart) */
+    qfit_vk_kv_part pk, pv;   /* the first offloaded layer's K and V */
+    int64_t layer_bytes;
+    qfit_vk_buf *tok;    /* the pass's token table: (position, sequence) per token */
+    uint32_t *tok_host;  /* its host copy (n_batch pairs) */
     int gpu_first;       /* the first offloaded layer (n_layer: none) */
     bool gpu_output;     /* the output layer runs here */
     bool x_on_device;    /* where the residual stream of the pass is now: st->x, or c->x */
     qfit_vk_buf *rope;   /* the context's cos table, then its sin table */
-    int64_t head_stride; /* halves: n_ctx x head_dim */
 } vk_state;
 
 static bool matrix_ok(const qfit_wt *w) { return w->data && qfit_vk_matmul_type_ok(w->type); }
@@ -156,7 +168,10 @@ static int upload_weight(qfit_vk *vk, const qfit_wt *w, vk_weight *out, char *er
  * planner reads them (qfit_vulkan_context_bytes). Activations hold n_batch rows: x and tmp
  * of n_embd, xn of the wider of n_embd and n_ff, q and att of the query heads, k and v of
  * the KV heads, gate and up of n_ff, logits of the wider of the vocabulary and n_embd. */
-typedef struct { size_t x, xn, q, k, ff, logits, kv, rope; } vk_sizes;
+typedef struct {
+    size_t x, xn, q, k, ff, logits, tok, kv, rope;
+    int64_t head_k, head_v;   /* bytes of one KV head's run of n_ctx rows (K, V), padded to 4 */
+} vk_sizes;
 
 static int vk_sizes_of(const qfit_hparams *hp, int n_ctx, int n_batch, int n_seq, int type_k, int type_v, int ngl,
                        vk_sizes *z)
@@ -164,7 +179,7 @@ static int vk_sizes_of(const qfit_hparams *hp, int n_ctx, int n_batch, int n_seq
     memset(z, 0, sizeof *z);
     if (!hp || n_ctx <= 0 || n_batch <= 0 || n_seq <= 0 || hp->n_layer <= 0 || ngl < -1 || ngl > hp->n_layer + 1)
         return -1;
-    if (type_k != QFIT_TYPE_F16 || type_v != QFIT_TYPE_F16) return -1;   /* vk_init's rule: f16 only so far */
+    if (!qfit_vk_kv_type_ok(type_k) || !qfit_vk_kv_type_ok(type_v)) return -1;   /* vk_init's rule */
     const size_t nb = (size_t)n_batch, E = (size_t)hp->n_embd, F = (size_t)hp->n_ff, hd = (size_t)hp->head_dim_k;
     const size_t V = (size_t)hp->n_vocab, f = sizeof(float);
     z->x = nb * E * f;
@@ -173,9 +188,12 @@ static int vk_sizes_of(const qfit_hparams *hp, int n_ctx, int n_batch, int n_seq
     z->k = nb * (size_t)hp->n_head_kv * hd * f;
     z->ff = nb * F * f;
     z->logits = nb * (V > E ? V : E) * f;
-    /* per offloaded layer K then V: n_kv heads x n_ctx positions x head_dim halves */
+    z->tok = nb * 8;   /* each token's position and sequence (two 32-bit words) */
+    /* per offloaded layer K then V: n_seq sequences x n_kv heads x a padded run of n_ctx rows */
     const int layers = qfit_offload_split(hp->n_layer, ngl, NULL, NULL);
-    z->kv = (size_t)layers * 2 * (size_t)hp->n_head_kv * (size_t)n_ctx * hd * 2;
+    z->head_k = ((int64_t)n_ctx * (int64_t)qfit_vk_kv_row_bytes(type_k, (int)hd) + 3) & ~(int64_t)3;
+    z->head_v = ((int64_t)n_ctx * (int64_t)qfit_vk_kv_row_bytes(type_v, (int)hd) + 3) & ~(int64_t)3;
+    z->kv = (size_t)layers * (size_t)(z->head_k + z->head_v) * (size_t)hp->n_head_kv * (size_t)n_seq;
     z->rope = 2 * (size_t)n_ctx * (size_t)(hp->n_rot / 2) * f;   /* cos, then sin */
     return 0;
 }
@@ -186,7 +204,7 @@ int qfit_vulkan_context_bytes(const qfit_hparams *hp, int n_ctx, int n_batch, in
     vk_sizes z;
     if (!out || vk_sizes_of(hp, n_ctx, n_batch, n_seq, type_k, type_v, n_gpu_layers, &z) != 0) return -1;
     out->kv = z.kv;
-    out->compute = 2 * z.x + z.xn + 2 * z.q + 2 * z.k + 2 * z.ff + z.logits + z.rope;
+    out->compute = 2 * z.x + z.xn + 2 * z.q + 2 * z.k + 2 * z.ff + z.logits + z.tok + z.rope;
     return 0;
 }
 
@@ -196,6 +214,7 @@ static void vk_free(qfit_context *c)
     if (!st) return;
     qfit_vk_close(st->vk);   /* frees every buffer of the device */
     free(st->layers);
+    free(st->tok_host);
     free(st);
     c->be_state = NULL;
 }
@@ -204,11 +223,8 @@ static int vk_init(qfit_context *c, char *err, size_t err_len)
 {
     const qfit_model *m = c->model;
     const qfit_hparams *hp = &m->hp;
-    if (c->n_seq != 1)
-        return snprintf(err, err_len, "the Vulkan backend holds one sequence per context so far (%d requested)",
-                        c->n_seq), -1;
-    if (c->kv.type_k != QFIT_TYPE_F16 || c->kv.type_v != QFIT_TYPE_F16)
-        return snprintf(err, err_len, "the Vulkan backend's KV cache is f16 only so far (%s/%s requested)",
+    if (!qfit_vk_kv_type_ok(c->kv.type_k) || !qfit_vk_kv_type_ok(c->kv.type_v))
+        return snprintf(err, err_len, "the Vulkan backend's KV cache takes f16, q8_0 and q4_0 so far (%s/%s requested)",
                         qfit_type_name(c->kv.type_k), qfit_type_name(c->kv.type_v)), -1;
     int index = -1;
     if (sscanf(c->device, "vulkan%d", &index) != 1 || index < 0)
@@ -218,8 +234,13 @@ static int vk_init(qfit_context *c, char *err, size_t err_len)
     c->be_state = st;
     qfit_offload_split(hp->n_layer, c->n_gpu_layers, &st->gpu_first, &st->gpu_output);
     st->layers = calloc((size_t)hp->n_layer, sizeof *st->layers);
+    st->tok_host = calloc((size_t)c->n_batch * 2, sizeof *st->tok_host);
+    if (!st->layers || !st->tok_host) {
+        snprintf(err, err_len, "out of memory");
+        goto fail;
+    }
     st->vk = qfit_vk_open(index, err, err_len);
-    if (!st->layers || !st->vk) goto fail;
+    if (!st->vk) goto fail;
     qfit_vk *vk = st->vk;
     for (int il = st->gpu_first; il < hp->n_layer; il++) {
         const qfit_layer_w *L = &m->layers[il];
@@ -241,10 +262,17 @@ static int vk_init(qfit_context *c, char *err, size_t err_len)
         !(st->q = qfit_vk_buf_new(vk, z.q, err, err_len)) || !(st->k = qfit_vk_buf_new(vk, z.k, err, err_len)) ||
         !(st->v = qfit_vk_buf_new(vk, z.k, err, err_len)) || !(st->att = qfit_vk_buf_new(vk, z.q, err, err_len)) ||
         !(st->gate = qfit_vk_buf_new(vk, z.ff, err, err_len)) || !(st->up = qfit_vk_buf_new(vk, z.ff, err, err_len)) ||
-        !(st->tmp = qfit_vk_buf_new(vk, z.x, err, err_len)) || !(st->logits = qfit_vk_buf_new(vk, z.logits, err, err_len)))
+        !(st->tmp = qfit_vk_buf_new(vk, z.x, err, err_len)) || !(st->logits = qfit_vk_buf_new(vk, z.logits, err, err_len)) ||
+        !(st->tok = qfit_vk_buf_new(vk, z.tok, err, err_len)))
         goto fail;
-    st->head_stride = (int64_t)c->n_ctx * (int64_t)hp->head_dim_k;
-    if (z.kv && !(st->kv = qfit_vk_buf_new(vk, z.kv, err, err_len))) goto fail;   /* none: no layer offloaded */
+    /* the offloaded layers' caches (none when no layer is offloaded), per layer K then V,
+     * sequence after sequence, head after head: each head's run of n_ctx rows padded to a
+     * multiple of 4 bytes */
+    st->pk = (qfit_vk_kv_part){ c->kv.type_k, c->rot_k, 0, z.head_k, z.head_k * hp->n_head_kv, c->n_ctx, c->n_seq };
+    st->pv = (qfit_vk_kv_part){ c->kv.type_v, c->rot_v, st->pk.seq_stride * c->n_seq, z.head_v,
+                                z.head_v * hp->n_head_kv, c->n_ctx, c->n_seq };
+    st->layer_bytes = st->pv.base + st->pv.seq_stride * c->n_seq;
+    if (z.kv && !(st->kv = qfit_vk_buf_new(vk, z.kv, err, err_len))) goto fail;
     const size_t tab = z.rope / (2 * sizeof(float));
     if (!(st->rope = qfit_vk_buf_new(vk, z.rope, err, err_len)) ||
         qfit_vk_upload(vk, st->rope, 0, c->rope_cos, tab * sizeof(float), err, err_len) ||
@@ -292,6 +320,13 @@ static void vk_embed(qfit_context *c, const int32_t *tokens, int n)
     vk_state *st = c->be_state;
     qfit_backend_cpu.embed(c, tokens, n);
     st->x_on_device = false;
+    if (st->gpu_first >= c->model->hp.n_layer) return;   /* no attention here */
+    uint32_t *tab = st->tok_host;
+    for (int j = 0; j < n; j++) {
+        tab[2 * j] = (uint32_t)c->tok_pos[j];
+        tab[2 * j + 1] = (uint32_t)c->tok_seq[j];
+    }
+    VK_DO(c, qfit_vk_upload(st->vk, st->tok, 0, tab, (size_t)n * 8, BE));
 }
 
 /* a batch around a run of ops: begun if nothing failed yet, always ended once begun */
@@ -329,10 +364,7 @@ static void vk_attention(qfit_context *c, int il, int n)
     qfit_vk *vk = st->vk;
     const qfit_hparams *hp = &c->model->hp;
     const vk_layer *L = &st->layers[il];
-    const int E = hp->n_embd, hd = hp->head_dim_k, nh = hp->n_head, nkv = hp->n_head_kv, pos0 = c->tok_pos[0];
-    for (int j = 1; j < n; j++)   /* one sequence (vk_init): consecutive positions */
-        if (c->tok_pos[j] != pos0 + j && VK_OK(c))
-            snprintf(BE, "Vulkan backend: token %d of the pass at position %d, not %d", j, c->tok_pos[j], pos0 + j);
+    const int E = hp->n_embd, hd = hp->head_dim_k, nh = hp->n_head, nkv = hp->n_head_kv;
     const bool b = batch_begin(c);
     VK_DO(c, qfit_vk_rms_norm(vk, st->x, E, L->attn_norm.buf, st->xn, E, E, n, hp->rms_eps, BE));
     VK_DO(c, mm(c, &L->wq, st->xn, st->q, n));
@@ -341,13 +373,15 @@ static void vk_attention(qfit_context *c, int il, int n)
     if (L->q_norm.buf) VK_DO(c, qfit_vk_rms_norm(vk, st->q, hd, L->q_norm.buf, st->q, hd, hd, n * nh, hp->rms_eps, BE));
     if (L->k_norm.buf) VK_DO(c, qfit_vk_rms_norm(vk, st->k, hd, L->k_norm.buf, st->k, hd, hd, n * nkv, hp->rms_eps, BE));
     const bool neox = hp->rope_type == QFIT_ROPE_NEOX;
-    VK_DO(c, qfit_vk_rope(vk, st->q, (int64_t)nh * hd, n, nh, hd, hp->n_rot, neox, pos0, st->rope, c->n_ctx, BE));
-    VK_DO(c, qfit_vk_rope(vk, st->k, (int64_t)nkv * hd, n, nkv, hd, hp->n_rot, neox, pos0, st->rope, c->n_ctx, BE));
-    const int64_t kb = (int64_t)(il - st->gpu_first) * 2 * nkv * st->head_stride, vb = kb + (int64_t)nkv * st->head_stride;
-    VK_DO(c, qfit_vk_kv_store(vk, st->k, (int64_t)nkv * hd, n, nkv, hd, st->kv, kb, st->head_stride, pos0, BE));
-    VK_DO(c, qfit_vk_kv_store(vk, st->v, (int64_t)nkv * hd, n, nkv, hd, st->kv, vb, st->head_stride, pos0, BE));
-    VK_DO(c, qfit_vk_attention(vk, st->q, (int64_t)nh * hd, n, nh, nkv, hd, st->kv, kb, vb, st->head_stride, pos0,
-                               hp->attn_scale, st->att, (int64_t)nh * hd, BE));
+    VK_DO(c, qfit_vk_rope(vk, st->q, (int64_t)nh * hd, n, nh, hd, hp->n_rot, neox, st->tok, st->rope, c->n_ctx, BE));
+    VK_DO(c, qfit_vk_rope(vk, st->k, (int64_t)nkv * hd, n, nkv, hd, hp->n_rot, neox, st->tok, st->rope, c->n_ctx, BE));
+    qfit_vk_kv_part pk = st->pk, pv = st->pv;   /* this layer's */
+    pk.base += (int64_t)(il - st->gpu_first) * st->layer_bytes;
+    pv.base += (int64_t)(il - st->gpu_first) * st->layer_bytes;
+    VK_DO(c, qfit_vk_kv_store(vk, st->k, (int64_t)nkv * hd, n, nkv, hd, st->tok, st->kv, &pk, BE));
+    VK_DO(c, qfit_vk_kv_store(vk, st->v, (int64_t)nkv * hd, n, nkv, hd, st->tok, st->kv, &pv, BE));
+    VK_DO(c, qfit_vk_attention(vk, st->q, (int64_t)nh * hd, n, nh, nkv, hd, st->tok, st->kv, &pk, &pv, hp->attn_scale,
+                               st->att, (int64_t)nh * hd, BE));
     VK_DO(c, mm(c, &L->wo, st->att, st->tmp, n));
     VK_DO(c, qfit_vk_add(vk, st->x, st->tmp, (int64_t)n * E, BE));
     batch_end(c, b);
@@ -400,12 +434,68 @@ static void vk_output(qfit_context *c, int from, int n)
     c->n_logits += (int)m;
 }
 
+/* the first n positions of sequence src's cells in every offloaded layer onto dst's, one
+ * copy per (layer, K/V, KV head): a head's positions are contiguous */
+static int vk_seq_copy(qfit_context *c, int src, int dst, int n, char *err, size_t err_len)
+{
+    vk_state *st = c->be_state;
+    const qfit_hparams *hp = &c->model->hp;
+    if (st->gpu_first >= hp->n_layer) return 0;
+    const int hd = hp->head_dim_k;
+    if (qfit_vk_batch_begin(st->vk, err, err_len) != 0) return -1;
+    int rc = 0;
+    for (int il = st->gpu_first; il < hp->n_layer && rc == 0; il++)
+        for (int kv = 0; kv < 2 && rc == 0; kv++) {
+            const qfit_vk_kv_part *P = kv ? &st->pv : &st->pk;
+            const int64_t base = P->base + (int64_t)(il - st->gpu_first) * st->layer_bytes;
+            const size_t bytes = (size_t)n * qfit_vk_kv_row_bytes(P->type, hd);
+            for (int h = 0; h < hp->n_head_kv && rc == 0; h++)
+                rc = qfit_vk_copy(st->vk, st->kv, (size_t)(base + dst * P->seq_stride + h * P->head_stride), st->kv,
+                                  (size_t)(base + src * P->seq_stride + h * P->head_stride), bytes, err, err_len);
+        }
+    char e2[200];
+    if (qfit_vk_batch_end(st->vk, e2, sizeof e2) != 0 && rc == 0) {
+        snprintf(err, err_len, "%s", e2);
+        rc = -1;
+    }
+    return rc;
+}
+
+/* Sequence seq's cells of every offloaded layer, positions [0, n_past), between the device
+ * and the host cache (the same bytes a head's run: the layouts agree), one transfer per
+ * (layer, K/V, KV head). The context shift runs on the host between the two: the CPU's
+ * arithmetic (dequantize, un-rotate, RoPE by -n_discard, rotate, requantize), at the cost
+ * of a round trip of the sequence's cells. */
+static int vk_kv_sync(qfit_context *c, int seq, bool to_host, char *err, size_t err_len)
+{
+    vk_state *st = c->be_state;
+    const qfit_hparams *hp = &c->model->hp;
+    const int n = c->seq_past[seq];
+    if (n <= 0 || st->gpu_first >= hp->n_layer) return 0;
+    for (int il = st->gpu_first; il < hp->n_layer; il++)
+        for (int kv = 0; kv < 2; kv++) {
+            const qfit_vk_kv_part *P = kv ? &st->pv : &st->pk;
+            const int64_t base = P->base + (int64_t)(il - st->gpu_first) * st->layer_bytes + seq * P->seq_stride;
+            const size_t bytes = (size_t)n * qfit_vk_kv_row_bytes(P->type, hp->head_dim_k);
+            for (int h = 0; h < hp->n_head_kv; h++) {
+                uint8_t *host = kv ? kv_v_at(&c->kv, il, seq, h, 0) : kv_k_at(&c->kv, il, seq, h, 0);
+                const size_t off = (size_t)(base + h * P->head_stride);
+                if ((to_host ? qfit_vk_download(st->vk, st->kv, off, host, bytes, err, err_len)
+                             : qfit_vk_upload(st->vk, st->kv, off, host, bytes, err, err_len)) != 0)
+                    return -1;
+            }
+        }
+    return 0;
+}
+
 const qfit_backend qfit_backend_vulkan = {
     .name = "vulkan",
     .supports = vk_supports,
     .init = vk_init,
     .free = vk_free,
     .kv_on_device = true,
+    .seq_copy = vk_seq_copy,
+    .kv_sync = vk_kv_sync,
     .embed = vk_embed,
     .attention = vk_attention,
     .ffn = vk_ffn,

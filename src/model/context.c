@@ -605,6 +605,14 @@ int qfit_seq_copy(qfit_context *c, int src, int dst, int n)
     }
     if (n < 0 || n > c->seq_past[src]) n = c->seq_past[src];
     if (!swa_keeps(c, src, n)) n = 0;   /* as qfit_seq_truncate */
+    if (src != dst && n > 0 && c->backend->kv_on_device) {   /* the device's cells first: nothing changes if it fails */
+        char err[200];
+        if (!c->backend->seq_copy)
+            return ctx_fail(c, QFIT_E_UNSUPPORTED, "sequence copy: not on device %s (its KV cache is on the device)",
+                            c->device);
+        if (c->backend->seq_copy(c, src, dst, n, err, sizeof err) != 0)
+            return ctx_fail(c, QFIT_E_INTERNAL, "sequence copy %d -> %d on device %s: %s", src, dst, c->device, err);
+    }
     if (src != dst) {
         qfit_kv_cache *kv = &c->kv;
         kv->swa_base[dst] = n ? kv->swa_base[src] : 0;
@@ -867,11 +875,15 @@ int qfit_seq_shift(qfit_context *c, int seq, int n_keep, int n_discard)
     if (hp->n_rot / 2 > 512) {
         return ctx_fail(c, QFIT_E_UNSUPPORTED, "context shift: RoPE dimension %d is not supported", hp->n_rot);
     }
-    if (c->backend->kv_on_device && n_discard > 0) {
-        return ctx_fail(c, QFIT_E_UNSUPPORTED, "context shift: not on device %s yet (its KV cache is on the device)",
+    if (c->backend->kv_on_device && n_discard > 0 && !c->backend->kv_sync) {
+        return ctx_fail(c, QFIT_E_UNSUPPORTED, "context shift: not on device %s (its KV cache is on the device)",
                         c->device);
     }
     if (n_discard == 0) return 0;
+    char be_err[200];
+    /* a device's cells: to the host cache, shifted there as the CPU's, and back */
+    if (c->backend->kv_on_device && c->backend->kv_sync(c, seq, true, be_err, sizeof be_err) != 0)
+        return ctx_fail(c, QFIT_E_INTERNAL, "context shift on device %s: %s (nothing was shifted)", c->device, be_err);
     /* each thread needs one K row of scratch in xn: n_batch rows of >= n_embd floats */
     int nth = c->n_threads;
     const size_t kd = (size_t)hp->n_head_kv * (size_t)hp->head_dim_k;
@@ -884,6 +896,11 @@ int qfit_seq_shift(qfit_context *c, int seq, int n_keep, int n_discard)
     c->seq_past[seq] -= n_discard;
     c->kv.swa_base[seq] = op.new_base;
     c->n_logits = 0;
+    if (c->backend->kv_on_device && c->backend->kv_sync(c, seq, false, be_err, sizeof be_err) != 0) {
+        c->seq_past[seq] = c->kv.swa_base[seq] = 0;   /* the device's cells are not the shifted ones */
+        return ctx_fail(c, QFIT_E_INTERNAL, "context shift on device %s: %s (sequence %d emptied)", c->device, be_err,
+                        seq);
+    }
     return 0;
 }
 

@@ -217,9 +217,19 @@ typedef struct qfit_backend {
      * free before they go */
     int (*init)(qfit_context *c, char *err, size_t err_len);
     void (*free)(qfit_context *c);
-    /* the KV cache is the backend's, on its device: c->kv is not used, and what edits the
-     * host cache (context shift, sequence copies) is refused */
+    /* the KV cache of the backend's layers is on its device (c->kv holds the CPU's layers):
+     * what edits the cache goes through seq_copy and kv_sync below */
     bool kv_on_device;
+    /* kv_on_device: sequence dst's cache in the device's memory becomes the first n
+     * positions of src's (qfit_seq_copy, src != dst, n > 0; it copies the host cache, which
+     * the layers on the CPU use, itself); 0, or -1 with the reason. NULL: such copies are
+     * refused. */
+    int (*seq_copy)(qfit_context *c, int src, int dst, int n, char *err, size_t err_len);
+    /* kv_on_device: sequence seq's cells of the device's layers, positions [0, its n_past),
+     * copied into the host cache's cells of those layers (to_host) or back from them, in
+     * the same layout: the context shift runs on the host cache between the two. 0, or -1
+     * with the reason. NULL: the context shift is refused. */
+    int (*kv_sync)(qfit_context *c, int seq, bool to_host, char *err, size_t err_len);
     /* The ops of a pass. One that fails writes c->backend_err; the pass's later ops skip
      * their work once it is set, and qfit_decode reports it. */
     /* x[i] = embedding of tokens[i] */

@@ -537,7 +537,8 @@ static int plan_offload(const qfit_plan_model *m, const qfit_plan_machine *mach,
     r->n_gpu_layers = qfit_offload_split(n_layer, ngl, &first, &r->gpu_output);
     if (plan_engine_vulkan_bytes(m, r->n_ctx, batch, r->n_parallel, r->kv_type, r->kv_type_v, ngl, &r->gpu_kv_bytes,
                                  &r->gpu_compute_bytes) != 0) {
-        snprintf(err, err_len, "layer offload: the Vulkan backend's KV cache is f16 only so far (%s/%s asked for)",
+        snprintf(err, err_len, "layer offload: the Vulkan backend's KV cache takes f16, q8_0 and q4_0 so far (%s/%s "
+                 "asked for)",
                  qfit_plan_kv_name(r->kv_type), qfit_plan_kv_name(r->kv_type_v));
         return -1;
     }

@@ -8,6 +8,17 @@
 
 #include "qfit/quant.h"
 
+bool qfit_vk_kv_type_ok(int type)
+{
+    return type == QFIT_TYPE_F16 || type == QFIT_TYPE_Q8_0 || type == QFIT_TYPE_Q4_0;
+}
+
+size_t qfit_vk_kv_row_bytes(int type, int head_dim)
+{
+    if (!qfit_vk_kv_type_ok(type) || head_dim <= 0 || head_dim % (type == QFIT_TYPE_F16 ? 2 : 32)) return 0;
+    return qfit_row_size(type, head_dim);
+}
+
 #ifndef QFIT_VULKAN
 
 #define NO_VK "this qfit was built without Vulkan (install libvulkan-dev and glslc, then make VULKAN=1)"
@@ -91,27 +102,27 @@ int qfit_vk_add(qfit_vk *vk, qfit_vk_buf *y, const qfit_vk_buf *x, int64_t count
     return -1;
 }
 int qfit_vk_rope(qfit_vk *vk, qfit_vk_buf *x, int64_t ld, int n, int n_head, int head_dim, int n_rot, bool neox,
-                 int pos0, const qfit_vk_buf *table, int64_t n_pos, char *err, size_t err_len)
+                 const qfit_vk_buf *tokens, const qfit_vk_buf *table, int64_t n_pos, char *err, size_t err_len)
 {
-    (void)vk; (void)x; (void)ld; (void)n; (void)n_head; (void)head_dim; (void)n_rot; (void)neox; (void)pos0;
+    (void)vk; (void)x; (void)ld; (void)n; (void)n_head; (void)head_dim; (void)n_rot; (void)neox; (void)tokens;
     (void)table; (void)n_pos;
     if (err && err_len) snprintf(err, err_len, NO_VK);
     return -1;
 }
-int qfit_vk_kv_store(qfit_vk *vk, const qfit_vk_buf *src, int64_t ld, int n, int n_kv, int head_dim, qfit_vk_buf *cache,
-                     int64_t base, int64_t head_stride, int pos0, char *err, size_t err_len)
+int qfit_vk_kv_store(qfit_vk *vk, const qfit_vk_buf *src, int64_t ld, int n, int n_kv, int head_dim,
+                     const qfit_vk_buf *tokens, qfit_vk_buf *cache, const qfit_vk_kv_part *part, char *err,
+                     size_t err_len)
 {
-    (void)vk; (void)src; (void)ld; (void)n; (void)n_kv; (void)head_dim; (void)cache; (void)base; (void)head_stride;
-    (void)pos0;
+    (void)vk; (void)src; (void)ld; (void)n; (void)n_kv; (void)head_dim; (void)tokens; (void)cache; (void)part;
     if (err && err_len) snprintf(err, err_len, NO_VK);
     return -1;
 }
 int qfit_vk_attention(qfit_vk *vk, const qfit_vk_buf *q, int64_t ldq, int n, int n_head, int n_kv, int head_dim,
-                      const qfit_vk_buf *cache, int64_t k_base, int64_t v_base, int64_t head_stride, int pos0,
-                      float scale, qfit_vk_buf *out, int64_t ldo, char *err, size_t err_len)
+                      const qfit_vk_buf *tokens, const qfit_vk_buf *cache, const qfit_vk_kv_part *k,
+                      const qfit_vk_kv_part *v, float scale, qfit_vk_buf *out, int64_t ldo, char *err, size_t err_len)
 {
-    (void)vk; (void)q; (void)ldq; (void)n; (void)n_head; (void)n_kv; (void)head_dim; (void)cache; (void)k_base;
-    (void)v_base; (void)head_stride; (void)pos0; (void)scale; (void)out; (void)ldo;
+    (void)vk; (void)q; (void)ldq; (void)n; (void)n_head; (void)n_kv; (void)head_dim; (void)tokens; (void)cache;
+    (void)k; (void)v; (void)scale; (void)out; (void)ldo;
     if (err && err_len) snprintf(err, err_len, NO_VK);
     return -1;
 }
@@ -229,15 +240,16 @@ static const struct { const uint32_t *code; size_t bytes; } SHADERS[N_PIPES] = {
 typedef struct { uint32_t k, row_bytes, w_base, x_stride, y_stride, y_base, n_rows; } mv_params;
 #define MV_ROWS 8               /* matvec.comp's rows per workgroup */
 typedef struct { uint32_t k, ldx, ldy; float eps; } rows_params;
-typedef struct { uint32_t n, n_head, head_dim, n_rot, ld, pos0, sin_base, neox; } rope_params;
+typedef struct { uint32_t n, n_head, head_dim, n_rot, ld, n_pos, sin_base, neox; } rope_params;
 typedef struct {
-    uint32_t n, n_head, n_kv, head_dim, ld, pos0, k_base, v_base, head_stride, ldo;
+    uint32_t n, n_head, n_kv, head_dim, ld, ldo, n_pos, n_seq, k_base, k_head, k_seq, v_base, v_head, v_seq, types;
     float scale;
 } kv_params;
 #define PUSH_BYTES 64
 #define MAX_HEAD 256            /* kv.comp's */
 #define LOCAL 64                /* every shader's workgroup size */
 #define MAX_SETS 512            /* dispatches (descriptor sets) one submission records */
+#define MAX_BINDINGS 4          /* storage buffers a shader binds (kv.comp's attention: 4; the rest 3) */
 #define STAGING_BYTES (16u << 20)
 
 struct qfit_vk_buf {
@@ -463,18 +475,18 @@ static int open_device(qfit_vk *vk, int index, char *err, size_t err_len)
     VkFenceCreateInfo fci = { .sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO };
     VK_TRY(vkCreateFence(vk->dev, &fci, NULL, &vk->fence), "vkCreateFence");
 
-    VkDescriptorSetLayoutBinding b[3];
-    for (uint32_t i = 0; i < 3; i++)
+    VkDescriptorSetLayoutBinding b[MAX_BINDINGS];
+    for (uint32_t i = 0; i < MAX_BINDINGS; i++)
         b[i] = (VkDescriptorSetLayoutBinding){ .binding = i, .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
                                                .descriptorCount = 1, .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT };
     VkDescriptorSetLayoutCreateInfo dl = { .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,
-                                           .bindingCount = 3, .pBindings = b };
+                                           .bindingCount = MAX_BINDINGS, .pBindings = b };
     VK_TRY(vkCreateDescriptorSetLayout(vk->dev, &dl, NULL, &vk->dsl), "vkCreateDescriptorSetLayout");
     VkPushConstantRange pc = { .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT, .size = PUSH_BYTES };
     VkPipelineLayoutCreateInfo pl = { .sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO, .setLayoutCount = 1,
                                       .pSetLayouts = &vk->dsl, .pushConstantRangeCount = 1, .pPushConstantRanges = &pc };
     VK_TRY(vkCreatePipelineLayout(vk->dev, &pl, NULL, &vk->layout), "vkCreatePipelineLayout");
-    VkDescriptorPoolSize ps = { .type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .descriptorCount = 3 * MAX_SETS };
+    VkDescriptorPoolSize ps = { .type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .descriptorCount = MAX_BINDINGS * MAX_SETS };
     VkDescriptorPoolCreateInfo dp = { .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
                                       .maxSets = MAX_SETS, .poolSizeCount = 1, .pPoolSizes = &ps };
     VK_TRY(vkCreateDescriptorPool(vk->dev, &dp, NULL, &vk->dpool), "vkCreateDescriptorPool");
@@ -726,11 +738,12 @@ static int pipeline(qfit_vk *vk, int id, char *err, size_t err_len)
     return 0;
 }
 
-/* Record one dispatch of pipeline pid in the open command buffer: bindings 0-2 are the
- * ranges [off, off + len) of b[0..2] (a shader that uses two binds its first again), push
- * constants pc (pc_bytes <= PUSH_BYTES), groups gx x gy. */
-static int record(qfit_vk *vk, int pid, VkBuffer const b[3], const VkDeviceSize off[3], const VkDeviceSize len[3],
-                  const void *pc, uint32_t pc_bytes, uint32_t gx, uint32_t gy, char *err, size_t err_len)
+/* Record one dispatch of pipeline pid in the open command buffer: bindings 0 .. nb-1 are the
+ * ranges [off, off + len) of b[0 .. nb-1] (a shader that uses fewer binds its first again;
+ * bindings past nb are left unwritten: the shader must not use them), push constants pc
+ * (pc_bytes <= PUSH_BYTES), groups gx x gy. */
+static int record_n(qfit_vk *vk, int pid, int nb, VkBuffer const *b, const VkDeviceSize *off, const VkDeviceSize *len,
+                    const void *pc, uint32_t pc_bytes, uint32_t gx, uint32_t gy, char *err, size_t err_len)
 {
     if (vk->n_sets >= MAX_SETS)
         return vk_fail(err, err_len, "more than %d dispatches in one batch (end the batch sooner)", MAX_SETS);
@@ -739,20 +752,27 @@ static int record(qfit_vk *vk, int pid, VkBuffer const b[3], const VkDeviceSize 
     VkDescriptorSet set;
     VK_TRY(vkAllocateDescriptorSets(vk->dev, &ai, &set), "vkAllocateDescriptorSets");
     vk->n_sets++;
-    VkDescriptorBufferInfo bi[3];
-    VkWriteDescriptorSet ws[3];
-    for (int i = 0; i < 3; i++) {
+    VkDescriptorBufferInfo bi[MAX_BINDINGS];
+    VkWriteDescriptorSet ws[MAX_BINDINGS];
+    for (int i = 0; i < nb; i++) {
         bi[i] = (VkDescriptorBufferInfo){ b[i], off[i], len[i] };
         ws[i] = (VkWriteDescriptorSet){ .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, .dstSet = set,
                                         .dstBinding = (uint32_t)i, .descriptorCount = 1,
                                         .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .pBufferInfo = &bi[i] };
     }
-    vkUpdateDescriptorSets(vk->dev, 3, ws, 0, NULL);
+    vkUpdateDescriptorSets(vk->dev, (uint32_t)nb, ws, 0, NULL);
     vkCmdBindPipeline(vk->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, vk->pipes[pid]);
     vkCmdBindDescriptorSets(vk->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, vk->layout, 0, 1, &set, 0, NULL);
     vkCmdPushConstants(vk->cmd, vk->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, pc_bytes, pc);
     vkCmdDispatch(vk->cmd, gx, gy, 1);
     return 0;
+}
+
+/* record_n with bindings 0-2 */
+static int record(qfit_vk *vk, int pid, VkBuffer const b[3], const VkDeviceSize off[3], const VkDeviceSize len[3],
+                  const void *pc, uint32_t pc_bytes, uint32_t gx, uint32_t gy, char *err, size_t err_len)
+{
+    return record_n(vk, pid, 3, b, off, len, pc, pc_bytes, gx, gy, err, err_len);
 }
 
 /* begin a submission that records dispatches (the descriptor pool is reset) */
@@ -872,71 +892,98 @@ int qfit_vk_add(qfit_vk *vk, qfit_vk_buf *y, const qfit_vk_buf *x, int64_t count
     return elementwise(vk, PIPE_ADD, "add", y, x, count, err, err_len);
 }
 
+/* the token table of n tokens: 2n uint32 */
+static int check_tokens(const qfit_vk_buf *tokens, int n, char *err, size_t err_len)
+{
+    if (!tokens || (uint64_t)n * 8 > tokens->size)
+        return vk_fail(err, err_len, "token table of %zu bytes for %d tokens (8 bytes each)", tokens ? tokens->size : 0, n);
+    return 0;
+}
+
 int qfit_vk_rope(qfit_vk *vk, qfit_vk_buf *x, int64_t ld, int n, int n_head, int head_dim, int n_rot, bool neox,
-                 int pos0, const qfit_vk_buf *table, int64_t n_pos, char *err, size_t err_len)
+                 const qfit_vk_buf *tokens, const qfit_vk_buf *table, int64_t n_pos, char *err, size_t err_len)
 {
     if (!vk || n <= 0 || n_head <= 0 || head_dim <= 0 || n_rot <= 0 || n_rot % 2 || n_rot > head_dim ||
-        ld < (int64_t)n_head * head_dim || pos0 < 0 || (int64_t)pos0 + n > n_pos)
-        return vk_fail(err, err_len, "invalid RoPE (%d tokens from position %d of %lld, %d heads of %d, %d rotated, ld %lld)",
-                       n, pos0, (long long)n_pos, n_head, head_dim, n_rot, (long long)ld);
+        ld < (int64_t)n_head * head_dim || n_pos <= 0 || n_pos > UINT32_MAX / (uint32_t)n_rot)
+        return vk_fail(err, err_len, "invalid RoPE (%d tokens, table of %lld positions, %d heads of %d, %d rotated, ld %lld)",
+                       n, (long long)n_pos, n_head, head_dim, n_rot, (long long)ld);
     const uint64_t xs = (uint64_t)(n - 1) * (uint64_t)ld + (uint64_t)n_head * (uint64_t)head_dim;
     const uint64_t ts = 2 * (uint64_t)n_pos * (uint64_t)(n_rot / 2);
     uint32_t gx = 0, gy = 0;
     if (check_floats(vk, x, xs, "RoPE rows", err, err_len) || check_floats(vk, table, ts, "RoPE table", err, err_len) ||
+        check_tokens(tokens, n, err, err_len) ||
         grid(vk, (uint64_t)n * (uint64_t)n_head * (uint64_t)(n_rot / 2), &gx, &gy, err, err_len) ||
         pipeline(vk, PIPE_ROPE, err, err_len) || op_begin(vk, err, err_len))
         return -1;
-    const VkBuffer b[3] = { x->buf, table->buf, x->buf };
-    const VkDeviceSize off[3] = { 0, 0, 0 }, len[3] = { xs * 4, ts * 4, xs * 4 };
+    const VkBuffer b[3] = { x->buf, table->buf, tokens->buf };
+    const VkDeviceSize off[3] = { 0, 0, 0 }, len[3] = { xs * 4, ts * 4, (VkDeviceSize)n * 8 };
     const rope_params pc = { (uint32_t)n, (uint32_t)n_head, (uint32_t)head_dim, (uint32_t)n_rot, (uint32_t)ld,
-                             (uint32_t)pos0, (uint32_t)(ts / 2), neox ? 1u : 0u };
+                             (uint32_t)n_pos, (uint32_t)(ts / 2), neox ? 1u : 0u };
     if (record(vk, PIPE_ROPE, b, off, len, &pc, sizeof pc, gx, gy, err, err_len) != 0) return -1;
     return op_end(vk, err, err_len);
 }
 
-/* the halves [base + h * head_stride, + (pos0 + n) * head_dim) for h < n_kv within the cache */
-static int check_cache(const qfit_vk_buf *cache, int64_t base, int64_t head_stride, int n_kv, int head_dim, int pos0,
-                       int n, char *err, size_t err_len)
+/* a part of n_kv heads of head_dim within the cache, its offsets within 32 bits */
+static int check_part(const qfit_vk_buf *cache, const qfit_vk_kv_part *P, int n_kv, int head_dim, char *err,
+                      size_t err_len)
 {
-    const int64_t need = ((int64_t)pos0 + n) * head_dim;
-    if (!cache || base < 0 || base % 2 || head_stride % 2 || head_stride < need ||
-        (uint64_t)(base + (int64_t)(n_kv - 1) * head_stride + need) * 2 > cache->size ||
-        (uint64_t)(base + (int64_t)(n_kv - 1) * head_stride + need) > UINT32_MAX)
-        return vk_fail(err, err_len, "KV cache range outside its buffer (base %lld, head stride %lld halves, %d heads, "
-                       "positions to %d of %d)", (long long)base, (long long)head_stride, n_kv, pos0 + n, head_dim);
+    const size_t rb = P ? qfit_vk_kv_row_bytes(P->type, head_dim) : 0;
+    if (!P || !rb)
+        return vk_fail(err, err_len, "KV cache type %s for heads of %d: the Vulkan cache takes f16 (even head_dim), "
+                       "q8_0 and q4_0 (a multiple of 32)", P ? qfit_type_name(P->type) : "(none)", head_dim);
+    if (P->rotated && (P->type == QFIT_TYPE_F16 || head_dim % 64))
+        return vk_fail(err, err_len, "a rotated %s KV cache part with heads of %d (block types, a multiple of 64)",
+                       qfit_type_name(P->type), head_dim);
+    const uint64_t end = (uint64_t)P->base + (uint64_t)(P->n_seq - 1) * (uint64_t)P->seq_stride +
+                         (uint64_t)(n_kv - 1) * (uint64_t)P->head_stride + (uint64_t)P->n_pos * rb;
+    if (!cache || P->base < 0 || P->base % 4 || P->n_pos <= 0 || P->n_seq <= 0 ||
+        P->head_stride < (int64_t)((uint64_t)P->n_pos * rb) || P->seq_stride < (int64_t)n_kv * P->head_stride ||
+        (P->type == QFIT_TYPE_F16 && (P->head_stride % 4 || P->seq_stride % 4)) ||
+        P->head_stride % 2 || P->seq_stride % 2 || end > (cache->size & ~(size_t)3) || end > UINT32_MAX)
+        return vk_fail(err, err_len, "KV cache part outside its buffer or misaligned (base %lld, head stride %lld, "
+                       "sequence stride %lld bytes, %d sequences x %d heads x %d positions of %zu bytes, buffer %zu)",
+                       P ? (long long)P->base : 0LL, P ? (long long)P->head_stride : 0LL,
+                       P ? (long long)P->seq_stride : 0LL, P ? P->n_seq : 0, n_kv, P ? P->n_pos : 0, rb,
+                       cache ? cache->size : 0);
     return 0;
 }
 
-int qfit_vk_kv_store(qfit_vk *vk, const qfit_vk_buf *src, int64_t ld, int n, int n_kv, int head_dim, qfit_vk_buf *cache,
-                     int64_t base, int64_t head_stride, int pos0, char *err, size_t err_len)
+int qfit_vk_kv_store(qfit_vk *vk, const qfit_vk_buf *src, int64_t ld, int n, int n_kv, int head_dim,
+                     const qfit_vk_buf *tokens, qfit_vk_buf *cache, const qfit_vk_kv_part *part, char *err,
+                     size_t err_len)
 {
-    if (!vk || n <= 0 || n_kv <= 0 || head_dim <= 0 || head_dim % 2 || pos0 < 0 || ld < (int64_t)n_kv * head_dim)
+    if (!vk || n <= 0 || n_kv <= 0 || head_dim <= 0 || head_dim % 2 || ld < (int64_t)n_kv * head_dim)
         return vk_fail(err, err_len, "invalid KV store (%d tokens, %d heads of %d, ld %lld)", n, n_kv, head_dim,
                        (long long)ld);
     const uint64_t xs = (uint64_t)(n - 1) * (uint64_t)ld + (uint64_t)n_kv * (uint64_t)head_dim;
     uint32_t gx = 0, gy = 0;
-    if (check_floats(vk, src, xs, "KV store rows", err, err_len) ||
-        check_cache(cache, base, head_stride, n_kv, head_dim, pos0, n, err, err_len) ||
-        grid(vk, (uint64_t)n * (uint64_t)n_kv * (uint64_t)(head_dim / 2), &gx, &gy, err, err_len) ||
+    if (check_floats(vk, src, xs, "KV store rows", err, err_len) || check_tokens(tokens, n, err, err_len) ||
+        check_part(cache, part, n_kv, head_dim, err, err_len) ||
+        grid(vk, (uint64_t)n * (uint64_t)n_kv * (uint64_t)(head_dim / (part->type == QFIT_TYPE_F16 ? 2 : 32)), &gx,
+             &gy, err, err_len) ||
         pipeline(vk, PIPE_KV_STORE, err, err_len) || op_begin(vk, err, err_len))
         return -1;
-    const VkBuffer b[3] = { src->buf, cache->buf, src->buf };
-    const VkDeviceSize off[3] = { 0, 0, 0 }, len[3] = { xs * 4, (cache->size + 3) & ~(VkDeviceSize)3, xs * 4 };
-    const kv_params pc = { (uint32_t)n, 0, (uint32_t)n_kv, (uint32_t)head_dim, (uint32_t)ld, (uint32_t)pos0,
-                           (uint32_t)base, 0, (uint32_t)head_stride, 0, 0.0f };
+    const VkBuffer b[3] = { src->buf, cache->buf, tokens->buf };
+    const VkDeviceSize off[3] = { 0, 0, 0 }, len[3] = { xs * 4, cache->size & ~(VkDeviceSize)3, (VkDeviceSize)n * 8 };
+    const kv_params pc = { (uint32_t)n, 0, (uint32_t)n_kv, (uint32_t)head_dim, (uint32_t)ld, 0, (uint32_t)part->n_pos,
+                           (uint32_t)part->n_seq, (uint32_t)part->base, (uint32_t)part->head_stride,
+                           (uint32_t)part->seq_stride, 0, 0, 0,
+                           (uint32_t)part->type | (part->rotated ? 1u << 16 : 0u), 0.0f };
     if (record(vk, PIPE_KV_STORE, b, off, len, &pc, sizeof pc, gx, gy, err, err_len) != 0) return -1;
     return op_end(vk, err, err_len);
 }
 
 int qfit_vk_attention(qfit_vk *vk, const qfit_vk_buf *q, int64_t ldq, int n, int n_head, int n_kv, int head_dim,
-                      const qfit_vk_buf *cache, int64_t k_base, int64_t v_base, int64_t head_stride, int pos0,
-                      float scale, qfit_vk_buf *out, int64_t ldo, char *err, size_t err_len)
+                      const qfit_vk_buf *tokens, const qfit_vk_buf *cache, const qfit_vk_kv_part *k,
+                      const qfit_vk_kv_part *v, float scale, qfit_vk_buf *out, int64_t ldo, char *err, size_t err_len)
 {
     if (!vk || n <= 0 || n_head <= 0 || n_kv <= 0 || n_head % n_kv || head_dim <= 0 || head_dim % 2 ||
-        head_dim > MAX_HEAD || pos0 < 0 || ldq < (int64_t)n_head * head_dim || ldo < (int64_t)n_head * head_dim ||
-        !(scale > 0))
+        head_dim > MAX_HEAD || ldq < (int64_t)n_head * head_dim || ldo < (int64_t)n_head * head_dim || !(scale > 0))
         return vk_fail(err, err_len, "invalid attention (%d tokens, %d query heads, %d KV heads of %d (at most %d), "
                        "ldq %lld, ldo %lld)", n, n_head, n_kv, head_dim, MAX_HEAD, (long long)ldq, (long long)ldo);
+    if (k && v && (k->n_pos != v->n_pos || k->n_seq != v->n_seq))
+        return vk_fail(err, err_len, "attention over K and V parts of different shapes (%d/%d positions, %d/%d "
+                       "sequences)", k->n_pos, v->n_pos, k->n_seq, v->n_seq);
     const uint64_t qs = (uint64_t)(n - 1) * (uint64_t)ldq + (uint64_t)n_head * (uint64_t)head_dim;
     const uint64_t os = (uint64_t)(n - 1) * (uint64_t)ldo + (uint64_t)n_head * (uint64_t)head_dim;
     const uint64_t groups = (uint64_t)n * (uint64_t)n_head;
@@ -944,16 +991,21 @@ int qfit_vk_attention(qfit_vk *vk, const qfit_vk_buf *q, int64_t ldq, int n, int
         return vk_fail(err, err_len, "attention of %llu (token, head) pairs: more than one dispatch takes",
                        (unsigned long long)groups);
     if (check_floats(vk, q, qs, "attention queries", err, err_len) || check_floats(vk, out, os, "attention outputs", err, err_len) ||
-        check_cache(cache, k_base, head_stride, n_kv, head_dim, pos0, n, err, err_len) ||
-        check_cache(cache, v_base, head_stride, n_kv, head_dim, pos0, n, err, err_len) ||
-        pipeline(vk, PIPE_ATTN, err, err_len) || op_begin(vk, err, err_len))
+        check_tokens(tokens, n, err, err_len) || check_part(cache, k, n_kv, head_dim, err, err_len) ||
+        check_part(cache, v, n_kv, head_dim, err, err_len) || pipeline(vk, PIPE_ATTN, err, err_len) ||
+        op_begin(vk, err, err_len))
         return -1;
-    const VkBuffer b[3] = { q->buf, cache->buf, out->buf };
-    const VkDeviceSize off[3] = { 0, 0, 0 }, len[3] = { qs * 4, (cache->size + 3) & ~(VkDeviceSize)3, os * 4 };
+    const VkBuffer b[4] = { q->buf, cache->buf, out->buf, tokens->buf };
+    const VkDeviceSize off[4] = { 0, 0, 0, 0 };
+    const VkDeviceSize len[4] = { qs * 4, cache->size & ~(VkDeviceSize)3, os * 4, (VkDeviceSize)n * 8 };
     const kv_params pc = { (uint32_t)n, (uint32_t)n_head, (uint32_t)n_kv, (uint32_t)head_dim, (uint32_t)ldq,
-                           (uint32_t)pos0, (uint32_t)k_base, (uint32_t)v_base, (uint32_t)head_stride, (uint32_t)ldo,
+                           (uint32_t)ldo, (uint32_t)k->n_pos, (uint32_t)k->n_seq, (uint32_t)k->base,
+                           (uint32_t)k->head_stride, (uint32_t)k->seq_stride, (uint32_t)v->base,
+                           (uint32_t)v->head_stride, (uint32_t)v->seq_stride,
+                           (uint32_t)k->type | (uint32_t)v->type << 8 | (k->rotated ? 1u << 16 : 0u) |
+                               (v->rotated ? 1u << 17 : 0u),
                            scale };
-    if (record(vk, PIPE_ATTN, b, off, len, &pc, sizeof pc, (uint32_t)groups, 1, err, err_len) != 0) return -1;
+    if (record_n(vk, PIPE_ATTN, 4, b, off, len, &pc, sizeof pc, (uint32_t)groups, 1, err, err_len) != 0) return -1;
     return op_end(vk, err, err_len);
 }
 
