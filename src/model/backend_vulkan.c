@@ -466,7 +466,7 @@ static int vk_seq_copy(qfit_context *c, int src, int dst, int n, char *err, size
  * (layer, K/V, KV head). The context shift runs on the host between the two: the CPU's
  * arithmetic (dequantize, un-rotate, RoPE by -n_discard, rotate, requantize), at the cost
  * of a round trip of the sequence's cells. */
-static int vk_kv_sync(qfit_context *c, int seq, bool to_host, char *err, size_t err_len)
+static int vk_kv_sync(qfit_context *c, int seq, qfit_kv_cache *host_kv, bool to_host, char *err, size_t err_len)
 {
     vk_state *st = c->be_state;
     const qfit_hparams *hp = &c->model->hp;
@@ -478,7 +478,7 @@ static int vk_kv_sync(qfit_context *c, int seq, bool to_host, char *err, size_t 
             const int64_t base = P->base + (int64_t)(il - st->gpu_first) * st->layer_bytes + seq * P->seq_stride;
             const size_t bytes = (size_t)n * qfit_vk_kv_row_bytes(P->type, hp->head_dim_k);
             for (int h = 0; h < hp->n_head_kv; h++) {
-                uint8_t *host = kv ? kv_v_at(&c->kv, il, seq, h, 0) : kv_k_at(&c->kv, il, seq, h, 0);
+                uint8_t *host = kv ? kv_v_at(host_kv, il, 0, h, 0) : kv_k_at(host_kv, il, 0, h, 0);
                 const size_t off = (size_t)(base + h * P->head_stride);
                 if ((to_host ? qfit_vk_download(st->vk, st->kv, off, host, bytes, err, err_len)
                              : qfit_vk_upload(st->vk, st->kv, off, host, bytes, err, err_len)) != 0)

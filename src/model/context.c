@@ -811,7 +811,11 @@ int qfit_decode(qfit_context *c, const int32_t *tokens, int n, int logits_from)
 
 /* ------------------------------------------------------------ context shift */
 
-typedef struct { qfit_context *c; int seq, n_keep, n_discard, new_base; } shift_op;
+typedef struct {
+    qfit_context *c;
+    int seq, n_keep, n_discard, new_base;
+    qfit_kv_cache *dev;   /* the device's layers' cells of seq, as its sequence 0 (NULL: none) */
+} shift_op;
 
 /* each thread takes whole layers: within a layer, rows move down in increasing
  * order, so a row is always read before it is overwritten */
@@ -820,7 +824,10 @@ static void chunk_shift(void *arg, int il, int ith)
     shift_op *op = arg;
     qfit_context *c = op->c;
     const qfit_hparams *hp = &c->model->hp;
-    qfit_kv_cache *kv = &c->kv;
+    /* a device's layer (no cells in the context's host cache): its transient copy, sequence 0 */
+    const bool dev = op->dev && c->kv.layer_cells[il] == 0;
+    qfit_kv_cache *kv = dev ? op->dev : &c->kv;
+    const int seq = dev ? 0 : op->seq;
     const int hdk = hp->head_dim_k, half = hp->n_rot / 2;
     const int64_t kd = (int64_t)hp->n_head_kv * hdk;
     float *krow = (float *)c->xn + (size_t)ith * (size_t)kd;   /* xn holds n_batch >= 1 rows of >= kd floats */
@@ -841,18 +848,18 @@ static void chunk_shift(void *arg, int il, int ith)
         /* cells from the layer's first position: b before the shift, nb after (a sliding
          * layer's base moves down with the positions, or to n_keep when the discarded
          * range reached into its window) */
-        const int b = kv_base(kv, il, op->seq), nb = kv->layer_cells[il] < kv->n_ctx ? op->new_base : 0;
+        const int b = kv_base(kv, il, seq), nb = kv->layer_cells[il] < kv->n_ctx ? op->new_base : 0;
         const int p0 = op->n_keep + op->n_discard > b ? op->n_keep + op->n_discard : b;
         for (int p = p0; p < c->seq_past[op->seq]; p++) {
             const int d = p - op->n_discard - nb + b;   /* position whose cell p moves to: d <= p */
             for (int h = 0; h < hp->n_head_kv; h++)
-                qfit_rows_to_float(kv->type_k, kv_k_at(kv, il, op->seq, h, p), krow + (size_t)h * hdk, 1, hdk);
+                qfit_rows_to_float(kv->type_k, kv_k_at(kv, il, seq, h, p), krow + (size_t)h * hdk, 1, hdk);
             if (c->rot_k) qfit_hadamard64(krow, kd);   /* back to the unrotated key */
             for (int h = 0; h < hp->n_head_kv; h++) qfit_rope_apply(krow + (size_t)h * hdk, cs, sn, hp->n_rot, hp->rope_type);
             if (c->rot_k) qfit_hadamard64(krow, kd);
             for (int h = 0; h < hp->n_head_kv; h++) {
-                qfit_kv_store_row(kv->type_k, krow + (size_t)h * hdk, kv_k_at(kv, il, op->seq, h, d), hdk);
-                memmove(kv_v_at(kv, il, op->seq, h, d), kv_v_at(kv, il, op->seq, h, p), kv->head_v);
+                qfit_kv_store_row(kv->type_k, krow + (size_t)h * hdk, kv_k_at(kv, il, seq, h, d), hdk);
+                memmove(kv_v_at(kv, il, seq, h, d), kv_v_at(kv, il, seq, h, p), kv->head_v);
             }
         }
     }
@@ -881,25 +888,63 @@ int qfit_seq_shift(qfit_context *c, int seq, int n_keep, int n_discard)
     }
     if (n_discard == 0) return 0;
     char be_err[200];
-    /* a device's cells: to the host cache, shifted there as the CPU's, and back */
-    if (c->backend->kv_on_device && c->backend->kv_sync(c, seq, true, be_err, sizeof be_err) != 0)
-        return ctx_fail(c, QFIT_E_INTERNAL, "context shift on device %s: %s (nothing was shifted)", c->device, be_err);
+    /* a device's cells: to a transient host copy of its layers' cells of this sequence,
+     * shifted there as the CPU's, and back */
+    qfit_kv_cache dev;
+    memset(&dev, 0, sizeof dev);
+    int dev_swa_base = 0;
+    if (c->backend->kv_on_device) {
+        const qfit_kv_cache *kv = &c->kv;
+        const int n = c->seq_past[seq];
+        dev = *kv;
+        dev.n_seq = 1;
+        dev.swa_base = &dev_swa_base;   /* the device's layers never slide */
+        dev.layer_cell0 = calloc((size_t)hp->n_layer, sizeof *dev.layer_cell0);
+        dev.layer_cells = calloc((size_t)hp->n_layer, sizeof *dev.layer_cells);
+        size_t cells = 0;
+        for (int il = 0; dev.layer_cells && dev.layer_cell0 && il < hp->n_layer; il++) {
+            dev.layer_cell0[il] = cells;
+            dev.layer_cells[il] = kv->layer_cells[il] ? 0 : n;
+            cells += (size_t)dev.layer_cells[il];
+        }
+        dev.k = dev.layer_cells && dev.layer_cell0 ? malloc(cells * (kv->row_k + kv->row_v) + 1) : NULL;
+        if (!dev.k) {
+            free(dev.layer_cell0);
+            free(dev.layer_cells);
+            return ctx_fail(c, QFIT_E_NOMEM, "context shift on device %s: no host memory for the sequence's %zu cells "
+                            "(nothing was shifted)", c->device, cells);
+        }
+        dev.v = dev.k + cells * kv->row_k;
+        if (c->backend->kv_sync(c, seq, &dev, true, be_err, sizeof be_err) != 0) {
+            free(dev.k);
+            free(dev.layer_cell0);
+            free(dev.layer_cells);
+            return ctx_fail(c, QFIT_E_INTERNAL, "context shift on device %s: %s (nothing was shifted)", c->device,
+                            be_err);
+        }
+    }
     /* each thread needs one K row of scratch in xn: n_batch rows of >= n_embd floats */
     int nth = c->n_threads;
     const size_t kd = (size_t)hp->n_head_kv * (size_t)hp->head_dim_k;
     const size_t xn_floats = (size_t)c->n_batch * (size_t)(hp->n_embd > hp->n_ff ? hp->n_embd : hp->n_ff);
     const int b = c->kv.swa_base[seq];
-    shift_op op = { c, seq, n_keep, n_discard,
-                    b <= n_keep ? b : b >= n_keep + n_discard ? b - n_discard : n_keep };
+    shift_op op = { c, seq, n_keep, n_discard, b <= n_keep ? b : b >= n_keep + n_discard ? b - n_discard : n_keep,
+                    c->backend->kv_on_device ? &dev : NULL };
     if ((size_t)nth * kd > xn_floats) for (int il = 0; il < hp->n_layer; il++) chunk_shift(&op, il, 0);
     else qfit_threadpool_run_chunks(c->tp, chunk_shift, &op, hp->n_layer);
     c->seq_past[seq] -= n_discard;
     c->kv.swa_base[seq] = op.new_base;
     c->n_logits = 0;
-    if (c->backend->kv_on_device && c->backend->kv_sync(c, seq, false, be_err, sizeof be_err) != 0) {
-        c->seq_past[seq] = c->kv.swa_base[seq] = 0;   /* the device's cells are not the shifted ones */
-        return ctx_fail(c, QFIT_E_INTERNAL, "context shift on device %s: %s (sequence %d emptied)", c->device, be_err,
-                        seq);
+    if (c->backend->kv_on_device) {
+        const int rc = c->backend->kv_sync(c, seq, &dev, false, be_err, sizeof be_err);
+        free(dev.k);
+        free(dev.layer_cell0);
+        free(dev.layer_cells);
+        if (rc != 0) {
+            c->seq_past[seq] = c->kv.swa_base[seq] = 0;   /* the device's cells are not the shifted ones */
+            return ctx_fail(c, QFIT_E_INTERNAL, "context shift on device %s: %s (sequence %d emptied)", c->device,
+                            be_err, seq);
+        }
     }
     return 0;
 }

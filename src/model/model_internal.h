@@ -226,10 +226,11 @@ typedef struct qfit_backend {
      * refused. */
     int (*seq_copy)(qfit_context *c, int src, int dst, int n, char *err, size_t err_len);
     /* kv_on_device: sequence seq's cells of the device's layers, positions [0, its n_past),
-     * copied into the host cache's cells of those layers (to_host) or back from them, in
-     * the same layout: the context shift runs on the host cache between the two. 0, or -1
-     * with the reason. NULL: the context shift is refused. */
-    int (*kv_sync)(qfit_context *c, int seq, bool to_host, char *err, size_t err_len);
+     * copied into host's cells of those layers, its sequence 0 (to_host), or back from them:
+     * host is a transient cache of the device's layers (qfit_seq_shift makes it; the
+     * context's own host cache has no cells for them), and the context shift runs on it
+     * between the two. 0, or -1 with the reason. NULL: the context shift is refused. */
+    int (*kv_sync)(qfit_context *c, int seq, qfit_kv_cache *host, bool to_host, char *err, size_t err_len);
     /* The ops of a pass. One that fails writes c->backend_err; the pass's later ops skip
      * their work once it is set, and qfit_decode reports it. */
     /* x[i] = embedding of tokens[i] */
