@@ -46,11 +46,6 @@ static qfit_context *ctx_ngl(const qfit_model *m, const char *device, int ngl, i
     return c;
 }
 
-static qfit_context *ctx_on(const qfit_model *m, const char *device, int n_ctx, int type, int n_seq)
-{
-    return ctx_ngl(m, device, -1, n_ctx, type, n_seq);
-}
-
 /* ------------------------------------------------------------ the devices */
 
 Test(backend, devices_are_listed)
@@ -292,64 +287,81 @@ Test(backend, ref_perplexity_per_cache_type, .timeout = 900)
     qfit_model_free(m);
 }
 
+/* The three prompts below (VS_NP tokens each) on device (ngl layers there; q8_0 cache,
+ * rotated), each decoded alone in its own context, then VS_NG greedy tokens; and the three
+ * together in one context of three sequences (prompts interleaved token by token, then one
+ * greedy token of each per pass): every step's logits into alone[s][g] and together[s][g]. */
+enum { VS_NS = 3, VS_NP = 9, VS_NG = 4, VS_NV = 2048 };
+static const int32_t VS_PROMPT[VS_NS][VS_NP] = {
+    { 1, 1046, 261, 1909, 1289, 271, 261, 336, 1991 },
+    { 1, 270, 292, 261, 1046, 1909, 271, 336, 1289 },
+    { 1, 336, 1991, 270, 261, 292, 1046, 271, 261 },
+};
+
+static void sequences_alone_and_together(const qfit_model *m, const char *dev, int ngl,
+                                         float alone[VS_NS][VS_NG][VS_NV], float together[VS_NS][VS_NG][VS_NV])
+{
+    for (int s = 0; s < VS_NS; s++) {
+        qfit_context *c = ctx_ngl(m, dev, ngl, 64, QFIT_TYPE_Q8_0, 1);
+        cr_assert_eq(qfit_decode(c, VS_PROMPT[s], VS_NP, VS_NP - 1), 0, "%s", qfit_context_error(c));
+        for (int g = 0; g < VS_NG; g++) {
+            const float *l = qfit_get_logits(c, 0);
+            memcpy(alone[s][g], l, sizeof alone[s][g]);
+            int32_t tk = qfit_argmax(l, VS_NV);
+            cr_assert_eq(qfit_decode(c, &tk, 1, 0), 0, "%s", qfit_context_error(c));
+        }
+        qfit_context_free(c);
+    }
+    qfit_context *c = ctx_ngl(m, dev, ngl, 64, QFIT_TYPE_Q8_0, VS_NS);
+    int32_t tok[VS_NS * VS_NP];
+    int seq[VS_NS * VS_NP];
+    bool want[VS_NS * VS_NP];
+    for (int i = 0; i < VS_NP; i++)
+        for (int s = 0; s < VS_NS; s++) {
+            tok[i * VS_NS + s] = VS_PROMPT[s][i];
+            seq[i * VS_NS + s] = s;
+            want[i * VS_NS + s] = i == VS_NP - 1;
+        }
+    qfit_batch b = { VS_NS * VS_NP, tok, seq, want };
+    cr_assert_eq(qfit_decode_batch(c, &b), 0, "%s", qfit_context_error(c));
+    for (int g = 0; g < VS_NG; g++) {
+        int32_t next[VS_NS];
+        int sq[VS_NS];
+        bool w[VS_NS];
+        for (int s = 0; s < VS_NS; s++) {
+            const float *l = qfit_get_logits(c, s);
+            memcpy(together[s][g], l, sizeof together[s][g]);
+            next[s] = qfit_argmax(l, VS_NV);
+            sq[s] = s;
+            w[s] = 1;
+        }
+        qfit_batch nb = { VS_NS, next, sq, w };
+        cr_assert_eq(qfit_decode_batch(c, &nb), 0, "%s", qfit_context_error(c));
+    }
+    qfit_context_free(c);
+}
+
+static double max_diff(const float *a, const float *b, int n)
+{
+    double md = 0;
+    for (int v = 0; v < n; v++) md = fmax(md, fabs((double)a[v] - b[v]));
+    return md;
+}
+
 /* Three sequences in the same passes (prompts interleaved token by token, then one token
  * of each per pass) give each sequence exactly the logits it gets alone: the reference
  * computes every (token, head) and every output row the same way whatever else is in
  * the pass, so the comparison is for equality. */
 Test(backend, ref_sequences_together_equal_alone, .timeout = 300)
 {
-    enum { NS = 3, NP = 9, NG = 4, NV = 2048 };
-    const int32_t prompt[NS][NP] = {
-        { 1, 1046, 261, 1909, 1289, 271, 261, 336, 1991 },
-        { 1, 270, 292, 261, 1046, 1909, 271, 336, 1289 },
-        { 1, 336, 1991, 270, 261, 292, 1046, 271, 261 },
-    };
     qfit_model *m = load_kjv();
-    static float alone[NS][NG][NV], together[NS][NG][NV];
-    for (int s = 0; s < NS; s++) {
-        qfit_context *c = ctx_on(m, "ref", 64, QFIT_TYPE_Q8_0, 1);
-        cr_assert_eq(qfit_decode(c, prompt[s], NP, NP - 1), 0, "%s", qfit_context_error(c));
-        for (int g = 0; g < NG; g++) {
-            const float *l = qfit_get_logits(c, 0);
-            memcpy(alone[s][g], l, sizeof alone[s][g]);
-            int32_t t = qfit_argmax(l, NV);
-            cr_assert_eq(qfit_decode(c, &t, 1, 0), 0, "%s", qfit_context_error(c));
-        }
-        qfit_context_free(c);
-    }
-    qfit_context *c = ctx_on(m, "ref", 64, QFIT_TYPE_Q8_0, NS);
-    int32_t tok[NS * NP];
-    int seq[NS * NP];
-    bool want[NS * NP];
-    for (int i = 0; i < NP; i++)
-        for (int s = 0; s < NS; s++) {
-            tok[i * NS + s] = prompt[s][i];
-            seq[i * NS + s] = s;
-            want[i * NS + s] = i == NP - 1;
-        }
-    qfit_batch b = { NS * NP, tok, seq, want };
-    cr_assert_eq(qfit_decode_batch(c, &b), 0, "%s", qfit_context_error(c));
-    for (int g = 0; g < NG; g++) {
-        int32_t next[NS];
-        int sq[NS];
-        bool w[NS];
-        for (int s = 0; s < NS; s++) {
-            const float *l = qfit_get_logits(c, s);
-            memcpy(together[s][g], l, sizeof together[s][g]);
-            next[s] = qfit_argmax(l, NV);
-            sq[s] = s;
-            w[s] = 1;
-        }
-        qfit_batch nb = { NS, next, sq, w };
-        cr_assert_eq(qfit_decode_batch(c, &nb), 0, "%s", qfit_context_error(c));
-    }
-    for (int s = 0; s < NS; s++)
-        for (int g = 0; g < NG; g++) {
-            double md = 0;
-            for (int v = 0; v < NV; v++) md = fmax(md, fabs((double)together[s][g][v] - alone[s][g][v]));
+    static float alone[VS_NS][VS_NG][VS_NV], together[VS_NS][VS_NG][VS_NV];
+    sequences_alone_and_together(m, "ref", -1, alone, together);
+    for (int s = 0; s < VS_NS; s++)
+        for (int g = 0; g < VS_NG; g++) {
+            const double md = max_diff(together[s][g], alone[s][g], VS_NV);
             cr_expect_eq(md, 0.0, "sequence %d step %d: together vs alone differ by %g", s, g, md);
         }
-    qfit_context_free(c);
     qfit_model_free(m);
 }
 
@@ -473,22 +485,6 @@ Test(backend, vulkan_perplexity_per_cache_type, .timeout = 900)
     qfit_model_free(m);
 }
 
-/* NP-token prompt of sequence s (of the ref test's three) decoded alone on device, then NG
- * greedy tokens: the logits of each step into out[s] */
-enum { VS_NS = 3, VS_NP = 9, VS_NG = 4, VS_NV = 2048 };
-static const int32_t VS_PROMPT[VS_NS][VS_NP] = {
-    { 1, 1046, 261, 1909, 1289, 271, 261, 336, 1991 },
-    { 1, 270, 292, 261, 1046, 1909, 271, 336, 1289 },
-    { 1, 336, 1991, 270, 261, 292, 1046, 271, 261 },
-};
-
-static double max_diff(const float *a, const float *b, int n)
-{
-    double md = 0;
-    for (int v = 0; v < n; v++) md = fmax(md, fabs((double)a[v] - b[v]));
-    return md;
-}
-
 /* Three sequences in the same passes on the Vulkan device (prompts interleaved token by
  * token, then one token of each per pass) give each sequence the logits it gets alone.
  * All layers there: exactly (each (token, head) of the device's attention is one workgroup
@@ -506,43 +502,7 @@ Test(backend, vulkan_sequences_together_equal_alone, .timeout = 600)
     static float alone[VS_NS][VS_NG][VS_NV], together[VS_NS][VS_NG][VS_NV];
     const int ngls[2] = { -1, 4 };
     for (int t = 0; t < 2; t++) {
-        for (int s = 0; s < VS_NS; s++) {
-            qfit_context *c = ctx_ngl(m, dev, ngls[t], 64, QFIT_TYPE_Q8_0, 1);
-            cr_assert_eq(qfit_decode(c, VS_PROMPT[s], VS_NP, VS_NP - 1), 0, "%s", qfit_context_error(c));
-            for (int g = 0; g < VS_NG; g++) {
-                const float *l = qfit_get_logits(c, 0);
-                memcpy(alone[s][g], l, sizeof alone[s][g]);
-                int32_t tk = qfit_argmax(l, VS_NV);
-                cr_assert_eq(qfit_decode(c, &tk, 1, 0), 0, "%s", qfit_context_error(c));
-            }
-            qfit_context_free(c);
-        }
-        qfit_context *c = ctx_ngl(m, dev, ngls[t], 64, QFIT_TYPE_Q8_0, VS_NS);
-        int32_t tok[VS_NS * VS_NP];
-        int seq[VS_NS * VS_NP];
-        bool want[VS_NS * VS_NP];
-        for (int i = 0; i < VS_NP; i++)
-            for (int s = 0; s < VS_NS; s++) {
-                tok[i * VS_NS + s] = VS_PROMPT[s][i];
-                seq[i * VS_NS + s] = s;
-                want[i * VS_NS + s] = i == VS_NP - 1;
-            }
-        qfit_batch b = { VS_NS * VS_NP, tok, seq, want };
-        cr_assert_eq(qfit_decode_batch(c, &b), 0, "%s", qfit_context_error(c));
-        for (int g = 0; g < VS_NG; g++) {
-            int32_t next[VS_NS];
-            int sq[VS_NS];
-            bool w[VS_NS];
-            for (int s = 0; s < VS_NS; s++) {
-                const float *l = qfit_get_logits(c, s);
-                memcpy(together[s][g], l, sizeof together[s][g]);
-                next[s] = qfit_argmax(l, VS_NV);
-                sq[s] = s;
-                w[s] = 1;
-            }
-            qfit_batch nb = { VS_NS, next, sq, w };
-            cr_assert_eq(qfit_decode_batch(c, &nb), 0, "%s", qfit_context_error(c));
-        }
+        sequences_alone_and_together(m, dev, ngls[t], alone, together);
         for (int s = 0; s < VS_NS; s++)
             for (int g = 0; g < VS_NG; g++) {
                 const double md = max_diff(together[s][g], alone[s][g], VS_NV);
@@ -550,7 +510,6 @@ Test(backend, vulkan_sequences_together_equal_alone, .timeout = 600)
                               "%g", ngls[t], s, g, md);
                 if (s == 0 && g == 0) cr_log_info("%d layers: together vs alone %g", ngls[t], md);
             }
-        qfit_context_free(c);
     }
     qfit_model_free(m);
 }
