@@ -29,8 +29,9 @@
  * (qfit_vk_round_rows: to the weight type's vec-dot type, Q8_0, Q8_K, F16 or BF16, by the
  * reference quantizer, and back to float; F32 weights take them as they are), into a
  * scratch buffer, once per input and vec-dot type: the products then see the values the
- * CPU's integer dot products see, and the logits of quantized models stay near the CPU's
- * (tests/test_engine_paths.c, tests/test_backend.c hold them to it). */
+ * CPU's integer dot products see, and a quantized model computes what the reference
+ * backend does up to float32 sums (tests/test_engine_paths.c and tests/test_backend.c hold
+ * its logits and perplexity to the reference's). */
 #include "model/model_internal.h"
 
 #include <stdio.h>
