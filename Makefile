@@ -47,10 +47,10 @@ endif
 GLSLC   ?= glslc
 VK_GEN  := build/gen/shaders
 # one SPIR-V module per variant of a shader: matvec_<type> is matvec.comp with -DWT_<TYPE>,
-# rows_<op> is rows.comp and kv_<op> kv.comp with -DOP_<OP>; rope is rope.comp
+# rows_<op> is rows.comp and kv_<op> kv.comp with -DOP_<OP>; rope is rope.comp, round round.comp
 VK_VARIANTS := matvec_f32 matvec_f16 matvec_bf16 matvec_q8_0 matvec_q4_0 matvec_q4_1 matvec_q5_0 matvec_q5_1 \
                matvec_q2_k matvec_q3_k matvec_q4_k matvec_q5_k matvec_q6_k matvec_iq4_nl matvec_iq4_xs \
-               rows_rms_norm rows_swiglu rows_add kv_store kv_attn rope
+               rows_rms_norm rows_swiglu rows_add kv_store kv_attn rope round
 VK_HEADERS := $(VK_VARIANTS:%=$(VK_GEN)/%.h)
 VK_SPV := $(VK_VARIANTS:%=$(VK_GEN)/%.spv)
 vk_upper = $(shell echo $(1) | tr a-z A-Z)
@@ -126,6 +126,12 @@ $(VK_GEN)/rope.h: src/vulkan/shaders/rope.comp
 	@mkdir -p $(dir $@)
 	$(GLSLC) --target-env=vulkan1.1 -O -mfmt=c $< -o $@
 $(VK_GEN)/rope.spv: src/vulkan/shaders/rope.comp
+	@mkdir -p $(dir $@)
+	$(GLSLC) --target-env=vulkan1.1 -O $< -o $@
+$(VK_GEN)/round.h: src/vulkan/shaders/round.comp
+	@mkdir -p $(dir $@)
+	$(GLSLC) --target-env=vulkan1.1 -O -mfmt=c $< -o $@
+$(VK_GEN)/round.spv: src/vulkan/shaders/round.comp
 	@mkdir -p $(dir $@)
 	$(GLSLC) --target-env=vulkan1.1 -O $< -o $@
 ifeq ($(VULKAN),1)

@@ -358,6 +358,97 @@ Test(vulkan, rms_norm_matches_reference)
     qfit_vk_close(vk);
 }
 
+/* ------------------------------------------------- rounding a product's input */
+
+static float bits_f(uint32_t u) { float f; memcpy(&f, &u, sizeof f); return f; }
+static uint32_t f_bits(float f) { uint32_t u; memcpy(&u, &f, sizeof u); return u; }
+
+/* one row of k floats rounded as the CPU rounds it: qfit's reference quantizer, then its
+ * dequantizer (Q8_1's values are Q8_0's: ggml has no Q8_1 dequantizer) */
+static void round_ref(int type, const float *x, float *y, int64_t k)
+{
+    const int t = type == QFIT_TYPE_Q8_1 ? QFIT_TYPE_Q8_0 : type;
+    uint8_t *q = malloc(qfit_row_size(t, k));
+    cr_assert_not_null(q);
+    cr_assert_eq(qfit_quantize_row_ref(t, x, q, k), 0);
+    cr_assert_eq(qfit_dequantize_row(t, q, y, k), 0);
+    free(q);
+}
+
+/* qfit_vk_round_rows against round_ref on n rows of k values (several blocks each) with
+ * edge cases in row 0: an all-zero block, blocks whose largest |x| is negative, values at
+ * exactly .5 after scaling (a block of largest |x| 127: scale 1, so 2.5 -> 3 under C's
+ * roundf for Q8_0, 2 under Q8_K's round-half-even), F16/BF16 ties, overflow, subnormals,
+ * NaN, infinities and -0.
+ * Every value must be bit-identical to the CPU's (the shader divides in integers,
+ * correctly rounded as C does; Vulkan's OpFDiv may be 2.5 ulp off, and lavapipe's 1 / x
+ * is: a scale an ulp off moves every value of its block). Values past k of each output
+ * row stay as they were. */
+static void check_round(qfit_vk *vk, int type, int64_t k)
+{
+    char err[256];
+    const int n = 3;
+    const int64_t ldx = k + 12, ldy = k + 20;
+    float *x = calloc((size_t)(n * ldx), sizeof *x), *y = malloc(sizeof(float) * (size_t)(n * ldy)),
+          *ref = malloc(sizeof(float) * (size_t)k);
+    cr_assert(x && y && ref);
+    uint64_t s = 11 + (uint64_t)type;
+    for (int64_t i = 0; i < n * ldx; i++) x[i] = frand(&s) * (i % 97 == 0 ? 40.0f : 3.0f);
+    const bool fl = type == QFIT_TYPE_F16 || type == QFIT_TYPE_BF16;
+    const int64_t bs = type == QFIT_TYPE_Q8_K ? 256 : fl ? 64 : 32;   /* F16/BF16: a stretch of 64 */
+    cr_assert(k >= 4 * bs);
+    memset(x, 0, sizeof(float) * (size_t)bs);                         /* block 0: all zero */
+    for (int64_t i = 0; i < bs; i++) x[bs + i] = -frand(&s) * 0.5f;   /* block 1 */
+    x[bs + 5] = -2.0f;                                                /* its largest |x|: negative */
+    float *h = x + 2 * bs;                                            /* block 2: scale 1 */
+    for (int64_t i = 0; i < bs; i++) h[i] = (float)((i % 9) - 4) + 0.5f;   /* -3.5 .. 4.5 */
+    h[3] = type == QFIT_TYPE_Q8_K ? -127.0f : 127.0f;   /* Q8_K: the signed max -127 gives inv = 1 */
+    if (fl) {
+        const float ties[] = { 1.0f + 0x1p-11f, 1.0f + 0x3p-11f, 1.0f + 0x1p-8f, 1.0f + 0x3p-8f, 65519.0f, 65520.0f,
+                               0x1p-25f, 0x3p-25f, 0x1p-20f, -0.0f, INFINITY, -INFINITY, NAN, 1e30f, -1e-30f,
+                               0x1.fffffep127f, 0x1.ffcp-15f, 6.1e-5f };
+        for (size_t i = 0; i < sizeof ties / sizeof ties[0]; i++) h[i] = ties[i];
+        h[30] = bits_f(0x7f800001u);   /* a signalling NaN: quiet, payload kept (BF16) */
+        h[31] = bits_f(0xff812345u);
+    }
+    float *b3 = x + 3 * bs;   /* block 3: tiny values (scales far below 1) */
+    for (int64_t i = 0; i < bs; i++) b3[i] *= 1e-6f;
+    for (int64_t i = 0; i < n * ldy; i++) y[i] = 7.0f;
+    qfit_vk_buf *xb = upload_floats(vk, x, (size_t)(n * ldx)), *yb = upload_floats(vk, y, (size_t)(n * ldy));
+    cr_assert_eq(qfit_vk_round_rows(vk, type, xb, ldx, yb, ldy, k, n, err, sizeof err), 0, "%s", err);
+    download_floats(vk, yb, y, (size_t)(n * ldy));
+    for (int j = 0; j < n; j++) {
+        round_ref(type, x + j * ldx, ref, k);
+        for (int64_t i = 0; i < k; i++) {
+            const float g = y[j * ldy + i], r = ref[i];
+            cr_assert_eq(f_bits(g), f_bits(r), "%s row %d value %lld (x %a): gpu %a (0x%08x), CPU %a (0x%08x)",
+                         qfit_type_name(type), j, (long long)i, (double)x[j * ldx + i], (double)g, f_bits(g),
+                         (double)r, f_bits(r));
+        }
+        cr_assert_eq(f_bits(y[j * ldy + k]), f_bits(7.0f), "%s row %d: written past its k values", qfit_type_name(type), j);
+    }
+    free(x); free(y); free(ref);
+}
+
+Test(vulkan, round_rows_matches_reference)
+{
+    qfit_vk *vk = open_first();
+    check_round(vk, QFIT_TYPE_Q8_0, 1024);
+    check_round(vk, QFIT_TYPE_Q8_1, 1024);
+    check_round(vk, QFIT_TYPE_Q8_K, 1024);
+    check_round(vk, QFIT_TYPE_F16, 1000);
+    check_round(vk, QFIT_TYPE_BF16, 1000);
+    /* refused: a type that is no vec-dot type, k not a multiple of the block, in place */
+    char err[256];
+    float z[512] = { 0 };
+    qfit_vk_buf *b = upload_floats(vk, z, 512), *c = upload_floats(vk, z, 512);
+    cr_expect_neq(qfit_vk_round_rows(vk, QFIT_TYPE_Q4_0, b, 256, c, 256, 256, 1, err, sizeof err), 0);
+    cr_expect_neq(qfit_vk_round_rows(vk, QFIT_TYPE_Q8_K, b, 288, c, 288, 288, 1, err, sizeof err), 0);
+    cr_expect_neq(qfit_vk_round_rows(vk, QFIT_TYPE_Q8_0, b, 256, b, 256, 256, 1, err, sizeof err), 0);
+    cr_expect_neq(qfit_vk_round_rows(vk, QFIT_TYPE_Q8_0, b, 256, c, 256, 256, 3, err, sizeof err), 0);   /* past x */
+    qfit_vk_close(vk);
+}
+
 /* SwiGLU and add against double. SwiGLU's bound: Vulkan gives exp within 3 + 2|x| ulp and
  * division within 2.5 ulp; with the add and the products: (3 + 2|g| + 6) * 2^-23 * |ref|
  * (and 2^-149 for results that underflow). Add: one float32 rounding, the same as C's, so

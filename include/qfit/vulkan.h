@@ -97,6 +97,18 @@ bool qfit_vk_matmul_type_ok(int wtype);
 int qfit_vk_matmul(qfit_vk *vk, int wtype, const qfit_vk_buf *w, size_t w_off, int64_t rows, int64_t k,
                    const qfit_vk_buf *x, int64_t ldx, qfit_vk_buf *y, int64_t ldy, int n, char *err, size_t err_len);
 
+/* Activation rows rounded as the CPU backend rounds them for a matrix product: each of
+ * n rows of k floats (row j at x[j * ldx], out at y[j * ldy]) quantized to type by qfit's
+ * reference quantizer (qfit_quantize_row_ref) and dequantized back to float. type is a
+ * vec-dot type (qfit_vec_dot_type): Q8_0, Q8_1 (rounded as Q8_0: the same values), Q8_K,
+ * F16 or BF16; k a multiple of its block (32, 32, 256, 1, 1). y must not overlap x.
+ * The CPU's bits (the scales' divisions done in integers, correctly rounded as C's: the
+ * device's division may be 2.5 ulp off) for finite inputs, but for blocks whose largest
+ * |x| is below 127 * 2^-126 (subnormal scales: the device's division and denormal
+ * handling decide). Done when it returns. */
+int qfit_vk_round_rows(qfit_vk *vk, int type, const qfit_vk_buf *x, int64_t ldx, qfit_vk_buf *y, int64_t ldy,
+                       int64_t k, int n, char *err, size_t err_len);
+
 /* The row and element ops of a layer, float32 buffers, each done when it returns:
  *   rms_norm: y[j*ldy + i] = x[j*ldx + i] / sqrt(mean_i(x[j]^2) + eps) * w[i], n rows of k;
  *   swiglu:   g[i] = g[i] / (1 + exp(-g[i])) * u[i], i in [0, count);

@@ -25,9 +25,13 @@
  * What it runs: the llama-family layer the reference backend runs, without Q/K/V biases,
  * matrices of the types qfit_vk_matmul takes, head dimensions up to 256; cache types f16,
  * q8_0 and q4_0. It refuses the rest with the reason, never a silent fallback.
- * Activations stay float32 (no rounding to Q8_0/Q8_K, as llama.cpp's Vulkan backend without
- * integer dot products), so its quantized models' logits differ from the CPU's by what that
- * rounding moves them (tests/test_engine_paths.c holds them to llama.cpp's). */
+ * The input rows of each matrix product are first rounded as the CPU backend rounds them
+ * (qfit_vk_round_rows: to the weight type's vec-dot type, Q8_0, Q8_K, F16 or BF16, by the
+ * reference quantizer, and back to float; F32 weights take them as they are), into a
+ * scratch buffer, once per input and vec-dot type: the products then see the values the
+ * CPU's integer dot products see, and a quantized model computes what the reference
+ * backend does up to float32 sums (tests/test_engine_paths.c and tests/test_backend.c hold
+ * its logits and perplexity to the reference's). */
 #include "model/model_internal.h"
 
 #include <stdio.h>
@@ -35,6 +39,7 @@
 #include <string.h>
 
 #include "qfit/backend.h"
+#include "qfit/kernels.h"
 #include "qfit/quant.h"
 #include "qfit/vulkan.h"
 
@@ -53,6 +58,7 @@ typedef struct {
     vk_weight output_norm, output;
     /* activations: n_batch rows each */
     qfit_vk_buf *x, *xn, *q, *k, *v, *att, *gate, *up, *tmp, *logits;
+    qfit_vk_buf *xr;     /* a product's input rows rounded to its vec-dot type (mm) */
     qfit_vk_buf *kv;     /* per offloaded layer K then V (the parts below, at layer_bytes apart) */
     qfit_vk_kv_part pk, pv;   /* the first offloaded layer's K and V */
     int64_t layer_bytes;
@@ -167,9 +173,10 @@ static int upload_weight(qfit_vk *vk, const qfit_wt *w, vk_weight *out, char *er
 /* The device buffers of a context, in bytes: vk_init allocates exactly these, and the
  * planner reads them (qfit_vulkan_context_bytes). Activations hold n_batch rows: x and tmp
  * of n_embd, xn of the wider of n_embd and n_ff, q and att of the query heads, k and v of
- * the KV heads, gate and up of n_ff, logits of the wider of the vocabulary and n_embd. */
+ * the KV heads, gate and up of n_ff, logits of the wider of the vocabulary and n_embd, xr
+ * (a product's rounded input) of the widest product input: n_embd, n_ff or the query heads. */
 typedef struct {
-    size_t x, xn, q, k, ff, logits, tok, kv, rope;
+    size_t x, xn, q, k, ff, logits, xr, tok, kv, rope;
     int64_t head_k, head_v;   /* bytes of one KV head's run of n_ctx rows (K, V), padded to 4 */
 } vk_sizes;
 
@@ -188,6 +195,8 @@ static int vk_sizes_of(const qfit_hparams *hp, int n_ctx, int n_batch, int n_seq
     z->k = nb * (size_t)hp->n_head_kv * hd * f;
     z->ff = nb * F * f;
     z->logits = nb * (V > E ? V : E) * f;
+    const size_t Q = (size_t)hp->n_head * hd, widest = E > F ? E : F;
+    z->xr = nb * (widest > Q ? widest : Q) * f;
     z->tok = nb * 8;   /* each token's position and sequence (two 32-bit words) */
     /* per offloaded layer K then V: n_seq sequences x n_kv heads x a padded run of n_ctx rows */
     const int layers = qfit_offload_split(hp->n_layer, ngl, NULL, NULL);
@@ -204,7 +213,7 @@ int qfit_vulkan_context_bytes(const qfit_hparams *hp, int n_ctx, int n_batch, in
     vk_sizes z;
     if (!out || vk_sizes_of(hp, n_ctx, n_batch, n_seq, type_k, type_v, n_gpu_layers, &z) != 0) return -1;
     out->kv = z.kv;
-    out->compute = 2 * z.x + z.xn + 2 * z.q + 2 * z.k + 2 * z.ff + z.logits + z.tok + z.rope;
+    out->compute = 2 * z.x + z.xn + 2 * z.q + 2 * z.k + 2 * z.ff + z.logits + z.xr + z.tok + z.rope;
     return 0;
 }
 
@@ -263,7 +272,7 @@ static int vk_init(qfit_context *c, char *err, size_t err_len)
         !(st->v = qfit_vk_buf_new(vk, z.k, err, err_len)) || !(st->att = qfit_vk_buf_new(vk, z.q, err, err_len)) ||
         !(st->gate = qfit_vk_buf_new(vk, z.ff, err, err_len)) || !(st->up = qfit_vk_buf_new(vk, z.ff, err, err_len)) ||
         !(st->tmp = qfit_vk_buf_new(vk, z.x, err, err_len)) || !(st->logits = qfit_vk_buf_new(vk, z.logits, err, err_len)) ||
-        !(st->tok = qfit_vk_buf_new(vk, z.tok, err, err_len)))
+        !(st->xr = qfit_vk_buf_new(vk, z.xr, err, err_len)) || !(st->tok = qfit_vk_buf_new(vk, z.tok, err, err_len)))
         goto fail;
     /* the offloaded layers' caches (none when no layer is offloaded), per layer K then V,
      * sequence after sequence, head after head: each head's run of n_ctx rows padded to a
@@ -346,10 +355,29 @@ static void batch_end(qfit_context *c, bool begun)
     if (qfit_vk_batch_end(st->vk, err, sizeof err) != 0 && VK_OK(c)) snprintf(BE, "%s", err);
 }
 
-static int mm(qfit_context *c, const vk_weight *w, qfit_vk_buf *x, qfit_vk_buf *y, int n)
+/* What st->xr holds: the rows of x rounded to type (x NULL: nothing yet). A batch starts
+ * with nothing; products that read one input at one vec-dot type (wq, wk, wv; w_gate,
+ * w_up) round it once. */
+typedef struct { const qfit_vk_buf *x; int type; } vk_rounded;
+
+/* y = W x for n rows, x rounded first as the CPU rounds a product's input (to the weight
+ * type's vec-dot type, into st->xr; F32 weights read x itself) */
+static int mm(qfit_context *c, const vk_weight *w, qfit_vk_buf *x, qfit_vk_buf *y, int n, vk_rounded *held)
 {
     vk_state *st = c->be_state;
-    return qfit_vk_matmul(st->vk, w->type, w->buf, 0, w->rows, w->k, x, w->k, y, w->rows, n, BE);
+    const int vd = qfit_vec_dot_type(w->type);
+    qfit_vk_buf *in = x;
+    if (vd < 0) return snprintf(BE, "the Vulkan backend has no vec-dot type for %s weights", qfit_type_name(w->type)), -1;
+    if (vd != QFIT_TYPE_F32) {
+        if (held->x != x || held->type != vd) {
+            held->x = NULL;
+            if (qfit_vk_round_rows(st->vk, vd, x, w->k, st->xr, w->k, w->k, n, BE) != 0) return -1;
+            held->x = x;
+            held->type = vd;
+        }
+        in = st->xr;
+    }
+    return qfit_vk_matmul(st->vk, w->type, w->buf, 0, w->rows, w->k, in, w->k, y, w->rows, n, BE);
 }
 
 static void vk_attention(qfit_context *c, int il, int n)
@@ -366,10 +394,11 @@ static void vk_attention(qfit_context *c, int il, int n)
     const vk_layer *L = &st->layers[il];
     const int E = hp->n_embd, hd = hp->head_dim_k, nh = hp->n_head, nkv = hp->n_head_kv;
     const bool b = batch_begin(c);
+    vk_rounded held = { NULL, 0 };
     VK_DO(c, qfit_vk_rms_norm(vk, st->x, E, L->attn_norm.buf, st->xn, E, E, n, hp->rms_eps, BE));
-    VK_DO(c, mm(c, &L->wq, st->xn, st->q, n));
-    VK_DO(c, mm(c, &L->wk, st->xn, st->k, n));
-    VK_DO(c, mm(c, &L->wv, st->xn, st->v, n));
+    VK_DO(c, mm(c, &L->wq, st->xn, st->q, n, &held));
+    VK_DO(c, mm(c, &L->wk, st->xn, st->k, n, &held));
+    VK_DO(c, mm(c, &L->wv, st->xn, st->v, n, &held));
     if (L->q_norm.buf) VK_DO(c, qfit_vk_rms_norm(vk, st->q, hd, L->q_norm.buf, st->q, hd, hd, n * nh, hp->rms_eps, BE));
     if (L->k_norm.buf) VK_DO(c, qfit_vk_rms_norm(vk, st->k, hd, L->k_norm.buf, st->k, hd, hd, n * nkv, hp->rms_eps, BE));
     const bool neox = hp->rope_type == QFIT_ROPE_NEOX;
@@ -382,7 +411,7 @@ static void vk_attention(qfit_context *c, int il, int n)
     VK_DO(c, qfit_vk_kv_store(vk, st->v, (int64_t)nkv * hd, n, nkv, hd, st->tok, st->kv, &pv, BE));
     VK_DO(c, qfit_vk_attention(vk, st->q, (int64_t)nh * hd, n, nh, nkv, hd, st->tok, st->kv, &pk, &pv, hp->attn_scale,
                                st->att, (int64_t)nh * hd, BE));
-    VK_DO(c, mm(c, &L->wo, st->att, st->tmp, n));
+    VK_DO(c, mm(c, &L->wo, st->att, st->tmp, n, &held));
     VK_DO(c, qfit_vk_add(vk, st->x, st->tmp, (int64_t)n * E, BE));
     batch_end(c, b);
 }
@@ -400,11 +429,12 @@ static void vk_ffn(qfit_context *c, int il, int n)
     const vk_layer *L = &st->layers[il];
     const int E = hp->n_embd;
     const bool b = batch_begin(c);
+    vk_rounded held = { NULL, 0 };
     VK_DO(c, qfit_vk_rms_norm(st->vk, st->x, E, L->ffn_norm.buf, st->xn, E, E, n, hp->rms_eps, BE));
-    VK_DO(c, mm(c, &L->w_gate, st->xn, st->gate, n));
-    VK_DO(c, mm(c, &L->w_up, st->xn, st->up, n));
+    VK_DO(c, mm(c, &L->w_gate, st->xn, st->gate, n, &held));
+    VK_DO(c, mm(c, &L->w_up, st->xn, st->up, n, &held));
     VK_DO(c, qfit_vk_swiglu(st->vk, st->gate, st->up, (int64_t)n * hp->n_ff, BE));
-    VK_DO(c, mm(c, &L->w_down, st->gate, st->tmp, n));
+    VK_DO(c, mm(c, &L->w_down, st->gate, st->tmp, n, &held));
     VK_DO(c, qfit_vk_add(st->vk, st->x, st->tmp, (int64_t)n * E, BE));
     batch_end(c, b);
 }
@@ -425,7 +455,8 @@ static void vk_output(qfit_context *c, int from, int n)
     VK_DO(c, qfit_vk_copy(st->vk, st->tmp, 0, st->x, (size_t)from * E * sizeof(float), m * E * sizeof(float), BE));
     VK_DO(c, qfit_vk_rms_norm(st->vk, st->tmp, (int64_t)E, st->output_norm.buf, st->xn, (int64_t)E, (int64_t)E, (int)m,
                               hp->rms_eps, BE));
-    if (!c->out_embd) VK_DO(c, mm(c, &st->output, st->xn, st->logits, (int)m));
+    vk_rounded held = { NULL, 0 };
+    if (!c->out_embd) VK_DO(c, mm(c, &st->output, st->xn, st->logits, (int)m, &held));
     batch_end(c, b);
     if (c->out_embd)
         VK_DO(c, qfit_vk_download(st->vk, st->xn, 0, c->logits + (size_t)c->n_logits * E, m * E * sizeof(float), BE));

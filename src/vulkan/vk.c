@@ -89,6 +89,13 @@ int qfit_vk_rms_norm(qfit_vk *vk, const qfit_vk_buf *x, int64_t ldx, const qfit_
     if (err && err_len) snprintf(err, err_len, NO_VK);
     return -1;
 }
+int qfit_vk_round_rows(qfit_vk *vk, int type, const qfit_vk_buf *x, int64_t ldx, qfit_vk_buf *y, int64_t ldy,
+                       int64_t k, int n, char *err, size_t err_len)
+{
+    (void)vk; (void)type; (void)x; (void)ldx; (void)y; (void)ldy; (void)k; (void)n;
+    if (err && err_len) snprintf(err, err_len, NO_VK);
+    return -1;
+}
 int qfit_vk_swiglu(qfit_vk *vk, qfit_vk_buf *g, const qfit_vk_buf *u, int64_t count, char *err, size_t err_len)
 {
     (void)vk; (void)g; (void)u; (void)count;
@@ -206,11 +213,14 @@ static const uint32_t spv_kv_store[] =
 static const uint32_t spv_kv_attn[] =
 #include "shaders/kv_attn.h"
     ;
+static const uint32_t spv_round[] =
+#include "shaders/round.h"
+    ;
 
 enum {
     PIPE_MV_F32, PIPE_MV_F16, PIPE_MV_BF16, PIPE_MV_Q8_0, PIPE_MV_Q4_0, PIPE_MV_Q4_1, PIPE_MV_Q5_0, PIPE_MV_Q5_1,
     PIPE_MV_Q2_K, PIPE_MV_Q3_K, PIPE_MV_Q4_K, PIPE_MV_Q5_K, PIPE_MV_Q6_K, PIPE_MV_IQ4_NL, PIPE_MV_IQ4_XS,
-    PIPE_RMS_NORM, PIPE_SWIGLU, PIPE_ADD, PIPE_ROPE, PIPE_KV_STORE, PIPE_ATTN, N_PIPES
+    PIPE_RMS_NORM, PIPE_SWIGLU, PIPE_ADD, PIPE_ROPE, PIPE_KV_STORE, PIPE_ATTN, PIPE_ROUND, N_PIPES
 };
 static const struct { const uint32_t *code; size_t bytes; } SHADERS[N_PIPES] = {
     [PIPE_MV_F32] = { spv_matvec_f32, sizeof spv_matvec_f32 },
@@ -234,6 +244,7 @@ static const struct { const uint32_t *code; size_t bytes; } SHADERS[N_PIPES] = {
     [PIPE_ROPE] = { spv_rope, sizeof spv_rope },
     [PIPE_KV_STORE] = { spv_kv_store, sizeof spv_kv_store },
     [PIPE_ATTN] = { spv_kv_attn, sizeof spv_kv_attn },
+    [PIPE_ROUND] = { spv_round, sizeof spv_round },
 };
 
 /* the shaders' push constants: matvec.comp's, rows.comp's (at most PUSH_BYTES) */
@@ -863,6 +874,30 @@ static int grid(const qfit_vk *vk, uint64_t count, uint32_t *gx, uint32_t *gy, c
     *gx = (uint32_t)x;
     *gy = (uint32_t)y;
     return 0;
+}
+
+/* round.comp's push constants */
+typedef struct { uint32_t k, ldx, ldy, type, units; } round_params;
+
+int qfit_vk_round_rows(qfit_vk *vk, int type, const qfit_vk_buf *x, int64_t ldx, qfit_vk_buf *y, int64_t ldy,
+                       int64_t k, int n, char *err, size_t err_len)
+{
+    const int64_t bs = type == QFIT_TYPE_Q8_0 || type == QFIT_TYPE_Q8_1 ? 32
+                     : type == QFIT_TYPE_Q8_K ? 256 : type == QFIT_TYPE_F16 || type == QFIT_TYPE_BF16 ? 1 : 0;
+    if (!vk || bs == 0 || k <= 0 || k % bs || n <= 0 || ldx < k || ldy < k || x == y)
+        return vk_fail(err, err_len, "invalid rounding of %d rows of %lld to %s (ldx %lld, ldy %lld%s)", n, (long long)k,
+                       qfit_type_name(type), (long long)ldx, (long long)ldy, x == y ? ", x and y one buffer" : "");
+    const uint64_t xs = (uint64_t)(n - 1) * (uint64_t)ldx + (uint64_t)k, ys = (uint64_t)(n - 1) * (uint64_t)ldy + (uint64_t)k;
+    const uint64_t units = (uint64_t)n * (uint64_t)(k / bs);
+    uint32_t gx = 0, gy = 0;
+    if (check_floats(vk, x, xs, "rounding input", err, err_len) || check_floats(vk, y, ys, "rounding output", err, err_len) ||
+        grid(vk, units, &gx, &gy, err, err_len) || pipeline(vk, PIPE_ROUND, err, err_len) || op_begin(vk, err, err_len))
+        return -1;
+    const VkBuffer b[3] = { x->buf, y->buf, x->buf };
+    const VkDeviceSize off[3] = { 0, 0, 0 }, len[3] = { xs * 4, ys * 4, xs * 4 };
+    const round_params pc = { (uint32_t)k, (uint32_t)ldx, (uint32_t)ldy, (uint32_t)type, (uint32_t)units };
+    if (record(vk, PIPE_ROUND, b, off, len, &pc, sizeof pc, gx, gy, err, err_len) != 0) return -1;
+    return op_end(vk, err, err_len);
 }
 
 /* a[i] op= b[i] for i in [0, count): one thread each, in rows of groups */
