@@ -346,7 +346,7 @@ size_t qfit_context_alloc_bytes(const qfit_model *m, const qfit_context_params *
         /* the device holds the offloaded layers' caches (qfit_context_new); its layers are
          * never sliding (the Vulkan backend refuses windows), so each holds n_ctx cells */
         int host_layers = m->hp.n_layer;
-        qfit_offload_split(m->hp.n_layer, p.n_gpu_layers, &host_layers, NULL);
+        qfit_offload_split(m->hp.n_layer, qfit_gpu_layers_resolve(m, &p, NULL), &host_layers, NULL);
         kv -= (size_t)(m->hp.n_layer - host_layers) * (size_t)p.n_ctx * (size_t)p.n_seq *
               (qfit_kv_cache_bytes(&m->hp, 1, p.type_k, p.type_v) / (size_t)m->hp.n_layer);
     }
