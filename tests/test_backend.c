@@ -607,7 +607,8 @@ Test(backend, vulkan_prefix_reuse_equals_recompute, .timeout = 600)
 }
 
 /* The context shift with the cache on the Vulkan device (qfit_seq_shift: the sequence's
- * cells shifted in the host cache as the CPU shifts them, and back): sequence 1 of two
+ * cells of the device's layers shifted in a transient host copy as the CPU shifts them, and
+ * back): sequence 1 of two
  * holds 24 tokens of the validation text, keeps 4 and discards 8 (its keys re-rotated by
  * RoPE, rotated q8_0 ones dequantized and requantized), then both sequences take 5 greedy
  * tokens a pass. Each step's logits against the CPU backend doing the same: within 0.02 and
