@@ -1373,7 +1373,9 @@ Test(server, cli_serve_on_a_vulkan_device, .timeout = 300)
     const char *a = strstr(out, "\"response\"");
     cr_expect(a && strstr(a, "status=200"), "%s\n%s", out, l);
     cr_expect(a && strstr(a + 1, "\"response\""), "num_gpu 2 answered: %s\n%s", out, l);
-    cr_expect(strstr(out, "99 GPU layers requested"), "num_gpu 99 refused naming it: %s", out);
+    const char *refused = strstr(out, "99 GPU layers requested");
+    cr_expect(refused, "num_gpu 99 refused naming it: %s", out);
+    cr_expect(refused && strstr(refused, "status=400"), "a count the model does not have is the client's error: %s", out);
     cr_expect(strstr(l, "device vulkan0 (4 of 8 layers there)"), "the default instance: 4 layers: %s", l);
     cr_expect(strstr(l, "device vulkan0 (2 of 8 layers there)"), "num_gpu 2: %s", l);
     cr_expect(strstr(out, "rc=0"), "%s", out);

@@ -495,6 +495,18 @@ static int inst_prepare(qfit_sched *s, qfit_sched_model *in, qfit_sched_code *co
         return -1;
     }
     if (in->cp.n_ctx <= 0) in->cp.n_ctx = hp.n_ctx_train > 0 && hp.n_ctx_train < 4096 ? (int)hp.n_ctx_train : 4096;
+    /* num_gpu the request may not ask of this server: the client's error (400), not a load failure */
+    if (in->cp.n_gpu_layers > hp.n_layer + 1 || (in->cp.n_gpu_layers > 0 && strncmp(in->cp.device, "vulkan", 6) != 0)) {
+        *code = QFIT_SCHED_INVALID;
+        if (in->cp.n_gpu_layers > hp.n_layer + 1)
+            set_err(err, err_len, "%s: %d GPU layers requested: this model has %d (and the output layer: -1 or 0 .. %d)",
+                    in->name, in->cp.n_gpu_layers, hp.n_layer, hp.n_layer + 1);
+        else
+            set_err(err, err_len, "%s: %d GPU layers requested, but device %s has none to run them on (the server's "
+                    "device: QFIT_DEVICE or qfit serve --device)", in->name, in->cp.n_gpu_layers,
+                    in->cp.device[0] ? in->cp.device : "cpu");
+        return -1;
+    }
     if (hp.n_ctx_train > 0 && in->cp.n_ctx > hp.n_ctx_train) {
         *code = QFIT_SCHED_INVALID;
         set_err(err, err_len, "%s: num_ctx %d is more than the model's training context %lld", in->name,
