@@ -46,14 +46,36 @@ $(info qfit: Vulkan $(if $(filter 1,$(VULKAN)),on,off ($(VK_WHY))))
 endif
 GLSLC   ?= glslc
 VK_GEN  := build/gen/shaders
-# one SPIR-V module per variant of a shader: matvec_<type> is matvec.comp with -DWT_<TYPE>,
-# rows_<op> is rows.comp and kv_<op> kv.comp with -DOP_<OP>; rope is rope.comp, round round.comp
-VK_VARIANTS := matvec_f32 matvec_f16 matvec_bf16 matvec_q8_0 matvec_q4_0 matvec_q4_1 matvec_q5_0 matvec_q5_1 \
-               matvec_q2_k matvec_q3_k matvec_q4_k matvec_q5_k matvec_q6_k matvec_iq4_nl matvec_iq4_xs \
-               rows_rms_norm rows_swiglu rows_add kv_store kv_attn rope round
+vk_upper = $(shell echo $(1) | tr a-z A-Z)
+# One SPIR-V module per variant of a shader, each a rule made by vk_variant (name, source,
+# defines): matvec_<type> is matvec.comp with -DWT_<TYPE>, rows_<op> rows.comp and kv_<op>
+# kv.comp with -DOP_<OP>; rope and round are their files. The device-feature builds that
+# src/vulkan/vk.c chooses among at run time carry a suffix: _sg subgroup operations
+# (-DUSE_SUBGROUP), _st 8/16-bit storage (-DUSE_STORAGE), _sgst both.
+VK_MV_TYPES := f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q2_k q3_k q4_k q5_k q6_k iq4_nl iq4_xs
+VK_VARIANTS :=
+define vk_variant
+VK_VARIANTS += $(1)
+$$(VK_GEN)/$(1).h: src/vulkan/shaders/$(2)
+	@mkdir -p $$(dir $$@)
+	$$(GLSLC) --target-env=vulkan1.1 -O $(3) -mfmt=c $$< -o $$@
+$$(VK_GEN)/$(1).spv: src/vulkan/shaders/$(2)
+	@mkdir -p $$(dir $$@)
+	$$(GLSLC) --target-env=vulkan1.1 -O $(3) $$< -o $$@
+endef
+$(foreach t,$(VK_MV_TYPES),$(eval $(call vk_variant,matvec_$(t),matvec.comp,-DWT_$(call vk_upper,$(t)))) \
+  $(eval $(call vk_variant,matvec_$(t)_sg,matvec.comp,-DWT_$(call vk_upper,$(t)) -DUSE_SUBGROUP)))
+$(foreach t,$(filter-out f32,$(VK_MV_TYPES)), \
+  $(eval $(call vk_variant,matvec_$(t)_st,matvec.comp,-DWT_$(call vk_upper,$(t)) -DUSE_STORAGE)) \
+  $(eval $(call vk_variant,matvec_$(t)_sgst,matvec.comp,-DWT_$(call vk_upper,$(t)) -DUSE_SUBGROUP -DUSE_STORAGE)))
+$(foreach o,rms_norm swiglu add,$(eval $(call vk_variant,rows_$(o),rows.comp,-DOP_$(call vk_upper,$(o)))))
+$(eval $(call vk_variant,kv_store,kv.comp,-DOP_STORE))
+$(eval $(call vk_variant,kv_attn,kv.comp,-DOP_ATTN))
+$(eval $(call vk_variant,kv_attn_sg,kv.comp,-DOP_ATTN -DUSE_SUBGROUP))
+$(eval $(call vk_variant,rope,rope.comp,))
+$(eval $(call vk_variant,round,round.comp,))
 VK_HEADERS := $(VK_VARIANTS:%=$(VK_GEN)/%.h)
 VK_SPV := $(VK_VARIANTS:%=$(VK_GEN)/%.spv)
-vk_upper = $(shell echo $(1) | tr a-z A-Z)
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 # -pthread: threads are part of libSystem on macOS (no flag)
@@ -102,42 +124,16 @@ $(DBG)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(DBG_CFLAGS) $(call isa_flags,$<) -c $< -o $@
 
-# the Vulkan shaders: a C initializer each (embedded by src/vulkan/vk.c) and the SPIR-V
-# binary (for check-msl)
-$(VK_GEN)/matvec_%.h: src/vulkan/shaders/matvec.comp
-	@mkdir -p $(dir $@)
-	$(GLSLC) --target-env=vulkan1.1 -O -DWT_$(call vk_upper,$*) -mfmt=c $< -o $@
-$(VK_GEN)/matvec_%.spv: src/vulkan/shaders/matvec.comp
-	@mkdir -p $(dir $@)
-	$(GLSLC) --target-env=vulkan1.1 -O -DWT_$(call vk_upper,$*) $< -o $@
-$(VK_GEN)/rows_%.h: src/vulkan/shaders/rows.comp
-	@mkdir -p $(dir $@)
-	$(GLSLC) --target-env=vulkan1.1 -O -DOP_$(call vk_upper,$*) -mfmt=c $< -o $@
-$(VK_GEN)/rows_%.spv: src/vulkan/shaders/rows.comp
-	@mkdir -p $(dir $@)
-	$(GLSLC) --target-env=vulkan1.1 -O -DOP_$(call vk_upper,$*) $< -o $@
-$(VK_GEN)/kv_%.h: src/vulkan/shaders/kv.comp
-	@mkdir -p $(dir $@)
-	$(GLSLC) --target-env=vulkan1.1 -O -DOP_$(call vk_upper,$*) -mfmt=c $< -o $@
-$(VK_GEN)/kv_%.spv: src/vulkan/shaders/kv.comp
-	@mkdir -p $(dir $@)
-	$(GLSLC) --target-env=vulkan1.1 -O -DOP_$(call vk_upper,$*) $< -o $@
-$(VK_GEN)/rope.h: src/vulkan/shaders/rope.comp
-	@mkdir -p $(dir $@)
-	$(GLSLC) --target-env=vulkan1.1 -O -mfmt=c $< -o $@
-$(VK_GEN)/rope.spv: src/vulkan/shaders/rope.comp
-	@mkdir -p $(dir $@)
-	$(GLSLC) --target-env=vulkan1.1 -O $< -o $@
-$(VK_GEN)/round.h: src/vulkan/shaders/round.comp
-	@mkdir -p $(dir $@)
-	$(GLSLC) --target-env=vulkan1.1 -O -mfmt=c $< -o $@
-$(VK_GEN)/round.spv: src/vulkan/shaders/round.comp
-	@mkdir -p $(dir $@)
-	$(GLSLC) --target-env=vulkan1.1 -O $< -o $@
+# the Vulkan shaders: one header declaring every variant's SPIR-V as a static array
+# spv_<variant> (included by src/vulkan/vk.c), from glslc's C initializers
+$(VK_GEN)/all.h: $(VK_HEADERS)
+	@for v in $(VK_VARIANTS); do printf 'static const uint32_t spv_%s[] =\n#include "%s.h"\n    ;\n' $$v $$v; done > $@.tmp
+	@mv $@.tmp $@
 ifeq ($(VULKAN),1)
-$(REL)/src/vulkan/vk.o $(DBG)/src/vulkan/vk.o: $(VK_HEADERS)
+$(REL)/src/vulkan/vk.o $(DBG)/src/vulkan/vk.o: $(VK_GEN)/all.h
 endif
-# The Vulkan tests and a partly offloaded run under the Khronos validation layer, with its
+# The Vulkan tests, a partly offloaded run and a run on the plain shader builds
+# (QFIT_VK_FEATURES=none) under the Khronos validation layer, with its
 # synchronization checks: any message it logs (build/vk-validation/log.txt) fails
 VKVAL := build/vk-validation
 check-vulkan-validation: $(DBG)/tests/qfit-tests $(REL)/qfit
@@ -150,13 +146,19 @@ check-vulkan-validation: $(DBG)/tests/qfit-tests $(REL)/qfit
 	VK_LAYER_SETTINGS_PATH=$(CURDIR)/$(VKVAL) VK_INSTANCE_LAYERS=VK_LAYER_KHRONOS_validation \
 	  $(REL)/qfit run $${QFIT_SHARED:-../shared}/models/kjv-llama-7m-f32.gguf -p 'In the beginning' -n 8 --temp 0 \
 	  --device vulkan0 --gpu-layers 4 > /dev/null
+	VK_LAYER_SETTINGS_PATH=$(CURDIR)/$(VKVAL) VK_INSTANCE_LAYERS=VK_LAYER_KHRONOS_validation QFIT_VK_FEATURES=none \
+	  $(REL)/qfit run $${QFIT_SHARED:-../shared}/models/kjv-llama-7m-f32.gguf -p 'In the beginning' -n 8 --temp 0 \
+	  --device vulkan0 > /dev/null
 	@test -f $(VKVAL)/log.txt || { echo "check-vulkan-validation: the validation layer did not run (vulkan-validationlayers?)"; exit 1; }
 	@if [ -s $(VKVAL)/log.txt ]; then cat $(VKVAL)/log.txt; echo "check-vulkan-validation: the layer reported the above"; exit 1; fi
 	@echo "check-vulkan-validation: no validation message"
 
-# Every shader must translate to Metal Shading Language (what MoltenVK does on a Mac)
+# Every shader must translate to Metal Shading Language (what MoltenVK does on a Mac); the
+# subgroup builds need Metal 2.1's SIMD-group functions (every Mac MoltenVK runs on has them),
+# the rest Metal 1.2 (spirv-cross's default)
 check-msl: $(VK_SPV)
-	@for f in $(VK_SPV); do spirv-cross --msl $$f > /dev/null || { echo "check-msl: $$f does not translate to MSL"; exit 1; }; done
+	@for f in $(VK_SPV); do case $$f in *_sg.spv|*_sgst.spv) v="--msl-version 20100";; *) v=;; esac; \
+	  spirv-cross --msl $$v $$f > /dev/null || { echo "check-msl: $$f does not translate to MSL"; exit 1; }; done
 	@echo "check-msl: $(words $(VK_SPV)) shaders translate to MSL"
 
 $(REL)/libqfit.a: $(LIB_SRCS:%.c=$(REL)/%.o)

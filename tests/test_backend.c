@@ -672,3 +672,50 @@ Test(backend, vulkan_context_shift_matches_cpu, .timeout = 600)
     free(ids);
     qfit_model_free(m);
 }
+
+/* The Vulkan device's shader builds (QFIT_VK_FEATURES: none, subgroup, storage, all; the
+ * context's description names the ones it took) give the same logits bit for bit: the
+ * shared model's Q4_K_M mix (Q4_K, Q6_K and F32 products, the storage path's byte and
+ * fp16 loads) every layer on the device with a q8_0 cache (rotated keys: the attention's
+ * query rounding), a 40-token prompt (prefill: several activation rows, two chunks of
+ * positions) then 3 greedy tokens one at a time (decode). The rest of the suite runs the
+ * builds the device offers; vulkan/feature_paths_agree_bitwise holds each op to this. */
+Test(backend, vulkan_feature_paths_same_logits, .timeout = 600)
+{
+    const char *dev = tu_vulkan_device();
+    char err[256];
+    qfit_model *m = qfit_model_load(tu_kjv_quantized("Q4_K_M", "backend-kjv-vk-Q4_K_M.gguf"), err, sizeof err);
+    cr_assert_not_null(m, "%s", err);
+    size_t n = 0;
+    int32_t *ids = val_ids(&n);
+    enum { NP = 40, NG = 3 };
+    const char *paths[] = { "none", "subgroup", "storage", "all" };
+    const char *named[] = { "shader paths: none)", "shader paths: subgroup)", "shader paths: storage)",
+                            "shader paths: subgroup,storage)" };
+    static float l[4][NP + NG][VS_NV];   /* every prompt row's logits, then each greedy token's */
+    bool want[NP];
+    for (int j = 0; j < NP; j++) want[j] = true;
+    for (int i = 0; i < 4; i++) {
+        cr_assert_eq(setenv("QFIT_VK_FEATURES", paths[i], 1), 0);
+        qfit_context *c = ctx_ngl(m, dev, -1, 128, QFIT_TYPE_Q8_0, 1);
+        char desc[512];
+        qfit_context_describe(c, desc, sizeof desc);
+        cr_assert_neq(strstr(desc, named[i]), NULL, "QFIT_VK_FEATURES=%s: %s", paths[i], desc);
+        int sq[NP] = { 0 };
+        qfit_batch b = { NP, ids + 50, sq, want };
+        cr_assert_eq(qfit_decode_batch(c, &b), 0, "%s", qfit_context_error(c));
+        cr_assert_eq(qfit_n_logits(c), NP);
+        for (int j = 0; j < NP; j++) memcpy(l[i][j], qfit_get_logits(c, j), sizeof l[i][j]);
+        for (int g = 0; g < NG; g++) {
+            int32_t next = qfit_argmax(l[i][NP - 1 + g], VS_NV);
+            qfit_batch nb = { 1, &next, sq, want };
+            cr_assert_eq(qfit_decode_batch(c, &nb), 0, "%s", qfit_context_error(c));
+            memcpy(l[i][NP + g], qfit_get_logits(c, 0), sizeof l[i][NP + g]);
+        }
+        qfit_context_free(c);
+        if (i) cr_expect_eq(memcmp(l[i], l[0], sizeof l[0]), 0, "QFIT_VK_FEATURES=%s: logits differ from none's", paths[i]);
+    }
+    unsetenv("QFIT_VK_FEATURES");
+    free(ids);
+    qfit_model_free(m);
+}

@@ -951,3 +951,164 @@ Test(vulkan, batch_equals_ops_one_by_one)
     free(out[0]); free(out[1]); free(x); free(nw); free_weights(&w);
     qfit_vk_close(vk);
 }
+
+/* ------------------------------------------------- the device-feature paths */
+
+/* The matrix product's output for w times n activation rows (x from a fixed seed), w at
+ * byte w_off of its buffer: a malloc'd array of n * rows floats. */
+static float *matmul_out(qfit_vk *vk, const weights *w, size_t w_off, int n)
+{
+    char err[256];
+    const size_t nx = (size_t)(n * w->k), ny = (size_t)(n * w->rows);
+    qfit_vk_buf *wb = qfit_vk_buf_new(vk, w_off + w->row_bytes * (size_t)w->rows, err, sizeof err);
+    cr_assert_not_null(wb, "%s", err);
+    cr_assert_eq(qfit_vk_upload(vk, wb, w_off, w->q, w->row_bytes * (size_t)w->rows, err, sizeof err), 0, "%s", err);
+    float *x = malloc(sizeof(float) * nx), *y = malloc(sizeof(float) * ny);
+    cr_assert(x && y);
+    uint64_t s = 4242;
+    for (size_t i = 0; i < nx; i++) x[i] = frand(&s);
+    qfit_vk_buf *xb = upload_floats(vk, x, nx), *yb = qfit_vk_buf_new(vk, sizeof(float) * ny, err, sizeof err);
+    cr_assert_not_null(yb, "%s", err);
+    cr_assert_eq(qfit_vk_matmul(vk, w->type, wb, w_off, w->rows, w->k, xb, w->k, yb, w->rows, n, err, sizeof err), 0,
+                 "%s", err);
+    download_floats(vk, yb, y, ny);
+    qfit_vk_buf_free(vk, wb);
+    qfit_vk_buf_free(vk, xb);
+    qfit_vk_buf_free(vk, yb);
+    free(x);
+    return y;
+}
+
+/* Attention over a cache of K and V types tk/tv (random rows stored by the reference
+ * quantizer), tokens at positions 0..89 of two sequences (two chunks of 64 each): a
+ * malloc'd array of the outputs. */
+static float *attention_out(qfit_vk *vk, int tk, int tv, int *count)
+{
+    enum { CTX = 90, N = 6, HEADS = 4, HD = 64 };
+    char err[256];
+    const qfit_vk_kv_part K = kv_part(tk, tk != QFIT_TYPE_F16, HD, 0, CTX);
+    const qfit_vk_kv_part V = kv_part(tv, false, HD, K.seq_stride * KV_SEQ, CTX);
+    const size_t bytes = (size_t)(V.base + V.seq_stride * KV_SEQ);
+    uint8_t *cache = calloc(bytes, 1);
+    float q[N * HEADS * HD], row[HD];
+    cr_assert_not_null(cache);
+    uint64_t s = 31;
+    for (int sq = 0; sq < KV_SEQ; sq++)
+        for (int h = 0; h < KV_HEADS; h++)
+            for (int p = 0; p < CTX; p++) {
+                for (int d = 0; d < HD; d++) row[d] = 2.0f * frand(&s);
+                store_ref(tk, K.rotated, row, kv_row(cache, &K, HD, sq, h, p), HD);
+                for (int d = 0; d < HD; d++) row[d] = frand(&s);
+                store_ref(tv, false, row, kv_row(cache, &V, HD, sq, h, p), HD);
+            }
+    for (int i = 0; i < N * HEADS * HD; i++) q[i] = 2.0f * frand(&s);
+    const int pos[N] = { 0, 63, 64, 89, 7, 70 }, seq[N] = { 0, 0, 0, 0, 1, 1 };
+    float *o = calloc(N * HEADS * HD, sizeof *o);
+    cr_assert_not_null(o);
+    qfit_vk_buf *qb = upload_floats(vk, q, N * HEADS * HD), *ob = upload_floats(vk, o, N * HEADS * HD);
+    qfit_vk_buf *tb = upload_tokens(vk, pos, seq, N), *cb = qfit_vk_buf_new(vk, bytes, err, sizeof err);
+    cr_assert_not_null(cb, "%s", err);
+    cr_assert_eq(qfit_vk_upload(vk, cb, 0, cache, bytes, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(qfit_vk_attention(vk, qb, HEADS * HD, N, HEADS, KV_HEADS, HD, tb, cb, &K, &V, 0.125f, ob, HEADS * HD,
+                                   err, sizeof err), 0, "%s", err);
+    download_floats(vk, ob, o, N * HEADS * HD);
+    qfit_vk_buf_free(vk, qb);
+    qfit_vk_buf_free(vk, ob);
+    qfit_vk_buf_free(vk, tb);
+    qfit_vk_buf_free(vk, cb);
+    free(cache);
+    *count = N * HEADS * HD;
+    return o;
+}
+
+/* Each build the device can take (QFIT_VK_FEAT_*: subgroup reductions, 8/16-bit loads, both,
+ * neither) gives the same bits as the plain one, for every weight type of the matrix
+ * product (one activation row and three; rows at an odd block offset) and for attention
+ * over f16, q8_0 (rotated) and q4_0 caches: the builds change how values are loaded and
+ * how partial sums meet, never the arithmetic or its order (the butterfly pairs lanes as
+ * the tree does; a maximum is exact in any order). The rest of this suite runs the builds
+ * the device offers (lavapipe: all); this one checks the paths a smaller device takes.
+ * A wrong byte or half read, a butterfly that pairs other lanes, or a subgroup maximum over
+ * the wrong lanes changes the bits. Under CI=true the device must offer both features
+ * (lavapipe does): otherwise these paths would go untested. */
+Test(vulkan, feature_paths_agree_bitwise, .timeout = 300)
+{
+    qfit_vk *vk0 = open_first();
+    qfit_vk_close(vk0);
+    qfit_vk_device_info d;
+    cr_assert_eq(qfit_vk_device_get(0, &d), 0);
+    const char *ci = getenv("CI");
+    if (ci && !strcmp(ci, "true"))
+        cr_assert_eq(d.features, QFIT_VK_FEAT_ALL, "CI=true: %s offers only paths %#x; this test needs both", d.name,
+                     d.features);
+    const int types[] = { QFIT_TYPE_F32,  QFIT_TYPE_F16,  QFIT_TYPE_BF16, QFIT_TYPE_Q8_0,   QFIT_TYPE_Q4_0,
+                          QFIT_TYPE_Q4_1, QFIT_TYPE_Q5_0, QFIT_TYPE_Q5_1, QFIT_TYPE_Q2_K,   QFIT_TYPE_Q3_K,
+                          QFIT_TYPE_Q4_K, QFIT_TYPE_Q5_K, QFIT_TYPE_Q6_K, QFIT_TYPE_IQ4_NL, QFIT_TYPE_IQ4_XS };
+    enum { NT = sizeof types / sizeof types[0] };
+    const int kv[3][2] = { { QFIT_TYPE_F16, QFIT_TYPE_F16 }, { QFIT_TYPE_Q8_0, QFIT_TYPE_Q4_0 }, { QFIT_TYPE_Q4_0, QFIT_TYPE_Q8_0 } };
+    float *base[NT][2] = { { NULL } }, *base_att[3] = { NULL };
+    int n_att = 0, tried = 0;
+    for (unsigned f = 0; f <= QFIT_VK_FEAT_ALL; f++) {
+        if (f & ~d.features) continue;
+        char err[256], names[64];
+        qfit_vk *vk = qfit_vk_open_features(0, f, err, sizeof err);
+        cr_assert_not_null(vk, "paths %s: %s", qfit_vk_feature_names(f, names, sizeof names), err);
+        cr_assert_eq(qfit_vk_features(vk), f);
+        tried++;
+        for (int t = 0; t < NT; t++) {
+            const int64_t bs = qfit_type_get_traits(types[t])->block_size;
+            weights w = make_weights(types[t], 67, 512, 300 + (uint64_t)t);
+            float *y[2] = { matmul_out(vk, &w, 0, 1),
+                            matmul_out(vk, &w, types[t] == QFIT_TYPE_F32 ? 4 : qfit_row_size(types[t], bs), 3) };
+            for (int i = 0; i < 2; i++) {
+                const size_t ny = (size_t)(i ? 3 : 1) * 67;
+                if (!base[t][i]) {
+                    base[t][i] = y[i];
+                    continue;
+                }
+                size_t diff = 0;
+                for (size_t e = 0; e < ny; e++) diff += memcmp(&y[i][e], &base[t][i][e], sizeof(float)) != 0;
+                cr_expect_eq(diff, 0, "%s (%s): %zu of %zu outputs differ from the plain build's", qfit_type_name(types[t]),
+                             qfit_vk_feature_names(f, names, sizeof names), diff, ny);
+                free(y[i]);
+            }
+            free_weights(&w);
+        }
+        for (int a = 0; a < 3; a++) {
+            float *o = attention_out(vk, kv[a][0], kv[a][1], &n_att);
+            if (!base_att[a]) {
+                base_att[a] = o;
+                continue;
+            }
+            cr_expect_eq(memcmp(o, base_att[a], sizeof(float) * (size_t)n_att), 0, "attention K %s V %s (%s) differs",
+                         qfit_type_name(kv[a][0]), qfit_type_name(kv[a][1]), qfit_vk_feature_names(f, names, sizeof names));
+            free(o);
+        }
+        qfit_vk_close(vk);
+    }
+    cr_log_info("vulkan feature paths: %d builds of %s agree bit for bit", tried, d.name);
+    for (int t = 0; t < NT; t++) free(base[t][0]), free(base[t][1]);
+    for (int a = 0; a < 3; a++) free(base_att[a]);
+}
+
+/* QFIT_VK_FEATURES' words, and their names back */
+Test(vulkan, feature_names_parse)
+{
+    unsigned m = 99;
+    char err[128], b[64];
+    cr_expect_eq(qfit_vk_parse_features("all", &m, err, sizeof err), 0);
+    cr_expect_eq(m, QFIT_VK_FEAT_ALL);
+    cr_expect_eq(qfit_vk_parse_features("none", &m, err, sizeof err), 0);
+    cr_expect_eq(m, 0);
+    cr_expect_eq(qfit_vk_parse_features("storage,subgroup", &m, err, sizeof err), 0);
+    cr_expect_eq(m, QFIT_VK_FEAT_ALL);
+    cr_expect_eq(qfit_vk_parse_features("subgroup", &m, err, sizeof err), 0);
+    cr_expect_eq(m, QFIT_VK_FEAT_SUBGROUP);
+    cr_expect_eq(qfit_vk_parse_features("subgroups", &m, err, sizeof err), -1);
+    cr_expect_neq(strstr(err, "'subgroups'"), NULL, "%s", err);
+    cr_expect_eq(qfit_vk_parse_features("storage,", &m, err, sizeof err), 0, "a trailing comma adds nothing");
+    cr_expect_eq(qfit_vk_parse_features("fp16", &m, err, sizeof err), -1);
+    cr_expect_str_eq(qfit_vk_feature_names(0, b, sizeof b), "none");
+    cr_expect_str_eq(qfit_vk_feature_names(QFIT_VK_FEAT_ALL, b, sizeof b), "subgroup,storage");
+    cr_expect_str_eq(qfit_vk_feature_names(QFIT_VK_FEAT_STORAGE, b, sizeof b), "storage");
+}

@@ -42,7 +42,27 @@ typedef struct {
     uint64_t     max_storage_range;    /* maxStorageBufferRange: the most one binding covers */
     bool         fp16, int8;           /* shaderFloat16 / shaderInt8 */
     bool         storage16, storage8;  /* 16- and 8-bit storage buffer access */
+    bool         subgroup_ops;         /* subgroup basic, arithmetic and shuffle operations in
+                                          compute shaders, subgroups of at least 8 */
+    unsigned     features;             /* the QFIT_VK_FEAT_* paths it can take (below) */
 } qfit_vk_device_info;
+
+/* Device features the shaders have a build for. Every op has a path without each, and the
+ * results are the same bit for bit whichever builds run (the arithmetic does not change,
+ * only how values are loaded and how partial sums meet): a device takes what it offers.
+ *   SUBGROUP: the matrix product's and attention's reductions in subgroup operations
+ *             instead of shared memory and barriers (subgroup_ops);
+ *   STORAGE:  the matrix product loads bytes and fp16/bf16 values as 8-/16-bit storage
+ *             (storage8 and storage16) instead of cutting them out of 32-bit words.
+ * Not used, and why: fp16 and int8 arithmetic (results would differ from the CPU's float32
+ * sums), integer dot products and cooperative matrices (Debian 12's glslc cannot compile
+ * them; MoltenVK offers neither). */
+enum { QFIT_VK_FEAT_SUBGROUP = 1u, QFIT_VK_FEAT_STORAGE = 2u, QFIT_VK_FEAT_ALL = 3u };
+/* "subgroup,storage" for a mask ("none" for 0), into buf (which is returned). */
+const char *qfit_vk_feature_names(unsigned features, char *buf, size_t len);
+/* Parse a QFIT_VK_FEATURES value: "all", "none", or a comma-separated list of "subgroup"
+ * and "storage". 0 and the mask in *out, or -1 naming the word it does not know. */
+int qfit_vk_parse_features(const char *s, unsigned *out, char *err, size_t err_len);
 
 /* Physical devices the Vulkan loader reports (enumerated once per process): the count, or
  * -1 with the reason (no loader, no driver, an instance that cannot be created). */
@@ -53,8 +73,14 @@ int qfit_vk_device_get(int i, qfit_vk_device_info *out);
 typedef struct qfit_vk qfit_vk;          /* an open device: its queue and pipelines */
 typedef struct qfit_vk_buf qfit_vk_buf;  /* a storage buffer in the device's memory */
 
-/* Open device i (its first compute queue). */
+/* Open device i (its first compute queue) with the feature paths in features (a
+ * QFIT_VK_FEAT_* mask): asking for one the device does not offer is an error naming it.
+ * qfit_vk_open takes the environment's QFIT_VK_FEATURES (qfit_vk_parse_features) when set,
+ * else every path the device offers. */
+qfit_vk *qfit_vk_open_features(int i, unsigned features, char *err, size_t err_len);
 qfit_vk *qfit_vk_open(int i, char *err, size_t err_len);
+/* The feature paths an open device takes. */
+unsigned qfit_vk_features(const qfit_vk *vk);
 void     qfit_vk_close(qfit_vk *vk);   /* frees what is left of its buffers too */
 
 /* A buffer of at least bytes bytes (> 0), device-local when the device has such memory. */

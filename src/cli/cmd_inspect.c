@@ -158,14 +158,16 @@ static int list_devices(void)
     for (int i = 0; i < nv; i++) {
         qfit_vk_device_info v;
         if (qfit_vk_device_get(i, &v) != 0) continue;
-        char mem[32];
+        char mem[32], paths[64];
         human_bytes(mem, sizeof mem, v.mem_device_local);
         printf("  vulkan%d  %s (%s, Vulkan %u.%u): %s device-local, subgroup %u, shared memory %u, one binding "
-               "%llu MiB; fp16 %s, int8 %s, 16-bit storage %s, 8-bit storage %s\n",
+               "%llu MiB; fp16 %s, int8 %s, 16-bit storage %s, 8-bit storage %s, subgroup operations %s; "
+               "shader paths: %s\n",
                i, v.name, (unsigned)v.kind < 5 ? kinds[v.kind] : "other", v.api_version >> 22,
                (v.api_version >> 12) & 0x3FFu, mem, v.subgroup_size, v.max_shared_bytes,
                (unsigned long long)(v.max_storage_range >> 20), v.fp16 ? "yes" : "no", v.int8 ? "yes" : "no",
-               v.storage16 ? "yes" : "no", v.storage8 ? "yes" : "no");
+               v.storage16 ? "yes" : "no", v.storage8 ? "yes" : "no", v.subgroup_ops ? "yes" : "no",
+               qfit_vk_feature_names(v.features, paths, sizeof paths));
     }
     return 0;
 }

@@ -541,6 +541,13 @@ size_t qfit_context_device_bytes(const qfit_context *c, size_t *driver_bytes)
     return qfit_vk_bytes_held(st->vk, driver_bytes);
 }
 
+unsigned qfit_vulkan_context_features(const qfit_context *c)
+{
+    if (!c || c->backend != &qfit_backend_vulkan || !c->be_state) return 0;
+    const vk_state *st = c->be_state;
+    return qfit_vk_features(st->vk);
+}
+
 int qfit_context_gpu_layers(const qfit_context *c)
 {
     return c && c->backend->kv_on_device ? c->n_gpu_layers : 0;

@@ -2,6 +2,7 @@
  * and the driver of the forward pass (qfit_decode). */
 #include "model/model_internal.h"
 #include "qfit/backend.h"
+#include "qfit/vulkan.h"
 #include "platform/platform.h"
 #include "model/arch.h"
 
@@ -272,11 +273,13 @@ int qfit_context_params_parse_arg(qfit_context_params *p, const char *opt, const
 
 void qfit_context_describe(const qfit_context *c, char *buf, size_t len)
 {
-    char gpu[64] = "";
+    char gpu[128] = "";
     if (c->backend->kv_on_device) {
         const int nl = c->model->hp.n_layer, ngl = c->n_gpu_layers < 0 ? nl + 1 : c->n_gpu_layers;
-        snprintf(gpu, sizeof gpu, " (%d of %d layers there%s%s)", ngl < nl ? ngl : nl, nl,
-                 ngl > nl ? ", and the output" : "", c->gpu_fitted ? ": all that fit its memory" : "");
+        char paths[64];
+        snprintf(gpu, sizeof gpu, " (%d of %d layers there%s%s; shader paths: %s)", ngl < nl ? ngl : nl, nl,
+                 ngl > nl ? ", and the output" : "", c->gpu_fitted ? ": all that fit its memory" : "",
+                 qfit_vk_feature_names(qfit_vulkan_context_features(c), paths, sizeof paths));
     }
     snprintf(buf, len,
              "context: device %s%s, n_ctx %d, n_batch %d, threads %d; KV cache K %s, V %s: %zu bytes (%.2f MiB); "

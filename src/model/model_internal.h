@@ -266,6 +266,9 @@ void qfit_model_release_pages(const void *p, size_t len);
  * 0 when none does. */
 int qfit_vulkan_fit_layers(const qfit_model *m, int n_ctx, int n_batch, int n_seq, int type_k, int type_v,
                            uint64_t budget);
+/* The shader feature paths (QFIT_VK_FEAT_*, qfit/vulkan.h) a Vulkan context's device takes;
+ * 0 for other contexts. backend_vulkan.c. */
+unsigned qfit_vulkan_context_features(const qfit_context *c);
 /* The backend device `device` ("" or NULL: cpu) runs model m with, after its supports
  * check; NULL with the reason in err (unknown device, or what it lacks). backend.c. */
 const qfit_backend *qfit_backend_for(const char *device, const qfit_model *m, char *err, size_t err_len);

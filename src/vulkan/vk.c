@@ -5,6 +5,7 @@
 #include "qfit/vulkan.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "qfit/quant.h"
 
@@ -17,6 +18,41 @@ size_t qfit_vk_kv_row_bytes(int type, int head_dim)
 {
     if (!qfit_vk_kv_type_ok(type) || head_dim <= 0 || head_dim % (type == QFIT_TYPE_F16 ? 2 : 32)) return 0;
     return qfit_row_size(type, head_dim);
+}
+
+const char *qfit_vk_feature_names(unsigned features, char *buf, size_t len)
+{
+    if (!buf || !len) return "";
+    snprintf(buf, len, "%s%s%s", !(features & QFIT_VK_FEAT_ALL) ? "none" : "",
+             features & QFIT_VK_FEAT_SUBGROUP ? "subgroup" : "",
+             (features & QFIT_VK_FEAT_STORAGE) ? (features & QFIT_VK_FEAT_SUBGROUP ? ",storage" : "storage") : "");
+    return buf;
+}
+
+int qfit_vk_parse_features(const char *s, unsigned *out, char *err, size_t err_len)
+{
+    unsigned m = 0;
+    if (!s || !out) {
+        if (err && err_len) snprintf(err, err_len, "no feature list");
+        return -1;
+    }
+    for (const char *w = s; *w;) {
+        const char *e = w;
+        while (*e && *e != ',') e++;
+        const size_t n = (size_t)(e - w);
+        if (n == 3 && !strncmp(w, "all", 3)) m |= QFIT_VK_FEAT_ALL;
+        else if (n == 4 && !strncmp(w, "none", 4)) m |= 0;
+        else if (n == 8 && !strncmp(w, "subgroup", 8)) m |= QFIT_VK_FEAT_SUBGROUP;
+        else if (n == 7 && !strncmp(w, "storage", 7)) m |= QFIT_VK_FEAT_STORAGE;
+        else {
+            if (err && err_len)
+                snprintf(err, err_len, "unknown Vulkan feature '%.*s' (all, none, subgroup, storage)", (int)(n > 32 ? 32 : n), w);
+            return -1;
+        }
+        w = *e ? e + 1 : e;
+    }
+    *out = m;
+    return 0;
 }
 
 #ifndef QFIT_VULKAN
@@ -35,6 +71,12 @@ qfit_vk *qfit_vk_open(int i, char *err, size_t err_len)
     if (err && err_len) snprintf(err, err_len, NO_VK);
     return NULL;
 }
+qfit_vk *qfit_vk_open_features(int i, unsigned features, char *err, size_t err_len)
+{
+    (void)features;
+    return qfit_vk_open(i, err, err_len);
+}
+unsigned qfit_vk_features(const qfit_vk *vk) { (void)vk; return 0; }
 void qfit_vk_close(qfit_vk *vk) { (void)vk; }
 qfit_vk_buf *qfit_vk_buf_new(qfit_vk *vk, size_t bytes, char *err, size_t err_len)
 {
@@ -149,103 +191,49 @@ int qfit_vk_matmul(qfit_vk *vk, int wtype, const qfit_vk_buf *w, size_t w_off, i
 #include <string.h>
 #include <vulkan/vulkan.h>
 
-/* the embedded shaders: glslc -mfmt=c writes each as a brace-enclosed word list */
-static const uint32_t spv_matvec_f32[] =
-#include "shaders/matvec_f32.h"
-    ;
-static const uint32_t spv_matvec_f16[] =
-#include "shaders/matvec_f16.h"
-    ;
-static const uint32_t spv_matvec_bf16[] =
-#include "shaders/matvec_bf16.h"
-    ;
-static const uint32_t spv_matvec_q8_0[] =
-#include "shaders/matvec_q8_0.h"
-    ;
-static const uint32_t spv_matvec_q4_0[] =
-#include "shaders/matvec_q4_0.h"
-    ;
-static const uint32_t spv_matvec_q4_1[] =
-#include "shaders/matvec_q4_1.h"
-    ;
-static const uint32_t spv_matvec_q5_0[] =
-#include "shaders/matvec_q5_0.h"
-    ;
-static const uint32_t spv_matvec_q5_1[] =
-#include "shaders/matvec_q5_1.h"
-    ;
-static const uint32_t spv_matvec_q2_k[] =
-#include "shaders/matvec_q2_k.h"
-    ;
-static const uint32_t spv_matvec_q3_k[] =
-#include "shaders/matvec_q3_k.h"
-    ;
-static const uint32_t spv_matvec_q4_k[] =
-#include "shaders/matvec_q4_k.h"
-    ;
-static const uint32_t spv_matvec_q5_k[] =
-#include "shaders/matvec_q5_k.h"
-    ;
-static const uint32_t spv_matvec_q6_k[] =
-#include "shaders/matvec_q6_k.h"
-    ;
-static const uint32_t spv_matvec_iq4_nl[] =
-#include "shaders/matvec_iq4_nl.h"
-    ;
-static const uint32_t spv_matvec_iq4_xs[] =
-#include "shaders/matvec_iq4_xs.h"
-    ;
-static const uint32_t spv_rows_rms_norm[] =
-#include "shaders/rows_rms_norm.h"
-    ;
-static const uint32_t spv_rows_swiglu[] =
-#include "shaders/rows_swiglu.h"
-    ;
-static const uint32_t spv_rows_add[] =
-#include "shaders/rows_add.h"
-    ;
-static const uint32_t spv_rope[] =
-#include "shaders/rope.h"
-    ;
-static const uint32_t spv_kv_store[] =
-#include "shaders/kv_store.h"
-    ;
-static const uint32_t spv_kv_attn[] =
-#include "shaders/kv_attn.h"
-    ;
-static const uint32_t spv_round[] =
-#include "shaders/round.h"
-    ;
+/* the embedded shaders, spv_<variant> (Makefile: vk_variant; glslc -mfmt=c writes each as a
+ * brace-enclosed word list) */
+#include "shaders/all.h"
 
 enum {
     PIPE_MV_F32, PIPE_MV_F16, PIPE_MV_BF16, PIPE_MV_Q8_0, PIPE_MV_Q4_0, PIPE_MV_Q4_1, PIPE_MV_Q5_0, PIPE_MV_Q5_1,
     PIPE_MV_Q2_K, PIPE_MV_Q3_K, PIPE_MV_Q4_K, PIPE_MV_Q5_K, PIPE_MV_Q6_K, PIPE_MV_IQ4_NL, PIPE_MV_IQ4_XS,
     PIPE_RMS_NORM, PIPE_SWIGLU, PIPE_ADD, PIPE_ROPE, PIPE_KV_STORE, PIPE_ATTN, PIPE_ROUND, N_PIPES
 };
-static const struct { const uint32_t *code; size_t bytes; } SHADERS[N_PIPES] = {
-    [PIPE_MV_F32] = { spv_matvec_f32, sizeof spv_matvec_f32 },
-    [PIPE_MV_F16] = { spv_matvec_f16, sizeof spv_matvec_f16 },
-    [PIPE_MV_BF16] = { spv_matvec_bf16, sizeof spv_matvec_bf16 },
-    [PIPE_MV_Q8_0] = { spv_matvec_q8_0, sizeof spv_matvec_q8_0 },
-    [PIPE_MV_Q4_0] = { spv_matvec_q4_0, sizeof spv_matvec_q4_0 },
-    [PIPE_MV_Q4_1] = { spv_matvec_q4_1, sizeof spv_matvec_q4_1 },
-    [PIPE_MV_Q5_0] = { spv_matvec_q5_0, sizeof spv_matvec_q5_0 },
-    [PIPE_MV_Q5_1] = { spv_matvec_q5_1, sizeof spv_matvec_q5_1 },
-    [PIPE_MV_Q2_K] = { spv_matvec_q2_k, sizeof spv_matvec_q2_k },
-    [PIPE_MV_Q3_K] = { spv_matvec_q3_k, sizeof spv_matvec_q3_k },
-    [PIPE_MV_Q4_K] = { spv_matvec_q4_k, sizeof spv_matvec_q4_k },
-    [PIPE_MV_Q5_K] = { spv_matvec_q5_k, sizeof spv_matvec_q5_k },
-    [PIPE_MV_Q6_K] = { spv_matvec_q6_k, sizeof spv_matvec_q6_k },
-    [PIPE_MV_IQ4_NL] = { spv_matvec_iq4_nl, sizeof spv_matvec_iq4_nl },
-    [PIPE_MV_IQ4_XS] = { spv_matvec_iq4_xs, sizeof spv_matvec_iq4_xs },
-    [PIPE_RMS_NORM] = { spv_rows_rms_norm, sizeof spv_rows_rms_norm },
-    [PIPE_SWIGLU] = { spv_rows_swiglu, sizeof spv_rows_swiglu },
-    [PIPE_ADD] = { spv_rows_add, sizeof spv_rows_add },
-    [PIPE_ROPE] = { spv_rope, sizeof spv_rope },
-    [PIPE_KV_STORE] = { spv_kv_store, sizeof spv_kv_store },
-    [PIPE_ATTN] = { spv_kv_attn, sizeof spv_kv_attn },
-    [PIPE_ROUND] = { spv_round, sizeof spv_round },
+/* Each pipeline's builds, indexed by the QFIT_VK_FEAT_* mask they use (NULL: no such build);
+ * pipeline() takes the one with the most of the open device's features. */
+typedef struct { const uint32_t *code[4]; size_t bytes[4]; } shader_builds;
+#define ONE(v) { { spv_##v }, { sizeof spv_##v } }
+#define SG(v) { { spv_##v, spv_##v##_sg }, { sizeof spv_##v, sizeof spv_##v##_sg } }
+#define SGST(v) { { spv_##v, spv_##v##_sg, spv_##v##_st, spv_##v##_sgst }, \
+                  { sizeof spv_##v, sizeof spv_##v##_sg, sizeof spv_##v##_st, sizeof spv_##v##_sgst } }
+static const shader_builds SHADERS[N_PIPES] = {
+    [PIPE_MV_F32] = SG(matvec_f32),
+    [PIPE_MV_F16] = SGST(matvec_f16),
+    [PIPE_MV_BF16] = SGST(matvec_bf16),
+    [PIPE_MV_Q8_0] = SGST(matvec_q8_0),
+    [PIPE_MV_Q4_0] = SGST(matvec_q4_0),
+    [PIPE_MV_Q4_1] = SGST(matvec_q4_1),
+    [PIPE_MV_Q5_0] = SGST(matvec_q5_0),
+    [PIPE_MV_Q5_1] = SGST(matvec_q5_1),
+    [PIPE_MV_Q2_K] = SGST(matvec_q2_k),
+    [PIPE_MV_Q3_K] = SGST(matvec_q3_k),
+    [PIPE_MV_Q4_K] = SGST(matvec_q4_k),
+    [PIPE_MV_Q5_K] = SGST(matvec_q5_k),
+    [PIPE_MV_Q6_K] = SGST(matvec_q6_k),
+    [PIPE_MV_IQ4_NL] = SGST(matvec_iq4_nl),
+    [PIPE_MV_IQ4_XS] = SGST(matvec_iq4_xs),
+    [PIPE_RMS_NORM] = ONE(rows_rms_norm),
+    [PIPE_SWIGLU] = ONE(rows_swiglu),
+    [PIPE_ADD] = ONE(rows_add),
+    [PIPE_ROPE] = ONE(rope),
+    [PIPE_KV_STORE] = ONE(kv_store),
+    [PIPE_ATTN] = SG(kv_attn),
+    [PIPE_ROUND] = ONE(round),
 };
+#undef ONE
+#undef SG
+#undef SGST
 
 /* the shaders' push constants: matvec.comp's, rows.comp's (at most PUSH_BYTES) */
 typedef struct { uint32_t k, row_bytes, w_base, x_stride, y_stride, y_base, n_rows; } mv_params;
@@ -289,6 +277,7 @@ struct qfit_vk {
     VkPipeline pipes[N_PIPES];
     qfit_vk_buf *bufs;
     qfit_vk_buf *staging;   /* host-visible, for buffers that are not (created on first use) */
+    unsigned feat;          /* the QFIT_VK_FEAT_* builds its pipelines use */
     bool batching;          /* qfit_vk_batch_begin: ops record into the open command buffer */
     int n_sets;             /* descriptor sets allocated in the open submission */
 };
@@ -346,6 +335,19 @@ static struct {
     qfit_vk_device_info *info;
 } g_devs = { PTHREAD_ONCE_INIT, 0, "", NULL };
 
+static bool has_device_ext(VkPhysicalDevice pd, const char *name)
+{
+    uint32_t n = 0;
+    vkEnumerateDeviceExtensionProperties(pd, NULL, &n, NULL);
+    VkExtensionProperties *e = calloc(n ? n : 1, sizeof *e);
+    if (!e) return false;
+    vkEnumerateDeviceExtensionProperties(pd, NULL, &n, e);
+    bool found = false;
+    for (uint32_t i = 0; i < n && !found; i++) found = !strcmp(e[i].extensionName, name);
+    free(e);
+    return found;
+}
+
 static void fill_info(VkPhysicalDevice pd, qfit_vk_device_info *o)
 {
     memset(o, 0, sizeof *o);
@@ -366,6 +368,20 @@ static void fill_info(VkPhysicalDevice pd, qfit_vk_device_info *o)
     VkPhysicalDeviceProperties2 p2 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &sg };
     vkGetPhysicalDeviceProperties2(pd, &p2);
     o->subgroup_size = sg.subgroupSize;
+    /* a device that may run compute shaders in subgroups smaller than its reported size
+     * (subgroup size control) says its smallest */
+    uint32_t sg_min = sg.subgroupSize;
+    if (p.apiVersion >= VK_API_VERSION_1_3 || has_device_ext(pd, "VK_EXT_subgroup_size_control")) {
+        VkPhysicalDeviceSubgroupSizeControlPropertiesEXT sc = {
+            .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_PROPERTIES_EXT };
+        VkPhysicalDeviceProperties2 q2 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &sc };
+        vkGetPhysicalDeviceProperties2(pd, &q2);
+        if (sc.minSubgroupSize && sc.minSubgroupSize < sg_min) sg_min = sc.minSubgroupSize;
+    }
+    const VkSubgroupFeatureFlags need = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_ARITHMETIC_BIT |
+                                        VK_SUBGROUP_FEATURE_SHUFFLE_BIT;
+    o->subgroup_ops = (sg.supportedOperations & need) == need && (sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
+                      sg_min >= 8;
     VkPhysicalDevice16BitStorageFeatures s16 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES };
     VkPhysicalDevice8BitStorageFeatures s8 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_8BIT_STORAGE_FEATURES };
     VkPhysicalDeviceShaderFloat16Int8Features f16 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES };
@@ -379,6 +395,15 @@ static void fill_info(VkPhysicalDevice pd, qfit_vk_device_info *o)
     o->storage8 = s8.storageBuffer8BitAccess;
     o->fp16 = f16.shaderFloat16;
     o->int8 = f16.shaderInt8;
+    /* 8-bit storage is core from Vulkan 1.2, an extension (VK_KHR_8bit_storage) before */
+    if (p.apiVersion < VK_API_VERSION_1_2 && has_device_ext(pd, "VK_KHR_8bit_storage")) {
+        VkPhysicalDevice8BitStorageFeatures e8 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_8BIT_STORAGE_FEATURES };
+        VkPhysicalDeviceFeatures2 g2 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &e8 };
+        vkGetPhysicalDeviceFeatures2(pd, &g2);
+        o->storage8 = e8.storageBuffer8BitAccess;
+    }
+    o->features = (o->subgroup_ops ? QFIT_VK_FEAT_SUBGROUP : 0u) |
+                  (o->storage8 && o->storage16 ? QFIT_VK_FEAT_STORAGE : 0u);
 }
 
 static void enumerate(void)
@@ -424,20 +449,8 @@ int qfit_vk_device_get(int i, qfit_vk_device_info *out)
 
 /* ---------------------------------------------------------------- device */
 
-static bool has_device_ext(VkPhysicalDevice pd, const char *name)
-{
-    uint32_t n = 0;
-    vkEnumerateDeviceExtensionProperties(pd, NULL, &n, NULL);
-    VkExtensionProperties *e = calloc(n ? n : 1, sizeof *e);
-    if (!e) return false;
-    vkEnumerateDeviceExtensionProperties(pd, NULL, &n, e);
-    bool found = false;
-    for (uint32_t i = 0; i < n && !found; i++) found = !strcmp(e[i].extensionName, name);
-    free(e);
-    return found;
-}
 
-static int open_device(qfit_vk *vk, int index, char *err, size_t err_len)
+static int open_device(qfit_vk *vk, int index, unsigned want, char *err, size_t err_len)
 {
     VK_TRY(make_instance(&vk->inst), "vkCreateInstance");
     uint32_t n = 0;
@@ -465,14 +478,30 @@ static int open_device(qfit_vk *vk, int index, char *err, size_t err_len)
     const float prio = 1.0f;
     VkDeviceQueueCreateInfo qci = { .sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO, .queueFamilyIndex = vk->family,
                                     .queueCount = 1, .pQueuePriorities = &prio };
-    /* a portability device (MoltenVK) must have its subset extension enabled */
-    const char *ext[] = { "VK_KHR_portability_subset" };
-    VkDeviceCreateInfo dci = { .sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .queueCreateInfoCount = 1,
-                               .pQueueCreateInfos = &qci };
-    if (has_device_ext(vk->phys, ext[0])) {
-        dci.enabledExtensionCount = 1;
-        dci.ppEnabledExtensionNames = ext;
+    /* the feature paths: each one asked for must be offered */
+    qfit_vk_device_info info;
+    fill_info(vk->phys, &info);
+    if (want & ~info.features & QFIT_VK_FEAT_ALL) {
+        char w[64];
+        return vk_fail(err, err_len, "%s does not offer the Vulkan feature path '%s' (it offers: %s)", vk->props.deviceName,
+                       qfit_vk_feature_names(want & ~info.features, w, sizeof w),
+                       qfit_vk_feature_names(info.features, (char[64]){ 0 }, 64));
     }
+    vk->feat = want & QFIT_VK_FEAT_ALL;
+    /* a portability device (MoltenVK) must have its subset extension enabled; 8-bit storage
+     * is an extension before Vulkan 1.2 */
+    const char *ext[2];
+    uint32_t n_ext = 0;
+    if (has_device_ext(vk->phys, "VK_KHR_portability_subset")) ext[n_ext++] = "VK_KHR_portability_subset";
+    if ((vk->feat & QFIT_VK_FEAT_STORAGE) && vk->props.apiVersion < VK_API_VERSION_1_2) ext[n_ext++] = "VK_KHR_8bit_storage";
+    VkPhysicalDevice8BitStorageFeatures s8 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_8BIT_STORAGE_FEATURES,
+                                               .storageBuffer8BitAccess = VK_TRUE };
+    VkPhysicalDevice16BitStorageFeatures s16 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES,
+                                                 .pNext = &s8, .storageBuffer16BitAccess = VK_TRUE };
+    VkDeviceCreateInfo dci = { .sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .queueCreateInfoCount = 1,
+                               .pQueueCreateInfos = &qci, .enabledExtensionCount = n_ext,
+                               .ppEnabledExtensionNames = n_ext ? ext : NULL,
+                               .pNext = (vk->feat & QFIT_VK_FEAT_STORAGE) ? &s16 : NULL };
     VK_TRY(vkCreateDevice(vk->phys, &dci, NULL, &vk->dev), "vkCreateDevice");
     vkGetDeviceQueue(vk->dev, vk->family, 0, &vk->queue);
 
@@ -504,16 +533,41 @@ static int open_device(qfit_vk *vk, int index, char *err, size_t err_len)
     return 0;
 }
 
-qfit_vk *qfit_vk_open(int index, char *err, size_t err_len)
+qfit_vk *qfit_vk_open_features(int index, unsigned features, char *err, size_t err_len)
 {
     qfit_vk *vk = calloc(1, sizeof *vk);
     if (!vk) { vk_fail(err, err_len, "out of memory"); return NULL; }
-    if (open_device(vk, index, err, err_len) != 0) {
+    if (open_device(vk, index, features, err, err_len) != 0) {
         qfit_vk_close(vk);
         return NULL;
     }
     return vk;
 }
+
+qfit_vk *qfit_vk_open(int index, char *err, size_t err_len)
+{
+    unsigned want;
+    const char *env = getenv("QFIT_VK_FEATURES");
+    if (env && *env) {
+        char why[128];
+        if (qfit_vk_parse_features(env, &want, why, sizeof why) != 0) {
+            vk_fail(err, err_len, "QFIT_VK_FEATURES: %s", why);
+            return NULL;
+        }
+    } else {
+        qfit_vk_device_info info;
+        if (qfit_vk_device_get(index, &info) != 0) {
+            char why[256] = "";
+            if (qfit_vk_device_count(why, sizeof why) < 0) vk_fail(err, err_len, "%s", why);
+            else vk_fail(err, err_len, "no Vulkan device %d (%d found)", index, qfit_vk_device_count(NULL, 0));
+            return NULL;
+        }
+        want = info.features;
+    }
+    return qfit_vk_open_features(index, want, err, err_len);
+}
+
+unsigned qfit_vk_features(const qfit_vk *vk) { return vk ? vk->feat : 0; }
 
 static void buf_destroy(qfit_vk *vk, qfit_vk_buf *b)
 {
@@ -733,8 +787,10 @@ int qfit_vk_download(qfit_vk *vk, const qfit_vk_buf *b, size_t off, void *dst, s
 static int pipeline(qfit_vk *vk, int id, char *err, size_t err_len)
 {
     if (vk->pipes[id]) return 0;
-    VkShaderModuleCreateInfo si = { .sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO, .codeSize = SHADERS[id].bytes,
-                                    .pCode = SHADERS[id].code };
+    unsigned v = vk->feat;   /* the build with the most of the device's features: v's subsets, largest first */
+    while (v && !SHADERS[id].code[v]) v = (v - 1) & vk->feat;
+    VkShaderModuleCreateInfo si = { .sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO, .codeSize = SHADERS[id].bytes[v],
+                                    .pCode = SHADERS[id].code[v] };
     VkShaderModule mod;
     VK_TRY(vkCreateShaderModule(vk->dev, &si, NULL, &mod), "vkCreateShaderModule");
     VkComputePipelineCreateInfo ci = {

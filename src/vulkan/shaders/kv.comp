@@ -23,7 +23,15 @@
 //             positions (below).
 // A token whose position or sequence is outside the cache (n_pos, n_seq) is not stored, and
 // its attention output is NaN: the caller checks the table, and an error shows.
+// OP_ATTN has a build for devices with subgroup arithmetic (USE_SUBGROUP, chosen at run time
+// by src/vulkan/vk.c): a chunk's maximum is each subgroup's (subgroupMax) and then theirs,
+// instead of a tree over shared memory; a maximum is exact in any order, so the results are
+// the same bit for bit.
 #version 450
+#if defined(USE_SUBGROUP)
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_arithmetic : require
+#endif
 
 #define LOCAL 64
 #define MAX_HEAD 256
@@ -151,7 +159,7 @@ layout(std430, binding = 2) writeonly buffer Out { float o[]; };
 layout(std430, binding = 3) readonly buffer Tok { uint tok[]; };
 
 shared float sc[LOCAL];      // the scores of the positions of one chunk
-shared float red[LOCAL];     // their maximum, by a tree
+shared float red[LOCAL];     // their maximum, by a tree (or each subgroup's)
 shared float qs[MAX_HEAD];   // the query as the keys meet it
 shared float tmp[MAX_HEAD];  // a rotation's input
 
@@ -221,13 +229,22 @@ void main()
             s *= p.scale;
         }
         sc[t] = s;
+#if defined(USE_SUBGROUP)
+        const float sm = subgroupMax(s);
+        if (subgroupElect()) red[gl_SubgroupID] = sm;
+        barrier();
+        float cm = red[0];
+        for (uint i = 1u; i < gl_NumSubgroups; i++) cm = max(cm, red[i]);
+#else
         red[t] = s;
         barrier();
         for (uint w = LOCAL / 2u; w > 0u; w >>= 1u) {
             if (t < w) red[t] = max(red[t], red[t + w]);
             barrier();
         }
-        const float mn = max(m, red[0]);   // red[0] is finite: the chunk's first position is <= last
+        const float cm = red[0];
+#endif
+        const float mn = max(m, cm);   // cm is finite: the chunk's first position is <= last
         const float f = exp(m - mn);       // 0 on the first chunk (m = -inf)
         l *= f;
         for (uint i = 0u; i * LOCAL + t < hd; i++) acc[i] *= f;

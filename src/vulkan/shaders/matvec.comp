@@ -8,14 +8,39 @@
 // Q3_K's 110): every field is read a byte at a time (byte_at), except the fp16 and bf16
 // values, which lie at even offsets of every block of every type, so at an even byte
 // (the host keeps w_base even) and never across a word.
+// Two device features have their own build of each type, chosen at run time (src/vulkan/vk.c)
+// from what the device reports; the arithmetic, and so every result, is the same bit for bit:
+//   USE_STORAGE   8- and 16-bit storage: bytes, fp16 and bf16 values are loaded as such
+//                 (uint8_t / float16_t / uint16_t arrays) instead of cut out of words;
+//   USE_SUBGROUP  subgroup shuffles: a row's LANES sums are added by a butterfly in registers
+//                 (xor 4, 2, 1, which pairs them as the shared-memory tree does) instead of
+//                 through shared memory and barriers. Threads are numbered by subgroup
+//                 (gl_SubgroupID, gl_SubgroupInvocationID), so a row's lanes share one
+//                 subgroup whatever the device's subgroup size (at least LANES).
 #version 450
+#if defined(USE_STORAGE)
+#extension GL_EXT_shader_8bit_storage : require
+#extension GL_EXT_shader_16bit_storage : require
+#endif
+#if defined(USE_SUBGROUP)
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_shuffle : require
+#endif
 
 #define LOCAL 64
 #define ROWS 8
 #define LANES (LOCAL / ROWS)
 layout(local_size_x = LOCAL) in;
 
+#if defined(USE_STORAGE) && defined(WT_F16)
+layout(std430, binding = 0) readonly buffer Weights { float16_t w16[]; };
+#elif defined(USE_STORAGE) && defined(WT_BF16)
+layout(std430, binding = 0) readonly buffer Weights { uint16_t w16[]; };
+#elif defined(USE_STORAGE) && !defined(WT_F32)
+layout(std430, binding = 0) readonly buffer Weights { uint8_t w8[]; };
+#else
 layout(std430, binding = 0) readonly buffer Weights { uint w[]; };
+#endif
 layout(std430, binding = 1) readonly buffer Inputs { float x[]; };
 layout(std430, binding = 2) writeonly buffer Outputs { float y[]; };
 
@@ -29,16 +54,30 @@ layout(push_constant) uniform Params {
     uint n_rows;     // rows of this dispatch
 } p;
 
+#if !defined(USE_SUBGROUP)
 shared float part[LOCAL];
+#endif
 
+#if defined(USE_STORAGE) && defined(WT_F16)
+float half_at(uint b) { return float(w16[b >> 1]); }
+#elif defined(USE_STORAGE) && defined(WT_BF16)
+float bf16_at(uint b) { return uintBitsToFloat(uint(w16[b >> 1]) << 16); }
+#elif defined(USE_STORAGE) && !defined(WT_F32)
+uint byte_at(uint b) { return uint(w8[b]); }
+// an fp16 at an even byte offset, from its two bytes
+float half_at(uint b) { return unpackHalf2x16(uint(w8[b]) | (uint(w8[b + 1u]) << 8)).x; }
+#elif !defined(USE_STORAGE)
 uint byte_at(uint b) { return (w[b >> 2] >> ((b & 3u) * 8u)) & 0xFFu; }
-int sbyte_at(uint b) { return int(byte_at(b) << 24) >> 24; }
 // an fp16 at an even byte offset (never across a word)
 float half_at(uint b) { return unpackHalf2x16(w[b >> 2] >> ((b & 2u) * 8u)).x; }
 // a bfloat16 at an even byte offset: the high 16 bits of a float32
 float bf16_at(uint b) { return uintBitsToFloat((b & 2u) != 0u ? (w[b >> 2] & 0xFFFF0000u) : (w[b >> 2] << 16)); }
+#endif
+#if !defined(WT_F32) && !defined(WT_F16) && !defined(WT_BF16)
+int sbyte_at(uint b) { return int(byte_at(b) << 24) >> 24; }
 // a little-endian 32-bit field at any byte offset (Q5_0's and Q5_1's high bits)
 uint u32_at(uint b) { return byte_at(b) | (byte_at(b + 1u) << 8) | (byte_at(b + 2u) << 16) | (byte_at(b + 3u) << 24); }
+#endif
 
 #if defined(WT_IQ4_NL) || defined(WT_IQ4_XS)
 // the 16 non-linear levels of IQ4_NL and IQ4_XS, indexed by a nibble
@@ -59,7 +98,12 @@ uvec2 scale_min_k4(uint s, uint j)
 
 void main()
 {
-    const uint tid = gl_LocalInvocationID.x, t = tid % LANES, row = gl_WorkGroupID.x * ROWS + tid / LANES;
+#if defined(USE_SUBGROUP)
+    const uint tid = gl_SubgroupID * gl_SubgroupSize + gl_SubgroupInvocationID;
+#else
+    const uint tid = gl_LocalInvocationID.x;
+#endif
+    const uint t = tid % LANES, row = gl_WorkGroupID.x * ROWS + tid / LANES;
     const uint col = gl_WorkGroupID.y;
     const bool valid = row < p.n_rows;   // a last group's spare rows join the barriers only
     const uint rb = p.w_base + (valid ? row : 0u) * p.row_bytes, xb = col * p.x_stride;
@@ -265,6 +309,10 @@ void main()
 #error "no weight type: -DWT_<TYPE> for one of the types listed at the top"
 #endif
     }
+#if defined(USE_SUBGROUP)
+    for (uint s = LANES / 2u; s > 0u; s >>= 1u) acc += subgroupShuffleXor(acc, s);
+    if (t == 0u && valid) y[p.y_base + col * p.y_stride + row] = acc;
+#else
     part[tid] = acc;
     barrier();
     for (uint s = LANES / 2u; s > 0u; s >>= 1u) {
@@ -272,4 +320,5 @@ void main()
         barrier();
     }
     if (t == 0u && valid) y[p.y_base + col * p.y_stride + row] = part[tid];
+#endif
 }
