@@ -48,6 +48,26 @@ static qfit_context *ctx_ngl(const qfit_model *m, const char *device, int ngl, i
 
 /* ------------------------------------------------------------ the devices */
 
+/* What a new context may take of a GPU: its total less the driver's reserve, and no more
+ * than the driver says is free (VK_EXT_memory_budget; lavapipe does not say, so this is
+ * where the free side is held) */
+Test(backend, gpu_budget_takes_free_memory_where_known)
+{
+    const uint64_t G = 1ull << 30, R = QFIT_GPU_RESERVE_BYTES;
+    qfit_device_info d = { .name = "vulkan9", .mem_total = 24 * G };
+    cr_expect_eq(qfit_device_gpu_budget(&d), 24 * G - R, "free unknown: the total less the reserve");
+    d.mem_free = 10 * G;
+    cr_expect_eq(qfit_device_gpu_budget(&d), 10 * G, "another process holds 14 GiB: what is free");
+    d.mem_free = 24 * G;
+    cr_expect_eq(qfit_device_gpu_budget(&d), 24 * G - R, "all free: still the reserve kept");
+    d.mem_total = R / 2;
+    d.mem_free = R / 2;
+    cr_expect_eq(qfit_device_gpu_budget(&d), 0, "less than the reserve: nothing");
+    d.mem_total = 0;
+    d.mem_free = 0;
+    cr_expect_eq(qfit_device_gpu_budget(&d), 0, "unknown memory");
+}
+
 Test(backend, devices_are_listed)
 {
     cr_assert_geq(qfit_device_count(), 2);

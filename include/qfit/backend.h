@@ -68,6 +68,15 @@ static inline int qfit_offload_split(int n_layer, int ngl, int *first, bool *out
  * staging): a context's -1 ("all that fit") and the planner's GPU budget leave it. */
 #define QFIT_GPU_RESERVE_BYTES (512ull << 20)
 
+/* What a new context may take of GPU d's memory: its total less QFIT_GPU_RESERVE_BYTES, and
+ * no more than is free now where the driver says (mem_free: VK_EXT_memory_budget; other
+ * processes' and this one's buffers are not free). 0 when its memory is unknown. */
+static inline uint64_t qfit_device_gpu_budget(const qfit_device_info *d)
+{
+    const uint64_t cap = d->mem_total > QFIT_GPU_RESERVE_BYTES ? d->mem_total - QFIT_GPU_RESERVE_BYTES : 0;
+    return d->mem_free && d->mem_free < cap ? d->mem_free : cap;
+}
+
 /* What a Vulkan context allocates in the device's memory besides the weights it uploads
  * (each offloaded layer's tensors, and output_norm and the output matrix when the output
  * layer is offloaded, at their GGUF sizes): bytes asked of the driver, to the byte

@@ -45,6 +45,7 @@ typedef struct {
     bool         subgroup_ops;         /* subgroup basic, arithmetic and shuffle operations in
                                           compute shaders, subgroups of at least 8 */
     unsigned     features;             /* the QFIT_VK_FEAT_* paths it can take (below) */
+    bool         memory_budget;        /* VK_EXT_memory_budget: qfit_vk_device_mem_free answers */
 } qfit_vk_device_info;
 
 /* Device features the shaders have a build for. Every op has a path without each, and the
@@ -69,6 +70,10 @@ int qfit_vk_parse_features(const char *s, unsigned *out, char *err, size_t err_l
 int qfit_vk_device_count(char *err, size_t err_len);
 /* Device i's facts: 0, or -1 when i is out of range or enumeration failed. */
 int qfit_vk_device_get(int i, qfit_vk_device_info *out);
+/* Device i's device-local memory free now, bytes (what VK_EXT_memory_budget reports: each
+ * device-local heap's budget less its usage, this process's and others'): 0, or -1 when the
+ * device does not report it (no VK_EXT_memory_budget) or i is out of range. */
+int qfit_vk_device_mem_free(int i, uint64_t *out);
 
 typedef struct qfit_vk qfit_vk;          /* an open device: its queue and pipelines */
 typedef struct qfit_vk_buf qfit_vk_buf;  /* a storage buffer in the device's memory */

@@ -413,7 +413,9 @@ int qfit_cmd_plan(int argc, char **argv)
             fprintf(stderr, "qfit plan: device %s does not report its memory: give --gpu-mem\n", di.name);
             return 2;
         }
-        s.gpu_mem_bytes = di.mem_total;
+        /* what a context could take now (its free memory where the driver says), plus the
+         * reserve the planner leaves */
+        s.gpu_mem_bytes = qfit_device_gpu_budget(&di) + QFIT_PLAN_GPU_RESERVE_BYTES;
     }
 
     char err[512];

@@ -95,7 +95,8 @@ int qfit_device_get(int i, qfit_device_info *out)
     /* a CPU driver (lavapipe) and an integrated GPU (Apple's unified memory) use the host's */
     out->host_memory = v->kind == QFIT_VK_CPU || v->kind == QFIT_VK_INTEGRATED;
     out->mem_total = v->mem_device_local;
-    out->mem_free = 0;   /* unknown: VK_EXT_memory_budget is not queried yet */
+    uint64_t free_now = 0;   /* 0: unknown (a driver without VK_EXT_memory_budget) */
+    out->mem_free = qfit_vk_device_mem_free(i - N_HOST, &free_now) == 0 ? free_now : 0;
     return 0;
 }
 

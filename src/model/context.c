@@ -332,8 +332,7 @@ int qfit_gpu_layers_resolve(const qfit_model *m, const qfit_context_params *p, b
     /* -1 on a GPU: all the layers that fit in its memory (less the driver's reserve) */
     qfit_device_info di;
     if (!p->gpu_mem && (qfit_device_get(qfit_device_find(p->device), &di) != 0 || !di.mem_total)) return -1;
-    const uint64_t budget = p->gpu_mem ? p->gpu_mem
-                          : di.mem_total > QFIT_GPU_RESERVE_BYTES ? di.mem_total - QFIT_GPU_RESERVE_BYTES : 0;
+    const uint64_t budget = p->gpu_mem ? p->gpu_mem : qfit_device_gpu_budget(&di);
     const int ngl = qfit_vulkan_fit_layers(m, p->n_ctx, p->n_batch, p->n_seq, p->type_k, p->type_v, budget);
     if (ngl == n_layer + 1) return -1;
     if (fitted) *fitted = true;

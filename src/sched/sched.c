@@ -538,7 +538,8 @@ static int inst_prepare(qfit_sched *s, qfit_sched_model *in, qfit_sched_code *co
     if (gpu) {
         ps.offload = true;
         ps.n_gpu_layers = in->cp.n_gpu_layers;
-        ps.gpu_mem_bytes = in->cp.gpu_mem ? in->cp.gpu_mem + QFIT_GPU_RESERVE_BYTES : di.mem_total;
+        /* the planner leaves the reserve of what it is given: the context's budget plus it */
+        ps.gpu_mem_bytes = (in->cp.gpu_mem ? in->cp.gpu_mem : qfit_device_gpu_budget(&di)) + QFIT_GPU_RESERVE_BYTES;
         if (ps.n_gpu_layers == -1) {   /* the count the context will take (qfit_vulkan_fit_layers) */
             rc = qfit_plan_fit_layers(&pm, &mach, &ps, &r, e2, sizeof e2);
             if (rc >= 0) ps.n_gpu_layers = rc == 0 ? 0 : r.gpu_output ? -1 : r.n_gpu_layers;

@@ -65,6 +65,7 @@ int qfit_vk_device_count(char *err, size_t err_len)
     return -1;
 }
 int qfit_vk_device_get(int i, qfit_vk_device_info *out) { (void)i; (void)out; return -1; }
+int qfit_vk_device_mem_free(int i, uint64_t *out) { (void)i; (void)out; return -1; }
 qfit_vk *qfit_vk_open(int i, char *err, size_t err_len)
 {
     (void)i;
@@ -333,7 +334,9 @@ static struct {
     int n;                      /* -1: failed */
     char err[256];
     qfit_vk_device_info *info;
-} g_devs = { PTHREAD_ONCE_INIT, 0, "", NULL };
+    VkInstance inst;            /* kept for the process's life: free-memory queries use it */
+    VkPhysicalDevice *pds;
+} g_devs = { PTHREAD_ONCE_INIT, 0, "", NULL, VK_NULL_HANDLE, NULL };
 
 static bool has_device_ext(VkPhysicalDevice pd, const char *name)
 {
@@ -402,6 +405,7 @@ static void fill_info(VkPhysicalDevice pd, qfit_vk_device_info *o)
         vkGetPhysicalDeviceFeatures2(pd, &g2);
         o->storage8 = e8.storageBuffer8BitAccess;
     }
+    o->memory_budget = has_device_ext(pd, "VK_EXT_memory_budget");
     o->features = (o->subgroup_ops ? QFIT_VK_FEAT_SUBGROUP : 0u) |
                   (o->storage8 && o->storage16 ? QFIT_VK_FEAT_STORAGE : 0u);
 }
@@ -427,9 +431,27 @@ static void enumerate(void)
         vkEnumeratePhysicalDevices(inst, &n, pds);
         for (uint32_t i = 0; i < n; i++) fill_info(pds[i], &g_devs.info[i]);
         g_devs.n = (int)n;
+        g_devs.inst = inst;
+        g_devs.pds = pds;
+        return;
     }
     free(pds);
     vkDestroyInstance(inst, NULL);
+}
+
+int qfit_vk_device_mem_free(int i, uint64_t *out)
+{
+    pthread_once(&g_devs.once, enumerate);
+    if (i < 0 || i >= g_devs.n || !out || !g_devs.info[i].memory_budget) return -1;
+    VkPhysicalDeviceMemoryBudgetPropertiesEXT b = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_BUDGET_PROPERTIES_EXT };
+    VkPhysicalDeviceMemoryProperties2 mp = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_PROPERTIES_2, .pNext = &b };
+    vkGetPhysicalDeviceMemoryProperties2(g_devs.pds[i], &mp);
+    uint64_t free_bytes = 0;
+    for (uint32_t h = 0; h < mp.memoryProperties.memoryHeapCount && h < VK_MAX_MEMORY_HEAPS; h++)
+        if ((mp.memoryProperties.memoryHeaps[h].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT) && b.heapBudget[h] > b.heapUsage[h])
+            free_bytes += b.heapBudget[h] - b.heapUsage[h];
+    *out = free_bytes;
+    return 0;
 }
 
 int qfit_vk_device_count(char *err, size_t err_len)
