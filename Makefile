@@ -248,6 +248,8 @@ FUZZ_DIRS_fuzz_toolcall := toolcall platform
 # what a target's sources call beyond its directories (store's create quantizes, which runs
 # the engine): taken, uninstrumented, from the release library
 FUZZ_LIBS_fuzz_name := $(REL)/libqfit.a
+FUZZ_DIRS_fuzz_args :=
+FUZZ_LIBS_fuzz_args := $(REL)/libqfit.a
 fuzz_srcs = $(filter-out %_avx2.c %_avx512.c %_neon.c,$(foreach d,$(FUZZ_DIRS_$(1)),$(wildcard src/$(d)/*.c)))
 fuzz: $(FUZZ_SRCS:fuzz/%.c=build/fuzz/%)
 .SECONDEXPANSION:

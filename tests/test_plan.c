@@ -347,16 +347,16 @@ Test(plan, catalog_q4_k_m_weights_near_published_gguf_sizes)
 Test(plan, size_parsing)
 {
     uint64_t v;
-    cr_assert_eq(qfit_plan_parse_size("24G", &v), 0);    cr_expect_eq(v, 24 * GiB);
-    cr_assert_eq(qfit_plan_parse_size("24GiB", &v), 0);  cr_expect_eq(v, 24 * GiB);
-    cr_assert_eq(qfit_plan_parse_size("24gb", &v), 0);   cr_expect_eq(v, 24 * GiB);
-    cr_assert_eq(qfit_plan_parse_size("512M", &v), 0);   cr_expect_eq(v, 512 * MiB);
-    cr_assert_eq(qfit_plan_parse_size("1.5G", &v), 0);   cr_expect_eq(v, 3 * GiB / 2);
-    cr_assert_eq(qfit_plan_parse_size("1T", &v), 0);     cr_expect_eq(v, 1024 * GiB);
-    cr_assert_eq(qfit_plan_parse_size("123456", &v), 0); cr_expect_eq(v, 123456);
+    cr_assert_eq(qfit_parse_size("24G", &v), 0);    cr_expect_eq(v, 24 * GiB);
+    cr_assert_eq(qfit_parse_size("24GiB", &v), 0);  cr_expect_eq(v, 24 * GiB);
+    cr_assert_eq(qfit_parse_size("24gb", &v), 0);   cr_expect_eq(v, 24 * GiB);
+    cr_assert_eq(qfit_parse_size("512M", &v), 0);   cr_expect_eq(v, 512 * MiB);
+    cr_assert_eq(qfit_parse_size("1.5G", &v), 0);   cr_expect_eq(v, 3 * GiB / 2);
+    cr_assert_eq(qfit_parse_size("1T", &v), 0);     cr_expect_eq(v, 1024 * GiB);
+    cr_assert_eq(qfit_parse_size("123456", &v), 0); cr_expect_eq(v, 123456);
     const char *bad[] = { "", "G", "24X", "-1G", "24 G B", "24GiBs", "1e400", "nan", "0", "0.5" };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        cr_expect_eq(qfit_plan_parse_size(bad[i], &v), -1, "'%s' accepted", bad[i]);
+        cr_expect_eq(qfit_parse_size(bad[i], &v), -1, "'%s' accepted", bad[i]);
 }
 
 Test(plan, machine_profiles_and_budgets)

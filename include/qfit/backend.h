@@ -35,6 +35,8 @@ typedef struct {
     bool        host_memory;  /* its buffers are host memory (the planner counts them there) */
     uint64_t    mem_total;    /* bytes the device can hold buffers in (host: physical memory); 0 unknown */
     uint64_t    mem_free;     /* of which free now (host: what the system reports available); 0 unknown */
+    bool        offload;      /* a GPU: runs the last --gpu-layers (num_gpu) layers, in its own
+                                 memory with their KV cache; the CPU backend runs the rest */
 } qfit_device_info;
 
 /* Devices known to this build and machine (>= 2: cpu, ref, then the Vulkan devices, found
@@ -44,6 +46,10 @@ int qfit_device_count(void);
 int qfit_device_get(int i, qfit_device_info *out);
 /* The index of the device called name (case-sensitive; "" and NULL: the default), or -1. */
 int qfit_device_find(const char *name);
+/* Whether the device called name is one that layers are offloaded to (qfit_device_info's
+ * offload: the Vulkan devices); false for the host's backends and unknown names. Looks for
+ * Vulkan devices only when name is not a host backend's. */
+bool qfit_device_offloads(const char *name);
 /* The devices' names, comma-separated ("cpu, ref, vulkan0"), for messages. Static storage. */
 const char *qfit_device_names(void);
 /* Whether device `name` can run model m: 0, or -1 with the reason in err (an unknown

@@ -414,6 +414,11 @@ typedef struct qfit_context qfit_context;
  * 1: consumed; 0: not an engine option; -1: invalid value (message in err). */
 int qfit_context_params_parse_arg(qfit_context_params *p, const char *opt, const char *val,
                                   char *err, size_t err_len);
+/* A memory size: "24G", "24GiB", "24GB", "512M", "1.5T", "1000000" (bytes). Binary units
+ * K/M/G/T, with or without "i"/"B" (GB = GiB here: memory is sized in powers of two), at
+ * least one byte, below 2^64. 0 and *out, or -1 on anything else. The one parser of sizes
+ * (--gpu-mem, qfit plan --mem, QFIT_MAX_MEMORY, the web page's planner). */
+int qfit_parse_size(const char *s, uint64_t *out);
 /* One line describing the context's settings: context size, cache types, KV bytes,
  * flash attention, compute buffer bytes. */
 void qfit_context_describe(const qfit_context *c, char *buf, size_t len);

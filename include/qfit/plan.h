@@ -175,10 +175,7 @@ void qfit_plan_machine_detect(qfit_plan_machine *out);
 /* An explicit budget (--mem): kind CUSTOM. */
 void qfit_plan_machine_custom(uint64_t bytes, qfit_plan_machine *out);
 
-/* Parse "24G", "24GiB", "24GB", "512M", "1.5T", "1000000" (bytes). Binary units:
- * K/M/G/T, with or without "i"/"B" (GB = GiB here: memory is sized in powers of two).
- * Returns 0 and sets *out, or -1 on bad input. */
-int qfit_plan_parse_size(const char *s, uint64_t *out);
+/* Memory sizes ("24G", "512M", ...) are parsed by qfit_parse_size (qfit/model.h). */
 
 /* Budget and reserves of a machine (see plan.c for the rules). */
 uint64_t qfit_plan_budget_bytes(const qfit_plan_machine *m);

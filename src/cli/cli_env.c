@@ -61,7 +61,7 @@ int qfit_cli_sched_config(const char *cmd, qfit_sched_config *sc)
     const char *which = NULL;
     bool too_long;
     const char *mem = qfit_env("MAX_MEMORY", v, sizeof v, &which, &too_long);
-    if (too_long || (mem && qfit_plan_parse_size(mem, &sc->max_memory) != 0)) {
+    if (too_long || (mem && qfit_parse_size(mem, &sc->max_memory) != 0)) {
         fprintf(stderr, "qfit %s: %s: '%s' is not a size (e.g. 24G, 512M)\n", cmd, which, mem ? mem : "(too long)");
         return -1;
     }

@@ -372,7 +372,7 @@ int qfit_cmd_plan(int argc, char **argv)
     char margs[160] = "";
     if (mem) {
         uint64_t bytes;
-        if (qfit_plan_parse_size(mem, &bytes) < 0) {
+        if (qfit_parse_size(mem, &bytes) < 0) {
             fprintf(stderr, "qfit plan: bad --mem '%s' (examples: 24G, 24GiB, 512M)\n", mem);
             return 2;
         }
@@ -394,7 +394,7 @@ int qfit_cmd_plan(int argc, char **argv)
     if (gpu_mem && device) { fprintf(stderr, "qfit plan: give --gpu-mem or --device, not both\n"); return 2; }
     s.offload = gpu_layers_set || gpu_mem || device;
     if (s.offload && !gpu_layers_set) s.n_gpu_layers = -1;
-    if (gpu_mem && qfit_plan_parse_size(gpu_mem, &s.gpu_mem_bytes) < 0) {
+    if (gpu_mem && qfit_parse_size(gpu_mem, &s.gpu_mem_bytes) < 0) {
         fprintf(stderr, "qfit plan: bad --gpu-mem '%s' (examples: 24G, 80GiB)\n", gpu_mem);
         return 2;
     }
@@ -405,7 +405,7 @@ int qfit_cmd_plan(int argc, char **argv)
             fprintf(stderr, "qfit plan: unknown device \"%s\" (devices: %s)\n", device, qfit_device_names());
             return 2;
         }
-        if (di.host_memory && strncmp(di.name, "vulkan", 6) != 0) {
+        if (!di.offload) {
             fprintf(stderr, "qfit plan: --device %s is not a GPU: plan it without --device\n", di.name);
             return 2;
         }

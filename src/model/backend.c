@@ -81,6 +81,7 @@ int qfit_device_get(int i, qfit_device_info *out)
     /* the host devices without looking for Vulkan ones: a CPU run does not load a Vulkan
      * driver (lavapipe alone adds about 50 MB to the process) */
     if (i < 0 || !out || (i >= N_HOST && i >= qfit_device_count())) return -1;
+    memset(out, 0, sizeof *out);
     if (i < N_HOST) {
         out->name = host_devices[i].name;
         out->description = host_devices[i].description;
@@ -94,6 +95,7 @@ int qfit_device_get(int i, qfit_device_info *out)
     out->description = g_vk.description[i - N_HOST];
     /* a CPU driver (lavapipe) and an integrated GPU (Apple's unified memory) use the host's */
     out->host_memory = v->kind == QFIT_VK_CPU || v->kind == QFIT_VK_INTEGRATED;
+    out->offload = true;
     out->mem_total = v->mem_device_local;
     uint64_t free_now = 0;   /* 0: unknown (a driver without VK_EXT_memory_budget) */
     out->mem_free = qfit_vk_device_mem_free(i - N_HOST, &free_now) == 0 ? free_now : 0;
@@ -109,6 +111,13 @@ int qfit_device_find(const char *name)
     for (int i = N_HOST; i < n; i++)
         if (!strcmp(g_vk.name[i - N_HOST], name)) return i;
     return -1;
+}
+
+bool qfit_device_offloads(const char *name)
+{
+    qfit_device_info d;
+    const int i = qfit_device_find(name);
+    return i >= N_HOST && qfit_device_get(i, &d) == 0 && d.offload;
 }
 
 const char *qfit_device_names(void)

@@ -6,6 +6,8 @@
 #include "platform/platform.h"
 #include "model/arch.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -217,21 +219,12 @@ int qfit_context_params_parse_arg(qfit_context_params *p, const char *opt, const
     if (!is_ctx && !is_kv && !is_k && !is_v && !is_fa && !is_dev && !is_ngl && !is_mem) return 0;
     if (!val || !*val) { snprintf(err, err_len, "%s needs a value", opt); return -1; }
     if (is_mem) {
-        /* bytes, or with a binary unit: 512M, 6G, 6GiB */
-        char *end;
-        const double x = strtod(val, &end);
-        double mul = 1;
-        if (*end == 'K' || *end == 'k') mul = 1024.0, end++;
-        else if (*end == 'M' || *end == 'm') mul = 1024.0 * 1024, end++;
-        else if (*end == 'G' || *end == 'g') mul = 1024.0 * 1024 * 1024, end++;
-        else if (*end == 'T' || *end == 't') mul = 1024.0 * 1024 * 1024 * 1024, end++;
-        if (mul > 1 && *end == 'i') end++;
-        if (mul > 1 && (*end == 'B' || *end == 'b')) end++;
-        if (end == val || *end || !(x > 0) || x * mul > 1e18) {
+        uint64_t bytes;
+        if (qfit_parse_size(val, &bytes) != 0) {
             snprintf(err, err_len, "invalid memory size '%s' for %s (examples: 6G, 6GiB, 512M)", val, opt);
             return -1;
         }
-        p->gpu_mem = (uint64_t)(x * mul);
+        p->gpu_mem = bytes;
     } else if (is_ngl) {
         char *end;
         long n = strtol(val, &end, 10);
@@ -269,6 +262,38 @@ int qfit_context_params_parse_arg(qfit_context_params *p, const char *opt, const
         if (is_kv || is_v) p->type_v = t;
     }
     return 1;
+}
+
+int qfit_parse_size(const char *s, uint64_t *out)
+{
+    if (!s || !out) return -1;
+    while (isspace((unsigned char)*s)) s++;
+    if (!isdigit((unsigned char)*s) && *s != '.') return -1;
+    errno = 0;
+    char *end;
+    double v = strtod(s, &end);
+    if (errno || end == s || !(v >= 0) || !isfinite(v)) return -1;
+    while (isspace((unsigned char)*end)) end++;
+    double mul = 1;
+    switch (toupper((unsigned char)*end)) {
+    case 0:   mul = 1; break;
+    case 'B': mul = 1; end++; break;
+    case 'K': mul = 1024.0; end++; break;
+    case 'M': mul = 1024.0 * 1024; end++; break;
+    case 'G': mul = 1024.0 * 1024 * 1024; end++; break;
+    case 'T': mul = 1024.0 * 1024 * 1024 * 1024; end++; break;
+    default: return -1;
+    }
+    if (mul > 1) {
+        if (*end == 'i' || *end == 'I') end++;
+        if (*end == 'b' || *end == 'B') end++;
+    }
+    if (*end) return -1;
+    double bytes = v * mul;
+    if (bytes >= 18446744073709551615.0 || bytes < 1) return -1;
+    if (mul == 1 && v != floor(v)) return -1;   /* fractional bytes */
+    *out = (uint64_t)llround(bytes);
+    return 0;
 }
 
 void qfit_context_describe(const qfit_context *c, char *buf, size_t len)
@@ -344,7 +369,7 @@ size_t qfit_context_alloc_bytes(const qfit_model *m, const qfit_context_params *
     qfit_context_params p = pp ? *pp : qfit_context_default_params();
     params_defaults(m, &p);
     size_t kv = qfit_kv_cache_bytes_ctx(&m->hp, p.n_ctx, p.n_batch, p.n_seq, p.type_k, p.type_v);
-    if (!strncmp(p.device, "vulkan", 6) && kv) {
+    if (qfit_device_offloads(p.device) && kv) {
         /* the device holds the offloaded layers' caches (qfit_context_new); its layers are
          * never sliding (the Vulkan backend refuses windows), so each holds n_ctx cells */
         int host_layers = m->hp.n_layer;

@@ -201,7 +201,7 @@ static void cpu_part(const qfit_model *m, const qfit_context_params *cp, int *fi
 {
     *first = m->hp.n_layer;
     *output = true;
-    if (!cp || strncmp(cp->device, "vulkan", 6) != 0 || cp->n_gpu_layers < -1 || cp->n_gpu_layers > m->hp.n_layer + 1)
+    if (!cp || !qfit_device_offloads(cp->device) || cp->n_gpu_layers < -1 || cp->n_gpu_layers > m->hp.n_layer + 1)
         return;
     qfit_context_params p = *cp;
     qfit_context_params_resolve(m, &p);

@@ -112,38 +112,6 @@ void qfit_plan_machine_custom(uint64_t bytes, qfit_plan_machine *out)
     out->bandwidth_gbs = 64;
 }
 
-int qfit_plan_parse_size(const char *s, uint64_t *out)
-{
-    if (!s || !out) return -1;
-    while (isspace((unsigned char)*s)) s++;
-    if (!isdigit((unsigned char)*s) && *s != '.') return -1;
-    errno = 0;
-    char *end;
-    double v = strtod(s, &end);
-    if (errno || end == s || !(v >= 0) || !isfinite(v)) return -1;
-    while (isspace((unsigned char)*end)) end++;
-    double mul = 1;
-    switch (toupper((unsigned char)*end)) {
-    case 0:   mul = 1; break;
-    case 'B': mul = 1; end++; break;
-    case 'K': mul = 1024.0; end++; break;
-    case 'M': mul = 1024.0 * 1024; end++; break;
-    case 'G': mul = 1024.0 * 1024 * 1024; end++; break;
-    case 'T': mul = 1024.0 * 1024 * 1024 * 1024; end++; break;
-    default: return -1;
-    }
-    if (mul > 1) {
-        if (*end == 'i' || *end == 'I') end++;
-        if (*end == 'b' || *end == 'B') end++;
-    }
-    if (*end) return -1;
-    double bytes = v * mul;
-    if (bytes >= 18446744073709551615.0 || bytes < 1) return -1;
-    if (mul == 1 && v != floor(v)) return -1;   /* fractional bytes */
-    *out = (uint64_t)llround(bytes);
-    return 0;
-}
-
 uint64_t qfit_plan_budget_bytes(const qfit_plan_machine *m)
 {
     if (!m) return 0;

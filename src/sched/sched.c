@@ -496,7 +496,7 @@ static int inst_prepare(qfit_sched *s, qfit_sched_model *in, qfit_sched_code *co
     }
     if (in->cp.n_ctx <= 0) in->cp.n_ctx = hp.n_ctx_train > 0 && hp.n_ctx_train < 4096 ? (int)hp.n_ctx_train : 4096;
     /* num_gpu the request may not ask of this server: the client's error (400), not a load failure */
-    if (in->cp.n_gpu_layers > hp.n_layer + 1 || (in->cp.n_gpu_layers > 0 && strncmp(in->cp.device, "vulkan", 6) != 0)) {
+    if (in->cp.n_gpu_layers > hp.n_layer + 1 || (in->cp.n_gpu_layers > 0 && !qfit_device_offloads(in->cp.device))) {
         *code = QFIT_SCHED_INVALID;
         if (in->cp.n_gpu_layers > hp.n_layer + 1)
             set_err(err, err_len, "%s: %d GPU layers requested: this model has %d (and the output layer: -1 or 0 .. %d)",
@@ -532,7 +532,7 @@ static int inst_prepare(qfit_sched *s, qfit_sched_model *in, qfit_sched_code *co
     /* a Vulkan device: the offloaded layers' side in its memory (a device in host memory,
      * lavapipe: in the budget too), -1 resolved as the context will (all that fit) */
     qfit_device_info di;
-    const bool gpu = !strncmp(in->cp.device, "vulkan", 6) && qfit_device_get(qfit_device_find(in->cp.device), &di) == 0;
+    const bool gpu = qfit_device_get(qfit_device_find(in->cp.device), &di) == 0 && di.offload;
     qfit_plan_result r;
     int rc = 0;
     if (gpu) {
@@ -782,7 +782,7 @@ int qfit_sched_acquire(qfit_sched *s, const char *model, const qfit_context_para
     s->st.loads++;
     hold(in, keep_alive_ns);
     char where[128] = "";
-    if (!strncmp(in->cp.device, "vulkan", 6)) {   /* the layers on the device, as the context resolved them */
+    if (qfit_device_offloads(in->cp.device)) {   /* the layers on the device, as the context resolved them */
         const int nl = qfit_model_hparams(in->model)->n_layer, ngl = qfit_context_gpu_layers(in->ctx);
         snprintf(where, sizeof where, ", device %s (%d of %d layers there%s)", in->cp.device, ngl < 0 || ngl > nl ? nl : ngl,
                  nl, ngl < 0 || ngl > nl ? ", and the output" : "");

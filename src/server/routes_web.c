@@ -274,7 +274,7 @@ static int plan_machine(qfit_http_req *r, const plan_req *p, qfit_plan_machine *
     args[0] = '\0';
     if (p->mem) {
         uint64_t bytes;
-        if (qfit_plan_parse_size(p->mem, &bytes) < 0 || !bytes) {
+        if (qfit_parse_size(p->mem, &bytes) < 0 || !bytes) {
             qfit_http_respond_error(r, 400, "field 'mem': bad size '%s' (examples: 24G, 24GiB, 512M)", p->mem);
             return -1;
         }
