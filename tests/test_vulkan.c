@@ -227,13 +227,14 @@ Test(vulkan, matmul_matches_reference, .timeout = 300)
                           QFIT_TYPE_Q4_K, QFIT_TYPE_Q5_K, QFIT_TYPE_Q6_K, QFIT_TYPE_IQ4_NL, QFIT_TYPE_IQ4_XS };
     for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
         cr_assert(qfit_vk_matmul_type_ok(types[t]));
-        /* one activation row (decode) and several (prefill), strided; 67 and 129 rows (not
+        /* one activation row (decode) and several (prefill: a workgroup takes 8), strided; 67 and 129 rows (not
          * multiples of the 8 a workgroup takes), k of one and of 16 super-blocks (8 and 128
          * blocks of 32); weights at an offset that is no multiple of the device's binding
          * alignment (a row, 4 bytes or a block in: 18, 20, 22, 84 or 110 bytes leave the rows
          * off a 4-byte boundary, 2 a 16-bit value in the middle of a word) */
         weights a = make_weights(types[t], 67, 256, 11 + t);
         check_matmul(vk, &a, 0, 1, 256, 67);
+        check_matmul(vk, &a, 0, 19, 256, 67);   /* three groups of 8 activation rows, the last of 3 */
         const int64_t bs = qfit_type_get_traits(types[t])->block_size;
         check_matmul(vk, &a, types[t] == QFIT_TYPE_F32 ? 4 : qfit_row_size(types[t], bs), 3, 260, 70);
         weights b = make_weights(types[t], 129, 4096, 31 + t);
@@ -1023,7 +1024,7 @@ static float *attention_out(qfit_vk *vk, int tk, int tv, int *count)
 
 /* Each build the device can take (QFIT_VK_FEAT_*: subgroup reductions, 8/16-bit loads, both,
  * neither) gives the same bits as the plain one, for every weight type of the matrix
- * product (one activation row and three; rows at an odd block offset) and for attention
+ * product (one activation row and eleven: two groups of 8; rows at an odd block offset) and for attention
  * over f16, q8_0 (rotated) and q4_0 caches: the builds change how values are loaded and
  * how partial sums meet, never the arithmetic or its order (the butterfly pairs lanes as
  * the tree does; a maximum is exact in any order). The rest of this suite runs the builds
@@ -1059,9 +1060,9 @@ Test(vulkan, feature_paths_agree_bitwise, .timeout = 300)
             const int64_t bs = qfit_type_get_traits(types[t])->block_size;
             weights w = make_weights(types[t], 67, 512, 300 + (uint64_t)t);
             float *y[2] = { matmul_out(vk, &w, 0, 1),
-                            matmul_out(vk, &w, types[t] == QFIT_TYPE_F32 ? 4 : qfit_row_size(types[t], bs), 3) };
+                            matmul_out(vk, &w, types[t] == QFIT_TYPE_F32 ? 4 : qfit_row_size(types[t], bs), 11) };
             for (int i = 0; i < 2; i++) {
-                const size_t ny = (size_t)(i ? 3 : 1) * 67;
+                const size_t ny = (size_t)(i ? 11 : 1) * 67;
                 if (!base[t][i]) {
                     base[t][i] = y[i];
                     continue;

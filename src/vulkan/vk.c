@@ -237,8 +237,9 @@ static const shader_builds SHADERS[N_PIPES] = {
 #undef SGST
 
 /* the shaders' push constants: matvec.comp's, rows.comp's (at most PUSH_BYTES) */
-typedef struct { uint32_t k, row_bytes, w_base, x_stride, y_stride, y_base, n_rows; } mv_params;
+typedef struct { uint32_t k, row_bytes, w_base, x_stride, y_stride, y_base, n_rows, n_cols; } mv_params;
 #define MV_ROWS 8               /* matvec.comp's rows per workgroup */
+#define MV_COLS 8               /* and its activation rows */
 typedef struct { uint32_t k, ldx, ldy; float eps; } rows_params;
 typedef struct { uint32_t n, n_head, head_dim, n_rot, ld, n_pos, sin_base, neox; } rope_params;
 typedef struct {
@@ -1166,9 +1167,10 @@ int qfit_vk_matmul(qfit_vk *vk, int wtype, const qfit_vk_buf *w, size_t w_off, i
                        "inputs %llu floats, outputs %llu floats)", (size_t)rows * row_bytes, w->size, w_off,
                        (unsigned long long)xs, (unsigned long long)ys);
     const uint32_t max_groups = vk->props.limits.maxComputeWorkGroupCount[0];
-    if ((uint32_t)n > vk->props.limits.maxComputeWorkGroupCount[1])
+    const uint32_t col_groups = (uint32_t)((n + MV_COLS - 1) / MV_COLS);
+    if (col_groups > vk->props.limits.maxComputeWorkGroupCount[1])
         return vk_fail(err, err_len, "%d activation rows, more than this device dispatches at once (%u)", n,
-                       vk->props.limits.maxComputeWorkGroupCount[1]);
+                       vk->props.limits.maxComputeWorkGroupCount[1] * MV_COLS);
     if (pipeline(vk, pid, err, err_len) != 0) return -1;
     /* rows per dispatch: the bound weight range (aligned start + rows) within maxStorageBufferRange */
     VkDeviceSize align = vk->props.limits.minStorageBufferOffsetAlignment;
@@ -1193,9 +1195,9 @@ int qfit_vk_matmul(qfit_vk *vk, int wtype, const qfit_vk_buf *w, size_t w_off, i
             const VkBuffer b[3] = { w->buf, x->buf, y->buf };
             const VkDeviceSize off[3] = { base, 0, 0 }, len[3] = { wrange, (VkDeviceSize)xs * 4, (VkDeviceSize)ys * 4 };
             const mv_params pc = { (uint32_t)k, (uint32_t)row_bytes, (uint32_t)(start - base), (uint32_t)ldx,
-                                   (uint32_t)ldy, (uint32_t)r0, (uint32_t)nr };
+                                   (uint32_t)ldy, (uint32_t)r0, (uint32_t)nr, (uint32_t)n };
             const uint32_t groups = (uint32_t)((nr + MV_ROWS - 1) / MV_ROWS);
-            if (record(vk, pid, b, off, len, &pc, sizeof pc, groups, (uint32_t)n, err, err_len) != 0) return -1;
+            if (record(vk, pid, b, off, len, &pc, sizeof pc, groups, col_groups, err, err_len) != 0) return -1;
             r0 += nr;
         }
         if (op_end(vk, err, err_len) != 0) return -1;
