@@ -1,13 +1,15 @@
 /* libFuzzer target: the engine's command-line options (qfit_context_params_parse_arg:
  * --ctx, the cache types, --flash-attn, --device, --gpu-layers, --gpu-mem) and the memory
- * size parser behind --gpu-mem, `qfit plan --mem` and QFIT_MAX_MEMORY (qfit_parse_size).
+ * size parser behind --gpu-mem, `qfit plan --mem` and QFIT_MAX_MEMORY (qfit_parse_size), and
+ * QFIT_VK_FEATURES (qfit_vk_parse_features).
  *
  * The first byte picks the option, the rest is its value (an exact-size, NUL-terminated
  * heap copy, so ASan sees any read past the end). Properties beyond "no crash":
  *  - every option either takes the value (1) or refuses it with a message (-1), never 0;
  *  - an accepted size is at least one byte, prints back (as bytes) to a string that parses
  *    to the same value, and --gpu-mem stores exactly what qfit_parse_size gives;
- *  - an accepted --gpu-layers is -1 or more.
+ *  - an accepted --gpu-layers is -1 or more;
+ *  - an accepted feature list is a mask of known features whose names parse back to it.
  * Build: make fuzz; run: see fuzz/README.md.
  */
 #include <inttypes.h>
@@ -18,6 +20,7 @@
 #include <string.h>
 
 #include "qfit/model.h"
+#include "qfit/vulkan.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -41,6 +44,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         snprintf(back, sizeof back, "%" PRIu64, bytes);
         if (qfit_parse_size(back, &again) != 0 || again != bytes) abort();
     } else if (sz != -1) {
+        abort();
+    }
+    unsigned feat = 0;
+    char ferr[128] = "";
+    if (qfit_vk_parse_features(val, &feat, ferr, sizeof ferr) == 0) {
+        char names[64];
+        unsigned again = 99;
+        if (feat & ~(unsigned)QFIT_VK_FEAT_ALL) abort();
+        if (qfit_vk_parse_features(qfit_vk_feature_names(feat, names, sizeof names), &again, ferr, sizeof ferr) != 0 ||
+            again != feat)
+            abort();
+    } else if (!ferr[0]) {
         abort();
     }
     qfit_context_params p = qfit_context_default_params();
