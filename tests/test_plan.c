@@ -1515,6 +1515,56 @@ Test(plan, cli_offload_fit_and_errors)
     qfit_plan_model_free(&pm);
 }
 
+/* The planner refuses offload of a model the Vulkan backend would refuse, with the reason
+ * the engine gives: the shared model with one matrix of layer 0 stored as Q8_1 (a type the
+ * device's matrix product lacks) is refused for --gpu-layers 1 too (the engine refuses a
+ * model it cannot run whole: qfit_device_supports), naming the type and the tensor; the
+ * same file plans fine without offload. A planner that checked only the offloaded layers,
+ * or no types, would print a plan the run then refuses. */
+Test(plan, offload_refuses_a_type_the_device_lacks)
+{
+    char err[512];
+    qfit_gguf *src = qfit_gguf_open(tu_shared_path("models/kjv-llama-7m-f32.gguf"), err, sizeof err);
+    cr_assert_not_null(src, "%s", err);
+    qfit_gguf_writer *w = qfit_gguf_writer_new();
+    cr_assert_not_null(w);
+    cr_assert_eq(qfit_gguf_copy_all_kv(w, src), 0);
+    const int64_t nt = qfit_gguf_n_tensors(src);
+    for (int64_t i = 0; i < nt; i++) {
+        const qfit_gguf_tensor *t = qfit_gguf_tensor_at(src, i);
+        char name[128];
+        snprintf(name, sizeof name, "%.*s", (int)t->name.len, t->name.data);
+        const int type = !strcmp(name, "blk.0.ffn_up.weight") ? QFIT_TYPE_Q8_1 : t->type;
+        cr_assert_eq(qfit_gguf_add_tensor(w, name, t->n_dims, t->ne, type), 0, "%s", name);
+    }
+    char path[512];
+    snprintf(path, sizeof path, "%s/plan-q8_1-matrix.gguf", tu_tmpdir());
+    cr_assert_eq(qfit_gguf_writer_begin(w, path, err, sizeof err), 0, "%s", err);
+    for (int64_t i = 0; i < nt; i++) {
+        const qfit_gguf_tensor *t = qfit_gguf_tensor_at(src, i);
+        const bool q81 = t->name.len == 19 && !memcmp(t->name.data, "blk.0.ffn_up.weight", 19);
+        const size_t n = q81 ? qfit_row_size(QFIT_TYPE_Q8_1, t->ne[0]) * (size_t)t->ne[1] : (size_t)t->nbytes;
+        void *zero = q81 ? calloc(1, n) : NULL;
+        cr_assert_eq(qfit_gguf_writer_write_tensor(w, q81 ? zero : t->data, n, err, sizeof err), 0, "%s", err);
+        free(zero);
+    }
+    cr_assert_eq(qfit_gguf_writer_finish(w, err, sizeof err), 0, "%s", err);
+    qfit_gguf_writer_free(w);
+    qfit_gguf_close(src);
+    char cmd[1024];
+    int st;
+    snprintf(cmd, sizeof cmd, "%s plan %s --gpu-layers 1 --gpu-mem 1G 2>&1", tu_qfit_bin(), path);
+    char *out = tu_run(cmd, &st);
+    cr_expect_neq(st, 0, "offload of a Q8_1 matrix planned:\n%s", out);
+    cr_expect_neq(strstr(out, "no matrix product for q8_1 weights"), NULL, "%s", out);
+    cr_expect_neq(strstr(out, "blk.0.ffn_up.weight"), NULL, "%s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s plan %s 2>&1", tu_qfit_bin(), path);
+    out = tu_run(cmd, &st);
+    cr_expect_eq(st, 0, "the CPU plan of the same file: %s", out);
+    free(out);
+}
+
 /* A model loaded for a Vulkan context (qfit_model_load_for) packs only the CPU's layers,
  * and the planner's host side drops exactly what the loader did not make and what the
  * upload gives back: the plan's host resident weights with 4 of 8 layers offloaded are the

@@ -117,7 +117,8 @@ int qfit_vk_copy(qfit_vk *vk, qfit_vk_buf *dst, size_t dst_off, const qfit_vk_bu
 
 /* Weight types qfit_vk_matmul takes (qfit_type ids): F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0,
  * Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS (not yet: the other IQ types, TQ, MXFP4,
- * Q8_1/Q8_K and the integer types). */
+ * Q8_1/Q8_K and the integer types). The same answer in a build without Vulkan (the planner
+ * asks it for a GPU that is not here). */
 bool qfit_vk_matmul_type_ok(int wtype);
 /* y[j * ldy + r] = sum_i W[r][i] * x[j * ldx + i] for rows r in [0, rows) and activation rows
  * j in [0, n), in float32: W is rows rows of k elements of type wtype as GGUF stores them,

@@ -12,8 +12,10 @@
 
 #include "qfit/backend.h"
 #include "qfit/gguf.h"
+#include "qfit/vulkan.h"
 #include "qfit/kernels.h"
 #include "qfit/quant.h"
+#include "qfit/vulkan.h"
 
 #define GiB (1024.0 * 1024 * 1024)
 
@@ -494,8 +496,18 @@ static int gpu_weight_bytes(const qfit_plan_model *m, int ftype, int first, bool
             on = !strcmp(t->name, "output_norm.weight") || !strcmp(t->name, "output.weight") ||
                  (m->tied && !strcmp(t->name, "token_embd.weight"));
         }
-        if (!on) continue;
         const int type = types ? types[i] : t->type;
+        /* every layer's matrices and the output's, offloaded or not: the engine refuses a model
+         * the device cannot run whole (vk_supports) */
+        const bool output_matrix = !strcmp(t->name, "output.weight") || (m->tied && !strcmp(t->name, "token_embd.weight"));
+        if (t->n_dims >= 2 && (!strncmp(t->name, "blk.", 4) || output_matrix) && !qfit_vk_matmul_type_ok(type)) {
+            snprintf(err, err_len, "layer offload: the Vulkan backend has no matrix product for %s weights yet (%s; it "
+                     "takes F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS)",
+                     qfit_type_name(type), t->name);
+            free(types);
+            return -1;
+        }
+        if (!on) continue;
         uint64_t rows = 1;
         for (uint32_t d = 1; d < t->n_dims && d < 4; d++) rows *= (uint64_t)t->ne[d];
         const uint64_t bytes = types ? (uint64_t)qfit_row_size(type, t->ne[0]) * rows : t->nbytes;
@@ -522,6 +534,9 @@ static int plan_offload(const qfit_plan_model *m, const qfit_plan_machine *mach,
     for (size_t i = 0; !no && i < m->n_tensors; i++)
         if (strstr(m->tensors[i].name, ".bias")) no = "Q/K/V or output biases";
     if (!no && m->facts && m->facts->attn_bias) no = "Q/K/V biases";
+    if (!no && (m->head_dim_k != m->head_dim_v || m->head_dim_k > 256 || m->head_dim_k % 2))
+        no = "head dimensions the Vulkan attention does not take (K and V equal, even, at most 256)";
+    if (!no && (m->n_head_kv <= 0 || m->n_head % m->n_head_kv)) no = "its head counts";
     if (no) {
         snprintf(err, err_len, "layer offload: the Vulkan backend cannot run this %s model yet (%s)", m->arch, no);
         return -1;

@@ -20,6 +20,19 @@ size_t qfit_vk_kv_row_bytes(int type, int head_dim)
     return qfit_row_size(type, head_dim);
 }
 
+/* the matrix product's kernels (matvec.comp's WT_ types; matvec_pipe below maps them) */
+bool qfit_vk_matmul_type_ok(int wtype)
+{
+    switch (wtype) {
+    case QFIT_TYPE_F32: case QFIT_TYPE_F16: case QFIT_TYPE_BF16: case QFIT_TYPE_Q8_0: case QFIT_TYPE_Q4_0:
+    case QFIT_TYPE_Q4_1: case QFIT_TYPE_Q5_0: case QFIT_TYPE_Q5_1: case QFIT_TYPE_Q2_K: case QFIT_TYPE_Q3_K:
+    case QFIT_TYPE_Q4_K: case QFIT_TYPE_Q5_K: case QFIT_TYPE_Q6_K: case QFIT_TYPE_IQ4_NL: case QFIT_TYPE_IQ4_XS:
+        return true;
+    default:
+        return false;
+    }
+}
+
 const char *qfit_vk_feature_names(unsigned features, char *buf, size_t len)
 {
     if (!buf || !len) return "";
@@ -112,7 +125,6 @@ int qfit_vk_copy(qfit_vk *vk, qfit_vk_buf *dst, size_t dst_off, const qfit_vk_bu
     if (err && err_len) snprintf(err, err_len, NO_VK);
     return -1;
 }
-bool qfit_vk_matmul_type_ok(int wtype) { (void)wtype; return false; }
 int qfit_vk_batch_begin(qfit_vk *vk, char *err, size_t err_len)
 {
     (void)vk;
@@ -1145,7 +1157,6 @@ static int matvec_pipe(int wtype)
     }
 }
 
-bool qfit_vk_matmul_type_ok(int wtype) { return matvec_pipe(wtype) >= 0; }
 
 int qfit_vk_matmul(qfit_vk *vk, int wtype, const qfit_vk_buf *w, size_t w_off, int64_t rows, int64_t k,
                    const qfit_vk_buf *x, int64_t ldx, qfit_vk_buf *y, int64_t ldy, int n, char *err, size_t err_len)
