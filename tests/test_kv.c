@@ -487,12 +487,14 @@ Test(kv, cache_types_match_llama_cpp, .timeout = 900)
 {
     const struct { int t; double kld, ppl, same, own; } ref[] = {
         { QFIT_TYPE_Q8_0, 0.000023, 31.786783, 99.755, 31.787274 },
-        { QFIT_TYPE_Q4_0, 0.004799, 31.817483, 95.098, 31.815995 },
+        { QFIT_TYPE_Q4_0, 0.004799, 31.817483, 95.098, 31.819994 },
     };
     const double f16_ppl = 31.7845;
     /* and against qfit's own numbers (above, before the per-head cache layout): a
      * change of layout or kernel that moves any of them by 0.01% is a change of
-     * arithmetic, not of speed */
+     * arithmetic, not of speed. q4_0's moved with one: 31.815995 until the 8-row prefill
+     * kernel took the per-row flash path's roundings (kv/prefill_rows8_equals_per_row_flash),
+     * 31.819994 since (llama.cpp's 31.817483 between them) */
     const double f16_own = 31.7845;
     qfit_model *m = load();
     for (int flash = 1; flash >= 0; flash--) {
