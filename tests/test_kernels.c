@@ -745,6 +745,159 @@ static void check_rows8(const qfit_row_kernels *V)
     }
 }
 
+/* The per-row flash path for one query row over cached positions [p0, p1): attn.c's
+ * flash_range (what the model runs when the 8-row kernel does not) on the table's own
+ * entries. qv: the query as that path hands it to the dots (f32 for f16 keys, q8_0
+ * blocks for block keys); per tile of QFIT_ATTN_ROWS8_TILE positions the scores
+ * dot x scale, the tile's max, the sum and accumulator scaled by expf(M - M') when it
+ * grew, exp_sub, then in position order S += w and mad of the value row. acc is left
+ * unnormalized. */
+static void flash_row_ref(const qfit_row_kernels *V, int tk, int tv, int hdk, int hdv, const void *qv, float scale,
+                          const uint8_t *kc, size_t ks, const uint8_t *vc, size_t vs, int p0, int p1, float *acc,
+                          float *M_out, float *S_out)
+{
+    enum { T = QFIT_ATTN_ROWS8_TILE };
+    float tile[T], M = -INFINITY, S = 0.0f;
+    memset(acc, 0, sizeof(float) * (size_t)hdv);
+    for (int t0 = p0; t0 < p1; t0 += T) {
+        const int nt = p1 - t0 < T ? p1 - t0 : T;
+        for (int i = 0; i < nt; i++) {
+            const uint8_t *k = kc + (size_t)(t0 + i) * ks;
+            const float d = tk == QFIT_TYPE_F16 ? V->dot_f16(qv, (const uint16_t *)k, hdk)
+                            : tk == QFIT_TYPE_Q8_0 ? V->dot_q8_0(qv, k, hdk) : V->dot_q4_0(qv, k, hdk);
+            tile[i] = d * scale;
+        }
+        float mt = tile[0];
+        for (int i = 1; i < nt; i++) if (tile[i] > mt) mt = tile[i];
+        if (mt > M) {
+            if (S > 0.0f) {
+                const float r = expf(M - mt);
+                V->scale(acc, r, hdv);
+                S *= r;
+            }
+            M = mt;
+        }
+        V->exp_sub(tile, M, nt);
+        for (int i = 0; i < nt; i++) {
+            const float w = tile[i];
+            const uint8_t *v = vc + (size_t)(t0 + i) * vs;
+            S += w;
+            if (tv == QFIT_TYPE_F16) V->mad_f16(acc, (const uint16_t *)v, w, hdv);
+            else if (tv == QFIT_TYPE_Q8_0) V->mad_q8_0(acc, v, w, hdv);
+            else V->mad_q4_0(acc, v, w, hdv);
+        }
+    }
+    *M_out = M;
+    *S_out = S;
+}
+
+static bool same_bits(const float *a, const float *b, int n, int *at)
+{
+    for (int i = 0; i < n; i++) {
+        uint32_t x, y;
+        memcpy(&x, a + i, 4);
+        memcpy(&y, b + i, 4);
+        if (x != y) { *at = i; return false; }
+    }
+    return true;
+}
+
+/* rows8 with more than 4 rows (the model's prefill blocks of 8 query rows, and decode
+ * groups of 5..8 heads) is the per-row flash path, bit for bit (qfit/kernels.h): each
+ * row's output (and, on a split range, its max and sum) equals flash_row_ref's for that
+ * row alone, on every cache type pair it takes, head dims 64 and 128 (and 40 for f16:
+ * the dot's last 8 dims), rows ending in every tile and between whole groups of 8 (the
+ * tail exp_sub takes with expf), prefill-shaped blocks (4 tokens x 2 heads), and a split
+ * range. The queries are what the model hands over: for block keys the query quantized to
+ * q8_0 (the per-row path's dot input) and, for rows8, expanded back (rows8_queries). */
+Test(kernels, rows8_equals_per_row_flash)
+{
+    static const int cfg[][3] = {
+        { QFIT_TYPE_F16, QFIT_TYPE_F16, 64 },   { QFIT_TYPE_F16, QFIT_TYPE_F16, 128 },
+        { QFIT_TYPE_F16, QFIT_TYPE_F16, 40 },   { QFIT_TYPE_Q8_0, QFIT_TYPE_Q8_0, 64 },
+        { QFIT_TYPE_Q8_0, QFIT_TYPE_Q8_0, 128 }, { QFIT_TYPE_Q4_0, QFIT_TYPE_Q4_0, 64 },
+        { QFIT_TYPE_Q4_0, QFIT_TYPE_Q4_0, 128 }, { QFIT_TYPE_Q8_0, QFIT_TYPE_F16, 64 },
+        { QFIT_TYPE_F16, QFIT_TYPE_Q4_0, 64 },  { QFIT_TYPE_Q4_0, QFIT_TYPE_Q8_0, 64 },
+    };
+    enum { P = 300, HDMAX = 128, NQ = 16 };
+    int checked = 0;
+    for (int isa = QFIT_ISA_AVX2; isa <= QFIT_ISA_NEON; isa++) {
+        if (!try_isa(isa)) continue;
+        const qfit_row_kernels *V = qfit_row_kernels_active();
+        if (!V->rows8) continue;
+        for (size_t ci = 0; ci < sizeof cfg / sizeof cfg[0]; ci++) {
+            const int tk = cfg[ci][0], tv = cfg[ci][1], HD = cfg[ci][2];
+            const size_t ks = qfit_row_size(tk, HD), vs = qfit_row_size(tv, HD);
+            uint8_t *kc = malloc(ks * P), *vc = malloc(vs * P), *qb = malloc((size_t)NQ * HD * 4);
+            float *kf = malloc(sizeof(float) * P * HD), *vf = malloc(sizeof(float) * P * HD);
+            float *qs = malloc(sizeof(float) * NQ * HD), *q8f = malloc(sizeof(float) * NQ * HD);
+            float *outs = malloc(sizeof(float) * 8 * HD), *ref = malloc(sizeof(float) * HD);
+            float *scr = malloc(sizeof(float) * QFIT_ATTN_ROWS8_SCRATCH(HD, HD));
+            cr_assert(kc && vc && qb && kf && vf && qs && q8f && outs && ref && scr);
+            fill_random(kf, (int64_t)P * HD, 11 + ci);
+            fill_random(vf, (int64_t)P * HD, 12 + ci);
+            fill_random(qs, (int64_t)NQ * HD, 13 + ci);
+            for (int i = 0; i < P * HD; i++) kf[i] *= 3.0f;   /* peaked softmax: the max moves between tiles */
+            char err[128];
+            cr_assert_gt(qfit_quantize_rows(tk, kf, kc, P, HD, err, sizeof err), 0, "%s", err);
+            cr_assert_gt(qfit_quantize_rows(tv, vf, vc, P, HD, err, sizeof err), 0, "%s", err);
+            const size_t qrow = tk == QFIT_TYPE_F16 ? sizeof(float) * HD : qfit_row_size(QFIT_TYPE_Q8_0, HD);
+            for (int j = 0; j < NQ; j++) {
+                if (tk == QFIT_TYPE_F16) {
+                    memcpy(qb + qrow * j, qs + (size_t)j * HD, qrow);
+                    memcpy(q8f + (size_t)j * HD, qs + (size_t)j * HD, sizeof(float) * HD);
+                } else {
+                    qfit_quantize_activations(QFIT_TYPE_Q8_0, qs + (size_t)j * HD, qb + qrow * j, HD);
+                    cr_assert_eq(qfit_rows_to_float(QFIT_TYPE_Q8_0, qb + qrow * j, q8f + (size_t)j * HD, 1, HD), 0);
+                }
+            }
+            /* cases: prefill blocks (token b + r / 2 of a run starting at 0 sees b + r / 2 + 1
+             * positions), 5..7 wanted rows, equal rows, and split ranges with max and sum */
+            static const int bases[] = { 0, 3, 58, 63, 125, 190, 296 };
+            const int nb = (int)(sizeof bases / sizeof bases[0]);
+            for (int cs = 0; cs < nb + 5; cs++) {
+                int npos[8], nrows = 8, p_begin = 0, split = 0;
+                const float *qp[8];
+                float *op[8], ml[16];
+                for (int r = 0; r < 8; r++) {
+                    if (cs < nb) npos[r] = bases[cs] + r / 2 + 1;
+                    else if (cs == nb) npos[r] = P - 37 * r;
+                    else if (cs <= nb + 3) { nrows = 4 + cs - nb; npos[r] = r < nrows ? P - 5 - 9 * r : P - 5; }
+                    else { split = 1; p_begin = 37; npos[r] = P - 11 * r; }
+                }
+                for (int r = 0; r < 8; r++) {
+                    const int j = (cs * 8 + (r < nrows ? r : 0)) % NQ;
+                    qp[r] = q8f + (size_t)j * HD;
+                    op[r] = outs + (size_t)r * HD;
+                }
+                V->rows8(tk, tv, HD, HD, nrows, qp, p_begin, npos, 0.125f, kc, ks, vc, vs, op, split ? ml : NULL, scr);
+                for (int r = 0; r < nrows; r++) {
+                    const int j = (cs * 8 + r) % NQ;
+                    float M, S;
+                    flash_row_ref(V, tk, tv, HD, HD, qb + qrow * j, 0.125f, kc, ks, vc, vs, p_begin, npos[r], ref, &M, &S);
+                    if (split) {
+                        int at = 0;
+                        cr_expect(same_bits(&ml[2 * r], &M, 1, &at) && same_bits(&ml[2 * r + 1], &S, 1, &at),
+                                  "%s: %s/%s hd %d, split, row %d: max %a sum %a, per-row %a %a", qfit_isa_name((qfit_isa)isa),
+                                  qfit_type_name(tk), qfit_type_name(tv), HD, r, ml[2 * r], ml[2 * r + 1], M, S);
+                    } else {
+                        const float inv = 1.0f / S;
+                        for (int d = 0; d < HD; d++) ref[d] *= inv;
+                    }
+                    int at = 0;
+                    cr_expect(same_bits(op[r], ref, HD, &at), "%s: %s/%s hd %d, case %d (%d rows), row %d (npos %d): dim %d %a, per-row %a",
+                              qfit_isa_name((qfit_isa)isa), qfit_type_name(tk), qfit_type_name(tv), HD, cs, nrows, r,
+                              npos[r], at, op[r][at], ref[at]);
+                    checked++;
+                }
+            }
+            free(kc); free(vc); free(qb); free(kf); free(vf); free(qs); free(q8f); free(outs); free(ref); free(scr);
+        }
+    }
+    qfit_isa_select(qfit_isa_best());
+    if (!checked) cr_log_warn("no ISA here has a rows8 kernel: nothing to compare");
+}
+
 /* The active ISA's row kernels (attention over the cache, SwiGLU, exp, f16 stores)
  * against the scalar reference, each entry; rows8 (flash attention over 8 query rows)
  * against a softmax computed with the scalar dots. Tolerances: float sums in another

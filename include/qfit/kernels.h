@@ -142,6 +142,11 @@ int    qfit_gemm_packed(const qfit_packed *p, int64_t i0, int64_t i1, const void
  *          q8_0 / q4_0 keys: the queries come rounded to q8_0 (quantized per 32 and
  *          back, as ggml's vec dot sees them), so a kernel may score on their integer
  *          form (AVX-512 does) and agree with one that scores in float.
+ *          nrows > 4 (a prefill block): out[r] (ml) is bit for bit what the per-row
+ *          flash path (attn.c's flash_range over the same table's dot_*, exp_sub,
+ *          scale and mad_* entries, tiles of QFIT_ATTN_ROWS8_TILE positions from
+ *          p_begin) gives for row r alone, its query in q8_0 for block keys; up to 4
+ *          rows (decode groups) may sum in another order.
  * Block rows are whole blocks of 32 (n % 32 == 0); f32/f16 rows any n. The vector
  * tables agree with the scalar one to float rounding (exp: ~1e-7 relative). */
 typedef struct {
@@ -165,7 +170,11 @@ typedef struct {
                   size_t v_stride, float *const *out, float *ml, float *scratch);
 } qfit_row_kernels;
 
-#define QFIT_ATTN_ROWS8_SCRATCH(hdk, hdv) ((size_t)(hdk) * (8 + 64) + 64 * 8 + 64 * (size_t)(hdv))
+/* positions per tile of the rows8 kernels' online softmax: the per-row flash path's
+ * (attn.c, QFIT_FA_TILE), so that an 8-row block rescales where each row alone would */
+#define QFIT_ATTN_ROWS8_TILE 64
+#define QFIT_ATTN_ROWS8_SCRATCH(hdk, hdv) \
+    ((size_t)(hdk) * (8 + 64 + 18) + (size_t)(hdk) / 4 + 64 * 8 + (size_t)(hdv) * (64 + 18))
 
 /* The table for the active ISA (qfit_isa_active; it follows qfit_isa_select): the
  * vector one where this CPU has it (x86: AVX2 + FMA + F16C), else the scalar one.

@@ -230,33 +230,24 @@ static inline __attribute__((always_inline)) void kv_row_to_f32(int type, const 
     }
 }
 
-/* ------------------------------------------- prefill tile, f16 K and V */
+/* ------------------------------------------- up to 4 rows (a decoding GQA group) */
 
-/* 8 query rows against one KV head (see attn.h). Lane r of every vector belongs
- * to query row r: the scores of a tile are kept transposed, st[t] = the 8 rows'
- * scores of position t0 + t, so the running max, the softmax weights and the sums
- * are plain lane-wise vector operations. */
-void qk_attn_rows8_avx2(int type_k, int type_v, int hdk, int hdv, int nrows, const float *const *q, int p_begin,
-                        const int *npos, float scale, const uint8_t *k0, size_t k_stride, const uint8_t *v0,
-                          size_t v_stride, float *const *out, float *ml, float *scratch)
+/* 1 to 4 query rows against one KV head: scores as 4 dot products per position,
+ * lanes along the head dimension (the query pre-scaled, the K/V tile converted to
+ * f32), the softmax lane-wise on st[t] = the rows' scores of position t0 + t. Float
+ * sums in another order than the per-row path. */
+static void attn4(int type_k, int type_v, int hdk, int hdv, int nrows, const float *const *q, int p_begin,
+                  const int *npos, float scale, const uint8_t *k0, size_t k_stride, const uint8_t *v0,
+                  size_t v_stride, float *const *out, float *ml, float *scratch)
 {
     enum { T = 64 };
-    float *qt = scratch;                       /* [hdk][8] query, transposed and scaled */
+    float *qt = scratch;                       /* [4][hdk] query, scaled */
     float *kf = qt + (size_t)hdk * 8;          /* [T][hdk] key tile in f32 */
     float *st = kf + (size_t)T * hdk;          /* [T][8] scores / weights, transposed */
     float *vf = st + (size_t)T * 8;            /* [T][hdv] value tile in f32 */
     const size_t krow_bytes = qfit_row_size(type_k, hdk), vrow_bytes = qfit_row_size(type_v, hdv);
-    /* At most 4 rows (a decoding GQA group): scores as 4 dot products per position,
-     * lanes along the head dimension — half the work of the 8-lane transposed form
-     * when 4 of its lanes are idle. */
-    const int four = nrows <= 4;
-    if (four) {   /* qt = the 4 query rows, scaled, not transposed */
-        for (int r = 0; r < 4; r++)
-            for (int d = 0; d < hdk; d++) qt[r * hdk + d] = q[r][d] * scale;
-    } else {
-        for (int d = 0; d < hdk; d++)
-            for (int r = 0; r < 8; r++) qt[d * 8 + r] = q[r][d] * scale;
-    }
+    for (int r = 0; r < 4; r++)   /* qt = the 4 query rows, scaled */
+        for (int d = 0; d < hdk; d++) qt[r * hdk + d] = q[r][d] * scale;
     int maxpos = 0;
     for (int r = 0; r < 8; r++) {
         if (npos[r] > maxpos) maxpos = npos[r];
@@ -304,7 +295,7 @@ void qk_attn_rows8_avx2(int type_k, int type_v, int hdk, int hdv, int nrows, con
                 _mm256_storeu_ps(st + (size_t)t * 8, sv);
                 tmax = _mm256_max_ps(tmax, sv);
             }
-        } else if (four) {
+        } else {
             const float *q_0 = qt, *q_1 = qt + hdk, *q_2 = qt + 2 * (size_t)hdk, *q_3 = qt + 3 * (size_t)hdk;
             for (int t = 0; t < nt; t++) {
                 __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
@@ -324,31 +315,6 @@ void qk_attn_rows8_avx2(int type_k, int type_v, int hdk, int hdv, int nrows, con
                 const __m256 vis = _mm256_castsi256_ps(_mm256_cmpgt_epi32(np, pos));
                 const __m256 sv = _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), sc, vis);
                 _mm256_storeu_ps(st + (size_t)t * 8, sv);
-                tmax = _mm256_max_ps(tmax, sv);
-            }
-        }
-        /* scores, 4 positions at a time */
-        int t = four ? nt : 0;
-        for (; t < nt; t += 4) {
-            const int nn = nt - t < 4 ? nt - t : 4;
-            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-            const float *k_0 = kf + (size_t)t * hdk;
-            const float *k_1 = k_0 + (nn > 1 ? hdk : 0), *k_2 = k_0 + (nn > 2 ? 2 * hdk : 0),
-                        *k_3 = k_0 + (nn > 3 ? 3 * hdk : 0);
-            for (int d = 0; d < hdk; d++) {
-                const __m256 qv = _mm256_loadu_ps(qt + d * 8);
-                a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(k_0 + d), qv, a0);
-                a1 = _mm256_fmadd_ps(_mm256_broadcast_ss(k_1 + d), qv, a1);
-                a2 = _mm256_fmadd_ps(_mm256_broadcast_ss(k_2 + d), qv, a2);
-                a3 = _mm256_fmadd_ps(_mm256_broadcast_ss(k_3 + d), qv, a3);
-            }
-            __m256 av[4] = { a0, a1, a2, a3 };
-            for (int i = 0; i < nn; i++) {
-                /* causal mask: lane r sees positions < npos[r] */
-                const __m256i pos = _mm256_set1_epi32(t0 + t + i);
-                const __m256 vis = _mm256_castsi256_ps(_mm256_cmpgt_epi32(np, pos));
-                const __m256 sv = _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), av[i], vis);
-                _mm256_storeu_ps(st + (size_t)(t + i) * 8, sv);
                 tmax = _mm256_max_ps(tmax, sv);
             }
         }
@@ -411,7 +377,7 @@ void qk_attn_rows8_avx2(int type_k, int type_v, int hdk, int hdv, int nrows, con
                 _mm256_storeu_ps(ou1 + d, o1);
             }
         }
-        for (int r0 = 0; r0 < (nrows <= 2 ? 0 : nrows); r0 += 4) {
+        for (int r0 = 0; r0 < (nrows <= 2 ? 0 : 4); r0 += 4) {
             const __m256 a0 = _mm256_set1_ps(alf[r0]), a1 = _mm256_set1_ps(alf[r0 + 1]);
             const __m256 a2 = _mm256_set1_ps(alf[r0 + 2]), a3 = _mm256_set1_ps(alf[r0 + 3]);
             float *ou0 = out[r0], *ou1 = out[r0 + 1], *ou2 = out[r0 + 2], *ou3 = out[r0 + 3];
@@ -473,6 +439,366 @@ void qk_attn_rows8_avx2(int type_k, int type_v, int hdk, int hdv, int nrows, con
         const __m256 inv = _mm256_set1_ps(1.0f / lf[r]);
         for (int d = 0; d < hdv; d += 8) _mm256_storeu_ps(out[r] + d, _mm256_mul_ps(inv, _mm256_loadu_ps(out[r] + d)));
     }
+}
+
+/* ------------------------------------------- 8 rows: the per-row path's arithmetic
+ *
+ * A prefill block (and a decoding GQA group of 5 to 8 heads) computes exactly what
+ * the per-row flash path (attn.c's flash_range over this table's entries) computes for
+ * each of its rows, bit for bit: the same roundings in the same order, only 8 rows at
+ * a time, lane r of every vector being row r, and each cached K and V row read once for
+ * the 8. Per (row, position) that path does:
+ *   score   f16 K: dot_f16(q, k) (its two 8-lane accumulators, then hsum8's tree) x scale;
+ *           q8_0 / q4_0 K: dot_q8_0 / dot_q4_0 on the query in q8_0: per 32-block the
+ *           integer dot of each 4 values (exact), times dk dq (rounded), added into
+ *           one of 8 lanes by FMA, then hsum8's tree; x scale.
+ *   softmax per tile of T = QFIT_ATTN_ROWS8_TILE positions: the tile's max M', the old
+ *           sum and accumulator scaled by expf(M - M') when the max grew, weights
+ *           exp_sub (exp8 on whole groups of 8 from the tile start, expf on the rest),
+ *           summed in position order.
+ *   values  acc = fma(w, v, acc) (f16 V), fma(w dv, v_int, acc) (block V), in order;
+ *           at the end acc x (1 / S).
+ * The queries of block keys come rounded to q8_0 (the contract in qfit/kernels.h):
+ * each 32-block is dq x integers with dq an f16 and max |integer| = 127, so its dq
+ * and integers are recovered exactly (amax / 127 is dq, x / dq the integer). Masked
+ * positions get weight 0: adding 0 (0 x v) changes no sum. */
+
+/* 4 positions' sums of q[d] k[d] over d = l, l + 16, l + 32, ... in that order: lane
+ * l % 8 of dot_f16's accumulator a0 (l < 8, which also takes the last 8 dims when
+ * hd % 16 == 8) or a1 (l >= 8). qt: [hd][8] query; kr: the 4 key rows in f32. */
+static inline __attribute__((always_inline)) void chain16(const float *qt, const float *const *kr, int hd, int l,
+                                                         __m256 *a)
+{
+    const int lim = l < 8 ? hd : hd & ~15;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (int d = l; d < lim; d += 16) {
+        const __m256 qv = _mm256_loadu_ps(qt + (size_t)d * 8);
+        a0 = _mm256_fmadd_ps(qv, _mm256_broadcast_ss(kr[0] + d), a0);
+        a1 = _mm256_fmadd_ps(qv, _mm256_broadcast_ss(kr[1] + d), a1);
+        a2 = _mm256_fmadd_ps(qv, _mm256_broadcast_ss(kr[2] + d), a2);
+        a3 = _mm256_fmadd_ps(qv, _mm256_broadcast_ss(kr[3] + d), a3);
+    }
+    a[0] = a0, a[1] = a1, a[2] = a2, a[3] = a3;
+}
+
+/* lane l of dot_f16's a0 + a1, 4 positions */
+static inline __attribute__((always_inline)) void lane_f16(const float *qt, const float *const *kr, int hd, int l,
+                                                          __m256 *v)
+{
+    __m256 x[4], y[4];
+    chain16(qt, kr, hd, l, x);
+    chain16(qt, kr, hd, l + 8, y);
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) v[i] = _mm256_add_ps(x[i], y[i]);
+}
+
+/* 4 positions' sums over the dims of lane j of dot_q8_0's accumulator: per block b,
+ * P = the integer dot of values 32b + 4j .. + 3 (exact in float), acc = fma(dk dq, P,
+ * acc). qt: [hd][8] query integers; kr: the 4 key rows' integers; dd: per position,
+ * [nb][8] dk x dq. */
+static inline __attribute__((always_inline)) void lane_blk(const float *qt, const float *const *kr,
+                                                          const float *const *dd, int hd, int j, __m256 *v)
+{
+    __m256 a[4];
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) a[i] = _mm256_setzero_ps();
+    for (int b = 0; b < hd / 32; b++) {
+        const int e = 32 * b + 4 * j;
+        const __m256 q0 = _mm256_loadu_ps(qt + (size_t)e * 8), q1 = _mm256_loadu_ps(qt + (size_t)(e + 1) * 8);
+        const __m256 q2 = _mm256_loadu_ps(qt + (size_t)(e + 2) * 8), q3 = _mm256_loadu_ps(qt + (size_t)(e + 3) * 8);
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) {
+            __m256 p = _mm256_mul_ps(q0, _mm256_broadcast_ss(kr[i] + e));
+            p = _mm256_fmadd_ps(q1, _mm256_broadcast_ss(kr[i] + e + 1), p);
+            p = _mm256_fmadd_ps(q2, _mm256_broadcast_ss(kr[i] + e + 2), p);
+            p = _mm256_fmadd_ps(q3, _mm256_broadcast_ss(kr[i] + e + 3), p);
+            a[i] = _mm256_fmadd_ps(_mm256_loadu_ps(dd[i] + 8 * b), p, a[i]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) v[i] = a[i];
+}
+
+/* 4 positions' scores: hsum8's tree ((v0 + v4) + (v2 + v6)) + ((v1 + v5) + (v3 + v7))
+ * over the 8 lanes v of the per-row dot, then x scale */
+static inline __attribute__((always_inline)) void scores4(int blk, const float *qt, const float *const *kr,
+                                                         const float *const *dd, int hd, __m256 scale, __m256 *s)
+{
+    __m256 x[2][4];
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; h++) {
+        __m256 va[4], vb[4], w[4];
+        if (blk) lane_blk(qt, kr, dd, hd, h, va), lane_blk(qt, kr, dd, hd, h + 4, vb);
+        else lane_f16(qt, kr, hd, h, va), lane_f16(qt, kr, hd, h + 4, vb);
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) w[i] = _mm256_add_ps(va[i], vb[i]);
+        if (blk) lane_blk(qt, kr, dd, hd, h + 2, va), lane_blk(qt, kr, dd, hd, h + 6, vb);
+        else lane_f16(qt, kr, hd, h + 2, va), lane_f16(qt, kr, hd, h + 6, vb);
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) x[h][i] = _mm256_add_ps(w[i], _mm256_add_ps(va[i], vb[i]));
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) s[i] = _mm256_mul_ps(_mm256_add_ps(x[0][i], x[1][i]), scale);
+}
+
+/* one cached block row (q8_0 / q4_0) to its integers as f32 and its block scales */
+static inline __attribute__((always_inline)) void blk_row_ints(int type, const uint8_t *src, float *dst, float *d,
+                                                              int n)
+{
+    for (int b = 0; b < n / 32; b++) {
+        __m256i v;
+        if (type == QFIT_TYPE_Q8_0) {
+            const block_q8_0 *x = (const block_q8_0 *)src + b;
+            v = _mm256_loadu_si256((const __m256i *)x->qs);
+            d[b] = h2f(x->d);
+        } else {
+            const block_q4_0 *x = (const block_q4_0 *)src + b;
+            v = unpack_q4(x->qs);
+            d[b] = h2f(x->d);
+        }
+        const __m128i lo = _mm256_castsi256_si128(v), hi = _mm256_extracti128_si256(v, 1);
+        float *o = dst + 32 * b;
+        _mm256_storeu_ps(o, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo)));
+        _mm256_storeu_ps(o + 8, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8))));
+        _mm256_storeu_ps(o + 16, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi)));
+        _mm256_storeu_ps(o + 24, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8))));
+    }
+}
+
+static void attn8(int type_k, int type_v, int hdk, int hdv, int nrows, const float *const *q, int p_begin,
+                  const int *npos, float scale, const uint8_t *k0, size_t k_stride, const uint8_t *v0,
+                  size_t v_stride, float *const *out, float *ml, float *scratch)
+{
+    enum { T = QFIT_ATTN_ROWS8_TILE };
+    const int bk = type_k != QFIT_TYPE_F16, bv = type_v != QFIT_TYPE_F16;
+    const int nbk = hdk / 32, nbv = hdv / 32;
+    float *qt = scratch;                       /* [hdk][8] query (block keys: its integers) */
+    float *kf = qt + (size_t)hdk * 8;          /* [T][hdk] key tile in f32 (block keys: integers) */
+    float *st = kf + (size_t)T * hdk;          /* [T][8] scores / weights, transposed */
+    float *vf = st + (size_t)T * 8;            /* [T][hdv] value tile in f32 (block values: integers) */
+    float *dq = vf + (size_t)T * hdv;          /* [nbk][8] query block scales */
+    float *dd = dq + (size_t)hdk / 4;          /* [T][nbk][8] dk x dq */
+    float *dk = dd + (size_t)T * 8 * nbk;      /* [T][nbk] key block scales */
+    float *dv = dk + (size_t)T * nbk;          /* [T][nbv] value block scales */
+    float *pd = dv + (size_t)T * nbv;          /* [T][nbv][8] weight x dv */
+    const size_t krow_bytes = qfit_row_size(type_k, hdk), vrow_bytes = qfit_row_size(type_v, hdv);
+    const float *qr[8];   /* the rows as the scores take them */
+    if (!bk) {
+        for (int r = 0; r < 8; r++) qr[r] = q[r];
+    } else {
+        /* each 32-block's dq (amax / 127, exactly the f16 it was rounded with) and
+         * integers (x / dq, exact), row by row into the key tile's space */
+        const __m256 sgn = _mm256_set1_ps(-0.0f);
+        for (int r = 0; r < 8; r++) {
+            float *qi = kf + (size_t)r * hdk;
+            for (int b = 0; b < nbk; b++) {
+                const float *x = q[r] + 32 * b;
+                const __m256 x0 = _mm256_loadu_ps(x), x1 = _mm256_loadu_ps(x + 8);
+                const __m256 x2 = _mm256_loadu_ps(x + 16), x3 = _mm256_loadu_ps(x + 24);
+                const __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sgn, x0), _mm256_andnot_ps(sgn, x1)),
+                                               _mm256_max_ps(_mm256_andnot_ps(sgn, x2), _mm256_andnot_ps(sgn, x3)));
+                __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+                m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+                m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+                const float d = _cvtsh_ss(_cvtss_sh(_mm_cvtss_f32(m4) / 127.0f, _MM_FROUND_TO_NEAREST_INT));
+                dq[b * 8 + r] = d;
+                const __m256 dv8 = _mm256_set1_ps(d > 0.0f ? d : 1.0f);
+                const __m256 xs[4] = { x0, x1, x2, x3 };
+#pragma GCC unroll 4
+                for (int k = 0; k < 4; k++)
+                    _mm256_storeu_ps(qi + 32 * b + 8 * k, _mm256_round_ps(_mm256_div_ps(xs[k], dv8),
+                                                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+            }
+            qr[r] = qi;
+        }
+    }
+    for (int d = 0; d < hdk; d += 8) {   /* qt: the 8 rows transposed, 8 x 8 at a time */
+        __m256 a[8], t[8];
+#pragma GCC unroll 8
+        for (int r = 0; r < 8; r++) a[r] = _mm256_loadu_ps(qr[r] + d);
+#pragma GCC unroll 4
+        for (int r = 0; r < 8; r += 2) {
+            t[r] = _mm256_unpacklo_ps(a[r], a[r + 1]);
+            t[r + 1] = _mm256_unpackhi_ps(a[r], a[r + 1]);
+        }
+#pragma GCC unroll 2
+        for (int r = 0; r < 8; r += 4) {
+            a[r] = _mm256_shuffle_ps(t[r], t[r + 2], 0x44);
+            a[r + 1] = _mm256_shuffle_ps(t[r], t[r + 2], 0xEE);
+            a[r + 2] = _mm256_shuffle_ps(t[r + 1], t[r + 3], 0x44);
+            a[r + 3] = _mm256_shuffle_ps(t[r + 1], t[r + 3], 0xEE);
+        }
+        /* a[0..3]: columns d + 0, 1, 2, 3 of rows 0-3 (low half) and d + 4..7 (high); a[4..7]: rows 4-7 */
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++) {
+            _mm256_storeu_ps(qt + (size_t)(d + c) * 8, _mm256_permute2f128_ps(a[c], a[4 + c], 0x20));
+            _mm256_storeu_ps(qt + (size_t)(d + c + 4) * 8, _mm256_permute2f128_ps(a[c], a[4 + c], 0x31));
+        }
+    }
+    int maxpos = 0;
+    for (int r = 0; r < 8; r++) {
+        if (npos[r] > maxpos) maxpos = npos[r];
+        memset(out[r], 0, (size_t)hdv * sizeof(float));
+    }
+    const __m256i np = _mm256_loadu_si256((const __m256i *)npos);
+    const __m256 ninf = _mm256_set1_ps(-INFINITY), sc = _mm256_set1_ps(scale);
+    __m256 M = ninf, L = _mm256_setzero_ps();
+    for (int t0 = p_begin; t0 < maxpos; t0 += T) {
+        const int nt = maxpos - t0 < T ? maxpos - t0 : T;
+        const int tn = t0 + T < maxpos ? (maxpos - t0 - T < T ? maxpos - t0 - T : T) : 0;
+        for (int t = 0; t < nt; t++) {
+            if (t < tn) {   /* the next tile's rows (see the 4-row kernel) */
+                const char *kp = (const char *)(k0 + (size_t)(t0 + T + t) * k_stride);
+                const char *vp = (const char *)(v0 + (size_t)(t0 + T + t) * v_stride);
+                for (size_t o = 0; o < krow_bytes; o += 64) _mm_prefetch(kp + o, _MM_HINT_T0);
+                for (size_t o = 0; o < vrow_bytes; o += 64) _mm_prefetch(vp + o, _MM_HINT_T0);
+            }
+            const uint8_t *kr = k0 + (size_t)(t0 + t) * k_stride, *vr = v0 + (size_t)(t0 + t) * v_stride;
+            if (bk) {
+                float *dkt = dk + (size_t)t * nbk;
+                blk_row_ints(type_k, kr, kf + (size_t)t * hdk, dkt, hdk);
+                for (int b = 0; b < nbk; b++)   /* dot_q8_0's d: dk x dq, one product */
+                    _mm256_storeu_ps(dd + ((size_t)t * nbk + b) * 8,
+                                     _mm256_mul_ps(_mm256_set1_ps(dkt[b]), _mm256_loadu_ps(dq + b * 8)));
+            } else {
+                kv_row_to_f32(QFIT_TYPE_F16, kr, kf + (size_t)t * hdk, hdk);
+            }
+            if (bv) blk_row_ints(type_v, vr, vf + (size_t)t * hdv, dv + (size_t)t * nbv, hdv);
+            else kv_row_to_f32(QFIT_TYPE_F16, vr, vf + (size_t)t * hdv, hdv);
+        }
+        /* scores, 4 positions at a time (past nt: a copy of the last row, not stored) */
+        __m256 tmax = ninf;
+        for (int t = 0; t < nt; t += 4) {
+            const int nn = nt - t < 4 ? nt - t : 4;
+            const float *krs[4], *dds[4];
+            for (int i = 0; i < 4; i++) {
+                const int ti = t + (i < nn ? i : nn - 1);
+                krs[i] = kf + (size_t)ti * hdk;
+                dds[i] = dd + (size_t)ti * nbk * 8;
+            }
+            __m256 s[4];
+            if (bk) scores4(1, qt, krs, dds, hdk, sc, s);
+            else scores4(0, qt, krs, dds, hdk, sc, s);
+            for (int i = 0; i < nn; i++) {
+                /* causal mask: lane r sees positions < npos[r] */
+                const __m256 vis = _mm256_castsi256_ps(_mm256_cmpgt_epi32(np, _mm256_set1_epi32(t0 + t + i)));
+                const __m256 sv = _mm256_blendv_ps(ninf, s[i], vis);
+                _mm256_storeu_ps(st + (size_t)(t + i) * 8, sv);
+                tmax = _mm256_max_ps(tmax, sv);
+            }
+        }
+        /* the tile's max; where it grew (and the row had a max before) the sum and
+         * the accumulator are scaled by expf(M - M'), else by 1 (exact) */
+        const __m256 Mn = _mm256_max_ps(M, tmax);
+        float mo[8], mn[8], alf[8];
+        _mm256_storeu_ps(mo, M);
+        _mm256_storeu_ps(mn, Mn);
+        for (int r = 0; r < 8; r++) alf[r] = mo[r] == -INFINITY ? 0.0f : mn[r] > mo[r] ? expf(mo[r] - mn[r]) : 1.0f;
+        M = Mn;
+        L = _mm256_mul_ps(L, _mm256_loadu_ps(alf));
+        /* exp_sub's tail: in a row's last tile, positions past its last whole group of
+         * 8 take expf */
+        int tlo[8], thi[8], tmin = T;
+        for (int r = 0; r < 8; r++) {
+            int n_r = npos[r] - t0;
+            n_r = n_r < 0 ? 0 : n_r > T ? T : n_r;
+            tlo[r] = n_r & ~7;
+            thi[r] = n_r;
+            if (tlo[r] < thi[r] && tlo[r] < tmin) tmin = tlo[r];
+        }
+        for (int i = 0; i < nt; i++) {
+            const __m256 sv = _mm256_loadu_ps(st + (size_t)i * 8);
+            const __m256 vis = _mm256_cmp_ps(sv, ninf, _CMP_NEQ_OQ);
+            __m256 p = _mm256_and_ps(exp8(_mm256_sub_ps(sv, Mn)), vis);
+            if (i >= tmin) {
+                float pf[8], sf[8];
+                _mm256_storeu_ps(pf, p);
+                _mm256_storeu_ps(sf, sv);
+                for (int r = 0; r < 8; r++)
+                    if (i >= tlo[r] && i < thi[r]) pf[r] = expf(sf[r] - mn[r]);
+                p = _mm256_loadu_ps(pf);
+            }
+            _mm256_storeu_ps(st + (size_t)i * 8, p);
+            L = _mm256_add_ps(L, p);
+            for (int b = 0; b < (bv ? nbv : 0); b++)   /* block values: the weight x dv per block */
+                _mm256_storeu_ps(pd + ((size_t)i * nbv + b) * 8, _mm256_mul_ps(p, _mm256_set1_ps(dv[(size_t)i * nbv + b])));
+        }
+        /* out[r] = alpha[r] out[r] + sum_t w[t][r] V[t]: 4 rows x 16 columns per pass;
+         * pw(i, d): the 4 rows' weights of position i for column d */
+        const size_t pstride = bv ? (size_t)nbv * 8 : 8;
+        for (int r0 = 0; r0 < 8; r0 += 4) {
+            const __m256 a0 = _mm256_set1_ps(alf[r0]), a1 = _mm256_set1_ps(alf[r0 + 1]);
+            const __m256 a2 = _mm256_set1_ps(alf[r0 + 2]), a3 = _mm256_set1_ps(alf[r0 + 3]);
+            float *ou0 = out[r0], *ou1 = out[r0 + 1], *ou2 = out[r0 + 2], *ou3 = out[r0 + 3];
+            for (int d = 0; d < hdv; d += 16) {
+                const float *pw0 = (bv ? pd + (size_t)(d / 32) * 8 : st) + r0;
+                if (d + 16 <= hdv) {
+                    __m256 o00 = _mm256_mul_ps(a0, _mm256_loadu_ps(ou0 + d)), o01 = _mm256_mul_ps(a0, _mm256_loadu_ps(ou0 + d + 8));
+                    __m256 o10 = _mm256_mul_ps(a1, _mm256_loadu_ps(ou1 + d)), o11 = _mm256_mul_ps(a1, _mm256_loadu_ps(ou1 + d + 8));
+                    __m256 o20 = _mm256_mul_ps(a2, _mm256_loadu_ps(ou2 + d)), o21 = _mm256_mul_ps(a2, _mm256_loadu_ps(ou2 + d + 8));
+                    __m256 o30 = _mm256_mul_ps(a3, _mm256_loadu_ps(ou3 + d)), o31 = _mm256_mul_ps(a3, _mm256_loadu_ps(ou3 + d + 8));
+                    for (int i = 0; i < nt; i++) {
+                        const float *vr = vf + (size_t)i * hdv + d, *pw = pw0 + (size_t)i * pstride;
+                        const __m256 va = _mm256_loadu_ps(vr), vb = _mm256_loadu_ps(vr + 8);
+                        __m256 p = _mm256_broadcast_ss(pw);
+                        o00 = _mm256_fmadd_ps(p, va, o00);
+                        o01 = _mm256_fmadd_ps(p, vb, o01);
+                        p = _mm256_broadcast_ss(pw + 1);
+                        o10 = _mm256_fmadd_ps(p, va, o10);
+                        o11 = _mm256_fmadd_ps(p, vb, o11);
+                        p = _mm256_broadcast_ss(pw + 2);
+                        o20 = _mm256_fmadd_ps(p, va, o20);
+                        o21 = _mm256_fmadd_ps(p, vb, o21);
+                        p = _mm256_broadcast_ss(pw + 3);
+                        o30 = _mm256_fmadd_ps(p, va, o30);
+                        o31 = _mm256_fmadd_ps(p, vb, o31);
+                    }
+                    _mm256_storeu_ps(ou0 + d, o00); _mm256_storeu_ps(ou0 + d + 8, o01);
+                    _mm256_storeu_ps(ou1 + d, o10); _mm256_storeu_ps(ou1 + d + 8, o11);
+                    _mm256_storeu_ps(ou2 + d, o20); _mm256_storeu_ps(ou2 + d + 8, o21);
+                    _mm256_storeu_ps(ou3 + d, o30); _mm256_storeu_ps(ou3 + d + 8, o31);
+                } else {   /* the last 8 columns when hdv % 16 == 8 (f16 values) */
+                    __m256 o0 = _mm256_mul_ps(a0, _mm256_loadu_ps(ou0 + d)), o1 = _mm256_mul_ps(a1, _mm256_loadu_ps(ou1 + d));
+                    __m256 o2 = _mm256_mul_ps(a2, _mm256_loadu_ps(ou2 + d)), o3 = _mm256_mul_ps(a3, _mm256_loadu_ps(ou3 + d));
+                    for (int i = 0; i < nt; i++) {
+                        const float *pw = pw0 + (size_t)i * pstride;
+                        const __m256 va = _mm256_loadu_ps(vf + (size_t)i * hdv + d);
+                        o0 = _mm256_fmadd_ps(_mm256_broadcast_ss(pw), va, o0);
+                        o1 = _mm256_fmadd_ps(_mm256_broadcast_ss(pw + 1), va, o1);
+                        o2 = _mm256_fmadd_ps(_mm256_broadcast_ss(pw + 2), va, o2);
+                        o3 = _mm256_fmadd_ps(_mm256_broadcast_ss(pw + 3), va, o3);
+                    }
+                    _mm256_storeu_ps(ou0 + d, o0); _mm256_storeu_ps(ou1 + d, o1);
+                    _mm256_storeu_ps(ou2 + d, o2); _mm256_storeu_ps(ou3 + d, o3);
+                }
+            }
+        }
+    }
+    float lf[8];
+    _mm256_storeu_ps(lf, L);
+    if (ml) {
+        float mf[8];
+        _mm256_storeu_ps(mf, M);
+        for (int r = 0; r < nrows; r++) {
+            ml[2 * r] = mf[r];
+            ml[2 * r + 1] = lf[r];
+        }
+        return;
+    }
+    for (int r = 0; r < nrows; r++) {
+        const __m256 inv = _mm256_set1_ps(1.0f / lf[r]);
+        for (int d = 0; d < hdv; d += 8) _mm256_storeu_ps(out[r] + d, _mm256_mul_ps(inv, _mm256_loadu_ps(out[r] + d)));
+    }
+}
+
+/* 8 query rows against one KV head (qfit/kernels.h): up to 4 wanted rows take the
+ * 4-row form, more the 8-row one */
+void qk_attn_rows8_avx2(int type_k, int type_v, int hdk, int hdv, int nrows, const float *const *q, int p_begin,
+                        const int *npos, float scale, const uint8_t *k0, size_t k_stride, const uint8_t *v0,
+                        size_t v_stride, float *const *out, float *ml, float *scratch)
+{
+    if (nrows <= 4) attn4(type_k, type_v, hdk, hdv, nrows, q, p_begin, npos, scale, k0, k_stride, v0, v_stride, out, ml, scratch);
+    else attn8(type_k, type_v, hdk, hdv, nrows, q, p_begin, npos, scale, k0, k_stride, v0, v_stride, out, ml, scratch);
 }
 
 static void qfit_f32_to_f16_avx2(const float *x, uint16_t *y, int64_t n)

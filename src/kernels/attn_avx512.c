@@ -7,9 +7,9 @@
  * score on its own; here K and V are converted in registers, and the scores of 16 / R
  * positions x R rows are reduced together into one vector of 16, so the softmax also
  * runs 16 lanes at once. R = 1, 2 or 4 (3 rows run as 4). Prefill blocks (8 rows) stay
- * on the AVX2 kernel: an R = 8 form of this one (tried) moved a q4_0 cache's perplexity
- * by 0.012% (another summation order; the K/V roundings downstream flip), past the
- * 0.01% that kv/cache_types_match_llama_cpp holds it to. Other cache types, K and
+ * on the AVX2 kernel, which computes the per-row flash path's roundings exactly (an
+ * R = 8 form of this one, tried, moved a q4_0 cache's perplexity by 0.012%: another
+ * summation order, and the K/V roundings downstream flip). Other cache types, K and
  * V of different types or widths, and head dims not a multiple of 16 (32 for block
  * types) go to the AVX2 kernel too.
  *

@@ -294,7 +294,9 @@ static void chunk_plain(void *arg, int chunk, int ith)
 }
 
 /* prefill, f16/q8_0/q4_0 K/V, an ISA with a rows8 kernel: blocks of 8 query rows
- * (token, head) sharing a KV head */
+ * (token, head) sharing a KV head. The kernel computes for each row what flash_range
+ * computes for it, bit for bit (qfit/kernels.h), so it tiles the positions as it does. */
+_Static_assert(QFIT_FA_TILE == QFIT_ATTN_ROWS8_TILE, "the 8-row kernel tiles the positions as flash_range");
 typedef struct {
     qfit_context *c;
     int il, n, nblk, gqa;
@@ -322,9 +324,9 @@ static size_t rows8_per_thread(const qfit_hparams *hp)
     return (QFIT_ATTN_ROWS8_SCRATCH(hdk, hdv) + 8 * hdv + 9 * hdk + 15) / 16 * 16;
 }
 
-/* Block-type keys: the 8 queries as the plain path sees them — quantized to the
- * key's vec-dot type (q8_0) and expanded back — so that q . k equals ggml's
- * integer dot (up to float rounding) and the paths agree. */
+/* Block-type keys: the 8 queries as the per-row paths see them — quantized to the
+ * key's vec-dot type (q8_0) — and expanded back: the kernel recovers each block's
+ * scale and integers exactly and scores them as the per-row dot_q8_0 / dot_q4_0 do. */
 static void rows8_queries(const qfit_context *c, const float **qp, float *scr)
 {
     const qfit_hparams *hp = &c->model->hp;
