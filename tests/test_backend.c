@@ -696,8 +696,9 @@ Test(backend, vulkan_context_shift_matches_cpu, .timeout = 600)
     qfit_model_free(m);
 }
 
-/* The Vulkan device's shader builds (QFIT_VK_FEATURES none against all; the context's
- * description names the ones it took) give the same logits bit for bit: the
+/* The Vulkan device's paths (QFIT_VK_FEATURES none against all: the shader builds, and the
+ * weights copied against read in place from the mapping; the context's description names
+ * the ones it took) give the same logits bit for bit: the
  * shared model's Q4_K_M mix (Q4_K, Q6_K and F32 products, the storage path's byte and
  * fp16 loads) every layer on the device with a q8_0 cache (rotated keys: the attention's
  * query rounding), a 40-token prompt (prefill: several activation rows, two chunks of
@@ -715,7 +716,9 @@ Test(backend, vulkan_feature_paths_same_logits, .timeout = 600)
     /* the single-feature builds are held to the plain ones op by op
      * (vulkan/feature_paths_agree_bitwise); here the two ends, on a whole model */
     const char *paths[] = { "none", "all" };
-    const char *named[] = { "shader paths: none)", "shader paths: subgroup,storage)" };
+    /* all: every one of the 57 matrices (7 a layer and the output) read from the file's
+     * mapping in place, the norms copied */
+    const char *named[] = { "paths: none)", "paths: subgroup,storage,import; 57 of 57 matrices read in place from the mapping)" };
     static float l[2][NP + NG][VS_NV];   /* every prompt row's logits, then each greedy token's */
     bool want[NP];
     for (int j = 0; j < NP; j++) want[j] = true;

@@ -48,21 +48,25 @@ typedef struct {
     bool         memory_budget;        /* VK_EXT_memory_budget: qfit_vk_device_mem_free answers */
 } qfit_vk_device_info;
 
-/* Device features the shaders have a build for. Every op has a path without each, and the
- * results are the same bit for bit whichever builds run (the arithmetic does not change,
- * only how values are loaded and how partial sums meet): a device takes what it offers.
+/* Device features with a path of their own. Each has a path without it, and the results
+ * are the same bit for bit whichever paths run (the arithmetic does not change, only how
+ * values are loaded, how partial sums meet, and where the weights live): a device takes
+ * what it offers.
  *   SUBGROUP: the matrix product's and attention's reductions in subgroup operations
  *             instead of shared memory and barriers (subgroup_ops);
  *   STORAGE:  the matrix product loads bytes and fp16/bf16 values as 8-/16-bit storage
- *             (storage8 and storage16) instead of cutting them out of 32-bit words.
+ *             (storage8 and storage16) instead of cutting them out of 32-bit words;
+ *   IMPORT:   buffers over host memory, read in place (VK_EXT_external_memory_host, on a
+ *             device whose memory is the host's: a CPU driver, an integrated GPU): the
+ *             Vulkan backend reads the weights from the model's mapping, no copy.
  * Not used, and why: fp16 and int8 arithmetic (results would differ from the CPU's float32
  * sums), integer dot products and cooperative matrices (Debian 12's glslc cannot compile
  * them; MoltenVK offers neither). */
-enum { QFIT_VK_FEAT_SUBGROUP = 1u, QFIT_VK_FEAT_STORAGE = 2u, QFIT_VK_FEAT_ALL = 3u };
-/* "subgroup,storage" for a mask ("none" for 0), into buf (which is returned). */
+enum { QFIT_VK_FEAT_SUBGROUP = 1u, QFIT_VK_FEAT_STORAGE = 2u, QFIT_VK_FEAT_IMPORT = 4u, QFIT_VK_FEAT_ALL = 7u };
+/* "subgroup,storage,import" for a mask ("none" for 0), into buf (which is returned). */
 const char *qfit_vk_feature_names(unsigned features, char *buf, size_t len);
-/* Parse a QFIT_VK_FEATURES value: "all", "none", or a comma-separated list of "subgroup"
- * and "storage". 0 and the mask in *out, or -1 naming the word it does not know. */
+/* Parse a QFIT_VK_FEATURES value: "all", "none", or a comma-separated list of "subgroup",
+ * "storage" and "import". 0 and the mask in *out, or -1 naming the word it does not know. */
 int qfit_vk_parse_features(const char *s, unsigned *out, char *err, size_t err_len);
 
 /* Physical devices the Vulkan loader reports (enumerated once per process): the count, or
@@ -91,6 +95,16 @@ void     qfit_vk_close(qfit_vk *vk);   /* frees what is left of its buffers too 
 /* A buffer of at least bytes bytes (> 0), device-local when the device has such memory. */
 qfit_vk_buf *qfit_vk_buf_new(qfit_vk *vk, size_t bytes, char *err, size_t err_len);
 void         qfit_vk_buf_free(qfit_vk *vk, qfit_vk_buf *b);
+/* A buffer over host memory [host, host + bytes), which the device reads in place
+ * (QFIT_VK_FEAT_IMPORT): it covers the whole pages around the range (the import's
+ * alignment, qfit_vk_import_alignment), and host sits at *offset in it. The memory must
+ * stay mapped and unchanged until the buffer is freed; the buffer is read-only (uploads
+ * and copies into it are refused). It counts bytes toward qfit_vk_bytes_held. NULL with
+ * the reason when the device has no import or its driver refuses that memory. */
+qfit_vk_buf *qfit_vk_buf_import(qfit_vk *vk, const void *host, size_t bytes, size_t *offset, char *err,
+                                size_t err_len);
+/* The alignment an import rounds to (minImportedHostPointerAlignment); 0 without import. */
+size_t       qfit_vk_import_alignment(const qfit_vk *vk);
 size_t       qfit_vk_buf_size(const qfit_vk_buf *b);
 /* The buffers the device holds now (qfit_vk_buf_new's, not the staging buffer, which is
  * host memory): the bytes asked for, and in *driver_bytes (may be NULL) what the driver

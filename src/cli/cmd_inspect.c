@@ -162,7 +162,7 @@ static int list_devices(void)
         human_bytes(mem, sizeof mem, v.mem_device_local);
         printf("  vulkan%d  %s (%s, Vulkan %u.%u): %s device-local, subgroup %u, shared memory %u, one binding "
                "%llu MiB; fp16 %s, int8 %s, 16-bit storage %s, 8-bit storage %s, subgroup operations %s; "
-               "shader paths: %s\n",
+               "paths: %s\n",
                i, v.name, (unsigned)v.kind < 5 ? kinds[v.kind] : "other", v.api_version >> 22,
                (v.api_version >> 12) & 0x3FFu, mem, v.subgroup_size, v.max_shared_bytes,
                (unsigned long long)(v.max_storage_range >> 20), v.fp16 ? "yes" : "no", v.int8 ? "yes" : "no",

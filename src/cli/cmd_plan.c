@@ -205,7 +205,8 @@ static void print_result(const qfit_plan_model *m, const qfit_plan_machine *mach
                    fmt_bytes(r->gpu_budget_bytes, b2, sizeof b2), fmt_bytes(QFIT_PLAN_GPU_RESERVE_BYTES, b3, sizeof b3),
                    qfit_plan_verdict_name(r->gpu_verdict));
         printf("  host      the weights above, read by the run, are the CPU's layers and token_embd's lookups: the "
-               "offloaded rows are given back once on the GPU\n\n");
+               "offloaded rows are the GPU's (copied there and given back here, or, where the GPU's memory is the host's, "
+               "read by it in place)\n\n");
     }
     printf("verdict   %s  (comfortable: total <= %d%% of budget; tight: <= 100%%; beyond: does not fit)\n",
            qfit_plan_verdict_name(r->verdict), QFIT_PLAN_COMFORT_PCT);

@@ -8,7 +8,9 @@
  *   handed across where a layer of the other side comes next (read back or uploaded).
  * - At context creation the weights of the offloaded layers are uploaded to the device (per
  *   context: two contexts of one model hold two copies), with the context's RoPE table (so
- *   frequency factors, linear scaling, YaRN and LongRoPE are the CPU's).
+ *   frequency factors, linear scaling, YaRN and LongRoPE are the CPU's); on a device whose
+ *   memory is the host's (QFIT_VK_FEAT_IMPORT) the matrices are read in place from the
+ *   model's mapping instead (import_weight: no copy, shared by the contexts).
  * - Token embeddings are looked up on the host (any type) and the rows uploaded; logits
  *   (or the final-normed rows in embeddings mode) are read back.
  * - A layer's attention, its FFN, and the output each run as one batch (qfit_vk_batch_begin:
@@ -37,16 +39,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "qfit/backend.h"
+#include "qfit/gguf.h"
 #include "qfit/kernels.h"
 #include "qfit/quant.h"
 #include "qfit/vulkan.h"
 
 #define VK_MAX_HEAD 256
 
-/* the device's copy of one weight (NULL: the model has none) */
-typedef struct { qfit_vk_buf *buf; int type; int64_t rows, k; } vk_weight;
+/* one weight on the device (buf NULL: the model has none): a copy, or the model's mapping
+ * read in place (an import: the rows at byte off of buf) */
+typedef struct { qfit_vk_buf *buf; size_t off; bool imported; int type; int64_t rows, k; } vk_weight;
 
 typedef struct {
     vk_weight attn_norm, wq, wk, wv, wo, q_norm, k_norm, ffn_norm, w_gate, w_up, w_down;
@@ -68,6 +73,8 @@ typedef struct {
     bool gpu_output;     /* the output layer runs here */
     bool x_on_device;    /* where the residual stream of the pass is now: st->x, or c->x */
     qfit_vk_buf *rope;   /* the context's cos table, then its sin table */
+    int n_matrices, n_imported;   /* the device's matrices, and those read from the mapping in place */
+    char import_err[160];         /* why a matrix was copied where the device imports ("": none was) */
 } vk_state;
 
 static bool matrix_ok(const qfit_wt *w) { return w->data && qfit_vk_matmul_type_ok(w->type); }
@@ -117,6 +124,8 @@ static int vk_supports(const qfit_model *m, char *err, size_t err_len)
 /* ------------------------------------------------------------------ setup */
 
 /* The tensors of layer il the device gets (vk_init uploads exactly these) */
+/* which of VK_LAYER_WEIGHTS are matrices (the rest are norm vectors) */
+static const bool VK_LAYER_MATRIX[] = { false, true, true, true, true, false, false, false, true, true, true };
 #define VK_LAYER_WEIGHTS(L) { &(L)->attn_norm, &(L)->wq, &(L)->wk, &(L)->wv, &(L)->wo, &(L)->q_norm, &(L)->k_norm, \
                               &(L)->ffn_norm, &(L)->w_gate, &(L)->w_up, &(L)->w_down }
 
@@ -145,10 +154,55 @@ int qfit_vulkan_fit_layers(const qfit_model *m, int n_ctx, int n_batch, int n_se
 }
 
 
-static int upload_weight(qfit_vk *vk, const qfit_wt *w, vk_weight *out, char *err, size_t err_len)
+/* A matrix read in place from the model's mapping (QFIT_VK_FEAT_IMPORT: the device's memory
+ * is the host's): 1 when imported, 0 when it must be copied (why in st->import_err, the
+ * first time), -1 never. The import covers whole pages, so it must lie in the mapping's. */
+static int import_weight(vk_state *st, const qfit_model *m, const qfit_wt *w, vk_weight *out)
+{
+    const size_t a = qfit_vk_import_alignment(st->vk);
+    if (!a || !m->gguf) return 0;
+    const long page = sysconf(_SC_PAGESIZE);
+    const uintptr_t base = (uintptr_t)qfit_gguf_base(m->gguf), p = (uintptr_t)w->data, bytes = wt_bytes(w);
+    const uint64_t fsize = qfit_gguf_file_size(m->gguf);
+    const uintptr_t pg = page > 0 ? (uintptr_t)page : 4096;
+    const uintptr_t map_end = base + (uintptr_t)((fsize + pg - 1) / pg * pg);
+    const uintptr_t lo = p & ~(uintptr_t)(a - 1), hi = (p + bytes + a - 1) & ~(uintptr_t)(a - 1);
+    if (base % pg || lo < base || hi > map_end) {   /* not a file mapping (a buffer), or its pages end first */
+        if (!st->import_err[0])
+            snprintf(st->import_err, sizeof st->import_err, "its rows are not in whole pages of the file's mapping");
+        return 0;
+    }
+    char why[160];
+    size_t off;
+    qfit_vk_buf *b = qfit_vk_buf_import(st->vk, w->data, (size_t)bytes, &off, why, sizeof why);
+    if (!b) {
+        if (!st->import_err[0]) snprintf(st->import_err, sizeof st->import_err, "%s", why);
+        return 0;
+    }
+    out->buf = b;
+    out->off = off;
+    out->imported = true;
+    return 1;
+}
+
+/* One weight onto the device: a matrix (matrix: read by the matrix product, which takes an
+ * offset) read in place where the device imports, else copied. */
+static int upload_weight(vk_state *st, const qfit_model *m, const qfit_wt *w, bool matrix, vk_weight *out, char *err,
+                         size_t err_len)
 {
     memset(out, 0, sizeof *out);
     if (!w->data) return 0;
+    out->type = w->type;
+    out->rows = w->ne1;
+    out->k = w->ne0;
+    if (matrix) {
+        st->n_matrices++;
+        if (import_weight(st, m, w, out) == 1) {
+            st->n_imported++;
+            return 0;   /* the device reads the mapping's pages: they stay */
+        }
+    }
+    qfit_vk *vk = st->vk;
     const size_t bytes = wt_bytes(w);
     out->buf = qfit_vk_buf_new(vk, bytes, err, err_len);
     if (!out->buf) return -1;
@@ -164,9 +218,6 @@ static int upload_weight(qfit_vk *vk, const qfit_wt *w, vk_weight *out, char *er
         qfit_model_release_pages(src + done, n);
         done += n;
     }
-    out->type = w->type;
-    out->rows = w->ne1;
-    out->k = w->ne0;
     return 0;
 }
 
@@ -256,11 +307,13 @@ static int vk_init(qfit_context *c, char *err, size_t err_len)
         vk_layer *V = &st->layers[il];
         const qfit_wt *ws[] = VK_LAYER_WEIGHTS(L);
         vk_weight *vs[] = VK_LAYER_WEIGHTS(V);
+        _Static_assert(sizeof VK_LAYER_MATRIX / sizeof VK_LAYER_MATRIX[0] == sizeof ws / sizeof ws[0],
+                       "a flag for each weight of VK_LAYER_WEIGHTS");
         for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
-            if (upload_weight(vk, ws[i], vs[i], err, err_len) != 0) goto fail;
+            if (upload_weight(st, m, ws[i], VK_LAYER_MATRIX[i], vs[i], err, err_len) != 0) goto fail;
     }
-    if (st->gpu_output && (upload_weight(vk, &m->output_norm, &st->output_norm, err, err_len) ||
-                           upload_weight(vk, &m->output, &st->output, err, err_len)))
+    if (st->gpu_output && (upload_weight(st, m, &m->output_norm, false, &st->output_norm, err, err_len) ||
+                           upload_weight(st, m, &m->output, true, &st->output, err, err_len)))
         goto fail;
     vk_sizes z;
     if (vk_sizes_of(hp, c->n_ctx, c->n_batch, c->n_seq, c->kv.type_k, c->kv.type_v, c->n_gpu_layers, &z) != 0) {
@@ -377,7 +430,7 @@ static int mm(qfit_context *c, const vk_weight *w, qfit_vk_buf *x, qfit_vk_buf *
         }
         in = st->xr;
     }
-    return qfit_vk_matmul(st->vk, w->type, w->buf, 0, w->rows, w->k, in, w->k, y, w->rows, n, BE);
+    return qfit_vk_matmul(st->vk, w->type, w->buf, w->off, w->rows, w->k, in, w->k, y, w->rows, n, BE);
 }
 
 static void vk_attention(qfit_context *c, int il, int n)
@@ -539,6 +592,17 @@ size_t qfit_context_device_bytes(const qfit_context *c, size_t *driver_bytes)
     if (!c || c->backend != &qfit_backend_vulkan || !c->be_state) return 0;
     const vk_state *st = c->be_state;
     return qfit_vk_bytes_held(st->vk, driver_bytes);
+}
+
+int qfit_vulkan_context_imported(const qfit_context *c, int *n_matrices, const char **why_not)
+{
+    *n_matrices = 0;
+    *why_not = "";
+    if (!c || c->backend != &qfit_backend_vulkan || !c->be_state) return 0;
+    const vk_state *st = c->be_state;
+    *n_matrices = st->n_matrices;
+    *why_not = st->import_err;
+    return st->n_imported;
 }
 
 unsigned qfit_vulkan_context_features(const qfit_context *c)

@@ -298,13 +298,19 @@ int qfit_parse_size(const char *s, uint64_t *out)
 
 void qfit_context_describe(const qfit_context *c, char *buf, size_t len)
 {
-    char gpu[128] = "";
+    char gpu[448] = "";
     if (c->backend->kv_on_device) {
         const int nl = c->model->hp.n_layer, ngl = c->n_gpu_layers < 0 ? nl + 1 : c->n_gpu_layers;
-        char paths[64];
-        snprintf(gpu, sizeof gpu, " (%d of %d layers there%s%s; shader paths: %s)", ngl < nl ? ngl : nl, nl,
+        char paths[64], weights[256] = "";
+        int n_mat;
+        const char *why;
+        const int n_imp = qfit_vulkan_context_imported(c, &n_mat, &why);
+        if (qfit_vulkan_context_features(c) & QFIT_VK_FEAT_IMPORT)
+            snprintf(weights, sizeof weights, "; %d of %d matrices read in place from the mapping%s%s", n_imp, n_mat,
+                     why[0] ? ", the rest copied: " : "", why);
+        snprintf(gpu, sizeof gpu, " (%d of %d layers there%s%s; paths: %s%s)", ngl < nl ? ngl : nl, nl,
                  ngl > nl ? ", and the output" : "", c->gpu_fitted ? ": all that fit its memory" : "",
-                 qfit_vk_feature_names(qfit_vulkan_context_features(c), paths, sizeof paths));
+                 qfit_vk_feature_names(qfit_vulkan_context_features(c), paths, sizeof paths), weights);
     }
     snprintf(buf, len,
              "context: device %s%s, n_ctx %d, n_batch %d, threads %d; KV cache K %s, V %s: %zu bytes (%.2f MiB); "

@@ -269,6 +269,10 @@ int qfit_vulkan_fit_layers(const qfit_model *m, int n_ctx, int n_batch, int n_se
 /* The shader feature paths (QFIT_VK_FEAT_*, qfit/vulkan.h) a Vulkan context's device takes;
  * 0 for other contexts. backend_vulkan.c. */
 unsigned qfit_vulkan_context_features(const qfit_context *c);
+/* Of a Vulkan context's matrices (*n_matrices), how many the device reads in place from the
+ * model's mapping (QFIT_VK_FEAT_IMPORT); *why_not: why one was copied instead ("" when none
+ * was, or the device does not import). 0 and "" for other contexts. backend_vulkan.c. */
+int qfit_vulkan_context_imported(const qfit_context *c, int *n_matrices, const char **why_not);
 /* The backend device `device` ("" or NULL: cpu) runs model m with, after its supports
  * check; NULL with the reason in err (unknown device, or what it lacks). backend.c. */
 const qfit_backend *qfit_backend_for(const char *device, const qfit_model *m, char *err, size_t err_len);

@@ -36,9 +36,16 @@ bool qfit_vk_matmul_type_ok(int wtype)
 const char *qfit_vk_feature_names(unsigned features, char *buf, size_t len)
 {
     if (!buf || !len) return "";
-    snprintf(buf, len, "%s%s%s", !(features & QFIT_VK_FEAT_ALL) ? "none" : "",
-             features & QFIT_VK_FEAT_SUBGROUP ? "subgroup" : "",
-             (features & QFIT_VK_FEAT_STORAGE) ? (features & QFIT_VK_FEAT_SUBGROUP ? ",storage" : "storage") : "");
+    static const char *const names[] = { "subgroup", "storage", "import" };
+    size_t at = 0;
+    buf[0] = 0;
+    for (unsigned i = 0; i < 3; i++)
+        if (features & (1u << i)) {
+            const int k = snprintf(buf + at, len - at, "%s%s", at ? "," : "", names[i]);
+            if (k < 0 || (size_t)k >= len - at) break;
+            at += (size_t)k;
+        }
+    if (!at) snprintf(buf, len, "none");
     return buf;
 }
 
@@ -57,9 +64,10 @@ int qfit_vk_parse_features(const char *s, unsigned *out, char *err, size_t err_l
         else if (n == 4 && !strncmp(w, "none", 4)) m |= 0;
         else if (n == 8 && !strncmp(w, "subgroup", 8)) m |= QFIT_VK_FEAT_SUBGROUP;
         else if (n == 7 && !strncmp(w, "storage", 7)) m |= QFIT_VK_FEAT_STORAGE;
+        else if (n == 6 && !strncmp(w, "import", 6)) m |= QFIT_VK_FEAT_IMPORT;
         else {
             if (err && err_len)
-                snprintf(err, err_len, "unknown Vulkan feature '%.*s' (all, none, subgroup, storage)", (int)(n > 32 ? 32 : n), w);
+                snprintf(err, err_len, "unknown Vulkan feature '%.*s' (all, none, subgroup, storage, import)", (int)(n > 32 ? 32 : n), w);
             return -1;
         }
         w = *e ? e + 1 : e;
@@ -91,6 +99,13 @@ qfit_vk *qfit_vk_open_features(int i, unsigned features, char *err, size_t err_l
     return qfit_vk_open(i, err, err_len);
 }
 unsigned qfit_vk_features(const qfit_vk *vk) { (void)vk; return 0; }
+qfit_vk_buf *qfit_vk_buf_import(qfit_vk *vk, const void *host, size_t bytes, size_t *offset, char *err, size_t err_len)
+{
+    (void)vk; (void)host; (void)bytes; (void)offset;
+    if (err && err_len) snprintf(err, err_len, NO_VK);
+    return NULL;
+}
+size_t qfit_vk_import_alignment(const qfit_vk *vk) { (void)vk; return 0; }
 void qfit_vk_close(qfit_vk *vk) { (void)vk; }
 qfit_vk_buf *qfit_vk_buf_new(qfit_vk *vk, size_t bytes, char *err, size_t err_len)
 {
@@ -269,6 +284,8 @@ struct qfit_vk_buf {
     VkBuffer buf;
     VkDeviceMemory mem;
     size_t size;
+    size_t asked;        /* the bytes its maker asked for (an import covers more: whole pages) */
+    bool imported;       /* memory of the host's, read in place (qfit_vk_buf_import): read-only */
     VkDeviceSize alloc;  /* what the driver allocated for it (its memory requirement) */
     void *map;           /* host-visible memory: mapped for its lifetime; NULL otherwise */
     qfit_vk_buf *next;   /* the device's list (freed with it) */
@@ -291,7 +308,9 @@ struct qfit_vk {
     VkPipeline pipes[N_PIPES];
     qfit_vk_buf *bufs;
     qfit_vk_buf *staging;   /* host-visible, for buffers that are not (created on first use) */
-    unsigned feat;          /* the QFIT_VK_FEAT_* builds its pipelines use */
+    unsigned feat;          /* the QFIT_VK_FEAT_* paths it takes */
+    VkDeviceSize import_align;   /* minImportedHostPointerAlignment (QFIT_VK_FEAT_IMPORT) */
+    PFN_vkGetMemoryHostPointerPropertiesEXT host_ptr_props;
     bool batching;          /* qfit_vk_batch_begin: ops record into the open command buffer */
     int n_sets;             /* descriptor sets allocated in the open submission */
 };
@@ -419,8 +438,12 @@ static void fill_info(VkPhysicalDevice pd, qfit_vk_device_info *o)
         o->storage8 = e8.storageBuffer8BitAccess;
     }
     o->memory_budget = has_device_ext(pd, "VK_EXT_memory_budget");
+    /* reading the model's mapping in place: where the device's memory is the host's (a CPU
+     * driver, an integrated GPU); a discrete GPU would read it over the bus every token */
+    const bool host_mem = p.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU || p.deviceType == VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU;
     o->features = (o->subgroup_ops ? QFIT_VK_FEAT_SUBGROUP : 0u) |
-                  (o->storage8 && o->storage16 ? QFIT_VK_FEAT_STORAGE : 0u);
+                  (o->storage8 && o->storage16 ? QFIT_VK_FEAT_STORAGE : 0u) |
+                  (host_mem && has_device_ext(pd, "VK_EXT_external_memory_host") ? QFIT_VK_FEAT_IMPORT : 0u);
 }
 
 static void enumerate(void)
@@ -525,8 +548,9 @@ static int open_device(qfit_vk *vk, int index, unsigned want, char *err, size_t 
     vk->feat = want & QFIT_VK_FEAT_ALL;
     /* a portability device (MoltenVK) must have its subset extension enabled; 8-bit storage
      * is an extension before Vulkan 1.2 */
-    const char *ext[2];
+    const char *ext[3];
     uint32_t n_ext = 0;
+    if (vk->feat & QFIT_VK_FEAT_IMPORT) ext[n_ext++] = "VK_EXT_external_memory_host";
     if (has_device_ext(vk->phys, "VK_KHR_portability_subset")) ext[n_ext++] = "VK_KHR_portability_subset";
     if ((vk->feat & QFIT_VK_FEAT_STORAGE) && vk->props.apiVersion < VK_API_VERSION_1_2) ext[n_ext++] = "VK_KHR_8bit_storage";
     VkPhysicalDevice8BitStorageFeatures s8 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_8BIT_STORAGE_FEATURES,
@@ -539,6 +563,17 @@ static int open_device(qfit_vk *vk, int index, unsigned want, char *err, size_t 
                                .pNext = (vk->feat & QFIT_VK_FEAT_STORAGE) ? &s16 : NULL };
     VK_TRY(vkCreateDevice(vk->phys, &dci, NULL, &vk->dev), "vkCreateDevice");
     vkGetDeviceQueue(vk->dev, vk->family, 0, &vk->queue);
+    if (vk->feat & QFIT_VK_FEAT_IMPORT) {
+        VkPhysicalDeviceExternalMemoryHostPropertiesEXT hp = {
+            .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_EXTERNAL_MEMORY_HOST_PROPERTIES_EXT };
+        VkPhysicalDeviceProperties2 p2 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &hp };
+        vkGetPhysicalDeviceProperties2(vk->phys, &p2);
+        vk->import_align = hp.minImportedHostPointerAlignment;
+        vk->host_ptr_props =
+            (PFN_vkGetMemoryHostPointerPropertiesEXT)vkGetDeviceProcAddr(vk->dev, "vkGetMemoryHostPointerPropertiesEXT");
+        if (!vk->host_ptr_props || !vk->import_align || (vk->import_align & (vk->import_align - 1)))
+            vk->feat &= ~(unsigned)QFIT_VK_FEAT_IMPORT;   /* a driver that says it has it but does not */
+    }
 
     VkCommandPoolCreateInfo pci = { .sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
                                     .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT,
@@ -652,7 +687,7 @@ static qfit_vk_buf *buf_make(qfit_vk *vk, size_t bytes, bool host_only, char *er
 {
     qfit_vk_buf *b = calloc(1, sizeof *b);
     if (!b) { vk_fail(err, err_len, "out of memory"); return NULL; }
-    b->size = bytes;
+    b->size = b->asked = bytes;
     const VkDeviceSize alloc = (bytes + 15) & ~(VkDeviceSize)15;   /* whole words for the shaders */
     VkBufferCreateInfo bi = { .sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO, .size = alloc,
                               .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
@@ -698,6 +733,59 @@ qfit_vk_buf *qfit_vk_buf_new(qfit_vk *vk, size_t bytes, char *err, size_t err_le
     return b;
 }
 
+qfit_vk_buf *qfit_vk_buf_import(qfit_vk *vk, const void *host, size_t bytes, size_t *offset, char *err, size_t err_len)
+{
+    if (!vk || !host || !bytes || !offset) { vk_fail(err, err_len, "invalid import (%zu bytes)", bytes); return NULL; }
+    if (!(vk->feat & QFIT_VK_FEAT_IMPORT)) { vk_fail(err, err_len, "this device does not read host memory in place"); return NULL; }
+    const uintptr_t a = (uintptr_t)vk->import_align, p0 = (uintptr_t)host & ~(a - 1);
+    if ((uintptr_t)host + bytes < (uintptr_t)host || (uintptr_t)host + bytes > UINTPTR_MAX - a) {
+        vk_fail(err, err_len, "invalid import range");
+        return NULL;
+    }
+    const uintptr_t p1 = ((uintptr_t)host + bytes + a - 1) & ~(a - 1);
+    qfit_vk_buf *b = calloc(1, sizeof *b);
+    if (!b) { vk_fail(err, err_len, "out of memory"); return NULL; }
+    b->imported = true;
+    b->size = (size_t)(p1 - p0);
+    b->asked = bytes;
+    *offset = (size_t)((uintptr_t)host - p0);
+    VkExternalMemoryBufferCreateInfo eb = { .sType = VK_STRUCTURE_TYPE_EXTERNAL_MEMORY_BUFFER_CREATE_INFO,
+                                            .handleTypes = VK_EXTERNAL_MEMORY_HANDLE_TYPE_HOST_ALLOCATION_BIT_EXT };
+    VkBufferCreateInfo bi = { .sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO, .pNext = &eb, .size = b->size,
+                              .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT,
+                              .sharingMode = VK_SHARING_MODE_EXCLUSIVE };
+    VkResult r = vkCreateBuffer(vk->dev, &bi, NULL, &b->buf);
+    if (r != VK_SUCCESS) { vk_fail(err, err_len, "vkCreateBuffer of an import failed (VkResult %d)", (int)r); goto fail; }
+    VkMemoryRequirements req;
+    vkGetBufferMemoryRequirements(vk->dev, b->buf, &req);
+    VkMemoryHostPointerPropertiesEXT hpp = { .sType = VK_STRUCTURE_TYPE_MEMORY_HOST_POINTER_PROPERTIES_EXT };
+    r = vk->host_ptr_props(vk->dev, VK_EXTERNAL_MEMORY_HANDLE_TYPE_HOST_ALLOCATION_BIT_EXT, (void *)p0, &hpp);
+    if (r != VK_SUCCESS) { vk_fail(err, err_len, "the driver does not take this host memory (VkResult %d)", (int)r); goto fail; }
+    const int t = mem_type(vk, req.memoryTypeBits & hpp.memoryTypeBits, 0);
+    if (t < 0 || req.size > b->size) { vk_fail(err, err_len, "no memory type takes this host memory"); goto fail; }
+    VkImportMemoryHostPointerInfoEXT imp = { .sType = VK_STRUCTURE_TYPE_IMPORT_MEMORY_HOST_POINTER_INFO_EXT,
+                                             .handleType = VK_EXTERNAL_MEMORY_HANDLE_TYPE_HOST_ALLOCATION_BIT_EXT,
+                                             .pHostPointer = (void *)p0 };
+    VkMemoryAllocateInfo ai = { .sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, .pNext = &imp,
+                                .allocationSize = b->size, .memoryTypeIndex = (uint32_t)t };
+    b->alloc = b->size;
+    r = vkAllocateMemory(vk->dev, &ai, NULL, &b->mem);
+    if (r != VK_SUCCESS) { vk_fail(err, err_len, "importing %zu bytes of host memory failed (VkResult %d)", b->size, (int)r); goto fail; }
+    r = vkBindBufferMemory(vk->dev, b->buf, b->mem, 0);
+    if (r != VK_SUCCESS) { vk_fail(err, err_len, "vkBindBufferMemory failed (VkResult %d)", (int)r); goto fail; }
+    b->next = vk->bufs;
+    vk->bufs = b;
+    return b;
+fail:
+    buf_destroy(vk, b);
+    return NULL;
+}
+
+size_t qfit_vk_import_alignment(const qfit_vk *vk)
+{
+    return vk && (vk->feat & QFIT_VK_FEAT_IMPORT) ? (size_t)vk->import_align : 0;
+}
+
 void qfit_vk_buf_free(qfit_vk *vk, qfit_vk_buf *b)
 {
     if (!vk || !b) return;
@@ -716,7 +804,7 @@ size_t qfit_vk_bytes_held(const qfit_vk *vk, size_t *driver_bytes)
 {
     size_t asked = 0, held = 0;
     for (const qfit_vk_buf *b = vk ? vk->bufs : NULL; b; b = b->next) {
-        asked += b->size;
+        asked += b->asked;
         held += (size_t)b->alloc;
     }
     if (driver_bytes) *driver_bytes = held;
@@ -761,6 +849,7 @@ int qfit_vk_copy(qfit_vk *vk, qfit_vk_buf *dst, size_t dst_off, const qfit_vk_bu
     if (!vk || !dst || !src || n == 0 || dst_off > dst->size || n > dst->size - dst_off || src_off > src->size ||
         n > src->size - src_off)
         return vk_fail(err, err_len, "copy of %zu bytes from %zu to %zu is outside its buffers", n, src_off, dst_off);
+    if (dst->imported) return vk_fail(err, err_len, "copy into host memory read in place (an imported buffer is read-only)");
     if (!vk->batching) return staged_copy(vk, src->buf, src_off, dst->buf, dst_off, n, err, err_len);
     if (op_begin(vk, err, err_len) != 0) return -1;
     VkBufferCopy c = { .srcOffset = src_off, .dstOffset = dst_off, .size = n };
@@ -784,6 +873,7 @@ static int staging(qfit_vk *vk, char *err, size_t err_len)
 int qfit_vk_upload(qfit_vk *vk, qfit_vk_buf *b, size_t off, const void *src, size_t n, char *err, size_t err_len)
 {
     if (check_range(b, off, n, src, err, err_len) != 0) return -1;
+    if (b->imported) return vk_fail(err, err_len, "upload into host memory read in place (an imported buffer is read-only)");
     if (vk->batching) return vk_fail(err, err_len, "upload inside a batch (end it first: the device may still be using the buffer)");
     if (b->map) {
         memcpy((uint8_t *)b->map + off, src, n);
@@ -822,8 +912,9 @@ int qfit_vk_download(qfit_vk *vk, const qfit_vk_buf *b, size_t off, void *dst, s
 static int pipeline(qfit_vk *vk, int id, char *err, size_t err_len)
 {
     if (vk->pipes[id]) return 0;
-    unsigned v = vk->feat;   /* the build with the most of the device's features: v's subsets, largest first */
-    while (v && !SHADERS[id].code[v]) v = (v - 1) & vk->feat;
+    const unsigned shader_feat = vk->feat & (QFIT_VK_FEAT_SUBGROUP | QFIT_VK_FEAT_STORAGE);
+    unsigned v = shader_feat;   /* the build with the most of the device's features: v's subsets, largest first */
+    while (v && !SHADERS[id].code[v]) v = (v - 1) & shader_feat;
     VkShaderModuleCreateInfo si = { .sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO, .codeSize = SHADERS[id].bytes[v],
                                     .pCode = SHADERS[id].code[v] };
     VkShaderModule mod;
