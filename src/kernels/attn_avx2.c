@@ -236,6 +236,75 @@ static inline __attribute__((always_inline)) void kv_row_to_f32(int type, const 
  * lanes along the head dimension (the query pre-scaled, the K/V tile converted to
  * f32), the softmax lane-wise on st[t] = the rows' scores of position t0 + t. Float
  * sums in another order than the per-row path. */
+/* Four rows' outputs at columns d .. d + 15 (or d .. d + 7 at the end of an hdv that is 8
+ * mod 16): each rescaled by its a, then the tile's nt weighted value rows added, row r's
+ * weight of value row i at pw0[i * pstride + r], in order */
+static inline __attribute__((always_inline)) void mad_rows4(float *ou0, float *ou1, float *ou2, float *ou3, __m256 a0,
+                                                            __m256 a1, __m256 a2, __m256 a3, const float *vf, int hdv,
+                                                            int d, int nt, const float *pw0, size_t pstride)
+{
+    if (d + 16 <= hdv) {
+        __m256 o00 = _mm256_mul_ps(a0, _mm256_loadu_ps(ou0 + d)), o01 = _mm256_mul_ps(a0, _mm256_loadu_ps(ou0 + d + 8));
+        __m256 o10 = _mm256_mul_ps(a1, _mm256_loadu_ps(ou1 + d)), o11 = _mm256_mul_ps(a1, _mm256_loadu_ps(ou1 + d + 8));
+        __m256 o20 = _mm256_mul_ps(a2, _mm256_loadu_ps(ou2 + d)), o21 = _mm256_mul_ps(a2, _mm256_loadu_ps(ou2 + d + 8));
+        __m256 o30 = _mm256_mul_ps(a3, _mm256_loadu_ps(ou3 + d)), o31 = _mm256_mul_ps(a3, _mm256_loadu_ps(ou3 + d + 8));
+        for (int i = 0; i < nt; i++) {
+            const float *vr = vf + (size_t)i * hdv + d, *pw = pw0 + (size_t)i * pstride;
+            const __m256 va = _mm256_loadu_ps(vr), vb = _mm256_loadu_ps(vr + 8);
+            __m256 p = _mm256_broadcast_ss(pw);
+            o00 = _mm256_fmadd_ps(p, va, o00);
+            o01 = _mm256_fmadd_ps(p, vb, o01);
+            p = _mm256_broadcast_ss(pw + 1);
+            o10 = _mm256_fmadd_ps(p, va, o10);
+            o11 = _mm256_fmadd_ps(p, vb, o11);
+            p = _mm256_broadcast_ss(pw + 2);
+            o20 = _mm256_fmadd_ps(p, va, o20);
+            o21 = _mm256_fmadd_ps(p, vb, o21);
+            p = _mm256_broadcast_ss(pw + 3);
+            o30 = _mm256_fmadd_ps(p, va, o30);
+            o31 = _mm256_fmadd_ps(p, vb, o31);
+        }
+        _mm256_storeu_ps(ou0 + d, o00); _mm256_storeu_ps(ou0 + d + 8, o01);
+        _mm256_storeu_ps(ou1 + d, o10); _mm256_storeu_ps(ou1 + d + 8, o11);
+        _mm256_storeu_ps(ou2 + d, o20); _mm256_storeu_ps(ou2 + d + 8, o21);
+        _mm256_storeu_ps(ou3 + d, o30); _mm256_storeu_ps(ou3 + d + 8, o31);
+    } else {   /* the last 8 columns when hdv % 16 == 8 */
+        __m256 o0 = _mm256_mul_ps(a0, _mm256_loadu_ps(ou0 + d)), o1 = _mm256_mul_ps(a1, _mm256_loadu_ps(ou1 + d));
+        __m256 o2 = _mm256_mul_ps(a2, _mm256_loadu_ps(ou2 + d)), o3 = _mm256_mul_ps(a3, _mm256_loadu_ps(ou3 + d));
+        for (int i = 0; i < nt; i++) {
+            const float *pw = pw0 + (size_t)i * pstride;
+            const __m256 va = _mm256_loadu_ps(vf + (size_t)i * hdv + d);
+            o0 = _mm256_fmadd_ps(_mm256_broadcast_ss(pw), va, o0);
+            o1 = _mm256_fmadd_ps(_mm256_broadcast_ss(pw + 1), va, o1);
+            o2 = _mm256_fmadd_ps(_mm256_broadcast_ss(pw + 2), va, o2);
+            o3 = _mm256_fmadd_ps(_mm256_broadcast_ss(pw + 3), va, o3);
+        }
+        _mm256_storeu_ps(ou0 + d, o0); _mm256_storeu_ps(ou1 + d, o1);
+        _mm256_storeu_ps(ou2 + d, o2); _mm256_storeu_ps(ou3 + d, o3);
+    }
+}
+
+/* The end of a block of rows: each row's running max and sum into ml (a split range's
+ * partial result, merged by the caller), or its output divided by its sum */
+static void rows_finish(__m256 L, __m256 M, int nrows, int hdv, float *const *out, float *ml)
+{
+    float lf[8];
+    _mm256_storeu_ps(lf, L);
+    if (ml) {
+        float mf[8];
+        _mm256_storeu_ps(mf, M);
+        for (int r = 0; r < nrows; r++) {
+            ml[2 * r] = mf[r];
+            ml[2 * r + 1] = lf[r];
+        }
+        return;
+    }
+    for (int r = 0; r < nrows; r++) {
+        const __m256 inv = _mm256_set1_ps(1.0f / lf[r]);
+        for (int d = 0; d < hdv; d += 8) _mm256_storeu_ps(out[r] + d, _mm256_mul_ps(inv, _mm256_loadu_ps(out[r] + d)));
+    }
+}
+
 static void attn4(int type_k, int type_v, int hdk, int hdv, int nrows, const float *const *q, int p_begin,
                   const int *npos, float scale, const uint8_t *k0, size_t k_stride, const uint8_t *v0,
                   size_t v_stride, float *const *out, float *ml, float *scratch)
@@ -382,63 +451,11 @@ static void attn4(int type_k, int type_v, int hdk, int hdv, int nrows, const flo
             const __m256 a2 = _mm256_set1_ps(alf[r0 + 2]), a3 = _mm256_set1_ps(alf[r0 + 3]);
             float *ou0 = out[r0], *ou1 = out[r0 + 1], *ou2 = out[r0 + 2], *ou3 = out[r0 + 3];
             for (int d = 0; d < hdv; d += 16) {
-                if (d + 16 <= hdv) {
-                    __m256 o00 = _mm256_mul_ps(a0, _mm256_loadu_ps(ou0 + d)), o01 = _mm256_mul_ps(a0, _mm256_loadu_ps(ou0 + d + 8));
-                    __m256 o10 = _mm256_mul_ps(a1, _mm256_loadu_ps(ou1 + d)), o11 = _mm256_mul_ps(a1, _mm256_loadu_ps(ou1 + d + 8));
-                    __m256 o20 = _mm256_mul_ps(a2, _mm256_loadu_ps(ou2 + d)), o21 = _mm256_mul_ps(a2, _mm256_loadu_ps(ou2 + d + 8));
-                    __m256 o30 = _mm256_mul_ps(a3, _mm256_loadu_ps(ou3 + d)), o31 = _mm256_mul_ps(a3, _mm256_loadu_ps(ou3 + d + 8));
-                    for (int i = 0; i < nt; i++) {
-                        const float *vr = vf + (size_t)i * hdv + d, *pw = st + (size_t)i * 8 + r0;
-                        const __m256 va = _mm256_loadu_ps(vr), vb = _mm256_loadu_ps(vr + 8);
-                        __m256 p = _mm256_broadcast_ss(pw);
-                        o00 = _mm256_fmadd_ps(p, va, o00);
-                        o01 = _mm256_fmadd_ps(p, vb, o01);
-                        p = _mm256_broadcast_ss(pw + 1);
-                        o10 = _mm256_fmadd_ps(p, va, o10);
-                        o11 = _mm256_fmadd_ps(p, vb, o11);
-                        p = _mm256_broadcast_ss(pw + 2);
-                        o20 = _mm256_fmadd_ps(p, va, o20);
-                        o21 = _mm256_fmadd_ps(p, vb, o21);
-                        p = _mm256_broadcast_ss(pw + 3);
-                        o30 = _mm256_fmadd_ps(p, va, o30);
-                        o31 = _mm256_fmadd_ps(p, vb, o31);
-                    }
-                    _mm256_storeu_ps(ou0 + d, o00); _mm256_storeu_ps(ou0 + d + 8, o01);
-                    _mm256_storeu_ps(ou1 + d, o10); _mm256_storeu_ps(ou1 + d + 8, o11);
-                    _mm256_storeu_ps(ou2 + d, o20); _mm256_storeu_ps(ou2 + d + 8, o21);
-                    _mm256_storeu_ps(ou3 + d, o30); _mm256_storeu_ps(ou3 + d + 8, o31);
-                } else {   /* the last 8 columns when hdv % 16 == 8 */
-                    __m256 o0 = _mm256_mul_ps(a0, _mm256_loadu_ps(ou0 + d)), o1 = _mm256_mul_ps(a1, _mm256_loadu_ps(ou1 + d));
-                    __m256 o2 = _mm256_mul_ps(a2, _mm256_loadu_ps(ou2 + d)), o3 = _mm256_mul_ps(a3, _mm256_loadu_ps(ou3 + d));
-                    for (int i = 0; i < nt; i++) {
-                        const float *pw = st + (size_t)i * 8 + r0;
-                        const __m256 va = _mm256_loadu_ps(vf + (size_t)i * hdv + d);
-                        o0 = _mm256_fmadd_ps(_mm256_broadcast_ss(pw), va, o0);
-                        o1 = _mm256_fmadd_ps(_mm256_broadcast_ss(pw + 1), va, o1);
-                        o2 = _mm256_fmadd_ps(_mm256_broadcast_ss(pw + 2), va, o2);
-                        o3 = _mm256_fmadd_ps(_mm256_broadcast_ss(pw + 3), va, o3);
-                    }
-                    _mm256_storeu_ps(ou0 + d, o0); _mm256_storeu_ps(ou1 + d, o1);
-                    _mm256_storeu_ps(ou2 + d, o2); _mm256_storeu_ps(ou3 + d, o3);
-                }
+                mad_rows4(ou0, ou1, ou2, ou3, a0, a1, a2, a3, vf, hdv, d, nt, st + r0, 8);
             }
         }
     }
-    float lf[8];
-    _mm256_storeu_ps(lf, L);
-    if (ml) {
-        float mf[8];
-        _mm256_storeu_ps(mf, M);
-        for (int r = 0; r < nrows; r++) {
-            ml[2 * r] = mf[r];
-            ml[2 * r + 1] = lf[r];
-        }
-        return;
-    }
-    for (int r = 0; r < nrows; r++) {
-        const __m256 inv = _mm256_set1_ps(1.0f / lf[r]);
-        for (int d = 0; d < hdv; d += 8) _mm256_storeu_ps(out[r] + d, _mm256_mul_ps(inv, _mm256_loadu_ps(out[r] + d)));
-    }
+    rows_finish(L, M, nrows, hdv, out, ml);
 }
 
 /* ------------------------------------------- 8 rows: the per-row path's arithmetic
@@ -732,63 +749,11 @@ static void attn8(int type_k, int type_v, int hdk, int hdv, int nrows, const flo
             float *ou0 = out[r0], *ou1 = out[r0 + 1], *ou2 = out[r0 + 2], *ou3 = out[r0 + 3];
             for (int d = 0; d < hdv; d += 16) {
                 const float *pw0 = (bv ? pd + (size_t)(d / 32) * 8 : st) + r0;
-                if (d + 16 <= hdv) {
-                    __m256 o00 = _mm256_mul_ps(a0, _mm256_loadu_ps(ou0 + d)), o01 = _mm256_mul_ps(a0, _mm256_loadu_ps(ou0 + d + 8));
-                    __m256 o10 = _mm256_mul_ps(a1, _mm256_loadu_ps(ou1 + d)), o11 = _mm256_mul_ps(a1, _mm256_loadu_ps(ou1 + d + 8));
-                    __m256 o20 = _mm256_mul_ps(a2, _mm256_loadu_ps(ou2 + d)), o21 = _mm256_mul_ps(a2, _mm256_loadu_ps(ou2 + d + 8));
-                    __m256 o30 = _mm256_mul_ps(a3, _mm256_loadu_ps(ou3 + d)), o31 = _mm256_mul_ps(a3, _mm256_loadu_ps(ou3 + d + 8));
-                    for (int i = 0; i < nt; i++) {
-                        const float *vr = vf + (size_t)i * hdv + d, *pw = pw0 + (size_t)i * pstride;
-                        const __m256 va = _mm256_loadu_ps(vr), vb = _mm256_loadu_ps(vr + 8);
-                        __m256 p = _mm256_broadcast_ss(pw);
-                        o00 = _mm256_fmadd_ps(p, va, o00);
-                        o01 = _mm256_fmadd_ps(p, vb, o01);
-                        p = _mm256_broadcast_ss(pw + 1);
-                        o10 = _mm256_fmadd_ps(p, va, o10);
-                        o11 = _mm256_fmadd_ps(p, vb, o11);
-                        p = _mm256_broadcast_ss(pw + 2);
-                        o20 = _mm256_fmadd_ps(p, va, o20);
-                        o21 = _mm256_fmadd_ps(p, vb, o21);
-                        p = _mm256_broadcast_ss(pw + 3);
-                        o30 = _mm256_fmadd_ps(p, va, o30);
-                        o31 = _mm256_fmadd_ps(p, vb, o31);
-                    }
-                    _mm256_storeu_ps(ou0 + d, o00); _mm256_storeu_ps(ou0 + d + 8, o01);
-                    _mm256_storeu_ps(ou1 + d, o10); _mm256_storeu_ps(ou1 + d + 8, o11);
-                    _mm256_storeu_ps(ou2 + d, o20); _mm256_storeu_ps(ou2 + d + 8, o21);
-                    _mm256_storeu_ps(ou3 + d, o30); _mm256_storeu_ps(ou3 + d + 8, o31);
-                } else {   /* the last 8 columns when hdv % 16 == 8 (f16 values) */
-                    __m256 o0 = _mm256_mul_ps(a0, _mm256_loadu_ps(ou0 + d)), o1 = _mm256_mul_ps(a1, _mm256_loadu_ps(ou1 + d));
-                    __m256 o2 = _mm256_mul_ps(a2, _mm256_loadu_ps(ou2 + d)), o3 = _mm256_mul_ps(a3, _mm256_loadu_ps(ou3 + d));
-                    for (int i = 0; i < nt; i++) {
-                        const float *pw = pw0 + (size_t)i * pstride;
-                        const __m256 va = _mm256_loadu_ps(vf + (size_t)i * hdv + d);
-                        o0 = _mm256_fmadd_ps(_mm256_broadcast_ss(pw), va, o0);
-                        o1 = _mm256_fmadd_ps(_mm256_broadcast_ss(pw + 1), va, o1);
-                        o2 = _mm256_fmadd_ps(_mm256_broadcast_ss(pw + 2), va, o2);
-                        o3 = _mm256_fmadd_ps(_mm256_broadcast_ss(pw + 3), va, o3);
-                    }
-                    _mm256_storeu_ps(ou0 + d, o0); _mm256_storeu_ps(ou1 + d, o1);
-                    _mm256_storeu_ps(ou2 + d, o2); _mm256_storeu_ps(ou3 + d, o3);
-                }
+                mad_rows4(ou0, ou1, ou2, ou3, a0, a1, a2, a3, vf, hdv, d, nt, pw0, pstride);
             }
         }
     }
-    float lf[8];
-    _mm256_storeu_ps(lf, L);
-    if (ml) {
-        float mf[8];
-        _mm256_storeu_ps(mf, M);
-        for (int r = 0; r < nrows; r++) {
-            ml[2 * r] = mf[r];
-            ml[2 * r + 1] = lf[r];
-        }
-        return;
-    }
-    for (int r = 0; r < nrows; r++) {
-        const __m256 inv = _mm256_set1_ps(1.0f / lf[r]);
-        for (int d = 0; d < hdv; d += 8) _mm256_storeu_ps(out[r] + d, _mm256_mul_ps(inv, _mm256_loadu_ps(out[r] + d)));
-    }
+    rows_finish(L, M, nrows, hdv, out, ml);
 }
 
 /* 8 query rows against one KV head (qfit/kernels.h): up to 4 wanted rows take the
