@@ -194,6 +194,10 @@ typedef struct {
     int     n_seq;         /* sequences */
 } qfit_vk_kv_part;
 
+/* The widest head the attention takes (kv.comp's MAX_HEAD): the backend refuses wider, and
+ * so does the planner's offload. */
+#define QFIT_VK_MAX_HEAD 256
+
 /* Whether the cache takes type (for a head of head_dim values), and its bytes a row
  * (0: not taken). F16 rows: head_dim even; block types: a multiple of 32. */
 bool   qfit_vk_kv_type_ok(int type);

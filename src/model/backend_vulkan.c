@@ -47,7 +47,6 @@
 #include "qfit/quant.h"
 #include "qfit/vulkan.h"
 
-#define VK_MAX_HEAD 256
 
 /* one weight on the device (buf NULL: the model has none): a copy, or the model's mapping
  * read in place (an import: the rows at byte off of buf) */
@@ -91,9 +90,9 @@ static int vk_supports(const qfit_model *m, char *err, size_t err_len)
     char what[256];
     if (hp->n_expert > 0) return vk_refuse(err, err_len, hp, "mixture-of-experts FFN");
     if (hp->final_softcap > 0) return vk_refuse(err, err_len, hp, "logit soft-capping");
-    if (hp->head_dim_k != hp->head_dim_v || hp->head_dim_k > VK_MAX_HEAD || hp->head_dim_k % 2 || hp->n_rot % 2) {
+    if (hp->head_dim_k != hp->head_dim_v || hp->head_dim_k > QFIT_VK_MAX_HEAD || hp->head_dim_k % 2 || hp->n_rot % 2) {
         snprintf(what, sizeof what, "head dimensions %d/%d, %d rotated (equal, even, at most %d)", hp->head_dim_k,
-                 hp->head_dim_v, hp->n_rot, VK_MAX_HEAD);
+                 hp->head_dim_v, hp->n_rot, QFIT_VK_MAX_HEAD);
         return vk_refuse(err, err_len, hp, what);
     }
     if (hp->n_head_kv <= 0 || hp->n_head % hp->n_head_kv) return vk_refuse(err, err_len, hp, "its head counts");

@@ -305,12 +305,13 @@ void qfit_context_describe(const qfit_context *c, char *buf, size_t len)
         int n_mat;
         const char *why;
         const int n_imp = qfit_vulkan_context_imported(c, &n_mat, &why);
-        if (qfit_vulkan_context_features(c) & QFIT_VK_FEAT_IMPORT)
+        const unsigned feat = qfit_vulkan_context_features(c);
+        if (feat & QFIT_VK_FEAT_IMPORT)
             snprintf(weights, sizeof weights, "; %d of %d matrices read in place from the mapping%s%s", n_imp, n_mat,
                      why[0] ? ", the rest copied: " : "", why);
         snprintf(gpu, sizeof gpu, " (%d of %d layers there%s%s; paths: %s%s)", ngl < nl ? ngl : nl, nl,
                  ngl > nl ? ", and the output" : "", c->gpu_fitted ? ": all that fit its memory" : "",
-                 qfit_vk_feature_names(qfit_vulkan_context_features(c), paths, sizeof paths), weights);
+                 qfit_vk_feature_names(feat, paths, sizeof paths), weights);
     }
     snprintf(buf, len,
              "context: device %s%s, n_ctx %d, n_batch %d, threads %d; KV cache K %s, V %s: %zu bytes (%.2f MiB); "

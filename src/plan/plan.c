@@ -534,7 +534,7 @@ static int plan_offload(const qfit_plan_model *m, const qfit_plan_machine *mach,
     for (size_t i = 0; !no && i < m->n_tensors; i++)
         if (strstr(m->tensors[i].name, ".bias")) no = "Q/K/V or output biases";
     if (!no && m->facts && m->facts->attn_bias) no = "Q/K/V biases";
-    if (!no && (m->head_dim_k != m->head_dim_v || m->head_dim_k > 256 || m->head_dim_k % 2))
+    if (!no && (m->head_dim_k != m->head_dim_v || m->head_dim_k > QFIT_VK_MAX_HEAD || m->head_dim_k % 2))
         no = "head dimensions the Vulkan attention does not take (K and V equal, even, at most 256)";
     if (!no && (m->n_head_kv <= 0 || m->n_head % m->n_head_kv)) no = "its head counts";
     if (no) {

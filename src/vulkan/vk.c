@@ -274,7 +274,6 @@ typedef struct {
     float scale;
 } kv_params;
 #define PUSH_BYTES 64
-#define MAX_HEAD 256            /* kv.comp's */
 #define LOCAL 64                /* every shader's workgroup size */
 #define MAX_SETS 512            /* dispatches (descriptor sets) one submission records */
 #define MAX_BINDINGS 4          /* storage buffers a shader binds (kv.comp's attention: 4; the rest 3) */
@@ -1195,9 +1194,9 @@ int qfit_vk_attention(qfit_vk *vk, const qfit_vk_buf *q, int64_t ldq, int n, int
                       const qfit_vk_kv_part *v, float scale, qfit_vk_buf *out, int64_t ldo, char *err, size_t err_len)
 {
     if (!vk || n <= 0 || n_head <= 0 || n_kv <= 0 || n_head % n_kv || head_dim <= 0 || head_dim % 2 ||
-        head_dim > MAX_HEAD || ldq < (int64_t)n_head * head_dim || ldo < (int64_t)n_head * head_dim || !(scale > 0))
+        head_dim > QFIT_VK_MAX_HEAD || ldq < (int64_t)n_head * head_dim || ldo < (int64_t)n_head * head_dim || !(scale > 0))
         return vk_fail(err, err_len, "invalid attention (%d tokens, %d query heads, %d KV heads of %d (at most %d), "
-                       "ldq %lld, ldo %lld)", n, n_head, n_kv, head_dim, MAX_HEAD, (long long)ldq, (long long)ldo);
+                       "ldq %lld, ldo %lld)", n, n_head, n_kv, head_dim, QFIT_VK_MAX_HEAD, (long long)ldq, (long long)ldo);
     if (k && v && (k->n_pos != v->n_pos || k->n_seq != v->n_seq))
         return vk_fail(err, err_len, "attention over K and V parts of different shapes (%d/%d positions, %d/%d "
                        "sequences)", k->n_pos, v->n_pos, k->n_seq, v->n_seq);
