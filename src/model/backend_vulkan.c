@@ -50,7 +50,7 @@
 
 /* one weight on the device (buf NULL: the model has none): a copy, or the model's mapping
  * read in place (an import: the rows at byte off of buf) */
-typedef struct { qfit_vk_buf *buf; size_t off; bool imported; int type; int64_t rows, k; } vk_weight;
+typedef struct { qfit_vk_buf *buf; size_t off; int type; int64_t rows, k; } vk_weight;
 
 typedef struct {
     vk_weight attn_norm, wq, wk, wv, wo, q_norm, k_norm, ffn_norm, w_gate, w_up, w_down;
@@ -154,12 +154,12 @@ int qfit_vulkan_fit_layers(const qfit_model *m, int n_ctx, int n_batch, int n_se
 
 
 /* A matrix read in place from the model's mapping (QFIT_VK_FEAT_IMPORT: the device's memory
- * is the host's): 1 when imported, 0 when it must be copied (why in st->import_err, the
- * first time), -1 never. The import covers whole pages, so it must lie in the mapping's. */
-static int import_weight(vk_state *st, const qfit_model *m, const qfit_wt *w, vk_weight *out)
+ * is the host's): whether it was imported; if not it must be copied (why in st->import_err,
+ * the first time). The import covers whole pages, so it must lie in the mapping's. */
+static bool import_weight(vk_state *st, const qfit_model *m, const qfit_wt *w, vk_weight *out)
 {
     const size_t a = qfit_vk_import_alignment(st->vk);
-    if (!a || !m->gguf) return 0;
+    if (!a || !m->gguf) return false;
     const long page = sysconf(_SC_PAGESIZE);
     const uintptr_t base = (uintptr_t)qfit_gguf_base(m->gguf), p = (uintptr_t)w->data, bytes = wt_bytes(w);
     const uint64_t fsize = qfit_gguf_file_size(m->gguf);
@@ -169,19 +169,18 @@ static int import_weight(vk_state *st, const qfit_model *m, const qfit_wt *w, vk
     if (base % pg || lo < base || hi > map_end) {   /* not a file mapping (a buffer), or its pages end first */
         if (!st->import_err[0])
             snprintf(st->import_err, sizeof st->import_err, "its rows are not in whole pages of the file's mapping");
-        return 0;
+        return false;
     }
     char why[160];
     size_t off;
     qfit_vk_buf *b = qfit_vk_buf_import(st->vk, w->data, (size_t)bytes, &off, why, sizeof why);
     if (!b) {
         if (!st->import_err[0]) snprintf(st->import_err, sizeof st->import_err, "%s", why);
-        return 0;
+        return false;
     }
     out->buf = b;
     out->off = off;
-    out->imported = true;
-    return 1;
+    return true;
 }
 
 /* One weight onto the device: a matrix (matrix: read by the matrix product, which takes an
@@ -196,7 +195,7 @@ static int upload_weight(vk_state *st, const qfit_model *m, const qfit_wt *w, bo
     out->k = w->ne0;
     if (matrix) {
         st->n_matrices++;
-        if (import_weight(st, m, w, out) == 1) {
+        if (import_weight(st, m, w, out)) {
             st->n_imported++;
             return 0;   /* the device reads the mapping's pages: they stay */
         }
